@@ -1,0 +1,49 @@
+# Muse on Azure. Every target sets itself up: a fresh clone needs only Python, pip and apt.
+#   make plan [STACK=prod]   offline plan of a stack (no cloud account, no Pulumi CLI)
+#   make test                every test (what .ci/run and the PR workflow run)
+#   make lint | export | drift | image
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+STACK ?= dev
+STACKS := dev prod
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# The service's hash-locked dependencies are installed first, with --require-hashes, so tests run
+# against exactly what the image ships.
+SERVICE_LOCK := $(wildcard requirements-service.txt)
+VENV_STAMP := $(VENV)/.installed
+
+.PHONY: help
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(VENV_STAMP): requirements.txt requirements-dev.txt $(SERVICE_LOCK)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@if [ -n "$(SERVICE_LOCK)" ]; then \
+	  $(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r $(SERVICE_LOCK); fi
+	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+.PHONY: system-deps
+system-deps: ## install the Debian packages the tests need (idempotent)
+	@scripts/ensure-system-packages.sh
+
+.PHONY: setup
+setup: $(VENV_STAMP) system-deps ## create .venv and install everything (idempotent)
+
+.PHONY: plan
+plan: $(VENV_STAMP) ## print the offline plan of STACK (default dev)
+	@$(PY) -m offline.plan --stack $(STACK)
+
+.PHONY: test
+test: setup ## run every test
+	@$(PY) -m pytest
+
+.PHONY: lint
+lint: setup ## ruff, mypy and the repository's other linters
+	@$(PY) -m ruff check .
+	@$(PY) -m ruff format --check .
+	@$(PY) -m mypy
