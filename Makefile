@@ -31,6 +31,9 @@ $(VENV_STAMP): requirements.txt requirements-dev.txt $(SERVICE_LOCK)
 system-deps: ## install the Debian packages the tests need (idempotent)
 	@scripts/ensure-system-packages.sh
 
+.PHONY: venv
+venv: $(VENV_STAMP) ## create .venv with every Python dependency (idempotent)
+
 .PHONY: setup
 setup: $(VENV_STAMP) system-deps ## create .venv and install everything (idempotent)
 
