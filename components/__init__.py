@@ -1,0 +1,1 @@
+"""Muse's Azure platform as Pulumi components: one Azure concern per module."""

@@ -1,0 +1,327 @@
+"""The stack configuration: every `muse:*` key, read once, validated before any resource exists.
+
+`Pulumi.yaml` declares the same keys (type, description, default) for the Pulumi CLI; a test keeps the two
+in step. Validation collects *every* problem: per-key type and format errors, unknown keys (typos), and the
+rules that span keys (node counts, names Azure would reject, prod minimums), and raises one `ConfigError`
+that names each key and says what to set.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, get_origin
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from components import naming
+
+PROJECT = "muse"
+
+# Public Azure regions (`az account list-locations --query "[].name"`), so a typo such as `westeurop`
+# fails here instead of twenty minutes into `pulumi up`.
+AZURE_REGIONS = frozenset(
+    """
+    australiacentral australiacentral2 australiaeast australiasoutheast austriaeast belgiumcentral brazilsouth
+    brazilsoutheast canadacentral canadaeast centralindia centralus chilecentral denmarkeast eastasia eastus
+    eastus2 francecentral francesouth germanynorth germanywestcentral indonesiacentral israelcentral
+    italynorth japaneast japanwest koreacentral koreasouth malaysiawest mexicocentral newzealandnorth
+    northcentralus northeurope norwayeast norwaywest polandcentral qatarcentral southafricanorth
+    southafricawest southcentralus southeastasia southindia spaincentral swedencentral swedensouth
+    switzerlandnorth switzerlandwest uaecentral uaenorth uksouth ukwest westcentralus westeurope westindia
+    westus westus2 westus3
+    """.split()
+)
+
+_VM_SIZE = re.compile(r"^Standard_[A-Z]{1,4}[0-9]+(-[0-9]+)?[a-z]*(_[A-Za-z0-9]+)*$")
+_GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_CIDR = re.compile(r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(/(\d{1,2}))?$")
+_IMAGE_TAG = re.compile(r"^(sha256:[0-9a-f]{64}|[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})$")
+
+
+def _region(value: str) -> str:
+    if value not in AZURE_REGIONS:
+        raise ValueError(f"'{value}' is not an Azure region name (e.g. westeurope, swedencentral)")
+    return value
+
+
+def _vm_size(value: str) -> str:
+    if not _VM_SIZE.match(value):
+        raise ValueError(f"'{value}' is not an Azure VM size name (e.g. Standard_D4ds_v5)")
+    return value
+
+
+def _guid(value: str) -> str:
+    if not _GUID.match(value):
+        raise ValueError(f"'{value}' is not a lowercase GUID (an Entra ID object id)")
+    return value
+
+
+def _cidr(value: str) -> str:
+    match = _CIDR.match(value)
+    octets_ok = match is not None and all(int(match.group(i)) <= 255 for i in range(1, 5))
+    prefix_ok = match is not None and (match.group(6) is None or int(match.group(6)) <= 32)
+    if not (octets_ok and prefix_ok):
+        raise ValueError(f"'{value}' is not an IPv4 address or CIDR range (e.g. 203.0.113.0/24)")
+    return value
+
+
+def _image_tag(value: str) -> str:
+    if not _IMAGE_TAG.match(value):
+        raise ValueError(f"'{value}' is neither an image tag nor a digest of the form sha256:<64 hex>")
+    return value
+
+
+Region = Annotated[str, AfterValidator(_region)]
+VmSize = Annotated[str, AfterValidator(_vm_size)]
+ObjectId = Annotated[str, AfterValidator(_guid)]
+IpRange = Annotated[str, AfterValidator(_cidr)]
+Zone = Literal["1", "2", "3"]
+NodeCount = Annotated[int, Field(ge=0, le=1000)]
+
+
+class StackConfig(BaseModel):
+    """Typed view of one stack's `muse:*` config. Field aliases are the Pulumi config keys."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    environment: Literal["dev", "prod"] = Field(
+        alias="environment", description="Environment this stack deploys: dev or prod."
+    )
+    owner: Annotated[str, Field(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9@._ -]*$")] = (
+        Field(alias="owner", description="Team accountable for the stack; becomes the `owner` tag.")
+    )
+    name_suffix: Annotated[str, Field(pattern=r"^[a-z0-9]{2,16}$")] = Field(
+        alias="nameSuffix",
+        description="Lowercase letters/digits that make the global names (registry, Key Vault) unique; Key Vault's 24-character limit caps it at 11 in prod.",
+    )
+    location: Region = Field(default="westeurope", alias="location", description="Azure region.")
+    kubernetes_version: Annotated[str, Field(pattern=r"^1\.[0-9]{2}(\.[0-9]+)?$")] = Field(
+        default="1.34", alias="kubernetesVersion", description="AKS Kubernetes version (minor, e.g. 1.34)."
+    )
+    cluster_tier: Literal["Free", "Standard", "Premium"] = Field(
+        default="Free",
+        alias="clusterTier",
+        description="AKS pricing tier; Standard gives the uptime SLA (use it in prod).",
+    )
+    upgrade_channel: Literal["none", "patch", "stable", "rapid", "node-image"] = Field(
+        default="patch", alias="upgradeChannel", description="AKS automatic upgrade channel."
+    )
+    system_node_vm_size: VmSize = Field(
+        default="Standard_D2ds_v5", alias="systemNodeVmSize", description="VM size of the system pool."
+    )
+    system_node_count: Annotated[int, Field(ge=1, le=100)] = Field(
+        default=1, alias="systemNodeCount", description="Nodes in the system pool (critical add-ons only)."
+    )
+    user_node_vm_size: VmSize = Field(
+        default="Standard_D2ds_v5", alias="userNodeVmSize", description="VM size of the Muse (user) pool."
+    )
+    user_node_count: NodeCount = Field(
+        default=1, alias="userNodeCount", description="Initial node count of the user pool."
+    )
+    user_node_min_count: NodeCount = Field(
+        default=1, alias="userNodeMinCount", description="Autoscaler minimum of the user pool."
+    )
+    user_node_max_count: NodeCount = Field(
+        default=3, alias="userNodeMaxCount", description="Autoscaler maximum of the user pool."
+    )
+    user_node_autoscale: bool = Field(
+        default=False, alias="userNodeAutoscale", description="Let the cluster autoscaler size the user pool."
+    )
+    availability_zones: tuple[Zone, ...] = Field(
+        default=(), alias="availabilityZones", description="Zones for both pools, e.g. [\"1\",\"2\",\"3\"]."
+    )
+    registry_sku: Literal["Basic", "Standard", "Premium"] = Field(
+        default="Basic",
+        alias="registrySku",
+        description="ACR SKU; Premium adds zone redundancy and retention policies.",
+    )
+    api_server_authorized_ip_ranges: tuple[IpRange, ...] = Field(
+        default=(),
+        alias="apiServerAuthorizedIpRanges",
+        description="CIDRs allowed to reach the AKS API server; empty = any (Entra ID still required).",
+    )
+    cluster_admin_group_object_ids: tuple[ObjectId, ...] = Field(
+        default=(),
+        alias="clusterAdminGroupObjectIds",
+        description="Entra ID groups that get cluster-admin through AKS-managed Entra integration.",
+    )
+    replicas: Annotated[int, Field(ge=1, le=50)] = Field(
+        default=1, alias="replicas", description="Muse pod replicas (prod needs at least 2)."
+    )
+    image_tag: Annotated[str, AfterValidator(_image_tag)] = Field(
+        default="latest",
+        alias="imageTag",
+        description="Muse image tag or digest (sha256:...) to deploy; CI sets it to the pushed digest.",
+    )
+
+
+# Keys whose Pulumi.yaml type is `array`: the Pulumi engine hands them to the program as JSON text.
+_ARRAY_FIELDS = frozenset(
+    name for name, field in StackConfig.model_fields.items() if get_origin(field.annotation) is tuple
+)
+
+
+@dataclass(frozen=True)
+class Problem:
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"  - {PROJECT}:{self.key}: {self.message}"
+
+
+class ConfigError(ValueError):
+    """Every problem of one stack's config, in one message."""
+
+    def __init__(self, stack: str, problems: list[Problem]) -> None:
+        self.stack = stack
+        self.problems = problems
+        lines = "\n".join(str(p) for p in problems)
+        super().__init__(
+            f"Stack '{stack}' has {len(problems)} configuration problem(s); nothing was deployed:\n{lines}\n"
+            f"Fix them with `pulumi config set --stack {stack} {PROJECT}:<key> <value>` "
+            f"(or edit Pulumi.{stack}.yaml); every key is described in Pulumi.yaml."
+        )
+
+
+def _key_of(field_name: str) -> str:
+    alias = StackConfig.model_fields[field_name].alias
+    return alias if alias is not None else field_name
+
+
+def _hint(field_name: str) -> str:
+    description = StackConfig.model_fields[field_name].description or ""
+    return f" ({description})" if description else ""
+
+
+def _describe(error: Any) -> str:
+    """Pydantic's message, with the offending value, in words a stack owner understands."""
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "literal_error":
+        return f"got {error['input']!r}; {message[0].lower()}{message[1:]}"
+    if error["type"] in {"value_error", "missing"}:
+        return message
+    return f"got {error['input']!r}; {message[0].lower()}{message[1:]}"
+
+
+def _parse_field(field_name: str, raw: Any) -> Any:
+    field = StackConfig.model_fields[field_name]
+    if field_name in _ARRAY_FIELDS and isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"must be a list, e.g. [\"1\", \"2\"] (got {raw!r})") from exc
+        if not isinstance(raw, list):
+            raise ValueError(f"must be a list, e.g. [\"1\", \"2\"] (got {raw!r})")
+    annotation = Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
+    return TypeAdapter(annotation).validate_python(raw)
+
+
+# Rules that span keys. Each names the keys it needs; it only runs when those parsed cleanly, so a broken
+# key is reported once, by itself, and the other rules still run.
+CrossRule = Callable[[Mapping[str, Any]], list[Problem]]
+
+
+def _node_counts(c: Mapping[str, Any]) -> list[Problem]:
+    lo, count, hi = c["user_node_min_count"], c["user_node_count"], c["user_node_max_count"]
+    problems = []
+    if lo > hi:
+        problems.append(Problem("userNodeMinCount", f"{lo} is above userNodeMaxCount {hi}; set min <= max"))
+    elif not lo <= count <= hi:
+        problems.append(
+            Problem("userNodeCount", f"{count} is outside userNodeMinCount..userNodeMaxCount ({lo}..{hi})")
+        )
+    if c["user_node_autoscale"] and lo < 1:
+        problems.append(Problem("userNodeMinCount", "autoscaling needs a minimum of at least 1 node"))
+    return problems
+
+
+def _names(c: Mapping[str, Any]) -> list[Problem]:
+    names = naming.ResourceNames.for_stack(c["environment"], c["name_suffix"])
+    return [Problem("nameSuffix", problem) for problem in names.problems()]
+
+
+def _prod_replicas(c: Mapping[str, Any]) -> list[Problem]:
+    if c["environment"] == "prod" and c["replicas"] < 2:
+        return [Problem("replicas", f"prod runs at least 2 replicas (got {c['replicas']})")]
+    return []
+
+
+def _prod_tier(c: Mapping[str, Any]) -> list[Problem]:
+    if c["environment"] == "prod" and c["cluster_tier"] == "Free":
+        return [Problem("clusterTier", "prod needs the uptime SLA: set Standard or Premium")]
+    return []
+
+
+def _prod_zones(c: Mapping[str, Any]) -> list[Problem]:
+    if c["environment"] == "prod" and len(c["availability_zones"]) < 2:
+        return [Problem("availabilityZones", 'prod spreads across zones: set ["1","2","3"]')]
+    return []
+
+
+CROSS_RULES: tuple[tuple[frozenset[str], CrossRule], ...] = (
+    (
+        frozenset({"user_node_min_count", "user_node_count", "user_node_max_count", "user_node_autoscale"}),
+        _node_counts,
+    ),
+    (frozenset({"environment", "name_suffix"}), _names),
+    (frozenset({"environment", "replicas"}), _prod_replicas),
+    (frozenset({"environment", "cluster_tier"}), _prod_tier),
+    (frozenset({"environment", "availability_zones"}), _prod_zones),
+)
+
+
+def load_stack_config(stack: str, values: Mapping[str, Any]) -> StackConfig:
+    """Validate the `muse:*` config of `stack`. `values` maps keys (with or without `muse:`) to raw values.
+
+    Raises ConfigError listing every problem; returns a frozen StackConfig otherwise.
+    """
+    by_key = {_key_of(name): name for name in StackConfig.model_fields}
+    raw = {key.removeprefix(f"{PROJECT}:"): value for key, value in values.items()}
+    problems: list[Problem] = []
+    parsed: dict[str, Any] = {}
+
+    for key in sorted(set(raw) - set(by_key)):
+        close = [k for k in by_key if k.lower() == key.lower()]
+        advice = f"did you mean {close[0]}?" if close else "remove it or declare it in Pulumi.yaml"
+        problems.append(Problem(key, f"unknown key; {advice}"))
+
+    for name, field in StackConfig.model_fields.items():
+        key = _key_of(name)
+        if key not in raw:
+            if field.is_required():
+                problems.append(Problem(key, f"is required{_hint(name)}"))
+            else:
+                parsed[name] = field.get_default(call_default_factory=True)
+            continue
+        try:
+            parsed[name] = _parse_field(name, raw[key])
+        except ValidationError as exc:
+            problems.extend(Problem(key, _describe(error)) for error in exc.errors())
+        except ValueError as exc:
+            problems.append(Problem(key, str(exc)))
+
+    for needs, rule in CROSS_RULES:
+        if needs <= parsed.keys():
+            problems.extend(rule(parsed))
+
+    if problems:
+        raise ConfigError(stack, problems)
+    return StackConfig(**parsed)
+
+
+def from_pulumi() -> StackConfig:
+    """This stack's config as the Pulumi engine passes it to the program.
+
+    The whole bag is read (not key by key) so that an unknown `muse:*` key, usually a typo, is reported
+    instead of silently ignored.
+    """
+    import pulumi
+    from pulumi.runtime import config as runtime_config
+
+    bag = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    values = {key: value for key, value in bag.items() if key.startswith(f"{PROJECT}:")}
+    return load_stack_config(pulumi.get_stack(), values)

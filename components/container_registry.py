@@ -1,0 +1,107 @@
+"""Azure Container Registry for the Muse image, with secure defaults and intent-level grants."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+import pulumi
+from pulumi_azure_native import authorization, containerregistry
+
+from components.roles import PrincipalType, Role, assign_role
+
+RegistrySku = Literal["Basic", "Standard", "Premium"]
+
+# Untagged manifests (superseded builds) are deleted after this many days; Premium only.
+UNTAGGED_RETENTION_DAYS = 30
+
+
+@dataclass(frozen=True)
+class ContainerRegistryArgs:
+    """
+    resource_group_name: group the registry lives in.
+    location: Azure region.
+    registry_name: globally unique, 5-50 letters/digits (`naming.ResourceNames.registry`).
+    sku: Basic | Standard | Premium. Premium adds zone redundancy (when `zone_redundant`) and the
+        retention policy for untagged manifests.
+    zone_redundant: replicate across availability zones (Premium only; ignored otherwise).
+    tags: tags for the registry.
+    """
+
+    resource_group_name: pulumi.Input[str]
+    location: str
+    registry_name: str
+    sku: RegistrySku
+    zone_redundant: bool
+    tags: Mapping[str, str]
+
+
+class ContainerRegistry(pulumi.ComponentResource):
+    """`muse:azure:ContainerRegistry`.
+
+    Secure by default: the admin user (a shared static password) is disabled explicitly and anonymous pull
+    is off, so every pull and push is an Entra ID identity with a role scoped to this registry. Pushing from
+    GitHub uses OIDC + `grant_push`; AKS pulls with its kubelet identity + `grant_pull`.
+    """
+
+    def __init__(
+        self, name: str, args: ContainerRegistryArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("muse:azure:ContainerRegistry", name, None, opts)
+        premium = args.sku == "Premium"
+        self.registry = containerregistry.Registry(
+            name,
+            registry_name=args.registry_name,
+            resource_group_name=args.resource_group_name,
+            location=args.location,
+            sku=containerregistry.SkuArgs(name=args.sku),
+            admin_user_enabled=False,
+            anonymous_pull_enabled=False,
+            zone_redundancy="Enabled" if premium and args.zone_redundant else "Disabled",
+            policies=containerregistry.PoliciesArgs(
+                retention_policy=containerregistry.RetentionPolicyArgs(
+                    days=UNTAGGED_RETENTION_DAYS, status="enabled"
+                )
+            )
+            if premium
+            else None,
+            tags=dict(args.tags),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.id: pulumi.Output[str] = self.registry.id
+        self.name: pulumi.Output[str] = self.registry.name
+        self.login_server: pulumi.Output[str] = self.registry.login_server
+        self.register_outputs({"id": self.id, "name": self.name, "loginServer": self.login_server})
+
+    def grant_pull(
+        self,
+        name: str,
+        principal_id: pulumi.Input[str],
+        principal_type: PrincipalType = PrincipalType.SERVICE_PRINCIPAL,
+    ) -> authorization.RoleAssignment:
+        """AcrPull on this registry only (e.g. for the AKS kubelet identity)."""
+        return assign_role(
+            f"{name}-acr-pull",
+            role=Role.ACR_PULL,
+            scope=self.id,
+            principal_id=principal_id,
+            principal_type=principal_type,
+            parent=self,
+        )
+
+    def grant_push(
+        self,
+        name: str,
+        principal_id: pulumi.Input[str],
+        principal_type: PrincipalType = PrincipalType.SERVICE_PRINCIPAL,
+    ) -> authorization.RoleAssignment:
+        """AcrPush (push and pull) on this registry only (e.g. for the GitHub deploy identity)."""
+        return assign_role(
+            f"{name}-acr-push",
+            role=Role.ACR_PUSH,
+            scope=self.id,
+            principal_id=principal_id,
+            principal_type=principal_type,
+            parent=self,
+        )

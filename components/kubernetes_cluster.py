@@ -1,0 +1,341 @@
+"""AKS cluster for Muse, following the AKS baseline reference architecture's secure defaults.
+
+- Identities: user-assigned control-plane and kubelet identities (created here, so their principal ids
+  exist before the cluster does and grants such as AcrPull can be made in parallel and survive a cluster
+  rebuild).
+- Access: Entra ID only. Local accounts are disabled and Kubernetes RBAC is Azure RBAC, so there is no static
+  admin credential; `az aks get-credentials` returns a kubeconfig that authenticates through `kubelogin`.
+- Pools: a minimal system pool inline (tainted CriticalAddonsOnly) whose later changes are ignored, because
+  ARM cannot change or remove inline pools (pulumi-azure-native #1686); Muse runs on a separate user pool,
+  an `AgentPool` resource that can be resized, autoscaled or replaced freely.
+- Workload identity: OIDC issuer + workload identity on, Key Vault CSI driver add-on with rotation.
+- Network: Azure CNI overlay with the Cilium dataplane and network policy; ingress via the application
+  routing add-on (managed NGINX).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+import yaml
+from pulumi_azure_native import containerservice, managedidentity
+
+from components.config import StackConfig
+from components.naming import ResourceNames
+from components.roles import PrincipalType, Role, assign_role
+
+# The Entra ID application that represents every AKS API server (the same in every tenant).
+AKS_AAD_SERVER_APP_ID = "6dae42f8-4368-4678-94ff-3960e28e3630"
+SYSTEM_POOL = "system"
+USER_POOL = "muse"
+CRITICAL_ADDONS_ONLY = "CriticalAddonsOnly=true:NoSchedule"
+OS_SKU = "AzureLinux"
+
+
+@dataclass(frozen=True)
+class NodePoolSize:
+    """
+    vm_size: Azure VM size (e.g. Standard_D4ds_v5).
+    count: node count (the initial count when autoscaling).
+    min_count / max_count: autoscaler bounds, used only when `autoscale`.
+    autoscale: let the cluster autoscaler own the node count.
+    """
+
+    vm_size: str
+    count: int
+    min_count: int = 0
+    max_count: int = 0
+    autoscale: bool = False
+
+
+@dataclass(frozen=True)
+class KubernetesClusterArgs:
+    """
+    resource_group_name: group for the cluster and its identities.
+    location: Azure region.
+    names: the stack's Azure names (cluster, DNS prefix, node resource group, identities).
+    kubernetes_version: AKS version (a minor such as 1.34 follows patch upgrades).
+    tier: Free | Standard | Premium (Standard = uptime SLA).
+    upgrade_channel: AKS auto-upgrade channel (none, patch, stable, rapid, node-image).
+    system_pool: size of the inline system pool (critical add-ons only).
+    user_pool: size of the Muse pool.
+    availability_zones: zones for both pools; empty = regional.
+    authorized_ip_ranges: CIDRs that may reach the API server; empty = any (Entra ID still required).
+    admin_group_object_ids: Entra ID groups with cluster-admin.
+    tags: tags for every Azure resource of the cluster.
+    """
+
+    resource_group_name: pulumi.Input[str]
+    location: str
+    names: ResourceNames
+    kubernetes_version: str
+    tier: str
+    upgrade_channel: str
+    system_pool: NodePoolSize
+    user_pool: NodePoolSize
+    availability_zones: Sequence[str]
+    authorized_ip_ranges: Sequence[str]
+    admin_group_object_ids: Sequence[str]
+    tags: Mapping[str, str]
+
+    @classmethod
+    def from_config(
+        cls,
+        config: StackConfig,
+        names: ResourceNames,
+        resource_group_name: pulumi.Input[str],
+        tags: Mapping[str, str],
+    ) -> KubernetesClusterArgs:
+        return cls(
+            resource_group_name=resource_group_name,
+            location=config.location,
+            names=names,
+            kubernetes_version=config.kubernetes_version,
+            tier=config.cluster_tier,
+            upgrade_channel=config.upgrade_channel,
+            system_pool=NodePoolSize(vm_size=config.system_node_vm_size, count=config.system_node_count),
+            user_pool=NodePoolSize(
+                vm_size=config.user_node_vm_size,
+                count=config.user_node_count,
+                min_count=config.user_node_min_count,
+                max_count=config.user_node_max_count,
+                autoscale=config.user_node_autoscale,
+            ),
+            availability_zones=config.availability_zones,
+            authorized_ip_ranges=config.api_server_authorized_ip_ranges,
+            admin_group_object_ids=config.cluster_admin_group_object_ids,
+            tags=tags,
+        )
+
+
+def kubelogin_kubeconfig(user_kubeconfig: str) -> str:
+    """The kubeconfig the Pulumi Kubernetes provider uses: the cluster's server and CA, and a user that gets
+    its token from `kubelogin` with the Azure CLI session (`azure/login` in CI, `az login` on a laptop).
+
+    It holds no token and is built from stable fields only, so rotating credentials does not change it;
+    a changed kubeconfig would replace the provider and every Kubernetes object it manages
+    (pulumi-kubernetes #1148).
+    """
+    source = yaml.safe_load(user_kubeconfig)
+    cluster = source["clusters"][0]
+    context_name = cluster["name"]
+    user_name = f"{context_name}-kubelogin"
+    config: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": context_name,
+                "cluster": {
+                    "server": cluster["cluster"]["server"],
+                    "certificate-authority-data": cluster["cluster"]["certificate-authority-data"],
+                },
+            }
+        ],
+        "users": [
+            {
+                "name": user_name,
+                "user": {
+                    "exec": {
+                        "apiVersion": "client.authentication.k8s.io/v1beta1",
+                        "command": "kubelogin",
+                        "args": ["get-token", "--login", "azurecli", "--server-id", AKS_AAD_SERVER_APP_ID],
+                        "interactiveMode": "Never",
+                        "provideClusterInfo": False,
+                    }
+                },
+            }
+        ],
+        "contexts": [{"name": context_name, "context": {"cluster": context_name, "user": user_name}}],
+        "current-context": context_name,
+    }
+    return yaml.safe_dump(config, sort_keys=True)
+
+
+def _decode_kubeconfig(result: containerservice.ListManagedClusterUserCredentialsResult) -> str:
+    return base64.b64decode(result.kubeconfigs[0].value).decode("utf-8")
+
+
+class KubernetesCluster(pulumi.ComponentResource):
+    """`muse:azure:KubernetesCluster`.
+
+    Exposes `name`, `id`, `oidc_issuer_url` (for federated credentials), `kubelet_principal_id` (for AcrPull),
+    `kubeconfig` (secret; what `az aks get-credentials` gives), and `provider` (the Kubernetes provider that
+    later components deploy through).
+    """
+
+    def __init__(
+        self, name: str, args: KubernetesClusterArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("muse:azure:KubernetesCluster", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        zones = list(args.availability_zones) or None
+
+        self.control_plane_identity = managedidentity.UserAssignedIdentity(
+            f"{name}-control-plane",
+            resource_name_=args.names.control_plane_identity,
+            resource_group_name=args.resource_group_name,
+            location=args.location,
+            tags=dict(args.tags),
+            opts=child,
+        )
+        self.kubelet_identity = managedidentity.UserAssignedIdentity(
+            f"{name}-kubelet",
+            resource_name_=args.names.kubelet_identity,
+            resource_group_name=args.resource_group_name,
+            location=args.location,
+            tags=dict(args.tags),
+            opts=child,
+        )
+        # AKS requires the control plane to be able to assign the custom kubelet identity to the nodes.
+        kubelet_operator = assign_role(
+            f"{name}-control-plane-operates-kubelet",
+            role=Role.MANAGED_IDENTITY_OPERATOR,
+            scope=self.kubelet_identity.id,
+            principal_id=self.control_plane_identity.principal_id,
+            principal_type=PrincipalType.SERVICE_PRINCIPAL,
+            parent=self,
+        )
+
+        self.cluster = containerservice.ManagedCluster(
+            name,
+            resource_name_=args.names.cluster,
+            resource_group_name=args.resource_group_name,
+            location=args.location,
+            dns_prefix=args.names.cluster_dns_prefix,
+            node_resource_group=args.names.node_resource_group,
+            kubernetes_version=args.kubernetes_version,
+            sku=containerservice.ManagedClusterSKUArgs(name="Base", tier=args.tier),
+            identity=containerservice.ManagedClusterIdentityArgs(
+                type=containerservice.ResourceIdentityType.USER_ASSIGNED,
+                user_assigned_identities=[self.control_plane_identity.id],
+            ),
+            identity_profile={
+                "kubeletidentity": containerservice.UserAssignedIdentityArgs(
+                    resource_id=self.kubelet_identity.id,
+                    client_id=self.kubelet_identity.client_id,
+                    object_id=self.kubelet_identity.principal_id,
+                )
+            },
+            enable_rbac=True,
+            disable_local_accounts=True,
+            aad_profile=containerservice.ManagedClusterAADProfileArgs(
+                managed=True,
+                enable_azure_rbac=True,
+                admin_group_object_ids=list(args.admin_group_object_ids),
+            ),
+            api_server_access_profile=containerservice.ManagedClusterAPIServerAccessProfileArgs(
+                authorized_ip_ranges=list(args.authorized_ip_ranges),
+                disable_run_command=True,
+            ),
+            oidc_issuer_profile=containerservice.ManagedClusterOIDCIssuerProfileArgs(enabled=True),
+            security_profile=containerservice.ManagedClusterSecurityProfileArgs(
+                workload_identity=containerservice.ManagedClusterSecurityProfileWorkloadIdentityArgs(enabled=True),
+                image_cleaner=containerservice.ManagedClusterSecurityProfileImageCleanerArgs(
+                    enabled=True, interval_hours=168
+                ),
+            ),
+            auto_upgrade_profile=containerservice.ManagedClusterAutoUpgradeProfileArgs(
+                upgrade_channel=args.upgrade_channel,
+                node_os_upgrade_channel="NodeImage",
+            ),
+            network_profile=containerservice.ContainerServiceNetworkProfileArgs(
+                network_plugin="azure",
+                network_plugin_mode="overlay",
+                network_dataplane="cilium",
+                network_policy="cilium",
+                pod_cidr="10.244.0.0/16",
+                service_cidr="10.0.0.0/16",
+                dns_service_ip="10.0.0.10",
+                load_balancer_sku="standard",
+                outbound_type="loadBalancer",
+            ),
+            addon_profiles={
+                # Keys are case-sensitive for Pulumi's diff (trap 11 in docs/architecture/azure.md).
+                "azureKeyvaultSecretsProvider": containerservice.ManagedClusterAddonProfileArgs(
+                    enabled=True,
+                    config={"enableSecretRotation": "true", "rotationPollInterval": "2m"},
+                ),
+            },
+            ingress_profile=containerservice.ManagedClusterIngressProfileArgs(
+                web_app_routing=containerservice.ManagedClusterIngressProfileWebAppRoutingArgs(enabled=True),
+            ),
+            agent_pool_profiles=[
+                containerservice.ManagedClusterAgentPoolProfileArgs(
+                    name=SYSTEM_POOL,
+                    mode="System",
+                    vm_size=args.system_pool.vm_size,
+                    count=args.system_pool.count,
+                    os_type="Linux",
+                    os_sku=OS_SKU,
+                    type="VirtualMachineScaleSets",
+                    availability_zones=zones,
+                    node_taints=[CRITICAL_ADDONS_ONLY],
+                    upgrade_settings=containerservice.AgentPoolUpgradeSettingsArgs(max_surge="33%"),
+                )
+            ],
+            tags=dict(args.tags),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[kubelet_operator],
+                ignore_changes=["agentPoolProfiles"],
+            ),
+        )
+
+        pool = args.user_pool
+        self.user_pool = containerservice.AgentPool(
+            f"{name}-{USER_POOL}",
+            agent_pool_name=USER_POOL,
+            resource_name_=self.cluster.name,
+            resource_group_name=args.resource_group_name,
+            mode="User",
+            vm_size=pool.vm_size,
+            count=pool.count,
+            enable_auto_scaling=pool.autoscale,
+            min_count=pool.min_count if pool.autoscale else None,
+            max_count=pool.max_count if pool.autoscale else None,
+            os_type="Linux",
+            os_sku=OS_SKU,
+            type="VirtualMachineScaleSets",
+            availability_zones=zones,
+            node_labels={"workload": "muse"},
+            upgrade_settings=containerservice.AgentPoolUpgradeSettingsArgs(max_surge="33%"),
+            tags=dict(args.tags),
+            # The autoscaler owns the node count; without this every `pulumi up` would fight it.
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["count"] if pool.autoscale else None),
+        )
+
+        credentials = containerservice.list_managed_cluster_user_credentials_output(
+            resource_group_name=args.resource_group_name,
+            resource_name=self.cluster.name,
+            format="exec",
+        )
+        user_kubeconfig = credentials.apply(_decode_kubeconfig)
+
+        self.id: pulumi.Output[str] = self.cluster.id
+        self.name: pulumi.Output[str] = self.cluster.name
+        self.fqdn: pulumi.Output[str] = self.cluster.fqdn
+        self.oidc_issuer_url: pulumi.Output[str] = self.cluster.oidc_issuer_profile.apply(
+            lambda profile: profile.issuer_url if profile and profile.issuer_url else ""
+        )
+        self.kubelet_principal_id: pulumi.Output[str] = self.kubelet_identity.principal_id
+        self.kubeconfig: pulumi.Output[str] = pulumi.Output.secret(user_kubeconfig)
+        self.provider = k8s.Provider(
+            f"{name}-kubernetes",
+            kubeconfig=pulumi.Output.secret(user_kubeconfig.apply(kubelogin_kubeconfig)),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.register_outputs(
+            {
+                "id": self.id,
+                "name": self.name,
+                "oidcIssuerUrl": self.oidc_issuer_url,
+                "kubeletPrincipalId": self.kubelet_principal_id,
+                "kubeconfig": self.kubeconfig,
+            }
+        )

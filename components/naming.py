@@ -1,0 +1,111 @@
+"""Azure names for one stack, and the Azure naming rules they must satisfy.
+
+Names follow the Cloud Adoption Framework abbreviations (`rg-`, `acr`, `aks-`, `kv-`, `id-`, `log-`) and
+are deterministic per stack: the same environment and suffix always give the same names, so Pulumi never
+auto-names (random suffixes would make the Bicep export and the docs drift) and nothing is renamed by
+accident. Registry and Key Vault names are global across Azure; `nameSuffix` makes them unique.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+
+APP = "muse"
+
+
+@dataclass(frozen=True)
+class NameRule:
+    """What Azure accepts for one kind of name."""
+
+    what: str
+    min_len: int
+    max_len: int
+    pattern: re.Pattern[str]
+    charset: str
+
+
+RULES: dict[str, NameRule] = {
+    "resource_group": NameRule(
+        "resource group", 1, 90, re.compile(r"^[-\w._()]*[-\w_()]$"), "letters, digits, - _ . ( )"
+    ),
+    "node_resource_group": NameRule(
+        "AKS node resource group", 1, 80, re.compile(r"^[-\w._()]*[-\w_()]$"), "letters, digits, - _ . ( )"
+    ),
+    "registry": NameRule("container registry", 5, 50, re.compile(r"^[a-zA-Z0-9]+$"), "letters and digits only"),
+    "cluster": NameRule(
+        "AKS cluster", 1, 63, re.compile(r"^[a-zA-Z0-9]([-_a-zA-Z0-9]*[a-zA-Z0-9])?$"), "letters, digits, - _"
+    ),
+    "cluster_dns_prefix": NameRule(
+        "AKS DNS prefix", 1, 54, re.compile(r"^[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?$"), "letters, digits, -"
+    ),
+    "key_vault": NameRule(
+        "Key Vault",
+        3,
+        24,
+        re.compile(r"^[a-zA-Z](?!.*--)[-a-zA-Z0-9]*[a-zA-Z0-9]$"),
+        "letters, digits, single hyphens; starts with a letter",
+    ),
+    "log_analytics": NameRule(
+        "Log Analytics workspace",
+        4,
+        63,
+        re.compile(r"^[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?$"),
+        "letters, digits, -",
+    ),
+    "control_plane_identity": NameRule(
+        "managed identity", 3, 128, re.compile(r"^[a-zA-Z0-9][-_a-zA-Z0-9]*$"), "letters, digits, - _"
+    ),
+    "kubelet_identity": NameRule(
+        "managed identity", 3, 128, re.compile(r"^[a-zA-Z0-9][-_a-zA-Z0-9]*$"), "letters, digits, - _"
+    ),
+    "workload_identity": NameRule(
+        "managed identity", 3, 128, re.compile(r"^[a-zA-Z0-9][-_a-zA-Z0-9]*$"), "letters, digits, - _"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ResourceNames:
+    """Every Azure name of one stack."""
+
+    resource_group: str
+    node_resource_group: str
+    registry: str
+    cluster: str
+    cluster_dns_prefix: str
+    key_vault: str
+    log_analytics: str
+    control_plane_identity: str
+    kubelet_identity: str
+    workload_identity: str
+
+    @classmethod
+    def for_stack(cls, environment: str, suffix: str) -> ResourceNames:
+        stem = f"{APP}-{environment}-{suffix}"
+        return cls(
+            resource_group=f"rg-{stem}",
+            node_resource_group=f"rg-{stem}-aks-nodes",
+            registry=f"acr{APP}{environment}{suffix}",
+            cluster=f"aks-{stem}",
+            cluster_dns_prefix=stem,
+            key_vault=f"kv-{stem}",
+            log_analytics=f"log-{stem}",
+            control_plane_identity=f"id-{stem}-aks-control-plane",
+            kubelet_identity=f"id-{stem}-aks-kubelet",
+            workload_identity=f"id-{stem}-workload",
+        )
+
+    def problems(self) -> list[str]:
+        """Each name Azure would reject, with the rule it breaks."""
+        found = []
+        for field, name in asdict(self).items():
+            rule = RULES[field]
+            if not rule.min_len <= len(name) <= rule.max_len:
+                found.append(
+                    f"{rule.what} name '{name}' is {len(name)} characters; Azure allows "
+                    f"{rule.min_len}-{rule.max_len} (shorten nameSuffix)"
+                )
+            elif not rule.pattern.match(name):
+                found.append(f"{rule.what} name '{name}' breaks Azure's rule: {rule.charset}")
+        return found

@@ -1,0 +1,73 @@
+"""Built-in Azure role definitions and the one function that assigns them.
+
+Components expose intent-level methods (`registry.grant_pull(...)`) that call `assign_role`; no role GUID
+appears anywhere else. The IDs are the same in every tenant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+import pulumi
+from pulumi_azure_native import authorization
+
+
+@dataclass(frozen=True)
+class BuiltInRole:
+    name: str
+    id: str
+
+
+class Role(Enum):
+    ACR_PULL = BuiltInRole("AcrPull", "7f951dda-4ed3-4680-a7ca-43fe172d538d")
+    ACR_PUSH = BuiltInRole("AcrPush", "8311e382-0749-4cb8-b61a-304f252e45ec")
+    KEY_VAULT_SECRETS_USER = BuiltInRole("Key Vault Secrets User", "4633458b-17de-408a-b874-0445c86b69e6")
+    KEY_VAULT_SECRETS_OFFICER = BuiltInRole("Key Vault Secrets Officer", "b86a8fe4-44ce-4948-aee5-eccb2c155cd7")
+    AKS_RBAC_WRITER = BuiltInRole(
+        "Azure Kubernetes Service RBAC Writer", "a7ffa36f-339b-4b5c-8bdf-e2c188b2c0eb"
+    )
+    AKS_CLUSTER_USER = BuiltInRole(
+        "Azure Kubernetes Service Cluster User Role", "4abbcc35-e782-43d8-92c5-2d3f1bd2253f"
+    )
+    MANAGED_IDENTITY_OPERATOR = BuiltInRole("Managed Identity Operator", "f1a07417-d97a-45cb-824c-7a7467783830")
+
+    @property
+    def definition_id(self) -> str:
+        return self.value.id
+
+
+class PrincipalType(str, Enum):
+    """Always given: without it a freshly created identity fails with PrincipalNotFound while Entra ID
+    replicates it."""
+
+    SERVICE_PRINCIPAL = "ServicePrincipal"
+    GROUP = "Group"
+    USER = "User"
+
+
+def role_definition_resource_id(subscription_id: str, role: Role) -> str:
+    return f"/subscriptions/{subscription_id}/providers/Microsoft.Authorization/roleDefinitions/{role.definition_id}"
+
+
+def assign_role(
+    resource_name: str,
+    *,
+    role: Role,
+    scope: pulumi.Input[str],
+    principal_id: pulumi.Input[str],
+    principal_type: PrincipalType,
+    parent: pulumi.Resource,
+    opts: pulumi.ResourceOptions | None = None,
+) -> authorization.RoleAssignment:
+    """Assign `role` to `principal_id` at `scope` (always a single resource, never a subscription)."""
+    client = authorization.get_client_config_output()
+    return authorization.RoleAssignment(
+        resource_name,
+        scope=scope,
+        principal_id=principal_id,
+        principal_type=principal_type.value,
+        role_definition_id=client.subscription_id.apply(lambda sub: role_definition_resource_id(sub, role)),
+        description=f"{role.value.name} for Muse, managed by Pulumi",
+        opts=pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=parent), opts),
+    )

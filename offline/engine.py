@@ -1,0 +1,205 @@
+"""Run `__main__.py` for one stack under the offline mocks and record what it would deploy."""
+
+from __future__ import annotations
+
+import runpy
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.runtime import mocks as runtime_mocks
+from pulumi.runtime import rpc, settings
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from offline.mocks import OfflineMocks
+from offline.stack_files import REPO_ROOT, read_stack
+
+SECRET = "[secret]"
+
+
+@dataclass(frozen=True)
+class PlannedResource:
+    """One resource as the program registered it: inputs (secrets masked), parent and options."""
+
+    urn: str
+    type: str
+    name: str
+    parent: str | None
+    custom: bool
+    properties: dict[str, Any]
+    secret_paths: tuple[str, ...] = ()
+    ignore_changes: tuple[str, ...] = ()
+    depends_on: tuple[str, ...] = ()
+    provider: str | None = None
+
+    def get(self, dotted: str, default: Any = None) -> Any:
+        """`resource.get("sku.name")`: a nested input by dotted path; list items by index."""
+        value: Any = self.properties
+        for part in dotted.split("."):
+            if isinstance(value, dict) and part in value:
+                value = value[part]
+            elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+                value = value[int(part)]
+            else:
+                return default
+        return value
+
+
+@dataclass(frozen=True)
+class StackOutput:
+    value: Any
+    secret: bool
+
+
+@dataclass
+class OfflinePlan:
+    project: str
+    stack: str
+    resources: list[PlannedResource] = field(default_factory=list)
+    outputs: dict[str, StackOutput] = field(default_factory=dict)
+
+    def of_type(self, type_token: str) -> list[PlannedResource]:
+        return [r for r in self.resources if r.type == type_token]
+
+    def one(self, type_token: str, name: str | None = None) -> PlannedResource:
+        found = [r for r in self.of_type(type_token) if name is None or r.name == name]
+        if len(found) != 1:
+            raise LookupError(f"expected one {type_token} {name or ''}, found {len(found)}")
+        return found[0]
+
+    def by_urn(self, urn: str) -> PlannedResource:
+        return next(r for r in self.resources if r.urn == urn)
+
+    def children(self, parent_urn: str | None) -> list[PlannedResource]:
+        return sorted((r for r in self.resources if r.parent == parent_urn), key=lambda r: (r.type, r.name))
+
+    def counts_by_type(self) -> Counter[str]:
+        return Counter(r.type for r in self.resources)
+
+    def to_inventory(self, environment: str) -> dict[str, Any]:
+        """The plan as a Muse resource inventory (schema v1, see muse/governance)."""
+        return {
+            "schemaVersion": 1,
+            "project": self.project,
+            "stack": self.stack,
+            "environment": environment,
+            "resources": [
+                {
+                    "urn": r.urn,
+                    "type": r.type,
+                    "name": r.name,
+                    "parent": r.parent,
+                    "custom": r.custom,
+                    "properties": r.properties,
+                    "secretPaths": list(r.secret_paths),
+                    "options": {"ignoreChanges": list(r.ignore_changes), "dependsOn": list(r.depends_on)},
+                }
+                for r in sorted(self.resources, key=lambda r: r.urn)
+            ],
+        }
+
+
+def _urn_type(urn: str) -> str:
+    return urn.split("::")[2].split("$")[-1]
+
+
+def _parent_urn(parent: str) -> str | None:
+    # Top-level components are parented to the implicit Stack; the plan treats them as roots.
+    return parent if parent and _urn_type(parent) != "pulumi:pulumi:Stack" else None
+
+
+def _normalize(value: Any, path: str, secret_paths: list[str]) -> Any:
+    """Inputs as plain JSON: secrets masked (paths recorded), integral numbers as ints (the wire format
+    carries every number as a double)."""
+    if rpc.is_rpc_secret(value):
+        secret_paths.append(path)
+        return SECRET
+    if isinstance(value, dict):
+        return {
+            k: _normalize(v, f"{path}.{k}" if path else k, secret_paths)
+            for k, v in sorted(value.items())
+            if not k.startswith("__")
+        }
+    if isinstance(value, list):
+        return [_normalize(v, f"{path}.{i}", secret_paths) for i, v in enumerate(value)]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+class RecordingMonitor(runtime_mocks.MockMonitor):
+    """The SDK's mock monitor, also keeping each registration's parent, options and secret paths."""
+
+    def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
+        super().__init__(mocks)
+        self.recorded: list[PlannedResource] = []
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            secret_paths: list[str] = []
+            properties = _normalize(rpc.deserialize_properties(request.object), "", secret_paths)
+            self.recorded.append(
+                PlannedResource(
+                    urn=response.urn,
+                    type=request.type,
+                    name=request.name,
+                    parent=_parent_urn(request.parent),
+                    custom=bool(request.custom),
+                    properties=properties,
+                    secret_paths=tuple(sorted(secret_paths)),
+                    ignore_changes=tuple(request.ignoreChanges),
+                    depends_on=tuple(sorted(request.dependencies)),
+                    provider=request.provider or None,
+                )
+            )
+        return response
+
+
+def run_stack(
+    stack: str,
+    *,
+    root: Path = REPO_ROOT,
+    overrides: dict[str, Any] | None = None,
+    program: Path | None = None,
+) -> OfflinePlan:
+    """Run the whole program for `stack` offline. `overrides` replace stack config values (None removes one).
+
+    Raises whatever the program raises, e.g. `pulumi.RunError` for invalid config.
+    """
+    files = read_stack(stack, root, overrides)
+    monitor = RecordingMonitor(OfflineMocks(stack))
+    settings.ROOT.set(None)  # a fresh root Stack per run, so several stacks can run in one process
+    pulumi.runtime.set_all_config(files.config, files.secret_keys)
+    pulumi.runtime.set_mocks(monitor.mocks, project=files.project, stack=stack, preview=False, monitor=monitor)
+    root_stack = settings.get_root_resource()
+    outputs: dict[str, StackOutput] = {}
+
+    async def resolve_outputs() -> None:
+        exported = getattr(root_stack, "outputs", {})
+        for name, value in exported.items():
+            output = pulumi.Output.from_input(value)
+            outputs[name] = StackOutput(value=await output.future(), secret=bool(await output.is_secret()))
+
+    def run_program() -> None:
+        sys.path.insert(0, str(root))
+        try:
+            runpy.run_path(str(program or root / "__main__.py"), run_name="__main__")
+        finally:
+            sys.path.remove(str(root))
+
+    async def run_all() -> None:
+        await run_pulumi_func(run_program)
+        await resolve_outputs()
+
+    _sync_await(run_all())
+    return OfflinePlan(
+        project=files.project,
+        stack=stack,
+        resources=sorted(monitor.recorded, key=lambda r: r.urn),
+        outputs=dict(sorted(outputs.items())),
+    )

@@ -1,0 +1,190 @@
+"""What Azure would answer, offline: realistic IDs and computed outputs for the resources and invokes the
+program uses. Values are deterministic (derived from the stack and resource names), so plans, exports and
+generated docs are byte-identical run after run.
+
+An invoke or resource this module does not know still works (resources echo their inputs), except invokes,
+which fail with a message saying what to teach this module: a silent empty answer would hide a bug.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from typing import Any
+
+import pulumi
+import yaml
+
+# Obviously-fake, fixed identities of the offline "subscription".
+SUBSCRIPTION_ID = "00000000-0000-0000-0000-000000000000"
+TENANT_ID = "00000000-0000-0000-0000-00000000a1d0"
+DEPLOYER_OBJECT_ID = "00000000-0000-0000-0000-00000000de91"
+_NAMESPACE = uuid.UUID("6f1c1f50-3c1a-4f0e-9a53-6d1d1f3a0b7e")
+
+# type token -> (ARM resource type, input holding the Azure name)
+ARM_TYPES: dict[str, tuple[str, str]] = {
+    "azure-native:resources:ResourceGroup": ("Microsoft.Resources/resourceGroups", "resourceGroupName"),
+    "azure-native:containerregistry:Registry": ("Microsoft.ContainerRegistry/registries", "registryName"),
+    "azure-native:containerservice:ManagedCluster": (
+        "Microsoft.ContainerService/managedClusters",
+        "resourceName",
+    ),
+    "azure-native:managedidentity:UserAssignedIdentity": (
+        "Microsoft.ManagedIdentity/userAssignedIdentities",
+        "resourceName",
+    ),
+    "azure-native:keyvault:Vault": ("Microsoft.KeyVault/vaults", "vaultName"),
+    "azure-native:operationalinsights:Workspace": (
+        "Microsoft.OperationalInsights/workspaces",
+        "workspaceName",
+    ),
+}
+
+
+def deterministic_uuid(*parts: str) -> str:
+    return str(uuid.uuid5(_NAMESPACE, "/".join(parts)))
+
+
+def _arm_id(type_token: str, inputs: dict[str, Any], logical_name: str) -> str:
+    arm_type, name_key = ARM_TYPES.get(type_token, ("", ""))
+    group = inputs.get("resourceGroupName", "rg-offline")
+    if type_token == "azure-native:resources:ResourceGroup":
+        return f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{group}"
+    if type_token == "azure-native:containerservice:AgentPool":
+        return (
+            f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{group}/providers/"
+            f"Microsoft.ContainerService/managedClusters/{inputs['resourceName']}/agentPools/"
+            f"{inputs['agentPoolName']}"
+        )
+    if type_token == "azure-native:authorization:RoleAssignment":
+        return f"{inputs['scope']}/providers/Microsoft.Authorization/roleAssignments/{inputs['_name']}"
+    if arm_type:
+        name = inputs.get(name_key, logical_name)
+        return f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{group}/providers/{arm_type}/{name}"
+    return f"{logical_name}-offline-id"
+
+
+def fake_kubeconfig(cluster_name: str, fqdn: str) -> str:
+    """The shape `az aks get-credentials` returns for an Entra ID cluster (exec plugin, kubelogin)."""
+    ca = base64.b64encode(f"offline CA of {cluster_name}".encode()).decode()
+    return yaml.safe_dump(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": cluster_name, "cluster": {"server": f"https://{fqdn}:443", "certificate-authority-data": ca}}],
+            "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": f"clusterUser_{cluster_name}"}}],
+            "current-context": cluster_name,
+            "users": [
+                {
+                    "name": f"clusterUser_{cluster_name}",
+                    "user": {
+                        "exec": {
+                            "apiVersion": "client.authentication.k8s.io/v1beta1",
+                            "command": "kubelogin",
+                            "args": [
+                                "get-token",
+                                "--login",
+                                "devicecode",
+                                "--server-id",
+                                "6dae42f8-4368-4678-94ff-3960e28e3630",
+                                "--client-id",
+                                "80faf920-1908-4b52-b5ef-a8e7bedfc67a",
+                                "--tenant-id",
+                                TENANT_ID,
+                                "--environment",
+                                "AzurePublicCloud",
+                            ],
+                            "interactiveMode": "IfAvailable",
+                            "provideClusterInfo": False,
+                        }
+                    },
+                }
+            ],
+        },
+        sort_keys=True,
+    )
+
+
+def _cluster_fqdn(inputs: dict[str, Any]) -> str:
+    label = deterministic_uuid("fqdn", inputs["resourceName"])[:8]
+    return f"{inputs['dnsPrefix']}-{label}.hcp.{inputs['location']}.azmk8s.io"
+
+
+class OfflineMocks(pulumi.runtime.Mocks):
+    def __init__(self, stack: str) -> None:
+        self.stack = stack
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        inputs = dict(args.inputs)
+        outputs: dict[str, Any] = dict(inputs)
+        token = args.typ
+        if token == "azure-native:authorization:RoleAssignment":
+            inputs["_name"] = deterministic_uuid(self.stack, args.name)
+            outputs["name"] = inputs["_name"]
+        resource_id = _arm_id(token, inputs, args.name)
+        outputs["id"] = resource_id
+        _, name_key = ARM_TYPES.get(token, ("", ""))
+        if name_key and name_key in inputs:
+            outputs["name"] = inputs[name_key]
+        outputs.update(self._computed(token, args.name, inputs))
+        return resource_id, outputs
+
+    def _computed(self, token: str, logical_name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        if token == "azure-native:containerregistry:Registry":
+            return {"loginServer": f"{inputs['registryName'].lower()}.azurecr.io", "provisioningState": "Succeeded"}
+        if token == "azure-native:managedidentity:UserAssignedIdentity":
+            return {
+                "principalId": deterministic_uuid(self.stack, logical_name, "principal"),
+                "clientId": deterministic_uuid(self.stack, logical_name, "client"),
+                "tenantId": TENANT_ID,
+            }
+        if token == "azure-native:containerservice:ManagedCluster":
+            fqdn = _cluster_fqdn(inputs)
+            addons = {
+                key: {**value, "identity": {"clientId": deterministic_uuid(self.stack, key, "client"),
+                                            "objectId": deterministic_uuid(self.stack, key, "object"),
+                                            "resourceId": f"/offline/{key}-identity"}}
+                for key, value in (inputs.get("addonProfiles") or {}).items()
+            }
+            issuer = deterministic_uuid(self.stack, "oidc")
+            identity = dict(inputs.get("identity") or {})
+            # ARM answers user-assigned identities as a map keyed by resource id, not the input list.
+            identity["userAssignedIdentities"] = {
+                identity_id: {
+                    "principalId": deterministic_uuid(self.stack, identity_id, "principal"),
+                    "clientId": deterministic_uuid(self.stack, identity_id, "client"),
+                }
+                for identity_id in identity.get("userAssignedIdentities") or []
+            }
+            return {
+                "identity": identity,
+                "fqdn": fqdn,
+                "addonProfiles": addons,
+                "oidcIssuerProfile": {
+                    **(inputs.get("oidcIssuerProfile") or {}),
+                    "issuerURL": f"https://{inputs['location']}.oic.prod-aks.azure.com/{TENANT_ID}/{issuer}/",
+                },
+                "currentKubernetesVersion": f"{inputs.get('kubernetesVersion', '1.34')}.3",
+                "provisioningState": "Succeeded",
+            }
+        return {}
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
+        if args.token == "azure-native:authorization:getClientConfig":
+            return {
+                "clientId": deterministic_uuid("deployer", "client"),
+                "objectId": DEPLOYER_OBJECT_ID,
+                "subscriptionId": SUBSCRIPTION_ID,
+                "tenantId": TENANT_ID,
+            }
+        if args.token == "azure-native:containerservice:listManagedClusterUserCredentials":
+            name = args.args["resourceName"]
+            fqdn = _cluster_fqdn({"resourceName": name, "dnsPrefix": name.removeprefix("aks-"), "location": "offline"})
+            kubeconfig = fake_kubeconfig(name, fqdn)
+            return {
+                "kubeconfigs": [{"name": "clusterUser", "value": base64.b64encode(kubeconfig.encode()).decode()}]
+            }
+        raise NotImplementedError(
+            f"The offline engine cannot answer the invoke {args.token!r}. Teach offline/mocks.py what Azure "
+            "returns for it (a realistic, deterministic value) so `make plan` and the tests keep working."
+        )

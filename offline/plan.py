@@ -1,0 +1,165 @@
+"""`make plan`: print what a stack would deploy, offline.
+
+    python -m offline.plan --stack dev [--format text|json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pulumi
+
+from components.roles import Role
+from offline.engine import OfflinePlan, PlannedResource, run_stack
+from offline.stack_files import stack_names
+
+# The properties a reviewer wants to see per type; other types show their top-level scalar inputs.
+KEY_PROPERTIES: dict[str, tuple[str, ...]] = {
+    "azure-native:resources:ResourceGroup": ("resourceGroupName", "location"),
+    "azure-native:containerregistry:Registry": (
+        "registryName",
+        "sku.name",
+        "adminUserEnabled",
+        "anonymousPullEnabled",
+        "publicNetworkAccess",
+        "zoneRedundancy",
+        "policies.retentionPolicy.days",
+    ),
+    "azure-native:containerservice:ManagedCluster": (
+        "resourceName",
+        "kubernetesVersion",
+        "sku.tier",
+        "identity.type",
+        "disableLocalAccounts",
+        "aadProfile.enableAzureRBAC",
+        "oidcIssuerProfile.enabled",
+        "securityProfile.workloadIdentity.enabled",
+        "networkProfile.networkPluginMode",
+        "networkProfile.networkDataplane",
+        "networkProfile.networkPolicy",
+        "autoUpgradeProfile.upgradeChannel",
+        "apiServerAccessProfile.authorizedIPRanges",
+        "apiServerAccessProfile.disableRunCommand",
+        "agentPoolProfiles.0.name",
+        "agentPoolProfiles.0.vmSize",
+        "agentPoolProfiles.0.count",
+        "agentPoolProfiles.0.availabilityZones",
+        "agentPoolProfiles.0.nodeTaints",
+    ),
+    "azure-native:containerservice:AgentPool": (
+        "agentPoolName",
+        "mode",
+        "vmSize",
+        "count",
+        "enableAutoScaling",
+        "minCount",
+        "maxCount",
+        "availabilityZones",
+    ),
+    "azure-native:managedidentity:UserAssignedIdentity": ("resourceName", "location"),
+    "azure-native:authorization:RoleAssignment": ("principalType", "principalId"),
+    "pulumi:providers:kubernetes": ("kubeconfig",),
+}
+ROLE_NAMES = {role.definition_id: role.value.name for role in Role}
+# Top-level components print in the order of the architecture diagram; unknown ones follow alphabetically.
+COMPONENT_ORDER = (
+    "muse:azure:ResourceGroup",
+    "muse:azure:ContainerRegistry",
+    "muse:azure:KubernetesCluster",
+)
+
+
+def _render(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list):
+        return "[" + ", ".join(_render(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_render(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+def key_properties(resource: PlannedResource) -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = []
+    paths = KEY_PROPERTIES.get(resource.type)
+    if paths is None:
+        paths = tuple(k for k, v in resource.properties.items() if not isinstance(v, dict | list) and k != "tags")
+    for path in paths:
+        value = resource.get(path)
+        if value is not None:
+            rows.append((path, _render(value)))
+    if resource.type == "azure-native:authorization:RoleAssignment":
+        role_id = str(resource.get("roleDefinitionId", "")).rsplit("/", 1)[-1]
+        rows.insert(0, ("role", ROLE_NAMES.get(role_id, role_id)))
+        rows.insert(1, ("scope", str(resource.get("scope", ""))))
+    if resource.type == "azure-native:containerservice:ManagedCluster":
+        rows.append(("addons", ", ".join(sorted(resource.get("addonProfiles", {}) or {}))))
+    tags = resource.get("tags")
+    if isinstance(tags, dict):
+        rows.append(("tags", ", ".join(f"{k}={v}" for k, v in sorted(tags.items()))))
+    if resource.ignore_changes:
+        rows.append(("ignoreChanges", ", ".join(resource.ignore_changes)))
+    return rows
+
+
+def _ordered(resources: list[PlannedResource]) -> list[PlannedResource]:
+    rank = {token: i for i, token in enumerate(COMPONENT_ORDER)}
+    return sorted(resources, key=lambda r: (rank.get(r.type, len(rank)), r.type, r.name))
+
+
+def _tree(plan: OfflinePlan, parent: str | None, depth: int) -> Iterator[str]:
+    for resource in _ordered(plan.children(parent)):
+        indent = "    " * depth
+        marker = "" if depth == 0 else "+ "
+        yield f"{indent}{marker}{resource.type}  \"{resource.name}\""
+        rows = key_properties(resource) if resource.custom else []
+        width = max((len(k) for k, _ in rows), default=0)
+        for key, value in rows:
+            yield f"{indent}      {key.ljust(width)}  {value}"
+        yield from _tree(plan, resource.urn, depth + 1)
+        if depth == 0:
+            yield ""
+
+
+def render_text(plan: OfflinePlan) -> str:
+    lines = [
+        f"Offline plan of stack '{plan.stack}' (project {plan.project})",
+        "No Azure account and no Pulumi CLI involved: the real program ran under offline/mocks.py, which",
+        "supplies Azure's computed values (ids, principal ids, login server) deterministically.",
+        "",
+        *_tree(plan, None, 0),
+        f"Resources by type ({len(plan.resources)} in all, components included):",
+    ]
+    for type_token, count in sorted(plan.counts_by_type().items()):
+        lines.append(f"  {count:3d}  {type_token}")
+    lines += ["", "Stack outputs:"]
+    width = max((len(name) for name in plan.outputs), default=0)
+    for name, output in plan.outputs.items():
+        lines.append(f"  {name.ljust(width)}  {'[secret]' if output.secret else _render(output.value)}")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m offline.plan", description=__doc__)
+    parser.add_argument("--stack", default="dev", choices=stack_names())
+    parser.add_argument("--format", default="text", choices=["text", "json"])
+    args = parser.parse_args(argv)
+    try:
+        plan = run_stack(args.stack)
+    except pulumi.RunError as error:
+        print(error, file=sys.stderr)
+        return 1
+    if args.format == "json":
+        environment = next(r.get("tags.env") for r in plan.resources if r.get("tags.env"))
+        print(json.dumps(plan.to_inventory(environment), indent=2, sort_keys=True))
+    else:
+        print(render_text(plan), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

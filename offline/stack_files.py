@@ -1,0 +1,68 @@
+"""Reads Pulumi.yaml and Pulumi.<stack>.yaml the way the Pulumi CLI hands config to a program."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class StackFiles:
+    project: str
+    stack: str
+    config: dict[str, str]  # "muse:key" -> value as the engine passes it (strings; arrays as JSON)
+    secret_keys: list[str]
+
+
+def project_file(root: Path = REPO_ROOT) -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((root / "Pulumi.yaml").read_text())
+    return data
+
+
+def stack_names(root: Path = REPO_ROOT) -> list[str]:
+    return sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in root.glob("Pulumi.*.yaml"))
+
+
+def _as_engine_string(value: Any) -> str:
+    # The engine passes every config value as a string; structured values as JSON text.
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+def read_stack(stack: str, root: Path = REPO_ROOT, overrides: dict[str, Any] | None = None) -> StackFiles:
+    """Config of `stack` with Pulumi.yaml defaults filled in, like `pulumi up` does.
+
+    `secure:` values cannot be decrypted offline (the key lives in Azure Key Vault); they are replaced by a
+    placeholder and still marked secret, so the program sees the same shape as in a real run.
+    """
+    project = project_file(root)
+    name = project["name"]
+    path = root / f"Pulumi.{stack}.yaml"
+    if not path.exists():
+        raise FileNotFoundError(f"no stack file {path.name}; stacks here: {', '.join(stack_names(root))}")
+    stack_config: dict[str, Any] = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
+    if overrides:
+        stack_config = {**stack_config, **overrides}
+
+    values: dict[str, str] = {}
+    secret_keys: list[str] = []
+    for key, declared in (project.get("config") or {}).items():
+        if isinstance(declared, dict) and "default" in declared:
+            values[f"{name}:{key}"] = _as_engine_string(declared["default"])
+    for key, value in stack_config.items():
+        if value is None:
+            values.pop(key, None)
+            continue
+        if isinstance(value, dict) and "secure" in value:
+            values[key] = f"offline-placeholder-for-{key.replace(':', '-')}"
+            secret_keys.append(key)
+        else:
+            values[key] = _as_engine_string(value)
+    return StackFiles(project=name, stack=stack, config=values, secret_keys=secret_keys)
