@@ -1,0 +1,415 @@
+"""The Muse HTTP service (Starlette).
+
+Middleware order, outermost first: request context (request id, access log, metrics, ``Connection: close``
+while draining, last-resort 500) -> bearer auth for ``/api/*`` -> Starlette routing. Bad input is always a
+4xx with a JSON ``{"error", "detail"}`` body; an unexpected exception is logged at ERROR with its stack and
+answered with a JSON 500 that carries the request id.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+    generate_latest,
+)
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Match, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from muse.config import Settings
+from muse.governance.inventory import InventoryError, decode_inventory
+from muse.governance.policies import POLICIES, Severity, evaluate
+from muse.governance.report import render_markdown
+from muse.logs import request_id_var
+
+logger = logging.getLogger("muse.app")
+access_logger = logging.getLogger("muse.access")
+
+SERVICE_NAME = "muse"
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_KNOWN_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+# Probes and scrapes arrive every few seconds per pod; at INFO they would dominate the log bill.
+_QUIET_ROUTES = {"/healthz", "/readyz", "/metrics"}
+UNMATCHED_ROUTE = "<unmatched>"
+
+
+@dataclass
+class ServiceState:
+    """Lifecycle flags shared by the server (signal handling) and the app (readiness)."""
+
+    started: bool = False
+    draining: bool = False
+
+    @property
+    def ready(self) -> bool:
+        return self.started and not self.draining
+
+
+class Metrics:
+    def __init__(self, settings: Settings) -> None:
+        # A registry per app: tests build many apps in one process, and the default registry is global.
+        self.registry = CollectorRegistry()
+        # *_created series double the exposition size and no dashboard here uses them.
+        disable_created_metrics()
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        self.requests = Counter(
+            "muse_http_requests",
+            "HTTP requests by route template, method and status.",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "muse_http_request_duration_seconds",
+            "HTTP request latency by route template and method.",
+            ["route", "method"],
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+        )
+        self.in_flight = Gauge(
+            "muse_http_requests_in_flight", "HTTP requests being served.", registry=self.registry
+        )
+        self.violations = Counter(
+            "muse_evaluation_violations",
+            "Violations found by /api/v1/evaluate, by severity.",
+            ["severity"],
+            registry=self.registry,
+        )
+        build = Gauge(
+            "muse_build_info",
+            "Build information; the value is always 1.",
+            ["version", "revision", "environment"],
+            registry=self.registry,
+        )
+        build.labels(settings.version, settings.git_revision, settings.env).set(1)
+
+
+def error_response(
+    status: int, error: str, detail: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse({"error": error, "detail": detail}, status_code=status, headers=headers)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Middleware
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp, state: ServiceState, metrics: Metrics, routes: list[Any]) -> None:
+        self.app = app
+        self.state = state
+        self.metrics = metrics
+        self.routes = routes
+
+    def _route_template(self, scope: Scope) -> str:
+        # Matching here, before the router runs, keeps metric labels bounded to declared routes.
+        for route in self.routes:
+            match, _ = route.matches(scope)
+            if match in (Match.FULL, Match.PARTIAL):
+                return str(route.path)
+        return UNMATCHED_ROUTE
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = _header(scope, b"x-request-id")
+        request_id = incoming if incoming and _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        route = self._route_template(scope)
+        method = scope["method"] if scope["method"] in _KNOWN_METHODS else "OTHER"
+        status = 500
+        response_started = False
+        start = time.perf_counter()
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                if self.state.draining:
+                    # Tell keep-alive clients (proxies) to reconnect, and so reach a pod that is not leaving.
+                    headers.append((b"connection", b"close"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        self.metrics.in_flight.inc()
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except Exception:
+            logger.exception("unhandled error", extra={"route": route, "method": method})
+            status = 500
+            if not response_started:
+                response = error_response(500, "internal_error", f"unexpected error; request id {request_id}")
+                await response(scope, receive, send_wrapper)
+        finally:
+            duration = time.perf_counter() - start
+            self.metrics.in_flight.dec()
+            self.metrics.requests.labels(route, method, str(status)).inc()
+            self.metrics.latency.labels(route, method).observe(duration)
+            level = logging.DEBUG if route in _QUIET_ROUTES and status < 400 else logging.INFO
+            access_logger.log(
+                level,
+                "%s %s %s",
+                method,
+                route,
+                status,
+                extra={
+                    "route": route,
+                    "method": method,
+                    "status": status,
+                    "duration_ms": round(duration * 1000, 3),
+                    "path": scope.get("path", ""),
+                },
+            )
+            request_id_var.reset(token)
+
+
+class BearerAuthMiddleware:
+    """``/api/*`` needs ``Authorization: Bearer <MUSE_API_TOKEN>``; checked before any body is read."""
+
+    def __init__(self, app: ASGIApp, token: bytes) -> None:
+        self.app = app
+        self.token = token
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] != "http" or not (path == "/api" or path.startswith("/api/")):
+            await self.app(scope, receive, send)
+            return
+        header = _header(scope, b"authorization") or ""
+        scheme, _, credentials = header.partition(" ")
+        if scheme.lower() != "bearer" or not credentials.strip():
+            response = error_response(
+                401, "unauthorized", "missing bearer token", {"WWW-Authenticate": 'Bearer realm="muse"'}
+            )
+        elif not hmac.compare_digest(credentials.strip().encode(), self.token):
+            response = error_response(
+                401,
+                "unauthorized",
+                "invalid bearer token",
+                {"WWW-Authenticate": 'Bearer realm="muse", error="invalid_token"'},
+            )
+        else:
+            await self.app(scope, receive, send)
+            return
+        await response(scope, receive, send)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Request helpers
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_limited_body(request: Request, limit: int) -> bytes:
+    """Read at most ``limit`` bytes; counts streamed chunks, so a chunked body cannot bypass the limit."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise ValueError("invalid Content-Length header")
+        if int(declared) > limit:
+            raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def negotiate(accept: str | None) -> str | None:
+    """'json', 'markdown', or None when the client accepts neither (406)."""
+    if not accept or not accept.strip():
+        return "json"
+    best: tuple[float, int, str] | None = None
+    for position, part in enumerate(accept.split(",")):
+        media, *params = (p.strip() for p in part.split(";"))
+        quality = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        media = media.lower()
+        if media in ("application/json", "application/*"):
+            kind = "json"
+        elif media in ("text/markdown", "text/*"):
+            kind = "markdown"
+        elif media == "*/*":
+            kind = "json"
+        else:
+            continue
+        # Highest quality wins; on a tie, the earlier entry.
+        candidate = (quality, -position, kind)
+        if quality > 0 and (best is None or candidate > best):
+            best = candidate
+    return best[2] if best else None
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Application
+
+
+def create_app(settings: Settings, state: ServiceState | None = None) -> Starlette:
+    state = state or ServiceState()
+    metrics = Metrics(settings)
+
+    async def root(request: Request) -> Response:
+        return JSONResponse(
+            {
+                "service": SERVICE_NAME,
+                "version": settings.version,
+                "gitRevision": settings.git_revision,
+                "environment": settings.env,
+            }
+        )
+
+    async def healthz(request: Request) -> Response:
+        # Liveness only says the event loop answers; it stays 200 while draining so Kubernetes does not
+        # restart a pod that is shutting down on purpose.
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        if state.ready:
+            return JSONResponse({"status": "ready"})
+        reason = "draining" if state.draining else "starting"
+        return JSONResponse({"status": reason}, status_code=503)
+
+    async def metrics_endpoint(request: Request) -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def list_policies(request: Request) -> Response:
+        return JSONResponse({"policies": [p.describe() for p in POLICIES]})
+
+    async def evaluate_endpoint(request: Request) -> Response:
+        output = negotiate(request.headers.get("accept"))
+        if output is None:
+            return error_response(406, "not_acceptable", "supported: application/json, text/markdown")
+        fail_on_raw = request.query_params.get("failOn", Severity.HIGH.value)
+        try:
+            fail_on = Severity(fail_on_raw)
+        except ValueError:
+            return error_response(
+                400, "bad_request", f"failOn must be one of {', '.join(s.value for s in Severity)}"
+            )
+        content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+        if content_type != "application/json" and not content_type.endswith("+json"):
+            return error_response(415, "unsupported_media_type", "send the inventory as application/json")
+        try:
+            body = await read_limited_body(request, settings.max_body_bytes)
+        except BodyTooLarge:
+            return error_response(
+                413,
+                "payload_too_large",
+                f"request body exceeds {settings.max_body_bytes} bytes (MUSE_MAX_BODY_BYTES)",
+                {"Connection": "close"},
+            )
+        except ValueError as exc:
+            return error_response(400, "bad_request", str(exc))
+        except ClientDisconnect:
+            return Response(status_code=400)
+        if not body:
+            return error_response(400, "bad_request", "empty body; send an inventory JSON document")
+        try:
+            inventory = decode_inventory(body)
+        except InventoryError as exc:
+            detail = exc.args[0]
+            if exc.problems:
+                body_out = {"error": "invalid_inventory", "detail": detail, "problems": exc.problems}
+                return JSONResponse(body_out, status_code=422)
+            status = 400 if detail.startswith("malformed JSON") else 422
+            return error_response(status, "malformed_json" if status == 400 else "invalid_inventory", detail)
+        result = evaluate(inventory, fail_on=fail_on)
+        for violation in result.violations:
+            metrics.violations.labels(violation.severity.value).inc()
+        if output == "markdown":
+            return PlainTextResponse(render_markdown(result), media_type="text/markdown; charset=utf-8")
+        return JSONResponse(result.to_json())
+
+    async def governance(request: Request) -> Response:
+        # Reserved for a later issue (governance artifacts); the route exists so clients get a stable answer.
+        return error_response(501, "not_implemented", "/api/v1/governance is reserved for a later release")
+
+    routes = [
+        Route("/", root, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+        Route("/api/v1/policies", list_policies, methods=["GET"]),
+        Route("/api/v1/evaluate", evaluate_endpoint, methods=["POST"]),
+        Route("/api/v1/governance", governance, methods=["GET"]),
+    ]
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)  # noqa: S101 - registered for HTTPException only
+        names = {404: "not_found", 405: "method_not_allowed"}
+        return error_response(
+            exc.status_code,
+            names.get(exc.status_code, "http_error"),
+            str(exc.detail),
+            dict(exc.headers) if exc.headers else None,
+        )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        state.started = True
+        logger.info(
+            "muse started",
+            extra={
+                "version": settings.version,
+                "git_revision": settings.git_revision,
+                "environment": settings.env,
+            },
+        )
+        yield
+        logger.info("muse stopped")
+
+    app = Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(RequestContextMiddleware, state=state, metrics=metrics, routes=routes),
+            Middleware(BearerAuthMiddleware, token=settings.api_token.get_secret_value().encode()),
+        ],
+        exception_handlers={HTTPException: http_error},
+        lifespan=lifespan,
+    )
+    app.state.muse = state
+    app.state.metrics = metrics
+    return app

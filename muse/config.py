@@ -1,0 +1,137 @@
+"""Service configuration, from environment variables only (no files: the image ships code, not config).
+
+:func:`load_settings` raises :class:`ConfigError` with one line per problem, each naming the variable, so a
+misconfigured pod fails at start (exit 2) with a message ``kubectl logs`` shows verbatim, before binding.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from muse import __version__
+
+MIN_TOKEN_LENGTH = 32
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+class ConfigError(Exception):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class Settings(BaseSettings):
+    # validation_alias is the environment variable's exact name, so error locations name what operators set.
+    model_config = SettingsConfigDict(
+        case_sensitive=True,
+        env_file=None,
+        secrets_dir=None,
+        extra="ignore",
+        frozen=True,
+        populate_by_name=False,
+    )
+
+    port: Annotated[int, Field(ge=1, le=65535, validation_alias=AliasChoices("PORT"))] = 8080
+    # 0.0.0.0 because in a container/pod the port is reached through the pod network, never loopback.
+    host: Annotated[str, Field(min_length=1, validation_alias=AliasChoices("MUSE_HOST"))] = "0.0.0.0"  # noqa: S104
+    env: Annotated[
+        str, Field(pattern=r"^[a-z][a-z0-9-]{0,31}$", validation_alias=AliasChoices("MUSE_ENV"))
+    ] = "local"
+    log_level: Annotated[LogLevel, Field(validation_alias=AliasChoices("MUSE_LOG_LEVEL"))] = "INFO"
+    api_token: Annotated[SecretStr, Field(validation_alias=AliasChoices("MUSE_API_TOKEN"))]
+    max_body_bytes: Annotated[
+        int, Field(ge=1024, le=64 * 1024 * 1024, validation_alias=AliasChoices("MUSE_MAX_BODY_BYTES"))
+    ] = 1024 * 1024
+    drain_seconds: Annotated[
+        int, Field(ge=0, le=300, validation_alias=AliasChoices("MUSE_DRAIN_SECONDS"))
+    ] = 5
+    shutdown_timeout_seconds: Annotated[
+        int, Field(ge=1, le=600, validation_alias=AliasChoices("MUSE_SHUTDOWN_TIMEOUT_SECONDS"))
+    ] = 20
+    # Longer than any proxy's upstream keep-alive (nginx 60 s), so the proxy, not Muse, closes idle
+    # connections and never sends a request down a socket Muse is closing.
+    keep_alive_seconds: Annotated[
+        int, Field(ge=1, le=3600, validation_alias=AliasChoices("MUSE_KEEP_ALIVE_SECONDS"))
+    ] = 75
+    git_revision: Annotated[
+        str, Field(pattern=r"^[A-Za-z0-9._-]{1,64}$", validation_alias=AliasChoices("MUSE_GIT_REVISION"))
+    ] = "unknown"
+    version: Annotated[
+        str, Field(pattern=r"^[A-Za-z0-9.+_-]{1,64}$", validation_alias=AliasChoices("MUSE_VERSION"))
+    ] = __version__
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("api_token")
+    @classmethod
+    def _token_strength(cls, value: SecretStr) -> SecretStr:
+        token = value.get_secret_value()
+        if len(token) < MIN_TOKEN_LENGTH:
+            raise ValueError(f"must be at least {MIN_TOKEN_LENGTH} characters")
+        if token != token.strip() or re.search(r"\s", token):
+            raise ValueError("must not contain whitespace")
+        return value
+
+    @model_validator(mode="after")
+    def _timing(self) -> Settings:
+        if self.shutdown_timeout_seconds <= self.drain_seconds:
+            raise ValueError(
+                "MUSE_SHUTDOWN_TIMEOUT_SECONDS must be greater than MUSE_DRAIN_SECONDS "
+                f"({self.shutdown_timeout_seconds} <= {self.drain_seconds})"
+            )
+        return self
+
+    @property
+    def grace_seconds(self) -> int:
+        """Time in-flight requests get after the drain period, within the overall shutdown timeout."""
+        return self.shutdown_timeout_seconds - self.drain_seconds
+
+
+_VARIABLES = {
+    "PORT",
+    "MUSE_HOST",
+    "MUSE_ENV",
+    "MUSE_LOG_LEVEL",
+    "MUSE_API_TOKEN",
+    "MUSE_MAX_BODY_BYTES",
+    "MUSE_DRAIN_SECONDS",
+    "MUSE_SHUTDOWN_TIMEOUT_SECONDS",
+    "MUSE_KEEP_ALIVE_SECONDS",
+    "MUSE_GIT_REVISION",
+    "MUSE_VERSION",
+}
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from the process environment (via pydantic-settings) or, for tests, an explicit mapping."""
+    source = os.environ if environ is None else environ
+    values = {k: v for k, v in source.items() if k in _VARIABLES}
+    try:
+        if environ is None:
+            # pydantic-settings fills the required fields from the environment; mypy cannot see that.
+            return Settings()  # type: ignore[call-arg]
+        # An explicit mapping must not be mixed with whatever the test runner's environment holds.
+        return Settings.model_validate(values)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False, include_input=False):
+            loc = ".".join(str(p) for p in err["loc"])
+            message = err["msg"].removeprefix("Value error, ")
+            if not loc:  # model-level validator: the message already names the variables
+                problems.append(message)
+                continue
+            shown = "" if loc == "MUSE_API_TOKEN" or loc not in values else f" (got {values[loc][:80]!r})"
+            if err["type"] == "missing":
+                message = "is required but not set"
+            problems.append(f"{loc}: {message}{shown}")
+        raise ConfigError(problems) from None

@@ -1,0 +1,793 @@
+"""The Muse policy set, written once as plain Python.
+
+A policy is metadata (id, title, severity, rationale, remediation, resource types it applies to) plus a check:
+a function from one resource (and the inventory, for context such as the environment) to a list of messages.
+Every message becomes a :class:`Violation`. Checks read properties through :func:`get_path`, which returns
+``None`` for any missing or oddly shaped intermediate, so an unexpected shape is "not compliant" rather than a
+crash; if a check still raises, :func:`evaluate` reports that as a violation (fail closed) instead of failing.
+
+``properties`` are Pulumi resource *inputs* (azure-native ARM shape, camelCase); Kubernetes resources carry
+``metadata``/``spec`` like manifests.
+"""
+
+from __future__ import annotations
+
+import enum
+import fnmatch
+import logging
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from muse.governance.inventory import Inventory, Resource
+
+logger = logging.getLogger(__name__)
+
+
+class Severity(enum.StrEnum):
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+    def at_least(self, threshold: Severity) -> bool:
+        return self.rank >= threshold.rank
+
+
+_RANK = {Severity.LOW: 1, Severity.MEDIUM: 2, Severity.HIGH: 3, Severity.CRITICAL: 4}
+
+Check = Callable[[Resource, Inventory], list[str]]
+
+
+@dataclass(frozen=True)
+class Policy:
+    id: str
+    title: str
+    severity: Severity
+    rationale: str
+    remediation: str
+    # fnmatch patterns over the resource type, e.g. "azure-native:*".
+    applies_to: tuple[str, ...]
+    check: Check
+
+    def applies(self, resource: Resource) -> bool:
+        return any(fnmatch.fnmatchcase(resource.type, pattern) for pattern in self.applies_to)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "severity": self.severity.value,
+            "rationale": self.rationale,
+            "remediation": self.remediation,
+            "appliesTo": list(self.applies_to),
+        }
+
+
+class Violation(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    policyId: str
+    title: str
+    severity: Severity
+    urn: str
+    resourceType: str
+    resourceName: str
+    message: str
+    remediation: str
+
+
+class Evaluation(BaseModel):
+    project: str
+    stack: str
+    environment: str
+    resourceCount: int
+    policyCount: int
+    failOn: Severity
+    violations: list[Violation]
+
+    @property
+    def failing(self) -> list[Violation]:
+        return [v for v in self.violations if v.severity.at_least(self.failOn)]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failing
+
+    def counts(self) -> dict[str, int]:
+        return {s.value: sum(1 for v in self.violations if v.severity is s) for s in Severity}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schemaVersion": 1,
+            "project": self.project,
+            "stack": self.stack,
+            "environment": self.environment,
+            "summary": {
+                "resources": self.resourceCount,
+                "policies": self.policyCount,
+                "violations": len(self.violations),
+                "bySeverity": self.counts(),
+                "failOn": self.failOn.value,
+                "failing": len(self.failing),
+                "passed": self.passed,
+            },
+            "violations": [v.model_dump(mode="json") for v in self.violations],
+        }
+
+
+# ------------------------------------------------------------------------------------------------------
+# Helpers
+
+
+def get_path(obj: Any, path: str) -> Any:
+    """``get_path(props, "a.b.c")``: the value, or None if anything on the way is absent or not a dict."""
+    cur = obj
+    for part in path.split("."):
+        if not isinstance(cur, dict):
+            return None
+        cur = cur.get(part)
+    return cur
+
+
+def _is_true(value: Any) -> bool:
+    return value is True
+
+
+# ------------------------------------------------------------------------------------------------------
+# Tags
+
+REQUIRED_TAGS: dict[str, str | None] = {"env": None, "owner": None, "app": "muse"}
+
+# azure-native resource types that have no `tags` in ARM (extension or child resources). Everything else under
+# azure-native:* must carry the required tags. Keep this list explicit: adding a type here is a reviewed
+# decision, not a silent exemption.
+UNTAGGABLE_AZURE_TYPES: frozenset[str] = frozenset(
+    {
+        "azure-native:authorization:RoleAssignment",
+        "azure-native:authorization:RoleDefinition",
+        "azure-native:authorization:PolicyAssignment",
+        "azure-native:authorization:ManagementLockAtResourceGroupLevel",
+        "azure-native:authorization:ManagementLockByScope",
+        "azure-native:managedidentity:FederatedIdentityCredential",
+        "azure-native:keyvault:AccessPolicy",
+        "azure-native:containerservice:MaintenanceConfiguration",
+        "azure-native:containerregistry:ScopeMap",
+        "azure-native:containerregistry:CacheRule",
+        "azure-native:network:Subnet",
+        "azure-native:network:SecurityRule",
+        "azure-native:insights:DiagnosticSetting",
+        "azure-native:operationalinsights:Table",
+    }
+)
+
+
+def _tags(resource: Resource) -> dict[str, Any] | None:
+    tags = resource.properties.get("tags")
+    return tags if isinstance(tags, dict) else None
+
+
+def _check_required_tags(resource: Resource, inventory: Inventory) -> list[str]:
+    if resource.type in UNTAGGABLE_AZURE_TYPES:
+        return []
+    tags = _tags(resource)
+    if tags is None:
+        return [f"no tags; required: {', '.join(REQUIRED_TAGS)}"]
+    problems = []
+    for key, expected in REQUIRED_TAGS.items():
+        value = tags.get(key)
+        if not isinstance(value, str) or not value.strip():
+            problems.append(f"tag '{key}' is missing or empty")
+        elif expected is not None and value != expected:
+            problems.append(f"tag '{key}' is '{value}', expected '{expected}'")
+    return problems
+
+
+def _check_env_tag(resource: Resource, inventory: Inventory) -> list[str]:
+    if resource.type in UNTAGGABLE_AZURE_TYPES:
+        return []
+    tags = _tags(resource) or {}
+    value = tags.get("env")
+    # A missing env tag is MUSE-TAG-001's finding; reporting it twice would only add noise.
+    if isinstance(value, str) and value and value != inventory.environment:
+        return [f"tag 'env' is '{value}' but the stack's environment is '{inventory.environment}'"]
+    return []
+
+
+# ------------------------------------------------------------------------------------------------------
+# Container Registry
+
+
+def _check_acr_admin(resource: Resource, inventory: Inventory) -> list[str]:
+    if resource.properties.get("adminUserEnabled") is not False:
+        return ["adminUserEnabled must be set to false explicitly"]
+    return []
+
+
+def _check_acr_anonymous(resource: Resource, inventory: Inventory) -> list[str]:
+    # ARM's default is false, so absence is compliant; only an explicit true is a finding.
+    if resource.properties.get("anonymousPullEnabled") is True:
+        return ["anonymousPullEnabled is true"]
+    return []
+
+
+# ------------------------------------------------------------------------------------------------------
+# Key Vault
+
+
+def _check_kv_rbac(resource: Resource, inventory: Inventory) -> list[str]:
+    if not _is_true(get_path(resource.properties, "properties.enableRbacAuthorization")):
+        return ["properties.enableRbacAuthorization is not true (access policies are in use)"]
+    return []
+
+
+def _check_kv_soft_delete(resource: Resource, inventory: Inventory) -> list[str]:
+    if not _is_true(get_path(resource.properties, "properties.enableSoftDelete")):
+        return ["properties.enableSoftDelete is not true"]
+    return []
+
+
+def _check_kv_purge_protection(resource: Resource, inventory: Inventory) -> list[str]:
+    if inventory.environment != "prod":
+        return []
+    if not _is_true(get_path(resource.properties, "properties.enablePurgeProtection")):
+        return ["properties.enablePurgeProtection is not true in the prod environment"]
+    return []
+
+
+# ------------------------------------------------------------------------------------------------------
+# AKS
+
+_MANAGED_IDENTITY_TYPES = {"SystemAssigned", "UserAssigned"}
+_NETWORK_POLICIES = {"azure", "calico", "cilium"}
+
+
+def _check_aks_identity(resource: Resource, inventory: Inventory) -> list[str]:
+    identity_type = get_path(resource.properties, "identity.type")
+    if identity_type not in _MANAGED_IDENTITY_TYPES:
+        if get_path(resource.properties, "servicePrincipalProfile") is not None:
+            return ["uses a service principal (servicePrincipalProfile) instead of a managed identity"]
+        return [f"identity.type is {identity_type!r}; expected SystemAssigned or UserAssigned"]
+    return []
+
+
+def _check_aks_oidc(resource: Resource, inventory: Inventory) -> list[str]:
+    if not _is_true(get_path(resource.properties, "oidcIssuerProfile.enabled")):
+        return ["oidcIssuerProfile.enabled is not true"]
+    return []
+
+
+def _check_aks_workload_identity(resource: Resource, inventory: Inventory) -> list[str]:
+    if not _is_true(get_path(resource.properties, "securityProfile.workloadIdentity.enabled")):
+        return ["securityProfile.workloadIdentity.enabled is not true"]
+    return []
+
+
+def _check_aks_network_policy(resource: Resource, inventory: Inventory) -> list[str]:
+    policy = get_path(resource.properties, "networkProfile.networkPolicy")
+    if policy not in _NETWORK_POLICIES:
+        return [f"networkProfile.networkPolicy is {policy!r}; expected one of {sorted(_NETWORK_POLICIES)}"]
+    return []
+
+
+def _check_aks_local_accounts(resource: Resource, inventory: Inventory) -> list[str]:
+    if not _is_true(resource.properties.get("disableLocalAccounts")):
+        return ["disableLocalAccounts is not true (the static cluster-admin kubeconfig stays usable)"]
+    return []
+
+
+def _check_aks_azure_rbac(resource: Resource, inventory: Inventory) -> list[str]:
+    problems = []
+    if not _is_true(get_path(resource.properties, "aadProfile.managed")) and not _is_true(
+        get_path(resource.properties, "aadProfile.enableAzureRBAC")
+    ):
+        problems.append("aadProfile is not configured (no Entra ID integration)")
+    elif not _is_true(get_path(resource.properties, "aadProfile.enableAzureRBAC")):
+        problems.append("aadProfile.enableAzureRBAC is not true")
+    return problems
+
+
+# ------------------------------------------------------------------------------------------------------
+# Secrets
+
+SECRET_MARKER = "[secret]"  # noqa: S105 - the masking placeholder, not a credential
+# Words (camelCase/snake/kebab split) that make a property name secret-like.
+_SECRET_WORDS = {"password", "passwd", "secret", "token", "kubeconfig", "credential", "credentials"}
+# Two-word phrases (joined) that name secret material.
+_SECRET_PHRASES = (
+    "connectionstring",
+    "apikey",
+    "accesskey",
+    "privatekey",
+    "sharedkey",
+    "primarykey",
+    "secondarykey",
+)
+# Last words that make a secret-like name a *reference* to a secret rather than the secret itself.
+_REFERENCE_SUFFIXES = {
+    "name",
+    "names",
+    "id",
+    "ids",
+    "uri",
+    "url",
+    "path",
+    "ref",
+    "enabled",
+    "type",
+    "source",
+    "version",
+    "endpoint",
+    "expiry",
+    "expiration",
+    "profile",
+    "policy",
+    "policies",
+    "reference",
+    "store",
+}
+_WORD_RE = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
+_MAX_DEPTH = 64
+
+
+def _words(name: str) -> list[str]:
+    return [w.lower() for w in _WORD_RE.findall(name)]
+
+
+def is_secret_like(name: str) -> bool:
+    """``adminPassword``, ``clientSecret``, ``kubeconfig``, ``connectionString``, ``key``, ``primaryKey`` yes;
+    ``secretName``, ``keyVaultId``, ``publicKey``, ``keyData``, ``tokenEndpoint`` no."""
+    words = _words(name)
+    if not words or words[-1] in _REFERENCE_SUFFIXES:
+        return False
+    joined = "".join(words)
+    if any(phrase in joined for phrase in _SECRET_PHRASES):
+        return True
+    if any(w in _SECRET_WORDS for w in words):
+        return True
+    # A bare "key" (or "...Key" other than public/ssh keys) holds key material; "keyData", "keySize" do not.
+    return words[-1] in {"key", "keys"} and not {"public", "ssh", "partition", "row", "sort"} & set(words)
+
+
+def _normalise_path(path: str) -> str:
+    return re.sub(r"\[(\d+)\]", r".\1", path).strip(".")
+
+
+def _covered(path: str, secret_paths: set[str]) -> bool:
+    # A secret path covers its whole subtree: "properties.secrets" covers "properties.secrets.0.value".
+    return any(path == p or path.startswith(p + ".") for p in secret_paths)
+
+
+def _walk(value: Any, path: str, depth: int = 0) -> Iterator[tuple[str, str, Any]]:
+    """Yield (path, key, value) for every dict entry, depth-capped: hostile nesting cannot blow the stack."""
+    if depth > _MAX_DEPTH:
+        return
+    if isinstance(value, dict):
+        for key, child in value.items():
+            child_path = f"{path}.{key}" if path else str(key)
+            yield child_path, str(key), child
+            yield from _walk(child, child_path, depth + 1)
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            yield from _walk(child, f"{path}.{index}" if path else str(index), depth + 1)
+
+
+def _is_plaintext(value: Any) -> bool:
+    return isinstance(value, str) and value != "" and value != SECRET_MARKER
+
+
+def _check_plaintext_secrets(resource: Resource, inventory: Inventory) -> list[str]:
+    secret_paths = {_normalise_path(p) for p in resource.secretPaths}
+    problems = []
+    for path, key, value in _walk(resource.properties, ""):
+        if is_secret_like(key) and _is_plaintext(value) and not _covered(path, secret_paths):
+            problems.append(f"'{path}' looks like a secret and is a plaintext input (not marked secret)")
+        # Kubernetes env entries name the secret in "name" and carry it in "value": use valueFrom instead.
+        if (
+            key == "env"
+            and isinstance(value, list)
+            and resource.type.startswith("kubernetes:")
+            and not _covered(path, secret_paths)
+        ):
+            for index, entry in enumerate(value):
+                if (
+                    isinstance(entry, dict)
+                    and isinstance(entry.get("name"), str)
+                    and is_secret_like(_env_to_camel(entry["name"]))
+                    and _is_plaintext(entry.get("value"))
+                    and not _covered(f"{path}.{index}.value", secret_paths)
+                ):
+                    problems.append(
+                        f"'{path}.{index}' sets {entry['name']} as a literal value; "
+                        "use valueFrom.secretKeyRef"
+                    )
+    if resource.type.startswith("kubernetes:") and resource.type.endswith(":Secret"):
+        for field in ("data", "stringData"):
+            entries = resource.properties.get(field)
+            if isinstance(entries, dict):
+                for key, value in entries.items():
+                    path = f"{field}.{key}"
+                    if _is_plaintext(value) and not _covered(path, secret_paths):
+                        problems.append(f"Secret '{path}' is a plaintext input (not marked secret)")
+    return problems
+
+
+def _env_to_camel(env_name: str) -> str:
+    # "MUSE_API_TOKEN" -> "museApiToken", so environment variable names go through the same word rules.
+    parts = [p for p in env_name.lower().split("_") if p]
+    return parts[0] + "".join(p.capitalize() for p in parts[1:]) if parts else ""
+
+
+# ------------------------------------------------------------------------------------------------------
+# Role assignments
+
+_PRINCIPAL_TYPES = {"ServicePrincipal", "User", "Group", "ForeignGroup", "Device"}
+
+
+def _check_principal_type(resource: Resource, inventory: Inventory) -> list[str]:
+    principal_type = resource.properties.get("principalType")
+    if principal_type not in _PRINCIPAL_TYPES:
+        return [f"principalType is {principal_type!r}; expected one of {sorted(_PRINCIPAL_TYPES)}"]
+    return []
+
+
+# ------------------------------------------------------------------------------------------------------
+# Kubernetes workloads
+
+WORKLOAD_TYPES = (
+    "kubernetes:apps/v1:Deployment",
+    "kubernetes:apps/v1:StatefulSet",
+    "kubernetes:apps/v1:DaemonSet",
+    "kubernetes:batch/v1:Job",
+    "kubernetes:batch/v1:CronJob",
+    "kubernetes:core/v1:Pod",
+)
+
+
+def _pod_spec(resource: Resource) -> dict[str, Any] | None:
+    props = resource.properties
+    if resource.type.endswith(":Pod"):
+        spec = props.get("spec")
+    elif resource.type.endswith(":CronJob"):
+        spec = get_path(props, "spec.jobTemplate.spec.template.spec")
+    else:
+        spec = get_path(props, "spec.template.spec")
+    return spec if isinstance(spec, dict) else None
+
+
+def _containers(pod: dict[str, Any], *, init: bool = True) -> Iterator[tuple[str, dict[str, Any]]]:
+    fields = ("initContainers", "containers") if init else ("containers",)
+    for field in fields:
+        entries = pod.get(field)
+        if isinstance(entries, list):
+            for index, container in enumerate(entries):
+                if isinstance(container, dict):
+                    yield f"{field}[{index}] ({container.get('name', '?')})", container
+
+
+def _check_probes(resource: Resource, inventory: Inventory) -> list[str]:
+    pod = _pod_spec(resource)
+    if pod is None:
+        return ["no pod template (spec.template.spec) to check"]
+    problems = []
+    containers = list(_containers(pod, init=False))
+    if not containers:
+        return ["pod template has no containers"]
+    for label, container in containers:
+        for probe in ("readinessProbe", "livenessProbe"):
+            if not isinstance(container.get(probe), dict):
+                problems.append(f"{label} has no {probe}")
+    return problems
+
+
+def _check_max_unavailable(resource: Resource, inventory: Inventory) -> list[str]:
+    strategy = get_path(resource.properties, "spec.strategy")
+    strategy = strategy if isinstance(strategy, dict) else {}
+    if strategy.get("type") == "Recreate":
+        return ["spec.strategy.type is Recreate (every pod stops before new ones start)"]
+    max_unavailable = get_path(strategy, "rollingUpdate.maxUnavailable")
+    if max_unavailable not in (0, "0", "0%"):
+        shown = "unset (Kubernetes default 25%)" if max_unavailable is None else repr(max_unavailable)
+        return [f"spec.strategy.rollingUpdate.maxUnavailable is {shown}; expected 0"]
+    return []
+
+
+def _effective(container: dict[str, Any], pod: dict[str, Any], field: str) -> Any:
+    # A container's securityContext overrides the pod's for the fields both define.
+    value = get_path(container, f"securityContext.{field}")
+    return get_path(pod, f"securityContext.{field}") if value is None else value
+
+
+def _check_non_root(resource: Resource, inventory: Inventory) -> list[str]:
+    pod = _pod_spec(resource)
+    if pod is None:
+        return ["no pod template to check"]
+    problems = []
+    for label, container in _containers(pod):
+        if _effective(container, pod, "runAsNonRoot") is not True:
+            problems.append(f"{label}: runAsNonRoot is not true (container or pod securityContext)")
+        if _effective(container, pod, "runAsUser") == 0:
+            problems.append(f"{label}: runAsUser is 0 (root)")
+    return problems
+
+
+def _check_read_only_root(resource: Resource, inventory: Inventory) -> list[str]:
+    pod = _pod_spec(resource)
+    if pod is None:
+        return ["no pod template to check"]
+    return [
+        f"{label}: securityContext.readOnlyRootFilesystem is not true"
+        for label, container in _containers(pod)
+        if get_path(container, "securityContext.readOnlyRootFilesystem") is not True
+    ]
+
+
+def _check_privilege(resource: Resource, inventory: Inventory) -> list[str]:
+    pod = _pod_spec(resource)
+    if pod is None:
+        return ["no pod template to check"]
+    problems = []
+    for label, container in _containers(pod):
+        if get_path(container, "securityContext.privileged") is True:
+            problems.append(f"{label}: securityContext.privileged is true")
+        if get_path(container, "securityContext.allowPrivilegeEscalation") is not False:
+            problems.append(f"{label}: securityContext.allowPrivilegeEscalation is not false")
+    return problems
+
+
+# ------------------------------------------------------------------------------------------------------
+# The policy set
+
+AZURE = ("azure-native:*",)
+
+POLICIES: tuple[Policy, ...] = (
+    Policy(
+        id="MUSE-TAG-001",
+        title="Azure resources carry the required tags env, owner and app=muse",
+        severity=Severity.HIGH,
+        rationale="Cost reports, ownership look-ups and Azure Policy assignments all key on these tags; an "
+        "untagged resource has no owner to page and no budget to charge.",
+        remediation="Add tags {env, owner, app: 'muse'} (the program's standard tag set) to the resource. "
+        "Types that cannot be tagged are listed in UNTAGGABLE_AZURE_TYPES.",
+        applies_to=AZURE,
+        check=_check_required_tags,
+    ),
+    Policy(
+        id="MUSE-TAG-002",
+        title="Tag env equals the stack's environment",
+        severity=Severity.MEDIUM,
+        rationale="A dev resource tagged prod (or the reverse) defeats environment-scoped policies and cost "
+        "reports, and usually means configuration leaked from another stack.",
+        remediation="Derive the env tag from the stack configuration instead of hard-coding it.",
+        applies_to=AZURE,
+        check=_check_env_tag,
+    ),
+    Policy(
+        id="MUSE-ACR-001",
+        title="Container registry admin user is disabled",
+        severity=Severity.HIGH,
+        rationale="The admin user is a shared, long-lived username/password with push rights; pulls and "
+        "pushes must use Entra ID identities (AcrPull for the kubelet identity, OIDC for CI).",
+        remediation="Set adminUserEnabled: false on the Registry.",
+        applies_to=("azure-native:containerregistry:Registry",),
+        check=_check_acr_admin,
+    ),
+    Policy(
+        id="MUSE-ACR-002",
+        title="Container registry anonymous pull is disabled",
+        severity=Severity.HIGH,
+        rationale="Anonymous pull makes every image, and anything baked into it, public to the internet.",
+        remediation="Set anonymousPullEnabled: false (or leave it unset: the ARM default is false).",
+        applies_to=("azure-native:containerregistry:Registry",),
+        check=_check_acr_anonymous,
+    ),
+    Policy(
+        id="MUSE-KV-001",
+        title="Key Vault uses Azure RBAC for data-plane authorization",
+        severity=Severity.HIGH,
+        rationale="Access policies are a second, vault-local permission system that escapes role-assignment "
+        "reviews and PIM; RBAC keeps all access in one auditable place.",
+        remediation="Set properties.enableRbacAuthorization: true and grant 'Key Vault Secrets User' roles.",
+        applies_to=("azure-native:keyvault:Vault",),
+        check=_check_kv_rbac,
+    ),
+    Policy(
+        id="MUSE-KV-002",
+        title="Key Vault soft delete is enabled",
+        severity=Severity.HIGH,
+        rationale="Without soft delete a deleted secret (or vault) is gone at once, including the API token "
+        "the service needs to start.",
+        remediation="Set properties.enableSoftDelete: true (and softDeleteRetentionInDays as required).",
+        applies_to=("azure-native:keyvault:Vault",),
+        check=_check_kv_soft_delete,
+    ),
+    Policy(
+        id="MUSE-KV-003",
+        title="Key Vault purge protection is enabled in prod",
+        severity=Severity.HIGH,
+        rationale="Purge protection stops anyone, including a compromised admin, from permanently deleting "
+        "prod secrets during the retention period. It cannot be turned off again, so dev is exempt.",
+        remediation="Set properties.enablePurgeProtection: true for the prod stack.",
+        applies_to=("azure-native:keyvault:Vault",),
+        check=_check_kv_purge_protection,
+    ),
+    Policy(
+        id="MUSE-AKS-001",
+        title="AKS uses a managed identity",
+        severity=Severity.HIGH,
+        rationale="Service-principal clusters depend on a client secret that expires and must be rotated; a "
+        "managed identity has no secret at all.",
+        remediation="Set identity.type: SystemAssigned (or UserAssigned) and drop servicePrincipalProfile.",
+        applies_to=("azure-native:containerservice:ManagedCluster",),
+        check=_check_aks_identity,
+    ),
+    Policy(
+        id="MUSE-AKS-002",
+        title="AKS OIDC issuer is enabled",
+        severity=Severity.HIGH,
+        rationale="Workload identity federation needs the cluster's OIDC issuer; without it pods fall back "
+        "to stored credentials.",
+        remediation="Set oidcIssuerProfile.enabled: true.",
+        applies_to=("azure-native:containerservice:ManagedCluster",),
+        check=_check_aks_oidc,
+    ),
+    Policy(
+        id="MUSE-AKS-003",
+        title="AKS workload identity is enabled",
+        severity=Severity.HIGH,
+        rationale="Muse reads its API token from Key Vault with a federated identity, not a secret in the "
+        "pod.",
+        remediation="Set securityProfile.workloadIdentity.enabled: true.",
+        applies_to=("azure-native:containerservice:ManagedCluster",),
+        check=_check_aks_workload_identity,
+    ),
+    Policy(
+        id="MUSE-AKS-004",
+        title="AKS enforces a network policy engine",
+        severity=Severity.MEDIUM,
+        rationale="Without a network policy engine, NetworkPolicy objects are silently ignored and every pod "
+        "can reach every other pod.",
+        remediation="Set networkProfile.networkPolicy to azure, calico or cilium.",
+        applies_to=("azure-native:containerservice:ManagedCluster",),
+        check=_check_aks_network_policy,
+    ),
+    Policy(
+        id="MUSE-AKS-005",
+        title="AKS local accounts are disabled",
+        severity=Severity.HIGH,
+        rationale="The local cluster-admin certificate bypasses Entra ID, cannot be revoked per user and is "
+        "not audited by identity.",
+        remediation="Set disableLocalAccounts: true (requires Entra ID integration, see MUSE-AKS-006).",
+        applies_to=("azure-native:containerservice:ManagedCluster",),
+        check=_check_aks_local_accounts,
+    ),
+    Policy(
+        id="MUSE-AKS-006",
+        title="AKS uses Entra ID with Azure RBAC for Kubernetes authorization",
+        severity=Severity.MEDIUM,
+        rationale="Kubernetes access is then granted with Azure role assignments, reviewed like every other "
+        "permission, instead of in-cluster RoleBindings nobody audits.",
+        remediation="Set aadProfile: {managed: true, enableAzureRBAC: true}.",
+        applies_to=("azure-native:containerservice:ManagedCluster",),
+        check=_check_aks_azure_rbac,
+    ),
+    Policy(
+        id="MUSE-SEC-001",
+        title="No plaintext secrets in resource inputs",
+        severity=Severity.CRITICAL,
+        rationale="A plaintext input is stored unencrypted in the Pulumi state and shown in previews and CI "
+        "logs; secret-like inputs must be Pulumi secrets (or not be inputs at all).",
+        remediation="Wrap the value with pulumi.Output.secret() / config.require_secret(), reference Key "
+        "Vault, or mount it with valueFrom.secretKeyRef in Kubernetes.",
+        applies_to=("*",),
+        check=_check_plaintext_secrets,
+    ),
+    Policy(
+        id="MUSE-RBAC-001",
+        title="Role assignments set principalType",
+        severity=Severity.MEDIUM,
+        rationale="Without principalType, ARM looks the principal up in Entra ID, which fails with "
+        "PrincipalNotFound for identities created seconds earlier (replication delay).",
+        remediation="Set principalType (ServicePrincipal for managed identities).",
+        applies_to=("azure-native:authorization:RoleAssignment",),
+        check=_check_principal_type,
+    ),
+    Policy(
+        id="MUSE-K8S-001",
+        title="Deployment containers have readiness and liveness probes",
+        severity=Severity.HIGH,
+        rationale="Without a readiness probe, traffic reaches pods before they can serve and during shutdown;"
+        " without a liveness probe a hung process is never restarted.",
+        remediation="Add readinessProbe (GET /readyz) and livenessProbe (GET /healthz) to every container.",
+        applies_to=("kubernetes:apps/v1:Deployment",),
+        check=_check_probes,
+    ),
+    Policy(
+        id="MUSE-K8S-002",
+        title="Deployment rolls out with maxUnavailable 0",
+        severity=Severity.HIGH,
+        rationale="Zero-downtime rollouts: a new pod must be ready before an old one is removed.",
+        remediation="Set spec.strategy: {type: RollingUpdate, rollingUpdate: {maxUnavailable: 0, "
+        "maxSurge: 1}}.",
+        applies_to=("kubernetes:apps/v1:Deployment",),
+        check=_check_max_unavailable,
+    ),
+    Policy(
+        id="MUSE-K8S-003",
+        title="Containers run as non-root",
+        severity=Severity.HIGH,
+        rationale="A root process that escapes its container is root on the node.",
+        remediation="Set securityContext.runAsNonRoot: true (pod or container) and a non-zero runAsUser.",
+        applies_to=WORKLOAD_TYPES,
+        check=_check_non_root,
+    ),
+    Policy(
+        id="MUSE-K8S-004",
+        title="Containers have a read-only root filesystem",
+        severity=Severity.MEDIUM,
+        rationale="A writable root filesystem lets an attacker drop tools and persist changes in the "
+        "container.",
+        remediation="Set securityContext.readOnlyRootFilesystem: true and mount an emptyDir where writes are "
+        "needed (e.g. /tmp).",
+        applies_to=WORKLOAD_TYPES,
+        check=_check_read_only_root,
+    ),
+    Policy(
+        id="MUSE-K8S-005",
+        title="Containers cannot escalate privileges",
+        severity=Severity.MEDIUM,
+        rationale="setuid binaries and privileged mode undo non-root; the restricted Pod Security Standard "
+        "requires allowPrivilegeEscalation: false.",
+        remediation="Set securityContext.allowPrivilegeEscalation: false and never privileged: true.",
+        applies_to=WORKLOAD_TYPES,
+        check=_check_privilege,
+    ),
+)
+
+POLICIES_BY_ID = {p.id: p for p in POLICIES}
+
+
+def evaluate(
+    inventory: Inventory, fail_on: Severity = Severity.HIGH, policies: tuple[Policy, ...] = POLICIES
+) -> Evaluation:
+    violations: list[Violation] = []
+    for resource in inventory.resources:
+        for policy in policies:
+            if not policy.applies(resource):
+                continue
+            try:
+                messages = policy.check(resource, inventory)
+            except Exception:
+                # Fail closed: a resource the policy cannot understand is reported, not waved through.
+                logger.exception("policy %s failed on %s", policy.id, resource.urn)
+                messages = ["could not be evaluated (unexpected property shape)"]
+            violations.extend(
+                Violation(
+                    policyId=policy.id,
+                    title=policy.title,
+                    severity=policy.severity,
+                    urn=resource.urn,
+                    resourceType=resource.type,
+                    resourceName=resource.name,
+                    message=message,
+                    remediation=policy.remediation,
+                )
+                for message in messages
+            )
+    violations.sort(key=lambda v: (-v.severity.rank, v.policyId, v.urn))
+    return Evaluation(
+        project=inventory.project,
+        stack=inventory.stack,
+        environment=inventory.environment,
+        resourceCount=len(inventory.resources),
+        policyCount=len(policies),
+        failOn=fail_on,
+        violations=violations,
+    )

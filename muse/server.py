@@ -1,0 +1,114 @@
+"""``python -m muse serve``: configuration, logging, uvicorn, and graceful shutdown.
+
+Shutdown timeline after SIGTERM (or SIGINT), with the defaults:
+
+- t=0: ``/readyz`` answers 503 and responses carry ``Connection: close``; requests are still served, so
+  traffic that load balancers route here before they notice the pod is leaving still succeeds.
+- t=MUSE_DRAIN_SECONDS (5): stop accepting connections, close idle keep-alive connections, let in-flight
+  requests finish.
+- t=MUSE_SHUTDOWN_TIMEOUT_SECONDS (20) at the latest: requests still running are cancelled; exit 0.
+
+A second signal skips the rest of the drain period; a third stops without waiting for in-flight requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+import sys
+from types import FrameType
+
+import uvicorn
+
+from muse.app import ServiceState, create_app
+from muse.config import ConfigError, Settings, load_settings
+from muse.logs import configure_logging
+
+logger = logging.getLogger("muse.server")
+
+EXIT_CONFIG = 2
+
+
+class GracefulServer(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, state: ServiceState, drain_seconds: int) -> None:
+        super().__init__(config)
+        self.state = state
+        self.drain_seconds = drain_seconds
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._signals_received = 0
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().serve(sockets)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        # Deliberately not calling super(): uvicorn records the signal and re-raises it once shut down, so
+        # the process would die "killed by SIGTERM" (exit 143) instead of exiting 0 after a clean drain.
+        self._signals_received += 1
+        if self._signals_received == 1 and self._loop is not None:
+            # Runs inside a signal handler: hand the work to the event loop (thread- and signal-safe).
+            self._loop.call_soon_threadsafe(self._begin_drain, sig)
+        elif self._signals_received <= 2:
+            self.should_exit = True
+        else:
+            self.force_exit = True
+
+    def _begin_drain(self, sig: int) -> None:
+        self.state.draining = True
+        logger.info(
+            "%s received: readiness is now 503; draining",
+            signal.Signals(sig).name,
+            extra={
+                "drain_seconds": self.drain_seconds,
+                "grace_seconds": self.config.timeout_graceful_shutdown,
+            },
+        )
+        if self.drain_seconds <= 0:
+            self._stop_accepting()
+        else:
+            asyncio.get_running_loop().call_later(self.drain_seconds, self._stop_accepting)
+
+    def _stop_accepting(self) -> None:
+        if not self.should_exit:
+            logger.info("drain period over: closing listeners and waiting for in-flight requests")
+        self.should_exit = True
+
+
+def build_server(settings: Settings) -> GracefulServer:
+    state = ServiceState()
+    app = create_app(settings, state)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        # None: keep the JSON handler configure_logging installed instead of uvicorn's text formatter.
+        log_config=None,
+        log_level=settings.log_level.lower(),
+        access_log=False,  # RequestContextMiddleware writes the access log, with request id and route
+        lifespan="on",
+        proxy_headers=False,
+        server_header=False,
+        timeout_keep_alive=settings.keep_alive_seconds,
+        timeout_graceful_shutdown=settings.grace_seconds,
+    )
+    return GracefulServer(config, state, settings.drain_seconds)
+
+
+def main() -> int:
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"muse: configuration error: {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    configure_logging(settings.log_level)
+    server = build_server(settings)
+    server.run()
+    if not server.started:
+        # uvicorn exits by itself when it cannot bind; this covers a failed application startup.
+        logger.error("server did not start")
+        return 1
+    logger.info("muse exited cleanly")
+    return 0
