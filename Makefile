@@ -15,6 +15,9 @@ PY := $(VENV)/bin/python
 # against exactly what the image ships.
 SERVICE_LOCK := $(wildcard requirements-service.txt)
 VENV_STAMP := $(VENV)/.installed
+# checkov has its own virtualenv: its exact pins conflict with the tools in requirements-dev.txt.
+CHECKOV_VENV := .venv-checkov
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
 
 .PHONY: help
 help: ## list the targets
@@ -27,6 +30,14 @@ $(VENV_STAMP): requirements.txt requirements-dev.txt $(SERVICE_LOCK)
 	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
+$(CHECKOV): requirements-checkov.txt
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	@$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	@touch $@
+
+.PHONY: checkov
+checkov: $(CHECKOV) ## create .venv-checkov with the pinned checkov (idempotent)
+
 .PHONY: system-deps
 system-deps: ## install the Debian packages the tests need (idempotent)
 	@scripts/ensure-system-packages.sh
@@ -35,7 +46,7 @@ system-deps: ## install the Debian packages the tests need (idempotent)
 venv: $(VENV_STAMP) ## create .venv with every Python dependency (idempotent)
 
 .PHONY: setup
-setup: $(VENV_STAMP) system-deps ## create .venv and install everything (idempotent)
+setup: $(VENV_STAMP) $(CHECKOV) system-deps ## create .venv and install everything (idempotent)
 
 .PHONY: plan
 plan: $(VENV_STAMP) ## print the offline plan of STACK (default dev)
@@ -50,3 +61,11 @@ lint: setup ## ruff, mypy and the repository's other linters
 	@$(PY) -m ruff check .
 	@$(PY) -m ruff format --check .
 	@$(PY) -m mypy
+
+.PHONY: image
+image: system-deps ## build the Muse image with podman (localhost/muse:dev and :<git sha>)
+	@scripts/build-image.sh
+
+.PHONY: bench
+bench: setup ## service benchmarks: rolling update behind nginx, evaluate throughput, RSS (minutes)
+	@$(PY) -m bench

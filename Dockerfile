@@ -1,0 +1,74 @@
+# The Muse service image (issue #3). Built by `make image` (scripts/build-image.sh).
+#
+# Base image: the official python:3.11-slim-bookworm, pinned by its multi-architecture OCI index digest
+# (Python 3.11.16). The digest was NOT pulled on the machine that wrote this file (no registry is
+# reachable there); it was taken from public repositories that pin the same digest and record having
+# verified it against Docker Hub / the Docker Official Images repo-info on 2026-09-21/22. Dependabot's
+# "docker" ecosystem (or Renovate) keeps tag + digest current; the GitHub build pulls it for real.
+# Offline machines build FROM a local debootstrap bookworm image instead (scripts/build-base-image.sh)
+# passed as --build-arg BASE_IMAGE; both are Debian bookworm with Python 3.11.
+#
+# Reproducibility: with `podman build --timestamp $SOURCE_DATE_EPOCH` (or BuildKit's SOURCE_DATE_EPOCH
+# with rewrite-timestamp) every layer's file times and the image's created time are the commit time, and
+# the .pyc files are hash-based, so two builds of one commit on one base give the same layers. It is not
+# guaranteed byte-identical across base-image updates or if PyPI served different wheels for a hash
+# (it cannot: --require-hashes).
+ARG BASE_IMAGE=docker.io/library/python:3.11-slim-bookworm@sha256:a36c24f9cbdf4fd0f52d67f0823eeac19c2028c637cecc392d97f980d4fec56b
+
+# ---- builder: a virtualenv with exactly the hash-locked dependencies, byte-compiled deterministically
+FROM ${BASE_IMAGE} AS builder
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_NO_INPUT=1 \
+    PYTHONDONTWRITEBYTECODE=1
+WORKDIR /build
+COPY requirements-service.txt ./
+# Binary wheels only and no dependency resolution: every distribution and its hash is in the lock file.
+# pip/setuptools are removed from the final virtualenv: the running service never installs anything.
+RUN python3 -m venv /opt/venv \
+ && /opt/venv/bin/pip install --require-hashes --no-deps --only-binary=:all: --no-compile \
+      -r requirements-service.txt \
+ && /opt/venv/bin/pip uninstall --yes pip setuptools \
+ && rm -f /opt/venv/bin/activate* /opt/venv/bin/Activate.ps1 /opt/venv/bin/pip*
+COPY muse/ /app/muse/
+# Later issue: governance markdown baked into the image (also un-ignore it in .dockerignore):
+# COPY docs/governance/ /app/docs/governance/
+# checked-hash .pyc files do not embed source mtimes (deterministic) and are still validated on import.
+RUN find /opt/venv /app -type d -name __pycache__ -prune -exec rm -rf {} + \
+ && python3 -m compileall -q --invalidation-mode checked-hash /opt/venv/lib /app/muse \
+ && chmod -R a+rX,go-w /opt/venv /app
+
+# ---- runtime: the virtualenv and the code, nothing else (no compilers, no pip, no config, no secrets)
+FROM ${BASE_IMAGE} AS runtime
+ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    PYTHONPATH=/app \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PYTHONFAULTHANDLER=1
+COPY --from=builder /opt/venv /opt/venv
+COPY --from=builder /app /app
+WORKDIR /app
+# Numeric, non-root, no login entry needed; Kubernetes runAsUser/runAsGroup use the same ids and the
+# root filesystem can be mounted read-only (the image itself needs no writable path).
+USER 10001:10001
+EXPOSE 8080
+# The service drains on SIGTERM (readiness 503, in-flight requests finish) and exits 0.
+STOPSIGNAL SIGTERM
+# Liveness/readiness are Kubernetes probes on /healthz and /readyz (the Deployment owns them); a Docker
+# HEALTHCHECK would be ignored by Kubernetes and would need an HTTP client in the image.
+HEALTHCHECK NONE
+CMD ["python", "-m", "muse", "serve"]
+
+# Labels last: they change on every commit and must not invalidate the layers above.
+ARG BASE_IMAGE
+ARG VERSION=0.0.0-dev
+ARG REVISION=unknown
+ARG CREATED=1970-01-01T00:00:00Z
+ARG SOURCE=unknown
+LABEL org.opencontainers.image.title="muse" \
+      org.opencontainers.image.description="Muse governance service: evaluates resource inventories against policies" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.base.name="${BASE_IMAGE}"

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Builds the Muse image (root Dockerfile). Used by `make image` and tests/container.
+#
+#   scripts/build-image.sh            -> localhost/muse:dev and localhost/muse:<git sha>[-dirty]
+#   IMAGE=name scripts/build-image.sh -> name:dev and name:<git sha>
+#   IMAGE_ENGINE=docker               -> docker buildx build --load instead of podman
+#
+# Here (no registry reachable): podman is configured (scripts/podman-setup.sh), the base is the local
+# debootstrap image (scripts/build-base-image.sh) passed as BASE_IMAGE, and the host CA bundle is
+# mounted read-only into RUN steps so pip trusts this network's TLS egress proxy.
+# On GitHub runners (GITHUB_ACTIONS=true) the Dockerfile's default, the digest-pinned official
+# python:3.11-slim-bookworm, is pulled; no local base, no CA mount, the runner's own podman config.
+#
+# Deterministic inputs: SOURCE_DATE_EPOCH (default: the commit time of HEAD) sets every layer's file
+# times and the created time (podman --timestamp / BuildKit rewrite-timestamp); labels derive from git.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+image="${IMAGE:-localhost/muse}"
+engine="${IMAGE_ENGINE:-podman}"
+on_github="${GITHUB_ACTIONS:-false}"
+
+if ! command -v "$engine" >/dev/null 2>&1; then
+  echo "build-image: $engine is not installed (run 'make system-deps')" >&2
+  exit 3
+fi
+
+revision="$(git rev-parse HEAD 2>/dev/null || echo unknown)"
+# A build from uncommitted image inputs must not carry the clean commit's tag.
+if [ "$revision" != unknown ] \
+  && [ -n "$(git status --porcelain -- Dockerfile .dockerignore requirements-service.txt muse 2>/dev/null)" ]; then
+  revision="${revision}-dirty"
+fi
+epoch="${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}"
+created="$(date -u -d "@$epoch" +%Y-%m-%dT%H:%M:%SZ)"
+version="$(sed -n 's/^__version__ = "\(.*\)"/\1/p' muse/__init__.py 2>/dev/null || true)"
+version="${version:-0.0.0-dev}"
+if [ -n "${GITHUB_REPOSITORY:-}" ]; then
+  source_url="${GITHUB_SERVER_URL:-https://github.com}/${GITHUB_REPOSITORY}"
+else
+  source_url="$(git config --get remote.origin.url 2>/dev/null || echo unknown)"
+fi
+
+args=(
+  --file Dockerfile
+  --build-arg "VERSION=$version"
+  --build-arg "REVISION=$revision"
+  --build-arg "CREATED=$created"
+  --build-arg "SOURCE=$source_url"
+  --tag "$image:dev"
+  --tag "$image:$revision"
+)
+
+if [ "$on_github" != true ]; then
+  base="${MUSE_BASE_IMAGE:-localhost/muse-base:bookworm}"
+  if [ "$engine" = podman ]; then
+    scripts/podman-setup.sh
+    scripts/build-base-image.sh "$base"
+  fi
+  args+=(--build-arg "BASE_IMAGE=$base")
+  ca=/etc/ssl/certs/ca-certificates.crt
+  if [ -f "$ca" ]; then
+    args+=(--volume "$ca:$ca:ro")
+  fi
+fi
+
+start=$(date +%s)
+echo "build-image: $engine build $image (revision $revision, base ${base:-Dockerfile default}, SOURCE_DATE_EPOCH=$epoch)"
+if [ "$engine" = podman ]; then
+  pull=missing
+  [ "$on_github" = true ] || pull=never
+  # OCI format: it has no healthcheck field, so HEALTHCHECK NONE is dropped (podman warns) -- the same
+  # meaning. Docker format would keep it, and podman 4.3 then tries to set up a systemd healthcheck timer.
+  SOURCE_DATE_EPOCH="$epoch" podman build --format oci --pull="$pull" --layers \
+    --timestamp "$epoch" "${args[@]}" .
+  podman image inspect --format '{{.Id}}' "$image:dev" >/dev/null
+else
+  # BuildKit: SOURCE_DATE_EPOCH sets the created time; rewrite-timestamp clamps layer file times.
+  SOURCE_DATE_EPOCH="$epoch" docker buildx build --provenance=false \
+    --build-arg "SOURCE_DATE_EPOCH=$epoch" \
+    --output "type=docker,rewrite-timestamp=true" "${args[@]}" .
+fi
+echo "build-image: built $image:dev and $image:$revision in $(($(date +%s) - start)) s"
