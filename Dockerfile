@@ -13,6 +13,8 @@
 # the .pyc files are hash-based, so two builds of one commit on one base give the same layers. It is not
 # guaranteed byte-identical across base-image updates or if PyPI served different wheels for a hash
 # (it cannot: --require-hashes).
+# checkov expands no ARG, so it reads `FROM ${BASE_IMAGE}` as an untagged image; the default is pinned by digest:
+# checkov:skip=CKV_DOCKER_7:the BASE_IMAGE default below is tag+digest pinned; checkov does not expand ARGs
 ARG BASE_IMAGE=docker.io/library/python:3.11-slim-bookworm@sha256:a36c24f9cbdf4fd0f52d67f0823eeac19c2028c637cecc392d97f980d4fec56b
 
 # ---- builder: a virtualenv with exactly the hash-locked dependencies, byte-compiled deterministically
@@ -72,3 +74,6 @@ LABEL org.opencontainers.image.title="muse" \
       org.opencontainers.image.created="${CREATED}" \
       org.opencontainers.image.source="${SOURCE}" \
       org.opencontainers.image.base.name="${BASE_IMAGE}"
+# Build information the service reports (GET /, build_info metric); not configuration, and overridable.
+ENV MUSE_VERSION="${VERSION}" \
+    MUSE_GIT_REVISION="${REVISION}"
