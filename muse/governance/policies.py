@@ -319,6 +319,7 @@ _REFERENCE_SUFFIXES = {
     "uri",
     "url",
     "path",
+    "paths",
     "ref",
     "enabled",
     "type",
@@ -332,6 +333,35 @@ _REFERENCE_SUFFIXES = {
     "policies",
     "reference",
     "store",
+    "rotation",
+    "interval",
+    "length",
+    "count",
+    "size",
+    "format",
+    "mode",
+    "provider",
+    "kind",
+    "usage",
+    "duration",
+    "ttl",
+    "days",
+    "scope",
+    "scopes",
+    "header",
+}
+# First words that make a name a switch or a setting about secrets ("enableSecretRotation"), not a secret.
+_FLAG_PREFIXES = {
+    "enable",
+    "enabled",
+    "disable",
+    "disabled",
+    "is",
+    "use",
+    "allow",
+    "require",
+    "has",
+    "rotate",
 }
 _WORD_RE = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 _MAX_DEPTH = 64
@@ -345,7 +375,7 @@ def is_secret_like(name: str) -> bool:
     """``adminPassword``, ``clientSecret``, ``kubeconfig``, ``connectionString``, ``key``, ``primaryKey`` yes;
     ``secretName``, ``keyVaultId``, ``publicKey``, ``keyData``, ``tokenEndpoint`` no."""
     words = _words(name)
-    if not words or words[-1] in _REFERENCE_SUFFIXES:
+    if not words or words[-1] in _REFERENCE_SUFFIXES or words[0] in _FLAG_PREFIXES:
         return False
     joined = "".join(words)
     if any(phrase in joined for phrase in _SECRET_PHRASES):
@@ -379,6 +409,11 @@ def _walk(value: Any, path: str, depth: int = 0) -> Iterator[tuple[str, str, Any
             yield from _walk(child, f"{path}.{index}" if path else str(index), depth + 1)
 
 
+def _inside_reference(path: str) -> bool:
+    # secretKeyRef: {name, key} and friends name a secret that lives elsewhere; that is the compliant pattern.
+    return any(_words(part)[-1:] in (["ref"], ["reference"]) for part in path.split(".")[:-1])
+
+
 def _is_plaintext(value: Any) -> bool:
     return isinstance(value, str) and value != "" and value != SECRET_MARKER
 
@@ -387,7 +422,12 @@ def _check_plaintext_secrets(resource: Resource, inventory: Inventory) -> list[s
     secret_paths = {_normalise_path(p) for p in resource.secretPaths}
     problems = []
     for path, key, value in _walk(resource.properties, ""):
-        if is_secret_like(key) and _is_plaintext(value) and not _covered(path, secret_paths):
+        if (
+            is_secret_like(key)
+            and _is_plaintext(value)
+            and not _covered(path, secret_paths)
+            and not _inside_reference(path)
+        ):
             problems.append(f"'{path}' looks like a secret and is a plaintext input (not marked secret)")
         # Kubernetes env entries name the secret in "name" and carry it in "value": use valueFrom instead.
         if (
