@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Post-deploy smoke check: GET <museUrl>/healthz through the ingress, with retries, and fail the job when the
+# service does not answer 2xx. Used by .github/workflows/main.yml after `pulumi up` of each stack.
+#   scripts/ci/smoke-check.sh https://muse-dev.example.com
+set -euo pipefail
+
+base_url="${1:-}"
+if [[ ! "$base_url" =~ ^https://[^[:space:]]+$ ]]; then
+  echo "::error title=Smoke check::museUrl is '${base_url}', expected an https:// URL (stack output museUrl)"
+  exit 1
+fi
+url="${base_url%/}/healthz"
+
+# --retry-all-errors also retries connection refusals and 5xx while the ingress picks up the new pods;
+# --fail turns a 4xx/5xx answer into a failure once the retries are used up.
+if body="$(curl --fail --silent --show-error --location \
+  --retry 12 --retry-delay 5 --retry-all-errors --retry-max-time 120 \
+  --connect-timeout 5 --max-time 10 "$url")"; then
+  echo "Smoke check passed: $url"
+  { echo "#### Smoke check"; echo "\`GET $url\` answered: \`${body:0:200}\`"; } >> "${GITHUB_STEP_SUMMARY:-/dev/null}"
+else
+  echo "::error title=Smoke check failed::$url did not answer 2xx after retries"
+  exit 1
+fi
