@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from muse import __version__
 
@@ -67,6 +67,18 @@ class Settings(BaseSettings):
         str, Field(pattern=r"^[A-Za-z0-9.+_-]{1,64}$", validation_alias=AliasChoices("MUSE_VERSION"))
     ] = __version__
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The process environment and nothing else: no .env file, no secrets directory, no constructor kwargs.
+        return (env_settings,)
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: Any) -> Any:
@@ -97,6 +109,21 @@ class Settings(BaseSettings):
         return self.shutdown_timeout_seconds - self.drain_seconds
 
 
+class _ExplicitSettings(Settings):
+    """Settings from a given mapping only (tests), never mixed with the test runner's own environment."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
 _VARIABLES = {
     "PORT",
     "MUSE_HOST",
@@ -120,8 +147,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         if environ is None:
             # pydantic-settings fills the required fields from the environment; mypy cannot see that.
             return Settings()  # type: ignore[call-arg]
-        # An explicit mapping must not be mixed with whatever the test runner's environment holds.
-        return Settings.model_validate(values)
+        return _ExplicitSettings.model_validate(values)
     except ValidationError as exc:
         problems = []
         for err in exc.errors(include_url=False, include_input=False):

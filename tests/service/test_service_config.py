@@ -1,0 +1,135 @@
+"""Configuration comes from environment variables only; every problem names its variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from muse.config import MIN_TOKEN_LENGTH, ConfigError, load_settings
+
+TOKEN = "t" * MIN_TOKEN_LENGTH
+
+
+def problems(env: dict[str, str]) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load_settings(env)
+    return info.value.problems
+
+
+def test_defaults() -> None:
+    settings = load_settings({"MUSE_API_TOKEN": TOKEN})
+    assert settings.port == 8080
+    assert settings.host == "0.0.0.0"  # noqa: S104 - the container default, asserted not bound
+    assert settings.env == "local"
+    assert settings.log_level == "INFO"
+    assert settings.max_body_bytes == 1024 * 1024
+    assert (settings.drain_seconds, settings.shutdown_timeout_seconds, settings.grace_seconds) == (5, 20, 15)
+    assert settings.keep_alive_seconds == 75
+    assert settings.git_revision == "unknown"
+    assert settings.version == "0.1.0"
+
+
+def test_every_variable_is_read() -> None:
+    settings = load_settings(
+        {
+            "PORT": "9090",
+            "MUSE_HOST": "127.0.0.1",
+            "MUSE_ENV": "prod",
+            "MUSE_LOG_LEVEL": "debug",
+            "MUSE_API_TOKEN": TOKEN,
+            "MUSE_MAX_BODY_BYTES": "2048",
+            "MUSE_DRAIN_SECONDS": "3",
+            "MUSE_SHUTDOWN_TIMEOUT_SECONDS": "10",
+            "MUSE_KEEP_ALIVE_SECONDS": "30",
+            "MUSE_GIT_REVISION": "0123abc",
+            "MUSE_VERSION": "1.2.3",
+        }
+    )
+    assert (settings.port, settings.host, settings.env, settings.log_level) == (
+        9090,
+        "127.0.0.1",
+        "prod",
+        "DEBUG",
+    )
+    assert (settings.max_body_bytes, settings.drain_seconds, settings.shutdown_timeout_seconds) == (
+        2048,
+        3,
+        10,
+    )
+    assert (settings.keep_alive_seconds, settings.git_revision, settings.version) == (30, "0123abc", "1.2.3")
+    assert settings.api_token.get_secret_value() == TOKEN
+
+
+def test_missing_token_is_named() -> None:
+    assert problems({}) == ["MUSE_API_TOKEN: is required but not set"]
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"PORT": "abc"}, "PORT: Input should be a valid integer"),
+        ({"PORT": "0"}, "PORT: Input should be greater than or equal to 1 (got '0')"),
+        ({"PORT": "70000"}, "PORT: Input should be less than or equal to 65535"),
+        ({"PORT": ""}, "PORT: Input should be a valid integer"),
+        ({"MUSE_ENV": "Prod!"}, "MUSE_ENV: String should match pattern"),
+        ({"MUSE_LOG_LEVEL": "loud"}, "MUSE_LOG_LEVEL: Input should be 'DEBUG', 'INFO'"),
+        ({"MUSE_MAX_BODY_BYTES": "10"}, "MUSE_MAX_BODY_BYTES: Input should be greater than or equal to 1024"),
+        ({"MUSE_DRAIN_SECONDS": "-1"}, "MUSE_DRAIN_SECONDS: Input should be greater than or equal to 0"),
+        (
+            {"MUSE_SHUTDOWN_TIMEOUT_SECONDS": "x"},
+            "MUSE_SHUTDOWN_TIMEOUT_SECONDS: Input should be a valid integer",
+        ),
+        (
+            {"MUSE_KEEP_ALIVE_SECONDS": "0"},
+            "MUSE_KEEP_ALIVE_SECONDS: Input should be greater than or equal to 1",
+        ),
+        ({"MUSE_GIT_REVISION": "a b"}, "MUSE_GIT_REVISION: String should match pattern"),
+        (
+            {"MUSE_DRAIN_SECONDS": "30"},
+            "MUSE_SHUTDOWN_TIMEOUT_SECONDS must be greater than MUSE_DRAIN_SECONDS (20 <= 30)",
+        ),
+    ],
+)
+def test_invalid_values_are_named(env: dict[str, str], expected: str) -> None:
+    found = problems({"MUSE_API_TOKEN": TOKEN, **env})
+    assert len(found) == 1 and found[0].startswith(expected), found
+
+
+def test_all_problems_are_reported_at_once() -> None:
+    found = problems({"PORT": "x", "MUSE_LOG_LEVEL": "loud"})
+    assert [p.split(":")[0] for p in found] == ["PORT", "MUSE_LOG_LEVEL", "MUSE_API_TOKEN"]
+
+
+@pytest.mark.parametrize(
+    ("token", "expected"),
+    [
+        ("short-secret-value", f"must be at least {MIN_TOKEN_LENGTH} characters"),
+        ("has a space " + "x" * MIN_TOKEN_LENGTH, "must not contain whitespace"),
+    ],
+)
+def test_weak_token_is_rejected_without_echoing_it(token: str, expected: str) -> None:
+    found = problems({"MUSE_API_TOKEN": token})
+    assert found == [f"MUSE_API_TOKEN: {expected}"]
+    assert token not in found[0]
+
+
+def test_process_environment_path_ignores_unrelated_and_lowercase_variables(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MUSE_API_TOKEN", TOKEN)
+    monkeypatch.setenv("PORT", "8181")
+    monkeypatch.setenv("port", "1")
+    monkeypatch.setenv("MUSE_SOMETHING_ELSE", "whatever")
+    settings = load_settings()
+    assert settings.port == 8181
+    monkeypatch.setenv("PORT", "not-a-port")
+    with pytest.raises(ConfigError, match="PORT: Input should be a valid integer"):
+        load_settings()
+
+
+def test_explicit_mapping_does_not_leak_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MUSE_API_TOKEN", TOKEN)
+    assert problems({}) == ["MUSE_API_TOKEN: is required but not set"]
+
+
+def test_token_is_not_shown_in_repr() -> None:
+    assert TOKEN not in repr(load_settings({"MUSE_API_TOKEN": TOKEN}))
