@@ -1,7 +1,7 @@
 """Muse on Azure: stack config -> components -> stack outputs.
 
-    resource group ── container registry ◄── AcrPull ── AKS kubelet identity
-                   └─ AKS cluster (Entra ID, workload identity, CNI overlay + Cilium)
+resource group ── container registry ◄── AcrPull ── AKS kubelet identity
+               └─ AKS cluster (Entra ID, workload identity, CNI overlay + Cilium)
 """
 
 import pulumi
@@ -22,7 +22,9 @@ except stack_config.ConfigError as error:
 names = ResourceNames.for_stack(config.environment, config.name_suffix)
 tags = standard_tags(config)
 
-group = ResourceGroup("muse", ResourceGroupArgs(name=names.resource_group, location=config.location, tags=tags))
+group = ResourceGroup(
+    "muse", ResourceGroupArgs(name=names.resource_group, location=config.location, tags=tags)
+)
 
 registry = ContainerRegistry(
     "registry",

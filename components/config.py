@@ -23,16 +23,65 @@ PROJECT = "muse"
 # Public Azure regions (`az account list-locations --query "[].name"`), so a typo such as `westeurop`
 # fails here instead of twenty minutes into `pulumi up`.
 AZURE_REGIONS = frozenset(
-    """
-    australiacentral australiacentral2 australiaeast australiasoutheast austriaeast belgiumcentral brazilsouth
-    brazilsoutheast canadacentral canadaeast centralindia centralus chilecentral denmarkeast eastasia eastus
-    eastus2 francecentral francesouth germanynorth germanywestcentral indonesiacentral israelcentral
-    italynorth japaneast japanwest koreacentral koreasouth malaysiawest mexicocentral newzealandnorth
-    northcentralus northeurope norwayeast norwaywest polandcentral qatarcentral southafricanorth
-    southafricawest southcentralus southeastasia southindia spaincentral swedencentral swedensouth
-    switzerlandnorth switzerlandwest uaecentral uaenorth uksouth ukwest westcentralus westeurope westindia
-    westus westus2 westus3
-    """.split()
+    [
+        "australiacentral",
+        "australiacentral2",
+        "australiaeast",
+        "australiasoutheast",
+        "austriaeast",
+        "belgiumcentral",
+        "brazilsouth",
+        "brazilsoutheast",
+        "canadacentral",
+        "canadaeast",
+        "centralindia",
+        "centralus",
+        "chilecentral",
+        "denmarkeast",
+        "eastasia",
+        "eastus",
+        "eastus2",
+        "francecentral",
+        "francesouth",
+        "germanynorth",
+        "germanywestcentral",
+        "indonesiacentral",
+        "israelcentral",
+        "italynorth",
+        "japaneast",
+        "japanwest",
+        "koreacentral",
+        "koreasouth",
+        "malaysiawest",
+        "mexicocentral",
+        "newzealandnorth",
+        "northcentralus",
+        "northeurope",
+        "norwayeast",
+        "norwaywest",
+        "polandcentral",
+        "qatarcentral",
+        "southafricanorth",
+        "southafricawest",
+        "southcentralus",
+        "southeastasia",
+        "southindia",
+        "spaincentral",
+        "swedencentral",
+        "swedensouth",
+        "switzerlandnorth",
+        "switzerlandwest",
+        "uaecentral",
+        "uaenorth",
+        "uksouth",
+        "ukwest",
+        "westcentralus",
+        "westeurope",
+        "westindia",
+        "westus",
+        "westus2",
+        "westus3",
+    ]
 )
 
 _VM_SIZE = re.compile(r"^Standard_[A-Z]{1,4}[0-9]+(-[0-9]+)?[a-z]*(_[A-Za-z0-9]+)*$")
@@ -95,7 +144,10 @@ class StackConfig(BaseModel):
     )
     name_suffix: Annotated[str, Field(pattern=r"^[a-z0-9]{2,16}$")] = Field(
         alias="nameSuffix",
-        description="Lowercase letters/digits that make the global names (registry, Key Vault) unique; Key Vault's 24-character limit caps it at 11 in prod.",
+        description=(
+            "Lowercase letters/digits that make the global names (registry, Key Vault) unique; "
+            "Key Vault's 24-character limit caps it at 11 in prod."
+        ),
     )
     location: Region = Field(default="westeurope", alias="location", description="Azure region.")
     kubernetes_version: Annotated[str, Field(pattern=r"^1\.[0-9]{2}(\.[0-9]+)?$")] = Field(
@@ -131,7 +183,7 @@ class StackConfig(BaseModel):
         default=False, alias="userNodeAutoscale", description="Let the cluster autoscaler size the user pool."
     )
     availability_zones: tuple[Zone, ...] = Field(
-        default=(), alias="availabilityZones", description="Zones for both pools, e.g. [\"1\",\"2\",\"3\"]."
+        default=(), alias="availabilityZones", description='Zones for both pools, e.g. ["1","2","3"].'
     )
     registry_sku: Literal["Basic", "Standard", "Premium"] = Field(
         default="Basic",
@@ -213,10 +265,10 @@ def _parse_field(field_name: str, raw: Any) -> Any:
         try:
             raw = json.loads(raw)
         except json.JSONDecodeError as exc:
-            raise ValueError(f"must be a list, e.g. [\"1\", \"2\"] (got {raw!r})") from exc
+            raise ValueError(f'must be a list, e.g. ["1", "2"] (got {raw!r})') from exc
         if not isinstance(raw, list):
-            raise ValueError(f"must be a list, e.g. [\"1\", \"2\"] (got {raw!r})")
-    annotation = Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
+            raise ValueError(f'must be a list, e.g. ["1", "2"] (got {raw!r})')
+    annotation: Any = Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
     return TypeAdapter(annotation).validate_python(raw)
 
 

@@ -235,7 +235,9 @@ class KubernetesCluster(pulumi.ComponentResource):
             ),
             oidc_issuer_profile=containerservice.ManagedClusterOIDCIssuerProfileArgs(enabled=True),
             security_profile=containerservice.ManagedClusterSecurityProfileArgs(
-                workload_identity=containerservice.ManagedClusterSecurityProfileWorkloadIdentityArgs(enabled=True),
+                workload_identity=containerservice.ManagedClusterSecurityProfileWorkloadIdentityArgs(
+                    enabled=True
+                ),
                 image_cleaner=containerservice.ManagedClusterSecurityProfileImageCleanerArgs(
                     enabled=True, interval_hours=168
                 ),
@@ -315,7 +317,10 @@ class KubernetesCluster(pulumi.ComponentResource):
             resource_name=self.cluster.name,
             format="exec",
         )
-        user_kubeconfig = credentials.apply(_decode_kubeconfig)
+        # Secret from the moment it is decoded, so no derived value can leak it in plain text.
+        user_kubeconfig: pulumi.Output[str] = credentials.apply(
+            lambda result: pulumi.Output.secret(_decode_kubeconfig(result))
+        )
 
         self.id: pulumi.Output[str] = self.cluster.id
         self.name: pulumi.Output[str] = self.cluster.name
@@ -324,10 +329,10 @@ class KubernetesCluster(pulumi.ComponentResource):
             lambda profile: profile.issuer_url if profile and profile.issuer_url else ""
         )
         self.kubelet_principal_id: pulumi.Output[str] = self.kubelet_identity.principal_id
-        self.kubeconfig: pulumi.Output[str] = pulumi.Output.secret(user_kubeconfig)
+        self.kubeconfig = user_kubeconfig
         self.provider = k8s.Provider(
             f"{name}-kubernetes",
-            kubeconfig=pulumi.Output.secret(user_kubeconfig.apply(kubelogin_kubeconfig)),
+            kubeconfig=user_kubeconfig.apply(kubelogin_kubeconfig),
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs(

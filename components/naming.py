@@ -32,7 +32,9 @@ RULES: dict[str, NameRule] = {
     "node_resource_group": NameRule(
         "AKS node resource group", 1, 80, re.compile(r"^[-\w._()]*[-\w_()]$"), "letters, digits, - _ . ( )"
     ),
-    "registry": NameRule("container registry", 5, 50, re.compile(r"^[a-zA-Z0-9]+$"), "letters and digits only"),
+    "registry": NameRule(
+        "container registry", 5, 50, re.compile(r"^[a-zA-Z0-9]+$"), "letters and digits only"
+    ),
     "cluster": NameRule(
         "AKS cluster", 1, 63, re.compile(r"^[a-zA-Z0-9]([-_a-zA-Z0-9]*[a-zA-Z0-9])?$"), "letters, digits, - _"
     ),

@@ -25,7 +25,9 @@ class ResourceGroupArgs:
 class ResourceGroup(pulumi.ComponentResource):
     """`muse:azure:ResourceGroup`. Exposes `name`, `id` and `location` for the components placed in it."""
 
-    def __init__(self, name: str, args: ResourceGroupArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self, name: str, args: ResourceGroupArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         super().__init__("muse:azure:ResourceGroup", name, None, opts)
         self.group = resources.ResourceGroup(
             name,

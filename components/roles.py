@@ -7,7 +7,7 @@ appears anywhere else. The IDs are the same in every tenant.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import Enum, StrEnum
 
 import pulumi
 from pulumi_azure_native import authorization
@@ -23,21 +23,25 @@ class Role(Enum):
     ACR_PULL = BuiltInRole("AcrPull", "7f951dda-4ed3-4680-a7ca-43fe172d538d")
     ACR_PUSH = BuiltInRole("AcrPush", "8311e382-0749-4cb8-b61a-304f252e45ec")
     KEY_VAULT_SECRETS_USER = BuiltInRole("Key Vault Secrets User", "4633458b-17de-408a-b874-0445c86b69e6")
-    KEY_VAULT_SECRETS_OFFICER = BuiltInRole("Key Vault Secrets Officer", "b86a8fe4-44ce-4948-aee5-eccb2c155cd7")
+    KEY_VAULT_SECRETS_OFFICER = BuiltInRole(
+        "Key Vault Secrets Officer", "b86a8fe4-44ce-4948-aee5-eccb2c155cd7"
+    )
     AKS_RBAC_WRITER = BuiltInRole(
         "Azure Kubernetes Service RBAC Writer", "a7ffa36f-339b-4b5c-8bdf-e2c188b2c0eb"
     )
     AKS_CLUSTER_USER = BuiltInRole(
         "Azure Kubernetes Service Cluster User Role", "4abbcc35-e782-43d8-92c5-2d3f1bd2253f"
     )
-    MANAGED_IDENTITY_OPERATOR = BuiltInRole("Managed Identity Operator", "f1a07417-d97a-45cb-824c-7a7467783830")
+    MANAGED_IDENTITY_OPERATOR = BuiltInRole(
+        "Managed Identity Operator", "f1a07417-d97a-45cb-824c-7a7467783830"
+    )
 
     @property
     def definition_id(self) -> str:
         return self.value.id
 
 
-class PrincipalType(str, Enum):
+class PrincipalType(StrEnum):
     """Always given: without it a freshly created identity fails with PrincipalNotFound while Entra ID
     replicates it."""
 
@@ -47,7 +51,10 @@ class PrincipalType(str, Enum):
 
 
 def role_definition_resource_id(subscription_id: str, role: Role) -> str:
-    return f"/subscriptions/{subscription_id}/providers/Microsoft.Authorization/roleDefinitions/{role.definition_id}"
+    return (
+        f"/subscriptions/{subscription_id}/providers/Microsoft.Authorization/roleDefinitions/"
+        f"{role.definition_id}"
+    )
 
 
 def assign_role(

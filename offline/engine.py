@@ -5,6 +5,7 @@ from __future__ import annotations
 import runpy
 import sys
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from pulumi.runtime.sync_await import _sync_await
 from offline.mocks import OfflineMocks
 from offline.stack_files import REPO_ROOT, read_stack
 
-SECRET = "[secret]"
+SECRET = "[secret]"  # noqa: S105 - the mask that replaces secret values, not a secret
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,7 @@ class RecordingMonitor(runtime_mocks.MockMonitor):
         super().__init__(mocks)
         self.recorded: list[PlannedResource] = []
 
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+    def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
             secret_paths: list[str] = []
@@ -160,46 +161,70 @@ class RecordingMonitor(runtime_mocks.MockMonitor):
         return response
 
 
+def run_offline(
+    program: Callable[[], None],
+    *,
+    project: str,
+    stack: str,
+    config: dict[str, str] | None = None,
+    secret_keys: list[str] | None = None,
+    monitor: RecordingMonitor | None = None,
+) -> OfflinePlan:
+    """Run `program` (a whole Pulumi program, or a few components in a test) under the offline mocks.
+
+    Pass a `monitor` to inspect what was registered even when the program raises.
+    """
+    monitor = monitor or RecordingMonitor(OfflineMocks(stack))
+    settings.ROOT.set(None)  # a fresh root Stack per run, so several stacks can run in one process
+    pulumi.runtime.set_all_config(config or {}, secret_keys or [])
+    pulumi.runtime.set_mocks(monitor.mocks, project=project, stack=stack, preview=False, monitor=monitor)
+    # set_mocks keeps the previous run's pending output tasks; a failed run's tasks would re-raise here.
+    settings.SETTINGS.rpc_manager.clear()
+    settings.SETTINGS.outputs.clear()
+    root_stack = settings.get_root_resource()
+    outputs: dict[str, StackOutput] = {}
+
+    async def run_and_resolve() -> None:
+        await run_pulumi_func(program)
+        for name, value in getattr(root_stack, "outputs", {}).items():
+            output = pulumi.Output.from_input(value)
+            outputs[name] = StackOutput(value=await output.future(), secret=bool(await output.is_secret()))
+
+    _sync_await(run_and_resolve())
+    return OfflinePlan(
+        project=project,
+        stack=stack,
+        resources=sorted(monitor.recorded, key=lambda r: r.urn),
+        outputs=dict(sorted(outputs.items())),
+    )
+
+
 def run_stack(
     stack: str,
     *,
     root: Path = REPO_ROOT,
     overrides: dict[str, Any] | None = None,
-    program: Path | None = None,
+    monitor: RecordingMonitor | None = None,
 ) -> OfflinePlan:
-    """Run the whole program for `stack` offline. `overrides` replace stack config values (None removes one).
+    """Run the whole program (`__main__.py`) for `stack` offline, with the config of its stack file.
 
-    Raises whatever the program raises, e.g. `pulumi.RunError` for invalid config.
+    `overrides` replace stack config values (None removes one). Raises whatever the program raises, e.g.
+    `pulumi.RunError` for invalid config.
     """
     files = read_stack(stack, root, overrides)
-    monitor = RecordingMonitor(OfflineMocks(stack))
-    settings.ROOT.set(None)  # a fresh root Stack per run, so several stacks can run in one process
-    pulumi.runtime.set_all_config(files.config, files.secret_keys)
-    pulumi.runtime.set_mocks(monitor.mocks, project=files.project, stack=stack, preview=False, monitor=monitor)
-    root_stack = settings.get_root_resource()
-    outputs: dict[str, StackOutput] = {}
 
-    async def resolve_outputs() -> None:
-        exported = getattr(root_stack, "outputs", {})
-        for name, value in exported.items():
-            output = pulumi.Output.from_input(value)
-            outputs[name] = StackOutput(value=await output.future(), secret=bool(await output.is_secret()))
-
-    def run_program() -> None:
+    def main_program() -> None:
         sys.path.insert(0, str(root))
         try:
-            runpy.run_path(str(program or root / "__main__.py"), run_name="__main__")
+            runpy.run_path(str(root / "__main__.py"), run_name="__main__")
         finally:
             sys.path.remove(str(root))
 
-    async def run_all() -> None:
-        await run_pulumi_func(run_program)
-        await resolve_outputs()
-
-    _sync_await(run_all())
-    return OfflinePlan(
+    return run_offline(
+        main_program,
         project=files.project,
         stack=stack,
-        resources=sorted(monitor.recorded, key=lambda r: r.urn),
-        outputs=dict(sorted(outputs.items())),
+        config=files.config,
+        secret_keys=files.secret_keys,
+        monitor=monitor or RecordingMonitor(OfflineMocks(stack)),
     )

@@ -45,18 +45,18 @@ def deterministic_uuid(*parts: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, "/".join(parts)))
 
 
-def _arm_id(type_token: str, inputs: dict[str, Any], logical_name: str) -> str:
-    arm_type, name_key = ARM_TYPES.get(type_token, ("", ""))
+def _arm_id(resource_type: str, inputs: dict[str, Any], logical_name: str) -> str:
+    arm_type, name_key = ARM_TYPES.get(resource_type, ("", ""))
     group = inputs.get("resourceGroupName", "rg-offline")
-    if type_token == "azure-native:resources:ResourceGroup":
+    if resource_type == "azure-native:resources:ResourceGroup":
         return f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{group}"
-    if type_token == "azure-native:containerservice:AgentPool":
+    if resource_type == "azure-native:containerservice:AgentPool":
         return (
             f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{group}/providers/"
             f"Microsoft.ContainerService/managedClusters/{inputs['resourceName']}/agentPools/"
             f"{inputs['agentPoolName']}"
         )
-    if type_token == "azure-native:authorization:RoleAssignment":
+    if resource_type == "azure-native:authorization:RoleAssignment":
         return f"{inputs['scope']}/providers/Microsoft.Authorization/roleAssignments/{inputs['_name']}"
     if arm_type:
         name = inputs.get(name_key, logical_name)
@@ -71,8 +71,18 @@ def fake_kubeconfig(cluster_name: str, fqdn: str) -> str:
         {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": cluster_name, "cluster": {"server": f"https://{fqdn}:443", "certificate-authority-data": ca}}],
-            "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": f"clusterUser_{cluster_name}"}}],
+            "clusters": [
+                {
+                    "name": cluster_name,
+                    "cluster": {"server": f"https://{fqdn}:443", "certificate-authority-data": ca},
+                }
+            ],
+            "contexts": [
+                {
+                    "name": cluster_name,
+                    "context": {"cluster": cluster_name, "user": f"clusterUser_{cluster_name}"},
+                }
+            ],
             "current-context": cluster_name,
             "users": [
                 {
@@ -113,37 +123,47 @@ def _cluster_fqdn(inputs: dict[str, Any]) -> str:
 class OfflineMocks(pulumi.runtime.Mocks):
     def __init__(self, stack: str) -> None:
         self.stack = stack
+        self._cluster_fqdns: dict[str, str] = {}  # cluster name -> FQDN, so credentials match the cluster
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         inputs = dict(args.inputs)
         outputs: dict[str, Any] = dict(inputs)
-        token = args.typ
-        if token == "azure-native:authorization:RoleAssignment":
+        resource_type = args.typ
+        if resource_type == "azure-native:authorization:RoleAssignment":
             inputs["_name"] = deterministic_uuid(self.stack, args.name)
             outputs["name"] = inputs["_name"]
-        resource_id = _arm_id(token, inputs, args.name)
+        resource_id = _arm_id(resource_type, inputs, args.name)
         outputs["id"] = resource_id
-        _, name_key = ARM_TYPES.get(token, ("", ""))
+        _, name_key = ARM_TYPES.get(resource_type, ("", ""))
         if name_key and name_key in inputs:
             outputs["name"] = inputs[name_key]
-        outputs.update(self._computed(token, args.name, inputs))
+        outputs.update(self._computed(resource_type, args.name, inputs))
         return resource_id, outputs
 
-    def _computed(self, token: str, logical_name: str, inputs: dict[str, Any]) -> dict[str, Any]:
-        if token == "azure-native:containerregistry:Registry":
-            return {"loginServer": f"{inputs['registryName'].lower()}.azurecr.io", "provisioningState": "Succeeded"}
-        if token == "azure-native:managedidentity:UserAssignedIdentity":
+    def _computed(self, resource_type: str, logical_name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        if resource_type == "azure-native:containerregistry:Registry":
+            return {
+                "loginServer": f"{inputs['registryName'].lower()}.azurecr.io",
+                "provisioningState": "Succeeded",
+            }
+        if resource_type == "azure-native:managedidentity:UserAssignedIdentity":
             return {
                 "principalId": deterministic_uuid(self.stack, logical_name, "principal"),
                 "clientId": deterministic_uuid(self.stack, logical_name, "client"),
                 "tenantId": TENANT_ID,
             }
-        if token == "azure-native:containerservice:ManagedCluster":
+        if resource_type == "azure-native:containerservice:ManagedCluster":
             fqdn = _cluster_fqdn(inputs)
+            self._cluster_fqdns[inputs["resourceName"]] = fqdn
             addons = {
-                key: {**value, "identity": {"clientId": deterministic_uuid(self.stack, key, "client"),
-                                            "objectId": deterministic_uuid(self.stack, key, "object"),
-                                            "resourceId": f"/offline/{key}-identity"}}
+                key: {
+                    **value,
+                    "identity": {
+                        "clientId": deterministic_uuid(self.stack, key, "client"),
+                        "objectId": deterministic_uuid(self.stack, key, "object"),
+                        "resourceId": f"/offline/{key}-identity",
+                    },
+                }
                 for key, value in (inputs.get("addonProfiles") or {}).items()
             }
             issuer = deterministic_uuid(self.stack, "oidc")
@@ -170,21 +190,30 @@ class OfflineMocks(pulumi.runtime.Mocks):
         return {}
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
-        if args.token == "azure-native:authorization:getClientConfig":
-            return {
-                "clientId": deterministic_uuid("deployer", "client"),
-                "objectId": DEPLOYER_OBJECT_ID,
-                "subscriptionId": SUBSCRIPTION_ID,
-                "tenantId": TENANT_ID,
-            }
-        if args.token == "azure-native:containerservice:listManagedClusterUserCredentials":
-            name = args.args["resourceName"]
-            fqdn = _cluster_fqdn({"resourceName": name, "dnsPrefix": name.removeprefix("aks-"), "location": "offline"})
-            kubeconfig = fake_kubeconfig(name, fqdn)
-            return {
-                "kubeconfigs": [{"name": "clusterUser", "value": base64.b64encode(kubeconfig.encode()).decode()}]
-            }
-        raise NotImplementedError(
-            f"The offline engine cannot answer the invoke {args.token!r}. Teach offline/mocks.py what Azure "
-            "returns for it (a realistic, deterministic value) so `make plan` and the tests keep working."
-        )
+        answer = {
+            "azure-native:authorization:getClientConfig": _client_config,
+            "azure-native:containerservice:listManagedClusterUserCredentials": self._user_credentials,
+        }.get(args.token)
+        if answer is None:
+            raise NotImplementedError(
+                f"The offline engine cannot answer the invoke {args.token!r}. Teach offline/mocks.py what "
+                "Azure returns for it (a realistic, deterministic value) so `make plan` and the tests keep "
+                "working."
+            )
+        return answer(args.args)
+
+    def _user_credentials(self, args: dict[str, Any]) -> dict[str, Any]:
+        name = args["resourceName"]
+        kubeconfig = fake_kubeconfig(name, self._cluster_fqdns[name])
+        return {
+            "kubeconfigs": [{"name": "clusterUser", "value": base64.b64encode(kubeconfig.encode()).decode()}]
+        }
+
+
+def _client_config(_: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "clientId": deterministic_uuid("deployer", "client"),
+        "objectId": DEPLOYER_OBJECT_ID,
+        "subscriptionId": SUBSCRIPTION_ID,
+        "tenantId": TENANT_ID,
+    }

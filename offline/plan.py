@@ -1,6 +1,6 @@
 """`make plan`: print what a stack would deploy, offline.
 
-    python -m offline.plan --stack dev [--format text|json]
+python -m offline.plan --stack dev [--format text|json]
 """
 
 from __future__ import annotations
@@ -87,7 +87,9 @@ def key_properties(resource: PlannedResource) -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = []
     paths = KEY_PROPERTIES.get(resource.type)
     if paths is None:
-        paths = tuple(k for k, v in resource.properties.items() if not isinstance(v, dict | list) and k != "tags")
+        paths = tuple(
+            k for k, v in resource.properties.items() if not isinstance(v, dict | list) and k != "tags"
+        )
     for path in paths:
         value = resource.get(path)
         if value is not None:
@@ -115,7 +117,7 @@ def _tree(plan: OfflinePlan, parent: str | None, depth: int) -> Iterator[str]:
     for resource in _ordered(plan.children(parent)):
         indent = "    " * depth
         marker = "" if depth == 0 else "+ "
-        yield f"{indent}{marker}{resource.type}  \"{resource.name}\""
+        yield f'{indent}{marker}{resource.type}  "{resource.name}"'
         rows = key_properties(resource) if resource.custom else []
         width = max((len(k) for k, _ in rows), default=0)
         for key, value in rows:

@@ -1,0 +1,160 @@
+"""Stack config: valid stacks load; every kind of bad config fails before any resource, in one message."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pytest
+
+from components.config import ConfigError, StackConfig, load_stack_config
+from offline.engine import RecordingMonitor, run_stack
+from offline.mocks import OfflineMocks
+from offline.stack_files import read_stack
+
+VALID_DEV = {"environment": "dev", "owner": "platform-team", "nameSuffix": "ab12"}
+
+
+def _load(**changes: Any) -> StackConfig:
+    values = {**VALID_DEV, **changes}
+    return load_stack_config("test", {k: v for k, v in values.items() if v is not None})
+
+
+def test_minimal_config_takes_documented_defaults() -> None:
+    config = _load()
+    assert config.location == "westeurope"
+    assert config.cluster_tier == "Free"
+    assert config.availability_zones == ()
+    assert config.replicas == 1
+
+
+def test_config_is_frozen() -> None:
+    config = _load()
+    with pytest.raises(ValueError, match="frozen"):
+        config.replicas = 5  # type: ignore[misc]
+
+
+def test_values_arrive_as_engine_strings() -> None:
+    # The Pulumi engine passes every value as text; arrays as JSON.
+    config = _load(
+        userNodeCount="2", userNodeMaxCount="4", userNodeAutoscale="true", availabilityZones='["1","2"]'
+    )
+    assert config.user_node_count == 2
+    assert config.user_node_autoscale is True
+    assert config.availability_zones == ("1", "2")
+
+
+def test_keys_may_carry_the_project_namespace() -> None:
+    config = load_stack_config("t", {f"muse:{k}": v for k, v in VALID_DEV.items()})
+    assert config.name_suffix == "ab12"
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_committed_stack_files_are_valid(stack: str) -> None:
+    files = read_stack(stack)
+    config = load_stack_config(stack, files.config)
+    assert config.environment == stack
+
+
+def test_prod_is_sized_up_from_dev() -> None:
+    dev = load_stack_config("dev", read_stack("dev").config)
+    prod = load_stack_config("prod", read_stack("prod").config)
+    assert prod.cluster_tier == "Standard" and dev.cluster_tier == "Free"
+    assert prod.user_node_autoscale and not dev.user_node_autoscale
+    assert set(prod.availability_zones) == {"1", "2", "3"} and dev.availability_zones == ()
+    assert prod.user_node_count > dev.user_node_count
+    assert prod.system_node_count >= 3
+    assert prod.replicas >= 2
+
+
+# (stack, overrides, key named in the message, words the message must contain)
+BAD_CONFIGS: list[tuple[str, dict[str, Any], str, str]] = [
+    ("dev", {"muse:environment": "staging"}, "environment", "'dev' or 'prod'"),
+    ("dev", {"muse:owner": None}, "owner", "is required"),
+    ("dev", {"muse:owner": "<script>"}, "owner", "pattern"),
+    ("dev", {"muse:location": "westeurop"}, "location", "not an Azure region"),
+    ("dev", {"muse:userNodeVmSize": "D4s_v5"}, "userNodeVmSize", "not an Azure VM size"),
+    ("dev", {"muse:systemNodeVmSize": "standard_d4s_v5"}, "systemNodeVmSize", "not an Azure VM size"),
+    ("dev", {"muse:userNodeCount": 7, "muse:userNodeMaxCount": 3}, "userNodeCount", "outside"),
+    ("dev", {"muse:userNodeMinCount": 5, "muse:userNodeMaxCount": 2}, "userNodeMinCount", "above"),
+    (
+        "dev",
+        {"muse:userNodeAutoscale": True, "muse:userNodeMinCount": 0, "muse:userNodeCount": 0},
+        "userNodeMinCount",
+        "at least 1",
+    ),
+    ("dev", {"muse:replicas": 0}, "replicas", "greater than or equal to 1"),
+    ("prod", {"muse:replicas": 1}, "replicas", "at least 2"),
+    ("prod", {"muse:clusterTier": "Free"}, "clusterTier", "uptime SLA"),
+    ("prod", {"muse:availabilityZones": []}, "availabilityZones", "zones"),
+    ("dev", {"muse:availabilityZones": ["1", "4"]}, "availabilityZones", "'1', '2' or '3'"),
+    ("dev", {"muse:availabilityZones": "1,2"}, "availabilityZones", "must be a list"),
+    (
+        "prod",
+        {"muse:nameSuffix": "abcdefghijkl"},
+        "nameSuffix",
+        "Key Vault name 'kv-muse-prod-abcdefghijkl' is 25 characters",
+    ),
+    ("dev", {"muse:nameSuffix": "AB-12"}, "nameSuffix", "pattern"),
+    ("dev", {"muse:kubernetesVersion": "latest"}, "kubernetesVersion", "pattern"),
+    ("dev", {"muse:registrySku": "Classic"}, "registrySku", "'Basic', 'Standard' or 'Premium'"),
+    ("dev", {"muse:apiServerAuthorizedIpRanges": ["10.0.0.0/33"]}, "apiServerAuthorizedIpRanges", "CIDR"),
+    ("dev", {"muse:clusterAdminGroupObjectIds": ["not-a-guid"]}, "clusterAdminGroupObjectIds", "GUID"),
+    ("dev", {"muse:imageTag": "has spaces"}, "imageTag", "digest"),
+    ("dev", {"muse:userNodeCont": 2}, "userNodeCont", "unknown key"),
+    ("dev", {"muse:usernodecount": 2}, "usernodecount", "did you mean userNodeCount"),
+]
+
+
+@pytest.mark.parametrize(
+    ("stack", "overrides", "key", "words"), BAD_CONFIGS, ids=[c[2] + "-" + c[0] for c in BAD_CONFIGS]
+)
+def test_bad_config_fails_before_any_resource(
+    stack: str, overrides: dict[str, Any], key: str, words: str
+) -> None:
+    monitor = RecordingMonitor(OfflineMocks(stack))
+    with pytest.raises(pulumi.RunError) as raised:
+        run_stack(stack, overrides=overrides, monitor=monitor)
+    message = str(raised.value)
+    line = next((line for line in message.splitlines() if line.startswith(f"  - muse:{key}:")), None)
+    assert line is not None, message
+    assert words in line, message
+    assert f"pulumi config set --stack {stack}" in message
+    assert monitor.recorded == [], "a resource was registered before config validation failed"
+
+
+def test_every_problem_is_listed_in_one_message() -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_stack_config(
+            "prod",
+            {
+                "environment": "prod",
+                "nameSuffix": "x",  # too short
+                "location": "mars",
+                "replicas": "1",  # prod minimum
+                "clusterTier": "Free",  # prod minimum
+                "userNodeCount": "9",  # outside default 1..3
+                "typoKey": "1",
+            },
+        )
+    keys = [p.key for p in raised.value.problems]
+    assert sorted(keys) == sorted(
+        [
+            "typoKey",
+            "owner",
+            "nameSuffix",
+            "location",
+            "replicas",
+            "clusterTier",
+            "availabilityZones",
+            "userNodeCount",
+        ]
+    )
+    assert str(raised.value).count("\n  - muse:") == len(keys)
+
+
+def test_a_broken_key_does_not_hide_rules_on_other_keys() -> None:
+    # replicas fails to parse, yet the prod tier rule (which does not need replicas) still reports.
+    with pytest.raises(ConfigError) as raised:
+        _load(environment="prod", replicas="many", clusterTier="Free", availabilityZones='["1","2","3"]')
+    assert {p.key for p in raised.value.problems} == {"replicas", "clusterTier"}

@@ -1,0 +1,139 @@
+"""The whole program, for both stacks, under the offline engine."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from functools import cache
+
+import pytest
+
+from components.config import load_stack_config
+from components.naming import ResourceNames
+from components.roles import Role
+from offline.engine import OfflinePlan, run_stack
+from offline.mocks import SUBSCRIPTION_ID
+from offline.stack_files import read_stack
+
+REQUIRED_TAGS = {"app": "muse", "managed-by": "pulumi"}
+
+
+@cache
+def sdk_accepts_tags(type_token: str) -> bool:
+    """Whether the azure-native SDK's args for this resource type take `tags` (the source of truth)."""
+    _, module, name = type_token.split(":")
+    args_class = getattr(importlib.import_module(f"pulumi_azure_native.{module}"), f"{name}Args")
+    return "tags" in inspect.signature(args_class.__init__).parameters
+
+
+def test_every_taggable_azure_resource_carries_the_required_tags(plan: OfflinePlan) -> None:
+    config = load_stack_config(plan.stack, read_stack(plan.stack).config)
+    azure = [r for r in plan.resources if r.type.startswith("azure-native:")]
+    taggable = [r for r in azure if sdk_accepts_tags(r.type)]
+    assert len(taggable) >= 6
+    for resource in taggable:
+        assert resource.get("tags") == {**REQUIRED_TAGS, "env": plan.stack, "owner": config.owner}, (
+            resource.urn
+        )
+
+
+def test_untaggable_resources_are_only_those_azure_cannot_tag(plan: OfflinePlan) -> None:
+    untaggable = {
+        r.type for r in plan.resources if r.type.startswith("azure-native:") and not sdk_accepts_tags(r.type)
+    }
+    assert untaggable == {"azure-native:authorization:RoleAssignment"}
+
+
+def test_kubelet_identity_gets_acr_pull_on_the_registry_only(plan: OfflinePlan) -> None:
+    names = ResourceNames.for_stack(plan.stack, read_stack(plan.stack).config["muse:nameSuffix"])
+    registry = plan.one("azure-native:containerregistry:Registry")
+    [kubelet] = [
+        r
+        for r in plan.of_type("azure-native:managedidentity:UserAssignedIdentity")
+        if r.get("resourceName") == names.kubelet_identity
+    ]
+    pulls = [
+        r
+        for r in plan.of_type("azure-native:authorization:RoleAssignment")
+        if r.get("roleDefinitionId").endswith(f"/roleDefinitions/{Role.ACR_PULL.definition_id}")
+    ]
+    assert len(pulls) == 1
+    [pull] = pulls
+    registry_id = (
+        f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{names.resource_group}"
+        f"/providers/Microsoft.ContainerRegistry/registries/{names.registry}"
+    )
+    assert pull.get("scope") == registry_id
+    assert registry.get("registryName") == names.registry
+    # The kubelet identity (not the control plane) pulls images: its principal id is the one in the plan.
+    cluster = plan.one("azure-native:containerservice:ManagedCluster")
+    assert pull.get("principalId") == cluster.get("identityProfile.kubeletidentity.objectId")
+    assert cluster.get("identityProfile.kubeletidentity.resourceId").endswith(names.kubelet_identity)
+    assert kubelet.parent == cluster.parent
+
+
+def test_role_assignments_are_resource_scoped_with_principal_type(plan: OfflinePlan) -> None:
+    for assignment in plan.of_type("azure-native:authorization:RoleAssignment"):
+        scope = assignment.get("scope")
+        assert "/providers/" in scope, f"{assignment.name} is scoped to a subscription or group: {scope}"
+        assert assignment.get("principalType") == "ServicePrincipal"
+        role_id = assignment.get("roleDefinitionId").rsplit("/", 1)[-1]
+        assert role_id in {role.definition_id for role in Role}
+
+
+def test_every_resource_belongs_to_a_component(plan: OfflinePlan) -> None:
+    for resource in plan.resources:
+        if resource.custom:
+            assert resource.parent, f"{resource.urn} is not inside a component"
+            assert plan.by_urn(resource.parent).type.startswith("muse:azure:")
+        else:
+            assert resource.type.startswith("muse:azure:")
+
+
+def test_stack_outputs(plan: OfflinePlan) -> None:
+    names = ResourceNames.for_stack(plan.stack, read_stack(plan.stack).config["muse:nameSuffix"])
+    outputs = plan.outputs
+    assert set(outputs) == {
+        "resourceGroupName",
+        "registryName",
+        "registryLoginServer",
+        "clusterName",
+        "oidcIssuerUrl",
+        "kubeconfig",
+    }
+    assert outputs["registryLoginServer"].value == f"{names.registry}.azurecr.io"
+    assert outputs["clusterName"].value == names.cluster
+    assert outputs["resourceGroupName"].value == names.resource_group
+    assert outputs["oidcIssuerUrl"].value.startswith("https://")
+    assert outputs["kubeconfig"].secret and not outputs["clusterName"].secret
+    assert "kubelogin" in outputs["kubeconfig"].value
+
+
+def test_stacks_follow_their_config(plans: dict[str, OfflinePlan]) -> None:
+    dev_pool = plans["dev"].one("azure-native:containerservice:AgentPool")
+    prod_pool = plans["prod"].one("azure-native:containerservice:AgentPool")
+    assert (dev_pool.get("enableAutoScaling"), dev_pool.get("count")) == (False, 1)
+    assert (prod_pool.get("enableAutoScaling"), prod_pool.get("minCount"), prod_pool.get("maxCount")) == (
+        True,
+        3,
+        6,
+    )
+    assert prod_pool.get("availabilityZones") == ["1", "2", "3"]
+    assert dev_pool.get("availabilityZones") is None
+    assert plans["prod"].one("azure-native:containerservice:ManagedCluster").get("sku.tier") == "Standard"
+    assert plans["dev"].one("azure-native:containerservice:ManagedCluster").get("sku.tier") == "Free"
+    assert plans["prod"].one("azure-native:containerregistry:Registry").get("sku.name") == "Premium"
+
+
+def test_plans_are_deterministic(plans: dict[str, OfflinePlan]) -> None:
+    again = run_stack("prod")
+    assert again.to_inventory("prod") == plans["prod"].to_inventory("prod")
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_config_change_reaches_the_resource(stack: str) -> None:
+    plan = run_stack(
+        stack, overrides={"muse:userNodeVmSize": "Standard_E8ds_v5", "muse:location": "swedencentral"}
+    )
+    assert plan.one("azure-native:containerservice:AgentPool").get("vmSize") == "Standard_E8ds_v5"
+    assert {r.get("location") for r in plan.resources if r.get("location")} == {"swedencentral"}
