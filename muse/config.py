@@ -124,25 +124,27 @@ class _ExplicitSettings(Settings):
         return (init_settings,)
 
 
-_VARIABLES = {
-    "PORT",
-    "MUSE_HOST",
-    "MUSE_ENV",
-    "MUSE_LOG_LEVEL",
-    "MUSE_API_TOKEN",
-    "MUSE_MAX_BODY_BYTES",
-    "MUSE_DRAIN_SECONDS",
-    "MUSE_SHUTDOWN_TIMEOUT_SECONDS",
-    "MUSE_KEEP_ALIVE_SECONDS",
-    "MUSE_GIT_REVISION",
-    "MUSE_VERSION",
-}
+VARIABLES = frozenset(
+    {
+        "PORT",
+        "MUSE_HOST",
+        "MUSE_ENV",
+        "MUSE_LOG_LEVEL",
+        "MUSE_API_TOKEN",
+        "MUSE_MAX_BODY_BYTES",
+        "MUSE_DRAIN_SECONDS",
+        "MUSE_SHUTDOWN_TIMEOUT_SECONDS",
+        "MUSE_KEEP_ALIVE_SECONDS",
+        "MUSE_GIT_REVISION",
+        "MUSE_VERSION",
+    }
+)
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Settings from the process environment (via pydantic-settings) or, for tests, an explicit mapping."""
     source = os.environ if environ is None else environ
-    values = {k: v for k, v in source.items() if k in _VARIABLES}
+    values = {k: v for k, v in source.items() if k in VARIABLES}
     try:
         if environ is None:
             # pydantic-settings fills the required fields from the environment; mypy cannot see that.

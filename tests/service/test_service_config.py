@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from muse.config import MIN_TOKEN_LENGTH, ConfigError, load_settings
+from muse.config import MIN_TOKEN_LENGTH, VARIABLES, ConfigError, load_settings
 
 TOKEN = "t" * MIN_TOKEN_LENGTH
 
@@ -133,3 +135,25 @@ def test_explicit_mapping_does_not_leak_process_environment(monkeypatch: pytest.
 
 def test_token_is_not_shown_in_repr() -> None:
     assert TOKEN not in repr(load_settings({"MUSE_API_TOKEN": TOKEN}))
+
+
+def _read_env_file(path: Path) -> dict[str, str]:
+    """Parse like ``podman run --env-file``: KEY=VALUE lines, '#' comments, values taken literally."""
+    values = {}
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, sep, value = line.partition("=")
+            assert sep, f"not KEY=VALUE: {line!r}"
+            values[key] = value
+    return values
+
+
+def test_env_example_is_a_valid_configuration_documenting_every_variable() -> None:
+    path = Path(__file__).resolve().parents[2] / ".env.example"
+    values = _read_env_file(path)
+    assert set(values) == set(VARIABLES)
+    settings = load_settings(values)
+    assert settings.port == 8080
+    assert "change-me" in settings.api_token.get_secret_value()  # obviously a placeholder
+    for value in values.values():
+        assert not value.startswith(('"', "'")) and " #" not in value
