@@ -19,8 +19,8 @@ command -v shellcheck >/dev/null || { echo "lint-workflows: shellcheck missing; 
 echo "actionlint:"
 "$actionlint" './.github/workflows/*.{yml,yaml}'
 
-echo "zizmor (offline, medium and high findings fail):"
-"$zizmor" --offline --no-progress --min-severity medium .github/workflows
+echo "zizmor (offline, workflows and dependabot.yml; medium and high findings fail):"
+"$zizmor" --offline --no-progress --min-severity medium .github
 
 echo "shellcheck (run: blocks and scripts/ci):"
 blocks="$(mktemp -d)"
