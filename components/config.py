@@ -117,6 +117,22 @@ def _cidr(value: str) -> str:
     return value
 
 
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_EMAIL = re.compile(r"^[^@\s]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+
+
+def _hostname(value: str) -> str:
+    if value and not _HOSTNAME.match(value):
+        raise ValueError(f"'{value}' is not a lowercase DNS name (e.g. muse.example.com)")
+    return value
+
+
+def _email(value: str) -> str:
+    if not _EMAIL.match(value):
+        raise ValueError(f"'{value}' is not an email address")
+    return value
+
+
 def _image_tag(value: str) -> str:
     if not _IMAGE_TAG.match(value):
         raise ValueError(f"'{value}' is neither an image tag nor a digest of the form sha256:<64 hex>")
@@ -202,6 +218,32 @@ class StackConfig(BaseModel):
     )
     replicas: Annotated[int, Field(ge=1, le=50)] = Field(
         default=1, alias="replicas", description="Muse pod replicas (prod needs at least 2)."
+    )
+    ingress_host: Annotated[str, AfterValidator(_hostname)] = Field(
+        default="",
+        alias="ingressHost",
+        description="DNS name Muse is served on through the ingress; empty = the ingress's public IP.",
+    )
+    key_vault_purge_protection: bool = Field(
+        default=False,
+        alias="keyVaultPurgeProtection",
+        description="Purge protection on the Key Vault (irreversible; a deleted vault's name stays taken).",
+    )
+    key_vault_retention_days: Annotated[int, Field(ge=7, le=90)] = Field(
+        default=7,
+        alias="keyVaultRetentionDays",
+        description="Days a deleted Key Vault or secret stays recoverable (7-90).",
+    )
+    github_repository: Annotated[str, Field(pattern=r"^$|^[A-Za-z0-9-]+/[A-Za-z0-9._-]+$")] = Field(
+        default="",
+        alias="githubRepository",
+        description="owner/name of the GitHub repository whose workflows deploy this stack (OIDC subject).",
+    )
+    log_retention_days: Annotated[int, Field(ge=30, le=730)] = Field(
+        default=30, alias="logRetentionDays", description="Log Analytics retention in days (30-730)."
+    )
+    alert_emails: tuple[Annotated[str, AfterValidator(_email)], ...] = Field(
+        default=(), alias="alertEmails", description="Email addresses the alert action group notifies."
     )
     image_tag: Annotated[str, AfterValidator(_image_tag)] = Field(
         default="latest",
@@ -314,6 +356,12 @@ def _prod_zones(c: Mapping[str, Any]) -> list[Problem]:
     return []
 
 
+def _prod_purge_protection(c: Mapping[str, Any]) -> list[Problem]:
+    if c["environment"] == "prod" and not c["key_vault_purge_protection"]:
+        return [Problem("keyVaultPurgeProtection", "prod secrets must survive a malicious delete: set true")]
+    return []
+
+
 CROSS_RULES: tuple[tuple[frozenset[str], CrossRule], ...] = (
     (
         frozenset({"user_node_min_count", "user_node_count", "user_node_max_count", "user_node_autoscale"}),
@@ -323,6 +371,7 @@ CROSS_RULES: tuple[tuple[frozenset[str], CrossRule], ...] = (
     (frozenset({"environment", "replicas"}), _prod_replicas),
     (frozenset({"environment", "cluster_tier"}), _prod_tier),
     (frozenset({"environment", "availability_zones"}), _prod_zones),
+    (frozenset({"environment", "key_vault_purge_protection"}), _prod_purge_protection),
 )
 
 

@@ -61,6 +61,20 @@ RULES: dict[str, NameRule] = {
     "kubelet_identity": NameRule(
         "managed identity", 3, 128, re.compile(r"^[a-zA-Z0-9][-_a-zA-Z0-9]*$"), "letters, digits, - _"
     ),
+    "namespace": NameRule(
+        "Kubernetes namespace",
+        1,
+        63,
+        re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"),
+        "lowercase letters, digits, -",
+    ),
+    "service_account": NameRule(
+        "Kubernetes service account",
+        1,
+        63,
+        re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"),
+        "lowercase, digits, -",
+    ),
     "workload_identity": NameRule(
         "managed identity", 3, 128, re.compile(r"^[a-zA-Z0-9][-_a-zA-Z0-9]*$"), "letters, digits, - _"
     ),
@@ -81,6 +95,8 @@ class ResourceNames:
     control_plane_identity: str
     kubelet_identity: str
     workload_identity: str
+    namespace: str
+    service_account: str
 
     @classmethod
     def for_stack(cls, environment: str, suffix: str) -> ResourceNames:
@@ -96,6 +112,8 @@ class ResourceNames:
             control_plane_identity=f"id-{stem}-aks-control-plane",
             kubelet_identity=f"id-{stem}-aks-kubelet",
             workload_identity=f"id-{stem}-workload",
+            namespace=f"{APP}-{environment}",
+            service_account=APP,
         )
 
     def problems(self) -> list[str]:

@@ -102,6 +102,11 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str, str]] = [
     ("dev", {"muse:clusterAdminGroupObjectIds": ["not-a-guid"]}, "clusterAdminGroupObjectIds", "GUID"),
     ("dev", {"muse:imageTag": "has spaces"}, "imageTag", "digest"),
     ("dev", {"muse:userNodeCont": 2}, "userNodeCont", "unknown key"),
+    ("prod", {"muse:keyVaultPurgeProtection": False}, "keyVaultPurgeProtection", "set true"),
+    ("dev", {"muse:keyVaultRetentionDays": 3}, "keyVaultRetentionDays", "greater than or equal to 7"),
+    ("dev", {"muse:alertEmails": ["ops-at-example"]}, "alertEmails", "not an email address"),
+    ("dev", {"muse:ingressHost": "Muse.Example.com"}, "ingressHost", "not a lowercase DNS name"),
+    ("dev", {"muse:githubRepository": "just-a-name"}, "githubRepository", "pattern"),
     ("dev", {"muse:usernodecount": 2}, "usernodecount", "did you mean userNodeCount"),
 ]
 
@@ -148,6 +153,7 @@ def test_every_problem_is_listed_in_one_message() -> None:
             "clusterTier",
             "availabilityZones",
             "userNodeCount",
+            "keyVaultPurgeProtection",
         ]
     )
     assert str(raised.value).count("\n  - muse:") == len(keys)
@@ -156,5 +162,11 @@ def test_every_problem_is_listed_in_one_message() -> None:
 def test_a_broken_key_does_not_hide_rules_on_other_keys() -> None:
     # replicas fails to parse, yet the prod tier rule (which does not need replicas) still reports.
     with pytest.raises(ConfigError) as raised:
-        _load(environment="prod", replicas="many", clusterTier="Free", availabilityZones='["1","2","3"]')
+        _load(
+            environment="prod",
+            replicas="many",
+            clusterTier="Free",
+            availabilityZones='["1","2","3"]',
+            keyVaultPurgeProtection="true",
+        )
     assert {p.key for p in raised.value.problems} == {"replicas", "clusterTier"}
