@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 import fnmatch
+import functools
 import logging
 import re
 from collections.abc import Callable, Iterator
@@ -41,6 +42,12 @@ class Severity(enum.StrEnum):
         return self.rank >= threshold.rank
 
 
+@functools.lru_cache(maxsize=4096)
+def _matches(patterns: tuple[str, ...], resource_type: str) -> bool:
+    # Inventories repeat a handful of types; caching keeps 200-resource evaluations in the low milliseconds.
+    return any(fnmatch.fnmatchcase(resource_type, pattern) for pattern in patterns)
+
+
 _RANK = {Severity.LOW: 1, Severity.MEDIUM: 2, Severity.HIGH: 3, Severity.CRITICAL: 4}
 
 Check = Callable[[Resource, Inventory], list[str]]
@@ -58,7 +65,7 @@ class Policy:
     check: Check
 
     def applies(self, resource: Resource) -> bool:
-        return any(fnmatch.fnmatchcase(resource.type, pattern) for pattern in self.applies_to)
+        return _matches(self.applies_to, resource.type)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -371,6 +378,7 @@ def _words(name: str) -> list[str]:
     return [w.lower() for w in _WORD_RE.findall(name)]
 
 
+@functools.lru_cache(maxsize=8192)
 def is_secret_like(name: str) -> bool:
     """``adminPassword``, ``clientSecret``, ``kubeconfig``, ``connectionString``, ``key``, ``primaryKey`` yes;
     ``secretName``, ``keyVaultId``, ``publicKey``, ``keyData``, ``tokenEndpoint`` no."""
