@@ -11,10 +11,13 @@ if [[ ! "$base_url" =~ ^https://[^[:space:]]+$ ]]; then
 fi
 url="${base_url%/}/healthz"
 
+retries="${SMOKE_RETRIES:-12}"
+delay="${SMOKE_RETRY_DELAY:-5}"
+
 # --retry-all-errors also retries connection refusals and 5xx while the ingress picks up the new pods;
 # --fail turns a 4xx/5xx answer into a failure once the retries are used up.
 if body="$(curl --fail --silent --show-error --location \
-  --retry 12 --retry-delay 5 --retry-all-errors --retry-max-time 120 \
+  --retry "$retries" --retry-delay "$delay" --retry-all-errors --retry-max-time 120 \
   --connect-timeout 5 --max-time 10 "$url")"; then
   echo "Smoke check passed: $url"
   { echo "#### Smoke check"; echo "\`GET $url\` answered: \`${body:0:200}\`"; } >> "${GITHUB_STEP_SUMMARY:-/dev/null}"

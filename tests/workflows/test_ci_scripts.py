@@ -1,0 +1,214 @@
+"""The shell glue the workflows call (scripts/ci/*.sh), run for real here: the smoke check against a local
+HTTPS server, the preview and rollout helpers against stub `pulumi`/`az`/`kubelogin`/`kubectl` commands that
+record how they were called."""
+
+from __future__ import annotations
+
+import json
+import os
+import ssl
+import subprocess
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CI = ROOT / "scripts" / "ci"
+DIGEST = "sha256:" + "cd" * 32
+
+
+# --- smoke-check.sh -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    directory = tmp_path_factory.mktemp("tls")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return cert, key
+
+
+@pytest.fixture
+def https_server(tls: tuple[Path, Path]) -> Iterator[dict[str, object]]:
+    state: dict[str, object] = {"status": 200, "paths": []}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            state["paths"].append(self.path)  # type: ignore[attr-defined]
+            body = b'{"status":"ok"}'
+            self.send_response(int(state["status"]))  # type: ignore[call-overload]
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(tls[0]), str(tls[1]))
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    state["url"] = f"https://127.0.0.1:{server.server_address[1]}"
+    state["ca"] = str(tls[0])
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+def smoke(url: str, ca: str, summary: Path) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "CURL_CA_BUNDLE": ca,
+        "SMOKE_RETRIES": "1",
+        "SMOKE_RETRY_DELAY": "0",
+        "GITHUB_STEP_SUMMARY": str(summary),
+    }
+    return subprocess.run(
+        [str(CI / "smoke-check.sh"), url], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_smoke_check_passes_on_healthz_200(https_server: dict[str, object], tmp_path: Path) -> None:
+    summary = tmp_path / "summary.md"
+    result = smoke(f"{https_server['url']}/", str(https_server["ca"]), summary)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert https_server["paths"] == ["/healthz"]
+    assert "/healthz" in summary.read_text()
+
+
+def test_smoke_check_fails_on_5xx_after_retrying(https_server: dict[str, object], tmp_path: Path) -> None:
+    https_server["status"] = 503
+    result = smoke(str(https_server["url"]), str(https_server["ca"]), tmp_path / "s.md")
+    assert result.returncode == 1
+    assert "::error title=Smoke check failed::" in result.stdout
+    assert https_server["paths"] == ["/healthz", "/healthz"]  # the first try and one retry
+
+
+def test_smoke_check_rejects_a_non_https_url(tmp_path: Path) -> None:
+    for url in ("http://muse.example.com", "", "https://"):
+        result = smoke(url, "/dev/null", tmp_path / "s.md")
+        assert result.returncode == 1
+        assert "expected an https:// URL" in result.stdout
+
+
+# --- stubs for pulumi / az / kubelogin / kubectl ----------------------------------------------------------
+
+STUB = """#!/usr/bin/env bash
+printf '%s %s\\n' "$(basename "$0")" "$*" >> "$STUB_LOG"
+case "$(basename "$0") $1 $2" in
+  "pulumi stack export")
+    while [[ $# -gt 0 ]]; do [[ $1 == --file ]] && cp "$STUB_STATE" "$2"; shift; done ;;
+  "pulumi stack output") cat "$STUB_OUTPUTS" ;;
+  "kubectl rollout status") exit "${STUB_ROLLOUT_RC:-0}" ;;
+  "kubectl get deployment/muse") echo "acr.azurecr.io/muse@sha256:x" ;;
+esac
+exit 0
+"""
+
+
+@pytest.fixture
+def stubs(tmp_path: Path) -> dict[str, Path]:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("pulumi", "az", "kubelogin", "kubectl"):
+        (bin_dir / name).write_text(STUB)
+        (bin_dir / name).chmod(0o755)
+    return {"bin": bin_dir, "log": tmp_path / "calls.log", "state": tmp_path / "state.json",
+            "outputs": tmp_path / "outputs.json"}  # fmt: skip
+
+
+def run_with_stubs(
+    stubs: dict[str, Path], script: str, *args: str, **extra: str
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "PATH": f"{stubs['bin']}:{os.environ['PATH']}",
+        "STUB_LOG": str(stubs["log"]),
+        "STUB_STATE": str(stubs["state"]),
+        "STUB_OUTPUTS": str(stubs["outputs"]),
+        "RUNNER_TEMP": str(stubs["bin"].parent),
+        **extra,
+    }
+    return subprocess.run(
+        [str(CI / script), *args], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def calls(stubs: dict[str, Path]) -> list[str]:
+    return stubs["log"].read_text().splitlines() if stubs["log"].exists() else []
+
+
+def deployment_state(image: str | None) -> dict[str, object]:
+    resources: list[dict[str, object]] = []
+    if image:
+        resources.append(
+            {
+                "type": "kubernetes:apps/v1:Deployment",
+                "outputs": {
+                    "spec": {"template": {"spec": {"containers": [{"name": "muse", "image": image}]}}}
+                },
+            }
+        )
+    return {"version": 3, "deployment": {"resources": resources}}
+
+
+def test_pin_deployed_image_sets_the_running_digest(stubs: dict[str, Path]) -> None:
+    stubs["state"].write_text(json.dumps(deployment_state(f"acrmuseprod.azurecr.io/muse@{DIGEST}")))
+    result = run_with_stubs(stubs, "pin-deployed-image.sh", "prod")
+    assert result.returncode == 0, result.stderr
+    log = calls(stubs)
+    assert log[0].startswith("pulumi stack export --stack prod --file ")
+    assert log[1] == f"pulumi config set --stack prod muse:imageTag {DIGEST}"
+
+
+def test_pin_deployed_image_leaves_config_alone_for_a_new_stack(stubs: dict[str, Path]) -> None:
+    stubs["state"].write_text(json.dumps(deployment_state(None)))
+    result = run_with_stubs(stubs, "pin-deployed-image.sh", "dev")
+    assert result.returncode == 0
+    assert "::notice" in result.stdout
+    assert not any(" config set " in c for c in calls(stubs))
+
+
+def test_verify_rollout_uses_entra_kubeconfig_and_waits(stubs: dict[str, Path]) -> None:
+    stubs["outputs"].write_text(
+        json.dumps({"resourceGroupName": "rg-muse-dev", "clusterName": "aks-muse-dev"})
+    )
+    result = run_with_stubs(stubs, "verify-rollout.sh", "dev")
+    assert result.returncode == 0, result.stdout + result.stderr
+    log = calls(stubs)
+    kubeconfig = str(stubs["bin"].parent / "kubeconfig-dev")
+    assert log[0] == "pulumi stack output --stack dev --json"
+    assert log[1] == (
+        f"az aks get-credentials --resource-group rg-muse-dev --name aks-muse-dev --file {kubeconfig} "
+        "--overwrite-existing"
+    )
+    assert log[2] == f"kubelogin convert-kubeconfig --login azurecli --kubeconfig {kubeconfig}"
+    assert log[3] == "kubectl rollout status deployment/muse --namespace muse --timeout=5m"
+
+
+def test_verify_rollout_reads_optional_names_and_fails_on_a_stuck_rollout(stubs: dict[str, Path]) -> None:
+    stubs["outputs"].write_text(
+        json.dumps(
+            {"resourceGroupName": "rg", "clusterName": "aks", "museNamespace": "apps", "museDeployment": "m"}
+        )
+    )
+    result = run_with_stubs(stubs, "verify-rollout.sh", "prod", STUB_ROLLOUT_RC="1")
+    assert result.returncode == 1
+    assert "::error title=Rollout failed::deployment/m in apps" in result.stdout
+    assert "kubectl rollout status deployment/m --namespace apps --timeout=5m" in calls(stubs)
+
+
+def test_verify_rollout_needs_the_cluster_outputs(stubs: dict[str, Path]) -> None:
+    stubs["outputs"].write_text(json.dumps({"registryName": "acr"}))
+    result = run_with_stubs(stubs, "verify-rollout.sh", "dev")
+    assert result.returncode == 1
+    assert "no resourceGroupName/clusterName output" in result.stdout
