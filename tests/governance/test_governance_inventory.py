@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -62,7 +64,9 @@ def test_optional_resource_fields_default() -> None:
         (lambda d: d["resources"][0].update(secretPaths="kubeconfig"), "resources[0].secretPaths"),
     ],
 )
-def test_wrong_shape_is_an_error_naming_the_field(mutate, expected: str) -> None:  # type: ignore[no-untyped-def]
+def test_wrong_shape_is_an_error_naming_the_field(
+    mutate: Callable[[dict[str, Any]], object], expected: str
+) -> None:
     data = json.loads(json.dumps(VALID))
     mutate(data)
     with pytest.raises(InventoryError) as info:
