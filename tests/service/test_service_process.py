@@ -225,3 +225,30 @@ def test_port_in_use_exits_non_zero(tmp_path: Path) -> None:
     assert result.returncode != 0
     errors = [json.loads(line) for line in result.stdout.decode().splitlines() if '"ERROR"' in line]
     assert errors and "address already in use" in errors[0]["message"].lower()
+
+
+def test_real_http_edge_cases(tmp_path: Path) -> None:
+    """Over a real socket: chunked bodies are counted against the limit; auth and bad JSON are 4xx."""
+    with running(tmp_path, MUSE_MAX_BODY_BYTES="2048") as server:
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        head = (
+            f"POST /api/v1/evaluate HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+            "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        ).encode()
+        chunk = b"x" * 1000
+        sock.sendall(head + b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(3)))
+        with contextlib.suppress(OSError):  # the server may close before we send the terminator
+            sock.sendall(b"0\r\n\r\n")
+        status, body = read_response(sock)
+        sock.close()
+        assert status == 413 and json.loads(body)["error"] == "payload_too_large"
+
+        assert server.request("POST", "/api/v1/evaluate", b"{nope")[0] == 400
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+        conn.request("GET", "/api/v1/policies")
+        unauthorized = conn.getresponse()
+        assert (
+            unauthorized.status == 401 and unauthorized.getheader("WWW-Authenticate") == 'Bearer realm="muse"'
+        )
+        conn.close()
+        assert server.proc.poll() is None  # none of it took the process down
