@@ -4,7 +4,8 @@
 # converts it to kubelogin's azurecli mode (the azure/login session) and waits for the rollout.
 #   scripts/ci/verify-rollout.sh dev
 # Reads the stack outputs resourceGroupName and clusterName; the namespace and Deployment name come from
-# the optional outputs museNamespace / museDeployment and default to "muse".
+# the optional outputs museNamespace / museDeployment and default to "muse-<stack>" (components/naming.py)
+# and "muse".
 set -euo pipefail
 
 stack="${1:?usage: verify-rollout.sh <stack>}"
@@ -13,7 +14,7 @@ field() { python3 -c 'import json,sys; print(json.load(sys.stdin).get(sys.argv[1
 
 resource_group="$(field resourceGroupName '')"
 cluster="$(field clusterName '')"
-namespace="$(field museNamespace muse)"
+namespace="$(field museNamespace "muse-$stack")"
 deployment="$(field museDeployment muse)"
 if [[ -z "$resource_group" || -z "$cluster" ]]; then
   echo "::error title=Rollout check::stack $stack has no resourceGroupName/clusterName output"

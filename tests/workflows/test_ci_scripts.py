@@ -192,7 +192,7 @@ def test_verify_rollout_uses_entra_kubeconfig_and_waits(stubs: dict[str, Path]) 
         "--overwrite-existing"
     )
     assert log[2] == f"kubelogin convert-kubeconfig --login azurecli --kubeconfig {kubeconfig}"
-    assert log[3] == "kubectl rollout status deployment/muse --namespace muse --timeout=5m"
+    assert log[3] == "kubectl rollout status deployment/muse --namespace muse-dev --timeout=5m"
 
 
 def test_verify_rollout_reads_optional_names_and_fails_on_a_stuck_rollout(stubs: dict[str, Path]) -> None:
