@@ -1,9 +1,9 @@
 """Azure names for one stack, and the Azure naming rules they must satisfy.
 
-Names follow the Cloud Adoption Framework abbreviations (`rg-`, `acr`, `aks-`, `kv-`, `id-`, `log-`) and
-are deterministic per stack: the same environment and suffix always give the same names, so Pulumi never
-auto-names (random suffixes would make the Bicep export and the docs drift) and nothing is renamed by
-accident. Registry and Key Vault names are global across Azure; `nameSuffix` makes them unique.
+Names follow the Cloud Adoption Framework abbreviations (`rg-`, `acr`, `aks-`, `kv-`, `id-`, `log-`, `ag-`,
+`dcr-`) and are deterministic per stack: the same environment and suffix always give the same names, so
+Pulumi never auto-names (random suffixes would make the Bicep export and the docs drift) and nothing is
+renamed by accident. Registry and Key Vault names are global across Azure; `nameSuffix` makes them unique.
 """
 
 from __future__ import annotations
@@ -78,6 +78,20 @@ RULES: dict[str, NameRule] = {
     "workload_identity": NameRule(
         "managed identity", 3, 128, re.compile(r"^[a-zA-Z0-9][-_a-zA-Z0-9]*$"), "letters, digits, - _"
     ),
+    "action_group": NameRule(
+        "action group", 1, 260, re.compile(r"^[a-zA-Z0-9][-_.a-zA-Z0-9]*$"), "letters, digits, - _ ."
+    ),
+    # Shown as the sender of SMS/email notifications; Azure caps it at 12 characters.
+    "action_group_short": NameRule(
+        "action group short name", 1, 12, re.compile(r"^[a-zA-Z0-9][-_a-zA-Z0-9]*$"), "letters, digits, - _"
+    ),
+    "data_collection_rule": NameRule(
+        "data collection rule", 3, 64, re.compile(r"^[a-zA-Z0-9][-_a-zA-Z0-9]*$"), "letters, digits, - _"
+    ),
+    # Alert rule names are `<alert_prefix>-<what>`; the prefix itself must leave room for `<what>`.
+    "alert_prefix": NameRule(
+        "alert rule name prefix", 1, 200, re.compile(r"^[a-zA-Z0-9][-_a-zA-Z0-9]*$"), "letters, digits, - _"
+    ),
 }
 
 
@@ -97,6 +111,10 @@ class ResourceNames:
     workload_identity: str
     namespace: str
     service_account: str
+    action_group: str
+    action_group_short: str
+    data_collection_rule: str
+    alert_prefix: str
 
     @classmethod
     def for_stack(cls, environment: str, suffix: str) -> ResourceNames:
@@ -114,6 +132,10 @@ class ResourceNames:
             workload_identity=f"id-{stem}-workload",
             namespace=f"{APP}-{environment}",
             service_account=APP,
+            action_group=f"ag-{stem}",
+            action_group_short=f"{APP}-{environment}",
+            data_collection_rule=f"dcr-{stem}-containers",
+            alert_prefix=f"alert-{stem}",
         )
 
     def problems(self) -> list[str]:
