@@ -58,7 +58,10 @@ def test_checkov_dockerfile_checks_clean() -> None:
     assert summary["parsing_errors"] == 0
     assert summary["failed"] == 0, failed
     assert summary["passed"] >= 20, summary  # the dockerfile framework really ran
-    skipped = {r["check_id"]: r["check_result"].get("suppress_comment", "") for r in report["results"]["skipped_checks"]}
+    skipped = {
+        r["check_id"]: r["check_result"].get("suppress_comment", "")
+        for r in report["results"]["skipped_checks"]
+    }
     assert set(skipped) <= ALLOWED_CHECKOV_SKIPS, skipped
     assert all(reason.strip() for reason in skipped.values()), skipped
 
@@ -85,4 +88,6 @@ def test_dockerfile_invariants() -> None:
     dockerignore = (ROOT / ".dockerignore").read_text().splitlines()
     # Allow-list: ignore everything, then re-include only what the image needs.
     assert "*" in dockerignore and "!muse/" in dockerignore and "!requirements-service.txt" in dockerignore
-    assert not [line for line in dockerignore if line.startswith("!") and re.search(r"\.git|\.venv|tests|\.env", line)]
+    assert not [
+        line for line in dockerignore if line.startswith("!") and re.search(r"\.git|\.venv|tests|\.env", line)
+    ]

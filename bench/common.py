@@ -1,0 +1,402 @@
+"""Shared pieces of the benchmarks: Muse replicas, nginx in front of them, wrk, RSS sampling.
+
+Everything binds to 127.0.0.1 and every load run is bounded in time (wrk -d) and by a hard timeout.
+Replicas are real ``python -m muse serve`` processes (``--runtime process``, this repository's .venv, the
+same locked dependencies as the image) or containers of the built image (``--runtime container``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import os
+import platform
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# A throwaway token for the local replicas only (>= 32 characters, what the service requires).
+BENCH_TOKEN = "bench-" + secrets.token_hex(24)
+IMAGE = os.environ.get("MUSE_BENCH_IMAGE", "localhost/muse:dev")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def http_get(port: int, path: str, timeout: float = 2.0) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        resp.read()
+        return resp.status
+    finally:
+        conn.close()
+
+
+def wait_ready(port: int, timeout: float = 30.0) -> float:
+    """Seconds until GET /readyz answered 200."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        with contextlib.suppress(OSError, http.client.HTTPException):
+            if http_get(port, "/readyz", timeout=1.0) == 200:
+                return time.monotonic() - start
+        time.sleep(0.05)
+    raise TimeoutError(f"replica on port {port} not ready within {timeout} s")
+
+
+def memory_kib(pid: int) -> dict[str, int]:
+    """VmRSS (resident now) and VmHWM (peak resident) of a process, in KiB."""
+    out: dict[str, int] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            out[key] = int(value.split()[0])
+    return out
+
+
+class RssSampler:
+    """Samples VmRSS of some processes every ``interval`` seconds in a thread; keeps the maximum."""
+
+    def __init__(self, pids: list[int], interval: float = 0.1) -> None:
+        self.pids = pids
+        self.interval = interval
+        self.peak: dict[int, int] = dict.fromkeys(pids, 0)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def add(self, pid: int) -> None:
+        self.peak.setdefault(pid, 0)
+        self.pids = [*self.pids, pid]
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for pid in list(self.pids):
+                with contextlib.suppress(OSError):
+                    # An exited process (zombie until reaped) has no VmRSS line.
+                    self.peak[pid] = max(self.peak[pid], memory_kib(pid).get("VmRSS", 0))
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+@dataclass
+class Replica:
+    """One Muse replica listening on 127.0.0.1:port."""
+
+    name: str
+    runtime: str  # "process" or "container"
+    drain_seconds: int = 5
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+    container: str | None = None
+    log_path: Path | None = None
+    pid: int = 0
+    ready_after_s: float = 0.0
+
+    def env(self) -> dict[str, str]:
+        return {
+            "MUSE_API_TOKEN": BENCH_TOKEN,
+            "MUSE_ENV": "bench",
+            "MUSE_LOG_LEVEL": "INFO",  # production level: one JSON access-log line per request
+            "MUSE_DRAIN_SECONDS": str(self.drain_seconds),
+            "MUSE_SHUTDOWN_TIMEOUT_SECONDS": str(self.drain_seconds + 20),
+        }
+
+    def start(self, log_dir: Path) -> Replica:
+        self.log_path = log_dir / f"{self.name}.log"
+        started = time.monotonic()
+        if self.runtime == "process":
+            env = {
+                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                "PORT": str(self.port),
+                "MUSE_HOST": "127.0.0.1",
+                **self.env(),
+            }
+            with self.log_path.open("wb") as log:
+                self.proc = subprocess.Popen(
+                    [sys.executable, "-m", "muse", "serve"], cwd=ROOT, env=env, stdout=log, stderr=log
+                )
+            self.pid = self.proc.pid
+        else:
+            self.container = f"muse-bench-{self.name}-{secrets.token_hex(3)}"
+            args = [
+                "podman",
+                "run",
+                "--detach",
+                "--name",
+                self.container,
+                "--read-only",
+                "--read-only-tmpfs=false",
+                "--cap-drop=ALL",
+                "--security-opt=no-new-privileges",
+                "--publish",
+                f"127.0.0.1:{self.port}:8080",
+            ]
+            for key, value in self.env().items():
+                args += ["--env", f"{key}={value}"]
+            subprocess.run([*args, IMAGE], check=True, capture_output=True, timeout=60)
+            out = subprocess.run(
+                ["podman", "inspect", "--format", "{{.State.Pid}}", self.container],
+                check=True,
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
+            self.pid = int(out.stdout.strip())
+        wait_ready(self.port)
+        self.ready_after_s = time.monotonic() - started
+        return self
+
+    def sigterm_and_wait(self, timeout: float = 60.0) -> tuple[int, float]:
+        """SIGTERM (what the kubelet sends after preStop); returns (exit code, seconds to exit)."""
+        start = time.monotonic()
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGTERM)
+            code = self.proc.wait(timeout=timeout)
+        else:
+            assert self.container
+            subprocess.run(
+                ["podman", "kill", "--signal", "TERM", self.container],
+                check=True,
+                capture_output=True,
+                timeout=30,
+            )
+            out = subprocess.run(
+                ["podman", "wait", self.container],
+                check=True,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+            )
+            code = int(out.stdout.strip().splitlines()[-1])
+            if self.log_path is not None:
+                logs = subprocess.run(["podman", "logs", self.container], capture_output=True, timeout=30)
+                self.log_path.write_bytes(logs.stdout + logs.stderr)
+            subprocess.run(["podman", "rm", "--force", self.container], capture_output=True, timeout=30)
+        return code, time.monotonic() - start
+
+    def kill(self) -> None:
+        """Cleanup only (never part of a measurement)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        if self.container is not None:
+            subprocess.run(
+                ["podman", "rm", "--force", "--time", "0", self.container], capture_output=True, timeout=30
+            )
+
+
+class Nginx:
+    """nginx on 127.0.0.1 in a private prefix, upstream = the given replica ports; reload = SIGHUP."""
+
+    def __init__(self, workdir: Path, port: int | None = None) -> None:
+        self.workdir = workdir
+        self.port = port or free_port()
+        self.conf = workdir / "nginx.conf"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.reloads = 0
+        (workdir / "logs").mkdir(parents=True, exist_ok=True)
+        workdir.chmod(0o755)
+
+    def _write(self, upstream_ports: list[int]) -> None:
+        servers = "\n".join(f"    server 127.0.0.1:{p} max_fails=0;" for p in upstream_ports)
+        w = self.workdir
+        self.conf.write_text(f"""# generated by bench/common.py
+worker_processes 1;
+daemon off;
+pid {w}/nginx.pid;
+error_log {w}/logs/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  client_body_temp_path {w}/client_body;
+  proxy_temp_path {w}/proxy;
+  fastcgi_temp_path {w}/fastcgi;
+  uwsgi_temp_path {w}/uwsgi;
+  scgi_temp_path {w}/scgi;
+  client_max_body_size 2m;
+  upstream muse {{
+{servers}
+    keepalive 64;
+  }}
+  server {{
+    listen 127.0.0.1:{self.port};
+    location / {{
+      proxy_pass http://muse;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+      # nginx's defaults, like ingress-nginx: retry another upstream only on connect errors/timeouts.
+      proxy_next_upstream error timeout;
+      proxy_connect_timeout 2s;
+      proxy_read_timeout 30s;
+    }}
+  }}
+}}
+""")
+        subprocess.run(
+            ["nginx", "-t", "-q", "-c", str(self.conf), "-p", str(w)],
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
+
+    def start(self, upstream_ports: list[int]) -> Nginx:
+        self._write(upstream_ports)
+        self.proc = subprocess.Popen(
+            ["nginx", "-c", str(self.conf), "-p", str(self.workdir)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return self
+            time.sleep(0.05)
+        raise TimeoutError("nginx did not start")
+
+    def set_upstream(self, upstream_ports: list[int]) -> None:
+        """The endpoints update: new config, then a graceful reload (old workers finish their requests)."""
+        assert self.proc is not None
+        self._write(upstream_ports)
+        self.proc.send_signal(signal.SIGHUP)
+        self.reloads += 1
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGQUIT)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+
+    def error_log_lines(self) -> list[str]:
+        path = self.workdir / "logs" / "error.log"
+        return path.read_text().splitlines() if path.exists() else []
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def _ms(text: str) -> float:
+    m = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
+    if not m:
+        raise ValueError(f"unparsable wrk duration {text!r}")
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+@dataclass
+class WrkResult:
+    requests: int
+    seconds: float
+    rps: float
+    non_2xx_3xx: int
+    socket_errors: dict[str, int]
+    latency_ms: dict[str, float]
+    raw: str
+
+    @property
+    def failed(self) -> int:
+        return self.non_2xx_3xx + sum(self.socket_errors.values())
+
+
+def parse_wrk(out: str) -> WrkResult:
+    m = re.search(r"(\d+) requests in ([\d.]+\w+),", out)
+    if not m:
+        raise ValueError(f"unparsable wrk output:\n{out}")
+    requests = int(m.group(1))
+    seconds = _ms(m.group(2)) / 1000
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    non = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    errors = (
+        dict(zip(("connect", "read", "write", "timeout"), map(int, sock.groups()), strict=True))
+        if sock
+        else {"connect": 0, "read": 0, "write": 0, "timeout": 0}
+    )
+    latency = {f"p{p}": _ms(v) for p, v in re.findall(r"^\s+(50|75|90|99)%\s+(\S+)$", out, re.MULTILINE)}
+    return WrkResult(requests, seconds, rps, int(non.group(1)) if non else 0, errors, latency, out)
+
+
+def run_wrk(
+    url: str,
+    *,
+    seconds: int,
+    connections: int,
+    threads: int = 1,
+    script: Path | None = None,
+    headers: dict[str, str] | None = None,
+) -> subprocess.Popen[str]:
+    """Starts a bounded wrk run (-d seconds); collect with finish_wrk."""
+    args = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s", "--latency"]
+    for key, value in (headers or {}).items():
+        args += ["-H", f"{key}: {value}"]
+    if script is not None:
+        args += ["-s", str(script)]
+    return subprocess.Popen([*args, url], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def finish_wrk(proc: subprocess.Popen[str], seconds: int) -> WrkResult:
+    out, _ = proc.communicate(timeout=seconds + 60)
+    if proc.returncode != 0:
+        raise RuntimeError(f"wrk exited {proc.returncode}:\n{out}")
+    return parse_wrk(out)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_facts() -> dict[str, str]:
+    cpu = "?"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem_kib = 0
+    with contextlib.suppress(OSError, ValueError):
+        mem_kib = int(Path("/proc/meminfo").read_text().split()[1])
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return {
+        "date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
+        "cpus": str(os.cpu_count()),
+        "cpu_model": cpu,
+        "memory_gib": f"{mem_kib / 1024 / 1024:.1f}",
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "loadavg_at_start": load,
+        "wrk": subprocess.run(["wrk", "--version"], capture_output=True, text=True)
+        .stdout.split("\n")[0]
+        .strip()
+        if shutil.which("wrk")
+        else "missing",
+    }
+
+
+def workdir(prefix: str) -> Path:
+    return Path(tempfile.mkdtemp(prefix=f"muse-bench-{prefix}-"))

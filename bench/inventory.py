@@ -1,0 +1,257 @@
+"""Generates a realistic resource inventory (schemaVersion 1, muse/governance/inventory.py) of N resources.
+
+The mix resembles a Muse stack scaled up: resource groups, registries, key vaults, AKS clusters, identities,
+federated credentials, role assignments, networking, diagnostics, and Kubernetes namespaces, deployments,
+services, config maps and secrets. About one resource in five is non-compliant (missing tag, admin user on,
+no probes, plaintext secret, ...) so the policies do real work and the response carries violations.
+
+    python -m bench.inventory --resources 200 > inventory.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+from typing import Any
+
+PROJECT = "muse"
+
+
+def _urn(stack: str, type_: str, name: str, parent_type: str | None = None) -> str:
+    qualified = f"{parent_type}${type_}" if parent_type else type_
+    return f"urn:pulumi:{stack}::{PROJECT}::{qualified}::{name}"
+
+
+def _tags(env: str, rng: random.Random, ok: bool) -> dict[str, str]:
+    tags = {"env": env, "owner": "platform-team", "app": "muse"}
+    if not ok:
+        tags.pop(rng.choice(["owner", "app"]))
+    return tags
+
+
+def _deployment(name: str, ok: bool) -> dict[str, Any]:
+    container: dict[str, Any] = {
+        "name": name,
+        "image": "acrmuse.azurecr.io/muse@sha256:" + "0" * 64,
+        "ports": [{"containerPort": 8080}],
+        "env": [
+            {"name": "MUSE_ENV", "value": "dev"},
+            {"name": "MUSE_API_TOKEN", "valueFrom": {"secretKeyRef": {"name": "muse", "key": "token"}}},
+        ],
+        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
+        "securityContext": {
+            "readOnlyRootFilesystem": True,
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+        },
+    }
+    if ok:
+        container["readinessProbe"] = {"httpGet": {"path": "/readyz", "port": 8080}, "periodSeconds": 5}
+        container["livenessProbe"] = {"httpGet": {"path": "/healthz", "port": 8080}, "periodSeconds": 10}
+    return {
+        "metadata": {"name": name, "labels": {"app": name}},
+        "spec": {
+            "replicas": 2,
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxUnavailable": 0 if ok else 1, "maxSurge": 1},
+            },
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {
+                    "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001},
+                    "terminationGracePeriodSeconds": 30,
+                    "containers": [container],
+                },
+            },
+        },
+    }
+
+
+def generate(resources: int = 200, environment: str = "dev", seed: int = 42) -> dict[str, Any]:
+    rng = random.Random(seed)
+    stack = environment
+    out: list[dict[str, Any]] = []
+    stack_type = "pulumi:pulumi:Stack"
+    stack_urn = _urn(stack, stack_type, f"{PROJECT}-{stack}")
+    out.append({"urn": stack_urn, "type": stack_type, "name": f"{PROJECT}-{stack}", "custom": False})
+
+    def add(
+        type_: str,
+        name: str,
+        properties: dict[str, Any],
+        parent: str | None = None,
+        secret_paths: list[str] | None = None,
+    ) -> str:
+        urn = _urn(stack, type_, name)
+        out.append(
+            {
+                "urn": urn,
+                "type": type_,
+                "name": name,
+                "parent": parent or stack_urn,
+                "custom": True,
+                "properties": properties,
+                "secretPaths": secret_paths or [],
+                "options": {"ignoreChanges": [], "protect": type_.endswith(("Vault", "Registry"))},
+            }
+        )
+        return urn
+
+    i = 0
+    while len(out) < resources:
+        i += 1
+        ok = rng.random() > 0.2
+        location = "westeurope"
+        rg = add(
+            "azure-native:resources:ResourceGroup",
+            f"rg-muse-{stack}-{i}",
+            {"location": location, "tags": _tags(environment, rng, ok)},
+        )
+        kind = i % 4
+        if kind == 0:
+            add(
+                "azure-native:containerregistry:Registry",
+                f"acrmuse{stack}{i}",
+                {
+                    "location": location,
+                    "sku": {"name": "Premium"},
+                    "adminUserEnabled": not ok,
+                    "anonymousPullEnabled": False,
+                    "publicNetworkAccess": "Disabled",
+                    "tags": _tags(environment, rng, True),
+                },
+                rg,
+            )
+            add(
+                "azure-native:authorization:RoleAssignment",
+                f"acrpull-{i}",
+                {
+                    "principalId": f"{i:08d}-0000-0000-0000-000000000000",
+                    "principalType": "ServicePrincipal",
+                    "roleDefinitionId": "/providers/Microsoft.Authorization/roleDefinitions/7f951dda",
+                    "scope": f"/subscriptions/x/resourceGroups/rg-muse-{stack}-{i}",
+                },
+                rg,
+            )
+        elif kind == 1:
+            add(
+                "azure-native:keyvault:Vault",
+                f"kv-muse-{stack}-{i}",
+                {
+                    "location": location,
+                    "tags": _tags(environment, rng, True),
+                    "properties": {
+                        "tenantId": "00000000-0000-0000-0000-000000000000",
+                        "sku": {"family": "A", "name": "standard"},
+                        "enableRbacAuthorization": ok,
+                        "enableSoftDelete": True,
+                        "enablePurgeProtection": True,
+                        "softDeleteRetentionInDays": 90,
+                    },
+                },
+                rg,
+            )
+            add(
+                "azure-native:keyvault:Secret",
+                f"muse-api-token-{i}",
+                {
+                    "properties": {"value": "[secret]" if ok else "plaintext-token-value-123"},
+                    "tags": _tags(environment, rng, True),
+                },
+                rg,
+                ["properties.value"] if ok else [],
+            )
+        elif kind == 2:
+            aks = add(
+                "azure-native:containerservice:ManagedCluster",
+                f"aks-muse-{stack}-{i}",
+                {
+                    "location": location,
+                    "tags": _tags(environment, rng, True),
+                    "identity": {"type": "SystemAssigned" if ok else "None"},
+                    "oidcIssuerProfile": {"enabled": True},
+                    "securityProfile": {"workloadIdentity": {"enabled": ok}},
+                    "networkProfile": {"networkPlugin": "azure", "networkPolicy": "cilium"},
+                    "agentPoolProfiles": [
+                        {"name": "system", "count": 2, "vmSize": "Standard_D2s_v5", "mode": "System"}
+                    ],
+                    "aadProfile": {"managed": True, "enableAzureRBAC": True},
+                },
+                rg,
+            )
+            uami = add(
+                "azure-native:managedidentity:UserAssignedIdentity",
+                f"id-muse-{i}",
+                {"location": location, "tags": _tags(environment, rng, True)},
+                rg,
+            )
+            add(
+                "azure-native:managedidentity:FederatedIdentityCredential",
+                f"fic-muse-{i}",
+                {
+                    "issuer": "https://oidc.example/",
+                    "subject": "system:serviceaccount:muse:muse",
+                    "audiences": ["api://AzureADTokenExchange"],
+                },
+                uami,
+            )
+            add(
+                "azure-native:network:Subnet", f"snet-aks-{i}", {"addressPrefix": f"10.{i % 250}.0.0/22"}, aks
+            )
+        else:
+            ns = add("kubernetes:core/v1:Namespace", f"muse-{i}", {"metadata": {"name": f"muse-{i}"}})
+            add("kubernetes:apps/v1:Deployment", f"muse-{i}", _deployment(f"muse-{i}", ok), ns)
+            add(
+                "kubernetes:core/v1:Service",
+                f"muse-svc-{i}",
+                {
+                    "metadata": {"name": f"muse-{i}"},
+                    "spec": {"selector": {"app": f"muse-{i}"}, "ports": [{"port": 80, "targetPort": 8080}]},
+                },
+                ns,
+            )
+            add(
+                "kubernetes:core/v1:ConfigMap",
+                f"muse-cm-{i}",
+                {
+                    "metadata": {"name": f"muse-{i}"},
+                    "data": {"MUSE_ENV": environment, "MUSE_LOG_LEVEL": "INFO"},
+                },
+                ns,
+            )
+            add(
+                "kubernetes:core/v1:Secret",
+                f"muse-secret-{i}",
+                {
+                    "metadata": {"name": f"muse-{i}"},
+                    "stringData": {"token": "[secret]" if ok else "hunter2hunter2"},
+                },
+                ns,
+                ["stringData.token"] if ok else [],
+            )
+    return {
+        "schemaVersion": 1,
+        "project": PROJECT,
+        "stack": stack,
+        "environment": environment,
+        "resources": out[:resources],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--resources", type=int, default=200)
+    parser.add_argument("--environment", default="dev")
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args(argv)
+    json.dump(generate(args.resources, args.environment, args.seed), sys.stdout, indent=1)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

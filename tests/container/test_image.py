@@ -1,0 +1,262 @@
+"""Builds the Muse image with podman and runs it the way Kubernetes will (issue #3, point 7).
+
+- configuration from the environment only: ``--env-file .env.example``, nothing else;
+- hardened like the Pod: read-only root filesystem without a writable /tmp, all capabilities dropped,
+  no-new-privileges, published on a random loopback port only;
+- ``/healthz`` and ``/readyz`` answer 200, the process runs as the image's numeric non-root uid;
+- ``podman stop -t 30`` (SIGTERM) drains (readiness 503 while still live) and exits 0 well before the
+  30 s after which podman would SIGKILL;
+- a bad ``PORT`` exits non-zero at start with a message naming PORT.
+
+Skips only when podman is not installed and cannot be installed (``scripts/ensure-system-packages.sh``).
+Here the image is built FROM the local debootstrap base; on GitHub runners FROM the digest-pinned official
+image (scripts/build-image.sh).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.container
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV_FILE = ROOT / ".env.example"
+IMAGE_NAME = os.environ.get("MUSE_TEST_IMAGE", "localhost/muse")
+EXPECTED_UID = 10001
+HARDENING = ["--read-only", "--read-only-tmpfs=false", "--cap-drop=ALL", "--security-opt=no-new-privileges"]
+
+
+def _run(args: list[str], timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    if check and proc.returncode != 0:
+        pytest.fail(
+            f"{' '.join(args)} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
+    return proc
+
+
+@pytest.fixture(scope="module")
+def podman() -> str:
+    found = shutil.which("podman")
+    if found is None:
+        # `make test` installs it first (make system-deps); a bare `pytest` run tries the same installer.
+        proc = subprocess.run(
+            [str(ROOT / "scripts" / "ensure-system-packages.sh")],
+            capture_output=True,
+            text=True,
+            timeout=1200,
+        )
+        found = shutil.which("podman")
+        if found is None:
+            pytest.skip(
+                "podman is not installed and scripts/ensure-system-packages.sh could not install it "
+                f"(exit {proc.returncode}): {(proc.stdout + proc.stderr).strip()[-500:]}"
+            )
+    return found
+
+
+@pytest.fixture(scope="module")
+def image(podman: str) -> str:
+    """Builds the image (podman setup and the cached local base included) and returns its id."""
+    env = {**os.environ, "IMAGE": IMAGE_NAME}
+    proc = subprocess.run(
+        [str(ROOT / "scripts" / "build-image.sh")],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        cwd=ROOT,
+        env=env,
+    )
+    if proc.returncode != 0:
+        pytest.fail(
+            f"image build failed (exit {proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+        )
+    # The id, not the tag: a concurrent build elsewhere must not swap the image under this test.
+    return _run([podman, "image", "inspect", "--format", "{{.Id}}", f"{IMAGE_NAME}:dev"]).stdout.strip()
+
+
+def _env_file() -> str:
+    if not ENV_FILE.exists():
+        pytest.fail(".env.example is missing: the service's configuration template belongs at the repo root")
+    return str(ENV_FILE)
+
+
+def _get(base: tuple[str, int], path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection(*base, timeout=5)
+    try:
+        conn.request("GET", path, headers=headers or {})
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def _published(podman: str, name: str) -> tuple[str, int]:
+    out = _run([podman, "port", name, "8080/tcp"]).stdout.strip().splitlines()[0]
+    host, _, port = out.rpartition(":")
+    assert host == "127.0.0.1", f"published beyond loopback: {out}"
+    return host, int(port)
+
+
+def _wait_ready(podman: str, name: str, base: tuple[str, int], deadline_s: float = 30) -> None:
+    deadline = time.monotonic() + deadline_s
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            status, _ = _get(base, "/readyz")
+            if status == 200:
+                return
+            last = status
+        except OSError as exc:
+            last = exc
+        time.sleep(0.1)
+    logs = _run([podman, "logs", name], check=False)
+    pytest.fail(
+        f"/readyz not 200 within {deadline_s} s (last: {last!r})\n{logs.stdout[-3000:]}{logs.stderr[-3000:]}"
+    )
+
+
+@pytest.fixture
+def container(podman: str, image: str) -> Iterator[tuple[str, tuple[str, int]]]:
+    name = f"muse-test-{uuid.uuid4().hex[:12]}"
+    _run(
+        [
+            podman,
+            "run",
+            "--detach",
+            "--name",
+            name,
+            "--env-file",
+            _env_file(),
+            *HARDENING,
+            "--publish",
+            "127.0.0.1::8080",
+            image,
+        ]
+    )
+    try:
+        base = _published(podman, name)
+        _wait_ready(podman, name, base)
+        yield name, base
+    finally:
+        subprocess.run([podman, "rm", "--force", "--time", "0", name], capture_output=True, timeout=60)
+
+
+def test_image_metadata(podman: str, image: str) -> None:
+    fmt = "{{json .Config}}"
+    config = json.loads(_run([podman, "image", "inspect", "--format", fmt, image]).stdout)
+    assert config["User"] == f"{EXPECTED_UID}:{EXPECTED_UID}"
+    assert config["StopSignal"] == "SIGTERM"
+    assert "8080/tcp" in config["ExposedPorts"]
+    assert config["Cmd"] == ["python", "-m", "muse", "serve"]
+    labels = config["Labels"]
+    head = _run(["git", "rev-parse", "HEAD"]).stdout.strip()
+    assert labels["org.opencontainers.image.revision"] in (head, f"{head}-dirty")
+    assert labels["org.opencontainers.image.version"]
+    assert labels["org.opencontainers.image.source"]
+    env_names = {item.split("=", 1)[0] for item in config["Env"]}
+    assert not {n for n in env_names if "TOKEN" in n or "SECRET" in n or "PASSWORD" in n}, env_names
+    # Only the code ships: no tests, infra code, docs, git metadata or env files in /app.
+    listing = _run(
+        [
+            podman,
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            image,
+            "python",
+            "-c",
+            "import os; print(sorted(os.listdir('/app'))); print(os.path.exists('/opt/venv/bin/pip'))",
+        ]
+    ).stdout.split("\n")
+    assert listing[0] == "['muse']", listing
+    assert listing[1] == "False", "pip must not ship in the runtime virtualenv"
+
+
+def test_serves_as_non_root_and_drains_on_sigterm(
+    podman: str, container: tuple[str, tuple[str, int]]
+) -> None:
+    name, base = container
+    assert _get(base, "/healthz")[0] == 200
+    assert _get(base, "/readyz")[0] == 200
+    assert _get(base, "/api/v1/policies")[0] == 401, "the API must require the bearer token"
+
+    status = _run([podman, "exec", name, "cat", "/proc/1/status"]).stdout
+    uids = next(line.split()[1:] for line in status.splitlines() if line.startswith("Uid:"))
+    assert set(uids) == {str(EXPECTED_UID)}, f"PID 1 runs as uid {uids}"
+
+    stopped: dict[str, object] = {}
+
+    def stop() -> None:
+        start = time.monotonic()
+        stopped["proc"] = subprocess.run(
+            [podman, "stop", "--time", "30", name], capture_output=True, text=True, timeout=60
+        )
+        stopped["seconds"] = time.monotonic() - start
+
+    stopper = threading.Thread(target=stop)
+    stopper.start()
+    # While draining, the pod is still live but no longer ready (so Kubernetes stops routing to it).
+    saw_draining = False
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and stopper.is_alive() and not saw_draining:
+        try:
+            ready, _ = _get(base, "/readyz")
+            live, _ = _get(base, "/healthz")
+            saw_draining = ready == 503 and live == 200
+        except OSError:
+            break
+        time.sleep(0.05)
+    stopper.join(timeout=70)
+    assert not stopper.is_alive()
+    proc = stopped["proc"]
+    assert isinstance(proc, subprocess.CompletedProcess) and proc.returncode == 0, proc
+    state = json.loads(_run([podman, "inspect", "--format", "{{json .State}}", name]).stdout)
+    logs = _run([podman, "logs", name])
+    assert state["ExitCode"] == 0, f"exit {state['ExitCode']}\n{logs.stdout[-3000:]}{logs.stderr[-3000:]}"
+    assert not state.get("OOMKilled")
+    seconds = stopped["seconds"]
+    assert isinstance(seconds, float) and seconds < 25, f"stop took {seconds:.1f} s: SIGKILLed or too slow"
+    assert saw_draining, "/readyz never answered 503 (with /healthz 200) during the drain"
+    # JSON logs, one object per line (Azure Monitor parses them).
+    lines = [line for line in (logs.stdout + logs.stderr).splitlines() if line.strip()]
+    assert lines
+    for line in lines:
+        record = json.loads(line)
+        assert {"time", "level", "message"} <= set(record), record
+
+
+@pytest.mark.parametrize("bad_port", ["notaport", "70000"])
+def test_bad_port_exits_non_zero_naming_port(podman: str, image: str, bad_port: str) -> None:
+    proc = _run(
+        [
+            podman,
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--env-file",
+            _env_file(),
+            "--env",
+            f"PORT={bad_port}",
+            *HARDENING,
+            image,
+        ],
+        timeout=60,
+        check=False,
+    )
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0, output
+    assert "PORT" in output, output
