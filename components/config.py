@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, get_origin
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -106,6 +106,10 @@ def _guid(value: str) -> str:
     if not _GUID.match(value):
         raise ValueError(f"'{value}' is not a lowercase GUID (an Entra ID object id)")
     return value
+
+
+def _optional_guid(value: str) -> str:
+    return value and _guid(value)
 
 
 def _cidr(value: str) -> str:
@@ -238,6 +242,11 @@ class StackConfig(BaseModel):
         default="",
         alias="githubRepository",
         description="owner/name of the GitHub repository whose workflows deploy this stack (OIDC subject).",
+    )
+    deploy_principal_id: Annotated[str, AfterValidator(_optional_guid)] = Field(
+        default="",
+        alias="deployPrincipalId",
+        description="Object id of this stack's GitHub deploy identity (bootstrap output); gets AcrPush.",
     )
     log_retention_days: Annotated[int, Field(ge=30, le=730)] = Field(
         default=30, alias="logRetentionDays", description="Log Analytics retention in days (30-730)."
@@ -414,6 +423,30 @@ def load_stack_config(stack: str, values: Mapping[str, Any]) -> StackConfig:
     return StackConfig(**parsed)
 
 
+def _pulumi_type(annotation: Any) -> str:
+    if get_origin(annotation) is tuple:
+        return "array"
+    if annotation is bool:
+        return "boolean"
+    if annotation is int or (get_origin(annotation) is Annotated and get_args(annotation)[0] is int):
+        return "integer"
+    return "string"
+
+
+def pulumi_schema() -> dict[str, dict[str, Any]]:
+    """The `config:` block of Pulumi.yaml, derived from StackConfig (`python -m components.config schema`
+    prints it; a test keeps the committed file equal to it)."""
+    schema: dict[str, dict[str, Any]] = {}
+    for name, field in StackConfig.model_fields.items():
+        entry: dict[str, Any] = {"type": _pulumi_type(field.annotation), "description": field.description}
+        if entry["type"] == "array":
+            entry["items"] = {"type": "string"}
+        if not field.is_required():
+            entry["default"] = list(field.default) if isinstance(field.default, tuple) else field.default
+        schema[_key_of(name)] = entry
+    return schema
+
+
 def from_pulumi() -> StackConfig:
     """This stack's config as the Pulumi engine passes it to the program.
 
@@ -426,3 +459,13 @@ def from_pulumi() -> StackConfig:
     bag = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
     values = {key: value for key, value in bag.items() if key.startswith(f"{PROJECT}:")}
     return load_stack_config(pulumi.get_stack(), values)
+
+
+if __name__ == "__main__":
+    import sys
+
+    import yaml
+
+    if sys.argv[1:] != ["schema"]:
+        sys.exit("usage: python -m components.config schema")
+    print(yaml.safe_dump({"config": pulumi_schema()}, sort_keys=False, width=200), end="")

@@ -151,3 +151,44 @@ class ResourceNames:
             elif not rule.pattern.match(name):
                 found.append(f"{rule.what} name '{name}' breaks Azure's rule: {rule.charset}")
         return found
+
+
+@dataclass(frozen=True)
+class StateBackendNames:
+    """Where Pulumi keeps the state of every Muse stack (created once per subscription by
+    scripts/bootstrap-state.sh, before any stack can exist)."""
+
+    resource_group: str
+    storage_account: str
+    container: str
+    key_vault: str
+    key: str
+
+    @classmethod
+    def for_suffix(cls, suffix: str) -> StateBackendNames:
+        return cls(
+            resource_group=f"rg-{APP}-state-{suffix}",
+            storage_account=f"st{APP}state{suffix}",
+            container="state",
+            key_vault=f"kv-{APP}state-{suffix}",
+            key="pulumi-state",
+        )
+
+    @property
+    def backend_url(self) -> str:
+        return f"azblob://{self.container}?storage_account={self.storage_account}"
+
+    @property
+    def secrets_provider(self) -> str:
+        return f"azurekeyvault://{self.key_vault}.vault.azure.net/keys/{self.key}"
+
+
+if __name__ == "__main__":
+    # `python -m components.naming state <suffix>`: shell scripts read names from here, never retype them.
+    import sys
+
+    if len(sys.argv) == 3 and sys.argv[1] == "state":
+        for field, value in asdict(StateBackendNames.for_suffix(sys.argv[2])).items():
+            print(f"{field}={value}")
+    else:
+        sys.exit("usage: python -m components.naming state <nameSuffix>")

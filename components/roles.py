@@ -57,6 +57,23 @@ def role_definition_resource_id(subscription_id: str, role: Role) -> str:
     )
 
 
+def only_assigning(roles: list[Role], principal_type: PrincipalType) -> str:
+    """An ABAC condition (version 2.0) for a Role Based Access Control Administrator assignment: the holder
+    may create and delete assignments of exactly `roles`, to principals of `principal_type` only. This is
+    what lets CI wire AcrPull or Key Vault Secrets User without being able to make itself Owner."""
+    ids = "{" + ", ".join(sorted(role.definition_id for role in roles)) + "}"
+    write = "Microsoft.Authorization/roleAssignments/write"
+    delete = "Microsoft.Authorization/roleAssignments/delete"
+    request_role = "@Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId]"
+    request_type = "@Request[Microsoft.Authorization/roleAssignments:PrincipalType]"
+    existing_role = "@Resource[Microsoft.Authorization/roleAssignments:RoleDefinitionId]"
+    return (
+        f"((!(ActionMatches{{'{write}'}})) OR ({request_role} ForAnyOfAnyValues:GuidEquals {ids} "
+        f"AND {request_type} ForAnyOfAnyValues:StringEqualsIgnoreCase {{'{principal_type.value}'}})) AND "
+        f"((!(ActionMatches{{'{delete}'}})) OR ({existing_role} ForAnyOfAnyValues:GuidEquals {ids}))"
+    )
+
+
 def assign_role(
     resource_name: str,
     *,
@@ -65,9 +82,12 @@ def assign_role(
     principal_id: pulumi.Input[str],
     principal_type: PrincipalType,
     parent: pulumi.Resource,
+    condition: str | None = None,
     opts: pulumi.ResourceOptions | None = None,
 ) -> authorization.RoleAssignment:
-    """Assign `role` to `principal_id` at `scope` (always a single resource, never a subscription)."""
+    """Assign `role` to `principal_id` at `scope` (a resource or resource group, never a subscription).
+
+    `condition` is an ABAC condition (see `only_assigning`)."""
     client = authorization.get_client_config_output()
     return authorization.RoleAssignment(
         resource_name,
@@ -76,5 +96,7 @@ def assign_role(
         principal_type=principal_type.value,
         role_definition_id=client.subscription_id.apply(lambda sub: role_definition_resource_id(sub, role)),
         description=f"{role.value.name} for Muse, managed by Pulumi",
+        condition=condition,
+        condition_version="2.0" if condition else None,
         opts=pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=parent), opts),
     )

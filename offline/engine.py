@@ -16,8 +16,8 @@ from pulumi.runtime import rpc, settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from components.stack_files import REPO_ROOT, read_stack
 from offline.mocks import OfflineMocks
-from offline.stack_files import REPO_ROOT, read_stack
 
 SECRET = "[secret]"  # noqa: S105 - the mask that replaces secret values, not a secret
 

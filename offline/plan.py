@@ -14,8 +14,8 @@ from typing import Any
 import pulumi
 
 from components.roles import Role
+from components.stack_files import stack_names
 from offline.engine import OfflinePlan, PlannedResource, run_stack
-from offline.stack_files import stack_names
 
 # The properties a reviewer wants to see per type; other types show their top-level scalar inputs.
 KEY_PROPERTIES: dict[str, tuple[str, ...]] = {

@@ -11,9 +11,9 @@ import pytest
 from components.config import load_stack_config
 from components.naming import ResourceNames
 from components.roles import Role
+from components.stack_files import read_stack
 from offline.engine import OfflinePlan, run_stack
 from offline.mocks import SUBSCRIPTION_ID
-from offline.stack_files import read_stack
 
 REQUIRED_TAGS = {"app": "muse", "managed-by": "pulumi"}
 

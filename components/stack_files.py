@@ -1,4 +1,8 @@
-"""Reads Pulumi.yaml and Pulumi.<stack>.yaml the way the Pulumi CLI hands config to a program."""
+"""Reads Pulumi.yaml and Pulumi.<stack>.yaml the way the Pulumi CLI hands config to a program.
+
+Used by the offline engine, and by the bootstrap program, which deploys the landing zone of every
+environment from the same stack files the environments use.
+"""
 
 from __future__ import annotations
 

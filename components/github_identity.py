@@ -1,0 +1,89 @@
+"""An Entra ID application that GitHub Actions signs in as with OIDC: no client secret exists anywhere."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_azuread as azuread
+from pulumi_azure_native import authorization
+
+from components.roles import PrincipalType, Role, assign_role
+from components.workload_identity import TOKEN_EXCHANGE_AUDIENCE
+
+GITHUB_OIDC_ISSUER = "https://token.actions.githubusercontent.com"
+
+
+@dataclass(frozen=True)
+class GitHubOidcIdentityArgs:
+    """
+    display_name: name of the Entra ID application (e.g. muse-github-deploy-prod).
+    repository: `owner/name` of the GitHub repository.
+    subjects: the workflow contexts that may sign in, as GitHub writes them after `repo:<owner/name>:`:
+        `pull_request`, `ref:refs/heads/main`, `environment:prod`, ...
+    description: what the identity is for (shown in the Entra ID portal).
+    """
+
+    display_name: str
+    repository: str
+    subjects: Sequence[str]
+    description: str
+
+
+class GitHubOidcIdentity(pulumi.ComponentResource):
+    """`muse:azuread:GitHubOidcIdentity`: application + service principal + one federated credential per
+    subject. Exposes `client_id` (the repository variable AZURE_CLIENT_ID) and `principal_id` (for grants)."""
+
+    def __init__(
+        self, name: str, args: GitHubOidcIdentityArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("muse:azuread:GitHubOidcIdentity", name, None, opts)
+        self.application = azuread.Application(
+            name,
+            display_name=args.display_name,
+            description=args.description,
+            sign_in_audience="AzureADMyOrg",
+            prevent_duplicate_names=True,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.service_principal = azuread.ServicePrincipal(
+            name,
+            client_id=self.application.client_id,
+            description=args.description,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        # One after another: concurrent writes to one application's credentials conflict.
+        self.federated_credentials: list[azuread.ApplicationFederatedIdentityCredential] = []
+        for subject in args.subjects:
+            previous = self.federated_credentials[-1:] or []
+            slug = subject.replace(":", "-").replace("/", "-")
+            self.federated_credentials.append(
+                azuread.ApplicationFederatedIdentityCredential(
+                    f"{name}-{slug}",
+                    application_id=self.application.id,
+                    display_name=slug,
+                    description=f"GitHub Actions of {args.repository} in context {subject}",
+                    issuer=GITHUB_OIDC_ISSUER,
+                    audiences=[TOKEN_EXCHANGE_AUDIENCE],
+                    subject=f"repo:{args.repository}:{subject}",
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=list(previous)),
+                )
+            )
+        self.client_id: pulumi.Output[str] = self.application.client_id
+        self.principal_id: pulumi.Output[str] = self.service_principal.object_id
+        self.register_outputs({"clientId": self.client_id, "principalId": self.principal_id})
+
+    def grant(
+        self, name: str, role: Role, scope: pulumi.Input[str], condition: str | None = None
+    ) -> authorization.RoleAssignment:
+        """`role` on `scope` for this identity; `condition` constrains delegated role assignment."""
+        return assign_role(
+            f"{name}-{role.name.lower().replace('_', '-')}",
+            role=role,
+            scope=scope,
+            principal_id=self.principal_id,
+            principal_type=PrincipalType.SERVICE_PRINCIPAL,
+            parent=self,
+            condition=condition,
+        )

@@ -1,0 +1,111 @@
+"""Azure Key Vault for Muse's secrets, with RBAC authorization and intent-level grants.
+
+Secrets never pass through git or the image: Pulumi writes them here (generated, or from `pulumi config set
+--secret`), and pods read them through the Secrets Store CSI driver with their workload identity, which holds
+Key Vault Secrets User on exactly the secrets it needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pulumi
+from pulumi_azure_native import authorization, keyvault
+
+from components.roles import PrincipalType, Role, assign_role
+
+
+@dataclass(frozen=True)
+class SecretVaultArgs:
+    """
+    resource_group_name: group the vault lives in.
+    location: Azure region.
+    vault_name: globally unique, 3-24 characters (`naming.ResourceNames.key_vault`).
+    tenant_id: Entra ID tenant whose identities may use the vault.
+    purge_protection: deleted secrets and the vault cannot be purged before the retention ends (irreversible;
+        the vault name stays taken after a delete until then).
+    retention_days: soft-delete retention, 7-90 days.
+    tags: tags for the vault.
+    """
+
+    resource_group_name: pulumi.Input[str]
+    location: str
+    vault_name: str
+    tenant_id: pulumi.Input[str]
+    purge_protection: bool
+    retention_days: int
+    tags: Mapping[str, str]
+
+
+class SecretVault(pulumi.ComponentResource):
+    """`muse:azure:SecretVault`.
+
+    Secure by default: RBAC authorization (no access policies), soft delete, purge protection when asked,
+    Standard SKU, Azure Resource Manager deployments cannot read secrets (`enabledForTemplateDeployment`
+    off). The public endpoint stays on with `defaultAction: Allow` because the AKS nodes and GitHub's
+    runners reach it over the internet; every request still needs an Entra ID token with a data-plane role
+    (docs/architecture/azure.md, "Secrets", says how to move to a private endpoint).
+    """
+
+    def __init__(self, name: str, args: SecretVaultArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("muse:azure:SecretVault", name, None, opts)
+        self._resource_group_name = args.resource_group_name
+        self.vault = keyvault.Vault(
+            name,
+            vault_name=args.vault_name,
+            resource_group_name=args.resource_group_name,
+            location=args.location,
+            properties=keyvault.VaultPropertiesArgs(
+                tenant_id=args.tenant_id,
+                sku=keyvault.SkuArgs(family="A", name=keyvault.SkuName.STANDARD),
+                enable_rbac_authorization=True,
+                enable_soft_delete=True,
+                soft_delete_retention_in_days=args.retention_days,
+                # Azure accepts only `true` here; leaving it unset is how "off" is spelled.
+                enable_purge_protection=True if args.purge_protection else None,
+                enabled_for_deployment=False,
+                enabled_for_disk_encryption=False,
+                enabled_for_template_deployment=False,
+                public_network_access="Enabled",
+                network_acls=keyvault.NetworkRuleSetArgs(default_action="Allow", bypass="AzureServices"),
+            ),
+            tags=dict(args.tags),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.id: pulumi.Output[str] = self.vault.id
+        self.name: pulumi.Output[str] = self.vault.name
+        self.uri: pulumi.Output[str] = self.vault.properties.apply(lambda p: p.vault_uri or "")
+        self.register_outputs({"id": self.id, "name": self.name, "uri": self.uri})
+
+    def add_secret(self, name: str, secret_name: str, value: pulumi.Input[str]) -> keyvault.Secret:
+        """Store `value` (kept secret in Pulumi state) as `secret_name`."""
+        return keyvault.Secret(
+            name,
+            secret_name=secret_name,
+            vault_name=self.vault.name,
+            resource_group_name=self._resource_group_name,
+            properties=keyvault.SecretPropertiesArgs(
+                value=pulumi.Output.secret(value), content_type="text/plain"
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def grant_secret_read(
+        self,
+        name: str,
+        principal_id: pulumi.Input[str],
+        secret: keyvault.Secret | None = None,
+        principal_type: PrincipalType = PrincipalType.SERVICE_PRINCIPAL,
+    ) -> authorization.RoleAssignment:
+        """Key Vault Secrets User for `principal_id`, on one `secret` when given (least privilege), else on
+        every secret of this vault."""
+        scope = self.vault.id if secret is None else secret.id
+        return assign_role(
+            f"{name}-secrets-user",
+            role=Role.KEY_VAULT_SECRETS_USER,
+            scope=scope,
+            principal_id=principal_id,
+            principal_type=principal_type,
+            parent=self,
+        )
