@@ -68,6 +68,9 @@ class KubernetesClusterArgs:
     authorized_ip_ranges: CIDRs that may reach the API server; empty = any (Entra ID still required).
     admin_group_object_ids: Entra ID groups with cluster-admin.
     tags: tags for every Azure resource of the cluster.
+    log_analytics_workspace_id: Log Analytics workspace for Container Insights; when set, the `omsagent`
+        add-on runs with Entra ID auth (`useAADAuth`) and ships to it (what it collects is the data
+        collection rule `Observability.watch_cluster` associates). None = no Container Insights.
     """
 
     resource_group_name: pulumi.Input[str]
@@ -82,6 +85,7 @@ class KubernetesClusterArgs:
     authorized_ip_ranges: Sequence[str]
     admin_group_object_ids: Sequence[str]
     tags: Mapping[str, str]
+    log_analytics_workspace_id: pulumi.Input[str] | None = None
 
     @classmethod
     def from_config(
@@ -90,6 +94,7 @@ class KubernetesClusterArgs:
         names: ResourceNames,
         resource_group_name: pulumi.Input[str],
         tags: Mapping[str, str],
+        log_analytics_workspace_id: pulumi.Input[str] | None = None,
     ) -> KubernetesClusterArgs:
         return cls(
             resource_group_name=resource_group_name,
@@ -110,6 +115,7 @@ class KubernetesClusterArgs:
             authorized_ip_ranges=config.api_server_authorized_ip_ranges,
             admin_group_object_ids=config.cluster_admin_group_object_ids,
             tags=tags,
+            log_analytics_workspace_id=log_analytics_workspace_id,
         )
 
 
@@ -175,6 +181,21 @@ class KubernetesCluster(pulumi.ComponentResource):
         super().__init__("muse:azure:KubernetesCluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         zones = list(args.availability_zones) or None
+        addons = {
+            # Keys are case-sensitive for Pulumi's diff (trap 11 in docs/architecture/azure.md).
+            "azureKeyvaultSecretsProvider": containerservice.ManagedClusterAddonProfileArgs(
+                enabled=True,
+                config={"enableSecretRotation": "true", "rotationPollInterval": "2m"},
+            ),
+        }
+        if args.log_analytics_workspace_id is not None:
+            addons["omsagent"] = containerservice.ManagedClusterAddonProfileArgs(
+                enabled=True,
+                config={
+                    "logAnalyticsWorkspaceResourceID": args.log_analytics_workspace_id,
+                    "useAADAuth": "true",
+                },
+            )
 
         self.control_plane_identity = managedidentity.UserAssignedIdentity(
             f"{name}-control-plane",
@@ -257,13 +278,7 @@ class KubernetesCluster(pulumi.ComponentResource):
                 load_balancer_sku="standard",
                 outbound_type="loadBalancer",
             ),
-            addon_profiles={
-                # Keys are case-sensitive for Pulumi's diff (trap 11 in docs/architecture/azure.md).
-                "azureKeyvaultSecretsProvider": containerservice.ManagedClusterAddonProfileArgs(
-                    enabled=True,
-                    config={"enableSecretRotation": "true", "rotationPollInterval": "2m"},
-                ),
-            },
+            addon_profiles=addons,
             ingress_profile=containerservice.ManagedClusterIngressProfileArgs(
                 web_app_routing=containerservice.ManagedClusterIngressProfileWebAppRoutingArgs(enabled=True),
             ),

@@ -25,7 +25,9 @@ TAGS = {"env": "prod", "owner": "team", "app": "muse", "managed-by": "pulumi"}
 NAMES = ResourceNames.for_stack("prod", "t1")
 
 
-def _plan(user_pool: NodePoolSize, zones: tuple[str, ...] = ("1", "2", "3")) -> OfflinePlan:
+def _plan(
+    user_pool: NodePoolSize, zones: tuple[str, ...] = ("1", "2", "3"), workspace_id: str | None = None
+) -> OfflinePlan:
     def program() -> None:
         KubernetesCluster(
             "cluster",
@@ -42,6 +44,7 @@ def _plan(user_pool: NodePoolSize, zones: tuple[str, ...] = ("1", "2", "3")) -> 
                 authorized_ip_ranges=("203.0.113.0/24",),
                 admin_group_object_ids=("0b1c2d3e-0000-4000-8000-000000000001",),
                 tags=TAGS,
+                log_analytics_workspace_id=workspace_id,
             ),
         )
 
@@ -108,6 +111,21 @@ def test_workload_identity_network_and_addons(plan: OfflinePlan) -> None:
     assert cluster.get("autoUpgradeProfile.upgradeChannel") == "stable"
     assert cluster.get("nodeResourceGroup") == NAMES.node_resource_group
     assert cluster.get("dnsPrefix") == NAMES.cluster_dns_prefix
+
+
+def test_container_insights_addon_only_with_a_workspace(plan: OfflinePlan) -> None:
+    assert "omsagent" not in plan.one(CLUSTER).get("addonProfiles")
+    workspace_id = (
+        f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/rg-test"
+        "/providers/Microsoft.OperationalInsights/workspaces/log-muse-prod-t1"
+    )
+    addons = _plan(FIXED, workspace_id=workspace_id).one(CLUSTER).get("addonProfiles")
+    # The exact, case-sensitive key AKS reports back (trap 11); anything else diffs on every run.
+    assert set(addons) == {"azureKeyvaultSecretsProvider", "omsagent"}
+    assert addons["omsagent"] == {
+        "enabled": True,
+        "config": {"logAnalyticsWorkspaceResourceID": workspace_id, "useAADAuth": "true"},
+    }
 
 
 def test_system_pool_is_inline_tainted_and_its_drift_ignored(plan: OfflinePlan) -> None:
