@@ -1,0 +1,76 @@
+"""``make bench`` / ``python -m bench``: every service benchmark, figures printed and saved as JSON.
+
+  (a) rolling update of 2 replicas behind nginx under wrk load: keep-alive clients, the reload-only
+      control run (same nginx reloads, nothing replaced), and Connection: close clients;
+  (b) POST /api/v1/evaluate throughput, 200-resource inventory, and a ~1 MiB inventory (the body limit);
+  (c) RSS per replica at rest and under load (from (a) and (b)).
+Replicas are ``python -m muse serve`` processes; with podman and ``--containers`` (default when podman is
+installed) (a) and (b) run again with containers of the image (scripts/build-image.sh builds it if needed).
+Takes about 8 minutes; results go to build/bench/*.json. Not part of ``make test``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+
+from bench import evaluate, rollout
+from bench.common import IMAGE, ROOT, machine_facts
+
+OUT = ROOT / "build" / "bench"
+
+
+def _save(name: str, res: dict[str, object]) -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / f"{name}.json").write_text(json.dumps(res, indent=2))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--duration", type=int, default=20, help="seconds per evaluate load run")
+    parser.add_argument("--rollout-duration", type=int, default=60)
+    parser.add_argument(
+        "--containers", action=argparse.BooleanOptionalAction, default=bool(shutil.which("podman"))
+    )
+    args = parser.parse_args(argv)
+    print("machine:", json.dumps(machine_facts()), flush=True)
+    ok = True
+
+    runtimes = ["process"]
+    if args.containers:
+        build = subprocess.run(
+            [str(ROOT / "scripts" / "build-image.sh")], capture_output=True, text=True, timeout=1800, cwd=ROOT
+        )
+        if build.returncode != 0:
+            print(f"image build failed, container runs skipped:\n{build.stderr[-2000:]}", file=sys.stderr)
+            ok = False
+        else:
+            runtimes.append("container")
+            print(f"image {IMAGE} built", flush=True)
+
+    for runtime in runtimes:
+        for name, kwargs in (
+            ("keepalive", {}),
+            ("control-reload-only", {"reload_only": True}),
+            ("connection-close", {"client_close": True}),
+        ):
+            if runtime == "container" and name == "control-reload-only":
+                continue  # the control isolates nginx; the replicas' runtime does not change it
+            res = rollout.run(duration=args.rollout_duration, runtime=runtime, **kwargs)  # type: ignore[arg-type]
+            _save(f"rollout-{runtime}-{name}", res)
+            print(rollout.summary(res), flush=True)
+            ok &= res["exit_codes_all_zero"]
+        for resources in (200, 1900):
+            res = evaluate.run(resources=resources, duration=args.duration, runtime=runtime)
+            _save(f"evaluate-{runtime}-{resources}", res)
+            print(evaluate.summary(res), flush=True)
+            ok &= all(r["failed"] == 0 for r in res["runs"]) and res["exit_code"] == 0
+    print(f"results: {OUT.relative_to(ROOT)}/*.json")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
