@@ -13,6 +13,18 @@ if ! command -v podman >/dev/null 2>&1; then
   exit 3
 fi
 
+# runc, not crun: crun fails on hybrid cgroup v1 hosts like these. Not in system-packages.txt on purpose:
+# GitHub's runners already have a runc binary from Docker's containerd.io, which conflicts with the runc
+# package (apt would remove Docker to install it). So install the package only when no runc exists.
+if ! command -v runc >/dev/null 2>&1; then
+  echo "podman-setup: installing runc"
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends runc >/dev/null \
+    || { "${sudo_cmd[@]}" apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+         "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends runc >/dev/null; }
+fi
+
 if [ "$(id -u)" -eq 0 ]; then
   conf_dir=/etc/containers
 else
