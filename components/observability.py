@@ -1,0 +1,487 @@
+"""Observability for Muse: Log Analytics, Container Insights, alerts to an action group, and a workbook.
+
+Two steps, because the cluster needs the workspace and the cluster-level monitoring needs the cluster:
+
+1. `Observability(...)` creates the Log Analytics workspace (retention per stack, shared-key access off) and
+   the action group (one email receiver per `alertEmails` entry; valid with none).
+2. `watch_cluster(cluster, namespace)` creates everything that needs the cluster: the Container Insights
+   data collection rule and its association with the cluster, the alerts, and the workbook.
+
+Container Insights path: **both** the `omsagent` add-on with `useAADAuth` (set on the cluster through
+`KubernetesClusterArgs.log_analytics_workspace_id`) **and** a data collection rule (DCR) with its association.
+They are the two halves of one mechanism, not alternatives: the add-on runs the Azure Monitor agent
+(`ama-logs`) on every node and, with `useAADAuth`, authenticates with the add-on's managed identity instead
+of the workspace's shared key (so the workspace can disable local auth). With managed-identity auth the agent
+takes *what* to collect from the DCR associated with the cluster (the association must be named
+`ContainerInsightsExtension`). The portal and `az aks enable-addons` create that DCR implicitly
+(`MSCI-<region>-<cluster>`); declaring it here makes it reviewable, pins `enableContainerLogV2` (Muse's JSON
+lines become the dynamic column `LogMessage`, which the alerts query) and the streams, and keeps it out of
+drift. The legacy shared-key mode (add-on without a DCR) cannot do either.
+
+Alerts, all wired to the action group, all tagged:
+
+- Muse ERROR lines in the stack's namespace: a log search alert every 5 minutes, counting the lines that
+  *arrived* in the last 5 minutes (`ingestion_time()`), looking back 10 minutes of event time so a late line
+  is still counted once; severity per environment.
+- Restarts / CrashLoopBackOff and pods not ready: log search alerts on `KubePodInventory`, every 5 minutes.
+- Node CPU and memory working set: metric alerts on the cluster's platform metrics, every minute over 5.
+
+The KQL lives in `components/observability_queries.py`; the workbook tiles use the same properties.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+from pulumi_azure_native import applicationinsights, monitor, operationalinsights
+
+from components.config import StackConfig
+from components.kubernetes_cluster import KubernetesCluster
+from components.naming import ResourceNames
+from components.observability_queries import (
+    ARRIVAL_WINDOW_MINUTES,
+    LOOKBACK_MINUTES,
+    MUSE_CONTAINER,
+    MuseQueries,
+)
+
+# Log search alerts: how often they run and the window they judge (ISO 8601 durations).
+LOG_ALERT_FREQUENCY = f"PT{ARRIVAL_WINDOW_MINUTES}M"
+LOG_ALERT_WINDOW = f"PT{ARRIVAL_WINDOW_MINUTES}M"
+# Event-time range the error and restart queries see: wider than the window so late-arriving rows (error
+# lines) and a restart counted between two snapshots (restart-count deltas) are not lost at the boundary.
+LOG_ALERT_LOOKBACK = f"PT{LOOKBACK_MINUTES}M"
+METRIC_ALERT_FREQUENCY = "PT1M"
+METRIC_ALERT_WINDOW = "PT5M"
+NODE_CPU_PERCENT = 80
+NODE_MEMORY_PERCENT = 80
+CLUSTER_METRIC_NAMESPACE = "Microsoft.ContainerService/managedClusters"
+# The association name the Container Insights agent looks for.
+CONTAINER_INSIGHTS_ASSOCIATION = "ContainerInsightsExtension"
+# What the DCR streams to the workspace: the tables the queries read (ContainerLogV2, KubePodInventory, Perf)
+# plus what the portal's Container Insights views need.
+CONTAINER_INSIGHTS_STREAMS = (
+    "Microsoft-ContainerLogV2",
+    "Microsoft-KubePodInventory",
+    "Microsoft-KubeEvents",
+    "Microsoft-KubeNodeInventory",
+    "Microsoft-KubeServices",
+    "Microsoft-KubePVInventory",
+    "Microsoft-ContainerInventory",
+    "Microsoft-ContainerNodeInventory",
+    "Microsoft-Perf",
+    "Microsoft-InsightsMetrics",
+)
+_WORKBOOK_NAMESPACE = uuid.UUID("0d3c4e57-9f5b-4a55-8e35-1f0f6b8e2c41")
+RUNBOOK = "docs/runbook.md#when-an-alert-fires"
+
+
+@dataclass(frozen=True)
+class AlertSeverities:
+    """
+    Azure Monitor severities (0 Critical, 1 Error, 2 Warning, 3 Informational, 4 Verbose).
+
+    failure: Muse errors, restarts / CrashLoopBackOff, pods not ready.
+    capacity: node CPU and memory.
+    """
+
+    failure: int
+    capacity: int
+
+    @classmethod
+    def for_environment(cls, environment: str) -> AlertSeverities:
+        """prod pages as Error/Warning; dev reports the same conditions as Informational."""
+        return cls(failure=1, capacity=2) if environment == "prod" else cls(failure=3, capacity=3)
+
+
+@dataclass(frozen=True)
+class ObservabilityArgs:
+    """
+    resource_group_name: group for every monitoring resource.
+    location: Azure region (workspace, DCR, log alerts, workbook; the action group and metric alerts are
+        global resources).
+    names: the stack's Azure names (workspace, action group, DCR, alert rule prefix).
+    retention_in_days: Log Analytics retention (30-730).
+    alert_emails: addresses the action group emails; empty = alerts fire and show in the portal, nobody is
+        mailed.
+    severities: alert severities of this environment.
+    tags: tags for every taggable resource.
+    """
+
+    resource_group_name: pulumi.Input[str]
+    location: str
+    names: ResourceNames
+    retention_in_days: int
+    alert_emails: Sequence[str]
+    severities: AlertSeverities
+    tags: Mapping[str, str]
+
+    @classmethod
+    def from_config(
+        cls,
+        config: StackConfig,
+        names: ResourceNames,
+        resource_group_name: pulumi.Input[str],
+        tags: Mapping[str, str],
+    ) -> ObservabilityArgs:
+        return cls(
+            resource_group_name=resource_group_name,
+            location=config.location,
+            names=names,
+            retention_in_days=config.log_retention_days,
+            alert_emails=config.alert_emails,
+            severities=AlertSeverities.for_environment(config.environment),
+            tags=tags,
+        )
+
+
+@dataclass(frozen=True)
+class ClusterWatch:
+    """What `Observability.watch_cluster` created."""
+
+    data_collection_rule: monitor.DataCollectionRule
+    association: monitor.DataCollectionRuleAssociation
+    log_alerts: Mapping[str, monitor.ScheduledQueryRule]
+    metric_alerts: Mapping[str, monitor.MetricAlert]
+    workbook: applicationinsights.Workbook
+
+
+def workbook_content(queries: MuseQueries, workspace_id: str, title: str) -> dict[str, Any]:
+    """The workbook (Azure Monitor workbook JSON, `Notebook/1.0`): a time-range parameter and one tile per
+    query, all against the workspace. Tiles reuse the alert queries where they overlap."""
+
+    def tile(name: str, title: str, query: str, visualization: str, width: int = 50) -> dict[str, Any]:
+        return {
+            "type": 3,
+            "name": name,
+            "customWidth": str(width),
+            "content": {
+                "version": "KqlItem/1.0",
+                "title": title,
+                "query": query,
+                "size": 0,
+                "queryType": 0,
+                "resourceType": "microsoft.operationalinsights/workspaces",
+                "crossComponentResources": [workspace_id],
+                "timeContextFromParameter": "TimeRange",
+                "visualization": visualization,
+            },
+        }
+
+    return {
+        "version": "Notebook/1.0",
+        "items": [
+            {
+                "type": 1,
+                "name": "title",
+                "content": {
+                    "json": f"## {title}\nContainer logs and inventory of namespace `{queries.namespace}`, "
+                    f"container `{queries.container}`. What to do when an alert fires: `{RUNBOOK}`."
+                },
+            },
+            {
+                "type": 9,
+                "name": "parameters",
+                "content": {
+                    "version": "KqlParameterItem/1.0",
+                    "parameters": [
+                        {
+                            "id": "time-range",
+                            "version": "KqlParameterItem/1.0",
+                            "name": "TimeRange",
+                            "label": "Time range",
+                            "type": 4,
+                            "isRequired": True,
+                            "value": {"durationMs": 3_600_000},
+                            "typeSettings": {
+                                "selectableValues": [
+                                    {"durationMs": ms}
+                                    for ms in (900_000, 3_600_000, 14_400_000, 86_400_000, 604_800_000)
+                                ]
+                            },
+                        }
+                    ],
+                },
+            },
+            tile("request-rate", "Requests per minute by route", queries.request_rate, "timechart"),
+            tile("error-rate", "5xx responses (% of requests)", queries.error_rate, "timechart"),
+            tile("latency-p95", "p95 latency (ms) by route", queries.latency_p95, "timechart"),
+            tile("restarts", "Restarts and CrashLoopBackOff (alerted)", queries.restarts, "table"),
+            tile("pods-not-ready", "Pods not ready (alerted)", queries.pods_not_ready, "table"),
+            tile("pod-cpu", "CPU per pod (millicores)", queries.pod_cpu, "timechart"),
+            tile("pod-memory", "Memory per pod (MiB)", queries.pod_memory, "timechart"),
+            tile("recent-errors", "Recent ERROR lines (alerted)", queries.recent_errors, "table", 100),
+        ],
+        "fallbackResourceIds": [workspace_id],
+        "$schema": "https://github.com/Microsoft/Application-Insights-Workbooks/blob/master/schema/workbook.json",
+    }
+
+
+class Observability(pulumi.ComponentResource):
+    """`muse:azure:Observability`.
+
+    Exposes `workspace_id` (for the cluster's `omsagent` add-on), `workspace_name`, `workspace_customer_id`
+    (the id `az monitor log-analytics query -w` takes) and `action_group_id`; `watch_cluster` adds the
+    cluster-level monitoring.
+    """
+
+    def __init__(
+        self, name: str, args: ObservabilityArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("muse:azure:Observability", name, None, opts)
+        self._name = name
+        self._args = args
+        self.workspace = operationalinsights.Workspace(
+            f"{name}-workspace",
+            workspace_name=args.names.log_analytics,
+            resource_group_name=args.resource_group_name,
+            location=args.location,
+            sku=operationalinsights.WorkspaceSkuArgs(name="PerGB2018"),
+            retention_in_days=args.retention_in_days,
+            features=operationalinsights.WorkspaceFeaturesArgs(
+                # Agents authenticate with Entra ID (omsagent useAADAuth); no shared key can ingest or read.
+                disable_local_auth=True,
+                enable_log_access_using_only_resource_permissions=True,
+            ),
+            tags=dict(args.tags),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        if not args.alert_emails:
+            pulumi.log.warn(
+                "muse:alertEmails is empty: alerts fire and show in Azure Monitor, but nobody is emailed. "
+                "Set it with `pulumi config set --path 'muse:alertEmails[0]' <team address>`.",
+                resource=self,
+            )
+        self.action_group = monitor.ActionGroup(
+            f"{name}-action-group",
+            action_group_name=args.names.action_group,
+            group_short_name=args.names.action_group_short,
+            resource_group_name=args.resource_group_name,
+            location="global",
+            enabled=True,
+            email_receivers=[
+                monitor.MicrosoftCommonEmailReceiverArgs(
+                    name=f"email-{index}", email_address=address, use_common_alert_schema=True
+                )
+                for index, address in enumerate(args.alert_emails, start=1)
+            ],
+            tags=dict(args.tags),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.workspace_id: pulumi.Output[str] = self.workspace.id
+        self.workspace_name: pulumi.Output[str] = self.workspace.name
+        self.workspace_customer_id: pulumi.Output[str] = self.workspace.customer_id
+        self.action_group_id: pulumi.Output[str] = self.action_group.id
+        self.register_outputs(
+            {
+                "workspaceId": self.workspace_id,
+                "workspaceName": self.workspace_name,
+                "workspaceCustomerId": self.workspace_customer_id,
+                "actionGroupId": self.action_group_id,
+            }
+        )
+
+    def watch_cluster(
+        self, cluster: KubernetesCluster, namespace: str, container: str = MUSE_CONTAINER
+    ) -> ClusterWatch:
+        """Container Insights for `cluster` into this workspace, alerts for Muse in `namespace` and for the
+        cluster's nodes, and the Muse workbook. The cluster must have been created with this workspace's id
+        (`KubernetesClusterArgs.log_analytics_workspace_id`), which enables the `omsagent` add-on."""
+        name, args = self._name, self._args
+        queries = MuseQueries(namespace=namespace, container=container)
+        child = pulumi.ResourceOptions(parent=self)
+        tags = dict(args.tags)
+
+        destination = "workspace"
+        rule = monitor.DataCollectionRule(
+            f"{name}-container-insights",
+            data_collection_rule_name=args.names.data_collection_rule,
+            resource_group_name=args.resource_group_name,
+            location=args.location,
+            kind="Linux",
+            description="Container Insights for the Muse AKS cluster (ContainerLogV2, inventory, perf).",
+            data_sources=monitor.DataCollectionRuleDataSourcesArgs(
+                extensions=[
+                    monitor.ExtensionDataSourceArgs(
+                        name=CONTAINER_INSIGHTS_ASSOCIATION,
+                        extension_name="ContainerInsights",
+                        streams=list(CONTAINER_INSIGHTS_STREAMS),
+                        extension_settings={
+                            "dataCollectionSettings": {
+                                "interval": "1m",
+                                "namespaceFilteringMode": "Off",
+                                "enableContainerLogV2": True,
+                            }
+                        },
+                    )
+                ]
+            ),
+            destinations=monitor.DataCollectionRuleDestinationsArgs(
+                log_analytics=[
+                    monitor.LogAnalyticsDestinationArgs(
+                        name=destination, workspace_resource_id=self.workspace.id
+                    )
+                ]
+            ),
+            data_flows=[
+                monitor.DataFlowArgs(streams=list(CONTAINER_INSIGHTS_STREAMS), destinations=[destination])
+            ],
+            tags=tags,
+            opts=child,
+        )
+        association = monitor.DataCollectionRuleAssociation(
+            f"{name}-container-insights",
+            association_name=CONTAINER_INSIGHTS_ASSOCIATION,
+            resource_uri=cluster.id,
+            data_collection_rule_id=rule.id,
+            description="Container Insights of the Muse cluster; deleting it stops log collection.",
+            opts=child,
+        )
+
+        def log_alert(
+            key: str, title: str, description: str, query: str, lookback: str | None
+        ) -> monitor.ScheduledQueryRule:
+            return monitor.ScheduledQueryRule(
+                f"{name}-{key}",
+                rule_name=f"{args.names.alert_prefix}-{key}",
+                resource_group_name=args.resource_group_name,
+                location=args.location,
+                kind="LogAlert",
+                display_name=f"{title} ({namespace})",
+                description=description,
+                enabled=True,
+                severity=args.severities.failure,
+                evaluation_frequency=LOG_ALERT_FREQUENCY,
+                window_size=LOG_ALERT_WINDOW,
+                override_query_time_range=lookback,
+                scopes=[self.workspace.id],
+                criteria=monitor.ScheduledQueryRuleCriteriaArgs(
+                    all_of=[
+                        monitor.ConditionArgs(
+                            query=query,
+                            time_aggregation="Count",
+                            operator="GreaterThan",
+                            threshold=0,
+                            failing_periods=monitor.ConditionFailingPeriodsArgs(
+                                number_of_evaluation_periods=1, min_failing_periods_to_alert=1
+                            ),
+                        )
+                    ]
+                ),
+                # Stateful: one notification when it fires, one when a window is clean again.
+                auto_mitigate=True,
+                actions=monitor.ActionsArgs(
+                    action_groups=[self.action_group.id],
+                    custom_properties={"runbook": f"{RUNBOOK}-{key}", "namespace": namespace},
+                ),
+                tags=tags,
+                opts=child,
+            )
+
+        log_alerts = {
+            "muse-errors": log_alert(
+                "muse-errors",
+                "Muse ERROR log lines",
+                "Muse logged ERROR/CRITICAL lines (e.g. an unhandled exception) in the last 5 minutes.",
+                queries.error_lines_alert,
+                LOG_ALERT_LOOKBACK,
+            ),
+            "muse-restarts": log_alert(
+                "muse-restarts",
+                "Muse container restarts / CrashLoopBackOff",
+                "A Muse container restarted or is in CrashLoopBackOff.",
+                queries.restarts,
+                LOG_ALERT_LOOKBACK,
+            ),
+            "muse-pods-not-ready": log_alert(
+                "muse-pods-not-ready",
+                "Muse pods not ready",
+                "A Muse pod has not been Running (container running) for most of the last 5 minutes.",
+                queries.pods_not_ready,
+                None,
+            ),
+        }
+
+        def metric_alert(key: str, title: str, metric: str, threshold: int) -> monitor.MetricAlert:
+            return monitor.MetricAlert(
+                f"{name}-{key}",
+                rule_name=f"{args.names.alert_prefix}-{key}",
+                resource_group_name=args.resource_group_name,
+                location="global",
+                description=f"{title} above {threshold}% (5-minute average) on a node of the Muse cluster.",
+                enabled=True,
+                severity=args.severities.capacity,
+                evaluation_frequency=METRIC_ALERT_FREQUENCY,
+                window_size=METRIC_ALERT_WINDOW,
+                scopes=[cluster.id],
+                target_resource_type=CLUSTER_METRIC_NAMESPACE,
+                criteria=monitor.MetricAlertSingleResourceMultipleMetricCriteriaArgs(
+                    odata_type="Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria",
+                    all_of=[
+                        monitor.MetricCriteriaArgs(
+                            criterion_type="StaticThresholdCriterion",
+                            name=key,
+                            metric_name=metric,
+                            metric_namespace=CLUSTER_METRIC_NAMESPACE,
+                            operator="GreaterThan",
+                            threshold=threshold,
+                            time_aggregation="Average",
+                            # One time series per node, so the alert names the hot node.
+                            dimensions=[
+                                monitor.MetricDimensionArgs(name="node", operator="Include", values=["*"])
+                            ],
+                        )
+                    ],
+                ),
+                auto_mitigate=True,
+                actions=[
+                    monitor.MetricAlertActionArgs(
+                        action_group_id=self.action_group.id,
+                        web_hook_properties={"runbook": f"{RUNBOOK}-{key}"},
+                    )
+                ],
+                tags=tags,
+                opts=child,
+            )
+
+        metric_alerts = {
+            "node-cpu": metric_alert("node-cpu", "Node CPU", "node_cpu_usage_percentage", NODE_CPU_PERCENT),
+            "node-memory": metric_alert(
+                "node-memory",
+                "Node memory working set",
+                "node_memory_working_set_percentage",
+                NODE_MEMORY_PERCENT,
+            ),
+        }
+
+        title = f"Muse ({namespace})"
+        workbook = applicationinsights.Workbook(
+            f"{name}-workbook",
+            # Workbook names must be GUIDs; derived from the workspace and namespace, so stable per stack.
+            resource_name_=str(uuid.uuid5(_WORKBOOK_NAMESPACE, f"{args.names.log_analytics}/{namespace}")),
+            resource_group_name=args.resource_group_name,
+            location=args.location,
+            kind="shared",
+            category="workbook",
+            display_name=title,
+            source_id=self.workspace.id,
+            serialized_data=self.workspace.id.apply(
+                lambda workspace_id: json.dumps(
+                    workbook_content(queries, workspace_id, title), sort_keys=True
+                )
+            ),
+            tags=tags,
+            opts=child,
+        )
+        return ClusterWatch(
+            data_collection_rule=rule,
+            association=association,
+            log_alerts=log_alerts,
+            metric_alerts=metric_alerts,
+            workbook=workbook,
+        )
