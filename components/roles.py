@@ -35,6 +35,21 @@ class Role(Enum):
     MANAGED_IDENTITY_OPERATOR = BuiltInRole(
         "Managed Identity Operator", "f1a07417-d97a-45cb-824c-7a7467783830"
     )
+    READER = BuiltInRole("Reader", "acdd72a7-3385-48ef-bd42-f606fba81ae7")
+    CONTRIBUTOR = BuiltInRole("Contributor", "b24988ac-6180-42a0-ab88-20f7382dd24c")
+    RBAC_ADMINISTRATOR = BuiltInRole(
+        "Role Based Access Control Administrator", "f58310d9-a9f6-439a-9e8d-f62e7b41a168"
+    )
+    AKS_RBAC_CLUSTER_ADMIN = BuiltInRole(
+        "Azure Kubernetes Service RBAC Cluster Admin", "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b"
+    )
+    AKS_RBAC_READER = BuiltInRole(
+        "Azure Kubernetes Service RBAC Reader", "7f6c6a51-bcf8-42ba-9220-52d62157d7db"
+    )
+    STORAGE_BLOB_DATA_CONTRIBUTOR = BuiltInRole(
+        "Storage Blob Data Contributor", "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
+    )
+    KEY_VAULT_CRYPTO_USER = BuiltInRole("Key Vault Crypto User", "12338af0-0e69-4776-bea7-57ae8d297424")
 
     @property
     def definition_id(self) -> str:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
+import pulumi_random as random
 from pulumi_azure_native import authorization, keyvault
 
 from components.roles import PrincipalType, Role, assign_role
@@ -51,6 +52,7 @@ class SecretVault(pulumi.ComponentResource):
     def __init__(self, name: str, args: SecretVaultArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("muse:azure:SecretVault", name, None, opts)
         self._resource_group_name = args.resource_group_name
+        self._tags = dict(args.tags)
         self.vault = keyvault.Vault(
             name,
             vault_name=args.vault_name,
@@ -88,8 +90,17 @@ class SecretVault(pulumi.ComponentResource):
             properties=keyvault.SecretPropertiesArgs(
                 value=pulumi.Output.secret(value), content_type="text/plain"
             ),
+            tags=self._tags,
             opts=pulumi.ResourceOptions(parent=self),
         )
+
+    def add_generated_secret(self, name: str, secret_name: str, length: int) -> keyvault.Secret:
+        """A random letters-and-digits secret made by Pulumi (kept encrypted in the state) and stored as
+        `secret_name`. `pulumi up --replace` on the `<name>` RandomPassword rotates it."""
+        value = random.RandomPassword(
+            name, length=length, special=False, opts=pulumi.ResourceOptions(parent=self)
+        )
+        return self.add_secret(name, secret_name, value.result)
 
     def grant_secret_read(
         self,

@@ -9,6 +9,7 @@ which fail with a message saying what to teach this module: a silent empty answe
 from __future__ import annotations
 
 import base64
+import hashlib
 import uuid
 from typing import Any
 
@@ -38,6 +39,14 @@ ARM_TYPES: dict[str, tuple[str, str]] = {
         "Microsoft.OperationalInsights/workspaces",
         "workspaceName",
     ),
+    "azure-native:monitor:ActionGroup": ("Microsoft.Insights/actionGroups", "actionGroupName"),
+    "azure-native:monitor:ScheduledQueryRule": ("Microsoft.Insights/scheduledQueryRules", "ruleName"),
+    "azure-native:monitor:MetricAlert": ("Microsoft.Insights/metricAlerts", "ruleName"),
+    "azure-native:monitor:DataCollectionRule": (
+        "Microsoft.Insights/dataCollectionRules",
+        "dataCollectionRuleName",
+    ),
+    "azure-native:applicationinsights:Workbook": ("Microsoft.Insights/workbooks", "resourceName"),
 }
 
 
@@ -58,6 +67,25 @@ def _arm_id(resource_type: str, inputs: dict[str, Any], logical_name: str) -> st
         )
     if resource_type == "azure-native:authorization:RoleAssignment":
         return f"{inputs['scope']}/providers/Microsoft.Authorization/roleAssignments/{inputs['_name']}"
+    if resource_type == "azure-native:keyvault:Secret":
+        vault = f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{group}/providers/Microsoft.KeyVault/vaults"
+        return f"{vault}/{inputs['vaultName']}/secrets/{inputs['secretName']}"
+    if resource_type == "azure-native:managedidentity:FederatedIdentityCredential":
+        identities = (
+            f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{group}/providers/Microsoft.ManagedIdentity"
+        )
+        return (
+            f"{identities}/userAssignedIdentities/{inputs['resourceName']}/federatedIdentityCredentials/"
+            f"{inputs['federatedIdentityCredentialResourceName']}"
+        )
+    if resource_type.startswith("azuread:"):
+        return deterministic_uuid("azuread", resource_type, logical_name)
+    if resource_type == "azure-native:monitor:DataCollectionRuleAssociation":
+        # An extension resource: its id hangs off the resource it is associated with (here the cluster).
+        return (
+            f"{inputs['resourceUri']}/providers/Microsoft.Insights/dataCollectionRuleAssociations/"
+            f"{inputs['associationName']}"
+        )
     if arm_type:
         name = inputs.get(name_key, logical_name)
         return f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{group}/providers/{arm_type}/{name}"
@@ -146,6 +174,27 @@ class OfflineMocks(pulumi.runtime.Mocks):
                 "loginServer": f"{inputs['registryName'].lower()}.azurecr.io",
                 "provisioningState": "Succeeded",
             }
+        if resource_type == "azure-native:keyvault:Vault":
+            properties = dict(inputs.get("properties") or {})
+            properties["vaultUri"] = f"https://{inputs['vaultName']}.vault.azure.net/"
+            return {"properties": properties}
+        if resource_type == "azure-native:keyvault:Secret":
+            uri = f"https://{inputs['vaultName']}.vault.azure.net/secrets/{inputs['secretName']}"
+            return {"properties": {"secretUri": uri, "secretUriWithVersion": f"{uri}/0a1b2c3d"}}
+        if resource_type == "random:index/randomPassword:RandomPassword":
+            # Deterministic, and obviously not a real credential.
+            digest = hashlib.sha256(f"offline/{self.stack}/{logical_name}".encode()).hexdigest()
+            return {"result": ("offline" + digest)[: int(inputs["length"])]}
+        if resource_type == "azuread:index/application:Application":
+            return {
+                "clientId": deterministic_uuid(self.stack, logical_name, "client"),
+                "objectId": deterministic_uuid(self.stack, logical_name, "object"),
+            }
+        if resource_type == "azuread:index/servicePrincipal:ServicePrincipal":
+            return {"objectId": deterministic_uuid(self.stack, logical_name, "service-principal")}
+        monitoring = self._monitoring(resource_type, inputs)
+        if monitoring is not None:
+            return monitoring
         if resource_type == "azure-native:managedidentity:UserAssignedIdentity":
             return {
                 "principalId": deterministic_uuid(self.stack, logical_name, "principal"),
@@ -189,9 +238,37 @@ class OfflineMocks(pulumi.runtime.Mocks):
             }
         return {}
 
+    def _monitoring(self, resource_type: str, inputs: dict[str, Any]) -> dict[str, Any] | None:
+        """Log Analytics, Container Insights, alerts and the workbook, as ARM answers them."""
+        if resource_type == "azure-native:operationalinsights:Workspace":
+            return {
+                "customerId": deterministic_uuid(self.stack, inputs["workspaceName"], "customer"),
+                "retentionInDays": inputs.get("retentionInDays", 30),
+                "publicNetworkAccessForIngestion": inputs.get("publicNetworkAccessForIngestion", "Enabled"),
+                "publicNetworkAccessForQuery": inputs.get("publicNetworkAccessForQuery", "Enabled"),
+                "provisioningState": "Succeeded",
+            }
+        if resource_type == "azure-native:monitor:ActionGroup":
+            receivers = [{**r, "status": "Enabled"} for r in inputs.get("emailReceivers") or []]
+            return {"emailReceivers": receivers}
+        if resource_type == "azure-native:monitor:ScheduledQueryRule":
+            return {"isWorkspaceAlertsStorageConfigured": False, "isLegacyLogAnalyticsRule": False}
+        if resource_type == "azure-native:monitor:MetricAlert":
+            return {"isMigrated": False}
+        if resource_type == "azure-native:monitor:DataCollectionRule":
+            immutable = deterministic_uuid(self.stack, inputs["dataCollectionRuleName"]).replace("-", "")
+            return {"immutableId": f"dcr-{immutable}", "provisioningState": "Succeeded"}
+        if resource_type == "azure-native:monitor:DataCollectionRuleAssociation":
+            return {"name": inputs["associationName"], "provisioningState": "Succeeded"}
+        if resource_type == "azure-native:applicationinsights:Workbook":
+            revision = deterministic_uuid(self.stack, inputs["resourceName"], "revision")
+            return {"revision": revision.replace("-", "")}
+        return None
+
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
         answer = {
             "azure-native:authorization:getClientConfig": _client_config,
+            "azure-native:resources:getResourceGroup": _resource_group,
             "azure-native:containerservice:listManagedClusterUserCredentials": self._user_credentials,
         }.get(args.token)
         if answer is None:
@@ -216,4 +293,17 @@ def _client_config(_: dict[str, Any]) -> dict[str, Any]:
         "objectId": DEPLOYER_OBJECT_ID,
         "subscriptionId": SUBSCRIPTION_ID,
         "tenantId": TENANT_ID,
+    }
+
+
+def _resource_group(args: dict[str, Any]) -> dict[str, Any]:
+    """The group bootstrap/ created (the offline engine assumes bootstrap has run)."""
+    name = args["resourceGroupName"]
+    location = pulumi.Config("muse").get("location") or "westeurope"
+    return {
+        "id": f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{name}",
+        "name": name,
+        "location": location,
+        "properties": {"provisioningState": "Succeeded"},
+        "type": "Microsoft.Resources/resourceGroups",
     }

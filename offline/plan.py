@@ -61,6 +61,62 @@ KEY_PROPERTIES: dict[str, tuple[str, ...]] = {
         "availabilityZones",
     ),
     "azure-native:managedidentity:UserAssignedIdentity": ("resourceName", "location"),
+    "azure-native:keyvault:Vault": (
+        "vaultName",
+        "properties.sku.name",
+        "properties.enableRbacAuthorization",
+        "properties.enableSoftDelete",
+        "properties.softDeleteRetentionInDays",
+        "properties.enablePurgeProtection",
+        "properties.publicNetworkAccess",
+        "properties.networkAcls.defaultAction",
+    ),
+    "azure-native:keyvault:Secret": ("secretName", "vaultName", "properties"),
+    "azure-native:managedidentity:FederatedIdentityCredential": (
+        "resourceName",
+        "issuer",
+        "subject",
+        "audiences",
+    ),
+    "azuread:index/application:Application": ("displayName", "signInAudience"),
+    "azuread:index/servicePrincipal:ServicePrincipal": ("clientId",),
+    "azuread:index/applicationFederatedIdentityCredential:ApplicationFederatedIdentityCredential": (
+        "subject",
+        "issuer",
+        "audiences",
+    ),
+    "azure-native:operationalinsights:Workspace": (
+        "workspaceName",
+        "sku.name",
+        "retentionInDays",
+        "features.disableLocalAuth",
+    ),
+    "azure-native:monitor:ActionGroup": ("actionGroupName", "groupShortName", "location", "enabled"),
+    "azure-native:monitor:DataCollectionRule": (
+        "dataCollectionRuleName",
+        "kind",
+        "dataSources.extensions.0.extensionSettings.dataCollectionSettings.enableContainerLogV2",
+        "dataFlows.0.streams",
+    ),
+    "azure-native:monitor:DataCollectionRuleAssociation": ("associationName", "resourceUri"),
+    "azure-native:monitor:ScheduledQueryRule": (
+        "ruleName",
+        "severity",
+        "evaluationFrequency",
+        "windowSize",
+        "overrideQueryTimeRange",
+        "autoMitigate",
+    ),
+    "azure-native:monitor:MetricAlert": (
+        "ruleName",
+        "severity",
+        "evaluationFrequency",
+        "windowSize",
+        "criteria.allOf.0.metricName",
+        "criteria.allOf.0.operator",
+        "criteria.allOf.0.threshold",
+    ),
+    "azure-native:applicationinsights:Workbook": ("displayName", "kind", "category", "resourceName"),
     "azure-native:authorization:RoleAssignment": ("principalType", "principalId"),
     "pulumi:providers:kubernetes": ("kubeconfig",),
 }
@@ -68,8 +124,12 @@ ROLE_NAMES = {role.definition_id: role.value.name for role in Role}
 # Top-level components print in the order of the architecture diagram; unknown ones follow alphabetically.
 COMPONENT_ORDER = (
     "muse:azure:ResourceGroup",
+    "muse:azure:Observability",
     "muse:azure:ContainerRegistry",
     "muse:azure:KubernetesCluster",
+    "muse:azure:SecretVault",
+    "muse:azure:WorkloadIdentity",
+    "muse:azuread:GitHubOidcIdentity",
 )
 
 
@@ -100,12 +160,39 @@ def key_properties(resource: PlannedResource) -> list[tuple[str, str]]:
         rows.insert(1, ("scope", str(resource.get("scope", ""))))
     if resource.type == "azure-native:containerservice:ManagedCluster":
         rows.append(("addons", ", ".join(sorted(resource.get("addonProfiles", {}) or {}))))
+    rows.extend(_monitoring_rows(resource))
     tags = resource.get("tags")
     if isinstance(tags, dict):
         rows.append(("tags", ", ".join(f"{k}={v}" for k, v in sorted(tags.items()))))
     if resource.ignore_changes:
         rows.append(("ignoreChanges", ", ".join(resource.ignore_changes)))
     return rows
+
+
+def _last_segment(resource_id: Any) -> str:
+    return str(resource_id).rstrip("/").rsplit("/", 1)[-1]
+
+
+def _monitoring_rows(resource: PlannedResource) -> list[tuple[str, str]]:
+    """Who an alert notifies, what it watches, and the action group's receivers, by name."""
+    if resource.type == "azure-native:monitor:ActionGroup":
+        emails = [r.get("emailAddress", "") for r in resource.get("emailReceivers") or []]
+        return [("receivers", ", ".join(f"email {e}" for e in emails) or "none (muse:alertEmails is empty)")]
+    if resource.type == "azure-native:monitor:ScheduledQueryRule":
+        groups = resource.get("actions.actionGroups") or []
+        return [
+            ("scope", ", ".join(_last_segment(s) for s in resource.get("scopes") or [])),
+            ("actionGroups", ", ".join(_last_segment(g) for g in groups)),
+        ]
+    if resource.type == "azure-native:monitor:MetricAlert":
+        groups = [a.get("actionGroupId") for a in resource.get("actions") or []]
+        return [
+            ("scope", ", ".join(_last_segment(s) for s in resource.get("scopes") or [])),
+            ("actionGroups", ", ".join(_last_segment(g) for g in groups)),
+        ]
+    if resource.type == "azure-native:monitor:DataCollectionRuleAssociation":
+        return [("dataCollectionRule", _last_segment(resource.get("dataCollectionRuleId")))]
+    return []
 
 
 def _ordered(resources: list[PlannedResource]) -> list[PlannedResource]:

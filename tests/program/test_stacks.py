@@ -22,7 +22,10 @@ REQUIRED_TAGS = {"app": "muse", "managed-by": "pulumi"}
 def sdk_accepts_tags(type_token: str) -> bool:
     """Whether the azure-native SDK's args for this resource type take `tags` (the source of truth)."""
     _, module, name = type_token.split(":")
-    args_class = getattr(importlib.import_module(f"pulumi_azure_native.{module}"), f"{name}Args")
+    sdk = importlib.import_module(f"pulumi_azure_native.{module}")
+    # `<Name>InitArgs` when `<Name>Args` is taken by an input type (monitor.ActionGroupArgs is a reference to
+    # an action group; the resource's args are monitor.ActionGroupInitArgs).
+    args_class = getattr(sdk, f"{name}InitArgs", None) or getattr(sdk, f"{name}Args")
     return "tags" in inspect.signature(args_class.__init__).parameters
 
 
@@ -41,7 +44,11 @@ def test_untaggable_resources_are_only_those_azure_cannot_tag(plan: OfflinePlan)
     untaggable = {
         r.type for r in plan.resources if r.type.startswith("azure-native:") and not sdk_accepts_tags(r.type)
     }
-    assert untaggable == {"azure-native:authorization:RoleAssignment"}
+    assert untaggable == {
+        "azure-native:authorization:RoleAssignment",
+        "azure-native:managedidentity:FederatedIdentityCredential",
+        "azure-native:monitor:DataCollectionRuleAssociation",
+    }
 
 
 def test_kubelet_identity_gets_acr_pull_on_the_registry_only(plan: OfflinePlan) -> None:
@@ -100,6 +107,13 @@ def test_stack_outputs(plan: OfflinePlan) -> None:
         "clusterName",
         "oidcIssuerUrl",
         "kubeconfig",
+        "logAnalyticsWorkspaceName",
+        "logAnalyticsWorkspaceId",
+        "keyVaultName",
+        "keyVaultUri",
+        "tenantId",
+        "museWorkloadClientId",
+        "museNamespace",
     }
     assert outputs["registryLoginServer"].value == f"{names.registry}.azurecr.io"
     assert outputs["clusterName"].value == names.cluster
@@ -136,4 +150,6 @@ def test_config_change_reaches_the_resource(stack: str) -> None:
         stack, overrides={"muse:userNodeVmSize": "Standard_E8ds_v5", "muse:location": "swedencentral"}
     )
     assert plan.one("azure-native:containerservice:AgentPool").get("vmSize") == "Standard_E8ds_v5"
-    assert {r.get("location") for r in plan.resources if r.get("location")} == {"swedencentral"}
+    # Action groups and metric alerts are global Azure resources; everything else follows the config.
+    locations = {r.get("location") for r in plan.resources if r.get("location")}
+    assert locations - {"global"} == {"swedencentral"}
