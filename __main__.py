@@ -10,6 +10,7 @@ from components import config as stack_config
 from components.container_registry import ContainerRegistry, ContainerRegistryArgs
 from components.kubernetes_cluster import KubernetesCluster, KubernetesClusterArgs
 from components.naming import ResourceNames
+from components.observability import Observability, ObservabilityArgs
 from components.resource_group import ResourceGroup, ResourceGroupArgs
 from components.tags import standard_tags
 
@@ -38,7 +39,15 @@ registry = ContainerRegistry(
     ),
 )
 
-cluster = KubernetesCluster("cluster", KubernetesClusterArgs.from_config(config, names, group.name, tags))
+# Observability first: the cluster ships Container Insights to its workspace; then it watches the cluster.
+observability = Observability("observability", ObservabilityArgs.from_config(config, names, group.name, tags))
+cluster = KubernetesCluster(
+    "cluster",
+    KubernetesClusterArgs.from_config(
+        config, names, group.name, tags, log_analytics_workspace_id=observability.workspace_id
+    ),
+)
+observability.watch_cluster(cluster, namespace=names.namespace)
 registry.grant_pull("aks-kubelet", cluster.kubelet_principal_id)
 
 pulumi.export("resourceGroupName", group.name)
@@ -47,3 +56,5 @@ pulumi.export("registryLoginServer", registry.login_server)
 pulumi.export("clusterName", cluster.name)
 pulumi.export("oidcIssuerUrl", cluster.oidc_issuer_url)
 pulumi.export("kubeconfig", cluster.kubeconfig)
+pulumi.export("logAnalyticsWorkspaceName", observability.workspace_name)
+pulumi.export("logAnalyticsWorkspaceId", observability.workspace_id)
