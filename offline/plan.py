@@ -92,12 +92,7 @@ KEY_PROPERTIES: dict[str, tuple[str, ...]] = {
         "features.disableLocalAuth",
     ),
     "azure-native:monitor:ActionGroup": ("actionGroupName", "groupShortName", "location", "enabled"),
-    "azure-native:monitor:DataCollectionRule": (
-        "dataCollectionRuleName",
-        "kind",
-        "dataSources.extensions.0.extensionSettings.dataCollectionSettings.enableContainerLogV2",
-        "dataFlows.0.streams",
-    ),
+    "azure-native:monitor:DataCollectionRule": ("dataCollectionRuleName", "kind", "dataFlows.0.streams"),
     "azure-native:monitor:DataCollectionRuleAssociation": ("associationName", "resourceUri"),
     "azure-native:monitor:ScheduledQueryRule": (
         "ruleName",
@@ -182,6 +177,7 @@ def _monitoring_rows(resource: PlannedResource) -> list[tuple[str, str]]:
         groups = resource.get("actions.actionGroups") or []
         return [
             ("scope", ", ".join(_last_segment(s) for s in resource.get("scopes") or [])),
+            ("namespace", str(resource.get("actions.customProperties.namespace", ""))),
             ("actionGroups", ", ".join(_last_segment(g) for g in groups)),
         ]
     if resource.type == "azure-native:monitor:MetricAlert":
@@ -189,6 +185,13 @@ def _monitoring_rows(resource: PlannedResource) -> list[tuple[str, str]]:
         return [
             ("scope", ", ".join(_last_segment(s) for s in resource.get("scopes") or [])),
             ("actionGroups", ", ".join(_last_segment(g) for g in groups)),
+        ]
+    if resource.type == "azure-native:monitor:DataCollectionRule":
+        settings = resource.get("dataSources.extensions.0.extensionSettings.dataCollectionSettings") or {}
+        destinations = resource.get("destinations.logAnalytics") or []
+        return [
+            ("containerLogV2", _render(settings.get("enableContainerLogV2", False))),
+            ("destination", ", ".join(_last_segment(d.get("workspaceResourceId")) for d in destinations)),
         ]
     if resource.type == "azure-native:monitor:DataCollectionRuleAssociation":
         return [("dataCollectionRule", _last_segment(resource.get("dataCollectionRuleId")))]
