@@ -59,6 +59,10 @@ setup: $(VENV_STAMP) $(CHECKOV) $(NODE_STAMP) system-deps ## create .venv and in
 plan: $(VENV_STAMP) ## print the offline plan of STACK (default dev)
 	@$(PY) -m offline.plan --stack $(STACK)
 
+.PHONY: plan-bootstrap
+plan-bootstrap: $(VENV_STAMP) ## print the offline plan of the once-per-subscription bootstrap project
+	@$(PY) -m offline.plan --project bootstrap --stack main
+
 .PHONY: test
 test: setup ## run every test
 	@$(PY) -m pytest

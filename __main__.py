@@ -1,18 +1,23 @@
 """Muse on Azure: stack config -> components -> stack outputs.
 
-resource group ── container registry ◄── AcrPull ── AKS kubelet identity
-               └─ AKS cluster (Entra ID, workload identity, CNI overlay + Cilium)
+resource group (made by bootstrap/) holds:
+  container registry ◄── AcrPull ─── AKS kubelet identity
+                     ◄── AcrPush ─── GitHub deploy identity (bootstrap output)
+  AKS cluster (Entra ID only, workload identity, CNI overlay + Cilium)
+  Key Vault: muse-api-token ◄── Secrets User ─── Muse workload identity ◄── federated: muse service account
 """
 
 import pulumi
+from pulumi_azure_native import authorization, resources
 
 from components import config as stack_config
 from components.container_registry import ContainerRegistry, ContainerRegistryArgs
 from components.kubernetes_cluster import KubernetesCluster, KubernetesClusterArgs
 from components.naming import ResourceNames
 from components.observability import Observability, ObservabilityArgs
-from components.resource_group import ResourceGroup, ResourceGroupArgs
+from components.secret_vault import SecretVault, SecretVaultArgs
 from components.tags import standard_tags
+from components.workload_identity import ServiceAccountRef, WorkloadIdentity, WorkloadIdentityArgs
 
 try:
     config = stack_config.from_pulumi()
@@ -22,10 +27,11 @@ except stack_config.ConfigError as error:
 
 names = ResourceNames.for_stack(config.environment, config.name_suffix)
 tags = standard_tags(config)
+client = authorization.get_client_config_output()
 
-group = ResourceGroup(
-    "muse", ResourceGroupArgs(name=names.resource_group, location=config.location, tags=tags)
-)
+# The group is created by the bootstrap project with the deploy identity's roles on it, so CI needs no
+# subscription-wide rights; looking it up fails early, naming the group, when bootstrap has not run.
+group = resources.get_resource_group_output(resource_group_name=names.resource_group)
 
 registry = ContainerRegistry(
     "registry",
@@ -49,6 +55,35 @@ cluster = KubernetesCluster(
 )
 observability.watch_cluster(cluster, namespace=names.namespace)
 registry.grant_pull("aks-kubelet", cluster.kubelet_principal_id)
+if config.deploy_principal_id:
+    registry.grant_push("github-deploy", config.deploy_principal_id)
+
+vault = SecretVault(
+    "vault",
+    SecretVaultArgs(
+        resource_group_name=group.name,
+        location=config.location,
+        vault_name=names.key_vault,
+        tenant_id=client.tenant_id,
+        purge_protection=config.key_vault_purge_protection,
+        retention_days=config.key_vault_retention_days,
+        tags=tags,
+    ),
+)
+api_token = vault.add_generated_secret("muse-api-token", secret_name="muse-api-token", length=48)
+
+muse_identity = WorkloadIdentity(
+    "muse-workload",
+    WorkloadIdentityArgs(
+        resource_group_name=group.name,
+        location=config.location,
+        identity_name=names.workload_identity,
+        oidc_issuer_url=cluster.oidc_issuer_url,
+        service_accounts=[ServiceAccountRef(namespace=names.namespace, name=names.service_account)],
+        tags=tags,
+    ),
+)
+vault.grant_secret_read("muse-workload", muse_identity.principal_id, secret=api_token)
 
 pulumi.export("resourceGroupName", group.name)
 pulumi.export("registryName", registry.name)
@@ -58,3 +93,8 @@ pulumi.export("oidcIssuerUrl", cluster.oidc_issuer_url)
 pulumi.export("kubeconfig", cluster.kubeconfig)
 pulumi.export("logAnalyticsWorkspaceName", observability.workspace_name)
 pulumi.export("logAnalyticsWorkspaceId", observability.workspace_id)
+pulumi.export("keyVaultName", vault.name)
+pulumi.export("keyVaultUri", vault.uri)
+pulumi.export("tenantId", client.tenant_id)
+pulumi.export("museWorkloadClientId", muse_identity.client_id)
+pulumi.export("museNamespace", names.namespace)

@@ -56,6 +56,17 @@ class Role(Enum):
         return self.value.id
 
 
+# The roles the deploy identities may hand out (to service principals, on their own resource group): what
+# the stacks wire (AcrPull for the kubelet, AcrPush for CI, Secrets User for Muse, Managed Identity Operator
+# for the control plane). A stack that assigns anything else fails in CI with 403; a test checks the plans.
+DELEGABLE_BY_CI: tuple[Role, ...] = (
+    Role.ACR_PULL,
+    Role.ACR_PUSH,
+    Role.KEY_VAULT_SECRETS_USER,
+    Role.MANAGED_IDENTITY_OPERATOR,
+)
+
+
 class PrincipalType(StrEnum):
     """Always given: without it a freshly created identity fails with PrincipalNotFound while Entra ID
     replicates it."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import pulumi
 
 from components.roles import Role
-from components.stack_files import stack_names
+from components.stack_files import REPO_ROOT, stack_names
 from offline.engine import OfflinePlan, PlannedResource, run_stack
 
 # The properties a reviewer wants to see per type; other types show their top-level scalar inputs.
@@ -153,6 +154,10 @@ def key_properties(resource: PlannedResource) -> list[tuple[str, str]]:
         role_id = str(resource.get("roleDefinitionId", "")).rsplit("/", 1)[-1]
         rows.insert(0, ("role", ROLE_NAMES.get(role_id, role_id)))
         rows.insert(1, ("scope", str(resource.get("scope", ""))))
+        condition = resource.get("condition")
+        if condition:
+            delegable = sorted({ROLE_NAMES.get(g, g) for g in re.findall(r"[0-9a-f-]{36}", condition)})
+            rows.insert(2, ("may assign only", ", ".join(delegable)))
     if resource.type == "azure-native:containerservice:ManagedCluster":
         rows.append(("addons", ", ".join(sorted(resource.get("addonProfiles", {}) or {}))))
     rows.extend(_monitoring_rows(resource))
@@ -237,16 +242,22 @@ def render_text(plan: OfflinePlan) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m offline.plan", description=__doc__)
-    parser.add_argument("--stack", default="dev", choices=stack_names())
+    parser.add_argument("--stack", default="dev", help="stack name (Pulumi.<stack>.yaml)")
+    parser.add_argument("--project", default=".", help="project directory: . (muse) or bootstrap")
     parser.add_argument("--format", default="text", choices=["text", "json"])
     args = parser.parse_args(argv)
+    root = (REPO_ROOT / args.project).resolve()
+    if args.stack not in stack_names(root):
+        parser.error(
+            f"no stack {args.stack!r} in {args.project}; stacks there: {', '.join(stack_names(root))}"
+        )
     try:
-        plan = run_stack(args.stack)
+        plan = run_stack(args.stack, root=root)
     except pulumi.RunError as error:
         print(error, file=sys.stderr)
         return 1
     if args.format == "json":
-        environment = next(r.get("tags.env") for r in plan.resources if r.get("tags.env"))
+        environment = next((r.get("tags.env") for r in plan.resources if r.get("tags.env")), args.stack)
         print(json.dumps(plan.to_inventory(environment), indent=2, sort_keys=True))
     else:
         print(render_text(plan), end="")
