@@ -81,3 +81,11 @@ image: system-deps ## build the Muse image with podman (localhost/muse:dev and :
 .PHONY: bench
 bench: setup ## service benchmarks: rolling update behind nginx, evaluate throughput, RSS (minutes)
 	@$(PY) -m bench
+
+.PHONY: export
+export: $(VENV_STAMP) ## regenerate every generated artifact (infra/bicep/*, see export/artifacts.py)
+	@$(PY) -m export write
+
+.PHONY: drift
+drift: $(VENV_STAMP) ## fail when a committed generated artifact differs from what `make export` writes
+	@$(PY) -m export check

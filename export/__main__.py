@@ -1,0 +1,48 @@
+"""`python -m export write` (make export) and `python -m export check` (make drift)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from components.stack_files import REPO_ROOT
+from export.artifacts import check, write
+from export.bicep import ExportError
+
+HINT = {
+    "stale": "differs from what `make export` writes",
+    "missing": "is not committed",
+    "extra": "is in a generated directory but nothing generates it (delete it)",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m export", description=__doc__)
+    parser.add_argument("command", choices=["write", "check"])
+    parser.add_argument("--root", type=Path, default=REPO_ROOT, help="repository root (default: this one)")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "write":
+            written = write(args.root)
+            for path in written:
+                print(f"wrote {path}")
+            print(f"{len(written)} file(s) written" if written else "every generated file is up to date")
+            return 0
+        findings = check(args.root)
+    except ExportError as error:
+        print(f"export failed: {error}", file=sys.stderr)
+        return 2
+    if not findings:
+        print("no drift: every generated file matches the program")
+        return 0
+    for finding in findings:
+        print(f"DRIFT {finding.path}: {HINT[finding.problem]}", file=sys.stderr)
+        if finding.diff:
+            print(finding.diff, file=sys.stderr)
+    print(f"{len(findings)} generated file(s) out of date: run `make export` and commit the result", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

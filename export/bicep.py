@@ -1,0 +1,726 @@
+"""`infra/bicep/main.bicep`, generated from the offline plans of every stack.
+
+How a resource gets into the Bicep:
+1. Every custom resource of every stack's plan is either an Azure (azure-native) resource with a mapping in
+   `export/resource_types.py`, or of a type `NOT_IN_BICEP` names with the reason; anything else stops the
+   export, so a new resource type can never silently escape.
+2. Its Pulumi inputs are converted to the ARM body by the mapping, and values are replaced by Bicep:
+   the mapping's explicit `bindings` (parameters, conditions), then automatically: another resource's id or
+   computed value (`registry.id`, `kubeletIdentity.properties.principalId`), the deployment's tenant, role
+   definition ids, names from the `names` variable (the naming rule of components/naming.py).
+3. The result must be the *same Bicep* for every stack: a value that differs between stacks and is not bound
+   to a parameter stops the export, naming the path; so does a literal that equals a stack's config value
+   (a config-derived value that was pasted instead of bound).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import annotated_types
+
+from components import naming
+from components.config import AZURE_REGIONS, StackConfig
+from components.roles import Role
+from components.tags import standard_tags
+from export.api_versions import api_version
+from export.bicep_syntax import Cond, Expr, For, camel, interpolated, literal_strings, render, string
+from export.mapping import DROP, Param, TypeMapping
+from export.plans import StackPlan
+from offline.engine import PlannedResource
+from offline.mocks import DEPLOYER_OBJECT_ID, SUBSCRIPTION_ID, TENANT_ID
+
+COMMAND = "make export"
+
+# Custom resources that are not in the Bicep, by type-token prefix, with the reason (written into the header).
+NOT_IN_BICEP: dict[str, str] = {
+    "pulumi:providers:": "Pulumi providers are not Azure resources",
+    "kubernetes:": (
+        "Kubernetes objects (namespace, workload, ingress, ...) are not ARM resources; Pulumi deploys them "
+        "into the cluster"
+    ),
+    "azuread:": (
+        "Entra ID objects (applications, service principals, their federated credentials) live in Microsoft "
+        "Graph, not in a resource group: a resource-group deployment cannot create them"
+    ),
+    "random:": "generated values; the Bicep takes them as @secure() parameters instead",
+}
+
+# Stack config keys that are not Bicep parameters, with the reason. Every other key must be used by the Bicep.
+NOT_PARAMETERS: dict[str, str] = {
+    "replicas": "Kubernetes Deployment only",
+    "ingressHost": "Kubernetes Ingress only",
+    "imageTag": "Kubernetes Deployment only",
+    "githubRepository": "subject of the GitHub identity's federated credentials, which are Entra ID objects",
+}
+
+_PLACEHOLDER = "\x00{}\x00"
+_PLACEHOLDER_PART = re.compile("\x00([A-Za-z]+)\x00")
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_ROLE_DEFINITION = re.compile(
+    rf"^/subscriptions/{SUBSCRIPTION_ID}/providers/Microsoft\.Authorization/roleDefinitions/([0-9a-f-]{{36}})$"
+)
+_ARM_TOP_LEVEL_OUTPUTS = frozenset({"id", "name", "type", "location", "tags", "sku", "identity", "zones", "kind"})
+
+
+class ExportError(Exception):
+    """The plans cannot be exported faithfully; the message says what to change."""
+
+
+# -- parameters and variables -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BicepParam:
+    name: str
+    type: str
+    description: str
+    decorators: tuple[str, ...] = ()
+    default: Any = None
+    has_default: bool = False
+    secure: bool = False
+
+    def render(self) -> str:
+        lines = [f"@description({string(self.description)})", *self.decorators]
+        if self.secure:
+            lines.insert(0, "@secure()")
+        default = f" = {render(self.default)}" if self.has_default else ""
+        lines.append(f"param {self.name} {self.type}{default}")
+        return "\n".join(lines)
+
+
+def _bicep_type(annotation: Any) -> str:
+    if annotation is bool:
+        return "bool"
+    if annotation is int:
+        return "int"
+    if typing.get_origin(annotation) is tuple:
+        return "array"
+    if annotation is str or typing.get_origin(annotation) is typing.Literal:
+        return "string"
+    raise ExportError(f"no Bicep type for config annotation {annotation!r}")
+
+
+def config_params() -> dict[str, BicepParam]:
+    """Every StackConfig field as a Bicep parameter: type, description, allowed values and bounds from the
+    same definitions that validate the Pulumi config; defaults are Pulumi.yaml's."""
+    params: dict[str, BicepParam] = {}
+    for name, spec in StackConfig.model_fields.items():
+        alias = spec.alias or name
+        annotation = spec.annotation
+        decorators: list[str] = []
+        allowed: list[str] | None = None
+        if typing.get_origin(annotation) is typing.Literal:
+            allowed = list(typing.get_args(annotation))
+        elif typing.get_origin(annotation) is tuple:
+            item = typing.get_args(annotation)[0]
+            if typing.get_origin(item) is typing.Literal:
+                allowed = list(typing.get_args(item))  # for an array, @allowed applies to each item
+        elif alias == "location":
+            allowed = sorted(AZURE_REGIONS)
+        if allowed:
+            decorators.append("@allowed(" + render(allowed) + ")")
+        for meta in spec.metadata:
+            if isinstance(meta, annotated_types.Ge):
+                decorators.append(f"@minValue({meta.ge})")
+            elif isinstance(meta, annotated_types.Le):
+                decorators.append(f"@maxValue({meta.le})")
+            elif isinstance(meta, annotated_types.MinLen):
+                decorators.append(f"@minLength({meta.min_length})")
+            elif isinstance(meta, annotated_types.MaxLen):
+                decorators.append(f"@maxLength({meta.max_length})")
+        default = spec.get_default(call_default_factory=True) if not spec.is_required() else None
+        params[alias] = BicepParam(
+            name=alias,
+            type=_bicep_type(annotation),
+            description=spec.description or alias,
+            decorators=tuple(decorators),
+            default=list(default) if isinstance(default, tuple) else default,
+            has_default=not spec.is_required(),
+        )
+    return params
+
+
+def _placeholder_config() -> StackConfig:
+    values = {name: _PLACEHOLDER.format(spec.alias or name) for name, spec in StackConfig.model_fields.items()}
+    return StackConfig.model_construct(**values)
+
+
+def _as_bicep(value: str) -> Any:
+    """A string with config placeholders as a Bicep expression (bare when it is one placeholder)."""
+    pieces = _PLACEHOLDER_PART.split(value)
+    parts: list[str | Expr] = [Expr(p) if i % 2 else p for i, p in enumerate(pieces) if p]
+    if not any(isinstance(p, Expr) for p in parts):
+        return value
+    return interpolated(parts)
+
+
+def names_variable() -> dict[str, Any]:
+    """components/naming.py's rule, in Bicep: every name from `environment` and `nameSuffix`."""
+    placeholder = _PLACEHOLDER.format
+    names = naming.ResourceNames.for_stack(placeholder("environment"), placeholder("nameSuffix"))
+    return {camel(k): _as_bicep(v) for k, v in vars(names).items()}
+
+
+def tags_variable() -> dict[str, Any]:
+    return {k: _as_bicep(v) for k, v in standard_tags(_placeholder_config()).items()}
+
+
+def role_definitions_variable() -> dict[str, str]:
+    return {camel(role.name): role.definition_id for role in Role}
+
+
+# -- binding ----------------------------------------------------------------------------------------------
+
+
+def _flatten(value: Any, path: str = "") -> list[tuple[str, Any]]:
+    if isinstance(value, dict):
+        return [item for k, v in value.items() for item in _flatten(v, f"{path}.{k}" if path else k)]
+    if isinstance(value, list):
+        return [item for i, v in enumerate(value) for item in _flatten(v, f"{path}.{i}")]
+    return [(path, value)]
+
+
+def _distinctive(value: Any) -> bool:
+    return isinstance(value, str) and (
+        bool(_UUID.match(value)) or value.startswith(("/subscriptions/", "https://"))
+    )
+
+
+@dataclass
+class StackBindings:
+    """What a literal of one stack's plan stands for in Bicep."""
+
+    stack: StackPlan
+    ids: dict[str, str] = field(default_factory=dict)  # ARM id -> symbol
+    computed: dict[str, str] = field(default_factory=dict)  # computed value -> `symbol.path`
+    azure_names: dict[tuple[str, str], str] = field(default_factory=dict)  # (type token, Azure name) -> symbol
+    names: dict[str, str] = field(default_factory=dict)  # stack-specific name -> `names.x`
+    resource_group_id: str = ""
+    config_ids: dict[str, str] = field(default_factory=dict)  # a GUID from the config -> its parameter
+    computed_any: dict[str, str] = field(default_factory=dict)  # any computed string -> `symbol.path`
+    resource_group_name: str = ""
+
+    @classmethod
+    def build(
+        cls, stack: StackPlan, symbols: Sequence[tuple[str, PlannedResource]], mappings: Mapping[str, TypeMapping]
+    ) -> StackBindings:
+        b = cls(stack=stack)
+        candidates: list[tuple[int, int, str, str]] = []
+        for order, (symbol, resource) in enumerate(symbols):
+            outputs = stack.outputs_of(resource)
+            b.ids[outputs["id"]] = symbol
+            if "name" in outputs:
+                b.azure_names[(resource.type, outputs["name"])] = symbol
+            nested = mappings[resource.type].nested_properties
+            inputs = dict(_flatten(resource.properties))
+            for path, value in _flatten({k: v for k, v in outputs.items() if k not in ("id", "name")}):
+                if not isinstance(value, str) or inputs.get(path) == value:
+                    continue
+                top = path.split(".")[0]
+                arm_path = path if nested or top in _ARM_TOP_LEVEL_OUTPUTS else f"properties.{path}"
+                b.computed_any.setdefault(value, f"{symbol}.{arm_path}")
+                if not _distinctive(value):
+                    continue
+                candidates.append((path.count("."), order, value, f"{symbol}.{arm_path}"))
+        for _, _, value, expr in sorted(candidates, reverse=True):
+            b.computed[value] = expr  # the shallowest path of the first resource wins
+        config = _stack_config(stack)
+        real = naming.ResourceNames.for_stack(config.environment, config.name_suffix)
+        for k, template in names_variable().items():
+            if isinstance(template, Expr):
+                b.names.setdefault(getattr(real, _snake(k)), f"names.{k}")
+        b.resource_group_name = real.resource_group
+        for name, spec in StackConfig.model_fields.items():
+            value = getattr(config, name)
+            if isinstance(value, str) and _UUID.match(value):
+                b.config_ids[value] = spec.alias or name
+        b.resource_group_id = f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{real.resource_group}"
+        return b
+
+    def literal(self, value: str) -> Any:
+        """What a string of the plan is in Bicep: a reference, a name, or itself."""
+        if value == self.resource_group_id:
+            return Expr("resourceGroup().id")
+        if value == TENANT_ID:
+            return Expr("tenant().tenantId")
+        if value == DEPLOYER_OBJECT_ID:
+            return Expr("deployer().objectId")
+        if value in self.ids:
+            return Expr(f"{self.ids[value]}.id")
+        if value in self.computed:
+            return Expr(self.computed[value])
+        role = _ROLE_DEFINITION.match(value)
+        if role:
+            return Expr(
+                "subscriptionResourceId('Microsoft.Authorization/roleDefinitions', "
+                f"roleDefinitionIds.{_role_key(role.group(1))})"
+            )
+        if value in self.names:
+            return Expr(self.names[value])
+        if value in self.config_ids:
+            return Expr(self.config_ids[value])
+        # Inside a longer string (a query, a display name, a workbook's JSON): ids first, then names.
+        embedded = {**{n: e for n, e in self.names.items()}, **{i: f"{s}.id" for i, s in self.ids.items()}}
+        pattern = "|".join(re.escape(v) for v in sorted(embedded, key=len, reverse=True))
+        if pattern and re.search(pattern, value):
+            parts: list[str | Expr] = []
+            position = 0
+            for match in re.finditer(pattern, value):
+                if match.start() > position:
+                    parts.append(value[position : match.start()])
+                parts.append(Expr(embedded[match.group(0)]))
+                position = match.end()
+            if position < len(value):
+                parts.append(value[position:])
+            return interpolated(parts)
+        return value
+
+    def key(self, value: str) -> str | Expr:
+        bound = self.literal(value)
+        if isinstance(bound, Expr) and not bound.text.startswith("'"):
+            return Expr(f"'${{{bound.text}}}'")
+        return bound if isinstance(bound, Expr) else value
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"([A-Z])", r"_\1", name).lower()
+
+
+def _role_key(definition_id: str) -> str:
+    for role in Role:
+        if role.definition_id == definition_id:
+            return camel(role.name)
+    raise ExportError(f"role definition {definition_id} is not in components/roles.py")
+
+
+def _stack_config(stack: StackPlan) -> StackConfig:
+    return stack.config
+
+
+def _auto(value: Any, b: StackBindings) -> Any:
+    if isinstance(value, str):
+        return b.literal(value)
+    if isinstance(value, dict):
+        return {b.key(k): _auto(v, b) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_auto(v, b) for v in value]
+    return value
+
+
+def _set_path(body: dict[str, Any], path: str, value: Any) -> None:
+    parts = path.split(".")
+    node: Any = body
+    for part in parts[:-1]:
+        if isinstance(node, list):
+            node = node[int(part)]
+        else:
+            node = node.setdefault(part, {})
+    last = parts[-1]
+    if isinstance(node, list):
+        node[int(last)] = value
+    elif value is DROP:
+        node.pop(last, None)
+    else:
+        node[last] = value
+
+
+_BOUND = object()
+
+
+def _bind(body: dict[str, Any], bindings: Mapping[str, Any], b: StackBindings) -> dict[str, Any]:
+    """Explicit bindings first (their values are written as given), then automatic ones on the rest."""
+    marked = _copy(body)
+    for path in bindings:
+        _set_path(marked, path, _BOUND)
+    bound = _auto_except_marked(marked, b)
+    for path, value in bindings.items():
+        _set_path(bound, path, DROP if value is DROP else _param_expr(value))
+    return _sorted(bound)
+
+
+_TOP_ORDER = ("name", "parent", "scope", "location", "kind", "tags", "sku", "identity", "zones", "properties")
+
+
+def _sorted(value: Any, top: bool = True) -> Any:
+    """Keys in a fixed order: ARM's usual top-level order, then alphabetical below."""
+    if isinstance(value, dict):
+        def rank(k: Any) -> tuple[int, str]:
+            text = str(k)
+            return (_TOP_ORDER.index(text) if top and text in _TOP_ORDER else len(_TOP_ORDER), text)
+
+        return {k: _sorted(value[k], False) for k in sorted(value, key=rank)}
+    if isinstance(value, list):
+        return [_sorted(v, False) for v in value]
+    return value
+
+
+def _param_expr(value: Any) -> Any:
+    return Expr(value.name) if isinstance(value, Param) else value
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
+
+
+def _auto_except_marked(value: Any, b: StackBindings) -> Any:
+    if value is _BOUND:
+        return value
+    if isinstance(value, dict):
+        return {b.key(k): _auto_except_marked(v, b) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_auto_except_marked(v, b) for v in value]
+    return _auto(value, b)
+
+
+# -- resources ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class BicepResource:
+    symbol: str
+    type_token: str
+    mapping: TypeMapping
+    body: dict[str, Any]
+    comments: tuple[str, ...] = ()
+    condition: str | None = None
+
+    def render(self) -> str:
+        version = api_version(self.type_token)
+        head = [f"// {c}" for c in self.comments]
+        head += [f"// checkov:skip={check}: {reason}" for check, reason in self.mapping.skips]
+        condition = f"if ({self.condition}) " if self.condition else ""
+        return "\n".join([*head, f"resource {self.symbol} '{self.mapping.arm_type}@{version}' = {condition}{render(self.body)}"])
+
+
+def _unified(a: str, b: str, name_a: str, name_b: str) -> str:
+    return "\n".join(difflib.unified_diff(a.splitlines(), b.splitlines(), name_a, name_b, lineterm="", n=1))
+
+
+def _leaks(body: Any, config: StackConfig, used: set[str]) -> list[str]:
+    values = {}
+    for name, spec in StackConfig.model_fields.items():
+        alias = spec.alias or name
+        raw = getattr(config, name)
+        for v in raw if isinstance(raw, tuple) else (raw,):
+            if isinstance(v, str) and len(v) >= 3 and alias not in NOT_PARAMETERS:
+                values[v] = alias
+    return [f"'{s}' (the value of {values[s]})" for s in literal_strings(body) if s in values]
+
+
+def azure_resources(plan: StackPlan, mappings: Mapping[str, TypeMapping]) -> list[PlannedResource]:
+    """The plan's resources that must be in the Bicep; raises for a type that is neither mapped nor excluded."""
+    found = []
+    for resource in plan.plan.resources:
+        if not resource.custom:
+            continue
+        if resource.type in mappings:
+            found.append(resource)
+            continue
+        if any(resource.type.startswith(prefix) for prefix in NOT_IN_BICEP):
+            continue
+        raise ExportError(
+            f"{resource.type} ({resource.name}) is in the plan of stack {plan.stack} but has no Bicep mapping: "
+            "add one to export/resource_types.py (or, if it is not an Azure resource, to NOT_IN_BICEP in "
+            "export/bicep.py with the reason)"
+        )
+    return found
+
+
+@dataclass
+class Template:
+    params: dict[str, BicepParam]
+    extra_params: dict[str, Param]
+    resources: list[BicepResource]
+    outputs: dict[str, tuple[str, Expr]]
+    omitted_outputs: dict[str, str]
+    excluded: dict[str, list[str]]  # reason -> resource type tokens
+
+
+def build_template(plans: Sequence[StackPlan], mappings: Mapping[str, TypeMapping]) -> Template:
+    if not plans:
+        raise ExportError("no stacks to export")
+    order = {t: i for i, t in enumerate(mappings)}
+    per_stack = {
+        p.label: {(r.type, _logical_key(r.name, p.config)): r for r in azure_resources(p, mappings)} for p in plans
+    }
+    keys = sorted(set().union(*per_stack.values()), key=lambda k: (order[k[0]], k[1]))
+    symbols: dict[tuple[str, str], str] = {}
+    for key in keys:
+        mapping = mappings[key[0]]
+        resource = next(per_stack[p.label][key] for p in plans if key in per_stack[p.label])
+        symbol = mapping.symbol(resource) if mapping.symbol else camel(key[1])
+        symbol = symbol if key[1] == resource.name else camel(key[1])
+        if symbol in symbols.values():
+            raise ExportError(f"two resources get the Bicep symbol {symbol!r}; give one a `symbol` in its mapping")
+        symbols[key] = symbol
+    bindings = {
+        p.label: StackBindings.build(
+            p, [(symbols[k], per_stack[p.label][k]) for k in keys if k in per_stack[p.label]], mappings
+        )
+        for p in plans
+    }
+    configs = {p.label: _stack_config(p) for p in plans}
+
+    resources: list[BicepResource] = []
+    extra_params: dict[str, Param] = {}
+    for key in keys:
+        mapping = mappings[key[0]]
+        rendered: dict[str, tuple[str, dict[str, Any]]] = {}
+        for plan in plans:
+            if key not in per_stack[plan.label]:
+                continue
+            resource = per_stack[plan.label][key]
+            b = bindings[plan.label]
+            explicit = mapping.bindings_for(resource)
+            for value in explicit.values():
+                if isinstance(value, Param):
+                    extra_params[value.name] = value
+            body = _bind(mapping.to_arm(resource), explicit, b)
+            head: dict[str, Any] = {}
+            if mapping.parent:
+                parent_name = resource.properties[mapping.parent[0]]
+                parent = b.azure_names.get((mapping.parent[1], parent_name))
+                if parent is None:
+                    raise ExportError(f"{resource.urn}: no {mapping.parent[1]} named {parent_name!r} in the plan")
+                head["parent"] = Expr(parent)
+            if mapping.scope_input:
+                scope = resource.properties[mapping.scope_input]
+                if scope in b.ids:
+                    head["scope"] = Expr(b.ids[scope])
+                elif scope != b.resource_group_id:
+                    raise ExportError(f"{resource.urn}: scope {scope} is neither the resource group nor a resource here")
+            if mapping.name_input:
+                name = body.pop("name", None)
+                name = name if name is not None else b.literal(resource.properties[mapping.name_input])
+            else:
+                name = mapping.fixed_name
+            if key[0] == "azure-native:authorization:RoleAssignment":
+                name = _role_assignment_name(head.get("scope"), body)
+            body = {"name": name, **head, **body}
+            leaks = _leaks(body, configs[plan.label], set())
+            if leaks:
+                raise ExportError(
+                    f"{resource.urn}: literal {', '.join(leaks)} looks config-derived; bind it to the parameter "
+                    "in export/resource_types.py"
+                )
+            rendered[plan.label] = (render(body), body)
+        first_stack, (first_text, first_body) = next(iter(rendered.items()))
+        for stack, (text, _) in rendered.items():
+            if text != first_text:
+                diff = _unified(first_text, text, first_stack, stack)
+                raise ExportError(
+                    f"{key[0]} {key[1]} differs between stacks {first_stack} and {stack} where the Bicep has no "
+                    f"parameter; bind these values in export/resource_types.py:\n{diff}"
+                )
+        comments = (mapping.comment,) if mapping.comment else ()
+        condition = None
+        if len(rendered) < len(plans):
+            condition = _condition(key, first_text, plans, set(rendered))
+        resources.append(BicepResource(symbols[key], key[0], mapping, first_body, comments, condition))
+
+    outputs, omitted = _outputs(plans, bindings)
+    excluded: dict[str, list[str]] = {}
+    for plan in plans:
+        for r in plan.plan.resources:
+            for prefix, reason in NOT_IN_BICEP.items():
+                if r.custom and r.type.startswith(prefix) and r.type not in excluded.setdefault(reason, []):
+                    excluded[reason].append(r.type)
+    return Template(config_params(), extra_params, resources, outputs, omitted, excluded)
+
+
+def _condition(key: tuple[str, str], text: str, plans: Sequence[StackPlan], present: set[str]) -> str:
+    """The `if` of a resource only some plans have: a parameter defaulting to '' that is set exactly there."""
+    for alias in sorted(referenced_identifiers(text)):
+        spec = next((f for n, f in StackConfig.model_fields.items() if (f.alias or n) == alias), None)
+        if spec is None or spec.is_required() or spec.get_default() != "":
+            continue
+        name = next(n for n, f in StackConfig.model_fields.items() if f is spec)
+        if all((p.label in present) == bool(getattr(p.config, name)) for p in plans):
+            return f"!empty({alias})"
+    raise ExportError(
+        f"{key[0]} {key[1]} is only in the plans of {', '.join(sorted(present))}: export/ derives a Bicep `if` "
+        "only from an optional string parameter it references; extend export/bicep.py `_condition`"
+    )
+
+
+def _logical_key(name: str, config: StackConfig) -> str:
+    """A Pulumi logical name with the stack's names in it (e.g. a namespace) made stack-independent."""
+    real = naming.ResourceNames.for_stack(config.environment, config.name_suffix)
+    for field_name, template in names_variable().items():
+        value = getattr(real, _snake(field_name))
+        if isinstance(template, Expr) and value in name:
+            return name.replace(value, field_name)
+    return name
+
+
+def _role_assignment_name(scope: Any, body: Mapping[str, Any]) -> Expr:
+    properties = body.get("properties", {})
+    principal = properties.get("principalId")
+    if isinstance(principal, Expr) and ".properties." in principal.text:
+        principal_key = principal.text.split(".")[0] + ".id"  # a resource's id is known before it deploys
+    elif isinstance(principal, Expr):
+        principal_key = principal.text
+    else:
+        raise ExportError(f"role assignment principal {principal!r} is not a reference or parameter")
+    role = properties.get("roleDefinitionId")
+    scope_id = f"{scope.text}.id" if isinstance(scope, Expr) else "resourceGroup().id"
+    return Expr(f"guid({scope_id}, {principal_key}, {role.text if isinstance(role, Expr) else string(str(role))})")
+
+
+def _output_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return "string"
+
+
+def _outputs(
+    plans: Sequence[StackPlan], bindings: Mapping[str, StackBindings]
+) -> tuple[dict[str, tuple[str, Expr]], dict[str, str]]:
+    outputs: dict[str, tuple[str, Expr]] = {}
+    omitted: dict[str, str] = {}
+    reference = plans[0]
+    for name, output in reference.plan.outputs.items():
+        if output.secret:
+            omitted[name] = "secret"
+            continue
+        exprs = set()
+        for plan in plans:
+            value = plan.plan.outputs[name].value
+            b = bindings[plan.label]
+            if value == b.resource_group_name:
+                expr: Any = Expr("resourceGroup().name")
+            elif isinstance(value, str) and value in b.computed_any and not _distinctive(value):
+                expr = Expr(b.computed_any[value])
+            else:
+                by_name = [s for (t, n), s in b.azure_names.items() if n == value]
+                expr = Expr(f"{by_name[0]}.name") if len(by_name) == 1 else b.literal(value) if isinstance(value, str) else value
+            exprs.add(render(expr))
+        if len(exprs) != 1 or not isinstance(expr, Expr):
+            omitted[name] = "not derivable from the Bicep's resources"
+            continue
+        outputs[name] = (_output_type(reference.plan.outputs[name].value), expr)
+    return outputs, omitted
+
+
+_STRING_LITERAL = re.compile(r"'(?:[^'\\]|\\.)*'")
+_INTERPOLATION = re.compile(r"\$\{([^}]*)\}")
+_IDENT = re.compile(r"(?<![.\w])([A-Za-z_]\w*)\b")
+
+
+def referenced_identifiers(text: str) -> set[str]:
+    """Identifiers a piece of Bicep refers to (outside string literals, except inside interpolations)."""
+    text = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("//"))
+    code = _STRING_LITERAL.sub(lambda m: " " + " ".join(_INTERPOLATION.findall(m.group(0))) + " ", text)
+    lines = [re.sub(r"^\s*[\w']+:", " ", line) for line in code.splitlines() if not line.lstrip().startswith("//")]
+    return set(_IDENT.findall("\n".join(lines)))
+
+
+def render_template(template: Template, header: Sequence[str]) -> str:
+    variables = {
+        "names": names_variable(),
+        "tags": tags_variable(),
+        "roleDefinitionIds": role_definitions_variable(),
+    }
+    var_text = [
+        "// Azure names: the rule of components/naming.py, from `environment` and `nameSuffix`.",
+        f"var names = {render(variables['names'])}",
+        "",
+        "// The tags every taggable resource carries (components/tags.py).",
+        f"var tags = {render(variables['tags'])}",
+        "",
+        "// Built-in role definitions (components/roles.py); the same in every tenant.",
+        f"var roleDefinitionIds = {render(variables['roleDefinitionIds'])}",
+    ]
+    resource_text = [r.render() for r in template.resources]
+    output_text = [f"output {n} {t} = {e.text}" for n, (t, e) in template.outputs.items()]
+    body = "\n".join([*var_text, *resource_text, *output_text])
+    used = referenced_identifiers(body)
+    unused = [
+        alias for alias in template.params if alias not in used and alias not in NOT_PARAMETERS
+    ]
+    if unused:
+        raise ExportError(
+            f"stack config key(s) {', '.join(unused)} are not used by any Bicep resource: bind them where the "
+            "Pulumi program uses them (export/resource_types.py), or list them in NOT_PARAMETERS with the reason"
+        )
+    params = [p for alias, p in template.params.items() if alias not in NOT_PARAMETERS]
+    extra = [
+        BicepParam(
+            name=p.name,
+            type=p.type,
+            description=p.description,
+            default=None if p.required else p.default,
+            has_default=not p.required,
+            secure=p.secure,
+        )
+        for p in sorted(template.extra_params.values(), key=lambda p: p.name)
+    ]
+    declared = {p.name for p in params} | {p.name for p in extra} | set(variables) | {r.symbol for r in template.resources}
+    collisions = sorted(
+        {s for r in template.resources for s in literal_strings(r.body) if s in declared}
+    )
+    if collisions:
+        raise ExportError(f"string literal(s) {collisions} equal a Bicep identifier; rename the symbol")
+    sections = [
+        *header,
+        "",
+        "targetScope = 'resourceGroup'",
+        "",
+        "// ---- Parameters: the stack config keys (Pulumi.yaml), same descriptions, allowed values and defaults.",
+        "",
+        "\n\n".join(p.render() for p in params),
+    ]
+    if extra:
+        sections += [
+            "",
+            "// ---- Parameters the stack config does not hold: secrets and ids of objects created outside ARM.",
+            "",
+            "\n\n".join(p.render() for p in extra),
+        ]
+    sections += [
+        "",
+        "// ---- Variables",
+        "",
+        "\n\n".join("\n".join(var_text).split("\n\n")),
+        "",
+        "// ---- Resources: one per Azure resource of the Pulumi program.",
+        "",
+        "\n\n".join(resource_text),
+        "",
+        "// ---- Outputs",
+        "",
+        "\n".join(output_text),
+    ]
+    text = "\n".join(sections) + "\n"
+    return re.sub(r"\n{3,}", "\n\n", text)
+
+
+__all__ = [
+    "COMMAND",
+    "NOT_IN_BICEP",
+    "NOT_PARAMETERS",
+    "BicepParam",
+    "ExportError",
+    "Template",
+    "build_template",
+    "config_params",
+    "render_template",
+    "types",
+]

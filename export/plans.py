@@ -1,0 +1,103 @@
+"""The offline plans the export is generated from, with what the mocks answered for each resource.
+
+The plan records each resource's *inputs*; the exporter also needs the values Azure computes (ids, principal
+ids, the OIDC issuer URL) to recognise a reference between two resources and write it as a symbolic reference
+(`registry.id`) instead of a pasted value. `CapturingMocks` keeps the offline mocks' answers per resource.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import pulumi
+
+from components.config import StackConfig, load_stack_config
+from components.stack_files import read_stack, stack_names
+from offline.engine import OfflinePlan, PlannedResource, RecordingMonitor, run_stack
+from offline.mocks import OfflineMocks
+
+
+class CapturingMocks(OfflineMocks):
+    """The offline mocks, also keeping each resource's outputs by (type token, logical name)."""
+
+    def __init__(self, stack: str) -> None:
+        super().__init__(stack)
+        self.outputs: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        resource_id, outputs = super().new_resource(args)
+        key = (args.typ, args.name)
+        if key in self.outputs:
+            raise ValueError(f"two resources of type {args.typ} are named {args.name!r}; the export needs unique names")
+        self.outputs[key] = {**outputs, "id": resource_id}
+        return resource_id, outputs
+
+
+@dataclass
+class StackPlan:
+    """One stack's plan, its raw config (as the stack files set it) and each resource's mocked outputs."""
+
+    stack: str
+    plan: OfflinePlan
+    stack_config: dict[str, Any]  # keys without `muse:`, exactly as Pulumi.<stack>.yaml sets them
+    config: StackConfig  # the validated config the program ran with (defaults filled in)
+    outputs: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    label: str = ""  # the stack, or `<stack>+<variant>` for a config variant
+
+    def __post_init__(self) -> None:
+        self.label = self.label or self.stack
+
+    def outputs_of(self, resource: PlannedResource) -> dict[str, Any]:
+        return self.outputs.get((resource.type, resource.name), {})
+
+
+def stack_file_config(stack: str) -> dict[str, Any]:
+    """The `muse:*` keys `Pulumi.<stack>.yaml` sets (no Pulumi.yaml defaults), prefix removed."""
+    import yaml
+
+    from components.stack_files import REPO_ROOT
+
+    data = yaml.safe_load((REPO_ROOT / f"Pulumi.{stack}.yaml").read_text()) or {}
+    return {key.split(":", 1)[1]: value for key, value in (data.get("config") or {}).items()}
+
+
+def plan_stack(stack: str, overrides: dict[str, Any] | None = None, label: str = "") -> StackPlan:
+    mocks = CapturingMocks(stack)
+    plan = run_stack(stack, overrides=overrides, monitor=RecordingMonitor(mocks))
+    config = stack_file_config(stack)
+    for key, value in (overrides or {}).items():
+        bare = key.split(":", 1)[1]
+        if value is None:
+            config.pop(bare, None)
+        else:
+            config[bare] = value
+    parsed = load_stack_config(stack, read_stack(stack, overrides=overrides).config)
+    return StackPlan(
+        stack=stack, plan=plan, stack_config=config, config=parsed, outputs=mocks.outputs, label=label
+    )
+
+
+@cache
+def stacks() -> tuple[str, ...]:
+    return tuple(stack_names())
+
+
+# Config variants the export also plans, so that resources the program creates only for some config (none
+# of the stack files sets) get their Bicep `if` condition: (stack, overrides).
+VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "deploy-identity": ("dev", {"muse:deployPrincipalId": "11111111-2222-4333-8444-555555555555"}),
+}
+
+
+@cache
+def all_plans() -> tuple[StackPlan, ...]:
+    """Every stack's plan, then every variant's (computed once per process)."""
+    plans = [plan_stack(stack) for stack in stacks()]
+    for name, (stack, overrides) in VARIANTS.items():
+        plans.append(plan_stack(stack, overrides, label=f"{stack}+{name}"))
+    return tuple(plans)
+
+
+__all__ = ["CapturingMocks", "StackPlan", "all_plans", "plan_stack", "read_stack", "stacks"]

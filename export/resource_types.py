@@ -1,0 +1,265 @@
+"""The per-type mappings: one entry per azure-native resource type the program deploys.
+
+Adding a resource type to the program = adding one `TypeMapping` here (the export stops and says so until
+then). Only what the Bicep cannot take from the plan is written down: where the name/parent/scope are, and
+which values come from parameters. Order here is the order of the resources in main.bicep.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from export.bicep_syntax import Cond, Expr, For, camel
+from export.mapping import Param, TypeMapping
+from offline.engine import PlannedResource
+
+LOCATION_AND_TAGS: Mapping[str, Any] = {"location": Expr("location"), "tags": Expr("tags")}
+ZONES_OR_NULL = Cond("empty(availabilityZones)", None, Expr("availabilityZones"))
+
+# Symbolic names that read better than the Pulumi logical name in camelCase.
+SYMBOLS: Mapping[str, str] = {
+    "cluster-control-plane": "controlPlaneIdentity",
+    "cluster-kubelet": "kubeletIdentity",
+    "cluster-muse": "userPool",
+    "muse-workload": "museWorkloadIdentity",
+}
+
+
+def _symbol(resource: PlannedResource) -> str:
+    return SYMBOLS.get(resource.name, camel(resource.name))
+
+
+def _secret_bindings(resource: PlannedResource) -> Mapping[str, Any]:
+    name = str(resource.properties["secretName"])
+    return {
+        "tags": Expr("tags"),
+        "properties.value": Param(
+            name=camel(name) + "Value",
+            type="string",
+            description=(
+                f"Value of the Key Vault secret '{name}'. Pulumi generates it; with Bicep, pass it at deploy "
+                "time (never in a parameter file), e.g. -p " + camel(name) + "Value=$(openssl rand -hex 24)."
+            ),
+            secure=True,
+        ),
+    }
+
+
+MAPPINGS: dict[str, TypeMapping] = {
+    "azure-native:managedidentity:UserAssignedIdentity": TypeMapping(
+        arm_type="Microsoft.ManagedIdentity/userAssignedIdentities",
+        name_input="resourceName",
+        bindings=LOCATION_AND_TAGS,
+        symbol=_symbol,
+    ),
+    "azure-native:managedidentity:FederatedIdentityCredential": TypeMapping(
+        arm_type="Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials",
+        name_input="federatedIdentityCredentialResourceName",
+        parent=("resourceName", "azure-native:managedidentity:UserAssignedIdentity"),
+        symbol=_symbol,
+    ),
+    "azure-native:containerregistry:Registry": TypeMapping(
+        arm_type="Microsoft.ContainerRegistry/registries",
+        name_input="registryName",
+        bindings={
+            **LOCATION_AND_TAGS,
+            "sku.name": Expr("registrySku"),
+            # Premium only (components/container_registry.py): zone redundancy with 2+ zones, retention.
+            "properties.zoneRedundancy": Cond(
+                "registrySku == 'Premium' && length(availabilityZones) > 1", "Enabled", "Disabled"
+            ),
+            "properties.policies": Cond(
+                "registrySku == 'Premium'", {"retentionPolicy": {"days": 30, "status": "enabled"}}, None
+            ),
+        },
+        symbol=_symbol,
+        skips=(
+            ("CKV_AZURE_166", "image quarantine is a Premium preview feature; images are pinned by digest"),
+            (
+                "CKV_AZURE_139",
+                "public endpoint on purpose: GitHub-hosted runners push over the internet, Entra ID only",
+            ),
+            ("CKV_AZURE_165", "geo-replication is a cost decision for a single-region service"),
+            ("CKV_AZURE_164", "content trust (Notary v1) is deprecated by Azure; images are pinned by digest"),
+            ("CKV_AZURE_167", "untagged-manifest retention is a Premium feature, set when registrySku is Premium"),
+            ("CKV_AZURE_233", "zone redundancy is Premium-only; set when registrySku is Premium with 2+ zones"),
+            ("CKV_AZURE_237", "dedicated data endpoints matter with private networking, which Muse does not use"),
+        ),
+    ),
+    "azure-native:containerservice:ManagedCluster": TypeMapping(
+        arm_type="Microsoft.ContainerService/managedClusters",
+        name_input="resourceName",
+        bindings={
+            **LOCATION_AND_TAGS,
+            "sku.tier": Expr("clusterTier"),
+            "properties.kubernetesVersion": Expr("kubernetesVersion"),
+            "properties.autoUpgradeProfile.upgradeChannel": Expr("upgradeChannel"),
+            "properties.aadProfile.adminGroupObjectIDs": Expr("clusterAdminGroupObjectIds"),
+            "properties.apiServerAccessProfile.authorizedIPRanges": Expr("apiServerAuthorizedIpRanges"),
+            "properties.agentPoolProfiles.0.vmSize": Expr("systemNodeVmSize"),
+            "properties.agentPoolProfiles.0.count": Expr("systemNodeCount"),
+            "properties.agentPoolProfiles.0.availabilityZones": ZONES_OR_NULL,
+        },
+        symbol=_symbol,
+        comment=(
+            "The inline system pool cannot be changed after creation (Pulumi ignores later changes to it); "
+            "Muse runs on the separate user pool below."
+        ),
+        skips=(
+            ("CKV_AZURE_115", "private cluster is not used: CI reaches the API server, Entra ID + optional IP ranges"),
+            ("CKV_AZURE_6", "API server IP ranges are the apiServerAuthorizedIpRanges parameter (empty = any)"),
+            ("CKV_AZURE_117", "OS disks use platform-managed keys; customer-managed keys are not required here"),
+            ("CKV_AZURE_226", "ephemeral OS disks need VM sizes with enough cache; sizes are parameters"),
+            ("CKV_AZURE_227", "host encryption must be enabled on the subscription first; not assumed"),
+            ("CKV_AZURE_168", "max pods per node stays at the AKS default for CNI overlay (250)"),
+            ("CKV_AZURE_170", "clusterTier parameter: Free in dev, Standard (uptime SLA) in prod"),
+            ("CKV_AZURE_116", "Azure Policy add-on is not part of this baseline"),
+            ("CKV_AZURE_232", "the system pool is tainted CriticalAddonsOnly; checkov does not see the taint"),
+        ),
+    ),
+    "azure-native:containerservice:AgentPool": TypeMapping(
+        arm_type="Microsoft.ContainerService/managedClusters/agentPools",
+        name_input="agentPoolName",
+        parent=("resourceName", "azure-native:containerservice:ManagedCluster"),
+        top_level=(),
+        bindings={
+            "properties.tags": Expr("tags"),
+            "properties.vmSize": Expr("userNodeVmSize"),
+            "properties.count": Expr("userNodeCount"),
+            "properties.enableAutoScaling": Expr("userNodeAutoscale"),
+            # Autoscaler bounds only when autoscaling (components/kubernetes_cluster.py).
+            "properties.minCount": Cond("userNodeAutoscale", Expr("userNodeMinCount"), None),
+            "properties.maxCount": Cond("userNodeAutoscale", Expr("userNodeMaxCount"), None),
+            "properties.availabilityZones": ZONES_OR_NULL,
+        },
+        symbol=_symbol,
+        skips=(("CKV_AZURE_168", "max pods per node stays at the AKS default for CNI overlay (250)"),),
+    ),
+    "azure-native:keyvault:Vault": TypeMapping(
+        arm_type="Microsoft.KeyVault/vaults",
+        name_input="vaultName",
+        nested_properties=True,
+        bindings={
+            **LOCATION_AND_TAGS,
+            "properties.softDeleteRetentionInDays": Expr("keyVaultRetentionDays"),
+            # Azure accepts only `true`; unset is how "off" is spelled (components/secret_vault.py).
+            "properties.enablePurgeProtection": Cond("keyVaultPurgeProtection", True, None),
+        },
+        symbol=_symbol,
+        skips=(
+            (
+                "CKV_AZURE_109",
+                "public endpoint on purpose (AKS nodes and GitHub runners); every request needs Entra ID + RBAC",
+            ),
+            ("CKV_AZURE_189", "public endpoint on purpose, see CKV_AZURE_109"),
+            ("CKV_AZURE_110", "purge protection is the keyVaultPurgeProtection parameter: on in prod, off in dev"),
+            ("CKV_AZURE_42", "purge protection is the keyVaultPurgeProtection parameter: on in prod, off in dev"),
+        ),
+    ),
+    "azure-native:keyvault:Secret": TypeMapping(
+        arm_type="Microsoft.KeyVault/vaults/secrets",
+        name_input="secretName",
+        parent=("vaultName", "azure-native:keyvault:Vault"),
+        nested_properties=True,
+        bindings=_secret_bindings,
+        # The value makes Pulumi mark the whole `properties` secret, so the plan cannot show it; the content
+        # type is components/secret_vault.py's, the value a @secure() parameter.
+        shape=lambda inputs: {
+            **{k: v for k, v in inputs.items() if k != "properties"},
+            "properties": {"contentType": "text/plain"},
+        },
+        symbol=_symbol,
+        skips=(("CKV_AZURE_41", "a generated API token has no natural expiry; rotated by redeploying it"),),
+    ),
+    "azure-native:authorization:RoleAssignment": TypeMapping(
+        arm_type="Microsoft.Authorization/roleAssignments",
+        name_input=None,
+        scope_input="scope",
+        top_level=(),
+        symbol=_symbol,
+    ),
+}
+
+# Azure Monitor severities per environment (components/observability.py `AlertSeverities`).
+FAILURE_SEVERITY = Cond("environment == 'prod'", 1, 3)
+CAPACITY_SEVERITY = Cond("environment == 'prod'", 2, 3)
+MONITOR_TOP_LEVEL = ("location", "tags", "kind")
+
+MAPPINGS.update(
+    {
+        "azure-native:operationalinsights:Workspace": TypeMapping(
+            arm_type="Microsoft.OperationalInsights/workspaces",
+            name_input="workspaceName",
+            top_level=("location", "tags"),
+            bindings={**LOCATION_AND_TAGS, "properties.retentionInDays": Expr("logRetentionDays")},
+            symbol=lambda r: "logAnalytics",
+        ),
+        "azure-native:monitor:ActionGroup": TypeMapping(
+            arm_type="Microsoft.Insights/actionGroups",
+            name_input="actionGroupName",
+            top_level=("location", "tags"),
+            bindings={
+                "tags": Expr("tags"),
+                "properties.groupShortName": Expr("names.actionGroupShort"),
+                "properties.emailReceivers": For(
+                    "address",
+                    "i",
+                    "alertEmails",
+                    {
+                        "name": Expr("'email-${i + 1}'"),
+                        "emailAddress": Expr("address"),
+                        "useCommonAlertSchema": True,
+                    },
+                ),
+            },
+            symbol=lambda r: "actionGroup",
+        ),
+        "azure-native:monitor:DataCollectionRule": TypeMapping(
+            arm_type="Microsoft.Insights/dataCollectionRules",
+            name_input="dataCollectionRuleName",
+            top_level=MONITOR_TOP_LEVEL,
+            bindings=LOCATION_AND_TAGS,
+            symbol=lambda r: "containerInsightsRule",
+        ),
+        "azure-native:monitor:DataCollectionRuleAssociation": TypeMapping(
+            arm_type="Microsoft.Insights/dataCollectionRuleAssociations",
+            name_input="associationName",
+            scope_input="resourceUri",
+            top_level=(),
+            symbol=lambda r: "containerInsightsAssociation",
+        ),
+        "azure-native:monitor:ScheduledQueryRule": TypeMapping(
+            arm_type="Microsoft.Insights/scheduledQueryRules",
+            name_input="ruleName",
+            top_level=MONITOR_TOP_LEVEL,
+            bindings={**LOCATION_AND_TAGS, "properties.severity": FAILURE_SEVERITY},
+            symbol=lambda r: camel(r.name.removeprefix("observability-")) + "Alert",
+        ),
+        "azure-native:monitor:MetricAlert": TypeMapping(
+            arm_type="Microsoft.Insights/metricAlerts",
+            name_input="ruleName",
+            top_level=("location", "tags"),
+            bindings={"tags": Expr("tags"), "properties.severity": CAPACITY_SEVERITY},
+            symbol=lambda r: camel(r.name.removeprefix("observability-")) + "Alert",
+        ),
+        "azure-native:applicationinsights:Workbook": TypeMapping(
+            arm_type="Microsoft.Insights/workbooks",
+            name_input="resourceName",
+            top_level=MONITOR_TOP_LEVEL,
+            bindings={
+                **LOCATION_AND_TAGS,
+                # Pulumi names it uuid5(<workspace>/<namespace>); Bicep has no uuid5, so a guid() of the same.
+                "name": Expr("guid(names.logAnalytics, names.namespace)"),
+            },
+            symbol=lambda r: "museWorkbook",
+            comment=(
+                "Workbook names must be GUIDs: Pulumi uses uuid5(<workspace>/<namespace>), Bicep guid() of "
+                "the same names, so a Bicep deployment creates its own workbook beside Pulumi's."
+            ),
+        ),
+    }
+)
+
+# Role assignments last: they reference the resources above.
+MAPPINGS["azure-native:authorization:RoleAssignment"] = MAPPINGS.pop("azure-native:authorization:RoleAssignment")
