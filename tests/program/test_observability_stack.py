@@ -1,0 +1,111 @@
+"""Observability in the whole program, for both stacks: what `pulumi up` would create around the cluster."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from components.naming import ResourceNames
+from components.stack_files import read_stack
+from offline.engine import OfflinePlan, run_stack
+from offline.mocks import SUBSCRIPTION_ID
+from offline.plan import render_text
+
+LOG_ALERT = "azure-native:monitor:ScheduledQueryRule"
+METRIC_ALERT = "azure-native:monitor:MetricAlert"
+
+
+def _names(stack: str) -> ResourceNames:
+    return ResourceNames.for_stack(stack, read_stack(stack).config["muse:nameSuffix"])
+
+
+def _id(names: ResourceNames, provider_path: str) -> str:
+    return f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{names.resource_group}/providers/{provider_path}"
+
+
+def _minutes(duration: str) -> int:
+    match = re.fullmatch(r"PT(\d+)M", duration)
+    assert match, duration
+    return int(match.group(1))
+
+
+def test_the_cluster_and_its_collection_rule_point_at_this_stacks_workspace(plan: OfflinePlan) -> None:
+    names = _names(plan.stack)
+    workspace_id = _id(names, f"Microsoft.OperationalInsights/workspaces/{names.log_analytics}")
+    cluster = plan.one("azure-native:containerservice:ManagedCluster")
+    assert cluster.get("addonProfiles.omsagent.config") == {
+        "logAnalyticsWorkspaceResourceID": workspace_id,
+        "useAADAuth": "true",
+    }
+    assert (
+        plan.one("azure-native:monitor:DataCollectionRule").get(
+            "destinations.logAnalytics.0.workspaceResourceId"
+        )
+        == workspace_id
+    )
+    assert plan.one("azure-native:monitor:DataCollectionRuleAssociation").get("resourceUri") == _id(
+        names, f"Microsoft.ContainerService/managedClusters/{names.cluster}"
+    )
+    assert plan.outputs["logAnalyticsWorkspaceName"].value == names.log_analytics
+    assert plan.outputs["logAnalyticsWorkspaceId"].value == workspace_id
+
+
+def test_retention_per_stack(plans: dict[str, OfflinePlan]) -> None:
+    retention = {
+        stack: plan.one("azure-native:operationalinsights:Workspace").get("retentionInDays")
+        for stack, plan in plans.items()
+    }
+    assert (
+        retention
+        == {stack: int(read_stack(stack).config["muse:logRetentionDays"]) for stack in plans}
+        == {"dev": 30, "prod": 90}
+    )
+
+
+def test_every_alert_is_fast_scoped_and_notifies_the_action_group(plan: OfflinePlan) -> None:
+    names = _names(plan.stack)
+    group_id = _id(names, f"Microsoft.Insights/actionGroups/{names.action_group}")
+    other_namespace = _names("prod" if plan.stack == "dev" else "dev").namespace
+    log_alerts, metric_alerts = plan.of_type(LOG_ALERT), plan.of_type(METRIC_ALERT)
+    assert len(log_alerts) == 3 and len(metric_alerts) == 2
+    for alert in log_alerts + metric_alerts:
+        assert _minutes(alert.get("evaluationFrequency")) <= 5 and _minutes(alert.get("windowSize")) <= 5
+    for alert in log_alerts:
+        query = alert.get("criteria.allOf.0.query")
+        assert f'"{names.namespace}"' in query and other_namespace not in query, alert.name
+        assert alert.get("actions.actionGroups") == [group_id]
+    for alert in metric_alerts:
+        assert [a["actionGroupId"] for a in alert.get("actions")] == [group_id]
+
+
+def test_prod_alerts_are_more_severe_than_dev(plans: dict[str, OfflinePlan]) -> None:
+    def severities(stack: str, type_token: str) -> set[int]:
+        return {a.get("severity") for a in plans[stack].of_type(type_token)}
+
+    assert severities("prod", LOG_ALERT) == {1} and severities("dev", LOG_ALERT) == {3}
+    assert severities("prod", METRIC_ALERT) == {2} and severities("dev", METRIC_ALERT) == {3}
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_alert_emails_from_config_reach_the_action_group(stack: str) -> None:
+    plan = run_stack(stack, overrides={"muse:alertEmails": '["oncall@example.com"]'})
+    receivers = plan.one("azure-native:monitor:ActionGroup").get("emailReceivers")
+    assert [r["emailAddress"] for r in receivers] == ["oncall@example.com"]
+
+
+def test_plan_shows_what_a_reviewer_checks(plans: dict[str, OfflinePlan]) -> None:
+    text = render_text(plans["prod"])
+    for row in (
+        r"retentionInDays +90",
+        r"evaluationFrequency +PT5M",
+        r"windowSize +PT5M",
+        r"severity +1",
+        r"namespace +muse-prod",
+        r"actionGroups +ag-muse-prod-m7k2",
+        r"receivers +none \(muse:alertEmails is empty\)",
+        r"containerLogV2 +true",
+        r"addons +azureKeyvaultSecretsProvider, omsagent",
+    ):
+        assert re.search(row, text), row
+    assert text.index("muse:azure:Observability") < text.index("muse:azure:KubernetesCluster")
