@@ -398,9 +398,12 @@ class BicepResource:
     def render(self) -> str:
         version = api_version(self.type_token)
         head = [f"// {c}" for c in self.comments]
-        head += [f"// checkov:skip={check}: {reason}" for check, reason in self.mapping.skips]
         condition = f"if ({self.condition}) " if self.condition else ""
-        return "\n".join([*head, f"resource {self.symbol} '{self.mapping.arm_type}@{version}' = {condition}{render(self.body)}"])
+        body = render(self.body)
+        # checkov reads inline skips inside the resource's block.
+        skips = "".join(f"\n  // checkov:skip={check}: {reason}" for check, reason in self.mapping.skips)
+        body = "{" + skips + body[1:]
+        return "\n".join([*head, f"resource {self.symbol} '{self.mapping.arm_type}@{version}' = {condition}{body}"])
 
 
 def _unified(a: str, b: str, name_a: str, name_b: str) -> str:

@@ -75,16 +75,12 @@ MAPPINGS: dict[str, TypeMapping] = {
         },
         symbol=_symbol,
         skips=(
-            ("CKV_AZURE_166", "image quarantine is a Premium preview feature; images are pinned by digest"),
+            ("CKV_AZURE_166", "quarantine is a Premium preview workflow; CI deploys images pinned by digest"),
             (
                 "CKV_AZURE_139",
                 "public endpoint on purpose: GitHub-hosted runners push over the internet, Entra ID only",
             ),
-            ("CKV_AZURE_165", "geo-replication is a cost decision for a single-region service"),
-            ("CKV_AZURE_164", "content trust (Notary v1) is deprecated by Azure; images are pinned by digest"),
-            ("CKV_AZURE_167", "untagged-manifest retention is a Premium feature, set when registrySku is Premium"),
-            ("CKV_AZURE_233", "zone redundancy is Premium-only; set when registrySku is Premium with 2+ zones"),
-            ("CKV_AZURE_237", "dedicated data endpoints matter with private networking, which Muse does not use"),
+            ("CKV_AZURE_163", "image scanning is Defender for Containers, enabled per subscription, not here"),
         ),
     ),
     "azure-native:containerservice:ManagedCluster": TypeMapping(
@@ -107,15 +103,11 @@ MAPPINGS: dict[str, TypeMapping] = {
             "Muse runs on the separate user pool below."
         ),
         skips=(
-            ("CKV_AZURE_115", "private cluster is not used: CI reaches the API server, Entra ID + optional IP ranges"),
-            ("CKV_AZURE_6", "API server IP ranges are the apiServerAuthorizedIpRanges parameter (empty = any)"),
-            ("CKV_AZURE_117", "OS disks use platform-managed keys; customer-managed keys are not required here"),
-            ("CKV_AZURE_226", "ephemeral OS disks need VM sizes with enough cache; sizes are parameters"),
-            ("CKV_AZURE_227", "host encryption must be enabled on the subscription first; not assumed"),
+            ("CKV_AZURE_226", "ephemeral OS disks need a VM size whose cache fits the disk; sizes are parameters"),
+            ("CKV_AZURE_227", "host encryption must first be enabled on the subscription; not assumed"),
             ("CKV_AZURE_168", "max pods per node stays at the AKS default for CNI overlay (250)"),
-            ("CKV_AZURE_170", "clusterTier parameter: Free in dev, Standard (uptime SLA) in prod"),
-            ("CKV_AZURE_116", "Azure Policy add-on is not part of this baseline"),
-            ("CKV_AZURE_232", "the system pool is tainted CriticalAddonsOnly; checkov does not see the taint"),
+            ("CKV_AZURE_8", "false positive: the Kubernetes dashboard add-on no longer exists and is not set"),
+            ("CKV_AZURE_172", "false positive: enableSecretRotation is the string 'true', as AKS requires"),
         ),
     ),
     "azure-native:containerservice:AgentPool": TypeMapping(
@@ -134,7 +126,10 @@ MAPPINGS: dict[str, TypeMapping] = {
             "properties.availabilityZones": ZONES_OR_NULL,
         },
         symbol=_symbol,
-        skips=(("CKV_AZURE_168", "max pods per node stays at the AKS default for CNI overlay (250)"),),
+        skips=(
+            ("CKV_AZURE_168", "max pods per node stays at the AKS default for CNI overlay (250)"),
+            ("CKV_AZURE_227", "host encryption must first be enabled on the subscription; not assumed"),
+        ),
     ),
     "azure-native:keyvault:Vault": TypeMapping(
         arm_type="Microsoft.KeyVault/vaults",

@@ -268,14 +268,10 @@ resource museWorkloadNamespaceMuse 'Microsoft.ManagedIdentity/userAssignedIdenti
   }
 }
 
-// checkov:skip=CKV_AZURE_166: image quarantine is a Premium preview feature; images are pinned by digest
-// checkov:skip=CKV_AZURE_139: public endpoint on purpose: GitHub-hosted runners push over the internet, Entra ID only
-// checkov:skip=CKV_AZURE_165: geo-replication is a cost decision for a single-region service
-// checkov:skip=CKV_AZURE_164: content trust (Notary v1) is deprecated by Azure; images are pinned by digest
-// checkov:skip=CKV_AZURE_167: untagged-manifest retention is a Premium feature, set when registrySku is Premium
-// checkov:skip=CKV_AZURE_233: zone redundancy is Premium-only; set when registrySku is Premium with 2+ zones
-// checkov:skip=CKV_AZURE_237: dedicated data endpoints matter with private networking, which Muse does not use
 resource registry 'Microsoft.ContainerRegistry/registries@2023-01-01-preview' = {
+  // checkov:skip=CKV_AZURE_166: quarantine is a Premium preview workflow; CI deploys images pinned by digest
+  // checkov:skip=CKV_AZURE_139: public endpoint on purpose: GitHub-hosted runners push over the internet, Entra ID only
+  // checkov:skip=CKV_AZURE_163: image scanning is Defender for Containers, enabled per subscription, not here
   name: names.registry
   location: location
   tags: tags
@@ -298,16 +294,12 @@ resource registry 'Microsoft.ContainerRegistry/registries@2023-01-01-preview' = 
 }
 
 // The inline system pool cannot be changed after creation (Pulumi ignores later changes to it); Muse runs on the separate user pool below.
-// checkov:skip=CKV_AZURE_115: private cluster is not used: CI reaches the API server, Entra ID + optional IP ranges
-// checkov:skip=CKV_AZURE_6: API server IP ranges are the apiServerAuthorizedIpRanges parameter (empty = any)
-// checkov:skip=CKV_AZURE_117: OS disks use platform-managed keys; customer-managed keys are not required here
-// checkov:skip=CKV_AZURE_226: ephemeral OS disks need VM sizes with enough cache; sizes are parameters
-// checkov:skip=CKV_AZURE_227: host encryption must be enabled on the subscription first; not assumed
-// checkov:skip=CKV_AZURE_168: max pods per node stays at the AKS default for CNI overlay (250)
-// checkov:skip=CKV_AZURE_170: clusterTier parameter: Free in dev, Standard (uptime SLA) in prod
-// checkov:skip=CKV_AZURE_116: Azure Policy add-on is not part of this baseline
-// checkov:skip=CKV_AZURE_232: the system pool is tainted CriticalAddonsOnly; checkov does not see the taint
 resource cluster 'Microsoft.ContainerService/managedClusters@2025-09-01' = {
+  // checkov:skip=CKV_AZURE_226: ephemeral OS disks need a VM size whose cache fits the disk; sizes are parameters
+  // checkov:skip=CKV_AZURE_227: host encryption must first be enabled on the subscription; not assumed
+  // checkov:skip=CKV_AZURE_168: max pods per node stays at the AKS default for CNI overlay (250)
+  // checkov:skip=CKV_AZURE_8: false positive: the Kubernetes dashboard add-on no longer exists and is not set
+  // checkov:skip=CKV_AZURE_172: false positive: enableSecretRotation is the string 'true', as AKS requires
   name: names.cluster
   location: location
   tags: tags
@@ -412,8 +404,9 @@ resource cluster 'Microsoft.ContainerService/managedClusters@2025-09-01' = {
   }
 }
 
-// checkov:skip=CKV_AZURE_168: max pods per node stays at the AKS default for CNI overlay (250)
 resource userPool 'Microsoft.ContainerService/managedClusters/agentPools@2025-09-01' = {
+  // checkov:skip=CKV_AZURE_168: max pods per node stays at the AKS default for CNI overlay (250)
+  // checkov:skip=CKV_AZURE_227: host encryption must first be enabled on the subscription; not assumed
   name: 'muse'
   parent: cluster
   properties: {
@@ -437,11 +430,11 @@ resource userPool 'Microsoft.ContainerService/managedClusters/agentPools@2025-09
   }
 }
 
-// checkov:skip=CKV_AZURE_109: public endpoint on purpose (AKS nodes and GitHub runners); every request needs Entra ID + RBAC
-// checkov:skip=CKV_AZURE_189: public endpoint on purpose, see CKV_AZURE_109
-// checkov:skip=CKV_AZURE_110: purge protection is the keyVaultPurgeProtection parameter: on in prod, off in dev
-// checkov:skip=CKV_AZURE_42: purge protection is the keyVaultPurgeProtection parameter: on in prod, off in dev
 resource vault 'Microsoft.KeyVault/vaults@2024-11-01' = {
+  // checkov:skip=CKV_AZURE_109: public endpoint on purpose (AKS nodes and GitHub runners); every request needs Entra ID + RBAC
+  // checkov:skip=CKV_AZURE_189: public endpoint on purpose, see CKV_AZURE_109
+  // checkov:skip=CKV_AZURE_110: purge protection is the keyVaultPurgeProtection parameter: on in prod, off in dev
+  // checkov:skip=CKV_AZURE_42: purge protection is the keyVaultPurgeProtection parameter: on in prod, off in dev
   name: names.keyVault
   location: location
   tags: tags
@@ -466,8 +459,8 @@ resource vault 'Microsoft.KeyVault/vaults@2024-11-01' = {
   }
 }
 
-// checkov:skip=CKV_AZURE_41: a generated API token has no natural expiry; rotated by redeploying it
 resource museApiToken 'Microsoft.KeyVault/vaults/secrets@2024-11-01' = {
+  // checkov:skip=CKV_AZURE_41: a generated API token has no natural expiry; rotated by redeploying it
   name: 'muse-api-token'
   parent: vault
   tags: tags
