@@ -20,6 +20,10 @@ AZURE_LOGIN_WITH = {
     "tenant-id": "${{ vars.AZURE_TENANT_ID }}",
     "subscription-id": "${{ vars.AZURE_SUBSCRIPTION_ID }}",
 }
+# Previews and the drift check sign in as the read-only preview identity (bootstrap/__main__.py): a pull
+# request that edits a workflow can never obtain a token that may deploy.
+PREVIEW_OIDC_ENV = {**OIDC_ENV, "ARM_CLIENT_ID": "${{ vars.AZURE_PREVIEW_CLIENT_ID }}"}
+PREVIEW_LOGIN_WITH = {**AZURE_LOGIN_WITH, "client-id": "${{ vars.AZURE_PREVIEW_CLIENT_ID }}"}
 DIGEST = "${{ needs.build.outputs.digest }}"
 DEPLOY_WORDS = re.compile(
     r"\b(docker push|az acr (login|import)|pulumi up|pulumi destroy|kubectl (apply|set))\b"
@@ -131,13 +135,19 @@ def test_pr_preview_skips_forks_with_a_notice(policy: Any, pr: Any) -> None:
         assert step.get("if") == "steps.oidc.outputs.available == 'true'", step.get("name")
 
 
-def test_pr_preview_authenticates_with_oidc(policy: Any, pr: Any) -> None:
+def test_pr_preview_authenticates_with_oidc_as_the_read_only_identity(policy: Any, pr: Any) -> None:
     job = pr.jobs["preview"]
-    assert OIDC_ENV.items() <= job["env"].items()
+    assert PREVIEW_OIDC_ENV.items() <= job["env"].items()
     login = job["steps"][index_of(policy, job, "azure/login")]
-    assert login["with"] == AZURE_LOGIN_WITH
+    assert login["with"] == PREVIEW_LOGIN_WITH
     assert index_of(policy, job, "azure/login") < index_of(policy, job, "pulumi/actions")
     assert index_of(policy, job, "azure/use-kubelogin") < len(job["steps"]) - 1
+
+
+def test_only_release_jobs_use_the_deploy_identity(workflows: dict[str, Any]) -> None:
+    for name, wf in workflows.items():
+        uses_deployer = "vars.AZURE_CLIENT_ID" in wf.text
+        assert uses_deployer == (name == "main.yml"), name
 
 
 def test_pr_bicep_build_and_lint(pr: Any) -> None:
@@ -304,7 +314,7 @@ def test_drift_previews_with_refresh_and_expects_no_changes(policy: Any, drift: 
     assert w["refresh"] is True and w["expect-no-changes"] is True
     assert w["comment-on-summary"] is True
     assert w["cloud-url"] == "${{ vars.PULUMI_BACKEND_URL }}"
-    assert OIDC_ENV.items() <= job["env"].items()
+    assert PREVIEW_OIDC_ENV.items() <= job["env"].items()
     explain = step_named(job, "Explain the drift")
     assert explain["if"] == "failure() && steps.preview.outcome == 'failure'"
     assert "$GITHUB_STEP_SUMMARY" in explain["run"]
@@ -415,6 +425,7 @@ def test_no_secrets_only_repository_variables(workflows: dict[str, Any]) -> None
         for name in re.findall(r"vars\.([A-Z_]+)", wf.text):
             assert name in {
                 "AZURE_CLIENT_ID",
+                "AZURE_PREVIEW_CLIENT_ID",
                 "AZURE_TENANT_ID",
                 "AZURE_SUBSCRIPTION_ID",
                 "PULUMI_BACKEND_URL",
