@@ -8,6 +8,7 @@ import inspect
 import json
 import re
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -301,3 +302,20 @@ def test_every_taggable_resource_is_tagged(stack: str, plan: OfflinePlan) -> Non
 def test_bad_namespace_is_rejected_before_it_reaches_kql() -> None:
     with pytest.raises(ValueError, match="not a Kubernetes name"):
         MuseQueries('muse-dev" or true or "')
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a Markdown heading."""
+    return re.sub(r"[^a-z0-9 -]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_every_alert_links_a_runbook_section_that_exists(plan: OfflinePlan) -> None:
+    runbook = (Path(__file__).resolve().parents[2] / "docs" / "runbook.md").read_text()
+    anchors = {_slug(h) for h in re.findall(r"(?m)^#{2,4} (.+)$", runbook)}
+    links = [a.get("actions.customProperties.runbook") for a in plan.of_type(LOG_ALERT)]
+    links += [a.get("actions.0.webHookProperties.runbook") for a in plan.of_type(METRIC_ALERT)]
+    assert len(links) == 5
+    for link in links:
+        path, anchor = link.split("#")
+        assert path == "docs/runbook.md"
+        assert anchor in anchors, link

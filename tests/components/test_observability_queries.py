@@ -27,6 +27,7 @@ from components.observability_queries import (
     ERROR_LEVELS,
     MuseQueries,
 )
+from components.stack_files import REPO_ROOT
 from muse.app import ServiceState, create_app
 from muse.config import load_settings
 from muse.logs import configure_logging
@@ -269,3 +270,31 @@ def test_an_untyped_read_or_a_wrong_level_is_caught(rows: list[dict[str, Any]]) 
     assert "LogMessage is read without tostring/toint/toreal" in problems(untyped, rows)
     wrong_level = MuseQueries(NAMESPACE).error_lines_alert.replace('"ERROR", "CRITICAL"', '"error"')
     assert "selects none of Muse's lines" in problems(wrong_level, rows)
+
+
+# The runbook's KQL: the operator pastes it, so it must be the queries the alerts run, scoped the same way.
+
+RUNBOOK = REPO_ROOT / "docs" / "runbook.md"
+
+
+def _runbook_blocks() -> list[str]:
+    return [block.strip() for block in re.findall(r"```kusto\n(.*?)```", RUNBOOK.read_text(), re.DOTALL)]
+
+
+def test_runbook_kql_is_the_alert_and_workbook_kql() -> None:
+    generated = {query: name for name, query in MuseQueries("muse-prod").all().items()}
+    used = {generated[block] for block in _runbook_blocks() if block in generated}
+    assert used == {"recent_errors", "error_rate", "restarts", "pods_not_ready", "pod_cpu", "pod_memory"}
+
+
+def test_runbook_ad_hoc_kql_is_scoped_and_reads_fields_muse_writes(rows: list[dict[str, Any]]) -> None:
+    generated = set(MuseQueries("muse-prod").all().values())
+    written = {field for row in rows for field in row["LogMessage"]}
+    ad_hoc = [block for block in _runbook_blocks() if block not in generated]
+    assert ad_hoc  # the request trace and the Kubernetes events
+    for block in ad_hoc:
+        assert block.startswith(
+            (MuseQueries("muse-prod").muse_lines, 'KubeEvents\n| where Namespace == "muse-prod"')
+        ), block
+        assert block.count("LogMessage") == len(TYPED_FIELD.findall(block))
+        assert {field for _, field in TYPED_FIELD.findall(block)} <= written
