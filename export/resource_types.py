@@ -67,7 +67,7 @@ MAPPINGS: dict[str, TypeMapping] = {
             "sku.name": Expr("registrySku"),
             # Premium only (components/container_registry.py): zone redundancy with 2+ zones, retention.
             "properties.zoneRedundancy": Cond(
-                "registrySku == 'Premium' && length(availabilityZones) > 1", "Enabled", "Disabled"
+                "(registrySku == 'Premium') && (length(availabilityZones) > 1)", "Enabled", "Disabled"
             ),
             "properties.policies": Cond(
                 "registrySku == 'Premium'", {"retentionPolicy": {"days": 30, "status": "enabled"}}, None

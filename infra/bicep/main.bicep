@@ -289,7 +289,7 @@ resource registry 'Microsoft.ContainerRegistry/registries@2023-01-01-preview' = 
       }
     } : null
     publicNetworkAccess: 'Enabled'
-    zoneRedundancy: (registrySku == 'Premium' && length(availabilityZones) > 1) ? 'Enabled' : 'Disabled'
+    zoneRedundancy: ((registrySku == 'Premium') && (length(availabilityZones) > 1)) ? 'Enabled' : 'Disabled'
   }
 }
 

@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pycep import BicepParser
+
+from components.stack_files import REPO_ROOT
+from export.plans import StackPlan, all_plans
+
+BICEP = REPO_ROOT / "infra" / "bicep" / "main.bicep"
+
+
+@pytest.fixture(scope="session")
+def plans() -> tuple[StackPlan, ...]:
+    return all_plans()
+
+
+@pytest.fixture(scope="session")
+def bicep_ast() -> dict[str, Any]:
+    ast: dict[str, Any] = BicepParser().parse(file_path=Path(BICEP))
+    return ast
