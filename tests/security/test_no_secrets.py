@@ -1,0 +1,128 @@
+"""No secret in git: detect-secrets over every tracked file, and secret-like stack config only as `secure:`."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from components.stack_files import REPO_ROOT
+
+
+@dataclass(frozen=True)
+class Allowed:
+    path: str  # regex on the repository path
+    line: str  # regex on the flagged line
+    reason: str
+
+
+# Every detect-secrets finding that is not a secret, with the reason. A finding not listed fails the test;
+# an entry that no longer matches anything fails too, so the list cannot rot.
+ALLOWED = [
+    Allowed(r".*", r"enableSecretRotation", "a Key Vault CSI add-on flag, not a secret"),
+    Allowed(r"docs/service\.md", r'"\[secret\]"', "documents the mask that replaces secret values"),
+    Allowed(r"tests/.*", r"secretsProvider|SECRET_TYPE|secret_name=", "names of secrets, not values"),
+    Allowed(r"tests/.*", r'TOKEN = "test-token-', "a test fixture token for the service's auth tests"),
+    Allowed(
+        r"tests/.*", r"hunter2-plaintext|from-pulumi-config-secret", "test input proving secrets are caught"
+    ),
+    Allowed(r"tests/components/test_naming\.py", r"a1b2c3d4e5f", "a name suffix test value"),
+    Allowed(r"tests/workflows/.*", r'"[0-9a-f]{40}"', "a git commit SHA in a test"),
+    Allowed(
+        r"tests/export/.*", r'SECRET_VALUE = "deployer-supplied-secret"', "stands for a @secure() Bicep value"
+    ),
+]
+SECRET_LIKE_KEY = re.compile(
+    r"(token|password|secret|credential|connectionstring|apikey|privatekey)", re.IGNORECASE
+)
+
+
+def _tracked_files() -> list[str]:
+    listed = subprocess.run(["git", "ls-files"], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    return [path for path in listed.stdout.splitlines() if (REPO_ROOT / path).is_file()]
+
+
+@pytest.fixture(scope="module")
+def findings() -> list[tuple[str, int, str, str]]:
+    files = _tracked_files()
+    assert len(files) > 50
+    scan = subprocess.run(
+        [sys.executable, "-m", "detect_secrets", "scan", *files],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    found = []
+    for path, items in json.loads(scan.stdout)["results"].items():
+        lines = (REPO_ROOT / path).read_text(errors="replace").splitlines()
+        found += [(path, item["line_number"], item["type"], lines[item["line_number"] - 1]) for item in items]
+    return found
+
+
+def _allowed(path: str, line: str) -> Allowed | None:
+    return next((a for a in ALLOWED if re.fullmatch(a.path, path) and re.search(a.line, line)), None)
+
+
+def test_detect_secrets_finds_nothing_that_is_not_allow_listed(
+    findings: list[tuple[str, int, str, str]],
+) -> None:
+    unexplained = [
+        f"{path}:{number} {kind}: {line.strip()}"
+        for path, number, kind, line in findings
+        if not _allowed(path, line)
+    ]
+    assert unexplained == [], "possible secrets in git:\n" + "\n".join(unexplained)
+
+
+def test_every_allow_list_entry_is_still_needed(findings: list[tuple[str, int, str, str]]) -> None:
+    used = {_allowed(path, line) for path, _, _, line in findings}
+    assert [a.reason for a in ALLOWED if a not in used] == []
+
+
+def test_the_scan_would_catch_a_real_looking_secret(tmp_path: Path) -> None:
+    # Outside the repository: inside a git work tree detect-secrets scans tracked files only.
+    (tmp_path / "leak.py").write_text('AZURE_CLIENT_SECRET = "Xq8~4nVb.Rk2pLz7Tw9yHs3Jd6Fm1Gc5Ea0Ui"\n')
+    scan = subprocess.run(
+        [sys.executable, "-m", "detect_secrets", "scan", "leak.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(scan.stdout)["results"], "detect-secrets missed an obvious client secret"
+
+
+def plaintext_secret_keys(stack_file: dict[str, Any]) -> list[str]:
+    """Config keys that look secret-like but are not `secure:` values."""
+    return [
+        key
+        for key, value in (stack_file.get("config") or {}).items()
+        if SECRET_LIKE_KEY.search(key.split(":", 1)[-1])
+        and not (isinstance(value, dict) and "secure" in value)
+    ]
+
+
+@pytest.mark.parametrize(
+    "path", sorted(REPO_ROOT.glob("Pulumi.*.yaml")) + sorted(REPO_ROOT.glob("bootstrap/Pulumi.*.yaml"))
+)
+def test_secret_like_stack_config_is_encrypted(path: Path) -> None:
+    assert plaintext_secret_keys(yaml.safe_load(path.read_text())) == []
+
+
+def test_the_stack_file_check_catches_plaintext_and_accepts_secure() -> None:
+    stack = {
+        "config": {
+            "muse:apiToken": "plain-text-token",
+            "muse:dbPassword": {"secure": "v1:AAAABBBB"},
+            "muse:keyVaultRetentionDays": 7,  # "key" alone is not secret-like
+        }
+    }
+    assert plaintext_secret_keys(stack) == ["muse:apiToken"]
