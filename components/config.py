@@ -259,6 +259,27 @@ class StackConfig(BaseModel):
         alias="imageTag",
         description="Muse image tag or digest (sha256:...) to deploy; CI sets it to the pushed digest.",
     )
+    max_replicas: Annotated[int, Field(ge=1, le=50)] = Field(
+        default=3,
+        alias="maxReplicas",
+        description="Upper bound of the Muse HorizontalPodAutoscaler; its lower bound is `replicas`.",
+    )
+    rollout_timeout_minutes: Annotated[int, Field(ge=5, le=60)] = Field(
+        default=10,
+        alias="rolloutTimeoutMinutes",
+        description=(
+            "Minutes `pulumi up` waits for the Muse Deployment to become ready before failing (5-60; at "
+            "least the Deployment's 5-minute progress deadline)."
+        ),
+    )
+    ingress_tls_certificate: Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{1,127}$")] = Field(
+        default="muse-tls",
+        alias="ingressTlsCertificate",
+        description=(
+            "Key Vault certificate the ingress serves for ingressHost (application routing add-on's Key "
+            "Vault integration); unused while ingressHost is empty."
+        ),
+    )
 
 
 # Keys whose Pulumi.yaml type is `array`: the Pulumi engine hands them to the program as JSON text.
@@ -353,6 +374,19 @@ def _prod_replicas(c: Mapping[str, Any]) -> list[Problem]:
     return []
 
 
+def _autoscaler_bounds(c: Mapping[str, Any]) -> list[Problem]:
+    # `replicas` is the HorizontalPodAutoscaler's minimum, so the maximum cannot be below it.
+    if c["max_replicas"] < c["replicas"]:
+        return [
+            Problem(
+                "maxReplicas",
+                f"{c['max_replicas']} is below replicas {c['replicas']} (the autoscaler's minimum); "
+                "set maxReplicas >= replicas",
+            )
+        ]
+    return []
+
+
 def _prod_tier(c: Mapping[str, Any]) -> list[Problem]:
     if c["environment"] == "prod" and c["cluster_tier"] == "Free":
         return [Problem("clusterTier", "prod needs the uptime SLA: set Standard or Premium")]
@@ -378,6 +412,7 @@ CROSS_RULES: tuple[tuple[frozenset[str], CrossRule], ...] = (
     ),
     (frozenset({"environment", "name_suffix"}), _names),
     (frozenset({"environment", "replicas"}), _prod_replicas),
+    (frozenset({"replicas", "max_replicas"}), _autoscaler_bounds),
     (frozenset({"environment", "cluster_tier"}), _prod_tier),
     (frozenset({"environment", "availability_zones"}), _prod_zones),
     (frozenset({"environment", "key_vault_purge_protection"}), _prod_purge_protection),

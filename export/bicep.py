@@ -57,6 +57,9 @@ NOT_PARAMETERS: dict[str, str] = {
     "replicas": "Kubernetes Deployment only",
     "ingressHost": "Kubernetes Ingress only",
     "imageTag": "Kubernetes Deployment only",
+    "maxReplicas": "Kubernetes HorizontalPodAutoscaler only",
+    "rolloutTimeoutMinutes": "how long `pulumi up` awaits the Kubernetes Deployment",
+    "ingressTlsCertificate": "Kubernetes Ingress only (a certificate name in the Key Vault)",
     "githubRepository": "subject of the GitHub identity's federated credentials, which are Entra ID objects",
 }
 
