@@ -40,7 +40,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"DRIFT {finding.path}: {HINT[finding.problem]}", file=sys.stderr)
         if finding.diff:
             print(finding.diff, file=sys.stderr)
-    print(f"{len(findings)} generated file(s) out of date: run `make export` and commit the result", file=sys.stderr)
+    print(
+        f"{len(findings)} generated file(s) out of date: run `make export` and commit the result",
+        file=sys.stderr,
+    )
     return 1
 
 

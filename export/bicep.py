@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import difflib
 import re
-import types
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,13 +29,11 @@ from components.config import AZURE_REGIONS, StackConfig
 from components.roles import Role
 from components.tags import standard_tags
 from export.api_versions import api_version
-from export.bicep_syntax import Cond, Expr, For, camel, interpolated, literal_strings, render, string
+from export.bicep_syntax import Expr, camel, interpolated, literal_strings, render, string
 from export.mapping import DROP, Param, TypeMapping
 from export.plans import StackPlan
 from offline.engine import PlannedResource
 from offline.mocks import DEPLOYER_OBJECT_ID, SUBSCRIPTION_ID, TENANT_ID
-
-COMMAND = "make export"
 
 # Custom resources that are not in the Bicep, by type-token prefix, with the reason (written into the header).
 NOT_IN_BICEP: dict[str, str] = {
@@ -63,13 +60,22 @@ NOT_PARAMETERS: dict[str, str] = {
     "githubRepository": "subject of the GitHub identity's federated credentials, which are Entra ID objects",
 }
 
+# Stack outputs the Bicep has no counterpart for, with the reason (written above the Bicep outputs).
+NOT_OUTPUTS: dict[str, str] = {
+    "kubeconfig": "a secret; `az aks get-credentials` gives it",
+    "museDeployment": "a Kubernetes Deployment",
+    "museUrl": "the Kubernetes ingress's address",
+}
+
 _PLACEHOLDER = "\x00{}\x00"
 _PLACEHOLDER_PART = re.compile("\x00([A-Za-z]+)\x00")
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _ROLE_DEFINITION = re.compile(
     rf"^/subscriptions/{SUBSCRIPTION_ID}/providers/Microsoft\.Authorization/roleDefinitions/([0-9a-f-]{{36}})$"
 )
-_ARM_TOP_LEVEL_OUTPUTS = frozenset({"id", "name", "type", "location", "tags", "sku", "identity", "zones", "kind"})
+_ARM_TOP_LEVEL_OUTPUTS = frozenset(
+    {"id", "name", "type", "location", "tags", "sku", "identity", "zones", "kind"}
+)
 
 
 class ExportError(Exception):
@@ -151,8 +157,12 @@ def config_params() -> dict[str, BicepParam]:
 
 
 def _placeholder_config() -> StackConfig:
-    values = {name: _PLACEHOLDER.format(spec.alias or name) for name, spec in StackConfig.model_fields.items()}
-    return StackConfig.model_construct(**values)
+    """A StackConfig whose every value is a placeholder naming its key (no validation), so that functions of
+    the config (tags, names) can be written as Bicep expressions of the parameters."""
+    values: dict[str, Any] = {
+        name: _PLACEHOLDER.format(spec.alias or name) for name, spec in StackConfig.model_fields.items()
+    }
+    return StackConfig.model_construct(None, **values)
 
 
 def _as_bicep(value: str) -> Any:
@@ -203,7 +213,8 @@ class StackBindings:
     stack: StackPlan
     ids: dict[str, str] = field(default_factory=dict)  # ARM id -> symbol
     computed: dict[str, str] = field(default_factory=dict)  # computed value -> `symbol.path`
-    azure_names: dict[tuple[str, str], str] = field(default_factory=dict)  # (type token, Azure name) -> symbol
+    # (type token, Azure name) -> symbol
+    azure_names: dict[tuple[str, str], str] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)  # stack-specific name -> `names.x`
     resource_group_id: str = ""
     config_ids: dict[str, str] = field(default_factory=dict)  # a GUID from the config -> its parameter
@@ -212,7 +223,10 @@ class StackBindings:
 
     @classmethod
     def build(
-        cls, stack: StackPlan, symbols: Sequence[tuple[str, PlannedResource]], mappings: Mapping[str, TypeMapping]
+        cls,
+        stack: StackPlan,
+        symbols: Sequence[tuple[str, PlannedResource]],
+        mappings: Mapping[str, TypeMapping],
     ) -> StackBindings:
         b = cls(stack=stack)
         candidates: list[tuple[int, int, str, str]] = []
@@ -234,7 +248,7 @@ class StackBindings:
                 candidates.append((path.count("."), order, value, f"{symbol}.{arm_path}"))
         for _, _, value, expr in sorted(candidates, reverse=True):
             b.computed[value] = expr  # the shallowest path of the first resource wins
-        config = _stack_config(stack)
+        config = stack.config
         real = naming.ResourceNames.for_stack(config.environment, config.name_suffix)
         for k, template in names_variable().items():
             if isinstance(template, Expr):
@@ -270,7 +284,7 @@ class StackBindings:
         if value in self.config_ids:
             return Expr(self.config_ids[value])
         # Inside a longer string (a query, a display name, a workbook's JSON): ids first, then names.
-        embedded = {**{n: e for n, e in self.names.items()}, **{i: f"{s}.id" for i, s in self.ids.items()}}
+        embedded = {**self.names, **{i: f"{s}.id" for i, s in self.ids.items()}}
         pattern = "|".join(re.escape(v) for v in sorted(embedded, key=len, reverse=True))
         if pattern and re.search(pattern, value):
             parts: list[str | Expr] = []
@@ -303,10 +317,6 @@ def _role_key(definition_id: str) -> str:
     raise ExportError(f"role definition {definition_id} is not in components/roles.py")
 
 
-def _stack_config(stack: StackPlan) -> StackConfig:
-    return stack.config
-
-
 def _auto(value: Any, b: StackBindings) -> Any:
     if isinstance(value, str):
         return b.literal(value)
@@ -321,10 +331,7 @@ def _set_path(body: dict[str, Any], path: str, value: Any) -> None:
     parts = path.split(".")
     node: Any = body
     for part in parts[:-1]:
-        if isinstance(node, list):
-            node = node[int(part)]
-        else:
-            node = node.setdefault(part, {})
+        node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
     last = parts[-1]
     if isinstance(node, list):
         node[int(last)] = value
@@ -354,6 +361,7 @@ _TOP_ORDER = ("name", "parent", "scope", "location", "kind", "tags", "sku", "ide
 def _sorted(value: Any, top: bool = True) -> Any:
     """Keys in a fixed order: ARM's usual top-level order, then alphabetical below."""
     if isinstance(value, dict):
+
         def rank(k: Any) -> tuple[int, str]:
             text = str(k)
             return (_TOP_ORDER.index(text) if top and text in _TOP_ORDER else len(_TOP_ORDER), text)
@@ -406,14 +414,16 @@ class BicepResource:
         # checkov reads inline skips inside the resource's block.
         skips = "".join(f"\n  // checkov:skip={check}: {reason}" for check, reason in self.mapping.skips)
         body = "{" + skips + body[1:]
-        return "\n".join([*head, f"resource {self.symbol} '{self.mapping.arm_type}@{version}' = {condition}{body}"])
+        return "\n".join(
+            [*head, f"resource {self.symbol} '{self.mapping.arm_type}@{version}' = {condition}{body}"]
+        )
 
 
 def _unified(a: str, b: str, name_a: str, name_b: str) -> str:
     return "\n".join(difflib.unified_diff(a.splitlines(), b.splitlines(), name_a, name_b, lineterm="", n=1))
 
 
-def _leaks(body: Any, config: StackConfig, used: set[str]) -> list[str]:
+def _leaks(body: Any, config: StackConfig) -> list[str]:
     values = {}
     for name, spec in StackConfig.model_fields.items():
         alias = spec.alias or name
@@ -425,7 +435,7 @@ def _leaks(body: Any, config: StackConfig, used: set[str]) -> list[str]:
 
 
 def azure_resources(plan: StackPlan, mappings: Mapping[str, TypeMapping]) -> list[PlannedResource]:
-    """The plan's resources that must be in the Bicep; raises for a type that is neither mapped nor excluded."""
+    """The plan's resources that must be in the Bicep; raises for a type neither mapped nor excluded."""
     found = []
     for resource in plan.plan.resources:
         if not resource.custom:
@@ -436,7 +446,7 @@ def azure_resources(plan: StackPlan, mappings: Mapping[str, TypeMapping]) -> lis
         if any(resource.type.startswith(prefix) for prefix in NOT_IN_BICEP):
             continue
         raise ExportError(
-            f"{resource.type} ({resource.name}) is in the plan of stack {plan.stack} but has no Bicep mapping: "
+            f"{resource.type} ({resource.name}) is in the plan of {plan.label} but has no Bicep mapping: "
             "add one to export/resource_types.py (or, if it is not an Azure resource, to NOT_IN_BICEP in "
             "export/bicep.py with the reason)"
         )
@@ -458,7 +468,8 @@ def build_template(plans: Sequence[StackPlan], mappings: Mapping[str, TypeMappin
         raise ExportError("no stacks to export")
     order = {t: i for i, t in enumerate(mappings)}
     per_stack = {
-        p.label: {(r.type, _logical_key(r.name, p.config)): r for r in azure_resources(p, mappings)} for p in plans
+        p.label: {(r.type, _logical_key(r.name, p.config)): r for r in azure_resources(p, mappings)}
+        for p in plans
     }
     keys = sorted(set().union(*per_stack.values()), key=lambda k: (order[k[0]], k[1]))
     symbols: dict[tuple[str, str], str] = {}
@@ -468,7 +479,9 @@ def build_template(plans: Sequence[StackPlan], mappings: Mapping[str, TypeMappin
         symbol = mapping.symbol(resource) if mapping.symbol else camel(key[1])
         symbol = symbol if key[1] == resource.name else camel(key[1])
         if symbol in symbols.values():
-            raise ExportError(f"two resources get the Bicep symbol {symbol!r}; give one a `symbol` in its mapping")
+            raise ExportError(
+                f"two resources get the Bicep symbol {symbol!r}; give one a `symbol` in its mapping"
+            )
         symbols[key] = symbol
     bindings = {
         p.label: StackBindings.build(
@@ -476,7 +489,7 @@ def build_template(plans: Sequence[StackPlan], mappings: Mapping[str, TypeMappin
         )
         for p in plans
     }
-    configs = {p.label: _stack_config(p) for p in plans}
+    configs = {p.label: p.config for p in plans}
 
     resources: list[BicepResource] = []
     extra_params: dict[str, Param] = {}
@@ -498,14 +511,18 @@ def build_template(plans: Sequence[StackPlan], mappings: Mapping[str, TypeMappin
                 parent_name = resource.properties[mapping.parent[0]]
                 parent = b.azure_names.get((mapping.parent[1], parent_name))
                 if parent is None:
-                    raise ExportError(f"{resource.urn}: no {mapping.parent[1]} named {parent_name!r} in the plan")
+                    raise ExportError(
+                        f"{resource.urn}: no {mapping.parent[1]} named {parent_name!r} in the plan"
+                    )
                 head["parent"] = Expr(parent)
             if mapping.scope_input:
                 scope = resource.properties[mapping.scope_input]
                 if scope in b.ids:
                     head["scope"] = Expr(b.ids[scope])
                 elif scope != b.resource_group_id:
-                    raise ExportError(f"{resource.urn}: scope {scope} is neither the resource group nor a resource here")
+                    raise ExportError(
+                        f"{resource.urn}: scope {scope} is neither the resource group nor a resource here"
+                    )
             if mapping.name_input:
                 name = body.pop("name", None)
                 name = name if name is not None else b.literal(resource.properties[mapping.name_input])
@@ -514,10 +531,11 @@ def build_template(plans: Sequence[StackPlan], mappings: Mapping[str, TypeMappin
             if key[0] == "azure-native:authorization:RoleAssignment":
                 name = _role_assignment_name(head.get("scope"), body)
             body = {"name": name, **head, **body}
-            leaks = _leaks(body, configs[plan.label], set())
+            leaks = _leaks(body, configs[plan.label])
             if leaks:
                 raise ExportError(
-                    f"{resource.urn}: literal {', '.join(leaks)} looks config-derived; bind it to the parameter "
+                    f"{resource.urn}: literal {', '.join(leaks)} looks config-derived; bind it to the "
+                    "parameter "
                     "in export/resource_types.py"
                 )
             rendered[plan.label] = (render(body), body)
@@ -526,7 +544,7 @@ def build_template(plans: Sequence[StackPlan], mappings: Mapping[str, TypeMappin
             if text != first_text:
                 diff = _unified(first_text, text, first_stack, stack)
                 raise ExportError(
-                    f"{key[0]} {key[1]} differs between stacks {first_stack} and {stack} where the Bicep has no "
+                    f"{key[0]} {key[1]} differs between {first_stack} and {stack} where the Bicep has no "
                     f"parameter; bind these values in export/resource_types.py:\n{diff}"
                 )
         comments = (mapping.comment,) if mapping.comment else ()
@@ -555,7 +573,8 @@ def _condition(key: tuple[str, str], text: str, plans: Sequence[StackPlan], pres
         if all((p.label in present) == bool(getattr(p.config, name)) for p in plans):
             return f"!empty({alias})"
     raise ExportError(
-        f"{key[0]} {key[1]} is only in the plans of {', '.join(sorted(present))}: export/ derives a Bicep `if` "
+        f"{key[0]} {key[1]} is only in the plans of {', '.join(sorted(present))}: export/ derives a "
+        "Bicep `if` "
         "only from an optional string parameter it references; extend export/bicep.py `_condition`"
     )
 
@@ -581,7 +600,9 @@ def _role_assignment_name(scope: Any, body: Mapping[str, Any]) -> Expr:
         raise ExportError(f"role assignment principal {principal!r} is not a reference or parameter")
     role = properties.get("roleDefinitionId")
     scope_id = f"{scope.text}.id" if isinstance(scope, Expr) else "resourceGroup().id"
-    return Expr(f"guid({scope_id}, {principal_key}, {role.text if isinstance(role, Expr) else string(str(role))})")
+    return Expr(
+        f"guid({scope_id}, {principal_key}, {role.text if isinstance(role, Expr) else string(str(role))})"
+    )
 
 
 def _output_type(value: Any) -> str:
@@ -602,9 +623,9 @@ def _outputs(
     outputs: dict[str, tuple[str, Expr]] = {}
     omitted: dict[str, str] = {}
     reference = plans[0]
-    for name, output in reference.plan.outputs.items():
-        if output.secret:
-            omitted[name] = "secret"
+    for name in reference.plan.outputs:
+        if name in NOT_OUTPUTS:
+            omitted[name] = NOT_OUTPUTS[name]
             continue
         exprs = set()
         for plan in plans:
@@ -616,11 +637,19 @@ def _outputs(
                 expr = Expr(b.computed_any[value])
             else:
                 by_name = [s for (t, n), s in b.azure_names.items() if n == value]
-                expr = Expr(f"{by_name[0]}.name") if len(by_name) == 1 else b.literal(value) if isinstance(value, str) else value
+                expr = (
+                    Expr(f"{by_name[0]}.name")
+                    if len(by_name) == 1
+                    else b.literal(value)
+                    if isinstance(value, str)
+                    else value
+                )
             exprs.add(render(expr))
-        if len(exprs) != 1 or not isinstance(expr, Expr):
-            omitted[name] = "not derivable from the Bicep's resources"
-            continue
+        if len(exprs) != 1 or not isinstance(expr, Expr) or reference.plan.outputs[name].secret:
+            raise ExportError(
+                f"stack output {name} is not derivable from the Bicep's resources: teach export/bicep.py "
+                "`_outputs`, or list it in NOT_OUTPUTS with the reason"
+            )
         outputs[name] = (_output_type(reference.plan.outputs[name].value), expr)
     return outputs, omitted
 
@@ -634,7 +663,9 @@ def referenced_identifiers(text: str) -> set[str]:
     """Identifiers a piece of Bicep refers to (outside string literals, except inside interpolations)."""
     text = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("//"))
     code = _STRING_LITERAL.sub(lambda m: " " + " ".join(_INTERPOLATION.findall(m.group(0))) + " ", text)
-    lines = [re.sub(r"^\s*[\w']+:", " ", line) for line in code.splitlines() if not line.lstrip().startswith("//")]
+    lines = [
+        re.sub(r"^\s*[\w']+:", " ", line) for line in code.splitlines() if not line.lstrip().startswith("//")
+    ]
     return set(_IDENT.findall("\n".join(lines)))
 
 
@@ -656,15 +687,17 @@ def render_template(template: Template, header: Sequence[str]) -> str:
     ]
     resource_text = [r.render() for r in template.resources]
     output_text = [f"output {n} {t} = {e.text}" for n, (t, e) in template.outputs.items()]
+    if template.omitted_outputs:
+        omitted = "; ".join(f"{n} ({why})" for n, why in sorted(template.omitted_outputs.items()))
+        output_text.insert(0, f"// The Pulumi stack outputs not here: {omitted}.")
     body = "\n".join([*var_text, *resource_text, *output_text])
     used = referenced_identifiers(body)
-    unused = [
-        alias for alias in template.params if alias not in used and alias not in NOT_PARAMETERS
-    ]
+    unused = [alias for alias in template.params if alias not in used and alias not in NOT_PARAMETERS]
     if unused:
         raise ExportError(
-            f"stack config key(s) {', '.join(unused)} are not used by any Bicep resource: bind them where the "
-            "Pulumi program uses them (export/resource_types.py), or list them in NOT_PARAMETERS with the reason"
+            f"stack config key(s) {', '.join(unused)} are not used by any Bicep resource: bind them where "
+            "the Pulumi program uses them (export/resource_types.py), or list them in NOT_PARAMETERS with "
+            "the reason"
         )
     params = [p for alias, p in template.params.items() if alias not in NOT_PARAMETERS]
     extra = [
@@ -678,10 +711,13 @@ def render_template(template: Template, header: Sequence[str]) -> str:
         )
         for p in sorted(template.extra_params.values(), key=lambda p: p.name)
     ]
-    declared = {p.name for p in params} | {p.name for p in extra} | set(variables) | {r.symbol for r in template.resources}
-    collisions = sorted(
-        {s for r in template.resources for s in literal_strings(r.body) if s in declared}
+    declared = (
+        {p.name for p in params}
+        | {p.name for p in extra}
+        | set(variables)
+        | {r.symbol for r in template.resources}
     )
+    collisions = sorted({s for r in template.resources for s in literal_strings(r.body) if s in declared})
     if collisions:
         raise ExportError(f"string literal(s) {collisions} equal a Bicep identifier; rename the symbol")
     sections = [
@@ -689,14 +725,14 @@ def render_template(template: Template, header: Sequence[str]) -> str:
         "",
         "targetScope = 'resourceGroup'",
         "",
-        "// ---- Parameters: the stack config keys (Pulumi.yaml), same descriptions, allowed values and defaults.",
+        "// ---- Parameters: the stack config keys (Pulumi.yaml): descriptions, allowed values, defaults.",
         "",
         "\n\n".join(p.render() for p in params),
     ]
     if extra:
         sections += [
             "",
-            "// ---- Parameters the stack config does not hold: secrets and ids of objects created outside ARM.",
+            "// ---- Parameters the stack config does not hold: secrets, ids of objects made outside ARM.",
             "",
             "\n\n".join(p.render() for p in extra),
         ]
@@ -719,8 +755,8 @@ def render_template(template: Template, header: Sequence[str]) -> str:
 
 
 __all__ = [
-    "COMMAND",
     "NOT_IN_BICEP",
+    "NOT_OUTPUTS",
     "NOT_PARAMETERS",
     "BicepParam",
     "ExportError",
@@ -728,5 +764,4 @@ __all__ = [
     "build_template",
     "config_params",
     "render_template",
-    "types",
 ]

@@ -61,7 +61,7 @@ class Evaluator:
         for name, spec in declared.items():
             if name in parameters:
                 self.params[name] = parameters[name]
-            elif spec.get("default") is not None or "default" in spec and spec["type"] != "string":
+            elif spec.get("default") is not None or ("default" in spec and spec["type"] != "string"):
                 self.params[name] = spec["default"]
             elif spec.get("default") is None and name not in parameters:
                 raise BicepEvaluationError(f"required parameter {name} has no value")

@@ -30,7 +30,9 @@ class CapturingMocks(OfflineMocks):
         resource_id, outputs = super().new_resource(args)
         key = (args.typ, args.name)
         if key in self.outputs:
-            raise ValueError(f"two resources of type {args.typ} are named {args.name!r}; the export needs unique names")
+            raise ValueError(
+                f"two resources of type {args.typ} are named {args.name!r}; the export needs unique names"
+            )
         self.outputs[key] = {**outputs, "id": resource_id}
         return resource_id, outputs
 

@@ -80,7 +80,10 @@ MAPPINGS: dict[str, TypeMapping] = {
                 "CKV_AZURE_139",
                 "public endpoint on purpose: GitHub-hosted runners push over the internet, Entra ID only",
             ),
-            ("CKV_AZURE_163", "image scanning is Defender for Containers, enabled per subscription, not here"),
+            (
+                "CKV_AZURE_163",
+                "image scanning is Defender for Containers, enabled per subscription, not here",
+            ),
         ),
     ),
     "azure-native:containerservice:ManagedCluster": TypeMapping(
@@ -103,10 +106,16 @@ MAPPINGS: dict[str, TypeMapping] = {
             "Muse runs on the separate user pool below."
         ),
         skips=(
-            ("CKV_AZURE_226", "ephemeral OS disks need a VM size whose cache fits the disk; sizes are parameters"),
+            (
+                "CKV_AZURE_226",
+                "ephemeral OS disks need a VM size whose cache fits the disk; sizes are parameters",
+            ),
             ("CKV_AZURE_227", "host encryption must first be enabled on the subscription; not assumed"),
             ("CKV_AZURE_168", "max pods per node stays at the AKS default for CNI overlay (250)"),
-            ("CKV_AZURE_8", "false positive: the Kubernetes dashboard add-on no longer exists and is not set"),
+            (
+                "CKV_AZURE_8",
+                "false positive: the Kubernetes dashboard add-on no longer exists and is not set",
+            ),
             ("CKV_AZURE_172", "false positive: enableSecretRotation is the string 'true', as AKS requires"),
         ),
     ),
@@ -145,11 +154,17 @@ MAPPINGS: dict[str, TypeMapping] = {
         skips=(
             (
                 "CKV_AZURE_109",
-                "public endpoint on purpose (AKS nodes and GitHub runners); every request needs Entra ID + RBAC",
+                "public endpoint on purpose (AKS nodes, GitHub runners); every request needs Entra ID + RBAC",
             ),
             ("CKV_AZURE_189", "public endpoint on purpose, see CKV_AZURE_109"),
-            ("CKV_AZURE_110", "purge protection is the keyVaultPurgeProtection parameter: on in prod, off in dev"),
-            ("CKV_AZURE_42", "purge protection is the keyVaultPurgeProtection parameter: on in prod, off in dev"),
+            (
+                "CKV_AZURE_110",
+                "purge protection is the keyVaultPurgeProtection parameter: on in prod, off in dev",
+            ),
+            (
+                "CKV_AZURE_42",
+                "purge protection is the keyVaultPurgeProtection parameter: on in prod, off in dev",
+            ),
         ),
     ),
     "azure-native:keyvault:Secret": TypeMapping(
@@ -257,4 +272,6 @@ MAPPINGS.update(
 )
 
 # Role assignments last: they reference the resources above.
-MAPPINGS["azure-native:authorization:RoleAssignment"] = MAPPINGS.pop("azure-native:authorization:RoleAssignment")
+MAPPINGS["azure-native:authorization:RoleAssignment"] = MAPPINGS.pop(
+    "azure-native:authorization:RoleAssignment"
+)

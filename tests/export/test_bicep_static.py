@@ -1,4 +1,4 @@
-"""The generated Bicep as a file: pycep parses it, checkov's Bicep checks pass, the shape is what people write."""
+"""The generated Bicep as a file: pycep parses it, checkov passes, it reads like hand-written Bicep."""
 
 from __future__ import annotations
 
