@@ -68,6 +68,28 @@ def memory_kib(pid: int) -> dict[str, int]:
     return out
 
 
+def cgroup_working_set_kib(pid: int) -> int | None:
+    """The container's memory working set as the kubelet computes it (usage - inactive_file), in KiB.
+
+    None for a process in the host's root cgroup (process replicas) or when no memory cgroup is readable.
+    """
+    lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    v1 = next((ln.split(":", 2)[2] for ln in lines if ln.split(":")[1] == "memory"), None)
+    v2 = next((ln.split(":", 2)[2] for ln in lines if ln.startswith("0::")), None)
+    for base, rel, usage_file, inactive_key in (
+        ("/sys/fs/cgroup/memory", v1, "memory.usage_in_bytes", "total_inactive_file"),
+        ("/sys/fs/cgroup", v2, "memory.current", "inactive_file"),
+    ):
+        if not rel or rel == "/":
+            continue
+        directory = Path(base + rel)
+        if (directory / usage_file).exists():
+            usage = int((directory / usage_file).read_text())
+            stat = dict(ln.split() for ln in (directory / "memory.stat").read_text().splitlines())
+            return max(usage - int(stat.get(inactive_key, 0)), 0) // 1024
+    return None
+
+
 class RssSampler:
     """Samples VmRSS of some processes every ``interval`` seconds in a thread; keeps the maximum."""
 
@@ -75,6 +97,7 @@ class RssSampler:
         self.pids = pids
         self.interval = interval
         self.peak: dict[int, int] = dict.fromkeys(pids, 0)
+        self.working_set_peak: dict[int, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -88,6 +111,9 @@ class RssSampler:
                 with contextlib.suppress(OSError):
                     # An exited process (zombie until reaped) has no VmRSS line.
                     self.peak[pid] = max(self.peak[pid], memory_kib(pid).get("VmRSS", 0))
+                    ws = cgroup_working_set_kib(pid)
+                    if ws is not None:
+                        self.working_set_peak[pid] = max(self.working_set_peak.get(pid, 0), ws)
             self._stop.wait(self.interval)
 
     def __enter__(self) -> RssSampler:
@@ -336,7 +362,7 @@ def parse_wrk(out: str) -> WrkResult:
         if sock
         else {"connect": 0, "read": 0, "write": 0, "timeout": 0}
     )
-    latency = {f"p{p}": _ms(v) for p, v in re.findall(r"^\s+(50|75|90|99)%\s+(\S+)$", out, re.MULTILINE)}
+    latency = {f"p{p}": _ms(v) for p, v in re.findall(r"^\s+(50|75|90|99)%\s+(\S+)\s*$", out, re.MULTILINE)}
     return WrkResult(requests, seconds, rps, int(non.group(1)) if non else 0, errors, latency, out)
 
 

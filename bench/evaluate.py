@@ -23,6 +23,7 @@ from bench.common import (
     BENCH_TOKEN,
     Replica,
     RssSampler,
+    cgroup_working_set_kib,
     cpu_seconds,
     finish_wrk,
     machine_facts,
@@ -79,7 +80,9 @@ def run(
     script.write_text(LUA.format(path=inv_path, token=BENCH_TOKEN))
     replica = Replica("eval", runtime).start(work)
     try:
-        rss: dict[str, float] = {"after_ready": _mib(memory_kib(replica.pid)["VmRSS"])}
+        rss: dict[str, float | None] = {"after_ready": _mib(memory_kib(replica.pid)["VmRSS"])}
+        ws = cgroup_working_set_kib(replica.pid)
+        rss["cgroup_working_set_after_ready"] = _mib(ws) if ws is not None else None
         status, answer = _post_once(replica.port, body)
         if status != 200:
             raise RuntimeError(f"warm-up evaluate answered {status}: {answer}")
@@ -103,12 +106,17 @@ def run(
                     "cpu_cores_used": round(cpu / wall, 2),
                     "cpu_ms_per_request": round(1000 * cpu / max(result.requests, 1), 2),
                     "rss_peak_mib": _mib(sampler.peak[replica.pid]),
+                    "cgroup_working_set_peak_mib": _mib(sampler.working_set_peak[replica.pid])
+                    if replica.pid in sampler.working_set_peak
+                    else None,
                 }
             )
         mem = memory_kib(replica.pid)
         rss["after_load"] = _mib(mem["VmRSS"])
         rss["high_water_mark"] = _mib(mem["VmHWM"])
         rss["peak_under_load"] = max(r["rss_peak_mib"] for r in runs)
+        ws_peaks = [r["cgroup_working_set_peak_mib"] for r in runs if r["cgroup_working_set_peak_mib"]]
+        rss["cgroup_working_set_peak"] = max(ws_peaks) if ws_peaks else None
         code, stop_s = replica.sigterm_and_wait()
         return {
             "benchmark": "evaluate",
@@ -148,6 +156,11 @@ def summary(res: dict[str, Any]) -> str:
         f"peak under load {rss['peak_under_load']}, after load {rss['after_load']} "
         f"(VmHWM {rss['high_water_mark']})"
     )
+    if rss.get("cgroup_working_set_peak") is not None:
+        lines.append(
+            f"  container memory working set MiB (the kubelet's figure): after ready "
+            f"{rss['cgroup_working_set_after_ready']}, peak under load {rss['cgroup_working_set_peak']}"
+        )
     return "\n".join(lines)
 
 
