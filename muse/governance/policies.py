@@ -170,7 +170,8 @@ UNTAGGABLE_AZURE_TYPES: frozenset[str] = frozenset(
         "azure-native:containerregistry:CacheRule",
         "azure-native:network:Subnet",
         "azure-native:network:SecurityRule",
-        "azure-native:insights:DiagnosticSetting",
+        "azure-native:monitor:DiagnosticSetting",
+        "azure-native:monitor:DataCollectionRuleAssociation",
         "azure-native:operationalinsights:Table",
     }
 )
@@ -356,6 +357,7 @@ _REFERENCE_SUFFIXES = {
     "scope",
     "scopes",
     "header",
+    "class",
 }
 # First words that make a name a switch or a setting about secrets ("enableSecretRotation"), not a secret.
 _FLAG_PREFIXES = {
@@ -391,7 +393,14 @@ def is_secret_like(name: str) -> bool:
     if any(w in _SECRET_WORDS for w in words):
         return True
     # A bare "key" (or "...Key" other than public/ssh keys) holds key material; "keyData", "keySize" do not.
-    return words[-1] in {"key", "keys"} and not {"public", "ssh", "partition", "row", "sort"} & set(words)
+    return words[-1] in {"key", "keys"} and not {
+        "public",
+        "ssh",
+        "partition",
+        "row",
+        "sort",
+        "topology",
+    } & set(words)
 
 
 def _normalise_path(path: str) -> str:
@@ -429,7 +438,12 @@ def _is_plaintext(value: Any) -> bool:
 def _check_plaintext_secrets(resource: Resource, inventory: Inventory) -> list[str]:
     secret_paths = {_normalise_path(p) for p in resource.secretPaths}
     problems = []
+    # In Kubernetes objects a bare `key` always names something (a label, a selector term, a key inside a
+    # Secret); secret material lives only in Secret data/stringData and env values, checked on their own.
+    kubernetes = resource.type.startswith("kubernetes:")
     for path, key, value in _walk(resource.properties, ""):
+        if kubernetes and key == "key":
+            continue
         if (
             is_secret_like(key)
             and _is_plaintext(value)

@@ -269,6 +269,52 @@ CASES = [
         None,
         secret_paths=("stringData.token",),
     ),
+    # Kubernetes names that merely mention keys and secrets (topologyKey, selector keys, the key a
+    # SecretProviderClass syncs into, the class a CSI volume mounts) are not secret material ...
+    C(
+        "MUSE-SEC-001",
+        "kubernetes:secrets-store.csi.x-k8s.io/v1:SecretProviderClass",
+        {
+            "spec": {
+                "secretObjects": [
+                    {"secretName": "muse", "data": [{"key": "MUSE_API_TOKEN", "objectName": "t"}]}
+                ]
+            }
+        },
+        None,
+    ),
+    C(
+        "MUSE-SEC-001",
+        DEPLOY,
+        changed(
+            GOOD_DEPLOY,
+            "spec.template.spec.topologySpreadConstraints",
+            [
+                {
+                    "topologyKey": "topology.kubernetes.io/zone",
+                    "labelSelector": {"matchExpressions": [{"key": "app"}]},
+                }
+            ],
+        ),
+        None,
+    ),
+    C(
+        "MUSE-SEC-001",
+        DEPLOY,
+        changed(
+            GOOD_DEPLOY,
+            "spec.template.spec.volumes",
+            [{"name": "s", "csi": {"driver": "d", "volumeAttributes": {"secretProviderClass": "muse"}}}],
+        ),
+        None,
+    ),
+    # ... but a bare key outside Kubernetes is key material.
+    C(
+        "MUSE-SEC-001",
+        "azure-native:x:Y",
+        {"tags": TAGS, "key": "c2VjcmV0LWtleS1tYXRlcmlhbA=="},
+        "'key' looks like",
+    ),
     # Role assignments
     C("MUSE-RBAC-001", ROLE, GOOD_ROLE, None),
     C("MUSE-RBAC-001", ROLE, changed(GOOD_ROLE, "principalType", DELETE), "principalType is None"),
