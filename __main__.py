@@ -13,6 +13,7 @@ from pulumi_azure_native import authorization, resources
 from components import config as stack_config
 from components.container_registry import ContainerRegistry, ContainerRegistryArgs
 from components.kubernetes_cluster import KubernetesCluster, KubernetesClusterArgs
+from components.muse_workload import MuseWorkload, MuseWorkloadArgs
 from components.naming import ResourceNames
 from components.observability import Observability, ObservabilityArgs
 from components.secret_vault import SecretVault, SecretVaultArgs
@@ -54,7 +55,7 @@ cluster = KubernetesCluster(
     ),
 )
 observability.watch_cluster(cluster, namespace=names.namespace)
-registry.grant_pull("aks-kubelet", cluster.kubelet_principal_id)
+kubelet_pull = registry.grant_pull("aks-kubelet", cluster.kubelet_principal_id)
 if config.deploy_principal_id:
     registry.grant_push("github-deploy", config.deploy_principal_id)
 
@@ -83,7 +84,25 @@ muse_identity = WorkloadIdentity(
         tags=tags,
     ),
 )
-vault.grant_secret_read("muse-workload", muse_identity.principal_id, secret=api_token)
+token_read = vault.grant_secret_read("muse-workload", muse_identity.principal_id, secret=api_token)
+
+# The workload, through the cluster's provider: the service account federated with muse_identity reads the
+# token from the vault via the Secrets Store CSI driver. `pulumi up` awaits the rollout
+# (rolloutTimeoutMinutes).
+workload = MuseWorkload(
+    "muse",
+    MuseWorkloadArgs.from_config(
+        config,
+        names,
+        provider=cluster.provider,
+        registry_login_server=registry.login_server,
+        workload_client_id=muse_identity.client_id,
+        tenant_id=client.tenant_id,
+        key_vault_name=vault.name,
+        # Pods can pull, federate and read the token before the first one starts.
+        prerequisites=[kubelet_pull, token_read, *muse_identity.federated_credentials],
+    ),
+)
 
 pulumi.export("resourceGroupName", group.name)
 pulumi.export("registryName", registry.name)
@@ -97,4 +116,7 @@ pulumi.export("keyVaultName", vault.name)
 pulumi.export("keyVaultUri", vault.uri)
 pulumi.export("tenantId", client.tenant_id)
 pulumi.export("museWorkloadClientId", muse_identity.client_id)
-pulumi.export("museNamespace", names.namespace)
+pulumi.export("museNamespace", workload.namespace)
+pulumi.export("museDeployment", workload.deployment_name)
+pulumi.export("museImage", workload.image)
+pulumi.export("museUrl", workload.url)

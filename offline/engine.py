@@ -36,6 +36,8 @@ class PlannedResource:
     ignore_changes: tuple[str, ...] = ()
     depends_on: tuple[str, ...] = ()
     provider: str | None = None
+    # `customTimeouts` the program set (create/update/delete -> duration, e.g. "10m"); only the ones set.
+    custom_timeouts: dict[str, str] = field(default_factory=dict)
 
     def get(self, dotted: str, default: Any = None) -> Any:
         """`resource.get("sku.name")`: a nested input by dotted path; list items by index."""
@@ -132,6 +134,13 @@ def _normalize(value: Any, path: str, secret_paths: list[str]) -> Any:
     return value
 
 
+def _custom_timeouts(request: Any) -> dict[str, str]:
+    timeouts = request.customTimeouts
+    return {
+        kind: getattr(timeouts, kind) for kind in ("create", "update", "delete") if getattr(timeouts, kind)
+    }
+
+
 class RecordingMonitor(runtime_mocks.MockMonitor):
     """The SDK's mock monitor, also keeping each registration's parent, options and secret paths."""
 
@@ -156,6 +165,7 @@ class RecordingMonitor(runtime_mocks.MockMonitor):
                     ignore_changes=tuple(request.ignoreChanges),
                     depends_on=tuple(sorted(request.dependencies)),
                     provider=request.provider or None,
+                    custom_timeouts=_custom_timeouts(request),
                 )
             )
         return response

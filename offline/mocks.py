@@ -192,6 +192,11 @@ class OfflineMocks(pulumi.runtime.Mocks):
             }
         if resource_type == "azuread:index/servicePrincipal:ServicePrincipal":
             return {"objectId": deterministic_uuid(self.stack, logical_name, "service-principal")}
+        if resource_type == "kubernetes:networking.k8s.io/v1:Ingress":
+            # The address the ingress controller publishes (its Azure load balancer's public IP); a
+            # documentation range address (RFC 5737), one per stack.
+            octet = int(hashlib.sha256(self.stack.encode()).hexdigest()[:2], 16) % 254 + 1
+            return {"status": {"loadBalancer": {"ingress": [{"ip": f"203.0.113.{octet}"}]}}}
         monitoring = self._monitoring(resource_type, inputs)
         if monitoring is not None:
             return monitoring

@@ -115,6 +115,34 @@ KEY_PROPERTIES: dict[str, tuple[str, ...]] = {
     "azure-native:applicationinsights:Workbook": ("displayName", "kind", "category", "resourceName"),
     "azure-native:authorization:RoleAssignment": ("principalType", "principalId"),
     "pulumi:providers:kubernetes": ("kubeconfig",),
+    # The Muse workload (components/muse_workload.py); the Deployment also gets a summary, _kubernetes_rows.
+    "kubernetes:core/v1:Namespace": ("metadata.name",),
+    "kubernetes:core/v1:ServiceAccount": (
+        "metadata.name",
+        "automountServiceAccountToken",
+    ),
+    "kubernetes:secrets-store.csi.x-k8s.io/v1:SecretProviderClass": (
+        "metadata.name",
+        "spec.parameters.keyvaultName",
+        "spec.parameters.clientID",
+        "spec.parameters.tenantId",
+        "spec.secretObjects.0.secretName",
+    ),
+    "kubernetes:core/v1:ConfigMap": ("metadata.name", "data"),
+    "kubernetes:apps/v1:Deployment": (
+        "metadata.namespace",
+        "spec.replicas",
+        "spec.template.spec.containers.0.image",
+        "spec.strategy.rollingUpdate",
+        "spec.template.spec.terminationGracePeriodSeconds",
+        "spec.template.spec.containers.0.resources",
+        "spec.template.spec.nodeSelector",
+    ),
+    "kubernetes:core/v1:Service": ("metadata.name", "spec.type", "spec.ports"),
+    "kubernetes:networking.k8s.io/v1:Ingress": ("spec.ingressClassName", "spec.rules.0.host", "spec.tls"),
+    "kubernetes:policy/v1:PodDisruptionBudget": ("spec.maxUnavailable",),
+    "kubernetes:autoscaling/v2:HorizontalPodAutoscaler": ("spec.minReplicas", "spec.maxReplicas"),
+    "kubernetes:networking.k8s.io/v1:NetworkPolicy": ("spec.policyTypes", "spec.ingress.0.from"),
 }
 ROLE_NAMES = {role.definition_id: role.value.name for role in Role}
 # Top-level components print in the order of the architecture diagram; unknown ones follow alphabetically.
@@ -126,6 +154,7 @@ COMPONENT_ORDER = (
     "muse:azure:SecretVault",
     "muse:azure:WorkloadIdentity",
     "muse:azuread:GitHubOidcIdentity",
+    "muse:kubernetes:MuseWorkload",
 )
 
 
@@ -161,6 +190,7 @@ def key_properties(resource: PlannedResource) -> list[tuple[str, str]]:
     if resource.type == "azure-native:containerservice:ManagedCluster":
         rows.append(("addons", ", ".join(sorted(resource.get("addonProfiles", {}) or {}))))
     rows.extend(_monitoring_rows(resource))
+    rows.extend(_kubernetes_rows(resource))
     tags = resource.get("tags")
     if isinstance(tags, dict):
         rows.append(("tags", ", ".join(f"{k}={v}" for k, v in sorted(tags.items()))))
@@ -201,6 +231,46 @@ def _monitoring_rows(resource: PlannedResource) -> list[tuple[str, str]]:
     if resource.type == "azure-native:monitor:DataCollectionRuleAssociation":
         return [("dataCollectionRule", _last_segment(resource.get("dataCollectionRuleId")))]
     return []
+
+
+def _kubernetes_rows(resource: PlannedResource) -> list[tuple[str, str]]:
+    """Keys with dots (labels, annotations), and the Deployment's probes, security context and rollout await,
+    summarised for a reviewer."""
+    metadata = resource.get("metadata") or {}
+    if resource.type == "kubernetes:core/v1:Namespace":
+        labels = metadata.get("labels") or {}
+        return [(k, v) for k, v in sorted(labels.items()) if k.startswith("pod-security.kubernetes.io/")]
+    if resource.type == "kubernetes:core/v1:ServiceAccount":
+        client_id = (metadata.get("annotations") or {}).get("azure.workload.identity/client-id")
+        return [("workload identity client id", str(client_id))]
+    if resource.type != "kubernetes:apps/v1:Deployment":
+        return []
+    container = (resource.get("spec.template.spec.containers") or [{}])[0]
+    probes = ", ".join(
+        f"{kind.removesuffix('Probe')} {probe.get('httpGet', {}).get('path')} "
+        f"every {probe.get('periodSeconds')}s x{probe.get('failureThreshold')}"
+        for kind, probe in sorted(container.items())
+        if kind.endswith("Probe") and isinstance(probe, dict)
+    )
+    pod = resource.get("spec.template.spec.securityContext") or {}
+    ctx = container.get("securityContext") or {}
+    security = (
+        f"runAsNonRoot={_render(ctx.get('runAsNonRoot', pod.get('runAsNonRoot')))} "
+        f"runAsUser={ctx.get('runAsUser', pod.get('runAsUser'))} "
+        f"readOnlyRootFilesystem={_render(ctx.get('readOnlyRootFilesystem'))} "
+        f"allowPrivilegeEscalation={_render(ctx.get('allowPrivilegeEscalation'))} "
+        f"drop={_render((ctx.get('capabilities') or {}).get('drop'))} "
+        f"seccomp={(ctx.get('seccompProfile') or pod.get('seccompProfile') or {}).get('type')}"
+    )
+    awaited = (metadata.get("annotations") or {}).get("pulumi.com/skipAwait") != "true"
+    timeouts = (
+        ", ".join(f"{k} {v}" for k, v in sorted(resource.custom_timeouts.items())) or "provider default"
+    )
+    return [
+        ("probes", probes),
+        ("securityContext", security),
+        ("rollout await", f"{'awaited' if awaited else 'NOT awaited (skipAwait)'}, timeout {timeouts}"),
+    ]
 
 
 def _ordered(resources: list[PlannedResource]) -> list[PlannedResource]:

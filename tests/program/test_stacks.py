@@ -92,9 +92,9 @@ def test_every_resource_belongs_to_a_component(plan: OfflinePlan) -> None:
     for resource in plan.resources:
         if resource.custom:
             assert resource.parent, f"{resource.urn} is not inside a component"
-            assert plan.by_urn(resource.parent).type.startswith("muse:azure:")
+            assert plan.by_urn(resource.parent).type.startswith(("muse:azure:", "muse:kubernetes:"))
         else:
-            assert resource.type.startswith("muse:azure:")
+            assert resource.type.startswith(("muse:azure:", "muse:kubernetes:"))
 
 
 def test_stack_outputs(plan: OfflinePlan) -> None:
@@ -114,6 +114,9 @@ def test_stack_outputs(plan: OfflinePlan) -> None:
         "tenantId",
         "museWorkloadClientId",
         "museNamespace",
+        "museDeployment",
+        "museImage",
+        "museUrl",
     }
     assert outputs["registryLoginServer"].value == f"{names.registry}.azurecr.io"
     assert outputs["clusterName"].value == names.cluster

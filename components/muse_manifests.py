@@ -1,0 +1,539 @@
+"""The Kubernetes objects of the Muse workload, as plain manifests: one model for two deploy paths.
+
+`MuseWorkload` (components/muse_workload.py) deploys these dicts through the cluster's Kubernetes provider,
+and `make export` writes the same dicts as `deploy/base` + `deploy/overlays/<env>` (components/muse_deploy.py)
+for `kubectl apply -k`. Nothing here touches Pulumi: every function takes a `WorkloadSpec` of plain values and
+returns plain dicts, so tests, the exporter and the component all read the same numbers.
+
+Where the numbers come from:
+- port, probes, drain and grace period: the service contract (docs/service.md, "Shutdown and the Kubernetes
+  numbers"; muse/config.py defaults).
+- requests and limits: the measured RSS and CPU of one replica (docs/benchmarks.md; bench/), see RESOURCES.
+- the user pool label `workload: muse`: components/kubernetes_cluster.py (`node_labels`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from components.config import StackConfig
+from components.naming import ResourceNames
+
+APP = "muse"
+CONTAINER = "muse"
+DEPLOYMENT = "muse"
+SERVICE = "muse"
+INGRESS = "muse"
+SECRET_PROVIDER_CLASS = "muse-secrets"  # noqa: S105 - an object name
+# The Kubernetes Secret the CSI driver syncs from Key Vault (exists only while a pod mounts the volume).
+SYNCED_SECRET = "muse-api-token"  # noqa: S105 - the name of a Secret object, not a credential
+SYNCED_SECRET_KEY = "token"  # noqa: S105 - a key name
+KEY_VAULT_SECRET = "muse-api-token"  # noqa: S105 - the Key Vault secret name (__main__.py writes it)
+IMAGE_REPOSITORY = "muse"
+PORT = 8080
+SERVICE_PORT = 80
+
+# The application routing add-on's managed NGINX: its ingress class and the namespace its pods run in.
+INGRESS_CLASS = "webapprouting.kubernetes.azure.com"
+INGRESS_NAMESPACE = "app-routing-system"
+# The add-on syncs the Key Vault certificate named by this annotation into the Secret `keyvault-<ingress>`.
+TLS_CERT_ANNOTATION = "kubernetes.azure.com/tls-cert-keyvault-uri"
+USER_POOL_LABEL = {"workload": "muse"}  # components/kubernetes_cluster.py sets it on the user pool
+WORKLOAD_IDENTITY_CLIENT_ID = "azure.workload.identity/client-id"
+WORKLOAD_IDENTITY_USE = "azure.workload.identity/use"
+
+# The service's shutdown (docs/service.md): readiness goes 503 at SIGTERM, the listener closes after the
+# drain, the process exits by MUSE_SHUTDOWN_TIMEOUT_SECONDS at the latest. preStop runs *before* SIGTERM and
+# lets the endpoint removal reach the ingress; the grace period covers preStop + shutdown + a margin, else
+# SIGKILL.
+DRAIN_SECONDS = 5
+SHUTDOWN_TIMEOUT_SECONDS = 20
+PRESTOP_SLEEP_SECONDS = 5
+TERMINATION_MARGIN_SECONDS = 5
+TERMINATION_GRACE_SECONDS = PRESTOP_SLEEP_SECONDS + SHUTDOWN_TIMEOUT_SECONDS + TERMINATION_MARGIN_SECONDS
+# Kubernetes marks a rollout that makes no progress for this long as failed (ProgressDeadlineExceeded):
+# `kubectl rollout status` and the pulumi-kubernetes await both stop there. rolloutTimeoutMinutes >= 5.
+PROGRESS_DEADLINE_SECONDS = 300
+REVISION_HISTORY = 10  # ReplicaSets kept for `kubectl rollout undo`
+HPA_CPU_UTILIZATION = 70
+
+# Requests and limits from the measured figures (docs/benchmarks.md, made with `make bench`: one replica, the
+# real service process, RSS from /proc, CPU from the process under wrk load on 2 cores):
+# - memory: RSS ~42 MiB right after /readyz and ~43 MiB at the peak of the rolling-update load test
+#   (/api/v1/policies, 16 connections); an evaluate of a 200-resource / ~1 MiB inventory adds the parsed body
+#   on top. Request 128 Mi = about 3x the resting RSS, so the scheduler reserves room for evaluate bodies up
+#   to the 1 MiB MUSE_MAX_BODY_BYTES; limit 256 Mi = 2x the request, far above any measured peak, so an OOM
+#   kill means a leak, not load.
+# - CPU: one uvicorn worker is one Python process and cannot use more than one core; the load tests
+#   saturate it near one core. Request 250m (the share that keeps probes and light traffic responsive on a
+#   shared node, and the base of the autoscaler's 70 % target), limit 1000m (what one worker can use).
+RESOURCES: dict[str, dict[str, str]] = {
+    "requests": {"cpu": "250m", "memory": "128Mi", "ephemeral-storage": "64Mi"},
+    "limits": {"cpu": "1000m", "memory": "256Mi", "ephemeral-storage": "128Mi"},
+}
+TMP_SIZE_LIMIT = "64Mi"  # the only writable path (the image writes nothing but /tmp)
+SECRETS_MOUNT = "/mnt/secrets-store"
+
+# Checks checkov reports on these manifests that do not apply, with the reason (written as checkov's inline
+# skip annotations on the object, so the reason travels with the manifest).
+CHECKOV_SKIPS: dict[str, dict[str, str]] = {
+    "Deployment": {
+        "CKV_K8S_35": (
+            "Muse reads configuration from environment variables only (docs/service.md); the token "
+            "reaches the env through a secretKeyRef to the Secret the CSI driver syncs from Key Vault"
+        ),
+        "CKV_K8S_43": (
+            "the image is set per deploy: MUSE_IMAGE (deploy/) or muse:imageTag, which CI sets to the pushed "
+            "sha256 digest"
+        ),
+        "CKV_K8S_14": "same as CKV_K8S_43: the tag or digest is set per deploy, CI deploys by digest",
+    },
+}
+
+
+@dataclass(frozen=True)
+class AzureRefs:
+    """Values Azure computes, which the manifests need.
+
+    registry_login_server: `<registry>.azurecr.io` (stack output registryLoginServer).
+    workload_client_id: client id of the Muse workload identity (stack output museWorkloadClientId).
+    tenant_id: Entra ID tenant of that identity and of the Key Vault (stack output tenantId).
+    key_vault_name: the vault holding `muse-api-token` (stack output keyVaultName).
+    """
+
+    registry_login_server: str
+    workload_client_id: str
+    tenant_id: str
+    key_vault_name: str
+
+
+# What the generated deploy/ manifests carry until a person's params.env replaces them (deploy/README.md).
+PLACEHOLDERS = AzureRefs(
+    registry_login_server="REGISTRY_LOGIN_SERVER",
+    workload_client_id="MUSE_WORKLOAD_CLIENT_ID",
+    tenant_id="AZURE_TENANT_ID",
+    key_vault_name="KEY_VAULT_NAME",
+)
+
+
+@dataclass(frozen=True)
+class WorkloadSpec:
+    """Every input of the Muse manifests, as plain values.
+
+    environment: MUSE_ENV and the `app.kubernetes.io/instance` label (dev, prod).
+    namespace: the namespace every object lives in (`naming.ResourceNames.namespace`).
+    service_account: the service account federated with the workload identity
+        (`ResourceNames.service_account`).
+    image_tag: a tag (`latest`, a git sha) or a digest `sha256:<64 hex>` (stack config imageTag).
+    replicas: the Deployment's replicas and the autoscaler's minimum.
+    max_replicas: the autoscaler's maximum.
+    ingress_host: DNS name the Ingress serves; empty = any host, on the ingress controller's public IP.
+    tls_certificate: Key Vault certificate served for ingress_host (unused without a host).
+    zone_spread: pods must spread across availability zones (the pool has zones); without zones the zone
+        constraint is best-effort.
+    log_level: MUSE_LOG_LEVEL.
+    azure: registry, identity, tenant and vault (`PLACEHOLDERS` in the generated deploy/ files).
+    """
+
+    environment: str
+    namespace: str
+    service_account: str
+    image_tag: str
+    replicas: int
+    max_replicas: int
+    ingress_host: str
+    tls_certificate: str
+    zone_spread: bool
+    azure: AzureRefs = field(default=PLACEHOLDERS)
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_config(
+        cls, config: StackConfig, names: ResourceNames, azure: AzureRefs = PLACEHOLDERS
+    ) -> WorkloadSpec:
+        return cls(
+            environment=config.environment,
+            namespace=names.namespace,
+            service_account=names.service_account,
+            image_tag=config.image_tag,
+            replicas=config.replicas,
+            max_replicas=config.max_replicas,
+            ingress_host=config.ingress_host,
+            tls_certificate=config.ingress_tls_certificate,
+            zone_spread=len(config.availability_zones) > 1,
+            azure=azure,
+        )
+
+
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+def image_reference(login_server: str, image_tag: str) -> str:
+    """`<login server>/muse:<tag>`, or `<login server>/muse@sha256:<hex>` for a digest."""
+    separator = "@" if _DIGEST.match(image_tag) else ":"
+    return f"{login_server}/{IMAGE_REPOSITORY}{separator}{image_tag}"
+
+
+def selector_labels() -> dict[str, str]:
+    """The Deployment's selector (immutable once created: keep it minimal and stable)."""
+    return {"app.kubernetes.io/name": APP}
+
+
+def labels(spec: WorkloadSpec) -> dict[str, str]:
+    return {
+        **selector_labels(),
+        "app.kubernetes.io/instance": f"{APP}-{spec.environment}",
+        "app.kubernetes.io/part-of": APP,
+    }
+
+
+def _metadata(spec: WorkloadSpec, name: str, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "namespace": spec.namespace, "labels": labels(spec), **extra}
+
+
+def namespace(spec: WorkloadSpec) -> dict[str, Any]:
+    """The environment's namespace, Pod Security Admission `restricted` for enforce, audit and warn."""
+    psa = {f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("enforce", "audit", "warn")}
+    psa.update(
+        {f"pod-security.kubernetes.io/{mode}-version": "latest" for mode in ("enforce", "audit", "warn")}
+    )
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": spec.namespace, "labels": {**labels(spec), **psa}},
+    }
+
+
+def service_account(spec: WorkloadSpec) -> dict[str, Any]:
+    """Federated with the workload identity: the annotation names the identity's client id."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": _metadata(
+            spec,
+            spec.service_account,
+            annotations={WORKLOAD_IDENTITY_CLIENT_ID: spec.azure.workload_client_id},
+        ),
+        # Muse never calls the Kubernetes API; pods opt out of the API token (see deployment()).
+        "automountServiceAccountToken": False,
+    }
+
+
+def secret_provider_class(spec: WorkloadSpec) -> dict[str, Any]:
+    """Key Vault secret `muse-api-token`, read with the workload identity, mounted as a file and synced to the
+    Kubernetes Secret `muse-api-token` (key `token`) that the Deployment maps to MUSE_API_TOKEN."""
+    objects = "array:\n" + "".join(
+        f"  - |\n    objectName: {name}\n    objectType: secret\n" for name in (KEY_VAULT_SECRET,)
+    )
+    return {
+        "apiVersion": "secrets-store.csi.x-k8s.io/v1",
+        "kind": "SecretProviderClass",
+        "metadata": _metadata(spec, SECRET_PROVIDER_CLASS),
+        "spec": {
+            "provider": "azure",
+            "parameters": {
+                "usePodIdentity": "false",
+                "clientID": spec.azure.workload_client_id,
+                "keyvaultName": spec.azure.key_vault_name,
+                "tenantId": spec.azure.tenant_id,
+                "cloudName": "AzurePublicCloud",
+                "objects": objects,
+            },
+            "secretObjects": [
+                {
+                    "secretName": SYNCED_SECRET,
+                    "type": "Opaque",
+                    "labels": labels(spec),
+                    "data": [{"objectName": KEY_VAULT_SECRET, "key": SYNCED_SECRET_KEY}],
+                }
+            ],
+        },
+    }
+
+
+def config_data(spec: WorkloadSpec) -> dict[str, str]:
+    """The service's non-secret environment (docs/service.md, "Configuration")."""
+    return {
+        "PORT": str(PORT),
+        "MUSE_HOST": "0.0.0.0",  # noqa: S104 - a pod is reached through the pod network, never loopback
+        "MUSE_ENV": spec.environment,
+        "MUSE_LOG_LEVEL": spec.log_level,
+        "MUSE_DRAIN_SECONDS": str(DRAIN_SECONDS),
+        "MUSE_SHUTDOWN_TIMEOUT_SECONDS": str(SHUTDOWN_TIMEOUT_SECONDS),
+    }
+
+
+def config_map_name(spec: WorkloadSpec) -> str:
+    """`muse-config-<hash of the data>`: a config change is a new name, hence a new pod template, hence a
+    rolling update (a ConfigMap edited in place would reach the pods only at their next restart)."""
+    digest = hashlib.sha256(json.dumps(config_data(spec), sort_keys=True).encode()).hexdigest()[:10]
+    return f"{APP}-config-{digest}"
+
+
+def config_map(spec: WorkloadSpec) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": _metadata(spec, config_map_name(spec)),
+        "data": config_data(spec),
+        "immutable": True,
+    }
+
+
+def _probe(path: str, period: int, failures: int) -> dict[str, Any]:
+    return {
+        "httpGet": {"path": path, "port": "http", "scheme": "HTTP"},
+        "periodSeconds": period,
+        "failureThreshold": failures,
+        "timeoutSeconds": 2,
+    }
+
+
+def _skip_annotations(kind: str) -> dict[str, str]:
+    skips = CHECKOV_SKIPS.get(kind, {})
+    return {
+        f"checkov.io/skip{i}": f"{check}={reason}"
+        for i, (check, reason) in enumerate(sorted(skips.items()), 1)
+    }
+
+
+def _topology_spread(spec: WorkloadSpec) -> list[dict[str, Any]]:
+    selector = {"matchLabels": selector_labels()}
+    return [
+        {
+            "maxSkew": 1,
+            "topologyKey": "topology.kubernetes.io/zone",
+            # With zones (prod) a replica never lands in an already fuller zone; without (dev) it is a hint.
+            "whenUnsatisfiable": "DoNotSchedule" if spec.zone_spread else "ScheduleAnyway",
+            "labelSelector": selector,
+            # Spread each ReplicaSet on its own, so a rollout's new pods spread too.
+            "matchLabelKeys": ["pod-template-hash"],
+        },
+        {
+            "maxSkew": 1,
+            "topologyKey": "kubernetes.io/hostname",
+            "whenUnsatisfiable": "ScheduleAnyway",
+            "labelSelector": selector,
+            "matchLabelKeys": ["pod-template-hash"],
+        },
+    ]
+
+
+def deployment(spec: WorkloadSpec) -> dict[str, Any]:
+    """Zero-downtime rollout: one surge pod at a time, never one fewer ready pod than wanted."""
+    restricted = {
+        "runAsNonRoot": True,
+        "runAsUser": 10001,
+        "runAsGroup": 10001,
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    container = {
+        "name": CONTAINER,
+        "image": image_reference(spec.azure.registry_login_server, spec.image_tag),
+        # Always: a manual deploy by tag (e.g. latest) gets the pushed image; with a digest, a cheap check.
+        "imagePullPolicy": "Always",
+        "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
+        "envFrom": [{"configMapRef": {"name": config_map_name(spec)}}],
+        "env": [
+            {
+                "name": "MUSE_API_TOKEN",
+                "valueFrom": {"secretKeyRef": {"name": SYNCED_SECRET, "key": SYNCED_SECRET_KEY}},
+            }
+        ],
+        "resources": RESOURCES,
+        # Startup: up to 30 s to come up; liveness only afterwards. Readiness follows /readyz, which turns
+        # 503 at SIGTERM so the pod leaves the endpoints while it drains.
+        "startupProbe": _probe("/healthz", period=1, failures=30),
+        "readinessProbe": _probe("/readyz", period=5, failures=1),
+        "livenessProbe": _probe("/healthz", period=10, failures=3),
+        "lifecycle": {"preStop": {"sleep": {"seconds": PRESTOP_SLEEP_SECONDS}}},
+        "securityContext": restricted,
+        "volumeMounts": [
+            {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - the emptyDir the read-only image writes to
+            {"name": "secrets-store", "mountPath": SECRETS_MOUNT, "readOnly": True},
+        ],
+    }
+    pod_labels = {**labels(spec), WORKLOAD_IDENTITY_USE: "true"}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _metadata(spec, DEPLOYMENT, annotations=_skip_annotations("Deployment")),
+        "spec": {
+            "replicas": spec.replicas,
+            "revisionHistoryLimit": REVISION_HISTORY,
+            "progressDeadlineSeconds": PROGRESS_DEADLINE_SECONDS,
+            "minReadySeconds": 5,
+            "selector": {"matchLabels": selector_labels()},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+            "template": {
+                "metadata": {"labels": pod_labels},
+                "spec": {
+                    "serviceAccountName": spec.service_account,
+                    # The workload identity webhook injects its own projected token (audience
+                    # api://AzureADTokenExchange) because of the `azure.workload.identity/use` label, and
+                    # the CSI driver requests its token itself; the Kubernetes API token is not needed.
+                    "automountServiceAccountToken": False,
+                    "enableServiceLinks": False,
+                    "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
+                    "nodeSelector": USER_POOL_LABEL,
+                    "topologySpreadConstraints": _topology_spread(spec),
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": 10001,
+                        "runAsGroup": 10001,
+                        "fsGroup": 10001,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "containers": [container],
+                    "volumes": [
+                        {"name": "tmp", "emptyDir": {"sizeLimit": TMP_SIZE_LIMIT}},
+                        {
+                            # Mounting the volume is what makes the driver fetch the secret and sync the
+                            # Kubernetes Secret that MUSE_API_TOKEN reads.
+                            "name": "secrets-store",
+                            "csi": {
+                                "driver": "secrets-store.csi.k8s.io",
+                                "readOnly": True,
+                                "volumeAttributes": {"secretProviderClass": SECRET_PROVIDER_CLASS},
+                            },
+                        },
+                    ],
+                },
+            },
+        },
+    }
+
+
+def service(spec: WorkloadSpec) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(spec, SERVICE),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector_labels(),
+            "ports": [{"name": "http", "port": SERVICE_PORT, "targetPort": "http", "protocol": "TCP"}],
+        },
+    }
+
+
+def tls_secret_name() -> str:
+    """The Secret the application routing add-on writes the Key Vault certificate to."""
+    return f"keyvault-{INGRESS}"
+
+
+def tls_certificate_uri(spec: WorkloadSpec) -> str:
+    return f"https://{spec.azure.key_vault_name}.vault.azure.net/certificates/{spec.tls_certificate}"
+
+
+def ingress(spec: WorkloadSpec) -> dict[str, Any]:
+    """Through the application routing add-on. With a host: TLS from the Key Vault certificate. Without: any
+    host on the controller's public IP, HTTPS with the controller's default (self-signed) certificate."""
+    path = {
+        "path": "/",
+        "pathType": "Prefix",
+        "backend": {"service": {"name": SERVICE, "port": {"name": "http"}}},
+    }
+    rule: dict[str, Any] = {"http": {"paths": [path]}}
+    ingress_spec: dict[str, Any] = {"ingressClassName": INGRESS_CLASS, "rules": [rule]}
+    extra: dict[str, Any] = {}
+    if spec.ingress_host:
+        rule["host"] = spec.ingress_host
+        ingress_spec["tls"] = [{"hosts": [spec.ingress_host], "secretName": tls_secret_name()}]
+        extra["annotations"] = {TLS_CERT_ANNOTATION: tls_certificate_uri(spec)}
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": _metadata(spec, INGRESS, **extra),
+        "spec": {**ingress_spec, "rules": [dict(sorted(rule.items()))]},
+    }
+
+
+def pod_disruption_budget(spec: WorkloadSpec) -> dict[str, Any]:
+    """At most one pod evicted at a time. maxUnavailable (not minAvailable) so that a single-replica dev can
+    still be drained by a node upgrade instead of blocking it."""
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": _metadata(spec, DEPLOYMENT),
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector_labels()}},
+    }
+
+
+def horizontal_pod_autoscaler(spec: WorkloadSpec) -> dict[str, Any]:
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": _metadata(spec, DEPLOYMENT),
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": DEPLOYMENT},
+            "minReplicas": spec.replicas,
+            "maxReplicas": spec.max_replicas,
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {
+                        "name": "cpu",
+                        "target": {"type": "Utilization", "averageUtilization": HPA_CPU_UTILIZATION},
+                    },
+                }
+            ],
+        },
+    }
+
+
+def network_policy(spec: WorkloadSpec) -> dict[str, Any]:
+    """Only the application routing ingress controller reaches Muse (Cilium enforces it). Kubelet probes come
+    from the node and are always allowed; egress is left open (Muse calls nothing, the CSI driver runs on the
+    node, not in the pod)."""
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _metadata(spec, f"{APP}-ingress"),
+        "spec": {
+            "podSelector": {"matchLabels": selector_labels()},
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                {
+                    "from": [
+                        {
+                            "namespaceSelector": {
+                                "matchLabels": {"kubernetes.io/metadata.name": INGRESS_NAMESPACE}
+                            }
+                        }
+                    ],
+                    "ports": [{"protocol": "TCP", "port": PORT}],
+                }
+            ],
+        },
+    }
+
+
+# name -> builder, in apply order (the namespace first, the objects pods need before the Deployment).
+BUILDERS = {
+    "namespace": namespace,
+    "serviceaccount": service_account,
+    "secretproviderclass": secret_provider_class,
+    "configmap": config_map,
+    "deployment": deployment,
+    "service": service,
+    "ingress": ingress,
+    "poddisruptionbudget": pod_disruption_budget,
+    "horizontalpodautoscaler": horizontal_pod_autoscaler,
+    "networkpolicy": network_policy,
+}
+
+# Which AzureRefs each object reads (the others are built from config alone).
+USES_AZURE = frozenset({"serviceaccount", "secretproviderclass", "deployment", "ingress"})
+
+
+def manifests(spec: WorkloadSpec) -> dict[str, dict[str, Any]]:
+    """Every object of the workload, keyed by its name in BUILDERS."""
+    return {name: build(spec) for name, build in BUILDERS.items()}

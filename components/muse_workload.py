@@ -1,0 +1,192 @@
+"""The Muse workload on AKS: the objects of components/muse_manifests.py, deployed through the cluster's
+Kubernetes provider.
+
+Rollout safety: the Deployment is awaited (no `pulumi.com/skipAwait`): `pulumi up` waits until the new pods
+are ready, within `rolloutTimeoutMinutes` (customTimeouts), and fails otherwise. Because the rollout surges
+one pod at a time with `maxUnavailable: 0`, the previous ReplicaSet keeps serving while the new one never
+becomes ready; `kubectl rollout undo` (docs/runbook.md) or the next good deploy ends the failed rollout.
+
+The provider is `KubernetesCluster.provider`, built from a kubeconfig that does not change when credentials
+rotate, so it is never replaced and never takes these objects with it (pulumi-kubernetes #1148).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import muse_manifests as m
+from components.config import StackConfig
+from components.naming import ResourceNames
+
+
+@dataclass(frozen=True)
+class MuseWorkloadArgs:
+    """
+    provider: the cluster's Kubernetes provider (`KubernetesCluster.provider`); every object goes through it.
+    spec: the workload's plain inputs (namespace, image tag, replicas, host, ...); its `azure` field is
+        ignored and filled from the four inputs below.
+    registry_login_server: `<registry>.azurecr.io`, where the image is pulled from
+        (`ContainerRegistry.login_server`).
+    workload_client_id: client id of the Muse workload identity (`WorkloadIdentity.client_id`), federated with
+        `system:serviceaccount:<namespace>:<service account>`.
+    tenant_id: Entra ID tenant of the identity and the vault.
+    key_vault_name: the vault holding the secret `muse-api-token` (`SecretVault.name`).
+    rollout_timeout_minutes: how long `pulumi up` waits for the Deployment to become ready before it fails.
+    prerequisites: Azure resources the pods need before the first one starts (AcrPull of the kubelet, the
+        identity's federated credential, its read grant on the secret); the Deployment waits for them.
+    """
+
+    provider: k8s.Provider
+    spec: m.WorkloadSpec
+    registry_login_server: pulumi.Input[str]
+    workload_client_id: pulumi.Input[str]
+    tenant_id: pulumi.Input[str]
+    key_vault_name: pulumi.Input[str]
+    rollout_timeout_minutes: int
+    prerequisites: Sequence[pulumi.Resource] = ()
+
+    @classmethod
+    def from_config(
+        cls,
+        config: StackConfig,
+        names: ResourceNames,
+        provider: k8s.Provider,
+        registry_login_server: pulumi.Input[str],
+        workload_client_id: pulumi.Input[str],
+        tenant_id: pulumi.Input[str],
+        key_vault_name: pulumi.Input[str],
+        prerequisites: Sequence[pulumi.Resource] = (),
+    ) -> MuseWorkloadArgs:
+        return cls(
+            provider=provider,
+            spec=m.WorkloadSpec.from_config(config, names),
+            registry_login_server=registry_login_server,
+            workload_client_id=workload_client_id,
+            tenant_id=tenant_id,
+            key_vault_name=key_vault_name,
+            rollout_timeout_minutes=config.rollout_timeout_minutes,
+            prerequisites=tuple(prerequisites),
+        )
+
+
+# name in muse_manifests.BUILDERS -> the typed pulumi-kubernetes resource for it.
+_TYPED: dict[str, Callable[..., pulumi.CustomResource]] = {
+    "namespace": k8s.core.v1.Namespace,
+    "serviceaccount": k8s.core.v1.ServiceAccount,
+    "configmap": k8s.core.v1.ConfigMap,
+    "deployment": k8s.apps.v1.Deployment,
+    "service": k8s.core.v1.Service,
+    "ingress": k8s.networking.v1.Ingress,
+    "poddisruptionbudget": k8s.policy.v1.PodDisruptionBudget,
+    "horizontalpodautoscaler": k8s.autoscaling.v2.HorizontalPodAutoscaler,
+    "networkpolicy": k8s.networking.v1.NetworkPolicy,
+}
+# Top-level manifest fields that are resource arguments (apiVersion and kind come with the typed resource).
+_FIELDS = {"metadata": "metadata", "spec": "spec", "data": "data", "immutable": "immutable"}
+_SA_FIELDS = {**_FIELDS, "automountServiceAccountToken": "automount_service_account_token"}
+
+
+class MuseWorkload(pulumi.ComponentResource):
+    """`muse:kubernetes:MuseWorkload`.
+
+    Exposes `namespace`, `deployment_name`, `image` (the full reference deployed), `url` (https URL of the
+    ingress: `https://<ingressHost>`, or `https://<ingress public IP>` without a host) and `deployment`.
+    """
+
+    def __init__(self, name: str, args: MuseWorkloadArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("muse:kubernetes:MuseWorkload", name, None, opts)
+        spec = args.spec
+        azure: pulumi.Output[m.AzureRefs] = pulumi.Output.all(
+            args.registry_login_server, args.workload_client_id, args.tenant_id, args.key_vault_name
+        ).apply(lambda values: m.AzureRefs(*values))
+
+        def manifest(key: str) -> pulumi.Output[dict[str, Any]] | dict[str, Any]:
+            # Objects that need no Azure value are plain (known at preview, no needless dependency).
+            if key in m.USES_AZURE:
+                return azure.apply(lambda refs: m.BUILDERS[key](replace(spec, azure=refs)))
+            return m.BUILDERS[key](spec)
+
+        def field_of(manifest_: pulumi.Output[dict[str, Any]] | dict[str, Any], key: str) -> Any:
+            if isinstance(manifest_, pulumi.Output):
+                return manifest_.apply(lambda d: d.get(key))
+            return manifest_.get(key)
+
+        def options(*depends_on: pulumi.Resource, **extra: Any) -> pulumi.ResourceOptions:
+            return pulumi.ResourceOptions(
+                parent=self, provider=args.provider, depends_on=list(depends_on), **extra
+            )
+
+        def typed(key: str, opts_: pulumi.ResourceOptions) -> pulumi.CustomResource:
+            body = manifest(key)
+            fields = _SA_FIELDS if key == "serviceaccount" else _FIELDS
+            static = m.BUILDERS[key](spec)  # which fields exist does not depend on Azure values
+            kwargs = {arg: field_of(body, top) for top, arg in fields.items() if top in static}
+            return _TYPED[key](f"{name}-{key}", **kwargs, opts=opts_)
+
+        self.namespace_resource = typed("namespace", options())
+        ns = self.namespace_resource
+        self.service_account = typed("serviceaccount", options(ns))
+        spc_body = manifest("secretproviderclass")
+        self.secret_provider_class = k8s.apiextensions.CustomResource(
+            f"{name}-secretproviderclass",
+            api_version="secrets-store.csi.x-k8s.io/v1",
+            kind="SecretProviderClass",
+            metadata=field_of(spc_body, "metadata"),
+            spec=field_of(spc_body, "spec"),
+            opts=options(ns),
+        )
+        # The ConfigMap's name carries a hash of its data: a change creates the new one before the Deployment
+        # moves to it, and deletes the old one after.
+        self.config_map = typed("configmap", options(ns, delete_before_replace=False))
+        timeout = f"{args.rollout_timeout_minutes}m"
+        self.deployment = typed(
+            "deployment",
+            options(
+                ns,
+                self.service_account,
+                self.secret_provider_class,
+                self.config_map,
+                *args.prerequisites,
+                # Awaited (no skipAwait): `pulumi up` fails when the rollout is not ready in time.
+                custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout),
+                # The autoscaler owns the live replica count after creation; `replicas` is its minimum.
+                ignore_changes=["spec.replicas"],
+            ),
+        )
+        self.service = typed("service", options(ns))
+        self.ingress = typed("ingress", options(ns, self.service))
+        self.pod_disruption_budget = typed("poddisruptionbudget", options(ns))
+        self.autoscaler = typed("horizontalpodautoscaler", options(ns, self.deployment))
+        self.network_policy = typed("networkpolicy", options(ns))
+
+        self.namespace: pulumi.Output[str] = pulumi.Output.from_input(spec.namespace)
+        self.deployment_name: pulumi.Output[str] = pulumi.Output.from_input(m.DEPLOYMENT)
+        self.image: pulumi.Output[str] = pulumi.Output.from_input(args.registry_login_server).apply(
+            lambda server: m.image_reference(server, spec.image_tag)
+        )
+        if spec.ingress_host:
+            self.url: pulumi.Output[str] = pulumi.Output.from_input(f"https://{spec.ingress_host}")
+        else:
+            # pulumi-kubernetes awaits the Ingress until the controller publishes its address.
+            self.url = self.ingress.status.apply(_url_from_status)  # type: ignore[attr-defined]
+        self.register_outputs(
+            {
+                "namespace": self.namespace,
+                "deploymentName": self.deployment_name,
+                "image": self.image,
+                "url": self.url,
+            }
+        )
+
+
+def _url_from_status(status: Any) -> str:
+    """`https://<address>` of the first load balancer entry of an Ingress status (IP or hostname); empty
+    until the controller has published one."""
+    entries = getattr(getattr(status, "load_balancer", None), "ingress", None) or []
+    address = (entries[0].ip or entries[0].hostname) if entries else None
+    return f"https://{address}" if address else ""
