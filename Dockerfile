@@ -8,11 +8,12 @@
 # Offline machines build FROM a local debootstrap bookworm image instead (scripts/build-base-image.sh)
 # passed as --build-arg BASE_IMAGE; both are Debian bookworm with Python 3.11.
 #
-# Reproducibility: with `podman build --timestamp $SOURCE_DATE_EPOCH` (or BuildKit's SOURCE_DATE_EPOCH
-# with rewrite-timestamp) every layer's file times and the image's created time are the commit time, and
-# the .pyc files are hash-based, so two builds of one commit on one base give the same layers. It is not
-# guaranteed byte-identical across base-image updates or if PyPI served different wheels for a hash
-# (it cannot: --require-hashes).
+# Reproducibility: `podman build --timestamp $SOURCE_DATE_EPOCH` (scripts/build-image.sh) sets every file
+# time in the new layers and the created time to the commit time, and the .pyc files are hash-based
+# (checked-hash), so two builds of one commit on one base are byte-identical (verified here: two
+# --no-cache builds of a `git archive` export gave the same image id and layer digests). docker buildx gets SOURCE_DATE_EPOCH for the created time only
+# (rewrite-timestamp conflicts with --load on a containerd store), so its layers are not byte-identical.
+# A new base digest changes everything, as it should; wheels cannot change (--require-hashes).
 # checkov expands no ARG, so it reads `FROM ${BASE_IMAGE}` as an untagged image; the default is pinned by digest:
 # checkov:skip=CKV_DOCKER_7:the BASE_IMAGE default below is tag+digest pinned; checkov does not expand ARGs
 ARG BASE_IMAGE=docker.io/library/python:3.11-slim-bookworm@sha256:a36c24f9cbdf4fd0f52d67f0823eeac19c2028c637cecc392d97f980d4fec56b

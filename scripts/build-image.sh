@@ -11,8 +11,8 @@
 # On GitHub runners (GITHUB_ACTIONS=true) the Dockerfile's default, the digest-pinned official
 # python:3.11-slim-bookworm, is pulled; no local base, no CA mount, the runner's own podman config.
 #
-# Deterministic inputs: SOURCE_DATE_EPOCH (default: the commit time of HEAD) sets every layer's file
-# times and the created time (podman --timestamp / BuildKit rewrite-timestamp); labels derive from git.
+# Deterministic inputs: SOURCE_DATE_EPOCH (default: the commit time of HEAD) sets the created time and,
+# with podman (--timestamp), every layer's file times; labels derive from git. See the Dockerfile header.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -75,9 +75,10 @@ if [ "$engine" = podman ]; then
     --timestamp "$epoch" "${args[@]}" .
   podman image inspect --format '{{.Id}}' "$image:dev" >/dev/null
 else
-  # BuildKit: SOURCE_DATE_EPOCH sets the created time; rewrite-timestamp clamps layer file times.
+  # BuildKit: SOURCE_DATE_EPOCH sets the image's created time and history. Not used: the exporter option
+  # rewrite-timestamp=true (layer file times), which conflicts with loading into a containerd image store
+  # ("conflicts with unpack", docker/buildx#2733); so docker-built layers carry build-time file mtimes.
   SOURCE_DATE_EPOCH="$epoch" docker buildx build --provenance=false \
-    --build-arg "SOURCE_DATE_EPOCH=$epoch" \
-    --output "type=docker,rewrite-timestamp=true" "${args[@]}" .
+    --build-arg "SOURCE_DATE_EPOCH=$epoch" --load "${args[@]}" .
 fi
 echo "build-image: built $image:dev and $image:$revision in $(($(date +%s) - start)) s"
