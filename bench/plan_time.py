@@ -24,7 +24,8 @@ import contextlib, io, sys
 from offline.plan import main
 with contextlib.redirect_stdout(io.StringIO()):
     main(["--stack", "prod"])
-roots = ("pulumi", "pulumi_azure_native", "pulumi_kubernetes", "pulumi_random", "pulumi_azuread", "yaml", "pydantic")
+roots = ("pulumi", "pulumi_azure_native", "pulumi_kubernetes", "pulumi_random", "pulumi_azuread",
+         "yaml", "pydantic")
 names = {m for m in sys.modules if m.split(".")[0] in roots}
 print(" ".join(sorted(names)))
 """
@@ -60,7 +61,8 @@ def main() -> int:
         ratio = planned / imported
         worst = max(worst, ratio)
         print(
-            f"make plan STACK={stack:<5}    median {planned:6.2f} s   min {planned_min:6.2f} s   {ratio:4.2f}x import"
+            f"make plan STACK={stack:<5}    median {planned:6.2f} s   min {planned_min:6.2f} s"
+            f"   {ratio:4.2f}x import"
         )
     print(f"worst ratio {worst:.2f}x (goal <= 1.50x)")
     return 0

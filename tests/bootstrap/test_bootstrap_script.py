@@ -111,8 +111,8 @@ def test_github_variables_are_set_when_asked(tmp_path: Path) -> None:
         "PULUMI_BACKEND_URL",
     }
     assert (
-        "gh variable set AZURE_CLIENT_ID --repo muse-platform/muse --env prod --body value-of-prodDeployClientId"
-        in gh
+        "gh variable set AZURE_CLIENT_ID --repo muse-platform/muse --env prod"
+        " --body value-of-prodDeployClientId" in gh
     )
     assert "gh variable set AZURE_CLIENT_ID --repo muse-platform/muse --body value-of-devDeployClientId" in gh
 

@@ -1,4 +1,4 @@
-"""No secret in git: detect-secrets over every tracked file, and secret-like stack config only as `secure:`."""
+"""No secret in git: detect-secrets over every tracked file; secret-like stack config only as `secure:`."""
 
 from __future__ import annotations
 
