@@ -74,6 +74,8 @@ if [ "$engine" = podman ]; then
   SOURCE_DATE_EPOCH="$epoch" podman build --format oci --pull="$pull" --layers \
     --timestamp "$epoch" "${args[@]}" .
   podman image inspect --format '{{.Id}}' "$image:dev" >/dev/null
+  # Earlier builds of this image that lost their tags (dangling) are removed; nothing else is touched.
+  podman image prune --force --filter label=org.opencontainers.image.title=muse >/dev/null || true
 else
   # BuildKit: SOURCE_DATE_EPOCH sets the image's created time and history. Not used: the exporter option
   # rewrite-timestamp=true (layer file times), which conflicts with loading into a containerd image store
