@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from components import muse_deploy
 from components.stack_files import REPO_ROOT
 from export.bicep import build_template, render_template
 from export.parameters import render_parameters
@@ -60,10 +61,13 @@ def _parameters(stack: str) -> Callable[[], str]:
 ARTIFACTS: dict[str, Callable[[], str]] = {
     "infra/bicep/main.bicep": render_main_bicep,
     **{f"infra/bicep/parameters.{stack}.json": _parameters(stack) for stack in stacks()},
+    # deploy/base + deploy/overlays/<stack> for `kubectl apply -k`, from the MuseWorkload manifest model.
+    **muse_deploy.artifacts(),
 }
 
 # Directories the registry owns completely: a file in them that no renderer writes is reported as extra.
-OWNED_DIRECTORIES = ("infra/bicep",)
+# (deploy/overlays/<stack> also holds the person's uncommitted params.env, so only deploy/base is owned.)
+OWNED_DIRECTORIES = ("infra/bicep", "deploy/base")
 
 
 @dataclass(frozen=True)
