@@ -61,13 +61,12 @@ class Evaluator:
         for name, spec in declared.items():
             if name in parameters:
                 self.params[name] = parameters[name]
-            elif spec.get("default") is not None or ("default" in spec and spec["type"] != "string"):
-                self.params[name] = spec["default"]
-            elif spec.get("default") is None and name not in parameters:
+            elif spec.get("default") is not None:  # pycep: None = no default (export/ never writes `= null`)
+                self.params[name] = spec["default"]  # export/ writes literal defaults only
+            else:
                 raise BicepEvaluationError(f"required parameter {name} has no value")
         self.variables: dict[str, Any] = {}
         self._resources: dict[str, EvaluatedResource] = {}
-        self._in_progress: set[str] = set()
         self.scope: dict[str, Any] = {}
 
     # -- public

@@ -19,5 +19,4 @@ def plans() -> tuple[StackPlan, ...]:
 
 @pytest.fixture(scope="session")
 def bicep_ast() -> dict[str, Any]:
-    ast: dict[str, Any] = BicepParser().parse(file_path=Path(BICEP))
-    return ast
+    return dict(BicepParser().parse(file_path=Path(BICEP)))

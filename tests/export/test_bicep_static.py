@@ -15,8 +15,7 @@ from export.api_versions import api_version
 from export.bicep import NOT_PARAMETERS
 from export.resource_types import MAPPINGS
 
-from .conftest import BICEP
-
+BICEP = REPO_ROOT / "infra" / "bicep" / "main.bicep"
 CHECKOV = REPO_ROOT / ".venv-checkov" / "bin" / "checkov"
 
 
