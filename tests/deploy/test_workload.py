@@ -1,0 +1,356 @@
+"""The Muse workload as the whole program plans it for dev and prod, under the offline mocks.
+
+Expected values come from the stack config, the naming rules, the stack outputs (identity, tenant, vault) and
+the service contract (muse/config.py defaults, docs/service.md), never from the manifest module itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pytest
+
+from components.config import load_stack_config
+from components.naming import ResourceNames
+from components.stack_files import read_stack
+from muse.config import Settings
+from offline.engine import OfflinePlan, RecordingMonitor, run_stack
+from offline.mocks import OfflineMocks
+
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+NAMESPACE = "kubernetes:core/v1:Namespace"
+SERVICE_ACCOUNT = "kubernetes:core/v1:ServiceAccount"
+SPC = "kubernetes:secrets-store.csi.x-k8s.io/v1:SecretProviderClass"
+CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
+HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
+PDB = "kubernetes:policy/v1:PodDisruptionBudget"
+INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
+SERVICE = "kubernetes:core/v1:Service"
+NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+DIGEST = "sha256:" + "3f" * 32
+SERVICE_DEFAULTS = Settings.model_fields
+
+
+def _config(stack: str) -> Any:
+    return load_stack_config(stack, read_stack(stack).config)
+
+
+def _names(stack: str) -> ResourceNames:
+    config = _config(stack)
+    return ResourceNames.for_stack(config.environment, config.name_suffix)
+
+
+def _pod(plan: OfflinePlan) -> dict[str, Any]:
+    return plan.one(DEPLOYMENT).get("spec.template.spec")
+
+
+def _container(plan: OfflinePlan) -> dict[str, Any]:
+    [container] = _pod(plan)["containers"]
+    return container
+
+
+def _default(name: str) -> Any:
+    return SERVICE_DEFAULTS[name].default
+
+
+def test_every_kubernetes_object_goes_through_the_clusters_provider(plan: OfflinePlan) -> None:
+    kubernetes = [r for r in plan.resources if r.type.startswith("kubernetes:")]
+    assert len(kubernetes) == 10
+    [provider] = plan.of_type("pulumi:providers:kubernetes")
+    workload = plan.one("muse:kubernetes:MuseWorkload")
+    for resource in kubernetes:
+        assert resource.provider is not None and resource.provider.startswith(provider.urn), resource.urn
+        assert resource.parent == workload.urn
+    # The provider is the cluster's (its kubeconfig is the stable kubelogin one, pulumi-kubernetes #1148).
+    assert plan.by_urn(provider.parent).type == "muse:azure:KubernetesCluster"
+
+
+def test_namespace_enforces_the_restricted_pod_security_standard(plan: OfflinePlan) -> None:
+    namespace = plan.one(NAMESPACE)
+    assert namespace.get("metadata.name") == _names(plan.stack).namespace == f"muse-{plan.stack}"
+    labels = namespace.get("metadata.labels")
+    for mode in ("enforce", "audit", "warn"):
+        assert labels[f"pod-security.kubernetes.io/{mode}"] == "restricted"
+    namespaced = [r for r in plan.resources if r.type.startswith("kubernetes:") and r.type != NAMESPACE]
+    assert {r.get("metadata.namespace") for r in namespaced} == {f"muse-{plan.stack}"}
+
+
+def test_service_account_is_the_federated_one_with_the_identitys_client_id(plan: OfflinePlan) -> None:
+    account = plan.one(SERVICE_ACCOUNT)
+    [credential] = plan.of_type("azure-native:managedidentity:FederatedIdentityCredential")
+    subject = f"system:serviceaccount:{account.get('metadata.namespace')}:{account.get('metadata.name')}"
+    assert credential.get("subject") == subject
+    annotations = account.get("metadata.annotations")
+    assert annotations["azure.workload.identity/client-id"] == plan.outputs["museWorkloadClientId"].value
+    pod = _pod(plan)
+    assert pod["serviceAccountName"] == account.get("metadata.name")
+    # The webhook injects the federated token because of this label; the Kubernetes API token stays out.
+    template_labels = plan.one(DEPLOYMENT).get("spec.template.metadata.labels")
+    assert template_labels["azure.workload.identity/use"] == "true"
+    assert pod["automountServiceAccountToken"] is False
+    assert account.get("automountServiceAccountToken") is False
+
+
+def test_secret_provider_class_reads_the_vault_with_the_workload_identity(plan: OfflinePlan) -> None:
+    spc = plan.one(SPC)
+    assert spc.get("apiVersion") == "secrets-store.csi.x-k8s.io/v1"
+    parameters = spc.get("spec.parameters")
+    assert spc.get("spec.provider") == "azure"
+    assert parameters["clientID"] == plan.outputs["museWorkloadClientId"].value
+    assert parameters["keyvaultName"] == plan.outputs["keyVaultName"].value == _names(plan.stack).key_vault
+    assert parameters["tenantId"] == plan.outputs["tenantId"].value
+    assert parameters["usePodIdentity"] == "false"
+    # The object it mounts is the secret __main__.py writes to the vault, and that the identity may read.
+    [secret] = plan.of_type("azure-native:keyvault:Secret")
+    assert f"objectName: {secret.get('secretName')}" in parameters["objects"]
+    [synced] = spc.get("spec.secretObjects")
+    assert synced["data"] == [{"objectName": secret.get("secretName"), "key": synced["data"][0]["key"]}]
+
+
+def test_the_token_reaches_the_env_through_the_synced_secret_and_the_mounted_volume(
+    plan: OfflinePlan,
+) -> None:
+    spc = plan.one(SPC)
+    [synced] = spc.get("spec.secretObjects")
+    container, pod = _container(plan), _pod(plan)
+    [token] = [e for e in container["env"] if e["name"] == "MUSE_API_TOKEN"]
+    assert "value" not in token
+    assert token["valueFrom"]["secretKeyRef"] == {
+        "name": synced["secretName"],
+        "key": synced["data"][0]["key"],
+    }
+    # The CSI driver syncs the Secret only while a pod mounts the volume of this SecretProviderClass.
+    [csi] = [v for v in pod["volumes"] if "csi" in v]
+    assert csi["csi"]["driver"] == "secrets-store.csi.k8s.io"
+    assert csi["csi"]["volumeAttributes"]["secretProviderClass"] == spc.get("metadata.name")
+    assert any(m["name"] == csi["name"] and m["readOnly"] for m in container["volumeMounts"])
+
+
+def test_config_map_holds_the_rest_of_the_env_and_matches_the_service(plan: OfflinePlan) -> None:
+    config_map = plan.one(CONFIG_MAP)
+    data = config_map.get("data")
+    assert data["MUSE_ENV"] == plan.stack
+    assert int(data["PORT"]) == _default("port")
+    assert int(data["MUSE_DRAIN_SECONDS"]) == _default("drain_seconds")
+    assert int(data["MUSE_SHUTDOWN_TIMEOUT_SECONDS"]) == _default("shutdown_timeout_seconds")
+    assert "MUSE_API_TOKEN" not in data
+    container = _container(plan)
+    assert container["envFrom"] == [{"configMapRef": {"name": config_map.get("metadata.name")}}]
+
+
+def test_different_config_data_is_a_different_config_map_so_the_pods_roll(
+    plans: dict[str, OfflinePlan],
+) -> None:
+    dev, prod = plans["dev"].one(CONFIG_MAP), plans["prod"].one(CONFIG_MAP)
+    assert dev.get("data") != prod.get("data")
+    assert dev.get("metadata.name") != prod.get("metadata.name")
+    assert dev.get("immutable") is prod.get("immutable") is True
+    for plan in plans.values():
+        pod_refs = _container(plan)["envFrom"]
+        assert pod_refs == [{"configMapRef": {"name": plan.one(CONFIG_MAP).get("metadata.name")}}]
+
+
+def test_deployment_image_comes_from_the_registry_and_image_tag(plan: OfflinePlan) -> None:
+    config = _config(plan.stack)
+    login_server = plan.outputs["registryLoginServer"].value
+    assert _container(plan)["image"] == f"{login_server}/muse:{config.image_tag}"
+    assert plan.outputs["museImage"].value == _container(plan)["image"]
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_a_digest_image_tag_deploys_by_digest(stack: str) -> None:
+    plan = run_stack(stack, overrides={"muse:imageTag": DIGEST})
+    login_server = plan.outputs["registryLoginServer"].value
+    assert _container(plan)["image"] == f"{login_server}/muse@{DIGEST}"
+
+
+def test_rollout_never_drops_below_the_wanted_replicas(plan: OfflinePlan) -> None:
+    deployment = plan.one(DEPLOYMENT)
+    assert deployment.get("spec.strategy") == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+    }
+    assert deployment.get("spec.replicas") == _config(plan.stack).replicas
+    assert deployment.get("spec.revisionHistoryLimit") >= 2  # something to `kubectl rollout undo` to
+    assert deployment.get("spec.progressDeadlineSeconds") <= _config(plan.stack).rollout_timeout_minutes * 60
+
+
+def test_pulumi_up_awaits_the_rollout_within_the_configured_timeout(plan: OfflinePlan) -> None:
+    deployment = plan.one(DEPLOYMENT)
+    minutes = _config(plan.stack).rollout_timeout_minutes
+    assert deployment.custom_timeouts == {"create": f"{minutes}m", "update": f"{minutes}m"}
+    annotations = deployment.get("metadata.annotations") or {}
+    assert "pulumi.com/skipAwait" not in annotations
+    # The autoscaler owns the live count; config replicas is its floor.
+    assert deployment.ignore_changes == ("spec.replicas",)
+
+
+def test_rollout_timeout_follows_the_config() -> None:
+    plan = run_stack("dev", overrides={"muse:rolloutTimeoutMinutes": 7})
+    assert plan.one(DEPLOYMENT).custom_timeouts == {"create": "7m", "update": "7m"}
+
+
+def test_the_deployment_waits_for_the_azure_grants_its_pods_need(plan: OfflinePlan) -> None:
+    depends = set(plan.one(DEPLOYMENT).depends_on)
+    [credential] = plan.of_type("azure-native:managedidentity:FederatedIdentityCredential")
+    assert credential.urn in depends
+    roles = {
+        plan.by_urn(urn).get("roleDefinitionId").rsplit("/", 1)[-1]
+        for urn in depends
+        if "RoleAssignment" in urn
+    }
+    assert roles == {"7f951dda-4ed3-4680-a7ca-43fe172d538d", "4633458b-17de-408a-b874-0445c86b69e6"}
+
+
+def test_probes_use_the_services_endpoints(plan: OfflinePlan) -> None:
+    container = _container(plan)
+    port = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert port["http"] == _default("port")
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http", "scheme": "HTTP"}
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["startupProbe"]["httpGet"]["path"] == "/healthz"
+    # Startup allows the slow start before liveness may kill; readiness reacts to the drain at once.
+    startup = container["startupProbe"]
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 30
+    assert container["readinessProbe"]["periodSeconds"] <= _default("drain_seconds")
+
+
+def test_shutdown_fits_in_the_grace_period(plan: OfflinePlan) -> None:
+    container, pod = _container(plan), _pod(plan)
+    pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+    assert pre_stop >= 1
+    grace = pod["terminationGracePeriodSeconds"]
+    # docs/service.md: grace >= preStop + MUSE_SHUTDOWN_TIMEOUT_SECONDS + 5, else SIGKILL cuts the drain.
+    assert grace >= pre_stop + _default("shutdown_timeout_seconds") + 5
+    assert grace <= 60  # and not so long that a node drain crawls
+
+
+def test_security_context_is_restricted(plan: OfflinePlan) -> None:
+    container, pod = _container(plan), _pod(plan)
+    ctx = container["securityContext"]
+    assert ctx["runAsNonRoot"] is True and pod["securityContext"]["runAsNonRoot"] is True
+    assert ctx["runAsUser"] == pod["securityContext"]["runAsUser"] == 10001  # the image's USER
+    assert ctx["readOnlyRootFilesystem"] is True
+    assert ctx["allowPrivilegeEscalation"] is False
+    assert ctx["capabilities"] == {"drop": ["ALL"]}
+    assert ctx["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert "privileged" not in ctx
+    [tmp] = [m for m in container["volumeMounts"] if m["mountPath"] == "/tmp"]
+    [volume] = [v for v in pod["volumes"] if v["name"] == tmp["name"]]
+    assert "emptyDir" in volume
+
+
+def test_resources_have_requests_and_limits_with_headroom(plan: OfflinePlan) -> None:
+    resources = _container(plan)["resources"]
+
+    def mebibytes(quantity: str) -> int:
+        return int(quantity.removesuffix("Mi"))
+
+    def millicores(quantity: str) -> int:
+        return int(quantity.removesuffix("m"))
+
+    # Measured (docs/benchmarks.md): RSS ~42 MiB at rest, ~43 MiB at the load-test peak, one core at most.
+    assert mebibytes(resources["requests"]["memory"]) >= 2 * 43
+    assert mebibytes(resources["limits"]["memory"]) >= mebibytes(resources["requests"]["memory"])
+    assert millicores(resources["requests"]["cpu"]) <= millicores(resources["limits"]["cpu"]) <= 1000
+
+
+def test_pods_spread_across_zones_and_nodes_on_the_user_pool(plan: OfflinePlan) -> None:
+    pod = _pod(plan)
+    config = _config(plan.stack)
+    pool = plan.one("azure-native:containerservice:AgentPool")
+    assert pod["nodeSelector"] == pool.get("nodeLabels")
+    spread = {c["topologyKey"]: c for c in pod["topologySpreadConstraints"]}
+    assert set(spread) == {"topology.kubernetes.io/zone", "kubernetes.io/hostname"}
+    zoned = len(config.availability_zones) > 1
+    assert spread["topology.kubernetes.io/zone"]["whenUnsatisfiable"] == (
+        "DoNotSchedule" if zoned else "ScheduleAnyway"
+    )
+    selector = plan.one(DEPLOYMENT).get("spec.selector.matchLabels")
+    for constraint in spread.values():
+        assert constraint["labelSelector"] == {"matchLabels": selector}
+        assert constraint["maxSkew"] == 1
+
+
+def test_autoscaler_and_disruption_budget(plan: OfflinePlan) -> None:
+    config = _config(plan.stack)
+    hpa, pdb = plan.one(HPA), plan.one(PDB)
+    assert hpa.get("spec.scaleTargetRef") == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "muse"}
+    assert (hpa.get("spec.minReplicas"), hpa.get("spec.maxReplicas")) == (
+        config.replicas,
+        config.max_replicas,
+    )
+    if plan.stack == "prod":
+        assert hpa.get("spec.minReplicas") >= 2
+    selector = plan.one(DEPLOYMENT).get("spec.selector.matchLabels")
+    assert pdb.get("spec.selector.matchLabels") == selector
+    # One pod at a time, and a single-replica dev can still be drained.
+    assert pdb.get("spec.maxUnavailable") == 1 and pdb.get("spec.minAvailable") is None
+
+
+def test_service_ingress_and_network_policy_route_only_through_app_routing(plan: OfflinePlan) -> None:
+    service, ingress, policy = plan.one(SERVICE), plan.one(INGRESS), plan.one(NETWORK_POLICY)
+    assert service.get("spec.type") == "ClusterIP"
+    assert service.get("spec.selector") == plan.one(DEPLOYMENT).get("spec.selector.matchLabels")
+    assert ingress.get("spec.ingressClassName") == "webapprouting.kubernetes.azure.com"
+    [path] = ingress.get("spec.rules.0.http.paths")
+    assert path["backend"]["service"]["name"] == service.get("metadata.name")
+    [source] = policy.get("spec.ingress.0.from")
+    assert source == {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "app-routing-system"}}
+    }
+    assert policy.get("spec.ingress.0.ports") == [{"protocol": "TCP", "port": _default("port")}]
+
+
+def test_without_a_host_museurl_is_https_on_the_ingress_address(plan: OfflinePlan) -> None:
+    assert _config(plan.stack).ingress_host == ""
+    ingress = plan.one(INGRESS)
+    assert "host" not in ingress.get("spec.rules.0") and ingress.get("spec.tls") is None
+    assert plan.outputs["museUrl"].value.startswith("https://203.0.113.")
+    assert plan.outputs["museDeployment"].value == plan.one(DEPLOYMENT).get("metadata.name")
+    assert plan.outputs["museNamespace"].value == plan.one(NAMESPACE).get("metadata.name")
+
+
+def test_with_a_host_the_ingress_serves_the_key_vault_certificate() -> None:
+    plan = run_stack(
+        "prod",
+        overrides={"muse:ingressHost": "muse.example.com", "muse:ingressTlsCertificate": "muse-example-com"},
+    )
+    ingress = plan.one(INGRESS)
+    assert ingress.get("spec.rules.0.host") == "muse.example.com"
+    [tls] = ingress.get("spec.tls")
+    assert tls["hosts"] == ["muse.example.com"]
+    vault = plan.outputs["keyVaultUri"].value
+    annotations = ingress.get("metadata.annotations")
+    assert (
+        annotations["kubernetes.azure.com/tls-cert-keyvault-uri"] == f"{vault}certificates/muse-example-com"
+    )
+    # The add-on writes the certificate to `keyvault-<ingress name>`; the Ingress must name that Secret.
+    assert tls["secretName"] == f"keyvault-{ingress.get('metadata.name')}"
+    assert plan.outputs["museUrl"].value == "https://muse.example.com"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        ({"muse:imageTag": "sha256:abc"}, "imageTag"),
+        ({"muse:imageTag": "sha256:" + "A" * 64}, "imageTag"),
+        ({"muse:replicas": 4}, "maxReplicas"),  # prod maxReplicas 6 -> dev's 2
+        ({"muse:maxReplicas": 1, "muse:replicas": 2}, "maxReplicas"),
+        ({"muse:rolloutTimeoutMinutes": 2}, "rolloutTimeoutMinutes"),
+        ({"muse:ingressTlsCertificate": "bad name"}, "ingressTlsCertificate"),
+    ],
+)
+def test_bad_workload_config_fails_before_any_resource(overrides: dict[str, Any], key: str) -> None:
+    monitor = RecordingMonitor(OfflineMocks("dev"))
+    with pytest.raises(pulumi.RunError, match=f"muse:{key}:"):
+        run_stack("dev", overrides=overrides, monitor=monitor)
+    assert monitor.recorded == []
+
+
+def test_prod_refuses_a_single_replica() -> None:
+    monitor = RecordingMonitor(OfflineMocks("prod"))
+    with pytest.raises(pulumi.RunError, match="muse:replicas: prod runs at least 2"):
+        run_stack("prod", overrides={"muse:replicas": 1}, monitor=monitor)
+    assert monitor.recorded == []
