@@ -18,6 +18,7 @@ from export.bicep import build_template, render_template
 from export.parameters import render_parameters
 from export.plans import all_plans, stacks
 from export.resource_types import MAPPINGS
+from muse.governance import sources as governance
 
 COMMAND = "make export"
 
@@ -65,9 +66,34 @@ ARTIFACTS: dict[str, Callable[[], str]] = {
     **muse_deploy.artifacts(),
 }
 
+
+def _governance_inventory(stack: str) -> Callable[[], str]:
+    # JSON has no comments: the notice is the first property (`$comment`; Muse ignores unknown fields).
+    def render() -> str:
+        return governance.inventory_json(
+            {"$comment": notice(f"the offline plan of stack {stack}"), **governance.stack_inventory(stack)}
+        )
+
+    return render
+
+
+def _governance_doc(stack: str) -> Callable[[], str]:
+    def render() -> str:
+        iac = [p for p in ARTIFACTS if not p.startswith("docs/")]
+        source = f"the offline plans of stack {stack} and of bootstrap/, and .github/workflows/ (Muse)"
+        return governance.render_stack_doc(stack, notice(source), iac)
+
+    return render
+
+
+# Muse governance (issue #9): each stack's inventory, and the governance document rendered from it.
+for _stack in stacks():
+    ARTIFACTS[f"docs/governance/{_stack}.inventory.json"] = _governance_inventory(_stack)
+    ARTIFACTS[f"docs/governance/{_stack}.md"] = _governance_doc(_stack)
+
 # Directories the registry owns completely: a file in them that no renderer writes is reported as extra.
 # (deploy/overlays/<stack> also holds the person's uncommitted params.env, so only deploy/base is owned.)
-OWNED_DIRECTORIES = ("infra/bicep", "deploy/base")
+OWNED_DIRECTORIES = ("infra/bicep", "deploy/base", "docs/governance")
 
 
 @dataclass(frozen=True)

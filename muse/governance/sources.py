@@ -1,0 +1,251 @@
+"""Collect what the governance documents say from this repository (used by `make export`, not by the service).
+
+- the stack inventories: the offline plans (offline/engine.py) as Muse inventories, deterministic JSON;
+- principal names: the mocked identities' ids mapped back to the resources that own them;
+- the CI identities: the bootstrap project's plan (`run_stack("main", root=bootstrap/)`);
+- the workflows: `.github/workflows/*.yml` parsed for triggers, jobs, deploy steps and gates.
+
+Pulumi, the offline engine and PyYAML are imported inside the functions: the service image ships muse/
+without them and never calls this module.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from muse.governance.governance_doc import (
+    GovernanceSources,
+    RoleGrant,
+    WorkflowJob,
+    WorkflowSummary,
+    grants_of,
+    render_governance_doc,
+)
+from muse.governance.inventory import parse_inventory
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+IDENTITY_TYPES = {
+    "azure-native:managedidentity:UserAssignedIdentity": "managed identity",
+    "azuread:index/servicePrincipal:ServicePrincipal": "Entra ID service principal",
+}
+DEPLOY_PATTERNS = (
+    (re.compile(r"\bdocker push\b"), "image push"),
+    (re.compile(r"\baz acr import\b"), "image import"),
+    (re.compile(r"\bkubectl (apply|set)\b"), "kubectl apply"),
+    (re.compile(r"\bpulumi (up|destroy)\b"), "pulumi up"),
+)
+
+
+def inventory_json(inventory: dict[str, Any]) -> str:
+    """The deterministic file form of an inventory: sorted keys, two-space indent, trailing newline."""
+    return json.dumps(inventory, indent=2, sort_keys=True) + "\n"
+
+
+def environment_of(plan: Any, stack: str) -> str:
+    """The stack's environment, as `python -m offline.plan --format json` derives it (the env tag)."""
+    return next((r.get("tags.env") for r in plan.resources if r.get("tags.env")), stack)
+
+
+@cache
+def stack_plan(stack: str) -> Any:
+    """The export's cached plan of a stack (export/plans.py: the plan plus each resource's mocked outputs)."""
+    from export.plans import all_plans
+
+    return next(p for p in all_plans() if p.label == stack)
+
+
+def stack_inventory(stack: str) -> dict[str, Any]:
+    plan = stack_plan(stack).plan
+    return dict(plan.to_inventory(environment_of(plan, stack)))
+
+
+@cache
+def bootstrap_plan() -> Any:
+    from export.plans import CapturingMocks
+    from offline.engine import RecordingMonitor, run_stack
+
+    mocks = CapturingMocks("main")
+    plan = run_stack("main", root=REPO_ROOT / "bootstrap", monitor=RecordingMonitor(mocks))
+    return plan, mocks.outputs
+
+
+def principal_labels(outputs: dict[tuple[str, str], dict[str, Any]]) -> dict[str, str]:
+    labels: dict[str, str] = {}
+    for (type_token, name), values in sorted(outputs.items()):
+        kind = IDENTITY_TYPES.get(type_token)
+        if kind is None:
+            continue
+        for key in ("principalId", "objectId"):
+            value = values.get(key)
+            if isinstance(value, str) and value:
+                labels[value] = f"{name} ({kind})"
+    return labels
+
+
+def role_names() -> dict[str, str]:
+    from components.roles import Role
+
+    return {role.definition_id: role.value.name for role in Role}
+
+
+def bootstrap_grants() -> list[RoleGrant]:
+    plan, outputs = bootstrap_plan()
+    inventory = parse_inventory(plan.to_inventory("bootstrap"))
+    labels = principal_labels(outputs)
+    # GitHub contexts per service principal: the federated credentials of its application.
+    app_of_sp = {
+        values.get("objectId"): values.get("clientId")
+        for (t, _), values in outputs.items()
+        if t == "azuread:index/servicePrincipal:ServicePrincipal"
+    }
+    subjects: dict[str, list[str]] = {}
+    for r in plan.resources:
+        if r.type.endswith("ApplicationFederatedIdentityCredential"):
+            subjects.setdefault(str(r.get("applicationId")), []).append(str(r.get("subject")))
+    app_ids = {
+        values.get("clientId"): values.get("id")
+        for (t, _), values in outputs.items()
+        if t == "azuread:index/application:Application"
+    }
+    contexts: dict[str, tuple[str, ...]] = {}
+    for sp_object_id, client_id in app_of_sp.items():
+        app_resource_id = app_ids.get(client_id)
+        found = subjects.get(str(app_resource_id), []) + subjects.get(str(client_id), [])
+        contexts[str(sp_object_id)] = tuple(sorted(set(found)))
+    return grants_of(inventory, labels, role_names(), contexts)
+
+
+def key_property_rows(stack: str) -> dict[str, list[tuple[str, str]]]:
+    from offline.plan import key_properties
+
+    plan = stack_plan(stack).plan
+    return {r.urn: key_properties(r) for r in plan.resources if r.custom}
+
+
+# ------------------------------------------------------------------------------------------------------
+# Workflows
+
+
+def _triggers(data: dict[Any, Any]) -> tuple[str, ...]:
+    on = data.get("on", data.get(True))  # YAML 1.1 reads a bare `on` as True
+    if isinstance(on, str):
+        return (on,)
+    if isinstance(on, list):
+        return tuple(str(t) for t in on)
+    out = []
+    for trigger, detail in (on or {}).items():
+        if trigger in ("push", "pull_request") and isinstance(detail, dict) and detail.get("branches"):
+            out.append(f"{trigger} ({', '.join(detail['branches'])})")
+        elif trigger == "schedule" and isinstance(detail, list):
+            out.append("schedule (" + ", ".join(str(s.get("cron")) for s in detail) + ")")
+        else:
+            out.append(str(trigger))
+    return tuple(out)
+
+
+def _job(job_id: str, job: dict[str, Any], pull_request: bool) -> WorkflowJob:
+    steps = job.get("steps") or []
+    env = job.get("env") or {}
+    # Commands only: an `echo` that explains "run pulumi up" is not a deploy.
+    scripts = "\n".join(
+        line
+        for s in steps
+        for line in str(s.get("run", "")).splitlines()
+        if not line.strip().startswith(("echo ", "#"))
+    )
+    deploys: list[str] = []
+    commands: list[str] = []
+    pack = False
+    stacks: set[str] = set()
+    matrix = (job.get("strategy") or {}).get("matrix") or {}
+    if isinstance(matrix.get("stack"), list):
+        stacks.update(str(s) for s in matrix["stack"])
+    if isinstance(env.get("STACK"), str) and "${{" not in env["STACK"]:
+        stacks.add(env["STACK"])
+    for step in steps:
+        uses = str(step.get("uses", ""))
+        with_ = step.get("with") or {}
+        if uses.startswith("pulumi/actions@") and with_.get("command"):
+            commands.append(str(with_["command"]))
+            pack = pack or bool(with_.get("policyPacks"))
+            name = str(with_.get("stack-name", ""))
+            if name and "${{" not in name:
+                stacks.add(name)
+    for pattern, label in DEPLOY_PATTERNS:
+        if pattern.search(scripts):
+            deploys.append(label)
+    if "up" in commands or "destroy" in commands:
+        deploys.append("pulumi up")
+    deploys = sorted(set(deploys))
+    if "pulumi up" in deploys:
+        deploys = [f"pulumi up ({', '.join(sorted(stacks))})" if d == "pulumi up" else d for d in deploys]
+    gates = []
+    environment = job.get("environment")
+    if isinstance(environment, dict):
+        environment = environment.get("name")
+    if environment:
+        gates.append(f"GitHub environment `{environment}` (required reviewers)")
+    needs = job.get("needs") or []
+    needs = [needs] if isinstance(needs, str) else needs
+    if needs:
+        gates.append("after " + ", ".join(f"`{n}`" for n in needs))
+    if job.get("if"):
+        gates.append(f"if `{job['if']}`")
+    if pull_request:
+        oidc = (job.get("permissions") or {}).get("id-token") == "write"
+        gates.append("pull request: read-only preview identity" if oidc else "pull request: no credentials")
+    return WorkflowJob(
+        id=job_id,
+        name=str(job.get("name", job_id)).replace("${{ matrix.stack }}", "<stack>"),
+        runs_on_pull_requests=pull_request,
+        deploys=tuple(deploys),
+        stacks=tuple(sorted(stacks)),
+        gate="; ".join(gates) or "none",
+        policy_pack=pack,
+        pulumi_commands=tuple(commands),
+    )
+
+
+def workflow_summaries(root: Path = REPO_ROOT) -> list[WorkflowSummary]:
+    import yaml
+
+    summaries = []
+    for path in sorted((root / ".github" / "workflows").glob("*.y*ml")):
+        data = yaml.safe_load(path.read_text()) or {}
+        triggers = _triggers(data)
+        pull_request = any(t.startswith("pull_request") for t in triggers)
+        jobs = tuple(_job(job_id, job, pull_request) for job_id, job in (data.get("jobs") or {}).items())
+        summaries.append(
+            WorkflowSummary(
+                path=path.relative_to(root).as_posix(),
+                name=str(data.get("name", path.stem)),
+                triggers=triggers,
+                jobs=jobs,
+            )
+        )
+    return summaries
+
+
+def governance_sources(stack: str, notice: str, generated_files: list[str]) -> GovernanceSources:
+    plan = stack_plan(stack)
+    _, bootstrap_outputs = bootstrap_plan()
+    principals = {**principal_labels(bootstrap_outputs), **principal_labels(plan.outputs)}
+    return GovernanceSources(
+        inventory=stack_inventory(stack),
+        notice=notice,
+        bootstrap_grants=bootstrap_grants(),
+        principals=principals,
+        role_names=role_names(),
+        key_properties=key_property_rows(stack),
+        workflows=workflow_summaries(),
+        bicep_files=sorted(generated_files),
+    )
+
+
+def render_stack_doc(stack: str, notice: str, generated_files: list[str]) -> str:
+    """`generated_files`: the IaC files of the export registry (infra/bicep/..., deploy/...) to link."""
+    return render_governance_doc(governance_sources(stack, notice, generated_files))
