@@ -93,7 +93,9 @@ def cgroup_working_set_kib(pid: int) -> int | None:
 class RssSampler:
     """Samples VmRSS of some processes every ``interval`` seconds in a thread; keeps the maximum."""
 
-    def __init__(self, pids: list[int], interval: float = 0.1) -> None:
+    def __init__(self, pids: list[int], interval: float = 0.1, cgroups: bool = False) -> None:
+        # cgroups: also sample each pid's memory cgroup (only meaningful when each pid is its own container)
+        self.cgroups = cgroups
         self.pids = pids
         self.interval = interval
         self.peak: dict[int, int] = dict.fromkeys(pids, 0)
@@ -111,7 +113,7 @@ class RssSampler:
                 with contextlib.suppress(OSError):
                     # An exited process (zombie until reaped) has no VmRSS line.
                     self.peak[pid] = max(self.peak[pid], memory_kib(pid).get("VmRSS", 0))
-                    ws = cgroup_working_set_kib(pid)
+                    ws = cgroup_working_set_kib(pid) if self.cgroups else None
                     if ws is not None:
                         self.working_set_peak[pid] = max(self.working_set_peak.get(pid, 0), ws)
             self._stop.wait(self.interval)

@@ -81,7 +81,7 @@ def run(
     replica = Replica("eval", runtime).start(work)
     try:
         rss: dict[str, float | None] = {"after_ready": _mib(memory_kib(replica.pid)["VmRSS"])}
-        ws = cgroup_working_set_kib(replica.pid)
+        ws = cgroup_working_set_kib(replica.pid) if runtime == "container" else None
         rss["cgroup_working_set_after_ready"] = _mib(ws) if ws is not None else None
         status, answer = _post_once(replica.port, body)
         if status != 200:
@@ -91,7 +91,7 @@ def run(
         url = f"http://127.0.0.1:{replica.port}/api/v1/evaluate"
         for conns in (1, connections):
             cpu0, t0 = cpu_seconds(replica.pid), time.monotonic()
-            with RssSampler([replica.pid]) as sampler:
+            with RssSampler([replica.pid], cgroups=runtime == "container") as sampler:
                 result = finish_wrk(
                     run_wrk(url, seconds=duration, connections=conns, script=script), duration
                 )
