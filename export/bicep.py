@@ -355,7 +355,19 @@ def _bind(body: dict[str, Any], bindings: Mapping[str, Any], b: StackBindings) -
     return _sorted(bound)
 
 
-_TOP_ORDER = ("name", "parent", "scope", "location", "kind", "tags", "sku", "identity", "zones", "properties")
+_TOP_ORDER = (
+    "name",
+    "parent",
+    "scope",
+    "location",
+    "kind",
+    "tags",
+    "sku",
+    "identity",
+    "zones",
+    "properties",
+    "dependsOn",
+)
 
 
 def _sorted(value: Any, top: bool = True) -> Any:
@@ -476,8 +488,7 @@ def build_template(plans: Sequence[StackPlan], mappings: Mapping[str, TypeMappin
     for key in keys:
         mapping = mappings[key[0]]
         resource = next(per_stack[p.label][key] for p in plans if key in per_stack[p.label])
-        symbol = mapping.symbol(resource) if mapping.symbol else camel(key[1])
-        symbol = symbol if key[1] == resource.name else camel(key[1])
+        symbol = mapping.symbol(key[1]) if mapping.symbol else camel(key[1])
         if symbol in symbols.values():
             raise ExportError(
                 f"two resources get the Bicep symbol {symbol!r}; give one a `symbol` in its mapping"
@@ -490,6 +501,10 @@ def build_template(plans: Sequence[StackPlan], mappings: Mapping[str, TypeMappin
         for p in plans
     }
     configs = {p.label: p.config for p in plans}
+    urn_symbols = {
+        p.label: {per_stack[p.label][k].urn: symbols[k] for k in keys if k in per_stack[p.label]}
+        for p in plans
+    }
 
     resources: list[BicepResource] = []
     extra_params: dict[str, Param] = {}
@@ -531,12 +546,20 @@ def build_template(plans: Sequence[StackPlan], mappings: Mapping[str, TypeMappin
             if key[0] == "azure-native:authorization:RoleAssignment":
                 name = _role_assignment_name(head.get("scope"), body)
             body = {"name": name, **head, **body}
+            # Pulumi `dependsOn` (or an input that is no reference here) without a symbolic reference that
+            # would order the deployment the same way (e.g. the cluster waits for its kubelet role grant).
+            implied = referenced_identifiers(render(body))
+            explicit_deps = sorted(
+                {urn_symbols[plan.label][u] for u in resource.depends_on if u in urn_symbols[plan.label]}
+                - implied
+            )
+            if explicit_deps:
+                body["dependsOn"] = [Expr(d) for d in explicit_deps]
             leaks = _leaks(body, configs[plan.label])
             if leaks:
                 raise ExportError(
                     f"{resource.urn}: literal {', '.join(leaks)} looks config-derived; bind it to the "
-                    "parameter "
-                    "in export/resource_types.py"
+                    "parameter in export/resource_types.py"
                 )
             rendered[plan.label] = (render(body), body)
         first_stack, (first_text, first_body) = next(iter(rendered.items()))

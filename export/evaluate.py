@@ -31,6 +31,7 @@ class EvaluatedResource:
     body: dict[str, Any] = field(default_factory=dict)
     parent: str | None = None
     scope: str | None = None
+    depends_on: list[str] = field(default_factory=list)
 
 
 class BicepEvaluationError(Exception):
@@ -94,7 +95,8 @@ class Evaluator:
             config = config["config"]
         resource = EvaluatedResource(symbol, spec["type"], spec["api_version"])
         self._resources[symbol] = resource  # before the body: a body may refer to itself by `.id`
-        body = {k: v for k, v in config.items() if k not in ("parent", "scope")}
+        body = {k: v for k, v in config.items() if k not in ("parent", "scope", "dependsOn")}
+        resource.depends_on = [str(d) for d in config.get("dependsOn") or []]
         if "parent" in config:
             resource.parent = str(config["parent"])
         if "scope" in config:

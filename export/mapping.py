@@ -28,7 +28,8 @@ class TypeMapping:
     top_level: inputs that stay beside `properties` in ARM.
     nested_properties: the SDK takes `properties` as one object already (Key Vault), instead of flattening.
     bindings: ARM path (dots; list items by index) -> Bicep value for values that come from parameters.
-    symbol: the Bicep symbolic name; default: the Pulumi logical name in camelCase.
+    symbol: the Bicep symbolic name from the Pulumi logical name (stack names in it replaced by the `names`
+        key, e.g. `muse-workload-namespace-muse`); default: that name in camelCase.
     skips: checkov checks skipped on this resource, (check id, reason) -> `// checkov:skip=` lines.
     comment: a line of explanation written above the resource.
     shape: replaces the default Pulumi-inputs -> ARM-body conversion (after `drop`).
@@ -43,7 +44,7 @@ class TypeMapping:
     top_level: tuple[str, ...] = DEFAULT_TOP_LEVEL
     nested_properties: bool = False
     bindings: Mapping[str, Any] | Callable[[PlannedResource], Mapping[str, Any]] = field(default_factory=dict)
-    symbol: Callable[[PlannedResource], str] | None = None
+    symbol: Callable[[str], str] | None = None
     skips: tuple[tuple[str, str], ...] = ()
     comment: str | None = None
     shape: Callable[[dict[str, Any]], dict[str, Any]] | None = None

@@ -23,11 +23,12 @@ SYMBOLS: Mapping[str, str] = {
     "cluster-kubelet": "kubeletIdentity",
     "cluster-muse": "userPool",
     "muse-workload": "museWorkloadIdentity",
+    "muse-workload-namespace-muse": "museServiceAccountCredential",
 }
 
 
-def _symbol(resource: PlannedResource) -> str:
-    return SYMBOLS.get(resource.name, camel(resource.name))
+def _symbol(logical_name: str) -> str:
+    return SYMBOLS.get(logical_name, camel(logical_name))
 
 
 def _secret_bindings(resource: PlannedResource) -> Mapping[str, Any]:
@@ -57,6 +58,11 @@ MAPPINGS: dict[str, TypeMapping] = {
         arm_type="Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials",
         name_input="federatedIdentityCredentialResourceName",
         parent=("resourceName", "azure-native:managedidentity:UserAssignedIdentity"),
+        bindings={
+            # The Kubernetes service account (components/naming.py), which is a constant name.
+            "name": Expr("'${names.namespace}-${names.serviceAccount}'"),
+            "properties.subject": Expr("'system:serviceaccount:${names.namespace}:${names.serviceAccount}'"),
+        },
         symbol=_symbol,
     ),
     "azure-native:containerregistry:Registry": TypeMapping(
@@ -203,7 +209,7 @@ MAPPINGS.update(
             name_input="workspaceName",
             top_level=("location", "tags"),
             bindings={**LOCATION_AND_TAGS, "properties.retentionInDays": Expr("logRetentionDays")},
-            symbol=lambda r: "logAnalytics",
+            symbol=lambda name: "logAnalytics",
         ),
         "azure-native:monitor:ActionGroup": TypeMapping(
             arm_type="Microsoft.Insights/actionGroups",
@@ -223,35 +229,35 @@ MAPPINGS.update(
                     },
                 ),
             },
-            symbol=lambda r: "actionGroup",
+            symbol=lambda name: "actionGroup",
         ),
         "azure-native:monitor:DataCollectionRule": TypeMapping(
             arm_type="Microsoft.Insights/dataCollectionRules",
             name_input="dataCollectionRuleName",
             top_level=MONITOR_TOP_LEVEL,
             bindings=LOCATION_AND_TAGS,
-            symbol=lambda r: "containerInsightsRule",
+            symbol=lambda name: "containerInsightsRule",
         ),
         "azure-native:monitor:DataCollectionRuleAssociation": TypeMapping(
             arm_type="Microsoft.Insights/dataCollectionRuleAssociations",
             name_input="associationName",
             scope_input="resourceUri",
             top_level=(),
-            symbol=lambda r: "containerInsightsAssociation",
+            symbol=lambda name: "containerInsightsAssociation",
         ),
         "azure-native:monitor:ScheduledQueryRule": TypeMapping(
             arm_type="Microsoft.Insights/scheduledQueryRules",
             name_input="ruleName",
             top_level=MONITOR_TOP_LEVEL,
             bindings={**LOCATION_AND_TAGS, "properties.severity": FAILURE_SEVERITY},
-            symbol=lambda r: camel(r.name.removeprefix("observability-")) + "Alert",
+            symbol=lambda name: camel(name.removeprefix("observability-")) + "Alert",
         ),
         "azure-native:monitor:MetricAlert": TypeMapping(
             arm_type="Microsoft.Insights/metricAlerts",
             name_input="ruleName",
             top_level=("location", "tags"),
             bindings={"tags": Expr("tags"), "properties.severity": CAPACITY_SEVERITY},
-            symbol=lambda r: camel(r.name.removeprefix("observability-")) + "Alert",
+            symbol=lambda name: camel(name.removeprefix("observability-")) + "Alert",
         ),
         "azure-native:applicationinsights:Workbook": TypeMapping(
             arm_type="Microsoft.Insights/workbooks",
@@ -262,7 +268,7 @@ MAPPINGS.update(
                 # Pulumi names it uuid5(<workspace>/<namespace>); Bicep has no uuid5, so a guid() of the same.
                 "name": Expr("guid(names.logAnalytics, names.namespace)"),
             },
-            symbol=lambda r: "museWorkbook",
+            symbol=lambda name: "museWorkbook",
             comment=(
                 "Workbook names must be GUIDs: Pulumi uses uuid5(<workspace>/<namespace>), Bicep guid() of "
                 "the same names, so a Bicep deployment creates its own workbook beside Pulumi's."

@@ -259,15 +259,15 @@ resource museWorkloadIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@
   tags: tags
 }
 
-resource museWorkloadNamespaceMuse 'Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials@2023-01-31' = {
-  name: '${names.namespace}-muse'
+resource museServiceAccountCredential 'Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials@2023-01-31' = {
+  name: '${names.namespace}-${names.serviceAccount}'
   parent: museWorkloadIdentity
   properties: {
     audiences: [
       'api://AzureADTokenExchange'
     ]
     issuer: cluster.properties.oidcIssuerProfile.issuerURL
-    subject: 'system:serviceaccount:${names.namespace}:muse'
+    subject: 'system:serviceaccount:${names.namespace}:${names.serviceAccount}'
   }
 }
 
@@ -405,6 +405,9 @@ resource cluster 'Microsoft.ContainerService/managedClusters@2025-09-01' = {
       }
     }
   }
+  dependsOn: [
+    clusterControlPlaneOperatesKubelet
+  ]
 }
 
 resource userPool 'Microsoft.ContainerService/managedClusters/agentPools@2025-09-01' = {

@@ -224,6 +224,8 @@ def test_key_properties_follow_each_stack(plans: tuple[StackPlan, ...], bicep_as
         dev["userPool"].body["properties"]["availabilityZones"],
     ) == (None, None)
     assert "githubDeployAcrPush" not in dev and "githubDeployAcrPush" in by_stack["dev+deploy-identity"]
+    # AKS must find its control plane allowed to assign the kubelet identity: Pulumi's depends_on, in Bicep.
+    assert dev["cluster"].depends_on == ["clusterControlPlaneOperatesKubelet"]
 
 
 def test_outputs_equal_the_stack_outputs(plans: tuple[StackPlan, ...], bicep_ast: dict[str, Any]) -> None:
