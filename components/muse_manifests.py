@@ -61,16 +61,16 @@ PROGRESS_DEADLINE_SECONDS = 300
 REVISION_HISTORY = 10  # ReplicaSets kept for `kubectl rollout undo`
 HPA_CPU_UTILIZATION = 70
 
-# Requests and limits from the measured figures (docs/benchmarks.md, made with `make bench`: one replica, the
-# real service process, RSS from /proc, CPU from the process under wrk load on 2 cores):
-# - memory: RSS ~42 MiB right after /readyz and ~43 MiB at the peak of the rolling-update load test
-#   (/api/v1/policies, 16 connections); an evaluate of a 200-resource / ~1 MiB inventory adds the parsed body
-#   on top. Request 128 Mi = about 3x the resting RSS, so the scheduler reserves room for evaluate bodies up
-#   to the 1 MiB MUSE_MAX_BODY_BYTES; limit 256 Mi = 2x the request, far above any measured peak, so an OOM
-#   kill means a leak, not load.
-# - CPU: one uvicorn worker is one Python process and cannot use more than one core; the load tests
-#   saturate it near one core. Request 250m (the share that keeps probes and light traffic responsive on a
-#   shared node, and the base of the autoscaler's 70 % target), limit 1000m (what one worker can use).
+# Requests and limits from the measured figures (`make bench`, written up in docs/benchmarks.md; the runs of
+# 2026-11-26 on 2 cores, one replica of the real service, process and container, RSS from /proc):
+# - memory: RSS ~41-42 MiB right after /readyz and under the rolling-update load (/api/v1/policies, 16
+#   connections); evaluating a 1900-resource, ~1 MiB inventory (the MUSE_MAX_BODY_BYTES limit) peaks at
+#   ~62 MiB (VmHWM 61.8). Request 128 Mi = 2x that peak; limit 256 Mi = 4x, so an OOM kill means a leak,
+#   not load.
+# - CPU: ~55-64 ms of CPU per 1 MiB evaluate, ~5.6 ms per 200-resource one; one uvicorn worker is one Python
+#   process and used 0.5-0.85 of a core when saturated. Request 250m keeps probes and light traffic
+#   responsive on a shared node and is the base of the autoscaler's 70 % target (a replica busy with large
+#   evaluates, ~0.6 core, scales out); limit 1000m = the one core a worker can use.
 RESOURCES: dict[str, dict[str, str]] = {
     "requests": {"cpu": "250m", "memory": "128Mi", "ephemeral-storage": "64Mi"},
     "limits": {"cpu": "1000m", "memory": "256Mi", "ephemeral-storage": "128Mi"},

@@ -250,8 +250,9 @@ def test_resources_have_requests_and_limits_with_headroom(plan: OfflinePlan) -> 
     def millicores(quantity: str) -> int:
         return int(quantity.removesuffix("m"))
 
-    # Measured (docs/benchmarks.md): RSS ~42 MiB at rest, ~43 MiB at the load-test peak, one core at most.
-    assert mebibytes(resources["requests"]["memory"]) >= 2 * 43
+    # Measured (make bench, docs/benchmarks.md): RSS ~42 MiB at rest, ~62 MiB at the peak of 1 MiB evaluates,
+    # at most one core (one Python worker).
+    assert mebibytes(resources["requests"]["memory"]) >= 2 * 62
     assert mebibytes(resources["limits"]["memory"]) >= mebibytes(resources["requests"]["memory"])
     assert millicores(resources["requests"]["cpu"]) <= millicores(resources["limits"]["cpu"]) <= 1000
 
