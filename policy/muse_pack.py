@@ -1,0 +1,233 @@
+"""Muse's policies as pulumi-policy (CrossGuard) policies: one rule set, two engines.
+
+Each policy in ``muse.governance.policies.POLICIES`` becomes one ``ResourceValidationPolicy`` whose validator
+turns the engine's resource into a Muse ``Resource`` and calls the *same* ``Policy.check`` the Muse service
+runs on an inventory. Nothing is re-implemented here, so the two engines cannot disagree on a rule.
+
+- Enforcement: critical and high are ``MANDATORY`` (the preview/update fails), medium and low ``ADVISORY``
+  (a warning). The split is ``muse.governance.governance_doc.enforcement`` and the governance docs show it.
+- Environment: policies that depend on it (MUSE-KV-003, MUSE-TAG-002) need the stack's environment; it is
+  the stack name in the URN (``urn:pulumi:<stack>::...``), as in the offline inventories.
+- Secrets: pulumi-policy 1.21 unwraps secret inputs into plain values before a validator sees them, which
+  would make every Pulumi secret look like a plaintext secret to MUSE-SEC-001. ``mask_engine_secrets``
+  replaces each secret with Muse's ``[secret]`` marker *before* deserialization (the same mask the offline
+  engine uses), so the check sees which inputs are secrets and no secret value reaches policy code.
+- Unknowns (values computed during ``preview``) read as absent; ``pulumi up`` validates again with them known.
+- One ``StackValidationPolicy`` (mandatory) checks that the whole stack is a valid Muse inventory, so the
+  Muse service could evaluate it; a resource the rules cannot read fails closed like in ``evaluate``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+import pulumi_policy.policy as _pulumi_policy_module  # noqa: E402
+from pulumi_policy import (  # noqa: E402
+    EnforcementLevel,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+from pulumi_policy import Severity as PolicySeverity  # noqa: E402
+from pulumi_policy.deserialize import SPECIAL_SECRET_SIG, SPECIAL_SIG_KEY  # noqa: E402
+from pulumi_policy.proxy import UnknownValueError  # noqa: E402
+
+from muse.governance.governance_doc import enforcement  # noqa: E402
+from muse.governance.inventory import Inventory, InventoryError, Resource, parse_inventory  # noqa: E402
+from muse.governance.policies import POLICIES, SECRET_MARKER, Policy  # noqa: E402
+
+PACK_NAME = "muse-governance"
+STACK_POLICY_NAME = "muse-inventory-valid"
+EVALUATION_FAILED = "could not be evaluated (unexpected property shape)"
+_MAX_DEPTH = 64
+
+
+def policy_name(policy: Policy) -> str:
+    """`MUSE-TAG-001` -> `muse-tag-001` (CrossGuard policy names are lower-case by convention)."""
+    return policy.id.lower()
+
+
+def enforcement_level(policy: Policy) -> EnforcementLevel:
+    mandatory = enforcement(policy) == "mandatory"
+    return EnforcementLevel.MANDATORY if mandatory else EnforcementLevel.ADVISORY
+
+
+# ------------------------------------------------------------------------------------------------------
+# Secrets: mask them before pulumi-policy unwraps them
+
+
+def mask_engine_secrets(value: Any, depth: int = 0) -> Any:
+    """The engine's wire form (protobuf Struct as a dict) with every secret replaced by ``[secret]``."""
+    if depth > _MAX_DEPTH:
+        return value
+    if isinstance(value, dict):
+        if value.get(SPECIAL_SIG_KEY) == SPECIAL_SECRET_SIG:
+            return SECRET_MARKER
+        return {k: mask_engine_secrets(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_engine_secrets(v, depth + 1) for v in value]
+    return value
+
+
+_original_deserialize = _pulumi_policy_module.deserialize_properties
+
+
+def _masking_deserialize(props: dict[str, Any], proxy_secrets: bool = False) -> Any:
+    if proxy_secrets:  # remediation path: keep secrets (this pack does not remediate)
+        return _original_deserialize(props, proxy_secrets)
+    return _original_deserialize(mask_engine_secrets(props))
+
+
+def install_secret_masking() -> None:
+    """pulumi-policy's Analyze/AnalyzeStack call the module-level ``deserialize_properties``: route it
+    through the mask. Idempotent. Checked against pulumi-policy 1.21.0 (tests/policy)."""
+    if _pulumi_policy_module.deserialize_properties is not _masking_deserialize:
+        _pulumi_policy_module.deserialize_properties = _masking_deserialize
+
+
+install_secret_masking()
+
+
+# ------------------------------------------------------------------------------------------------------
+# Engine resource -> Muse resource
+
+
+def plain(value: Any, path: str = "", secret_paths: list[str] | None = None, depth: int = 0) -> Any:
+    """Plain JSON from pulumi-policy's unknown-checking proxies: unknowns become None, ``[secret]`` values
+    are recorded in ``secret_paths`` (dotted, list indices as numbers, like the offline inventories)."""
+    if depth > _MAX_DEPTH:
+        return None
+    if isinstance(value, str):
+        if value == SECRET_MARKER and secret_paths is not None:
+            secret_paths.append(path)
+        return value
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for key in list(value.keys()):
+            try:
+                child = value[key]
+            except UnknownValueError:
+                child = None
+            out[str(key)] = plain(child, f"{path}.{key}" if path else str(key), secret_paths, depth + 1)
+        return out
+    if isinstance(value, Sequence):
+        items = []
+        for index in range(len(value)):
+            try:
+                child = value[index]
+            except UnknownValueError:
+                child = None
+            items.append(plain(child, f"{path}.{index}" if path else str(index), secret_paths, depth + 1))
+        return items
+    return value
+
+
+def stack_of(urn: str) -> str:
+    """`urn:pulumi:dev::muse::type::name` -> `dev`."""
+    head = urn.split("::", 1)[0]
+    return head.split(":", 2)[2] if head.count(":") >= 2 else ""
+
+
+def project_of(urn: str) -> str:
+    parts = urn.split("::")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def to_resource(resource_type: str, urn: str, name: str, props: Any) -> Resource:
+    secret_paths: list[str] = []
+    properties = plain(props, "", secret_paths)
+    return Resource(
+        urn=urn,
+        type=resource_type,
+        name=name,
+        properties=properties if isinstance(properties, dict) else {},
+        secretPaths=sorted(secret_paths),
+    )
+
+
+def inventory_of(resources: list[Resource], urn: str) -> Inventory:
+    stack = stack_of(urn)
+    return Inventory(
+        schemaVersion=1,
+        project=project_of(urn),
+        stack=stack,
+        environment=stack or "unknown",
+        resources=resources,
+    )
+
+
+def _validator(policy: Policy) -> Callable[[ResourceValidationArgs, ReportViolation], None]:
+    def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+        resource = to_resource(args.resource_type, args.urn, args.name, args.props)
+        if not policy.applies(resource):
+            return
+        try:
+            messages = policy.check(resource, inventory_of([resource], args.urn))
+        except Exception:  # fail closed, exactly like muse.governance.evaluate
+            messages = [EVALUATION_FAILED]
+        for message in messages:
+            report_violation(f"[{policy.id}] {message}. Fix: {policy.remediation}", None)
+
+    return validate
+
+
+def _validate_stack(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    if not args.resources:
+        return
+    resources = []
+    for r in args.resources:
+        properties = plain(r.props, "", [])
+        resources.append(
+            {
+                "urn": r.urn,
+                "type": r.resource_type,
+                "name": r.name,
+                "properties": properties if isinstance(properties, dict) else {},
+            }
+        )
+    urn = args.resources[0].urn
+    try:
+        parse_inventory(
+            {
+                "schemaVersion": 1,
+                "project": project_of(urn),
+                "stack": stack_of(urn),
+                "environment": stack_of(urn) or "unknown",
+                "resources": resources,
+            }
+        )
+    except InventoryError as exc:
+        report_violation(f"the stack is not a valid Muse inventory: {exc}", None)
+
+
+def build_policies() -> list[ResourceValidationPolicy | StackValidationPolicy]:
+    policies: list[ResourceValidationPolicy | StackValidationPolicy] = [
+        ResourceValidationPolicy(
+            name=policy_name(p),
+            description=f"{p.id}: {p.title}",
+            validate=_validator(p),
+            enforcement_level=enforcement_level(p),
+            severity=PolicySeverity(p.severity.value),
+            remediation_steps=p.remediation,
+            tags=["muse", p.id.split("-")[1].lower()],
+        )
+        for p in POLICIES
+    ]
+    policies.append(
+        StackValidationPolicy(
+            name=STACK_POLICY_NAME,
+            description="The stack's resources form a valid Muse inventory (schema v1)",
+            validate=_validate_stack,
+            enforcement_level=EnforcementLevel.MANDATORY,
+        )
+    )
+    return policies
