@@ -48,12 +48,14 @@ class Evaluator:
         subscription_id: str,
         resource_group: str,
         tenant_id: str,
+        deployer_object_id: str = "",
     ) -> None:
         self.ast = ast
         self.resolve = resolve
         self.subscription_id = subscription_id
         self.resource_group = resource_group
         self.tenant_id = tenant_id
+        self.deployer_object_id = deployer_object_id
         declared = ast.get("parameters", {})
         unknown = set(parameters) - set(declared)
         if unknown:
@@ -229,6 +231,8 @@ class Evaluator:
             return {"name": self.resource_group, "id": rg_id}
         if kind == "tenant":
             return {"tenantId": self.tenant_id}
+        if kind == "deployer":
+            return {"objectId": self.deployer_object_id, "tenantId": self.tenant_id}
         raise BicepEvaluationError(f"function {kind} is outside the evaluated subset")
 
 

@@ -16,7 +16,7 @@ from export.mapping import TypeMapping
 from export.plans import StackPlan
 from export.resource_types import MAPPINGS
 from offline.engine import PlannedResource
-from offline.mocks import SUBSCRIPTION_ID, TENANT_ID
+from offline.mocks import DEPLOYER_OBJECT_ID, SUBSCRIPTION_ID, TENANT_ID
 
 SECRET_VALUE = "deployer-supplied-secret"
 
@@ -81,6 +81,7 @@ def evaluate(plan: StackPlan, ast: dict[str, Any]) -> tuple[dict[str, EvaluatedR
         subscription_id=SUBSCRIPTION_ID,
         resource_group=ResourceNames.for_stack(config.environment, config.name_suffix).resource_group,
         tenant_id=TENANT_ID,
+        deployer_object_id=DEPLOYER_OBJECT_ID,
     )
     return evaluator.resources(), evaluator.outputs()
 
@@ -224,6 +225,8 @@ def test_key_properties_follow_each_stack(plans: tuple[StackPlan, ...], bicep_as
         dev["userPool"].body["properties"]["availabilityZones"],
     ) == (None, None)
     assert "githubDeployAcrPush" not in dev and "githubDeployAcrPush" in by_stack["dev+deploy-identity"]
+    # The plan masks the secret's properties; the Bicep takes the value from the deployer, never a file.
+    assert dev["museApiToken"].body["properties"] == {"contentType": "text/plain", "value": SECRET_VALUE}
     # AKS must find its control plane allowed to assign the kubelet identity: Pulumi's depends_on, in Bicep.
     assert dev["cluster"].depends_on == ["clusterControlPlaneOperatesKubelet"]
 
