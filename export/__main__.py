@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
@@ -22,6 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=["write", "check"])
     parser.add_argument("--root", type=Path, default=REPO_ROOT, help="repository root (default: this one)")
     args = parser.parse_args(argv)
+    # The program's own warnings (e.g. "alertEmails is empty") belong to `make plan`, not to the export.
+    logging.disable(logging.WARNING)
     try:
         if args.command == "write":
             written = write(args.root)
