@@ -17,6 +17,7 @@ from components.stack_files import read_stack
 from muse.config import Settings
 from offline.engine import OfflinePlan, RecordingMonitor, run_stack
 from offline.mocks import OfflineMocks
+from offline.plan import render_text
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 NAMESPACE = "kubernetes:core/v1:Namespace"
@@ -355,3 +356,15 @@ def test_prod_refuses_a_single_replica() -> None:
     with pytest.raises(pulumi.RunError, match="muse:replicas: prod runs at least 2"):
         run_stack("prod", overrides={"muse:replicas": 1}, monitor=monitor)
     assert monitor.recorded == []
+
+
+def test_the_offline_plan_shows_what_a_reviewer_checks(plan: OfflinePlan) -> None:
+    text = render_text(plan)
+    section = text[text.index('muse:kubernetes:MuseWorkload  "muse"') :]
+    minutes = _config(plan.stack).rollout_timeout_minutes
+    assert f"awaited, timeout create {minutes}m, update {minutes}m" in section
+    assert "readiness /readyz every 5s x1" in section
+    assert "runAsNonRoot=true runAsUser=10001 readOnlyRootFilesystem=true" in section
+    assert "{maxSurge: 1, maxUnavailable: 0}" in section
+    assert "pod-security.kubernetes.io/enforce" in section and "restricted" in section
+    assert plan.outputs["museWorkloadClientId"].value in section
