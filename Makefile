@@ -83,7 +83,7 @@ bench: setup ## service benchmarks: rolling update behind nginx, evaluate throug
 	@$(PY) -m bench
 
 .PHONY: export
-export: $(VENV_STAMP) ## regenerate every generated artifact (infra/bicep/*, see export/artifacts.py)
+export: $(VENV_STAMP) ## regenerate every generated artifact (infra/bicep/*, deploy/**; see export/artifacts.py)
 	@$(PY) -m export write
 
 .PHONY: drift
