@@ -14,6 +14,18 @@ from typing import Any
 
 from offline.engine import PlannedResource
 
+# ARM property names the azure-native SDK spells differently (a dot is not allowed in its names).
+ARM_PROPERTY_NAMES = {"odataType": "odata.type"}
+
+
+def _arm_names(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {ARM_PROPERTY_NAMES.get(k, k): _arm_names(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_arm_names(v) for v in value]
+    return value
+
+
 DEFAULT_TOP_LEVEL = ("location", "tags", "sku", "identity", "zones", "kind", "extendedLocation")
 
 
@@ -58,7 +70,7 @@ class TypeMapping:
         for named in (self.name_input, self.scope_input, self.parent[0] if self.parent else None):
             if named:
                 consumed.add(named)
-        inputs = {k: v for k, v in resource.properties.items() if k not in consumed}
+        inputs = _arm_names({k: v for k, v in resource.properties.items() if k not in consumed})
         if self.shape is not None:
             return self.shape(inputs)
         body: dict[str, Any] = {}

@@ -743,7 +743,7 @@ resource nodeCpuAlert 'Microsoft.Insights/metricAlerts@2018-03-01' = {
           timeAggregation: 'Average'
         }
       ]
-      odataType: 'Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria'
+      'odata.type': 'Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria'
     }
     description: 'Node CPU above 80% (5-minute average) on a node of the Muse cluster.'
     enabled: true
@@ -792,7 +792,7 @@ resource nodeMemoryAlert 'Microsoft.Insights/metricAlerts@2018-03-01' = {
           timeAggregation: 'Average'
         }
       ]
-      odataType: 'Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria'
+      'odata.type': 'Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria'
     }
     description: 'Node memory working set above 80% (5-minute average) on a node of the Muse cluster.'
     enabled: true

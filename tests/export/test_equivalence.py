@@ -225,6 +225,9 @@ def test_key_properties_follow_each_stack(plans: tuple[StackPlan, ...], bicep_as
         dev["userPool"].body["properties"]["availabilityZones"],
     ) == (None, None)
     assert "githubDeployAcrPush" not in dev and "githubDeployAcrPush" in by_stack["dev+deploy-identity"]
+    # ARM's name for the SDK's `odataType`.
+    criteria = dev["nodeCpuAlert"].body["properties"]["criteria"]
+    assert criteria["odata.type"] == "Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria"
     # The plan masks the secret's properties; the Bicep takes the value from the deployer, never a file.
     assert dev["museApiToken"].body["properties"] == {"contentType": "text/plain", "value": SECRET_VALUE}
     # AKS must find its control plane allowed to assign the kubelet identity: Pulumi's depends_on, in Bicep.
