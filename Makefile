@@ -1,5 +1,6 @@
 # Muse on Azure. Every target sets itself up: a fresh clone needs only Python, pip and apt.
 #   make plan [STACK=prod]   offline plan of a stack (no cloud account, no Pulumi CLI)
+#   make plan-diff BASE=ref  markdown diff of the offline plans of a git ref and the working tree
 #   make test                every test (what .ci/run and the PR workflow run)
 #   make lint | export | drift | image
 SHELL := /bin/bash
@@ -7,6 +8,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 STACK ?= dev
+BASE ?= origin/main
 STACKS := dev prod
 PYTHON ?= python3
 VENV := .venv
@@ -58,6 +60,10 @@ setup: $(VENV_STAMP) $(CHECKOV) $(NODE_STAMP) system-deps ## create .venv and in
 .PHONY: plan
 plan: $(VENV_STAMP) ## print the offline plan of STACK (default dev)
 	@$(PY) -m offline.plan --stack $(STACK)
+
+.PHONY: plan-diff
+plan-diff: $(VENV_STAMP) ## markdown diff of the offline inventories of BASE (git ref, default origin/main) and the working tree
+	@$(PY) -m offline.plan_diff --base "$(BASE)"
 
 .PHONY: plan-bootstrap
 plan-bootstrap: $(VENV_STAMP) ## print the offline plan of the once-per-subscription bootstrap project
