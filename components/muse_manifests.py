@@ -530,9 +530,6 @@ BUILDERS = {
     "networkpolicy": network_policy,
 }
 
-# Which AzureRefs each object reads (the others are built from config alone).
-USES_AZURE = frozenset({"serviceaccount", "secretproviderclass", "deployment", "ingress"})
-
 
 def manifests(spec: WorkloadSpec) -> dict[str, dict[str, Any]]:
     """Every object of the workload, keyed by its name in BUILDERS."""

@@ -101,20 +101,20 @@ class MuseWorkload(pulumi.ComponentResource):
     def __init__(self, name: str, args: MuseWorkloadArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("muse:kubernetes:MuseWorkload", name, None, opts)
         spec = args.spec
-        azure: pulumi.Output[m.AzureRefs] = pulumi.Output.all(
-            args.registry_login_server, args.workload_client_id, args.tenant_id, args.key_vault_name
-        ).apply(lambda values: m.AzureRefs(*values))
+        # The manifests are built with PLACEHOLDERS; each string holding one becomes an Output of the real
+        # value. Everything else (names, namespaces, the whole pod spec but the image) stays known at preview,
+        # and only the objects that hold an Azure value depend on the Azure resources.
+        azure = {
+            m.PLACEHOLDERS.registry_login_server: args.registry_login_server,
+            m.PLACEHOLDERS.workload_client_id: args.workload_client_id,
+            m.PLACEHOLDERS.tenant_id: args.tenant_id,
+            m.PLACEHOLDERS.key_vault_name: args.key_vault_name,
+        }
+        spec = replace(args.spec, azure=m.PLACEHOLDERS)
 
-        def manifest(key: str) -> pulumi.Output[dict[str, Any]] | dict[str, Any]:
-            # Objects that need no Azure value are plain (known at preview, no needless dependency).
-            if key in m.USES_AZURE:
-                return azure.apply(lambda refs: m.BUILDERS[key](replace(spec, azure=refs)))
-            return m.BUILDERS[key](spec)
-
-        def field_of(manifest_: pulumi.Output[dict[str, Any]] | dict[str, Any], key: str) -> Any:
-            if isinstance(manifest_, pulumi.Output):
-                return manifest_.apply(lambda d: d.get(key))
-            return manifest_.get(key)
+        def manifest(key: str) -> dict[str, Any]:
+            resolved: dict[str, Any] = _with_outputs(m.BUILDERS[key](spec), azure)
+            return resolved
 
         def options(*depends_on: pulumi.Resource, **extra: Any) -> pulumi.ResourceOptions:
             return pulumi.ResourceOptions(
@@ -124,8 +124,7 @@ class MuseWorkload(pulumi.ComponentResource):
         def typed(key: str, opts_: pulumi.ResourceOptions) -> pulumi.CustomResource:
             body = manifest(key)
             fields = _SA_FIELDS if key == "serviceaccount" else _FIELDS
-            static = m.BUILDERS[key](spec)  # which fields exist does not depend on Azure values
-            kwargs = {arg: field_of(body, top) for top, arg in fields.items() if top in static}
+            kwargs = {arg: body[top] for top, arg in fields.items() if top in body}
             return _TYPED[key](f"{name}-{key}", **kwargs, opts=opts_)
 
         self.namespace_resource = typed("namespace", options())
@@ -136,8 +135,8 @@ class MuseWorkload(pulumi.ComponentResource):
             f"{name}-secretproviderclass",
             api_version="secrets-store.csi.x-k8s.io/v1",
             kind="SecretProviderClass",
-            metadata=field_of(spc_body, "metadata"),
-            spec=field_of(spc_body, "spec"),
+            metadata=spc_body["metadata"],
+            spec=spc_body["spec"],
             opts=options(ns),
         )
         # The ConfigMap's name carries a hash of its data: a change creates the new one before the Deployment
@@ -182,6 +181,25 @@ class MuseWorkload(pulumi.ComponentResource):
                 "url": self.url,
             }
         )
+
+
+def _with_outputs(value: Any, replacements: dict[str, pulumi.Input[str]]) -> Any:
+    """`value` with every string that contains a placeholder turned into an Output of the filled-in string."""
+    if isinstance(value, dict):
+        return {k: _with_outputs(v, replacements) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_with_outputs(v, replacements) for v in value]
+    if isinstance(value, str):
+        needed = [p for p in replacements if p in value]
+        if needed:
+
+            def fill(values: list[str], template: str = value) -> str:
+                for placeholder, real in zip(needed, values, strict=True):
+                    template = template.replace(placeholder, real)
+                return template
+
+            return pulumi.Output.all(*(replacements[p] for p in needed)).apply(fill)
+    return value
 
 
 def _url_from_status(status: Any) -> str:

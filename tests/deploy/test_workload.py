@@ -368,3 +368,16 @@ def test_the_offline_plan_shows_what_a_reviewer_checks(plan: OfflinePlan) -> Non
     assert "{maxSurge: 1, maxUnavailable: 0}" in section
     assert "pod-security.kubernetes.io/enforce" in section and "restricted" in section
     assert plan.outputs["museWorkloadClientId"].value in section
+
+
+def test_only_objects_holding_an_azure_value_depend_on_azure_resources(plan: OfflinePlan) -> None:
+    def azure_types(type_token: str) -> set[str]:
+        deps = plan.one(type_token).depends_on
+        return {plan.by_urn(urn).type for urn in deps if plan.by_urn(urn).type.startswith("azure-native:")}
+
+    for plain in (NAMESPACE, CONFIG_MAP, SERVICE, PDB, HPA, NETWORK_POLICY):
+        assert azure_types(plain) == set(), plain
+    identity = "azure-native:managedidentity:UserAssignedIdentity"
+    assert azure_types(SERVICE_ACCOUNT) == {identity}
+    assert azure_types(SPC) == {identity, "azure-native:keyvault:Vault"}
+    assert "azure-native:containerregistry:Registry" in azure_types(DEPLOYMENT)
