@@ -38,6 +38,17 @@ ALLOWED = [
     Allowed(
         r"tests/export/.*", r'SECRET_VALUE = "deployer-supplied-secret"', "stands for a @secure() Bicep value"
     ),
+    Allowed(
+        r"components/muse_manifests\.py",
+        r'^(SECRET_PROVIDER_CLASS|SYNCED_SECRET|SYNCED_SECRET_KEY) = "[a-z-]+"',
+        "names of the SecretProviderClass, the synced Secret and its key, not values",
+    ),
+    Allowed(
+        r"deploy/base/[a-z]+\.yaml",
+        r"(secretProviderClass|secretName): muse-",
+        "names of the SecretProviderClass and the synced Secret, not values",
+    ),
+    Allowed(r"docs/architecture/workload\.md", r"Secret `muse-api-token`", "the synced Secret's name"),
 ]
 SECRET_LIKE_KEY = re.compile(
     r"(token|password|secret|credential|connectionstring|apikey|privatekey)", re.IGNORECASE
