@@ -1,12 +1,13 @@
 """``make bench`` / ``python -m bench``: every service benchmark, figures printed and saved as JSON.
 
   (a) rolling update of 2 replicas behind nginx under wrk load: keep-alive clients, the reload-only
-      control run (same nginx reloads, nothing replaced), and Connection: close clients;
+      control run (same nginx reloads, nothing replaced), Connection: close clients, and a run without
+      any nginx reload (static upstream, SIGTERM only: Muse's drain alone);
   (b) POST /api/v1/evaluate throughput, 200-resource inventory, and a ~1 MiB inventory (the body limit);
   (c) RSS per replica at rest and under load (from (a) and (b)).
 Replicas are ``python -m muse serve`` processes; with podman and ``--containers`` (default when podman is
 installed) (a) and (b) run again with containers of the image (scripts/build-image.sh builds it if needed).
-Takes about 8 minutes; results go to build/bench/*.json. Not part of ``make test``.
+Takes about 10 minutes; results go to build/bench/*.json. Not part of ``make test``.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
             ("keepalive", {}),
             ("control-reload-only", {"reload_only": True}),
             ("connection-close", {"client_close": True}),
+            ("static-upstream-no-reload", {"static_upstream": True}),
         ):
             if runtime == "container" and name == "control-reload-only":
                 continue  # the control isolates nginx; the replicas' runtime does not change it

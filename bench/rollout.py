@@ -43,9 +43,13 @@ def run(
     path: str = "/api/v1/policies",
     client_close: bool = False,
     reload_only: bool = False,
+    static_upstream: bool = False,
 ) -> dict[str, Any]:
     """reload_only: the control run -- same nginx reloads at the same times, no replica is replaced.
-    client_close: wrk sends ``Connection: close`` (one TCP connection per request) instead of keep-alive."""
+    client_close: wrk sends ``Connection: close`` (one TCP connection per request) instead of keep-alive.
+    static_upstream: no nginx reload at all -- the upstream lists the old and the (not yet started)
+    replacement ports from the start, nothing is removed, no preStop: SIGTERM alone, so only Muse's drain
+    (and nginx retrying a refused connect on the next upstream) protects the clients."""
     if replicas < 2:
         raise SystemExit("a rolling update needs at least 2 replicas")
     work = workdir("rollout")
@@ -55,9 +59,13 @@ def run(
     duration = max(duration, 5 + replicas * per_replica + 10)
     pods = [Replica(f"r{i}", runtime, drain).start(work) for i in range(replicas)]
     rest_kib = {p.name: memory_kib(p.pid)["VmRSS"] for p in pods}
-    nginx = Nginx(work).start([p.port for p in pods])
+    # Replacements get their ports now, so a static upstream can list them before they exist.
+    new_pods: list[Replica] = [Replica(f"r{i}-new", runtime, drain) for i in range(replicas)]
+    nginx = Nginx(work).start(
+        [p.port for p in pods] + ([p.port for p in new_pods] if static_upstream else [])
+    )
     events: list[dict[str, Any]] = []
-    new_pods: list[Replica] = []
+    started: list[Replica] = []
     sampler = RssSampler([p.pid for p in pods])
     try:
         with sampler:
@@ -92,21 +100,26 @@ def run(
                     time.sleep(2)
                     continue
                 live = [p for p in live if p is not old]
-                nginx.set_upstream([p.port for p in live])
-                time.sleep(prestop)
+                if not static_upstream:
+                    nginx.set_upstream([p.port for p in live])
+                    time.sleep(prestop)
                 code, seconds = old.sigterm_and_wait()
                 step |= {"exit_code": code, "sigterm_to_exit_s": round(seconds, 2)}
-                new = Replica(f"r{index}-new", runtime, drain).start(work)
-                new_pods.append(new)
+                new = new_pods[index].start(work)
+                started.append(new)
                 sampler.add(new.pid)
                 step |= {"replacement_ready_s": round(new.ready_after_s, 2)}
                 live.append(new)
-                nginx.set_upstream([p.port for p in live])
+                if not static_upstream:
+                    nginx.set_upstream([p.port for p in live])
                 step["t_end_s"] = round(time.monotonic() - t0, 2)
                 events.append(step)
                 time.sleep(2)
             result = finish_wrk(wrk, duration)
         upstream_errors = [line for line in nginx.error_log_lines() if "[error]" in line or "[crit]" in line]
+        # A refused connect is retried on the next upstream (proxy_next_upstream error): not a client failure.
+        refused = [line for line in upstream_errors if "(111: Connection refused) while connecting" in line]
+        other_errors = [line for line in upstream_errors if line not in refused]
         return {
             "benchmark": "rollout",
             "machine": facts,
@@ -121,6 +134,7 @@ def run(
                 "nginx_reloads": nginx.reloads,
                 "client_keepalive": not client_close,
                 "reload_only_control": reload_only,
+                "static_upstream": static_upstream,
             },
             "requests": result.requests,
             "failed": result.failed,
@@ -130,7 +144,9 @@ def run(
             "latency_ms": {k: round(v, 2) for k, v in result.latency_ms.items()},
             "steps": events,
             "exit_codes_all_zero": all(e["exit_code"] == 0 for e in events),
-            "nginx_error_lines": upstream_errors[:20],
+            "nginx_refused_connects_retried": len(refused),
+            "nginx_other_error_count": len(other_errors),
+            "nginx_error_lines": other_errors[:20],
             "rss_mib": {
                 "at_rest": {k: round(v / 1024, 1) for k, v in rest_kib.items()},
                 "peak_under_load": {str(pid): round(v / 1024, 1) for pid, v in sampler.peak.items()},
@@ -139,7 +155,7 @@ def run(
         }
     finally:
         nginx.stop()
-        for pod in pods + new_pods:
+        for pod in pods + started:
             pod.kill()
 
 
@@ -155,6 +171,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--reload-only", action="store_true", help="control: the same nginx reloads, no replica replaced"
     )
+    parser.add_argument(
+        "--static-upstream",
+        action="store_true",
+        help="no nginx reload: old and replacement ports listed from the start, SIGTERM without removal",
+    )
     parser.add_argument("--json", type=Path, help="also write the full result here")
     args = parser.parse_args(argv)
     res = run(
@@ -166,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         args.runtime,
         client_close=args.client_close,
         reload_only=args.reload_only,
+        static_upstream=args.static_upstream,
     )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -176,7 +198,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def summary(res: dict[str, Any]) -> str:
     c = res["config"]
-    mode = "CONTROL (nginx reloads only, no replica replaced)" if c["reload_only_control"] else "rollout"
+    mode = "rollout"
+    if c["reload_only_control"]:
+        mode = "CONTROL (nginx reloads only, no replica replaced)"
+    elif c.get("static_upstream"):
+        mode = "rollout WITHOUT nginx reloads (static upstream, no endpoint removal, no preStop)"
     client = "keep-alive" if c["client_keepalive"] else "Connection: close"
     lines = [
         f"{mode}: {c['replicas']} replicas ({c['runtime']}) behind nginx, "
@@ -195,10 +221,12 @@ def summary(res: dict[str, Any]) -> str:
     lines.append(
         f"  RSS MiB at rest {res['rss_mib']['at_rest']}, peak under load {res['rss_mib']['peak_under_load']}"
     )
+    lines.append(
+        f"  nginx: {c['nginx_reloads']} reloads, {res['nginx_refused_connects_retried']} refused upstream "
+        f"connects retried elsewhere, {res['nginx_other_error_count']} other upstream errors"
+    )
     if res["nginx_error_lines"]:
-        lines.append(
-            f"  nginx errors: {len(res['nginx_error_lines'])} (first: {res['nginx_error_lines'][0]})"
-        )
+        lines.append(f"  first other nginx error: {res['nginx_error_lines'][0]}")
     return "\n".join(lines)
 
 
