@@ -34,8 +34,9 @@ RUN python3 -m venv /opt/venv \
  && /opt/venv/bin/pip uninstall --yes pip setuptools \
  && rm -f /opt/venv/bin/activate* /opt/venv/bin/Activate.ps1 /opt/venv/bin/pip*
 COPY muse/ /app/muse/
-# Later issue: governance markdown baked into the image (also un-ignore it in .dockerignore):
-# COPY docs/governance/ /app/docs/governance/
+# The committed governance reports (make export: docs/governance/<stack>.md and .inventory.json), served by
+# GET /api/v1/governance for MUSE_ENV; .dockerignore lets in only these two kinds of file.
+COPY docs/governance/ /app/docs/governance/
 # checked-hash .pyc files do not embed source mtimes (deterministic) and are still validated on import.
 RUN find /opt/venv /app -type d -name __pycache__ -prune -exec rm -rf {} + \
  && python3 -m compileall -q --invalidation-mode checked-hash /opt/venv/lib /app/muse \

@@ -40,6 +40,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from muse.config import Settings
 from muse.governance.inventory import InventoryError, decode_inventory
 from muse.governance.policies import POLICIES, Severity, evaluate
+from muse.governance.published import GovernanceUnavailable, load_governance_report
 from muse.governance.report import render_markdown
 from muse.logs import request_id_var
 
@@ -363,9 +364,17 @@ def create_app(settings: Settings, state: ServiceState | None = None) -> Starlet
             return PlainTextResponse(render_markdown(result), media_type="text/markdown; charset=utf-8")
         return JSONResponse(result.to_json())
 
+    report = load_governance_report(settings)
+
     async def governance(request: Request) -> Response:
-        # Reserved for a later issue (governance artifacts); the route exists so clients get a stable answer.
-        return error_response(501, "not_implemented", "/api/v1/governance is reserved for a later release")
+        output = negotiate(request.headers.get("accept"))
+        if output is None:
+            return error_response(406, "not_acceptable", "supported: application/json, text/markdown")
+        if isinstance(report, GovernanceUnavailable):
+            return error_response(report.status, report.error, report.detail)
+        if output == "markdown":
+            return PlainTextResponse(report.markdown, media_type="text/markdown; charset=utf-8")
+        return JSONResponse(report.to_json())
 
     routes = [
         Route("/", root, methods=["GET"]),

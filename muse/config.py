@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     version: Annotated[
         str, Field(pattern=r"^[A-Za-z0-9.+_-]{1,64}$", validation_alias=AliasChoices("MUSE_VERSION"))
     ] = __version__
+    # Where the governance reports (<env>.md, <env>.inventory.json) are; default: docs/governance next to the
+    # muse package (/app/docs/governance in the image, the repository's docs/governance in a checkout).
+    governance_dir: Annotated[
+        str | None, Field(min_length=1, validation_alias=AliasChoices("MUSE_GOVERNANCE_DIR"))
+    ] = None
 
     @classmethod
     def settings_customise_sources(
@@ -137,6 +142,7 @@ VARIABLES = frozenset(
         "MUSE_KEEP_ALIVE_SECONDS",
         "MUSE_GIT_REVISION",
         "MUSE_VERSION",
+        "MUSE_GOVERNANCE_DIR",
     }
 )
 

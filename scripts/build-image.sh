@@ -28,7 +28,7 @@ fi
 revision="$(git rev-parse HEAD 2>/dev/null || echo unknown)"
 # A build from uncommitted image inputs must not carry the clean commit's tag.
 if [ "$revision" != unknown ] \
-  && [ -n "$(git status --porcelain -- Dockerfile .dockerignore requirements-service.txt muse 2>/dev/null)" ]; then
+  && [ -n "$(git status --porcelain -- Dockerfile .dockerignore requirements-service.txt muse docs/governance 2>/dev/null)" ]; then
   revision="${revision}-dirty"
 fi
 epoch="${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}"

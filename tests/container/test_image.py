@@ -15,6 +15,7 @@ image (scripts/build-image.sh).
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import os
@@ -167,7 +168,8 @@ def test_image_metadata(podman: str, image: str) -> None:
     assert labels["org.opencontainers.image.source"]
     env_names = {item.split("=", 1)[0] for item in config["Env"]}
     assert not {n for n in env_names if "TOKEN" in n or "SECRET" in n or "PASSWORD" in n}, env_names
-    # Only the code ships: no tests, infra code, docs, git metadata or env files in /app.
+    # Only the code and the governance reports ship: no tests, infra code, other docs, git metadata or env
+    # files in /app.
     listing = _run(
         [
             podman,
@@ -178,11 +180,37 @@ def test_image_metadata(podman: str, image: str) -> None:
             image,
             "python",
             "-c",
-            "import os; print(sorted(os.listdir('/app'))); print(os.path.exists('/opt/venv/bin/pip'))",
+            "import os; print(sorted(os.listdir('/app'))); print(os.path.exists('/opt/venv/bin/pip'));"
+            "print(sorted(os.listdir('/app/docs'))); print(sorted(os.listdir('/app/docs/governance')))",
         ]
     ).stdout.split("\n")
-    assert listing[0] == "['muse']", listing
+    assert listing[0] == "['docs', 'muse']", listing
     assert listing[1] == "False", "pip must not ship in the runtime virtualenv"
+    assert listing[2] == "['governance']", listing
+    committed = sorted(
+        p.name for p in (ROOT / "docs" / "governance").iterdir() if p.suffix in (".md", ".json")
+    )
+    assert listing[3] == str(committed), listing
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_governance_report_is_baked_in_from_the_committed_docs(podman: str, image: str, env: str) -> None:
+    """What GET /api/v1/governance serves for MUSE_ENV=<env>: the committed report, byte for byte."""
+    script = (
+        "import hashlib, json; from muse.config import load_settings; "
+        "from muse.governance.published import load_governance_report; "
+        "r = load_governance_report(load_settings()); "
+        "print(json.dumps({'sha': hashlib.sha256(r.markdown.encode()).hexdigest(), "
+        "'passed': r.evaluation['summary']['passed']}))"
+    )
+    out = _run(
+        [
+            *(podman, "run", "--rm", "--network", "none", "--env-file", _env_file()),
+            *("--env", f"MUSE_ENV={env}", *HARDENING, image, "python", "-c", script),
+        ]
+    ).stdout
+    expected = hashlib.sha256((ROOT / "docs" / "governance" / f"{env}.md").read_bytes()).hexdigest()
+    assert json.loads(out) == {"sha": expected, "passed": True}
 
 
 def test_serves_as_non_root_and_drains_on_sigterm(
@@ -192,6 +220,14 @@ def test_serves_as_non_root_and_drains_on_sigterm(
     assert _get(base, "/healthz")[0] == 200
     assert _get(base, "/readyz")[0] == 200
     assert _get(base, "/api/v1/policies")[0] == 401, "the API must require the bearer token"
+    assert _get(base, "/api/v1/governance")[0] == 401
+    # .env.example runs as MUSE_ENV=local: no report for it, and the answer names the ones baked in.
+    token = {"Authorization": "Bearer local-dev-token-change-me-0123456789"}
+    status, body = _get(base, "/api/v1/governance", token)
+    assert (status, json.loads(body)["detail"]) == (
+        404,
+        "no governance report for environment 'local' (MUSE_ENV); available: dev, prod",
+    )
 
     status = _run([podman, "exec", name, "cat", "/proc/1/status"]).stdout
     uids = next(line.split()[1:] for line in status.splitlines() if line.startswith("Uid:"))

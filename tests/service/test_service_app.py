@@ -88,12 +88,6 @@ def test_policies_endpoint(client: TestClient, auth: dict[str, str]) -> None:
     assert set(policies[0]) == {"id", "title", "severity", "rationale", "remediation", "appliesTo"}
 
 
-def test_governance_route_is_reserved(client: TestClient, auth: dict[str, str]) -> None:
-    assert client.get("/api/v1/governance").status_code == 401
-    response = client.get("/api/v1/governance", headers=auth)
-    assert response.status_code == 501 and response.json()["error"] == "not_implemented"
-
-
 # ----------------------------------------------------------------------------------------------------------
 # Evaluate
 
