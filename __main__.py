@@ -71,7 +71,8 @@ vault = SecretVault(
         tags=tags,
     ),
 )
-api_token = vault.add_generated_secret("muse-api-token", secret_name="muse-api-token", length=48)
+# A secret's name, not its value (the value is generated and never leaves Pulumi state and the vault).
+api_token = vault.add_generated_secret("muse-api-token", secret_name="muse-api-token", length=48)  # noqa: S106
 
 muse_identity = WorkloadIdentity(
     "muse-workload",
