@@ -6,6 +6,7 @@ the service contract (muse/config.py defaults, docs/service.md), never from the 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pulumi
@@ -15,7 +16,7 @@ from components.config import load_stack_config
 from components.naming import ResourceNames
 from components.stack_files import read_stack
 from muse.config import Settings
-from offline.engine import OfflinePlan, RecordingMonitor, run_stack
+from offline.engine import OfflinePlan, RecordingMonitor, run_offline, run_stack
 from offline.mocks import OfflineMocks
 from offline.plan import render_text
 
@@ -381,3 +382,70 @@ def test_only_objects_holding_an_azure_value_depend_on_azure_resources(plan: Off
     assert azure_types(SERVICE_ACCOUNT) == {identity}
     assert azure_types(SPC) == {identity, "azure-native:keyvault:Vault"}
     assert "azure-native:containerregistry:Registry" in azure_types(DEPLOYMENT)
+
+
+class _HostnameIngressMocks(OfflineMocks):
+    """An ingress controller that publishes a DNS name instead of an IP (as some load balancers do)."""
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        resource_id, outputs = super().new_resource(args)
+        if args.typ == INGRESS:
+            outputs["status"] = {"loadBalancer": {"ingress": [{"hostname": "lb.example.net"}]}}
+        return resource_id, outputs
+
+
+def _isolated(mocks: OfflineMocks, ingress_host: str = "") -> OfflinePlan:
+    import pulumi_kubernetes as k8s
+
+    from components.muse_manifests import WorkloadSpec
+    from components.muse_workload import MuseWorkload, MuseWorkloadArgs
+
+    def program() -> None:
+        workload = MuseWorkload(
+            "muse",
+            MuseWorkloadArgs(
+                provider=k8s.Provider("k8s", kubeconfig="{}"),
+                spec=WorkloadSpec(
+                    environment="dev",
+                    namespace="muse-dev",
+                    service_account="muse",
+                    image_tag="v1",
+                    replicas=2,
+                    max_replicas=4,
+                    ingress_host=ingress_host,
+                    tls_certificate="cert",
+                    zone_spread=False,
+                ),
+                registry_login_server="acrunit.azurecr.io",
+                workload_client_id="11111111-2222-4333-8444-555555555555",
+                tenant_id="66666666-7777-4888-9999-000000000000",
+                key_vault_name="kv-unit",
+                rollout_timeout_minutes=6,
+            ),
+        )
+        pulumi.export("url", workload.url)
+        pulumi.export("image", workload.image)
+
+    return run_offline(program, project="muse", stack="unit", monitor=RecordingMonitor(mocks))
+
+
+def test_in_isolation_the_url_follows_what_the_controller_publishes() -> None:
+    assert _isolated(_HostnameIngressMocks("unit")).outputs["url"].value == "https://lb.example.net"
+    assert _isolated(OfflineMocks("unit")).outputs["url"].value.startswith("https://203.0.113.")
+    hosted = _isolated(OfflineMocks("unit"), ingress_host="muse.example.org")
+    assert hosted.outputs["url"].value == "https://muse.example.org"
+    annotations = hosted.one(INGRESS).get("metadata.annotations")
+    assert annotations["kubernetes.azure.com/tls-cert-keyvault-uri"] == (
+        "https://kv-unit.vault.azure.net/certificates/cert"
+    )
+
+
+def test_in_isolation_every_placeholder_is_filled() -> None:
+    from components.muse_manifests import PLACEHOLDERS
+
+    isolated = _isolated(OfflineMocks("unit"), ingress_host="muse.example.org")
+    text = json.dumps([r.properties for r in isolated.resources if r.type.startswith("kubernetes:")])
+    for placeholder in vars(PLACEHOLDERS).values():
+        assert placeholder not in text
+    assert isolated.outputs["image"].value == "acrunit.azurecr.io/muse:v1"
+    assert isolated.one(DEPLOYMENT).custom_timeouts == {"create": "6m", "update": "6m"}
