@@ -65,6 +65,7 @@ NOT_OUTPUTS: dict[str, str] = {
     "kubeconfig": "a secret; `az aks get-credentials` gives it",
     "museDeployment": "a Kubernetes Deployment",
     "museUrl": "the Kubernetes ingress's address",
+    "museImage": "the Kubernetes Deployment's image (muse:imageTag, which CI sets to the pushed digest)",
 }
 
 _PLACEHOLDER = "\x00{}\x00"

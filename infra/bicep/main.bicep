@@ -866,13 +866,12 @@ resource museWorkloadSecretsUser 'Microsoft.Authorization/roleAssignments@2022-0
 
 // ---- Outputs
 
-// The Pulumi stack outputs not here: kubeconfig (a secret; `az aks get-credentials` gives it); museDeployment (a Kubernetes Deployment); museUrl (the Kubernetes ingress's address).
+// The Pulumi stack outputs not here: kubeconfig (a secret; `az aks get-credentials` gives it); museDeployment (a Kubernetes Deployment); museImage (the Kubernetes Deployment's image (muse:imageTag, which CI sets to the pushed digest)); museUrl (the Kubernetes ingress's address).
 output clusterName string = cluster.name
 output keyVaultName string = vault.name
 output keyVaultUri string = vault.properties.vaultUri
 output logAnalyticsWorkspaceId string = logAnalytics.id
 output logAnalyticsWorkspaceName string = logAnalytics.name
-output museImage string = '${names.registry}.azurecr.io/muse:latest'
 output museNamespace string = names.namespace
 output museWorkloadClientId string = museWorkloadIdentity.properties.clientId
 output oidcIssuerUrl string = cluster.properties.oidcIssuerProfile.issuerURL
