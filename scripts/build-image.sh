@@ -71,8 +71,20 @@ if [ "$engine" = podman ]; then
   [ "$on_github" = true ] || pull=never
   # OCI format: it has no healthcheck field, so HEALTHCHECK NONE is dropped (podman warns) -- the same
   # meaning. Docker format would keep it, and podman 4.3 then tries to set up a systemd healthcheck timer.
+  # podman 4.3 with --layers reuses a cached LABEL/ENV step even when the build arg it expands changed
+  # (verified: ARG X; LABEL x=${X} keeps the first build's value), so an unchanged image would keep an older
+  # commit's revision. The per-build identity is therefore also set on the command line, which applies it
+  # to the final image every time (same values for the same commit: still reproducible).
+  identity=(
+    --label "org.opencontainers.image.version=$version"
+    --label "org.opencontainers.image.revision=$revision"
+    --label "org.opencontainers.image.created=$created"
+    --label "org.opencontainers.image.source=$source_url"
+    --env "MUSE_VERSION=$version"
+    --env "MUSE_GIT_REVISION=$revision"
+  )
   SOURCE_DATE_EPOCH="$epoch" podman build --format oci --pull="$pull" --layers \
-    --timestamp "$epoch" "${args[@]}" .
+    --timestamp "$epoch" "${identity[@]}" "${args[@]}" .
   podman image inspect --format '{{.Id}}' "$image:dev" >/dev/null
   # Earlier builds of this image that lost their tags (dangling) are removed; nothing else is touched.
   podman image prune --force --filter label=org.opencontainers.image.title=muse >/dev/null || true
