@@ -108,6 +108,46 @@ def test_pr_offline_plan_runs_for_forks_and_goes_to_the_summary(pr: Any) -> None
     assert "$GITHUB_STEP_SUMMARY" in script
 
 
+def test_pr_plan_diff_runs_for_forks_against_the_base_commit_and_goes_to_the_summary(
+    policy: Any, pr: Any
+) -> None:
+    job = pr.jobs["plan-diff"]
+    # No credentials and no condition: fork pull requests get it too.
+    assert "if" not in job and "needs" not in job and "environment" not in job
+    assert job["permissions"] == {"contents": "read"}
+    checkout = job["steps"][index_of(policy, job, "actions/checkout")]
+    assert checkout["with"]["fetch-depth"] == 0, "the base commit must be in the clone"
+    step = step_named(job, "Offline infra diff")
+    assert step["env"] == {"BASE_SHA": "${{ github.event.pull_request.base.sha }}"}
+    assert 'make plan-diff BASE="$BASE_SHA"' in step["run"]
+    assert "$GITHUB_STEP_SUMMARY" in step["run"]
+    assert not pulumi_steps(policy, job) and not policy.uses_action(job, "azure/login")
+
+
+def _policy_pack_steps(policy: Any, job: dict[str, Any], command: str) -> dict[str, Any]:
+    (step,) = pulumi_steps(policy, job, command)
+    # The pack (policy/PulumiPolicy.yaml) runs in .venv: `make venv` must come before the Pulumi step.
+    venv = next(i for i, s in enumerate(job["steps"]) if s.get("run") == "make venv")
+    assert venv < job["steps"].index(step)
+    return step
+
+
+def test_preview_and_up_enforce_the_muse_policy_pack(policy: Any, pr: Any, main: Any) -> None:
+    from pathlib import Path
+
+    import yaml
+
+    preview = _policy_pack_steps(policy, pr.jobs["preview"], "preview")
+    assert preview["with"]["policyPacks"] == "policy"
+    for job_id in ("deploy-dev", "deploy-prod"):
+        up = _policy_pack_steps(policy, main.jobs[job_id], "up")
+        assert up["with"]["policyPacks"] == "policy", job_id
+    root = Path(__file__).resolve().parents[2]
+    pack = yaml.safe_load((root / "policy" / "PulumiPolicy.yaml").read_text())
+    assert pack["runtime"] == {"name": "python", "options": {"virtualenv": "../.venv"}}
+    assert "pulumi-policy==" in (root / "requirements-dev.txt").read_text()
+
+
 def test_pr_preview_per_stack_with_comment_and_summary(policy: Any, pr: Any) -> None:
     job = pr.jobs["preview"]
     assert job["strategy"]["matrix"]["stack"] == ["dev", "prod"]
@@ -333,6 +373,7 @@ def test_permissions_per_job(workflows: dict[str, Any]) -> None:
     expected = {
         ("pull-request.yml", "checks"): {"contents": "read"},
         ("pull-request.yml", "offline-plan"): {"contents": "read"},
+        ("pull-request.yml", "plan-diff"): {"contents": "read"},
         ("pull-request.yml", "preview"): {"contents": "read", "id-token": "write", "pull-requests": "write"},
         ("pull-request.yml", "bicep"): {"contents": "read"},
         ("main.yml", "build"): {"contents": "read", "id-token": "write"},
