@@ -435,7 +435,7 @@ def tls_certificate_uri(spec: WorkloadSpec) -> str:
 
 def ingress(spec: WorkloadSpec) -> dict[str, Any]:
     """Through the application routing add-on. With a host: TLS from the Key Vault certificate. Without: any
-    host on the controller's public IP, HTTPS with the controller's default (self-signed) certificate."""
+    host on the controller's public IP: plain HTTP, since no certificate can match a bare IP."""
     path = {
         "path": "/",
         "pathType": "Prefix",

@@ -203,8 +203,9 @@ def _with_outputs(value: Any, replacements: dict[str, pulumi.Input[str]]) -> Any
 
 
 def _url_from_status(status: Any) -> str:
-    """`https://<address>` of the first load balancer entry of an Ingress status (IP or hostname); empty
-    until the controller has published one."""
+    """`http://<address>` of the first load balancer entry of an Ingress status (IP or hostname); empty
+    until the controller has published one. Plain HTTP on purpose: without `ingressHost` no certificate
+    can match the address, so an https URL would only promise what curl cannot verify."""
     entries = getattr(getattr(status, "load_balancer", None), "ingress", None) or []
     address = (entries[0].ip or entries[0].hostname) if entries else None
-    return f"https://{address}" if address else ""
+    return f"http://{address}" if address else ""

@@ -306,11 +306,11 @@ def test_service_ingress_and_network_policy_route_only_through_app_routing(plan:
     assert policy.get("spec.ingress.0.ports") == [{"protocol": "TCP", "port": _default("port")}]
 
 
-def test_without_a_host_museurl_is_https_on_the_ingress_address(plan: OfflinePlan) -> None:
+def test_without_a_host_museurl_is_plain_http_on_the_ingress_address(plan: OfflinePlan) -> None:
     assert _config(plan.stack).ingress_host == ""
     ingress = plan.one(INGRESS)
     assert "host" not in ingress.get("spec.rules.0") and ingress.get("spec.tls") is None
-    assert plan.outputs["museUrl"].value.startswith("https://203.0.113.")
+    assert plan.outputs["museUrl"].value.startswith("http://203.0.113.")
     assert plan.outputs["museDeployment"].value == plan.one(DEPLOYMENT).get("metadata.name")
     assert plan.outputs["museNamespace"].value == plan.one(NAMESPACE).get("metadata.name")
 
@@ -430,8 +430,8 @@ def _isolated(mocks: OfflineMocks, ingress_host: str = "") -> OfflinePlan:
 
 
 def test_in_isolation_the_url_follows_what_the_controller_publishes() -> None:
-    assert _isolated(_HostnameIngressMocks("unit")).outputs["url"].value == "https://lb.example.net"
-    assert _isolated(OfflineMocks("unit")).outputs["url"].value.startswith("https://203.0.113.")
+    assert _isolated(_HostnameIngressMocks("unit")).outputs["url"].value == "http://lb.example.net"
+    assert _isolated(OfflineMocks("unit")).outputs["url"].value.startswith("http://203.0.113.")
     hosted = _isolated(OfflineMocks("unit"), ingress_host="muse.example.org")
     assert hosted.outputs["url"].value == "https://muse.example.org"
     annotations = hosted.one(INGRESS).get("metadata.annotations")

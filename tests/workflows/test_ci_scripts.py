@@ -93,11 +93,38 @@ def test_smoke_check_fails_on_5xx_after_retrying(https_server: dict[str, object]
     assert https_server["paths"] == ["/healthz", "/healthz"]  # the first try and one retry
 
 
-def test_smoke_check_rejects_a_non_https_url(tmp_path: Path) -> None:
-    for url in ("http://muse.example.com", "", "https://"):
+def test_smoke_check_rejects_plain_http_to_a_name_and_malformed_urls(tmp_path: Path) -> None:
+    for url in ("http://muse.example.com", "http://10.0.0.1.example.com", "", "https://", "ftp://1.2.3.4"):
         result = smoke(url, "/dev/null", tmp_path / "s.md")
-        assert result.returncode == 1
-        assert "expected an https:// URL" in result.stdout
+        assert result.returncode == 1, url
+        assert "expected an https:// URL, or http:// on a bare IP" in result.stdout
+
+
+def test_smoke_check_accepts_plain_http_on_a_bare_ip_with_a_warning(tmp_path: Path) -> None:
+    # A stack without ingressHost: the URL is the ingress IP, which no certificate can match.
+    state: dict[str, object] = {"paths": []}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            state["paths"].append(self.path)  # type: ignore[attr-defined]
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        result = smoke(f"http://127.0.0.1:{server.server_address[1]}", "/dev/null", tmp_path / "s.md")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "::warning title=Smoke check::" in result.stdout and "muse:ingressHost" in result.stdout
+    assert state["paths"] == ["/healthz"]
 
 
 # --- stubs for pulumi / az / kubelogin / kubectl ----------------------------------------------------------
