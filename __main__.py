@@ -5,6 +5,7 @@ resource group (made by bootstrap/) holds:
                      ◄── AcrPush ─── GitHub deploy identity (bootstrap output)
   AKS cluster (Entra ID only, workload identity, CNI overlay + Cilium)
   Key Vault: muse-api-token ◄── Secrets User ─── Muse workload identity ◄── federated: muse service account
+  Log Analytics ◄── Container Insights (omsagent + ContainerLogV2 rule) ─ AKS; alerts ─► action group; workbook
 in the cluster (its Kubernetes provider): namespace muse-<env>, Deployment muse (token via the CSI driver),
   Service, Ingress (app routing) ─► museUrl; the same objects as deploy/ for `kubectl apply -k`
 """
@@ -15,6 +16,7 @@ from pulumi_azure_native import authorization, resources
 from components import config as stack_config
 from components.container_registry import ContainerRegistry, ContainerRegistryArgs
 from components.kubernetes_cluster import KubernetesCluster, KubernetesClusterArgs
+from components.muse_manifests import KEY_VAULT_SECRET
 from components.muse_workload import MuseWorkload, MuseWorkloadArgs
 from components.naming import ResourceNames
 from components.observability import Observability, ObservabilityArgs
@@ -74,7 +76,7 @@ vault = SecretVault(
     ),
 )
 # A secret's name, not its value (the value is generated and never leaves Pulumi state and the vault).
-api_token = vault.add_generated_secret("muse-api-token", secret_name="muse-api-token", length=48)  # noqa: S106
+api_token = vault.add_generated_secret(KEY_VAULT_SECRET, secret_name=KEY_VAULT_SECRET, length=48)
 
 muse_identity = WorkloadIdentity(
     "muse-workload",
