@@ -123,7 +123,7 @@ def _resource(**overrides: Any) -> dict[str, Any]:
         "type": "azure-native:keyvault:Secret",
         "name": "token",
         "properties": {
-            "secretName": "token",
+            "secretName": "token",  # pragma: allowlist secret
             "vaultName": "kv",
             "tags": {"env": "dev", "owner": "team", "app": "muse"},
             "properties": {"value": "x"},

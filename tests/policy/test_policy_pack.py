@@ -35,7 +35,7 @@ from offline.engine import OfflinePlan, PlannedResource
 
 ROOT = Path(__file__).resolve().parents[2]
 PACK_DIR = ROOT / "policy"
-SECRET_VALUE = "s3cr3t-Value-that-must-never-reach-a-check"
+SECRET_VALUE = "s3cr3t-Value-that-must-never-reach-a-check"  # pragma: allowlist secret
 
 
 def _load_pack() -> ModuleType:

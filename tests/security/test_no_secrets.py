@@ -49,6 +49,11 @@ ALLOWED = [
         "names of the SecretProviderClass and the synced Secret, not values",
     ),
     Allowed(r"docs/architecture/workload\.md", r"Secret `muse-api-token`", "the synced Secret's name"),
+    Allowed(
+        r"docs/governance/[a-z]+\.(md|inventory\.json)",
+        r"(secretName|secretProviderClass)\"?: [`\"]muse-",
+        "generated governance docs: names of the Key Vault secret and the SecretProviderClass, not values",
+    ),
 ]
 SECRET_LIKE_KEY = re.compile(
     r"(token|password|secret|credential|connectionstring|apikey|privatekey)", re.IGNORECASE
