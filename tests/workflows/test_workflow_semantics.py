@@ -118,8 +118,8 @@ def test_pr_plan_diff_runs_for_forks_against_the_base_commit_and_goes_to_the_sum
     checkout = job["steps"][index_of(policy, job, "actions/checkout")]
     assert checkout["with"]["fetch-depth"] == 0, "the base commit must be in the clone"
     step = step_named(job, "Offline infra diff")
-    assert step["env"] == {"BASE_SHA": "${{ github.event.pull_request.base.sha }}"}
-    assert 'make plan-diff BASE="$BASE_SHA"' in step["run"]
+    # The merge commit's first parent: the base the pull request is merged onto.
+    assert "make plan-diff BASE=HEAD^1" in step["run"]
     assert "$GITHUB_STEP_SUMMARY" in step["run"]
     assert not pulumi_steps(policy, job) and not policy.uses_action(job, "azure/login")
 
