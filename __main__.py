@@ -5,7 +5,7 @@ resource group (made by bootstrap/) holds:
                      ◄── AcrPush ─── GitHub deploy identity (bootstrap output)
   AKS cluster (Entra ID only, workload identity, CNI overlay + Cilium)
   Key Vault: muse-api-token ◄── Secrets User ─── Muse workload identity ◄── federated: muse service account
-  Log Analytics ◄── Container Insights (omsagent + ContainerLogV2 rule) ─ AKS; alerts ─► action group; workbook
+  Log Analytics ◄── Container Insights (omsagent + ContainerLogV2) ─ AKS; alerts ─► action group; workbook
 in the cluster (its Kubernetes provider): namespace muse-<env>, Deployment muse (token via the CSI driver),
   Service, Ingress (app routing) ─► museUrl; the same objects as deploy/ for `kubectl apply -k`
 """

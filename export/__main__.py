@@ -19,12 +19,20 @@ HINT = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    # The program's own warnings (e.g. "alertEmails is empty") belong to `make plan`, not to the export;
+    # restored afterwards, because tests call main() in the same process as everything else.
+    logging.disable(logging.WARNING)
+    try:
+        return _run(argv)
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+def _run(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="python -m export", description=__doc__)
     parser.add_argument("command", choices=["write", "check"])
     parser.add_argument("--root", type=Path, default=REPO_ROOT, help="repository root (default: this one)")
     args = parser.parse_args(argv)
-    # The program's own warnings (e.g. "alertEmails is empty") belong to `make plan`, not to the export.
-    logging.disable(logging.WARNING)
     try:
         if args.command == "write":
             written = write(args.root)
