@@ -81,14 +81,7 @@ class ContainerRegistry(pulumi.ComponentResource):
         principal_type: PrincipalType = PrincipalType.SERVICE_PRINCIPAL,
     ) -> authorization.RoleAssignment:
         """AcrPull on this registry only (e.g. for the AKS kubelet identity)."""
-        return assign_role(
-            f"{name}-acr-pull",
-            role=Role.ACR_PULL,
-            scope=self.id,
-            principal_id=principal_id,
-            principal_type=principal_type,
-            parent=self,
-        )
+        return self._grant(f"{name}-acr-pull", Role.ACR_PULL, principal_id, principal_type)
 
     def grant_push(
         self,
@@ -97,9 +90,14 @@ class ContainerRegistry(pulumi.ComponentResource):
         principal_type: PrincipalType = PrincipalType.SERVICE_PRINCIPAL,
     ) -> authorization.RoleAssignment:
         """AcrPush (push and pull) on this registry only (e.g. for the GitHub deploy identity)."""
+        return self._grant(f"{name}-acr-push", Role.ACR_PUSH, principal_id, principal_type)
+
+    def _grant(
+        self, resource_name: str, role: Role, principal_id: pulumi.Input[str], principal_type: PrincipalType
+    ) -> authorization.RoleAssignment:
         return assign_role(
-            f"{name}-acr-push",
-            role=Role.ACR_PUSH,
+            resource_name,
+            role=role,
             scope=self.id,
             principal_id=principal_id,
             principal_type=principal_type,

@@ -70,7 +70,7 @@ HPA_CPU_UTILIZATION = 70
 # - CPU: ~55-64 ms of CPU per 1 MiB evaluate, ~5.6 ms per 200-resource one; one uvicorn worker is one Python
 #   process and used 0.97-1.00 of a core when saturated (0.5-0.85 in runs starved by other load). Request
 #   250m keeps probes and light traffic responsive on a shared node and is the base of the autoscaler's 70 %
-#   target (a replica busy with large evaluates scales out early); limit 1000m = the one core a worker can use.
+#   target (a replica busy with large evaluates scales out early); limit 1000m = the one core a worker uses.
 RESOURCES: dict[str, dict[str, str]] = {
     "requests": {"cpu": "250m", "memory": "128Mi", "ephemeral-storage": "64Mi"},
     "limits": {"cpu": "1000m", "memory": "256Mi", "ephemeral-storage": "128Mi"},
