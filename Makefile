@@ -78,6 +78,7 @@ lint: setup ## ruff, mypy and the repository's other linters
 	@$(PY) -m ruff check .
 	@$(PY) -m ruff format --check .
 	@$(PY) -m mypy
+	@$(VENV)/bin/hadolint Dockerfile
 	@scripts/lint-workflows.sh
 
 .PHONY: image
