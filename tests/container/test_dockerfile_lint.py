@@ -6,19 +6,18 @@ Only documented inline skips are allowed, each with a reason.
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
-CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
 # Every allowed checkov skip and why (the Dockerfile carries the same reason inline).
 ALLOWED_CHECKOV_SKIPS = {"CKV_DOCKER_7"}  # FROM ${BASE_IMAGE}: checkov does not expand ARG defaults
 
@@ -39,20 +38,8 @@ def test_hadolint_clean() -> None:
     assert proc.stdout.strip() == ""
 
 
-def test_checkov_dockerfile_checks_clean() -> None:
-    if not CHECKOV.exists():
-        pytest.fail(f"{CHECKOV.relative_to(ROOT)} is missing: run `make checkov` (make test does)")
-    env = {**os.environ, "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true", "BC_SKIP_MAPPING": "TRUE"}
-    proc = subprocess.run(
-        [str(CHECKOV), "-f", str(DOCKERFILE), "--framework", "dockerfile", "--skip-download", "-o", "json"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-        cwd=ROOT,
-    )
-    assert proc.returncode in (0, 1), proc.stderr[-2000:]
-    report = json.loads(proc.stdout)
+def test_checkov_dockerfile_checks_clean(checkov: Callable[..., dict[str, Any]]) -> None:
+    report = checkov("-f", str(DOCKERFILE), framework="dockerfile")
     summary = report["summary"]
     failed = [(r["check_id"], r["check_name"]) for r in report["results"]["failed_checks"]]
     assert summary["parsing_errors"] == 0

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,6 @@ from tests.deploy import kustomize_lite
 DEPLOY = REPO_ROOT / "deploy"
 SPC_SCHEMA = json.loads((Path(__file__).parent / "schemas" / "secretproviderclass-v1.json").read_text())
 KUBERNETES_VALIDATE = Path(sys.executable).parent / "kubernetes-validate"
-CHECKOV = REPO_ROOT / ".venv-checkov" / "bin" / "checkov"
 
 
 def _params_from_outputs(plan: OfflinePlan) -> str:
@@ -240,25 +239,14 @@ def test_the_crd_schema_rejects_broken_provider_classes(
 
 
 def test_checkov_kubernetes_checks_report_no_failure(
-    built: dict[str, list[dict[str, Any]]], tmp_path: Path
+    built: dict[str, list[dict[str, Any]]], tmp_path: Path, checkov: Callable[..., dict[str, Any]]
 ) -> None:
-    if not CHECKOV.exists():
-        pytest.skip("checkov's virtualenv is missing: run `make checkov`")
     scanned = tmp_path / "scan"
     shutil.copytree(DEPLOY / "base", scanned / "base", ignore=shutil.ignore_patterns("kustomization.yaml"))
     for stack, docs in built.items():
         (scanned / stack).mkdir()
         (scanned / stack / "rendered.yaml").write_text(yaml.safe_dump_all(docs))
-    result = subprocess.run(
-        [str(CHECKOV), "-d", str(scanned), "--framework", "kubernetes", "--skip-download", "-o", "json"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true"},
-        check=False,
-        timeout=600,
-    )
-    report = json.loads(result.stdout)
-    report = report[0] if isinstance(report, list) else report
+    report = checkov("-d", str(scanned), framework="kubernetes")
     summary = report["summary"]
     failed = [(c["check_id"], c["resource"]) for c in report["results"]["failed_checks"]]
     assert (summary["failed"], summary["parsing_errors"], failed) == (0, 0, [])
