@@ -25,6 +25,18 @@ class NameRule:
     charset: str
 
 
+_MANAGED_IDENTITY = NameRule(
+    "managed identity", 3, 128, re.compile(r"^[a-zA-Z0-9][-_a-zA-Z0-9]*$"), "letters, digits, - _"
+)
+
+
+def _kubernetes_dns_label(what: str) -> NameRule:
+    """RFC 1123 label, as Kubernetes requires for namespaces and service accounts."""
+    return NameRule(
+        what, 1, 63, re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"), "lowercase letters, digits, -"
+    )
+
+
 RULES: dict[str, NameRule] = {
     "resource_group": NameRule(
         "resource group", 1, 90, re.compile(r"^[-\w._()]*[-\w_()]$"), "letters, digits, - _ . ( )"
@@ -55,29 +67,11 @@ RULES: dict[str, NameRule] = {
         re.compile(r"^[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?$"),
         "letters, digits, -",
     ),
-    "control_plane_identity": NameRule(
-        "managed identity", 3, 128, re.compile(r"^[a-zA-Z0-9][-_a-zA-Z0-9]*$"), "letters, digits, - _"
-    ),
-    "kubelet_identity": NameRule(
-        "managed identity", 3, 128, re.compile(r"^[a-zA-Z0-9][-_a-zA-Z0-9]*$"), "letters, digits, - _"
-    ),
-    "namespace": NameRule(
-        "Kubernetes namespace",
-        1,
-        63,
-        re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"),
-        "lowercase letters, digits, -",
-    ),
-    "service_account": NameRule(
-        "Kubernetes service account",
-        1,
-        63,
-        re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"),
-        "lowercase, digits, -",
-    ),
-    "workload_identity": NameRule(
-        "managed identity", 3, 128, re.compile(r"^[a-zA-Z0-9][-_a-zA-Z0-9]*$"), "letters, digits, - _"
-    ),
+    "control_plane_identity": _MANAGED_IDENTITY,
+    "kubelet_identity": _MANAGED_IDENTITY,
+    "namespace": _kubernetes_dns_label("Kubernetes namespace"),
+    "service_account": _kubernetes_dns_label("Kubernetes service account"),
+    "workload_identity": _MANAGED_IDENTITY,
     "action_group": NameRule(
         "action group", 1, 260, re.compile(r"^[a-zA-Z0-9][-_.a-zA-Z0-9]*$"), "letters, digits, - _ ."
     ),
