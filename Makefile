@@ -27,11 +27,16 @@ NODE_STAMP := node_modules/.installed
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-$(VENV_STAMP): requirements.txt requirements-dev.txt $(SERVICE_LOCK)
+$(VENV_STAMP): requirements.txt requirements-dev.txt $(SERVICE_LOCK) pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@if [ -n "$(SERVICE_LOCK)" ]; then \
 	  $(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r $(SERVICE_LOCK); fi
 	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@# The project itself, editable (pyproject.toml): no dependencies to resolve, built offline with the
+	@# venv's own setuptools, so the packages import from any directory without sys.path edits. compat mode
+	@# is a static .pth naming the repository root, so a package added later imports without a reinstall.
+	@$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation \
+	  --config-settings editable_mode=compat -e .
 	@touch $@
 
 $(CHECKOV): requirements-checkov.txt

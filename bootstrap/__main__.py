@@ -20,13 +20,10 @@ Secrets Officer (writes the Muse API token) and AKS RBAC Cluster Admin (creates 
 objects). No identity has a role on the subscription.
 """
 
-import sys
 from pathlib import Path
 
 import pulumi
 from pulumi_azure_native import authorization
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from components.config import StackConfig, load_stack_config
 from components.github_identity import GitHubOidcIdentity, GitHubOidcIdentityArgs

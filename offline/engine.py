@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import runpy
-import sys
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -224,11 +223,8 @@ def run_stack(
     files = read_stack(stack, root, overrides)
 
     def main_program() -> None:
-        sys.path.insert(0, str(root))
-        try:
-            runpy.run_path(str(root / "__main__.py"), run_name="__main__")
-        finally:
-            sys.path.remove(str(root))
+        # The program imports the project's packages, installed editable into .venv (pyproject.toml).
+        runpy.run_path(str(root / "__main__.py"), run_name="__main__")
 
     return run_offline(
         main_program,

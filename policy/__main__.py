@@ -5,18 +5,11 @@ muse_pack.py wraps each as a pulumi-policy ResourceValidationPolicy. Constructin
 analyzer's gRPC server and serves the engine until it exits, so tests import muse_pack instead.
 """
 
-import sys
-from pathlib import Path
+# The Pulumi CLI runs this file with the pack's virtualenv (../.venv, PulumiPolicy.yaml), where `make venv`
+# installed this project editable: `policy` and `muse` import from there, whatever the working directory.
+from pulumi_policy import EnforcementLevel, PolicyPack
 
-# The Pulumi CLI runs this file from the pack directory; neither it nor the repository root (for `muse`)
-# is guaranteed to be on sys.path.
-_HERE = Path(__file__).resolve().parent
-for _path in (_HERE, _HERE.parent):
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
-
-from muse_pack import PACK_NAME, build_policies  # noqa: E402
-from pulumi_policy import EnforcementLevel, PolicyPack  # noqa: E402
+from policy.muse_pack import PACK_NAME, build_policies
 
 PolicyPack(
     name=PACK_NAME,

@@ -19,17 +19,11 @@ runs on an inventory. Nothing is re-implemented here, so the two engines cannot 
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
-
-import pulumi_policy.policy as _pulumi_policy_module  # noqa: E402
-from pulumi_policy import (  # noqa: E402
+import pulumi_policy.policy as _pulumi_policy_module
+from pulumi_policy import (
     EnforcementLevel,
     ReportViolation,
     ResourceValidationArgs,
@@ -37,13 +31,13 @@ from pulumi_policy import (  # noqa: E402
     StackValidationArgs,
     StackValidationPolicy,
 )
-from pulumi_policy import Severity as PolicySeverity  # noqa: E402
-from pulumi_policy.deserialize import SPECIAL_SECRET_SIG, SPECIAL_SIG_KEY  # noqa: E402
-from pulumi_policy.proxy import UnknownValueError  # noqa: E402
+from pulumi_policy import Severity as PolicySeverity
+from pulumi_policy.deserialize import SPECIAL_SECRET_SIG, SPECIAL_SIG_KEY
+from pulumi_policy.proxy import UnknownValueError
 
-from muse.governance.governance_doc import enforcement  # noqa: E402
-from muse.governance.inventory import Inventory, InventoryError, Resource, parse_inventory  # noqa: E402
-from muse.governance.policies import POLICIES, SECRET_MARKER, Policy  # noqa: E402
+from muse.governance.governance_doc import enforcement
+from muse.governance.inventory import Inventory, InventoryError, Resource, parse_inventory
+from muse.governance.policies import POLICIES, SECRET_MARKER, Policy
 
 PACK_NAME = "muse-governance"
 STACK_POLICY_NAME = "muse-inventory-valid"

@@ -7,9 +7,7 @@ break that one rule, is reported by that policy and no other."""
 from __future__ import annotations
 
 import copy
-import importlib.util
 import runpy
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -32,22 +30,14 @@ from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
 from muse.governance.policies import POLICIES, Severity
 from offline.engine import OfflinePlan, PlannedResource
+from policy import muse_pack
 
 ROOT = Path(__file__).resolve().parents[2]
 PACK_DIR = ROOT / "policy"
 SECRET_VALUE = "s3cr3t-Value-that-must-never-reach-a-check"  # pragma: allowlist secret
 
 
-def _load_pack() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("muse_pack", PACK_DIR / "muse_pack.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["muse_pack"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-pack = _load_pack()
+pack: ModuleType = muse_pack
 
 
 # --- engine-shaped arguments --------------------------------------------------------------------------------
