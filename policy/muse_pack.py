@@ -5,7 +5,7 @@ turns the engine's resource into a Muse ``Resource`` and calls the *same* ``Poli
 runs on an inventory. Nothing is re-implemented here, so the two engines cannot disagree on a rule.
 
 - Enforcement: critical and high are ``MANDATORY`` (the preview/update fails), medium and low ``ADVISORY``
-  (a warning). The split is ``muse.governance.governance_doc.enforcement`` and the governance docs show it.
+  (a warning). The split is ``muse.governance.policies.enforcement`` and the governance docs show it.
 - Environment: policies that depend on it (MUSE-KV-003, MUSE-TAG-002) need the stack's environment; it is
   the stack name in the URN (``urn:pulumi:<stack>::...``), as in the offline inventories.
 - Secrets: pulumi-policy 1.21 unwraps secret inputs into plain values before a validator sees them, which
@@ -35,9 +35,8 @@ from pulumi_policy import Severity as PolicySeverity
 from pulumi_policy.deserialize import SPECIAL_SECRET_SIG, SPECIAL_SIG_KEY
 from pulumi_policy.proxy import UnknownValueError
 
-from muse.governance.governance_doc import enforcement
 from muse.governance.inventory import Inventory, InventoryError, Resource, parse_inventory
-from muse.governance.policies import POLICIES, SECRET_MARKER, Policy
+from muse.governance.policies import POLICIES, SECRET_MARKER, Policy, enforcement
 
 PACK_NAME = "muse-governance"
 STACK_POLICY_NAME = "muse-inventory-valid"
@@ -51,7 +50,7 @@ def policy_name(policy: Policy) -> str:
 
 
 def enforcement_level(policy: Policy) -> EnforcementLevel:
-    mandatory = enforcement(policy) == "mandatory"
+    mandatory = enforcement(policy.severity) == "mandatory"
     return EnforcementLevel.MANDATORY if mandatory else EnforcementLevel.ADVISORY
 
 

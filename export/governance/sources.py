@@ -1,12 +1,10 @@
-"""Collect what the governance documents say from this repository (used by `make export`, not by the service).
+"""Collect what the governance documents say from this repository (`make export`; the service never runs it).
 
 - the stack inventories: the offline plans (offline/engine.py) as Muse inventories, deterministic JSON;
 - principal names: the mocked identities' ids mapped back to the resources that own them;
 - the CI identities: the bootstrap project's plan (`run_stack("main", root=bootstrap/)`);
-- the workflows: `.github/workflows/*.yml` parsed for triggers, jobs, deploy steps and gates.
-
-Pulumi, the offline engine and PyYAML are imported inside the functions: the service image ships muse/
-without them and never calls this module.
+- the workflows: `.github/workflows/*.yml` read by export/workflows.py, summarised as triggers, jobs, deploy
+  steps and gates.
 """
 
 from __future__ import annotations
@@ -17,7 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from muse.governance.governance_doc import (
+from export.governance.document import (
     GovernanceSources,
     RoleGrant,
     WorkflowJob,
@@ -25,9 +23,13 @@ from muse.governance.governance_doc import (
     grants_of,
     render_governance_doc,
 )
+from export.plans import CapturingMocks, StackPlan, all_plans
 from muse.governance.inventory import parse_inventory
+from offline.engine import OfflinePlan, RecordingMonitor, run_stack
+from offline.plan import key_properties
+from rbac.roles import Role
+from stack.files import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 IDENTITY_TYPES = {
     "azure-native:managedidentity:UserAssignedIdentity": "managed identity",
     "azuread:index/servicePrincipal:ServicePrincipal": "Entra ID service principal",
@@ -45,16 +47,14 @@ def inventory_json(inventory: dict[str, Any]) -> str:
     return json.dumps(inventory, indent=2, sort_keys=True) + "\n"
 
 
-def environment_of(plan: Any, stack: str) -> str:
+def environment_of(plan: OfflinePlan, stack: str) -> str:
     """The stack's environment, as `python -m offline.plan --format json` derives it (the env tag)."""
     return next((r.get("tags.env") for r in plan.resources if r.get("tags.env")), stack)
 
 
 @cache
-def stack_plan(stack: str) -> Any:
+def stack_plan(stack: str) -> StackPlan:
     """The export's cached plan of a stack (export/plans.py: the plan plus each resource's mocked outputs)."""
-    from export.plans import all_plans
-
     return next(p for p in all_plans() if p.label == stack)
 
 
@@ -64,10 +64,8 @@ def stack_inventory(stack: str) -> dict[str, Any]:
 
 
 @cache
-def bootstrap_plan() -> Any:
-    from export.plans import CapturingMocks
-    from offline.engine import RecordingMonitor, run_stack
-
+def bootstrap_plan() -> tuple[OfflinePlan, dict[tuple[str, str], dict[str, Any]]]:
+    """The bootstrap project's offline plan and what the mocks answered for each of its resources."""
     mocks = CapturingMocks("main")
     plan = run_stack("main", root=REPO_ROOT / "bootstrap", monitor=RecordingMonitor(mocks))
     return plan, mocks.outputs
@@ -87,8 +85,6 @@ def principal_labels(outputs: dict[tuple[str, str], dict[str, Any]]) -> dict[str
 
 
 def role_names() -> dict[str, str]:
-    from components.roles import Role
-
     return {role.definition_id: role.value.name for role in Role}
 
 
@@ -120,8 +116,6 @@ def bootstrap_grants() -> list[RoleGrant]:
 
 
 def key_property_rows(stack: str) -> dict[str, list[tuple[str, str]]]:
-    from offline.plan import key_properties
-
     plan = stack_plan(stack).plan
     return {r.urn: key_properties(r) for r in plan.resources if r.custom}
 
