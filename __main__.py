@@ -13,16 +13,16 @@ in the cluster (its Kubernetes provider): namespace muse-<env>, Deployment muse 
 import pulumi
 from pulumi_azure_native import authorization, resources
 
-from components import config as stack_config
 from components.container_registry import ContainerRegistry, ContainerRegistryArgs
 from components.kubernetes_cluster import KubernetesCluster, KubernetesClusterArgs
-from components.muse_manifests import KEY_VAULT_SECRET
 from components.muse_workload import MuseWorkload, MuseWorkloadArgs
-from components.naming import ResourceNames
+from components.muse_workload.manifests import KEY_VAULT_SECRET
 from components.observability import Observability, ObservabilityArgs
 from components.secret_vault import SecretVault, SecretVaultArgs
-from components.tags import standard_tags
 from components.workload_identity import ServiceAccountRef, WorkloadIdentity, WorkloadIdentityArgs
+from stack import config as stack_config
+from stack.naming import ResourceNames
+from stack.tags import standard_tags
 
 try:
     config = stack_config.from_pulumi()

@@ -9,7 +9,7 @@ from typing import Literal
 import pulumi
 from pulumi_azure_native import authorization, containerregistry
 
-from components.roles import PrincipalType, Role, assign_role
+from rbac.roles import PrincipalType, Role, assign_role
 
 RegistrySku = Literal["Basic", "Standard", "Premium"]
 

@@ -9,8 +9,8 @@ import pulumi
 import pulumi_azuread as azuread
 from pulumi_azure_native import authorization
 
-from components.roles import PrincipalType, Role, assign_role
 from components.workload_identity import TOKEN_EXCHANGE_AUDIENCE
+from rbac.roles import PrincipalType, Role, assign_role
 
 GITHUB_OIDC_ISSUER = "https://token.actions.githubusercontent.com"
 

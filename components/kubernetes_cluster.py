@@ -25,9 +25,9 @@ import pulumi_kubernetes as k8s
 import yaml
 from pulumi_azure_native import containerservice, managedidentity
 
-from components.config import StackConfig
-from components.naming import ResourceNames
-from components.roles import PrincipalType, Role, assign_role
+from rbac.roles import PrincipalType, Role, assign_role
+from stack.config import StackConfig
+from stack.naming import ResourceNames
 
 # The Entra ID application that represents every AKS API server (the same in every tenant).
 AKS_AAD_SERVER_APP_ID = "6dae42f8-4368-4678-94ff-3960e28e3630"

@@ -14,7 +14,7 @@ import pulumi
 import pulumi_random as random
 from pulumi_azure_native import authorization, keyvault
 
-from components.roles import PrincipalType, Role, assign_role
+from rbac.roles import PrincipalType, Role, assign_role
 
 
 @dataclass(frozen=True)

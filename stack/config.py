@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from components import naming
+from stack import naming
 
 PROJECT = "muse"
 
@@ -469,7 +469,7 @@ def _pulumi_type(annotation: Any) -> str:
 
 
 def pulumi_schema() -> dict[str, dict[str, Any]]:
-    """The `config:` block of Pulumi.yaml, derived from StackConfig (`python -m components.config schema`
+    """The `config:` block of Pulumi.yaml, derived from StackConfig (`python -m stack.config schema`
     prints it; a test keeps the committed file equal to it)."""
     schema: dict[str, dict[str, Any]] = {}
     for name, field in StackConfig.model_fields.items():
@@ -502,5 +502,5 @@ if __name__ == "__main__":
     import yaml
 
     if sys.argv[1:] != ["schema"]:
-        sys.exit("usage: python -m components.config schema")
+        sys.exit("usage: python -m stack.config schema")
     print(yaml.safe_dump({"config": pulumi_schema()}, sort_keys=False, width=200), end="")

@@ -1,9 +1,10 @@
 """The Kubernetes objects of the Muse workload, as plain manifests: one model for two deploy paths.
 
-`MuseWorkload` (components/muse_workload.py) deploys these dicts through the cluster's Kubernetes provider,
-and `make export` writes the same dicts as `deploy/base` + `deploy/overlays/<env>` (components/muse_deploy.py)
-for `kubectl apply -k`. Nothing here touches Pulumi: every function takes a `WorkloadSpec` of plain values and
-returns plain dicts, so tests, the exporter and the component all read the same numbers.
+`MuseWorkload` (this package's `__init__.py`) deploys these dicts through the cluster's Kubernetes
+provider, and `make export` writes the same dicts as `deploy/base` + `deploy/overlays/<env>`
+(export/deploy_manifests.py) for `kubectl apply -k`. Nothing here touches Pulumi: every function takes a
+`WorkloadSpec` of plain values and returns plain dicts, so tests, the exporter and the component all read the
+same numbers.
 
 Where the numbers come from:
 - port, probes, drain and grace period: the service contract (docs/service.md, "Shutdown and the Kubernetes
@@ -20,8 +21,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from components.config import StackConfig
-from components.naming import ResourceNames
+from stack.config import StackConfig
+from stack.naming import ResourceNames
 
 APP = "muse"
 CONTAINER = "muse"

@@ -26,7 +26,7 @@ Alerts, all wired to the action group, all tagged:
 - Restarts / CrashLoopBackOff and pods not ready: log search alerts on `KubePodInventory`, every 5 minutes.
 - Node CPU and memory working set: metric alerts on the cluster's platform metrics, every minute over 5.
 
-The KQL lives in `components/observability_queries.py`; the workbook tiles use the same properties.
+The KQL lives in `components/observability/queries.py`; the workbook tiles use the same properties.
 """
 
 from __future__ import annotations
@@ -40,15 +40,15 @@ from typing import Any
 import pulumi
 from pulumi_azure_native import applicationinsights, monitor, operationalinsights
 
-from components.config import StackConfig
 from components.kubernetes_cluster import KubernetesCluster
-from components.naming import ResourceNames
-from components.observability_queries import (
+from components.observability.queries import (
     ARRIVAL_WINDOW_MINUTES,
     LOOKBACK_MINUTES,
     MUSE_CONTAINER,
     MuseQueries,
 )
+from stack.config import StackConfig
+from stack.naming import ResourceNames
 
 # Log search alerts: how often they run and the window they judge (ISO 8601 durations).
 LOG_ALERT_FREQUENCY = f"PT{ARRIVAL_WINDOW_MINUTES}M"

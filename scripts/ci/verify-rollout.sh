@@ -4,7 +4,7 @@
 # converts it to kubelogin's azurecli mode (the azure/login session) and waits for the rollout.
 #   scripts/ci/verify-rollout.sh dev
 # Reads the stack outputs resourceGroupName and clusterName; the namespace and Deployment name come from
-# the optional outputs museNamespace / museDeployment and default to "muse-<stack>" (components/naming.py)
+# the optional outputs museNamespace / museDeployment and default to "muse-<stack>" (stack/naming.py)
 # and "muse".
 set -euo pipefail
 

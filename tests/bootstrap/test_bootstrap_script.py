@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from components.naming import StateBackendNames
-from components.stack_files import REPO_ROOT
 from offline.engine import OfflinePlan
+from stack.files import REPO_ROOT
+from stack.naming import StateBackendNames
 
 SCRIPT = REPO_ROOT / "scripts" / "bootstrap.sh"
 STATE = StateBackendNames.for_suffix("m7k2")

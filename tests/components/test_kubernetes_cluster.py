@@ -13,10 +13,10 @@ from components.kubernetes_cluster import (
     NodePoolSize,
     kubelogin_kubeconfig,
 )
-from components.naming import ResourceNames
-from components.roles import Role
 from offline.engine import OfflinePlan, run_offline
 from offline.mocks import SUBSCRIPTION_ID, fake_kubeconfig
+from rbac.roles import Role
+from stack.naming import ResourceNames
 
 CLUSTER = "azure-native:containerservice:ManagedCluster"
 POOL = "azure-native:containerservice:AgentPool"

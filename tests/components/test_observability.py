@@ -12,20 +12,20 @@ from pathlib import Path
 
 import pytest
 
-from components.config import StackConfig, load_stack_config
 from components.kubernetes_cluster import KubernetesCluster, KubernetesClusterArgs
-from components.naming import ResourceNames
 from components.observability import (
     CONTAINER_INSIGHTS_ASSOCIATION,
     AlertSeverities,
     Observability,
     ObservabilityArgs,
 )
-from components.observability_queries import MuseQueries
-from components.stack_files import read_stack
-from components.tags import standard_tags
+from components.observability.queries import MuseQueries
 from offline.engine import OfflinePlan, PlannedResource, run_offline
 from offline.mocks import SUBSCRIPTION_ID
+from stack.config import StackConfig, load_stack_config
+from stack.files import read_stack
+from stack.naming import ResourceNames
+from stack.tags import standard_tags
 
 WORKSPACE = "azure-native:operationalinsights:Workspace"
 ACTION_GROUP = "azure-native:monitor:ActionGroup"

@@ -22,10 +22,11 @@ import jsonschema
 import pytest
 import yaml
 
-from components import muse_deploy, muse_manifests
-from components.config import load_stack_config
-from components.stack_files import REPO_ROOT, read_stack
+from components.muse_workload import manifests
+from export import deploy_manifests
 from offline.engine import OfflinePlan
+from stack.config import load_stack_config
+from stack.files import REPO_ROOT, read_stack
 
 DEPLOY = REPO_ROOT / "deploy"
 SPC_SCHEMA = json.loads((Path(__file__).parent / "schemas" / "secretproviderclass-v1.json").read_text())
@@ -41,7 +42,7 @@ LOCAL_CONFIG = "config.kubernetes.io/local-config"
 def _params_from_outputs(plan: OfflinePlan) -> str:
     """params.env as the overlay header's commands write it, with this plan's stack outputs."""
     lines = []
-    for param in muse_deploy.params(muse_deploy.stack_spec(plan.stack), plan.stack):
+    for param in deploy_manifests.params(deploy_manifests.stack_spec(plan.stack), plan.stack):
         command = param.command
         for name, output in plan.outputs.items():
             command = command.replace(
@@ -92,7 +93,7 @@ def _normalized(value: Any) -> Any:
 
 
 def test_every_generated_file_is_marked_and_up_to_date() -> None:
-    rendered = muse_deploy.artifacts()
+    rendered = deploy_manifests.artifacts()
     committed = sorted(p.relative_to(REPO_ROOT).as_posix() for p in DEPLOY.rglob("*.yaml"))
     assert committed == sorted(rendered)
     for path, render in rendered.items():
@@ -116,7 +117,7 @@ def test_overlays_build_the_objects_the_pulumi_program_deploys(
 ) -> None:
     for stack, plan in plans.items():
         deployed = _deployed(plan)
-        assert len(deployed) == len(muse_manifests.BUILDERS)
+        assert len(deployed) == len(manifests.BUILDERS)
         assert _normalized(_by_object(built[stack])) == _normalized(deployed), stack
         # The params ConfigMap is an input only: kustomize reads it and leaves it out.
         assert not [d for d in built[stack] if LOCAL_CONFIG in (d["metadata"].get("annotations") or {})]
@@ -176,10 +177,10 @@ def test_kustomize_rejects_a_broken_overlay(
 
 def test_base_carries_placeholders_only_where_params_fill_them(deploy_copy: Path) -> None:
     text = yaml.safe_dump_all(_build(deploy_copy / "base"))
-    for param in muse_deploy.params(muse_deploy.base_spec(), "dev"):
+    for param in deploy_manifests.params(deploy_manifests.base_spec(), "dev"):
         assert text.count(param.placeholder) == len(param.targets), param.key
     for field in ("registry_login_server", "workload_client_id", "tenant_id", "key_vault_name"):
-        assert getattr(muse_manifests.PLACEHOLDERS, field) in text
+        assert getattr(manifests.PLACEHOLDERS, field) in text
 
 
 def test_an_overlay_without_params_env_fails_instead_of_deploying_placeholders(tmp_path: Path) -> None:
@@ -229,7 +230,7 @@ def test_overlays_pass_kubernetes_validate_strict(
     result = _validate(files, version)
     assert result.returncode == 0, result.stdout + result.stderr
     passed = [line for line in result.stdout.splitlines() if line.startswith("INFO") and " passed " in line]
-    assert len(passed) == len(files) == len(muse_manifests.BUILDERS) - 1
+    assert len(passed) == len(files) == len(manifests.BUILDERS) - 1
     assert f"against version {version.rsplit('.', 1)[0]}" in passed[0]
 
 
@@ -240,7 +241,7 @@ def test_base_files_pass_kubernetes_validate_strict() -> None:
     result = _validate(files, _kubernetes_version("prod"))
     assert result.returncode == 0, result.stdout + result.stderr
     passed = [line for line in result.stdout.splitlines() if line.startswith("INFO") and " passed " in line]
-    assert len(passed) == len(muse_manifests.BUILDERS) - 1
+    assert len(passed) == len(manifests.BUILDERS) - 1
 
 
 def test_kubernetes_validate_strict_rejects_an_unknown_field(
@@ -306,10 +307,10 @@ def test_checkov_kubernetes_checks_report_no_failure(
     failed = [(c["check_id"], c["resource"]) for c in report["results"]["failed_checks"]]
     assert (summary["failed"], summary["parsing_errors"], failed) == (0, 0, [])
     # 3 copies (base, dev, prod) of every object (checkov also counts the container on its own).
-    assert summary["resource_count"] >= 3 * len(muse_manifests.BUILDERS) and summary["passed"] > 50
+    assert summary["resource_count"] >= 3 * len(manifests.BUILDERS) and summary["passed"] > 50
     # Every skip is one the model declares inline, with its reason, on the object it applies to.
     for skipped in report["results"]["skipped_checks"]:
         kind = skipped["resource"].split(".")[0]
-        assert muse_manifests.CHECKOV_SKIPS[kind][skipped["check_id"]]
+        assert manifests.CHECKOV_SKIPS[kind][skipped["check_id"]]
     skipped_ids = {c["check_id"] for c in report["results"]["skipped_checks"]}
-    assert skipped_ids == {check for checks in muse_manifests.CHECKOV_SKIPS.values() for check in checks}
+    assert skipped_ids == {check for checks in manifests.CHECKOV_SKIPS.values() for check in checks}

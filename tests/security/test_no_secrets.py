@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.stack_files import REPO_ROOT
+from stack.files import REPO_ROOT
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ ALLOWED = [
     ),
     Allowed(r"tests/export/.*", BICEP_SECURE_PLACEHOLDER, "stands for a @secure() Bicep value"),
     Allowed(
-        r"components/muse_manifests\.py",
+        r"components/muse_workload/manifests\.py",
         r'^(SECRET_PROVIDER_CLASS|SYNCED_SECRET|SYNCED_SECRET_KEY) = "[a-z-]+"',
         "names of the SecretProviderClass, the synced Secret and its key, not values",
     ),
