@@ -1,4 +1,4 @@
-"""Muse on Azure: stack config -> components -> stack outputs.
+"""Muse on Azure: stack config -> stack/args.py -> components -> stack outputs.
 
 resource group (made by bootstrap/) holds:
   container registry ◄── AcrPull ─── AKS kubelet identity
@@ -13,20 +13,21 @@ in the cluster (its Kubernetes provider): namespace muse-<env>, Deployment muse 
 import pulumi
 from pulumi_azure_native import authorization, resources
 
-from components.container_registry import ContainerRegistry, ContainerRegistryArgs
-from components.kubernetes_cluster import KubernetesCluster, KubernetesClusterArgs
-from components.muse_workload import MuseWorkload, MuseWorkloadArgs
+from components.container_registry import ContainerRegistry
+from components.kubernetes_cluster import KubernetesCluster
+from components.muse_workload import MuseWorkload
 from components.muse_workload.manifests import KEY_VAULT_SECRET
-from components.observability import Observability, ObservabilityArgs
-from components.secret_vault import SecretVault, SecretVaultArgs
-from components.workload_identity import ServiceAccountRef, WorkloadIdentity, WorkloadIdentityArgs
-from stack import config as stack_config
+from components.observability import Observability
+from components.secret_vault import SecretVault
+from components.workload_identity import WorkloadIdentity
+from stack import args as stack_args
+from stack.config import ConfigError, from_pulumi
 from stack.naming import ResourceNames
 from stack.tags import standard_tags
 
 try:
-    config = stack_config.from_pulumi()
-except stack_config.ConfigError as error:
+    config = from_pulumi()
+except ConfigError as error:
     # Raised before any resource is registered; RunError prints the message without a Python traceback.
     raise pulumi.RunError(str(error)) from None
 
@@ -38,23 +39,13 @@ client = authorization.get_client_config_output()
 # subscription-wide rights; looking it up fails early, naming the group, when bootstrap has not run.
 group = resources.get_resource_group_output(resource_group_name=names.resource_group)
 
-registry = ContainerRegistry(
-    "registry",
-    ContainerRegistryArgs(
-        resource_group_name=group.name,
-        location=config.location,
-        registry_name=names.registry,
-        sku=config.registry_sku,
-        zone_redundant=len(config.availability_zones) > 1,
-        tags=tags,
-    ),
-)
+registry = ContainerRegistry("registry", stack_args.registry_args(config, names, group.name, tags))
 
 # Observability first: the cluster ships Container Insights to its workspace; then it watches the cluster.
-observability = Observability("observability", ObservabilityArgs.from_config(config, names, group.name, tags))
+observability = Observability("observability", stack_args.observability_args(config, names, group.name, tags))
 cluster = KubernetesCluster(
     "cluster",
-    KubernetesClusterArgs.from_config(
+    stack_args.cluster_args(
         config, names, group.name, tags, log_analytics_workspace_id=observability.workspace_id
     ),
 )
@@ -63,31 +54,13 @@ kubelet_pull = registry.grant_pull("aks-kubelet", cluster.kubelet_principal_id)
 if config.deploy_principal_id:
     registry.grant_push("github-deploy", config.deploy_principal_id)
 
-vault = SecretVault(
-    "vault",
-    SecretVaultArgs(
-        resource_group_name=group.name,
-        location=config.location,
-        vault_name=names.key_vault,
-        tenant_id=client.tenant_id,
-        purge_protection=config.key_vault_purge_protection,
-        retention_days=config.key_vault_retention_days,
-        tags=tags,
-    ),
-)
+vault = SecretVault("vault", stack_args.vault_args(config, names, group.name, client.tenant_id, tags))
 # A secret's name, not its value (the value is generated and never leaves Pulumi state and the vault).
 api_token = vault.add_generated_secret(KEY_VAULT_SECRET, secret_name=KEY_VAULT_SECRET, length=48)
 
 muse_identity = WorkloadIdentity(
     "muse-workload",
-    WorkloadIdentityArgs(
-        resource_group_name=group.name,
-        location=config.location,
-        identity_name=names.workload_identity,
-        oidc_issuer_url=cluster.oidc_issuer_url,
-        service_accounts=[ServiceAccountRef(namespace=names.namespace, name=names.service_account)],
-        tags=tags,
-    ),
+    stack_args.workload_identity_args(config, names, group.name, cluster.oidc_issuer_url, tags),
 )
 token_read = vault.grant_secret_read("muse-workload", muse_identity.principal_id, secret=api_token)
 
@@ -96,7 +69,7 @@ token_read = vault.grant_secret_read("muse-workload", muse_identity.principal_id
 # (rolloutTimeoutMinutes).
 workload = MuseWorkload(
     "muse",
-    MuseWorkloadArgs.from_config(
+    stack_args.workload_args(
         config,
         names,
         provider=cluster.provider,

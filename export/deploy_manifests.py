@@ -20,8 +20,8 @@ from typing import Any
 import yaml
 
 from components.muse_workload import manifests
-from stack.config import StackConfig, load_stack_config
-from stack.files import read_stack, stack_names
+from stack.args import stack_workload_spec
+from stack.files import stack_names
 from stack.naming import ResourceNames
 
 SOURCE = "export/deploy_manifests.py"
@@ -149,13 +149,6 @@ def base_spec() -> manifests.WorkloadSpec:
     )
 
 
-def stack_spec(stack: str) -> manifests.WorkloadSpec:
-    """The spec `MuseWorkload` gets for `stack` (same function as the component), with PLACEHOLDERS."""
-    config: StackConfig = load_stack_config(stack, read_stack(stack).config)
-    names = ResourceNames.for_stack(config.environment, config.name_suffix)
-    return manifests.WorkloadSpec.from_config(config, names)
-
-
 def _escape(key: str) -> str:
     return key.replace("~", "~0").replace("/", "~1")
 
@@ -224,7 +217,7 @@ def render_base_kustomization() -> str:
 
 def overlay(stack: str) -> dict[str, Any]:
     """The overlay's kustomization: patches (base -> the stack's objects) and placeholders -> params.env."""
-    base, env = manifests.manifests(base_spec()), manifests.manifests(stack_spec(stack))
+    base, env = manifests.manifests(base_spec()), manifests.manifests(stack_workload_spec(stack))
     patches = []
     for key in manifests.BUILDERS:
         ops = json_patch(base[key], env[key])
@@ -247,7 +240,7 @@ def overlay(stack: str) -> dict[str, Any]:
                 for t in p.targets
             ],
         }
-        for p in params(stack_spec(stack), stack)
+        for p in params(stack_workload_spec(stack), stack)
     ]
     return {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
@@ -270,7 +263,7 @@ def overlay(stack: str) -> dict[str, Any]:
 
 
 def render_overlay(stack: str) -> str:
-    spec = stack_spec(stack)
+    spec = stack_workload_spec(stack)
     lines = [
         f"# The Muse workload of stack {stack} (namespace {spec.namespace}): deploy/base + the differences",
         f"# MuseWorkload has for Pulumi.{stack}.yaml. Before `kubectl apply -k`, write params.env here (not",

@@ -20,25 +20,28 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.muse_workload import manifests
-from stack.config import StackConfig
-from stack.naming import ResourceNames
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MuseWorkloadArgs:
-    """
+    """Inputs of `MuseWorkload`, field by field (what it is; default, and why that default).
+
     provider: the cluster's Kubernetes provider (`KubernetesCluster.provider`); every object goes through it.
+        Required.
     spec: the workload's plain inputs (namespace, image tag, replicas, host, ...); its `azure` field is
-        ignored and filled from the four inputs below.
+        ignored and filled from the four inputs below. Required.
     registry_login_server: `<registry>.azurecr.io`, where the image is pulled from
-        (`ContainerRegistry.login_server`).
+        (`ContainerRegistry.login_server`). Required.
     workload_client_id: client id of the Muse workload identity (`WorkloadIdentity.client_id`), federated with
-        `system:serviceaccount:<namespace>:<service account>`.
-    tenant_id: Entra ID tenant of the identity and the vault.
-    key_vault_name: the vault holding the secret `muse-api-token` (`SecretVault.name`).
+        `system:serviceaccount:<namespace>:<service account>`. Required.
+    tenant_id: Entra ID tenant of the identity and the vault. Required.
+    key_vault_name: the vault holding the secret `muse-api-token` (`SecretVault.name`). Required.
     rollout_timeout_minutes: how long `pulumi up` waits for the Deployment to become ready before it fails.
+        Default 10: twice the Deployment's progress deadline (manifests.PROGRESS_DEADLINE_SECONDS), so a
+        stalled rollout is reported by Kubernetes first; it must not be below that deadline.
     prerequisites: Azure resources the pods need before the first one starts (AcrPull of the kubelet, the
         identity's federated credential, its read grant on the secret); the Deployment waits for them.
+        Default () = nothing to wait for.
     """
 
     provider: k8s.Provider
@@ -47,31 +50,8 @@ class MuseWorkloadArgs:
     workload_client_id: pulumi.Input[str]
     tenant_id: pulumi.Input[str]
     key_vault_name: pulumi.Input[str]
-    rollout_timeout_minutes: int
+    rollout_timeout_minutes: int = 10
     prerequisites: Sequence[pulumi.Resource] = ()
-
-    @classmethod
-    def from_config(
-        cls,
-        config: StackConfig,
-        names: ResourceNames,
-        provider: k8s.Provider,
-        registry_login_server: pulumi.Input[str],
-        workload_client_id: pulumi.Input[str],
-        tenant_id: pulumi.Input[str],
-        key_vault_name: pulumi.Input[str],
-        prerequisites: Sequence[pulumi.Resource] = (),
-    ) -> MuseWorkloadArgs:
-        return cls(
-            provider=provider,
-            spec=manifests.WorkloadSpec.from_config(config, names),
-            registry_login_server=registry_login_server,
-            workload_client_id=workload_client_id,
-            tenant_id=tenant_id,
-            key_vault_name=key_vault_name,
-            rollout_timeout_minutes=config.rollout_timeout_minutes,
-            prerequisites=tuple(prerequisites),
-        )
 
 
 # name in manifests.BUILDERS -> the typed pulumi-kubernetes resource for it.

@@ -34,7 +34,11 @@ def _plan(
             KubernetesClusterArgs(
                 resource_group_name="rg-test",
                 location="westeurope",
-                names=NAMES,
+                cluster_name=NAMES.cluster,
+                dns_prefix=NAMES.cluster_dns_prefix,
+                node_resource_group=NAMES.node_resource_group,
+                control_plane_identity_name=NAMES.control_plane_identity,
+                kubelet_identity_name=NAMES.kubelet_identity,
                 kubernetes_version="1.34",
                 tier="Standard",
                 upgrade_channel="stable",

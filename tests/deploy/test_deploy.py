@@ -25,6 +25,7 @@ import yaml
 from components.muse_workload import manifests
 from export import deploy_manifests
 from offline.engine import OfflinePlan
+from stack.args import stack_workload_spec
 from stack.config import load_stack_config
 from stack.files import REPO_ROOT, read_stack
 
@@ -42,7 +43,7 @@ LOCAL_CONFIG = "config.kubernetes.io/local-config"
 def _params_from_outputs(plan: OfflinePlan) -> str:
     """params.env as the overlay header's commands write it, with this plan's stack outputs."""
     lines = []
-    for param in deploy_manifests.params(deploy_manifests.stack_spec(plan.stack), plan.stack):
+    for param in deploy_manifests.params(stack_workload_spec(plan.stack), plan.stack):
         command = param.command
         for name, output in plan.outputs.items():
             command = command.replace(
