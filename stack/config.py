@@ -486,14 +486,13 @@ def from_pulumi() -> StackConfig:
     """This stack's config as the Pulumi engine passes it to the program.
 
     The whole bag is read (not key by key) so that an unknown `muse:*` key, usually a typo, is reported
-    instead of silently ignored.
+    instead of silently ignored (stack/pulumi_config.py says where the keys come from).
     """
     import pulumi
-    from pulumi.runtime import config as runtime_config
 
-    bag = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
-    values = {key: value for key, value in bag.items() if key.startswith(f"{PROJECT}:")}
-    return load_stack_config(pulumi.get_stack(), values)
+    from stack.pulumi_config import project_config
+
+    return load_stack_config(pulumi.get_stack(), project_config(PROJECT))
 
 
 if __name__ == "__main__":

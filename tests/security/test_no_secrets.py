@@ -37,7 +37,7 @@ ALLOWED = [
     Allowed(
         r"tests/.*", r"hunter2-plaintext|from-pulumi-config-secret", "test input proving secrets are caught"
     ),
-    Allowed(r"tests/components/test_naming\.py", NAME_SUFFIX_IN_TEST, "a name suffix test value"),
+    Allowed(r"tests/stack/test_naming\.py", NAME_SUFFIX_IN_TEST, "a name suffix test value"),
     Allowed(r"tests/workflows/.*", r'"[0-9a-f]{40}"', "a git commit SHA in a test"),
     Allowed(r"scripts/bootstrap\.sh", r"secrets_provider=", "the URL of the key that encrypts stack secrets"),
     Allowed(
