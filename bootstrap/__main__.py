@@ -1,8 +1,9 @@
 """Muse's landing zone: what an administrator creates once per subscription so CI needs no standing rights.
 
-Run by a person with Owner on the subscription and Application Administrator in Entra ID, after
-scripts/bootstrap-state.sh (docs/bootstrap.md). It reads every environment's settings from the same stack
-files the environment deploys with (../Pulumi.<env>.yaml), and creates:
+Run by a person with Owner on the subscription and Application Administrator in Entra ID, as step 2 of
+scripts/bootstrap.sh, after its step 1 created the state backend (docs/bootstrap.md). It reads every
+environment's settings from the same stack files the environment deploys with (../Pulumi.<env>.yaml), and
+creates:
 
   per environment   the resource group the environment's stack deploys into (tagged like everything else)
   muse-github-preview       pull_request + ref:refs/heads/main (drift)   read-only: Reader, AKS Cluster User,
@@ -26,8 +27,9 @@ import pulumi
 from pulumi_azure_native import authorization
 
 from components.github_identity import GitHubOidcIdentity, GitHubOidcIdentityArgs
-from components.resource_group import ResourceGroup, ResourceGroupArgs
+from components.resource_group import ResourceGroup
 from rbac.roles import DELEGABLE_BY_CI, PrincipalType, Role, only_assigning
+from stack import args as stack_args
 from stack.config import StackConfig, load_stack_config
 from stack.files import read_stack
 from stack.naming import ResourceNames, StateBackendNames
@@ -71,7 +73,7 @@ for env in environments:
     names = ResourceNames.for_stack(env.environment, env.name_suffix)
     groups[env.environment] = ResourceGroup(
         f"{env.environment}",
-        ResourceGroupArgs(name=names.resource_group, location=env.location, tags=standard_tags(env)),
+        stack_args.resource_group_args(env, names, standard_tags(env)),
     )
 
 preview = GitHubOidcIdentity(

@@ -2,8 +2,9 @@
 
 Components take plain typed parameters and know nothing of `StackConfig`; each function here maps the
 validated config, the stack's Azure names (`naming.ResourceNames`) and its tags onto one component's args.
-`__main__.py` (the composition root) calls them for every component, and `export/deploy_manifests.py` calls
-`stack_workload_spec`, so the Pulumi program and the generated deploy/ files read the same mapping.
+`__main__.py` (the composition root) calls them for every component, bootstrap/__main__.py for the resource
+groups, and `export/deploy_manifests.py` calls `stack_workload_spec`, so the Pulumi program and the generated
+deploy/ files read the same mapping.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from components.container_registry import ContainerRegistryArgs
 from components.kubernetes_cluster import KubernetesClusterArgs, NodePoolSize
 from components.muse_workload import MuseWorkloadArgs, manifests
 from components.observability import AlertSeverities, ObservabilityArgs
+from components.resource_group import ResourceGroupArgs
 from components.secret_vault import SecretVaultArgs
 from components.workload_identity import ServiceAccountRef, WorkloadIdentityArgs
 from stack.config import StackConfig, load_stack_config
@@ -27,6 +29,13 @@ from stack.naming import ResourceNames
 def _zone_redundant(config: StackConfig) -> bool:
     # Zone redundancy and a hard zone spread need at least two zones to spread across.
     return len(config.availability_zones) > 1
+
+
+def resource_group_args(
+    config: StackConfig, names: ResourceNames, tags: Mapping[str, str]
+) -> ResourceGroupArgs:
+    """The environment's resource group, which the bootstrap project creates for the stack to deploy into."""
+    return ResourceGroupArgs(name=names.resource_group, location=config.location, tags=tags)
 
 
 def registry_args(

@@ -149,8 +149,8 @@ class ResourceNames:
 
 @dataclass(frozen=True)
 class StateBackendNames:
-    """Where Pulumi keeps the state of every Muse stack (created once per subscription by
-    scripts/bootstrap-state.sh, before any stack can exist)."""
+    """Where Pulumi keeps the state of every Muse stack (created once per subscription by step 1 of
+    scripts/bootstrap.sh, before any stack can exist)."""
 
     resource_group: str
     storage_account: str

@@ -10,6 +10,6 @@ REQUIRED_TAG_KEYS = ("env", "owner", "app")
 
 
 def standard_tags(config: StackConfig) -> Mapping[str, str]:
-    """`env`, `owner`, `app=muse` (the epic's required tags) plus `managed-by=pulumi`, so an operator in the
-    portal knows not to edit the resource by hand."""
+    """`env`, `owner`, `app=muse` (REQUIRED_TAG_KEYS: who runs what, for cost and ownership reports) plus
+    `managed-by=pulumi`, so an operator in the portal knows not to edit the resource by hand."""
     return {"env": config.environment, "owner": config.owner, "app": "muse", "managed-by": "pulumi"}
