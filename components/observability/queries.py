@@ -9,7 +9,7 @@ Tables (Container Insights, streamed by the data collection rule in `components/
 - `KubePodInventory`: a snapshot of every container's state per minute (restart count, status, reason).
 - `Perf`: per-container CPU and memory counters (`ObjectName == "K8SContainer"`).
 
-Every query is scoped to one Kubernetes namespace (the stack's, `ResourceNames.namespace`) and the Muse
+Every query is scoped to one Kubernetes namespace (the workload's, `MuseQueries.namespace`) and the Muse
 container. Alerts and the workbook call the same properties of `MuseQueries`, so a tile always shows what the
 alert counts. `tests/components/test_observability_queries.py` feeds real Muse log lines through these
 queries' field references; renaming a log field (or a query field) fails it.
