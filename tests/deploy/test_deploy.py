@@ -34,8 +34,8 @@ SPC_SCHEMA = json.loads((Path(__file__).parent / "schemas" / "secretproviderclas
 KUBERNETES_VALIDATE = Path(sys.executable).parent / "kubernetes-validate"
 # The project's own pinned kubectl (requirements-dev.txt), not whichever one is on PATH.
 KUBECTL = Path(sys.executable).parent / "kubectl"
-# Marks an object that is a tool's input, never sent to the API server; kustomize leaves such objects out of its
-# output (https://kubernetes.io/docs/reference/labels-annotations-taints/#config-kubernetes-io-local-config).
+# Marks an object that is a tool's input, never sent to the API server; kustomize leaves such objects out of
+# its output (https://kubernetes.io/docs/reference/labels-annotations-taints/#config-kubernetes-io-local-config).
 # The overlays' params ConfigMap carries it.
 LOCAL_CONFIG = "config.kubernetes.io/local-config"
 
