@@ -2,6 +2,7 @@
 #   make plan [STACK=prod]   offline plan of a stack (no cloud account, no Pulumi CLI)
 #   make plan-diff BASE=ref  markdown diff of the offline plans of a git ref and the working tree
 #   make test                every test (what .ci/run and the PR workflow run)
+#   make test-fast           the inner loop: all but the slow and container tests (tests/slow.py), < 60 s
 #   make lint | export | drift | image
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -77,6 +78,10 @@ plan-bootstrap: $(VENV_STAMP) ## print the offline plan of the once-per-subscrip
 .PHONY: test
 test: setup ## run every test
 	@$(PY) -m pytest
+
+.PHONY: test-fast
+test-fast: setup ## the inner loop: every test but the slow and container ones (tests/slow.py says which)
+	@$(PY) -m pytest -m "not slow and not container"
 
 .PHONY: lint
 lint: setup ## ruff, mypy and the repository's other linters

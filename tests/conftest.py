@@ -12,6 +12,7 @@ import pytest
 
 from offline.engine import OfflinePlan, run_stack
 from stack.files import REPO_ROOT
+from tests import slow
 
 CHECKOV = REPO_ROOT / ".venv-checkov" / "bin" / "checkov"
 
@@ -52,3 +53,8 @@ def checkov() -> Callable[..., dict[str, Any]]:
         return report[0] if isinstance(report, list) else report
 
     return run
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The `slow` marker on the tests tests/slow.py lists (`make test-fast` leaves them out)."""
+    slow.mark(items)

@@ -1,0 +1,104 @@
+"""Which tests are `slow`: the ones `make test-fast` leaves out (`-m "not slow and not container"`).
+
+`make test` (what CI runs) runs them all. A test is slow when it takes seconds rather than milliseconds on
+the project's 2-core machine: it runs a whole external tool, a real process, the whole repository, or the
+Pulumi program again beyond the dev and prod plans every session shares (tests/conftest.py). The list is kept
+here, in one place with the reason for each group, rather than as decorators spread over the test files;
+tests/conftest.py applies it at collection, and a listed test that no longer exists is an error, so a rename
+cannot silently move a slow test into the fast loop. Measure with `pytest --durations=30`.
+
+An entry is a test file, a test function (all its parameters), or one parametrized case (`name[id]`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+SLOW: dict[str, str] = {
+    # A whole external tool over the repository or the rendered artifacts (5-60 s each).
+    "tests/export/test_bicep_static.py::test_checkov_bicep_checks_pass_with_no_parsing_errors": "checkov",
+    "tests/deploy/test_deploy.py::test_checkov_kubernetes_checks_report_no_failure": "checkov",
+    "tests/container/test_dockerfile_lint.py::test_checkov_dockerfile_checks_clean": "checkov",
+    "tests/test_code_quality.py::test_python_code_is_clean[mypy]": "mypy over every package",
+    "tests/security/test_no_secrets.py::test_detect_secrets_finds_nothing_that_is_not_allow_listed": (
+        "detect-secrets over the repository"
+    ),
+    "tests/security/test_no_secrets.py::test_every_allow_list_entry_is_still_needed": (
+        "detect-secrets over the repository"
+    ),
+    "tests/workflows/test_workflow_tools.py::test_actionlint_is_clean_on_the_workflows": "actionlint",
+    "tests/workflows/test_workflow_tools.py::test_actionlint_catches_a_broken_workflow": "actionlint",
+    "tests/workflows/test_workflow_tools.py::test_zizmor_has_no_medium_or_high_finding": "zizmor",
+    "tests/workflows/test_workflow_tools.py::test_zizmor_flags_each_defect_the_policy_no_longer_checks": (
+        "zizmor, once per case"
+    ),
+    "tests/deploy/test_deploy.py::test_overlays_pass_kubernetes_validate_strict": "kubernetes-validate",
+    "tests/deploy/test_deploy.py::test_base_files_pass_kubernetes_validate_strict": "kubernetes-validate",
+    "tests/deploy/test_deploy.py::test_kubernetes_validate_strict_rejects_an_unknown_field": (
+        "kubernetes-validate"
+    ),
+    "tests/test_architecture.py": "lint-imports over every package",
+    # The whole repository: every generated artifact rendered, or plans of git worktrees.
+    "tests/export/test_drift.py": "renders every generated artifact, some tests twice",
+    "tests/governance/test_plan_diff.py::test_diff_between_two_commits_shows_the_known_changes": (
+        "plans of two git worktrees"
+    ),
+    "tests/governance/test_plan_diff.py::test_working_tree_against_a_commit": "plans of a git worktree",
+    "tests/governance/test_plan_diff.py::test_cli_prints_markdown_and_rejects_unknown_refs": (
+        "plans of a git worktree"
+    ),
+    "tests/offline/test_engine.py::test_make_plan_runs_as_a_fresh_process": "make plan in a new interpreter",
+    "tests/offline/test_engine.py::test_plan_json_is_a_muse_inventory": "the plan CLI end to end",
+    # Real processes with real timing: servers started and stopped by signals, scripts run against stubs.
+    "tests/service/test_service_process.py": "python -m muse serve, drains of 1-2 s",
+    "tests/bootstrap/test_bootstrap_script.py": "the bootstrap script against stub CLIs",
+    "tests/governance/test_governance_cli.py::test_real_process_exit_codes_and_stdin": "the CLI as a process",
+    "tests/workflows/test_ci_scripts.py": "the CI scripts with curl and stub CLIs, retries included",
+    # The Pulumi program run again with other configuration (1.5-4 s each on 2 cores).
+    "tests/program/test_identity_wiring.py::"
+    "test_deploy_identity_gets_acr_push_on_its_registry_only_when_configured": "two more program runs",
+    "tests/program/test_observability_stack.py::test_alert_emails_from_config_reach_the_action_group": (
+        "a program run per stack"
+    ),
+    "tests/program/test_stacks.py::test_config_change_reaches_the_resource": "a program run per stack",
+    "tests/program/test_stacks.py::test_plans_are_deterministic": "the program run again",
+    "tests/components/test_observability.py::test_workbook_name_is_stable_and_per_stack": (
+        "two program runs per stack"
+    ),
+    "tests/components/test_observability.py::test_action_group_is_valid_without_addresses": "a program run",
+    "tests/components/test_observability.py::"
+    "test_workspace_retention_follows_the_stack_and_shared_keys_are_off": "a program run per stack",
+    "tests/export/test_export_rules.py::test_the_real_mappings_export": "plans and Bicep of both stacks",
+    "tests/export/test_export_rules.py::"
+    "test_a_resource_only_some_plans_have_gets_the_condition_of_its_optional_parameter": "more program runs",
+    "tests/deploy/test_workload.py::test_rollout_timeout_follows_the_config": "a program run",
+    "tests/deploy/test_workload.py::test_a_digest_image_tag_deploys_by_digest": "a program run per stack",
+    "tests/deploy/test_workload.py::test_with_a_host_the_ingress_serves_the_key_vault_certificate": (
+        "a program run"
+    ),
+}
+
+
+def _listed(nodeid: str) -> bool:
+    return any(nodeid == entry or nodeid.startswith((f"{entry}[", f"{entry}::")) for entry in SLOW)
+
+
+def mark(items: Sequence[pytest.Item]) -> None:
+    """Mark the listed tests `slow`; fail when an entry names a test its (collected) file no longer has."""
+    modules: dict[str, object] = {}
+    for item in items:
+        module = getattr(item, "module", None)  # a test function's module (pytest.Function.module)
+        if module is not None:
+            modules[item.nodeid.split("::", 1)[0]] = module
+        if _listed(item.nodeid):
+            item.add_marker(pytest.mark.slow)
+    stale = []
+    for entry in SLOW:
+        path, _, test = entry.partition("::")
+        function = test.split("[", 1)[0]
+        if function and path in modules and not hasattr(modules[path], function):
+            stale.append(entry)
+    if stale:
+        raise pytest.UsageError(f"tests/slow.py lists tests that do not exist (renamed?): {stale}")
