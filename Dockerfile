@@ -1,4 +1,4 @@
-# The Muse service image (issue #3). Built by `make image` (scripts/build-image.sh).
+# The Muse service image, configured by environment variables only. Built by `make image` (scripts/build-image.sh).
 #
 # Base image: the official python:3.11-slim-bookworm, pinned by its multi-architecture OCI index digest
 # (Python 3.11.16). The digest was NOT pulled on the machine that wrote this file (no registry is

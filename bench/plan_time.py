@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.plan_time [--runs 7]
 
-Both are measured as fresh processes (what a person waits for), median of `--runs`. The goal (issue #2) is
+Both are measured as fresh processes (what a person waits for), median of `--runs`. The goal is
 plan <= 1.5x the import: everything beyond importing the SDKs (config validation, the program, the mock
 engine, rendering) should cost less than half of the import itself.
 """
