@@ -94,7 +94,9 @@ def _env_file() -> str:
 
 
 def _get(base: tuple[str, int], path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection(*base, timeout=5)
+    # The timeout only bounds a hung server: on a loaded machine a request through podman's port forwarding
+    # can take seconds, and a timeout here would read as "not draining".
+    conn = http.client.HTTPConnection(*base, timeout=30)
     try:
         conn.request("GET", path, headers=headers or {})
         resp = conn.getresponse()
@@ -110,7 +112,9 @@ def _published(podman: str, name: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def _wait_ready(podman: str, name: str, base: tuple[str, int], deadline_s: float = 30) -> None:
+# Polling returns as soon as the container is ready; the deadline only bounds a container that never gets
+# there, with room for a machine whose cores are busy with other work.
+def _wait_ready(podman: str, name: str, base: tuple[str, int], deadline_s: float = 120) -> None:
     deadline = time.monotonic() + deadline_s
     last: object = None
     while time.monotonic() < deadline:
@@ -244,10 +248,11 @@ def test_serves_as_non_root_and_drains_on_sigterm(
 
     stopper = threading.Thread(target=stop)
     stopper.start()
-    # While draining, the pod is still live but no longer ready (so Kubernetes stops routing to it).
+    # While draining, the pod is still live but no longer ready (so Kubernetes stops routing to it). Polled
+    # until seen or until `podman stop` is over (it may take seconds to deliver SIGTERM on a loaded machine),
+    # or until the listener is gone after the drain period.
     saw_draining = False
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and stopper.is_alive() and not saw_draining:
+    while stopper.is_alive() and not saw_draining:
         try:
             ready, _ = _get(base, "/readyz")
             live, _ = _get(base, "/healthz")
@@ -263,6 +268,8 @@ def test_serves_as_non_root_and_drains_on_sigterm(
     logs = _run([podman, "logs", name])
     assert state["ExitCode"] == 0, f"exit {state['ExitCode']}\n{logs.stdout[-3000:]}{logs.stderr[-3000:]}"
     assert not state.get("OOMKilled")
+    # The drain is MUSE_DRAIN_SECONDS=5 (.env.example) and exit follows at once; 25 s leaves a loaded machine
+    # 20 s for podman's own work and still tells a clean exit from podman's SIGKILL at 30 s.
     seconds = stopped["seconds"]
     assert isinstance(seconds, float) and seconds < 25, f"stop took {seconds:.1f} s: SIGKILLed or too slow"
     assert saw_draining, "/readyz never answered 503 (with /healthz 200) during the drain"
@@ -290,7 +297,7 @@ def test_bad_port_exits_non_zero_naming_port(podman: str, image: str, bad_port: 
             *HARDENING,
             image,
         ],
-        timeout=60,
+        timeout=120,
         check=False,
     )
     output = proc.stdout + proc.stderr
