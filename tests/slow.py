@@ -71,6 +71,7 @@ SLOW: dict[str, str] = {
     "tests/components/test_observability.py::"
     "test_workspace_retention_follows_the_stack_and_shared_keys_are_off": "a program run per stack",
     "tests/export/test_export_rules.py::test_the_real_mappings_export": "plans and Bicep of both stacks",
+    "tests/export/test_equivalence.py": "the Bicep evaluated against the plan of every stack variant",
     "tests/export/test_export_rules.py::"
     "test_a_resource_only_some_plans_have_gets_the_condition_of_its_optional_parameter": "more program runs",
     "tests/deploy/test_workload.py::test_rollout_timeout_follows_the_config": "a program run",
