@@ -1,4 +1,4 @@
-"""Builds the Muse image with podman and runs it the way Kubernetes will (issue #3, point 7).
+"""Builds the Muse image with podman and runs it the way Kubernetes will run it:
 
 - configuration from the environment only: ``--env-file .env.example``, nothing else;
 - hardened like the Pod: read-only root filesystem without a writable /tmp, all capabilities dropped,
