@@ -13,10 +13,12 @@ import pulumi
 from pulumi.runtime import mocks as runtime_mocks
 from pulumi.runtime import rpc
 
+from muse.governance.policies import SECRET_MARKER, get_path
 from offline.mocks import OfflineMocks
 from stack.files import REPO_ROOT, read_stack
 
-SECRET = "[secret]"  # noqa: S105 - the mask that replaces secret values, not a secret
+# The mask that replaces secret values: the marker Muse's policies read as "this input is a Pulumi secret".
+SECRET = SECRET_MARKER
 
 
 @dataclass(frozen=True)
@@ -38,15 +40,7 @@ class PlannedResource:
 
     def get(self, dotted: str, default: Any = None) -> Any:
         """`resource.get("sku.name")`: a nested input by dotted path; list items by index."""
-        value: Any = self.properties
-        for part in dotted.split("."):
-            if isinstance(value, dict) and part in value:
-                value = value[part]
-            elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
-                value = value[int(part)]
-            else:
-                return default
-        return value
+        return get_path(self.properties, dotted, default)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,9 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 from pulumi_policy import Severity as PolicySeverity
+
+# Raised when a validator reads a value that is unknown during preview; pulumi-policy exports no public alias
+# (pulumi_policy.__all__), so it is imported from the module that raises it (checked against 1.21.0).
 from pulumi_policy.proxy import UnknownValueError
 
 from muse.governance.inventory import Inventory, InventoryError, Resource, parse_inventory

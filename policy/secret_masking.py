@@ -11,8 +11,9 @@ replaces each value in the engine's secret envelope (``{SPECIAL_SIG_KEY: SPECIAL
 the signature from pulumi's sdk/go/common/resource/properties.go) with ``[secret]``, the marker the offline
 engine writes.
 
-This is the one place that touches pulumi-policy internals. Checked against pulumi-policy 1.21.0 (the pin in
-requirements-dev.txt); tests/policy/test_secret_masking.py fails if the internals it relies on change shape.
+This is the one place that patches pulumi-policy (muse_pack.py also catches its UnknownValueError, see
+there). Checked against pulumi-policy 1.21.0 (the pin in requirements-dev.txt);
+tests/policy/test_secret_masking.py fails if the internals it relies on change shape.
 """
 
 from __future__ import annotations

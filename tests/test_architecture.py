@@ -6,6 +6,7 @@ new arrow the wrong way fails `make test`, naming the importing line.
 
 from __future__ import annotations
 
+import ast
 import shutil
 import subprocess
 import sys
@@ -44,9 +45,41 @@ def test_a_wrong_arrow_breaks_the_contract(tmp_path: Path) -> None:
         (tmp_path / package).mkdir()
         (tmp_path / package / "__init__.py").write_text("")
     (tmp_path / "muse" / "__init__.py").write_text("import export\n")  # the service reaching into tooling
-    (tmp_path / "components" / "__init__.py").write_text("import stack\n")  # a component reading app config
+    # A component reading app config, and reaching into the tooling; RBAC reaching into the service.
+    (tmp_path / "components" / "__init__.py").write_text("import stack\nimport policy\n")
+    (tmp_path / "rbac" / "__init__.py").write_text("import muse\n")
     result = lint_imports(tmp_path)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "muse is not allowed to import export" in result.stdout
     assert "components is not allowed to import stack" in result.stdout
-    assert "Contracts: 1 kept, 2 broken" in result.stdout  # the policy pack's contract still holds
+    assert "components is not allowed to import policy" in result.stdout
+    assert "rbac is not allowed to import muse" in result.stdout
+    assert "Contracts: 1 kept, 3 broken" in result.stdout  # the policy pack's own contract still holds
+
+
+# The Pulumi programs are scripts (Pulumi runs them by path), so import-linter cannot see them.
+PROGRAMS = (REPO_ROOT / "__main__.py", REPO_ROOT / "bootstrap" / "__main__.py")
+PROGRAM_MAY_IMPORT = {"stack", "components", "rbac"}
+OURS = {*CONFIG["root_packages"], "bootstrap", "scripts", "tests"}
+
+
+def forbidden_program_imports(source: str) -> set[str]:
+    """Top-level packages of ours a program imports beyond stack, components and rbac (any import form)."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+    return (found & OURS) - PROGRAM_MAY_IMPORT
+
+
+def test_the_pulumi_programs_import_only_the_program_packages() -> None:
+    for program in PROGRAMS:
+        assert forbidden_program_imports(program.read_text()) == set(), program
+
+
+def test_a_program_importing_tooling_is_caught() -> None:
+    """Negative control: the real entry point with a tooling import and a service import added."""
+    source = PROGRAMS[0].read_text() + "\nfrom offline.engine import run_stack\nimport muse.app\n"
+    assert forbidden_program_imports(source) == {"offline", "muse"}

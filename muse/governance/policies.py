@@ -144,13 +144,17 @@ class Evaluation(BaseModel):
 # Helpers
 
 
-def get_path(obj: Any, path: str) -> Any:
-    """``get_path(props, "a.b.c")``: the value, or None if anything on the way is absent or not a dict."""
+def get_path(obj: Any, path: str, default: Any = None) -> Any:
+    """``get_path(props, "a.b.0.c")``: a nested value by dotted path (list items by index), or ``default``
+    when anything on the way is absent."""
     cur = obj
     for part in path.split("."):
-        if not isinstance(cur, dict):
-            return None
-        cur = cur.get(part)
+        if isinstance(cur, dict) and part in cur:
+            cur = cur[part]
+        elif isinstance(cur, list) and part.isdigit() and int(part) < len(cur):
+            cur = cur[int(part)]
+        else:
+            return default
     return cur
 
 
