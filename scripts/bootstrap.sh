@@ -77,9 +77,13 @@ for env in dev prod; do
 done
 
 echo "== 4/5 registries only (the first main.yml run pushes to dev and imports into prod)"
+# Not `pulumi up --target <Registry URN>`: on a fresh stack the engine refuses a targeted create whose
+# parent (the new ContainerRegistry component) or provider is an untargeted create ("untargeted create",
+# pulumi/pulumi pkg/resource/deploy/step_generator.go validateSteps, regression test
+# TestTargetUntargetedParent), and the cluster's Kubernetes provider is always targeted. The program has
+# a registry stage instead (__main__.py): the registry, its component and the deploy identity's AcrPush.
 for env in dev prod; do
-  pulumi up --stack "$env" --yes \
-    --target "urn:pulumi:$env::muse::muse:azure:ContainerRegistry\$azure-native:containerregistry:Registry::registry"
+  MUSE_BOOTSTRAP_STAGE=registry pulumi up --stack "$env" --yes
 done
 
 echo "== 5/5 GitHub variables"
