@@ -476,3 +476,126 @@ def test_no_secrets_only_repository_variables(workflows: dict[str, Any]) -> None
 def test_shell_is_bash_everywhere(workflows: dict[str, Any]) -> None:
     for wf in workflows.values():
         assert wf.doc["defaults"] == {"run": {"shell": "bash"}}
+
+
+# --- credentials that last the whole job --------------------------------------------------------------------
+
+# Static OIDC inputs would pin one ~5-minute assertion into the azure-native provider: with ARM_OIDC_TOKEN
+# or ARM_OIDC_TOKEN_FILE_PATH it reads the token once, at configure time; only with the request URL/token
+# (ACTIONS_ID_TOKEN_REQUEST_URL/TOKEN, which GitHub sets in jobs with id-token: write) does it ask GitHub
+# for a fresh assertion each time Entra ID needs one (pulumi/pulumi-azure-native
+# provider/pkg/provider/auth_azidentity.go, newOidcCredential and getOidcTokenExchangeAssertion).
+STATIC_ASSERTION_VARIABLES = ("ARM_OIDC_TOKEN", "ARM_OIDC_TOKEN_FILE_PATH", "ARM_CLIENT_SECRET")
+# Consumers that need a token after the first minutes of the job.
+LATE_CONSUMERS = re.compile(
+    r"(^|[\s;&|(])(pulumi|kubectl|kubelogin|az)\s|scripts/ci/(verify-rollout|pin-deployed-image|rollback)"
+)
+
+
+def _calls_azure(script: str) -> bool:
+    return any(
+        LATE_CONSUMERS.search(line) for line in script.splitlines() if not line.strip().startswith("echo")
+    )
+
+
+def credential_problems(policy: Any, job_id: str, job: dict[str, Any]) -> list[str]:
+    """Why a job holding an Azure identity could run out of valid credentials before its timeout."""
+    problems: list[str] = []
+    env = job.get("env") or {}
+    login = job["steps"][index_of(policy, job, "azure/login")]
+    # kubelogin workloadidentity mode and azidentity's WorkloadIdentityCredential (the azblob backend and the
+    # azurekeyvault secrets provider via gocloud.dev's DefaultAzureCredential) read these variables; kubelogin
+    # lets AAD_LOGIN_METHOD override the kubeconfig's `--login azurecli` (Azure/kubelogin v0.2.17
+    # pkg/internal/token/options.go UpdateFromEnv).
+    expected = {
+        "AZURE_CLIENT_ID": login["with"]["client-id"],
+        "AZURE_TENANT_ID": "${{ vars.AZURE_TENANT_ID }}",
+        "AZURE_AUTHORITY_HOST": "https://login.microsoftonline.com/",
+        "AAD_LOGIN_METHOD": "workloadidentity",
+    }
+    for name, value in expected.items():
+        if env.get(name) != value:
+            problems.append(f"{job_id}: env {name} is {env.get(name)!r}, expected {value!r}")
+    if "ARM_CLIENT_ID" in env and env["ARM_CLIENT_ID"] != env.get("AZURE_CLIENT_ID"):
+        problems.append(f"{job_id}: ARM_CLIENT_ID and AZURE_CLIENT_ID name different identities")
+    # gocloud.dev's azurekeyvault opener ignores it (always DefaultAzureCredential,
+    # secrets/azurekeyvault/akv.go DefaultClientMaker); it only suggested the az session was used.
+    if "AZURE_KEYVAULT_AUTH_VIA_CLI" in env:
+        problems.append(f"{job_id}: AZURE_KEYVAULT_AUTH_VIA_CLI is a no-op and misleading")
+    for name in STATIC_ASSERTION_VARIABLES:
+        if name in env:
+            problems.append(f"{job_id}: {name} pins a static credential")
+    starts = [
+        i
+        for i, s in enumerate(job["steps"])
+        if s.get("run") == f"scripts/ci/start-token-refresher.sh {job['timeout-minutes']}"
+    ]
+    if len(starts) != 1:
+        problems.append(f"{job_id}: no `scripts/ci/start-token-refresher.sh <timeout-minutes>` step")
+        return problems
+    start = starts[0]
+    if start < index_of(policy, job, "azure/login") or job["steps"][start].get("if") != login.get("if"):
+        problems.append(
+            f"{job_id}: the refresher must start right after azure/login, under the same condition"
+        )
+    for i, step in enumerate(job["steps"]):
+        uses_azure = policy.action_of(step) == "pulumi/actions" and "command" in (step.get("with") or {})
+        uses_azure = uses_azure or _calls_azure(step.get("run", ""))
+        if uses_azure and i < start and "pulumi-version" not in (step.get("with") or {}):
+            problems.append(f"{job_id}: step {step.get('name')!r} uses Azure before the refresher starts")
+    return problems
+
+
+def credentialed_jobs(workflows: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (name, job_id, job)
+        for name, wf in workflows.items()
+        for job_id, job in wf.jobs.items()
+        if (job.get("permissions") or {}).get("id-token") == "write"
+    ]
+
+
+def test_every_job_holding_an_azure_identity_keeps_credentials_for_its_whole_timeout(
+    policy: Any, workflows: dict[str, Any]
+) -> None:
+    jobs = credentialed_jobs(workflows)
+    assert {(name, job_id) for name, job_id, _ in jobs} == {
+        ("main.yml", "build"), ("main.yml", "deploy-dev"), ("main.yml", "deploy-prod"),
+        ("pull-request.yml", "preview"), ("drift.yml", "drift"),
+    }  # fmt: skip
+    for _, job_id, job in jobs:
+        assert credential_problems(policy, job_id, job) == []
+    for wf in workflows.values():
+        for name in (*STATIC_ASSERTION_VARIABLES, "AZURE_KEYVAULT_AUTH_VIA_CLI"):
+            assert name not in wf.text, (wf.name, name)
+
+
+def test_credential_check_catches_a_job_that_relies_on_the_azure_login_session(
+    policy: Any, main: Any
+) -> None:
+    """Negative control: the deploy job as it was (azure/login only, azurecli kubelogin, KV via az CLI)."""
+    import copy
+
+    job = copy.deepcopy(main.jobs["deploy-dev"])
+    job["steps"] = [s for s in job["steps"] if "start-token-refresher" not in s.get("run", "")]
+    for name in ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_AUTHORITY_HOST", "AAD_LOGIN_METHOD"):
+        job["env"].pop(name)
+    job["env"]["AZURE_KEYVAULT_AUTH_VIA_CLI"] = "true"
+    problems = credential_problems(policy, "deploy-dev", job)
+    assert any("AAD_LOGIN_METHOD" in p for p in problems)
+    assert any("start-token-refresher" in p for p in problems)
+    assert any("AZURE_KEYVAULT_AUTH_VIA_CLI" in p for p in problems)
+    # A refresher started after the first pulumi command is caught too.
+    late = copy.deepcopy(main.jobs["deploy-dev"])
+    start = next(s for s in late["steps"] if "start-token-refresher" in s.get("run", ""))
+    late["steps"].remove(start)
+    late["steps"].append(start)
+    assert any("before the refresher starts" in p for p in credential_problems(policy, "deploy-dev", late))
+
+
+def test_verify_rollout_uses_the_refreshed_token_in_ci() -> None:
+    from pathlib import Path
+
+    script = (Path(__file__).resolve().parents[2] / "scripts" / "ci" / "verify-rollout.sh").read_text()
+    assert 'if [[ -n "${AZURE_FEDERATED_TOKEN_FILE:-}" ]]' in script
+    assert "az-login-federated.sh" in script and "login=workloadidentity" in script
