@@ -61,7 +61,8 @@ az keyvault key show --vault-name "${state[key_vault]}" --name "${state[key]}" -
   az keyvault key create --vault-name "${state[key_vault]}" --name "${state[key]}" --kty RSA --size 3072 --output none
 
 echo "== 2/5 bootstrap stack (resource groups, GitHub identities)"
-export AZURE_KEYVAULT_AUTH_VIA_CLI=true # the secrets provider uses the az login session
+# The state backend and the Key Vault secrets provider use azidentity's DefaultAzureCredential, which falls
+# through to the az login session here (AZURE_KEYVAULT_AUTH_VIA_CLI is ignored by the gocloud.dev Pulumi pins).
 pulumi login "$backend_url"
 (
   cd bootstrap
