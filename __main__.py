@@ -1,4 +1,4 @@
-"""Muse on Azure: stack config -> components -> stack outputs.
+"""Muse on Azure: stack config -> stack/args.py -> components -> stack outputs.
 
 resource group (made by bootstrap/) holds:
   container registry ◄── AcrPull ─── AKS kubelet identity
@@ -15,24 +15,35 @@ import os
 import pulumi
 from pulumi_azure_native import authorization, resources
 
-from components import config as stack_config
-from components.container_registry import ContainerRegistry, ContainerRegistryArgs
-from components.kubernetes_cluster import KubernetesCluster, KubernetesClusterArgs
-from components.muse_manifests import KEY_VAULT_SECRET
-from components.muse_workload import MuseWorkload, MuseWorkloadArgs
-from components.naming import ResourceNames
-from components.observability import Observability, ObservabilityArgs
-from components.secret_vault import SecretVault, SecretVaultArgs
-from components.tags import standard_tags
-from components.workload_identity import ServiceAccountRef, WorkloadIdentity, WorkloadIdentityArgs
+from components.container_registry import ContainerRegistry
+from components.kubernetes_cluster import KubernetesCluster
+from components.muse_workload import MuseWorkload
+from components.muse_workload.manifests import KEY_VAULT_SECRET
+from components.observability import Observability
+from components.secret_vault import SecretVault
+from components.workload_identity import WorkloadIdentity
+from stack import args as stack_args
+from stack.config import ConfigError, from_pulumi
+from stack.naming import ResourceNames
+from stack.tags import standard_tags
 
 try:
-    config = stack_config.from_pulumi()
-except stack_config.ConfigError as error:
+    config = from_pulumi()
+except ConfigError as error:
     # Raised before any resource is registered; RunError prints the message without a Python traceback.
     raise pulumi.RunError(str(error)) from None
 
+# scripts/bootstrap.sh creates only the registries, before the first image exists, with
+# MUSE_BOOTSTRAP_STAGE=registry. `pulumi up --target` cannot: the engine refuses to create a target whose
+# parent or provider is an untargeted create, and the cluster's Kubernetes provider is always targeted
+# (pulumi/pulumi step_generator.go validateSteps; replayed in tests/bootstrap/engine_targeting.py).
 REGISTRY_STAGE_ENV = "MUSE_BOOTSTRAP_STAGE"
+stage = os.environ.get(REGISTRY_STAGE_ENV, "")
+if stage not in ("", "registry"):
+    raise pulumi.RunError(
+        f"{REGISTRY_STAGE_ENV}={stage!r} is not a stage: set it to 'registry' (scripts/bootstrap.sh's first "
+        "deploy) or unset it for the whole stack"
+    )
 
 names = ResourceNames.for_stack(config.environment, config.name_suffix)
 tags = standard_tags(config)
@@ -42,18 +53,7 @@ client = authorization.get_client_config_output()
 # subscription-wide rights; looking it up fails early, naming the group, when bootstrap has not run.
 group = resources.get_resource_group_output(resource_group_name=names.resource_group)
 
-registry = ContainerRegistry(
-    "registry",
-    ContainerRegistryArgs(
-        resource_group_name=group.name,
-        location=config.location,
-        registry_name=names.registry,
-        sku=config.registry_sku,
-        zone_redundant=len(config.availability_zones) > 1,
-        tags=tags,
-    ),
-)
-
+registry = ContainerRegistry("registry", stack_args.registry_args(config, names, group.name, tags))
 if config.deploy_principal_id:
     registry.grant_push("github-deploy", config.deploy_principal_id)
 pulumi.export("resourceGroupName", group.name)
@@ -65,42 +65,24 @@ def platform_and_workload() -> None:
     """Everything but the registry: observability, AKS, Key Vault, identities and the Muse workload."""
     # Observability first: the cluster ships Container Insights to its workspace; then it watches the cluster.
     observability = Observability(
-        "observability", ObservabilityArgs.from_config(config, names, group.name, tags)
+        "observability", stack_args.observability_args(config, names, group.name, tags)
     )
     cluster = KubernetesCluster(
         "cluster",
-        KubernetesClusterArgs.from_config(
+        stack_args.cluster_args(
             config, names, group.name, tags, log_analytics_workspace_id=observability.workspace_id
         ),
     )
     observability.watch_cluster(cluster, namespace=names.namespace)
     kubelet_pull = registry.grant_pull("aks-kubelet", cluster.kubelet_principal_id)
 
-    vault = SecretVault(
-        "vault",
-        SecretVaultArgs(
-            resource_group_name=group.name,
-            location=config.location,
-            vault_name=names.key_vault,
-            tenant_id=client.tenant_id,
-            purge_protection=config.key_vault_purge_protection,
-            retention_days=config.key_vault_retention_days,
-            tags=tags,
-        ),
-    )
+    vault = SecretVault("vault", stack_args.vault_args(config, names, group.name, client.tenant_id, tags))
     # A secret's name, not its value (the value is generated and never leaves Pulumi state and the vault).
     api_token = vault.add_generated_secret(KEY_VAULT_SECRET, secret_name=KEY_VAULT_SECRET, length=48)
 
     muse_identity = WorkloadIdentity(
         "muse-workload",
-        WorkloadIdentityArgs(
-            resource_group_name=group.name,
-            location=config.location,
-            identity_name=names.workload_identity,
-            oidc_issuer_url=cluster.oidc_issuer_url,
-            service_accounts=[ServiceAccountRef(namespace=names.namespace, name=names.service_account)],
-            tags=tags,
-        ),
+        stack_args.workload_identity_args(config, names, group.name, cluster.oidc_issuer_url, tags),
     )
     token_read = vault.grant_secret_read("muse-workload", muse_identity.principal_id, secret=api_token)
 
@@ -109,7 +91,7 @@ def platform_and_workload() -> None:
     # (rolloutTimeoutMinutes).
     workload = MuseWorkload(
         "muse",
-        MuseWorkloadArgs.from_config(
+        stack_args.workload_args(
             config,
             names,
             provider=cluster.provider,
@@ -137,9 +119,5 @@ def platform_and_workload() -> None:
     pulumi.export("museUrl", workload.url)
 
 
-# scripts/bootstrap.sh creates only the registries, before the first image exists, with
-# MUSE_BOOTSTRAP_STAGE=registry. `pulumi up --target` cannot: the engine refuses to create a target whose
-# parent or provider is an untargeted create, and the cluster's Kubernetes provider is always targeted
-# (pulumi/pulumi step_generator.go validateSteps; replayed in tests/bootstrap/engine_targeting.py).
-if os.environ.get(REGISTRY_STAGE_ENV) != "registry":
+if stage != "registry":
     platform_and_workload()

@@ -25,13 +25,13 @@ from pathlib import Path
 import pulumi
 from pulumi_azure_native import authorization
 
-from components.config import StackConfig, load_stack_config
 from components.github_identity import GitHubOidcIdentity, GitHubOidcIdentityArgs
-from components.naming import ResourceNames, StateBackendNames
 from components.resource_group import ResourceGroup, ResourceGroupArgs
-from components.roles import DELEGABLE_BY_CI, PrincipalType, Role, only_assigning
-from components.stack_files import read_stack
-from components.tags import standard_tags
+from rbac.roles import DELEGABLE_BY_CI, PrincipalType, Role, only_assigning
+from stack.config import StackConfig, load_stack_config
+from stack.files import read_stack
+from stack.naming import ResourceNames, StateBackendNames
+from stack.tags import standard_tags
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEPLOY_SUBJECTS = {"dev": "ref:refs/heads/main", "prod": "environment:prod"}

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import pulumi
 from pulumi_azure_native import authorization, containerregistry
 
-from components.roles import PrincipalType, Role, assign_role
+from rbac.roles import PrincipalType, Role, assign_role
 
 RegistrySku = Literal["Basic", "Standard", "Premium"]
 
@@ -17,24 +17,28 @@ RegistrySku = Literal["Basic", "Standard", "Premium"]
 UNTAGGED_RETENTION_DAYS = 30
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ContainerRegistryArgs:
-    """
-    resource_group_name: group the registry lives in.
-    location: Azure region.
-    registry_name: globally unique, 5-50 letters/digits (`naming.ResourceNames.registry`).
+    """Inputs of `ContainerRegistry`, field by field (what it is; default, and why that default).
+
+    resource_group_name: group the registry lives in. Required.
+    location: Azure region. Required.
+    registry_name: globally unique, 5-50 letters/digits. Required.
     sku: Basic | Standard | Premium. Premium adds zone redundancy (when `zone_redundant`) and the
-        retention policy for untagged manifests.
-    zone_redundant: replicate across availability zones (Premium only; ignored otherwise).
-    tags: tags for the registry.
+        retention policy for untagged manifests. Required: a cost decision.
+    zone_redundant: replicate across availability zones (Premium only; ignored otherwise). Default False:
+        zones are not available in every region.
+    tags: tags for the registry. Default: none.
+
+    Not parameters, because there is no safe other value: the admin user and anonymous pull are always off.
     """
 
     resource_group_name: pulumi.Input[str]
     location: str
     registry_name: str
     sku: RegistrySku
-    zone_redundant: bool
-    tags: Mapping[str, str]
+    zone_redundant: bool = False
+    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 class ContainerRegistry(pulumi.ComponentResource):

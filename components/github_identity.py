@@ -9,20 +9,22 @@ import pulumi
 import pulumi_azuread as azuread
 from pulumi_azure_native import authorization
 
-from components.roles import PrincipalType, Role, assign_role
 from components.workload_identity import TOKEN_EXCHANGE_AUDIENCE
+from rbac.roles import PrincipalType, Role, assign_role
 
 GITHUB_OIDC_ISSUER = "https://token.actions.githubusercontent.com"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class GitHubOidcIdentityArgs:
-    """
-    display_name: name of the Entra ID application (e.g. muse-github-deploy-prod).
-    repository: `owner/name` of the GitHub repository.
+    """Inputs of `GitHubOidcIdentity`, field by field (all required: each one decides who may sign in).
+
+    display_name: name of the Entra ID application (e.g. muse-github-deploy-prod). Required.
+    repository: `owner/name` of the GitHub repository. Required.
     subjects: the workflow contexts that may sign in, as GitHub writes them after `repo:<owner/name>:`:
-        `pull_request`, `ref:refs/heads/main`, `environment:prod`, ...
-    description: what the identity is for (shown in the Entra ID portal).
+        `pull_request`, `ref:refs/heads/main`, `environment:prod`, ... Required, no default: every subject
+        is a way in, so each one is named.
+    description: what the identity is for (shown in the Entra ID portal). Required.
     """
 
     display_name: str

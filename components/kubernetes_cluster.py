@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -25,9 +25,7 @@ import pulumi_kubernetes as k8s
 import yaml
 from pulumi_azure_native import containerservice, managedidentity
 
-from components.config import StackConfig
-from components.naming import ResourceNames
-from components.roles import PrincipalType, Role, assign_role
+from rbac.roles import PrincipalType, Role, assign_role
 
 # The Entra ID application that represents every AKS API server (the same in every tenant).
 AKS_AAD_SERVER_APP_ID = "6dae42f8-4368-4678-94ff-3960e28e3630"
@@ -37,13 +35,14 @@ CRITICAL_ADDONS_ONLY = "CriticalAddonsOnly=true:NoSchedule"
 OS_SKU = "AzureLinux"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class NodePoolSize:
-    """
-    vm_size: Azure VM size (e.g. Standard_D4ds_v5).
-    count: node count (the initial count when autoscaling).
-    min_count / max_count: autoscaler bounds, used only when `autoscale`.
-    autoscale: let the cluster autoscaler own the node count.
+    """How many nodes of which size a pool has.
+
+    vm_size: Azure VM size, e.g. Standard_D4ds_v5. Required: the right size is the workload's call.
+    count: node count; with `autoscale` the initial count, which the autoscaler then owns. Required.
+    min_count / max_count: autoscaler bounds, used only when `autoscale`. Default 0 (unused).
+    autoscale: let the cluster autoscaler own the node count. Default False: the count is what you set.
     """
 
     vm_size: str
@@ -53,70 +52,60 @@ class NodePoolSize:
     autoscale: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class KubernetesClusterArgs:
-    """
-    resource_group_name: group for the cluster and its identities.
-    location: Azure region.
-    names: the stack's Azure names (cluster, DNS prefix, node resource group, identities).
-    kubernetes_version: AKS version (a minor such as 1.34 follows patch upgrades).
-    tier: Free | Standard | Premium (Standard = uptime SLA).
-    upgrade_channel: AKS auto-upgrade channel (none, patch, stable, rapid, node-image).
-    system_pool: size of the inline system pool (critical add-ons only).
-    user_pool: size of the Muse pool.
-    availability_zones: zones for both pools; empty = regional.
-    authorized_ip_ranges: CIDRs that may reach the API server; empty = any (Entra ID still required).
-    admin_group_object_ids: Entra ID groups with cluster-admin.
-    tags: tags for every Azure resource of the cluster.
+    """Inputs of `KubernetesCluster`, field by field (what it is; default, and why that default).
+
+    resource_group_name: group for the cluster and its two identities. Required.
+    location: Azure region. Required.
+    cluster_name: Azure name of the managed cluster (1-63 letters, digits, - _). Required.
+    dns_prefix: prefix of the API server's FQDN (1-54 letters, digits, -). Required.
+    node_resource_group: name of the group AKS creates for the nodes, load balancer and disks; named so it
+        is recognisable instead of AKS's generated `MC_...`. Required.
+    control_plane_identity_name: Azure name of the user-assigned identity the control plane runs as.
+        Required.
+    kubelet_identity_name: Azure name of the user-assigned identity the nodes pull images with. Required.
+    kubernetes_version: AKS version; a minor such as 1.34 follows that minor's patches. Required: an
+        upgrade is a decision, not a default.
+    system_pool: size of the inline system pool (tainted CriticalAddonsOnly). Required.
+    user_pool: size of the separate user pool the workloads run on. Required.
+    user_pool_labels: Kubernetes labels on the user pool's nodes, which workloads select with a
+        nodeSelector. Default: none.
+    tier: pricing tier Free | Standard | Premium. Default Standard: the tier with the uptime SLA, which AKS
+        recommends for production; Free has none (learn.microsoft.com/azure/aks/free-standard-pricing-tiers).
+    upgrade_channel: AKS auto-upgrade channel (none, patch, stable, rapid, node-image). Default patch:
+        security and bug-fix patches of the chosen minor arrive without anyone acting; minors stay a
+        decision (learn.microsoft.com/azure/aks/auto-upgrade-cluster).
+    availability_zones: zones for both pools. Default () = regional (zones are not available in every
+        region and cost a node per zone).
+    authorized_ip_ranges: CIDRs that may reach the API server. Default () = any address; every request
+        still needs an Entra ID token (local accounts are off), so set it to narrow exposure further.
+    admin_group_object_ids: Entra ID groups that get cluster-admin. Default () = nobody holds
+        cluster-admin; access is granted through Azure RBAC roles on the cluster (least privilege).
+    tags: tags for every Azure resource of the cluster. Default: none.
     log_analytics_workspace_id: Log Analytics workspace for Container Insights; when set, the `omsagent`
         add-on runs with Entra ID auth (`useAADAuth`) and ships to it (what it collects is the data
-        collection rule `Observability.watch_cluster` associates). None = no Container Insights.
+        collection rule `Observability.watch_cluster` associates). Default None = no Container Insights.
     """
 
     resource_group_name: pulumi.Input[str]
     location: str
-    names: ResourceNames
+    cluster_name: str
+    dns_prefix: str
+    node_resource_group: str
+    control_plane_identity_name: str
+    kubelet_identity_name: str
     kubernetes_version: str
-    tier: str
-    upgrade_channel: str
     system_pool: NodePoolSize
     user_pool: NodePoolSize
-    availability_zones: Sequence[str]
-    authorized_ip_ranges: Sequence[str]
-    admin_group_object_ids: Sequence[str]
-    tags: Mapping[str, str]
+    user_pool_labels: Mapping[str, str] = field(default_factory=dict)
+    tier: str = "Standard"
+    upgrade_channel: str = "patch"
+    availability_zones: Sequence[str] = ()
+    authorized_ip_ranges: Sequence[str] = ()
+    admin_group_object_ids: Sequence[str] = ()
+    tags: Mapping[str, str] = field(default_factory=dict)
     log_analytics_workspace_id: pulumi.Input[str] | None = None
-
-    @classmethod
-    def from_config(
-        cls,
-        config: StackConfig,
-        names: ResourceNames,
-        resource_group_name: pulumi.Input[str],
-        tags: Mapping[str, str],
-        log_analytics_workspace_id: pulumi.Input[str] | None = None,
-    ) -> KubernetesClusterArgs:
-        return cls(
-            resource_group_name=resource_group_name,
-            location=config.location,
-            names=names,
-            kubernetes_version=config.kubernetes_version,
-            tier=config.cluster_tier,
-            upgrade_channel=config.upgrade_channel,
-            system_pool=NodePoolSize(vm_size=config.system_node_vm_size, count=config.system_node_count),
-            user_pool=NodePoolSize(
-                vm_size=config.user_node_vm_size,
-                count=config.user_node_count,
-                min_count=config.user_node_min_count,
-                max_count=config.user_node_max_count,
-                autoscale=config.user_node_autoscale,
-            ),
-            availability_zones=config.availability_zones,
-            authorized_ip_ranges=config.api_server_authorized_ip_ranges,
-            admin_group_object_ids=config.cluster_admin_group_object_ids,
-            tags=tags,
-            log_analytics_workspace_id=log_analytics_workspace_id,
-        )
 
 
 def kubelogin_kubeconfig(user_kubeconfig: str) -> str:
@@ -199,7 +188,7 @@ class KubernetesCluster(pulumi.ComponentResource):
 
         self.control_plane_identity = managedidentity.UserAssignedIdentity(
             f"{name}-control-plane",
-            resource_name_=args.names.control_plane_identity,
+            resource_name_=args.control_plane_identity_name,
             resource_group_name=args.resource_group_name,
             location=args.location,
             tags=dict(args.tags),
@@ -207,7 +196,7 @@ class KubernetesCluster(pulumi.ComponentResource):
         )
         self.kubelet_identity = managedidentity.UserAssignedIdentity(
             f"{name}-kubelet",
-            resource_name_=args.names.kubelet_identity,
+            resource_name_=args.kubelet_identity_name,
             resource_group_name=args.resource_group_name,
             location=args.location,
             tags=dict(args.tags),
@@ -225,11 +214,11 @@ class KubernetesCluster(pulumi.ComponentResource):
 
         self.cluster = containerservice.ManagedCluster(
             name,
-            resource_name_=args.names.cluster,
+            resource_name_=args.cluster_name,
             resource_group_name=args.resource_group_name,
             location=args.location,
-            dns_prefix=args.names.cluster_dns_prefix,
-            node_resource_group=args.names.node_resource_group,
+            dns_prefix=args.dns_prefix,
+            node_resource_group=args.node_resource_group,
             kubernetes_version=args.kubernetes_version,
             sku=containerservice.ManagedClusterSKUArgs(name="Base", tier=args.tier),
             identity=containerservice.ManagedClusterIdentityArgs(
@@ -320,7 +309,7 @@ class KubernetesCluster(pulumi.ComponentResource):
             os_sku=OS_SKU,
             type="VirtualMachineScaleSets",
             availability_zones=zones,
-            node_labels={"workload": "muse"},
+            node_labels=dict(args.user_pool_labels),
             upgrade_settings=containerservice.AgentPoolUpgradeSettingsArgs(max_surge="33%"),
             tags=dict(args.tags),
             # The autoscaler owns the node count; without this every `pulumi up` would fight it.

@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 from pulumi_azure_native import resources
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ResourceGroupArgs:
-    """
-    name: Azure name of the group (from `naming.ResourceNames`).
-    location: Azure region of the group and, by convention, of everything in it.
-    tags: tags for the group (`tags.standard_tags`).
+    """Inputs of `ResourceGroup`, field by field (what it is; default, and why that default).
+
+    name: Azure name of the group. Required.
+    location: Azure region of the group and, by convention, of everything in it. Required.
+    tags: tags for the group. Default: none.
     """
 
     name: str
     location: str
-    tags: Mapping[str, str]
+    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 class ResourceGroup(pulumi.ComponentResource):

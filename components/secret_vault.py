@@ -8,35 +8,38 @@ Key Vault Secrets User on exactly the secrets it needs.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_random as random
 from pulumi_azure_native import authorization, keyvault
 
-from components.roles import PrincipalType, Role, assign_role
+from rbac.roles import PrincipalType, Role, assign_role
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SecretVaultArgs:
-    """
-    resource_group_name: group the vault lives in.
-    location: Azure region.
-    vault_name: globally unique, 3-24 characters (`naming.ResourceNames.key_vault`).
-    tenant_id: Entra ID tenant whose identities may use the vault.
+    """Inputs of `SecretVault`, field by field (what it is; default, and why that default).
+
+    resource_group_name: group the vault lives in. Required.
+    location: Azure region. Required.
+    vault_name: globally unique, 3-24 characters. Required.
+    tenant_id: Entra ID tenant whose identities may use the vault. Required.
     purge_protection: deleted secrets and the vault cannot be purged before the retention ends (irreversible;
-        the vault name stays taken after a delete until then).
-    retention_days: soft-delete retention, 7-90 days.
-    tags: tags for the vault.
+        the vault name stays taken after a delete until then). Default True: a stolen or mistaken delete
+        cannot destroy the secrets; turn it off only for throwaway vaults.
+    retention_days: soft-delete retention, 7-90 days. Default 90: the longest recovery window, which is
+        also what Azure sets when none is given.
+    tags: tags for the vault. Default: none.
     """
 
     resource_group_name: pulumi.Input[str]
     location: str
     vault_name: str
     tenant_id: pulumi.Input[str]
-    purge_protection: bool
-    retention_days: int
-    tags: Mapping[str, str]
+    purge_protection: bool = True
+    retention_days: int = 90
+    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 class SecretVault(pulumi.ComponentResource):

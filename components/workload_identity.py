@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 from pulumi_azure_native import managedidentity
@@ -24,15 +24,17 @@ class ServiceAccountRef:
         return f"system:serviceaccount:{self.namespace}:{self.name}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class WorkloadIdentityArgs:
-    """
-    resource_group_name: group the identity lives in.
-    location: Azure region.
-    identity_name: Azure name of the identity (`naming.ResourceNames.workload_identity`).
-    oidc_issuer_url: the cluster's OIDC issuer (`KubernetesCluster.oidc_issuer_url`).
-    service_accounts: service accounts that may exchange their token for this identity's.
-    tags: tags for the identity.
+    """Inputs of `WorkloadIdentity`, field by field (what it is; default, and why that default).
+
+    resource_group_name: group the identity lives in. Required.
+    location: Azure region. Required.
+    identity_name: Azure name of the identity. Required.
+    oidc_issuer_url: the cluster's OIDC issuer (`KubernetesCluster.oidc_issuer_url`). Required.
+    service_accounts: service accounts that may exchange their token for this identity's, one federated
+        credential each. Required: no default, so no service account gets the identity by accident.
+    tags: tags for the identity. Default: none.
     """
 
     resource_group_name: pulumi.Input[str]
@@ -40,7 +42,7 @@ class WorkloadIdentityArgs:
     identity_name: str
     oidc_issuer_url: pulumi.Input[str]
     service_accounts: Sequence[ServiceAccountRef]
-    tags: Mapping[str, str]
+    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 class WorkloadIdentity(pulumi.ComponentResource):

@@ -7,9 +7,9 @@ import logging
 import sys
 from pathlib import Path
 
-from components.stack_files import REPO_ROOT
 from export.artifacts import check, write
 from export.bicep import ExportError
+from stack.files import REPO_ROOT
 
 HINT = {
     "stale": "differs from what `make export` writes",

@@ -12,13 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from components import muse_deploy
-from components.stack_files import REPO_ROOT
+from export import deploy_manifests
 from export.bicep import build_template, render_template
+from export.governance.sources import inventory_json, render_stack_doc, stack_inventory
 from export.parameters import render_parameters
 from export.plans import all_plans, stacks
 from export.resource_types import MAPPINGS
-from muse.governance import sources as governance
+from stack.files import REPO_ROOT
 
 COMMAND = "make export"
 
@@ -63,15 +63,15 @@ ARTIFACTS: dict[str, Callable[[], str]] = {
     "infra/bicep/main.bicep": render_main_bicep,
     **{f"infra/bicep/parameters.{stack}.json": _parameters(stack) for stack in stacks()},
     # deploy/base + deploy/overlays/<stack> for `kubectl apply -k`, from the MuseWorkload manifest model.
-    **muse_deploy.artifacts(),
+    **deploy_manifests.artifacts(),
 }
 
 
 def _governance_inventory(stack: str) -> Callable[[], str]:
     # JSON has no comments: the notice is the first property (`$comment`; Muse ignores unknown fields).
     def render() -> str:
-        return governance.inventory_json(
-            {"$comment": notice(f"the offline plan of stack {stack}"), **governance.stack_inventory(stack)}
+        return inventory_json(
+            {"$comment": notice(f"the offline plan of stack {stack}"), **stack_inventory(stack)}
         )
 
     return render
@@ -81,12 +81,12 @@ def _governance_doc(stack: str) -> Callable[[], str]:
     def render() -> str:
         iac = [p for p in ARTIFACTS if not p.startswith("docs/")]
         source = f"the offline plans of stack {stack} and of bootstrap/, and .github/workflows/ (Muse)"
-        return governance.render_stack_doc(stack, notice(source), iac)
+        return render_stack_doc(stack, notice(source), iac)
 
     return render
 
 
-# Muse governance (issue #9): each stack's inventory, and the governance document rendered from it.
+# Muse governance: each stack's inventory, and the governance document rendered from it.
 for _stack in stacks():
     ARTIFACTS[f"docs/governance/{_stack}.inventory.json"] = _governance_inventory(_stack)
     ARTIFACTS[f"docs/governance/{_stack}.md"] = _governance_doc(_stack)

@@ -7,7 +7,7 @@ How a resource gets into the Bicep:
 2. Its Pulumi inputs are converted to the ARM body by the mapping, and values are replaced by Bicep:
    the mapping's explicit `bindings` (parameters, conditions), then automatically: another resource's id or
    computed value (`registry.id`, `kubeletIdentity.properties.principalId`), the deployment's tenant, role
-   definition ids, names from the `names` variable (the naming rule of components/naming.py).
+   definition ids, names from the `names` variable (the naming rule of stack/naming.py).
 3. The result must be the *same Bicep* for every stack: a value that differs between stacks and is not bound
    to a parameter stops the export, naming the path; so does a literal that equals a stack's config value
    (a config-derived value that was pasted instead of bound).
@@ -24,16 +24,16 @@ from typing import Any
 
 import annotated_types
 
-from components import naming
-from components.config import AZURE_REGIONS, StackConfig
-from components.roles import Role
-from components.tags import standard_tags
 from export.api_versions import api_version
 from export.bicep_syntax import Expr, camel, interpolated, literal_strings, render, string
 from export.mapping import DROP, Param, TypeMapping
 from export.plans import StackPlan
 from offline.engine import PlannedResource
 from offline.mocks import DEPLOYER_OBJECT_ID, SUBSCRIPTION_ID, TENANT_ID
+from rbac.roles import Role
+from stack import naming
+from stack.config import AZURE_REGIONS, StackConfig
+from stack.tags import standard_tags
 
 # Custom resources that are not in the Bicep, by type-token prefix, with the reason (written into the header).
 NOT_IN_BICEP: dict[str, str] = {
@@ -176,7 +176,7 @@ def _as_bicep(value: str) -> Any:
 
 
 def names_variable() -> dict[str, Any]:
-    """components/naming.py's rule, in Bicep: every name from `environment` and `nameSuffix`."""
+    """stack/naming.py's rule, in Bicep: every name from `environment` and `nameSuffix`."""
     placeholder = _PLACEHOLDER.format
     names = naming.ResourceNames.for_stack(placeholder("environment"), placeholder("nameSuffix"))
     return {camel(k): _as_bicep(v) for k, v in vars(names).items()}
@@ -315,7 +315,7 @@ def _role_key(definition_id: str) -> str:
     for role in Role:
         if role.definition_id == definition_id:
             return camel(role.name)
-    raise ExportError(f"role definition {definition_id} is not in components/roles.py")
+    raise ExportError(f"role definition {definition_id} is not in rbac/roles.py")
 
 
 def _auto(value: Any, b: StackBindings) -> Any:
@@ -700,13 +700,13 @@ def render_template(template: Template, header: Sequence[str]) -> str:
         "roleDefinitionIds": role_definitions_variable(),
     }
     var_text = [
-        "// Azure names: the rule of components/naming.py, from `environment` and `nameSuffix`.",
+        "// Azure names: the rule of stack/naming.py, from `environment` and `nameSuffix`.",
         f"var names = {render(variables['names'])}",
         "",
-        "// The tags every taggable resource carries (components/tags.py).",
+        "// The tags every taggable resource carries (stack/tags.py).",
         f"var tags = {render(variables['tags'])}",
         "",
-        "// Built-in role definitions (components/roles.py); the same in every tenant.",
+        "// Built-in role definitions (rbac/roles.py); the same in every tenant.",
         f"var roleDefinitionIds = {render(variables['roleDefinitionIds'])}",
     ]
     resource_text = [r.render() for r in template.resources]

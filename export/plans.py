@@ -13,10 +13,10 @@ from typing import Any
 
 import pulumi
 
-from components.config import StackConfig, load_stack_config
-from components.stack_files import read_stack, stack_names
 from offline.engine import OfflinePlan, PlannedResource, RecordingMonitor, run_stack
 from offline.mocks import OfflineMocks
+from stack.config import StackConfig, load_stack_config
+from stack.files import read_stack, stack_names
 
 
 class CapturingMocks(OfflineMocks):
@@ -59,7 +59,7 @@ def stack_file_config(stack: str) -> dict[str, Any]:
     """The `muse:*` keys `Pulumi.<stack>.yaml` sets (no Pulumi.yaml defaults), prefix removed."""
     import yaml
 
-    from components.stack_files import REPO_ROOT
+    from stack.files import REPO_ROOT
 
     data = yaml.safe_load((REPO_ROOT / f"Pulumi.{stack}.yaml").read_text()) or {}
     return {key.split(":", 1)[1]: value for key, value in (data.get("config") or {}).items()}

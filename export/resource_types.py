@@ -59,7 +59,7 @@ MAPPINGS: dict[str, TypeMapping] = {
         name_input="federatedIdentityCredentialResourceName",
         parent=("resourceName", "azure-native:managedidentity:UserAssignedIdentity"),
         bindings={
-            # The Kubernetes service account (components/naming.py), which is a constant name.
+            # The Kubernetes service account (stack/naming.py), which is a constant name.
             "name": Expr("'${names.namespace}-${names.serviceAccount}'"),
             "properties.subject": Expr("'system:serviceaccount:${names.namespace}:${names.serviceAccount}'"),
         },
@@ -197,7 +197,7 @@ MAPPINGS: dict[str, TypeMapping] = {
     ),
 }
 
-# Azure Monitor severities per environment (components/observability.py `AlertSeverities`).
+# Azure Monitor severities per environment (components/observability/ `AlertSeverities`).
 FAILURE_SEVERITY = Cond("environment == 'prod'", 1, 3)
 CAPACITY_SEVERITY = Cond("environment == 'prod'", 2, 3)
 MONITOR_TOP_LEVEL = ("location", "tags", "kind")

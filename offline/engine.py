@@ -11,12 +11,10 @@ from typing import Any
 
 import pulumi
 from pulumi.runtime import mocks as runtime_mocks
-from pulumi.runtime import rpc, settings
-from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
+from pulumi.runtime import rpc
 
-from components.stack_files import REPO_ROOT, read_stack
 from offline.mocks import OfflineMocks
+from stack.files import REPO_ROOT, read_stack
 
 SECRET = "[secret]"  # noqa: S105 - the mask that replaces secret values, not a secret
 
@@ -184,22 +182,30 @@ def run_offline(
     Pass a `monitor` to inspect what was registered even when the program raises.
     """
     monitor = monitor or RecordingMonitor(OfflineMocks(stack))
-    settings.ROOT.set(None)  # a fresh root Stack per run, so several stacks can run in one process
+    # Public SDK entry points only: reset_options starts a fresh settings bag (new RPC manager, no pending
+    # outputs, no root Stack) so several stacks run in one process and a failed run leaves nothing behind;
+    # set_mocks then creates the run's root Stack; runtime.test runs the program and waits for every RPC.
+    pulumi.runtime.reset_options(project=project, stack=stack, preview=False)
     pulumi.runtime.set_all_config(config or {}, secret_keys or [])
     pulumi.runtime.set_mocks(monitor.mocks, project=project, stack=stack, preview=False, monitor=monitor)
-    # set_mocks keeps the previous run's pending output tasks; a failed run's tasks would re-raise here.
-    settings.SETTINGS.rpc_manager.clear()
-    settings.SETTINGS.outputs.clear()
-    root_stack = settings.get_root_resource()
+    root_stack = pulumi.runtime.get_root_resource()
     outputs: dict[str, StackOutput] = {}
 
-    async def run_and_resolve() -> None:
-        await run_pulumi_func(program)
-        for name, value in getattr(root_stack, "outputs", {}).items():
-            output = pulumi.Output.from_input(value)
-            outputs[name] = StackOutput(value=await output.future(), secret=bool(await output.is_secret()))
+    def record(name: str, value: Any) -> pulumi.Output[None]:
+        output = pulumi.Output.from_input(value)
+        is_secret: pulumi.Output[bool] = pulumi.Output.from_input(output.is_secret())  # an awaitable input
+        return pulumi.Output.all(output, is_secret).apply(
+            lambda resolved: outputs.__setitem__(name, StackOutput(resolved[0], secret=bool(resolved[1])))
+        )
 
-    _sync_await(run_and_resolve())
+    @pulumi.runtime.test
+    def run_program() -> pulumi.Output[Any]:
+        program()
+        # pulumi.export() keeps each stack output on the root Stack resource.
+        exported = getattr(root_stack, "outputs", {})
+        return pulumi.Output.all(*(record(name, value) for name, value in exported.items()))
+
+    run_program()
     return OfflinePlan(
         project=project,
         stack=stack,

@@ -14,9 +14,9 @@ from typing import Any
 
 import pulumi
 
-from components.roles import Role
-from components.stack_files import REPO_ROOT, stack_names
 from offline.engine import OfflinePlan, PlannedResource, run_stack
+from rbac.roles import Role
+from stack.files import REPO_ROOT, stack_names
 
 # The properties a reviewer wants to see per type; other types show their top-level scalar inputs.
 KEY_PROPERTIES: dict[str, tuple[str, ...]] = {
@@ -115,7 +115,7 @@ KEY_PROPERTIES: dict[str, tuple[str, ...]] = {
     "azure-native:applicationinsights:Workbook": ("displayName", "kind", "category", "resourceName"),
     "azure-native:authorization:RoleAssignment": ("principalType", "principalId"),
     "pulumi:providers:kubernetes": ("kubeconfig",),
-    # The Muse workload (components/muse_workload.py); the Deployment also gets a summary, _kubernetes_rows.
+    # The Muse workload (components/muse_workload/); the Deployment also gets a summary, _kubernetes_rows.
     "kubernetes:core/v1:Namespace": ("metadata.name",),
     "kubernetes:core/v1:ServiceAccount": (
         "metadata.name",

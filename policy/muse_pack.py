@@ -5,11 +5,11 @@ turns the engine's resource into a Muse ``Resource`` and calls the *same* ``Poli
 runs on an inventory. Nothing is re-implemented here, so the two engines cannot disagree on a rule.
 
 - Enforcement: critical and high are ``MANDATORY`` (the preview/update fails), medium and low ``ADVISORY``
-  (a warning). The split is ``muse.governance.governance_doc.enforcement`` and the governance docs show it.
+  (a warning). The split is ``muse.governance.policies.enforcement`` and the governance docs show it.
 - Environment: policies that depend on it (MUSE-KV-003, MUSE-TAG-002) need the stack's environment; it is
   the stack name in the URN (``urn:pulumi:<stack>::...``), as in the offline inventories.
 - Secrets: pulumi-policy 1.21 unwraps secret inputs into plain values before a validator sees them, which
-  would make every Pulumi secret look like a plaintext secret to MUSE-SEC-001. ``mask_engine_secrets``
+  would make every Pulumi secret look like a plaintext secret to MUSE-SEC-001. policy/secret_masking.py
   replaces each secret with Muse's ``[secret]`` marker *before* deserialization (the same mask the offline
   engine uses), so the check sees which inputs are secrets and no secret value reaches policy code.
 - Unknowns (values computed during ``preview``) read as absent; ``pulumi up`` validates again with them known.
@@ -22,7 +22,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import pulumi_policy.policy as _pulumi_policy_module
 from pulumi_policy import (
     EnforcementLevel,
     ReportViolation,
@@ -32,12 +31,11 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 from pulumi_policy import Severity as PolicySeverity
-from pulumi_policy.deserialize import SPECIAL_SECRET_SIG, SPECIAL_SIG_KEY
 from pulumi_policy.proxy import UnknownValueError
 
-from muse.governance.governance_doc import enforcement
 from muse.governance.inventory import Inventory, InventoryError, Resource, parse_inventory
-from muse.governance.policies import POLICIES, SECRET_MARKER, Policy
+from muse.governance.policies import POLICIES, SECRET_MARKER, Policy, enforcement
+from policy.secret_masking import install_secret_masking
 
 PACK_NAME = "muse-governance"
 STACK_POLICY_NAME = "muse-inventory-valid"
@@ -51,41 +49,8 @@ def policy_name(policy: Policy) -> str:
 
 
 def enforcement_level(policy: Policy) -> EnforcementLevel:
-    mandatory = enforcement(policy) == "mandatory"
+    mandatory = enforcement(policy.severity) == "mandatory"
     return EnforcementLevel.MANDATORY if mandatory else EnforcementLevel.ADVISORY
-
-
-# ------------------------------------------------------------------------------------------------------
-# Secrets: mask them before pulumi-policy unwraps them
-
-
-def mask_engine_secrets(value: Any, depth: int = 0) -> Any:
-    """The engine's wire form (protobuf Struct as a dict) with every secret replaced by ``[secret]``."""
-    if depth > _MAX_DEPTH:
-        return value
-    if isinstance(value, dict):
-        if value.get(SPECIAL_SIG_KEY) == SPECIAL_SECRET_SIG:
-            return SECRET_MARKER
-        return {k: mask_engine_secrets(v, depth + 1) for k, v in value.items()}
-    if isinstance(value, list):
-        return [mask_engine_secrets(v, depth + 1) for v in value]
-    return value
-
-
-_original_deserialize = _pulumi_policy_module.deserialize_properties
-
-
-def _masking_deserialize(props: dict[str, Any], proxy_secrets: bool = False) -> Any:
-    if proxy_secrets:  # remediation path: keep secrets (this pack does not remediate)
-        return _original_deserialize(props, proxy_secrets)
-    return _original_deserialize(mask_engine_secrets(props))
-
-
-def install_secret_masking() -> None:
-    """pulumi-policy's Analyze/AnalyzeStack call the module-level ``deserialize_properties``: route it
-    through the mask. Idempotent. Checked against pulumi-policy 1.21.0 (tests/policy)."""
-    if _pulumi_policy_module.deserialize_properties is not _masking_deserialize:
-        _pulumi_policy_module.deserialize_properties = _masking_deserialize
 
 
 install_secret_masking()

@@ -19,14 +19,14 @@ python=".venv/bin/python"
 [[ -x "$python" ]] || make venv >/dev/null
 
 stack_value() { # stack_value <stack> <key>: a value from Pulumi.<stack>.yaml (defaults from Pulumi.yaml)
-  "$python" -c 'import sys; from components.stack_files import read_stack; print(read_stack(sys.argv[1]).config[sys.argv[2]])' "$1" "$2"
+  "$python" -c 'import sys; from stack.files import read_stack; print(read_stack(sys.argv[1]).config[sys.argv[2]])' "$1" "$2"
 }
 
 suffix="$(stack_value dev muse:nameSuffix)"
 location="$(stack_value dev muse:location)"
 owner="$(stack_value dev muse:owner)"
 declare -A state
-while IFS='=' read -r key value; do state[$key]="$value"; done < <("$python" -m components.naming state "$suffix")
+while IFS='=' read -r key value; do state[$key]="$value"; done < <("$python" -m stack.naming state "$suffix")
 backend_url="azblob://${state[container]}?storage_account=${state[storage_account]}"
 secrets_provider="azurekeyvault://${state[key_vault]}.vault.azure.net/keys/${state[key]}"
 tags=(app=muse "owner=$owner" env=shared managed-by=bootstrap-script)

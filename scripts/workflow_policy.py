@@ -1,47 +1,42 @@
-"""Repository policy for the GitHub Actions workflows, beyond what actionlint and zizmor check.
+"""Repository rules for the GitHub Actions workflows that no linter has.
 
-    python3 scripts/workflow_policy.py check [FILE...]             # problems; exit 1 if any
-    python3 scripts/workflow_policy.py extract-run-blocks DIR [FILE...]  # run: blocks, for shellcheck
+    .venv/bin/python scripts/workflow_policy.py check [FILE...]                  # exit 1 on any problem
+    .venv/bin/python scripts/workflow_policy.py extract-run-blocks DIR [FILE...]  # for shellcheck
 
-Checked for every workflow (default: .github/workflows/*.yml):
-  - no `pull_request_target` trigger; top-level `permissions: {}`; every job declares its own `permissions`
-    and `timeout-minutes`;
-  - `id-token: write` only in jobs that log in to Azure; `pull-requests: write` only in jobs that comment on
-    the pull request; no permission above `read` otherwise (`contents: read`);
-  - every `uses:` pinned to a full 40-hex commit SHA followed by a `# vX.Y.Z` comment (local `./` actions
-    excepted, `docker://` images by digest);
-  - `actions/checkout` with `persist-credentials: false`;
-  - no `${{ ... }}` expression inside a `run:` script (values reach scripts through `env:`);
-  - no dependency caches in workflows that push images or deploy;
-  - every job that runs `pulumi up` sits in a job-level `concurrency` group that never cancels a running one;
-  - no `secrets.*` for Azure (OIDC only).
+scripts/lint-workflows.sh runs it after actionlint and zizmor. zizmor (`--persona auditor`, every finding
+fails; .github/zizmor.yml) already checks what used to be rules here, so they are gone: dangerous triggers
+(`pull_request_target`, `workflow_run`: dangerous-triggers), hash-pinned `uses:` and digest-pinned `docker://`
+images (unpinned-uses, unpinned-images), `actions/checkout` without `persist-credentials: false` (artipacked),
+any `${{ }}` expansion inside `run:` (template-injection), a missing or write-all workflow `permissions`
+(excessive-permissions). tests/workflows/test_workflow_tools.py shows zizmor flagging each of those defects.
 
-The tests in tests/workflows import this module and also feed it deliberately broken workflows.
+What stays here (each check says why no tool covers it):
+  - permissions: the workflow grants none (`permissions: {}`), each job states its own, `id-token: write`
+    exactly for the jobs that log in to Azure, `pull-requests: write` only to comment, nothing else above
+    read;
+  - every job has `timeout-minutes`;
+  - every hash-pinned `uses:` names its release in a `# vX.Y.Z` comment;
+  - no dependency cache in a workflow that pushes images or deploys;
+  - every job that runs `pulumi up` holds its own job-level concurrency group that never cancels a running
+    one;
+  - no `secrets.*` (Azure authenticates with OIDC only).
+
+Workflows are read by export/workflows.py, the project's one workflow parser.
 """
 
 from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import yaml
+from export.workflows import EXPRESSION, PULUMI_ACTION, Job, Workflow, load, workflow_files
 
-ROOT = Path(__file__).resolve().parent.parent
-WORKFLOWS = ROOT / ".github" / "workflows"
-
-SHA_PIN = re.compile(r"^[^@\s]+@[0-9a-f]{40}$")
 USES_LINE = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<ref>\S+)(?P<rest>.*)$")
+SHA_PIN = re.compile(r"^[^@\s]+@[0-9a-f]{40}$")
 VERSION_COMMENT = re.compile(r"^\s+#\s*v\d+(?:\.\d+){0,2}\b")
-EXPRESSION = re.compile(r"\$\{\{.*?\}\}", re.DOTALL)
-DOCKER_DIGEST = re.compile(r"^docker://[^@\s]+@sha256:[0-9a-f]{64}$")
 
 AZURE_LOGIN = "azure/login"
-PULUMI_ACTION = "pulumi/actions"
-CHECKOUT = "actions/checkout"
 CACHE_ACTIONS = ("actions/cache",)
 SETUP_ACTIONS_WITH_CACHE = (
     "actions/setup-python",
@@ -49,230 +44,134 @@ SETUP_ACTIONS_WITH_CACHE = (
     "actions/setup-go",
     "actions/setup-java",
 )
+DEPLOY_COMMANDS = {"up", "update", "destroy"}
 
 
-@dataclass(frozen=True)
-class Workflow:
-    path: Path
-    text: str
-    doc: dict[str, Any]
-
-    @property
-    def name(self) -> str:
-        return self.path.name
-
-    @property
-    def triggers(self) -> dict[str, Any]:
-        on = self.doc.get("on")
-        if isinstance(on, str):
-            return {on: None}
-        if isinstance(on, list):
-            return dict.fromkeys(on)
-        return dict(on or {})
-
-    @property
-    def jobs(self) -> dict[str, dict[str, Any]]:
-        return dict(self.doc.get("jobs") or {})
-
-
-def load(path: Path | str, text: str | None = None) -> Workflow:
-    """Parse a workflow. PyYAML reads the key `on` as the boolean True (YAML 1.1); put it back."""
-    path = Path(path)
-    if text is None:
-        text = path.read_text(encoding="utf-8")
-    doc = yaml.safe_load(text) or {}
-    if True in doc:
-        doc["on"] = doc.pop(True)
-    return Workflow(path=path, text=text, doc=doc)
-
-
-def workflow_files(directory: Path = WORKFLOWS) -> list[Path]:
-    return sorted([*directory.glob("*.yml"), *directory.glob("*.yaml")])
-
-
-def steps(job: dict[str, Any]) -> list[dict[str, Any]]:
-    return list(job.get("steps") or [])
-
-
-def action_of(step: dict[str, Any]) -> str | None:
-    """`owner/repo` (or `owner/repo/path`) of a `uses:` step, without the ref; None for `run:` steps."""
-    uses = step.get("uses")
-    if not isinstance(uses, str):
-        return None
-    return uses.split("@", 1)[0].lower()
-
-
-def uses_action(job: dict[str, Any], action: str) -> bool:
-    return any(action_of(step) == action for step in steps(job))
-
-
-def pulumi_commands(job: dict[str, Any]) -> list[str]:
-    return [
-        str((step.get("with") or {}).get("command"))
-        for step in steps(job)
-        if action_of(step) == PULUMI_ACTION and (step.get("with") or {}).get("command")
-    ]
-
-
-def run_scripts(job: dict[str, Any]) -> Iterator[tuple[int, str]]:
-    for index, step in enumerate(steps(job)):
-        if isinstance(step.get("run"), str):
-            yield index, step["run"]
-
-
-def with_of(step: dict[str, Any]) -> dict[str, Any]:
-    return dict(step.get("with") or {})
-
-
-def _comments_on_pr(job: dict[str, Any]) -> bool:
-    return any(
-        action_of(step) == PULUMI_ACTION and str(with_of(step).get("comment-on-pr")).lower() == "true"
-        for step in steps(job)
-    )
-
-
-def check_pins(wf: Workflow) -> list[str]:
-    """Every `uses:` line: full commit SHA plus a version comment."""
-    problems = []
-    for number, line in enumerate(wf.text.splitlines(), start=1):
-        match = USES_LINE.match(line)
-        if not match:
-            continue
-        ref = match.group("ref").strip("'\"")
-        where = f"{wf.name}:{number}"
-        if ref.startswith("./"):
-            continue
-        if ref.startswith("docker://"):
-            if not DOCKER_DIGEST.match(ref):
-                problems.append(f"{where}: {ref} is not pinned to an image digest")
-            continue
-        if not SHA_PIN.match(ref):
-            problems.append(f"{where}: {ref} is not pinned to a full 40-hex commit SHA")
-        elif not VERSION_COMMENT.match(match.group("rest")):
-            problems.append(f"{where}: {ref} has no '# vX.Y.Z' comment naming the pinned release")
-    return problems
-
-
-def check_triggers(wf: Workflow) -> list[str]:
-    problems = []
-    for forbidden in ("pull_request_target", "workflow_run"):
-        if forbidden in wf.triggers:
-            problems.append(f"{wf.name}: trigger {forbidden} runs untrusted code with a privileged token")
-    return problems
+def _comments_on_pr(job: Job) -> bool:
+    return any(str(s.inputs.get("comment-on-pr")).lower() == "true" for s in job.steps_of(PULUMI_ACTION))
 
 
 def check_permissions(wf: Workflow) -> list[str]:
+    """Least privilege per job, tied to what the job does. zizmor's excessive-permissions flags a missing or
+    write-all workflow block, but not a workflow-level `contents: read`, a job without its own block, or a job
+    whose `id-token`/`pull-requests`/`contents: write` its steps do not need: that needs knowing which steps
+    use which permission (azure/login needs `id-token: write`; pulumi/actions' comment-on-pr needs
+    `pull-requests: write`), which is this repository's knowledge."""
     problems = []
-    if "permissions" not in wf.doc or wf.doc["permissions"] != {}:
-        problems.append(f"{wf.name}: top-level permissions must be {{}} (each job states its own)")
+    if wf.permissions != {}:
+        problems.append(f"{wf.file_name}: top-level permissions must be {{}} (each job states its own)")
     for job_id, job in wf.jobs.items():
-        where = f"{wf.name} job {job_id}"
-        perms = job.get("permissions")
-        if not isinstance(perms, dict):
+        where = f"{wf.file_name} job {job_id}"
+        if not isinstance(job.permissions, dict):
             problems.append(f"{where}: no job-level permissions map")
             continue
-        for scope, level in perms.items():
+        for scope, level in job.permissions.items():
             if scope == "id-token":
-                if level == "write" and not uses_action(job, AZURE_LOGIN):
+                if level == "write" and not job.uses_action(AZURE_LOGIN):
                     problems.append(f"{where}: id-token: write but the job does not log in to Azure")
             elif scope == "pull-requests":
                 if level == "write" and not _comments_on_pr(job):
                     problems.append(f"{where}: pull-requests: write but the job does not comment on the PR")
             elif level not in ("read", "none"):
                 problems.append(f"{where}: {scope}: {level} is more than read")
-        if uses_action(job, AZURE_LOGIN) and perms.get("id-token") != "write":
+        if job.uses_action(AZURE_LOGIN) and job.permissions.get("id-token") != "write":
             problems.append(f"{where}: azure/login (OIDC) needs id-token: write")
     return problems
 
 
 def check_timeouts(wf: Workflow) -> list[str]:
+    """A hung job holds a runner (and a deploy's concurrency group) for GitHub's default of 360 minutes.
+    Neither actionlint nor zizmor has a rule for a missing `timeout-minutes`."""
     return [
-        f"{wf.name} job {job_id}: no timeout-minutes"
+        f"{wf.file_name} job {job_id}: no timeout-minutes"
         for job_id, job in wf.jobs.items()
-        if not isinstance(job.get("timeout-minutes"), int) or job["timeout-minutes"] <= 0
+        if not isinstance(job.timeout_minutes, int) or job.timeout_minutes <= 0
     ]
 
 
-def check_checkout(wf: Workflow) -> list[str]:
+def check_version_comments(wf: Workflow) -> list[str]:
+    """A 40-hex pin says nothing to a reviewer; the `# vX.Y.Z` comment names the release (and Dependabot
+    updates it next to the SHA). zizmor's unpinned-uses requires the hash, not the comment; its
+    ref-version-mismatch audit looks at comments only in online mode, and lint-workflows.sh runs --offline."""
     problems = []
-    for job_id, job in wf.jobs.items():
-        for step in steps(job):
-            if action_of(step) == CHECKOUT and with_of(step).get("persist-credentials") is not False:
-                problems.append(f"{wf.name} job {job_id}: checkout without persist-credentials: false")
-    return problems
-
-
-def check_run_expressions(wf: Workflow) -> list[str]:
-    problems = []
-    for job_id, job in wf.jobs.items():
-        for index, script in run_scripts(job):
-            for expression in EXPRESSION.findall(script):
-                problems.append(
-                    f"{wf.name} job {job_id} step {index + 1}: {expression} inside run: "
-                    "(pass it through env: and quote the variable)"
-                )
+    for number, line in enumerate(wf.text.splitlines(), start=1):
+        match = USES_LINE.match(line)
+        if not match:
+            continue
+        ref = match.group("ref").strip("'\"")
+        if SHA_PIN.match(ref) and not VERSION_COMMENT.match(match.group("rest")):
+            problems.append(
+                f"{wf.file_name}:{number}: {ref} has no '# vX.Y.Z' comment naming the pinned release"
+            )
     return problems
 
 
 def publishes(wf: Workflow) -> bool:
     """Does the workflow push an image or deploy?"""
     for job in wf.jobs.values():
-        if "environment" in job or {"up", "update", "destroy"} & set(pulumi_commands(job)):
+        if job.environment is not None or DEPLOY_COMMANDS & set(job.pulumi_commands):
             return True
-        if any(re.search(r"\b(docker push|az acr import|pulumi up)\b", s) for _, s in run_scripts(job)):
+        if any(re.search(r"\b(docker push|az acr import|pulumi up)\b", s) for _, s in job.run_scripts()):
             return True
     return False
 
 
 def check_caches(wf: Workflow) -> list[str]:
+    """No dependency cache on a release path (a poisoned cache would ship). zizmor's cache-poisoning audit
+    recognises publishing by release triggers and known publishing actions; it does not see `docker push`,
+    `az acr import` or `pulumi up`, which is how this repository releases."""
     if not publishes(wf):
         return []
     problems = []
     for job_id, job in wf.jobs.items():
-        for step in steps(job):
-            action = action_of(step)
-            if action in CACHE_ACTIONS or (action in SETUP_ACTIONS_WITH_CACHE and with_of(step).get("cache")):
-                problems.append(f"{wf.name} job {job_id}: dependency cache on a release path ({action})")
+        for step in job.steps:
+            action = step.action
+            if action in CACHE_ACTIONS or (action in SETUP_ACTIONS_WITH_CACHE and step.inputs.get("cache")):
+                problems.append(f"{wf.file_name} job {job_id}: dependency cache on a release path ({action})")
     return problems
 
 
 def check_deploy_concurrency(wf: Workflow) -> list[str]:
+    """Two `pulumi up` runs on one stack must queue, never cancel each other (a cancelled update leaves a
+    pending operation in the state). zizmor's concurrency-limits only asks that some concurrency exists, and
+    accepts a workflow-level group, which would cancel pending prod approvals."""
     problems = []
     groups: dict[str, str] = {}
     for job_id, job in wf.jobs.items():
-        if not {"up", "update", "destroy"} & set(pulumi_commands(job)):
+        if not DEPLOY_COMMANDS & set(job.pulumi_commands):
             continue
-        concurrency = job.get("concurrency")
+        concurrency = job.concurrency
         if not isinstance(concurrency, dict) or not concurrency.get("group"):
-            problems.append(f"{wf.name} job {job_id}: deploys without a job-level concurrency group")
+            problems.append(f"{wf.file_name} job {job_id}: deploys without a job-level concurrency group")
             continue
         if concurrency.get("cancel-in-progress") is not False:
-            problems.append(f"{wf.name} job {job_id}: concurrency must set cancel-in-progress: false")
+            problems.append(f"{wf.file_name} job {job_id}: concurrency must set cancel-in-progress: false")
         group = str(concurrency["group"])
         if group in groups:
-            problems.append(f"{wf.name} job {job_id}: shares concurrency group {group} with {groups[group]}")
+            problems.append(
+                f"{wf.file_name} job {job_id}: shares concurrency group {group} with {groups[group]}"
+            )
         groups[group] = job_id
     return problems
 
 
-def check_no_azure_secrets(wf: Workflow) -> list[str]:
+def check_no_secrets(wf: Workflow) -> list[str]:
+    """Azure and Pulumi authenticate with OIDC; a stored secret is a credential that can leak. zizmor's
+    secrets-outside-env and overprovisioned-secrets judge how a secret is used, not whether one is."""
     return [
-        f"{wf.name}: uses secrets.{name}; Azure authenticates with OIDC only"
+        f"{wf.file_name}: uses secrets.{name}; Azure authenticates with OIDC only"
         for name in re.findall(r"secrets\.([A-Za-z0-9_]+)", wf.text)
         if name != "GITHUB_TOKEN"
     ]
 
 
 CHECKS = (
-    check_triggers,
     check_permissions,
     check_timeouts,
-    check_pins,
-    check_checkout,
-    check_run_expressions,
+    check_version_comments,
     check_caches,
     check_deploy_concurrency,
-    check_no_azure_secrets,
+    check_no_secrets,
 )
 
 
@@ -282,10 +181,10 @@ def check(wf: Workflow) -> list[str]:
 
 def extract_run_blocks(wf: Workflow, out_dir: Path) -> list[Path]:
     """Write each `run:` block as a bash script the way the runner executes it (shell: bash => -eo pipefail).
-    `${{ }}` expressions (none are allowed, see check_run_expressions) become a quoted placeholder."""
+    `${{ }}` expressions (zizmor's template-injection allows none) become a placeholder word."""
     written = []
     for job_id, job in wf.jobs.items():
-        for index, script in run_scripts(job):
+        for index, script in job.run_scripts():
             body = EXPRESSION.sub("GHA_EXPRESSION", script)
             target = out_dir / f"{wf.path.stem}.{job_id}.step{index + 1}.sh"
             target.write_text(f"#!/usr/bin/env bash\nset -eo pipefail\n{body}", encoding="utf-8")

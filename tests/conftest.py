@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from components.stack_files import REPO_ROOT
 from offline.engine import OfflinePlan, run_stack
+from stack.files import REPO_ROOT
 
 CHECKOV = REPO_ROOT / ".venv-checkov" / "bin" / "checkov"
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from components.stack_files import REPO_ROOT
+from stack.files import REPO_ROOT
 
 
 @pytest.mark.parametrize(

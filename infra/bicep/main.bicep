@@ -193,7 +193,7 @@ param museApiTokenValue string
 
 // ---- Variables
 
-// Azure names: the rule of components/naming.py, from `environment` and `nameSuffix`.
+// Azure names: the rule of stack/naming.py, from `environment` and `nameSuffix`.
 var names = {
   resourceGroup: 'rg-muse-${environment}-${nameSuffix}'
   nodeResourceGroup: 'rg-muse-${environment}-${nameSuffix}-aks-nodes'
@@ -213,7 +213,7 @@ var names = {
   alertPrefix: 'alert-muse-${environment}-${nameSuffix}'
 }
 
-// The tags every taggable resource carries (components/tags.py).
+// The tags every taggable resource carries (stack/tags.py).
 var tags = {
   env: environment
   owner: owner
@@ -221,7 +221,7 @@ var tags = {
   'managed-by': 'pulumi'
 }
 
-// Built-in role definitions (components/roles.py); the same in every tenant.
+// Built-in role definitions (rbac/roles.py); the same in every tenant.
 var roleDefinitionIds = {
   acrPull: '7f951dda-4ed3-4680-a7ca-43fe172d538d'
   acrPush: '8311e382-0749-4cb8-b61a-304f252e45ec'

@@ -42,6 +42,16 @@ class Severity(enum.StrEnum):
         return self.rank >= threshold.rank
 
 
+# Critical and high policies block `pulumi preview`/`up` in the CrossGuard pack (policy/muse_pack.py); medium
+# and low warn. One rule for the pack and for the governance documents that show each policy's enforcement.
+MANDATORY_AT = Severity.HIGH
+
+
+def enforcement(severity: Severity) -> str:
+    """The CrossGuard enforcement level of a Muse policy of this severity: "mandatory" or "advisory"."""
+    return "mandatory" if severity.at_least(MANDATORY_AT) else "advisory"
+
+
 @functools.lru_cache(maxsize=4096)
 def _matches(patterns: tuple[str, ...], resource_type: str) -> bool:
     # Inventories repeat a handful of types; caching keeps 200-resource evaluations in the low milliseconds.

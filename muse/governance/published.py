@@ -1,7 +1,7 @@
 """The governance report of the running stack, as `GET /api/v1/governance` serves it.
 
 The image carries the committed docs/governance/ (Dockerfile COPY, .dockerignore allow-list): `<env>.md`, the
-document `make export` generated with muse/governance/governance_doc.py, and `<env>.inventory.json`, the
+document `make export` generated with export/governance/document.py, and `<env>.inventory.json`, the
 stack's inventory, which the service evaluates with the same policies for the JSON answer. `MUSE_ENV` picks
 the stack; `MUSE_GOVERNANCE_DIR` overrides the directory. Loaded once at start: the files never change in a
 running container.

@@ -7,7 +7,7 @@
 # assertion has expired (Azure/azure-cli#28708). Elsewhere (a laptop) it uses the az login session.
 #   scripts/ci/verify-rollout.sh dev
 # Reads the stack outputs resourceGroupName and clusterName; the namespace and Deployment name come from
-# the optional outputs museNamespace / museDeployment and default to "muse-<stack>" (components/naming.py)
+# the optional outputs museNamespace / museDeployment and default to "muse-<stack>" (stack/naming.py)
 # and "muse".
 set -euo pipefail
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import pulumi
 import pytest
 
-from components.naming import ResourceNames, StateBackendNames
-from components.roles import Role
-from components.stack_files import REPO_ROOT
 from offline.engine import OfflinePlan, PlannedResource, run_stack
 from offline.mocks import deterministic_uuid
+from rbac.roles import Role
+from stack.files import REPO_ROOT
+from stack.naming import ResourceNames, StateBackendNames
 
 ROLE_ASSIGNMENT = "azure-native:authorization:RoleAssignment"
 CREDENTIAL = "azuread:index/applicationFederatedIdentityCredential:ApplicationFederatedIdentityCredential"

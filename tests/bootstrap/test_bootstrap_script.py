@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from components.naming import StateBackendNames
-from components.stack_files import REPO_ROOT
 from offline.engine import OfflinePlan, run_stack
+from stack.files import REPO_ROOT
+from stack.naming import StateBackendNames
 
 SCRIPT = REPO_ROOT / "scripts" / "bootstrap.sh"
 ENGINE = Path(__file__).with_name("engine_targeting.py")

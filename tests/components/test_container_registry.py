@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from components.container_registry import ContainerRegistry, ContainerRegistryArgs
-from components.roles import PrincipalType, Role
 from offline.engine import OfflinePlan, run_offline
 from offline.mocks import SUBSCRIPTION_ID
+from rbac.roles import PrincipalType, Role
 
 TAGS = {"env": "dev", "owner": "team", "app": "muse", "managed-by": "pulumi"}
 REGISTRY = "azure-native:containerregistry:Registry"

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from components.github_identity import GITHUB_OIDC_ISSUER, GitHubOidcIdentity, GitHubOidcIdentityArgs
-from components.roles import PrincipalType, Role, only_assigning
 from offline.engine import OfflinePlan, run_offline
 from offline.mocks import deterministic_uuid
+from rbac.roles import PrincipalType, Role, only_assigning
 
 CREDENTIAL = "azuread:index/applicationFederatedIdentityCredential:ApplicationFederatedIdentityCredential"
 RG = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-muse-dev-x"

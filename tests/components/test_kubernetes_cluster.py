@@ -13,10 +13,10 @@ from components.kubernetes_cluster import (
     NodePoolSize,
     kubelogin_kubeconfig,
 )
-from components.naming import ResourceNames
-from components.roles import Role
 from offline.engine import OfflinePlan, run_offline
 from offline.mocks import SUBSCRIPTION_ID, fake_kubeconfig
+from rbac.roles import Role
+from stack.naming import ResourceNames
 
 CLUSTER = "azure-native:containerservice:ManagedCluster"
 POOL = "azure-native:containerservice:AgentPool"
@@ -34,7 +34,11 @@ def _plan(
             KubernetesClusterArgs(
                 resource_group_name="rg-test",
                 location="westeurope",
-                names=NAMES,
+                cluster_name=NAMES.cluster,
+                dns_prefix=NAMES.cluster_dns_prefix,
+                node_resource_group=NAMES.node_resource_group,
+                control_plane_identity_name=NAMES.control_plane_identity,
+                kubelet_identity_name=NAMES.kubelet_identity,
                 kubernetes_version="1.34",
                 tier="Standard",
                 upgrade_channel="stable",

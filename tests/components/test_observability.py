@@ -12,20 +12,20 @@ from pathlib import Path
 
 import pytest
 
-from components.config import StackConfig, load_stack_config
-from components.kubernetes_cluster import KubernetesCluster, KubernetesClusterArgs
-from components.naming import ResourceNames
+from components.kubernetes_cluster import KubernetesCluster
 from components.observability import (
     CONTAINER_INSIGHTS_ASSOCIATION,
     AlertSeverities,
     Observability,
-    ObservabilityArgs,
 )
-from components.observability_queries import MuseQueries
-from components.stack_files import read_stack
-from components.tags import standard_tags
+from components.observability.queries import MuseQueries
 from offline.engine import OfflinePlan, PlannedResource, run_offline
 from offline.mocks import SUBSCRIPTION_ID
+from stack.args import cluster_args, observability_args
+from stack.config import StackConfig, load_stack_config
+from stack.files import read_stack
+from stack.naming import ResourceNames
+from stack.tags import standard_tags
 
 WORKSPACE = "azure-native:operationalinsights:Workspace"
 ACTION_GROUP = "azure-native:monitor:ActionGroup"
@@ -51,12 +51,10 @@ def _plan(stack: str, emails: tuple[str, ...] = ()) -> OfflinePlan:
     tags = standard_tags(config)
 
     def program() -> None:
-        observability = Observability("obs", ObservabilityArgs.from_config(config, names, GROUP, tags))
+        observability = Observability("obs", observability_args(config, names, GROUP, tags))
         cluster = KubernetesCluster(
             "cluster",
-            KubernetesClusterArgs.from_config(
-                config, names, GROUP, tags, log_analytics_workspace_id=observability.workspace_id
-            ),
+            cluster_args(config, names, GROUP, tags, log_analytics_workspace_id=observability.workspace_id),
         )
         observability.watch_cluster(cluster, namespace=names.namespace)
 
@@ -102,7 +100,7 @@ def test_workspace_retention_follows_the_stack_and_shared_keys_are_off(stack: st
 
 def test_retention_is_read_from_config() -> None:
     config = _config("dev").model_copy(update={"log_retention_days": 365})
-    args = ObservabilityArgs.from_config(config, _names("dev"), GROUP, standard_tags(config))
+    args = observability_args(config, _names("dev"), GROUP, standard_tags(config))
     assert args.retention_in_days == 365
 
 

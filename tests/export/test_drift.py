@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from components.stack_files import REPO_ROOT
 from export import plans as export_plans
 from export.__main__ import main
 from export.artifacts import ARTIFACTS, check, render_all, write
+from stack.files import REPO_ROOT
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from components.stack_files import REPO_ROOT
 from export.api_versions import api_version
 from export.bicep import NOT_OUTPUTS, NOT_PARAMETERS, ExportError, azure_resources
 from export.evaluate import EvaluatedResource, Evaluator, Guid
@@ -17,6 +16,7 @@ from export.plans import StackPlan
 from export.resource_types import MAPPINGS
 from offline.engine import PlannedResource
 from offline.mocks import DEPLOYER_OBJECT_ID, SUBSCRIPTION_ID, TENANT_ID
+from stack.files import REPO_ROOT
 
 SECRET_VALUE = "deployer-supplied-secret"
 
@@ -72,7 +72,7 @@ def evaluate(plan: StackPlan, ast: dict[str, Any]) -> tuple[dict[str, EvaluatedR
         return value
 
     config = plan.config
-    from components.naming import ResourceNames
+    from stack.naming import ResourceNames
 
     evaluator = Evaluator(
         ast,

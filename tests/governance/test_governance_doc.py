@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from muse.governance import sources
-from muse.governance.governance_doc import (
+from export.governance import sources
+from export.governance.document import (
     GovernanceSources,
     WorkflowJob,
     WorkflowSummary,

@@ -16,6 +16,7 @@ from muse.governance.policies import (
     UNTAGGABLE_AZURE_TYPES,
     Policy,
     Severity,
+    enforcement,
     evaluate,
     is_secret_like,
 )
@@ -543,3 +544,13 @@ def test_the_pulumi_program_inventories_pass_at_high(plans: dict[str, Any]) -> N
         inventory = parse_inventory(plan.to_inventory(stack))
         evaluation = evaluate(inventory, fail_on=Severity.HIGH)
         assert evaluation.failing == [], [(v.policyId, v.urn, v.message) for v in evaluation.failing]
+
+
+def test_enforcement_blocks_critical_and_high_and_warns_on_the_rest() -> None:
+    # The one rule the CrossGuard pack (policy/muse_pack.py) and the governance documents share.
+    assert {severity: enforcement(severity) for severity in Severity} == {
+        Severity.CRITICAL: "mandatory",
+        Severity.HIGH: "mandatory",
+        Severity.MEDIUM: "advisory",
+        Severity.LOW: "advisory",
+    }

@@ -16,7 +16,16 @@ import pytest
 from offline.plan_diff import diff_inventories, flatten, main, plan_diff, render_markdown
 
 ROOT = Path(__file__).resolve().parents[2]
-PROGRAM = ("__main__.py", "Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "components", "offline")
+PROGRAM = (
+    "__main__.py",
+    "Pulumi.yaml",
+    "Pulumi.dev.yaml",
+    "Pulumi.prod.yaml",
+    "components",
+    "rbac",
+    "stack",
+    "offline",
+)
 DEPLOY_PRINCIPAL = "11111111-2222-4333-8444-555555555555"
 
 

@@ -12,10 +12,10 @@ import pulumi
 import pytest
 from pulumi_azure_native import keyvault
 
-from components.stack_files import REPO_ROOT, read_stack
 from offline.engine import SECRET, OfflinePlan, run_offline
 from offline.plan import COMPONENT_ORDER, render_text
 from offline.plan import main as plan_main
+from stack.files import REPO_ROOT, read_stack
 
 
 def test_defaults_from_pulumi_yaml_are_filled_in_as_engine_strings() -> None:

@@ -30,7 +30,7 @@ from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
 from muse.governance.policies import POLICIES, Severity
 from offline.engine import OfflinePlan, PlannedResource
-from policy import muse_pack
+from policy import muse_pack, secret_masking
 
 ROOT = Path(__file__).resolve().parents[2]
 PACK_DIR = ROOT / "policy"
@@ -197,7 +197,9 @@ def test_secrets_are_masked_before_any_check_sees_them(plans: dict[str, OfflineP
     assert resource.secretPaths == ["kubeconfig"]
     assert SECRET_VALUE not in resource.model_dump_json()
     # Without the mask, pulumi-policy would hand the check the value itself.
-    raw = pack._original_deserialize(wire_properties(provider.properties, provider.secret_paths))
+    raw = secret_masking.unmasked_deserialize_properties(
+        wire_properties(provider.properties, provider.secret_paths)
+    )
     assert raw["kubeconfig"] == SECRET_VALUE
 
 

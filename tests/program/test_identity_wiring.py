@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from components.naming import ResourceNames
-from components.roles import DELEGABLE_BY_CI, Role
-from components.stack_files import REPO_ROOT, read_stack
 from offline.engine import OfflinePlan, run_stack
 from offline.mocks import deterministic_uuid
+from rbac.roles import DELEGABLE_BY_CI, Role
+from stack.files import REPO_ROOT, read_stack
+from stack.naming import ResourceNames
 
 
 def _names(plan: OfflinePlan) -> ResourceNames:

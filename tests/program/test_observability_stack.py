@@ -6,11 +6,11 @@ import re
 
 import pytest
 
-from components.naming import ResourceNames
-from components.stack_files import read_stack
 from offline.engine import OfflinePlan, run_stack
 from offline.mocks import SUBSCRIPTION_ID
 from offline.plan import render_text
+from stack.files import read_stack
+from stack.naming import ResourceNames
 
 LOG_ALERT = "azure-native:monitor:ScheduledQueryRule"
 METRIC_ALERT = "azure-native:monitor:MetricAlert"

@@ -8,12 +8,12 @@ from functools import cache
 
 import pytest
 
-from components.config import load_stack_config
-from components.naming import ResourceNames
-from components.roles import Role
-from components.stack_files import read_stack
 from offline.engine import OfflinePlan, run_stack
 from offline.mocks import SUBSCRIPTION_ID
+from rbac.roles import Role
+from stack.config import load_stack_config
+from stack.files import read_stack
+from stack.naming import ResourceNames
 
 REQUIRED_TAGS = {"app": "muse", "managed-by": "pulumi"}
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.stack_files import REPO_ROOT
+from stack.files import REPO_ROOT
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ ALLOWED = [
     Allowed(
         r"tests/.*", r"hunter2-plaintext|from-pulumi-config-secret", "test input proving secrets are caught"
     ),
-    Allowed(r"tests/components/test_naming\.py", NAME_SUFFIX_IN_TEST, "a name suffix test value"),
+    Allowed(r"tests/stack/test_naming\.py", NAME_SUFFIX_IN_TEST, "a name suffix test value"),
     Allowed(r"tests/workflows/.*", r'"[0-9a-f]{40}"', "a git commit SHA in a test"),
     Allowed(r"scripts/bootstrap\.sh", r"secrets_provider=", "the URL of the key that encrypts stack secrets"),
     Allowed(
@@ -45,7 +45,7 @@ ALLOWED = [
     ),
     Allowed(r"tests/export/.*", BICEP_SECURE_PLACEHOLDER, "stands for a @secure() Bicep value"),
     Allowed(
-        r"components/muse_manifests\.py",
+        r"components/muse_workload/manifests\.py",
         r'^(SECRET_PROVIDER_CLASS|SYNCED_SECRET|SYNCED_SECRET_KEY) = "[a-z-]+"',
         "names of the SecretProviderClass, the synced Secret and its key, not values",
     ),

@@ -1,21 +1,23 @@
-"""Workflow test fixtures: the policy module (scripts/workflow_policy.py) and the parsed workflows."""
+"""Workflow test fixtures: the repository policy script (scripts/workflow_policy.py) and the workflows, parsed
+by the project's one workflow parser (export/workflows.py)."""
 
 from __future__ import annotations
 
 import importlib.util
 import sys
-from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-WORKFLOWS = ROOT / ".github" / "workflows"
+from export.workflows import WORKFLOWS, Workflow, load, workflow_files
+from stack.files import REPO_ROOT
 
 
 def _load_policy() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("workflow_policy", ROOT / "scripts" / "workflow_policy.py")
+    # A script, not a package module: loaded from its path, as lint-workflows.sh runs it.
+    spec = importlib.util.spec_from_file_location(
+        "workflow_policy", REPO_ROOT / "scripts" / "workflow_policy.py"
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules["workflow_policy"] = module
@@ -29,21 +31,21 @@ def policy() -> ModuleType:
 
 
 @pytest.fixture(scope="session")
-def workflows(policy: ModuleType) -> dict[str, Any]:
-    """Every workflow by file name, parsed by the policy module (so `on:` is the key "on")."""
-    return {path.name: policy.load(path) for path in policy.workflow_files(WORKFLOWS)}
+def workflows() -> dict[str, Workflow]:
+    """Every workflow by file name."""
+    return {path.name: load(path) for path in workflow_files(WORKFLOWS)}
 
 
 @pytest.fixture(scope="session")
-def pr(workflows: dict[str, Any]) -> Any:
+def pr(workflows: dict[str, Workflow]) -> Workflow:
     return workflows["pull-request.yml"]
 
 
 @pytest.fixture(scope="session")
-def main(workflows: dict[str, Any]) -> Any:
+def main(workflows: dict[str, Workflow]) -> Workflow:
     return workflows["main.yml"]
 
 
 @pytest.fixture(scope="session")
-def drift(workflows: dict[str, Any]) -> Any:
+def drift(workflows: dict[str, Workflow]) -> Workflow:
     return workflows["drift.yml"]

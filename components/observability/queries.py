@@ -1,6 +1,6 @@
 """The KQL behind Muse's log alerts and its workbook, defined once.
 
-Tables (Container Insights, streamed by the data collection rule in `components/observability.py`):
+Tables (Container Insights, streamed by the data collection rule in `components/observability/`):
 
 - `ContainerLogV2`: one row per stdout/stderr line. Muse writes one JSON object per line (`muse/logs.py`,
   `docs/service.md#logs`), so the agent stores the parsed object in the dynamic column `LogMessage`; the
@@ -210,12 +210,12 @@ class MuseQueries:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m components.observability_queries muse-prod [name]`: print the KQL to paste into Logs."""
+    """`python -m components.observability.queries muse-prod [name]`: print the KQL to paste into Logs."""
     import argparse
 
     queries_help = "one of: " + ", ".join(MuseQueries("muse-dev").all())
     parser = argparse.ArgumentParser(
-        prog="python -m components.observability_queries", description=main.__doc__
+        prog="python -m components.observability.queries", description=main.__doc__
     )
     parser.add_argument("namespace", help="the stack's namespace, e.g. muse-prod")
     parser.add_argument("name", nargs="?", help=f"{queries_help}; default: all")

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from components.config import StackConfig, pulumi_schema
-from components.stack_files import REPO_ROOT, project_file, stack_names
+from stack.config import StackConfig, pulumi_schema
+from stack.files import REPO_ROOT, project_file, stack_names
 
 
 def test_schema_is_derived_from_the_typed_config() -> None:
-    # Regenerate with: python -m components.config schema
+    # Regenerate with: python -m stack.config schema
     assert project_file()["config"] == pulumi_schema()
 
 

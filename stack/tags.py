@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from components.config import StackConfig
+from stack.config import StackConfig
 
 REQUIRED_TAG_KEYS = ("env", "owner", "app")
 

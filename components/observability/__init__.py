@@ -26,7 +26,7 @@ Alerts, all wired to the action group, all tagged:
 - Restarts / CrashLoopBackOff and pods not ready: log search alerts on `KubePodInventory`, every 5 minutes.
 - Node CPU and memory working set: metric alerts on the cluster's platform metrics, every minute over 5.
 
-The KQL lives in `components/observability_queries.py`; the workbook tiles use the same properties.
+The KQL lives in `components/observability/queries.py`; the workbook tiles use the same properties.
 """
 
 from __future__ import annotations
@@ -34,16 +34,14 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 from pulumi_azure_native import applicationinsights, monitor, operationalinsights
 
-from components.config import StackConfig
 from components.kubernetes_cluster import KubernetesCluster
-from components.naming import ResourceNames
-from components.observability_queries import (
+from components.observability.queries import (
     ARRIVAL_WINDOW_MINUTES,
     LOOKBACK_MINUTES,
     MUSE_CONTAINER,
@@ -99,45 +97,40 @@ class AlertSeverities:
         return cls(failure=1, capacity=2) if environment == "prod" else cls(failure=3, capacity=3)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ObservabilityArgs:
-    """
-    resource_group_name: group for every monitoring resource.
-    location: Azure region (workspace, DCR, log alerts, workbook; the action group and metric alerts are
-        global resources).
-    names: the stack's Azure names (workspace, action group, DCR, alert rule prefix).
-    retention_in_days: Log Analytics retention (30-730).
-    alert_emails: addresses the action group emails; empty = alerts fire and show in the portal, nobody is
-        mailed.
-    severities: alert severities of this environment.
-    tags: tags for every taggable resource.
+    """Inputs of `Observability`, field by field (what it is; default, and why that default).
+
+    resource_group_name: group for every monitoring resource. Required.
+    location: Azure region of the workspace, data collection rule, log alerts and workbook (the action group
+        and the metric alerts are global resources). Required.
+    workspace_name: Azure name of the Log Analytics workspace; it also seeds the workbook's stable GUID.
+        Required.
+    action_group_name: Azure name of the action group. Required.
+    action_group_short_name: the action group's short name (at most 12 characters), shown as the sender of
+        its notifications. Required.
+    data_collection_rule_name: Azure name of the Container Insights data collection rule. Required.
+    alert_rule_prefix: every alert rule is named `<alert_rule_prefix>-<what>`. Required.
+    severities: alert severities (`AlertSeverities.for_environment`). Required: how loud an alert is
+        depends on the environment.
+    retention_in_days: Log Analytics retention, 30-730. Default 30: the retention every workspace includes
+        without a retention charge; longer is a cost decision.
+    alert_emails: addresses the action group emails. Default () = alerts fire and show in Azure Monitor,
+        nobody is mailed (the component warns at deploy time).
+    tags: tags for every taggable resource. Default: none.
     """
 
     resource_group_name: pulumi.Input[str]
     location: str
-    names: ResourceNames
-    retention_in_days: int
-    alert_emails: Sequence[str]
+    workspace_name: str
+    action_group_name: str
+    action_group_short_name: str
+    data_collection_rule_name: str
+    alert_rule_prefix: str
     severities: AlertSeverities
-    tags: Mapping[str, str]
-
-    @classmethod
-    def from_config(
-        cls,
-        config: StackConfig,
-        names: ResourceNames,
-        resource_group_name: pulumi.Input[str],
-        tags: Mapping[str, str],
-    ) -> ObservabilityArgs:
-        return cls(
-            resource_group_name=resource_group_name,
-            location=config.location,
-            names=names,
-            retention_in_days=config.log_retention_days,
-            alert_emails=config.alert_emails,
-            severities=AlertSeverities.for_environment(config.environment),
-            tags=tags,
-        )
+    retention_in_days: int = 30
+    alert_emails: Sequence[str] = ()
+    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -238,7 +231,7 @@ class Observability(pulumi.ComponentResource):
         self._args = args
         self.workspace = operationalinsights.Workspace(
             f"{name}-workspace",
-            workspace_name=args.names.log_analytics,
+            workspace_name=args.workspace_name,
             resource_group_name=args.resource_group_name,
             location=args.location,
             sku=operationalinsights.WorkspaceSkuArgs(name="PerGB2018"),
@@ -259,8 +252,8 @@ class Observability(pulumi.ComponentResource):
             )
         self.action_group = monitor.ActionGroup(
             f"{name}-action-group",
-            action_group_name=args.names.action_group,
-            group_short_name=args.names.action_group_short,
+            action_group_name=args.action_group_name,
+            group_short_name=args.action_group_short_name,
             resource_group_name=args.resource_group_name,
             location="global",
             enabled=True,
@@ -300,7 +293,7 @@ class Observability(pulumi.ComponentResource):
         destination = "workspace"
         rule = monitor.DataCollectionRule(
             f"{name}-container-insights",
-            data_collection_rule_name=args.names.data_collection_rule,
+            data_collection_rule_name=args.data_collection_rule_name,
             resource_group_name=args.resource_group_name,
             location=args.location,
             kind="Linux",
@@ -348,7 +341,7 @@ class Observability(pulumi.ComponentResource):
         ) -> monitor.ScheduledQueryRule:
             return monitor.ScheduledQueryRule(
                 f"{name}-{key}",
-                rule_name=f"{args.names.alert_prefix}-{key}",
+                rule_name=f"{args.alert_rule_prefix}-{key}",
                 resource_group_name=args.resource_group_name,
                 location=args.location,
                 kind="LogAlert",
@@ -410,7 +403,7 @@ class Observability(pulumi.ComponentResource):
         def metric_alert(key: str, title: str, metric: str, threshold: int) -> monitor.MetricAlert:
             return monitor.MetricAlert(
                 f"{name}-{key}",
-                rule_name=f"{args.names.alert_prefix}-{key}",
+                rule_name=f"{args.alert_rule_prefix}-{key}",
                 resource_group_name=args.resource_group_name,
                 location="global",
                 description=f"{title} above {threshold}% (5-minute average) on a node of the Muse cluster.",
@@ -463,7 +456,7 @@ class Observability(pulumi.ComponentResource):
         workbook = applicationinsights.Workbook(
             f"{name}-workbook",
             # Workbook names must be GUIDs; derived from the workspace and namespace, so stable per stack.
-            resource_name_=str(uuid.uuid5(_WORKBOOK_NAMESPACE, f"{args.names.log_analytics}/{namespace}")),
+            resource_name_=str(uuid.uuid5(_WORKBOOK_NAMESPACE, f"{args.workspace_name}/{namespace}")),
             resource_group_name=args.resource_group_name,
             location=args.location,
             kind="shared",

@@ -178,11 +178,11 @@ class StateBackendNames:
 
 
 if __name__ == "__main__":
-    # `python -m components.naming state <suffix>`: shell scripts read names from here, never retype them.
+    # `python -m stack.naming state <suffix>`: shell scripts read names from here, never retype them.
     import sys
 
     if len(sys.argv) == 3 and sys.argv[1] == "state":
         for field, value in asdict(StateBackendNames.for_suffix(sys.argv[2])).items():
             print(f"{field}={value}")
     else:
-        sys.exit("usage: python -m components.naming state <nameSuffix>")
+        sys.exit("usage: python -m stack.naming state <nameSuffix>")

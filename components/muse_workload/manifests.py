@@ -1,15 +1,17 @@
 """The Kubernetes objects of the Muse workload, as plain manifests: one model for two deploy paths.
 
-`MuseWorkload` (components/muse_workload.py) deploys these dicts through the cluster's Kubernetes provider,
-and `make export` writes the same dicts as `deploy/base` + `deploy/overlays/<env>` (components/muse_deploy.py)
-for `kubectl apply -k`. Nothing here touches Pulumi: every function takes a `WorkloadSpec` of plain values and
-returns plain dicts, so tests, the exporter and the component all read the same numbers.
+`MuseWorkload` (this package's `__init__.py`) deploys these dicts through the cluster's Kubernetes
+provider, and `make export` writes the same dicts as `deploy/base` + `deploy/overlays/<env>`
+(export/deploy_manifests.py) for `kubectl apply -k`. Nothing here touches Pulumi: every function takes a
+`WorkloadSpec` of plain values and returns plain dicts, so tests, the exporter and the component all read the
+same numbers.
 
 Where the numbers come from:
 - port, probes, drain and grace period: the service contract (docs/service.md, "Shutdown and the Kubernetes
   numbers"; muse/config.py defaults).
 - requests and limits: the measured RSS and CPU of one replica (docs/benchmarks.md; bench/), see RESOURCES.
-- the user pool label `workload: muse`: components/kubernetes_cluster.py (`node_labels`).
+- the user pool label `workload: muse`: USER_POOL_LABEL below; stack/args.py gives the cluster's user pool the
+  same labels (`KubernetesClusterArgs.user_pool_labels`).
 """
 
 from __future__ import annotations
@@ -19,9 +21,6 @@ import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
-
-from components.config import StackConfig
-from components.naming import ResourceNames
 
 APP = "muse"
 CONTAINER = "muse"
@@ -42,7 +41,8 @@ INGRESS_CLASS = "webapprouting.kubernetes.azure.com"
 INGRESS_NAMESPACE = "app-routing-system"
 # The add-on syncs the Key Vault certificate named by this annotation into the Secret `keyvault-<ingress>`.
 TLS_CERT_ANNOTATION = "kubernetes.azure.com/tls-cert-keyvault-uri"
-USER_POOL_LABEL = {"workload": "muse"}  # components/kubernetes_cluster.py sets it on the user pool
+# The nodes Muse runs on: stack/args.py puts this label on the cluster's user pool, the Deployment selects it.
+USER_POOL_LABEL = {"workload": "muse"}
 WORKLOAD_IDENTITY_CLIENT_ID = "azure.workload.identity/client-id"
 WORKLOAD_IDENTITY_USE = "azure.workload.identity/use"
 
@@ -111,7 +111,8 @@ class AzureRefs:
     key_vault_name: str
 
 
-# What the generated deploy/ manifests carry until a person's params.env replaces them (deploy/README.md).
+# What the generated deploy/ manifests carry until a person's params.env replaces them (each overlay's header
+# and docs/runbook.md, "Manual deploy", give the commands that write params.env).
 PLACEHOLDERS = AzureRefs(
     registry_login_server="REGISTRY_LOGIN_SERVER",
     workload_client_id="MUSE_WORKLOAD_CLIENT_ID",
@@ -120,23 +121,25 @@ PLACEHOLDERS = AzureRefs(
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class WorkloadSpec:
-    """Every input of the Muse manifests, as plain values.
+    """Every input of the Muse manifests, as plain values, field by field (what it is; default and why).
 
-    environment: MUSE_ENV and the `app.kubernetes.io/instance` label (dev, prod).
-    namespace: the namespace every object lives in (`naming.ResourceNames.namespace`).
-    service_account: the service account federated with the workload identity
-        (`ResourceNames.service_account`).
-    image_tag: a tag (`latest`, a git sha) or a digest `sha256:<64 hex>` (stack config imageTag).
-    replicas: the Deployment's replicas and the autoscaler's minimum.
-    max_replicas: the autoscaler's maximum.
-    ingress_host: DNS name the Ingress serves; empty = any host, on the ingress controller's public IP.
-    tls_certificate: Key Vault certificate served for ingress_host (unused without a host).
+    environment: MUSE_ENV and the `app.kubernetes.io/instance` label (dev, prod). Required.
+    namespace: the namespace every object lives in. Required.
+    service_account: the service account federated with the workload identity. Required.
+    image_tag: a tag (`latest`, a git sha) or a digest `sha256:<64 hex>`. Required: what to run is the
+        deploy's decision (CI deploys by digest).
+    replicas: the Deployment's replicas and the autoscaler's minimum. Required.
+    max_replicas: the autoscaler's maximum. Required.
+    ingress_host: DNS name the Ingress serves with TLS; empty = any host, plain HTTP on the ingress
+        controller's public IP (no certificate can match a bare IP). Required.
+    tls_certificate: Key Vault certificate served for ingress_host (unused without a host). Required.
     zone_spread: pods must spread across availability zones (the pool has zones); without zones the zone
-        constraint is best-effort.
-    log_level: MUSE_LOG_LEVEL.
-    azure: registry, identity, tenant and vault (`PLACEHOLDERS` in the generated deploy/ files).
+        constraint is best-effort. Required.
+    azure: registry, identity, tenant and vault. Default PLACEHOLDERS: the generated deploy/ files carry
+        them until params.env fills them; `MuseWorkload` fills them from its Azure inputs.
+    log_level: MUSE_LOG_LEVEL. Default INFO: the service's own default (docs/service.md).
     """
 
     environment: str
@@ -150,23 +153,6 @@ class WorkloadSpec:
     zone_spread: bool
     azure: AzureRefs = field(default=PLACEHOLDERS)
     log_level: str = "INFO"
-
-    @classmethod
-    def from_config(
-        cls, config: StackConfig, names: ResourceNames, azure: AzureRefs = PLACEHOLDERS
-    ) -> WorkloadSpec:
-        return cls(
-            environment=config.environment,
-            namespace=names.namespace,
-            service_account=names.service_account,
-            image_tag=config.image_tag,
-            replicas=config.replicas,
-            max_replicas=config.max_replicas,
-            ingress_host=config.ingress_host,
-            tls_certificate=config.ingress_tls_certificate,
-            zone_spread=len(config.availability_zones) > 1,
-            azure=azure,
-        )
 
 
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")

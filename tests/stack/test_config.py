@@ -7,10 +7,10 @@ from typing import Any
 import pulumi
 import pytest
 
-from components.config import ConfigError, StackConfig, load_stack_config
-from components.stack_files import read_stack
 from offline.engine import RecordingMonitor, run_stack
 from offline.mocks import OfflineMocks
+from stack.config import ConfigError, StackConfig, load_stack_config
+from stack.files import read_stack
 
 VALID_DEV = {"environment": "dev", "owner": "platform-team", "nameSuffix": "ab12"}
 

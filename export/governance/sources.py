@@ -1,12 +1,10 @@
-"""Collect what the governance documents say from this repository (used by `make export`, not by the service).
+"""Collect what the governance documents say from this repository (`make export`; the service never runs it).
 
 - the stack inventories: the offline plans (offline/engine.py) as Muse inventories, deterministic JSON;
 - principal names: the mocked identities' ids mapped back to the resources that own them;
 - the CI identities: the bootstrap project's plan (`run_stack("main", root=bootstrap/)`);
-- the workflows: `.github/workflows/*.yml` parsed for triggers, jobs, deploy steps and gates.
-
-Pulumi, the offline engine and PyYAML are imported inside the functions: the service image ships muse/
-without them and never calls this module.
+- the workflows: `.github/workflows/*.yml` read by export/workflows.py, summarised as triggers, jobs, deploy
+  steps and gates.
 """
 
 from __future__ import annotations
@@ -17,7 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from muse.governance.governance_doc import (
+from export.governance.document import (
     GovernanceSources,
     RoleGrant,
     WorkflowJob,
@@ -25,9 +23,14 @@ from muse.governance.governance_doc import (
     grants_of,
     render_governance_doc,
 )
+from export.plans import CapturingMocks, StackPlan, all_plans
+from export.workflows import PULUMI_ACTION, Job, Workflow, load_all
 from muse.governance.inventory import parse_inventory
+from offline.engine import OfflinePlan, RecordingMonitor, run_stack
+from offline.plan import key_properties
+from rbac.roles import Role
+from stack.files import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 IDENTITY_TYPES = {
     "azure-native:managedidentity:UserAssignedIdentity": "managed identity",
     "azuread:index/servicePrincipal:ServicePrincipal": "Entra ID service principal",
@@ -45,16 +48,14 @@ def inventory_json(inventory: dict[str, Any]) -> str:
     return json.dumps(inventory, indent=2, sort_keys=True) + "\n"
 
 
-def environment_of(plan: Any, stack: str) -> str:
+def environment_of(plan: OfflinePlan, stack: str) -> str:
     """The stack's environment, as `python -m offline.plan --format json` derives it (the env tag)."""
     return next((r.get("tags.env") for r in plan.resources if r.get("tags.env")), stack)
 
 
 @cache
-def stack_plan(stack: str) -> Any:
+def stack_plan(stack: str) -> StackPlan:
     """The export's cached plan of a stack (export/plans.py: the plan plus each resource's mocked outputs)."""
-    from export.plans import all_plans
-
     return next(p for p in all_plans() if p.label == stack)
 
 
@@ -64,10 +65,8 @@ def stack_inventory(stack: str) -> dict[str, Any]:
 
 
 @cache
-def bootstrap_plan() -> Any:
-    from export.plans import CapturingMocks
-    from offline.engine import RecordingMonitor, run_stack
-
+def bootstrap_plan() -> tuple[OfflinePlan, dict[tuple[str, str], dict[str, Any]]]:
+    """The bootstrap project's offline plan and what the mocks answered for each of its resources."""
     mocks = CapturingMocks("main")
     plan = run_stack("main", root=REPO_ROOT / "bootstrap", monitor=RecordingMonitor(mocks))
     return plan, mocks.outputs
@@ -87,8 +86,6 @@ def principal_labels(outputs: dict[tuple[str, str], dict[str, Any]]) -> dict[str
 
 
 def role_names() -> dict[str, str]:
-    from components.roles import Role
-
     return {role.definition_id: role.value.name for role in Role}
 
 
@@ -120,8 +117,6 @@ def bootstrap_grants() -> list[RoleGrant]:
 
 
 def key_property_rows(stack: str) -> dict[str, list[tuple[str, str]]]:
-    from offline.plan import key_properties
-
     plan = stack_plan(stack).plan
     return {r.urn: key_properties(r) for r in plan.resources if r.custom}
 
@@ -130,77 +125,59 @@ def key_property_rows(stack: str) -> dict[str, list[tuple[str, str]]]:
 # Workflows
 
 
-def _triggers(data: dict[Any, Any]) -> tuple[str, ...]:
-    on = data.get("on", data.get(True))  # YAML 1.1 reads a bare `on` as True
-    if isinstance(on, str):
-        return (on,)
-    if isinstance(on, list):
-        return tuple(str(t) for t in on)
-    out = []
-    for trigger, detail in (on or {}).items():
+def _trigger_labels(workflow: Workflow) -> tuple[str, ...]:
+    labels = []
+    for trigger, detail in workflow.triggers.items():
         if trigger in ("push", "pull_request") and isinstance(detail, dict) and detail.get("branches"):
-            out.append(f"{trigger} ({', '.join(detail['branches'])})")
+            labels.append(f"{trigger} ({', '.join(detail['branches'])})")
         elif trigger == "schedule" and isinstance(detail, list):
-            out.append("schedule (" + ", ".join(str(s.get("cron")) for s in detail) + ")")
+            labels.append("schedule (" + ", ".join(str(s.get("cron")) for s in detail) + ")")
         else:
-            out.append(str(trigger))
-    return tuple(out)
+            labels.append(str(trigger))
+    return tuple(labels)
 
 
-def _job(job_id: str, job: dict[str, Any], pull_request: bool) -> WorkflowJob:
-    steps = job.get("steps") or []
-    env = job.get("env") or {}
+def _job_summary(job: Job, pull_request: bool) -> WorkflowJob:
     # Commands only: an `echo` that explains "run pulumi up" is not a deploy.
     scripts = "\n".join(
         line
-        for s in steps
-        for line in str(s.get("run", "")).splitlines()
+        for _, script in job.run_scripts()
+        for line in script.splitlines()
         if not line.strip().startswith(("echo ", "#"))
     )
-    deploys: list[str] = []
-    commands: list[str] = []
-    pack = False
     stacks: set[str] = set()
-    matrix = (job.get("strategy") or {}).get("matrix") or {}
-    if isinstance(matrix.get("stack"), list):
-        stacks.update(str(s) for s in matrix["stack"])
-    if isinstance(env.get("STACK"), str) and "${{" not in env["STACK"]:
-        stacks.add(env["STACK"])
-    for step in steps:
-        uses = str(step.get("uses", ""))
-        with_ = step.get("with") or {}
-        if uses.startswith("pulumi/actions@") and with_.get("command"):
-            commands.append(str(with_["command"]))
-            pack = pack or bool(with_.get("policyPacks"))
-            name = str(with_.get("stack-name", ""))
-            if name and "${{" not in name:
-                stacks.add(name)
-    for pattern, label in DEPLOY_PATTERNS:
-        if pattern.search(scripts):
-            deploys.append(label)
+    if isinstance(job.matrix.get("stack"), list):
+        stacks.update(str(s) for s in job.matrix["stack"])
+    stack_env = job.env.get("STACK")
+    if isinstance(stack_env, str) and "${{" not in stack_env:
+        stacks.add(stack_env)
+    commands = job.pulumi_commands
+    pulumi_steps = [s for s in job.steps_of(PULUMI_ACTION) if s.inputs.get("command")]
+    pack = any(s.inputs.get("policyPacks") for s in pulumi_steps)
+    for step in pulumi_steps:
+        name = str(step.inputs.get("stack-name", ""))
+        if name and "${{" not in name:
+            stacks.add(name)
+    deploys = [label for pattern, label in DEPLOY_PATTERNS if pattern.search(scripts)]
     if "up" in commands or "destroy" in commands:
         deploys.append("pulumi up")
     deploys = sorted(set(deploys))
     if "pulumi up" in deploys:
         deploys = [f"pulumi up ({', '.join(sorted(stacks))})" if d == "pulumi up" else d for d in deploys]
     gates = []
-    environment = job.get("environment")
-    if isinstance(environment, dict):
-        environment = environment.get("name")
-    if environment:
-        gates.append(f"GitHub environment `{environment}` (required reviewers)")
-    needs = job.get("needs") or []
-    needs = [needs] if isinstance(needs, str) else needs
-    if needs:
-        gates.append("after " + ", ".join(f"`{n}`" for n in needs))
-    if job.get("if"):
-        gates.append(f"if `{job['if']}`")
+    if job.environment:
+        gates.append(f"GitHub environment `{job.environment}` (required reviewers)")
+    if job.needs:
+        gates.append("after " + ", ".join(f"`{n}`" for n in job.needs))
+    if job.condition:
+        gates.append(f"if `{job.condition}`")
     if pull_request:
-        oidc = (job.get("permissions") or {}).get("id-token") == "write"
+        permissions = job.permissions if isinstance(job.permissions, dict) else {}
+        oidc = permissions.get("id-token") == "write"
         gates.append("pull request: read-only preview identity" if oidc else "pull request: no credentials")
     return WorkflowJob(
-        id=job_id,
-        name=str(job.get("name", job_id)).replace("${{ matrix.stack }}", "<stack>"),
+        id=job.id,
+        name=job.name.replace("${{ matrix.stack }}", "<stack>"),
         runs_on_pull_requests=pull_request,
         deploys=tuple(deploys),
         stacks=tuple(sorted(stacks)),
@@ -211,20 +188,16 @@ def _job(job_id: str, job: dict[str, Any], pull_request: bool) -> WorkflowJob:
 
 
 def workflow_summaries(root: Path = REPO_ROOT) -> list[WorkflowSummary]:
-    import yaml
-
     summaries = []
-    for path in sorted((root / ".github" / "workflows").glob("*.y*ml")):
-        data = yaml.safe_load(path.read_text()) or {}
-        triggers = _triggers(data)
+    for workflow in load_all(root / ".github" / "workflows"):
+        triggers = _trigger_labels(workflow)
         pull_request = any(t.startswith("pull_request") for t in triggers)
-        jobs = tuple(_job(job_id, job, pull_request) for job_id, job in (data.get("jobs") or {}).items())
         summaries.append(
             WorkflowSummary(
-                path=path.relative_to(root).as_posix(),
-                name=str(data.get("name", path.stem)),
+                path=workflow.path.relative_to(root).as_posix(),
+                name=workflow.name,
                 triggers=triggers,
-                jobs=jobs,
+                jobs=tuple(_job_summary(job, pull_request) for job in workflow.jobs.values()),
             )
         )
     return summaries

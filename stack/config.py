@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from components import naming
+from stack import naming
 
 PROJECT = "muse"
 
@@ -469,7 +469,7 @@ def _pulumi_type(annotation: Any) -> str:
 
 
 def pulumi_schema() -> dict[str, dict[str, Any]]:
-    """The `config:` block of Pulumi.yaml, derived from StackConfig (`python -m components.config schema`
+    """The `config:` block of Pulumi.yaml, derived from StackConfig (`python -m stack.config schema`
     prints it; a test keeps the committed file equal to it)."""
     schema: dict[str, dict[str, Any]] = {}
     for name, field in StackConfig.model_fields.items():
@@ -486,14 +486,13 @@ def from_pulumi() -> StackConfig:
     """This stack's config as the Pulumi engine passes it to the program.
 
     The whole bag is read (not key by key) so that an unknown `muse:*` key, usually a typo, is reported
-    instead of silently ignored.
+    instead of silently ignored (stack/pulumi_config.py says where the keys come from).
     """
     import pulumi
-    from pulumi.runtime import config as runtime_config
 
-    bag = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
-    values = {key: value for key, value in bag.items() if key.startswith(f"{PROJECT}:")}
-    return load_stack_config(pulumi.get_stack(), values)
+    from stack.pulumi_config import project_config
+
+    return load_stack_config(pulumi.get_stack(), project_config(PROJECT))
 
 
 if __name__ == "__main__":
@@ -502,5 +501,5 @@ if __name__ == "__main__":
     import yaml
 
     if sys.argv[1:] != ["schema"]:
-        sys.exit("usage: python -m components.config schema")
+        sys.exit("usage: python -m stack.config schema")
     print(yaml.safe_dump({"config": pulumi_schema()}, sort_keys=False, width=200), end="")

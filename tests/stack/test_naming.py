@@ -6,7 +6,7 @@ import string
 
 import pytest
 
-from components.naming import RULES, ResourceNames
+from stack.naming import RULES, ResourceNames
 
 
 @pytest.mark.parametrize("environment", ["dev", "prod"])

@@ -1,6 +1,6 @@
-"""`deploy/` for `kubectl apply -k`: the Muse manifests of components/muse_manifests.py as a kustomize base
-and one overlay per stack, rendered by `make export` (registered in export/artifacts.py), never edited
-by hand.
+"""`deploy/` for `kubectl apply -k`: the Muse manifests of components/muse_workload/manifests.py as a
+kustomize base and one overlay per stack, rendered by `make export` (registered in export/artifacts.py),
+never edited by hand. It renders files only; deploying them is `kubectl apply -k` (docs/runbook.md).
 
 - `deploy/base/`: every object, built from a neutral spec (namespace `muse`, one replica) with PLACEHOLDERS
   where Azure values go.
@@ -19,12 +19,12 @@ from typing import Any
 
 import yaml
 
-from components import muse_manifests as m
-from components.config import StackConfig, load_stack_config
-from components.naming import ResourceNames
-from components.stack_files import read_stack, stack_names
+from components.muse_workload import manifests
+from stack.args import stack_workload_spec
+from stack.files import stack_names
+from stack.naming import ResourceNames
 
-SOURCE = "components/muse_deploy.py"
+SOURCE = "export/deploy_manifests.py"
 PARAMS_CONFIGMAP = "muse-deploy-params"
 
 
@@ -52,10 +52,14 @@ class Param:
     targets: tuple[Target, ...]
 
 
-def params(spec: m.WorkloadSpec, stack: str) -> tuple[Param, ...]:
+def params(spec: manifests.WorkloadSpec, stack: str) -> tuple[Param, ...]:
     """The placeholders of the objects built from `spec`, and where a person finds their values."""
     out = f"pulumi stack output --stack {stack}"
-    sa, spc, deploy = (m.service_account(spec), m.secret_provider_class(spec), m.deployment(spec))
+    sa, spc, deploy = (
+        manifests.service_account(spec),
+        manifests.secret_provider_class(spec),
+        manifests.deployment(spec),
+    )
     found = [
         Param(
             "MUSE_IMAGE",
@@ -63,19 +67,21 @@ def params(spec: m.WorkloadSpec, stack: str) -> tuple[Param, ...]:
             deploy["spec"]["template"]["spec"]["containers"][0]["image"],
             (
                 Target(
-                    "Deployment", m.DEPLOYMENT, f"spec.template.spec.containers.[name={m.CONTAINER}].image"
+                    "Deployment",
+                    manifests.DEPLOYMENT,
+                    f"spec.template.spec.containers.[name={manifests.CONTAINER}].image",
                 ),
             ),
         ),
         Param(
             "MUSE_WORKLOAD_CLIENT_ID",
             f"$({out} museWorkloadClientId)",
-            m.PLACEHOLDERS.workload_client_id,
+            manifests.PLACEHOLDERS.workload_client_id,
             (
                 Target(
                     "ServiceAccount",
                     sa["metadata"]["name"],
-                    f"metadata.annotations.[{m.WORKLOAD_IDENTITY_CLIENT_ID}]",
+                    f"metadata.annotations.[{manifests.WORKLOAD_IDENTITY_CLIENT_ID}]",
                 ),
                 Target("SecretProviderClass", spc["metadata"]["name"], "spec.parameters.clientID"),
             ),
@@ -83,13 +89,13 @@ def params(spec: m.WorkloadSpec, stack: str) -> tuple[Param, ...]:
         Param(
             "AZURE_TENANT_ID",
             f"$({out} tenantId)",
-            m.PLACEHOLDERS.tenant_id,
+            manifests.PLACEHOLDERS.tenant_id,
             (Target("SecretProviderClass", spc["metadata"]["name"], "spec.parameters.tenantId"),),
         ),
         Param(
             "KEY_VAULT_NAME",
             f"$({out} keyVaultName)",
-            m.PLACEHOLDERS.key_vault_name,
+            manifests.PLACEHOLDERS.key_vault_name,
             (Target("SecretProviderClass", spc["metadata"]["name"], "spec.parameters.keyvaultName"),),
         ),
     ]
@@ -98,33 +104,39 @@ def params(spec: m.WorkloadSpec, stack: str) -> tuple[Param, ...]:
             Param(
                 "INGRESS_TLS_CERTIFICATE_URI",
                 f"$({out} keyVaultUri)certificates/{spec.tls_certificate}",
-                m.tls_certificate_uri(spec),
-                (Target("Ingress", m.INGRESS, f"metadata.annotations.[{m.TLS_CERT_ANNOTATION}]"),),
+                manifests.tls_certificate_uri(spec),
+                (
+                    Target(
+                        "Ingress",
+                        manifests.INGRESS,
+                        f"metadata.annotations.[{manifests.TLS_CERT_ANNOTATION}]",
+                    ),
+                ),
             )
         )
     return tuple(found)
 
 
-def param_values(spec_with_azure: m.WorkloadSpec) -> dict[str, str]:
+def param_values(spec_with_azure: manifests.WorkloadSpec) -> dict[str, str]:
     """What params.env holds for a spec whose `azure` is real (tests fill it from a plan's outputs)."""
     return {
-        "MUSE_IMAGE": m.image_reference(
+        "MUSE_IMAGE": manifests.image_reference(
             spec_with_azure.azure.registry_login_server, spec_with_azure.image_tag
         ),
         "MUSE_WORKLOAD_CLIENT_ID": spec_with_azure.azure.workload_client_id,
         "AZURE_TENANT_ID": spec_with_azure.azure.tenant_id,
         "KEY_VAULT_NAME": spec_with_azure.azure.key_vault_name,
         **(
-            {"INGRESS_TLS_CERTIFICATE_URI": m.tls_certificate_uri(spec_with_azure)}
+            {"INGRESS_TLS_CERTIFICATE_URI": manifests.tls_certificate_uri(spec_with_azure)}
             if spec_with_azure.ingress_host
             else {}
         ),
     }
 
 
-def base_spec() -> m.WorkloadSpec:
+def base_spec() -> manifests.WorkloadSpec:
     """The neutral spec of deploy/base: no environment's values, the overlays set them."""
-    return m.WorkloadSpec(
+    return manifests.WorkloadSpec(
         environment="base",
         namespace="muse",
         service_account=ResourceNames.for_stack("dev", "base").service_account,  # the same in every stack
@@ -135,13 +147,6 @@ def base_spec() -> m.WorkloadSpec:
         tls_certificate="muse-tls",
         zone_spread=False,
     )
-
-
-def stack_spec(stack: str) -> m.WorkloadSpec:
-    """The spec `MuseWorkload` gets for `stack` (same function as the component), with PLACEHOLDERS."""
-    config: StackConfig = load_stack_config(stack, read_stack(stack).config)
-    names = ResourceNames.for_stack(config.environment, config.name_suffix)
-    return m.WorkloadSpec.from_config(config, names)
 
 
 def _escape(key: str) -> str:
@@ -194,14 +199,14 @@ def file_name(key: str) -> str:
 
 
 def render_base_object(key: str) -> str:
-    return f"{header('components/muse_manifests.py')}\n{_dump(m.BUILDERS[key](base_spec()))}"
+    return f"{header('components/muse_workload/manifests.py')}\n{_dump(manifests.BUILDERS[key](base_spec()))}"
 
 
 def render_base_kustomization() -> str:
     kustomization = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
-        "resources": [file_name(key) for key in m.BUILDERS],
+        "resources": [file_name(key) for key in manifests.BUILDERS],
     }
     note = (
         "# The Muse workload with neutral values (namespace muse) and placeholders; deploy an overlay:\n"
@@ -212,9 +217,9 @@ def render_base_kustomization() -> str:
 
 def overlay(stack: str) -> dict[str, Any]:
     """The overlay's kustomization: patches (base -> the stack's objects) and placeholders -> params.env."""
-    base, env = m.manifests(base_spec()), m.manifests(stack_spec(stack))
+    base, env = manifests.manifests(base_spec()), manifests.manifests(stack_workload_spec(stack))
     patches = []
-    for key in m.BUILDERS:
+    for key in manifests.BUILDERS:
         ops = json_patch(base[key], env[key])
         if ops:
             patches.append(
@@ -235,7 +240,7 @@ def overlay(stack: str) -> dict[str, Any]:
                 for t in p.targets
             ],
         }
-        for p in params(stack_spec(stack), stack)
+        for p in params(stack_workload_spec(stack), stack)
     ]
     return {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
@@ -258,7 +263,7 @@ def overlay(stack: str) -> dict[str, Any]:
 
 
 def render_overlay(stack: str) -> str:
-    spec = stack_spec(stack)
+    spec = stack_workload_spec(stack)
     lines = [
         f"# The Muse workload of stack {stack} (namespace {spec.namespace}): deploy/base + the differences",
         f"# MuseWorkload has for Pulumi.{stack}.yaml. Before `kubectl apply -k`, write params.env here (not",
@@ -267,7 +272,7 @@ def render_overlay(stack: str) -> str:
         *(f"#   {p.key}={p.command}" for p in params(spec, stack)),
         "#   EOF",
         f"#   kubectl apply -k deploy/overlays/{stack}",
-        f"#   kubectl rollout status deployment/{m.DEPLOYMENT} -n {spec.namespace} --timeout=10m",
+        f"#   kubectl rollout status deployment/{manifests.DEPLOYMENT} -n {spec.namespace} --timeout=10m",
     ]
     return f"{header()}\n" + "\n".join(lines) + "\n" + _dump(overlay(stack))
 
@@ -278,7 +283,9 @@ def _renderer(render: Callable[[str], str], argument: str) -> Callable[[], str]:
 
 def artifacts() -> dict[str, Callable[[], str]]:
     """deploy/** path -> renderer, for export/artifacts.py."""
-    rendered = {f"deploy/base/{file_name(key)}": _renderer(render_base_object, key) for key in m.BUILDERS}
+    rendered = {
+        f"deploy/base/{file_name(key)}": _renderer(render_base_object, key) for key in manifests.BUILDERS
+    }
     rendered["deploy/base/kustomization.yaml"] = render_base_kustomization
     for stack in stack_names():
         rendered[f"deploy/overlays/{stack}/kustomization.yaml"] = _renderer(render_overlay, stack)

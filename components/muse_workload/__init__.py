@@ -1,4 +1,4 @@
-"""The Muse workload on AKS: the objects of components/muse_manifests.py, deployed through the cluster's
+"""The Muse workload on AKS: the objects of `manifests.py` (this package), deployed through the cluster's
 Kubernetes provider.
 
 Rollout safety: the Deployment is awaited (no `pulumi.com/skipAwait`): `pulumi up` waits until the new pods
@@ -19,62 +19,42 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import muse_manifests as m
-from components.config import StackConfig
-from components.naming import ResourceNames
+from components.muse_workload import manifests
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MuseWorkloadArgs:
-    """
+    """Inputs of `MuseWorkload`, field by field (what it is; default, and why that default).
+
     provider: the cluster's Kubernetes provider (`KubernetesCluster.provider`); every object goes through it.
+        Required.
     spec: the workload's plain inputs (namespace, image tag, replicas, host, ...); its `azure` field is
-        ignored and filled from the four inputs below.
+        ignored and filled from the four inputs below. Required.
     registry_login_server: `<registry>.azurecr.io`, where the image is pulled from
-        (`ContainerRegistry.login_server`).
+        (`ContainerRegistry.login_server`). Required.
     workload_client_id: client id of the Muse workload identity (`WorkloadIdentity.client_id`), federated with
-        `system:serviceaccount:<namespace>:<service account>`.
-    tenant_id: Entra ID tenant of the identity and the vault.
-    key_vault_name: the vault holding the secret `muse-api-token` (`SecretVault.name`).
+        `system:serviceaccount:<namespace>:<service account>`. Required.
+    tenant_id: Entra ID tenant of the identity and the vault. Required.
+    key_vault_name: the vault holding the secret `muse-api-token` (`SecretVault.name`). Required.
     rollout_timeout_minutes: how long `pulumi up` waits for the Deployment to become ready before it fails.
+        Default 10: twice the Deployment's progress deadline (manifests.PROGRESS_DEADLINE_SECONDS), so a
+        stalled rollout is reported by Kubernetes first; it must not be below that deadline.
     prerequisites: Azure resources the pods need before the first one starts (AcrPull of the kubelet, the
         identity's federated credential, its read grant on the secret); the Deployment waits for them.
+        Default () = nothing to wait for.
     """
 
     provider: k8s.Provider
-    spec: m.WorkloadSpec
+    spec: manifests.WorkloadSpec
     registry_login_server: pulumi.Input[str]
     workload_client_id: pulumi.Input[str]
     tenant_id: pulumi.Input[str]
     key_vault_name: pulumi.Input[str]
-    rollout_timeout_minutes: int
+    rollout_timeout_minutes: int = 10
     prerequisites: Sequence[pulumi.Resource] = ()
 
-    @classmethod
-    def from_config(
-        cls,
-        config: StackConfig,
-        names: ResourceNames,
-        provider: k8s.Provider,
-        registry_login_server: pulumi.Input[str],
-        workload_client_id: pulumi.Input[str],
-        tenant_id: pulumi.Input[str],
-        key_vault_name: pulumi.Input[str],
-        prerequisites: Sequence[pulumi.Resource] = (),
-    ) -> MuseWorkloadArgs:
-        return cls(
-            provider=provider,
-            spec=m.WorkloadSpec.from_config(config, names),
-            registry_login_server=registry_login_server,
-            workload_client_id=workload_client_id,
-            tenant_id=tenant_id,
-            key_vault_name=key_vault_name,
-            rollout_timeout_minutes=config.rollout_timeout_minutes,
-            prerequisites=tuple(prerequisites),
-        )
 
-
-# name in muse_manifests.BUILDERS -> the typed pulumi-kubernetes resource for it.
+# name in manifests.BUILDERS -> the typed pulumi-kubernetes resource for it.
 _TYPED: dict[str, Callable[..., pulumi.CustomResource]] = {
     "namespace": k8s.core.v1.Namespace,
     "serviceaccount": k8s.core.v1.ServiceAccount,
@@ -105,15 +85,15 @@ class MuseWorkload(pulumi.ComponentResource):
         # value. Everything else (names, namespaces, the whole pod spec but the image) stays known at preview,
         # and only the objects that hold an Azure value depend on the Azure resources.
         azure = {
-            m.PLACEHOLDERS.registry_login_server: args.registry_login_server,
-            m.PLACEHOLDERS.workload_client_id: args.workload_client_id,
-            m.PLACEHOLDERS.tenant_id: args.tenant_id,
-            m.PLACEHOLDERS.key_vault_name: args.key_vault_name,
+            manifests.PLACEHOLDERS.registry_login_server: args.registry_login_server,
+            manifests.PLACEHOLDERS.workload_client_id: args.workload_client_id,
+            manifests.PLACEHOLDERS.tenant_id: args.tenant_id,
+            manifests.PLACEHOLDERS.key_vault_name: args.key_vault_name,
         }
-        spec = replace(args.spec, azure=m.PLACEHOLDERS)
+        spec = replace(args.spec, azure=manifests.PLACEHOLDERS)
 
         def manifest(key: str) -> dict[str, Any]:
-            resolved: dict[str, Any] = _with_outputs(m.BUILDERS[key](spec), azure)
+            resolved: dict[str, Any] = _with_outputs(manifests.BUILDERS[key](spec), azure)
             return resolved
 
         def options(*depends_on: pulumi.Resource, **extra: Any) -> pulumi.ResourceOptions:
@@ -164,9 +144,9 @@ class MuseWorkload(pulumi.ComponentResource):
         self.network_policy = typed("networkpolicy", options(ns))
 
         self.namespace: pulumi.Output[str] = pulumi.Output.from_input(spec.namespace)
-        self.deployment_name: pulumi.Output[str] = pulumi.Output.from_input(m.DEPLOYMENT)
+        self.deployment_name: pulumi.Output[str] = pulumi.Output.from_input(manifests.DEPLOYMENT)
         self.image: pulumi.Output[str] = pulumi.Output.from_input(args.registry_login_server).apply(
-            lambda server: m.image_reference(server, spec.image_tag)
+            lambda server: manifests.image_reference(server, spec.image_tag)
         )
         if spec.ingress_host:
             self.url: pulumi.Output[str] = pulumi.Output.from_input(f"https://{spec.ingress_host}")

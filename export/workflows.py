@@ -1,0 +1,189 @@
+"""The one reader of the GitHub Actions workflows (`.github/workflows/*.yml`): a typed model of what they say.
+
+Used by the governance documents (export/governance/sources.py: what each job deploys and which gate protects
+it), by the repository policy (scripts/workflow_policy.py) and by the workflow tests. Only what those need is
+modelled; `raw` keeps each mapping as written for anything else. Key names follow GitHub's workflow syntax
+(https://docs.github.com/en/actions/reference/workflows-and-actions/workflow-syntax).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from stack.files import REPO_ROOT
+
+WORKFLOWS = REPO_ROOT / ".github" / "workflows"
+PULUMI_ACTION = "pulumi/actions"
+EXPRESSION = re.compile(r"\$\{\{.*?\}\}", re.DOTALL)
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return dict(value) if isinstance(value, Mapping) else {}
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str | None
+    id: str | None
+    uses: str | None  # `owner/repo[/path]@ref`, `./local`, or `docker://image`
+    inputs: dict[str, Any]  # `with:`
+    run: str | None
+    env: dict[str, Any]
+    condition: str | None  # `if:`
+    raw: dict[str, Any] = field(repr=False)
+
+    @classmethod
+    def parse(cls, raw: Any) -> Step:
+        step = _mapping(raw)
+        return cls(
+            name=_text(step.get("name")),
+            id=_text(step.get("id")),
+            uses=step["uses"] if isinstance(step.get("uses"), str) else None,
+            inputs=_mapping(step.get("with")),
+            run=step["run"] if isinstance(step.get("run"), str) else None,
+            env=_mapping(step.get("env")),
+            condition=_text(step.get("if")),
+            raw=step,
+        )
+
+    @property
+    def action(self) -> str | None:
+        """`owner/repo` (or `owner/repo/path`) of a `uses:` step, lower case, without the ref."""
+        return self.uses.split("@", 1)[0].lower() if self.uses else None
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    name: str
+    permissions: dict[str, Any] | str | None  # None: not set (inherits the workflow's)
+    environment: str | None  # the GitHub environment's name (`environment: x` or `environment: {name: x}`)
+    needs: tuple[str, ...]
+    condition: str | None  # `if:`
+    steps: tuple[Step, ...]
+    strategy: dict[str, Any]
+    matrix: dict[str, Any]  # strategy.matrix
+    env: dict[str, Any]
+    concurrency: dict[str, Any] | str | None
+    timeout_minutes: Any
+    outputs: dict[str, Any]
+    uses: str | None  # a reusable workflow instead of steps
+    raw: dict[str, Any] = field(repr=False)
+
+    @classmethod
+    def parse(cls, job_id: str, raw: Any) -> Job:
+        job = _mapping(raw)
+        environment = job.get("environment")
+        if isinstance(environment, Mapping):
+            environment = environment.get("name")
+        needs = job.get("needs") or ()
+        strategy = _mapping(job.get("strategy"))
+        permissions = job.get("permissions")
+        concurrency = job.get("concurrency")
+        return cls(
+            id=job_id,
+            name=str(job.get("name", job_id)),
+            permissions=dict(permissions) if isinstance(permissions, Mapping) else _text(permissions),
+            environment=_text(environment),
+            needs=(needs,) if isinstance(needs, str) else tuple(str(n) for n in needs),
+            condition=_text(job.get("if")),
+            steps=tuple(Step.parse(s) for s in job.get("steps") or ()),
+            strategy=strategy,
+            matrix=_mapping(strategy.get("matrix")),
+            env=_mapping(job.get("env")),
+            concurrency=dict(concurrency) if isinstance(concurrency, Mapping) else _text(concurrency),
+            timeout_minutes=job.get("timeout-minutes"),
+            outputs=_mapping(job.get("outputs")),
+            uses=_text(job.get("uses")),
+            raw=job,
+        )
+
+    def uses_action(self, action: str) -> bool:
+        return any(step.action == action for step in self.steps)
+
+    def steps_of(self, action: str) -> list[Step]:
+        return [step for step in self.steps if step.action == action]
+
+    @property
+    def pulumi_commands(self) -> list[str]:
+        """The `command:` of each pulumi/actions step (preview, up, ...)."""
+        return [str(s.inputs["command"]) for s in self.steps_of(PULUMI_ACTION) if s.inputs.get("command")]
+
+    def run_scripts(self) -> Iterator[tuple[int, str]]:
+        """(step index, script) of every `run:` step."""
+        for index, step in enumerate(self.steps):
+            if step.run is not None:
+                yield index, step.run
+
+
+@dataclass(frozen=True)
+class Workflow:
+    path: Path
+    text: str
+    name: str
+    triggers: dict[str, Any]  # event -> its filter (None when the event has none)
+    permissions: dict[str, Any] | str | None  # None: not set (GitHub's default token permissions)
+    env: dict[str, Any]
+    defaults: dict[str, Any]
+    concurrency: dict[str, Any] | str | None
+    jobs: dict[str, Job]
+    raw: dict[str, Any] = field(repr=False)
+
+    @property
+    def file_name(self) -> str:
+        return self.path.name
+
+
+def _triggers(on: Any) -> dict[str, Any]:
+    if isinstance(on, str):
+        return {on: None}
+    if isinstance(on, list):
+        return dict.fromkeys(str(t) for t in on)
+    return dict(on or {})
+
+
+def parse(text: str, path: Path | str = "workflow.yml") -> Workflow:
+    """Parse a workflow's text. PyYAML reads the key `on` as the boolean True (YAML 1.1); it is put back."""
+    document = yaml.safe_load(text) or {}
+    if not isinstance(document, dict):
+        raise ValueError(f"{path}: a workflow is a mapping, not {type(document).__name__}")
+    if True in document:
+        document["on"] = document.pop(True)
+    permissions = document.get("permissions")
+    concurrency = document.get("concurrency")
+    jobs = _mapping(document.get("jobs"))
+    return Workflow(
+        path=Path(path),
+        text=text,
+        name=str(document.get("name", Path(path).stem)),
+        triggers=_triggers(document.get("on")),
+        permissions=dict(permissions) if isinstance(permissions, Mapping) else _text(permissions),
+        env=_mapping(document.get("env")),
+        defaults=_mapping(document.get("defaults")),
+        concurrency=dict(concurrency) if isinstance(concurrency, Mapping) else _text(concurrency),
+        jobs={str(job_id): Job.parse(str(job_id), job) for job_id, job in jobs.items()},
+        raw=document,
+    )
+
+
+def load(path: Path | str) -> Workflow:
+    path = Path(path)
+    return parse(path.read_text(encoding="utf-8"), path)
+
+
+def workflow_files(directory: Path = WORKFLOWS) -> list[Path]:
+    return sorted([*directory.glob("*.yml"), *directory.glob("*.yaml")])
+
+
+def load_all(directory: Path = WORKFLOWS) -> list[Workflow]:
+    return [load(path) for path in workflow_files(directory)]

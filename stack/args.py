@@ -1,0 +1,180 @@
+"""The one place that turns this application's stack config into each component's typed args.
+
+Components take plain typed parameters and know nothing of `StackConfig`; each function here maps the
+validated config, the stack's Azure names (`naming.ResourceNames`) and its tags onto one component's args.
+`__main__.py` (the composition root) calls them for every component, and `export/deploy_manifests.py` calls
+`stack_workload_spec`, so the Pulumi program and the generated deploy/ files read the same mapping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.container_registry import ContainerRegistryArgs
+from components.kubernetes_cluster import KubernetesClusterArgs, NodePoolSize
+from components.muse_workload import MuseWorkloadArgs, manifests
+from components.observability import AlertSeverities, ObservabilityArgs
+from components.secret_vault import SecretVaultArgs
+from components.workload_identity import ServiceAccountRef, WorkloadIdentityArgs
+from stack.config import StackConfig, load_stack_config
+from stack.files import read_stack
+from stack.naming import ResourceNames
+
+
+def _zone_redundant(config: StackConfig) -> bool:
+    # Zone redundancy and a hard zone spread need at least two zones to spread across.
+    return len(config.availability_zones) > 1
+
+
+def registry_args(
+    config: StackConfig, names: ResourceNames, resource_group_name: pulumi.Input[str], tags: Mapping[str, str]
+) -> ContainerRegistryArgs:
+    return ContainerRegistryArgs(
+        resource_group_name=resource_group_name,
+        location=config.location,
+        registry_name=names.registry,
+        sku=config.registry_sku,
+        zone_redundant=_zone_redundant(config),
+        tags=tags,
+    )
+
+
+def observability_args(
+    config: StackConfig, names: ResourceNames, resource_group_name: pulumi.Input[str], tags: Mapping[str, str]
+) -> ObservabilityArgs:
+    return ObservabilityArgs(
+        resource_group_name=resource_group_name,
+        location=config.location,
+        workspace_name=names.log_analytics,
+        action_group_name=names.action_group,
+        action_group_short_name=names.action_group_short,
+        data_collection_rule_name=names.data_collection_rule,
+        alert_rule_prefix=names.alert_prefix,
+        severities=AlertSeverities.for_environment(config.environment),
+        retention_in_days=config.log_retention_days,
+        alert_emails=config.alert_emails,
+        tags=tags,
+    )
+
+
+def cluster_args(
+    config: StackConfig,
+    names: ResourceNames,
+    resource_group_name: pulumi.Input[str],
+    tags: Mapping[str, str],
+    log_analytics_workspace_id: pulumi.Input[str] | None = None,
+) -> KubernetesClusterArgs:
+    return KubernetesClusterArgs(
+        resource_group_name=resource_group_name,
+        location=config.location,
+        cluster_name=names.cluster,
+        dns_prefix=names.cluster_dns_prefix,
+        node_resource_group=names.node_resource_group,
+        control_plane_identity_name=names.control_plane_identity,
+        kubelet_identity_name=names.kubelet_identity,
+        kubernetes_version=config.kubernetes_version,
+        system_pool=NodePoolSize(vm_size=config.system_node_vm_size, count=config.system_node_count),
+        user_pool=NodePoolSize(
+            vm_size=config.user_node_vm_size,
+            count=config.user_node_count,
+            min_count=config.user_node_min_count,
+            max_count=config.user_node_max_count,
+            autoscale=config.user_node_autoscale,
+        ),
+        # The label the Muse Deployment's nodeSelector asks for, so Muse runs on the user pool only.
+        user_pool_labels=manifests.USER_POOL_LABEL,
+        tier=config.cluster_tier,
+        upgrade_channel=config.upgrade_channel,
+        availability_zones=config.availability_zones,
+        authorized_ip_ranges=config.api_server_authorized_ip_ranges,
+        admin_group_object_ids=config.cluster_admin_group_object_ids,
+        tags=tags,
+        log_analytics_workspace_id=log_analytics_workspace_id,
+    )
+
+
+def vault_args(
+    config: StackConfig,
+    names: ResourceNames,
+    resource_group_name: pulumi.Input[str],
+    tenant_id: pulumi.Input[str],
+    tags: Mapping[str, str],
+) -> SecretVaultArgs:
+    return SecretVaultArgs(
+        resource_group_name=resource_group_name,
+        location=config.location,
+        vault_name=names.key_vault,
+        tenant_id=tenant_id,
+        purge_protection=config.key_vault_purge_protection,
+        retention_days=config.key_vault_retention_days,
+        tags=tags,
+    )
+
+
+def workload_identity_args(
+    config: StackConfig,
+    names: ResourceNames,
+    resource_group_name: pulumi.Input[str],
+    oidc_issuer_url: pulumi.Input[str],
+    tags: Mapping[str, str],
+) -> WorkloadIdentityArgs:
+    """The Muse workload identity, federated with the one service account the Muse pods run as."""
+    return WorkloadIdentityArgs(
+        resource_group_name=resource_group_name,
+        location=config.location,
+        identity_name=names.workload_identity,
+        oidc_issuer_url=oidc_issuer_url,
+        service_accounts=[ServiceAccountRef(namespace=names.namespace, name=names.service_account)],
+        tags=tags,
+    )
+
+
+def workload_spec(
+    config: StackConfig, names: ResourceNames, azure: manifests.AzureRefs = manifests.PLACEHOLDERS
+) -> manifests.WorkloadSpec:
+    """The plain inputs of the Muse manifests for this stack (`azure` stays PLACEHOLDERS unless given)."""
+    return manifests.WorkloadSpec(
+        environment=config.environment,
+        namespace=names.namespace,
+        service_account=names.service_account,
+        image_tag=config.image_tag,
+        replicas=config.replicas,
+        max_replicas=config.max_replicas,
+        ingress_host=config.ingress_host,
+        tls_certificate=config.ingress_tls_certificate,
+        zone_spread=_zone_redundant(config),
+        azure=azure,
+    )
+
+
+def workload_args(
+    config: StackConfig,
+    names: ResourceNames,
+    *,
+    provider: k8s.Provider,
+    registry_login_server: pulumi.Input[str],
+    workload_client_id: pulumi.Input[str],
+    tenant_id: pulumi.Input[str],
+    key_vault_name: pulumi.Input[str],
+    prerequisites: Sequence[pulumi.Resource] = (),
+) -> MuseWorkloadArgs:
+    return MuseWorkloadArgs(
+        provider=provider,
+        spec=workload_spec(config, names),
+        registry_login_server=registry_login_server,
+        workload_client_id=workload_client_id,
+        tenant_id=tenant_id,
+        key_vault_name=key_vault_name,
+        rollout_timeout_minutes=config.rollout_timeout_minutes,
+        prerequisites=tuple(prerequisites),
+    )
+
+
+def stack_workload_spec(stack: str) -> manifests.WorkloadSpec:
+    """The spec `MuseWorkload` gets for `stack`, read from its stack files (Azure values as PLACEHOLDERS):
+    what deploy/overlays/<stack> is rendered from."""
+    config = load_stack_config(stack, read_stack(stack).config)
+    return workload_spec(config, ResourceNames.for_stack(config.environment, config.name_suffix))
