@@ -5,6 +5,7 @@ one digest from build to prod, permissions, pins, concurrency, timeouts."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -493,17 +494,17 @@ def _calls_azure(script: str) -> bool:
     )
 
 
-def credential_problems(policy: Any, job_id: str, job: dict[str, Any]) -> list[str]:
+def credential_problems(job_id: str, job: Job) -> list[str]:
     """Why a job holding an Azure identity could run out of valid credentials before its timeout."""
     problems: list[str] = []
-    env = job.get("env") or {}
-    login = job["steps"][index_of(policy, job, "azure/login")]
+    env = job.env
+    login = job.steps[index_of(job, "azure/login")]
     # kubelogin workloadidentity mode and azidentity's WorkloadIdentityCredential (the azblob backend and the
     # azurekeyvault secrets provider via gocloud.dev's DefaultAzureCredential) read these variables; kubelogin
     # lets AAD_LOGIN_METHOD override the kubeconfig's `--login azurecli` (Azure/kubelogin v0.2.17
     # pkg/internal/token/options.go UpdateFromEnv).
     expected = {
-        "AZURE_CLIENT_ID": login["with"]["client-id"],
+        "AZURE_CLIENT_ID": login.inputs["client-id"],
         "AZURE_TENANT_ID": "${{ vars.AZURE_TENANT_ID }}",
         "AZURE_AUTHORITY_HOST": "https://login.microsoftonline.com/",
         "AAD_LOGIN_METHOD": "workloadidentity",
@@ -522,36 +523,37 @@ def credential_problems(policy: Any, job_id: str, job: dict[str, Any]) -> list[s
             problems.append(f"{job_id}: {name} pins a static credential")
     starts = [
         i
-        for i, s in enumerate(job["steps"])
-        if s.get("run") == f"scripts/ci/start-token-refresher.sh {job['timeout-minutes']}"
+        for i, s in enumerate(job.steps)
+        if s.run == f"scripts/ci/start-token-refresher.sh {job.timeout_minutes}"
     ]
     if len(starts) != 1:
         problems.append(f"{job_id}: no `scripts/ci/start-token-refresher.sh <timeout-minutes>` step")
         return problems
     start = starts[0]
-    if start < index_of(policy, job, "azure/login") or job["steps"][start].get("if") != login.get("if"):
+    if start < index_of(job, "azure/login") or job.steps[start].condition != login.condition:
         problems.append(
             f"{job_id}: the refresher must start right after azure/login, under the same condition"
         )
-    for i, step in enumerate(job["steps"]):
-        uses_azure = policy.action_of(step) == "pulumi/actions" and "command" in (step.get("with") or {})
-        uses_azure = uses_azure or _calls_azure(step.get("run", ""))
-        if uses_azure and i < start and "pulumi-version" not in (step.get("with") or {}):
-            problems.append(f"{job_id}: step {step.get('name')!r} uses Azure before the refresher starts")
+    for i, step in enumerate(job.steps):
+        # A pulumi/actions step with a `command:` (install-only steps have none) or a run: that calls Azure.
+        uses_azure = step.action == "pulumi/actions" and "command" in step.inputs
+        uses_azure = uses_azure or _calls_azure(step.run or "")
+        if uses_azure and i < start:
+            problems.append(f"{job_id}: step {step.name!r} uses Azure before the refresher starts")
     return problems
 
 
-def credentialed_jobs(workflows: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+def credentialed_jobs(workflows: dict[str, Workflow]) -> list[tuple[str, str, Job]]:
     return [
         (name, job_id, job)
         for name, wf in workflows.items()
         for job_id, job in wf.jobs.items()
-        if (job.get("permissions") or {}).get("id-token") == "write"
+        if isinstance(job.permissions, dict) and job.permissions.get("id-token") == "write"
     ]
 
 
 def test_every_job_holding_an_azure_identity_keeps_credentials_for_its_whole_timeout(
-    policy: Any, workflows: dict[str, Any]
+    workflows: dict[str, Workflow],
 ) -> None:
     jobs = credentialed_jobs(workflows)
     assert {(name, job_id) for name, job_id, _ in jobs} == {
@@ -559,33 +561,33 @@ def test_every_job_holding_an_azure_identity_keeps_credentials_for_its_whole_tim
         ("pull-request.yml", "preview"), ("drift.yml", "drift"),
     }  # fmt: skip
     for _, job_id, job in jobs:
-        assert credential_problems(policy, job_id, job) == []
+        assert credential_problems(job_id, job) == []
     for wf in workflows.values():
         for name in (*STATIC_ASSERTION_VARIABLES, "AZURE_KEYVAULT_AUTH_VIA_CLI"):
             assert name not in wf.text, (wf.name, name)
 
 
-def test_credential_check_catches_a_job_that_relies_on_the_azure_login_session(
-    policy: Any, main: Any
-) -> None:
+def test_credential_check_catches_a_job_that_relies_on_the_azure_login_session(main: Workflow) -> None:
     """Negative control: the deploy job as it was (azure/login only, azurecli kubelogin, KV via az CLI)."""
-    import copy
-
-    job = copy.deepcopy(main.jobs["deploy-dev"])
-    job["steps"] = [s for s in job["steps"] if "start-token-refresher" not in s.get("run", "")]
-    for name in ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_AUTHORITY_HOST", "AAD_LOGIN_METHOD"):
-        job["env"].pop(name)
-    job["env"]["AZURE_KEYVAULT_AUTH_VIA_CLI"] = "true"
-    problems = credential_problems(policy, "deploy-dev", job)
+    job = main.jobs["deploy-dev"]
+    env = {
+        k: v
+        for k, v in job.env.items()
+        if k not in {"AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_AUTHORITY_HOST", "AAD_LOGIN_METHOD"}
+    }
+    old = replace(
+        job,
+        steps=tuple(s for s in job.steps if "start-token-refresher" not in (s.run or "")),
+        env={**env, "AZURE_KEYVAULT_AUTH_VIA_CLI": "true"},
+    )
+    problems = credential_problems("deploy-dev", old)
     assert any("AAD_LOGIN_METHOD" in p for p in problems)
     assert any("start-token-refresher" in p for p in problems)
     assert any("AZURE_KEYVAULT_AUTH_VIA_CLI" in p for p in problems)
     # A refresher started after the first pulumi command is caught too.
-    late = copy.deepcopy(main.jobs["deploy-dev"])
-    start = next(s for s in late["steps"] if "start-token-refresher" in s.get("run", ""))
-    late["steps"].remove(start)
-    late["steps"].append(start)
-    assert any("before the refresher starts" in p for p in credential_problems(policy, "deploy-dev", late))
+    start = next(s for s in job.steps if "start-token-refresher" in (s.run or ""))
+    late = replace(job, steps=(*(s for s in job.steps if s is not start), start))
+    assert any("before the refresher starts" in p for p in credential_problems("deploy-dev", late))
 
 
 def test_verify_rollout_uses_the_refreshed_token_in_ci() -> None:
