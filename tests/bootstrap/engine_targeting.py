@@ -14,6 +14,10 @@ Modelled on pulumi/pulumi (read at commit 1b5949891b3cefcb9974752b24a5ecef0acc86
   `State.GetAllDependencies` (`pkg/resource/state.go`: the parent, `dependencies`, property dependencies,
   `deletedWith`, `replaceWith`) is a skipped create fails the update with "untargeted create"
   (`diag.GetResourceWillBeCreatedButWasNotSpecifiedInTargetList`).
+- `step_generator.go`, `GenerateDeletes`: a resource in the old state that the program no longer registers is
+  deleted; with `--target`, only if it is targeted.
+- `pkg/display/json.go`, `PreviewDigest`: `pulumi preview --json` prints `{"steps": [{"op", "urn"}, ...],
+  "changeSummary": {"<op>": n}}`; the ops used here are `create`, `same` and `delete`.
 - Regression test `TestTargetUntargetedParent` (`pkg/engine/lifecycletest/target_test.go`): on a fresh stack,
   targeting only the child of a new component fails with "untargeted create"; once the parent exists in
   state, targeting the child alone works (the parent is a `same`).
@@ -22,9 +26,10 @@ The resources come from the offline plan of the real program (`offline.engine`):
 components are parented to the Stack, which the plan leaves out), `depends_on` (the SDK's `dependencies`,
 which include every property dependency) and `provider`.
 
-    python engine_targeting.py <resources.json> <existing-urns-file> <pulumi up args...>
+    python engine_targeting.py <resources.json> <existing-urns-file> up|preview <pulumi args...>
 
-Exit 0 and append the created URNs to the existing-urns file, or exit 255 with the engine's message.
+`up`: exit 0 and rewrite the existing-urns file (created URNs added, deleted ones removed), or exit 255 with
+the engine's message. `preview --json`: print the preview digest; the state file is not touched.
 """
 
 from __future__ import annotations
@@ -92,10 +97,11 @@ def registration_order(resources: list[dict[str, object]]) -> list[dict[str, obj
     return ordered
 
 
-def plan_targeted_update(
+def plan_update(
     resources: list[dict[str, object]], existing: set[str], targets: list[str], target_dependents: bool
-) -> tuple[list[str], list[str]]:
-    """(URNs created, error lines) of `pulumi up` with these targets on a stack holding `existing`."""
+) -> tuple[list[str], list[str], list[str]]:
+    """(URNs created, URNs deleted, error lines) of `pulumi up` with these targets on a stack holding
+    `existing`."""
     resources = registration_order(resources)
     wanted = Targets(targets)
     errors: list[str] = []
@@ -105,7 +111,7 @@ def plan_targeted_update(
         if literal not in registered and literal not in existing:
             errors.append(f"error: Target {literal!r} could not be found in the stack")
     if errors:
-        return [], [*errors, "error: one or more targets could not be found in the stack"]
+        return [], [], [*errors, "error: one or more targets could not be found in the stack"]
 
     targets_actual = set(wanted.literals)
     skipped_creates: set[str] = set()
@@ -133,9 +139,34 @@ def plan_targeted_update(
                 f"error: Resource {urn!r} depends on {missing[0]!r} which was was not specified in "
                 "--target list."
             )
-            return [], [*errors, "error: untargeted create"]
+            return [], [], [*errors, "error: untargeted create"]
         created.append(urn)
+    # GenerateDeletes: whatever the old state holds and the program no longer registers goes, unless --target
+    # constrains the update to other resources.
+    deleted = sorted(urn for urn in existing - registered if not wanted.constrained() or wanted.contains(urn))
+    return created, deleted, errors
+
+
+def plan_targeted_update(
+    resources: list[dict[str, object]], existing: set[str], targets: list[str], target_dependents: bool
+) -> tuple[list[str], list[str]]:
+    """(URNs created, error lines) of `pulumi up` with these targets on a stack holding `existing`."""
+    created, _, errors = plan_update(resources, existing, targets, target_dependents)
     return created, errors
+
+
+def preview_digest(resources: list[dict[str, object]], existing: set[str]) -> dict[str, object]:
+    """`pulumi preview --json` of an untargeted update: create, same or delete per resource."""
+    steps = [
+        {"op": "same" if str(r["urn"]) in existing else "create", "urn": str(r["urn"])}
+        for r in registration_order(resources)
+    ]
+    registered = {str(r["urn"]) for r in resources}
+    steps += [{"op": "delete", "urn": urn} for urn in sorted(existing - registered)]
+    summary: dict[str, int] = {}
+    for step in steps:
+        summary[step["op"]] = summary.get(step["op"], 0) + 1
+    return {"steps": steps, "changeSummary": summary}
 
 
 def _parse(argv: list[str]) -> tuple[list[str], bool]:
@@ -156,13 +187,24 @@ def main(argv: list[str]) -> int:
     resources = json.loads(Path(argv[1]).read_text(encoding="utf-8"))
     state_file = Path(argv[2])
     existing = set(state_file.read_text(encoding="utf-8").split()) if state_file.exists() else set()
-    targets, target_dependents = _parse(argv[3:])
-    created, errors = plan_targeted_update(resources, existing, targets, target_dependents)
+    command, args = argv[3], argv[4:]
+    if command == "preview":
+        if "--json" not in args:
+            print("this stand-in only answers `pulumi preview --json`", file=sys.stderr)
+            return 2
+        print(json.dumps(preview_digest(resources, existing)))
+        return 0
+    targets, target_dependents = _parse(args)
+    created, deleted, errors = plan_update(resources, existing, targets, target_dependents)
     if errors:
         print("\n".join(errors), file=sys.stderr)
         return 255
-    with state_file.open("a", encoding="utf-8") as state:
-        state.writelines(f"{urn}\n" for urn in created)
+    after = (
+        [urn for urn in state_file.read_text(encoding="utf-8").split() if urn not in deleted]
+        if (state_file.exists())
+        else []
+    )
+    state_file.write_text("".join(f"{urn}\n" for urn in [*after, *created]), encoding="utf-8")
     return 0
 
 

@@ -1,9 +1,9 @@
 """scripts/bootstrap.sh run for real against recording stand-ins for az, pulumi and gh.
 
-The `pulumi up --stack dev|prod` stand-in applies the Pulumi engine's real `--target` rule to the resources
-the real program registers (tests/bootstrap/engine_targeting.py, which cites pulumi/pulumi's
-step_generator.go and its regression test TestTargetUntargetedParent), so a targeted first deploy that the
-engine would refuse fails here too."""
+The `pulumi up|preview --stack dev|prod` stand-in applies the Pulumi engine's real rules to the resources the
+real program registers (tests/bootstrap/engine_targeting.py, which cites pulumi/pulumi's step_generator.go and
+its regression test TestTargetUntargetedParent): a targeted first deploy that the engine would refuse fails
+here too, and an update whose program registers less than the state holds deletes the rest."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ case "$(basename "$0") $*" in
   "az ad signed-in-user show"*) echo aaaaaaaa-0000-0000-0000-000000000001 ;;
   "az "*" show "*|"az group show"*) [ "$EXISTING" = yes ] || exit 3 ;;
   "pulumi stack output"*) echo "value-of-${@: -1}" ;;
-  "pulumi up --stack dev "*|"pulumi up --stack prod "*)
+  "pulumi up --stack "[dp]*|"pulumi preview --stack "[dp]*)
     stack="$3"
     program="$stack"  # the program registers only its registry stage when bootstrap asks for it
     [ "${MUSE_BOOTSTRAP_STAGE:-}" = registry ] && program="$stack-registry"
@@ -113,6 +113,17 @@ def _run(
         ["bash", str(script), *args], env=env, capture_output=True, text=True, check=False, cwd=REPO_ROOT
     )
     return result, calls.read_text().splitlines()
+
+
+def _deployed_state(tmp_path: Path, plans: dict[str, OfflinePlan]) -> dict[str, list[str]]:
+    """Both stacks as after their first full deploy: the state holds every resource of the full program."""
+    (tmp_path / "plans").mkdir(exist_ok=True)
+    state = {}
+    for stack, plan in plans.items():
+        urns = [engine_urn(r.urn) for r in plan.resources]
+        (tmp_path / "plans" / f"{stack}.state").write_text("".join(f"{u}\n" for u in urns))
+        state[stack] = urns
+    return state
 
 
 def _index(calls: list[str], prefix: str) -> int:
@@ -204,6 +215,45 @@ def test_first_deploy_creates_exactly_the_registry_stage_under_the_engine_rule(
         # full deploy keeps it.
         assert stage.one("azure-native:containerregistry:Registry") == registry
         assert set(stage.outputs) >= {"registryName", "registryLoginServer"}
+
+
+def test_rerun_on_deployed_stacks_skips_the_registry_stage_and_deletes_nothing(
+    tmp_path: Path, plans: dict[str, OfflinePlan]
+) -> None:
+    before = _deployed_state(tmp_path, plans)
+    result, calls = _run(tmp_path, existing=True, plans=plans)
+    assert result.returncode == 0, result.stderr
+    for stack, urns in before.items():
+        after = (tmp_path / "plans" / f"{stack}.state").read_text().split()
+        assert after == urns, f"{stack}: {len(urns) - len(after)} resource(s) deleted"
+        assert f"pulumi preview --stack {stack} --json" in calls
+        assert f"pulumi up --stack {stack} --yes" not in calls
+        assert f"   {stack}: skipped, the stack is already deployed" in result.stdout
+
+
+def test_registry_stage_without_the_guard_deletes_a_deployed_stack(
+    tmp_path: Path, plans: dict[str, OfflinePlan]
+) -> None:
+    """Negative control: step 4 without the guard, on deployed stacks, deletes everything but the registry."""
+    original = SCRIPT.read_text(encoding="utf-8")
+    start = original.index('for env in dev prod; do\n  steps="$(stage_steps "$env")"')
+    end = original.index('echo "== 5/5')
+    unguarded = (
+        'for env in dev prod; do\n  MUSE_BOOTSTRAP_STAGE=registry pulumi up --stack "$env" --yes\ndone\n\n'
+    )
+    copy = tmp_path / "scripts" / "bootstrap.sh"
+    copy.parent.mkdir()
+    copy.write_text(
+        (original[:start] + unguarded + original[end:]).replace(
+            'cd "$(dirname "$0")/.."', f'cd "{REPO_ROOT}"'
+        )
+    )
+    before = _deployed_state(tmp_path, plans)
+    result, _ = _run(tmp_path, existing=True, plans=plans, script=copy)
+    assert result.returncode == 0, result.stderr
+    for stack, urns in before.items():
+        after = (tmp_path / "plans" / f"{stack}.state").read_text().split()
+        assert len(after) == 3 < len(urns), after  # the registry, its component and the AcrPush grant
 
 
 def test_targeting_only_the_registry_fails_on_a_fresh_stack_as_the_engine_does(
