@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from export.workflows import PULUMI_SCRIPTS, Job, Step, Workflow
+from export.workflows import PULUMI_SCRIPTS, Job, Step, Workflow, parse
 from stack.files import REPO_ROOT
 
 OIDC_ENV = {
@@ -218,33 +218,72 @@ def test_pr_bicep_build_and_lint(pr: Workflow) -> None:
 
 
 def test_build_pushes_only_the_full_sha_tag(main: Workflow) -> None:
-    """`latest` is not the build's to move: it follows each successful deploy (tag-latest.sh)."""
     job = main.jobs["build"]
     build = step_named(job, "Build the image once").run
     assert "scripts/build-image.sh" in build  # the same recipe as `make image`, root Dockerfile
     push = step_named(job, "Push").run
-    assert 'docker push "$image:$GITHUB_SHA"' in push
     assert [line.strip() for line in push.splitlines() if "docker push" in line] == [
         'docker push "$image:$GITHUB_SHA"'
     ]
     assert "$GITHUB_SHA" in push and "${GITHUB_SHA:0" not in push  # the full SHA, not a short one
-    for _, script in job.run_scripts():
-        assert ":latest" not in script and "docker tag" not in script
     assert main.env["IMAGE_REPOSITORY"] == "muse"
 
 
-@pytest.mark.parametrize("job_id", ["deploy-dev", "deploy-prod"])
-def test_latest_moves_only_after_the_deploy_of_that_digest_succeeded(main: Workflow, job_id: str) -> None:
-    job = main.jobs[job_id]
-    deploy = step_named(job, "Deploy the")
+TAG_LATEST = 'scripts/ci/tag-latest.sh "$STACK" "$IMAGE_DIGEST"'
+
+
+def latest_problems(main: Workflow) -> list[str]:
+    """Why `latest` could name an image that was not deployed successfully: only the step right after each
+    deploy moves it, under GitHub's default success() condition (skipped when the deploy or its rollback
+    failed); nothing else in main.yml tags or pushes it."""
+    problems = []
+    for job_id, job in main.jobs.items():
+        tags = [s for s in job.steps if s.run == TAG_LATEST]
+        commands = {  # the step's commands; an `echo` that mentions latest moves nothing
+            id(s): "\n".join(
+                line for line in (s.run or "").splitlines() if not line.strip().startswith("echo")
+            )
+            for s in job.steps
+        }
+        others = [s for s in job.steps if s not in tags and re.search(r"latest|docker tag", commands[id(s)])]
+        problems += [f"{job_id}: step {s.name!r} moves or names latest" for s in others]
+        if job_id not in ("deploy-dev", "deploy-prod"):
+            problems += [f"{job_id}: tags latest without deploying" for _ in tags]
+            continue
+        deploys = pulumi_steps(job, "up")
+        if len(tags) != 1 or len(deploys) != 1:
+            problems.append(f"{job_id}: expected one deploy and one tag-latest step")
+            continue
+        if job.steps.index(tags[0]) != job.steps.index(deploys[0]) + 1:
+            problems.append(f"{job_id}: latest is not moved right after the deploy")
+        if tags[0].condition is not None:
+            problems.append(f"{job_id}: the tag-latest step runs under `if: {tags[0].condition}`")
+    return problems
+
+
+def test_latest_moves_only_after_the_deploy_of_that_digest_succeeded(main: Workflow) -> None:
+    assert latest_problems(main) == []
+
+
+def test_latest_check_catches_a_latest_that_moves_before_or_without_a_good_deploy(main: Workflow) -> None:
+    """Negative control: the build as it was (tags and pushes latest), a tag step under `if: always()`, and
+    one moved before the deploy."""
+    old_build = main.text.replace(
+        '          docker image inspect "$image:$GITHUB_SHA" > /dev/null\n',
+        '          docker image inspect "$image:$GITHUB_SHA" > /dev/null\n'
+        '          docker tag "$image:$GITHUB_SHA" "$image:latest"\n',
+    )
+    assert any("build: step" in p for p in latest_problems(parse(old_build, main.path)))
+    always = main.text.replace(
+        f"      - name: Move latest to the deployed digest\n        run: {TAG_LATEST}",
+        f"      - name: Move latest to the deployed digest\n        if: always()\n        run: {TAG_LATEST}",
+    )
+    assert any("`if: always()`" in p for p in latest_problems(parse(always, main.path)))
+    job = main.jobs["deploy-dev"]
     tag = step_named(job, "Move latest")
-    assert tag.run == 'scripts/ci/tag-latest.sh "$STACK" "$IMAGE_DIGEST"'
-    assert job.steps.index(tag) == job.steps.index(deploy) + 1
-    assert (
-        tag.condition is None
-    )  # GitHub's default success(): skipped when the deploy (or its rollback) failed
-    others = [s for s in job.steps if s is not tag]
-    assert not any("latest" in (s.run or "") for s in others)
+    early = replace(job, steps=(tag, *(s for s in job.steps if s is not tag)))
+    reordered = replace(main, jobs={**main.jobs, "deploy-dev": early})
+    assert "deploy-dev: latest is not moved right after the deploy" in latest_problems(reordered)
 
 
 def test_build_script_tags_the_git_revision(main: Workflow) -> None:
@@ -315,36 +354,63 @@ def test_same_digest_flows_from_dev_to_prod(main: Workflow) -> None:
     assert prod.env["SOURCE_LOGIN_SERVER"] == "${{ needs.build.outputs.registry }}"
 
 
+def prod_gate_problems(main: Workflow) -> list[str]:
+    """Why the prod approver could approve without seeing the prod diff, or the diff could come from
+    something that can deploy."""
+    problems = []
+    prod, preview = main.jobs["deploy-prod"], main.jobs.get("preview-prod")
+    if prod.environment != "prod":
+        problems.append("deploy-prod is not gated by the prod environment")
+    if set(prod.needs) != {"build", "deploy-dev", "preview-prod"}:
+        problems.append(f"deploy-prod needs {sorted(prod.needs)}, not build, deploy-dev and preview-prod")
+    if preview is None:
+        return [*problems, "no preview-prod job"]
+    if preview.environment is not None:
+        problems.append("preview-prod sits behind an environment: the approver would not see it first")
+    if preview.pulumi_commands != ["preview"] or any(
+        DEPLOY_WORDS.search(s) for _, s in preview.run_scripts()
+    ):
+        problems.append("preview-prod does more than `pulumi preview`")
+    if "vars.AZURE_CLIENT_ID" in str(preview.raw) or not PREVIEW_OIDC_ENV.items() <= preview.env.items():
+        problems.append("preview-prod does not sign in as the read-only preview identity")
+    if preview.env.get("STACK") != "prod" or preview.env.get("IMAGE_DIGEST") != DIGEST:
+        problems.append("preview-prod does not preview prod with the built digest")
+    return problems
+
+
 def test_prod_is_gated_by_the_prod_environment_after_dev_and_the_prod_diff(main: Workflow) -> None:
-    prod = main.jobs["deploy-prod"]
-    assert prod.environment == "prod"
-    assert prod.raw["environment"]["url"] == "${{ steps.deploy.outputs.museUrl }}"
-    assert set(prod.needs) == {"build", "deploy-dev", "preview-prod"}
+    assert prod_gate_problems(main) == []
+    assert main.jobs["deploy-prod"].raw["environment"]["url"] == "${{ steps.deploy.outputs.museUrl }}"
     assert main.jobs["deploy-dev"].environment is None  # OIDC subject ref:refs/heads/main
     assert main.jobs["build"].environment is None
-    assert main.jobs["preview-prod"].environment is None  # before the gate: the approver reads its summary
+
+
+def test_prod_gate_check_catches_an_approval_without_the_diff(main: Workflow) -> None:
+    """Negative control: deploy-prod as it was (needs build and deploy-dev only), and a preview signing in as
+    the deploy identity."""
+    old = replace(
+        main,
+        jobs={**main.jobs, "deploy-prod": replace(main.jobs["deploy-prod"], needs=("build", "deploy-dev"))},
+    )
+    assert any("deploy-prod needs" in p for p in prod_gate_problems(old))
+    preview = main.jobs["preview-prod"]
+    deployer = replace(preview, env={**preview.env, "ARM_CLIENT_ID": "${{ vars.AZURE_CLIENT_ID }}"})
+    wrong = replace(main, jobs={**main.jobs, "preview-prod": deployer})
+    assert "preview-prod does not sign in as the read-only preview identity" in prod_gate_problems(wrong)
 
 
 def test_prod_diff_is_previewed_read_only_before_the_approval(main: Workflow) -> None:
     job = main.jobs["preview-prod"]
     assert job.needs == ("build",)
-    assert job.env["STACK"] == "prod" and job.env["IMAGE_DIGEST"] == DIGEST
-    # The read-only preview identity, whose federated subject ref:refs/heads/main this job presents.
-    assert PREVIEW_OIDC_ENV.items() <= job.env.items()
     assert job.steps[index_of(job, "azure/login")].inputs == PREVIEW_LOGIN_WITH
-    assert "vars.AZURE_CLIENT_ID" not in str(job.raw)
-    assert job.pulumi_commands == ["preview"]
     (preview,) = pulumi_steps(job, "preview")
-    assert (
-        preview.run
-        == 'scripts/ci/preview.py --stack "$STACK" --policy-pack policy --title "Prod diff to approve"'
+    assert preview.run == (
+        'scripts/ci/preview.py --stack "$STACK" --policy-pack policy --title "Prod diff to approve"'
     )
     # The diff is of this commit with the digest deploy-prod will release, set in the working copy first.
     config = step_named(job, "Preview with the digest")
     assert 'pulumi config set --stack "$STACK" muse:imageTag "$IMAGE_DIGEST"' in config.run
     assert job.steps.index(config) < job.steps.index(preview)
-    for _, script in job.run_scripts():
-        assert not DEPLOY_WORDS.search(script), script
 
 
 @pytest.mark.parametrize("job_id", ["build", "deploy-dev", "deploy-prod"])
