@@ -96,7 +96,7 @@ image: system-deps ## build the Muse image with podman (localhost/muse:dev and :
 	@scripts/build-image.sh
 
 .PHONY: bench
-bench: setup ## service benchmarks: rolling update behind nginx, evaluate throughput, RSS (minutes)
+bench: setup ## service benchmarks: rolling update and rollback behind nginx, evaluate throughput, RSS (minutes)
 	@$(PY) -m bench
 
 .PHONY: export

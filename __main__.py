@@ -10,6 +10,8 @@ in the cluster (its Kubernetes provider): namespace muse-<env>, Deployment muse 
   Service, Ingress (app routing) ─► museUrl; the same objects as deploy/ for `kubectl apply -k`
 """
 
+import os
+
 import pulumi
 from pulumi_azure_native import authorization, resources
 
@@ -31,6 +33,18 @@ except ConfigError as error:
     # Raised before any resource is registered; RunError prints the message without a Python traceback.
     raise pulumi.RunError(str(error)) from None
 
+# scripts/bootstrap.sh creates only the registries, before the first image exists, with
+# MUSE_BOOTSTRAP_STAGE=registry. `pulumi up --target` cannot: the engine refuses to create a target whose
+# parent or provider is an untargeted create, and the cluster's Kubernetes provider is always targeted
+# (pulumi/pulumi step_generator.go validateSteps; replayed in tests/bootstrap/engine_targeting.py).
+REGISTRY_STAGE_ENV = "MUSE_BOOTSTRAP_STAGE"
+stage = os.environ.get(REGISTRY_STAGE_ENV, "")
+if stage not in ("", "registry"):
+    raise pulumi.RunError(
+        f"{REGISTRY_STAGE_ENV}={stage!r} is not a stage: set it to 'registry' (scripts/bootstrap.sh's first "
+        "deploy) or unset it for the whole stack"
+    )
+
 names = ResourceNames.for_stack(config.environment, config.name_suffix)
 tags = standard_tags(config)
 client = authorization.get_client_config_output()
@@ -40,61 +54,70 @@ client = authorization.get_client_config_output()
 group = resources.get_resource_group_output(resource_group_name=names.resource_group)
 
 registry = ContainerRegistry("registry", stack_args.registry_args(config, names, group.name, tags))
-
-# Observability first: the cluster ships Container Insights to its workspace; then it watches the cluster.
-observability = Observability("observability", stack_args.observability_args(config, names, group.name, tags))
-cluster = KubernetesCluster(
-    "cluster",
-    stack_args.cluster_args(
-        config, names, group.name, tags, log_analytics_workspace_id=observability.workspace_id
-    ),
-)
-observability.watch_cluster(cluster, namespace=names.namespace)
-kubelet_pull = registry.grant_pull("aks-kubelet", cluster.kubelet_principal_id)
 if config.deploy_principal_id:
     registry.grant_push("github-deploy", config.deploy_principal_id)
-
-vault = SecretVault("vault", stack_args.vault_args(config, names, group.name, client.tenant_id, tags))
-# A secret's name, not its value (the value is generated and never leaves Pulumi state and the vault).
-api_token = vault.add_generated_secret(KEY_VAULT_SECRET, secret_name=KEY_VAULT_SECRET, length=48)
-
-muse_identity = WorkloadIdentity(
-    "muse-workload",
-    stack_args.workload_identity_args(config, names, group.name, cluster.oidc_issuer_url, tags),
-)
-token_read = vault.grant_secret_read("muse-workload", muse_identity.principal_id, secret=api_token)
-
-# The workload, through the cluster's provider: the service account federated with muse_identity reads the
-# token from the vault via the Secrets Store CSI driver. `pulumi up` awaits the rollout
-# (rolloutTimeoutMinutes).
-workload = MuseWorkload(
-    "muse",
-    stack_args.workload_args(
-        config,
-        names,
-        provider=cluster.provider,
-        registry_login_server=registry.login_server,
-        workload_client_id=muse_identity.client_id,
-        tenant_id=client.tenant_id,
-        key_vault_name=vault.name,
-        # Pods can pull, federate and read the token before the first one starts.
-        prerequisites=[kubelet_pull, token_read, *muse_identity.federated_credentials],
-    ),
-)
-
 pulumi.export("resourceGroupName", group.name)
 pulumi.export("registryName", registry.name)
 pulumi.export("registryLoginServer", registry.login_server)
-pulumi.export("clusterName", cluster.name)
-pulumi.export("oidcIssuerUrl", cluster.oidc_issuer_url)
-pulumi.export("kubeconfig", cluster.kubeconfig)
-pulumi.export("logAnalyticsWorkspaceName", observability.workspace_name)
-pulumi.export("logAnalyticsWorkspaceId", observability.workspace_id)
-pulumi.export("keyVaultName", vault.name)
-pulumi.export("keyVaultUri", vault.uri)
-pulumi.export("tenantId", client.tenant_id)
-pulumi.export("museWorkloadClientId", muse_identity.client_id)
-pulumi.export("museNamespace", workload.namespace)
-pulumi.export("museDeployment", workload.deployment_name)
-pulumi.export("museImage", workload.image)
-pulumi.export("museUrl", workload.url)
+
+
+def platform_and_workload() -> None:
+    """Everything but the registry: observability, AKS, Key Vault, identities and the Muse workload."""
+    # Observability first: the cluster ships Container Insights to its workspace; then it watches the cluster.
+    observability = Observability(
+        "observability", stack_args.observability_args(config, names, group.name, tags)
+    )
+    cluster = KubernetesCluster(
+        "cluster",
+        stack_args.cluster_args(
+            config, names, group.name, tags, log_analytics_workspace_id=observability.workspace_id
+        ),
+    )
+    observability.watch_cluster(cluster, namespace=names.namespace)
+    kubelet_pull = registry.grant_pull("aks-kubelet", cluster.kubelet_principal_id)
+
+    vault = SecretVault("vault", stack_args.vault_args(config, names, group.name, client.tenant_id, tags))
+    # A secret's name, not its value (the value is generated and never leaves Pulumi state and the vault).
+    api_token = vault.add_generated_secret(KEY_VAULT_SECRET, secret_name=KEY_VAULT_SECRET, length=48)
+
+    muse_identity = WorkloadIdentity(
+        "muse-workload",
+        stack_args.workload_identity_args(config, names, group.name, cluster.oidc_issuer_url, tags),
+    )
+    token_read = vault.grant_secret_read("muse-workload", muse_identity.principal_id, secret=api_token)
+
+    # The workload, through the cluster's provider: the service account federated with muse_identity reads the
+    # token from the vault via the Secrets Store CSI driver. `pulumi up` awaits the rollout
+    # (rolloutTimeoutMinutes).
+    workload = MuseWorkload(
+        "muse",
+        stack_args.workload_args(
+            config,
+            names,
+            provider=cluster.provider,
+            registry_login_server=registry.login_server,
+            workload_client_id=muse_identity.client_id,
+            tenant_id=client.tenant_id,
+            key_vault_name=vault.name,
+            # Pods can pull, federate and read the token before the first one starts.
+            prerequisites=[kubelet_pull, token_read, *muse_identity.federated_credentials],
+        ),
+    )
+
+    pulumi.export("clusterName", cluster.name)
+    pulumi.export("oidcIssuerUrl", cluster.oidc_issuer_url)
+    pulumi.export("kubeconfig", cluster.kubeconfig)
+    pulumi.export("logAnalyticsWorkspaceName", observability.workspace_name)
+    pulumi.export("logAnalyticsWorkspaceId", observability.workspace_id)
+    pulumi.export("keyVaultName", vault.name)
+    pulumi.export("keyVaultUri", vault.uri)
+    pulumi.export("tenantId", client.tenant_id)
+    pulumi.export("museWorkloadClientId", muse_identity.client_id)
+    pulumi.export("museNamespace", workload.namespace)
+    pulumi.export("museDeployment", workload.deployment_name)
+    pulumi.export("museImage", workload.image)
+    pulumi.export("museUrl", workload.url)
+
+
+if stage != "registry":
+    platform_and_workload()

@@ -4,10 +4,12 @@
       control run (same nginx reloads, nothing replaced), Connection: close clients, and a run without
       any nginx reload (static upstream, SIGTERM only: Muse's drain alone);
   (b) POST /api/v1/evaluate throughput, 200-resource inventory, and a ~1 MiB inventory (the body limit);
-  (c) RSS per replica at rest and under load (from (a) and (b)).
+  (c) RSS per replica at rest and under load (from (a) and (b));
+  (d) a failed release and its automatic rollback under load behind nginx: new replicas that never become
+      ready, and replicas that become ready but fail the smoke check (bench/rollback.py; processes).
 Replicas are ``python -m muse serve`` processes; with podman and ``--containers`` (default when podman is
 installed) (a) and (b) run again with containers of the image (scripts/build-image.sh builds it if needed).
-Takes about 10 minutes; results go to build/bench/*.json. Not part of ``make test``.
+Takes about 12 minutes; results go to build/bench/*.json. Not part of ``make test``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import shutil
 import subprocess
 import sys
 
-from bench import evaluate, rollout
+from bench import evaluate, rollback, rollout
 from bench.common import IMAGE, ROOT, machine_facts
 
 OUT = ROOT / "build" / "bench"
@@ -70,6 +72,14 @@ def main(argv: list[str] | None = None) -> int:
             _save(f"evaluate-{runtime}-{resources}", res)
             print(evaluate.summary(res), flush=True)
             ok &= all(r["failed"] == 0 for r in res["runs"]) and res["exit_code"] == 0
+    for scenario, keepalive in (("never-ready", False), ("never-ready", True), ("ready-but-broken", False)):
+        res = rollback.run(scenario, keepalive=keepalive)
+        _save(f"rollback-{scenario}{'-keepalive' if keepalive else ''}", res)
+        print(rollback.summary(res), flush=True)
+        # The goal (0 failed) holds where the failed release never takes traffic; a release that passes its
+        # readiness probe serves until the smoke check and the rollback (docs/benchmarks.md, (d)).
+        if scenario == "never-ready":
+            ok &= res["failed"] == 0
     print(f"results: {OUT.relative_to(ROOT)}/*.json")
     return 0 if ok else 1
 

@@ -9,6 +9,7 @@ modelled; `raw` keeps each mapping as written for anything else. Key names follo
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,11 @@ from stack.files import REPO_ROOT
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"
 PULUMI_ACTION = "pulumi/actions"
 EXPRESSION = re.compile(r"\$\{\{.*?\}\}", re.DOTALL)
+# The repository's scripts that run a Pulumi command themselves, and which: the workflows call them instead of
+# pulumi/actions' `command:`, whose output, PR comment and summary exist only when the command succeeded
+# (scripts/ci/preview.py says why). Their flags follow the Pulumi CLI's (`--stack`, `--policy-pack`), and
+# tests/workflows/ runs each against a `pulumi` stand-in, so what the model reads here is what they run.
+PULUMI_SCRIPTS = {"scripts/ci/deploy.py": "up", "scripts/ci/preview.py": "preview"}
 
 
 def _mapping(value: Any) -> dict[str, Any]:
@@ -60,6 +66,53 @@ class Step:
     def action(self) -> str | None:
         """`owner/repo` (or `owner/repo/path`) of a `uses:` step, lower case, without the ref."""
         return self.uses.split("@", 1)[0].lower() if self.uses else None
+
+    @property
+    def script_call(self) -> tuple[str, ...] | None:
+        """The arguments of the line of this `run:` that calls one of PULUMI_SCRIPTS (script first)."""
+        for line in (self.run or "").replace("\\\n", " ").splitlines():
+            try:
+                words = shlex.split(line, comments=True)
+            except ValueError:
+                continue
+            if words and words[0].removeprefix("./") in PULUMI_SCRIPTS:
+                return (words[0].removeprefix("./"), *words[1:])
+        return None
+
+    def script_option(self, name: str) -> list[str]:
+        """Every value of `--name value` / `--name=value` in the script call."""
+        words = self.script_call or ()
+        values = [w.split("=", 1)[1] for w in words if w.startswith(f"{name}=")]
+        values += [words[i + 1] for i, w in enumerate(words[:-1]) if w == name]
+        return values
+
+    @property
+    def pulumi_command(self) -> str | None:
+        """The Pulumi command this step runs: pulumi/actions' `command:`, or that of a PULUMI_SCRIPTS call."""
+        if self.action == PULUMI_ACTION:
+            return str(self.inputs["command"]) if self.inputs.get("command") else None
+        call = self.script_call
+        return PULUMI_SCRIPTS[call[0]] if call else None
+
+    @property
+    def policy_packs(self) -> tuple[str, ...]:
+        if self.action == PULUMI_ACTION:
+            return tuple(str(self.inputs["policyPacks"]).split()) if self.inputs.get("policyPacks") else ()
+        return tuple(self.script_option("--policy-pack"))
+
+    @property
+    def comments_on_pr(self) -> bool:
+        if self.action == PULUMI_ACTION:
+            return str(self.inputs.get("comment-on-pr")).lower() == "true"
+        return self.script_call is not None and "--comment-on-pr" in self.script_call
+
+    @property
+    def stack_name(self) -> str | None:
+        """The stack as written (`dev`, `${{ matrix.stack }}`, `"$STACK"` -> `$STACK`)."""
+        if self.action == PULUMI_ACTION:
+            return _text(self.inputs.get("stack-name"))
+        stacks = self.script_option("--stack")
+        return stacks[0] if stacks else None
 
 
 @dataclass(frozen=True)
@@ -115,9 +168,14 @@ class Job:
         return [step for step in self.steps if step.action == action]
 
     @property
+    def pulumi_steps(self) -> list[Step]:
+        """The steps that run a Pulumi command (pulumi/actions with `command:`, or a PULUMI_SCRIPTS call)."""
+        return [s for s in self.steps if s.pulumi_command]
+
+    @property
     def pulumi_commands(self) -> list[str]:
-        """The `command:` of each pulumi/actions step (preview, up, ...)."""
-        return [str(s.inputs["command"]) for s in self.steps_of(PULUMI_ACTION) if s.inputs.get("command")]
+        """The Pulumi command of each such step (preview, up, ...)."""
+        return [str(s.pulumi_command) for s in self.pulumi_steps]
 
     def run_scripts(self) -> Iterator[tuple[int, str]]:
         """(step index, script) of every `run:` step."""

@@ -61,7 +61,8 @@ az keyvault key show --vault-name "${state[key_vault]}" --name "${state[key]}" -
   az keyvault key create --vault-name "${state[key_vault]}" --name "${state[key]}" --kty RSA --size 3072 --output none
 
 echo "== 2/5 bootstrap stack (resource groups, GitHub identities)"
-export AZURE_KEYVAULT_AUTH_VIA_CLI=true # the secrets provider uses the az login session
+# The state backend and the Key Vault secrets provider use azidentity's DefaultAzureCredential, which falls
+# through to the az login session here (AZURE_KEYVAULT_AUTH_VIA_CLI is ignored by the gocloud.dev Pulumi pins).
 pulumi login "$backend_url"
 (
   cd bootstrap
@@ -77,9 +78,28 @@ for env in dev prod; do
 done
 
 echo "== 4/5 registries only (the first main.yml run pushes to dev and imports into prod)"
+# Not `pulumi up --target <Registry URN>`: on a fresh stack the engine refuses a targeted create whose
+# parent (the new ContainerRegistry component) or provider is an untargeted create ("untargeted create",
+# pulumi/pulumi pkg/resource/deploy/step_generator.go validateSteps, regression test
+# TestTargetUntargetedParent), and the cluster's Kubernetes provider is always targeted. The program has
+# a registry stage instead (__main__.py): the registry, its component and the deploy identity's AcrPush.
+# Only on a stack that has never been deployed: on one that holds the cluster, the stage is a program without
+# everything else, so `pulumi up` would DELETE all of it (the engine deletes what the program no longer
+# registers: pulumi/pulumi step_generator.go GenerateDeletes). The preview of the stage says what it would do
+# (`pulumi preview --json`, pkg/display/json.go PreviewDigest); anything but create/same means the stack is
+# already deployed, and CI owns it.
+stage_steps() { # stage_steps <stack>: "<op> <urn>" per step of the registry stage's preview
+  MUSE_BOOTSTRAP_STAGE=registry pulumi preview --stack "$1" --json |
+    "$python" -c 'import json,sys; [print(s["op"], s["urn"]) for s in json.load(sys.stdin).get("steps") or []]'
+}
 for env in dev prod; do
-  pulumi up --stack "$env" --yes \
-    --target "urn:pulumi:$env::muse::muse:azure:ContainerRegistry\$azure-native:containerregistry:Registry::registry"
+  steps="$(stage_steps "$env")"
+  if grep -qvE '^(create|same) ' <<<"$steps"; then
+    echo "   $env: skipped, the stack is already deployed (the registry stage would change or delete" \
+      "$(grep -cvE '^(create|same) ' <<<"$steps") resource(s) it does not register); deploys go through main.yml"
+    continue
+  fi
+  MUSE_BOOTSTRAP_STAGE=registry pulumi up --stack "$env" --yes
 done
 
 echo "== 5/5 GitHub variables"

@@ -30,7 +30,7 @@ import re
 import sys
 from pathlib import Path
 
-from export.workflows import EXPRESSION, PULUMI_ACTION, Job, Workflow, load, workflow_files
+from export.workflows import EXPRESSION, Job, Workflow, load, workflow_files
 
 USES_LINE = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<ref>\S+)(?P<rest>.*)$")
 SHA_PIN = re.compile(r"^[^@\s]+@[0-9a-f]{40}$")
@@ -48,15 +48,15 @@ DEPLOY_COMMANDS = {"up", "update", "destroy"}
 
 
 def _comments_on_pr(job: Job) -> bool:
-    return any(str(s.inputs.get("comment-on-pr")).lower() == "true" for s in job.steps_of(PULUMI_ACTION))
+    return any(s.comments_on_pr for s in job.steps)
 
 
 def check_permissions(wf: Workflow) -> list[str]:
     """Least privilege per job, tied to what the job does. zizmor's excessive-permissions flags a missing or
     write-all workflow block, but not a workflow-level `contents: read`, a job without its own block, or a job
     whose `id-token`/`pull-requests`/`contents: write` its steps do not need: that needs knowing which steps
-    use which permission (azure/login needs `id-token: write`; pulumi/actions' comment-on-pr needs
-    `pull-requests: write`), which is this repository's knowledge."""
+    use which permission (azure/login needs `id-token: write`; pulumi/actions' comment-on-pr and
+    scripts/ci/preview.py --comment-on-pr need `pull-requests: write`): this repository's knowledge."""
     problems = []
     if wf.permissions != {}:
         problems.append(f"{wf.file_name}: top-level permissions must be {{}} (each job states its own)")

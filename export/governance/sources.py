@@ -24,7 +24,7 @@ from export.governance.document import (
     render_governance_doc,
 )
 from export.plans import CapturingMocks, StackPlan, all_plans
-from export.workflows import PULUMI_ACTION, Job, Workflow, load_all
+from export.workflows import Job, Workflow, load_all
 from muse.governance.inventory import parse_inventory
 from offline.engine import OfflinePlan, RecordingMonitor, run_stack
 from offline.plan import key_properties
@@ -40,6 +40,8 @@ DEPLOY_PATTERNS = (
     (re.compile(r"\baz acr import\b"), "image import"),
     (re.compile(r"\bkubectl (apply|set)\b"), "kubectl apply"),
     (re.compile(r"\bpulumi (up|destroy)\b"), "pulumi up"),
+    # `az acr import` within the stack's registry, moving `latest` after a successful deploy.
+    (re.compile(r"\bscripts/ci/tag-latest\.sh\b"), "image retag (latest)"),
 )
 
 
@@ -152,11 +154,11 @@ def _job_summary(job: Job, pull_request: bool) -> WorkflowJob:
     if isinstance(stack_env, str) and "${{" not in stack_env:
         stacks.add(stack_env)
     commands = job.pulumi_commands
-    pulumi_steps = [s for s in job.steps_of(PULUMI_ACTION) if s.inputs.get("command")]
-    pack = any(s.inputs.get("policyPacks") for s in pulumi_steps)
+    pulumi_steps = job.pulumi_steps
+    pack = any(s.policy_packs for s in pulumi_steps)
     for step in pulumi_steps:
-        name = str(step.inputs.get("stack-name", ""))
-        if name and "${{" not in name:
+        name = step.stack_name or ""
+        if name and "$" not in name:  # `${{ matrix.stack }}` and `$STACK` come from the matrix / env above
             stacks.add(name)
     deploys = [label for pattern, label in DEPLOY_PATTERNS if pattern.search(scripts)]
     if "up" in commands or "destroy" in commands:

@@ -1,19 +1,27 @@
-"""scripts/bootstrap.sh run for real against recording stand-ins for az, pulumi and gh."""
+"""scripts/bootstrap.sh run for real against recording stand-ins for az, pulumi and gh.
+
+The `pulumi up|preview --stack dev|prod` stand-in applies the Pulumi engine's real rules to the resources the
+real program registers (tests/bootstrap/engine_targeting.py, which cites pulumi/pulumi's step_generator.go and
+its regression test TestTargetUntargetedParent): a targeted first deploy that the engine would refuse fails
+here too, and an update whose program registers less than the state holds deletes the rest."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from offline.engine import OfflinePlan
+from offline.engine import OfflinePlan, run_stack
 from stack.files import REPO_ROOT
 from stack.naming import StateBackendNames
 
 SCRIPT = REPO_ROOT / "scripts" / "bootstrap.sh"
+ENGINE = Path(__file__).with_name("engine_targeting.py")
 STATE = StateBackendNames.for_suffix("m7k2")
 
 STUB = """#!/usr/bin/env bash
@@ -23,14 +31,67 @@ case "$(basename "$0") $*" in
   "az ad signed-in-user show"*) echo aaaaaaaa-0000-0000-0000-000000000001 ;;
   "az "*" show "*|"az group show"*) [ "$EXISTING" = yes ] || exit 3 ;;
   "pulumi stack output"*) echo "value-of-${@: -1}" ;;
+  "pulumi up --stack "[dp]*|"pulumi preview --stack "[dp]*)
+    stack="$3"
+    program="$stack"  # the program registers only its registry stage when bootstrap asks for it
+    [ "${MUSE_BOOTSTRAP_STAGE:-}" = registry ] && program="$stack-registry"
+    exec "$PYTHON" "$ENGINE" "$PLANS/$program.json" "$PLANS/$stack.state" "$@" ;;
 esac
 exit 0
 """
 
 
+_REGISTRY_STAGES: dict[str, OfflinePlan] = {}
+DEPLOY_PRINCIPAL = "00000000-0000-0000-0000-0000000000aa"
+
+
+def _registry_stage(stack: str) -> OfflinePlan:
+    """The offline plan of the real program run as bootstrap runs it (MUSE_BOOTSTRAP_STAGE=registry)."""
+    if stack not in _REGISTRY_STAGES:
+        previous = os.environ.get("MUSE_BOOTSTRAP_STAGE")
+        os.environ["MUSE_BOOTSTRAP_STAGE"] = "registry"
+        try:
+            # Step 3 of the script has set muse:deployPrincipalId before step 4 runs.
+            _REGISTRY_STAGES[stack] = run_stack(stack, overrides={"muse:deployPrincipalId": DEPLOY_PRINCIPAL})
+        finally:
+            if previous is None:
+                del os.environ["MUSE_BOOTSTRAP_STAGE"]
+            else:
+                os.environ["MUSE_BOOTSTRAP_STAGE"] = previous
+    return _REGISTRY_STAGES[stack]
+
+
+def engine_urn(urn: str) -> str:
+    """The URN the real engine gives: a resource parented to the root Stack gets no parent type in its URN
+    (pulumi/pulumi step_generator.go generateURN, `parentIsRootStack`); the SDK's mock monitor keeps
+    `pulumi:pulumi:Stack$` in front of top-level components' types."""
+    return urn.replace("::pulumi:pulumi:Stack$", "::")
+
+
+def _resources(plan: OfflinePlan) -> list[dict[str, object]]:
+    return [
+        {
+            "urn": engine_urn(r.urn),
+            "parent": engine_urn(r.parent) if r.parent else None,
+            "depends_on": [engine_urn(d) for d in r.depends_on],
+            "provider": r.provider,
+        }
+        for r in plan.resources
+    ]
+
+
 def _run(
-    tmp_path: Path, *args: str, existing: bool = False
+    tmp_path: Path,
+    *args: str,
+    existing: bool = False,
+    plans: dict[str, OfflinePlan] | None = None,
+    script: Path = SCRIPT,
 ) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    plans_dir = tmp_path / "plans"
+    plans_dir.mkdir(exist_ok=True)
+    for stack, plan in (plans or {}).items():
+        (plans_dir / f"{stack}.json").write_text(json.dumps(_resources(plan)))
+        (plans_dir / f"{stack}-registry.json").write_text(json.dumps(_resources(_registry_stage(stack))))
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     for tool in ("az", "pulumi", "gh"):
@@ -44,19 +105,35 @@ def _run(
         "CALLS": str(calls),
         "EXISTING": "yes" if existing else "no",
         "HOME": str(tmp_path),
+        "PYTHON": sys.executable,
+        "ENGINE": str(ENGINE),
+        "PLANS": str(plans_dir),
     }
     result = subprocess.run(
-        ["bash", str(SCRIPT), *args], env=env, capture_output=True, text=True, check=False
+        ["bash", str(script), *args], env=env, capture_output=True, text=True, check=False, cwd=REPO_ROOT
     )
     return result, calls.read_text().splitlines()
+
+
+def _deployed_state(tmp_path: Path, plans: dict[str, OfflinePlan]) -> dict[str, list[str]]:
+    """Both stacks as after their first full deploy: the state holds every resource of the full program."""
+    (tmp_path / "plans").mkdir(exist_ok=True)
+    state = {}
+    for stack, plan in plans.items():
+        urns = [engine_urn(r.urn) for r in plan.resources]
+        (tmp_path / "plans" / f"{stack}.state").write_text("".join(f"{u}\n" for u in urns))
+        state[stack] = urns
+    return state
 
 
 def _index(calls: list[str], prefix: str) -> int:
     return next(i for i, call in enumerate(calls) if call.startswith(prefix))
 
 
-def test_fresh_subscription_gets_a_locked_down_state_backend_then_the_stacks(tmp_path: Path) -> None:
-    result, calls = _run(tmp_path)
+def test_fresh_subscription_gets_a_locked_down_state_backend_then_the_stacks(
+    tmp_path: Path, plans: dict[str, OfflinePlan]
+) -> None:
+    result, calls = _run(tmp_path, plans=plans)
     assert result.returncode == 0, result.stderr
     [account] = [c for c in calls if c.startswith("az storage account create")]
     for flag in (
@@ -88,8 +165,8 @@ def test_fresh_subscription_gets_a_locked_down_state_backend_then_the_stacks(tmp
     assert "environment prod  AZURE_CLIENT_ID=value-of-prodDeployClientId" in result.stdout
 
 
-def test_rerun_creates_nothing_that_exists(tmp_path: Path) -> None:
-    result, calls = _run(tmp_path, existing=True)
+def test_rerun_creates_nothing_that_exists(tmp_path: Path, plans: dict[str, OfflinePlan]) -> None:
+    result, calls = _run(tmp_path, existing=True, plans=plans)
     assert result.returncode == 0, result.stderr
     creates = [
         c for c in calls if c.startswith("az ") and " create " in f"{c} " and "role assignment" not in c
@@ -98,8 +175,8 @@ def test_rerun_creates_nothing_that_exists(tmp_path: Path) -> None:
     assert creates == [next(c for c in calls if c.startswith("az storage container create"))]
 
 
-def test_github_variables_are_set_when_asked(tmp_path: Path) -> None:
-    result, calls = _run(tmp_path, "--github")
+def test_github_variables_are_set_when_asked(tmp_path: Path, plans: dict[str, OfflinePlan]) -> None:
+    result, calls = _run(tmp_path, "--github", plans=plans)
     assert result.returncode == 0, result.stderr
     gh = [c for c in calls if c.startswith("gh variable set")]
     names = {c.split()[3] for c in gh}
@@ -117,13 +194,128 @@ def test_github_variables_are_set_when_asked(tmp_path: Path) -> None:
     assert "gh variable set AZURE_CLIENT_ID --repo muse-platform/muse --body value-of-devDeployClientId" in gh
 
 
-def test_first_deploy_targets_exactly_the_registry_of_each_stack(
+def test_first_deploy_creates_exactly_the_registry_stage_under_the_engine_rule(
     tmp_path: Path, plans: dict[str, OfflinePlan]
 ) -> None:
-    _, calls = _run(tmp_path)
+    result, calls = _run(tmp_path, plans=plans)
+    assert result.returncode == 0, result.stderr
     for stack, plan in plans.items():
         registry = plan.one("azure-native:containerregistry:Registry")
-        assert f"pulumi up --stack {stack} --yes --target {registry.urn}" in calls
+        component = engine_urn(registry.parent or "")
+        stage = _registry_stage(stack)
+        [push] = [
+            r for r in stage.of_type("azure-native:authorization:RoleAssignment") if "github-deploy" in r.urn
+        ]
+        assert f"pulumi up --stack {stack} --yes" in calls
+        # What the engine created on the fresh stack: the registry, its component and the deploy identity's
+        # AcrPush (the first main.yml build pushes with it), nothing else.
+        created = (tmp_path / "plans" / f"{stack}.state").read_text().split()
+        assert sorted(created) == sorted([component, registry.urn, engine_urn(push.urn)]), created
+        # The stage registers the registry exactly as the full program does (same URN and inputs): the first
+        # full deploy keeps it.
+        assert stage.one("azure-native:containerregistry:Registry") == registry
+        assert set(stage.outputs) >= {"registryName", "registryLoginServer"}
+
+
+def test_rerun_on_deployed_stacks_skips_the_registry_stage_and_deletes_nothing(
+    tmp_path: Path, plans: dict[str, OfflinePlan]
+) -> None:
+    before = _deployed_state(tmp_path, plans)
+    result, calls = _run(tmp_path, existing=True, plans=plans)
+    assert result.returncode == 0, result.stderr
+    for stack, urns in before.items():
+        after = (tmp_path / "plans" / f"{stack}.state").read_text().split()
+        assert after == urns, f"{stack}: {len(urns) - len(after)} resource(s) deleted"
+        assert f"pulumi preview --stack {stack} --json" in calls
+        assert f"pulumi up --stack {stack} --yes" not in calls
+        assert f"   {stack}: skipped, the stack is already deployed" in result.stdout
+
+
+def test_registry_stage_without_the_guard_deletes_a_deployed_stack(
+    tmp_path: Path, plans: dict[str, OfflinePlan]
+) -> None:
+    """Negative control: step 4 without the guard, on deployed stacks, deletes everything but the registry."""
+    original = SCRIPT.read_text(encoding="utf-8")
+    start = original.index('for env in dev prod; do\n  steps="$(stage_steps "$env")"')
+    end = original.index('echo "== 5/5')
+    unguarded = (
+        'for env in dev prod; do\n  MUSE_BOOTSTRAP_STAGE=registry pulumi up --stack "$env" --yes\ndone\n\n'
+    )
+    copy = tmp_path / "scripts" / "bootstrap.sh"
+    copy.parent.mkdir()
+    copy.write_text(
+        (original[:start] + unguarded + original[end:]).replace(
+            'cd "$(dirname "$0")/.."', f'cd "{REPO_ROOT}"'
+        )
+    )
+    before = _deployed_state(tmp_path, plans)
+    result, _ = _run(tmp_path, existing=True, plans=plans, script=copy)
+    assert result.returncode == 0, result.stderr
+    for stack, urns in before.items():
+        after = (tmp_path / "plans" / f"{stack}.state").read_text().split()
+        assert len(after) == 3 < len(urns), after  # the registry, its component and the AcrPush grant
+
+
+def test_targeting_only_the_registry_fails_on_a_fresh_stack_as_the_engine_does(
+    tmp_path: Path, plans: dict[str, OfflinePlan]
+) -> None:
+    """Negative control: the previous step 4 (`--target <Registry URN>` alone) against the engine's rule."""
+    original = SCRIPT.read_text(encoding="utf-8")
+    start = original.index('echo "== 4/5')
+    end = original.index('echo "== 5/5')
+    old_step = (
+        'echo "== 4/5 registries only"\n'
+        "for env in dev prod; do\n"
+        '  pulumi up --stack "$env" --yes \\\n'
+        '    --target "urn:pulumi:$env::muse::muse:azure:ContainerRegistry\\$azure-native:containerregistry:'
+        'Registry::registry"\n'
+        "done\n\n"
+    )
+    old_script = tmp_path / "scripts" / "bootstrap.sh"
+    old_script.parent.mkdir()
+    # The copy runs from the repository like the original (it cds to its parent directory).
+    old_text = original[:start] + old_step + original[end:]
+    old_text = old_text.replace('cd "$(dirname "$0")/.."', f'cd "{REPO_ROOT}"')
+    old_script.write_text(old_text)
+    result, _ = _run(tmp_path, plans=plans, script=old_script)
+    assert result.returncode != 0
+    assert "untargeted create" in result.stderr
+
+
+def test_engine_stand_in_follows_the_engines_own_regression_test() -> None:
+    """pulumi/pulumi pkg/engine/lifecycletest/target_test.go TestTargetUntargetedParent, replayed."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("engine_targeting", ENGINE)
+    assert spec is not None and spec.loader is not None
+    engine = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(engine)
+    stack = "urn:pulumi:test::test::pulumi:pulumi:Stack::test"
+    parent = "urn:pulumi:test::test::component::parent"
+    child = "urn:pulumi:test::test::component$pkgA:m:typA::child"
+    provider = "urn:pulumi:test::test::pulumi:providers:pkgA::default"
+    resources = [
+        {"urn": stack},
+        {"urn": parent},
+        {"urn": child, "parent": parent, "provider": f"{provider}::id-1"},
+    ]
+    # "target create": fresh stack, only the child targeted -> "untargeted create".
+    created, errors = engine.plan_targeted_update(resources, set(), ["**child**"], False)
+    assert created == [] and errors[-1] == "error: untargeted create"
+    # "target update": with the parent already in state, targeting the child works.
+    created, errors = engine.plan_targeted_update(resources, {stack, parent, child}, ["**child**"], False)
+    assert errors == []
+    # Targeting the parent as well creates both (what scripts/bootstrap.sh does).
+    created, errors = engine.plan_targeted_update(resources, set(), [parent, child], False)
+    assert errors == [] and created == [stack, parent, child]
+    # --target-dependents adds dependents (children) of a target, never its parents.
+    _, errors = engine.plan_targeted_update(resources, set(), [child], True)
+    assert errors[-1] == "error: untargeted create"
+    created, errors = engine.plan_targeted_update(resources, set(), [parent], True)
+    assert errors == [] and created == [stack, parent, child]
+    # deployment_executor.go checkTargets: a literal target the program never registers is an error.
+    _, errors = engine.plan_targeted_update(resources, set(), [parent + "-typo"], False)
+    assert errors[-1] == "error: one or more targets could not be found in the stack"
 
 
 @pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck is installed by make system-deps")

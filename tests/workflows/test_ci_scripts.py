@@ -222,6 +222,31 @@ def test_verify_rollout_uses_entra_kubeconfig_and_waits(stubs: dict[str, Path]) 
     assert log[3] == "kubectl rollout status deployment/muse --namespace muse-dev --timeout=5m"
 
 
+def test_verify_rollout_in_ci_signs_in_again_from_the_refreshed_token_and_uses_workload_identity(
+    stubs: dict[str, Path], tmp_path: Path
+) -> None:
+    """kubelogin's workloadidentity mode reads AZURE_FEDERATED_TOKEN_FILE on every get-token (Azure/kubelogin
+    docs/book/src/concepts/login-modes/workloadidentity.md); az signs in again from the same file."""
+    token = tmp_path / "azure-federated-token"
+    token.write_text("header.payload.signature")
+    stubs["outputs"].write_text(
+        json.dumps({"resourceGroupName": "rg-muse-dev", "clusterName": "aks-muse-dev"})
+    )
+    result = run_with_stubs(
+        stubs, "verify-rollout.sh", "dev", AZURE_FEDERATED_TOKEN_FILE=str(token), AZURE_CLIENT_ID="client",
+        AZURE_TENANT_ID="tenant", ARM_SUBSCRIPTION_ID="subscription",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    log = calls(stubs)
+    kubeconfig = str(stubs["bin"].parent / "kubeconfig-dev")
+    assert log[1] == (
+        "az login --service-principal --username client --tenant tenant --federated-token "
+        "header.payload.signature --allow-no-subscriptions --output none"
+    )
+    assert log[2] == "az account set --subscription subscription"
+    assert f"kubelogin convert-kubeconfig --login workloadidentity --kubeconfig {kubeconfig}" in log
+
+
 def test_verify_rollout_reads_optional_names_and_fails_on_a_stuck_rollout(stubs: dict[str, Path]) -> None:
     stubs["outputs"].write_text(
         json.dumps(

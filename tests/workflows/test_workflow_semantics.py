@@ -1,15 +1,19 @@
 """What the three workflows must keep doing, asserted on the parsed workflows so a later edit cannot
-silently drop a gate: triggers, no deploy from pull requests, image tags, OIDC, the prod environment gate,
-one digest from build to prod, permissions, pins, concurrency, timeouts."""
+silently drop a gate: triggers, no deploy from pull requests, image tags, OIDC, the prod diff before the prod
+environment gate, one digest from build to prod, rollback and `latest` only after a good deploy, drift against
+the deployed commit, permissions, pins, concurrency, timeouts. What the scripts the steps call do is tested by
+running them (test_deploy_rollback.py, test_preview_report.py, test_release_records.py)."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from export.workflows import Job, Step, Workflow
+from export.workflows import PULUMI_SCRIPTS, Job, Step, Workflow, parse
+from stack.files import REPO_ROOT
 
 OIDC_ENV = {
     "ARM_USE_OIDC": "true",
@@ -30,6 +34,17 @@ DIGEST = "${{ needs.build.outputs.digest }}"
 DEPLOY_WORDS = re.compile(
     r"\b(docker push|az acr (login|import)|pulumi up|pulumi destroy|kubectl (apply|set))\b"
 )
+# The scripts a pull-request job may run: none of them writes state, pushes or deploys (each is tested by
+# running it: preview.py runs only `pulumi preview`, pin-deployed-image.sh changes the working copy's config).
+READ_ONLY_SCRIPTS = {
+    "scripts/ci/preview.py",
+    "scripts/ci/pin-deployed-image.sh",
+    "scripts/ci/start-token-refresher.sh",
+}
+DEPLOY_CALL = (
+    'scripts/ci/deploy.py --stack "$STACK" --image-tag "$IMAGE_DIGEST" --commit "$GITHUB_SHA" '
+    "--policy-pack policy"
+)
 
 
 def step_named(job: Job, fragment: str) -> Step:
@@ -39,9 +54,8 @@ def step_named(job: Job, fragment: str) -> Step:
 
 
 def pulumi_steps(job: Job, command: str | None = None) -> list[Step]:
-    return [
-        s for s in job.steps_of("pulumi/actions") if command is None or s.inputs.get("command") == command
-    ]
+    """Steps that run a Pulumi command: pulumi/actions with `command:`, or a scripts/ci script running one."""
+    return [s for s in job.pulumi_steps if command is None or s.pulumi_command == command]
 
 
 def index_of(job: Job, action: str) -> int:
@@ -80,7 +94,9 @@ def test_no_deploy_or_push_reachable_from_pull_request(workflows: dict[str, Work
             assert set(job.pulumi_commands) <= {"preview"}, job_id
             for _, script in job.run_scripts():
                 assert not DEPLOY_WORDS.search(script), (job_id, script)
+                assert set(re.findall(r"scripts/ci/[\w.-]+", script)) <= READ_ONLY_SCRIPTS, (job_id, script)
             assert job.uses is None, f"{job_id}: reusable workflow from a pull request"
+    assert PULUMI_SCRIPTS["scripts/ci/preview.py"] == "preview"
 
 
 def test_deploying_workflows_are_not_triggered_by_pull_requests(
@@ -130,32 +146,35 @@ def _policy_pack_steps(job: Job, command: str) -> Step:
 
 
 def test_preview_and_up_enforce_the_muse_policy_pack(pr: Workflow, main: Workflow) -> None:
-    from pathlib import Path
-
     import yaml
 
     preview = _policy_pack_steps(pr.jobs["preview"], "preview")
-    assert preview.inputs["policyPacks"] == "policy"
-    for job_id in ("deploy-dev", "deploy-prod"):
-        up = _policy_pack_steps(main.jobs[job_id], "up")
-        assert up.inputs["policyPacks"] == "policy", job_id
-    root = Path(__file__).resolve().parents[2]
-    pack = yaml.safe_load((root / "policy" / "PulumiPolicy.yaml").read_text())
+    assert preview.policy_packs == ("policy",)
+    for job_id in ("deploy-dev", "preview-prod", "deploy-prod"):
+        command = "preview" if job_id == "preview-prod" else "up"
+        step = _policy_pack_steps(main.jobs[job_id], command)
+        assert step.policy_packs == ("policy",), job_id
+    pack = yaml.safe_load((REPO_ROOT / "policy" / "PulumiPolicy.yaml").read_text())
     assert pack["runtime"] == {"name": "python", "options": {"virtualenv": "../.venv"}}
-    assert "pulumi-policy==" in (root / "requirements-dev.txt").read_text()
+    assert "pulumi-policy==" in (REPO_ROOT / "requirements-dev.txt").read_text()
 
 
 def test_pr_preview_per_stack_with_comment_and_summary(pr: Workflow) -> None:
+    """One comment per stack, edited in place, and the job summary - also when the preview fails (preview.py;
+    test_preview_report.py runs it against a fake GitHub API)."""
     job = pr.jobs["preview"]
     assert job.matrix["stack"] == ["dev", "prod"]
     assert job.strategy["fail-fast"] is False
+    assert job.env["STACK"] == "${{ matrix.stack }}"
     (preview,) = pulumi_steps(job, "preview")
-    w = preview.inputs
-    assert w["stack-name"] == "${{ matrix.stack }}"
-    assert w["comment-on-pr"] is True
-    assert w["comment-on-summary"] is True
-    assert w.get("edit-pr-comment", True) is True  # one comment per stack, edited in place
-    assert w["cloud-url"] == "${{ vars.PULUMI_BACKEND_URL }}"
+    assert preview.run == 'scripts/ci/preview.py --stack "$STACK" --policy-pack policy --comment-on-pr'
+    assert preview.comments_on_pr and preview.stack_name == "$STACK"
+    assert preview.env == {
+        "GITHUB_TOKEN": "${{ github.token }}",
+        "PR_NUMBER": "${{ github.event.pull_request.number }}",
+    }
+    assert job.env["PULUMI_BACKEND_URL"] == "${{ vars.PULUMI_BACKEND_URL }}"
+    assert not job.steps_of("pulumi/actions")[-1].inputs.get("command")  # the action only installs the CLI
 
 
 def test_pr_preview_skips_forks_with_a_notice(pr: Workflow) -> None:
@@ -198,16 +217,73 @@ def test_pr_bicep_build_and_lint(pr: Workflow) -> None:
 # --- build and push -----------------------------------------------------------------------------------------
 
 
-def test_build_tags_full_sha_and_latest_and_pushes_both(main: Workflow) -> None:
+def test_build_pushes_only_the_full_sha_tag(main: Workflow) -> None:
     job = main.jobs["build"]
     build = step_named(job, "Build the image once").run
     assert "scripts/build-image.sh" in build  # the same recipe as `make image`, root Dockerfile
-    assert 'docker tag "$image:$GITHUB_SHA" "$image:latest"' in build
     push = step_named(job, "Push").run
-    assert 'docker push "$image:$GITHUB_SHA"' in push
-    assert 'docker push "$image:latest"' in push
+    assert [line.strip() for line in push.splitlines() if "docker push" in line] == [
+        'docker push "$image:$GITHUB_SHA"'
+    ]
     assert "$GITHUB_SHA" in push and "${GITHUB_SHA:0" not in push  # the full SHA, not a short one
     assert main.env["IMAGE_REPOSITORY"] == "muse"
+
+
+TAG_LATEST = 'scripts/ci/tag-latest.sh "$STACK" "$IMAGE_DIGEST"'
+
+
+def latest_problems(main: Workflow) -> list[str]:
+    """Why `latest` could name an image that was not deployed successfully: only the step right after each
+    deploy moves it, under GitHub's default success() condition (skipped when the deploy or its rollback
+    failed); nothing else in main.yml tags or pushes it."""
+    problems = []
+    for job_id, job in main.jobs.items():
+        tags = [s for s in job.steps if s.run == TAG_LATEST]
+        commands = {  # the step's commands; an `echo` that mentions latest moves nothing
+            id(s): "\n".join(
+                line for line in (s.run or "").splitlines() if not line.strip().startswith("echo")
+            )
+            for s in job.steps
+        }
+        others = [s for s in job.steps if s not in tags and re.search(r"latest|docker tag", commands[id(s)])]
+        problems += [f"{job_id}: step {s.name!r} moves or names latest" for s in others]
+        if job_id not in ("deploy-dev", "deploy-prod"):
+            problems += [f"{job_id}: tags latest without deploying" for _ in tags]
+            continue
+        deploys = pulumi_steps(job, "up")
+        if len(tags) != 1 or len(deploys) != 1:
+            problems.append(f"{job_id}: expected one deploy and one tag-latest step")
+            continue
+        if job.steps.index(tags[0]) != job.steps.index(deploys[0]) + 1:
+            problems.append(f"{job_id}: latest is not moved right after the deploy")
+        if tags[0].condition is not None:
+            problems.append(f"{job_id}: the tag-latest step runs under `if: {tags[0].condition}`")
+    return problems
+
+
+def test_latest_moves_only_after_the_deploy_of_that_digest_succeeded(main: Workflow) -> None:
+    assert latest_problems(main) == []
+
+
+def test_latest_check_catches_a_latest_that_moves_before_or_without_a_good_deploy(main: Workflow) -> None:
+    """Negative control: the build as it was (tags and pushes latest), a tag step under `if: always()`, and
+    one moved before the deploy."""
+    old_build = main.text.replace(
+        '          docker image inspect "$image:$GITHUB_SHA" > /dev/null\n',
+        '          docker image inspect "$image:$GITHUB_SHA" > /dev/null\n'
+        '          docker tag "$image:$GITHUB_SHA" "$image:latest"\n',
+    )
+    assert any("build: step" in p for p in latest_problems(parse(old_build, main.path)))
+    always = main.text.replace(
+        f"      - name: Move latest to the deployed digest\n        run: {TAG_LATEST}",
+        f"      - name: Move latest to the deployed digest\n        if: always()\n        run: {TAG_LATEST}",
+    )
+    assert any("`if: always()`" in p for p in latest_problems(parse(always, main.path)))
+    job = main.jobs["deploy-dev"]
+    tag = step_named(job, "Move latest")
+    early = replace(job, steps=(tag, *(s for s in job.steps if s is not tag)))
+    reordered = replace(main, jobs={**main.jobs, "deploy-dev": early})
+    assert "deploy-dev: latest is not moved right after the deploy" in latest_problems(reordered)
 
 
 def test_build_script_tags_the_git_revision(main: Workflow) -> None:
@@ -248,37 +324,93 @@ def test_build_runs_only_on_main(main: Workflow) -> None:
 
 
 @pytest.mark.parametrize("job_id", ["deploy-dev", "deploy-prod"])
-def test_deploy_sets_image_tag_to_the_built_digest(main: Workflow, job_id: str) -> None:
+def test_deploy_releases_the_built_digest(main: Workflow, job_id: str) -> None:
+    """deploy.py sets muse:imageTag to the digest and runs `pulumi up` (test_deploy_rollback.py runs it)."""
     job = main.jobs[job_id]
     assert job.env["IMAGE_DIGEST"] == DIGEST
     assert "build" in job.needs
     scripts = "\n".join(s for _, s in job.run_scripts())
-    assert 'pulumi config set --stack "$STACK" muse:imageTag "$IMAGE_DIGEST"' in scripts
     # Deploy jobs never build: the image comes from the build job only.
     assert "docker build" not in scripts and "build-image.sh" not in scripts
     (up,) = pulumi_steps(job, "up")
-    assert up.inputs["stack-name"] == job.env["STACK"]
-    assert up.inputs["cloud-url"] == "${{ vars.PULUMI_BACKEND_URL }}"
-    config_set = next(i for i, s in enumerate(job.steps) if "muse:imageTag" in (s.run or ""))
-    assert config_set < job.steps.index(up)
+    assert up.run == DEPLOY_CALL
+    assert up.stack_name == "$STACK" and job.env["STACK"] == job_id.removeprefix("deploy-")
+    assert job.env["PULUMI_BACKEND_URL"] == "${{ vars.PULUMI_BACKEND_URL }}"
 
 
 def test_same_digest_flows_from_dev_to_prod(main: Workflow) -> None:
     dev, prod = main.jobs["deploy-dev"], main.jobs["deploy-prod"]
     assert dev.env["STACK"] == "dev" and prod.env["STACK"] == "prod"
-    assert dev.env["IMAGE_DIGEST"] == prod.env["IMAGE_DIGEST"] == DIGEST
-    copy = step_named(prod, "Copy the same digest").run
-    assert '--source "$SOURCE_LOGIN_SERVER/$IMAGE_REPOSITORY@$IMAGE_DIGEST"' in copy
-    assert '[[ "$imported" != "$IMAGE_DIGEST" ]]' in copy
+    assert (
+        dev.env["IMAGE_DIGEST"] == prod.env["IMAGE_DIGEST"] == main.jobs["preview-prod"].env["IMAGE_DIGEST"]
+    )
+    assert dev.env["IMAGE_DIGEST"] == DIGEST
+    copy = step_named(prod, "Copy the same digest")
+    assert '--source "$SOURCE_LOGIN_SERVER/$IMAGE_REPOSITORY@$IMAGE_DIGEST"' in copy.run
+    assert '--image "$IMAGE_REPOSITORY:$GITHUB_SHA" --force' in copy.run
+    assert "latest" not in copy.run  # moved after the prod deploy succeeded
+    assert '[[ "$imported" != "$IMAGE_DIGEST" ]]' in copy.run
+    assert prod.steps.index(copy) < prod.steps.index(pulumi_steps(prod, "up")[0])
     assert prod.env["SOURCE_LOGIN_SERVER"] == "${{ needs.build.outputs.registry }}"
 
 
-def test_prod_is_gated_by_the_prod_environment_after_dev(main: Workflow) -> None:
-    prod = main.jobs["deploy-prod"]
-    assert prod.environment == "prod"
-    assert set(prod.needs) == {"build", "deploy-dev"}
+def prod_gate_problems(main: Workflow) -> list[str]:
+    """Why the prod approver could approve without seeing the prod diff, or the diff could come from
+    something that can deploy."""
+    problems = []
+    prod, preview = main.jobs["deploy-prod"], main.jobs.get("preview-prod")
+    if prod.environment != "prod":
+        problems.append("deploy-prod is not gated by the prod environment")
+    if set(prod.needs) != {"build", "deploy-dev", "preview-prod"}:
+        problems.append(f"deploy-prod needs {sorted(prod.needs)}, not build, deploy-dev and preview-prod")
+    if preview is None:
+        return [*problems, "no preview-prod job"]
+    if preview.environment is not None:
+        problems.append("preview-prod sits behind an environment: the approver would not see it first")
+    if preview.pulumi_commands != ["preview"] or any(
+        DEPLOY_WORDS.search(s) for _, s in preview.run_scripts()
+    ):
+        problems.append("preview-prod does more than `pulumi preview`")
+    if "vars.AZURE_CLIENT_ID" in str(preview.raw) or not PREVIEW_OIDC_ENV.items() <= preview.env.items():
+        problems.append("preview-prod does not sign in as the read-only preview identity")
+    if preview.env.get("STACK") != "prod" or preview.env.get("IMAGE_DIGEST") != DIGEST:
+        problems.append("preview-prod does not preview prod with the built digest")
+    return problems
+
+
+def test_prod_is_gated_by_the_prod_environment_after_dev_and_the_prod_diff(main: Workflow) -> None:
+    assert prod_gate_problems(main) == []
+    assert main.jobs["deploy-prod"].raw["environment"]["url"] == "${{ steps.deploy.outputs.museUrl }}"
     assert main.jobs["deploy-dev"].environment is None  # OIDC subject ref:refs/heads/main
     assert main.jobs["build"].environment is None
+
+
+def test_prod_gate_check_catches_an_approval_without_the_diff(main: Workflow) -> None:
+    """Negative control: deploy-prod as it was (needs build and deploy-dev only), and a preview signing in as
+    the deploy identity."""
+    old = replace(
+        main,
+        jobs={**main.jobs, "deploy-prod": replace(main.jobs["deploy-prod"], needs=("build", "deploy-dev"))},
+    )
+    assert any("deploy-prod needs" in p for p in prod_gate_problems(old))
+    preview = main.jobs["preview-prod"]
+    deployer = replace(preview, env={**preview.env, "ARM_CLIENT_ID": "${{ vars.AZURE_CLIENT_ID }}"})
+    wrong = replace(main, jobs={**main.jobs, "preview-prod": deployer})
+    assert "preview-prod does not sign in as the read-only preview identity" in prod_gate_problems(wrong)
+
+
+def test_prod_diff_is_previewed_read_only_before_the_approval(main: Workflow) -> None:
+    job = main.jobs["preview-prod"]
+    assert job.needs == ("build",)
+    assert job.steps[index_of(job, "azure/login")].inputs == PREVIEW_LOGIN_WITH
+    (preview,) = pulumi_steps(job, "preview")
+    assert preview.run == (
+        'scripts/ci/preview.py --stack "$STACK" --policy-pack policy --title "Prod diff to approve"'
+    )
+    # The diff is of this commit with the digest deploy-prod will release, set in the working copy first.
+    config = step_named(job, "Preview with the digest")
+    assert 'pulumi config set --stack "$STACK" muse:imageTag "$IMAGE_DIGEST"' in config.run
+    assert job.steps.index(config) < job.steps.index(preview)
 
 
 @pytest.mark.parametrize("job_id", ["build", "deploy-dev", "deploy-prod"])
@@ -295,16 +427,14 @@ def test_release_jobs_use_oidc(main: Workflow, job_id: str) -> None:
 
 
 @pytest.mark.parametrize("job_id", ["deploy-dev", "deploy-prod"])
-def test_deploy_verifies_rollout_and_smoke_checks_healthz(main: Workflow, job_id: str) -> None:
+def test_deploy_verifies_rollout_and_smoke_checks_healthz_and_rolls_back(main: Workflow, job_id: str) -> None:
+    """One step releases, checks and rolls back (a failed check cannot be caught in a later step without
+    continue-on-error, which is banned); test_deploy_rollback.py runs it through every outcome."""
     job = main.jobs[job_id]
     (up,) = pulumi_steps(job, "up")
-    after = job.steps[job.steps.index(up) + 1 :]
-    runs = [(s.run or "") for s in after]
-    assert 'scripts/ci/verify-rollout.sh "$STACK"' in runs
-    smoke = step_named(job, "Smoke check")
-    assert smoke.env["MUSE_URL"] == "${{ steps.up.outputs.museUrl }}"
-    assert smoke.run == 'scripts/ci/smoke-check.sh "$MUSE_URL"'
-    assert up.id == "up"
+    assert up.id == "deploy" and up.name and "rolls back" in up.name
+    script = (REPO_ROOT / "scripts" / "ci" / "deploy.py").read_text()
+    assert '"verify-rollout.sh"' in script and '"smoke-check.sh"' in script
     assert not any(s.raw.get("continue-on-error") for s in job.steps)
 
 
@@ -339,20 +469,33 @@ def test_no_caches_on_the_release_path(policy: Any, main: Workflow) -> None:
 # --- drift --------------------------------------------------------------------------------------------------
 
 
-def test_drift_previews_with_refresh_and_expects_no_changes(drift: Workflow) -> None:
+def test_drift_previews_the_deployed_commit_with_refresh_and_expects_no_changes(drift: Workflow) -> None:
     (job,) = drift.jobs.values()
     assert job.matrix["stack"] == ["dev", "prod"]
     assert job.strategy["fail-fast"] is False
     assert job.pulumi_commands == ["preview"]  # never up/refresh: drift detection writes no state
     (preview,) = pulumi_steps(job, "preview")
-    w = preview.inputs
-    assert w["refresh"] is True and w["expect-no-changes"] is True
-    assert w["comment-on-summary"] is True
-    assert w["cloud-url"] == "${{ vars.PULUMI_BACKEND_URL }}"
+    # --drift: --refresh --expect-no-changes, the diff in the summary (test_preview_report.py runs it).
+    assert preview.run == (
+        'scripts/ci/preview.py --stack "$STACK" --drift --cwd "$RUNNER_TEMP/deployed" '
+        '--note "$RUNNER_TEMP/compared.md"'
+    )
+    assert job.env["PULUMI_BACKEND_URL"] == "${{ vars.PULUMI_BACKEND_URL }}"
     assert PREVIEW_OIDC_ENV.items() <= job.env.items()
-    explain = step_named(job, "Explain the drift")
-    assert explain.condition == "failure() && steps.preview.outcome == 'failure'"
-    assert "$GITHUB_STEP_SUMMARY" in explain.run
+    # The commit last deployed to the stack (deployed_commit.py), checked out beside main: full history.
+    checkout = job.steps[index_of(job, "actions/checkout")]
+    assert checkout.inputs["fetch-depth"] == 0
+    find = step_named(job, "Find the commit deployed")
+    assert find.id == "deployed"
+    assert find.run == 'scripts/ci/deployed_commit.py --stack "$STACK" --note "$RUNNER_TEMP/compared.md"'
+    worktree = step_named(job, "Check out that commit")
+    assert worktree.env["DEPLOYED_COMMIT"] == "${{ steps.deployed.outputs.commit }}"
+    assert 'git worktree add --detach "$RUNNER_TEMP/deployed" "$DEPLOYED_COMMIT"' in worktree.run
+    assert 'make -C "$RUNNER_TEMP/deployed" venv' in worktree.run
+    pin = step_named(job, "Compare against the image")
+    assert 'cd "$RUNNER_TEMP/deployed"' in pin.run and "pin-deployed-image.sh" in pin.run
+    order = [job.steps.index(s) for s in (find, worktree, pin, preview)]
+    assert order == sorted(order)
     assert "pulumi refresh" not in "\n".join(s for _, s in job.run_scripts())
 
 
@@ -373,6 +516,7 @@ def test_permissions_per_job(workflows: dict[str, Workflow]) -> None:
         ("pull-request.yml", "bicep"): {"contents": "read"},
         ("main.yml", "build"): {"contents": "read", "id-token": "write"},
         ("main.yml", "deploy-dev"): {"contents": "read", "id-token": "write"},
+        ("main.yml", "preview-prod"): {"contents": "read", "id-token": "write"},
         ("main.yml", "deploy-prod"): {"contents": "read", "id-token": "write"},
         ("drift.yml", "drift"): {"contents": "read", "id-token": "write"},
     }
@@ -436,13 +580,26 @@ def test_every_pulumi_command_uses_the_blob_backend_and_the_pinned_cli(
     for wf in workflows.values():
         assert wf.env["PULUMI_VERSION"] == "3.272.0"
         for job in wf.jobs.values():
-            for step in pulumi_steps(job):
+            for step in job.steps_of("pulumi/actions"):
                 assert step.inputs["pulumi-version"] == "${{ env.PULUMI_VERSION }}"
                 if "command" in step.inputs:
                     assert step.inputs["cloud-url"] == "${{ vars.PULUMI_BACKEND_URL }}"
-            if pulumi_steps(job):
+            runs_pulumi = [
+                i for i, s in enumerate(job.steps) if s.pulumi_command or _runs_pulumi(s.run or "")
+            ]
+            if runs_pulumi:
+                # The CLI reads the backend from PULUMI_BACKEND_URL; the pinned CLI is installed first.
                 assert job.env["PULUMI_BACKEND_URL"] == "${{ vars.PULUMI_BACKEND_URL }}"
                 assert index_of(job, "azure/login") < index_of(job, "pulumi/actions")
+                assert index_of(job, "pulumi/actions") < min(runs_pulumi)
+
+
+def _runs_pulumi(script: str) -> bool:
+    return any(
+        re.search(r"(^|[\s;&|(])pulumi\s", line)
+        for line in script.splitlines()
+        if not line.strip().startswith("echo")
+    )
 
 
 def test_pulumi_sdk_pin_matches_the_cli_pin(workflows: dict[str, Workflow]) -> None:
@@ -471,3 +628,127 @@ def test_no_secrets_only_repository_variables(workflows: dict[str, Workflow]) ->
 def test_shell_is_bash_everywhere(workflows: dict[str, Workflow]) -> None:
     for wf in workflows.values():
         assert wf.defaults == {"run": {"shell": "bash"}}
+
+
+# --- credentials that last the whole job --------------------------------------------------------------------
+
+# Static OIDC inputs would pin one ~5-minute assertion into the azure-native provider: with ARM_OIDC_TOKEN
+# or ARM_OIDC_TOKEN_FILE_PATH it reads the token once, at configure time; only with the request URL/token
+# (ACTIONS_ID_TOKEN_REQUEST_URL/TOKEN, which GitHub sets in jobs with id-token: write) does it ask GitHub
+# for a fresh assertion each time Entra ID needs one (pulumi/pulumi-azure-native
+# provider/pkg/provider/auth_azidentity.go, newOidcCredential and getOidcTokenExchangeAssertion).
+STATIC_ASSERTION_VARIABLES = ("ARM_OIDC_TOKEN", "ARM_OIDC_TOKEN_FILE_PATH", "ARM_CLIENT_SECRET")
+# Consumers that need a token after the first minutes of the job.
+LATE_CONSUMERS = re.compile(
+    r"(^|[\s;&|(])(pulumi|kubectl|kubelogin|az)\s"
+    r"|scripts/ci/(verify-rollout|pin-deployed-image|deploy|preview|deployed_commit|tag-latest)"
+)
+
+
+def _calls_azure(script: str) -> bool:
+    return any(
+        LATE_CONSUMERS.search(line) for line in script.splitlines() if not line.strip().startswith("echo")
+    )
+
+
+def credential_problems(job_id: str, job: Job) -> list[str]:
+    """Why a job holding an Azure identity could run out of valid credentials before its timeout."""
+    problems: list[str] = []
+    env = job.env
+    login = job.steps[index_of(job, "azure/login")]
+    # kubelogin workloadidentity mode and azidentity's WorkloadIdentityCredential (the azblob backend and the
+    # azurekeyvault secrets provider via gocloud.dev's DefaultAzureCredential) read these variables; kubelogin
+    # lets AAD_LOGIN_METHOD override the kubeconfig's `--login azurecli` (Azure/kubelogin v0.2.17
+    # pkg/internal/token/options.go UpdateFromEnv).
+    expected = {
+        "AZURE_CLIENT_ID": login.inputs["client-id"],
+        "AZURE_TENANT_ID": "${{ vars.AZURE_TENANT_ID }}",
+        "AZURE_AUTHORITY_HOST": "https://login.microsoftonline.com/",
+        "AAD_LOGIN_METHOD": "workloadidentity",
+    }
+    for name, value in expected.items():
+        if env.get(name) != value:
+            problems.append(f"{job_id}: env {name} is {env.get(name)!r}, expected {value!r}")
+    if "ARM_CLIENT_ID" in env and env["ARM_CLIENT_ID"] != env.get("AZURE_CLIENT_ID"):
+        problems.append(f"{job_id}: ARM_CLIENT_ID and AZURE_CLIENT_ID name different identities")
+    # gocloud.dev's azurekeyvault opener ignores it (always DefaultAzureCredential,
+    # secrets/azurekeyvault/akv.go DefaultClientMaker); it only suggested the az session was used.
+    if "AZURE_KEYVAULT_AUTH_VIA_CLI" in env:
+        problems.append(f"{job_id}: AZURE_KEYVAULT_AUTH_VIA_CLI is a no-op and misleading")
+    for name in STATIC_ASSERTION_VARIABLES:
+        if name in env:
+            problems.append(f"{job_id}: {name} pins a static credential")
+    starts = [
+        i
+        for i, s in enumerate(job.steps)
+        if s.run == f"scripts/ci/start-token-refresher.sh {job.timeout_minutes}"
+    ]
+    if len(starts) != 1:
+        problems.append(f"{job_id}: no `scripts/ci/start-token-refresher.sh <timeout-minutes>` step")
+        return problems
+    start = starts[0]
+    if start < index_of(job, "azure/login") or job.steps[start].condition != login.condition:
+        problems.append(
+            f"{job_id}: the refresher must start right after azure/login, under the same condition"
+        )
+    for i, step in enumerate(job.steps):
+        # A step running a Pulumi command (install-only pulumi/actions steps do not) or a run: calling Azure.
+        uses_azure = step.pulumi_command is not None or _calls_azure(step.run or "")
+        if uses_azure and i < start:
+            problems.append(f"{job_id}: step {step.name!r} uses Azure before the refresher starts")
+    return problems
+
+
+def credentialed_jobs(workflows: dict[str, Workflow]) -> list[tuple[str, str, Job]]:
+    return [
+        (name, job_id, job)
+        for name, wf in workflows.items()
+        for job_id, job in wf.jobs.items()
+        if isinstance(job.permissions, dict) and job.permissions.get("id-token") == "write"
+    ]
+
+
+def test_every_job_holding_an_azure_identity_keeps_credentials_for_its_whole_timeout(
+    workflows: dict[str, Workflow],
+) -> None:
+    jobs = credentialed_jobs(workflows)
+    assert {(name, job_id) for name, job_id, _ in jobs} == {
+        ("main.yml", "build"), ("main.yml", "deploy-dev"), ("main.yml", "preview-prod"),
+        ("main.yml", "deploy-prod"), ("pull-request.yml", "preview"), ("drift.yml", "drift"),
+    }  # fmt: skip
+    for _, job_id, job in jobs:
+        assert credential_problems(job_id, job) == []
+    for wf in workflows.values():
+        for name in (*STATIC_ASSERTION_VARIABLES, "AZURE_KEYVAULT_AUTH_VIA_CLI"):
+            assert name not in wf.text, (wf.name, name)
+
+
+def test_credential_check_catches_a_job_that_relies_on_the_azure_login_session(main: Workflow) -> None:
+    """Negative control: the deploy job as it was (azure/login only, azurecli kubelogin, KV via az CLI)."""
+    job = main.jobs["deploy-dev"]
+    env = {
+        k: v
+        for k, v in job.env.items()
+        if k not in {"AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_AUTHORITY_HOST", "AAD_LOGIN_METHOD"}
+    }
+    old = replace(
+        job,
+        steps=tuple(s for s in job.steps if "start-token-refresher" not in (s.run or "")),
+        env={**env, "AZURE_KEYVAULT_AUTH_VIA_CLI": "true"},
+    )
+    problems = credential_problems("deploy-dev", old)
+    assert any("AAD_LOGIN_METHOD" in p for p in problems)
+    assert any("start-token-refresher" in p for p in problems)
+    assert any("AZURE_KEYVAULT_AUTH_VIA_CLI" in p for p in problems)
+    # A refresher started after the first pulumi command is caught too.
+    start = next(s for s in job.steps if "start-token-refresher" in (s.run or ""))
+    late = replace(job, steps=(*(s for s in job.steps if s is not start), start))
+    assert any("before the refresher starts" in p for p in credential_problems("deploy-dev", late))
+
+
+def test_verify_rollout_uses_the_refreshed_token_in_ci() -> None:
+    from pathlib import Path
+
+    script = (Path(__file__).resolve().parents[2] / "scripts" / "ci" / "verify-rollout.sh").read_text()
+    assert 'if [[ -n "${AZURE_FEDERATED_TOKEN_FILE:-}" ]]' in script
+    assert "az-login-federated.sh" in script and "login=workloadidentity" in script

@@ -1,0 +1,289 @@
+#!/usr/bin/env python3
+"""Release one image to one stack, and put the previous image back when the release fails.
+
+    scripts/ci/deploy.py --stack dev --image-tag sha256:<64 hex> --commit "$GITHUB_SHA" --policy-pack policy
+
+1. Record the image the stack runs now, before anything changes: `pulumi stack export` ->
+   deployed_image_tag.py (the Deployment's image in state; empty on the first deploy).
+2. `pulumi config set muse:imageTag <new>`, then `pulumi up --yes` with the policy pack and the message
+   `main <commit>` (update_message.py; the drift check reads it back). No `--skip-preview`: the preview phase
+   runs the policy pack first, so a mandatory violation stops the update before anything changes.
+3. scripts/ci/verify-rollout.sh <stack>: `kubectl rollout status` through kubelogin.
+4. scripts/ci/smoke-check.sh <museUrl>: GET /healthz through the ingress.
+
+When 2, 3 or 4 fails and the stack records the new image (pulumi-kubernetes checkpoints an update whose
+Deployment never became ready: pulumi/pulumi-kubernetes provider/pkg/provider/provider.go, Update ->
+partialError, "Return live version of object so it can be checkpointed"), the previous image is deployed again
+the same way (`pulumi up`, so state and cluster agree; message `main <commit> rollback to <image>`), verified
+with the same two checks, and the job fails. When `pulumi up` failed before the Deployment changed (a policy
+violation, a program or Azure error earlier in the update), the stack still records and runs the previous
+image and nothing is rolled back. The rollback restores the image only: the failed commit's infrastructure
+changes that `pulumi up` applied stay (docs/runbook.md, "Automatic rollback").
+
+Exit codes: 0 released; 1 release failed, the previous image serves (rolled back, or never replaced);
+2 release failed and there is nothing to return to (first deploy, or the same image); 3 release failed and
+the rollback failed too. The step summary names both images either way; `museUrl` and `result` go to
+$GITHUB_OUTPUT. Standard library only (the runner's python3): it imports its neighbours from scripts/ci.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from deployed_image_tag import deployed_image_tag
+from update_message import deploy_message, rollback_message
+
+HERE = Path(__file__).resolve().parent
+DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+# Pulumi CLI exit codes (>= 3.226.1, https://www.pulumi.com/docs/iac/cli/exit-codes/).
+PULUMI_EXIT = {
+    1: "generic error",
+    2: "configuration or validation error",
+    3: "authentication or authorization error",
+    4: "resource or deployment error",
+    5: "a policy pack blocked the operation",
+    6: "stack not found",
+    7: "changes where none were expected",
+    8: "canceled",
+}
+OUTPUT_TAIL_CHARACTERS = 20_000  # of each failed command, in the summary (its full output is in the log)
+
+RELEASED, NOT_REPLACED, ROLLED_BACK, NOTHING_TO_RETURN_TO, ROLLBACK_FAILED = (
+    "released",
+    "failed-before-the-deployment-changed",
+    "rolled-back",
+    "nothing-to-return-to",
+    "rollback-failed",
+)
+EXIT_CODES = {RELEASED: 0, NOT_REPLACED: 1, ROLLED_BACK: 1, NOTHING_TO_RETURN_TO: 2, ROLLBACK_FAILED: 3}
+
+
+@dataclass
+class Step:
+    what: str  # "pulumi up", "rollout check", "smoke check", ...
+    returncode: int
+    output: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    def describe(self) -> str:
+        if self.ok:
+            return f"{self.what}: passed"
+        meaning = PULUMI_EXIT.get(self.returncode, "") if self.what.startswith("pulumi") else ""
+        return f"{self.what}: failed (exit {self.returncode}{': ' + meaning if meaning else ''})"
+
+
+@dataclass
+class Attempt:
+    image: str
+    steps: list[Step] = field(default_factory=list)
+    url: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.steps) and all(s.ok for s in self.steps)
+
+    @property
+    def failed(self) -> Step | None:
+        return next((s for s in self.steps if not s.ok), None)
+
+
+def run(what: str, args: list[str]) -> Step:
+    """Run a command, streaming its output to the log and keeping it for the summary."""
+    print(f"::group::{what}: {' '.join(args)}", flush=True)
+    lines: list[str] = []
+    with subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
+    ) as process:
+        for line in process.stdout or ():
+            print(line, end="", flush=True)
+            lines.append(line)
+    print("::endgroup::", flush=True)
+    return Step(what, process.returncode, "".join(lines))
+
+
+def pulumi(*args: str) -> list[str]:
+    return ["pulumi", *args, "--non-interactive", "--color", "never"]
+
+
+def recorded_image(stack: str) -> str | None:
+    """The image tag or digest the stack's state records for the Muse Deployment (None: no Deployment)."""
+    with tempfile.TemporaryDirectory() as directory:
+        state = Path(directory) / "state.json"
+        exported = run(
+            "pulumi stack export", pulumi("stack", "export", "--stack", stack, "--file", str(state))
+        )
+        if not exported.ok:
+            raise RuntimeError(f"pulumi stack export --stack {stack} failed: {exported.output[-2000:]}")
+        return deployed_image_tag(json.loads(state.read_text(encoding="utf-8")))
+
+
+def stack_output(stack: str, name: str) -> str:
+    result = subprocess.run(
+        pulumi("stack", "output", name, "--stack", stack), capture_output=True, text=True, check=False
+    )
+    return result.stdout.strip() if result.returncode == 0 else ""
+
+
+def release(stack: str, image: str, message: str, policy_packs: list[str]) -> Attempt:
+    """config set, pulumi up, rollout check, smoke check; stops at the first failure."""
+    attempt = Attempt(image)
+    configured = run("pulumi config set", pulumi("config", "set", "--stack", stack, "muse:imageTag", image))
+    attempt.steps.append(configured)
+    if not configured.ok:
+        return attempt
+    up = ["up", "--stack", stack, "--yes", "--diff", "--message", message]
+    for pack in policy_packs:
+        up += ["--policy-pack", pack]
+    attempt.steps.append(run("pulumi up", pulumi(*up)))
+    if not attempt.ok:
+        return attempt
+    attempt.steps.append(run("rollout check", [str(HERE / "verify-rollout.sh"), stack]))
+    if not attempt.ok:
+        return attempt
+    attempt.url = stack_output(stack, "museUrl")
+    attempt.steps.append(run("smoke check", [str(HERE / "smoke-check.sh"), attempt.url]))
+    return attempt
+
+
+def tail(text: str) -> str:
+    text = text[-OUTPUT_TAIL_CHARACTERS:]
+    return text.replace("```", "'''")
+
+
+def summary(
+    stack: str, result: str, previous: str | None, new: Attempt, rollback: Attempt | None, note: str
+) -> str:
+    titles = {
+        RELEASED: "released",
+        NOT_REPLACED: "FAILED, the previous image still serves",
+        ROLLED_BACK: "FAILED, rolled back to the previous image",
+        NOTHING_TO_RETURN_TO: "FAILED, nothing to roll back to",
+        ROLLBACK_FAILED: "FAILED, and the rollback FAILED: act now (docs/runbook.md, Rollback)",
+    }
+    running = {
+        RELEASED: new.image,
+        NOT_REPLACED: previous,
+        ROLLED_BACK: previous,
+        NOTHING_TO_RETURN_TO: None if previous is None else "see below",
+    }.get(result, "unknown: see below")
+    lines = [
+        f"### Deploy `{stack}`: {titles[result]}",
+        "",
+        "| | image |",
+        "|---|---|",
+        f"| before this release | `{previous or 'none (first deploy)'}` |",
+        f"| this release | `{new.image}` |",
+        f"| running now | `{running}` |"
+        if running and running.startswith("sha256:")
+        else f"| running now | {running or 'nothing yet'} |",
+        "",
+        *(f"- release {s.describe()}" for s in new.steps if s.what != "pulumi config set" or not s.ok),
+    ]
+    if rollback is not None:
+        lines += [
+            f"- rollback {s.describe()}" for s in rollback.steps if s.what != "pulumi config set" or not s.ok
+        ]
+    if note:
+        lines += ["", note]
+    for label, attempt in (("release", new), ("rollback", rollback)):
+        failed = attempt.failed if attempt else None
+        if failed is not None:
+            lines += [
+                "",
+                f"<details><summary>{label}: output of the failed {failed.what}</summary>",
+                "",
+                "```text",
+                tail(failed.output),
+                "```",
+                "</details>",
+            ]
+    return "\n".join(lines) + "\n"
+
+
+def append(path_variable: str, text: str) -> None:
+    path = os.environ.get(path_variable)
+    if path:
+        with Path(path).open("a", encoding="utf-8") as handle:
+            handle.write(text)
+
+
+def deploy(stack: str, image: str, commit: str, policy_packs: list[str]) -> tuple[str, str]:
+    """(result, summary markdown)."""
+    previous = recorded_image(stack)
+    print(f"{stack} runs {previous or 'no Muse Deployment yet'}; releasing {image}", flush=True)
+    new = release(stack, image, deploy_message(commit), policy_packs)
+    if new.ok:
+        return RELEASED, summary(stack, RELEASED, previous, new, None, "")
+    failed = new.failed or new.steps[-1]
+    if failed.what in ("pulumi config set", "pulumi up"):
+        try:
+            now: str | None = recorded_image(stack)
+        except RuntimeError as error:  # unknown: roll back, which is harmless if nothing changed
+            print(f"::warning title=State::{error}", flush=True)
+            now = None
+        if now == previous and previous is not None:
+            note = (
+                f"`{failed.what}` failed before the Deployment changed: the stack still records and runs "
+                f"`{previous}`, so there is nothing to roll back. Resources the update changed before it "
+                "failed stay changed (the output below names them)."
+            )
+            return NOT_REPLACED, summary(stack, NOT_REPLACED, previous, new, None, note)
+    if previous is None:
+        note = (
+            "This was the stack's first deploy of Muse: there is no previous image to return to. The failed "
+            "release stays in place; fix it and push again."
+        )
+        return NOTHING_TO_RETURN_TO, summary(stack, NOTHING_TO_RETURN_TO, previous, new, None, note)
+    if previous == image:
+        note = (
+            f"The stack already ran `{image}` before this release, so there is nothing different to return "
+            "to: the failure is not the image's. Read the output below."
+        )
+        return NOTHING_TO_RETURN_TO, summary(stack, NOTHING_TO_RETURN_TO, previous, new, None, note)
+    print(f"::warning title=Rollback ({stack})::{failed.describe()}; deploying {previous} again", flush=True)
+    rollback = release(stack, previous, rollback_message(commit, previous), policy_packs)
+    kept = (
+        "The rollback deployed the previous image with this commit's program: infrastructure changes of this "
+        "commit that `pulumi up` applied stay applied (docs/runbook.md, Automatic rollback)."
+    )
+    if rollback.ok:
+        return ROLLED_BACK, summary(stack, ROLLED_BACK, previous, new, rollback, kept)
+    return ROLLBACK_FAILED, summary(stack, ROLLBACK_FAILED, previous, new, rollback, kept)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stack", required=True)
+    parser.add_argument("--image-tag", required=True, help="the digest to release (sha256:<64 hex>)")
+    parser.add_argument("--commit", required=True, help="the commit being released (recorded in the update)")
+    parser.add_argument("--policy-pack", action="append", default=[], help="passed to pulumi up (repeatable)")
+    args = parser.parse_args(argv)
+    if not DIGEST.match(args.image_tag):
+        print(f"::error title=Digest::'{args.image_tag}' is not sha256:<64 hex>", flush=True)
+        return 64
+    try:
+        result, text = deploy(args.stack, args.image_tag, args.commit, args.policy_pack)
+    except (RuntimeError, ValueError) as error:
+        print(f"::error title=Deploy ({args.stack})::{error}", flush=True)
+        return 64
+    append("GITHUB_STEP_SUMMARY", text)
+    url = stack_output(args.stack, "museUrl") if result != ROLLBACK_FAILED else ""
+    append("GITHUB_OUTPUT", f"result={result}\nmuseUrl={url}\n")
+    if result != RELEASED:
+        print(f"::error title=Deploy ({args.stack})::{text.splitlines()[0].removeprefix('### ')}", flush=True)
+    return EXIT_CODES[result]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""Which commit's program runs in a stack: the commit of its last successful update from main.yml.
+
+    scripts/ci/deployed_commit.py --stack prod --note "$RUNNER_TEMP/compared.md"
+
+The drift check previews that commit, not `main`: while a prod approval waits, `main` is ahead of prod, and
+comparing prod with it would report the pending release as drift. main.yml's deploys record
+`main <commit>` as the update message (scripts/ci/deploy.py, update_message.py); `pulumi stack history --json`
+lists updates newest first with their `message` and `result` (pulumi/pulumi
+pkg/cmd/pulumi/stack/stack_history.go updateInfoJSON; pkg/backend/diy/state.go getHistory).
+
+Writes `commit=<sha>` and `source=deployed|main` to $GITHUB_OUTPUT (or stdout) and a markdown note saying
+which of the two it compared and why, for the drift summary. Falls back to `main` (HEAD of the checkout, which
+must have full history) when no main.yml update is in the last --page-size updates, or when the recorded
+commit is not in main's history. Standard library only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from update_message import commit_of
+
+
+def history(stack: str, page_size: int) -> list[dict[str, Any]]:
+    result = subprocess.run(
+        ["pulumi", "stack", "history", "--stack", stack, "--json", "--page-size", str(page_size),
+         "--non-interactive", "--color", "never"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise RuntimeError(f"pulumi stack history --stack {stack} failed: {result.stderr.strip()[-2000:]}")
+    updates = json.loads(result.stdout or "[]")
+    return updates if isinstance(updates, list) else []
+
+
+def git(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["git", *args], capture_output=True, text=True, check=False)
+
+
+def on_main(commit: str) -> bool:
+    """The commit is in the checkout and an ancestor of (or equal to) HEAD, the tip of main."""
+    return git("merge-base", "--is-ancestor", commit, "HEAD").returncode == 0
+
+
+def choose(stack: str, updates: list[dict[str, Any]], head: str, page_size: int) -> tuple[str, str, str]:
+    """(commit, "deployed"|"main", note)."""
+    deployed = next(
+        (
+            u
+            for u in updates
+            if u.get("kind") == "update"
+            and u.get("result") == "succeeded"
+            and commit_of(u.get("message", ""))
+        ),
+        None,
+    )
+    lines: list[str] = []
+    latest = updates[0] if updates else None
+    if latest is not None and latest is not deployed:
+        what = (
+            "failed"
+            if latest.get("result") == "failed"
+            else f"was not made by main.yml ({latest.get('message')!r})"
+        )
+        lines.append(f"The stack's latest update ({latest.get('startTime')}) {what}.")
+    if deployed is None:
+        note = (
+            f"Compared `{stack}` with `main` (`{head[:12]}`): no successful update from main.yml in the "
+            f"stack's last {page_size} updates."
+        )
+        return head, "main", "\n".join([note, *lines])
+    commit = str(commit_of(deployed["message"]))
+    if not on_main(commit):
+        note = (
+            f"Compared `{stack}` with `main` (`{head[:12]}`): the commit of its last main.yml deploy, "
+            f"`{commit[:12]}`, is not in main's history."
+        )
+        return head, "main", "\n".join([note, *lines])
+    ahead = git("rev-list", "--count", f"{commit}..HEAD").stdout.strip() or "?"
+    note = (
+        f"Compared `{stack}` with `{commit[:12]}`, the commit of its last deploy from main.yml "
+        f"({deployed.get('endTime') or deployed.get('startTime')}, `{deployed.get('message')}`); "
+        f"`main` is {ahead} commit(s) ahead at `{head[:12]}`."
+    )
+    return commit, "deployed", "\n".join([note, *lines])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stack", required=True)
+    parser.add_argument("--note", type=Path, required=True, help="write the markdown note here")
+    parser.add_argument("--page-size", type=int, default=100, help="how many recent updates to search")
+    args = parser.parse_args(argv)
+    head = git("rev-parse", "HEAD").stdout.strip()
+    if not head:
+        print("::error title=Deployed commit::not in a git checkout", flush=True)
+        return 1
+    try:
+        updates = history(args.stack, args.page_size)
+    except (RuntimeError, ValueError) as error:
+        print(f"::error title=Deployed commit ({args.stack})::{error}", flush=True)
+        return 1
+    commit, source, note = choose(args.stack, updates, head, args.page_size)
+    args.note.write_text(note + "\n", encoding="utf-8")
+    print(note, flush=True)
+    outputs = f"commit={commit}\nsource={source}\n"
+    path = os.environ.get("GITHUB_OUTPUT")
+    if path:
+        with Path(path).open("a", encoding="utf-8") as handle:
+            handle.write(outputs)
+    else:
+        print(outputs, end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

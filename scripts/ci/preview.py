@@ -1,0 +1,181 @@
+#!/usr/bin/env python3
+"""Run `pulumi preview` for one stack and report it whether it succeeds or fails: the job summary always, and
+the stack's pull-request comment (one per stack, edited in place) when asked.
+
+    scripts/ci/preview.py --stack dev --policy-pack policy --comment-on-pr     # pull request
+    scripts/ci/preview.py --stack prod --policy-pack policy --title "..."      # main.yml, before the approval
+    scripts/ci/preview.py --stack prod --drift --cwd DIR --note FILE           # drift.yml
+
+Why not pulumi/actions' `command: preview`: it writes the step outputs, the PR comment and the summary only
+after the command succeeded (pulumi/actions v7.0.0 src/main.ts: `core.setOutput`, `handlePullRequestMessage`
+and `handleSummaryMessage` follow the awaited command, whose failure jumps to `core.setFailed`), so a failed
+preview - a mandatory policy violation, a program error, drift under `--expect-no-changes` - left the previous
+push's comment in place and no diff in the summary. Here the output is kept either way.
+
+`--drift` is `--refresh --expect-no-changes`: exit 7 means changes were found (Pulumi CLI exit codes, >=
+3.226.1: https://www.pulumi.com/docs/iac/cli/exit-codes/), so the summary can tell drift from a preview that
+could not run. The exit code is pulumi's; 1 when the comment could not be written. Standard library only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from pr_comment import MARKER, GitHub, heading, upsert
+
+PULUMI_EXIT = {
+    1: "generic error",
+    2: "configuration or validation error",
+    3: "authentication or authorization error",
+    4: "resource or deployment error",
+    5: "a policy pack blocked the operation",
+    6: "stack not found",
+    7: "changes where none were expected",
+    8: "canceled",
+}
+DRIFT_EXIT = 7
+COMMENT_CHARACTERS = 60_000  # GitHub's comment limit is 65,536 characters (pulumi/actions keeps 64,000)
+SUMMARY_BYTES = 900_000  # a step summary may hold 1 MiB (pulumi/actions keeps 1,000,000 bytes)
+
+
+def project_name(cwd: Path) -> str:
+    text = (cwd / "Pulumi.yaml").read_text(encoding="utf-8")
+    match = re.search(r"^name:\s*['\"]?([\w.-]+)", text, re.MULTILINE)
+    return match.group(1) if match else "project"
+
+
+def run_preview(args: argparse.Namespace) -> tuple[int, str]:
+    command = ["pulumi", "preview", "--stack", args.stack, "--diff", "--non-interactive", "--color", "never"]
+    if args.drift:
+        command += ["--refresh", "--expect-no-changes"]
+    for pack in args.policy_pack:
+        command += ["--policy-pack", pack]
+    print(f"::group::{' '.join(command)}", flush=True)
+    lines: list[str] = []
+    with subprocess.Popen(
+        command, cwd=args.cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
+    ) as process:
+        for line in process.stdout or ():
+            print(line, end="", flush=True)
+            lines.append(line)
+    print("::endgroup::", flush=True)
+    return process.returncode, "".join(lines)
+
+
+def outcome(returncode: int, drift: bool) -> str:
+    if returncode == 0:
+        return "no drift" if drift else "succeeded"
+    if drift and returncode == DRIFT_EXIT:
+        return "DRIFT: Azure differs from the code"
+    meaning = PULUMI_EXIT.get(returncode, "")
+    return f"FAILED (exit {returncode}{': ' + meaning if meaning else ''})"
+
+
+def trim_front(text: str, limit: int) -> str:
+    """Keep the end, where Pulumi prints the resource summary and the error (what pulumi/actions'
+    always-include-summary does)."""
+    return text if len(text) <= limit else "[... trimmed from the front ...]\n" + text[-limit:]
+
+
+def run_link() -> str:
+    server, repository, run = (
+        os.environ.get(k, "") for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")
+    )
+    return f"{server}/{repository}/actions/runs/{run}" if server and repository and run else ""
+
+
+def summary(args: argparse.Namespace, project: str, returncode: int, output: str, note: str) -> str:
+    title = args.title or ("Drift check" if args.drift else "pulumi preview")
+    lines = [f"### {title}: `{project}/{args.stack}` {outcome(returncode, args.drift)}", ""]
+    if note:
+        lines += [note.rstrip(), ""]
+    if args.drift and returncode == DRIFT_EXIT:
+        lines += [
+            "The diff below is what `pulumi up` of the compared commit would change to make Azure match",
+            "the code again (`pulumi preview --refresh --expect-no-changes --diff`). Nothing was changed:",
+            "this check never writes state. To resolve, either put the code back in charge -",
+            f"`pulumi up --stack {args.stack}` from a checkout of that commit reverts the manual change (so",
+            "does the next `main` release, with main's code) - or keep the change: make it in the Pulumi",
+            "program, open a pull request, let it deploy.",
+            "",
+        ]
+    elif returncode != 0:
+        lines += ["The output of the failed command (its full log is in the step above):", ""]
+    body = trim_front(output, SUMMARY_BYTES).replace("```", "'''")
+    lines += ["```diff", body.rstrip(), "```", ""]
+    return "\n".join(lines)
+
+
+def comment_body(args: argparse.Namespace, project: str, returncode: int, output: str) -> str:
+    link = run_link()
+    state = "Succeeded" if returncode == 0 else f"**{outcome(returncode, False)}**"
+    commit = os.environ.get("GITHUB_SHA", "")[:12]
+    where = f" at `{commit}`" if commit else ""
+    log = f" ([run]({link}))" if link else ""
+    opened = " open" if returncode != 0 else ""
+    return "\n".join(
+        [
+            heading(project, args.stack),
+            "",
+            f"{state}{where}{log}.",
+            "",
+            f"<details{opened}>",
+            MARKER,
+            "",
+            "<pre>",
+            html.escape(trim_front(output, COMMENT_CHARACTERS)).rstrip(),
+            "</pre>",
+            "</details>",
+            "",
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stack", required=True)
+    parser.add_argument("--cwd", type=Path, default=Path.cwd(), help="the Pulumi project directory")
+    parser.add_argument("--policy-pack", action="append", default=[], help="passed to pulumi (repeatable)")
+    parser.add_argument("--drift", action="store_true", help="--refresh --expect-no-changes, drift wording")
+    parser.add_argument("--comment-on-pr", action="store_true", help="create or edit the PR comment")
+    parser.add_argument("--title", default="", help="heading of the job summary")
+    parser.add_argument("--note", type=Path, help="markdown to put under the summary heading")
+    args = parser.parse_args(argv)
+    project = project_name(args.cwd)
+    note = args.note.read_text(encoding="utf-8") if args.note and args.note.exists() else ""
+
+    returncode, output = run_preview(args)
+    text = summary(args, project, returncode, output, note)
+    path = os.environ.get("GITHUB_STEP_SUMMARY")
+    if path:
+        with Path(path).open("a", encoding="utf-8") as handle:
+            handle.write(text)
+    if returncode != 0:
+        print(f"::error title=pulumi preview ({args.stack})::{text.splitlines()[0].removeprefix('### ')}")
+
+    if args.comment_on_pr:
+        github = GitHub(
+            os.environ.get("GITHUB_API_URL", "https://api.github.com"),
+            os.environ.get("GITHUB_TOKEN", ""),
+            os.environ.get("GITHUB_REPOSITORY", ""),
+        )
+        try:
+            number = int(os.environ.get("PR_NUMBER", ""))
+            action, comment_id = upsert(
+                github, number, heading(project, args.stack), comment_body(args, project, returncode, output)
+            )
+        except (OSError, ValueError, KeyError) as error:
+            print(f"::error title=PR comment ({args.stack})::could not write the preview comment: {error}")
+            return returncode or 1
+        print(f"PR comment {comment_id} {action}")
+    return returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())

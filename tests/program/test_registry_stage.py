@@ -1,0 +1,95 @@
+"""The program's registry stage (MUSE_BOOTSTRAP_STAGE=registry), which scripts/bootstrap.sh runs once on a
+fresh stack so the first main.yml run has a registry to push to.
+
+It must register exactly what the full program registers for the registry (same URNs, same inputs, same
+parents, dependencies and providers), so the first full deploy sees those resources as `same` and keeps them;
+and a misspelt stage must fail before anything is registered, never fall back to a partial program."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import asdict
+
+import pulumi
+import pytest
+
+from offline.engine import OfflinePlan, RecordingMonitor, run_stack
+from offline.mocks import OfflineMocks
+
+STACKS = ("dev", "prod")
+DEPLOY_PRINCIPAL = "00000000-0000-0000-0000-0000000000aa"  # what bootstrap.sh step 3 sets
+STAGE_TYPES = {
+    "muse:azure:ContainerRegistry",
+    "azure-native:containerregistry:Registry",
+    "azure-native:authorization:RoleAssignment",
+}
+
+
+@pytest.fixture
+def stage_env() -> Iterator[None]:
+    previous = os.environ.get("MUSE_BOOTSTRAP_STAGE")
+    os.environ["MUSE_BOOTSTRAP_STAGE"] = "registry"
+    yield
+    if previous is None:
+        del os.environ["MUSE_BOOTSTRAP_STAGE"]
+    else:
+        os.environ["MUSE_BOOTSTRAP_STAGE"] = previous
+
+
+def _plan(stack: str) -> OfflinePlan:
+    return run_stack(stack, overrides={"muse:deployPrincipalId": DEPLOY_PRINCIPAL})
+
+
+@pytest.fixture(scope="module")
+def full() -> dict[str, OfflinePlan]:
+    assert "MUSE_BOOTSTRAP_STAGE" not in os.environ
+    return {stack: _plan(stack) for stack in STACKS}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_registry_stage_registers_the_registry_its_component_and_acr_push_as_the_full_plan_does(
+    stack: str, full: dict[str, OfflinePlan], stage_env: None
+) -> None:
+    stage = _plan(stack)
+    assert {r.type for r in stage.resources} == STAGE_TYPES
+    [component] = stage.of_type("muse:azure:ContainerRegistry")
+    [registry] = stage.of_type("azure-native:containerregistry:Registry")
+    [push] = stage.of_type("azure-native:authorization:RoleAssignment")
+    assert len(stage.resources) == 3
+    assert registry.parent == push.parent == component.urn
+    assert push.get("principalId") == DEPLOY_PRINCIPAL
+    assert push.get("roleDefinitionId").endswith(
+        "/roleDefinitions/8311e382-0749-4cb8-b61a-304f252e45ec"
+    )  # AcrPush
+    # Identical to the full program's registrations: URN, inputs, parent, dependencies, provider, options.
+    for resource in stage.resources:
+        assert asdict(full[stack].by_urn(resource.urn)) == asdict(resource), resource.urn
+    # The outputs the first main.yml build reads (registryName, registryLoginServer) are there, equal.
+    for name in ("resourceGroupName", "registryName", "registryLoginServer"):
+        assert stage.outputs[name] == full[stack].outputs[name], name
+    assert "clusterName" not in stage.outputs
+
+
+def test_the_full_program_registers_more_than_the_stage(full: dict[str, OfflinePlan]) -> None:
+    """Control: without the variable the program is the whole stack (the stage test is not vacuous)."""
+    for plan in full.values():
+        assert plan.of_type("azure-native:containerservice:ManagedCluster")
+        assert len(plan.resources) > 30
+
+
+@pytest.mark.parametrize("value", ["Registry", "registries", "full", " registry"])
+def test_an_unknown_stage_is_refused_before_any_resource_is_registered(value: str) -> None:
+    previous = os.environ.get("MUSE_BOOTSTRAP_STAGE")
+    os.environ["MUSE_BOOTSTRAP_STAGE"] = value
+    monitor = RecordingMonitor(OfflineMocks("dev"))
+    try:
+        with pytest.raises(pulumi.RunError) as raised:
+            run_stack("dev", monitor=monitor)
+    finally:
+        if previous is None:
+            del os.environ["MUSE_BOOTSTRAP_STAGE"]
+        else:
+            os.environ["MUSE_BOOTSTRAP_STAGE"] = previous
+    assert f"MUSE_BOOTSTRAP_STAGE={value!r} is not a stage" in str(raised.value)
+    assert monitor.recorded == [], "a resource was registered before the stage was checked"

@@ -1,0 +1,246 @@
+"""Recording stand-ins for `pulumi`, `kubectl`, `az` and `kubelogin`, sharing one model of a stack and its
+cluster (a JSON "world" file), for running scripts/ci/deploy.py, preview.py, deployed_commit.py and
+tag-latest.sh for real.
+
+    release_tools.py <tool> <args...>        (bin/pulumi etc. are two-line wrappers: exec ... pulumi "$@")
+
+What each answers, and the documented behaviour it follows:
+
+- `pulumi up`: runs the preview first (no `--skip-preview`), so a mandatory policy violation exits 5 with
+  nothing changed and no history entry (pulumi/pulumi pkg/backend/apply.go PreviewThenPromptThenExecute;
+  exit codes: https://www.pulumi.com/docs/iac/cli/exit-codes/, 5 policy, 4 resource or deployment error).
+  An update whose Deployment never becomes ready exits 4 *and records the new image in state*
+  (pulumi-kubernetes provider/pkg/provider/provider.go, Update -> partialError: "Return live version of
+  object so it can be checkpointed"); the cluster's pod template has the new image, but with the rolling
+  update's maxUnavailable 0 the old ReplicaSet keeps serving (Kubernetes docs, Deployments, "Max
+  Unavailable"). A scripted failure (`up_failures`) fails before any change (e.g. an Azure API error on
+  another resource). Every update is recorded in the history with its `--message`
+  (pkg/backend/diy/backend.go, UpdateInfo).
+- `pulumi stack export --file`: `{"version": 3, "deployment": {"resources": [...]}}` with the Muse Deployment
+  when the state has one (apitype.UntypedDeployment). `pulumi stack output [name] [--json]`,
+  `pulumi stack history --json` (newest first, pkg/backend/diy/state.go getHistory; fields of
+  pkg/cmd/pulumi/stack/stack_history.go updateInfoJSON), `pulumi config set`, `pulumi preview` (scripted
+  output and exit code).
+- `kubectl rollout status`: exit 0 with `deployment "muse" successfully rolled out`, or exit 1 with
+  `error: deployment "muse" exceeded its progress deadline` when the new pods never become ready, or
+  `error: timed out waiting for the condition` when they became ready and then fail (kubernetes/kubectl
+  pkg/polymorphichelpers/rollout_status.go; Kubernetes docs, Deployments, "Failed Deployment": rollout status
+  exits non-zero once the progress deadline is exceeded).
+- `az acr import --source <server>/<repo>@<digest> --image <repo>:<tag> --force` retags within the registry
+  (Azure/azure-cli acr/import.py: a source on an Azure registry becomes ImportSource(resource_id=...));
+  `az acr repository show --image <repo>:<tag> --query digest` prints the tag's digest; `az aks
+  get-credentials --file` writes a kubeconfig; `az login` / `az account set` succeed.
+- `kubelogin convert-kubeconfig`: succeeds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+WORLD = Path(os.environ.get("RELEASE_WORLD", "world.json"))
+
+
+def load() -> dict[str, Any]:
+    return json.loads(WORLD.read_text(encoding="utf-8"))
+
+
+def save(world: dict[str, Any]) -> None:
+    fd, temp = tempfile.mkstemp(dir=WORLD.parent, prefix=".world.")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(world, handle, indent=1)
+    Path(temp).replace(WORLD)
+
+
+def image_ref(world: dict[str, Any], tag: str) -> str:
+    separator = "@" if tag.startswith("sha256:") else ":"
+    return f"{world['login_server']}/muse{separator}{tag}"
+
+
+def behaviour(world: dict[str, Any], tag: str | None) -> dict[str, Any]:
+    defaults = {"ready": True, "healthz": 200, "policy_violation": False, "fails_after_ready": False}
+    return {**defaults, **(world["images"].get(tag or "", {}))}
+
+
+def flag(args: list[str], name: str, default: str | None = None) -> str | None:
+    for index, arg in enumerate(args):
+        if arg == name and index + 1 < len(args):
+            return args[index + 1]
+        if arg.startswith(name + "="):
+            return arg.split("=", 1)[1]
+    return default
+
+
+def history_entry(world: dict[str, Any], message: str, result: str) -> dict[str, Any]:
+    now = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+    return {
+        "version": 0,
+        "kind": "update",
+        "startTime": now,
+        "message": message,
+        "environment": {"exec.kind": "cli", "git.head": world.get("git_head", "")},
+        "config": {"muse:imageTag": {"value": world["config"].get("muse:imageTag"), "secret": False}},
+        "result": result,
+        "endTime": now,
+        "resourceChanges": {"update": 1} if result == "succeeded" else {},
+    }
+
+
+def pulumi_up(world: dict[str, Any], args: list[str]) -> int:
+    world["up_calls"] = world.get("up_calls", 0) + 1
+    world["up_args"] = [*world.get("up_args", []), args]
+    message = flag(args, "--message", "") or ""
+    scripted = world.get("up_failures", {}).get(str(world["up_calls"]))
+    if scripted:
+        print(f"error: {scripted['error']}", file=sys.stderr)
+        world["history"].insert(0, history_entry(world, message, "failed"))
+        return int(scripted["exit"])
+    tag = world["config"].get("muse:imageTag")
+    wanted = behaviour(world, tag)
+    if wanted["policy_violation"] and "--skip-preview" not in args:
+        print("Policies:\n    muse-policies@v1 (local: policy)\n        - [mandatory]  muse-image-digest")
+        print("error: preview failed: 1 mandatory policy violation", file=sys.stderr)
+        return 5
+    world["state_image"] = tag
+    world["spec_image"] = tag
+    namespace = world["namespace"]
+    if not wanted["ready"]:
+        print(
+            "error: 1 error occurred:\n"
+            f'  * the Kubernetes API server reported that "{namespace}/muse" failed to fully initialize or '
+            'become live: Resource operation was cancelled for "muse"\n'
+            "    * Minimum number of live Pods was not attained\n"
+            "    * [Pod muse-new]: containers with unready status: [muse]",
+            file=sys.stderr,
+        )
+        world["history"].insert(0, history_entry(world, message, "failed"))
+        return 4
+    world["serving_image"] = tag
+    world["history"].insert(0, history_entry(world, message, "succeeded"))
+    print(f"Updating ({world['stack']}):\n    ~ kubernetes:apps/v1:Deployment muse updated")
+    print("Resources:\n    ~ 1 updated")
+    return 0
+
+
+def pulumi(world: dict[str, Any], args: list[str]) -> int:
+    command = [a for a in args if not a.startswith("-")][:2]
+    if args[:1] == ["up"]:
+        return pulumi_up(world, args)
+    if args[:1] == ["preview"]:
+        preview = world.get(
+            "preview", {"exit": 0, "output": "Previewing update\nResources:\n    42 unchanged"}
+        )
+        world["preview_args"] = [*world.get("preview_args", []), args]
+        print(preview["output"])
+        return int(preview["exit"])
+    if command == ["config", "set"]:
+        key, value = [a for a in args[2:] if not a.startswith("-") and a != flag(args, "--stack")][:2]
+        world["config"][key] = value
+        return 0
+    if command == ["stack", "export"]:
+        resources = []
+        if world.get("state_image"):
+            image = image_ref(world, world["state_image"])
+            spec = {"template": {"spec": {"containers": [{"name": "muse", "image": image}]}}}
+            resources.append(
+                {
+                    "urn": f"urn:pulumi:{world['stack']}::muse::muse:kubernetes:MuseWorkload$"
+                    "kubernetes:apps/v1:Deployment::muse",
+                    "type": "kubernetes:apps/v1:Deployment",
+                    "inputs": {"spec": spec},
+                    "outputs": {"spec": spec},
+                }
+            )
+        state = {"version": 3, "deployment": {"manifest": {}, "resources": resources}}
+        Path(str(flag(args, "--file"))).write_text(json.dumps(state), encoding="utf-8")
+        return 0
+    if command[:1] == ["stack"] and "output" in args:
+        outputs = world["outputs"]
+        names = [a for a in args[2:] if not a.startswith("-") and a != flag(args, "--stack")]
+        if "--json" in args:
+            print(json.dumps(outputs if not names else outputs.get(names[0])))
+        elif names:
+            if names[0] not in outputs:
+                print(f"error: current stack does not have output property '{names[0]}'", file=sys.stderr)
+                return 255
+            print(outputs[names[0]])
+        return 0
+    if command[:1] == ["stack"] and "history" in args:
+        size = int(flag(args, "--page-size", "10") or 10)
+        history = world["history"]
+        print(json.dumps(history[:size] if size > 0 else history))
+        return 0
+    print(f"release_tools: pulumi {' '.join(args)} is not modelled", file=sys.stderr)
+    return 2
+
+
+def kubectl(world: dict[str, Any], args: list[str]) -> int:
+    if args[:2] == ["rollout", "status"]:
+        spec = behaviour(world, world.get("spec_image"))
+        if not spec["ready"]:
+            print(
+                'Waiting for deployment "muse" rollout to finish: 1 old replicas are pending termination...'
+            )
+            print('error: deployment "muse" exceeded its progress deadline', file=sys.stderr)
+            return 1
+        if spec["fails_after_ready"]:
+            print('Waiting for deployment "muse" rollout to finish: 0 of 2 updated replicas are available...')
+            print("error: timed out waiting for the condition", file=sys.stderr)
+            return 1
+        print('deployment "muse" successfully rolled out')
+        return 0
+    if args[:1] == ["get"] and args[1].startswith("deployment/"):
+        print(image_ref(world, world["spec_image"]))
+        return 0
+    if args[:2] == ["get", "pods"]:
+        print("NAME        READY   STATUS\nmuse-old    1/1     Running\nmuse-new    0/1     Running")
+        return 0
+    print(f"release_tools: kubectl {' '.join(args)} is not modelled", file=sys.stderr)
+    return 2
+
+
+def az(world: dict[str, Any], args: list[str]) -> int:
+    if args[:2] == ["aks", "get-credentials"]:
+        Path(str(flag(args, "--file"))).write_text("apiVersion: v1\nkind: Config\n", encoding="utf-8")
+        return 0
+    if args[:1] == ["login"] or args[:2] == ["account", "set"]:
+        return 0
+    if args[:2] == ["acr", "import"]:
+        source = str(flag(args, "--source"))
+        target = str(flag(args, "--image"))
+        registry = world["registry"]
+        if target in registry and "--force" not in args:
+            print(f"(Conflict) Tag {target} already exists in target registry.", file=sys.stderr)
+            return 1
+        digest = source.split("@", 1)[1] if "@" in source else registry[source.split("/", 1)[1]]
+        registry[target] = digest
+        world["imports"] = [*world.get("imports", []), {"source": source, "image": target}]
+        return 0
+    if args[:3] == ["acr", "repository", "show"]:
+        print(world["registry"].get(str(flag(args, "--image")), ""))
+        return 0
+    print(f"release_tools: az {' '.join(args)} is not modelled", file=sys.stderr)
+    return 2
+
+
+def kubelogin(world: dict[str, Any], args: list[str]) -> int:
+    return 0 if args[:1] == ["convert-kubeconfig"] else 2
+
+
+def main(argv: list[str]) -> int:
+    tool, args = argv[1], argv[2:]
+    world = load()
+    world["calls"].append(" ".join([tool, *args]))
+    handler = {"pulumi": pulumi, "kubectl": kubectl, "az": az, "kubelogin": kubelogin}[tool]
+    code = handler(world, args)
+    save(world)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,275 @@
+"""scripts/ci/deploy.py run for real: release, rollout check, smoke check and the automatic rollback, against
+stand-ins of pulumi, kubectl, az and kubelogin that share one model of the stack and its cluster
+(tests/workflows/release_tools.py, which cites the documented behaviour each follows). The smoke check is the
+real scripts/ci/smoke-check.sh (curl) against a loopback server that answers for whichever image serves."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "scripts" / "ci" / "deploy.py"
+TOOLS = Path(__file__).with_name("release_tools.py")
+PREVIOUS = "sha256:" + "a" * 64
+NEW = "sha256:" + "b" * 64
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+class Release:
+    def __init__(self, tmp_path: Path, url: str) -> None:
+        self.dir = tmp_path
+        self.world_file = tmp_path / "world.json"
+        self.bin = tmp_path / "bin"
+        self.bin.mkdir()
+        for tool in ("pulumi", "kubectl", "az", "kubelogin"):
+            wrapper = self.bin / tool
+            wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{TOOLS}" {tool} "$@"\n')
+            wrapper.chmod(0o755)
+        self.summary = tmp_path / "summary.md"
+        self.output = tmp_path / "output.txt"
+        self.served: list[str | None] = []
+        self.write(
+            {
+                "stack": "dev",
+                "namespace": "muse-dev",
+                "login_server": "acrmusedevm7k2.azurecr.io",
+                "config": {"muse:imageTag": "0.1.0"},
+                "state_image": PREVIOUS,
+                "spec_image": PREVIOUS,
+                "serving_image": PREVIOUS,
+                "images": {},
+                "history": [],
+                "calls": [],
+                "registry": {},
+                "outputs": {
+                    "resourceGroupName": "rg-muse-dev-m7k2",
+                    "clusterName": "aks-muse-dev-m7k2",
+                    "museNamespace": "muse-dev",
+                    "museDeployment": "muse",
+                    "museUrl": url,
+                    "registryName": "acrmusedevm7k2",
+                    "registryLoginServer": "acrmusedevm7k2.azurecr.io",
+                },
+            }
+        )
+
+    def world(self) -> dict[str, Any]:
+        return json.loads(self.world_file.read_text())
+
+    def write(self, world: dict[str, Any]) -> None:
+        self.world_file.write_text(json.dumps(world))
+
+    def update(self, **changes: Any) -> None:
+        self.write({**self.world(), **changes})
+
+    def run(self, image: str = NEW, *extra: str) -> subprocess.CompletedProcess[str]:
+        env = {
+            **os.environ,
+            "PATH": f"{self.bin}:{os.environ['PATH']}",
+            "RELEASE_WORLD": str(self.world_file),
+            "GITHUB_STEP_SUMMARY": str(self.summary),
+            "GITHUB_OUTPUT": str(self.output),
+            "RUNNER_TEMP": str(self.dir),
+            "SMOKE_RETRIES": "1",
+            "SMOKE_RETRY_DELAY": "0",
+        }
+        env.pop("AZURE_FEDERATED_TOKEN_FILE", None)
+        args = [
+            str(DEPLOY),
+            "--stack",
+            "dev",
+            "--image-tag",
+            image,
+            "--commit",
+            COMMIT,
+            "--policy-pack",
+            "policy",
+        ]
+        return subprocess.run(
+            [*args, *extra], env=env, capture_output=True, text=True, timeout=120, check=False, cwd=self.dir
+        )
+
+    def calls(self, prefix: str = "") -> list[str]:
+        return [c for c in self.world()["calls"] if c.startswith(prefix)]
+
+
+@pytest.fixture
+def release(tmp_path: Path) -> Iterator[Release]:
+    holder: dict[str, Release] = {}
+
+    class Ingress(BaseHTTPRequestHandler):
+        """What the ingress answers: /healthz of the pods that serve (503 when none do)."""
+
+        def do_GET(self) -> None:
+            world = holder["release"].world()
+            serving = world.get("serving_image")
+            holder["release"].served.append(serving)
+            behaviour = {"healthz": 200, **world["images"].get(serving or "", {})}
+            status = int(behaviour["healthz"]) if serving else 503
+            body = json.dumps({"status": "ok" if status == 200 else "failing", "image": serving}).encode()
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Ingress)
+    server.timeout = 5
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    holder["release"] = Release(tmp_path, f"http://127.0.0.1:{server.server_address[1]}")
+    yield holder["release"]
+    server.shutdown()
+    server.server_close()
+
+
+def up_calls(release: Release) -> list[str]:
+    return release.calls("pulumi up ")
+
+
+def test_success_releases_the_new_image_and_records_the_commit(release: Release) -> None:
+    result = release.run()
+    assert result.returncode == 0, result.stdout + result.stderr
+    world = release.world()
+    assert world["state_image"] == world["serving_image"] == NEW
+    # The running image is recorded before anything changes.
+    calls = world["calls"]
+    assert calls[0].startswith("pulumi stack export --stack dev --file ")
+    assert (
+        calls.index(f"pulumi config set --stack dev muse:imageTag {NEW} --non-interactive --color never") > 0
+    )
+    [up] = up_calls(release)
+    assert f"--message main {COMMIT}" in up and "--policy-pack policy" in up and "--yes" in up
+    assert "--skip-preview" not in up  # the preview phase runs the policy pack before anything changes
+    assert any(c.startswith("kubectl rollout status deployment/muse --namespace muse-dev") for c in calls)
+    assert world["history"][0]["message"] == f"main {COMMIT}"
+    summary = release.summary.read_text()
+    assert "### Deploy `dev`: released" in summary
+    assert f"| before this release | `{PREVIOUS}` |" in summary and f"| running now | `{NEW}` |" in summary
+    assert "result=released" in release.output.read_text()
+    assert f"museUrl={world['outputs']['museUrl']}" in release.output.read_text()
+    assert release.served == [NEW]
+
+
+def test_up_that_never_becomes_ready_is_rolled_back_through_pulumi_up(release: Release) -> None:
+    release.update(images={NEW: {"ready": False}})
+    result = release.run()
+    assert result.returncode == 1, result.stdout + result.stderr
+    world = release.world()
+    # State records the previous image again (the failed update had checkpointed the new one) and the
+    # cluster agrees; the old pods served throughout.
+    assert world["state_image"] == world["spec_image"] == world["serving_image"] == PREVIOUS
+    first, second = up_calls(release)
+    assert f"--message main {COMMIT}" in first
+    assert f"--message main {COMMIT} rollback to {PREVIOUS}" in second
+    assert world["config"]["muse:imageTag"] == PREVIOUS
+    assert [h["result"] for h in world["history"]] == ["succeeded", "failed"]
+    summary = release.summary.read_text()
+    assert "FAILED, rolled back to the previous image" in summary
+    assert f"| this release | `{NEW}` |" in summary and f"| running now | `{PREVIOUS}` |" in summary
+    assert "release pulumi up: failed (exit 4: resource or deployment error)" in summary
+    assert "failed to fully initialize or become live" in summary
+    assert "infrastructure changes of this commit" in summary
+    assert release.served == [PREVIOUS]  # the rollback's smoke check
+    assert "::error title=Deploy (dev)::" in result.stdout
+
+
+def test_rollout_check_failure_is_rolled_back(release: Release) -> None:
+    release.update(images={NEW: {"fails_after_ready": True}})
+    result = release.run()
+    assert result.returncode == 1, result.stdout + result.stderr
+    world = release.world()
+    assert world["state_image"] == world["serving_image"] == PREVIOUS
+    assert len(up_calls(release)) == 2
+    summary = release.summary.read_text()
+    assert "release rollout check: failed (exit 1)" in summary
+    assert "timed out waiting for the condition" in summary
+    assert "rollback rollout check: passed" in summary and "rollback smoke check: passed" in summary
+
+
+def test_smoke_check_failure_is_rolled_back(release: Release) -> None:
+    release.update(images={NEW: {"healthz": 503}})
+    result = release.run()
+    assert result.returncode == 1, result.stdout + result.stderr
+    world = release.world()
+    assert world["state_image"] == world["serving_image"] == PREVIOUS
+    # The broken version answered the release's smoke check (and its retry); the restored one the rollback's.
+    assert release.served == [NEW, NEW, PREVIOUS]
+    summary = release.summary.read_text()
+    assert "release smoke check: failed (exit 1)" in summary
+    assert "FAILED, rolled back to the previous image" in summary
+
+
+def test_a_failing_rollback_says_so_and_exits_3(release: Release) -> None:
+    release.update(
+        images={NEW: {"ready": False}},
+        up_failures={"2": {"exit": 4, "error": "autorest: 429 TooManyRequests on the Key Vault"}},
+    )
+    result = release.run()
+    assert result.returncode == 3, result.stdout + result.stderr
+    world = release.world()
+    assert world["state_image"] == NEW  # what the failed release checkpointed; the rollback changed nothing
+    summary = release.summary.read_text()
+    assert "and the rollback FAILED" in summary
+    assert "rollback pulumi up: failed (exit 4: resource or deployment error)" in summary
+    assert "429 TooManyRequests" in summary
+    assert "result=rollback-failed" in release.output.read_text()
+
+
+def test_first_deploy_has_nothing_to_return_to(release: Release) -> None:
+    release.update(state_image=None, spec_image=None, serving_image=None, images={NEW: {"ready": False}})
+    result = release.run()
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert len(up_calls(release)) == 1
+    summary = release.summary.read_text()
+    assert "| before this release | `none (first deploy)` |" in summary
+    assert "first deploy of Muse: there is no previous image to return to" in summary
+
+
+def test_a_failure_before_the_deployment_changed_rolls_nothing_back(release: Release) -> None:
+    """A mandatory policy violation stops `pulumi up` in its preview phase: the stack still runs the previous
+    image, so a rollback `pulumi up` would only apply this commit's other changes."""
+    release.update(images={NEW: {"policy_violation": True}})
+    result = release.run()
+    assert result.returncode == 1, result.stdout + result.stderr
+    world = release.world()
+    assert len(up_calls(release)) == 1
+    assert world["state_image"] == world["serving_image"] == PREVIOUS
+    summary = release.summary.read_text()
+    assert "FAILED, the previous image still serves" in summary
+    assert "a policy pack blocked the operation" in summary and "nothing to roll back" in summary
+
+
+def test_redeploying_the_running_image_has_nothing_different_to_return_to(release: Release) -> None:
+    release.update(images={PREVIOUS: {"healthz": 503}})
+    result = release.run(PREVIOUS)
+    assert result.returncode == 2
+    assert len(up_calls(release)) == 1
+    assert "nothing different to return to" in release.summary.read_text()
+
+
+def test_rollback_is_what_restores_service(release: Release) -> None:
+    """Negative control for the rollback itself: without the previous image (state lost it), the smoke-failing
+    release would stay live and the job would say there is nothing to return to."""
+    release.update(state_image=None, images={NEW: {"healthz": 503}})
+    result = release.run()
+    assert result.returncode == 2
+    assert release.world()["serving_image"] == NEW
+
+
+def test_refuses_anything_but_a_digest(release: Release) -> None:
+    result = release.run("latest")
+    assert result.returncode == 64
+    assert "is not sha256:<64 hex>" in result.stdout
+    assert release.calls() == []

@@ -1,0 +1,311 @@
+"""scripts/ci/preview.py and pr_comment.py run for real: the preview's output reaches the job summary and the
+stack's pull-request comment whether the preview succeeds or fails, against the `pulumi` stand-in
+(release_tools.py) and a fake GitHub REST API on 127.0.0.1.
+
+The fake answers as GitHub documents its issue-comment endpoints ("Issue comments": list, create, update) and
+pagination ("Using pagination in the REST API": `per_page` (default 30, at most 100) and `page` query
+parameters, a `Link` header with rel="next" while more pages follow), and requires the bearer token."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+import threading
+import urllib.parse
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PREVIEW = ROOT / "scripts" / "ci" / "preview.py"
+TOOLS = Path(__file__).with_name("release_tools.py")
+TOKEN = "ghs_fake-job-token"
+REPOSITORY = "muse-platform/muse"
+NUMBER = 42
+HEADING = {stack: f"#### :tropical_drink: `preview` on muse/{stack}" for stack in ("dev", "prod")}
+MARKER = "<summary>Pulumi report</summary>"
+POLICY_FAILURE = (
+    "Previewing update (dev):\n    ~ azure-native:containerregistry:Registry registry update [diff: ~sku]\n"
+    "Policies:\n    muse-policies@v1 (local: policy)\n        - [mandatory]  MUSE-ACR-001 (registry)\n"
+    "          The registry allows anonymous pull <b>bold</b>\n"
+    "error: preview failed: 1 mandatory policy violation\n"
+)
+
+
+class FakeGitHub:
+    def __init__(self) -> None:
+        self.comments: list[dict[str, Any]] = []
+        self.requests: list[tuple[str, str]] = []
+        self.next_id = 1000
+        self.fail_with: int | None = None
+
+    def add(self, body: str, author: str = "someone") -> int:
+        self.next_id += 1
+        self.comments.append({"id": self.next_id, "body": body, "user": {"login": author}})
+        return self.next_id
+
+
+@pytest.fixture
+def github() -> Iterator[tuple[FakeGitHub, str]]:
+    fake = FakeGitHub()
+    prefix = f"/repos/{REPOSITORY}/issues"
+
+    class Api(BaseHTTPRequestHandler):
+        def _send(self, status: int, payload: Any, link: str = "") -> None:
+            body = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            if link:
+                self.send_header("Link", link)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _authorised(self) -> bool:
+            fake.requests.append((self.command, self.path))
+            if fake.fail_with:
+                self._send(fake.fail_with, {"message": "Server Error"})
+                return False
+            if self.headers.get("Authorization") != f"Bearer {TOKEN}":
+                self._send(401, {"message": "Bad credentials"})
+                return False
+            return True
+
+        def do_GET(self) -> None:
+            if not self._authorised():
+                return
+            parts = urllib.parse.urlsplit(self.path)
+            query = urllib.parse.parse_qs(parts.query)
+            if parts.path != f"{prefix}/{NUMBER}/comments":
+                self._send(404, {"message": "Not Found"})
+                return
+            per_page = min(int(query.get("per_page", ["30"])[0]), 100)
+            page = int(query.get("page", ["1"])[0])
+            items = fake.comments[(page - 1) * per_page : page * per_page]
+            last = max(1, -(-len(fake.comments) // per_page))
+            base = f"http://{self.headers['Host']}{parts.path}?per_page={per_page}"
+            link = (
+                f'<{base}&page={page + 1}>; rel="next", <{base}&page={last}>; rel="last"'
+                if page < last
+                else ""
+            )
+            self._send(200, items, link)
+
+        def do_POST(self) -> None:
+            if not self._authorised():
+                return
+            length = int(self.headers.get("Content-Length", "0"))
+            payload = json.loads(self.rfile.read(length))
+            if self.path != f"{prefix}/{NUMBER}/comments":
+                self._send(404, {"message": "Not Found"})
+                return
+            comment_id = fake.add(payload["body"], author="github-actions[bot]")
+            self._send(201, {"id": comment_id, "body": payload["body"]})
+
+        def do_PATCH(self) -> None:
+            if not self._authorised():
+                return
+            length = int(self.headers.get("Content-Length", "0"))
+            payload = json.loads(self.rfile.read(length))
+            comment_id = int(self.path.rsplit("/", 1)[1])
+            for comment in fake.comments:
+                if comment["id"] == comment_id and self.path == f"{prefix}/comments/{comment_id}":
+                    comment["body"] = payload["body"]
+                    self._send(200, comment)
+                    return
+            self._send(404, {"message": "Not Found"})
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Api)
+    server.timeout = 5
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield fake, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    directory = tmp_path / "project"
+    directory.mkdir()
+    (directory / "Pulumi.yaml").write_text("name: muse\nruntime: python\n")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "pulumi").write_text(f'#!/bin/sh\nexec "{sys.executable}" "{TOOLS}" pulumi "$@"\n')
+    (bin_dir / "pulumi").chmod(0o755)
+    world = {"stack": "dev", "config": {}, "history": [], "calls": [], "images": {}, "outputs": {}}
+    (tmp_path / "world.json").write_text(json.dumps(world))
+    return directory
+
+
+def set_preview(project: Path, exit_code: int, output: str) -> None:
+    world_file = project.parent / "world.json"
+    world = json.loads(world_file.read_text())
+    world["preview"] = {"exit": exit_code, "output": output}
+    world_file.write_text(json.dumps(world))
+
+
+def run_preview(project: Path, api: str, *args: str, token: str = TOKEN) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "PATH": f"{project.parent / 'bin'}:{os.environ['PATH']}",
+        "RELEASE_WORLD": str(project.parent / "world.json"),
+        "GITHUB_STEP_SUMMARY": str(project.parent / "summary.md"),
+        "GITHUB_API_URL": api,
+        "GITHUB_TOKEN": token,
+        "GITHUB_REPOSITORY": REPOSITORY,
+        "GITHUB_SERVER_URL": "https://github.com",
+        "GITHUB_RUN_ID": "777",
+        "GITHUB_SHA": "feedfacecafe" + "0" * 28,
+        "PR_NUMBER": str(NUMBER),
+    }
+    return subprocess.run(
+        [str(PREVIEW), "--cwd", str(project), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_a_failed_preview_creates_the_comment_and_writes_the_summary(
+    project: Path, github: tuple[FakeGitHub, str]
+) -> None:
+    fake, api = github
+    set_preview(project, 5, POLICY_FAILURE)
+    result = run_preview(project, api, "--stack", "dev", "--policy-pack", "policy", "--comment-on-pr")
+    assert result.returncode == 5, result.stdout + result.stderr
+    [comment] = fake.comments
+    body = comment["body"]
+    assert body.startswith(HEADING["dev"]) and MARKER in body
+    assert "**FAILED (exit 5: a policy pack blocked the operation)**" in body
+    assert "MUSE-ACR-001" in body and "&lt;b&gt;bold&lt;/b&gt;" in body  # escaped inside <pre>
+    assert "<details open>" in body and "https://github.com/muse-platform/muse/actions/runs/777" in body
+    summary = (project.parent / "summary.md").read_text()
+    assert "### pulumi preview: `muse/dev` FAILED (exit 5: a policy pack blocked the operation)" in summary
+    assert "error: preview failed: 1 mandatory policy violation" in summary
+    world = json.loads((project.parent / "world.json").read_text())
+    [preview_args] = world["preview_args"]
+    assert preview_args[:3] == ["preview", "--stack", "dev"] and "--policy-pack" in preview_args
+    assert "--diff" in preview_args
+
+
+def test_the_next_push_edits_the_same_comment(project: Path, github: tuple[FakeGitHub, str]) -> None:
+    fake, api = github
+    fake.add("LGTM")
+    # The comment pulumi/actions made on an earlier push (its format, src/libs/pr.ts).
+    earlier = fake.add(f"{HEADING['dev']}\n\n<details>\n{MARKER}\n\n<pre>\nold diff\n</pre>\n</details>")
+    other_stack = fake.add(f"{HEADING['prod']}\n\n<details>\n{MARKER}\n<pre>prod</pre></details>")
+    set_preview(project, 5, POLICY_FAILURE)
+    assert run_preview(project, api, "--stack", "dev", "--comment-on-pr").returncode == 5
+    set_preview(project, 0, "Previewing update (dev):\nResources:\n    42 unchanged\n")
+    result = run_preview(project, api, "--stack", "dev", "--comment-on-pr")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert [c["id"] for c in fake.comments] == [1001, earlier, other_stack]  # nothing created
+    assert fake.comments[1]["body"].startswith(HEADING["dev"])
+    assert (
+        "Succeeded at `feedfacecafe`" in fake.comments[1]["body"]
+        and "42 unchanged" in fake.comments[1]["body"]
+    )
+    assert "prod" in fake.comments[2]["body"] and "old diff" not in fake.comments[1]["body"]
+    assert ("PATCH", f"/repos/{REPOSITORY}/issues/comments/{earlier}") in fake.requests
+
+
+def test_the_comment_is_found_beyond_the_first_page(project: Path, github: tuple[FakeGitHub, str]) -> None:
+    fake, api = github
+    for index in range(230):
+        fake.add(f"review comment {index}")
+    earlier = fake.add(f"{HEADING['dev']}\n\n<details>\n{MARKER}\n<pre>old</pre></details>")
+    for index in range(20):
+        fake.add(f"later comment {index}")
+    set_preview(project, 5, POLICY_FAILURE)
+    result = run_preview(project, api, "--stack", "dev", "--comment-on-pr")
+    assert result.returncode == 5, result.stdout + result.stderr
+    assert len(fake.comments) == 251
+    assert "FAILED" in next(c for c in fake.comments if c["id"] == earlier)["body"]
+    gets = [path for method, path in fake.requests if method == "GET"]
+    assert len(gets) == 3 and "page=3" in gets[-1] and "per_page=100" in gets[0]
+
+
+def test_reading_only_the_first_page_duplicates_the_comment(github: tuple[FakeGitHub, str]) -> None:
+    """Negative control: what pulumi/actions' first-page search does on the same pull request."""
+    fake, api = github
+    sys.path.insert(0, str(ROOT / "scripts" / "ci"))
+    try:
+        pr_comment = importlib.import_module("pr_comment")
+    finally:
+        sys.path.remove(str(ROOT / "scripts" / "ci"))
+    for index in range(150):
+        fake.add(f"review comment {index}")
+    fake.add(f"{HEADING['dev']}\n{MARKER}")
+    client = pr_comment.GitHub(api, TOKEN, REPOSITORY)
+    body = f"{HEADING['dev']}\n{MARKER}\nnew"
+    assert pr_comment.upsert(client, NUMBER, HEADING["dev"], body, max_pages=1)[0] == "created"
+    assert sum(c["body"].startswith(HEADING["dev"]) for c in fake.comments) == 2
+    # Paging through every comment finds (and edits) the first one instead.
+    assert pr_comment.upsert(client, NUMBER, HEADING["dev"], body)[0] == "edited"
+
+
+def test_a_comment_the_api_refuses_fails_the_step(project: Path, github: tuple[FakeGitHub, str]) -> None:
+    _, api = github
+    set_preview(project, 0, "Resources:\n    42 unchanged\n")
+    result = run_preview(project, api, "--stack", "dev", "--comment-on-pr", token="wrong")
+    assert result.returncode == 1
+    assert (
+        "::error title=PR comment (dev)::could not write the preview comment: HTTP Error 401" in result.stdout
+    )
+    # The summary was written before the comment was attempted.
+    assert "`muse/dev` succeeded" in (project.parent / "summary.md").read_text()
+
+
+def test_prod_preview_goes_to_the_summary_only(project: Path, github: tuple[FakeGitHub, str]) -> None:
+    fake, api = github
+    set_preview(project, 0, "Previewing update (prod):\n    ~ kubernetes:apps/v1:Deployment muse update\n")
+    result = run_preview(project, api, "--stack", "prod", "--policy-pack", "policy", "--title", "Prod diff")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert fake.requests == []
+    summary = (project.parent / "summary.md").read_text()
+    assert "### Prod diff: `muse/prod` succeeded" in summary
+    assert (
+        "```diff\nPreviewing update (prod):\n    ~ kubernetes:apps/v1:Deployment muse update\n```" in summary
+    )
+
+
+@pytest.mark.parametrize(
+    ("exit_code", "words", "absent"),
+    [
+        (7, "DRIFT: Azure differs from the code", "FAILED"),
+        (0, "no drift", "DRIFT"),
+        (3, "FAILED (exit 3: authentication or authorization error)", "DRIFT"),
+    ],
+)
+def test_drift_summary_shows_the_diff_and_tells_drift_from_a_failed_check(
+    project: Path, github: tuple[FakeGitHub, str], exit_code: int, words: str, absent: str
+) -> None:
+    _, api = github
+    note = project.parent / "compared.md"
+    note.write_text("Compared `prod` with `0123456789ab`, the commit of its last deploy from main.yml.\n")
+    diff = (
+        "    ~ azure-native:keyvault:Vault vault update [diff: ~properties]\n"
+        "      ~ enablePurgeProtection: true => false\n"
+    )
+    set_preview(project, exit_code, diff)
+    result = run_preview(project, api, "--stack", "prod", "--drift", "--note", str(note))
+    assert result.returncode == exit_code
+    summary = (project.parent / "summary.md").read_text()
+    assert f"### Drift check: `muse/prod` {words}" in summary
+    assert absent not in summary.splitlines()[0]
+    assert "Compared `prod` with `0123456789ab`" in summary
+    assert "enablePurgeProtection: true => false" in summary  # the diff itself, not a pointer to the log
+    world = json.loads((project.parent / "world.json").read_text())
+    [args] = world["preview_args"]
+    assert "--refresh" in args and "--expect-no-changes" in args and "--diff" in args
