@@ -16,7 +16,9 @@ cd "$(dirname "$0")/.."
 set_github=false
 [[ "${1:-}" == "--github" ]] && set_github=true
 python=".venv/bin/python"
-[[ -x "$python" ]] || make venv >/dev/null
+# Always: idempotent, and a .venv made before this project was installed editable (or by the Pulumi CLI
+# from requirements.txt) would not import the bootstrap program's packages.
+make venv >/dev/null
 
 stack_value() { # stack_value <stack> <key>: a value from Pulumi.<stack>.yaml (defaults from Pulumi.yaml)
   "$python" -c 'import sys; from stack.files import read_stack; print(read_stack(sys.argv[1]).config[sys.argv[2]])' "$1" "$2"
