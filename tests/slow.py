@@ -52,7 +52,7 @@ SLOW: dict[str, str] = {
     "tests/offline/test_engine.py::test_make_plan_runs_as_a_fresh_process": "make plan in a new interpreter",
     "tests/offline/test_engine.py::test_plan_json_is_a_muse_inventory": "the plan CLI end to end",
     # Real processes with real timing: servers started and stopped by signals, scripts run against stubs.
-    "tests/service/test_service_process.py": "python -m muse serve, drains of 1-2 s",
+    "tests/service/test_service_process.py": "python -m muse serve, drains of 1-9 s",
     "tests/bootstrap/test_bootstrap_script.py": "the bootstrap script against stub CLIs",
     "tests/governance/test_governance_cli.py::test_real_process_exit_codes_and_stdin": "the CLI as a process",
     "tests/workflows/test_ci_scripts.py": "the CI scripts with curl and stub CLIs, retries included",

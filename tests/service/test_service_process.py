@@ -2,7 +2,9 @@
 
 These prove what Kubernetes relies on: readiness turns 503 at SIGTERM while requests are still served, an
 in-flight request completes, new connections stop after the drain period, and the exit code is 0 within
-MUSE_SHUTDOWN_TIMEOUT_SECONDS. Timings are kept to a few seconds (MUSE_DRAIN_SECONDS of 1-2).
+MUSE_SHUTDOWN_TIMEOUT_SECONDS. Timings are kept to a few seconds (MUSE_DRAIN_SECONDS of 1-2) where the test
+only waits for a period to end; where it must act inside one (two requests during the drain), the period is
+long enough that a starved test process cannot miss it.
 
 The tests wait for conditions, never for a fixed time: the machine running them may be loaded (CI shares
 two cores with other work), so "sleep, then check" would fail whenever the server is a little late. Lower
@@ -45,6 +47,12 @@ CONDITION_SECONDS = 60.0
 # Timestamps in the log are truncated to milliseconds (muse/logs.py), so a difference of two may read up to
 # 1 ms short.
 LOG_RESOLUTION_SECONDS = 0.001
+# A drain period the test must act inside: see /readyz answer 503 and then still get `GET /` served, both
+# before the listener closes. Each is a loopback request answered in milliseconds, but on a loaded machine the
+# test process may be descheduled between them (the exit slack above measured stalls of up to 1.7 s), so a
+# drain of 1-2 s could close the listener first and the test would fail on a refused connection. Nine seconds
+# is several times the worst stall measured and still keeps the test to a quarter of a minute.
+DRAIN_WINDOW_SECONDS = 9
 T = TypeVar("T")
 INVENTORY = json.dumps(
     {
@@ -121,7 +129,8 @@ class Server:
 
     def readyz_when_draining(self) -> dict[str, Any] | None:
         """/readyz's body once it answers 503, None while it still answers 200. A refused connection fails:
-        the drain period would be over before it was seen."""
+        the drain period would be over before it was seen, so a caller that must see it picks a drain period
+        (DRAIN_WINDOW_SECONDS) no plausible stall of the test process on a loaded machine reaches."""
         status, _, body = self.request("GET", "/readyz")
         assert status in (200, 503), status
         return json.loads(body) if status == 503 else None
@@ -214,7 +223,9 @@ def read_response(sock: socket.socket) -> tuple[int, bytes]:
 
 
 def test_sigterm_drains_then_completes_in_flight_request_and_exits_0(tmp_path: Path) -> None:
-    drain, shutdown_timeout = 2, 8
+    # The in-flight request gets the same 6 s after the drain as before (MUSE_SHUTDOWN_TIMEOUT_SECONDS minus
+    # MUSE_DRAIN_SECONDS, muse/config.py).
+    drain, shutdown_timeout = DRAIN_WINDOW_SECONDS, DRAIN_WINDOW_SECONDS + 6
     env = {"MUSE_DRAIN_SECONDS": str(drain), "MUSE_SHUTDOWN_TIMEOUT_SECONDS": str(shutdown_timeout)}
     with running(tmp_path, **env) as server:
         in_flight = start_partial_request(server.port)
