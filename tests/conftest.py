@@ -14,6 +14,9 @@ from offline.engine import OfflinePlan, run_stack
 from stack.files import REPO_ROOT
 from tests import slow
 
+# pytester runs pytest inside a test (tests/test_slow_marker.py checks the slow marker on a real collection).
+pytest_plugins = ("pytester",)
+
 CHECKOV = REPO_ROOT / ".venv-checkov" / "bin" / "checkov"
 
 STACKS = ("dev", "prod")
@@ -55,6 +58,6 @@ def checkov() -> Callable[..., dict[str, Any]]:
     return run
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_configure(config: pytest.Config) -> None:
     """The `slow` marker on the tests tests/slow.py lists (`make test-fast` leaves them out)."""
-    slow.mark(items)
+    config.pluginmanager.register(slow.SlowMarker(), "muse-slow-marker")

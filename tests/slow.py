@@ -4,15 +4,22 @@
 the project's 2-core machine: it runs a whole external tool, a real process, the whole repository, or the
 Pulumi program again beyond the dev and prod plans every session shares (tests/conftest.py). The list is kept
 here, in one place with the reason for each group, rather than as decorators spread over the test files;
-tests/conftest.py applies it at collection, and a listed test that no longer exists is an error, so a rename
-cannot silently move a slow test into the fast loop. Measure with `pytest --durations=30`.
+tests/conftest.py registers `SlowMarker`, which applies it at collection, and a listed test that no longer
+exists is an error, so a rename cannot silently move a slow test into the fast loop. Measure with
+`pytest --durations=30`.
 
-An entry is a test file, a test function (all its parameters), or one parametrized case (`name[id]`).
+An entry is a test file, a test function or method (all its parameters; `file::test` or
+`file::Class::test`), or one parametrized case (`file::test[id]`). The guard checks each entry whose file was
+collected: the function or method must exist in its module (the class resolved first, then the method), and a
+case's id must be one pytest generated for that function. The ids are the ones pytest generates when it
+collects the module, before `--lf`, `-k`, `--deselect` or a node id on the command line narrows the run, so
+a partial run is not mistaken for a rename.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
 
 import pytest
 
@@ -86,20 +93,84 @@ def _listed(nodeid: str) -> bool:
     return any(nodeid == entry or nodeid.startswith((f"{entry}[", f"{entry}::")) for entry in SLOW)
 
 
-def mark(items: Sequence[pytest.Item]) -> None:
-    """Mark the listed tests `slow`; fail when an entry names a test its (collected) file no longer has."""
+class CollectedTest(Protocol):
+    """What the guard reads of a collected test (pytest.Function): its node id and its module."""
+
+    @property
+    def nodeid(self) -> str: ...
+
+    @property
+    def module(self) -> Any: ...
+
+
+def _resolve(module: object, names: str) -> bool:
+    """Whether `Class::test` (or `test`) names an attribute path that exists in the module."""
+    found: object = module
+    for name in names.split("::"):
+        found = getattr(found, name, None)
+        if found is None:
+            return False
+    return True
+
+
+def stale_entries(generated: Iterable[CollectedTest]) -> list[str]:
+    """The entries that name a test the collected files no longer have. `generated` is every test pytest
+    generated in the collected files, whatever the run then selects: an entry whose file is not among them is
+    not checked (its file was not collected)."""
     modules: dict[str, object] = {}
-    for item in items:
-        module = getattr(item, "module", None)  # a test function's module (pytest.Function.module)
-        if module is not None:
-            modules[item.nodeid.split("::", 1)[0]] = module
-        if _listed(item.nodeid):
-            item.add_marker(pytest.mark.slow)
+    generated_ids: set[str] = set()
+    for test in generated:
+        modules[test.nodeid.split("::", 1)[0]] = test.module
+        generated_ids.add(test.nodeid)
     stale = []
     for entry in SLOW:
         path, _, test = entry.partition("::")
-        function = test.split("[", 1)[0]
-        if function and path in modules and not hasattr(modules[path], function):
+        if not test or path not in modules:
+            continue
+        names, case, _ = test.partition("[")
+        if not _resolve(modules[path], names):
             stale.append(entry)
+            continue
+        if case:
+            # The function's tests as generated: itself when it is not parametrized, else one per case. Empty
+            # when its class was not collected (a node id elsewhere in the file): nothing to compare with.
+            function = f"{path}::{names}"
+            of_function = {i for i in generated_ids if i == function or i.startswith(f"{function}[")}
+            if of_function and entry not in of_function:
+                stale.append(entry)
+    return stale
+
+
+def mark(items: Sequence[pytest.Item], generated: Iterable[CollectedTest]) -> None:
+    """Mark the listed tests among `items` `slow`; fail when an entry names a test that `generated` (every
+    test pytest generated in the collected files) shows no longer exists."""
+    for item in items:
+        if _listed(item.nodeid):
+            item.add_marker(pytest.mark.slow)
+    stale = stale_entries(generated)
     if stale:
         raise pytest.UsageError(f"tests/slow.py lists tests that do not exist (renamed?): {stale}")
+
+
+class SlowMarker:
+    """The pytest plugin that applies SLOW (tests/conftest.py registers it). It records each test pytest
+    generates as it collects a module or class, before anything narrows the run: `--lf` drops tests from the
+    collection itself (`LFPluginCollWrapper` in pytest-dev/pytest src/_pytest/cacheprovider.py filters the
+    module's collect report), and a node id on the command line keeps only the named ones, so the items the
+    run ends up with cannot tell a renamed case from one this run left out."""
+
+    def __init__(self) -> None:
+        self.generated: list[CollectedTest] = []
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_pycollect_makeitem(self, collector: pytest.Collector, name: str, obj: object) -> Any:
+        made = yield
+        for node in made if isinstance(made, list) else [made]:
+            if isinstance(node, pytest.Function):
+                self.generated.append(node)
+        return made
+
+    # First, so the marker is on before pytest's own hook deselects by `-m "not slow"`.
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        mark(items, self.generated)
