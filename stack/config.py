@@ -12,11 +12,12 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from stack import naming
+from stack import kubernetes_support, naming
 
 PROJECT = "muse"
 
@@ -88,6 +89,7 @@ _VM_SIZE = re.compile(r"^Standard_[A-Z]{1,4}[0-9]+(-[0-9]+)?[a-z]*(_[A-Za-z0-9]+
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _CIDR = re.compile(r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(/(\d{1,2}))?$")
 _IMAGE_TAG = re.compile(r"^(sha256:[0-9a-f]{64}|[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})$")
+_KUBERNETES_MINOR = re.compile(r"^1\.[0-9]{1,2}$")
 
 
 def _region(value: str) -> str:
@@ -137,6 +139,15 @@ def _email(value: str) -> str:
     return value
 
 
+def _kubernetes_minor(value: str) -> str:
+    if not _KUBERNETES_MINOR.match(value):
+        raise ValueError(
+            f"'{value}' is not a Kubernetes minor version such as 1.36: AKS runs the minor's latest patch, "
+            "the auto-upgrade channel moves patches, and AKS cannot create a cluster on a removed patch"
+        )
+    return value
+
+
 def _image_tag(value: str) -> str:
     if not _IMAGE_TAG.match(value):
         raise ValueError(f"'{value}' is neither an image tag nor a digest of the form sha256:<64 hex>")
@@ -170,8 +181,13 @@ class StackConfig(BaseModel):
         ),
     )
     location: Region = Field(default="westeurope", alias="location", description="Azure region.")
-    kubernetes_version: Annotated[str, Field(pattern=r"^1\.[0-9]{2}(\.[0-9]+)?$")] = Field(
-        default="1.34", alias="kubernetesVersion", description="AKS Kubernetes version (minor, e.g. 1.34)."
+    kubernetes_version: Annotated[str, AfterValidator(_kubernetes_minor)] = Field(
+        default="1.36",
+        alias="kubernetesVersion",
+        description=(
+            "Kubernetes minor of the cluster (e.g. 1.36); AKS must still create clusters on it "
+            "(stack/kubernetes_support.py)."
+        ),
     )
     cluster_tier: Literal["Free", "Standard", "Premium"] = Field(
         default="Free",
@@ -419,9 +435,18 @@ CROSS_RULES: tuple[tuple[frozenset[str], CrossRule], ...] = (
 )
 
 
-def load_stack_config(stack: str, values: Mapping[str, Any]) -> StackConfig:
+def _kubernetes_support(version: str, today: date) -> list[Problem]:
+    """AKS must still create clusters on the minor: the stack may be (re)created at any time."""
+    verdict = kubernetes_support.check(version, today)
+    if verdict.status is kubernetes_support.Support.UNSUPPORTED:
+        return [Problem("kubernetesVersion", verdict.message)]
+    return []
+
+
+def load_stack_config(stack: str, values: Mapping[str, Any], *, today: date | None = None) -> StackConfig:
     """Validate the `muse:*` config of `stack`. `values` maps keys (with or without `muse:`) to raw values.
 
+    `today` is the date the Kubernetes version must be supported on (default: today in UTC; tests pin it).
     Raises ConfigError listing every problem; returns a frozen StackConfig otherwise.
     """
     by_key = {_key_of(name): name for name in StackConfig.model_fields}
@@ -452,6 +477,10 @@ def load_stack_config(stack: str, values: Mapping[str, Any]) -> StackConfig:
     for needs, rule in CROSS_RULES:
         if needs <= parsed.keys():
             problems.extend(rule(parsed))
+    if "kubernetes_version" in parsed:
+        problems.extend(
+            _kubernetes_support(parsed["kubernetes_version"], today or kubernetes_support.utc_today())
+        )
 
     if problems:
         raise ConfigError(stack, problems)
@@ -483,16 +512,23 @@ def pulumi_schema() -> dict[str, dict[str, Any]]:
 
 
 def from_pulumi() -> StackConfig:
-    """This stack's config as the Pulumi engine passes it to the program.
+    """This stack's config as the Pulumi engine passes it to the program, checked on today's UTC date.
 
     The whole bag is read (not key by key) so that an unknown `muse:*` key, usually a typo, is reported
-    instead of silently ignored (stack/pulumi_config.py says where the keys come from).
+    instead of silently ignored (stack/pulumi_config.py says where the keys come from). A Kubernetes minor
+    that AKS stops supporting within kubernetes_support.WARNING_DAYS is a warning, not an error: the stack
+    still deploys, and the scheduled drift workflow has turned red.
     """
     import pulumi
 
     from stack.pulumi_config import project_config
 
-    return load_stack_config(pulumi.get_stack(), project_config(PROJECT))
+    today = kubernetes_support.utc_today()
+    config = load_stack_config(pulumi.get_stack(), project_config(PROJECT), today=today)
+    verdict = kubernetes_support.check(config.kubernetes_version, today)
+    if verdict.status is kubernetes_support.Support.ENDING:
+        pulumi.log.warn(f"{PROJECT}:kubernetesVersion: {verdict.message}")
+    return config
 
 
 if __name__ == "__main__":

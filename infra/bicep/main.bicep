@@ -94,8 +94,8 @@ param nameSuffix string
 ])
 param location string = 'westeurope'
 
-@description('AKS Kubernetes version (minor, e.g. 1.34).')
-param kubernetesVersion string = '1.34'
+@description('Kubernetes minor of the cluster (e.g. 1.36); AKS must still create clusters on it (stack/kubernetes_support.py).')
+param kubernetesVersion string = '1.36'
 
 @description('AKS pricing tier; Standard gives the uptime SLA (use it in prod).')
 @allowed([
