@@ -11,6 +11,10 @@
 - Workload identity: OIDC issuer + workload identity on, Key Vault CSI driver add-on with rotation.
 - Network: Azure CNI overlay with the Cilium dataplane and network policy; ingress via the application
   routing add-on (managed NGINX).
+- Versions: the auto-upgrade channel owns the cluster's Kubernetes version. `kubernetes_version` is the
+  version a cluster is created with; later changes to it (and to the pools' orchestratorVersion, which the
+  channel moves with the control plane) are ignored, so `pulumi up` never asks AKS for the older version it
+  was created with (AKS cannot downgrade) and a refresh after an upgrade shows no drift.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -33,6 +37,17 @@ SYSTEM_POOL = "system"
 USER_POOL = "muse"
 CRITICAL_ADDONS_ONLY = "CriticalAddonsOnly=true:NoSchedule"
 OS_SKU = "AzureLinux"
+# Channels that move the cluster's Kubernetes version (learn.microsoft.com/azure/aks/auto-upgrade-cluster):
+# patch (latest patch of the current minor), stable (latest patch of minor N-1), rapid (of minor N). `none`
+# and the legacy `node-image` leave the version where it is, which this model (the channel owns the version)
+# cannot use: the program does not move a version after creation.
+UpgradeChannel = Literal["patch", "stable", "rapid"]
+UPGRADE_CHANNELS: tuple[str, ...] = ("patch", "stable", "rapid")
+# Inputs the upgrade channel changes after creation, so Pulumi must not send the program's values again: the
+# cluster's version, and each pool's (auto-upgrade "always upgrades the control plane and the node pools
+# together"). The inline system pool is covered by the whole `agentPoolProfiles` being ignored.
+CHANNEL_OWNED_CLUSTER_INPUTS = ("kubernetesVersion",)
+CHANNEL_OWNED_POOL_INPUTS = ("orchestratorVersion",)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,17 +80,19 @@ class KubernetesClusterArgs:
     control_plane_identity_name: Azure name of the user-assigned identity the control plane runs as.
         Required.
     kubelet_identity_name: Azure name of the user-assigned identity the nodes pull images with. Required.
-    kubernetes_version: AKS version; a minor such as 1.34 follows that minor's patches. Required: an
-        upgrade is a decision, not a default.
+    kubernetes_version: Kubernetes minor (e.g. 1.36) the cluster is created with; AKS must still support
+        it on that day. After creation the upgrade channel owns the version and changes here are ignored.
+        Required: which minor AKS still creates is a date-dependent fact the caller checks.
     system_pool: size of the inline system pool (tainted CriticalAddonsOnly). Required.
     user_pool: size of the separate user pool the workloads run on. Required.
     user_pool_labels: Kubernetes labels on the user pool's nodes, which workloads select with a
         nodeSelector. Default: none.
     tier: pricing tier Free | Standard | Premium. Default Standard: the tier with the uptime SLA, which AKS
         recommends for production; Free has none (learn.microsoft.com/azure/aks/free-standard-pricing-tiers).
-    upgrade_channel: AKS auto-upgrade channel (none, patch, stable, rapid, node-image). Default patch:
-        security and bug-fix patches of the chosen minor arrive without anyone acting; minors stay a
-        decision (learn.microsoft.com/azure/aks/auto-upgrade-cluster).
+    upgrade_channel: AKS auto-upgrade channel, patch | stable | rapid; it owns the cluster's version.
+        Default stable (latest patch of minor N-1): it keeps the cluster inside AKS's N-2 support window
+        without anyone acting, one minor behind the newest
+        (learn.microsoft.com/azure/aks/auto-upgrade-cluster).
     availability_zones: zones for both pools. Default () = regional (zones are not available in every
         region and cost a node per zone).
     authorized_ip_ranges: CIDRs that may reach the API server. Default () = any address; every request
@@ -100,7 +117,7 @@ class KubernetesClusterArgs:
     user_pool: NodePoolSize
     user_pool_labels: Mapping[str, str] = field(default_factory=dict)
     tier: str = "Standard"
-    upgrade_channel: str = "patch"
+    upgrade_channel: UpgradeChannel = "stable"
     availability_zones: Sequence[str] = ()
     authorized_ip_ranges: Sequence[str] = ()
     admin_group_object_ids: Sequence[str] = ()
@@ -168,6 +185,11 @@ class KubernetesCluster(pulumi.ComponentResource):
         self, name: str, args: KubernetesClusterArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("muse:azure:KubernetesCluster", name, None, opts)
+        if args.upgrade_channel not in UPGRADE_CHANNELS:
+            raise ValueError(
+                f"upgrade_channel {args.upgrade_channel!r}: one of {', '.join(UPGRADE_CHANNELS)} "
+                "(the channel owns the version; see CHANNEL_OWNED_CLUSTER_INPUTS)"
+            )
         child = pulumi.ResourceOptions(parent=self)
         zones = list(args.availability_zones) or None
         addons = {
@@ -289,7 +311,7 @@ class KubernetesCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=[kubelet_operator],
-                ignore_changes=["agentPoolProfiles"],
+                ignore_changes=["agentPoolProfiles", *CHANNEL_OWNED_CLUSTER_INPUTS],
             ),
         )
 
@@ -312,8 +334,13 @@ class KubernetesCluster(pulumi.ComponentResource):
             node_labels=dict(args.user_pool_labels),
             upgrade_settings=containerservice.AgentPoolUpgradeSettingsArgs(max_surge="33%"),
             tags=dict(args.tags),
-            # The autoscaler owns the node count; without this every `pulumi up` would fight it.
-            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["count"] if pool.autoscale else None),
+            # The channel owns the pool's version (no orchestratorVersion is set, so the pool starts at the
+            # control plane's); the autoscaler owns the node count. Without these every `pulumi up` would
+            # fight them.
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                ignore_changes=[*CHANNEL_OWNED_POOL_INPUTS, *(["count"] if pool.autoscale else [])],
+            ),
         )
 
         credentials = containerservice.list_managed_cluster_user_credentials_output(

@@ -109,7 +109,9 @@ MAPPINGS: dict[str, TypeMapping] = {
         symbol=_symbol,
         comment=(
             "The inline system pool cannot be changed after creation (Pulumi ignores later changes to it); "
-            "Muse runs on the separate user pool below."
+            "Muse runs on the separate user pool below. kubernetesVersion is the version a new cluster "
+            "starts on: the upgrade channel moves it afterwards and AKS cannot downgrade, so redeploying "
+            "an existing cluster must pass its current version (az aks show --query kubernetesVersion)."
         ),
         skips=(
             (

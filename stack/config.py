@@ -185,8 +185,8 @@ class StackConfig(BaseModel):
         default="1.36",
         alias="kubernetesVersion",
         description=(
-            "Kubernetes minor of the cluster (e.g. 1.36); AKS must still create clusters on it "
-            "(stack/kubernetes_support.py)."
+            "Kubernetes minor a new cluster is created with (e.g. 1.36); AKS must still support it. "
+            "Afterwards the upgrade channel moves the cluster and the program leaves the version alone."
         ),
     )
     cluster_tier: Literal["Free", "Standard", "Premium"] = Field(
@@ -194,8 +194,13 @@ class StackConfig(BaseModel):
         alias="clusterTier",
         description="AKS pricing tier; Standard gives the uptime SLA (use it in prod).",
     )
-    upgrade_channel: Literal["none", "patch", "stable", "rapid", "node-image"] = Field(
-        default="patch", alias="upgradeChannel", description="AKS automatic upgrade channel."
+    upgrade_channel: Literal["patch", "stable", "rapid"] = Field(
+        default="stable",
+        alias="upgradeChannel",
+        description=(
+            "AKS auto-upgrade channel, which owns the cluster's version: stable (latest patch of minor N-1), "
+            "rapid (of minor N) or patch (latest patch of the current minor; minors by `az aks upgrade`)."
+        ),
     )
     system_node_vm_size: VmSize = Field(
         default="Standard_D2ds_v5", alias="systemNodeVmSize", description="VM size of the system pool."

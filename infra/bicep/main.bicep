@@ -94,7 +94,7 @@ param nameSuffix string
 ])
 param location string = 'westeurope'
 
-@description('Kubernetes minor of the cluster (e.g. 1.36); AKS must still create clusters on it (stack/kubernetes_support.py).')
+@description('Kubernetes minor a new cluster is created with (e.g. 1.36); AKS must still support it. Afterwards the upgrade channel moves the cluster and the program leaves the version alone.')
 param kubernetesVersion string = '1.36'
 
 @description('AKS pricing tier; Standard gives the uptime SLA (use it in prod).')
@@ -105,15 +105,13 @@ param kubernetesVersion string = '1.36'
 ])
 param clusterTier string = 'Free'
 
-@description('AKS automatic upgrade channel.')
+@description('AKS auto-upgrade channel, which owns the cluster\'s version: stable (latest patch of minor N-1), rapid (of minor N) or patch (latest patch of the current minor; minors by `az aks upgrade`).')
 @allowed([
-  'none'
   'patch'
   'stable'
   'rapid'
-  'node-image'
 ])
-param upgradeChannel string = 'patch'
+param upgradeChannel string = 'stable'
 
 @description('VM size of the system pool.')
 param systemNodeVmSize string = 'Standard_D2ds_v5'
@@ -296,7 +294,7 @@ resource registry 'Microsoft.ContainerRegistry/registries@2023-01-01-preview' = 
   }
 }
 
-// The inline system pool cannot be changed after creation (Pulumi ignores later changes to it); Muse runs on the separate user pool below.
+// The inline system pool cannot be changed after creation (Pulumi ignores later changes to it); Muse runs on the separate user pool below. kubernetesVersion is the version a new cluster starts on: the upgrade channel moves it afterwards and AKS cannot downgrade, so redeploying an existing cluster must pass its current version (az aks show --query kubernetesVersion).
 resource cluster 'Microsoft.ContainerService/managedClusters@2025-09-01' = {
   // checkov:skip=CKV_AZURE_226: ephemeral OS disks need a VM size whose cache fits the disk; sizes are parameters
   // checkov:skip=CKV_AZURE_227: host encryption must first be enabled on the subscription; not assumed
