@@ -15,6 +15,9 @@
   version a cluster is created with; later changes to it (and to the pools' orchestratorVersion, which the
   channel moves with the control plane) are ignored, so `pulumi up` never asks AKS for the older version it
   was created with (AKS cannot downgrade) and a refresh after an upgrade shows no drift.
+- Maintenance: optional weekly planned-maintenance windows for the channel's upgrades and for the node OS
+  (node image) upgrades (`maintenanceConfigurations` `aksManagedAutoUpgradeSchedule` and
+  `aksManagedNodeOSUpgradeSchedule`).
 """
 
 from __future__ import annotations
@@ -48,6 +51,10 @@ UPGRADE_CHANNELS: tuple[str, ...] = ("patch", "stable", "rapid")
 # together"). The inline system pool is covered by the whole `agentPoolProfiles` being ignored.
 CHANNEL_OWNED_CLUSTER_INPUTS = ("kubernetesVersion",)
 CHANNEL_OWNED_POOL_INPUTS = ("orchestratorVersion",)
+# The two planned-maintenance configurations AKS reads, by their fixed names
+# (learn.microsoft.com/azure/aks/planned-maintenance, "Schedule configuration types").
+AUTO_UPGRADE_SCHEDULE = "aksManagedAutoUpgradeSchedule"
+NODE_OS_UPGRADE_SCHEDULE = "aksManagedNodeOSUpgradeSchedule"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,6 +72,29 @@ class NodePoolSize:
     min_count: int = 0
     max_count: int = 0
     autoscale: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class MaintenanceWindow:
+    """A weekly planned-maintenance window: when AKS may start an automatic upgrade
+    (`Microsoft.ContainerService/managedClusters/maintenanceConfigurations`, `maintenanceWindow` with a
+    `weekly` schedule; learn.microsoft.com/azure/aks/planned-maintenance).
+
+    day_of_week: Monday ... Sunday, at `utc_offset`. Required.
+    start_time: HH:MM (00:00-23:59) the window opens, at `utc_offset`. Required.
+    duration_hours: how long it stays open, 4-24 (the API's range; AKS asks for at least four hours when
+        auto-upgrade uses the window). Upgrades AKS started inside the window may finish after it. Required.
+    utc_offset: +HH:MM or -HH:MM that day and time are in; a fixed offset, no daylight saving. Default
+        "+00:00", AKS's own default.
+    interval_weeks: weeks between windows (1-4). Default 1: AKS ships a node image every week, and a longer
+        interval only delays patches.
+    """
+
+    day_of_week: str
+    start_time: str
+    duration_hours: int
+    utc_offset: str = "+00:00"
+    interval_weeks: int = 1
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,6 +133,10 @@ class KubernetesClusterArgs:
     log_analytics_workspace_id: Log Analytics workspace for Container Insights; when set, the `omsagent`
         add-on runs with Entra ID auth (`useAADAuth`) and ships to it (what it collects is the data
         collection rule `Observability.watch_cluster` associates). Default None = no Container Insights.
+    auto_upgrade_window: when the upgrade channel may upgrade the control plane and the pools
+        (`aksManagedAutoUpgradeSchedule`). Default None = whenever AKS chooses.
+    node_os_upgrade_window: when the node OS channel (NodeImage) may roll new node images onto the pools
+        (`aksManagedNodeOSUpgradeSchedule`). Default None = whenever AKS chooses.
     """
 
     resource_group_name: pulumi.Input[str]
@@ -123,6 +157,8 @@ class KubernetesClusterArgs:
     admin_group_object_ids: Sequence[str] = ()
     tags: Mapping[str, str] = field(default_factory=dict)
     log_analytics_workspace_id: pulumi.Input[str] | None = None
+    auto_upgrade_window: MaintenanceWindow | None = None
+    node_os_upgrade_window: MaintenanceWindow | None = None
 
 
 def kubelogin_kubeconfig(user_kubeconfig: str) -> str:
@@ -342,6 +378,14 @@ class KubernetesCluster(pulumi.ComponentResource):
                 ignore_changes=[*CHANNEL_OWNED_POOL_INPUTS, *(["count"] if pool.autoscale else [])],
             ),
         )
+        self.maintenance_configurations = [
+            self._maintenance_configuration(f"{name}-{suffix}", config_name, window, args)
+            for suffix, config_name, window in (
+                ("auto-upgrade-window", AUTO_UPGRADE_SCHEDULE, args.auto_upgrade_window),
+                ("node-os-upgrade-window", NODE_OS_UPGRADE_SCHEDULE, args.node_os_upgrade_window),
+            )
+            if window is not None
+        ]
 
         credentials = containerservice.list_managed_cluster_user_credentials_output(
             resource_group_name=args.resource_group_name,
@@ -374,4 +418,25 @@ class KubernetesCluster(pulumi.ComponentResource):
                 "kubeletPrincipalId": self.kubelet_principal_id,
                 "kubeconfig": self.kubeconfig,
             }
+        )
+
+    def _maintenance_configuration(
+        self, name: str, config_name: str, window: MaintenanceWindow, args: KubernetesClusterArgs
+    ) -> containerservice.MaintenanceConfiguration:
+        return containerservice.MaintenanceConfiguration(
+            name,
+            config_name=config_name,
+            resource_name_=self.cluster.name,
+            resource_group_name=args.resource_group_name,
+            maintenance_window=containerservice.MaintenanceWindowArgs(
+                schedule=containerservice.ScheduleArgs(
+                    weekly=containerservice.WeeklyScheduleArgs(
+                        day_of_week=window.day_of_week, interval_weeks=window.interval_weeks
+                    )
+                ),
+                start_time=window.start_time,
+                duration_hours=window.duration_hours,
+                utc_offset=window.utc_offset,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
         )

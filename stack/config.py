@@ -90,6 +90,11 @@ _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 _CIDR = re.compile(r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(/(\d{1,2}))?$")
 _IMAGE_TAG = re.compile(r"^(sha256:[0-9a-f]{64}|[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})$")
 _KUBERNETES_MINOR = re.compile(r"^1\.[0-9]{1,2}$")
+# Planned maintenance (Microsoft.ContainerService/managedClusters/maintenanceConfigurations): `startTime`
+# "Accepted values are from '00:00' to '23:59'", `utcOffset` "+/-HH:mm" (the API's descriptions); real offsets
+# run from -12:00 to +14:00 in steps of 15 minutes.
+_CLOCK_TIME = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+_UTC_OFFSET = re.compile(r"^([+-])([0-9]{2}):(00|15|30|45)$")
 
 
 def _region(value: str) -> str:
@@ -148,6 +153,22 @@ def _kubernetes_minor(value: str) -> str:
     return value
 
 
+def _clock_time(value: str) -> str:
+    if not _CLOCK_TIME.match(value):
+        raise ValueError(f"'{value}' is not a time of day HH:MM from 00:00 to 23:59 (e.g. 22:00)")
+    return value
+
+
+def _utc_offset(value: str) -> str:
+    match = _UTC_OFFSET.match(value)
+    minutes = 0 if match is None else int(match.group(2)) * 60 + int(match.group(3))
+    if match is None or (match.group(1) == "-" and minutes > 12 * 60) or minutes > 14 * 60:
+        raise ValueError(
+            f"'{value}' is not a UTC offset +HH:MM or -HH:MM from -12:00 to +14:00 (e.g. +01:00)"
+        )
+    return value
+
+
 def _image_tag(value: str) -> str:
     if not _IMAGE_TAG.match(value):
         raise ValueError(f"'{value}' is neither an image tag nor a digest of the form sha256:<64 hex>")
@@ -160,6 +181,11 @@ ObjectId = Annotated[str, AfterValidator(_guid)]
 IpRange = Annotated[str, AfterValidator(_cidr)]
 Zone = Literal["1", "2", "3"]
 NodeCount = Annotated[int, Field(ge=0, le=1000)]
+DayOfWeek = Literal["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+ClockTime = Annotated[str, AfterValidator(_clock_time)]
+# AKS: "use a maintenance window with a duration of four hours or more" when auto-upgrade uses it
+# (learn.microsoft.com/azure/aks/planned-maintenance); the API allows 4-24 (`durationHours`).
+WindowHours = Annotated[int, Field(ge=4, le=24)]
 
 
 class StackConfig(BaseModel):
@@ -201,6 +227,41 @@ class StackConfig(BaseModel):
             "AKS auto-upgrade channel, which owns the cluster's version: stable (latest patch of minor N-1), "
             "rapid (of minor N) or patch (latest patch of the current minor; minors by `az aks upgrade`)."
         ),
+    )
+    maintenance_utc_offset: Annotated[str, AfterValidator(_utc_offset)] = Field(
+        default="+00:00",
+        alias="maintenanceUtcOffset",
+        description="UTC offset (+HH:MM) of the maintenance windows' days and start times; a fixed offset.",
+    )
+    auto_upgrade_window_day: DayOfWeek = Field(
+        default="Sunday",
+        alias="autoUpgradeWindowDay",
+        description="Weekday on which the auto-upgrade channel may start upgrading the cluster.",
+    )
+    auto_upgrade_window_start_time: ClockTime = Field(
+        default="00:00",
+        alias="autoUpgradeWindowStartTime",
+        description="HH:MM (at maintenanceUtcOffset) the weekly cluster auto-upgrade window opens.",
+    )
+    auto_upgrade_window_duration_hours: WindowHours = Field(
+        default=6,
+        alias="autoUpgradeWindowDurationHours",
+        description="Hours the cluster auto-upgrade window stays open (4-24).",
+    )
+    node_os_upgrade_window_day: DayOfWeek = Field(
+        default="Saturday",
+        alias="nodeOsUpgradeWindowDay",
+        description="Weekday on which AKS may roll the weekly node image onto the nodes.",
+    )
+    node_os_upgrade_window_start_time: ClockTime = Field(
+        default="00:00",
+        alias="nodeOsUpgradeWindowStartTime",
+        description="HH:MM (at maintenanceUtcOffset) the weekly node OS upgrade window opens.",
+    )
+    node_os_upgrade_window_duration_hours: WindowHours = Field(
+        default=4,
+        alias="nodeOsUpgradeWindowDurationHours",
+        description="Hours the node OS upgrade window stays open (4-24).",
     )
     system_node_vm_size: VmSize = Field(
         default="Standard_D2ds_v5", alias="systemNodeVmSize", description="VM size of the system pool."
@@ -426,6 +487,61 @@ def _prod_purge_protection(c: Mapping[str, Any]) -> list[Problem]:
     return []
 
 
+# Business hours prod's maintenance windows stay out of: Monday-Friday 08:00-18:00, read at the windows' own
+# UTC offset (maintenanceUtcOffset is the team's time zone).
+BUSINESS_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday")
+BUSINESS_HOURS = (8, 18)
+_WEEK_MINUTES = 7 * 24 * 60
+_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def _weekly_minutes(day: str, start_time: str, hours: int) -> tuple[int, int]:
+    """A weekly window as [start, end) minutes after Monday 00:00; `end` may pass the week's end."""
+    start = _DAYS.index(day) * 24 * 60 + int(start_time[:2]) * 60 + int(start_time[3:])
+    return start, start + hours * 60
+
+
+def overlaps_business_hours(day: str, start_time: str, hours: int) -> bool:
+    start, end = _weekly_minutes(day, start_time, hours)
+    opens, closes = (h * 60 for h in BUSINESS_HOURS)
+    for business_day in BUSINESS_DAYS:
+        first, last = (
+            _DAYS.index(business_day) * 24 * 60 + opens,
+            _DAYS.index(business_day) * 24 * 60 + closes,
+        )
+        # A window running past Sunday midnight continues into the next Monday.
+        for shift in (0, _WEEK_MINUTES):
+            if start - shift < last and first < end - shift:
+                return True
+    return False
+
+
+def _prod_window_outside_business_hours(window: str, key: str) -> CrossRule:
+    """The prod rule for one window (`auto_upgrade` / `node_os_upgrade`), so a broken key of one window
+    does not hide a problem of the other."""
+
+    def rule(c: Mapping[str, Any]) -> list[Problem]:
+        day, start, hours = (c[f"{window}_window_{part}"] for part in ("day", "start_time", "duration_hours"))
+        if c["environment"] != "prod" or not overlaps_business_hours(day, start, hours):
+            return []
+        opens, closes = BUSINESS_HOURS
+        return [
+            Problem(
+                f"{key}Day",
+                f"prod upgrades outside business hours, but {day} {start} for {hours} h (at "
+                f"{c['maintenance_utc_offset']}) overlaps Monday-Friday {opens:02d}:00-{closes:02d}:00; move "
+                f"{key}Day / {key}StartTime / {key}DurationHours",
+            )
+        ]
+
+    return rule
+
+
+def _window_needs(window: str) -> frozenset[str]:
+    parts = ("day", "start_time", "duration_hours")
+    return frozenset({"environment", "maintenance_utc_offset", *(f"{window}_window_{p}" for p in parts)})
+
+
 CROSS_RULES: tuple[tuple[frozenset[str], CrossRule], ...] = (
     (
         frozenset({"user_node_min_count", "user_node_count", "user_node_max_count", "user_node_autoscale"}),
@@ -437,6 +553,11 @@ CROSS_RULES: tuple[tuple[frozenset[str], CrossRule], ...] = (
     (frozenset({"environment", "cluster_tier"}), _prod_tier),
     (frozenset({"environment", "availability_zones"}), _prod_zones),
     (frozenset({"environment", "key_vault_purge_protection"}), _prod_purge_protection),
+    (_window_needs("auto_upgrade"), _prod_window_outside_business_hours("auto_upgrade", "autoUpgradeWindow")),
+    (
+        _window_needs("node_os_upgrade"),
+        _prod_window_outside_business_hours("node_os_upgrade", "nodeOsUpgradeWindow"),
+    ),
 )
 
 

@@ -113,6 +113,49 @@ param clusterTier string = 'Free'
 ])
 param upgradeChannel string = 'stable'
 
+@description('UTC offset (+HH:MM) of the maintenance windows\' days and start times; a fixed offset.')
+param maintenanceUtcOffset string = '+00:00'
+
+@description('Weekday on which the auto-upgrade channel may start upgrading the cluster.')
+@allowed([
+  'Monday'
+  'Tuesday'
+  'Wednesday'
+  'Thursday'
+  'Friday'
+  'Saturday'
+  'Sunday'
+])
+param autoUpgradeWindowDay string = 'Sunday'
+
+@description('HH:MM (at maintenanceUtcOffset) the weekly cluster auto-upgrade window opens.')
+param autoUpgradeWindowStartTime string = '00:00'
+
+@description('Hours the cluster auto-upgrade window stays open (4-24).')
+@minValue(4)
+@maxValue(24)
+param autoUpgradeWindowDurationHours int = 6
+
+@description('Weekday on which AKS may roll the weekly node image onto the nodes.')
+@allowed([
+  'Monday'
+  'Tuesday'
+  'Wednesday'
+  'Thursday'
+  'Friday'
+  'Saturday'
+  'Sunday'
+])
+param nodeOsUpgradeWindowDay string = 'Saturday'
+
+@description('HH:MM (at maintenanceUtcOffset) the weekly node OS upgrade window opens.')
+param nodeOsUpgradeWindowStartTime string = '00:00'
+
+@description('Hours the node OS upgrade window stays open (4-24).')
+@minValue(4)
+@maxValue(24)
+param nodeOsUpgradeWindowDurationHours int = 4
+
 @description('VM size of the system pool.')
 param systemNodeVmSize string = 'Standard_D2ds_v5'
 
@@ -431,6 +474,42 @@ resource userPool 'Microsoft.ContainerService/managedClusters/agentPools@2025-09
       maxSurge: '33%'
     }
     vmSize: userNodeVmSize
+  }
+}
+
+resource clusterAutoUpgradeWindow 'Microsoft.ContainerService/managedClusters/maintenanceConfigurations@2025-09-01' = {
+  name: 'aksManagedAutoUpgradeSchedule'
+  parent: cluster
+  properties: {
+    maintenanceWindow: {
+      durationHours: autoUpgradeWindowDurationHours
+      schedule: {
+        weekly: {
+          dayOfWeek: autoUpgradeWindowDay
+          intervalWeeks: 1
+        }
+      }
+      startTime: autoUpgradeWindowStartTime
+      utcOffset: maintenanceUtcOffset
+    }
+  }
+}
+
+resource clusterNodeOsUpgradeWindow 'Microsoft.ContainerService/managedClusters/maintenanceConfigurations@2025-09-01' = {
+  name: 'aksManagedNodeOSUpgradeSchedule'
+  parent: cluster
+  properties: {
+    maintenanceWindow: {
+      durationHours: nodeOsUpgradeWindowDurationHours
+      schedule: {
+        weekly: {
+          dayOfWeek: nodeOsUpgradeWindowDay
+          intervalWeeks: 1
+        }
+      }
+      startTime: nodeOsUpgradeWindowStartTime
+      utcOffset: maintenanceUtcOffset
+    }
   }
 }
 

@@ -23,6 +23,7 @@ from stack.files import read_stack
 
 CLUSTER = "azure-native:containerservice:ManagedCluster"
 POOL = "azure-native:containerservice:AgentPool"
+MAINTENANCE = "azure-native:containerservice:MaintenanceConfiguration"
 
 
 def _config(plan: OfflinePlan) -> StackConfig:
@@ -128,3 +129,24 @@ def test_a_patch_upgrade_of_a_minor_alias_is_not_drift_either(plan: OfflinePlan)
     )
     assert changes(inputs_sent(program, state, cluster.ignore_changes), state) == {}
     assert changes(inputs_sent(program, state, ()), state) == {"kubernetesVersion": (f"{minor}.4", minor)}
+
+
+def test_both_maintenance_windows_come_from_the_stack_config(plan: OfflinePlan) -> None:
+    config = _config(plan)
+    windows = {r.get("configName"): r.properties["maintenanceWindow"] for r in plan.of_type(MAINTENANCE)}
+    assert windows == {
+        "aksManagedAutoUpgradeSchedule": {
+            "schedule": {"weekly": {"dayOfWeek": config.auto_upgrade_window_day, "intervalWeeks": 1}},
+            "startTime": config.auto_upgrade_window_start_time,
+            "durationHours": config.auto_upgrade_window_duration_hours,
+            "utcOffset": config.maintenance_utc_offset,
+        },
+        "aksManagedNodeOSUpgradeSchedule": {
+            "schedule": {"weekly": {"dayOfWeek": config.node_os_upgrade_window_day, "intervalWeeks": 1}},
+            "startTime": config.node_os_upgrade_window_start_time,
+            "durationHours": config.node_os_upgrade_window_duration_hours,
+            "utcOffset": config.maintenance_utc_offset,
+        },
+    }
+    cluster = plan.one(CLUSTER)
+    assert all(r.get("resourceName") == cluster.get("resourceName") for r in plan.of_type(MAINTENANCE))
