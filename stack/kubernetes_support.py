@@ -46,7 +46,7 @@ SUPPORTED_VERSIONS_URL = "https://learn.microsoft.com/azure/aks/supported-kubern
 # Days before the end of support at which config validation warns and the scheduled workflow turns red: two
 # months leave time for a change through review, dev and the prod maintenance window.
 WARNING_DAYS = 60
-RUNBOOK = "docs/runbook.md, 'A Kubernetes minor leaves AKS support'"
+RUNBOOK = "docs/runbook.md#a-kubernetes-minor-leaves-aks-support"
 
 
 def _month_after(year_month: str) -> date:

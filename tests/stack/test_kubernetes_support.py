@@ -244,6 +244,17 @@ def test_cli_turns_red_when_the_minor_is_already_unsupported(capsys: pytest.Capt
     assert out.startswith("::error title=Kubernetes version (dev)::kubernetesVersion: AKS no longer creates")
 
 
+def test_the_messages_link_a_runbook_section_that_exists() -> None:
+    import re
+
+    path, anchor = kubernetes_support.RUNBOOK.split("#")
+    headings = re.findall(r"(?m)^#{2,4} (.+)$", (REPO_ROOT / path).read_text())
+    # GitHub's anchor for a Markdown heading.
+    anchors = {re.sub(r"[^a-z0-9 -]", "", h.strip().lower()).replace(" ", "-") for h in headings}
+    assert anchor in anchors
+    assert kubernetes_support.RUNBOOK in check("1.35", date(2027, 2, 15)).message
+
+
 def test_annotations_escape_what_would_end_the_workflow_command() -> None:
     line = kubernetes_support._annotation("error", "t", "50% done\nnext line")
     assert line == "::error title=t::50%25 done%0Anext line"
