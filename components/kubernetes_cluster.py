@@ -11,6 +11,13 @@
 - Workload identity: OIDC issuer + workload identity on, Key Vault CSI driver add-on with rotation.
 - Network: Azure CNI overlay with the Cilium dataplane and network policy; ingress via the application
   routing add-on (managed NGINX).
+- Versions: the auto-upgrade channel owns the cluster's Kubernetes version. `kubernetes_version` is the
+  version a cluster is created with; later changes to it (and to the pools' orchestratorVersion, which the
+  channel moves with the control plane) are ignored, so `pulumi up` never asks AKS for the older version it
+  was created with (AKS cannot downgrade) and a refresh after an upgrade shows no drift.
+- Maintenance: optional weekly planned-maintenance windows for the channel's upgrades and for the node OS
+  (node image) upgrades (`maintenanceConfigurations` `aksManagedAutoUpgradeSchedule` and
+  `aksManagedNodeOSUpgradeSchedule`).
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -33,6 +40,21 @@ SYSTEM_POOL = "system"
 USER_POOL = "muse"
 CRITICAL_ADDONS_ONLY = "CriticalAddonsOnly=true:NoSchedule"
 OS_SKU = "AzureLinux"
+# Channels that move the cluster's Kubernetes version (learn.microsoft.com/azure/aks/auto-upgrade-cluster):
+# patch (latest patch of the current minor), stable (latest patch of minor N-1), rapid (of minor N). `none`
+# and the legacy `node-image` leave the version where it is, which this model (the channel owns the version)
+# cannot use: the program does not move a version after creation.
+UpgradeChannel = Literal["patch", "stable", "rapid"]
+UPGRADE_CHANNELS: tuple[str, ...] = ("patch", "stable", "rapid")
+# Inputs the upgrade channel changes after creation, so Pulumi must not send the program's values again: the
+# cluster's version, and each pool's (auto-upgrade "always upgrades the control plane and the node pools
+# together"). The inline system pool is covered by the whole `agentPoolProfiles` being ignored.
+CHANNEL_OWNED_CLUSTER_INPUTS = ("kubernetesVersion",)
+CHANNEL_OWNED_POOL_INPUTS = ("orchestratorVersion",)
+# The two planned-maintenance configurations AKS reads, by their fixed names
+# (learn.microsoft.com/azure/aks/planned-maintenance, "Schedule configuration types").
+AUTO_UPGRADE_SCHEDULE = "aksManagedAutoUpgradeSchedule"
+NODE_OS_UPGRADE_SCHEDULE = "aksManagedNodeOSUpgradeSchedule"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,6 +75,29 @@ class NodePoolSize:
 
 
 @dataclass(frozen=True, kw_only=True)
+class MaintenanceWindow:
+    """A weekly planned-maintenance window: when AKS may start an automatic upgrade
+    (`Microsoft.ContainerService/managedClusters/maintenanceConfigurations`, `maintenanceWindow` with a
+    `weekly` schedule; learn.microsoft.com/azure/aks/planned-maintenance).
+
+    day_of_week: Monday ... Sunday, at `utc_offset`. Required.
+    start_time: HH:MM (00:00-23:59) the window opens, at `utc_offset`. Required.
+    duration_hours: how long it stays open, 4-24 (the API's range; AKS asks for at least four hours when
+        auto-upgrade uses the window). Upgrades AKS started inside the window may finish after it. Required.
+    utc_offset: +HH:MM or -HH:MM that day and time are in; a fixed offset, no daylight saving. Default
+        "+00:00", AKS's own default.
+    interval_weeks: weeks between windows (1-4). Default 1: AKS ships a node image every week, and a longer
+        interval only delays patches.
+    """
+
+    day_of_week: str
+    start_time: str
+    duration_hours: int
+    utc_offset: str = "+00:00"
+    interval_weeks: int = 1
+
+
+@dataclass(frozen=True, kw_only=True)
 class KubernetesClusterArgs:
     """Inputs of `KubernetesCluster`, field by field (what it is; default, and why that default).
 
@@ -65,17 +110,19 @@ class KubernetesClusterArgs:
     control_plane_identity_name: Azure name of the user-assigned identity the control plane runs as.
         Required.
     kubelet_identity_name: Azure name of the user-assigned identity the nodes pull images with. Required.
-    kubernetes_version: AKS version; a minor such as 1.34 follows that minor's patches. Required: an
-        upgrade is a decision, not a default.
+    kubernetes_version: Kubernetes minor (e.g. 1.36) the cluster is created with; AKS must still support
+        it on that day. After creation the upgrade channel owns the version and changes here are ignored.
+        Required: which minor AKS still creates is a date-dependent fact the caller checks.
     system_pool: size of the inline system pool (tainted CriticalAddonsOnly). Required.
     user_pool: size of the separate user pool the workloads run on. Required.
     user_pool_labels: Kubernetes labels on the user pool's nodes, which workloads select with a
         nodeSelector. Default: none.
     tier: pricing tier Free | Standard | Premium. Default Standard: the tier with the uptime SLA, which AKS
         recommends for production; Free has none (learn.microsoft.com/azure/aks/free-standard-pricing-tiers).
-    upgrade_channel: AKS auto-upgrade channel (none, patch, stable, rapid, node-image). Default patch:
-        security and bug-fix patches of the chosen minor arrive without anyone acting; minors stay a
-        decision (learn.microsoft.com/azure/aks/auto-upgrade-cluster).
+    upgrade_channel: AKS auto-upgrade channel, patch | stable | rapid; it owns the cluster's version.
+        Default stable (latest patch of minor N-1): it keeps the cluster inside AKS's N-2 support window
+        without anyone acting, one minor behind the newest
+        (learn.microsoft.com/azure/aks/auto-upgrade-cluster).
     availability_zones: zones for both pools. Default () = regional (zones are not available in every
         region and cost a node per zone).
     authorized_ip_ranges: CIDRs that may reach the API server. Default () = any address; every request
@@ -86,6 +133,10 @@ class KubernetesClusterArgs:
     log_analytics_workspace_id: Log Analytics workspace for Container Insights; when set, the `omsagent`
         add-on runs with Entra ID auth (`useAADAuth`) and ships to it (what it collects is the data
         collection rule `Observability.watch_cluster` associates). Default None = no Container Insights.
+    auto_upgrade_window: when the upgrade channel may upgrade the control plane and the pools
+        (`aksManagedAutoUpgradeSchedule`). Default None = whenever AKS chooses.
+    node_os_upgrade_window: when the node OS channel (NodeImage) may roll new node images onto the pools
+        (`aksManagedNodeOSUpgradeSchedule`). Default None = whenever AKS chooses.
     """
 
     resource_group_name: pulumi.Input[str]
@@ -100,12 +151,14 @@ class KubernetesClusterArgs:
     user_pool: NodePoolSize
     user_pool_labels: Mapping[str, str] = field(default_factory=dict)
     tier: str = "Standard"
-    upgrade_channel: str = "patch"
+    upgrade_channel: UpgradeChannel = "stable"
     availability_zones: Sequence[str] = ()
     authorized_ip_ranges: Sequence[str] = ()
     admin_group_object_ids: Sequence[str] = ()
     tags: Mapping[str, str] = field(default_factory=dict)
     log_analytics_workspace_id: pulumi.Input[str] | None = None
+    auto_upgrade_window: MaintenanceWindow | None = None
+    node_os_upgrade_window: MaintenanceWindow | None = None
 
 
 def kubelogin_kubeconfig(user_kubeconfig: str) -> str:
@@ -168,6 +221,11 @@ class KubernetesCluster(pulumi.ComponentResource):
         self, name: str, args: KubernetesClusterArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("muse:azure:KubernetesCluster", name, None, opts)
+        if args.upgrade_channel not in UPGRADE_CHANNELS:
+            raise ValueError(
+                f"upgrade_channel {args.upgrade_channel!r}: one of {', '.join(UPGRADE_CHANNELS)} "
+                "(the channel owns the version; see CHANNEL_OWNED_CLUSTER_INPUTS)"
+            )
         child = pulumi.ResourceOptions(parent=self)
         zones = list(args.availability_zones) or None
         addons = {
@@ -289,7 +347,7 @@ class KubernetesCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=[kubelet_operator],
-                ignore_changes=["agentPoolProfiles"],
+                ignore_changes=["agentPoolProfiles", *CHANNEL_OWNED_CLUSTER_INPUTS],
             ),
         )
 
@@ -312,9 +370,22 @@ class KubernetesCluster(pulumi.ComponentResource):
             node_labels=dict(args.user_pool_labels),
             upgrade_settings=containerservice.AgentPoolUpgradeSettingsArgs(max_surge="33%"),
             tags=dict(args.tags),
-            # The autoscaler owns the node count; without this every `pulumi up` would fight it.
-            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["count"] if pool.autoscale else None),
+            # The channel owns the pool's version (no orchestratorVersion is set, so the pool starts at the
+            # control plane's); the autoscaler owns the node count. Without these every `pulumi up` would
+            # fight them.
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                ignore_changes=[*CHANNEL_OWNED_POOL_INPUTS, *(["count"] if pool.autoscale else [])],
+            ),
         )
+        self.maintenance_configurations = [
+            self._maintenance_configuration(f"{name}-{suffix}", config_name, window, args)
+            for suffix, config_name, window in (
+                ("auto-upgrade-window", AUTO_UPGRADE_SCHEDULE, args.auto_upgrade_window),
+                ("node-os-upgrade-window", NODE_OS_UPGRADE_SCHEDULE, args.node_os_upgrade_window),
+            )
+            if window is not None
+        ]
 
         credentials = containerservice.list_managed_cluster_user_credentials_output(
             resource_group_name=args.resource_group_name,
@@ -347,4 +418,25 @@ class KubernetesCluster(pulumi.ComponentResource):
                 "kubeletPrincipalId": self.kubelet_principal_id,
                 "kubeconfig": self.kubeconfig,
             }
+        )
+
+    def _maintenance_configuration(
+        self, name: str, config_name: str, window: MaintenanceWindow, args: KubernetesClusterArgs
+    ) -> containerservice.MaintenanceConfiguration:
+        return containerservice.MaintenanceConfiguration(
+            name,
+            config_name=config_name,
+            resource_name_=self.cluster.name,
+            resource_group_name=args.resource_group_name,
+            maintenance_window=containerservice.MaintenanceWindowArgs(
+                schedule=containerservice.ScheduleArgs(
+                    weekly=containerservice.WeeklyScheduleArgs(
+                        day_of_week=window.day_of_week, interval_weeks=window.interval_weeks
+                    )
+                ),
+                start_time=window.start_time,
+                duration_hours=window.duration_hours,
+                utc_offset=window.utc_offset,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from components.kubernetes_cluster import AUTO_UPGRADE_SCHEDULE, NODE_OS_UPGRADE_SCHEDULE
 from export.bicep_syntax import Cond, Expr, For, camel
 from export.mapping import Param, TypeMapping
 from offline.engine import PlannedResource
@@ -44,6 +45,24 @@ def _secret_bindings(resource: PlannedResource) -> Mapping[str, Any]:
             ),
             secure=True,
         ),
+    }
+
+
+# The stack config keys of each planned-maintenance window (stack/config.py), by configuration name.
+MAINTENANCE_WINDOW_KEYS: Mapping[str, str] = {
+    AUTO_UPGRADE_SCHEDULE: "autoUpgradeWindow",
+    NODE_OS_UPGRADE_SCHEDULE: "nodeOsUpgradeWindow",
+}
+
+
+def _maintenance_window_bindings(resource: PlannedResource) -> Mapping[str, Any]:
+    key = MAINTENANCE_WINDOW_KEYS[str(resource.properties["configName"])]
+    window = "properties.maintenanceWindow"
+    return {
+        f"{window}.schedule.weekly.dayOfWeek": Expr(f"{key}Day"),
+        f"{window}.startTime": Expr(f"{key}StartTime"),
+        f"{window}.durationHours": Expr(f"{key}DurationHours"),
+        f"{window}.utcOffset": Expr("maintenanceUtcOffset"),
     }
 
 
@@ -109,7 +128,9 @@ MAPPINGS: dict[str, TypeMapping] = {
         symbol=_symbol,
         comment=(
             "The inline system pool cannot be changed after creation (Pulumi ignores later changes to it); "
-            "Muse runs on the separate user pool below."
+            "Muse runs on the separate user pool below. kubernetesVersion is the version a new cluster "
+            "starts on: the upgrade channel moves it afterwards and AKS cannot downgrade, so redeploying "
+            "an existing cluster must pass its current version (az aks show --query kubernetesVersion)."
         ),
         skips=(
             (
@@ -145,6 +166,14 @@ MAPPINGS: dict[str, TypeMapping] = {
             ("CKV_AZURE_168", "max pods per node stays at the AKS default for CNI overlay (250)"),
             ("CKV_AZURE_227", "host encryption must first be enabled on the subscription; not assumed"),
         ),
+    ),
+    "azure-native:containerservice:MaintenanceConfiguration": TypeMapping(
+        arm_type="Microsoft.ContainerService/managedClusters/maintenanceConfigurations",
+        name_input="configName",
+        parent=("resourceName", "azure-native:containerservice:ManagedCluster"),
+        top_level=(),
+        bindings=_maintenance_window_bindings,
+        symbol=_symbol,
     ),
     "azure-native:keyvault:Vault": TypeMapping(
         arm_type="Microsoft.KeyVault/vaults",

@@ -65,6 +65,12 @@ def _arm_id(resource_type: str, inputs: dict[str, Any], logical_name: str) -> st
             f"Microsoft.ContainerService/managedClusters/{inputs['resourceName']}/agentPools/"
             f"{inputs['agentPoolName']}"
         )
+    if resource_type == "azure-native:containerservice:MaintenanceConfiguration":
+        return (
+            f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{group}/providers/"
+            f"Microsoft.ContainerService/managedClusters/{inputs['resourceName']}/maintenanceConfigurations/"
+            f"{inputs['configName']}"
+        )
     if resource_type == "azure-native:authorization:RoleAssignment":
         return f"{inputs['scope']}/providers/Microsoft.Authorization/roleAssignments/{inputs['_name']}"
     if resource_type == "azure-native:keyvault:Secret":
@@ -181,6 +187,8 @@ class OfflineMocks(pulumi.runtime.Mocks):
         if resource_type == "azure-native:keyvault:Secret":
             uri = f"https://{inputs['vaultName']}.vault.azure.net/secrets/{inputs['secretName']}"
             return {"properties": {"secretUri": uri, "secretUriWithVersion": f"{uri}/0a1b2c3d"}}
+        if resource_type == "azure-native:containerservice:MaintenanceConfiguration":
+            return _maintenance_configuration(inputs)
         if resource_type == "random:index/randomPassword:RandomPassword":
             # Deterministic, and obviously not a real credential.
             digest = hashlib.sha256(f"offline/{self.stack}/{logical_name}".encode()).hexdigest()
@@ -290,6 +298,26 @@ class OfflineMocks(pulumi.runtime.Mocks):
         return {
             "kubeconfigs": [{"name": "clusterUser", "value": base64.b64encode(kubeconfig.encode()).decode()}]
         }
+
+
+def _maintenance_configuration(inputs: dict[str, Any]) -> dict[str, Any]:
+    """What AKS answers for a maintenance configuration (`az aks maintenanceconfiguration show` in
+    learn.microsoft.com/azure/aks/planned-maintenance): the name is the configuration's, the window comes back
+    with AKS's default offset filled in and the schedule kinds not used as null. `startDate` ("the current
+    date at creation time") is left out, so plans stay the same run after run."""
+    window = dict(inputs.get("maintenanceWindow") or {})
+    window.setdefault("utcOffset", "+00:00")
+    window["schedule"] = {
+        kind: (window.get("schedule") or {}).get(kind)
+        for kind in ("absoluteMonthly", "daily", "relativeMonthly", "weekly")
+    }
+    return {
+        "name": inputs["configName"],
+        "type": "Microsoft.ContainerService/managedClusters/maintenanceConfigurations",
+        "maintenanceWindow": window,
+        "notAllowedTime": None,
+        "timeInWeek": None,
+    }
 
 
 def _client_config(_: dict[str, Any]) -> dict[str, Any]:

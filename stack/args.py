@@ -15,7 +15,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.container_registry import ContainerRegistryArgs
-from components.kubernetes_cluster import KubernetesClusterArgs, NodePoolSize
+from components.kubernetes_cluster import KubernetesClusterArgs, MaintenanceWindow, NodePoolSize
 from components.muse_workload import MuseWorkloadArgs, manifests
 from components.observability import AlertSeverities, ObservabilityArgs
 from components.resource_group import ResourceGroupArgs
@@ -102,6 +102,18 @@ def cluster_args(
         admin_group_object_ids=config.cluster_admin_group_object_ids,
         tags=tags,
         log_analytics_workspace_id=log_analytics_workspace_id,
+        auto_upgrade_window=MaintenanceWindow(
+            day_of_week=config.auto_upgrade_window_day,
+            start_time=config.auto_upgrade_window_start_time,
+            duration_hours=config.auto_upgrade_window_duration_hours,
+            utc_offset=config.maintenance_utc_offset,
+        ),
+        node_os_upgrade_window=MaintenanceWindow(
+            day_of_week=config.node_os_upgrade_window_day,
+            start_time=config.node_os_upgrade_window_start_time,
+            duration_hours=config.node_os_upgrade_window_duration_hours,
+            utc_offset=config.maintenance_utc_offset,
+        ),
     )
 
 

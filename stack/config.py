@@ -12,11 +12,12 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from stack import naming
+from stack import kubernetes_support, naming
 
 PROJECT = "muse"
 
@@ -88,6 +89,12 @@ _VM_SIZE = re.compile(r"^Standard_[A-Z]{1,4}[0-9]+(-[0-9]+)?[a-z]*(_[A-Za-z0-9]+
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _CIDR = re.compile(r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(/(\d{1,2}))?$")
 _IMAGE_TAG = re.compile(r"^(sha256:[0-9a-f]{64}|[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})$")
+_KUBERNETES_MINOR = re.compile(r"^1\.[0-9]{1,2}$")
+# Planned maintenance (Microsoft.ContainerService/managedClusters/maintenanceConfigurations): `startTime`
+# "Accepted values are from '00:00' to '23:59'", `utcOffset` "+/-HH:mm" (the API's descriptions); real offsets
+# run from -12:00 to +14:00 in steps of 15 minutes.
+_CLOCK_TIME = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+_UTC_OFFSET = re.compile(r"^([+-])([0-9]{2}):(00|15|30|45)$")
 
 
 def _region(value: str) -> str:
@@ -137,6 +144,31 @@ def _email(value: str) -> str:
     return value
 
 
+def _kubernetes_minor(value: str) -> str:
+    if not _KUBERNETES_MINOR.match(value):
+        raise ValueError(
+            f"'{value}' is not a Kubernetes minor version such as 1.36: AKS runs the minor's latest patch, "
+            "the auto-upgrade channel moves patches, and AKS cannot create a cluster on a removed patch"
+        )
+    return value
+
+
+def _clock_time(value: str) -> str:
+    if not _CLOCK_TIME.match(value):
+        raise ValueError(f"'{value}' is not a time of day HH:MM from 00:00 to 23:59 (e.g. 22:00)")
+    return value
+
+
+def _utc_offset(value: str) -> str:
+    match = _UTC_OFFSET.match(value)
+    minutes = 0 if match is None else int(match.group(2)) * 60 + int(match.group(3))
+    if match is None or (match.group(1) == "-" and minutes > 12 * 60) or minutes > 14 * 60:
+        raise ValueError(
+            f"'{value}' is not a UTC offset +HH:MM or -HH:MM from -12:00 to +14:00 (e.g. +01:00)"
+        )
+    return value
+
+
 def _image_tag(value: str) -> str:
     if not _IMAGE_TAG.match(value):
         raise ValueError(f"'{value}' is neither an image tag nor a digest of the form sha256:<64 hex>")
@@ -149,6 +181,11 @@ ObjectId = Annotated[str, AfterValidator(_guid)]
 IpRange = Annotated[str, AfterValidator(_cidr)]
 Zone = Literal["1", "2", "3"]
 NodeCount = Annotated[int, Field(ge=0, le=1000)]
+DayOfWeek = Literal["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+ClockTime = Annotated[str, AfterValidator(_clock_time)]
+# AKS: "use a maintenance window with a duration of four hours or more" when auto-upgrade uses it
+# (learn.microsoft.com/azure/aks/planned-maintenance); the API allows 4-24 (`durationHours`).
+WindowHours = Annotated[int, Field(ge=4, le=24)]
 
 
 class StackConfig(BaseModel):
@@ -170,16 +207,61 @@ class StackConfig(BaseModel):
         ),
     )
     location: Region = Field(default="westeurope", alias="location", description="Azure region.")
-    kubernetes_version: Annotated[str, Field(pattern=r"^1\.[0-9]{2}(\.[0-9]+)?$")] = Field(
-        default="1.34", alias="kubernetesVersion", description="AKS Kubernetes version (minor, e.g. 1.34)."
+    kubernetes_version: Annotated[str, AfterValidator(_kubernetes_minor)] = Field(
+        default="1.36",
+        alias="kubernetesVersion",
+        description=(
+            "Kubernetes minor a new cluster is created with (e.g. 1.36); AKS must still support it. "
+            "Afterwards the upgrade channel moves the cluster and the program leaves the version alone."
+        ),
     )
     cluster_tier: Literal["Free", "Standard", "Premium"] = Field(
         default="Free",
         alias="clusterTier",
         description="AKS pricing tier; Standard gives the uptime SLA (use it in prod).",
     )
-    upgrade_channel: Literal["none", "patch", "stable", "rapid", "node-image"] = Field(
-        default="patch", alias="upgradeChannel", description="AKS automatic upgrade channel."
+    upgrade_channel: Literal["patch", "stable", "rapid"] = Field(
+        default="stable",
+        alias="upgradeChannel",
+        description=(
+            "AKS auto-upgrade channel, which owns the cluster's version: stable (latest patch of minor N-1), "
+            "rapid (of minor N) or patch (latest patch of the current minor; minors by `az aks upgrade`)."
+        ),
+    )
+    maintenance_utc_offset: Annotated[str, AfterValidator(_utc_offset)] = Field(
+        default="+00:00",
+        alias="maintenanceUtcOffset",
+        description="UTC offset (+HH:MM) of the maintenance windows' days and start times; a fixed offset.",
+    )
+    auto_upgrade_window_day: DayOfWeek = Field(
+        default="Sunday",
+        alias="autoUpgradeWindowDay",
+        description="Weekday on which the auto-upgrade channel may start upgrading the cluster.",
+    )
+    auto_upgrade_window_start_time: ClockTime = Field(
+        default="00:00",
+        alias="autoUpgradeWindowStartTime",
+        description="HH:MM (at maintenanceUtcOffset) the weekly cluster auto-upgrade window opens.",
+    )
+    auto_upgrade_window_duration_hours: WindowHours = Field(
+        default=6,
+        alias="autoUpgradeWindowDurationHours",
+        description="Hours the cluster auto-upgrade window stays open (4-24).",
+    )
+    node_os_upgrade_window_day: DayOfWeek = Field(
+        default="Saturday",
+        alias="nodeOsUpgradeWindowDay",
+        description="Weekday on which AKS may roll the weekly node image onto the nodes.",
+    )
+    node_os_upgrade_window_start_time: ClockTime = Field(
+        default="00:00",
+        alias="nodeOsUpgradeWindowStartTime",
+        description="HH:MM (at maintenanceUtcOffset) the weekly node OS upgrade window opens.",
+    )
+    node_os_upgrade_window_duration_hours: WindowHours = Field(
+        default=4,
+        alias="nodeOsUpgradeWindowDurationHours",
+        description="Hours the node OS upgrade window stays open (4-24).",
     )
     system_node_vm_size: VmSize = Field(
         default="Standard_D2ds_v5", alias="systemNodeVmSize", description="VM size of the system pool."
@@ -405,6 +487,61 @@ def _prod_purge_protection(c: Mapping[str, Any]) -> list[Problem]:
     return []
 
 
+# Business hours prod's maintenance windows stay out of: Monday-Friday 08:00-18:00, read at the windows' own
+# UTC offset (maintenanceUtcOffset is the team's time zone).
+BUSINESS_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday")
+BUSINESS_HOURS = (8, 18)
+_WEEK_MINUTES = 7 * 24 * 60
+_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def _weekly_minutes(day: str, start_time: str, hours: int) -> tuple[int, int]:
+    """A weekly window as [start, end) minutes after Monday 00:00; `end` may pass the week's end."""
+    start = _DAYS.index(day) * 24 * 60 + int(start_time[:2]) * 60 + int(start_time[3:])
+    return start, start + hours * 60
+
+
+def overlaps_business_hours(day: str, start_time: str, hours: int) -> bool:
+    start, end = _weekly_minutes(day, start_time, hours)
+    opens, closes = (h * 60 for h in BUSINESS_HOURS)
+    for business_day in BUSINESS_DAYS:
+        first, last = (
+            _DAYS.index(business_day) * 24 * 60 + opens,
+            _DAYS.index(business_day) * 24 * 60 + closes,
+        )
+        # A window running past Sunday midnight continues into the next Monday.
+        for shift in (0, _WEEK_MINUTES):
+            if start - shift < last and first < end - shift:
+                return True
+    return False
+
+
+def _prod_window_outside_business_hours(window: str, key: str) -> CrossRule:
+    """The prod rule for one window (`auto_upgrade` / `node_os_upgrade`), so a broken key of one window
+    does not hide a problem of the other."""
+
+    def rule(c: Mapping[str, Any]) -> list[Problem]:
+        day, start, hours = (c[f"{window}_window_{part}"] for part in ("day", "start_time", "duration_hours"))
+        if c["environment"] != "prod" or not overlaps_business_hours(day, start, hours):
+            return []
+        opens, closes = BUSINESS_HOURS
+        return [
+            Problem(
+                f"{key}Day",
+                f"prod upgrades outside business hours, but {day} {start} for {hours} h (at "
+                f"{c['maintenance_utc_offset']}) overlaps Monday-Friday {opens:02d}:00-{closes:02d}:00; move "
+                f"{key}Day / {key}StartTime / {key}DurationHours",
+            )
+        ]
+
+    return rule
+
+
+def _window_needs(window: str) -> frozenset[str]:
+    parts = ("day", "start_time", "duration_hours")
+    return frozenset({"environment", "maintenance_utc_offset", *(f"{window}_window_{p}" for p in parts)})
+
+
 CROSS_RULES: tuple[tuple[frozenset[str], CrossRule], ...] = (
     (
         frozenset({"user_node_min_count", "user_node_count", "user_node_max_count", "user_node_autoscale"}),
@@ -416,12 +553,26 @@ CROSS_RULES: tuple[tuple[frozenset[str], CrossRule], ...] = (
     (frozenset({"environment", "cluster_tier"}), _prod_tier),
     (frozenset({"environment", "availability_zones"}), _prod_zones),
     (frozenset({"environment", "key_vault_purge_protection"}), _prod_purge_protection),
+    (_window_needs("auto_upgrade"), _prod_window_outside_business_hours("auto_upgrade", "autoUpgradeWindow")),
+    (
+        _window_needs("node_os_upgrade"),
+        _prod_window_outside_business_hours("node_os_upgrade", "nodeOsUpgradeWindow"),
+    ),
 )
 
 
-def load_stack_config(stack: str, values: Mapping[str, Any]) -> StackConfig:
+def _kubernetes_support(version: str, today: date) -> list[Problem]:
+    """AKS must still create clusters on the minor: the stack may be (re)created at any time."""
+    verdict = kubernetes_support.check(version, today)
+    if verdict.status is kubernetes_support.Support.UNSUPPORTED:
+        return [Problem("kubernetesVersion", verdict.message)]
+    return []
+
+
+def load_stack_config(stack: str, values: Mapping[str, Any], *, today: date | None = None) -> StackConfig:
     """Validate the `muse:*` config of `stack`. `values` maps keys (with or without `muse:`) to raw values.
 
+    `today` is the date the Kubernetes version must be supported on (default: today in UTC; tests pin it).
     Raises ConfigError listing every problem; returns a frozen StackConfig otherwise.
     """
     by_key = {_key_of(name): name for name in StackConfig.model_fields}
@@ -452,6 +603,10 @@ def load_stack_config(stack: str, values: Mapping[str, Any]) -> StackConfig:
     for needs, rule in CROSS_RULES:
         if needs <= parsed.keys():
             problems.extend(rule(parsed))
+    if "kubernetes_version" in parsed:
+        problems.extend(
+            _kubernetes_support(parsed["kubernetes_version"], today or kubernetes_support.utc_today())
+        )
 
     if problems:
         raise ConfigError(stack, problems)
@@ -483,16 +638,23 @@ def pulumi_schema() -> dict[str, dict[str, Any]]:
 
 
 def from_pulumi() -> StackConfig:
-    """This stack's config as the Pulumi engine passes it to the program.
+    """This stack's config as the Pulumi engine passes it to the program, checked on today's UTC date.
 
     The whole bag is read (not key by key) so that an unknown `muse:*` key, usually a typo, is reported
-    instead of silently ignored (stack/pulumi_config.py says where the keys come from).
+    instead of silently ignored (stack/pulumi_config.py says where the keys come from). A Kubernetes minor
+    that AKS stops supporting within kubernetes_support.WARNING_DAYS is a warning, not an error: the stack
+    still deploys, and the scheduled drift workflow has turned red.
     """
     import pulumi
 
     from stack.pulumi_config import project_config
 
-    return load_stack_config(pulumi.get_stack(), project_config(PROJECT))
+    today = kubernetes_support.utc_today()
+    config = load_stack_config(pulumi.get_stack(), project_config(PROJECT), today=today)
+    verdict = kubernetes_support.check(config.kubernetes_version, today)
+    if verdict.status is kubernetes_support.Support.ENDING:
+        pulumi.log.warn(f"{PROJECT}:kubernetesVersion: {verdict.message}")
+    return config
 
 
 if __name__ == "__main__":

@@ -94,8 +94,8 @@ param nameSuffix string
 ])
 param location string = 'westeurope'
 
-@description('AKS Kubernetes version (minor, e.g. 1.34).')
-param kubernetesVersion string = '1.34'
+@description('Kubernetes minor a new cluster is created with (e.g. 1.36); AKS must still support it. Afterwards the upgrade channel moves the cluster and the program leaves the version alone.')
+param kubernetesVersion string = '1.36'
 
 @description('AKS pricing tier; Standard gives the uptime SLA (use it in prod).')
 @allowed([
@@ -105,15 +105,56 @@ param kubernetesVersion string = '1.34'
 ])
 param clusterTier string = 'Free'
 
-@description('AKS automatic upgrade channel.')
+@description('AKS auto-upgrade channel, which owns the cluster\'s version: stable (latest patch of minor N-1), rapid (of minor N) or patch (latest patch of the current minor; minors by `az aks upgrade`).')
 @allowed([
-  'none'
   'patch'
   'stable'
   'rapid'
-  'node-image'
 ])
-param upgradeChannel string = 'patch'
+param upgradeChannel string = 'stable'
+
+@description('UTC offset (+HH:MM) of the maintenance windows\' days and start times; a fixed offset.')
+param maintenanceUtcOffset string = '+00:00'
+
+@description('Weekday on which the auto-upgrade channel may start upgrading the cluster.')
+@allowed([
+  'Monday'
+  'Tuesday'
+  'Wednesday'
+  'Thursday'
+  'Friday'
+  'Saturday'
+  'Sunday'
+])
+param autoUpgradeWindowDay string = 'Sunday'
+
+@description('HH:MM (at maintenanceUtcOffset) the weekly cluster auto-upgrade window opens.')
+param autoUpgradeWindowStartTime string = '00:00'
+
+@description('Hours the cluster auto-upgrade window stays open (4-24).')
+@minValue(4)
+@maxValue(24)
+param autoUpgradeWindowDurationHours int = 6
+
+@description('Weekday on which AKS may roll the weekly node image onto the nodes.')
+@allowed([
+  'Monday'
+  'Tuesday'
+  'Wednesday'
+  'Thursday'
+  'Friday'
+  'Saturday'
+  'Sunday'
+])
+param nodeOsUpgradeWindowDay string = 'Saturday'
+
+@description('HH:MM (at maintenanceUtcOffset) the weekly node OS upgrade window opens.')
+param nodeOsUpgradeWindowStartTime string = '00:00'
+
+@description('Hours the node OS upgrade window stays open (4-24).')
+@minValue(4)
+@maxValue(24)
+param nodeOsUpgradeWindowDurationHours int = 4
 
 @description('VM size of the system pool.')
 param systemNodeVmSize string = 'Standard_D2ds_v5'
@@ -296,7 +337,7 @@ resource registry 'Microsoft.ContainerRegistry/registries@2023-01-01-preview' = 
   }
 }
 
-// The inline system pool cannot be changed after creation (Pulumi ignores later changes to it); Muse runs on the separate user pool below.
+// The inline system pool cannot be changed after creation (Pulumi ignores later changes to it); Muse runs on the separate user pool below. kubernetesVersion is the version a new cluster starts on: the upgrade channel moves it afterwards and AKS cannot downgrade, so redeploying an existing cluster must pass its current version (az aks show --query kubernetesVersion).
 resource cluster 'Microsoft.ContainerService/managedClusters@2025-09-01' = {
   // checkov:skip=CKV_AZURE_226: ephemeral OS disks need a VM size whose cache fits the disk; sizes are parameters
   // checkov:skip=CKV_AZURE_227: host encryption must first be enabled on the subscription; not assumed
@@ -433,6 +474,42 @@ resource userPool 'Microsoft.ContainerService/managedClusters/agentPools@2025-09
       maxSurge: '33%'
     }
     vmSize: userNodeVmSize
+  }
+}
+
+resource clusterAutoUpgradeWindow 'Microsoft.ContainerService/managedClusters/maintenanceConfigurations@2025-09-01' = {
+  name: 'aksManagedAutoUpgradeSchedule'
+  parent: cluster
+  properties: {
+    maintenanceWindow: {
+      durationHours: autoUpgradeWindowDurationHours
+      schedule: {
+        weekly: {
+          dayOfWeek: autoUpgradeWindowDay
+          intervalWeeks: 1
+        }
+      }
+      startTime: autoUpgradeWindowStartTime
+      utcOffset: maintenanceUtcOffset
+    }
+  }
+}
+
+resource clusterNodeOsUpgradeWindow 'Microsoft.ContainerService/managedClusters/maintenanceConfigurations@2025-09-01' = {
+  name: 'aksManagedNodeOSUpgradeSchedule'
+  parent: cluster
+  properties: {
+    maintenanceWindow: {
+      durationHours: nodeOsUpgradeWindowDurationHours
+      schedule: {
+        weekly: {
+          dayOfWeek: nodeOsUpgradeWindowDay
+          intervalWeeks: 1
+        }
+      }
+      startTime: nodeOsUpgradeWindowStartTime
+      utcOffset: maintenanceUtcOffset
+    }
   }
 }
 

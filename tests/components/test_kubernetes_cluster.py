@@ -140,7 +140,7 @@ def test_system_pool_is_inline_tainted_and_its_drift_ignored(plan: OfflinePlan) 
     assert system["vmSize"] == "Standard_D4ds_v5"
     assert system["count"] == 3
     assert system["availabilityZones"] == ["1", "2", "3"]
-    assert cluster.ignore_changes == ("agentPoolProfiles",)
+    assert cluster.ignore_changes == ("agentPoolProfiles", "kubernetesVersion")
 
 
 def test_autoscaled_user_pool_lets_the_autoscaler_own_the_count(plan: OfflinePlan) -> None:
@@ -154,7 +154,7 @@ def test_autoscaled_user_pool_lets_the_autoscaler_own_the_count(plan: OfflinePla
         9,
     )
     assert pool.get("resourceName") == NAMES.cluster
-    assert pool.ignore_changes == ("count",)
+    assert pool.ignore_changes == ("orchestratorVersion", "count")
     assert pool.get("tags") == TAGS
 
 
@@ -164,7 +164,7 @@ def test_fixed_user_pool_is_managed_by_pulumi() -> None:
     assert pool.get("count") == 2
     assert pool.get("minCount") is None and pool.get("maxCount") is None
     assert pool.get("availabilityZones") is None
-    assert pool.ignore_changes == ()
+    assert pool.ignore_changes == ("orchestratorVersion",)  # the channel still owns its version
 
 
 def test_kubernetes_provider_uses_kubelogin_with_no_token(plan: OfflinePlan) -> None:

@@ -20,7 +20,7 @@ from stack.files import REPO_ROOT, read_stack
 
 def test_defaults_from_pulumi_yaml_are_filled_in_as_engine_strings() -> None:
     files = read_stack("dev")
-    assert files.config["muse:kubernetesVersion"] == "1.34"  # only in Pulumi.yaml
+    assert files.config["muse:imageTag"] == "latest"  # only in Pulumi.yaml
     assert files.config["muse:availabilityZones"] == "[]"  # arrays as JSON text
     assert files.config["muse:replicas"] == "1"
 

@@ -46,6 +46,7 @@ def test_untaggable_resources_are_only_those_azure_cannot_tag(plan: OfflinePlan)
     }
     assert untaggable == {
         "azure-native:authorization:RoleAssignment",
+        "azure-native:containerservice:MaintenanceConfiguration",
         "azure-native:managedidentity:FederatedIdentityCredential",
         "azure-native:monitor:DataCollectionRuleAssociation",
     }

@@ -39,6 +39,16 @@ ALLOWED = [
     ),
     Allowed(r"tests/stack/test_naming\.py", NAME_SUFFIX_IN_TEST, "a name suffix test value"),
     Allowed(r"tests/workflows/.*", r'"[0-9a-f]{40}"', "a git commit SHA in a test"),
+    Allowed(
+        r"stack/aks_kubernetes_versions\.json",
+        r'"(snapshot_commit|last_changed_in_commit|blob)": "[0-9a-f]{40}"',
+        "git commit and blob ids naming the vendored AKS documentation snapshot (its attribution)",
+    ),
+    Allowed(
+        r"tests/stack/test_kubernetes_support\.py",
+        r'\["snapshot_commit"\] == "[0-9a-f]{40}"',
+        "the vendored AKS documentation snapshot's git commit",
+    ),
     Allowed(r"scripts/bootstrap\.sh", r"secrets_provider=", "the URL of the key that encrypts stack secrets"),
     Allowed(
         r"tests/governance/.*", r'"key": "MUSE_API_TOKEN"', "the name of a key inside a Kubernetes Secret"

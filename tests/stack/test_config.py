@@ -96,7 +96,7 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str, str]] = [
         "Key Vault name 'kv-muse-prod-abcdefghijkl' is 25 characters",
     ),
     ("dev", {"muse:nameSuffix": "AB-12"}, "nameSuffix", "pattern"),
-    ("dev", {"muse:kubernetesVersion": "latest"}, "kubernetesVersion", "pattern"),
+    ("dev", {"muse:kubernetesVersion": "latest"}, "kubernetesVersion", "not a Kubernetes minor version"),
     ("dev", {"muse:registrySku": "Classic"}, "registrySku", "'Basic', 'Standard' or 'Premium'"),
     ("dev", {"muse:apiServerAuthorizedIpRanges": ["10.0.0.0/33"]}, "apiServerAuthorizedIpRanges", "CIDR"),
     ("dev", {"muse:clusterAdminGroupObjectIds": ["not-a-guid"]}, "clusterAdminGroupObjectIds", "GUID"),

@@ -470,7 +470,7 @@ def test_no_caches_on_the_release_path(policy: Any, main: Workflow) -> None:
 
 
 def test_drift_previews_the_deployed_commit_with_refresh_and_expects_no_changes(drift: Workflow) -> None:
-    (job,) = drift.jobs.values()
+    job = drift.jobs["drift"]
     assert job.matrix["stack"] == ["dev", "prod"]
     assert job.strategy["fail-fast"] is False
     assert job.pulumi_commands == ["preview"]  # never up/refresh: drift detection writes no state
@@ -499,6 +499,70 @@ def test_drift_previews_the_deployed_commit_with_refresh_and_expects_no_changes(
     assert "pulumi refresh" not in "\n".join(s for _, s in job.run_scripts())
 
 
+KUBERNETES_SUPPORT_RUN = '.venv/bin/python -m stack.kubernetes_support --stack "$STACK"'
+
+
+def kubernetes_support_problems(drift: Workflow) -> list[str]:
+    """What keeps the scheduled run from turning red 60 days before a stack's minor leaves AKS support
+    (stack/kubernetes_support.py; its CLI is tested in tests/stack)."""
+    job = drift.jobs.get("kubernetes-support")
+    if job is None:
+        return ["no kubernetes-support job"]
+    problems = []
+    if job.matrix.get("stack") != ["dev", "prod"] or job.strategy.get("fail-fast") is not False:
+        problems.append("not every stack is checked on its own")
+    if job.condition is not None or job.needs:
+        problems.append("the job depends on a condition or another job")
+    # No Azure identity: the calendar is in the repository.
+    if job.permissions != {"contents": "read"} or job.uses_action("azure/login") or pulumi_steps(job):
+        problems.append("the job holds more than read access to the repository")
+    steps = [s for s in job.steps if s.run == KUBERNETES_SUPPORT_RUN]
+    venv = [i for i, s in enumerate(job.steps) if s.run == "make venv"]
+    if len(steps) != 1 or not venv or job.steps.index(steps[0]) < venv[0]:
+        problems.append("the check does not run once, after make venv")
+    elif steps[0].env != {"STACK": "${{ matrix.stack }}"}:
+        problems.append("the check does not get the matrix's stack")
+    # Red means red: nothing may swallow the exit code.
+    if any(s.condition or s.raw.get("continue-on-error") for s in steps) or job.raw.get("continue-on-error"):
+        problems.append("the exit code can be swallowed")
+    return problems
+
+
+def test_drift_schedule_turns_red_before_a_stacks_kubernetes_minor_leaves_aks_support(
+    drift: Workflow,
+) -> None:
+    assert set(drift.jobs) == {"drift", "kubernetes-support"}
+    assert set(drift.triggers) == {"schedule", "workflow_dispatch"}
+    assert kubernetes_support_problems(drift) == []
+
+
+@pytest.mark.parametrize(
+    ("edit", "problem"),
+    [
+        (
+            ("    timeout-minutes: 15\n", "    timeout-minutes: 15\n    continue-on-error: true\n"),
+            "swallowed",
+        ),
+        (
+            (
+                "      contents: read\n    strategy:",
+                "      contents: read\n      id-token: write\n    strategy:",
+            ),
+            "more than read",
+        ),
+        (('--stack "$STACK"', "--stack prod"), "not run once"),
+    ],
+)
+def test_negative_control_the_kubernetes_support_check_sees_a_weakened_job(
+    drift: Workflow, edit: tuple[str, str], problem: str
+) -> None:
+    from export.workflows import parse
+
+    assert drift.text.count(edit[0]) >= 1
+    weakened = parse(drift.text.replace(edit[0], edit[1], 1), "drift.yml")
+    assert any(problem in p for p in kubernetes_support_problems(weakened))
+
+
 # --- hygiene on every workflow ------------------------------------------------------------------------------
 
 
@@ -519,6 +583,7 @@ def test_permissions_per_job(workflows: dict[str, Workflow]) -> None:
         ("main.yml", "preview-prod"): {"contents": "read", "id-token": "write"},
         ("main.yml", "deploy-prod"): {"contents": "read", "id-token": "write"},
         ("drift.yml", "drift"): {"contents": "read", "id-token": "write"},
+        ("drift.yml", "kubernetes-support"): {"contents": "read"},
     }
     actual = {
         (name, job_id): job.permissions for name, wf in workflows.items() for job_id, job in wf.jobs.items()

@@ -1,0 +1,270 @@
+"""Which Kubernetes minor versions AKS still creates clusters on, on a given date.
+
+The data is `stack/aks_kubernetes_versions.json`: the AKS release calendar, the support rules and the cluster
+auto-upgrade channel definitions of https://learn.microsoft.com/azure/aks/supported-kubernetes-versions and
+https://learn.microsoft.com/azure/aks/auto-upgrade-cluster, as MicrosoftDocs/azure-aks-docs had them at commit
+fb060abe6a8fef960d4c487b543bf7b1e97808fe (content (c) Microsoft Corporation and contributors, CC BY 4.0; its
+`source` block names the files, commits and licence). It is vendored from ../shared/aks/ because the program
+and the scheduled workflow run on GitHub's runners, where ../shared does not exist.
+
+The rule, from the page's own sentences (`version_rules` in the data):
+- a minor is supported from its "AKS GA" until its "End of life"; "Unless an explicit date is provided, the
+  End of Life (EOL) date is the last day of the specified month" (`eol_month_convention`);
+- after that the minor is in platform support (N-3), whose table says "Cluster creation | Supported | Not
+  supported" (`platform_support_table_cluster_creation`), and the FAQ: "No, the creation of new clusters isn't
+  possible during the platform support period" (`faq_create_cluster_in_platform_support`);
+- long-term support extends a minor only when it is enabled (`lts_requires_enable`): the Premium tier with the
+  `AKSLongTermSupport` support plan (https://learn.microsoft.com/azure/aks/long-term-support). This program
+  never sets a support plan, so the standard calendar is the whole rule here;
+- the "AKS GA" cell gives a month but no day, and a release reaches all regions over "up to 10 business days"
+  (`regional_rollout`), so a minor counts as available from the first day of the month after its GA month.
+
+`check(version, today)` takes the date as an input: the program and this module's CLI pass today's UTC date
+(`utc_today`), the tests pin one. The CLI is what the scheduled drift workflow runs:
+
+    python -m stack.kubernetes_support --stack prod [--today YYYY-MM-DD]
+
+It prints a GitHub `::error` annotation and exits 1 when the stack's minor is no longer supported or leaves
+support within WARNING_DAYS, so the scheduled job turns red two months ahead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import calendar as month_calendar
+import json
+import sys
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from enum import Enum
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+DATA_PATH = Path(__file__).with_name("aks_kubernetes_versions.json")
+SUPPORTED_VERSIONS_URL = "https://learn.microsoft.com/azure/aks/supported-kubernetes-versions"
+# Days before the end of support at which config validation warns and the scheduled workflow turns red: two
+# months leave time for a change through review, dev and the prod maintenance window.
+WARNING_DAYS = 60
+RUNBOOK = "docs/runbook.md#a-kubernetes-minor-leaves-aks-support"
+
+
+def _month_after(year_month: str) -> date:
+    year, month = (int(part) for part in year_month.split("-"))
+    return date(year + month // 12, month % 12 + 1, 1)
+
+
+def _last_day_of(year_month: str) -> date:
+    year, month = (int(part) for part in year_month.split("-"))
+    return date(year, month, month_calendar.monthrange(year, month)[1])
+
+
+@dataclass(frozen=True)
+class MinorVersion:
+    """One row of the calendar: when AKS supports a Kubernetes minor version (standard support)."""
+
+    minor: str  # "1.36"
+    aks_ga: str  # as the page writes it: "Jun 2026"
+    available_from: date  # first day of the month after the GA month
+    end_of_life: str  # as the page writes it: "Jun 2027" or "Aug 22, 2025"
+    last_supported_day: date  # the explicit day, else the last day of the month
+    platform_support: str | None  # "Until 1.40 GA"
+    lts_last_day: date | None  # end of long-term support, for clusters that enable it
+
+    def creatable_on(self, day: date) -> bool:
+        return self.available_from <= day <= self.last_supported_day
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> MinorVersion:
+        explicit = row.get("end_of_life_date")
+        return cls(
+            minor=row["kubernetes_version"],
+            aks_ga=row["aks_ga"],
+            available_from=_month_after(row["aks_ga_ym"]),
+            end_of_life=row["end_of_life"],
+            last_supported_day=(
+                date.fromisoformat(explicit) if explicit else _last_day_of(row["end_of_life_ym"])
+            ),
+            platform_support=row.get("platform_support"),
+            lts_last_day=(_last_day_of(row["lts_end_of_life_ym"]) if row.get("lts_end_of_life_ym") else None),
+        )
+
+
+def _minor_key(minor: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in minor.split("."))
+
+
+@dataclass(frozen=True)
+class SupportCalendar:
+    minors: tuple[MinorVersion, ...]  # oldest first
+    snapshot_commit: str
+    snapshot_date: date
+
+    def get(self, minor: str) -> MinorVersion | None:
+        return next((m for m in self.minors if m.minor == minor), None)
+
+    def creatable_on(self, day: date) -> tuple[MinorVersion, ...]:
+        return tuple(m for m in self.minors if m.creatable_on(day))
+
+
+def load_calendar(path: Path = DATA_PATH) -> SupportCalendar:
+    data = json.loads(path.read_text())
+    minors = sorted(
+        (MinorVersion.from_row(row) for row in data["by_minor_version"]), key=lambda m: _minor_key(m.minor)
+    )
+    return SupportCalendar(
+        minors=tuple(minors),
+        snapshot_commit=data["source"]["snapshot_commit"],
+        snapshot_date=date.fromisoformat(data["source"]["snapshot_commit_date"][:10]),
+    )
+
+
+@cache
+def aks_calendar() -> SupportCalendar:
+    """The vendored calendar, read once per process."""
+    return load_calendar()
+
+
+def utc_today() -> date:
+    """The date the program checks against: today in UTC, the same on a laptop and a runner."""
+    return datetime.now(UTC).date()
+
+
+def minor_of(version: str) -> str:
+    """`1.36` -> `1.36`; `1.36.2` -> `1.36`."""
+    return ".".join(version.split(".")[:2])
+
+
+class Support(Enum):
+    SUPPORTED = "supported"
+    ENDING = "ending"  # supported, but its end of support is at most WARNING_DAYS away
+    UNSUPPORTED = "unsupported"  # AKS does not create a cluster on it on that day
+
+
+@dataclass(frozen=True)
+class Verdict:
+    minor: str
+    today: date
+    status: Support
+    message: str
+    last_supported_day: date | None = None
+
+    @property
+    def days_left(self) -> int | None:
+        return None if self.last_supported_day is None else (self.last_supported_day - self.today).days
+
+
+def _listing(minors: tuple[MinorVersion, ...]) -> str:
+    return ", ".join(f"{m.minor} (until {m.last_supported_day.isoformat()})" for m in minors) or "none"
+
+
+def check(
+    version: str,
+    today: date,
+    *,
+    warning_days: int = WARNING_DAYS,
+    support_calendar: SupportCalendar | None = None,
+) -> Verdict:
+    """Whether AKS creates a cluster on `version`'s minor on `today`, and for how much longer."""
+    table = support_calendar or aks_calendar()
+    minor = minor_of(version)
+    creatable = table.creatable_on(today)
+    on_day = f"AKS creates clusters on {_listing(creatable)} on {today.isoformat()}"
+    source = f"AKS release calendar as of {table.snapshot_date.isoformat()}, {SUPPORTED_VERSIONS_URL}"
+    row = table.get(minor)
+    if row is None:
+        known = f"{table.minors[0].minor}-{table.minors[-1].minor}" if table.minors else "none"
+        return Verdict(
+            minor,
+            today,
+            Support.UNSUPPORTED,
+            f"Kubernetes {minor} is not in the AKS release calendar this program carries (minors {known}; "
+            f"{source}). {on_day}. A newer minor needs stack/aks_kubernetes_versions.json refreshed first "
+            f"({RUNBOOK}).",
+        )
+    if today < row.available_from:
+        return Verdict(
+            minor,
+            today,
+            Support.UNSUPPORTED,
+            f"Kubernetes {minor} is not generally available on AKS yet (AKS GA: {row.aks_ga}, counted from "
+            f"{row.available_from.isoformat()} because regions receive it over up to 10 business days; "
+            f"{source}). {on_day}.",
+            row.last_supported_day,
+        )
+    if today > row.last_supported_day:
+        lts = ""
+        if row.lts_last_day is not None and today <= row.lts_last_day:
+            lts = (
+                f" Long-term support would keep it until {row.lts_last_day.isoformat()}, but only on the "
+                "Premium tier with the AKSLongTermSupport plan, which this program does not set."
+            )
+        platform = f" ({row.platform_support})" if row.platform_support else ""
+        return Verdict(
+            minor,
+            today,
+            Support.UNSUPPORTED,
+            f"AKS no longer creates clusters on Kubernetes {minor}: its standard support ended on "
+            f"{row.last_supported_day.isoformat()} (End of life: {row.end_of_life}), and platform support"
+            f"{platform} does not allow cluster creation ({source}).{lts} {on_day}.",
+            row.last_supported_day,
+        )
+    left = (row.last_supported_day - today).days
+    if left <= warning_days:
+        newer = tuple(m for m in creatable if m.last_supported_day > row.last_supported_day)
+        return Verdict(
+            minor,
+            today,
+            Support.ENDING,
+            f"AKS ends standard support of Kubernetes {minor} on {row.last_supported_day.isoformat()}, in "
+            f"{left} day(s); from then on AKS cannot create a cluster on it ({source}). Set "
+            f"kubernetesVersion to a newer minor: {_listing(newer)} ({RUNBOOK}).",
+            row.last_supported_day,
+        )
+    return Verdict(
+        minor,
+        today,
+        Support.SUPPORTED,
+        f"Kubernetes {minor} is supported by AKS until {row.last_supported_day.isoformat()} ({left} days; "
+        f"{source}).",
+        row.last_supported_day,
+    )
+
+
+def _annotation(level: str, title: str, message: str) -> str:
+    """A GitHub workflow command; `%`, CR and LF escaped as the runner requires."""
+    escaped = message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return f"::{level} title={title}::{escaped}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Check one stack's kubernetesVersion: exit 1 with a GitHub `::error` annotation when AKS no longer
+    supports it, or ends its support within WARNING_DAYS; exit 0 otherwise."""
+    from stack.config import ConfigError, load_stack_config
+    from stack.files import read_stack
+
+    parser = argparse.ArgumentParser(prog="python -m stack.kubernetes_support", description=main.__doc__)
+    parser.add_argument("--stack", required=True, help="the stack whose Pulumi.<stack>.yaml is checked")
+    parser.add_argument(
+        "--today", type=date.fromisoformat, default=None, help="YYYY-MM-DD; default: today in UTC"
+    )
+    args = parser.parse_args(argv)
+    today: date = args.today or utc_today()
+    title = f"Kubernetes version ({args.stack})"
+    try:
+        config = load_stack_config(args.stack, read_stack(args.stack).config, today=today)
+    except ConfigError as error:
+        for problem in error.problems:
+            print(_annotation("error", title, f"{problem.key}: {problem.message}"))
+        print(error, file=sys.stderr)
+        return 1
+    verdict = check(config.kubernetes_version, today)
+    if verdict.status is Support.SUPPORTED:
+        print(f"stack {args.stack}: {verdict.message}")
+        return 0
+    print(_annotation("error", title, f"stack {args.stack}: {verdict.message}"))
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
