@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.container.build_context import (
+    ALWAYS_SENT,
     ROOT,
     build_context,
     context_copies,
@@ -140,9 +141,45 @@ def test_dockerfile_copies_only_the_service_and_its_reports_into_app() -> None:
 
 def test_build_context_is_the_allow_list() -> None:
     context = build_context()
-    assert {f.split("/")[0] for f in context} == {"muse", "docs", "requirements-service.txt"}
+    # The docker client sends these two whatever .dockerignore says (it leaves the Dockerfile out); no COPY
+    # reads them (the test above: nothing of the context but the service, its reports and the lock file goes
+    # anywhere).
+    assert context >= ALWAYS_SENT
+    assert {f.split("/")[0] for f in context - ALWAYS_SENT} == {"muse", "docs", "requirements-service.txt"}
     assert not [f for f in context if "__pycache__" in f or f.endswith(".pyc")]
     assert not [f for f in context if f.startswith("docs/") and not f.startswith("docs/governance/")]
+
+
+def test_the_dockerignore_keeps_caches_and_env_files_out_of_a_real_tree(tmp_path: Path) -> None:
+    """The real .dockerignore on a tree holding what a developer's checkout may hold; negative control: the
+    same tree with the cache and .env rules dropped lets those files in."""
+    for file in (
+        "muse/app.py",
+        "muse/__pycache__/app.cpython-311.pyc",
+        "muse/governance/.env",
+        ".env.local",
+        "docs/governance/dev.md",
+        "docs/service.md",
+        "export/artifacts.py",
+        "requirements-service.txt",
+    ):
+        (tmp_path / file).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / file).write_text("")
+    dockerignore = (ROOT / ".dockerignore").read_text()
+    (tmp_path / ".dockerignore").write_text(dockerignore)
+    assert build_context(tmp_path) == {
+        "muse/app.py",
+        "docs/governance/dev.md",
+        "requirements-service.txt",
+        ".dockerignore",  # always sent (build_context.ALWAYS_SENT)
+    }
+    careless = "\n".join(
+        line for line in dockerignore.splitlines() if "pyc" not in line and ".env" not in line
+    )
+    assert build_context(tmp_path, careless) - build_context(tmp_path) == {
+        "muse/__pycache__/app.cpython-311.pyc",
+        "muse/governance/.env",
+    }
 
 
 def test_a_copy_of_the_tooling_would_be_caught() -> None:
