@@ -55,27 +55,13 @@ class StackPlan:
         return self.outputs.get((resource.type, resource.name), {})
 
 
-def stack_file_config(stack: str) -> dict[str, Any]:
-    """The `muse:*` keys `Pulumi.<stack>.yaml` sets (no Pulumi.yaml defaults), prefix removed."""
-    import yaml
-
-    from stack.files import REPO_ROOT
-
-    data = yaml.safe_load((REPO_ROOT / f"Pulumi.{stack}.yaml").read_text()) or {}
-    return {key.split(":", 1)[1]: value for key, value in (data.get("config") or {}).items()}
-
-
 def plan_stack(stack: str, overrides: dict[str, Any] | None = None, label: str = "") -> StackPlan:
     mocks = CapturingMocks(stack)
     plan = run_stack(stack, overrides=overrides, monitor=RecordingMonitor(mocks))
-    config = stack_file_config(stack)
-    for key, value in (overrides or {}).items():
-        bare = key.split(":", 1)[1]
-        if value is None:
-            config.pop(bare, None)
-        else:
-            config[bare] = value
-    parsed = load_stack_config(stack, read_stack(stack, overrides=overrides).config)
+    files = read_stack(stack, overrides=overrides)
+    # The keys without their namespace (`muse:`), as the Bicep parameters are named.
+    config = {key.split(":", 1)[1]: value for key, value in files.stack_file_config.items()}
+    parsed = load_stack_config(stack, files.config)
     return StackPlan(
         stack=stack, plan=plan, stack_config=config, config=parsed, outputs=mocks.outputs, label=label
     )

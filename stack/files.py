@@ -22,6 +22,10 @@ class StackFiles:
     stack: str
     config: dict[str, str]  # "muse:key" -> value as the engine passes it (strings; arrays as JSON)
     secret_keys: list[str]
+    # "muse:key" -> value exactly as Pulumi.<stack>.yaml (and the overrides) set it: typed YAML values,
+    # secrets as their `secure:` mapping, no Pulumi.yaml defaults. The Bicep parameter files are written
+    # from these.
+    stack_file_config: dict[str, Any]
 
 
 def project_file(root: Path = REPO_ROOT) -> dict[str, Any]:
@@ -54,6 +58,8 @@ def read_stack(stack: str, root: Path = REPO_ROOT, overrides: dict[str, Any] | N
     stack_config: dict[str, Any] = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
     if overrides:
         stack_config = {**stack_config, **overrides}
+    # An override of None unsets the key, like `pulumi config rm`.
+    as_set = {key: value for key, value in stack_config.items() if value is not None}
 
     values: dict[str, str] = {}
     secret_keys: list[str] = []
@@ -69,4 +75,6 @@ def read_stack(stack: str, root: Path = REPO_ROOT, overrides: dict[str, Any] | N
             secret_keys.append(key)
         else:
             values[key] = _as_engine_string(value)
-    return StackFiles(project=name, stack=stack, config=values, secret_keys=secret_keys)
+    return StackFiles(
+        project=name, stack=stack, config=values, secret_keys=secret_keys, stack_file_config=as_set
+    )

@@ -1,12 +1,15 @@
-"""Pulumi.yaml declares exactly the keys the program validates; stack files use only declared keys."""
+"""Pulumi.yaml declares exactly the keys the program validates; stack files use only declared keys; read_stack
+gives both the engine's view of a stack's config and the values exactly as its file sets them."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 import yaml
 
 from stack.config import StackConfig, pulumi_schema
-from stack.files import REPO_ROOT, project_file, stack_names
+from stack.files import REPO_ROOT, project_file, read_stack, stack_names
 
 
 def test_schema_is_derived_from_the_typed_config() -> None:
@@ -40,3 +43,30 @@ def test_stack_file_uses_only_declared_keys(stack: str) -> None:
     assert project_keys <= declared, project_keys - declared
     assert all(k.startswith(("muse:", "azure-native:", "kubernetes:")) for k in config), config
     assert config["muse:environment"] == stack
+
+
+def test_read_stack_keeps_the_stack_file_values_as_set_beside_the_engine_strings(tmp_path: Path) -> None:
+    (tmp_path / "Pulumi.yaml").write_text(
+        "name: muse\nconfig:\n  retentionDays:\n    default: 30\n  zones:\n    default: [1]\n"
+    )
+    (tmp_path / "Pulumi.t.yaml").write_text(
+        "config:\n  muse:zones: [1, 2, 3]\n  muse:owner: platform\n  muse:token:\n    secure: v1:abc\n"
+        "  azure-native:location: westeurope\n"
+    )
+    files = read_stack("t", tmp_path, overrides={"muse:owner": None, "muse:alertEmails": ["a@example.com"]})
+    # As the file sets them, the overrides applied (None unsets): typed, secrets as set, no project defaults.
+    assert files.stack_file_config == {
+        "muse:zones": [1, 2, 3],
+        "muse:token": {"secure": "v1:abc"},
+        "azure-native:location": "westeurope",
+        "muse:alertEmails": ["a@example.com"],
+    }
+    # What the engine hands the program: strings (JSON for structures), defaults filled in, secrets masked.
+    assert files.config == {
+        "muse:retentionDays": "30",
+        "muse:zones": "[1, 2, 3]",
+        "muse:token": "offline-placeholder-for-muse-token",
+        "azure-native:location": "westeurope",
+        "muse:alertEmails": '["a@example.com"]',
+    }
+    assert files.secret_keys == ["muse:token"]
