@@ -40,7 +40,10 @@ PULUMI_EXIT = {
     8: "canceled",
 }
 DRIFT_EXIT = 7
-COMMENT_CHARACTERS = 60_000  # GitHub's comment limit is 65,536 characters (pulumi/actions keeps 64,000)
+# GitHub refuses a longer comment body: 422 "Validation Failed", "body is too long (maximum is 65536
+# characters)" (the REST API's answer to "Create an issue comment" / "Update an issue comment"; the docs list
+# 422 for both). The whole body counts, so the output gets what the heading and the HTML around it leave.
+COMMENT_CHARACTERS = 65_536
 SUMMARY_BYTES = 900_000  # a step summary may hold 1 MiB (pulumi/actions keeps 1,000,000 bytes)
 
 
@@ -77,10 +80,18 @@ def outcome(returncode: int, drift: bool) -> str:
     return f"FAILED (exit {returncode}{': ' + meaning if meaning else ''})"
 
 
+TRIMMED = "[... trimmed from the front ...]\n"
+
+
 def trim_front(text: str, limit: int) -> str:
-    """Keep the end, where Pulumi prints the resource summary and the error (what pulumi/actions'
-    always-include-summary does)."""
-    return text if len(text) <= limit else "[... trimmed from the front ...]\n" + text[-limit:]
+    """At most `limit` characters, keeping the end, where Pulumi prints the resource summary and the error
+    (what pulumi/actions' always-include-summary does). The cut is at a line start, so no HTML entity of
+    escaped text is split."""
+    if len(text) <= limit:
+        return text
+    kept = text[-(limit - len(TRIMMED)) :]
+    newline = kept.find("\n")
+    return TRIMMED + (kept[newline + 1 :] if newline >= 0 else "")
 
 
 def run_link() -> str:
@@ -113,13 +124,17 @@ def summary(args: argparse.Namespace, project: str, returncode: int, output: str
 
 
 def comment_body(args: argparse.Namespace, project: str, returncode: int, output: str) -> str:
+    """The comment, at most COMMENT_CHARACTERS long. The output is escaped first and trimmed after: escaping
+    lengthens it (`&` becomes 5 characters), so trimming first can still exceed GitHub's limit. Inside <pre>
+    only `<`, `>` and `&` need escaping (HTML, "Escapable raw text"/text content), so quotes stay one
+    character (html.escape quote=False)."""
     link = run_link()
     state = "Succeeded" if returncode == 0 else f"**{outcome(returncode, False)}**"
     commit = os.environ.get("GITHUB_SHA", "")[:12]
     where = f" at `{commit}`" if commit else ""
     log = f" ([run]({link}))" if link else ""
     opened = " open" if returncode != 0 else ""
-    return "\n".join(
+    before = "\n".join(
         [
             heading(project, args.stack),
             "",
@@ -129,12 +144,12 @@ def comment_body(args: argparse.Namespace, project: str, returncode: int, output
             MARKER,
             "",
             "<pre>",
-            html.escape(trim_front(output, COMMENT_CHARACTERS)).rstrip(),
-            "</pre>",
-            "</details>",
-            "",
         ]
     )
+    after = "\n".join(["</pre>", "</details>", ""])
+    room = COMMENT_CHARACTERS - len(before) - len(after) - 2  # the two newlines around the output
+    escaped = html.escape(output, quote=False).rstrip()
+    return "\n".join([before, trim_front(escaped, room), after])
 
 
 def main(argv: list[str] | None = None) -> int:

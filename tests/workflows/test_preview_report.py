@@ -4,10 +4,16 @@ stack's pull-request comment whether the preview succeeds or fails, against the 
 
 The fake answers as GitHub documents its issue-comment endpoints ("Issue comments": list, create, update) and
 pagination ("Using pagination in the REST API": `per_page` (default 30, at most 100) and `page` query
-parameters, a `Link` header with rel="next" while more pages follow), and requires the bearer token."""
+parameters, a `Link` header with rel="next" while more pages follow), and requires the bearer token.
+It refuses a create or an edit whose body is longer than 65,536 characters with the 422 GitHub answers
+("Validation Failed", field `body`, "body is too long (maximum is 65536 characters)": the REST API's error for
+"Create an issue comment" and "Update an issue comment", whose docs list 422 "Validation failed" for both;
+quoted in e.g. danger/danger#424 and suzuki-shunsuke/github-comment#124). GitHub counts characters (Ruby
+String#length: code points), as Python's len does."""
 
 from __future__ import annotations
 
+import html
 import importlib
 import json
 import os
@@ -30,6 +36,7 @@ REPOSITORY = "muse-platform/muse"
 NUMBER = 42
 HEADING = {stack: f"#### :tropical_drink: `preview` on muse/{stack}" for stack in ("dev", "prod")}
 MARKER = "<summary>Pulumi report</summary>"
+GITHUB_COMMENT_LIMIT = 65_536
 POLICY_FAILURE = (
     "Previewing update (dev):\n    ~ azure-native:containerregistry:Registry registry update [diff: ~sku]\n"
     "Policies:\n    muse-policies@v1 (local: policy)\n        - [mandatory]  MUSE-ACR-001 (registry)\n"
@@ -97,11 +104,21 @@ def github() -> Iterator[tuple[FakeGitHub, str]]:
             )
             self._send(200, items, link)
 
+        def _too_long(self, body: str) -> bool:
+            if len(body) <= GITHUB_COMMENT_LIMIT:
+                return False
+            error = {"resource": "IssueComment", "code": "custom", "field": "body"}
+            error["message"] = f"body is too long (maximum is {GITHUB_COMMENT_LIMIT} characters)"
+            self._send(422, {"message": "Validation Failed", "errors": [error]})
+            return True
+
         def do_POST(self) -> None:
             if not self._authorised():
                 return
             length = int(self.headers.get("Content-Length", "0"))
             payload = json.loads(self.rfile.read(length))
+            if self._too_long(payload["body"]):
+                return
             if self.path != f"{prefix}/{NUMBER}/comments":
                 self._send(404, {"message": "Not Found"})
                 return
@@ -113,6 +130,8 @@ def github() -> Iterator[tuple[FakeGitHub, str]]:
                 return
             length = int(self.headers.get("Content-Length", "0"))
             payload = json.loads(self.rfile.read(length))
+            if self._too_long(payload["body"]):
+                return
             comment_id = int(self.path.rsplit("/", 1)[1])
             for comment in fake.comments:
                 if comment["id"] == comment_id and self.path == f"{prefix}/comments/{comment_id}":
@@ -265,6 +284,49 @@ def test_a_comment_the_api_refuses_fails_the_step(project: Path, github: tuple[F
     )
     # The summary was written before the comment was attempted.
     assert "`muse/dev` succeeded" in (project.parent / "summary.md").read_text()
+
+
+def quote_heavy_diff(lines: int) -> str:
+    """A large `pulumi preview --diff` of manifests and policies: every line full of quotes and ampersands,
+    which html.escape lengthens (`"` -> `&quot;`, `&` -> `&amp;`)."""
+    line = '      + annotations: {"a": "b&c", "checksum/config": "x&y&z", "<name>": "\'v\'"}\n'
+    return "Previewing update (dev):\n" + line * lines + "error: preview failed: the end is kept\n"
+
+
+def test_a_large_quote_heavy_preview_fits_in_one_comment(
+    project: Path, github: tuple[FakeGitHub, str]
+) -> None:
+    fake, api = github
+    output = quote_heavy_diff(2_000)  # ~170,000 characters, well over the limit before and after escaping
+    set_preview(project, 0, output)
+    result = run_preview(project, api, "--stack", "dev", "--comment-on-pr")
+    assert result.returncode == 0, result.stdout + result.stderr
+    [comment] = fake.comments
+    body = comment["body"]
+    assert GITHUB_COMMENT_LIMIT - 200 < len(body) <= GITHUB_COMMENT_LIMIT  # the room is used, not exceeded
+    assert "[... trimmed from the front ...]\n      + annotations" in body  # cut at a line start
+    assert "error: preview failed: the end is kept\n</pre>\n</details>" in body
+    assert '"checksum/config": "x&amp;y&amp;z", "&lt;name&gt;"' in body  # quotes stay, <, >, & escaped
+    assert "&quot;" not in body
+
+
+def test_trimming_before_escaping_exceeds_the_limit(github: tuple[FakeGitHub, str]) -> None:
+    """Negative control: the old order (trim to 60,000 characters, then html.escape with quotes) on the same
+    output makes a body GitHub refuses, and the fake refuses it as GitHub does."""
+    fake, api = github
+    output = quote_heavy_diff(2_000)
+    escaped_after_trim = html.escape(output[-60_000:])
+    assert len(escaped_after_trim) > GITHUB_COMMENT_LIMIT
+    sys.path.insert(0, str(ROOT / "scripts" / "ci"))
+    try:
+        pr_comment = importlib.import_module("pr_comment")
+    finally:
+        sys.path.remove(str(ROOT / "scripts" / "ci"))
+    client = pr_comment.GitHub(api, TOKEN, REPOSITORY)
+    body = f"{HEADING['dev']}\n{MARKER}\n<pre>\n{escaped_after_trim}\n</pre>"
+    with pytest.raises(OSError, match="HTTP Error 422"):
+        pr_comment.upsert(client, NUMBER, HEADING["dev"], body)
+    assert fake.comments == []
 
 
 def test_prod_preview_goes_to_the_summary_only(project: Path, github: tuple[FakeGitHub, str]) -> None:
