@@ -226,7 +226,7 @@ MAPPINGS: dict[str, TypeMapping] = {
     ),
 }
 
-# Azure Monitor severities per environment (components/observability/ `AlertSeverities`).
+# Azure Monitor severities per environment (stack/args.py `alert_severities`).
 FAILURE_SEVERITY = Cond("environment == 'prod'", 1, 3)
 CAPACITY_SEVERITY = Cond("environment == 'prod'", 2, 3)
 MONITOR_TOP_LEVEL = ("location", "tags", "kind")

@@ -51,6 +51,15 @@ def registry_args(
     )
 
 
+def alert_severities(config: StackConfig) -> AlertSeverities:
+    """How loud this application's alerts are: prod pages as Sev 1 Error (failures) and Sev 2 Warning
+    (capacity); dev reports the same conditions as Sev 3 Informational, visible without looking like incidents
+    (Azure Monitor severities: 0 Critical, 1 Error, 2 Warning, 3 Informational, 4 Verbose)."""
+    if config.environment == "prod":
+        return AlertSeverities(failure=1, capacity=2)
+    return AlertSeverities(failure=3, capacity=3)
+
+
 def observability_args(
     config: StackConfig, names: ResourceNames, resource_group_name: pulumi.Input[str], tags: Mapping[str, str]
 ) -> ObservabilityArgs:
@@ -62,7 +71,7 @@ def observability_args(
         action_group_short_name=names.action_group_short,
         data_collection_rule_name=names.data_collection_rule,
         alert_rule_prefix=names.alert_prefix,
-        severities=AlertSeverities.for_environment(config.environment),
+        severities=alert_severities(config),
         retention_in_days=config.log_retention_days,
         alert_emails=config.alert_emails,
         tags=tags,

@@ -91,11 +91,6 @@ class AlertSeverities:
     failure: int
     capacity: int
 
-    @classmethod
-    def for_environment(cls, environment: str) -> AlertSeverities:
-        """prod pages as Error/Warning; dev reports the same conditions as Informational."""
-        return cls(failure=1, capacity=2) if environment == "prod" else cls(failure=3, capacity=3)
-
 
 @dataclass(frozen=True, kw_only=True)
 class ObservabilityArgs:
@@ -111,8 +106,8 @@ class ObservabilityArgs:
         its notifications. Required.
     data_collection_rule_name: Azure name of the Container Insights data collection rule. Required.
     alert_rule_prefix: every alert rule is named `<alert_rule_prefix>-<what>`. Required.
-    severities: alert severities (`AlertSeverities.for_environment`). Required: how loud an alert is
-        depends on the environment.
+    severities: alert severities, one for failures and one for capacity. Required: how loud an alert is
+        depends on the environment it watches, which only the caller knows.
     retention_in_days: Log Analytics retention, 30-730. Default 30: the retention every workspace includes
         without a retention charge; longer is a cost decision.
     alert_emails: addresses the action group emails. Default () = alerts fire and show in Azure Monitor,

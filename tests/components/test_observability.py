@@ -21,7 +21,7 @@ from components.observability import (
 from components.observability.queries import MuseQueries
 from offline.engine import OfflinePlan, PlannedResource, run_offline
 from offline.mocks import SUBSCRIPTION_ID
-from stack.args import cluster_args, observability_args
+from stack.args import alert_severities, cluster_args, observability_args
 from stack.config import StackConfig, load_stack_config
 from stack.files import read_stack
 from stack.naming import ResourceNames
@@ -211,7 +211,8 @@ def test_severities_per_environment(stack: str, plan: OfflinePlan) -> None:
     expected = {"dev": (3, 3), "prod": (1, 2)}[stack]
     assert {a.get("severity") for a in plan.of_type(LOG_ALERT)} == {expected[0]}
     assert {a.get("severity") for a in plan.of_type(METRIC_ALERT)} == {expected[1]}
-    dev, prod = AlertSeverities.for_environment("dev"), AlertSeverities.for_environment("prod")
+    assert alert_severities(_config(stack)) == AlertSeverities(*expected)
+    dev, prod = alert_severities(_config("dev")), alert_severities(_config("prod"))
     assert prod.failure < dev.failure and prod.capacity < dev.capacity  # lower is more severe
 
 
