@@ -4,7 +4,8 @@
     scripts/ci/deploy.py --stack dev --image-tag sha256:<64 hex> --commit "$GITHUB_SHA" --policy-pack policy
 
 1. Record the image the stack runs now, before anything changes: `pulumi stack export` ->
-   deployed_image_tag.py (the Deployment's image in state; empty on the first deploy).
+   deployed_image_tag.py (the Deployment's image in state, and the Deployment's URN; none on the first
+   deploy).
 2. `pulumi config set muse:imageTag <new>`, then `pulumi up --yes` with the policy pack and the message
    `main <commit>` (update_message.py; the drift check reads it back). No `--skip-preview`: the preview phase
    runs the policy pack first, so a mandatory violation stops the update before anything changes.
@@ -14,11 +15,19 @@
 When 2, 3 or 4 fails and the stack records the new image (pulumi-kubernetes checkpoints an update whose
 Deployment never became ready: pulumi/pulumi-kubernetes provider/pkg/provider/provider.go, Update ->
 partialError, "Return live version of object so it can be checkpointed"), the previous image is deployed again
-the same way (`pulumi up`, so state and cluster agree; message `main <commit> rollback to <image>`), verified
-with the same two checks, and the job fails. When `pulumi up` failed before the Deployment changed (a policy
-violation, a program or Azure error earlier in the update), the stack still records and runs the previous
-image and nothing is rolled back. The rollback restores the image only: the failed commit's infrastructure
-changes that `pulumi up` applied stay (docs/runbook.md, "Automatic rollback").
+through `pulumi up --target <the Deployment's URN>` (so state and cluster agree; message
+`main <commit> rollback to <image>`), verified with the same two checks, and the job fails. Targeted, because
+an untargeted `pulumi up` of this commit would also apply every infrastructure change the failed update never
+reached, and could fail again on one of them; with `--target` the engine updates the Deployment only (and its
+implicitly targeted provider), leaving every other resource as state records it (pulumi/pulumi
+pkg/resource/deploy/step_generator.go, generateSteps: an untargeted resource in state is a `same`). The engine
+refuses a targeted step whose parent, provider or dependency would be an untargeted *create*
+(validateSteps, "untargeted create"); the Deployment, its parent component and its provider are in state
+whenever there is a previous image, so the rollback is not refused - unless this commit gave the Deployment a
+new parent or a new dependency, when the rollback fails and says so. When `pulumi up` failed before the
+Deployment changed (a policy violation, a program or Azure error earlier in the update), the stack still
+records and runs the previous image and nothing is rolled back. The rollback restores the image only: the
+failed commit's infrastructure changes that `pulumi up` applied stay (docs/runbook.md, "Automatic rollback").
 
 Exit codes: 0 released; 1 release failed, the previous image serves (rolled back, or never replaced);
 2 release failed and there is nothing to return to (first deploy, or the same image); 3 release failed and
@@ -116,8 +125,8 @@ def pulumi(*args: str) -> list[str]:
     return ["pulumi", *args, "--non-interactive", "--color", "never"]
 
 
-def recorded_image(stack: str) -> str | None:
-    """The image tag or digest the stack's state records for the Muse Deployment (None: no Deployment)."""
+def recorded_deployment(stack: str) -> tuple[str | None, str | None]:
+    """(URN, image tag or digest) the stack's state records for the Muse Deployment ((None, None): none)."""
     with tempfile.TemporaryDirectory() as directory:
         state = Path(directory) / "state.json"
         exported = run(
@@ -125,7 +134,17 @@ def recorded_image(stack: str) -> str | None:
         )
         if not exported.ok:
             raise RuntimeError(f"pulumi stack export --stack {stack} failed: {exported.output[-2000:]}")
-        return deployed_image_tag(json.loads(state.read_text(encoding="utf-8")))
+        resources = (json.loads(state.read_text(encoding="utf-8")).get("deployment") or {}).get("resources")
+    for resource in resources or []:
+        image = deployed_image_tag({"deployment": {"resources": [resource]}})
+        if image:
+            return str(resource.get("urn") or "") or None, image
+    return None, None
+
+
+def recorded_image(stack: str) -> str | None:
+    """The image tag or digest the stack's state records for the Muse Deployment (None: no Deployment)."""
+    return recorded_deployment(stack)[1]
 
 
 def stack_output(stack: str, name: str) -> str:
@@ -135,14 +154,19 @@ def stack_output(stack: str, name: str) -> str:
     return result.stdout.strip() if result.returncode == 0 else ""
 
 
-def release(stack: str, image: str, message: str, policy_packs: list[str]) -> Attempt:
-    """config set, pulumi up, rollout check, smoke check; stops at the first failure."""
+def release(
+    stack: str, image: str, message: str, policy_packs: list[str], target: str | None = None
+) -> Attempt:
+    """config set, pulumi up (of `target` only, when given), rollout check, smoke check; stops at the first
+    failure."""
     attempt = Attempt(image)
     configured = run("pulumi config set", pulumi("config", "set", "--stack", stack, "muse:imageTag", image))
     attempt.steps.append(configured)
     if not configured.ok:
         return attempt
     up = ["up", "--stack", stack, "--yes", "--diff", "--message", message]
+    if target:
+        up += ["--target", target]
     for pack in policy_packs:
         up += ["--policy-pack", pack]
     attempt.steps.append(run("pulumi up", pulumi(*up)))
@@ -220,7 +244,7 @@ def append(path_variable: str, text: str) -> None:
 
 def deploy(stack: str, image: str, commit: str, policy_packs: list[str]) -> tuple[str, str]:
     """(result, summary markdown)."""
-    previous = recorded_image(stack)
+    deployment_urn, previous = recorded_deployment(stack)
     print(f"{stack} runs {previous or 'no Muse Deployment yet'}; releasing {image}", flush=True)
     new = release(stack, image, deploy_message(commit), policy_packs)
     if new.ok:
@@ -252,10 +276,11 @@ def deploy(stack: str, image: str, commit: str, policy_packs: list[str]) -> tupl
         )
         return NOTHING_TO_RETURN_TO, summary(stack, NOTHING_TO_RETURN_TO, previous, new, None, note)
     print(f"::warning title=Rollback ({stack})::{failed.describe()}; deploying {previous} again", flush=True)
-    rollback = release(stack, previous, rollback_message(commit, previous), policy_packs)
+    rollback = release(stack, previous, rollback_message(commit, previous), policy_packs, deployment_urn)
     kept = (
-        "The rollback deployed the previous image with this commit's program: infrastructure changes of this "
-        "commit that `pulumi up` applied stay applied (docs/runbook.md, Automatic rollback)."
+        f"The rollback updated only the Deployment (`pulumi up --target {deployment_urn}`): infrastructure "
+        "changes of this commit that the failed `pulumi up` applied stay applied, the ones it never reached "
+        "stay unapplied until the next release (docs/runbook.md, Automatic rollback)."
     )
     if rollback.ok:
         return ROLLED_BACK, summary(stack, ROLLED_BACK, previous, new, rollback, kept)

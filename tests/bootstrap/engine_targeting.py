@@ -127,20 +127,23 @@ def plan_update(
         )
         if targeted:
             targets_actual.add(urn)
-        if urn in existing:
-            continue  # an untargeted resource in state is a `same`; a targeted one an update
         if not targeted:
-            skipped_creates.add(urn)
-            continue
+            if urn not in existing:
+                skipped_creates.add(urn)
+            continue  # an untargeted resource in state is a `same` with its old state's dependencies
+        # validateSteps checks every step that is not itself a skipped create - a targeted update of a
+        # resource in state as much as a create - against the skipped creates among its parent, provider and
+        # dependencies (GetAllDependencies of the new state):
+        # diag.GetResourceWillBeCreatedButWasNotSpecifiedInTargetList
         missing = [d for d in deps if d in skipped_creates]
         if missing:
-            # step_generator.go validateSteps -> diag.GetResourceWillBeCreatedButWasNotSpecifiedInTargetList
             errors.append(
                 f"error: Resource {urn!r} depends on {missing[0]!r} which was was not specified in "
                 "--target list."
             )
             return [], [], [*errors, "error: untargeted create"]
-        created.append(urn)
+        if urn not in existing:
+            created.append(urn)
     # GenerateDeletes: whatever the old state holds and the program no longer registers goes, unless --target
     # constrains the update to other resources.
     deleted = sorted(urn for urn in existing - registered if not wanted.constrained() or wanted.contains(urn))

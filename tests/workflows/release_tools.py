@@ -16,6 +16,15 @@ What each answers, and the documented behaviour it follows:
   Unavailable"). A scripted failure (`up_failures`) fails before any change (e.g. an Azure API error on
   another resource). Every update is recorded in the history with its `--message`
   (pkg/backend/diy/backend.go, UpdateInfo).
+- `pulumi up --target <URN>`: the engine's targeting rule, replayed by tests/bootstrap/engine_targeting.py
+  (pulumi/pulumi pkg/resource/deploy/step_generator.go generateSteps/validateSteps, cited there) on a model of
+  the program (`program`: the Stack, the MuseWorkload component, the cluster's Kubernetes provider, the
+  namespace and the Deployment, with their parents, provider and dependencies, plus the resources the new
+  commit adds, `new_resources`) and the URNs in state (`state_urns`). An untargeted resource is left as
+  state records it (new ones are skipped creates); a targeted step whose parent, provider or dependency is a
+  skipped create fails the update with "untargeted create" (a bail: exit 1). An untargeted update applies
+  the Deployment and then the new resources, one of which may fail (`error`); the engine stops at the first
+  failed step (pkg/resource/deploy/deployment_executor.go: no --continue-on-error).
 - `pulumi stack export --file`: `{"version": 3, "deployment": {"resources": [...]}}` with the Muse Deployment
   when the state has one (apitype.UntypedDeployment). `pulumi stack output [name] [--json]`,
   `pulumi stack history --json` (newest first, pkg/backend/diy/state.go getHistory; fields of
@@ -35,15 +44,65 @@ What each answers, and the documented behaviour it follows:
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import sys
 import tempfile
 import time
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 WORLD = Path(os.environ.get("RELEASE_WORLD", "world.json"))
+ENGINE = Path(__file__).resolve().parents[1] / "bootstrap" / "engine_targeting.py"
+
+
+def engine() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("engine_targeting", ENGINE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def urns(stack: str) -> dict[str, str]:
+    """The URNs the Muse program gives these resources (pulumi URN format: the parent's type chain, `$`)."""
+    prefix = f"urn:pulumi:{stack}::muse::"
+    return {
+        "stack": f"{prefix}pulumi:pulumi:Stack::muse-{stack}",
+        "workload": f"{prefix}muse:kubernetes:MuseWorkload::muse",
+        "provider": f"{prefix}muse:azure:KubernetesCluster$pulumi:providers:kubernetes::aks",
+        "namespace": f"{prefix}muse:kubernetes:MuseWorkload$kubernetes:core/v1:Namespace::muse",
+        "deployment": f"{prefix}muse:kubernetes:MuseWorkload$kubernetes:apps/v1:Deployment::muse",
+    }
+
+
+def program(world: dict[str, Any]) -> list[dict[str, Any]]:
+    """What the new commit's program registers, with parents, providers, dependencies (engine_targeting)."""
+    u = urns(world["stack"])
+    return [
+        {"urn": u["stack"]},
+        {"urn": u["workload"], "parent": u["stack"]},
+        {"urn": u["provider"], "parent": u["stack"]},
+        {"urn": u["namespace"], "parent": u["workload"], "provider": f"{u['provider']}::id-k8s"},
+        {
+            "urn": u["deployment"],
+            "parent": u["workload"],
+            "provider": f"{u['provider']}::id-k8s",
+            "depends_on": [u["namespace"], *world.get("deployment_new_dependencies", [])],
+        },
+        *world.get("new_resources", []),
+    ]
+
+
+def state_urns(world: dict[str, Any]) -> set[str]:
+    if "state_urns" in world:
+        return set(world["state_urns"])
+    base = urns(world["stack"])
+    return {base["stack"], base["provider"]} | (
+        {base["workload"], base["namespace"], base["deployment"]} if world.get("state_image") else set()
+    )
 
 
 def load() -> dict[str, Any]:
@@ -106,21 +165,43 @@ def pulumi_up(world: dict[str, Any], args: list[str]) -> int:
         print("Policies:\n    muse-policies@v1 (local: policy)\n        - [mandatory]  muse-image-digest")
         print("error: preview failed: 1 mandatory policy violation", file=sys.stderr)
         return 5
-    world["state_image"] = tag
-    world["spec_image"] = tag
-    namespace = world["namespace"]
-    if not wanted["ready"]:
-        print(
-            "error: 1 error occurred:\n"
-            f'  * the Kubernetes API server reported that "{namespace}/muse" failed to fully initialize or '
-            'become live: Resource operation was cancelled for "muse"\n'
-            "    * Minimum number of live Pods was not attained\n"
-            "    * [Pod muse-new]: containers with unready status: [muse]",
-            file=sys.stderr,
-        )
+    targeting = engine()
+    targets, _ = targeting._parse(args)
+    existing = state_urns(world)
+    created, _, errors = targeting.plan_update(program(world), existing, targets, False)
+    if errors:
+        print("\n".join(errors), file=sys.stderr)
         world["history"].insert(0, history_entry(world, message, "failed"))
-        return 4
-    world["serving_image"] = tag
+        return 1
+    deployment = urns(world["stack"])["deployment"]
+    update_deployment = not targets or targeting.Targets(targets).contains(deployment)
+    world["state_urns"] = sorted(existing)
+    # Steps in dependency order (what the engine awaits); the first failed step ends the update.
+    for resource in targeting.registration_order(program(world)):
+        urn = resource["urn"]
+        if urn == deployment and update_deployment:
+            world["state_urns"] = sorted({*world["state_urns"], urn})
+            world["state_image"] = tag
+            world["spec_image"] = tag
+            if not wanted["ready"]:
+                namespace = world["namespace"]
+                print(
+                    "error: 1 error occurred:\n"
+                    f'  * the Kubernetes API server reported that "{namespace}/muse" failed to fully '
+                    'initialize or become live: Resource operation was cancelled for "muse"\n'
+                    "    * Minimum number of live Pods was not attained\n"
+                    "    * [Pod muse-new]: containers with unready status: [muse]",
+                    file=sys.stderr,
+                )
+                world["history"].insert(0, history_entry(world, message, "failed"))
+                return 4
+            world["serving_image"] = tag
+        elif urn in created:
+            if resource.get("error"):
+                print(f"error: {urn}: {resource['error']}", file=sys.stderr)
+                world["history"].insert(0, history_entry(world, message, "failed"))
+                return 1
+            world["state_urns"] = sorted({*world["state_urns"], urn})
     world["history"].insert(0, history_entry(world, message, "succeeded"))
     print(f"Updating ({world['stack']}):\n    ~ kubernetes:apps/v1:Deployment muse updated")
     print("Resources:\n    ~ 1 updated")
@@ -149,8 +230,7 @@ def pulumi(world: dict[str, Any], args: list[str]) -> int:
             spec = {"template": {"spec": {"containers": [{"name": "muse", "image": image}]}}}
             resources.append(
                 {
-                    "urn": f"urn:pulumi:{world['stack']}::muse::muse:kubernetes:MuseWorkload$"
-                    "kubernetes:apps/v1:Deployment::muse",
+                    "urn": urns(world["stack"])["deployment"],
                     "type": "kubernetes:apps/v1:Deployment",
                     "inputs": {"spec": spec},
                     "outputs": {"spec": spec},

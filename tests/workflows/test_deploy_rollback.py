@@ -273,3 +273,85 @@ def test_refuses_anything_but_a_digest(release: Release) -> None:
     assert result.returncode == 64
     assert "is not sha256:<64 hex>" in result.stdout
     assert release.calls() == []
+
+
+DEPLOYMENT_URN = "urn:pulumi:dev::muse::muse:kubernetes:MuseWorkload$kubernetes:apps/v1:Deployment::muse"
+ROLE_ASSIGNMENT = "urn:pulumi:dev::muse::pulumi:pulumi:Stack$azure-native:authorization:RoleAssignment::new"
+NEW_ROLE_ASSIGNMENT = {
+    "urn": ROLE_ASSIGNMENT,
+    "parent": "urn:pulumi:dev::muse::pulumi:pulumi:Stack::muse-dev",
+    "error": "AuthorizationFailed: the client does not have authorization to perform roleAssignments/write",
+}
+
+
+def test_rollback_targets_the_deployment_and_skips_what_the_failed_update_never_reached(
+    release: Release,
+) -> None:
+    """The commit adds a role assignment the deploy identity may not create; the release's `pulumi up` stopped
+    at the Deployment (never ready) before reaching it. The rollback updates the Deployment only."""
+    release.update(images={NEW: {"ready": False}}, new_resources=[NEW_ROLE_ASSIGNMENT])
+    result = release.run()
+    assert result.returncode == 1, result.stdout + result.stderr
+    first, second = up_calls(release)
+    assert "--target" not in first
+    assert f"--target {DEPLOYMENT_URN}" in second
+    world = release.world()
+    assert world["state_image"] == world["serving_image"] == PREVIOUS
+    assert ROLE_ASSIGNMENT not in world["state_urns"]  # a skipped create, left for the next release
+    summary = release.summary.read_text()
+    assert "FAILED, rolled back to the previous image" in summary
+    assert f"`pulumi up --target {DEPLOYMENT_URN}`" in summary
+
+
+def test_an_untargeted_rollback_fails_on_what_the_failed_update_never_reached(release: Release) -> None:
+    """Negative control: the old rollback, an untargeted `pulumi up` of the same commit with the previous
+    image, run by the same stand-in on the same stack, also creates the role assignment and fails on it."""
+    release.update(images={NEW: {"ready": False}}, new_resources=[NEW_ROLE_ASSIGNMENT])
+    assert release.run().returncode == 1  # the release, then the targeted rollback
+    env = {**os.environ, "RELEASE_WORLD": str(release.world_file)}
+    world = release.world()
+    world["config"]["muse:imageTag"] = PREVIOUS
+    release.write(world)
+    untargeted = subprocess.run(
+        [sys.executable, str(TOOLS), "pulumi", "up", "--stack", "dev", "--yes", "--message", "rollback"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert untargeted.returncode == 1
+    assert "AuthorizationFailed" in untargeted.stderr
+
+
+def test_the_stand_in_refuses_a_targeted_update_with_a_dependency_not_in_state(release: Release) -> None:
+    """Negative control for the stand-in's targeting rule (step_generator.go validateSteps, replayed by
+    tests/bootstrap/engine_targeting.py): `--target <Deployment>` is refused with "untargeted create", exit 1
+    (a bail: exit_codes.go ExitCodeError), when the
+    Deployment's parent or a dependency is not in state (e.g. a
+    ConfigMap this commit adds). The rollback is accepted because those are in state: the release's untargeted
+    `pulumi up` creates a new dependency before it changes the Deployment (dependency order)."""
+    config_map = "urn:pulumi:dev::muse::muse:kubernetes:MuseWorkload$kubernetes:core/v1:ConfigMap::muse"
+    workload = "urn:pulumi:dev::muse::muse:kubernetes:MuseWorkload::muse"
+    release.update(
+        new_resources=[{"urn": config_map, "parent": workload}], deployment_new_dependencies=[config_map]
+    )
+    env = {**os.environ, "RELEASE_WORLD": str(release.world_file)}
+    up = [sys.executable, str(TOOLS), "pulumi", "up", "--stack", "dev", "--yes", "--target", DEPLOYMENT_URN]
+    refused = subprocess.run(up, env=env, capture_output=True, text=True, check=False)
+    assert refused.returncode == 1 and "untargeted create" in refused.stderr, refused.stderr
+    assert config_map in refused.stderr
+    without_parent = [u for u in release.world().get("state_urns", []) if u != workload]
+    release.update(new_resources=[], deployment_new_dependencies=[], state_urns=without_parent)
+    refused = subprocess.run(up, env=env, capture_output=True, text=True, check=False)
+    assert refused.returncode == 1 and "untargeted create" in refused.stderr, refused.stderr
+    # The full release creates the ConfigMap before the Deployment, so its rollback is accepted.
+    release.update(
+        state_urns=[*without_parent, workload],
+        new_resources=[{"urn": config_map, "parent": workload}],
+        deployment_new_dependencies=[config_map],
+        images={NEW: {"ready": False}},
+    )
+    result = release.run()
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"--target {DEPLOYMENT_URN}" in up_calls(release)[-1]
+    assert release.world()["serving_image"] == PREVIOUS
