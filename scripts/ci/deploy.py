@@ -52,17 +52,15 @@ from update_message import deploy_message, rollback_message
 
 HERE = Path(__file__).resolve().parent
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
-# Pulumi CLI exit codes (>= 3.226.1, https://www.pulumi.com/docs/iac/cli/exit-codes/).
-PULUMI_EXIT = {
-    1: "generic error",
-    2: "configuration or validation error",
-    3: "authentication or authorization error",
-    4: "resource or deployment error",
-    5: "a policy pack blocked the operation",
-    6: "stack not found",
-    7: "changes where none were expected",
-    8: "canceled",
-}
+# What a failed pulumi command's output says went wrong, matched in order. Not its exit code: pulumi's
+# ExitCodeFor (pkg/cmd/pulumi/cmd/exit_codes.go) defines 4 (resource error) and 5 (policy violation) but never
+# returns them ("TODO: Wire policy, timeout, and resource-specific errors"), so a policy violation and a
+# rollout that never became ready both exit 1, like any failed update (a bail).
+PULUMI_FAILURES = (
+    ("mandatory policy violation", "a mandatory policy violation"),
+    ("failed to fully initialize or become live", "the Deployment did not become ready"),
+    ("untargeted create", "the engine refused the --target (untargeted create)"),
+)
 OUTPUT_TAIL_CHARACTERS = 20_000  # of each failed command, in the summary (its full output is in the log)
 
 RELEASED, NOT_REPLACED, ROLLED_BACK, NOTHING_TO_RETURN_TO, ROLLBACK_FAILED = (
@@ -88,7 +86,11 @@ class Step:
     def describe(self) -> str:
         if self.ok:
             return f"{self.what}: passed"
-        meaning = PULUMI_EXIT.get(self.returncode, "") if self.what.startswith("pulumi") else ""
+        meaning = (
+            next((why for found, why in PULUMI_FAILURES if found in self.output), "")
+            if self.what.startswith("pulumi")
+            else ""
+        )
         return f"{self.what}: failed (exit {self.returncode}{': ' + meaning if meaning else ''})"
 
 

@@ -12,9 +12,13 @@ and `handleSummaryMessage` follow the awaited command, whose failure jumps to `c
 preview - a mandatory policy violation, a program error, drift under `--expect-no-changes` - left the previous
 push's comment in place and no diff in the summary. Here the output is kept either way.
 
-`--drift` is `--refresh --expect-no-changes`: exit 7 means changes were found (Pulumi CLI exit codes, >=
-3.226.1: https://www.pulumi.com/docs/iac/cli/exit-codes/), so the summary can tell drift from a preview that
-could not run. The exit code is pulumi's; 1 when the comment could not be written. Standard library only.
+`--drift` is `--refresh --expect-no-changes`: exit 7 means changes were found (pulumi/pulumi
+pkg/cmd/pulumi/cmd/exit_codes.go, ExitCodeFor: NoChangesExpectedError -> ExitNoChanges, returned by
+operations/preview.go), so the summary can tell drift from a preview that could not run. Other failures are
+described from the output, not the number: ExitCodeFor never returns 4 (resource error) or 5 (policy
+violation) - "TODO: Wire policy, timeout, and resource-specific errors" - so a mandatory policy
+violation exits 1 like any failed preview. The exit code is pulumi's; 1 when the comment could not be
+written. Standard library only.
 """
 
 from __future__ import annotations
@@ -29,16 +33,14 @@ from pathlib import Path
 
 from pr_comment import MARKER, GitHub, heading, upsert
 
+# The codes ExitCodeFor (exit_codes.go) does return besides 1, and what the output of a failure shows.
 PULUMI_EXIT = {
-    1: "generic error",
     2: "configuration or validation error",
     3: "authentication or authorization error",
-    4: "resource or deployment error",
-    5: "a policy pack blocked the operation",
     6: "stack not found",
-    7: "changes where none were expected",
     8: "canceled",
 }
+PULUMI_FAILURES = (("mandatory policy violation", "a mandatory policy violation"),)
 DRIFT_EXIT = 7
 # GitHub refuses a longer comment body: 422 "Validation Failed", "body is too long (maximum is 65536
 # characters)" (the REST API's answer to "Create an issue comment" / "Update an issue comment"; the docs list
@@ -71,12 +73,13 @@ def run_preview(args: argparse.Namespace) -> tuple[int, str]:
     return process.returncode, "".join(lines)
 
 
-def outcome(returncode: int, drift: bool) -> str:
+def outcome(returncode: int, drift: bool, output: str = "") -> str:
     if returncode == 0:
         return "no drift" if drift else "succeeded"
     if drift and returncode == DRIFT_EXIT:
         return "DRIFT: Azure differs from the code"
-    meaning = PULUMI_EXIT.get(returncode, "")
+    found = next((why for text, why in PULUMI_FAILURES if text in output), "")
+    meaning = found or PULUMI_EXIT.get(returncode, "")
     return f"FAILED (exit {returncode}{': ' + meaning if meaning else ''})"
 
 
@@ -103,7 +106,7 @@ def run_link() -> str:
 
 def summary(args: argparse.Namespace, project: str, returncode: int, output: str, note: str) -> str:
     title = args.title or ("Drift check" if args.drift else "pulumi preview")
-    lines = [f"### {title}: `{project}/{args.stack}` {outcome(returncode, args.drift)}", ""]
+    lines = [f"### {title}: `{project}/{args.stack}` {outcome(returncode, args.drift, output)}", ""]
     if note:
         lines += [note.rstrip(), ""]
     if args.drift and returncode == DRIFT_EXIT:
@@ -129,7 +132,7 @@ def comment_body(args: argparse.Namespace, project: str, returncode: int, output
     only `<`, `>` and `&` need escaping (HTML, "Escapable raw text"/text content), so quotes stay one
     character (html.escape quote=False)."""
     link = run_link()
-    state = "Succeeded" if returncode == 0 else f"**{outcome(returncode, False)}**"
+    state = "Succeeded" if returncode == 0 else f"**{outcome(returncode, False, output)}**"
     commit = os.environ.get("GITHUB_SHA", "")[:12]
     where = f" at `{commit}`" if commit else ""
     log = f" ([run]({link}))" if link else ""

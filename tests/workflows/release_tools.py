@@ -6,15 +6,16 @@ tag-latest.sh for real.
 
 What each answers, and the documented behaviour it follows:
 
-- `pulumi up`: runs the preview first (no `--skip-preview`), so a mandatory policy violation exits 5 with
-  nothing changed and no history entry (pulumi/pulumi pkg/backend/apply.go PreviewThenPromptThenExecute;
-  exit codes: https://www.pulumi.com/docs/iac/cli/exit-codes/, 5 policy, 4 resource or deployment error).
-  An update whose Deployment never becomes ready exits 4 *and records the new image in state*
-  (pulumi-kubernetes provider/pkg/provider/provider.go, Update -> partialError: "Return live version of
-  object so it can be checkpointed"); the cluster's pod template has the new image, but with the rolling
-  update's maxUnavailable 0 the old ReplicaSet keeps serving (Kubernetes docs, Deployments, "Max
-  Unavailable"). A scripted failure (`up_failures`) fails before any change (e.g. an Azure API error on
-  another resource). Every update is recorded in the history with its `--message`
+- `pulumi up`: runs the preview first (no `--skip-preview`), so a mandatory policy violation exits 1 with
+  nothing changed and no history entry (pulumi/pulumi pkg/backend/apply.go PreviewThenPromptThenExecute).
+  Exit codes: pkg/cmd/pulumi/cmd/exit_codes.go ExitCodeFor returns 1 for a failed update or preview (a bail)
+  - it defines 4 (resource) and 5 (policy) but never returns them ("TODO: Wire policy, timeout, and
+  resource-specific errors"). An update whose Deployment never becomes ready exits 1 *and records the new
+  image in state* (pulumi-kubernetes provider/pkg/provider/provider.go, Update -> partialError: "Return
+  live version of object so it can be checkpointed"); the cluster's pod template has the new image, but
+  with the rolling update's maxUnavailable 0 the old ReplicaSet keeps serving (Kubernetes docs,
+  Deployments, "Max Unavailable"). A scripted failure (`up_failures`) fails before any change (e.g. an
+  Azure API error on another resource). Every update is recorded in the history with its `--message`
   (pkg/backend/diy/backend.go, UpdateInfo).
 - `pulumi up --target <URN>`: the engine's targeting rule, replayed by tests/bootstrap/engine_targeting.py
   (pulumi/pulumi pkg/resource/deploy/step_generator.go generateSteps/validateSteps, cited there) on a model of
@@ -164,7 +165,7 @@ def pulumi_up(world: dict[str, Any], args: list[str]) -> int:
     if wanted["policy_violation"] and "--skip-preview" not in args:
         print("Policies:\n    muse-policies@v1 (local: policy)\n        - [mandatory]  muse-image-digest")
         print("error: preview failed: 1 mandatory policy violation", file=sys.stderr)
-        return 5
+        return 1
     targeting = engine()
     targets, _ = targeting._parse(args)
     existing = state_urns(world)
@@ -194,7 +195,7 @@ def pulumi_up(world: dict[str, Any], args: list[str]) -> int:
                     file=sys.stderr,
                 )
                 world["history"].insert(0, history_entry(world, message, "failed"))
-                return 4
+                return 1
             world["serving_image"] = tag
         elif urn in created:
             if resource.get("error"):

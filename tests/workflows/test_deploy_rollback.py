@@ -178,7 +178,7 @@ def test_up_that_never_becomes_ready_is_rolled_back_through_pulumi_up(release: R
     summary = release.summary.read_text()
     assert "FAILED, rolled back to the previous image" in summary
     assert f"| this release | `{NEW}` |" in summary and f"| running now | `{PREVIOUS}` |" in summary
-    assert "release pulumi up: failed (exit 4: resource or deployment error)" in summary
+    assert "release pulumi up: failed (exit 1: the Deployment did not become ready)" in summary
     assert "failed to fully initialize or become live" in summary
     assert "infrastructure changes of this commit" in summary
     assert release.served == [PREVIOUS]  # the rollback's smoke check
@@ -214,7 +214,7 @@ def test_smoke_check_failure_is_rolled_back(release: Release) -> None:
 def test_a_failing_rollback_says_so_and_exits_3(release: Release) -> None:
     release.update(
         images={NEW: {"ready": False}},
-        up_failures={"2": {"exit": 4, "error": "autorest: 429 TooManyRequests on the Key Vault"}},
+        up_failures={"2": {"exit": 1, "error": "autorest: 429 TooManyRequests on the Key Vault"}},
     )
     result = release.run()
     assert result.returncode == 3, result.stdout + result.stderr
@@ -222,7 +222,7 @@ def test_a_failing_rollback_says_so_and_exits_3(release: Release) -> None:
     assert world["state_image"] == NEW  # what the failed release checkpointed; the rollback changed nothing
     summary = release.summary.read_text()
     assert "and the rollback FAILED" in summary
-    assert "rollback pulumi up: failed (exit 4: resource or deployment error)" in summary
+    assert "rollback pulumi up: failed (exit 1)" in summary
     assert "429 TooManyRequests" in summary
     assert "result=rollback-failed" in release.output.read_text()
 
@@ -248,7 +248,8 @@ def test_a_failure_before_the_deployment_changed_rolls_nothing_back(release: Rel
     assert world["state_image"] == world["serving_image"] == PREVIOUS
     summary = release.summary.read_text()
     assert "FAILED, the previous image still serves" in summary
-    assert "a policy pack blocked the operation" in summary and "nothing to roll back" in summary
+    assert "pulumi up: failed (exit 1: a mandatory policy violation)" in summary
+    assert "nothing to roll back" in summary
 
 
 def test_redeploying_the_running_image_has_nothing_different_to_return_to(release: Release) -> None:

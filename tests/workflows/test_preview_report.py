@@ -200,17 +200,17 @@ def test_a_failed_preview_creates_the_comment_and_writes_the_summary(
     project: Path, github: tuple[FakeGitHub, str]
 ) -> None:
     fake, api = github
-    set_preview(project, 5, POLICY_FAILURE)
+    set_preview(project, 1, POLICY_FAILURE)
     result = run_preview(project, api, "--stack", "dev", "--policy-pack", "policy", "--comment-on-pr")
-    assert result.returncode == 5, result.stdout + result.stderr
+    assert result.returncode == 1, result.stdout + result.stderr
     [comment] = fake.comments
     body = comment["body"]
     assert body.startswith(HEADING["dev"]) and MARKER in body
-    assert "**FAILED (exit 5: a policy pack blocked the operation)**" in body
+    assert "**FAILED (exit 1: a mandatory policy violation)**" in body
     assert "MUSE-ACR-001" in body and "&lt;b&gt;bold&lt;/b&gt;" in body  # escaped inside <pre>
     assert "<details open>" in body and "https://github.com/muse-platform/muse/actions/runs/777" in body
     summary = (project.parent / "summary.md").read_text()
-    assert "### pulumi preview: `muse/dev` FAILED (exit 5: a policy pack blocked the operation)" in summary
+    assert "### pulumi preview: `muse/dev` FAILED (exit 1: a mandatory policy violation)" in summary
     assert "error: preview failed: 1 mandatory policy violation" in summary
     world = json.loads((project.parent / "world.json").read_text())
     [preview_args] = world["preview_args"]
@@ -224,8 +224,8 @@ def test_the_next_push_edits_the_same_comment(project: Path, github: tuple[FakeG
     # The comment pulumi/actions made on an earlier push (its format, src/libs/pr.ts).
     earlier = fake.add(f"{HEADING['dev']}\n\n<details>\n{MARKER}\n\n<pre>\nold diff\n</pre>\n</details>")
     other_stack = fake.add(f"{HEADING['prod']}\n\n<details>\n{MARKER}\n<pre>prod</pre></details>")
-    set_preview(project, 5, POLICY_FAILURE)
-    assert run_preview(project, api, "--stack", "dev", "--comment-on-pr").returncode == 5
+    set_preview(project, 1, POLICY_FAILURE)
+    assert run_preview(project, api, "--stack", "dev", "--comment-on-pr").returncode == 1
     set_preview(project, 0, "Previewing update (dev):\nResources:\n    42 unchanged\n")
     result = run_preview(project, api, "--stack", "dev", "--comment-on-pr")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -246,9 +246,9 @@ def test_the_comment_is_found_beyond_the_first_page(project: Path, github: tuple
     earlier = fake.add(f"{HEADING['dev']}\n\n<details>\n{MARKER}\n<pre>old</pre></details>")
     for index in range(20):
         fake.add(f"later comment {index}")
-    set_preview(project, 5, POLICY_FAILURE)
+    set_preview(project, 1, POLICY_FAILURE)
     result = run_preview(project, api, "--stack", "dev", "--comment-on-pr")
-    assert result.returncode == 5, result.stdout + result.stderr
+    assert result.returncode == 1, result.stdout + result.stderr
     assert len(fake.comments) == 251
     assert "FAILED" in next(c for c in fake.comments if c["id"] == earlier)["body"]
     gets = [path for method, path in fake.requests if method == "GET"]
@@ -371,3 +371,24 @@ def test_drift_summary_shows_the_diff_and_tells_drift_from_a_failed_check(
     world = json.loads((project.parent / "world.json").read_text())
     [args] = world["preview_args"]
     assert "--refresh" in args and "--expect-no-changes" in args and "--diff" in args
+
+
+@pytest.mark.parametrize(
+    ("output", "heading"),
+    [
+        (POLICY_FAILURE, "FAILED (exit 1: a mandatory policy violation)"),
+        ("error: an unhandled error occurred: program failed\n", "FAILED (exit 1)"),
+    ],
+)
+def test_a_failure_is_described_from_the_output_not_the_exit_code(
+    project: Path, github: tuple[FakeGitHub, str], output: str, heading: str
+) -> None:
+    """pulumi's ExitCodeFor (pkg/cmd/pulumi/cmd/exit_codes.go) returns 1 for a policy violation and for any
+    other failed preview: the reason comes from the output. Negative control: the same exit code without the
+    policy text is not called a policy violation."""
+    _, api = github
+    set_preview(project, 1, output)
+    result = run_preview(project, api, "--stack", "dev")
+    assert result.returncode == 1
+    first = (project.parent / "summary.md").read_text().splitlines()[0]
+    assert first == f"### pulumi preview: `muse/dev` {heading}"
