@@ -2,7 +2,7 @@
 
 resource group (made by bootstrap/) holds:
   container registry ◄── AcrPull ─── AKS kubelet identity
-                     ◄── AcrPush ─── GitHub deploy identity (bootstrap output)
+                     ◄── AcrPush ─── GitHub build identity (bootstrap output, dev only)
   AKS cluster (Entra ID only, workload identity, CNI overlay + Cilium)
   Key Vault: muse-api-token ◄── Secrets User ─── Muse workload identity ◄── federated: muse service account
   Log Analytics ◄── Container Insights (omsagent + ContainerLogV2) ─ AKS; alerts ─► action group; workbook
@@ -51,8 +51,8 @@ cluster = KubernetesCluster(
 )
 observability.watch_cluster(cluster, namespace=names.namespace)
 kubelet_pull = registry.grant_pull("aks-kubelet", cluster.kubelet_principal_id)
-if config.deploy_principal_id:
-    registry.grant_push("github-deploy", config.deploy_principal_id)
+if config.image_push_principal_id:
+    registry.grant_push("image-push", config.image_push_principal_id)
 
 vault = SecretVault("vault", stack_args.vault_args(config, names, group.name, client.tenant_id, tags))
 # A secret's name, not its value (the value is generated and never leaves Pulumi state and the vault).

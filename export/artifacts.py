@@ -40,9 +40,9 @@ BICEP_HEADER = (
     "// Not in this file:",
     "// - Kubernetes objects (namespace, workload, ingress, ...): not ARM resources; Pulumi deploys them",
     "//   into the cluster.",
-    "// - Entra ID objects (the GitHub deploy application and service principal): they live in Microsoft",
+    "// - Entra ID objects (the GitHub build application and service principal): they live in Microsoft",
     "//   Graph, which a resource-group deployment cannot create; pass the service principal's object id as",
-    "//   deployPrincipalId to grant it AcrPush.",
+    "//   imagePushPrincipalId to grant it AcrPush.",
     "// - The resource group itself: a resource-group deployment targets an existing group.",
 )
 
