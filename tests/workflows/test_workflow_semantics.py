@@ -26,6 +26,8 @@ AZURE_LOGIN_WITH = {
 # request that edits a workflow can never obtain a token that may deploy.
 PREVIEW_OIDC_ENV = {**OIDC_ENV, "ARM_CLIENT_ID": "${{ vars.AZURE_PREVIEW_CLIENT_ID }}"}
 PREVIEW_LOGIN_WITH = {**AZURE_LOGIN_WITH, "client-id": "${{ vars.AZURE_PREVIEW_CLIENT_ID }}"}
+# The build job pushes with its own identity (AcrPush on the dev registry, dev state read), not a deployer's.
+BUILD_LOGIN_WITH = {**AZURE_LOGIN_WITH, "client-id": "${{ vars.AZURE_BUILD_CLIENT_ID }}"}
 DIGEST = "${{ needs.build.outputs.digest }}"
 DEPLOY_WORDS = re.compile(
     r"\b(docker push|az acr (login|import)|pulumi up|pulumi destroy|kubectl (apply|set))\b"
@@ -147,7 +149,8 @@ def test_preview_and_up_enforce_the_muse_policy_pack(pr: Workflow, main: Workflo
 
 def test_pr_preview_per_stack_with_comment_and_summary(pr: Workflow) -> None:
     job = pr.jobs["preview"]
-    assert job.matrix["stack"] == ["dev", "prod"]
+    # dev only: a pull request's subject reaches no identity that reads prod (export/access/ proves it).
+    assert job.matrix["stack"] == ["dev"]
     assert job.strategy["fail-fast"] is False
     (preview,) = pulumi_steps(job, "preview")
     w = preview.inputs
@@ -268,16 +271,21 @@ def test_same_digest_flows_from_dev_to_prod(main: Workflow) -> None:
     assert dev.env["STACK"] == "dev" and prod.env["STACK"] == "prod"
     assert dev.env["IMAGE_DIGEST"] == prod.env["IMAGE_DIGEST"] == DIGEST
     copy = step_named(prod, "Copy the same digest").run
-    assert '--source "$SOURCE_LOGIN_SERVER/$IMAGE_REPOSITORY@$IMAGE_DIGEST"' in copy
+    # The source registry by resource id: no registry listing, no anonymous fallback (azure-cli import.py).
+    assert '--registry "$SOURCE_REGISTRY_ID"' in copy
+    assert '--source "$IMAGE_REPOSITORY@$IMAGE_DIGEST"' in copy
     assert '[[ "$imported" != "$IMAGE_DIGEST" ]]' in copy
-    assert prod.env["SOURCE_LOGIN_SERVER"] == "${{ needs.build.outputs.registry }}"
+    assert prod.env["SOURCE_REGISTRY_ID"] == "${{ needs.build.outputs.registry_id }}"
+    assert main.jobs["build"].outputs["registry_id"] == "${{ steps.registry.outputs.id }}"
 
 
 def test_prod_is_gated_by_the_prod_environment_after_dev(main: Workflow) -> None:
     prod = main.jobs["deploy-prod"]
     assert prod.environment == "prod"
     assert set(prod.needs) == {"build", "deploy-dev"}
-    assert main.jobs["deploy-dev"].environment is None  # OIDC subject ref:refs/heads/main
+    # Each job's environment is its OIDC subject: environment:dev reaches the dev deployer only, and the build
+    # (ref:refs/heads/main) reaches the build identity only.
+    assert main.jobs["deploy-dev"].environment == "dev"
     assert main.jobs["build"].environment is None
 
 
@@ -286,7 +294,7 @@ def test_release_jobs_use_oidc(main: Workflow, job_id: str) -> None:
     job = main.jobs[job_id]
     assert job.permissions == {"contents": "read", "id-token": "write"}
     login = job.steps[index_of(job, "azure/login")]
-    assert login.inputs == AZURE_LOGIN_WITH
+    assert login.inputs == (BUILD_LOGIN_WITH if job_id == "build" else AZURE_LOGIN_WITH)
     if job_id != "build":
         assert OIDC_ENV.items() <= job.env.items()
         # kubelogin (AKS local accounts disabled) and login come before any pulumi command
@@ -462,6 +470,7 @@ def test_no_secrets_only_repository_variables(workflows: dict[str, Workflow]) ->
             assert name in {
                 "AZURE_CLIENT_ID",
                 "AZURE_PREVIEW_CLIENT_ID",
+                "AZURE_BUILD_CLIENT_ID",
                 "AZURE_TENANT_ID",
                 "AZURE_SUBSCRIPTION_ID",
                 "PULUMI_BACKEND_URL",
