@@ -51,9 +51,8 @@ def unlocked_installs(workflow: Workflow) -> list[str]:
 
 
 def test_credentialed_jobs_install_only_the_hash_locked_set(workflows: dict[str, Workflow]) -> None:
-    credentialed = [
-        (name, job.id) for name, wf in workflows.items() for job in wf.jobs.values() if holds_azure_identity(job)
-    ]
+    jobs = [job for wf in workflows.values() for job in wf.jobs.values()]
+    credentialed = [job.id for job in jobs if holds_azure_identity(job)]
     assert len(credentialed) >= 4  # build, two deploys, the PR preview, drift
     for name, workflow in workflows.items():
         assert unlocked_installs(workflow) == [], name
@@ -92,7 +91,7 @@ def test_lock_pins_what_the_program_and_the_policy_pack_pin() -> None:
     wanted = _pins(LOCK_INPUT.read_text())
     locked = _pins(LOCK.read_text())
     assert wanted.items() <= locked.items()
-    # The lock installs exactly the versions the program, the policy pack and the editable build use elsewhere.
+    # The lock installs the versions the program, the policy pack and the editable build use elsewhere.
     for source in ("requirements.txt", "policy/requirements.txt"):
         pins = _pins((REPO_ROOT / source).read_text())
         assert pins.items() <= wanted.items(), source
@@ -101,7 +100,8 @@ def test_lock_pins_what_the_program_and_the_policy_pack_pin() -> None:
 
 def test_make_ci_venv_installs_with_require_hashes_and_no_resolution() -> None:
     makefile = (REPO_ROOT / "Makefile").read_text()
-    recipe = makefile.split("$(CI_VENV_STAMP): requirements-ci.txt pyproject.toml\n", 1)[1].split("\n\n", 1)[0]
+    target = "$(CI_VENV_STAMP): requirements-ci.txt pyproject.toml\n"
+    recipe = makefile.split(target, 1)[1].split("\n\n", 1)[0]
     installs = [line.strip() for line in recipe.splitlines() if "pip install" in line]
     assert "--require-hashes -r requirements-ci.txt" in installs[0]
     # The project itself: no dependencies resolved, built by the locked setuptools (no build isolation).
