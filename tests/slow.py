@@ -78,6 +78,9 @@ SLOW: dict[str, str] = {
     "tests/deploy/test_workload.py::test_with_a_host_the_ingress_serves_the_key_vault_certificate": (
         "a program run"
     ),
+    # The permission model: the bootstrap and both stacks planned again with the bootstrap's stack config,
+    # then evaluated once per grant removed (negative controls).
+    "tests/access/test_access_model.py": "the bootstrap and stack plans again, one evaluation per grant",
 }
 
 

@@ -174,7 +174,11 @@ def _job_summary(job: Job, pull_request: bool) -> WorkflowJob:
         deploys = [f"pulumi up ({', '.join(sorted(stacks))})" if d == "pulumi up" else d for d in deploys]
     gates = []
     if job.environment:
-        gates.append(f"GitHub environment `{job.environment}` (required reviewers)")
+        environment = job.environment.replace("${{ matrix.stack }}", "<stack>")
+        # prod's environment has required reviewers; the others only restrict who may enter (main) and give
+        # the job its own OIDC subject (docs/github-setup.md).
+        rules = "required reviewers" if environment == "prod" else "main only, own OIDC subject"
+        gates.append(f"GitHub environment `{environment}` ({rules})")
     if job.needs:
         gates.append("after " + ", ".join(f"`{n}`" for n in job.needs))
     if job.condition:
