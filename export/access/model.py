@@ -327,10 +327,13 @@ def script_texts(text: str, seen: set[str] | None = None) -> Iterator[tuple[str,
         seen.add(path)
         body = (REPO_ROOT / path).read_text(encoding="utf-8")
         yield path, body
+        # The neighbours it runs (`"$here/x.py"`, `HERE / "x.sh"`), named on a code line: a mention in a
+        # comment or docstring, or a Python import of a helper module, runs nothing.
         folder = Path(path).parent
+        code = "\n".join(ops.code_lines(body))
         neighbours = {
             f"{folder.as_posix()}/{name}"
-            for name in re.findall(r"\b([\w-]+\.(?:sh|py))\b", body)
+            for name in re.findall(r"\b([\w-]+\.(?:sh|py))\b", code)
             if (REPO_ROOT / folder / name).is_file()
         }
         yield from script_texts(" ".join(sorted(neighbours)), seen)
@@ -440,10 +443,15 @@ def job_operations(
     for _, script in list(texts):
         texts += [(path, body) for path, body in script_texts(script)]
     for label, text in texts:
+        python = label.endswith(".py")
+        # A Python script may add flags on other lines (`command += ["--refresh", ...]`): a refresh anywhere
+        # in it counts for its previews (reads a preview identity holds anyway).
+        refresh_flag = " --refresh" if python and "--refresh" in "\n".join(ops.code_lines(text or "")) else ""
         for line in ops.code_lines(text or ""):
-            if ops.unrecognised(line):
+            if ops.unrecognised(line, python=python):
                 run = replace(run, problems=(*run.problems, f"{label}: unmodelled command: {line[:100]}"))
-            for command in ops.recognise(line):
+            for command in ops.recognise(line, python=python):
+                line = line + refresh_flag if command.key == "pulumi preview" else line
                 line_stacks = _stack_of(line, run_stacks, stacks)
                 for stack in line_stacks:
                     add(

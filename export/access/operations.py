@@ -311,8 +311,9 @@ class Command:
 
 
 def _words(*words: str) -> re.Pattern[str]:
-    # The words in order, separated by blanks or by the quotes and commas of a Python argument list.
-    return re.compile(r"\b" + r"""["',\s]+""".join(re.escape(w) for w in words) + r"\b")
+    # The words in order, separated by blanks or by the quotes, commas and parenthesis of a Python argument
+    # list (`["pulumi", "stack", "output"]`, `pulumi("config", "set", ...)`).
+    return re.compile(r"\b" + r"""["',\s(]+""".join(re.escape(w) for w in words) + r"\b")
 
 
 COMMANDS: tuple[Command, ...] = (
@@ -341,9 +342,11 @@ COMMANDS: tuple[Command, ...] = (
     Command("kubelogin", re.compile(r"\bkubelogin\b"), "none"),
     Command("pulumi version/login", re.compile(r"\bpulumi\s+(version|login|about|whoami)\b"), "none"),
 )
-# A line that mentions one of these tools as a command must be recognised by COMMANDS (or be the helper that
-# only forwards arguments, e.g. `["pulumi", *args]`), so a new command cannot go unmodelled.
-TOOL = re.compile(r"""(^|[\s;&|(`$"'])(az|pulumi|kubectl|docker)(?=["'\s]|$)""")
+# A line that runs one of these tools must be recognised by COMMANDS (or be the helper that only forwards
+# arguments, e.g. `["pulumi", *args]`), so a new command cannot go unmodelled. In shell the tool is a command
+# word; in Python the first element of an argument list (prose in strings, e.g. argparse help, is not a run).
+TOOL = re.compile(r"""(^|[;&|(`]|\$\(|\s)(az|pulumi|kubectl|docker)(?=\s|$)""")
+PYTHON_TOOL = re.compile(r"""[\[(]\s*["'](az|pulumi|kubectl|docker)["']\s*,""")
 FORWARDING_HELPER = re.compile(r"""["']pulumi["']\s*,\s*\*""")
 
 
@@ -359,9 +362,28 @@ def code_lines(text: str) -> Iterator[str]:
         yield line
 
 
-def recognise(line: str) -> list[Command]:
-    return [command for command in COMMANDS if command.pattern.search(line)]
+def _python_form(words: list[str]) -> re.Pattern[str]:
+    # In Python a command is an argument list (`["pulumi", "stack", "output", ...]`), a helper called with
+    # the rest (`pulumi("config", "set", ...)`), or a string that is exactly the command
+    # (`run("pulumi up", ...)`); prose that mentions a command in a string is none of these.
+    first, rest = re.escape(words[0]), [re.escape(w) for w in words[1:]]
+    quoted_rest = "".join(rf"""\s*,\s*["']{w}["']""" for w in rest)
+    helper = rf"""\b{first}\(\s*["']{rest[0]}["']""" + "".join(rf"""\s*,\s*["']{w}["']""" for w in rest[1:])
+    label = rf"""["']{" ".join(re.escape(w) for w in words)}["']"""
+    return re.compile(rf"""["']{first}["']{quoted_rest}|{helper}|{label}""")
 
 
-def unrecognised(line: str) -> bool:
-    return bool(TOOL.search(line)) and not recognise(line) and not FORWARDING_HELPER.search(line)
+def recognise(line: str, python: bool = False) -> list[Command]:
+    if not python:
+        return [command for command in COMMANDS if command.pattern.search(line)]
+    found = []
+    for command in COMMANDS:
+        words = command.key.split("/")[0].split()
+        if len(words) > 1 and _python_form(words).search(line):
+            found.append(command)
+    return found
+
+
+def unrecognised(line: str, python: bool = False) -> bool:
+    runs = (PYTHON_TOOL if python else TOOL).search(line)
+    return bool(runs) and not recognise(line, python) and not FORWARDING_HELPER.search(line)

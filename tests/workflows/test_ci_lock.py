@@ -19,7 +19,8 @@ LOCK = REPO_ROOT / "requirements-ci.txt"
 LOCK_INPUT = REPO_ROOT / "requirements-ci.in"
 # What installs Python packages in a run: block. `make ci-venv` is the one hash-locked way.
 INSTALLS = re.compile(
-    r"\bmake\s+(venv|setup|test|test-fast|lint|checkov)\b|\bpip\d?\s+install\b|\buv\s+(pip|sync|add)\b|"
+    r"\bmake\b[^;&|\n]*?(?<![\w-])(venv|setup|test|test-fast|lint|checkov)(?![\w-])|\bpip\d?\s+install\b|"
+    r"\buv\s+(pip|sync|add)\b|"
     r"\bpython3?\s+-m\s+pip\s+install\b|\bpipx\b"
 )
 
@@ -68,7 +69,12 @@ def test_negative_control_a_floating_install_in_a_credentialed_job_is_found(
     workflow = workflows["main.yml"]
     job = workflow.jobs["deploy-dev"]
     index = next(i for i, s in enumerate(job.steps) if (s.run or "").strip() == "make ci-venv")
-    for bad in ("make venv", "pip install pulumi-azure-native", "python3 -m pip install -r requirements.txt"):
+    for bad in (
+        "make venv",
+        'make -C "$RUNNER_TEMP/deployed" venv',
+        "pip install pulumi-azure-native",
+        "python3 -m pip install -r requirements.txt",
+    ):
         step: Step = replace(job.steps[index], run=bad)
         broken = replace(job, steps=(*job.steps[:index], step, *job.steps[index + 1 :]))
         found = unlocked_installs(replace(workflow, jobs={**workflow.jobs, "deploy-dev": broken}))
