@@ -125,8 +125,9 @@ def test_pr_plan_diff_runs_for_forks_against_the_base_commit_and_goes_to_the_sum
 
 def _policy_pack_steps(job: Job, command: str) -> Step:
     (step,) = pulumi_steps(job, command)
-    # The pack (policy/PulumiPolicy.yaml) runs in .venv: `make venv` must come before the Pulumi step.
-    venv = next(i for i, s in enumerate(job.steps) if s.run == "make venv")
+    # The pack (policy/PulumiPolicy.yaml) runs in .venv: `make ci-venv` (hash-locked, tests/workflows/
+    # test_ci_lock.py) must come before the Pulumi step.
+    venv = next(i for i, s in enumerate(job.steps) if s.run == "make ci-venv")
     assert venv < job.steps.index(step)
     return step
 
