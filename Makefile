@@ -40,6 +40,22 @@ $(VENV_STAMP): requirements.txt requirements-dev.txt $(SERVICE_LOCK) pyproject.t
 	  --config-settings editable_mode=compat -e .
 	@touch $@
 
+# The jobs that hold an Azure identity (main.yml deploys, previews, drift) install only this: every package
+# hash-locked (requirements-ci.txt, pip --require-hashes), because install-time code runs where the job's OIDC
+# token can be minted. Then the project itself, editable, with no dependency resolution and no build isolation
+# (the locked setuptools builds it). No test or lint tool: those jobs run none.
+CI_VENV_STAMP := $(VENV)/.installed-ci
+
+$(CI_VENV_STAMP): requirements-ci.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-ci.txt
+	@$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation \
+	  --config-settings editable_mode=compat -e .
+	@touch $@
+
+.PHONY: ci-venv
+ci-venv: $(CI_VENV_STAMP) ## create .venv with only the hash-locked packages CI's credentialed jobs need
+
 $(CHECKOV): requirements-checkov.txt
 	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
 	@$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt

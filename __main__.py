@@ -2,7 +2,7 @@
 
 resource group (made by bootstrap/) holds:
   container registry ◄── AcrPull ─── AKS kubelet identity
-                     ◄── AcrPush ─── GitHub deploy identity (bootstrap output)
+                     ◄── AcrPush ─── GitHub build identity (bootstrap output, dev only)
   AKS cluster (Entra ID only, workload identity, CNI overlay + Cilium)
   Key Vault: muse-api-token ◄── Secrets User ─── Muse workload identity ◄── federated: muse service account
   Log Analytics ◄── Container Insights (omsagent + ContainerLogV2) ─ AKS; alerts ─► action group; workbook
@@ -54,8 +54,8 @@ client = authorization.get_client_config_output()
 group = resources.get_resource_group_output(resource_group_name=names.resource_group)
 
 registry = ContainerRegistry("registry", stack_args.registry_args(config, names, group.name, tags))
-if config.deploy_principal_id:
-    registry.grant_push("github-deploy", config.deploy_principal_id)
+if config.image_push_principal_id:
+    registry.grant_push("image-push", config.image_push_principal_id)
 pulumi.export("resourceGroupName", group.name)
 pulumi.export("registryName", registry.name)
 pulumi.export("registryLoginServer", registry.login_server)

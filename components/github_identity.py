@@ -10,7 +10,7 @@ import pulumi_azuread as azuread
 from pulumi_azure_native import authorization
 
 from components.workload_identity import TOKEN_EXCHANGE_AUDIENCE
-from rbac.roles import PrincipalType, Role, assign_role
+from rbac.roles import CustomRole, PrincipalType, Role, assign_role
 
 GITHUB_OIDC_ISSUER = "https://token.actions.githubusercontent.com"
 
@@ -83,6 +83,25 @@ class GitHubOidcIdentity(pulumi.ComponentResource):
         return assign_role(
             f"{name}-{role.name.lower().replace('_', '-')}",
             role=role,
+            scope=scope,
+            principal_id=self.principal_id,
+            principal_type=PrincipalType.SERVICE_PRINCIPAL,
+            parent=self,
+            condition=condition,
+        )
+
+    def grant_custom(
+        self,
+        name: str,
+        role: CustomRole,
+        definition_id: pulumi.Input[str],
+        scope: pulumi.Input[str],
+        condition: str | None = None,
+    ) -> authorization.RoleAssignment:
+        """The custom `role` (its definition's resource id) on `scope`; `condition` narrows it (ABAC)."""
+        return assign_role(
+            f"{name}-{role.key}",
+            role=(role, definition_id),
             scope=scope,
             principal_id=self.principal_id,
             principal_type=PrincipalType.SERVICE_PRINCIPAL,

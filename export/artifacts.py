@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from export import deploy_manifests
+from export.access.matrix import render as render_access_matrix
 from export.bicep import build_template, render_template
 from export.governance.sources import inventory_json, render_stack_doc, stack_inventory
 from export.parameters import render_parameters
@@ -40,9 +41,9 @@ BICEP_HEADER = (
     "// Not in this file:",
     "// - Kubernetes objects (namespace, workload, ingress, ...): not ARM resources; Pulumi deploys them",
     "//   into the cluster.",
-    "// - Entra ID objects (the GitHub deploy application and service principal): they live in Microsoft",
+    "// - Entra ID objects (the GitHub build application and service principal): they live in Microsoft",
     "//   Graph, which a resource-group deployment cannot create; pass the service principal's object id as",
-    "//   deployPrincipalId to grant it AcrPush.",
+    "//   imagePushPrincipalId to grant it AcrPush.",
     "// - The resource group itself: a resource-group deployment targets an existing group.",
 )
 
@@ -90,6 +91,11 @@ def _governance_doc(stack: str) -> Callable[[], str]:
 for _stack in stacks():
     ARTIFACTS[f"docs/governance/{_stack}.inventory.json"] = _governance_inventory(_stack)
     ARTIFACTS[f"docs/governance/{_stack}.md"] = _governance_doc(_stack)
+
+# Who may do what, where: the permission model's matrix (export/access/).
+ARTIFACTS["docs/access-matrix.md"] = lambda: render_access_matrix(
+    notice("the bootstrap and stack plans and .github/workflows/ (export/access/)")
+)
 
 # Directories the registry owns completely: a file in them that no renderer writes is reported as extra.
 # (deploy/overlays/<stack> also holds the person's uncommitted params.env, so only deploy/base is owned.)

@@ -73,6 +73,10 @@ def _arm_id(resource_type: str, inputs: dict[str, Any], logical_name: str) -> st
         )
     if resource_type == "azure-native:authorization:RoleAssignment":
         return f"{inputs['scope']}/providers/Microsoft.Authorization/roleAssignments/{inputs['_name']}"
+    if resource_type == "azure-native:authorization:RoleDefinition":
+        # A custom role's id hangs off the scope it is defined at (the subscription).
+        definitions = f"{inputs['scope']}/providers/Microsoft.Authorization/roleDefinitions"
+        return f"{definitions}/{inputs['roleDefinitionId']}"
     if resource_type == "azure-native:keyvault:Secret":
         vault = f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{group}/providers/Microsoft.KeyVault/vaults"
         return f"{vault}/{inputs['vaultName']}/secrets/{inputs['secretName']}"

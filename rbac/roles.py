@@ -1,11 +1,13 @@
-"""Built-in Azure role definitions and the one function that assigns them.
+"""Azure role definitions (built-in ids, Muse's few custom roles) and the one function that assigns them.
 
 Components expose intent-level methods (`registry.grant_pull(...)`) that call `assign_role`; no role GUID
-appears anywhere else. The IDs are the same in every tenant.
+appears anywhere else. Built-in IDs are the same in every tenant; a custom role's ID is derived from its key
+and the subscription's `nameSuffix`, so it is stable across runs and unique per installation.
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from enum import Enum, StrEnum
 
@@ -23,12 +25,6 @@ class Role(Enum):
     ACR_PULL = BuiltInRole("AcrPull", "7f951dda-4ed3-4680-a7ca-43fe172d538d")
     ACR_PUSH = BuiltInRole("AcrPush", "8311e382-0749-4cb8-b61a-304f252e45ec")
     KEY_VAULT_SECRETS_USER = BuiltInRole("Key Vault Secrets User", "4633458b-17de-408a-b874-0445c86b69e6")
-    KEY_VAULT_SECRETS_OFFICER = BuiltInRole(
-        "Key Vault Secrets Officer", "b86a8fe4-44ce-4948-aee5-eccb2c155cd7"
-    )
-    AKS_RBAC_WRITER = BuiltInRole(
-        "Azure Kubernetes Service RBAC Writer", "a7ffa36f-339b-4b5c-8bdf-e2c188b2c0eb"
-    )
     AKS_CLUSTER_USER = BuiltInRole(
         "Azure Kubernetes Service Cluster User Role", "4abbcc35-e782-43d8-92c5-2d3f1bd2253f"
     )
@@ -49,7 +45,7 @@ class Role(Enum):
     STORAGE_BLOB_DATA_CONTRIBUTOR = BuiltInRole(
         "Storage Blob Data Contributor", "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
     )
-    KEY_VAULT_CRYPTO_USER = BuiltInRole("Key Vault Crypto User", "12338af0-0e69-4776-bea7-57ae8d297424")
+    STORAGE_BLOB_DATA_READER = BuiltInRole("Storage Blob Data Reader", "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1")
 
     @property
     def definition_id(self) -> str:
@@ -65,6 +61,59 @@ DELEGABLE_BY_CI: tuple[Role, ...] = (
     Role.KEY_VAULT_SECRETS_USER,
     Role.MANAGED_IDENTITY_OPERATOR,
 )
+
+
+# Custom role definition ids are uuid5(namespace, "<key>/<nameSuffix>"): the same name gives the same id, so a
+# re-run of the bootstrap updates the role instead of creating a second one.
+_CUSTOM_ROLE_NAMESPACE = uuid.UUID("0b6f3c3e-9d3a-4e55-a3c1-6b2f0f1d5e27")
+
+
+@dataclass(frozen=True)
+class CustomRole:
+    """A role Azure has no built-in for: the smallest set of actions one of Muse's steps needs.
+
+    key: stable short name (the id derives from it). display: the role name shown in Azure, without suffix.
+    data_actions / actions: exactly what the role allows; never a wildcard (ACR does not honour wildcards in
+    custom roles, and a wildcard would grow with every action Azure adds).
+    """
+
+    key: str
+    display: str
+    description: str
+    actions: tuple[str, ...] = ()
+    data_actions: tuple[str, ...] = ()
+
+    def role_name(self, suffix: str) -> str:
+        return f"{self.display} ({suffix})"
+
+    def definition_id(self, suffix: str) -> str:
+        return str(uuid.uuid5(_CUSTOM_ROLE_NAMESPACE, f"{self.key}/{suffix}"))
+
+
+class CustomRoles:
+    """The custom roles the bootstrap project defines (bootstrap/__main__.py)."""
+
+    # The Key Vault secrets provider of Pulumi (gocloud.dev secrets/azurekeyvault) decrypts the stack's data
+    # key with one `decrypt` call when it loads a checkpoint (pulumi/pulumi pkg/secrets/cloud/manager.go
+    # newCloudSecretsManager); secret values are then encrypted locally with that data key. Key Vault Crypto
+    # User would also allow encrypt, sign, backup and `keys/update/action` (disable the key: a write).
+    STATE_DECRYPTER = CustomRole(
+        key="state-decrypter",
+        display="Muse Pulumi state decrypter",
+        description="Decrypt the data key of one Muse stack's Pulumi secrets (Key Vault secrets provider).",
+        data_actions=("Microsoft.KeyVault/vaults/keys/decrypt/action",),
+    )
+    # AKS RBAC Reader reads built-in kinds only; custom resources (the SecretProviderClass) need the
+    # customresources data action, narrowed by an ABAC condition on group and kind (AKS docs,
+    # articles/aks/entra-id-authorization.md, "Restrict custom resource access using ABAC conditions").
+    CUSTOM_RESOURCE_READER = CustomRole(
+        key="custom-resource-reader",
+        display="Muse Kubernetes custom resource reader",
+        description="Read Kubernetes custom resources; each assignment's condition names groups and kinds.",
+        data_actions=("Microsoft.ContainerService/managedClusters/customresources/read",),
+    )
+
+    ALL: tuple[CustomRole, ...] = (STATE_DECRYPTER, CUSTOM_RESOURCE_READER)
 
 
 class PrincipalType(StrEnum):
@@ -100,10 +149,27 @@ def only_assigning(roles: list[Role], principal_type: PrincipalType) -> str:
     )
 
 
+CUSTOM_RESOURCE_READ = "Microsoft.ContainerService/managedClusters/customresources/read"
+_CUSTOM_RESOURCE_GROUP = "@Request[Microsoft.ContainerService/managedClusters/customResources:group]"
+_CUSTOM_RESOURCE_KIND = "@Request[Microsoft.ContainerService/managedClusters/customResources:kind]"
+
+
+def only_reading_custom_resources(kinds: list[tuple[str, str]]) -> str:
+    """An ABAC condition (version 2.0) for a custom resource reader assignment: reads of custom resources are
+    allowed for exactly these (API group, plural kind) pairs; any other action passes through (the role grants
+    none). The form AKS documents (articles/aks/entra-id-authorization.md), one clause per kind."""
+    clauses = " OR ".join(
+        f"({_CUSTOM_RESOURCE_GROUP} StringEqualsIgnoreCase '{group}' AND "
+        f"{_CUSTOM_RESOURCE_KIND} StringEqualsIgnoreCase '{kind}')"
+        for group, kind in sorted(set(kinds))
+    )
+    return f"((!(ActionMatches{{'{CUSTOM_RESOURCE_READ}'}})) OR ({clauses}))"
+
+
 def assign_role(
     resource_name: str,
     *,
-    role: Role,
+    role: Role | tuple[CustomRole, pulumi.Input[str]],
     scope: pulumi.Input[str],
     principal_id: pulumi.Input[str],
     principal_type: PrincipalType,
@@ -113,15 +179,26 @@ def assign_role(
 ) -> authorization.RoleAssignment:
     """Assign `role` to `principal_id` at `scope` (a resource or resource group, never a subscription).
 
-    `condition` is an ABAC condition (see `only_assigning`)."""
-    client = authorization.get_client_config_output()
+    `role` is a built-in `Role`, or a `CustomRole` with the resource id of its definition (the
+    `authorization.RoleDefinition` the bootstrap creates). `condition` is an ABAC condition (see
+    `only_assigning`)."""
+    if isinstance(role, Role):
+        client = authorization.get_client_config_output()
+        built_in = role
+        definition_id: pulumi.Input[str] = client.subscription_id.apply(
+            lambda sub: role_definition_resource_id(sub, built_in)
+        )
+        role_name = role.value.name
+    else:
+        custom, definition_id = role
+        role_name = custom.display
     return authorization.RoleAssignment(
         resource_name,
         scope=scope,
         principal_id=principal_id,
         principal_type=principal_type.value,
-        role_definition_id=client.subscription_id.apply(lambda sub: role_definition_resource_id(sub, role)),
-        description=f"{role.value.name} for Muse, managed by Pulumi",
+        role_definition_id=definition_id,
+        description=f"{role_name} for Muse, managed by Pulumi",
         condition=condition,
         condition_version="2.0" if condition else None,
         opts=pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=parent), opts),

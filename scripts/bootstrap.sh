@@ -2,12 +2,15 @@
 # Once per subscription, by an administrator (Owner on the subscription + Application Administrator in
 # Entra ID), before CI can work. Re-runnable: every step checks what exists first. docs/bootstrap.md.
 #
-#   1. Pulumi state backend: storage account (no shared keys, no public blobs, versioning) + Key Vault key
-#      that encrypts stack secrets. Made with az: Pulumi state cannot live in a stack that does not exist.
+#   1. Resource providers (subscription-wide, which CI cannot do) and the Pulumi state backend: storage account
+#      (no shared keys, no public blobs, versioning) with a container per environment plus the bootstrap's,
+#      and a Key Vault with one key per environment (plus the bootstrap's) that encrypts that stack's secrets.
+#      Made with az: Pulumi state cannot live in a stack that does not exist.
 #   2. bootstrap/ stack: per-environment resource groups + GitHub OIDC identities and their roles.
-#   3. dev and prod stacks: created with the Key Vault secrets provider; deployPrincipalId set.
+#   3. dev and prod stacks, each in its own container with its own key; the stack config bootstrap outputs
+#      (muse:imagePushPrincipalId for dev) set.
 #   4. Only the registries of dev and prod, so the first main.yml run has somewhere to push.
-#   5. GitHub variables (with --github and an authenticated gh), else printed for a person to set.
+#   5. GitHub environments and variables (with --github and an authenticated gh), else printed for a person.
 #
 # Usage: scripts/bootstrap.sh [--github]
 set -euo pipefail
@@ -27,13 +30,21 @@ stack_value() { # stack_value <stack> <key>: a value from Pulumi.<stack>.yaml (d
 suffix="$(stack_value dev muse:nameSuffix)"
 location="$(stack_value dev muse:location)"
 owner="$(stack_value dev muse:owner)"
+environments=(dev prod)
 declare -A state
 while IFS='=' read -r key value; do state[$key]="$value"; done < <("$python" -m stack.naming state "$suffix")
-backend_url="azblob://${state[container]}?storage_account=${state[storage_account]}"
-secrets_provider="azurekeyvault://${state[key_vault]}.vault.azure.net/keys/${state[key]}"
+backend_url="${state[backend_url]}"
+secrets_provider="${state[secrets_provider]}"
+env_state() { # env_state <environment> <field>: e.g. env_state prod backend_url
+  "$python" -m stack.naming state "$suffix" "$1" | sed -n "s/^$2=//p"
+}
 tags=(app=muse "owner=$owner" env=shared managed-by=bootstrap-script)
 
-echo "== 1/5 state backend in ${state[resource_group]} ($location)"
+echo "== 1/5 resource providers, state backend in ${state[resource_group]} ($location)"
+# CI's roles are scoped to resource groups: it cannot register a provider (stack/providers.py says why each).
+while read -r namespace; do
+  az provider register --namespace "$namespace" --wait --output none
+done < <("$python" -m stack.providers)
 subscription="$(az account show --query id --output tsv)"
 admin="$(az ad signed-in-user show --query id --output tsv)"
 group_id="/subscriptions/$subscription/resourceGroups/${state[resource_group]}"
@@ -51,16 +62,20 @@ az storage account blob-service-properties update --account-name "${state[storag
   --enable-delete-retention true --delete-retention-days 30 --output none
 az role assignment create --assignee-object-id "$admin" --assignee-principal-type User \
   --role "Storage Blob Data Contributor" --scope "$account_id" --output none
-az storage container create --name "${state[container]}" --account-name "${state[storage_account]}" \
-  --auth-mode login --output none
+for container in "${state[container]}" $(for env in "${environments[@]}"; do env_state "$env" container; done); do
+  az storage container create --name "$container" --account-name "${state[storage_account]}" \
+    --auth-mode login --output none
+done
 az keyvault show --name "${state[key_vault]}" --output none 2>/dev/null ||
   az keyvault create --name "${state[key_vault]}" --resource-group "${state[resource_group]}" \
     --location "$location" --enable-rbac-authorization true --enable-purge-protection true \
     --retention-days 90 --tags "${tags[@]}" --output none
 az role assignment create --assignee-object-id "$admin" --assignee-principal-type User \
   --role "Key Vault Crypto Officer" --scope "$vault_id" --output none
-az keyvault key show --vault-name "${state[key_vault]}" --name "${state[key]}" --output none 2>/dev/null ||
-  az keyvault key create --vault-name "${state[key_vault]}" --name "${state[key]}" --kty RSA --size 3072 --output none
+for key in "${state[key]}" $(for env in "${environments[@]}"; do env_state "$env" key; done); do
+  az keyvault key show --vault-name "${state[key_vault]}" --name "$key" --output none 2>/dev/null ||
+    az keyvault key create --vault-name "${state[key_vault]}" --name "$key" --kty RSA --size 3072 --output none
+done
 
 echo "== 2/5 bootstrap stack (resource groups, GitHub identities)"
 # The state backend and the Key Vault secrets provider use azidentity's DefaultAzureCredential, which falls
@@ -71,12 +86,19 @@ pulumi login "$backend_url"
   pulumi stack select main --create --secrets-provider "$secrets_provider"
   pulumi up --stack main --yes
 )
-bootstrap_output() { (cd bootstrap && pulumi stack output --stack main "$1"); }
+bootstrap_json() { # bootstrap_json <output> <python over `o`>: what it prints, from the bootstrap stack's output
+  (cd bootstrap && PULUMI_BACKEND_URL="$backend_url" pulumi stack output --stack main --json "$1") |
+    "$python" -c "import json,sys; o=json.load(sys.stdin); $2"
+}
 
-echo "== 3/5 environment stacks"
-for env in dev prod; do
-  pulumi stack select "$env" --create --secrets-provider "$secrets_provider"
-  pulumi config set --stack "$env" muse:deployPrincipalId "$(bootstrap_output "${env}DeployPrincipalId")"
+echo "== 3/5 environment stacks, each in its own container with its own key"
+for env in "${environments[@]}"; do
+  PULUMI_BACKEND_URL="$(env_state "$env" backend_url)"
+  export PULUMI_BACKEND_URL
+  pulumi stack select "$env" --create --secrets-provider "$(env_state "$env" secrets_provider)"
+  while IFS=$'\t' read -r key value; do
+    pulumi config set --stack "$env" "$key" "$value"
+  done < <(bootstrap_json stackConfig "[print(k, v, sep='\\t') for k, v in o.get('$env', {}).items()]")
 done
 
 echo "== 4/5 registries only (the first main.yml run pushes to dev and imports into prod)"
@@ -84,7 +106,7 @@ echo "== 4/5 registries only (the first main.yml run pushes to dev and imports i
 # parent (the new ContainerRegistry component) or provider is an untargeted create ("untargeted create",
 # pulumi/pulumi pkg/resource/deploy/step_generator.go validateSteps, regression test
 # TestTargetUntargetedParent), and the cluster's Kubernetes provider is always targeted. The program has
-# a registry stage instead (__main__.py): the registry, its component and the deploy identity's AcrPush.
+# a registry stage instead (__main__.py): the registry, its component and the build identity's AcrPush.
 # Only on a stack that has never been deployed: on one that holds the cluster, the stage is a program without
 # everything else, so `pulumi up` would DELETE all of it (the engine deletes what the program no longer
 # registers: pulumi/pulumi step_generator.go GenerateDeletes). The preview of the stage says what it would do
@@ -94,7 +116,9 @@ stage_steps() { # stage_steps <stack>: "<op> <urn>" per step of the registry sta
   MUSE_BOOTSTRAP_STAGE=registry pulumi preview --stack "$1" --json |
     "$python" -c 'import json,sys; [print(s["op"], s["urn"]) for s in json.load(sys.stdin).get("steps") or []]'
 }
-for env in dev prod; do
+for env in "${environments[@]}"; do
+  PULUMI_BACKEND_URL="$(env_state "$env" backend_url)"  # each environment's own state container
+  export PULUMI_BACKEND_URL
   steps="$(stage_steps "$env")"
   if grep -qvE '^(create|same) ' <<<"$steps"; then
     echo "   $env: skipped, the stack is already deployed (the registry stage would change or delete" \
@@ -104,29 +128,44 @@ for env in dev prod; do
   MUSE_BOOTSTRAP_STAGE=registry pulumi up --stack "$env" --yes
 done
 
-echo "== 5/5 GitHub variables"
-declare -A repository_variables=(
-  [AZURE_PREVIEW_CLIENT_ID]="$(bootstrap_output AZURE_PREVIEW_CLIENT_ID)"
-  [AZURE_CLIENT_ID]="$(bootstrap_output devDeployClientId)"
-  [AZURE_TENANT_ID]="$(bootstrap_output AZURE_TENANT_ID)"
-  [AZURE_SUBSCRIPTION_ID]="$(bootstrap_output AZURE_SUBSCRIPTION_ID)"
-  [PULUMI_BACKEND_URL]="$backend_url"
-)
-prod_client_id="$(bootstrap_output prodDeployClientId)"
+unset PULUMI_BACKEND_URL
+
+echo "== 5/5 GitHub environments and variables (bootstrap output githubVariables)"
 repository="$(stack_value dev muse:githubRepository)"
+# level<TAB>name<TAB>value; level is "repository" or an environment's name.
+mapfile -t variables < <(bootstrap_json githubVariables "
+for k, v in sorted(o['repository'].items()): print('repository', k, v, sep='\t')
+for e, vs in sorted(o['environments'].items()):
+    for k, v in sorted(vs.items()): print(e, k, v, sep='\t')")
 if $set_github; then
-  for name in "${!repository_variables[@]}"; do
-    gh variable set "$name" --repo "$repository" --body "${repository_variables[$name]}"
+  for environment in $(printf '%s\n' "${variables[@]}" | cut -f1 | sort -u | grep -vx repository); do
+    # Only main may enter an environment (a pull request's job cannot); prod's reviewers are set by a person.
+    gh api --method PUT "repos/$repository/environments/$environment" --silent \
+      -F "deployment_branch_policy[protected_branches]=false" \
+      -F "deployment_branch_policy[custom_branch_policies]=true"
+    gh api --method POST "repos/$repository/environments/$environment/deployment-branch-policies" \
+      --silent -f name=main -f type=branch || true # already there on a re-run
   done
-  gh variable set AZURE_CLIENT_ID --repo "$repository" --env prod --body "$prod_client_id"
+  for line in "${variables[@]}"; do
+    IFS=$'\t' read -r level name value <<<"$line"
+    if [[ "$level" == repository ]]; then
+      gh variable set "$name" --repo "$repository" --body "$value"
+    else
+      gh variable set "$name" --repo "$repository" --env "$level" --body "$value"
+    fi
+  done
 else
-  echo "Set these GitHub Actions variables on $repository (docs/github-setup.md):"
-  for name in "${!repository_variables[@]}"; do echo "  repository  $name=${repository_variables[$name]}"; done
-  echo "  environment prod  AZURE_CLIENT_ID=$prod_client_id"
+  echo "Create the GitHub environments dev, prod, preview-dev, preview-prod (deployment branches: main"
+  echo "only; prod with required reviewers) and set these Actions variables on $repository"
+  echo "(docs/github-setup.md):"
+  for line in "${variables[@]}"; do
+    IFS=$'\t' read -r level name value <<<"$line"
+    echo "  $level  $name=$value"
+  done
 fi
 
 cat <<EOF
-Done. Commit Pulumi.dev.yaml and Pulumi.prod.yaml (secretsprovider, encryptedkey, muse:deployPrincipalId:
-none of them is a secret), create the GitHub environment 'prod' with required reviewers, protect main,
+Done. Commit Pulumi.dev.yaml and Pulumi.prod.yaml (secretsprovider, encryptedkey, muse:imagePushPrincipalId:
+none of them is a secret), add required reviewers to the GitHub environment 'prod', protect main,
 then merge to main: main.yml builds, pushes and deploys dev, and waits for approval before prod.
 EOF

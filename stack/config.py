@@ -325,10 +325,13 @@ class StackConfig(BaseModel):
         alias="githubRepository",
         description="owner/name of the GitHub repository whose workflows deploy this stack (OIDC subject).",
     )
-    deploy_principal_id: Annotated[str, AfterValidator(_optional_guid)] = Field(
+    image_push_principal_id: Annotated[str, AfterValidator(_optional_guid)] = Field(
         default="",
-        alias="deployPrincipalId",
-        description="Object id of this stack's GitHub deploy identity (bootstrap output); gets AcrPush.",
+        alias="imagePushPrincipalId",
+        description=(
+            "Object id of the identity CI pushes images with (bootstrap output stackConfig, dev only: prod "
+            "imports); gets AcrPush on this stack's registry."
+        ),
     )
     log_retention_days: Annotated[int, Field(ge=30, le=730)] = Field(
         default=30, alias="logRetentionDays", description="Log Analytics retention in days (30-730)."

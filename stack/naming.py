@@ -149,8 +149,13 @@ class ResourceNames:
 
 @dataclass(frozen=True)
 class StateBackendNames:
-    """Where Pulumi keeps the state of every Muse stack (created once per subscription by step 1 of
-    scripts/bootstrap.sh, before any stack can exist)."""
+    """Where Pulumi keeps a stack's state and the key that encrypts its secrets (created once per subscription
+    by step 1 of scripts/bootstrap.sh, before any stack can exist).
+
+    One storage account and one Key Vault, but a container and a key per environment (`for_environment`), so a
+    role on dev's container or key reaches nothing of prod's. The bootstrap stack keeps the original container
+    `state` and key `pulumi-state` (`for_bootstrap`), which only administrators reach.
+    """
 
     resource_group: str
     storage_account: str
@@ -159,13 +164,24 @@ class StateBackendNames:
     key: str
 
     @classmethod
-    def for_suffix(cls, suffix: str) -> StateBackendNames:
+    def for_bootstrap(cls, suffix: str) -> StateBackendNames:
         return cls(
             resource_group=f"rg-{APP}-state-{suffix}",
             storage_account=f"st{APP}state{suffix}",
             container="state",
             key_vault=f"kv-{APP}state-{suffix}",
             key="pulumi-state",
+        )
+
+    @classmethod
+    def for_environment(cls, environment: str, suffix: str) -> StateBackendNames:
+        shared = cls.for_bootstrap(suffix)
+        return cls(
+            resource_group=shared.resource_group,
+            storage_account=shared.storage_account,
+            container=f"state-{environment}",
+            key_vault=shared.key_vault,
+            key=f"pulumi-state-{environment}",
         )
 
     @property
@@ -178,11 +194,19 @@ class StateBackendNames:
 
 
 if __name__ == "__main__":
-    # `python -m stack.naming state <suffix>`: shell scripts read names from here, never retype them.
+    # `python -m stack.naming state <suffix> [environment]`: shell scripts read names from here, never retype
+    # them. Without an environment: the bootstrap stack's backend.
     import sys
 
-    if len(sys.argv) == 3 and sys.argv[1] == "state":
-        for field, value in asdict(StateBackendNames.for_suffix(sys.argv[2])).items():
+    if len(sys.argv) in (3, 4) and sys.argv[1] == "state":
+        names = (
+            StateBackendNames.for_environment(sys.argv[3], sys.argv[2])
+            if len(sys.argv) == 4
+            else StateBackendNames.for_bootstrap(sys.argv[2])
+        )
+        for field, value in asdict(names).items():
             print(f"{field}={value}")
+        print(f"backend_url={names.backend_url}")
+        print(f"secrets_provider={names.secrets_provider}")
     else:
-        sys.exit("usage: python -m stack.naming state <nameSuffix>")
+        sys.exit("usage: python -m stack.naming state <nameSuffix> [environment]")

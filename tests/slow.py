@@ -65,7 +65,7 @@ SLOW: dict[str, str] = {
     "tests/workflows/test_ci_scripts.py": "the CI scripts with curl and stub CLIs, retries included",
     # The Pulumi program run again with other configuration (1.5-4 s each on 2 cores).
     "tests/program/test_identity_wiring.py::"
-    "test_deploy_identity_gets_acr_push_on_its_registry_only_when_configured": "two more program runs",
+    "test_image_push_identity_gets_acr_push_on_its_registry_only_when_configured": "two more program runs",
     "tests/program/test_observability_stack.py::test_alert_emails_from_config_reach_the_action_group": (
         "a program run per stack"
     ),
@@ -86,6 +86,9 @@ SLOW: dict[str, str] = {
     "tests/deploy/test_workload.py::test_with_a_host_the_ingress_serves_the_key_vault_certificate": (
         "a program run"
     ),
+    # The permission model: the bootstrap and both stacks planned again with the bootstrap's stack config,
+    # then evaluated once per grant removed (negative controls).
+    "tests/access/test_access_model.py": "the bootstrap and stack plans again, one evaluation per grant",
 }
 
 

@@ -209,6 +209,12 @@ def service_account(spec: WorkloadSpec) -> dict[str, Any]:
     }
 
 
+# The custom resources the workload creates, as (API group, plural kind): what a reader of the stack must be
+# allowed to read beyond the built-in kinds (bootstrap/__main__.py grants exactly these to the previews).
+SECRET_PROVIDER_CLASS_GROUP = "secrets-store.csi.x-k8s.io"  # noqa: S105 - an API group, not a secret
+CUSTOM_RESOURCES: tuple[tuple[str, str], ...] = ((SECRET_PROVIDER_CLASS_GROUP, "secretproviderclasses"),)
+
+
 def secret_provider_class(spec: WorkloadSpec) -> dict[str, Any]:
     """Key Vault secret `muse-api-token`, read with the workload identity, mounted as a file and synced to the
     Kubernetes Secret `muse-api-token` (key `token`) that the Deployment maps to MUSE_API_TOKEN."""
@@ -216,7 +222,7 @@ def secret_provider_class(spec: WorkloadSpec) -> dict[str, Any]:
         f"  - |\n    objectName: {name}\n    objectType: secret\n" for name in (KEY_VAULT_SECRET,)
     )
     return {
-        "apiVersion": "secrets-store.csi.x-k8s.io/v1",
+        "apiVersion": f"{SECRET_PROVIDER_CLASS_GROUP}/v1",
         "kind": "SecretProviderClass",
         "metadata": _metadata(spec, SECRET_PROVIDER_CLASS),
         "spec": {

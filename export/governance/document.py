@@ -67,7 +67,8 @@ class GovernanceSources:
     link_prefix: str = "../../"  # from docs/governance/<stack>.md to the repository root
 
 
-# What each built-in role lets its holder do, in one line (the RBAC matrix's "can" column).
+# What each role lets its holder do, in one line (the RBAC matrix's "can" column); the custom roles are named
+# by their display name without the installation suffix (rbac/roles.py CustomRoles).
 ROLE_CAN = {
     "AcrPull": "pull images",
     "AcrPush": "push and pull images",
@@ -83,6 +84,9 @@ ROLE_CAN = {
     "Azure Kubernetes Service RBAC Writer": "change most Kubernetes objects",
     "Azure Kubernetes Service Cluster User Role": "fetch the (Entra ID) kubeconfig",
     "Storage Blob Data Contributor": "read and write blobs (Pulumi state)",
+    "Storage Blob Data Reader": "read blobs (Pulumi state)",
+    "Muse Pulumi state decrypter": "decrypt with one key (the stack's Pulumi secrets)",
+    "Muse Kubernetes custom resource reader": "read the custom resource kinds its condition names",
 }
 
 
@@ -125,7 +129,10 @@ def condition_summary(condition: str, role_names: Mapping[str, str]) -> str:
     if not condition:
         return ""
     roles = sorted({role_names.get(g, g) for g in re.findall(r"[0-9a-f]{8}-[0-9a-f-]{27}", condition)})
-    return "may assign only: " + ", ".join(roles) if roles else "conditional"
+    if roles:
+        return "may assign only: " + ", ".join(roles)
+    kinds = re.findall(r"customResources:kind\] StringEqualsIgnoreCase '([^']+)'", condition)
+    return "custom resources: " + ", ".join(sorted(kinds)) if kinds else "conditional"
 
 
 def grants_of(

@@ -28,7 +28,7 @@ from export.workflows import Job, Workflow, load_all
 from muse.governance.inventory import parse_inventory
 from offline.engine import OfflinePlan, RecordingMonitor, run_stack
 from offline.plan import key_properties
-from rbac.roles import Role
+from rbac.roles import CustomRoles, Role
 from stack.files import REPO_ROOT
 
 IDENTITY_TYPES = {
@@ -88,7 +88,15 @@ def principal_labels(outputs: dict[tuple[str, str], dict[str, Any]]) -> dict[str
 
 
 def role_names() -> dict[str, str]:
-    return {role.definition_id: role.value.name for role in Role}
+    """Role definition GUID -> name: the built-in roles, and the custom roles the bootstrap defines (by their
+    display name, without the installation suffix)."""
+    names = {role.definition_id: role.value.name for role in Role}
+    plan, _ = bootstrap_plan()
+    for definition in plan.of_type("azure-native:authorization:RoleDefinition"):
+        custom = next((c for c in CustomRoles.ALL if c.key == definition.name), None)
+        if custom is not None:
+            names[str(definition.get("roleDefinitionId"))] = custom.display
+    return names
 
 
 def bootstrap_grants() -> list[RoleGrant]:
@@ -168,7 +176,11 @@ def _job_summary(job: Job, pull_request: bool) -> WorkflowJob:
         deploys = [f"pulumi up ({', '.join(sorted(stacks))})" if d == "pulumi up" else d for d in deploys]
     gates = []
     if job.environment:
-        gates.append(f"GitHub environment `{job.environment}` (required reviewers)")
+        environment = job.environment.replace("${{ matrix.stack }}", "<stack>")
+        # prod's environment has required reviewers; the others only restrict who may enter (main) and give
+        # the job its own OIDC subject (docs/github-setup.md).
+        rules = "required reviewers" if environment == "prod" else "main only, own OIDC subject"
+        gates.append(f"GitHub environment `{environment}` ({rules})")
     if job.needs:
         gates.append("after " + ", ".join(f"`{n}`" for n in job.needs))
     if job.condition:

@@ -8,9 +8,9 @@
 // Not in this file:
 // - Kubernetes objects (namespace, workload, ingress, ...): not ARM resources; Pulumi deploys them
 //   into the cluster.
-// - Entra ID objects (the GitHub deploy application and service principal): they live in Microsoft
+// - Entra ID objects (the GitHub build application and service principal): they live in Microsoft
 //   Graph, which a resource-group deployment cannot create; pass the service principal's object id as
-//   deployPrincipalId to grant it AcrPush.
+//   imagePushPrincipalId to grant it AcrPush.
 // - The resource group itself: a resource-group deployment targets an existing group.
 
 targetScope = 'resourceGroup'
@@ -215,8 +215,8 @@ param keyVaultPurgeProtection bool = false
 @maxValue(90)
 param keyVaultRetentionDays int = 7
 
-@description('Object id of this stack\'s GitHub deploy identity (bootstrap output); gets AcrPush.')
-param deployPrincipalId string = ''
+@description('Object id of the identity CI pushes images with (bootstrap output stackConfig, dev only: prod imports); gets AcrPush on this stack\'s registry.')
+param imagePushPrincipalId string = ''
 
 @description('Log Analytics retention in days (30-730).')
 @minValue(30)
@@ -267,8 +267,6 @@ var roleDefinitionIds = {
   acrPull: '7f951dda-4ed3-4680-a7ca-43fe172d538d'
   acrPush: '8311e382-0749-4cb8-b61a-304f252e45ec'
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
-  keyVaultSecretsOfficer: 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7'
-  aksRbacWriter: 'a7ffa36f-339b-4b5c-8bdf-e2c188b2c0eb'
   aksClusterUser: '4abbcc35-e782-43d8-92c5-2d3f1bd2253f'
   managedIdentityOperator: 'f1a07417-d97a-45cb-824c-7a7467783830'
   reader: 'acdd72a7-3385-48ef-bd42-f606fba81ae7'
@@ -277,7 +275,7 @@ var roleDefinitionIds = {
   aksRbacClusterAdmin: 'b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b'
   aksRbacReader: '7f6c6a51-bcf8-42ba-9220-52d62157d7db'
   storageBlobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
-  keyVaultCryptoUser: '12338af0-0e69-4776-bea7-57ae8d297424'
+  storageBlobDataReader: '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1'
 }
 
 // ---- Resources: one per Azure resource of the Pulumi program.
@@ -919,12 +917,12 @@ resource clusterControlPlaneOperatesKubelet 'Microsoft.Authorization/roleAssignm
   }
 }
 
-resource githubDeployAcrPush 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(deployPrincipalId)) {
-  name: guid(registry.id, deployPrincipalId, subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleDefinitionIds.acrPush))
+resource imagePushAcrPush 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(imagePushPrincipalId)) {
+  name: guid(registry.id, imagePushPrincipalId, subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleDefinitionIds.acrPush))
   scope: registry
   properties: {
     description: 'AcrPush for Muse, managed by Pulumi'
-    principalId: deployPrincipalId
+    principalId: imagePushPrincipalId
     principalType: 'ServicePrincipal'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleDefinitionIds.acrPush)
   }

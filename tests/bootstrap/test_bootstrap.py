@@ -10,14 +10,14 @@ import pytest
 
 from offline.engine import OfflinePlan, PlannedResource, run_stack
 from offline.mocks import deterministic_uuid
-from rbac.roles import Role
+from rbac.roles import CustomRoles, Role
 from stack.files import REPO_ROOT
 from stack.naming import ResourceNames, StateBackendNames
 
 ROLE_ASSIGNMENT = "azure-native:authorization:RoleAssignment"
 CREDENTIAL = "azuread:index/applicationFederatedIdentityCredential:ApplicationFederatedIdentityCredential"
 GROUPS = {env: ResourceNames.for_stack(env, "m7k2").resource_group for env in ("dev", "prod")}
-STATE = StateBackendNames.for_suffix("m7k2")
+STATE = {env: StateBackendNames.for_environment(env, "m7k2") for env in ("dev", "prod")}
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +30,9 @@ def _principal(identity: str) -> str:
 
 
 def _grants(plan: OfflinePlan, identity: str) -> dict[tuple[str, str], PlannedResource]:
-    """(role name, scope tail) -> assignment, for one identity."""
+    """(role name, scope tail) -> assignment, for one identity (custom roles by their display name)."""
     names = {role.definition_id: role.value.name for role in Role}
+    names |= {custom.definition_id("m7k2"): custom.display for custom in CustomRoles.ALL}
     return {
         (names[r.get("roleDefinitionId").rsplit("/", 1)[-1]], r.get("scope").split("/resourceGroups/")[-1]): r
         for r in plan.of_type(ROLE_ASSIGNMENT)
@@ -59,10 +60,20 @@ def test_federated_subjects_per_identity(plan: OfflinePlan) -> None:
         subjects.setdefault(identity, set()).add(credential.get("subject"))
     repo = "repo:muse-platform/muse"
     assert subjects == {
-        "preview": {f"{repo}:pull_request", f"{repo}:ref:refs/heads/main"},
-        "deploy-dev": {f"{repo}:ref:refs/heads/main"},
+        # Pull requests preview dev only; the scheduled drift of dev runs in the preview-dev environment.
+        "preview-dev": {f"{repo}:pull_request", f"{repo}:environment:preview-dev"},
+        "preview-prod": {f"{repo}:environment:preview-prod"},
+        "build": {f"{repo}:ref:refs/heads/main"},
+        "deploy-dev": {f"{repo}:environment:dev"},
         "deploy-prod": {f"{repo}:environment:prod"},  # only a job that passed the prod approval gets it
     }
+
+
+def test_no_subject_is_trusted_by_two_identities(plan: OfflinePlan) -> None:
+    # A job's OIDC token can be exchanged for any application that trusts its subject: with a shared subject,
+    # the build job could sign in as the dev deployer by changing one client id.
+    subjects = [credential.get("subject") for credential in plan.of_type(CREDENTIAL)]
+    assert len(subjects) == len(set(subjects))
 
 
 def test_no_identity_has_a_role_on_the_subscription(plan: OfflinePlan) -> None:
@@ -78,11 +89,11 @@ def test_deployers_act_on_their_own_group_only(plan: OfflinePlan, environment: s
     assert on_own_group == {
         "Contributor",
         "Role Based Access Control Administrator",
-        "Key Vault Secrets Officer",
         "Azure Kubernetes Service RBAC Cluster Admin",
     }
     on_other_group = {role for role, scope in grants if scope == GROUPS[other]}
-    assert on_other_group == ({"AcrPull"} if environment == "prod" else set())
+    # prod's `az acr import` reads dev's registry (ACR import docs: Reader on the source registry).
+    assert on_other_group == ({"Reader"} if environment == "prod" else set())
 
 
 def test_delegated_role_assignment_is_constrained(plan: OfflinePlan) -> None:
@@ -98,49 +109,94 @@ def test_delegated_role_assignment_is_constrained(plan: OfflinePlan) -> None:
             Role.MANAGED_IDENTITY_OPERATOR,
         ):
             assert allowed.definition_id in condition
-        for forbidden in (Role.CONTRIBUTOR, Role.RBAC_ADMINISTRATOR, Role.KEY_VAULT_SECRETS_OFFICER):
+        for forbidden in (Role.CONTRIBUTOR, Role.RBAC_ADMINISTRATOR, Role.READER):
             assert forbidden.definition_id not in condition
         assert "Owner" not in condition and "8e3af657-a8ff-443c-a75c-2fe8c4bcb635" not in condition
 
 
-def test_preview_identity_only_reads(plan: OfflinePlan) -> None:
-    roles = {role for role, _ in _grants(plan, "preview")}
-    assert roles == {
+@pytest.mark.parametrize("environment", ["dev", "prod"])
+def test_preview_identities_only_read_their_own_environment(plan: OfflinePlan, environment: str) -> None:
+    grants = _grants(plan, f"preview-{environment}")
+    assert {role for role, _ in grants} == {
         "Reader",
         "Azure Kubernetes Service Cluster User Role",
         "Azure Kubernetes Service RBAC Reader",
-        "Storage Blob Data Contributor",  # the state lock, also taken by previews
-        "Key Vault Crypto User",  # decrypts stack secrets to compute the diff
+        "Muse Kubernetes custom resource reader",  # the SecretProviderClass, by condition
+        "Storage Blob Data Reader",  # a preview neither locks nor writes state (pulumi/pulumi diy backend)
+        "Muse Pulumi state decrypter",
     }
+    assert all(environment in scope for _, scope in grants)
+    [reader] = [g for (role, _), g in grants.items() if role == "Muse Kubernetes custom resource reader"]
+    assert "'secretproviderclasses'" in reader.get("condition")
 
 
-def test_every_identity_reaches_the_state_and_its_key_only(plan: OfflinePlan) -> None:
-    for identity in ("preview", "deploy-dev", "deploy-prod"):
-        grants = _grants(plan, identity)
-        state = {(role, scope) for role, scope in grants if scope.startswith(STATE.resource_group)}
-        assert state == {
-            (
-                "Storage Blob Data Contributor",
-                f"{STATE.resource_group}/providers/Microsoft.Storage/storageAccounts/{STATE.storage_account}"
-                f"/blobServices/default/containers/{STATE.container}",
-            ),
-            (
-                "Key Vault Crypto User",
-                f"{STATE.resource_group}/providers/Microsoft.KeyVault/vaults/{STATE.key_vault}/keys/{STATE.key}",
-            ),
-        }
-
-
-def test_outputs_feed_the_github_variables(plan: OfflinePlan) -> None:
-    outputs = {name: output.value for name, output in plan.outputs.items()}
-    assert outputs["PULUMI_BACKEND_URL"] == "azblob://state?storage_account=stmusestatem7k2"
-    assert outputs["secretsProvider"] == "azurekeyvault://kv-musestate-m7k2.vault.azure.net/keys/pulumi-state"
-    assert outputs["resourceGroups"] == GROUPS
-    assert outputs["prodDeployPrincipalId"] == _principal("deploy-prod")
-    assert (
-        len({outputs["AZURE_PREVIEW_CLIENT_ID"], outputs["devDeployClientId"], outputs["prodDeployClientId"]})
-        == 3
+@pytest.mark.parametrize("identity", ["preview-dev", "preview-prod", "build", "deploy-dev", "deploy-prod"])
+def test_each_identity_reaches_one_environments_state_at_most(plan: OfflinePlan, identity: str) -> None:
+    grants = _grants(plan, identity)
+    state = {(role, scope) for role, scope in grants if scope.startswith(STATE["dev"].resource_group)}
+    environment = "prod" if identity.endswith("prod") else "dev"
+    names = STATE[environment]
+    container = (
+        f"{names.resource_group}/providers/Microsoft.Storage/storageAccounts/{names.storage_account}"
+        f"/blobServices/default/containers/{names.container}"
     )
+    key = f"{names.resource_group}/providers/Microsoft.KeyVault/vaults/{names.key_vault}/keys/{names.key}"
+    expected = {
+        "build": {("Storage Blob Data Reader", container)},  # stack outputs only: no key
+        "deploy-dev": {("Storage Blob Data Contributor", container), ("Muse Pulumi state decrypter", key)},
+        "preview-dev": {("Storage Blob Data Reader", container), ("Muse Pulumi state decrypter", key)},
+    }
+    expected["deploy-prod"] = expected["deploy-dev"]
+    expected["preview-prod"] = expected["preview-dev"]
+    assert state == expected[identity]
+
+
+def test_custom_roles_are_exact_and_assignable_where_they_are_assigned(plan: OfflinePlan) -> None:
+    definitions = {d.name: d for d in plan.of_type("azure-native:authorization:RoleDefinition")}
+    assert set(definitions) == {c.key for c in CustomRoles.ALL}
+    for custom in CustomRoles.ALL:
+        definition = definitions[custom.key]
+        assert definition.get("roleDefinitionId") == custom.definition_id("m7k2")
+        assert definition.get("roleName") == f"{custom.display} (m7k2)"
+        [permissions] = definition.get("permissions")
+        assert tuple(permissions.get("dataActions", ())) == custom.data_actions
+        assert not any("*" in action for action in custom.data_actions + custom.actions)
+        scopes = definition.get("assignableScopes")
+        for assignment in plan.of_type(ROLE_ASSIGNMENT):
+            if assignment.get("roleDefinitionId").endswith(custom.definition_id("m7k2")):
+                assert any(assignment.get("scope").startswith(scope) for scope in scopes), assignment.name
+
+
+def test_outputs_feed_the_github_variables_and_stack_config(plan: OfflinePlan) -> None:
+    outputs = {name: output.value for name, output in plan.outputs.items()}
+    assert outputs["stateBackends"] == {
+        env: {"backendUrl": names.backend_url, "secretsProvider": names.secrets_provider}
+        for env, names in STATE.items()
+    }
+    assert (
+        outputs["stateBackends"]["prod"]["backendUrl"]
+        == "azblob://state-prod?storage_account=stmusestatem7k2"
+    )
+    assert outputs["resourceGroups"] == GROUPS
+    variables = outputs["githubVariables"]
+    environments = variables["environments"]
+    assert set(environments) == {"dev", "prod", "preview-dev", "preview-prod"}
+    assert environments["prod"]["PULUMI_BACKEND_URL"] == STATE["prod"].backend_url
+    assert environments["preview-prod"]["PULUMI_BACKEND_URL"] == STATE["prod"].backend_url
+    # Pull requests and the build run in no environment: the repository level points at dev.
+    assert variables["repository"]["PULUMI_BACKEND_URL"] == STATE["dev"].backend_url
+    client_ids = [
+        variables["repository"]["AZURE_BUILD_CLIENT_ID"],
+        environments["dev"]["AZURE_CLIENT_ID"],
+        environments["prod"]["AZURE_CLIENT_ID"],
+        environments["preview-dev"]["AZURE_PREVIEW_CLIENT_ID"],
+        environments["preview-prod"]["AZURE_PREVIEW_CLIENT_ID"],
+    ]
+    assert len(set(client_ids)) == 5
+    preview_dev = environments["preview-dev"]["AZURE_PREVIEW_CLIENT_ID"]
+    assert variables["repository"]["AZURE_PREVIEW_CLIENT_ID"] == preview_dev
+    # The dev registry grants AcrPush to the build identity, nobody pushes to prod (it imports).
+    assert outputs["stackConfig"] == {"dev": {"muse:imagePushPrincipalId": _principal("build")}, "prod": {}}
 
 
 def test_environments_that_disagree_are_refused_before_any_resource(tmp_path: Path) -> None:

@@ -19,10 +19,12 @@ import pytest
 from offline.engine import OfflinePlan, run_stack
 from stack.files import REPO_ROOT
 from stack.naming import StateBackendNames
+from stack.providers import RESOURCE_PROVIDERS
 
 SCRIPT = REPO_ROOT / "scripts" / "bootstrap.sh"
 ENGINE = Path(__file__).with_name("engine_targeting.py")
-STATE = StateBackendNames.for_suffix("m7k2")
+STATE = StateBackendNames.for_bootstrap("m7k2")
+ENV_STATE = {env: StateBackendNames.for_environment(env, "m7k2") for env in ("dev", "prod")}
 
 STUB = """#!/usr/bin/env bash
 echo "$(basename "$0") $*" >> "$CALLS"
@@ -30,6 +32,7 @@ case "$(basename "$0") $*" in
   "az account show"*) echo 11111111-2222-3333-4444-555555555555 ;;
   "az ad signed-in-user show"*) echo aaaaaaaa-0000-0000-0000-000000000001 ;;
   "az "*" show "*|"az group show"*) [ "$EXISTING" = yes ] || exit 3 ;;
+  "pulumi stack output --stack main --json "*) cat "$OUTPUTS/${@: -1}.json" ;;
   "pulumi stack output"*) echo "value-of-${@: -1}" ;;
   "pulumi up --stack "[dp]*|"pulumi preview --stack "[dp]*)
     stack="$3"
@@ -51,8 +54,8 @@ def _registry_stage(stack: str) -> OfflinePlan:
         previous = os.environ.get("MUSE_BOOTSTRAP_STAGE")
         os.environ["MUSE_BOOTSTRAP_STAGE"] = "registry"
         try:
-            # Step 3 of the script has set muse:deployPrincipalId before step 4 runs.
-            _REGISTRY_STAGES[stack] = run_stack(stack, overrides={"muse:deployPrincipalId": DEPLOY_PRINCIPAL})
+            # Step 3 of the script has set muse:imagePushPrincipalId before step 4 runs.
+            _REGISTRY_STAGES[stack] = run_stack(stack, overrides={"muse:imagePushPrincipalId": DEPLOY_PRINCIPAL})
         finally:
             if previous is None:
                 del os.environ["MUSE_BOOTSTRAP_STAGE"]
@@ -80,8 +83,16 @@ def _resources(plan: OfflinePlan) -> list[dict[str, object]]:
     ]
 
 
+@pytest.fixture(scope="module")
+def bootstrap_outputs() -> dict[str, object]:
+    """What `pulumi stack output --json` of the bootstrap stack answers: its offline plan's outputs."""
+    plan = run_stack("main", root=REPO_ROOT / "bootstrap")
+    return {name: output.value for name, output in plan.outputs.items()}
+
+
 def _run(
     tmp_path: Path,
+    outputs: dict[str, object],
     *args: str,
     existing: bool = False,
     plans: dict[str, OfflinePlan] | None = None,
@@ -100,7 +111,12 @@ def _run(
         stub.chmod(0o755)
     calls = tmp_path / "calls.log"
     calls.write_text("")
+    answers = tmp_path / "outputs"
+    answers.mkdir(exist_ok=True)
+    for name, value in outputs.items():
+        (answers / f"{name}.json").write_text(json.dumps(value))
     env = {
+        "OUTPUTS": str(answers),
         "PATH": f"{bin_dir}:{os.environ['PATH']}",
         "CALLS": str(calls),
         "EXISTING": "yes" if existing else "no",
@@ -131,9 +147,9 @@ def _index(calls: list[str], prefix: str) -> int:
 
 
 def test_fresh_subscription_gets_a_locked_down_state_backend_then_the_stacks(
-    tmp_path: Path, plans: dict[str, OfflinePlan]
+    tmp_path: Path, plans: dict[str, OfflinePlan], bootstrap_outputs: dict[str, object]
 ) -> None:
-    result, calls = _run(tmp_path, plans=plans)
+    result, calls = _run(tmp_path, bootstrap_outputs, plans=plans)
     assert result.returncode == 0, result.stderr
     [account] = [c for c in calls if c.startswith("az storage account create")]
     for flag in (
@@ -145,10 +161,17 @@ def test_fresh_subscription_gets_a_locked_down_state_backend_then_the_stacks(
     assert f"--name {STATE.storage_account}" in account
     [vault] = [c for c in calls if c.startswith("az keyvault create")]
     assert "--enable-rbac-authorization true" in vault and "--enable-purge-protection true" in vault
-    assert any(
-        c.startswith(f"az keyvault key create --vault-name {STATE.key_vault} --name {STATE.key}")
-        for c in calls
-    )
+    # One container and one key per environment, besides the bootstrap's own.
+    for names in (STATE, *ENV_STATE.values()):
+        assert any(
+            c.startswith(f"az keyvault key create --vault-name {names.key_vault} --name {names.key} ")
+            for c in calls
+        )
+        assert any(c.startswith(f"az storage container create --name {names.container} ") for c in calls)
+    # Providers first: CI has no subscription-wide right to register one.
+    registered = [c.split()[4] for c in calls if c.startswith("az provider register")]
+    assert registered == list(RESOURCE_PROVIDERS)
+    assert _index(calls, "az provider register") < _index(calls, "az storage account create")
     # Order: backend, then login to it, then the bootstrap stack, then the environments.
     assert _index(calls, "az keyvault key create") < _index(calls, f"pulumi login {STATE.backend_url}")
     assert (
@@ -156,55 +179,62 @@ def test_fresh_subscription_gets_a_locked_down_state_backend_then_the_stacks(
         < _index(calls, "pulumi up --stack main")
         < _index(calls, "pulumi stack select dev")
     )
-    for env in ("dev", "prod"):
-        assert f"pulumi stack select {env} --create --secrets-provider {STATE.secrets_provider}" in calls
-        assert (
-            f"pulumi config set --stack {env} muse:deployPrincipalId value-of-{env}DeployPrincipalId" in calls
-        )
+    for env, names in ENV_STATE.items():
+        assert f"pulumi stack select {env} --create --secrets-provider {names.secrets_provider}" in calls
+    build = bootstrap_outputs["stackConfig"]["dev"]["muse:imagePushPrincipalId"]  # type: ignore[index]
+    assert [c for c in calls if c.startswith("pulumi config set")] == [
+        f"pulumi config set --stack dev muse:imagePushPrincipalId {build}"
+    ]
     assert not [c for c in calls if c.startswith("gh ")]
-    assert "environment prod  AZURE_CLIENT_ID=value-of-prodDeployClientId" in result.stdout
+    prod_deployer = bootstrap_outputs["githubVariables"]["environments"]["prod"]["AZURE_CLIENT_ID"]  # type: ignore[index]
+    assert f"  prod  AZURE_CLIENT_ID={prod_deployer}" in result.stdout.splitlines()
 
 
-def test_rerun_creates_nothing_that_exists(tmp_path: Path, plans: dict[str, OfflinePlan]) -> None:
-    result, calls = _run(tmp_path, existing=True, plans=plans)
+def test_rerun_creates_nothing_that_exists(
+    tmp_path: Path, plans: dict[str, OfflinePlan], bootstrap_outputs: dict[str, object]
+) -> None:
+    result, calls = _run(tmp_path, bootstrap_outputs, existing=True, plans=plans)
     assert result.returncode == 0, result.stderr
     creates = [
         c for c in calls if c.startswith("az ") and " create " in f"{c} " and "role assignment" not in c
     ]
-    # Only the idempotent container create remains (it reports created: false when it exists).
-    assert creates == [next(c for c in calls if c.startswith("az storage container create"))]
+    # Only the idempotent container creates remain (they report created: false when it exists).
+    assert creates == [c for c in calls if c.startswith("az storage container create")]
+    assert len(creates) == 3
 
 
-def test_github_variables_are_set_when_asked(tmp_path: Path, plans: dict[str, OfflinePlan]) -> None:
-    result, calls = _run(tmp_path, "--github", plans=plans)
+def test_github_environments_and_variables_are_set_when_asked(
+    tmp_path: Path, plans: dict[str, OfflinePlan], bootstrap_outputs: dict[str, object]
+) -> None:
+    result, calls = _run(tmp_path, bootstrap_outputs, "--github", plans=plans)
     assert result.returncode == 0, result.stderr
+    variables = bootstrap_outputs["githubVariables"]
     gh = [c for c in calls if c.startswith("gh variable set")]
-    names = {c.split()[3] for c in gh}
-    assert names == {
-        "AZURE_PREVIEW_CLIENT_ID",
-        "AZURE_CLIENT_ID",
-        "AZURE_TENANT_ID",
-        "AZURE_SUBSCRIPTION_ID",
-        "PULUMI_BACKEND_URL",
-    }
-    assert (
-        "gh variable set AZURE_CLIENT_ID --repo muse-platform/muse --env prod"
-        " --body value-of-prodDeployClientId" in gh
-    )
-    assert "gh variable set AZURE_CLIENT_ID --repo muse-platform/muse --body value-of-devDeployClientId" in gh
+    expected = [
+        f"gh variable set {name} --repo muse-platform/muse --body {value}"
+        for name, value in sorted(variables["repository"].items())  # type: ignore[index]
+    ] + [
+        f"gh variable set {name} --repo muse-platform/muse --env {environment} --body {value}"
+        for environment, values in sorted(variables["environments"].items())  # type: ignore[index]
+        for name, value in sorted(values.items())
+    ]
+    assert gh == expected
+    created = [c.split()[4] for c in calls if c.startswith("gh api --method PUT")]
+    environments = sorted(variables["environments"])  # type: ignore[index]
+    assert created == [f"repos/muse-platform/muse/environments/{e}" for e in environments]
 
 
 def test_first_deploy_creates_exactly_the_registry_stage_under_the_engine_rule(
-    tmp_path: Path, plans: dict[str, OfflinePlan]
+    tmp_path: Path, plans: dict[str, OfflinePlan], bootstrap_outputs: dict[str, object]
 ) -> None:
-    result, calls = _run(tmp_path, plans=plans)
+    result, calls = _run(tmp_path, bootstrap_outputs, plans=plans)
     assert result.returncode == 0, result.stderr
     for stack, plan in plans.items():
         registry = plan.one("azure-native:containerregistry:Registry")
         component = engine_urn(registry.parent or "")
         stage = _registry_stage(stack)
         [push] = [
-            r for r in stage.of_type("azure-native:authorization:RoleAssignment") if "github-deploy" in r.urn
+            r for r in stage.of_type("azure-native:authorization:RoleAssignment") if "image-push" in r.urn
         ]
         assert f"pulumi up --stack {stack} --yes" in calls
         # What the engine created on the fresh stack: the registry, its component and the deploy identity's
@@ -218,10 +248,10 @@ def test_first_deploy_creates_exactly_the_registry_stage_under_the_engine_rule(
 
 
 def test_rerun_on_deployed_stacks_skips_the_registry_stage_and_deletes_nothing(
-    tmp_path: Path, plans: dict[str, OfflinePlan]
+    tmp_path: Path, plans: dict[str, OfflinePlan], bootstrap_outputs: dict[str, object]
 ) -> None:
     before = _deployed_state(tmp_path, plans)
-    result, calls = _run(tmp_path, existing=True, plans=plans)
+    result, calls = _run(tmp_path, bootstrap_outputs, existing=True, plans=plans)
     assert result.returncode == 0, result.stderr
     for stack, urns in before.items():
         after = (tmp_path / "plans" / f"{stack}.state").read_text().split()
@@ -232,11 +262,11 @@ def test_rerun_on_deployed_stacks_skips_the_registry_stage_and_deletes_nothing(
 
 
 def test_registry_stage_without_the_guard_deletes_a_deployed_stack(
-    tmp_path: Path, plans: dict[str, OfflinePlan]
+    tmp_path: Path, plans: dict[str, OfflinePlan], bootstrap_outputs: dict[str, object]
 ) -> None:
     """Negative control: step 4 without the guard, on deployed stacks, deletes everything but the registry."""
     original = SCRIPT.read_text(encoding="utf-8")
-    start = original.index('for env in dev prod; do\n  steps="$(stage_steps "$env")"')
+    start = original.index('for env in "${environments[@]}"; do\n  PULUMI_BACKEND_URL="$(env_state "$env" backend_url)"  # each')
     end = original.index('echo "== 5/5')
     unguarded = (
         'for env in dev prod; do\n  MUSE_BOOTSTRAP_STAGE=registry pulumi up --stack "$env" --yes\ndone\n\n'
@@ -249,7 +279,7 @@ def test_registry_stage_without_the_guard_deletes_a_deployed_stack(
         )
     )
     before = _deployed_state(tmp_path, plans)
-    result, _ = _run(tmp_path, existing=True, plans=plans, script=copy)
+    result, _ = _run(tmp_path, bootstrap_outputs, existing=True, plans=plans, script=copy)
     assert result.returncode == 0, result.stderr
     for stack, urns in before.items():
         after = (tmp_path / "plans" / f"{stack}.state").read_text().split()
@@ -257,7 +287,7 @@ def test_registry_stage_without_the_guard_deletes_a_deployed_stack(
 
 
 def test_targeting_only_the_registry_fails_on_a_fresh_stack_as_the_engine_does(
-    tmp_path: Path, plans: dict[str, OfflinePlan]
+    tmp_path: Path, plans: dict[str, OfflinePlan], bootstrap_outputs: dict[str, object]
 ) -> None:
     """Negative control: the previous step 4 (`--target <Registry URN>` alone) against the engine's rule."""
     original = SCRIPT.read_text(encoding="utf-8")
@@ -277,7 +307,7 @@ def test_targeting_only_the_registry_fails_on_a_fresh_stack_as_the_engine_does(
     old_text = original[:start] + old_step + original[end:]
     old_text = old_text.replace('cd "$(dirname "$0")/.."', f'cd "{REPO_ROOT}"')
     old_script.write_text(old_text)
-    result, _ = _run(tmp_path, plans=plans, script=old_script)
+    result, _ = _run(tmp_path, bootstrap_outputs, plans=plans, script=old_script)
     assert result.returncode != 0
     assert "untargeted create" in result.stderr
 

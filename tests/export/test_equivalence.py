@@ -224,7 +224,7 @@ def test_key_properties_follow_each_stack(plans: tuple[StackPlan, ...], bicep_as
         dev["userPool"].body["properties"]["minCount"],
         dev["userPool"].body["properties"]["availabilityZones"],
     ) == (None, None)
-    assert "githubDeployAcrPush" not in dev and "githubDeployAcrPush" in by_stack["dev+deploy-identity"]
+    assert "imagePushAcrPush" not in dev and "imagePushAcrPush" in by_stack["dev+image-push-identity"]
     # ARM's name for the SDK's `odataType`.
     criteria = dev["nodeCpuAlert"].body["properties"]["criteria"]
     assert criteria["odata.type"] == "Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria"

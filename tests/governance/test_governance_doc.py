@@ -86,7 +86,7 @@ def test_rbac_matrix_names_principals_roles_and_scopes(docs: dict[str, str]) -> 
         for line in deploy_prod
     )
     preview = [
-        line for line in text.splitlines() if line.startswith("| preview (Entra ID service principal)")
+        line for line in text.splitlines() if line.startswith("| preview-dev (Entra ID service principal)")
     ]
     assert preview and not any("| Contributor |" in line for line in preview)
 

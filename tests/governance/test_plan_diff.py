@@ -55,7 +55,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
     text = stack_file.read_text()
     assert "muse:logRetentionDays: 30" in text
     text = text.replace("muse:logRetentionDays: 30", "muse:logRetentionDays: 60")
-    text += f"  muse:deployPrincipalId: {DEPLOY_PRINCIPAL}\n"
+    text += f"  muse:imagePushPrincipalId: {DEPLOY_PRINCIPAL}\n"
     stack_file.write_text(text)
     git(repo, "commit", "--quiet", "-am", "dev: longer log retention, CI deploy principal")
     head = git(repo, "rev-parse", "HEAD")
@@ -67,8 +67,8 @@ def test_diff_between_two_commits_shows_the_known_changes(repo: tuple[Path, str,
     markdown = plan_diff(path, base, head, ["dev"])
     assert markdown.startswith(f"## Offline infrastructure diff: `{base}` → `{head}`")
     assert "### Stack `dev`: 1 added, 0 removed, 1 changed" in markdown
-    # deployPrincipalId grants the CI principal AcrPush on the registry: one new role assignment.
-    assert "| `github-deploy-acr-push` | `azure-native:authorization:RoleAssignment` |" in markdown
+    # imagePushPrincipalId grants the CI principal AcrPush on the registry: one new role assignment.
+    assert "| `image-push-acr-push` | `azure-native:authorization:RoleAssignment` |" in markdown
     assert "| `observability-workspace` | `retentionInDays` | `30` | `60` |" in markdown
     # Both worktrees are gone again.
     assert git(path, "worktree", "list").count("\n") == 0

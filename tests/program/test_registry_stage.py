@@ -38,7 +38,7 @@ def stage_env() -> Iterator[None]:
 
 
 def _plan(stack: str) -> OfflinePlan:
-    return run_stack(stack, overrides={"muse:deployPrincipalId": DEPLOY_PRINCIPAL})
+    return run_stack(stack, overrides={"muse:imagePushPrincipalId": DEPLOY_PRINCIPAL})
 
 
 @pytest.fixture(scope="module")

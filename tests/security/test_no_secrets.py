@@ -49,15 +49,19 @@ ALLOWED = [
         r'\["snapshot_commit"\] == "[0-9a-f]{40}"',
         "the vendored AKS documentation snapshot's git commit",
     ),
-    Allowed(r"scripts/bootstrap\.sh", r"secrets_provider=", "the URL of the key that encrypts stack secrets"),
+    Allowed(
+        r"export/access/builtin-roles\.json",
+        r'"commit": "[0-9a-f]{40}"',
+        "git commit SHAs of the role definition pages the vendored roles come from",
+    ),
     Allowed(
         r"tests/governance/.*", r'"key": "MUSE_API_TOKEN"', "the name of a key inside a Kubernetes Secret"
     ),
     Allowed(r"tests/export/.*", BICEP_SECURE_PLACEHOLDER, "stands for a @secure() Bicep value"),
     Allowed(
         r"components/muse_workload/manifests\.py",
-        r'^(SECRET_PROVIDER_CLASS|SYNCED_SECRET|SYNCED_SECRET_KEY) = "[a-z-]+"',
-        "names of the SecretProviderClass, the synced Secret and its key, not values",
+        r'^(SECRET_PROVIDER_CLASS(_GROUP)?|SYNCED_SECRET|SYNCED_SECRET_KEY) = "[a-z0-9.-]+"',
+        "names of the SecretProviderClass (and its API group), the synced Secret and its key, not values",
     ),
     Allowed(
         r"deploy/base/[a-z]+\.yaml",

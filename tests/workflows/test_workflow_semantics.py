@@ -30,6 +30,8 @@ AZURE_LOGIN_WITH = {
 # request that edits a workflow can never obtain a token that may deploy.
 PREVIEW_OIDC_ENV = {**OIDC_ENV, "ARM_CLIENT_ID": "${{ vars.AZURE_PREVIEW_CLIENT_ID }}"}
 PREVIEW_LOGIN_WITH = {**AZURE_LOGIN_WITH, "client-id": "${{ vars.AZURE_PREVIEW_CLIENT_ID }}"}
+# The build job pushes with its own identity (AcrPush on the dev registry, dev state read), not a deployer's.
+BUILD_LOGIN_WITH = {**AZURE_LOGIN_WITH, "client-id": "${{ vars.AZURE_BUILD_CLIENT_ID }}"}
 DIGEST = "${{ needs.build.outputs.digest }}"
 DEPLOY_WORDS = re.compile(
     r"\b(docker push|az acr (login|import)|pulumi up|pulumi destroy|kubectl (apply|set))\b"
@@ -139,8 +141,9 @@ def test_pr_plan_diff_runs_for_forks_against_the_base_commit_and_goes_to_the_sum
 
 def _policy_pack_steps(job: Job, command: str) -> Step:
     (step,) = pulumi_steps(job, command)
-    # The pack (policy/PulumiPolicy.yaml) runs in .venv: `make venv` must come before the Pulumi step.
-    venv = next(i for i, s in enumerate(job.steps) if s.run == "make venv")
+    # The pack (policy/PulumiPolicy.yaml) runs in .venv: `make ci-venv` (hash-locked, tests/workflows/
+    # test_ci_lock.py) must come before the Pulumi step.
+    venv = next(i for i, s in enumerate(job.steps) if s.run == "make ci-venv")
     assert venv < job.steps.index(step)
     return step
 
@@ -163,7 +166,8 @@ def test_pr_preview_per_stack_with_comment_and_summary(pr: Workflow) -> None:
     """One comment per stack, edited in place, and the job summary - also when the preview fails (preview.py;
     test_preview_report.py runs it against a fake GitHub API)."""
     job = pr.jobs["preview"]
-    assert job.matrix["stack"] == ["dev", "prod"]
+    # dev only: a pull request's subject reaches no identity that reads prod (export/access/ proves it).
+    assert job.matrix["stack"] == ["dev"]
     assert job.strategy["fail-fast"] is False
     assert job.env["STACK"] == "${{ matrix.stack }}"
     (preview,) = pulumi_steps(job, "preview")
@@ -346,12 +350,15 @@ def test_same_digest_flows_from_dev_to_prod(main: Workflow) -> None:
     )
     assert dev.env["IMAGE_DIGEST"] == DIGEST
     copy = step_named(prod, "Copy the same digest")
-    assert '--source "$SOURCE_LOGIN_SERVER/$IMAGE_REPOSITORY@$IMAGE_DIGEST"' in copy.run
+    # The source registry by resource id: no registry listing, no anonymous fallback (azure-cli import.py).
+    assert '--registry "$SOURCE_REGISTRY_ID"' in copy.run
+    assert '--source "$IMAGE_REPOSITORY@$IMAGE_DIGEST"' in copy.run
     assert '--image "$IMAGE_REPOSITORY:$GITHUB_SHA" --force' in copy.run
-    assert "latest" not in copy.run  # moved after the prod deploy succeeded
+    assert "latest" not in copy.run.replace("`latest` moves", "")  # moved after the prod deploy succeeded
     assert '[[ "$imported" != "$IMAGE_DIGEST" ]]' in copy.run
     assert prod.steps.index(copy) < prod.steps.index(pulumi_steps(prod, "up")[0])
-    assert prod.env["SOURCE_LOGIN_SERVER"] == "${{ needs.build.outputs.registry }}"
+    assert prod.env["SOURCE_REGISTRY_ID"] == "${{ needs.build.outputs.registry_id }}"
+    assert main.jobs["build"].outputs["registry_id"] == "${{ steps.registry.outputs.id }}"
 
 
 def prod_gate_problems(main: Workflow) -> list[str]:
@@ -365,8 +372,10 @@ def prod_gate_problems(main: Workflow) -> list[str]:
         problems.append(f"deploy-prod needs {sorted(prod.needs)}, not build, deploy-dev and preview-prod")
     if preview is None:
         return [*problems, "no preview-prod job"]
-    if preview.environment is not None:
-        problems.append("preview-prod sits behind an environment: the approver would not see it first")
+    # Its environment is its OIDC subject (environment:preview-prod, prod's read-only identity); that
+    # environment has no reviewers, so the approver sees the diff before approving prod.
+    if preview.environment != "preview-prod":
+        problems.append("preview-prod does not run in the preview-prod environment (its OIDC subject)")
     if preview.pulumi_commands != ["preview"] or any(
         DEPLOY_WORDS.search(s) for _, s in preview.run_scripts()
     ):
@@ -381,7 +390,9 @@ def prod_gate_problems(main: Workflow) -> list[str]:
 def test_prod_is_gated_by_the_prod_environment_after_dev_and_the_prod_diff(main: Workflow) -> None:
     assert prod_gate_problems(main) == []
     assert main.jobs["deploy-prod"].raw["environment"]["url"] == "${{ steps.deploy.outputs.museUrl }}"
-    assert main.jobs["deploy-dev"].environment is None  # OIDC subject ref:refs/heads/main
+    # Each job's environment is its OIDC subject: environment:dev reaches the dev deployer only, and the build
+    # (ref:refs/heads/main) reaches the build identity only.
+    assert main.jobs["deploy-dev"].environment == "dev"
     assert main.jobs["build"].environment is None
 
 
@@ -418,7 +429,7 @@ def test_release_jobs_use_oidc(main: Workflow, job_id: str) -> None:
     job = main.jobs[job_id]
     assert job.permissions == {"contents": "read", "id-token": "write"}
     login = job.steps[index_of(job, "azure/login")]
-    assert login.inputs == AZURE_LOGIN_WITH
+    assert login.inputs == (BUILD_LOGIN_WITH if job_id == "build" else AZURE_LOGIN_WITH)
     if job_id != "build":
         assert OIDC_ENV.items() <= job.env.items()
         # kubelogin (AKS local accounts disabled) and login come before any pulumi command
@@ -684,6 +695,7 @@ def test_no_secrets_only_repository_variables(workflows: dict[str, Workflow]) ->
             assert name in {
                 "AZURE_CLIENT_ID",
                 "AZURE_PREVIEW_CLIENT_ID",
+                "AZURE_BUILD_CLIENT_ID",
                 "AZURE_TENANT_ID",
                 "AZURE_SUBSCRIPTION_ID",
                 "PULUMI_BACKEND_URL",

@@ -1,0 +1,138 @@
+"""Azure role assignment conditions (ABAC, version 2.0): parse and evaluate the forms Muse writes.
+
+Grammar, from https://learn.microsoft.com/azure/role-based-access-control/conditions-format (MicrosoftDocs/
+azure-docs articles/role-based-access-control/conditions-format.md): expressions joined by `AND` / `OR` (AND
+binds tighter), negated with `!`, grouped with parentheses; an expression is `ActionMatches{'<action>'}` (the
+request's action matches the pattern, `*` wildcards allowed) or `<attribute> <operator> <value>`, where the
+attribute is `@Request[...]` or `@Resource[...]` and the value a quoted string or a `{...}` set. Operators:
+`StringEquals`, `StringEqualsIgnoreCase`, `GuidEquals`, and their `ForAnyOfAnyValues:` forms (true when any
+value of the attribute equals any value of the set). An attribute the request does not carry makes its
+expression false. Anything else is refused with the position, so a new form cannot be silently misread.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+_TOKEN = re.compile(
+    r"\s*(?:(?P<lparen>\()|(?P<rparen>\))|(?P<not>!)|(?P<and>AND\b)|(?P<or>OR\b)"
+    r"|ActionMatches\{'(?P<action>[^']*)'\}"
+    r"|(?P<attribute>@(?:Request|Resource|Principal|Environment)\[[^\]]+\])"
+    r"|(?P<operator>(?:ForAnyOfAnyValues:)?(?:StringEqualsIgnoreCase|StringEquals|GuidEquals))"
+    r"|'(?P<string>[^']*)'"
+    r"|\{(?P<set>[^}]*)\})",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a condition sees: the action and the request's attributes (`@Request[...]`/`@Resource[...]`
+    written out as keys, each a string or a list of strings)."""
+
+    action: str
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+def _tokens(condition: str) -> list[tuple[str, str]]:
+    tokens, position = [], 0
+    text = condition.strip()
+    while position < len(text):
+        match = _TOKEN.match(text, position)
+        if not match or match.end() == position:
+            raise ValueError(
+                f"unsupported condition syntax at {position}: {text[position : position + 40]!r}"
+            )
+        kind = match.lastgroup or ""
+        tokens.append((kind, match.group(kind) or ""))
+        position = match.end()
+        while position < len(text) and text[position].isspace():
+            position += 1
+    return tokens
+
+
+def _set_values(raw: str) -> list[str]:
+    return [v.strip().strip("'") for v in raw.split(",") if v.strip()]
+
+
+def _compare(operator: str, values: Sequence[str], wanted: Sequence[str]) -> bool:
+    base = operator.split(":")[-1].lower()
+    fold = base in ("stringequalsignorecase", "guidequals")
+    left = {v.lower() if fold else v for v in values}
+    right = {v.lower() if fold else v for v in wanted}
+    return bool(left & right)
+
+
+class _Parser:
+    def __init__(self, condition: str, request: Request) -> None:
+        self.tokens = _tokens(condition)
+        self.index = 0
+        self.request = request
+
+    def peek(self) -> str:
+        return self.tokens[self.index][0] if self.index < len(self.tokens) else ""
+
+    def take(self, kind: str) -> str:
+        if self.peek() != kind:
+            raise ValueError(f"expected {kind} at token {self.index}, found {self.peek() or 'end'}")
+        value = self.tokens[self.index][1]
+        self.index += 1
+        return value
+
+    def expression(self) -> bool:
+        value = self.term()
+        while self.peek() == "or":
+            self.take("or")
+            right = self.term()
+            value = value or right
+        return value
+
+    def term(self) -> bool:
+        value = self.factor()
+        while self.peek() == "and":
+            self.take("and")
+            right = self.factor()
+            value = value and right
+        return value
+
+    def factor(self) -> bool:
+        kind = self.peek()
+        if kind == "not":
+            self.take("not")
+            return not self.factor()
+        if kind == "lparen":
+            self.take("lparen")
+            value = self.expression()
+            self.take("rparen")
+            return value
+        if kind == "action":
+            from export.access.rbac import matches
+
+            return matches(self.take("action"), self.request.action)
+        if kind == "attribute":
+            attribute = self.take("attribute")
+            operator = self.take("operator")
+            wanted = _set_values(self.take("set")) if self.peek() == "set" else [self.take("string")]
+            present = self.request.attributes.get(attribute)
+            if present is None:
+                return False
+            values = [present] if isinstance(present, str) else [str(v) for v in present]
+            return _compare(operator, values, wanted)
+        raise ValueError(f"unexpected {kind or 'end'} at token {self.index}")
+
+
+def evaluate(condition: str, request: Request) -> bool:
+    """Does `condition` hold for `request`? Raises ValueError on syntax it does not know."""
+    parser = _Parser(condition, request)
+    value = parser.expression()
+    if parser.index != len(parser.tokens):
+        raise ValueError(f"trailing tokens from {parser.index} in condition")
+    return value
+
+
+def parse_check(condition: str) -> None:
+    """Raise ValueError when `condition` is outside the grammar above (evaluated on an empty request)."""
+    evaluate(condition, Request(action=""))

@@ -1,0 +1,707 @@
+"""The permission model: every operation each identity performs, the grant that allows it, and what is left.
+
+Built from the same sources as everything else, never from a hand-written list of jobs:
+- identities and their grants: the bootstrap plan (GitHub OIDC identities, custom roles, role assignments) and
+  both stacks' plans (run with the stack config the bootstrap outputs, as scripts/bootstrap.sh sets it);
+- who signs in where: each job of `.github/workflows/*.yml` (export/workflows.py), its client id resolved
+  through the GitHub variables the bootstrap outputs (environment level before repository level, as GitHub
+  does) and its OIDC subject (environment, pull_request, or the branch);
+- what each job does: its pulumi/actions commands and every command of its `run:` blocks and of the scripts
+  they call, mapped to Azure actions by export/access/operations.py;
+- what runs in Azure itself: the kubelet's image pull, the workload's secret read, the control plane's use of
+  the kubelet identity.
+`evaluate()` decides each operation against the identity's assignments (export/access/rbac.py), lists the
+grants no operation needs, and checks the prohibitions (no one but prod's identities reads prod's secrets or
+state, no one but prod's deployer writes it, previews write nothing).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from export.access import operations as ops
+from export.access.operations import Need, StackFacts
+from export.access.rbac import Assignment, Permissions, RoleDefinition, builtin_roles, matches
+from export.plans import CapturingMocks, StackPlan, plan_stack
+from export.workflows import PULUMI_ACTION, Job, Workflow, load_all
+from offline.engine import OfflinePlan, RecordingMonitor, run_stack
+from offline.mocks import SUBSCRIPTION_ID
+from stack.files import REPO_ROOT
+from stack.naming import ResourceNames, StateBackendNames
+
+BOOTSTRAP = "bootstrap"
+APPLICATION = "azuread:index/application:Application"
+SERVICE_PRINCIPAL = "azuread:index/servicePrincipal:ServicePrincipal"
+CREDENTIAL = "azuread:index/applicationFederatedIdentityCredential:ApplicationFederatedIdentityCredential"
+CLIENT_ID_KEYS = ("ARM_CLIENT_ID", "AZURE_CLIENT_ID")
+VARIABLE = re.compile(r"\$\{\{\s*vars\.([A-Z0-9_]+)\s*\}\}")
+MATRIX = re.compile(r"\$\{\{\s*matrix\.([A-Za-z0-9_-]+)\s*\}\}")
+SCRIPT = re.compile(r"\bscripts/[\w./-]+\.(?:sh|py)\b")
+
+
+@dataclass(frozen=True)
+class Identity:
+    key: str  # logical name: "preview-dev", "deploy-prod", "kubelet (dev)", ...
+    principal: str
+    kind: str  # "github", "managed identity"
+    subjects: tuple[str, ...] = ()  # GitHub OIDC subjects after `repo:<owner/name>:`
+    client_id: str = ""
+
+
+@dataclass(frozen=True)
+class Operation:
+    identity: str
+    where: str  # "main.yml deploy-dev: pulumi up (dev)"
+    need: Need
+
+
+@dataclass(frozen=True)
+class JobRun:
+    """One job of one workflow, one matrix combination: who it signs in as and what it does."""
+
+    workflow: str
+    job: str
+    matrix: tuple[tuple[str, str], ...]
+    identity: str | None
+    subject: str
+    environment: str | None
+    stacks: tuple[str, ...]
+    backend_url: str | None
+    problems: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        suffix = ",".join(v for _, v in self.matrix)
+        return f"{self.workflow} {self.job}" + (f" ({suffix})" if suffix else "")
+
+
+@dataclass(frozen=True)
+class Prohibition:
+    """Something an identity must NOT be able to do."""
+
+    identities: tuple[str, ...]
+    action: str
+    data: bool
+    scope: str
+    why: str
+
+
+@dataclass
+class Model:
+    identities: dict[str, Identity]
+    assignments: list[Assignment]
+    operations: list[Operation]
+    jobs: list[JobRun]
+    prohibitions: list[Prohibition]
+    github_variables: dict[str, Any]
+    stacks: dict[str, StackFacts]
+
+    def assignments_of(self, identity: str) -> list[Assignment]:
+        principal = self.identities[identity].principal
+        return [a for a in self.assignments if a.principal == principal]
+
+    def without(self, assignment: Assignment) -> Model:
+        return replace(self, assignments=[a for a in self.assignments if a != assignment])
+
+    def with_assignment(self, assignment: Assignment) -> Model:
+        return replace(self, assignments=[*self.assignments, assignment])
+
+
+@dataclass
+class Result:
+    allowed: dict[Operation, list[Assignment]] = field(default_factory=dict)
+    denied: list[Operation] = field(default_factory=list)  # required operations no grant allows
+    unneeded: list[Assignment] = field(default_factory=list)  # grants no required operation needs
+    violations: list[tuple[Prohibition, str, Assignment]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # sign-in and wiring problems of the jobs
+
+    @property
+    def ok(self) -> bool:
+        return not (self.denied or self.unneeded or self.violations or self.problems)
+
+
+# --- plans -----------------------------------------------------------------------------------------------
+
+
+@cache
+def bootstrap_plan() -> tuple[OfflinePlan, dict[tuple[str, str], dict[str, Any]]]:
+    mocks = CapturingMocks("main")
+    plan = run_stack("main", root=REPO_ROOT / "bootstrap", monitor=RecordingMonitor(mocks))
+    return plan, mocks.outputs
+
+
+@cache
+def stack_plans() -> dict[str, StackPlan]:
+    """Each stack's plan with the config scripts/bootstrap.sh sets from the bootstrap output `stackConfig`."""
+    plan, _ = bootstrap_plan()
+    config = plan.outputs["stackConfig"].value
+    return {stack: plan_stack(stack, overrides=dict(values) or None) for stack, values in config.items()}
+
+
+def role_definitions(plan: OfflinePlan) -> dict[str, RoleDefinition]:
+    roles = dict(builtin_roles())
+    for definition in plan.of_type("azure-native:authorization:RoleDefinition"):
+        [block] = definition.get("permissions")
+        guid = str(definition.get("roleDefinitionId"))
+        roles[guid] = RoleDefinition(
+            guid, str(definition.get("roleName")), Permissions.from_definition(block), True
+        )
+    return roles
+
+
+def assignments_of_plan(
+    plan: OfflinePlan, roles: Mapping[str, RoleDefinition], source: str
+) -> list[Assignment]:
+    found = []
+    for resource in plan.of_type("azure-native:authorization:RoleAssignment"):
+        guid = str(resource.get("roleDefinitionId")).rsplit("/", 1)[-1]
+        if guid not in roles:
+            raise LookupError(
+                f"{source}: role assignment {resource.name} uses role {guid}, which is neither vendored "
+                "(export/access/builtin-roles.json) nor a custom role of the bootstrap"
+            )
+        found.append(
+            Assignment(
+                name=resource.name,
+                principal=str(resource.get("principalId")),
+                role=roles[guid],
+                scope=str(resource.get("scope")),
+                condition=resource.get("condition") or None,
+                source=source,
+            )
+        )
+    return found
+
+
+def stack_facts(stack: str, plan: StackPlan) -> StackFacts:
+    names = ResourceNames.for_stack(plan.config.environment, plan.config.name_suffix)
+    state = StateBackendNames.for_environment(plan.config.environment, plan.config.name_suffix)
+    group = f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{names.resource_group}"
+    state_group = f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{state.resource_group}"
+
+    def one(type_token: str) -> str:
+        found = plan.plan.of_type(type_token)
+        return str(plan.outputs_of(found[0]).get("id", "")) if found else ""
+
+    return StackFacts(
+        stack=stack,
+        plan=plan,
+        group_id=group,
+        state_container=(
+            f"{state_group}/providers/Microsoft.Storage/storageAccounts/{state.storage_account}"
+            f"/blobServices/default/containers/{state.container}"
+        ),
+        state_key=f"{state_group}/providers/Microsoft.KeyVault/vaults/{state.key_vault}/keys/{state.key}",
+        registry_id=one("azure-native:containerregistry:Registry"),
+        cluster_id=one("azure-native:containerservice:ManagedCluster"),
+        vault_id=one("azure-native:keyvault:Vault"),
+        extra={"backend_url": state.backend_url},
+    )
+
+
+def github_identities(
+    plan: OfflinePlan, outputs: Mapping[tuple[str, str], dict[str, Any]]
+) -> dict[str, Identity]:
+    found = {}
+    for application in plan.of_type(APPLICATION):
+        client_id = outputs[(APPLICATION, application.name)]["clientId"]
+        principal = outputs[(SERVICE_PRINCIPAL, application.name)]["objectId"]
+        subjects = tuple(
+            sorted(
+                str(c.get("subject")).split(":", 2)[2]
+                for c in plan.of_type(CREDENTIAL)
+                if c.parent and c.parent == application.parent
+            )
+        )
+        found[application.name] = Identity(application.name, principal, "github", subjects, client_id)
+    return found
+
+
+def azure_identities(stack: str, plan: StackPlan) -> dict[str, Identity]:
+    found = {}
+    for resource in plan.plan.of_type("azure-native:managedidentity:UserAssignedIdentity"):
+        principal = str(plan.outputs_of(resource).get("principalId"))
+        found[f"{resource.name} ({stack})"] = Identity(
+            f"{resource.name} ({stack})", principal, "managed identity"
+        )
+    return found
+
+
+def runtime_operations(stack: str, facts: StackFacts) -> Iterator[Operation]:
+    """What runs in Azure with the stack's managed identities (not CI)."""
+    plan = facts.plan.plan
+    if facts.registry_id:
+        yield Operation(
+            f"cluster-kubelet ({stack})",
+            f"AKS nodes of {stack}: pull the Muse image",
+            Need(
+                "Microsoft.ContainerRegistry/registries/pull/read",
+                False,
+                facts.registry_id,
+                "kubelet image pull",
+                ops.ACR_ROLES,
+            ),
+        )
+    for secret in plan.of_type("azure-native:keyvault:Secret"):
+        yield Operation(
+            f"muse-workload ({stack})",
+            f"Muse pods of {stack}: Secrets Store CSI driver mounts the API token",
+            Need(
+                "Microsoft.KeyVault/vaults/secrets/getSecret/action",
+                True,
+                facts.resource_id(secret),
+                f"read secret {secret.get('secretName')}",
+                ops.KEY_VAULT_CSI,
+            ),
+        )
+    for cluster in plan.of_type("azure-native:containerservice:ManagedCluster"):
+        kubelet = cluster.get("identityProfile.kubeletidentity.resourceId")
+        if kubelet:
+            yield Operation(
+                f"cluster-control-plane ({stack})",
+                f"AKS control plane of {stack}: give nodes the kubelet identity",
+                Need(
+                    "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action",
+                    False,
+                    str(kubelet),
+                    "assign the kubelet identity",
+                    ops.AKS_IDENTITIES,
+                ),
+            )
+
+
+# --- workflows -------------------------------------------------------------------------------------------
+
+
+def _matrix_combinations(job: Job) -> list[dict[str, str]]:
+    matrix = {k: v for k, v in job.matrix.items() if k not in ("include", "exclude")}
+    keys = [k for k, v in matrix.items() if isinstance(v, list)]
+    combos = [
+        dict(zip(keys, values, strict=True)) for values in itertools.product(*(matrix[k] for k in keys))
+    ]
+    for extra in job.matrix.get("include") or []:
+        combos.append({str(k): str(v) for k, v in dict(extra).items()})
+    return [{k: str(v) for k, v in c.items()} for c in combos] or [{}]
+
+
+def _substitute(value: Any, matrix: Mapping[str, str]) -> str:
+    return MATRIX.sub(lambda m: matrix.get(m.group(1), m.group(0)), str(value))
+
+
+def _variable(text: str, environment: str | None, variables: Mapping[str, Any]) -> str | None:
+    """Resolve `${{ vars.X }}` as GitHub does: the job's environment first, then the repository."""
+    match = VARIABLE.fullmatch(text.strip())
+    if not match:
+        return None
+    name = match.group(1)
+    levels = variables.get("environments", {})
+    if environment and name in levels.get(environment, {}):
+        return str(levels[environment][name])
+    value = variables.get("repository", {}).get(name)
+    return None if value is None else str(value)
+
+
+def subject_of(workflow: Workflow, job: Job, environment: str | None) -> str:
+    """The OIDC subject GitHub gives the job (after `repo:<owner/name>:`): environment wins, then
+    pull_request, then the branch (every other trigger of these workflows runs on main). GitHub docs, "OpenID
+    Connect reference", Example subject claims."""
+    if environment:
+        return f"environment:{environment}"
+    if "pull_request" in workflow.triggers:
+        return "pull_request"
+    return "ref:refs/heads/main"
+
+
+def script_texts(text: str, seen: set[str] | None = None) -> Iterator[tuple[str, str]]:
+    """(path, text) of each repository script `text` calls, and of the scripts those call (same folder)."""
+    seen = set() if seen is None else seen
+    for path in sorted(set(SCRIPT.findall(text))):
+        if path in seen or not (REPO_ROOT / path).is_file():
+            continue
+        seen.add(path)
+        body = (REPO_ROOT / path).read_text(encoding="utf-8")
+        yield path, body
+        # The neighbours it runs (`"$here/x.py"`, `HERE / "x.sh"`), named on a code line: a mention in a
+        # comment or docstring, or a Python import of a helper module, runs nothing.
+        folder = Path(path).parent
+        code = "\n".join(ops.code_lines(body))
+        neighbours = {
+            f"{folder.as_posix()}/{name}"
+            for name in re.findall(r"\b([\w-]+\.(?:sh|py))\b", code)
+            if (REPO_ROOT / folder / name).is_file()
+        }
+        yield from script_texts(" ".join(sorted(neighbours)), seen)
+
+
+def _stack_of(line: str, default: tuple[str, ...], stacks: Iterable[str]) -> tuple[str, ...]:
+    match = re.search(r"--stack[\s\"',]+([A-Za-z0-9_-]+)", line)
+    if match and match.group(1) in stacks:
+        return (match.group(1),)
+    return default
+
+
+def _upstream_stack(
+    job: Job, jobs: Mapping[str, Job], line: str, runs: Mapping[str, tuple[str, ...]]
+) -> str | None:
+    """For `az acr import --registry "$X"`: the stack of the job whose output the env var X carries."""
+    for name in re.findall(r"\$\{?([A-Z_]+)\}?", line):
+        value = str(job.env.get(name, ""))
+        found = re.search(r"needs\.([\w-]+)\.outputs", value)
+        if found and runs.get(found.group(1)):
+            return runs[found.group(1)][0]
+    return None
+
+
+def job_stacks(job: Job, matrix: Mapping[str, str], stacks: Iterable[str]) -> tuple[str, ...]:
+    known = set(stacks)
+    found = set()
+    for value in (job.env.get("STACK"), *(s.inputs.get("stack-name") for s in job.steps_of(PULUMI_ACTION))):
+        if value is not None:
+            resolved = _substitute(value, matrix)
+            if resolved in known:
+                found.add(resolved)
+    if not found:
+        for _, script in job.run_scripts():
+            for line in ops.code_lines(script):
+                found.update(_stack_of(line, (), known))
+    return tuple(sorted(found))
+
+
+def job_operations(
+    workflow: Workflow,
+    job: Job,
+    matrix: Mapping[str, str],
+    stacks: Mapping[str, StackFacts],
+    variables: Mapping[str, Any],
+    client_ids: Mapping[str, str],
+    upstream: Mapping[str, tuple[str, ...]],
+) -> tuple[JobRun, list[Operation]]:
+    environment = _substitute(job.environment, matrix) if job.environment else None
+    problems: list[str] = []
+    # Which identity: every client id the job names (azure/login, ARM_CLIENT_ID, AZURE_CLIENT_ID).
+    expressions = [
+        str(s.inputs["client-id"]) for s in job.steps_of("azure/login") if s.inputs.get("client-id")
+    ]
+    for env in (job.env, *(s.env for s in job.steps)):
+        expressions += [str(env[k]) for k in CLIENT_ID_KEYS if k in env]
+    resolved = {_variable(_substitute(e, matrix), environment, variables) for e in expressions}
+    identities = {client_ids.get(str(v)) for v in resolved}
+    holds_identity = isinstance(job.permissions, dict) and job.permissions.get("id-token") == "write"
+    identity = None
+    if holds_identity:
+        known = sorted(i for i in identities if i)
+        if None in identities or not identities:
+            problems.append(
+                f"signs in with {sorted(map(str, expressions))}, which resolve to no identity the bootstrap "
+                f"creates (environment {environment or 'none'}): sign-in fails"
+            )
+        elif len(known) != 1:
+            problems.append(f"names {len(known)} identities ({', '.join(known)}): it must name one")
+        identity = known[0] if len(known) == 1 and None not in identities else None
+    subject = subject_of(workflow, job, environment)
+    backend_expression = job.env.get("PULUMI_BACKEND_URL")
+    backend = None
+    if backend_expression:
+        literal = _substitute(str(backend_expression), matrix)
+        backend = _variable(literal, environment, variables) if VARIABLE.search(literal) else literal
+    run_stacks = job_stacks(job, matrix, stacks)
+    where = f"{workflow.file_name} {job.id}" + (f" ({','.join(matrix.values())})" if matrix else "")
+    run = JobRun(
+        workflow.file_name,
+        job.id,
+        tuple(sorted(matrix.items())),
+        identity,
+        subject,
+        environment,
+        run_stacks,
+        backend,
+        tuple(problems),
+    )
+    if not identity:
+        return run, []
+
+    found: list[Operation] = []
+
+    def add(needs: Iterable[Need], step: str) -> None:
+        found.extend(Operation(identity, f"{where}: {step}", need) for need in needs)
+
+    for step in job.steps_of(PULUMI_ACTION):
+        command = step.inputs.get("command")
+        if not command:
+            continue
+        stack = _substitute(step.inputs.get("stack-name", ""), matrix)
+        if stack in stacks:
+            refresh = str(step.inputs.get("refresh", "")).lower() == "true"
+            add(ops.pulumi_needs(stacks[stack], str(command), refresh), f"pulumi/actions {command} ({stack})")
+    texts = [(f"step {step.name or index}", step.run) for index, step in enumerate(job.steps) if step.run]
+    for _, script in list(texts):
+        texts += [(path, body) for path, body in script_texts(script)]
+    for label, text in texts:
+        python = label.endswith(".py")
+        # A Python script may add flags on other lines (`command += ["--refresh", ...]`): a refresh anywhere
+        # in it counts for its previews (reads a preview identity holds anyway).
+        refresh_flag = " --refresh" if python and "--refresh" in "\n".join(ops.code_lines(text or "")) else ""
+        for line in ops.code_lines(text or ""):
+            if ops.unrecognised(line, python=python):
+                run = replace(run, problems=(*run.problems, f"{label}: unmodelled command: {line[:100]}"))
+            for command in ops.recognise(line, python=python):
+                line = line + refresh_flag if command.key == "pulumi preview" else line
+                line_stacks = _stack_of(line, run_stacks, stacks)
+                for stack in line_stacks:
+                    add(
+                        command_needs(command, line, stacks[stack], job, upstream, stacks),
+                        f"{command.key} ({stack})",
+                    )
+    return run, found
+
+
+def command_needs(
+    command: ops.Command,
+    line: str,
+    facts: StackFacts,
+    job: Job,
+    upstream: Mapping[str, tuple[str, ...]],
+    stacks: Mapping[str, StackFacts],
+) -> Iterator[Need]:
+    registry = "Microsoft.ContainerRegistry/registries"
+    if command.kind == "state-read":
+        shows = "--show-secrets" in line or "--secret" in line.replace("--secrets-provider", "")
+        yield from ops.state_needs(facts, write=False, decrypt=shows, why=command.key)
+    elif command.kind == "pulumi":
+        yield from ops.pulumi_needs(facts, command.detail, refresh="--refresh" in line)
+    elif command.kind == "acr-login":
+        yield Need(
+            f"{registry}/read",
+            False,
+            facts.registry_id,
+            "az acr login: look the registry up",
+            command.detail,
+            optional=True,
+        )
+    elif command.kind == "docker-push":
+        yield Need(f"{registry}/push/write", False, facts.registry_id, "docker push", command.detail)
+        yield Need(
+            f"{registry}/pull/read", False, facts.registry_id, "docker push (existing layers)", command.detail
+        )
+    elif command.kind == "acr-show":
+        yield Need(
+            f"{registry}/read",
+            False,
+            facts.registry_id,
+            "az acr repository show: look the registry up",
+            command.detail,
+            optional=True,
+        )
+        yield Need(
+            f"{registry}/pull/read",
+            False,
+            facts.registry_id,
+            "az acr repository show (metadata read)",
+            ops.ACR_ROLES,
+        )
+    elif command.kind == "acr-import":
+        yield Need(
+            f"{registry}/read", False, facts.registry_id, "az acr import: the target registry", command.detail
+        )
+        yield Need(f"{registry}/importImage/action", False, facts.registry_id, "az acr import", ops.ACR_ROLES)
+        source_stack = _upstream_stack(job, {}, line, upstream) or facts.stack
+        source = stacks[source_stack].registry_id
+        yield Need(
+            f"{registry}/read",
+            False,
+            source,
+            f"az acr import: source registry ({source_stack})",
+            ops.ACR_ROLES,
+        )
+        yield Need(
+            f"{registry}/pull/read",
+            False,
+            source,
+            f"az acr import: source image ({source_stack})",
+            ops.ACR_ROLES,
+        )
+    elif command.kind == "aks-creds":
+        yield Need(
+            f"{ops.CLUSTER}/listClusterUserCredential/action",
+            False,
+            facts.cluster_id,
+            "az aks get-credentials",
+            command.detail,
+        )
+    elif command.kind == "kubectl-read":
+        group = "apps" if command.detail == "deployments" else "core"
+        yield ops.kubernetes_need(
+            facts, group, command.detail, "read", command.key, optional=command.detail == "pods"
+        )
+
+
+def _job_lines(job: Job) -> str:
+    return "\n".join(s.run or "" for s in job.steps)
+
+
+# --- the model ---------------------------------------------------------------------------------------------
+
+
+# Who may read a stack's state besides its deployer and its preview: the build reads dev's stack outputs
+# (registry, group), with secrets blinded and no key (stack_output.go), so it cannot decrypt anything.
+STATE_READERS = {"dev": ("build",)}
+
+
+def prohibitions(stacks: Mapping[str, StackFacts], identities: Mapping[str, Identity]) -> list[Prohibition]:
+    """What must be impossible: only a stack's deployer and preview decrypt its secrets, only its deployer
+    writes its state, only they (and STATE_READERS) read it, and no CI identity reads a vault's secret."""
+    github = sorted(i for i, v in identities.items() if v.kind == "github")
+    found = []
+    for stack, facts in stacks.items():
+        deployer, preview = f"deploy-{stack}", f"preview-{stack}"
+        outsiders = tuple(i for i in github if i not in (deployer, preview))
+        blobs = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs"
+        non_readers = tuple(i for i in outsiders if i not in STATE_READERS.get(stack, ()))
+        found += [
+            Prohibition(non_readers, f"{blobs}/read", True, facts.state_container, f"read {stack}'s state"),
+            Prohibition(
+                outsiders,
+                "Microsoft.KeyVault/vaults/keys/decrypt/action",
+                True,
+                facts.state_key,
+                f"decrypt {stack}'s secrets (its state key)",
+            ),
+            Prohibition(
+                (*outsiders, preview), f"{blobs}/write", True, facts.state_container, f"write {stack}'s state"
+            ),
+            Prohibition(
+                (*outsiders, preview),
+                f"{blobs}/delete",
+                True,
+                facts.state_container,
+                f"delete {stack}'s state",
+            ),
+        ]
+        if facts.vault_id:
+            found.append(
+                Prohibition(
+                    tuple(github),
+                    "Microsoft.KeyVault/vaults/secrets/getSecret/action",
+                    True,
+                    f"{facts.vault_id}/secrets/muse-api-token",
+                    f"read {stack}'s API token from the vault",
+                )
+            )
+    return found
+
+
+# Actions that change nothing although they are not `read`: decrypting with a key, fetching the Entra ID
+# kubeconfig (no credential in it), a user delegation key (a SAS signed with it carries only the caller's
+# read rights), and read-shaped POSTs.
+NON_MUTATING = (
+    "Microsoft.KeyVault/vaults/keys/decrypt/action",
+    "Microsoft.ContainerService/managedClusters/listClusterUserCredential/action",
+    "Microsoft.Storage/storageAccounts/blobServices/generateUserDelegationKey/action",
+)
+
+
+def writes_allowed(role: RoleDefinition) -> list[str]:
+    """The patterns of a role that can match something other than a read (or a NON_MUTATING action)."""
+    found = []
+    for pattern in (*role.permissions.actions, *role.permissions.data_actions):
+        if pattern.lower().endswith("/read") or any(
+            matches(pattern, a) and "*" not in pattern for a in NON_MUTATING
+        ):
+            continue
+        found.append(pattern)
+    return found
+
+
+@cache
+def build() -> Model:
+    """The model of this repository: its plans and its workflow files."""
+    return assemble(tuple(load_all(REPO_ROOT / ".github" / "workflows")))
+
+
+def assemble(workflows: tuple[Workflow, ...]) -> Model:
+    """The model for these workflows (tests pass edited ones) and this repository's plans."""
+    plan, outputs = bootstrap_plan()
+    roles = role_definitions(plan)
+    identities = github_identities(plan, outputs)
+    assignments = assignments_of_plan(plan, roles, BOOTSTRAP)
+    stacks = {}
+    for stack, stack_plan in stack_plans().items():
+        stacks[stack] = stack_facts(stack, stack_plan)
+        identities |= azure_identities(stack, stack_plan)
+        assignments += assignments_of_plan(stack_plan.plan, roles, stack)
+    variables = plan.outputs["githubVariables"].value
+    client_ids = {i.client_id: key for key, i in identities.items() if i.client_id}
+    operations: list[Operation] = []
+    jobs: list[JobRun] = []
+    for workflow in workflows:
+        upstream: dict[str, tuple[str, ...]] = {}
+        for job in workflow.jobs.values():
+            for matrix in _matrix_combinations(job):
+                run, found = job_operations(workflow, job, matrix, stacks, variables, client_ids, upstream)
+                upstream[job.id] = tuple(sorted({*upstream.get(job.id, ()), *run.stacks}))
+                jobs.append(run)
+                operations += found
+    for stack, facts in stacks.items():
+        operations += runtime_operations(stack, facts)
+    return Model(
+        identities, assignments, operations, jobs, prohibitions(stacks, identities), variables, stacks
+    )
+
+
+def evaluate(model: Model) -> Result:
+    result = Result()
+    by_principal: dict[str, list[Assignment]] = {}
+    for assignment in model.assignments:
+        by_principal.setdefault(assignment.principal, []).append(assignment)
+    for operation in model.operations:
+        identity = model.identities[operation.identity]
+        need = operation.need
+        granting = [
+            a
+            for a in by_principal.get(identity.principal, [])
+            if a.allows(need.action, need.data, need.scope, need.attribute_map)
+        ]
+        result.allowed[operation] = granting
+        if not granting and not need.optional:
+            result.denied.append(operation)
+    for assignment in model.assignments:
+        sole = [
+            op for op, granting in result.allowed.items() if granting == [assignment] and not op.need.optional
+        ]
+        if not sole:
+            result.unneeded.append(assignment)
+    for prohibition in model.prohibitions:
+        for key in prohibition.identities:
+            for assignment in by_principal.get(model.identities[key].principal, []):
+                if assignment.allows(prohibition.action, prohibition.data, prohibition.scope, {}):
+                    result.violations.append((prohibition, key, assignment))
+    for run in model.jobs:
+        result.problems += [f"{run.label}: {p}" for p in run.problems]
+        if run.identity is None:
+            continue
+        signed_in = model.identities.get(run.identity)
+        if signed_in is None:
+            result.problems.append(f"{run.label}: signs in with an unknown client id ({run.identity})")
+            continue
+        if run.subject not in signed_in.subjects:
+            result.problems.append(
+                f"{run.label}: its OIDC subject {run.subject} is not trusted by {run.identity} "
+                f"({', '.join(signed_in.subjects)}): sign-in fails"
+            )
+        for stack in run.stacks:
+            expected = model.stacks[stack].extra["backend_url"]
+            if run.backend_url and run.backend_url != expected:
+                result.problems.append(
+                    f"{run.label}: PULUMI_BACKEND_URL is {run.backend_url}, {stack}'s is {expected}"
+                )
+    return result
+
+
+def read_only_identities(model: Model) -> list[str]:
+    return sorted(k for k in model.identities if k.startswith("preview-"))

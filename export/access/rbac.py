@@ -1,0 +1,161 @@
+"""Azure RBAC as Azure evaluates it: role definitions, scopes, and which assignment allows an action.
+
+- A role allows a control-plane action when one of its `actions` matches it and none of its `notActions` does
+  ("Actions - NotActions = Effective control plane permissions"); data-plane actions are checked against
+  `dataActions` minus `notDataActions` only, so a wildcard in `actions` never reaches data ("Control and data
+  actions"). NotActions is not a deny: another assignment can still allow the action. Source:
+  https://learn.microsoft.com/azure/role-based-access-control/role-definitions (MicrosoftDocs/azure-docs
+  articles/role-based-access-control/role-definitions.md).
+- `*` matches any run of characters, `/` included (`*/read`, `Microsoft.Authorization/*/Delete`), a `/*/`
+  also no segment at all (see `_pattern`), and matching ignores letter case: the built-in roles themselves
+  rely on it (Contributor's NotActions `Microsoft.Authorization/*/Write` is what keeps it from
+  `Microsoft.Authorization/roleAssignments/write`, which the same page says it cannot do: "NotActions removes
+  this role's ability to manage access").
+- An assignment applies at its scope and every scope below it (a resource group covers its resources),
+  compared segment by segment without letter case (ARM resource ids are case-insensitive).
+- An assignment with a condition (ABAC, version 2.0) allows only requests for which the condition holds
+  (export/access/conditions.py).
+
+The built-in definitions come from builtin-roles.json beside this file (MicrosoftDocs/azure-docs, CC BY 4.0;
+builtin-roles.SOURCE.md); Muse's custom roles from the bootstrap plan's RoleDefinition resources.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from export.access.conditions import Request, evaluate
+
+BUILTIN_ROLES_FILE = Path(__file__).with_name("builtin-roles.json")
+
+
+@cache
+def _pattern(wildcard: str) -> re.Pattern[str]:
+    # A `*` between two slashes may also stand for no segment at all: Managed Identity Operator ("Read and
+    # Assign User Assigned Identity") grants
+    # `Microsoft.ManagedIdentity/userAssignedIdentities/*/assign/action`, and the one assign action Azure
+    # defines is `.../userAssignedIdentities/assign/action`; Key Vault Reader reads vault metadata through
+    # `Microsoft.KeyVault/vaults/*/read`, which must cover `vaults/read`.
+    pieces = wildcard.split("/*/")
+    regex = "/(?:.*/)?".join(".*".join(re.escape(part) for part in piece.split("*")) for piece in pieces)
+    return re.compile(regex, re.IGNORECASE)
+
+
+def matches(pattern: str, action: str) -> bool:
+    """Does the action string `pattern` (wildcards allowed) cover `action`? Case-insensitive."""
+    return _pattern(pattern).fullmatch(action) is not None
+
+
+@dataclass(frozen=True)
+class Permissions:
+    actions: tuple[str, ...] = ()
+    not_actions: tuple[str, ...] = ()
+    data_actions: tuple[str, ...] = ()
+    not_data_actions: tuple[str, ...] = ()
+
+    def allows(self, action: str, data: bool) -> bool:
+        allowed, excluded = (
+            (self.data_actions, self.not_data_actions) if data else (self.actions, self.not_actions)
+        )
+        return any(matches(p, action) for p in allowed) and not any(matches(p, action) for p in excluded)
+
+    @classmethod
+    def from_definition(cls, block: Mapping[str, Any]) -> Permissions:
+        def get(*keys: str) -> tuple[str, ...]:
+            for key in keys:
+                if block.get(key):
+                    return tuple(str(a) for a in block[key])
+            return ()
+
+        return cls(
+            actions=get("actions"),
+            not_actions=get("notActions"),
+            data_actions=get("dataActions"),
+            not_data_actions=get("notDataActions"),
+        )
+
+
+@dataclass(frozen=True)
+class RoleDefinition:
+    id: str  # the role definition GUID
+    name: str
+    permissions: Permissions
+    custom: bool = False
+
+
+@cache
+def builtin_roles() -> dict[str, RoleDefinition]:
+    """Built-in role definitions by GUID, from the vendored builtin-roles.json."""
+    data = json.loads(BUILTIN_ROLES_FILE.read_text(encoding="utf-8"))
+    return {
+        role["id"]: RoleDefinition(role["id"], name, Permissions.from_definition(role))
+        for name, role in data["roles"].items()
+    }
+
+
+def builtin_role(name: str) -> RoleDefinition:
+    return next(role for role in builtin_roles().values() if role.name == name)
+
+
+def _segments(resource_id: str) -> list[str]:
+    return [part.lower() for part in resource_id.split("/") if part]
+
+
+def in_scope(scope: str, resource_id: str) -> bool:
+    """Does an assignment at `scope` apply to `resource_id` (the same resource, or one below it)?"""
+    outer, inner = _segments(scope), _segments(resource_id)
+    return inner[: len(outer)] == outer
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """One role assignment as a plan declares it."""
+
+    name: str  # the RoleAssignment's logical name in its plan
+    principal: str  # the principal id it is assigned to
+    role: RoleDefinition
+    scope: str
+    condition: str | None = None
+    source: str = ""  # which plan declares it: "bootstrap", "dev", "prod"
+
+    def allows(self, action: str, data: bool, resource_id: str, attributes: Mapping[str, Any]) -> bool:
+        if not in_scope(self.scope, resource_id) or not self.role.permissions.allows(action, data):
+            return False
+        if self.condition:
+            return evaluate(self.condition, Request(action=action, attributes=dict(attributes)))
+        return True
+
+    @property
+    def label(self) -> str:
+        return f"{self.role.name} on {short_scope(self.scope)}" + (" (conditioned)" if self.condition else "")
+
+
+def short_scope(scope: str) -> str:
+    """`/subscriptions/<id>/resourceGroups/rg/providers/NS/type/name/...` -> `rg/type/name/...`."""
+    parts = [p for p in scope.split("/") if p]
+    out: list[str] = []
+    i = 0
+    while i < len(parts):
+        if parts[i].lower() == "subscriptions":
+            i += 2
+        elif parts[i].lower() == "resourcegroups" and i + 1 < len(parts):
+            out.append(parts[i + 1])
+            i += 2
+        elif parts[i].lower() == "providers" and i + 1 < len(parts):
+            i += 2
+        else:
+            out.append(parts[i])
+            i += 1
+    return "/".join(out) or "subscription"
+
+
+@dataclass
+class Decision:
+    allowed: bool
+    by: list[Assignment] = field(default_factory=list)  # every assignment that allows it

@@ -1,0 +1,243 @@
+"""The permission model of Muse's identities, with a negative control for every property it proves.
+
+The model (export/access/model.py) reads the bootstrap and stack plans and the workflow files; these tests
+edit its inputs (a grant removed or added, a workflow changed) and show each check fails, naming what broke.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from export.access.model import (
+    Model,
+    Result,
+    assemble,
+    bootstrap_plan,
+    build,
+    evaluate,
+    read_only_identities,
+    stack_plans,
+    writes_allowed,
+)
+from export.access.operations import arm_type
+from export.access.rbac import Assignment, builtin_role, in_scope
+from export.workflows import Workflow, load_all, parse
+from stack.files import REPO_ROOT
+from stack.providers import RESOURCE_PROVIDERS
+
+WORKFLOWS = REPO_ROOT / ".github" / "workflows"
+
+
+@pytest.fixture(scope="module")
+def model() -> Model:
+    return build()
+
+
+@pytest.fixture(scope="module")
+def result(model: Model) -> Result:
+    return evaluate(model)
+
+
+def _grant(model: Model, identity: str, role: str, scope: str, name: str = "extra") -> Assignment:
+    return Assignment(name, model.identities[identity].principal, builtin_role(role), scope, source="test")
+
+
+def _edited(file: str, old: str, new: str) -> tuple[Workflow, ...]:
+    workflows = []
+    for workflow in load_all(WORKFLOWS):
+        if workflow.file_name == file:
+            assert old in workflow.text, old
+            workflow = parse(workflow.text.replace(old, new), workflow.path)
+        workflows.append(workflow)
+    return tuple(workflows)
+
+
+def test_every_identity_and_job_is_derived_from_the_plans_and_workflows(model: Model) -> None:
+    github = {k for k, v in model.identities.items() if v.kind == "github"}
+    assert github == {"preview-dev", "preview-prod", "build", "deploy-dev", "deploy-prod"}
+    credentialed = {
+        (wf.file_name, job.id)
+        for wf in load_all(WORKFLOWS)
+        for job in wf.jobs.values()
+        if isinstance(job.permissions, dict) and job.permissions.get("id-token") == "write"
+    }
+    assert {(run.workflow, run.job) for run in model.jobs if run.identity} == credentialed
+    assert len(model.operations) > 300  # every resource of both stacks, per command, plus the CLI steps
+
+
+def test_every_operation_is_allowed(result: Result) -> None:
+    assert [f"{op.identity}: {op.where}: {op.need.action}" for op in result.denied] == []
+    assert result.problems == []
+
+
+def test_no_grant_is_unneeded(result: Result) -> None:
+    assert [f"{a.name}: {a.label}" for a in result.unneeded] == []
+
+
+def test_removing_any_grant_denies_an_operation_and_names_it(model: Model) -> None:
+    for assignment in model.assignments:
+        denied = evaluate(model.without(assignment)).denied
+        assert denied, f"nothing needs {assignment.name} ({assignment.label})"
+        assert all(op.where and op.need.action for op in denied)
+
+
+def test_removing_the_custom_resource_reader_breaks_drift_on_the_secret_provider_class(model: Model) -> None:
+    [reader] = [
+        a for a in model.assignments_of("preview-prod") if a.role.name.startswith("Muse Kubernetes custom")
+    ]
+    denied = evaluate(model.without(reader)).denied
+    assert {(op.where, op.need.why) for op in denied} == {
+        (
+            "drift.yml drift (prod): pulumi/actions preview (prod)",
+            "pulumi preview --refresh (prod): SecretProviderClass 'muse-secretproviderclass' (read)",
+        )
+    }
+    assert {op.need.action for op in denied} == {
+        "Microsoft.ContainerService/managedClusters/customresources/read"
+    }
+
+
+def test_prods_import_fails_with_acr_pull_on_the_source_as_before(model: Model) -> None:
+    [reader] = [a for a in model.assignments_of("deploy-prod") if a.role.name == "Reader"]
+    before = model.without(reader).with_assignment(_grant(model, "deploy-prod", "AcrPull", reader.scope))
+    denied = evaluate(before).denied
+    assert [(op.where, op.need.action) for op in denied] == [
+        (
+            "main.yml deploy-prod: az acr import (prod)",
+            "Microsoft.ContainerRegistry/registries/read",
+        )
+    ]
+
+
+def test_an_extra_grant_is_reported_unneeded(model: Model) -> None:
+    # The deployer's former Key Vault Secrets Officer: the secret is written through ARM (Contributor).
+    extra = _grant(model, "deploy-dev", "Key Vault Secrets Officer", model.stacks["dev"].group_id)
+    assert evaluate(model.with_assignment(extra)).unneeded == [extra]
+
+
+def test_previews_and_dev_cannot_read_prod_secrets_or_write_prod_state(model: Model, result: Result) -> None:
+    assert result.violations == []
+    covered = {(who, p.action) for p in model.prohibitions for who in p.identities if "prod" in p.why}
+    for identity in ("preview-dev", "deploy-dev", "build"):
+        assert (identity, "Microsoft.KeyVault/vaults/keys/decrypt/action") in covered
+        assert (identity, "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/write") in covered
+    assert (
+        "preview-prod",
+        "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/write",
+    ) in covered
+
+
+@pytest.mark.parametrize(
+    ("identity", "role", "scope_of"),
+    [
+        ("preview-dev", "Storage Blob Data Contributor", "state_container"),
+        ("deploy-dev", "Key Vault Crypto User", "state_key"),
+        ("preview-prod", "Storage Blob Data Contributor", "state_container"),
+        ("build", "Storage Blob Data Reader", "state_container"),
+    ],
+)
+def test_negative_control_a_grant_on_prods_state_is_a_violation(
+    model: Model, identity: str, role: str, scope_of: str
+) -> None:
+    grant = _grant(model, identity, role, getattr(model.stacks["prod"], scope_of))
+    violations = evaluate(model.with_assignment(grant)).violations
+    assert violations and all(who == identity and a == grant for _, who, a in violations)
+    assert all("prod" in p.why for p, _, _ in violations)
+
+
+def test_one_shared_state_container_and_key_would_break_isolation(model: Model) -> None:
+    # The old layout: every CI identity on one container and one key. Granting dev's deployer the state
+    # account's scope (which holds both containers) is that layout, and the model refuses it.
+    account = model.stacks["prod"].state_container.rsplit("/blobServices/", 1)[0]
+    grant = _grant(model, "deploy-dev", "Storage Blob Data Contributor", account)
+    whys = {p.why for p, _, _ in evaluate(model.with_assignment(grant)).violations}
+    assert {"read prod's state", "write prod's state", "delete prod's state"} <= whys
+
+
+def test_read_only_identities_hold_no_role_that_writes(model: Model) -> None:
+    for identity in read_only_identities(model):
+        assert [w for a in model.assignments_of(identity) for w in writes_allowed(a.role)] == [], identity
+    # Negative controls: what previews held before, and a role that writes.
+    assert writes_allowed(builtin_role("Key Vault Crypto User"))
+    assert writes_allowed(builtin_role("Storage Blob Data Contributor"))
+
+
+def test_a_preview_refused_a_dry_run_is_still_allowed_to_preview(model: Model, result: Result) -> None:
+    # pulumi-kubernetes tries a server-side dry run (a write) and falls back when Forbidden: optional.
+    dry_runs = [op for op in result.allowed if op.identity == "preview-dev" and "dry run" in op.need.why]
+    assert dry_runs and all(op.need.optional and not result.allowed[op] for op in dry_runs)
+
+
+def test_pull_requests_previewing_prod_would_be_denied() -> None:
+    workflows = _edited(
+        "pull-request.yml", "        stack: [dev]\n    env:", "        stack: [dev, prod]\n    env:"
+    )
+    denied = evaluate(assemble(workflows)).denied
+    prod = {op.need.action for op in denied if op.where.startswith("pull-request.yml preview (prod)")}
+    assert "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read" in prod
+    assert "Microsoft.KeyVault/vaults/keys/decrypt/action" in prod
+
+
+def test_a_job_whose_subject_its_identity_does_not_trust_is_found() -> None:
+    # deploy-dev without its environment: subject ref:refs/heads/main, which only the build identity trusts,
+    # and its client id falls back to the repository level, where AZURE_CLIENT_ID is not set.
+    workflows = _edited("main.yml", "    environment:\n      name: dev\n", "")
+    problems = evaluate(assemble(workflows)).problems
+    assert any(p.startswith("main.yml deploy-dev:") for p in problems), problems
+
+
+def test_a_job_pointed_at_another_stacks_state_is_found() -> None:
+    workflows = _edited(
+        "drift.yml",
+        "      PULUMI_BACKEND_URL: ${{ vars.PULUMI_BACKEND_URL }}",
+        "      PULUMI_BACKEND_URL: azblob://x",
+    )
+    problems = evaluate(assemble(workflows)).problems
+    assert any("drift.yml drift (prod)" in p and "PULUMI_BACKEND_URL" in p for p in problems), problems
+
+
+def test_an_unmodelled_command_in_a_credentialed_job_is_found() -> None:
+    workflows = _edited(
+        "main.yml",
+        '        run: pulumi config set --stack "$STACK" muse:imageTag "$IMAGE_DIGEST"',
+        "        run: az keyvault secret show --vault-name x --name y",
+    )
+    problems = evaluate(assemble(workflows)).problems
+    assert any("unmodelled command: az keyvault secret show" in p for p in problems), problems
+
+
+def test_every_arm_namespace_is_registered_by_the_bootstrap() -> None:
+    namespaces = set()
+    plans = [bootstrap_plan()[1], *(p.outputs for p in stack_plans().values())]
+    for outputs in plans:
+        for (type_token, _), values in outputs.items():
+            resource_id = str(values.get("id", ""))
+            if type_token.startswith("azure-native:") and resource_id.startswith("/subscriptions/"):
+                namespaces.add(arm_type(resource_id).split("/")[0])
+    always = {"Microsoft.Authorization", "Microsoft.Resources"}  # registered in every subscription
+    assert namespaces - always <= set(RESOURCE_PROVIDERS), namespaces - always - set(RESOURCE_PROVIDERS)
+    assert {"Microsoft.ContainerService", "Microsoft.KeyVault", "Microsoft.Insights"} <= namespaces
+
+
+def test_every_grant_is_within_its_identitys_environment_or_named_cross_environment(model: Model) -> None:
+    for key in ("preview-dev", "deploy-dev", "preview-prod"):
+        other = model.stacks["prod" if key.endswith("dev") else "dev"]
+        assert not [a for a in model.assignments_of(key) if in_scope(a.scope, other.group_id)], key
+    crossing = [
+        a for a in model.assignments_of("deploy-prod") if in_scope(a.scope, model.stacks["dev"].group_id)
+    ]
+    assert [a.role.name for a in crossing] == ["Reader"]  # the import source, nothing else of dev
+
+
+def test_model_without_jobs_has_only_the_runtime_operations() -> None:
+    bare = assemble(())
+    assert {op.identity.split(" ")[0] for op in bare.operations} == {
+        "cluster-kubelet",
+        "muse-workload",
+        "cluster-control-plane",
+    }
+    # Then every CI grant is unneeded: the model really reads what each grant is for from the workflows.
+    unneeded = {a.name for a in evaluate(replace(bare)).unneeded}
+    assert "dev-contributor" in unneeded and "preview-dev-reader" in unneeded

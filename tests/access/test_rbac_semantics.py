@@ -1,0 +1,131 @@
+"""Azure RBAC evaluated as Azure documents it, on the real built-in role definitions (vendored).
+
+Sources: learn.microsoft.com/azure/role-based-access-control/role-definitions (Actions minus NotActions,
+DataActions apart, wildcards), .../conditions-format (ABAC), the built-in roles pages (builtin-roles.json).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from export.access.conditions import Request, evaluate, parse_check
+from export.access.rbac import Assignment, builtin_role, in_scope, matches
+from rbac.roles import DELEGABLE_BY_CI, PrincipalType, Role, only_assigning, only_reading_custom_resources
+
+GROUP = "/subscriptions/s/resourceGroups/rg-muse-dev-m7k2"
+REGISTRY = f"{GROUP}/providers/Microsoft.ContainerRegistry/registries/acrmusedevm7k2"
+CLUSTER = f"{GROUP}/providers/Microsoft.ContainerService/managedClusters/aks-muse-dev-m7k2"
+
+
+def allows(role: str, action: str, data: bool = False) -> bool:
+    return builtin_role(role).permissions.allows(action, data)
+
+
+def test_wildcards_match_across_segments_and_ignore_case() -> None:
+    assert matches("*/read", "Microsoft.ContainerRegistry/registries/read")
+    assert matches("Microsoft.Authorization/*/Write", "microsoft.authorization/roleAssignments/write")
+    assert not matches(
+        "Microsoft.ContainerRegistry/registries/read", "Microsoft.ContainerRegistry/registries/write"
+    )
+    # `/*/` may stand for no segment: Managed Identity Operator's one way to assign an identity.
+    assert matches(
+        "Microsoft.ManagedIdentity/userAssignedIdentities/*/assign/action",
+        "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action",
+    )
+
+
+def test_not_actions_are_subtracted_from_actions() -> None:
+    # Contributor: `*` minus Microsoft.Authorization/*/Write: it cannot create role assignments.
+    assert allows("Contributor", "Microsoft.ContainerRegistry/registries/importImage/action")
+    assert not allows("Contributor", "Microsoft.Authorization/roleAssignments/write")
+    assert allows("Role Based Access Control Administrator", "Microsoft.Authorization/roleAssignments/write")
+
+
+def test_data_actions_are_apart_from_actions() -> None:
+    # Owner's `*` reaches no blob and no secret value; only dataActions do.
+    assert not allows(
+        "Owner", "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read", data=True
+    )
+    assert allows(
+        "Storage Blob Data Reader",
+        "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read",
+        True,
+    )
+    assert not allows(
+        "Storage Blob Data Reader",
+        "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/write",
+        True,
+    )
+
+
+def test_the_defects_the_review_found_are_real_in_the_role_definitions() -> None:
+    # prod's import read the source registry with AcrPull, which lacks registries/read (Reader has it).
+    assert not allows("AcrPull", "Microsoft.ContainerRegistry/registries/read")
+    assert allows("Reader", "Microsoft.ContainerRegistry/registries/read")
+    assert allows(
+        "Reader", "Microsoft.ContainerRegistry/registries/pull/read"
+    )  # `*/read`, as ACR's table says
+    assert not allows("Reader", "Microsoft.ContainerRegistry/registries/importImage/action")
+    # AKS RBAC Reader reads no custom resource: refreshing the SecretProviderClass fails with it alone.
+    spc = "Microsoft.ContainerService/managedClusters/customresources/read"
+    assert not allows("Azure Kubernetes Service RBAC Reader", spc, data=True)
+    assert not allows("Azure Kubernetes Service RBAC Writer", spc, data=True)
+    assert allows("Azure Kubernetes Service RBAC Cluster Admin", spc, data=True)
+    # Key Vault Crypto User, which every CI identity had on the one state key, can also disable the key.
+    assert allows("Key Vault Crypto User", "Microsoft.KeyVault/vaults/keys/update/action", data=True)
+
+
+def test_scope_covers_itself_and_below_only() -> None:
+    assert in_scope(GROUP, REGISTRY)
+    assert in_scope(GROUP.upper(), REGISTRY)  # ARM ids are case-insensitive
+    assert not in_scope(REGISTRY, GROUP)
+    assert not in_scope(GROUP, GROUP.replace("rg-muse-dev-m7k2", "rg-muse-dev-m7k22"))  # not a string prefix
+
+
+def _delegation(condition: str) -> Assignment:
+    return Assignment("d", "p", builtin_role("Role Based Access Control Administrator"), GROUP, condition)
+
+
+@pytest.mark.parametrize(
+    ("role", "principal_type", "allowed"),
+    [
+        (Role.ACR_PULL, "ServicePrincipal", True),
+        (Role.KEY_VAULT_SECRETS_USER, "ServicePrincipal", True),
+        (Role.ACR_PULL, "User", False),
+        (Role.CONTRIBUTOR, "ServicePrincipal", False),
+        (Role.RBAC_ADMINISTRATOR, "ServicePrincipal", False),
+    ],
+)
+def test_constrained_delegation_condition(role: Role, principal_type: str, allowed: bool) -> None:
+    delegation = _delegation(only_assigning(list(DELEGABLE_BY_CI), PrincipalType.SERVICE_PRINCIPAL))
+    request = {
+        "@Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId]": role.definition_id,
+        "@Request[Microsoft.Authorization/roleAssignments:PrincipalType]": principal_type,
+    }
+    action = "Microsoft.Authorization/roleAssignments/write"
+    assert delegation.allows(action, False, REGISTRY, request) is allowed
+    # Reads pass the condition untouched (it constrains writes and deletes only).
+    assert delegation.allows("Microsoft.Authorization/roleAssignments/read", False, REGISTRY, {})
+    # Deleting an existing Owner assignment is refused; deleting an AcrPull one is allowed.
+    delete = "Microsoft.Authorization/roleAssignments/delete"
+    existing = "@Resource[Microsoft.Authorization/roleAssignments:RoleDefinitionId]"
+    assert not delegation.allows(delete, False, REGISTRY, {existing: "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"})
+    assert delegation.allows(delete, False, REGISTRY, {existing: Role.ACR_PULL.definition_id})
+
+
+def test_custom_resource_condition_allows_exactly_the_named_kinds() -> None:
+    condition = only_reading_custom_resources([("secrets-store.csi.x-k8s.io", "secretproviderclasses")])
+    group = "@Request[Microsoft.ContainerService/managedClusters/customResources:group]"
+    kind = "@Request[Microsoft.ContainerService/managedClusters/customResources:kind]"
+    read = "Microsoft.ContainerService/managedClusters/customresources/read"
+    spc = {group: "secrets-store.csi.x-k8s.io", kind: "secretproviderclasses"}
+    assert evaluate(condition, Request(read, spc))
+    assert not evaluate(condition, Request(read, {group: "security.istio.io", kind: "authorizationpolicies"}))
+    assert not evaluate(condition, Request(read, {}))  # missing attributes make the comparison false
+    assert evaluate(condition, Request("Microsoft.ContainerService/managedClusters/pods/read", {}))
+
+
+def test_unknown_condition_syntax_is_refused() -> None:
+    parse_check(only_assigning([Role.ACR_PULL], PrincipalType.SERVICE_PRINCIPAL))
+    with pytest.raises(ValueError, match="unsupported condition syntax"):
+        parse_check("@Request[x] NumericLessThan 3")

@@ -1,0 +1,116 @@
+"""Jobs that hold an Azure identity install only hash-locked Python packages.
+
+A job with `id-token: write` can mint its OIDC token in any step (ACTIONS_ID_TOKEN_REQUEST_URL/TOKEN are in
+every step's environment), so code that runs at install time (an sdist's build, a .pth file) runs with the
+job's identity in reach. Such jobs install requirements-ci.txt with `pip --require-hashes` (`make ci-venv`),
+which refuses any file whose hash is not in the lock and any dependency that is not pinned in it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from pathlib import Path
+
+from export.workflows import Job, Step, Workflow
+from stack.files import REPO_ROOT
+
+LOCK = REPO_ROOT / "requirements-ci.txt"
+LOCK_INPUT = REPO_ROOT / "requirements-ci.in"
+# What installs Python packages in a run: block. `make ci-venv` is the one hash-locked way.
+INSTALLS = re.compile(
+    r"\bmake\b[^;&|\n]*?(?<![\w-])(venv|setup|test|test-fast|lint|checkov)(?![\w-])|\bpip\d?\s+install\b|"
+    r"\buv\s+(pip|sync|add)\b|"
+    r"\bpython3?\s+-m\s+pip\s+install\b|\bpipx\b"
+)
+
+
+def _pins(text: str) -> dict[str, str]:
+    return {
+        m.group(1).lower(): m.group(2)
+        for m in re.finditer(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)", text, re.MULTILINE)
+    }
+
+
+def holds_azure_identity(job: Job) -> bool:
+    return isinstance(job.permissions, dict) and job.permissions.get("id-token") == "write"
+
+
+def unlocked_installs(workflow: Workflow) -> list[str]:
+    """`<job>: <line>` for every install in a credentialed job that is not the hash-locked `make ci-venv`."""
+    found = []
+    for job in workflow.jobs.values():
+        if not holds_azure_identity(job):
+            continue
+        for step in job.steps:
+            for line in (step.run or "").splitlines():
+                if INSTALLS.search(line) and "--require-hashes" not in line:
+                    found.append(f"{job.id}: {line.strip()}")
+            if step.action == "actions/setup-python" and step.inputs.get("cache"):
+                found.append(f"{job.id}: setup-python cache {step.inputs['cache']}")
+    return found
+
+
+def test_credentialed_jobs_install_only_the_hash_locked_set(workflows: dict[str, Workflow]) -> None:
+    jobs = [job for wf in workflows.values() for job in wf.jobs.values()]
+    credentialed = [job.id for job in jobs if holds_azure_identity(job)]
+    assert len(credentialed) >= 4  # build, two deploys, the PR preview, drift
+    for name, workflow in workflows.items():
+        assert unlocked_installs(workflow) == [], name
+    for workflow in workflows.values():
+        for job in workflow.jobs.values():
+            if holds_azure_identity(job) and any("make" in (s.run or "") for s in job.steps):
+                assert any((s.run or "").strip() == "make ci-venv" for s in job.steps), job.id
+
+
+def test_negative_control_a_floating_install_in_a_credentialed_job_is_found(
+    workflows: dict[str, Workflow],
+) -> None:
+    workflow = workflows["main.yml"]
+    job = workflow.jobs["deploy-dev"]
+    index = next(i for i, s in enumerate(job.steps) if (s.run or "").strip() == "make ci-venv")
+    for bad in (
+        "make venv",
+        'make -C "$RUNNER_TEMP/deployed" venv',
+        "pip install pulumi-azure-native",
+        "python3 -m pip install -r requirements.txt",
+    ):
+        step: Step = replace(job.steps[index], run=bad)
+        broken = replace(job, steps=(*job.steps[:index], step, *job.steps[index + 1 :]))
+        found = unlocked_installs(replace(workflow, jobs={**workflow.jobs, "deploy-dev": broken}))
+        assert found == [f"deploy-dev: {bad}"]
+    # The same install in a job without an identity is not this check's business.
+    checks = workflows["pull-request.yml"]
+    assert not holds_azure_identity(checks.jobs["checks"])
+
+
+def test_every_locked_requirement_is_pinned_and_hashed() -> None:
+    entries = re.split(r"\n(?=[A-Za-z0-9])", LOCK.read_text().split("\n", 2)[2].strip())
+    requirements = [e for e in entries if not e.startswith("#")]
+    assert len(requirements) >= 30
+    for entry in requirements:
+        assert re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*==\S+ \\", entry), entry.splitlines()[0]
+        assert "--hash=sha256:" in entry, entry.splitlines()[0]
+
+
+def test_lock_pins_what_the_program_and_the_policy_pack_pin() -> None:
+    wanted = _pins(LOCK_INPUT.read_text())
+    locked = _pins(LOCK.read_text())
+    assert wanted.items() <= locked.items()
+    # The lock installs the versions the program, the policy pack and the editable build use elsewhere.
+    for source in ("requirements.txt", "policy/requirements.txt"):
+        pins = _pins((REPO_ROOT / source).read_text())
+        assert pins.items() <= wanted.items(), source
+    assert wanted["setuptools"] == _pins((REPO_ROOT / "requirements-dev.txt").read_text())["setuptools"]
+
+
+def test_make_ci_venv_installs_with_require_hashes_and_no_resolution() -> None:
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    target = "$(CI_VENV_STAMP): requirements-ci.txt pyproject.toml\n"
+    recipe = makefile.split(target, 1)[1].split("\n\n", 1)[0]
+    installs = [line.strip() for line in recipe.splitlines() if "pip install" in line]
+    assert "--require-hashes -r requirements-ci.txt" in installs[0]
+    # The project itself: no dependencies resolved, built by the locked setuptools (no build isolation).
+    assert "--no-deps --no-build-isolation" in installs[1]
+    assert len(installs) == 2
+    assert Path(REPO_ROOT / "requirements-ci.txt").exists()
