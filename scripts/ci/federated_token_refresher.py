@@ -9,12 +9,13 @@ hardening with OpenID Connect" -> "Updating your actions for OIDC": `$ACTIONS_ID
 answer `{"value": "<JWT>"}`), and atomically rewrites AZURE_FEDERATED_TOKEN_FILE well before expiry.
 
 Who reads the file (each re-reads it when it needs a new assertion):
-  - kubelogin in workloadidentity mode (AZURE_FEDERATED_TOKEN_FILE, AZURE_CLIENT_ID, AZURE_TENANT_ID,
-    AZURE_AUTHORITY_HOST; Azure/kubelogin docs/book/src/concepts/login-modes/workloadidentity.md: "token will
-    not be cached on the filesystem"),
   - the Pulumi azblob state backend and the azurekeyvault secrets provider (gocloud.dev -> azidentity
     DefaultAzureCredential -> WorkloadIdentityCredential, which re-reads the file every 10 minutes),
   - `az login --federated-token "$(cat file)"` in scripts/ci/az-login-federated.sh before late az steps.
+Not kubelogin: in workloadidentity mode with ACTIONS_ID_TOKEN_REQUEST_TOKEN/URL set (every GitHub job with
+`id-token: write`) it asks that endpoint itself for every assertion and ignores AZURE_FEDERATED_TOKEN_FILE
+(Azure/kubelogin v0.2.17 pkg/internal/token/provider.go -> newGithubActionsCredential); the file is only its
+fallback without those variables.
 
     python3 federated_token_refresher.py --file PATH --once              # fetch and write one token
     python3 federated_token_refresher.py --file PATH --for-seconds 3600  # keep it fresh until then

@@ -2,8 +2,9 @@
 # Explicit rollout check after `pulumi up` (which already awaits the Deployment and fails when it never
 # becomes ready). Fetches an Entra ID kubeconfig for the stack's AKS cluster (local accounts are disabled),
 # converts it for kubelogin and waits for the rollout. In CI (AZURE_FEDERATED_TOKEN_FILE set by
-# scripts/ci/start-token-refresher.sh) kubelogin uses workloadidentity mode with that refreshed file, and the
-# az CLI signs in again from it first: the azure/login session cannot renew itself once GitHub's ~5-minute
+# scripts/ci/start-token-refresher.sh) kubelogin uses workloadidentity mode, which on a GitHub runner asks the
+# job's OIDC endpoint for a fresh token itself (ACTIONS_ID_TOKEN_REQUEST_*; Azure/kubelogin v0.2.17
+# pkg/internal/token/provider.go), and the az CLI signs in again from the refreshed file first: the azure/login session cannot renew itself once GitHub's ~5-minute
 # assertion has expired (Azure/azure-cli#28708). Elsewhere (a laptop) it uses the az login session.
 #   scripts/ci/verify-rollout.sh dev
 # Reads the stack outputs resourceGroupName and clusterName; the namespace and Deployment name come from

@@ -40,7 +40,8 @@ What each answers, and the documented behaviour it follows:
   (Azure/azure-cli acr/import.py: a source on an Azure registry becomes ImportSource(resource_id=...));
   `az acr repository show --image <repo>:<tag> --query digest` prints the tag's digest; `az aks
   get-credentials --file` writes a kubeconfig; `az login` / `az account set` succeed.
-- `kubelogin convert-kubeconfig`: succeeds.
+- `kubelogin convert-kubeconfig`: succeeds; `kubelogin get-token` in workloadidentity mode takes the GitHub
+  Actions branch when ACTIONS_ID_TOKEN_REQUEST_* are set (see `kubelogin`).
 """
 
 from __future__ import annotations
@@ -309,8 +310,65 @@ def az(world: dict[str, Any], args: list[str]) -> int:
     return 2
 
 
+def github_oidc_token(request_url: str, request_token: str) -> str:
+    """What kubelogin's getGitHubToken does: GET ACTIONS_ID_TOKEN_REQUEST_URL with audience
+    api://AzureADTokenExchange and `Authorization: bearer <ACTIONS_ID_TOKEN_REQUEST_TOKEN>`; answer
+    `{"value": "<JWT>"}` (Azure/kubelogin v0.2.17 pkg/internal/token/githubactionscredential.go)."""
+    import urllib.parse
+    import urllib.request
+
+    parts = urllib.parse.urlsplit(request_url)
+    query = [*urllib.parse.parse_qsl(parts.query), ("audience", "api://AzureADTokenExchange")]
+    url = urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
+    request = urllib.request.Request(  # noqa: S310 - a loopback fake in tests
+        url,
+        headers={"Authorization": f"bearer {request_token}", "Accept": "application/json; api-version=2.0"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        return str(json.loads(response.read())["value"])
+
+
 def kubelogin(world: dict[str, Any], args: list[str]) -> int:
-    return 0 if args[:1] == ["convert-kubeconfig"] else 2
+    """`convert-kubeconfig` succeeds. `get-token` in workloadidentity mode (`--login workloadidentity` or
+    AAD_LOGIN_METHOD) picks its credential as Azure/kubelogin v0.2.17 pkg/internal/token/provider.go does:
+    with ACTIONS_ID_TOKEN_REQUEST_TOKEN and ACTIONS_ID_TOKEN_REQUEST_URL both set, newGithubActionsCredential
+    (a fresh GitHub OIDC token for every assertion, githubactionscredential.go); otherwise
+    newWorkloadIdentityCredential (the AZURE_FEDERATED_TOKEN_FILE). The exchange with Entra ID is not
+    modelled: the ExecCredential's token names the assertion's source."""
+    if args[:1] == ["convert-kubeconfig"]:
+        return 0
+    if args[:1] != ["get-token"]:
+        return 2
+    login = flag(args, "--login") or os.environ.get("AAD_LOGIN_METHOD", "devicecode")
+    if login != "workloadidentity":
+        print(f"release_tools: kubelogin get-token --login {login} is not modelled", file=sys.stderr)
+        return 2
+    if not os.environ.get("AZURE_CLIENT_ID") or not os.environ.get("AZURE_TENANT_ID"):
+        print(
+            "client ID cannot be empty"
+            if not os.environ.get("AZURE_CLIENT_ID")
+            else "tenant ID cannot be empty",
+            file=sys.stderr,
+        )
+        return 1
+    request_token = os.environ.get("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "")
+    request_url = os.environ.get("ACTIONS_ID_TOKEN_REQUEST_URL", "")
+    if request_token and request_url:
+        credential, assertion = "GithubActionsCredential", github_oidc_token(request_url, request_token)
+    else:
+        token_file = os.environ.get("AZURE_FEDERATED_TOKEN_FILE", "")
+        if not token_file or not Path(token_file).is_file():
+            print(f"failed to read federated token file {token_file!r}", file=sys.stderr)
+            return 1
+        credential, assertion = "WorkloadIdentityCredential", Path(token_file).read_text(encoding="utf-8")
+    world["kubelogin_tokens"] = [*world.get("kubelogin_tokens", []), {"credential": credential}]
+    status = {"token": f"access-token-for:{credential}:{assertion.strip()}"}
+    print(
+        json.dumps(
+            {"kind": "ExecCredential", "apiVersion": "client.authentication.k8s.io/v1beta1", "status": status}
+        )
+    )
+    return 0
 
 
 def main(argv: list[str]) -> int:

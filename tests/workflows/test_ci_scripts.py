@@ -225,8 +225,10 @@ def test_verify_rollout_uses_entra_kubeconfig_and_waits(stubs: dict[str, Path]) 
 def test_verify_rollout_in_ci_signs_in_again_from_the_refreshed_token_and_uses_workload_identity(
     stubs: dict[str, Path], tmp_path: Path
 ) -> None:
-    """kubelogin's workloadidentity mode reads AZURE_FEDERATED_TOKEN_FILE on every get-token (Azure/kubelogin
-    docs/book/src/concepts/login-modes/workloadidentity.md); az signs in again from the same file."""
+    """In CI the kubeconfig uses kubelogin's workloadidentity mode, which on a GitHub runner
+    (ACTIONS_ID_TOKEN_REQUEST_TOKEN/URL set) asks the job's OIDC endpoint for a fresh token per assertion
+    (Azure/kubelogin v0.2.17 pkg/internal/token/provider.go -> newGithubActionsCredential; modelled in
+    release_tools.py, tested in test_token_refresher.py); az signs in again from the refreshed token file."""
     token = tmp_path / "azure-federated-token"
     token.write_text("header.payload.signature")
     stubs["outputs"].write_text(

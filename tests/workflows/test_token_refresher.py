@@ -52,7 +52,9 @@ def oidc() -> Iterator[dict[str, object]]:
                 self.send_response(503)
                 self.end_headers()
                 return
-            if self.headers.get("Authorization") != f"Bearer {BEARER}":
+            # The auth scheme is case-insensitive (RFC 9110 11.1); kubelogin sends "bearer".
+            scheme, _, credentials = (self.headers.get("Authorization") or "").partition(" ")
+            if scheme.lower() != "bearer" or credentials != BEARER:
                 self.send_response(401)
                 self.end_headers()
                 return
@@ -201,3 +203,43 @@ def test_negative_control_a_token_written_once_expires_within_the_job(
                    env=_env(oidc, tmp_path), check=True, timeout=30)  # fmt: skip
     time.sleep(1.5)
     assert float(_claims(token_file)["exp"]) < time.time()  # type: ignore[arg-type]
+
+
+TOOLS = Path(__file__).with_name("release_tools.py")
+
+
+@pytest.mark.parametrize("actions_variables", [True, False])
+def test_kubelogin_workloadidentity_asks_github_when_the_actions_variables_are_set(
+    oidc: dict[str, object], tmp_path: Path, actions_variables: bool
+) -> None:
+    """The kubelogin stand-in (release_tools.py) picks its credential as Azure/kubelogin v0.2.17
+    pkg/internal/token/provider.go does: in workloadidentity mode with ACTIONS_ID_TOKEN_REQUEST_TOKEN/URL set
+    (every GitHub job with `id-token: write`) newGithubActionsCredential, which asks the OIDC endpoint for a
+    fresh token per assertion (audience api://AzureADTokenExchange) and never reads
+    AZURE_FEDERATED_TOKEN_FILE.
+    Negative control: without those variables it reads the file, and fails when there is none."""
+    world = tmp_path / "world.json"
+    world.write_text(json.dumps({"calls": []}))
+    env = {
+        **_env(oidc, tmp_path),
+        "RELEASE_WORLD": str(world),
+        "AZURE_CLIENT_ID": "c",
+        "AZURE_TENANT_ID": "t",
+    }
+    env["AZURE_FEDERATED_TOKEN_FILE"] = str(tmp_path / "no-such-file")
+    env["AAD_LOGIN_METHOD"] = "workloadidentity"
+    if not actions_variables:
+        del env["ACTIONS_ID_TOKEN_REQUEST_URL"], env["ACTIONS_ID_TOKEN_REQUEST_TOKEN"]
+    command = [sys.executable, str(TOOLS), "kubelogin", "get-token", "--server-id", "6dae42f8"]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if actions_variables:
+        assert result.returncode == 0, result.stderr
+        assert "GithubActionsCredential" in json.loads(result.stdout)["status"]["token"]
+        [request] = oidc["requests"]  # type: ignore[misc]
+        assert request["query"]["audience"] == ["api://AzureADTokenExchange"]
+    else:
+        assert result.returncode == 1 and "federated token file" in result.stderr
+        assert oidc["requests"] == []
+        (tmp_path / "no-such-file").write_text("header.payload.signature")
+        result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+        assert "WorkloadIdentityCredential" in json.loads(result.stdout)["status"]["token"]
