@@ -88,11 +88,16 @@ def test_removing_the_custom_resource_reader_breaks_drift_on_the_secret_provider
         a for a in model.assignments_of("preview-prod") if a.role.name.startswith("Muse Kubernetes custom")
     ]
     denied = evaluate(model.without(reader)).denied
+    # Both prod previews refresh the SecretProviderClass: the drift check and the diff before the approval.
     assert {(op.where, op.need.why) for op in denied} == {
         (
-            "drift.yml drift (prod): pulumi/actions preview (prod)",
+            "drift.yml drift (prod): pulumi preview (prod)",
             "pulumi preview --refresh (prod): SecretProviderClass 'muse-secretproviderclass' (read)",
-        )
+        ),
+        (
+            "main.yml preview-prod: pulumi preview (prod)",
+            "pulumi preview --refresh (prod): SecretProviderClass 'muse-secretproviderclass' (read)",
+        ),
     }
     assert {op.need.action for op in denied} == {
         "Microsoft.ContainerService/managedClusters/customresources/read"
@@ -201,7 +206,7 @@ def test_a_job_pointed_at_another_stacks_state_is_found() -> None:
 def test_an_unmodelled_command_in_a_credentialed_job_is_found() -> None:
     workflows = _edited(
         "main.yml",
-        '        run: pulumi config set --stack "$STACK" muse:imageTag "$IMAGE_DIGEST"',
+        '        run: scripts/ci/tag-latest.sh "$STACK" "$IMAGE_DIGEST"',
         "        run: az keyvault secret show --vault-name x --name y",
     )
     problems = evaluate(assemble(workflows)).problems

@@ -55,7 +55,9 @@ def _registry_stage(stack: str) -> OfflinePlan:
         os.environ["MUSE_BOOTSTRAP_STAGE"] = "registry"
         try:
             # Step 3 of the script has set muse:imagePushPrincipalId before step 4 runs.
-            _REGISTRY_STAGES[stack] = run_stack(stack, overrides={"muse:imagePushPrincipalId": DEPLOY_PRINCIPAL})
+            _REGISTRY_STAGES[stack] = run_stack(
+                stack, overrides={"muse:imagePushPrincipalId": DEPLOY_PRINCIPAL}
+            )
         finally:
             if previous is None:
                 del os.environ["MUSE_BOOTSTRAP_STAGE"]
@@ -266,7 +268,9 @@ def test_registry_stage_without_the_guard_deletes_a_deployed_stack(
 ) -> None:
     """Negative control: step 4 without the guard, on deployed stacks, deletes everything but the registry."""
     original = SCRIPT.read_text(encoding="utf-8")
-    start = original.index('for env in "${environments[@]}"; do\n  PULUMI_BACKEND_URL="$(env_state "$env" backend_url)"  # each')
+    start = original.index(
+        'for env in "${environments[@]}"; do\n  PULUMI_BACKEND_URL="$(env_state "$env" backend_url)"  # each'
+    )
     end = original.index('echo "== 5/5')
     unguarded = (
         'for env in dev prod; do\n  MUSE_BOOTSTRAP_STAGE=registry pulumi up --stack "$env" --yes\ndone\n\n'
