@@ -187,6 +187,26 @@ def tail(text: str) -> str:
     return text.replace("```", "'''")
 
 
+def running_cell(running: str | None) -> str:
+    """`<digest>` plus what is known about it, or the words when no digest is known."""
+    digest = re.match(r"sha256:[0-9a-f]{64}", running or "")
+    if running and digest:
+        return f"`{digest.group(0)}`{running[digest.end() :]}"
+    return running or "nothing yet"
+
+
+def first_deploy_running(new: Attempt) -> str | None:
+    """What serves after a failed first deploy. Once `pulumi up` created the Deployment, its pods run the new
+    image (ready or not, and failing the smoke check or not): the release stays in place, nothing is removed.
+    Only a failure before the Deployment existed leaves nothing running."""
+    up = next((s for s in new.steps if s.what == "pulumi up"), None)
+    if up is not None and up.ok:
+        return f"{new.image} (the failed release: nothing to return to)"
+    if up is not None and "failed to fully initialize or become live" in up.output:
+        return f"{new.image}, not ready (the failed release: nothing to return to)"
+    return None
+
+
 def summary(
     stack: str, result: str, previous: str | None, new: Attempt, rollback: Attempt | None, note: str
 ) -> str:
@@ -201,7 +221,7 @@ def summary(
         RELEASED: new.image,
         NOT_REPLACED: previous,
         ROLLED_BACK: previous,
-        NOTHING_TO_RETURN_TO: None if previous is None else "see below",
+        NOTHING_TO_RETURN_TO: first_deploy_running(new) if previous is None else "see below",
     }.get(result, "unknown: see below")
     lines = [
         f"### Deploy `{stack}`: {titles[result]}",
@@ -210,9 +230,7 @@ def summary(
         "|---|---|",
         f"| before this release | `{previous or 'none (first deploy)'}` |",
         f"| this release | `{new.image}` |",
-        f"| running now | `{running}` |"
-        if running and running.startswith("sha256:")
-        else f"| running now | {running or 'nothing yet'} |",
+        f"| running now | {running_cell(running)} |",
         "",
         *(f"- release {s.describe()}" for s in new.steps if s.what != "pulumi config set" or not s.ok),
     ]

@@ -9,10 +9,13 @@ comparing prod with it would report the pending release as drift. main.yml's dep
 lists updates newest first with their `message` and `result` (pulumi/pulumi
 pkg/cmd/pulumi/stack/stack_history.go updateInfoJSON; pkg/backend/diy/state.go getHistory).
 
-Writes `commit=<sha>` and `source=deployed|main` to $GITHUB_OUTPUT (or stdout) and a markdown note saying
-which of the two it compared and why, for the drift summary. Falls back to `main` (HEAD of the checkout, which
-must have full history) when no main.yml update is in the last --page-size updates, or when the recorded
-commit is not in main's history. Standard library only.
+Writes `commit=<sha>` and `source=deployed|main|none` to $GITHUB_OUTPUT (or stdout) and a markdown note
+saying which it compared and why, for the drift summary. Falls back to `main` (HEAD of the checkout, which
+must have full history) when the recorded commit is not in main's history. A stack with no successful
+main.yml update in the last --page-size updates (e.g. after bootstrap's registries-only first deploy, before
+main.yml's first release) has no deployed program to compare with: comparing it with `main` would report the
+whole unreleased program as drift every day, so it gets `source=none`, an empty commit, a `::notice` and the
+note in the step summary, and drift.yml skips its preview. Standard library only.
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ def on_main(commit: str) -> bool:
 
 
 def choose(stack: str, updates: list[dict[str, Any]], head: str, page_size: int) -> tuple[str, str, str]:
-    """(commit, "deployed"|"main", note)."""
+    """(commit, "deployed"|"main"|"none", note); commit is "" for "none"."""
     deployed = next(
         (
             u
@@ -72,10 +75,12 @@ def choose(stack: str, updates: list[dict[str, Any]], head: str, page_size: int)
         lines.append(f"The stack's latest update ({latest.get('startTime')}) {what}.")
     if deployed is None:
         note = (
-            f"Compared `{stack}` with `main` (`{head[:12]}`): no successful update from main.yml in the "
-            f"stack's last {page_size} updates."
+            f"Drift check of `{stack}` skipped: no successful update from main.yml in the stack's last "
+            f"{page_size} updates, so no released program to compare Azure with (comparing with `main` "
+            "would report everything main.yml has not released yet as drift). The check starts after "
+            "main.yml's first deploy to this stack."
         )
-        return head, "main", "\n".join([note, *lines])
+        return "", "none", "\n".join([note, *lines])
     commit = str(commit_of(deployed["message"]))
     if not on_main(commit):
         note = (
@@ -110,6 +115,12 @@ def main(argv: list[str] | None = None) -> int:
     commit, source, note = choose(args.stack, updates, head, args.page_size)
     args.note.write_text(note + "\n", encoding="utf-8")
     print(note, flush=True)
+    if source == "none":
+        print(f"::notice title=Drift check skipped ({args.stack})::{note.splitlines()[0]}", flush=True)
+        summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if summary:
+            with Path(summary).open("a", encoding="utf-8") as handle:
+                handle.write(f"### Drift check: `{args.stack}` not deployed by main.yml yet\n\n{note}\n")
     outputs = f"commit={commit}\nsource={source}\n"
     path = os.environ.get("GITHUB_OUTPUT")
     if path:

@@ -222,6 +222,41 @@ def test_verify_rollout_uses_entra_kubeconfig_and_waits(stubs: dict[str, Path]) 
     assert log[3] == "kubectl rollout status deployment/muse --namespace muse-dev --timeout=5m"
 
 
+def azure_cli_expanded(argv: list[str]) -> list[str]:
+    """The Azure CLI's `@file` argument expansion, applied to every argument before parsing (Azure/azure-cli
+    src/azure-cli-core/azure/cli/core/commands/__init__.py, _expand_file_prefixed_files, called by
+    AzCliCommandInvoker.execute via _pre_command_table_create): an argument, or the value after its first
+    `=`, that starts with `@` is replaced by that file's content with trailing newlines stripped; an
+    unreadable file leaves the argument as it is."""
+
+    def load(argument: str) -> str:
+        if not argument.startswith("@") or len(argument) == 1:
+            return argument
+        try:
+            return Path(argument[1:]).expanduser().read_text().rstrip(os.linesep)
+        except OSError:
+            return argument
+
+    expanded = []
+    for argument in argv:
+        name, equals, value = argument.partition("=")
+        expanded.append(f"{name}={load(value)}" if equals else load(name))
+    return expanded
+
+
+def test_az_login_refuses_a_missing_token_file_instead_of_passing_the_literal_at_path(
+    stubs: dict[str, Path], tmp_path: Path
+) -> None:
+    """az would pass `@<file>` on as the token when it cannot read the file (azure_cli_expanded above)."""
+    result = run_with_stubs(
+        stubs, "az-login-federated.sh", AZURE_FEDERATED_TOKEN_FILE=str(tmp_path / "absent"),
+        AZURE_CLIENT_ID="client", AZURE_TENANT_ID="tenant", ARM_SUBSCRIPTION_ID="subscription",
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "::error title=Azure sign-in::" in result.stdout
+    assert calls(stubs) == []
+
+
 def test_verify_rollout_in_ci_signs_in_again_from_the_refreshed_token_and_uses_workload_identity(
     stubs: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -241,10 +276,14 @@ def test_verify_rollout_in_ci_signs_in_again_from_the_refreshed_token_and_uses_w
     assert result.returncode == 0, result.stdout + result.stderr
     log = calls(stubs)
     kubeconfig = str(stubs["bin"].parent / "kubeconfig-dev")
+    # The token file by name (`@<file>`), never the token itself: argv is world-readable in the process list.
     assert log[1] == (
-        "az login --service-principal --username client --tenant tenant --federated-token "
-        "header.payload.signature --allow-no-subscriptions --output none"
+        f"az login --service-principal --username client --tenant tenant --federated-token @{token} "
+        "--allow-no-subscriptions --output none"
     )
+    assert "header.payload.signature" not in stubs["log"].read_text()
+    # What az makes of it: the token (Azure/azure-cli core/commands/__init__.py _expand_file_prefixed_files).
+    assert "header.payload.signature" in azure_cli_expanded(log[1].split()[1:])
     assert log[2] == "az account set --subscription subscription"
     assert f"kubelogin convert-kubeconfig --login workloadidentity --kubeconfig {kubeconfig}" in log
 

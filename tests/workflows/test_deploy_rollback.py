@@ -235,6 +235,19 @@ def test_first_deploy_has_nothing_to_return_to(release: Release) -> None:
     summary = release.summary.read_text()
     assert "| before this release | `none (first deploy)` |" in summary
     assert "first deploy of Muse: there is no previous image to return to" in summary
+    assert f"| running now | `{NEW}`, not ready (the failed release: nothing to return to) |" in summary
+
+
+def test_first_deploy_failing_the_smoke_check_names_the_new_image_as_running(release: Release) -> None:
+    """pulumi up created the Deployment and its pods serve the new image; only the smoke check failed.
+    Negative control for the wording: "nothing yet" would be false here."""
+    release.update(state_image=None, spec_image=None, serving_image=None, images={NEW: {"healthz": 503}})
+    result = release.run()
+    assert result.returncode == 2, result.stdout + result.stderr
+    summary = release.summary.read_text()
+    assert "release smoke check: failed" in summary
+    assert f"| running now | `{NEW}` (the failed release: nothing to return to) |" in summary
+    assert "nothing yet" not in summary
 
 
 def test_a_failure_before_the_deployment_changed_rolls_nothing_back(release: Release) -> None:

@@ -137,7 +137,6 @@ def test_a_persons_update_is_named_and_the_last_main_deploy_compared(
 @pytest.mark.parametrize(
     ("history", "why"),
     [
-        ([], "no successful update from main.yml in the stack's last 100 updates"),
         ([update("main " + "f" * 40)], "is not in main's history"),
     ],
 )
@@ -148,6 +147,31 @@ def test_falls_back_to_main_and_says_so(
     outputs, note = deployed(tmp_path, directory, history)
     assert outputs == {"commit": commits[3], "source": "main"}
     assert f"Compared `prod` with `main` (`{commits[3][:12]}`)" in note and why in note
+
+
+@pytest.mark.parametrize(
+    "history",
+    [[], [update("bootstrap: registries only")], [update("main " + "a" * 40, result="failed")]],
+    ids=["empty", "only-a-persons-update", "only-a-failed-main-deploy"],
+)
+def test_a_stack_main_yml_never_deployed_is_a_notice_not_drift(
+    tmp_path: Path, repo: tuple[Path, list[str]], history: list[dict[str, Any]]
+) -> None:
+    """Comparing it with main would report the whole unreleased program as drift, red every day."""
+    directory, _ = repo
+    env = _tools(tmp_path, {"history": history})
+    note = tmp_path / "compared.md"
+    result = subprocess.run(
+        [str(CI / "deployed_commit.py"), "--stack", "prod", "--note", str(note)],
+        cwd=directory, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    outputs = dict(line.split("=", 1) for line in (tmp_path / "output.txt").read_text().splitlines())
+    assert outputs == {"commit": "", "source": "none"}
+    assert "::notice title=Drift check skipped (prod)::" in result.stdout
+    assert "::error" not in result.stdout
+    assert "no successful update from main.yml in the stack's last 100 updates" in note.read_text()
+    assert "not deployed by main.yml yet" in (tmp_path / "summary.md").read_text()
 
 
 # --- tag-latest.sh ----------------------------------------------------------------------------------------

@@ -507,6 +507,9 @@ def test_drift_previews_the_deployed_commit_with_refresh_and_expects_no_changes(
     assert 'cd "$RUNNER_TEMP/deployed"' in pin.run and "pin-deployed-image.sh" in pin.run
     order = [job.steps.index(s) for s in (find, worktree, pin, preview)]
     assert order == sorted(order)
+    # A stack main.yml never deployed (deployed_commit.py source=none) is skipped with a notice, not red.
+    for step in (worktree, pin, preview):
+        assert step.condition == "steps.deployed.outputs.source != 'none'", step.name
     assert "pulumi refresh" not in "\n".join(s for _, s in job.run_scripts())
 
 
