@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -152,10 +153,10 @@ def test_a_patch_version_is_judged_by_its_minor() -> None:
     assert check("1.36.4", WRITTEN_ON).status is Support.SUPPORTED
 
 
-def test_the_program_uses_todays_utc_date() -> None:
+def test_the_program_uses_todays_utc_date(real_utc_today: Callable[[], date]) -> None:
     from datetime import UTC, datetime
 
-    assert kubernetes_support.utc_today() == datetime.now(UTC).date()
+    assert real_utc_today() == datetime.now(UTC).date()  # the function tests/conftest.py pins for the others
 
 
 # --- the config rule ---------------------------------------------------------------------------------------
