@@ -152,6 +152,9 @@ def test_success_releases_the_new_image_and_records_the_commit(release: Release)
     [up] = up_calls(release)
     assert f"--message main {COMMIT}" in up and "--policy-pack policy" in up and "--yes" in up
     assert "--skip-preview" not in up  # the preview phase runs the policy pack before anything changes
+    # A saved refresh keeps the stored inputs current, so ignored versions (set by the auto-upgrade channel)
+    # are sent as AKS runs them, never as the creation version (pulumi/pulumi processIgnoreChanges).
+    assert "--refresh" in up.split()
     assert any(c.startswith("kubectl rollout status deployment/muse --namespace muse-dev") for c in calls)
     assert world["history"][0]["message"] == f"main {COMMIT}"
     summary = release.summary.read_text()
