@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Create or edit this workflow's one comment per stack on a pull request, through GitHub's REST API.
 
 pulumi/actions (v7.0.0, src/libs/pr.ts) finds its previous comment by the heading
@@ -14,15 +15,25 @@ same heading and marker (so a comment pulumi/actions made is the one edited) and
 `Link` header names the next page.) `{api}` is GITHUB_API_URL, which the runner sets (https://api.github.com
 on github.com); the token is the job's GITHUB_TOKEN (`pull-requests: write`). The first matching comment is
 edited, as pulumi/actions does. Standard library only: it runs on the runner before any virtualenv exists.
+
+Run as a script, it reports a pull-request preview job that failed before scripts/ci/preview.py ran (make
+ci-venv, azure/login, the token refresher, pin-deployed-image.sh): it edits the same comment and writes the
+job summary, so the comment of an earlier, green push does not stay in place.
+
+    scripts/ci/pr_comment.py --stack "$STACK" --step "make ci-venv=failure" --step "azure/login=skipped" ...
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import re
+import sys
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 MARKER = "<summary>Pulumi report</summary>"
@@ -93,3 +104,70 @@ def upsert(github: GitHub, number: int, head: str, body: str, max_pages: int = M
         "POST", f"{github.api_url}/repos/{github.repository}/issues/{number}/comments", {"body": body}
     )
     return "created", int(created["id"])
+
+
+def project_name(cwd: Path) -> str:
+    """The `name:` of the Pulumi project in `cwd` (Pulumi.yaml), as the comment heading uses it."""
+    text = (cwd / "Pulumi.yaml").read_text(encoding="utf-8")
+    match = re.search(r"^name:\s*['\"]?([\w.-]+)", text, re.MULTILINE)
+    return match.group(1) if match else "project"
+
+
+def failed_before_preview(steps: list[tuple[str, str]]) -> str:
+    """The first step whose outcome is `failure` (GitHub's steps.<id>.outcome), or a generic description."""
+    return next((name for name, outcome in steps if outcome == "failure"), "a step before the preview")
+
+
+def failure_report(project: str, stack: str, failed: str, link: str, commit: str) -> tuple[str, str]:
+    """(PR comment body, job summary markdown) for a preview that never ran."""
+    where = f" at `{commit[:12]}`" if commit else ""
+    log = f" ([run]({link}))" if link else ""
+    state = f"**FAILED before the preview ran: {failed} failed**"
+    text = (
+        f"`pulumi preview` of {project}/{stack} did not run: {failed} failed first, so there is no diff for "
+        "this push. An earlier push's preview is no longer current. The failed step's log is in the run."
+    )
+    comment = "\n".join(
+        [heading(project, stack), "", f"{state}{where}{log}.", "", "<details open>", MARKER, "", "<pre>",
+         text, "</pre>", "</details>", ""]
+    )  # fmt: skip
+    summary = "\n".join([f"### pulumi preview: `{project}/{stack}` {state}", "", text, ""])
+    return comment, summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Report a preview job that failed before the preview ran.")
+    parser.add_argument("--stack", required=True)
+    parser.add_argument("--cwd", type=Path, default=Path.cwd(), help="the Pulumi project directory")
+    parser.add_argument(
+        "--step", action="append", default=[], metavar="NAME=OUTCOME",
+        help="a step before the preview and its steps.<id>.outcome, in order (repeatable)",
+    )  # fmt: skip
+    args = parser.parse_args(argv)
+    steps = [(name, outcome) for name, _, outcome in (item.rpartition("=") for item in args.step)]
+    failed = failed_before_preview(steps)
+    server, repository, run = (
+        os.environ.get(k, "") for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")
+    )
+    link = f"{server}/{repository}/actions/runs/{run}" if server and repository and run else ""
+    project = project_name(args.cwd)
+    comment, summary = failure_report(project, args.stack, failed, link, os.environ.get("GITHUB_SHA", ""))
+    path = os.environ.get("GITHUB_STEP_SUMMARY")
+    if path:
+        with Path(path).open("a", encoding="utf-8") as handle:
+            handle.write(summary)
+    print(f"::error title=pulumi preview ({args.stack})::{failed} failed before the preview ran", flush=True)
+    github = GitHub(os.environ.get("GITHUB_API_URL", "https://api.github.com"),
+                    os.environ.get("GITHUB_TOKEN", ""), repository)  # fmt: skip
+    try:
+        number = int(os.environ.get("PR_NUMBER", ""))
+        action, comment_id = upsert(github, number, heading(project, args.stack), comment)
+    except (OSError, ValueError, KeyError) as error:
+        print(f"::error title=PR comment ({args.stack})::could not write the failure comment: {error}")
+        return 1
+    print(f"PR comment {comment_id} {action}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -30,6 +30,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PREVIEW = ROOT / "scripts" / "ci" / "preview.py"
+PR_COMMENT = ROOT / "scripts" / "ci" / "pr_comment.py"
 TOOLS = Path(__file__).with_name("release_tools.py")
 TOKEN = "ghs_fake-job-token"
 REPOSITORY = "muse-platform/muse"
@@ -172,7 +173,9 @@ def set_preview(project: Path, exit_code: int, output: str) -> None:
     world_file.write_text(json.dumps(world))
 
 
-def run_preview(project: Path, api: str, *args: str, token: str = TOKEN) -> subprocess.CompletedProcess[str]:
+def run_preview(
+    project: Path, api: str, *args: str, token: str = TOKEN, script: Path = PREVIEW
+) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "PATH": f"{project.parent / 'bin'}:{os.environ['PATH']}",
@@ -187,7 +190,7 @@ def run_preview(project: Path, api: str, *args: str, token: str = TOKEN) -> subp
         "PR_NUMBER": str(NUMBER),
     }
     return subprocess.run(
-        [str(PREVIEW), "--cwd", str(project), *args],
+        [str(script), "--cwd", str(project), *args],
         env=env,
         capture_output=True,
         text=True,
@@ -392,3 +395,59 @@ def test_a_failure_is_described_from_the_output_not_the_exit_code(
     assert result.returncode == 1
     first = (project.parent / "summary.md").read_text().splitlines()[0]
     assert first == f"### pulumi preview: `muse/dev` {heading}"
+
+
+# --- a failure before the preview (pull-request.yml's reporting step runs pr_comment.py) -------------------
+
+
+def test_a_failure_before_the_preview_edits_the_green_comment_of_an_earlier_push(
+    project: Path, github: tuple[FakeGitHub, str]
+) -> None:
+    fake, api = github
+    set_preview(project, 0, "Previewing update (dev):\nResources:\n    42 unchanged\n")
+    assert run_preview(project, api, "--stack", "dev", "--comment-on-pr").returncode == 0
+    [green] = fake.comments
+    assert "Succeeded" in green["body"]
+    # The next push: azure/login fails, so the preview step is skipped and the reporting step runs.
+    result = run_preview(
+        project, api, "--stack", "dev", "--step", "make ci-venv=success", "--step", "azure/login=failure",
+        "--step", "pin-deployed-image.sh=skipped", script=PR_COMMENT,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    [comment] = fake.comments  # the same comment, edited
+    assert comment["id"] == green["id"]
+    body = comment["body"]
+    assert body.startswith(HEADING["dev"]) and MARKER in body
+    assert "**FAILED before the preview ran: azure/login failed** at `feedfacecafe`" in body
+    assert "Succeeded" not in body and "42 unchanged" not in body
+    assert ("PATCH", f"/repos/{REPOSITORY}/issues/comments/{green['id']}") in fake.requests
+    summary = (project.parent / "summary.md").read_text()
+    assert "### pulumi preview: `muse/dev` **FAILED before the preview ran: azure/login failed**" in summary
+    assert "::error title=pulumi preview (dev)::azure/login failed before the preview ran" in result.stdout
+
+
+def test_without_the_failure_report_the_earlier_green_comment_stays(
+    project: Path, github: tuple[FakeGitHub, str]
+) -> None:
+    """Negative control: a failure before the preview that nothing reports leaves the green comment of the
+    earlier push in place, the defect the reporting step fixes."""
+    fake, api = github
+    set_preview(project, 0, "Previewing update (dev):\nResources:\n    42 unchanged\n")
+    assert run_preview(project, api, "--stack", "dev", "--comment-on-pr").returncode == 0
+    # The next push fails at make ci-venv; preview.py is skipped and no report step runs.
+    [comment] = fake.comments
+    assert "Succeeded" in comment["body"] and "FAILED" not in comment["body"]
+
+
+def test_the_failure_report_creates_the_comment_when_none_exists_and_fails_when_the_api_refuses(
+    project: Path, github: tuple[FakeGitHub, str]
+) -> None:
+    fake, api = github
+    result = run_preview(project, api, "--stack", "dev", "--step", "make ci-venv=failure", script=PR_COMMENT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    [comment] = fake.comments
+    assert "FAILED before the preview ran: make ci-venv failed" in comment["body"]
+    fake.fail_with = 500
+    result = run_preview(project, api, "--stack", "dev", "--step", "make ci-venv=failure", script=PR_COMMENT)
+    assert result.returncode == 1
+    assert "::error title=PR comment (dev)::could not write the failure comment" in result.stdout

@@ -42,6 +42,7 @@ READ_ONLY_SCRIPTS = {
     "scripts/ci/preview.py",
     "scripts/ci/pin-deployed-image.sh",
     "scripts/ci/start-token-refresher.sh",
+    "scripts/ci/pr_comment.py",  # writes the PR comment and the summary only (test_preview_report.py)
 }
 DEPLOY_CALL = (
     'scripts/ci/deploy.py --stack "$STACK" --image-tag "$IMAGE_DIGEST" --commit "$GITHUB_SHA" '
@@ -190,9 +191,39 @@ def test_pr_preview_skips_forks_with_a_notice(pr: Workflow) -> None:
     assert '"$HEAD_REPO" != "$BASE_REPO"' in first.run
     assert "::notice" in first.run
     assert "exit 1" not in first.run
-    # Every later step (checkout, login, preview, ...) is skipped when there is no token.
-    for step in job.steps[1:]:
+    # Every later step (checkout, login, preview, ...) is skipped when there is no token; the failure report
+    # runs under that condition too, and only after a failure.
+    for step in job.steps[1:-1]:
         assert step.condition == "steps.oidc.outputs.available == 'true'", step.name
+    assert "steps.oidc.outputs.available == 'true'" in (job.steps[-1].condition or "")
+
+
+def test_pr_preview_reports_a_failure_before_the_preview_in_the_same_comment(pr: Workflow) -> None:
+    """preview.py writes the comment when the preview itself fails; when a step before it fails (make ci-venv,
+    azure/login, the refresher, pin-deployed-image.sh), the preview step is skipped (GitHub: a step without a
+    status function runs only on success()) and pr_comment.py edits the same comment instead
+    (test_preview_report.py runs it against the fake GitHub API)."""
+    job = pr.jobs["preview"]
+    report = job.steps[-1]
+    assert report.name == "Report a failure before the preview (summary and PR comment)"
+    condition = " ".join((report.condition or "").split())
+    assert condition == (
+        "failure() && steps.oidc.outputs.available == 'true' && steps.checkout.outcome == 'success' "
+        "&& steps.preview.outcome == 'skipped'"
+    )
+    assert report.env["GITHUB_TOKEN"] == "${{ github.token }}"
+    assert report.env["PR_NUMBER"] == "${{ github.event.pull_request.number }}"
+    assert (report.run or "").startswith('python3 scripts/ci/pr_comment.py --stack "$STACK"')
+    # Every step between the checkout and the preview that can fail is named with its outcome.
+    preview = step_named(job, "pulumi preview (summary and PR comment")
+    assert preview.id == "preview"
+    checkout = job.steps[index_of(job, "actions/checkout")]
+    assert checkout.id == "checkout"
+    between = job.steps[job.steps.index(checkout) + 1 : job.steps.index(preview)]
+    for step in between:
+        assert step.id, step.name
+        assert report.env[f"OUTCOME_{step.id.upper()}"] == f"${{{{ steps.{step.id}.outcome }}}}", step.name
+        assert f"=$OUTCOME_{step.id.upper()}" in (report.run or ""), step.name
 
 
 def test_pr_preview_authenticates_with_oidc_as_the_read_only_identity(pr: Workflow) -> None:
