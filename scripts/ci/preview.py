@@ -5,6 +5,15 @@ the stack's pull-request comment (one per stack, edited in place) when asked.
     scripts/ci/preview.py --stack dev --policy-pack policy --comment-on-pr     # pull request
     scripts/ci/preview.py --stack prod --policy-pack policy --title "..."      # main.yml, before the approval
     scripts/ci/preview.py --stack prod --drift --cwd DIR --note FILE           # drift.yml
+    scripts/ci/preview.py --stack prod --policy-pack policy --change-set ...   # preview-prod: record it
+    scripts/ci/preview.py --stack prod --policy-pack policy --expect-change-set sha256:...  # deploy-prod
+
+The change set binds the prod approval to the prod release: preview-prod writes `change_set=sha256:<hex>` to
+$GITHUB_OUTPUT, the digest of the steps of `pulumi preview --json` (each step's `op` and `urn`: pulumi/pulumi
+pkg/backend/display/json.go, PreviewDigest.Steps / PreviewStep `op`,`urn`; `same` steps left out, sorted,
+since the engine emits steps in completion order). deploy-prod runs the preview again just before `pulumi
+up` with `--expect-change-set` and fails, with the current steps in the summary, when the digest differs:
+what the approver saw is no longer what would be applied (another release, a manual change, new config).
 
 Why not pulumi/actions' `command: preview`: it writes the step outputs, the PR comment and the summary only
 after the command succeeded (pulumi/actions v7.0.0 src/main.ts: `core.setOutput`, `handlePullRequestMessage`
@@ -24,7 +33,9 @@ written. Standard library only.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import html
+import json
 import os
 import re
 import subprocess
@@ -71,6 +82,72 @@ def run_preview(args: argparse.Namespace) -> tuple[int, str]:
             lines.append(line)
     print("::endgroup::", flush=True)
     return process.returncode, "".join(lines)
+
+
+def preview_json(args: argparse.Namespace) -> tuple[int, str, str]:
+    """(exit code, stdout = the JSON preview digest, stderr) of `pulumi preview --json`."""
+    command = ["pulumi", "preview", "--stack", args.stack, "--json", "--non-interactive", "--color", "never"]
+    for pack in args.policy_pack:
+        command += ["--policy-pack", pack]
+    print(f"::group::{' '.join(command)}", flush=True)
+    result = subprocess.run(
+        command, cwd=args.cwd, capture_output=True, text=True, errors="replace", check=False
+    )  # fmt: skip
+    print(result.stdout + result.stderr, flush=True)
+    print("::endgroup::", flush=True)
+    return result.returncode, result.stdout, result.stderr
+
+
+def change_set(preview: str) -> tuple[str, list[str]]:
+    """(sha256:<hex>, sorted "op urn" lines) of a `pulumi preview --json` digest, without `same` steps."""
+    steps = json.loads(preview).get("steps") or []
+    lines = sorted(f"{step.get('op')} {step.get('urn')}" for step in steps if step.get("op") != "same")
+    return "sha256:" + hashlib.sha256("\n".join(lines).encode()).hexdigest(), lines
+
+
+def change_set_report(args: argparse.Namespace) -> tuple[int, str]:
+    """--change-set / --expect-change-set: (exit code, summary markdown)."""
+    returncode, stdout, stderr = preview_json(args)
+    if returncode != 0:
+        text = trim_front(stdout + stderr, 20_000).replace("```", "'''")
+        return (
+            returncode or 1,
+            f"### Change set of `{args.stack}`: FAILED (exit {returncode})\n\n```text\n{text}\n```\n",
+        )
+    try:
+        digest, lines = change_set(stdout)
+    except (ValueError, AttributeError) as error:
+        return 1, f"### Change set of `{args.stack}`: unreadable `pulumi preview --json` output ({error})\n"
+    listing = "\n".join(["```text", *(lines or ["(no changes)"]), "```", ""])
+    if args.expect_change_set is None:
+        append_output(f"change_set={digest}\n")
+        return (
+            0,
+            f"Change set `{digest}` ({len(lines)} step(s); deploy-prod checks it again before `pulumi up`):"
+            f"\n\n{listing}",
+        )
+    if digest == args.expect_change_set:
+        return 0, f"### Change set of `{args.stack}`: matches the approved preview (`{digest}`)\n\n{listing}"
+    return 1, "\n".join([
+        f"### Change set of `{args.stack}`: DIFFERS from the approved preview: not deploying",
+        "",
+        f"Approved (preview-prod): `{args.expect_change_set}`; now: `{digest}`. What `pulumi up` would apply "
+        "is not what the approver saw (another release, a manual change or new config since the preview). "
+        "Re-run the workflow to preview and approve the current change set.",
+        "",
+        "Steps `pulumi up` would run now:",
+        "",
+        listing,
+    ])  # fmt: skip
+
+
+def append_output(text: str) -> None:
+    path = os.environ.get("GITHUB_OUTPUT")
+    if path:
+        with Path(path).open("a", encoding="utf-8") as handle:
+            handle.write(text)
+    else:
+        print(text, end="")
 
 
 def outcome(returncode: int, drift: bool, output: str = "") -> str:
@@ -164,7 +241,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--comment-on-pr", action="store_true", help="create or edit the PR comment")
     parser.add_argument("--title", default="", help="heading of the job summary")
     parser.add_argument("--note", type=Path, help="markdown to put under the summary heading")
+    parser.add_argument("--change-set", action="store_true", help="also write change_set=<digest> output")
+    parser.add_argument(
+        "--expect-change-set", help="only check the change set: fail unless it is this digest"
+    )
     args = parser.parse_args(argv)
+    if args.expect_change_set is not None:
+        code, text = change_set_report(args)
+        path = os.environ.get("GITHUB_STEP_SUMMARY")
+        if path:
+            with Path(path).open("a", encoding="utf-8") as handle:
+                handle.write(text)
+        if code != 0:
+            print(f"::error title=Change set ({args.stack})::{text.splitlines()[0].removeprefix('### ')}")
+        return code
     project = project_name(args.cwd)
     note = args.note.read_text(encoding="utf-8") if args.note and args.note.exists() else ""
 
@@ -176,6 +266,14 @@ def main(argv: list[str] | None = None) -> int:
             handle.write(text)
     if returncode != 0:
         print(f"::error title=pulumi preview ({args.stack})::{text.splitlines()[0].removeprefix('### ')}")
+    elif args.change_set:
+        code, text = change_set_report(args)
+        if path:
+            with Path(path).open("a", encoding="utf-8") as handle:
+                handle.write(text)
+        if code != 0:
+            print(f"::error title=Change set ({args.stack})::{text.splitlines()[0].removeprefix('### ')}")
+            return code
 
     if args.comment_on_pr:
         github = GitHub(

@@ -219,6 +219,15 @@ def pulumi(world: dict[str, Any], args: list[str]) -> int:
             "preview", {"exit": 0, "output": "Previewing update\nResources:\n    42 unchanged"}
         )
         world["preview_args"] = [*world.get("preview_args", []), args]
+        if "--json" in args:
+            # `pulumi preview --json` prints one PreviewDigest (pulumi/pulumi pkg/backend/display/json.go):
+            # `steps` (each PreviewStep with `op` and `urn`), `changeSummary`, `diagnostics`.
+            steps = preview.get("steps", [])
+            summary: dict[str, int] = {}
+            for step in steps:
+                summary[step["op"]] = summary.get(step["op"], 0) + 1
+            print(json.dumps({"steps": steps, "changeSummary": summary, "diagnostics": []}, indent=4))
+            return int(preview["exit"])
         print(preview["output"])
         return int(preview["exit"])
     if command == ["config", "set"]:

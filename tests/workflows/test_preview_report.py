@@ -451,3 +451,94 @@ def test_the_failure_report_creates_the_comment_when_none_exists_and_fails_when_
     result = run_preview(project, api, "--stack", "dev", "--step", "make ci-venv=failure", script=PR_COMMENT)
     assert result.returncode == 1
     assert "::error title=PR comment (dev)::could not write the failure comment" in result.stdout
+
+
+# --- the prod change set: recorded before the approval, checked again before `pulumi up` ------------------
+
+PROD_STEPS = [
+    {"op": "same", "urn": "urn:pulumi:prod::muse::azure-native:resources:ResourceGroup::rg"},
+    {"op": "update", "urn": "urn:pulumi:prod::muse::muse:app:Muse$kubernetes:apps/v1:Deployment::muse"},
+    {"op": "create", "urn": "urn:pulumi:prod::muse::azure-native:authorization:RoleAssignment::reader"},
+]
+
+
+def set_steps(project: Path, steps: list[dict[str, str]]) -> None:
+    world_file = project.parent / "world.json"
+    world = json.loads(world_file.read_text())
+    world["preview"] = {
+        **world.get("preview", {"exit": 0, "output": "Resources:\n    1 to update"}),
+        "steps": steps,
+    }
+    world_file.write_text(json.dumps(world))
+
+
+def recorded_change_set(project: Path, api: str) -> str:
+    output = project.parent / "output.txt"
+    result = subprocess.run(
+        [str(PREVIEW), "--cwd", str(project), "--stack", "prod", "--policy-pack", "policy", "--change-set"],
+        env={**os.environ, "PATH": f"{project.parent / 'bin'}:{os.environ['PATH']}",
+             "RELEASE_WORLD": str(project.parent / "world.json"), "GITHUB_OUTPUT": str(output),
+             "GITHUB_STEP_SUMMARY": str(project.parent / "summary.md")},
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    [line] = output.read_text().splitlines()
+    assert line.startswith("change_set=sha256:")
+    return line.removeprefix("change_set=")
+
+
+def expect_change_set(project: Path, digest: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(PREVIEW), "--cwd", str(project), "--stack", "prod", "--policy-pack", "policy",
+         "--expect-change-set", digest],
+        env={**os.environ, "PATH": f"{project.parent / 'bin'}:{os.environ['PATH']}",
+             "RELEASE_WORLD": str(project.parent / "world.json"),
+             "GITHUB_STEP_SUMMARY": str(project.parent / "deploy-summary.md")},
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def test_the_deploy_goes_ahead_when_the_change_set_is_the_approved_one(
+    project: Path, github: tuple[FakeGitHub, str]
+) -> None:
+    _, api = github
+    set_steps(project, PROD_STEPS)
+    approved = recorded_change_set(project, api)
+    summary = (project.parent / "summary.md").read_text()
+    assert f"Change set `{approved}` (2 step(s)" in summary
+    assert "update urn:pulumi:prod::muse::muse:app:Muse$kubernetes:apps/v1:Deployment::muse" in summary
+    # The engine emits steps in completion order: the same change set in another order is the same digest.
+    set_steps(project, list(reversed(PROD_STEPS)))
+    result = expect_change_set(project, approved)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "matches the approved preview" in (project.parent / "deploy-summary.md").read_text()
+    world = json.loads((project.parent / "world.json").read_text())
+    assert all("--json" in a and "--policy-pack" in a for a in world["preview_args"][1:])
+    assert not any(a[0] == "up" for a in world["preview_args"])
+
+
+def test_a_change_set_that_differs_from_the_approved_one_fails_the_deploy(
+    project: Path, github: tuple[FakeGitHub, str]
+) -> None:
+    """Negative control: prod changed between the approval and the deploy (here a replacement appeared)."""
+    _, api = github
+    set_steps(project, PROD_STEPS)
+    approved = recorded_change_set(project, api)
+    replaced = {
+        "op": "replace",
+        "urn": "urn:pulumi:prod::muse::azure-native:containerservice:ManagedCluster::aks",
+    }
+    set_steps(project, [*PROD_STEPS, replaced])
+    result = expect_change_set(project, approved)
+    assert result.returncode == 1
+    summary = (project.parent / "deploy-summary.md").read_text()
+    assert "DIFFERS from the approved preview: not deploying" in summary
+    assert approved in summary and f"replace {replaced['urn']}" in summary
+    assert "::error title=Change set (prod)::" in result.stdout
+
+
+def test_a_failed_change_set_preview_fails_the_check(project: Path, github: tuple[FakeGitHub, str]) -> None:
+    set_preview(project, 1, "error: preview failed: 1 mandatory policy violation")
+    result = expect_change_set(project, "sha256:" + "0" * 64)
+    assert result.returncode == 1
+    assert "FAILED (exit 1)" in (project.parent / "deploy-summary.md").read_text()

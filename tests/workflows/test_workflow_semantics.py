@@ -446,13 +446,56 @@ def test_prod_diff_is_previewed_read_only_before_the_approval(main: Workflow) ->
     assert job.needs == ("build",)
     assert job.steps[index_of(job, "azure/login")].inputs == PREVIEW_LOGIN_WITH
     (preview,) = pulumi_steps(job, "preview")
-    assert preview.run == (
-        'scripts/ci/preview.py --stack "$STACK" --policy-pack policy --title "Prod diff to approve"'
+    assert " ".join((preview.run or "").split()) == (
+        'scripts/ci/preview.py --stack "$STACK" --policy-pack policy --title "Prod diff to approve" '
+        "--change-set"
     )
     # The diff is of this commit with the digest deploy-prod will release, set in the working copy first.
     config = step_named(job, "Preview with the digest")
     assert 'pulumi config set --stack "$STACK" muse:imageTag "$IMAGE_DIGEST"' in config.run
     assert job.steps.index(config) < job.steps.index(preview)
+
+
+def change_set_binding_problems(main: Workflow) -> list[str]:
+    """What lets the prod approver approve a stale diff: deploy-prod must re-run the preview just before
+    `pulumi up` and compare its change set with preview-prod's (preview.py --expect-change-set,
+    test_preview_report.py runs it)."""
+    problems = []
+    preview_prod, deploy = main.jobs["preview-prod"], main.jobs["deploy-prod"]
+    (recorded,) = pulumi_steps(preview_prod, "preview")
+    if "--change-set" not in (recorded.script_call or ()) or not recorded.id:
+        problems.append("preview-prod does not record its change set")
+    elif preview_prod.outputs.get("change_set") != f"${{{{ steps.{recorded.id}.outputs.change_set }}}}":
+        problems.append("preview-prod does not output its change set")
+    checks = [s for s in pulumi_steps(deploy, "preview") if s.script_option("--expect-change-set")]
+    (up,) = pulumi_steps(deploy, "up")
+    if len(checks) != 1:
+        problems.append("deploy-prod does not check the change set")
+        return problems
+    check = checks[0]
+    if check.env.get("APPROVED_CHANGE_SET") != "${{ needs.preview-prod.outputs.change_set }}":
+        problems.append("deploy-prod compares with something other than preview-prod's change set")
+    if check.script_option("--expect-change-set") != ["$APPROVED_CHANGE_SET"]:
+        problems.append("deploy-prod compares with something other than preview-prod's change set")
+    if deploy.steps.index(check) != deploy.steps.index(up) - 1:
+        problems.append("the change-set check is not the step just before pulumi up")
+    if 'pulumi config set --stack "$STACK" muse:imageTag "$IMAGE_DIGEST"' not in (check.run or ""):
+        problems.append("the change-set check does not preview the digest being released")
+    if check.condition:
+        problems.append("the change-set check is conditional")
+    return problems
+
+
+def test_deploy_prod_applies_only_the_change_set_that_was_approved(main: Workflow) -> None:
+    assert change_set_binding_problems(main) == []
+
+
+def test_a_deploy_without_the_change_set_check_is_caught(main: Workflow) -> None:
+    """Negative control: deploy-prod without the check (the stale-approval defect) is reported."""
+    deploy = main.jobs["deploy-prod"]
+    steps = tuple(s for s in deploy.steps if "--expect-change-set" not in (s.run or ""))
+    wrong = replace(main, jobs={**main.jobs, "deploy-prod": replace(deploy, steps=steps)})
+    assert change_set_binding_problems(wrong) == ["deploy-prod does not check the change set"]
 
 
 @pytest.mark.parametrize("job_id", ["build", "deploy-dev", "deploy-prod"])
