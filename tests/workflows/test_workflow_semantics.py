@@ -6,6 +6,7 @@ running them (test_deploy_rollback.py, test_preview_report.py, test_release_reco
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import replace
 from typing import Any
@@ -906,3 +907,33 @@ def test_verify_rollout_uses_the_refreshed_token_in_ci() -> None:
     script = (Path(__file__).resolve().parents[2] / "scripts" / "ci" / "verify-rollout.sh").read_text()
     assert 'if [[ -n "${AZURE_FEDERATED_TOKEN_FILE:-}" ]]' in script
     assert "az-login-federated.sh" in script and "login=workloadidentity" in script
+
+
+def unset_variables(job: Job) -> set[str]:
+    """Shell variables a job's run scripts expand that neither GitHub nor the job/step env defines (bash would
+    expand them to nothing: e.g. a resource id `/subscriptions//...`). Only the AZURE_/ARM_ variables our
+    scripts read from the environment are checked; azure/login exports none of them (its action.yml)."""
+    missing = set()
+    for step in job.steps:
+        defined = {**job.env, **step.env}
+        for name in re.findall(r"\$\{?((?:AZURE|ARM)_[A-Z_]+)", step.run or ""):
+            if name not in defined:
+                missing.add(name)
+    return missing
+
+
+def test_every_azure_variable_a_script_expands_is_defined(workflows: dict[str, Workflow]) -> None:
+    unset = {
+        (name, job_id): unset_variables(job)
+        for name, wf in workflows.items()
+        for job_id, job in wf.jobs.items()
+        if unset_variables(job)
+    }
+    assert unset == {}
+
+
+def test_an_undefined_subscription_id_is_caught(main: Workflow) -> None:
+    """Negative control: the build job without AZURE_SUBSCRIPTION_ID builds `/subscriptions//...`."""
+    build = main.jobs["build"]
+    env = {k: v for k, v in build.env.items() if k != "AZURE_SUBSCRIPTION_ID"}
+    assert unset_variables(dataclasses.replace(build, env=env)) == {"AZURE_SUBSCRIPTION_ID"}
