@@ -34,7 +34,8 @@ METRIC_ALERT = "azure-native:monitor:MetricAlert"
 DCR = "azure-native:monitor:DataCollectionRule"
 DCRA = "azure-native:monitor:DataCollectionRuleAssociation"
 WORKBOOK = "azure-native:applicationinsights:Workbook"
-CLUSTER = "azure-native:containerservice:ManagedCluster"
+LOCK = "azure-native:authorization:ManagementLockByScope"
+CLUSTER = "azure-native:resources:Resource"  # the AKS cluster (components/kubernetes_cluster.py)
 GROUP = "rg-test"
 EMAILS = ("oncall@example.com", "platform-team@example.org")
 
@@ -109,7 +110,7 @@ def test_cluster_ships_container_insights_to_this_workspace(stack: str, plan: Of
     workspace_id = _arm_id(f"Microsoft.OperationalInsights/workspaces/{names.log_analytics}")
     cluster_id = _arm_id(f"Microsoft.ContainerService/managedClusters/{names.cluster}")
     assert plan.one(WORKSPACE).get("workspaceName") == names.log_analytics
-    omsagent = plan.one(CLUSTER).get("addonProfiles.omsagent")
+    omsagent = plan.one(CLUSTER).get("properties.addonProfiles.omsagent")
     assert omsagent == {
         "enabled": True,
         "config": {"logAnalyticsWorkspaceResourceID": workspace_id, "useAADAuth": "true"},
@@ -278,6 +279,8 @@ def test_every_taggable_resource_is_tagged(stack: str, plan: OfflinePlan) -> Non
     config = _config(stack)
     observability = plan.one("muse:azure:Observability")
     children = [r for r in plan.resources if r.parent == observability.urn]
+    # prod protects the workspace with a CanNotDelete lock (muse:protectStatefulResources); dev does not.
+    lock = {LOCK} if config.protect_stateful_resources else set()
     assert {r.type for r in children} == {
         WORKSPACE,
         ACTION_GROUP,
@@ -286,6 +289,7 @@ def test_every_taggable_resource_is_tagged(stack: str, plan: OfflinePlan) -> Non
         DCR,
         DCRA,
         WORKBOOK,
+        *lock,
     }
     for resource in children:
         _, module, name = resource.type.split(":")
@@ -294,7 +298,7 @@ def test_every_taggable_resource_is_tagged(stack: str, plan: OfflinePlan) -> Non
         if "tags" in inspect.signature(args_class.__init__).parameters:
             assert resource.get("tags") == dict(standard_tags(config)), resource.urn
         else:
-            assert resource.type == DCRA  # an extension resource: ARM gives it no tags
+            assert resource.type in {DCRA, LOCK}  # extension resources: ARM gives them no tags
 
 
 def test_bad_namespace_is_rejected_before_it_reaches_kql() -> None:
