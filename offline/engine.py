@@ -37,7 +37,7 @@ class PlannedResource:
     custom_timeouts: dict[str, str] = field(default_factory=dict)
     # Pulumi `protect`: the engine refuses to delete or replace the resource.
     protect: bool = False
-    # The type tokens of the resource's aliases (the program's and the SDK's): what an older state may call it.
+    # The type tokens of the resource's aliases (the program's and the SDK's): what older state may call it.
     alias_types: tuple[str, ...] = ()
 
     def get(self, dotted: str, default: Any = None) -> Any:

@@ -112,7 +112,8 @@ def test_entra_id_only_access(plan: OfflinePlan) -> None:
     assert cluster.get("properties.enableRBAC") is True
     assert cluster.get("properties.aadProfile.managed") is True
     assert cluster.get("properties.aadProfile.enableAzureRBAC") is True
-    assert cluster.get("properties.aadProfile.adminGroupObjectIDs") == ["0b1c2d3e-0000-4000-8000-000000000001"]
+    admins = ["0b1c2d3e-0000-4000-8000-000000000001"]
+    assert cluster.get("properties.aadProfile.adminGroupObjectIDs") == admins
     assert cluster.get("properties.apiServerAccessProfile.authorizedIPRanges") == ["203.0.113.0/24"]
     assert cluster.get("properties.apiServerAccessProfile.disableRunCommand") is True
 
@@ -191,7 +192,8 @@ def test_with_zones_each_zone_has_its_own_autoscaled_user_pool(plan: OfflinePlan
     for pool in pools.values():
         assert pool.get("mode") == "User"
         assert pool.get("vmSize") == "Standard_D8ds_v5"
-        assert (pool.get("enableAutoScaling"), pool.get("minCount"), pool.get("count"), pool.get("maxCount")) == (
+        sizes = (pool.get("enableAutoScaling"), pool.get("minCount"), pool.get("count"), pool.get("maxCount"))
+        assert sizes == (
             True,
             1,
             1,

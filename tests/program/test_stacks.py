@@ -78,7 +78,8 @@ def test_kubelet_identity_gets_acr_pull_on_the_registry_only(plan: OfflinePlan) 
     # The kubelet identity (not the control plane) pulls images: its principal id is the one in the plan.
     cluster = plan.one("azure-native:resources:Resource")
     assert pull.get("principalId") == cluster.get("properties.identityProfile.kubeletidentity.objectId")
-    assert cluster.get("properties.identityProfile.kubeletidentity.resourceId").endswith(names.kubelet_identity)
+    kubelet_id = cluster.get("properties.identityProfile.kubeletidentity.resourceId")
+    assert kubelet_id.endswith(names.kubelet_identity)
     assert kubelet.parent == cluster.parent
 
 
