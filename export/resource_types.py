@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from components.muse_workload.manifests import GATEWAY_NAMESPACE_SUFFIX
 from export.bicep_syntax import Cond, Expr, For, camel
 from export.mapping import Param, TypeMapping
 from offline.engine import PlannedResource
 
+SERVICE_ACCOUNT = "muse"  # ResourceNames.service_account: the same in every stack
 LOCATION_AND_TAGS: Mapping[str, Any] = {"location": Expr("location"), "tags": Expr("tags")}
 ZONES_OR_NULL = Cond("empty(availabilityZones)", None, Expr("availabilityZones"))
 
@@ -21,9 +23,33 @@ ZONES_OR_NULL = Cond("empty(availabilityZones)", None, Expr("availabilityZones")
 SYMBOLS: Mapping[str, str] = {
     "cluster-control-plane": "controlPlaneIdentity",
     "cluster-kubelet": "kubeletIdentity",
-    "cluster-muse": "userPool",
+    "cluster-museregional": "userPool",
+    "cluster-musez1": "userPoolZone1",
+    "cluster-musez2": "userPoolZone2",
+    "cluster-musez3": "userPoolZone3",
     "muse-workload": "museWorkloadIdentity",
     "muse-workload-namespace-muse": "museServiceAccountCredential",
+    "gateway-tls": "gatewayTlsIdentity",
+    "gateway-tls-gatewayNamespace-muse-gateway-tls": "gatewayTlsServiceAccountCredential",
+}
+
+# The `if` of each resource only some stacks have, by logical key (stack names replaced by `names` keys), when
+# no optional string parameter it references says it. tests/export evaluate every condition with each stack's
+# parameters and compare the resources that remain with that stack's plan.
+CONDITIONS: Mapping[str, str] = {
+    # User pools: one regional pool without zones, one per zone with them (components/kubernetes_cluster.py).
+    "cluster-museregional": "empty(availabilityZones)",
+    "cluster-musez1": "contains(availabilityZones, '1')",
+    "cluster-musez2": "contains(availabilityZones, '2')",
+    "cluster-musez3": "contains(availabilityZones, '3')",
+    # CanNotDelete locks of the stateful resources (components/deletion_protection.py).
+    "registry-do-not-delete": "protectStatefulResources",
+    "vault-do-not-delete": "protectStatefulResources",
+    "observability-workspace-do-not-delete": "protectStatefulResources",
+    # The identity that reads the ingress certificate, its federation and its grant (__main__.py).
+    "gateway-tls": "!empty(ingressHost)",
+    "gateway-tls-gatewayNamespace-muse-gateway-tls": "!empty(ingressHost)",
+    "gateway-tls-certificate-secrets-user": "!empty(ingressHost)",
 }
 
 
@@ -47,6 +73,18 @@ def _secret_bindings(resource: PlannedResource) -> Mapping[str, Any]:
     }
 
 
+def _credential_bindings(resource: PlannedResource) -> Mapping[str, Any]:
+    """A federated credential's name and subject from the `names` of its service account: Muse's (namespace,
+    service account) or the Gateway certificate reader's (the Gateway's namespace, a constant name)."""
+    _, _, namespace, account = str(resource.properties["subject"]).split(":")
+    where = "names.gatewayNamespace" if namespace.endswith(GATEWAY_NAMESPACE_SUFFIX) else "names.namespace"
+    who = "${names.serviceAccount}" if account == SERVICE_ACCOUNT else account
+    return {
+        "name": Expr(f"'${{{where}}}-{who}'"),
+        "properties.subject": Expr(f"'system:serviceaccount:${{{where}}}:{who}'"),
+    }
+
+
 MAPPINGS: dict[str, TypeMapping] = {
     "azure-native:managedidentity:UserAssignedIdentity": TypeMapping(
         arm_type="Microsoft.ManagedIdentity/userAssignedIdentities",
@@ -58,11 +96,7 @@ MAPPINGS: dict[str, TypeMapping] = {
         arm_type="Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials",
         name_input="federatedIdentityCredentialResourceName",
         parent=("resourceName", "azure-native:managedidentity:UserAssignedIdentity"),
-        bindings={
-            # The Kubernetes service account (stack/naming.py), which is a constant name.
-            "name": Expr("'${names.namespace}-${names.serviceAccount}'"),
-            "properties.subject": Expr("'system:serviceaccount:${names.namespace}:${names.serviceAccount}'"),
-        },
+        bindings=lambda resource: _credential_bindings(resource),
         symbol=_symbol,
     ),
     "azure-native:containerregistry:Registry": TypeMapping(
@@ -92,9 +126,14 @@ MAPPINGS: dict[str, TypeMapping] = {
             ),
         ),
     ),
-    "azure-native:containerservice:ManagedCluster": TypeMapping(
+    # The AKS cluster: a generic resource at the API version in its inputs (components/kubernetes_cluster.py),
+    # whose body the export checks against that version's ARM type data (export/arm_types.py).
+    "azure-native:resources:Resource": TypeMapping(
         arm_type="Microsoft.ContainerService/managedClusters",
         name_input="resourceName",
+        drop=("apiVersion", "resourceProviderNamespace", "resourceType", "parentResourcePath"),
+        nested_properties=True,
+        api_version_input="apiVersion",
         bindings={
             **LOCATION_AND_TAGS,
             "sku.tier": Expr("clusterTier"),
@@ -106,10 +145,13 @@ MAPPINGS: dict[str, TypeMapping] = {
             "properties.agentPoolProfiles.0.count": Expr("systemNodeCount"),
             "properties.agentPoolProfiles.0.availabilityZones": ZONES_OR_NULL,
         },
-        symbol=_symbol,
+        symbol=lambda name: "cluster",
+        constant_literals=(
+            ("Standard", "ingressProfile.gatewayAPI.installation: the Gateway API CRDs' standard channel"),
+        ),
         comment=(
             "The inline system pool cannot be changed after creation (Pulumi ignores later changes to it); "
-            "Muse runs on the separate user pool below."
+            "Muse runs on the separate user pools below."
         ),
         skips=(
             (
@@ -128,7 +170,7 @@ MAPPINGS: dict[str, TypeMapping] = {
     "azure-native:containerservice:AgentPool": TypeMapping(
         arm_type="Microsoft.ContainerService/managedClusters/agentPools",
         name_input="agentPoolName",
-        parent=("resourceName", "azure-native:containerservice:ManagedCluster"),
+        parent=("resourceName", "azure-native:resources:Resource"),
         top_level=(),
         bindings={
             "properties.tags": Expr("tags"),
@@ -138,13 +180,19 @@ MAPPINGS: dict[str, TypeMapping] = {
             # Autoscaler bounds only when autoscaling (components/kubernetes_cluster.py).
             "properties.minCount": Cond("userNodeAutoscale", Expr("userNodeMinCount"), None),
             "properties.maxCount": Cond("userNodeAutoscale", Expr("userNodeMaxCount"), None),
-            "properties.availabilityZones": ZONES_OR_NULL,
         },
         symbol=_symbol,
         skips=(
             ("CKV_AZURE_168", "max pods per node stays at the AKS default for CNI overlay (250)"),
             ("CKV_AZURE_227", "host encryption must first be enabled on the subscription; not assumed"),
         ),
+    ),
+    "azure-native:authorization:ManagementLockByScope": TypeMapping(
+        arm_type="Microsoft.Authorization/locks",
+        name_input="lockName",
+        scope_input="scope",
+        top_level=(),
+        symbol=_symbol,
     ),
     "azure-native:keyvault:Vault": TypeMapping(
         arm_type="Microsoft.KeyVault/vaults",
