@@ -357,11 +357,21 @@ def render_text(plan: OfflinePlan) -> str:
     return "\n".join(lines) + "\n"
 
 
+REGISTRY = "azure-native:containerregistry:Registry"
+
+
+def first_deploy_targets(plan: OfflinePlan) -> list[str]:
+    """What the person who bootstraps an environment deploys (scripts/bootstrap.sh, step 4): the registry, so
+    CI's first run has somewhere to push, and every protected resource with its CanNotDelete lock, because
+    CI's deploy identity (Contributor) cannot write locks (components/deletion_protection.py)."""
+    return sorted({r.urn for r in plan.resources if r.type == REGISTRY or (r.custom and r.protect)})
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m offline.plan", description=__doc__)
     parser.add_argument("--stack", default="dev", help="stack name (Pulumi.<stack>.yaml)")
     parser.add_argument("--project", default=".", help="project directory: . (muse) or bootstrap")
-    parser.add_argument("--format", default="text", choices=["text", "json"])
+    parser.add_argument("--format", default="text", choices=["text", "json", "first-deploy-targets"])
     args = parser.parse_args(argv)
     root = (REPO_ROOT / args.project).resolve()
     if args.stack not in stack_names(root):
@@ -373,7 +383,9 @@ def main(argv: list[str] | None = None) -> int:
     except pulumi.RunError as error:
         print(error, file=sys.stderr)
         return 1
-    if args.format == "json":
+    if args.format == "first-deploy-targets":
+        print("\n".join(first_deploy_targets(plan)))
+    elif args.format == "json":
         environment = next((r.get("tags.env") for r in plan.resources if r.get("tags.env")), args.stack)
         print(json.dumps(plan.to_inventory(environment), indent=2, sort_keys=True))
     else:

@@ -6,7 +6,8 @@
 #      that encrypts stack secrets. Made with az: Pulumi state cannot live in a stack that does not exist.
 #   2. bootstrap/ stack: per-environment resource groups + GitHub OIDC identities and their roles.
 #   3. dev and prod stacks: created with the Key Vault secrets provider; deployPrincipalId set.
-#   4. Only the registries of dev and prod, so the first main.yml run has somewhere to push.
+#   4. The registries of dev and prod, so the first main.yml run has somewhere to push, and the protected
+#      stateful resources with their CanNotDelete locks (prod), which CI's deploy identity cannot write.
 #   5. GitHub variables (with --github and an authenticated gh), else printed for a person to set.
 #
 # Usage: scripts/bootstrap.sh [--github]
@@ -76,10 +77,12 @@ for env in dev prod; do
   pulumi config set --stack "$env" muse:deployPrincipalId "$(bootstrap_output "${env}DeployPrincipalId")"
 done
 
-echo "== 4/5 registries only (the first main.yml run pushes to dev and imports into prod)"
+echo "== 4/5 registries, and protected resources with their delete locks (CI cannot write locks)"
 for env in dev prod; do
-  pulumi up --stack "$env" --yes \
-    --target "urn:pulumi:$env::muse::muse:azure:ContainerRegistry\$azure-native:containerregistry:Registry::registry"
+  targets=()
+  while IFS= read -r urn; do targets+=(--target "$urn"); done \
+    < <("$python" -m offline.plan --stack "$env" --format first-deploy-targets)
+  pulumi up --stack "$env" --yes "${targets[@]}"
 done
 
 echo "== 5/5 GitHub variables"

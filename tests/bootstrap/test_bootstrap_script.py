@@ -117,13 +117,22 @@ def test_github_variables_are_set_when_asked(tmp_path: Path) -> None:
     assert "gh variable set AZURE_CLIENT_ID --repo muse-platform/muse --body value-of-devDeployClientId" in gh
 
 
-def test_first_deploy_targets_exactly_the_registry_of_each_stack(
+def test_first_deploy_targets_the_registry_and_the_protected_resources_with_their_locks(
     tmp_path: Path, plans: dict[str, OfflinePlan]
 ) -> None:
     _, calls = _run(tmp_path)
     for stack, plan in plans.items():
         registry = plan.one("azure-native:containerregistry:Registry")
-        assert f"pulumi up --stack {stack} --yes --target {registry.urn}" in calls
+        protected = sorted(r.urn for r in plan.resources if r.custom and r.protect)
+        expected = sorted({registry.urn, *protected})
+        targets = " ".join(f"--target {urn}" for urn in expected)
+        assert f"pulumi up --stack {stack} --yes {targets}" in calls
+        locks = [r for r in plan.resources if r.type == "azure-native:authorization:ManagementLockByScope"]
+        if stack == "prod":  # the vault, the registry and the workspace, each with its lock
+            assert len(locks) == 3 and len(protected) == 6
+            assert {lock.urn for lock in locks} <= set(expected)
+        else:
+            assert expected == [registry.urn] and not locks
 
 
 @pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck is installed by make system-deps")
