@@ -127,7 +127,7 @@ class MuseWorkload(pulumi.ComponentResource):
             kwargs = {arg: body[top] for top, arg in fields.items() if top in body}
             return _TYPED[key](f"{name}-{key}", **kwargs, opts=opts_)
 
-        def custom(key: str, opts_: pulumi.ResourceOptions) -> pulumi.CustomResource:
+        def custom(key: str, opts_: pulumi.ResourceOptions) -> _CustomObject:
             return _CustomObject(f"{name}-{key}", manifest(key), opts_)
 
         self.namespace_resource = typed("namespace", options())
