@@ -39,6 +39,13 @@ ALLOWED = [
     ),
     Allowed(r"tests/stack/test_naming\.py", NAME_SUFFIX_IN_TEST, "a name suffix test value"),
     Allowed(r"tests/workflows/.*", r'"[0-9a-f]{40}"', "a git commit SHA in a test"),
+    Allowed(r"tests/export/test_arm_types\.py", r'"[0-9a-f]{40}"', "the bicep-types commit the data is from"),
+    Allowed(r"rbac/builtin_roles\.json", r'"commit": "[0-9a-f]{40}"', "commits of the role pages' source"),
+    Allowed(
+        r"tests/policy/test_secret_masking\.py",
+        r'SPECIAL_(SIG_KEY|SECRET_SIG) == "[0-9a-f]{32}"',
+        "Pulumi's public secret-envelope signatures (pulumi/pulumi properties.go), not secrets",
+    ),
     Allowed(r"scripts/bootstrap\.sh", r"secrets_provider=", "the URL of the key that encrypts stack secrets"),
     Allowed(
         r"tests/governance/.*", r'"key": "MUSE_API_TOKEN"', "the name of a key inside a Kubernetes Secret"
