@@ -54,8 +54,12 @@ OS_SKU = "AzureLinux"
 CLUSTER_PROVIDER_NAMESPACE = "Microsoft.ContainerService"
 CLUSTER_RESOURCE_TYPE = "managedClusters"
 CLUSTER_API_VERSION = "2026-05-01"
-# The type the cluster had before; the alias lets an existing stack's state name this resource (what it then
-# plans is in docs/architecture/azure.md, "The cluster's API version").
+# The type the cluster had before. Deliberately no alias to it: an alias makes the type change a replacement
+# (the generic resource's path inputs are new to the old state), and azure-native replaces delete-first
+# (provider.go Diff: `deleteBeforeReplace := len(replaces) > 0`), so it would delete the live cluster. Without
+# the alias an un-migrated stack plans a create, which azure-native refuses for an existing resource
+# (CanCreate), and stops before any delete; stack/migrations.py moves its state (docs/architecture/azure.md,
+# "The cluster's API version").
 TYPED_CLUSTER = "azure-native:containerservice:ManagedCluster"
 
 # The application routing add-on's Gateway API implementation (an Istio control plane without sidecars that
@@ -365,7 +369,6 @@ class KubernetesCluster(pulumi.ComponentResource):
                 parent=self,
                 depends_on=[kubelet_operator],
                 ignore_changes=["properties.agentPoolProfiles"],
-                aliases=[pulumi.Alias(type_=TYPED_CLUSTER)],
             ),
         )
         cluster_name: pulumi.Output[str] = self.cluster.name
