@@ -25,9 +25,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from components.muse_workload.manifests import TLS_CERT_KEYVAULT_URI_OPTION, TLS_CERT_SERVICE_ACCOUNT_OPTION
 from export.access import operations as ops
 from export.access.operations import Need, StackFacts
-from components.muse_workload.manifests import TLS_CERT_KEYVAULT_URI_OPTION, TLS_CERT_SERVICE_ACCOUNT_OPTION
 from export.access.rbac import Assignment, Permissions, RoleDefinition, builtin_roles, matches
 from export.plans import CapturingMocks, StackPlan, plan_stack
 from export.workflows import PULUMI_ACTION, Job, Workflow, load_all

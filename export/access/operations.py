@@ -89,7 +89,8 @@ CLUSTER = "Microsoft.ContainerService/managedClusters"
 TYPED_CLUSTER = "azure-native:containerservice:ManagedCluster"
 GENERIC_RESOURCE = "azure-native:resources:Resource"
 # The application routing operator reads a Gateway listener's Key Vault certificate through a
-# SecretProviderClass with `objectType: secret`, as the listener's `tls-cert-service-account` workload identity.
+# SecretProviderClass with `objectType: secret`, as the listener's `tls-cert-service-account` workload
+# identity.
 APP_ROUTING_TLS = (
     "Azure/aks-app-routing-operator pkg/controller/keyvault/spc/reconcile.go (objectType secret); "
     "azure-aks-docs articles/aks/app-routing-gateway-api-dns-tls.md"
