@@ -166,9 +166,9 @@ def release(
     attempt.steps.append(configured)
     if not configured.ok:
         return attempt
-    # --refresh first reads the live cluster into state: the auto-upgrade channel moves the cluster's and pools'
-    # versions, which the program ignores (ignoreChanges), and for an ignored property the engine sends the
-    # value of the *stored* inputs (pulumi/pulumi step_generator.go processIgnoreChanges). Without a saved
+    # --refresh first reads the live cluster into state: the auto-upgrade channel moves the cluster's and
+    # pools' versions, which the program ignores (ignoreChanges), and for an ignored property the engine sends
+    # the value of the *stored* inputs (pulumi/pulumi step_generator.go processIgnoreChanges). Without a saved
     # refresh those stay at the creation version, and any other change to the cluster would PUT an older
     # kubernetesVersion than AKS runs (a downgrade AKS refuses).
     up = ["up", "--stack", stack, "--yes", "--refresh", "--diff", "--message", message]
