@@ -42,13 +42,17 @@ $(VENV_STAMP): requirements.txt requirements-dev.txt $(SERVICE_LOCK) pyproject.t
 
 # The jobs that hold an Azure identity (main.yml deploys, previews, drift) install only this: every package
 # hash-locked (requirements-ci.txt, pip --require-hashes), because install-time code runs where the job's OIDC
-# token can be minted. Then the project itself, editable, with no dependency resolution and no build isolation
-# (the locked setuptools builds it). No test or lint tool: those jobs run none.
+# token can be minted. Wheels only (--only-binary=:all:): an sdist would run its build backend's code at install
+# time; every locked version has a wheel for the runners (CPython 3.11, manylinux x86_64) whose hash is in the
+# lock (tests/workflows/test_ci_lock.py). Then the project itself, editable, with no dependency resolution and
+# no build isolation (the locked setuptools builds it: our own code). No test or lint tool: those jobs run none.
 CI_VENV_STAMP := $(VENV)/.installed-ci
+CI_LOCK ?= requirements-ci.txt
 
-$(CI_VENV_STAMP): requirements-ci.txt pyproject.toml
+$(CI_VENV_STAMP): $(CI_LOCK) pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-ci.txt
+	@$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --only-binary=:all: \
+	  -r $(CI_LOCK)
 	@$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation \
 	  --config-settings editable_mode=compat -e .
 	@touch $@

@@ -36,6 +36,12 @@ SLOW: dict[str, str] = {
         "detect-secrets over the repository"
     ),
     "tests/workflows/test_workflow_tools.py::test_actionlint_is_clean_on_the_workflows": "actionlint",
+    "tests/workflows/test_ci_lock.py::test_every_locked_package_has_a_runner_wheel_whose_hash_is_locked": (
+        "pip resolves the whole CI lock"
+    ),
+    "tests/workflows/test_ci_lock.py::test_negative_control_a_lock_without_a_wheel_hash_fails": (
+        "pip resolves the whole CI lock"
+    ),
     "tests/workflows/test_workflow_tools.py::test_actionlint_catches_a_broken_workflow": "actionlint",
     "tests/workflows/test_workflow_tools.py::test_zizmor_has_no_medium_or_high_finding": "zizmor",
     "tests/workflows/test_workflow_tools.py::test_zizmor_flags_each_defect_the_policy_no_longer_checks": (

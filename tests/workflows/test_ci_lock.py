@@ -8,7 +8,10 @@ which refuses any file whose hash is not in the lock and any dependency that is 
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -104,13 +107,92 @@ def test_lock_pins_what_the_program_and_the_policy_pack_pin() -> None:
     assert wanted["setuptools"] == _pins((REPO_ROOT / "requirements-dev.txt").read_text())["setuptools"]
 
 
+def _ci_venv_installs(makefile: str) -> list[str]:
+    target = "$(CI_VENV_STAMP): $(CI_LOCK) pyproject.toml\n"
+    recipe = makefile.split(target, 1)[1].split("\n\n", 1)[0].replace("\\\n", " ")
+    return [" ".join(line.split()) for line in recipe.splitlines() if "pip install" in line]
+
+
 def test_make_ci_venv_installs_with_require_hashes_and_no_resolution() -> None:
     makefile = (REPO_ROOT / "Makefile").read_text()
-    target = "$(CI_VENV_STAMP): requirements-ci.txt pyproject.toml\n"
-    recipe = makefile.split(target, 1)[1].split("\n\n", 1)[0]
-    installs = [line.strip() for line in recipe.splitlines() if "pip install" in line]
-    assert "--require-hashes -r requirements-ci.txt" in installs[0]
+    assert "\nCI_LOCK ?= requirements-ci.txt\n" in makefile
+    installs = _ci_venv_installs(makefile)
+    # Hash-locked and wheels only: no sdist's build code runs in a job that can mint its OIDC token.
+    assert "--require-hashes --only-binary=:all: -r $(CI_LOCK)" in installs[0]
     # The project itself: no dependencies resolved, built by the locked setuptools (no build isolation).
     assert "--no-deps --no-build-isolation" in installs[1]
     assert len(installs) == 2
     assert Path(REPO_ROOT / "requirements-ci.txt").exists()
+
+
+def test_negative_control_the_recipe_without_only_binary_is_refused() -> None:
+    makefile = (REPO_ROOT / "Makefile").read_text().replace("--only-binary=:all: ", "")
+    assert "--only-binary=:all:" not in _ci_venv_installs(makefile)[0]
+
+
+# The runners the credentialed jobs use: ubuntu-24.04 (glibc 2.39, x86_64) with actions/setup-python at the
+# workflows' PYTHON_VERSION. pip's own resolver picks the wheel it would install there (--platform,
+# --python-version and --abi make it choose for that target: pip docs, "pip install --platform").
+RUNNER_PLATFORMS = ("manylinux_2_39_x86_64", "manylinux_2_28_x86_64", "manylinux2014_x86_64")
+
+
+def _workflow_python() -> str:
+    versions = {
+        m.group(1)
+        for path in (REPO_ROOT / ".github/workflows").glob("*.yml")
+        for m in re.finditer(r'^\s+PYTHON_VERSION: "([0-9.]+)"', path.read_text(), re.MULTILINE)
+    }
+    assert len(versions) == 1, versions
+    return versions.pop()
+
+
+def _resolve_wheels(lock: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    python = _workflow_python()
+    abi = "cp" + python.replace(".", "")
+    platforms = [arg for platform in RUNNER_PLATFORMS for arg in ("--platform", platform)]
+    return subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--no-deps",
+         "--disable-pip-version-check", "--quiet", "--only-binary=:all:", *platforms,
+         "--python-version", python, "--implementation", "cp", "--abi", abi,
+         "--target", str(tmp_path / "target"), "--require-hashes", "-r", str(lock),
+         "--report", str(tmp_path / "report.json")],
+        capture_output=True, text=True, check=False, timeout=600,
+    )  # fmt: skip
+
+
+def _lock_hashes(text: str) -> dict[str, set[str]]:
+    hashes: dict[str, set[str]] = {}
+    for entry in re.split(r"\n(?=[A-Za-z0-9])", text):
+        pin = re.match(r"([A-Za-z0-9][A-Za-z0-9._-]*)==", entry)
+        if pin:
+            name = re.sub(r"[-_.]+", "-", pin.group(1)).lower()
+            hashes[name] = set(re.findall(r"--hash=sha256:([0-9a-f]{64})", entry))
+    return hashes
+
+
+def test_every_locked_package_has_a_runner_wheel_whose_hash_is_locked(tmp_path: Path) -> None:
+    result = _resolve_wheels(LOCK, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((tmp_path / "report.json").read_text())
+    locked = _lock_hashes(LOCK.read_text())
+    chosen = {}
+    for item in report["install"]:
+        name = re.sub(r"[-_.]+", "-", item["metadata"]["name"]).lower()
+        url = item["download_info"]["url"]
+        digest = item["download_info"]["archive_info"]["hashes"]["sha256"]
+        assert url.endswith(".whl"), url
+        assert digest in locked[name], (name, url)
+        chosen[name] = url
+    assert set(chosen) == set(locked)
+
+
+def test_negative_control_a_lock_without_a_wheel_hash_fails(tmp_path: Path) -> None:
+    # The wheel of one binary package leaves the lock (as if only its sdist were hashed): nothing installable.
+    text = LOCK.read_text()
+    entry = next(e for e in re.split(r"\n(?=[A-Za-z0-9])", text) if e.startswith("pyyaml=="))
+    broken = text.replace(entry, entry.split(" \\", 1)[0] + " \\\n    --hash=sha256:" + "0" * 64 + "\n")
+    lock = tmp_path / "requirements-ci.txt"
+    lock.write_text(broken)
+    result = _resolve_wheels(lock, tmp_path)
+    assert result.returncode != 0
+    assert "pyyaml" in result.stderr.lower()
