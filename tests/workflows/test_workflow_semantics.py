@@ -577,7 +577,8 @@ def test_drift_previews_the_deployed_commit_with_refresh_and_expects_no_changes(
     worktree = step_named(job, "Check out that commit")
     assert worktree.env["DEPLOYED_COMMIT"] == "${{ steps.deployed.outputs.commit }}"
     assert 'git worktree add --detach "$RUNNER_TEMP/deployed" "$DEPLOYED_COMMIT"' in worktree.run
-    assert 'make -C "$RUNNER_TEMP/deployed" ci-venv' in worktree.run  # hash-locked: the job holds a token
+    # Hash-locked (the job holds a token), also for a commit older than `make ci-venv` (test_deployed_venv).
+    assert 'scripts/ci/deployed-venv.sh "$RUNNER_TEMP/deployed"' in worktree.run
     pin = step_named(job, "Compare against the image")
     assert 'cd "$RUNNER_TEMP/deployed"' in pin.run and "pin-deployed-image.sh" in pin.run
     order = [job.steps.index(s) for s in (find, worktree, pin, preview)]
