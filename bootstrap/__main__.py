@@ -144,14 +144,52 @@ def identity(name: str, subjects: list[str], description: str) -> GitHubOidcIden
 
 previews: dict[str, GitHubOidcIdentity] = {}
 deployers: dict[str, GitHubOidcIdentity] = {}
-for environment, group in groups.items():
-    container, key = state_scopes(states[environment])
-
-    preview = previews[environment] = identity(
+for environment in groups:
+    previews[environment] = identity(
         f"preview-{environment}",
         PREVIEW_SUBJECTS.get(environment, [f"environment:preview-{environment}"]),
         f"Muse CI: pulumi preview and drift of the {environment} stack. Reads, writes nothing.",
     )
+    deployers[environment] = identity(
+        f"deploy-{environment}",
+        [f"environment:{environment}"],
+        f"Muse CI: deploys the {environment} stack.",
+    )
+build: GitHubOidcIdentity | None = None
+if IMAGE_SOURCE in groups:
+    build = identity(
+        "build",
+        BUILD_SUBJECTS,
+        f"Muse CI: builds the image and pushes it to the {IMAGE_SOURCE} registry.",
+    )
+
+
+def delegation_condition(environment: str) -> pulumi.Output[str]:
+    """The deployer's delegation: the roles a stack assigns, to service principals, never to a CI identity
+    (a deployer could otherwise give a pull request's preview identity Key Vault Secrets User). The build
+    identity may get AcrPush, and only in the environment whose registry it pushes to (the stack's
+    muse:imagePushPrincipalId grant); elsewhere it is excluded like the others."""
+    others = [i.principal_id for i in (*previews.values(), *deployers.values())]
+    builds = [build.principal_id] if build is not None else []
+
+    def condition(ids: list[str]) -> str:
+        ci, build_ids = ids[: len(others)], ids[len(others) :]
+        if environment == IMAGE_SOURCE and build_ids:
+            return only_assigning(
+                list(DELEGABLE_BY_CI),
+                PrincipalType.SERVICE_PRINCIPAL,
+                never_to=ci,
+                only_role_to={build_ids[0]: Role.ACR_PUSH},
+            )
+        return only_assigning(list(DELEGABLE_BY_CI), PrincipalType.SERVICE_PRINCIPAL, never_to=ci + build_ids)
+
+    return pulumi.Output.all(*others, *builds).apply(condition)
+
+
+for environment, group in groups.items():
+    container, key = state_scopes(states[environment])
+
+    preview = previews[environment]
     preview.grant(f"preview-{environment}", Role.READER, group.id)
     preview.grant(f"preview-{environment}", Role.AKS_CLUSTER_USER, group.id)
     preview.grant(f"preview-{environment}", Role.AKS_RBAC_READER, group.id)
@@ -165,29 +203,16 @@ for environment, group in groups.items():
     preview.grant(f"preview-{environment}-state", Role.STORAGE_BLOB_DATA_READER, container)
     preview.grant_custom(f"preview-{environment}-state", CustomRoles.STATE_DECRYPTER, decrypter.id, key)
 
-    deployer = deployers[environment] = identity(
-        f"deploy-{environment}",
-        [f"environment:{environment}"],
-        f"Muse CI: deploys the {environment} stack.",
-    )
+    deployer = deployers[environment]
     deployer.grant(environment, Role.CONTRIBUTOR, group.id)
     deployer.grant(
-        environment,
-        Role.RBAC_ADMINISTRATOR,
-        group.id,
-        condition=only_assigning(list(DELEGABLE_BY_CI), PrincipalType.SERVICE_PRINCIPAL),
+        environment, Role.RBAC_ADMINISTRATOR, group.id, condition=delegation_condition(environment)
     )
     deployer.grant(environment, Role.AKS_RBAC_CLUSTER_ADMIN, group.id)
     deployer.grant(f"{environment}-state", Role.STORAGE_BLOB_DATA_CONTRIBUTOR, container)
     deployer.grant_custom(f"{environment}-state", CustomRoles.STATE_DECRYPTER, decrypter.id, key)
 
-build: GitHubOidcIdentity | None = None
-if IMAGE_SOURCE in groups:
-    build = identity(
-        "build",
-        BUILD_SUBJECTS,
-        f"Muse CI: builds the image and pushes it to the {IMAGE_SOURCE} registry.",
-    )
+if build is not None:
     # `pulumi stack output` of the source stack (registry name, group): blob reads only; outputs are read
     # with a blinding secrets provider, so no key (pulumi/pulumi pkg/cmd/pulumi/stack/stack_output.go).
     source_container, _ = state_scopes(states[IMAGE_SOURCE])

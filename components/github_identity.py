@@ -77,7 +77,7 @@ class GitHubOidcIdentity(pulumi.ComponentResource):
         self.register_outputs({"clientId": self.client_id, "principalId": self.principal_id})
 
     def grant(
-        self, name: str, role: Role, scope: pulumi.Input[str], condition: str | None = None
+        self, name: str, role: Role, scope: pulumi.Input[str], condition: pulumi.Input[str] | None = None
     ) -> authorization.RoleAssignment:
         """`role` on `scope` for this identity; `condition` constrains delegated role assignment."""
         return assign_role(

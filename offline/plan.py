@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 import pulumi
 
 from offline.engine import OfflinePlan, PlannedResource, run_stack
-from rbac.roles import Role
+from rbac.roles import Role, delegation_limits
 from stack.files import REPO_ROOT, stack_names
 
 # The properties a reviewer wants to see per type; other types show their top-level scalar inputs.
@@ -185,8 +184,10 @@ def key_properties(resource: PlannedResource) -> list[tuple[str, str]]:
         rows.insert(1, ("scope", str(resource.get("scope", ""))))
         condition = resource.get("condition")
         if condition:
-            delegable = sorted({ROLE_NAMES.get(g, g) for g in re.findall(r"[0-9a-f-]{36}", condition)})
-            rows.insert(2, ("may assign only", ", ".join(delegable)))
+            role_ids, never_to = delegation_limits(str(condition))
+            delegable = sorted({ROLE_NAMES.get(g, g) for g in role_ids})
+            excluded = " (CI identities excluded, the build's AcrPush aside)" if never_to else ""
+            rows.insert(2, ("may assign only", ", ".join(delegable) + excluded))
     if resource.type == "azure-native:containerservice:ManagedCluster":
         rows.append(("addons", ", ".join(sorted(resource.get("addonProfiles", {}) or {}))))
     rows.extend(_monitoring_rows(resource))

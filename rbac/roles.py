@@ -7,7 +7,9 @@ and the subscription's `nameSuffix`, so it is stable across runs and unique per 
 
 from __future__ import annotations
 
+import re
 import uuid
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum, StrEnum
 
@@ -132,21 +134,69 @@ def role_definition_resource_id(subscription_id: str, role: Role) -> str:
     )
 
 
-def only_assigning(roles: list[Role], principal_type: PrincipalType) -> str:
+def only_assigning(
+    roles: list[Role],
+    principal_type: PrincipalType,
+    never_to: Sequence[str] = (),
+    only_role_to: Mapping[str, Role] | None = None,
+) -> str:
     """An ABAC condition (version 2.0) for a Role Based Access Control Administrator assignment: the holder
     may create and delete assignments of exactly `roles`, to principals of `principal_type` only. This is
-    what lets CI wire AcrPull or Key Vault Secrets User without being able to make itself Owner."""
-    ids = "{" + ", ".join(sorted(role.definition_id for role in roles)) + "}"
+    what lets CI wire AcrPull or Key Vault Secrets User without being able to make itself Owner.
+
+    `never_to`: principal (object) ids it may never grant to, e.g. the CI identities themselves, so a
+    deployer cannot hand a pull request's preview identity Key Vault Secrets User. Written as the negation of
+    `ForAnyOfAnyValues:GuidEquals`, not as `ForAnyOfAnyValues:GuidNotEquals {a, b}`: that operator is true
+    when at least one value on the left differs from at least one on the right (conditions-format.md, "Cross
+    product comparison"), so against two or more ids it is always true. `only_role_to`: a principal that may
+    be granted exactly one role (the build identity: AcrPush from the stack that owns its registry).
+    Attributes and operators: conditions-authorization-actions-attributes.md ("Principal ID"), example forms:
+    delegate-role-assignments-examples.md ("Constrain roles and specific groups")."""
+    ids = _guid_set(role.definition_id for role in roles)
     write = "Microsoft.Authorization/roleAssignments/write"
     delete = "Microsoft.Authorization/roleAssignments/delete"
     request_role = "@Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId]"
     request_type = "@Request[Microsoft.Authorization/roleAssignments:PrincipalType]"
+    request_principal = "@Request[Microsoft.Authorization/roleAssignments:PrincipalId]"
     existing_role = "@Resource[Microsoft.Authorization/roleAssignments:RoleDefinitionId]"
+    limits = [
+        f"{request_role} ForAnyOfAnyValues:GuidEquals {ids}",
+        f"{request_type} ForAnyOfAnyValues:StringEqualsIgnoreCase {{'{principal_type.value}'}}",
+    ]
+    if never_to:
+        limits.append(f"(!({request_principal} ForAnyOfAnyValues:GuidEquals {_guid_set(never_to)}))")
+    for principal, role in sorted((only_role_to or {}).items()):
+        limits.append(
+            f"((!({request_principal} ForAnyOfAnyValues:GuidEquals {{{principal}}})) OR "
+            f"({request_role} ForAnyOfAnyValues:GuidEquals {{{role.definition_id}}}))"
+        )
     return (
-        f"((!(ActionMatches{{'{write}'}})) OR ({request_role} ForAnyOfAnyValues:GuidEquals {ids} "
-        f"AND {request_type} ForAnyOfAnyValues:StringEqualsIgnoreCase {{'{principal_type.value}'}})) AND "
+        f"((!(ActionMatches{{'{write}'}})) OR ({' AND '.join(limits)})) AND "
         f"((!(ActionMatches{{'{delete}'}})) OR ({existing_role} ForAnyOfAnyValues:GuidEquals {ids}))"
     )
+
+
+def delegation_limits(condition: str) -> tuple[list[str], list[str]]:
+    """(role definition ids, excluded principal ids) an `only_assigning` condition names, for summaries."""
+    guid = r"[0-9a-fA-F]{8}-[0-9a-fA-F-]{27}"
+    roles = re.search(
+        r"@Request\[Microsoft.Authorization/roleAssignments:RoleDefinitionId\] "
+        r"ForAnyOfAnyValues:GuidEquals \{([^}]*)\}",
+        condition,
+    )
+    excluded = re.search(
+        r"!\(@Request\[Microsoft.Authorization/roleAssignments:PrincipalId\] "
+        r"ForAnyOfAnyValues:GuidEquals \{([^}]*)\}\)",
+        condition,
+    )
+    return (
+        re.findall(guid, roles.group(1)) if roles else [],
+        re.findall(guid, excluded.group(1)) if excluded else [],
+    )  # fmt: skip
+
+
+def _guid_set(values: Iterable[str]) -> str:
+    return "{" + ", ".join(sorted(set(values))) + "}"
 
 
 CUSTOM_RESOURCE_READ = "Microsoft.ContainerService/managedClusters/customresources/read"
@@ -174,7 +224,7 @@ def assign_role(
     principal_id: pulumi.Input[str],
     principal_type: PrincipalType,
     parent: pulumi.Resource,
-    condition: str | None = None,
+    condition: pulumi.Input[str] | None = None,
     opts: pulumi.ResourceOptions | None = None,
 ) -> authorization.RoleAssignment:
     """Assign `role` to `principal_id` at `scope` (a resource or resource group, never a subscription).

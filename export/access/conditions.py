@@ -5,8 +5,10 @@ azure-docs articles/role-based-access-control/conditions-format.md): expressions
 binds tighter), negated with `!`, grouped with parentheses; an expression is `ActionMatches{'<action>'}` (the
 request's action matches the pattern, `*` wildcards allowed) or `<attribute> <operator> <value>`, where the
 attribute is `@Request[...]` or `@Resource[...]` and the value a quoted string or a `{...}` set. Operators:
-`StringEquals`, `StringEqualsIgnoreCase`, `GuidEquals`, and their `ForAnyOfAnyValues:` forms (true when any
-value of the attribute equals any value of the set). An attribute the request does not carry makes its
+`StringEquals`, `StringEqualsIgnoreCase`, `GuidEquals`, their `NotEquals` negations, and their
+`ForAnyOfAnyValues:` forms (true when at least one value of the attribute satisfies the comparison with at
+least one value of the set, "Cross product comparison": so `ForAnyOfAnyValues:GuidNotEquals {a, b}` holds for
+every value when a != b). An attribute the request does not carry makes its
 expression false. Anything else is refused with the position, so a new form cannot be silently misread.
 """
 
@@ -21,7 +23,8 @@ _TOKEN = re.compile(
     r"\s*(?:(?P<lparen>\()|(?P<rparen>\))|(?P<not>!)|(?P<and>AND\b)|(?P<or>OR\b)"
     r"|ActionMatches\{'(?P<action>[^']*)'\}"
     r"|(?P<attribute>@(?:Request|Resource|Principal|Environment)\[[^\]]+\])"
-    r"|(?P<operator>(?:ForAnyOfAnyValues:)?(?:StringEqualsIgnoreCase|StringEquals|GuidEquals))"
+    r"|(?P<operator>(?:ForAnyOfAnyValues:)?(?:StringNotEqualsIgnoreCase|StringNotEquals|StringEqualsIgnoreCase"
+    r"|StringEquals|GuidNotEquals|GuidEquals))"
     r"|'(?P<string>[^']*)'"
     r"|\{(?P<set>[^}]*)\})",
     re.IGNORECASE,
@@ -60,9 +63,14 @@ def _set_values(raw: str) -> list[str]:
 
 def _compare(operator: str, values: Sequence[str], wanted: Sequence[str]) -> bool:
     base = operator.split(":")[-1].lower()
-    fold = base in ("stringequalsignorecase", "guidequals")
+    fold = base.endswith("ignorecase") or base.startswith("guid")
     left = {v.lower() if fold else v for v in values}
     right = {v.lower() if fold else v for v in wanted}
+    if "notequals" in base:
+        # "If at least one value on the left-hand side satisfies the comparison to at least one value on the
+        # right-hand side" (ForAnyOfAnyValues): some left value differs from some right value. The plain form
+        # compares one value with one value, the same rule.
+        return any(a != b for a in left for b in right)
     return bool(left & right)
 
 

@@ -32,6 +32,7 @@ from export.plans import CapturingMocks, StackPlan, plan_stack
 from export.workflows import PULUMI_ACTION, Job, Workflow, load_all
 from offline.engine import OfflinePlan, RecordingMonitor, run_stack
 from offline.mocks import SUBSCRIPTION_ID
+from rbac.roles import PrincipalType, Role
 from stack.files import REPO_ROOT
 from stack.naming import ResourceNames, StateBackendNames
 
@@ -90,6 +91,7 @@ class Prohibition:
     data: bool
     scope: str
     why: str
+    attributes: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass
@@ -548,6 +550,9 @@ def _job_lines(job: Job) -> str:
 # --- the model ---------------------------------------------------------------------------------------------
 
 
+ASSIGNMENT = "@Request[Microsoft.Authorization/roleAssignments"
+GRANT_PROBE = "00000000-0000-0000-0000-000000000001"  # any role assignment name in the group
+
 # Who may read a stack's state besides its deployer and its preview: the build reads dev's stack outputs
 # (registry, group), with secrets blinded and no key (stack_output.go), so it cannot decrypt anything.
 STATE_READERS = {"dev": ("build",)}
@@ -583,6 +588,24 @@ def prohibitions(stacks: Mapping[str, StackFacts], identities: Mapping[str, Iden
                 f"delete {stack}'s state",
             ),
         ]
+        # A deployer's delegation (Role Based Access Control Administrator, conditioned) must not reach a CI
+        # identity: Key Vault Secrets User on the vault for a preview identity would let any pull request
+        # read the stack's secrets (rbac/roles.py only_assigning, never_to).
+        for grantee in github:
+            found.append(
+                Prohibition(
+                    (deployer,),
+                    "Microsoft.Authorization/roleAssignments/write",
+                    False,
+                    f"{facts.group_id}/providers/Microsoft.Authorization/roleAssignments/{GRANT_PROBE}",
+                    f"grant Key Vault Secrets User in {stack} to {grantee}",
+                    (
+                        (f"{ASSIGNMENT}:RoleDefinitionId]", Role.KEY_VAULT_SECRETS_USER.definition_id),
+                        (f"{ASSIGNMENT}:PrincipalType]", PrincipalType.SERVICE_PRINCIPAL.value),
+                        (f"{ASSIGNMENT}:PrincipalId]", identities[grantee].principal),
+                    ),
+                )
+            )
         if facts.vault_id:
             found.append(
                 Prohibition(
@@ -679,7 +702,9 @@ def evaluate(model: Model) -> Result:
     for prohibition in model.prohibitions:
         for key in prohibition.identities:
             for assignment in by_principal.get(model.identities[key].principal, []):
-                if assignment.allows(prohibition.action, prohibition.data, prohibition.scope, {}):
+                if assignment.allows(
+                    prohibition.action, prohibition.data, prohibition.scope, dict(prohibition.attributes)
+                ):
                     result.violations.append((prohibition, key, assignment))
     for run in model.jobs:
         result.problems += [f"{run.label}: {p}" for p in run.problems]

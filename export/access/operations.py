@@ -266,6 +266,10 @@ def pulumi_needs(facts: StackFacts, command: str, refresh: bool = False) -> Iter
                     "@Request[Microsoft.Authorization/roleAssignments:PrincipalType]",
                     str(resource.get("principalType")),
                 ),
+                (
+                    "@Request[Microsoft.Authorization/roleAssignments:PrincipalId]",
+                    str(resource.get("principalId")),
+                ),
             )
             delete_attributes = (
                 ("@Resource[Microsoft.Authorization/roleAssignments:RoleDefinitionId]", definition),

@@ -125,12 +125,25 @@ def role_name(role_definition_id: str, role_names: Mapping[str, str]) -> str:
     return role_names.get(guid, guid)
 
 
+GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F-]{27}"
+
+
 def condition_summary(condition: str, role_names: Mapping[str, str]) -> str:
     if not condition:
         return ""
-    roles = sorted({role_names.get(g, g) for g in re.findall(r"[0-9a-f]{8}-[0-9a-f-]{27}", condition)})
+    # The sets an rbac.roles.only_assigning condition names (this module renders plain data, no Pulumi).
+    sets = re.findall(
+        r"(!\()?@Request\[[^\]]*:(RoleDefinitionId|PrincipalId)\] ForAnyOfAnyValues:GuidEquals \{([^}]*)\}",
+        condition,
+    )
+    role_ids = [g for _, key, ids in sets[:1] if key == "RoleDefinitionId" for g in re.findall(GUID, ids)]
+    never_to = [
+        g for negated, key, ids in sets if negated and key == "PrincipalId" for g in re.findall(GUID, ids)
+    ]
+    roles = sorted({role_names.get(g, g) for g in role_ids})
     if roles:
-        return "may assign only: " + ", ".join(roles)
+        excluded = " (CI identities excluded, the build's AcrPush aside)" if never_to else ""
+        return "may assign only: " + ", ".join(roles) + excluded
     kinds = re.findall(r"customResources:kind\] StringEqualsIgnoreCase '([^']+)'", condition)
     return "custom resources: " + ", ".join(sorted(kinds)) if kinds else "conditional"
 

@@ -24,6 +24,7 @@ from export.access.model import (
 from export.access.operations import arm_type
 from export.access.rbac import Assignment, builtin_role, in_scope
 from export.workflows import Workflow, load_all, parse
+from rbac.roles import DELEGABLE_BY_CI, PrincipalType, only_assigning
 from stack.files import REPO_ROOT
 from stack.providers import RESOURCE_PROVIDERS
 
@@ -246,3 +247,39 @@ def test_model_without_jobs_has_only_the_runtime_operations() -> None:
     # Then every CI grant is unneeded: the model really reads what each grant is for from the workflows.
     unneeded = {a.name for a in evaluate(replace(bare)).unneeded}
     assert "dev-contributor" in unneeded and "preview-dev-reader" in unneeded
+
+
+def test_no_deployer_may_grant_a_role_to_a_ci_identity(model: Model, result: Result) -> None:
+    probes = {
+        (p.identities, p.why)
+        for p in model.prohibitions
+        if p.action == "Microsoft.Authorization/roleAssignments/write"
+    }
+    for stack in ("dev", "prod"):
+        for grantee in ("preview-dev", "preview-prod", "deploy-dev", "deploy-prod", "build"):
+            assert ((f"deploy-{stack}",), f"grant Key Vault Secrets User in {stack} to {grantee}") in probes
+    assert result.violations == []
+    # ...while the dev stack's own AcrPush for the build identity stays allowed.
+    push = next(a for a in model.assignments if a.source == "dev" and a.role.name == "AcrPush")
+    assert push.principal == model.identities["build"].principal
+    assert not result.denied
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_negative_control_a_delegation_without_the_principal_limit_lets_a_deployer_arm_a_preview(
+    model: Model, stack: str
+) -> None:
+    # The condition as it was: roles and principal type only.
+    [delegation] = [
+        a
+        for a in model.assignments_of(f"deploy-{stack}")
+        if a.role.name == "Role Based Access Control Administrator"
+    ]
+    assert "roleAssignments:PrincipalId" in (delegation.condition or "")
+    loose = replace(
+        delegation, condition=only_assigning(list(DELEGABLE_BY_CI), PrincipalType.SERVICE_PRINCIPAL)
+    )
+    violations = evaluate(model.without(delegation).with_assignment(loose)).violations
+    whys = {p.why for p, _, _ in violations}
+    assert f"grant Key Vault Secrets User in {stack} to preview-dev" in whys
+    assert f"grant Key Vault Secrets User in {stack} to deploy-{stack}" in whys

@@ -129,3 +129,49 @@ def test_unknown_condition_syntax_is_refused() -> None:
     parse_check(only_assigning([Role.ACR_PULL], PrincipalType.SERVICE_PRINCIPAL))
     with pytest.raises(ValueError, match="unsupported condition syntax"):
         parse_check("@Request[x] NumericLessThan 3")
+
+
+CI_PRINCIPALS = ("11111111-1111-1111-1111-111111111111", "22222222-2222-2222-2222-222222222222")
+BUILD_PRINCIPAL = "33333333-3333-3333-3333-333333333333"
+
+
+@pytest.mark.parametrize(
+    ("role", "principal", "allowed"),
+    [
+        (Role.KEY_VAULT_SECRETS_USER, "44444444-4444-4444-4444-444444444444", True),  # a workload identity
+        (Role.KEY_VAULT_SECRETS_USER, CI_PRINCIPALS[0], False),
+        (Role.ACR_PUSH, CI_PRINCIPALS[1].upper(), False),  # GUIDs compare without letter case
+        (Role.ACR_PUSH, BUILD_PRINCIPAL, True),
+        (Role.KEY_VAULT_SECRETS_USER, BUILD_PRINCIPAL, False),
+    ],
+)
+def test_delegation_never_reaches_a_ci_identity(role: Role, principal: str, allowed: bool) -> None:
+    condition = only_assigning(
+        list(DELEGABLE_BY_CI),
+        PrincipalType.SERVICE_PRINCIPAL,
+        never_to=CI_PRINCIPALS,
+        only_role_to={BUILD_PRINCIPAL: Role.ACR_PUSH},
+    )
+    parse_check(condition)
+    request = {
+        "@Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId]": role.definition_id,
+        "@Request[Microsoft.Authorization/roleAssignments:PrincipalType]": "ServicePrincipal",
+        "@Request[Microsoft.Authorization/roleAssignments:PrincipalId]": principal,
+    }
+    action = "Microsoft.Authorization/roleAssignments/write"
+    assert _delegation(condition).allows(action, False, REGISTRY, request) is allowed
+
+
+def test_negative_control_for_any_of_any_values_guid_not_equals_excludes_nobody() -> None:
+    # "If at least one value on the left-hand side satisfies the comparison to at least one value on the
+    # right-hand side" (conditions-format.md, cross product comparison): p != a or p != b, true for every p
+    # when a != b. So this form, the obvious way to write "not one of these", would allow a CI identity.
+    attribute = "@Request[Microsoft.Authorization/roleAssignments:PrincipalId]"
+    naive = f"{attribute} ForAnyOfAnyValues:GuidNotEquals {{{', '.join(CI_PRINCIPALS)}}}"
+    assert evaluate(naive, Request("x", {attribute: CI_PRINCIPALS[0]}))
+    negated = f"!({attribute} ForAnyOfAnyValues:GuidEquals {{{', '.join(CI_PRINCIPALS)}}})"
+    assert not evaluate(negated, Request("x", {attribute: CI_PRINCIPALS[0]}))
+    # With one value on each side the two forms agree.
+    single = f"{attribute} ForAnyOfAnyValues:GuidNotEquals {{{CI_PRINCIPALS[0]}}}"
+    assert not evaluate(single, Request("x", {attribute: CI_PRINCIPALS[0]}))
+    assert evaluate(single, Request("x", {attribute: BUILD_PRINCIPAL}))
