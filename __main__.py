@@ -58,6 +58,8 @@ if config.image_push_principal_id:
     registry.grant_push("image-push", config.image_push_principal_id)
 pulumi.export("resourceGroupName", group.name)
 pulumi.export("registryName", registry.name)
+# The registry by resource id: main.yml's prod import and tag-latest.sh pass it to `az acr import --registry`.
+pulumi.export("registryId", registry.id)
 pulumi.export("registryLoginServer", registry.login_server)
 
 

@@ -950,6 +950,7 @@ output logAnalyticsWorkspaceName string = logAnalytics.name
 output museNamespace string = names.namespace
 output museWorkloadClientId string = museWorkloadIdentity.properties.clientId
 output oidcIssuerUrl string = cluster.properties.oidcIssuerProfile.issuerURL
+output registryId string = registry.id
 output registryLoginServer string = registry.properties.loginServer
 output registryName string = registry.name
 output resourceGroupName string = resourceGroup().name

@@ -65,8 +65,8 @@ def test_registry_stage_registers_the_registry_its_component_and_acr_push_as_the
     # Identical to the full program's registrations: URN, inputs, parent, dependencies, provider, options.
     for resource in stage.resources:
         assert asdict(full[stack].by_urn(resource.urn)) == asdict(resource), resource.urn
-    # The outputs the first main.yml build reads (registryName, registryLoginServer) are there, equal.
-    for name in ("resourceGroupName", "registryName", "registryLoginServer"):
+    # The outputs the first main.yml build reads (registryName, registryId, registryLoginServer) are there.
+    for name in ("resourceGroupName", "registryName", "registryId", "registryLoginServer"):
         assert stage.outputs[name] == full[stack].outputs[name], name
     assert "clusterName" not in stage.outputs
 

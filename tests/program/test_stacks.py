@@ -104,6 +104,7 @@ def test_stack_outputs(plan: OfflinePlan) -> None:
     assert set(outputs) == {
         "resourceGroupName",
         "registryName",
+        "registryId",
         "registryLoginServer",
         "clusterName",
         "oidcIssuerUrl",
@@ -120,6 +121,9 @@ def test_stack_outputs(plan: OfflinePlan) -> None:
         "museUrl",
     }
     assert outputs["registryLoginServer"].value == f"{names.registry}.azurecr.io"
+    assert outputs["registryId"].value.endswith(
+        f"/resourceGroups/{names.resource_group}/providers/Microsoft.ContainerRegistry/registries/{names.registry}"
+    )
     assert outputs["clusterName"].value == names.cluster
     assert outputs["resourceGroupName"].value == names.resource_group
     assert outputs["oidcIssuerUrl"].value.startswith("https://")

@@ -36,8 +36,13 @@ What each answers, and the documented behaviour it follows:
   `error: timed out waiting for the condition` when they became ready and then fail (kubernetes/kubectl
   pkg/polymorphichelpers/rollout_status.go; Kubernetes docs, Deployments, "Failed Deployment": rollout status
   exits non-zero once the progress deadline is exceeded).
-- `az acr import --source <server>/<repo>@<digest> --image <repo>:<tag> --force` retags within the registry
-  (Azure/azure-cli acr/import.py: a source on an Azure registry becomes ImportSource(resource_id=...));
+- `az acr import --name <target> [--registry <source>] --source <image> --image <repo>:<tag> [--force]`, as
+  Azure/azure-cli src/azure-cli/azure/cli/command_modules/acr/import.py resolves the source: `--registry`
+  that is a resource id is passed to ARM as is (ImportSource(resource_id=...)); a name or login server in
+  `--registry`, or a `<login server>/<image>` source without it, is looked up among the registries the caller
+  can list (get_registry_from_name_or_login_server; world `listable`, login server -> resource id). Not found:
+  with `--registry` the CLI fails (SOURCE_REGISTRY_NOT_FOUND), without it the source becomes a registry URI,
+  which ARM pulls anonymously, refused by a private registry. A tag that exists needs `--force`;
   `az acr repository show --image <repo>:<tag> --query digest` prints the tag's digest; `az aks
   get-credentials --file` writes a kubeconfig; `az login` / `az account set` succeed.
 - `kubelogin convert-kubeconfig`: succeeds; `kubelogin get-token` in workloadidentity mode takes the GitHub
@@ -49,6 +54,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -295,6 +301,10 @@ def kubectl(world: dict[str, Any], args: list[str]) -> int:
     return 2
 
 
+# msrestazure.tools.is_valid_resource_id: /subscriptions/<id>/resourceGroups/<rg>/providers/<ns>/<type>/<name>
+RESOURCE_ID = r"(?i)/subscriptions/[^/]+/resourceGroups/[^/]+/providers/[^/]+/[^/]+/[^/]+"
+
+
 def az(world: dict[str, Any], args: list[str]) -> int:
     if args[:2] == ["aks", "get-credentials"]:
         Path(str(flag(args, "--file"))).write_text("apiVersion: v1\nkind: Config\n", encoding="utf-8")
@@ -304,13 +314,32 @@ def az(world: dict[str, Any], args: list[str]) -> int:
     if args[:2] == ["acr", "import"]:
         source = str(flag(args, "--source"))
         target = str(flag(args, "--image"))
+        source_registry = flag(args, "--registry")
+        listable: dict[str, str] = world.get("listable", {})
+        if source_registry and re.fullmatch(RESOURCE_ID, str(source_registry)):
+            source_id: str | None = str(source_registry)
+        elif source_registry:
+            source_id = listable.get(str(source_registry))
+            if source_id is None:
+                print("The source container registry can not be found.", file=sys.stderr)
+                return 1
+        else:
+            server, source = source.split("/", 1)
+            source_id = listable.get(server)
+            if source_id is None:  # ImportSource(registry_uri=...): an anonymous pull from a private registry
+                print(f"(InvalidParameters) unauthorized: {server}/{source}", file=sys.stderr)
+                return 1
+        if source_id.lower() != str(world["registry_id"]).lower():
+            print(f"release_tools: import from {source_id} is not modelled", file=sys.stderr)
+            return 2
         registry = world["registry"]
         if target in registry and "--force" not in args:
             print(f"(Conflict) Tag {target} already exists in target registry.", file=sys.stderr)
             return 1
-        digest = source.split("@", 1)[1] if "@" in source else registry[source.split("/", 1)[1]]
+        digest = source.split("@", 1)[1] if "@" in source else registry[source]
         registry[target] = digest
-        world["imports"] = [*world.get("imports", []), {"source": source, "image": target}]
+        imported = {"source_id": source_id, "source": source, "image": target}
+        world["imports"] = [*world.get("imports", []), imported]
         return 0
     if args[:3] == ["acr", "repository", "show"]:
         print(world["registry"].get(str(flag(args, "--image")), ""))

@@ -177,16 +177,25 @@ def test_a_stack_main_yml_never_deployed_is_a_notice_not_drift(
 # --- tag-latest.sh ----------------------------------------------------------------------------------------
 
 
+PROD_REGISTRY_ID = (
+    "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-muse-prod-m7k2/providers/"
+    "Microsoft.ContainerRegistry/registries/acrmuseprodm7k2"
+)
+
+
 def tag_latest(
-    tmp_path: Path, *args: str, **extra: str
+    tmp_path: Path, *args: str, listable: dict[str, str] | None = None, **extra: str
 ) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     env = _tools(
         tmp_path,
         {
             "outputs": {
                 "registryName": "acrmuseprodm7k2",
+                "registryId": PROD_REGISTRY_ID,
                 "registryLoginServer": "acrmuseprodm7k2.azurecr.io",
             },
+            "registry_id": PROD_REGISTRY_ID,
+            "listable": listable or {},
             "registry": {"muse:latest": "sha256:" + "a" * 64, f"muse:{'1' * 40}": DIGEST},
         },
     )
@@ -201,12 +210,43 @@ def test_latest_moves_to_the_deployed_digest_within_the_registry(tmp_path: Path)
     result, world = tag_latest(tmp_path, "prod", DIGEST)
     assert result.returncode == 0, result.stdout + result.stderr
     assert world["registry"]["muse:latest"] == DIGEST
+    # The source by resource id: no registry listing is needed (the world lists none).
     assert world["imports"] == [
-        {"source": f"acrmuseprodm7k2.azurecr.io/muse@{DIGEST}", "image": "muse:latest"}
+        {"source_id": PROD_REGISTRY_ID, "source": f"muse@{DIGEST}", "image": "muse:latest"}
     ]
     [imported] = [c for c in world["calls"] if c.startswith("az acr import")]
     assert "--name acrmuseprodm7k2" in imported and imported.endswith("--force")
     assert f"now names `{DIGEST}`" in (tmp_path / "summary.md").read_text()
+
+
+def test_negative_control_a_login_server_source_needs_the_registry_listing(tmp_path: Path) -> None:
+    # The former call, `--source <login server>/muse@<digest>` without --registry: azure-cli looks the login
+    # server up among the registries the identity can list and otherwise pulls anonymously (import.py).
+    script = (CI / "tag-latest.sh").read_text()
+    old = '--registry "$registry_id" --source "$repository@$digest"'
+    assert old in script
+    former = tmp_path / "tag-latest-by-login-server.sh"
+    former.write_text(script.replace(old, '--source "$login_server/$repository@$digest"'))
+    former.chmod(0o755)
+    (tmp_path / "az-login-federated.sh").write_text("#!/bin/sh\n")
+    env = _tools(
+        tmp_path,
+        {
+            "outputs": {
+                "registryName": "acrmuseprodm7k2",
+                "registryId": PROD_REGISTRY_ID,
+                "registryLoginServer": "acrmuseprodm7k2.azurecr.io",
+            },
+            "registry_id": PROD_REGISTRY_ID,
+            "listable": {},
+            "registry": {f"muse:{'1' * 40}": DIGEST},
+        },
+    )
+    result = subprocess.run(
+        [str(former), "prod", DIGEST], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 1
+    assert "unauthorized" in result.stderr
 
 
 def test_latest_signs_in_again_from_the_refreshed_token_late_in_a_job(tmp_path: Path) -> None:

@@ -347,6 +347,9 @@ def test_registry_name_comes_from_the_stack_outputs(main: Workflow) -> None:
     registry = step_named(job, "Read the dev registry")
     assert "pulumi stack output registryName --stack dev" in registry.run
     assert "pulumi stack output registryLoginServer --stack dev" in registry.run
+    # The registry's resource id comes from the model (stack output), never assembled from variables.
+    assert 'id="$(pulumi stack output registryId --stack dev)"' in registry.run
+    assert 'echo "id=$id"' in registry.run and "/subscriptions/$" not in registry.run
     login = step_named(job, "Log in to ACR")
     assert login.run == 'az acr login --name "$REGISTRY_NAME"'
     assert "--username" not in main.text and "admin" not in login.run.replace("admin user", "")
@@ -934,7 +937,19 @@ def test_every_azure_variable_a_script_expands_is_defined(workflows: dict[str, W
 
 
 def test_an_undefined_subscription_id_is_caught(main: Workflow) -> None:
-    """Negative control: the build job without AZURE_SUBSCRIPTION_ID builds `/subscriptions//...`."""
+    """Negative control: the registry id assembled from a variable the build job does not define (azure/login
+    exports none) would be `/subscriptions//...`; the job reads the stack output registryId instead."""
     build = main.jobs["build"]
-    env = {k: v for k, v in build.env.items() if k != "AZURE_SUBSCRIPTION_ID"}
-    assert unset_variables(dataclasses.replace(build, env=env)) == {"AZURE_SUBSCRIPTION_ID"}
+    assert "AZURE_SUBSCRIPTION_ID" not in build.env
+    step = step_named(build, "Read the dev registry")
+    assembled = dataclasses.replace(
+        step,
+        run=step.run.replace(
+            'id="$(pulumi stack output registryId --stack dev)"',
+            'id="/subscriptions/$AZURE_SUBSCRIPTION_ID/resourceGroups/$group/providers/'
+            'Microsoft.ContainerRegistry/registries/$name"',
+        ),
+    )
+    assert assembled.run != step.run
+    steps = [assembled if s is step else s for s in build.steps]
+    assert unset_variables(dataclasses.replace(build, steps=steps)) == {"AZURE_SUBSCRIPTION_ID"}
