@@ -37,6 +37,7 @@ except ConfigError as error:
 # MUSE_BOOTSTRAP_STAGE=registry. `pulumi up --target` cannot: the engine refuses to create a target whose
 # parent or provider is an untargeted create, and the cluster's Kubernetes provider is always targeted
 # (pulumi/pulumi step_generator.go validateSteps; replayed in tests/bootstrap/engine_targeting.py).
+FORMER_IMAGE_PUSH_GRANT = "github-deploy-acr-push"
 REGISTRY_STAGE_ENV = "MUSE_BOOTSTRAP_STAGE"
 stage = os.environ.get(REGISTRY_STAGE_ENV, "")
 if stage not in ("", "registry"):
@@ -55,7 +56,14 @@ group = resources.get_resource_group_output(resource_group_name=names.resource_g
 
 registry = ContainerRegistry("registry", stack_args.registry_args(config, names, group.name, tags))
 if config.image_push_principal_id:
-    registry.grant_push("image-push", config.image_push_principal_id)
+    # Installations bootstrapped before per-environment identities registered this grant as
+    # `github-deploy-acr-push` (config muse:deployPrincipalId); the alias keeps their state's resource under
+    # its new name (Pulumi aliases: unset fields default to the resource's own; docs/bootstrap.md, migration).
+    registry.grant_push(
+        "image-push",
+        config.image_push_principal_id,
+        opts=pulumi.ResourceOptions(aliases=[pulumi.Alias(name=FORMER_IMAGE_PUSH_GRANT)]),
+    )
 pulumi.export("resourceGroupName", group.name)
 pulumi.export("registryName", registry.name)
 # The registry by resource id: main.yml's prod import and tag-latest.sh pass it to `az acr import --registry`.

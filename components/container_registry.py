@@ -92,12 +92,18 @@ class ContainerRegistry(pulumi.ComponentResource):
         name: str,
         principal_id: pulumi.Input[str],
         principal_type: PrincipalType = PrincipalType.SERVICE_PRINCIPAL,
+        opts: pulumi.ResourceOptions | None = None,
     ) -> authorization.RoleAssignment:
-        """AcrPush (push and pull) on this registry only (e.g. for the GitHub deploy identity)."""
-        return self._grant(f"{name}-acr-push", Role.ACR_PUSH, principal_id, principal_type)
+        """AcrPush (push and pull) on this registry only (e.g. for the GitHub build identity)."""
+        return self._grant(f"{name}-acr-push", Role.ACR_PUSH, principal_id, principal_type, opts)
 
     def _grant(
-        self, resource_name: str, role: Role, principal_id: pulumi.Input[str], principal_type: PrincipalType
+        self,
+        resource_name: str,
+        role: Role,
+        principal_id: pulumi.Input[str],
+        principal_type: PrincipalType,
+        opts: pulumi.ResourceOptions | None = None,
     ) -> authorization.RoleAssignment:
         return assign_role(
             resource_name,
@@ -106,4 +112,5 @@ class ContainerRegistry(pulumi.ComponentResource):
             principal_id=principal_id,
             principal_type=principal_type,
             parent=self,
+            opts=opts,
         )

@@ -37,6 +37,9 @@ class PlannedResource:
     provider: str | None = None
     # `customTimeouts` the program set (create/update/delete -> duration, e.g. "10m"); only the ones set.
     custom_timeouts: dict[str, str] = field(default_factory=dict)
+    # The names of the `aliases` the program gave (alias specs; the monitor supports them, so the SDK sends
+    # specs, not URNs: pulumi/runtime/resource.py).
+    alias_names: tuple[str, ...] = ()
 
     def get(self, dotted: str, default: Any = None) -> Any:
         """`resource.get("sku.name")`: a nested input by dotted path; list items by index."""
@@ -157,6 +160,7 @@ class RecordingMonitor(runtime_mocks.MockMonitor):
                     depends_on=tuple(sorted(request.dependencies)),
                     provider=request.provider or None,
                     custom_timeouts=_custom_timeouts(request),
+                    alias_names=tuple(sorted(a.spec.name for a in request.aliases if a.spec.name)),
                 )
             )
         return response
