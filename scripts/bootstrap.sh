@@ -138,11 +138,13 @@ for k, v in sorted(o['repository'].items()): print('repository', k, v, sep='\t')
 for e, vs in sorted(o['environments'].items()):
     for k, v in sorted(vs.items()): print(e, k, v, sep='\t')")
 if $set_github; then
+  # The environments as they are now (reviewers a person set in the UI, timers): every PUT keeps them.
+  current_environments="$(gh api --paginate "repos/$repository/environments")"
   for environment in $(printf '%s\n' "${variables[@]}" | cut -f1 | sort -u | grep -vx repository); do
-    # Only main may enter an environment (a pull request's job cannot); prod's reviewers are set by a person.
-    gh api --method PUT "repos/$repository/environments/$environment" --silent \
-      -F "deployment_branch_policy[protected_branches]=false" \
-      -F "deployment_branch_policy[custom_branch_policies]=true"
+    # Only main may enter an environment (a pull request's job cannot); prod's reviewers are set by a person,
+    # and a PUT without them would remove them: the body keeps the current rules (scripts/github_environment.py).
+    "$python" scripts/github_environment.py "$environment" <<<"$current_environments" |
+      gh api --method PUT "repos/$repository/environments/$environment" --silent --input -
     gh api --method POST "repos/$repository/environments/$environment/deployment-branch-policies" \
       --silent -f name=main -f type=branch || true # already there on a re-run
   done

@@ -34,6 +34,8 @@ case "$(basename "$0") $*" in
   "az "*" show "*|"az group show"*) [ "$EXISTING" = yes ] || exit 3 ;;
   "pulumi stack output --stack main --json "*) cat "$OUTPUTS/${@: -1}.json" ;;
   "pulumi stack output"*) echo "value-of-${@: -1}" ;;
+  "gh api --paginate "*"/environments") cat "$OUTPUTS/github-environments.json" 2>/dev/null ;;
+  "gh api --method PUT "*) { echo "$*"; cat; } >> "$CALLS.put" ;;
   "pulumi up --stack "[dp]*|"pulumi preview --stack "[dp]*)
     stack="$3"
     program="$stack"  # the program registers only its registry stage when bootstrap asks for it
@@ -356,3 +358,92 @@ def test_engine_stand_in_follows_the_engines_own_regression_test() -> None:
 def test_script_is_shellcheck_clean() -> None:
     result = subprocess.run(["shellcheck", str(SCRIPT)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout
+
+
+# GitHub as documented (https://docs.github.com/en/rest/deployments/environments): "Create or update an
+# environment" sets the protection rules its body gives (a body without `reviewers` leaves none: a script that
+# PUT only its branch policy removed UI-set reviewers, ministryofjustice/modernisation-platform issue 4516),
+# and "List environments" answers `{"total_count", "environments": [{name, protection_rules: [...]}]}` with
+# `required_reviewers` rules as `{type, prevent_self_review, reviewers: [{type, reviewer: {id, login}}]}`.
+class FakeGitHubEnvironments:
+    def __init__(self) -> None:
+        self.environments: dict[str, dict[str, object]] = {}
+
+    def put(self, name: str, body: dict[str, object]) -> None:
+        rules: list[dict[str, object]] = []
+        if body.get("reviewers"):
+            reviewers = [
+                {"type": r["type"], "reviewer": {"id": r["id"], "login": f"user{r['id']}"}}  # type: ignore[index]
+                for r in body["reviewers"]  # type: ignore[attr-defined]
+            ]
+            rules.append(
+                {
+                    "type": "required_reviewers",
+                    "prevent_self_review": bool(body.get("prevent_self_review", False)),
+                    "reviewers": reviewers,
+                }
+            )
+        if body.get("wait_timer"):
+            rules.append({"type": "wait_timer", "wait_timer": body["wait_timer"]})
+        if body.get("deployment_branch_policy"):
+            rules.append({"type": "branch_policy"})
+        self.environments[name] = {"name": name, "protection_rules": rules}
+
+    def list_pages(self) -> str:
+        # Two pages back to back, as `gh api --paginate` prints them.
+        names = sorted(self.environments)
+        pages = [names[:1], names[1:]]
+        return "".join(
+            json.dumps({"total_count": len(names), "environments": [self.environments[n] for n in page]})
+            for page in pages
+        )
+
+    def reviewers(self, name: str) -> list[object]:
+        rules = self.environments[name]["protection_rules"]
+        return [r for rule in rules if rule["type"] == "required_reviewers" for r in rule["reviewers"]]  # type: ignore[attr-defined,index]
+
+
+def _puts(tmp_path: Path) -> dict[str, dict[str, object]]:
+    lines = (tmp_path / "calls.log.put").read_text().splitlines()
+    return {lines[i].split()[3].rsplit("/", 1)[1]: json.loads(lines[i + 1]) for i in range(0, len(lines), 2)}
+
+
+def test_a_rerun_keeps_the_reviewers_a_person_set_on_prod(
+    tmp_path: Path, plans: dict[str, OfflinePlan], bootstrap_outputs: dict[str, object]
+) -> None:
+    github = FakeGitHubEnvironments()
+    for name in ("dev", "prod", "preview-dev", "preview-prod"):
+        github.put(name, {"deployment_branch_policy": {"custom_branch_policies": True}})
+    # Set in the UI after the first bootstrap, as docs/bootstrap.md asks.
+    github.put(
+        "prod",
+        {
+            "reviewers": [{"type": "User", "id": 42}, {"type": "Team", "id": 7}],
+            "prevent_self_review": True,
+            "wait_timer": 5,
+            "deployment_branch_policy": {"custom_branch_policies": True},
+        },
+    )
+    outputs = {**bootstrap_outputs}
+    (tmp_path / "outputs").mkdir()
+    (tmp_path / "outputs" / "github-environments.json").write_text(github.list_pages())
+    result, _ = _run(tmp_path, outputs, "--github", plans=plans)
+    assert result.returncode == 0, result.stderr
+    for name, body in _puts(tmp_path).items():
+        github.put(name, body)
+    assert [r["reviewer"]["id"] for r in github.reviewers("prod")] == [42, 7]  # type: ignore[index]
+    assert github.environments["prod"]["protection_rules"][0]["prevent_self_review"] is True  # type: ignore[index]
+    assert {"type": "wait_timer", "wait_timer": 5} in github.environments["prod"]["protection_rules"]  # type: ignore[operator]
+    # Environments without reviewers get no reviewer field at all (private repositories without Enterprise
+    # refuse it: docs/github-setup.md).
+    assert "reviewers" not in _puts(tmp_path)["dev"] and "wait_timer" not in _puts(tmp_path)["dev"]
+
+
+def test_negative_control_the_former_put_drops_the_reviewers() -> None:
+    github = FakeGitHubEnvironments()
+    github.put("prod", {"reviewers": [{"type": "User", "id": 42}], "deployment_branch_policy": {}})
+    # The former call: only the branch policy (-F deployment_branch_policy[...]).
+    github.put(
+        "prod", {"deployment_branch_policy": {"protected_branches": False, "custom_branch_policies": True}}
+    )
+    assert github.reviewers("prod") == []
