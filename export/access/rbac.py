@@ -6,8 +6,10 @@
   actions"). NotActions is not a deny: another assignment can still allow the action. Source:
   https://learn.microsoft.com/azure/role-based-access-control/role-definitions (MicrosoftDocs/azure-docs
   articles/role-based-access-control/role-definitions.md).
-- `*` matches any run of characters, `/` included (`*/read`, `Microsoft.Authorization/*/Delete`), a `/*/`
-  also no segment at all (see `_pattern`), and matching ignores letter case: the built-in roles themselves
+- `*` matches any run of characters, `/` included (`*/read`, `Microsoft.Authorization/*/Delete`; the page's
+  "Actions" section: "The wildcard (`*`) character extends a permission to everything that matches the action
+  string you provide"), a `/*/` also no segment at all (an ASSUMPTION the page does not state; see `_pattern`
+  for the evidence), and matching ignores letter case: the built-in roles themselves
   rely on it (Contributor's NotActions `Microsoft.Authorization/*/Write` is what keeps it from
   `Microsoft.Authorization/roleAssignments/write`, which the same page says it cannot do: "NotActions removes
   this role's ability to manage access").
@@ -37,11 +39,17 @@ BUILTIN_ROLES_FILE = Path(__file__).with_name("builtin-roles.json")
 
 @cache
 def _pattern(wildcard: str) -> re.Pattern[str]:
-    # A `*` between two slashes may also stand for no segment at all: Managed Identity Operator ("Read and
-    # Assign User Assigned Identity") grants
-    # `Microsoft.ManagedIdentity/userAssignedIdentities/*/assign/action`, and the one assign action Azure
-    # defines is `.../userAssignedIdentities/assign/action`; Key Vault Reader reads vault metadata through
-    # `Microsoft.KeyVault/vaults/*/read`, which must cover `vaults/read`.
+    # ASSUMPTION, labelled: a `*` between two slashes may also stand for no segment at all. The wildcard
+    # semantics of role-definitions.md ("Actions": `*` "extends a permission to everything that matches the
+    # action string") do not say whether `/*/` needs a segment. It is inferred from documented effects of
+    # built-in roles: Managed Identity Operator grants only
+    # `Microsoft.ManagedIdentity/userAssignedIdentities/*/assign/action`, and the one assign action the
+    # provider defines is `.../userAssignedIdentities/assign/action` (resource-provider-operations.md), which
+    # learn.microsoft.com/azure/aks/use-managed-identity documents that role as sufficient for (the kubelet
+    # identity's assignment); Key Vault Reader ("Read metadata of key vaults") reads through
+    # `Microsoft.KeyVault/vaults/*/read`, which must then cover `vaults/read`. Only Azure can confirm it
+    # (docs/architecture/azure.md, "what only Azure can verify"); tests/access/test_rbac_semantics.py shows
+    # which operations rest on it.
     pieces = wildcard.split("/*/")
     regex = "/(?:.*/)?".join(".*".join(re.escape(part) for part in piece.split("*")) for piece in pieces)
     return re.compile(regex, re.IGNORECASE)

@@ -6,6 +6,8 @@ DataActions apart, wildcards), .../conditions-format (ABAC), the built-in roles 
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from export.access.conditions import Request, evaluate, parse_check
@@ -175,3 +177,23 @@ def test_negative_control_for_any_of_any_values_guid_not_equals_excludes_nobody(
     single = f"{attribute} ForAnyOfAnyValues:GuidNotEquals {{{CI_PRINCIPALS[0]}}}"
     assert not evaluate(single, Request("x", {attribute: CI_PRINCIPALS[0]}))
     assert evaluate(single, Request("x", {attribute: BUILD_PRINCIPAL}))
+
+
+def test_the_operations_that_rest_on_the_zero_segment_assumption(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Which proofs depend on `/*/` matching no segment (export/access/rbac.py `_pattern`, an assumption
+    role-definitions.md does not state): with a `*` that needs at least one character there, exactly the
+    deployers' assignment of the cluster's user-assigned identities (Managed Identity Operator's
+    `userAssignedIdentities/*/assign/action`) is no longer proven, and nothing else."""
+    from export.access import rbac
+    from export.access.model import build, evaluate
+
+    model = build()
+    assert evaluate(model).denied == []
+
+    def strict(pattern: str, action: str) -> bool:
+        regex = ".*".join(re.escape(part) for part in pattern.split("*"))
+        return re.fullmatch(regex, action, re.IGNORECASE) is not None
+
+    monkeypatch.setattr(rbac, "matches", strict)
+    denied = {op.need.action for op in evaluate(model).denied}
+    assert denied == {"Microsoft.ManagedIdentity/userAssignedIdentities/assign/action"}
