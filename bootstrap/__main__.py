@@ -19,7 +19,8 @@ with (../Pulumi.<env>.yaml), and creates:
                             registry comes from the dev stack (muse:imagePushPrincipalId, bootstrap output).
   muse-github-deploy-dev    environment:dev                         dev group: Contributor, Role Based Access
                             Control Administrator constrained to AcrPull / AcrPush / Key Vault Secrets User /
-                            Managed Identity Operator for service principals, AKS RBAC Cluster Admin; dev
+                            Managed Identity Operator for service principals that are not CI identities
+                            (the build: AcrPush, in dev only), AKS RBAC Cluster Admin; dev
                             state: Blob Data Contributor on its container, decrypt on its key.
   muse-github-deploy-prod   environment:prod (required reviewers)   the same on prod, plus Reader on the dev
                             group: `az acr import` reads the source registry (ACR import docs: "Reader role").
