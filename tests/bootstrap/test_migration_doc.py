@@ -28,8 +28,8 @@ from stack.files import REPO_ROOT
 
 DOC = REPO_ROOT / "docs" / "bootstrap.md"
 IMAGE_PUSH = "muse:azure:ContainerRegistry$azure-native:authorization:RoleAssignment::image-push-acr-push"
-RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
-VAULT_SECRET = "azure-native:keyvault:Secret"
+GENERATED_TOKEN_TYPE = "random:index/randomPassword:RandomPassword"
+TOKEN_STORE_TYPE = "azure-native:keyvault:Secret"
 
 
 def migration_section(text: str) -> str:
@@ -72,10 +72,10 @@ def migration_problems(section: str, urns: dict[str, set[str]], alias: str) -> l
                 problems.append(f"untargeted pulumi up: {line}")
             if re.search(r"--replace ", line):
                 problems.append(f"--replace applies every pending change: {line}")
-    rotation = next((line for line in lines if RANDOM_PASSWORD in line and "pulumi up" in line), "")
-    if not re.search(r"--target-replace '[^']*" + re.escape(RANDOM_PASSWORD), rotation):
+    rotation = next((line for line in lines if GENERATED_TOKEN_TYPE in line and "pulumi up" in line), "")
+    if not re.search(r"--target-replace '[^']*" + re.escape(GENERATED_TOKEN_TYPE), rotation):
         problems.append("the API token is not replaced with --target-replace")
-    if not re.search(r"--target '[^']*" + re.escape(VAULT_SECRET), rotation):
+    if not re.search(r"--target '[^']*" + re.escape(TOKEN_STORE_TYPE), rotation):
         problems.append("the vault Secret holding the token is not targeted with it")
     for urn in re.findall(r"urn:pulumi:[^'\s`]+", section):
         stack = urn.split("::", 1)[0].removeprefix("urn:pulumi:")
