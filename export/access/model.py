@@ -446,14 +446,15 @@ def job_operations(
         texts += [(path, body) for path, body in script_texts(script)]
     for label, text in texts:
         python = label.endswith(".py")
-        # A Python script may add flags on other lines (`command += ["--refresh", ...]`): a refresh anywhere
-        # in it counts for its previews (reads a preview identity holds anyway).
-        refresh_flag = " --refresh" if python and "--refresh" in "\n".join(ops.code_lines(text or "")) else ""
+        # A Python script may add flags on other lines (`command += ["--refresh", ...]`): the command's own
+        # list and what its function adds to that name say if it refreshes (ops.python_refreshing_previews).
+        refreshing = ops.python_refreshing_previews(text or "") if python else set()
         for line in ops.code_lines(text or ""):
             if ops.unrecognised(line, python=python):
                 run = replace(run, problems=(*run.problems, f"{label}: unmodelled command: {line[:100]}"))
             for command in ops.recognise(line, python=python):
-                line = line + refresh_flag if command.key == "pulumi preview" else line
+                if command.key == "pulumi preview" and line in refreshing and "--refresh" not in line:
+                    line = line + " --refresh"
                 line_stacks = _stack_of(line, run_stacks, stacks)
                 for stack in line_stacks:
                     add(

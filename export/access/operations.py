@@ -7,6 +7,7 @@ tolerated, e.g. the Kubernetes provider's server-side dry run in a preview).
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -373,7 +374,9 @@ def _python_form(words: list[str]) -> re.Pattern[str]:
     first, rest = re.escape(words[0]), [re.escape(w) for w in words[1:]]
     quoted_rest = "".join(rf"""\s*,\s*["']{w}["']""" for w in rest)
     helper = rf"""\b{first}\(\s*["']{rest[0]}["']""" + "".join(rf"""\s*,\s*["']{w}["']""" for w in rest[1:])
-    label = rf"""["']{" ".join(re.escape(w) for w in words)}["']"""
+    # The exact command string only as a call's argument: the same words in an expression (a title, a
+    # message: `... else "pulumi preview"`) run nothing.
+    label = rf"""\w\(\s*["']{" ".join(re.escape(w) for w in words)}["']"""
     return re.compile(rf"""["']{first}["']{quoted_rest}|{helper}|{label}""")
 
 
@@ -391,3 +394,72 @@ def recognise(line: str, python: bool = False) -> list[Command]:
 def unrecognised(line: str, python: bool = False) -> bool:
     runs = (PYTHON_TOOL if python else TOOL).search(line)
     return bool(runs) and not recognise(line, python) and not FORWARDING_HELPER.search(line)
+
+
+def python_refreshing_previews(text: str) -> set[str]:
+    """The source lines (stripped) of the `["pulumi", "preview", ...]` lists in a Python script whose command
+    carries `--refresh`: in the list itself, or added to the same name in the same function (`name += [...]`,
+    `name.extend([...])`, `name.append(...)`), under a condition or not (a flag that may be added counts).
+
+    Parsed with the language's own parser (`ast`), so only the strings of that command's own list and of the
+    additions to it count, not a neighbouring string such as another command's flag or a help text."""
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return set()
+    lines = text.splitlines()
+
+    def strings(node: ast.AST | None) -> list[str]:
+        if isinstance(node, ast.List | ast.Tuple):
+            return [e.value for e in node.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return [node.value]
+        return []
+
+    def own_nodes(scope: ast.Module | ast.FunctionDef | ast.AsyncFunctionDef) -> Iterator[ast.AST]:
+        # A scope's nodes without those of the functions defined in it (each is a scope of its own).
+        pending: list[ast.AST] = list(scope.body)
+        while pending:
+            node = pending.pop()
+            yield node
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+                pending.extend(ast.iter_child_nodes(node))
+
+    def source_lines(node: ast.AST) -> set[str]:
+        # Every line the list spans: the line-based recogniser sees the one holding "pulumi", "preview".
+        first, last = getattr(node, "lineno", 1), getattr(node, "end_lineno", None)
+        return {line.strip() for line in lines[first - 1 : last or first]}
+
+    def is_preview(node: ast.AST | None) -> bool:
+        return strings(node)[:2] == ["pulumi", "preview"] and isinstance(node, ast.List | ast.Tuple)
+
+    found: set[str] = set()
+    scopes = [tree, *(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef))]
+    for scope in scopes:
+        body = list(own_nodes(scope))
+        named: dict[str, list[ast.AST]] = {}
+        for node in body:
+            if isinstance(node, ast.Assign) and is_preview(node.value):
+                for target in node.targets:
+                    if isinstance(target, ast.Name):
+                        named.setdefault(target.id, []).append(node.value)
+        added: dict[str, list[str]] = {}
+        for node in body:
+            if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
+                added.setdefault(node.target.id, []).extend(strings(node.value))
+            elif (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and isinstance(node.func.value, ast.Name)
+                and node.func.attr in ("extend", "append")
+            ):
+                for arg in node.args:
+                    added.setdefault(node.func.value.id, []).extend(strings(arg))
+        for name, literals in named.items():
+            for literal in literals:
+                if "--refresh" in strings(literal) + added.get(name, []):
+                    found |= source_lines(literal)
+        for node in body:
+            if is_preview(node) and "--refresh" in strings(node):
+                found |= source_lines(node)
+    return found

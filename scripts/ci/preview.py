@@ -85,8 +85,13 @@ def run_preview(args: argparse.Namespace) -> tuple[int, str]:
 
 
 def preview_json(args: argparse.Namespace) -> tuple[int, str, str]:
-    """(exit code, stdout = the JSON preview digest, stderr) of `pulumi preview --json`."""
-    command = ["pulumi", "preview", "--stack", args.stack, "--json", "--non-interactive", "--color", "never"]
+    """(exit code, stdout = the JSON preview digest, stderr) of `pulumi preview --refresh --json`.
+
+    With --refresh, as deploy.py's `pulumi up --refresh` runs: the change set approved (preview-prod) and the
+    one checked just before the update (deploy-prod) are computed against the refreshed state, the state the
+    update itself starts from, so both sides of the digest comparison see the same refresh."""
+    command = ["pulumi", "preview", "--stack", args.stack, "--refresh", "--json", "--non-interactive"]
+    command += ["--color", "never"]
     for pack in args.policy_pack:
         command += ["--policy-pack", pack]
     print(f"::group::{' '.join(command)}", flush=True)

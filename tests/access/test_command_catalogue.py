@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from export.access.operations import code_lines, recognise, unrecognised
+from export.access.operations import code_lines, python_refreshing_previews, recognise, unrecognised
+from stack.files import REPO_ROOT
 
 
 @pytest.mark.parametrize(
@@ -43,3 +44,52 @@ def test_comments_docstrings_and_continuations() -> None:
         "az acr import --name r \\\n  --registry x\n"
     )
     assert [" ".join(line.split()) for line in code_lines(text)] == ["az acr import --name r --registry x"]
+
+
+SCRIPT = """
+def drift(args):
+    command = ["pulumi", "preview", "--stack", args.stack, "--diff"]
+    if args.drift:
+        command += ["--refresh", "--expect-no-changes"]
+    return command
+
+
+def change_set(args):
+    command = ["pulumi", "preview", "--stack", args.stack, "--json"]
+    command.extend(["--color", "never"])
+    return command
+
+
+def help_text(parser):
+    parser.add_argument("--drift", help="--refresh --expect-no-changes")
+    title = "Drift" if parser else "pulumi preview"
+"""
+
+
+def test_a_preview_refreshes_only_when_its_own_command_carries_the_flag() -> None:
+    # The command's own list and what its function adds to that name (ast), not a neighbouring string.
+    refreshing = python_refreshing_previews(SCRIPT)
+    assert refreshing == {'command = ["pulumi", "preview", "--stack", args.stack, "--diff"]'}
+    previews = [line for line in code_lines(SCRIPT) if recognise(line, python=True)]
+    # The title's "pulumi preview" is an expression, not a call's argument: no command.
+    assert previews == [
+        'command = ["pulumi", "preview", "--stack", args.stack, "--diff"]',
+        'command = ["pulumi", "preview", "--stack", args.stack, "--json"]',
+    ]
+
+
+def test_negative_control_a_file_wide_flag_search_would_refresh_every_preview() -> None:
+    # The former rule: `--refresh` anywhere in the file (here only in another function and a help text).
+    file_wide = "--refresh" in "\n".join(code_lines(SCRIPT))
+    assert file_wide
+    assert 'command = ["pulumi", "preview", "--stack", args.stack, "--json"]' not in (
+        python_refreshing_previews(SCRIPT)
+    )
+
+
+def test_the_change_set_previews_refresh_like_the_update() -> None:
+    # preview-prod's digest and deploy-prod's check both come from preview_json; deploy.py's up refreshes.
+    text = (REPO_ROOT / "scripts" / "ci" / "preview.py").read_text()
+    json_preview = next(line for line in code_lines(text) if '"preview"' in line and '"--json"' in line)
+    assert json_preview in python_refreshing_previews(text)
+    assert '"--refresh"' in (REPO_ROOT / "scripts" / "ci" / "deploy.py").read_text()
