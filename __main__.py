@@ -3,6 +3,7 @@
 resource group (made by bootstrap/) holds:
   container registry ◄── AcrPull ─── AKS kubelet identity
                      ◄── AcrPush ─── GitHub build identity (bootstrap output, dev only)
+                     ◄── Reader ──── prod's GitHub deploy identity, `az acr import` (bootstrap output, dev only)
   AKS cluster (Entra ID only, workload identity, CNI overlay + Cilium)
   Key Vault: muse-api-token ◄── Secrets User ─── Muse workload identity ◄── federated: muse service account
   Log Analytics ◄── Container Insights (omsagent + ContainerLogV2) ─ AKS; alerts ─► action group; workbook
@@ -64,6 +65,11 @@ if config.image_push_principal_id:
         config.image_push_principal_id,
         opts=pulumi.ResourceOptions(aliases=[pulumi.Alias(name=FORMER_IMAGE_PUSH_GRANT)]),
     )
+if config.image_import_principal_id:
+    # Prod's deployer imports the digest dev tested from this registry. Part of the registry stage, like the
+    # push grant: it exists (and has propagated) long before prod's first import, whatever dev's first full
+    # deploy does.
+    registry.grant_import_source("image-import", config.image_import_principal_id)
 pulumi.export("resourceGroupName", group.name)
 pulumi.export("registryName", registry.name)
 # The registry by resource id: main.yml's prod import and tag-latest.sh pass it to `az acr import --registry`.

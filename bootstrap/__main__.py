@@ -20,10 +20,12 @@ with (../Pulumi.<env>.yaml), and creates:
   muse-github-deploy-dev    environment:dev                         dev group: Contributor, Role Based Access
                             Control Administrator constrained to AcrPull / AcrPush / Key Vault Secrets User /
                             Managed Identity Operator for service principals that are not CI identities
-                            (the build: AcrPush, in dev only), AKS RBAC Cluster Admin; dev
-                            state: Blob Data Contributor on its container, decrypt on its key.
-  muse-github-deploy-prod   environment:prod (required reviewers)   the same on prod, plus Reader on the dev
-                            group: `az acr import` reads the source registry (ACR import docs: "Reader role").
+                            (in dev only: the build AcrPush, deploy-prod Reader and no one else Reader),
+                            AKS RBAC Cluster Admin; dev state: Blob Data Contributor on its container,
+                            decrypt on its key.
+  muse-github-deploy-prod   environment:prod (required reviewers)   the same on prod (no exceptions); Reader on
+                            the dev registry comes from the dev stack (muse:imageImportPrincipalId, bootstrap
+                            output): `az acr import` reads the source registry (ACR import docs: "Reader").
 
 No identity has a role on the subscription, and none reaches another environment's state or key.
 export/access/ proves, from this plan and the stacks' plans, that each grant is needed by a workflow step
@@ -165,26 +167,42 @@ if IMAGE_SOURCE in groups:
     )
 
 
+# The deployers that import from the source registry (`az acr import`): Reader on that registry, granted by the
+# source stack (muse:imageImportPrincipalId), which holds one principal.
+importers = {env: deployer for env, deployer in deployers.items() if env != IMAGE_SOURCE}
+if IMAGE_SOURCE in groups and len(importers) > 1:
+    raise pulumi.RunError(
+        f"Environments {sorted(importers)} would all import from {IMAGE_SOURCE}, but the {IMAGE_SOURCE} "
+        "stack's muse:imageImportPrincipalId grants one principal: keep one importing environment, or make the "
+        "key a list"
+    )
+
+
 def delegation_condition(environment: str) -> pulumi.Output[str]:
     """The deployer's delegation: the roles a stack assigns, to service principals, never to a CI identity
-    (a deployer could otherwise give a pull request's preview identity Key Vault Secrets User). The build
-    identity may get AcrPush, and only in the environment whose registry it pushes to (the stack's
-    muse:imagePushPrincipalId grant); elsewhere it is excluded like the others."""
+    (a deployer could otherwise give a pull request's preview identity Key Vault Secrets User). In the
+    environment whose registry the build pushes to and the others import from, two CI identities are the
+    exception, each for exactly one role: the build may get AcrPush (muse:imagePushPrincipalId), the importing
+    deployer Reader (muse:imageImportPrincipalId), and Reader goes to no one else; elsewhere they are excluded
+    like the others."""
     others = [i.principal_id for i in (*previews.values(), *deployers.values())]
     builds = [build.principal_id] if build is not None else []
+    importer_ids = [importers[env].principal_id for env in sorted(importers)]
 
     def condition(ids: list[str]) -> str:
-        ci, build_ids = ids[: len(others)], ids[len(others) :]
+        ci, build_ids = ids[: len(others)], ids[len(others) : len(others) + len(builds)]
+        importing = ids[len(others) + len(builds) :]
         if environment == IMAGE_SOURCE and build_ids:
             return only_assigning(
                 list(DELEGABLE_BY_CI),
                 PrincipalType.SERVICE_PRINCIPAL,
-                never_to=ci,
-                only_role_to={build_ids[0]: Role.ACR_PUSH},
+                never_to=[i for i in ci if i not in importing],
+                only_role_to={build_ids[0]: Role.ACR_PUSH} | dict.fromkeys(importing, Role.READER),
+                only_to={Role.READER: importing},
             )
         return only_assigning(list(DELEGABLE_BY_CI), PrincipalType.SERVICE_PRINCIPAL, never_to=ci + build_ids)
 
-    return pulumi.Output.all(*others, *builds).apply(condition)
+    return pulumi.Output.all(*others, *builds, *importer_ids).apply(condition)
 
 
 for environment, group in groups.items():
@@ -218,14 +236,10 @@ if build is not None:
     # with a blinding secrets provider, so no key (pulumi/pulumi pkg/cmd/pulumi/stack/stack_output.go).
     source_container, _ = state_scopes(states[IMAGE_SOURCE])
     build.grant(f"build-{IMAGE_SOURCE}-state", Role.STORAGE_BLOB_DATA_READER, source_container)
-    for environment, deployer in deployers.items():
-        if environment != IMAGE_SOURCE:
-            # prod never rebuilds: `az acr import --registry <source registry id>` copies the digest the
-            # source environment tested; ACR's import needs Reader on the source registry and importImage on
-            # the target (container-registry-import-images.md, "Import from an Azure container registry in the
-            # same AD tenant"). The source registry is made by its stack, after this runs: the group is the
-            # scope.
-            deployer.grant(f"import-from-{IMAGE_SOURCE}", Role.READER, groups[IMAGE_SOURCE].id)
+# prod never rebuilds: `az acr import --registry <source registry id>` copies the digest the source environment
+# tested, which needs Reader on the source registry (container-registry-import-images.md). The source registry
+# is made by its stack after this runs, so the grant is the source stack's (muse:imageImportPrincipalId,
+# registry.grant_import_source), on that registry only, like the build's AcrPush.
 
 # What scripts/bootstrap.sh writes where (docs/github-setup.md): the GitHub variables per level, and the stack
 # config each environment needs. export/access/ resolves every workflow job's identity through these.
@@ -256,7 +270,10 @@ pulumi.export(
     "stackConfig",
     {
         environment: (
-            {"muse:imagePushPrincipalId": build.principal_id}
+            {
+                "muse:imagePushPrincipalId": build.principal_id,
+                **{"muse:imageImportPrincipalId": d.principal_id for d in importers.values()},
+            }
             if build is not None and environment == IMAGE_SOURCE
             else {}
         )

@@ -46,7 +46,8 @@ class ContainerRegistry(pulumi.ComponentResource):
 
     Secure by default: the admin user (a shared static password) is disabled explicitly and anonymous pull
     is off, so every pull and push is an Entra ID identity with a role scoped to this registry. Pushing from
-    GitHub uses OIDC + `grant_push`; AKS pulls with its kubelet identity + `grant_pull`.
+    GitHub uses OIDC + `grant_push`; AKS pulls with its kubelet identity + `grant_pull`; another
+    environment's deployer imports from it with `grant_import_source`.
     """
 
     def __init__(
@@ -96,6 +97,23 @@ class ContainerRegistry(pulumi.ComponentResource):
     ) -> authorization.RoleAssignment:
         """AcrPush (push and pull) on this registry only (e.g. for the GitHub build identity)."""
         return self._grant(f"{name}-acr-push", Role.ACR_PUSH, principal_id, principal_type, opts)
+
+    def grant_import_source(
+        self,
+        name: str,
+        principal_id: pulumi.Input[str],
+        principal_type: PrincipalType = PrincipalType.SERVICE_PRINCIPAL,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> authorization.RoleAssignment:
+        """Let `principal_id` import images from this registry into its own (`az acr import --registry
+        <target> --source <this registry id>/...`; e.g. prod's deployer copying the digest dev tested).
+
+        Reader on this registry only. ACR's import authorizes the source by `registries/read` and
+        `registries/pull/read` (container-registry-import-images.md, "Import from an Azure container
+        registry in the same AD tenant": "Reader role" on the source); AcrPull has only `pull/read`, so the
+        CLI cannot resolve the source registry (azure-cli acr/import.py). Reader's `*/read` at this scope
+        reads this registry and what is under it (its replications, webhooks, tasks), nothing else."""
+        return self._grant(f"{name}-acr-import-source", Role.READER, principal_id, principal_type, opts)
 
     def _grant(
         self,

@@ -139,6 +139,7 @@ def only_assigning(
     principal_type: PrincipalType,
     never_to: Sequence[str] = (),
     only_role_to: Mapping[str, Role] | None = None,
+    only_to: Mapping[Role, Sequence[str]] | None = None,
 ) -> str:
     """An ABAC condition (version 2.0) for a Role Based Access Control Administrator assignment: the holder
     may create and delete assignments of exactly `roles`, to principals of `principal_type` only. This is
@@ -150,17 +151,29 @@ def only_assigning(
     when at least one value on the left differs from at least one on the right (conditions-format.md, "Cross
     product comparison"), so against two or more ids it is always true. `only_role_to`: a principal that may
     be granted exactly one role (the build identity: AcrPush from the stack that owns its registry).
+    `only_to`: a role beyond `roles` that may be assigned to these principals and no one else, and whose
+    existing assignments may be deleted only when they belong to them (the other environments' deployers:
+    Reader on the source registry for `az acr import`); without it, adding Reader to `roles` would let the
+    holder give any service principal Reader on the whole group, or delete the preview identity's Reader.
+    The condition cannot name the scope: role assignment writes carry only the role definition, principal id
+    and principal type, deletes the same of the existing assignment (conditions-authorization-actions-
+    attributes.md, "Authorization actions"); the bound on the scope is the delegation's own scope.
     Attributes and operators: conditions-authorization-actions-attributes.md ("Principal ID"), example forms:
     delegate-role-assignments-examples.md ("Constrain roles and specific groups")."""
+    exclusive = {role: sorted(set(principals)) for role, principals in (only_to or {}).items() if principals}
+    if overlap := {role.value.name for role in exclusive} & {role.value.name for role in roles}:
+        raise ValueError(f"{sorted(overlap)} are delegable to anyone: they cannot also be only_to some")
     ids = _guid_set(role.definition_id for role in roles)
+    assignable = _guid_set(role.definition_id for role in (*roles, *exclusive))
     write = "Microsoft.Authorization/roleAssignments/write"
     delete = "Microsoft.Authorization/roleAssignments/delete"
     request_role = "@Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId]"
     request_type = "@Request[Microsoft.Authorization/roleAssignments:PrincipalType]"
     request_principal = "@Request[Microsoft.Authorization/roleAssignments:PrincipalId]"
     existing_role = "@Resource[Microsoft.Authorization/roleAssignments:RoleDefinitionId]"
+    existing_principal = "@Resource[Microsoft.Authorization/roleAssignments:PrincipalId]"
     limits = [
-        f"{request_role} ForAnyOfAnyValues:GuidEquals {ids}",
+        f"{request_role} ForAnyOfAnyValues:GuidEquals {assignable}",
         f"{request_type} ForAnyOfAnyValues:StringEqualsIgnoreCase {{'{principal_type.value}'}}",
     ]
     if never_to:
@@ -170,9 +183,19 @@ def only_assigning(
             f"((!({request_principal} ForAnyOfAnyValues:GuidEquals {{{principal}}})) OR "
             f"({request_role} ForAnyOfAnyValues:GuidEquals {{{role.definition_id}}}))"
         )
+    deletable = [f"({existing_role} ForAnyOfAnyValues:GuidEquals {ids})"]
+    for role, principals in sorted(exclusive.items(), key=lambda item: item[0].definition_id):
+        limits.append(
+            f"((!({request_role} ForAnyOfAnyValues:GuidEquals {{{role.definition_id}}})) OR "
+            f"({request_principal} ForAnyOfAnyValues:GuidEquals {_guid_set(principals)}))"
+        )
+        deletable.append(
+            f"({existing_role} ForAnyOfAnyValues:GuidEquals {{{role.definition_id}}} AND "
+            f"{existing_principal} ForAnyOfAnyValues:GuidEquals {_guid_set(principals)})"
+        )
     return (
         f"((!(ActionMatches{{'{write}'}})) OR ({' AND '.join(limits)})) AND "
-        f"((!(ActionMatches{{'{delete}'}})) OR ({existing_role} ForAnyOfAnyValues:GuidEquals {ids}))"
+        f"((!(ActionMatches{{'{delete}'}})) OR ({' OR '.join(deletable)}))"
     )
 
 

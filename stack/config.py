@@ -333,6 +333,14 @@ class StackConfig(BaseModel):
             "imports); gets AcrPush on this stack's registry."
         ),
     )
+    image_import_principal_id: Annotated[str, AfterValidator(_optional_guid)] = Field(
+        default="",
+        alias="imageImportPrincipalId",
+        description=(
+            "Object id of the identity that imports this stack's images into another registry (bootstrap "
+            "output stackConfig, dev only: prod's deployer); gets Reader on this stack's registry only."
+        ),
+    )
     log_retention_days: Annotated[int, Field(ge=30, le=730)] = Field(
         default=30, alias="logRetentionDays", description="Log Analytics retention in days (30-730)."
     )
@@ -545,6 +553,22 @@ def _window_needs(window: str) -> frozenset[str]:
     return frozenset({"environment", "maintenance_utc_offset", *(f"{window}_window_{p}" for p in parts)})
 
 
+def _distinct_image_identities(c: Mapping[str, Any]) -> list[Problem]:
+    """The build pushes, another environment's deployer imports: one principal in both keys is a pasted value,
+    and the deployer's delegation refuses Reader to the build (bootstrap delegation_condition), so `pulumi up`
+    would fail with 403 halfway."""
+    push, pull = c["image_push_principal_id"], c["image_import_principal_id"]
+    if push and push == pull:
+        return [
+            Problem(
+                "imageImportPrincipalId",
+                f"{pull} is also imagePushPrincipalId; set the importing deployer's object id (bootstrap "
+                "output stackConfig)",
+            )
+        ]
+    return []
+
+
 CROSS_RULES: tuple[tuple[frozenset[str], CrossRule], ...] = (
     (
         frozenset({"user_node_min_count", "user_node_count", "user_node_max_count", "user_node_autoscale"}),
@@ -556,6 +580,7 @@ CROSS_RULES: tuple[tuple[frozenset[str], CrossRule], ...] = (
     (frozenset({"environment", "cluster_tier"}), _prod_tier),
     (frozenset({"environment", "availability_zones"}), _prod_zones),
     (frozenset({"environment", "key_vault_purge_protection"}), _prod_purge_protection),
+    (frozenset({"image_push_principal_id", "image_import_principal_id"}), _distinct_image_identities),
     (_window_needs("auto_upgrade"), _prod_window_outside_business_hours("auto_upgrade", "autoUpgradeWindow")),
     (
         _window_needs("node_os_upgrade"),

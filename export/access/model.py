@@ -552,11 +552,17 @@ def _job_lines(job: Job) -> str:
 
 
 ASSIGNMENT = "@Request[Microsoft.Authorization/roleAssignments"
+EXISTING = "@Resource[Microsoft.Authorization/roleAssignments"
 GRANT_PROBE = "00000000-0000-0000-0000-000000000001"  # any role assignment name in the group
 
 # Who may read a stack's state besides its deployer and its preview: the build reads dev's stack outputs
 # (registry, group), with secrets blinded and no key (stack_output.go), so it cannot decrypt anything.
 STATE_READERS = {"dev": ("build",)}
+# Who a stack's deployer may give Reader (on anything in its group; a condition cannot name the scope): only
+# the deployer that imports from its registry (`az acr import`), through the stack's grant_import_source.
+IMPORT_READERS = {"dev": ("deploy-prod",)}
+# Any other service principal of the tenant (an application a developer registers, say).
+OTHER_PRINCIPAL = "00000000-0000-4000-8000-0000000000ff"
 
 
 def prohibitions(stacks: Mapping[str, StackFacts], identities: Mapping[str, Identity]) -> list[Prohibition]:
@@ -607,6 +613,42 @@ def prohibitions(stacks: Mapping[str, StackFacts], identities: Mapping[str, Iden
                     ),
                 )
             )
+        # Reader is delegable in the source stack for one principal only: nobody else may get it from the
+        # deployer (a preview identity or an app reading every resource's properties), and the deployer may
+        # delete no other Reader assignment (the preview identity's Reader on the group).
+        reader_grantees = {
+            key: identity.principal
+            for key, identity in identities.items()
+            if key not in IMPORT_READERS.get(stack, ())
+        } | {"another service principal": OTHER_PRINCIPAL}
+        for grantee, principal in sorted(reader_grantees.items()):
+            assignment = f"{facts.group_id}/providers/Microsoft.Authorization/roleAssignments/{GRANT_PROBE}"
+            found += [
+                Prohibition(
+                    (deployer,),
+                    "Microsoft.Authorization/roleAssignments/write",
+                    False,
+                    assignment,
+                    f"grant Reader in {stack} to {grantee}",
+                    (
+                        (f"{ASSIGNMENT}:RoleDefinitionId]", Role.READER.definition_id),
+                        (f"{ASSIGNMENT}:PrincipalType]", PrincipalType.SERVICE_PRINCIPAL.value),
+                        (f"{ASSIGNMENT}:PrincipalId]", principal),
+                    ),
+                ),
+                Prohibition(
+                    (deployer,),
+                    "Microsoft.Authorization/roleAssignments/delete",
+                    False,
+                    assignment,
+                    f"delete a Reader assignment of {grantee} in {stack}",
+                    (
+                        (f"{EXISTING}:RoleDefinitionId]", Role.READER.definition_id),
+                        (f"{EXISTING}:PrincipalType]", PrincipalType.SERVICE_PRINCIPAL.value),
+                        (f"{EXISTING}:PrincipalId]", principal),
+                    ),
+                ),
+            ]
         if facts.vault_id:
             found.append(
                 Prohibition(

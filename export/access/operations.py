@@ -272,8 +272,18 @@ def pulumi_needs(facts: StackFacts, command: str, refresh: bool = False) -> Iter
                     str(resource.get("principalId")),
                 ),
             )
+            # A delete is judged on the existing assignment: its role, principal and principal type
+            # (conditions-authorization-actions-attributes.md, "Delete a role assignment").
             delete_attributes = (
                 ("@Resource[Microsoft.Authorization/roleAssignments:RoleDefinitionId]", definition),
+                (
+                    "@Resource[Microsoft.Authorization/roleAssignments:PrincipalId]",
+                    str(resource.get("principalId")),
+                ),
+                (
+                    "@Resource[Microsoft.Authorization/roleAssignments:PrincipalType]",
+                    str(resource.get("principalType")),
+                ),
             )
         yield Need(f"{kind}/write", False, resource_id, f"{what} (create/update)", ARM_OPERATIONS, attributes)
         yield Need(

@@ -24,7 +24,7 @@ from export.access.model import (
 from export.access.operations import arm_type
 from export.access.rbac import Assignment, builtin_role, in_scope
 from export.workflows import Workflow, load_all, parse
-from rbac.roles import DELEGABLE_BY_CI, PrincipalType, only_assigning
+from rbac.roles import DELEGABLE_BY_CI, PrincipalType, Role, only_assigning
 from stack.files import REPO_ROOT
 from stack.providers import RESOURCE_PROVIDERS
 
@@ -103,6 +103,84 @@ def test_removing_the_custom_resource_reader_breaks_drift_on_the_secret_provider
     assert {op.need.action for op in denied} == {
         "Microsoft.ContainerService/managedClusters/customresources/read"
     }
+
+
+IMPORT_SOURCE_NEEDS = sorted(
+    [
+        (
+            "main.yml deploy-prod: az acr import (prod)",
+            "Microsoft.ContainerRegistry/registries/read",
+            "az acr import: source registry (dev)",
+        ),
+        (
+            "main.yml deploy-prod: az acr import (prod)",
+            "Microsoft.ContainerRegistry/registries/pull/read",
+            "az acr import: source image (dev)",
+        ),
+    ]
+)
+
+
+def test_prods_import_is_allowed_by_reader_on_the_dev_registry_only(model: Model, result: Result) -> None:
+    source = [
+        (op, granting)
+        for op, granting in result.allowed.items()
+        if op.identity == "deploy-prod"
+        and op.need.why.startswith("az acr import: source")
+        and "(dev)" in op.need.why
+    ]
+    assert sorted((op.where, op.need.action, op.need.why) for op, _ in source) == IMPORT_SOURCE_NEEDS
+    for op, granting in source:
+        assert op.need.scope == model.stacks["dev"].registry_id
+        assert [(a.name, a.role.name, a.scope) for a in granting] == [
+            ("image-import-acr-import-source", "Reader", model.stacks["dev"].registry_id)
+        ]
+
+
+def test_negative_control_without_the_registry_grant_prods_import_is_denied_naming_it(model: Model) -> None:
+    [reader] = [a for a in model.assignments_of("deploy-prod") if a.role.name == "Reader"]
+    denied = evaluate(model.without(reader)).denied
+    assert sorted((op.where, op.need.action, op.need.why) for op in denied) == IMPORT_SOURCE_NEEDS
+
+
+def test_dev_deployer_gives_reader_to_prods_deployer_and_to_no_one_else(model: Model, result: Result) -> None:
+    reader_probes = {p.why for p in model.prohibitions if "Reader" in p.why and "Secrets" not in p.why}
+    for grantee in ("preview-dev", "preview-prod", "deploy-dev", "build", "another service principal"):
+        assert f"grant Reader in dev to {grantee}" in reader_probes
+        assert f"delete a Reader assignment of {grantee} in dev" in reader_probes
+    assert "grant Reader in dev to deploy-prod" not in reader_probes
+    assert "grant Reader in prod to deploy-prod" in reader_probes  # prod's deployer gives Reader to no one
+    assert "grant Reader in dev to muse-workload (dev)" in reader_probes  # the stacks' managed identities
+    assert result.violations == []
+    # ...while the dev stack's own Reader for prod's deployer (create, replace, delete) stays allowed.
+    grant = [op for op in result.allowed if "image-import-acr-import-source" in op.need.why]
+    assert {op.need.action for op in grant} >= {
+        "Microsoft.Authorization/roleAssignments/write",
+        "Microsoft.Authorization/roleAssignments/delete",
+    }
+    assert all(result.allowed[op] for op in grant if op.identity == "deploy-dev")
+
+
+def test_negative_control_reader_delegable_like_the_others_reaches_any_principal(model: Model) -> None:
+    [delegation] = [
+        a
+        for a in model.assignments_of("deploy-dev")
+        if a.role.name == "Role Based Access Control Administrator"
+    ]
+    loose = replace(
+        delegation,
+        condition=only_assigning(
+            [*DELEGABLE_BY_CI, Role.READER],
+            PrincipalType.SERVICE_PRINCIPAL,
+            never_to=[model.identities[k].principal for k in ("preview-dev", "preview-prod", "deploy-dev")],
+        ),
+    )
+    violations = evaluate(model.without(delegation).with_assignment(loose)).violations
+    whys = {p.why for p, _, _ in violations}
+    assert "grant Reader in dev to another service principal" in whys
+    assert "grant Reader in dev to muse-workload (dev)" in whys
+    assert "delete a Reader assignment of preview-dev in dev" in whys
+    assert "grant Reader in dev to deploy-prod" not in whys
 
 
 def test_prods_import_fails_with_acr_pull_on_the_source_as_before(model: Model) -> None:
@@ -231,10 +309,11 @@ def test_every_grant_is_within_its_identitys_environment_or_named_cross_environm
     for key in ("preview-dev", "deploy-dev", "preview-prod"):
         other = model.stacks["prod" if key.endswith("dev") else "dev"]
         assert not [a for a in model.assignments_of(key) if in_scope(a.scope, other.group_id)], key
-    crossing = [
-        a for a in model.assignments_of("deploy-prod") if in_scope(a.scope, model.stacks["dev"].group_id)
-    ]
-    assert [a.role.name for a in crossing] == ["Reader"]  # the import source, nothing else of dev
+    dev = model.stacks["dev"]
+    crossing = [a for a in model.assignments_of("deploy-prod") if in_scope(dev.group_id, a.scope)]
+    # The import source, nothing else of dev: Reader on the dev registry, granted by the dev stack.
+    assert [(a.role.name, a.scope, a.source) for a in crossing] == [("Reader", dev.registry_id, "dev")]
+    assert not [a for a in model.assignments_of("deploy-prod") if in_scope(a.scope, dev.group_id)]
 
 
 def test_model_without_jobs_has_only_the_runtime_operations() -> None:

@@ -91,9 +91,9 @@ def test_deployers_act_on_their_own_group_only(plan: OfflinePlan, environment: s
         "Role Based Access Control Administrator",
         "Azure Kubernetes Service RBAC Cluster Admin",
     }
-    on_other_group = {role for role, scope in grants if scope == GROUPS[other]}
-    # prod's `az acr import` reads dev's registry (ACR import docs: Reader on the source registry).
-    assert on_other_group == ({"Reader"} if environment == "prod" else set())
+    # Nothing in the other environment's group: prod's Reader on the dev registry (`az acr import`) is the dev
+    # stack's grant, on that registry only (tests/access: the import is allowed, and denied without it).
+    assert not [role for role, scope in grants if scope.startswith(GROUPS[other])]
 
 
 def test_delegated_role_assignment_is_constrained(plan: OfflinePlan) -> None:
@@ -109,9 +109,50 @@ def test_delegated_role_assignment_is_constrained(plan: OfflinePlan) -> None:
             Role.MANAGED_IDENTITY_OPERATOR,
         ):
             assert allowed.definition_id in condition
-        for forbidden in (Role.CONTRIBUTOR, Role.RBAC_ADMINISTRATOR, Role.READER):
+        for forbidden in (Role.CONTRIBUTOR, Role.RBAC_ADMINISTRATOR):
             assert forbidden.definition_id not in condition
         assert "Owner" not in condition and "8e3af657-a8ff-443c-a75c-2fe8c4bcb635" not in condition
+        # Reader: in dev for prod's deployer only (the import source grant); in prod for no one.
+        assert (Role.READER.definition_id in condition) is (environment == "dev")
+
+
+@pytest.mark.parametrize(
+    ("environment", "role", "grantee", "allowed"),
+    [
+        ("dev", Role.READER, "deploy-prod", True),
+        ("dev", Role.READER, "preview-dev", False),
+        ("dev", Role.READER, "build", False),
+        ("dev", Role.READER, "deploy-dev", False),
+        ("dev", Role.READER, None, False),  # any other service principal
+        ("dev", Role.ACR_PULL, None, True),  # the kubelet's AcrPull, for comparison
+        ("dev", Role.ACR_PULL, "deploy-prod", False),  # prod's deployer gets Reader and nothing else
+        ("dev", Role.ACR_PUSH, "build", True),
+        ("prod", Role.READER, "deploy-prod", False),
+        ("prod", Role.READER, None, False),
+    ],
+)
+def test_the_delegation_gives_reader_to_prods_deployer_in_dev_only(
+    plan: OfflinePlan, environment: str, role: Role, grantee: str | None, allowed: bool
+) -> None:
+    from export.access.conditions import Request, evaluate
+
+    condition = _grants(plan, f"deploy-{environment}")[
+        ("Role Based Access Control Administrator", GROUPS[environment])
+    ].get("condition")
+    principal = _principal(grantee) if grantee else "00000000-0000-4000-8000-0000000000ff"
+    attribute = "@{}[Microsoft.Authorization/roleAssignments:{}]"
+    write = {
+        attribute.format("Request", "RoleDefinitionId"): role.definition_id,
+        attribute.format("Request", "PrincipalType"): "ServicePrincipal",
+        attribute.format("Request", "PrincipalId"): principal,
+    }
+    delete = {key.replace("@Request", "@Resource"): value for key, value in write.items()}
+    assert evaluate(condition, Request("Microsoft.Authorization/roleAssignments/write", write)) is allowed
+    # Deleting follows the same line for Reader (the preview identity's Reader on the group stays).
+    if role is Role.READER:
+        assert (
+            evaluate(condition, Request("Microsoft.Authorization/roleAssignments/delete", delete)) is allowed
+        )
 
 
 @pytest.mark.parametrize("environment", ["dev", "prod"])
@@ -196,7 +237,14 @@ def test_outputs_feed_the_github_variables_and_stack_config(plan: OfflinePlan) -
     preview_dev = environments["preview-dev"]["AZURE_PREVIEW_CLIENT_ID"]
     assert variables["repository"]["AZURE_PREVIEW_CLIENT_ID"] == preview_dev
     # The dev registry grants AcrPush to the build identity, nobody pushes to prod (it imports).
-    assert outputs["stackConfig"] == {"dev": {"muse:imagePushPrincipalId": _principal("build")}, "prod": {}}
+    # Prod's deployer imports from the dev registry: the dev stack grants it Reader there.
+    assert outputs["stackConfig"] == {
+        "dev": {
+            "muse:imagePushPrincipalId": _principal("build"),
+            "muse:imageImportPrincipalId": _principal("deploy-prod"),
+        },
+        "prod": {},
+    }
 
 
 def test_environments_that_disagree_are_refused_before_any_resource(tmp_path: Path) -> None:

@@ -48,6 +48,7 @@ exit 0
 
 _REGISTRY_STAGES: dict[str, OfflinePlan] = {}
 DEPLOY_PRINCIPAL = "00000000-0000-0000-0000-0000000000aa"
+IMPORT_PRINCIPAL = "00000000-0000-0000-0000-0000000000bb"
 
 
 def _registry_stage(stack: str) -> OfflinePlan:
@@ -56,10 +57,12 @@ def _registry_stage(stack: str) -> OfflinePlan:
         previous = os.environ.get("MUSE_BOOTSTRAP_STAGE")
         os.environ["MUSE_BOOTSTRAP_STAGE"] = "registry"
         try:
-            # Step 3 of the script has set muse:imagePushPrincipalId before step 4 runs.
-            _REGISTRY_STAGES[stack] = run_stack(
-                stack, overrides={"muse:imagePushPrincipalId": DEPLOY_PRINCIPAL}
-            )
+            # Step 3 of the script has set muse:imagePushPrincipalId (and, on dev, imageImportPrincipalId:
+            # prod's deployer) before step 4 runs.
+            overrides = {"muse:imagePushPrincipalId": DEPLOY_PRINCIPAL}
+            if stack == "dev":
+                overrides["muse:imageImportPrincipalId"] = IMPORT_PRINCIPAL
+            _REGISTRY_STAGES[stack] = run_stack(stack, overrides=overrides)
         finally:
             if previous is None:
                 del os.environ["MUSE_BOOTSTRAP_STAGE"]
@@ -186,8 +189,10 @@ def test_fresh_subscription_gets_a_locked_down_state_backend_then_the_stacks(
     for env, names in ENV_STATE.items():
         assert f"pulumi stack select {env} --create --secrets-provider {names.secrets_provider}" in calls
     build = bootstrap_outputs["stackConfig"]["dev"]["muse:imagePushPrincipalId"]  # type: ignore[index]
+    importer = bootstrap_outputs["stackConfig"]["dev"]["muse:imageImportPrincipalId"]  # type: ignore[index]
     assert [c for c in calls if c.startswith("pulumi config set")] == [
-        f"pulumi config set --stack dev muse:imagePushPrincipalId {build}"
+        f"pulumi config set --stack dev muse:imagePushPrincipalId {build}",
+        f"pulumi config set --stack dev muse:imageImportPrincipalId {importer}",
     ]
     assert not [c for c in calls if c.startswith("gh ")]
     prod_deployer = bootstrap_outputs["githubVariables"]["environments"]["prod"]["AZURE_CLIENT_ID"]  # type: ignore[index]
@@ -237,14 +242,17 @@ def test_first_deploy_creates_exactly_the_registry_stage_under_the_engine_rule(
         registry = plan.one("azure-native:containerregistry:Registry")
         component = engine_urn(registry.parent or "")
         stage = _registry_stage(stack)
-        [push] = [
-            r for r in stage.of_type("azure-native:authorization:RoleAssignment") if "image-push" in r.urn
-        ]
+        grants = {r.name: r for r in stage.of_type("azure-native:authorization:RoleAssignment")}
+        # dev's registry also lets prod's deployer read it: prod's first import needs no dev deploy first.
+        expected = {"image-push-acr-push"} | ({"image-import-acr-import-source"} if stack == "dev" else set())
+        assert set(grants) == expected
         assert f"pulumi up --stack {stack} --yes" in calls
-        # What the engine created on the fresh stack: the registry, its component and the deploy identity's
-        # AcrPush (the first main.yml build pushes with it), nothing else.
+        # What the engine created on the fresh stack: the registry, its component, the build identity's
+        # AcrPush (the first main.yml build pushes with it) and on dev prod's Reader, nothing else.
         created = (tmp_path / "plans" / f"{stack}.state").read_text().split()
-        assert sorted(created) == sorted([component, registry.urn, engine_urn(push.urn)]), created
+        assert sorted(created) == sorted(
+            [component, registry.urn, *(engine_urn(g.urn) for g in grants.values())]
+        ), created
         # The stage registers the registry exactly as the full program does (same URN and inputs): the first
         # full deploy keeps it.
         assert stage.one("azure-native:containerregistry:Registry") == registry
@@ -289,7 +297,8 @@ def test_registry_stage_without_the_guard_deletes_a_deployed_stack(
     assert result.returncode == 0, result.stderr
     for stack, urns in before.items():
         after = (tmp_path / "plans" / f"{stack}.state").read_text().split()
-        assert len(after) == 3 < len(urns), after  # the registry, its component and the AcrPush grant
+        # The registry, its component and its grants (AcrPush; on dev also prod's Reader for the import).
+        assert len(after) == len(_registry_stage(stack).resources) < len(urns), after
 
 
 def test_targeting_only_the_registry_fails_on_a_fresh_stack_as_the_engine_does(

@@ -37,8 +37,14 @@ def stage_env() -> Iterator[None]:
         os.environ["MUSE_BOOTSTRAP_STAGE"] = previous
 
 
+IMPORT_PRINCIPAL = "00000000-0000-0000-0000-0000000000bb"  # prod's deployer, set on dev only
+
+
 def _plan(stack: str) -> OfflinePlan:
-    return run_stack(stack, overrides={"muse:imagePushPrincipalId": DEPLOY_PRINCIPAL})
+    overrides = {"muse:imagePushPrincipalId": DEPLOY_PRINCIPAL}
+    if stack == "dev":
+        overrides["muse:imageImportPrincipalId"] = IMPORT_PRINCIPAL
+    return run_stack(stack, overrides=overrides)
 
 
 @pytest.fixture(scope="module")
@@ -55,13 +61,24 @@ def test_registry_stage_registers_the_registry_its_component_and_acr_push_as_the
     assert {r.type for r in stage.resources} == STAGE_TYPES
     [component] = stage.of_type("muse:azure:ContainerRegistry")
     [registry] = stage.of_type("azure-native:containerregistry:Registry")
-    [push] = stage.of_type("azure-native:authorization:RoleAssignment")
-    assert len(stage.resources) == 3
+    grants = {r.name: r for r in stage.of_type("azure-native:authorization:RoleAssignment")}
+    push = grants.pop("image-push-acr-push")
     assert registry.parent == push.parent == component.urn
     assert push.get("principalId") == DEPLOY_PRINCIPAL
     assert push.get("roleDefinitionId").endswith(
         "/roleDefinitions/8311e382-0749-4cb8-b61a-304f252e45ec"
     )  # AcrPush
+    # Prod's Reader on the dev registry is in the stage too: prod's first `az acr import` finds it whether or
+    # not dev's first full deploy has run, and it has had the whole bootstrap to propagate.
+    if stack == "dev":
+        importing = grants.pop("image-import-acr-import-source")
+        assert importing.parent == component.urn and importing.get("principalId") == IMPORT_PRINCIPAL
+        assert importing.get("roleDefinitionId").endswith(
+            "/roleDefinitions/acdd72a7-3385-48ef-bd42-f606fba81ae7"
+        )  # Reader
+        assert importing.get("scope") == full[stack].outputs["registryId"].value
+    assert grants == {}
+    assert len(stage.resources) == (4 if stack == "dev" else 3)
     # Identical to the full program's registrations: URN, inputs, parent, dependencies, provider, options.
     for resource in stage.resources:
         assert asdict(full[stack].by_urn(resource.urn)) == asdict(resource), resource.urn

@@ -101,6 +101,16 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str, str]] = [
     ("dev", {"muse:apiServerAuthorizedIpRanges": ["10.0.0.0/33"]}, "apiServerAuthorizedIpRanges", "CIDR"),
     ("dev", {"muse:clusterAdminGroupObjectIds": ["not-a-guid"]}, "clusterAdminGroupObjectIds", "GUID"),
     ("dev", {"muse:imageTag": "has spaces"}, "imageTag", "digest"),
+    ("dev", {"muse:imageImportPrincipalId": "Prod-Deployer"}, "imageImportPrincipalId", "GUID"),
+    (
+        "dev",
+        {
+            "muse:imagePushPrincipalId": "11111111-2222-4333-8444-555555555555",
+            "muse:imageImportPrincipalId": "11111111-2222-4333-8444-555555555555",
+        },
+        "imageImportPrincipalId",
+        "also imagePushPrincipalId",
+    ),
     ("dev", {"muse:userNodeCont": 2}, "userNodeCont", "unknown key"),
     ("prod", {"muse:keyVaultPurgeProtection": False}, "keyVaultPurgeProtection", "set true"),
     ("dev", {"muse:keyVaultRetentionDays": 3}, "keyVaultRetentionDays", "greater than or equal to 7"),
