@@ -3,7 +3,7 @@
 resource group (made by bootstrap/) holds:
   container registry ◄── AcrPull ─── AKS kubelet identity
                      ◄── AcrPush ─── GitHub build identity (bootstrap output, dev only)
-                     ◄── Reader ──── prod's GitHub deploy identity, `az acr import` (bootstrap output, dev only)
+                     ◄── Reader ──── prod's GitHub deploy identity: az acr import (bootstrap output, dev only)
   AKS cluster (Entra ID only, workload identity, CNI overlay + Cilium)
   Key Vault: muse-api-token ◄── Secrets User ─── Muse workload identity ◄── federated: muse service account
   Log Analytics ◄── Container Insights (omsagent + ContainerLogV2) ─ AKS; alerts ─► action group; workbook

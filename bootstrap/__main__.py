@@ -18,14 +18,14 @@ with (../Pulumi.<env>.yaml), and creates:
                             (stack outputs; no key: `pulumi stack output` blinds secrets); AcrPush on the dev
                             registry comes from the dev stack (muse:imagePushPrincipalId, bootstrap output).
   muse-github-deploy-dev    environment:dev                         dev group: Contributor, Role Based Access
-                            Control Administrator constrained to AcrPull / AcrPush / Key Vault Secrets User /
-                            Managed Identity Operator for service principals that are not CI identities
-                            (in dev only: the build AcrPush, deploy-prod Reader and no one else Reader),
-                            AKS RBAC Cluster Admin; dev state: Blob Data Contributor on its container,
-                            decrypt on its key.
-  muse-github-deploy-prod   environment:prod (required reviewers)   the same on prod (no exceptions); Reader on
-                            the dev registry comes from the dev stack (muse:imageImportPrincipalId, bootstrap
-                            output): `az acr import` reads the source registry (ACR import docs: "Reader").
+                            Control Administrator constrained to AcrPull / AcrPush / Key Vault Secrets
+                            User / Managed Identity Operator for service principals that are not CI
+                            identities (in dev only: the build AcrPush; Reader to deploy-prod and to no one
+                            else), AKS RBAC Cluster Admin; dev state: Blob Data Contributor on its
+                            container, decrypt on its key.
+  muse-github-deploy-prod   environment:prod (required reviewers)   the same on prod (no exceptions). Reader
+                            on the dev registry comes from the dev stack (muse:imageImportPrincipalId,
+                            bootstrap output): `az acr import` reads the source registry (ACR import docs).
 
 No identity has a role on the subscription, and none reaches another environment's state or key.
 export/access/ proves, from this plan and the stacks' plans, that each grant is needed by a workflow step
@@ -167,14 +167,14 @@ if IMAGE_SOURCE in groups:
     )
 
 
-# The deployers that import from the source registry (`az acr import`): Reader on that registry, granted by the
-# source stack (muse:imageImportPrincipalId), which holds one principal.
+# The deployers that import from the source registry (`az acr import`): Reader on that registry, granted by
+# the source stack (muse:imageImportPrincipalId), which holds one principal.
 importers = {env: deployer for env, deployer in deployers.items() if env != IMAGE_SOURCE}
 if IMAGE_SOURCE in groups and len(importers) > 1:
     raise pulumi.RunError(
         f"Environments {sorted(importers)} would all import from {IMAGE_SOURCE}, but the {IMAGE_SOURCE} "
-        "stack's muse:imageImportPrincipalId grants one principal: keep one importing environment, or make the "
-        "key a list"
+        "stack's muse:imageImportPrincipalId grants one principal: keep one importing environment, or "
+        "make the key a list"
     )
 
 
@@ -236,10 +236,11 @@ if build is not None:
     # with a blinding secrets provider, so no key (pulumi/pulumi pkg/cmd/pulumi/stack/stack_output.go).
     source_container, _ = state_scopes(states[IMAGE_SOURCE])
     build.grant(f"build-{IMAGE_SOURCE}-state", Role.STORAGE_BLOB_DATA_READER, source_container)
-# prod never rebuilds: `az acr import --registry <source registry id>` copies the digest the source environment
-# tested, which needs Reader on the source registry (container-registry-import-images.md). The source registry
-# is made by its stack after this runs, so the grant is the source stack's (muse:imageImportPrincipalId,
-# registry.grant_import_source), on that registry only, like the build's AcrPush.
+# prod never rebuilds: `az acr import --registry <source registry id>` copies the digest the source
+# environment tested, which needs Reader on the source registry (container-registry-import-images.md). The
+# source registry is made by its stack after this runs, so the grant is the source stack's
+# (muse:imageImportPrincipalId, registry.grant_import_source), on that registry only, like the build's
+# AcrPush.
 
 # What scripts/bootstrap.sh writes where (docs/github-setup.md): the GitHub variables per level, and the stack
 # config each environment needs. export/access/ resolves every workflow job's identity through these.
@@ -265,15 +266,16 @@ if IMAGE_SOURCE in groups and build is not None:
     repository_variables["AZURE_BUILD_CLIENT_ID"] = build.client_id
     repository_variables["PULUMI_BACKEND_URL"] = states[IMAGE_SOURCE].backend_url
 
+# The stack config of the source environment: who pushes to its registry, and who imports from it.
+import_source_config: dict[str, pulumi.Input[str]] = {}
+for importer in importers.values():  # one at most (checked above)
+    import_source_config["muse:imageImportPrincipalId"] = importer.principal_id
 pulumi.export("githubVariables", {"repository": repository_variables, "environments": environment_variables})
 pulumi.export(
     "stackConfig",
     {
         environment: (
-            {
-                "muse:imagePushPrincipalId": build.principal_id,
-                **{"muse:imageImportPrincipalId": d.principal_id for d in importers.values()},
-            }
+            {"muse:imagePushPrincipalId": build.principal_id} | import_source_config
             if build is not None and environment == IMAGE_SOURCE
             else {}
         )

@@ -43,7 +43,8 @@ BICEP_HEADER = (
     "//   into the cluster.",
     "// - Entra ID objects (the GitHub build application and service principal): they live in Microsoft",
     "//   Graph, which a resource-group deployment cannot create; pass the service principal's object id as",
-    "//   imagePushPrincipalId to grant it AcrPush.",
+    "//   imagePushPrincipalId to grant it AcrPush; the importing deployer's as imageImportPrincipalId to",
+    "//   grant it Reader on the registry (the source of `az acr import`).",
     "// - The resource group itself: a resource-group deployment targets an existing group.",
 )
 

@@ -76,6 +76,7 @@ def stacks() -> tuple[str, ...]:
 # of the stack files sets) get their Bicep `if` condition: (stack, overrides).
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "image-push-identity": ("dev", {"muse:imagePushPrincipalId": "11111111-2222-4333-8444-555555555555"}),
+    "image-import-identity": ("dev", {"muse:imageImportPrincipalId": "11111111-2222-4333-8444-666666666666"}),
     # Not a conditional resource, but the only way to see the action group's e-mail receivers (a Bicep
     # `for`) proven equivalent: neither stack file sets alertEmails.
     "alert-emails": ("prod", {"muse:alertEmails": ["oncall@example.com", "platform@example.com"]}),

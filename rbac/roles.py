@@ -200,7 +200,8 @@ def only_assigning(
 
 
 def delegation_limits(condition: str) -> tuple[list[str], list[str]]:
-    """(role definition ids, excluded principal ids) an `only_assigning` condition names, for summaries."""
+    """(role definition ids, excluded principal ids) an `only_assigning` condition names, for summaries
+    (the assignable roles, `only_to` ones included: `exclusive_roles` says which those are)."""
     guid = r"[0-9a-fA-F]{8}-[0-9a-fA-F-]{27}"
     roles = re.search(
         r"@Request\[Microsoft.Authorization/roleAssignments:RoleDefinitionId\] "
@@ -216,6 +217,15 @@ def delegation_limits(condition: str) -> tuple[list[str], list[str]]:
         re.findall(guid, roles.group(1)) if roles else [],
         re.findall(guid, excluded.group(1)) if excluded else [],
     )  # fmt: skip
+
+
+def exclusive_roles(condition: str) -> list[str]:
+    """The role definition ids an `only_assigning` condition lets go to named principals only (`only_to`)."""
+    return re.findall(
+        r"\(!\(@Request\[Microsoft.Authorization/roleAssignments:RoleDefinitionId\] "
+        r"ForAnyOfAnyValues:GuidEquals \{([0-9a-fA-F-]{36})\}\)\) OR",
+        condition,
+    )
 
 
 def _guid_set(values: Iterable[str]) -> str:

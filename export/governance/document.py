@@ -140,9 +140,28 @@ def condition_summary(condition: str, role_names: Mapping[str, str]) -> str:
     never_to = [
         g for negated, key, ids in sets if negated and key == "PrincipalId" for g in re.findall(GUID, ids)
     ]
-    roles = sorted({role_names.get(g, g) for g in role_ids})
+    # A role only named principals may get: `(!(RoleDefinitionId equals {X})) OR (PrincipalId equals {...})`.
+    exclusive = {
+        g
+        for negated, key, ids in sets
+        if negated and key == "RoleDefinitionId"
+        for g in re.findall(GUID, ids)
+    }
+    roles = sorted(
+        role_names.get(g, g) + (" (to named principals only)" if g in exclusive else "")
+        for g in set(role_ids)
+    )
     if roles:
-        excluded = " (CI identities excluded, the build's AcrPush aside)" if never_to else ""
+        excluded = (
+            (
+                " (CI identities excluded, but for one role each: the build AcrPush, the importing"
+                " deployer Reader)"
+                if exclusive
+                else " (CI identities excluded, the build's AcrPush aside)"
+            )
+            if never_to
+            else ""
+        )
         return "may assign only: " + ", ".join(roles) + excluded
     kinds = re.findall(r"customResources:kind\] StringEqualsIgnoreCase '([^']+)'", condition)
     return "custom resources: " + ", ".join(sorted(kinds)) if kinds else "conditional"

@@ -10,7 +10,8 @@
 //   into the cluster.
 // - Entra ID objects (the GitHub build application and service principal): they live in Microsoft
 //   Graph, which a resource-group deployment cannot create; pass the service principal's object id as
-//   imagePushPrincipalId to grant it AcrPush.
+//   imagePushPrincipalId to grant it AcrPush; the importing deployer's as imageImportPrincipalId to
+//   grant it Reader on the registry (the source of `az acr import`).
 // - The resource group itself: a resource-group deployment targets an existing group.
 
 targetScope = 'resourceGroup'
@@ -217,6 +218,9 @@ param keyVaultRetentionDays int = 7
 
 @description('Object id of the identity CI pushes images with (bootstrap output stackConfig, dev only: prod imports); gets AcrPush on this stack\'s registry.')
 param imagePushPrincipalId string = ''
+
+@description('Object id of the identity that imports this stack\'s images into another registry (bootstrap output stackConfig, dev only: prod\'s deployer); gets Reader on this stack\'s registry only.')
+param imageImportPrincipalId string = ''
 
 @description('Log Analytics retention in days (30-730).')
 @minValue(30)
@@ -914,6 +918,17 @@ resource clusterControlPlaneOperatesKubelet 'Microsoft.Authorization/roleAssignm
     principalId: controlPlaneIdentity.properties.principalId
     principalType: 'ServicePrincipal'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleDefinitionIds.managedIdentityOperator)
+  }
+}
+
+resource imageImportAcrImportSource 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(imageImportPrincipalId)) {
+  name: guid(registry.id, imageImportPrincipalId, subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleDefinitionIds.reader))
+  scope: registry
+  properties: {
+    description: 'Reader for Muse, managed by Pulumi'
+    principalId: imageImportPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleDefinitionIds.reader)
   }
 }
 

@@ -58,4 +58,7 @@ def test_a_resource_only_some_plans_have_gets_the_condition_of_its_optional_para
 ) -> None:
     template = build_template(plans, MAPPINGS)
     conditional = {r.symbol: r.condition for r in template.resources if r.condition}
-    assert conditional == {"imagePushAcrPush": "!empty(imagePushPrincipalId)"}
+    assert conditional == {
+        "imagePushAcrPush": "!empty(imagePushPrincipalId)",
+        "imageImportAcrImportSource": "!empty(imageImportPrincipalId)",
+    }
