@@ -164,6 +164,57 @@ def test_delegation_never_reaches_a_ci_identity(role: Role, principal: str, allo
     assert _delegation(condition).allows(action, False, REGISTRY, request) is allowed
 
 
+IMPORTER = "66666666-6666-6666-6666-666666666666"
+
+
+@pytest.mark.parametrize(
+    ("action", "role", "principal", "allowed"),
+    [
+        ("write", Role.READER, IMPORTER, True),
+        ("write", Role.READER, IMPORTER.upper(), True),
+        ("write", Role.READER, "44444444-4444-4444-4444-444444444444", False),  # any other principal
+        ("write", Role.READER, CI_PRINCIPALS[0], False),
+        ("write", Role.ACR_PULL, IMPORTER, False),  # the importer gets Reader and nothing else
+        ("write", Role.ACR_PULL, "44444444-4444-4444-4444-444444444444", True),
+        ("delete", Role.READER, IMPORTER, True),
+        ("delete", Role.READER, CI_PRINCIPALS[0], False),  # e.g. the preview identity's Reader on the group
+        ("delete", Role.ACR_PULL, "44444444-4444-4444-4444-444444444444", True),
+    ],
+)
+def test_only_to_limits_a_role_to_its_principals_for_write_and_delete(
+    action: str, role: Role, principal: str, allowed: bool
+) -> None:
+    condition = only_assigning(
+        list(DELEGABLE_BY_CI),
+        PrincipalType.SERVICE_PRINCIPAL,
+        never_to=CI_PRINCIPALS,
+        only_role_to={IMPORTER: Role.READER},
+        only_to={Role.READER: [IMPORTER]},
+    )
+    parse_check(condition)
+    side = "@Request" if action == "write" else "@Resource"
+    attributes = {
+        f"{side}[Microsoft.Authorization/roleAssignments:RoleDefinitionId]": role.definition_id,
+        f"{side}[Microsoft.Authorization/roleAssignments:PrincipalType]": "ServicePrincipal",
+        f"{side}[Microsoft.Authorization/roleAssignments:PrincipalId]": principal,
+    }
+    request = f"Microsoft.Authorization/roleAssignments/{action}"
+    assert _delegation(condition).allows(request, False, REGISTRY, attributes) is allowed
+
+
+def test_negative_control_a_role_in_the_plain_list_goes_to_anyone() -> None:
+    condition = only_assigning([*DELEGABLE_BY_CI, Role.READER], PrincipalType.SERVICE_PRINCIPAL)
+    attributes = {
+        "@Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId]": Role.READER.definition_id,
+        "@Request[Microsoft.Authorization/roleAssignments:PrincipalType]": "ServicePrincipal",
+        "@Request[Microsoft.Authorization/roleAssignments:PrincipalId]": "44444444-4444-4444-4444-444444444444",
+    }
+    write = "Microsoft.Authorization/roleAssignments/write"
+    assert _delegation(condition).allows(write, False, REGISTRY, attributes)
+    with pytest.raises(ValueError, match="delegable to anyone"):
+        only_assigning([Role.READER], PrincipalType.SERVICE_PRINCIPAL, only_to={Role.READER: [IMPORTER]})
+
+
 def test_negative_control_for_any_of_any_values_guid_not_equals_excludes_nobody() -> None:
     # "If at least one value on the left-hand side satisfies the comparison to at least one value on the
     # right-hand side" (conditions-format.md, cross product comparison): p != a or p != b, true for every p

@@ -30,6 +30,7 @@ def _plan(sku: str = "Basic", zone_redundant: bool = False, grants: bool = False
         if grants:
             registry.grant_pull("kubelet", "11111111-1111-1111-1111-111111111111")
             registry.grant_push("github", "22222222-2222-2222-2222-222222222222")
+            registry.grant_import_source("importer", "33333333-3333-3333-3333-333333333333")
 
     return run_offline(program, project="muse", stack="unit")
 
@@ -75,7 +76,10 @@ def test_grants_are_scoped_to_this_registry_with_principal_type() -> None:
     push = by_principal["22222222-2222-2222-2222-222222222222"]
     assert pull.get("roleDefinitionId").endswith(f"/roleDefinitions/{Role.ACR_PULL.definition_id}")
     assert push.get("roleDefinitionId").endswith(f"/roleDefinitions/{Role.ACR_PUSH.definition_id}")
-    for assignment in (pull, push):
+    # The import source: Reader (registries/read + pull/read), on this registry only.
+    source = by_principal["33333333-3333-3333-3333-333333333333"]
+    assert source.get("roleDefinitionId").endswith(f"/roleDefinitions/{Role.READER.definition_id}")
+    for assignment in (pull, push, source):
         assert assignment.get("scope") == registry_id
         assert assignment.get("principalType") == PrincipalType.SERVICE_PRINCIPAL.value
         assert assignment.parent == registry.parent  # grants live under the registry component
