@@ -8,7 +8,7 @@
 #      Made with az: Pulumi state cannot live in a stack that does not exist.
 #   2. bootstrap/ stack: per-environment resource groups + GitHub OIDC identities and their roles.
 #   3. dev and prod stacks, each in its own container with its own key; the stack config bootstrap outputs
-#      (muse:imagePushPrincipalId for dev) set.
+#      (muse:imagePushPrincipalId and muse:imageImportPrincipalId for dev) set.
 #   4. Only the registries of dev and prod, so the first main.yml run has somewhere to push.
 #   5. GitHub environments and variables (with --github and an authenticated gh), else printed for a person.
 #
@@ -167,7 +167,7 @@ else
 fi
 
 cat <<EOF
-Done. Commit Pulumi.dev.yaml and Pulumi.prod.yaml (secretsprovider, encryptedkey, muse:imagePushPrincipalId:
-none of them is a secret), add required reviewers to the GitHub environment 'prod', protect main,
+Done. Commit Pulumi.dev.yaml and Pulumi.prod.yaml (secretsprovider, encryptedkey, muse:imagePushPrincipalId,
+muse:imageImportPrincipalId: none of them is a secret), add required reviewers to the GitHub environment 'prod', protect main,
 then merge to main: main.yml builds, pushes and deploys dev, and waits for approval before prod.
 EOF

@@ -11,6 +11,8 @@ What the order must respect:
   re-run) and the bootstrap's registry stage skips deployed stacks, so the administrator grants it (a targeted
   `pulumi up`) after the bootstrap re-run and before main.yml is enabled: main.yml's build pushes with it, and
   dev cannot deploy without an image;
+- so does prod's deployer's Reader on the dev registry (muse:imageImportPrincipalId; the bootstrap no longer
+  grants Reader on the dev group): the same targeted `pulumi up` creates it, for prod's `az acr import`;
 - a `pulumi up` during the migration is targeted (`--target`, `--target-replace`: pulumi/pulumi
   pkg/cmd/pulumi/operations/up.go, "Shorthand for --target urn --replace urn"), never an untargeted
   `--replace`, which also applies every other pending change;
@@ -28,6 +30,9 @@ from stack.files import REPO_ROOT
 
 DOC = REPO_ROOT / "docs" / "bootstrap.md"
 IMAGE_PUSH = "muse:azure:ContainerRegistry$azure-native:authorization:RoleAssignment::image-push-acr-push"
+IMAGE_IMPORT = (
+    "muse:azure:ContainerRegistry$azure-native:authorization:RoleAssignment::image-import-acr-import-source"
+)
 GENERATED_TOKEN_TYPE = "random:index/randomPassword:RandomPassword"
 TOKEN_STORE_TYPE = "azure-native:keyvault:Secret"
 
@@ -65,6 +70,12 @@ def migration_problems(section: str, urns: dict[str, set[str]], alias: str) -> l
     if grant < 0 or not bootstrap < grant < enable:
         problems.append(
             "the build identity's AcrPush is not granted between the bootstrap re-run and main.yml"
+        )
+    reader = _first(lines, r"pulumi up --stack dev .*--target '[^']*" + re.escape(IMAGE_IMPORT) + "'")
+    if reader < 0 or not bootstrap < reader < enable:
+        problems.append(
+            "prod's deployer's Reader on the dev registry is not granted between the bootstrap re-run and "
+            "main.yml"
         )
     for line in lines:
         if re.search(r"\bpulumi up\b", line):
@@ -136,6 +147,17 @@ FORMER_ROTATION = [("--target-replace 'urn:pulumi:prod", "--replace 'urn:pulumi:
                 )
             ],
             "the build identity's AcrPush is not granted",
+        ),
+        # The grant step targets the image-push grant only: prod's import finds no Reader on dev's registry.
+        (
+            [
+                (
+                    " \\\n     --target 'urn:pulumi:dev::muse::muse:azure:ContainerRegistry"
+                    "$azure-native:authorization:RoleAssignment::image-import-acr-import-source'",
+                    "",
+                )
+            ],
+            "prod's deployer's Reader on the dev registry is not granted",
         ),
         # The former rotation: an untargeted --replace of the token.
         (FORMER_ROTATION, "untargeted pulumi up"),
