@@ -165,6 +165,7 @@ def test_delegation_never_reaches_a_ci_identity(role: Role, principal: str, allo
 
 
 IMPORTER = "66666666-6666-6666-6666-666666666666"
+OTHER = "44444444-4444-4444-4444-444444444444"  # any other service principal
 
 
 @pytest.mark.parametrize(
@@ -207,7 +208,7 @@ def test_negative_control_a_role_in_the_plain_list_goes_to_anyone() -> None:
     attributes = {
         "@Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId]": Role.READER.definition_id,
         "@Request[Microsoft.Authorization/roleAssignments:PrincipalType]": "ServicePrincipal",
-        "@Request[Microsoft.Authorization/roleAssignments:PrincipalId]": "44444444-4444-4444-4444-444444444444",
+        "@Request[Microsoft.Authorization/roleAssignments:PrincipalId]": OTHER,
     }
     write = "Microsoft.Authorization/roleAssignments/write"
     assert _delegation(condition).allows(write, False, REGISTRY, attributes)
