@@ -227,8 +227,10 @@ def test_key_properties_follow_each_stack(plans: tuple[StackPlan, ...], bicep_as
     assert "imagePushAcrPush" not in dev and "imagePushAcrPush" in by_stack["dev+image-push-identity"]
     importing = by_stack["dev+image-import-identity"]
     assert "imageImportAcrImportSource" not in dev and "imageImportAcrImportSource" in importing
-    assert importing["imageImportAcrImportSource"].body["properties"]["roleDefinitionId"].endswith(
-        "acdd72a7-3385-48ef-bd42-f606fba81ae7"
+    assert (
+        importing["imageImportAcrImportSource"]
+        .body["properties"]["roleDefinitionId"]
+        .endswith("acdd72a7-3385-48ef-bd42-f606fba81ae7")
     )  # Reader, at the registry's scope (the import source)
     # ARM's name for the SDK's `odataType`.
     criteria = dev["nodeCpuAlert"].body["properties"]["criteria"]
