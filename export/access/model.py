@@ -129,6 +129,8 @@ class Result:
     unneeded: list[Assignment] = field(default_factory=list)  # grants no required operation needs
     violations: list[tuple[Prohibition, str, Assignment]] = field(default_factory=list)
     refused_by_policy: dict[Operation, list[PolicyAssignment]] = field(default_factory=dict)
+    # Prohibitions RBAC alone would allow, refused by Azure Policy: (prohibition, identity) -> the policies.
+    held_by_policy: dict[tuple[Prohibition, str], list[PolicyAssignment]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)  # sign-in and wiring problems of the jobs
 
     @property
@@ -810,14 +812,16 @@ def evaluate(model: Model) -> Result:
             result.unneeded.append(assignment)
     for prohibition in model.prohibitions:
         fields = dict(prohibition.fields)
-        if denying(model.policies, prohibition.action, prohibition.data, prohibition.scope, fields):
-            continue  # RBAC allows it, Azure Policy refuses it
+        refusing = denying(model.policies, prohibition.action, prohibition.data, prohibition.scope, fields)
         for key in prohibition.identities:
             for assignment in by_principal.get(model.identities[key].principal, []):
                 if assignment.allows(
                     prohibition.action, prohibition.data, prohibition.scope, dict(prohibition.attributes)
                 ):
-                    result.violations.append((prohibition, key, assignment))
+                    if refusing:  # RBAC allows it, Azure Policy refuses the request
+                        result.held_by_policy[(prohibition, key)] = refusing
+                    else:
+                        result.violations.append((prohibition, key, assignment))
     for run in model.jobs:
         result.problems += [f"{run.label}: {p}" for p in run.problems]
         if run.identity is None:

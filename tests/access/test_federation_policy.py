@@ -174,3 +174,11 @@ def test_negative_control_owner_would_let_a_deployer_lift_the_policy(model: Mode
     whys = {p.why for p, _, _ in evaluate(model.with_assignment(writer)).violations}
     assert "delete a policy assignment on prod's group" in whys
     assert "exempt prod's group from a policy" in whys
+
+
+def test_the_policy_not_the_roles_holds_the_deployers_back(result: Result) -> None:
+    held = {(p.why, key) for (p, key) in result.held_by_policy}
+    for stack in ("dev", "prod"):
+        assert (f"federate muse-workload ({stack}) to GitHub's issuer", f"deploy-{stack}") in held
+    # Read-only identities are refused by RBAC already: the policy is not what holds them.
+    assert not {key for _, key in held} & {"preview-dev", "preview-prod"}
