@@ -141,8 +141,9 @@ def only_assigning(
     only_role_to: Mapping[str, Role] | None = None,
 ) -> str:
     """An ABAC condition (version 2.0) for a Role Based Access Control Administrator assignment: the holder
-    may create and delete assignments of exactly `roles`, to principals of `principal_type` only. This is
-    what lets CI wire AcrPull or Key Vault Secrets User without being able to make itself Owner.
+    may create and delete assignments of exactly `roles`, of principals of `principal_type` only (a delete
+    is checked on the existing assignment's role, principal type and principal, a create on the request's).
+    This is what lets CI wire AcrPull or Key Vault Secrets User without being able to make itself Owner.
 
     `never_to`: principal (object) ids it may never grant to, e.g. the CI identities themselves, so a
     deployer cannot hand a pull request's preview identity Key Vault Secrets User. Written as the negation of
@@ -159,20 +160,31 @@ def only_assigning(
     request_type = "@Request[Microsoft.Authorization/roleAssignments:PrincipalType]"
     request_principal = "@Request[Microsoft.Authorization/roleAssignments:PrincipalId]"
     existing_role = "@Resource[Microsoft.Authorization/roleAssignments:RoleDefinitionId]"
-    limits = [
-        f"{request_role} ForAnyOfAnyValues:GuidEquals {ids}",
-        f"{request_type} ForAnyOfAnyValues:StringEqualsIgnoreCase {{'{principal_type.value}'}}",
-    ]
-    if never_to:
-        limits.append(f"(!({request_principal} ForAnyOfAnyValues:GuidEquals {_guid_set(never_to)}))")
-    for principal, role in sorted((only_role_to or {}).items()):
-        limits.append(
-            f"((!({request_principal} ForAnyOfAnyValues:GuidEquals {{{principal}}})) OR "
-            f"({request_role} ForAnyOfAnyValues:GuidEquals {{{role.definition_id}}}))"
-        )
+    existing_type = "@Resource[Microsoft.Authorization/roleAssignments:PrincipalType]"
+    existing_principal = "@Resource[Microsoft.Authorization/roleAssignments:PrincipalId]"
+
+    def limits(role: str, kind: str, principal: str) -> list[str]:
+        found = [
+            f"{role} ForAnyOfAnyValues:GuidEquals {ids}",
+            f"{kind} ForAnyOfAnyValues:StringEqualsIgnoreCase {{'{principal_type.value}'}}",
+        ]
+        if never_to:
+            found.append(f"(!({principal} ForAnyOfAnyValues:GuidEquals {_guid_set(never_to)}))")
+        for grantee, only in sorted((only_role_to or {}).items()):
+            found.append(
+                f"((!({principal} ForAnyOfAnyValues:GuidEquals {{{grantee}}})) OR "
+                f"({role} ForAnyOfAnyValues:GuidEquals {{{only.definition_id}}}))"
+            )
+        return found
+
+    # The delete branch reads the existing assignment (@Resource) with the same limits as the write branch
+    # (@Request): otherwise the holder could remove these roles from anyone in scope, users and CI included
+    # (delegate-role-assignments-examples.md, "Constrain roles and principal types" / "... specific groups").
+    granting = " AND ".join(limits(request_role, request_type, request_principal))
+    removing = " AND ".join(limits(existing_role, existing_type, existing_principal))
     return (
-        f"((!(ActionMatches{{'{write}'}})) OR ({' AND '.join(limits)})) AND "
-        f"((!(ActionMatches{{'{delete}'}})) OR ({existing_role} ForAnyOfAnyValues:GuidEquals {ids}))"
+        f"((!(ActionMatches{{'{write}'}})) OR ({granting})) AND "
+        f"((!(ActionMatches{{'{delete}'}})) OR ({removing}))"
     )
 
 

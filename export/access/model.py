@@ -648,6 +648,7 @@ def prohibitions(stacks: Mapping[str, StackFacts], identities: Mapping[str, Iden
                     ),
                 )
             )
+        found += removal_prohibitions(stack, facts, identities, github)
         found += federation_prohibitions(stack, facts, tuple(github))
         if facts.vault_id:
             found.append(
@@ -660,6 +661,37 @@ def prohibitions(stacks: Mapping[str, StackFacts], identities: Mapping[str, Iden
                 )
             )
     return found
+
+
+EXISTING = "@Resource[Microsoft.Authorization/roleAssignments"
+USER_PROBE = "00000000-0000-0000-0000-00000000beef"  # a person holding a delegable role in the group
+
+
+def removal_prohibitions(
+    stack: str, facts: StackFacts, identities: Mapping[str, Identity], github: list[str]
+) -> list[Prohibition]:
+    """A deployer's delegation removes only what it may grant: never a person's assignment, never a CI
+    identity's (the delete branch of rbac/roles.py only_assigning reads the existing assignment)."""
+    deployer = f"deploy-{stack}"
+    holders = {
+        grantee: (identities[grantee].principal, PrincipalType.SERVICE_PRINCIPAL.value) for grantee in github
+    }
+    holders["a user"] = (USER_PROBE, PrincipalType.USER.value)
+    return [
+        Prohibition(
+            (deployer,),
+            "Microsoft.Authorization/roleAssignments/delete",
+            False,
+            f"{facts.group_id}/providers/Microsoft.Authorization/roleAssignments/{GRANT_PROBE}",
+            f"remove AcrPull in {stack} from {holder}",
+            (
+                (f"{EXISTING}:RoleDefinitionId]", Role.ACR_PULL.definition_id),
+                (f"{EXISTING}:PrincipalType]", kind),
+                (f"{EXISTING}:PrincipalId]", principal),
+            ),
+        )
+        for holder, (principal, kind) in sorted(holders.items())
+    ]
 
 
 # Issuers no CI identity may federate an identity to: GitHub's (a workflow of any pull request, with subject

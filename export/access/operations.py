@@ -280,8 +280,8 @@ def pulumi_needs(facts: StackFacts, command: str, refresh: bool = False) -> Iter
                     str(resource.get("principalId")),
                 ),
             )
-            delete_attributes = (
-                ("@Resource[Microsoft.Authorization/roleAssignments:RoleDefinitionId]", definition),
+            delete_attributes = tuple(
+                (name.replace("@Request[", "@Resource["), value) for name, value in attributes
             )
         yield Need(
             f"{kind}/write",
