@@ -8,7 +8,9 @@ could federate the workload identity (Key Vault Secrets User on the API token) t
 
 The rule allows a federated credential only when its issuer is an AKS OIDC issuer of this tenant in the
 environment's region. AKS issuer URLs have the form
-`https://<region>.oic.prod-aks.azure.com/<tenant id>/<guid>/`: the host pattern and the tenant segment are
+`https://<region>.oic.prod-aks.azure.com/<tenant id>/<guid>/`, where the region "matches the location to which
+the AKS cluster is deployed" and the guid is per cluster (https://learn.microsoft.com/azure/aks/
+workload-identity-deploy-cluster, "Retrieve the OIDC issuer URL"); the host pattern and the tenant segment are
 what Azure's built-in "Managed Identity Federated Credentials from Azure Kubernetes should be from trusted
 sources" reads (Azure/azure-policy built-in-policies/policyDefinitions/Managed Identity/
 ManagedIdentity_FIC_LimitToAzureKubernetesIssuer.json, commit 7e7e3142ab7cd82848bcfbe1de4daad062eb1c21).
