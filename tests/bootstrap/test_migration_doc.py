@@ -20,7 +20,10 @@ What the order must respect:
   environment's own container;
 - the stack files go up as one pull request only after the bootstrap re-run and the build's grant (a PR's
   required preview needs the new preview identity and variables), and the token rotation comes before
-  main.yml is enabled (a deploy's lock would stop it).
+  main.yml is enabled (a deploy's lock would stop it);
+- prod's former image-push grant (the prod deployer's own AcrPush, under its former name) is destroyed by the
+  administrator before main.yml is enabled: the delegation's delete branch refuses a CI identity's
+  assignment (rbac/roles.py only_assigning), so prod's next deploy could not delete it.
 """
 
 from __future__ import annotations
@@ -93,9 +96,15 @@ def migration_problems(section: str, urns: dict[str, set[str]], alias: str) -> l
         problems.append("the API token is not replaced with --target-replace")
     if not re.search(r"--target '[^']*" + re.escape(TOKEN_STORE_TYPE), rotation):
         problems.append("the vault Secret holding the token is not targeted with it")
+    former = f"urn:pulumi:prod::muse::{IMAGE_PUSH.rsplit('::', 1)[0]}::{alias}"
+    removal = _first(lines, r"pulumi destroy --stack prod .*--target '" + re.escape(former) + "'")
+    if removal < 0 or not removal < enable:
+        problems.append(
+            "prod's former image-push grant is not destroyed by the administrator before main.yml"
+        )
     for urn in re.findall(r"urn:pulumi:[^'\s`]+", section):
         stack = urn.split("::", 1)[0].removeprefix("urn:pulumi:")
-        if urn not in urns.get(stack, set()):
+        if urn not in urns.get(stack, set()) and urn != former:
             problems.append(f"{urn} is not a URN the program registers in {stack}")
     if alias not in section:
         problems.append(f"the alias {alias} is not named")
@@ -181,6 +190,11 @@ FORMER_ROTATION = [("--target-replace 'urn:pulumi:prod", "--replace 'urn:pulumi:
                 ("on a branch (", "Push step 6's branch as one PR ("),
             ],
             "the stack files go up before",
+        ),
+        # The deployer left to delete its own former AcrPush: its delegation refuses it.
+        (
+            [(" pulumi destroy --stack prod", " pulumi preview --stack prod")],
+            "prod's former image-push grant is not destroyed",
         ),
         # A URN with the wrong type token.
         (
