@@ -5,7 +5,10 @@ scripts/bootstrap.sh, after its step 1 created the state backend and registered 
 (docs/bootstrap.md). It reads every environment's settings from the same stack files the environment deploys
 with (../Pulumi.<env>.yaml), and creates:
 
-  per environment  the resource group the environment's stack deploys into (tagged like everything else)
+  per environment  the resource group the environment's stack deploys into (tagged like everything else),
+                   and a deny policy there: federated credentials only from this tenant's AKS issuers in the
+                   environment's region (rbac/policies.py), so a deployer's Contributor cannot federate an
+                   identity to GitHub's issuer (a pull request) or to an issuer it controls
   custom roles     Muse Pulumi state decrypter (one key's decrypt), Muse Kubernetes custom resource reader
   five GitHub OIDC identities, each trusted by exactly one set of workflow contexts (no subject is shared, so
   a job can only sign in as the identity its context was made for):
@@ -40,6 +43,15 @@ from pulumi_azure_native import authorization
 from components.github_identity import GitHubOidcIdentity, GitHubOidcIdentityArgs
 from components.muse_workload.manifests import CUSTOM_RESOURCES
 from components.resource_group import ResourceGroup
+from rbac.policies import (
+    ALLOWED_ISSUER_PARAMETER,
+    FEDERATION_DESCRIPTION,
+    FEDERATION_DISPLAY_NAME,
+    aks_issuer_pattern,
+    federation_definition_name,
+    federation_policy_parameters,
+    federation_policy_rule,
+)
 from rbac.roles import (
     DELEGABLE_BY_CI,
     CustomRole,
@@ -292,3 +304,54 @@ pulumi.export(
 pulumi.export("AZURE_TENANT_ID", tenant_id)
 pulumi.export("AZURE_SUBSCRIPTION_ID", subscription_id)
 pulumi.export("resourceGroups", {environment: group.name for environment, group in groups.items()})
+
+
+# --- federated credentials: only this tenant's AKS issuers --------------------------------------------------
+# The deployers' Contributor can write federated credentials on any user-assigned identity of their group, and
+# the delegation condition bounds role assignments only. A deny policy at each environment group keeps every
+# issuer but the environment's AKS clusters out (rbac/policies.py): the stacks' credentials (the workload
+# identity, federated to the cluster's issuer) stay allowed, GitHub's issuer and foreign issuers are refused
+# by ARM whoever asks. Contributor's notActions (Microsoft.Authorization/*/Write, */Delete) and the delegation
+# role's actions (roleAssignments only) leave CI no way to delete the assignment or write an exemption.
+federation_policy = authorization.PolicyDefinition(
+    "aks-issuers-only",
+    policy_definition_name=federation_definition_name(suffix),
+    display_name=f"{FEDERATION_DISPLAY_NAME} ({suffix})",
+    description=FEDERATION_DESCRIPTION,
+    mode="All",
+    policy_type="Custom",
+    parameters={
+        name: authorization.ParameterDefinitionsValueArgs(
+            type=spec["type"],
+            metadata=authorization.ParameterDefinitionsValueMetadataArgs(
+                display_name=spec["metadata"]["displayName"], description=spec["metadata"]["description"]
+            ),
+        )
+        for name, spec in federation_policy_parameters().items()
+    },
+    policy_rule=federation_policy_rule(),
+)
+
+
+def federation_policy_assignment(env: StackConfig, group: ResourceGroup) -> authorization.PolicyAssignment:
+    """Deny, in `env`'s group, federated credentials whose issuer is not an AKS cluster of this tenant in the
+    environment's region (every stack's cluster is created in `muse:location`)."""
+    return authorization.PolicyAssignment(
+        f"aks-issuers-only-{env.environment}",
+        policy_assignment_name=f"muse-aks-issuers-only-{env.environment}",
+        display_name=f"{FEDERATION_DISPLAY_NAME} ({env.environment})",
+        description=FEDERATION_DESCRIPTION,
+        scope=group.id,
+        policy_definition_id=federation_policy.id,
+        enforcement_mode="Default",
+        parameters={
+            ALLOWED_ISSUER_PARAMETER: authorization.ParameterValuesValueArgs(
+                value=tenant_id.apply(lambda tenant: aks_issuer_pattern(env.location, tenant))
+            )
+        },
+    )
+
+
+federation_policies = {
+    env.environment: federation_policy_assignment(env, groups[env.environment]) for env in environments
+}

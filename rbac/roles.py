@@ -142,8 +142,9 @@ def only_assigning(
     only_to: Mapping[Role, Sequence[str]] | None = None,
 ) -> str:
     """An ABAC condition (version 2.0) for a Role Based Access Control Administrator assignment: the holder
-    may create and delete assignments of exactly `roles`, to principals of `principal_type` only. This is
-    what lets CI wire AcrPull or Key Vault Secrets User without being able to make itself Owner.
+    may create and delete assignments of exactly `roles`, of principals of `principal_type` only (a delete
+    is checked on the existing assignment's role, principal type and principal, a create on the request's).
+    This is what lets CI wire AcrPull or Key Vault Secrets User without being able to make itself Owner.
 
     `never_to`: principal (object) ids it may never grant to, e.g. the CI identities themselves, so a
     deployer cannot hand a pull request's preview identity Key Vault Secrets User. Written as the negation of
@@ -163,7 +164,6 @@ def only_assigning(
     exclusive = {role: sorted(set(principals)) for role, principals in (only_to or {}).items() if principals}
     if overlap := {role.value.name for role in exclusive} & {role.value.name for role in roles}:
         raise ValueError(f"{sorted(overlap)} are delegable to anyone: they cannot also be only_to some")
-    ids = _guid_set(role.definition_id for role in roles)
     assignable = _guid_set(role.definition_id for role in (*roles, *exclusive))
     write = "Microsoft.Authorization/roleAssignments/write"
     delete = "Microsoft.Authorization/roleAssignments/delete"
@@ -171,31 +171,36 @@ def only_assigning(
     request_type = "@Request[Microsoft.Authorization/roleAssignments:PrincipalType]"
     request_principal = "@Request[Microsoft.Authorization/roleAssignments:PrincipalId]"
     existing_role = "@Resource[Microsoft.Authorization/roleAssignments:RoleDefinitionId]"
+    existing_type = "@Resource[Microsoft.Authorization/roleAssignments:PrincipalType]"
     existing_principal = "@Resource[Microsoft.Authorization/roleAssignments:PrincipalId]"
-    limits = [
-        f"{request_role} ForAnyOfAnyValues:GuidEquals {assignable}",
-        f"{request_type} ForAnyOfAnyValues:StringEqualsIgnoreCase {{'{principal_type.value}'}}",
-    ]
-    if never_to:
-        limits.append(f"(!({request_principal} ForAnyOfAnyValues:GuidEquals {_guid_set(never_to)}))")
-    for principal, role in sorted((only_role_to or {}).items()):
-        limits.append(
-            f"((!({request_principal} ForAnyOfAnyValues:GuidEquals {{{principal}}})) OR "
-            f"({request_role} ForAnyOfAnyValues:GuidEquals {{{role.definition_id}}}))"
-        )
-    deletable = [f"({existing_role} ForAnyOfAnyValues:GuidEquals {ids})"]
-    for role, principals in sorted(exclusive.items(), key=lambda item: item[0].definition_id):
-        limits.append(
-            f"((!({request_role} ForAnyOfAnyValues:GuidEquals {{{role.definition_id}}})) OR "
-            f"({request_principal} ForAnyOfAnyValues:GuidEquals {_guid_set(principals)}))"
-        )
-        deletable.append(
-            f"({existing_role} ForAnyOfAnyValues:GuidEquals {{{role.definition_id}}} AND "
-            f"{existing_principal} ForAnyOfAnyValues:GuidEquals {_guid_set(principals)})"
-        )
+
+    def limits(role: str, kind: str, principal: str) -> list[str]:
+        found = [
+            f"{role} ForAnyOfAnyValues:GuidEquals {assignable}",
+            f"{kind} ForAnyOfAnyValues:StringEqualsIgnoreCase {{'{principal_type.value}'}}",
+        ]
+        if never_to:
+            found.append(f"(!({principal} ForAnyOfAnyValues:GuidEquals {_guid_set(never_to)}))")
+        for grantee, only in sorted((only_role_to or {}).items()):
+            found.append(
+                f"((!({principal} ForAnyOfAnyValues:GuidEquals {{{grantee}}})) OR "
+                f"({role} ForAnyOfAnyValues:GuidEquals {{{only.definition_id}}}))"
+            )
+        for exclusive_role, principals in sorted(exclusive.items(), key=lambda item: item[0].definition_id):
+            found.append(
+                f"((!({role} ForAnyOfAnyValues:GuidEquals {{{exclusive_role.definition_id}}})) OR "
+                f"({principal} ForAnyOfAnyValues:GuidEquals {_guid_set(principals)}))"
+            )
+        return found
+
+    # The delete branch reads the existing assignment (@Resource) with the same limits as the write branch
+    # (@Request): otherwise the holder could remove these roles from anyone in scope, users and CI included
+    # (delegate-role-assignments-examples.md, "Constrain roles and principal types" / "... specific groups").
+    granting = " AND ".join(limits(request_role, request_type, request_principal))
+    removing = " AND ".join(limits(existing_role, existing_type, existing_principal))
     return (
-        f"((!(ActionMatches{{'{write}'}})) OR ({' AND '.join(limits)})) AND "
-        f"((!(ActionMatches{{'{delete}'}})) OR ({' OR '.join(deletable)}))"
+        f"((!(ActionMatches{{'{write}'}})) OR ({granting})) AND "
+        f"((!(ActionMatches{{'{delete}'}})) OR ({removing}))"
     )
 
 

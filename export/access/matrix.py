@@ -97,6 +97,21 @@ def render(notice: str, model: Model | None = None, result: Result | None = None
         lines.append("None: removing any single grant denies at least one operation above (tests/access/).")
     lines += [
         "",
+        "## Azure Policy: what no role assignment can bound",
+        "",
+        "A deployer's Contributor includes `federatedIdentityCredentials/write`; the delegation condition",
+        "bounds role assignments only. These deny assignments (bootstrap plan) refuse a create/update",
+        "request whatever role allows it; the model applies them to every operation and prohibition below.",
+        "",
+        "| assignment | scope | effect | parameters |",
+        "| --- | --- | --- | --- |",
+    ]
+    for policy in sorted(model.policies, key=lambda p: p.name):
+        parameters = "<br>".join(f"`{k}`: `{_cell(v)}`" for k, v in sorted(policy.parameters.items()))
+        scope = _cell(short_scope(policy.scope))
+        lines.append(f"| `{policy.name}` | `{scope}` | {policy.effect} | {parameters or '-'} |")
+    lines += [
+        "",
         "## What must be impossible (checked on every `make test`)",
         "",
         "| who | must not | where | can |",
@@ -106,6 +121,10 @@ def render(notice: str, model: Model | None = None, result: Result | None = None
     for prohibition in model.prohibitions:
         for who in prohibition.identities:
             verdict = "**yes: violation**" if (id(prohibition), who) in broken else "no"
+            held = result.held_by_policy.get((prohibition, who))
+            if held and verdict == "no":
+                verdict = "no: its role allows it, Azure Policy " + ", ".join(f"`{p.name}`" for p in held)
+                verdict += " denies it"
             lines.append(
                 f"| `{who}` | {_cell(prohibition.why)} (`{prohibition.action}`) "
                 f"| `{_cell(short_scope(prohibition.scope))}` | {verdict} |"
@@ -121,7 +140,15 @@ def render(notice: str, model: Model | None = None, result: Result | None = None
         "- Role assignments and custom roles take effect after propagation (up to about ten minutes; AKS's",
         "  authorization webhook up to five): a first run right after bootstrap can still be refused.",
         "- The ABAC conditions at run time: the constrained role delegation, and the custom resource",
-        "  condition on AKS, which AKS documents as a preview feature.",
+        '  condition on AKS, which AKS documents as a preview feature ("Restrict custom resource access',
+        '  using ABAC conditions (preview)"). The delegation condition bounds role assignments only.',
+        "- That ARM rejects a role assignment whose `principalType` does not match the real principal: the",
+        "  ServicePrincipal constraint of the delegation relies on it.",
+        "- That `/*/` in `Microsoft.ManagedIdentity/userAssignedIdentities/*/assign/action` (Managed",
+        "  Identity Operator) matches zero segments, as the model assumes.",
+        "- The federated-credential deny policy at run time: that ARM evaluates it on every credential",
+        "  PUT (assignments, like roles, take a while to apply after the bootstrap) and that AKS keeps its",
+        "  issuer format `https://<region>.oic.prod-aks.azure.com/<tenant>/<guid>/`.",
         "- That the tools ask for exactly what their source shows today (pulumi, pulumi-kubernetes,",
         "  azure-cli), and that ACR's import authorizes the source as documented (Reader).",
         "- That `az login` finds the subscription for an identity whose roles are all below it.",

@@ -27,11 +27,13 @@ from typing import Any
 
 from export.access import operations as ops
 from export.access.operations import Need, StackFacts
+from export.access.policy import PolicyAssignment, denying
 from export.access.rbac import Assignment, Permissions, RoleDefinition, builtin_roles, matches
 from export.plans import CapturingMocks, StackPlan, plan_stack
 from export.workflows import PULUMI_ACTION, Job, Workflow, load_all
 from offline.engine import OfflinePlan, RecordingMonitor, run_stack
 from offline.mocks import SUBSCRIPTION_ID
+from rbac.policies import FEDERATED_CREDENTIAL_TYPE, GITHUB_ISSUER, ISSUER_ALIAS
 from rbac.roles import PrincipalType, Role
 from stack.files import REPO_ROOT
 from stack.naming import ResourceNames, StateBackendNames
@@ -92,6 +94,7 @@ class Prohibition:
     scope: str
     why: str
     attributes: tuple[tuple[str, Any], ...] = ()
+    fields: tuple[tuple[str, Any], ...] = ()  # the request's fields, for Azure Policy (policy.py)
 
 
 @dataclass
@@ -103,6 +106,7 @@ class Model:
     prohibitions: list[Prohibition]
     github_variables: dict[str, Any]
     stacks: dict[str, StackFacts]
+    policies: list[PolicyAssignment] = field(default_factory=list)  # Azure Policy deny assignments
 
     def assignments_of(self, identity: str) -> list[Assignment]:
         principal = self.identities[identity].principal
@@ -114,6 +118,9 @@ class Model:
     def with_assignment(self, assignment: Assignment) -> Model:
         return replace(self, assignments=[*self.assignments, assignment])
 
+    def without_policies(self) -> Model:
+        return replace(self, policies=[])
+
 
 @dataclass
 class Result:
@@ -121,6 +128,9 @@ class Result:
     denied: list[Operation] = field(default_factory=list)  # required operations no grant allows
     unneeded: list[Assignment] = field(default_factory=list)  # grants no required operation needs
     violations: list[tuple[Prohibition, str, Assignment]] = field(default_factory=list)
+    refused_by_policy: dict[Operation, list[PolicyAssignment]] = field(default_factory=dict)
+    # Prohibitions RBAC alone would allow, refused by Azure Policy: (prohibition, identity) -> the policies.
+    held_by_policy: dict[tuple[Prohibition, str], list[PolicyAssignment]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)  # sign-in and wiring problems of the jobs
 
     @property
@@ -176,6 +186,37 @@ def assignments_of_plan(
                 scope=str(resource.get("scope")),
                 condition=resource.get("condition") or None,
                 source=source,
+            )
+        )
+    return found
+
+
+def policies_of_plan(
+    plan: OfflinePlan, outputs: Mapping[tuple[str, str], dict[str, Any]]
+) -> list[PolicyAssignment]:
+    """The plan's policy assignments, each with its definition's rule (matched by the definition's id)."""
+    definition_type = "azure-native:authorization:PolicyDefinition"
+    rules = {
+        str(outputs[(definition_type, d.name)]["id"]): d.get("policyRule")
+        for d in plan.of_type(definition_type)
+    }
+    found = []
+    for resource in plan.of_type("azure-native:authorization:PolicyAssignment"):
+        definition = str(resource.get("policyDefinitionId"))
+        if definition not in rules:
+            raise LookupError(
+                f"policy assignment {resource.name} uses {definition}, not a definition of the plan"
+            )
+        parameters = {k: v["value"] for k, v in (resource.get("parameters") or {}).items()}
+        if str(resource.get("enforcementMode") or "Default") != "Default":
+            continue  # DoNotEnforce: evaluated for compliance only, never refuses a request
+        found.append(
+            PolicyAssignment(
+                resource.name,
+                str(resource.get("scope")),
+                rules[definition],
+                parameters,
+                str(resource.get("displayName") or ""),
             )
         )
     return found
@@ -649,6 +690,8 @@ def prohibitions(stacks: Mapping[str, StackFacts], identities: Mapping[str, Iden
                     ),
                 ),
             ]
+        found += removal_prohibitions(stack, facts, identities, github)
+        found += federation_prohibitions(stack, facts, tuple(github))
         if facts.vault_id:
             found.append(
                 Prohibition(
@@ -659,6 +702,93 @@ def prohibitions(stacks: Mapping[str, StackFacts], identities: Mapping[str, Iden
                     f"read {stack}'s API token from the vault",
                 )
             )
+    return found
+
+
+EXISTING = "@Resource[Microsoft.Authorization/roleAssignments"
+USER_PROBE = "00000000-0000-0000-0000-00000000beef"  # a person holding a delegable role in the group
+
+
+def removal_prohibitions(
+    stack: str, facts: StackFacts, identities: Mapping[str, Identity], github: list[str]
+) -> list[Prohibition]:
+    """A deployer's delegation removes only what it may grant: never a person's assignment, never a CI
+    identity's (the delete branch of rbac/roles.py only_assigning reads the existing assignment)."""
+    deployer = f"deploy-{stack}"
+    holders = {
+        grantee: (identities[grantee].principal, PrincipalType.SERVICE_PRINCIPAL.value) for grantee in github
+    }
+    holders["a user"] = (USER_PROBE, PrincipalType.USER.value)
+    return [
+        Prohibition(
+            (deployer,),
+            "Microsoft.Authorization/roleAssignments/delete",
+            False,
+            f"{facts.group_id}/providers/Microsoft.Authorization/roleAssignments/{GRANT_PROBE}",
+            f"remove AcrPull in {stack} from {holder}",
+            (
+                (f"{EXISTING}:RoleDefinitionId]", Role.ACR_PULL.definition_id),
+                (f"{EXISTING}:PrincipalType]", kind),
+                (f"{EXISTING}:PrincipalId]", principal),
+            ),
+        )
+        for holder, (principal, kind) in sorted(holders.items())
+    ]
+
+
+# Issuers no CI identity may federate an identity to: GitHub's (a workflow of any pull request, with subject
+# `repo:<o>/<r>:pull_request`), one the caller controls, another tenant's AKS cluster (only the region and
+# tenant segments differ from ours: https://<region>.oic.prod-aks.azure.com/<tenant>/<cluster>/).
+FOREIGN_ISSUERS = {
+    "GitHub's issuer": GITHUB_ISSUER,
+    "an issuer it controls": "https://issuer.attacker.example/",
+    "another tenant's AKS issuer": (
+        "https://westeurope.oic.prod-aks.azure.com/11111111-1111-1111-1111-111111111111/"
+        "22222222-2222-2222-2222-222222222222/"
+    ),
+}
+IDENTITIES = "Microsoft.ManagedIdentity/userAssignedIdentities"
+
+
+def federation_prohibitions(stack: str, facts: StackFacts, github: tuple[str, ...]) -> list[Prohibition]:
+    """No CI identity can federate one of the stack's identities, or a new identity in its group, to an
+    issuer outside the stack's AKS clusters: Contributor allows the write, Azure Policy must refuse it.
+    Nor may it remove that policy (delete the assignment, write an exemption)."""
+    targets = {
+        str(facts.plan.outputs_of(r).get("id")): f"{r.name}"
+        for r in facts.plan.plan.of_type("azure-native:managedidentity:UserAssignedIdentity")
+    }
+    targets[f"{facts.group_id}/providers/{IDENTITIES}/id-probe"] = "a new identity"
+    found = []
+    for identity, label in sorted(targets.items()):
+        for issuer_label, issuer in FOREIGN_ISSUERS.items():
+            found.append(
+                Prohibition(
+                    github,
+                    f"{FEDERATED_CREDENTIAL_TYPE}/write",
+                    False,
+                    f"{identity}/federatedIdentityCredentials/fic-probe",
+                    f"federate {label} ({stack}) to {issuer_label}",
+                    fields=(("type", FEDERATED_CREDENTIAL_TYPE), (ISSUER_ALIAS, issuer)),
+                )
+            )
+    policy = f"{facts.group_id}/providers/Microsoft.Authorization"
+    found += [
+        Prohibition(
+            github,
+            "Microsoft.Authorization/policyAssignments/delete",
+            False,
+            f"{policy}/policyAssignments/assignment-probe",
+            f"delete a policy assignment on {stack}'s group",
+        ),
+        Prohibition(
+            github,
+            "Microsoft.Authorization/policyExemptions/write",
+            False,
+            f"{policy}/policyExemptions/exemption-probe",
+            f"exempt {stack}'s group from a policy",
+        ),
+    ]
     return found
 
 
@@ -693,6 +823,7 @@ def build() -> Model:
 def assemble(workflows: tuple[Workflow, ...]) -> Model:
     """The model for these workflows (tests pass edited ones) and this repository's plans."""
     plan, outputs = bootstrap_plan()
+    policies = policies_of_plan(plan, outputs)
     roles = role_definitions(plan)
     identities = github_identities(plan, outputs)
     assignments = assignments_of_plan(plan, roles, BOOTSTRAP)
@@ -716,7 +847,14 @@ def assemble(workflows: tuple[Workflow, ...]) -> Model:
     for stack, facts in stacks.items():
         operations += runtime_operations(stack, facts)
     return Model(
-        identities, assignments, operations, jobs, prohibitions(stacks, identities), variables, stacks
+        identities,
+        assignments,
+        operations,
+        jobs,
+        prohibitions(stacks, identities),
+        variables,
+        stacks,
+        policies,
     )
 
 
@@ -733,6 +871,10 @@ def evaluate(model: Model) -> Result:
             for a in by_principal.get(identity.principal, [])
             if a.allows(need.action, need.data, need.scope, need.attribute_map)
         ]
+        refusing = denying(model.policies, need.action, need.data, need.scope, need.field_map)
+        if granting and refusing:
+            result.refused_by_policy[operation] = refusing
+            granting = []
         result.allowed[operation] = granting
         if not granting and not need.optional:
             result.denied.append(operation)
@@ -743,12 +885,17 @@ def evaluate(model: Model) -> Result:
         if not sole:
             result.unneeded.append(assignment)
     for prohibition in model.prohibitions:
+        fields = dict(prohibition.fields)
+        refusing = denying(model.policies, prohibition.action, prohibition.data, prohibition.scope, fields)
         for key in prohibition.identities:
             for assignment in by_principal.get(model.identities[key].principal, []):
                 if assignment.allows(
                     prohibition.action, prohibition.data, prohibition.scope, dict(prohibition.attributes)
                 ):
-                    result.violations.append((prohibition, key, assignment))
+                    if refusing:  # RBAC allows it, Azure Policy refuses the request
+                        result.held_by_policy[(prohibition, key)] = refusing
+                    else:
+                        result.violations.append((prohibition, key, assignment))
     for run in model.jobs:
         result.problems += [f"{run.label}: {p}" for p in run.problems]
         if run.identity is None:

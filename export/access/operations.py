@@ -15,6 +15,7 @@ from typing import Any
 
 from export.plans import StackPlan
 from offline.engine import PlannedResource
+from rbac.policies import FEDERATED_CREDENTIAL_TYPE, ISSUER_ALIAS
 
 # --- sources (cited by the operations below) ------------------------------------------------------------
 DIY_BACKEND = (
@@ -100,10 +101,17 @@ class Need:
     source: str
     attributes: tuple[tuple[str, Any], ...] = ()
     optional: bool = False
+    # What an Azure Policy rule sees of a create/update request: `type` and the aliases Muse's rules read
+    # (export/access/policy.py). Empty for anything that is not a resource write.
+    fields: tuple[tuple[str, Any], ...] = ()
 
     @property
     def attribute_map(self) -> dict[str, Any]:
         return dict(self.attributes)
+
+    @property
+    def field_map(self) -> dict[str, Any]:
+        return dict(self.fields)
 
 
 @dataclass(frozen=True)
@@ -274,18 +282,18 @@ def pulumi_needs(facts: StackFacts, command: str, refresh: bool = False) -> Iter
             )
             # A delete is judged on the existing assignment: its role, principal and principal type
             # (conditions-authorization-actions-attributes.md, "Delete a role assignment").
-            delete_attributes = (
-                ("@Resource[Microsoft.Authorization/roleAssignments:RoleDefinitionId]", definition),
-                (
-                    "@Resource[Microsoft.Authorization/roleAssignments:PrincipalId]",
-                    str(resource.get("principalId")),
-                ),
-                (
-                    "@Resource[Microsoft.Authorization/roleAssignments:PrincipalType]",
-                    str(resource.get("principalType")),
-                ),
+            delete_attributes = tuple(
+                (name.replace("@Request[", "@Resource["), value) for name, value in attributes
             )
-        yield Need(f"{kind}/write", False, resource_id, f"{what} (create/update)", ARM_OPERATIONS, attributes)
+        yield Need(
+            f"{kind}/write",
+            False,
+            resource_id,
+            f"{what} (create/update)",
+            ARM_OPERATIONS,
+            attributes,
+            fields=policy_fields(kind, resource),
+        )
         yield Need(
             f"{kind}/delete",
             False,
@@ -303,6 +311,15 @@ def pulumi_needs(facts: StackFacts, command: str, refresh: bool = False) -> Iter
                     f"{what} (uses the identity)",
                     AKS_IDENTITIES,
                 )
+
+
+def policy_fields(kind: str, resource: PlannedResource) -> tuple[tuple[str, Any], ...]:
+    """The request fields of a resource write that Muse's policy rules read: the type, and a federated
+    credential's issuer (alias `<type>/issuer`, Azure/azure-policy's built-in FIC definitions)."""
+    fields: list[tuple[str, Any]] = [("type", kind)]
+    if kind == FEDERATED_CREDENTIAL_TYPE:
+        fields.append((ISSUER_ALIAS, str(resource.get("issuer") or "")))
+    return tuple(fields)
 
 
 def _cluster_identities(cluster: PlannedResource) -> list[str]:

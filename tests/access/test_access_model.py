@@ -179,7 +179,10 @@ def test_negative_control_reader_delegable_like_the_others_reaches_any_principal
     whys = {p.why for p, _, _ in violations}
     assert "grant Reader in dev to another service principal" in whys
     assert "grant Reader in dev to muse-workload (dev)" in whys
-    assert "delete a Reader assignment of preview-dev in dev" in whys
+    # The delete branch holds the same limits as the grant (never_to included), so preview-dev's Reader stays
+    # safe even here; any other service principal's does not.
+    assert "delete a Reader assignment of another service principal in dev" in whys
+    assert "delete a Reader assignment of preview-dev in dev" not in whys
     assert "grant Reader in dev to deploy-prod" not in whys
 
 
@@ -362,3 +365,31 @@ def test_negative_control_a_delegation_without_the_principal_limit_lets_a_deploy
     whys = {p.why for p, _, _ in violations}
     assert f"grant Key Vault Secrets User in {stack} to preview-dev" in whys
     assert f"grant Key Vault Secrets User in {stack} to deploy-{stack}" in whys
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_negative_control_a_delete_branch_on_the_role_only_lets_a_deployer_remove_anyones_grant(
+    model: Model, result: Result, stack: str
+) -> None:
+    whys = {p.why for p in model.prohibitions if p.action == "Microsoft.Authorization/roleAssignments/delete"}
+    assert {f"remove AcrPull in {stack} from a user", f"remove AcrPull in {stack} from preview-dev"} <= whys
+    assert result.violations == []
+    [delegation] = [
+        a
+        for a in model.assignments_of(f"deploy-{stack}")
+        if a.role.name == "Role Based Access Control Administrator"
+    ]
+    condition = delegation.condition or ""
+    write_branch, _, _ = condition.partition(
+        " AND ((!(ActionMatches{'Microsoft.Authorization/roleAssignments/delete'"
+    )
+    roles = ", ".join(sorted(r.definition_id for r in DELEGABLE_BY_CI))
+    role_only = (
+        f"{write_branch} AND ((!(ActionMatches{{'Microsoft.Authorization/roleAssignments/delete'}})) OR "
+        f"(@Resource[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals "
+        f"{{{roles}}}))"
+    )
+    loose = replace(delegation, condition=role_only)
+    whys = {p.why for p, _, _ in evaluate(model.without(delegation).with_assignment(loose)).violations}
+    assert f"remove AcrPull in {stack} from a user" in whys
+    assert f"remove AcrPull in {stack} from preview-dev" in whys

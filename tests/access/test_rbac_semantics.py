@@ -108,11 +108,56 @@ def test_constrained_delegation_condition(role: Role, principal_type: str, allow
     assert delegation.allows(action, False, REGISTRY, request) is allowed
     # Reads pass the condition untouched (it constrains writes and deletes only).
     assert delegation.allows("Microsoft.Authorization/roleAssignments/read", False, REGISTRY, {})
-    # Deleting an existing Owner assignment is refused; deleting an AcrPull one is allowed.
+    # Deleting an existing Owner assignment is refused; deleting a service principal's AcrPull one is allowed.
     delete = "Microsoft.Authorization/roleAssignments/delete"
     existing = "@Resource[Microsoft.Authorization/roleAssignments:RoleDefinitionId]"
-    assert not delegation.allows(delete, False, REGISTRY, {existing: "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"})
-    assert delegation.allows(delete, False, REGISTRY, {existing: Role.ACR_PULL.definition_id})
+    existing_type = "@Resource[Microsoft.Authorization/roleAssignments:PrincipalType]"
+    service_principal = {existing_type: "ServicePrincipal"}
+    owner = {existing: "8e3af657-a8ff-443c-a75c-2fe8c4bcb635", **service_principal}
+    assert not delegation.allows(delete, False, REGISTRY, owner)
+    assert delegation.allows(
+        delete, False, REGISTRY, {existing: Role.ACR_PULL.definition_id, **service_principal}
+    )
+
+
+EXISTING_ROLE = "@Resource[Microsoft.Authorization/roleAssignments:RoleDefinitionId]"
+EXISTING_TYPE = "@Resource[Microsoft.Authorization/roleAssignments:PrincipalType]"
+EXISTING_PRINCIPAL = "@Resource[Microsoft.Authorization/roleAssignments:PrincipalId]"
+CI = "11111111-1111-1111-1111-111111111111"
+BUILD = "22222222-2222-2222-2222-222222222222"
+WORKLOAD = "33333333-3333-3333-3333-333333333333"
+
+
+def _existing(role: Role, kind: str, principal: str) -> dict[str, str]:
+    return {EXISTING_ROLE: role.definition_id, EXISTING_TYPE: kind, EXISTING_PRINCIPAL: principal}
+
+
+def test_the_delete_branch_limits_principal_type_and_principal_like_the_write_branch() -> None:
+    """A delete is checked on the existing assignment (@Resource): its role, principal type and principal
+    (delegate-role-assignments-examples, "Constrain roles and principal types", "... specific groups")."""
+    condition = only_assigning(
+        list(DELEGABLE_BY_CI),
+        PrincipalType.SERVICE_PRINCIPAL,
+        never_to=[CI],
+        only_role_to={BUILD: Role.ACR_PUSH},
+    )
+    delete = "Microsoft.Authorization/roleAssignments/delete"
+    allowed = _delegation(condition).allows
+    assert allowed(delete, False, REGISTRY, _existing(Role.ACR_PULL, "ServicePrincipal", WORKLOAD))
+    assert allowed(delete, False, REGISTRY, _existing(Role.ACR_PUSH, "ServicePrincipal", BUILD))
+    assert not allowed(delete, False, REGISTRY, _existing(Role.ACR_PULL, "User", WORKLOAD))  # a person's
+    assert not allowed(delete, False, REGISTRY, _existing(Role.ACR_PULL, "ServicePrincipal", CI))  # CI's
+    assert not allowed(
+        delete, False, REGISTRY, _existing(Role.KEY_VAULT_SECRETS_USER, "ServicePrincipal", BUILD)
+    )
+    # Negative control: the delete branch as it was (role only) lets the holder remove a user's or CI's grant.
+    role_only = condition.split(" AND ((!(ActionMatches{'" + delete)[0] + (
+        f" AND ((!(ActionMatches{{'{delete}'}})) OR ({EXISTING_ROLE} ForAnyOfAnyValues:GuidEquals "
+        f"{{{', '.join(sorted(r.definition_id for r in DELEGABLE_BY_CI))}}}))"
+    )
+    loose = _delegation(role_only).allows
+    assert loose(delete, False, REGISTRY, _existing(Role.ACR_PULL, "User", WORKLOAD))
+    assert loose(delete, False, REGISTRY, _existing(Role.ACR_PULL, "ServicePrincipal", CI))
 
 
 def test_custom_resource_condition_allows_exactly_the_named_kinds() -> None:

@@ -16,7 +16,16 @@ What the order must respect:
 - a `pulumi up` during the migration is targeted (`--target`, `--target-replace`: pulumi/pulumi
   pkg/cmd/pulumi/operations/up.go, "Shorthand for --target urn --replace urn"), never an untargeted
   `--replace`, which also applies every other pending change;
-- every URN it names is one the program registers (type token and name), in that stack.
+- every URN it names is one the program registers (type token and name), in that stack;
+- a pulumi command run after the per-environment loop names its backend (PULUMI_BACKEND_URL=...): otherwise
+  it resolves the stack against the backend scripts/bootstrap.sh logged into (pulumi login), not the
+  environment's own container;
+- the stack files go up as one pull request only after the bootstrap re-run and the build's grant (a PR's
+  required preview needs the new preview identity and variables), and the token rotation comes before
+  main.yml is enabled (a deploy's lock would stop it);
+- prod's former image-push grant (the prod deployer's own AcrPush, under its former name) is destroyed by the
+  administrator before main.yml is enabled: the delegation's delete branch refuses a CI identity's
+  assignment (rbac/roles.py only_assigning), so prod's next deploy could not delete it.
 """
 
 from __future__ import annotations
@@ -66,7 +75,7 @@ def migration_problems(section: str, urns: dict[str, set[str]], alias: str) -> l
         )
     bootstrap = _first(lines, r"Re-run `scripts/bootstrap\.sh")
     grant = _first(lines, r"pulumi up --stack dev .*--target '[^']*" + re.escape(IMAGE_PUSH) + "'")
-    enable = _first(lines, r"enable `main\.yml` again")
+    enable = _first(lines, r"[Ee]nable `main\.yml` again")
     if grant < 0 or not bootstrap < grant < enable:
         problems.append(
             "the build identity's AcrPush is not granted between the bootstrap re-run and main.yml"
@@ -77,6 +86,16 @@ def migration_problems(section: str, urns: dict[str, set[str]], alias: str) -> l
             "prod's deployer's Reader on the dev registry is not granted between the bootstrap re-run and "
             "main.yml"
         )
+    rotation_at = _first(lines, r"pulumi up --stack prod .*--target-replace")
+    if rotation_at < 0 or enable < 0 or not rotation_at < enable:
+        problems.append("the token rotation does not come before main.yml is enabled")
+    pull_request = _first(lines, r"Push step 6's branch as one")
+    if pull_request < 0 or not grant < pull_request:
+        problems.append("the stack files go up before the bootstrap re-run and the build's grant")
+    loop_end = _first(lines, r"^Then:$")  # the steps after the per-environment loop
+    for line in lines[loop_end + 1 :]:
+        if re.match(r"(?:\w+=\S+ )*pulumi (?!login)", line) and "PULUMI_BACKEND_URL=" not in line:
+            problems.append(f"a pulumi command without its backend: {line}")
     for line in lines:
         if re.search(r"\bpulumi up\b", line):
             if not re.search(r"--target(-replace)? ", line):
@@ -88,9 +107,15 @@ def migration_problems(section: str, urns: dict[str, set[str]], alias: str) -> l
         problems.append("the API token is not replaced with --target-replace")
     if not re.search(r"--target '[^']*" + re.escape(TOKEN_STORE_TYPE), rotation):
         problems.append("the vault Secret holding the token is not targeted with it")
+    former = f"urn:pulumi:prod::muse::{IMAGE_PUSH.rsplit('::', 1)[0]}::{alias}"
+    removal = _first(lines, r"pulumi destroy --stack prod .*--target '" + re.escape(former) + "'")
+    if removal < 0 or not removal < enable:
+        problems.append(
+            "prod's former image-push grant is not destroyed by the administrator before main.yml"
+        )
     for urn in re.findall(r"urn:pulumi:[^'\s`]+", section):
         stack = urn.split("::", 1)[0].removeprefix("urn:pulumi:")
-        if urn not in urns.get(stack, set()):
+        if urn not in urns.get(stack, set()) and urn != former:
             problems.append(f"{urn} is not a URN the program registers in {stack}")
     if alias not in section:
         problems.append(f"the alias {alias} is not named")
@@ -163,6 +188,36 @@ FORMER_ROTATION = [("--target-replace 'urn:pulumi:prod", "--replace 'urn:pulumi:
         (FORMER_ROTATION, "untargeted pulumi up"),
         (FORMER_ROTATION, "--replace applies every"),
         (FORMER_ROTATION, "the vault Secret holding the token is not targeted"),
+        # prod's config key removed against whatever backend bootstrap.sh logged into.
+        (
+            [
+                (
+                    'PULUMI_BACKEND_URL="azblob://state-prod?storage_account=$account" pulumi config rm',
+                    "pulumi config rm",
+                )
+            ],
+            "a pulumi command without its backend",
+        ),
+        # The former order: rotation after main.yml is enabled again, the stack files pushed at step 6.
+        (
+            [
+                ("then enable `main.yml` again.", ""),
+                ("Rotate what the old identities", "Enable `main.yml` again. Rotate what the old identities"),
+            ],
+            "the token rotation does not come before main.yml is enabled",
+        ),
+        (
+            [
+                ("Push step 6's branch as one", "Push it as one"),
+                ("on a branch (", "Push step 6's branch as one PR ("),
+            ],
+            "the stack files go up before",
+        ),
+        # The deployer left to delete its own former AcrPush: its delegation refuses it.
+        (
+            [(" pulumi destroy --stack prod", " pulumi preview --stack prod")],
+            "prod's former image-push grant is not destroyed",
+        ),
         # A URN with the wrong type token.
         (
             [("random:index/randomPassword:RandomPassword::", "random:index/randomString:RandomString::")],
