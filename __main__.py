@@ -6,8 +6,10 @@ resource group (made by bootstrap/) holds:
   AKS cluster (Entra ID only, workload identity, CNI overlay + Cilium)
   Key Vault: muse-api-token ◄── Secrets User ─── Muse workload identity ◄── federated: muse service account
   Log Analytics ◄── Container Insights (omsagent + ContainerLogV2) ─ AKS; alerts ─► action group; workbook
+  Key Vault: ingress certificate ◄── Secrets User ─── gateway TLS identity ◄── federated: its service account
 in the cluster (its Kubernetes provider): namespace muse-<env>, Deployment muse (token via the CSI driver),
-  Service, Ingress (app routing) ─► museUrl; the same objects as deploy/ for `kubectl apply -k`
+  Service, HTTPRoute ─► Gateway (application routing Gateway API, namespace muse-<env>-gateway) ─► museUrl;
+  the same objects as deploy/ for `kubectl apply -k`
 """
 
 import os
@@ -86,6 +88,22 @@ def platform_and_workload() -> None:
     )
     token_read = vault.grant_secret_read("muse-workload", muse_identity.principal_id, secret=api_token)
 
+    # With an ingress host, the Gateway serves the Key Vault certificate `ingressTlsCertificate`: the
+    # application routing operator reads it as this identity (federated with its service account in the
+    # Gateway's namespace), which may read that certificate's secret and nothing else.
+    gateway_tls_client_id = None
+    gateway_prerequisites: list[pulumi.Resource] = []
+    if config.ingress_host:
+        gateway_tls_identity = WorkloadIdentity(
+            "gateway-tls",
+            stack_args.gateway_tls_identity_args(config, names, group.name, cluster.oidc_issuer_url, tags),
+        )
+        certificate_read = vault.grant_certificate_read(
+            "gateway-tls", gateway_tls_identity.principal_id, certificate_name=config.ingress_tls_certificate
+        )
+        gateway_tls_client_id = gateway_tls_identity.client_id
+        gateway_prerequisites = [certificate_read, *gateway_tls_identity.federated_credentials]
+
     # The workload, through the cluster's provider: the service account federated with muse_identity reads the
     # token from the vault via the Secrets Store CSI driver. `pulumi up` awaits the rollout
     # (rolloutTimeoutMinutes).
@@ -99,8 +117,10 @@ def platform_and_workload() -> None:
             workload_client_id=muse_identity.client_id,
             tenant_id=client.tenant_id,
             key_vault_name=vault.name,
+            gateway_tls_client_id=gateway_tls_client_id,
             # Pods can pull, federate and read the token before the first one starts.
             prerequisites=[kubelet_pull, token_read, *muse_identity.federated_credentials],
+            gateway_prerequisites=gateway_prerequisites,
         ),
     )
 
@@ -117,6 +137,10 @@ def platform_and_workload() -> None:
     pulumi.export("museDeployment", workload.deployment_name)
     pulumi.export("museImage", workload.image)
     pulumi.export("museUrl", workload.url)
+    # The Gateway's public IP: the address the DNS record of muse:ingressHost points at (docs/runbook.md).
+    pulumi.export("museGatewayAddress", workload.gateway_address)
+    if gateway_tls_client_id is not None:
+        pulumi.export("gatewayTlsClientId", gateway_tls_client_id)
 
 
 if stage != "registry":

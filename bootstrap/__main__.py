@@ -102,6 +102,12 @@ for env in environments:
     groups[env.environment] = ResourceGroup(
         f"{env.environment}",
         stack_args.resource_group_args(env, names, standard_tags(env)),
+        # Everything of an environment lives in its group: a `pulumi destroy` of this stack, or a group
+        # renamed or dropped here, must stop instead of deleting it (docs/runbook.md says how to remove the
+        # protection on purpose). No CanNotDelete lock on the group: it would also stop the environment's
+        # stack from deleting anything inside (an old pool, a replaced alert); the stateful resources inside
+        # carry their own locks (components/deletion_protection.py), which also make `az group delete` fail.
+        opts=pulumi.ResourceOptions(protect=True),
     )
     states[env.environment] = StateBackendNames.for_environment(env.environment, suffix)
 

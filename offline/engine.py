@@ -37,6 +37,10 @@ class PlannedResource:
     provider: str | None = None
     # `customTimeouts` the program set (create/update/delete -> duration, e.g. "10m"); only the ones set.
     custom_timeouts: dict[str, str] = field(default_factory=dict)
+    # Pulumi `protect`: the engine refuses to delete or replace the resource.
+    protect: bool = False
+    # The type tokens of the resource's aliases (the program's and the SDK's): what older state may call it.
+    alias_types: tuple[str, ...] = ()
 
     def get(self, dotted: str, default: Any = None) -> Any:
         """`resource.get("sku.name")`: a nested input by dotted path; list items by index."""
@@ -90,7 +94,11 @@ class OfflinePlan:
                     "custom": r.custom,
                     "properties": r.properties,
                     "secretPaths": list(r.secret_paths),
-                    "options": {"ignoreChanges": list(r.ignore_changes), "dependsOn": list(r.depends_on)},
+                    "options": {
+                        "ignoreChanges": list(r.ignore_changes),
+                        "dependsOn": list(r.depends_on),
+                        "protect": r.protect,
+                    },
                 }
                 for r in sorted(self.resources, key=lambda r: r.urn)
             ],
@@ -157,6 +165,12 @@ class RecordingMonitor(runtime_mocks.MockMonitor):
                     depends_on=tuple(sorted(request.dependencies)),
                     provider=request.provider or None,
                     custom_timeouts=_custom_timeouts(request),
+                    protect=bool(request.protect),
+                    alias_types=tuple(
+                        alias.spec.type
+                        for alias in request.aliases
+                        if alias.HasField("spec") and alias.spec.type
+                    ),
                 )
             )
         return response

@@ -4,6 +4,8 @@
 #   scripts/ci/smoke-check.sh https://muse-dev.example.com
 # A host name must be https (and verify). Plain http is accepted only for a bare IPv4 address: a stack
 # without muse:ingressHost has no DNS name, so no certificate can match it; the job warns about it.
+# For an https URL, plain http to the same host must answer a redirect to https (the Gateway's HTTP listener
+# carries only that redirect); SMOKE_HTTP_URL overrides where plain http is asked (default http://<host>).
 set -euo pipefail
 
 base_url="${1:-}"
@@ -29,4 +31,16 @@ if body="$(curl --fail --silent --show-error --location \
 else
   echo "::error title=Smoke check failed::$url did not answer 2xx after retries"
   exit 1
+fi
+
+if [[ "$base_url" == https://* ]]; then
+  host="${base_url#https://}"
+  plain="${SMOKE_HTTP_URL:-http://${host%%/*}}"
+  answer="$(curl --silent --show-error --output /dev/null --write-out '%{http_code} %{redirect_url}' \
+    --connect-timeout 5 --max-time 10 "${plain%/}/healthz" || true)"
+  if [[ ! "$answer" =~ ^30[178]\ https://${host%%/*}/healthz$ ]]; then
+    echo "::error title=Smoke check failed::plain http ${plain%/}/healthz answered '${answer}', expected a redirect to https://${host%%/*}/healthz"
+    exit 1
+  fi
+  echo "Plain http redirects to https: ${plain%/}/healthz -> ${answer#* }"
 fi

@@ -1,5 +1,6 @@
 """deploy/: generated from the MuseWorkload model, the same objects as the Pulumi program, schema-valid for
-the cluster's Kubernetes version, the SecretProviderClass valid against its CRD, checkov-clean.
+the cluster's Kubernetes version, the SecretProviderClass, Gateway and HTTPRoutes valid against their CRDs,
+checkov-clean.
 
 Overlays are built with params.env written from each stack's offline outputs, exactly as the person deploying
 writes it from `pulumi stack output` (the commands in the overlay's header), by the real kustomize: the one
@@ -28,9 +29,21 @@ from offline.engine import OfflinePlan
 from stack.args import stack_workload_spec
 from stack.config import load_stack_config
 from stack.files import REPO_ROOT, read_stack
+from tests.deploy import crd_validation
 
 DEPLOY = REPO_ROOT / "deploy"
-SPC_SCHEMA = json.loads((Path(__file__).parent / "schemas" / "secretproviderclass-v1.json").read_text())
+SCHEMAS = Path(__file__).parent / "schemas"
+SPC_SCHEMA = json.loads((SCHEMAS / "secretproviderclass-v1.json").read_text())
+# The Gateway API CRDs of the bundle AKS's managed Gateway API installs for the stacks' Kubernetes version.
+GATEWAY_API_SCHEMAS = {
+    "Gateway": json.loads((SCHEMAS / "gateway-v1.json").read_text()),
+    "HTTPRoute": json.loads((SCHEMAS / "httproute-v1.json").read_text()),
+}
+# MicrosoftDocs/azure-aks-docs articles/aks/managed-gateway-api.md (at fb060abe6a8f; ms.date 05/18/2026):
+# "Supported Kubernetes versions for Gateway API bundle versions" (standard channel).
+GATEWAY_API_BUNDLE_FOR_KUBERNETES = {"1.33": "v1.2.1", "1.34": "v1.3.0", "1.35": "v1.4.1", "1.36": "v1.5.1"}
+VENDORED_GATEWAY_API_BUNDLE = "v1.3.0"
+CRD_KINDS = {"SecretProviderClass", "Gateway", "HTTPRoute"}  # no schema in kubernetes-validate
 KUBERNETES_VALIDATE = Path(sys.executable).parent / "kubernetes-validate"
 # The project's own pinned kubectl (requirements-dev.txt), not whichever one is on PATH.
 KUBECTL = Path(sys.executable).parent / "kubectl"
@@ -123,7 +136,7 @@ def test_overlays_build_the_objects_the_pulumi_program_deploys(
 ) -> None:
     for stack, plan in plans.items():
         deployed = _deployed(plan)
-        assert len(deployed) == len(manifests.BUILDERS)
+        assert len(deployed) == len(manifests.manifests(stack_workload_spec(stack)))
         assert _normalized(_by_object(built[stack])) == _normalized(deployed), stack
         # The params ConfigMap is an input only: kustomize reads it and leaves it out.
         assert not [d for d in built[stack] if LOCAL_CONFIG in (d["metadata"].get("annotations") or {})]
@@ -231,23 +244,25 @@ def test_overlays_pass_kubernetes_validate_strict(
     stack: str, built: dict[str, list[dict[str, Any]]], tmp_path: Path
 ) -> None:
     version = _kubernetes_version(stack)
-    builtin = [d for d in built[stack] if d["kind"] != "SecretProviderClass"]
+    builtin = [d for d in built[stack] if d["kind"] not in CRD_KINDS]
     files = _write_each(builtin, tmp_path / stack)
     result = _validate(files, version)
     assert result.returncode == 0, result.stdout + result.stderr
     passed = [line for line in result.stdout.splitlines() if line.startswith("INFO") and " passed " in line]
-    assert len(passed) == len(files) == len(manifests.BUILDERS) - 1
+    objects = manifests.manifests(stack_workload_spec(stack)).values()
+    assert len(passed) == len(files) == len([o for o in objects if o["kind"] not in CRD_KINDS])
     assert f"against version {version.rsplit('.', 1)[0]}" in passed[0]
 
 
 def test_base_files_pass_kubernetes_validate_strict() -> None:
-    # The committed files themselves (the SecretProviderClass and the Kustomization have no schema here and
-    # only warn; the SecretProviderClass has its own CRD test below).
+    # The committed files themselves (the custom resources and the Kustomization have no schema here and only
+    # warn; the custom resources have their own CRD tests below).
     files = sorted((DEPLOY / "base").glob("*.yaml"))
     result = _validate(files, _kubernetes_version("prod"))
     assert result.returncode == 0, result.stdout + result.stderr
     passed = [line for line in result.stdout.splitlines() if line.startswith("INFO") and " passed " in line]
-    assert len(passed) == len(manifests.BUILDERS) - 1
+    objects = manifests.manifests(deploy_manifests.base_spec()).values()
+    assert len(passed) == len([o for o in objects if o["kind"] not in CRD_KINDS])
 
 
 def test_kubernetes_validate_strict_rejects_an_unknown_field(
@@ -300,6 +315,137 @@ def test_the_crd_schema_rejects_broken_provider_classes(
         jsonschema.validate(spc, SPC_SCHEMA)
 
 
+def _gateway_api_objects(
+    built: dict[str, list[dict[str, Any]]], deploy_copy: Path, plans: dict[str, OfflinePlan]
+) -> list[dict[str, Any]]:
+    """Every Gateway and HTTPRoute: the base, each overlay as kustomize builds it, as Pulumi registers it."""
+    base = _build(deploy_copy / "base")
+    found = [d for docs in [base, *built.values()] for d in docs if d["kind"] in GATEWAY_API_SCHEMAS]
+    for plan in plans.values():
+        found += [
+            r.properties for r in plan.resources if r.type.startswith("kubernetes:gateway.networking.k8s.io/")
+        ]
+    return found
+
+
+def test_gateway_api_objects_are_valid_against_the_crds_aks_installs(
+    built: dict[str, list[dict[str, Any]]], deploy_copy: Path, plans: dict[str, OfflinePlan]
+) -> None:
+    objects = _gateway_api_objects(built, deploy_copy, plans)
+    # base (Gateway + route), dev (the same), prod (+ the redirect route), twice: built and registered.
+    assert sorted(o["kind"] for o in objects).count("Gateway") == 5
+    for obj in objects:
+        schema = GATEWAY_API_SCHEMAS[obj["kind"]]
+        assert crd_validation.problems(schema, obj) == [], f"{obj['kind']}/{obj['metadata']['name']}"
+
+
+def test_the_vendored_gateway_api_crds_are_the_bundle_aks_installs_for_the_stacks_version() -> None:
+    for stack in ("dev", "prod"):
+        minor = ".".join(_kubernetes_version(stack).split(".")[:2])
+        assert GATEWAY_API_BUNDLE_FOR_KUBERNETES[minor] == VENDORED_GATEWAY_API_BUNDLE, (
+            f"{stack} runs Kubernetes {minor}: vendor the Gateway API CRDs of bundle "
+            f"{GATEWAY_API_BUNDLE_FOR_KUBERNETES[minor]} with tests/deploy/schemas/derive_crd_schema.py"
+        )
+    for schema in GATEWAY_API_SCHEMAS.values():
+        assert f"bundle {VENDORED_GATEWAY_API_BUNDLE}" in schema["$comment"]
+
+
+def _prod_object(kind: str, name: str) -> dict[str, Any]:
+    objects = manifests.manifests(stack_workload_spec("prod")).values()
+    [found] = [copy.deepcopy(o) for o in objects if o["kind"] == kind and o["metadata"]["name"] == name]
+    return found
+
+
+# Each layer of the API server's validation refuses what it must: the OpenAPI schema (1-3), the CEL rules of
+# the CRDs (4-8), and rules that hold only after the schema's defaults are applied (9).
+@pytest.mark.parametrize(
+    ("kind", "name", "mutate", "message"),
+    [
+        ("Gateway", "muse", lambda g: g["spec"].update({"listener": []}), "'listener' was unexpected"),
+        ("Gateway", "muse", lambda g: g["spec"]["listeners"][0].update({"port": 0}), "less than the minimum"),
+        (
+            "HTTPRoute",
+            "muse",
+            lambda r: r["spec"]["rules"][0]["matches"][0]["path"].update({"type": "Glob"}),
+            "Glob",
+        ),
+        (
+            "Gateway",
+            "muse",
+            lambda g: g["spec"]["listeners"][1].update({"tls": {"mode": "Terminate", "options": {"a": "b"}}}),
+            "tls must not be specified for protocols ['HTTP', 'TCP', 'UDP']",
+        ),
+        (
+            "Gateway",
+            "muse",
+            lambda g: g["spec"]["listeners"][0]["tls"].pop("options"),
+            "certificateRefs or options must be specified when mode is Terminate",
+        ),
+        (
+            "Gateway",
+            "muse",
+            lambda g: g["spec"]["listeners"][1].update({"name": "https"}),
+            "Listener name must be unique within the Gateway",
+        ),
+        (
+            "HTTPRoute",
+            "muse-https-redirect",
+            lambda r: r["spec"]["rules"][0].update({"backendRefs": [{"name": "muse", "port": 80}]}),
+            "RequestRedirect filter must not be used together with backendRefs",
+        ),
+        (
+            "HTTPRoute",
+            "muse",
+            lambda r: r["spec"]["rules"][0]["matches"][0]["path"].update({"value": "no-slash"}),
+            "value must be an absolute path and start with '/'",
+        ),
+        (
+            "HTTPRoute",
+            "muse",
+            lambda r: r["spec"]["rules"][0]["backendRefs"][0].pop("port"),
+            "Must have port for Service reference",
+        ),
+    ],
+    ids=[
+        "unknown-field",
+        "port-out-of-range",
+        "path-type-enum",
+        "tls-on-http",
+        "terminate-without-certificate",
+        "duplicate-listener",
+        "redirect-with-backend",
+        "relative-path",
+        "service-without-port",
+    ],
+)
+def test_the_crds_refuse_broken_gateway_api_objects(kind: str, name: str, mutate: Any, message: str) -> None:
+    obj = _prod_object(kind, name)
+    assert crd_validation.problems(GATEWAY_API_SCHEMAS[kind], obj) == []
+    mutate(obj)
+    found = crd_validation.problems(GATEWAY_API_SCHEMAS[kind], obj)
+    assert any(message in f for f in found), found
+
+
+def test_cel_rules_see_the_defaulted_object() -> None:
+    # "Must have port for Service reference" reads `kind` and `group`, which only the schema's defaults set
+    # when the route leaves them out: without defaulting, the rule would wave a broken backendRef through.
+    route = _prod_object("HTTPRoute", "muse")
+    backend = route["spec"]["rules"][0]["backendRefs"][0]
+    for field in ("group", "kind", "port"):
+        backend.pop(field)
+    schema = GATEWAY_API_SCHEMAS["HTTPRoute"]
+    assert any("Must have port" in f for f in crd_validation.problems(schema, route))
+    defaulted = crd_validation.apply_defaults(schema, route)["spec"]["rules"][0]["backendRefs"][0]
+    assert (defaulted["group"], defaulted["kind"]) == ("", "Service")
+
+
+def test_cel_property_names_are_escaped_as_kubernetes_does() -> None:
+    # kubernetes.io/docs/reference/using-api/cel/#escaping; HTTPRoute's parentRefs rules use `__namespace__`.
+    assert crd_validation.escape("namespace") == "__namespace__"
+    assert crd_validation.escape("x-y.z/w") == "x__dash__y__dot__z__slash__w"
+    assert crd_validation.escape("sectionName") == "sectionName"
+
+
 def test_checkov_kubernetes_checks_report_no_failure(
     built: dict[str, list[dict[str, Any]]], tmp_path: Path, checkov: Callable[..., dict[str, Any]]
 ) -> None:
@@ -312,8 +458,9 @@ def test_checkov_kubernetes_checks_report_no_failure(
     summary = report["summary"]
     failed = [(c["check_id"], c["resource"]) for c in report["results"]["failed_checks"]]
     assert (summary["failed"], summary["parsing_errors"], failed) == (0, 0, [])
-    # 3 copies (base, dev, prod) of every object (checkov also counts the container on its own).
-    assert summary["resource_count"] >= 3 * len(manifests.BUILDERS) and summary["passed"] > 50
+    # Every object of base, dev and prod (checkov also counts the container on its own).
+    objects = sum(len(docs) for docs in built.values()) + len(list((DEPLOY / "base").glob("*.yaml"))) - 1
+    assert summary["resource_count"] >= objects and summary["passed"] > 50
     # Every skip is one the model declares inline, with its reason, on the object it applies to.
     for skipped in report["results"]["skipped_checks"]:
         kind = skipped["resource"].split(".")[0]

@@ -64,9 +64,36 @@ def https_server(tls: tuple[Path, Path]) -> Iterator[dict[str, object]]:
     server.server_close()
 
 
-def smoke(url: str, ca: str, summary: Path) -> subprocess.CompletedProcess[str]:
+@pytest.fixture
+def http_redirect(https_server: dict[str, object]) -> Iterator[dict[str, object]]:
+    """Plain HTTP for the same host, as the Gateway's HTTP listener answers it: 301 to the https URL."""
+    state: dict[str, object] = {"status": 301, "paths": []}
+    target = str(https_server["url"])
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            state["paths"].append(self.path)  # type: ignore[attr-defined]
+            self.send_response(int(state["status"]))  # type: ignore[call-overload]
+            if int(state["status"]) in (301, 308):  # type: ignore[call-overload]
+                self.send_header("Location", f"{target}{self.path}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    state["url"] = f"http://127.0.0.1:{server.server_address[1]}"
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+def smoke(url: str, ca: str, summary: Path, http_url: str = "") -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
+        **({"SMOKE_HTTP_URL": http_url} if http_url else {}),
         "CURL_CA_BUNDLE": ca,
         "SMOKE_RETRIES": "1",
         "SMOKE_RETRY_DELAY": "0",
@@ -77,17 +104,38 @@ def smoke(url: str, ca: str, summary: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_smoke_check_passes_on_healthz_200(https_server: dict[str, object], tmp_path: Path) -> None:
+def test_smoke_check_passes_on_healthz_200(
+    https_server: dict[str, object], http_redirect: dict[str, object], tmp_path: Path
+) -> None:
     summary = tmp_path / "summary.md"
-    result = smoke(f"{https_server['url']}/", str(https_server["ca"]), summary)
+    result = smoke(f"{https_server['url']}/", str(https_server["ca"]), summary, str(http_redirect["url"]))
     assert result.returncode == 0, result.stdout + result.stderr
     assert https_server["paths"] == ["/healthz"]
     assert "/healthz" in summary.read_text()
+    # Plain http was asked once and redirected to the https URL.
+    assert http_redirect["paths"] == ["/healthz"]
+    assert "Plain http redirects to https" in result.stdout
 
 
-def test_smoke_check_fails_on_5xx_after_retrying(https_server: dict[str, object], tmp_path: Path) -> None:
+def test_smoke_check_fails_when_plain_http_serves_instead_of_redirecting(
+    https_server: dict[str, object], http_redirect: dict[str, object], tmp_path: Path
+) -> None:
+    # The bearer token must not be answered over plain http: a 200 there is a failure.
+    http_redirect["status"] = 200
+    result = smoke(
+        str(https_server["url"]), str(https_server["ca"]), tmp_path / "s.md", str(http_redirect["url"])
+    )
+    assert result.returncode == 1
+    assert "expected a redirect to https://" in result.stdout
+
+
+def test_smoke_check_fails_on_5xx_after_retrying(
+    https_server: dict[str, object], http_redirect: dict[str, object], tmp_path: Path
+) -> None:
     https_server["status"] = 503
-    result = smoke(str(https_server["url"]), str(https_server["ca"]), tmp_path / "s.md")
+    result = smoke(
+        str(https_server["url"]), str(https_server["ca"]), tmp_path / "s.md", str(http_redirect["url"])
+    )
     assert result.returncode == 1
     assert "::error title=Smoke check failed::" in result.stdout
     assert https_server["paths"] == ["/healthz", "/healthz"]  # the first try and one retry
