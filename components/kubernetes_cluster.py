@@ -65,8 +65,13 @@ UPGRADE_CHANNELS: tuple[str, ...] = ("patch", "stable", "rapid")
 # Inputs the upgrade channel changes after creation, so Pulumi must not send the program's values again: the
 # cluster's version, and each pool's (auto-upgrade "always upgrades the control plane and the node pools
 # together"). The inline system pool is covered by the whole `agentPoolProfiles` being ignored. The cluster is
-# a generic resource whose ARM body sits under `properties`, so its paths start there.
-CHANNEL_OWNED_CLUSTER_INPUTS = ("properties.kubernetesVersion",)
+# a generic resource whose ARM body sits under `properties`, so its paths start there (pulumi/pulumi
+# properties_path.go: `properties.kubernetesVersion` is the nested key; a bare `kubernetesVersion` would name
+# a top-level input the generic resource does not have and ignore nothing). `currentKubernetesVersion` is
+# read-only, but the generic resource's `properties` is untyped, so azure-native's refresh copies its change
+# into the inputs in state (provider.go Read, diff.go applyDiff); ignoring it keeps the program from
+# removing it again on every `pulumi up --refresh` and drift check (tests/program/test_upgrade_model.py).
+CHANNEL_OWNED_CLUSTER_INPUTS = ("properties.kubernetesVersion", "properties.currentKubernetesVersion")
 CHANNEL_OWNED_POOL_INPUTS = ("orchestratorVersion",)
 # The two planned-maintenance configurations AKS reads, by their fixed names
 # (learn.microsoft.com/azure/aks/planned-maintenance, "Schedule configuration types").
