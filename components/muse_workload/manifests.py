@@ -15,8 +15,9 @@ Where the numbers come from:
   ephemeral-storage limit is sized from (CONTAINER_LOG_MAX_SIZE_MB, CONTAINER_LOG_MAX_FILES).
 - ingress: the application routing add-on's Gateway API implementation (GatewayClass `approuting-istio`,
   MicrosoftDocs/azure-aks-docs articles/aks/app-routing-gateway-api.md), the objects validated against the
-  Gateway API CRDs of the bundle AKS installs (tests/deploy/schemas/); TLS from Key Vault through the
-  application routing operator's listener TLS options (articles/aks/app-routing-gateway-api-dns-tls.md).
+  Gateway API CRDs of the bundle AKS installs for the stack's Kubernetes version
+  (tests/deploy/gateway_api.py); TLS from Key Vault through the application routing operator's listener TLS
+  options (articles/aks/app-routing-gateway-api-dns-tls.md).
 """
 
 from __future__ import annotations

@@ -29,20 +29,14 @@ from offline.engine import OfflinePlan
 from stack.args import stack_workload_spec
 from stack.config import load_stack_config
 from stack.files import REPO_ROOT, read_stack
-from tests.deploy import crd_validation
+from tests.deploy import crd_validation, gateway_api
 
 DEPLOY = REPO_ROOT / "deploy"
 SCHEMAS = Path(__file__).parent / "schemas"
 SPC_SCHEMA = json.loads((SCHEMAS / "secretproviderclass-v1.json").read_text())
-# The Gateway API CRDs of the bundle AKS's managed Gateway API installs for the stacks' Kubernetes version.
-GATEWAY_API_SCHEMAS = {
-    "Gateway": json.loads((SCHEMAS / "gateway-v1.json").read_text()),
-    "HTTPRoute": json.loads((SCHEMAS / "httproute-v1.json").read_text()),
-}
-# MicrosoftDocs/azure-aks-docs articles/aks/managed-gateway-api.md (at fb060abe6a8f; ms.date 05/18/2026):
-# "Supported Kubernetes versions for Gateway API bundle versions" (standard channel).
-GATEWAY_API_BUNDLE_FOR_KUBERNETES = {"1.33": "v1.2.1", "1.34": "v1.3.0", "1.35": "v1.4.1", "1.36": "v1.5.1"}
-VENDORED_GATEWAY_API_BUNDLE = "v1.3.0"
+# The Gateway API CRDs of the bundle AKS's managed Gateway API installs for each stack's Kubernetes version
+# (tests/deploy/gateway_api.py: AKS's table, the vendored bundles, refusal of a version the table lacks).
+GATEWAY_API_KINDS = frozenset(gateway_api.KINDS)
 CRD_KINDS = {"SecretProviderClass", "Gateway", "HTTPRoute"}  # no schema in kubernetes-validate
 KUBERNETES_VALIDATE = Path(sys.executable).parent / "kubernetes-validate"
 # The project's own pinned kubectl (requirements-dev.txt), not whichever one is on PATH.
@@ -315,15 +309,23 @@ def test_the_crd_schema_rejects_broken_provider_classes(
         jsonschema.validate(spc, SPC_SCHEMA)
 
 
+def _stack_schemas(stack: str) -> dict[str, dict[str, Any]]:
+    return gateway_api.schemas_for(_kubernetes_version(stack))
+
+
 def _gateway_api_objects(
     built: dict[str, list[dict[str, Any]]], deploy_copy: Path, plans: dict[str, OfflinePlan]
-) -> list[dict[str, Any]]:
-    """Every Gateway and HTTPRoute: the base, each overlay as kustomize builds it, as Pulumi registers it."""
-    base = _build(deploy_copy / "base")
-    found = [d for docs in [base, *built.values()] for d in docs if d["kind"] in GATEWAY_API_SCHEMAS]
-    for plan in plans.values():
+) -> list[tuple[str, dict[str, Any]]]:
+    """Every Gateway and HTTPRoute with the stack whose cluster gets it: the base (applied by both stacks'
+    overlays, so once per stack), each overlay as kustomize builds it, as Pulumi registers it."""
+    base = [d for d in _build(deploy_copy / "base") if d["kind"] in GATEWAY_API_KINDS]
+    found = [(stack, d) for stack in plans for d in base]
+    found += [(stack, d) for stack, docs in built.items() for d in docs if d["kind"] in GATEWAY_API_KINDS]
+    for stack, plan in plans.items():
         found += [
-            r.properties for r in plan.resources if r.type.startswith("kubernetes:gateway.networking.k8s.io/")
+            (stack, r.properties)
+            for r in plan.resources
+            if r.type.startswith("kubernetes:gateway.networking.k8s.io/")
         ]
     return found
 
@@ -332,22 +334,19 @@ def test_gateway_api_objects_are_valid_against_the_crds_aks_installs(
     built: dict[str, list[dict[str, Any]]], deploy_copy: Path, plans: dict[str, OfflinePlan]
 ) -> None:
     objects = _gateway_api_objects(built, deploy_copy, plans)
-    # base (Gateway + route), dev (the same), prod (+ the redirect route), twice: built and registered.
-    assert sorted(o["kind"] for o in objects).count("Gateway") == 5
-    for obj in objects:
-        schema = GATEWAY_API_SCHEMAS[obj["kind"]]
-        assert crd_validation.problems(schema, obj) == [], f"{obj['kind']}/{obj['metadata']['name']}"
+    # base (Gateway + route) for each stack, dev (the same), prod (+ redirect route): built and registered.
+    assert sorted(o["kind"] for _, o in objects).count("Gateway") == 6
+    for stack, obj in objects:
+        schema = _stack_schemas(stack)[obj["kind"]]
+        assert crd_validation.problems(schema, obj) == [], f"{stack}: {obj['kind']}/{obj['metadata']['name']}"
 
 
-def test_the_vendored_gateway_api_crds_are_the_bundle_aks_installs_for_the_stacks_version() -> None:
+def test_each_stack_gets_the_gateway_api_bundle_of_its_kubernetes_version() -> None:
+    # prod 1.36 and dev 1.37 both get v1.5.1 ("v1.36.0+" in AKS's table); the schemas say which bundle.
     for stack in ("dev", "prod"):
-        minor = ".".join(_kubernetes_version(stack).split(".")[:2])
-        assert GATEWAY_API_BUNDLE_FOR_KUBERNETES[minor] == VENDORED_GATEWAY_API_BUNDLE, (
-            f"{stack} runs Kubernetes {minor}: vendor the Gateway API CRDs of bundle "
-            f"{GATEWAY_API_BUNDLE_FOR_KUBERNETES[minor]} with tests/deploy/schemas/derive_crd_schema.py"
-        )
-    for schema in GATEWAY_API_SCHEMAS.values():
-        assert f"bundle {VENDORED_GATEWAY_API_BUNDLE}" in schema["$comment"]
+        bundle = gateway_api.bundle_for(_kubernetes_version(stack))
+        for schema in _stack_schemas(stack).values():
+            assert f"bundle {bundle} " in schema["$comment"]
 
 
 def _prod_object(kind: str, name: str) -> dict[str, Any]:
@@ -420,9 +419,10 @@ def _prod_object(kind: str, name: str) -> dict[str, Any]:
 )
 def test_the_crds_refuse_broken_gateway_api_objects(kind: str, name: str, mutate: Any, message: str) -> None:
     obj = _prod_object(kind, name)
-    assert crd_validation.problems(GATEWAY_API_SCHEMAS[kind], obj) == []
+    schema = _stack_schemas("prod")[kind]
+    assert crd_validation.problems(schema, obj) == []
     mutate(obj)
-    found = crd_validation.problems(GATEWAY_API_SCHEMAS[kind], obj)
+    found = crd_validation.problems(schema, obj)
     assert any(message in f for f in found), found
 
 
@@ -433,7 +433,7 @@ def test_cel_rules_see_the_defaulted_object() -> None:
     backend = route["spec"]["rules"][0]["backendRefs"][0]
     for field in ("group", "kind", "port"):
         backend.pop(field)
-    schema = GATEWAY_API_SCHEMAS["HTTPRoute"]
+    schema = _stack_schemas("prod")["HTTPRoute"]
     assert any("Must have port" in f for f in crd_validation.problems(schema, route))
     defaulted = crd_validation.apply_defaults(schema, route)["spec"]["rules"][0]["backendRefs"][0]
     assert (defaulted["group"], defaulted["kind"]) == ("", "Service")
