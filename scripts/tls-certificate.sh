@@ -29,6 +29,12 @@ python=".venv/bin/python"
 [[ -x "$python" ]] || make venv >/dev/null
 declare -A cert
 while IFS='=' read -r key value; do cert[$key]="$value"; done < <("$python" -m stack.certificate show "$stack")
+# A reserved example name (Pulumi.prod.yaml's placeholder muse.example.com) gets no certificate: set the real
+# host first (scripts/ci/reserved_host.py, RFC 2606).
+scripts/ci/reserved_host.py --host "${cert[host]}" || {
+  echo "set muse:ingressHost of stack $stack to the organisation's DNS name first (docs/runbook.md, TLS certificate)" >&2
+  exit 2
+}
 policy="$(mktemp)"
 trap 'rm -f "$policy"' EXIT
 "$python" -m stack.certificate policy "$stack" > "$policy"

@@ -29,6 +29,9 @@ Deployment changed (a policy violation, a program or Azure error earlier in the 
 records and runs the previous image and nothing is rolled back. The rollback restores the image only: the
 failed commit's infrastructure changes that `pulumi up` applied stay (docs/runbook.md, "Automatic rollback").
 
+A stack whose `muse:ingressHost` is a reserved example name (RFC 2606; reserved_host.py) is refused before
+step 1, exit 64, as a malformed digest is.
+
 Exit codes: 0 released; 1 release failed, the previous image serves (rolled back, or never replaced);
 2 release failed and there is nothing to return to (first deploy, or the same image); 3 release failed and
 the rollback failed too. The step summary names both images either way; `museUrl` and `result` go to
@@ -48,6 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from deployed_image_tag import deployed_image_tag
+from reserved_host import problem as reserved_host_problem
 from update_message import deploy_message, rollback_message
 
 HERE = Path(__file__).resolve().parent
@@ -321,6 +325,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not DIGEST.match(args.image_tag):
         print(f"::error title=Digest::'{args.image_tag}' is not sha256:<64 hex>", flush=True)
+        return 64
+    # Before anything changes: a stack that serves a reserved example name (Pulumi.prod.yaml's placeholder) is
+    # not deployed for real (reserved_host.py says why); the offline plan and previews still accept it.
+    blocked = reserved_host_problem(args.stack, HERE.parent.parent)
+    if blocked:
+        print(f"::error title=Ingress host ({args.stack})::{blocked}", flush=True)
         return 64
     try:
         result, text = deploy(args.stack, args.image_tag, args.commit, args.policy_pack)

@@ -17,6 +17,10 @@ from stack.config import StackConfig, load_stack_config
 from stack.files import REPO_ROOT, read_stack
 
 SCRIPT = REPO_ROOT / "scripts" / "tls-certificate.sh"
+RESERVED_HOST_CHECK = REPO_ROOT / "scripts" / "ci" / "reserved_host.py"
+# A host outside the reserved example names (RFC 2606), as a real prod config has; Pulumi.prod.yaml's
+# placeholder muse.example.com is refused by the script (test below).
+REAL_HOST = "muse.contoso.com"
 
 
 def _config(stack: str, **overrides: Any) -> StackConfig:
@@ -83,10 +87,12 @@ def _run(
         root.mkdir()
         for name in ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml"):
             shutil.copy(REPO_ROOT / name, root / name)
-        (root / "scripts").mkdir()
+        (root / "scripts" / "ci").mkdir(parents=True)
         shutil.copy(SCRIPT, root / "scripts" / SCRIPT.name)
+        shutil.copy(RESERVED_HOST_CHECK, root / "scripts" / "ci" / RESERVED_HOST_CHECK.name)
         (root / ".venv").symlink_to(REPO_ROOT / ".venv")
     stack_file = yaml.safe_load((REPO_ROOT / "Pulumi.prod.yaml").read_text())
+    overrides = {"ingressHost": REAL_HOST, **overrides}
     stack_file["config"].update({f"muse:{key}": yaml.safe_load(value) for key, value in overrides.items()})
     (root / "Pulumi.prod.yaml").write_text(yaml.safe_dump(stack_file))
     env = {
@@ -119,7 +125,7 @@ def test_prod_imports_the_cas_certificate_with_its_policy_and_sets_the_contacts(
     [imported] = [c for c in calls if c.startswith("az keyvault certificate import")]
     assert f"--vault-name kv-muse-prod-m7k2 --name muse-tls --file {pfx}" in imported
     policy = (tmp_path / "policy.json").read_text()
-    assert '"actionType": "EmailContacts"' in policy and '"CN=muse.example.com"' in policy
+    assert '"actionType": "EmailContacts"' in policy and f'"CN={REAL_HOST}"' in policy
     assert not [c for c in calls if c.startswith("az keyvault certificate create")]
 
 
@@ -134,8 +140,22 @@ def test_prod_imports_the_cas_certificate_with_its_policy_and_sets_the_contacts(
             "--import is for issuer Unknown",
         ),
         (("--bogus",), {}, "usage:"),
+        # The committed placeholder: no certificate for a reserved example name (RFC 2606).
+        (
+            ("--import", "x.pfx"),
+            {"ingressHost": "muse.example.com", "alertEmails": '["ops@example.org"]'},
+            "muse.example.com is under example.com, reserved for examples",
+        ),
+        ((), {"ingressHost": "muse.test", "ingressTlsCertificateIssuer": "digicert-muse"}, "reserved for"),
     ],
-    ids=["import-without-a-file", "no-one-to-remind", "import-for-an-issuer", "bad-argument"],
+    ids=[
+        "import-without-a-file",
+        "no-one-to-remind",
+        "import-for-an-issuer",
+        "bad-argument",
+        "placeholder-host",
+        "test-tld",
+    ],
 )
 def test_the_script_refuses_what_cannot_work_before_touching_azure(
     tmp_path: Path, args: tuple[str, ...], overrides: dict[str, str], message: str
