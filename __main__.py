@@ -36,15 +36,18 @@ except ConfigError as error:
     raise pulumi.RunError(str(error)) from None
 
 # scripts/bootstrap.sh creates only the registries, before the first image exists, with
-# MUSE_BOOTSTRAP_STAGE=registry. `pulumi up --target` cannot: the engine refuses to create a target whose
-# parent or provider is an untargeted create, and the cluster's Kubernetes provider is always targeted
-# (pulumi/pulumi step_generator.go validateSteps; replayed in tests/bootstrap/engine_targeting.py).
+# MUSE_BOOTSTRAP_STAGE=registry; before prod's first full deploy its Key Vault is created with
+# MUSE_BOOTSTRAP_STAGE=vault (the registry stage plus the vault), so the ingress certificate can be put there
+# first (docs/runbook.md, "Prod's first deploy"). `pulumi up --target` cannot do either: the engine refuses to
+# create a target whose parent or provider is an untargeted create, and the cluster's Kubernetes provider is
+# always targeted (pulumi/pulumi step_generator.go validateSteps; tests/bootstrap/engine_targeting.py).
 REGISTRY_STAGE_ENV = "MUSE_BOOTSTRAP_STAGE"
+STAGES = ("registry", "vault")
 stage = os.environ.get(REGISTRY_STAGE_ENV, "")
-if stage not in ("", "registry"):
+if stage not in ("", *STAGES):
     raise pulumi.RunError(
         f"{REGISTRY_STAGE_ENV}={stage!r} is not a stage: set it to 'registry' (scripts/bootstrap.sh's first "
-        "deploy) or unset it for the whole stack"
+        "deploy), 'vault' (prod's Key Vault before its first deploy) or unset it for the whole stack"
     )
 
 names = ResourceNames.for_stack(config.environment, config.name_suffix)
@@ -63,8 +66,16 @@ pulumi.export("registryName", registry.name)
 pulumi.export("registryLoginServer", registry.login_server)
 
 
-def platform_and_workload() -> None:
-    """Everything but the registry: observability, AKS, Key Vault, identities and the Muse workload."""
+def key_vault() -> SecretVault:
+    """The stack's Key Vault (the vault stage registers it exactly as the whole program does)."""
+    vault = SecretVault("vault", stack_args.vault_args(config, names, group.name, client.tenant_id, tags))
+    pulumi.export("keyVaultName", vault.name)
+    pulumi.export("keyVaultUri", vault.uri)
+    return vault
+
+
+def platform_and_workload(vault: SecretVault) -> None:
+    """Everything but the registry and the vault: observability, AKS, identities and the Muse workload."""
     # Observability first: the cluster ships Container Insights to its workspace; then it watches the cluster.
     observability = Observability(
         "observability", stack_args.observability_args(config, names, group.name, tags)
@@ -78,7 +89,6 @@ def platform_and_workload() -> None:
     observability.watch_cluster(cluster, namespace=names.namespace)
     kubelet_pull = registry.grant_pull("aks-kubelet", cluster.kubelet_principal_id)
 
-    vault = SecretVault("vault", stack_args.vault_args(config, names, group.name, client.tenant_id, tags))
     # A secret's name, not its value (the value is generated and never leaves Pulumi state and the vault).
     api_token = vault.add_generated_secret(KEY_VAULT_SECRET, secret_name=KEY_VAULT_SECRET, length=48)
 
@@ -129,8 +139,6 @@ def platform_and_workload() -> None:
     pulumi.export("kubeconfig", cluster.kubeconfig)
     pulumi.export("logAnalyticsWorkspaceName", observability.workspace_name)
     pulumi.export("logAnalyticsWorkspaceId", observability.workspace_id)
-    pulumi.export("keyVaultName", vault.name)
-    pulumi.export("keyVaultUri", vault.uri)
     pulumi.export("tenantId", client.tenant_id)
     pulumi.export("museWorkloadClientId", muse_identity.client_id)
     pulumi.export("museNamespace", workload.namespace)
@@ -144,4 +152,6 @@ def platform_and_workload() -> None:
 
 
 if stage != "registry":
-    platform_and_workload()
+    stack_vault = key_vault()
+    if stage != "vault":
+        platform_and_workload(stack_vault)
