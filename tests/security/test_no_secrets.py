@@ -56,12 +56,6 @@ ALLOWED = [
     ),
     Allowed(r"tests/export/test_arm_types\.py", r'"[0-9a-f]{40}"', "the bicep-types commit the data is from"),
     Allowed(
-        r"tests/policy/test_secret_masking\.py",
-        r'SPECIAL_(SIG_KEY|SECRET_SIG) == "[0-9a-f]{32}"',
-        "Pulumi's public secret-envelope signatures (pulumi/pulumi properties.go), not secrets",
-    ),
-    Allowed(r"scripts/bootstrap\.sh", r"secrets_provider=", "the URL of the key that encrypts stack secrets"),
-    Allowed(
         r"tests/governance/.*", r'"key": "MUSE_API_TOKEN"', "the name of a key inside a Kubernetes Secret"
     ),
     Allowed(r"tests/export/.*", BICEP_SECURE_PLACEHOLDER, "stands for a @secure() Bicep value"),
