@@ -14,7 +14,8 @@ real code does it (a test double of the engine and of azure-native, never of our
   `applyDiff`/`applyValueDiff`: the difference between the old and the new outputs (projected onto the input
   shape) is applied to the inputs in state, objects key by key and arrays element by element, recursively,
   so only what changed is copied. For the generic `azure-native:resources:Resource` the ARM body's
-  `properties` is untyped, so the projection keeps all of it, read-only values included.
+  `properties` is untyped (its SDK and schema type it `Any`: pulumi_azure_native/resources/resource.py), so
+  the projection onto the inputs keeps all of it, read-only values included.
 """
 
 from __future__ import annotations
