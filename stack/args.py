@@ -190,6 +190,9 @@ def workload_spec(
         tls_certificate=config.ingress_tls_certificate,
         zone_spread=_zone_redundant(config),
         azure=azure,
+        # With zones (prod) one Gateway proxy per zone at least, so a zone outage leaves proxies in the
+        # others; without (dev) the add-on's class defaults (2-5 proxies) keep it cheap.
+        gateway_min_replicas=len(config.availability_zones) if _zone_redundant(config) else None,
     )
 
 

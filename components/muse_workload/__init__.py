@@ -72,6 +72,7 @@ _TYPED: dict[str, Callable[..., pulumi.CustomResource]] = {
     "serviceaccount": k8s.core.v1.ServiceAccount,
     "gatewaytlsserviceaccount": k8s.core.v1.ServiceAccount,
     "configmap": k8s.core.v1.ConfigMap,
+    "gatewayoptions": k8s.core.v1.ConfigMap,
     "deployment": k8s.apps.v1.Deployment,
     "service": k8s.core.v1.Service,
     "poddisruptionbudget": k8s.policy.v1.PodDisruptionBudget,
@@ -163,6 +164,8 @@ class MuseWorkload(pulumi.ComponentResource):
         self.service = typed("service", options(ns))
         gateway_ns = typed("gatewaynamespace", options())
         gateway_needs: list[pulumi.Resource] = [gateway_ns, *args.gateway_prerequisites]
+        # Before the Gateway: the controller renders the proxies' Deployment/HPA with it from the start.
+        gateway_needs.append(typed("gatewayoptions", options(gateway_ns)))
         if "gatewaytlsserviceaccount" in bodies:
             gateway_needs.append(typed("gatewaytlsserviceaccount", options(gateway_ns)))
         self.gateway = custom("gateway", options(*gateway_needs))

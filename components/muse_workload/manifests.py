@@ -29,6 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import yaml
+
 APP = "muse"
 CONTAINER = "muse"
 DEPLOYMENT = "muse"
@@ -61,6 +63,18 @@ HTTPS_LISTENER = "https"
 # the account's client-id annotation), and points the listener's certificateRefs at it. An unversioned URI
 # follows renewals (azure-aks-docs app-routing-gateway-api-dns-tls.md; Azure/aks-app-routing-operator
 # pkg/controller/keyvault/spc/gateway.go and reconcile.go).
+# The Gateway's own proxy pods (a Deployment, HPA and PDB istio's controller renders for it): the add-on's
+# defaults for every Gateway of the class (ConfigMap istio-gateway-class-defaults: HPA 2-5, PDB minAvailable 1)
+# say nothing about zones. A per-Gateway ConfigMap, referenced by the Gateway's spec.infrastructure.parametersRef,
+# overlays the rendered objects: its keys are `deployment`, `horizontalPodAutoscaler`, `podDisruptionBudget`,
+# `service`, each a YAML document, and only allow-listed fields are accepted (among them
+# spec.template.spec.topologySpreadConstraints and the HPA's spec.minReplicas, "Must not be below 2",
+# spec.maxReplicas): MicrosoftDocs/azure-aks-docs@fb060abe articles/aks/istio-gateway-api.md, "ConfigMap
+# customizations" to "Configure settings for a specific gateway"; app-routing-gateway-api.md applies the same
+# allow list to approuting-istio. The proxy pods carry GATEWAY_NAME_LABEL=<Gateway name> (istio/istio@03404d0
+# manifests/charts/istio-control/istio-discovery/files/kube-gateway.yaml), which the spread selects on.
+GATEWAY_OPTIONS = "muse-gateway-options"
+GATEWAY_HPA_MIN_REPLICAS_FLOOR = 2  # the allow list: "Must not be below 2"
 TLS_CERT_KEYVAULT_URI_OPTION = "kubernetes.azure.com/tls-cert-keyvault-uri"
 TLS_CERT_SERVICE_ACCOUNT_OPTION = "kubernetes.azure.com/tls-cert-service-account"
 GATEWAY_TLS_SERVICE_ACCOUNT = "muse-gateway-tls"
@@ -200,6 +214,8 @@ class WorkloadSpec:
     azure: registry, identity, tenant and vault. Default PLACEHOLDERS: the generated deploy/ files carry
         them until params.env fills them; `MuseWorkload` fills them from its Azure inputs.
     log_level: MUSE_LOG_LEVEL. Default INFO: the service's own default (docs/service.md).
+    gateway_min_replicas: the Gateway proxies' HPA minimum (its maximum is twice that), e.g. one per zone;
+        at least 2 (the add-on's allow list). Default None: the add-on's class defaults (2-5), cheap for dev.
     """
 
     environment: str
@@ -214,6 +230,7 @@ class WorkloadSpec:
     zone_spread: bool
     azure: AzureRefs = field(default=PLACEHOLDERS)
     log_level: str = "INFO"
+    gateway_min_replicas: int | None = None
 
 
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
@@ -359,8 +376,8 @@ def _skip_annotations(kind: str) -> dict[str, str]:
     }
 
 
-def _topology_spread(spec: WorkloadSpec) -> list[dict[str, Any]]:
-    selector = {"matchLabels": selector_labels()}
+def _topology_spread(spec: WorkloadSpec, pod_labels: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    selector = {"matchLabels": pod_labels or selector_labels()}
     return [
         {
             "maxSkew": 1,
@@ -533,6 +550,41 @@ def gateway_tls_service_account(spec: WorkloadSpec) -> dict[str, Any] | None:
     }
 
 
+def gateway_options(spec: WorkloadSpec) -> dict[str, Any]:
+    """The per-Gateway customization ConfigMap (GATEWAY_OPTIONS says where its format comes from): the proxy
+    pods spread over zones like Muse's pods (hard with zones, a hint without) and over nodes; with
+    gateway_min_replicas, the proxies' autoscaler keeps at least that many (prod: one per zone)."""
+    if spec.gateway_min_replicas is not None and spec.gateway_min_replicas < GATEWAY_HPA_MIN_REPLICAS_FLOOR:
+        raise ValueError(
+            f"gateway_min_replicas {spec.gateway_min_replicas}: the add-on refuses an HPA minimum below "
+            f"{GATEWAY_HPA_MIN_REPLICAS_FLOOR}"
+        )
+    spread = _topology_spread(spec, {GATEWAY_NAME_LABEL: GATEWAY})
+    data = {"deployment": _yaml({"spec": {"template": {"spec": {"topologySpreadConstraints": spread}}}})}
+    if spec.gateway_min_replicas is not None:
+        data["horizontalPodAutoscaler"] = _yaml(
+            {"spec": {"minReplicas": spec.gateway_min_replicas, "maxReplicas": 2 * spec.gateway_min_replicas}}
+        )
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": GATEWAY_OPTIONS, "namespace": spec.gateway_namespace, "labels": labels(spec)},
+        "data": data,
+    }
+
+
+class _NoAliasDumper(yaml.SafeDumper):
+    """Plain YAML for the controller: a dict used twice (the spread's selector) is written twice, not as an
+    anchor and alias."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def _yaml(document: dict[str, Any]) -> str:
+    return str(yaml.dump(document, Dumper=_NoAliasDumper, sort_keys=False, default_flow_style=False))
+
+
 def _routes_from_workload_namespace(spec: WorkloadSpec) -> dict[str, Any]:
     return {
         "namespaces": {
@@ -589,7 +641,12 @@ def gateway(spec: WorkloadSpec) -> dict[str, Any]:
             "labels": labels(spec),
             "annotations": {PULUMI_WAIT_FOR: GATEWAY_READY},
         },
-        "spec": {"gatewayClassName": GATEWAY_CLASS, "listeners": listeners},
+        "spec": {
+            "gatewayClassName": GATEWAY_CLASS,
+            # LocalParametersReference: a ConfigMap in the Gateway's namespace (group "" is the core group).
+            "infrastructure": {"parametersRef": {"group": "", "kind": "ConfigMap", "name": GATEWAY_OPTIONS}},
+            "listeners": listeners,
+        },
     }
 
 
@@ -728,6 +785,7 @@ BUILDERS: dict[str, Callable[[WorkloadSpec], dict[str, Any] | None]] = {
     "deployment": deployment,
     "service": service,
     "gatewaytlsserviceaccount": gateway_tls_service_account,
+    "gatewayoptions": gateway_options,
     "gateway": gateway,
     "httproute": http_route,
     "httpsredirectroute": https_redirect_route,

@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -404,6 +405,12 @@ def _prod_object(kind: str, name: str) -> dict[str, Any]:
             lambda r: r["spec"]["rules"][0]["backendRefs"][0].pop("port"),
             "Must have port for Service reference",
         ),
+        (
+            "Gateway",
+            "muse",
+            lambda g: g["spec"]["infrastructure"]["parametersRef"].pop("name"),
+            "'name' is a required property",
+        ),
     ],
     ids=[
         "unknown-field",
@@ -415,6 +422,7 @@ def _prod_object(kind: str, name: str) -> dict[str, Any]:
         "redirect-with-backend",
         "relative-path",
         "service-without-port",
+        "parameters-without-name",
     ],
 )
 def test_the_crds_refuse_broken_gateway_api_objects(kind: str, name: str, mutate: Any, message: str) -> None:
@@ -467,3 +475,150 @@ def test_checkov_kubernetes_checks_report_no_failure(
         assert manifests.CHECKOV_SKIPS[kind][skipped["check_id"]]
     skipped_ids = {c["check_id"] for c in report["results"]["skipped_checks"]}
     assert skipped_ids == {check for checks in manifests.CHECKOV_SKIPS.values() for check in checks}
+
+
+# --- the Gateway's own proxies: the per-Gateway customization ConfigMap ----------------------------------
+
+# The add-on's allow list of fields a Gateway's customization ConfigMap may set, per key (a webhook refuses
+# the rest): MicrosoftDocs/azure-aks-docs@fb060abe6a8fef960d4c487b543bf7b1e97808fe articles/aks/
+# istio-gateway-api.md, "Deployment/HorizontalPodAutoscaler/PodDisruptionBudget/Service customization allow
+# list fields" (app-routing-gateway-api.md: approuting-istio uses the same list). Only what Muse uses is
+# copied here, each as the doc writes it.
+GATEWAY_ALLOW_LIST = {
+    "deployment": (
+        "spec.template.spec.topologySpreadConstraints",
+        "spec.replicas",
+        "spec.template.spec.nodeSelector",
+    ),
+    "horizontalPodAutoscaler": ("spec.minReplicas", "spec.maxReplicas"),
+    "podDisruptionBudget": ("spec.minAvailable",),
+}
+
+
+def _leaves(value: Any, path: str = "") -> list[str]:
+    if isinstance(value, dict):
+        return [leaf for key, child in value.items() for leaf in _leaves(child, f"{path}.{key}".lstrip("."))]
+    return [path]
+
+
+def allow_list_problems(options: dict[str, Any]) -> list[str]:
+    """Fields of a customization ConfigMap outside the allow list (a list's items count as the list)."""
+    problems = []
+    for key, document in options["data"].items():
+        allowed = GATEWAY_ALLOW_LIST.get(key)
+        if allowed is None:
+            problems.append(f"{key}: not a key the add-on reads")
+            continue
+        for leaf in _leaves(yaml.safe_load(document)):
+            if not any(leaf == field or leaf.startswith(f"{field}.") for field in allowed):
+                problems.append(f"{key}: {leaf} is not on the allow list")
+    return problems
+
+
+def _gateway_options(stack: str) -> dict[str, Any]:
+    return manifests.manifests(stack_workload_spec(stack))["gatewayoptions"]
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_gateway_points_at_its_options_and_they_spread_its_proxies_over_zones(stack: str) -> None:
+    objects = manifests.manifests(stack_workload_spec(stack))
+    gateway, options = objects["gateway"], objects["gatewayoptions"]
+    # LocalParametersReference: the ConfigMap in the Gateway's own namespace, core group.
+    assert gateway["spec"]["infrastructure"]["parametersRef"] == {
+        "group": "",
+        "kind": "ConfigMap",
+        "name": options["metadata"]["name"],
+    }
+    assert options["metadata"]["namespace"] == gateway["metadata"]["namespace"]
+    assert allow_list_problems(options) == []
+    spread = yaml.safe_load(options["data"]["deployment"])["spec"]["template"]["spec"][
+        "topologySpreadConstraints"
+    ]
+    zone = next(c for c in spread if c["topologyKey"] == "topology.kubernetes.io/zone")
+    # istio labels the proxy pods with the Gateway's name (kube-gateway.yaml): the spread counts them only.
+    assert zone["labelSelector"] == {"matchLabels": {"gateway.networking.k8s.io/gateway-name": "muse"}}
+    assert zone["nodeTaintsPolicy"] == "Honor"  # an unreachable zone leaves the count, as for Muse's pods
+    hpa = yaml.safe_load(options["data"].get("horizontalPodAutoscaler", "{}"))
+    if stack == "prod":  # three zones: hard spread, at least one proxy per zone
+        assert zone["whenUnsatisfiable"] == "DoNotSchedule"
+        assert hpa["spec"]["minReplicas"] == len(_config_zones("prod")) == 3
+        assert hpa["spec"]["maxReplicas"] >= hpa["spec"]["minReplicas"]
+    else:  # dev: no zones, the add-on's class defaults (2-5 proxies)
+        assert zone["whenUnsatisfiable"] == "ScheduleAnyway"
+        assert hpa == {}
+
+
+def _config_zones(stack: str) -> tuple[str, ...]:
+    return tuple(load_stack_config(stack, read_stack(stack).config).availability_zones)
+
+
+def test_the_allow_list_check_refuses_a_field_the_add_on_would_refuse() -> None:
+    # Negative control: the proxy's image (not on the list) and a key the add-on does not read.
+    options = _gateway_options("prod")
+    options["data"]["deployment"] = "spec:\n  template:\n    spec:\n      containers:\n      - image: x\n"
+    options["data"]["gateway"] = "spec: {}\n"
+    assert allow_list_problems(options) == [
+        "deployment: spec.template.spec.containers is not on the allow list",
+        "gateway: not a key the add-on reads",
+    ]
+
+
+def test_the_gateway_hpa_minimum_is_never_below_the_add_ons_floor() -> None:
+    # "Must not be below 2" (the allow list): a spec asking for one proxy is refused before any resource.
+    with pytest.raises(ValueError, match="below 2"):
+        manifests.gateway_options(replace(stack_workload_spec("prod"), gateway_min_replicas=1))
+
+
+def _rendered_proxy_objects(stack: str, spread_override: Any = None) -> list[dict[str, Any]]:
+    """The proxies' Deployment and HPA with the options applied at their paths, in the shape istio renders
+    them (kube-gateway.yaml: Deployment `<gateway>-<class>`, selector on the gateway-name label)."""
+    options = _gateway_options(stack)["data"]
+    pod_spec = yaml.safe_load(options["deployment"])["spec"]["template"]["spec"]
+    if spread_override is not None:
+        pod_spec["topologySpreadConstraints"] = spread_override
+    labels = {"gateway.networking.k8s.io/gateway-name": "muse"}
+    name = f"muse-{manifests.GATEWAY_CLASS}"
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": f"muse-{stack}-gateway"},
+        "spec": {
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "istio-proxy", "image": "proxy"}], **pod_spec},
+            },
+        },
+    }
+    hpa_spec = yaml.safe_load(
+        options.get("horizontalPodAutoscaler", "spec: {minReplicas: 2, maxReplicas: 5}")
+    )
+    hpa = {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": name, "namespace": f"muse-{stack}-gateway"},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+            **hpa_spec["spec"],
+        },
+    }
+    return [deployment, hpa]
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_gateway_options_make_valid_proxy_objects(stack: str, tmp_path: Path) -> None:
+    # The ConfigMap itself is a string map; what the API server checks is the Deployment and HPA the
+    # controller renders with it, so those are validated (kubernetes-validate --strict, the stack's version).
+    files = _write_each(_rendered_proxy_objects(stack), tmp_path)
+    result = _validate(files, _kubernetes_version(stack))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_misspelled_spread_in_the_gateway_options_is_refused(tmp_path: Path) -> None:
+    # Negative control: a field name the API server does not know.
+    broken = [
+        {"maxSkew": 1, "topologyKeys": "topology.kubernetes.io/zone", "whenUnsatisfiable": "DoNotSchedule"}
+    ]
+    files = _write_each(_rendered_proxy_objects("prod", broken), tmp_path)
+    result = _validate(files, _kubernetes_version("prod"))
+    assert result.returncode != 0 and "topologyKey" in result.stdout + result.stderr

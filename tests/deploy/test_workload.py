@@ -25,6 +25,7 @@ NAMESPACE = "kubernetes:core/v1:Namespace"
 SERVICE_ACCOUNT = "kubernetes:core/v1:ServiceAccount"
 SPC = "kubernetes:secrets-store.csi.x-k8s.io/v1:SecretProviderClass"
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
+APP_CONFIG = "muse-configmap"  # the service's env; muse-gatewayoptions is the Gateway's
 HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
 PDB = "kubernetes:policy/v1:PodDisruptionBudget"
 GATEWAY = "kubernetes:gateway.networking.k8s.io/v1:Gateway"
@@ -80,10 +81,11 @@ def test_every_kubernetes_object_goes_through_the_clusters_provider(plan: Offlin
         ("Namespace", "", gateway),
         ("ServiceAccount", app, "muse"),
         ("SecretProviderClass", app, "muse-secrets"),
-        ("ConfigMap", app, plan.one(CONFIG_MAP).get("metadata.name")),
+        ("ConfigMap", app, plan.one(CONFIG_MAP, APP_CONFIG).get("metadata.name")),
         ("Deployment", app, "muse"),
         ("Service", app, "muse"),
         ("Gateway", gateway, "muse"),
+        ("ConfigMap", gateway, "muse-gateway-options"),
         ("HTTPRoute", app, "muse"),
         ("PodDisruptionBudget", app, "muse"),
         ("HorizontalPodAutoscaler", app, "muse"),
@@ -116,7 +118,7 @@ def test_namespace_enforces_the_restricted_pod_security_standard(plan: OfflinePl
     namespaced = {(kind, ns) for kind, ns, _ in _objects(plan) if kind != "Namespace"}
     beside_the_gateway = {(kind, ns) for kind, ns in namespaced if ns == names.gateway_namespace}
     assert {ns for _, ns in namespaced} == {names.namespace, names.gateway_namespace}
-    assert {kind for kind, _ in beside_the_gateway} <= {"Gateway", "ServiceAccount", "HTTPRoute"}
+    assert {kind for kind, _ in beside_the_gateway} <= {"Gateway", "ServiceAccount", "HTTPRoute", "ConfigMap"}
 
 
 def test_the_gateway_namespace_enforces_baseline_and_warns_restricted(plan: OfflinePlan) -> None:
@@ -185,7 +187,7 @@ def test_the_token_reaches_the_env_through_the_synced_secret_and_the_mounted_vol
 
 
 def test_config_map_holds_the_rest_of_the_env_and_matches_the_service(plan: OfflinePlan) -> None:
-    config_map = plan.one(CONFIG_MAP)
+    config_map = plan.one(CONFIG_MAP, APP_CONFIG)
     data = config_map.get("data")
     assert data["MUSE_ENV"] == plan.stack
     assert int(data["PORT"]) == _default("port")
@@ -199,13 +201,13 @@ def test_config_map_holds_the_rest_of_the_env_and_matches_the_service(plan: Offl
 def test_different_config_data_is_a_different_config_map_so_the_pods_roll(
     plans: dict[str, OfflinePlan],
 ) -> None:
-    dev, prod = plans["dev"].one(CONFIG_MAP), plans["prod"].one(CONFIG_MAP)
+    dev, prod = plans["dev"].one(CONFIG_MAP, APP_CONFIG), plans["prod"].one(CONFIG_MAP, APP_CONFIG)
     assert dev.get("data") != prod.get("data")
     assert dev.get("metadata.name") != prod.get("metadata.name")
     assert dev.get("immutable") is prod.get("immutable") is True
     for plan in plans.values():
         pod_refs = _container(plan)["envFrom"]
-        assert pod_refs == [{"configMapRef": {"name": plan.one(CONFIG_MAP).get("metadata.name")}}]
+        assert pod_refs == [{"configMapRef": {"name": plan.one(CONFIG_MAP, APP_CONFIG).get("metadata.name")}}]
 
 
 def test_deployment_image_comes_from_the_registry_and_image_tag(plan: OfflinePlan) -> None:
@@ -558,12 +560,14 @@ def test_the_offline_plan_shows_what_a_reviewer_checks(plan: OfflinePlan) -> Non
 
 
 def test_only_objects_holding_an_azure_value_depend_on_azure_resources(plan: OfflinePlan) -> None:
-    def azure_types(type_token: str) -> set[str]:
-        deps = plan.one(type_token).depends_on
+    def azure_types(type_token: str, name: str | None = None) -> set[str]:
+        deps = plan.one(type_token, name).depends_on
         return {plan.by_urn(urn).type for urn in deps if plan.by_urn(urn).type.startswith("azure-native:")}
 
-    for plain in (CONFIG_MAP, SERVICE, PDB, HPA, NETWORK_POLICY):
+    for plain in (SERVICE, PDB, HPA, NETWORK_POLICY):
         assert azure_types(plain) == set(), plain
+    for config_map in plan.of_type(CONFIG_MAP):  # the service's env and the Gateway's options
+        assert azure_types(CONFIG_MAP, config_map.name) == set(), config_map.name
     for resource in plan.of_type(NAMESPACE) + plan.of_type(HTTP_ROUTE):
         deps = {plan.by_urn(urn).type for urn in resource.depends_on}
         assert not {t for t in deps if t.startswith("azure-native:")}, resource.urn
@@ -693,3 +697,11 @@ def test_in_isolation_every_placeholder_is_filled() -> None:
         assert placeholder not in text
     assert isolated.outputs["image"].value == "acrunit.azurecr.io/muse:v1"
     assert isolated.one(DEPLOYMENT).custom_timeouts == {"create": "6m", "update": "6m"}
+
+
+def test_the_gateway_is_created_after_its_options(plan: OfflinePlan) -> None:
+    # The controller renders the proxies' Deployment and HPA from the options when the Gateway appears; a
+    # Gateway created first would run the add-on's defaults (no zone spread) until the next reconcile.
+    options = plan.one(CONFIG_MAP, "muse-gatewayoptions")
+    assert options.urn in plan.one(GATEWAY).depends_on
+    assert options.get("metadata.namespace") == _names(plan.stack).gateway_namespace
