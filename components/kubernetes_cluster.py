@@ -25,13 +25,18 @@
   `aksManagedNodeOSUpgradeSchedule`), children of the cluster resource.
 
 The cluster is an `azure-native:resources:Resource` at API version CLUSTER_API_VERSION, not the typed
-`containerservice.ManagedCluster`: the pinned pulumi-azure-native (3.29.0, the newest release) types the
-cluster at 2025-09-01 only, which has neither `ingressProfile.gatewayAPI` nor
-`webAppRouting.gatewayAPIImplementations` (they arrive in 2026-04-01). The generic resource sends the ARM
-body written here as is, so nothing in the SDK checks it; export/arm_types.py validates it against the
-Bicep type data of that API version in `make export`, `make drift` and the tests instead
-(docs/architecture/azure.md, "The cluster's API version", has the trade-offs and what an existing stack
-sees).
+`containerservice.ManagedCluster`: the pinned pulumi-azure-native 3.29.0 types the cluster at 2025-09-01,
+which has neither `ingressProfile.gatewayAPI` nor `webAppRouting.gatewayAPIImplementations` (they arrive in
+2026-04-01); its SDK reaches other versions only through a locally generated package (`pulumi package add
+azure-native containerservice 2026-05-01`, per ManagedCluster's docstring), which needs the Pulumi CLI
+wherever the program runs or is tested. The generic resource sends the ARM body written here as is, so
+nothing in the SDK checks it; export/arm_types.py validates it against the Bicep type data of that API
+version in `make export`, `make drift` and the tests instead. Its other cost: `properties` is untyped, so a
+refresh stores the whole live body, and with `properties.agentPoolProfiles` ignored every PUT sends the
+refreshed list of *all* live pools (user pools and read-only fields included), merged by position
+(azure-native diff.go applyValueDiff); a list older than a pool deletion names a pool AKS no longer has, and
+AKS refuses the PUT, so every `pulumi up` must run with `--refresh` (docs/architecture/azure.md, "The
+cluster's API version": the trade-offs, the pool list, and what an existing stack sees).
 """
 
 from __future__ import annotations
