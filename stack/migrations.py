@@ -45,8 +45,14 @@ class MigrationError(ValueError):
     pass
 
 
+# Keys a typed state's inputs may carry that are no ARM body property: `azureApiVersion` is the provider's
+# record of the API version it used (an output beside `id`), not a field AKS knows. Moved into `properties`
+# it would be a spurious diff on the first preview, and a field sent to AKS in the next PUT.
+_NOT_BODY_INPUTS = ("azureApiVersion",)
+
+
 def _generic_inputs(typed: dict[str, Any]) -> dict[str, Any]:
-    properties = {k: v for k, v in typed.items() if k not in (*_TOP_LEVEL, *_PATH_INPUTS)}
+    properties = {k: v for k, v in typed.items() if k not in (*_TOP_LEVEL, *_PATH_INPUTS, *_NOT_BODY_INPUTS)}
     return {
         **{k: typed[k] for k in (*_TOP_LEVEL, *_PATH_INPUTS) if k in typed},
         "resourceProviderNamespace": CLUSTER_PROVIDER_NAMESPACE,
