@@ -50,8 +50,14 @@ def certificate_policy(config: StackConfig) -> dict[str, Any]:
     return {
         "issuerParameters": {"name": issuer},
         # Exportable: the Gateway needs the private key, which is in the certificate's secret only if the key
-        # is exportable. A new key at every renewal.
-        "keyProperties": {"exportable": True, "keyType": "RSA", "keySize": 2048, "reuseKey": False},
+        # is exportable. A new key at every renewal. Key type and size only when Key Vault makes the key (an
+        # issuer): an imported certificate brings its own key (the CA's certificate may be RSA 3072 or EC), so
+        # its policy names none rather than one the PFX may not match.
+        "keyProperties": {
+            "exportable": True,
+            "reuseKey": False,
+            **({} if issuer == IMPORTED_ISSUER else {"keyType": "RSA", "keySize": 2048}),
+        },
         "secretProperties": {"contentType": "application/x-pkcs12"},
         "x509CertificateProperties": {
             "subject": f"CN={config.ingress_host}",

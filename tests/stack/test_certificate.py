@@ -53,6 +53,15 @@ def test_an_imported_certificate_emails_before_expiry_and_an_issued_one_renews_i
     assert issued["lifetimeActions"][0]["action"] == {"actionType": "AutoRenew"}
 
 
+def test_only_a_key_vault_made_key_has_a_fixed_type_and_size() -> None:
+    # An imported PFX brings its own key (RSA 3072 or EC from a CA are common): its policy names no key type
+    # or size; a Key Vault issuer makes the key, RSA 2048. Negative control: the issued policy does fix them.
+    imported = certificate_policy(_config("prod", ingressTlsCertificateIssuer="Unknown"))["keyProperties"]
+    assert imported == {"exportable": True, "reuseKey": False}
+    issued = certificate_policy(_config("prod", ingressTlsCertificateIssuer="digicert-muse"))["keyProperties"]
+    assert (issued["keyType"], issued["keySize"], issued["exportable"]) == ("RSA", 2048, True)
+
+
 def test_a_stack_without_a_host_has_no_certificate() -> None:
     with pytest.raises(CertificateError, match="no muse:ingressHost"):
         certificate_policy(_config("dev"))
