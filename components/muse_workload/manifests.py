@@ -57,24 +57,25 @@ HTTP_ROUTE = "muse"
 HTTPS_REDIRECT_ROUTE = "muse-https-redirect"
 HTTP_LISTENER = "http"
 HTTPS_LISTENER = "https"
+# The Gateway's own proxy pods (a Deployment, HPA and PDB istio's controller renders for it): the add-on's
+# defaults for every Gateway of the class (ConfigMap istio-gateway-class-defaults: HPA 2-5, PDB
+# minAvailable 1) say nothing about zones. A per-Gateway ConfigMap, referenced by the Gateway's
+# spec.infrastructure.parametersRef, overlays the rendered objects: its keys are `deployment`,
+# `horizontalPodAutoscaler`, `podDisruptionBudget`, `service`, each a YAML document, and only allow-listed
+# fields are accepted (among them spec.template.spec.topologySpreadConstraints and the HPA's
+# spec.minReplicas, "Must not be below 2", spec.maxReplicas): MicrosoftDocs/azure-aks-docs@fb060abe
+# articles/aks/istio-gateway-api.md, "ConfigMap customizations" to "Configure settings for a specific
+# gateway"; app-routing-gateway-api.md applies the same allow list to approuting-istio. The proxy pods carry
+# GATEWAY_NAME_LABEL=<Gateway name> (istio/istio@03404d0 manifests/charts/istio-control/istio-discovery/files/
+# kube-gateway.yaml), which the spread selects on.
+GATEWAY_OPTIONS = "muse-gateway-options"
+GATEWAY_HPA_MIN_REPLICAS_FLOOR = 2  # the allow list: "Must not be below 2"
 # The application routing operator's listener TLS options: it makes a SecretProviderClass for the Key Vault
 # certificate (objectType secret: the certificate's secret holds key and chain), syncs it as a
 # kubernetes.io/tls Secret through a placeholder pod that runs as this service account (workload identity:
 # the account's client-id annotation), and points the listener's certificateRefs at it. An unversioned URI
 # follows renewals (azure-aks-docs app-routing-gateway-api-dns-tls.md; Azure/aks-app-routing-operator
 # pkg/controller/keyvault/spc/gateway.go and reconcile.go).
-# The Gateway's own proxy pods (a Deployment, HPA and PDB istio's controller renders for it): the add-on's
-# defaults for every Gateway of the class (ConfigMap istio-gateway-class-defaults: HPA 2-5, PDB minAvailable 1)
-# say nothing about zones. A per-Gateway ConfigMap, referenced by the Gateway's spec.infrastructure.parametersRef,
-# overlays the rendered objects: its keys are `deployment`, `horizontalPodAutoscaler`, `podDisruptionBudget`,
-# `service`, each a YAML document, and only allow-listed fields are accepted (among them
-# spec.template.spec.topologySpreadConstraints and the HPA's spec.minReplicas, "Must not be below 2",
-# spec.maxReplicas): MicrosoftDocs/azure-aks-docs@fb060abe articles/aks/istio-gateway-api.md, "ConfigMap
-# customizations" to "Configure settings for a specific gateway"; app-routing-gateway-api.md applies the same
-# allow list to approuting-istio. The proxy pods carry GATEWAY_NAME_LABEL=<Gateway name> (istio/istio@03404d0
-# manifests/charts/istio-control/istio-discovery/files/kube-gateway.yaml), which the spread selects on.
-GATEWAY_OPTIONS = "muse-gateway-options"
-GATEWAY_HPA_MIN_REPLICAS_FLOOR = 2  # the allow list: "Must not be below 2"
 TLS_CERT_KEYVAULT_URI_OPTION = "kubernetes.azure.com/tls-cert-keyvault-uri"
 TLS_CERT_SERVICE_ACCOUNT_OPTION = "kubernetes.azure.com/tls-cert-service-account"
 GATEWAY_TLS_SERVICE_ACCOUNT = "muse-gateway-tls"
