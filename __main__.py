@@ -7,8 +7,10 @@ resource group (made by bootstrap/) holds:
   AKS cluster (Entra ID only, workload identity, CNI overlay + Cilium)
   Key Vault: muse-api-token ◄── Secrets User ─── Muse workload identity ◄── federated: muse service account
   Log Analytics ◄── Container Insights (omsagent + ContainerLogV2) ─ AKS; alerts ─► action group; workbook
+  Key Vault: ingress certificate ◄── Secrets User ─── gateway TLS identity ◄── federated: its service account
 in the cluster (its Kubernetes provider): namespace muse-<env>, Deployment muse (token via the CSI driver),
-  Service, Ingress (app routing) ─► museUrl; the same objects as deploy/ for `kubectl apply -k`
+  Service, HTTPRoute ─► Gateway (application routing Gateway API, namespace muse-<env>-gateway) ─► museUrl;
+  the same objects as deploy/ for `kubectl apply -k`
 """
 
 import os
@@ -35,16 +37,19 @@ except ConfigError as error:
     raise pulumi.RunError(str(error)) from None
 
 # scripts/bootstrap.sh creates only the registries, before the first image exists, with
-# MUSE_BOOTSTRAP_STAGE=registry. `pulumi up --target` cannot: the engine refuses to create a target whose
-# parent or provider is an untargeted create, and the cluster's Kubernetes provider is always targeted
-# (pulumi/pulumi step_generator.go validateSteps; replayed in tests/bootstrap/engine_targeting.py).
+# MUSE_BOOTSTRAP_STAGE=registry; before prod's first full deploy its Key Vault is created with
+# MUSE_BOOTSTRAP_STAGE=vault (the registry stage plus the vault), so the ingress certificate can be put there
+# first (docs/runbook.md, "Prod's first deploy"). `pulumi up --target` cannot do either: the engine refuses to
+# create a target whose parent or provider is an untargeted create, and the cluster's Kubernetes provider is
+# always targeted (pulumi/pulumi step_generator.go validateSteps; tests/bootstrap/engine_targeting.py).
 FORMER_IMAGE_PUSH_GRANT = "github-deploy-acr-push"
 REGISTRY_STAGE_ENV = "MUSE_BOOTSTRAP_STAGE"
+STAGES = ("registry", "vault")
 stage = os.environ.get(REGISTRY_STAGE_ENV, "")
-if stage not in ("", "registry"):
+if stage not in ("", *STAGES):
     raise pulumi.RunError(
         f"{REGISTRY_STAGE_ENV}={stage!r} is not a stage: set it to 'registry' (scripts/bootstrap.sh's first "
-        "deploy) or unset it for the whole stack"
+        "deploy), 'vault' (prod's Key Vault before its first deploy) or unset it for the whole stack"
     )
 
 names = ResourceNames.for_stack(config.environment, config.name_suffix)
@@ -77,8 +82,16 @@ pulumi.export("registryId", registry.id)
 pulumi.export("registryLoginServer", registry.login_server)
 
 
-def platform_and_workload() -> None:
-    """Everything but the registry: observability, AKS, Key Vault, identities and the Muse workload."""
+def key_vault() -> SecretVault:
+    """The stack's Key Vault (the vault stage registers it exactly as the whole program does)."""
+    vault = SecretVault("vault", stack_args.vault_args(config, names, group.name, client.tenant_id, tags))
+    pulumi.export("keyVaultName", vault.name)
+    pulumi.export("keyVaultUri", vault.uri)
+    return vault
+
+
+def platform_and_workload(vault: SecretVault) -> None:
+    """Everything but the registry and the vault: observability, AKS, identities and the Muse workload."""
     # Observability first: the cluster ships Container Insights to its workspace; then it watches the cluster.
     observability = Observability(
         "observability", stack_args.observability_args(config, names, group.name, tags)
@@ -92,7 +105,6 @@ def platform_and_workload() -> None:
     observability.watch_cluster(cluster, namespace=names.namespace)
     kubelet_pull = registry.grant_pull("aks-kubelet", cluster.kubelet_principal_id)
 
-    vault = SecretVault("vault", stack_args.vault_args(config, names, group.name, client.tenant_id, tags))
     # A secret's name, not its value (the value is generated and never leaves Pulumi state and the vault).
     api_token = vault.add_generated_secret(KEY_VAULT_SECRET, secret_name=KEY_VAULT_SECRET, length=48)
 
@@ -101,6 +113,22 @@ def platform_and_workload() -> None:
         stack_args.workload_identity_args(config, names, group.name, cluster.oidc_issuer_url, tags),
     )
     token_read = vault.grant_secret_read("muse-workload", muse_identity.principal_id, secret=api_token)
+
+    # With an ingress host, the Gateway serves the Key Vault certificate `ingressTlsCertificate`: the
+    # application routing operator reads it as this identity (federated with its service account in the
+    # Gateway's namespace), which may read that certificate's secret and nothing else.
+    gateway_tls_client_id = None
+    gateway_prerequisites: list[pulumi.Resource] = []
+    if config.ingress_host:
+        gateway_tls_identity = WorkloadIdentity(
+            "gateway-tls",
+            stack_args.gateway_tls_identity_args(config, names, group.name, cluster.oidc_issuer_url, tags),
+        )
+        certificate_read = vault.grant_certificate_read(
+            "gateway-tls", gateway_tls_identity.principal_id, certificate_name=config.ingress_tls_certificate
+        )
+        gateway_tls_client_id = gateway_tls_identity.client_id
+        gateway_prerequisites = [certificate_read, *gateway_tls_identity.federated_credentials]
 
     # The workload, through the cluster's provider: the service account federated with muse_identity reads the
     # token from the vault via the Secrets Store CSI driver. `pulumi up` awaits the rollout
@@ -115,8 +143,10 @@ def platform_and_workload() -> None:
             workload_client_id=muse_identity.client_id,
             tenant_id=client.tenant_id,
             key_vault_name=vault.name,
+            gateway_tls_client_id=gateway_tls_client_id,
             # Pods can pull, federate and read the token before the first one starts.
             prerequisites=[kubelet_pull, token_read, *muse_identity.federated_credentials],
+            gateway_prerequisites=gateway_prerequisites,
         ),
     )
 
@@ -125,15 +155,19 @@ def platform_and_workload() -> None:
     pulumi.export("kubeconfig", cluster.kubeconfig)
     pulumi.export("logAnalyticsWorkspaceName", observability.workspace_name)
     pulumi.export("logAnalyticsWorkspaceId", observability.workspace_id)
-    pulumi.export("keyVaultName", vault.name)
-    pulumi.export("keyVaultUri", vault.uri)
     pulumi.export("tenantId", client.tenant_id)
     pulumi.export("museWorkloadClientId", muse_identity.client_id)
     pulumi.export("museNamespace", workload.namespace)
     pulumi.export("museDeployment", workload.deployment_name)
     pulumi.export("museImage", workload.image)
     pulumi.export("museUrl", workload.url)
+    # The Gateway's public IP: the address the DNS record of muse:ingressHost points at (docs/runbook.md).
+    pulumi.export("museGatewayAddress", workload.gateway_address)
+    if gateway_tls_client_id is not None:
+        pulumi.export("gatewayTlsClientId", gateway_tls_client_id)
 
 
 if stage != "registry":
-    platform_and_workload()
+    stack_vault = key_vault()
+    if stage != "vault":
+        platform_and_workload(stack_vault)

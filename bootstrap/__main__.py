@@ -117,6 +117,13 @@ for env in environments:
     groups[env.environment] = ResourceGroup(
         f"{env.environment}",
         stack_args.resource_group_args(env, names, standard_tags(env)),
+        # Everything of an environment lives in its group: a `pulumi destroy` of this stack, or a group
+        # renamed or dropped here, must stop instead of deleting it (docs/runbook.md says how to remove the
+        # protection on purpose). No CanNotDelete lock on the group: it would also stop the environment's
+        # stack from deleting anything inside (an old pool, a replaced alert). Prod's stateful resources
+        # carry Pulumi `protect` too, and no lock (components/deletion_protection.py: CI cannot write locks);
+        # neither stops an `az group delete` outside Pulumi, which only an Owner's lock by hand would.
+        opts=pulumi.ResourceOptions(protect=True),
     )
     states[env.environment] = StateBackendNames.for_environment(env.environment, suffix)
 

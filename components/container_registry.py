@@ -9,6 +9,7 @@ from typing import Literal
 import pulumi
 from pulumi_azure_native import authorization, containerregistry
 
+from components.deletion_protection import protection
 from rbac.roles import PrincipalType, Role, assign_role
 
 RegistrySku = Literal["Basic", "Standard", "Premium"]
@@ -28,6 +29,8 @@ class ContainerRegistryArgs:
         retention policy for untagged manifests. Required: a cost decision.
     zone_redundant: replicate across availability zones (Premium only; ignored otherwise). Default False:
         zones are not available in every region.
+    protect: Pulumi `protect` on the registry (components/deletion_protection.py: why no CanNotDelete lock).
+        Default False: a throwaway registry can be deleted; a registry whose images a stack runs sets it.
     tags: tags for the registry. Default: none.
 
     Not parameters, because there is no safe other value: the admin user and anonymous pull are always off.
@@ -38,6 +41,7 @@ class ContainerRegistryArgs:
     registry_name: str
     sku: RegistrySku
     zone_redundant: bool = False
+    protect: bool = False
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -72,7 +76,7 @@ class ContainerRegistry(pulumi.ComponentResource):
             if premium
             else None,
             tags=dict(args.tags),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=self), protection(args.protect)),
         )
         self.id: pulumi.Output[str] = self.registry.id
         self.name: pulumi.Output[str] = self.registry.name

@@ -6,18 +6,37 @@
 - Access: Entra ID only. Local accounts are disabled and Kubernetes RBAC is Azure RBAC, so there is no static
   admin credential; `az aks get-credentials` returns a kubeconfig that authenticates through `kubelogin`.
 - Pools: a minimal system pool inline (tainted CriticalAddonsOnly) whose later changes are ignored, because
-  ARM cannot change or remove inline pools (pulumi-azure-native #1686); Muse runs on a separate user pool,
-  an `AgentPool` resource that can be resized, autoscaled or replaced freely.
+  ARM cannot change or remove inline pools (pulumi-azure-native #1686); Muse runs on separate user pools,
+  `AgentPool` resources that can be resized, autoscaled or replaced freely: one regional pool without zones,
+  one pool per zone with zones, because the cluster autoscaler is not zone-aware ("use a single node pool
+  for each zone" with `balance-similar-node-groups`: MicrosoftDocs/azure-aks-docs
+  articles/aks/cluster-autoscaler-overview.md and reliability-zone-resiliency-recommendations.md).
 - Workload identity: OIDC issuer + workload identity on, Key Vault CSI driver add-on with rotation.
-- Network: Azure CNI overlay with the Cilium dataplane and network policy; ingress via the application
-  routing add-on (managed NGINX).
+- Network: Azure CNI overlay with the Cilium dataplane and network policy; ingress through the application
+  routing add-on's Gateway API implementation (GatewayClass `approuting-istio`) on AKS's managed Gateway API
+  CRDs, with the add-on's NGINX controller off (its support ends in November 2026: azure-aks-docs
+  articles/aks/includes/ingress-nginx-retirement.md, articles/aks/app-routing-gateway-api.md).
 - Versions: the auto-upgrade channel owns the cluster's Kubernetes version. `kubernetes_version` is the
   version a cluster is created with; later changes to it (and to the pools' orchestratorVersion, which the
   channel moves with the control plane) are ignored, so `pulumi up` never asks AKS for the older version it
   was created with (AKS cannot downgrade) and a refresh after an upgrade shows no drift.
 - Maintenance: optional weekly planned-maintenance windows for the channel's upgrades and for the node OS
   (node image) upgrades (`maintenanceConfigurations` `aksManagedAutoUpgradeSchedule` and
-  `aksManagedNodeOSUpgradeSchedule`).
+  `aksManagedNodeOSUpgradeSchedule`), children of the cluster resource.
+
+The cluster is an `azure-native:resources:Resource` at API version CLUSTER_API_VERSION, not the typed
+`containerservice.ManagedCluster`: the pinned pulumi-azure-native 3.29.0 types the cluster at 2025-09-01,
+which has neither `ingressProfile.gatewayAPI` nor `webAppRouting.gatewayAPIImplementations` (they arrive in
+2026-04-01); its SDK reaches other versions only through a locally generated package (`pulumi package add
+azure-native containerservice 2026-05-01`, per ManagedCluster's docstring), which needs the Pulumi CLI
+wherever the program runs or is tested. The generic resource sends the ARM body written here as is, so
+nothing in the SDK checks it; export/arm_types.py validates it against the Bicep type data of that API
+version in `make export`, `make drift` and the tests instead. Its other cost: `properties` is untyped, so a
+refresh stores the whole live body, and with `properties.agentPoolProfiles` ignored every PUT sends the
+refreshed list of *all* live pools (user pools and read-only fields included), merged by position
+(azure-native diff.go applyValueDiff); a list older than a pool deletion names a pool AKS no longer has, and
+AKS refuses the PUT, so every `pulumi up` must run with `--refresh` (docs/architecture/azure.md, "The
+cluster's API version": the trade-offs, the pool list, and what an existing stack sees).
 """
 
 from __future__ import annotations
@@ -30,14 +49,16 @@ from typing import Any, Literal
 import pulumi
 import pulumi_kubernetes as k8s
 import yaml
-from pulumi_azure_native import containerservice, managedidentity
+from pulumi_azure_native import containerservice, managedidentity, resources
 
 from rbac.roles import PrincipalType, Role, assign_role
 
 # The Entra ID application that represents every AKS API server (the same in every tenant).
 AKS_AAD_SERVER_APP_ID = "6dae42f8-4368-4678-94ff-3960e28e3630"
 SYSTEM_POOL = "system"
-USER_POOL = "muse"
+# User pools: one regional pool when the cluster has no zones, else one per zone (user_pool_names).
+USER_POOL_PREFIX = "muse"
+REGIONAL_USER_POOL = "museregional"  # AKS: Linux pool names are 1-12 lowercase letters and digits
 CRITICAL_ADDONS_ONLY = "CriticalAddonsOnly=true:NoSchedule"
 OS_SKU = "AzureLinux"
 # Channels that move the cluster's Kubernetes version (learn.microsoft.com/azure/aks/auto-upgrade-cluster):
@@ -48,13 +69,49 @@ UpgradeChannel = Literal["patch", "stable", "rapid"]
 UPGRADE_CHANNELS: tuple[str, ...] = ("patch", "stable", "rapid")
 # Inputs the upgrade channel changes after creation, so Pulumi must not send the program's values again: the
 # cluster's version, and each pool's (auto-upgrade "always upgrades the control plane and the node pools
-# together"). The inline system pool is covered by the whole `agentPoolProfiles` being ignored.
-CHANNEL_OWNED_CLUSTER_INPUTS = ("kubernetesVersion",)
+# together"). The inline system pool is covered by the whole `agentPoolProfiles` being ignored. The cluster is
+# a generic resource whose ARM body sits under `properties`, so its paths start there (pulumi/pulumi
+# properties_path.go: `properties.kubernetesVersion` is the nested key; a bare `kubernetesVersion` would name
+# a top-level input the generic resource does not have and ignore nothing). `currentKubernetesVersion` is
+# read-only, but the generic resource's `properties` is untyped, so azure-native's refresh copies its change
+# into the inputs in state (provider.go Read, diff.go applyDiff); ignoring it keeps the program from
+# removing it again on every `pulumi up --refresh` and drift check (tests/program/test_upgrade_model.py).
+CHANNEL_OWNED_CLUSTER_INPUTS = ("properties.kubernetesVersion", "properties.currentKubernetesVersion")
 CHANNEL_OWNED_POOL_INPUTS = ("orchestratorVersion",)
 # The two planned-maintenance configurations AKS reads, by their fixed names
 # (learn.microsoft.com/azure/aks/planned-maintenance, "Schedule configuration types").
 AUTO_UPGRADE_SCHEDULE = "aksManagedAutoUpgradeSchedule"
 NODE_OS_UPGRADE_SCHEDULE = "aksManagedNodeOSUpgradeSchedule"
+
+# The managed cluster as a generic ARM resource (module docstring: why not the typed SDK resource).
+CLUSTER_PROVIDER_NAMESPACE = "Microsoft.ContainerService"
+CLUSTER_RESOURCE_TYPE = "managedClusters"
+CLUSTER_API_VERSION = "2026-05-01"
+# The type the cluster had before. Deliberately no alias to it: an alias makes the type change a replacement
+# (the generic resource's path inputs are new to the old state), and azure-native replaces delete-first
+# (provider.go Diff: `deleteBeforeReplace := len(replaces) > 0`), so it would delete the live cluster. Without
+# the alias an un-migrated stack plans a create, which azure-native refuses for an existing resource
+# (CanCreate), and stops before any delete; stack/migrations.py moves its state (docs/architecture/azure.md,
+# "The cluster's API version").
+TYPED_CLUSTER = "azure-native:containerservice:ManagedCluster"
+
+# The application routing add-on's Gateway API implementation (an Istio control plane without sidecars that
+# serves GatewayClass `approuting-istio`) on AKS's managed Gateway API CRDs (standard channel), and the
+# add-on's own NGINX controller off: `webAppRouting.enabled` runs the application routing operator, which
+# reconciles a Gateway listener's Key Vault TLS options (azure-aks-docs app-routing-gateway-api-dns-tls.md);
+# `defaultIngressControllerType: None` keeps it from creating the default NginxIngressController.
+INGRESS_PROFILE: Mapping[str, Any] = {
+    "gatewayAPI": {"installation": "Standard"},
+    "webAppRouting": {
+        "enabled": True,
+        "gatewayAPIImplementations": {"appRoutingIstio": {"mode": "Enabled"}},
+        "nginx": {"defaultIngressControllerType": "None"},
+    },
+}
+# With one user pool per zone the autoscaler keeps the zones' pools the same size (AKS cluster autoscaler
+# profile, azure-aks-docs cluster-autoscaler.md: `balance-similar-node-groups`, default false). Harmless with
+# a single pool, so every cluster gets it. Values of this profile are strings in ARM.
+AUTOSCALER_PROFILE: Mapping[str, str] = {"balance-similar-node-groups": "true"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,6 +155,26 @@ class MaintenanceWindow:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ContainerLogRotation:
+    """The kubelet's container log rotation on a pool (`kubeletConfig.containerLogMaxSizeMB` and
+    `containerLogMaxFiles`, azure-aks-docs custom-node-configuration-reference.md).
+
+    max_size_mb: size of a log file before the kubelet rotates it (MiB). Required.
+    max_files: log files kept per container, the current one included (at least 2). Required.
+    """
+
+    max_size_mb: int
+    max_files: int
+
+
+def user_pool_names(availability_zones: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """AKS name of each user pool -> its zones: one pool per zone (`musez1`, ...), or one regional pool."""
+    if not availability_zones:
+        return {REGIONAL_USER_POOL: ()}
+    return {f"{USER_POOL_PREFIX}z{zone}": (zone,) for zone in availability_zones}
+
+
+@dataclass(frozen=True, kw_only=True)
 class KubernetesClusterArgs:
     """Inputs of `KubernetesCluster`, field by field (what it is; default, and why that default).
 
@@ -114,9 +191,15 @@ class KubernetesClusterArgs:
         it on that day. After creation the upgrade channel owns the version and changes here are ignored.
         Required: which minor AKS still creates is a date-dependent fact the caller checks.
     system_pool: size of the inline system pool (tainted CriticalAddonsOnly). Required.
-    user_pool: size of the separate user pool the workloads run on. Required.
-    user_pool_labels: Kubernetes labels on the user pool's nodes, which workloads select with a
+    user_pool: size of each user pool the workloads run on: the regional pool, or each zone's pool when
+        `availability_zones` is set (prod: min 1 per zone = 3 nodes). Required.
+    user_pool_labels: Kubernetes labels on the user pools' nodes, which workloads select with a
         nodeSelector. Default: none.
+    user_pool_log_rotation: the kubelet's container log rotation on the user pools, which a pod's
+        ephemeral-storage limit must cover (container logs count towards it). Default None = AKS's
+        defaults, which azure-aks-docs custom-node-configuration.md warns "often change with new operating
+        system versions"; set it so a limit derived from it stays true. AKS sets a pool's kubelet config
+        when the pool is created (changing it is not an in-place update).
     tier: pricing tier Free | Standard | Premium. Default Standard: the tier with the uptime SLA, which AKS
         recommends for production; Free has none (learn.microsoft.com/azure/aks/free-standard-pricing-tiers).
     upgrade_channel: AKS auto-upgrade channel, patch | stable | rapid; it owns the cluster's version.
@@ -150,6 +233,7 @@ class KubernetesClusterArgs:
     system_pool: NodePoolSize
     user_pool: NodePoolSize
     user_pool_labels: Mapping[str, str] = field(default_factory=dict)
+    user_pool_log_rotation: ContainerLogRotation | None = None
     tier: str = "Standard"
     upgrade_channel: UpgradeChannel = "stable"
     availability_zones: Sequence[str] = ()
@@ -213,8 +297,8 @@ class KubernetesCluster(pulumi.ComponentResource):
     """`muse:azure:KubernetesCluster`.
 
     Exposes `name`, `id`, `oidc_issuer_url` (for federated credentials), `kubelet_principal_id` (for AcrPull),
-    `kubeconfig` (secret; what `az aks get-credentials` gives), and `provider` (the Kubernetes provider that
-    later components deploy through).
+    `kubeconfig` (secret; what `az aks get-credentials` gives), `provider` (the Kubernetes provider that
+    later components deploy through) and `user_pools` (AKS pool name -> `AgentPool`).
     """
 
     def __init__(
@@ -228,21 +312,21 @@ class KubernetesCluster(pulumi.ComponentResource):
             )
         child = pulumi.ResourceOptions(parent=self)
         zones = list(args.availability_zones) or None
-        addons = {
+        addons: dict[str, Any] = {
             # Keys are case-sensitive for Pulumi's diff (trap 11 in docs/architecture/azure.md).
-            "azureKeyvaultSecretsProvider": containerservice.ManagedClusterAddonProfileArgs(
-                enabled=True,
-                config={"enableSecretRotation": "true", "rotationPollInterval": "2m"},
-            ),
+            "azureKeyvaultSecretsProvider": {
+                "enabled": True,
+                "config": {"enableSecretRotation": "true", "rotationPollInterval": "2m"},
+            },
         }
         if args.log_analytics_workspace_id is not None:
-            addons["omsagent"] = containerservice.ManagedClusterAddonProfileArgs(
-                enabled=True,
-                config={
+            addons["omsagent"] = {
+                "enabled": True,
+                "config": {
                     "logAnalyticsWorkspaceResourceID": args.log_analytics_workspace_id,
                     "useAADAuth": "true",
                 },
-            )
+            }
 
         self.control_plane_identity = managedidentity.UserAssignedIdentity(
             f"{name}-control-plane",
@@ -270,114 +354,132 @@ class KubernetesCluster(pulumi.ComponentResource):
             parent=self,
         )
 
-        self.cluster = containerservice.ManagedCluster(
+        system_pool: dict[str, Any] = {
+            "name": SYSTEM_POOL,
+            "mode": "System",
+            "vmSize": args.system_pool.vm_size,
+            "count": args.system_pool.count,
+            "osType": "Linux",
+            "osSKU": OS_SKU,
+            "type": "VirtualMachineScaleSets",
+            "nodeTaints": [CRITICAL_ADDONS_ONLY],
+            "upgradeSettings": {"maxSurge": "33%"},
+        }
+        if zones:
+            system_pool["availabilityZones"] = zones
+        # The ARM body of Microsoft.ContainerService/managedClusters@CLUSTER_API_VERSION (names and shapes
+        # as in its REST API; export/arm_types.py checks them against that version's type data).
+        properties: dict[str, Any] = {
+            "dnsPrefix": args.dns_prefix,
+            "nodeResourceGroup": args.node_resource_group,
+            "kubernetesVersion": args.kubernetes_version,
+            "identityProfile": {
+                "kubeletidentity": {
+                    "resourceId": self.kubelet_identity.id,
+                    "clientId": self.kubelet_identity.client_id,
+                    "objectId": self.kubelet_identity.principal_id,
+                }
+            },
+            "enableRBAC": True,
+            "disableLocalAccounts": True,
+            "aadProfile": {
+                "managed": True,
+                "enableAzureRBAC": True,
+                "adminGroupObjectIDs": list(args.admin_group_object_ids),
+            },
+            "apiServerAccessProfile": {
+                "authorizedIPRanges": list(args.authorized_ip_ranges),
+                "disableRunCommand": True,
+            },
+            "oidcIssuerProfile": {"enabled": True},
+            "securityProfile": {
+                "workloadIdentity": {"enabled": True},
+                "imageCleaner": {"enabled": True, "intervalHours": 168},
+            },
+            "autoUpgradeProfile": {
+                "upgradeChannel": args.upgrade_channel,
+                "nodeOSUpgradeChannel": "NodeImage",
+            },
+            "networkProfile": {
+                "networkPlugin": "azure",
+                "networkPluginMode": "overlay",
+                "networkDataplane": "cilium",
+                "networkPolicy": "cilium",
+                "podCidr": "10.244.0.0/16",
+                "serviceCidr": "10.0.0.0/16",
+                "dnsServiceIP": "10.0.0.10",
+                "loadBalancerSku": "standard",
+                "outboundType": "loadBalancer",
+            },
+            "addonProfiles": addons,
+            "ingressProfile": INGRESS_PROFILE,
+            "autoScalerProfile": AUTOSCALER_PROFILE,
+            "agentPoolProfiles": [system_pool],
+        }
+        self.cluster = resources.Resource(
             name,
+            resource_provider_namespace=CLUSTER_PROVIDER_NAMESPACE,
+            resource_type=CLUSTER_RESOURCE_TYPE,
+            # A top-level resource: no parent path (the form pulumi-azure-native's own test programs use,
+            # provider/pkg/provider/test-programs/generic-resource-cognitive-services/Pulumi.yaml).
+            parent_resource_path="",
+            api_version=CLUSTER_API_VERSION,
             resource_name_=args.cluster_name,
             resource_group_name=args.resource_group_name,
             location=args.location,
-            dns_prefix=args.dns_prefix,
-            node_resource_group=args.node_resource_group,
-            kubernetes_version=args.kubernetes_version,
-            sku=containerservice.ManagedClusterSKUArgs(name="Base", tier=args.tier),
-            identity=containerservice.ManagedClusterIdentityArgs(
-                type=containerservice.ResourceIdentityType.USER_ASSIGNED,
+            sku=resources.SkuArgs(name="Base", tier=args.tier),
+            identity=resources.IdentityArgs(
+                type=resources.ResourceIdentityType.USER_ASSIGNED,
                 user_assigned_identities=[self.control_plane_identity.id],
             ),
-            identity_profile={
-                "kubeletidentity": containerservice.UserAssignedIdentityArgs(
-                    resource_id=self.kubelet_identity.id,
-                    client_id=self.kubelet_identity.client_id,
-                    object_id=self.kubelet_identity.principal_id,
-                )
-            },
-            enable_rbac=True,
-            disable_local_accounts=True,
-            aad_profile=containerservice.ManagedClusterAADProfileArgs(
-                managed=True,
-                enable_azure_rbac=True,
-                admin_group_object_ids=list(args.admin_group_object_ids),
-            ),
-            api_server_access_profile=containerservice.ManagedClusterAPIServerAccessProfileArgs(
-                authorized_ip_ranges=list(args.authorized_ip_ranges),
-                disable_run_command=True,
-            ),
-            oidc_issuer_profile=containerservice.ManagedClusterOIDCIssuerProfileArgs(enabled=True),
-            security_profile=containerservice.ManagedClusterSecurityProfileArgs(
-                workload_identity=containerservice.ManagedClusterSecurityProfileWorkloadIdentityArgs(
-                    enabled=True
-                ),
-                image_cleaner=containerservice.ManagedClusterSecurityProfileImageCleanerArgs(
-                    enabled=True, interval_hours=168
-                ),
-            ),
-            auto_upgrade_profile=containerservice.ManagedClusterAutoUpgradeProfileArgs(
-                upgrade_channel=args.upgrade_channel,
-                node_os_upgrade_channel="NodeImage",
-            ),
-            network_profile=containerservice.ContainerServiceNetworkProfileArgs(
-                network_plugin="azure",
-                network_plugin_mode="overlay",
-                network_dataplane="cilium",
-                network_policy="cilium",
-                pod_cidr="10.244.0.0/16",
-                service_cidr="10.0.0.0/16",
-                dns_service_ip="10.0.0.10",
-                load_balancer_sku="standard",
-                outbound_type="loadBalancer",
-            ),
-            addon_profiles=addons,
-            ingress_profile=containerservice.ManagedClusterIngressProfileArgs(
-                web_app_routing=containerservice.ManagedClusterIngressProfileWebAppRoutingArgs(enabled=True),
-            ),
-            agent_pool_profiles=[
-                containerservice.ManagedClusterAgentPoolProfileArgs(
-                    name=SYSTEM_POOL,
-                    mode="System",
-                    vm_size=args.system_pool.vm_size,
-                    count=args.system_pool.count,
-                    os_type="Linux",
-                    os_sku=OS_SKU,
-                    type="VirtualMachineScaleSets",
-                    availability_zones=zones,
-                    node_taints=[CRITICAL_ADDONS_ONLY],
-                    upgrade_settings=containerservice.AgentPoolUpgradeSettingsArgs(max_surge="33%"),
-                )
-            ],
+            properties=properties,
             tags=dict(args.tags),
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=[kubelet_operator],
-                ignore_changes=["agentPoolProfiles", *CHANNEL_OWNED_CLUSTER_INPUTS],
+                ignore_changes=["properties.agentPoolProfiles", *CHANNEL_OWNED_CLUSTER_INPUTS],
             ),
         )
+        cluster_name: pulumi.Output[str] = self.cluster.name
 
         pool = args.user_pool
-        self.user_pool = containerservice.AgentPool(
-            f"{name}-{USER_POOL}",
-            agent_pool_name=USER_POOL,
-            resource_name_=self.cluster.name,
-            resource_group_name=args.resource_group_name,
-            mode="User",
-            vm_size=pool.vm_size,
-            count=pool.count,
-            enable_auto_scaling=pool.autoscale,
-            min_count=pool.min_count if pool.autoscale else None,
-            max_count=pool.max_count if pool.autoscale else None,
-            os_type="Linux",
-            os_sku=OS_SKU,
-            type="VirtualMachineScaleSets",
-            availability_zones=zones,
-            node_labels=dict(args.user_pool_labels),
-            upgrade_settings=containerservice.AgentPoolUpgradeSettingsArgs(max_surge="33%"),
-            tags=dict(args.tags),
-            # The channel owns the pool's version (no orchestratorVersion is set, so the pool starts at the
-            # control plane's); the autoscaler owns the node count. Without these every `pulumi up` would
-            # fight them.
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                ignore_changes=[*CHANNEL_OWNED_POOL_INPUTS, *(["count"] if pool.autoscale else [])],
-            ),
-        )
+        rotation = args.user_pool_log_rotation
+        self.user_pools: dict[str, containerservice.AgentPool] = {}
+        for pool_name, pool_zones in user_pool_names(args.availability_zones).items():
+            self.user_pools[pool_name] = containerservice.AgentPool(
+                f"{name}-{pool_name}",
+                agent_pool_name=pool_name,
+                resource_name_=cluster_name,
+                resource_group_name=args.resource_group_name,
+                mode="User",
+                vm_size=pool.vm_size,
+                count=pool.count,
+                enable_auto_scaling=pool.autoscale,
+                min_count=pool.min_count if pool.autoscale else None,
+                max_count=pool.max_count if pool.autoscale else None,
+                os_type="Linux",
+                os_sku=OS_SKU,
+                type="VirtualMachineScaleSets",
+                availability_zones=list(pool_zones) or None,
+                node_labels=dict(args.user_pool_labels),
+                kubelet_config=(
+                    containerservice.KubeletConfigArgs(
+                        container_log_max_size_mb=rotation.max_size_mb,
+                        container_log_max_files=rotation.max_files,
+                    )
+                    if rotation
+                    else None
+                ),
+                upgrade_settings=containerservice.AgentPoolUpgradeSettingsArgs(max_surge="33%"),
+                tags=dict(args.tags),
+                # The channel owns the pool's version (no orchestratorVersion is set, so the pool starts at
+                # the control plane's); the autoscaler owns the node count. Without these every `pulumi up`
+                # would fight them.
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    ignore_changes=[*CHANNEL_OWNED_POOL_INPUTS, *(["count"] if pool.autoscale else [])],
+                ),
+            )
         self.maintenance_configurations = [
             self._maintenance_configuration(f"{name}-{suffix}", config_name, window, args)
             for suffix, config_name, window in (
@@ -389,7 +491,7 @@ class KubernetesCluster(pulumi.ComponentResource):
 
         credentials = containerservice.list_managed_cluster_user_credentials_output(
             resource_group_name=args.resource_group_name,
-            resource_name=self.cluster.name,
+            resource_name=cluster_name,
             format="exec",
         )
         # Secret from the moment it is decoded, so no derived value can leak it in plain text.
@@ -398,11 +500,9 @@ class KubernetesCluster(pulumi.ComponentResource):
         )
 
         self.id: pulumi.Output[str] = self.cluster.id
-        self.name: pulumi.Output[str] = self.cluster.name
-        self.fqdn: pulumi.Output[str] = self.cluster.fqdn
-        self.oidc_issuer_url: pulumi.Output[str] = self.cluster.oidc_issuer_profile.apply(
-            lambda profile: profile.issuer_url if profile and profile.issuer_url else ""
-        )
+        self.name: pulumi.Output[str] = cluster_name
+        self.fqdn: pulumi.Output[str] = self.cluster.properties.apply(lambda p: (p or {}).get("fqdn") or "")
+        self.oidc_issuer_url: pulumi.Output[str] = self.cluster.properties.apply(_issuer_url)
         self.kubelet_principal_id: pulumi.Output[str] = self.kubelet_identity.principal_id
         self.kubeconfig = user_kubeconfig
         self.provider = k8s.Provider(
@@ -440,3 +540,9 @@ class KubernetesCluster(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
+
+
+def _issuer_url(properties: Mapping[str, Any] | None) -> str:
+    """`properties.oidcIssuerProfile.issuerURL` of the cluster's ARM response (empty until it exists)."""
+    profile = (properties or {}).get("oidcIssuerProfile") or {}
+    return str(profile.get("issuerURL") or "")

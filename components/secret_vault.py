@@ -14,6 +14,7 @@ import pulumi
 import pulumi_random as random
 from pulumi_azure_native import authorization, keyvault
 
+from components.deletion_protection import protection
 from rbac.roles import PrincipalType, Role, assign_role
 
 
@@ -30,6 +31,8 @@ class SecretVaultArgs:
         cannot destroy the secrets; turn it off only for throwaway vaults.
     retention_days: soft-delete retention, 7-90 days. Default 90: the longest recovery window, which is
         also what Azure sets when none is given.
+    protect: Pulumi `protect` on the vault (components/deletion_protection.py: why no CanNotDelete lock), on
+        top of soft delete and purge protection, which only make a deleted vault recoverable. Default False.
     tags: tags for the vault. Default: none.
     """
 
@@ -39,6 +42,7 @@ class SecretVaultArgs:
     tenant_id: pulumi.Input[str]
     purge_protection: bool = True
     retention_days: int = 90
+    protect: bool = False
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -76,7 +80,7 @@ class SecretVault(pulumi.ComponentResource):
                 network_acls=keyvault.NetworkRuleSetArgs(default_action="Allow", bypass="AzureServices"),
             ),
             tags=dict(args.tags),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=self), protection(args.protect)),
         )
         self.id: pulumi.Output[str] = self.vault.id
         self.name: pulumi.Output[str] = self.vault.name
@@ -117,6 +121,30 @@ class SecretVault(pulumi.ComponentResource):
         scope = self.vault.id if secret is None else secret.id
         return assign_role(
             f"{name}-secrets-user",
+            role=Role.KEY_VAULT_SECRETS_USER,
+            scope=scope,
+            principal_id=principal_id,
+            principal_type=principal_type,
+            parent=self,
+        )
+
+    def grant_certificate_read(
+        self,
+        name: str,
+        principal_id: pulumi.Input[str],
+        certificate_name: str,
+        principal_type: PrincipalType = PrincipalType.SERVICE_PRINCIPAL,
+    ) -> authorization.RoleAssignment:
+        """Key Vault Secrets User for `principal_id` on the secret of the certificate `certificate_name` only.
+
+        A Key Vault certificate's private key and chain are read as the secret of the same name (`GET
+        /secrets/<name>`; what the Secrets Store CSI driver reads for `objectType: secret`), and a
+        certificate's secret is managed by Key Vault, not by this program: the scope is that secret's id,
+        which exists once the certificate does (scripts/tls-certificate.sh puts it there first). Reading the
+        certificate object itself (`certificates/read`) is not needed, so not Key Vault Certificate User."""
+        scope = self.vault.id.apply(lambda vault_id: f"{vault_id}/secrets/{certificate_name}")
+        return assign_role(
+            f"{name}-certificate-secrets-user",
             role=Role.KEY_VAULT_SECRETS_USER,
             scope=scope,
             principal_id=principal_id,

@@ -25,3 +25,15 @@ def api_version(type_token: str) -> str:
     if match is None:
         raise LookupError(f"the SDK does not state the REST API version of {type_token}")
     return match.group(1)
+
+
+GENERIC_RESOURCE = "azure-native:resources:Resource"
+
+
+def resource_api_version(type_token: str, properties: dict[str, object]) -> str:
+    """The REST API version a planned resource is deployed with: the SDK's for a typed resource, the
+    `apiVersion` input for a generic `azure-native:resources:Resource` (whose own docstring names the
+    Resources API it is read through, not the version of the resource it creates)."""
+    if type_token == GENERIC_RESOURCE:
+        return str(properties["apiVersion"])
+    return api_version(type_token)

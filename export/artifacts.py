@@ -18,7 +18,7 @@ from export.bicep import build_template, render_template
 from export.governance.sources import inventory_json, render_stack_doc, stack_inventory
 from export.parameters import render_parameters
 from export.plans import all_plans, stacks
-from export.resource_types import MAPPINGS
+from export.resource_types import CONDITIONS, MAPPINGS
 from stack.files import REPO_ROOT
 
 COMMAND = "make export"
@@ -39,7 +39,7 @@ BICEP_HEADER = (
     "//   az deployment group create -g rg-muse-<env>-<suffix> -f infra/bicep/main.bicep \\",
     "//     -p @infra/bicep/parameters.<env>.json -p museApiTokenValue=<secret>",
     "// Not in this file:",
-    "// - Kubernetes objects (namespace, workload, ingress, ...): not ARM resources; Pulumi deploys them",
+    "// - Kubernetes objects (namespaces, workload, Gateway, ...): not ARM resources; Pulumi deploys them",
     "//   into the cluster.",
     "// - Entra ID objects (the GitHub build application and service principal): they live in Microsoft",
     "//   Graph, which a resource-group deployment cannot create; pass the service principal's object id as",
@@ -50,7 +50,7 @@ BICEP_HEADER = (
 
 
 def render_main_bicep() -> str:
-    return render_template(build_template(all_plans(), MAPPINGS), BICEP_HEADER)
+    return render_template(build_template(all_plans(), MAPPINGS, CONDITIONS), BICEP_HEADER)
 
 
 def _parameters(stack: str) -> Callable[[], str]:

@@ -24,12 +24,13 @@ from typing import Any
 
 import annotated_types
 
-from export.api_versions import api_version
+from export import arm_types
+from export.api_versions import api_version, resource_api_version
 from export.bicep_syntax import Expr, camel, interpolated, literal_strings, render, string
 from export.mapping import DROP, Param, TypeMapping
 from export.plans import StackPlan
 from offline.engine import PlannedResource
-from offline.mocks import DEPLOYER_OBJECT_ID, SUBSCRIPTION_ID, TENANT_ID
+from offline.mocks import DEPLOYER_OBJECT_ID, SUBSCRIPTION_ID, TENANT_ID, generic_arm_type
 from rbac.roles import Role
 from stack import naming
 from stack.config import AZURE_REGIONS, StackConfig
@@ -39,7 +40,7 @@ from stack.tags import standard_tags
 NOT_IN_BICEP: dict[str, str] = {
     "pulumi:providers:": "Pulumi providers are not Azure resources",
     "kubernetes:": (
-        "Kubernetes objects (namespace, workload, ingress, ...) are not ARM resources; Pulumi deploys them "
+        "Kubernetes objects (namespaces, workload, Gateway, ...) are not ARM resources; Pulumi deploys them "
         "into the cluster"
     ),
     "azuread:": (
@@ -52,20 +53,37 @@ NOT_IN_BICEP: dict[str, str] = {
 # Stack config keys that are not Bicep parameters, with the reason. Every other key must be used by the Bicep.
 NOT_PARAMETERS: dict[str, str] = {
     "replicas": "Kubernetes Deployment only",
-    "ingressHost": "Kubernetes Ingress only",
     "imageTag": "Kubernetes Deployment only",
     "maxReplicas": "Kubernetes HorizontalPodAutoscaler only",
     "rolloutTimeoutMinutes": "how long `pulumi up` awaits the Kubernetes Deployment",
-    "ingressTlsCertificate": "Kubernetes Ingress only (a certificate name in the Key Vault)",
+    "ingressTlsCertificateIssuer": (
+        "how the certificate gets into the Key Vault and renews: a data-plane operation "
+        "(scripts/tls-certificate.sh), not an ARM resource"
+    ),
     "githubRepository": "subject of the GitHub identity's federated credentials, which are Entra ID objects",
+    "protectStatefulResources": (
+        "Pulumi `protect` on the stateful resources, an engine option with no ARM counterpart "
+        "(components/deletion_protection.py: why no CanNotDelete lock)"
+    ),
 }
 
 # Stack outputs the Bicep has no counterpart for, with the reason (written above the Bicep outputs).
 NOT_OUTPUTS: dict[str, str] = {
     "kubeconfig": "a secret; `az aks get-credentials` gives it",
     "museDeployment": "a Kubernetes Deployment",
-    "museUrl": "the Kubernetes ingress's address",
+    "museUrl": "the Kubernetes Gateway's address or ingressHost",
+    "museGatewayAddress": "the Kubernetes Gateway's address",
+    "gatewayTlsClientId": (
+        "only with ingressHost; `az identity show -g <group> -n id-muse-<env>-<suffix>-gateway-tls` gives it"
+    ),
     "museImage": "the Kubernetes Deployment's image (muse:imageTag, which CI sets to the pushed digest)",
+}
+
+# Child resources a role assignment may be scoped to without the program managing them (Azure does): the scope
+# `<parent id>/<segment>/<name>` becomes an `existing` resource of this ARM type under the parent's symbol.
+EXISTING_CHILDREN: dict[str, tuple[str, str]] = {
+    # A Key Vault certificate's key and chain, read as the secret of the same name (SecretVault).
+    "secrets": ("Microsoft.KeyVault/vaults/secrets", "azure-native:keyvault:Secret"),
 }
 
 _PLACEHOLDER = "\x00{}\x00"
@@ -418,17 +436,23 @@ class BicepResource:
     body: dict[str, Any]
     comments: tuple[str, ...] = ()
     condition: str | None = None
+    api_version: str = ""
+    existing: bool = False
 
     def render(self) -> str:
-        version = api_version(self.type_token)
+        version = self.api_version or api_version(self.type_token)
         head = [f"// {c}" for c in self.comments]
         condition = f"if ({self.condition}) " if self.condition else ""
         body = render(self.body)
         # checkov reads inline skips inside the resource's block.
         skips = "".join(f"\n  // checkov:skip={check}: {reason}" for check, reason in self.mapping.skips)
         body = "{" + skips + body[1:]
+        existing = "existing " if self.existing else ""
         return "\n".join(
-            [*head, f"resource {self.symbol} '{self.mapping.arm_type}@{version}' = {condition}{body}"]
+            [
+                *head,
+                f"resource {self.symbol} '{self.mapping.arm_type}@{version}' {existing}= {condition}{body}",
+            ]
         )
 
 
@@ -454,6 +478,13 @@ def azure_resources(plan: StackPlan, mappings: Mapping[str, TypeMapping]) -> lis
         if not resource.custom:
             continue
         if resource.type in mappings:
+            mapping = mappings[resource.type]
+            if mapping.api_version_input and generic_arm_type(resource.properties) != mapping.arm_type:
+                raise ExportError(
+                    f"{resource.type} ({resource.name}) is a {generic_arm_type(resource.properties)}, but "
+                    f"the generic resource's mapping is for {mapping.arm_type}: give each ARM type of "
+                    "generic resources its own mapping"
+                )
             found.append(resource)
             continue
         if any(resource.type.startswith(prefix) for prefix in NOT_IN_BICEP):
@@ -476,7 +507,15 @@ class Template:
     excluded: dict[str, list[str]]  # reason -> resource type tokens
 
 
-def build_template(plans: Sequence[StackPlan], mappings: Mapping[str, TypeMapping]) -> Template:
+def build_template(
+    plans: Sequence[StackPlan],
+    mappings: Mapping[str, TypeMapping],
+    conditions: Mapping[str, str] | None = None,
+) -> Template:
+    """The Bicep of `plans`. `conditions`: logical key (export/resource_types.py CONDITIONS) -> the Bicep
+    `if` of a resource only some plans have, when no optional string parameter it references says it
+    (`_condition`); tests/export evaluate each condition with every stack's parameters against its plan."""
+    conditions = conditions or {}
     if not plans:
         raise ExportError("no stacks to export")
     order = {t: i for i, t in enumerate(mappings)}
@@ -509,14 +548,21 @@ def build_template(plans: Sequence[StackPlan], mappings: Mapping[str, TypeMappin
 
     resources: list[BicepResource] = []
     extra_params: dict[str, Param] = {}
+    existing: dict[str, BicepResource] = {}
     for key in keys:
         mapping = mappings[key[0]]
         rendered: dict[str, tuple[str, dict[str, Any]]] = {}
+        versions: set[str] = set()
+        uses_existing: set[str] = set()
         for plan in plans:
             if key not in per_stack[plan.label]:
                 continue
             resource = per_stack[plan.label][key]
             b = bindings[plan.label]
+            version = resource_api_version(resource.type, resource.properties)
+            versions.add(version)
+            if mapping.api_version_input:
+                _check_arm_body(mapping, resource, version, plan.label)
             explicit = mapping.bindings_for(resource)
             for value in explicit.values():
                 if isinstance(value, Param):
@@ -533,8 +579,13 @@ def build_template(plans: Sequence[StackPlan], mappings: Mapping[str, TypeMappin
                 head["parent"] = Expr(parent)
             if mapping.scope_input:
                 scope = resource.properties[mapping.scope_input]
+                child = _existing_child(scope, b, configs[plan.label])
                 if scope in b.ids:
                     head["scope"] = Expr(b.ids[scope])
+                elif child is not None:
+                    existing.setdefault(child.symbol, child)
+                    uses_existing.add(child.symbol)
+                    head["scope"] = Expr(child.symbol)
                 elif scope != b.resource_group_id:
                     raise ExportError(
                         f"{resource.urn}: scope {scope} is neither the resource group nor a resource here"
@@ -556,7 +607,10 @@ def build_template(plans: Sequence[StackPlan], mappings: Mapping[str, TypeMappin
             )
             if explicit_deps:
                 body["dependsOn"] = [Expr(d) for d in explicit_deps]
-            leaks = _leaks(body, configs[plan.label])
+            constants = {literal for literal, _ in mapping.constant_literals}
+            leaks = [
+                leak for leak in _leaks(body, configs[plan.label]) if leak.split("'")[1] not in constants
+            ]
             if leaks:
                 raise ExportError(
                     f"{resource.urn}: literal {', '.join(leaks)} looks config-derived; bind it to the "
@@ -571,11 +625,22 @@ def build_template(plans: Sequence[StackPlan], mappings: Mapping[str, TypeMappin
                     f"{key[0]} {key[1]} differs between {first_stack} and {stack} where the Bicep has no "
                     f"parameter; bind these values in export/resource_types.py:\n{diff}"
                 )
+        if len(versions) != 1:
+            raise ExportError(f"{key[0]} {key[1]} uses API versions {sorted(versions)} in different stacks")
         comments = (mapping.comment,) if mapping.comment else ()
         condition = None
         if len(rendered) < len(plans):
-            condition = _condition(key, first_text, plans, set(rendered))
-        resources.append(BicepResource(symbols[key], key[0], mapping, first_body, comments, condition))
+            condition = conditions.get(key[1]) or _condition(key, first_text, plans, set(rendered))
+        for symbol in sorted(uses_existing):
+            child = existing[symbol]
+            if child not in resources:  # declared once, before its first user, under the user's condition
+                child.condition = condition
+                resources.append(child)
+        resources.append(
+            BicepResource(
+                symbols[key], key[0], mapping, first_body, comments, condition, api_version=versions.pop()
+            )
+        )
 
     outputs, omitted = _outputs(plans, bindings)
     excluded: dict[str, list[str]] = {}
@@ -585,6 +650,50 @@ def build_template(plans: Sequence[StackPlan], mappings: Mapping[str, TypeMappin
                 if r.custom and r.type.startswith(prefix) and r.type not in excluded.setdefault(reason, []):
                     excluded[reason].append(r.type)
     return Template(config_params(), extra_params, resources, outputs, omitted, excluded)
+
+
+def _check_arm_body(mapping: TypeMapping, resource: PlannedResource, version: str, label: str) -> None:
+    """A generic resource's body against its API version's ARM type data (export/arm_types.py): what the
+    typed SDK would have refused, this refuses."""
+    body = {"name": resource.properties[mapping.name_input or "resourceName"], **mapping.to_arm(resource)}
+    problems = arm_types.validate(arm_types.load(mapping.arm_type, version), body)
+    if problems:
+        listed = "\n".join(f"  - {p}" for p in problems)
+        raise ExportError(
+            f"{resource.urn} in {label}: the body is not a {mapping.arm_type}@{version} "
+            f"(export/arm_types/):\n{listed}"
+        )
+
+
+def _existing_child(scope: str, b: StackBindings, config: StackConfig) -> BicepResource | None:
+    """An `existing` resource for a scope `<id of a resource here>/<segment>/<name>` (EXISTING_CHILDREN):
+    a child Azure manages, e.g. a Key Vault certificate's secret. Its name is the parameter whose value it
+    is."""
+    parent_id, _, rest = scope.rpartition("/")
+    parent_id, _, segment = parent_id.rpartition("/")
+    if parent_id not in b.ids or segment not in EXISTING_CHILDREN:
+        return None
+    arm_type, type_token = EXISTING_CHILDREN[segment]
+    parent_symbol = b.ids[parent_id]
+    aliases = [
+        spec.alias or name
+        for name, spec in StackConfig.model_fields.items()
+        if getattr(config, name) == rest and (spec.alias or name) not in NOT_PARAMETERS
+    ]
+    if len(aliases) == 1:
+        name: Any = Expr(aliases[0])
+        symbol = parent_symbol + aliases[0][0].upper() + aliases[0][1:]
+    else:
+        name, symbol = rest, camel(f"{parent_symbol}-{rest}")
+    mapping = TypeMapping(arm_type=arm_type, name_input=None)
+    return BicepResource(
+        symbol,
+        type_token,
+        mapping,
+        {"name": name, "parent": Expr(parent_symbol)},
+        comments=("Managed by Azure, not by this template: the scope of a role assignment below.",),
+        existing=True,
+    )
 
 
 def _condition(key: tuple[str, str], text: str, plans: Sequence[StackPlan], present: set[str]) -> str:
@@ -606,9 +715,14 @@ def _condition(key: tuple[str, str], text: str, plans: Sequence[StackPlan], pres
 def _logical_key(name: str, config: StackConfig) -> str:
     """A Pulumi logical name with the stack's names in it (e.g. a namespace) made stack-independent."""
     real = naming.ResourceNames.for_stack(config.environment, config.name_suffix)
-    for field_name, template in names_variable().items():
-        value = getattr(real, _snake(field_name))
-        if isinstance(template, Expr) and value in name:
+    candidates = [
+        (getattr(real, _snake(field_name)), field_name)
+        for field_name, template in names_variable().items()
+        if isinstance(template, Expr)
+    ]
+    # The longest name first: `muse-prod-gateway` (the Gateway's namespace) contains `muse-prod`.
+    for value, field_name in sorted(candidates, key=lambda c: -len(c[0])):
+        if value in name:
             return name.replace(value, field_name)
     return name
 

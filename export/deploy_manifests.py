@@ -5,7 +5,9 @@ never edited by hand. It renders files only; deploying them is `kubectl apply -k
 - `deploy/base/`: every object, built from a neutral spec (namespace `muse`, one replica) with PLACEHOLDERS
   where Azure values go.
 - `deploy/overlays/<stack>/kustomization.yaml`: JSON 6902 patches that turn the base into exactly what the
-  stack's config gives `MuseWorkload` (computed as the difference of the two, so they cannot disagree), and
+  stack's config gives `MuseWorkload` (computed as the difference of the two, so they cannot disagree), the
+  objects only the stack has as files beside it (`deploy/overlays/<stack>/<object>.yaml`: with an ingress
+  host, the certificate reader's service account and the HTTP -> HTTPS redirect), and
   `replacements` that fill the placeholders from `params.env`, a file the person deploying writes from
   `pulumi stack output` (PARAMS; the commands are in the overlay's header and docs/runbook.md). params.env is
   not committed (.gitignore): without it `kubectl apply -k` stops instead of deploying placeholders.
@@ -107,9 +109,24 @@ def params(spec: manifests.WorkloadSpec, stack: str) -> tuple[Param, ...]:
                 manifests.tls_certificate_uri(spec),
                 (
                     Target(
-                        "Ingress",
-                        manifests.INGRESS,
-                        f"metadata.annotations.[{manifests.TLS_CERT_ANNOTATION}]",
+                        "Gateway",
+                        manifests.GATEWAY,
+                        f"spec.listeners.[name={manifests.HTTPS_LISTENER}].tls.options."
+                        f"[{manifests.TLS_CERT_KEYVAULT_URI_OPTION}]",
+                    ),
+                ),
+            )
+        )
+        found.append(
+            Param(
+                "GATEWAY_TLS_CLIENT_ID",
+                f"$({out} gatewayTlsClientId)",
+                manifests.PLACEHOLDERS.gateway_tls_client_id,
+                (
+                    Target(
+                        "ServiceAccount",
+                        manifests.GATEWAY_TLS_SERVICE_ACCOUNT,
+                        f"metadata.annotations.[{manifests.WORKLOAD_IDENTITY_CLIENT_ID}]",
                     ),
                 ),
             )
@@ -127,7 +144,10 @@ def param_values(spec_with_azure: manifests.WorkloadSpec) -> dict[str, str]:
         "AZURE_TENANT_ID": spec_with_azure.azure.tenant_id,
         "KEY_VAULT_NAME": spec_with_azure.azure.key_vault_name,
         **(
-            {"INGRESS_TLS_CERTIFICATE_URI": manifests.tls_certificate_uri(spec_with_azure)}
+            {
+                "INGRESS_TLS_CERTIFICATE_URI": manifests.tls_certificate_uri(spec_with_azure),
+                "GATEWAY_TLS_CLIENT_ID": spec_with_azure.azure.gateway_tls_client_id,
+            }
             if spec_with_azure.ingress_host
             else {}
         ),
@@ -139,12 +159,13 @@ def base_spec() -> manifests.WorkloadSpec:
     return manifests.WorkloadSpec(
         environment="base",
         namespace="muse",
+        gateway_namespace=f"muse{manifests.GATEWAY_NAMESPACE_SUFFIX}",
         service_account=ResourceNames.for_stack("dev", "base").service_account,  # the same in every stack
         image_tag="latest",
         replicas=1,
         max_replicas=1,
         ingress_host="",
-        tls_certificate="muse-tls",
+        tls_certificate="",
         zone_spread=False,
     )
 
@@ -199,14 +220,32 @@ def file_name(key: str) -> str:
 
 
 def render_base_object(key: str) -> str:
-    return f"{header('components/muse_workload/manifests.py')}\n{_dump(manifests.BUILDERS[key](base_spec()))}"
+    return (
+        f"{header('components/muse_workload/manifests.py')}\n{_dump(manifests.manifests(base_spec())[key])}"
+    )
+
+
+def render_stack_object(stack: str, key: str) -> str:
+    """An object the stack has and the base does not, as the stack's spec builds it (with placeholders)."""
+    return f"{header('components/muse_workload/manifests.py')}\n{_dump(_stack_only(stack)[key])}"
+
+
+def _stack_only(stack: str) -> dict[str, dict[str, Any]]:
+    base, env = manifests.manifests(base_spec()), manifests.manifests(stack_workload_spec(stack))
+    missing = sorted(set(base) - set(env))
+    if missing:
+        raise ValueError(
+            f"stack {stack} lacks {missing} of deploy/base: teach export/deploy_manifests.py to delete "
+            "objects"
+        )
+    return {key: body for key, body in env.items() if key not in base}
 
 
 def render_base_kustomization() -> str:
     kustomization = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
-        "resources": [file_name(key) for key in manifests.BUILDERS],
+        "resources": [file_name(key) for key in manifests.manifests(base_spec())],
     }
     note = (
         "# The Muse workload with neutral values (namespace muse) and placeholders; deploy an overlay:\n"
@@ -219,7 +258,7 @@ def overlay(stack: str) -> dict[str, Any]:
     """The overlay's kustomization: patches (base -> the stack's objects) and placeholders -> params.env."""
     base, env = manifests.manifests(base_spec()), manifests.manifests(stack_workload_spec(stack))
     patches = []
-    for key in manifests.BUILDERS:
+    for key in base:
         ops = json_patch(base[key], env[key])
         if ops:
             patches.append(
@@ -245,7 +284,7 @@ def overlay(stack: str) -> dict[str, Any]:
     return {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
-        "resources": ["../../base"],
+        "resources": ["../../base", *(file_name(key) for key in _stack_only(stack))],
         "configMapGenerator": [
             {
                 "name": PARAMS_CONFIGMAP,
@@ -284,12 +323,19 @@ def _renderer(render: Callable[[str], str], argument: str) -> Callable[[], str]:
 def artifacts() -> dict[str, Callable[[], str]]:
     """deploy/** path -> renderer, for export/artifacts.py."""
     rendered = {
-        f"deploy/base/{file_name(key)}": _renderer(render_base_object, key) for key in manifests.BUILDERS
+        f"deploy/base/{file_name(key)}": _renderer(render_base_object, key)
+        for key in manifests.manifests(base_spec())
     }
     rendered["deploy/base/kustomization.yaml"] = render_base_kustomization
     for stack in stack_names():
         rendered[f"deploy/overlays/{stack}/kustomization.yaml"] = _renderer(render_overlay, stack)
+        for key in _stack_only(stack):
+            rendered[f"deploy/overlays/{stack}/{file_name(key)}"] = _stack_renderer(stack, key)
     return rendered
+
+
+def _stack_renderer(stack: str, key: str) -> Callable[[], str]:
+    return lambda: render_stack_object(stack, key)
 
 
 def read_params(text: str) -> Mapping[str, str]:

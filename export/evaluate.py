@@ -32,6 +32,7 @@ class EvaluatedResource:
     parent: str | None = None
     scope: str | None = None
     depends_on: list[str] = field(default_factory=list)
+    existing: bool = False  # `existing`: a reference to a resource the template does not deploy
 
 
 class BicepEvaluationError(Exception):
@@ -95,7 +96,9 @@ class Evaluator:
                 self._resources[symbol] = None  # type: ignore[assignment]
                 return None
             config = config["config"]
-        resource = EvaluatedResource(symbol, spec["type"], spec["api_version"])
+        resource = EvaluatedResource(
+            symbol, spec["type"], spec["api_version"], existing=bool(spec.get("existing"))
+        )
         self._resources[symbol] = resource  # before the body: a body may refer to itself by `.id`
         body = {k: v for k, v in config.items() if k not in ("parent", "scope", "dependsOn")}
         resource.depends_on = [str(d) for d in config.get("dependsOn") or []]
@@ -222,6 +225,8 @@ class Evaluator:
             return len(args[0]) == 0
         if kind == "length":
             return len(args[0])
+        if kind == "contains":
+            return args[1] in args[0]
         if kind == "guid":
             return Guid(tuple(args))
         if kind == "subscription_resource_id":

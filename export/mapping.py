@@ -45,6 +45,12 @@ class TypeMapping:
     skips: checkov checks skipped on this resource, (check id, reason) -> `// checkov:skip=` lines.
     comment: a line of explanation written above the resource.
     shape: replaces the default Pulumi-inputs -> ARM-body conversion (after `drop`).
+    api_version_input: for a generic `azure-native:resources:Resource`, the input that holds the API version
+        (the SDK states none for it); its body is then checked against that version's ARM type data
+        (export/arm_types.py), since nothing in the SDK types it. Default None: the SDK's version.
+    constant_literals: (literal, why) for literals of the body that equal some stack's config value by
+        coincidence (e.g. the Gateway API channel `Standard` and the cluster tier `Standard`), so the
+        "looks config-derived" check accepts them. Default ().
     """
 
     arm_type: str
@@ -60,6 +66,8 @@ class TypeMapping:
     skips: tuple[tuple[str, str], ...] = ()
     comment: str | None = None
     shape: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    api_version_input: str | None = None
+    constant_literals: tuple[tuple[str, str], ...] = ()
 
     def bindings_for(self, resource: PlannedResource) -> Mapping[str, Any]:
         return self.bindings(resource) if callable(self.bindings) else self.bindings

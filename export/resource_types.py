@@ -11,10 +11,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from components.kubernetes_cluster import AUTO_UPGRADE_SCHEDULE, NODE_OS_UPGRADE_SCHEDULE
+from components.muse_workload.manifests import GATEWAY_NAMESPACE_SUFFIX
 from export.bicep_syntax import Cond, Expr, For, camel
 from export.mapping import Param, TypeMapping
 from offline.engine import PlannedResource
 
+SERVICE_ACCOUNT = "muse"  # ResourceNames.service_account: the same in every stack
 LOCATION_AND_TAGS: Mapping[str, Any] = {"location": Expr("location"), "tags": Expr("tags")}
 ZONES_OR_NULL = Cond("empty(availabilityZones)", None, Expr("availabilityZones"))
 
@@ -22,9 +24,29 @@ ZONES_OR_NULL = Cond("empty(availabilityZones)", None, Expr("availabilityZones")
 SYMBOLS: Mapping[str, str] = {
     "cluster-control-plane": "controlPlaneIdentity",
     "cluster-kubelet": "kubeletIdentity",
-    "cluster-muse": "userPool",
+    "cluster-museregional": "userPool",
+    "cluster-musez1": "userPoolZone1",
+    "cluster-musez2": "userPoolZone2",
+    "cluster-musez3": "userPoolZone3",
     "muse-workload": "museWorkloadIdentity",
     "muse-workload-namespace-muse": "museServiceAccountCredential",
+    "gateway-tls": "gatewayTlsIdentity",
+    "gateway-tls-gatewayNamespace-muse-gateway-tls": "gatewayTlsServiceAccountCredential",
+}
+
+# The `if` of each resource only some stacks have, by logical key (stack names replaced by `names` keys), when
+# no optional string parameter it references says it. tests/export evaluate every condition with each stack's
+# parameters and compare the resources that remain with that stack's plan.
+CONDITIONS: Mapping[str, str] = {
+    # User pools: one regional pool without zones, one per zone with them (components/kubernetes_cluster.py).
+    "cluster-museregional": "empty(availabilityZones)",
+    "cluster-musez1": "contains(availabilityZones, '1')",
+    "cluster-musez2": "contains(availabilityZones, '2')",
+    "cluster-musez3": "contains(availabilityZones, '3')",
+    # The identity that reads the ingress certificate, its federation and its grant (__main__.py).
+    "gateway-tls": "!empty(ingressHost)",
+    "gateway-tls-gatewayNamespace-muse-gateway-tls": "!empty(ingressHost)",
+    "gateway-tls-certificate-secrets-user": "!empty(ingressHost)",
 }
 
 
@@ -66,6 +88,18 @@ def _maintenance_window_bindings(resource: PlannedResource) -> Mapping[str, Any]
     }
 
 
+def _credential_bindings(resource: PlannedResource) -> Mapping[str, Any]:
+    """A federated credential's name and subject from the `names` of its service account: Muse's (namespace,
+    service account) or the Gateway certificate reader's (the Gateway's namespace, a constant name)."""
+    _, _, namespace, account = str(resource.properties["subject"]).split(":")
+    where = "names.gatewayNamespace" if namespace.endswith(GATEWAY_NAMESPACE_SUFFIX) else "names.namespace"
+    who = "${names.serviceAccount}" if account == SERVICE_ACCOUNT else account
+    return {
+        "name": Expr(f"'${{{where}}}-{who}'"),
+        "properties.subject": Expr(f"'system:serviceaccount:${{{where}}}:{who}'"),
+    }
+
+
 MAPPINGS: dict[str, TypeMapping] = {
     "azure-native:managedidentity:UserAssignedIdentity": TypeMapping(
         arm_type="Microsoft.ManagedIdentity/userAssignedIdentities",
@@ -77,11 +111,7 @@ MAPPINGS: dict[str, TypeMapping] = {
         arm_type="Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials",
         name_input="federatedIdentityCredentialResourceName",
         parent=("resourceName", "azure-native:managedidentity:UserAssignedIdentity"),
-        bindings={
-            # The Kubernetes service account (stack/naming.py), which is a constant name.
-            "name": Expr("'${names.namespace}-${names.serviceAccount}'"),
-            "properties.subject": Expr("'system:serviceaccount:${names.namespace}:${names.serviceAccount}'"),
-        },
+        bindings=lambda resource: _credential_bindings(resource),
         symbol=_symbol,
     ),
     "azure-native:containerregistry:Registry": TypeMapping(
@@ -111,9 +141,14 @@ MAPPINGS: dict[str, TypeMapping] = {
             ),
         ),
     ),
-    "azure-native:containerservice:ManagedCluster": TypeMapping(
+    # The AKS cluster: a generic resource at the API version in its inputs (components/kubernetes_cluster.py),
+    # whose body the export checks against that version's ARM type data (export/arm_types.py).
+    "azure-native:resources:Resource": TypeMapping(
         arm_type="Microsoft.ContainerService/managedClusters",
         name_input="resourceName",
+        drop=("apiVersion", "resourceProviderNamespace", "resourceType", "parentResourcePath"),
+        nested_properties=True,
+        api_version_input="apiVersion",
         bindings={
             **LOCATION_AND_TAGS,
             "sku.tier": Expr("clusterTier"),
@@ -125,10 +160,13 @@ MAPPINGS: dict[str, TypeMapping] = {
             "properties.agentPoolProfiles.0.count": Expr("systemNodeCount"),
             "properties.agentPoolProfiles.0.availabilityZones": ZONES_OR_NULL,
         },
-        symbol=_symbol,
+        symbol=lambda name: "cluster",
+        constant_literals=(
+            ("Standard", "ingressProfile.gatewayAPI.installation: the Gateway API CRDs' standard channel"),
+        ),
         comment=(
             "The inline system pool cannot be changed after creation (Pulumi ignores later changes to it); "
-            "Muse runs on the separate user pool below. kubernetesVersion is the version a new cluster "
+            "Muse runs on the separate user pools below. kubernetesVersion is the version a new cluster "
             "starts on: the upgrade channel moves it afterwards and AKS cannot downgrade, so redeploying "
             "an existing cluster must pass its current version (az aks show --query kubernetesVersion)."
         ),
@@ -149,7 +187,7 @@ MAPPINGS: dict[str, TypeMapping] = {
     "azure-native:containerservice:AgentPool": TypeMapping(
         arm_type="Microsoft.ContainerService/managedClusters/agentPools",
         name_input="agentPoolName",
-        parent=("resourceName", "azure-native:containerservice:ManagedCluster"),
+        parent=("resourceName", "azure-native:resources:Resource"),
         top_level=(),
         bindings={
             "properties.tags": Expr("tags"),
@@ -159,7 +197,6 @@ MAPPINGS: dict[str, TypeMapping] = {
             # Autoscaler bounds only when autoscaling (components/kubernetes_cluster.py).
             "properties.minCount": Cond("userNodeAutoscale", Expr("userNodeMinCount"), None),
             "properties.maxCount": Cond("userNodeAutoscale", Expr("userNodeMaxCount"), None),
-            "properties.availabilityZones": ZONES_OR_NULL,
         },
         symbol=_symbol,
         skips=(
@@ -170,7 +207,7 @@ MAPPINGS: dict[str, TypeMapping] = {
     "azure-native:containerservice:MaintenanceConfiguration": TypeMapping(
         arm_type="Microsoft.ContainerService/managedClusters/maintenanceConfigurations",
         name_input="configName",
-        parent=("resourceName", "azure-native:containerservice:ManagedCluster"),
+        parent=("resourceName", "azure-native:resources:Resource"),
         top_level=(),
         bindings=_maintenance_window_bindings,
         symbol=_symbol,

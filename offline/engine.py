@@ -40,6 +40,10 @@ class PlannedResource:
     # The names of the `aliases` the program gave (alias specs; the monitor supports them, so the SDK sends
     # specs, not URNs: pulumi/runtime/resource.py).
     alias_names: tuple[str, ...] = ()
+    # Pulumi `protect`: the engine refuses to delete or replace the resource.
+    protect: bool = False
+    # The type tokens of the resource's aliases (the program's and the SDK's): what older state may call it.
+    alias_types: tuple[str, ...] = ()
 
     def get(self, dotted: str, default: Any = None) -> Any:
         """`resource.get("sku.name")`: a nested input by dotted path; list items by index."""
@@ -93,7 +97,11 @@ class OfflinePlan:
                     "custom": r.custom,
                     "properties": r.properties,
                     "secretPaths": list(r.secret_paths),
-                    "options": {"ignoreChanges": list(r.ignore_changes), "dependsOn": list(r.depends_on)},
+                    "options": {
+                        "ignoreChanges": list(r.ignore_changes),
+                        "dependsOn": list(r.depends_on),
+                        "protect": r.protect,
+                    },
                 }
                 for r in sorted(self.resources, key=lambda r: r.urn)
             ],
@@ -161,6 +169,12 @@ class RecordingMonitor(runtime_mocks.MockMonitor):
                     provider=request.provider or None,
                     custom_timeouts=_custom_timeouts(request),
                     alias_names=tuple(sorted(a.spec.name for a in request.aliases if a.spec.name)),
+                    protect=bool(request.protect),
+                    alias_types=tuple(
+                        alias.spec.type
+                        for alias in request.aliases
+                        if alias.HasField("spec") and alias.spec.type
+                    ),
                 )
             )
         return response

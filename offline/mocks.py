@@ -26,10 +26,6 @@ _NAMESPACE = uuid.UUID("6f1c1f50-3c1a-4f0e-9a53-6d1d1f3a0b7e")
 ARM_TYPES: dict[str, tuple[str, str]] = {
     "azure-native:resources:ResourceGroup": ("Microsoft.Resources/resourceGroups", "resourceGroupName"),
     "azure-native:containerregistry:Registry": ("Microsoft.ContainerRegistry/registries", "registryName"),
-    "azure-native:containerservice:ManagedCluster": (
-        "Microsoft.ContainerService/managedClusters",
-        "resourceName",
-    ),
     "azure-native:managedidentity:UserAssignedIdentity": (
         "Microsoft.ManagedIdentity/userAssignedIdentities",
         "resourceName",
@@ -50,13 +46,32 @@ ARM_TYPES: dict[str, tuple[str, str]] = {
 }
 
 
+# A generic `azure-native:resources:Resource`: its ARM type comes from its inputs, not from the type token.
+GENERIC_RESOURCE = "azure-native:resources:Resource"
+# Read-only properties AKS answers for a managed cluster (Microsoft.ContainerService/managedClusters,
+# REST API 2026-05-01: the `flags: 2` (ReadOnly) properties of ManagedClusterProperties in the Bicep type
+# data, export/arm_types/), with values of the shape AKS returns.
+MAX_AGENT_POOLS = 100
+
+
 def deterministic_uuid(*parts: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, "/".join(parts)))
+
+
+def generic_arm_type(inputs: dict[str, Any]) -> str:
+    """`Microsoft.ContainerService/managedClusters` of a generic resource's inputs (parent path included)."""
+    parent = str(inputs.get("parentResourcePath") or "").strip("/")
+    parts = [inputs["resourceProviderNamespace"], *([parent] if parent else []), inputs["resourceType"]]
+    return "/".join(parts)
 
 
 def _arm_id(resource_type: str, inputs: dict[str, Any], logical_name: str) -> str:
     arm_type, name_key = ARM_TYPES.get(resource_type, ("", ""))
     group = inputs.get("resourceGroupName", "rg-offline")
+    if resource_type == GENERIC_RESOURCE:
+        name = inputs.get("resourceName", logical_name)
+        providers = f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{group}/providers"
+        return f"{providers}/{generic_arm_type(inputs)}/{name}"
     if resource_type == "azure-native:resources:ResourceGroup":
         return f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{group}"
     if resource_type == "azure-native:containerservice:AgentPool":
@@ -175,6 +190,8 @@ class OfflineMocks(pulumi.runtime.Mocks):
         _, name_key = ARM_TYPES.get(resource_type, ("", ""))
         if name_key and name_key in inputs:
             outputs["name"] = inputs[name_key]
+        if resource_type == GENERIC_RESOURCE:
+            outputs.update(self._generic(inputs, resource_id))
         outputs.update(self._computed(resource_type, args.name, inputs))
         return resource_id, outputs
 
@@ -204,11 +221,10 @@ class OfflineMocks(pulumi.runtime.Mocks):
             }
         if resource_type == "azuread:index/servicePrincipal:ServicePrincipal":
             return {"objectId": deterministic_uuid(self.stack, logical_name, "service-principal")}
-        if resource_type == "kubernetes:networking.k8s.io/v1:Ingress":
-            # The address the ingress controller publishes (its Azure load balancer's public IP); a
-            # documentation range address (RFC 5737), one per stack.
-            octet = int(hashlib.sha256(self.stack.encode()).hexdigest()[:2], 16) % 254 + 1
-            return {"status": {"loadBalancer": {"ingress": [{"ip": f"203.0.113.{octet}"}]}}}
+        if resource_type == "kubernetes:gateway.networking.k8s.io/v1:Gateway":
+            return {"status": self._gateway_status(inputs)}
+        if resource_type == "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute":
+            return {"status": _route_status(inputs)}
         monitoring = self._monitoring(resource_type, inputs)
         if monitoring is not None:
             return monitoring
@@ -218,42 +234,96 @@ class OfflineMocks(pulumi.runtime.Mocks):
                 "clientId": deterministic_uuid(self.stack, logical_name, "client"),
                 "tenantId": TENANT_ID,
             }
-        if resource_type == "azure-native:containerservice:ManagedCluster":
-            fqdn = _cluster_fqdn(inputs)
-            self._cluster_fqdns[inputs["resourceName"]] = fqdn
-            addons = {
-                key: {
-                    **value,
-                    "identity": {
-                        "clientId": deterministic_uuid(self.stack, key, "client"),
-                        "objectId": deterministic_uuid(self.stack, key, "object"),
-                        "resourceId": f"/offline/{key}-identity",
-                    },
-                }
-                for key, value in (inputs.get("addonProfiles") or {}).items()
-            }
-            issuer = deterministic_uuid(self.stack, "oidc")
-            identity = dict(inputs.get("identity") or {})
-            # ARM answers user-assigned identities as a map keyed by resource id, not the input list.
-            identity["userAssignedIdentities"] = {
-                identity_id: {
-                    "principalId": deterministic_uuid(self.stack, identity_id, "principal"),
-                    "clientId": deterministic_uuid(self.stack, identity_id, "client"),
-                }
-                for identity_id in identity.get("userAssignedIdentities") or []
-            }
-            return {
-                "identity": identity,
-                "fqdn": fqdn,
-                "addonProfiles": addons,
-                "oidcIssuerProfile": {
-                    **(inputs.get("oidcIssuerProfile") or {}),
-                    "issuerURL": f"https://{inputs['location']}.oic.prod-aks.azure.com/{TENANT_ID}/{issuer}/",
-                },
-                "currentKubernetesVersion": f"{inputs.get('kubernetesVersion', '1.34')}.3",
-                "provisioningState": "Succeeded",
-            }
         return {}
+
+    def _gateway_status(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        """A Programmed Gateway's status (Gateway API v1 GatewayStatus): the address of its load balancer (a
+        documentation-range IP, RFC 5737, one per stack), Accepted and Programmed, and per listener the
+        routes attached (one each here) and the kinds it supports."""
+        octet = int(hashlib.sha256(self.stack.encode()).hexdigest()[:2], 16) % 254 + 1
+        generation = (inputs.get("metadata") or {}).get("generation", 1)
+        return {
+            "addresses": [{"type": "IPAddress", "value": f"203.0.113.{octet}"}],
+            "conditions": _conditions(generation, "Accepted", "Programmed"),
+            "listeners": [
+                {
+                    "name": listener["name"],
+                    "attachedRoutes": 1,
+                    "supportedKinds": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute"}],
+                    "conditions": _conditions(generation, "Accepted", "Programmed", "ResolvedRefs"),
+                }
+                for listener in (inputs.get("spec") or {}).get("listeners") or []
+            ],
+        }
+
+    def _generic(self, inputs: dict[str, Any], resource_id: str) -> dict[str, Any]:
+        """A generic resource's outputs: ARM's GET response (name, type, the API version, `properties`)."""
+        arm_type = generic_arm_type(inputs)
+        outputs: dict[str, Any] = {
+            "name": inputs.get("resourceName"),
+            "type": arm_type,
+            "azureApiVersion": inputs["apiVersion"],
+        }
+        if arm_type == "Microsoft.ContainerService/managedClusters":
+            outputs.update(self._managed_cluster(inputs, resource_id))
+        return outputs
+
+    def _managed_cluster(self, inputs: dict[str, Any], resource_id: str) -> dict[str, Any]:
+        """What AKS answers for a managed cluster PUT/GET at 2026-05-01: the body sent, plus the identities
+        AKS creates for the add-ons, the API server's FQDN, the OIDC issuer URL and the provisioning state."""
+        name = inputs["resourceName"]
+        properties = dict(inputs.get("properties") or {})
+        fqdn = _cluster_fqdn(
+            {"resourceName": name, "dnsPrefix": properties["dnsPrefix"], "location": inputs["location"]}
+        )
+        self._cluster_fqdns[name] = fqdn
+
+        def addon_identity(key: str) -> dict[str, str]:
+            return {
+                "clientId": deterministic_uuid(self.stack, key, "client"),
+                "objectId": deterministic_uuid(self.stack, key, "object"),
+                "resourceId": (
+                    f"/subscriptions/{SUBSCRIPTION_ID}/resourcegroups/{properties['nodeResourceGroup']}"
+                    f"/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{key.lower()}-{name}"
+                ),
+            }
+
+        properties["addonProfiles"] = {
+            key: {**value, "identity": addon_identity(key)}
+            for key, value in (properties.get("addonProfiles") or {}).items()
+        }
+        ingress = dict(properties.get("ingressProfile") or {})
+        if (ingress.get("webAppRouting") or {}).get("enabled"):
+            routing = {**ingress["webAppRouting"], "identity": addon_identity("webapprouting")}
+            ingress["webAppRouting"] = routing
+            properties["ingressProfile"] = ingress
+        issuer = deterministic_uuid(self.stack, "oidc")
+        properties["oidcIssuerProfile"] = {
+            **(properties.get("oidcIssuerProfile") or {}),
+            "issuerURL": f"https://{inputs['location']}.oic.prod-aks.azure.com/{TENANT_ID}/{issuer}/",
+        }
+        version = properties.get("kubernetesVersion", "1.34")
+        properties.update(
+            {
+                "provisioningState": "Succeeded",
+                "powerState": {"code": "Running"},
+                "maxAgentPools": MAX_AGENT_POOLS,
+                "currentKubernetesVersion": version if version.count(".") == 2 else f"{version}.3",
+                "fqdn": fqdn,
+                "azurePortalFQDN": fqdn.replace(".hcp.", ".portal.hcp."),
+                "resourceUID": deterministic_uuid(self.stack, resource_id).replace("-", "")[:24],
+            }
+        )
+        identity = dict(inputs.get("identity") or {})
+        # ARM answers user-assigned identities as a map keyed by resource id, not the input list.
+        identity["userAssignedIdentities"] = {
+            identity_id: {
+                "principalId": deterministic_uuid(self.stack, identity_id, "principal"),
+                "clientId": deterministic_uuid(self.stack, identity_id, "client"),
+            }
+            for identity_id in identity.get("userAssignedIdentities") or []
+        }
+        return {"properties": properties, "identity": identity}
 
     def _monitoring(self, resource_type: str, inputs: dict[str, Any]) -> dict[str, Any] | None:
         """Log Analytics, Container Insights, alerts and the workbook, as ARM answers them."""
@@ -321,6 +391,35 @@ def _maintenance_configuration(inputs: dict[str, Any]) -> dict[str, Any]:
         "maintenanceWindow": window,
         "notAllowedTime": None,
         "timeInWeek": None,
+    }
+
+
+def _conditions(generation: int, *types: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "type": kind,
+            "status": "True",
+            "reason": kind,
+            "message": "",
+            "observedGeneration": generation,
+            "lastTransitionTime": "2026-01-01T00:00:00Z",
+        }
+        for kind in types
+    ]
+
+
+def _route_status(inputs: dict[str, Any]) -> dict[str, Any]:
+    """An accepted HTTPRoute's status: per parent, Accepted and ResolvedRefs, by the app routing controller
+    (the GatewayClass `approuting-istio`'s controller name, istio.io/gateway-controller)."""
+    return {
+        "parents": [
+            {
+                "parentRef": parent,
+                "controllerName": "istio.io/gateway-controller",
+                "conditions": _conditions(1, "Accepted", "ResolvedRefs"),
+            }
+            for parent in (inputs.get("spec") or {}).get("parentRefs") or []
+        ]
     }
 
 

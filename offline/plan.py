@@ -29,26 +29,35 @@ KEY_PROPERTIES: dict[str, tuple[str, ...]] = {
         "zoneRedundancy",
         "policies.retentionPolicy.days",
     ),
-    "azure-native:containerservice:ManagedCluster": (
+    # The AKS cluster, a generic resource (components/kubernetes_cluster.py): its ARM body's properties.
+    "azure-native:resources:Resource": (
         "resourceName",
-        "kubernetesVersion",
+        "resourceProviderNamespace",
+        "resourceType",
+        "apiVersion",
+        "properties.kubernetesVersion",
         "sku.tier",
         "identity.type",
-        "disableLocalAccounts",
-        "aadProfile.enableAzureRBAC",
-        "oidcIssuerProfile.enabled",
-        "securityProfile.workloadIdentity.enabled",
-        "networkProfile.networkPluginMode",
-        "networkProfile.networkDataplane",
-        "networkProfile.networkPolicy",
-        "autoUpgradeProfile.upgradeChannel",
-        "apiServerAccessProfile.authorizedIPRanges",
-        "apiServerAccessProfile.disableRunCommand",
-        "agentPoolProfiles.0.name",
-        "agentPoolProfiles.0.vmSize",
-        "agentPoolProfiles.0.count",
-        "agentPoolProfiles.0.availabilityZones",
-        "agentPoolProfiles.0.nodeTaints",
+        "properties.disableLocalAccounts",
+        "properties.aadProfile.enableAzureRBAC",
+        "properties.oidcIssuerProfile.enabled",
+        "properties.securityProfile.workloadIdentity.enabled",
+        "properties.networkProfile.networkPluginMode",
+        "properties.networkProfile.networkDataplane",
+        "properties.networkProfile.networkPolicy",
+        "properties.autoUpgradeProfile.upgradeChannel",
+        "properties.apiServerAccessProfile.authorizedIPRanges",
+        "properties.apiServerAccessProfile.disableRunCommand",
+        "properties.ingressProfile.gatewayAPI.installation",
+        "properties.ingressProfile.webAppRouting.enabled",
+        "properties.ingressProfile.webAppRouting.gatewayAPIImplementations.appRoutingIstio.mode",
+        "properties.ingressProfile.webAppRouting.nginx.defaultIngressControllerType",
+        "properties.autoScalerProfile",
+        "properties.agentPoolProfiles.0.name",
+        "properties.agentPoolProfiles.0.vmSize",
+        "properties.agentPoolProfiles.0.count",
+        "properties.agentPoolProfiles.0.availabilityZones",
+        "properties.agentPoolProfiles.0.nodeTaints",
     ),
     "azure-native:containerservice:AgentPool": (
         "agentPoolName",
@@ -59,6 +68,7 @@ KEY_PROPERTIES: dict[str, tuple[str, ...]] = {
         "minCount",
         "maxCount",
         "availabilityZones",
+        "kubeletConfig",
     ),
     "azure-native:managedidentity:UserAssignedIdentity": ("resourceName", "location"),
     "azure-native:keyvault:Vault": (
@@ -138,7 +148,8 @@ KEY_PROPERTIES: dict[str, tuple[str, ...]] = {
         "spec.template.spec.nodeSelector",
     ),
     "kubernetes:core/v1:Service": ("metadata.name", "spec.type", "spec.ports"),
-    "kubernetes:networking.k8s.io/v1:Ingress": ("spec.ingressClassName", "spec.rules.0.host", "spec.tls"),
+    "kubernetes:gateway.networking.k8s.io/v1:Gateway": ("metadata.namespace", "spec.gatewayClassName"),
+    "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute": ("metadata.namespace", "spec.hostnames"),
     "kubernetes:policy/v1:PodDisruptionBudget": ("spec.maxUnavailable",),
     "kubernetes:autoscaling/v2:HorizontalPodAutoscaler": ("spec.minReplicas", "spec.maxReplicas"),
     "kubernetes:networking.k8s.io/v1:NetworkPolicy": ("spec.policyTypes", "spec.ingress.0.from"),
@@ -201,8 +212,8 @@ def key_properties(resource: PlannedResource) -> list[tuple[str, str]]:
                 else ""
             )
             rows.insert(2, ("may assign only", ", ".join(delegable) + excluded))
-    if resource.type == "azure-native:containerservice:ManagedCluster":
-        rows.append(("addons", ", ".join(sorted(resource.get("addonProfiles", {}) or {}))))
+    if resource.type == "azure-native:resources:Resource":
+        rows.append(("addons", ", ".join(sorted(resource.get("properties.addonProfiles", {}) or {}))))
     rows.extend(_monitoring_rows(resource))
     rows.extend(_kubernetes_rows(resource))
     tags = resource.get("tags")
@@ -210,6 +221,8 @@ def key_properties(resource: PlannedResource) -> list[tuple[str, str]]:
         rows.append(("tags", ", ".join(f"{k}={v}" for k, v in sorted(tags.items()))))
     if resource.ignore_changes:
         rows.append(("ignoreChanges", ", ".join(resource.ignore_changes)))
+    if resource.protect:
+        rows.append(("protect", "true (Pulumi refuses to delete or replace it)"))
     return rows
 
 
@@ -257,6 +270,27 @@ def _kubernetes_rows(resource: PlannedResource) -> list[tuple[str, str]]:
     if resource.type == "kubernetes:core/v1:ServiceAccount":
         client_id = (metadata.get("annotations") or {}).get("azure.workload.identity/client-id")
         return [("workload identity client id", str(client_id))]
+    if resource.type == "kubernetes:gateway.networking.k8s.io/v1:Gateway":
+        return [
+            (f"listener {listener.get('name')}", _listener(listener))
+            for listener in resource.get("spec.listeners") or []
+        ]
+    if resource.type == "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute":
+        parents = ", ".join(
+            f"{p.get('namespace', metadata.get('namespace'))}/{p.get('name')}:{p.get('sectionName')}"
+            for p in resource.get("spec.parentRefs") or []
+        )
+        actions = []
+        for rule in resource.get("spec.rules") or []:
+            for backend in rule.get("backendRefs") or []:
+                actions.append(
+                    f"-> {backend.get('kind', 'Service')} {backend.get('name')}:{backend.get('port')}"
+                )
+            for filter_ in rule.get("filters") or []:
+                redirect = filter_.get("requestRedirect")
+                if redirect:
+                    actions.append(f"redirect to {redirect.get('scheme')} ({redirect.get('statusCode')})")
+        return [("parents", parents), ("rules", "; ".join(actions))]
     if resource.type != "kubernetes:apps/v1:Deployment":
         return []
     container = (resource.get("spec.template.spec.containers") or [{}])[0]
@@ -285,6 +319,18 @@ def _kubernetes_rows(resource: PlannedResource) -> list[tuple[str, str]]:
         ("securityContext", security),
         ("rollout await", f"{'awaited' if awaited else 'NOT awaited (skipAwait)'}, timeout {timeouts}"),
     ]
+
+
+def _listener(listener: dict[str, Any]) -> str:
+    text = f"{listener.get('protocol')} :{listener.get('port')} {listener.get('hostname', '(any host)')}"
+    tls = listener.get("tls") or {}
+    if tls:
+        options = tls.get("options") or {}
+        text += (
+            f", TLS {tls.get('mode')} with {options.get('kubernetes.azure.com/tls-cert-keyvault-uri')} "
+            f"read as service account {options.get('kubernetes.azure.com/tls-cert-service-account')}"
+        )
+    return text
 
 
 def _ordered(resources: list[PlannedResource]) -> list[PlannedResource]:

@@ -36,7 +36,7 @@ from pulumi_policy import Severity as PolicySeverity
 # (pulumi_policy.__all__), so it is imported from the module that raises it (checked against 1.21.0).
 from pulumi_policy.proxy import UnknownValueError
 
-from muse.governance.inventory import Inventory, InventoryError, Resource, parse_inventory
+from muse.governance.inventory import Inventory, InventoryError, Resource, ResourceOptions, parse_inventory
 from muse.governance.policies import POLICIES, SECRET_MARKER, Policy, enforcement
 from policy.secret_masking import install_secret_masking
 
@@ -104,15 +104,26 @@ def project_of(urn: str) -> str:
     return parts[1] if len(parts) > 1 else ""
 
 
-def to_resource(resource_type: str, urn: str, name: str, props: Any) -> Resource:
+def to_resource(resource_type: str, urn: str, name: str, props: Any, opts: Any = None) -> Resource:
+    """A Muse resource; `opts` (the engine's PolicyResourceOptions) gives `protect` and `ignoreChanges`, as
+    the offline inventories record them."""
     secret_paths: list[str] = []
     properties = plain(props, "", secret_paths)
+    options = (
+        ResourceOptions(
+            protect=bool(getattr(opts, "protect", False)),
+            ignoreChanges=[str(c) for c in getattr(opts, "ignore_changes", None) or []],
+        )
+        if opts is not None
+        else ResourceOptions()
+    )
     return Resource(
         urn=urn,
         type=resource_type,
         name=name,
         properties=properties if isinstance(properties, dict) else {},
         secretPaths=sorted(secret_paths),
+        options=options,
     )
 
 
@@ -129,7 +140,7 @@ def inventory_of(resources: list[Resource], urn: str) -> Inventory:
 
 def _validator(policy: Policy) -> Callable[[ResourceValidationArgs, ReportViolation], None]:
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-        resource = to_resource(args.resource_type, args.urn, args.name, args.props)
+        resource = to_resource(args.resource_type, args.urn, args.name, args.props, args.opts)
         if not policy.applies(resource):
             return
         try:

@@ -15,7 +15,12 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.container_registry import ContainerRegistryArgs
-from components.kubernetes_cluster import KubernetesClusterArgs, MaintenanceWindow, NodePoolSize
+from components.kubernetes_cluster import (
+    ContainerLogRotation,
+    KubernetesClusterArgs,
+    MaintenanceWindow,
+    NodePoolSize,
+)
 from components.muse_workload import MuseWorkloadArgs, manifests
 from components.observability import AlertSeverities, ObservabilityArgs
 from components.resource_group import ResourceGroupArgs
@@ -47,6 +52,7 @@ def registry_args(
         registry_name=names.registry,
         sku=config.registry_sku,
         zone_redundant=_zone_redundant(config),
+        protect=config.protect_stateful_resources,
         tags=tags,
     )
 
@@ -74,6 +80,7 @@ def observability_args(
         severities=alert_severities(config),
         retention_in_days=config.log_retention_days,
         alert_emails=config.alert_emails,
+        protect=config.protect_stateful_resources,
         tags=tags,
     )
 
@@ -102,8 +109,12 @@ def cluster_args(
             max_count=config.user_node_max_count,
             autoscale=config.user_node_autoscale,
         ),
-        # The label the Muse Deployment's nodeSelector asks for, so Muse runs on the user pool only.
+        # The label the Muse Deployment's nodeSelector asks for, so Muse runs on the user pools only.
         user_pool_labels=manifests.USER_POOL_LABEL,
+        # The rotation the Muse container's ephemeral-storage limit is sized from (manifests.RESOURCES).
+        user_pool_log_rotation=ContainerLogRotation(
+            max_size_mb=manifests.CONTAINER_LOG_MAX_SIZE_MB, max_files=manifests.CONTAINER_LOG_MAX_FILES
+        ),
         tier=config.cluster_tier,
         upgrade_channel=config.upgrade_channel,
         availability_zones=config.availability_zones,
@@ -140,6 +151,7 @@ def vault_args(
         tenant_id=tenant_id,
         purge_protection=config.key_vault_purge_protection,
         retention_days=config.key_vault_retention_days,
+        protect=config.protect_stateful_resources,
         tags=tags,
     )
 
@@ -169,6 +181,7 @@ def workload_spec(
     return manifests.WorkloadSpec(
         environment=config.environment,
         namespace=names.namespace,
+        gateway_namespace=names.gateway_namespace,
         service_account=names.service_account,
         image_tag=config.image_tag,
         replicas=config.replicas,
@@ -177,6 +190,9 @@ def workload_spec(
         tls_certificate=config.ingress_tls_certificate,
         zone_spread=_zone_redundant(config),
         azure=azure,
+        # With zones (prod) one Gateway proxy per zone at least, so a zone outage leaves proxies in the
+        # others; without (dev) the add-on's class defaults (2-5 proxies) keep it cheap.
+        gateway_min_replicas=len(config.availability_zones) if _zone_redundant(config) else None,
     )
 
 
@@ -189,7 +205,9 @@ def workload_args(
     workload_client_id: pulumi.Input[str],
     tenant_id: pulumi.Input[str],
     key_vault_name: pulumi.Input[str],
+    gateway_tls_client_id: pulumi.Input[str] | None = None,
     prerequisites: Sequence[pulumi.Resource] = (),
+    gateway_prerequisites: Sequence[pulumi.Resource] = (),
 ) -> MuseWorkloadArgs:
     return MuseWorkloadArgs(
         provider=provider,
@@ -198,8 +216,31 @@ def workload_args(
         workload_client_id=workload_client_id,
         tenant_id=tenant_id,
         key_vault_name=key_vault_name,
+        gateway_tls_client_id=gateway_tls_client_id,
         rollout_timeout_minutes=config.rollout_timeout_minutes,
         prerequisites=tuple(prerequisites),
+        gateway_prerequisites=tuple(gateway_prerequisites),
+    )
+
+
+def gateway_tls_identity_args(
+    config: StackConfig,
+    names: ResourceNames,
+    resource_group_name: pulumi.Input[str],
+    oidc_issuer_url: pulumi.Input[str],
+    tags: Mapping[str, str],
+) -> WorkloadIdentityArgs:
+    """The identity the application routing operator reads the ingress certificate with: federated with the
+    one service account its certificate sync runs as, in the Gateway's namespace."""
+    return WorkloadIdentityArgs(
+        resource_group_name=resource_group_name,
+        location=config.location,
+        identity_name=names.gateway_tls_identity,
+        oidc_issuer_url=oidc_issuer_url,
+        service_accounts=[
+            ServiceAccountRef(namespace=names.gateway_namespace, name=manifests.GATEWAY_TLS_SERVICE_ACCOUNT)
+        ],
+        tags=tags,
     )
 
 

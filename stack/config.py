@@ -273,19 +273,29 @@ class StackConfig(BaseModel):
         default="Standard_D2ds_v5", alias="userNodeVmSize", description="VM size of the Muse (user) pool."
     )
     user_node_count: NodeCount = Field(
-        default=1, alias="userNodeCount", description="Initial node count of the user pool."
+        default=1,
+        alias="userNodeCount",
+        description="Initial node count of each user pool (one pool per zone with availabilityZones).",
     )
     user_node_min_count: NodeCount = Field(
-        default=1, alias="userNodeMinCount", description="Autoscaler minimum of the user pool."
+        default=1,
+        alias="userNodeMinCount",
+        description="Autoscaler minimum of each user pool (one pool per zone with availabilityZones).",
     )
     user_node_max_count: NodeCount = Field(
-        default=3, alias="userNodeMaxCount", description="Autoscaler maximum of the user pool."
+        default=3,
+        alias="userNodeMaxCount",
+        description="Autoscaler maximum of each user pool (one pool per zone with availabilityZones).",
     )
     user_node_autoscale: bool = Field(
-        default=False, alias="userNodeAutoscale", description="Let the cluster autoscaler size the user pool."
+        default=False,
+        alias="userNodeAutoscale",
+        description="Let the cluster autoscaler size the user pools.",
     )
     availability_zones: tuple[Zone, ...] = Field(
-        default=(), alias="availabilityZones", description='Zones for both pools, e.g. ["1","2","3"].'
+        default=(),
+        alias="availabilityZones",
+        description='Zones of the system pool, and one user pool per zone, e.g. ["1","2","3"].',
     )
     registry_sku: Literal["Basic", "Standard", "Premium"] = Field(
         default="Basic",
@@ -308,7 +318,10 @@ class StackConfig(BaseModel):
     ingress_host: Annotated[str, AfterValidator(_hostname)] = Field(
         default="",
         alias="ingressHost",
-        description="DNS name Muse is served on through the ingress; empty = the ingress's public IP.",
+        description=(
+            "DNS name Muse is served on over HTTPS (HTTP redirects to it); empty = plain HTTP on the "
+            "Gateway's public IP (dev only)."
+        ),
     )
     key_vault_purge_protection: bool = Field(
         default=False,
@@ -365,12 +378,29 @@ class StackConfig(BaseModel):
             "least the Deployment's 5-minute progress deadline)."
         ),
     )
-    ingress_tls_certificate: Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{1,127}$")] = Field(
-        default="muse-tls",
+    ingress_tls_certificate: Annotated[str, Field(pattern=r"^$|^[A-Za-z0-9-]{1,127}$")] = Field(
+        default="",
         alias="ingressTlsCertificate",
         description=(
-            "Key Vault certificate the ingress serves for ingressHost (application routing add-on's Key "
-            "Vault integration); unused while ingressHost is empty."
+            "Name of the certificate for ingressHost in the stack's Key Vault, which the Gateway serves "
+            "(scripts/tls-certificate.sh puts it there); required with ingressHost."
+        ),
+    )
+    ingress_tls_certificate_issuer: Annotated[str, Field(pattern=r"^$|^[A-Za-z0-9-]{1,127}$")] = Field(
+        default="",
+        alias="ingressTlsCertificateIssuer",
+        description=(
+            "Key Vault issuer of that certificate: Unknown = a CA's certificate imported (renewed by "
+            "importing again), a DigiCert/GlobalSign issuer configured in the vault (Key Vault renews it), "
+            "Self = self-signed (not in prod); required with ingressHost."
+        ),
+    )
+    protect_stateful_resources: bool = Field(
+        default=False,
+        alias="protectStatefulResources",
+        description=(
+            "Pulumi protect on the Key Vault, registry and Log Analytics workspace "
+            "(prod must set true; docs/runbook.md says how to remove them on purpose)."
         ),
     )
 
@@ -492,6 +522,70 @@ def _prod_zones(c: Mapping[str, Any]) -> list[Problem]:
     return []
 
 
+SELF_SIGNED_ISSUER = "Self"  # Key Vault's issuer name for a self-signed certificate
+
+
+def _tls(c: Mapping[str, Any]) -> list[Problem]:
+    """A host needs its certificate and the certificate's issuer; a certificate needs a host; prod serves
+    HTTPS only, with a certificate clients trust."""
+    host, certificate, issuer = (
+        c["ingress_host"],
+        c["ingress_tls_certificate"],
+        c["ingress_tls_certificate_issuer"],
+    )
+    prod = c["environment"] == "prod"
+    problems = []
+    if prod and not host:
+        problems.append(
+            Problem(
+                "ingressHost",
+                "prod serves HTTPS only: set the DNS name Muse is served on, e.g. muse.example.org",
+            )
+        )
+    if (host or prod) and not certificate:
+        problems.append(
+            Problem(
+                "ingressTlsCertificate",
+                "an ingress host needs its certificate: set the name of the certificate in the stack's Key "
+                "Vault (scripts/tls-certificate.sh imports or issues it), e.g. muse-tls",
+            )
+        )
+    if (host or prod) and not issuer:
+        problems.append(
+            Problem(
+                "ingressTlsCertificateIssuer",
+                "say how the certificate gets into Key Vault and renews: Unknown (a CA's certificate you "
+                "import), or the name of a DigiCert/GlobalSign issuer configured in the vault",
+            )
+        )
+    if prod and issuer == SELF_SIGNED_ISSUER:
+        problems.append(
+            Problem(
+                "ingressTlsCertificateIssuer",
+                "prod needs a certificate clients trust, not Self (self-signed)",
+            )
+        )
+    if not host and not prod and (certificate or issuer):
+        problems.append(
+            Problem(
+                "ingressHost",
+                "ingressTlsCertificate(Issuer) is set but no host: set ingressHost or remove them",
+            )
+        )
+    return problems
+
+
+def _prod_protection(c: Mapping[str, Any]) -> list[Problem]:
+    if c["environment"] == "prod" and not c["protect_stateful_resources"]:
+        return [
+            Problem(
+                "protectStatefulResources",
+                "prod's Key Vault, registry and logs must survive an accidental delete: set true",
+            )
+        ]
+    return []
+
+
 def _prod_purge_protection(c: Mapping[str, Any]) -> list[Problem]:
     if c["environment"] == "prod" and not c["key_vault_purge_protection"]:
         return [Problem("keyVaultPurgeProtection", "prod secrets must survive a malicious delete: set true")]
@@ -586,6 +680,13 @@ CROSS_RULES: tuple[tuple[frozenset[str], CrossRule], ...] = (
         _window_needs("node_os_upgrade"),
         _prod_window_outside_business_hours("node_os_upgrade", "nodeOsUpgradeWindow"),
     ),
+    (
+        frozenset(
+            {"environment", "ingress_host", "ingress_tls_certificate", "ingress_tls_certificate_issuer"}
+        ),
+        _tls,
+    ),
+    (frozenset({"environment", "protect_stateful_resources"}), _prod_protection),
 )
 
 

@@ -72,6 +72,8 @@ RULES: dict[str, NameRule] = {
     "namespace": _kubernetes_dns_label("Kubernetes namespace"),
     "service_account": _kubernetes_dns_label("Kubernetes service account"),
     "workload_identity": _MANAGED_IDENTITY,
+    "gateway_namespace": _kubernetes_dns_label("Kubernetes namespace of the Gateway"),
+    "gateway_tls_identity": _MANAGED_IDENTITY,
     "action_group": NameRule(
         "action group", 1, 260, re.compile(r"^[a-zA-Z0-9][-_.a-zA-Z0-9]*$"), "letters, digits, - _ ."
     ),
@@ -105,6 +107,8 @@ class ResourceNames:
     workload_identity: str
     namespace: str
     service_account: str
+    gateway_namespace: str
+    gateway_tls_identity: str
     action_group: str
     action_group_short: str
     data_collection_rule: str
@@ -126,6 +130,8 @@ class ResourceNames:
             workload_identity=f"id-{stem}-workload",
             namespace=f"{APP}-{environment}",
             service_account=APP,
+            gateway_namespace=f"{APP}-{environment}-gateway",
+            gateway_tls_identity=f"id-{stem}-gateway-tls",
             action_group=f"ag-{stem}",
             action_group_short=f"{APP}-{environment}",
             data_collection_rule=f"dcr-{stem}-containers",

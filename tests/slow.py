@@ -89,9 +89,6 @@ SLOW: dict[str, str] = {
     "test_a_resource_only_some_plans_have_gets_the_condition_of_its_optional_parameter": "more program runs",
     "tests/deploy/test_workload.py::test_rollout_timeout_follows_the_config": "a program run",
     "tests/deploy/test_workload.py::test_a_digest_image_tag_deploys_by_digest": "a program run per stack",
-    "tests/deploy/test_workload.py::test_with_a_host_the_ingress_serves_the_key_vault_certificate": (
-        "a program run"
-    ),
     # The permission model: the bootstrap and both stacks planned again with the bootstrap's stack config,
     # then evaluated once per grant removed (negative controls).
     "tests/access/test_access_model.py": "the bootstrap and stack plans again, one evaluation per grant",

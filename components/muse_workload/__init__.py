@@ -8,6 +8,10 @@ becomes ready; `kubectl rollout undo` (docs/runbook.md) or the next good deploy 
 
 The provider is `KubernetesCluster.provider`, built from a kubeconfig that does not change when credentials
 rotate, so it is never replaced and never takes these objects with it (pulumi-kubernetes #1148).
+
+Ingress: the Gateway and HTTPRoutes are custom resources (the Gateway API CRDs AKS installs), and the
+Gateway is awaited until it is Programmed (its `pulumi.com/waitFor` annotation), so its address is known
+when `url` is read.
 """
 
 from __future__ import annotations
@@ -35,13 +39,18 @@ class MuseWorkloadArgs:
     workload_client_id: client id of the Muse workload identity (`WorkloadIdentity.client_id`), federated with
         `system:serviceaccount:<namespace>:<service account>`. Required.
     tenant_id: Entra ID tenant of the identity and the vault. Required.
-    key_vault_name: the vault holding the secret `muse-api-token` (`SecretVault.name`). Required.
+    key_vault_name: the vault holding the secret `muse-api-token` and the ingress certificate
+        (`SecretVault.name`). Required.
+    gateway_tls_client_id: client id of the identity the Gateway's certificate sync runs as
+        (`WorkloadIdentity.client_id`); required with an ingress host, unused without. Default None.
     rollout_timeout_minutes: how long `pulumi up` waits for the Deployment to become ready before it fails.
         Default 10: twice the Deployment's progress deadline (manifests.PROGRESS_DEADLINE_SECONDS), so a
         stalled rollout is reported by Kubernetes first; it must not be below that deadline.
     prerequisites: Azure resources the pods need before the first one starts (AcrPull of the kubelet, the
         identity's federated credential, its read grant on the secret); the Deployment waits for them.
         Default () = nothing to wait for.
+    gateway_prerequisites: Azure resources the Gateway's certificate sync needs (the TLS identity's federated
+        credential and its read grant on the certificate); the Gateway waits for them. Default ().
     """
 
     provider: k8s.Provider
@@ -50,18 +59,22 @@ class MuseWorkloadArgs:
     workload_client_id: pulumi.Input[str]
     tenant_id: pulumi.Input[str]
     key_vault_name: pulumi.Input[str]
+    gateway_tls_client_id: pulumi.Input[str] | None = None
     rollout_timeout_minutes: int = 10
     prerequisites: Sequence[pulumi.Resource] = ()
+    gateway_prerequisites: Sequence[pulumi.Resource] = ()
 
 
 # name in manifests.BUILDERS -> the typed pulumi-kubernetes resource for it.
 _TYPED: dict[str, Callable[..., pulumi.CustomResource]] = {
     "namespace": k8s.core.v1.Namespace,
+    "gatewaynamespace": k8s.core.v1.Namespace,
     "serviceaccount": k8s.core.v1.ServiceAccount,
+    "gatewaytlsserviceaccount": k8s.core.v1.ServiceAccount,
     "configmap": k8s.core.v1.ConfigMap,
+    "gatewayoptions": k8s.core.v1.ConfigMap,
     "deployment": k8s.apps.v1.Deployment,
     "service": k8s.core.v1.Service,
-    "ingress": k8s.networking.v1.Ingress,
     "poddisruptionbudget": k8s.policy.v1.PodDisruptionBudget,
     "horizontalpodautoscaler": k8s.autoscaling.v2.HorizontalPodAutoscaler,
     "networkpolicy": k8s.networking.v1.NetworkPolicy,
@@ -74,8 +87,9 @@ _SA_FIELDS = {**_FIELDS, "automountServiceAccountToken": "automount_service_acco
 class MuseWorkload(pulumi.ComponentResource):
     """`muse:kubernetes:MuseWorkload`.
 
-    Exposes `namespace`, `deployment_name`, `image` (the full reference deployed), `url` (https URL of the
-    ingress: `https://<ingressHost>`, or `https://<ingress public IP>` without a host) and `deployment`.
+    Exposes `namespace`, `deployment_name`, `image` (the full reference deployed), `url` (`https://<ingress
+    host>`, or `http://<the Gateway's public IP>` without a host), `gateway_address` (that IP, for the DNS
+    record of the host) and `deployment`.
     """
 
     def __init__(self, name: str, args: MuseWorkloadArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -90,10 +104,17 @@ class MuseWorkload(pulumi.ComponentResource):
             manifests.PLACEHOLDERS.tenant_id: args.tenant_id,
             manifests.PLACEHOLDERS.key_vault_name: args.key_vault_name,
         }
+        if args.gateway_tls_client_id is not None:
+            azure[manifests.PLACEHOLDERS.gateway_tls_client_id] = args.gateway_tls_client_id
         spec = replace(args.spec, azure=manifests.PLACEHOLDERS)
+        if spec.ingress_host and args.gateway_tls_client_id is None:
+            raise ValueError(
+                "an ingress host needs gateway_tls_client_id: the identity that reads its certificate"
+            )
+        bodies = manifests.manifests(spec)
 
         def manifest(key: str) -> dict[str, Any]:
-            resolved: dict[str, Any] = _with_outputs(manifests.BUILDERS[key](spec), azure)
+            resolved: dict[str, Any] = _with_outputs(bodies[key], azure)
             return resolved
 
         def options(*depends_on: pulumi.Resource, **extra: Any) -> pulumi.ResourceOptions:
@@ -103,9 +124,12 @@ class MuseWorkload(pulumi.ComponentResource):
 
         def typed(key: str, opts_: pulumi.ResourceOptions) -> pulumi.CustomResource:
             body = manifest(key)
-            fields = _SA_FIELDS if key == "serviceaccount" else _FIELDS
+            fields = _SA_FIELDS if body["kind"] == "ServiceAccount" else _FIELDS
             kwargs = {arg: body[top] for top, arg in fields.items() if top in body}
             return _TYPED[key](f"{name}-{key}", **kwargs, opts=opts_)
+
+        def custom(key: str, opts_: pulumi.ResourceOptions) -> _CustomObject:
+            return _CustomObject(f"{name}-{key}", manifest(key), opts_)
 
         self.namespace_resource = typed("namespace", options())
         ns = self.namespace_resource
@@ -138,7 +162,16 @@ class MuseWorkload(pulumi.ComponentResource):
             ),
         )
         self.service = typed("service", options(ns))
-        self.ingress = typed("ingress", options(ns, self.service))
+        gateway_ns = typed("gatewaynamespace", options())
+        gateway_needs: list[pulumi.Resource] = [gateway_ns, *args.gateway_prerequisites]
+        # Before the Gateway: the controller renders the proxies' Deployment/HPA with it from the start.
+        gateway_needs.append(typed("gatewayoptions", options(gateway_ns)))
+        if "gatewaytlsserviceaccount" in bodies:
+            gateway_needs.append(typed("gatewaytlsserviceaccount", options(gateway_ns)))
+        self.gateway = custom("gateway", options(*gateway_needs))
+        self.http_route = custom("httproute", options(ns, self.service, self.gateway))
+        if "httpsredirectroute" in bodies:
+            custom("httpsredirectroute", options(gateway_ns, self.gateway))
         self.pod_disruption_budget = typed("poddisruptionbudget", options(ns))
         self.autoscaler = typed("horizontalpodautoscaler", options(ns, self.deployment))
         self.network_policy = typed("networkpolicy", options(ns))
@@ -148,19 +181,35 @@ class MuseWorkload(pulumi.ComponentResource):
         self.image: pulumi.Output[str] = pulumi.Output.from_input(args.registry_login_server).apply(
             lambda server: manifests.image_reference(server, spec.image_tag)
         )
+        # The Gateway is awaited until Programmed, when the controller has published its address.
+        self.gateway_address: pulumi.Output[str] = self.gateway.status.apply(_gateway_address)
         if spec.ingress_host:
             self.url: pulumi.Output[str] = pulumi.Output.from_input(f"https://{spec.ingress_host}")
         else:
-            # pulumi-kubernetes awaits the Ingress until the controller publishes its address.
-            self.url = self.ingress.status.apply(_url_from_status)  # type: ignore[attr-defined]
+            # Plain HTTP on purpose: without `ingressHost` no certificate can match the address, so an https
+            # URL would only promise what curl cannot verify.
+            self.url = self.gateway_address.apply(lambda address: f"http://{address}" if address else "")
         self.register_outputs(
             {
                 "namespace": self.namespace,
                 "deploymentName": self.deployment_name,
                 "image": self.image,
                 "url": self.url,
+                "gatewayAddress": self.gateway_address,
             }
         )
+
+
+class _CustomObject(pulumi.CustomResource):
+    """A Kubernetes object of a CRD (SecretProviderClass, Gateway, HTTPRoute) through the Kubernetes provider,
+    with its `status` as an output: `k8s.apiextensions.CustomResource` registers only apiVersion, kind,
+    metadata and spec, so the Gateway's published address would be unreadable."""
+
+    status: pulumi.Output[Any]
+
+    def __init__(self, name: str, body: dict[str, Any], opts: pulumi.ResourceOptions) -> None:
+        props = {**body, "status": None}
+        super().__init__(f"kubernetes:{body['apiVersion']}:{body['kind']}", name, props, opts)
 
 
 def _with_outputs(value: Any, replacements: dict[str, pulumi.Input[str]]) -> Any:
@@ -182,10 +231,8 @@ def _with_outputs(value: Any, replacements: dict[str, pulumi.Input[str]]) -> Any
     return value
 
 
-def _url_from_status(status: Any) -> str:
-    """`http://<address>` of the first load balancer entry of an Ingress status (IP or hostname); empty
-    until the controller has published one. Plain HTTP on purpose: without `ingressHost` no certificate
-    can match the address, so an https URL would only promise what curl cannot verify."""
-    entries = getattr(getattr(status, "load_balancer", None), "ingress", None) or []
-    address = (entries[0].ip or entries[0].hostname) if entries else None
-    return f"http://{address}" if address else ""
+def _gateway_address(status: Any) -> str:
+    """The first address a Gateway's status lists (`status.addresses[0].value`, an IP or a hostname, Gateway
+    API GatewayStatus); empty until the controller has published one."""
+    addresses = status.get("addresses") if isinstance(status, dict) else None
+    return str(addresses[0].get("value") or "") if addresses else ""

@@ -10,8 +10,14 @@ Where the numbers come from:
 - port, probes, drain and grace period: the service contract (docs/service.md, "Shutdown and the Kubernetes
   numbers"; muse/config.py defaults).
 - requests and limits: the measured RSS and CPU of one replica (docs/benchmarks.md; bench/), see RESOURCES.
-- the user pool label `workload: muse`: USER_POOL_LABEL below; stack/args.py gives the cluster's user pool the
-  same labels (`KubernetesClusterArgs.user_pool_labels`).
+- the user pool label `workload: muse`: USER_POOL_LABEL below; stack/args.py gives the cluster's user pools
+  the same labels (`KubernetesClusterArgs.user_pool_labels`), and the kubelet's container log rotation the
+  ephemeral-storage limit is sized from (CONTAINER_LOG_MAX_SIZE_MB, CONTAINER_LOG_MAX_FILES).
+- ingress: the application routing add-on's Gateway API implementation (GatewayClass `approuting-istio`,
+  MicrosoftDocs/azure-aks-docs articles/aks/app-routing-gateway-api.md), the objects validated against the
+  Gateway API CRDs of the bundle AKS installs for the stack's Kubernetes version
+  (tests/deploy/gateway_api.py); TLS from Key Vault through the application routing operator's listener TLS
+  options (articles/aks/app-routing-gateway-api-dns-tls.md).
 """
 
 from __future__ import annotations
@@ -19,14 +25,16 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+import yaml
 
 APP = "muse"
 CONTAINER = "muse"
 DEPLOYMENT = "muse"
 SERVICE = "muse"
-INGRESS = "muse"
 SECRET_PROVIDER_CLASS = "muse-secrets"  # noqa: S105 - an object name
 # The Kubernetes Secret the CSI driver syncs from Key Vault (exists only while a pod mounts the volume).
 SYNCED_SECRET = "muse-api-token"  # noqa: S105 - the name of a Secret object, not a credential
@@ -36,11 +44,45 @@ IMAGE_REPOSITORY = "muse"
 PORT = 8080
 SERVICE_PORT = 80
 
-# The application routing add-on's managed NGINX: its ingress class and the namespace its pods run in.
-INGRESS_CLASS = "webapprouting.kubernetes.azure.com"
-INGRESS_NAMESPACE = "app-routing-system"
-# The add-on syncs the Key Vault certificate named by this annotation into the Secret `keyvault-<ingress>`.
-TLS_CERT_ANNOTATION = "kubernetes.azure.com/tls-cert-keyvault-uri"
+# Ingress: a Gateway of the application routing add-on's Gateway API implementation, in its own namespace
+# (GATEWAY_NAMESPACE_SUFFIX), and HTTPRoutes. Istio's gateway controller runs the Gateway's proxy pods in the
+# Gateway's namespace, labelled with the Gateway's name (istio/istio manifests/charts/istio-control/
+# istio-discovery/files/kube-gateway.yaml), which is how the NetworkPolicy below recognises them.
+GATEWAY_API_VERSION = "gateway.networking.k8s.io/v1"
+GATEWAY_CLASS = "approuting-istio"
+GATEWAY = "muse"
+GATEWAY_NAMESPACE_SUFFIX = "-gateway"
+GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name"
+HTTP_ROUTE = "muse"
+HTTPS_REDIRECT_ROUTE = "muse-https-redirect"
+HTTP_LISTENER = "http"
+HTTPS_LISTENER = "https"
+# The Gateway's own proxy pods (a Deployment, HPA and PDB istio's controller renders for it): the add-on's
+# defaults for every Gateway of the class (ConfigMap istio-gateway-class-defaults: HPA 2-5, PDB
+# minAvailable 1) say nothing about zones. A per-Gateway ConfigMap, referenced by the Gateway's
+# spec.infrastructure.parametersRef, overlays the rendered objects: its keys are `deployment`,
+# `horizontalPodAutoscaler`, `podDisruptionBudget`, `service`, each a YAML document, and only allow-listed
+# fields are accepted (among them spec.template.spec.topologySpreadConstraints and the HPA's
+# spec.minReplicas, "Must not be below 2", spec.maxReplicas): MicrosoftDocs/azure-aks-docs@fb060abe
+# articles/aks/istio-gateway-api.md, "ConfigMap customizations" to "Configure settings for a specific
+# gateway"; app-routing-gateway-api.md applies the same allow list to approuting-istio. The proxy pods carry
+# GATEWAY_NAME_LABEL=<Gateway name> (istio/istio@03404d0 manifests/charts/istio-control/istio-discovery/files/
+# kube-gateway.yaml), which the spread selects on.
+GATEWAY_OPTIONS = "muse-gateway-options"
+GATEWAY_HPA_MIN_REPLICAS_FLOOR = 2  # the allow list: "Must not be below 2"
+# The application routing operator's listener TLS options: it makes a SecretProviderClass for the Key Vault
+# certificate (objectType secret: the certificate's secret holds key and chain), syncs it as a
+# kubernetes.io/tls Secret through a placeholder pod that runs as this service account (workload identity:
+# the account's client-id annotation), and points the listener's certificateRefs at it. An unversioned URI
+# follows renewals (azure-aks-docs app-routing-gateway-api-dns-tls.md; Azure/aks-app-routing-operator
+# pkg/controller/keyvault/spc/gateway.go and reconcile.go).
+TLS_CERT_KEYVAULT_URI_OPTION = "kubernetes.azure.com/tls-cert-keyvault-uri"
+TLS_CERT_SERVICE_ACCOUNT_OPTION = "kubernetes.azure.com/tls-cert-service-account"
+GATEWAY_TLS_SERVICE_ACCOUNT = "muse-gateway-tls"
+# pulumi-kubernetes waits for a custom resource only when told what to wait for: the Gateway is ready (and has
+# its address) once the controller reports Programmed (Gateway API GatewayConditionType).
+PULUMI_WAIT_FOR = "pulumi.com/waitFor"
+GATEWAY_READY = "condition=Programmed"
 # The nodes Muse runs on: stack/args.py puts this label on the cluster's user pool, the Deployment selects it.
 USER_POOL_LABEL = {"workload": "muse"}
 WORKLOAD_IDENTITY_CLIENT_ID = "azure.workload.identity/client-id"
@@ -71,11 +113,35 @@ HPA_CPU_UTILIZATION = 70
 #   process and used 0.97-1.00 of a core when saturated (0.5-0.85 in runs starved by other load). Request
 #   250m keeps probes and light traffic responsive on a shared node and is the base of the autoscaler's 70 %
 #   target (a replica busy with large evaluates scales out early); limit 1000m = the one core a worker uses.
+#
+# Ephemeral storage: the kubelet counts a container's log files towards its ephemeral-storage limit
+# (kubernetes.io/docs/concepts/configuration/manage-resources-containers/#local-ephemeral-storage), besides
+# the /tmp emptyDir and the writable layer (none: read-only root). The user pools rotate logs at
+# CONTAINER_LOG_MAX_SIZE_MB x CONTAINER_LOG_MAX_FILES (their kubelet config, set here rather than left to
+# AKS's defaults of 50 MB x 5, which azure-aks-docs custom-node-configuration.md says change with OS
+# versions). The kubelet rotates only every 10 s (containerLogMonitorInterval), so the current file can run
+# over by what Muse writes in that time: LOG_ROTATION_OVERSHOOT_MIB covers 1 MiB/s, ~3,200 requests/s of
+# ~325-byte access-log lines (284 bytes of JSON + the container runtime's line prefix), about twice what one
+# replica served in the rollout benchmark. docs/benchmarks.md has the arithmetic; tests/deploy check
+# limit >= logs + overshoot + /tmp.
+CONTAINER_LOG_MAX_SIZE_MB = 20
+CONTAINER_LOG_MAX_FILES = 5
+LOG_ROTATION_OVERSHOOT_MIB = 10
+TMP_SIZE_LIMIT_MIB = 64
+TMP_SIZE_LIMIT = f"{TMP_SIZE_LIMIT_MIB}Mi"  # the only writable path (the image writes nothing but /tmp)
+EPHEMERAL_STORAGE_LIMIT_MIB = 256
 RESOURCES: dict[str, dict[str, str]] = {
     "requests": {"cpu": "250m", "memory": "128Mi", "ephemeral-storage": "64Mi"},
-    "limits": {"cpu": "1000m", "memory": "256Mi", "ephemeral-storage": "128Mi"},
+    "limits": {"cpu": "1000m", "memory": "256Mi", "ephemeral-storage": f"{EPHEMERAL_STORAGE_LIMIT_MIB}Mi"},
 }
-TMP_SIZE_LIMIT = "64Mi"  # the only writable path (the image writes nothing but /tmp)
+
+
+def ephemeral_storage_worst_case_mib(max_size_mb: int, max_files: int) -> int:
+    """The most ephemeral storage the Muse container can use: every kept log file full (rotated files count
+    uncompressed, the worst case), the current one over by one monitor interval, and /tmp full."""
+    return max_size_mb * max_files + LOG_ROTATION_OVERSHOOT_MIB + TMP_SIZE_LIMIT_MIB
+
+
 SECRETS_MOUNT = "/mnt/secrets-store"
 
 # Checks checkov reports on these manifests that do not apply, with the reason (written as checkov's inline
@@ -102,13 +168,17 @@ class AzureRefs:
     registry_login_server: `<registry>.azurecr.io` (stack output registryLoginServer).
     workload_client_id: client id of the Muse workload identity (stack output museWorkloadClientId).
     tenant_id: Entra ID tenant of that identity and of the Key Vault (stack output tenantId).
-    key_vault_name: the vault holding `muse-api-token` (stack output keyVaultName).
+    key_vault_name: the vault holding `muse-api-token` and the ingress certificate (stack output
+        keyVaultName).
+    gateway_tls_client_id: client id of the identity that reads the ingress certificate for the Gateway
+        (stack output gatewayTlsClientId); used only with an ingress host.
     """
 
     registry_login_server: str
     workload_client_id: str
     tenant_id: str
     key_vault_name: str
+    gateway_tls_client_id: str
 
 
 # What the generated deploy/ manifests carry until a person's params.env replaces them (each overlay's header
@@ -118,6 +188,7 @@ PLACEHOLDERS = AzureRefs(
     workload_client_id="MUSE_WORKLOAD_CLIENT_ID",
     tenant_id="AZURE_TENANT_ID",
     key_vault_name="KEY_VAULT_NAME",
+    gateway_tls_client_id="GATEWAY_TLS_CLIENT_ID",
 )
 
 
@@ -126,24 +197,31 @@ class WorkloadSpec:
     """Every input of the Muse manifests, as plain values, field by field (what it is; default and why).
 
     environment: MUSE_ENV and the `app.kubernetes.io/instance` label (dev, prod). Required.
-    namespace: the namespace every object lives in. Required.
+    namespace: the namespace every object but the Gateway lives in. Required.
+    gateway_namespace: the namespace of the Gateway (and its proxy pods, which Pod Security `restricted`
+        would refuse: see gateway_namespace()). Required.
     service_account: the service account federated with the workload identity. Required.
     image_tag: a tag (`latest`, a git sha) or a digest `sha256:<64 hex>`. Required: what to run is the
         deploy's decision (CI deploys by digest).
     replicas: the Deployment's replicas and the autoscaler's minimum. Required.
     max_replicas: the autoscaler's maximum. Required.
-    ingress_host: DNS name the Ingress serves with TLS; empty = any host, plain HTTP on the ingress
-        controller's public IP (no certificate can match a bare IP). Required.
-    tls_certificate: Key Vault certificate served for ingress_host (unused without a host). Required.
-    zone_spread: pods must spread across availability zones (the pool has zones); without zones the zone
+    ingress_host: DNS name the Gateway serves with TLS (HTTPS listener; its HTTP listener only redirects to
+        HTTPS); empty = any host, plain HTTP on the Gateway's public IP (no certificate can match a bare
+        IP). Required.
+    tls_certificate: name of the Key Vault certificate served for ingress_host ("" without a host).
+        Required.
+    zone_spread: pods must spread across availability zones (the pools have zones); without zones the zone
         constraint is best-effort. Required.
     azure: registry, identity, tenant and vault. Default PLACEHOLDERS: the generated deploy/ files carry
         them until params.env fills them; `MuseWorkload` fills them from its Azure inputs.
     log_level: MUSE_LOG_LEVEL. Default INFO: the service's own default (docs/service.md).
+    gateway_min_replicas: the Gateway proxies' HPA minimum (its maximum is twice that), e.g. one per zone;
+        at least 2 (the add-on's allow list). Default None: the add-on's class defaults (2-5), cheap for dev.
     """
 
     environment: str
     namespace: str
+    gateway_namespace: str
     service_account: str
     image_tag: str
     replicas: int
@@ -153,6 +231,7 @@ class WorkloadSpec:
     zone_spread: bool
     azure: AzureRefs = field(default=PLACEHOLDERS)
     log_level: str = "INFO"
+    gateway_min_replicas: int | None = None
 
 
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
@@ -212,7 +291,12 @@ def service_account(spec: WorkloadSpec) -> dict[str, Any]:
 # The custom resources the workload creates, as (API group, plural kind): what a reader of the stack must be
 # allowed to read beyond the built-in kinds (bootstrap/__main__.py grants exactly these to the previews).
 SECRET_PROVIDER_CLASS_GROUP = "secrets-store.csi.x-k8s.io"  # noqa: S105 - an API group, not a secret
-CUSTOM_RESOURCES: tuple[tuple[str, str], ...] = ((SECRET_PROVIDER_CLASS_GROUP, "secretproviderclasses"),)
+CUSTOM_RESOURCES: tuple[tuple[str, str], ...] = (
+    (SECRET_PROVIDER_CLASS_GROUP, "secretproviderclasses"),
+    # The Gateway API kinds are CRDs too (AKS-managed, ingressProfile.gatewayAPI), not built-in groups.
+    (GATEWAY_API_VERSION.split("/")[0], "gateways"),
+    (GATEWAY_API_VERSION.split("/")[0], "httproutes"),
+)
 
 
 def secret_provider_class(spec: WorkloadSpec) -> dict[str, Any]:
@@ -293,14 +377,20 @@ def _skip_annotations(kind: str) -> dict[str, str]:
     }
 
 
-def _topology_spread(spec: WorkloadSpec) -> list[dict[str, Any]]:
-    selector = {"matchLabels": selector_labels()}
+def _topology_spread(spec: WorkloadSpec, pod_labels: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    selector = {"matchLabels": pod_labels or selector_labels()}
     return [
         {
             "maxSkew": 1,
             "topologyKey": "topology.kubernetes.io/zone",
             # With zones (prod) a replica never lands in an already fuller zone; without (dev) it is a hint.
             "whenUnsatisfiable": "DoNotSchedule" if spec.zone_spread else "ScheduleAnyway",
+            # A zone whose nodes are unreachable leaves the count: the node lifecycle controller taints them
+            # node.kubernetes.io/unreachable:NoSchedule, which the pods do not tolerate (the admission default
+            # tolerates only the NoExecute one). With the default `Ignore`, a zone outage would keep its
+            # empty domain in the skew and leave the replacement pods Pending (kubernetes.io/docs/concepts/
+            # scheduling-eviction/topology-spread-constraints/, nodeTaintsPolicy; GA in Kubernetes 1.33).
+            "nodeTaintsPolicy": "Honor",
             "labelSelector": selector,
             # Spread each ReplicaSet on its own, so a rollout's new pods spread too.
             "matchLabelKeys": ["pod-template-hash"],
@@ -416,35 +506,211 @@ def service(spec: WorkloadSpec) -> dict[str, Any]:
     }
 
 
-def tls_secret_name() -> str:
-    """The Secret the application routing add-on writes the Key Vault certificate to."""
-    return f"keyvault-{INGRESS}"
-
-
 def tls_certificate_uri(spec: WorkloadSpec) -> str:
+    """The unversioned Key Vault URI of the ingress certificate: the operator follows its new versions."""
     return f"https://{spec.azure.key_vault_name}.vault.azure.net/certificates/{spec.tls_certificate}"
 
 
-def ingress(spec: WorkloadSpec) -> dict[str, Any]:
-    """Through the application routing add-on. With a host: TLS from the Key Vault certificate. Without: any
-    host on the controller's public IP: plain HTTP, since no certificate can match a bare IP."""
-    path = {
-        "path": "/",
-        "pathType": "Prefix",
-        "backend": {"service": {"name": SERVICE, "port": {"name": "http"}}},
+def gateway_namespace(spec: WorkloadSpec) -> dict[str, Any]:
+    """The Gateway's namespace. Pod Security `baseline` is enforced (with `restricted` audited and warned):
+    Istio's gateway proxy pods set the sysctl net.ipv4.ip_unprivileged_port_start (allowed by `baseline`) and
+    no seccomp profile unless the mesh is configured to (kube-gateway.yaml), which `restricted` refuses."""
+    psa = {
+        "pod-security.kubernetes.io/enforce": "baseline",
+        "pod-security.kubernetes.io/audit": "restricted",
+        "pod-security.kubernetes.io/warn": "restricted",
     }
-    rule: dict[str, Any] = {"http": {"paths": [path]}}
-    ingress_spec: dict[str, Any] = {"ingressClassName": INGRESS_CLASS, "rules": [rule]}
-    extra: dict[str, Any] = {}
-    if spec.ingress_host:
-        rule["host"] = spec.ingress_host
-        ingress_spec["tls"] = [{"hosts": [spec.ingress_host], "secretName": tls_secret_name()}]
-        extra["annotations"] = {TLS_CERT_ANNOTATION: tls_certificate_uri(spec)}
+    psa.update(
+        {f"pod-security.kubernetes.io/{mode}-version": "latest" for mode in ("enforce", "audit", "warn")}
+    )
     return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "Ingress",
-        "metadata": _metadata(spec, INGRESS, **extra),
-        "spec": {**ingress_spec, "rules": [dict(sorted(rule.items()))]},
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": spec.gateway_namespace, "labels": {**labels(spec), **psa}},
+    }
+
+
+def gateway_tls_service_account(spec: WorkloadSpec) -> dict[str, Any] | None:
+    """With a host: the service account the operator's certificate sync runs as, federated with the identity
+    that holds Key Vault Secrets User on the certificate (stack/args.py, SecretVault.grant_certificate_read).
+    The operator requires it in the Gateway's namespace with the client-id annotation; the
+    `azure.workload.identity/use` label is what azure-aks-docs app-routing-gateway-api-dns-tls.md sets."""
+    if not spec.ingress_host:
+        return None
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {
+            "name": GATEWAY_TLS_SERVICE_ACCOUNT,
+            "namespace": spec.gateway_namespace,
+            "labels": {**labels(spec), WORKLOAD_IDENTITY_USE: "true"},
+            "annotations": {WORKLOAD_IDENTITY_CLIENT_ID: spec.azure.gateway_tls_client_id},
+        },
+        # The operator's placeholder pod turns it on for itself; nothing else needs the API token.
+        "automountServiceAccountToken": False,
+    }
+
+
+def gateway_options(spec: WorkloadSpec) -> dict[str, Any]:
+    """The per-Gateway customization ConfigMap (GATEWAY_OPTIONS says where its format comes from): the proxy
+    pods spread over zones like Muse's pods (hard with zones, a hint without) and over nodes; with
+    gateway_min_replicas, the proxies' autoscaler keeps at least that many (prod: one per zone)."""
+    if spec.gateway_min_replicas is not None and spec.gateway_min_replicas < GATEWAY_HPA_MIN_REPLICAS_FLOOR:
+        raise ValueError(
+            f"gateway_min_replicas {spec.gateway_min_replicas}: the add-on refuses an HPA minimum below "
+            f"{GATEWAY_HPA_MIN_REPLICAS_FLOOR}"
+        )
+    spread = _topology_spread(spec, {GATEWAY_NAME_LABEL: GATEWAY})
+    data = {"deployment": _yaml({"spec": {"template": {"spec": {"topologySpreadConstraints": spread}}}})}
+    if spec.gateway_min_replicas is not None:
+        data["horizontalPodAutoscaler"] = _yaml(
+            {"spec": {"minReplicas": spec.gateway_min_replicas, "maxReplicas": 2 * spec.gateway_min_replicas}}
+        )
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": GATEWAY_OPTIONS, "namespace": spec.gateway_namespace, "labels": labels(spec)},
+        "data": data,
+    }
+
+
+class _NoAliasDumper(yaml.SafeDumper):
+    """Plain YAML for the controller: a dict used twice (the spread's selector) is written twice, not as an
+    anchor and alias."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def _yaml(document: dict[str, Any]) -> str:
+    return str(yaml.dump(document, Dumper=_NoAliasDumper, sort_keys=False, default_flow_style=False))
+
+
+def _routes_from_workload_namespace(spec: WorkloadSpec) -> dict[str, Any]:
+    return {
+        "namespaces": {
+            "from": "Selector",
+            "selector": {"matchLabels": {"kubernetes.io/metadata.name": spec.namespace}},
+        }
+    }
+
+
+def gateway(spec: WorkloadSpec) -> dict[str, Any]:
+    """GatewayClass `approuting-istio`. With a host: an HTTPS listener that terminates TLS with the Key Vault
+    certificate (the operator's TLS options) and takes the Muse route, and an HTTP listener for the host that
+    takes only the redirect route of its own namespace. Without: one HTTP listener for any host on the
+    Gateway's public IP (no certificate can match a bare IP)."""
+    if spec.ingress_host:
+        listeners: list[dict[str, Any]] = [
+            {
+                "name": HTTPS_LISTENER,
+                "hostname": spec.ingress_host,
+                "port": 443,
+                "protocol": "HTTPS",
+                "tls": {
+                    "mode": "Terminate",
+                    "options": {
+                        TLS_CERT_KEYVAULT_URI_OPTION: tls_certificate_uri(spec),
+                        TLS_CERT_SERVICE_ACCOUNT_OPTION: GATEWAY_TLS_SERVICE_ACCOUNT,
+                    },
+                },
+                "allowedRoutes": _routes_from_workload_namespace(spec),
+            },
+            {
+                "name": HTTP_LISTENER,
+                "hostname": spec.ingress_host,
+                "port": 80,
+                "protocol": "HTTP",
+                "allowedRoutes": {"namespaces": {"from": "Same"}},
+            },
+        ]
+    else:
+        listeners = [
+            {
+                "name": HTTP_LISTENER,
+                "port": 80,
+                "protocol": "HTTP",
+                "allowedRoutes": _routes_from_workload_namespace(spec),
+            }
+        ]
+    return {
+        "apiVersion": GATEWAY_API_VERSION,
+        "kind": "Gateway",
+        "metadata": {
+            "name": GATEWAY,
+            "namespace": spec.gateway_namespace,
+            "labels": labels(spec),
+            "annotations": {PULUMI_WAIT_FOR: GATEWAY_READY},
+        },
+        "spec": {
+            "gatewayClassName": GATEWAY_CLASS,
+            # LocalParametersReference: a ConfigMap in the Gateway's namespace (group "" is the core group).
+            "infrastructure": {"parametersRef": {"group": "", "kind": "ConfigMap", "name": GATEWAY_OPTIONS}},
+            "listeners": listeners,
+        },
+    }
+
+
+def _parent(spec: WorkloadSpec, listener: str) -> dict[str, Any]:
+    return {
+        "group": "gateway.networking.k8s.io",
+        "kind": "Gateway",
+        "name": GATEWAY,
+        "namespace": spec.gateway_namespace,
+        "sectionName": listener,
+    }
+
+
+def http_route(spec: WorkloadSpec) -> dict[str, Any]:
+    """Every path to the Muse Service: on the HTTPS listener for the host, or the HTTP one without a host."""
+    route: dict[str, Any] = {
+        "parentRefs": [_parent(spec, HTTPS_LISTENER if spec.ingress_host else HTTP_LISTENER)],
+        "rules": [
+            {
+                "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                "backendRefs": [{"group": "", "kind": "Service", "name": SERVICE, "port": SERVICE_PORT}],
+            }
+        ],
+    }
+    if spec.ingress_host:
+        route["hostnames"] = [spec.ingress_host]
+    return {
+        "apiVersion": GATEWAY_API_VERSION,
+        "kind": "HTTPRoute",
+        "metadata": _metadata(spec, HTTP_ROUTE),
+        "spec": dict(sorted(route.items())),
+    }
+
+
+def https_redirect_route(spec: WorkloadSpec) -> dict[str, Any] | None:
+    """With a host: plain HTTP to the host is answered with a permanent redirect to HTTPS and reaches no
+    backend (Gateway API HTTPRoute RequestRedirect filter), so the bearer token never crosses in clear after
+    the first request; a client that sends it on http:// has already leaked it, which the redirect cannot
+    undo, hence prod's URL is https:// only."""
+    if not spec.ingress_host:
+        return None
+    return {
+        "apiVersion": GATEWAY_API_VERSION,
+        "kind": "HTTPRoute",
+        "metadata": {
+            "name": HTTPS_REDIRECT_ROUTE,
+            "namespace": spec.gateway_namespace,
+            "labels": labels(spec),
+        },
+        "spec": {
+            "hostnames": [spec.ingress_host],
+            "parentRefs": [_parent(spec, HTTP_LISTENER)],
+            "rules": [
+                {
+                    "filters": [
+                        {
+                            "type": "RequestRedirect",
+                            "requestRedirect": {"scheme": "https", "statusCode": 301},
+                        }
+                    ]
+                }
+            ],
+        },
     }
 
 
@@ -482,9 +748,9 @@ def horizontal_pod_autoscaler(spec: WorkloadSpec) -> dict[str, Any]:
 
 
 def network_policy(spec: WorkloadSpec) -> dict[str, Any]:
-    """Only the application routing ingress controller reaches Muse (Cilium enforces it). Kubelet probes come
-    from the node and are always allowed; egress is left open (Muse calls nothing, the CSI driver runs on the
-    node, not in the pod)."""
+    """Only the Gateway's proxy pods reach Muse (Cilium enforces it): pods labelled with the Gateway's name in
+    the Gateway's namespace. Kubelet probes come from the node and are always allowed; egress is left open
+    (Muse calls nothing, the CSI driver runs on the node, not in the pod)."""
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
@@ -497,8 +763,9 @@ def network_policy(spec: WorkloadSpec) -> dict[str, Any]:
                     "from": [
                         {
                             "namespaceSelector": {
-                                "matchLabels": {"kubernetes.io/metadata.name": INGRESS_NAMESPACE}
-                            }
+                                "matchLabels": {"kubernetes.io/metadata.name": spec.gateway_namespace}
+                            },
+                            "podSelector": {"matchLabels": {GATEWAY_NAME_LABEL: GATEWAY}},
                         }
                     ],
                     "ports": [{"protocol": "TCP", "port": PORT}],
@@ -508,15 +775,21 @@ def network_policy(spec: WorkloadSpec) -> dict[str, Any]:
     }
 
 
-# name -> builder, in apply order (the namespace first, the objects pods need before the Deployment).
-BUILDERS = {
+# name -> builder, in apply order (the namespaces first, the objects pods need before the Deployment). A
+# builder that returns None has no object for that spec (the TLS objects without an ingress host).
+BUILDERS: dict[str, Callable[[WorkloadSpec], dict[str, Any] | None]] = {
     "namespace": namespace,
+    "gatewaynamespace": gateway_namespace,
     "serviceaccount": service_account,
     "secretproviderclass": secret_provider_class,
     "configmap": config_map,
     "deployment": deployment,
     "service": service,
-    "ingress": ingress,
+    "gatewaytlsserviceaccount": gateway_tls_service_account,
+    "gatewayoptions": gateway_options,
+    "gateway": gateway,
+    "httproute": http_route,
+    "httpsredirectroute": https_redirect_route,
     "poddisruptionbudget": pod_disruption_budget,
     "horizontalpodautoscaler": horizontal_pod_autoscaler,
     "networkpolicy": network_policy,
@@ -524,5 +797,6 @@ BUILDERS = {
 
 
 def manifests(spec: WorkloadSpec) -> dict[str, dict[str, Any]]:
-    """Every object of the workload, keyed by its name in BUILDERS."""
-    return {name: build(spec) for name, build in BUILDERS.items()}
+    """Every object of the workload for `spec`, keyed by its name in BUILDERS (in that order)."""
+    built = {name: build(spec) for name, build in BUILDERS.items()}
+    return {name: body for name, body in built.items() if body is not None}

@@ -40,6 +40,7 @@ from typing import Any
 import pulumi
 from pulumi_azure_native import applicationinsights, monitor, operationalinsights
 
+from components.deletion_protection import protection
 from components.kubernetes_cluster import KubernetesCluster
 from components.observability.queries import (
     ARRIVAL_WINDOW_MINUTES,
@@ -112,6 +113,8 @@ class ObservabilityArgs:
         without a retention charge; longer is a cost decision.
     alert_emails: addresses the action group emails. Default () = alerts fire and show in Azure Monitor,
         nobody is mailed (the component warns at deploy time).
+    protect: Pulumi `protect` on the workspace, whose logs cannot be recreated
+        (components/deletion_protection.py: why no CanNotDelete lock). Default False.
     tags: tags for every taggable resource. Default: none.
     """
 
@@ -125,6 +128,7 @@ class ObservabilityArgs:
     severities: AlertSeverities
     retention_in_days: int = 30
     alert_emails: Sequence[str] = ()
+    protect: bool = False
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -237,7 +241,7 @@ class Observability(pulumi.ComponentResource):
                 enable_log_access_using_only_resource_permissions=True,
             ),
             tags=dict(args.tags),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=self), protection(args.protect)),
         )
         if not args.alert_emails:
             pulumi.log.warn(

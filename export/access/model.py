@@ -25,6 +25,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from components.muse_workload.manifests import TLS_CERT_KEYVAULT_URI_OPTION, TLS_CERT_SERVICE_ACCOUNT_OPTION
 from export.access import operations as ops
 from export.access.operations import Need, StackFacts
 from export.access.policy import PolicyAssignment, denying
@@ -232,6 +233,8 @@ def stack_facts(stack: str, plan: StackPlan) -> StackFacts:
         found = plan.plan.of_type(type_token)
         return str(plan.outputs_of(found[0]).get("id", "")) if found else ""
 
+    clusters = [r for r in plan.plan.resources if ops.is_cluster(r)]
+
     return StackFacts(
         stack=stack,
         plan=plan,
@@ -242,7 +245,7 @@ def stack_facts(stack: str, plan: StackPlan) -> StackFacts:
         ),
         state_key=f"{state_group}/providers/Microsoft.KeyVault/vaults/{state.key_vault}/keys/{state.key}",
         registry_id=one("azure-native:containerregistry:Registry"),
-        cluster_id=one("azure-native:containerservice:ManagedCluster"),
+        cluster_id=str(plan.outputs_of(clusters[0]).get("id", "")) if clusters else "",
         vault_id=one("azure-native:keyvault:Vault"),
         extra={"backend_url": state.backend_url},
     )
@@ -303,8 +306,9 @@ def runtime_operations(stack: str, facts: StackFacts) -> Iterator[Operation]:
                 ops.KEY_VAULT_CSI,
             ),
         )
-    for cluster in plan.of_type("azure-native:containerservice:ManagedCluster"):
-        kubelet = cluster.get("identityProfile.kubeletidentity.resourceId")
+    yield from _gateway_tls_operations(stack, facts)
+    for cluster in (r for r in plan.resources if ops.is_cluster(r)):
+        kubelet = ops.cluster_property(cluster, "identityProfile.kubeletidentity.resourceId")
         if kubelet:
             yield Operation(
                 f"cluster-control-plane ({stack})",
@@ -317,6 +321,53 @@ def runtime_operations(stack: str, facts: StackFacts) -> Iterator[Operation]:
                     ops.AKS_IDENTITIES,
                 ),
             )
+
+
+def _gateway_tls_operations(stack: str, facts: StackFacts) -> Iterator[Operation]:
+    """A Gateway listener that terminates TLS with a Key Vault certificate: the application routing operator
+    reads the certificate's secret as the workload identity federated with the listener's service account."""
+    plan = facts.plan.plan
+    identities = {
+        str(r.get("resourceName")): r.name
+        for r in plan.of_type("azure-native:managedidentity:UserAssignedIdentity")
+    }
+    credentials = {
+        str(c.get("subject")): identities.get(str(c.get("resourceName")), "")
+        for c in plan.of_type("azure-native:managedidentity:FederatedIdentityCredential")
+    }
+    for gateway in plan.of_type("kubernetes:gateway.networking.k8s.io/v1:Gateway"):
+        namespace = gateway.get("metadata.namespace")
+        for listener in gateway.get("spec.listeners") or []:
+            options = (listener.get("tls") or {}).get("options") or {}
+            uri = options.get(TLS_CERT_KEYVAULT_URI_OPTION)
+            account = options.get(TLS_CERT_SERVICE_ACCOUNT_OPTION)
+            if not uri or not account:
+                continue
+            vault_name, certificate = _key_vault_certificate(str(uri))
+            if not facts.vault_id.lower().endswith(f"/vaults/{vault_name}".lower()):
+                raise ValueError(f"{stack}: Gateway certificate {uri} is not in the stack's Key Vault")
+            identity = credentials.get(f"system:serviceaccount:{namespace}:{account}")
+            if not identity:
+                raise ValueError(f"{stack}: no workload identity is federated with {namespace}/{account}")
+            yield Operation(
+                f"{identity} ({stack})",
+                f"application routing operator of {stack}: the Gateway's TLS certificate",
+                Need(
+                    "Microsoft.KeyVault/vaults/secrets/getSecret/action",
+                    True,
+                    f"{facts.vault_id}/secrets/{certificate}",
+                    f"read certificate {certificate} (as its secret)",
+                    ops.APP_ROUTING_TLS,
+                ),
+            )
+
+
+def _key_vault_certificate(uri: str) -> tuple[str, str]:
+    """(vault name, certificate name) of `https://<vault>.vault.azure.net/certificates/<name>[/<version>]`."""
+    match = re.fullmatch(r"https://([^./]+)\.vault\.azure\.net/certificates/([^/]+)(?:/[^/]+)?/?", uri)
+    if not match:
+        raise ValueError(f"not a Key Vault certificate URI: {uri}")
+    return match.group(1), match.group(2)
 
 
 # --- workflows -------------------------------------------------------------------------------------------

@@ -88,6 +88,29 @@ BUILTIN_GROUPS = {
     "metrics.k8s.io",
 }
 CLUSTER = "Microsoft.ContainerService/managedClusters"
+TYPED_CLUSTER = "azure-native:containerservice:ManagedCluster"
+GENERIC_RESOURCE = "azure-native:resources:Resource"
+# The application routing operator reads a Gateway listener's Key Vault certificate through a
+# SecretProviderClass with `objectType: secret`, as the listener's `tls-cert-service-account` workload
+# identity.
+APP_ROUTING_TLS = (
+    "Azure/aks-app-routing-operator pkg/controller/keyvault/spc/reconcile.go (objectType secret); "
+    "azure-aks-docs articles/aks/app-routing-gateway-api-dns-tls.md"
+)
+
+
+def is_cluster(resource: PlannedResource) -> bool:
+    """The AKS cluster, typed or as the generic resource components/kubernetes_cluster.py declares."""
+    return resource.type == TYPED_CLUSTER or (
+        resource.type == GENERIC_RESOURCE
+        and resource.get("resourceProviderNamespace") == "Microsoft.ContainerService"
+        and resource.get("resourceType") == "managedClusters"
+    )
+
+
+def cluster_property(cluster: PlannedResource, path: str) -> Any:
+    """A property of the cluster's ARM body: under `properties` for the generic resource."""
+    return cluster.get(f"properties.{path}" if cluster.type == GENERIC_RESOURCE else path)
 
 
 @dataclass(frozen=True)
@@ -324,7 +347,7 @@ def policy_fields(kind: str, resource: PlannedResource) -> tuple[tuple[str, Any]
 
 def _cluster_identities(cluster: PlannedResource) -> list[str]:
     found = [str(i) for i in cluster.get("identity.userAssignedIdentities", []) or []]
-    kubelet = cluster.get("identityProfile.kubeletidentity.resourceId")
+    kubelet = cluster_property(cluster, "identityProfile.kubeletidentity.resourceId")
     return [*found, str(kubelet)] if kubelet else found
 
 

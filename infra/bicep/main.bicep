@@ -6,7 +6,7 @@
 //   az deployment group create -g rg-muse-<env>-<suffix> -f infra/bicep/main.bicep \
 //     -p @infra/bicep/parameters.<env>.json -p museApiTokenValue=<secret>
 // Not in this file:
-// - Kubernetes objects (namespace, workload, ingress, ...): not ARM resources; Pulumi deploys them
+// - Kubernetes objects (namespaces, workload, Gateway, ...): not ARM resources; Pulumi deploys them
 //   into the cluster.
 // - Entra ID objects (the GitHub build application and service principal): they live in Microsoft
 //   Graph, which a resource-group deployment cannot create; pass the service principal's object id as
@@ -168,25 +168,25 @@ param systemNodeCount int = 1
 @description('VM size of the Muse (user) pool.')
 param userNodeVmSize string = 'Standard_D2ds_v5'
 
-@description('Initial node count of the user pool.')
+@description('Initial node count of each user pool (one pool per zone with availabilityZones).')
 @minValue(0)
 @maxValue(1000)
 param userNodeCount int = 1
 
-@description('Autoscaler minimum of the user pool.')
+@description('Autoscaler minimum of each user pool (one pool per zone with availabilityZones).')
 @minValue(0)
 @maxValue(1000)
 param userNodeMinCount int = 1
 
-@description('Autoscaler maximum of the user pool.')
+@description('Autoscaler maximum of each user pool (one pool per zone with availabilityZones).')
 @minValue(0)
 @maxValue(1000)
 param userNodeMaxCount int = 3
 
-@description('Let the cluster autoscaler size the user pool.')
+@description('Let the cluster autoscaler size the user pools.')
 param userNodeAutoscale bool = false
 
-@description('Zones for both pools, e.g. ["1","2","3"].')
+@description('Zones of the system pool, and one user pool per zone, e.g. ["1","2","3"].')
 @allowed([
   '1'
   '2'
@@ -207,6 +207,9 @@ param apiServerAuthorizedIpRanges array = []
 
 @description('Entra ID groups that get cluster-admin through AKS-managed Entra integration.')
 param clusterAdminGroupObjectIds array = []
+
+@description('DNS name Muse is served on over HTTPS (HTTP redirects to it); empty = plain HTTP on the Gateway\'s public IP (dev only).')
+param ingressHost string = ''
 
 @description('Purge protection on the Key Vault (irreversible; a deleted vault\'s name stays taken).')
 param keyVaultPurgeProtection bool = false
@@ -230,6 +233,9 @@ param logRetentionDays int = 30
 @description('Email addresses the alert action group notifies.')
 param alertEmails array = []
 
+@description('Name of the certificate for ingressHost in the stack\'s Key Vault, which the Gateway serves (scripts/tls-certificate.sh puts it there); required with ingressHost.')
+param ingressTlsCertificate string = ''
+
 // ---- Parameters the stack config does not hold: secrets, ids of objects made outside ARM.
 
 @secure()
@@ -252,6 +258,8 @@ var names = {
   workloadIdentity: 'id-muse-${environment}-${nameSuffix}-workload'
   namespace: 'muse-${environment}'
   serviceAccount: 'muse'
+  gatewayNamespace: 'muse-${environment}-gateway'
+  gatewayTlsIdentity: 'id-muse-${environment}-${nameSuffix}-gateway-tls'
   actionGroup: 'ag-muse-${environment}-${nameSuffix}'
   actionGroupShort: 'muse-${environment}'
   dataCollectionRule: 'dcr-muse-${environment}-${nameSuffix}-containers'
@@ -296,10 +304,28 @@ resource kubeletIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-
   tags: tags
 }
 
+resource gatewayTlsIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = if (!empty(ingressHost)) {
+  name: names.gatewayTlsIdentity
+  location: location
+  tags: tags
+}
+
 resource museWorkloadIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
   name: names.workloadIdentity
   location: location
   tags: tags
+}
+
+resource gatewayTlsServiceAccountCredential 'Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials@2023-01-31' = if (!empty(ingressHost)) {
+  name: '${names.gatewayNamespace}-muse-gateway-tls'
+  parent: gatewayTlsIdentity
+  properties: {
+    audiences: [
+      'api://AzureADTokenExchange'
+    ]
+    issuer: cluster.properties.oidcIssuerProfile.issuerURL
+    subject: 'system:serviceaccount:${names.gatewayNamespace}:muse-gateway-tls'
+  }
 }
 
 resource museServiceAccountCredential 'Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials@2023-01-31' = {
@@ -339,8 +365,8 @@ resource registry 'Microsoft.ContainerRegistry/registries@2023-01-01-preview' = 
   }
 }
 
-// The inline system pool cannot be changed after creation (Pulumi ignores later changes to it); Muse runs on the separate user pool below. kubernetesVersion is the version a new cluster starts on: the upgrade channel moves it afterwards and AKS cannot downgrade, so redeploying an existing cluster must pass its current version (az aks show --query kubernetesVersion).
-resource cluster 'Microsoft.ContainerService/managedClusters@2025-09-01' = {
+// The inline system pool cannot be changed after creation (Pulumi ignores later changes to it); Muse runs on the separate user pools below. kubernetesVersion is the version a new cluster starts on: the upgrade channel moves it afterwards and AKS cannot downgrade, so redeploying an existing cluster must pass its current version (az aks show --query kubernetesVersion).
+resource cluster 'Microsoft.ContainerService/managedClusters@2026-05-01' = {
   // checkov:skip=CKV_AZURE_226: ephemeral OS disks need a VM size whose cache fits the disk; sizes are parameters
   // checkov:skip=CKV_AZURE_227: host encryption must first be enabled on the subscription; not assumed
   // checkov:skip=CKV_AZURE_168: max pods per node stays at the AKS default for CNI overlay (250)
@@ -403,6 +429,9 @@ resource cluster 'Microsoft.ContainerService/managedClusters@2025-09-01' = {
       authorizedIPRanges: apiServerAuthorizedIpRanges
       disableRunCommand: true
     }
+    autoScalerProfile: {
+      'balance-similar-node-groups': 'true'
+    }
     autoUpgradeProfile: {
       nodeOSUpgradeChannel: 'NodeImage'
       upgradeChannel: upgradeChannel
@@ -418,8 +447,19 @@ resource cluster 'Microsoft.ContainerService/managedClusters@2025-09-01' = {
       }
     }
     ingressProfile: {
+      gatewayAPI: {
+        installation: 'Standard'
+      }
       webAppRouting: {
         enabled: true
+        gatewayAPIImplementations: {
+          appRoutingIstio: {
+            mode: 'Enabled'
+          }
+        }
+        nginx: {
+          defaultIngressControllerType: 'None'
+        }
       }
     }
     kubernetesVersion: kubernetesVersion
@@ -453,15 +493,114 @@ resource cluster 'Microsoft.ContainerService/managedClusters@2025-09-01' = {
   ]
 }
 
-resource userPool 'Microsoft.ContainerService/managedClusters/agentPools@2025-09-01' = {
+resource userPool 'Microsoft.ContainerService/managedClusters/agentPools@2025-09-01' = if (empty(availabilityZones)) {
   // checkov:skip=CKV_AZURE_168: max pods per node stays at the AKS default for CNI overlay (250)
   // checkov:skip=CKV_AZURE_227: host encryption must first be enabled on the subscription; not assumed
-  name: 'muse'
+  name: 'museregional'
   parent: cluster
   properties: {
-    availabilityZones: (empty(availabilityZones)) ? null : availabilityZones
     count: userNodeCount
     enableAutoScaling: userNodeAutoscale
+    kubeletConfig: {
+      containerLogMaxFiles: 5
+      containerLogMaxSizeMB: 20
+    }
+    maxCount: (userNodeAutoscale) ? userNodeMaxCount : null
+    minCount: (userNodeAutoscale) ? userNodeMinCount : null
+    mode: 'User'
+    nodeLabels: {
+      workload: 'muse'
+    }
+    osSKU: 'AzureLinux'
+    osType: 'Linux'
+    tags: tags
+    type: 'VirtualMachineScaleSets'
+    upgradeSettings: {
+      maxSurge: '33%'
+    }
+    vmSize: userNodeVmSize
+  }
+}
+
+resource userPoolZone1 'Microsoft.ContainerService/managedClusters/agentPools@2025-09-01' = if (contains(availabilityZones, '1')) {
+  // checkov:skip=CKV_AZURE_168: max pods per node stays at the AKS default for CNI overlay (250)
+  // checkov:skip=CKV_AZURE_227: host encryption must first be enabled on the subscription; not assumed
+  name: 'musez1'
+  parent: cluster
+  properties: {
+    availabilityZones: [
+      '1'
+    ]
+    count: userNodeCount
+    enableAutoScaling: userNodeAutoscale
+    kubeletConfig: {
+      containerLogMaxFiles: 5
+      containerLogMaxSizeMB: 20
+    }
+    maxCount: (userNodeAutoscale) ? userNodeMaxCount : null
+    minCount: (userNodeAutoscale) ? userNodeMinCount : null
+    mode: 'User'
+    nodeLabels: {
+      workload: 'muse'
+    }
+    osSKU: 'AzureLinux'
+    osType: 'Linux'
+    tags: tags
+    type: 'VirtualMachineScaleSets'
+    upgradeSettings: {
+      maxSurge: '33%'
+    }
+    vmSize: userNodeVmSize
+  }
+}
+
+resource userPoolZone2 'Microsoft.ContainerService/managedClusters/agentPools@2025-09-01' = if (contains(availabilityZones, '2')) {
+  // checkov:skip=CKV_AZURE_168: max pods per node stays at the AKS default for CNI overlay (250)
+  // checkov:skip=CKV_AZURE_227: host encryption must first be enabled on the subscription; not assumed
+  name: 'musez2'
+  parent: cluster
+  properties: {
+    availabilityZones: [
+      '2'
+    ]
+    count: userNodeCount
+    enableAutoScaling: userNodeAutoscale
+    kubeletConfig: {
+      containerLogMaxFiles: 5
+      containerLogMaxSizeMB: 20
+    }
+    maxCount: (userNodeAutoscale) ? userNodeMaxCount : null
+    minCount: (userNodeAutoscale) ? userNodeMinCount : null
+    mode: 'User'
+    nodeLabels: {
+      workload: 'muse'
+    }
+    osSKU: 'AzureLinux'
+    osType: 'Linux'
+    tags: tags
+    type: 'VirtualMachineScaleSets'
+    upgradeSettings: {
+      maxSurge: '33%'
+    }
+    vmSize: userNodeVmSize
+  }
+}
+
+resource userPoolZone3 'Microsoft.ContainerService/managedClusters/agentPools@2025-09-01' = if (contains(availabilityZones, '3')) {
+  // checkov:skip=CKV_AZURE_168: max pods per node stays at the AKS default for CNI overlay (250)
+  // checkov:skip=CKV_AZURE_227: host encryption must first be enabled on the subscription; not assumed
+  name: 'musez3'
+  parent: cluster
+  properties: {
+    availabilityZones: [
+      '3'
+    ]
+    count: userNodeCount
+    enableAutoScaling: userNodeAutoscale
+    kubeletConfig: {
+      containerLogMaxFiles: 5
+      containerLogMaxSizeMB: 20
+    }
     maxCount: (userNodeAutoscale) ? userNodeMaxCount : null
     minCount: (userNodeAutoscale) ? userNodeMinCount : null
     mode: 'User'
@@ -921,6 +1060,26 @@ resource clusterControlPlaneOperatesKubelet 'Microsoft.Authorization/roleAssignm
   }
 }
 
+// Managed by Azure, not by this template: the scope of a role assignment below.
+resource vaultIngressTlsCertificate 'Microsoft.KeyVault/vaults/secrets@2024-11-01' existing = if (!empty(ingressHost)) {
+  name: ingressTlsCertificate
+  parent: vault
+}
+
+resource gatewayTlsCertificateSecretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(ingressHost)) {
+  name: guid(vaultIngressTlsCertificate.id, gatewayTlsIdentity.id, subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleDefinitionIds.keyVaultSecretsUser))
+  scope: vaultIngressTlsCertificate
+  properties: {
+    description: 'Key Vault Secrets User for Muse, managed by Pulumi'
+    principalId: gatewayTlsIdentity.properties.principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleDefinitionIds.keyVaultSecretsUser)
+  }
+  dependsOn: [
+    vault
+  ]
+}
+
 resource imageImportAcrImportSource 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(imageImportPrincipalId)) {
   name: guid(registry.id, imageImportPrincipalId, subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleDefinitionIds.reader))
   scope: registry
@@ -956,7 +1115,7 @@ resource museWorkloadSecretsUser 'Microsoft.Authorization/roleAssignments@2022-0
 
 // ---- Outputs
 
-// The Pulumi stack outputs not here: kubeconfig (a secret; `az aks get-credentials` gives it); museDeployment (a Kubernetes Deployment); museImage (the Kubernetes Deployment's image (muse:imageTag, which CI sets to the pushed digest)); museUrl (the Kubernetes ingress's address).
+// The Pulumi stack outputs not here: kubeconfig (a secret; `az aks get-credentials` gives it); museDeployment (a Kubernetes Deployment); museGatewayAddress (the Kubernetes Gateway's address); museImage (the Kubernetes Deployment's image (muse:imageTag, which CI sets to the pushed digest)); museUrl (the Kubernetes Gateway's address or ingressHost).
 output clusterName string = cluster.name
 output keyVaultName string = vault.name
 output keyVaultUri string = vault.properties.vaultUri

@@ -269,51 +269,155 @@ def _check_kv_purge_protection(resource: Resource, inventory: Inventory) -> list
 
 _MANAGED_IDENTITY_TYPES = {"SystemAssigned", "UserAssigned"}
 _NETWORK_POLICIES = {"azure", "calico", "cilium"}
+TYPED_CLUSTER = "azure-native:containerservice:ManagedCluster"
+GENERIC_RESOURCE = "azure-native:resources:Resource"
+AKS_TYPES = (TYPED_CLUSTER, GENERIC_RESOURCE)
+# The application routing add-on's NGINX: its ingress class; Microsoft supports it until November 2026
+# (MicrosoftDocs/azure-aks-docs articles/aks/includes/ingress-nginx-retirement.md).
+RETIRED_INGRESS_CLASS = "webapprouting.kubernetes.azure.com"
 
 
-def _check_aks_identity(resource: Resource, inventory: Inventory) -> list[str]:
-    identity_type = get_path(resource.properties, "identity.type")
+def cluster_view(resource: Resource) -> dict[str, Any] | None:
+    """An AKS cluster's settings as one flat mapping (ARM `properties` plus `identity` and `sku`), whether the
+    program declares it as the typed SDK resource (whose inputs are already flat) or as a generic
+    `azure-native:resources:Resource` of type Microsoft.ContainerService/managedClusters (whose ARM body keeps
+    them under `properties`); None for a generic resource of any other type."""
+    props = resource.properties
+    if resource.type == TYPED_CLUSTER:
+        return props
+    namespace, kind = props.get("resourceProviderNamespace"), props.get("resourceType")
+    if str(namespace).lower() != "microsoft.containerservice" or str(kind).lower() != "managedclusters":
+        return None
+    inner = props.get("properties")
+    return {
+        **(inner if isinstance(inner, dict) else {}),
+        "identity": props.get("identity"),
+        "sku": props.get("sku"),
+    }
+
+
+def _aks(check: Callable[[dict[str, Any]], list[str]]) -> Check:
+    """A check of a cluster's settings, applied to either declaration (cluster_view); other types pass."""
+
+    def run(resource: Resource, inventory: Inventory) -> list[str]:
+        view = cluster_view(resource)
+        return [] if view is None else check(view)
+
+    return run
+
+
+@_aks
+def _check_aks_identity(cluster: dict[str, Any]) -> list[str]:
+    identity_type = get_path(cluster, "identity.type")
     if identity_type not in _MANAGED_IDENTITY_TYPES:
-        if get_path(resource.properties, "servicePrincipalProfile") is not None:
+        if get_path(cluster, "servicePrincipalProfile") is not None:
             return ["uses a service principal (servicePrincipalProfile) instead of a managed identity"]
         return [f"identity.type is {identity_type!r}; expected SystemAssigned or UserAssigned"]
     return []
 
 
-def _check_aks_oidc(resource: Resource, inventory: Inventory) -> list[str]:
-    if not _is_true(get_path(resource.properties, "oidcIssuerProfile.enabled")):
+@_aks
+def _check_aks_oidc(cluster: dict[str, Any]) -> list[str]:
+    if not _is_true(get_path(cluster, "oidcIssuerProfile.enabled")):
         return ["oidcIssuerProfile.enabled is not true"]
     return []
 
 
-def _check_aks_workload_identity(resource: Resource, inventory: Inventory) -> list[str]:
-    if not _is_true(get_path(resource.properties, "securityProfile.workloadIdentity.enabled")):
+@_aks
+def _check_aks_workload_identity(cluster: dict[str, Any]) -> list[str]:
+    if not _is_true(get_path(cluster, "securityProfile.workloadIdentity.enabled")):
         return ["securityProfile.workloadIdentity.enabled is not true"]
     return []
 
 
-def _check_aks_network_policy(resource: Resource, inventory: Inventory) -> list[str]:
-    policy = get_path(resource.properties, "networkProfile.networkPolicy")
+@_aks
+def _check_aks_network_policy(cluster: dict[str, Any]) -> list[str]:
+    policy = get_path(cluster, "networkProfile.networkPolicy")
     if policy not in _NETWORK_POLICIES:
         return [f"networkProfile.networkPolicy is {policy!r}; expected one of {sorted(_NETWORK_POLICIES)}"]
     return []
 
 
-def _check_aks_local_accounts(resource: Resource, inventory: Inventory) -> list[str]:
-    if not _is_true(resource.properties.get("disableLocalAccounts")):
+@_aks
+def _check_aks_local_accounts(cluster: dict[str, Any]) -> list[str]:
+    if not _is_true(cluster.get("disableLocalAccounts")):
         return ["disableLocalAccounts is not true (the static cluster-admin kubeconfig stays usable)"]
     return []
 
 
-def _check_aks_azure_rbac(resource: Resource, inventory: Inventory) -> list[str]:
+@_aks
+def _check_aks_azure_rbac(cluster: dict[str, Any]) -> list[str]:
     problems = []
-    if not _is_true(get_path(resource.properties, "aadProfile.managed")) and not _is_true(
-        get_path(resource.properties, "aadProfile.enableAzureRBAC")
+    if not _is_true(get_path(cluster, "aadProfile.managed")) and not _is_true(
+        get_path(cluster, "aadProfile.enableAzureRBAC")
     ):
         problems.append("aadProfile is not configured (no Entra ID integration)")
-    elif not _is_true(get_path(resource.properties, "aadProfile.enableAzureRBAC")):
+    elif not _is_true(get_path(cluster, "aadProfile.enableAzureRBAC")):
         problems.append("aadProfile.enableAzureRBAC is not true")
     return problems
+
+
+@_aks
+def _check_aks_no_retired_nginx(cluster: dict[str, Any]) -> list[str]:
+    routing = get_path(cluster, "ingressProfile.webAppRouting")
+    if not isinstance(routing, dict) or not _is_true(routing.get("enabled")):
+        return []
+    controller = get_path(routing, "nginx.defaultIngressControllerType")
+    if controller != "None":
+        return [
+            f"the application routing add-on runs its default NGINX controller (defaultIngressControllerType "
+            f"{controller!r}); its support ends in November 2026"
+        ]
+    return []
+
+
+# ------------------------------------------------------------------------------------------------------
+# Ingress and Gateway API
+
+
+def _check_ingress_class(resource: Resource, inventory: Inventory) -> list[str]:
+    if get_path(resource.properties, "spec.ingressClassName") == RETIRED_INGRESS_CLASS:
+        return [f"served by the application routing add-on's NGINX ({RETIRED_INGRESS_CLASS}), retired"]
+    return []
+
+
+def _check_gateway_https(resource: Resource, inventory: Inventory) -> list[str]:
+    """Prod: at least one HTTPS listener that terminates TLS, and every HTTP listener admits routes of the
+    Gateway's own namespace only (where the HTTP -> HTTPS redirect lives), never the application's."""
+    if inventory.environment != "prod":
+        return []
+    listeners = get_path(resource.properties, "spec.listeners")
+    listeners = [x for x in listeners if isinstance(x, dict)] if isinstance(listeners, list) else []
+    problems = []
+    https = [x for x in listeners if x.get("protocol") == "HTTPS"]
+    if not any(get_path(x, "tls.mode") in (None, "Terminate") and x.get("tls") for x in https):
+        problems.append("no HTTPS listener terminates TLS")
+    for listener in listeners:
+        if (
+            listener.get("protocol") == "HTTP"
+            and get_path(listener, "allowedRoutes.namespaces.from") != "Same"
+        ):
+            problems.append(
+                f"HTTP listener {listener.get('name')!r} admits routes from other namespaces; in prod it may "
+                "only carry the redirect to HTTPS (allowedRoutes.namespaces.from: Same)"
+            )
+    return problems
+
+
+# ------------------------------------------------------------------------------------------------------
+# Protection of stateful resources
+
+STATEFUL_TYPES = (
+    "azure-native:keyvault:Vault",
+    "azure-native:containerregistry:Registry",
+    "azure-native:operationalinsights:Workspace",
+)
+
+
+def _check_protected(resource: Resource, inventory: Inventory) -> list[str]:
+    if inventory.environment != "prod" or resource.options.protect:
+        return []
+    return ["not protected (Pulumi protect): a destroy, rename or replacement would delete it"]
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -701,7 +805,7 @@ POLICIES: tuple[Policy, ...] = (
         rationale="Service-principal clusters depend on a client secret that expires and must be rotated; a "
         "managed identity has no secret at all.",
         remediation="Set identity.type: SystemAssigned (or UserAssigned) and drop servicePrincipalProfile.",
-        applies_to=("azure-native:containerservice:ManagedCluster",),
+        applies_to=AKS_TYPES,
         check=_check_aks_identity,
     ),
     Policy(
@@ -711,7 +815,7 @@ POLICIES: tuple[Policy, ...] = (
         rationale="Workload identity federation needs the cluster's OIDC issuer; without it pods fall back "
         "to stored credentials.",
         remediation="Set oidcIssuerProfile.enabled: true.",
-        applies_to=("azure-native:containerservice:ManagedCluster",),
+        applies_to=AKS_TYPES,
         check=_check_aks_oidc,
     ),
     Policy(
@@ -721,7 +825,7 @@ POLICIES: tuple[Policy, ...] = (
         rationale="Muse reads its API token from Key Vault with a federated identity, not a secret in the "
         "pod.",
         remediation="Set securityProfile.workloadIdentity.enabled: true.",
-        applies_to=("azure-native:containerservice:ManagedCluster",),
+        applies_to=AKS_TYPES,
         check=_check_aks_workload_identity,
     ),
     Policy(
@@ -731,7 +835,7 @@ POLICIES: tuple[Policy, ...] = (
         rationale="Without a network policy engine, NetworkPolicy objects are silently ignored and every pod "
         "can reach every other pod.",
         remediation="Set networkProfile.networkPolicy to azure, calico or cilium.",
-        applies_to=("azure-native:containerservice:ManagedCluster",),
+        applies_to=AKS_TYPES,
         check=_check_aks_network_policy,
     ),
     Policy(
@@ -741,7 +845,7 @@ POLICIES: tuple[Policy, ...] = (
         rationale="The local cluster-admin certificate bypasses Entra ID, cannot be revoked per user and is "
         "not audited by identity.",
         remediation="Set disableLocalAccounts: true (requires Entra ID integration, see MUSE-AKS-006).",
-        applies_to=("azure-native:containerservice:ManagedCluster",),
+        applies_to=AKS_TYPES,
         check=_check_aks_local_accounts,
     ),
     Policy(
@@ -751,8 +855,49 @@ POLICIES: tuple[Policy, ...] = (
         rationale="Kubernetes access is then granted with Azure role assignments, reviewed like every other "
         "permission, instead of in-cluster RoleBindings nobody audits.",
         remediation="Set aadProfile: {managed: true, enableAzureRBAC: true}.",
-        applies_to=("azure-native:containerservice:ManagedCluster",),
+        applies_to=AKS_TYPES,
         check=_check_aks_azure_rbac,
+    ),
+    Policy(
+        id="MUSE-AKS-007",
+        title="AKS application routing runs no NGINX controller",
+        severity=Severity.HIGH,
+        rationale="The application routing add-on's NGINX (Ingress API) leaves Microsoft's support in "
+        "November 2026; ingress goes through its Gateway API implementation instead.",
+        remediation="Set ingressProfile.webAppRouting.nginx.defaultIngressControllerType: None and serve "
+        "through a Gateway of class approuting-istio.",
+        applies_to=AKS_TYPES,
+        check=_check_aks_no_retired_nginx,
+    ),
+    Policy(
+        id="MUSE-NET-001",
+        title="No Ingress through the retired application routing NGINX",
+        severity=Severity.HIGH,
+        rationale="Ingress class webapprouting.kubernetes.azure.com is the add-on's NGINX, unsupported after "
+        "November 2026.",
+        remediation="Replace the Ingress with a Gateway (class approuting-istio) and an HTTPRoute.",
+        applies_to=("kubernetes:networking.k8s.io/v1:Ingress",),
+        check=_check_ingress_class,
+    ),
+    Policy(
+        id="MUSE-NET-002",
+        title="Prod Gateways serve HTTPS, and plain HTTP only redirects",
+        severity=Severity.HIGH,
+        rationale="The Muse API takes a bearer token: over plain HTTP it crosses the internet in clear text.",
+        remediation="Give the Gateway an HTTPS listener with TLS mode Terminate (the Key Vault certificate) "
+        "and restrict HTTP listeners to routes of the Gateway's namespace (the redirect to HTTPS).",
+        applies_to=("kubernetes:gateway.networking.k8s.io/v1:Gateway",),
+        check=_check_gateway_https,
+    ),
+    Policy(
+        id="MUSE-PROT-001",
+        title="Prod's Key Vault, registry and logs are protected from deletion",
+        severity=Severity.HIGH,
+        rationale="Their content (secrets, every image prod ran, the logs) cannot be recreated; a destroy or "
+        "an accidental replacement must stop instead of deleting them.",
+        remediation="Set muse:protectStatefulResources (Pulumi protect).",
+        applies_to=STATEFUL_TYPES,
+        check=_check_protected,
     ),
     Policy(
         id="MUSE-SEC-001",

@@ -10,7 +10,12 @@
    `main <commit>` (update_message.py; the drift check reads it back). No `--skip-preview`: the preview phase
    runs the policy pack first, so a mandatory violation stops the update before anything changes.
 3. scripts/ci/verify-rollout.sh <stack>: `kubectl rollout status` through kubelogin.
-4. scripts/ci/smoke-check.sh <museUrl>: GET /healthz through the ingress.
+4. scripts/ci/smoke-check.sh <museUrl> <museGatewayAddress>: GET /healthz at the Gateway (an https URL is
+   asked at the Gateway's address with `curl --resolve`, not through public DNS, which can only point at the
+   Gateway after the deploy), and plain http must redirect to https.
+5. Not a gate: scripts/ci/dns_check.py says in a notice or warning whether public DNS already sends the
+   host to that address (the DNS record is set by a person after the first deploy or a move; the Gateway's
+   public IP is dynamic).
 
 When 2, 3 or 4 fails and the stack records the new image (pulumi-kubernetes checkpoints an update whose
 Deployment never became ready: pulumi/pulumi-kubernetes provider/pkg/provider/provider.go, Update ->
@@ -28,6 +33,9 @@ new parent or a new dependency, when the rollback fails and says so. When `pulum
 Deployment changed (a policy violation, a program or Azure error earlier in the update), the stack still
 records and runs the previous image and nothing is rolled back. The rollback restores the image only: the
 failed commit's infrastructure changes that `pulumi up` applied stay (docs/runbook.md, "Automatic rollback").
+
+A stack whose `muse:ingressHost` is a reserved example name (RFC 2606; reserved_host.py) is refused before
+step 1, exit 64, as a malformed digest is.
 
 Exit codes: 0 released; 1 release failed, the previous image serves (rolled back, or never replaced);
 2 release failed and there is nothing to return to (first deploy, or the same image); 3 release failed and
@@ -48,6 +56,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from deployed_image_tag import deployed_image_tag
+from dns_check import report as public_dns_report
+from reserved_host import problem as reserved_host_problem
 from update_message import deploy_message, rollback_message
 
 HERE = Path(__file__).resolve().parent
@@ -99,6 +109,7 @@ class Attempt:
     image: str
     steps: list[Step] = field(default_factory=list)
     url: str = ""
+    gateway_address: str = ""
 
     @property
     def ok(self) -> bool:
@@ -183,7 +194,10 @@ def release(
     if not attempt.ok:
         return attempt
     attempt.url = stack_output(stack, "museUrl")
-    attempt.steps.append(run("smoke check", [str(HERE / "smoke-check.sh"), attempt.url]))
+    attempt.gateway_address = stack_output(stack, "museGatewayAddress")
+    attempt.steps.append(
+        run("smoke check", [str(HERE / "smoke-check.sh"), attempt.url, attempt.gateway_address])
+    )
     return attempt
 
 
@@ -322,6 +336,12 @@ def main(argv: list[str] | None = None) -> int:
     if not DIGEST.match(args.image_tag):
         print(f"::error title=Digest::'{args.image_tag}' is not sha256:<64 hex>", flush=True)
         return 64
+    # Before anything changes: a stack that serves a reserved example name (Pulumi.prod.yaml's placeholder) is
+    # not deployed for real (reserved_host.py says why); the offline plan and previews still accept it.
+    blocked = reserved_host_problem(args.stack, HERE.parent.parent)
+    if blocked:
+        print(f"::error title=Ingress host ({args.stack})::{blocked}", flush=True)
+        return 64
     try:
         result, text = deploy(args.stack, args.image_tag, args.commit, args.policy_pack)
     except (RuntimeError, ValueError) as error:
@@ -329,7 +349,13 @@ def main(argv: list[str] | None = None) -> int:
         return 64
     append("GITHUB_STEP_SUMMARY", text)
     url = stack_output(args.stack, "museUrl") if result != ROLLBACK_FAILED else ""
-    append("GITHUB_OUTPUT", f"result={result}\nmuseUrl={url}\n")
+    address = stack_output(args.stack, "museGatewayAddress") if result != ROLLBACK_FAILED else ""
+    append("GITHUB_OUTPUT", f"result={result}\nmuseUrl={url}\nmuseGatewayAddress={address}\n")
+    host = re.match(r"https://([^/:]+)", url)
+    if host:  # a report, never a gate: DNS is set by a person once the Gateway has its address
+        level, message = public_dns_report(host.group(1), address)
+        print(f"::{level} title=Public DNS ({args.stack})::{message}", flush=True)
+        append("GITHUB_STEP_SUMMARY", f"\n#### Public DNS (not a gate)\n\n{message}\n")
     if result != RELEASED:
         print(f"::error title=Deploy ({args.stack})::{text.splitlines()[0].removeprefix('### ')}", flush=True)
     return EXIT_CODES[result]

@@ -52,6 +52,22 @@ PULUMI_EXIT = {
     8: "canceled",
 }
 PULUMI_FAILURES = (("mandatory policy violation", "a mandatory policy violation"),)
+# A read of one of the workload's custom resources refused by the cluster: the Kubernetes API server's
+# Forbidden message (k8s.io/apiserver pkg/endpoints/handlers/responsewriters/errors.go: `User %q cannot %s
+# resource %q in API group %q ...`). The previews read them through a custom-resource reader whose ABAC
+# condition names each (group, kind) (bootstrap/__main__.py, components/muse_workload/manifests.py
+# CUSTOM_RESOURCES, which tests/workflows/test_preview_report.py keeps equal to these groups): a 403 there
+# means the bootstrap that set the condition predates a kind the program now deploys.
+CUSTOM_RESOURCE_GROUPS = ("gateway.networking.k8s.io", "secrets-store.csi.x-k8s.io")
+FORBIDDEN_CUSTOM_RESOURCE = re.compile(
+    r'cannot (?:get|list|watch) resource "[a-z.]+" in API group "(?:'
+    + "|".join(re.escape(group) for group in CUSTOM_RESOURCE_GROUPS)
+    + ')"'
+)
+BOOTSTRAP_OUTDATED = (
+    "403 on a custom resource: the bootstrap is outdated; re-run scripts/bootstrap.sh as Owner "
+    "(docs/runbook.md, Moving an existing stack)"
+)
 DRIFT_EXIT = 7
 # GitHub refuses a longer comment body: 422 "Validation Failed", "body is too long (maximum is 65536
 # characters)" (the REST API's answer to "Create an issue comment" / "Update an issue comment"; the docs list
@@ -161,6 +177,8 @@ def outcome(returncode: int, drift: bool, output: str = "") -> str:
     if drift and returncode == DRIFT_EXIT:
         return "DRIFT: Azure differs from the code"
     found = next((why for text, why in PULUMI_FAILURES if text in output), "")
+    if not found and FORBIDDEN_CUSTOM_RESOURCE.search(output):
+        found = BOOTSTRAP_OUTDATED
     meaning = found or PULUMI_EXIT.get(returncode, "")
     return f"FAILED (exit {returncode}{': ' + meaning if meaning else ''})"
 

@@ -24,7 +24,7 @@ from export.access.model import (
 from export.access.operations import arm_type
 from export.access.rbac import Assignment, builtin_role, in_scope
 from export.workflows import Workflow, load_all, parse
-from rbac.roles import DELEGABLE_BY_CI, PrincipalType, Role, only_assigning
+from rbac.roles import DELEGABLE_BY_CI, PrincipalType, Role, only_assigning, only_reading_custom_resources
 from stack.files import REPO_ROOT
 from stack.providers import RESOURCE_PROVIDERS
 
@@ -84,21 +84,33 @@ def test_removing_any_grant_denies_an_operation_and_names_it(model: Model) -> No
         assert all(op.where and op.need.action for op in denied)
 
 
-def test_removing_the_custom_resource_reader_breaks_drift_on_the_secret_provider_class(model: Model) -> None:
-    [reader] = [
-        a for a in model.assignments_of("preview-prod") if a.role.name.startswith("Muse Kubernetes custom")
-    ]
+PROD_PREVIEWS = (
+    "drift.yml drift (prod): pulumi preview (prod)",
+    "main.yml preview-prod: pulumi preview (prod)",
+)
+# Every custom resource prod's previews refresh: the SecretProviderClass and the Gateway API objects (CRDs
+# that AKS's managed Gateway API installs, so customresources/read with group and kind, not a built-in group).
+GATEWAY_API_READS = (
+    "Gateway 'muse-gateway' (read)",
+    "HTTPRoute 'muse-httproute' (read)",
+    "HTTPRoute 'muse-httpsredirectroute' (read)",
+)
+SPC_READ = "SecretProviderClass 'muse-secretproviderclass' (read)"
+
+
+def _custom_resource_reader(model: Model, identity: str) -> Assignment:
+    [reader] = [a for a in model.assignments_of(identity) if a.role.name.startswith("Muse Kubernetes custom")]
+    return reader
+
+
+def test_removing_the_custom_resource_reader_breaks_drift_on_every_custom_resource(model: Model) -> None:
+    reader = _custom_resource_reader(model, "preview-prod")
     denied = evaluate(model.without(reader)).denied
-    # Both prod previews refresh the SecretProviderClass: the drift check and the diff before the approval.
+    # Both prod previews refresh them: the drift check and the diff before the approval.
     assert {(op.where, op.need.why) for op in denied} == {
-        (
-            "drift.yml drift (prod): pulumi preview (prod)",
-            "pulumi preview --refresh (prod): SecretProviderClass 'muse-secretproviderclass' (read)",
-        ),
-        (
-            "main.yml preview-prod: pulumi preview (prod)",
-            "pulumi preview --refresh (prod): SecretProviderClass 'muse-secretproviderclass' (read)",
-        ),
+        (where, f"pulumi preview --refresh (prod): {what}")
+        for where in PROD_PREVIEWS
+        for what in (SPC_READ, *GATEWAY_API_READS)
     }
     assert {op.need.action for op in denied} == {
         "Microsoft.ContainerService/managedClusters/customresources/read"
@@ -184,6 +196,22 @@ def test_negative_control_reader_delegable_like_the_others_reaches_any_principal
     assert "delete a Reader assignment of another service principal in dev" in whys
     assert "delete a Reader assignment of preview-dev in dev" not in whys
     assert "grant Reader in dev to deploy-prod" not in whys
+
+
+def test_a_reader_condition_without_the_gateway_api_kinds_denies_exactly_their_reads(model: Model) -> None:
+    # Negative control of the condition's kinds: the reader narrowed to the SecretProviderClass (what it was
+    # before the Gateway API) leaves the read-only identities unable to refresh the Gateway and routes.
+    reader = _custom_resource_reader(model, "preview-prod")
+    narrowed = replace(
+        reader,
+        condition=only_reading_custom_resources([("secrets-store.csi.x-k8s.io", "secretproviderclasses")]),
+    )
+    denied = evaluate(model.without(reader).with_assignment(narrowed)).denied
+    assert {(op.where, op.need.why) for op in denied} == {
+        (where, f"pulumi preview --refresh (prod): {what}")
+        for where in PROD_PREVIEWS
+        for what in GATEWAY_API_READS
+    }
 
 
 def test_prods_import_fails_with_acr_pull_on_the_source_as_before(model: Model) -> None:
@@ -325,6 +353,7 @@ def test_model_without_jobs_has_only_the_runtime_operations() -> None:
         "cluster-kubelet",
         "muse-workload",
         "cluster-control-plane",
+        "gateway-tls",  # the application routing operator reads prod's certificate as it
     }
     # Then every CI grant is unneeded: the model really reads what each grant is for from the workflows.
     unneeded = {a.name for a in evaluate(replace(bare)).unneeded}

@@ -53,6 +53,17 @@ def test_one_tagged_group_per_environment_named_as_the_stacks_expect(plan: Offli
         assert groups[name].get("location") == "westeurope"
 
 
+def test_every_group_is_protected_from_deletion_but_not_locked(plan: OfflinePlan) -> None:
+    # Pulumi protect: a destroy of this stack, or a group dropped from it, stops instead of deleting the
+    # environment. No CanNotDelete lock on a group: it would stop the environment's stack from deleting
+    # anything inside it; the stateful resources carry their own locks.
+    for group in plan.of_type("azure-native:resources:ResourceGroup"):
+        assert group.protect, group.urn
+    assert plan.of_type("azure-native:authorization:ManagementLockByScope") == []
+    # Negative control: the identities bootstrap creates are not protected (they are rotated on purpose).
+    assert not any(r.protect for r in plan.resources if r.type.startswith("azuread:"))
+
+
 def test_federated_subjects_per_identity(plan: OfflinePlan) -> None:
     subjects: dict[str, set[str]] = {}
     for credential in plan.of_type(CREDENTIAL):

@@ -7,26 +7,36 @@ import yaml
 
 from components.kubernetes_cluster import (
     AKS_AAD_SERVER_APP_ID,
+    CLUSTER_API_VERSION,
     CRITICAL_ADDONS_ONLY,
+    TYPED_CLUSTER,
+    ContainerLogRotation,
     KubernetesCluster,
     KubernetesClusterArgs,
     NodePoolSize,
     kubelogin_kubeconfig,
+    user_pool_names,
 )
 from offline.engine import OfflinePlan, run_offline
 from offline.mocks import SUBSCRIPTION_ID, fake_kubeconfig
 from rbac.roles import Role
 from stack.naming import ResourceNames
 
-CLUSTER = "azure-native:containerservice:ManagedCluster"
+CLUSTER = "azure-native:resources:Resource"  # the cluster as a generic ARM resource at CLUSTER_API_VERSION
 POOL = "azure-native:containerservice:AgentPool"
 IDENTITY = "azure-native:managedidentity:UserAssignedIdentity"
 TAGS = {"env": "prod", "owner": "team", "app": "muse", "managed-by": "pulumi"}
 NAMES = ResourceNames.for_stack("prod", "t1")
 
 
+ROTATION = ContainerLogRotation(max_size_mb=20, max_files=5)
+
+
 def _plan(
-    user_pool: NodePoolSize, zones: tuple[str, ...] = ("1", "2", "3"), workspace_id: str | None = None
+    user_pool: NodePoolSize,
+    zones: tuple[str, ...] = ("1", "2", "3"),
+    workspace_id: str | None = None,
+    rotation: ContainerLogRotation | None = ROTATION,
 ) -> OfflinePlan:
     def program() -> None:
         KubernetesCluster(
@@ -44,6 +54,7 @@ def _plan(
                 upgrade_channel="stable",
                 system_pool=NodePoolSize(vm_size="Standard_D4ds_v5", count=3),
                 user_pool=user_pool,
+                user_pool_log_rotation=rotation,
                 availability_zones=zones,
                 authorized_ip_ranges=("203.0.113.0/24",),
                 admin_group_object_ids=("0b1c2d3e-0000-4000-8000-000000000001",),
@@ -55,7 +66,7 @@ def _plan(
     return run_offline(program, project="muse", stack="unit")
 
 
-AUTOSCALED = NodePoolSize(vm_size="Standard_D8ds_v5", count=3, min_count=3, max_count=9, autoscale=True)
+AUTOSCALED = NodePoolSize(vm_size="Standard_D8ds_v5", count=1, min_count=1, max_count=3, autoscale=True)
 FIXED = NodePoolSize(vm_size="Standard_D2ds_v5", count=2)
 
 
@@ -66,6 +77,11 @@ def plan() -> OfflinePlan:
 
 def test_uses_user_assigned_control_plane_and_kubelet_identities(plan: OfflinePlan) -> None:
     cluster = plan.one(CLUSTER)
+    assert (cluster.get("resourceProviderNamespace"), cluster.get("resourceType")) == (
+        "Microsoft.ContainerService",
+        "managedClusters",
+    )
+    assert (cluster.get("apiVersion"), cluster.get("parentResourcePath")) == (CLUSTER_API_VERSION, "")
     identities = {r.get("resourceName"): r for r in plan.of_type(IDENTITY)}
     control_plane = identities[NAMES.control_plane_identity]
     kubelet = identities[NAMES.kubelet_identity]
@@ -74,7 +90,7 @@ def test_uses_user_assigned_control_plane_and_kubelet_identities(plan: OfflinePl
         f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/rg-test"
         f"/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{NAMES.control_plane_identity}"
     ]
-    kubelet_profile = cluster.get("identityProfile.kubeletidentity")
+    kubelet_profile = cluster.get("properties.identityProfile.kubeletidentity")
     assert kubelet_profile["resourceId"].endswith(f"/userAssignedIdentities/{NAMES.kubelet_identity}")
     assert control_plane.get("tags") == kubelet.get("tags") == TAGS
 
@@ -92,38 +108,64 @@ def test_control_plane_may_assign_the_kubelet_identity_and_cluster_waits_for_it(
 
 def test_entra_id_only_access(plan: OfflinePlan) -> None:
     cluster = plan.one(CLUSTER)
-    assert cluster.get("disableLocalAccounts") is True
-    assert cluster.get("enableRBAC") is True
-    assert cluster.get("aadProfile.managed") is True
-    assert cluster.get("aadProfile.enableAzureRBAC") is True
-    assert cluster.get("aadProfile.adminGroupObjectIDs") == ["0b1c2d3e-0000-4000-8000-000000000001"]
-    assert cluster.get("apiServerAccessProfile.authorizedIPRanges") == ["203.0.113.0/24"]
-    assert cluster.get("apiServerAccessProfile.disableRunCommand") is True
+    assert cluster.get("properties.disableLocalAccounts") is True
+    assert cluster.get("properties.enableRBAC") is True
+    assert cluster.get("properties.aadProfile.managed") is True
+    assert cluster.get("properties.aadProfile.enableAzureRBAC") is True
+    admins = ["0b1c2d3e-0000-4000-8000-000000000001"]
+    assert cluster.get("properties.aadProfile.adminGroupObjectIDs") == admins
+    assert cluster.get("properties.apiServerAccessProfile.authorizedIPRanges") == ["203.0.113.0/24"]
+    assert cluster.get("properties.apiServerAccessProfile.disableRunCommand") is True
 
 
 def test_workload_identity_network_and_addons(plan: OfflinePlan) -> None:
     cluster = plan.one(CLUSTER)
-    assert cluster.get("oidcIssuerProfile.enabled") is True
-    assert cluster.get("securityProfile.workloadIdentity.enabled") is True
-    assert cluster.get("networkProfile.networkPluginMode") == "overlay"
-    assert cluster.get("networkProfile.networkPolicy") == "cilium"
-    secrets_provider = cluster.get("addonProfiles.azureKeyvaultSecretsProvider")
+    assert cluster.get("properties.oidcIssuerProfile.enabled") is True
+    assert cluster.get("properties.securityProfile.workloadIdentity.enabled") is True
+    assert cluster.get("properties.networkProfile.networkPluginMode") == "overlay"
+    assert cluster.get("properties.networkProfile.networkPolicy") == "cilium"
+    secrets_provider = cluster.get("properties.addonProfiles.azureKeyvaultSecretsProvider")
     assert secrets_provider["enabled"] is True
     assert secrets_provider["config"]["enableSecretRotation"] == "true"
-    assert cluster.get("ingressProfile.webAppRouting.enabled") is True
     assert cluster.get("sku.tier") == "Standard"
-    assert cluster.get("autoUpgradeProfile.upgradeChannel") == "stable"
-    assert cluster.get("nodeResourceGroup") == NAMES.node_resource_group
-    assert cluster.get("dnsPrefix") == NAMES.cluster_dns_prefix
+    assert cluster.get("properties.autoUpgradeProfile.upgradeChannel") == "stable"
+    assert cluster.get("properties.nodeResourceGroup") == NAMES.node_resource_group
+    assert cluster.get("properties.dnsPrefix") == NAMES.cluster_dns_prefix
+
+
+def test_ingress_is_the_app_routing_gateway_api_implementation_without_nginx(plan: OfflinePlan) -> None:
+    # azure-aks-docs app-routing-gateway-api.md (GatewayClass approuting-istio on the managed Gateway API
+    # CRDs) and app-routing-gateway-api-dns-tls.md (the operator of webAppRouting reconciles listener TLS).
+    profile = plan.one(CLUSTER).get("properties.ingressProfile")
+    assert profile == {
+        "gatewayAPI": {"installation": "Standard"},
+        "webAppRouting": {
+            "enabled": True,
+            "gatewayAPIImplementations": {"appRoutingIstio": {"mode": "Enabled"}},
+            "nginx": {"defaultIngressControllerType": "None"},
+        },
+    }
+
+
+def test_the_typed_cluster_of_an_older_state_is_not_an_alias(plan: OfflinePlan) -> None:
+    # An alias to the old type would make the state's typed cluster this resource with new path inputs: a
+    # replacement, which azure-native performs delete-first (pulumi-azure-native provider/pkg/provider/
+    # provider.go, Diff: deleteBeforeReplace := len(replaces) > 0), i.e. it would delete the live cluster.
+    # Without it an un-migrated stack plans a create that azure-native refuses (CanCreate: the cluster exists)
+    # and stops before any delete; stack/migrations.py moves the state on purpose.
+    cluster = plan.one(CLUSTER)
+    assert TYPED_CLUSTER not in cluster.alias_types
+    # The SDK's own aliases (older generic-resource tokens) are there: the recording sees aliases at all.
+    assert "azure-native:resources/v20240301:Resource" in cluster.alias_types
 
 
 def test_container_insights_addon_only_with_a_workspace(plan: OfflinePlan) -> None:
-    assert "omsagent" not in plan.one(CLUSTER).get("addonProfiles")
+    assert "omsagent" not in plan.one(CLUSTER).get("properties.addonProfiles")
     workspace_id = (
         f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/rg-test"
         "/providers/Microsoft.OperationalInsights/workspaces/log-muse-prod-t1"
     )
-    addons = _plan(FIXED, workspace_id=workspace_id).one(CLUSTER).get("addonProfiles")
+    addons = _plan(FIXED, workspace_id=workspace_id).one(CLUSTER).get("properties.addonProfiles")
     # The exact, case-sensitive key AKS reports back (trap 11); anything else diffs on every run.
     assert set(addons) == {"azureKeyvaultSecretsProvider", "omsagent"}
     assert addons["omsagent"] == {
@@ -134,37 +176,74 @@ def test_container_insights_addon_only_with_a_workspace(plan: OfflinePlan) -> No
 
 def test_system_pool_is_inline_tainted_and_its_drift_ignored(plan: OfflinePlan) -> None:
     cluster = plan.one(CLUSTER)
-    [system] = cluster.get("agentPoolProfiles")
+    [system] = cluster.get("properties.agentPoolProfiles")
     assert system["mode"] == "System"
     assert system["nodeTaints"] == [CRITICAL_ADDONS_ONLY]
     assert system["vmSize"] == "Standard_D4ds_v5"
     assert system["count"] == 3
     assert system["availabilityZones"] == ["1", "2", "3"]
-    assert cluster.ignore_changes == ("agentPoolProfiles", "kubernetesVersion")
-
-
-def test_autoscaled_user_pool_lets_the_autoscaler_own_the_count(plan: OfflinePlan) -> None:
-    pool = plan.one(POOL)
-    assert pool.get("mode") == "User"
-    assert pool.get("vmSize") == "Standard_D8ds_v5"
-    assert (pool.get("enableAutoScaling"), pool.get("minCount"), pool.get("count"), pool.get("maxCount")) == (
-        True,
-        3,
-        3,
-        9,
+    assert cluster.ignore_changes == (
+        "properties.agentPoolProfiles",
+        "properties.kubernetesVersion",
+        "properties.currentKubernetesVersion",
     )
-    assert pool.get("resourceName") == NAMES.cluster
-    assert pool.ignore_changes == ("orchestratorVersion", "count")
-    assert pool.get("tags") == TAGS
 
 
-def test_fixed_user_pool_is_managed_by_pulumi() -> None:
-    pool = _plan(FIXED, zones=()).one(POOL)
+def test_with_zones_each_zone_has_its_own_autoscaled_user_pool(plan: OfflinePlan) -> None:
+    # The cluster autoscaler is not zone-aware: one pool per zone lets it add a node in the zone a pending
+    # pod needs (azure-aks-docs cluster-autoscaler-overview.md), and balance-similar-node-groups keeps the
+    # zones' pools the same size.
+    pools = {p.get("agentPoolName"): p for p in plan.of_type(POOL)}
+    assert {name: p.get("availabilityZones") for name, p in pools.items()} == {
+        "musez1": ["1"],
+        "musez2": ["2"],
+        "musez3": ["3"],
+    }
+    for pool in pools.values():
+        assert pool.get("mode") == "User"
+        assert pool.get("vmSize") == "Standard_D8ds_v5"
+        sizes = (pool.get("enableAutoScaling"), pool.get("minCount"), pool.get("count"), pool.get("maxCount"))
+        assert sizes == (
+            True,
+            1,
+            1,
+            3,
+        )
+        assert pool.get("resourceName") == NAMES.cluster
+        assert pool.ignore_changes == ("orchestratorVersion", "count")
+        assert pool.get("tags") == TAGS
+    # "Similar" node groups for the autoscaler: the same size, labels and kubelet config in every zone.
+    assert len({repr(_without_zone(p.properties)) for p in pools.values()}) == 1
+    assert plan.one(CLUSTER).get("properties.autoScalerProfile") == {"balance-similar-node-groups": "true"}
+
+
+def _without_zone(properties: dict[str, object]) -> dict[str, object]:
+    return {k: v for k, v in properties.items() if k not in ("availabilityZones", "agentPoolName")}
+
+
+def test_without_zones_one_regional_pool_managed_by_pulumi() -> None:
+    [pool] = _plan(FIXED, zones=()).of_type(POOL)
+    assert pool.get("agentPoolName") == "museregional"
     assert pool.get("enableAutoScaling") is False
     assert pool.get("count") == 2
     assert pool.get("minCount") is None and pool.get("maxCount") is None
     assert pool.get("availabilityZones") is None
     assert pool.ignore_changes == ("orchestratorVersion",)  # the channel still owns its version
+
+
+def test_pool_names_fit_aks_rules() -> None:
+    # Linux pool names: 1-12 lowercase letters and digits, starting with a letter (AKS, az aks nodepool add).
+    for zones in ((), ("1",), ("1", "2", "3")):
+        for name in user_pool_names(zones):
+            assert 1 <= len(name) <= 12 and name.isalnum() and name.islower() and name[0].isalpha(), name
+
+
+def test_user_pools_rotate_container_logs_as_configured(plan: OfflinePlan) -> None:
+    for pool in plan.of_type(POOL):
+        assert pool.get("kubeletConfig") == {"containerLogMaxSizeMB": 20, "containerLogMaxFiles": 5}
+    # Without a rotation the pools keep AKS's defaults (no kubeletConfig at all).
+    for pool in _plan(FIXED, zones=(), rotation=None).of_type(POOL):
+        assert pool.get("kubeletConfig") is None
 
 
 def test_kubernetes_provider_uses_kubelogin_with_no_token(plan: OfflinePlan) -> None:

@@ -25,7 +25,7 @@ from offline.mocks import SUBSCRIPTION_ID
 from stack.files import REPO_ROOT
 from stack.naming import ResourceNames
 
-CLUSTER = "azure-native:containerservice:ManagedCluster"
+CLUSTER = "azure-native:resources:Resource"  # the cluster as a generic ARM resource at CLUSTER_API_VERSION
 POOL = "azure-native:containerservice:AgentPool"
 MAINTENANCE = "azure-native:containerservice:MaintenanceConfiguration"
 NAMES = ResourceNames.for_stack("prod", "t1")
@@ -62,13 +62,26 @@ def plan() -> OfflinePlan:
 
 def test_the_version_is_the_creation_version_and_the_channel_owns_it_afterwards(plan: OfflinePlan) -> None:
     cluster = plan.one(CLUSTER)
-    assert cluster.get("kubernetesVersion") == "1.36"
-    assert cluster.get("autoUpgradeProfile.upgradeChannel") == "stable"  # the component's default
-    assert "kubernetesVersion" in cluster.ignore_changes
-    pool = plan.one(POOL)
-    # No orchestratorVersion: a (re)created pool starts at the control plane's version, never an older one.
-    assert pool.get("orchestratorVersion") is None
-    assert "orchestratorVersion" in pool.ignore_changes
+    assert cluster.get("properties.kubernetesVersion") == "1.36"
+    assert cluster.get("properties.autoUpgradeProfile.upgradeChannel") == "stable"  # the component's default
+    # Paths inside the generic resource's ARM body (tests/program/test_upgrade_model.py models what the
+    # engine does with them).
+    assert "properties.kubernetesVersion" in cluster.ignore_changes
+    assert "kubernetesVersion" not in cluster.ignore_changes  # the typed resource's path ignores nothing here
+    assert "properties.agentPoolProfiles" in cluster.ignore_changes  # the inline pool, its version included
+    for pool in plan.of_type(POOL):
+        # No orchestratorVersion: a (re)created pool starts at the control plane's version, never older.
+        assert pool.get("orchestratorVersion") is None
+        assert "orchestratorVersion" in pool.ignore_changes
+
+
+def test_every_zone_pool_leaves_its_version_to_the_channel() -> None:
+    zonal = _plan(_args(availability_zones=("1", "2", "3")))
+    pools = zonal.of_type(POOL)
+    assert sorted(p.get("agentPoolName") for p in pools) == ["musez1", "musez2", "musez3"]
+    for pool in pools:
+        assert pool.get("orchestratorVersion") is None
+        assert "orchestratorVersion" in pool.ignore_changes
 
 
 @pytest.mark.parametrize("channel", ["none", "node-image", "Stable"])

@@ -34,7 +34,7 @@ METRIC_ALERT = "azure-native:monitor:MetricAlert"
 DCR = "azure-native:monitor:DataCollectionRule"
 DCRA = "azure-native:monitor:DataCollectionRuleAssociation"
 WORKBOOK = "azure-native:applicationinsights:Workbook"
-CLUSTER = "azure-native:containerservice:ManagedCluster"
+CLUSTER = "azure-native:resources:Resource"  # the AKS cluster (components/kubernetes_cluster.py)
 GROUP = "rg-test"
 EMAILS = ("oncall@example.com", "platform-team@example.org")
 
@@ -109,7 +109,7 @@ def test_cluster_ships_container_insights_to_this_workspace(stack: str, plan: Of
     workspace_id = _arm_id(f"Microsoft.OperationalInsights/workspaces/{names.log_analytics}")
     cluster_id = _arm_id(f"Microsoft.ContainerService/managedClusters/{names.cluster}")
     assert plan.one(WORKSPACE).get("workspaceName") == names.log_analytics
-    omsagent = plan.one(CLUSTER).get("addonProfiles.omsagent")
+    omsagent = plan.one(CLUSTER).get("properties.addonProfiles.omsagent")
     assert omsagent == {
         "enabled": True,
         "config": {"logAnalyticsWorkspaceResourceID": workspace_id, "useAADAuth": "true"},

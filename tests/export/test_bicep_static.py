@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from export.api_versions import api_version
+from components.kubernetes_cluster import CLUSTER_API_VERSION
+from export.api_versions import api_version, resource_api_version
 from export.bicep import NOT_PARAMETERS
+from export.plans import StackPlan
 from export.resource_types import MAPPINGS
 from stack.config import StackConfig
 from stack.files import REPO_ROOT
@@ -35,8 +37,17 @@ def test_parameters_carry_the_config_descriptions_and_bounds(bicep_ast: dict[str
     assert params["environment"]["default"] is None  # required, as in Pulumi.yaml
 
 
-def test_every_resource_uses_the_sdk_api_version(bicep_ast: dict[str, Any]) -> None:
-    versions = {m.arm_type: api_version(t) for t, m in MAPPINGS.items()}
+def test_every_resource_uses_the_api_version_pulumi_deploys_it_with(
+    bicep_ast: dict[str, Any], plans: tuple[StackPlan, ...]
+) -> None:
+    # The SDK's version for a typed resource; a generic resource's own `apiVersion` input (the AKS cluster).
+    versions = {m.arm_type: api_version(t) for t, m in MAPPINGS.items() if not m.api_version_input}
+    for plan in plans:
+        for resource in plan.plan.resources:
+            mapping = MAPPINGS.get(resource.type)
+            if mapping and mapping.api_version_input:
+                versions[mapping.arm_type] = resource_api_version(resource.type, resource.properties)
+    assert versions["Microsoft.ContainerService/managedClusters"] == CLUSTER_API_VERSION
     for symbol, resource in bicep_ast["resources"].items():
         assert resource["api_version"] == versions[resource["type"]], symbol
 

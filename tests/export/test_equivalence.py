@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from export.api_versions import api_version
+from export.api_versions import resource_api_version
 from export.bicep import NOT_OUTPUTS, NOT_PARAMETERS, ExportError, azure_resources
 from export.evaluate import EvaluatedResource, Evaluator, Guid
 from export.mapping import TypeMapping
@@ -59,6 +59,12 @@ def evaluate(plan: StackPlan, ast: dict[str, Any]) -> tuple[dict[str, EvaluatedR
             by_arm[(mapping.arm_type, str(resource.properties[mapping.name_input]))] = resource
 
     def resolve(target: EvaluatedResource, path: str) -> Any:
+        if target.existing:  # a child Azure manages (a certificate's secret): its id hangs off its parent's
+            if path != "id" or target.parent is None:
+                raise LookupError(f"{target.symbol}: only the id of an existing resource is known offline")
+            parent = evaluator._resource(target.parent)
+            assert parent is not None, target.parent
+            return f"{resolve(parent, 'id')}/{target.type.rsplit('/', 1)[-1]}/{target.body['name']}"
         planned = by_arm.get((target.type, target.body["name"]))
         if planned is None:
             raise LookupError(f"{target.symbol} ({target.type} {target.body['name']}) is not in the plan")
@@ -86,6 +92,23 @@ def evaluate(plan: StackPlan, ast: dict[str, Any]) -> tuple[dict[str, EvaluatedR
     return evaluator.resources(), evaluator.outputs()
 
 
+def existing_id(resources: dict[str, EvaluatedResource], plan: StackPlan, symbol: str) -> str | None:
+    """The id an `existing` child resource of the Bicep stands for: its parent's plan id + its own segment."""
+    target = resources[symbol]
+    if not target.existing or target.parent is None:
+        return None
+    parent = resources[target.parent]
+    for planned in plan.plan.resources:
+        mapping = MAPPINGS.get(planned.type)
+        if (
+            mapping
+            and mapping.arm_type == parent.type
+            and _azure_name(mapping, planned) == parent.body["name"]
+        ):
+            return f"{plan.outputs_of(planned)['id']}/{target.type.rsplit('/', 1)[-1]}/{target.body['name']}"
+    return None
+
+
 def mismatches(plan: StackPlan, ast: dict[str, Any]) -> list[str]:
     """Every way the Bicep (with this plan's parameters) differs from the plan; empty when equivalent."""
     resources, _ = evaluate(plan, ast)
@@ -96,6 +119,8 @@ def mismatches(plan: StackPlan, ast: dict[str, Any]) -> list[str]:
         if symbol is None:
             return None
         target = resources[symbol]
+        if target.existing:
+            return existing_id(resources, plan, symbol)
         for planned in plan.plan.resources:
             mapping = MAPPINGS.get(planned.type)
             if (
@@ -136,7 +161,8 @@ def mismatches(plan: StackPlan, ast: dict[str, Any]) -> list[str]:
             continue
         counterpart = candidates[0]
         matched.add(counterpart.symbol)
-        if f"{mapping.arm_type}" != counterpart.type or api_version(planned.type) != counterpart.api_version:
+        version = resource_api_version(planned.type, planned.properties)
+        if f"{mapping.arm_type}" != counterpart.type or version != counterpart.api_version:
             problems.append(f"{counterpart.symbol}: type/API version differ from the SDK's")
         actual = _without_nulls({k: v for k, v in counterpart.body.items() if k != "name"})
         if planned.secret_paths:
@@ -165,6 +191,8 @@ def mismatches(plan: StackPlan, ast: dict[str, Any]) -> list[str]:
             ):
                 problems.append(f"{counterpart.symbol}: name is not guid(scope, principal, role): {guid}")
     for symbol in sorted(set(resources) - matched):
+        if resources[symbol].existing:  # referenced, not deployed: checked through the scopes above
+            continue
         problems.append(f"{symbol}: in the Bicep but not in the plan of {plan.label}")
     return problems
 
@@ -192,6 +220,20 @@ def test_a_changed_value_in_the_bicep_is_reported(
     assert any(p.startswith("registry: body differs") for p in mismatches(plans[0], ast))
 
 
+def test_a_wrong_condition_in_the_bicep_is_reported(
+    plans: tuple[StackPlan, ...], bicep_ast: dict[str, Any]
+) -> None:
+    # Negative control for CONDITIONS: the zone-1 pool under the regional pool's condition is missing from
+    # prod's Bicep and extra in dev's.
+    ast = copy.deepcopy(bicep_ast)
+    ast["resources"]["userPoolZone1"]["config"]["condition"] = ast["resources"]["userPool"]["config"][
+        "condition"
+    ]
+    by_label = {p.label: mismatches(p, ast) for p in plans}
+    assert any("0 Bicep counterparts" in m for m in by_label["prod"])
+    assert "userPoolZone1: in the Bicep but not in the plan of dev" in by_label["dev"]
+
+
 def test_an_unmapped_azure_type_stops_the_export(plans: tuple[StackPlan, ...]) -> None:
     without_registry = {k: v for k, v in MAPPINGS.items() if k != "azure-native:containerregistry:Registry"}
     with pytest.raises(
@@ -217,13 +259,32 @@ def test_key_properties_follow_each_stack(plans: tuple[StackPlan, ...], bicep_as
         assert stack["cluster"].body["properties"]["aadProfile"]["enableAzureRBAC"] is True
         assert stack["cluster"].body["properties"]["disableLocalAccounts"] is True
         assert stack["cluster"].body["properties"]["oidcIssuerProfile"] == {"enabled": True}
-    pool = prod["userPool"].body["properties"]
-    assert (pool["enableAutoScaling"], pool["minCount"], pool["maxCount"]) == (True, 3, 6)
-    assert pool["availabilityZones"] == ["1", "2", "3"]
+    # prod: one autoscaled pool per zone (1-2 nodes each); dev: one fixed regional pool.
+    for zone in ("1", "2", "3"):
+        pool = prod[f"userPoolZone{zone}"].body["properties"]
+        assert (pool["enableAutoScaling"], pool["minCount"], pool["maxCount"]) == (True, 1, 2)
+        assert pool["availabilityZones"] == [zone]
+        assert f"userPoolZone{zone}" not in dev
+    assert "userPool" not in prod
     assert (
         dev["userPool"].body["properties"]["minCount"],
-        dev["userPool"].body["properties"]["availabilityZones"],
+        dev["userPool"].body["properties"].get("availabilityZones"),
     ) == (None, None)
+    # The Gateway API ingress at the cluster's API version, in both stacks.
+    for stack in (dev, prod):
+        assert stack["cluster"].api_version == "2026-05-01"
+        profile = stack["cluster"].body["properties"]["ingressProfile"]
+        assert profile["gatewayAPI"] == {"installation": "Standard"}
+        assert profile["webAppRouting"]["gatewayAPIImplementations"] == {
+            "appRoutingIstio": {"mode": "Enabled"}
+        }
+    # prod only: the certificate reader with its grant on the certificate's secret.
+    assert prod["gatewayTlsCertificateSecretsUser"].scope == "vaultIngressTlsCertificate"
+    assert (
+        prod["vaultIngressTlsCertificate"].existing
+        and prod["vaultIngressTlsCertificate"].body["name"] == "muse-tls"
+    )
+    assert "gatewayTlsIdentity" not in dev and "vaultIngressTlsCertificate" not in dev
     assert "imagePushAcrPush" not in dev and "imagePushAcrPush" in by_stack["dev+image-push-identity"]
     importing = by_stack["dev+image-import-identity"]
     assert "imageImportAcrImportSource" not in dev and "imageImportAcrImportSource" in importing

@@ -47,6 +47,10 @@ KV = "azure-native:keyvault:Vault"
 AKS = "azure-native:containerservice:ManagedCluster"
 ROLE = "azure-native:authorization:RoleAssignment"
 DEPLOY = "kubernetes:apps/v1:Deployment"
+GENERIC = "azure-native:resources:Resource"
+INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
+GATEWAY = "kubernetes:gateway.networking.k8s.io/v1:Gateway"
+LAW = "azure-native:operationalinsights:Workspace"
 
 GOOD_ACR = {"registryName": "acrmuse", "adminUserEnabled": False, "anonymousPullEnabled": False, "tags": TAGS}
 GOOD_KV = {
@@ -64,6 +68,52 @@ GOOD_AKS = {
     "addonProfiles": {"azureKeyvaultSecretsProvider": {"config": {"enableSecretRotation": "true"}}},
     "linuxProfile": {"ssh": {"publicKeys": [{"keyData": "ssh-ed25519 AAAA..."}]}},
 }
+# The same cluster as a generic ARM resource (components/kubernetes_cluster.py): ARM body under `properties`.
+GOOD_GENERIC_AKS = {
+    "resourceProviderNamespace": "Microsoft.ContainerService",
+    "resourceType": "managedClusters",
+    "parentResourcePath": "",
+    "apiVersion": "2026-05-01",
+    "tags": TAGS,
+    "identity": GOOD_AKS["identity"],
+    "properties": {
+        **{k: v for k, v in GOOD_AKS.items() if k not in ("tags", "identity")},
+        "ingressProfile": {
+            "gatewayAPI": {"installation": "Standard"},
+            "webAppRouting": {
+                "enabled": True,
+                "gatewayAPIImplementations": {"appRoutingIstio": {"mode": "Enabled"}},
+                "nginx": {"defaultIngressControllerType": "None"},
+            },
+        },
+    },
+}
+OTHER_GENERIC = {
+    "resourceProviderNamespace": "Microsoft.Storage",
+    "resourceType": "storageAccounts",
+    "tags": TAGS,
+}
+GOOD_GATEWAY = {
+    "metadata": {"name": "muse", "namespace": "muse-prod-gateway"},
+    "spec": {
+        "gatewayClassName": "approuting-istio",
+        "listeners": [
+            {
+                "name": "https",
+                "port": 443,
+                "protocol": "HTTPS",
+                "tls": {"mode": "Terminate", "options": {"a": "b"}},
+            },
+            {
+                "name": "http",
+                "port": 80,
+                "protocol": "HTTP",
+                "allowedRoutes": {"namespaces": {"from": "Same"}},
+            },
+        ],
+    },
+}
+GOOD_INGRESS = {"metadata": {"name": "other"}, "spec": {"ingressClassName": "azure-alb-external"}}
 GOOD_ROLE = {
     "principalId": "00000000-0000-0000-0000-000000000001",
     "principalType": "ServicePrincipal",
@@ -123,6 +173,7 @@ class Case:
     expect: str | None  # None: compliant; otherwise a fragment of the expected message
     environment: str = "dev"
     secret_paths: tuple[str, ...] = ()
+    protect: bool = False
 
     def __str__(self) -> str:
         return f"{self.policy}-{'pass' if self.expect is None else 'fail'}"
@@ -220,6 +271,64 @@ CASES = [
         changed(GOOD_AKS, "aadProfile.enableAzureRBAC", False),
         "enableAzureRBAC is not true",
     ),
+    # The cluster as a generic ARM resource: the same AKS policies read its `properties`.
+    C("MUSE-AKS-002", GENERIC, GOOD_GENERIC_AKS, None),
+    C(
+        "MUSE-AKS-002",
+        GENERIC,
+        changed(GOOD_GENERIC_AKS, "properties.oidcIssuerProfile.enabled", False),
+        "oidcIssuerProfile.enabled is not true",
+    ),
+    C("MUSE-AKS-001", GENERIC, changed(GOOD_GENERIC_AKS, "identity", DELETE), "identity.type is None"),
+    C(
+        "MUSE-AKS-005",
+        GENERIC,
+        changed(GOOD_GENERIC_AKS, "properties.disableLocalAccounts", False),
+        "not true",
+    ),
+    C("MUSE-AKS-004", GENERIC, OTHER_GENERIC, None),  # a generic resource of another type is no cluster
+    # Ingress on a supported data plane
+    C("MUSE-AKS-007", GENERIC, GOOD_GENERIC_AKS, None),
+    C("MUSE-AKS-007", AKS, GOOD_AKS, None),  # application routing not enabled at all
+    C(
+        "MUSE-AKS-007",
+        GENERIC,
+        changed(GOOD_GENERIC_AKS, "properties.ingressProfile.webAppRouting.nginx", DELETE),
+        "runs its default NGINX controller",
+    ),
+    C(
+        "MUSE-AKS-007",
+        AKS,
+        {**GOOD_AKS, "ingressProfile": {"webAppRouting": {"enabled": True}}},
+        "support ends in November 2026",
+    ),
+    C("MUSE-NET-001", INGRESS, GOOD_INGRESS, None),
+    C(
+        "MUSE-NET-001",
+        INGRESS,
+        changed(GOOD_INGRESS, "spec.ingressClassName", "webapprouting.kubernetes.azure.com"),
+        "application routing add-on's NGINX",
+    ),
+    C("MUSE-NET-002", GATEWAY, GOOD_GATEWAY, None, environment="prod"),
+    C(
+        "MUSE-NET-002",
+        GATEWAY,
+        changed(GOOD_GATEWAY, "spec.listeners", GOOD_GATEWAY["spec"]["listeners"][1:]),
+        "no HTTPS listener terminates TLS",
+        environment="prod",
+    ),
+    C(
+        "MUSE-NET-002",
+        GATEWAY,
+        changed(GOOD_GATEWAY, "spec.listeners.1.allowedRoutes.namespaces.from", "All"),
+        "admits routes from other namespaces",
+        environment="prod",
+    ),
+    C("MUSE-NET-002", GATEWAY, changed(GOOD_GATEWAY, "spec.listeners", []), None),  # dev may serve HTTP
+    # Protection of stateful resources
+    C("MUSE-PROT-001", KV, GOOD_KV, None, environment="prod", protect=True),
+    C("MUSE-PROT-001", LAW, {"tags": TAGS}, "not protected", environment="prod"),
+    C("MUSE-PROT-001", ACR, GOOD_ACR, None),  # dev may be torn down
     # Secrets
     C("MUSE-SEC-001", AKS, GOOD_AKS, None),
     C("MUSE-SEC-001", DEPLOY, GOOD_DEPLOY, None),
@@ -399,7 +508,13 @@ CASES = [
 
 
 def _run(case: Case, make_inventory: InventoryFactory) -> list[str]:
-    res = resource(case.rtype, "subject", case.properties, secretPaths=list(case.secret_paths))
+    res = resource(
+        case.rtype,
+        "subject",
+        case.properties,
+        secretPaths=list(case.secret_paths),
+        options={"ignoreChanges": [], "protect": case.protect},
+    )
     evaluation = evaluate(make_inventory(res, environment=case.environment), fail_on=Severity.LOW)
     return [v.message for v in evaluation.violations if v.policyId == case.policy]
 

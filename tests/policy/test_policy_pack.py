@@ -76,15 +76,16 @@ def engine_props(properties: dict[str, Any], secret_paths: tuple[str, ...] = ())
     return unknown_checking_proxy(pulumi_policy.policy.deserialize_properties(wire))
 
 
-def _options() -> PolicyResourceOptions:
-    return PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [])
+def _options(protect: bool = False) -> PolicyResourceOptions:
+    return PolicyResourceOptions(protect, [], None, [], PolicyCustomTimeouts(0, 0, 0), [])
 
 
 def resource_args(
-    resource: PlannedResource, properties: dict[str, Any] | None = None
+    resource: PlannedResource, properties: dict[str, Any] | None = None, protect: bool | None = None
 ) -> ResourceValidationArgs:
     props = engine_props(resource.properties if properties is None else properties, resource.secret_paths)
-    return ResourceValidationArgs(resource.type, props, resource.urn, resource.name, _options(), None)
+    options = _options(resource.protect if protect is None else protect)
+    return ResourceValidationArgs(resource.type, props, resource.urn, resource.name, options, None)
 
 
 def stack_args(plan: OfflinePlan) -> StackValidationArgs:
@@ -220,7 +221,10 @@ def test_environment_comes_from_the_stack_in_the_urn() -> None:
 
 REGISTRY = "azure-native:containerregistry:Registry"
 VAULT = "azure-native:keyvault:Vault"
-AKS = "azure-native:containerservice:ManagedCluster"
+AKS = "azure-native:resources:Resource"  # the cluster, a generic ARM resource: settings under `properties`
+GATEWAY = "kubernetes:gateway.networking.k8s.io/v1:Gateway"
+INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
+PROTECT = "@protect"  # not a property: the resource's Pulumi `protect` option
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 CONTAINER = "spec.template.spec.containers.0"
 
@@ -234,11 +238,24 @@ VIOLATIONS: dict[str, tuple[str, str, list[tuple[str, Any]]]] = {
     "MUSE-KV-002": ("dev", VAULT, [("properties.enableSoftDelete", False)]),
     "MUSE-KV-003": ("prod", VAULT, [("properties.enablePurgeProtection", False)]),
     "MUSE-AKS-001": ("dev", AKS, [("identity.type", "None")]),
-    "MUSE-AKS-002": ("dev", AKS, [("oidcIssuerProfile.enabled", False)]),
-    "MUSE-AKS-003": ("dev", AKS, [("securityProfile.workloadIdentity.enabled", False)]),
-    "MUSE-AKS-004": ("dev", AKS, [("networkProfile.networkPolicy", "none")]),
-    "MUSE-AKS-005": ("dev", AKS, [("disableLocalAccounts", False)]),
-    "MUSE-AKS-006": ("dev", AKS, [("aadProfile.enableAzureRBAC", False)]),
+    "MUSE-AKS-002": ("dev", AKS, [("properties.oidcIssuerProfile.enabled", False)]),
+    "MUSE-AKS-003": ("dev", AKS, [("properties.securityProfile.workloadIdentity.enabled", False)]),
+    "MUSE-AKS-004": ("dev", AKS, [("properties.networkProfile.networkPolicy", "none")]),
+    "MUSE-AKS-005": ("dev", AKS, [("properties.disableLocalAccounts", False)]),
+    "MUSE-AKS-006": ("dev", AKS, [("properties.aadProfile.enableAzureRBAC", False)]),
+    "MUSE-AKS-007": (
+        "dev",
+        AKS,
+        [
+            (
+                "properties.ingressProfile.webAppRouting.nginx.defaultIngressControllerType",
+                "AnnotationControlled",
+            )
+        ],
+    ),
+    "MUSE-NET-001": ("dev", INGRESS, [("spec.ingressClassName", "webapprouting.kubernetes.azure.com")]),
+    "MUSE-NET-002": ("prod", GATEWAY, [("spec.listeners.1.allowedRoutes.namespaces.from", "All")]),
+    "MUSE-PROT-001": ("prod", "azure-native:keyvault:Vault", [(PROTECT, False)]),
     "MUSE-SEC-001": ("dev", "pulumi:providers:kubernetes", [("kubeconfig", "apiVersion: v1\nkind: Config")]),
     "MUSE-RBAC-001": ("dev", "azure-native:authorization:RoleAssignment", [("principalType", _DELETE)]),
     "MUSE-K8S-001": ("dev", DEPLOYMENT, [(f"{CONTAINER}.readinessProbe", _DELETE)]),
@@ -246,6 +263,25 @@ VIOLATIONS: dict[str, tuple[str, str, list[tuple[str, Any]]]] = {
     "MUSE-K8S-003": ("dev", DEPLOYMENT, [(f"{CONTAINER}.securityContext.runAsNonRoot", False)]),
     "MUSE-K8S-004": ("dev", DEPLOYMENT, [(f"{CONTAINER}.securityContext.readOnlyRootFilesystem", False)]),
     "MUSE-K8S-005": ("dev", DEPLOYMENT, [(f"{CONTAINER}.securityContext.allowPrivilegeEscalation", True)]),
+}
+
+
+# A resource of a type the stacks no longer have (the program serves through a Gateway, not an Ingress): the
+# policy still guards against it coming back.
+_STAND_INS = {
+    INGRESS: PlannedResource(
+        urn=f"urn:pulumi:dev::muse::{INGRESS}::other",
+        type=INGRESS,
+        name="other",
+        parent=None,
+        custom=True,
+        properties={
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "Ingress",
+            "metadata": {"name": "other", "namespace": "muse-dev"},
+            "spec": {"ingressClassName": "azure-alb-external"},
+        },
+    )
 }
 
 
@@ -258,16 +294,26 @@ def test_policy_passes_the_plan_resource_and_reports_the_broken_one(
     policy_id: str, plans: dict[str, OfflinePlan]
 ) -> None:
     stack, resource_type, changes = VIOLATIONS[policy_id]
-    resource = plans[stack].of_type(resource_type)[0]
+    resource = (plans[stack].of_type(resource_type) or [_STAND_INS.get(resource_type)])[0]
+    assert resource is not None, f"no {resource_type} in the {stack} plan and no stand-in"
     assert run_resource_policies(resource_args(resource)) == []
 
     broken = copy.deepcopy(resource.properties)
+    protect = resource.protect
     for path, value in changes:
-        set_path(broken, path, value)
+        if path == PROTECT:
+            protect = value
+        else:
+            set_path(broken, path, value)
     # The kubeconfig case is plaintext on purpose: it is no longer marked secret.
     secret_paths = tuple(p for p in resource.secret_paths if p not in {path for path, _ in changes})
     args = ResourceValidationArgs(
-        resource.type, engine_props(broken, secret_paths), resource.urn, resource.name, _options(), None
+        resource.type,
+        engine_props(broken, secret_paths),
+        resource.urn,
+        resource.name,
+        _options(protect),
+        None,
     )
     violations = run_resource_policies(args)
     assert violations, policy_id

@@ -19,7 +19,11 @@ def _role(assignment_role_id: str) -> Role:
 
 def test_muse_service_account_is_federated_with_the_clusters_issuer(plan: OfflinePlan) -> None:
     names = _names(plan)
-    [credential] = plan.of_type("azure-native:managedidentity:FederatedIdentityCredential")
+    [credential] = [
+        c
+        for c in plan.of_type("azure-native:managedidentity:FederatedIdentityCredential")
+        if c.get("resourceName") == names.workload_identity
+    ]
     assert credential.get("subject") == f"system:serviceaccount:{names.namespace}:{names.service_account}"
     assert credential.get("issuer") == plan.outputs["oidcIssuerUrl"].value
     assert credential.get("resourceName") == names.workload_identity
@@ -32,6 +36,7 @@ def test_only_the_muse_identity_reads_the_api_token(plan: OfflinePlan) -> None:
         r
         for r in plan.of_type("azure-native:authorization:RoleAssignment")
         if _role(r.get("roleDefinitionId")) is Role.KEY_VAULT_SECRETS_USER
+        and r.get("scope").endswith("/secrets/muse-api-token")
     ]
     assert len(readers) == 1
     assert readers[0].get("scope").endswith(f"/vaults/{names.key_vault}/secrets/muse-api-token")

@@ -33,8 +33,8 @@ def _minutes(duration: str) -> int:
 def test_the_cluster_and_its_collection_rule_point_at_this_stacks_workspace(plan: OfflinePlan) -> None:
     names = _names(plan.stack)
     workspace_id = _id(names, f"Microsoft.OperationalInsights/workspaces/{names.log_analytics}")
-    cluster = plan.one("azure-native:containerservice:ManagedCluster")
-    assert cluster.get("addonProfiles.omsagent.config") == {
+    cluster = plan.one("azure-native:resources:Resource")
+    assert cluster.get("properties.addonProfiles.omsagent.config") == {
         "logAnalyticsWorkspaceResourceID": workspace_id,
         "useAADAuth": "true",
     }

@@ -91,11 +91,18 @@ def test_registry_stage_registers_the_registry_its_component_and_acr_push_as_the
 def test_the_full_program_registers_more_than_the_stage(full: dict[str, OfflinePlan]) -> None:
     """Control: without the variable the program is the whole stack (the stage test is not vacuous)."""
     for plan in full.values():
-        assert plan.of_type("azure-native:containerservice:ManagedCluster")
+        # The AKS cluster is the generic ARM resource (components/kubernetes_cluster.py: API 2026-05-01).
+        assert [
+            r
+            for r in plan.of_type("azure-native:resources:Resource")
+            if r.get("resourceProviderNamespace") == "Microsoft.ContainerService"
+            and r.get("resourceType") == "managedClusters"
+        ]
+        assert len(plan.of_type("azure-native:containerservice:AgentPool")) >= 1
         assert len(plan.resources) > 30
 
 
-@pytest.mark.parametrize("value", ["Registry", "registries", "full", " registry"])
+@pytest.mark.parametrize("value", ["Registry", "registries", "full", " registry", "Vault", "keyvault"])
 def test_an_unknown_stage_is_refused_before_any_resource_is_registered(value: str) -> None:
     previous = os.environ.get("MUSE_BOOTSTRAP_STAGE")
     os.environ["MUSE_BOOTSTRAP_STAGE"] = value
@@ -110,3 +117,31 @@ def test_an_unknown_stage_is_refused_before_any_resource_is_registered(value: st
             os.environ["MUSE_BOOTSTRAP_STAGE"] = previous
     assert f"MUSE_BOOTSTRAP_STAGE={value!r} is not a stage" in str(raised.value)
     assert monitor.recorded == [], "a resource was registered before the stage was checked"
+
+
+VAULT_STAGE_TYPES = STAGE_TYPES | {"muse:azure:SecretVault", "azure-native:keyvault:Vault"}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_vault_stage_registers_the_registry_stage_and_the_vault_as_the_full_plan_does(
+    stack: str, full: dict[str, OfflinePlan]
+) -> None:
+    previous = os.environ.get("MUSE_BOOTSTRAP_STAGE")
+    os.environ["MUSE_BOOTSTRAP_STAGE"] = "vault"
+    try:
+        stage = _plan(stack)
+    finally:
+        if previous is None:
+            del os.environ["MUSE_BOOTSTRAP_STAGE"]
+        else:
+            os.environ["MUSE_BOOTSTRAP_STAGE"] = previous
+    assert {r.type for r in stage.resources} == VAULT_STAGE_TYPES
+    assert len(stage.resources) == 5
+    for resource in stage.resources:
+        assert asdict(full[stack].by_urn(resource.urn)) == asdict(resource), resource.urn
+    # What scripts/tls-certificate.sh reads (`pulumi stack output keyVaultName`), equal to the full program's.
+    for name in ("registryName", "keyVaultName", "keyVaultUri"):
+        assert stage.outputs[name] == full[stack].outputs[name], name
+    assert "clusterName" not in stage.outputs
+    [vault] = stage.of_type("azure-native:keyvault:Vault")
+    assert vault.protect is (stack == "prod")  # protected from its first deploy on

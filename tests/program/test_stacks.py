@@ -74,9 +74,10 @@ def test_kubelet_identity_gets_acr_pull_on_the_registry_only(plan: OfflinePlan) 
     assert pull.get("scope") == registry_id
     assert registry.get("registryName") == names.registry
     # The kubelet identity (not the control plane) pulls images: its principal id is the one in the plan.
-    cluster = plan.one("azure-native:containerservice:ManagedCluster")
-    assert pull.get("principalId") == cluster.get("identityProfile.kubeletidentity.objectId")
-    assert cluster.get("identityProfile.kubeletidentity.resourceId").endswith(names.kubelet_identity)
+    cluster = plan.one("azure-native:resources:Resource")
+    assert pull.get("principalId") == cluster.get("properties.identityProfile.kubeletidentity.objectId")
+    kubelet_id = cluster.get("properties.identityProfile.kubeletidentity.resourceId")
+    assert kubelet_id.endswith(names.kubelet_identity)
     assert kubelet.parent == cluster.parent
 
 
@@ -119,6 +120,8 @@ def test_stack_outputs(plan: OfflinePlan) -> None:
         "museDeployment",
         "museImage",
         "museUrl",
+        "museGatewayAddress",
+        *(("gatewayTlsClientId",) if plan.stack == "prod" else ()),
     }
     assert outputs["registryLoginServer"].value == f"{names.registry}.azurecr.io"
     assert outputs["registryId"].value.endswith(
@@ -132,18 +135,21 @@ def test_stack_outputs(plan: OfflinePlan) -> None:
 
 
 def test_stacks_follow_their_config(plans: dict[str, OfflinePlan]) -> None:
-    dev_pool = plans["dev"].one("azure-native:containerservice:AgentPool")
-    prod_pool = plans["prod"].one("azure-native:containerservice:AgentPool")
+    # dev: one fixed regional pool (cheap); prod: one autoscaled pool per zone, 1-2 nodes each (3-6 in all).
+    [dev_pool] = plans["dev"].of_type("azure-native:containerservice:AgentPool")
+    prod_pools = plans["prod"].of_type("azure-native:containerservice:AgentPool")
     assert (dev_pool.get("enableAutoScaling"), dev_pool.get("count")) == (False, 1)
-    assert (prod_pool.get("enableAutoScaling"), prod_pool.get("minCount"), prod_pool.get("maxCount")) == (
-        True,
-        3,
-        6,
-    )
-    assert prod_pool.get("availabilityZones") == ["1", "2", "3"]
     assert dev_pool.get("availabilityZones") is None
-    assert plans["prod"].one("azure-native:containerservice:ManagedCluster").get("sku.tier") == "Standard"
-    assert plans["dev"].one("azure-native:containerservice:ManagedCluster").get("sku.tier") == "Free"
+    assert sorted(tuple(p.get("availabilityZones")) for p in prod_pools) == [("1",), ("2",), ("3",)]
+    for prod_pool in prod_pools:
+        assert (
+            prod_pool.get("enableAutoScaling"),
+            prod_pool.get("minCount"),
+            prod_pool.get("maxCount"),
+        ) == (True, 1, 2)
+    assert sum(p.get("minCount") for p in prod_pools) == 3 and sum(p.get("maxCount") for p in prod_pools) == 6
+    assert plans["prod"].one("azure-native:resources:Resource").get("sku.tier") == "Standard"
+    assert plans["dev"].one("azure-native:resources:Resource").get("sku.tier") == "Free"
     assert plans["prod"].one("azure-native:containerregistry:Registry").get("sku.name") == "Premium"
 
 
@@ -157,7 +163,8 @@ def test_config_change_reaches_the_resource(stack: str) -> None:
     plan = run_stack(
         stack, overrides={"muse:userNodeVmSize": "Standard_E8ds_v5", "muse:location": "swedencentral"}
     )
-    assert plan.one("azure-native:containerservice:AgentPool").get("vmSize") == "Standard_E8ds_v5"
+    pools = plan.of_type("azure-native:containerservice:AgentPool")
+    assert pools and {p.get("vmSize") for p in pools} == {"Standard_E8ds_v5"}
     # Action groups and metric alerts are global Azure resources; everything else follows the config.
     locations = {r.get("location") for r in plan.resources if r.get("location")}
     assert locations - {"global"} == {"swedencentral"}

@@ -10,6 +10,7 @@ from starlette.testclient import TestClient
 
 from muse.app import create_app
 from muse.config import load_settings
+from muse.governance.policies import POLICIES
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs" / "governance"
@@ -54,7 +55,7 @@ def test_json_carries_the_report_and_the_evaluation_of_the_inventory(make_client
     assert body["markdown"] == (DOCS / f"{env}.md").read_text()
     summary = body["evaluation"]["summary"]
     assert body["evaluation"]["stack"] == env and summary["passed"] is True
-    assert summary["policies"] == 20 and summary["resources"] > 30
+    assert summary["policies"] == len(POLICIES) == 24 and summary["resources"] > 30
     assert body["inventoryProblem"] is None
 
 

@@ -62,7 +62,9 @@ def test_prod_is_sized_up_from_dev() -> None:
     assert prod.cluster_tier == "Standard" and dev.cluster_tier == "Free"
     assert prod.user_node_autoscale and not dev.user_node_autoscale
     assert set(prod.availability_zones) == {"1", "2", "3"} and dev.availability_zones == ()
-    assert prod.user_node_count > dev.user_node_count
+    # user pool sizes are per pool: prod has one per zone, dev one regional pool.
+    assert prod.user_node_count * len(prod.availability_zones) > dev.user_node_count
+    assert prod.user_node_min_count * len(prod.availability_zones) >= 3
     assert prod.system_node_count >= 3
     assert prod.replicas >= 2
 
@@ -118,6 +120,15 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str, str]] = [
     ("dev", {"muse:ingressHost": "Muse.Example.com"}, "ingressHost", "not a lowercase DNS name"),
     ("dev", {"muse:githubRepository": "just-a-name"}, "githubRepository", "pattern"),
     ("dev", {"muse:usernodecount": 2}, "usernodecount", "did you mean userNodeCount"),
+    # HTTPS in prod: a host, its Key Vault certificate and how that gets there are required, each named.
+    ("prod", {"muse:ingressHost": None}, "ingressHost", "prod serves HTTPS only"),
+    ("prod", {"muse:ingressTlsCertificate": None}, "ingressTlsCertificate", "needs its certificate"),
+    ("prod", {"muse:ingressTlsCertificateIssuer": None}, "ingressTlsCertificateIssuer", "Unknown"),
+    ("prod", {"muse:ingressTlsCertificateIssuer": "Self"}, "ingressTlsCertificateIssuer", "not Self"),
+    ("dev", {"muse:ingressHost": "muse-dev.example.com"}, "ingressTlsCertificate", "needs its certificate"),
+    ("dev", {"muse:ingressTlsCertificate": "muse-tls"}, "ingressHost", "no host"),
+    ("dev", {"muse:ingressTlsCertificate": "a.b"}, "ingressTlsCertificate", "pattern"),
+    ("prod", {"muse:protectStatefulResources": False}, "protectStatefulResources", "set true"),
 ]
 
 
@@ -164,6 +175,10 @@ def test_every_problem_is_listed_in_one_message() -> None:
             "availabilityZones",
             "userNodeCount",
             "keyVaultPurgeProtection",
+            "ingressHost",
+            "ingressTlsCertificate",
+            "ingressTlsCertificateIssuer",
+            "protectStatefulResources",
         ]
     )
     assert str(raised.value).count("\n  - muse:") == len(keys)
@@ -178,5 +193,46 @@ def test_a_broken_key_does_not_hide_rules_on_other_keys() -> None:
             clusterTier="Free",
             availabilityZones='["1","2","3"]',
             keyVaultPurgeProtection="true",
+            protectStatefulResources="true",
+            ingressHost="muse.example.org",
+            ingressTlsCertificate="muse-tls",
+            ingressTlsCertificateIssuer="Unknown",
         )
     assert {p.key for p in raised.value.problems} == {"replicas", "clusterTier"}
+
+
+def test_prod_without_tls_names_every_key_to_set_in_one_message() -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_stack_config(
+            "prod",
+            {
+                key: value
+                for key, value in read_stack("prod").config.items()
+                if key.removeprefix("muse:")
+                not in ("ingressHost", "ingressTlsCertificate", "ingressTlsCertificateIssuer")
+            },
+        )
+    assert [p.key for p in raised.value.problems] == [
+        "ingressHost",
+        "ingressTlsCertificate",
+        "ingressTlsCertificateIssuer",
+    ]
+    assert "nothing was deployed" in str(raised.value)
+
+
+def test_dev_may_serve_http_on_an_ip_or_https_on_a_host() -> None:
+    dev = dict(read_stack("dev").config)
+    assert load_stack_config("dev", dev).ingress_host == ""
+    with_tls = load_stack_config(
+        "dev",
+        {
+            **dev,
+            "muse:ingressHost": "muse-dev.example.org",
+            "muse:ingressTlsCertificate": "muse-dev-tls",
+            "muse:ingressTlsCertificateIssuer": "Self",  # a self-signed certificate is fine outside prod
+        },
+    )
+    assert (with_tls.ingress_host, with_tls.ingress_tls_certificate) == (
+        "muse-dev.example.org",
+        "muse-dev-tls",
+    )

@@ -64,30 +64,193 @@ def https_server(tls: tuple[Path, Path]) -> Iterator[dict[str, object]]:
     server.server_close()
 
 
-def smoke(url: str, ca: str, summary: Path) -> subprocess.CompletedProcess[str]:
+@pytest.fixture
+def http_redirect(https_server: dict[str, object]) -> Iterator[dict[str, object]]:
+    """Plain HTTP for the same host, as the Gateway's HTTP listener answers it: 301 to the https URL."""
+    state: dict[str, object] = {"status": 301, "paths": []}
+    target = str(https_server["url"])
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            state["paths"].append(self.path)  # type: ignore[attr-defined]
+            self.send_response(int(state["status"]))  # type: ignore[call-overload]
+            if int(state["status"]) in (301, 308):  # type: ignore[call-overload]
+                self.send_header("Location", f"{target}{self.path}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    state["url"] = f"http://127.0.0.1:{server.server_address[1]}"
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+SMOKE_HOST = "muse-smoke.test"  # resolves nowhere (RFC 2606): only curl --resolve can reach the servers
+
+
+@pytest.fixture(scope="module")
+def host_tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A certificate for SMOKE_HOST only (no IP SAN), so curl verifies it only when SNI names the host."""
+    directory = tmp_path_factory.mktemp("host-tls")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", f"/CN={SMOKE_HOST}", "-addext", f"subjectAltName=DNS:{SMOKE_HOST}",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return cert, key
+
+
+@pytest.fixture
+def gateway(host_tls: tuple[Path, Path]) -> Iterator[dict[str, object]]:
+    """The Gateway at its address (127.0.0.1) before any DNS points at it: an HTTPS listener with the host's
+    certificate answering /healthz, and an HTTP listener that only redirects to https://<host>:<port>."""
+    state: dict[str, object] = {"https_paths": [], "http_paths": [], "http_status": 301}
+
+    class Https(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            state["https_paths"].append(self.path)  # type: ignore[attr-defined]
+            body = b'{"status":"ok"}'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    secure = ThreadingHTTPServer(("127.0.0.1", 0), Https)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(host_tls[0]), str(host_tls[1]))
+    secure.socket = context.wrap_socket(secure.socket, server_side=True)
+    https_url = f"https://{SMOKE_HOST}:{secure.server_address[1]}"
+
+    class Http(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            state["http_paths"].append(self.path)  # type: ignore[attr-defined]
+            self.send_response(int(state["http_status"]))  # type: ignore[call-overload]
+            self.send_header("Location", f"{https_url}{self.path}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    plain = ThreadingHTTPServer(("127.0.0.1", 0), Http)
+    for server in (secure, plain):
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    state.update(
+        url=https_url, http_url=f"http://{SMOKE_HOST}:{plain.server_address[1]}", ca=str(host_tls[0])
+    )
+    yield state
+    for server in (secure, plain):
+        server.shutdown()
+        server.server_close()
+
+
+def smoke(
+    url: str, ca: str, summary: Path, http_url: str = "", address: str | None = "127.0.0.1"
+) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
+        **({"SMOKE_HTTP_URL": http_url} if http_url else {}),
         "CURL_CA_BUNDLE": ca,
         "SMOKE_RETRIES": "1",
         "SMOKE_RETRY_DELAY": "0",
         "GITHUB_STEP_SUMMARY": str(summary),
     }
+    arguments = [url] if address is None else [url, address]
     return subprocess.run(
-        [str(CI / "smoke-check.sh"), url], env=env, capture_output=True, text=True, timeout=60, check=False
-    )
+        [str(CI / "smoke-check.sh"), *arguments],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
 
 
-def test_smoke_check_passes_on_healthz_200(https_server: dict[str, object], tmp_path: Path) -> None:
+def test_smoke_check_asks_the_gateway_at_its_address_before_dns_exists(
+    gateway: dict[str, object], tmp_path: Path
+) -> None:
+    # The host resolves nowhere; curl --resolve pins both requests to the Gateway's address, and the TLS
+    # handshake names the host (SNI), so the host's certificate verifies.
     summary = tmp_path / "summary.md"
-    result = smoke(f"{https_server['url']}/", str(https_server["ca"]), summary)
+    result = smoke(str(gateway["url"]), str(gateway["ca"]), summary, str(gateway["http_url"]), "127.0.0.1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert gateway["https_paths"] == ["/healthz"] and gateway["http_paths"] == ["/healthz"]
+    assert "at the Gateway address `127.0.0.1`" in summary.read_text()
+    assert "Plain http redirects to https" in result.stdout
+
+
+def test_smoke_check_fails_at_a_wrong_gateway_address(gateway: dict[str, object], tmp_path: Path) -> None:
+    # Negative control: the same servers, asked at an address where no Gateway listens.
+    result = smoke(
+        str(gateway["url"]), str(gateway["ca"]), tmp_path / "s.md", str(gateway["http_url"]), "127.0.0.2"
+    )
+    assert result.returncode == 1
+    assert "::error title=Smoke check failed::" in result.stdout and "127.0.0.2" in result.stdout
+    assert gateway["https_paths"] == []
+
+
+def test_smoke_check_needs_the_gateway_address_for_https(gateway: dict[str, object], tmp_path: Path) -> None:
+    # Without the address the host cannot be reached before DNS exists; an empty or non-IP address is named.
+    for address in (None, "", "gw.example.net"):
+        result = smoke(
+            str(gateway["url"]), str(gateway["ca"]), tmp_path / "s.md", str(gateway["http_url"]), address
+        )
+        assert result.returncode == 1, address
+        assert "museGatewayAddress" in result.stdout
+    assert gateway["https_paths"] == []
+
+
+def test_smoke_check_at_the_address_still_verifies_the_certificate_for_the_host(
+    gateway: dict[str, object], https_server: dict[str, object], tmp_path: Path
+) -> None:
+    # Negative control for SNI/verification: a server whose certificate is not the host's (the IP-only one)
+    # at the pinned address fails, although it answers /healthz 200.
+    port = str(https_server["url"]).rsplit(":", 1)[1]
+    result = smoke(
+        f"https://{SMOKE_HOST}:{port}", str(gateway["ca"]), tmp_path / "s.md", str(gateway["http_url"])
+    )
+    assert result.returncode == 1
+    assert https_server["paths"] == []  # the handshake failed before any request
+
+
+def test_smoke_check_passes_on_healthz_200(
+    https_server: dict[str, object], http_redirect: dict[str, object], tmp_path: Path
+) -> None:
+    summary = tmp_path / "summary.md"
+    result = smoke(f"{https_server['url']}/", str(https_server["ca"]), summary, str(http_redirect["url"]))
     assert result.returncode == 0, result.stdout + result.stderr
     assert https_server["paths"] == ["/healthz"]
     assert "/healthz" in summary.read_text()
+    # Plain http was asked once and redirected to the https URL.
+    assert http_redirect["paths"] == ["/healthz"]
+    assert "Plain http redirects to https" in result.stdout
 
 
-def test_smoke_check_fails_on_5xx_after_retrying(https_server: dict[str, object], tmp_path: Path) -> None:
+def test_smoke_check_fails_when_plain_http_serves_instead_of_redirecting(
+    https_server: dict[str, object], http_redirect: dict[str, object], tmp_path: Path
+) -> None:
+    # The bearer token must not be answered over plain http: a 200 there is a failure.
+    http_redirect["status"] = 200
+    result = smoke(
+        str(https_server["url"]), str(https_server["ca"]), tmp_path / "s.md", str(http_redirect["url"])
+    )
+    assert result.returncode == 1
+    assert "expected a redirect to https://" in result.stdout
+
+
+def test_smoke_check_fails_on_5xx_after_retrying(
+    https_server: dict[str, object], http_redirect: dict[str, object], tmp_path: Path
+) -> None:
     https_server["status"] = 503
-    result = smoke(str(https_server["url"]), str(https_server["ca"]), tmp_path / "s.md")
+    result = smoke(
+        str(https_server["url"]), str(https_server["ca"]), tmp_path / "s.md", str(http_redirect["url"])
+    )
     assert result.returncode == 1
     assert "::error title=Smoke check failed::" in result.stdout
     assert https_server["paths"] == ["/healthz", "/healthz"]  # the first try and one retry
@@ -305,3 +468,30 @@ def test_verify_rollout_needs_the_cluster_outputs(stubs: dict[str, Path]) -> Non
     result = run_with_stubs(stubs, "verify-rollout.sh", "dev")
     assert result.returncode == 1
     assert "no resourceGroupName/clusterName output" in result.stdout
+
+
+# --- dns_check.py -------------------------------------------------------------------------------------------
+
+
+def dns_check(host: str, address: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(CI / "dns_check.py"), host, address], capture_output=True, text=True, timeout=30, check=False
+    )
+
+
+def test_dns_check_notes_a_host_that_resolves_to_the_gateway() -> None:
+    # The runner's own resolver (getaddrinfo): localhost is 127.0.0.1 on every Linux runner (/etc/hosts).
+    result = dns_check("localhost", "127.0.0.1")
+    assert result.returncode == 0
+    assert result.stdout.startswith("::notice title=Public DNS::public DNS resolves localhost to")
+
+
+def test_dns_check_warns_but_never_fails_when_dns_points_elsewhere_or_nowhere() -> None:
+    # Negative controls: another address (a Gateway whose IP changed), and a name with no record yet.
+    elsewhere = dns_check("localhost", "192.0.2.10")
+    assert elsewhere.returncode == 0
+    assert "::warning title=Public DNS::public DNS for localhost resolves to 127.0.0.1" in elsewhere.stdout
+    assert "A record of localhost is 192.0.2.10" in elsewhere.stdout
+    nowhere = dns_check("muse-nowhere.invalid", "192.0.2.10")
+    assert nowhere.returncode == 0
+    assert "muse-nowhere.invalid does not resolve" in nowhere.stdout

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import subprocess
 import sys
 import threading
@@ -103,10 +104,7 @@ class Release:
         return [c for c in self.world()["calls"] if c.startswith(prefix)]
 
 
-@pytest.fixture
-def release(tmp_path: Path) -> Iterator[Release]:
-    holder: dict[str, Release] = {}
-
+def ingress_handler(holder: dict[str, Release]) -> type[BaseHTTPRequestHandler]:
     class Ingress(BaseHTTPRequestHandler):
         """What the ingress answers: /healthz of the pods that serve (503 when none do)."""
 
@@ -125,7 +123,13 @@ def release(tmp_path: Path) -> Iterator[Release]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Ingress)
+    return Ingress
+
+
+@pytest.fixture
+def release(tmp_path: Path) -> Iterator[Release]:
+    holder: dict[str, Release] = {}
+    server = ThreadingHTTPServer(("127.0.0.1", 0), ingress_handler(holder))
     server.timeout = 5
     threading.Thread(target=server.serve_forever, daemon=True).start()
     holder["release"] = Release(tmp_path, f"http://127.0.0.1:{server.server_address[1]}")
@@ -290,6 +294,80 @@ def test_refuses_anything_but_a_digest(release: Release) -> None:
     assert result.returncode == 64
     assert "is not sha256:<64 hex>" in result.stdout
     assert release.calls() == []
+
+
+GATEWAY_HOST = "muse-release.test"  # resolves nowhere (RFC 2606): DNS does not point at the Gateway yet
+
+
+@pytest.fixture
+def gateway_release(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Release]:
+    """A stack with an https host whose DNS does not exist yet (prod's first deploy, a move of the ingress):
+    the Gateway at 127.0.0.1 has an HTTPS listener with the host's certificate and an HTTP listener that
+    redirects, as the Gateway program declares them."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", f"/CN={GATEWAY_HOST}", "-addext", f"subjectAltName=DNS:{GATEWAY_HOST}",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    holder: dict[str, Release] = {}
+    secure = ThreadingHTTPServer(("127.0.0.1", 0), ingress_handler(holder))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(cert), str(key))
+    secure.socket = context.wrap_socket(secure.socket, server_side=True)
+    url = f"https://{GATEWAY_HOST}:{secure.server_address[1]}"
+
+    class Redirect(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(301)
+            self.send_header("Location", f"{url}{self.path}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    plain = ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    for server in (secure, plain):
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("CURL_CA_BUNDLE", str(cert))
+    monkeypatch.setenv("SMOKE_HTTP_URL", f"http://{GATEWAY_HOST}:{plain.server_address[1]}")
+    (tmp_path / "release").mkdir()
+    holder["release"] = Release(tmp_path / "release", url)
+    world = holder["release"].world()
+    holder["release"].update(outputs={**world["outputs"], "museGatewayAddress": "127.0.0.1"})
+    yield holder["release"]
+    for server in (secure, plain):
+        server.shutdown()
+        server.server_close()
+
+
+def test_https_release_is_checked_at_the_gateway_before_dns_points_at_it(gateway_release: Release) -> None:
+    result = gateway_release.run()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert gateway_release.served == [NEW]
+    summary = gateway_release.summary.read_text()
+    assert "### Deploy `dev`: released" in summary and "at the Gateway address `127.0.0.1`" in summary
+    # Public DNS is reported, not a gate: the host resolves nowhere, so a warning names the record to set.
+    assert (
+        f"::warning title=Public DNS (dev)::public DNS for {GATEWAY_HOST} does not resolve" in result.stdout
+    )
+    assert "#### Public DNS (not a gate)" in summary
+    assert "museGatewayAddress=127.0.0.1" in gateway_release.output.read_text()
+
+
+def test_https_release_at_a_wrong_gateway_address_fails_the_smoke_check(gateway_release: Release) -> None:
+    """Negative control: the stack output names an address where no Gateway listens."""
+    world = gateway_release.world()
+    gateway_release.update(outputs={**world["outputs"], "museGatewayAddress": "127.0.0.2"})
+    result = gateway_release.run()
+    assert result.returncode == 3, (
+        result.stdout + result.stderr
+    )  # the rollback's smoke check fails the same way
+    summary = gateway_release.summary.read_text()
+    assert "release smoke check: failed" in summary and "rollback smoke check: failed" in summary
+    assert gateway_release.served == []
 
 
 DEPLOYMENT_URN = "urn:pulumi:dev::muse::muse:kubernetes:MuseWorkload$kubernetes:apps/v1:Deployment::muse"

@@ -376,11 +376,34 @@ def test_drift_summary_shows_the_diff_and_tells_drift_from_a_failed_check(
     assert "--refresh" in args and "--expect-no-changes" in args and "--diff" in args
 
 
+# What pulumi-kubernetes prints when the API server refuses the read of the Gateway: the Kubernetes Forbidden
+# message (k8s.io/apiserver responsewriters/errors.go) with AKS's Azure RBAC reason.
+FORBIDDEN_GATEWAY = (
+    "kubernetes:gateway.networking.k8s.io/v1:Gateway (muse-gateway):\n"
+    '    error: Preview failed: gateways.gateway.networking.k8s.io "muse" is forbidden: '
+    'User "5f0c..." cannot get resource "gateways" in API group "gateway.networking.k8s.io" '
+    'in the namespace "muse-prod-gateway": '
+    "User does not have access to the resource in Azure. Update role assignment to allow access.\n"
+)
+
+
 @pytest.mark.parametrize(
     ("output", "heading"),
     [
         (POLICY_FAILURE, "FAILED (exit 1: a mandatory policy violation)"),
         ("error: an unhandled error occurred: program failed\n", "FAILED (exit 1)"),
+        (
+            FORBIDDEN_GATEWAY,
+            "FAILED (exit 1: 403 on a custom resource: the bootstrap is outdated; re-run "
+            "scripts/bootstrap.sh as Owner (docs/runbook.md, Moving an existing stack))",
+        ),
+        # Negative control: a 403 on a built-in kind is not the custom-resource reader's condition.
+        (
+            FORBIDDEN_GATEWAY.replace(
+                '"gateways" in API group "gateway.networking.k8s.io"', '"pods" in API group ""'
+            ),
+            "FAILED (exit 1)",
+        ),
     ],
 )
 def test_a_failure_is_described_from_the_output_not_the_exit_code(
@@ -542,3 +565,16 @@ def test_a_failed_change_set_preview_fails_the_check(project: Path, github: tupl
     result = expect_change_set(project, "sha256:" + "0" * 64)
     assert result.returncode == 1
     assert "FAILED (exit 1)" in (project.parent / "deploy-summary.md").read_text()
+
+
+def test_the_forbidden_groups_are_the_workloads_custom_resource_groups() -> None:
+    # preview.py is standard library only, so it names the groups itself; they must stay the ones the
+    # bootstrap's condition is built from.
+    from components.muse_workload.manifests import CUSTOM_RESOURCES
+
+    sys.path.insert(0, str(ROOT / "scripts" / "ci"))
+    try:
+        preview = importlib.import_module("preview")
+    finally:
+        sys.path.remove(str(ROOT / "scripts" / "ci"))
+    assert set(preview.CUSTOM_RESOURCE_GROUPS) == {group for group, _ in CUSTOM_RESOURCES}

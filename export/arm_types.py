@@ -1,0 +1,258 @@
+"""The ARM type data of a resource type at one API version, and a check of an ARM body against it.
+
+Why: the AKS cluster is a generic `azure-native:resources:Resource` (components/kubernetes_cluster.py), whose
+`properties` the Pulumi SDK does not type, so a misspelled property or a value the API does not define would
+reach Azure unchecked. `make export` (and so `make drift`) and tests/export validate its body here instead,
+against the type data the Bicep compiler itself uses for that API version.
+
+The data: Azure/bicep-types-az `generated/<group>/<namespace>/<api-version>/types.json` (MIT), the copy of
+../shared/bicep-types (its SOURCE.md names the commit). Only the entries a resource type reaches are vendored,
+in `export/arm_types/<namespace>/<api-version>/<type>.json` (`extract`; SOURCE.md there), and a test checks
+that each vendored file equals what `extract` takes from ../shared when ../shared is present.
+
+The format (bicep-types `types.json`): an array of entries that refer to each other as
+`{"$ref": "#/<index>"}`: ResourceType (name `<type>@<version>`, body), ObjectType (properties,
+additionalProperties), ArrayType, UnionType, StringLiteralType, StringType, IntegerType, BooleanType, AnyType,
+DiscriminatedObjectType. A
+property's `flags` are bits: 1 Required, 2 ReadOnly, 4 WriteOnly, 8 DeployTimeConstant.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+VENDORED = Path(__file__).with_name("arm_types")
+REQUIRED, READ_ONLY = 1, 2
+_REF = re.compile(r"^#/(\d+)$")
+
+
+def _index(ref: Mapping[str, str]) -> int:
+    match = _REF.match(ref["$ref"])
+    if match is None:
+        raise ValueError(f"not a local type reference: {ref}")
+    return int(match.group(1))
+
+
+def resource_type_name(arm_type: str, api_version: str) -> str:
+    return f"{arm_type}@{api_version}"
+
+
+def extract(types: Sequence[Mapping[str, Any]], arm_type: str, api_version: str) -> list[dict[str, Any]]:
+    """The entries the ResourceType `<arm_type>@<api_version>` reaches, the ResourceType first, renumbered in
+    the order they are first reached (so the same source always gives the same file)."""
+    wanted = resource_type_name(arm_type, api_version).lower()
+    roots = [
+        i
+        for i, entry in enumerate(types)
+        if entry.get("$type") == "ResourceType" and str(entry.get("name", "")).lower() == wanted
+    ]
+    if len(roots) != 1:
+        raise LookupError(f"{len(roots)} ResourceType entries named {arm_type}@{api_version}")
+    order: list[int] = []
+    position: dict[int, int] = {}
+
+    def visit(index: int) -> None:
+        if index in position:
+            return
+        position[index] = len(order)
+        order.append(index)
+        for ref in _refs(types[index]):
+            visit(_index(ref))
+
+    visit(roots[0])
+    return [_renumbered(types[i], position) for i in order]
+
+
+def _refs(value: Any) -> list[Mapping[str, str]]:
+    if isinstance(value, dict):
+        if set(value) == {"$ref"}:
+            return [value]
+        return [ref for v in value.values() for ref in _refs(v)]
+    if isinstance(value, list):
+        return [ref for v in value for ref in _refs(v)]
+    return []
+
+
+def _renumbered(value: Any, position: Mapping[int, int]) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"$ref"}:
+            return {"$ref": f"#/{position[_index(value)]}"}
+        return {k: _renumbered(v, position) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_renumbered(v, position) for v in value]
+    return value
+
+
+def vendored_path(arm_type: str, api_version: str) -> Path:
+    namespace, _, resource_type = arm_type.partition("/")
+    return VENDORED / namespace.lower() / api_version / f"{resource_type.replace('/', '.')}.json"
+
+
+@cache
+def load(arm_type: str, api_version: str) -> tuple[dict[str, Any], ...]:
+    """The vendored entries of `<arm_type>@<api_version>`; the ResourceType is entry 0."""
+    path = vendored_path(arm_type, api_version)
+    if not path.is_file():
+        raise LookupError(
+            f"no ARM type data for {arm_type}@{api_version}: vendor it from ../shared/bicep-types with "
+            f"export.arm_types.extract into {path.relative_to(VENDORED.parent.parent)}"
+        )
+    return tuple(json.loads(path.read_text()))
+
+
+def validate(types: Sequence[Mapping[str, Any]], body: Mapping[str, Any]) -> list[str]:
+    """Every way `body` (a PUT body: name, location, tags, sku, identity, properties, ...) breaks the type
+    data: properties the API version does not define, read-only ones sent, required ones missing, values of
+    the wrong type, strings outside a closed set of literals.
+
+    Stricter than Azure in one respect, on purpose: where the API lists values but also accepts any string
+    (a union of literals and `string`, for forward compatibility), only the listed values pass."""
+    root = types[0]
+    if root.get("$type") != "ResourceType":
+        raise ValueError("entry 0 is not a ResourceType")
+    problems: list[str] = []
+    _check(types, _index(root["body"]), body, "", problems, top=True)
+    return problems
+
+
+def _check(
+    types: Sequence[Mapping[str, Any]],
+    index: int,
+    value: Any,
+    path: str,
+    problems: list[str],
+    top: bool = False,
+) -> None:
+    entry = types[index]
+    kind = entry["$type"]
+    where = path or "(body)"
+    if kind == "AnyType":
+        return
+    if kind == "StringType":
+        if not isinstance(value, str):
+            problems.append(f"{where}: expected a string, got {value!r}")
+            return
+        pattern = entry.get("pattern")
+        if pattern and not re.search(pattern, value):
+            problems.append(f"{where}: {value!r} does not match {pattern}")
+        if "minLength" in entry and len(value) < entry["minLength"]:
+            problems.append(f"{where}: {value!r} is shorter than {entry['minLength']}")
+        if "maxLength" in entry and len(value) > entry["maxLength"]:
+            problems.append(f"{where}: {value!r} is longer than {entry['maxLength']}")
+        return
+    if kind == "StringLiteralType":
+        if value != entry["value"]:
+            problems.append(f"{where}: expected {entry['value']!r}, got {value!r}")
+        return
+    if kind == "IntegerType":
+        if not isinstance(value, int) or isinstance(value, bool):
+            problems.append(f"{where}: expected an integer, got {value!r}")
+            return
+        if "minValue" in entry and value < entry["minValue"]:
+            problems.append(f"{where}: {value} is below {entry['minValue']}")
+        if "maxValue" in entry and value > entry["maxValue"]:
+            problems.append(f"{where}: {value} is above {entry['maxValue']}")
+        return
+    if kind == "BooleanType":
+        if not isinstance(value, bool):
+            problems.append(f"{where}: expected true or false, got {value!r}")
+        return
+    if kind == "ArrayType":
+        if not isinstance(value, list):
+            problems.append(f"{where}: expected an array, got {value!r}")
+            return
+        if "maxLength" in entry and len(value) > entry["maxLength"]:
+            problems.append(f"{where}: {len(value)} items, at most {entry['maxLength']}")
+        for i, item in enumerate(value):
+            _check(types, _index(entry["itemType"]), item, f"{path}[{i}]", problems)
+        return
+    if kind == "UnionType":
+        elements = [_index(e) for e in entry["elements"]]
+        literals = [types[e]["value"] for e in elements if types[e]["$type"] == "StringLiteralType"]
+        if literals and isinstance(value, str):
+            if value not in literals:
+                problems.append(f"{where}: {value!r} is not one of {literals}")
+            return
+        for element in elements:
+            attempt: list[str] = []
+            _check(types, element, value, path, attempt)
+            if not attempt:
+                return
+        problems.append(f"{where}: {value!r} matches none of the union's types")
+        return
+    if kind == "ObjectType":
+        _check_object(types, entry, value, path, problems, top)
+        return
+    if kind == "DiscriminatedObjectType":
+        _check_discriminated(types, entry, value, path, problems)
+        return
+    problems.append(f"{where}: type {kind} is not understood by export/arm_types.py")
+
+
+def _check_object(
+    types: Sequence[Mapping[str, Any]],
+    entry: Mapping[str, Any],
+    value: Any,
+    path: str,
+    problems: list[str],
+    top: bool,
+) -> None:
+    where = path or "(body)"
+    if not isinstance(value, dict):
+        problems.append(f"{where}: expected an object, got {value!r}")
+        return
+    properties: Mapping[str, Any] = entry.get("properties") or {}
+    for name, spec in properties.items():
+        # `name` of a resource body is required but sits in the URL of a PUT, not always in the body.
+        flags = spec.get("flags", 0)
+        in_url = top and name == "name"
+        if flags & REQUIRED and not flags & READ_ONLY and name not in value and not in_url:
+            problems.append(f"{_join(path, name)}: required by the API, missing")
+    for name, item in value.items():
+        child = _join(path, name)
+        spec = properties.get(name)
+        if spec is None:
+            extra = entry.get("additionalProperties")
+            if extra is None:
+                close = [p for p in properties if p.lower() == str(name).lower()]
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                problems.append(f"{child}: not a property of {entry.get('name', 'this object')}{hint}")
+            else:
+                _check(types, _index(extra), item, child, problems)
+            continue
+        if spec.get("flags", 0) & READ_ONLY:
+            problems.append(f"{child}: read-only (Azure sets it), must not be sent")
+            continue
+        _check(types, _index(spec["type"]), item, child, problems)
+
+
+def _check_discriminated(
+    types: Sequence[Mapping[str, Any]], entry: Mapping[str, Any], value: Any, path: str, problems: list[str]
+) -> None:
+    where = path or "(body)"
+    if not isinstance(value, dict):
+        problems.append(f"{where}: expected an object, got {value!r}")
+        return
+    discriminator = entry["discriminator"]
+    variant = entry.get("elements", {}).get(value.get(discriminator))
+    if variant is None:
+        problems.append(f"{where}: {discriminator} {value.get(discriminator)!r} is not a known variant")
+        return
+    merged = {
+        "$type": "ObjectType",
+        "name": entry.get("name"),
+        "properties": {
+            **(entry.get("baseProperties") or {}),
+            **(types[_index(variant)].get("properties") or {}),
+        },
+    }
+    _check_object(types, merged, value, path, problems, top=False)
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else str(name)
