@@ -4,7 +4,9 @@ A deployer holds Contributor on its environment's resource group, and Contributo
 `Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials/write`. A role assignment
 condition (rbac/roles.py `only_assigning`) bounds only role assignments, so without this policy one deploy run
 could federate the workload identity (Key Vault Secrets User on the API token) to GitHub's issuer with a
-`pull_request` subject, or federate a new identity to an issuer it controls: a lasting path to the secret.
+`pull_request` subject, or federate a new identity to an issuer outside AKS it controls: a lasting path to
+the secret. Not covered: an AKS cluster a deploy run itself creates in the group (same tenant and region),
+whose issuer it would control; a run already administers its environment (docs/architecture/azure.md).
 
 The rule allows a federated credential only when its issuer is an AKS OIDC issuer of this tenant in the
 environment's region. AKS issuer URLs have the form

@@ -59,13 +59,25 @@ def certificate_policy(config: StackConfig) -> dict[str, Any]:
             **({} if issuer == IMPORTED_ISSUER else {"keyType": "RSA", "keySize": 2048}),
         },
         "secretProperties": {"contentType": "application/x-pkcs12"},
-        "x509CertificateProperties": {
-            "subject": f"CN={config.ingress_host}",
-            "subjectAlternativeNames": {"dnsNames": [config.ingress_host]},
-            "validityInMonths": VALIDITY_IN_MONTHS,
-            "keyUsage": ["digitalSignature", "keyEncipherment"],
-            "ekus": [SERVER_AUTH_EKU],
-        },
+        # What Key Vault asks its issuer for. An imported certificate's subject, names, validity and key usage
+        # are the CA's and come with the PFX; naming them would at best repeat them and at worst contradict
+        # them: `keyEncipherment` maps to the key operations wrapKey/unwrapKey, which Key Vault refuses for an
+        # EC key ("Unsupported key operation(s): wrapKey, unwrapKey", Azure/AzureKeyVault issue 22). So an
+        # import's policy has none (every field of the REST CertificatePolicy is optional: Key Vault REST API,
+        # "Import Certificate").
+        **(
+            {}
+            if issuer == IMPORTED_ISSUER
+            else {
+                "x509CertificateProperties": {
+                    "subject": f"CN={config.ingress_host}",
+                    "subjectAlternativeNames": {"dnsNames": [config.ingress_host]},
+                    "validityInMonths": VALIDITY_IN_MONTHS,
+                    "keyUsage": ["digitalSignature", "keyEncipherment"],
+                    "ekus": [SERVER_AUTH_EKU],
+                }
+            }
+        ),
         "lifetimeActions": [
             {
                 "trigger": {"daysBeforeExpiry": RENEW_DAYS_BEFORE_EXPIRY},

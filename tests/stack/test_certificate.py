@@ -28,8 +28,8 @@ def _config(stack: str, **overrides: Any) -> StackConfig:
     return load_stack_config(stack, values)
 
 
-def test_prods_certificate_is_for_its_host_with_an_exportable_key() -> None:
-    config = _config("prod")
+def test_an_issued_certificate_is_for_the_host_with_an_exportable_key() -> None:
+    config = _config("prod", ingressTlsCertificateIssuer="digicert-muse")
     policy = certificate_policy(config)
     x509 = policy["x509CertificateProperties"]
     assert x509["subject"] == f"CN={config.ingress_host}"
@@ -60,6 +60,17 @@ def test_only_a_key_vault_made_key_has_a_fixed_type_and_size() -> None:
     assert imported == {"exportable": True, "reuseKey": False}
     issued = certificate_policy(_config("prod", ingressTlsCertificateIssuer="digicert-muse"))["keyProperties"]
     assert (issued["keyType"], issued["keySize"], issued["exportable"]) == ("RSA", 2048, True)
+
+
+def test_an_imported_certificates_policy_names_none_of_the_cas_x509_properties() -> None:
+    # Prod's committed config imports (issuer Unknown): the PFX brings subject, names, validity and key usage.
+    # A key usage of keyEncipherment in the policy would make Key Vault refuse an EC certificate's import.
+    # Negative control: the issued policy does name them (test above).
+    imported = certificate_policy(_config("prod"))
+    assert imported["issuerParameters"] == {"name": "Unknown"}
+    assert "x509CertificateProperties" not in imported
+    assert imported["keyProperties"]["exportable"] is True
+    assert imported["secretProperties"] == {"contentType": "application/x-pkcs12"}
 
 
 def test_a_stack_without_a_host_has_no_certificate() -> None:
@@ -134,7 +145,7 @@ def test_prod_imports_the_cas_certificate_with_its_policy_and_sets_the_contacts(
     [imported] = [c for c in calls if c.startswith("az keyvault certificate import")]
     assert f"--vault-name kv-muse-prod-m7k2 --name muse-tls --file {pfx}" in imported
     policy = (tmp_path / "policy.json").read_text()
-    assert '"actionType": "EmailContacts"' in policy and f'"CN={REAL_HOST}"' in policy
+    assert '"actionType": "EmailContacts"' in policy and "x509CertificateProperties" not in policy
     assert not [c for c in calls if c.startswith("az keyvault certificate create")]
 
 
