@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import pulumi
 import pytest
 
-from offline.engine import RecordingMonitor, run_stack
-from offline.mocks import OfflineMocks
 from stack.config import ConfigError, StackConfig, load_stack_config
 from stack.files import read_stack
+from tests.stack.refusal import assert_refused_before_any_resource
 
 VALID_DEV = {"environment": "dev", "owner": "platform-team", "nameSuffix": "ab12"}
 
@@ -138,15 +136,7 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str, str]] = [
 def test_bad_config_fails_before_any_resource(
     stack: str, overrides: dict[str, Any], key: str, words: str
 ) -> None:
-    monitor = RecordingMonitor(OfflineMocks(stack))
-    with pytest.raises(pulumi.RunError) as raised:
-        run_stack(stack, overrides=overrides, monitor=monitor)
-    message = str(raised.value)
-    line = next((line for line in message.splitlines() if line.startswith(f"  - muse:{key}:")), None)
-    assert line is not None, message
-    assert words in line, message
-    assert f"pulumi config set --stack {stack}" in message
-    assert monitor.recorded == [], "a resource was registered before config validation failed"
+    assert_refused_before_any_resource(stack, overrides, key, words)
 
 
 def test_every_problem_is_listed_in_one_message() -> None:

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import pulumi
 import pytest
 
-from offline.engine import RecordingMonitor, run_stack
-from offline.mocks import OfflineMocks
 from stack.config import BUSINESS_HOURS, ConfigError, load_stack_config, overlaps_business_hours
 from stack.files import read_stack
+from tests.stack.refusal import assert_refused_before_any_resource
 
 # (stack, overrides, key named in the message, words the message must contain)
 BAD_UPGRADE_CONFIGS: list[tuple[str, dict[str, Any], str, str]] = [
@@ -68,14 +66,7 @@ BAD_UPGRADE_CONFIGS: list[tuple[str, dict[str, Any], str, str]] = [
 def test_bad_upgrade_config_fails_before_any_resource(
     stack: str, overrides: dict[str, Any], key: str, words: str
 ) -> None:
-    monitor = RecordingMonitor(OfflineMocks(stack))
-    with pytest.raises(pulumi.RunError) as raised:
-        run_stack(stack, overrides=overrides, monitor=monitor)
-    message = str(raised.value)
-    line = next((line for line in message.splitlines() if line.startswith(f"  - muse:{key}:")), None)
-    assert line is not None, message
-    assert words in line, message
-    assert monitor.recorded == [], "a resource was registered before config validation failed"
+    assert_refused_before_any_resource(stack, overrides, key, words)
 
 
 def test_the_business_hours_rule_is_prod_only() -> None:
