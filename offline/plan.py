@@ -14,7 +14,8 @@ from typing import Any
 import pulumi
 
 from offline.engine import OfflinePlan, PlannedResource, run_stack
-from rbac.roles import Role, delegation_limits, exclusive_roles
+from rbac.conditions import delegation_summary
+from rbac.roles import Role
 from stack.files import REPO_ROOT, stack_names
 
 # The properties a reviewer wants to see per type; other types show their top-level scalar inputs.
@@ -195,23 +196,7 @@ def key_properties(resource: PlannedResource) -> list[tuple[str, str]]:
         rows.insert(1, ("scope", str(resource.get("scope", ""))))
         condition = resource.get("condition")
         if condition:
-            role_ids, never_to = delegation_limits(str(condition))
-            exclusive = set(exclusive_roles(str(condition)))
-            delegable = sorted(
-                ROLE_NAMES.get(g, g) + (" (to named principals only)" if g in exclusive else "")
-                for g in set(role_ids)
-            )
-            excluded = (
-                (
-                    " (CI identities excluded, but for one role each: the build AcrPush, the importing"
-                    " deployer Reader)"
-                    if exclusive
-                    else " (CI identities excluded, the build's AcrPush aside)"
-                )
-                if never_to
-                else ""
-            )
-            rows.insert(2, ("may assign only", ", ".join(delegable) + excluded))
+            rows.insert(2, ("may assign only", delegation_summary(str(condition), ROLE_NAMES)))
     if resource.type == "azure-native:resources:Resource":
         rows.append(("addons", ", ".join(sorted(resource.get("properties.addonProfiles", {}) or {}))))
     rows.extend(_monitoring_rows(resource))

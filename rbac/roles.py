@@ -7,7 +7,6 @@ and the subscription's `nameSuffix`, so it is stable across runs and unique per 
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -201,35 +200,6 @@ def only_assigning(
     return (
         f"((!(ActionMatches{{'{write}'}})) OR ({granting})) AND "
         f"((!(ActionMatches{{'{delete}'}})) OR ({removing}))"
-    )
-
-
-def delegation_limits(condition: str) -> tuple[list[str], list[str]]:
-    """(role definition ids, excluded principal ids) an `only_assigning` condition names, for summaries
-    (the assignable roles, `only_to` ones included: `exclusive_roles` says which those are)."""
-    guid = r"[0-9a-fA-F]{8}-[0-9a-fA-F-]{27}"
-    roles = re.search(
-        r"@Request\[Microsoft.Authorization/roleAssignments:RoleDefinitionId\] "
-        r"ForAnyOfAnyValues:GuidEquals \{([^}]*)\}",
-        condition,
-    )
-    excluded = re.search(
-        r"!\(@Request\[Microsoft.Authorization/roleAssignments:PrincipalId\] "
-        r"ForAnyOfAnyValues:GuidEquals \{([^}]*)\}\)",
-        condition,
-    )
-    return (
-        re.findall(guid, roles.group(1)) if roles else [],
-        re.findall(guid, excluded.group(1)) if excluded else [],
-    )  # fmt: skip
-
-
-def exclusive_roles(condition: str) -> list[str]:
-    """The role definition ids an `only_assigning` condition lets go to named principals only (`only_to`)."""
-    return re.findall(
-        r"\(!\(@Request\[Microsoft.Authorization/roleAssignments:RoleDefinitionId\] "
-        r"ForAnyOfAnyValues:GuidEquals \{([0-9a-fA-F-]{36})\}\)\) OR",
-        condition,
     )
 
 

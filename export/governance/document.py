@@ -20,6 +20,7 @@ from typing import Any
 
 from muse.governance.inventory import Inventory, Resource
 from muse.governance.policies import POLICIES, SECRET_MARKER, Evaluation, Severity, enforcement, evaluate
+from rbac.conditions import delegation_summary
 
 
 @dataclass(frozen=True)
@@ -125,44 +126,12 @@ def role_name(role_definition_id: str, role_names: Mapping[str, str]) -> str:
     return role_names.get(guid, guid)
 
 
-GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F-]{27}"
-
-
 def condition_summary(condition: str, role_names: Mapping[str, str]) -> str:
     if not condition:
         return ""
-    # The sets an rbac.roles.only_assigning condition names (this module renders plain data, no Pulumi).
-    sets = re.findall(
-        r"(!\()?@Request\[[^\]]*:(RoleDefinitionId|PrincipalId)\] ForAnyOfAnyValues:GuidEquals \{([^}]*)\}",
-        condition,
-    )
-    role_ids = [g for _, key, ids in sets[:1] if key == "RoleDefinitionId" for g in re.findall(GUID, ids)]
-    never_to = [
-        g for negated, key, ids in sets if negated and key == "PrincipalId" for g in re.findall(GUID, ids)
-    ]
-    # A role only named principals may get: `(!(RoleDefinitionId equals {X})) OR (PrincipalId equals {...})`.
-    exclusive = {
-        g
-        for negated, key, ids in sets
-        if negated and key == "RoleDefinitionId"
-        for g in re.findall(GUID, ids)
-    }
-    roles = sorted(
-        role_names.get(g, g) + (" (to named principals only)" if g in exclusive else "")
-        for g in set(role_ids)
-    )
-    if roles:
-        excluded = (
-            (
-                " (CI identities excluded, but for one role each: the build AcrPush, the importing"
-                " deployer Reader)"
-                if exclusive
-                else " (CI identities excluded, the build's AcrPush aside)"
-            )
-            if never_to
-            else ""
-        )
-        return "may assign only: " + ", ".join(roles) + excluded
+    delegable = delegation_summary(condition, role_names)
+    if delegable:
+        return "may assign only: " + delegable
     kinds = re.findall(r"customResources:kind\] StringEqualsIgnoreCase '([^']+)'", condition)
     return "custom resources: " + ", ".join(sorted(kinds)) if kinds else "conditional"
 
