@@ -15,7 +15,6 @@ from export.access.model import (
     Result,
     assemble,
     bootstrap_plan,
-    build,
     evaluate,
     read_only_identities,
     stack_plans,
@@ -29,16 +28,6 @@ from stack.files import REPO_ROOT
 from stack.providers import RESOURCE_PROVIDERS
 
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"
-
-
-@pytest.fixture(scope="module")
-def model() -> Model:
-    return build()
-
-
-@pytest.fixture(scope="module")
-def result(model: Model) -> Result:
-    return evaluate(model)
 
 
 def _grant(model: Model, identity: str, role: str, scope: str, name: str = "extra") -> Assignment:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pytest
 
-from export.access.model import Model, Result, bootstrap_plan, build, evaluate
+from export.access.model import Model, Result, bootstrap_plan, evaluate
 from export.access.policy import PolicyAssignment
 from export.access.rbac import Assignment, builtin_role
 from offline.mocks import TENANT_ID
@@ -34,16 +34,6 @@ WORKLOAD = f"{GROUP}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/
 CREDENTIAL = f"{WORKLOAD}/federatedIdentityCredentials/muse-prod-muse"
 WRITE = f"{FEDERATED_CREDENTIAL_TYPE}/write"
 OUR_CLUSTER = f"https://westeurope.oic.prod-aks.azure.com/{TENANT_ID}/4342b974-c66f-5817-a9c3-d0fa8f539173/"
-
-
-@pytest.fixture(scope="module")
-def model() -> Model:
-    return build()
-
-
-@pytest.fixture(scope="module")
-def result(model: Model) -> Result:
-    return evaluate(model)
 
 
 def policy(scope: str = GROUP) -> PolicyAssignment:
