@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import subprocess
 import sys
@@ -59,6 +58,7 @@ from deployed_image_tag import deployed_image_tag
 from dns_check import report as public_dns_report
 from reserved_host import problem as reserved_host_problem
 from update_message import deploy_message, rollback_message
+from workflow_files import append
 
 HERE = Path(__file__).resolve().parent
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
@@ -272,13 +272,6 @@ def summary(
                 "</details>",
             ]
     return "\n".join(lines) + "\n"
-
-
-def append(path_variable: str, text: str) -> None:
-    path = os.environ.get(path_variable)
-    if path:
-        with Path(path).open("a", encoding="utf-8") as handle:
-            handle.write(text)
 
 
 def deploy(stack: str, image: str, commit: str, policy_packs: list[str]) -> tuple[str, str]:

@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 from update_message import commit_of
+from workflow_files import append
 
 
 def history(stack: str, page_size: int) -> list[dict[str, Any]]:
@@ -117,16 +117,11 @@ def main(argv: list[str] | None = None) -> int:
     print(note, flush=True)
     if source == "none":
         print(f"::notice title=Drift check skipped ({args.stack})::{note.splitlines()[0]}", flush=True)
-        summary = os.environ.get("GITHUB_STEP_SUMMARY")
-        if summary:
-            with Path(summary).open("a", encoding="utf-8") as handle:
-                handle.write(f"### Drift check: `{args.stack}` not deployed by main.yml yet\n\n{note}\n")
+        append(
+            "GITHUB_STEP_SUMMARY", f"### Drift check: `{args.stack}` not deployed by main.yml yet\n\n{note}\n"
+        )
     outputs = f"commit={commit}\nsource={source}\n"
-    path = os.environ.get("GITHUB_OUTPUT")
-    if path:
-        with Path(path).open("a", encoding="utf-8") as handle:
-            handle.write(outputs)
-    else:
+    if not append("GITHUB_OUTPUT", outputs):
         print(outputs, end="")
     return 0
 

@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from workflow_files import append
+
 MARKER = "<summary>Pulumi report</summary>"
 PER_PAGE = 100
 MAX_PAGES = 50  # 5,000 comments: bounded, far beyond any pull request
@@ -152,10 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     link = f"{server}/{repository}/actions/runs/{run}" if server and repository and run else ""
     project = project_name(args.cwd)
     comment, summary = failure_report(project, args.stack, failed, link, os.environ.get("GITHUB_SHA", ""))
-    path = os.environ.get("GITHUB_STEP_SUMMARY")
-    if path:
-        with Path(path).open("a", encoding="utf-8") as handle:
-            handle.write(summary)
+    append("GITHUB_STEP_SUMMARY", summary)
     print(f"::error title=pulumi preview ({args.stack})::{failed} failed before the preview ran", flush=True)
     github = GitHub(os.environ.get("GITHUB_API_URL", "https://api.github.com"),
                     os.environ.get("GITHUB_TOKEN", ""), repository)  # fmt: skip

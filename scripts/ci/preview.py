@@ -43,6 +43,7 @@ import sys
 from pathlib import Path
 
 from pr_comment import MARKER, GitHub, heading, upsert
+from workflow_files import append
 
 # The codes ExitCodeFor (exit_codes.go) does return besides 1, and what the output of a failure shows.
 PULUMI_EXIT = {
@@ -163,11 +164,7 @@ def change_set_report(args: argparse.Namespace) -> tuple[int, str]:
 
 
 def append_output(text: str) -> None:
-    path = os.environ.get("GITHUB_OUTPUT")
-    if path:
-        with Path(path).open("a", encoding="utf-8") as handle:
-            handle.write(text)
-    else:
+    if not append("GITHUB_OUTPUT", text):
         print(text, end="")
 
 
@@ -271,10 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.expect_change_set is not None:
         code, text = change_set_report(args)
-        path = os.environ.get("GITHUB_STEP_SUMMARY")
-        if path:
-            with Path(path).open("a", encoding="utf-8") as handle:
-                handle.write(text)
+        append("GITHUB_STEP_SUMMARY", text)
         if code != 0:
             print(f"::error title=Change set ({args.stack})::{text.splitlines()[0].removeprefix('### ')}")
         return code
@@ -283,17 +277,12 @@ def main(argv: list[str] | None = None) -> int:
 
     returncode, output = run_preview(args)
     text = summary(args, project, returncode, output, note)
-    path = os.environ.get("GITHUB_STEP_SUMMARY")
-    if path:
-        with Path(path).open("a", encoding="utf-8") as handle:
-            handle.write(text)
+    append("GITHUB_STEP_SUMMARY", text)
     if returncode != 0:
         print(f"::error title=pulumi preview ({args.stack})::{text.splitlines()[0].removeprefix('### ')}")
     elif args.change_set:
         code, text = change_set_report(args)
-        if path:
-            with Path(path).open("a", encoding="utf-8") as handle:
-                handle.write(text)
+        append("GITHUB_STEP_SUMMARY", text)
         if code != 0:
             print(f"::error title=Change set ({args.stack})::{text.splitlines()[0].removeprefix('### ')}")
             return code
