@@ -28,16 +28,11 @@ RESERVE_BYTES = 64 * MIB
 INPUT_AMPLIFICATION = 64
 BYTES_PER_VIOLATION = 3 * 1024
 OUTPUT_COPIES = 4
-MIN_BODY_BYTES = 1024
 # uvicorn's limit_concurrency: connections or requests beyond it get a 503 before the app runs. It bounds the
 # requests waiting for an evaluation slot (each holds at most uvicorn's 64 KiB read buffer of its body).
 MAX_CONNECTIONS = 64
 # h11's default; stated so the 400 detail and the docs name it (uvicorn Config h11_max_incomplete_event_size).
 MAX_HEAD_BYTES = 16 * 1024
-
-
-class LimitsError(ValueError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -53,15 +48,10 @@ class Limits:
 
 
 def derive_limits(settings: Settings) -> Limits:
-    """The body and violation caps for this memory limit; MUSE_MAX_BODY_BYTES can only lower the body cap."""
+    """The body and violation caps for this memory limit; MUSE_MAX_BODY_BYTES can only lower the body cap.
+    The settings' bounds (at least 96 MiB, at most 16 evaluations) keep the smallest slot at 2 MiB."""
     slot = (settings.memory_limit_bytes - RESERVE_BYTES) // settings.evaluation_concurrency
     body = min(settings.max_body_bytes, (slot * 2 // 3) // INPUT_AMPLIFICATION)
     violations = (slot // 3) // BYTES_PER_VIOLATION
     output = (slot // 3) // OUTPUT_COPIES
-    if body < MIN_BODY_BYTES or violations < 1:
-        raise LimitsError(
-            f"MUSE_MEMORY_LIMIT_BYTES={settings.memory_limit_bytes} leaves too little for "
-            f"MUSE_EVALUATION_CONCURRENCY={settings.evaluation_concurrency} evaluations "
-            f"({RESERVE_BYTES // MIB} MiB reserved): raise the limit or lower the concurrency"
-        )
     return Limits(settings.memory_limit_bytes, settings.evaluation_concurrency, body, violations, output)

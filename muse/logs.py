@@ -28,7 +28,8 @@ MAX_FIELD_CHARS = 512
 MAX_EXCEPTION_CHARS = 16 * 1024
 
 
-def _capped(value: Any, limit: int = MAX_FIELD_CHARS) -> Any:
+def _capped(value: Any, limit: int | None = None) -> Any:
+    limit = MAX_FIELD_CHARS if limit is None else limit
     if isinstance(value, str) and len(value) > limit:
         return value[:limit] + f"...[{len(value) - limit} more chars]"
     return value

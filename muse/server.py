@@ -31,7 +31,7 @@ from prometheus_client import CollectorRegistry, make_asgi_app
 
 from muse.app import ServiceState, create_app
 from muse.config import ConfigError, Settings, load_settings
-from muse.limits import MAX_CONNECTIONS, MAX_HEAD_BYTES, LimitsError
+from muse.limits import MAX_CONNECTIONS, MAX_HEAD_BYTES
 from muse.logs import configure_logging
 from muse.protocol import MuseH11Protocol
 
@@ -162,11 +162,7 @@ def main() -> int:
             print(f"muse: configuration error: {problem}", file=sys.stderr)
         return EXIT_CONFIG
     configure_logging(settings.log_level)
-    try:
-        server = build_server(settings)
-    except LimitsError as exc:
-        print(f"muse: configuration error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+    server = build_server(settings)
     try:
         start_metrics_server(settings, server.registry)
     except SystemExit:
