@@ -45,7 +45,8 @@ def _secret_paths(n: int) -> bytes:
         "urn": "u",
         "type": "t",
         "name": "n",
-        "properties": {f"k{i}": "v" for i in range(n)},
+        # Secret-like names with plaintext values: each is checked against the secret paths (none covers it).
+        "properties": {f"password{i}": "v" for i in range(n)},
         "secretPaths": [f"s{i}.x" for i in range(n)],
     }
     return json.dumps(_inventory([resource]), separators=(",", ":")).encode()
@@ -89,7 +90,9 @@ def _summary(response: bytes) -> dict[str, Any]:
     }
     if headers.get("content-type", "").startswith("application/json") and status >= 400:
         with contextlib.suppress(ValueError):
-            out["error"] = json.loads(body).get("error")
+            answer = json.loads(body)
+            out["error"] = answer.get("error")
+            out["detail"] = str(answer.get("detail"))[:100]
     return out
 
 
@@ -203,6 +206,8 @@ def _idle(port: int) -> dict[str, Any]:
     return {"status": 0, "closed_after_s": round(time.monotonic() - start, 2)}
 
 
+SURROGATE = rb'{"schemaVersion":1,"project":"\ud800","stack":"s","environment":"e","resources":[]}'
+
 CASES: list[tuple[str, Any, int]] = [
     (
         "path-50KB",
@@ -220,7 +225,7 @@ CASES: list[tuple[str, Any, int]] = [
         1,
     ),
     ("minimal-resources-1MiB", lambda port: _summary(_post(port, _minimal_resources(1 << 20))), 1),
-    ("lone-surrogate", lambda port: _summary(_post(port, rb'{"schemaVersion":1,"project":"\ud800"}')), 1),
+    ("lone-surrogate", lambda port: _summary(_post(port, SURROGATE)), 1),
     ("deep-nesting", lambda port: _summary(_post(port, b"[" * 100_000)), 1),
     ("bad-content-length", lambda port: _summary(_post(port, b"{}", length="abc")), 1),
     ("idle-connection", _idle, 1),

@@ -162,7 +162,8 @@ def test_a_long_urn_repeated_in_every_violation_is_bounded_by_report_bytes() -> 
 
 
 def _secret_paths_inventory(keys: int) -> bytes:
-    props = {f"k{i}": "v" for i in range(keys)}
+    # Secret-like names with plaintext values: each is checked against the secret paths (none covers it).
+    props = {f"password{i}": "v" for i in range(keys)}
     resource = {"urn": "u", "type": "t", "name": "n", "properties": props}
     resource["secretPaths"] = [f"s{i}.x" for i in range(keys)]
     return json.dumps(_inventory([resource])).encode()
