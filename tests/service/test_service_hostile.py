@@ -25,6 +25,7 @@ from starlette.testclient import TestClient
 import muse.app
 import muse.governance.policies
 import muse.logs
+import muse.server
 from muse.app import create_app
 from muse.config import MIB, Settings, load_settings
 from muse.governance.inventory import InventoryError, decode_inventory
@@ -261,6 +262,12 @@ def serving(settings: Settings, *, stock_protocol: bool = False) -> Iterator[int
     server = build_server(settings)
     if stock_protocol:
         server.config.http = "h11"
+    with serving_app(server) as port:
+        yield port
+
+
+@contextlib.contextmanager
+def serving_app(server: Any) -> Iterator[int]:
     server.config.port = 0  # a free loopback port
     sock = server.config.bind_socket()
     port = sock.getsockname()[1]
@@ -418,3 +425,62 @@ def test_protocol_class_carries_the_configured_deadline() -> None:
     cls = protocol_class(_settings(MUSE_HEADER_TIMEOUT_SECONDS="7"))
     assert cls.header_timeout == 7.0
     assert build_server(_settings()).config.http.__name__ == cls.__name__  # type: ignore[union-attr]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# 5. Exposure and headers
+
+
+def _security_headers_present(headers: Any) -> bool:
+    return headers.get("x-content-type-options") == "nosniff" and headers.get("cache-control") == "no-store"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "auth"),
+    [
+        ("GET", "/", False),
+        ("GET", "/api/v1/policies", True),
+        ("GET", "/api/v1/policies", False),
+        ("GET", "/x", False),
+    ],
+)
+def test_every_response_carries_nosniff_and_no_store(method: str, path: str, auth: bool) -> None:
+    with TestClient(create_app(_settings()), raise_server_exceptions=False) as client:
+        response = client.request(method, path, headers=AUTH if auth else {})
+    assert _security_headers_present(response.headers)
+
+
+def test_security_headers_negative_control_without_the_middleware() -> None:
+    app = create_app(_settings())
+    app.user_middleware = [m for m in app.user_middleware if m.cls is not muse.app.RequestContextMiddleware]
+    with TestClient(app, raise_server_exceptions=False) as client:
+        assert not _security_headers_present(client.get("/").headers)
+
+
+def test_metrics_are_served_on_their_own_port_with_the_version_label() -> None:
+    settings = _settings(MUSE_HOST="127.0.0.1", MUSE_VERSION="sha256:" + "ab" * 32)
+    server = build_server(settings)
+    metrics = muse.server.build_metrics_server(settings, server.registry)
+    metrics.config.port = 0
+    sock = metrics.config.bind_socket()
+    thread = threading.Thread(target=metrics.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        port = sock.getsockname()[1]
+        with serving_app(server) as api_port:
+            api = _exchange(api_port, b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        deadline = time.monotonic() + 20
+        while not metrics.started:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        text = _exchange(port, b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    finally:
+        metrics.should_exit = True
+        thread.join(20)
+    assert api.startswith(b"HTTP/1.1 404")
+    assert text.startswith(b"HTTP/1.1 200")
+    version = 'version="sha256:' + "ab" * 32 + '"'
+    assert (
+        f'muse_http_requests_total{{method="GET",route="<unmatched>",status="404",{version}}} 1.0'
+        in text.decode()
+    )
