@@ -66,6 +66,24 @@ SLOW: dict[str, str] = {
     "tests/offline/test_engine.py::test_plan_json_is_a_muse_inventory": "the plan CLI end to end",
     # Real processes with real timing: servers started and stopped by signals, scripts run against stubs.
     "tests/service/test_service_process.py": "python -m muse serve, drains of 1-9 s",
+    "tests/service/test_service_hostile.py::test_idle_and_slow_heads_are_closed_at_the_header_timeout": (
+        "waits for the 1 s head deadline"
+    ),
+    "tests/service/test_service_hostile.py::test_header_timeout_negative_control_uvicorns_own_protocol": (
+        "waits 4 s on an idle connection"
+    ),
+    "tests/service/test_service_hostile.py::test_a_body_not_sent_in_time_is_408_json": (
+        "the 1 s body deadline"
+    ),
+    "tests/service/test_service_hostile.py::test_healthz_within_1_s_during_the_heaviest_evaluation": (
+        "the heaviest accepted evaluation, probed"
+    ),
+    "tests/service/test_service_hostile.py::test_probe_negative_control_evaluation_on_the_loop": (
+        "an 8,000-container evaluation on the loop, probed"
+    ),
+    "tests/service/test_service_hostile.py::test_violation_cap_negative_control_uncapped_evaluation": (
+        "100,000 violations"
+    ),
     "tests/bootstrap/test_bootstrap_script.py": "the bootstrap script against stub CLIs",
     "tests/governance/test_governance_cli.py::test_real_process_exit_codes_and_stdin": "the CLI as a process",
     "tests/workflows/test_ci_scripts.py": "the CI scripts with curl and stub CLIs, retries included",
