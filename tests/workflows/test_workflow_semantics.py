@@ -44,6 +44,7 @@ READ_ONLY_SCRIPTS = {
     "scripts/ci/pin-deployed-image.sh",
     "scripts/ci/start-token-refresher.sh",
     "scripts/ci/pr_comment.py",  # writes the PR comment and the summary only (test_preview_report.py)
+    "scripts/ci/scan-summary.sh",  # writes the job summary only (test_vulnerability_scan.py)
 }
 DEPLOY_CALL = (
     'scripts/ci/deploy.py --stack "$STACK" --image-tag "$IMAGE_DIGEST" --commit "$GITHUB_SHA" '
@@ -82,8 +83,9 @@ def test_no_pull_request_target_anywhere(workflows: dict[str, Workflow]) -> None
         assert "pull_request_target" not in wf.text
 
 
-def test_only_the_three_workflows_exist(workflows: dict[str, Workflow]) -> None:
-    assert set(workflows) == {"pull-request.yml", "main.yml", "drift.yml"}
+def test_only_the_known_workflows_exist(workflows: dict[str, Workflow]) -> None:
+    # scan.yml: the vulnerability scan of the locks and the image (tests/workflows/test_vulnerability_scan.py).
+    assert set(workflows) == {"pull-request.yml", "main.yml", "drift.yml", "scan.yml"}
 
 
 # --- pull requests never deploy -----------------------------------------------------------------------------
@@ -624,7 +626,7 @@ def kubernetes_support_problems(drift: Workflow) -> list[str]:
 def test_drift_schedule_turns_red_before_a_stacks_kubernetes_minor_leaves_aks_support(
     drift: Workflow,
 ) -> None:
-    assert set(drift.jobs) == {"drift", "kubernetes-support"}
+    assert set(drift.jobs) == {"drift", "kubernetes-support", "image-base-support"}
     assert set(drift.triggers) == {"schedule", "workflow_dispatch"}
     assert kubernetes_support_problems(drift) == []
 
@@ -677,6 +679,9 @@ def test_permissions_per_job(workflows: dict[str, Workflow]) -> None:
         ("main.yml", "deploy-prod"): {"contents": "read", "id-token": "write"},
         ("drift.yml", "drift"): {"contents": "read", "id-token": "write"},
         ("drift.yml", "kubernetes-support"): {"contents": "read"},
+        ("drift.yml", "image-base-support"): {"contents": "read"},
+        ("scan.yml", "locks"): {"contents": "read"},
+        ("scan.yml", "image"): {"contents": "read"},
     }
     actual = {
         (name, job_id): job.permissions for name, wf in workflows.items() for job_id, job in wf.jobs.items()
@@ -735,7 +740,7 @@ def test_every_job_has_a_timeout(workflows: dict[str, Workflow]) -> None:
 def test_every_pulumi_command_uses_the_blob_backend_and_the_pinned_cli(
     workflows: dict[str, Workflow],
 ) -> None:
-    for wf in workflows.values():
+    for wf in _pulumi_workflows(workflows):
         assert wf.env["PULUMI_VERSION"] == "3.272.0"
         for job in wf.jobs.values():
             for step in job.steps_of("pulumi/actions"):
@@ -752,6 +757,17 @@ def test_every_pulumi_command_uses_the_blob_backend_and_the_pinned_cli(
                 assert index_of(job, "pulumi/actions") < min(runs_pulumi)
 
 
+def _pulumi_workflows(workflows: dict[str, Workflow]) -> list[Workflow]:
+    """The workflows that install or run the Pulumi CLI (scan.yml does neither)."""
+    found = [
+        wf
+        for wf in workflows.values()
+        if any(s.pulumi_command or _runs_pulumi(s.run or "") for job in wf.jobs.values() for s in job.steps)
+    ]
+    assert {wf.file_name for wf in found} == {"pull-request.yml", "main.yml", "drift.yml"}
+    return found
+
+
 def _runs_pulumi(script: str) -> bool:
     return any(
         re.search(r"(^|[\s;&|(])pulumi\s", line)
@@ -766,7 +782,7 @@ def test_pulumi_sdk_pin_matches_the_cli_pin(workflows: dict[str, Workflow]) -> N
     requirements = (Path(__file__).resolve().parents[2] / "requirements.txt").read_text()
     sdk = re.search(r"^pulumi==(\S+)", requirements, re.MULTILINE)
     assert sdk is not None
-    for wf in workflows.values():
+    for wf in _pulumi_workflows(workflows):
         assert wf.env["PULUMI_VERSION"] == sdk.group(1)
 
 
