@@ -18,8 +18,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
-# Every allowed checkov skip and why (the Dockerfile carries the same reason inline). None: the base is written
-# on the FROM line itself, tag and digest (stack/runtime_support.py reads it).
+# Every allowed checkov skip and why (the Dockerfile carries the same reason inline). None: the base is
+# written on the FROM line itself, tag and digest (stack/runtime_support.py reads it).
 ALLOWED_CHECKOV_SKIPS: set[str] = set()
 
 
@@ -62,7 +62,8 @@ def test_dockerfile_invariants() -> None:
     assert len(froms) >= 3, "a base stage, the builder and the runtime"
     # The base on the first FROM, tag + digest (what Dependabot updates); the other stages derive from it, so
     # `podman build --from` (which replaces the first FROM only) swaps the whole base offline.
-    assert re.fullmatch(r"FROM docker\.io/library/python:3\.13-slim-trixie@sha256:[0-9a-f]{64} AS base", froms[0])
+    base = r"FROM docker\.io/library/python:3\.13-slim-trixie@sha256:[0-9a-f]{64} AS base"
+    assert re.fullmatch(base, froms[0]), froms[0]
     assert all(re.fullmatch(r"FROM base AS \w+", line) for line in froms[1:]), froms
     assert "${BASE_IMAGE}" not in " ".join(froms), "Dependabot cannot update a base given through an ARG"
     users = [line for line in instructions if line.startswith("USER ")]

@@ -84,7 +84,7 @@ def test_no_pull_request_target_anywhere(workflows: dict[str, Workflow]) -> None
 
 
 def test_only_the_known_workflows_exist(workflows: dict[str, Workflow]) -> None:
-    # scan.yml: the vulnerability scan of the locks and the image (tests/workflows/test_vulnerability_scan.py).
+    # scan.yml: the vulnerability scan of the locks and the image (test_vulnerability_scan.py).
     assert set(workflows) == {"pull-request.yml", "main.yml", "drift.yml", "scan.yml"}
 
 
