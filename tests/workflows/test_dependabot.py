@@ -18,7 +18,7 @@ from stack.runtime_support import read_base
 CONFIG = yaml.safe_load((REPO_ROOT / ".github" / "dependabot.yml").read_text())
 # What each ecosystem reads in its directory (Dependabot's manifest files for it).
 MANIFESTS = {
-    "uv": "pyproject.toml",
+    "uv": "uv.lock",
     "npm": "package-lock.json",
     "docker": "Dockerfile",
     "github-actions": ".github/workflows",
