@@ -18,6 +18,10 @@ cd "$(dirname "$0")/.."
 
 set_github=false
 [[ "${1:-}" == "--github" ]] && set_github=true
+case "${MUSE_ARTIFACT_ATTESTATIONS:-}" in
+  "" | enabled | unavailable) ;;
+  *) echo "MUSE_ARTIFACT_ATTESTATIONS must be 'enabled' or 'unavailable', not '$MUSE_ARTIFACT_ATTESTATIONS'" >&2; exit 2 ;;
+esac
 python=".venv/bin/python"
 # Always: idempotent, and a .venv made before this project was installed editable (or by the Pulumi CLI
 # from requirements.txt) would not import the bootstrap program's packages.
@@ -137,6 +141,26 @@ mapfile -t variables < <(bootstrap_json githubVariables "
 for k, v in sorted(o['repository'].items()): print('repository', k, v, sep='\t')
 for e, vs in sorted(o['environments'].items()):
     for k, v in sorted(vs.items()): print(e, k, v, sep='\t')")
+# Artifact attestations (main.yml attests each pushed digest, deploy-prod verifies it before the prod import)
+# exist for public repositories, and for private or internal ones only on GitHub Enterprise Cloud
+# (docs.github.com "Using artifact attestations to establish provenance for builds"; actions/attest README).
+# Recorded once, explicitly, as ARTIFACT_ATTESTATIONS=enabled|unavailable: the workflows stop when it is
+# missing and print "provenance: not verifiable" when it is unavailable. MUSE_ARTIFACT_ATTESTATIONS overrides
+# the detection (an organization's plan is readable by its owners only).
+attestations="${MUSE_ARTIFACT_ATTESTATIONS:-}"
+if [[ -z "$attestations" ]] && $set_github; then
+  if [[ "$(gh api "repos/$repository" --jq .visibility)" == public ]]; then
+    attestations=enabled
+  elif [[ "$(gh api "orgs/${repository%%/*}" --jq '.plan.name // ""' 2>/dev/null || true)" == enterprise ]]; then
+    attestations=enabled
+  else
+    attestations=unavailable
+  fi
+fi
+case "${attestations:-unknown}" in
+  enabled | unavailable) variables+=("repository"$'\t'"ARTIFACT_ATTESTATIONS"$'\t'"$attestations") ;;
+  *) echo "ARTIFACT_ATTESTATIONS: set it to 'enabled' (public repository or GitHub Enterprise Cloud) or 'unavailable'" ;;
+esac
 if $set_github; then
   # The environments as they are now (reviewers a person set in the UI, timers): every PUT keeps them.
   current_environments="$(gh api --paginate "repos/$repository/environments")"

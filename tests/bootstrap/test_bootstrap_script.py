@@ -39,6 +39,8 @@ case "$(basename "$0") $*" in
   "pulumi stack output"*) echo "value-of-${@: -1}" ;;
   "gh api --paginate "*"/environments") cat "$OUTPUTS/github-environments.json" 2>/dev/null ;;
   "gh api --method PUT "*) { echo "$*"; cat; } >> "$CALLS.put" ;;
+  "gh api repos/"*" --jq .visibility") echo "${VISIBILITY:-private}" ;;
+  "gh api orgs/"*) echo "${ORG_PLAN:-}" ;;
   "pulumi up --stack "[dp]*|"pulumi preview --stack "[dp]*)
     stack="$3"
     program="$stack"  # the program registers only its registry stage when bootstrap asks for it
@@ -107,6 +109,7 @@ def _run(
     existing: bool = False,
     plans: dict[str, OfflinePlan] | None = None,
     script: Path = SCRIPT,
+    extra_env: dict[str, str] | None = None,
 ) -> tuple[subprocess.CompletedProcess[str], list[str]]:
     plans_dir = tmp_path / "plans"
     plans_dir.mkdir(exist_ok=True)
@@ -134,6 +137,7 @@ def _run(
         "PYTHON": sys.executable,
         "ENGINE": str(ENGINE),
         "PLANS": str(plans_dir),
+        **(extra_env or {}),
     }
     result = subprocess.run(
         ["bash", str(script), *args], env=env, capture_output=True, text=True, check=False, cwd=REPO_ROOT
@@ -230,6 +234,8 @@ def test_github_environments_and_variables_are_set_when_asked(
         for environment, values in sorted(variables["environments"].items())  # type: ignore[index]
         for name, value in sorted(values.items())
     ]
+    # A private repository of an organization whose plan is not Enterprise Cloud cannot attest: recorded.
+    expected.append("gh variable set ARTIFACT_ATTESTATIONS --repo muse-platform/muse --body unavailable")
     assert gh == expected
     created = [c.split()[4] for c in calls if c.startswith("gh api --method PUT")]
     environments = sorted(variables["environments"])  # type: ignore[index]
@@ -459,3 +465,35 @@ def test_negative_control_the_former_put_drops_the_reviewers() -> None:
         "prod", {"deployment_branch_policy": {"protected_branches": False, "custom_branch_policies": True}}
     )
     assert github.reviewers("prod") == []
+
+
+@pytest.mark.parametrize(
+    ("extra_env", "recorded"),
+    [
+        ({"VISIBILITY": "public"}, "enabled"),
+        ({"VISIBILITY": "private", "ORG_PLAN": "enterprise"}, "enabled"),
+        ({"VISIBILITY": "internal", "ORG_PLAN": "team"}, "unavailable"),
+        ({"VISIBILITY": "public", "MUSE_ARTIFACT_ATTESTATIONS": "unavailable"}, "unavailable"),
+    ],
+)
+def test_whether_the_repository_can_attest_is_recorded(
+    tmp_path: Path,
+    plans: dict[str, OfflinePlan],
+    bootstrap_outputs: dict[str, object],
+    extra_env: dict[str, str],
+    recorded: str,
+) -> None:
+    """ARTIFACT_ATTESTATIONS, which main.yml's attestation and deploy-prod's verification read."""
+    result, calls = _run(tmp_path, bootstrap_outputs, "--github", plans=plans, extra_env=extra_env)
+    assert result.returncode == 0, result.stderr
+    attest = [c for c in calls if c.startswith("gh variable set ARTIFACT_ATTESTATIONS")]
+    assert attest == [f"gh variable set ARTIFACT_ATTESTATIONS --repo muse-platform/muse --body {recorded}"]
+
+
+def test_negative_control_a_misspelt_attestation_mode_stops_the_bootstrap(
+    tmp_path: Path, plans: dict[str, OfflinePlan], bootstrap_outputs: dict[str, object]
+) -> None:
+    extra_env = {"MUSE_ARTIFACT_ATTESTATIONS": "yes"}
+    result, calls = _run(tmp_path, bootstrap_outputs, "--github", plans=plans, extra_env=extra_env)
+    assert result.returncode == 2 and "must be 'enabled' or 'unavailable'" in result.stderr
+    assert calls == []  # refused before anything in Azure or GitHub was touched
