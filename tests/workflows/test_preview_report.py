@@ -578,3 +578,133 @@ def test_the_forbidden_groups_are_the_workloads_custom_resource_groups() -> None
     finally:
         sys.path.remove(str(ROOT / "scripts" / "ci"))
     assert set(preview.CUSTOM_RESOURCE_GROUPS) == {group for group, _ in CUSTOM_RESOURCES}
+
+
+# --- what is approved is what is applied -------------------------------------------------------------------
+# No Pulumi CLI here: these preview documents are built from the engine's documented JSON schema (not
+# recorded).
+# `pulumi preview --json` prints a PreviewDigest (pulumi/pulumi pkg/display/json.go at 1b594989: `steps`, each
+# a PreviewStep `{op, urn, provider, oldState, newState, diffReasons, replaceReasons, detailedDiff}`, with
+# detailedDiff path -> PropertyDiff `{kind, inputDiff}` and old/newState an apitype.ResourceV3 `{urn, custom,
+# type, inputs, outputs, ...}`). With --refresh, pkg/backend/display/json.go ShowPreviewDigest first lists a
+# `refresh` step per resource and rewrites one whose refresh found a difference as that update/delete step
+# (getPreviewMetadataStep); the program's own step for the URN follows.
+DEPLOYMENT = "urn:pulumi:prod::muse::muse:app:Muse$kubernetes:apps/v1:Deployment::muse"
+VAULT = "urn:pulumi:prod::muse::azure-native:keyvault:Vault::vault"
+IMAGE = "acrmuseprod.azurecr.io/muse@sha256:" + "a" * 64
+
+
+def _resource(urn: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    return {"urn": urn, "custom": True, "type": urn.split("::")[2].split("$")[-1], "inputs": inputs,
+            "outputs": inputs}  # fmt: skip
+
+
+def _step(
+    op: str, urn: str, old: dict[str, Any], new: dict[str, Any], paths: dict[str, str]
+) -> dict[str, Any]:
+    return {
+        "op": op,
+        "urn": urn,
+        "provider": "urn:pulumi:prod::muse::pulumi:providers:kubernetes::k8s::1",
+        "oldState": _resource(urn, old),
+        "newState": _resource(urn, new),
+        "diffReasons": sorted({path.split(".")[0] for path in paths}),
+        "detailedDiff": {path: {"kind": kind, "inputDiff": True} for path, kind in paths.items()},
+    }
+
+
+def _deployment(image: str, replicas: int = 2) -> dict[str, Any]:
+    return {"spec": {"replicas": replicas, "template": {"spec": {"containers": [{"image": image}]}}}}
+
+
+def _release(image: str, replicas: int = 2) -> list[dict[str, Any]]:
+    return [
+        {"op": "same", "urn": PROD_STEPS[0]["urn"]},
+        _step("update", DEPLOYMENT, _deployment("old"), _deployment(image, replicas),
+              {"spec.template.spec.containers[0].image": "update"}),
+    ]  # fmt: skip
+
+
+def _preview_module() -> Any:
+    sys.path.insert(0, str(ROOT / "scripts" / "ci"))
+    try:
+        return importlib.import_module("preview")
+    finally:
+        sys.path.remove(str(ROOT / "scripts" / "ci"))
+
+
+def test_a_property_value_that_moved_after_the_approval_fails_the_check(
+    project: Path, github: tuple[FakeGitHub, str]
+) -> None:
+    """The same step on the same URN with another new value: another image than the one approved."""
+    _, api = github
+    set_steps(project, _release(IMAGE))
+    approved = recorded_change_set(project, api)
+    assert "[spec.template.spec.containers[0].image (update)]" in (project.parent / "summary.md").read_text()
+    set_steps(project, _release(IMAGE.replace("a" * 64, "b" * 64)))
+    result = expect_change_set(project, approved)
+    assert result.returncode == 1
+    assert "DIFFERS from the approved preview" in (project.parent / "deploy-summary.md").read_text()
+    # A value under a changed top-level property that no path names still counts (replicas beside the image).
+    set_steps(project, _release(IMAGE, replicas=5))
+    assert expect_change_set(project, approved).returncode == 1
+    set_steps(project, _release(IMAGE))
+    assert expect_change_set(project, approved).returncode == 0
+
+
+def test_negative_control_the_former_op_and_urn_digest_misses_the_moved_value() -> None:
+    def former(document: list[dict[str, Any]]) -> list[str]:
+        return sorted(f"{s['op']} {s['urn']}" for s in document if s["op"] != "same")
+
+    approved, now = _release(IMAGE), _release(IMAGE.replace("a" * 64, "b" * 64))
+    assert former(approved) == former(now)  # what the approval used to bind: the change slips through
+    preview = _preview_module()
+    assert (
+        preview.change_set(json.dumps({"steps": approved}))[0]
+        != preview.change_set(json.dumps({"steps": now}))[0]
+    )
+
+
+def test_refresh_only_steps_are_left_out_of_the_change_set() -> None:
+    preview = _preview_module()
+    program = _release(IMAGE)
+    # Refresh steps that found nothing, and one whose refresh found drift the program keeps (an ignored
+    # property: the program's own step is `same`), before the program's steps, as ShowPreviewDigest lists
+    # them.
+    drifted = _step("update", VAULT, {"tags": {"env": "prod"}}, {"tags": {"env": "hand-edited"}},
+                    {"tags.env": "update"})  # fmt: skip
+    refreshed = [
+        {"op": "refresh", "urn": DEPLOYMENT},
+        drifted,
+        *program,
+        {"op": "same", "urn": VAULT},
+    ]
+    bare = preview.change_set(json.dumps({"steps": program}))
+    assert preview.change_set(json.dumps({"steps": refreshed})) == bare
+    # Negative control: when the program's step for the drifted URN changes it, that step is bound.
+    back = _step(
+        "update", VAULT, {"tags": {"env": "edited"}}, {"tags": {"env": "prod"}}, {"tags.env": "update"}
+    )
+    reverted = [*refreshed[:-1], back]
+    digest, lines = preview.change_set(json.dumps({"steps": reverted}))
+    assert digest != bare[0]
+    assert f"update {VAULT} [tags.env (update)]" in lines
+
+
+def test_the_diff_to_approve_the_check_and_the_update_all_refresh(
+    project: Path, github: tuple[FakeGitHub, str]
+) -> None:
+    _, api = github
+    set_steps(project, _release(IMAGE))
+    approved = recorded_change_set(project, api)
+    assert expect_change_set(project, approved).returncode == 0
+    world = json.loads((project.parent / "world.json").read_text())
+    # The readable diff, the change set it records, and deploy-prod's check.
+    assert len(world["preview_args"]) == 3
+    assert all("--refresh" in args for args in world["preview_args"]), world["preview_args"]
+    deploy = (ROOT / "scripts" / "ci" / "deploy.py").read_text()
+    assert '"up", "--stack", stack, "--yes", "--refresh"' in deploy
+    # Negative control: a pull request's preview (no change set to bind) does not refresh.
+    run_preview(project, api, "--stack", "dev", "--comment-on-pr")
+    world = json.loads((project.parent / "world.json").read_text())
+    assert "--refresh" not in world["preview_args"][-1]

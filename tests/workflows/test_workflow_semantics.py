@@ -46,7 +46,7 @@ READ_ONLY_SCRIPTS = {
     "scripts/ci/pr_comment.py",  # writes the PR comment and the summary only (test_preview_report.py)
 }
 DEPLOY_CALL = (
-    'scripts/ci/deploy.py --stack "$STACK" --image-tag "$IMAGE_DIGEST" --commit "$GITHUB_SHA" '
+    'scripts/ci/deploy.py --stack "$STACK" --image-tag "$IMAGE_DIGEST" --commit "$RELEASE_COMMIT" '
     "--policy-pack policy"
 )
 
@@ -71,7 +71,10 @@ def index_of(job: Job, action: str) -> int:
 
 def test_triggers(pr: Workflow, main: Workflow, drift: Workflow) -> None:
     assert pr.triggers == {"pull_request": {"branches": ["main"]}}
-    assert main.triggers == {"push": {"branches": ["main"]}, "workflow_dispatch": None}
+    assert set(main.triggers) == {"push", "workflow_dispatch"}
+    assert main.triggers["push"] == {"branches": ["main"]}
+    # A manual run names at most a commit (checked to be on main by the build job), nothing else.
+    assert set(main.triggers["workflow_dispatch"]["inputs"]) == {"commit"}
     assert set(drift.triggers) == {"schedule", "workflow_dispatch"}
     assert drift.triggers["schedule"][0]["cron"]
 
@@ -259,9 +262,9 @@ def test_build_pushes_only_the_full_sha_tag(main: Workflow) -> None:
     assert "scripts/build-image.sh" in build  # the same recipe as `make image`, root Dockerfile
     push = step_named(job, "Push").run
     assert [line.strip() for line in push.splitlines() if "docker push" in line] == [
-        'docker push "$image:$GITHUB_SHA"'
+        'docker push "$image:$RELEASE_COMMIT"'
     ]
-    assert "$GITHUB_SHA" in push and "${GITHUB_SHA:0" not in push  # the full SHA, not a short one
+    assert "$RELEASE_COMMIT" in push and "${RELEASE_COMMIT:0" not in push  # the full SHA, not a short one
     assert main.env["IMAGE_REPOSITORY"] == "muse"
 
 
@@ -305,9 +308,9 @@ def test_latest_check_catches_a_latest_that_moves_before_or_without_a_good_deplo
     """Negative control: the build as it was (tags and pushes latest), a tag step under `if: always()`, and
     one moved before the deploy."""
     old_build = main.text.replace(
-        '          docker image inspect "$image:$GITHUB_SHA" > /dev/null\n',
-        '          docker image inspect "$image:$GITHUB_SHA" > /dev/null\n'
-        '          docker tag "$image:$GITHUB_SHA" "$image:latest"\n',
+        '          docker image inspect "$image:$RELEASE_COMMIT" > /dev/null\n',
+        '          docker image inspect "$image:$RELEASE_COMMIT" > /dev/null\n'
+        '          docker tag "$image:$RELEASE_COMMIT" "$image:latest"\n',
     )
     assert any("build: step" in p for p in latest_problems(parse(old_build, main.path)))
     always = main.text.replace(
@@ -388,7 +391,7 @@ def test_same_digest_flows_from_dev_to_prod(main: Workflow) -> None:
     # The source registry by resource id: no registry listing, no anonymous fallback (azure-cli import.py).
     assert '--registry "$SOURCE_REGISTRY_ID"' in copy.run
     assert '--source "$IMAGE_REPOSITORY@$IMAGE_DIGEST"' in copy.run
-    assert '--image "$IMAGE_REPOSITORY:$GITHUB_SHA" --force' in copy.run
+    assert '--image "$IMAGE_REPOSITORY:$RELEASE_COMMIT" --force' in copy.run
     assert "latest" not in copy.run  # moved after the prod deploy succeeded
     assert '[[ "$imported" != "$IMAGE_DIGEST" ]]' in copy.run
     assert prod.steps.index(copy) < prod.steps.index(pulumi_steps(prod, "up")[0])
@@ -505,7 +508,9 @@ def test_a_deploy_without_the_change_set_check_is_caught(main: Workflow) -> None
 @pytest.mark.parametrize("job_id", ["build", "deploy-dev", "deploy-prod"])
 def test_release_jobs_use_oidc(main: Workflow, job_id: str) -> None:
     job = main.jobs[job_id]
-    assert job.permissions == {"contents": "read", "id-token": "write"}
+    # deploy-prod also reads its run's review history (scripts/ci/approval_guard.py).
+    extra = {"actions": "read"} if job_id == "deploy-prod" else {}
+    assert job.permissions == {"contents": "read", "id-token": "write", **extra}
     login = job.steps[index_of(job, "azure/login")]
     assert login.inputs == (BUILD_LOGIN_WITH if job_id == "build" else AZURE_LOGIN_WITH)
     if job_id != "build":
@@ -674,7 +679,7 @@ def test_permissions_per_job(workflows: dict[str, Workflow]) -> None:
         ("main.yml", "build"): {"contents": "read", "id-token": "write"},
         ("main.yml", "deploy-dev"): {"contents": "read", "id-token": "write"},
         ("main.yml", "preview-prod"): {"contents": "read", "id-token": "write"},
-        ("main.yml", "deploy-prod"): {"contents": "read", "id-token": "write"},
+        ("main.yml", "deploy-prod"): {"contents": "read", "id-token": "write", "actions": "read"},
         ("drift.yml", "drift"): {"contents": "read", "id-token": "write"},
         ("drift.yml", "kubernetes-support"): {"contents": "read"},
     }
