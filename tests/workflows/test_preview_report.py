@@ -37,6 +37,7 @@ REPOSITORY = "muse-platform/muse"
 NUMBER = 42
 HEADING = {stack: f"#### :tropical_drink: `preview` on muse/{stack}" for stack in ("dev", "prod")}
 MARKER = "<summary>Pulumi report</summary>"
+BOT = "github-actions[bot]"  # the author of what the job's GITHUB_TOKEN writes
 GITHUB_COMMENT_LIMIT = 65_536
 POLICY_FAILURE = (
     "Previewing update (dev):\n    ~ azure-native:containerregistry:Registry registry update [diff: ~sku]\n"
@@ -54,8 +55,11 @@ class FakeGitHub:
         self.fail_with: int | None = None
 
     def add(self, body: str, author: str = "someone") -> int:
+        # Each comment carries its author as `user` (REST "Issue comments"); GitHub Apps' bot users, such as
+        # github-actions[bot] for what GITHUB_TOKEN writes, have type Bot.
         self.next_id += 1
-        self.comments.append({"id": self.next_id, "body": body, "user": {"login": author}})
+        kind = "Bot" if author.endswith("[bot]") else "User"
+        self.comments.append({"id": self.next_id, "body": body, "user": {"login": author, "type": kind}})
         return self.next_id
 
 
@@ -123,7 +127,7 @@ def github() -> Iterator[tuple[FakeGitHub, str]]:
             if self.path != f"{prefix}/{NUMBER}/comments":
                 self._send(404, {"message": "Not Found"})
                 return
-            comment_id = fake.add(payload["body"], author="github-actions[bot]")
+            comment_id = fake.add(payload["body"], author=BOT)
             self._send(201, {"id": comment_id, "body": payload["body"]})
 
         def do_PATCH(self) -> None:
@@ -225,8 +229,8 @@ def test_the_next_push_edits_the_same_comment(project: Path, github: tuple[FakeG
     fake, api = github
     fake.add("LGTM")
     # The comment pulumi/actions made on an earlier push (its format, src/libs/pr.ts).
-    earlier = fake.add(f"{HEADING['dev']}\n\n<details>\n{MARKER}\n\n<pre>\nold diff\n</pre>\n</details>")
-    other_stack = fake.add(f"{HEADING['prod']}\n\n<details>\n{MARKER}\n<pre>prod</pre></details>")
+    earlier = fake.add(f"{HEADING['dev']}\n\n<details>\n{MARKER}\n\n<pre>\nold diff\n</pre>\n</details>", BOT)
+    other_stack = fake.add(f"{HEADING['prod']}\n\n<details>\n{MARKER}\n<pre>prod</pre></details>", BOT)
     set_preview(project, 1, POLICY_FAILURE)
     assert run_preview(project, api, "--stack", "dev", "--comment-on-pr").returncode == 1
     set_preview(project, 0, "Previewing update (dev):\nResources:\n    42 unchanged\n")
@@ -246,7 +250,7 @@ def test_the_comment_is_found_beyond_the_first_page(project: Path, github: tuple
     fake, api = github
     for index in range(230):
         fake.add(f"review comment {index}")
-    earlier = fake.add(f"{HEADING['dev']}\n\n<details>\n{MARKER}\n<pre>old</pre></details>")
+    earlier = fake.add(f"{HEADING['dev']}\n\n<details>\n{MARKER}\n<pre>old</pre></details>", BOT)
     for index in range(20):
         fake.add(f"later comment {index}")
     set_preview(project, 1, POLICY_FAILURE)
@@ -268,7 +272,7 @@ def test_reading_only_the_first_page_duplicates_the_comment(github: tuple[FakeGi
         sys.path.remove(str(ROOT / "scripts" / "ci"))
     for index in range(150):
         fake.add(f"review comment {index}")
-    fake.add(f"{HEADING['dev']}\n{MARKER}")
+    fake.add(f"{HEADING['dev']}\n{MARKER}", BOT)
     client = pr_comment.GitHub(api, TOKEN, REPOSITORY)
     body = f"{HEADING['dev']}\n{MARKER}\nnew"
     assert pr_comment.upsert(client, NUMBER, HEADING["dev"], body, max_pages=1)[0] == "created"
@@ -708,3 +712,27 @@ def test_the_diff_to_approve_the_check_and_the_update_all_refresh(
     run_preview(project, api, "--stack", "dev", "--comment-on-pr")
     world = json.loads((project.parent / "world.json").read_text())
     assert "--refresh" not in world["preview_args"][-1]
+
+
+# --- only our own comments are edited -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("author", ["mallory", "dependabot[bot]"])
+def test_a_look_alike_comment_by_anyone_else_is_left_alone(
+    project: Path, github: tuple[FakeGitHub, str], author: str
+) -> None:
+    """Anyone can post the heading and the marker: a person, or another app's bot. Theirs stays theirs; the
+    preview gets a comment of its own, which the next push edits."""
+    fake, api = github
+    look_alike = f"{HEADING['dev']}\n\n<details>\n{MARKER}\n<pre>All good, merge it</pre></details>"
+    planted = fake.add(look_alike, author)
+    set_preview(project, 0, "Previewing update (dev):\nResources:\n    + 1 to create\n")
+    assert run_preview(project, api, "--stack", "dev", "--comment-on-pr").returncode == 0
+    assert run_preview(project, api, "--stack", "dev", "--comment-on-pr").returncode == 0
+    theirs, *ours = fake.comments
+    assert theirs["id"] == planted and theirs["body"] == look_alike
+    assert len(ours) == 1 and ours[0]["user"] == {"login": BOT, "type": "Bot"}
+    assert ("PATCH", f"/repos/{REPOSITORY}/issues/comments/{planted}") not in fake.requests
+    # Negative control: the former match (heading and marker, whoever wrote it) picks the planted comment.
+    former = next(c for c in fake.comments if c["body"].startswith(HEADING["dev"]) and MARKER in c["body"])
+    assert former["id"] == planted
