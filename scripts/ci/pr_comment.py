@@ -84,9 +84,11 @@ class GitHub:
             return json.loads(response.read() or b"null"), response.headers.get("Link", "")
 
     def comments(self, number: int, max_pages: int = MAX_PAGES) -> list[dict[str, Any]]:
-        url: str | None = (
-            f"{self.api_url}/repos/{self.repository}/issues/{number}/comments?per_page={PER_PAGE}"
-        )
+        return self.pages(f"/issues/{number}/comments?per_page={PER_PAGE}", max_pages)
+
+    def pages(self, path: str, max_pages: int = MAX_PAGES) -> list[dict[str, Any]]:
+        """Every item of a paginated list under the repository (`path` after /repos/{owner}/{repo})."""
+        url: str | None = f"{self.api_url}/repos/{self.repository}{path}"
         found: list[dict[str, Any]] = []
         for _ in range(max_pages):
             if url is None:
@@ -98,17 +100,17 @@ class GitHub:
         return found
 
 
+def by_our_bot(item: dict[str, Any]) -> bool:
+    """Whether a comment or issue was written by the job token's bot (its `user`)."""
+    user = item.get("user") or {}
+    return user.get("login") == BOT_LOGIN and user.get("type") == BOT_TYPE
+
+
 def ours(comment: dict[str, Any], head: str) -> bool:
     """Whether `comment` is this workflow's report under `head`: written by the job token's bot, with the
     heading and the marker."""
-    user = comment.get("user") or {}
     text = comment.get("body") or ""
-    return (
-        user.get("login") == BOT_LOGIN
-        and user.get("type") == BOT_TYPE
-        and text.startswith(head)
-        and MARKER in text
-    )
+    return by_our_bot(comment) and text.startswith(head) and MARKER in text
 
 
 def upsert(github: GitHub, number: int, head: str, body: str, max_pages: int = MAX_PAGES) -> tuple[str, int]:

@@ -4,7 +4,7 @@ the stack's pull-request comment (one per stack, edited in place) when asked.
 
     scripts/ci/preview.py --stack dev --policy-pack policy --comment-on-pr     # pull request
     scripts/ci/preview.py --stack prod --policy-pack policy --title "..."      # main.yml, before the approval
-    scripts/ci/preview.py --stack prod --drift --cwd DIR --note FILE           # drift.yml
+    scripts/ci/preview.py --stack prod --drift --cwd DIR --note FILE --report FILE  # drift.yml
     scripts/ci/preview.py --stack prod --policy-pack policy --change-set ...   # preview-prod: record it
     scripts/ci/preview.py --stack prod --policy-pack policy --expect-change-set sha256:...  # deploy-prod
 
@@ -324,6 +324,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--comment-on-pr", action="store_true", help="create or edit the PR comment")
     parser.add_argument("--title", default="", help="heading of the job summary")
     parser.add_argument("--note", type=Path, help="markdown to put under the summary heading")
+    parser.add_argument(
+        "--report", type=Path, help="also write the summary here (each step has its own summary file)"
+    )
     parser.add_argument("--change-set", action="store_true", help="also write change_set=<digest> output")
     parser.add_argument(
         "--expect-change-set", help="only check the change set: fail unless it is this digest"
@@ -340,6 +343,8 @@ def main(argv: list[str] | None = None) -> int:
 
     returncode, output = run_preview(args)
     text = summary(args, project, returncode, output, note)
+    if args.report:
+        args.report.write_text(text, encoding="utf-8")
     append("GITHUB_STEP_SUMMARY", text)
     if returncode != 0:
         print(f"::error title=pulumi preview ({args.stack})::{text.splitlines()[0].removeprefix('### ')}")

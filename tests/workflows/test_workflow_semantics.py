@@ -680,7 +680,7 @@ def test_permissions_per_job(workflows: dict[str, Workflow]) -> None:
         ("main.yml", "deploy-dev"): {"contents": "read", "id-token": "write"},
         ("main.yml", "preview-prod"): {"contents": "read", "id-token": "write"},
         ("main.yml", "deploy-prod"): {"contents": "read", "id-token": "write", "actions": "read"},
-        ("drift.yml", "drift"): {"contents": "read", "id-token": "write"},
+        ("drift.yml", "drift"): {"contents": "read", "id-token": "write", "issues": "write"},
         ("drift.yml", "kubernetes-support"): {"contents": "read"},
     }
     actual = {
