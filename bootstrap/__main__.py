@@ -95,7 +95,7 @@ if len(repositories) != 1 or "" in repositories or len(suffixes) != 1 or len(pre
         f"{sorted(prefix_sets)} and suffixes {sorted(suffixes)}."
     )
 repository = repositories.pop()
-# The prefixes of the repository's OIDC subjects (stack/github_subjects.py): scripts/bootstrap.sh has checked
+# The prefixes of the repository's OIDC subjects (rbac/github_subjects.py): scripts/bootstrap.sh has checked
 # them against GitHub's answer when it could read it.
 subject_prefixes = prefix_sets.pop()
 suffix = suffixes.pop()

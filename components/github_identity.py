@@ -10,8 +10,8 @@ import pulumi_azuread as azuread
 from pulumi_azure_native import authorization
 
 from components.workload_identity import TOKEN_EXCHANGE_AUDIENCE
+from rbac import github_subjects
 from rbac.roles import CustomRole, PrincipalType, Role, assign_role
-from stack import github_subjects
 
 GITHUB_OIDC_ISSUER = "https://token.actions.githubusercontent.com"
 
@@ -23,7 +23,7 @@ class GitHubOidcIdentityArgs:
     display_name: name of the Entra ID application (e.g. muse-github-deploy-prod). Required.
     subject_prefixes: the repository's OIDC subject prefixes, exactly as GitHub writes them
         (`repo:OWNER@OWNER_ID/REPO@REPO_ID`, or `repo:OWNER/REPO` for a legacy repository;
-        stack/github_subjects.py). Two only while the repository moves between formats: each context gets a
+        rbac/github_subjects.py). Two only while the repository moves between formats: each context gets a
         credential per prefix, since Entra matches subjects exactly. Required.
     subjects: the workflow contexts that may sign in, as GitHub writes them after the prefix and `:`:
         `pull_request`, `ref:refs/heads/main`, `environment:prod`, ... Required, no default: every subject

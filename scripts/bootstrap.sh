@@ -43,14 +43,14 @@ repository="$(stack_value dev muse:githubRepository)"
 
 echo "== 0/5 the OIDC subject prefix GitHub issues for $repository (muse:githubSubjectPrefixes)"
 # Entra matches federated subjects exactly, and GitHub writes repo:OWNER@OWNER_ID/REPO@REPO_ID for
-# repositories created or renamed after 2026-07-15 (stack/github_subjects.py cites both). GitHub's own answer
+# repositories created or renamed after 2026-07-15 (rbac/github_subjects.py cites both). GitHub's own answer
 # wins over the stack files: a prefix they do not list, or a customised subject template, stops here, before
 # anything is created. Without gh access the configured prefixes are used as they are.
 configured_prefixes="$("$python" -c 'import json; from stack.files import read_stack; from stack.config import load_stack_config
 print(json.dumps(list(load_stack_config("dev", read_stack("dev").config).github_subject_prefixes)))')"
 if command -v gh >/dev/null && customization="$(gh api "repos/$repository/actions/oidc/customization/sub" 2>/dev/null)" &&
   [[ -n "$customization" ]]; then
-  prefix="$("$python" -m stack.github_subjects prefix "$repository" "$configured_prefixes" <<<"$customization")"
+  prefix="$("$python" -m rbac.github_subjects prefix "$repository" "$configured_prefixes" <<<"$customization")"
   echo "   GitHub issues $prefix:<context>; configured: $configured_prefixes"
 else
   echo "   could not ask GitHub (gh missing, not logged in, or no admin access to $repository): using" \

@@ -17,7 +17,8 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from stack import github_subjects, kubernetes_support, naming
+from rbac import github_subjects
+from stack import kubernetes_support, naming
 
 PROJECT = "muse"
 
@@ -673,7 +674,7 @@ def _distinct_image_identities(c: Mapping[str, Any]) -> list[Problem]:
 
 
 def _github_subject_prefixes(c: Mapping[str, Any]) -> list[Problem]:
-    """Every prefix names githubRepository in one of GitHub's two formats (stack/github_subjects.py)."""
+    """Every prefix names githubRepository in one of GitHub's two formats (rbac/github_subjects.py)."""
     problems = github_subjects.prefix_problems(c["github_subject_prefixes"], c["github_repository"])
     if c["github_repository"] and not c["github_subject_prefixes"]:
         problems.append(

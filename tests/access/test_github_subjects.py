@@ -1,4 +1,4 @@
-"""The repository's OIDC subject prefix, read from GitHub's answer (stack/github_subjects.py) and configured
+"""The repository's OIDC subject prefix, read from GitHub's answer (rbac/github_subjects.py) and configured
 per stack (muse:githubSubjectPrefixes).
 
 GitHub's answers come from tests/github_model.py (GET .../actions/oidc/customization/sub, the fields Azure/
@@ -14,7 +14,7 @@ from datetime import date
 
 import pytest
 
-from stack import github_subjects
+from rbac import github_subjects
 from stack.config import ConfigError, load_stack_config
 from stack.files import REPO_ROOT, read_stack
 from tests.github_model import Repository
@@ -61,7 +61,7 @@ def test_configured_prefixes_must_include_github_s() -> None:
 
 
 def _cli(answer: dict[str, object], *configured: str) -> subprocess.CompletedProcess[str]:
-    args = [sys.executable, "-m", "stack.github_subjects", "prefix", "muse-platform/muse"]
+    args = [sys.executable, "-m", "rbac.github_subjects", "prefix", "muse-platform/muse"]
     if configured:
         args.append(json.dumps(list(configured)))
     return subprocess.run(

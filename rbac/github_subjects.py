@@ -19,7 +19,7 @@ authoritative repository prefix"; its test feeds `use_immutable_subject: false` 
 A subject template customised with other claim keys (`use_default: false`, `include_claim_keys` other than
 `repo` and `context`) gives tokens this project has no credentials for: refused, with what to do.
 
-    gh api repos/OWNER/REPO/actions/oidc/customization/sub | python -m stack.github_subjects prefix OWNER/REPO
+    gh api repos/OWNER/REPO/actions/oidc/customization/sub | python -m rbac.github_subjects prefix OWNER/REPO
 
 prints the prefix (exit 0) or the reason it cannot be used (exit 1). scripts/bootstrap.sh runs it.
 """
@@ -139,7 +139,7 @@ def check_configured(current: str, configured: Sequence[str]) -> str | None:
 def main(argv: list[str]) -> int:
     if len(argv) not in (2, 3) or argv[0] != "prefix":
         print(
-            "usage: python -m stack.github_subjects prefix OWNER/REPO ['[configured prefixes, JSON]'] "
+            "usage: python -m rbac.github_subjects prefix OWNER/REPO ['[configured prefixes, JSON]'] "
             "< customization.json",
             file=sys.stderr,
         )
