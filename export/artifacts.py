@@ -125,9 +125,11 @@ def _subjects() -> str:
     return render_subjects(access_model(), prefixes)
 
 
-# The OIDC subject table in the two documents that explain it (export/access/subjects.py).
-for _doc in ("docs/architecture/ci-cd.md", "docs/github-setup.md"):
-    ARTIFACTS[_doc] = section(_doc, SUBJECTS_SECTION, _subjects)
+# The OIDC subject table in the two documents that explain it (export/access/subjects.py). These files are a
+# person's; only the block is generated, and the block's first line says so.
+SECTIONS = dict.fromkeys(("docs/architecture/ci-cd.md", "docs/github-setup.md"), SUBJECTS_SECTION)
+for _doc, _name in SECTIONS.items():
+    ARTIFACTS[_doc] = section(_doc, _name, _subjects)
 
 # Directories the registry owns completely: a file in them that no renderer writes is reported as extra.
 # (deploy/overlays/<stack> also holds the person's uncommitted params.env, so only deploy/base is owned.)

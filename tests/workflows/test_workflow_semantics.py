@@ -572,7 +572,7 @@ def test_drift_previews_the_deployed_commit_with_refresh_and_expects_no_changes(
     # --drift: --refresh --expect-no-changes, the diff in the summary (test_preview_report.py runs it).
     assert preview.run == (
         'scripts/ci/preview.py --stack "$STACK" --drift --cwd "$RUNNER_TEMP/deployed" '
-        '--note "$RUNNER_TEMP/compared.md"'
+        '--note "$RUNNER_TEMP/compared.md" --report "$RUNNER_TEMP/drift.md"'
     )
     assert job.env["PULUMI_BACKEND_URL"] == "${{ vars.PULUMI_BACKEND_URL }}"
     assert PREVIEW_OIDC_ENV.items() <= job.env.items()
