@@ -43,6 +43,23 @@ env_state() { # env_state <environment> <field>: e.g. env_state prod backend_url
   "$python" -m stack.naming state "$suffix" "$1" | sed -n "s/^$2=//p"
 }
 tags=(app=muse "owner=$owner" env=shared managed-by=bootstrap-script)
+repository="$(stack_value dev muse:githubRepository)"
+
+echo "== 0/5 the OIDC subject prefix GitHub issues for $repository (muse:githubSubjectPrefixes)"
+# Entra matches federated subjects exactly, and GitHub writes repo:OWNER@OWNER_ID/REPO@REPO_ID for
+# repositories created or renamed after 2026-07-15 (rbac/github_subjects.py cites both). GitHub's own answer
+# wins over the stack files: a prefix they do not list, or a customised subject template, stops here, before
+# anything is created. Without gh access the configured prefixes are used as they are.
+configured_prefixes="$("$python" -c 'import json; from stack.files import read_stack; from stack.config import load_stack_config
+print(json.dumps(list(load_stack_config("dev", read_stack("dev").config).github_subject_prefixes)))')"
+if command -v gh >/dev/null && customization="$(gh api "repos/$repository/actions/oidc/customization/sub" 2>/dev/null)" &&
+  [[ -n "$customization" ]]; then
+  prefix="$("$python" -m rbac.github_subjects prefix "$repository" "$configured_prefixes" <<<"$customization")"
+  echo "   GitHub issues $prefix:<context>; configured: $configured_prefixes"
+else
+  echo "   could not ask GitHub (gh missing, not logged in, or no admin access to $repository): using" \
+    "$configured_prefixes as configured. Check it: gh api repos/$repository/actions/oidc/customization/sub"
+fi
 
 echo "== 1/5 resource providers, state backend in ${state[resource_group]} ($location)"
 # CI's roles are scoped to resource groups: it cannot register a provider (stack/providers.py says why each).
@@ -135,7 +152,6 @@ done
 unset PULUMI_BACKEND_URL
 
 echo "== 5/5 GitHub environments and variables (bootstrap output githubVariables)"
-repository="$(stack_value dev muse:githubRepository)"
 # level<TAB>name<TAB>value; level is "repository" or an environment's name.
 mapfile -t variables < <(bootstrap_json githubVariables "
 for k, v in sorted(o['repository'].items()): print('repository', k, v, sep='\t')

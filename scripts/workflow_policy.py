@@ -54,13 +54,21 @@ def _comments_on_pr(job: Job) -> bool:
     return any(s.comments_on_pr for s in job.steps)
 
 
+# The scripts that write issues with the job token (a failed drift check's issue).
+ISSUE_WRITERS = ("scripts/ci/drift_issue.py",)
+
+
+def _writes_issues(job: Job) -> bool:
+    return any(writer in (s.run or "") for s in job.steps for writer in ISSUE_WRITERS)
+
+
 def check_permissions(wf: Workflow) -> list[str]:
     """Least privilege per job, tied to what the job does. zizmor's excessive-permissions flags a missing or
     write-all workflow block, but not a workflow-level `contents: read`, a job without its own block, or a job
     whose `id-token`/`pull-requests`/`contents: write` its steps do not need: that needs knowing which steps
     use which permission (azure/login and actions/attest need `id-token: write`; actions/attest needs
     `attestations: write`; pulumi/actions' comment-on-pr and scripts/ci/preview.py --comment-on-pr need
-    `pull-requests: write`): this repository's knowledge."""
+    `pull-requests: write`; scripts/ci/drift_issue.py `issues: write`): this repository's knowledge."""
     problems = []
     if wf.permissions != {}:
         problems.append(f"{wf.file_name}: top-level permissions must be {{}} (each job states its own)")
@@ -81,6 +89,9 @@ def check_permissions(wf: Workflow) -> list[str]:
             elif scope == "pull-requests":
                 if level == "write" and not _comments_on_pr(job):
                     problems.append(f"{where}: pull-requests: write but the job does not comment on the PR")
+            elif scope == "issues":
+                if level == "write" and not _writes_issues(job):
+                    problems.append(f"{where}: issues: write but the job writes no issue")
             elif level not in ("read", "none"):
                 problems.append(f"{where}: {scope}: {level} is more than read")
         if job.uses_action(AZURE_LOGIN) and job.permissions.get("id-token") != "write":

@@ -48,7 +48,7 @@ READ_ONLY_SCRIPTS = {
     "scripts/ci/install_pulumi.py",  # installs the checksum-checked CLI and plugins (test_pulumi_binaries.py)
 }
 DEPLOY_CALL = (
-    'scripts/ci/deploy.py --stack "$STACK" --image-tag "$IMAGE_DIGEST" --commit "$GITHUB_SHA" '
+    'scripts/ci/deploy.py --stack "$STACK" --image-tag "$IMAGE_DIGEST" --commit "$RELEASE_COMMIT" '
     "--policy-pack policy"
 )
 
@@ -81,7 +81,10 @@ def index_of_cli(job: Job) -> int:
 
 def test_triggers(pr: Workflow, main: Workflow, drift: Workflow) -> None:
     assert pr.triggers == {"pull_request": {"branches": ["main"]}}
-    assert main.triggers == {"push": {"branches": ["main"]}, "workflow_dispatch": None}
+    assert set(main.triggers) == {"push", "workflow_dispatch"}
+    assert main.triggers["push"] == {"branches": ["main"]}
+    # A manual run names at most a commit (checked to be on main by the build job), nothing else.
+    assert set(main.triggers["workflow_dispatch"]["inputs"]) == {"commit"}
     assert set(drift.triggers) == {"schedule", "workflow_dispatch"}
     assert drift.triggers["schedule"][0]["cron"]
 
@@ -270,9 +273,9 @@ def test_build_pushes_only_the_full_sha_tag(main: Workflow) -> None:
     assert "scripts/build-image.sh" in build  # the same recipe as `make image`, root Dockerfile
     push = step_named(job, "Push").run
     assert [line.strip() for line in push.splitlines() if "docker push" in line] == [
-        'docker push "$image:$GITHUB_SHA"'
+        'docker push "$image:$RELEASE_COMMIT"'
     ]
-    assert "$GITHUB_SHA" in push and "${GITHUB_SHA:0" not in push  # the full SHA, not a short one
+    assert "$RELEASE_COMMIT" in push and "${RELEASE_COMMIT:0" not in push  # the full SHA, not a short one
     assert main.env["IMAGE_REPOSITORY"] == "muse"
 
 
@@ -316,9 +319,9 @@ def test_latest_check_catches_a_latest_that_moves_before_or_without_a_good_deplo
     """Negative control: the build as it was (tags and pushes latest), a tag step under `if: always()`, and
     one moved before the deploy."""
     old_build = main.text.replace(
-        '          docker image inspect "$image:$GITHUB_SHA" > /dev/null\n',
-        '          docker image inspect "$image:$GITHUB_SHA" > /dev/null\n'
-        '          docker tag "$image:$GITHUB_SHA" "$image:latest"\n',
+        '          docker image inspect "$image:$RELEASE_COMMIT" > /dev/null\n',
+        '          docker image inspect "$image:$RELEASE_COMMIT" > /dev/null\n'
+        '          docker tag "$image:$RELEASE_COMMIT" "$image:latest"\n',
     )
     assert any("build: step" in p for p in latest_problems(parse(old_build, main.path)))
     always = main.text.replace(
@@ -399,7 +402,7 @@ def test_same_digest_flows_from_dev_to_prod(main: Workflow) -> None:
     # The source registry by resource id: no registry listing, no anonymous fallback (azure-cli import.py).
     assert '--registry "$SOURCE_REGISTRY_ID"' in copy.run
     assert '--source "$IMAGE_REPOSITORY@$IMAGE_DIGEST"' in copy.run
-    assert '--image "$IMAGE_REPOSITORY:$GITHUB_SHA" --force' in copy.run
+    assert '--image "$IMAGE_REPOSITORY:$RELEASE_COMMIT" --force' in copy.run
     assert "latest" not in copy.run  # moved after the prod deploy succeeded
     assert '[[ "$imported" != "$IMAGE_DIGEST" ]]' in copy.run
     assert prod.steps.index(copy) < prod.steps.index(pulumi_steps(prod, "up")[0])
@@ -516,8 +519,12 @@ def test_a_deploy_without_the_change_set_check_is_caught(main: Workflow) -> None
 @pytest.mark.parametrize("job_id", ["build", "deploy-dev", "deploy-prod"])
 def test_release_jobs_use_oidc(main: Workflow, job_id: str) -> None:
     job = main.jobs[job_id]
-    # The build also attests the pushed digest; deploy-prod reads what it verifies (test_provenance.py).
-    extra = {"build": {"attestations": "write"}, "deploy-prod": {"attestations": "read"}}.get(job_id, {})
+    # The build also attests the pushed digest; deploy-prod reads what it verifies (test_provenance.py) and
+    # its run's review history (scripts/ci/approval_guard.py).
+    extra = {
+        "build": {"attestations": "write"},
+        "deploy-prod": {"attestations": "read", "actions": "read"},
+    }.get(job_id, {})
     assert job.permissions == {"contents": "read", "id-token": "write", **extra}
     login = job.steps[index_of(job, "azure/login")]
     assert login.inputs == (BUILD_LOGIN_WITH if job_id == "build" else AZURE_LOGIN_WITH)
@@ -580,7 +587,7 @@ def test_drift_previews_the_deployed_commit_with_refresh_and_expects_no_changes(
     # --drift: --refresh --expect-no-changes, the diff in the summary (test_preview_report.py runs it).
     assert preview.run == (
         'scripts/ci/preview.py --stack "$STACK" --drift --cwd "$RUNNER_TEMP/deployed" '
-        '--note "$RUNNER_TEMP/compared.md"'
+        '--note "$RUNNER_TEMP/compared.md" --report "$RUNNER_TEMP/drift.md"'
     )
     assert job.env["PULUMI_BACKEND_URL"] == "${{ vars.PULUMI_BACKEND_URL }}"
     assert PREVIEW_OIDC_ENV.items() <= job.env.items()
@@ -687,8 +694,13 @@ def test_permissions_per_job(workflows: dict[str, Workflow]) -> None:
         ("main.yml", "build"): {"contents": "read", "id-token": "write", "attestations": "write"},
         ("main.yml", "deploy-dev"): {"contents": "read", "id-token": "write"},
         ("main.yml", "preview-prod"): {"contents": "read", "id-token": "write"},
-        ("main.yml", "deploy-prod"): {"contents": "read", "id-token": "write", "attestations": "read"},
-        ("drift.yml", "drift"): {"contents": "read", "id-token": "write"},
+        ("main.yml", "deploy-prod"): {
+            "contents": "read",
+            "id-token": "write",
+            "attestations": "read",
+            "actions": "read",
+        },
+        ("drift.yml", "drift"): {"contents": "read", "id-token": "write", "issues": "write"},
         ("drift.yml", "kubernetes-support"): {"contents": "read"},
         ("drift.yml", "image-base-support"): {"contents": "read"},
         ("scan.yml", "locks"): {"contents": "read"},
