@@ -63,6 +63,8 @@ class Command:
     cwd: Path = REPO_ROOT
     # A check: its failure stops the run with this message (formatted with the command's stderr).
     refusal: str = ""
+    # A check that also fails when it prints nothing (a query whose answer is empty).
+    needs_output: bool = False
 
     def shell(self) -> str:
         where = "" if self.cwd == REPO_ROOT else f"(cd {self.cwd.relative_to(REPO_ROOT)} && "
@@ -161,11 +163,51 @@ def image_check(where: Target, root: Path = REPO_ROOT) -> Command:
     return Command(argv, refusal=refusal)
 
 
+def placeholder_check(where: Target, root: Path = REPO_ROOT) -> Command:
+    """scripts/ci/placeholders.py: a real deploy refuses a committed placeholder (prod's operators' group,
+    alert receiver, example host), as CI's deploys do."""
+    argv = (sys.executable, str(root / "scripts" / "ci" / "placeholders.py"), "--stack", where.name)
+    return Command(argv, cwd=root, refusal="{stderr}")
+
+
+def size_checks(where: Target, root: Path = REPO_ROOT) -> list[Command]:
+    """Each pool's VM size must exist in the stack's region for this subscription, or AKS refuses the pool
+    after the independent resources exist. `az vm list-skus --location <region> --resource-type
+    virtualMachines --size <name>` lists the region's sizes matching the name, without the ones not available
+    to the subscription unless `--all` is given (Azure/azure-cli src/azure-cli/azure/cli/command_modules/vm/
+    _params.py, list-skus `--all`: "show all information including vm sizes not available under the current
+    subscription"); the JMESPath query keeps the exact name, so an empty answer means "not here"."""
+    config = read_stack(where.name, root).config
+    location = config["muse:location"]
+    checks = []
+    keys_of: dict[str, list[str]] = {}
+    for key in ("muse:systemNodeVmSize", "muse:userNodeVmSize"):
+        keys_of.setdefault(config[key], []).append(key)
+    for size, keys in keys_of.items():
+        key = " and ".join(keys)
+        argv = (
+            "az", "vm", "list-skus", "--location", location, "--resource-type", "virtualMachines",
+            "--size", size, "--query", f"[?name=='{size}'].name", "--output", "tsv",
+        )  # fmt: skip
+        refusal = (
+            f"stack {where.name}: {key} {size} is not offered in {location} to this subscription, so AKS "
+            "would refuse the pool after the other resources exist; nothing was deployed. Pick another size: "
+            f"az vm list-skus --location {location} --resource-type virtualMachines --output table. {{stderr}}"
+        )
+        checks.append(Command(argv, refusal=refusal, needs_output=True))
+    return checks
+
+
 def plan(where: Target, args: Sequence[str], root: Path = REPO_ROOT) -> list[Command]:
-    """Every command `stack.py <stack> <args>` runs, in order."""
+    """Every command `scripts/stack <stack> <args>` runs, in order: the checks, then pulumi."""
     commands = []
     verb = args[0] if args else ""
-    if verb in {"up", "update"} and where.environment is not None and not os.environ.get(STAGE_VARIABLE):
+    staged = bool(os.environ.get(STAGE_VARIABLE))
+    if verb in {"up", "update"} and where.environment is not None:
+        commands.append(placeholder_check(where, root))
+    if verb in {"up", "update", "preview"} and where.environment is not None:
+        commands.extend(size_checks(where, root))
+    if verb in {"up", "update"} and where.environment is not None and not staged:
         commands.append(image_check(where, root))
     env = {"PULUMI_BACKEND_URL": where.backend.backend_url}
     commands.append(Command(("pulumi", *pulumi_args(where, args)), env, where.cwd))
@@ -183,11 +225,9 @@ def run(commands: Sequence[Command], dry_run: bool) -> int:
             done = subprocess.run(
                 command.argv, env=environment, cwd=command.cwd, capture_output=True, text=True
             )
-            if done.returncode != 0:
-                print(
-                    command.refusal.format(stderr=done.stderr.strip() or f"exit {done.returncode}"),
-                    file=sys.stderr,
-                )
+            if done.returncode != 0 or (command.needs_output and not done.stdout.strip()):
+                why = done.stderr.strip() or (f"exit {done.returncode}" if done.returncode else "")
+                print(command.refusal.format(stderr=why).rstrip(), file=sys.stderr)
                 return 65
             continue
         code = subprocess.run(command.argv, env=environment, cwd=command.cwd).returncode
