@@ -40,6 +40,59 @@ env_state() { # env_state <environment> <field>: e.g. env_state prod backend_url
 }
 tags=(app=muse "owner=$owner" env=shared managed-by=bootstrap-script)
 
+echo "== 0/5 preflight: the global names are free and the vCPU quota covers the pools (nothing is created yet)"
+# Registry and storage names are global across Azure: one taken by someone else fails only mid-deploy. A name
+# that exists in this subscription is ours from an earlier run. `check-name` answers nameAvailable
+# (Azure/azure-cli acr/custom.py acr_check_name; storage account check-name), without creating anything.
+name_free() { # name_free <what> <show command...> -- <check-name command...>
+  local what="$1"; shift
+  local show=() check=()
+  while [[ "$1" != -- ]]; do show+=("$1"); shift; done; shift; check=("$@")
+  "${show[@]}" --output none 2>/dev/null && return 0
+  [[ "$("${check[@]}" --query nameAvailable --output tsv)" == true ]] || {
+    echo "bootstrap: the $what name is taken elsewhere in Azure: set another muse:nameSuffix in Pulumi.dev.yaml and Pulumi.prod.yaml" >&2
+    exit 1
+  }
+}
+name_free "state storage account ${state[storage_account]}" az storage account show --name "${state[storage_account]}" \
+  -- az storage account check-name --name "${state[storage_account]}"
+for env in "${environments[@]}"; do
+  registry="$("$python" -c 'import sys; from stack.naming import ResourceNames; print(ResourceNames.for_stack(sys.argv[1], sys.argv[2]).registry)' "$env" "$(stack_value "$env" muse:nameSuffix)")"
+  name_free "registry $registry" az acr show --name "$registry" -- az acr check-name --name "$registry"
+done
+# vCPU quota per VM family and region (`az vm list-usage`: currentValue and limit per family, e.g.
+# standardDDSv5Family, plus the regional total `cores`) against what the pools need at their maximum, plus one
+# surge node per pool during an upgrade (AKS's default maxSurge). The family of a size is its list-skus
+# `family`; a size the region does not offer this subscription stops here too.
+while IFS=$'\t' read -r size vcpus; do
+  family="$(az vm list-skus --location "$location" --resource-type virtualMachines --size "$size" \
+    --query "[?name=='$size'].family | [0]" --output tsv)"
+  [[ -n "$family" ]] || { echo "bootstrap: $size is not offered in $location to this subscription (az vm list-skus)" >&2; exit 1; }
+  for quota in "$family" cores; do
+    read -r used limit < <(az vm list-usage --location "$location" \
+      --query "[?name.value=='$quota'] | [0].[currentValue, limit]" --output tsv)
+    if (( ${used:-0} + vcpus > ${limit:-0} )); then
+      echo "bootstrap: the pools need $vcpus more vCPUs of $quota in $location ($used of $limit used):" \
+        "request a quota increase (Portal > Quotas > Compute, or az quota update) first" >&2
+      exit 1
+    fi
+  done
+done < <("$python" -c '
+import sys
+from collections import Counter
+from stack.config import load_stack_config, vm_size_parts
+from stack.files import read_stack
+need = Counter()
+for env in sys.argv[1:]:
+    c = load_stack_config(env, read_stack(env).config)
+    pools = max(1, len(c.availability_zones))
+    users = c.user_node_max_count if c.user_node_autoscale else c.user_node_count
+    need[c.system_node_vm_size] += vm_size_parts(c.system_node_vm_size)[1] * (c.system_node_count + 1)
+    need[c.user_node_vm_size] += vm_size_parts(c.user_node_vm_size)[1] * pools * (users + 1)
+for size, vcpus in need.items():
+    print(size, vcpus, sep="\t")
+' "${environments[@]}")
+
 echo "== 1/5 resource providers, state backend in ${state[resource_group]} ($location)"
 # CI's roles are scoped to resource groups: it cannot register a provider (stack/providers.py says why each).
 while read -r namespace; do
@@ -90,6 +143,25 @@ bootstrap_json() { # bootstrap_json <output> <python over `o`>: what it prints, 
   (cd bootstrap && PULUMI_BACKEND_URL="$backend_url" pulumi stack output --stack main --json "$1") |
     "$python" -c "import json,sys; o=json.load(sys.stdin); $2"
 }
+
+# People: each environment's operators' group (muse:operatorsGroupObjectId) gets what docs/runbook.md needs on
+# the environment's resource group (made by the bootstrap stack above): the cluster user credential for
+# `az aks get-credentials` and Kubernetes read/write through Azure RBAC (local accounts are off). Role ids
+# from ../shared/azure-rbac/builtin-roles.json: Azure Kubernetes Service Cluster User Role
+# 4abbcc35-e782-43d8-92c5-2d3f1bd2253f, Azure Kubernetes Service RBAC Writer a7ffa36f-339b-4b5c-8bdf-e2c188b2c0eb.
+# Unset (dev may leave it empty) or the Nil UUID placeholder: no grant, said so.
+for env in "${environments[@]}"; do
+  group="$(stack_value "$env" muse:operatorsGroupObjectId)"
+  if [[ -z "$group" || "$group" == 00000000-0000-0000-0000-000000000000 ]]; then
+    echo "   $env: no operators' group (muse:operatorsGroupObjectId unset or the placeholder): nobody gets kubectl"
+    continue
+  fi
+  rg_id="/subscriptions/$subscription/resourceGroups/rg-muse-$env-$(stack_value "$env" muse:nameSuffix)"
+  for role in 4abbcc35-e782-43d8-92c5-2d3f1bd2253f a7ffa36f-339b-4b5c-8bdf-e2c188b2c0eb; do
+    az role assignment create --assignee-object-id "$group" --assignee-principal-type Group \
+      --role "$role" --scope "$rg_id" --output none
+  done
+done
 
 echo "== 3/5 environment stacks, each in its own container with its own key"
 for env in "${environments[@]}"; do

@@ -31,6 +31,9 @@ echo "$(basename "$0") $*" >> "$CALLS"
 case "$(basename "$0") $*" in
   "az account show"*) echo 11111111-2222-3333-4444-555555555555 ;;
   "az ad signed-in-user show"*) echo aaaaaaaa-0000-0000-0000-000000000001 ;;
+  "az acr check-name"*|"az storage account check-name"*) echo "${NAME_AVAILABLE:-true}" ;;
+  "az vm list-skus"*) echo standardDDSv5Family ;;
+  "az vm list-usage"*) printf '%s\t%s\n' 0 "${QUOTA:-100}" ;;
   "az "*" show "*|"az group show"*) [ "$EXISTING" = yes ] || exit 3 ;;
   "pulumi stack output --stack main --json "*) cat "$OUTPUTS/${@: -1}.json" ;;
   "pulumi stack output"*) echo "value-of-${@: -1}" ;;
@@ -104,6 +107,7 @@ def _run(
     existing: bool = False,
     plans: dict[str, OfflinePlan] | None = None,
     script: Path = SCRIPT,
+    extra_env: dict[str, str] | None = None,
 ) -> tuple[subprocess.CompletedProcess[str], list[str]]:
     plans_dir = tmp_path / "plans"
     plans_dir.mkdir(exist_ok=True)
@@ -131,6 +135,7 @@ def _run(
         "PYTHON": sys.executable,
         "ENGINE": str(ENGINE),
         "PLANS": str(plans_dir),
+        **(extra_env or {}),
     }
     result = subprocess.run(
         ["bash", str(script), *args], env=env, capture_output=True, text=True, check=False, cwd=REPO_ROOT
@@ -456,3 +461,30 @@ def test_negative_control_the_former_put_drops_the_reviewers() -> None:
         "prod", {"deployment_branch_policy": {"protected_branches": False, "custom_branch_policies": True}}
     )
     assert github.reviewers("prod") == []
+
+
+@pytest.mark.parametrize(
+    ("env", "words"),
+    [
+        ({"NAME_AVAILABLE": "false"}, "name is taken elsewhere in Azure"),
+        ({"QUOTA": "10"}, "request a quota increase"),
+    ],
+    ids=["taken-name", "short-quota"],
+)
+def test_preflight_stops_before_anything_is_created(
+    tmp_path: Path, bootstrap_outputs: dict[str, object], env: dict[str, str], words: str
+) -> None:
+    result, calls = _run(tmp_path, bootstrap_outputs, extra_env=env)
+    assert result.returncode == 1 and words in result.stderr, result.stderr
+    assert not [c for c in calls if " create " in f"{c} " or c.startswith(("pulumi", "az provider register"))]
+
+
+def test_the_committed_placeholder_group_gets_no_grant(
+    tmp_path: Path, plans: dict[str, OfflinePlan], bootstrap_outputs: dict[str, object]
+) -> None:
+    # Negative control of the preflight (names free, quota 100 vCPUs per family) and of the grant: the
+    # committed files name no real operators' group, so the run goes on and grants nobody a Kubernetes role.
+    result, calls = _run(tmp_path, bootstrap_outputs, plans=plans)
+    assert result.returncode == 0, result.stderr
+    assert "prod: no operators' group" in result.stdout
+    assert not [c for c in calls if "--assignee-principal-type Group" in c]
