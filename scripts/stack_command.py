@@ -1,7 +1,7 @@
 """Run a pulumi command against one stack's OWN state backend: the one way to address a stack by hand.
 
     make preview STACK=dev                 # = scripts/stack dev preview (scripts/stack runs this with .venv)
-    make up STACK=prod                     # = scripts/stack prod up (refreshes; checks placeholders and image)
+    make up STACK=prod                     # = scripts/stack prod up (refreshes; checks before pulumi)
     make refresh STACK=prod
     scripts/stack prod config set muse:replicas 4
     scripts/stack prod stack output museUrl
@@ -17,10 +17,11 @@ PULUMI_BACKEND_URL for the one command (the Pulumi CLI reads it before the login
 - `up`, `preview` and `destroy` run with `--refresh`, as CI's deploys do: the AKS auto-upgrade channel moves
   the cluster and its pools under Pulumi, and an update planned from stale state sends old versions back
   (docs/runbook.md, "Manual deploy"). Pulumi.yaml's `options: refresh: always` (pulumi/pulumi PR 8071, in
-  every CLI since 2021 and so in the pinned 3.272.0: sdk/go/common/workspace/project.go ProjectOptions.Refresh,
-  read by getRefreshOption in pkg/cmd/pulumi/operations, commit 0351806b7a863ba6a4261576fc40aeae2f1d34a7)
-  would do the same for every command, but also for every CI preview, whose identities and access model are
-  derived from each command's own flags (export/access/operations.py); the flag stays explicit instead.
+  every CLI since 2021 and so in the pinned 3.272.0: sdk/go/common/workspace/project.go
+  ProjectOptions.Refresh, read by getRefreshOption in pkg/cmd/pulumi/operations; commit
+  0351806b7a863ba6a4261576fc40aeae2f1d34a7) would do the same for every command, but also for every CI
+  preview, whose identities and access model are derived from each command's own flags
+  (export/access/operations.py); the flag stays explicit instead.
 - `stack init` and `stack select --create` get the stack's Key Vault secrets provider.
 - `up` of dev or prod first checks that the stack's registry has the image its config names (`muse:imageTag`,
   `latest` by default, which exists only after CI deployed once), with `az acr repository show`, and refuses
@@ -107,7 +108,7 @@ def _has_flag(args: Sequence[str], *flags: str) -> bool:
 
 
 def pulumi_args(where: Target, args: Sequence[str]) -> list[str]:
-    """`args` with the stack, and the refresh or secrets provider the command needs. Flags go before a `--`."""
+    """`args` with the stack, and the refresh or secrets provider the command needs (before any `--`)."""
     args = list(args)
     split = args.index("--") if "--" in args else len(args)
     head, tail = args[:split], args[split:]
@@ -137,15 +138,17 @@ def image_check(where: Target, root: Path = REPO_ROOT) -> Command:
     image's attributes and exits non-zero when the registry, repository or tag does not exist (Azure/azure-cli
     src/azure-cli/azure/cli/command_modules/acr/repository.py, acr_repository_show; the error is a
     ResourceNotFoundError, azure/cli/core/azclierror.py). scripts/ci/tag-latest.sh uses the same command."""
-    assert where.environment is not None
+    if where.environment is None:
+        raise ValueError("the bootstrap project deploys no image")
     config = read_stack(where.name, root).config
     tag = config["muse:imageTag"]
     registry = ResourceNames.for_stack(where.environment, where.suffix).registry
     reference = image_reference(tag)
+    image = f"{registry}.azurecr.io/{IMAGE_REPOSITORY}"
     if where.environment == "dev":
         how = (
-            f"build and push it: az acr login --name {registry} && IMAGE={registry}.azurecr.io/{IMAGE_REPOSITORY} "
-            f"scripts/build-image.sh && podman push {registry}.azurecr.io/{IMAGE_REPOSITORY}:$(git rev-parse HEAD), "
+            f"build and push it: az acr login --name {registry} && IMAGE={image} scripts/build-image.sh && "
+            f"podman push {image}:$(git rev-parse HEAD), "
             f"then deploy its digest: scripts/stack {where.name} config set muse:imageTag "
             "sha256:<digest from the push>"
         )
@@ -156,8 +159,8 @@ def image_check(where: Target, root: Path = REPO_ROOT) -> Command:
             f"deploy'), then scripts/stack {where.name} config set muse:imageTag sha256:<digest>"
         )
     refusal = (
-        f"stack {where.name}: registry {registry} has no image {reference} (muse:imageTag is {tag!r}), so the "
-        f"rollout could only time out; nothing was deployed. {how}. az said: {{stderr}}"
+        f"stack {where.name}: registry {registry} has no image {reference} (muse:imageTag is {tag!r}), so "
+        f"the rollout could only time out; nothing was deployed. {how}. az said: {{stderr}}"
     )
     argv = ("az", "acr", "repository", "show", "--name", registry, "--image", reference, "--output", "none")
     return Command(argv, refusal=refusal)
@@ -192,7 +195,8 @@ def size_checks(where: Target, root: Path = REPO_ROOT) -> list[Command]:
         refusal = (
             f"stack {where.name}: {key} {size} is not offered in {location} to this subscription, so AKS "
             "would refuse the pool after the other resources exist; nothing was deployed. Pick another size: "
-            f"az vm list-skus --location {location} --resource-type virtualMachines --output table. {{stderr}}"
+            f"az vm list-skus --location {location} --resource-type virtualMachines --output table. "
+            "{stderr}"
         )
         checks.append(Command(argv, refusal=refusal, needs_output=True))
     return checks
@@ -251,7 +255,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     where = target(args.stack)
     if args.dry_run:
         print(
-            f"# stack {where.stack}: backend {where.backend.backend_url}, secrets {where.backend.secrets_provider}"
+            f"# stack {where.stack}: backend {where.backend.backend_url}, "
+            f"secrets {where.backend.secrets_provider}"
         )
     return run(plan(where, args.pulumi), args.dry_run)
 

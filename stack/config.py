@@ -97,10 +97,10 @@ _KUBERNETES_MINOR = re.compile(r"^1\.[0-9]{1,2}$")
 _CLOCK_TIME = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 _UTC_OFFSET = re.compile(r"^([+-])([0-9]{2}):(00|15|30|45)$")
 
-# The marked placeholder a committed stack file may carry for an Entra object id it cannot know (the operators'
-# group of the organisation that deploys it): the Nil UUID, "all 128 bits set to zero" (RFC 9562 section 5.9),
-# which Entra never assigns. Config accepts it, so `make plan STACK=prod` works on a fresh clone; every real
-# deploy of prod refuses it (scripts/ci/placeholders.py), before the approval.
+# The marked placeholder a committed stack file may carry for an Entra object id it cannot know (the
+# operators' group of the organisation that deploys it): the Nil UUID, "all 128 bits set to zero" (RFC 9562
+# section 5.9), which Entra never assigns. Config accepts it, so `make plan STACK=prod` works on a fresh
+# clone; every real deploy of prod refuses it (scripts/ci/placeholders.py), before the approval.
 PLACEHOLDER_OBJECT_ID = "00000000-0000-0000-0000-000000000000"
 
 # Azure's VM size grammar (learn.microsoft.com/azure/virtual-machines/vm-naming-conventions):
@@ -128,8 +128,9 @@ def _region(value: str) -> str:
 def _vm_size(value: str) -> str:
     if not (_VM_SIZE.match(value) and _VM_SIZE_PARTS.match(value)):
         raise ValueError(
-            f"'{value}' is not an Azure VM size name: Standard_<family><vCPUs>[features][_accelerator][_v<n>], "
-            "e.g. Standard_D4ds_v5 (learn.microsoft.com/azure/virtual-machines/vm-naming-conventions)"
+            f"'{value}' is not an Azure VM size name: "
+            "Standard_<family><vCPUs>[features][_accelerator][_v<n>], e.g. Standard_D4ds_v5 "
+            "(learn.microsoft.com/azure/virtual-machines/vm-naming-conventions)"
         )
     return value
 
@@ -137,7 +138,8 @@ def _vm_size(value: str) -> str:
 def vm_size_parts(size: str) -> tuple[str, int]:
     """(family, vCPUs) of a size name that passed `_vm_size`, e.g. ("D", 4) for Standard_D4ds_v5."""
     match = _VM_SIZE_PARTS.match(size)
-    assert match is not None, size
+    if match is None:
+        raise ValueError(f"'{size}' is not an Azure VM size name")
     return match.group("family"), int(match.group("vcpus"))
 
 
@@ -349,8 +351,8 @@ class StackConfig(BaseModel):
         alias="operatorsGroupObjectId",
         description=(
             "Object id of the Entra ID group of the people who operate this stack by hand (docs/runbook.md); "
-            "the bootstrap grants it the cluster's user credential and Kubernetes read/write. Required in prod; "
-            "00000000-0000-0000-0000-000000000000 marks a placeholder that real deploys refuse."
+            "the bootstrap grants it the cluster's user credential and Kubernetes read/write. Required in "
+            "prod; 00000000-0000-0000-0000-000000000000 marks a placeholder that real deploys refuse."
         ),
     )
     replicas: Annotated[int, Field(ge=1, le=50)] = Field(
@@ -739,8 +741,8 @@ def _prod_operators(c: Mapping[str, Any]) -> list[Problem]:
         return [
             Problem(
                 "operatorsGroupObjectId",
-                "prod needs the Entra ID group of the people who operate it (kubectl in docs/runbook.md): set its "
-                "object id (az ad group show --group <name> --query id -o tsv)",
+                "prod needs the Entra ID group of the people who operate it (kubectl in docs/runbook.md): "
+                "set its object id (az ad group show --group <name> --query id -o tsv)",
             )
         ]
     return []

@@ -12,7 +12,9 @@ import pytest
 
 from stack.files import REPO_ROOT
 
-SHELL_BLOCK = re.compile(r"^(?P<indent>[ \t]*)```(?:bash|sh|shell|console)\n(?P<body>.*?)^(?P=indent)```", re.M | re.S)
+SHELL_BLOCK = re.compile(
+    r"^(?P<indent>[ \t]*)```(?:bash|sh|shell|console)\n(?P<body>.*?)^(?P=indent)```", re.M | re.S
+)
 # Commands that read or write a stack (and so its backend); `login`, `version`, `plugin`, `policy` do not.
 STACK_COMMAND = re.compile(
     r"(?:^|[\s;|&(`])pulumi\s+(up|update|preview|refresh|destroy|import|cancel|config|stack|state|watch)\b"

@@ -324,7 +324,7 @@ def deploy(stack: str, image: str, commit: str, policy_packs: list[str]) -> tupl
 def placeholder_problem(stack: str) -> str | None:
     """placeholders.py's message for `stack`, or None; run with the project's .venv (module docstring)."""
     if not VENV_PYTHON.exists():
-        return f"{VENV_PYTHON} is missing: run `make ci-venv` first (placeholders.py needs the program's packages)"
+        return f"{VENV_PYTHON} is missing: run `make ci-venv` first (placeholders.py needs the program)"
     done = subprocess.run(
         [str(VENV_PYTHON), str(HERE / "placeholders.py"), "--stack", stack],
         capture_output=True,

@@ -25,6 +25,7 @@ import sys
 from pathlib import Path
 
 from reserved_host import reserved
+
 from stack.config import PLACEHOLDER_OBJECT_ID, ConfigError, StackConfig, load_stack_config
 from stack.files import REPO_ROOT, read_stack
 
@@ -37,17 +38,19 @@ def placeholders(config: StackConfig) -> list[tuple[str, str]]:
         found.append(
             (
                 "alertEmails",
-                f"{bad} is a placeholder under a domain reserved for examples (RFC 2606), so prod's alerts would "
-                "mail nobody: set the on-call address (config set --path 'muse:alertEmails[0]' <address>)",
+                f"{bad} is a placeholder under a domain reserved for examples (RFC 2606), so prod's "
+                "alerts would mail nobody: set the on-call address "
+                "(config set --path 'muse:alertEmails[0]' <address>)",
             )
         )
     if config.ingress_host and reserved(config.ingress_host):
         found.append(
             (
                 "ingressHost",
-                f"{reserved(config.ingress_host)}, a placeholder no client can reach and no CA certifies: set the "
-                "organisation's DNS name (config set muse:ingressHost <name>), then put its certificate into the "
-                "stack's Key Vault (scripts/tls-certificate.sh; docs/runbook.md, 'TLS certificate')",
+                f"{reserved(config.ingress_host)}, a placeholder no client can reach and no CA certifies: "
+                "set the organisation's DNS name (config set muse:ingressHost <name>), then put its "
+                "certificate into the stack's Key Vault "
+                "(scripts/tls-certificate.sh; docs/runbook.md, 'TLS certificate')",
             )
         )
     if config.operators_group_object_id == PLACEHOLDER_OBJECT_ID:

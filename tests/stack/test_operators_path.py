@@ -1,6 +1,6 @@
-"""docs/runbook.md "The operator's path": a numbered sequence (bootstrap -> manual dev deploy -> the cluster ->
-prod's first deploy -> manual rollback) whose every stack command runs here as a dry run of scripts/stack,
-printing the command with its stack's own backend."""
+"""docs/runbook.md "The operator's path": a numbered sequence (bootstrap -> manual dev deploy -> the
+cluster -> prod's first deploy -> manual rollback) whose every stack command runs here as a dry run of
+scripts/stack, printing the command with its stack's own backend."""
 
 from __future__ import annotations
 
@@ -29,7 +29,9 @@ def test_the_path_is_numbered_in_order() -> None:
 def _wrapper_calls() -> list[list[str]]:
     """Every `scripts/stack ...` of the section (also inside $(...)), placeholders filled in."""
     blocks = "\n".join(re.findall(r"```bash\n(.*?)```", SECTION, re.S))
-    filled = blocks.replace("<good digest>", "a" * 64).replace("sha256:<digest podman printed>", "sha256:" + "b" * 64)
+    filled = blocks.replace("<good digest>", "a" * 64).replace(
+        "sha256:<digest podman printed>", "sha256:" + "b" * 64
+    )
     filled = re.sub(r"<[^>]+>", "x", filled)
     calls = []
     for match in re.finditer(r"scripts/stack ([^)\n`]+)", filled):
@@ -59,5 +61,7 @@ def test_the_make_targets_of_the_path_exist() -> None:
 
 
 def test_negative_control_a_stack_the_repository_lacks_is_refused() -> None:
-    done = subprocess.run([str(WRAPPER), "--dry-run", "staging", "up"], capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [str(WRAPPER), "--dry-run", "staging", "up"], capture_output=True, text=True, check=False
+    )
     assert done.returncode != 0 and "no stack 'staging'" in done.stderr

@@ -37,7 +37,9 @@ exit 0
 """
 
 
-def _checkout(tmp_path: Path, prod: dict[str, object] | None = None, dev: dict[str, object] | None = None) -> Path:
+def _checkout(
+    tmp_path: Path, prod: dict[str, object] | None = None, dev: dict[str, object] | None = None
+) -> Path:
     """A copy of the scripts and stack files, with changes to the stack files."""
     root = tmp_path / "repo"
     (root / "scripts" / "ci").mkdir(parents=True)
@@ -63,7 +65,12 @@ def _run(root: Path, tmp_path: Path, *args: str, **env: str) -> tuple[int, str, 
         (bin_dir / tool).chmod(0o755)
     calls = tmp_path / "calls.log"
     calls.write_text("")
-    environment = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "CALLS": str(calls), "HOME": str(tmp_path), **env}
+    environment = {
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "CALLS": str(calls),
+        "HOME": str(tmp_path),
+        **env,
+    }
     done = subprocess.run(
         [str(root / "scripts" / "stack"), *args], env=environment, capture_output=True, text=True, check=False
     )
@@ -72,7 +79,9 @@ def _run(root: Path, tmp_path: Path, *args: str, **env: str) -> tuple[int, str, 
 
 @pytest.mark.parametrize(("stack", "container"), [("dev", "state-dev"), ("prod", "state-prod")])
 def test_the_dry_run_prints_every_command_with_the_stacks_own_backend(stack: str, container: str) -> None:
-    done = subprocess.run([str(WRAPPER), "--dry-run", stack, "up"], capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [str(WRAPPER), "--dry-run", stack, "up"], capture_output=True, text=True, check=True
+    )
     lines = done.stdout.splitlines()
     backend = StateBackendNames.for_environment(stack, "m7k2")
     assert lines[0] == f"# stack {stack}: backend {backend.backend_url}, secrets {backend.secrets_provider}"
@@ -147,7 +156,9 @@ def test_preview_and_up_refuse_a_size_the_region_does_not_offer(tmp_path: Path) 
 
 def test_a_registry_stage_deploys_no_workload_so_no_image_is_checked(tmp_path: Path) -> None:
     root = _checkout(tmp_path)
-    code, output, calls = _run(root, tmp_path, "dev", "up", MISSING_IMAGE="1", MUSE_BOOTSTRAP_STAGE="registry")
+    code, output, calls = _run(
+        root, tmp_path, "dev", "up", MISSING_IMAGE="1", MUSE_BOOTSTRAP_STAGE="registry"
+    )
     assert code == 0, output
     assert not [c for c in calls if c.startswith("az acr")]
 
