@@ -230,7 +230,7 @@ param imageImportPrincipalId string = ''
 @maxValue(730)
 param logRetentionDays int = 30
 
-@description('Email addresses the alert action group notifies.')
+@description('Email addresses the alert action group notifies; prod needs at least one alert receiver (an address under example.com is a placeholder that real deploys refuse).')
 param alertEmails array = []
 
 @description('Name of the certificate for ingressHost in the stack\'s Key Vault, which the Gateway serves (scripts/tls-certificate.sh puts it there); required with ingressHost.')
