@@ -144,23 +144,13 @@ bootstrap_json() { # bootstrap_json <output> <python over `o`>: what it prints, 
     "$python" -c "import json,sys; o=json.load(sys.stdin); $2"
 }
 
-# People: each environment's operators' group (muse:operatorsGroupObjectId) gets what docs/runbook.md needs on
-# the environment's resource group (made by the bootstrap stack above): the cluster user credential for
-# `az aks get-credentials` and Kubernetes read/write through Azure RBAC (local accounts are off). Role ids
-# from ../shared/azure-rbac/builtin-roles.json: Azure Kubernetes Service Cluster User Role
-# 4abbcc35-e782-43d8-92c5-2d3f1bd2253f, Azure Kubernetes Service RBAC Writer a7ffa36f-339b-4b5c-8bdf-e2c188b2c0eb.
-# Unset (dev may leave it empty) or the Nil UUID placeholder: no grant, said so.
+# People: the bootstrap stack above granted each environment's operators' group (muse:operatorsGroupObjectId)
+# its cluster roles (bootstrap/__main__.py, rbac/roles.py OPERATOR_ROLES); say where there is none.
 for env in "${environments[@]}"; do
   group="$(stack_value "$env" muse:operatorsGroupObjectId)"
   if [[ -z "$group" || "$group" == 00000000-0000-0000-0000-000000000000 ]]; then
     echo "   $env: no operators' group (muse:operatorsGroupObjectId unset or the placeholder): nobody gets kubectl"
-    continue
   fi
-  rg_id="/subscriptions/$subscription/resourceGroups/rg-muse-$env-$(stack_value "$env" muse:nameSuffix)"
-  for role in 4abbcc35-e782-43d8-92c5-2d3f1bd2253f a7ffa36f-339b-4b5c-8bdf-e2c188b2c0eb; do
-    az role assignment create --assignee-object-id "$group" --assignee-principal-type Group \
-      --role "$role" --scope "$rg_id" --output none
-  done
 done
 
 echo "== 3/5 environment stacks, each in its own container with its own key"
