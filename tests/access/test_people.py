@@ -33,7 +33,9 @@ def test_negative_control_without_either_role_a_step_is_denied(model: Model, rol
 
 def test_the_reader_role_would_not_do_for_a_rollback(model: Model) -> None:
     # Why Writer and not Reader: `kubectl rollout undo` writes the Deployment.
-    [writer] = [a for a in model.assignments_of(operators("prod")) if a.role.id == Role.AKS_RBAC_WRITER.value.id]
+    [writer] = [
+        a for a in model.assignments_of(operators("prod")) if a.role.id == Role.AKS_RBAC_WRITER.value.id
+    ]
     reader = type(writer)(
         writer.name, writer.principal, _role(model, Role.AKS_RBAC_READER), writer.scope, source=writer.source
     )
@@ -66,7 +68,9 @@ def _bootstrap_with(monkeypatch: pytest.MonkeyPatch, group: str | None) -> list[
     ]
 
 
-def test_the_bootstrap_grants_a_real_group_exactly_the_operator_roles(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_bootstrap_grants_a_real_group_exactly_the_operator_roles(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     granted = _bootstrap_with(monkeypatch, GROUP)
     assert {str(r.get("principalId")) for r in granted} == {GROUP}
     assert sorted(str(r.get("roleDefinitionId")).rsplit("/", 1)[-1] for r in granted) == sorted(
