@@ -59,8 +59,8 @@ from rbac.roles import (
     CustomRoles,
     PrincipalType,
     Role,
-    only_assigning,
     assign_role,
+    only_assigning,
     only_reading_custom_resources,
 )
 from stack import args as stack_args

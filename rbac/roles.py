@@ -71,8 +71,8 @@ DELEGABLE_BY_CI: tuple[Role, ...] = (
 # re-run of the bootstrap updates the role instead of creating a second one.
 # What a member of an environment's operators' group (muse:operatorsGroupObjectId) gets on the environment's
 # resource group, granted by the bootstrap: `az aks get-credentials` (the cluster user credential: local
-# accounts are off, so it holds no secret, only the Entra ID login) and Kubernetes read/write in the namespaces
-# through Azure RBAC, what docs/runbook.md's triage and manual rollback run (get/logs/delete pods, rollout
+# accounts are off, so it holds no secret, only the Entra ID login) and Kubernetes read/write in the
+# namespaces through Azure RBAC, what docs/runbook.md's triage and manual rollback run (get/logs/delete pods, rollout
 # history/undo). Not RBAC Admin or Cluster Admin: no person edits Kubernetes roles or cluster-scoped objects.
 OPERATOR_ROLES = (Role.AKS_CLUSTER_USER, Role.AKS_RBAC_WRITER)
 
