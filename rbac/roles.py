@@ -72,8 +72,9 @@ DELEGABLE_BY_CI: tuple[Role, ...] = (
 # What a member of an environment's operators' group (muse:operatorsGroupObjectId) gets on the environment's
 # resource group, granted by the bootstrap: `az aks get-credentials` (the cluster user credential: local
 # accounts are off, so it holds no secret, only the Entra ID login) and Kubernetes read/write in the
-# namespaces through Azure RBAC, what docs/runbook.md's triage and manual rollback run (get/logs/delete pods, rollout
-# history/undo). Not RBAC Admin or Cluster Admin: no person edits Kubernetes roles or cluster-scoped objects.
+# namespaces through Azure RBAC, what docs/runbook.md's triage and manual rollback run (get/logs/delete
+# pods, rollout history/undo). Not RBAC Admin or Cluster Admin: no person edits Kubernetes roles or
+# cluster-scoped objects.
 OPERATOR_ROLES = (Role.AKS_CLUSTER_USER, Role.AKS_RBAC_WRITER)
 
 _CUSTOM_ROLE_NAMESPACE = uuid.UUID("0b6f3c3e-9d3a-4e55-a3c1-6b2f0f1d5e27")

@@ -56,9 +56,14 @@ name_free() { # name_free <what> <show command...> -- <check-name command...>
 }
 name_free "state storage account ${state[storage_account]}" az storage account show --name "${state[storage_account]}" \
   -- az storage account check-name --name "${state[storage_account]}"
+# Key Vault names stay taken while a deleted vault is soft-deleted (purge protection: 90 days in prod), and
+# `az keyvault check-name` says so too.
+name_free "state Key Vault ${state[key_vault]}" az keyvault show --name "${state[key_vault]}" \
+  -- az keyvault check-name --name "${state[key_vault]}"
 for env in "${environments[@]}"; do
-  registry="$("$python" -c 'import sys; from stack.naming import ResourceNames; print(ResourceNames.for_stack(sys.argv[1], sys.argv[2]).registry)' "$env" "$(stack_value "$env" muse:nameSuffix)")"
+  read -r registry vault < <("$python" -c 'import sys; from stack.naming import ResourceNames as R; n = R.for_stack(sys.argv[1], sys.argv[2]); print(n.registry, n.key_vault)' "$env" "$(stack_value "$env" muse:nameSuffix)")
   name_free "registry $registry" az acr show --name "$registry" -- az acr check-name --name "$registry"
+  name_free "Key Vault $vault" az keyvault show --name "$vault" -- az keyvault check-name --name "$vault"
 done
 # vCPU quota per VM family and region (`az vm list-usage`: currentValue and limit per family, e.g.
 # standardDDSv5Family, plus the regional total `cores`) against what the pools need at their maximum, plus one
@@ -133,9 +138,11 @@ done
 echo "== 2/5 bootstrap stack (resource groups, GitHub identities)"
 # The state backend and the Key Vault secrets provider use azidentity's DefaultAzureCredential, which falls
 # through to the az login session here (AZURE_KEYVAULT_AUTH_VIA_CLI is ignored by the gocloud.dev Pulumi pins).
-pulumi login "$backend_url"
+# No `pulumi login`: it is per machine and would leave the CLI pointed at the bootstrap's container, where a
+# later `pulumi preview --stack prod` finds no stack. Each command gets its backend (scripts/stack does the same).
 (
   cd bootstrap
+  export PULUMI_BACKEND_URL="$backend_url"
   pulumi stack select main --create --secrets-provider "$secrets_provider"
   pulumi up --stack main --yes
 )
