@@ -80,7 +80,8 @@ IMAGE_SOURCE = "dev"
 
 def environment_config(environment: str) -> StackConfig:
     try:
-        return load_stack_config(environment, read_stack(environment, REPO_ROOT).config)
+        files = read_stack(environment, REPO_ROOT)
+        return load_stack_config(environment, files.config, stack_file=files.stack_file_config)
     except ValueError as error:
         raise pulumi.RunError(str(error)) from None
 

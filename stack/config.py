@@ -829,16 +829,46 @@ def _foreign_near_misses(values: Mapping[str, Any], by_key: Mapping[str, str]) -
     return problems
 
 
-def load_stack_config(stack: str, values: Mapping[str, Any], *, today: date | None = None) -> StackConfig:
+def unquoted_numbers(stack_file: Mapping[str, Any]) -> list[Problem]:
+    """Keys of text whose stack-file value YAML read as a number. The Pulumi CLI hands the program the number
+    re-printed, not the text written: an unquoted `1.30` arrives as "1.3" (pulumi/pulumi
+    sdk/go/common/resource/config/object.go at 042b25538a47757434b4518559b5bf2b4c4ce9f8: UnmarshalYAML
+    decodes into `any`, a float64, and MarshalString writes it back as JSON); only the stack file shows it."""
+    problems = []
+    by_key = {_key_of(name): name for name in StackConfig.model_fields}
+    for key, value in sorted(stack_file.items()):
+        name = by_key.get(key.removeprefix(f"{PROJECT}:"))
+        if name is None or isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        if _pulumi_type(StackConfig.model_fields[name].annotation) == "string":
+            problems.append(
+                Problem(
+                    _key_of(name),
+                    f"is the number {value!r} in the stack file, and YAML drops what a number does not keep "
+                    f'(an unquoted 1.30 is read as 1.3): quote it, e.g. "{value}" written as you mean it',
+                )
+            )
+    return problems
+
+
+def load_stack_config(
+    stack: str,
+    values: Mapping[str, Any],
+    *,
+    today: date | None = None,
+    stack_file: Mapping[str, Any] | None = None,
+) -> StackConfig:
     """Validate the `muse:*` config of `stack`. `values` maps keys (with or without `muse:`) to raw values.
 
     `today` is the date the Kubernetes version must be supported on (default: today in UTC; tests pin it).
+    `stack_file` is the stack file's config as YAML typed it (StackFiles.stack_file_config), for the one
+    mistake the engine's strings hide: a number where text was meant (`unquoted_numbers`).
     Raises ConfigError listing every problem; returns a frozen StackConfig otherwise.
     """
     by_key = {_key_of(name): name for name in StackConfig.model_fields}
     ours = {key: value for key, value in values.items() if ":" not in key or key.startswith(f"{PROJECT}:")}
     raw = {key.removeprefix(f"{PROJECT}:"): value for key, value in ours.items()}
-    problems: list[Problem] = [*_foreign_near_misses(values, by_key)]
+    problems: list[Problem] = [*_foreign_near_misses(values, by_key), *unquoted_numbers(stack_file or {})]
     parsed: dict[str, Any] = {}
 
     for key in sorted(set(raw) - set(by_key)):
@@ -906,10 +936,16 @@ def from_pulumi() -> StackConfig:
     """
     import pulumi
 
+    from stack.files import read_stack
     from stack.pulumi_config import stack_config
 
     today = kubernetes_support.utc_today()
-    config = load_stack_config(pulumi.get_stack(), stack_config(), today=today)
+    stack = pulumi.get_stack()
+    try:  # `pulumi up` runs in the project directory, beside Pulumi.<stack>.yaml
+        stack_file = read_stack(stack).stack_file_config
+    except FileNotFoundError:  # an Automation API inline program has no stack file
+        stack_file = {}
+    config = load_stack_config(stack, stack_config(), today=today, stack_file=stack_file)
     verdict = kubernetes_support.check(config.kubernetes_version, today)
     if verdict.status is kubernetes_support.Support.ENDING:
         pulumi.log.warn(f"{PROJECT}:kubernetesVersion: {verdict.message}")

@@ -32,7 +32,8 @@ echo "$(basename "$0") $*" >> "$CALLS"
 case "$(basename "$0") $*" in
   "az account show"*) echo 11111111-2222-3333-4444-555555555555 ;;
   "az ad signed-in-user show"*) echo aaaaaaaa-0000-0000-0000-000000000001 ;;
-  "az acr check-name"*|"az storage account check-name"*|"az keyvault check-name"*) echo "${NAME_AVAILABLE:-true}" ;;
+  "az acr check-name"*|"az storage account check-name"*|"az keyvault check-name"*)
+    echo "${NAME_AVAILABLE:-true}" ;;
   "az vm list-skus"*) echo standardDDSv5Family ;;
   "az vm list-usage"*) printf '%s\t%s\n' 0 "${QUOTA:-100}" ;;
   "az "*" show "*|"az group show"*) [ "$EXISTING" = yes ] || exit 3 ;;

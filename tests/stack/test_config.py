@@ -314,3 +314,32 @@ def test_a_receiver_kind_added_later_counts_for_the_prod_rule() -> None:
         assert config_module.alert_receivers({"alert_emails": (), "alert_webhooks": ("https://x",)}) == 1
     finally:
         config_module._RECEIVER_FIELDS = original
+
+
+def test_an_unquoted_version_is_told_to_be_quoted() -> None:
+    # What the engine hands over for `muse:kubernetesVersion: 1.30` is "1.3"; the stack file shows the number.
+    with pytest.raises(ConfigError) as raised:
+        load_stack_config(
+            "test", {**VALID_DEV, "kubernetesVersion": "1.3"}, stack_file={"muse:kubernetesVersion": 1.3}
+        )
+    told = [p.message for p in raised.value.problems if p.key == "kubernetesVersion"]
+    assert any("quote it" in m and "1.30 is read as 1.3" in m for m in told), told
+
+
+def test_negative_control_quoted_text_and_real_numbers_pass() -> None:
+    stack_file = {"muse:kubernetesVersion": "1.30", "muse:replicas": 2, "muse:userNodeAutoscale": True}
+    config = load_stack_config("test", {**VALID_DEV, "kubernetesVersion": "1.36"}, stack_file=stack_file)
+    assert config.kubernetes_version == "1.36"
+
+
+def test_the_stack_file_reader_keeps_the_number_for_the_check(tmp_path: Any) -> None:
+    import shutil
+
+    from stack.config import unquoted_numbers
+    from stack.files import REPO_ROOT
+
+    shutil.copy(REPO_ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    (tmp_path / "Pulumi.x.yaml").write_text("config:\n  muse:kubernetesVersion: 1.30\n  muse:owner: team\n")
+    files = read_stack("x", tmp_path)
+    assert files.config["muse:kubernetesVersion"] == "1.3"  # what the engine would pass too
+    assert [p.key for p in unquoted_numbers(files.stack_file_config)] == ["kubernetesVersion"]
