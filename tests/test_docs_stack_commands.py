@@ -12,6 +12,9 @@ import pytest
 
 from stack.files import REPO_ROOT
 
+BACKEND = "PULUMI_BACKEND_URL"
+EXPORTED = re.compile(rf"\bexport\s+{BACKEND}=")
+UNSET = re.compile(rf"\bunset\s+{BACKEND}\b")
 SHELL_BLOCK = re.compile(
     r"^(?P<indent>[ \t]*)```(?:bash|sh|shell|console)\n(?P<body>.*?)^(?P=indent)```", re.M | re.S
 )
@@ -29,9 +32,9 @@ def unaddressed(markdown: str) -> list[str]:
         exported = False
         for line in block.group("body").splitlines():
             code = re.split(r"(?:^|\s)#", line, maxsplit=1)[0]  # comments only describe
-            if re.search(r"\bexport\s+PULUMI_BACKEND_URL=", code):
+            if EXPORTED.search(code):
                 exported = True
-            if re.search(r"\bunset\s+PULUMI_BACKEND_URL\b", code):
+            if UNSET.search(code):
                 exported = False
             for command in STACK_COMMAND.finditer(code):
                 inline = "PULUMI_BACKEND_URL=" in code[: command.start() + 1]
