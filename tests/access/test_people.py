@@ -13,6 +13,9 @@ from offline.engine import run_stack
 from rbac.roles import OPERATOR_ROLES, Role
 from stack.files import REPO_ROOT
 
+# The whole permission model and bootstrap program runs.
+pytestmark = pytest.mark.slow
+
 GROUP = "3f2b6c1e-9a4d-4e8f-b7c2-1d5e6f7a8b9c"
 
 

@@ -8,8 +8,13 @@ import re
 import shlex
 import subprocess
 
+import pytest
+
 from stack.files import REPO_ROOT
 from stack.naming import StateBackendNames
+
+# Each step runs scripts/stack as a process (seconds in all).
+pytestmark = pytest.mark.slow
 
 RUNBOOK = (REPO_ROOT / "docs" / "runbook.md").read_text(encoding="utf-8")
 SECTION = RUNBOOK.split("## The operator's path\n", 1)[1].split("\n## ", 1)[0]

@@ -16,6 +16,9 @@ import yaml
 from stack.files import REPO_ROOT
 from stack.naming import StateBackendNames
 
+# Real processes: scripts/stack with stand-in az and pulumi.
+pytestmark = pytest.mark.slow
+
 WRAPPER = REPO_ROOT / "scripts" / "stack"
 REAL_PROD = {
     "muse:ingressHost": "muse.contoso.com",

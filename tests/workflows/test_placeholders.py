@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from offline.engine import run_stack
@@ -17,6 +18,9 @@ from stack.files import REPO_ROOT
 CI = REPO_ROOT / "scripts" / "ci"
 sys.path.insert(0, str(CI))
 import placeholders  # noqa: E402  (scripts/ci is not a package; deploy.py runs it the same way)
+
+# Processes and the offline plan of prod.
+pytestmark = pytest.mark.slow
 
 REAL = {
     "muse:ingressHost": "muse.contoso.com",
