@@ -42,6 +42,22 @@ SYNCED_SECRET_KEY = "token"  # noqa: S105 - a key name
 KEY_VAULT_SECRET = "muse-api-token"  # noqa: S105 - the Key Vault secret name (__main__.py writes it)
 IMAGE_REPOSITORY = "muse"
 PORT = 8080
+# Prometheus metrics: the service serves /metrics only on this port (its contract), scraped by the Azure
+# Monitor metrics add-on through the pod annotations below.
+METRICS_PORT = 9090
+METRICS_PORT_NAME = "metrics"
+METRICS_PATH = "/metrics"
+READINESS_PATH = "/readyz"
+# Azure Monitor managed Prometheus scrapes annotated pods only in the namespaces this ConfigMap's regex names
+# (learn.microsoft.com/azure/azure-monitor/containers/prometheus-metrics-scrape-configuration, "Pod annotation-
+# based scraping"; template: Azure/prometheus-collector otelcollector/configmaps/ama-metrics-settings-
+# configmap.yaml at 02e468d12f7504f054aa30bf11232053185399b6). Sections left out keep the add-on's defaults.
+METRICS_SETTINGS_CONFIGMAP = "ama-metrics-settings-configmap"
+METRICS_SETTINGS_NAMESPACE = "kube-system"
+# The add-on's scraper pods, which the NetworkPolicy lets in: the ama-metrics Deployment in kube-system
+# (Azure/prometheus-collector otelcollector/deploy/addon-chart/azure-monitor-metrics-addon/templates/
+# ama-metrics-deployment.yaml at 75bfeadb46a9a357fe7c6caaf04cd2d536c7e801: pod label rsName: ama-metrics).
+METRICS_SCRAPER_LABELS = {"rsName": "ama-metrics"}
 SERVICE_PORT = 80
 
 # Ingress: a Gateway of the application routing add-on's Gateway API implementation, in its own namespace
@@ -405,6 +421,33 @@ def _topology_spread(spec: WorkloadSpec, pod_labels: dict[str, str] | None = Non
     ]
 
 
+def scrape_annotations() -> dict[str, str]:
+    """What the metrics add-on's pod-annotation job reads (the Prometheus convention it implements)."""
+    return {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(METRICS_PORT),
+        "prometheus.io/path": METRICS_PATH,
+    }
+
+
+def metrics_settings(spec: WorkloadSpec) -> dict[str, Any]:
+    """The add-on's settings: scrape annotated pods in Muse's namespace (and only there)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": METRICS_SETTINGS_CONFIGMAP,
+            "namespace": METRICS_SETTINGS_NAMESPACE,
+            "labels": labels(spec),
+        },
+        "data": {
+            "schema-version": "v1",
+            "config-version": "muse-1",
+            "pod-annotation-based-scraping": f'podannotationnamespaceregex = "{spec.namespace}"',
+        },
+    }
+
+
 def deployment(spec: WorkloadSpec) -> dict[str, Any]:
     """Zero-downtime rollout: one surge pod at a time, never one fewer ready pod than wanted."""
     restricted = {
@@ -421,7 +464,10 @@ def deployment(spec: WorkloadSpec) -> dict[str, Any]:
         "image": image_reference(spec.azure.registry_login_server, spec.image_tag),
         # Always: a manual deploy by tag (e.g. latest) gets the pushed image; with a digest, a cheap check.
         "imagePullPolicy": "Always",
-        "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
+        "ports": [
+            {"name": "http", "containerPort": PORT, "protocol": "TCP"},
+            {"name": METRICS_PORT_NAME, "containerPort": METRICS_PORT, "protocol": "TCP"},
+        ],
         "envFrom": [{"configMapRef": {"name": config_map_name(spec)}}],
         "env": [
             {
@@ -433,7 +479,7 @@ def deployment(spec: WorkloadSpec) -> dict[str, Any]:
         # Startup: up to 30 s to come up; liveness only afterwards. Readiness follows /readyz, which turns
         # 503 at SIGTERM so the pod leaves the endpoints while it drains.
         "startupProbe": _probe("/healthz", period=1, failures=30),
-        "readinessProbe": _probe("/readyz", period=5, failures=1),
+        "readinessProbe": _probe(READINESS_PATH, period=5, failures=1),
         "livenessProbe": _probe("/healthz", period=10, failures=3),
         "lifecycle": {"preStop": {"sleep": {"seconds": PRESTOP_SLEEP_SECONDS}}},
         "securityContext": restricted,
@@ -455,7 +501,7 @@ def deployment(spec: WorkloadSpec) -> dict[str, Any]:
             "selector": {"matchLabels": selector_labels()},
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
             "template": {
-                "metadata": {"labels": pod_labels},
+                "metadata": {"labels": pod_labels, "annotations": scrape_annotations()},
                 "spec": {
                     "serviceAccountName": spec.service_account,
                     # The workload identity webhook injects its own projected token (audience
@@ -769,7 +815,19 @@ def network_policy(spec: WorkloadSpec) -> dict[str, Any]:
                         }
                     ],
                     "ports": [{"protocol": "TCP", "port": PORT}],
-                }
+                },
+                {
+                    # The metrics add-on's scraper, on the metrics port only.
+                    "from": [
+                        {
+                            "namespaceSelector": {
+                                "matchLabels": {"kubernetes.io/metadata.name": METRICS_SETTINGS_NAMESPACE}
+                            },
+                            "podSelector": {"matchLabels": METRICS_SCRAPER_LABELS},
+                        }
+                    ],
+                    "ports": [{"protocol": "TCP", "port": METRICS_PORT}],
+                },
             ],
         },
     }
@@ -793,6 +851,7 @@ BUILDERS: dict[str, Callable[[WorkloadSpec], dict[str, Any] | None]] = {
     "poddisruptionbudget": pod_disruption_budget,
     "horizontalpodautoscaler": horizontal_pod_autoscaler,
     "networkpolicy": network_policy,
+    "metricssettings": metrics_settings,
 }
 
 
