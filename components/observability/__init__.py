@@ -218,7 +218,6 @@ def slo_tiles(namespace: str, settings: slo.SloSettings, monitor_workspace_id: s
 
 
 PROBE_RESULTS = """AppAvailabilityResults
-| where TimeGenerated {TimeRange}
 | summarize availability_percent = 100.0 * countif(Success == true) / count() by bin(TimeGenerated, 5m), Location
 | order by TimeGenerated asc"""
 
@@ -230,7 +229,6 @@ def workbook_content(
     *,
     monitor_workspace_id: str = "",
     slo_settings: slo.SloSettings | None = None,
-    probe: bool = False,
 ) -> dict[str, Any]:
     """The workbook (Azure Monitor workbook JSON, `Notebook/1.0`): a time-range parameter and one tile per
     query, against the workspace; with managed Prometheus the SLO tiles first, with the probe its results.
@@ -646,7 +644,6 @@ class Observability(pulumi.ComponentResource):
                         title,
                         monitor_workspace_id=ids[1],
                         slo_settings=args.slo,
-                        probe=availability is not None,
                     ),
                     sort_keys=True,
                 )
