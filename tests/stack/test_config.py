@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -127,6 +128,30 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str, str]] = [
     ("dev", {"muse:ingressTlsCertificate": "muse-tls"}, "ingressHost", "no host"),
     ("dev", {"muse:ingressTlsCertificate": "a.b"}, "ingressTlsCertificate", "pattern"),
     ("prod", {"muse:protectStatefulResources": False}, "protectStatefulResources", "set true"),
+    # Live signals: prod is probed from outside, from enough places; the probe needs a host.
+    ("prod", {"muse:availabilityTest": False}, "availabilityTest", "watched from outside"),
+    ("dev", {"muse:availabilityTest": True}, "availabilityTest", "set ingressHost"),
+    (
+        "prod",
+        {"muse:availabilityTestLocations": ["emea-nl-ams-azr"] * 5},
+        "availabilityTestLocations",
+        "at least 5 distinct",
+    ),
+    ("dev", {"muse:availabilityTestLocations": ["westeurope"]}, "availabilityTestLocations", "location id"),
+    # SLO: an alert that can never fire, a ticket faster than the page, a number that is none.
+    ("dev", {"muse:sloLatencyPercent": "60"}, "sloPageBurnRate", "could never fire"),
+    ("dev", {"muse:sloTicketBurnRate": "20"}, "sloTicketBurnRate", "below sloPageBurnRate"),
+    ("dev", {"muse:sloAvailabilityPercent": "three nines"}, "sloAvailabilityPercent", "number"),
+    ("dev", {"muse:sloAvailabilityPercent": "100"}, "sloAvailabilityPercent", "less than 100"),
+    # Webhooks: https only; a URL with a token must be a secret (encrypted in the stack file).
+    ("dev", {"muse:alertWebhooks": ["http://hooks.example.com/x"]}, "alertWebhooks", "https://"),
+    (
+        "dev",
+        {"muse:alertWebhooks": ["https://hooks.example.com/services/T0/B0/abcdefghijklmnopqrstuvwx"]},
+        "alertWebhooks",
+        "--secret",
+    ),
+    ("dev", {"muse:alertWebhooks": ["https://hooks.example.com/x?code=abc"]}, "alertWebhooks", "--secret"),
 ]
 
 
@@ -169,6 +194,7 @@ def test_every_problem_is_listed_in_one_message() -> None:
             "ingressTlsCertificate",
             "ingressTlsCertificateIssuer",
             "protectStatefulResources",
+            "availabilityTest",
         ]
     )
     assert str(raised.value).count("\n  - muse:") == len(keys)
@@ -187,6 +213,7 @@ def test_a_broken_key_does_not_hide_rules_on_other_keys() -> None:
             ingressHost="muse.example.org",
             ingressTlsCertificate="muse-tls",
             ingressTlsCertificateIssuer="Unknown",
+            availabilityTest="true",
         )
     assert {p.key for p in raised.value.problems} == {"replicas", "clusterTier"}
 
@@ -226,3 +253,20 @@ def test_dev_may_serve_http_on_an_ip_or_https_on_a_host() -> None:
         "muse-dev.example.org",
         "muse-dev-tls",
     )
+
+
+def test_a_webhook_with_a_token_is_accepted_as_a_secret_and_a_plain_one_without() -> None:
+    dev = dict(read_stack("dev").config)
+    slack = "https://hooks.example.com/services/T0/B0/abcdefghijklmnopqrstuvwx"
+    as_secret = load_stack_config(
+        "dev",
+        {**dev, "muse:alertWebhooks": json.dumps([slack])},
+        secret_keys=frozenset({"muse:alertWebhooks"}),
+    )
+    assert as_secret.alert_webhooks == (slack,)
+    # A URL without a credential (e.g. an Entra-ID-secured endpoint) may stay plain text.
+    plain = load_stack_config("dev", {**dev, "muse:alertWebhooks": '["https://oncall.example.com/alerts"]'})
+    assert plain.alert_webhooks == ("https://oncall.example.com/alerts",)
+    # The same token URL as plain text is refused (the negative control of the secret check).
+    with pytest.raises(ConfigError, match="--secret"):
+        load_stack_config("dev", {**dev, "muse:alertWebhooks": json.dumps([slack])})
