@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from components.kubernetes_cluster import AUTO_UPGRADE_SCHEDULE, NODE_OS_UPGRADE_SCHEDULE
-from components.muse_workload.manifests import GATEWAY_NAMESPACE_SUFFIX
+from components.muse_workload.manifests import GATEWAY_NAMESPACE_SUFFIX, READINESS_PATH
+from components.observability.availability import FAILED_LOCATIONS, FREQUENCY_SECONDS
 from export.bicep_syntax import Cond, Expr, For, camel
 from export.mapping import Param, TypeMapping
 from offline.engine import PlannedResource
@@ -307,7 +308,7 @@ MAPPINGS.update(
                 "properties.webhookReceivers": For(
                     "url",
                     "i",
-                    "alertWebhookUrls.?urls ?? []",
+                    "contains(alertWebhookUrls, 'urls') ? alertWebhookUrls.urls : []",
                     {
                         "name": Expr("'webhook-${i + 1}'"),
                         "serviceUri": Expr("url"),
@@ -508,10 +509,10 @@ MAPPINGS.update(
                 # The hidden-link tag ties the test to its component (components/observability/availability.py).
                 "tags": Expr("union(tags, {'hidden-link:${appInsights.id}': 'Resource'})"),
                 "properties.Locations": For("where", "i", "availabilityTestLocations", {"Id": Expr("where")}),
-                "properties.Request.RequestUrl": Expr("'https://${ingressHost}/readyz'"),
+                "properties.Request.RequestUrl": Expr(f"'https://${{ingressHost}}{READINESS_PATH}'"),
                 "properties.Description": Expr(
-                    "'GET https://${ingressHost}/readyz from ${length(availabilityTestLocations)} locations "
-                    "every 300 s.'"
+                    f"'GET https://${{ingressHost}}{READINESS_PATH} every {FREQUENCY_SECONDS} s; alerts when "
+                    f"{FAILED_LOCATIONS}+ locations fail.'"
                 ),
             },
             symbol=lambda name: "availabilityWebTest",

@@ -78,7 +78,7 @@ def probe(
         location=location,
         kind="standard",
         web_test_kind="standard",
-        description=f"GET {test.url} from {len(test.locations)} locations every {FREQUENCY_SECONDS} s.",
+        description=f"GET {test.url} every {FREQUENCY_SECONDS} s; alerts when {FAILED_LOCATIONS}+ locations fail.",
         enabled=True,
         frequency=FREQUENCY_SECONDS,
         timeout=TIMEOUT_SECONDS,

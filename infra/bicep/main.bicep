@@ -748,7 +748,7 @@ resource actionGroup 'Microsoft.Insights/actionGroups@2024-10-01-preview' = {
     }]
     enabled: true
     groupShortName: names.actionGroupShort
-    webhookReceivers: [for (url, i) in alertWebhookUrls.?urls ?? []: {
+    webhookReceivers: [for (url, i) in contains(alertWebhookUrls, 'urls') ? alertWebhookUrls.urls : []: {
       name: 'webhook-${i + 1}'
       serviceUri: url
       useCommonAlertSchema: true
@@ -1723,7 +1723,7 @@ resource availabilityWebTest 'Microsoft.Insights/webtests@2022-06-15' = if (avai
   kind: 'standard'
   tags: union(tags, {'hidden-link:${appInsights.id}': 'Resource'})
   properties: {
-    Description: 'GET https://${ingressHost}/readyz from ${length(availabilityTestLocations)} locations every 300 s.'
+    Description: 'GET https://${ingressHost}/readyz every 300 s; alerts when 2+ locations fail.'
     Enabled: true
     Frequency: 300
     Kind: 'standard'
