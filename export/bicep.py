@@ -69,20 +69,18 @@ NOT_PARAMETERS: dict[str, str] = {
         "webhook URLs carry their integration's token: the Bicep takes them as the @secure() object "
         "parameter alertWebhookUrls, never from a parameter file"
     ),
-    **{
-        key: (
-            "written into the Prometheus rule expressions (components/observability/slo.py); the export "
-            "refuses stacks whose rules differ, so a change of it shows up here"
-        )
-        for key in (
+    **dict.fromkeys(
+        (
             "sloAvailabilityPercent",
             "sloLatencyPercent",
             "sloLatencyThresholdMs",
             "sloWindowDays",
             "sloPageBurnRate",
             "sloTicketBurnRate",
-        )
-    },
+        ),
+        "written into the Prometheus rule expressions (components/observability/slo.py); the export "
+        "refuses stacks whose rules differ, so a change of it shows up here",
+    ),
 }
 
 # Stack outputs the Bicep has no counterpart for, with the reason (written above the Bicep outputs).

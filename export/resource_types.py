@@ -319,7 +319,8 @@ MAPPINGS.update(
                             name="alertWebhookUrls",
                             type="object",
                             description=(
-                                'Webhook URLs of the action group as {"urls": ["https://..."]} (the stack key '
+                                'Webhook URLs of the action group as {"urls": ["https://..."]} (the '
+                                "stack key "
                                 "alertWebhooks); pass at deploy time, never in a parameter file."
                             ),
                             secure=True,
@@ -408,7 +409,8 @@ def _pascal(name: str) -> str:
     return name[:1].upper() + name[1:]
 
 
-# Web test properties are PascalCase in ARM (Microsoft.Insights/webtests@2022-06-15), camelCase in the SDK; the
+# Web test properties are PascalCase in ARM (Microsoft.Insights/webtests@2022-06-15), camelCase in the
+# SDK; the
 # SDK's `webTestName` is both the resource name and `properties.Name`, `webTestKind` is `properties.Kind`,
 # `locations[].location` is `Locations[].Id`, and the SSL checks are spelled `SSLCheck` /
 # `SSLCertRemainingLifetimeCheck`.
@@ -428,7 +430,7 @@ def _web_test_properties(value: Any) -> Any:
 
 
 def _web_test_shape(inputs: dict[str, Any]) -> dict[str, Any]:
-    top = {k: inputs[k] for k in ("location", "tags", "kind") if k in inputs}
+    top: dict[str, Any] = {k: inputs[k] for k in ("location", "tags", "kind") if k in inputs}
     rest = {k: v for k, v in inputs.items() if k not in top}
     properties = _web_test_properties(rest)
     properties["Locations"] = [{"Id": where["Location"]} for where in properties.get("Locations", [])]
@@ -448,7 +450,7 @@ _COMPONENT_NAMES = {
 
 
 def _component_shape(inputs: dict[str, Any]) -> dict[str, Any]:
-    top = {k: inputs[k] for k in MONITOR_TOP_LEVEL if k in inputs}
+    top: dict[str, Any] = {k: inputs[k] for k in MONITOR_TOP_LEVEL if k in inputs}
     properties = {
         _COMPONENT_NAMES.get(k, k if k.startswith("publicNetworkAccess") else _pascal(k)): v
         for k, v in inputs.items()
@@ -506,7 +508,8 @@ MAPPINGS.update(
             shape=_web_test_shape,
             bindings={
                 "location": Expr("location"),
-                # The hidden-link tag ties the test to its component (components/observability/availability.py).
+                # The hidden-link tag ties the test to its component
+                # (components/observability/availability.py).
                 "tags": Expr("union(tags, {'hidden-link:${appInsights.id}': 'Resource'})"),
                 "properties.Locations": For("where", "i", "availabilityTestLocations", {"Id": Expr("where")}),
                 "properties.Request.RequestUrl": Expr(f"'https://${{ingressHost}}{READINESS_PATH}'"),

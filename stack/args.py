@@ -79,7 +79,8 @@ def slo_settings(config: StackConfig) -> SloSettings:
 
 
 def availability_test(config: StackConfig) -> AvailabilityTest | None:
-    """The external probe of the stack's public URL (the Gateway's readiness passthrough `/readyz`), or None."""
+    """The external probe of the stack's public URL (the Gateway's readiness passthrough `/readyz`), or
+    None."""
     if not (config.availability_test and config.ingress_host):
         return None
     return AvailabilityTest(

@@ -223,7 +223,8 @@ def _https_url(value: str) -> str:
 
 
 def embeds_token(url: str) -> bool:
-    """Whether a webhook URL carries a credential: user info, a query string, or a long opaque path segment."""
+    """Whether a webhook URL carries a credential: user info, a query string, or a long opaque path
+    segment."""
     match = _URL.match(url)
     if match is None:
         return False
@@ -454,7 +455,9 @@ class StackConfig(BaseModel):
     slo_availability_percent: Annotated[float, Field(gt=90, lt=100)] = Field(
         default=99.9,
         alias="sloAvailabilityPercent",
-        description="Availability SLO: percent of requests answered without a 5xx over sloWindowDays (90-100).",
+        description=(
+            "Availability SLO: percent of requests answered without a 5xx over sloWindowDays (90-100)."
+        ),
     )
     slo_latency_percent: Annotated[float, Field(gt=50, lt=100)] = Field(
         default=99.0,
@@ -474,7 +477,9 @@ class StackConfig(BaseModel):
     slo_page_burn_rate: Annotated[float, Field(gt=1, le=1000)] = Field(
         default=14.4,
         alias="sloPageBurnRate",
-        description="Burn rate (x budget) over 1 h and 5 min that pages (14.4 = 2 % of 30 days' budget in 1 h).",
+        description=(
+            "Burn rate (x budget) over 1 h and 5 min that pages (14.4 = 2 % of 30 days' budget in 1 h)."
+        ),
     )
     slo_ticket_burn_rate: Annotated[float, Field(gt=1, le=1000)] = Field(
         default=6.0,
@@ -492,7 +497,9 @@ class StackConfig(BaseModel):
     availability_test: bool = Field(
         default=False,
         alias="availabilityTest",
-        description="External standard availability test of https://<ingressHost>/readyz (prod must set true).",
+        description=(
+            "External standard availability test of https://<ingressHost>/readyz (prod must set true)."
+        ),
     )
     availability_test_locations: tuple[Annotated[str, AfterValidator(_test_location)], ...] = Field(
         default=DEFAULT_TEST_LOCATIONS,
@@ -793,7 +800,8 @@ def _burn_rates(c: Mapping[str, Any]) -> list[Problem]:
                     Problem(
                         key,
                         f"{burn:g}x the {100 - percent:g} % budget of {objective_key} is "
-                        f"{burn * budget * 100:.0f} % errors: the alert could never fire; lower the burn rate",
+                        f"{burn * budget * 100:.0f} % errors: the alert could never fire; lower the "
+                        f"burn rate",
                     )
                 )
     if c["slo_ticket_burn_rate"] >= c["slo_page_burn_rate"]:

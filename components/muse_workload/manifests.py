@@ -49,7 +49,8 @@ METRICS_PORT_NAME = "metrics"
 METRICS_PATH = "/metrics"
 READINESS_PATH = "/readyz"
 # Azure Monitor managed Prometheus scrapes annotated pods only in the namespaces this ConfigMap's regex names
-# (learn.microsoft.com/azure/azure-monitor/containers/prometheus-metrics-scrape-configuration, "Pod annotation-
+# (learn.microsoft.com/azure/azure-monitor/containers/prometheus-metrics-scrape-configuration, "Pod
+# annotation-
 # based scraping"; template: Azure/prometheus-collector otelcollector/configmaps/ama-metrics-settings-
 # configmap.yaml at 02e468d12f7504f054aa30bf11232053185399b6). Sections left out keep the add-on's defaults.
 METRICS_SETTINGS_CONFIGMAP = "ama-metrics-settings-configmap"

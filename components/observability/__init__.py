@@ -196,7 +196,8 @@ def slo_tiles(namespace: str, settings: slo.SloSettings, monitor_workspace_id: s
         }
 
     burn = " or ".join(
-        f'label_replace({objective.ratio(window)}{selector} / {objective.budget:g}, "burn", "{objective.slug} {window}", "", "")'
+        f'label_replace({objective.ratio(window)}{selector} / {objective.budget:g}, "burn", '
+        f'"{objective.slug} {window}", "", "")'
         for objective in (availability, latency)
         for window in (*slo.PAGE_WINDOWS, *slo.TICKET_WINDOWS)
     )
@@ -218,7 +219,8 @@ def slo_tiles(namespace: str, settings: slo.SloSettings, monitor_workspace_id: s
 
 
 PROBE_RESULTS = """AppAvailabilityResults
-| summarize availability_percent = 100.0 * countif(Success == true) / count() by bin(TimeGenerated, 5m), Location
+| summarize availability_percent = 100.0 * countif(Success == true) / count() by bin(TimeGenerated, 5m),
+Location
 | order by TimeGenerated asc"""
 
 
@@ -292,18 +294,14 @@ def workbook_content(
                 if monitor_workspace_id and slo_settings is not None
                 else []
             ),
-            *(
-                [
-                    tile(
-                        "probe",
-                        "External probe: availability % per location",
-                        PROBE_RESULTS,
-                        "timechart",
-                        100,
-                    )
-                ]
-                if probe
-                else []
+            # Always there, so every stack's workbook has the same tiles; empty where muse:availabilityTest
+            # is off.
+            tile(
+                "probe",
+                "External probe: availability % per location (muse:availabilityTest)",
+                PROBE_RESULTS,
+                "timechart",
+                100,
             ),
             tile("request-rate", "Requests per minute by route", queries.request_rate, "timechart"),
             tile("error-rate", "5xx responses (% of requests)", queries.error_rate, "timechart"),
@@ -355,7 +353,8 @@ class Observability(pulumi.ComponentResource):
         )
         if not args.alert_emails and not args.alert_webhooks:
             pulumi.log.warn(
-                "muse:alertEmails and muse:alertWebhooks are empty: alerts fire and show in Azure Monitor, but "
+                "muse:alertEmails and muse:alertWebhooks are empty: alerts fire and show in Azure "
+                "Monitor, but "
                 "nobody is notified. Set `pulumi config set --path 'muse:alertEmails[0]' <team address>` or "
                 "`pulumi config set --secret muse:alertWebhooks '[\"https://...\"]'`.",
                 resource=self,

@@ -76,9 +76,11 @@ def probe(
         synthetic_monitor_id=test_name,
         resource_group_name=resource_group_name,
         location=location,
-        kind="standard",
-        web_test_kind="standard",
-        description=f"GET {test.url} every {FREQUENCY_SECONDS} s; alerts when {FAILED_LOCATIONS}+ locations fail.",
+        kind=applicationinsights.WebTestKind.STANDARD,
+        web_test_kind=applicationinsights.WebTestKind.STANDARD,
+        description=(
+            f"GET {test.url} every {FREQUENCY_SECONDS} s; alerts when {FAILED_LOCATIONS}+ locations fail."
+        ),
         enabled=True,
         frequency=FREQUENCY_SECONDS,
         timeout=TIMEOUT_SECONDS,

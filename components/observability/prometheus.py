@@ -1,10 +1,12 @@
-"""Azure Monitor managed Prometheus for one cluster: the Azure Monitor workspace, the data collection endpoint,
+"""Azure Monitor managed Prometheus for one cluster: the Azure Monitor workspace, the data collection
+endpoint,
 rule and association the metrics add-on sends through, and the Prometheus rule groups (the recommended
 Kubernetes recording rules and alerts, and Muse's SLO rules).
 
 The shape follows the add-on's own template, Azure/prometheus-collector AddonBicepTemplate/
 FullAzureMonitorMetricsProfile.bicep at 4729fae53601079fb0e3da84d3c6fc851c4f4a5e: a `Linux` DCE and DCR named
-`MSProm-<workspace region>-<cluster>`, the DCR forwarding the stream `Microsoft-PrometheusMetrics` from the data
+`MSProm-<workspace region>-<cluster>`, the DCR forwarding the stream `Microsoft-PrometheusMetrics` from
+the data
 source `prometheusForwarder` to the workspace, the association `MSProm-<cluster region>-<cluster>` on the
 cluster, and rule groups `<group>-<cluster>` scoped to the workspace with `clusterName` set (so the rules only
 see that cluster's series). The cluster side is `azureMonitorProfile.metrics.enabled`
@@ -109,7 +111,9 @@ def managed_prometheus(
         resource_group_name=resource_group_name,
         location=location,
         kind="Linux",
-        description="Managed Prometheus of the Muse cluster: where the metrics add-on gets its configuration.",
+        description=(
+            "Managed Prometheus of the Muse cluster: where the metrics add-on gets its configuration."
+        ),
         tags=dict(tags),
         opts=opts,
     )
@@ -119,7 +123,9 @@ def managed_prometheus(
         resource_group_name=resource_group_name,
         location=location,
         kind="Linux",
-        description="Managed Prometheus of the Muse cluster: the add-on's metrics to the Azure Monitor workspace.",
+        description=(
+            "Managed Prometheus of the Muse cluster: the add-on's metrics to the Azure Monitor workspace."
+        ),
         data_collection_endpoint_id=endpoint.id,
         data_sources=monitor.DataCollectionRuleDataSourcesArgs(
             prometheus_forwarder=[

@@ -1,8 +1,10 @@
-"""The recommended Kubernetes rule groups of Azure Monitor managed Prometheus, as the add-on's templates create
+"""The recommended Kubernetes rule groups of Azure Monitor managed Prometheus, as the add-on's templates
+create
 them: Node and Kubernetes recording rules (what the portal's and Grafana's Kubernetes dashboards read) and a
 selection of the community alerts. Source: Azure/prometheus-collector, AddonBicepTemplate/
 FullAzureMonitorMetricsProfile.bicep at 4729fae53601079fb0e3da84d3c6fc851c4f4a5e (recording rules) and
-AddonBicepTemplate/recommendedMetricAlerts.bicep at 05f8b1258fbef091f96e40d1ba4c0c91d1e7f424 (alerts); the rules
+AddonBicepTemplate/recommendedMetricAlerts.bicep at 05f8b1258fbef091f96e40d1ba4c0c91d1e7f424 (alerts);
+the rules
 are the kubernetes-mixin's (github.com/kubernetes-monitoring/kubernetes-mixin, Apache-2.0).
 
 The expressions are Prometheus rules like the SLO's (components/observability/slo.py), so the same
@@ -32,7 +34,10 @@ def _node_rules() -> list[Rule]:
         ),
         Rule(
             record="instance:node_cpu_utilisation:rate5m",
-            expression=f'1 - avg without (cpu) (sum without (mode) (rate(node_cpu_seconds_total{{{_NODE}, mode=~"idle|iowait|steal"}}[5m])))',
+            expression=(
+                f"1 - avg without (cpu) (sum without (mode) "
+                f'(rate(node_cpu_seconds_total{{{_NODE}, mode=~"idle|iowait|steal"}}[5m])))'
+            ),
         ),
         Rule(
             record="instance:node_load1_per_cpu:ratio",
@@ -88,7 +93,8 @@ def _kubernetes_rules() -> list[Rule]:
         return Rule(
             record=f"cluster:namespace:pod_{resource}:active:kube_pod_container_resource_{kind}",
             expression=(
-                f'kube_pod_container_resource_{kind}{{resource="{resource}",{_KSM}}} * on (namespace, pod, cluster) '
+                f'kube_pod_container_resource_{kind}{{resource="{resource}",{_KSM}}} * on (namespace, '
+                f"pod, cluster) "
                 f"group_left() {_ACTIVE}"
             ),
         )
@@ -97,9 +103,12 @@ def _kubernetes_rules() -> list[Rule]:
         return Rule(
             record=f"namespace_{resource}:kube_pod_container_resource_{kind}:sum",
             expression=(
-                "sum by (namespace, cluster) (sum by (namespace, pod, cluster) (max by (namespace, pod, container, "
-                f'cluster) (kube_pod_container_resource_{kind}{{resource="{resource}",{_KSM}}}) * on (namespace, pod, '
-                f'cluster) group_left() max by (namespace, pod, cluster) (kube_pod_status_phase{{phase=~"Pending|Running"}} == 1)))'
+                "sum by (namespace, cluster) (sum by (namespace, pod, cluster) (max by (namespace, "
+                "pod, container, "
+                f'cluster) (kube_pod_container_resource_{kind}{{resource="{resource}",{_KSM}}}) * on '
+                f"(namespace, pod, "
+                f"cluster) group_left() max by (namespace, pod, cluster) "
+                f'(kube_pod_status_phase{{phase=~"Pending|Running"}} == 1)))'
             ),
         )
 
@@ -107,7 +116,8 @@ def _kubernetes_rules() -> list[Rule]:
         return Rule(
             record="namespace_workload_pod:kube_pod_owner:relabel",
             expression=(
-                f'max by (cluster, namespace, workload, pod) (label_replace(kube_pod_owner{{{_KSM}, owner_kind="{kind}"}}, '
+                f"max by (cluster, namespace, workload, pod) (label_replace(kube_pod_owner{{{_KSM}, "
+                f'owner_kind="{kind}"}}, '
                 '"workload", "$1", "owner_name", "(.*)"))'
             ),
             labels={"workload_type": workload_type},
@@ -117,7 +127,8 @@ def _kubernetes_rules() -> list[Rule]:
         Rule(
             record="node_namespace_pod_container:container_cpu_usage_seconds_total:sum_irate",
             expression=(
-                'sum by (cluster, namespace, pod, container) (irate(container_cpu_usage_seconds_total{job="cadvisor", '
+                "sum by (cluster, namespace, pod, container) "
+                '(irate(container_cpu_usage_seconds_total{job="cadvisor", '
                 f'image!=""}}[5m])) * on (cluster, namespace, pod) group_left(node) {_POD_NODE}'
             ),
         ),
@@ -142,8 +153,10 @@ def _kubernetes_rules() -> list[Rule]:
             record="namespace_workload_pod:kube_pod_owner:relabel",
             expression=(
                 "max by (cluster, namespace, workload, pod) (label_replace(label_replace(kube_pod_owner{"
-                f'{_KSM}, owner_kind="ReplicaSet"}}, "replicaset", "$1", "owner_name", "(.*)") * on (replicaset, '
-                "namespace) group_left(owner_name) topk by (replicaset, namespace) (1, max by (replicaset, namespace, "
+                f'{_KSM}, owner_kind="ReplicaSet"}}, "replicaset", "$1", "owner_name", "(.*)") * on '
+                f"(replicaset, "
+                "namespace) group_left(owner_name) topk by (replicaset, namespace) (1, max by "
+                "(replicaset, namespace, "
                 f'owner_name) (kube_replicaset_owner{{{_KSM}}})), "workload", "$1", "owner_name", "(.*)"))'
             ),
             labels={"workload_type": "deployment"},
@@ -162,8 +175,10 @@ def _kubernetes_rules() -> list[Rule]:
         Rule(
             record="cluster:node_cpu:ratio_rate5m",
             expression=(
-                f'sum(rate(node_cpu_seconds_total{{{_NODE},mode!="idle",mode!="iowait",mode!="steal"}}[5m])) by '
-                f"(cluster) / count(sum(node_cpu_seconds_total{{{_NODE}}}) by (cluster, instance, cpu)) by (cluster)"
+                f'sum(rate(node_cpu_seconds_total{{{_NODE},mode!="idle",mode!="iowait",mode!="steal"}}[5m])) '
+                "by "
+                f"(cluster) / count(sum(node_cpu_seconds_total{{{_NODE}}}) by (cluster, instance, "
+                f"cpu)) by (cluster)"
             ),
         ),
     ]
@@ -174,24 +189,33 @@ def _community_alerts() -> list[Rule]:
     return [
         Rule(
             alert="KubePodCrashLooping",
-            expression=f'max_over_time(kube_pod_container_status_waiting_reason{{reason="CrashLoopBackOff", {_KSM}}}[5m]) >= 1',
+            expression=(
+                "max_over_time(kube_pod_container_status_waiting_reason"
+                f'{{reason="CrashLoopBackOff", {_KSM}}}[5m]) >= 1'
+            ),
             for_minutes=15,
             severity="ticket",
             annotations={
-                "summary": "{{ $labels.namespace }}/{{ $labels.pod }} ({{ $labels.container }}) is crash looping",
+                "summary": (
+                    "{{ $labels.namespace }}/{{ $labels.pod }} ({{ $labels.container }}) is crash looping"
+                ),
                 "runbook": f"{runbooks}/KubePodCrashLooping.md",
             },
         ),
         Rule(
             alert="KubeDeploymentReplicasMismatch",
             expression=(
-                f"(kube_deployment_spec_replicas{{{_KSM}}} > kube_deployment_status_replicas_available{{{_KSM}}}) "
+                f"(kube_deployment_spec_replicas{{{_KSM}}} > "
+                f"kube_deployment_status_replicas_available{{{_KSM}}}) "
                 f"and (changes(kube_deployment_status_replicas_updated{{{_KSM}}}[10m]) == 0)"
             ),
             for_minutes=15,
             severity="ticket",
             annotations={
-                "summary": "Deployment {{ $labels.namespace }}/{{ $labels.deployment }} has fewer available replicas than it wants",
+                "summary": (
+                    "Deployment {{ $labels.namespace }}/{{ $labels.deployment }} has fewer "
+                    "available replicas than it wants"
+                ),
                 "runbook": f"{runbooks}/KubeDeploymentReplicasMismatch.md",
             },
         ),
@@ -204,21 +228,29 @@ def _community_alerts() -> list[Rule]:
             for_minutes=15,
             severity="ticket",
             annotations={
-                "summary": "HPA {{ $labels.namespace }}/{{ $labels.horizontalpodautoscaler }} has run at its maximum for 15 minutes",
+                "summary": (
+                    "HPA {{ $labels.namespace }}/{{ $labels.horizontalpodautoscaler }} has run "
+                    "at its maximum for 15 minutes"
+                ),
                 "runbook": f"{runbooks}/KubeHpaMaxedOut.md",
             },
         ),
         Rule(
             alert="KubeContainerMemoryNearLimit",
             expression=(
-                'avg by (namespace, pod, container, cluster) (container_memory_working_set_bytes{container!="", image!="", '
-                'container!="POD"} / on (namespace, cluster, pod, container) group_left kube_pod_container_resource_limits'
+                "avg by (namespace, pod, container, cluster) "
+                '(container_memory_working_set_bytes{container!="", image!="", '
+                'container!="POD"} / on (namespace, cluster, pod, container) group_left '
+                "kube_pod_container_resource_limits"
                 '{resource="memory", node!=""}) > 0.95'
             ),
             for_minutes=10,
             severity="ticket",
             annotations={
-                "summary": "{{ $labels.namespace }}/{{ $labels.pod }} ({{ $labels.container }}) uses > 95 % of its memory limit",
+                "summary": (
+                    "{{ $labels.namespace }}/{{ $labels.pod }} ({{ $labels.container }}) uses "
+                    "> 95 % of its memory limit"
+                ),
                 "runbook": "docs/runbook.md#when-an-alert-fires",
             },
         ),

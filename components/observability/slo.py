@@ -1,11 +1,13 @@
-"""Muse's service level objectives as Prometheus rules: per-version signals, SLIs, error budget, burn-rate alerts.
+"""Muse's service level objectives as Prometheus rules: per-version signals, SLIs, error budget,
+burn-rate alerts.
 
 Pure data (no Pulumi): `components/observability/prometheus.py` turns the rules into Azure Monitor
 `prometheusRuleGroups`; `rule_file` writes the same rules as a Prometheus rule file, which
 tests/components/test_slo_rules.py runs through Prometheus's own `promtool test rules`.
 
 The metrics are the service's contract (docs/service.md, muse/app.py): `muse_http_requests_total{route,method,
-status,version}` and the histogram `muse_http_request_duration_seconds_bucket{route,method,version,le}`, scraped
+status,version}` and the histogram `muse_http_request_duration_seconds_bucket{route,method,version,le}`,
+scraped
 from every Muse pod, so each series also carries the pod's `namespace` (added by the scrape job).
 
 Two SLOs over `window_days` (config `muse:sloWindowDays`):
@@ -195,7 +197,8 @@ def alert_rules(settings: SloSettings, namespace: str, runbook: str) -> RuleGrou
                 Rule(
                     alert=name,
                     expression=(
-                        f"{objective.ratio(long)} > {threshold:g} and {objective.ratio(short)} > {threshold:g}"
+                        f"{objective.ratio(long)} > {threshold:g} and {objective.ratio(short)} > "
+                        f"{threshold:g}"
                     ),
                     severity=severity,
                     labels={"slo": objective.slug, "urgency": severity},

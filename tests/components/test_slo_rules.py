@@ -164,7 +164,9 @@ def _tests(settings: SloSettings) -> list[dict[str, Any]]:
             ],
         },
         {
-            "name": "per-version signals for a release gate: the new version's 5xx ratio and p95, the old one's",
+            "name": (
+                "per-version signals for a release gate: the new version's 5xx ratio and p95, the old one's"
+            ),
             "interval": "1m",
             "input_series": [
                 _series("200", 100, 30, version="v1"),
@@ -190,7 +192,8 @@ def _tests(settings: SloSettings) -> list[dict[str, Any]]:
                     ],
                 },
                 {
-                    # histogram_quantile interpolates inside the bucket: v1 all <= 0.1 s, v2 all in (0.1, 0.25].
+                    # histogram_quantile interpolates inside the bucket: v1 all <= 0.1 s, v2 all in
+                    # (0.1, 0.25].
                     "expr": slo.VERSION_P95_SECONDS,
                     "eval_time": "20m",
                     "exp_samples": [

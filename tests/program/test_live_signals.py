@@ -1,4 +1,5 @@
-"""Live signals in the whole program, both stacks: managed Prometheus and its rules, scraping of the Muse pods'
+"""Live signals in the whole program, both stacks: managed Prometheus and its rules, scraping of the
+Muse pods'
 metrics port, the external probe, the receivers and the maintenance rule, as `pulumi up` would create them.
 Each check also runs against the config or object that breaks it (the negative controls)."""
 
