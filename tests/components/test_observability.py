@@ -104,6 +104,7 @@ def _node_alerts(plan: OfflinePlan) -> list[PlannedResource]:
     return [a for a in plan.of_type(METRIC_ALERT) if a.name.startswith("obs-node-")]
 
 
+@pytest.mark.slow  # a program run per stack
 def test_workspace_retention_follows_the_stack_and_shared_keys_are_off(stack: str, plan: OfflinePlan) -> None:
     workspace = plan.one(WORKSPACE)
     assert workspace.get("workspaceName") == _names(stack).log_analytics
@@ -245,6 +246,7 @@ def test_action_group_emails_every_configured_address(stack: str, plan: OfflineP
     assert group.get("location") == "global"
 
 
+@pytest.mark.slow  # a program run
 def test_action_group_is_valid_without_addresses() -> None:
     plan = _plan("dev", emails=())
     assert plan.one(ACTION_GROUP).get("emailReceivers") == []
@@ -296,6 +298,7 @@ def test_workbook_tiles_use_the_alert_kql(stack: str, plan: OfflinePlan) -> None
         assert tile["queryType"] == 0
 
 
+@pytest.mark.slow  # two program runs per stack
 def test_workbook_name_is_stable_and_per_stack(plan: OfflinePlan) -> None:
     again = _plan(plan.stack, EMAILS)
     assert again.one(WORKBOOK).get("resourceName") == plan.one(WORKBOOK).get("resourceName")
