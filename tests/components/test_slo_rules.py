@@ -232,6 +232,7 @@ def _run(
     )
 
 
+@pytest.mark.slow  # runs promtool
 def test_promtool_accepts_the_rule_file(tmp_path: Path) -> None:
     groups = [slo.recording_rules(SETTINGS, NS), slo.alert_rules(SETTINGS, NS, RUNBOOK)]
     (tmp_path / "rules.yml").write_text(yaml.safe_dump(slo.rule_file(groups), sort_keys=False))
@@ -246,12 +247,14 @@ def test_promtool_accepts_the_rule_file(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow  # runs promtool
 def test_burns_fire_and_non_burns_do_not(tmp_path: Path) -> None:
     result = _run(tmp_path, SETTINGS, _tests(SETTINGS))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
 
 
+@pytest.mark.slow  # runs promtool
 @pytest.mark.parametrize(
     ("defect", "broken"),
     [
@@ -267,6 +270,7 @@ def test_promtool_refuses_broken_rules(tmp_path: Path, defect: str, broken: SloS
     assert "FAILED" in result.stdout + result.stderr
 
 
+@pytest.mark.slow  # runs promtool
 def test_without_the_short_window_a_stopped_burn_would_still_page(tmp_path: Path) -> None:
     """The negative control of the short window: the same rules with the 5 min condition dropped fail the
     'burn that stopped' case."""

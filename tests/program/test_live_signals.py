@@ -161,6 +161,7 @@ def test_prod_is_probed_from_outside_with_tls_lifetime_and_dev_is_not(plans: dic
     assert plans["dev"].of_type(WEB_TEST) == []
 
 
+@pytest.mark.slow  # a program run
 def test_dev_may_turn_the_probe_on_with_a_host() -> None:
     plan = run_stack(
         "dev",
@@ -174,6 +175,7 @@ def test_dev_may_turn_the_probe_on_with_a_host() -> None:
     assert plan.one(WEB_TEST).get("request.requestUrl") == "https://muse-dev.example.org/readyz"
 
 
+@pytest.mark.slow  # a program run
 def test_webhook_receivers_come_from_config_and_their_urls_stay_secret() -> None:
     plan = run_stack("prod", overrides={"muse:alertWebhooks": {"secure": "v1:AAAA"}})
     group = plan.one(ACTION_GROUP)
@@ -185,6 +187,7 @@ def test_webhook_receivers_come_from_config_and_their_urls_stay_secret() -> None
     assert plain.get("webhookReceivers") == [] and "webhookReceivers" not in plain.secret_paths
 
 
+@pytest.mark.slow  # a program run
 def test_the_maintenance_rule_is_off_unless_config_turns_it_on(plans: dict[str, OfflinePlan]) -> None:
     for plan in plans.values():
         rule = plan.one(MAINTENANCE)
@@ -198,6 +201,7 @@ def test_the_maintenance_rule_is_off_unless_config_turns_it_on(plans: dict[str, 
     assert on.one(MAINTENANCE).get("properties.enabled") is True
 
 
+@pytest.mark.slow  # a program run per stack
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_no_probe_or_prometheus_without_its_config(stack: str) -> None:
     """The negative control of the plan checks above: without the probe config there is no web test."""
