@@ -110,7 +110,9 @@ def run_canary(
                     outcome.first_bad_check_at = clock() - start
                 note(f"check at {weight} %: {'; '.join(found) or 'healthy'}")
                 if gate.abort:
-                    return stop(f"{gate.thresholds.consecutive} bad checks in a row at {weight} %: {'; '.join(found)}")
+                    return stop(
+                        f"{gate.thresholds.consecutive} bad checks in a row at {weight} %: {'; '.join(found)}"
+                    )
             if gate.good_checks == good_before:
                 return stop(f"no good check during the {weight} % step (no signal from the candidate)")
     except (RuntimeError, OSError, ValueError) as error:

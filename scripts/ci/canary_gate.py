@@ -87,7 +87,8 @@ def problems(sample: Sample, thresholds: Thresholds = THRESHOLDS) -> list[str]:
     found = []
     if sample.error_ratio > thresholds.max_error_ratio:
         found.append(
-            f"5xx {sample.error_ratio:.1%} of {sample.requests:.0f} requests > {thresholds.max_error_ratio:.0%}"
+            f"5xx {sample.error_ratio:.1%} of {sample.requests:.0f} requests "
+            f"> {thresholds.max_error_ratio:.0%}"
         )
     if sample.p95_seconds is not None and sample.p95_seconds > thresholds.max_p95_seconds:
         found.append(f"p95 {sample.p95_seconds * 1000:.0f} ms > {thresholds.max_p95_seconds * 1000:.0f} ms")

@@ -13,8 +13,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts" / "ci"))
 
-from canary import Outcome, Plan, run_canary  # noqa: E402
-from canary_gate import THRESHOLDS, Gate, Sample, Thresholds, queries, sample_from, scalar  # noqa: E402
+from canary import Outcome, Plan, run_canary
+from canary_gate import THRESHOLDS, Gate, Sample, Thresholds, queries, sample_from, scalar
 
 PLAN = Plan.of([10, 50, 100], step_seconds=60, check_seconds=30)
 VERSION = "sha256:" + "c" * 64
@@ -96,7 +96,9 @@ def test_a_candidate_whose_evaluate_fails_gets_no_traffic_at_all() -> None:
     assert "end-to-end" in outcome.reason
 
 
-def test_negative_control_without_the_end_to_end_check_the_metric_gate_still_aborts_in_the_first_step() -> None:
+def test_negative_control_without_the_end_to_end_check_the_metric_gate_still_aborts_in_the_first_step() -> (
+    None
+):
     candidate = Candidate(Clock(), evaluate_works=False, failing_fraction=lambda t: 0.3)
     outcome = run_canary(
         PLAN, NoEndToEnd(candidate), Gate(), clock=candidate.clock, sleep=candidate.clock.sleep,
@@ -106,7 +108,10 @@ def test_negative_control_without_the_end_to_end_check_the_metric_gate_still_abo
     assert [w for _, w in candidate.weights] == [10]
     # abort <= one step after the first bad check: here at the second check of the first step
     assert outcome.first_bad_check_at == 30
-    assert outcome.decided_at is not None and outcome.decided_at - outcome.first_bad_check_at <= PLAN.step_seconds
+    assert (
+        outcome.decided_at is not None
+        and outcome.decided_at - outcome.first_bad_check_at <= PLAN.step_seconds
+    )
 
 
 def test_negative_control_without_either_gate_the_broken_candidate_reaches_100_percent() -> None:
@@ -179,7 +184,7 @@ def test_the_deadline_stops_before_a_step_that_cannot_finish() -> None:
     [([10, 50], 60, 30), ([50, 10, 100], 60, 30), ([0, 100], 60, 30), ([10, 100], 50, 30)],
 )
 def test_plans_that_cannot_gate_are_refused(steps: list[int], step: int, check: int) -> None:
-    with pytest.raises(ValueError, match="steps|two checks"):
+    with pytest.raises(ValueError, match=r"steps|two checks"):
         Plan.of(steps, step, check)
 
 
@@ -198,7 +203,9 @@ def test_queries_select_the_candidate_version_and_leave_out_the_probes() -> None
         assert 'route!~"/healthz|/readyz"' in promql
         assert "[60s]" in promql
     assert 'status=~"5.."' in q["errors"] and "status" not in q["requests"]
-    assert q["p95"].startswith("histogram_quantile(0.95, sum by (le) (rate(muse_http_request_duration_seconds_bucket")
+    assert q["p95"].startswith(
+        "histogram_quantile(0.95, sum by (le) (rate(muse_http_request_duration_seconds_bucket"
+    )
 
 
 def test_a_label_value_that_could_break_out_of_the_selector_is_refused() -> None:
