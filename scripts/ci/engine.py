@@ -23,9 +23,11 @@ Why each:
   refresh.go, `--clear-pending-creates`: "Clear all pending creates, dropping them from the state"). A create
   that did reach Azure or the cluster then fails the next `up` with "already exists": the summary names the
   dropped URNs and docs/runbook.md says how to import them. The stack's lock (the DIY backend's lock file,
-  pkg/backend/diy/lock.go) is NOT broken automatically: previews and the drift check take it too
-  (diy/backend.go Preview -> Lock), so a lock may belong to a running job; the release fails and names
-  `pulumi cancel` (which deletes the DIY backend's lock files, diy/backend.go CancelCurrentUpdate).
+  pkg/backend/diy/lock.go) is NOT broken automatically: previews take none (diy/backend.go `Preview` calls no
+  `Lock`; `Update`, `Refresh`, `Import` do), and main.yml's deploys of a stack share one concurrency group,
+  but a person's `pulumi up` or `refresh` from the runbook holds it too, and breaking that would let two
+  updates write one state. The release fails and names `pulumi cancel` (which deletes the DIY backend's lock
+  files, diy/backend.go CancelCurrentUpdate) for whoever knows nobody else is working on the stack.
 - Convergence. Right after a successful `up`, `pulumi preview --expect-no-changes --refresh` (the same
   refresh behaviour as the release's `up --refresh`) must find nothing to do; a perpetual diff fails the job
   now instead of at the next weekday's drift run.
@@ -154,7 +156,7 @@ def recover(stack: str, pulumi: Callable[..., list[str]], run: Run) -> str:
     )
     if not step.ok:
         hint = (
-            f" The stack is locked: if no other job on `{stack}` runs now (deploy, preview, drift), "
+            f" The stack is locked: if nobody else updates `{stack}` (a deploy, a person's up or refresh), "
             f"`pulumi cancel --stack {stack} --yes` removes the lock (docs/runbook.md, Cancelled deploy)."
             if LOCKED in step.output
             else ""

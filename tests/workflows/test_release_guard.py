@@ -197,6 +197,35 @@ def test_negative_control_without_the_convergence_check_the_perpetual_diff_passe
     assert code == 0
 
 
+@pytest.mark.parametrize("exec_", [True, False])
+def test_only_an_exec_step_lets_the_runners_sigint_reach_the_script(tmp_path: Path, exec_: bool) -> None:
+    """The runner signals the step's shell (github-behaviour.md row 7; `run:` is `bash -e {0}` on Linux,
+    GitHub docs "Workflow syntax", jobs.<job_id>.steps[*].shell). A non-interactive bash waiting for a
+    foreground child does not pass SIGINT on; with `exec` the script is that process. Negative control: the
+    same step without `exec`."""
+    marker = tmp_path / "got"
+    child = (
+        "import signal, sys, time\n"
+        f"signal.signal(signal.SIGINT, lambda *a: (open({str(marker)!r}, 'w').write('INT'), sys.exit(0)))\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(10)\n"
+    )
+    (tmp_path / "child.py").write_text(child)
+    step = tmp_path / "step.sh"
+    step.write_text(f"{'exec ' if exec_ else ''}{sys.executable} {tmp_path / 'child.py'}\n")
+    shell = subprocess.Popen(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(step)], stdout=subprocess.PIPE, text=True
+    )
+    assert shell.stdout is not None and shell.stdout.readline().strip() == "ready"
+    shell.send_signal(signal.SIGINT)
+    try:
+        shell.wait(timeout=3)
+    except subprocess.TimeoutExpired:
+        shell.kill()
+        shell.wait()
+    assert marker.exists() is exec_
+
+
 def test_supervisor_interrupts_once_then_terminates_after_the_grace() -> None:
     """A command that ignores the first SIGINT (an update stuck in a provider call) gets SIGTERM after the
     grace: Pulumi terminates on the second signal."""

@@ -46,8 +46,8 @@ READ_ONLY_SCRIPTS = {
     "scripts/ci/pr_comment.py",  # writes the PR comment and the summary only (test_preview_report.py)
 }
 DEPLOY_CALL = (
-    'scripts/ci/deploy.py --stack "$STACK" --image-tag "$IMAGE_DIGEST" --commit "$GITHUB_SHA" '
-    "--policy-pack policy"
+    'exec scripts/ci/deploy.py --stack "$STACK" --image-tag "$IMAGE_DIGEST" --commit "$GITHUB_SHA" '
+    "--policy-pack policy --canary"
 )
 
 
@@ -373,6 +373,9 @@ def test_deploy_releases_the_built_digest(main: Workflow, job_id: str) -> None:
     assert "docker build" not in scripts and "build-image.sh" not in scripts
     (up,) = pulumi_steps(job, "up")
     assert up.run == DEPLOY_CALL
+    # The abort re-applies the previously deployed commit's program: the clone must hold it.
+    checkout = job.steps[index_of(job, "actions/checkout")]
+    assert checkout.inputs["fetch-depth"] == 0
     assert up.stack_name == "$STACK" and job.env["STACK"] == job_id.removeprefix("deploy-")
     assert job.env["PULUMI_BACKEND_URL"] == "${{ vars.PULUMI_BACKEND_URL }}"
 
