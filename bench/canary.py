@@ -1,11 +1,12 @@
-"""Benchmark (e): a canary release under load behind a weighted stand-in for the Gateway, with the release's own
-gate and stepper.
+"""Benchmark (e): a canary release under load behind a weighted stand-in for the Gateway, with the release's
+own gate and stepper.
 
 Two replicas of the stable version (real ``python -m muse serve``, MUSE_VERSION=1.0.0) and one candidate
 behind nginx, whose weighted round robin (``server ... weight=``) stands in for the Gateway's HTTPRoute
 backendRef weights. wrk sends ``GET /api/v1/policies`` and, one request in four, ``POST /api/v1/evaluate``
-with a one-resource inventory (at random: a fixed pattern lines up with nginx's round robin). The stepper and the gate are the release's own (scripts/ci/canary.py and
-canary_gate.py, imported, not copied); what they act on is replaced:
+with a one-resource inventory (at random: a fixed pattern lines up with nginx's round robin). The stepper
+and the gate are the release's own (scripts/ci/canary.py and canary_gate.py, imported, not copied); what
+they act on is replaced:
 
 - a weight move is an nginx reload with the new weights (in Azure: ``pulumi up --target`` of the route, which
   takes longer: ``--move-seconds`` adds a modelled delay, default 0);
@@ -39,7 +40,6 @@ import json
 import signal
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,8 +60,8 @@ from bench.rollback import CrashLoopingReplica, VersionedReplica
 from components.muse_workload import evaluate_check
 
 sys.path.insert(0, str(ROOT / "scripts" / "ci"))
-from canary import Plan, run_canary  # noqa: E402
-from canary_gate import Gate, Sample, Thresholds  # noqa: E402
+from canary import Plan, run_canary
+from canary_gate import Gate, Sample, Thresholds
 
 SCENARIOS = ("evaluate-fails", "never-ready", "good")
 PROBES = ("/healthz", "/readyz")
@@ -352,15 +352,16 @@ def summary(res: dict[str, Any]) -> str:
     c, o = res["config"], res["outcome"]
     lines = [
         f"canary ({c['scenario']}{'' if c['end_to_end'] else ', no end-to-end check'}): steps {c['steps']} x "
-        f"{c['step_seconds']} s, checks every {c['check_seconds']} s over {c['window_seconds']} s, weight move "
-        f"+{c['move_seconds']} s; wrk {c['connections']} connections, 1 in 4 requests POST evaluate",
+        f"{c['step_seconds']} s, checks every {c['check_seconds']} s over {c['window_seconds']} s, weight "
+        f"move +{c['move_seconds']} s; wrk {c['connections']} connections, 1 in 4 requests POST evaluate",
         f"  requests {res['requests']}  failed {res['failed']} (goal <= {res['goal_failed_at_most']}: first "
         f"step's share of one step at {res['rps']} rps)",
     ]
     if o is not None:
         lines.append(
             f"  {'promoted' if o['promoted'] else 'ABORTED: ' + o['reason']}; first bad check at "
-            f"{o['first_bad_check_at_s']} s, time to abort after it: {res['time_to_abort_after_first_bad_check_s']} s"
+            f"{o['first_bad_check_at_s']} s, time to abort after it: "
+            f"{res['time_to_abort_after_first_bad_check_s']} s"
         )
     for step in res["steps_measured"]:
         lines.append(
@@ -368,7 +369,8 @@ def summary(res: dict[str, Any]) -> str:
             f"{step['candidate_requests']} of {step['requests']} ({step['candidate_share']})"
         )
     if c["scenario"] == "never-ready":
-        lines.append(f"  candidate up failed at {res['events_s'].get('candidate_up_failed')} s; weights never moved")
+        failed_at = res["events_s"].get("candidate_up_failed")
+        lines.append(f"  candidate up failed at {failed_at} s; weights never moved")
     return "\n".join(lines)
 
 

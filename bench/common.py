@@ -240,8 +240,8 @@ class Nginx:
     def __init__(self, workdir: Path, port: int | None = None, access_log: bool = False) -> None:
         self.workdir = workdir
         self.port = port or free_port()
-        # One line per request: when, which upstream answered, its status and time (bench/canary.py reads it as
-        # its stand-in for the request metrics).
+        # One line per request: when, which upstream answered, its status and time (bench/canary.py reads it
+        # as its stand-in for the request metrics).
         self.access_log = workdir / "logs" / "access.log" if access_log else None
         self.conf = workdir / "nginx.conf"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -254,11 +254,13 @@ class Nginx:
         port; a port's share of the requests is its weight over the sum."""
         weights = weights or [1] * len(upstream_ports)
         servers = "\n".join(
-            f"    server 127.0.0.1:{p} weight={w} max_fails=0;" for p, w in zip(upstream_ports, weights, strict=True)
+            f"    server 127.0.0.1:{p} weight={w} max_fails=0;"
+            for p, w in zip(upstream_ports, weights, strict=True)
         )
         w = self.workdir
         log = (
-            f"log_format upstreams '$msec $upstream_addr $status $upstream_response_time $request_method $uri';\n"
+            "log_format upstreams "
+            "'$msec $upstream_addr $status $upstream_response_time $request_method $uri';\n"
             f"  access_log {self.access_log} upstreams;"
             if self.access_log
             else "access_log off;"
