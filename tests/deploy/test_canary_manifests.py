@@ -122,6 +122,7 @@ def _kubernetes_version(stack: str) -> str:
     return version if version.count(".") == 2 else f"{version}.0"
 
 
+@pytest.mark.slow  # kubernetes-validate
 def test_candidate_objects_and_the_check_job_pass_kubernetes_validate_strict(tmp_path: Path) -> None:
     spec = canary_spec()
     objects = manifests.manifests(spec)
@@ -229,12 +230,14 @@ def token_file(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow  # a real Muse process
 def test_the_check_passes_against_the_real_service(real_muse: str, token_file: Path) -> None:
     result = _run_check(real_muse, token_file)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.startswith(f"OK: {evaluate_check.REQUESTS} POST")
 
 
+@pytest.mark.slow  # a real Muse process
 def test_the_check_fails_with_the_wrong_token(real_muse: str, tmp_path: Path) -> None:
     wrong = tmp_path / "wrong"
     wrong.write_text("not-the-token-" + "y" * 32)

@@ -29,6 +29,7 @@ def test_a_canary_the_stepper_cannot_run_is_refused(overrides: dict[str, Any], k
     assert_refused_before_any_resource("dev", overrides, key, words)
 
 
+@pytest.mark.slow  # a program run
 def test_a_candidate_in_the_config_runs_next_to_the_stable_release() -> None:
     plan = run_stack("prod", overrides={"muse:canaryImageTag": CANDIDATE, "muse:canaryWeight": "10"})
     deployments = {d.name: d for d in plan.of_type("kubernetes:apps/v1:Deployment")}

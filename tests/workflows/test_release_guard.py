@@ -20,6 +20,8 @@ import pytest
 
 from tests.workflows.test_deploy_rollback import COMMIT, DEPLOY, NEW, Release, ingress_handler
 
+pytestmark = pytest.mark.slow  # deploy.py and its stand-ins as processes, updates that wait for a signal
+
 CI = DEPLOY.parent
 sys.path.insert(0, str(CI))
 
