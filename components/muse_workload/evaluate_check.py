@@ -10,7 +10,7 @@ Deployment. The NetworkPolicy lets pods with EVALUATE_CHECK_LABEL reach the Muse
 
 The script asserts behaviour, not only a 200: the canned inventory has one untagged Azure resource, so the
 answer must count one resource and report the required-tags policy (muse/governance/policies.py,
-MUSE-TAG-001). scripts/ci/evaluate_check.py creates the Job, waits and reads its log.
+MUSE-TAG-001). scripts/ci/check_job.py creates the Job, waits and reads its log.
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ SERVICE = "muse"
 # other controllers"); the stable autoscaler and disruption budget would count them too. Both tracks share
 # `app.kubernetes.io/part-of: muse`, which the NetworkPolicy selects.
 CANDIDATE = "muse-candidate"
-# The end-to-end check of a candidate (scripts/ci/evaluate_check.py runs it as a Job): a pod with this label
+# The end-to-end check of a candidate (scripts/ci/check_job.py runs it as a Job): a pod with this label
 # may reach the Muse pods, like the Gateway's proxies.
 EVALUATE_CHECK_LABEL = {"muse.check": "evaluate"}
 SECRET_PROVIDER_CLASS = "muse-secrets"  # noqa: S105 - an object name

@@ -3,7 +3,7 @@
     outcome = run_canary(plan, ops, Gate(), clock=time.monotonic, sleep=time.sleep, deadline=...)
 
 1. Before any traffic: the end-to-end check (`ops.end_to_end`, a real POST /api/v1/evaluate of a canned
-   inventory to the candidate's own Service from inside the cluster, scripts/ci/evaluate_check.py). A
+   inventory to the candidate's own Service from inside the cluster, scripts/ci/check_job.py). A
    candidate that fails its main API path never gets a single user request.
 2. For each weight of the plan (stack config `canarySteps`, e.g. 10 -> 50 -> 100, each held
    `canaryStepSeconds` >= 60): `ops.set_weight` (the HTTPRoute's backendRefs weights, through Pulumi), the

@@ -1,7 +1,15 @@
 #!/usr/bin/env python3
 """Release one image to one stack, and put the previous image back when the release fails.
 
-    scripts/ci/deploy.py --stack dev --image-tag sha256:<64 hex> --commit "$GITHUB_SHA" --policy-pack policy
+    scripts/ci/deploy.py --stack dev --image-tag sha256:<64 hex> --commit "$GITHUB_SHA" --policy-pack policy \
+        [--canary] [--deadline-minutes 35] [--hard-deadline-minutes 55]
+
+With --canary (what main.yml runs) a release of a new image goes through release_canary.py: the candidate
+next to the stable version, the traffic moved in steps gated on live metrics and an end-to-end check, and on
+failure the whole release undone (the previously deployed commit's program and image). Without it, or for a
+stack's first deploy or the image it already runs, the release below. Either way engine.py first recovers
+what an interrupted update left, keeps the deadlines, passes a SIGINT/SIGTERM on to the running pulumi, and
+checks right after a successful release that the stack converged (exit 4 when not).
 
 1. Record the image the stack runs now, before anything changes: `pulumi stack export` ->
    deployed_image_tag.py (the Deployment's image in state, and the Deployment's URN; none on the first
@@ -57,7 +65,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import evaluate_check
+import check_job
 import release_canary
 from canary_gate import PrometheusSource, Sample, az_token, sample_from
 from deployed_image_tag import deployed_image_tag
@@ -412,7 +420,7 @@ class CommandTools:
         return ["kubectl", "--kubeconfig", str(self.kubeconfig)]
 
     def end_to_end(self, job: dict[str, Any]) -> tuple[bool, str]:
-        return evaluate_check.run(job, kubectl=self._kubectl())
+        return check_job.run(job, kubectl=self._kubectl())
 
     def verify(self, checks: dict[str, Any], track: str) -> list[Step]:
         steps = [run("rollout check", [str(HERE / "verify-rollout.sh"), self.stack])]

@@ -1,7 +1,7 @@
 """Run the end-to-end check of one track in the cluster: create its Job (stack output `museEvaluateChecks`,
 built by components/muse_workload/evaluate_check.py), wait for it to succeed or fail, return its log.
 
-    ok, detail = evaluate_check.run(job_manifest, kubectl=["kubectl"], timeout=240)
+    ok, detail = check_job.run(job_manifest, kubectl=["kubectl"], timeout=240)
 
 `kubectl create -f - -o name` creates the Job from its generateName and prints `job.batch/<name>`; the Job's
 status counts `succeeded` / `failed` pods (batch/v1 JobStatus); with `backoffLimit: 0` one failed pod fails
