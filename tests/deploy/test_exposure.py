@@ -77,7 +77,9 @@ def _policy(plan: OfflinePlan) -> dict[str, Any]:
 
 
 def _gateway_proxies(plan: OfflinePlan) -> tuple[dict[str, str], dict[str, str]]:
-    [policy_peer] = _policy(plan)["ingress"][0]["from"]
+    # The rule's peer with a namespace selector: the Gateway's namespace (the other peer is the release's
+    # end-to-end check pods in Muse's own namespace, components/muse_workload/evaluate_check.py).
+    [policy_peer] = [p for p in _policy(plan)["ingress"][0]["from"] if "namespaceSelector" in p]
     namespace = policy_peer["namespaceSelector"]["matchLabels"]
     return namespace, {"gateway.networking.k8s.io/gateway-name": "muse"}
 
@@ -103,6 +105,9 @@ def test_each_port_admits_exactly_who_needs_it(plan: OfflinePlan) -> None:
     assert not admits(ingress, "from", proxies, METRICS_PORT)  # the Gateway never reaches the metrics
     assert not admits(ingress, "from", AMA_METRICS, PORT)
     assert not admits(ingress, "from", other, PORT) and not admits(ingress, "from", other, METRICS_PORT)
+    # the end-to-end check pods reach the API port of the pods in their own namespace, never the metrics
+    check = ({"kubernetes.io/metadata.name": "muse-dev"}, {"muse.check": "evaluate"})
+    assert admits(ingress, "from", check, PORT) and not admits(ingress, "from", check, METRICS_PORT)
     # the ama-metrics label outside kube-system is anybody's pod
     assert not admits(
         ingress, "from", ({"kubernetes.io/metadata.name": "muse"}, AMA_METRICS[1]), METRICS_PORT
