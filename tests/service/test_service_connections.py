@@ -324,3 +324,31 @@ def test_bad_chunk_negative_control_uvicorns_own_400(caplog: pytest.LogCaptureFi
         _bad_chunk_after_response(port)
         time.sleep(0.2)
     assert any("LocalProtocolError" in (r.getMessage() + str(r.exc_info)) for r in _errors(caplog))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Keep-alive: an idle connection after a response is closed within MUSE_KEEP_ALIVE_SECONDS (at most 30)
+
+
+def _kept_alive_idle_seconds(port: int, limit: float) -> float:
+    with socket.create_connection(("127.0.0.1", port), timeout=limit) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        start = time.monotonic()
+        with contextlib.suppress(TimeoutError, ConnectionResetError):
+            while sock.recv(65536):
+                pass
+        return time.monotonic() - start
+
+
+def test_the_server_closes_idle_kept_alive_connections_at_the_configured_timeout() -> None:
+    settings = _local(MUSE_KEEP_ALIVE_SECONDS="1")
+    server = build_server(settings)
+    assert server.config.timeout_keep_alive == 1
+    with serving_app(server) as port:
+        assert _kept_alive_idle_seconds(port, limit=10) < 3
+
+
+def test_keep_alive_negative_control_a_longer_timeout_keeps_the_connection() -> None:
+    with served(_local(), timeout_keep_alive=75) as port:
+        assert _kept_alive_idle_seconds(port, limit=3) >= 3
