@@ -49,7 +49,11 @@ METRICS_PORT = 9090
 METRICS_PORT_NAME = "metrics"
 # Azure Monitor managed Prometheus: the replica pods that run custom and pod-annotation scrape jobs carry
 # rsName=ama-metrics in kube-system (Azure/prometheus-collector@75bfeadb otelcollector/deploy/addon-chart/
-# azure-monitor-metrics-addon/templates/ama-metrics-deployment.yaml, spec.template.metadata.labels).
+# azure-monitor-metrics-addon/templates/ama-metrics-deployment.yaml, spec.template.metadata.labels). Only
+# they: the replica runs every job that uses service discovery (PodMonitor, pod annotations), the per-node
+# DaemonSet (dsName=ama-metrics-node) only node-level targets and static configs
+# (learn.microsoft.com/azure/azure-monitor/containers/prometheus-metrics-scrape-scale). tests/deploy/
+# upstream/ama-metrics-collectors.json records both label sets with their source.
 METRICS_AGENT_NAMESPACE = "kube-system"
 METRICS_AGENT_LABELS = {"rsName": "ama-metrics"}
 # Cluster DNS: CoreDNS pods in kube-system keep the k8s-app=kube-dns label on AKS. The only egress Muse needs

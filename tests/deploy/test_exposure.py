@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import copy
 import ipaddress
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,7 +34,14 @@ HTTP_ROUTE = "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute"
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 METADATA_ENDPOINT = ipaddress.ip_address("169.254.169.254")
 
-AMA_METRICS = ({"kubernetes.io/metadata.name": "kube-system"}, {"rsName": "ama-metrics"})
+# The collectors' pod labels as the add-on's chart writes them (file, commit and scrape roles in the JSON):
+# the policy is checked against upstream's labels, not against a copy of the manifest's constant.
+UPSTREAM = json.loads((Path(__file__).parent / "upstream" / "ama-metrics-collectors.json").read_text())
+_AGENT_NAMESPACE = {"kubernetes.io/metadata.name": UPSTREAM["namespace"]}
+# The replica runs every scrape job that uses service discovery (PodMonitor, pod annotations): Muse's path.
+AMA_METRICS = (_AGENT_NAMESPACE, dict(UPSTREAM["collectors"]["replica"]["pod_labels"]))
+# The per-node DaemonSet scrapes node-level targets and static configs only: not admitted (least privilege).
+AMA_METRICS_NODE = (_AGENT_NAMESPACE, dict(UPSTREAM["collectors"]["daemonset"]["pod_labels"]))
 COREDNS = ({"kubernetes.io/metadata.name": "kube-system"}, {"k8s-app": "kube-dns"})
 
 
@@ -107,6 +116,22 @@ def test_each_port_admits_exactly_who_needs_it(plan: OfflinePlan) -> None:
     assert not admits(
         ingress, "from", ({"kubernetes.io/metadata.name": "muse"}, AMA_METRICS[1]), METRICS_PORT
     )
+
+
+def test_the_node_collector_which_runs_no_service_discovery_jobs_is_not_admitted(plan: OfflinePlan) -> None:
+    ingress = _policy(plan)["ingress"]
+    assert not admits(ingress, "from", AMA_METRICS_NODE, METRICS_PORT)
+    assert not admits(ingress, "from", AMA_METRICS_NODE, PORT)
+
+
+def test_upstream_labels_negative_control_a_policy_with_renamed_labels_admits_no_collector(
+    plan: OfflinePlan,
+) -> None:
+    # The labels upstream might rename to (the DaemonSet's key on the replica): the check follows upstream's
+    # record, so a manifest constant that drifted from it fails here instead of passing against itself.
+    drifted = copy.deepcopy(_policy(plan))
+    drifted["ingress"][1]["from"][0]["podSelector"]["matchLabels"] = {"dsName": "ama-metrics"}
+    assert not admits(drifted["ingress"], "from", AMA_METRICS, METRICS_PORT)
 
 
 def test_metrics_negative_control_the_former_policy_admits_no_scraper(plan: OfflinePlan) -> None:
