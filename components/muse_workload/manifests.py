@@ -698,16 +698,24 @@ def _parent(spec: WorkloadSpec, listener: str) -> dict[str, Any]:
     }
 
 
+# Without a host (dev) the Gateway has only plain HTTP on its public IP: it routes these GET paths, which
+# carry no credential, and nothing under /api, so the bearer-token API is never served in clear (the Gateway
+# answers 404 for every other request, without reaching Muse). The API of such a stack is reached through
+# `kubectl port-forward` (docs/architecture/workload.md, "Plain HTTP without a host").
+PLAIN_HTTP_PATHS = ("/healthz", "/readyz", "/")
+
+
 def http_route(spec: WorkloadSpec) -> dict[str, Any]:
-    """Every path to the Muse Service: on the HTTPS listener for the host, or the HTTP one without a host."""
+    """With a host: every path to the Muse Service on the HTTPS listener. Without one: only the
+    PLAIN_HTTP_PATHS, by GET and exact path, on the HTTP listener."""
+    backend = [{"group": "", "kind": "Service", "name": SERVICE, "port": SERVICE_PORT}]
+    if spec.ingress_host:
+        matches: list[dict[str, Any]] = [{"path": {"type": "PathPrefix", "value": "/"}}]
+    else:
+        matches = [{"path": {"type": "Exact", "value": path}, "method": "GET"} for path in PLAIN_HTTP_PATHS]
     route: dict[str, Any] = {
         "parentRefs": [_parent(spec, HTTPS_LISTENER if spec.ingress_host else HTTP_LISTENER)],
-        "rules": [
-            {
-                "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
-                "backendRefs": [{"group": "", "kind": "Service", "name": SERVICE, "port": SERVICE_PORT}],
-            }
-        ],
+        "rules": [{"matches": matches, "backendRefs": backend}],
     }
     if spec.ingress_host:
         route["hostnames"] = [spec.ingress_host]

@@ -190,3 +190,69 @@ def test_the_memory_limit_gives_the_service_its_documented_caps() -> None:
     settings = load_settings({"MUSE_API_TOKEN": "t" * 32, "MUSE_MEMORY_LIMIT_BYTES": str(limit)})
     limits = derive_limits(settings)
     assert (limits.max_body_bytes, limits.max_violations) == (MIB, 10922)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Plain HTTP carries no bearer token: what a Gateway listener routes, read as Gateway API matches requests
+# (gateway.networking.k8s.io/v1 HTTPRoute: a rule matches when any of its matches does; a match needs its path
+# (Exact: equal; PathPrefix: equal or followed by "/", element-wise) and, when set, its method; a request no
+# route matches gets 404 from the Gateway and never reaches a backend).
+
+API_REQUESTS = [("GET", "/api/v1/policies"), ("POST", "/api/v1/evaluate"), ("GET", "/api/v1/governance")]
+
+
+def _path_matches(match: dict[str, Any], path: str) -> bool:
+    kind, value = match["path"]["type"], match["path"]["value"]
+    if kind == "Exact":
+        return path == value
+    prefix = value.rstrip("/")
+    return path in (value, prefix) or prefix == "" or path.startswith(prefix + "/")
+
+
+def routed(routes: list[dict[str, Any]], listener: str, method: str, path: str) -> bool:
+    """Whether a request on ``listener`` reaches a backend (a redirect route reaches none)."""
+    for route in routes:
+        if not any(p.get("sectionName") == listener for p in route["parentRefs"]):
+            continue
+        for rule in route["rules"]:
+            if not rule.get("backendRefs"):
+                continue
+            for match in rule.get("matches", [{"path": {"type": "PathPrefix", "value": "/"}}]):
+                if _path_matches(match, path) and match.get("method", method) == method:
+                    return True
+    return False
+
+
+def _routes(plan: OfflinePlan) -> list[dict[str, Any]]:
+    return [dict(route.get("spec")) for route in plan.of_type(HTTP_ROUTE)]
+
+
+def test_plain_http_routes_no_api_request_and_still_the_probes(plan: OfflinePlan) -> None:
+    routes = _routes(plan)
+    for method, path in API_REQUESTS:
+        assert not routed(routes, "http", method, path)
+    listeners = {p["sectionName"] for route in routes for p in route["parentRefs"]}
+    if "https" in listeners:  # a host: the API on HTTPS, plain HTTP only redirects
+        assert all(routed(routes, "https", method, path) for method, path in API_REQUESTS)
+        assert not routed(routes, "http", "GET", "/healthz")
+    else:  # no host (dev): the smoke check's /healthz still answers on plain HTTP
+        assert routed(routes, "http", "GET", "/healthz") and routed(routes, "http", "GET", "/readyz")
+        assert not routed(routes, "http", "GET", "/healthz/../api/v1/policies")
+        assert not routed(routes, "http", "POST", "/healthz")
+
+
+def test_plain_http_negative_control_the_former_catch_all_route_serves_the_api(plan: OfflinePlan) -> None:
+    former = [
+        {
+            **route,
+            "rules": [
+                {**rule, "matches": [{"path": {"type": "PathPrefix", "value": "/"}}]}
+                for rule in route["rules"]
+            ],
+        }
+        for route in _routes(plan)
+    ]
+    listeners = {p["sectionName"] for route in former for p in route["parentRefs"]}
+    listener = "https" if "https" in listeners else "http"
+    # Without a host that is the token in clear: dev's former route served the API on plain HTTP.
+    assert all(routed(former, listener, method, path) for method, path in API_REQUESTS)
