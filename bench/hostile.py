@@ -7,8 +7,8 @@ Cases (docs/benchmarks.md): 50 KB paths; 20,000 and 30,000 empty containers; 8,0
 the heaviest accepted evaluation (just under the violation cap, markdown); a 1 MiB body of minimal resources
 (the worst input amplification); a lone surrogate; deep nesting; a bad Content-Length; an idle connection;
 a body declared and never sent after a 401 and after a GET's answer; a bad chunk after the response; 200
-idle connections; 16 clients that never read the heaviest report. A second probe runs on one kept-alive
-connection (a proxy's pooled connection), so a server that cuts kept-alive sockets early shows there.
+idle connections; the combined worst accepted case; 16 clients that never read its report. A second probe
+runs on one kept-alive connection (a proxy's pooled one), so a server that cuts such sockets shows there.
 Bounded: one request per case (the path case: 200), each with a 120 s timeout; loopback only.
 
     python -m bench.hostile [--source DIR]   # DIR: a checkout whose muse/ to run (default: this one)
@@ -294,14 +294,33 @@ def _idle_connections(count: int) -> Any:
     return action
 
 
+def _combined_worst() -> bytes:
+    """Both limits at once (tests/container/test_image.py runs it under 256m): a 1 MiB body of minimal
+    resources plus 107 Deployments of 20 empty containers with 305-character URNs: 10,807 violations, a
+    7.2 MB JSON report."""
+    deployments = [
+        {
+            "urn": f"urn:d{i:05d}" + "x" * 300,
+            "type": "kubernetes:apps/v1:Deployment",
+            "name": "d",
+            "properties": {"spec": {"template": {"spec": {"containers": [{}] * 20}}}},
+        }
+        for i in range(107)
+    ]
+    head = json.dumps(_inventory(deployments), separators=(",", ":"))[:-2]
+    one = json.dumps({"urn": "u", "type": "t", "name": ""}, separators=(",", ":"))
+    count = ((1 << 20) - 64 - len(head) - 2) // (len(one) + 1)
+    return (head + "," + ",".join([one] * count) + "]}").encode()
+
+
 def _stalled_readers(count: int) -> Any:
-    """``count`` clients each ask for the heaviest accepted report and never read it."""
+    """``count`` clients each ask for the combined worst report (7.2 MB of JSON) and never read it."""
 
     def action(port: int) -> dict[str, Any]:
-        body = _containers(2180)
+        body = _combined_worst()
         head = (
             f"POST /api/v1/evaluate HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {BENCH_TOKEN}\r\n"
-            f"Content-Type: application/json\r\nAccept: text/markdown\r\nContent-Length: {len(body)}\r\n\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
         ).encode()
         with contextlib.ExitStack() as stack:
             for _ in range(count):
@@ -341,7 +360,8 @@ CASES: list[tuple[str, Any, int]] = [
     ("unsent-body-after-get", _unsent_body_after_get, 1),
     ("bad-chunk-after-response", _bad_chunk_after_response, 1),
     ("idle-connections-200", _idle_connections(200), 1),
-    ("stalled-readers-16-heaviest-markdown", _stalled_readers(16), 1),
+    ("combined-worst-1MiB-10807-violations", lambda port: _summary(_post(port, _combined_worst())), 1),
+    ("stalled-readers-16-combined-worst", _stalled_readers(16), 1),
 ]
 
 
