@@ -54,21 +54,24 @@ from rbac.policies import (
 )
 from rbac.roles import (
     DELEGABLE_BY_CI,
+    OPERATOR_ROLES,
     CustomRole,
     CustomRoles,
     PrincipalType,
     Role,
+    assign_role,
     only_assigning,
     only_reading_custom_resources,
 )
 from stack import args as stack_args
-from stack.config import StackConfig, load_stack_config
+from stack.config import PLACEHOLDER_OBJECT_ID, StackConfig, load_stack_config
 from stack.files import read_stack
 from stack.naming import ResourceNames, StateBackendNames
 from stack.tags import standard_tags
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-# The workflow contexts (OIDC subjects after `repo:<owner/name>:`) each identity trusts. Pull requests preview
+# The workflow contexts (OIDC subjects after the repository's prefix, muse:githubSubjectPrefixes) each
+# identity trusts. Pull requests preview
 # dev only; prod is previewed by a job in the `preview-prod` environment, which only `main` can enter.
 PREVIEW_SUBJECTS = {"dev": ["pull_request", "environment:preview-dev"]}
 BUILD_SUBJECTS = ["ref:refs/heads/main"]
@@ -78,7 +81,8 @@ IMAGE_SOURCE = "dev"
 
 def environment_config(environment: str) -> StackConfig:
     try:
-        return load_stack_config(environment, read_stack(environment, REPO_ROOT).config)
+        files = read_stack(environment, REPO_ROOT)
+        return load_stack_config(environment, files.config, stack_file=files.stack_file_config)
     except ValueError as error:
         raise pulumi.RunError(str(error)) from None
 
@@ -86,12 +90,17 @@ def environment_config(environment: str) -> StackConfig:
 environments = [environment_config(env) for env in pulumi.Config().require_object("environments")]
 repositories = {env.github_repository for env in environments}
 suffixes = {env.name_suffix for env in environments}
-if len(repositories) != 1 or "" in repositories or len(suffixes) != 1:
+prefix_sets = {env.github_subject_prefixes for env in environments}
+if len(repositories) != 1 or "" in repositories or len(suffixes) != 1 or len(prefix_sets) != 1:
     raise pulumi.RunError(
-        "Every environment must set the same muse:githubRepository (owner/name) and muse:nameSuffix; "
-        f"found repositories {sorted(repositories)} and suffixes {sorted(suffixes)}."
+        "Every environment must set the same muse:githubRepository (owner/name), muse:githubSubjectPrefixes "
+        f"and muse:nameSuffix; found repositories {sorted(repositories)}, subject prefixes "
+        f"{sorted(prefix_sets)} and suffixes {sorted(suffixes)}."
     )
 repository = repositories.pop()
+# The prefixes of the repository's OIDC subjects (rbac/github_subjects.py): scripts/bootstrap.sh has checked
+# them against GitHub's answer when it could read it.
+subject_prefixes = prefix_sets.pop()
 suffix = suffixes.pop()
 subscription_id = authorization.get_client_config_output().subscription_id
 subscription = subscription_id.apply(lambda sub: f"/subscriptions/{sub}")
@@ -157,7 +166,7 @@ def identity(name: str, subjects: list[str], description: str) -> GitHubOidcIden
         name,
         GitHubOidcIdentityArgs(
             display_name=f"muse-github-{name}",
-            repository=repository,
+            subject_prefixes=subject_prefixes,
             subjects=subjects,
             description=description,
         ),
@@ -249,6 +258,23 @@ for environment, group in groups.items():
     deployer.grant(environment, Role.AKS_RBAC_CLUSTER_ADMIN, group.id)
     deployer.grant(f"{environment}-state", Role.STORAGE_BLOB_DATA_CONTRIBUTOR, container)
     deployer.grant_custom(f"{environment}-state", CustomRoles.STATE_DECRYPTER, decrypter.id, key)
+
+# People: each environment's operators' group (muse:operatorsGroupObjectId) gets OPERATOR_ROLES on the
+# environment's group, so a member can run docs/runbook.md's kubectl steps (local accounts are off: only
+# Azure RBAC reaches the cluster). Unset (dev may leave it) or the committed placeholder: no grant, and every
+# real deploy of prod refuses the placeholder (scripts/ci/placeholders.py).
+for env in environments:
+    operators = env.operators_group_object_id
+    if operators and operators != PLACEHOLDER_OBJECT_ID:
+        for role in OPERATOR_ROLES:
+            assign_role(
+                f"operators-{env.environment}-{role.name.lower().replace('_', '-')}",
+                role=role,
+                scope=groups[env.environment].id,
+                principal_id=operators,
+                principal_type=PrincipalType.GROUP,
+                parent=groups[env.environment],
+            )
 
 if build is not None:
     # `pulumi stack output` of the source stack (registry name, group): blob reads only; outputs are read

@@ -20,6 +20,7 @@ from offline.engine import OfflinePlan, run_stack
 from stack.files import REPO_ROOT
 from stack.naming import StateBackendNames
 from stack.providers import RESOURCE_PROVIDERS
+from tests.github_model import Environment, Run
 
 # Slow (the bootstrap script against stub CLIs): `make test-fast` leaves the module out.
 pytestmark = pytest.mark.slow
@@ -31,14 +32,22 @@ ENV_STATE = {env: StateBackendNames.for_environment(env, "m7k2") for env in ("de
 
 STUB = """#!/usr/bin/env bash
 echo "$(basename "$0") $*" >> "$CALLS"
+[ "$(basename "$0")" != pulumi ] || echo "$* | ${PULUMI_BACKEND_URL:-no backend}" >> "$CALLS.backend"
 case "$(basename "$0") $*" in
   "az account show"*) echo 11111111-2222-3333-4444-555555555555 ;;
   "az ad signed-in-user show"*) echo aaaaaaaa-0000-0000-0000-000000000001 ;;
+  "az acr check-name"*|"az storage account check-name"*|"az keyvault check-name"*)
+    echo "${NAME_AVAILABLE:-true}" ;;
+  "az vm list-skus"*) echo standardDDSv5Family ;;
+  "az vm list-usage"*) printf '%s\t%s\n' 0 "${QUOTA:-100}" ;;
   "az "*" show "*|"az group show"*) [ "$EXISTING" = yes ] || exit 3 ;;
   "pulumi stack output --stack main --json "*) cat "$OUTPUTS/${@: -1}.json" ;;
   "pulumi stack output"*) echo "value-of-${@: -1}" ;;
   "gh api --paginate "*"/environments") cat "$OUTPUTS/github-environments.json" 2>/dev/null ;;
+  "gh api repos/"*"/customization/sub") cat "$OUTPUTS/github-oidc-sub.json" 2>/dev/null || exit 1 ;;
   "gh api --method PUT "*) { echo "$*"; cat; } >> "$CALLS.put" ;;
+  "gh api repos/"*" --jq .visibility") echo "${VISIBILITY:-private}" ;;
+  "gh api orgs/"*) echo "${ORG_PLAN:-}" ;;
   "pulumi up --stack "[dp]*|"pulumi preview --stack "[dp]*)
     stack="$3"
     program="$stack"  # the program registers only its registry stage when bootstrap asks for it
@@ -107,6 +116,7 @@ def _run(
     existing: bool = False,
     plans: dict[str, OfflinePlan] | None = None,
     script: Path = SCRIPT,
+    extra_env: dict[str, str] | None = None,
 ) -> tuple[subprocess.CompletedProcess[str], list[str]]:
     plans_dir = tmp_path / "plans"
     plans_dir.mkdir(exist_ok=True)
@@ -134,6 +144,7 @@ def _run(
         "PYTHON": sys.executable,
         "ENGINE": str(ENGINE),
         "PLANS": str(plans_dir),
+        **(extra_env or {}),
     }
     result = subprocess.run(
         ["bash", str(script), *args], env=env, capture_output=True, text=True, check=False, cwd=REPO_ROOT
@@ -182,13 +193,22 @@ def test_fresh_subscription_gets_a_locked_down_state_backend_then_the_stacks(
     registered = [c.split()[4] for c in calls if c.startswith("az provider register")]
     assert registered == list(RESOURCE_PROVIDERS)
     assert _index(calls, "az provider register") < _index(calls, "az storage account create")
-    # Order: backend, then login to it, then the bootstrap stack, then the environments.
-    assert _index(calls, "az keyvault key create") < _index(calls, f"pulumi login {STATE.backend_url}")
+    # Order: backend, then the bootstrap stack, then the environments. No `pulumi login` (per machine: it
+    # would leave the CLI on the bootstrap's container); every pulumi command names its own backend.
+    assert not [c for c in calls if c.startswith("pulumi login")]
     assert (
-        _index(calls, "pulumi login")
+        _index(calls, "az keyvault key create")
         < _index(calls, "pulumi up --stack main")
         < _index(calls, "pulumi stack select dev")
     )
+    backends = (tmp_path / "calls.log.backend").read_text().splitlines()
+    for line in backends:
+        stack = "main" if "--stack main" in line or line.startswith("stack select main") else None
+        for env in ENV_STATE:
+            if f"--stack {env}" in line or line.startswith(f"stack select {env}"):
+                stack = env
+        expected = STATE if stack == "main" else ENV_STATE.get(stack or "")
+        assert expected is not None and line.endswith(f"| {expected.backend_url}"), line
     for env, names in ENV_STATE.items():
         assert f"pulumi stack select {env} --create --secrets-provider {names.secrets_provider}" in calls
     build = bootstrap_outputs["stackConfig"]["dev"]["muse:imagePushPrincipalId"]  # type: ignore[index]
@@ -197,7 +217,11 @@ def test_fresh_subscription_gets_a_locked_down_state_backend_then_the_stacks(
         f"pulumi config set --stack dev muse:imagePushPrincipalId {build}",
         f"pulumi config set --stack dev muse:imageImportPrincipalId {importer}",
     ]
-    assert not [c for c in calls if c.startswith("gh ")]
+    # Without --github, gh only reads the subject prefix (no answer here: the configured one is used).
+    assert [c for c in calls if c.startswith("gh ")] == [
+        "gh api repos/muse-platform/muse/actions/oidc/customization/sub"
+    ]
+    assert "could not ask GitHub" in result.stdout
     prod_deployer = bootstrap_outputs["githubVariables"]["environments"]["prod"]["AZURE_CLIENT_ID"]  # type: ignore[index]
     assert f"  prod  AZURE_CLIENT_ID={prod_deployer}" in result.stdout.splitlines()
 
@@ -230,6 +254,8 @@ def test_github_environments_and_variables_are_set_when_asked(
         for environment, values in sorted(variables["environments"].items())  # type: ignore[index]
         for name, value in sorted(values.items())
     ]
+    # A private repository of an organization whose plan is not Enterprise Cloud cannot attest: recorded.
+    expected.append("gh variable set ARTIFACT_ATTESTATIONS --repo muse-platform/muse --body unavailable")
     assert gh == expected
     created = [c.split()[4] for c in calls if c.startswith("gh api --method PUT")]
     environments = sorted(variables["environments"])  # type: ignore[index]
@@ -399,7 +425,10 @@ class FakeGitHubEnvironments:
             rules.append({"type": "wait_timer", "wait_timer": body["wait_timer"]})
         if body.get("deployment_branch_policy"):
             rules.append({"type": "branch_policy"})
-        self.environments[name] = {"name": name, "protection_rules": rules}
+        # `can_admins_bypass` defaults to true (REST "Create or update an environment"; docs "Managing
+        # environments for deployment": administrators may bypass the protection rules unless turned off).
+        bypass = bool(body.get("can_admins_bypass", True))
+        self.environments[name] = {"name": name, "protection_rules": rules, "can_admins_bypass": bypass}
 
     def list_pages(self) -> str:
         # Two pages back to back, as `gh api --paginate` prints them.
@@ -446,6 +475,13 @@ def test_a_rerun_keeps_the_reviewers_a_person_set_on_prod(
     assert [r["reviewer"]["id"] for r in github.reviewers("prod")] == [42, 7]  # type: ignore[index]
     assert github.environments["prod"]["protection_rules"][0]["prevent_self_review"] is True  # type: ignore[index]
     assert {"type": "wait_timer", "wait_timer": 5} in github.environments["prod"]["protection_rules"]  # type: ignore[operator]
+    # Administrators can no longer deploy prod without an approval (tests/github_model.py, row 5); the other
+    # environments have no reviewers to bypass.
+    assert github.environments["prod"]["can_admins_bypass"] is False
+    assert _puts(tmp_path)["prod"]["can_admins_bypass"] is False
+    assert "can_admins_bypass" not in _puts(tmp_path)["dev"]
+    protected = Environment(reviewers=("user42",), can_admins_bypass=False, prevent_self_review=True)
+    assert not Run(protected).job_may_start(admin_bypass=True)
     # Environments without reviewers get no reviewer field at all (private repositories without Enterprise
     # refuse it: docs/github-setup.md).
     assert "reviewers" not in _puts(tmp_path)["dev"] and "wait_timer" not in _puts(tmp_path)["dev"]
@@ -459,3 +495,105 @@ def test_negative_control_the_former_put_drops_the_reviewers() -> None:
         "prod", {"deployment_branch_policy": {"protected_branches": False, "custom_branch_policies": True}}
     )
     assert github.reviewers("prod") == []
+
+
+@pytest.mark.parametrize(
+    ("extra_env", "recorded"),
+    [
+        ({"VISIBILITY": "public"}, "enabled"),
+        ({"VISIBILITY": "private", "ORG_PLAN": "enterprise"}, "enabled"),
+        ({"VISIBILITY": "internal", "ORG_PLAN": "team"}, "unavailable"),
+        ({"VISIBILITY": "public", "MUSE_ARTIFACT_ATTESTATIONS": "unavailable"}, "unavailable"),
+    ],
+)
+def test_whether_the_repository_can_attest_is_recorded(
+    tmp_path: Path,
+    plans: dict[str, OfflinePlan],
+    bootstrap_outputs: dict[str, object],
+    extra_env: dict[str, str],
+    recorded: str,
+) -> None:
+    """ARTIFACT_ATTESTATIONS, which main.yml's attestation and deploy-prod's verification read."""
+    result, calls = _run(tmp_path, bootstrap_outputs, "--github", plans=plans, extra_env=extra_env)
+    assert result.returncode == 0, result.stderr
+    attest = [c for c in calls if c.startswith("gh variable set ARTIFACT_ATTESTATIONS")]
+    assert attest == [f"gh variable set ARTIFACT_ATTESTATIONS --repo muse-platform/muse --body {recorded}"]
+
+
+def test_negative_control_a_misspelt_attestation_mode_stops_the_bootstrap(
+    tmp_path: Path, plans: dict[str, OfflinePlan], bootstrap_outputs: dict[str, object]
+) -> None:
+    extra_env = {"MUSE_ARTIFACT_ATTESTATIONS": "yes"}
+    result, calls = _run(tmp_path, bootstrap_outputs, "--github", plans=plans, extra_env=extra_env)
+    assert result.returncode == 2 and "must be 'enabled' or 'unavailable'" in result.stderr
+    assert calls == []  # refused before anything in Azure or GitHub was touched
+
+
+IMMUTABLE = {"use_default": True, "use_immutable_subject": True,
+             "sub_claim_prefix": "repo:muse-platform@184467302/muse@1021473690"}  # fmt: skip
+
+
+def test_github_s_prefix_is_checked_before_anything_is_created(
+    tmp_path: Path, plans: dict[str, OfflinePlan], bootstrap_outputs: dict[str, object]
+) -> None:
+    """GitHub's answer (GET .../actions/oidc/customization/sub, the fields Azure/azure-dev's oidc.go decodes)
+    agrees with the stack files: the bootstrap goes on."""
+    result, calls = _run(tmp_path, {**bootstrap_outputs, "github-oidc-sub": IMMUTABLE}, plans=plans)
+    assert result.returncode == 0, result.stderr
+    assert f"GitHub issues {IMMUTABLE['sub_claim_prefix']}:<context>" in result.stdout
+    assert _index(calls, "gh api repos/") < _index(calls, "az provider register")
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        # A legacy repository whose stack files say immutable: no job could sign in.
+        ({"use_default": True, "sub_claim_prefix": "repo:muse-platform/muse"}, "does not list"),
+        ({**IMMUTABLE, "use_default": False, "include_claim_keys": ["repo", "context", "workflow"]},
+         "customised OIDC subject template"),
+    ],
+)  # fmt: skip
+def test_a_prefix_github_does_not_issue_stops_the_bootstrap_before_any_change(
+    tmp_path: Path,
+    plans: dict[str, OfflinePlan],
+    bootstrap_outputs: dict[str, object],
+    answer: dict[str, object],
+    message: str,
+) -> None:
+    result, calls = _run(tmp_path, {**bootstrap_outputs, "github-oidc-sub": answer}, plans=plans)
+    assert result.returncode != 0 and message in result.stderr
+    assert not [c for c in calls if c.startswith(("az ", "pulumi "))]
+
+
+def test_negative_control_without_the_field_an_administrator_skips_the_prod_approval() -> None:
+    github = FakeGitHubEnvironments()
+    github.put("prod", {"reviewers": [{"type": "User", "id": 42}], "deployment_branch_policy": {}})
+    assert github.environments["prod"]["can_admins_bypass"] is True
+    assert Run(Environment(reviewers=("user42",))).job_may_start(admin_bypass=True)
+
+
+@pytest.mark.parametrize(
+    ("env", "words"),
+    [
+        ({"NAME_AVAILABLE": "false"}, "name is taken elsewhere in Azure"),
+        ({"QUOTA": "10"}, "request a quota increase"),
+    ],
+    ids=["taken-name", "short-quota"],
+)
+def test_preflight_stops_before_anything_is_created(
+    tmp_path: Path, bootstrap_outputs: dict[str, object], env: dict[str, str], words: str
+) -> None:
+    result, calls = _run(tmp_path, bootstrap_outputs, extra_env=env)
+    assert result.returncode == 1 and words in result.stderr, result.stderr
+    assert not [c for c in calls if " create " in f"{c} " or c.startswith(("pulumi", "az provider register"))]
+
+
+def test_the_committed_placeholder_group_gets_no_grant(
+    tmp_path: Path, plans: dict[str, OfflinePlan], bootstrap_outputs: dict[str, object]
+) -> None:
+    # Negative control of the preflight (names free, quota 100 vCPUs per family) and of the grant: the
+    # committed files name no real operators' group, so the run goes on and grants nobody a Kubernetes role.
+    result, calls = _run(tmp_path, bootstrap_outputs, plans=plans)
+    assert result.returncode == 0, result.stderr
+    assert "prod: no operators' group" in result.stdout
+    assert not [c for c in calls if "--assignee-principal-type Group" in c]
