@@ -70,7 +70,11 @@ METRICS_SETTINGS_NAMESPACE = "kube-system"
 SERVICE_PORT = 80
 # Azure Monitor managed Prometheus: the replica pods that run custom and pod-annotation scrape jobs carry
 # rsName=ama-metrics in kube-system (Azure/prometheus-collector@75bfeadb otelcollector/deploy/addon-chart/
-# azure-monitor-metrics-addon/templates/ama-metrics-deployment.yaml, spec.template.metadata.labels).
+# azure-monitor-metrics-addon/templates/ama-metrics-deployment.yaml, spec.template.metadata.labels). Only
+# they: the replica runs every job that uses service discovery (PodMonitor, pod annotations), the per-node
+# DaemonSet (dsName=ama-metrics-node) only node-level targets and static configs
+# (learn.microsoft.com/azure/azure-monitor/containers/prometheus-metrics-scrape-scale). tests/deploy/
+# upstream/ama-metrics-collectors.json records both label sets with their source.
 METRICS_AGENT_NAMESPACE = "kube-system"
 METRICS_AGENT_LABELS = {"rsName": "ama-metrics"}
 # Cluster DNS: CoreDNS pods in kube-system keep the k8s-app=kube-dns label on AKS. The only egress Muse needs
@@ -790,16 +794,23 @@ def backend_refs(spec: WorkloadSpec) -> list[dict[str, Any]]:
     ]
 
 
+# Without a host (dev) the Gateway has only plain HTTP on its public IP: it routes these GET paths, which
+# carry no credential, and nothing under /api, so the bearer-token API is never served in clear (the Gateway
+# answers 404 for every other request, without reaching Muse). The API of such a stack is reached through
+# `kubectl port-forward` (docs/architecture/workload.md, "Plain HTTP without a host").
+PLAIN_HTTP_PATHS = ("/healthz", "/readyz", "/")
+
+
 def http_route(spec: WorkloadSpec) -> dict[str, Any]:
-    """Every path to the Muse Service(s): on the HTTPS listener for the host, or the HTTP one without one."""
+    """With a host: every path to the Muse Service(s) on the HTTPS listener. Without one: only the
+    PLAIN_HTTP_PATHS, by GET and exact path, on the HTTP listener."""
+    if spec.ingress_host:
+        matches: list[dict[str, Any]] = [{"path": {"type": "PathPrefix", "value": "/"}}]
+    else:
+        matches = [{"path": {"type": "Exact", "value": path}, "method": "GET"} for path in PLAIN_HTTP_PATHS]
     route: dict[str, Any] = {
         "parentRefs": [_parent(spec, HTTPS_LISTENER if spec.ingress_host else HTTP_LISTENER)],
-        "rules": [
-            {
-                "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
-                "backendRefs": backend_refs(spec),
-            }
-        ],
+        "rules": [{"matches": matches, "backendRefs": backend_refs(spec)}],
     }
     if spec.ingress_host:
         route["hostnames"] = [spec.ingress_host]
