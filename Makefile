@@ -127,7 +127,7 @@ image: system-deps ## build the Muse image with podman (localhost/muse:dev and :
 
 .PHONY: pulumi-checksums
 pulumi-checksums: ## record the SHA-256 of the Pulumi CLI and plugin archives CI installs (needs get.pulumi.com, GitHub)
-	@scripts/record-pulumi-checksums.sh
+	@scripts/record-pulumi-checksums.sh $(if $(FORCE),--force)
 
 .PHONY: bench
 bench: setup ## service benchmarks: rolling update and rollback behind nginx, evaluate throughput, RSS (minutes)
