@@ -38,11 +38,21 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 # Tests, lint, the program and the service's dependencies: the "dev" group (requirements-dev.txt).
-$(VENV_STAMP): requirements-dev.txt pyproject.toml
-	@if [ ! -f $@ ] || [ requirements-dev.txt -nt $@ ]; then rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); fi
-	@$(PY) $(PIP_LOCKED) -r requirements-dev.txt
-	@$(PY) $(PIP_EDITABLE)
-	@touch $@
+# Checked on every call, not only when the lock is newer than the stamp: a virtualenv that holds anything else
+# than the lock (a package added by hand, or by `pulumi install`, which upgrades pip, setuptools and wheel
+# unhashed into .venv) is re-created; an unchanged one costs one Python start (scripts/venv_lock.py).
+.PHONY: venv-check
+venv-check: ;
+$(VENV_STAMP): requirements-dev.txt pyproject.toml venv-check
+	@if [ -f $@ ] && $(PY) scripts/venv_lock.py requirements-dev.txt; then \
+	  if [ $@ -nt requirements-dev.txt ] && [ $@ -nt pyproject.toml ]; then exit 0; fi; \
+	else \
+	  echo "make venv: (re-)creating $(VENV) exactly as requirements-dev.txt locks it" >&2; \
+	  rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); \
+	fi; \
+	$(PY) $(PIP_LOCKED) -r requirements-dev.txt; \
+	$(PY) $(PIP_EDITABLE); \
+	touch $@
 
 # The jobs that hold an Azure identity (main.yml deploys, previews, drift) install only the "ci" group: install-
 # time code runs where the job's OIDC token can be minted, so no test or lint tool, wheels only, hashes locked;
@@ -127,7 +137,7 @@ image: system-deps ## build the Muse image with podman (localhost/muse:dev and :
 
 .PHONY: pulumi-checksums
 pulumi-checksums: ## record the SHA-256 of the Pulumi CLI and plugin archives CI installs (needs get.pulumi.com, GitHub)
-	@scripts/record-pulumi-checksums.sh
+	@scripts/record-pulumi-checksums.sh $(if $(FORCE),--force)
 
 .PHONY: bench
 bench: setup ## service benchmarks: rolling update and rollback behind nginx, evaluate throughput, RSS (minutes)

@@ -231,15 +231,24 @@ for e, vs in sorted(o['environments'].items()):
 # (docs.github.com "Using artifact attestations to establish provenance for builds"; actions/attest README).
 # Recorded once, explicitly, as ARTIFACT_ATTESTATIONS=enabled|unavailable: the workflows stop when it is
 # missing and print "provenance: not verifiable" when it is unavailable. MUSE_ARTIFACT_ATTESTATIONS overrides
-# the detection (an organization's plan is readable by its owners only).
+# the detection. GET /orgs/{org} returns `plan` only to the organization's owners (docs.github.com REST "Get an
+# organization"), and a user-owned repository has no organization: a plan that cannot be read stops here and
+# asks, rather than recording `unavailable` for an Enterprise Cloud organization.
 attestations="${MUSE_ARTIFACT_ATTESTATIONS:-}"
 if [[ -z "$attestations" ]] && $set_github; then
   if [[ "$(gh api "repos/$repository" --jq .visibility)" == public ]]; then
     attestations=enabled
-  elif [[ "$(gh api "orgs/${repository%%/*}" --jq '.plan.name // ""' 2>/dev/null || true)" == enterprise ]]; then
-    attestations=enabled
   else
-    attestations=unavailable
+    plan="$(gh api "orgs/${repository%%/*}" --jq '.plan.name // ""' 2>/dev/null || true)"
+    case "$plan" in
+      enterprise) attestations=enabled ;;
+      "")
+        echo "bootstrap: cannot read the GitHub plan of ${repository%%/*} (shown to organization owners only)." >&2
+        echo "  Re-run with MUSE_ARTIFACT_ATTESTATIONS=enabled (GitHub Enterprise Cloud) or =unavailable" >&2
+        echo "  (any other plan of a private repository); a re-run changes nothing that exists." >&2
+        exit 2 ;;
+      *) attestations=unavailable ;;
+    esac
   fi
 fi
 case "${attestations:-unknown}" in
@@ -273,6 +282,15 @@ else
     IFS=$'\t' read -r level name value <<<"$line"
     echo "  $level  $name=$value"
   done
+fi
+
+# The credentialed jobs install the Pulumi CLI only against a committed checksum (scripts/ci/install_pulumi.py):
+# without a line for the workflows' PULUMI_VERSION every one of them stops at its Pulumi install.
+pulumi_version="$(sed -n 's/^  PULUMI_VERSION: "\([0-9.]*\)".*/\1/p' .github/workflows/main.yml)"
+if ! grep -q "  pulumi-v${pulumi_version}-linux-x64\.tar\.gz$" scripts/ci/pulumi-binaries.sha256; then
+  echo "WARNING: scripts/ci/pulumi-binaries.sha256 has no checksum for Pulumi ${pulumi_version}: every credentialed"
+  echo "  job will stop at its Pulumi install. Before the first push to main, run \`make pulumi-checksums\` where"
+  echo "  get.pulumi.com and GitHub are reachable, review the diff and commit it (docs/github-setup.md)."
 fi
 
 cat <<EOF

@@ -3,11 +3,18 @@
 # PULUMI_VERSION) and of each provider plugin archive the locked provider packages declare
 # (scripts/ci/install_pulumi.py list). `make pulumi-checksums`; needs get.pulumi.com and GitHub (not reachable
 # on the offline workplace). Each archive is downloaded and hashed here, and cross-checked with the checksums
-# file its release publishes when that file is there (a mismatch stops). Lines for other versions stay: the
-# drift job installs the plugins of the commit last deployed, which may be older. Review the diff, commit it.
+# file its release publishes: the CLI's `pulumi-<version>-checksums.txt` (pulumi/pulumi .goreleaser.yml,
+# checksum.name_template "{{ .ProjectName }}-{{ .Version }}-checksums.txt", commit 01c4ec37f501), a provider's
+# `pulumi-<name>_<version>_checksums.txt` (GoReleaser's default "{{ .ProjectName }}_{{ .Version }}_checksums.txt";
+# pulumi/pulumi-azure-native .goreleaser.yml sets no name_template). A mismatch stops; so does a release that
+# publishes no checksum for the archive (recording what was just downloaded would trust it on first use), unless
+# `--force` (then review the note it prints). Lines for other versions stay: the drift job installs the plugins of
+# the commit last deployed, which may be older. Review the diff, commit it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out=scripts/ci/pulumi-binaries.sha256
+force=false
+[[ "${1:-}" != --force ]] || force=true
+out="${PULUMI_CHECKSUMS_FILE:-scripts/ci/pulumi-binaries.sha256}"  # another file only for the tests
 version="$(sed -n 's/^  PULUMI_VERSION: "\([0-9.]*\)".*/\1/p' .github/workflows/main.yml)"
 [[ -n "$version" ]] || { echo "record-pulumi-checksums: no PULUMI_VERSION in main.yml" >&2; exit 2; }
 make ci-venv >/dev/null
@@ -38,7 +45,14 @@ for archive in "${archives[@]}"; do
     echo "record-pulumi-checksums: $archive hashes to $digest, its release's checksums file says $claimed" >&2
     exit 1
   fi
-  [[ -n "$claimed" ]] || echo "record-pulumi-checksums: note: no published checksum found for $archive ($sums)" >&2
+  if [[ -z "$claimed" ]]; then
+    if ! $force; then
+      echo "record-pulumi-checksums: $sums publishes no checksum for $archive: not recording a hash trusted on" >&2
+      echo "  first use. Compare it with another source, then re-run with --force to record $digest." >&2
+      exit 1
+    fi
+    echo "record-pulumi-checksums: --force: recording $archive ($digest) without a published checksum" >&2
+  fi
   echo "$digest  $archive" >> "$work/new"
 done
 # Keep the lines of archives not recorded now (older versions), then the new ones; sorted by archive name.

@@ -9,63 +9,35 @@ release of a transitive dependency can then change nothing that a fresh clone in
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import re
 import shutil
 import subprocess
 import sys
-from importlib.metadata import distributions
 from pathlib import Path
 
 import pytest
-from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
 
 from stack.files import REPO_ROOT
 
 LOCK_SCRIPT = REPO_ROOT / "scripts/lock.sh"
 UV = Path(sys.executable).with_name("uv")
-# Installed by `make venv` besides the lock: the installer and this project (editable, no dependencies).
-NOT_LOCKED = {"pip", "muse-on-azure"}
+_spec = importlib.util.spec_from_file_location("venv_lock", REPO_ROOT / "scripts/venv_lock.py")
+assert _spec is not None and _spec.loader is not None
+venv_lock = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(venv_lock)
+locked_pins, differences, installed_here = (
+    venv_lock.locked_pins,
+    venv_lock.differences,
+    venv_lock.installed_here,
+)
 
 
 def exports() -> dict[str, Path]:
     """group -> export file, as scripts/lock.sh lists them (its EXPORTS array is the one list)."""
     block = LOCK_SCRIPT.read_text().split("EXPORTS=(", 1)[1].split(")", 1)[0]
     return {g: REPO_ROOT / f for g, f in re.findall(r'"(\S+) (\S+)"', block)}
-
-
-def locked_pins(text: str) -> dict[str, str]:
-    """name -> version of every requirement of an export that applies to the running interpreter."""
-    pins = {}
-    for entry in re.split(r"\n(?=[A-Za-z0-9])", text):
-        if not entry or entry.startswith("#"):
-            continue
-        requirement = Requirement(entry.split(" \\", 1)[0].split("\n", 1)[0])
-        if requirement.marker is None or requirement.marker.evaluate():
-            (spec,) = requirement.specifier
-            assert spec.operator == "==", entry
-            pins[canonicalize_name(requirement.name)] = spec.version
-    return pins
-
-
-def differences(locked: dict[str, str], installed: dict[str, str]) -> list[str]:
-    """What the environment holds that the lock does not say, and what the lock says that it lacks."""
-    found = []
-    for name, version in sorted(installed.items()):
-        if name in NOT_LOCKED:
-            continue
-        if name not in locked:
-            found.append(f"{name} {version} is installed but not locked")
-        elif locked[name] != version:
-            found.append(f"{name} {version} is installed, the lock says {locked[name]}")
-    found += [
-        f"{name} {locked[name]} is locked but missing" for name in sorted(locked.keys() - installed.keys())
-    ]
-    return found
-
-
-def installed_here() -> dict[str, str]:
-    return {canonicalize_name(d.metadata["Name"]): d.version for d in distributions()}
 
 
 def run_check(root: Path) -> subprocess.CompletedProcess[str]:
@@ -150,3 +122,90 @@ def test_negative_control_a_dependency_added_without_relocking_is_stale(tmp_path
     result = run_check(root)
     assert result.returncode != 0
     assert "uv.lock does not match pyproject.toml's dependency groups: run `make lock`" in result.stderr
+
+
+# --- `make venv` re-creates a virtualenv that differs from the lock ----------------------------------------
+# The Makefile's own recipe, run by make with a stand-in interpreter (PYTHON and the venv's bin/python): it
+# logs each call, `-m venv DIR` creates DIR/bin/python, and scripts/venv_lock.py fails while DIR/EXTRA exists
+# (what the real script does for a package the lock does not pin: tests above and below).
+STUB_PYTHON = """#!/usr/bin/env bash
+echo "$*" >> "$LOG"
+case "$1 $2" in
+  "-m venv") mkdir -p "$3/bin" && cp "$0" "$3/bin/python" ;;
+  "scripts/venv_lock.py "*)
+    [ ! -f "$(dirname "$0")/../EXTRA" ] || { echo "venv_lock: six 1.16.0 is not locked" >&2; exit 1; } ;;
+esac
+"""
+# The rule before this check: the virtualenv was re-created only when the lock was newer than the stamp.
+STAMP_AGE_ONLY = """$(VENV_STAMP): requirements-dev.txt pyproject.toml
+\t@if [ ! -f $@ ] || [ requirements-dev.txt -nt $@ ]; then rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); fi
+\t@$(PY) $(PIP_LOCKED) -r requirements-dev.txt
+\t@$(PY) $(PIP_EDITABLE)
+\t@touch $@
+"""
+
+
+def _make_venv(tmp_path: Path, makefile: Path) -> list[str]:
+    log = tmp_path / "calls.log"
+    log.write_text("")
+    stub = tmp_path / "python3"
+    stub.write_text(STUB_PYTHON)
+    stub.chmod(0o755)
+    result = subprocess.run(
+        ["make", "--no-print-directory", "-f", str(makefile), "venv", f"VENV={tmp_path / 'venv'}",
+         f"PYTHON={stub}"],
+        cwd=REPO_ROOT, env={**os.environ, "LOG": str(log)}, capture_output=True, text=True, check=False,
+        timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return log.read_text().splitlines()
+
+
+def _created(calls: list[str]) -> bool:
+    return any(c.startswith("-m venv ") for c in calls)
+
+
+def test_make_venv_recreates_a_virtualenv_holding_an_unlocked_package(tmp_path: Path) -> None:
+    makefile = REPO_ROOT / "Makefile"
+    assert _created(_make_venv(tmp_path, makefile))  # fresh
+    again = _make_venv(tmp_path, makefile)
+    assert not _created(again) and not [
+        c for c in again if "pip install" in c
+    ]  # unchanged: nothing installed
+    (tmp_path / "venv" / "EXTRA").write_text("")  # e.g. `pulumi install` or a hand-run `pip install six`
+    rebuilt = _make_venv(tmp_path, makefile)
+    assert _created(rebuilt) and any("--require-hashes" in c for c in rebuilt)
+    assert not (tmp_path / "venv" / "EXTRA").exists()
+
+
+def test_negative_control_the_stamp_age_alone_keeps_an_unlocked_package(tmp_path: Path) -> None:
+    text = (REPO_ROOT / "Makefile").read_text()
+    start = text.index("$(VENV_STAMP): requirements-dev.txt")
+    end = text.index("\n\n", start)
+    old = tmp_path / "Makefile"
+    old.write_text(text[:start] + STAMP_AGE_ONLY + text[end + 1 :])
+    assert _created(_make_venv(tmp_path, old))
+    (tmp_path / "venv" / "EXTRA").write_text("")
+    assert not _created(_make_venv(tmp_path, old))
+    assert (tmp_path / "venv" / "EXTRA").exists()
+
+
+def test_the_check_names_a_package_the_lock_does_not_pin(tmp_path: Path) -> None:
+    """scripts/venv_lock.py as `make venv` runs it: this virtualenv passes; one more distribution on the path
+    (a dist-info folder, what pip leaves) fails it, named."""
+    script = [sys.executable, str(REPO_ROOT / "scripts/venv_lock.py"), "requirements-dev.txt"]
+    clean = subprocess.run(script, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+    assert clean.returncode == 0, clean.stderr
+    info = tmp_path / "six-1.16.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: six\nVersion: 1.16.0\n")
+    extra = subprocess.run(
+        script,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+    )
+    assert extra.returncode == 1
+    assert "venv_lock: six 1.16.0 is installed but not locked" in extra.stderr

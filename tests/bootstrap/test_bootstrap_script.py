@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from tests.github_model import Environment, Run
 pytestmark = pytest.mark.slow
 
 SCRIPT = REPO_ROOT / "scripts" / "bootstrap.sh"
+WORKFLOW_MAIN = REPO_ROOT / ".github" / "workflows" / "main.yml"
 ENGINE = Path(__file__).with_name("engine_targeting.py")
 STATE = StateBackendNames.for_bootstrap("m7k2")
 ENV_STATE = {env: StateBackendNames.for_environment(env, "m7k2") for env in ("dev", "prod")}
@@ -242,7 +244,7 @@ def test_rerun_creates_nothing_that_exists(
 def test_github_environments_and_variables_are_set_when_asked(
     tmp_path: Path, plans: dict[str, OfflinePlan], bootstrap_outputs: dict[str, object]
 ) -> None:
-    result, calls = _run(tmp_path, bootstrap_outputs, "--github", plans=plans)
+    result, calls = _run(tmp_path, bootstrap_outputs, "--github", plans=plans, extra_env={"ORG_PLAN": "team"})
     assert result.returncode == 0, result.stderr
     variables = bootstrap_outputs["githubVariables"]
     gh = [c for c in calls if c.startswith("gh variable set")]
@@ -254,7 +256,7 @@ def test_github_environments_and_variables_are_set_when_asked(
         for environment, values in sorted(variables["environments"].items())  # type: ignore[index]
         for name, value in sorted(values.items())
     ]
-    # A private repository of an organization whose plan is not Enterprise Cloud cannot attest: recorded.
+    # A private repository of an organization whose plan (read by an owner) is Team cannot attest: recorded.
     expected.append("gh variable set ARTIFACT_ATTESTATIONS --repo muse-platform/muse --body unavailable")
     assert gh == expected
     created = [c.split()[4] for c in calls if c.startswith("gh api --method PUT")]
@@ -597,3 +599,51 @@ def test_the_committed_placeholder_group_gets_no_grant(
     assert result.returncode == 0, result.stderr
     assert "prod: no operators' group" in result.stdout
     assert not [c for c in calls if "--assignee-principal-type Group" in c]
+
+
+def test_unreadable_plan_stops_and_asks_instead_of_recording_unavailable(
+    tmp_path: Path, plans: dict[str, OfflinePlan], bootstrap_outputs: dict[str, object]
+) -> None:
+    """GET /orgs/{org} shows `plan` to owners only (docs.github.com REST "Get an organization"): the stub's
+    empty answer is what a non-owner's `--jq '.plan.name // ""'` prints. Bootstrap must ask, not guess."""
+    result, calls = _run(tmp_path, bootstrap_outputs, "--github", plans=plans)
+    assert result.returncode == 2, result.stdout
+    assert "MUSE_ARTIFACT_ATTESTATIONS=enabled" in result.stderr
+    assert not [c for c in calls if c.startswith("gh variable set ARTIFACT_ATTESTATIONS")]
+    # The explicit answer is recorded as given, without reading the plan.
+    result, calls = _run(
+        tmp_path,
+        bootstrap_outputs,
+        "--github",
+        plans=plans,
+        extra_env={"MUSE_ARTIFACT_ATTESTATIONS": "enabled"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "gh variable set ARTIFACT_ATTESTATIONS --repo muse-platform/muse --body enabled" in calls
+    assert not [c for c in calls if c.startswith("gh api orgs/")]
+
+
+def test_warns_while_no_checksum_is_committed_for_the_workflows_pulumi(
+    tmp_path: Path, plans: dict[str, OfflinePlan], bootstrap_outputs: dict[str, object]
+) -> None:
+    """Every credentialed job stops at its Pulumi install without the CLI's line: bootstrap says so, and stops
+    saying so once the line is there (negative control: a copy whose checksums file holds the line)."""
+    version = re.search(r'^  PULUMI_VERSION: "([0-9.]+)"', WORKFLOW_MAIN.read_text(), re.M)
+    assert version
+    checksums = REPO_ROOT / "scripts" / "ci" / "pulumi-binaries.sha256"
+    recorded = f"  pulumi-v{version[1]}-linux-x64.tar.gz" in checksums.read_text()
+    result, _ = _run(tmp_path, bootstrap_outputs, plans=plans)
+    assert result.returncode == 0, result.stderr
+    assert ("make pulumi-checksums" in result.stdout) is not recorded
+    filled = tmp_path / "pulumi-binaries.sha256"
+    filled.write_text(f"{'0' * 64}  pulumi-v{version[1]}-linux-x64.tar.gz\n")
+    copy = tmp_path / "scripts" / "bootstrap.sh"
+    copy.parent.mkdir()
+    copy.write_text(
+        SCRIPT.read_text()
+        .replace('cd "$(dirname "$0")/.."', f'cd "{REPO_ROOT}"')
+        .replace(" scripts/ci/pulumi-binaries.sha256; then", f" {filled}; then")
+    )
+    result, _ = _run(tmp_path, bootstrap_outputs, plans=plans, script=copy)
+    assert result.returncode == 0, result.stderr
+    assert "make pulumi-checksums" not in result.stdout

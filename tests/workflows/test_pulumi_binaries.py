@@ -270,7 +270,13 @@ def test_negative_control_one_missing_checksum_installs_nothing(
     assert not stub_pulumi.exists() and runner_files["GITHUB_ENV"].read_text() == ""
 
 
-def test_the_command_line_reports_a_missing_checksum_as_an_error(install: ModuleType, tmp_path: Path) -> None:
-    """`main` as the workflows call it, with the committed (today: empty) checksums file."""
+def test_the_command_line_reports_a_missing_checksum_as_an_error(
+    install: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`main` as the workflows call it, with the committed (today: empty) checksums file: the job's ::error
+    names the file to fill and the command that fills it."""
     venv = _venv(tmp_path, {"azure-native": "3.29.0"})
     assert install.main(["plugins", "--venv", str(venv)]) == 1
+    error = capsys.readouterr().out
+    assert error.startswith("::error title=Pulumi binaries::")
+    assert "scripts/ci/pulumi-binaries.sha256" in error and "make pulumi-checksums" in error

@@ -767,7 +767,6 @@ def test_every_pulumi_command_uses_the_blob_backend_and_the_pinned_cli(
     workflows: dict[str, Workflow],
 ) -> None:
     for wf in _pulumi_workflows(workflows):
-        assert wf.env["PULUMI_VERSION"] == "3.272.0"
         for job in wf.jobs.values():
             # pulumi/actions installs "the latest" of a version list that can change, without a checksum.
             assert not job.steps_of("pulumi/actions"), job.id
@@ -800,14 +799,38 @@ def _runs_pulumi(script: str) -> bool:
     )
 
 
-def test_pulumi_sdk_pin_matches_the_cli_pin(workflows: dict[str, Workflow]) -> None:
+def locked_pulumi_sdk() -> str:
+    """The `pulumi` version uv.lock resolves: the one home of the fact (Dependabot's uv updates edit it)."""
+    import tomllib
     from pathlib import Path
 
-    requirements = (Path(__file__).resolve().parents[2] / "requirements.txt").read_text()
-    sdk = re.search(r"^pulumi==(\S+)", requirements, re.MULTILINE)
-    assert sdk is not None
-    for wf in _pulumi_workflows(workflows):
-        assert wf.env["PULUMI_VERSION"] == sdk.group(1)
+    lock = tomllib.loads((Path(__file__).resolve().parents[2] / "uv.lock").read_text())
+    versions = {p["version"] for p in lock["package"] if p["name"] == "pulumi"}
+    assert len(versions) == 1, versions
+    return versions.pop()
+
+
+def stale_cli_pins(workflows: dict[str, Workflow], sdk: str) -> list[str]:
+    return [
+        f"{wf.file_name}: PULUMI_VERSION {wf.env.get('PULUMI_VERSION')} != locked pulumi {sdk}"
+        for wf in _pulumi_workflows(workflows)
+        if wf.env.get("PULUMI_VERSION") != sdk
+    ]
+
+
+def test_pulumi_sdk_pin_matches_the_cli_pin(workflows: dict[str, Workflow]) -> None:
+    """The CLI the workflows install is the locked SDK's release: bumping one without the other fails."""
+    assert stale_cli_pins(workflows, locked_pulumi_sdk()) == []
+
+
+def test_negative_control_an_sdk_bump_without_the_cli_is_named(workflows: dict[str, Workflow]) -> None:
+    major, minor, patch = locked_pulumi_sdk().split(".")
+    bumped = f"{major}.{int(minor) + 1}.{patch}"  # what a Dependabot uv pull request does to uv.lock
+    assert sorted(p.split(":")[0] for p in stale_cli_pins(workflows, bumped)) == [
+        "drift.yml",
+        "main.yml",
+        "pull-request.yml",
+    ]
 
 
 def test_no_secrets_only_repository_variables(workflows: dict[str, Workflow]) -> None:
