@@ -197,6 +197,14 @@ def change_set(preview: str) -> tuple[str, list[str]]:
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest(), lines
 
 
+# What the approver must know the digest does not cover: `pulumi preview --json` blinds every secret
+# (pkg/backend/display/json.go stateForJSONOutput: MassageSecrets(..., false) -> "[secret]").
+SECRETS_NOTE = (
+    "Secret values are blinded (`[secret]`) in the preview the change set is computed from: a changed "
+    "secret's path is bound, its new value is not."
+)
+
+
 def change_set_report(args: argparse.Namespace) -> tuple[int, str]:
     """--change-set / --expect-change-set: (exit code, summary markdown)."""
     returncode, stdout, stderr = preview_json(args)
@@ -216,7 +224,7 @@ def change_set_report(args: argparse.Namespace) -> tuple[int, str]:
         return (
             0,
             f"Change set `{digest}` ({len(lines)} step(s); deploy-prod checks it again before `pulumi up`):"
-            f"\n\n{listing}",
+            f"\n\n{listing}\n{SECRETS_NOTE}\n",
         )
     if digest == args.expect_change_set:
         return 0, f"### Change set of `{args.stack}`: matches the approved preview (`{digest}`)\n\n{listing}"

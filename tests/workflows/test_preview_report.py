@@ -535,6 +535,7 @@ def test_the_deploy_goes_ahead_when_the_change_set_is_the_approved_one(
     approved = recorded_change_set(project, api)
     summary = (project.parent / "summary.md").read_text()
     assert f"Change set `{approved}` (2 step(s)" in summary
+    assert "Secret values are blinded (`[secret]`)" in summary and "its new value is not" in summary
     assert "update urn:pulumi:prod::muse::muse:app:Muse$kubernetes:apps/v1:Deployment::muse" in summary
     # The engine emits steps in completion order: the same change set in another order is the same digest.
     set_steps(project, list(reversed(PROD_STEPS)))
