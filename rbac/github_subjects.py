@@ -60,6 +60,7 @@ class SubjectPrefix:
     owner: str
     name: str
     immutable: bool
+    repo_id: str | None = None  # kept across a rename or transfer (the name and, on a transfer, owner change)
 
     @property
     def repository(self) -> str:
@@ -79,7 +80,9 @@ def parse(prefix: str) -> SubjectPrefix:
             "(immutable) or repo:OWNER/REPO (legacy), as `gh api repos/OWNER/REPO/actions/oidc/customization"
             "/sub --jq .sub_claim_prefix` prints it"
         )
-    return SubjectPrefix(prefix, match["owner"], match["name"], match["owner_id"] is not None)
+    return SubjectPrefix(
+        prefix, match["owner"], match["name"], match["owner_id"] is not None, match["repo_id"]
+    )
 
 
 def prefix_problems(prefixes: Sequence[str], repository: str) -> list[str]:
@@ -94,7 +97,20 @@ def prefix_problems(prefixes: Sequence[str], repository: str) -> list[str]:
     for prefix in parsed:
         # GitHub's owner and repository names are case-insensitive; the prefix keeps GitHub's spelling, which
         # is what the token carries and what Entra compares.
-        if repository and prefix.repository.lower() != repository.lower():
+        # During a migration across a rename or transfer, the other name is fine when the repository id says
+        # it is the same repository: both prefixes immutable, the same REPO_ID (GitHub keeps a repository's
+        # id when it is renamed or transferred; the prefix format carries it).
+        same_repository = any(
+            other.repository.lower() == repository.lower()
+            and other.immutable
+            and other.repo_id == prefix.repo_id
+            for other in parsed
+        )
+        if (
+            repository
+            and prefix.repository.lower() != repository.lower()
+            and not (prefix.immutable and same_repository)
+        ):
             problems.append(f"{prefix.text!r} names {prefix.repository}, not githubRepository {repository}")
     if len(set(prefixes)) != len(prefixes):
         problems.append("lists a prefix twice")

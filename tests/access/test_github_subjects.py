@@ -174,3 +174,17 @@ def test_the_command_takes_the_organisation_s_answer() -> None:
     assert refused.returncode == 1 and "customised OIDC subject template" in refused.stderr
     assert run("--org-template", "").stdout == NEW.prefix + "\n"  # 404: GitHub's default
     assert run().returncode == 1
+
+
+def test_a_rename_is_a_migration_by_repository_id_not_a_foreign_repository() -> None:
+    renamed = Repository(
+        "muse-platform", "muse-app", owner_id=184467302, repo_id=1021473690, created=NEW.created
+    )
+    # The stack names the new repository; the old name's prefix stays until a run signed in with the new one.
+    assert github_subjects.prefix_problems([NEW.prefix, renamed.prefix], "muse-platform/muse-app") == []
+    # Negative controls: another repository's prefix (another id) and a legacy prefix of another name.
+    other = Repository("muse-platform", "other", owner_id=184467302, repo_id=5, created=NEW.created)
+    assert github_subjects.prefix_problems([other.prefix, renamed.prefix], "muse-platform/muse-app") != []
+    assert github_subjects.prefix_problems(
+        ["repo:muse-platform/muse", renamed.prefix], "muse-platform/muse-app"
+    )
