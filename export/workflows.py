@@ -77,6 +77,8 @@ class Step:
                 words = shlex.split(line, comments=True)
             except ValueError:
                 continue
+            # `exec script ...`: the shell replaces itself, so the runner's signals reach the script.
+            words = words[1:] if words[:1] == ["exec"] else words
             script = words[0].removeprefix("./").removeprefix(f"{RELEASE_CHECKS_PATH}/") if words else ""
             if script in PULUMI_SCRIPTS:
                 return (script, *words[1:])

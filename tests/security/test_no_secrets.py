@@ -56,6 +56,11 @@ ALLOWED = [
     ),
     Allowed(r"tests/export/test_arm_types\.py", r'"[0-9a-f]{40}"', "the bicep-types commit the data is from"),
     Allowed(
+        r"tests/deploy/upstream/ama-metrics-collectors\.json",
+        r'"commit": "[0-9a-f]{40}"',
+        "the Azure/prometheus-collector commits the recorded pod labels come from",
+    ),
+    Allowed(
         r"tests/governance/.*", r'"key": "MUSE_API_TOKEN"', "the name of a key inside a Kubernetes Secret"
     ),
     Allowed(r"tests/export/.*", BICEP_SECURE_PLACEHOLDER, "stands for a @secure() Bicep value"),
