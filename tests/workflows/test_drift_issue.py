@@ -197,7 +197,8 @@ def test_a_clean_check_closes_the_stack_s_issue_and_only_that_one(
     assert report(api, tmp_path, "dev", DRIFT).returncode == 0
     fake.add("<!-- muse-drift-check: prod -->\nnot ours", {"login": "mallory", "type": "User"})
     closed = resolved(api, "prod")
-    assert closed.returncode == 0 and "issue #1 closed" in closed.stdout
+    number = fake.issues[0]["number"]
+    assert closed.returncode == 0 and f"issue #{number} closed" in closed.stdout
     assert [i["state"] for i in fake.issues] == ["closed", "open", "open"]
     assert fake.issues[0]["state_reason"] == "completed"
     assert fake.comments[1] == [
