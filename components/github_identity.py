@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -62,13 +63,18 @@ class GitHubOidcIdentity(pulumi.ComponentResource):
         # One after another: concurrent writes to one application's credentials conflict.
         self.federated_credentials: list[azuread.ApplicationFederatedIdentityCredential] = []
         prefixes = [github_subjects.parse(text) for text in args.subject_prefixes]
-        for prefix in prefixes:
+        for index, prefix in enumerate(prefixes):
+            # A legacy-format credential keeps the name it always had (no replacement on upgrade); the first
+            # immutable one is named apart, so both exist side by side during a migration, and keeps that
+            # name; a second one of the same format (a rename or transfer: another owner/name, the same ids)
+            # is named by its prefix, since Entra wants credential names unique per application (and Pulumi
+            # URNs must differ).
+            kind = "-ids" if prefix.immutable else ""
+            if any(other.immutable == prefix.immutable for other in prefixes[:index]):
+                kind += "-" + hashlib.sha256(prefix.text.encode()).hexdigest()[:8]
             for subject in args.subjects:
                 previous = self.federated_credentials[-1:] or []
-                # A legacy-format credential keeps the name it always had (no replacement on upgrade); the
-                # immutable one is named apart, so both exist side by side during a migration (Entra wants
-                # credential names unique per application).
-                slug = subject.replace(":", "-").replace("/", "-") + ("-ids" if prefix.immutable else "")
+                slug = subject.replace(":", "-").replace("/", "-") + kind
                 self.federated_credentials.append(
                     azuread.ApplicationFederatedIdentityCredential(
                         f"{name}-{slug}",

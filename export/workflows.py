@@ -27,6 +27,8 @@ EXPRESSION = re.compile(r"\$\{\{.*?\}\}", re.DOTALL)
 # (scripts/ci/preview.py says why). Their flags follow the Pulumi CLI's (`--stack`, `--policy-pack`), and
 # tests/workflows/ runs each against a `pulumi` stand-in, so what the model reads here is what they run.
 PULUMI_SCRIPTS = {"scripts/ci/deploy.py": "up", "scripts/ci/preview.py": "preview"}
+# Where main.yml's prod jobs check out main's head (github.sha) to run its checks on an older released commit.
+RELEASE_CHECKS_PATH = ".ci-tools"
 
 
 def _mapping(value: Any) -> dict[str, Any]:
@@ -77,8 +79,9 @@ class Step:
                 continue
             # `exec script ...`: the shell replaces itself, so the runner's signals reach the script.
             words = words[1:] if words[:1] == ["exec"] else words
-            if words and words[0].removeprefix("./") in PULUMI_SCRIPTS:
-                return (words[0].removeprefix("./"), *words[1:])
+            script = words[0].removeprefix("./").removeprefix(f"{RELEASE_CHECKS_PATH}/") if words else ""
+            if script in PULUMI_SCRIPTS:
+                return (script, *words[1:])
         return None
 
     def script_option(self, name: str) -> list[str]:

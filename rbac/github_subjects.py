@@ -16,12 +16,22 @@ workload-identities-github-immutable-subjects). So the prefix is read, not assem
 cli/azd/pkg/tools/github/oidc.go at ae35809f, BuildOIDCSubject: "When GitHub returns SubClaimPrefix, it is the
 authoritative repository prefix"; its test feeds `use_immutable_subject: false` with an immutable prefix).
 
-A subject template customised with other claim keys (`use_default: false`, `include_claim_keys` other than
-`repo` and `context`) gives tokens this project has no credentials for: refused, with what to do.
+A subject template customised with other claim keys gives tokens this project has no credentials for:
+refused, with what to do. The template can be the repository's or its organisation's. GitHub REST "OIDC"
+(docs.github.com/rest/actions/oidc): the repository's answer (`use_default`, `include_claim_keys`) with
+`use_default: false` and no keys means the repository follows the organisation's template, "Get the
+customization template for an OIDC subject claim for an organization" (`GET /orgs/{org}/actions/oidc/
+customization/sub`, `include_claim_keys`; needs read:org) answers that template, and an organisation without
+one answers 404, i.e. GitHub's default (the table of pulumi/terraform-provider-github's
+actions_repository_oidc_subject_claim_customization_template docs: false + unset = "Organization's default
+if set, otherwise GitHub's default").
 
-    gh api repos/OWNER/REPO/actions/oidc/customization/sub | python -m rbac.github_subjects prefix OWNER/REPO
+    gh api repos/OWNER/REPO/actions/oidc/customization/sub |
+      python -m rbac.github_subjects prefix OWNER/REPO ['[configured]'] [--org-template JSON]
 
-prints the prefix (exit 0) or the reason it cannot be used (exit 1). scripts/bootstrap.sh runs it.
+prints the prefix (exit 0) or the reason it cannot be used (exit 1). `--org-template` is the organisation's
+answer, or an empty string when GitHub answered 404; without it, a repository that follows the organisation's
+template is refused (it cannot be checked). scripts/bootstrap.sh runs it.
 """
 
 from __future__ import annotations
@@ -50,6 +60,7 @@ class SubjectPrefix:
     owner: str
     name: str
     immutable: bool
+    repo_id: str | None = None  # kept across a rename or transfer (the name and, on a transfer, owner change)
 
     @property
     def repository(self) -> str:
@@ -69,7 +80,9 @@ def parse(prefix: str) -> SubjectPrefix:
             "(immutable) or repo:OWNER/REPO (legacy), as `gh api repos/OWNER/REPO/actions/oidc/customization"
             "/sub --jq .sub_claim_prefix` prints it"
         )
-    return SubjectPrefix(prefix, match["owner"], match["name"], match["owner_id"] is not None)
+    return SubjectPrefix(
+        prefix, match["owner"], match["name"], match["owner_id"] is not None, match["repo_id"]
+    )
 
 
 def prefix_problems(prefixes: Sequence[str], repository: str) -> list[str]:
@@ -84,7 +97,20 @@ def prefix_problems(prefixes: Sequence[str], repository: str) -> list[str]:
     for prefix in parsed:
         # GitHub's owner and repository names are case-insensitive; the prefix keeps GitHub's spelling, which
         # is what the token carries and what Entra compares.
-        if repository and prefix.repository.lower() != repository.lower():
+        # During a migration across a rename or transfer, the other name is fine when the repository id says
+        # it is the same repository: both prefixes immutable, the same REPO_ID (GitHub keeps a repository's
+        # id when it is renamed or transferred; the prefix format carries it).
+        same_repository = any(
+            other.repository.lower() == repository.lower()
+            and other.immutable
+            and other.repo_id == prefix.repo_id
+            for other in parsed
+        )
+        if (
+            repository
+            and prefix.repository.lower() != repository.lower()
+            and not (prefix.immutable and same_repository)
+        ):
             problems.append(f"{prefix.text!r} names {prefix.repository}, not githubRepository {repository}")
     if len(set(prefixes)) != len(prefixes):
         problems.append("lists a prefix twice")
@@ -96,17 +122,47 @@ def prefix_problems(prefixes: Sequence[str], repository: str) -> list[str]:
     return problems
 
 
-def prefix_from_customization(repository: str, answer: Mapping[str, Any]) -> str:
+# The organisation's template was not read (the bootstrap could not): distinct from None, "no template".
+NOT_READ: Mapping[str, Any] = {"not read": True}
+
+
+def _refuse_keys(where: str, keys: Sequence[str], reset: str) -> ValueError:
+    return ValueError(
+        f"{where} uses a customised OIDC subject template (include_claim_keys {list(keys)}); Muse's "
+        f"federated credentials need GitHub's default template (repo and context). {reset}, then run the "
+        "bootstrap again"
+    )
+
+
+def prefix_from_customization(
+    repository: str, answer: Mapping[str, Any], organisation: Mapping[str, Any] | None = NOT_READ
+) -> str:
     """The prefix of `repository`'s tokens from GitHub's answer to GET .../actions/oidc/customization/sub,
-    or ValueError when GitHub issues subjects this project cannot build credentials for."""
+    or ValueError when GitHub issues subjects this project cannot build credentials for. `organisation` is the
+    answer to GET /orgs/{owner}/actions/oidc/customization/sub (None: 404, the organisation has no template),
+    read only when the repository follows the organisation's template."""
     keys = list(answer.get("include_claim_keys") or [])
+    owner = repository.split("/")[0]
     if answer.get("use_default") is False and keys and tuple(keys) != DEFAULT_CLAIM_KEYS:
-        raise ValueError(
-            f"{repository} uses a customised OIDC subject template (include_claim_keys {keys}); Muse's "
-            "federated credentials need GitHub's default template (repo and context). Reset it with "
-            f"`gh api --method PUT repos/{repository}/actions/oidc/customization/sub -F use_default=true` "
-            "(or ask the organisation owner to exempt the repository), then run the bootstrap again"
-        )
+        raise _refuse_keys(
+            repository, keys,
+            f"Reset it with `gh api --method PUT repos/{repository}/actions/oidc/customization/sub -F "
+            "use_default=true` (or ask the organisation owner to exempt the repository)",
+        )  # fmt: skip
+    if answer.get("use_default") is False and not keys:
+        if organisation is NOT_READ:
+            raise ValueError(
+                f"{repository} follows its organisation's OIDC subject template, which could not be read: "
+                f"check it with `gh api orgs/{owner}/actions/oidc/customization/sub` (needs the read:org "
+                "scope: `gh auth refresh -s read:org`), then run the bootstrap again"
+            )
+        org_keys = list((organisation or {}).get("include_claim_keys") or [])
+        if org_keys and tuple(org_keys) != DEFAULT_CLAIM_KEYS:
+            raise _refuse_keys(
+                f"{repository} follows the organisation {owner}, which", org_keys,
+                "Make the repository use GitHub's default with `gh api --method PUT "
+                f"repos/{repository}/actions/oidc/customization/sub -F use_default=true`",
+            )  # fmt: skip
     text = answer.get("sub_claim_prefix")
     if not text:
         if answer.get("use_immutable_subject"):
@@ -137,15 +193,19 @@ def check_configured(current: str, configured: Sequence[str]) -> str | None:
 
 
 def main(argv: list[str]) -> int:
+    organisation: Mapping[str, Any] | None = NOT_READ
+    if len(argv) >= 2 and argv[-2] == "--org-template":
+        organisation = json.loads(argv[-1]) if argv[-1].strip() else None
+        argv = argv[:-2]
     if len(argv) not in (2, 3) or argv[0] != "prefix":
         print(
             "usage: python -m rbac.github_subjects prefix OWNER/REPO ['[configured prefixes, JSON]'] "
-            "< customization.json",
+            "[--org-template 'JSON, or empty for 404'] < customization.json",
             file=sys.stderr,
         )
         return 2
     try:
-        current = prefix_from_customization(argv[1], json.loads(sys.stdin.read() or "{}"))
+        current = prefix_from_customization(argv[1], json.loads(sys.stdin.read() or "{}"), organisation)
     except ValueError as error:
         print(error, file=sys.stderr)
         return 1

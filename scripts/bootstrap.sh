@@ -49,16 +49,47 @@ echo "== 0/5 the OIDC subject prefix GitHub issues for $repository (muse:githubS
 # Entra matches federated subjects exactly, and GitHub writes repo:OWNER@OWNER_ID/REPO@REPO_ID for
 # repositories created or renamed after 2026-07-15 (rbac/github_subjects.py cites both). GitHub's own answer
 # wins over the stack files: a prefix they do not list, or a customised subject template, stops here, before
-# anything is created. Without gh access the configured prefixes are used as they are.
+# anything is created. Without gh (or not logged in) the configured prefixes are used as they are, and said
+# so; GitHub refusing (403, 404) stops here unless MUSE_GITHUB_OFFLINE=1.
 configured_prefixes="$("$python" -c 'import json; from stack.files import read_stack; from stack.config import load_stack_config
 print(json.dumps(list(load_stack_config("dev", read_stack("dev").config).github_subject_prefixes)))')"
-if command -v gh >/dev/null && customization="$(gh api "repos/$repository/actions/oidc/customization/sub" 2>/dev/null)" &&
-  [[ -n "$customization" ]]; then
-  prefix="$("$python" -m rbac.github_subjects prefix "$repository" "$configured_prefixes" <<<"$customization")"
+gh_read() { # gh_read <api path>: GitHub's answer on stdout; status 4 when gh is missing or not logged in
+  # (`gh help exit-codes`: 4 = authentication required), 44 for an HTTP 404, 1 for any other failure. gh api
+  # prints `gh: <message> (HTTP <status>)` on stderr and exits 1 on an HTTP error (cli/cli pkg/cmd/api/api.go).
+  command -v gh >/dev/null || return 4
+  local err status=0
+  err="$(mktemp)"
+  gh api "$1" 2>"$err" || status=$?
+  if [[ $status != 0 ]] && grep -q "(HTTP 404)" "$err"; then status=44; fi
+  [[ $status == 0 || $status == 4 || $status == 44 ]] || cat "$err" >&2
+  rm -f "$err"
+  return "$status"
+}
+status=0
+customization="$(gh_read "repos/$repository/actions/oidc/customization/sub")" || status=$?
+if [[ $status == 0 ]]; then
+  # A repository that follows its organisation's template says so only by use_default false without keys:
+  # the organisation's answer (404: it has none) goes along; the check refuses one it could not read.
+  org_status=0
+  org_answer="$(gh_read "orgs/${repository%%/*}/actions/oidc/customization/sub")" || org_status=$?
+  case $org_status in
+    0) org_template=(--org-template "$org_answer") ;;
+    44) org_template=(--org-template "") ;;
+    *) org_template=() ;;
+  esac
+  prefix="$("$python" -m rbac.github_subjects prefix "$repository" "$configured_prefixes" "${org_template[@]}" \
+    <<<"$customization")"
   echo "   GitHub issues $prefix:<context>; configured: $configured_prefixes"
+elif [[ $status == 4 || "${MUSE_GITHUB_OFFLINE:-}" == 1 ]]; then
+  echo "   could not ask GitHub ($([[ $status == 4 ]] && echo "gh missing or not logged in" || echo \
+    "MUSE_GITHUB_OFFLINE=1")): using $configured_prefixes as configured. Check it: gh api" \
+    "repos/$repository/actions/oidc/customization/sub"
 else
-  echo "   could not ask GitHub (gh missing, not logged in, or no admin access to $repository): using" \
-    "$configured_prefixes as configured. Check it: gh api repos/$repository/actions/oidc/customization/sub"
+  echo "bootstrap: GitHub refused to say which OIDC subject prefix $repository uses ($([[ $status == 44 ]] &&
+    echo "HTTP 404: no such repository, or no access" || echo "see gh's message above")). Log in as an" \
+    "administrator of the repository (gh auth login), or set MUSE_GITHUB_OFFLINE=1 to use the configured" \
+    "prefixes $configured_prefixes unchecked" >&2
+  exit 1
 fi
 
 echo "== 0/5 preflight: the global names are free and the vCPU quota covers the pools (nothing is created yet)"

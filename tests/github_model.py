@@ -9,6 +9,11 @@ Each rule is a line of ../shared/reference/github-behaviour.md with its source:
 - The customization endpoint (row 2): GET /repos/{owner}/{repo}/actions/oidc/customization/sub answers
   `use_default`, `include_claim_keys`, `use_immutable_subject`, `sub_claim_prefix` (the shape Azure/azure-dev
   cli/azd/pkg/tools/github/oidc.go at ae35809f decodes, and its github_provider_test.go feeds).
+- Subject templates (row 2): docs.github.com/rest/actions/oidc: a repository answering `use_default: false`
+  without `include_claim_keys` follows its organisation's template, which GET /orgs/{org}/actions/oidc/
+  customization/sub answers (`include_claim_keys`), 404 when the organisation has none (then GitHub's
+  default applies); docs.github.com "OpenID Connect reference", "Customizing the subject claims": a
+  customised `sub` is the `key:value` pairs of the template's claim keys joined by `:`.
 - Entra's token exchange (row 3): learn.microsoft.com/entra/workload-id/
   workload-identities-github-immutable-subjects: issuer, audience and subject match exactly, case-sensitive.
 - Re-runs (row 4): docs.github.com "Re-running workflows and jobs": an environment protection rule that passed
@@ -38,6 +43,10 @@ class Repository:
     repo_id: int
     created: date
     opted_in: bool = False
+    # The organisation's subject template (None: it has none, GET answers 404) and whether this repository
+    # follows it (its own answer then says use_default false without claim keys).
+    org_template: tuple[str, ...] | None = None
+    follows_org_template: bool = False
 
     @property
     def immutable(self) -> bool:
@@ -49,15 +58,26 @@ class Repository:
             return f"repo:{self.owner}@{self.owner_id}/{self.name}@{self.repo_id}"
         return f"repo:{self.owner}/{self.name}"
 
-    def token_subject(self, context: str) -> str:
-        """The `sub` claim GitHub issues to a job of this repository in `context` (row 1)."""
-        return f"{self.prefix}:{context}"
+    def token_subject(self, context: str, workflow: str = ".github/workflows/main.yml") -> str:
+        """The `sub` claim GitHub issues to a job of this repository in `context` (row 1); under an
+        organisation template, its claim keys' `key:value` pairs (row 2)."""
+        keys = self.org_template if self.follows_org_template else None
+        if not keys or tuple(keys) == ("repo", "context"):
+            return f"{self.prefix}:{context}"
+        claims = {"repo": self.prefix.removeprefix("repo:"), "context": context,
+                  "repository_owner_id": str(self.owner_id), "repository_id": str(self.repo_id),
+                  "job_workflow_ref": f"{self.owner}/{self.name}/{workflow}@refs/heads/main"}  # fmt: skip
+        return ":".join(f"{key}:{claims[key]}" if key != "context" else claims[key] for key in keys)
+
+    def org_customization(self) -> dict[str, Any] | None:
+        """GitHub's answer to GET /orgs/{org}/actions/oidc/customization/sub; None for its 404 (row 2)."""
+        return None if self.org_template is None else {"include_claim_keys": list(self.org_template)}
 
     def customization(self, include_claim_keys: list[str] | None = None) -> dict[str, Any]:
         """GitHub's answer to GET .../actions/oidc/customization/sub (row 2); with claim keys, a customised
         template (`use_default: false`)."""
         answer: dict[str, Any] = {
-            "use_default": include_claim_keys is None,
+            "use_default": include_claim_keys is None and not self.follows_org_template,
             "use_immutable_subject": self.opted_in,
             "sub_claim_prefix": self.prefix,
         }

@@ -91,11 +91,22 @@ def main(argv: list[str] | None = None) -> int:
         else:
             actors = {a for a in (env("GITHUB_ACTOR", ""), env("GITHUB_TRIGGERING_ACTOR", "")) if a}
             problem = approval_problem(list(reviews or []), args.environment, actors)
+    # The commit in every message: the approver and whoever reads the run later see what was released.
     if problem is None:
-        print(f"{args.environment}: approved in this attempt by someone other than the run's actor")
+        message = (
+            f"{args.environment}: commit {args.commit} approved in this attempt by someone other than the "
+            "run's actor"
+        )
+        print(message)
+        append(
+            "GITHUB_STEP_SUMMARY", f"### Deploy {args.environment} of commit `{args.commit}`\n\n{message}\n"
+        )
         return 0
-    append("GITHUB_STEP_SUMMARY", f"### Deploy {args.environment}: refused\n\n{problem}\n")
-    print(f"::error title=Deploy {args.environment} refused::{problem}", flush=True)
+    append(
+        "GITHUB_STEP_SUMMARY",
+        f"### Deploy {args.environment} of commit `{args.commit}`: refused\n\n{problem}\n",
+    )
+    print(f"::error title=Deploy {args.environment} refused (commit {args.commit})::{problem}", flush=True)
     return 1
 
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Open, or update, the one issue of a stack whose drift check failed, so someone hears about it.
 
-    scripts/ci/drift_issue.py --stack prod --report "$RUNNER_TEMP/drift.md"   # drift.yml, if: failure()
+    scripts/ci/drift_issue.py --stack prod --report "$RUNNER_TEMP/drift.md"   # drift.yml, failed or cancelled
+    scripts/ci/drift_issue.py --stack prod --resolved                        # drift.yml, after a clean check
 
 A failed scheduled run notifies only the person who last edited the cron line ("Notifications for workflow
 runs" in GitHub's docs), so the check writes to an issue instead: one per stack, found again by its marker
@@ -10,6 +11,8 @@ issues" with `creator` and `state=open`, paged; that list also holds pull reques
 `pull_request`, and are skipped). A new failure creates the issue (watchers of the repository are notified);
 a repeated one replaces its body with the latest report and adds a comment (so participants are notified
 again). An issue someone else wrote with the same marker is never edited (scripts/ci/pr_comment.py `ours`).
+After a clean check, `--resolved` closes the stack's open issue with a comment linking the run (REST "Update
+an issue": `state` closed, `state_reason` completed), so an open drift issue always means drift now.
 
 The body is preview.py's drift summary (`--report`; it says when the stack's last deploy was a rollback whose
 commit left changes unapplied, scripts/ci/deployed_commit.py), or, when the check failed before the preview
@@ -74,16 +77,38 @@ def report_drift(github: GitHub, stack: str, report: str, link: str) -> tuple[st
     return "updated", number
 
 
+def resolve_drift(github: GitHub, stack: str, link: str) -> int | None:
+    """Close the stack's open drift issue after a clean check; its number, or None when none was open."""
+    found = existing(github, stack)
+    if found is None:
+        return None
+    number = int(found["number"])
+    base = f"{github.api_url}/repos/{github.repository}/issues/{number}"
+    github.request(
+        "POST", f"{base}/comments", {"body": f"The drift check is clean again{f': {link}' if link else ''}."}
+    )
+    github.request("PATCH", base, {"state": "closed", "state_reason": "completed"})
+    return number
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stack", required=True)
-    parser.add_argument(
-        "--report", type=Path, required=True, help="preview.py --report's file (may be absent)"
-    )
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--report", type=Path, help="preview.py --report's file (may be absent)")
+    what.add_argument("--resolved", action="store_true", help="the check was clean: close the stack's issue")
     args = parser.parse_args(argv)
-    report = args.report.read_text(encoding="utf-8") if args.report.exists() else ""
     github = GitHub(os.environ.get("GITHUB_API_URL", "https://api.github.com"),
                     os.environ.get("GITHUB_TOKEN", ""), os.environ.get("GITHUB_REPOSITORY", ""))  # fmt: skip
+    if args.resolved:
+        try:
+            closed = resolve_drift(github, args.stack, run_link())
+        except (OSError, ValueError, KeyError) as error:
+            print(f"::error title=Drift issue ({args.stack})::could not close the issue: {error}", flush=True)
+            return 1
+        print(f"{args.stack}: no drift" + (f"; issue #{closed} closed" if closed else ""), flush=True)
+        return 0
+    report = args.report.read_text(encoding="utf-8") if args.report.exists() else ""
     try:
         action, number = report_drift(github, args.stack, report, run_link())
     except (OSError, ValueError, KeyError) as error:

@@ -139,41 +139,49 @@ def _top_key(path: str) -> str:
     return json.loads(f'"{match.group(1)}"') if match.group(1) is not None else match.group(2)
 
 
+def _bound_step(step: dict[str, Any]) -> dict[str, Any]:
+    """One step's op, diff and replace reasons, every changed path with its kind, and the new inputs under
+    each changed top-level property (all new inputs for a create or replacement without a detailed diff)."""
+    op = str(step.get("op"))
+    detailed = step.get("detailedDiff") or {}
+    inputs = (step.get("newState") or {}).get("inputs") or {}
+    reasons = sorted(str(r) for r in step.get("diffReasons") or [])
+    changed = {*reasons, *(_top_key(path) for path in detailed)}
+    return {
+        "op": op,
+        "diffReasons": reasons,
+        "replaceReasons": sorted(str(r) for r in step.get("replaceReasons") or []),
+        "detailedDiff": {path: str((diff or {}).get("kind")) for path, diff in sorted(detailed.items())},
+        "new": {key: inputs.get(key) for key in sorted(changed)} if changed else inputs,
+    }
+
+
 def change_set_steps(preview: str) -> list[dict[str, Any]]:
-    """What each step of a `pulumi preview --json` document would change, in a stable order.
+    """What `pulumi preview --json` says would change, per URN, in a stable order.
 
     The document is a PreviewDigest (pulumi/pulumi pkg/display/json.go: `steps`, each a PreviewStep with
     `op`, `urn`, `diffReasons`, `replaceReasons`, `detailedDiff` (path -> {kind, inputDiff}) and `newState`
-    (apitype.ResourceV3, its `inputs`)); pkg/backend/display/json.go ShowPreviewDigest builds it. With
-    `--refresh` the engine first emits a refresh step per resource; one whose refresh found a difference is
-    rewritten in place as an update or delete (getPreviewMetadataStep on the refresh's outputs), and the
-    program's own step for the URN follows it. So per URN the last step is the one `pulumi up` would take;
-    earlier ones, and steps that change nothing, are left out (refresh-only). A step is bound by its op, URN,
-    diff and replace reasons, every changed path with its kind, and the new inputs under each changed
-    top-level property (all new inputs for a create or replacement without a detailed diff). Secrets stay
-    blinded (`[secret]`): a secret's new value is not bound, its path is."""
-    last: dict[str, dict[str, Any]] = {}
+    (apitype.ResourceV3, its `inputs`)); pkg/backend/display/json.go ShowPreviewDigest (at 1b594989) appends
+    one step per ResourcePreEvent that display.go shouldShow keeps, so one URN can have several: a
+    replacement is `create-replacement`, `replace`, `delete-replaced` (or the delete first with
+    deleteBeforeReplace) when the non-logical replacement steps are shown, and with `--refresh` a `refresh`
+    step comes before the program's step. A refresh that found a difference is rewritten in place as the
+    update (with a detailed diff) or delete that the refresh's ResourceOutputsEvent carries (its `seen` map
+    tells it the URN's last pre-event was a refresh); such a step cannot be told from the program's own
+    update in the document, so it is bound too: drift that moves between the approval and the deploy fails
+    the check, the safe side. Every step of a URN is bound except those that change nothing (`same`,
+    `refresh`, `read`), so a replacement's new values (on `create-replacement` and `replace`) are bound
+    whatever step comes last. Secrets stay blinded (`[secret]`): a secret's new value is not bound, its path
+    is."""
+    per_urn: dict[str, list[dict[str, Any]]] = {}
     for step in json.loads(preview).get("steps") or []:
-        last[str(step.get("urn"))] = step
-    bound = []
-    for urn, step in sorted(last.items()):
-        op = str(step.get("op"))
-        if op in UNCHANGED_OPS:
+        if str(step.get("op")) in UNCHANGED_OPS:
             continue
-        detailed = step.get("detailedDiff") or {}
-        inputs = (step.get("newState") or {}).get("inputs") or {}
-        reasons = sorted(str(r) for r in step.get("diffReasons") or [])
-        changed = {*reasons, *(_top_key(path) for path in detailed)}
-        new = {key: inputs.get(key) for key in sorted(changed)} if changed else inputs
-        bound.append({
-            "op": op,
-            "urn": urn,
-            "diffReasons": reasons,
-            "replaceReasons": sorted(str(r) for r in step.get("replaceReasons") or []),
-            "detailedDiff": {path: str((diff or {}).get("kind")) for path, diff in sorted(detailed.items())},
-            "new": new if "delete" not in op else {},
-        })  # fmt: skip
-    return bound
+        per_urn.setdefault(str(step.get("urn")), []).append(_bound_step(step))
+    return [
+        {"urn": urn, "steps": sorted(steps, key=lambda s: json.dumps(s, sort_keys=True))}
+        for urn, steps in sorted(per_urn.items())
+    ]
 
 
 def change_set(preview: str) -> tuple[str, list[str]]:
@@ -181,11 +189,20 @@ def change_set(preview: str) -> tuple[str, list[str]]:
     steps = change_set_steps(preview)
     canonical = json.dumps(steps, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     lines = [
-        f"{s['op']} {s['urn']}"
+        f"{s['op']} {urn['urn']}"
         + (f" [{', '.join(f'{p} ({k})' for p, k in s['detailedDiff'].items())}]" if s["detailedDiff"] else "")
-        for s in steps
+        for urn in steps
+        for s in urn["steps"]
     ]
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest(), lines
+
+
+# What the approver must know the digest does not cover: `pulumi preview --json` blinds every secret
+# (pkg/backend/display/json.go stateForJSONOutput: MassageSecrets(..., false) -> "[secret]").
+SECRETS_NOTE = (
+    "Secret values are blinded (`[secret]`) in the preview the change set is computed from: a changed "
+    "secret's path is bound, its new value is not."
+)
 
 
 def change_set_report(args: argparse.Namespace) -> tuple[int, str]:
@@ -207,7 +224,7 @@ def change_set_report(args: argparse.Namespace) -> tuple[int, str]:
         return (
             0,
             f"Change set `{digest}` ({len(lines)} step(s); deploy-prod checks it again before `pulumi up`):"
-            f"\n\n{listing}",
+            f"\n\n{listing}\n{SECRETS_NOTE}\n",
         )
     if digest == args.expect_change_set:
         return 0, f"### Change set of `{args.stack}`: matches the approved preview (`{digest}`)\n\n{listing}"

@@ -105,3 +105,86 @@ def test_a_bad_prefix_is_refused_before_any_resource(prefixes: list[str], messag
     with pytest.raises(ConfigError) as refused:
         load_stack_config("dev", _config(githubSubjectPrefixes=prefixes), today=date(2026, 12, 7))
     assert "githubSubjectPrefixes" in str(refused.value) and message in str(refused.value)
+
+
+# An organisation's template (docs.github.com/rest/actions/oidc; tests/github_model.py row 2): the repository
+# answers use_default false without claim keys, the organisation's endpoint answers the keys (404: none).
+ORG_CUSTOM = Repository(
+    "muse-platform", "muse", owner_id=184467302, repo_id=1021473690, created=date(2026, 8, 3),
+    org_template=("repository_owner_id", "context"), follows_org_template=True,
+)  # fmt: skip
+
+
+def test_an_organisation_template_with_other_keys_is_refused() -> None:
+    answer = ORG_CUSTOM.customization()
+    assert answer["use_default"] is False and "include_claim_keys" not in answer
+    with pytest.raises(ValueError, match=r"follows the organisation muse-platform, which uses a customised"):
+        github_subjects.prefix_from_customization(
+            "muse-platform/muse", answer, ORG_CUSTOM.org_customization()
+        )
+    # Why: the token's subject is not the prefix the credentials are built from (Entra compares exactly).
+    token = ORG_CUSTOM.token_subject("environment:prod")
+    assert token == "repository_owner_id:184467302:environment:prod"
+    assert not token.startswith(ORG_CUSTOM.prefix)
+    # Without the organisation's answer the repository cannot be checked: refused, saying what to run.
+    with pytest.raises(ValueError, match=r"gh api orgs/muse-platform/actions/oidc/customization/sub"):
+        github_subjects.prefix_from_customization("muse-platform/muse", answer)
+
+
+@pytest.mark.parametrize("org_template", [None, ("repo", "context")], ids=["404", "repo-context"])
+def test_an_organisation_without_a_template_or_with_the_default_keys_gives_the_prefix(
+    org_template: tuple[str, ...] | None,
+) -> None:
+    repository = Repository(
+        "muse-platform", "muse", owner_id=184467302, repo_id=1021473690, created=date(2026, 8, 3),
+        org_template=org_template, follows_org_template=True,
+    )  # fmt: skip
+    answer, organisation = repository.customization(), repository.org_customization()
+    prefix = github_subjects.prefix_from_customization("muse-platform/muse", answer, organisation)
+    assert (
+        prefix == NEW.prefix and repository.token_subject("environment:prod") == f"{prefix}:environment:prod"
+    )
+
+
+def test_negative_control_the_former_check_let_an_organisation_template_through() -> None:
+    """Before: only the repository's own claim keys were looked at, so an organisation's template passed."""
+    answer = ORG_CUSTOM.customization()
+    keys = list(answer.get("include_claim_keys") or [])
+    former_refuses = answer.get("use_default") is False and bool(keys) and tuple(keys) != ("repo", "context")
+    assert not former_refuses
+
+
+def test_the_command_takes_the_organisation_s_answer() -> None:
+    args = [
+        sys.executable,
+        "-m",
+        "rbac.github_subjects",
+        "prefix",
+        "muse-platform/muse",
+        json.dumps([NEW.prefix]),
+    ]
+
+    def run(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*args, *extra], input=json.dumps(ORG_CUSTOM.customization()), capture_output=True, text=True,
+            timeout=30, check=False, cwd=REPO_ROOT,
+        )  # fmt: skip
+
+    refused = run("--org-template", json.dumps(ORG_CUSTOM.org_customization()))
+    assert refused.returncode == 1 and "customised OIDC subject template" in refused.stderr
+    assert run("--org-template", "").stdout == NEW.prefix + "\n"  # 404: GitHub's default
+    assert run().returncode == 1
+
+
+def test_a_rename_is_a_migration_by_repository_id_not_a_foreign_repository() -> None:
+    renamed = Repository(
+        "muse-platform", "muse-app", owner_id=184467302, repo_id=1021473690, created=NEW.created
+    )
+    # The stack names the new repository; the old name's prefix stays until a run signed in with the new one.
+    assert github_subjects.prefix_problems([NEW.prefix, renamed.prefix], "muse-platform/muse-app") == []
+    # Negative controls: another repository's prefix (another id) and a legacy prefix of another name.
+    other = Repository("muse-platform", "other", owner_id=184467302, repo_id=5, created=NEW.created)
+    assert github_subjects.prefix_problems([other.prefix, renamed.prefix], "muse-platform/muse-app") != []
+    assert github_subjects.prefix_problems(
+        ["repo:muse-platform/muse", renamed.prefix], "muse-platform/muse-app"
+    )

@@ -46,7 +46,13 @@ case "$(basename "$0") $*" in
   "pulumi stack output --stack main --json "*) cat "$OUTPUTS/${@: -1}.json" ;;
   "pulumi stack output"*) echo "value-of-${@: -1}" ;;
   "gh api --paginate "*"/environments") cat "$OUTPUTS/github-environments.json" 2>/dev/null ;;
-  "gh api repos/"*"/customization/sub") cat "$OUTPUTS/github-oidc-sub.json" 2>/dev/null || exit 1 ;;
+  "gh api repos/"*"/customization/sub")  # gh api: `gh: <message> (HTTP <status>)`, exit 1; not logged in: 4
+    [ -z "${GH_HTTP_ERROR:-}" ] || { echo '{"message":"x"}'; echo "gh: $GH_HTTP_ERROR" >&2; exit 1; }
+    cat "$OUTPUTS/github-oidc-sub.json" 2>/dev/null ||
+      { echo "To get started with GitHub CLI, please run:  gh auth login" >&2; exit 4; } ;;
+  "gh api orgs/"*"/customization/sub")
+    cat "$OUTPUTS/github-org-oidc-sub.json" 2>/dev/null ||
+      { echo '{"message":"Not Found"}'; echo "gh: Not Found (HTTP 404)" >&2; exit 1; } ;;
   "gh api --method PUT "*) { echo "$*"; cat; } >> "$CALLS.put" ;;
   "gh api repos/"*" --jq .visibility") echo "${VISIBILITY:-private}" ;;
   "gh api orgs/"*) echo "${ORG_PLAN:-}" ;;
@@ -565,6 +571,60 @@ def test_a_prefix_github_does_not_issue_stops_the_bootstrap_before_any_change(
     result, calls = _run(tmp_path, {**bootstrap_outputs, "github-oidc-sub": answer}, plans=plans)
     assert result.returncode != 0 and message in result.stderr
     assert not [c for c in calls if c.startswith(("az ", "pulumi "))]
+
+
+ORG_FOLLOWER = {"use_default": False, "sub_claim_prefix": IMMUTABLE["sub_claim_prefix"]}
+
+
+@pytest.mark.parametrize(
+    ("org_template", "refused"),
+    [(None, False), (["repo", "context"], False), (["repository_owner_id", "context"], True)],
+    ids=["org-404", "org-default-keys", "org-custom-keys"],
+)
+def test_an_organisation_template_is_read_and_a_custom_one_stops_the_bootstrap(
+    tmp_path: Path,
+    plans: dict[str, OfflinePlan],
+    bootstrap_outputs: dict[str, object],
+    org_template: list[str] | None,
+    refused: bool,
+) -> None:
+    """The repository answers use_default false without keys: it follows GET /orgs/{org}/actions/oidc/
+    customization/sub (docs.github.com/rest/actions/oidc; 404 when the organisation has no template)."""
+    outputs = {**bootstrap_outputs, "github-oidc-sub": ORG_FOLLOWER}
+    if org_template is not None:
+        outputs["github-org-oidc-sub"] = {"include_claim_keys": org_template}
+    result, calls = _run(tmp_path, outputs, plans=plans)
+    assert "gh api orgs/muse-platform/actions/oidc/customization/sub" in calls
+    if refused:
+        assert result.returncode != 0 and "follows the organisation muse-platform" in result.stderr
+        assert not [c for c in calls if c.startswith(("az ", "pulumi "))]
+    else:
+        assert result.returncode == 0, result.stderr
+        assert f"GitHub issues {IMMUTABLE['sub_claim_prefix']}:<context>" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "error", ["Not Found (HTTP 404)", "Resource not accessible by integration (HTTP 403)"]
+)
+def test_github_refusing_the_prefix_question_stops_the_bootstrap_unless_offline(
+    tmp_path: Path, plans: dict[str, OfflinePlan], bootstrap_outputs: dict[str, object], error: str
+) -> None:
+    """An HTTP error is not "no GitHub access": the bootstrap stops (the configured prefix may be wrong)."""
+    result, calls = _run(tmp_path, bootstrap_outputs, plans=plans, extra_env={"GH_HTTP_ERROR": error})
+    assert result.returncode == 1 and "GitHub refused to say which OIDC subject prefix" in result.stderr
+    assert not [c for c in calls if c.startswith(("az ", "pulumi "))]
+    # The explicit offline flag uses the configured prefixes and says so.
+    offline, _ = _run(
+        tmp_path,
+        bootstrap_outputs,
+        plans=plans,
+        extra_env={"GH_HTTP_ERROR": error, "MUSE_GITHUB_OFFLINE": "1"},
+    )
+    assert offline.returncode == 0, offline.stderr
+    assert "could not ask GitHub (MUSE_GITHUB_OFFLINE=1)" in offline.stdout
+    # Negative control: not logged in (gh's exit 4) is the no-access case, which goes on with the configured.
+    logged_out, _ = _run(tmp_path, bootstrap_outputs, plans=plans)
+    assert logged_out.returncode == 0 and "gh missing or not logged in" in logged_out.stdout
 
 
 def test_negative_control_without_the_field_an_administrator_skips_the_prod_approval() -> None:

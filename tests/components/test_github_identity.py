@@ -129,3 +129,28 @@ def test_a_migration_keeps_both_credentials_and_the_legacy_names() -> None:
     waits = {c.urn: set(c.depends_on) & urns for c in plan.of_type(CREDENTIAL)}
     assert sorted(len(w) for w in waits.values()) == [0, 1, 1, 1]  # a chain of four
     assert len(set().union(*waits.values())) == 3
+
+
+# A rename (or transfer) of an immutable repository: GitHub keeps the repository id and issues
+# repo:OWNER@OWNER_ID/NEWNAME@REPO_ID:... from then on (row 1 of tests/github_model.py).
+RENAMED = Repository("org", "muse-app", owner_id=31337, repo_id=987654321, created=date(2026, 9, 1))
+
+
+def test_a_rename_keeps_both_immutable_credentials_under_distinct_names_and_today_s_names() -> None:
+    today = {c.name for c in _plan((NEW.prefix,)).of_type(CREDENTIAL)}
+    plan = _plan((NEW.prefix, RENAMED.prefix))  # would have been two URNs each named "...-ids" before
+    names = [c.name for c in plan.of_type(CREDENTIAL)]
+    assert today <= set(names) and len(set(names)) == len(names) == 4  # nothing of today's is renamed
+    credentials = [c.properties for c in plan.of_type(CREDENTIAL)]
+    assert len({c["displayName"] for c in credentials}) == 4
+    for context in CONTEXTS:
+        assert entra_accepts(credentials, NEW.token_subject(context))
+        assert entra_accepts(credentials, RENAMED.token_subject(context))
+
+
+def test_negative_control_the_former_naming_gave_a_rename_duplicate_names() -> None:
+    def former(prefix: str, subject: str) -> str:
+        immutable = "@" in prefix
+        return subject.replace(":", "-").replace("/", "-") + ("-ids" if immutable else "")
+
+    assert {former(NEW.prefix, c) for c in CONTEXTS} == {former(RENAMED.prefix, c) for c in CONTEXTS}

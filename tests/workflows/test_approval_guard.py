@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from export.workflows import RELEASE_CHECKS_PATH
 from tests.github_model import Environment, Run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -93,6 +95,9 @@ def test_the_first_attempt_approved_by_a_reviewer_deploys(api: Any, tmp_path: Pa
     result = guard(url, tmp_path, attempt=1)
     assert result.returncode == 0, result.stdout + result.stderr
     assert requests == [f"/repos/{REPOSITORY}/actions/runs/{RUN_ID}/approvals"]
+    # The approver and whoever reads the run later see which commit was released.
+    assert f"commit {COMMIT} approved" in result.stdout
+    assert f"### Deploy prod of commit `{COMMIT}`" in (tmp_path / "summary.md").read_text()
 
 
 def test_a_rerun_is_refused_with_how_to_start_a_new_run(api: Any, tmp_path: Path) -> None:
@@ -108,7 +113,8 @@ def test_a_rerun_is_refused_with_how_to_start_a_new_run(api: Any, tmp_path: Path
     summary = (tmp_path / "summary.md").read_text()
     assert "attempt 2" in summary and "start a new run" in summary
     assert f"gh workflow run main.yml --repo {REPOSITORY} --ref main -f commit={COMMIT}" in summary
-    assert "::error title=Deploy prod refused::" in result.stdout
+    assert f"::error title=Deploy prod refused (commit {COMMIT})::" in result.stdout
+    assert f"of commit `{COMMIT}`: refused" in summary
     assert requests == []  # refused before any request
 
 
@@ -141,8 +147,8 @@ def test_the_workflow_runs_the_guard_first_in_deploy_prod() -> None:
     from export.workflows import load
 
     job = load(ROOT / ".github" / "workflows" / "main.yml").jobs["deploy-prod"]
-    assert job.steps[0].action == "actions/checkout"
-    assert (job.steps[1].run or "").startswith("scripts/ci/approval_guard.py --environment prod")
+    assert [step.action for step in job.steps[:2]] == ["actions/checkout", "actions/checkout"]
+    assert (job.steps[2].run or "").startswith(".ci-tools/scripts/ci/approval_guard.py --environment prod")
     assert isinstance(job.permissions, dict) and job.permissions.get("actions") == "read"
 
 
@@ -192,8 +198,63 @@ def test_a_dispatch_deploys_only_a_commit_of_main(tmp_path: Path) -> None:
     assert verdict(side) == 1
     assert verdict(older[:12]) == 1
     assert verdict("main; echo pwned") == 1
-    # Every job releases the same commit.
+    # Every job releases the same commit (the program's checkout; the prod jobs' checks are main's head).
     for job_id in ("build", "deploy-dev", "preview-prod", "deploy-prod"):
-        [checkout] = workflow.jobs[job_id].steps_of("actions/checkout")
+        [checkout] = [s for s in workflow.jobs[job_id].steps_of("actions/checkout") if "path" not in s.inputs]
         assert checkout.inputs["ref"] == "${{ env.RELEASE_COMMIT }}", job_id
     assert "$GITHUB_SHA" not in workflow.text
+
+
+# --- a dispatch of an older commit runs today's checks, and every message names the commit ------------------
+
+CHECKS = ("approval_guard.py", "placeholders.py", "preview.py")
+
+
+def release_check_problems(workflow: Any) -> list[str]:
+    """Which prod check would run from the released commit's own scripts. A workflow_dispatch of an older
+    commit (RELEASE_COMMIT) checks that commit out; its scripts are the ones from before a check existed or
+    was fixed (approval_guard.py and placeholders.py came later than the first commits of main). The checks
+    must come from a checkout of github.sha, the head of main when the run was started ("Events that
+    trigger workflows", workflow_dispatch: GITHUB_SHA is the last commit on the ref)."""
+    problems = []
+    for job_id in ("preview-prod", "deploy-prod"):
+        job = workflow.jobs[job_id]
+        tools = [s for s in job.steps_of("actions/checkout") if s.inputs.get("ref") == "${{ github.sha }}"]
+        if [s.inputs.get("path") for s in tools] != [RELEASE_CHECKS_PATH]:
+            problems.append(f"{job_id}: no checkout of github.sha into .ci-tools")
+        for step in job.steps:
+            for check in CHECKS:
+                if check in (step.run or "") and f"{RELEASE_CHECKS_PATH}/scripts/ci/{check}" not in (
+                    step.run or ""
+                ):
+                    problems.append(f"{job_id}: {check} runs from the released commit")
+    return problems
+
+
+def test_the_prod_checks_run_from_main_s_head_and_the_program_at_the_release_commit() -> None:
+    from export.workflows import load, parse
+
+    path = ROOT / ".github" / "workflows" / "main.yml"
+    workflow = load(path)
+    assert release_check_problems(workflow) == []
+    placeholders = next(s for s in workflow.jobs["preview-prod"].steps if "placeholders.py" in (s.run or ""))
+    assert placeholders.env == {"PYTHONPATH": RELEASE_CHECKS_PATH}  # main's stack.config, not the release's
+    # Negative control: the workflow as merged ran every check from the released commit's checkout.
+    text = path.read_text().replace(f"{RELEASE_CHECKS_PATH}/scripts/ci/", "scripts/ci/")
+    former = parse(text.replace("ref: ${{ github.sha }}", "ref: ${{ env.RELEASE_COMMIT }}"), path)
+    problems = release_check_problems(former)
+    assert "deploy-prod: approval_guard.py runs from the released commit" in problems
+    assert "preview-prod: placeholders.py runs from the released commit" in problems
+    assert "deploy-prod: no checkout of github.sha into .ci-tools" in problems
+
+
+def test_the_run_and_the_diff_to_approve_name_the_commit() -> None:
+    """The approver sees which commit a run releases: in the run's title (`run-name`, which may use the
+    github and inputs contexts: "Workflow syntax", run-name) and in preview-prod's summary heading."""
+    from export.workflows import load
+
+    workflow = load(ROOT / ".github" / "workflows" / "main.yml")
+    run_name = yaml.safe_load(workflow.text)["run-name"]
+    assert workflow.env["RELEASE_COMMIT"] in run_name  # the same expression every job releases
+    [preview] = [s for s in workflow.jobs["preview-prod"].steps if "preview.py" in (s.run or "")]
+    assert '--title "Prod diff to approve, commit $RELEASE_COMMIT"' in " ".join((preview.run or "").split())

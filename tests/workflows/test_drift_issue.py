@@ -129,10 +129,18 @@ def report(api: str, tmp_path: Path, stack: str, text: str | None) -> subprocess
     path = tmp_path / f"drift-{stack}.md"
     if text is not None:
         path.write_text(text)
+    return _drift_issue(api, "--stack", stack, "--report", str(path))
+
+
+def resolved(api: str, stack: str) -> subprocess.CompletedProcess[str]:
+    return _drift_issue(api, "--stack", stack, "--resolved")
+
+
+def _drift_issue(api: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "GITHUB_API_URL": api, "GITHUB_TOKEN": TOKEN, "GITHUB_REPOSITORY": REPOSITORY,
            "GITHUB_SERVER_URL": "https://github.com", "GITHUB_RUN_ID": "99"}  # fmt: skip
     return subprocess.run(
-        [str(DRIFT_ISSUE), "--stack", stack, "--report", str(path)],
+        [str(DRIFT_ISSUE), *args],
         env=env, capture_output=True, text=True, timeout=30, check=False,
     )  # fmt: skip
 
@@ -181,6 +189,37 @@ def test_a_look_alike_issue_or_pull_request_is_never_edited(
     assert len(fake.issues) == 3 and DRIFT.strip() in fake.issues[2]["body"]
 
 
+def test_a_clean_check_closes_the_stack_s_issue_and_only_that_one(
+    github: tuple[FakeIssues, str], tmp_path: Path
+) -> None:
+    fake, api = github
+    assert report(api, tmp_path, "prod", DRIFT).returncode == 0
+    assert report(api, tmp_path, "dev", DRIFT).returncode == 0
+    fake.add("<!-- muse-drift-check: prod -->\nnot ours", {"login": "mallory", "type": "User"})
+    closed = resolved(api, "prod")
+    number = fake.issues[0]["number"]
+    assert closed.returncode == 0 and f"issue #{number} closed" in closed.stdout
+    assert [i["state"] for i in fake.issues] == ["closed", "open", "open"]
+    assert fake.issues[0]["state_reason"] == "completed"
+    assert fake.comments[1] == [
+        "The drift check is clean again: https://github.com/muse-platform/muse/actions/runs/99."
+    ]
+    # Nothing open: nothing to close. The next failure opens a new issue, so watchers hear of it again.
+    assert resolved(api, "prod").returncode == 0
+    again = report(api, tmp_path, "prod", DRIFT)
+    assert "created" in again.stdout and fake.issues[-1]["state"] == "open" and len(fake.issues) == 4
+
+
+def test_negative_control_without_the_close_a_new_drift_is_only_a_comment_on_a_stale_issue(
+    github: tuple[FakeIssues, str], tmp_path: Path
+) -> None:
+    fake, api = github
+    assert report(api, tmp_path, "prod", DRIFT).returncode == 0
+    # (a clean run here, which used to leave the issue open) ... then new drift weeks later:
+    later = report(api, tmp_path, "prod", DRIFT)
+    assert "updated" in later.stdout and len(fake.issues) == 1
+
+
 def test_a_refused_write_fails_the_step(github: tuple[FakeIssues, str], tmp_path: Path) -> None:
     _, api = github
     env_api = api + "/nowhere"
@@ -191,9 +230,17 @@ def test_a_refused_write_fails_the_step(github: tuple[FakeIssues, str], tmp_path
 def test_the_drift_job_reports_a_failure_with_its_own_issue_permission() -> None:
     workflow = load(ROOT / ".github" / "workflows" / "drift.yml")
     job = workflow.jobs["drift"]
-    [writer] = [s for s in job.steps if "scripts/ci/drift_issue.py" in (s.run or "")]
+    [writer] = [
+        s for s in job.steps if "scripts/ci/drift_issue.py --stack" in (s.run or "") and "--report" in s.run
+    ]
     [preview] = [s for s in job.steps if "scripts/ci/preview.py" in (s.run or "")]
-    assert writer.condition == "failure()" and job.steps.index(writer) == len(job.steps) - 1
+    [closer] = [
+        s for s in job.steps if "scripts/ci/drift_issue.py" in (s.run or "") and "--resolved" in s.run
+    ]
+    # A cancelled run (the job's timeout) is reported too; only a clean check closes the issue.
+    assert writer.condition == "failure() || cancelled()"
+    assert closer.condition == "success() && steps.deployed.outputs.source != 'none'"
+    assert job.steps.index(writer) < job.steps.index(closer) == len(job.steps) - 1
     assert '--report "$RUNNER_TEMP/drift.md"' in (preview.run or "") and "$RUNNER_TEMP/drift.md" in (
         writer.run or ""
     )

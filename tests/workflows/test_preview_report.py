@@ -28,6 +28,8 @@ from typing import Any
 
 import pytest
 
+from tests.preview_digest_model import Meta, preview_digest, provider_of, replacement
+
 ROOT = Path(__file__).resolve().parents[2]
 PREVIEW = ROOT / "scripts" / "ci" / "preview.py"
 PR_COMMENT = ROOT / "scripts" / "ci" / "pr_comment.py"
@@ -533,6 +535,7 @@ def test_the_deploy_goes_ahead_when_the_change_set_is_the_approved_one(
     approved = recorded_change_set(project, api)
     summary = (project.parent / "summary.md").read_text()
     assert f"Change set `{approved}` (2 step(s)" in summary
+    assert "Secret values are blinded (`[secret]`)" in summary and "its new value is not" in summary
     assert "update urn:pulumi:prod::muse::muse:app:Muse$kubernetes:apps/v1:Deployment::muse" in summary
     # The engine emits steps in completion order: the same change set in another order is the same digest.
     set_steps(project, list(reversed(PROD_STEPS)))
@@ -590,11 +593,11 @@ def test_the_forbidden_groups_are_the_workloads_custom_resource_groups() -> None
 # `pulumi preview --json` prints a PreviewDigest (pulumi/pulumi pkg/display/json.go at 1b594989: `steps`, each
 # a PreviewStep `{op, urn, provider, oldState, newState, diffReasons, replaceReasons, detailedDiff}`, with
 # detailedDiff path -> PropertyDiff `{kind, inputDiff}` and old/newState an apitype.ResourceV3 `{urn, custom,
-# type, inputs, outputs, ...}`). With --refresh, pkg/backend/display/json.go ShowPreviewDigest first lists a
-# `refresh` step per resource and rewrites one whose refresh found a difference as that update/delete step
-# (getPreviewMetadataStep); the program's own step for the URN follows.
+# type, inputs, outputs, ...}`). Documents with several steps per URN (refreshes, replacements) come from
+# tests/preview_digest_model.py, which builds them from engine events as ShowPreviewDigest does.
 DEPLOYMENT = "urn:pulumi:prod::muse::muse:app:Muse$kubernetes:apps/v1:Deployment::muse"
 VAULT = "urn:pulumi:prod::muse::azure-native:keyvault:Vault::vault"
+REGISTRY = "urn:pulumi:prod::muse::azure-native:containerregistry:Registry::acr"
 IMAGE = "acrmuseprod.azurecr.io/muse@sha256:" + "a" * 64
 
 
@@ -609,7 +612,7 @@ def _step(
     return {
         "op": op,
         "urn": urn,
-        "provider": "urn:pulumi:prod::muse::pulumi:providers:kubernetes::k8s::1",
+        "provider": provider_of(urn),
         "oldState": _resource(urn, old),
         "newState": _resource(urn, new),
         "diffReasons": sorted({path.split(".")[0] for path in paths}),
@@ -672,27 +675,87 @@ def test_negative_control_the_former_op_and_urn_digest_misses_the_moved_value() 
 def test_refresh_only_steps_are_left_out_of_the_change_set() -> None:
     preview = _preview_module()
     program = _release(IMAGE)
-    # Refresh steps that found nothing, and one whose refresh found drift the program keeps (an ignored
-    # property: the program's own step is `same`), before the program's steps, as ShowPreviewDigest lists
-    # them.
-    drifted = _step("update", VAULT, {"tags": {"env": "prod"}}, {"tags": {"env": "hand-edited"}},
-                    {"tags.env": "update"})  # fmt: skip
-    refreshed = [
-        {"op": "refresh", "urn": DEPLOYMENT},
-        drifted,
-        *program,
-        {"op": "same", "urn": VAULT},
-    ]
+    # `pulumi preview --refresh --json`: a refresh step per existing resource before the program's step, the
+    # outputs event saying `refresh` (previewActions), a `same` program step hidden (shouldShow).
+    events = [
+        ("pre", Meta("refresh", DEPLOYMENT)), ("outputs", Meta("refresh", DEPLOYMENT)),
+        ("pre", Meta("refresh", VAULT)), ("outputs", Meta("refresh", VAULT)),
+        ("pre", Meta("same", VAULT)),
+    ]  # fmt: skip
+    refreshed = [*preview_digest(events)["steps"], *program]
+    assert [s["op"] for s in refreshed][:2] == ["refresh", "refresh"]
     bare = preview.change_set(json.dumps({"steps": program}))
     assert preview.change_set(json.dumps({"steps": refreshed})) == bare
-    # Negative control: when the program's step for the drifted URN changes it, that step is bound.
+    # Negative control: when the program's step for the URN changes it, that step is bound.
     back = _step(
         "update", VAULT, {"tags": {"env": "edited"}}, {"tags": {"env": "prod"}}, {"tags.env": "update"}
     )
-    reverted = [*refreshed[:-1], back]
-    digest, lines = preview.change_set(json.dumps({"steps": reverted}))
+    digest, lines = preview.change_set(json.dumps({"steps": [*refreshed, back]}))
     assert digest != bare[0]
     assert f"update {VAULT} [tags.env (update)]" in lines
+
+
+def test_a_refresh_rewritten_as_an_update_is_bound_and_so_is_the_programs_step_after_it() -> None:
+    """ShowPreviewDigest rewrites a refresh step in place when the URN's last pre-event (its `seen` map) was
+    the refresh and the outputs event is an update with a detailed diff: the document then holds that update
+    and, after it, the program's own step for the URN. The program's replacement must stay bound whatever
+    came before it; the drift is bound as well (it cannot be told from a program update)."""
+    preview = _preview_module()
+    drift = {"tags.env": "update"}
+
+    def document(sku: str, drifted_to: str) -> str:
+        events = [
+            ("pre", Meta("refresh", REGISTRY)),
+            ("outputs", Meta("update", REGISTRY, old={"tags": {"env": "prod"}},
+                             new={"tags": {"env": drifted_to}}, diffs=["tags"], detailed_diff=drift)),
+            *replacement(REGISTRY, {"sku": {"name": "Standard"}}, {"sku": {"name": sku}}, "sku"),
+        ]  # fmt: skip
+        return json.dumps(preview_digest(events))
+
+    steps = json.loads(document("Premium", "edited"))["steps"]
+    assert [s["op"] for s in steps] == ["update", "replace"]  # the rewrite happened, replacement steps hidden
+    approved = preview.change_set(document("Premium", "edited"))[0]
+    assert approved != preview.change_set(document("Basic", "edited"))[0]
+    assert approved != preview.change_set(document("Premium", "x"))[0]
+    # Negative control: had the outputs event come after the program's pre-event, `seen` holds the program's
+    # step, and nothing is rewritten.
+    late = [
+        ("pre", Meta("refresh", REGISTRY)),
+        *replacement(REGISTRY, {"sku": {"name": "Standard"}}, {"sku": {"name": "Premium"}}, "sku")[:3],
+        ("outputs", Meta("update", REGISTRY, old={}, new={}, diffs=["tags"], detailed_diff=drift)),
+    ]
+    assert [s["op"] for s in preview_digest(late)["steps"]] == ["refresh", "replace"]
+
+
+def _former_change_set_steps(document: str) -> list[dict[str, Any]]:
+    """The change set before the fix: the last step per URN, no new values for a delete op."""
+    last = {str(s["urn"]): s for s in json.loads(document)["steps"]}
+    return [
+        {"op": s["op"], "urn": urn,
+         "new": {} if "delete" in s["op"] else (s.get("newState") or {}).get("inputs")}
+        for urn, s in sorted(last.items()) if s["op"] not in {"same", "refresh", "read"}
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("show_replacement_steps", [False, True])
+def test_two_replacements_to_different_skus_are_two_change_sets(show_replacement_steps: bool) -> None:
+    """A replacement's new values are bound whichever of its steps the document lists and in which order:
+    `--show-replacement-steps` lists create-replacement, replace, delete-replaced for one URN."""
+    preview = _preview_module()
+
+    def document(sku: str) -> str:
+        events = replacement(REGISTRY, {"sku": {"name": "Standard"}}, {"sku": {"name": sku}}, "sku")
+        return json.dumps(preview_digest(events, show_replacement_steps=show_replacement_steps))
+
+    ops = [s["op"] for s in json.loads(document("Premium"))["steps"]]
+    shown = ["create-replacement", "replace", "delete-replaced"] if show_replacement_steps else ["replace"]
+    assert ops == shown
+    premium, basic = preview.change_set(document("Premium")), preview.change_set(document("Basic"))
+    assert premium[0] != basic[0]
+    assert f"replace {REGISTRY} [sku (update-replace)]" in premium[1]
+    if show_replacement_steps:
+        # Negative control: the last step per URN (delete-replaced, no new values) made them one digest.
+        assert _former_change_set_steps(document("Premium")) == _former_change_set_steps(document("Basic"))
 
 
 def test_the_diff_to_approve_the_check_and_the_update_all_refresh(

@@ -468,8 +468,8 @@ def test_prod_diff_is_previewed_read_only_before_the_approval(main: Workflow) ->
     assert job.steps[index_of(job, "azure/login")].inputs == PREVIEW_LOGIN_WITH
     (preview,) = pulumi_steps(job, "preview")
     assert " ".join((preview.run or "").split()) == (
-        'scripts/ci/preview.py --stack "$STACK" --policy-pack policy --title "Prod diff to approve" '
-        "--change-set"
+        '.ci-tools/scripts/ci/preview.py --stack "$STACK" --policy-pack policy '
+        '--title "Prod diff to approve, commit $RELEASE_COMMIT" --change-set'
     )
     # The diff is of this commit with the digest deploy-prod will release, set in the working copy first.
     config = step_named(job, "Preview with the digest")
