@@ -698,10 +698,15 @@ def _kubernetes_support(version: str, today: date) -> list[Problem]:
     return []
 
 
-def load_stack_config(stack: str, values: Mapping[str, Any], *, today: date | None = None) -> StackConfig:
+def load_stack_config(
+    stack: str, values: Mapping[str, Any], *, today: date | None = None, cluster_exists: bool = False
+) -> StackConfig:
     """Validate the `muse:*` config of `stack`. `values` maps keys (with or without `muse:`) to raw values.
 
     `today` is the date the Kubernetes version must be supported on (default: today in UTC; tests pin it).
+    `cluster_exists`: the stack's cluster was created already (stack/deployed.py), so `kubernetesVersion`
+    is not used (the channel owns the version) and a minor past support is no reason to refuse: refusing
+    would block every deploy and the automatic rollback of a running cluster. Only creation is refused.
     Raises ConfigError listing every problem; returns a frozen StackConfig otherwise.
     """
     by_key = {_key_of(name): name for name in StackConfig.model_fields}
@@ -732,7 +737,7 @@ def load_stack_config(stack: str, values: Mapping[str, Any], *, today: date | No
     for needs, rule in CROSS_RULES:
         if needs <= parsed.keys():
             problems.extend(rule(parsed))
-    if "kubernetes_version" in parsed:
+    if "kubernetes_version" in parsed and not cluster_exists:
         problems.extend(
             _kubernetes_support(parsed["kubernetes_version"], today or kubernetes_support.utc_today())
         )
@@ -766,23 +771,29 @@ def pulumi_schema() -> dict[str, dict[str, Any]]:
     return schema
 
 
-def from_pulumi() -> StackConfig:
+def from_pulumi(*, cluster_exists: bool = False) -> StackConfig:
     """This stack's config as the Pulumi engine passes it to the program, checked on today's UTC date.
 
     The whole bag is read (not key by key) so that an unknown `muse:*` key, usually a typo, is reported
     instead of silently ignored (stack/pulumi_config.py says where the keys come from). A Kubernetes minor
     that AKS stops supporting within kubernetes_support.WARNING_DAYS is a warning, not an error: the stack
-    still deploys, and the scheduled drift workflow has turned red.
+    still deploys, and the scheduled drift workflow has turned red. So does an existing cluster's minor past
+    support (`cluster_exists`), with a louder warning: only creating a cluster on it is refused.
     """
     import pulumi
 
     from stack.pulumi_config import project_config
 
     today = kubernetes_support.utc_today()
-    config = load_stack_config(pulumi.get_stack(), project_config(PROJECT), today=today)
+    config = load_stack_config(
+        pulumi.get_stack(), project_config(PROJECT), today=today, cluster_exists=cluster_exists
+    )
     verdict = kubernetes_support.check(config.kubernetes_version, today)
     if verdict.status is kubernetes_support.Support.ENDING:
         pulumi.log.warn(f"{PROJECT}:kubernetesVersion: {verdict.message}")
+    elif verdict.status is kubernetes_support.Support.UNSUPPORTED:
+        # Only reached for an existing cluster (creation was refused above): deploy and roll back, loudly.
+        pulumi.log.warn(kubernetes_support.existing_cluster_warning(verdict))
     return config
 
 

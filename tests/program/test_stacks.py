@@ -121,6 +121,7 @@ def test_stack_outputs(plan: OfflinePlan) -> None:
         "museImage",
         "museUrl",
         "museGatewayAddress",
+        "userPoolNames",
         *(("gatewayTlsClientId",) if plan.stack == "prod" else ()),
     }
     assert outputs["registryLoginServer"].value == f"{names.registry}.azurecr.io"
