@@ -80,6 +80,29 @@ UPGRADE_CHANNELS: tuple[str, ...] = ("patch", "stable", "rapid")
 # removing it again on every `pulumi up --refresh` and drift check (tests/program/test_upgrade_model.py).
 CHANNEL_OWNED_CLUSTER_INPUTS = ("properties.kubernetesVersion", "properties.currentKubernetesVersion")
 CHANNEL_OWNED_POOL_INPUTS = ("orchestratorVersion",)
+# The values AKS writes into the cluster's ARM body and the refresh copies into state (the generic resource's
+# untyped `properties`, as for currentKubernetesVersion above): without them ignored, the next `pulumi up`
+# would plan an update that removes them; with `provisioningState: Upgrading` stored by a refresh during an
+# AKS operation, that update is a PUT AKS refuses while the operation runs (OperationNotAllowed, "another
+# operation is in progress"). Derived from the API's type data, not by hand: the read-only (`flags: 2`)
+# properties of ManagedClusterProperties@CLUSTER_API_VERSION and of the objects the program sends, and the
+# objects it does not send that hold such values (export.arm_types.read_only_paths;
+# tests/program/test_read_only_fields.py keeps this list equal to it).
+READ_ONLY_CLUSTER_PATHS = (
+    "properties.addonProfiles[*].identity",
+    "properties.azurePortalFQDN",
+    "properties.fqdn",
+    "properties.ingressProfile.webAppRouting.identity",
+    "properties.maxAgentPools",
+    "properties.networkProfile.loadBalancerProfile",
+    "properties.networkProfile.natGatewayProfile",
+    "properties.oidcIssuerProfile.issuerURL",
+    "properties.powerState",
+    "properties.privateFQDN",
+    "properties.provisioningState",
+    "properties.resourceUID",
+    "properties.status",
+)
 # The two planned-maintenance configurations AKS reads, by their fixed names
 # (learn.microsoft.com/azure/aks/planned-maintenance, "Schedule configuration types").
 AUTO_UPGRADE_SCHEDULE = "aksManagedAutoUpgradeSchedule"
@@ -180,7 +203,9 @@ class ContainerLogRotation:
 FORCE_NEW_POOL_SETTINGS = ("vmSize", "availabilityZones", "osType", "osSKU", "type", "kubeletConfig")
 # How many hex digits of the shape's SHA-256 a pool name carries: 16^6 shapes, and the name fits AKS's limit.
 POOL_FINGERPRINT_LENGTH = 6
-MAX_POOL_NAME_LENGTH = 12  # AKS: Linux pool names are 1-12 lowercase letters and digits, starting with a letter
+MAX_POOL_NAME_LENGTH = (
+    12  # AKS: Linux pool names are 1-12 lowercase letters and digits, starting with a letter
+)
 # The user pools created before pool names carried their shape, by name, with the shape (fingerprint) they
 # were created with: dev's regional Standard_D2ds_v5 pool and prod's Standard_D4ds_v5 zone pools, both with
 # the workload's log rotation (Pulumi.dev.yaml, Pulumi.prod.yaml and manifests.CONTAINER_LOG_* when names
@@ -207,7 +232,10 @@ def pool_shape(
         "osSKU": OS_SKU,
         "type": "VirtualMachineScaleSets",
         "kubeletConfig": (
-            {"containerLogMaxSizeMB": log_rotation.max_size_mb, "containerLogMaxFiles": log_rotation.max_files}
+            {
+                "containerLogMaxSizeMB": log_rotation.max_size_mb,
+                "containerLogMaxFiles": log_rotation.max_files,
+            }
             if log_rotation
             else None
         ),
@@ -508,7 +536,11 @@ class KubernetesCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=[kubelet_operator],
-                ignore_changes=["properties.agentPoolProfiles", *CHANNEL_OWNED_CLUSTER_INPUTS],
+                ignore_changes=[
+                    "properties.agentPoolProfiles",
+                    *CHANNEL_OWNED_CLUSTER_INPUTS,
+                    *READ_ONLY_CLUSTER_PATHS,
+                ],
             ),
         )
         cluster_name: pulumi.Output[str] = self.cluster.name
@@ -526,7 +558,9 @@ class KubernetesCluster(pulumi.ComponentResource):
         self.user_pool_shape = pool_shape(pool, (), args.user_pool_log_rotation)
         self.user_pool_fingerprint = shape_fingerprint(self.user_pool_shape)
         self.user_pools: dict[str, containerservice.AgentPool] = {}
-        for pool_name, pool_zones in user_pool_names(args.availability_zones, self.user_pool_fingerprint).items():
+        for pool_name, pool_zones in user_pool_names(
+            args.availability_zones, self.user_pool_fingerprint
+        ).items():
             shape = pool_shape(pool, pool_zones, args.user_pool_log_rotation)
             kubelet = shape["kubeletConfig"]
             self.user_pools[pool_name] = containerservice.AgentPool(

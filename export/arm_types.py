@@ -262,7 +262,8 @@ def read_only_paths(types: Sequence[Mapping[str, Any]], body: Mapping[str, Any],
     """The paths, inside the body's object `under` (e.g. `properties`), at which Azure writes read-only values
     into a resource shaped like `body`: each read-only property of an object the body sends, and each object
     the body does not send that holds one (its whole path, since a path through an object missing from the
-    program's inputs cannot be reset: pulumi properties_path.go Reset). What a generic resource must list in
+    program's inputs cannot be reset: pulumi properties_path.go Reset, and step_generator.go
+    processIgnoreChanges fails the update on such a path); a map's entries share one `[*]` path. What a generic resource must list in
     ignoreChanges so that a refresh's copy of AKS's status values never shows as a change."""
     root = types[0]
     top = types[_index(root["body"])]
@@ -282,7 +283,9 @@ def _holds_read_only(types: Sequence[Mapping[str, Any]], index: int, seen: froze
     return False
 
 
-def _read_only(types: Sequence[Mapping[str, Any]], index: int, sent: Any, path: str, found: list[str]) -> None:
+def _read_only(
+    types: Sequence[Mapping[str, Any]], index: int, sent: Any, path: str, found: list[str]
+) -> None:
     entry = types[index]
     if entry["$type"] != "ObjectType" or not isinstance(sent, Mapping):
         return
@@ -297,6 +300,10 @@ def _read_only(types: Sequence[Mapping[str, Any]], index: int, sent: Any, path: 
             found.append(child)
     extra = entry.get("additionalProperties")
     if extra is not None:
+        # A map's entries (add-ons by name): one wildcard path for all, so that adding an entry the state
+        # does not have yet is no path error (properties_path.go Reset with `*` visits the old entries).
+        entries: list[str] = []
         for key, item in sent.items():
             if key not in properties:
-                _read_only(types, _index(extra), item, _join(path, key), found)
+                _read_only(types, _index(extra), item, f"{path}[*]", entries)
+        found.extend(sorted(set(entries)))

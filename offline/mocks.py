@@ -397,7 +397,9 @@ class OfflineMocks(pulumi.runtime.Mocks):
         """AKS's GET of an existing pool; a pool it does not have is a 404, as in Azure."""
         pool = self.live_agent_pools.get(args["agentPoolName"])
         if pool is None:
-            raise LookupError(f"(404) agent pool {args['agentPoolName']!r} of {args['resourceName']} not found")
+            raise LookupError(
+                f"(404) agent pool {args['agentPoolName']!r} of {args['resourceName']} not found"
+            )
         return {"name": args["agentPoolName"], "provisioningState": "Succeeded", **pool}
 
     def _user_credentials(self, args: dict[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from components.kubernetes_cluster import (
     AKS_AAD_SERVER_APP_ID,
     CLUSTER_API_VERSION,
     CRITICAL_ADDONS_ONLY,
+    READ_ONLY_CLUSTER_PATHS,
     TYPED_CLUSTER,
     ContainerLogRotation,
     KubernetesCluster,
@@ -188,6 +189,7 @@ def test_system_pool_is_inline_tainted_and_its_drift_ignored(plan: OfflinePlan) 
         "properties.agentPoolProfiles",
         "properties.kubernetesVersion",
         "properties.currentKubernetesVersion",
+        *READ_ONLY_CLUSTER_PATHS,  # tests/program/test_read_only_fields.py
     )
 
 
