@@ -263,8 +263,9 @@ def read_only_paths(types: Sequence[Mapping[str, Any]], body: Mapping[str, Any],
     into a resource shaped like `body`: each read-only property of an object the body sends, and each object
     the body does not send that holds one (its whole path, since a path through an object missing from the
     program's inputs cannot be reset: pulumi properties_path.go Reset, and step_generator.go
-    processIgnoreChanges fails the update on such a path); a map's entries share one `[*]` path. What a generic resource must list in
-    ignoreChanges so that a refresh's copy of AKS's status values never shows as a change."""
+    processIgnoreChanges fails the update on such a path); a map's entries share one `[*]` path. What a
+    generic resource must list in ignoreChanges so that a refresh's copy of AKS's status values never shows
+    as a change."""
     root = types[0]
     top = types[_index(root["body"])]
     spec = (top.get("properties") or {})[under]

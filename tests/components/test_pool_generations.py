@@ -1,4 +1,5 @@
-"""Changing a user pool's force-new settings is a surge (new pools first, old ones deleted last), not an outage.
+"""Changing a user pool's force-new settings is a surge (new pools first, old ones deleted last), not an
+outage.
 
 The plan diff between two runs of the whole program is what the engine acts on: a URN in the new run and not
 in the state is a create, a URN in the state the program no longer registers is a delete that the engine
@@ -143,7 +144,7 @@ def _fixed(zones: Any) -> dict[str, tuple[str, ...]]:
     return {f"musez{zone}": (zone,) for zone in zones} if zones else {"museregional": ()}
 
 
-# --- the system pool: a refusal before anything is registered ------------------------------------------------
+# --- the system pool: a refusal before anything is registered -----------------------------------------------
 
 DEPLOYED = {
     "resourceGroupName": "rg-muse-prod-m7k2",
