@@ -270,3 +270,52 @@ def test_cli_runs_as_the_workflow_runs_it() -> None:
         check=False,
     )
     assert result.returncode == 1 and result.stdout.startswith("::error title=Kubernetes version (prod)::")
+
+
+# --- creation is refused, operation is not ------------------------------------------------------------------
+
+# What an existing prod stack's last update exported (stack/deployed.py reads it before registering anything).
+EXISTING_PROD = {
+    "resourceGroupName": "rg-muse-prod-m7k2",
+    "registryName": "acrmuseprodm7k2",
+    "keyVaultName": "kv-muse-prod-m7k2",
+    "clusterName": "aks-muse-prod-m7k2",
+}
+LIVE_SYSTEM_POOL = {"system": {"vmSize": "Standard_D4ds_v5", "count": 3}}
+
+
+def test_an_existing_cluster_past_support_deploys_with_a_loud_warning(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 2027-08-01: 1.36 left standard support on 2027-06-30, so AKS would not create a cluster on it, but
+    # the running one (whose version the channel owns, never the program) still deploys and rolls back.
+    warnings: list[str] = []
+    monkeypatch.setattr(kubernetes_support, "utc_today", lambda: date(2027, 8, 1))
+    monkeypatch.setattr(pulumi.log, "warn", lambda message, *args, **kwargs: warnings.append(message))
+    mocks = OfflineMocks("prod", deployed_outputs=EXISTING_PROD, live_agent_pools=LIVE_SYSTEM_POOL)
+    plan = run_stack("prod", monitor=RecordingMonitor(mocks))
+    assert plan.of_type("azure-native:resources:Resource"), "the deploy goes ahead"
+    [loud] = [w for w in warnings if "UNSUPPORTED KUBERNETES MINOR" in w]
+    assert "standard support ended on 2027-06-30" in loud and kubernetes_support.RUNBOOK in loud
+    # The drift job's check of the same stack on the same day is red.
+    assert main(["--stack", "prod", "--today", "2027-08-01"]) == 1
+
+
+def test_negative_control_the_same_day_creating_the_cluster_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(kubernetes_support, "utc_today", lambda: date(2027, 8, 1))
+    # A stack that holds only its registry and vault (bootstrap stages) has no cluster yet: creation.
+    partial = {k: v for k, v in EXISTING_PROD.items() if k != "clusterName"}
+    monitor = RecordingMonitor(OfflineMocks("prod", deployed_outputs=partial))
+    with pytest.raises(pulumi.RunError, match="AKS no longer creates clusters on Kubernetes 1.36"):
+        run_stack("prod", monitor=monitor)
+    assert monitor.recorded == []
+
+
+def test_load_stack_config_refuses_the_minor_only_for_creation() -> None:
+    values = {**read_stack("prod").config, "muse:kubernetesVersion": "1.34"}
+    with pytest.raises(ConfigError, match="kubernetesVersion"):
+        load_stack_config("prod", values, today=date(2027, 1, 5))
+    config = load_stack_config("prod", values, today=date(2027, 1, 5), cluster_exists=True)
+    assert config.kubernetes_version == "1.34"
