@@ -148,7 +148,7 @@ def test_vault_stage_registers_the_registry_stage_and_the_vault_as_the_full_plan
     assert vault.protect is (stack == "prod")  # protected from its first deploy on
 
 
-# --- a stage never runs on a stack that holds more -----------------------------------------------------------
+# --- a stage never runs on a stack that holds more ----------------------------------------------------------
 
 REGISTRY_ONLY = {"resourceGroupName": "rg", "registryName": "acr"}
 WITH_VAULT = {**REGISTRY_ONLY, "keyVaultName": "kv"}
