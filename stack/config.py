@@ -193,8 +193,24 @@ class StackConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
-    environment: Literal["dev", "prod"] = Field(
-        alias="environment", description="Environment this stack deploys: dev or prod."
+    @property
+    def production(self) -> bool:
+        """The stack's declared tier is production (what every environment-dependent rule reads)."""
+        return self.tier == "production"
+
+    environment: Annotated[str, Field(pattern=r"^[a-z][a-z0-9]{1,9}$")] = Field(
+        alias="environment",
+        description=(
+            "Environment this stack deploys, one of stack/environments.txt (e.g. dev, prod); names and tags "
+            "carry it. What rules apply is muse:tier, never this name."
+        ),
+    )
+    tier: Literal["production", "development"] = Field(
+        alias="tier",
+        description=(
+            "What the stack is: production (uptime SLA, zones, HTTPS, purge protection, protected state, "
+            "approval before deploy) or development. Every environment-dependent rule reads this."
+        ),
     )
     owner: Annotated[str, Field(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9@._ -]*$")] = (
         Field(alias="owner", description="Team accountable for the stack; becomes the `owner` tag.")
@@ -491,9 +507,31 @@ def _names(c: Mapping[str, Any]) -> list[Problem]:
     return [Problem("nameSuffix", problem) for problem in names.problems()]
 
 
+PRODUCTION = "production"
+
+
+def is_production(c: Mapping[str, Any]) -> bool:
+    """The one reading of what a stack is: its declared tier, never its environment's name."""
+    return bool(c["tier"] == PRODUCTION)
+
+
+def _listed_environment(c: Mapping[str, Any]) -> list[Problem]:
+    from stack.environments import ENVIRONMENTS, LIST_PATH
+
+    if c["environment"] in ENVIRONMENTS:
+        return []
+    return [
+        Problem(
+            "environment",
+            f"{c['environment']!r} is not in stack/{LIST_PATH.name} ({', '.join(ENVIRONMENTS)}): add it there "
+            "(the one list of environments), or set one of them",
+        )
+    ]
+
+
 def _prod_replicas(c: Mapping[str, Any]) -> list[Problem]:
-    if c["environment"] == "prod" and c["replicas"] < 2:
-        return [Problem("replicas", f"prod runs at least 2 replicas (got {c['replicas']})")]
+    if is_production(c) and c["replicas"] < 2:
+        return [Problem("replicas", f"the production tier runs at least 2 replicas (got {c['replicas']})")]
     return []
 
 
@@ -511,14 +549,14 @@ def _autoscaler_bounds(c: Mapping[str, Any]) -> list[Problem]:
 
 
 def _prod_tier(c: Mapping[str, Any]) -> list[Problem]:
-    if c["environment"] == "prod" and c["cluster_tier"] == "Free":
-        return [Problem("clusterTier", "prod needs the uptime SLA: set Standard or Premium")]
+    if is_production(c) and c["cluster_tier"] == "Free":
+        return [Problem("clusterTier", "the production tier needs the uptime SLA: set Standard or Premium")]
     return []
 
 
 def _prod_zones(c: Mapping[str, Any]) -> list[Problem]:
-    if c["environment"] == "prod" and len(c["availability_zones"]) < 2:
-        return [Problem("availabilityZones", 'prod spreads across zones: set ["1","2","3"]')]
+    if is_production(c) and len(c["availability_zones"]) < 2:
+        return [Problem("availabilityZones", 'the production tier spreads across zones: set ["1","2","3"]')]
     return []
 
 
@@ -533,13 +571,13 @@ def _tls(c: Mapping[str, Any]) -> list[Problem]:
         c["ingress_tls_certificate"],
         c["ingress_tls_certificate_issuer"],
     )
-    prod = c["environment"] == "prod"
+    prod = is_production(c)
     problems = []
     if prod and not host:
         problems.append(
             Problem(
                 "ingressHost",
-                "prod serves HTTPS only: set the DNS name Muse is served on, e.g. muse.example.org",
+                "the production tier serves HTTPS only: set the DNS name Muse is served on, e.g. muse.example.org",
             )
         )
     if (host or prod) and not certificate:
@@ -562,7 +600,7 @@ def _tls(c: Mapping[str, Any]) -> list[Problem]:
         problems.append(
             Problem(
                 "ingressTlsCertificateIssuer",
-                "prod needs a certificate clients trust, not Self (self-signed)",
+                "the production tier needs a certificate clients trust, not Self (self-signed)",
             )
         )
     if not host and not prod and (certificate or issuer):
@@ -576,19 +614,21 @@ def _tls(c: Mapping[str, Any]) -> list[Problem]:
 
 
 def _prod_protection(c: Mapping[str, Any]) -> list[Problem]:
-    if c["environment"] == "prod" and not c["protect_stateful_resources"]:
+    if is_production(c) and not c["protect_stateful_resources"]:
         return [
             Problem(
                 "protectStatefulResources",
-                "prod's Key Vault, registry and logs must survive an accidental delete: set true",
+                "the production tier's Key Vault, registry and logs must survive an accidental delete: set true",
             )
         ]
     return []
 
 
 def _prod_purge_protection(c: Mapping[str, Any]) -> list[Problem]:
-    if c["environment"] == "prod" and not c["key_vault_purge_protection"]:
-        return [Problem("keyVaultPurgeProtection", "prod secrets must survive a malicious delete: set true")]
+    if is_production(c) and not c["key_vault_purge_protection"]:
+        return [Problem(
+                "keyVaultPurgeProtection", "production-tier secrets must survive a malicious delete: set true"
+            )]
     return []
 
 
@@ -627,13 +667,13 @@ def _prod_window_outside_business_hours(window: str, key: str) -> CrossRule:
 
     def rule(c: Mapping[str, Any]) -> list[Problem]:
         day, start, hours = (c[f"{window}_window_{part}"] for part in ("day", "start_time", "duration_hours"))
-        if c["environment"] != "prod" or not overlaps_business_hours(day, start, hours):
+        if not is_production(c) or not overlaps_business_hours(day, start, hours):
             return []
         opens, closes = BUSINESS_HOURS
         return [
             Problem(
                 f"{key}Day",
-                f"prod upgrades outside business hours, but {day} {start} for {hours} h (at "
+                f"the production tier upgrades outside business hours, but {day} {start} for {hours} h (at "
                 f"{c['maintenance_utc_offset']}) overlaps Monday-Friday {opens:02d}:00-{closes:02d}:00; move "
                 f"{key}Day / {key}StartTime / {key}DurationHours",
             )
@@ -644,7 +684,7 @@ def _prod_window_outside_business_hours(window: str, key: str) -> CrossRule:
 
 def _window_needs(window: str) -> frozenset[str]:
     parts = ("day", "start_time", "duration_hours")
-    return frozenset({"environment", "maintenance_utc_offset", *(f"{window}_window_{p}" for p in parts)})
+    return frozenset({"tier", "maintenance_utc_offset", *(f"{window}_window_{p}" for p in parts)})
 
 
 def _distinct_image_identities(c: Mapping[str, Any]) -> list[Problem]:
@@ -669,11 +709,12 @@ CROSS_RULES: tuple[tuple[frozenset[str], CrossRule], ...] = (
         _node_counts,
     ),
     (frozenset({"environment", "name_suffix"}), _names),
-    (frozenset({"environment", "replicas"}), _prod_replicas),
+    (frozenset({"environment"}), _listed_environment),
+    (frozenset({"tier", "replicas"}), _prod_replicas),
     (frozenset({"replicas", "max_replicas"}), _autoscaler_bounds),
-    (frozenset({"environment", "cluster_tier"}), _prod_tier),
-    (frozenset({"environment", "availability_zones"}), _prod_zones),
-    (frozenset({"environment", "key_vault_purge_protection"}), _prod_purge_protection),
+    (frozenset({"tier", "cluster_tier"}), _prod_tier),
+    (frozenset({"tier", "availability_zones"}), _prod_zones),
+    (frozenset({"tier", "key_vault_purge_protection"}), _prod_purge_protection),
     (frozenset({"image_push_principal_id", "image_import_principal_id"}), _distinct_image_identities),
     (_window_needs("auto_upgrade"), _prod_window_outside_business_hours("auto_upgrade", "autoUpgradeWindow")),
     (
@@ -682,11 +723,11 @@ CROSS_RULES: tuple[tuple[frozenset[str], CrossRule], ...] = (
     ),
     (
         frozenset(
-            {"environment", "ingress_host", "ingress_tls_certificate", "ingress_tls_certificate_issuer"}
+            {"tier", "ingress_host", "ingress_tls_certificate", "ingress_tls_certificate_issuer"}
         ),
         _tls,
     ),
-    (frozenset({"environment", "protect_stateful_resources"}), _prod_protection),
+    (frozenset({"tier", "protect_stateful_resources"}), _prod_protection),
 )
 
 

@@ -29,6 +29,17 @@ ENV_STATE = {env: StateBackendNames.for_environment(env, "m7k2") for env in ("de
 STUB = """#!/usr/bin/env bash
 echo "$(basename "$0") $*" >> "$CALLS"
 case "$(basename "$0") $*" in
+  "az storage container "*|"az keyvault key "*)
+    # A role the admin just granted itself is not effective at once (Azure RBAC: up to 10 minutes); until
+    # then each data-plane call is refused like Azure refuses it (Storage: 403 AuthorizationPermissionMismatch;
+    # Key Vault: 403 ForbiddenByRbac). DENY_FIRST data-plane calls per service are refused, then it works.
+    denied="$CALLS.denied.$2"
+    n="$(cat "$denied" 2>/dev/null || echo 0)"
+    if [ "$n" -lt "${DENY_FIRST:-0}" ]; then
+      echo $((n + 1)) > "$denied"
+      echo "ERROR: (403) This request is not authorized to perform this operation using this permission." >&2
+      exit 1
+    fi ;;&
   "az account show"*) echo 11111111-2222-3333-4444-555555555555 ;;
   "az ad signed-in-user show"*) echo aaaaaaaa-0000-0000-0000-000000000001 ;;
   "az "*" show "*|"az group show"*) [ "$EXISTING" = yes ] || exit 3 ;;
@@ -104,6 +115,7 @@ def _run(
     existing: bool = False,
     plans: dict[str, OfflinePlan] | None = None,
     script: Path = SCRIPT,
+    extra_env: dict[str, str] | None = None,
 ) -> tuple[subprocess.CompletedProcess[str], list[str]]:
     plans_dir = tmp_path / "plans"
     plans_dir.mkdir(exist_ok=True)
@@ -131,6 +143,7 @@ def _run(
         "PYTHON": sys.executable,
         "ENGINE": str(ENGINE),
         "PLANS": str(plans_dir),
+        **(extra_env or {}),
     }
     result = subprocess.run(
         ["bash", str(script), *args], env=env, capture_output=True, text=True, check=False, cwd=REPO_ROOT
@@ -456,3 +469,64 @@ def test_negative_control_the_former_put_drops_the_reviewers() -> None:
         "prod", {"deployment_branch_policy": {"protected_branches": False, "custom_branch_policies": True}}
     )
     assert github.reviewers("prod") == []
+
+
+# --- self-grants: used only once they work ------------------------------------------------------------------
+
+FAST_POLL = {"MUSE_GRANT_POLL_SECONDS": "0"}
+
+
+def test_each_self_grant_is_probed_until_it_works_then_used(
+    tmp_path: Path, plans: dict[str, OfflinePlan], bootstrap_outputs: dict[str, object]
+) -> None:
+    result, calls = _run(tmp_path, bootstrap_outputs, plans=plans, extra_env={**FAST_POLL, "DENY_FIRST": "3"})
+    assert result.returncode == 0, result.stderr
+    for probe, what in (
+        ("az storage container list", "Storage Blob Data Contributor"),
+        ("az keyvault key list", "Key Vault Crypto Officer"),
+    ):
+        assert sum(c.startswith(probe) for c in calls) == 4  # three refusals, then the grant works
+        assert result.stdout.count(f"{what} on ") == 4  # three retries with progress, one "effective"
+        assert f"{what} on " in result.stdout and "of at most 600s" in result.stdout
+    # The real data-plane calls come after their probe passed.
+    last_storage_probe = max(i for i, c in enumerate(calls) if c.startswith("az storage container list"))
+    assert _index(calls, "az storage container create") > last_storage_probe
+    last_vault_probe = max(i for i, c in enumerate(calls) if c.startswith("az keyvault key list"))
+    assert _index(calls, "az keyvault key show") > last_vault_probe
+
+
+def test_a_grant_that_never_works_stops_within_the_bound_and_says_why(
+    tmp_path: Path, plans: dict[str, OfflinePlan], bootstrap_outputs: dict[str, object]
+) -> None:
+    env = {**FAST_POLL, "DENY_FIRST": "1000", "MUSE_GRANT_WAIT_SECONDS": "0"}
+    result, calls = _run(tmp_path, bootstrap_outputs, plans=plans, extra_env=env)
+    assert result.returncode != 0
+    assert (
+        "Storage Blob Data Contributor on" in result.stderr and "re-run scripts/bootstrap.sh" in result.stderr
+    )
+    assert not any(c.startswith("az storage container create") for c in calls)
+
+
+def test_negative_control_without_the_probe_the_first_data_plane_call_fails(
+    tmp_path: Path, plans: dict[str, OfflinePlan], bootstrap_outputs: dict[str, object]
+) -> None:
+    original = SCRIPT.read_text()
+    lines = original.splitlines(keepends=True)
+    kept, skip = [], False
+    for line in lines:  # drop each `wait_for_grant ...` call (two lines each), keep the function
+        if line.startswith("wait_for_grant "):
+            skip = line.rstrip().endswith("\\")
+            continue
+        if skip:
+            skip = line.rstrip().endswith("\\")
+            continue
+        kept.append(line)
+    copy = tmp_path / "scripts" / "bootstrap.sh"
+    copy.parent.mkdir()
+    copy.write_text("".join(kept).replace('cd "$(dirname "$0")/.."', f'cd "{REPO_ROOT}"'))
+    assert "\nwait_for_grant " not in copy.read_text()
+    result, _ = _run(
+        tmp_path, bootstrap_outputs, plans=plans, script=copy, extra_env={**FAST_POLL, "DENY_FIRST": "1"}
+    )
+    assert result.returncode != 0
+    assert "not authorized" in result.stderr

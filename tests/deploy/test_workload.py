@@ -542,7 +542,7 @@ def test_bad_workload_config_fails_before_any_resource(overrides: dict[str, Any]
 
 def test_prod_refuses_a_single_replica() -> None:
     monitor = RecordingMonitor(OfflineMocks("prod"))
-    with pytest.raises(pulumi.RunError, match="muse:replicas: prod runs at least 2"):
+    with pytest.raises(pulumi.RunError, match="muse:replicas: the production tier runs at least 2"):
         run_stack("prod", overrides={"muse:replicas": 1}, monitor=monitor)
     assert monitor.recorded == []
 

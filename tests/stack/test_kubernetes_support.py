@@ -26,7 +26,7 @@ from stack.files import REPO_ROOT, read_stack
 from stack.kubernetes_support import Support, check, load_calendar, main, minor_of
 
 SHARED = REPO_ROOT.parent / "shared" / "aks" / "kubernetes-versions.json"
-VALID_DEV = {"environment": "dev", "owner": "platform-team", "nameSuffix": "ab12"}
+VALID_DEV = {"environment": "dev", "tier": "development", "owner": "platform-team", "nameSuffix": "ab12"}
 # The day this rule was written: 1.34's standard support ended two days before.
 WRITTEN_ON = date(2026, 12, 2)
 
