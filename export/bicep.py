@@ -77,6 +77,9 @@ NOT_OUTPUTS: dict[str, str] = {
         "only with ingressHost; `az identity show -g <group> -n id-muse-<env>-<suffix>-gateway-tls` gives it"
     ),
     "museImage": "the Kubernetes Deployment's image (muse:imageTag, which CI sets to the pushed digest)",
+    "userPoolNames": (
+        "the Pulumi program's user pool generations (stack/deployed.py); `az aks nodepool list` gives them"
+    ),
 }
 
 # Child resources a role assignment may be scoped to without the program managing them (Azure does): the scope

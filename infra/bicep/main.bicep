@@ -18,12 +18,15 @@ targetScope = 'resourceGroup'
 
 // ---- Parameters: the stack config keys (Pulumi.yaml): descriptions, allowed values, defaults.
 
-@description('Environment this stack deploys: dev or prod.')
-@allowed([
-  'dev'
-  'prod'
-])
+@description('Environment this stack deploys, one of stack/environments.txt (e.g. dev, prod); names and tags carry it. What rules apply is muse:tier, never this name.')
 param environment string
+
+@description('What the stack is: production (uptime SLA, zones, HTTPS, purge protection, protected state, approval before deploy) or development. Every environment-dependent rule reads this.')
+@allowed([
+  'production'
+  'development'
+])
+param tier string
 
 @description('Team accountable for the stack; becomes the `owner` tag.')
 @minLength(2)
@@ -657,8 +660,8 @@ resource clusterNodeOsUpgradeWindow 'Microsoft.ContainerService/managedClusters/
 resource vault 'Microsoft.KeyVault/vaults@2024-11-01' = {
   // checkov:skip=CKV_AZURE_109: public endpoint on purpose (AKS nodes, GitHub runners); every request needs Entra ID + RBAC
   // checkov:skip=CKV_AZURE_189: public endpoint on purpose, see CKV_AZURE_109
-  // checkov:skip=CKV_AZURE_110: purge protection is the keyVaultPurgeProtection parameter: on in prod, off in dev
-  // checkov:skip=CKV_AZURE_42: purge protection is the keyVaultPurgeProtection parameter: on in prod, off in dev
+  // checkov:skip=CKV_AZURE_110: purge protection is the keyVaultPurgeProtection parameter: on in production, off in development
+  // checkov:skip=CKV_AZURE_42: purge protection is the keyVaultPurgeProtection parameter: on in production, off in development
   name: names.keyVault
   location: location
   tags: tags
@@ -836,7 +839,7 @@ resource museErrorsAlert 'Microsoft.Insights/scheduledQueryRules@2025-01-01-prev
     scopes: [
       logAnalytics.id
     ]
-    severity: (environment == 'prod') ? 1 : 3
+    severity: (tier == 'production') ? 1 : 3
     windowSize: 'PT5M'
   }
 }
@@ -878,7 +881,7 @@ resource musePodsNotReadyAlert 'Microsoft.Insights/scheduledQueryRules@2025-01-0
     scopes: [
       logAnalytics.id
     ]
-    severity: (environment == 'prod') ? 1 : 3
+    severity: (tier == 'production') ? 1 : 3
     windowSize: 'PT5M'
   }
 }
@@ -921,7 +924,7 @@ resource museRestartsAlert 'Microsoft.Insights/scheduledQueryRules@2025-01-01-pr
     scopes: [
       logAnalytics.id
     ]
-    severity: (environment == 'prod') ? 1 : 3
+    severity: (tier == 'production') ? 1 : 3
     windowSize: 'PT5M'
   }
 }
@@ -969,7 +972,7 @@ resource nodeCpuAlert 'Microsoft.Insights/metricAlerts@2018-03-01' = {
     scopes: [
       cluster.id
     ]
-    severity: (environment == 'prod') ? 2 : 3
+    severity: (tier == 'production') ? 2 : 3
     targetResourceType: 'Microsoft.ContainerService/managedClusters'
     windowSize: 'PT5M'
   }
@@ -1018,7 +1021,7 @@ resource nodeMemoryAlert 'Microsoft.Insights/metricAlerts@2018-03-01' = {
     scopes: [
       cluster.id
     ]
-    severity: (environment == 'prod') ? 2 : 3
+    severity: (tier == 'production') ? 2 : 3
     targetResourceType: 'Microsoft.ContainerService/managedClusters'
     windowSize: 'PT5M'
   }
@@ -1115,7 +1118,7 @@ resource museWorkloadSecretsUser 'Microsoft.Authorization/roleAssignments@2022-0
 
 // ---- Outputs
 
-// The Pulumi stack outputs not here: kubeconfig (a secret; `az aks get-credentials` gives it); museDeployment (a Kubernetes Deployment); museGatewayAddress (the Kubernetes Gateway's address); museImage (the Kubernetes Deployment's image (muse:imageTag, which CI sets to the pushed digest)); museUrl (the Kubernetes Gateway's address or ingressHost).
+// The Pulumi stack outputs not here: kubeconfig (a secret; `az aks get-credentials` gives it); museDeployment (a Kubernetes Deployment); museGatewayAddress (the Kubernetes Gateway's address); museImage (the Kubernetes Deployment's image (muse:imageTag, which CI sets to the pushed digest)); museUrl (the Kubernetes Gateway's address or ingressHost); userPoolNames (the Pulumi program's user pool generations (stack/deployed.py); `az aks nodepool list` gives them).
 output clusterName string = cluster.name
 output keyVaultName string = vault.name
 output keyVaultUri string = vault.properties.vaultUri
