@@ -217,8 +217,7 @@ def delegation_condition(environment: str) -> pulumi.Output[str]:
             return only_assigning(
                 list(DELEGABLE_BY_CI),
                 PrincipalType.SERVICE_PRINCIPAL,
-                never_to=[i for i in ci if i not in importing]
-                + [b for b in build_ids if b not in pushing],
+                never_to=[i for i in ci if i not in importing] + [b for b in build_ids if b not in pushing],
                 only_role_to=dict.fromkeys(pushing, Role.ACR_PUSH) | dict.fromkeys(importing, Role.READER),
                 only_to={Role.READER: importing},
             )

@@ -231,11 +231,13 @@ MAPPINGS: dict[str, TypeMapping] = {
             ("CKV_AZURE_189", "public endpoint on purpose, see CKV_AZURE_109"),
             (
                 "CKV_AZURE_110",
-                "purge protection is the keyVaultPurgeProtection parameter: on in production, off in development",
+                "purge protection is the keyVaultPurgeProtection parameter: on in production, off in "
+                "development",
             ),
             (
                 "CKV_AZURE_42",
-                "purge protection is the keyVaultPurgeProtection parameter: on in production, off in development",
+                "purge protection is the keyVaultPurgeProtection parameter: on in production, off in "
+                "development",
             ),
         ),
     ),

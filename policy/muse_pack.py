@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from pulumi_policy import (
     EnforcementLevel,
     ReportViolation,

@@ -523,8 +523,8 @@ def _listed_environment(c: Mapping[str, Any]) -> list[Problem]:
     return [
         Problem(
             "environment",
-            f"{c['environment']!r} is not in stack/{LIST_PATH.name} ({', '.join(ENVIRONMENTS)}): add it there "
-            "(the one list of environments), or set one of them",
+            f"{c['environment']!r} is not in stack/{LIST_PATH.name} ({', '.join(ENVIRONMENTS)}): add it "
+            "there (the one list of environments), or set one of them",
         )
     ]
 
@@ -577,7 +577,8 @@ def _tls(c: Mapping[str, Any]) -> list[Problem]:
         problems.append(
             Problem(
                 "ingressHost",
-                "the production tier serves HTTPS only: set the DNS name Muse is served on, e.g. muse.example.org",
+                "the production tier serves HTTPS only: set the DNS name Muse is served on, e.g. "
+                "muse.example.org",
             )
         )
     if (host or prod) and not certificate:
@@ -618,7 +619,8 @@ def _prod_protection(c: Mapping[str, Any]) -> list[Problem]:
         return [
             Problem(
                 "protectStatefulResources",
-                "the production tier's Key Vault, registry and logs must survive an accidental delete: set true",
+                "the production tier's Key Vault, registry and logs must survive an accidental delete: "
+                "set true",
             )
         ]
     return []
@@ -626,9 +628,11 @@ def _prod_protection(c: Mapping[str, Any]) -> list[Problem]:
 
 def _prod_purge_protection(c: Mapping[str, Any]) -> list[Problem]:
     if is_production(c) and not c["key_vault_purge_protection"]:
-        return [Problem(
+        return [
+            Problem(
                 "keyVaultPurgeProtection", "production-tier secrets must survive a malicious delete: set true"
-            )]
+            )
+        ]
     return []
 
 
@@ -722,9 +726,7 @@ CROSS_RULES: tuple[tuple[frozenset[str], CrossRule], ...] = (
         _prod_window_outside_business_hours("node_os_upgrade", "nodeOsUpgradeWindow"),
     ),
     (
-        frozenset(
-            {"tier", "ingress_host", "ingress_tls_certificate", "ingress_tls_certificate_issuer"}
-        ),
+        frozenset({"tier", "ingress_host", "ingress_tls_certificate", "ingress_tls_certificate_issuer"}),
         _tls,
     ),
     (frozenset({"tier", "protect_stateful_resources"}), _prod_protection),

@@ -185,7 +185,9 @@ def _job_summary(job: Job, pull_request: bool) -> WorkflowJob:
         environment = job.environment.replace("${{ matrix.stack }}", "<stack>")
         # A production-tier stack's environment has required reviewers; the others only restrict who may enter
         # (main) and give the job its own OIDC subject (docs/github-setup.md).
-        rules = "required reviewers" if _production_environment(environment) else "main only, own OIDC subject"
+        rules = (
+            "required reviewers" if _production_environment(environment) else "main only, own OIDC subject"
+        )
         gates.append(f"GitHub environment `{environment}` ({rules})")
     if job.needs:
         gates.append("after " + ", ".join(f"`{n}`" for n in job.needs))

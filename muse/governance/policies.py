@@ -382,8 +382,8 @@ def _check_ingress_class(resource: Resource, inventory: Inventory) -> list[str]:
 
 
 def _check_gateway_https(resource: Resource, inventory: Inventory) -> list[str]:
-    """Production tier: at least one HTTPS listener that terminates TLS, and every HTTP listener admits routes of the
-    Gateway's own namespace only (where the HTTP -> HTTPS redirect lives), never the application's."""
+    """Production tier: at least one HTTPS listener that terminates TLS, and every HTTP listener admits routes
+    of the Gateway's own namespace only (where the HTTP -> HTTPS redirect lives), never the application's."""
     if inventory.tier != "production":
         return []
     listeners = get_path(resource.properties, "spec.listeners")
@@ -398,8 +398,8 @@ def _check_gateway_https(resource: Resource, inventory: Inventory) -> list[str]:
             and get_path(listener, "allowedRoutes.namespaces.from") != "Same"
         ):
             problems.append(
-                f"HTTP listener {listener.get('name')!r} admits routes from other namespaces; in production it may "
-                "only carry the redirect to HTTPS (allowedRoutes.namespaces.from: Same)"
+                f"HTTP listener {listener.get('name')!r} admits routes from other namespaces; in production "
+                "it may only carry the redirect to HTTPS (allowedRoutes.namespaces.from: Same)"
             )
     return problems
 

@@ -31,8 +31,9 @@ echo "$(basename "$0") $*" >> "$CALLS"
 case "$(basename "$0") $*" in
   "az storage container "*|"az keyvault key "*)
     # A role the admin just granted itself is not effective at once (Azure RBAC: up to 10 minutes); until
-    # then each data-plane call is refused like Azure refuses it (Storage: 403 AuthorizationPermissionMismatch;
-    # Key Vault: 403 ForbiddenByRbac). DENY_FIRST data-plane calls per service are refused, then it works.
+    # then each data-plane call is refused as Azure refuses it (Storage: 403
+    # AuthorizationPermissionMismatch; Key Vault: 403 ForbiddenByRbac). DENY_FIRST data-plane calls per
+    # service are refused, then it works.
     denied="$CALLS.denied.$2"
     n="$(cat "$denied" 2>/dev/null || echo 0)"
     if [ "$n" -lt "${DENY_FIRST:-0}" ]; then

@@ -21,7 +21,7 @@ def test_schema_declares_every_key_with_a_description_and_marks_required_ones() 
     declared = project_file()["config"]
     assert set(declared) == {field.alias for field in StackConfig.model_fields.values()}
     required = {key for key, entry in declared.items() if "default" not in entry}
-    assert required == {"environment", "owner", "nameSuffix"}
+    assert required == {"environment", "tier", "owner", "nameSuffix"}
     assert all(entry["description"] for entry in declared.values())
 
 

@@ -308,7 +308,7 @@ def test_negative_control_the_same_day_creating_the_cluster_is_refused(
     # A stack that holds only its registry and vault (bootstrap stages) has no cluster yet: creation.
     partial = {k: v for k, v in EXISTING_PROD.items() if k != "clusterName"}
     monitor = RecordingMonitor(OfflineMocks("prod", deployed_outputs=partial))
-    with pytest.raises(pulumi.RunError, match="AKS no longer creates clusters on Kubernetes 1.36"):
+    with pytest.raises(pulumi.RunError, match=r"AKS no longer creates clusters on Kubernetes 1\.36"):
         run_stack("prod", monitor=monitor)
     assert monitor.recorded == []
 
