@@ -238,7 +238,8 @@ def test_rollout_never_drops_below_the_wanted_replicas(plan: OfflinePlan) -> Non
 def test_pulumi_up_awaits_the_rollout_within_the_configured_timeout(plan: OfflinePlan) -> None:
     deployment = plan.one(DEPLOYMENT)
     minutes = _config(plan.stack).rollout_timeout_minutes
-    assert deployment.custom_timeouts == {"create": f"{minutes}m", "update": f"{minutes}m"}
+    # The create (first deploy) also waits out the new grants' propagation (test_first_deploy_propagation.py).
+    assert deployment.custom_timeouts == {"create": f"{minutes + 15}m", "update": f"{minutes}m"}
     annotations = deployment.get("metadata.annotations") or {}
     assert "pulumi.com/skipAwait" not in annotations
     # The autoscaler owns the live count; config replicas is its floor.
@@ -247,7 +248,7 @@ def test_pulumi_up_awaits_the_rollout_within_the_configured_timeout(plan: Offlin
 
 def test_rollout_timeout_follows_the_config() -> None:
     plan = run_stack("dev", overrides={"muse:rolloutTimeoutMinutes": 7})
-    assert plan.one(DEPLOYMENT).custom_timeouts == {"create": "7m", "update": "7m"}
+    assert plan.one(DEPLOYMENT).custom_timeouts == {"create": "22m", "update": "7m"}
 
 
 def test_the_deployment_waits_for_the_azure_grants_its_pods_need(plan: OfflinePlan) -> None:
@@ -551,7 +552,7 @@ def test_the_offline_plan_shows_what_a_reviewer_checks(plan: OfflinePlan) -> Non
     text = render_text(plan)
     section = text[text.index('muse:kubernetes:MuseWorkload  "muse"') :]
     minutes = _config(plan.stack).rollout_timeout_minutes
-    assert f"awaited, timeout create {minutes}m, update {minutes}m" in section
+    assert f"awaited, timeout create {minutes + 15}m, update {minutes}m" in section
     assert "readiness /readyz every 5s x1" in section
     assert "runAsNonRoot=true runAsUser=10001 readOnlyRootFilesystem=true" in section
     assert "{maxSurge: 1, maxUnavailable: 0}" in section
@@ -696,7 +697,7 @@ def test_in_isolation_every_placeholder_is_filled() -> None:
     for placeholder in vars(PLACEHOLDERS).values():
         assert placeholder not in text
     assert isolated.outputs["image"].value == "acrunit.azurecr.io/muse:v1"
-    assert isolated.one(DEPLOYMENT).custom_timeouts == {"create": "6m", "update": "6m"}
+    assert isolated.one(DEPLOYMENT).custom_timeouts == {"create": "21m", "update": "6m"}
 
 
 def test_the_gateway_is_created_after_its_options(plan: OfflinePlan) -> None:
