@@ -218,3 +218,14 @@ def test_a_pool_change_names_the_surge_vcpus_and_the_quota_check() -> None:
         )
         == ""
     )
+
+
+def test_the_refusal_links_a_runbook_section_that_exists() -> None:
+    import re
+
+    from stack.deployed import SYSTEM_POOL_PROCEDURE
+    from stack.files import REPO_ROOT
+
+    path, anchor = SYSTEM_POOL_PROCEDURE.split("#")
+    headings = re.findall(r"(?m)^#{2,4} (.+)$", (REPO_ROOT / path).read_text())
+    assert anchor in {re.sub(r"[^a-z0-9 -]", "", h.strip().lower()).replace(" ", "-") for h in headings}
