@@ -2,7 +2,7 @@
 #   make plan [STACK=prod]   offline plan of a stack (no cloud account, no Pulumi CLI)
 #   make plan-diff BASE=ref  markdown diff of the offline plans of a git ref and the working tree
 #   make test                every test (what .ci/run and the PR workflow run)
-#   make test-fast           the inner loop: all but the slow and container tests (tests/slow.py), < 60 s
+#   make test-fast           the inner loop: all but the slow and container tests, on every core
 #   make lock                re-resolve uv.lock and re-export every hash-locked requirements file
 #   make lint | export | drift | image
 SHELL := /bin/bash
@@ -102,8 +102,8 @@ test: setup ## run every test
 	@$(PY) -m pytest
 
 .PHONY: test-fast
-test-fast: setup ## the inner loop: every test but the slow and container ones (tests/slow.py says which)
-	@$(PY) -m pytest -m "not slow and not container"
+test-fast: setup ## the inner loop: every test but the @pytest.mark.slow and container ones, on every core
+	@$(PY) -m pytest -n auto -m "not slow and not container"
 
 .PHONY: lint
 lint: setup ## ruff, mypy and the repository's other linters

@@ -14,10 +14,6 @@ import pytest
 from offline.engine import OfflinePlan, run_stack
 from stack import kubernetes_support
 from stack.files import REPO_ROOT
-from tests import slow
-
-# pytester runs pytest inside a test (tests/test_slow_marker.py checks the slow marker on a real collection).
-pytest_plugins = ("pytester",)
 
 CHECKOV = REPO_ROOT / ".venv-checkov" / "bin" / "checkov"
 
@@ -76,8 +72,3 @@ def checkov() -> Callable[..., dict[str, Any]]:
         return report[0] if isinstance(report, list) else report
 
     return run
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    """The `slow` marker on the tests tests/slow.py lists (`make test-fast` leaves them out)."""
-    config.pluginmanager.register(slow.SlowMarker(), "muse-slow-marker")

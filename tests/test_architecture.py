@@ -13,7 +13,12 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
 from stack.files import REPO_ROOT
+
+# Slow (lint-imports over every package): `make test-fast` leaves the module out.
+pytestmark = pytest.mark.slow
 
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 CONFIG = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]

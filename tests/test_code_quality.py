@@ -13,8 +13,11 @@ from stack.files import REPO_ROOT
 
 @pytest.mark.parametrize(
     "command",
-    [["ruff", "check", "."], ["ruff", "format", "--check", "."], ["mypy"]],
-    ids=["ruff-check", "ruff-format", "mypy"],
+    [
+        pytest.param(["ruff", "check", "."], id="ruff-check"),
+        pytest.param(["ruff", "format", "--check", "."], id="ruff-format"),
+        pytest.param(["mypy"], id="mypy", marks=pytest.mark.slow),  # mypy over every package
+    ],
 )
 def test_python_code_is_clean(command: list[str]) -> None:
     result = subprocess.run(

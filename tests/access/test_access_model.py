@@ -27,6 +27,9 @@ from rbac.roles import DELEGABLE_BY_CI, PrincipalType, Role, only_assigning, onl
 from stack.files import REPO_ROOT
 from stack.providers import RESOURCE_PROVIDERS
 
+# Slow (the bootstrap and stack plans again, one evaluation per grant): make test-fast leaves it out.
+pytestmark = pytest.mark.slow
+
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"
 
 

@@ -21,6 +21,9 @@ from stack.files import REPO_ROOT
 from stack.naming import StateBackendNames
 from stack.providers import RESOURCE_PROVIDERS
 
+# Slow (the bootstrap script against stub CLIs): `make test-fast` leaves the module out.
+pytestmark = pytest.mark.slow
+
 SCRIPT = REPO_ROOT / "scripts" / "bootstrap.sh"
 ENGINE = Path(__file__).with_name("engine_targeting.py")
 STATE = StateBackendNames.for_bootstrap("m7k2")

@@ -90,6 +90,7 @@ def _alerts(plan: OfflinePlan) -> list[PlannedResource]:
     return plan.of_type(LOG_ALERT) + plan.of_type(METRIC_ALERT)
 
 
+@pytest.mark.slow  # a program run per stack
 def test_workspace_retention_follows_the_stack_and_shared_keys_are_off(stack: str, plan: OfflinePlan) -> None:
     workspace = plan.one(WORKSPACE)
     assert workspace.get("workspaceName") == _names(stack).log_analytics
@@ -226,6 +227,7 @@ def test_action_group_emails_every_configured_address(stack: str, plan: OfflineP
     assert group.get("location") == "global"
 
 
+@pytest.mark.slow  # a program run
 def test_action_group_is_valid_without_addresses() -> None:
     plan = _plan("dev", emails=())
     assert plan.one(ACTION_GROUP).get("emailReceivers") == []
@@ -268,6 +270,7 @@ def test_workbook_tiles_use_the_alert_kql(stack: str, plan: OfflinePlan) -> None
         assert tile["timeContextFromParameter"] == "TimeRange"
 
 
+@pytest.mark.slow  # two program runs per stack
 def test_workbook_name_is_stable_and_per_stack(plan: OfflinePlan) -> None:
     again = _plan(plan.stack, EMAILS)
     assert again.one(WORKBOOK).get("resourceName") == plan.one(WORKBOOK).get("resourceName")

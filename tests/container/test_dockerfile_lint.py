@@ -38,6 +38,7 @@ def test_hadolint_clean() -> None:
     assert proc.stdout.strip() == ""
 
 
+@pytest.mark.slow  # checkov
 def test_checkov_dockerfile_checks_clean(checkov: Callable[..., dict[str, Any]]) -> None:
     report = checkov("-f", str(DOCKERFILE), framework="dockerfile")
     summary = report["summary"]

@@ -234,6 +234,7 @@ def _write_each(docs: list[dict[str, Any]], directory: Path) -> list[Path]:
     return files
 
 
+@pytest.mark.slow  # kubernetes-validate
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_overlays_pass_kubernetes_validate_strict(
     stack: str, built: dict[str, list[dict[str, Any]]], tmp_path: Path
@@ -249,6 +250,7 @@ def test_overlays_pass_kubernetes_validate_strict(
     assert f"against version {version.rsplit('.', 1)[0]}" in passed[0]
 
 
+@pytest.mark.slow  # kubernetes-validate
 def test_base_files_pass_kubernetes_validate_strict() -> None:
     # The committed files themselves (the custom resources and the Kustomization have no schema here and only
     # warn; the custom resources have their own CRD tests below).
@@ -260,6 +262,7 @@ def test_base_files_pass_kubernetes_validate_strict() -> None:
     assert len(passed) == len([o for o in objects if o["kind"] not in CRD_KINDS])
 
 
+@pytest.mark.slow  # kubernetes-validate
 def test_kubernetes_validate_strict_rejects_an_unknown_field(
     built: dict[str, list[dict[str, Any]]], tmp_path: Path
 ) -> None:
@@ -454,6 +457,7 @@ def test_cel_property_names_are_escaped_as_kubernetes_does() -> None:
     assert crd_validation.escape("sectionName") == "sectionName"
 
 
+@pytest.mark.slow  # checkov
 def test_checkov_kubernetes_checks_report_no_failure(
     built: dict[str, list[dict[str, Any]]], tmp_path: Path, checkov: Callable[..., dict[str, Any]]
 ) -> None:

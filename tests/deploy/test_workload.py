@@ -217,6 +217,7 @@ def test_deployment_image_comes_from_the_registry_and_image_tag(plan: OfflinePla
     assert plan.outputs["museImage"].value == _container(plan)["image"]
 
 
+@pytest.mark.slow  # a program run per stack
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_a_digest_image_tag_deploys_by_digest(stack: str) -> None:
     plan = run_stack(stack, overrides={"muse:imageTag": DIGEST})
@@ -246,6 +247,7 @@ def test_pulumi_up_awaits_the_rollout_within_the_configured_timeout(plan: Offlin
     assert deployment.ignore_changes == ("spec.replicas",)
 
 
+@pytest.mark.slow  # a program run
 def test_rollout_timeout_follows_the_config() -> None:
     plan = run_stack("dev", overrides={"muse:rolloutTimeoutMinutes": 7})
     assert plan.one(DEPLOYMENT).custom_timeouts == {"create": "22m", "update": "7m"}

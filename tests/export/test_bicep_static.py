@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from components.kubernetes_cluster import CLUSTER_API_VERSION
 from export.api_versions import api_version, resource_api_version
 from export.bicep import NOT_PARAMETERS
@@ -52,6 +54,7 @@ def test_every_resource_uses_the_api_version_pulumi_deploys_it_with(
         assert resource["api_version"] == versions[resource["type"]], symbol
 
 
+@pytest.mark.slow  # checkov
 def test_checkov_bicep_checks_pass_with_no_parsing_errors(checkov: Callable[..., dict[str, Any]]) -> None:
     report = checkov("-f", str(BICEP), framework="bicep")
     summary = report["summary"]

@@ -12,6 +12,9 @@ from export.__main__ import main
 from export.artifacts import ARTIFACTS, check, render_all, write
 from stack.files import REPO_ROOT
 
+# Slow (renders every generated artifact, some tests twice): `make test-fast` leaves the module out.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:

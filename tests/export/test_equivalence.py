@@ -18,6 +18,9 @@ from offline.engine import PlannedResource
 from offline.mocks import DEPLOYER_OBJECT_ID, SUBSCRIPTION_ID, TENANT_ID
 from stack.files import REPO_ROOT
 
+# Slow (the Bicep evaluated against the plan of every stack variant): `make test-fast` leaves the module out.
+pytestmark = pytest.mark.slow
+
 SECRET_VALUE = "deployer-supplied-secret"
 
 

@@ -25,6 +25,7 @@ def _without_binding(type_token: str, path: str) -> dict[str, TypeMapping]:
     return {**MAPPINGS, type_token: dataclasses.replace(mapping, bindings=bindings)}
 
 
+@pytest.mark.slow  # plans and Bicep of both stacks
 def test_the_real_mappings_export(plans: tuple[StackPlan, ...]) -> None:
     template = build_template(plans, MAPPINGS, CONDITIONS)
     assert {r.symbol for r in template.resources} >= {"registry", "cluster", "userPool", "kubeletIdentity"}
@@ -53,6 +54,7 @@ def test_a_config_value_pasted_as_a_literal_is_refused(plans: tuple[StackPlan, .
         build_template(plans, _without_binding(IDENTITY, "location"), CONDITIONS)
 
 
+@pytest.mark.slow  # more program runs
 def test_a_resource_only_some_plans_have_gets_the_condition_of_its_optional_parameter(
     plans: tuple[StackPlan, ...],
 ) -> None:

@@ -124,6 +124,7 @@ def test_policies_lists_every_policy(capsys: pytest.CaptureFixture[str]) -> None
     assert re.search(r"^MUSE-ACR-001 +high +Container registry admin user", capsys.readouterr().out, re.M)
 
 
+@pytest.mark.slow  # the CLI as a process
 def test_real_process_exit_codes_and_stdin(clean: Path, high: Path) -> None:
     run = [sys.executable, "-m", "muse", "evaluate"]
     assert subprocess.run([*run, str(clean)], capture_output=True, check=False).returncode == 0

@@ -62,6 +62,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
     return repo, base, head
 
 
+@pytest.mark.slow  # plans of two git worktrees
 def test_diff_between_two_commits_shows_the_known_changes(repo: tuple[Path, str, str]) -> None:
     path, base, head = repo
     markdown = plan_diff(path, base, head, ["dev"])
@@ -74,6 +75,7 @@ def test_diff_between_two_commits_shows_the_known_changes(repo: tuple[Path, str,
     assert git(path, "worktree", "list").count("\n") == 0
 
 
+@pytest.mark.slow  # plans of a git worktree
 def test_working_tree_against_a_commit(repo: tuple[Path, str, str]) -> None:
     path, _, head = repo
     assert "### Stack `dev`: no changes" in plan_diff(path, head, None, ["dev"])
@@ -88,6 +90,7 @@ def test_working_tree_against_a_commit(repo: tuple[Path, str, str]) -> None:
     assert "| `muse-deployment` | `spec.replicas` | `1` | `2` |" in markdown
 
 
+@pytest.mark.slow  # plans of a git worktree
 def test_cli_prints_markdown_and_rejects_unknown_refs(
     repo: tuple[Path, str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:

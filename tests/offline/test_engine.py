@@ -84,6 +84,7 @@ def test_plan_text_names_every_component_resource_and_output(plans: dict[str, Of
     assert positions == sorted(positions) and len(positions) >= 4
 
 
+@pytest.mark.slow  # the plan CLI end to end
 def test_plan_json_is_a_muse_inventory(capsys: pytest.CaptureFixture[str]) -> None:
     assert plan_main(["--stack", "dev", "--format", "json"]) == 0
     inventory = json.loads(capsys.readouterr().out)
@@ -94,6 +95,7 @@ def test_plan_json_is_a_muse_inventory(capsys: pytest.CaptureFixture[str]) -> No
     assert "[secret]" in json.dumps(inventory)
 
 
+@pytest.mark.slow  # make plan in a new interpreter
 def test_make_plan_runs_as_a_fresh_process() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "offline.plan", "--stack", "prod"],

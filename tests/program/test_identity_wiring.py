@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from offline.engine import OfflinePlan, run_stack
 from offline.mocks import deterministic_uuid
 from rbac.roles import DELEGABLE_BY_CI, Role
@@ -60,6 +62,7 @@ def test_key_vault_follows_the_stack(plans: dict[str, OfflinePlan]) -> None:
         assert vault.get("properties.tenantId") == plans["dev"].outputs["tenantId"].value
 
 
+@pytest.mark.slow  # two more program runs
 def test_image_push_identity_gets_acr_push_on_its_registry_only_when_configured() -> None:
     principal = "5f1c0e5e-0000-4000-8000-000000000001"
     plan = run_stack("dev", overrides={"muse:imagePushPrincipalId": principal})

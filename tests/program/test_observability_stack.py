@@ -87,6 +87,7 @@ def test_prod_alerts_are_more_severe_than_dev(plans: dict[str, OfflinePlan]) -> 
     assert severities("prod", METRIC_ALERT) == {2} and severities("dev", METRIC_ALERT) == {3}
 
 
+@pytest.mark.slow  # a program run per stack
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_alert_emails_from_config_reach_the_action_group(stack: str) -> None:
     plan = run_stack(stack, overrides={"muse:alertEmails": '["oncall@example.com"]'})

@@ -154,11 +154,13 @@ def test_stacks_follow_their_config(plans: dict[str, OfflinePlan]) -> None:
     assert plans["prod"].one("azure-native:containerregistry:Registry").get("sku.name") == "Premium"
 
 
+@pytest.mark.slow  # the program run again
 def test_plans_are_deterministic(plans: dict[str, OfflinePlan]) -> None:
     again = run_stack("prod")
     assert again.to_inventory("prod") == plans["prod"].to_inventory("prod")
 
 
+@pytest.mark.slow  # a program run per stack
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_config_change_reaches_the_resource(stack: str) -> None:
     plan = run_stack(

@@ -108,6 +108,7 @@ def _allowed(path: str, line: str) -> Allowed | None:
     return next((a for a in ALLOWED if re.fullmatch(a.path, path) and re.search(a.line, line)), None)
 
 
+@pytest.mark.slow  # detect-secrets over the repository
 def test_detect_secrets_finds_nothing_that_is_not_allow_listed(
     findings: list[tuple[str, int, str, str]],
 ) -> None:
@@ -119,6 +120,7 @@ def test_detect_secrets_finds_nothing_that_is_not_allow_listed(
     assert unexplained == [], "possible secrets in git:\n" + "\n".join(unexplained)
 
 
+@pytest.mark.slow  # detect-secrets over the repository
 def test_every_allow_list_entry_is_still_needed(findings: list[tuple[str, int, str, str]]) -> None:
     used = {_allowed(path, line) for path, _, _, line in findings}
     assert [a.reason for a in ALLOWED if a not in used] == []

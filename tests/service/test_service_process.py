@@ -31,6 +31,9 @@ from typing import Any, TypeVar
 
 import pytest
 
+# Slow (python -m muse serve, drains of 1-9 s): `make test-fast` leaves the module out.
+pytestmark = pytest.mark.slow
+
 TOKEN = "process-test-token-0123456789-abcdef"
 # How much later than the service's own figure an event may come on a loaded machine and still count as
 # on time, so each upper bound keeps its meaning (the drain ends after MUSE_DRAIN_SECONDS, not at the shutdown

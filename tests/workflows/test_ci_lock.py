@@ -15,6 +15,8 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from export.workflows import Job, Step, Workflow
 from stack.files import REPO_ROOT
 
@@ -163,6 +165,7 @@ def _lock_hashes(text: str) -> dict[str, set[str]]:
     return hashes
 
 
+@pytest.mark.slow  # pip resolves the whole CI lock
 def test_every_locked_package_has_a_runner_wheel_whose_hash_is_locked(tmp_path: Path) -> None:
     result = _resolve_wheels(LOCK, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -179,6 +182,7 @@ def test_every_locked_package_has_a_runner_wheel_whose_hash_is_locked(tmp_path: 
     assert set(chosen) == set(locked)
 
 
+@pytest.mark.slow  # pip resolves the whole CI lock
 def test_negative_control_a_lock_without_a_wheel_hash_fails(tmp_path: Path) -> None:
     # The wheel of one binary package leaves the lock (as if only its sdist were hashed): nothing installable.
     text = LOCK.read_text()

@@ -15,6 +15,9 @@ from pathlib import Path
 
 import pytest
 
+# Slow (the CI scripts with curl and stub CLIs, retries included): `make test-fast` leaves the module out.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 CI = ROOT / "scripts" / "ci"
 DIGEST = "sha256:" + "cd" * 32

