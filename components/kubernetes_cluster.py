@@ -256,7 +256,7 @@ def user_pool_names(
     regional pool (`muser<fingerprint>`), each at most MAX_POOL_NAME_LENGTH characters. A pool whose legacy
     name (`musez1`, `museregional`) was created with this very shape (LEGACY_POOL_SHAPES) keeps that name;
     no fingerprint gives the legacy names (the Bicep export's fixed names)."""
-    layout = (
+    layout: dict[str, tuple[str, ...]] = (
         {f"{USER_POOL_PREFIX}z{zone}": (zone,) for zone in availability_zones}
         if availability_zones
         else {REGIONAL_USER_POOL: ()}

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from offline.engine import OfflinePlan, run_stack
+from stack.environments import ENVIRONMENTS
 from stack.files import REPO_ROOT
 from stack.naming import StateBackendNames
 from stack.providers import RESOURCE_PROVIDERS
@@ -27,7 +28,7 @@ pytestmark = pytest.mark.slow
 SCRIPT = REPO_ROOT / "scripts" / "bootstrap.sh"
 ENGINE = Path(__file__).with_name("engine_targeting.py")
 STATE = StateBackendNames.for_bootstrap("m7k2")
-ENV_STATE = {env: StateBackendNames.for_environment(env, "m7k2") for env in ("dev", "prod")}
+ENV_STATE = {env: StateBackendNames.for_environment(env, "m7k2") for env in ENVIRONMENTS}
 
 STUB = """#!/usr/bin/env bash
 echo "$(basename "$0") $*" >> "$CALLS"

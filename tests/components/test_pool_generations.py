@@ -62,6 +62,7 @@ def prod() -> OfflinePlan:
     return run_stack("prod")
 
 
+@pytest.mark.slow  # program runs
 @pytest.mark.parametrize(
     "change",
     [
@@ -97,6 +98,7 @@ def test_every_force_new_setting_gives_new_pools() -> None:
         assert kubernetes_cluster.shape_fingerprint({**base, key: f"changed {key}"}) != fingerprint, key
 
 
+@pytest.mark.slow  # program runs
 def test_updatable_settings_keep_the_pools(prod: OfflinePlan) -> None:
     # Counts and autoscaler bounds are updated in place: same URNs, no create, no delete.
     changed = run_stack("prod", overrides={"muse:userNodeMaxCount": 3, "muse:userNodeCount": 2})
@@ -118,6 +120,7 @@ def test_the_upgrade_itself_replaces_none_of_todays_pools(plans: dict[str, Offli
             assert LEGACY_POOL_SHAPES[pool.get("agentPoolName")] is not None
 
 
+@pytest.mark.slow  # program runs
 def test_a_legacy_name_never_gets_another_shape() -> None:
     # dev's regional pool at prod's VM size is not dev's legacy shape: a new pool, never `museregional`
     # updated in place (which would be a delete-first replace).
@@ -129,6 +132,7 @@ def test_a_legacy_name_never_gets_another_shape() -> None:
     assert plan.deletes_at_end == _pool_urns(dev)
 
 
+@pytest.mark.slow  # program runs
 def test_negative_control_fixed_names_make_the_edit_a_delete_first_replace(
     prod: OfflinePlan, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -164,6 +168,7 @@ def _run_on_existing(
     return monitor
 
 
+@pytest.mark.slow  # program runs
 def test_a_system_pool_edit_is_refused_before_anything_is_registered() -> None:
     live = {"vmSize": "Standard_D4ds_v5", "count": 3}
     with pytest.raises(pulumi.RunError) as raised:
@@ -175,11 +180,13 @@ def test_a_system_pool_edit_is_refused_before_anything_is_registered() -> None:
         _run_on_existing(live, {"muse:systemNodeCount": 4})
 
 
+@pytest.mark.slow  # program runs
 def test_negative_control_the_live_system_pool_matching_the_config_deploys() -> None:
     monitor = _run_on_existing({"vmSize": "Standard_D4ds_v5", "count": 3})
     assert any(r.type == POOL for r in monitor.recorded)
 
 
+@pytest.mark.slow  # program runs
 def test_a_refused_system_pool_registers_nothing() -> None:
     monitor = RecordingMonitor(
         OfflineMocks(

@@ -17,6 +17,7 @@ from offline.engine import OfflinePlan, RecordingMonitor, run_offline, run_stack
 from offline.mocks import OfflineMocks, deterministic_uuid
 from offline.plan import render_text
 from stack.config import load_stack_config
+from stack.environments import ENVIRONMENTS
 from stack.files import read_stack
 from stack.naming import ResourceNames
 
@@ -218,7 +219,7 @@ def test_deployment_image_comes_from_the_registry_and_image_tag(plan: OfflinePla
 
 
 @pytest.mark.slow  # a program run per stack
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", ENVIRONMENTS)
 def test_a_digest_image_tag_deploys_by_digest(stack: str) -> None:
     plan = run_stack(stack, overrides={"muse:imageTag": DIGEST})
     login_server = plan.outputs["registryLoginServer"].value

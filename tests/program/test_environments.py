@@ -48,6 +48,7 @@ def _failing_production_rules(plan: OfflinePlan, tier: str) -> set[str]:
     return {v.policyId for v in evaluate(inventory).failing}
 
 
+@pytest.mark.slow  # program runs
 def test_a_staging_copy_of_prod_plans_with_prods_rules(tmp_path: Path, with_staging: None) -> None:
     plan = _plan(_staging_root(tmp_path))
     [vault] = plan.of_type("azure-native:keyvault:Vault")
@@ -61,6 +62,7 @@ def test_a_staging_copy_of_prod_plans_with_prods_rules(tmp_path: Path, with_stag
     assert _failing_production_rules(plan, "production") == set()
 
 
+@pytest.mark.slow  # program runs
 @pytest.mark.parametrize(
     ("change", "key"),
     [
@@ -77,6 +79,7 @@ def test_a_production_tier_staging_is_refused_what_prod_is_refused(
         _plan(_staging_root(tmp_path, **change))
 
 
+@pytest.mark.slow  # program runs
 def test_negative_control_rules_by_name_give_staging_devs_rules(
     tmp_path: Path, with_staging: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -88,6 +91,7 @@ def test_negative_control_rules_by_name_give_staging_devs_rules(
     assert not vault.get("properties.enablePurgeProtection")  # off (not sent): the quiet weakening
 
 
+@pytest.mark.slow  # program runs
 def test_an_environment_not_in_the_list_is_refused(tmp_path: Path) -> None:
     # Without its line in stack/environments.txt the staging stack does not deploy (and the bootstrap,
     # the Makefile and the workflows would not know it).

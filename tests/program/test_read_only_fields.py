@@ -25,6 +25,7 @@ from components.kubernetes_cluster import (
 from export.arm_types import load, read_only_paths
 from export.plans import CapturingMocks
 from offline.engine import OfflinePlan, PlannedResource, RecordingMonitor, run_stack
+from stack.environments import ENVIRONMENTS
 from tests.pulumi_engine_model import changed_paths, ignored_inputs, refreshed_inputs
 
 CLUSTER = "azure-native:resources:Resource"
@@ -76,7 +77,8 @@ def _next_up_after_refresh(
     return changed_paths(state, sent), invalid
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.slow  # program runs
+@pytest.mark.parametrize("stack", ENVIRONMENTS)
 def test_a_refresh_that_reads_upgrading_plans_no_cluster_update(stack: str) -> None:
     ignore = _program(stack).ignore_changes
     assert _next_up_after_refresh(stack, ignore, cluster_provisioning_state="Upgrading") == ({}, [])
@@ -85,6 +87,7 @@ def test_a_refresh_that_reads_upgrading_plans_no_cluster_update(stack: str) -> N
     assert _next_up_after_refresh(stack, ignore) == ({}, [])
 
 
+@pytest.mark.slow  # program runs
 def test_negative_control_without_the_read_only_ignores_the_update_fights_aks() -> None:
     ignore = tuple(p for p in _program("prod").ignore_changes if p not in READ_ONLY_CLUSTER_PATHS)
     changes, _ = _next_up_after_refresh("prod", ignore, cluster_provisioning_state="Upgrading")

@@ -16,8 +16,9 @@ import pytest
 
 from offline.engine import OfflinePlan, RecordingMonitor, run_stack
 from offline.mocks import OfflineMocks
+from stack.environments import ENVIRONMENTS
 
-STACKS = ("dev", "prod")
+STACKS = ENVIRONMENTS
 DEPLOY_PRINCIPAL = "00000000-0000-0000-0000-0000000000aa"  # what bootstrap.sh step 3 sets
 STAGE_TYPES = {
     "muse:azure:ContainerRegistry",
@@ -171,6 +172,7 @@ def _with_stage(stage: str, deployed: dict[str, str]) -> tuple[RecordingMonitor,
             os.environ["MUSE_BOOTSTRAP_STAGE"] = previous
 
 
+@pytest.mark.slow  # a program run each
 @pytest.mark.parametrize(
     ("stage", "deployed", "holds"),
     [("registry", WITH_VAULT, "vault"), ("registry", FULL_STACK, "full"), ("vault", FULL_STACK, "full")],
@@ -188,6 +190,7 @@ def test_a_stage_on_a_stack_that_holds_more_is_refused_before_anything(
     assert monitor.recorded == []
 
 
+@pytest.mark.slow  # a program run each
 @pytest.mark.parametrize(
     ("stage", "deployed"),
     [("registry", {}), ("registry", REGISTRY_ONLY), ("vault", REGISTRY_ONLY), ("vault", WITH_VAULT)],

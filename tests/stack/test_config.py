@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from stack.config import ConfigError, StackConfig, load_stack_config
+from stack.environments import ENVIRONMENTS
 from stack.files import read_stack
 from tests.stack.refusal import assert_refused_before_any_resource
 
@@ -47,7 +48,7 @@ def test_keys_may_carry_the_project_namespace() -> None:
     assert config.name_suffix == "ab12"
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", ENVIRONMENTS)
 def test_committed_stack_files_are_valid(stack: str) -> None:
     files = read_stack(stack)
     config = load_stack_config(stack, files.config)

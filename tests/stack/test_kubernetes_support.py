@@ -22,6 +22,7 @@ from offline.engine import RecordingMonitor, run_stack
 from offline.mocks import OfflineMocks
 from stack import kubernetes_support
 from stack.config import ConfigError, StackConfig, load_stack_config
+from stack.environments import ENVIRONMENTS
 from stack.files import REPO_ROOT, read_stack
 from stack.kubernetes_support import Support, check, load_calendar, main, minor_of
 
@@ -172,7 +173,7 @@ def test_the_default_version_is_created_today_and_not_ending() -> None:
     assert _load(WRITTEN_ON).kubernetes_version == default
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", ENVIRONMENTS)
 def test_the_committed_stacks_name_a_minor_aks_creates(stack: str) -> None:
     config = load_stack_config(stack, read_stack(stack).config, today=WRITTEN_ON)
     assert check(config.kubernetes_version, WRITTEN_ON).status is Support.SUPPORTED
@@ -284,6 +285,7 @@ EXISTING_PROD = {
 LIVE_SYSTEM_POOL = {"system": {"vmSize": "Standard_D4ds_v5", "count": 3}}
 
 
+@pytest.mark.slow  # a program run
 def test_an_existing_cluster_past_support_deploys_with_a_loud_warning(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -301,6 +303,7 @@ def test_an_existing_cluster_past_support_deploys_with_a_loud_warning(
     assert main(["--stack", "prod", "--today", "2027-08-01"]) == 1
 
 
+@pytest.mark.slow  # a program run
 def test_negative_control_the_same_day_creating_the_cluster_is_refused(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
