@@ -243,5 +243,80 @@ def workflow_files(directory: Path = WORKFLOWS) -> list[Path]:
     return sorted([*directory.glob("*.yml"), *directory.glob("*.yaml")])
 
 
-def load_all(directory: Path = WORKFLOWS) -> list[Workflow]:
-    return [load(path) for path in workflow_files(directory)]
+# A job that calls a reusable workflow of this repository (`uses: ./.github/workflows/<file>`).
+LOCAL_CALL = re.compile(r"^\./\.github/workflows/(?P<file>[^@]+\.ya?ml)$")
+INPUT = re.compile(r"\$\{\{\s*inputs\.([A-Za-z0-9_-]+)\s*\}\}")
+
+
+def _with_inputs(value: Any, inputs: Mapping[str, Any]) -> Any:
+    """`value` with each `${{ inputs.<name> }}` replaced by the caller's `with:` value (a whole-string
+    reference keeps the value's type, as GitHub passes booleans and numbers)."""
+    if isinstance(value, str):
+        whole = INPUT.fullmatch(value.strip())
+        if whole and whole.group(1) in inputs:
+            return inputs[whole.group(1)]
+        return INPUT.sub(lambda m: str(inputs.get(m.group(1), m.group(0))), value)
+    if isinstance(value, Mapping):
+        return {k: _with_inputs(v, inputs) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_with_inputs(v, inputs) for v in value]
+    return value
+
+
+def called_job_id(caller: Job, called_id: str) -> str:
+    """The model's id of a called workflow's job: `<caller job>.<called job>` (GitHub shows
+    `<caller name> / <called name>`)."""
+    return f"{caller.id}.{called_id}"
+
+
+def expand_calls(workflow: Workflow, directory: Path) -> Workflow:
+    """`workflow` with each job that calls a local reusable workflow replaced by the called workflow's jobs,
+    as GitHub runs them (docs.github.com, "Reusing workflows"): the caller's `with:` values in place of
+    `${{ inputs.* }}`, the caller's `needs` and `if` in front of the called jobs', the caller's
+    permissions as the ceiling (a called job's own permissions can only narrow them), and the called jobs'
+    ids prefixed with the caller's (`called_job_id`). Other jobs are kept as they are."""
+    jobs: dict[str, Job] = {}
+    for job_id, job in workflow.jobs.items():
+        match = LOCAL_CALL.match(job.uses or "")
+        if match is None:
+            jobs[job_id] = job
+            continue
+        called = load(directory / match.group("file"))
+        defaults = {
+            name: spec.get("default")
+            for name, spec in _mapping(_mapping(called.triggers.get("workflow_call")).get("inputs")).items()
+            if isinstance(spec, Mapping) and "default" in spec
+        }
+        inputs = {**defaults, **_mapping(job.raw.get("with"))}
+        for called_id, called_job in called.jobs.items():
+            raw = _with_inputs(called_job.raw, inputs)
+            own_needs = raw.get("needs") or ()
+            own_needs = [own_needs] if isinstance(own_needs, str) else list(own_needs)
+            raw["needs"] = [*job.needs, *(called_job_id(job, n) for n in own_needs)]
+            if job.condition:
+                raw["if"] = f"({job.condition}) && ({raw['if']})" if raw.get("if") else job.condition
+            if "permissions" not in raw and job.permissions is not None:
+                raw["permissions"] = job.permissions
+            # The called workflow's own `env:` applies to its jobs, not the caller's.
+            raw["env"] = {**_with_inputs(called.env, inputs), **_mapping(raw.get("env"))}
+            expanded_id = called_job_id(job, called_id)
+            jobs[expanded_id] = Job.parse(expanded_id, raw)
+    return Workflow(
+        path=workflow.path,
+        text=workflow.text,
+        name=workflow.name,
+        triggers=workflow.triggers,
+        permissions=workflow.permissions,
+        env=workflow.env,
+        defaults=workflow.defaults,
+        concurrency=workflow.concurrency,
+        jobs=jobs,
+        raw=workflow.raw,
+    )
+
+
+def load_all(directory: Path = WORKFLOWS, *, expand: bool = True) -> list[Workflow]:
+    """Every workflow of `directory`; with `expand`, local reusable-workflow calls replaced by the jobs they
+    run (`expand_calls`), so what a job deploys and as whom reads the same as for a job written in place."""
+    loaded = [load(path) for path in workflow_files(directory)]
+    return [expand_calls(w, directory) for w in loaded] if expand else loaded
