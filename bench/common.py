@@ -157,6 +157,8 @@ class Replica:
             env = {
                 "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
                 "PORT": str(self.port),
+                # Replicas share the loopback: each needs its own metrics port too.
+                "MUSE_METRICS_PORT": str(free_port()),
                 "MUSE_HOST": "127.0.0.1",
                 **self.env(),
             }

@@ -1,14 +1,20 @@
 """The Muse HTTP service (Starlette).
 
-Middleware order, outermost first: request context (request id, access log, metrics, ``Connection: close``
-while draining, last-resort 500) -> bearer auth for ``/api/*`` -> Starlette routing. Bad input is always a
-4xx with a JSON ``{"error", "detail"}`` body; an unexpected exception is logged at ERROR with its stack and
-answered with a JSON 500 that carries the request id.
+Middleware order, outermost first: request context (request id, access log, metrics, security headers,
+``Connection: close`` while draining, last-resort 500) -> bearer auth for ``/api/*`` -> Starlette routing.
+Bad input is always a 4xx with a JSON ``{"error", "detail"}`` body; an unexpected exception is logged at
+ERROR with its stack and answered with a JSON 500 that carries the request id.
+
+An evaluation is admitted into one of ``evaluation_concurrency`` slots before its body is read, reads it
+within ``body_timeout_seconds`` and the memory-derived size limit (muse/limits.py), and runs decode,
+evaluation and rendering on a worker thread, so the event loop keeps answering probes meanwhile. The
+metrics are not served here: muse/server.py exposes them on their own port.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hmac
 import logging
 import re
@@ -18,8 +24,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
+import anyio.to_thread
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
     Gauge,
@@ -27,7 +34,6 @@ from prometheus_client import (
     PlatformCollector,
     ProcessCollector,
     disable_created_metrics,
-    generate_latest,
 )
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -39,9 +45,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from muse.config import Settings
 from muse.governance.inventory import InventoryError, decode_inventory
-from muse.governance.policies import POLICIES, Severity, evaluate
+from muse.governance.policies import POLICIES, EvaluationTooLarge, Severity, evaluate
 from muse.governance.published import GovernanceUnavailable, load_governance_report
 from muse.governance.report import render_markdown
+from muse.limits import Limits, derive_limits
 from muse.logs import request_id_var
 
 logger = logging.getLogger("muse.app")
@@ -50,9 +57,15 @@ access_logger = logging.getLogger("muse.access")
 SERVICE_NAME = "muse"
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _KNOWN_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
-# Probes and scrapes arrive every few seconds per pod; at INFO they would dominate the log bill.
-_QUIET_ROUTES = {"/healthz", "/readyz", "/metrics"}
+# Probes arrive every few seconds per pod; at INFO they would dominate the log bill.
+_QUIET_ROUTES = {"/healthz", "/readyz"}
 UNMATCHED_ROUTE = "<unmatched>"
+# The access log shows at most this much of a matched route's path: the path is the client's, and a 50 KB path
+# logged whole made every request 50 KB of log (43.5 MiB/s from one client). Unmatched paths are not logged.
+LOGGED_PATH_CHARS = 256
+# On every response: no MIME sniffing of JSON into something executable, and no cache (shared or browser)
+# keeps an evaluation, which can describe an environment's weaknesses.
+SECURITY_HEADERS = ((b"x-content-type-options", b"nosniff"), (b"cache-control", b"no-store"))
 
 
 @dataclass
@@ -78,13 +91,13 @@ class Metrics:
         self.requests = Counter(
             "muse_http_requests",
             "HTTP requests by route template, method and status.",
-            ["route", "method", "status"],
+            ["route", "method", "status", "version"],
             registry=self.registry,
         )
         self.latency = Histogram(
             "muse_http_request_duration_seconds",
             "HTTP request latency by route template and method.",
-            ["route", "method"],
+            ["route", "method", "version"],
             registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
         )
@@ -104,6 +117,8 @@ class Metrics:
             registry=self.registry,
         )
         build.labels(settings.version, settings.git_revision, settings.env).set(1)
+        # MUSE_VERSION, the deployed image's tag or digest: the live signals compare a release with the last.
+        self.version = settings.version
 
 
 def error_response(
@@ -151,6 +166,7 @@ class RequestContextMiddleware:
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
+                headers.extend(SECURITY_HEADERS)
                 if self.state.draining:
                     # Tell keep-alive clients (proxies) to reconnect, and so reach a pod that is not leaving.
                     headers.append((b"connection", b"close"))
@@ -169,23 +185,22 @@ class RequestContextMiddleware:
         finally:
             duration = time.perf_counter() - start
             self.metrics.in_flight.dec()
-            self.metrics.requests.labels(route, method, str(status)).inc()
-            self.metrics.latency.labels(route, method).observe(duration)
+            version = self.metrics.version
+            self.metrics.requests.labels(route, method, str(status), version).inc()
+            self.metrics.latency.labels(route, method, version).observe(duration)
             level = logging.DEBUG if route in _QUIET_ROUTES and status < 400 else logging.INFO
-            access_logger.log(
-                level,
-                "%s %s %s",
-                method,
-                route,
-                status,
-                extra={
-                    "route": route,
-                    "method": method,
-                    "status": status,
-                    "duration_ms": round(duration * 1000, 3),
-                    "path": scope.get("path", ""),
-                },
-            )
+            fields: dict[str, Any] = {
+                "route": route,
+                "method": method,
+                "status": status,
+                "duration_ms": round(duration * 1000, 3),
+            }
+            if route != UNMATCHED_ROUTE:
+                path = scope.get("path", "")
+                fields["path"] = path[:LOGGED_PATH_CHARS]
+                if len(path) > LOGGED_PATH_CHARS:
+                    fields["path_chars"] = len(path)
+            access_logger.log(level, "%s %s %s", method, route, status, extra=fields)
             request_id_var.reset(token)
 
 
@@ -235,22 +250,44 @@ class BodyTooLarge(Exception):
     pass
 
 
-async def read_limited_body(request: Request, limit: int) -> bytes:
-    """Read at most ``limit`` bytes; counts streamed chunks, so a chunked body cannot bypass the limit."""
+async def read_limited_body(request: Request, limit: int) -> bytearray:
+    """Read at most ``limit`` bytes; refused by Content-Length before reading, and by counting streamed
+    chunks, so a chunked body cannot bypass the limit. One buffer: no chunk list joined into a second copy."""
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
             raise ValueError("invalid Content-Length header")
         if int(declared) > limit:
             raise BodyTooLarge
-    chunks: list[bytes] = []
-    size = 0
+    body = bytearray()
     async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
+        if len(body) + len(chunk) > limit:
             raise BodyTooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
+        body += chunk
+    return body
+
+
+@dataclass(frozen=True)
+class Rendered:
+    body: bytes
+    media_type: str
+    violations_by_severity: dict[str, int]
+
+
+def run_evaluation(body: bytearray, fail_on: Severity, output: str, limits: Limits) -> Rendered:
+    """Decode, evaluate and render: CPU-bound, so it runs on a worker thread (evaluate_endpoint). Returns
+    bytes only, so the inventory and the violation models are freed before the response is sent."""
+    inventory = decode_inventory(body)
+    result = evaluate(
+        inventory,
+        fail_on=fail_on,
+        max_violations=limits.max_violations,
+        max_output_chars=limits.max_output_bytes,
+    )
+    counts = result.counts()
+    if output == "markdown":
+        return Rendered(render_markdown(result).encode(), "text/markdown; charset=utf-8", counts)
+    return Rendered(bytes(JSONResponse(result.to_json()).body), "application/json", counts)
 
 
 def negotiate(accept: str | None) -> str | None:
@@ -291,6 +328,8 @@ def negotiate(accept: str | None) -> str | None:
 def create_app(settings: Settings, state: ServiceState | None = None) -> Starlette:
     state = state or ServiceState()
     metrics = Metrics(settings)
+    limits = derive_limits(settings)
+    admission = anyio.CapacityLimiter(limits.evaluation_concurrency)
 
     async def root(request: Request) -> Response:
         return JSONResponse(
@@ -313,9 +352,6 @@ def create_app(settings: Settings, state: ServiceState | None = None) -> Starlet
         reason = "draining" if state.draining else "starting"
         return JSONResponse({"status": reason}, status_code=503)
 
-    async def metrics_endpoint(request: Request) -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
-
     async def list_policies(request: Request) -> Response:
         return JSONResponse({"policies": [p.describe() for p in POLICIES]})
 
@@ -333,36 +369,55 @@ def create_app(settings: Settings, state: ServiceState | None = None) -> Starlet
         content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
         if content_type != "application/json" and not content_type.endswith("+json"):
             return error_response(415, "unsupported_media_type", "send the inventory as application/json")
-        try:
-            body = await read_limited_body(request, settings.max_body_bytes)
-        except BodyTooLarge:
-            return error_response(
-                413,
-                "payload_too_large",
-                f"request body exceeds {settings.max_body_bytes} bytes (MUSE_MAX_BODY_BYTES)",
-                {"Connection": "close"},
-            )
-        except ValueError as exc:
-            return error_response(400, "bad_request", str(exc))
-        except ClientDisconnect:
-            return Response(status_code=400)
-        if not body:
-            return error_response(400, "bad_request", "empty body; send an inventory JSON document")
-        try:
-            inventory = decode_inventory(body)
-        except InventoryError as exc:
-            detail = exc.args[0]
-            if exc.problems:
-                body_out = {"error": "invalid_inventory", "detail": detail, "problems": exc.problems}
-                return JSONResponse(body_out, status_code=422)
-            status = 400 if detail.startswith("malformed JSON") else 422
-            return error_response(status, "malformed_json" if status == 400 else "invalid_inventory", detail)
-        result = evaluate(inventory, fail_on=fail_on)
-        for violation in result.violations:
-            metrics.violations.labels(violation.severity.value).inc()
-        if output == "markdown":
-            return PlainTextResponse(render_markdown(result), media_type="text/markdown; charset=utf-8")
-        return JSONResponse(result.to_json())
+        # Admission before the body is read: a waiting request holds at most uvicorn's read buffer of its
+        # body, and at most limits.evaluation_concurrency bodies and evaluations are in memory at once.
+        async with admission:
+            try:
+                with anyio.fail_after(settings.body_timeout_seconds):
+                    body = await read_limited_body(request, limits.max_body_bytes)
+            except BodyTooLarge:
+                return error_response(
+                    413,
+                    "payload_too_large",
+                    f"request body exceeds {limits.max_body_bytes} bytes, the limit for a "
+                    f"{limits.describe()} (MUSE_MEMORY_LIMIT_BYTES, MUSE_MAX_BODY_BYTES)",
+                    {"Connection": "close"},
+                )
+            except TimeoutError:
+                return error_response(
+                    408,
+                    "request_timeout",
+                    f"request body not received within {settings.body_timeout_seconds} s "
+                    "(MUSE_BODY_TIMEOUT_SECONDS)",
+                    {"Connection": "close"},
+                )
+            except ValueError as exc:
+                return error_response(400, "bad_request", str(exc))
+            except ClientDisconnect:
+                return Response(status_code=400)
+            if not body:
+                return error_response(400, "bad_request", "empty body; send an inventory JSON document")
+            work = functools.partial(run_evaluation, body, fail_on, output, limits)
+            try:
+                rendered = await anyio.to_thread.run_sync(work)
+            except InventoryError as exc:
+                detail = exc.args[0]
+                if exc.problems:
+                    body_out = {"error": "invalid_inventory", "detail": detail, "problems": exc.problems}
+                    return JSONResponse(body_out, status_code=422)
+                status = 400 if detail.startswith("malformed JSON") else 422
+                error = "malformed_json" if status == 400 else "invalid_inventory"
+                return error_response(status, error, detail)
+            except EvaluationTooLarge as exc:
+                return error_response(
+                    422,
+                    "evaluation_too_large",
+                    f"{exc.detail}, the limit for a {limits.describe()}; evaluate the inventory in parts",
+                )
+        for severity, count in rendered.violations_by_severity.items():
+            if count:
+                metrics.violations.labels(severity).inc(count)
+        return Response(rendered.body, media_type=rendered.media_type)
 
     report = load_governance_report(settings)
 
@@ -380,7 +435,6 @@ def create_app(settings: Settings, state: ServiceState | None = None) -> Starlet
         Route("/", root, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
-        Route("/metrics", metrics_endpoint, methods=["GET"]),
         Route("/api/v1/policies", list_policies, methods=["GET"]),
         Route("/api/v1/evaluate", evaluate_endpoint, methods=["POST"]),
         Route("/api/v1/governance", governance, methods=["GET"]),
@@ -421,4 +475,5 @@ def create_app(settings: Settings, state: ServiceState | None = None) -> Starlet
     )
     app.state.muse = state
     app.state.metrics = metrics
+    app.state.limits = limits
     return app

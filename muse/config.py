@@ -14,9 +14,12 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from muse import __version__
-
 MIN_TOKEN_LENGTH = 32
+MIB = 1024 * 1024
+# What the workload's container limit is (components/muse_workload/manifests.py sets the limit and passes it
+# back through the Downward API as MUSE_MEMORY_LIMIT_BYTES); the same default outside Kubernetes keeps a local
+# run's limits equal to production's.
+DEFAULT_MEMORY_LIMIT_BYTES = 256 * MIB
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
@@ -60,12 +63,36 @@ class Settings(BaseSettings):
     keep_alive_seconds: Annotated[
         int, Field(ge=1, le=3600, validation_alias=AliasChoices("MUSE_KEEP_ALIVE_SECONDS"))
     ] = 75
+    # Request-head deadline: a connection must deliver its request line and headers within this many seconds
+    # of opening (or of its first byte after a keep-alive pause), else it is closed (muse/protocol.py).
+    header_timeout_seconds: Annotated[
+        int, Field(ge=1, le=60, validation_alias=AliasChoices("MUSE_HEADER_TIMEOUT_SECONDS"))
+    ] = 10
+    # Whole-body deadline of POST /api/v1/evaluate, counted once the request is admitted (408 after it).
+    body_timeout_seconds: Annotated[
+        int, Field(ge=1, le=120, validation_alias=AliasChoices("MUSE_BODY_TIMEOUT_SECONDS"))
+    ] = 20
+    # The container's memory limit in bytes: the Downward API's resourceFieldRef limits.memory. Every input
+    # and output bound is derived from it (muse/limits.py).
+    memory_limit_bytes: Annotated[
+        int, Field(ge=96 * MIB, validation_alias=AliasChoices("MUSE_MEMORY_LIMIT_BYTES"))
+    ] = DEFAULT_MEMORY_LIMIT_BYTES
+    # Evaluations running at once (each on a worker thread); more wait before their body is read.
+    evaluation_concurrency: Annotated[
+        int, Field(ge=1, le=16, validation_alias=AliasChoices("MUSE_EVALUATION_CONCURRENCY"))
+    ] = 2
+    # Prometheus scrape port, separate from PORT so the Gateway, which routes only PORT, never exposes it.
+    metrics_port: Annotated[
+        int, Field(ge=1, le=65535, validation_alias=AliasChoices("MUSE_METRICS_PORT"))
+    ] = 9090
     git_revision: Annotated[
         str, Field(pattern=r"^[A-Za-z0-9._-]{1,64}$", validation_alias=AliasChoices("MUSE_GIT_REVISION"))
     ] = "unknown"
+    # The deployed image's tag or digest (the workload sets it); a label of every request metric, so a
+    # release's error rate can be told from its predecessor's. Digest form: registry/repo@sha256:<64 hex>.
     version: Annotated[
-        str, Field(pattern=r"^[A-Za-z0-9.+_-]{1,64}$", validation_alias=AliasChoices("MUSE_VERSION"))
-    ] = __version__
+        str, Field(pattern=r"^[A-Za-z0-9.+_:@/-]{1,200}$", validation_alias=AliasChoices("MUSE_VERSION"))
+    ] = "unknown"
     # Where the governance reports (<env>.md, <env>.inventory.json) are; default: docs/governance next to the
     # muse package (/app/docs/governance in the image, the repository's docs/governance in a checkout).
     governance_dir: Annotated[
@@ -106,6 +133,8 @@ class Settings(BaseSettings):
                 "MUSE_SHUTDOWN_TIMEOUT_SECONDS must be greater than MUSE_DRAIN_SECONDS "
                 f"({self.shutdown_timeout_seconds} <= {self.drain_seconds})"
             )
+        if self.metrics_port == self.port:
+            raise ValueError(f"MUSE_METRICS_PORT must differ from PORT (both {self.port})")
         return self
 
     @property
@@ -140,6 +169,11 @@ VARIABLES = frozenset(
         "MUSE_DRAIN_SECONDS",
         "MUSE_SHUTDOWN_TIMEOUT_SECONDS",
         "MUSE_KEEP_ALIVE_SECONDS",
+        "MUSE_HEADER_TIMEOUT_SECONDS",
+        "MUSE_BODY_TIMEOUT_SECONDS",
+        "MUSE_MEMORY_LIMIT_BYTES",
+        "MUSE_EVALUATION_CONCURRENCY",
+        "MUSE_METRICS_PORT",
         "MUSE_GIT_REVISION",
         "MUSE_VERSION",
         "MUSE_GOVERNANCE_DIR",

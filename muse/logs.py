@@ -21,6 +21,18 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("mus
 _STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 # uvicorn passes "color_message" as an extra: it duplicates the message with ANSI codes.
 _DROPPED_EXTRAS = frozenset({"color_message"})
+# A second line of defence behind the callers' own truncation: no message or field longer than this, so no
+# record grows with what a client sent (the access record stays well under 2 KiB). A stack trace (server
+# errors only, never a client's doing) gets more room.
+MAX_FIELD_CHARS = 512
+MAX_EXCEPTION_CHARS = 16 * 1024
+
+
+def _capped(value: Any, limit: int | None = None) -> Any:
+    limit = MAX_FIELD_CHARS if limit is None else limit
+    if isinstance(value, str) and len(value) > limit:
+        return value[:limit] + f"...[{len(value) - limit} more chars]"
+    return value
 
 
 class JsonFormatter(logging.Formatter):
@@ -29,16 +41,17 @@ class JsonFormatter(logging.Formatter):
             "time": dt.datetime.fromtimestamp(record.created, tz=dt.UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": _capped(record.getMessage()),
         }
         request_id = request_id_var.get()
         if request_id is not None:
             entry["request_id"] = request_id
         for key, value in record.__dict__.items():
             if key not in _STANDARD_ATTRS and key not in _DROPPED_EXTRAS and not key.startswith("_"):
-                entry[key] = value
+                entry[key] = _capped(value)
         if record.exc_info and record.exc_info[0] is not None:
-            entry["exception"] = "".join(traceback.format_exception(*record.exc_info)).rstrip()
+            text = "".join(traceback.format_exception(*record.exc_info)).rstrip()
+            entry["exception"] = _capped(text, MAX_EXCEPTION_CHARS)
             entry["exception_type"] = record.exc_info[0].__name__
         if record.stack_info:
             entry["stack"] = record.stack_info

@@ -9,6 +9,11 @@ Shutdown timeline after SIGTERM (or SIGINT), with the defaults:
 - t=MUSE_SHUTDOWN_TIMEOUT_SECONDS (20) at the latest: requests still running are cancelled; exit 0.
 
 A second signal skips the rest of the drain period; a third stops without waiting for in-flight requests.
+
+Two listeners: PORT serves the API and the probes (the only port the Service and the Gateway route);
+MUSE_METRICS_PORT serves Prometheus metrics to in-cluster scrapers only (the NetworkPolicy admits just the
+metrics agent), from a second uvicorn server on a daemon thread with its own event loop, so neither a slow
+scrape nor the API's load delays the other's loop.
 """
 
 from __future__ import annotations
@@ -18,13 +23,17 @@ import logging
 import signal
 import socket
 import sys
+import threading
 from types import FrameType
 
 import uvicorn
+from prometheus_client import CollectorRegistry, make_asgi_app
 
 from muse.app import ServiceState, create_app
 from muse.config import ConfigError, Settings, load_settings
+from muse.limits import MAX_CONNECTIONS, MAX_HEAD_BYTES
 from muse.logs import configure_logging
+from muse.protocol import MuseH11Protocol
 
 logger = logging.getLogger("muse.server")
 
@@ -32,9 +41,16 @@ EXIT_CONFIG = 2
 
 
 class GracefulServer(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, state: ServiceState, drain_seconds: int) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        state: ServiceState,
+        drain_seconds: int,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
         super().__init__(config)
         self.state = state
+        self.registry = registry or CollectorRegistry()
         self.drain_seconds = drain_seconds
         self._loop: asyncio.AbstractEventLoop | None = None
         self._signals_received = 0
@@ -76,6 +92,12 @@ class GracefulServer(uvicorn.Server):
         self.should_exit = True
 
 
+def protocol_class(settings: Settings) -> type[MuseH11Protocol]:
+    """uvicorn instantiates the protocol class itself, so the configured values travel as class attributes."""
+    attributes = {"header_timeout": float(settings.header_timeout_seconds), "max_head_bytes": MAX_HEAD_BYTES}
+    return type("ConfiguredMuseH11Protocol", (MuseH11Protocol,), attributes)
+
+
 def build_server(settings: Settings) -> GracefulServer:
     state = ServiceState()
     app = create_app(settings, state)
@@ -83,6 +105,12 @@ def build_server(settings: Settings) -> GracefulServer:
         app,
         host=settings.host,
         port=settings.port,
+        http=protocol_class(settings),
+        # Request line + headers: h11 refuses a longer head (the JSON 400 of muse/protocol.py).
+        h11_max_incomplete_event_size=MAX_HEAD_BYTES,
+        # Connections/requests beyond this get uvicorn's 503 before the app runs; it bounds the requests
+        # queued for an evaluation slot and the read buffers they hold (muse/limits.py).
+        limit_concurrency=MAX_CONNECTIONS,
         # None: keep the JSON handler configure_logging installed instead of uvicorn's text formatter.
         log_config=None,
         log_level=settings.log_level.lower(),
@@ -93,7 +121,37 @@ def build_server(settings: Settings) -> GracefulServer:
         timeout_keep_alive=settings.keep_alive_seconds,
         timeout_graceful_shutdown=settings.grace_seconds,
     )
-    return GracefulServer(config, state, settings.drain_seconds)
+    return GracefulServer(config, state, settings.drain_seconds, app.state.metrics.registry)
+
+
+def build_metrics_server(settings: Settings, registry: CollectorRegistry) -> uvicorn.Server:
+    """prometheus_client's own ASGI exposition app, on MUSE_METRICS_PORT, with the same protocol limits."""
+    config = uvicorn.Config(
+        make_asgi_app(registry),
+        host=settings.host,
+        port=settings.metrics_port,
+        http=protocol_class(settings),
+        h11_max_incomplete_event_size=MAX_HEAD_BYTES,
+        limit_concurrency=8,  # one scraper per pod, with room for a person's curl
+        log_config=None,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        lifespan="off",
+        proxy_headers=False,
+        server_header=False,
+        timeout_keep_alive=settings.keep_alive_seconds,
+    )
+    return uvicorn.Server(config)
+
+
+def start_metrics_server(settings: Settings, registry: CollectorRegistry) -> threading.Thread:
+    """Bind in the calling thread (a port in use fails the start, exit 1), then serve on a daemon thread:
+    uvicorn installs signal handlers only on the main thread, so the API server keeps SIGTERM."""
+    server = build_metrics_server(settings, registry)
+    sock = server.config.bind_socket()
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="metrics", daemon=True)
+    thread.start()
+    return thread
 
 
 def main() -> int:
@@ -105,6 +163,11 @@ def main() -> int:
         return EXIT_CONFIG
     configure_logging(settings.log_level)
     server = build_server(settings)
+    try:
+        start_metrics_server(settings, server.registry)
+    except SystemExit:
+        # uvicorn's bind_socket logs the reason (address in use, permission) and exits 1.
+        return 1
     server.run()
     if not server.started:
         # uvicorn exits by itself when it cannot bind; this covers a failed application startup.

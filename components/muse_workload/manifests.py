@@ -43,6 +43,20 @@ KEY_VAULT_SECRET = "muse-api-token"  # noqa: S105 - the Key Vault secret name (_
 IMAGE_REPOSITORY = "muse"
 PORT = 8080
 SERVICE_PORT = 80
+# Prometheus metrics, on a port of their own (MUSE_METRICS_PORT): the Service and the Gateway route only PORT,
+# and the NetworkPolicy admits only the metrics agent here. The port's name is what scrape configs select.
+METRICS_PORT = 9090
+METRICS_PORT_NAME = "metrics"
+# Azure Monitor managed Prometheus: the replica pods that run custom and pod-annotation scrape jobs carry
+# rsName=ama-metrics in kube-system (Azure/prometheus-collector@75bfeadb otelcollector/deploy/addon-chart/
+# azure-monitor-metrics-addon/templates/ama-metrics-deployment.yaml, spec.template.metadata.labels).
+METRICS_AGENT_NAMESPACE = "kube-system"
+METRICS_AGENT_LABELS = {"rsName": "ama-metrics"}
+# Cluster DNS: CoreDNS pods in kube-system keep the k8s-app=kube-dns label on AKS. The only egress Muse needs
+# (it calls nothing; the CSI driver fetches the secret on the node): the node's metadata endpoint
+# 169.254.169.254 and its identity tokens stay out of reach of a compromised pod.
+DNS_NAMESPACE = "kube-system"
+DNS_LABELS = {"k8s-app": "kube-dns"}
 
 # Ingress: a Gateway of the application routing add-on's Gateway API implementation, in its own namespace
 # (GATEWAY_NAMESPACE_SUFFIX), and HTTPRoutes. Istio's gateway controller runs the Gateway's proxy pods in the
@@ -340,6 +354,7 @@ def config_data(spec: WorkloadSpec) -> dict[str, str]:
         "MUSE_LOG_LEVEL": spec.log_level,
         "MUSE_DRAIN_SECONDS": str(DRAIN_SECONDS),
         "MUSE_SHUTDOWN_TIMEOUT_SECONDS": str(SHUTDOWN_TIMEOUT_SECONDS),
+        "MUSE_METRICS_PORT": str(METRICS_PORT),
     }
 
 
@@ -421,13 +436,31 @@ def deployment(spec: WorkloadSpec) -> dict[str, Any]:
         "image": image_reference(spec.azure.registry_login_server, spec.image_tag),
         # Always: a manual deploy by tag (e.g. latest) gets the pushed image; with a digest, a cheap check.
         "imagePullPolicy": "Always",
-        "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
+        "ports": [
+            {"name": "http", "containerPort": PORT, "protocol": "TCP"},
+            {"name": METRICS_PORT_NAME, "containerPort": METRICS_PORT, "protocol": "TCP"},
+        ],
         "envFrom": [{"configMapRef": {"name": config_map_name(spec)}}],
         "env": [
             {
                 "name": "MUSE_API_TOKEN",
                 "valueFrom": {"secretKeyRef": {"name": SYNCED_SECRET, "key": SYNCED_SECRET_KEY}},
-            }
+            },
+            # The deployed image's tag or digest: the version label of the request metrics (not in the
+            # ConfigMap, whose hashed name would then change with every image).
+            {"name": "MUSE_VERSION", "value": spec.image_tag},
+            # The limit below, in bytes, through the Downward API: the service derives its input and output
+            # caps from it (docs/service.md, "Limits"), so a new limit here moves them with it.
+            {
+                "name": "MUSE_MEMORY_LIMIT_BYTES",
+                "valueFrom": {
+                    "resourceFieldRef": {
+                        "containerName": CONTAINER,
+                        "resource": "limits.memory",
+                        "divisor": "1",
+                    }
+                },
+            },
         ],
         "resources": RESOURCES,
         # Startup: up to 30 s to come up; liveness only afterwards. Readiness follows /readyz, which turns
@@ -748,16 +781,17 @@ def horizontal_pod_autoscaler(spec: WorkloadSpec) -> dict[str, Any]:
 
 
 def network_policy(spec: WorkloadSpec) -> dict[str, Any]:
-    """Only the Gateway's proxy pods reach Muse (Cilium enforces it): pods labelled with the Gateway's name in
-    the Gateway's namespace. Kubelet probes come from the node and are always allowed; egress is left open
-    (Muse calls nothing, the CSI driver runs on the node, not in the pod)."""
+    """Who reaches Muse, per port, and what Muse reaches (Cilium enforces it). PORT: only the Gateway's proxy
+    pods (labelled with the Gateway's name in the Gateway's namespace). METRICS_PORT: only the metrics agent.
+    Kubelet probes come from the node and are always allowed. Egress: cluster DNS only, so nothing else,
+    the node's metadata endpoint included, is reachable from the pod."""
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
         "metadata": _metadata(spec, f"{APP}-ingress"),
         "spec": {
             "podSelector": {"matchLabels": selector_labels()},
-            "policyTypes": ["Ingress"],
+            "policyTypes": ["Ingress", "Egress"],
             "ingress": [
                 {
                     "from": [
@@ -769,6 +803,30 @@ def network_policy(spec: WorkloadSpec) -> dict[str, Any]:
                         }
                     ],
                     "ports": [{"protocol": "TCP", "port": PORT}],
+                },
+                {
+                    "from": [
+                        {
+                            "namespaceSelector": {
+                                "matchLabels": {"kubernetes.io/metadata.name": METRICS_AGENT_NAMESPACE}
+                            },
+                            "podSelector": {"matchLabels": dict(METRICS_AGENT_LABELS)},
+                        }
+                    ],
+                    "ports": [{"protocol": "TCP", "port": METRICS_PORT}],
+                },
+            ],
+            "egress": [
+                {
+                    "to": [
+                        {
+                            "namespaceSelector": {
+                                "matchLabels": {"kubernetes.io/metadata.name": DNS_NAMESPACE}
+                            },
+                            "podSelector": {"matchLabels": dict(DNS_LABELS)},
+                        }
+                    ],
+                    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
                 }
             ],
         },

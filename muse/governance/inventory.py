@@ -7,11 +7,11 @@ problem, never an exception from deep inside a policy.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import from_json
 
 SCHEMA_VERSION = 1
 
@@ -92,17 +92,21 @@ def parse_inventory(data: Any) -> Inventory:
         raise InventoryError("invalid inventory:", validation_problems(exc)) from None
 
 
-def decode_inventory(raw: bytes | str) -> Inventory:
-    """Decode and validate JSON text; every failure is an InventoryError."""
+def decode_inventory(raw: bytes | bytearray | str) -> Inventory:
+    """Decode and validate JSON text; every failure is an InventoryError whose message names no internals.
+
+    pydantic-core's parser (jiter) rather than the json module: it refuses what Python's would turn into a
+    crash later on, each with a plain message and position: a lone surrogate (``"\\ud800"``, which the json
+    module accepts and the UTF-8 response encoder then cannot write), nesting beyond its recursion limit
+    (200; the json module raises RecursionError), invalid UTF-8 and out-of-range numbers. NaN and Infinity
+    literals are refused too (``allow_inf_nan=False``): JSON has none and responses must stay valid JSON.
+    """
     try:
-        data = json.loads(raw)
-    except UnicodeDecodeError:
-        raise InventoryError("malformed JSON: body is not valid UTF-8") from None
-    except json.JSONDecodeError as exc:
-        raise InventoryError(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    except (ValueError, RecursionError) as exc:
-        # ValueError: e.g. an integer beyond Python's digit limit; RecursionError: absurd nesting.
-        raise InventoryError(f"malformed JSON: {type(exc).__name__}: {str(exc)[:200]}") from None
+        data = from_json(raw, allow_inf_nan=False)
+    except ValueError as exc:
+        # jiter's message is its own description and position ("recursion limit exceeded at line 1 column
+        # 202"); capped anyway, so the detail never grows with the input.
+        raise InventoryError(f"malformed JSON: {str(exc)[:200]}") from None
     return parse_inventory(data)
 
 

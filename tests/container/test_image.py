@@ -329,3 +329,102 @@ def test_app_holds_exactly_what_the_build_context_model_copies(podman: str, imag
     actual = {line for line in listing.splitlines() if line}
     assert actual == expected
     assert "/app/muse/app.py" in actual and not [p for p in actual if p.startswith("/app/export")]
+
+
+# The heaviest evaluations the limits accept (muse/limits.py; bench/hostile.py measured them): the most
+# violations (just under the cap, rendered as markdown) and the worst input amplification (a 1 MiB body of
+# minimal resources). MUSE_EVALUATION_CONCURRENCY (2) of each run at once, more wait for a slot.
+MEMORY_LIMIT = "256m"  # the workload's limit (components/muse_workload/manifests.py RESOURCES)
+
+
+def _heavy_bodies() -> list[tuple[bytes, str]]:
+    def doc(resources: list[dict[str, object]]) -> dict[str, object]:
+        return {
+            "schemaVersion": 1,
+            "project": "p",
+            "stack": "s",
+            "environment": "dev",
+            "resources": resources,
+        }
+
+    spec = {"spec": {"template": {"spec": {"containers": [{}] * 2180}}}}
+    many = {"urn": "urn:d", "type": "kubernetes:apps/v1:Deployment", "name": "d", "properties": spec}
+    minimal = json.dumps({"urn": "u", "type": "t", "name": ""}, separators=(",", ":"))
+    head = json.dumps(doc([]), separators=(",", ":"))[:-3]
+    count = ((1 << 20) - len(head) - 2) // (len(minimal) + 1)
+    amplified = (head + "[" + ",".join([minimal] * count) + "]}").encode()
+    return [(json.dumps(doc([many])).encode(), "text/markdown"), (amplified, "application/json")]
+
+
+def _evaluate(base: tuple[str, int], token: str, body: bytes, accept: str) -> int:
+    conn = http.client.HTTPConnection(*base, timeout=120)
+    try:
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json", "Accept": accept}
+        conn.request("POST", "/api/v1/evaluate", body=body, headers=headers)
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    except OSError:
+        return 0  # the connection died with the process
+    finally:
+        conn.close()
+
+
+def _run_under_the_memory_limit(
+    podman: str, image: str, memory_limit_bytes: str, bodies: list[tuple[bytes, str]]
+) -> tuple[list[int], bool]:
+    """Statuses of ``bodies`` sent at once, twice each, to the image under the real limit, and whether the
+    kernel OOM-killed it."""
+    name = f"muse-test-{uuid.uuid4().hex[:12]}"
+    token = next(
+        line.split("=", 1)[1]
+        for line in ENV_FILE.read_text().splitlines()
+        if line.startswith("MUSE_API_TOKEN=")
+    )
+    _run(
+        [
+            *(podman, "run", "--detach", "--name", name, "--env-file", _env_file(), *HARDENING),
+            *("--memory", MEMORY_LIMIT, "--memory-swap", MEMORY_LIMIT),
+            *(
+                "--env",
+                f"MUSE_MEMORY_LIMIT_BYTES={memory_limit_bytes}",
+                "--publish",
+                "127.0.0.1::8080",
+                image,
+            ),
+        ]
+    )
+    try:
+        base = _published(podman, name)
+        _wait_ready(podman, name, base)
+        statuses: list[int] = []
+        threads = [
+            threading.Thread(target=lambda b=body, a=accept: statuses.append(_evaluate(base, token, b, a)))
+            for body, accept in bodies * 2
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(300)
+        state = json.loads(_run([podman, "inspect", "--format", "{{json .State}}", name]).stdout)
+        return statuses, bool(state.get("OOMKilled")) or state.get("ExitCode") == 137
+    finally:
+        subprocess.run([podman, "rm", "--force", "--time", "0", name], capture_output=True, timeout=60)
+
+
+def test_the_heaviest_accepted_evaluations_run_under_the_real_memory_limit(podman: str, image: str) -> None:
+    statuses, oom_killed = _run_under_the_memory_limit(podman, image, str(256 * 1024 * 1024), _heavy_bodies())
+    assert not oom_killed
+    assert sorted(statuses) == [200] * 4
+
+
+def test_memory_limit_negative_control_limits_derived_from_a_larger_memory(podman: str, image: str) -> None:
+    # The caps computed for 4 GiB let 30,000 empty containers through (about 150,000 violations): under the
+    # real 256 MiB that is what OOM-killed the former service.
+    spec = {"spec": {"template": {"spec": {"containers": [{}] * 30_000}}}}
+    resource = {"urn": "urn:d", "type": "kubernetes:apps/v1:Deployment", "name": "d", "properties": spec}
+    doc = {"schemaVersion": 1, "project": "p", "stack": "s", "environment": "dev", "resources": [resource]}
+    statuses, oom_killed = _run_under_the_memory_limit(
+        podman, image, str(4096 * 1024 * 1024), [(json.dumps(doc).encode(), "application/json")]
+    )
+    assert oom_killed or 0 in statuses

@@ -91,7 +91,7 @@ def test_unsupported_schema_version_is_explicit() -> None:
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
-        (b"{not json", "malformed JSON: Expecting property name"),
+        (b"{not json", "malformed JSON: key must be a string at line 1 column 2"),
         (b"\xff\xfe", "malformed JSON"),
         (b"[" * 100_000, "malformed JSON"),
         (b"[1, 2]", "expected a JSON object, got list"),

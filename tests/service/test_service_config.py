@@ -27,7 +27,10 @@ def test_defaults() -> None:
     assert (settings.drain_seconds, settings.shutdown_timeout_seconds, settings.grace_seconds) == (5, 20, 15)
     assert settings.keep_alive_seconds == 75
     assert settings.git_revision == "unknown"
-    assert settings.version == "0.1.0"
+    assert settings.version == "unknown"
+    assert (settings.header_timeout_seconds, settings.body_timeout_seconds) == (10, 20)
+    assert (settings.memory_limit_bytes, settings.evaluation_concurrency) == (256 * 1024 * 1024, 2)
+    assert settings.metrics_port == 9090
 
 
 def test_every_variable_is_read() -> None:
@@ -43,7 +46,12 @@ def test_every_variable_is_read() -> None:
             "MUSE_SHUTDOWN_TIMEOUT_SECONDS": "10",
             "MUSE_KEEP_ALIVE_SECONDS": "30",
             "MUSE_GIT_REVISION": "0123abc",
-            "MUSE_VERSION": "1.2.3",
+            "MUSE_VERSION": "acrmuse.azurecr.io/muse@sha256:" + "0" * 64,
+            "MUSE_HEADER_TIMEOUT_SECONDS": "5",
+            "MUSE_BODY_TIMEOUT_SECONDS": "7",
+            "MUSE_MEMORY_LIMIT_BYTES": str(512 * 1024 * 1024),
+            "MUSE_EVALUATION_CONCURRENCY": "3",
+            "MUSE_METRICS_PORT": "9191",
         }
     )
     assert (settings.port, settings.host, settings.env, settings.log_level) == (
@@ -57,7 +65,14 @@ def test_every_variable_is_read() -> None:
         3,
         10,
     )
-    assert (settings.keep_alive_seconds, settings.git_revision, settings.version) == (30, "0123abc", "1.2.3")
+    assert (settings.keep_alive_seconds, settings.git_revision) == (30, "0123abc")
+    assert settings.version == "acrmuse.azurecr.io/muse@sha256:" + "0" * 64
+    assert (settings.header_timeout_seconds, settings.body_timeout_seconds) == (5, 7)
+    assert (settings.memory_limit_bytes, settings.evaluation_concurrency, settings.metrics_port) == (
+        512 * 1024 * 1024,
+        3,
+        9191,
+    )
     assert settings.api_token.get_secret_value() == TOKEN
 
 

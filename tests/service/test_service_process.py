@@ -150,6 +150,7 @@ class Server:
 @contextlib.contextmanager
 def running(tmp_path: Path, **env: str) -> Iterator[Server]:
     port = free_port()
+    env.setdefault("MUSE_METRICS_PORT", str(free_port()))
     log = tmp_path / f"muse-{port}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(

@@ -1,0 +1,57 @@
+"""How much one request may make Muse hold, derived from the container's memory limit.
+
+An evaluation's memory is its parsed input plus its violations (models, then the rendered body). Both are
+bounded before they are allocated: the body by Content-Length and by counting streamed chunks, the output by
+stopping the evaluation at the violation cap. The figures below are measured (bench/hostile.py, tracemalloc
+and peak RSS; docs/benchmarks.md) and rounded up:
+
+- RESERVE_BYTES: the process at rest (RSS ~42 MiB after /readyz) plus allocator slack and the connection
+  buffers uvicorn keeps (limit_concurrency x (16 KiB head + 64 KiB body high-water mark)).
+- INPUT_AMPLIFICATION: peak bytes per body byte while decoding and validating; the worst shape measured is
+  an inventory of minimal resources (47x; nested empty lists/objects 24x, strings 8x).
+- BYTES_PER_VIOLATION: peak bytes per violation through evaluation, JSON and markdown rendering (2.2-2.7 KiB).
+- OUTPUT_COPIES: the rendered report exists as a str and as its UTF-8 bytes; the violations repeat their
+  resource's URN, type and name, so a long URN times many violations is bounded by bytes, not by count.
+
+Each of ``evaluation_concurrency`` evaluations gets an equal slot of what the reserve leaves: two thirds for
+its input, one third for its output. With the defaults (256 MiB, 2 evaluations) that is a 1 MiB body,
+10,922 violations and an 8 MiB report, and two such evaluations at once stay under the limit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from muse.config import MIB, Settings
+
+RESERVE_BYTES = 64 * MIB
+INPUT_AMPLIFICATION = 64
+BYTES_PER_VIOLATION = 3 * 1024
+OUTPUT_COPIES = 4
+# uvicorn's limit_concurrency: connections or requests beyond it get a 503 before the app runs. It bounds the
+# requests waiting for an evaluation slot (each holds at most uvicorn's 64 KiB read buffer of its body).
+MAX_CONNECTIONS = 64
+# h11's default; stated so the 400 detail and the docs name it (uvicorn Config h11_max_incomplete_event_size).
+MAX_HEAD_BYTES = 16 * 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    memory_limit_bytes: int
+    evaluation_concurrency: int
+    max_body_bytes: int
+    max_violations: int
+    max_output_bytes: int
+
+    def describe(self) -> str:
+        return f"{self.memory_limit_bytes // MIB} MiB memory limit, {self.evaluation_concurrency} at once"
+
+
+def derive_limits(settings: Settings) -> Limits:
+    """The body and violation caps for this memory limit; MUSE_MAX_BODY_BYTES can only lower the body cap.
+    The settings' bounds (at least 96 MiB, at most 16 evaluations) keep the smallest slot at 2 MiB."""
+    slot = (settings.memory_limit_bytes - RESERVE_BYTES) // settings.evaluation_concurrency
+    body = min(settings.max_body_bytes, (slot * 2 // 3) // INPUT_AMPLIFICATION)
+    violations = (slot // 3) // BYTES_PER_VIOLATION
+    output = (slot // 3) // OUTPUT_COPIES
+    return Limits(settings.memory_limit_bytes, settings.evaluation_concurrency, body, violations, output)
