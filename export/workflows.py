@@ -248,19 +248,50 @@ LOCAL_CALL = re.compile(r"^\./\.github/workflows/(?P<file>[^@]+\.ya?ml)$")
 INPUT = re.compile(r"\$\{\{\s*inputs\.([A-Za-z0-9_-]+)\s*\}\}")
 
 
+INPUT_IN_EXPRESSION = re.compile(r"\binputs\.([A-Za-z0-9_-]+)")
+STATIC_CONDITION = re.compile(r"^\$\{\{\s*(?:(true|false)|'([^']*)'\s*(==|!=)\s*'([^']*)')\s*\}\}$")
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "'" + str(value).replace("'", "''") + "'"
+
+
 def _with_inputs(value: Any, inputs: Mapping[str, Any]) -> Any:
     """`value` with each `${{ inputs.<name> }}` replaced by the caller's `with:` value (a whole-string
-    reference keeps the value's type, as GitHub passes booleans and numbers)."""
+    reference keeps the value's type, as GitHub passes booleans and numbers), and `inputs.<name>` inside a
+    larger expression by its literal (`'text'`, `true`)."""
     if isinstance(value, str):
         whole = INPUT.fullmatch(value.strip())
         if whole and whole.group(1) in inputs:
             return inputs[whole.group(1)]
-        return INPUT.sub(lambda m: str(inputs.get(m.group(1), m.group(0))), value)
+        value = INPUT.sub(lambda m: str(inputs.get(m.group(1), m.group(0))), value)
+        return EXPRESSION.sub(
+            lambda e: INPUT_IN_EXPRESSION.sub(
+                lambda m: _literal(inputs[m.group(1)]) if m.group(1) in inputs else m.group(0), e.group(0)
+            ),
+            value,
+        )
     if isinstance(value, Mapping):
         return {k: _with_inputs(v, inputs) for k, v in value.items()}
     if isinstance(value, list):
         return [_with_inputs(v, inputs) for v in value]
     return value
+
+
+def static_condition(condition: Any) -> bool | None:
+    """The value of an `if:` that needs no run-time context (a boolean, `${{ true }}`, `${{ 'a' != '' }}`),
+    else None."""
+    if isinstance(condition, bool):
+        return condition
+    match = STATIC_CONDITION.match(str(condition).strip()) if condition is not None else None
+    if match is None:
+        return None
+    if match.group(1):
+        return match.group(1) == "true"
+    equal = match.group(2) == match.group(4)
+    return equal if match.group(3) == "==" else not equal
 
 
 def called_job_id(caller: Job, called_id: str) -> str:
@@ -288,11 +319,25 @@ def expand_calls(workflow: Workflow, directory: Path) -> Workflow:
             if isinstance(spec, Mapping) and "default" in spec
         }
         inputs = {**defaults, **_mapping(job.raw.get("with"))}
+        # A called job or step whose `if:` the inputs decide statically is left out when false (GitHub
+        # skips it); a `needs` of a left-out job is dropped with it.
+        skipped = {
+            called_id
+            for called_id, called_job in called.jobs.items()
+            if static_condition(_with_inputs(called_job.raw.get("if"), inputs)) is False
+        }
         for called_id, called_job in called.jobs.items():
+            if called_id in skipped:
+                continue
             raw = _with_inputs(called_job.raw, inputs)
+            raw["steps"] = [
+                step
+                for step in raw.get("steps") or ()
+                if not isinstance(step, Mapping) or static_condition(step.get("if")) is not False
+            ]
             own_needs = raw.get("needs") or ()
             own_needs = [own_needs] if isinstance(own_needs, str) else list(own_needs)
-            raw["needs"] = [*job.needs, *(called_job_id(job, n) for n in own_needs)]
+            raw["needs"] = [*job.needs, *(called_job_id(job, n) for n in own_needs if n not in skipped)]
             if job.condition:
                 raw["if"] = f"({job.condition}) && ({raw['if']})" if raw.get("if") else job.condition
             if "permissions" not in raw and job.permissions is not None:

@@ -74,3 +74,12 @@ def test_negative_control_unexpanded_the_call_deploys_nothing(tmp_path: Path) ->
     main = load(directory / "main.yml")
     assert list(main.jobs) == ["build", "deploy-prod"]
     assert main.jobs["deploy-prod"].pulumi_commands == []
+
+
+def test_jobs_and_steps_the_inputs_switch_off_are_left_out(tmp_path: Path) -> None:
+    directory = _workflows(tmp_path)
+    (directory / "main.yml").write_text(CALLER.replace("approval: true", "approval: false"))
+    main = expand_calls(load(directory / "main.yml"), directory)
+    # No approval: no preview job, and the deploy needs only the caller's needs.
+    assert list(main.jobs) == ["build", "deploy-prod.deploy"]
+    assert main.jobs["deploy-prod.deploy"].needs == ("build",)
