@@ -294,6 +294,13 @@ def static_condition(condition: Any) -> bool | None:
     return equal if match.group(3) == "==" else not equal
 
 
+def _without_true_condition(raw: Any) -> Any:
+    """A job or step whose `if:` is statically true runs unconditionally: the `if:` goes."""
+    if isinstance(raw, Mapping) and "if" in raw and static_condition(raw["if"]) is True:
+        return {k: v for k, v in raw.items() if k != "if"}
+    return raw
+
+
 def called_job_id(caller: Job, called_id: str) -> str:
     """The model's id of a called workflow's job: `<caller job>.<called job>` (GitHub shows
     `<caller name> / <called name>`)."""
@@ -331,10 +338,11 @@ def expand_calls(workflow: Workflow, directory: Path) -> Workflow:
                 continue
             raw = _with_inputs(called_job.raw, inputs)
             raw["steps"] = [
-                step
+                _without_true_condition(step)
                 for step in raw.get("steps") or ()
                 if not isinstance(step, Mapping) or static_condition(step.get("if")) is not False
             ]
+            raw = _without_true_condition(raw)
             own_needs = raw.get("needs") or ()
             own_needs = [own_needs] if isinstance(own_needs, str) else list(own_needs)
             raw["needs"] = [*job.needs, *(called_job_id(job, n) for n in own_needs if n not in skipped)]
@@ -346,6 +354,19 @@ def expand_calls(workflow: Workflow, directory: Path) -> Workflow:
             raw["env"] = {**_with_inputs(called.env, inputs), **_mapping(raw.get("env"))}
             expanded_id = called_job_id(job, called_id)
             jobs[expanded_id] = Job.parse(expanded_id, raw)
+    # A `needs` of a calling job waits for every job of its call (GitHub: the caller job completes when the
+    # called workflow does).
+    expanded = {
+        caller: [i for i in jobs if i.startswith(f"{caller}.")] for caller in workflow.jobs if caller not in jobs
+    }
+    if expanded:
+        jobs = {
+            job_id: Job.parse(
+                job_id,
+                {**job.raw, "needs": [n for need in job.needs for n in expanded.get(need, [need])]},
+            )
+            for job_id, job in jobs.items()
+        }
     return Workflow(
         path=workflow.path,
         text=workflow.text,

@@ -62,7 +62,7 @@ def test_a_call_becomes_the_called_jobs_with_the_callers_inputs(tmp_path: Path) 
     assert list(main.jobs) == ["build", "deploy-prod.preview", "deploy-prod.deploy"]
     preview, deploy = main.jobs["deploy-prod.preview"], main.jobs["deploy-prod.deploy"]
     assert preview.environment == "preview-prod" and deploy.environment == "prod"
-    assert preview.condition == "True"  # the caller's boolean, in place of the whole-string reference
+    assert preview.condition is None  # the caller's `true` makes the `if:` always true
     assert preview.needs == ("build",) and deploy.needs == ("build", "deploy-prod.preview")
     assert deploy.env == {"SHARED": "one", "STACK": "prod", "NOTE": "from the default"}
     assert deploy.permissions == {"contents": "read", "id-token": "write"}  # the caller's ceiling
