@@ -1,12 +1,16 @@
 # The Muse service image, configured by environment variables only. Built by `make image` (scripts/build-image.sh).
 #
-# Base image: the official python:3.11-slim-bookworm, pinned by its multi-architecture OCI index digest
-# (Python 3.11.16). The digest was NOT pulled on the machine that wrote this file (no registry is
-# reachable there); it was taken from public repositories that pin the same digest and record having
-# verified it against Docker Hub / the Docker Official Images repo-info on 2026-09-21/22. Dependabot's
-# "docker" ecosystem (or Renovate) keeps tag + digest current; the GitHub build pulls it for real.
-# Offline machines build FROM a local debootstrap bookworm image instead (scripts/build-base-image.sh)
-# passed as --build-arg BASE_IMAGE; both are Debian bookworm with Python 3.11.
+# Base image: the official python:3.13-slim-trixie (Debian 13, Python 3.13), pinned by its multi-architecture
+# OCI index digest. Written on the first FROM line as `name:tag@sha256:...` because that is the form
+# Dependabot's docker ecosystem updates (.github/dependabot.yml); it does not follow a base given through an ARG
+# (dependabot-core issues #2057 and #10190). The digest was NOT pulled on the machine that wrote this line (no
+# registry is reachable there): it is the index digest docker-library/repo-info records for the tag in
+# repos/python/remote/3.13-slim-trixie.md at commit 3effc3eac4f65a99767fd721667a1bf157496ba4 (Python 3.13.14,
+# Debian trixie snapshot of 2026-08-03). The first real build on GitHub confirms it (the pull fails on a wrong
+# digest); Dependabot then keeps tag and digest current. End of support of both: stack/runtime_lifecycle.json
+# The other stages start FROM this one, so `podman build --from <image>` (which replaces the FIRST FROM only)
+# swaps the base of the whole build: offline machines build FROM a local debootstrap trixie image
+# (scripts/build-base-image.sh, Debian's python3 is 3.13 too) without editing this file.
 #
 # Reproducibility: `podman build --timestamp $SOURCE_DATE_EPOCH` (scripts/build-image.sh) sets every file
 # time in the new layers and the created time to the commit time, and the .pyc files are hash-based
@@ -14,12 +18,10 @@
 # --no-cache builds of a `git archive` export gave the same image id and layer digests). docker buildx gets SOURCE_DATE_EPOCH for the created time only
 # (rewrite-timestamp conflicts with --load on a containerd store), so its layers are not byte-identical.
 # A new base digest changes everything, as it should; wheels cannot change (--require-hashes).
-# checkov expands no ARG, so it reads `FROM ${BASE_IMAGE}` as an untagged image; the default is pinned by digest:
-# checkov:skip=CKV_DOCKER_7:the BASE_IMAGE default below is tag+digest pinned; checkov does not expand ARGs
-ARG BASE_IMAGE=docker.io/library/python:3.11-slim-bookworm@sha256:a36c24f9cbdf4fd0f52d67f0823eeac19c2028c637cecc392d97f980d4fec56b
+FROM docker.io/library/python:3.13-slim-trixie@sha256:bf503bb2243c5aad0aa951544dd60d165f992646441d35dea90893703fc26251 AS base
 
 # ---- builder: a virtualenv with exactly the hash-locked dependencies, byte-compiled deterministically
-FROM ${BASE_IMAGE} AS builder
+FROM base AS builder
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_NO_INPUT=1 \
@@ -43,7 +45,7 @@ RUN find /opt/venv /app -type d -name __pycache__ -prune -exec rm -rf {} + \
  && chmod -R a+rX,go-w /opt/venv /app
 
 # ---- runtime: the virtualenv and the code, nothing else (no compilers, no pip, no config, no secrets)
-FROM ${BASE_IMAGE} AS runtime
+FROM base AS runtime
 ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     PYTHONPATH=/app \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -63,8 +65,9 @@ STOPSIGNAL SIGTERM
 HEALTHCHECK NONE
 CMD ["python", "-m", "muse", "serve"]
 
-# Labels last: they change on every commit and must not invalidate the layers above.
-ARG BASE_IMAGE
+# Labels last: they change on every commit and must not invalidate the layers above. BASE_IMAGE names the base
+# the build really started from (scripts/build-image.sh: the FROM line above, or the image given to --from).
+ARG BASE_IMAGE=unknown
 ARG VERSION=0.0.0-dev
 ARG REVISION=unknown
 ARG CREATED=1970-01-01T00:00:00Z

@@ -117,6 +117,10 @@ lint: setup ## ruff, mypy and the repository's other linters
 image: system-deps ## build the Muse image with podman (localhost/muse:dev and :<git sha>)
 	@scripts/build-image.sh
 
+.PHONY: pulumi-checksums
+pulumi-checksums: ## record the SHA-256 of the Pulumi CLI and plugin archives CI installs (needs get.pulumi.com, GitHub)
+	@scripts/record-pulumi-checksums.sh
+
 .PHONY: bench
 bench: setup ## service benchmarks: rolling update and rollback behind nginx, evaluate throughput, RSS (minutes)
 	@$(PY) -m bench

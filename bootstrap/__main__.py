@@ -69,7 +69,8 @@ from stack.naming import ResourceNames, StateBackendNames
 from stack.tags import standard_tags
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-# The workflow contexts (OIDC subjects after `repo:<owner/name>:`) each identity trusts. Pull requests preview
+# The workflow contexts (OIDC subjects after the repository's prefix, muse:githubSubjectPrefixes) each
+# identity trusts. Pull requests preview
 # dev only; prod is previewed by a job in the `preview-prod` environment, which only `main` can enter.
 PREVIEW_SUBJECTS = {ENVIRONMENTS[0]: ["pull_request", f"environment:preview-{ENVIRONMENTS[0]}"]}
 BUILD_SUBJECTS = ["ref:refs/heads/main"]
@@ -88,12 +89,17 @@ def environment_config(environment: str) -> StackConfig:
 environments = [environment_config(env) for env in ENVIRONMENTS]
 repositories = {env.github_repository for env in environments}
 suffixes = {env.name_suffix for env in environments}
-if len(repositories) != 1 or "" in repositories or len(suffixes) != 1:
+prefix_sets = {env.github_subject_prefixes for env in environments}
+if len(repositories) != 1 or "" in repositories or len(suffixes) != 1 or len(prefix_sets) != 1:
     raise pulumi.RunError(
-        "Every environment must set the same muse:githubRepository (owner/name) and muse:nameSuffix; "
-        f"found repositories {sorted(repositories)} and suffixes {sorted(suffixes)}."
+        "Every environment must set the same muse:githubRepository (owner/name), muse:githubSubjectPrefixes "
+        f"and muse:nameSuffix; found repositories {sorted(repositories)}, subject prefixes "
+        f"{sorted(prefix_sets)} and suffixes {sorted(suffixes)}."
     )
 repository = repositories.pop()
+# The prefixes of the repository's OIDC subjects (rbac/github_subjects.py): scripts/bootstrap.sh has checked
+# them against GitHub's answer when it could read it.
+subject_prefixes = prefix_sets.pop()
 suffix = suffixes.pop()
 subscription_id = authorization.get_client_config_output().subscription_id
 subscription = subscription_id.apply(lambda sub: f"/subscriptions/{sub}")
@@ -159,7 +165,7 @@ def identity(name: str, subjects: list[str], description: str) -> GitHubOidcIden
         name,
         GitHubOidcIdentityArgs(
             display_name=f"muse-github-{name}",
-            repository=repository,
+            subject_prefixes=subject_prefixes,
             subjects=subjects,
             description=description,
         ),

@@ -10,6 +10,7 @@ import pulumi_azuread as azuread
 from pulumi_azure_native import authorization
 
 from components.workload_identity import TOKEN_EXCHANGE_AUDIENCE
+from rbac import github_subjects
 from rbac.roles import CustomRole, PrincipalType, Role, assign_role
 
 GITHUB_OIDC_ISSUER = "https://token.actions.githubusercontent.com"
@@ -20,15 +21,18 @@ class GitHubOidcIdentityArgs:
     """Inputs of `GitHubOidcIdentity`, field by field (all required: each one decides who may sign in).
 
     display_name: name of the Entra ID application (e.g. muse-github-deploy-prod). Required.
-    repository: `owner/name` of the GitHub repository. Required.
-    subjects: the workflow contexts that may sign in, as GitHub writes them after `repo:<owner/name>:`:
+    subject_prefixes: the repository's OIDC subject prefixes, exactly as GitHub writes them
+        (`repo:OWNER@OWNER_ID/REPO@REPO_ID`, or `repo:OWNER/REPO` for a legacy repository;
+        rbac/github_subjects.py). Two only while the repository moves between formats: each context gets a
+        credential per prefix, since Entra matches subjects exactly. Required.
+    subjects: the workflow contexts that may sign in, as GitHub writes them after the prefix and `:`:
         `pull_request`, `ref:refs/heads/main`, `environment:prod`, ... Required, no default: every subject
         is a way in, so each one is named.
     description: what the identity is for (shown in the Entra ID portal). Required.
     """
 
     display_name: str
-    repository: str
+    subject_prefixes: Sequence[str]
     subjects: Sequence[str]
     description: str
 
@@ -57,21 +61,26 @@ class GitHubOidcIdentity(pulumi.ComponentResource):
         )
         # One after another: concurrent writes to one application's credentials conflict.
         self.federated_credentials: list[azuread.ApplicationFederatedIdentityCredential] = []
-        for subject in args.subjects:
-            previous = self.federated_credentials[-1:] or []
-            slug = subject.replace(":", "-").replace("/", "-")
-            self.federated_credentials.append(
-                azuread.ApplicationFederatedIdentityCredential(
-                    f"{name}-{slug}",
-                    application_id=self.application.id,
-                    display_name=slug,
-                    description=f"GitHub Actions of {args.repository} in context {subject}",
-                    issuer=GITHUB_OIDC_ISSUER,
-                    audiences=[TOKEN_EXCHANGE_AUDIENCE],
-                    subject=f"repo:{args.repository}:{subject}",
-                    opts=pulumi.ResourceOptions(parent=self, depends_on=list(previous)),
+        prefixes = [github_subjects.parse(text) for text in args.subject_prefixes]
+        for prefix in prefixes:
+            for subject in args.subjects:
+                previous = self.federated_credentials[-1:] or []
+                # A legacy-format credential keeps the name it always had (no replacement on upgrade); the
+                # immutable one is named apart, so both exist side by side during a migration (Entra wants
+                # credential names unique per application).
+                slug = subject.replace(":", "-").replace("/", "-") + ("-ids" if prefix.immutable else "")
+                self.federated_credentials.append(
+                    azuread.ApplicationFederatedIdentityCredential(
+                        f"{name}-{slug}",
+                        application_id=self.application.id,
+                        display_name=slug,
+                        description=f"GitHub Actions of {prefix.repository} in context {subject}",
+                        issuer=GITHUB_OIDC_ISSUER,
+                        audiences=[TOKEN_EXCHANGE_AUDIENCE],
+                        subject=prefix.subject(subject),
+                        opts=pulumi.ResourceOptions(parent=self, depends_on=list(previous)),
+                    )
                 )
-            )
         self.client_id: pulumi.Output[str] = self.application.client_id
         self.principal_id: pulumi.Output[str] = self.service_principal.object_id
         self.register_outputs({"clientId": self.client_id, "principalId": self.principal_id})

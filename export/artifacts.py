@@ -14,12 +14,16 @@ from pathlib import Path
 
 from export import deploy_manifests
 from export.access.matrix import render as render_access_matrix
+from export.access.model import build as access_model
+from export.access.subjects import SECTION as SUBJECTS_SECTION
+from export.access.subjects import render as render_subjects
 from export.bicep import build_template, render_template
 from export.governance.sources import inventory_json, render_stack_doc, stack_inventory
 from export.parameters import render_parameters
 from export.plans import all_plans, stacks
 from export.resource_types import CONDITIONS, MAPPINGS
-from stack.files import REPO_ROOT
+from stack.config import load_stack_config
+from stack.files import REPO_ROOT, read_stack
 
 COMMAND = "make export"
 
@@ -97,6 +101,35 @@ for _stack in stacks():
 ARTIFACTS["docs/access-matrix.md"] = lambda: render_access_matrix(
     notice("the bootstrap and stack plans and .github/workflows/ (export/access/)")
 )
+
+
+def section(path: str, name: str, render_block: Callable[[], str]) -> Callable[[], str]:
+    """A hand-written document whose block between `<!-- BEGIN GENERATED {name} ... -->` and `<!-- END
+    GENERATED {name} -->` is rendered: the rest of the file stays the person's."""
+    begin = f"<!-- BEGIN GENERATED {name}: {notice('the bootstrap plan and .github/workflows/')} -->"
+    end = f"<!-- END GENERATED {name} -->"
+
+    def render() -> str:
+        text = (REPO_ROOT / path).read_text()
+        start = text.find(f"<!-- BEGIN GENERATED {name}")
+        stop = text.find(end)
+        if start < 0 or stop < start:
+            raise ValueError(f"{path}: no {begin[:30]}... / {end} markers to render {name} between")
+        return text[:start] + f"{begin}\n{render_block()}\n" + text[stop:]
+
+    return render
+
+
+def _subjects() -> str:
+    prefixes = load_stack_config("dev", read_stack("dev").config).github_subject_prefixes
+    return render_subjects(access_model(), prefixes)
+
+
+# The OIDC subject table in the two documents that explain it (export/access/subjects.py). These files are a
+# person's; only the block is generated, and the block's first line says so.
+SECTIONS = dict.fromkeys(("docs/architecture/ci-cd.md", "docs/github-setup.md"), SUBJECTS_SECTION)
+for _doc, _name in SECTIONS.items():
+    ARTIFACTS[_doc] = section(_doc, _name, _subjects)
 
 # Directories the registry owns completely: a file in them that no renderer writes is reported as extra.
 # (deploy/overlays/<stack> also holds the person's uncommitted params.env, so only deploy/base is owned.)

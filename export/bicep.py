@@ -61,6 +61,7 @@ NOT_PARAMETERS: dict[str, str] = {
         "(scripts/tls-certificate.sh), not an ARM resource"
     ),
     "githubRepository": "subject of the GitHub identity's federated credentials, which are Entra ID objects",
+    "githubSubjectPrefixes": "subject prefixes of the GitHub identity's federated credentials (Entra ID)",
     "protectStatefulResources": (
         "Pulumi `protect` on the stateful resources, an engine option with no ARM counterpart "
         "(components/deletion_protection.py: why no CanNotDelete lock)"

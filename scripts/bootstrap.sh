@@ -19,6 +19,10 @@ cd "$(dirname "$0")/.."
 
 set_github=false
 [[ "${1:-}" == "--github" ]] && set_github=true
+case "${MUSE_ARTIFACT_ATTESTATIONS:-}" in
+  "" | enabled | unavailable) ;;
+  *) echo "MUSE_ARTIFACT_ATTESTATIONS must be 'enabled' or 'unavailable', not '$MUSE_ARTIFACT_ATTESTATIONS'" >&2; exit 2 ;;
+esac
 python=".venv/bin/python"
 # Always: idempotent, and a .venv made before this project was installed editable (or by the Pulumi CLI
 # from requirements.txt) would not import the bootstrap program's packages.
@@ -41,6 +45,23 @@ env_state() { # env_state <environment> <field>: e.g. env_state prod backend_url
   "$python" -m stack.naming state "$suffix" "$1" | sed -n "s/^$2=//p"
 }
 tags=(app=muse "owner=$owner" env=shared managed-by=bootstrap-script)
+repository="$(stack_value "$first" muse:githubRepository)"
+
+echo "== 0/5 the OIDC subject prefix GitHub issues for $repository (muse:githubSubjectPrefixes)"
+# Entra matches federated subjects exactly, and GitHub writes repo:OWNER@OWNER_ID/REPO@REPO_ID for
+# repositories created or renamed after 2026-07-15 (rbac/github_subjects.py cites both). GitHub's own answer
+# wins over the stack files: a prefix they do not list, or a customised subject template, stops here, before
+# anything is created. Without gh access the configured prefixes are used as they are.
+configured_prefixes="$("$python" -c 'import json; from stack.files import read_stack; from stack.config import load_stack_config
+print(json.dumps(list(load_stack_config("dev", read_stack("dev").config).github_subject_prefixes)))')"
+if command -v gh >/dev/null && customization="$(gh api "repos/$repository/actions/oidc/customization/sub" 2>/dev/null)" &&
+  [[ -n "$customization" ]]; then
+  prefix="$("$python" -m rbac.github_subjects prefix "$repository" "$configured_prefixes" <<<"$customization")"
+  echo "   GitHub issues $prefix:<context>; configured: $configured_prefixes"
+else
+  echo "   could not ask GitHub (gh missing, not logged in, or no admin access to $repository): using" \
+    "$configured_prefixes as configured. Check it: gh api repos/$repository/actions/oidc/customization/sub"
+fi
 
 # Azure RBAC: a new role assignment can take up to 10 minutes to take effect (learn.microsoft.com/azure/
 # role-based-access-control/troubleshooting, "Symptom - Role assignment changes are not being detected"), so
@@ -160,12 +181,31 @@ done
 unset PULUMI_BACKEND_URL
 
 echo "== 5/5 GitHub environments and variables (bootstrap output githubVariables)"
-repository="$(stack_value "$first" muse:githubRepository)"
 # level<TAB>name<TAB>value; level is "repository" or an environment's name.
 mapfile -t variables < <(bootstrap_json githubVariables "
 for k, v in sorted(o['repository'].items()): print('repository', k, v, sep='\t')
 for e, vs in sorted(o['environments'].items()):
     for k, v in sorted(vs.items()): print(e, k, v, sep='\t')")
+# Artifact attestations (main.yml attests each pushed digest, deploy-prod verifies it before the prod import)
+# exist for public repositories, and for private or internal ones only on GitHub Enterprise Cloud
+# (docs.github.com "Using artifact attestations to establish provenance for builds"; actions/attest README).
+# Recorded once, explicitly, as ARTIFACT_ATTESTATIONS=enabled|unavailable: the workflows stop when it is
+# missing and print "provenance: not verifiable" when it is unavailable. MUSE_ARTIFACT_ATTESTATIONS overrides
+# the detection (an organization's plan is readable by its owners only).
+attestations="${MUSE_ARTIFACT_ATTESTATIONS:-}"
+if [[ -z "$attestations" ]] && $set_github; then
+  if [[ "$(gh api "repos/$repository" --jq .visibility)" == public ]]; then
+    attestations=enabled
+  elif [[ "$(gh api "orgs/${repository%%/*}" --jq '.plan.name // ""' 2>/dev/null || true)" == enterprise ]]; then
+    attestations=enabled
+  else
+    attestations=unavailable
+  fi
+fi
+case "${attestations:-unknown}" in
+  enabled | unavailable) variables+=("repository"$'\t'"ARTIFACT_ATTESTATIONS"$'\t'"$attestations") ;;
+  *) echo "ARTIFACT_ATTESTATIONS: set it to 'enabled' (public repository or GitHub Enterprise Cloud) or 'unavailable'" ;;
+esac
 if $set_github; then
   # The environments as they are now (reviewers a person set in the UI, timers): every PUT keeps them.
   current_environments="$(gh api --paginate "repos/$repository/environments")"

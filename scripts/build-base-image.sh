@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # Builds the local stand-in for the official Python base image, because no container registry is
-# reachable on these machines (../shared/reference/offline-toolbox.md). Debian bookworm minbase with
-# python3 (3.11, like python:3.11-slim-bookworm), python3-venv (brings ensurepip/pip) and ca-certificates,
-# from the mirror apt already uses, imported with `podman import`.
+# reachable on these machines (../shared/reference/offline-toolbox.md). Debian trixie (13) minbase with
+# python3 (Debian trixie ships Python 3.13, like python:3.13-slim-trixie), python3-venv (brings ensurepip/pip)
+# and ca-certificates, from the mirror apt already uses, imported with `podman import`. The suite is the
+# Dockerfile's base release; stack/runtime_lifecycle.json records when its security support ends.
 #
 # Idempotent and cached: does nothing when the image already exists (FORCE=1 rebuilds).
-# Usage: scripts/build-base-image.sh [IMAGE]   (default localhost/muse-base:bookworm)
+# Usage: scripts/build-base-image.sh [IMAGE]   (default localhost/muse-base:trixie)
 # Not byte-reproducible (debootstrap writes timestamps, logs and machine-specific files); it is a
 # local test base only: the image shipped from GitHub is built on the digest-pinned official image.
 set -euo pipefail
 
-image="${1:-localhost/muse-base:bookworm}"
-suite=bookworm
+image="${1:-localhost/muse-base:trixie}"
+suite=trixie
 
 if [ "${FORCE:-0}" != 1 ] && podman image exists "$image"; then
   echo "build-base-image: $image exists (FORCE=1 to rebuild)"

@@ -6,10 +6,18 @@
 #   IMAGE_ENGINE=docker               -> docker buildx build --load instead of podman
 #
 # Here (no registry reachable): podman is configured (scripts/podman-setup.sh), the base is the local
-# debootstrap image (scripts/build-base-image.sh) passed as BASE_IMAGE, and the host CA bundle is
-# mounted read-only into RUN steps so pip trusts this network's TLS egress proxy.
-# On GitHub runners (GITHUB_ACTIONS=true) the Dockerfile's default, the digest-pinned official
-# python:3.11-slim-bookworm, is pulled; no local base, no CA mount, the runner's own podman config.
+# debootstrap trixie image (scripts/build-base-image.sh), given with `podman build --from`, which replaces the
+# Dockerfile's first FROM (podman-build(1), podman 4.3: "image name used to replace the value in the first
+# FROM instruction"; the other stages start FROM that one), and the host CA bundle is mounted read-only into
+# RUN steps so pip trusts this network's TLS egress proxy.
+# On GitHub runners (GITHUB_ACTIONS=true) the Dockerfile's own first FROM, the digest-pinned official
+# python:3.13-slim-trixie, is pulled; no local base, no CA mount, the runner's own podman config.
+#
+# Provenance: the release build's provenance is GitHub's artifact attestation, not BuildKit's. main.yml attests
+# the pushed digest (SLSA build provenance signed for this repository's main.yml, and an SBOM) and deploy-prod
+# verifies it before prod imports the digest. BuildKit's own provenance (an unsigned in-toto statement in an
+# image index) stays off: it would make the pushed tag an index whose digest is not the image's, and
+# `--load` into the classic docker store drops it anyway (docs.docker.com/build/metadata/attestations).
 #
 # Deterministic inputs: SOURCE_DATE_EPOCH (default: the commit time of HEAD) sets the created time and,
 # with podman (--timestamp), every layer's file times; labels derive from git. See the Dockerfile header.
@@ -51,21 +59,32 @@ args=(
   --tag "$image:$revision"
 )
 
+# The base the build starts from: the Dockerfile's first FROM (name:tag@sha256:..., what Dependabot updates).
+base="$(sed -n 's/^FROM \([^ ]*\) AS base$/\1/p' Dockerfile | head -n1)"
+if [ -z "$base" ]; then
+  echo "build-image: the Dockerfile's first stage must be 'FROM <image> AS base'" >&2
+  exit 2
+fi
+from=()
 if [ "$on_github" != true ]; then
-  base="${MUSE_BASE_IMAGE:-localhost/muse-base:bookworm}"
+  base="${MUSE_BASE_IMAGE:-localhost/muse-base:trixie}"
   if [ "$engine" = podman ]; then
     scripts/podman-setup.sh
     scripts/build-base-image.sh "$base"
+    from=(--from "$base")
+  else
+    # docker build has no --from: a named build context replaces the stage `base`.
+    from=(--build-context "base=docker-image://$base")
   fi
-  args+=(--build-arg "BASE_IMAGE=$base")
   ca=/etc/ssl/certs/ca-certificates.crt
   if [ -f "$ca" ]; then
     args+=(--volume "$ca:$ca:ro")
   fi
 fi
+args+=(--build-arg "BASE_IMAGE=$base")
 
 start=$(date +%s)
-echo "build-image: $engine build $image (revision $revision, base ${base:-Dockerfile default}, SOURCE_DATE_EPOCH=$epoch)"
+echo "build-image: $engine build $image (revision $revision, base $base, SOURCE_DATE_EPOCH=$epoch)"
 if [ "$engine" = podman ]; then
   pull=missing
   [ "$on_github" = true ] || pull=never
@@ -80,11 +99,12 @@ if [ "$engine" = podman ]; then
     --label "org.opencontainers.image.revision=$revision"
     --label "org.opencontainers.image.created=$created"
     --label "org.opencontainers.image.source=$source_url"
+    --label "org.opencontainers.image.base.name=$base"
     --env "MUSE_VERSION=$version"
     --env "MUSE_GIT_REVISION=$revision"
   )
   SOURCE_DATE_EPOCH="$epoch" podman build --format oci --pull="$pull" --layers \
-    --timestamp "$epoch" "${identity[@]}" "${args[@]}" .
+    --timestamp "$epoch" "${from[@]}" "${identity[@]}" "${args[@]}" .
   podman image inspect --format '{{.Id}}' "$image:dev" >/dev/null
   # Earlier builds of this image that lost their tags (dangling) are removed; nothing else is touched.
   podman image prune --force --filter label=org.opencontainers.image.title=muse >/dev/null || true
@@ -93,6 +113,6 @@ else
   # rewrite-timestamp=true (layer file times), which conflicts with loading into a containerd image store
   # ("conflicts with unpack", docker/buildx#2733); so docker-built layers carry build-time file mtimes.
   SOURCE_DATE_EPOCH="$epoch" docker buildx build --provenance=false \
-    --build-arg "SOURCE_DATE_EPOCH=$epoch" --load "${args[@]}" .
+    --build-arg "SOURCE_DATE_EPOCH=$epoch" --load "${from[@]}" "${args[@]}" .
 fi
 echo "build-image: built $image:dev and $image:$revision in $(($(date +%s) - start)) s"

@@ -6,7 +6,7 @@ scripts/bootstrap.sh sends: deployments from `main` only, keeping the protection
       gh api --method PUT "repos/$repository/environments/$environment" --input -
 
 The PUT body's fields are `wait_timer`, `prevent_self_review`, `reviewers` (`[{"type": "User"|"Team", "id":
-<int>}]`, nullable) and `deployment_branch_policy` (https://docs.github.com/en/rest/deployments/environments
+<int>}]`, nullable), `can_admins_bypass` and `deployment_branch_policy` (https://docs.github.com/en/rest/deployments/environments
 #create-or-update-an-environment). The environment ends up with the protection rules the body gives: a PUT
 without `reviewers` leaves it without required reviewers (a script that PUT only its branch policy removed
 reviewers set in the UI: ministryofjustice/modernisation-platform issue 4516). So the current environment
@@ -29,11 +29,19 @@ from typing import Any
 # Only main may enter an environment (a pull request's job cannot): a custom policy naming `main`, created by
 # the deployment-branch-policies call after this PUT.
 BRANCH_POLICY = {"protected_branches": False, "custom_branch_policies": True}
+# The environments whose deployments wait for a reviewer. By default repository administrators can bypass an
+# environment's protection rules; `can_admins_bypass: false` in the PUT body turns that off (docs.github.com
+# "Managing environments for deployment", "Allow administrators to bypass configured protection rules"; REST
+# "Create or update an environment", field can_admins_bypass, default true): no unapproved prod deploy.
+APPROVAL_ENVIRONMENTS = frozenset({"prod"})
 
 
-def put_body(current: dict[str, Any]) -> dict[str, Any]:
-    """The PUT body: the branch policy, and `current`'s reviewers, self-review rule and timer."""
+def put_body(current: dict[str, Any], name: str = "") -> dict[str, Any]:
+    """The PUT body: the branch policy, `current`'s reviewers, self-review rule and timer, and for an
+    environment in APPROVAL_ENVIRONMENTS no administrator bypass."""
     body: dict[str, Any] = {"deployment_branch_policy": BRANCH_POLICY}
+    if name in APPROVAL_ENVIRONMENTS:
+        body["can_admins_bypass"] = False
     for rule in current.get("protection_rules") or []:
         if rule.get("type") == "required_reviewers":
             reviewers = [{"type": r["type"], "id": r["reviewer"]["id"]} for r in rule.get("reviewers") or []]
@@ -64,7 +72,14 @@ def main() -> int:
         print("usage: github_environment.py <environment> < list-environments.json", file=sys.stderr)
         return 2
     current = environment_named(sys.stdin.read(), sys.argv[1])
-    json.dump(put_body(current), sys.stdout, sort_keys=True)
+    body = put_body(current, sys.argv[1])
+    if sys.argv[1] in APPROVAL_ENVIRONMENTS and "reviewers" not in body:
+        print(
+            f"::warning::environment {sys.argv[1]} has no required reviewers yet: add them "
+            "(docs/github-setup.md)",
+            file=sys.stderr,
+        )
+    json.dump(body, sys.stdout, sort_keys=True)
     sys.stdout.write("\n")
     return 0
 

@@ -37,6 +37,9 @@ SHA_PIN = re.compile(r"^[^@\s]+@[0-9a-f]{40}$")
 VERSION_COMMENT = re.compile(r"^\s+#\s*v\d+(?:\.\d+){0,2}\b")
 
 AZURE_LOGIN = "azure/login"
+# actions/attest (build provenance, SBOM) needs `attestations: write` and `id-token: write` (its README,
+# "Usage"); no other step of this repository writes attestations.
+ATTEST = "actions/attest"
 CACHE_ACTIONS = ("actions/cache",)
 SETUP_ACTIONS_WITH_CACHE = (
     "actions/setup-python",
@@ -51,12 +54,21 @@ def _comments_on_pr(job: Job) -> bool:
     return any(s.comments_on_pr for s in job.steps)
 
 
+# The scripts that write issues with the job token (a failed drift check's issue).
+ISSUE_WRITERS = ("scripts/ci/drift_issue.py",)
+
+
+def _writes_issues(job: Job) -> bool:
+    return any(writer in (s.run or "") for s in job.steps for writer in ISSUE_WRITERS)
+
+
 def check_permissions(wf: Workflow) -> list[str]:
     """Least privilege per job, tied to what the job does. zizmor's excessive-permissions flags a missing or
     write-all workflow block, but not a workflow-level `contents: read`, a job without its own block, or a job
     whose `id-token`/`pull-requests`/`contents: write` its steps do not need: that needs knowing which steps
-    use which permission (azure/login needs `id-token: write`; pulumi/actions' comment-on-pr and
-    scripts/ci/preview.py --comment-on-pr need `pull-requests: write`): this repository's knowledge."""
+    use which permission (azure/login and actions/attest need `id-token: write`; actions/attest needs
+    `attestations: write`; pulumi/actions' comment-on-pr and scripts/ci/preview.py --comment-on-pr need
+    `pull-requests: write`; scripts/ci/drift_issue.py `issues: write`): this repository's knowledge."""
     problems = []
     if wf.permissions != {}:
         problems.append(f"{wf.file_name}: top-level permissions must be {{}} (each job states its own)")
@@ -67,15 +79,27 @@ def check_permissions(wf: Workflow) -> list[str]:
             continue
         for scope, level in job.permissions.items():
             if scope == "id-token":
-                if level == "write" and not job.uses_action(AZURE_LOGIN):
-                    problems.append(f"{where}: id-token: write but the job does not log in to Azure")
+                if level == "write" and not (job.uses_action(AZURE_LOGIN) or job.uses_action(ATTEST)):
+                    problems.append(
+                        f"{where}: id-token: write but the job neither signs in to Azure nor attests"
+                    )
+            elif scope == "attestations" and level == "write":
+                if not job.uses_action(ATTEST):
+                    problems.append(f"{where}: attestations: write but the job does not attest")
             elif scope == "pull-requests":
                 if level == "write" and not _comments_on_pr(job):
                     problems.append(f"{where}: pull-requests: write but the job does not comment on the PR")
+            elif scope == "issues":
+                if level == "write" and not _writes_issues(job):
+                    problems.append(f"{where}: issues: write but the job writes no issue")
             elif level not in ("read", "none"):
                 problems.append(f"{where}: {scope}: {level} is more than read")
         if job.uses_action(AZURE_LOGIN) and job.permissions.get("id-token") != "write":
             problems.append(f"{where}: azure/login (OIDC) needs id-token: write")
+        if job.uses_action(ATTEST) and (
+            job.permissions.get("id-token") != "write" or job.permissions.get("attestations") != "write"
+        ):
+            problems.append(f"{where}: actions/attest needs id-token: write and attestations: write")
     return problems
 
 

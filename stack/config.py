@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from rbac import github_subjects
 from stack import kubernetes_support, naming
 
 PROJECT = "muse"
@@ -353,6 +354,15 @@ class StackConfig(BaseModel):
         default="",
         alias="githubRepository",
         description="owner/name of the GitHub repository whose workflows deploy this stack (OIDC subject).",
+    )
+    github_subject_prefixes: tuple[str, ...] = Field(
+        default=(),
+        alias="githubSubjectPrefixes",
+        description=(
+            "OIDC subject prefixes of githubRepository's tokens, as `gh api repos/OWNER/REPO/actions/oidc/"
+            "customization/sub --jq .sub_claim_prefix` prints them (repo:OWNER@OWNER_ID/REPO@REPO_ID, or "
+            "repo:OWNER/REPO for a legacy repository); a second one only while moving between formats."
+        ),
     )
     image_push_principal_id: Annotated[str, AfterValidator(_optional_guid)] = Field(
         default="",
@@ -707,7 +717,19 @@ def _distinct_image_identities(c: Mapping[str, Any]) -> list[Problem]:
     return []
 
 
+def _github_subject_prefixes(c: Mapping[str, Any]) -> list[Problem]:
+    """Every prefix names githubRepository in one of GitHub's two formats (rbac/github_subjects.py)."""
+    problems = github_subjects.prefix_problems(c["github_subject_prefixes"], c["github_repository"])
+    if c["github_repository"] and not c["github_subject_prefixes"]:
+        problems.append(
+            "is empty, so the bootstrap has no subject to trust: set the prefix GitHub prints for "
+            f"{c['github_repository']} (docs/github-setup.md, 'Subject format')"
+        )
+    return [Problem("githubSubjectPrefixes", problem) for problem in problems]
+
+
 CROSS_RULES: tuple[tuple[frozenset[str], CrossRule], ...] = (
+    (frozenset({"github_repository", "github_subject_prefixes"}), _github_subject_prefixes),
     (
         frozenset({"user_node_min_count", "user_node_count", "user_node_max_count", "user_node_autoscale"}),
         _node_counts,

@@ -49,7 +49,8 @@ def render(notice: str, model: Model | None = None, result: Result | None = None
         "",
         "## Identities",
         "",
-        "| identity | kind | OIDC subjects (after `repo:<owner/name>:`) | jobs that sign in as it | grants |",
+        "| identity | kind | OIDC subjects (after the repository's subject prefix and `:`) "
+        "| jobs that sign in as it | grants |",
         "| --- | --- | --- | --- | --- |",
     ]
     for key, identity in sorted(model.identities.items()):

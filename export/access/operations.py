@@ -396,6 +396,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("docker build/tag/inspect", re.compile(r"\bdocker\s+(build|buildx|tag|image)\b"), "none"),
     Command("kubelogin", re.compile(r"\bkubelogin\b"), "none"),
     Command("pulumi version/login", re.compile(r"\bpulumi\s+(version|login|about|whoami)\b"), "none"),
+    # Downloads a provider plugin from its public release (scripts/ci/install_pulumi.py, checksum-checked).
+    Command("pulumi plugin install", _words("pulumi", "plugin", "install"), "none"),
 )
 # A line that runs one of these tools must be recognised by COMMANDS (or be the helper that only forwards
 # arguments, e.g. `["pulumi", *args]`), so a new command cannot go unmodelled. In shell the tool is a command

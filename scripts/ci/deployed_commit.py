@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from update_message import commit_of
+from update_message import commit_of, rolled_back_to
 from workflow_files import append
 
 
@@ -82,6 +82,15 @@ def choose(stack: str, updates: list[dict[str, Any]], head: str, page_size: int)
         )
         return "", "none", "\n".join([note, *lines])
     commit = str(commit_of(deployed["message"]))
+    if rolled_back_to(deployed["message"]):
+        # deploy.py's rollback is `pulumi up --target <Deployment>` with the failed commit's program: the
+        # changes of that commit which the failed `pulumi up` did not apply are still unapplied.
+        lines.append(
+            f"**The last deploy of `{stack}` was a rollback** (`{deployed.get('message')}`): "
+            f"`{commit[:12]}`'s changes that its failed `pulumi up` did not apply are still unapplied, so "
+            "the diff below may be those rather than a change made outside Pulumi. The next release applies "
+            "them (docs/runbook.md, Automatic rollback)."
+        )
     if not on_main(commit):
         note = (
             f"Compared `{stack}` with `main` (`{head[:12]}`): the commit of its last main.yml deploy, "

@@ -13,8 +13,13 @@ same heading and marker (so a comment pulumi/actions made is the one edited) and
 
 (GitHub REST API docs: "Issue comments" and "Using pagination in the REST API": per_page at most 100, the
 `Link` header names the next page.) `{api}` is GITHUB_API_URL, which the runner sets (https://api.github.com
-on github.com); the token is the job's GITHUB_TOKEN (`pull-requests: write`). The first matching comment is
-edited, as pulumi/actions does. Standard library only: it runs on the runner before any virtualenv exists.
+on github.com); the token is the job's GITHUB_TOKEN (`pull-requests: write`). Only a comment this workflow
+wrote is edited: its author (the comment's `user`) is the job token's bot, `github-actions[bot]` of type
+`Bot` (what GitHub shows for GITHUB_TOKEN writes: docs.github.com "Automatic token authentication"; REST
+"Issue comments": each comment carries `user.login` and `user.type`), and it carries the heading and marker.
+Anyone can post a comment with that heading and marker; editing it would put our report under their name
+and leave theirs looking like ours, so such a comment is ignored and a new one is posted. The first of our
+matching comments is edited. Standard library only: it runs on the runner before any virtualenv exists.
 
 Run as a script, it reports a pull-request preview job that failed before scripts/ci/preview.py ran (make
 ci-venv, azure/login, the token refresher, pin-deployed-image.sh): it edits the same comment and writes the
@@ -39,6 +44,9 @@ from typing import Any
 from workflow_files import append
 
 MARKER = "<summary>Pulumi report</summary>"
+# The author of everything the job's GITHUB_TOKEN writes (the GitHub Actions app's bot user).
+BOT_LOGIN = "github-actions[bot]"
+BOT_TYPE = "Bot"
 PER_PAGE = 100
 MAX_PAGES = 50  # 5,000 comments: bounded, far beyond any pull request
 TIMEOUT_SECONDS = 15
@@ -76,9 +84,11 @@ class GitHub:
             return json.loads(response.read() or b"null"), response.headers.get("Link", "")
 
     def comments(self, number: int, max_pages: int = MAX_PAGES) -> list[dict[str, Any]]:
-        url: str | None = (
-            f"{self.api_url}/repos/{self.repository}/issues/{number}/comments?per_page={PER_PAGE}"
-        )
+        return self.pages(f"/issues/{number}/comments?per_page={PER_PAGE}", max_pages)
+
+    def pages(self, path: str, max_pages: int = MAX_PAGES) -> list[dict[str, Any]]:
+        """Every item of a paginated list under the repository (`path` after /repos/{owner}/{repo})."""
+        url: str | None = f"{self.api_url}/repos/{self.repository}{path}"
         found: list[dict[str, Any]] = []
         for _ in range(max_pages):
             if url is None:
@@ -90,15 +100,26 @@ class GitHub:
         return found
 
 
+def by_our_bot(item: dict[str, Any]) -> bool:
+    """Whether a comment or issue was written by the job token's bot (its `user`)."""
+    user = item.get("user") or {}
+    return user.get("login") == BOT_LOGIN and user.get("type") == BOT_TYPE
+
+
+def ours(comment: dict[str, Any], head: str) -> bool:
+    """Whether `comment` is this workflow's report under `head`: written by the job token's bot, with the
+    heading and the marker."""
+    text = comment.get("body") or ""
+    return by_our_bot(comment) and text.startswith(head) and MARKER in text
+
+
 def upsert(github: GitHub, number: int, head: str, body: str, max_pages: int = MAX_PAGES) -> tuple[str, int]:
-    """Edit the first comment that starts with `head` and carries the marker, or create one:
-    ("edited"|"created", comment id). `body` must start with `head` and carry the marker, so the next run
-    finds it again."""
+    """Edit the first comment of ours (`ours`) under `head`, or create one: ("edited"|"created", comment id).
+    `body` must start with `head` and carry the marker, so the next run finds it again."""
     if not body.startswith(head) or MARKER not in body:
         raise ValueError("the comment body must start with its heading and carry the Pulumi report marker")
     for comment in github.comments(number, max_pages):
-        text = comment.get("body") or ""
-        if text.startswith(head) and MARKER in text:
+        if ours(comment, head):
             url = f"{github.api_url}/repos/{github.repository}/issues/comments/{comment['id']}"
             github.request("PATCH", url, {"body": body})
             return "edited", int(comment["id"])

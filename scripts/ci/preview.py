@@ -4,16 +4,17 @@ the stack's pull-request comment (one per stack, edited in place) when asked.
 
     scripts/ci/preview.py --stack dev --policy-pack policy --comment-on-pr     # pull request
     scripts/ci/preview.py --stack prod --policy-pack policy --title "..."      # main.yml, before the approval
-    scripts/ci/preview.py --stack prod --drift --cwd DIR --note FILE           # drift.yml
+    scripts/ci/preview.py --stack prod --drift --cwd DIR --note FILE --report FILE  # drift.yml
     scripts/ci/preview.py --stack prod --policy-pack policy --change-set ...   # preview-prod: record it
     scripts/ci/preview.py --stack prod --policy-pack policy --expect-change-set sha256:...  # deploy-prod
 
 The change set binds the prod approval to the prod release: preview-prod writes `change_set=sha256:<hex>` to
-$GITHUB_OUTPUT, the digest of the steps of `pulumi preview --json` (each step's `op` and `urn`: pulumi/pulumi
-pkg/backend/display/json.go, PreviewDigest.Steps / PreviewStep `op`,`urn`; `same` steps left out, sorted,
-since the engine emits steps in completion order). deploy-prod runs the preview again just before `pulumi
-up` with `--expect-change-set` and fails, with the current steps in the summary, when the digest differs:
-what the approver saw is no longer what would be applied (another release, a manual change, new config).
+$GITHUB_OUTPUT, the digest of what each step of `pulumi preview --json` would change (change_set_steps below),
+and deploy-prod runs the preview again just before `pulumi up` with `--expect-change-set` and fails, with the
+current steps in the summary, when the digest differs: what the approver saw is no longer what would be
+applied (another release, a manual change, new config, a property value that moved). The readable diff, the
+change set and deploy.py's `pulumi up` all run with `--refresh`, so all three start from the same
+refreshed state.
 
 Why not pulumi/actions' `command: preview`: it writes the step outputs, the PR comment and the summary only
 after the command succeeded (pulumi/actions v7.0.0 src/main.ts: `core.setOutput`, `handlePullRequestMessage`
@@ -41,6 +42,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from pr_comment import MARKER, GitHub, heading, upsert
 from workflow_files import append
@@ -87,6 +89,9 @@ def run_preview(args: argparse.Namespace) -> tuple[int, str]:
     command = ["pulumi", "preview", "--stack", args.stack, "--diff", "--non-interactive", "--color", "never"]
     if args.drift:
         command += ["--refresh", "--expect-no-changes"]
+    elif args.change_set:
+        # The diff to approve refreshes as the change set below and deploy.py's `pulumi up --refresh` do.
+        command += ["--refresh"]
     for pack in args.policy_pack:
         command += ["--policy-pack", pack]
     print(f"::group::{' '.join(command)}", flush=True)
@@ -120,11 +125,67 @@ def preview_json(args: argparse.Namespace) -> tuple[int, str, str]:
     return result.returncode, result.stdout, result.stderr
 
 
+# Ops that change nothing the program manages: `same`, and `refresh` (a refresh step that found nothing,
+# pulumi/pulumi pkg/resource/deploy/step.go OpRefresh) or `read` of an existing resource.
+UNCHANGED_OPS = frozenset({"same", "refresh", "read"})
+_TOP_KEY = re.compile(r'^(?:\["((?:[^"\\]|\\.)*)"\]|([^.\[]+))')
+
+
+def _top_key(path: str) -> str:
+    """The top-level property of a detailedDiff path (`spec.template...`, `tags["a.b"]`, `["x"].y`)."""
+    match = _TOP_KEY.match(path)
+    if match is None:
+        return path
+    return json.loads(f'"{match.group(1)}"') if match.group(1) is not None else match.group(2)
+
+
+def change_set_steps(preview: str) -> list[dict[str, Any]]:
+    """What each step of a `pulumi preview --json` document would change, in a stable order.
+
+    The document is a PreviewDigest (pulumi/pulumi pkg/display/json.go: `steps`, each a PreviewStep with
+    `op`, `urn`, `diffReasons`, `replaceReasons`, `detailedDiff` (path -> {kind, inputDiff}) and `newState`
+    (apitype.ResourceV3, its `inputs`)); pkg/backend/display/json.go ShowPreviewDigest builds it. With
+    `--refresh` the engine first emits a refresh step per resource; one whose refresh found a difference is
+    rewritten in place as an update or delete (getPreviewMetadataStep on the refresh's outputs), and the
+    program's own step for the URN follows it. So per URN the last step is the one `pulumi up` would take;
+    earlier ones, and steps that change nothing, are left out (refresh-only). A step is bound by its op, URN,
+    diff and replace reasons, every changed path with its kind, and the new inputs under each changed
+    top-level property (all new inputs for a create or replacement without a detailed diff). Secrets stay
+    blinded (`[secret]`): a secret's new value is not bound, its path is."""
+    last: dict[str, dict[str, Any]] = {}
+    for step in json.loads(preview).get("steps") or []:
+        last[str(step.get("urn"))] = step
+    bound = []
+    for urn, step in sorted(last.items()):
+        op = str(step.get("op"))
+        if op in UNCHANGED_OPS:
+            continue
+        detailed = step.get("detailedDiff") or {}
+        inputs = (step.get("newState") or {}).get("inputs") or {}
+        reasons = sorted(str(r) for r in step.get("diffReasons") or [])
+        changed = {*reasons, *(_top_key(path) for path in detailed)}
+        new = {key: inputs.get(key) for key in sorted(changed)} if changed else inputs
+        bound.append({
+            "op": op,
+            "urn": urn,
+            "diffReasons": reasons,
+            "replaceReasons": sorted(str(r) for r in step.get("replaceReasons") or []),
+            "detailedDiff": {path: str((diff or {}).get("kind")) for path, diff in sorted(detailed.items())},
+            "new": new if "delete" not in op else {},
+        })  # fmt: skip
+    return bound
+
+
 def change_set(preview: str) -> tuple[str, list[str]]:
-    """(sha256:<hex>, sorted "op urn" lines) of a `pulumi preview --json` digest, without `same` steps."""
-    steps = json.loads(preview).get("steps") or []
-    lines = sorted(f"{step.get('op')} {step.get('urn')}" for step in steps if step.get("op") != "same")
-    return "sha256:" + hashlib.sha256("\n".join(lines).encode()).hexdigest(), lines
+    """(sha256:<hex>, one readable line per step: op, URN, changed paths) of a `pulumi preview --json`."""
+    steps = change_set_steps(preview)
+    canonical = json.dumps(steps, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    lines = [
+        f"{s['op']} {s['urn']}"
+        + (f" [{', '.join(f'{p} ({k})' for p, k in s['detailedDiff'].items())}]" if s["detailedDiff"] else "")
+        for s in steps
+    ]
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest(), lines
 
 
 def change_set_report(args: argparse.Namespace) -> tuple[int, str]:
@@ -154,8 +215,10 @@ def change_set_report(args: argparse.Namespace) -> tuple[int, str]:
         f"### Change set of `{args.stack}`: DIFFERS from the approved preview: not deploying",
         "",
         f"Approved (preview-prod): `{args.expect_change_set}`; now: `{digest}`. What `pulumi up` would apply "
-        "is not what the approver saw (another release, a manual change or new config since the preview). "
-        "Re-run the workflow to preview and approve the current change set.",
+        "is not what the approver saw (another release, a manual change, new config or a changed property "
+        "value since the preview). Start a new run of main.yml (Actions > main > Run workflow, or `gh "
+        "workflow run main.yml --ref main -f commit=<this SHA>`; not a re-run, which reuses the approval) to "
+        "preview and approve the current change set.",
         "",
         "Steps `pulumi up` would run now:",
         "",
@@ -261,6 +324,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--comment-on-pr", action="store_true", help="create or edit the PR comment")
     parser.add_argument("--title", default="", help="heading of the job summary")
     parser.add_argument("--note", type=Path, help="markdown to put under the summary heading")
+    parser.add_argument(
+        "--report", type=Path, help="also write the summary here (each step has its own summary file)"
+    )
     parser.add_argument("--change-set", action="store_true", help="also write change_set=<digest> output")
     parser.add_argument(
         "--expect-change-set", help="only check the change set: fail unless it is this digest"
@@ -277,6 +343,8 @@ def main(argv: list[str] | None = None) -> int:
 
     returncode, output = run_preview(args)
     text = summary(args, project, returncode, output, note)
+    if args.report:
+        args.report.write_text(text, encoding="utf-8")
     append("GITHUB_STEP_SUMMARY", text)
     if returncode != 0:
         print(f"::error title=pulumi preview ({args.stack})::{text.splitlines()[0].removeprefix('### ')}")

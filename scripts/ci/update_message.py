@@ -31,6 +31,12 @@ def rollback_message(commit: str, image: str) -> str:
     return f"{deploy_message(commit)} rollback to {image}"
 
 
+def rolled_back_to(message: str) -> str | None:
+    """The image a rollback update went back to, or None for a release or any other message."""
+    match = MESSAGE.match(message.strip())
+    return match.group("image") if match else None
+
+
 def commit_of(message: str) -> str | None:
     """The commit a main.yml update recorded, or None for any other message (a person's `pulumi up`)."""
     match = MESSAGE.match(message.strip())

@@ -70,7 +70,9 @@ def test_federated_subjects_per_identity(plan: OfflinePlan) -> None:
     for credential in plan.of_type(CREDENTIAL):
         identity = plan.by_urn(credential.parent).name  # type: ignore[arg-type]
         subjects.setdefault(identity, set()).add(credential.get("subject"))
-    repo = "repo:muse-platform/muse"
+    # The stacks' muse:githubSubjectPrefixes: the immutable format (repositories created after 2026-07-15,
+    # docs.github.com/en/actions/reference/security/oidc "Immutable subject claims").
+    repo = "repo:muse-platform@184467302/muse@1021473690"
     assert subjects == {
         # Pull requests preview dev only; the scheduled drift of dev runs in the preview-dev environment.
         "preview-dev": {f"{repo}:pull_request", f"{repo}:environment:preview-dev"},
@@ -265,10 +267,15 @@ def test_environments_that_disagree_are_refused_before_any_resource(tmp_path: Pa
         shutil.copy(REPO_ROOT / f"Pulumi.{stack}.yaml", tmp_path)
     shutil.copy(REPO_ROOT / "Pulumi.yaml", tmp_path)
     prod = tmp_path / "Pulumi.prod.yaml"
+    original = prod.read_text()
     prod.write_text(
-        prod.read_text().replace(
+        original.replace(
             "muse:githubRepository: muse-platform/muse", "muse:githubRepository: someone/else"
-        )
+        ).replace("repo:muse-platform@184467302/muse@", "repo:someone@184467302/else@")
     )
     with pytest.raises(pulumi.RunError, match=r"same muse:githubRepository.*someone/else"):
+        run_stack("main", root=tmp_path / "bootstrap")
+    # The same repository with another subject prefix in one stack: two sets of credentials would disagree.
+    prod.write_text(original.replace("/muse@1021473690", "/muse@1021473691"))
+    with pytest.raises(pulumi.RunError, match=r"muse:githubSubjectPrefixes.*1021473691"):
         run_stack("main", root=tmp_path / "bootstrap")

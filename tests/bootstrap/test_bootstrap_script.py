@@ -21,6 +21,7 @@ from stack.environments import ENVIRONMENTS
 from stack.files import REPO_ROOT
 from stack.naming import StateBackendNames
 from stack.providers import RESOURCE_PROVIDERS
+from tests.github_model import Environment, Run
 
 # Slow (the bootstrap script against stub CLIs): `make test-fast` leaves the module out.
 pytestmark = pytest.mark.slow
@@ -51,7 +52,10 @@ case "$(basename "$0") $*" in
   "pulumi stack output --stack main --json "*) cat "$OUTPUTS/${@: -1}.json" ;;
   "pulumi stack output"*) echo "value-of-${@: -1}" ;;
   "gh api --paginate "*"/environments") cat "$OUTPUTS/github-environments.json" 2>/dev/null ;;
+  "gh api repos/"*"/customization/sub") cat "$OUTPUTS/github-oidc-sub.json" 2>/dev/null || exit 1 ;;
   "gh api --method PUT "*) { echo "$*"; cat; } >> "$CALLS.put" ;;
+  "gh api repos/"*" --jq .visibility") echo "${VISIBILITY:-private}" ;;
+  "gh api orgs/"*) echo "${ORG_PLAN:-}" ;;
   "pulumi up --stack "[dp]*|"pulumi preview --stack "[dp]*)
     stack="$3"
     program="$stack"  # the program registers only its registry stage when bootstrap asks for it
@@ -212,7 +216,11 @@ def test_fresh_subscription_gets_a_locked_down_state_backend_then_the_stacks(
         f"pulumi config set --stack dev muse:imagePushPrincipalId {build}",
         f"pulumi config set --stack dev muse:imageImportPrincipalId {importer}",
     ]
-    assert not [c for c in calls if c.startswith("gh ")]
+    # Without --github, gh only reads the subject prefix (no answer here: the configured one is used).
+    assert [c for c in calls if c.startswith("gh ")] == [
+        "gh api repos/muse-platform/muse/actions/oidc/customization/sub"
+    ]
+    assert "could not ask GitHub" in result.stdout
     prod_deployer = bootstrap_outputs["githubVariables"]["environments"]["prod"]["AZURE_CLIENT_ID"]  # type: ignore[index]
     assert f"  prod  AZURE_CLIENT_ID={prod_deployer}" in result.stdout.splitlines()
 
@@ -245,6 +253,8 @@ def test_github_environments_and_variables_are_set_when_asked(
         for environment, values in sorted(variables["environments"].items())  # type: ignore[index]
         for name, value in sorted(values.items())
     ]
+    # A private repository of an organization whose plan is not Enterprise Cloud cannot attest: recorded.
+    expected.append("gh variable set ARTIFACT_ATTESTATIONS --repo muse-platform/muse --body unavailable")
     assert gh == expected
     created = [c.split()[4] for c in calls if c.startswith("gh api --method PUT")]
     environments = sorted(variables["environments"])  # type: ignore[index]
@@ -414,7 +424,10 @@ class FakeGitHubEnvironments:
             rules.append({"type": "wait_timer", "wait_timer": body["wait_timer"]})
         if body.get("deployment_branch_policy"):
             rules.append({"type": "branch_policy"})
-        self.environments[name] = {"name": name, "protection_rules": rules}
+        # `can_admins_bypass` defaults to true (REST "Create or update an environment"; docs "Managing
+        # environments for deployment": administrators may bypass the protection rules unless turned off).
+        bypass = bool(body.get("can_admins_bypass", True))
+        self.environments[name] = {"name": name, "protection_rules": rules, "can_admins_bypass": bypass}
 
     def list_pages(self) -> str:
         # Two pages back to back, as `gh api --paginate` prints them.
@@ -461,6 +474,13 @@ def test_a_rerun_keeps_the_reviewers_a_person_set_on_prod(
     assert [r["reviewer"]["id"] for r in github.reviewers("prod")] == [42, 7]  # type: ignore[index]
     assert github.environments["prod"]["protection_rules"][0]["prevent_self_review"] is True  # type: ignore[index]
     assert {"type": "wait_timer", "wait_timer": 5} in github.environments["prod"]["protection_rules"]  # type: ignore[operator]
+    # Administrators can no longer deploy prod without an approval (tests/github_model.py, row 5); the other
+    # environments have no reviewers to bypass.
+    assert github.environments["prod"]["can_admins_bypass"] is False
+    assert _puts(tmp_path)["prod"]["can_admins_bypass"] is False
+    assert "can_admins_bypass" not in _puts(tmp_path)["dev"]
+    protected = Environment(reviewers=("user42",), can_admins_bypass=False, prevent_self_review=True)
+    assert not Run(protected).job_may_start(admin_bypass=True)
     # Environments without reviewers get no reviewer field at all (private repositories without Enterprise
     # refuse it: docs/github-setup.md).
     assert "reviewers" not in _puts(tmp_path)["dev"] and "wait_timer" not in _puts(tmp_path)["dev"]
@@ -474,6 +494,81 @@ def test_negative_control_the_former_put_drops_the_reviewers() -> None:
         "prod", {"deployment_branch_policy": {"protected_branches": False, "custom_branch_policies": True}}
     )
     assert github.reviewers("prod") == []
+
+
+@pytest.mark.parametrize(
+    ("extra_env", "recorded"),
+    [
+        ({"VISIBILITY": "public"}, "enabled"),
+        ({"VISIBILITY": "private", "ORG_PLAN": "enterprise"}, "enabled"),
+        ({"VISIBILITY": "internal", "ORG_PLAN": "team"}, "unavailable"),
+        ({"VISIBILITY": "public", "MUSE_ARTIFACT_ATTESTATIONS": "unavailable"}, "unavailable"),
+    ],
+)
+def test_whether_the_repository_can_attest_is_recorded(
+    tmp_path: Path,
+    plans: dict[str, OfflinePlan],
+    bootstrap_outputs: dict[str, object],
+    extra_env: dict[str, str],
+    recorded: str,
+) -> None:
+    """ARTIFACT_ATTESTATIONS, which main.yml's attestation and deploy-prod's verification read."""
+    result, calls = _run(tmp_path, bootstrap_outputs, "--github", plans=plans, extra_env=extra_env)
+    assert result.returncode == 0, result.stderr
+    attest = [c for c in calls if c.startswith("gh variable set ARTIFACT_ATTESTATIONS")]
+    assert attest == [f"gh variable set ARTIFACT_ATTESTATIONS --repo muse-platform/muse --body {recorded}"]
+
+
+def test_negative_control_a_misspelt_attestation_mode_stops_the_bootstrap(
+    tmp_path: Path, plans: dict[str, OfflinePlan], bootstrap_outputs: dict[str, object]
+) -> None:
+    extra_env = {"MUSE_ARTIFACT_ATTESTATIONS": "yes"}
+    result, calls = _run(tmp_path, bootstrap_outputs, "--github", plans=plans, extra_env=extra_env)
+    assert result.returncode == 2 and "must be 'enabled' or 'unavailable'" in result.stderr
+    assert calls == []  # refused before anything in Azure or GitHub was touched
+
+
+IMMUTABLE = {"use_default": True, "use_immutable_subject": True,
+             "sub_claim_prefix": "repo:muse-platform@184467302/muse@1021473690"}  # fmt: skip
+
+
+def test_github_s_prefix_is_checked_before_anything_is_created(
+    tmp_path: Path, plans: dict[str, OfflinePlan], bootstrap_outputs: dict[str, object]
+) -> None:
+    """GitHub's answer (GET .../actions/oidc/customization/sub, the fields Azure/azure-dev's oidc.go decodes)
+    agrees with the stack files: the bootstrap goes on."""
+    result, calls = _run(tmp_path, {**bootstrap_outputs, "github-oidc-sub": IMMUTABLE}, plans=plans)
+    assert result.returncode == 0, result.stderr
+    assert f"GitHub issues {IMMUTABLE['sub_claim_prefix']}:<context>" in result.stdout
+    assert _index(calls, "gh api repos/") < _index(calls, "az provider register")
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        # A legacy repository whose stack files say immutable: no job could sign in.
+        ({"use_default": True, "sub_claim_prefix": "repo:muse-platform/muse"}, "does not list"),
+        ({**IMMUTABLE, "use_default": False, "include_claim_keys": ["repo", "context", "workflow"]},
+         "customised OIDC subject template"),
+    ],
+)  # fmt: skip
+def test_a_prefix_github_does_not_issue_stops_the_bootstrap_before_any_change(
+    tmp_path: Path,
+    plans: dict[str, OfflinePlan],
+    bootstrap_outputs: dict[str, object],
+    answer: dict[str, object],
+    message: str,
+) -> None:
+    result, calls = _run(tmp_path, {**bootstrap_outputs, "github-oidc-sub": answer}, plans=plans)
+    assert result.returncode != 0 and message in result.stderr
+    assert not [c for c in calls if c.startswith(("az ", "pulumi "))]
+
+
+def test_negative_control_without_the_field_an_administrator_skips_the_prod_approval() -> None:
+    github = FakeGitHubEnvironments()
+    github.put("prod", {"reviewers": [{"type": "User", "id": 42}], "deployment_branch_policy": {}})
+    assert github.environments["prod"]["can_admins_bypass"] is True
+    assert Run(Environment(reviewers=("user42",))).job_may_start(admin_bypass=True)
 
 
 # --- self-grants: used only once they work ------------------------------------------------------------------

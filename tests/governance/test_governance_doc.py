@@ -89,7 +89,9 @@ def test_rbac_matrix_names_principals_roles_and_scopes(docs: dict[str, str]) -> 
     deploy_prod = [
         line for line in text.splitlines() if line.startswith("| deploy-prod (Entra ID service principal)")
     ]
-    assert deploy_prod and all("`repo:muse-platform/muse:environment:prod`" in line for line in deploy_prod)
+    assert deploy_prod and all(
+        "`repo:muse-platform@184467302/muse@1021473690:environment:prod`" in line for line in deploy_prod
+    )
     assert any(
         "Role Based Access Control Administrator" in line and "may assign only: AcrPull" in line
         for line in deploy_prod

@@ -37,6 +37,7 @@ REPOSITORY = "muse-platform/muse"
 NUMBER = 42
 HEADING = {stack: f"#### :tropical_drink: `preview` on muse/{stack}" for stack in ("dev", "prod")}
 MARKER = "<summary>Pulumi report</summary>"
+BOT = "github-actions[bot]"  # the author of what the job's GITHUB_TOKEN writes
 GITHUB_COMMENT_LIMIT = 65_536
 POLICY_FAILURE = (
     "Previewing update (dev):\n    ~ azure-native:containerregistry:Registry registry update [diff: ~sku]\n"
@@ -54,8 +55,11 @@ class FakeGitHub:
         self.fail_with: int | None = None
 
     def add(self, body: str, author: str = "someone") -> int:
+        # Each comment carries its author as `user` (REST "Issue comments"); GitHub Apps' bot users, such as
+        # github-actions[bot] for what GITHUB_TOKEN writes, have type Bot.
         self.next_id += 1
-        self.comments.append({"id": self.next_id, "body": body, "user": {"login": author}})
+        kind = "Bot" if author.endswith("[bot]") else "User"
+        self.comments.append({"id": self.next_id, "body": body, "user": {"login": author, "type": kind}})
         return self.next_id
 
 
@@ -123,7 +127,7 @@ def github() -> Iterator[tuple[FakeGitHub, str]]:
             if self.path != f"{prefix}/{NUMBER}/comments":
                 self._send(404, {"message": "Not Found"})
                 return
-            comment_id = fake.add(payload["body"], author="github-actions[bot]")
+            comment_id = fake.add(payload["body"], author=BOT)
             self._send(201, {"id": comment_id, "body": payload["body"]})
 
         def do_PATCH(self) -> None:
@@ -225,8 +229,8 @@ def test_the_next_push_edits_the_same_comment(project: Path, github: tuple[FakeG
     fake, api = github
     fake.add("LGTM")
     # The comment pulumi/actions made on an earlier push (its format, src/libs/pr.ts).
-    earlier = fake.add(f"{HEADING['dev']}\n\n<details>\n{MARKER}\n\n<pre>\nold diff\n</pre>\n</details>")
-    other_stack = fake.add(f"{HEADING['prod']}\n\n<details>\n{MARKER}\n<pre>prod</pre></details>")
+    earlier = fake.add(f"{HEADING['dev']}\n\n<details>\n{MARKER}\n\n<pre>\nold diff\n</pre>\n</details>", BOT)
+    other_stack = fake.add(f"{HEADING['prod']}\n\n<details>\n{MARKER}\n<pre>prod</pre></details>", BOT)
     set_preview(project, 1, POLICY_FAILURE)
     assert run_preview(project, api, "--stack", "dev", "--comment-on-pr").returncode == 1
     set_preview(project, 0, "Previewing update (dev):\nResources:\n    42 unchanged\n")
@@ -246,7 +250,7 @@ def test_the_comment_is_found_beyond_the_first_page(project: Path, github: tuple
     fake, api = github
     for index in range(230):
         fake.add(f"review comment {index}")
-    earlier = fake.add(f"{HEADING['dev']}\n\n<details>\n{MARKER}\n<pre>old</pre></details>")
+    earlier = fake.add(f"{HEADING['dev']}\n\n<details>\n{MARKER}\n<pre>old</pre></details>", BOT)
     for index in range(20):
         fake.add(f"later comment {index}")
     set_preview(project, 1, POLICY_FAILURE)
@@ -268,7 +272,7 @@ def test_reading_only_the_first_page_duplicates_the_comment(github: tuple[FakeGi
         sys.path.remove(str(ROOT / "scripts" / "ci"))
     for index in range(150):
         fake.add(f"review comment {index}")
-    fake.add(f"{HEADING['dev']}\n{MARKER}")
+    fake.add(f"{HEADING['dev']}\n{MARKER}", BOT)
     client = pr_comment.GitHub(api, TOKEN, REPOSITORY)
     body = f"{HEADING['dev']}\n{MARKER}\nnew"
     assert pr_comment.upsert(client, NUMBER, HEADING["dev"], body, max_pages=1)[0] == "created"
@@ -578,3 +582,157 @@ def test_the_forbidden_groups_are_the_workloads_custom_resource_groups() -> None
     finally:
         sys.path.remove(str(ROOT / "scripts" / "ci"))
     assert set(preview.CUSTOM_RESOURCE_GROUPS) == {group for group, _ in CUSTOM_RESOURCES}
+
+
+# --- what is approved is what is applied -------------------------------------------------------------------
+# No Pulumi CLI here: these preview documents are built from the engine's documented JSON schema (not
+# recorded).
+# `pulumi preview --json` prints a PreviewDigest (pulumi/pulumi pkg/display/json.go at 1b594989: `steps`, each
+# a PreviewStep `{op, urn, provider, oldState, newState, diffReasons, replaceReasons, detailedDiff}`, with
+# detailedDiff path -> PropertyDiff `{kind, inputDiff}` and old/newState an apitype.ResourceV3 `{urn, custom,
+# type, inputs, outputs, ...}`). With --refresh, pkg/backend/display/json.go ShowPreviewDigest first lists a
+# `refresh` step per resource and rewrites one whose refresh found a difference as that update/delete step
+# (getPreviewMetadataStep); the program's own step for the URN follows.
+DEPLOYMENT = "urn:pulumi:prod::muse::muse:app:Muse$kubernetes:apps/v1:Deployment::muse"
+VAULT = "urn:pulumi:prod::muse::azure-native:keyvault:Vault::vault"
+IMAGE = "acrmuseprod.azurecr.io/muse@sha256:" + "a" * 64
+
+
+def _resource(urn: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    return {"urn": urn, "custom": True, "type": urn.split("::")[2].split("$")[-1], "inputs": inputs,
+            "outputs": inputs}  # fmt: skip
+
+
+def _step(
+    op: str, urn: str, old: dict[str, Any], new: dict[str, Any], paths: dict[str, str]
+) -> dict[str, Any]:
+    return {
+        "op": op,
+        "urn": urn,
+        "provider": "urn:pulumi:prod::muse::pulumi:providers:kubernetes::k8s::1",
+        "oldState": _resource(urn, old),
+        "newState": _resource(urn, new),
+        "diffReasons": sorted({path.split(".")[0] for path in paths}),
+        "detailedDiff": {path: {"kind": kind, "inputDiff": True} for path, kind in paths.items()},
+    }
+
+
+def _deployment(image: str, replicas: int = 2) -> dict[str, Any]:
+    return {"spec": {"replicas": replicas, "template": {"spec": {"containers": [{"image": image}]}}}}
+
+
+def _release(image: str, replicas: int = 2) -> list[dict[str, Any]]:
+    return [
+        {"op": "same", "urn": PROD_STEPS[0]["urn"]},
+        _step("update", DEPLOYMENT, _deployment("old"), _deployment(image, replicas),
+              {"spec.template.spec.containers[0].image": "update"}),
+    ]  # fmt: skip
+
+
+def _preview_module() -> Any:
+    sys.path.insert(0, str(ROOT / "scripts" / "ci"))
+    try:
+        return importlib.import_module("preview")
+    finally:
+        sys.path.remove(str(ROOT / "scripts" / "ci"))
+
+
+def test_a_property_value_that_moved_after_the_approval_fails_the_check(
+    project: Path, github: tuple[FakeGitHub, str]
+) -> None:
+    """The same step on the same URN with another new value: another image than the one approved."""
+    _, api = github
+    set_steps(project, _release(IMAGE))
+    approved = recorded_change_set(project, api)
+    assert "[spec.template.spec.containers[0].image (update)]" in (project.parent / "summary.md").read_text()
+    set_steps(project, _release(IMAGE.replace("a" * 64, "b" * 64)))
+    result = expect_change_set(project, approved)
+    assert result.returncode == 1
+    assert "DIFFERS from the approved preview" in (project.parent / "deploy-summary.md").read_text()
+    # A value under a changed top-level property that no path names still counts (replicas beside the image).
+    set_steps(project, _release(IMAGE, replicas=5))
+    assert expect_change_set(project, approved).returncode == 1
+    set_steps(project, _release(IMAGE))
+    assert expect_change_set(project, approved).returncode == 0
+
+
+def test_negative_control_the_former_op_and_urn_digest_misses_the_moved_value() -> None:
+    def former(document: list[dict[str, Any]]) -> list[str]:
+        return sorted(f"{s['op']} {s['urn']}" for s in document if s["op"] != "same")
+
+    approved, now = _release(IMAGE), _release(IMAGE.replace("a" * 64, "b" * 64))
+    assert former(approved) == former(now)  # what the approval used to bind: the change slips through
+    preview = _preview_module()
+    assert (
+        preview.change_set(json.dumps({"steps": approved}))[0]
+        != preview.change_set(json.dumps({"steps": now}))[0]
+    )
+
+
+def test_refresh_only_steps_are_left_out_of_the_change_set() -> None:
+    preview = _preview_module()
+    program = _release(IMAGE)
+    # Refresh steps that found nothing, and one whose refresh found drift the program keeps (an ignored
+    # property: the program's own step is `same`), before the program's steps, as ShowPreviewDigest lists
+    # them.
+    drifted = _step("update", VAULT, {"tags": {"env": "prod"}}, {"tags": {"env": "hand-edited"}},
+                    {"tags.env": "update"})  # fmt: skip
+    refreshed = [
+        {"op": "refresh", "urn": DEPLOYMENT},
+        drifted,
+        *program,
+        {"op": "same", "urn": VAULT},
+    ]
+    bare = preview.change_set(json.dumps({"steps": program}))
+    assert preview.change_set(json.dumps({"steps": refreshed})) == bare
+    # Negative control: when the program's step for the drifted URN changes it, that step is bound.
+    back = _step(
+        "update", VAULT, {"tags": {"env": "edited"}}, {"tags": {"env": "prod"}}, {"tags.env": "update"}
+    )
+    reverted = [*refreshed[:-1], back]
+    digest, lines = preview.change_set(json.dumps({"steps": reverted}))
+    assert digest != bare[0]
+    assert f"update {VAULT} [tags.env (update)]" in lines
+
+
+def test_the_diff_to_approve_the_check_and_the_update_all_refresh(
+    project: Path, github: tuple[FakeGitHub, str]
+) -> None:
+    _, api = github
+    set_steps(project, _release(IMAGE))
+    approved = recorded_change_set(project, api)
+    assert expect_change_set(project, approved).returncode == 0
+    world = json.loads((project.parent / "world.json").read_text())
+    # The readable diff, the change set it records, and deploy-prod's check.
+    assert len(world["preview_args"]) == 3
+    assert all("--refresh" in args for args in world["preview_args"]), world["preview_args"]
+    deploy = (ROOT / "scripts" / "ci" / "deploy.py").read_text()
+    assert '"up", "--stack", stack, "--yes", "--refresh"' in deploy
+    # Negative control: a pull request's preview (no change set to bind) does not refresh.
+    run_preview(project, api, "--stack", "dev", "--comment-on-pr")
+    world = json.loads((project.parent / "world.json").read_text())
+    assert "--refresh" not in world["preview_args"][-1]
+
+
+# --- only our own comments are edited -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("author", ["mallory", "dependabot[bot]"])
+def test_a_look_alike_comment_by_anyone_else_is_left_alone(
+    project: Path, github: tuple[FakeGitHub, str], author: str
+) -> None:
+    """Anyone can post the heading and the marker: a person, or another app's bot. Theirs stays theirs; the
+    preview gets a comment of its own, which the next push edits."""
+    fake, api = github
+    look_alike = f"{HEADING['dev']}\n\n<details>\n{MARKER}\n<pre>All good, merge it</pre></details>"
+    planted = fake.add(look_alike, author)
+    set_preview(project, 0, "Previewing update (dev):\nResources:\n    + 1 to create\n")
+    assert run_preview(project, api, "--stack", "dev", "--comment-on-pr").returncode == 0
+    assert run_preview(project, api, "--stack", "dev", "--comment-on-pr").returncode == 0
+    theirs, *ours = fake.comments
+    assert theirs["id"] == planted and theirs["body"] == look_alike
+    assert len(ours) == 1 and ours[0]["user"] == {"login": BOT, "type": "Bot"}
+    assert ("PATCH", f"/repos/{REPOSITORY}/issues/comments/{planted}") not in fake.requests
+    # Negative control: the former match (heading and marker, whoever wrote it) picks the planted comment.
+    former = next(c for c in fake.comments if c["body"].startswith(HEADING["dev"]) and MARKER in c["body"])
+    assert former["id"] == planted

@@ -120,8 +120,19 @@ def test_a_rollback_counts_as_a_deploy_of_its_commit(tmp_path: Path, repo: tuple
         update(f"main {commits[2]} rollback to {DIGEST}"),
         update(f"main {commits[2]}", result="failed"),
     ]
-    outputs, _ = deployed(tmp_path, directory, history)
+    outputs, note = deployed(tmp_path, directory, history)
     assert outputs["commit"] == commits[2]
+    # The rollback only re-applied the Deployment: the note (which the drift summary and its issue carry)
+    # says the commit's other changes may be unapplied, so the diff is not mistaken for a manual change.
+    assert "**The last deploy of `prod` was a rollback**" in note and "still unapplied" in note
+
+
+def test_negative_control_a_plain_release_is_not_called_a_rollback(
+    tmp_path: Path, repo: tuple[Path, list[str]]
+) -> None:
+    directory, commits = repo
+    _, note = deployed(tmp_path, directory, [update(f"main {commits[2]}")])
+    assert "rollback" not in note
 
 
 def test_a_persons_update_is_named_and_the_last_main_deploy_compared(

@@ -44,9 +44,11 @@ READ_ONLY_SCRIPTS = {
     "scripts/ci/pin-deployed-image.sh",
     "scripts/ci/start-token-refresher.sh",
     "scripts/ci/pr_comment.py",  # writes the PR comment and the summary only (test_preview_report.py)
+    "scripts/ci/scan-summary.sh",  # writes the job summary only (test_vulnerability_scan.py)
+    "scripts/ci/install_pulumi.py",  # installs the checksum-checked CLI and plugins (test_pulumi_binaries.py)
 }
 DEPLOY_CALL = (
-    'scripts/ci/deploy.py --stack "$STACK" --image-tag "$IMAGE_DIGEST" --commit "$GITHUB_SHA" '
+    'scripts/ci/deploy.py --stack "$STACK" --image-tag "$IMAGE_DIGEST" --commit "$RELEASE_COMMIT" '
     "--policy-pack policy"
 )
 
@@ -66,12 +68,23 @@ def index_of(job: Job, action: str) -> int:
     return next(i for i, s in enumerate(job.steps) if s.action == action)
 
 
+# The step that installs the Pulumi CLI, checksum-checked (install_pulumi.py, test_pulumi_binaries.py).
+CLI_INSTALL = 'scripts/ci/install_pulumi.py cli --version "$PULUMI_VERSION"'
+
+
+def index_of_cli(job: Job) -> int:
+    return next(i for i, s in enumerate(job.steps) if CLI_INSTALL in (s.run or ""))
+
+
 # --- triggers -----------------------------------------------------------------------------------------------
 
 
 def test_triggers(pr: Workflow, main: Workflow, drift: Workflow) -> None:
     assert pr.triggers == {"pull_request": {"branches": ["main"]}}
-    assert main.triggers == {"push": {"branches": ["main"]}, "workflow_dispatch": None}
+    assert set(main.triggers) == {"push", "workflow_dispatch"}
+    assert main.triggers["push"] == {"branches": ["main"]}
+    # A manual run names at most a commit (checked to be on main by the build job), nothing else.
+    assert set(main.triggers["workflow_dispatch"]["inputs"]) == {"commit"}
     assert set(drift.triggers) == {"schedule", "workflow_dispatch"}
     assert drift.triggers["schedule"][0]["cron"]
 
@@ -82,8 +95,9 @@ def test_no_pull_request_target_anywhere(workflows: dict[str, Workflow]) -> None
         assert "pull_request_target" not in wf.text
 
 
-def test_only_the_three_workflows_exist(workflows: dict[str, Workflow]) -> None:
-    assert set(workflows) == {"pull-request.yml", "main.yml", "drift.yml"}
+def test_only_the_known_workflows_exist(workflows: dict[str, Workflow]) -> None:
+    # scan.yml: the vulnerability scan of the locks and the image (test_vulnerability_scan.py).
+    assert set(workflows) == {"pull-request.yml", "main.yml", "drift.yml", "scan.yml"}
 
 
 # --- pull requests never deploy -----------------------------------------------------------------------------
@@ -180,7 +194,7 @@ def test_pr_preview_per_stack_with_comment_and_summary(pr: Workflow) -> None:
         "PR_NUMBER": "${{ github.event.pull_request.number }}",
     }
     assert job.env["PULUMI_BACKEND_URL"] == "${{ vars.PULUMI_BACKEND_URL }}"
-    assert not job.steps_of("pulumi/actions")[-1].inputs.get("command")  # the action only installs the CLI
+    assert not job.steps_of("pulumi/actions") and index_of_cli(job) < job.steps.index(preview)
 
 
 def test_pr_preview_skips_forks_with_a_notice(pr: Workflow) -> None:
@@ -232,7 +246,7 @@ def test_pr_preview_authenticates_with_oidc_as_the_read_only_identity(pr: Workfl
     assert PREVIEW_OIDC_ENV.items() <= job.env.items()
     login = job.steps[index_of(job, "azure/login")]
     assert login.inputs == PREVIEW_LOGIN_WITH
-    assert index_of(job, "azure/login") < index_of(job, "pulumi/actions")
+    assert index_of(job, "azure/login") < index_of_cli(job)
     assert index_of(job, "azure/use-kubelogin") < len(job.steps) - 1
 
 
@@ -259,9 +273,9 @@ def test_build_pushes_only_the_full_sha_tag(main: Workflow) -> None:
     assert "scripts/build-image.sh" in build  # the same recipe as `make image`, root Dockerfile
     push = step_named(job, "Push").run
     assert [line.strip() for line in push.splitlines() if "docker push" in line] == [
-        'docker push "$image:$GITHUB_SHA"'
+        'docker push "$image:$RELEASE_COMMIT"'
     ]
-    assert "$GITHUB_SHA" in push and "${GITHUB_SHA:0" not in push  # the full SHA, not a short one
+    assert "$RELEASE_COMMIT" in push and "${RELEASE_COMMIT:0" not in push  # the full SHA, not a short one
     assert main.env["IMAGE_REPOSITORY"] == "muse"
 
 
@@ -305,9 +319,9 @@ def test_latest_check_catches_a_latest_that_moves_before_or_without_a_good_deplo
     """Negative control: the build as it was (tags and pushes latest), a tag step under `if: always()`, and
     one moved before the deploy."""
     old_build = main.text.replace(
-        '          docker image inspect "$image:$GITHUB_SHA" > /dev/null\n',
-        '          docker image inspect "$image:$GITHUB_SHA" > /dev/null\n'
-        '          docker tag "$image:$GITHUB_SHA" "$image:latest"\n',
+        '          docker image inspect "$image:$RELEASE_COMMIT" > /dev/null\n',
+        '          docker image inspect "$image:$RELEASE_COMMIT" > /dev/null\n'
+        '          docker tag "$image:$RELEASE_COMMIT" "$image:latest"\n',
     )
     assert any("build: step" in p for p in latest_problems(parse(old_build, main.path)))
     always = main.text.replace(
@@ -388,7 +402,7 @@ def test_same_digest_flows_from_dev_to_prod(main: Workflow) -> None:
     # The source registry by resource id: no registry listing, no anonymous fallback (azure-cli import.py).
     assert '--registry "$SOURCE_REGISTRY_ID"' in copy.run
     assert '--source "$IMAGE_REPOSITORY@$IMAGE_DIGEST"' in copy.run
-    assert '--image "$IMAGE_REPOSITORY:$GITHUB_SHA" --force' in copy.run
+    assert '--image "$IMAGE_REPOSITORY:$RELEASE_COMMIT" --force' in copy.run
     assert "latest" not in copy.run  # moved after the prod deploy succeeded
     assert '[[ "$imported" != "$IMAGE_DIGEST" ]]' in copy.run
     assert prod.steps.index(copy) < prod.steps.index(pulumi_steps(prod, "up")[0])
@@ -505,7 +519,13 @@ def test_a_deploy_without_the_change_set_check_is_caught(main: Workflow) -> None
 @pytest.mark.parametrize("job_id", ["build", "deploy-dev.deploy", "deploy-prod.deploy"])
 def test_release_jobs_use_oidc(main: Workflow, job_id: str) -> None:
     job = main.jobs[job_id]
-    assert job.permissions == {"contents": "read", "id-token": "write"}
+    # The build also attests the pushed digest; deploy-prod reads what it verifies (test_provenance.py) and
+    # its run's review history (scripts/ci/approval_guard.py).
+    extra = {
+        "build": {"attestations": "write"},
+        "deploy-prod.deploy": {"attestations": "read", "actions": "read"},
+    }.get(job_id, {})
+    assert job.permissions == {"contents": "read", "id-token": "write", **extra}
     login = job.steps[index_of(job, "azure/login")]
     assert login.inputs == (BUILD_LOGIN_WITH if job_id == "build" else AZURE_LOGIN_WITH)
     if job_id != "build":
@@ -567,7 +587,7 @@ def test_drift_previews_the_deployed_commit_with_refresh_and_expects_no_changes(
     # --drift: --refresh --expect-no-changes, the diff in the summary (test_preview_report.py runs it).
     assert preview.run == (
         'scripts/ci/preview.py --stack "$STACK" --drift --cwd "$RUNNER_TEMP/deployed" '
-        '--note "$RUNNER_TEMP/compared.md"'
+        '--note "$RUNNER_TEMP/compared.md" --report "$RUNNER_TEMP/drift.md"'
     )
     assert job.env["PULUMI_BACKEND_URL"] == "${{ vars.PULUMI_BACKEND_URL }}"
     assert PREVIEW_OIDC_ENV.items() <= job.env.items()
@@ -624,7 +644,7 @@ def kubernetes_support_problems(drift: Workflow) -> list[str]:
 def test_drift_schedule_turns_red_before_a_stacks_kubernetes_minor_leaves_aks_support(
     drift: Workflow,
 ) -> None:
-    assert set(drift.jobs) == {"drift", "kubernetes-support"}
+    assert set(drift.jobs) == {"drift", "kubernetes-support", "image-base-support"}
     assert set(drift.triggers) == {"schedule", "workflow_dispatch"}
     assert kubernetes_support_problems(drift) == []
 
@@ -671,12 +691,20 @@ def test_permissions_per_job(workflows: dict[str, Workflow]) -> None:
         ("pull-request.yml", "plan-diff"): {"contents": "read"},
         ("pull-request.yml", "preview"): {"contents": "read", "id-token": "write", "pull-requests": "write"},
         ("pull-request.yml", "bicep"): {"contents": "read"},
-        ("main.yml", "build"): {"contents": "read", "id-token": "write"},
+        ("main.yml", "build"): {"contents": "read", "id-token": "write", "attestations": "write"},
         ("main.yml", "deploy-dev.deploy"): {"contents": "read", "id-token": "write"},
         ("main.yml", "deploy-prod.preview"): {"contents": "read", "id-token": "write"},
-        ("main.yml", "deploy-prod.deploy"): {"contents": "read", "id-token": "write"},
-        ("drift.yml", "drift"): {"contents": "read", "id-token": "write"},
+        ("main.yml", "deploy-prod.deploy"): {
+            "contents": "read",
+            "id-token": "write",
+            "attestations": "read",
+            "actions": "read",
+        },
+        ("drift.yml", "drift"): {"contents": "read", "id-token": "write", "issues": "write"},
         ("drift.yml", "kubernetes-support"): {"contents": "read"},
+        ("drift.yml", "image-base-support"): {"contents": "read"},
+        ("scan.yml", "locks"): {"contents": "read"},
+        ("scan.yml", "image"): {"contents": "read"},
     }
     actual = {
         (name, job_id): job.permissions for name, wf in workflows.items() for job_id, job in wf.jobs.items()
@@ -735,21 +763,30 @@ def test_every_job_has_a_timeout(workflows: dict[str, Workflow]) -> None:
 def test_every_pulumi_command_uses_the_blob_backend_and_the_pinned_cli(
     workflows: dict[str, Workflow],
 ) -> None:
-    for wf in workflows.values():
+    for wf in _pulumi_workflows(workflows):
         assert wf.env["PULUMI_VERSION"] == "3.272.0"
         for job in wf.jobs.values():
-            for step in job.steps_of("pulumi/actions"):
-                assert step.inputs["pulumi-version"] == "${{ env.PULUMI_VERSION }}"
-                if "command" in step.inputs:
-                    assert step.inputs["cloud-url"] == "${{ vars.PULUMI_BACKEND_URL }}"
+            # pulumi/actions installs "the latest" of a version list that can change, without a checksum.
+            assert not job.steps_of("pulumi/actions"), job.id
             runs_pulumi = [
                 i for i, s in enumerate(job.steps) if s.pulumi_command or _runs_pulumi(s.run or "")
             ]
             if runs_pulumi:
                 # The CLI reads the backend from PULUMI_BACKEND_URL; the pinned CLI is installed first.
                 assert job.env["PULUMI_BACKEND_URL"] == "${{ vars.PULUMI_BACKEND_URL }}"
-                assert index_of(job, "azure/login") < index_of(job, "pulumi/actions")
-                assert index_of(job, "pulumi/actions") < min(runs_pulumi)
+                assert index_of(job, "azure/login") < index_of_cli(job)
+                assert index_of_cli(job) < min(runs_pulumi)
+
+
+def _pulumi_workflows(workflows: dict[str, Workflow]) -> list[Workflow]:
+    """The workflows that install or run the Pulumi CLI (scan.yml does neither)."""
+    found = [
+        wf
+        for wf in workflows.values()
+        if any(s.pulumi_command or _runs_pulumi(s.run or "") for job in wf.jobs.values() for s in job.steps)
+    ]
+    assert {wf.file_name for wf in found} == {"pull-request.yml", "main.yml", "drift.yml"}
+    return found
 
 
 def _runs_pulumi(script: str) -> bool:
@@ -766,7 +803,7 @@ def test_pulumi_sdk_pin_matches_the_cli_pin(workflows: dict[str, Workflow]) -> N
     requirements = (Path(__file__).resolve().parents[2] / "requirements.txt").read_text()
     sdk = re.search(r"^pulumi==(\S+)", requirements, re.MULTILINE)
     assert sdk is not None
-    for wf in workflows.values():
+    for wf in _pulumi_workflows(workflows):
         assert wf.env["PULUMI_VERSION"] == sdk.group(1)
 
 
@@ -781,6 +818,7 @@ def test_no_secrets_only_repository_variables(workflows: dict[str, Workflow]) ->
                 "AZURE_TENANT_ID",
                 "AZURE_SUBSCRIPTION_ID",
                 "PULUMI_BACKEND_URL",
+                "ARTIFACT_ATTESTATIONS",  # enabled | unavailable, recorded by scripts/bootstrap.sh
             }
 
 
