@@ -357,7 +357,9 @@ def expand_calls(workflow: Workflow, directory: Path) -> Workflow:
     # A `needs` of a calling job waits for every job of its call (GitHub: the caller job completes when the
     # called workflow does).
     expanded = {
-        caller: [i for i in jobs if i.startswith(f"{caller}.")] for caller in workflow.jobs if caller not in jobs
+        caller: [i for i in jobs if i.startswith(f"{caller}.")]
+        for caller in workflow.jobs
+        if caller not in jobs
     }
     if expanded:
         jobs = {

@@ -169,8 +169,8 @@ def test_preview_and_up_enforce_the_muse_policy_pack(pr: Workflow, main: Workflo
 
     preview = _policy_pack_steps(pr.jobs["preview"], "preview")
     assert preview.policy_packs == ("policy",)
-    for job_id in ("deploy-dev.deploy", "deploy-prod.preview", "deploy-prod.deploy"):
-        command = "preview" if job_id == "deploy-prod.preview" else "up"
+    for job_id in ("deploy-dev", "preview-prod", "deploy-prod"):
+        command = "preview" if job_id == "preview-prod" else "up"
         step = _policy_pack_steps(main.jobs[job_id], command)
         assert step.policy_packs == ("policy",), job_id
     pack = yaml.safe_load((REPO_ROOT / "policy" / "PulumiPolicy.yaml").read_text())
@@ -297,7 +297,7 @@ def latest_problems(main: Workflow) -> list[str]:
         }
         others = [s for s in job.steps if s not in tags and re.search(r"latest|docker tag", commands[id(s)])]
         problems += [f"{job_id}: step {s.name!r} moves or names latest" for s in others]
-        if job_id not in ("deploy-dev.deploy", "deploy-prod.deploy"):
+        if job_id not in ("deploy-dev", "deploy-prod"):
             problems += [f"{job_id}: tags latest without deploying" for _ in tags]
             continue
         deploys = pulumi_steps(job, "up")
@@ -329,10 +329,10 @@ def test_latest_check_catches_a_latest_that_moves_before_or_without_a_good_deplo
         f"      - name: Move latest to the deployed digest\n        if: always()\n        run: {TAG_LATEST}",
     )
     assert any("`if: always()`" in p for p in latest_problems(parse(always, main.path)))
-    job = main.jobs["deploy-dev.deploy"]
+    job = main.jobs["deploy-dev"]
     tag = step_named(job, "Move latest")
     early = replace(job, steps=(tag, *(s for s in job.steps if s is not tag)))
-    reordered = replace(main, jobs={**main.jobs, "deploy-dev.deploy": early})
+    reordered = replace(main, jobs={**main.jobs, "deploy-dev": early})
     assert "deploy-dev: latest is not moved right after the deploy" in latest_problems(reordered)
 
 
@@ -376,7 +376,7 @@ def test_build_runs_only_on_main(main: Workflow) -> None:
 # --- deploys ------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("job_id", ["deploy-dev.deploy", "deploy-prod.deploy"])
+@pytest.mark.parametrize("job_id", ["deploy-dev", "deploy-prod"])
 def test_deploy_releases_the_built_digest(main: Workflow, job_id: str) -> None:
     """deploy.py sets muse:imageTag to the digest and runs `pulumi up` (test_deploy_rollback.py runs it)."""
     job = main.jobs[job_id]
@@ -392,10 +392,10 @@ def test_deploy_releases_the_built_digest(main: Workflow, job_id: str) -> None:
 
 
 def test_same_digest_flows_from_dev_to_prod(main: Workflow) -> None:
-    dev, prod = main.jobs["deploy-dev.deploy"], main.jobs["deploy-prod.deploy"]
+    dev, prod = main.jobs["deploy-dev"], main.jobs["deploy-prod"]
     assert dev.env["STACK"] == "dev" and prod.env["STACK"] == "prod"
     assert (
-        dev.env["IMAGE_DIGEST"] == prod.env["IMAGE_DIGEST"] == main.jobs["deploy-prod.preview"].env["IMAGE_DIGEST"]
+        dev.env["IMAGE_DIGEST"] == prod.env["IMAGE_DIGEST"] == main.jobs["preview-prod"].env["IMAGE_DIGEST"]
     )
     assert dev.env["IMAGE_DIGEST"] == DIGEST
     copy = step_named(prod, "Copy the same digest")
@@ -414,10 +414,10 @@ def prod_gate_problems(main: Workflow) -> list[str]:
     """Why the prod approver could approve without seeing the prod diff, or the diff could come from
     something that can deploy."""
     problems = []
-    prod, preview = main.jobs["deploy-prod.deploy"], main.jobs.get("deploy-prod.preview")
+    prod, preview = main.jobs["deploy-prod"], main.jobs.get("preview-prod")
     if prod.environment != "prod":
         problems.append("deploy-prod is not gated by the prod environment")
-    if set(prod.needs) != {"build", "deploy-dev.deploy", "deploy-prod.preview"}:
+    if set(prod.needs) != {"build", "deploy-dev", "preview-prod"}:
         problems.append(f"deploy-prod needs {sorted(prod.needs)}, not build, deploy-dev and preview-prod")
     if preview is None:
         return [*problems, "no preview-prod job"]
@@ -438,10 +438,10 @@ def prod_gate_problems(main: Workflow) -> list[str]:
 
 def test_prod_is_gated_by_the_prod_environment_after_dev_and_the_prod_diff(main: Workflow) -> None:
     assert prod_gate_problems(main) == []
-    assert main.jobs["deploy-prod.deploy"].raw["environment"]["url"] == "${{ steps.deploy.outputs.museUrl }}"
+    assert main.jobs["deploy-prod"].raw["environment"]["url"] == "${{ steps.deploy.outputs.museUrl }}"
     # Each job's environment is its OIDC subject: environment:dev reaches the dev deployer only, and the build
     # (ref:refs/heads/main) reaches the build identity only.
-    assert main.jobs["deploy-dev.deploy"].environment == "dev"
+    assert main.jobs["deploy-dev"].environment == "dev"
     assert main.jobs["build"].environment is None
 
 
@@ -450,17 +450,17 @@ def test_prod_gate_check_catches_an_approval_without_the_diff(main: Workflow) ->
     the deploy identity."""
     old = replace(
         main,
-        jobs={**main.jobs, "deploy-prod.deploy": replace(main.jobs["deploy-prod.deploy"], needs=("build", "deploy-dev.deploy"))},
+        jobs={**main.jobs, "deploy-prod": replace(main.jobs["deploy-prod"], needs=("build", "deploy-dev"))},
     )
     assert any("deploy-prod needs" in p for p in prod_gate_problems(old))
-    preview = main.jobs["deploy-prod.preview"]
+    preview = main.jobs["preview-prod"]
     deployer = replace(preview, env={**preview.env, "ARM_CLIENT_ID": "${{ vars.AZURE_CLIENT_ID }}"})
-    wrong = replace(main, jobs={**main.jobs, "deploy-prod.preview": deployer})
+    wrong = replace(main, jobs={**main.jobs, "preview-prod": deployer})
     assert "preview-prod does not sign in as the read-only preview identity" in prod_gate_problems(wrong)
 
 
 def test_prod_diff_is_previewed_read_only_before_the_approval(main: Workflow) -> None:
-    job = main.jobs["deploy-prod.preview"]
+    job = main.jobs["preview-prod"]
     assert job.needs == ("build",)
     assert job.steps[index_of(job, "azure/login")].inputs == PREVIEW_LOGIN_WITH
     (preview,) = pulumi_steps(job, "preview")
@@ -479,7 +479,7 @@ def change_set_binding_problems(main: Workflow) -> list[str]:
     `pulumi up` and compare its change set with preview-prod's (preview.py --expect-change-set,
     test_preview_report.py runs it)."""
     problems = []
-    preview_prod, deploy = main.jobs["deploy-prod.preview"], main.jobs["deploy-prod.deploy"]
+    preview_prod, deploy = main.jobs["preview-prod"], main.jobs["deploy-prod"]
     (recorded,) = pulumi_steps(preview_prod, "preview")
     if "--change-set" not in (recorded.script_call or ()) or not recorded.id:
         problems.append("preview-prod does not record its change set")
@@ -491,7 +491,7 @@ def change_set_binding_problems(main: Workflow) -> list[str]:
         problems.append("deploy-prod does not check the change set")
         return problems
     check = checks[0]
-    if check.env.get("APPROVED_CHANGE_SET") != "${{ needs.preview.outputs.change_set }}":
+    if check.env.get("APPROVED_CHANGE_SET") != "${{ needs.preview-prod.outputs.change_set }}":
         problems.append("deploy-prod compares with something other than preview-prod's change set")
     if check.script_option("--expect-change-set") != ["$APPROVED_CHANGE_SET"]:
         problems.append("deploy-prod compares with something other than preview-prod's change set")
@@ -510,20 +510,20 @@ def test_deploy_prod_applies_only_the_change_set_that_was_approved(main: Workflo
 
 def test_a_deploy_without_the_change_set_check_is_caught(main: Workflow) -> None:
     """Negative control: deploy-prod without the check (the stale-approval defect) is reported."""
-    deploy = main.jobs["deploy-prod.deploy"]
+    deploy = main.jobs["deploy-prod"]
     steps = tuple(s for s in deploy.steps if "--expect-change-set" not in (s.run or ""))
-    wrong = replace(main, jobs={**main.jobs, "deploy-prod.deploy": replace(deploy, steps=steps)})
+    wrong = replace(main, jobs={**main.jobs, "deploy-prod": replace(deploy, steps=steps)})
     assert change_set_binding_problems(wrong) == ["deploy-prod does not check the change set"]
 
 
-@pytest.mark.parametrize("job_id", ["build", "deploy-dev.deploy", "deploy-prod.deploy"])
+@pytest.mark.parametrize("job_id", ["build", "deploy-dev", "deploy-prod"])
 def test_release_jobs_use_oidc(main: Workflow, job_id: str) -> None:
     job = main.jobs[job_id]
     # The build also attests the pushed digest; deploy-prod reads what it verifies (test_provenance.py) and
     # its run's review history (scripts/ci/approval_guard.py).
     extra = {
         "build": {"attestations": "write"},
-        "deploy-prod.deploy": {"attestations": "read", "actions": "read"},
+        "deploy-prod": {"attestations": "read", "actions": "read"},
     }.get(job_id, {})
     assert job.permissions == {"contents": "read", "id-token": "write", **extra}
     login = job.steps[index_of(job, "azure/login")]
@@ -535,7 +535,7 @@ def test_release_jobs_use_oidc(main: Workflow, job_id: str) -> None:
         assert index_of(job, "azure/login") < job.steps.index(pulumi_steps(job, "up")[0])
 
 
-@pytest.mark.parametrize("job_id", ["deploy-dev.deploy", "deploy-prod.deploy"])
+@pytest.mark.parametrize("job_id", ["deploy-dev", "deploy-prod"])
 def test_deploy_verifies_rollout_and_smoke_checks_healthz_and_rolls_back(main: Workflow, job_id: str) -> None:
     """One step releases, checks and rolls back (a failed check cannot be caught in a later step without
     continue-on-error, which is banned); test_deploy_rollback.py runs it through every outcome."""
@@ -557,11 +557,11 @@ def test_smoke_check_uses_curl_fail_retry_on_healthz() -> None:
 
 def test_deploy_concurrency_per_stack_never_cancels(main: Workflow) -> None:
     groups = {}
-    for job_id in ("deploy-dev.deploy", "deploy-prod.deploy"):
+    for job_id in ("deploy-dev", "deploy-prod"):
         concurrency = main.jobs[job_id].concurrency
         assert concurrency["cancel-in-progress"] is False
         groups[job_id] = concurrency["group"]
-    assert groups == {"deploy-dev.deploy": "pulumi-deploy-dev", "deploy-prod.deploy": "pulumi-deploy-prod"}
+    assert groups == {"deploy-dev": "pulumi-deploy-dev", "deploy-prod": "pulumi-deploy-prod"}
     assert main.jobs["build"].concurrency["cancel-in-progress"] is False
     assert main.concurrency is None  # a workflow-level group would cancel pending prod approvals
 
@@ -692,9 +692,9 @@ def test_permissions_per_job(workflows: dict[str, Workflow]) -> None:
         ("pull-request.yml", "preview"): {"contents": "read", "id-token": "write", "pull-requests": "write"},
         ("pull-request.yml", "bicep"): {"contents": "read"},
         ("main.yml", "build"): {"contents": "read", "id-token": "write", "attestations": "write"},
-        ("main.yml", "deploy-dev.deploy"): {"contents": "read", "id-token": "write"},
-        ("main.yml", "deploy-prod.preview"): {"contents": "read", "id-token": "write"},
-        ("main.yml", "deploy-prod.deploy"): {
+        ("main.yml", "deploy-dev"): {"contents": "read", "id-token": "write"},
+        ("main.yml", "preview-prod"): {"contents": "read", "id-token": "write"},
+        ("main.yml", "deploy-prod"): {
             "contents": "read",
             "id-token": "write",
             "attestations": "read",
@@ -910,8 +910,8 @@ def test_every_job_holding_an_azure_identity_keeps_credentials_for_its_whole_tim
 ) -> None:
     jobs = credentialed_jobs(workflows)
     assert {(name, job_id) for name, job_id, _ in jobs} == {
-        ("main.yml", "build"), ("main.yml", "deploy-dev.deploy"), ("main.yml", "deploy-prod.preview"),
-        ("main.yml", "deploy-prod.deploy"), ("pull-request.yml", "preview"), ("drift.yml", "drift"),
+        ("main.yml", "build"), ("main.yml", "deploy-dev"), ("main.yml", "preview-prod"),
+        ("main.yml", "deploy-prod"), ("pull-request.yml", "preview"), ("drift.yml", "drift"),
     }  # fmt: skip
     for _, job_id, job in jobs:
         assert credential_problems(job_id, job) == []
@@ -922,7 +922,7 @@ def test_every_job_holding_an_azure_identity_keeps_credentials_for_its_whole_tim
 
 def test_credential_check_catches_a_job_that_relies_on_the_azure_login_session(main: Workflow) -> None:
     """Negative control: the deploy job as it was (azure/login only, azurecli kubelogin, KV via az CLI)."""
-    job = main.jobs["deploy-dev.deploy"]
+    job = main.jobs["deploy-dev"]
     env = {
         k: v
         for k, v in job.env.items()
@@ -933,14 +933,14 @@ def test_credential_check_catches_a_job_that_relies_on_the_azure_login_session(m
         steps=tuple(s for s in job.steps if "start-token-refresher" not in (s.run or "")),
         env={**env, "AZURE_KEYVAULT_AUTH_VIA_CLI": "true"},
     )
-    problems = credential_problems("deploy-dev.deploy", old)
+    problems = credential_problems("deploy-dev", old)
     assert any("AAD_LOGIN_METHOD" in p for p in problems)
     assert any("start-token-refresher" in p for p in problems)
     assert any("AZURE_KEYVAULT_AUTH_VIA_CLI" in p for p in problems)
     # A refresher started after the first pulumi command is caught too.
     start = next(s for s in job.steps if "start-token-refresher" in (s.run or ""))
     late = replace(job, steps=(*(s for s in job.steps if s is not start), start))
-    assert any("before the refresher starts" in p for p in credential_problems("deploy-dev.deploy", late))
+    assert any("before the refresher starts" in p for p in credential_problems("deploy-dev", late))
 
 
 def test_verify_rollout_uses_the_refreshed_token_in_ci() -> None:
