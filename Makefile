@@ -5,6 +5,7 @@
 #   make test-fast           the inner loop: all but the slow and container tests, on every core
 #   make lock                re-resolve uv.lock and re-export every hash-locked requirements file
 #   make lint | export | drift | image
+#   make preview|up|refresh STACK=prod [DRY_RUN=1]   the manual path: pulumi against the stack's own backend
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
@@ -88,6 +89,13 @@ setup: $(VENV_STAMP) $(CHECKOV) $(NODE_STAMP) system-deps ## create .venv and in
 .PHONY: plan
 plan: $(VENV_STAMP) ## print the offline plan of STACK (default dev)
 	@$(PY) -m offline.plan --stack $(STACK)
+
+# The manual path (docs/runbook.md): one pulumi command against STACK's own state container and secrets key,
+# `--refresh` on preview/up, the image checked before up. DRY_RUN=1 prints each command with its backend and
+# runs none; ARGS passes more pulumi flags (e.g. ARGS='--message "manual rollback"'). Needs az and pulumi.
+.PHONY: preview up refresh
+preview up refresh: $(VENV_STAMP) ## pulumi preview|up|refresh of STACK against its own backend (DRY_RUN=1 prints)
+	@scripts/stack $(if $(DRY_RUN),--dry-run) $(STACK) $@ $(ARGS)
 
 .PHONY: plan-diff
 plan-diff: $(VENV_STAMP) ## markdown diff of the offline inventories of BASE (git ref, default origin/main) and the working tree

@@ -54,15 +54,17 @@ from rbac.policies import (
 )
 from rbac.roles import (
     DELEGABLE_BY_CI,
+    OPERATOR_ROLES,
     CustomRole,
     CustomRoles,
     PrincipalType,
     Role,
+    assign_role,
     only_assigning,
     only_reading_custom_resources,
 )
 from stack import args as stack_args
-from stack.config import StackConfig, load_stack_config
+from stack.config import PLACEHOLDER_OBJECT_ID, StackConfig, load_stack_config
 from stack.environments import ENVIRONMENTS, image_importer
 from stack.files import read_stack
 from stack.naming import ResourceNames, StateBackendNames
@@ -81,7 +83,8 @@ IMAGE_SOURCE = ENVIRONMENTS[0]
 
 def environment_config(environment: str) -> StackConfig:
     try:
-        return load_stack_config(environment, read_stack(environment, REPO_ROOT).config)
+        files = read_stack(environment, REPO_ROOT)
+        return load_stack_config(environment, files.config, stack_file=files.stack_file_config)
     except ValueError as error:
         raise pulumi.RunError(str(error)) from None
 
@@ -257,6 +260,23 @@ for environment, group in groups.items():
     deployer.grant(environment, Role.AKS_RBAC_CLUSTER_ADMIN, group.id)
     deployer.grant(f"{environment}-state", Role.STORAGE_BLOB_DATA_CONTRIBUTOR, container)
     deployer.grant_custom(f"{environment}-state", CustomRoles.STATE_DECRYPTER, decrypter.id, key)
+
+# People: each environment's operators' group (muse:operatorsGroupObjectId) gets OPERATOR_ROLES on the
+# environment's group, so a member can run docs/runbook.md's kubectl steps (local accounts are off: only
+# Azure RBAC reaches the cluster). Unset (dev may leave it) or the committed placeholder: no grant, and every
+# real deploy of prod refuses the placeholder (scripts/ci/placeholders.py).
+for env in environments:
+    operators = env.operators_group_object_id
+    if operators and operators != PLACEHOLDER_OBJECT_ID:
+        for role in OPERATOR_ROLES:
+            assign_role(
+                f"operators-{env.environment}-{role.name.lower().replace('_', '-')}",
+                role=role,
+                scope=groups[env.environment].id,
+                principal_id=operators,
+                principal_type=PrincipalType.GROUP,
+                parent=groups[env.environment],
+            )
 
 if build is not None:
     # `pulumi stack output` of the source stack (registry name, group): blob reads only; outputs are read

@@ -62,6 +62,10 @@ NOT_PARAMETERS: dict[str, str] = {
     ),
     "githubRepository": "subject of the GitHub identity's federated credentials, which are Entra ID objects",
     "githubSubjectPrefixes": "subject prefixes of the GitHub identity's federated credentials (Entra ID)",
+    "operatorsGroupObjectId": (
+        "the people's Kubernetes roles, granted by scripts/bootstrap.sh on the environment's resource group, "
+        "not by this program"
+    ),
     "protectStatefulResources": (
         "Pulumi `protect` on the stateful resources, an engine option with no ARM counterpart "
         "(components/deletion_protection.py: why no CanNotDelete lock)"

@@ -43,6 +43,9 @@ class Role(Enum):
     AKS_RBAC_READER = BuiltInRole(
         "Azure Kubernetes Service RBAC Reader", "7f6c6a51-bcf8-42ba-9220-52d62157d7db"
     )
+    AKS_RBAC_WRITER = BuiltInRole(
+        "Azure Kubernetes Service RBAC Writer", "a7ffa36f-339b-4b5c-8bdf-e2c188b2c0eb"
+    )
     STORAGE_BLOB_DATA_CONTRIBUTOR = BuiltInRole(
         "Storage Blob Data Contributor", "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
     )
@@ -66,6 +69,14 @@ DELEGABLE_BY_CI: tuple[Role, ...] = (
 
 # Custom role definition ids are uuid5(namespace, "<key>/<nameSuffix>"): the same name gives the same id, so a
 # re-run of the bootstrap updates the role instead of creating a second one.
+# What a member of an environment's operators' group (muse:operatorsGroupObjectId) gets on the environment's
+# resource group, granted by the bootstrap: `az aks get-credentials` (the cluster user credential: local
+# accounts are off, so it holds no secret, only the Entra ID login) and Kubernetes read/write in the
+# namespaces through Azure RBAC, what docs/runbook.md's triage and manual rollback run (get/logs/delete
+# pods, rollout history/undo). Not RBAC Admin or Cluster Admin: no person edits Kubernetes roles or
+# cluster-scoped objects.
+OPERATOR_ROLES = (Role.AKS_CLUSTER_USER, Role.AKS_RBAC_WRITER)
+
 _CUSTOM_ROLE_NAMESPACE = uuid.UUID("0b6f3c3e-9d3a-4e55-a3c1-6b2f0f1d5e27")
 
 

@@ -85,6 +85,63 @@ wait_for_grant() { # wait_for_grant <what> <command...>: retry a harmless read u
   done
   echo "   $what: effective after $((SECONDS - started))s"
 }
+echo "== 0/5 preflight: the global names are free and the vCPU quota covers the pools (nothing is created yet)"
+# Registry and storage names are global across Azure: one taken by someone else fails only mid-deploy. A name
+# that exists in this subscription is ours from an earlier run. `check-name` answers nameAvailable
+# (Azure/azure-cli acr/custom.py acr_check_name; storage account check-name), without creating anything.
+name_free() { # name_free <what> <show command...> -- <check-name command...>
+  local what="$1"; shift
+  local show=() check=()
+  while [[ "$1" != -- ]]; do show+=("$1"); shift; done; shift; check=("$@")
+  "${show[@]}" --output none 2>/dev/null && return 0
+  [[ "$("${check[@]}" --query nameAvailable --output tsv)" == true ]] || {
+    echo "bootstrap: the $what name is taken elsewhere in Azure: set another muse:nameSuffix in Pulumi.dev.yaml and Pulumi.prod.yaml" >&2
+    exit 1
+  }
+}
+name_free "state storage account ${state[storage_account]}" az storage account show --name "${state[storage_account]}" \
+  -- az storage account check-name --name "${state[storage_account]}"
+# Key Vault names stay taken while a deleted vault is soft-deleted (purge protection: 90 days in prod), and
+# `az keyvault check-name` says so too.
+name_free "state Key Vault ${state[key_vault]}" az keyvault show --name "${state[key_vault]}" \
+  -- az keyvault check-name --name "${state[key_vault]}"
+for env in "${environments[@]}"; do
+  read -r registry vault < <("$python" -c 'import sys; from stack.naming import ResourceNames as R; n = R.for_stack(sys.argv[1], sys.argv[2]); print(n.registry, n.key_vault)' "$env" "$(stack_value "$env" muse:nameSuffix)")
+  name_free "registry $registry" az acr show --name "$registry" -- az acr check-name --name "$registry"
+  name_free "Key Vault $vault" az keyvault show --name "$vault" -- az keyvault check-name --name "$vault"
+done
+# vCPU quota per VM family and region (`az vm list-usage`: currentValue and limit per family, e.g.
+# standardDDSv5Family, plus the regional total `cores`) against what the pools need at their maximum, plus one
+# surge node per pool during an upgrade (AKS's default maxSurge). The family of a size is its list-skus
+# `family`; a size the region does not offer this subscription stops here too.
+while IFS=$'\t' read -r size vcpus; do
+  family="$(az vm list-skus --location "$location" --resource-type virtualMachines --size "$size" \
+    --query "[?name=='$size'].family | [0]" --output tsv)"
+  [[ -n "$family" ]] || { echo "bootstrap: $size is not offered in $location to this subscription (az vm list-skus)" >&2; exit 1; }
+  for quota in "$family" cores; do
+    read -r used limit < <(az vm list-usage --location "$location" \
+      --query "[?name.value=='$quota'] | [0].[currentValue, limit]" --output tsv)
+    if (( ${used:-0} + vcpus > ${limit:-0} )); then
+      echo "bootstrap: the pools need $vcpus more vCPUs of $quota in $location ($used of $limit used):" \
+        "request a quota increase (Portal > Quotas > Compute, or az quota update) first" >&2
+      exit 1
+    fi
+  done
+done < <("$python" -c '
+import sys
+from collections import Counter
+from stack.config import load_stack_config, vm_size_parts
+from stack.files import read_stack
+need = Counter()
+for env in sys.argv[1:]:
+    c = load_stack_config(env, read_stack(env).config)
+    pools = max(1, len(c.availability_zones))
+    users = c.user_node_max_count if c.user_node_autoscale else c.user_node_count
+    need[c.system_node_vm_size] += vm_size_parts(c.system_node_vm_size)[1] * (c.system_node_count + 1)
+    need[c.user_node_vm_size] += vm_size_parts(c.user_node_vm_size)[1] * pools * (users + 1)
+for size, vcpus in need.items():
+    print(size, vcpus, sep="\t")
+' "${environments[@]}")
 
 echo "== 1/5 resource providers, state backend in ${state[resource_group]} ($location)"
 # CI's roles are scoped to resource groups: it cannot register a provider (stack/providers.py says why each).
@@ -130,9 +187,11 @@ done
 echo "== 2/5 bootstrap stack (resource groups, GitHub identities)"
 # The state backend and the Key Vault secrets provider use azidentity's DefaultAzureCredential, which falls
 # through to the az login session here (AZURE_KEYVAULT_AUTH_VIA_CLI is ignored by the gocloud.dev Pulumi pins).
-pulumi login "$backend_url"
+# No `pulumi login`: it is per machine and would leave the CLI pointed at the bootstrap's container, where a
+# later `pulumi preview --stack prod` finds no stack. Each command gets its backend (scripts/stack does the same).
 (
   cd bootstrap
+  export PULUMI_BACKEND_URL="$backend_url"
   pulumi stack select main --create --secrets-provider "$secrets_provider"
   pulumi up --stack main --yes
 )
@@ -140,6 +199,15 @@ bootstrap_json() { # bootstrap_json <output> <python over `o`>: what it prints, 
   (cd bootstrap && PULUMI_BACKEND_URL="$backend_url" pulumi stack output --stack main --json "$1") |
     "$python" -c "import json,sys; o=json.load(sys.stdin); $2"
 }
+
+# People: the bootstrap stack above granted each environment's operators' group (muse:operatorsGroupObjectId)
+# its cluster roles (bootstrap/__main__.py, rbac/roles.py OPERATOR_ROLES); say where there is none.
+for env in "${environments[@]}"; do
+  group="$(stack_value "$env" muse:operatorsGroupObjectId)"
+  if [[ -z "$group" || "$group" == 00000000-0000-0000-0000-000000000000 ]]; then
+    echo "   $env: no operators' group (muse:operatorsGroupObjectId unset or the placeholder): nobody gets kubectl"
+  fi
+done
 
 echo "== 3/5 environment stacks, each in its own container with its own key"
 for env in "${environments[@]}"; do

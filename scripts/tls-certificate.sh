@@ -28,13 +28,16 @@ done
 python=".venv/bin/python"
 [[ -x "$python" ]] || make venv >/dev/null
 declare -A cert
-while IFS='=' read -r key value; do cert[$key]="$value"; done < <("$python" -m stack.certificate show "$stack")
-# A reserved example name (Pulumi.prod.yaml's placeholder muse.example.com) gets no certificate: set the real
-# host first (scripts/ci/reserved_host.py, RFC 2606).
+# The stack's config, validated (an invalid one stops here with the program's own message).
+shown="$("$python" -m stack.certificate show "$stack")" || exit 2
+while IFS='=' read -r key value; do cert[$key]="$value"; done <<<"$shown"
+# A reserved example name (Pulumi.prod.yaml's placeholder muse.example.com) gets no certificate, and a
+# placeholder contact is reminded of nothing: set the real values first (scripts/ci/placeholders.py, RFC 2606).
 scripts/ci/reserved_host.py --host "${cert[host]}" || {
   echo "set muse:ingressHost of stack $stack to the organisation's DNS name first (docs/runbook.md, TLS certificate)" >&2
   exit 2
 }
+"$python" scripts/ci/placeholders.py --stack "$stack" || exit 2
 policy="$(mktemp)"
 trap 'rm -f "$policy"' EXIT
 "$python" -m stack.certificate policy "$stack" > "$policy"
@@ -50,7 +53,8 @@ elif [[ -n "$pfx" ]]; then
   exit 2
 fi
 
-vault="$(pulumi stack output --stack "$stack" keyVaultName)"
+# Through scripts/stack: the stack's own state container (state-<env>), not whatever `pulumi login` holds.
+vault="$(scripts/stack "$stack" stack output keyVaultName)"
 echo "== ${cert[name]} for ${cert[host]} in Key Vault $vault (issuer ${cert[issuer]})"
 
 for email in ${cert[contacts]}; do

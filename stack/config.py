@@ -8,6 +8,7 @@ that names each key and says what to set.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -97,6 +98,27 @@ _KUBERNETES_MINOR = re.compile(r"^1\.[0-9]{1,2}$")
 _CLOCK_TIME = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 _UTC_OFFSET = re.compile(r"^([+-])([0-9]{2}):(00|15|30|45)$")
 
+# The marked placeholder a committed stack file may carry for an Entra object id it cannot know (the
+# operators' group of the organisation that deploys it): the Nil UUID, "all 128 bits set to zero" (RFC 9562
+# section 5.9), which Entra never assigns. Config accepts it, so `make plan STACK=prod` works on a fresh
+# clone; every real deploy of prod refuses it (scripts/ci/placeholders.py), before the approval.
+PLACEHOLDER_OBJECT_ID = "00000000-0000-0000-0000-000000000000"
+
+# Azure's VM size grammar (learn.microsoft.com/azure/virtual-machines/vm-naming-conventions):
+# [Family] + [Sub-family]* + [# of vCPUs] + [Constrained vCPUs]* + [Additive Features] + [Accelerator Type]* +
+# [Version], e.g. Standard_D4ds_v5, Standard_E8-4ds_v5, Standard_NC24ads_A100_v4. Family letters are upper
+# case, the additive features (a, b, d, i, l, m, p, s, t, C, NP) follow the vCPU count.
+_VM_SIZE_PARTS = re.compile(
+    r"^Standard_(?P<family>[A-Z]{1,4})(?P<vcpus>[0-9]+)(-[0-9]+)?(?P<features>[a-zA-Z]*)"
+    r"(_(?P<accelerator>[A-Z][A-Za-z0-9]*))?(_(?P<version>v[0-9]+))?(_Promo)?$"
+)
+# AKS system pools: "System node pools require a VM SKU of at least 2 vCPUs and 4 GB memory. But burstable-VM
+# (B series) isn't recommended" and AKS refuses B-series sizes with fewer (MicrosoftDocs/azure-aks-docs,
+# articles/aks/use-system-pools.md, "System and user node pools"). The name carries the vCPU count; memory
+# and existence only Azure knows: scripts/stack.py and scripts/bootstrap.sh ask `az vm list-skus` for them.
+SYSTEM_POOL_MIN_VCPUS = 2
+BURSTABLE_FAMILY = "B"
+
 
 def _region(value: str) -> str:
     if value not in AZURE_REGIONS:
@@ -105,9 +127,21 @@ def _region(value: str) -> str:
 
 
 def _vm_size(value: str) -> str:
-    if not _VM_SIZE.match(value):
-        raise ValueError(f"'{value}' is not an Azure VM size name (e.g. Standard_D4ds_v5)")
+    if not (_VM_SIZE.match(value) and _VM_SIZE_PARTS.match(value)):
+        raise ValueError(
+            f"'{value}' is not an Azure VM size name: "
+            "Standard_<family><vCPUs>[features][_accelerator][_v<n>], e.g. Standard_D4ds_v5 "
+            "(learn.microsoft.com/azure/virtual-machines/vm-naming-conventions)"
+        )
     return value
+
+
+def vm_size_parts(size: str) -> tuple[str, int]:
+    """(family, vCPUs) of a size name that passed `_vm_size`, e.g. ("D", 4) for Standard_D4ds_v5."""
+    match = _VM_SIZE_PARTS.match(size)
+    if match is None:
+        raise ValueError(f"'{size}' is not an Azure VM size name")
+    return match.group("family"), int(match.group("vcpus"))
 
 
 def _guid(value: str) -> str:
@@ -329,6 +363,15 @@ class StackConfig(BaseModel):
         alias="clusterAdminGroupObjectIds",
         description="Entra ID groups that get cluster-admin through AKS-managed Entra integration.",
     )
+    operators_group_object_id: Annotated[str, AfterValidator(_optional_guid)] = Field(
+        default="",
+        alias="operatorsGroupObjectId",
+        description=(
+            "Object id of the Entra ID group of the people who operate this stack by hand (docs/runbook.md); "
+            "the bootstrap grants it the cluster's user credential and Kubernetes read/write. Required in "
+            "prod; 00000000-0000-0000-0000-000000000000 marks a placeholder that real deploys refuse."
+        ),
+    )
     replicas: Annotated[int, Field(ge=1, le=50)] = Field(
         default=1, alias="replicas", description="Muse pod replicas (prod needs at least 2)."
     )
@@ -384,7 +427,12 @@ class StackConfig(BaseModel):
         default=30, alias="logRetentionDays", description="Log Analytics retention in days (30-730)."
     )
     alert_emails: tuple[Annotated[str, AfterValidator(_email)], ...] = Field(
-        default=(), alias="alertEmails", description="Email addresses the alert action group notifies."
+        default=(),
+        alias="alertEmails",
+        description=(
+            "Email addresses the alert action group notifies; prod needs at least one alert receiver (an "
+            "address under example.com is a placeholder that real deploys refuse)."
+        ),
     )
     image_tag: Annotated[str, AfterValidator(_image_tag)] = Field(
         default="latest",
@@ -443,7 +491,9 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"  - {PROJECT}:{self.key}: {self.message}"
+        # A key of another namespace (a near miss of ours) is shown as it is written.
+        key = self.key if ":" in self.key else f"{PROJECT}:{self.key}"
+        return f"  - {key}: {self.message}"
 
 
 class ConfigError(ValueError):
@@ -728,6 +778,55 @@ def _github_subject_prefixes(c: Mapping[str, Any]) -> list[Problem]:
     return [Problem("githubSubjectPrefixes", problem) for problem in problems]
 
 
+def alert_receivers(c: Mapping[str, Any]) -> int:
+    """How many receivers the alert action group notifies, of every kind the config has (email addresses
+    today); a receiver kind added later counts here, so the prod rule below holds for it unchanged."""
+    kinds = [name for name in _RECEIVER_FIELDS if name in c]
+    return sum(len(c[name]) for name in kinds)
+
+
+# Every config field that lists alert receivers, one per kind (StackConfig field names).
+_RECEIVER_FIELDS = ("alert_emails",)
+
+
+def _prod_alert_receivers(c: Mapping[str, Any]) -> list[Problem]:
+    if is_production(c) and alert_receivers(c) == 0:
+        return [
+            Problem(
+                "alertEmails",
+                "prod's alerts must reach someone: set at least one receiver, e.g. "
+                "`pulumi config set --path 'muse:alertEmails[0]' <on-call address>`",
+            )
+        ]
+    return []
+
+
+def _prod_operators(c: Mapping[str, Any]) -> list[Problem]:
+    if is_production(c) and not c["operators_group_object_id"]:
+        return [
+            Problem(
+                "operatorsGroupObjectId",
+                "prod needs the Entra ID group of the people who operate it (kubectl in docs/runbook.md): "
+                "set its object id (az ad group show --group <name> --query id -o tsv)",
+            )
+        ]
+    return []
+
+
+def _system_pool_size(c: Mapping[str, Any]) -> list[Problem]:
+    family, vcpus = vm_size_parts(c["system_node_vm_size"])
+    if family.startswith(BURSTABLE_FAMILY) or vcpus < SYSTEM_POOL_MIN_VCPUS:
+        return [
+            Problem(
+                "systemNodeVmSize",
+                f"{c['system_node_vm_size']} cannot run the AKS system pool: it needs at least "
+                f"{SYSTEM_POOL_MIN_VCPUS} vCPUs and 4 GiB and no B-series (burstable) size "
+                "(learn.microsoft.com/azure/aks/use-system-pools); e.g. Standard_D2ds_v5",
+            )
+        ]
+    return []
+
+
 CROSS_RULES: tuple[tuple[frozenset[str], CrossRule], ...] = (
     (frozenset({"github_repository", "github_subject_prefixes"}), _github_subject_prefixes),
     (
@@ -752,6 +851,9 @@ CROSS_RULES: tuple[tuple[frozenset[str], CrossRule], ...] = (
         _tls,
     ),
     (frozenset({"tier", "protect_stateful_resources"}), _prod_protection),
+    (frozenset({"tier", *_RECEIVER_FIELDS}), _prod_alert_receivers),
+    (frozenset({"tier", "operators_group_object_id"}), _prod_operators),
+    (frozenset({"system_node_vm_size"}), _system_pool_size),
 )
 
 
@@ -763,26 +865,83 @@ def _kubernetes_support(version: str, today: date) -> list[Problem]:
     return []
 
 
+def _advice(key: str, by_key: Mapping[str, str]) -> str:
+    """ "did you mean <key>?" for a near miss (another case, a letter dropped or swapped), else how to fix."""
+    same_letters = [k for k in by_key if k.lower() == key.lower()]
+    close = same_letters or difflib.get_close_matches(key, list(by_key), n=1, cutoff=0.8)
+    return f"did you mean {close[0]}?" if close else "remove it or declare it in Pulumi.yaml"
+
+
+# Namespaces of the stack file that belong to others and are never ours: the providers' own settings.
+def _foreign_near_misses(values: Mapping[str, Any], by_key: Mapping[str, str]) -> list[Problem]:
+    """A key in another namespace that looks like ours (`mues:userNodeCount`, `Muse:replicas`): the engine
+    hands it to nobody, so the setting would be silently lost. Provider namespaces (`azure-native:location`)
+    are not near misses of `muse` and pass."""
+    problems = []
+    for key in sorted(values):
+        namespace, _, name = key.partition(":")
+        if not name or namespace == PROJECT:
+            continue
+        if difflib.get_close_matches(namespace.lower(), [PROJECT], n=1, cutoff=0.6):
+            found = name if name in by_key else None
+            guess = found or (difflib.get_close_matches(name, list(by_key), n=1, cutoff=0.8) or [name])[0]
+            problems.append(
+                Problem(
+                    key,
+                    f"is in namespace '{namespace}', which nothing reads; did you mean {PROJECT}:{guess}?",
+                )
+            )
+    return problems
+
+
+def unquoted_numbers(stack_file: Mapping[str, Any]) -> list[Problem]:
+    """Keys of text whose stack-file value YAML read as a number. The Pulumi CLI hands the program the number
+    re-printed, not the text written: an unquoted `1.30` arrives as "1.3" (pulumi/pulumi
+    sdk/go/common/resource/config/object.go at 042b25538a47757434b4518559b5bf2b4c4ce9f8: UnmarshalYAML
+    decodes into `any`, a float64, and MarshalString writes it back as JSON); only the stack file shows it."""
+    problems = []
+    by_key = {_key_of(name): name for name in StackConfig.model_fields}
+    for key, value in sorted(stack_file.items()):
+        name = by_key.get(key.removeprefix(f"{PROJECT}:"))
+        if name is None or isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        if _pulumi_type(StackConfig.model_fields[name].annotation) == "string":
+            problems.append(
+                Problem(
+                    _key_of(name),
+                    f"is the number {value!r} in the stack file, and YAML drops what a number does not keep "
+                    f'(an unquoted 1.30 is read as 1.3): quote it, e.g. "{value}" written as you mean it',
+                )
+            )
+    return problems
+
+
 def load_stack_config(
-    stack: str, values: Mapping[str, Any], *, today: date | None = None, cluster_exists: bool = False
+    stack: str,
+    values: Mapping[str, Any],
+    *,
+    today: date | None = None,
+    stack_file: Mapping[str, Any] | None = None,
+    cluster_exists: bool = False,
 ) -> StackConfig:
     """Validate the `muse:*` config of `stack`. `values` maps keys (with or without `muse:`) to raw values.
 
     `today` is the date the Kubernetes version must be supported on (default: today in UTC; tests pin it).
+    `stack_file` is the stack file's config as YAML typed it (StackFiles.stack_file_config), for the one
+    mistake the engine's strings hide: a number where text was meant (`unquoted_numbers`).
     `cluster_exists`: the stack's cluster was created already (stack/deployed.py), so `kubernetesVersion`
     is not used (the channel owns the version) and a minor past support is no reason to refuse: refusing
     would block every deploy and the automatic rollback of a running cluster. Only creation is refused.
     Raises ConfigError listing every problem; returns a frozen StackConfig otherwise.
     """
     by_key = {_key_of(name): name for name in StackConfig.model_fields}
-    raw = {key.removeprefix(f"{PROJECT}:"): value for key, value in values.items()}
-    problems: list[Problem] = []
+    ours = {key: value for key, value in values.items() if ":" not in key or key.startswith(f"{PROJECT}:")}
+    raw = {key.removeprefix(f"{PROJECT}:"): value for key, value in ours.items()}
+    problems: list[Problem] = [*_foreign_near_misses(values, by_key), *unquoted_numbers(stack_file or {})]
     parsed: dict[str, Any] = {}
 
     for key in sorted(set(raw) - set(by_key)):
-        close = [k for k in by_key if k.lower() == key.lower()]
-        advice = f"did you mean {close[0]}?" if close else "remove it or declare it in Pulumi.yaml"
-        problems.append(Problem(key, f"unknown key; {advice}"))
+        problems.append(Problem(key, f"unknown key; {_advice(key, by_key)}"))
 
     for name, field in StackConfig.model_fields.items():
         key = _key_of(name)
@@ -847,11 +1006,17 @@ def from_pulumi(*, cluster_exists: bool = False) -> StackConfig:
     """
     import pulumi
 
-    from stack.pulumi_config import project_config
+    from stack.files import read_stack
+    from stack.pulumi_config import stack_config
 
     today = kubernetes_support.utc_today()
+    stack = pulumi.get_stack()
+    try:  # `pulumi up` runs in the project directory, beside Pulumi.<stack>.yaml
+        stack_file = read_stack(stack).stack_file_config
+    except FileNotFoundError:  # an Automation API inline program has no stack file
+        stack_file = {}
     config = load_stack_config(
-        pulumi.get_stack(), project_config(PROJECT), today=today, cluster_exists=cluster_exists
+        stack, stack_config(), today=today, stack_file=stack_file, cluster_exists=cluster_exists
     )
     verdict = kubernetes_support.check(config.kubernetes_version, today)
     if verdict.status is kubernetes_support.Support.ENDING:

@@ -34,3 +34,10 @@ def project_config(project: str) -> dict[str, Any]:
     """`{"<project>:<key>": value}` for every key of `project` the engine passed, declared or not."""
     keys = set(pulumi.runtime.get_config_env()) | _keys_set_in_process()
     return {key: pulumi.runtime.get_config(key) for key in sorted(keys) if key.startswith(f"{project}:")}
+
+
+def stack_config() -> dict[str, Any]:
+    """Every key of every namespace the engine passed: the program's own (`project_config`) and others, so a
+    near miss of the project's namespace (`mues:replicas`) can be reported instead of silently ignored."""
+    keys = set(pulumi.runtime.get_config_env()) | _keys_set_in_process()
+    return {key: pulumi.runtime.get_config(key) for key in sorted(keys)}

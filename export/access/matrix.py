@@ -32,6 +32,10 @@ def _assignment(assignment: Assignment) -> str:
     return _cell(assignment.label)
 
 
+def _who(kind: str) -> str:
+    return "its members, by hand (docs/runbook.md)" if kind.endswith("(people)") else "Azure itself"
+
+
 def render(notice: str, model: Model | None = None, result: Result | None = None) -> str:
     model = model or build()
     result = result or evaluate(model)
@@ -45,7 +49,9 @@ def render(notice: str, model: Model | None = None, result: Result | None = None
         "minus NotActions, DataActions apart, wildcards, scope inheritance, ABAC conditions) on the built-in",
         "role definitions in `export/access/builtin-roles.json`. `tests/access/` fails when an operation is",
         "denied, a grant is needed by nothing, or a prohibition below can be broken. Why each identity",
-        "exists: [architecture/azure.md](architecture/azure.md#identities-and-rbac).",
+        "exists: [architecture/azure.md](architecture/azure.md#identities-and-rbac). People are here too:",
+        "each environment's operators' group (`muse:operatorsGroupObjectId`, granted by the bootstrap)",
+        "with what [the runbook](runbook.md) has a member do in the cluster.",
         "",
         "## Identities",
         "",
@@ -58,7 +64,7 @@ def render(notice: str, model: Model | None = None, result: Result | None = None
         grants = "<br>".join(_assignment(a) for a in sorted(model.assignments_of(key), key=lambda a: a.label))
         lines.append(
             f"| `{key}` | {identity.kind} | {'<br>'.join(f'`{s}`' for s in identity.subjects) or '-'} "
-            f"| {'<br>'.join(_cell(j) for j in jobs) or 'Azure itself'} | {grants or '-'} |"
+            f"| {'<br>'.join(_cell(j) for j in jobs) or _who(identity.kind)} | {grants or '-'} |"
         )
     lines += ["", "## What each identity does, and the grant that allows it", ""]
     lines.append(

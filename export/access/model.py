@@ -35,8 +35,9 @@ from export.workflows import PULUMI_ACTION, Job, Workflow, load_all
 from offline.engine import OfflinePlan, RecordingMonitor, run_stack
 from offline.mocks import SUBSCRIPTION_ID
 from rbac.policies import FEDERATED_CREDENTIAL_TYPE, GITHUB_ISSUER, ISSUER_ALIAS
-from rbac.roles import PrincipalType, Role
-from stack.files import REPO_ROOT
+from rbac.roles import OPERATOR_ROLES, PrincipalType, Role
+from stack.config import PLACEHOLDER_OBJECT_ID
+from stack.files import REPO_ROOT, read_stack
 from stack.naming import ResourceNames, StateBackendNames
 
 BOOTSTRAP = "bootstrap"
@@ -321,6 +322,66 @@ def runtime_operations(stack: str, facts: StackFacts) -> Iterator[Operation]:
                     ops.AKS_IDENTITIES,
                 ),
             )
+
+
+# What a person does in a cluster by hand (docs/runbook.md: "The operator's path" step 3, the alerts' first
+# steps, "Manual rollback"): each (what, Kubernetes group, resource, verb).
+RUNBOOK_KUBECTL = (
+    ("kubectl get pods / kubectl logs", "core", "pods", "read"),
+    ("kubectl delete pod (a leaking pod)", "core", "pods", "delete"),
+    ("kubectl rollout history / status", "apps", "deployments", "read"),
+    ("kubectl rollout history (its ReplicaSets)", "apps", "replicasets", "read"),
+    ("kubectl rollout undo", "apps", "deployments", "write"),
+)
+
+
+def operators(stack: str) -> str:
+    return f"operators ({stack})"
+
+
+def people(
+    stack: str, facts: StackFacts, roles: Mapping[str, RoleDefinition]
+) -> tuple[Identity, list[Assignment], list[Operation]]:
+    """The stack's operators' group: its identity, the grants the bootstrap gives it (from its plan when the
+    stack file names a real group; modelled from OPERATOR_ROLES while it is unset or the placeholder, as the
+    bootstrap will grant once it is set) and what the runbook has a member do."""
+    group = read_stack(stack).config.get("muse:operatorsGroupObjectId", "")
+    real = bool(group) and group != PLACEHOLDER_OBJECT_ID
+    principal = group if real else f"operators-group-of-{stack}"
+    identity = Identity(operators(stack), principal, "Entra ID group (people)")
+    assignments = (
+        []
+        if real
+        else [
+            Assignment(
+                name=f"operators-{stack}-{role.name.lower().replace('_', '-')}",
+                principal=principal,
+                role=roles[role.value.id],
+                scope=facts.group_id,
+                source="bootstrap, once muse:operatorsGroupObjectId is set",
+            )
+            for role in OPERATOR_ROLES
+        ]
+    )
+    where = f"docs/runbook.md ({stack})"
+    found = [
+        Operation(
+            identity.key,
+            f"{where}: az aks get-credentials",
+            Need(
+                f"{ops.CLUSTER}/listClusterUserCredential/action",
+                False,
+                facts.cluster_id,
+                "az aks get-credentials",
+                ops.AKS_CREDENTIALS,
+            ),
+        )
+    ]
+    found += [
+        Operation(identity.key, f"{where}: {what}", ops.kubernetes_need(facts, group, plural, verb, what))
+        for what, group, plural, verb in RUNBOOK_KUBECTL
+    ]
+    return identity, assignments, found
 
 
 def _gateway_tls_operations(stack: str, facts: StackFacts) -> Iterator[Operation]:
@@ -897,6 +958,10 @@ def assemble(workflows: tuple[Workflow, ...]) -> Model:
                 operations += found
     for stack, facts in stacks.items():
         operations += runtime_operations(stack, facts)
+        person, granted, done = people(stack, facts, roles)
+        identities[person.key] = person
+        assignments += granted
+        operations += done
     return Model(
         identities,
         assignments,

@@ -233,7 +233,7 @@ param imageImportPrincipalId string = ''
 @maxValue(730)
 param logRetentionDays int = 30
 
-@description('Email addresses the alert action group notifies.')
+@description('Email addresses the alert action group notifies; prod needs at least one alert receiver (an address under example.com is a placeholder that real deploys refuse).')
 param alertEmails array = []
 
 @description('Name of the certificate for ingressHost in the stack\'s Key Vault, which the Gateway serves (scripts/tls-certificate.sh puts it there); required with ingressHost.')
@@ -289,6 +289,7 @@ var roleDefinitionIds = {
   rbacAdministrator: 'f58310d9-a9f6-439a-9e8d-f62e7b41a168'
   aksRbacClusterAdmin: 'b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b'
   aksRbacReader: '7f6c6a51-bcf8-42ba-9220-52d62157d7db'
+  aksRbacWriter: 'a7ffa36f-339b-4b5c-8bdf-e2c188b2c0eb'
   storageBlobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
   storageBlobDataReader: '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1'
 }

@@ -34,8 +34,10 @@ Deployment changed (a policy violation, a program or Azure error earlier in the 
 records and runs the previous image and nothing is rolled back. The rollback restores the image only: the
 failed commit's infrastructure changes that `pulumi up` applied stay (docs/runbook.md, "Automatic rollback").
 
-A stack whose `muse:ingressHost` is a reserved example name (RFC 2606; reserved_host.py) is refused before
-step 1, exit 64, as a malformed digest is.
+A stack that still carries a committed placeholder (a reserved example `muse:ingressHost`, the Nil UUID as
+`muse:operatorsGroupObjectId`, an example.com `muse:alertEmails` address: placeholders.py) is refused before
+step 1, exit 64, as a malformed digest is. placeholders.py reads the config with the program's own code, so it
+runs with the project's .venv (every deploy job makes it first: `make ci-venv`).
 
 Exit codes: 0 released; 1 release failed, the previous image serves (rolled back, or never replaced);
 2 release failed and there is nothing to return to (first deploy, or the same image); 3 release failed and
@@ -58,11 +60,11 @@ from pathlib import Path
 
 from deployed_image_tag import deployed_image_tag
 from dns_check import report as public_dns_report
-from reserved_host import problem as reserved_host_problem
 from update_message import deploy_message, rollback_message
 from workflow_files import append
 
 HERE = Path(__file__).resolve().parent
+VENV_PYTHON = HERE.parent.parent / ".venv" / "bin" / "python"
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 # What a failed pulumi command's output says went wrong, matched in order. Not its exit code: pulumi's
 # ExitCodeFor (pkg/cmd/pulumi/cmd/exit_codes.go) defines 4 (resource error) and 5 (policy violation) but never
@@ -342,6 +344,22 @@ def deploy(stack: str, image: str, commit: str, policy_packs: list[str]) -> tupl
     return ROLLBACK_FAILED, summary(stack, ROLLBACK_FAILED, previous, new, rollback, kept)
 
 
+def placeholder_problem(stack: str) -> str | None:
+    """placeholders.py's message for `stack`, or None; run with the project's .venv (module docstring)."""
+    if not VENV_PYTHON.exists():
+        return f"{VENV_PYTHON} is missing: run `make ci-venv` first (placeholders.py needs the program)"
+    done = subprocess.run(
+        [str(VENV_PYTHON), str(HERE / "placeholders.py"), "--stack", stack],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=HERE.parent.parent,
+    )
+    return (
+        None if done.returncode == 0 else (done.stderr.strip() or f"placeholders.py exit {done.returncode}")
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stack", required=True)
@@ -352,11 +370,11 @@ def main(argv: list[str] | None = None) -> int:
     if not DIGEST.match(args.image_tag):
         print(f"::error title=Digest::'{args.image_tag}' is not sha256:<64 hex>", flush=True)
         return 64
-    # Before anything changes: a stack that serves a reserved example name (Pulumi.prod.yaml's placeholder) is
-    # not deployed for real (reserved_host.py says why); the offline plan and previews still accept it.
-    blocked = reserved_host_problem(args.stack, HERE.parent.parent)
+    # Before anything changes: a stack with a committed placeholder (Pulumi.prod.yaml's) is not deployed for
+    # real (placeholders.py says why); the offline plan and the tests still accept it.
+    blocked = placeholder_problem(args.stack)
     if blocked:
-        print(f"::error title=Ingress host ({args.stack})::{blocked}", flush=True)
+        print(f"::error title=Placeholders ({args.stack})::{' '.join(blocked.split())}", flush=True)
         return 64
     try:
         result, text = deploy(args.stack, args.image_tag, args.commit, args.policy_pack)

@@ -33,6 +33,7 @@ ENV_STATE = {env: StateBackendNames.for_environment(env, "m7k2") for env in ENVI
 
 STUB = """#!/usr/bin/env bash
 echo "$(basename "$0") $*" >> "$CALLS"
+[ "$(basename "$0")" != pulumi ] || echo "$* | ${PULUMI_BACKEND_URL:-no backend}" >> "$CALLS.backend"
 case "$(basename "$0") $*" in
   "az storage container "*|"az keyvault key "*)
     # A role the admin just granted itself is not effective at once (Azure RBAC: up to 10 minutes); until
@@ -48,6 +49,10 @@ case "$(basename "$0") $*" in
     fi ;;&
   "az account show"*) echo 11111111-2222-3333-4444-555555555555 ;;
   "az ad signed-in-user show"*) echo aaaaaaaa-0000-0000-0000-000000000001 ;;
+  "az acr check-name"*|"az storage account check-name"*|"az keyvault check-name"*)
+    echo "${NAME_AVAILABLE:-true}" ;;
+  "az vm list-skus"*) echo standardDDSv5Family ;;
+  "az vm list-usage"*) printf '%s\t%s\n' 0 "${QUOTA:-100}" ;;
   "az "*" show "*|"az group show"*) [ "$EXISTING" = yes ] || exit 3 ;;
   "pulumi stack output --stack main --json "*) cat "$OUTPUTS/${@: -1}.json" ;;
   "pulumi stack output"*) echo "value-of-${@: -1}" ;;
@@ -201,13 +206,22 @@ def test_fresh_subscription_gets_a_locked_down_state_backend_then_the_stacks(
     registered = [c.split()[4] for c in calls if c.startswith("az provider register")]
     assert registered == list(RESOURCE_PROVIDERS)
     assert _index(calls, "az provider register") < _index(calls, "az storage account create")
-    # Order: backend, then login to it, then the bootstrap stack, then the environments.
-    assert _index(calls, "az keyvault key create") < _index(calls, f"pulumi login {STATE.backend_url}")
+    # Order: backend, then the bootstrap stack, then the environments. No `pulumi login` (per machine: it
+    # would leave the CLI on the bootstrap's container); every pulumi command names its own backend.
+    assert not [c for c in calls if c.startswith("pulumi login")]
     assert (
-        _index(calls, "pulumi login")
+        _index(calls, "az keyvault key create")
         < _index(calls, "pulumi up --stack main")
         < _index(calls, "pulumi stack select dev")
     )
+    backends = (tmp_path / "calls.log.backend").read_text().splitlines()
+    for line in backends:
+        stack = "main" if "--stack main" in line or line.startswith("stack select main") else None
+        for env in ENV_STATE:
+            if f"--stack {env}" in line or line.startswith(f"stack select {env}"):
+                stack = env
+        expected = STATE if stack == "main" else ENV_STATE.get(stack or "")
+        assert expected is not None and line.endswith(f"| {expected.backend_url}"), line
     for env, names in ENV_STATE.items():
         assert f"pulumi stack select {env} --create --secrets-provider {names.secrets_provider}" in calls
     build = bootstrap_outputs["stackConfig"]["dev"]["muse:imagePushPrincipalId"]  # type: ignore[index]
@@ -569,6 +583,33 @@ def test_negative_control_without_the_field_an_administrator_skips_the_prod_appr
     github.put("prod", {"reviewers": [{"type": "User", "id": 42}], "deployment_branch_policy": {}})
     assert github.environments["prod"]["can_admins_bypass"] is True
     assert Run(Environment(reviewers=("user42",))).job_may_start(admin_bypass=True)
+
+
+@pytest.mark.parametrize(
+    ("env", "words"),
+    [
+        ({"NAME_AVAILABLE": "false"}, "name is taken elsewhere in Azure"),
+        ({"QUOTA": "10"}, "request a quota increase"),
+    ],
+    ids=["taken-name", "short-quota"],
+)
+def test_preflight_stops_before_anything_is_created(
+    tmp_path: Path, bootstrap_outputs: dict[str, object], env: dict[str, str], words: str
+) -> None:
+    result, calls = _run(tmp_path, bootstrap_outputs, extra_env=env)
+    assert result.returncode == 1 and words in result.stderr, result.stderr
+    assert not [c for c in calls if " create " in f"{c} " or c.startswith(("pulumi", "az provider register"))]
+
+
+def test_the_committed_placeholder_group_gets_no_grant(
+    tmp_path: Path, plans: dict[str, OfflinePlan], bootstrap_outputs: dict[str, object]
+) -> None:
+    # Negative control of the preflight (names free, quota 100 vCPUs per family) and of the grant: the
+    # committed files name no real operators' group, so the run goes on and grants nobody a Kubernetes role.
+    result, calls = _run(tmp_path, bootstrap_outputs, plans=plans)
+    assert result.returncode == 0, result.stderr
+    assert "prod: no operators' group" in result.stdout
+    assert not [c for c in calls if "--assignee-principal-type Group" in c]
 
 
 # --- self-grants: used only once they work ------------------------------------------------------------------

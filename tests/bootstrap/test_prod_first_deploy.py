@@ -84,7 +84,7 @@ def test_the_runbook_gives_the_order_and_the_stage() -> None:
     text = RUNBOOK.read_text()
     section = text[text.index("## Prod's first deploy") :]
     section = section[: section.index("\n## ", 3)]
-    assert "MUSE_BOOTSTRAP_STAGE=vault pulumi up --stack prod" in section
+    assert "MUSE_BOOTSTRAP_STAGE=vault scripts/stack prod up" in section  # prod's own state container
     order = ["**registry** stage", "**Key Vault stage**", "the **certificate**", "the **full deploy**"]
     positions = [section.index(step) for step in order]
     assert positions == sorted(positions), "vault -> certificate -> full deploy, in this order"

@@ -105,7 +105,7 @@ def test_plan_shows_what_a_reviewer_checks(plans: dict[str, OfflinePlan]) -> Non
         r"severity +1",
         r"namespace +muse-prod",
         r"actionGroups +ag-muse-prod-m7k2",
-        r"receivers +none \(muse:alertEmails is empty\)",
+        r"receivers +email oncall@example\.com",  # the committed placeholder (scripts/ci/placeholders.py)
         r"containerLogV2 +true",
         r"addons +azureKeyvaultSecretsProvider, omsagent",
     ):

@@ -21,6 +21,9 @@ RESERVED_HOST_CHECK = REPO_ROOT / "scripts" / "ci" / "reserved_host.py"
 # A host outside the reserved example names (RFC 2606), as a real prod config has; Pulumi.prod.yaml's
 # placeholder muse.example.com is refused by the script (test below).
 REAL_HOST = "muse.contoso.com"
+REAL_GROUP = (
+    "3f2b6c1e-9a4d-4e8f-b7c2-1d5e6f7a8b9c"  # an operators' group object id (any GUID but the Nil UUID)
+)
 
 
 def _config(stack: str, **overrides: Any) -> StackConfig:
@@ -110,9 +113,19 @@ def _run(
         (root / "scripts" / "ci").mkdir(parents=True)
         shutil.copy(SCRIPT, root / "scripts" / SCRIPT.name)
         shutil.copy(RESERVED_HOST_CHECK, root / "scripts" / "ci" / RESERVED_HOST_CHECK.name)
+        shutil.copy(
+            RESERVED_HOST_CHECK.with_name("placeholders.py"), root / "scripts" / "ci" / "placeholders.py"
+        )
+        for name in ("stack", "stack_command.py"):
+            shutil.copy(REPO_ROOT / "scripts" / name, root / "scripts" / name)
         (root / ".venv").symlink_to(REPO_ROOT / ".venv")
     stack_file = yaml.safe_load((REPO_ROOT / "Pulumi.prod.yaml").read_text())
-    overrides = {"ingressHost": REAL_HOST, **overrides}
+    real = {
+        "ingressHost": REAL_HOST,
+        "operatorsGroupObjectId": REAL_GROUP,
+        "alertEmails": '["ops@contoso.com"]',
+    }
+    overrides = {**real, **overrides}
     stack_file["config"].update({f"muse:{key}": yaml.safe_load(value) for key, value in overrides.items()})
     (root / "Pulumi.prod.yaml").write_text(yaml.safe_dump(stack_file))
     env = {
@@ -136,11 +149,12 @@ def _run(
 def test_prod_imports_the_cas_certificate_with_its_policy_and_sets_the_contacts(tmp_path: Path) -> None:
     pfx = tmp_path / "muse.pfx"
     pfx.write_bytes(b"not really a pfx")
-    code, output, calls = _run(tmp_path, "prod", "--import", str(pfx), alertEmails='["ops@example.org"]')
+    code, output, calls = _run(tmp_path, "prod", "--import", str(pfx), alertEmails='["ops@contoso.com"]')
     assert code == 0, output
-    assert "pulumi stack output --stack prod keyVaultName" in calls
+    # Through scripts/stack, so against prod's own state container.
+    assert "pulumi stack output keyVaultName --stack prod" in calls
     assert (
-        "az keyvault certificate contact add --vault-name kv-muse-prod-m7k2 --email ops@example.org" in calls
+        "az keyvault certificate contact add --vault-name kv-muse-prod-m7k2 --email ops@contoso.com" in calls
     )
     [imported] = [c for c in calls if c.startswith("az keyvault certificate import")]
     assert f"--vault-name kv-muse-prod-m7k2 --name muse-tls --file {pfx}" in imported
@@ -152,8 +166,14 @@ def test_prod_imports_the_cas_certificate_with_its_policy_and_sets_the_contacts(
 @pytest.mark.parametrize(
     ("args", "overrides", "message"),
     [
-        ((), {"alertEmails": '["ops@example.org"]'}, "import the CA's certificate"),
-        (("--import", "x.pfx"), {}, "set muse:alertEmails"),
+        ((), {"alertEmails": '["ops@contoso.com"]'}, "import the CA's certificate"),
+        (("--import", "x.pfx"), {"alertEmails": "[]"}, "prod's alerts must reach someone"),
+        # The committed placeholder contact: Key Vault would remind nobody (scripts/ci/placeholders.py).
+        (
+            ("--import", "x.pfx"),
+            {"alertEmails": '["oncall@example.com"]'},
+            "muse:alertEmails: oncall@example.com is a placeholder",
+        ),
         (
             ("--import", "x.pfx"),
             {"ingressTlsCertificateIssuer": "digicert-muse"},
@@ -163,7 +183,7 @@ def test_prod_imports_the_cas_certificate_with_its_policy_and_sets_the_contacts(
         # The committed placeholder: no certificate for a reserved example name (RFC 2606).
         (
             ("--import", "x.pfx"),
-            {"ingressHost": "muse.example.com", "alertEmails": '["ops@example.org"]'},
+            {"ingressHost": "muse.example.com", "alertEmails": '["ops@contoso.com"]'},
             "muse.example.com is under example.com, reserved for examples",
         ),
         ((), {"ingressHost": "muse.test", "ingressTlsCertificateIssuer": "digicert-muse"}, "reserved for"),
@@ -171,6 +191,7 @@ def test_prod_imports_the_cas_certificate_with_its_policy_and_sets_the_contacts(
     ids=[
         "import-without-a-file",
         "no-one-to-remind",
+        "placeholder-contact",
         "import-for-an-issuer",
         "bad-argument",
         "placeholder-host",

@@ -131,6 +131,16 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str, str]] = [
     ("dev", {"muse:ingressTlsCertificate": "muse-tls"}, "ingressHost", "no host"),
     ("dev", {"muse:ingressTlsCertificate": "a.b"}, "ingressTlsCertificate", "pattern"),
     ("prod", {"muse:protectStatefulResources": False}, "protectStatefulResources", "set true"),
+    # People and alerts: prod names the operators' group and at least one alert receiver.
+    ("prod", {"muse:operatorsGroupObjectId": None}, "operatorsGroupObjectId", "az ad group show"),
+    ("prod", {"muse:operatorsGroupObjectId": "ops-team"}, "operatorsGroupObjectId", "GUID"),
+    ("prod", {"muse:alertEmails": []}, "alertEmails", "prod's alerts must reach someone"),
+    # Near misses: a dropped letter gets "did you mean"; a foreign namespace that looks like ours too.
+    ("dev", {"muse:userNodeCont": 2}, "userNodeCont", "did you mean userNodeCount?"),
+    # VM sizes: the size-name grammar, and AKS's system pool rules (no B-series, at least 2 vCPUs).
+    ("dev", {"muse:userNodeVmSize": "Standard_d2ds_v5"}, "userNodeVmSize", "not an Azure VM size name"),
+    ("dev", {"muse:systemNodeVmSize": "Standard_B2ms"}, "systemNodeVmSize", "no B-series"),
+    ("dev", {"muse:systemNodeVmSize": "Standard_D1_v2"}, "systemNodeVmSize", "at least 2 vCPUs"),
 ]
 
 
@@ -174,6 +184,8 @@ def test_every_problem_is_listed_in_one_message() -> None:
             "ingressTlsCertificate",
             "ingressTlsCertificateIssuer",
             "protectStatefulResources",
+            "alertEmails",
+            "operatorsGroupObjectId",
         ]
     )
     assert str(raised.value).count("\n  - muse:") == len(keys)
@@ -193,6 +205,8 @@ def test_a_broken_key_does_not_hide_rules_on_other_keys() -> None:
             ingressHost="muse.example.org",
             ingressTlsCertificate="muse-tls",
             ingressTlsCertificateIssuer="Unknown",
+            operatorsGroupObjectId="3f2b6c1e-9a4d-4e8f-b7c2-1d5e6f7a8b9c",
+            alertEmails='["oncall@contoso.com"]',
         )
     assert {p.key for p in raised.value.problems} == {"replicas", "clusterTier"}
 
@@ -232,3 +246,106 @@ def test_dev_may_serve_http_on_an_ip_or_https_on_a_host() -> None:
         "muse-dev.example.org",
         "muse-dev-tls",
     )
+
+
+def _problems(**changes: Any) -> dict[str, str]:
+    values = {**VALID_DEV, **changes}
+    try:
+        load_stack_config("test", values)
+    except ConfigError as error:
+        return {p.key: p.message for p in error.problems}
+    return {}
+
+
+def test_a_key_in_a_namespace_that_looks_like_ours_is_reported_not_lost() -> None:
+    problems = _problems(**{"mues:userNodeCount": "2", "Muse:replicas": "2"})
+    assert "did you mean muse:userNodeCount?" in problems["mues:userNodeCount"]
+    assert "did you mean muse:replicas?" in problems["Muse:replicas"]
+    # ...and shown as written in the one message (not as muse:mues:...).
+    with pytest.raises(ConfigError, match=r"\n  - mues:userNodeCount: is in namespace 'mues'"):
+        load_stack_config("test", {**VALID_DEV, "mues:userNodeCount": "2"})
+
+
+def test_negative_control_provider_namespaces_are_not_near_misses() -> None:
+    # azure-native's own `location` is the provider's setting, not a typo of ours.
+    assert _problems(**{"azure-native:location": "westeurope", "kubernetes:context": "x"}) == {}
+
+
+def test_near_miss_advice_only_for_near_misses() -> None:
+    assert _problems(userNodeCont="2")["userNodeCont"].endswith("did you mean userNodeCount?")
+    # Negative control: a key like none of ours is told to go, not matched to something far away.
+    assert _problems(colour="blue")["colour"].endswith("remove it or declare it in Pulumi.yaml")
+
+
+@pytest.mark.parametrize(
+    "size", ["Standard_D2ds_v5", "Standard_D4ds_v5", "Standard_E8-4ds_v5", "Standard_F2s_v2"]
+)
+def test_negative_control_system_pool_sizes_aks_takes(size: str) -> None:
+    assert _problems(systemNodeVmSize=size) == {}
+
+
+def test_negative_control_b_series_is_fine_for_a_user_pool() -> None:
+    assert _problems(userNodeVmSize="Standard_B2ms") == {}
+
+
+@pytest.mark.parametrize(
+    "size", ["Standard_NC24ads_A100_v4", "Standard_D2ds_v5", "Standard_M416ms_v2", "Standard_DC2as_v5"]
+)
+def test_negative_control_the_size_grammar_takes_real_size_names(size: str) -> None:
+    assert _problems(userNodeVmSize=size) == {}
+
+
+def test_negative_control_prod_with_a_group_and_a_receiver_passes_the_people_rules() -> None:
+    values = read_stack("prod").config
+    config = load_stack_config(
+        "prod",
+        {
+            **values,
+            "muse:operatorsGroupObjectId": "3f2b6c1e-9a4d-4e8f-b7c2-1d5e6f7a8b9c",
+            "muse:alertEmails": '["oncall@contoso.com"]',
+        },
+    )
+    assert config.alert_emails == ("oncall@contoso.com",)
+
+
+def test_a_receiver_kind_added_later_counts_for_the_prod_rule() -> None:
+    # alert_receivers counts every listed kind: a second kind with one entry satisfies prod on its own.
+    from stack import config as config_module
+
+    assert config_module.alert_receivers({"alert_emails": ()}) == 0
+    assert config_module.alert_receivers({"alert_emails": ("a@contoso.com",)}) == 1
+    original = config_module._RECEIVER_FIELDS
+    try:
+        config_module._RECEIVER_FIELDS = (*original, "alert_webhooks")
+        assert config_module.alert_receivers({"alert_emails": (), "alert_webhooks": ("https://x",)}) == 1
+    finally:
+        config_module._RECEIVER_FIELDS = original
+
+
+def test_an_unquoted_version_is_told_to_be_quoted() -> None:
+    # What the engine hands over for `muse:kubernetesVersion: 1.30` is "1.3"; the stack file shows the number.
+    with pytest.raises(ConfigError) as raised:
+        load_stack_config(
+            "test", {**VALID_DEV, "kubernetesVersion": "1.3"}, stack_file={"muse:kubernetesVersion": 1.3}
+        )
+    told = [p.message for p in raised.value.problems if p.key == "kubernetesVersion"]
+    assert any("quote it" in m and "1.30 is read as 1.3" in m for m in told), told
+
+
+def test_negative_control_quoted_text_and_real_numbers_pass() -> None:
+    stack_file = {"muse:kubernetesVersion": "1.30", "muse:replicas": 2, "muse:userNodeAutoscale": True}
+    config = load_stack_config("test", {**VALID_DEV, "kubernetesVersion": "1.36"}, stack_file=stack_file)
+    assert config.kubernetes_version == "1.36"
+
+
+def test_the_stack_file_reader_keeps_the_number_for_the_check(tmp_path: Any) -> None:
+    import shutil
+
+    from stack.config import unquoted_numbers
+    from stack.files import REPO_ROOT
+
+    shutil.copy(REPO_ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    (tmp_path / "Pulumi.x.yaml").write_text("config:\n  muse:kubernetesVersion: 1.30\n  muse:owner: team\n")
+    files = read_stack("x", tmp_path)
+    assert files.config["muse:kubernetesVersion"] == "1.3"  # what the engine would pass too
+    assert [p.key for p in unquoted_numbers(files.stack_file_config)] == ["kubernetesVersion"]

@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import threading
 import urllib.parse
 from collections.abc import Iterator
@@ -220,19 +221,26 @@ def test_negative_control_issues_write_without_a_writer_is_a_policy_problem(poli
 
 def test_preview_prod_refuses_the_placeholder_host_before_anyone_approves(tmp_path: Path) -> None:
     job = load(ROOT / ".github" / "workflows" / "main.yml").jobs["preview-prod"]
-    [check] = [s for s in job.steps if (s.run or "").startswith("scripts/ci/reserved_host.py")]
+    [check] = [s for s in job.steps if "scripts/ci/placeholders.py" in (s.run or "")]
     position = job.steps.index(check)
     login = next(i for i, s in enumerate(job.steps) if s.action == "azure/login")
     preview = next(i for i, s in enumerate(job.steps) if "scripts/ci/preview.py" in (s.run or ""))
     assert position < login < preview and check.condition is None
     assert job.env["STACK"] == "prod"
-    command = [str(RESERVED_HOST), "--stack", "prod"]
+    command = [sys.executable, str(ROOT / "scripts/ci/placeholders.py"), "--stack", "prod"]
     # The repository's Pulumi.prod.yaml ships muse.example.com: the job fails, so deploy-prod (needs it) never
     # asks for an approval.
-    refused = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=30, check=False)
-    assert refused.returncode == 1 and "RFC 2606" in refused.stderr
-    # Negative control: the organisation's real name passes.
-    shutil.copy(ROOT / "Pulumi.prod.yaml", tmp_path / "Pulumi.prod.yaml")
+    refused = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+    assert refused.returncode == 1 and "RFC 2606" in refused.stderr and "muse:ingressHost" in refused.stderr
+    # Negative control: the organisation's real values pass.
+    for name in ("Pulumi.yaml", "Pulumi.prod.yaml"):
+        shutil.copy(ROOT / name, tmp_path / name)
     stack = tmp_path / "Pulumi.prod.yaml"
-    stack.write_text(stack.read_text().replace("muse.example.com", "muse.contoso-platform.eu"))
-    assert subprocess.run(command, cwd=tmp_path, capture_output=True, timeout=30, check=False).returncode == 0
+    stack.write_text(
+        stack.read_text()
+        .replace("muse.example.com", "muse.contoso-platform.eu")
+        .replace("oncall@example.com", "oncall@contoso-platform.eu")
+        .replace("00000000-0000-0000-0000-000000000000", "5f1c2b7e-3d4a-4c8e-9b21-0a6f7e8d9c10")
+    )
+    passed = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
+    assert passed.returncode == 0, passed.stderr

@@ -68,6 +68,7 @@ def test_deploy_prod_verifies_the_digest_before_az_acr_import(main: Workflow) ->
         "contents": "read",
         "id-token": "write",
         "attestations": "read",
+        "actions": "read",  # the approval guard reads the run's review history
     }
 
 

@@ -87,7 +87,12 @@ def test_the_committed_prod_placeholder_blocks_a_real_deploy_before_anything_run
         cwd=REPO_ROOT,
     )
     assert result.returncode == 64, result.stdout + result.stderr
-    assert "::error title=Ingress host (prod)::stack prod: muse:ingressHost muse.example.com" in result.stdout
+    assert (
+        "::error title=Placeholders (prod)::stack prod still carries 3 committed placeholder(s)"
+        in result.stdout
+    )
+    for key in ("muse:ingressHost: muse.example.com", "muse:operatorsGroupObjectId", "muse:alertEmails"):
+        assert key in result.stdout
     assert "RFC 2606" in result.stdout
 
 

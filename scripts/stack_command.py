@@ -1,0 +1,265 @@
+"""Run a pulumi command against one stack's OWN state backend: the one way to address a stack by hand.
+
+    make preview STACK=dev                 # = scripts/stack dev preview (scripts/stack runs this with .venv)
+    make up STACK=prod                     # = scripts/stack prod up (refreshes; checks before pulumi)
+    make refresh STACK=prod
+    scripts/stack prod config set muse:replicas 4
+    scripts/stack prod stack output museUrl
+    scripts/stack bootstrap preview        # the bootstrap project (bootstrap/, stack main)
+    scripts/stack --dry-run prod up        # prints each command with its backend, runs none
+
+Why: each environment keeps its state in its own container (`state-dev`, `state-prod`) and encrypts its
+secrets with its own key; the bootstrap project keeps the container `state` (stack/naming.py,
+StateBackendNames). `pulumi login` is per machine, not per stack, so a person logged in to one container who
+types `pulumi preview --stack prod` finds no stack, or is offered an empty one. This wrapper sets
+PULUMI_BACKEND_URL for the one command (the Pulumi CLI reads it before the login file), adds `--stack`, and:
+
+- `up`, `preview` and `destroy` run with `--refresh`, as CI's deploys do: the AKS auto-upgrade channel moves
+  the cluster and its pools under Pulumi, and an update planned from stale state sends old versions back
+  (docs/runbook.md, "Manual deploy"). Pulumi.yaml's `options: refresh: always` (pulumi/pulumi PR 8071, in
+  every CLI since 2021 and so in the pinned 3.272.0: sdk/go/common/workspace/project.go
+  ProjectOptions.Refresh, read by getRefreshOption in pkg/cmd/pulumi/operations; commit
+  0351806b7a863ba6a4261576fc40aeae2f1d34a7) would do the same for every command, but also for every CI
+  preview, whose identities and access model are derived from each command's own flags
+  (export/access/operations.py); the flag stays explicit instead.
+- `stack init` and `stack select --create` get the stack's Key Vault secrets provider.
+- `up` of dev or prod first checks that the stack's registry has the image its config names (`muse:imageTag`,
+  `latest` by default, which exists only after CI deployed once), with `az acr repository show`, and refuses
+  before anything is registered when it does not, naming the command that puts it there. Not the program: the
+  prod preview before an approval runs before the digest is imported into prod's registry.
+
+`--dry-run` prints every command (the az check too) with its environment and runs none. The suffix and the
+environment come from the stack file, so a fork with its own `muse:nameSuffix` reaches its own state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from components.muse_workload.manifests import IMAGE_REPOSITORY
+from stack.files import read_stack, stack_names
+from stack.naming import ResourceNames, StateBackendNames
+
+# The checkout this script is in (also a copy of it, as tests make), not the installed package's.
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BOOTSTRAP = "bootstrap"  # the once-per-subscription project in bootstrap/; its one stack is `main`
+BOOTSTRAP_STACK = "main"
+REFRESHING = frozenset({"up", "update", "preview", "destroy"})  # `update` is pulumi's alias of `up`
+STAGE_VARIABLE = "MUSE_BOOTSTRAP_STAGE"  # a bootstrap stage deploys no workload, so no image to check
+
+
+@dataclass(frozen=True)
+class Command:
+    """One process the wrapper runs: argv, the variables it adds to the environment, the directory."""
+
+    argv: tuple[str, ...]
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: Path = REPO_ROOT
+    # A check: its failure stops the run with this message (formatted with the command's stderr).
+    refusal: str = ""
+    # A check that also fails when it prints nothing (a query whose answer is empty).
+    needs_output: bool = False
+
+    def shell(self) -> str:
+        where = "" if self.cwd == REPO_ROOT else f"(cd {self.cwd.relative_to(REPO_ROOT)} && "
+        assignments = " ".join(f"{key}={shlex.quote(value)}" for key, value in sorted(self.env.items()))
+        line = " ".join(shlex.quote(part) for part in self.argv)
+        text = f"{assignments} {line}" if assignments else line
+        return f"{where}{text})" if where else text
+
+
+@dataclass(frozen=True)
+class Target:
+    """Which project, stack, state backend and secrets key a stack name means."""
+
+    name: str  # what the person typed: dev, prod or bootstrap
+    stack: str  # the Pulumi stack name
+    cwd: Path
+    backend: StateBackendNames
+    environment: str | None  # None for the bootstrap project
+    suffix: str
+
+
+def target(name: str, root: Path = REPO_ROOT) -> Target:
+    if name == BOOTSTRAP:
+        # The bootstrap's backend takes the suffix from dev's stack file, as scripts/bootstrap.sh does.
+        suffix = read_stack("dev", root).config["muse:nameSuffix"]
+        return Target(
+            name, BOOTSTRAP_STACK, root / BOOTSTRAP, StateBackendNames.for_bootstrap(suffix), None, suffix
+        )
+    if name not in stack_names(root):
+        raise SystemExit(f"stack.py: no stack {name!r}; stacks: {', '.join([*stack_names(root), BOOTSTRAP])}")
+    config = read_stack(name, root).config
+    environment, suffix = config["muse:environment"], config["muse:nameSuffix"]
+    return Target(
+        name, name, root, StateBackendNames.for_environment(environment, suffix), environment, suffix
+    )
+
+
+def _has_flag(args: Sequence[str], *flags: str) -> bool:
+    return any(arg == flag or arg.startswith(f"{flag}=") for arg in args for flag in flags)
+
+
+def pulumi_args(where: Target, args: Sequence[str]) -> list[str]:
+    """`args` with the stack, and the refresh or secrets provider the command needs (before any `--`)."""
+    args = list(args)
+    split = args.index("--") if "--" in args else len(args)
+    head, tail = args[:split], args[split:]
+    extra: list[str] = []
+    if not _has_flag(head, "--stack", "-s"):
+        extra += ["--stack", where.stack]
+    verb = head[0] if head else ""
+    if verb in REFRESHING and not _has_flag(head, "--refresh", "-r"):
+        extra.append("--refresh")
+    creates = head[:2] == ["stack", "init"] or (
+        head[:2] == ["stack", "select"] and _has_flag(head, "--create", "-c")
+    )
+    if creates and not _has_flag(head, "--secrets-provider"):
+        extra += ["--secrets-provider", where.backend.secrets_provider]
+    return [*head, *extra, *tail]
+
+
+def image_reference(tag: str) -> str:
+    """`muse:<tag>`, or `muse@sha256:<hex>` for a digest: what `az acr repository show --image` takes."""
+    separator = "@" if tag.startswith("sha256:") else ":"
+    return f"{IMAGE_REPOSITORY}{separator}{tag}"
+
+
+def image_check(where: Target, root: Path = REPO_ROOT) -> Command:
+    """The registry must hold the image the stack would deploy, or the rollout waits rolloutTimeoutMinutes
+    and fails. `az acr repository show --name <registry> --image <repo>:<tag>|<repo>@<digest>` shows one
+    image's attributes and exits non-zero when the registry, repository or tag does not exist (Azure/azure-cli
+    src/azure-cli/azure/cli/command_modules/acr/repository.py, acr_repository_show; the error is a
+    ResourceNotFoundError, azure/cli/core/azclierror.py). scripts/ci/tag-latest.sh uses the same command."""
+    if where.environment is None:
+        raise ValueError("the bootstrap project deploys no image")
+    config = read_stack(where.name, root).config
+    tag = config["muse:imageTag"]
+    registry = ResourceNames.for_stack(where.environment, where.suffix).registry
+    reference = image_reference(tag)
+    image = f"{registry}.azurecr.io/{IMAGE_REPOSITORY}"
+    if where.environment == "dev":
+        how = (
+            f"build and push it: az acr login --name {registry} && IMAGE={image} scripts/build-image.sh && "
+            f"podman push {image}:$(git rev-parse HEAD), "
+            f"then deploy its digest: scripts/stack {where.name} config set muse:imageTag "
+            "sha256:<digest from the push>"
+        )
+    else:
+        how = (
+            f"import the digest dev runs: az acr import --name {registry} --source "
+            f"<dev registry>.azurecr.io/{IMAGE_REPOSITORY}@sha256:<digest> (docs/runbook.md, 'Prod's first "
+            f"deploy'), then scripts/stack {where.name} config set muse:imageTag sha256:<digest>"
+        )
+    refusal = (
+        f"stack {where.name}: registry {registry} has no image {reference} (muse:imageTag is {tag!r}), so "
+        f"the rollout could only time out; nothing was deployed. {how}. az said: {{stderr}}"
+    )
+    argv = ("az", "acr", "repository", "show", "--name", registry, "--image", reference, "--output", "none")
+    return Command(argv, refusal=refusal)
+
+
+def placeholder_check(where: Target, root: Path = REPO_ROOT) -> Command:
+    """scripts/ci/placeholders.py: a real deploy refuses a committed placeholder (prod's operators' group,
+    alert receiver, example host), as CI's deploys do."""
+    argv = (sys.executable, str(root / "scripts" / "ci" / "placeholders.py"), "--stack", where.name)
+    return Command(argv, cwd=root, refusal="{stderr}")
+
+
+def size_checks(where: Target, root: Path = REPO_ROOT) -> list[Command]:
+    """Each pool's VM size must exist in the stack's region for this subscription, or AKS refuses the pool
+    after the independent resources exist. `az vm list-skus --location <region> --resource-type
+    virtualMachines --size <name>` lists the region's sizes matching the name, without the ones not available
+    to the subscription unless `--all` is given (Azure/azure-cli src/azure-cli/azure/cli/command_modules/vm/
+    _params.py, list-skus `--all`: "show all information including vm sizes not available under the current
+    subscription"); the JMESPath query keeps the exact name, so an empty answer means "not here"."""
+    config = read_stack(where.name, root).config
+    location = config["muse:location"]
+    checks = []
+    keys_of: dict[str, list[str]] = {}
+    for key in ("muse:systemNodeVmSize", "muse:userNodeVmSize"):
+        keys_of.setdefault(config[key], []).append(key)
+    for size, keys in keys_of.items():
+        key = " and ".join(keys)
+        argv = (
+            "az", "vm", "list-skus", "--location", location, "--resource-type", "virtualMachines",
+            "--size", size, "--query", f"[?name=='{size}'].name", "--output", "tsv",
+        )  # fmt: skip
+        refusal = (
+            f"stack {where.name}: {key} {size} is not offered in {location} to this subscription, so AKS "
+            "would refuse the pool after the other resources exist; nothing was deployed. Pick another size: "
+            f"az vm list-skus --location {location} --resource-type virtualMachines --output table. "
+            "{stderr}"
+        )
+        checks.append(Command(argv, refusal=refusal, needs_output=True))
+    return checks
+
+
+def plan(where: Target, args: Sequence[str], root: Path = REPO_ROOT) -> list[Command]:
+    """Every command `scripts/stack <stack> <args>` runs, in order: the checks, then pulumi."""
+    commands = []
+    verb = args[0] if args else ""
+    staged = bool(os.environ.get(STAGE_VARIABLE))
+    if verb in {"up", "update"} and where.environment is not None:
+        commands.append(placeholder_check(where, root))
+    if verb in {"up", "update", "preview"} and where.environment is not None:
+        commands.extend(size_checks(where, root))
+    if verb in {"up", "update"} and where.environment is not None and not staged:
+        commands.append(image_check(where, root))
+    env = {"PULUMI_BACKEND_URL": where.backend.backend_url}
+    commands.append(Command(("pulumi", *pulumi_args(where, args)), env, where.cwd))
+    return commands
+
+
+def run(commands: Sequence[Command], dry_run: bool) -> int:
+    for command in commands:
+        if dry_run:
+            print(command.shell())
+            continue
+        print(f"+ {command.shell()}", file=sys.stderr, flush=True)
+        environment = {**os.environ, **command.env}
+        if command.refusal:
+            done = subprocess.run(
+                command.argv, env=environment, cwd=command.cwd, capture_output=True, text=True
+            )
+            if done.returncode != 0 or (command.needs_output and not done.stdout.strip()):
+                why = done.stderr.strip() or (f"exit {done.returncode}" if done.returncode else "")
+                print(command.refusal.format(stderr=why).rstrip(), file=sys.stderr)
+                return 65
+            continue
+        code = subprocess.run(command.argv, env=environment, cwd=command.cwd).returncode
+        if code != 0:
+            return code
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print each command with its backend, run none"
+    )
+    parser.add_argument("stack", help="dev, prod (a Pulumi.<stack>.yaml) or bootstrap")
+    parser.add_argument(
+        "pulumi", nargs=argparse.REMAINDER, help="the pulumi command, e.g. preview, up, stack output"
+    )
+    args = parser.parse_args(argv)
+    if not args.pulumi:
+        parser.error("name the pulumi command, e.g. preview")
+    where = target(args.stack)
+    if args.dry_run:
+        print(
+            f"# stack {where.stack}: backend {where.backend.backend_url}, "
+            f"secrets {where.backend.secrets_provider}"
+        )
+    return run(plan(where, args.pulumi), args.dry_run)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""docs/runbook.md "The operator's path": a numbered sequence (bootstrap -> manual dev deploy -> the
+cluster -> prod's first deploy -> manual rollback) whose every stack command runs here as a dry run of
+scripts/stack, printing the command with its stack's own backend."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+
+import pytest
+
+from stack.files import REPO_ROOT
+from stack.naming import StateBackendNames
+
+# Each step runs scripts/stack as a process (seconds in all).
+pytestmark = pytest.mark.slow
+
+RUNBOOK = (REPO_ROOT / "docs" / "runbook.md").read_text(encoding="utf-8")
+SECTION = RUNBOOK.split("## The operator's path\n", 1)[1].split("\n## ", 1)[0]
+STEP = re.compile(r"^(\d+)\. \*\*(.+?)\*\*", re.M)
+WRAPPER = REPO_ROOT / "scripts" / "stack"
+
+
+def test_the_path_is_numbered_in_order() -> None:
+    steps = [(int(n), title) for n, title in STEP.findall(SECTION)]
+    assert [n for n, _ in steps] == list(range(1, len(steps) + 1))
+    titles = [t.lower() for _, t in steps]
+    order = ["bootstrap", "manual dev deploy", "prod's first deploy", "manual rollback"]
+    positions = [next(i for i, t in enumerate(titles) if word in t) for word in order]
+    assert positions == sorted(positions), titles
+
+
+def _wrapper_calls() -> list[list[str]]:
+    """Every `scripts/stack ...` of the section (also inside $(...)), placeholders filled in."""
+    blocks = "\n".join(re.findall(r"```bash\n(.*?)```", SECTION, re.S))
+    filled = blocks.replace("<good digest>", "a" * 64).replace(
+        "sha256:<digest podman printed>", "sha256:" + "b" * 64
+    )
+    filled = re.sub(r"<[^>]+>", "x", filled)
+    calls = []
+    for match in re.finditer(r"scripts/stack ([^)\n`]+)", filled):
+        words = shlex.split(match.group(1).split('"')[0] if '"$(' in match.group(1) else match.group(1))
+        calls.append(words)
+    return calls
+
+
+def test_every_stack_command_of_the_path_runs_as_a_dry_run_against_its_own_backend() -> None:
+    calls = _wrapper_calls()
+    stacks = {words[0] for words in calls}
+    assert stacks == {"dev", "prod"}
+    for words in calls:
+        done = subprocess.run(
+            [str(WRAPPER), "--dry-run", *words], capture_output=True, text=True, check=False, timeout=60
+        )
+        assert done.returncode == 0, (words, done.stderr)
+        container = StateBackendNames.for_environment(words[0], "m7k2").backend_url
+        pulumi = [line for line in done.stdout.splitlines() if " pulumi " in line]
+        assert pulumi and all(container in line for line in pulumi), done.stdout
+
+
+def test_the_make_targets_of_the_path_exist() -> None:
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    for target in set(re.findall(r"make (\w+) STACK=", SECTION)):
+        assert re.search(rf"^(\S+ )*{target}( \S+)*:", makefile, re.M), target
+
+
+def test_negative_control_a_stack_the_repository_lacks_is_refused() -> None:
+    done = subprocess.run(
+        [str(WRAPPER), "--dry-run", "staging", "up"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode != 0 and "no stack 'staging'" in done.stderr
