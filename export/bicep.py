@@ -26,7 +26,7 @@ import annotated_types
 
 from export import arm_types
 from export.api_versions import api_version, resource_api_version
-from export.bicep_syntax import Expr, camel, interpolated, literal_strings, render, string
+from export.bicep_syntax import Expr, For, camel, interpolated, literal_strings, render, string
 from export.mapping import DROP, Param, TypeMapping
 from export.plans import StackPlan
 from offline.engine import PlannedResource
@@ -69,6 +69,22 @@ NOT_PARAMETERS: dict[str, str] = {
     "protectStatefulResources": (
         "Pulumi `protect` on the stateful resources, an engine option with no ARM counterpart "
         "(components/deletion_protection.py: why no CanNotDelete lock)"
+    ),
+    "alertWebhooks": (
+        "webhook URLs carry their integration's token: the Bicep takes them as the @secure() object "
+        "parameter alertWebhookUrls, never from a parameter file"
+    ),
+    **dict.fromkeys(
+        (
+            "sloAvailabilityPercent",
+            "sloLatencyPercent",
+            "sloLatencyThresholdMs",
+            "sloWindowDays",
+            "sloPageBurnRate",
+            "sloTicketBurnRate",
+        ),
+        "written into the Prometheus rule expressions (components/observability/slo.py); the export "
+        "refuses stacks whose rules differ, so a change of it shows up here",
     ),
 }
 
@@ -136,6 +152,8 @@ def _bicep_type(annotation: Any) -> str:
         return "bool"
     if annotation is int:
         return "int"
+    if annotation is float:
+        return "string"  # Bicep has no fractional number; only NOT_PARAMETERS keys are floats
     if typing.get_origin(annotation) is tuple:
         return "array"
     if annotation is str or typing.get_origin(annotation) is typing.Literal:
@@ -569,12 +587,16 @@ def build_template(
             b = bindings[plan.label]
             version = resource_api_version(resource.type, resource.properties)
             versions.add(version)
-            if mapping.api_version_input:
+            # A generic resource always (nothing else types its body); a typed one whose type data is vendored
+            # too: its ARM body is what the Bicep sends, converted by the mapping, not by the SDK.
+            if mapping.api_version_input or arm_types.vendored_path(mapping.arm_type, version).is_file():
                 _check_arm_body(mapping, resource, version, plan.label)
             explicit = mapping.bindings_for(resource)
             for value in explicit.values():
                 if isinstance(value, Param):
                     extra_params[value.name] = value
+                if isinstance(value, For):
+                    extra_params.update({declared.name: declared for declared in value.declares})
             body = _bind(mapping.to_arm(resource), explicit, b)
             head: dict[str, Any] = {}
             if mapping.parent:
@@ -663,8 +685,12 @@ def build_template(
 def _check_arm_body(mapping: TypeMapping, resource: PlannedResource, version: str, label: str) -> None:
     """A generic resource's body against its API version's ARM type data (export/arm_types.py): what the
     typed SDK would have refused, this refuses."""
-    body = {"name": resource.properties[mapping.name_input or "resourceName"], **mapping.to_arm(resource)}
-    problems = arm_types.validate(arm_types.load(mapping.arm_type, version), body)
+    name = resource.properties.get(mapping.name_input or "resourceName", mapping.fixed_name)
+    body = {**({"name": name} if name is not None else {}), **mapping.to_arm(resource)}
+    # Typed SDK resources pass values the SDK already accepted; a generic resource gets the strict check.
+    problems = arm_types.validate(
+        arm_types.load(mapping.arm_type, version), body, open_unions=not mapping.api_version_input
+    )
     if problems:
         listed = "\n".join(f"  - {p}" for p in problems)
         raise ExportError(

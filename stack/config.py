@@ -210,6 +210,63 @@ def _image_tag(value: str) -> str:
     return value
 
 
+# Standard availability test locations (learn.microsoft.com/azure/azure-monitor/app/availability, "Location
+# population tags": the ids a web test's `locations[].Id` takes).
+TEST_LOCATIONS = {
+    "emea-nl-ams-azr": "West Europe",
+    "emea-gb-db3-azr": "North Europe",
+    "emea-fr-pra-edge": "France Central",
+    "emea-ch-zrh-edge": "France South",
+    "emea-se-sto-edge": "UK West",
+    "emea-ru-msa-edge": "UK South",
+    "emea-au-syd-edge": "Australia East",
+    "us-va-ash-azr": "East US",
+    "us-fl-mia-edge": "Central US",
+    "us-il-ch1-azr": "North Central US",
+    "us-tx-sn1-azr": "South Central US",
+    "us-ca-sjc-azr": "West US",
+    "apac-hk-hkn-azr": "East Asia",
+    "apac-sg-sin-azr": "Southeast Asia",
+    "apac-jp-kaw-edge": "Japan East",
+    "latam-br-gru-edge": "Brazil South",
+}
+DEFAULT_TEST_LOCATIONS = (
+    "emea-nl-ams-azr",
+    "emea-gb-db3-azr",
+    "emea-fr-pra-edge",
+    "emea-se-sto-edge",
+    "us-va-ash-azr",
+)
+MIN_TEST_LOCATIONS = 5  # Azure Monitor recommends at least five locations so one location's blip is noise
+
+
+def _test_location(value: str) -> str:
+    if value not in TEST_LOCATIONS:
+        raise ValueError(f"'{value}' is not an availability test location id (e.g. emea-nl-ams-azr)")
+    return value
+
+
+_URL = re.compile(r"^https://(?P<userinfo>[^@/]+@)?(?P<host>[A-Za-z0-9.-]+)(:[0-9]{1,5})?(?P<rest>/[^\s]*)?$")
+# A path segment this long of token characters is a credential (Teams, Slack and PagerDuty URLs carry one).
+_TOKEN_SEGMENT = re.compile(r"[A-Za-z0-9_-]{20,}")
+
+
+def _https_url(value: str) -> str:
+    if not _URL.match(value):
+        raise ValueError(f"'{value[:40]}...' is not an https:// URL")
+    return value
+
+
+def embeds_token(url: str) -> bool:
+    """Whether a webhook URL carries a credential: user info, a query string, or a long opaque path
+    segment."""
+    match = _URL.match(url)
+    if match is None:
+        return False
+    rest = match.group("rest") or ""
+    return bool(match.group("userinfo")) or "?" in rest or bool(_TOKEN_SEGMENT.search(rest))
+
+
 Region = Annotated[str, AfterValidator(_region)]
 VmSize = Annotated[str, AfterValidator(_vm_size)]
 ObjectId = Annotated[str, AfterValidator(_guid)]
@@ -467,6 +524,68 @@ class StackConfig(BaseModel):
             "Key Vault issuer of that certificate: Unknown = a CA's certificate imported (renewed by "
             "importing again), a DigiCert/GlobalSign issuer configured in the vault (Key Vault renews it), "
             "Self = self-signed (not in prod); required with ingressHost."
+        ),
+    )
+    slo_availability_percent: Annotated[float, Field(gt=90, lt=100)] = Field(
+        default=99.9,
+        alias="sloAvailabilityPercent",
+        description=(
+            "Availability SLO: percent of requests answered without a 5xx over sloWindowDays (90-100)."
+        ),
+    )
+    slo_latency_percent: Annotated[float, Field(gt=50, lt=100)] = Field(
+        default=99.0,
+        alias="sloLatencyPercent",
+        description=(
+            "Latency SLO: percent of requests answered within sloLatencyThresholdMs (95 = p95 under it)."
+        ),
+    )
+    slo_latency_threshold_ms: Annotated[int, Field(ge=1, le=10000)] = Field(
+        default=250,
+        alias="sloLatencyThresholdMs",
+        description="Latency SLO threshold in ms; a bucket bound of the service's latency histogram.",
+    )
+    slo_window_days: Annotated[int, Field(ge=7, le=31)] = Field(
+        default=30, alias="sloWindowDays", description="SLO and error-budget window in days (7-31)."
+    )
+    slo_page_burn_rate: Annotated[float, Field(gt=1, le=1000)] = Field(
+        default=14.4,
+        alias="sloPageBurnRate",
+        description=(
+            "Burn rate (x budget) over 1 h and 5 min that pages (14.4 = 2 % of 30 days' budget in 1 h)."
+        ),
+    )
+    slo_ticket_burn_rate: Annotated[float, Field(gt=1, le=1000)] = Field(
+        default=6.0,
+        alias="sloTicketBurnRate",
+        description="Burn rate over 6 h and 30 min that opens a ticket (6 = 5 % of 30 days' budget in 6 h).",
+    )
+    alert_webhooks: tuple[Annotated[str, AfterValidator(_https_url)], ...] = Field(
+        default=(),
+        alias="alertWebhooks",
+        description=(
+            "HTTPS webhook URLs the action group calls (Teams/Slack/PagerDuty-compatible, common alert "
+            "schema); set with --secret when a URL embeds a token."
+        ),
+    )
+    availability_test: bool = Field(
+        default=False,
+        alias="availabilityTest",
+        description=(
+            "External standard availability test of https://<ingressHost>/readyz (prod must set true)."
+        ),
+    )
+    availability_test_locations: tuple[Annotated[str, AfterValidator(_test_location)], ...] = Field(
+        default=DEFAULT_TEST_LOCATIONS,
+        alias="availabilityTestLocations",
+        description="Availability test locations (Azure Monitor location ids, at least 5).",
+    )
+    maintenance_suppress_alerts: bool = Field(
+        default=False,
+        alias="maintenanceSuppressAlerts",
+        description=(
+            "Planned maintenance: an alert processing rule drops notifications while true (alerts still "
+            "fire and are listed). Set for the maintenance, unset after."
         ),
     )
     protect_stateful_resources: bool = Field(
@@ -786,7 +905,7 @@ def alert_receivers(c: Mapping[str, Any]) -> int:
 
 
 # Every config field that lists alert receivers, one per kind (StackConfig field names).
-_RECEIVER_FIELDS = ("alert_emails",)
+_RECEIVER_FIELDS = ("alert_emails", "alert_webhooks")
 
 
 def _prod_alert_receivers(c: Mapping[str, Any]) -> list[Problem]:
@@ -827,6 +946,56 @@ def _system_pool_size(c: Mapping[str, Any]) -> list[Problem]:
     return []
 
 
+def _burn_rates(c: Mapping[str, Any]) -> list[Problem]:
+    """An alert whose threshold (burn rate x error budget) is 100 % errors or more can never fire; a ticket
+    that burns faster than the page is a misconfiguration (the SRE workbook's page is the fast burn)."""
+    problems = []
+    for key, burn in (
+        ("sloPageBurnRate", c["slo_page_burn_rate"]),
+        ("sloTicketBurnRate", c["slo_ticket_burn_rate"]),
+    ):
+        for objective_key, percent in (
+            ("sloAvailabilityPercent", c["slo_availability_percent"]),
+            ("sloLatencyPercent", c["slo_latency_percent"]),
+        ):
+            budget = 1 - percent / 100
+            if burn * budget >= 1:
+                problems.append(
+                    Problem(
+                        key,
+                        f"{burn:g}x the {100 - percent:g} % budget of {objective_key} is "
+                        f"{burn * budget * 100:.0f} % errors: the alert could never fire; lower the "
+                        f"burn rate",
+                    )
+                )
+    if c["slo_ticket_burn_rate"] >= c["slo_page_burn_rate"]:
+        problems.append(
+            Problem("sloTicketBurnRate", "must be below sloPageBurnRate (the page is the fast burn)")
+        )
+    return problems
+
+
+def _availability_test(c: Mapping[str, Any]) -> list[Problem]:
+    problems = []
+    if is_production(c) and not c["availability_test"]:
+        problems.append(Problem("availabilityTest", "the production tier is watched from outside: set true"))
+    # In prod a missing ingressHost is named by the TLS rule already.
+    if c["availability_test"] and not c["ingress_host"] and not is_production(c):
+        problems.append(
+            Problem("availabilityTest", "the test calls https://<ingressHost>: set ingressHost or set false")
+        )
+    locations = c["availability_test_locations"]
+    if len(set(locations)) < MIN_TEST_LOCATIONS or len(set(locations)) != len(locations):
+        problems.append(
+            Problem(
+                "availabilityTestLocations",
+                f"needs at least {MIN_TEST_LOCATIONS} distinct locations (got {len(locations)}); one "
+                "location's network blip must not look like an outage",
+            )
+        )
+    return problems
+
+
 CROSS_RULES: tuple[tuple[frozenset[str], CrossRule], ...] = (
     (frozenset({"github_repository", "github_subject_prefixes"}), _github_subject_prefixes),
     (
@@ -854,6 +1023,16 @@ CROSS_RULES: tuple[tuple[frozenset[str], CrossRule], ...] = (
     (frozenset({"tier", *_RECEIVER_FIELDS}), _prod_alert_receivers),
     (frozenset({"tier", "operators_group_object_id"}), _prod_operators),
     (frozenset({"system_node_vm_size"}), _system_pool_size),
+    (
+        frozenset(
+            {"slo_page_burn_rate", "slo_ticket_burn_rate", "slo_availability_percent", "slo_latency_percent"}
+        ),
+        _burn_rates,
+    ),
+    (
+        frozenset({"tier", "availability_test", "ingress_host", "availability_test_locations"}),
+        _availability_test,
+    ),
 )
 
 
@@ -916,12 +1095,28 @@ def unquoted_numbers(stack_file: Mapping[str, Any]) -> list[Problem]:
     return problems
 
 
+def _webhook_secrets(webhooks: tuple[str, ...], secret: bool) -> list[Problem]:
+    """A webhook URL with a token is a credential: it must be `secure:` config, never plain text in the
+    stack file (and so in git)."""
+    leaking = [i for i, url in enumerate(webhooks) if embeds_token(url)]
+    if leaking and not secret:
+        return [
+            Problem(
+                "alertWebhooks",
+                f"URL(s) {leaking} embed a token: set the key with `pulumi config set --secret "
+                f"{PROJECT}:alertWebhooks '[...]'` so it is stored encrypted",
+            )
+        ]
+    return []
+
+
 def load_stack_config(
     stack: str,
     values: Mapping[str, Any],
     *,
     today: date | None = None,
     stack_file: Mapping[str, Any] | None = None,
+    secret_keys: frozenset[str] = frozenset(),
     cluster_exists: bool = False,
 ) -> StackConfig:
     """Validate the `muse:*` config of `stack`. `values` maps keys (with or without `muse:`) to raw values.
@@ -929,6 +1124,7 @@ def load_stack_config(
     `today` is the date the Kubernetes version must be supported on (default: today in UTC; tests pin it).
     `stack_file` is the stack file's config as YAML typed it (StackFiles.stack_file_config), for the one
     mistake the engine's strings hide: a number where text was meant (`unquoted_numbers`).
+    `secret_keys`: the keys (with or without `muse:`) the stack stores as `secure:` values.
     `cluster_exists`: the stack's cluster was created already (stack/deployed.py), so `kubernetesVersion`
     is not used (the channel owns the version) and a minor past support is no reason to refuse: refusing
     would block every deploy and the automatic rollback of a running cluster. Only creation is refused.
@@ -961,6 +1157,9 @@ def load_stack_config(
     for needs, rule in CROSS_RULES:
         if needs <= parsed.keys():
             problems.extend(rule(parsed))
+    if "alert_webhooks" in parsed:
+        secret = {key.removeprefix(f"{PROJECT}:") for key in secret_keys}
+        problems.extend(_webhook_secrets(parsed["alert_webhooks"], "alertWebhooks" in secret))
     if "kubernetes_version" in parsed and not cluster_exists:
         problems.extend(
             _kubernetes_support(parsed["kubernetes_version"], today or kubernetes_support.utc_today())
@@ -990,7 +1189,13 @@ def pulumi_schema() -> dict[str, dict[str, Any]]:
         if entry["type"] == "array":
             entry["items"] = {"type": "string"}
         if not field.is_required():
-            entry["default"] = list(field.default) if isinstance(field.default, tuple) else field.default
+            default = field.default
+            # Pulumi config has no number type: a float is a string the program parses.
+            entry["default"] = (
+                list(default)
+                if isinstance(default, tuple)
+                else (f"{default:g}" if isinstance(default, float) else default)
+            )
         schema[_key_of(name)] = entry
     return schema
 
@@ -1015,8 +1220,14 @@ def from_pulumi(*, cluster_exists: bool = False) -> StackConfig:
         stack_file = read_stack(stack).stack_file_config
     except FileNotFoundError:  # an Automation API inline program has no stack file
         stack_file = {}
+    values = stack_config()
     config = load_stack_config(
-        stack, stack_config(), today=today, stack_file=stack_file, cluster_exists=cluster_exists
+        stack,
+        values,
+        today=today,
+        stack_file=stack_file,
+        secret_keys=frozenset(k for k in values if pulumi.runtime.is_config_secret(k)),
+        cluster_exists=cluster_exists,
     )
     verdict = kubernetes_support.check(config.kubernetes_version, today)
     if verdict.status is kubernetes_support.Support.ENDING:

@@ -78,6 +78,7 @@ _TYPED: dict[str, Callable[..., pulumi.CustomResource]] = {
     "poddisruptionbudget": k8s.policy.v1.PodDisruptionBudget,
     "horizontalpodautoscaler": k8s.autoscaling.v2.HorizontalPodAutoscaler,
     "networkpolicy": k8s.networking.v1.NetworkPolicy,
+    "metricssettings": k8s.core.v1.ConfigMap,
 }
 # Top-level manifest fields that are resource arguments (apiVersion and kind come with the typed resource).
 _FIELDS = {"metadata": "metadata", "spec": "spec", "data": "data", "immutable": "immutable"}
@@ -179,6 +180,8 @@ class MuseWorkload(pulumi.ComponentResource):
         self.pod_disruption_budget = typed("poddisruptionbudget", options(ns))
         self.autoscaler = typed("horizontalpodautoscaler", options(ns, self.deployment))
         self.network_policy = typed("networkpolicy", options(ns))
+        # The metrics add-on's settings (kube-system): scrape the annotated pods of this namespace.
+        self.metrics_settings = typed("metricssettings", options())
 
         self.namespace: pulumi.Output[str] = pulumi.Output.from_input(spec.namespace)
         self.deployment_name: pulumi.Output[str] = pulumi.Output.from_input(manifests.DEPLOYMENT)

@@ -42,11 +42,21 @@ SYNCED_SECRET_KEY = "token"  # noqa: S105 - a key name
 KEY_VAULT_SECRET = "muse-api-token"  # noqa: S105 - the Key Vault secret name (__main__.py writes it)
 IMAGE_REPOSITORY = "muse"
 PORT = 8080
-SERVICE_PORT = 80
-# Prometheus metrics, on a port of their own (MUSE_METRICS_PORT): the Service and the Gateway route only PORT,
-# and the NetworkPolicy admits only the metrics agent here. The port's name is what scrape configs select.
+# Prometheus metrics, on a port of their own (MUSE_METRICS_PORT, the service's contract): the Service and the
+# Gateway route only PORT, the NetworkPolicy admits only the metrics agent here, and the Azure Monitor metrics
+# add-on scrapes it through the pod annotations below.
 METRICS_PORT = 9090
 METRICS_PORT_NAME = "metrics"
+METRICS_PATH = "/metrics"
+READINESS_PATH = "/readyz"
+# Azure Monitor managed Prometheus scrapes annotated pods only in the namespaces this ConfigMap's regex names
+# (learn.microsoft.com/azure/azure-monitor/containers/prometheus-metrics-scrape-configuration, "Pod
+# annotation-
+# based scraping"; template: Azure/prometheus-collector otelcollector/configmaps/ama-metrics-settings-
+# configmap.yaml at 02e468d12f7504f054aa30bf11232053185399b6). Sections left out keep the add-on's defaults.
+METRICS_SETTINGS_CONFIGMAP = "ama-metrics-settings-configmap"
+METRICS_SETTINGS_NAMESPACE = "kube-system"
+SERVICE_PORT = 80
 # Azure Monitor managed Prometheus: the replica pods that run custom and pod-annotation scrape jobs carry
 # rsName=ama-metrics in kube-system (Azure/prometheus-collector@75bfeadb otelcollector/deploy/addon-chart/
 # azure-monitor-metrics-addon/templates/ama-metrics-deployment.yaml, spec.template.metadata.labels).
@@ -420,6 +430,33 @@ def _topology_spread(spec: WorkloadSpec, pod_labels: dict[str, str] | None = Non
     ]
 
 
+def scrape_annotations() -> dict[str, str]:
+    """What the metrics add-on's pod-annotation job reads (the Prometheus convention it implements)."""
+    return {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(METRICS_PORT),
+        "prometheus.io/path": METRICS_PATH,
+    }
+
+
+def metrics_settings(spec: WorkloadSpec) -> dict[str, Any]:
+    """The add-on's settings: scrape annotated pods in Muse's namespace (and only there)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": METRICS_SETTINGS_CONFIGMAP,
+            "namespace": METRICS_SETTINGS_NAMESPACE,
+            "labels": labels(spec),
+        },
+        "data": {
+            "schema-version": "v1",
+            "config-version": "muse-1",
+            "pod-annotation-based-scraping": f'podannotationnamespaceregex = "{spec.namespace}"',
+        },
+    }
+
+
 def deployment(spec: WorkloadSpec) -> dict[str, Any]:
     """Zero-downtime rollout: one surge pod at a time, never one fewer ready pod than wanted."""
     restricted = {
@@ -466,7 +503,7 @@ def deployment(spec: WorkloadSpec) -> dict[str, Any]:
         # Startup: up to 30 s to come up; liveness only afterwards. Readiness follows /readyz, which turns
         # 503 at SIGTERM so the pod leaves the endpoints while it drains.
         "startupProbe": _probe("/healthz", period=1, failures=30),
-        "readinessProbe": _probe("/readyz", period=5, failures=1),
+        "readinessProbe": _probe(READINESS_PATH, period=5, failures=1),
         "livenessProbe": _probe("/healthz", period=10, failures=3),
         "lifecycle": {"preStop": {"sleep": {"seconds": PRESTOP_SLEEP_SECONDS}}},
         "securityContext": restricted,
@@ -488,7 +525,7 @@ def deployment(spec: WorkloadSpec) -> dict[str, Any]:
             "selector": {"matchLabels": selector_labels()},
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
             "template": {
-                "metadata": {"labels": pod_labels},
+                "metadata": {"labels": pod_labels, "annotations": scrape_annotations()},
                 "spec": {
                     "serviceAccountName": spec.service_account,
                     # The workload identity webhook injects its own projected token (audience
@@ -851,6 +888,7 @@ BUILDERS: dict[str, Callable[[WorkloadSpec], dict[str, Any] | None]] = {
     "poddisruptionbudget": pod_disruption_budget,
     "horizontalpodautoscaler": horizontal_pod_autoscaler,
     "networkpolicy": network_policy,
+    "metricssettings": metrics_settings,
 }
 
 
