@@ -1036,7 +1036,7 @@ resource availabilityAlert 'Microsoft.Insights/metricAlerts@2018-03-01' = if (av
       availabilityWebTest.id
       appInsights.id
     ]
-    severity: (environment == 'prod') ? 1 : 3
+    severity: (tier == 'production') ? 1 : 3
     windowSize: 'PT5M'
   }
 }
@@ -1197,7 +1197,7 @@ resource kubernetesAlertsRuleGroupRules 'Microsoft.AlertsManagement/prometheusRu
           autoResolved: true
           timeToResolve: 'PT10M'
         }
-        severity: (environment == 'prod') ? 2 : 3
+        severity: (tier == 'production') ? 2 : 3
       }
       {
         actions: [
@@ -1217,7 +1217,7 @@ resource kubernetesAlertsRuleGroupRules 'Microsoft.AlertsManagement/prometheusRu
           autoResolved: true
           timeToResolve: 'PT10M'
         }
-        severity: (environment == 'prod') ? 2 : 3
+        severity: (tier == 'production') ? 2 : 3
       }
       {
         actions: [
@@ -1237,7 +1237,7 @@ resource kubernetesAlertsRuleGroupRules 'Microsoft.AlertsManagement/prometheusRu
           autoResolved: true
           timeToResolve: 'PT10M'
         }
-        severity: (environment == 'prod') ? 2 : 3
+        severity: (tier == 'production') ? 2 : 3
       }
       {
         actions: [
@@ -1257,7 +1257,7 @@ resource kubernetesAlertsRuleGroupRules 'Microsoft.AlertsManagement/prometheusRu
           autoResolved: true
           timeToResolve: 'PT10M'
         }
-        severity: (environment == 'prod') ? 2 : 3
+        severity: (tier == 'production') ? 2 : 3
       }
     ]
     scopes: [
@@ -1505,7 +1505,7 @@ resource museSloAlertsRules 'Microsoft.AlertsManagement/prometheusRuleGroups@202
           autoResolved: true
           timeToResolve: 'PT10M'
         }
-        severity: (environment == 'prod') ? 1 : 3
+        severity: (tier == 'production') ? 1 : 3
       }
       {
         actions: [
@@ -1528,7 +1528,7 @@ resource museSloAlertsRules 'Microsoft.AlertsManagement/prometheusRuleGroups@202
           autoResolved: true
           timeToResolve: 'PT10M'
         }
-        severity: (environment == 'prod') ? 2 : 3
+        severity: (tier == 'production') ? 2 : 3
       }
       {
         actions: [
@@ -1551,7 +1551,7 @@ resource museSloAlertsRules 'Microsoft.AlertsManagement/prometheusRuleGroups@202
           autoResolved: true
           timeToResolve: 'PT10M'
         }
-        severity: (environment == 'prod') ? 1 : 3
+        severity: (tier == 'production') ? 1 : 3
       }
       {
         actions: [
@@ -1574,7 +1574,7 @@ resource museSloAlertsRules 'Microsoft.AlertsManagement/prometheusRuleGroups@202
           autoResolved: true
           timeToResolve: 'PT10M'
         }
-        severity: (environment == 'prod') ? 2 : 3
+        severity: (tier == 'production') ? 2 : 3
       }
     ]
     scopes: [
