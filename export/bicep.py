@@ -56,6 +56,10 @@ NOT_PARAMETERS: dict[str, str] = {
     "imageTag": "Kubernetes Deployment only",
     "maxReplicas": "Kubernetes HorizontalPodAutoscaler only",
     "rolloutTimeoutMinutes": "how long `pulumi up` awaits the Kubernetes Deployment",
+    "canarySteps": "the release script's canary through the Kubernetes HTTPRoute",
+    "canaryStepSeconds": "the release script's canary through the Kubernetes HTTPRoute",
+    "canaryImageTag": "Kubernetes Deployment only (the canary's)",
+    "canaryWeight": "Kubernetes HTTPRoute only",
     "ingressTlsCertificateIssuer": (
         "how the certificate gets into the Key Vault and renews: a data-plane operation "
         "(scripts/tls-certificate.sh), not an ARM resource"
@@ -101,6 +105,9 @@ NOT_OUTPUTS: dict[str, str] = {
     "userPoolNames": (
         "the Pulumi program's user pool generations (stack/deployed.py); `az aks nodepool list` gives them"
     ),
+    "museCanary": "the release script's canary plan (muse:canarySteps, muse:canaryStepSeconds)",
+    "museRouteUrn": "a Pulumi URN of the Kubernetes HTTPRoute",
+    "museEvaluateChecks": "Kubernetes Jobs the release script runs",
 }
 
 # Child resources a role assignment may be scoped to without the program managing them (Azure does): the scope

@@ -224,6 +224,8 @@ def workload_spec(
         # With zones (prod) one Gateway proxy per zone at least, so a zone outage leaves proxies in the
         # others; without (dev) the add-on's class defaults (2-5 proxies) keep it cheap.
         gateway_min_replicas=len(config.availability_zones) if _zone_redundant(config) else None,
+        candidate_image_tag=config.canary_image_tag,
+        candidate_weight=config.canary_weight,
     )
 
 

@@ -267,6 +267,10 @@ def embeds_token(url: str) -> bool:
     return bool(match.group("userinfo")) or "?" in rest or bool(_TOKEN_SEGMENT.search(rest))
 
 
+def _optional_image_tag(value: str) -> str:
+    return _image_tag(value) if value else value
+
+
 Region = Annotated[str, AfterValidator(_region)]
 VmSize = Annotated[str, AfterValidator(_vm_size)]
 ObjectId = Annotated[str, AfterValidator(_guid)]
@@ -500,6 +504,32 @@ class StackConfig(BaseModel):
         default=3,
         alias="maxReplicas",
         description="Upper bound of the Muse HorizontalPodAutoscaler; its lower bound is `replicas`.",
+    )
+    canary_steps: tuple[Annotated[int, Field(ge=1, le=100)], ...] = Field(
+        default=(10, 50, 100),
+        alias="canarySteps",
+        description=(
+            "Percent of the Gateway's traffic a release's candidate gets, step by step (strictly increasing, "
+            "ending at 100); scripts/ci/canary.py gates each step on the candidate's live metrics."
+        ),
+    )
+    canary_step_seconds: Annotated[int, Field(ge=60, le=1800)] = Field(
+        default=120,
+        alias="canaryStepSeconds",
+        description="Seconds each canary step lasts before the next (60-1800; the gate checks every 30 s).",
+    )
+    canary_image_tag: Annotated[str, AfterValidator(_optional_image_tag)] = Field(
+        default="",
+        alias="canaryImageTag",
+        description=(
+            "Image tag or digest on trial next to the stable one during a release; set and cleared by "
+            "scripts/ci/deploy.py, empty = no canary."
+        ),
+    )
+    canary_weight: Annotated[int, Field(ge=0, le=100)] = Field(
+        default=0,
+        alias="canaryWeight",
+        description="Percent of the traffic the canary image gets (0-100); set by scripts/ci/deploy.py.",
     )
     rollout_timeout_minutes: Annotated[int, Field(ge=5, le=60)] = Field(
         default=10,
@@ -870,6 +900,23 @@ def _window_needs(window: str) -> frozenset[str]:
     return frozenset({"tier", "maintenance_utc_offset", *(f"{window}_window_{p}" for p in parts)})
 
 
+def _canary(c: Mapping[str, Any]) -> list[Problem]:
+    """The stepper's plan must end with the candidate taking all the traffic, and a weight needs an image."""
+    problems = []
+    steps = list(c["canary_steps"])
+    if not steps or steps != sorted(set(steps)) or steps[-1] != 100:
+        problems.append(
+            Problem("canarySteps", f"{steps} must increase strictly and end at 100, e.g. [10, 50, 100]")
+        )
+    if c["canary_weight"] and not c["canary_image_tag"]:
+        problems.append(
+            Problem(
+                "canaryWeight", f"{c['canary_weight']} without canaryImageTag; set it to 0 or set the image"
+            )
+        )
+    return problems
+
+
 def _distinct_image_identities(c: Mapping[str, Any]) -> list[Problem]:
     """The build pushes, another environment's deployer imports: one principal in both keys is a pasted value,
     and the deployer's delegation refuses Reader to the build (bootstrap delegation_condition), so `pulumi up`
@@ -1033,6 +1080,7 @@ CROSS_RULES: tuple[tuple[frozenset[str], CrossRule], ...] = (
         frozenset({"tier", "availability_test", "ingress_host", "availability_test_locations"}),
         _availability_test,
     ),
+    (frozenset({"canary_steps", "canary_image_tag", "canary_weight"}), _canary),
 )
 
 
@@ -1187,7 +1235,7 @@ def pulumi_schema() -> dict[str, dict[str, Any]]:
     for name, field in StackConfig.model_fields.items():
         entry: dict[str, Any] = {"type": _pulumi_type(field.annotation), "description": field.description}
         if entry["type"] == "array":
-            entry["items"] = {"type": "string"}
+            entry["items"] = {"type": _pulumi_type(get_args(field.annotation)[0])}
         if not field.is_required():
             default = field.default
             # Pulumi config has no number type: a float is a string the program parses.

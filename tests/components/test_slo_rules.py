@@ -317,7 +317,7 @@ def _service_buckets() -> set[float]:
     metrics = Metrics(
         load_settings({"MUSE_API_TOKEN": "offline-test-token-0123456789abcdef", "MUSE_ENV": "dev"})
     )
-    metrics.latency.labels("/x", "GET").observe(0.01)
+    metrics.latency.labels("/x", "GET", "test").observe(0.01)
     text = generate_latest(metrics.registry).decode()
     return {
         float(sample.labels["le"])

@@ -419,8 +419,10 @@ def test_the_gateway_routes_to_the_service_and_only_its_pods_reach_muse(plan: Of
         "matchLabels": {"kubernetes.io/metadata.name": names.namespace}
     }
     # Cilium admits traffic to Muse only from the Gateway's proxy pods: Istio labels them with the Gateway's
-    # name (kube-gateway.yaml), in the Gateway's namespace.
-    [source] = policy.get("spec.ingress.0.from")
+    # name (kube-gateway.yaml), in the Gateway's namespace; and from the release's end-to-end check pods in
+    # Muse's namespace (components/muse_workload/evaluate_check.py).
+    [source, check] = policy.get("spec.ingress.0.from")
+    assert check == {"podSelector": {"matchLabels": {"muse.check": "evaluate"}}}
     assert source == {
         "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": names.gateway_namespace}},
         "podSelector": {

@@ -126,6 +126,9 @@ def test_stack_outputs(plan: OfflinePlan) -> None:
         "museUrl",
         "museGatewayAddress",
         "userPoolNames",
+        "museCanary",
+        "museRouteUrn",
+        "museEvaluateChecks",
         *(("gatewayTlsClientId",) if plan.stack == "prod" else ()),
     }
     assert outputs["registryLoginServer"].value == f"{names.registry}.azurecr.io"
@@ -137,6 +140,18 @@ def test_stack_outputs(plan: OfflinePlan) -> None:
     assert outputs["oidcIssuerUrl"].value.startswith("https://")
     assert outputs["kubeconfig"].secret and not outputs["clusterName"].secret
     assert "kubelogin" in outputs["kubeconfig"].value
+    # What scripts/ci/deploy.py --canary reads: the plan from the stack config, the route, the checks.
+    config = load_stack_config(plan.stack, read_stack(plan.stack).config)
+    assert outputs["museCanary"].value == {
+        "steps": list(config.canary_steps),
+        "stepSeconds": config.canary_step_seconds,
+    }
+    assert outputs["museRouteUrn"].value.endswith("::muse-httproute")
+    assert plan.by_urn(outputs["museRouteUrn"].value).type.endswith(":HTTPRoute")
+    checks = outputs["museEvaluateChecks"].value
+    assert set(checks) == {"muse"}  # no candidate configured: only the stable track's check
+    image = checks["muse"]["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image == outputs["museImage"].value  # the registry placeholder filled in
 
 
 def test_stacks_follow_their_config(plans: dict[str, OfflinePlan]) -> None:

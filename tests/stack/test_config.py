@@ -335,18 +335,20 @@ def test_negative_control_prod_with_a_group_and_a_receiver_passes_the_people_rul
     assert config.alert_emails == ("oncall@contoso.com",)
 
 
-def test_a_receiver_kind_added_later_counts_for_the_prod_rule() -> None:
-    # alert_receivers counts every listed kind: a second kind with one entry satisfies prod on its own.
+def test_every_receiver_kind_counts_for_the_prod_rule() -> None:
+    # alert_receivers counts every kind: a webhook alone satisfies prod; neither kind fails it.
     from stack import config as config_module
 
-    assert config_module.alert_receivers({"alert_emails": ()}) == 0
-    assert config_module.alert_receivers({"alert_emails": ("a@contoso.com",)}) == 1
-    original = config_module._RECEIVER_FIELDS
-    try:
-        config_module._RECEIVER_FIELDS = (*original, "alert_webhooks")
-        assert config_module.alert_receivers({"alert_emails": (), "alert_webhooks": ("https://x",)}) == 1
-    finally:
-        config_module._RECEIVER_FIELDS = original
+    assert config_module.alert_receivers({"alert_emails": (), "alert_webhooks": ()}) == 0
+    assert config_module.alert_receivers({"alert_emails": ("a@contoso.com",), "alert_webhooks": ()}) == 1
+    assert config_module.alert_receivers({"alert_emails": (), "alert_webhooks": ("https://x",)}) == 1
+    # Every StackConfig field that lists receivers is a kind the rule counts (a new kind cannot be missed).
+    receiver_fields = {
+        name
+        for name in StackConfig.model_fields
+        if name.startswith("alert_") and name.endswith(("_emails", "_webhooks"))
+    }
+    assert receiver_fields == set(config_module._RECEIVER_FIELDS)
 
 
 def test_an_unquoted_version_is_told_to_be_quoted() -> None:
