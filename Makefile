@@ -12,7 +12,7 @@ SHELL := /bin/bash
 
 STACK ?= dev
 BASE ?= origin/main
-STACKS := dev prod
+STACKS := $(shell grep -v '^#' stack/environments.txt)  # the one list of environments
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python

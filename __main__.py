@@ -26,12 +26,17 @@ from components.observability import Observability
 from components.secret_vault import SecretVault
 from components.workload_identity import WorkloadIdentity
 from stack import args as stack_args
+from stack import deployed as deployed_state
 from stack.config import ConfigError, from_pulumi
 from stack.naming import ResourceNames
 from stack.tags import standard_tags
 
+# What the stack holds already (its last update's outputs, stack/deployed.py): an existing cluster is not
+# refused for a Kubernetes minor past support, a partial stage never runs on a fuller stack, and the system
+# pool's settings are compared with the ones the cluster was created with. Read before anything is registered.
+deployed = deployed_state.read()
 try:
-    config = from_pulumi()
+    config = from_pulumi(cluster_exists=deployed.has_cluster)
 except ConfigError as error:
     # Raised before any resource is registered; RunError prints the message without a Python traceback.
     raise pulumi.RunError(str(error)) from None
@@ -51,6 +56,22 @@ if stage not in ("", *STAGES):
         f"{REGISTRY_STAGE_ENV}={stage!r} is not a stage: set it to 'registry' (scripts/bootstrap.sh's first "
         "deploy), 'vault' (prod's Key Vault before its first deploy) or unset it for the whole stack"
     )
+# A stage registers part of the program, and the engine deletes whatever the stack holds that the program did
+# not register: a stage on a stack that holds more would delete the rest. Refused before anything exists.
+if stage and deployed.holds_more_than(stage):
+    raise pulumi.RunError(
+        f"{REGISTRY_STAGE_ENV}={stage} on stack {pulumi.get_stack()}, which already holds the "
+        f"{deployed.stage!r} stage: this run would delete everything of it outside the {stage!r} stage. "
+        f"Unset {REGISTRY_STAGE_ENV} and run `pulumi up --refresh` for the whole stack."
+    )
+
+problem = deployed_state.system_pool_problem(
+    deployed_state.live_system_pool(deployed),
+    vm_size=config.system_node_vm_size,
+    count=config.system_node_count,
+)
+if problem:
+    raise pulumi.RunError(problem)
 
 names = ResourceNames.for_stack(config.environment, config.name_suffix)
 tags = standard_tags(config)
@@ -151,6 +172,16 @@ def platform_and_workload(vault: SecretVault) -> None:
     )
 
     pulumi.export("clusterName", cluster.name)
+    pulumi.export("userPoolNames", sorted(cluster.user_pools))
+    surge = deployed_state.pool_change_warning(
+        deployed,
+        list(cluster.user_pools),
+        vm_size=config.user_node_vm_size,
+        nodes_per_pool=config.user_node_max_count if config.user_node_autoscale else config.user_node_count,
+        location=config.location,
+    )
+    if surge:
+        pulumi.log.warn(surge)
     pulumi.export("oidcIssuerUrl", cluster.oidc_issuer_url)
     pulumi.export("kubeconfig", cluster.kubeconfig)
     pulumi.export("logAnalyticsWorkspaceName", observability.workspace_name)

@@ -65,6 +65,7 @@ from rbac.roles import (
 )
 from stack import args as stack_args
 from stack.config import PLACEHOLDER_OBJECT_ID, StackConfig, load_stack_config
+from stack.environments import ENVIRONMENTS, image_importer
 from stack.files import read_stack
 from stack.naming import ResourceNames, StateBackendNames
 from stack.tags import standard_tags
@@ -73,10 +74,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # The workflow contexts (OIDC subjects after the repository's prefix, muse:githubSubjectPrefixes) each
 # identity trusts. Pull requests preview
 # dev only; prod is previewed by a job in the `preview-prod` environment, which only `main` can enter.
-PREVIEW_SUBJECTS = {"dev": ["pull_request", "environment:preview-dev"]}
+PREVIEW_SUBJECTS = {ENVIRONMENTS[0]: ["pull_request", f"environment:preview-{ENVIRONMENTS[0]}"]}
 BUILD_SUBJECTS = ["ref:refs/heads/main"]
-# The environment whose registry the build pushes to; every other environment imports from it.
-IMAGE_SOURCE = "dev"
+# The environments in promotion order (stack/environments.txt): the build pushes to the first one's registry,
+# and each later one imports the tested digest from the one before it (`image_source`).
+IMAGE_SOURCE = ENVIRONMENTS[0]
 
 
 def environment_config(environment: str) -> StackConfig:
@@ -87,7 +89,7 @@ def environment_config(environment: str) -> StackConfig:
         raise pulumi.RunError(str(error)) from None
 
 
-environments = [environment_config(env) for env in pulumi.Config().require_object("environments")]
+environments = [environment_config(env) for env in ENVIRONMENTS]
 repositories = {env.github_repository for env in environments}
 suffixes = {env.name_suffix for env in environments}
 prefix_sets = {env.github_subject_prefixes for env in environments}
@@ -195,15 +197,14 @@ if IMAGE_SOURCE in groups:
     )
 
 
-# The deployers that import from the source registry (`az acr import`): Reader on that registry, granted by
-# the source stack (muse:imageImportPrincipalId), which holds one principal.
-importers = {env: deployer for env, deployer in deployers.items() if env != IMAGE_SOURCE}
-if IMAGE_SOURCE in groups and len(importers) > 1:
-    raise pulumi.RunError(
-        f"Environments {sorted(importers)} would all import from {IMAGE_SOURCE}, but the {IMAGE_SOURCE} "
-        "stack's muse:imageImportPrincipalId grants one principal: keep one importing environment, or "
-        "make the key a list"
-    )
+# Each environment's registry is read by exactly one importer, the next environment's deployer (`az acr
+# import` needs Reader on the source registry), granted by that environment's stack
+# (muse:imageImportPrincipalId, one principal).
+importers = {
+    env: deployers[after]
+    for env in deployers
+    if (after := image_importer(env)) is not None and after in deployers
+}
 
 
 def delegation_condition(environment: str) -> pulumi.Output[str]:
@@ -215,17 +216,18 @@ def delegation_condition(environment: str) -> pulumi.Output[str]:
     like the others."""
     others = [i.principal_id for i in (*previews.values(), *deployers.values())]
     builds = [build.principal_id] if build is not None else []
-    importer_ids = [importers[env].principal_id for env in sorted(importers)]
+    importer_ids = [importers[environment].principal_id] if environment in importers else []
 
     def condition(ids: list[str]) -> str:
         ci, build_ids = ids[: len(others)], ids[len(others) : len(others) + len(builds)]
         importing = ids[len(others) + len(builds) :]
-        if environment == IMAGE_SOURCE and build_ids:
+        pushing = build_ids if environment == IMAGE_SOURCE else []
+        if pushing or importing:
             return only_assigning(
                 list(DELEGABLE_BY_CI),
                 PrincipalType.SERVICE_PRINCIPAL,
-                never_to=[i for i in ci if i not in importing],
-                only_role_to={build_ids[0]: Role.ACR_PUSH} | dict.fromkeys(importing, Role.READER),
+                never_to=[i for i in ci if i not in importing] + [b for b in build_ids if b not in pushing],
+                only_role_to=dict.fromkeys(pushing, Role.ACR_PUSH) | dict.fromkeys(importing, Role.READER),
                 only_to={Role.READER: importing},
             )
         return only_assigning(list(DELEGABLE_BY_CI), PrincipalType.SERVICE_PRINCIPAL, never_to=ci + build_ids)
@@ -311,22 +313,18 @@ if IMAGE_SOURCE in groups and build is not None:
     repository_variables["AZURE_BUILD_CLIENT_ID"] = build.client_id
     repository_variables["PULUMI_BACKEND_URL"] = states[IMAGE_SOURCE].backend_url
 
-# The stack config of the source environment: who pushes to its registry, and who imports from it.
-import_source_config: dict[str, pulumi.Input[str]] = {}
-for importer in importers.values():  # one at most (checked above)
-    import_source_config["muse:imageImportPrincipalId"] = importer.principal_id
+# Each environment's stack config: who pushes to its registry (the first one's: the build), and who imports
+# from it (the next environment's deployer).
+stack_config: dict[str, dict[str, pulumi.Input[str]]] = {}
+for environment in groups:
+    config_values: dict[str, pulumi.Input[str]] = {}
+    if build is not None and environment == IMAGE_SOURCE:
+        config_values["muse:imagePushPrincipalId"] = build.principal_id
+    if environment in importers:
+        config_values["muse:imageImportPrincipalId"] = importers[environment].principal_id
+    stack_config[environment] = config_values
 pulumi.export("githubVariables", {"repository": repository_variables, "environments": environment_variables})
-pulumi.export(
-    "stackConfig",
-    {
-        environment: (
-            {"muse:imagePushPrincipalId": build.principal_id} | import_source_config
-            if build is not None and environment == IMAGE_SOURCE
-            else {}
-        )
-        for environment in groups
-    },
-)
+pulumi.export("stackConfig", stack_config)
 pulumi.export(
     "stateBackends",
     {

@@ -42,6 +42,8 @@ cluster's API version": the trade-offs, the pool list, and what an existing stac
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -78,6 +80,29 @@ UPGRADE_CHANNELS: tuple[str, ...] = ("patch", "stable", "rapid")
 # removing it again on every `pulumi up --refresh` and drift check (tests/program/test_upgrade_model.py).
 CHANNEL_OWNED_CLUSTER_INPUTS = ("properties.kubernetesVersion", "properties.currentKubernetesVersion")
 CHANNEL_OWNED_POOL_INPUTS = ("orchestratorVersion",)
+# The values AKS writes into the cluster's ARM body and the refresh copies into state (the generic resource's
+# untyped `properties`, as for currentKubernetesVersion above): without them ignored, the next `pulumi up`
+# would plan an update that removes them; with `provisioningState: Upgrading` stored by a refresh during an
+# AKS operation, that update is a PUT AKS refuses while the operation runs (OperationNotAllowed, "another
+# operation is in progress"). Derived from the API's type data, not by hand: the read-only (`flags: 2`)
+# properties of ManagedClusterProperties@CLUSTER_API_VERSION and of the objects the program sends, and the
+# objects it does not send that hold such values (export.arm_types.read_only_paths;
+# tests/program/test_read_only_fields.py keeps this list equal to it).
+READ_ONLY_CLUSTER_PATHS = (
+    "properties.addonProfiles[*].identity",
+    "properties.azurePortalFQDN",
+    "properties.fqdn",
+    "properties.ingressProfile.webAppRouting.identity",
+    "properties.maxAgentPools",
+    "properties.networkProfile.loadBalancerProfile",
+    "properties.networkProfile.natGatewayProfile",
+    "properties.oidcIssuerProfile.issuerURL",
+    "properties.powerState",
+    "properties.privateFQDN",
+    "properties.provisioningState",
+    "properties.resourceUID",
+    "properties.status",
+)
 # The two planned-maintenance configurations AKS reads, by their fixed names
 # (learn.microsoft.com/azure/aks/planned-maintenance, "Schedule configuration types").
 AUTO_UPGRADE_SCHEDULE = "aksManagedAutoUpgradeSchedule"
@@ -167,11 +192,85 @@ class ContainerLogRotation:
     max_files: int
 
 
-def user_pool_names(availability_zones: Sequence[str]) -> dict[str, tuple[str, ...]]:
-    """AKS name of each user pool -> its zones: one pool per zone (`musez1`, ...), or one regional pool."""
-    if not availability_zones:
-        return {REGIONAL_USER_POOL: ()}
-    return {f"{USER_POOL_PREFIX}z{zone}": (zone,) for zone in availability_zones}
+# Settings of a pool that AKS cannot change on an existing pool, by their ARM names: azure-native marks
+# `vmSize` (with `gpuInstanceProfile` and `nodePublicIPTags`) force-new for AgentPool
+# (pulumi/pulumi-azure-native provider/pkg/gen/replacement.go `forceNewMap`, commit
+# 1b7112af33c62b247daed1028686bf279f4d5e69), and AKS documents the others as set at creation only
+# (MicrosoftDocs/azure-aks-docs articles/aks/manage-node-pools.md "Limitations": the VM size; use-multiple-
+# node-pools / availability-zones: a pool's zones; custom-node-configuration.md: kubelet config; the OS SKU,
+# OS type and pool type). The program sets exactly these (`pool_shape`); max pods and the OS disk are AKS's
+# defaults, the same for every generation.
+FORCE_NEW_POOL_SETTINGS = ("vmSize", "availabilityZones", "osType", "osSKU", "type", "kubeletConfig")
+# How many hex digits of the shape's SHA-256 a pool name carries: 16^6 shapes, and the name fits AKS's limit.
+POOL_FINGERPRINT_LENGTH = 6
+MAX_POOL_NAME_LENGTH = (
+    12  # AKS: Linux pool names are 1-12 lowercase letters and digits, starting with a letter
+)
+# The user pools created before pool names carried their shape, by name, with the shape (fingerprint) they
+# were created with: dev's regional Standard_D2ds_v5 pool and prod's Standard_D4ds_v5 zone pools, both with
+# the workload's log rotation (Pulumi.dev.yaml, Pulumi.prod.yaml and manifests.CONTAINER_LOG_* when names
+# changed). A pool of exactly that name's shape keeps its name, so the upgrade to shape-named pools replaces
+# none of today's pools; any other shape gets a new name, hence a new pool beside the old one
+# (tests/components/test_pool_generations.py).
+LEGACY_POOL_SHAPES: Mapping[str, str] = {
+    "museregional": "7d01c7",
+    "musez1": "a8964f",
+    "musez2": "a8964f",
+    "musez3": "a8964f",
+}
+
+
+def pool_shape(
+    pool: NodePoolSize, zones: Sequence[str], log_rotation: ContainerLogRotation | None
+) -> dict[str, Any]:
+    """The settings of one user pool that AKS cannot change in place, as ARM names them (what the pool's
+    name is derived from)."""
+    return {
+        "vmSize": pool.vm_size,
+        "availabilityZones": list(zones),
+        "osType": "Linux",
+        "osSKU": OS_SKU,
+        "type": "VirtualMachineScaleSets",
+        "kubeletConfig": (
+            {
+                "containerLogMaxSizeMB": log_rotation.max_size_mb,
+                "containerLogMaxFiles": log_rotation.max_files,
+            }
+            if log_rotation
+            else None
+        ),
+    }
+
+
+def shape_fingerprint(shape: Mapping[str, Any]) -> str:
+    """A short, stable digest of a pool's force-new settings, zones left out (the zone is in the name)."""
+    settings = {key: shape[key] for key in FORCE_NEW_POOL_SETTINGS if key != "availabilityZones"}
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+    return digest[:POOL_FINGERPRINT_LENGTH]
+
+
+def user_pool_names(
+    availability_zones: Sequence[str], fingerprint: str | None = None
+) -> dict[str, tuple[str, ...]]:
+    """AKS name of each user pool -> its zones: one pool per zone (`musez1<fingerprint>`, ...), or one
+    regional pool (`muser<fingerprint>`), each at most MAX_POOL_NAME_LENGTH characters. A pool whose legacy
+    name (`musez1`, `museregional`) was created with this very shape (LEGACY_POOL_SHAPES) keeps that name;
+    no fingerprint gives the legacy names (the Bicep export's fixed names)."""
+    layout: dict[str, tuple[str, ...]] = (
+        {f"{USER_POOL_PREFIX}z{zone}": (zone,) for zone in availability_zones}
+        if availability_zones
+        else {REGIONAL_USER_POOL: ()}
+    )
+    if fingerprint is None:
+        return layout
+    names: dict[str, tuple[str, ...]] = {}
+    for legacy, zones in layout.items():
+        if LEGACY_POOL_SHAPES.get(legacy) == fingerprint:
+            names[legacy] = zones
+        else:
+            tag = f"z{zones[0]}" if zones else "r"
+            names[f"{USER_POOL_PREFIX}{tag}{fingerprint}"] = zones
+    return names
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -444,37 +543,55 @@ class KubernetesCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=[kubelet_operator],
-                ignore_changes=["properties.agentPoolProfiles", *CHANNEL_OWNED_CLUSTER_INPUTS],
+                ignore_changes=[
+                    "properties.agentPoolProfiles",
+                    *CHANNEL_OWNED_CLUSTER_INPUTS,
+                    *READ_ONLY_CLUSTER_PATHS,
+                ],
             ),
         )
         cluster_name: pulumi.Output[str] = self.cluster.name
 
+        # Each user pool is named after its force-new settings (`pool_shape`): changing one of them (the VM
+        # size, the log rotation, ...) gives new logical and AKS names, so the engine creates the new pools
+        # during the update and deletes the old ones, no longer registered, only at its end (pulumi/pulumi
+        # pkg/resource/deploy/deployment_executor.go: deletes of resources the program did not register are
+        # generated after the program exits; step_generator.go GenerateDeletes). AKS drains a deleted pool's
+        # nodes honouring PodDisruptionBudgets (azure-aks-docs articles/aks/delete-node-pool.md, "Ignore
+        # PodDisruptionBudgets": PDBs can hold a deletion back unless --ignore-pod-disruption-budget), so Muse
+        # moves onto the new pools one pod at a time. A replace of the same name would be delete-first
+        # (azure-native provider.go Diff: deleteBeforeReplace), an outage (docs/architecture/azure.md).
         pool = args.user_pool
-        rotation = args.user_pool_log_rotation
+        self.user_pool_shape = pool_shape(pool, (), args.user_pool_log_rotation)
+        self.user_pool_fingerprint = shape_fingerprint(self.user_pool_shape)
         self.user_pools: dict[str, containerservice.AgentPool] = {}
-        for pool_name, pool_zones in user_pool_names(args.availability_zones).items():
+        for pool_name, pool_zones in user_pool_names(
+            args.availability_zones, self.user_pool_fingerprint
+        ).items():
+            shape = pool_shape(pool, pool_zones, args.user_pool_log_rotation)
+            kubelet = shape["kubeletConfig"]
             self.user_pools[pool_name] = containerservice.AgentPool(
                 f"{name}-{pool_name}",
                 agent_pool_name=pool_name,
                 resource_name_=cluster_name,
                 resource_group_name=args.resource_group_name,
                 mode="User",
-                vm_size=pool.vm_size,
+                vm_size=shape["vmSize"],
                 count=pool.count,
                 enable_auto_scaling=pool.autoscale,
                 min_count=pool.min_count if pool.autoscale else None,
                 max_count=pool.max_count if pool.autoscale else None,
-                os_type="Linux",
-                os_sku=OS_SKU,
-                type="VirtualMachineScaleSets",
-                availability_zones=list(pool_zones) or None,
+                os_type=shape["osType"],
+                os_sku=shape["osSKU"],
+                type=shape["type"],
+                availability_zones=shape["availabilityZones"] or None,
                 node_labels=dict(args.user_pool_labels),
                 kubelet_config=(
                     containerservice.KubeletConfigArgs(
-                        container_log_max_size_mb=rotation.max_size_mb,
-                        container_log_max_files=rotation.max_files,
+                        container_log_max_size_mb=kubelet["containerLogMaxSizeMB"],
+                        container_log_max_files=kubelet["containerLogMaxFiles"],
                     )
-                    if rotation
+                    if kubelet
                     else None
                 ),
                 upgrade_settings=containerservice.AgentPoolUpgradeSettingsArgs(max_surge="33%"),

@@ -270,3 +270,55 @@ def _check_discriminated(
 
 def _join(path: str, name: str) -> str:
     return f"{path}.{name}" if path else str(name)
+
+
+def read_only_paths(types: Sequence[Mapping[str, Any]], body: Mapping[str, Any], under: str) -> list[str]:
+    """The paths, inside the body's object `under` (e.g. `properties`), at which Azure writes read-only values
+    into a resource shaped like `body`: each read-only property of an object the body sends, and each object
+    the body does not send that holds one (its whole path, since a path through an object missing from the
+    program's inputs cannot be reset: pulumi properties_path.go Reset, and step_generator.go
+    processIgnoreChanges fails the update on such a path); a map's entries share one `[*]` path. What a
+    generic resource must list in ignoreChanges so that a refresh's copy of AKS's status values never shows
+    as a change."""
+    root = types[0]
+    top = types[_index(root["body"])]
+    spec = (top.get("properties") or {})[under]
+    found: list[str] = []
+    _read_only(types, _index(spec["type"]), body.get(under), under, found)
+    return sorted(found)
+
+
+def _holds_read_only(types: Sequence[Mapping[str, Any]], index: int, seen: frozenset[int]) -> bool:
+    entry = types[index]
+    if index in seen or entry["$type"] != "ObjectType":
+        return False
+    for spec in (entry.get("properties") or {}).values():
+        if spec.get("flags", 0) & READ_ONLY or _holds_read_only(types, _index(spec["type"]), seen | {index}):
+            return True
+    return False
+
+
+def _read_only(
+    types: Sequence[Mapping[str, Any]], index: int, sent: Any, path: str, found: list[str]
+) -> None:
+    entry = types[index]
+    if entry["$type"] != "ObjectType" or not isinstance(sent, Mapping):
+        return
+    properties: Mapping[str, Any] = entry.get("properties") or {}
+    for name, spec in properties.items():
+        child, child_index = _join(path, name), _index(spec["type"])
+        if spec.get("flags", 0) & READ_ONLY:
+            found.append(child)
+        elif name in sent:
+            _read_only(types, child_index, sent[name], child, found)
+        elif _holds_read_only(types, child_index, frozenset()):
+            found.append(child)
+    extra = entry.get("additionalProperties")
+    if extra is not None:
+        # A map's entries (add-ons by name): one wildcard path for all, so that adding an entry the state
+        # does not have yet is no path error (properties_path.go Reset with `*` visits the old entries).
+        entries: list[str] = []
+        for key, item in sent.items():
+            if key not in properties:
+                _read_only(types, _index(extra), item, f"{path}[*]", entries)
+        found.extend(sorted(set(entries)))

@@ -102,6 +102,9 @@ NOT_OUTPUTS: dict[str, str] = {
         "only with ingressHost; `az identity show -g <group> -n id-muse-<env>-<suffix>-gateway-tls` gives it"
     ),
     "museImage": "the Kubernetes Deployment's image (muse:imageTag, which CI sets to the pushed digest)",
+    "userPoolNames": (
+        "the Pulumi program's user pool generations (stack/deployed.py); `az aks nodepool list` gives them"
+    ),
     "museCanary": "the release script's canary plan (muse:canarySteps, muse:canaryStepSeconds)",
     "museRouteUrn": "a Pulumi URN of the Kubernetes HTTPRoute",
     "museEvaluateChecks": "Kubernetes Jobs the release script runs",

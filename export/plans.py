@@ -22,8 +22,8 @@ from stack.files import read_stack, stack_names
 class CapturingMocks(OfflineMocks):
     """The offline mocks, also keeping each resource's outputs by (type token, logical name)."""
 
-    def __init__(self, stack: str) -> None:
-        super().__init__(stack)
+    def __init__(self, stack: str, **answers: Any) -> None:
+        super().__init__(stack, **answers)
         self.outputs: dict[tuple[str, str], dict[str, Any]] = {}
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:

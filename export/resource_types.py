@@ -235,11 +235,13 @@ MAPPINGS: dict[str, TypeMapping] = {
             ("CKV_AZURE_189", "public endpoint on purpose, see CKV_AZURE_109"),
             (
                 "CKV_AZURE_110",
-                "purge protection is the keyVaultPurgeProtection parameter: on in prod, off in dev",
+                "purge protection is the keyVaultPurgeProtection parameter: on in production, off in "
+                "development",
             ),
             (
                 "CKV_AZURE_42",
-                "purge protection is the keyVaultPurgeProtection parameter: on in prod, off in dev",
+                "purge protection is the keyVaultPurgeProtection parameter: on in production, off in "
+                "development",
             ),
         ),
     ),
@@ -283,9 +285,9 @@ def _rule_group_bindings(resource: PlannedResource) -> Mapping[str, Any]:
     return bindings
 
 
-# Azure Monitor severities per environment (stack/args.py `alert_severities`).
-FAILURE_SEVERITY = Cond("environment == 'prod'", 1, 3)
-CAPACITY_SEVERITY = Cond("environment == 'prod'", 2, 3)
+# Azure Monitor severities per tier (stack/args.py `alert_severities`).
+FAILURE_SEVERITY = Cond("tier == 'production'", 1, 3)
+CAPACITY_SEVERITY = Cond("tier == 'production'", 2, 3)
 MONITOR_TOP_LEVEL = ("location", "tags", "kind")
 
 MAPPINGS.update(

@@ -248,5 +248,148 @@ def workflow_files(directory: Path = WORKFLOWS) -> list[Path]:
     return sorted([*directory.glob("*.yml"), *directory.glob("*.yaml")])
 
 
-def load_all(directory: Path = WORKFLOWS) -> list[Workflow]:
-    return [load(path) for path in workflow_files(directory)]
+# A job that calls a reusable workflow of this repository (`uses: ./.github/workflows/<file>`).
+LOCAL_CALL = re.compile(r"^\./\.github/workflows/(?P<file>[^@]+\.ya?ml)$")
+INPUT = re.compile(r"\$\{\{\s*inputs\.([A-Za-z0-9_-]+)\s*\}\}")
+
+
+INPUT_IN_EXPRESSION = re.compile(r"\binputs\.([A-Za-z0-9_-]+)")
+STATIC_CONDITION = re.compile(r"^\$\{\{\s*(?:(true|false)|'([^']*)'\s*(==|!=)\s*'([^']*)')\s*\}\}$")
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _with_inputs(value: Any, inputs: Mapping[str, Any]) -> Any:
+    """`value` with each `${{ inputs.<name> }}` replaced by the caller's `with:` value (a whole-string
+    reference keeps the value's type, as GitHub passes booleans and numbers), and `inputs.<name>` inside a
+    larger expression by its literal (`'text'`, `true`)."""
+    if isinstance(value, str):
+        whole = INPUT.fullmatch(value.strip())
+        if whole and whole.group(1) in inputs:
+            return inputs[whole.group(1)]
+        value = INPUT.sub(lambda m: str(inputs.get(m.group(1), m.group(0))), value)
+        return EXPRESSION.sub(
+            lambda e: INPUT_IN_EXPRESSION.sub(
+                lambda m: _literal(inputs[m.group(1)]) if m.group(1) in inputs else m.group(0), e.group(0)
+            ),
+            value,
+        )
+    if isinstance(value, Mapping):
+        return {k: _with_inputs(v, inputs) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_with_inputs(v, inputs) for v in value]
+    return value
+
+
+def static_condition(condition: Any) -> bool | None:
+    """The value of an `if:` that needs no run-time context (a boolean, `${{ true }}`, `${{ 'a' != '' }}`),
+    else None."""
+    if isinstance(condition, bool):
+        return condition
+    match = STATIC_CONDITION.match(str(condition).strip()) if condition is not None else None
+    if match is None:
+        return None
+    if match.group(1):
+        return match.group(1) == "true"
+    equal = match.group(2) == match.group(4)
+    return equal if match.group(3) == "==" else not equal
+
+
+def _without_true_condition(raw: Any) -> Any:
+    """A job or step whose `if:` is statically true runs unconditionally: the `if:` goes."""
+    if isinstance(raw, Mapping) and "if" in raw and static_condition(raw["if"]) is True:
+        return {k: v for k, v in raw.items() if k != "if"}
+    return raw
+
+
+def called_job_id(caller: Job, called_id: str) -> str:
+    """The model's id of a called workflow's job: `<caller job>.<called job>` (GitHub shows
+    `<caller name> / <called name>`)."""
+    return f"{caller.id}.{called_id}"
+
+
+def expand_calls(workflow: Workflow, directory: Path) -> Workflow:
+    """`workflow` with each job that calls a local reusable workflow replaced by the called workflow's jobs,
+    as GitHub runs them (docs.github.com, "Reusing workflows"): the caller's `with:` values in place of
+    `${{ inputs.* }}`, the caller's `needs` and `if` in front of the called jobs', the caller's
+    permissions as the ceiling (a called job's own permissions can only narrow them), and the called jobs'
+    ids prefixed with the caller's (`called_job_id`). Other jobs are kept as they are."""
+    jobs: dict[str, Job] = {}
+    for job_id, job in workflow.jobs.items():
+        match = LOCAL_CALL.match(job.uses or "")
+        if match is None:
+            jobs[job_id] = job
+            continue
+        called = load(directory / match.group("file"))
+        defaults = {
+            name: spec.get("default")
+            for name, spec in _mapping(_mapping(called.triggers.get("workflow_call")).get("inputs")).items()
+            if isinstance(spec, Mapping) and "default" in spec
+        }
+        inputs = {**defaults, **_mapping(job.raw.get("with"))}
+        # A called job or step whose `if:` the inputs decide statically is left out when false (GitHub
+        # skips it); a `needs` of a left-out job is dropped with it.
+        skipped = {
+            called_id
+            for called_id, called_job in called.jobs.items()
+            if static_condition(_with_inputs(called_job.raw.get("if"), inputs)) is False
+        }
+        for called_id, called_job in called.jobs.items():
+            if called_id in skipped:
+                continue
+            raw = _with_inputs(called_job.raw, inputs)
+            raw["steps"] = [
+                _without_true_condition(step)
+                for step in raw.get("steps") or ()
+                if not isinstance(step, Mapping) or static_condition(step.get("if")) is not False
+            ]
+            raw = _without_true_condition(raw)
+            own_needs = raw.get("needs") or ()
+            own_needs = [own_needs] if isinstance(own_needs, str) else list(own_needs)
+            raw["needs"] = [*job.needs, *(called_job_id(job, n) for n in own_needs if n not in skipped)]
+            if job.condition:
+                raw["if"] = f"({job.condition}) && ({raw['if']})" if raw.get("if") else job.condition
+            if "permissions" not in raw and job.permissions is not None:
+                raw["permissions"] = job.permissions
+            # The called workflow's own `env:` applies to its jobs, not the caller's.
+            raw["env"] = {**_with_inputs(called.env, inputs), **_mapping(raw.get("env"))}
+            expanded_id = called_job_id(job, called_id)
+            jobs[expanded_id] = Job.parse(expanded_id, raw)
+    # A `needs` of a calling job waits for every job of its call (GitHub: the caller job completes when the
+    # called workflow does).
+    expanded = {
+        caller: [i for i in jobs if i.startswith(f"{caller}.")]
+        for caller in workflow.jobs
+        if caller not in jobs
+    }
+    if expanded:
+        jobs = {
+            job_id: Job.parse(
+                job_id,
+                {**job.raw, "needs": [n for need in job.needs for n in expanded.get(need, [need])]},
+            )
+            for job_id, job in jobs.items()
+        }
+    return Workflow(
+        path=workflow.path,
+        text=workflow.text,
+        name=workflow.name,
+        triggers=workflow.triggers,
+        permissions=workflow.permissions,
+        env=workflow.env,
+        defaults=workflow.defaults,
+        concurrency=workflow.concurrency,
+        jobs=jobs,
+        raw=workflow.raw,
+    )
+
+
+def load_all(directory: Path = WORKFLOWS, *, expand: bool = True) -> list[Workflow]:
+    """Every workflow of `directory`; with `expand`, local reusable-workflow calls replaced by the jobs they
+    run (`expand_calls`), so what a job deploys and as whom reads the same as for a job written in place."""
+    loaded = [load(path) for path in workflow_files(directory)]
+    return [expand_calls(w, directory) for w in loaded] if expand else loaded

@@ -81,13 +81,15 @@ class OfflinePlan:
     def counts_by_type(self) -> Counter[str]:
         return Counter(r.type for r in self.resources)
 
-    def to_inventory(self, environment: str) -> dict[str, Any]:
-        """The plan as a Muse resource inventory (schema v1, see muse/governance)."""
+    def to_inventory(self, environment: str, tier: str = "production") -> dict[str, Any]:
+        """The plan as a Muse resource inventory (schema v1, see muse/governance); `tier` is the stack's
+        `muse:tier` (production when not given, as the inventory's own default: never quietly weaker)."""
         return {
             "schemaVersion": 1,
             "project": self.project,
             "stack": self.stack,
             "environment": environment,
+            "tier": tier,
             "resources": [
                 {
                     "urn": r.urn,

@@ -16,6 +16,8 @@ from typing import Any
 import pulumi
 import yaml
 
+from stack.deployed import READ_STACK_OUTPUTS
+
 # Obviously-fake, fixed identities of the offline "subscription".
 SUBSCRIPTION_ID = "00000000-0000-0000-0000-000000000000"
 TENANT_ID = "00000000-0000-0000-0000-00000000a1d0"
@@ -189,8 +191,26 @@ def _cluster_fqdn(inputs: dict[str, Any]) -> str:
 
 
 class OfflineMocks(pulumi.runtime.Mocks):
-    def __init__(self, stack: str) -> None:
+    """`deployed_outputs`: what the stack's last update exported, answered to the program's
+    `pulumi:pulumi:readStackOutputs` of itself (stack/deployed.py); default {} = a stack never deployed.
+    `cluster_provisioning_state` / `cluster_power_state`: what AKS reports for the cluster, e.g. `Upgrading`
+    while an upgrade runs (the `ManagedClusterProperties.provisioningState` AKS sets during an operation).
+    `live_agent_pools`: pool name -> what AKS's GET of an existing pool answers (`getAgentPool`)."""
+
+    def __init__(
+        self,
+        stack: str,
+        *,
+        deployed_outputs: dict[str, Any] | None = None,
+        cluster_provisioning_state: str = "Succeeded",
+        cluster_power_state: str = "Running",
+        live_agent_pools: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
         self.stack = stack
+        self.deployed_outputs = dict(deployed_outputs or {})
+        self.cluster_provisioning_state = cluster_provisioning_state
+        self.cluster_power_state = cluster_power_state
+        self.live_agent_pools = dict(live_agent_pools or {})
         self._cluster_fqdns: dict[str, str] = {}  # cluster name -> FQDN, so credentials match the cluster
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
@@ -320,8 +340,8 @@ class OfflineMocks(pulumi.runtime.Mocks):
         version = properties.get("kubernetesVersion", "1.34")
         properties.update(
             {
-                "provisioningState": "Succeeded",
-                "powerState": {"code": "Running"},
+                "provisioningState": self.cluster_provisioning_state,
+                "powerState": {"code": self.cluster_power_state},
                 "maxAgentPools": MAX_AGENT_POOLS,
                 "currentKubernetesVersion": version if version.count(".") == 2 else f"{version}.3",
                 "fqdn": fqdn,
@@ -432,6 +452,8 @@ class OfflineMocks(pulumi.runtime.Mocks):
             "azure-native:authorization:getClientConfig": _client_config,
             "azure-native:resources:getResourceGroup": _resource_group,
             "azure-native:containerservice:listManagedClusterUserCredentials": self._user_credentials,
+            READ_STACK_OUTPUTS: self._stack_outputs,
+            "azure-native:containerservice:getAgentPool": self._agent_pool,
         }.get(args.token)
         if answer is None:
             raise NotImplementedError(
@@ -440,6 +462,20 @@ class OfflineMocks(pulumi.runtime.Mocks):
                 "working."
             )
         return answer(args.args)
+
+    def _stack_outputs(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The engine's builtin readStackOutputs (pulumi/pulumi pkg/resource/deploy/builtins.go
+        readStackReference): the named stack's outputs and which of them are secret."""
+        return {"name": args["name"], "outputs": dict(self.deployed_outputs), "secretOutputNames": []}
+
+    def _agent_pool(self, args: dict[str, Any]) -> dict[str, Any]:
+        """AKS's GET of an existing pool; a pool it does not have is a 404, as in Azure."""
+        pool = self.live_agent_pools.get(args["agentPoolName"])
+        if pool is None:
+            raise LookupError(
+                f"(404) agent pool {args['agentPoolName']!r} of {args['resourceName']} not found"
+            )
+        return {"name": args["agentPoolName"], "provisioningState": "Succeeded", **pool}
 
     def _user_credentials(self, args: dict[str, Any]) -> dict[str, Any]:
         name = args["resourceName"]

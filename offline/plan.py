@@ -16,7 +16,7 @@ import pulumi
 from offline.engine import OfflinePlan, PlannedResource, run_stack
 from rbac.conditions import delegation_summary
 from rbac.roles import Role
-from stack.files import REPO_ROOT, stack_names
+from stack.files import REPO_ROOT, read_stack, stack_names
 
 # The properties a reviewer wants to see per type; other types show their top-level scalar inputs.
 KEY_PROPERTIES: dict[str, tuple[str, ...]] = {
@@ -426,7 +426,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if args.format == "json":
         environment = next((r.get("tags.env") for r in plan.resources if r.get("tags.env")), args.stack)
-        print(json.dumps(plan.to_inventory(environment), indent=2, sort_keys=True))
+        tier = read_stack(args.stack, root).config.get(f"{plan.project}:tier", "production")
+        print(json.dumps(plan.to_inventory(environment, tier), indent=2, sort_keys=True))
     else:
         print(render_text(plan), end="")
     return 0

@@ -6,8 +6,9 @@ runs on an inventory. Nothing is re-implemented here, so the two engines cannot 
 
 - Enforcement: critical and high are ``MANDATORY`` (the preview/update fails), medium and low ``ADVISORY``
   (a warning). The split is ``muse.governance.policies.enforcement`` and the governance docs show it.
-- Environment: policies that depend on it (MUSE-KV-003, MUSE-TAG-002) need the stack's environment; it is
-  the stack name in the URN (``urn:pulumi:<stack>::...``), as in the offline inventories.
+- Environment and tier: MUSE-TAG-002 needs the stack's environment, the stack name in the URN
+  (``urn:pulumi:<stack>::...``), as in the offline inventories; the production-tier rules (MUSE-KV-003, ...)
+  need its ``muse:tier``, read from the stack file ``Pulumi.<stack>.yaml`` beside this pack (``tier_of``).
 - Secrets: pulumi-policy 1.21 unwraps secret inputs into plain values before a validator sees them, which
   would make every Pulumi secret look like a plaintext secret to MUSE-SEC-001. policy/secret_masking.py
   replaces each secret with Muse's ``[secret]`` marker *before* deserialization (the same mask the offline
@@ -20,8 +21,10 @@ runs on an inventory. Nothing is re-implemented here, so the two engines cannot 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
+import yaml
 from pulumi_policy import (
     EnforcementLevel,
     ReportViolation,
@@ -99,6 +102,23 @@ def stack_of(urn: str) -> str:
     return head.split(":", 2)[2] if head.count(":") >= 2 else ""
 
 
+# The Muse project's stack files, beside this pack in the repository (`pulumi preview --policy-pack policy`
+# runs from the project directory with this repository checked out).
+STACK_FILES = Path(__file__).resolve().parent.parent
+
+
+def tier_of(stack: str, root: Path = STACK_FILES) -> str:
+    """The stack's declared `muse:tier` from its stack file; production when the file or key is missing, so
+    an unknown stack gets the stricter rules, never quietly weaker ones."""
+    path = root / f"Pulumi.{stack}.yaml"
+    try:
+        config = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
+    except (OSError, yaml.YAMLError):
+        return "production"
+    tier = config.get("muse:tier")
+    return tier if tier in ("production", "development") else "production"
+
+
 def project_of(urn: str) -> str:
     parts = urn.split("::")
     return parts[1] if len(parts) > 1 else ""
@@ -134,6 +154,7 @@ def inventory_of(resources: list[Resource], urn: str) -> Inventory:
         project=project_of(urn),
         stack=stack,
         environment=stack or "unknown",
+        tier=tier_of(stack),
         resources=resources,
     )
 

@@ -7,9 +7,10 @@
 #      and a Key Vault with one key per environment (plus the bootstrap's) that encrypts that stack's secrets.
 #      Made with az: Pulumi state cannot live in a stack that does not exist.
 #   2. bootstrap/ stack: per-environment resource groups + GitHub OIDC identities and their roles.
-#   3. dev and prod stacks, each in its own container with its own key; the stack config bootstrap outputs
-#      (muse:imagePushPrincipalId and muse:imageImportPrincipalId for dev) set.
-#   4. Only the registries of dev and prod, so the first main.yml run has somewhere to push.
+#   3. The environments' stacks (stack/environments.txt: dev, prod), each in its own container with its own
+#      key; the stack config bootstrap outputs (muse:imagePushPrincipalId on the first, and on each one the
+#      next environment's muse:imageImportPrincipalId) set.
+#   4. Only the environments' registries, so the first main.yml run has somewhere to push.
 #   5. GitHub environments and variables (with --github and an authenticated gh), else printed for a person.
 #
 # Usage: scripts/bootstrap.sh [--github]
@@ -31,10 +32,11 @@ stack_value() { # stack_value <stack> <key>: a value from Pulumi.<stack>.yaml (d
   "$python" -c 'import sys; from stack.files import read_stack; print(read_stack(sys.argv[1]).config[sys.argv[2]])' "$1" "$2"
 }
 
-suffix="$(stack_value dev muse:nameSuffix)"
-location="$(stack_value dev muse:location)"
-owner="$(stack_value dev muse:owner)"
-environments=(dev prod)
+mapfile -t environments < <("$python" -m stack.environments)  # stack/environments.txt, in promotion order
+first="${environments[0]}"
+suffix="$(stack_value "$first" muse:nameSuffix)"
+location="$(stack_value "$first" muse:location)"
+owner="$(stack_value "$first" muse:owner)"
 declare -A state
 while IFS='=' read -r key value; do state[$key]="$value"; done < <("$python" -m stack.naming state "$suffix")
 backend_url="${state[backend_url]}"
@@ -43,7 +45,7 @@ env_state() { # env_state <environment> <field>: e.g. env_state prod backend_url
   "$python" -m stack.naming state "$suffix" "$1" | sed -n "s/^$2=//p"
 }
 tags=(app=muse "owner=$owner" env=shared managed-by=bootstrap-script)
-repository="$(stack_value dev muse:githubRepository)"
+repository="$(stack_value "$first" muse:githubRepository)"
 
 echo "== 0/5 the OIDC subject prefix GitHub issues for $repository (muse:githubSubjectPrefixes)"
 # Entra matches federated subjects exactly, and GitHub writes repo:OWNER@OWNER_ID/REPO@REPO_ID for
@@ -92,6 +94,28 @@ else
   exit 1
 fi
 
+# Azure RBAC: a new role assignment can take up to 10 minutes to take effect (learn.microsoft.com/azure/
+# role-based-access-control/troubleshooting, "Symptom - Role assignment changes are not being detected"), so
+# the data-plane calls right after a self-grant may be refused with 403 for a while. After each self-grant a
+# harmless read that needs the new role is retried until it passes, bounded (MUSE_GRANT_WAIT_SECONDS, 10
+# minutes) with progress printed; then the real calls run.
+grant_wait_seconds="${MUSE_GRANT_WAIT_SECONDS:-600}"
+grant_poll_seconds="${MUSE_GRANT_POLL_SECONDS:-15}"
+wait_for_grant() { # wait_for_grant <what> <command...>: retry a harmless read until the new grant works
+  local what="$1" started=$SECONDS waited
+  shift
+  until "$@" >/dev/null 2>&1; do
+    waited=$((SECONDS - started))
+    if ((waited >= grant_wait_seconds)); then
+      echo "   $what: still refused after ${waited}s (Azure documents up to 10 minutes of propagation);" \
+        "re-run scripts/bootstrap.sh, which repeats only what is missing" >&2
+      return 1
+    fi
+    echo "   $what: not effective yet (${waited}s of at most ${grant_wait_seconds}s), retrying in ${grant_poll_seconds}s"
+    sleep "$grant_poll_seconds"
+  done
+  echo "   $what: effective after $((SECONDS - started))s"
+}
 echo "== 0/5 preflight: the global names are free and the vCPU quota covers the pools (nothing is created yet)"
 # Registry and storage names are global across Azure: one taken by someone else fails only mid-deploy. A name
 # that exists in this subscription is ours from an earlier run. `check-name` answers nameAvailable
@@ -172,6 +196,8 @@ az storage account blob-service-properties update --account-name "${state[storag
   --enable-delete-retention true --delete-retention-days 30 --output none
 az role assignment create --assignee-object-id "$admin" --assignee-principal-type User \
   --role "Storage Blob Data Contributor" --scope "$account_id" --output none
+wait_for_grant "Storage Blob Data Contributor on ${state[storage_account]}" \
+  az storage container list --account-name "${state[storage_account]}" --auth-mode login --num-results 1 --output none
 for container in "${state[container]}" $(for env in "${environments[@]}"; do env_state "$env" container; done); do
   az storage container create --name "$container" --account-name "${state[storage_account]}" \
     --auth-mode login --output none
@@ -182,6 +208,8 @@ az keyvault show --name "${state[key_vault]}" --output none 2>/dev/null ||
     --retention-days 90 --tags "${tags[@]}" --output none
 az role assignment create --assignee-object-id "$admin" --assignee-principal-type User \
   --role "Key Vault Crypto Officer" --scope "$vault_id" --output none
+wait_for_grant "Key Vault Crypto Officer on ${state[key_vault]}" \
+  az keyvault key list --vault-name "${state[key_vault]}" --maxresults 1 --output none
 for key in "${state[key]}" $(for env in "${environments[@]}"; do env_state "$env" key; done); do
   az keyvault key show --vault-name "${state[key_vault]}" --name "$key" --output none 2>/dev/null ||
     az keyvault key create --vault-name "${state[key_vault]}" --name "$key" --kty RSA --size 3072 --output none
@@ -222,7 +250,7 @@ for env in "${environments[@]}"; do
   done < <(bootstrap_json stackConfig "[print(k, v, sep='\\t') for k, v in o.get('$env', {}).items()]")
 done
 
-echo "== 4/5 registries only (the first main.yml run pushes to dev and imports into prod)"
+echo "== 4/5 registries only (the first main.yml run pushes to $first, each later environment imports)"
 # Not `pulumi up --target <Registry URN>`: on a fresh stack the engine refuses a targeted create whose
 # parent (the new ContainerRegistry component) or provider is an untargeted create ("untargeted create",
 # pulumi/pulumi pkg/resource/deploy/step_generator.go validateSteps, regression test
@@ -306,8 +334,9 @@ if $set_github; then
     fi
   done
 else
-  echo "Create the GitHub environments dev, prod, preview-dev, preview-prod (deployment branches: main"
-  echo "only; prod with required reviewers) and set these Actions variables on $repository"
+  echo "Create the GitHub environments $(printf '%s ' "${environments[@]}")and their preview-<name> twins"
+  echo "(deployment branches: main only; production-tier ones with required reviewers) and set these Actions"
+  echo "variables on $repository"
   echo "(docs/github-setup.md):"
   for line in "${variables[@]}"; do
     IFS=$'\t' read -r level name value <<<"$line"

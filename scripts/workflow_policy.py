@@ -30,7 +30,7 @@ import re
 import sys
 from pathlib import Path
 
-from export.workflows import EXPRESSION, Job, Workflow, load, workflow_files
+from export.workflows import EXPRESSION, Job, Workflow, expand_calls, load, workflow_files
 
 USES_LINE = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<ref>\S+)(?P<rest>.*)$")
 SHA_PIN = re.compile(r"^[^@\s]+@[0-9a-f]{40}$")
@@ -222,7 +222,8 @@ def main(argv: list[str]) -> int:
         return 2
     if argv[1] == "check":
         files = [Path(a) for a in argv[2:]] or workflow_files()
-        problems = [p for f in files for p in check(load(f))]
+        # A call of a local reusable workflow is checked as the jobs it runs (export.workflows.expand_calls).
+        problems = [p for f in files for p in check(expand_calls(load(f), f.parent))]
         for problem in problems:
             print(f"workflow policy: {problem}", file=sys.stderr)
         if not problems:

@@ -59,10 +59,11 @@ def registry_args(
 
 
 def alert_severities(config: StackConfig) -> AlertSeverities:
-    """How loud this application's alerts are: prod pages as Sev 1 Error (failures) and Sev 2 Warning
-    (capacity); dev reports the same conditions as Sev 3 Informational, visible without looking like incidents
-    (Azure Monitor severities: 0 Critical, 1 Error, 2 Warning, 3 Informational, 4 Verbose)."""
-    if config.environment == "prod":
+    """How loud this application's alerts are: the production tier pages as Sev 1 Error (failures) and Sev 2
+    Warning (capacity); development reports the same conditions as Sev 3 Informational, visible without
+    looking like incidents (Azure Monitor severities: 0 Critical, 1 Error, 2 Warning, 3 Informational,
+    4 Verbose)."""
+    if config.production:
         return AlertSeverities(failure=1, capacity=2)
     return AlertSeverities(failure=3, capacity=3)
 

@@ -289,8 +289,24 @@ class StackConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
-    environment: Literal["dev", "prod"] = Field(
-        alias="environment", description="Environment this stack deploys: dev or prod."
+    @property
+    def production(self) -> bool:
+        """The stack's declared tier is production (what every environment-dependent rule reads)."""
+        return self.tier == "production"
+
+    environment: Annotated[str, Field(pattern=r"^[a-z][a-z0-9]{1,9}$")] = Field(
+        alias="environment",
+        description=(
+            "Environment this stack deploys, one of stack/environments.txt (e.g. dev, prod); names and tags "
+            "carry it. What rules apply is muse:tier, never this name."
+        ),
+    )
+    tier: Literal["production", "development"] = Field(
+        alias="tier",
+        description=(
+            "What the stack is: production (uptime SLA, zones, HTTPS, purge protection, protected state, "
+            "approval before deploy) or development. Every environment-dependent rule reads this."
+        ),
     )
     owner: Annotated[str, Field(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9@._ -]*$")] = (
         Field(alias="owner", description="Team accountable for the stack; becomes the `owner` tag.")
@@ -700,9 +716,31 @@ def _names(c: Mapping[str, Any]) -> list[Problem]:
     return [Problem("nameSuffix", problem) for problem in names.problems()]
 
 
+PRODUCTION = "production"
+
+
+def is_production(c: Mapping[str, Any]) -> bool:
+    """The one reading of what a stack is: its declared tier, never its environment's name."""
+    return bool(c["tier"] == PRODUCTION)
+
+
+def _listed_environment(c: Mapping[str, Any]) -> list[Problem]:
+    from stack.environments import ENVIRONMENTS, LIST_PATH
+
+    if c["environment"] in ENVIRONMENTS:
+        return []
+    return [
+        Problem(
+            "environment",
+            f"{c['environment']!r} is not in stack/{LIST_PATH.name} ({', '.join(ENVIRONMENTS)}): add it "
+            "there (the one list of environments), or set one of them",
+        )
+    ]
+
+
 def _prod_replicas(c: Mapping[str, Any]) -> list[Problem]:
-    if c["environment"] == "prod" and c["replicas"] < 2:
-        return [Problem("replicas", f"prod runs at least 2 replicas (got {c['replicas']})")]
+    if is_production(c) and c["replicas"] < 2:
+        return [Problem("replicas", f"the production tier runs at least 2 replicas (got {c['replicas']})")]
     return []
 
 
@@ -720,14 +758,14 @@ def _autoscaler_bounds(c: Mapping[str, Any]) -> list[Problem]:
 
 
 def _prod_tier(c: Mapping[str, Any]) -> list[Problem]:
-    if c["environment"] == "prod" and c["cluster_tier"] == "Free":
-        return [Problem("clusterTier", "prod needs the uptime SLA: set Standard or Premium")]
+    if is_production(c) and c["cluster_tier"] == "Free":
+        return [Problem("clusterTier", "the production tier needs the uptime SLA: set Standard or Premium")]
     return []
 
 
 def _prod_zones(c: Mapping[str, Any]) -> list[Problem]:
-    if c["environment"] == "prod" and len(c["availability_zones"]) < 2:
-        return [Problem("availabilityZones", 'prod spreads across zones: set ["1","2","3"]')]
+    if is_production(c) and len(c["availability_zones"]) < 2:
+        return [Problem("availabilityZones", 'the production tier spreads across zones: set ["1","2","3"]')]
     return []
 
 
@@ -742,13 +780,14 @@ def _tls(c: Mapping[str, Any]) -> list[Problem]:
         c["ingress_tls_certificate"],
         c["ingress_tls_certificate_issuer"],
     )
-    prod = c["environment"] == "prod"
+    prod = is_production(c)
     problems = []
     if prod and not host:
         problems.append(
             Problem(
                 "ingressHost",
-                "prod serves HTTPS only: set the DNS name Muse is served on, e.g. muse.example.org",
+                "the production tier serves HTTPS only: set the DNS name Muse is served on, e.g. "
+                "muse.example.org",
             )
         )
     if (host or prod) and not certificate:
@@ -771,7 +810,7 @@ def _tls(c: Mapping[str, Any]) -> list[Problem]:
         problems.append(
             Problem(
                 "ingressTlsCertificateIssuer",
-                "prod needs a certificate clients trust, not Self (self-signed)",
+                "the production tier needs a certificate clients trust, not Self (self-signed)",
             )
         )
     if not host and not prod and (certificate or issuer):
@@ -785,19 +824,24 @@ def _tls(c: Mapping[str, Any]) -> list[Problem]:
 
 
 def _prod_protection(c: Mapping[str, Any]) -> list[Problem]:
-    if c["environment"] == "prod" and not c["protect_stateful_resources"]:
+    if is_production(c) and not c["protect_stateful_resources"]:
         return [
             Problem(
                 "protectStatefulResources",
-                "prod's Key Vault, registry and logs must survive an accidental delete: set true",
+                "the production tier's Key Vault, registry and logs must survive an accidental delete: "
+                "set true",
             )
         ]
     return []
 
 
 def _prod_purge_protection(c: Mapping[str, Any]) -> list[Problem]:
-    if c["environment"] == "prod" and not c["key_vault_purge_protection"]:
-        return [Problem("keyVaultPurgeProtection", "prod secrets must survive a malicious delete: set true")]
+    if is_production(c) and not c["key_vault_purge_protection"]:
+        return [
+            Problem(
+                "keyVaultPurgeProtection", "production-tier secrets must survive a malicious delete: set true"
+            )
+        ]
     return []
 
 
@@ -836,13 +880,13 @@ def _prod_window_outside_business_hours(window: str, key: str) -> CrossRule:
 
     def rule(c: Mapping[str, Any]) -> list[Problem]:
         day, start, hours = (c[f"{window}_window_{part}"] for part in ("day", "start_time", "duration_hours"))
-        if c["environment"] != "prod" or not overlaps_business_hours(day, start, hours):
+        if not is_production(c) or not overlaps_business_hours(day, start, hours):
             return []
         opens, closes = BUSINESS_HOURS
         return [
             Problem(
                 f"{key}Day",
-                f"prod upgrades outside business hours, but {day} {start} for {hours} h (at "
+                f"the production tier upgrades outside business hours, but {day} {start} for {hours} h (at "
                 f"{c['maintenance_utc_offset']}) overlaps Monday-Friday {opens:02d}:00-{closes:02d}:00; move "
                 f"{key}Day / {key}StartTime / {key}DurationHours",
             )
@@ -853,7 +897,7 @@ def _prod_window_outside_business_hours(window: str, key: str) -> CrossRule:
 
 def _window_needs(window: str) -> frozenset[str]:
     parts = ("day", "start_time", "duration_hours")
-    return frozenset({"environment", "maintenance_utc_offset", *(f"{window}_window_{p}" for p in parts)})
+    return frozenset({"tier", "maintenance_utc_offset", *(f"{window}_window_{p}" for p in parts)})
 
 
 def _canary(c: Mapping[str, Any]) -> list[Problem]:
@@ -912,7 +956,7 @@ _RECEIVER_FIELDS = ("alert_emails", "alert_webhooks")
 
 
 def _prod_alert_receivers(c: Mapping[str, Any]) -> list[Problem]:
-    if c["environment"] == "prod" and alert_receivers(c) == 0:
+    if is_production(c) and alert_receivers(c) == 0:
         return [
             Problem(
                 "alertEmails",
@@ -924,7 +968,7 @@ def _prod_alert_receivers(c: Mapping[str, Any]) -> list[Problem]:
 
 
 def _prod_operators(c: Mapping[str, Any]) -> list[Problem]:
-    if c["environment"] == "prod" and not c["operators_group_object_id"]:
+    if is_production(c) and not c["operators_group_object_id"]:
         return [
             Problem(
                 "operatorsGroupObjectId",
@@ -980,10 +1024,10 @@ def _burn_rates(c: Mapping[str, Any]) -> list[Problem]:
 
 def _availability_test(c: Mapping[str, Any]) -> list[Problem]:
     problems = []
-    if c["environment"] == "prod" and not c["availability_test"]:
-        problems.append(Problem("availabilityTest", "prod is watched from outside: set true"))
+    if is_production(c) and not c["availability_test"]:
+        problems.append(Problem("availabilityTest", "the production tier is watched from outside: set true"))
     # In prod a missing ingressHost is named by the TLS rule already.
-    if c["availability_test"] and not c["ingress_host"] and c["environment"] != "prod":
+    if c["availability_test"] and not c["ingress_host"] and not is_production(c):
         problems.append(
             Problem("availabilityTest", "the test calls https://<ingressHost>: set ingressHost or set false")
         )
@@ -1006,11 +1050,12 @@ CROSS_RULES: tuple[tuple[frozenset[str], CrossRule], ...] = (
         _node_counts,
     ),
     (frozenset({"environment", "name_suffix"}), _names),
-    (frozenset({"environment", "replicas"}), _prod_replicas),
+    (frozenset({"environment"}), _listed_environment),
+    (frozenset({"tier", "replicas"}), _prod_replicas),
     (frozenset({"replicas", "max_replicas"}), _autoscaler_bounds),
-    (frozenset({"environment", "cluster_tier"}), _prod_tier),
-    (frozenset({"environment", "availability_zones"}), _prod_zones),
-    (frozenset({"environment", "key_vault_purge_protection"}), _prod_purge_protection),
+    (frozenset({"tier", "cluster_tier"}), _prod_tier),
+    (frozenset({"tier", "availability_zones"}), _prod_zones),
+    (frozenset({"tier", "key_vault_purge_protection"}), _prod_purge_protection),
     (frozenset({"image_push_principal_id", "image_import_principal_id"}), _distinct_image_identities),
     (_window_needs("auto_upgrade"), _prod_window_outside_business_hours("auto_upgrade", "autoUpgradeWindow")),
     (
@@ -1018,14 +1063,12 @@ CROSS_RULES: tuple[tuple[frozenset[str], CrossRule], ...] = (
         _prod_window_outside_business_hours("node_os_upgrade", "nodeOsUpgradeWindow"),
     ),
     (
-        frozenset(
-            {"environment", "ingress_host", "ingress_tls_certificate", "ingress_tls_certificate_issuer"}
-        ),
+        frozenset({"tier", "ingress_host", "ingress_tls_certificate", "ingress_tls_certificate_issuer"}),
         _tls,
     ),
-    (frozenset({"environment", "protect_stateful_resources"}), _prod_protection),
-    (frozenset({"environment", *_RECEIVER_FIELDS}), _prod_alert_receivers),
-    (frozenset({"environment", "operators_group_object_id"}), _prod_operators),
+    (frozenset({"tier", "protect_stateful_resources"}), _prod_protection),
+    (frozenset({"tier", *_RECEIVER_FIELDS}), _prod_alert_receivers),
+    (frozenset({"tier", "operators_group_object_id"}), _prod_operators),
     (frozenset({"system_node_vm_size"}), _system_pool_size),
     (
         frozenset(
@@ -1034,7 +1077,7 @@ CROSS_RULES: tuple[tuple[frozenset[str], CrossRule], ...] = (
         _burn_rates,
     ),
     (
-        frozenset({"environment", "availability_test", "ingress_host", "availability_test_locations"}),
+        frozenset({"tier", "availability_test", "ingress_host", "availability_test_locations"}),
         _availability_test,
     ),
     (frozenset({"canary_steps", "canary_image_tag", "canary_weight"}), _canary),
@@ -1122,6 +1165,7 @@ def load_stack_config(
     today: date | None = None,
     stack_file: Mapping[str, Any] | None = None,
     secret_keys: frozenset[str] = frozenset(),
+    cluster_exists: bool = False,
 ) -> StackConfig:
     """Validate the `muse:*` config of `stack`. `values` maps keys (with or without `muse:`) to raw values.
 
@@ -1129,6 +1173,9 @@ def load_stack_config(
     `stack_file` is the stack file's config as YAML typed it (StackFiles.stack_file_config), for the one
     mistake the engine's strings hide: a number where text was meant (`unquoted_numbers`).
     `secret_keys`: the keys (with or without `muse:`) the stack stores as `secure:` values.
+    `cluster_exists`: the stack's cluster was created already (stack/deployed.py), so `kubernetesVersion`
+    is not used (the channel owns the version) and a minor past support is no reason to refuse: refusing
+    would block every deploy and the automatic rollback of a running cluster. Only creation is refused.
     Raises ConfigError listing every problem; returns a frozen StackConfig otherwise.
     """
     by_key = {_key_of(name): name for name in StackConfig.model_fields}
@@ -1161,7 +1208,7 @@ def load_stack_config(
     if "alert_webhooks" in parsed:
         secret = {key.removeprefix(f"{PROJECT}:") for key in secret_keys}
         problems.extend(_webhook_secrets(parsed["alert_webhooks"], "alertWebhooks" in secret))
-    if "kubernetes_version" in parsed:
+    if "kubernetes_version" in parsed and not cluster_exists:
         problems.extend(
             _kubernetes_support(parsed["kubernetes_version"], today or kubernetes_support.utc_today())
         )
@@ -1201,13 +1248,14 @@ def pulumi_schema() -> dict[str, dict[str, Any]]:
     return schema
 
 
-def from_pulumi() -> StackConfig:
+def from_pulumi(*, cluster_exists: bool = False) -> StackConfig:
     """This stack's config as the Pulumi engine passes it to the program, checked on today's UTC date.
 
     The whole bag is read (not key by key) so that an unknown `muse:*` key, usually a typo, is reported
     instead of silently ignored (stack/pulumi_config.py says where the keys come from). A Kubernetes minor
     that AKS stops supporting within kubernetes_support.WARNING_DAYS is a warning, not an error: the stack
-    still deploys, and the scheduled drift workflow has turned red.
+    still deploys, and the scheduled drift workflow has turned red. So does an existing cluster's minor past
+    support (`cluster_exists`), with a louder warning: only creating a cluster on it is refused.
     """
     import pulumi
 
@@ -1227,10 +1275,14 @@ def from_pulumi() -> StackConfig:
         today=today,
         stack_file=stack_file,
         secret_keys=frozenset(k for k in values if pulumi.runtime.is_config_secret(k)),
+        cluster_exists=cluster_exists,
     )
     verdict = kubernetes_support.check(config.kubernetes_version, today)
     if verdict.status is kubernetes_support.Support.ENDING:
         pulumi.log.warn(f"{PROJECT}:kubernetesVersion: {verdict.message}")
+    elif verdict.status is kubernetes_support.Support.UNSUPPORTED:
+        # Only reached for an existing cluster (creation was refused above): deploy and roll back, loudly.
+        pulumi.log.warn(kubernetes_support.existing_cluster_warning(verdict))
     return config
 
 

@@ -231,6 +231,18 @@ def check(
     )
 
 
+def existing_cluster_warning(verdict: Verdict) -> str:
+    """The warning a deploy of an existing cluster on a minor AKS no longer creates prints: the deploy (and
+    its rollback) go ahead, because the upgrade channel owns the version and the program never sends it
+    (components/kubernetes_cluster.py), but the cluster needs a minor upgrade now."""
+    return (
+        f"UNSUPPORTED KUBERNETES MINOR on an existing cluster: {verdict.message} The deploy goes ahead (the "
+        f"program does not change an existing cluster's version, and a rollback must never be blocked), but "
+        f"upgrade the cluster to a supported minor now and set kubernetesVersion to it ({RUNBOOK}); the "
+        f"scheduled drift check stays red until then."
+    )
+
+
 def _annotation(level: str, title: str, message: str) -> str:
     """A GitHub workflow command; `%`, CR and LF escaped as the runner requires."""
     escaped = message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")

@@ -13,11 +13,12 @@ import pytest
 
 from offline.engine import OfflinePlan, run_stack
 from stack import kubernetes_support
+from stack.environments import ENVIRONMENTS
 from stack.files import REPO_ROOT
 
 CHECKOV = REPO_ROOT / ".venv-checkov" / "bin" / "checkov"
 
-STACKS = ("dev", "prod")
+STACKS = ENVIRONMENTS
 
 
 # The day the committed stacks are checked on in-process. The stack config is valid only while AKS

@@ -159,8 +159,12 @@ class MuseWorkload(pulumi.ComponentResource):
                 self.secret_provider_class,
                 self.config_map,
                 *args.prerequisites,
-                # Awaited (no skipAwait): `pulumi up` fails when the rollout is not ready in time.
-                custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout),
+                # Awaited (no skipAwait): `pulumi up` fails when the rollout is not ready in time. The create
+                # (the stack's first deploy) also waits out the grants its pods need, made moments before:
+                # first_deploy_timeout_minutes says why and how long.
+                custom_timeouts=pulumi.CustomTimeouts(
+                    create=f"{first_deploy_timeout_minutes(args.rollout_timeout_minutes)}m", update=timeout
+                ),
                 # The autoscaler owns the live replica count after creation; `replicas` is its minimum.
                 ignore_changes=["spec.replicas"],
             ),
@@ -235,6 +239,24 @@ class MuseWorkload(pulumi.ComponentResource):
                 "gatewayAddress": self.gateway_address,
             }
         )
+
+
+# The first deploy creates the kubelet's AcrPull and the workload identity's Key Vault grants moments before
+# the Deployment, and Azure RBAC takes up to 10 minutes to apply a new assignment
+# (learn.microsoft.com/azure/role-based-access-control/troubleshooting, "Role assignment changes are not
+# being detected"). Until then the kubelet's image pulls fail and back off, doubling from 10 s up to 300 s
+# (kubernetes.io/docs/concepts/containers/images/, "ImagePullBackOff": "up to a maximum of 300 seconds"), and
+# the CSI volume mount of the token retries likewise; once a grant applies, the next retry (at most 300 s
+# later) succeeds and the rollout proceeds as usual. So the create waits the propagation and one longest
+# back-off on top of the usual rollout time; updates (the grants long in place) wait the rollout time only.
+RBAC_PROPAGATION_MINUTES = 10
+MAX_PULL_BACK_OFF_MINUTES = 5
+
+
+def first_deploy_timeout_minutes(rollout_timeout_minutes: int) -> int:
+    """How long `pulumi up` awaits the Deployment's creation: the rollout time, after the new grants applied
+    and the kubelet's longest back-off ran out."""
+    return RBAC_PROPAGATION_MINUTES + MAX_PULL_BACK_OFF_MINUTES + rollout_timeout_minutes
 
 
 class _CustomObject(pulumi.CustomResource):

@@ -29,7 +29,8 @@ from muse.governance.inventory import parse_inventory
 from offline.engine import OfflinePlan, RecordingMonitor, run_stack
 from offline.plan import key_properties
 from rbac.roles import CustomRoles, Role
-from stack.files import REPO_ROOT
+from stack.environments import ENVIRONMENTS
+from stack.files import REPO_ROOT, read_stack
 
 IDENTITY_TYPES = {
     "azure-native:managedidentity:UserAssignedIdentity": "managed identity",
@@ -55,6 +56,11 @@ def environment_of(plan: OfflinePlan, stack: str) -> str:
     return next((r.get("tags.env") for r in plan.resources if r.get("tags.env")), stack)
 
 
+def _production_environment(environment: str) -> bool:
+    """The GitHub environment of a production-tier stack (its `muse:tier`, never its name)."""
+    return environment in ENVIRONMENTS and read_stack(environment).config.get("muse:tier") == "production"
+
+
 @cache
 def stack_plan(stack: str) -> StackPlan:
     """The export's cached plan of a stack (export/plans.py: the plan plus each resource's mocked outputs)."""
@@ -63,7 +69,7 @@ def stack_plan(stack: str) -> StackPlan:
 
 def stack_inventory(stack: str) -> dict[str, Any]:
     plan = stack_plan(stack).plan
-    return dict(plan.to_inventory(environment_of(plan, stack)))
+    return dict(plan.to_inventory(environment_of(plan, stack), stack_plan(stack).config.tier))
 
 
 @cache
@@ -177,9 +183,11 @@ def _job_summary(job: Job, pull_request: bool) -> WorkflowJob:
     gates = []
     if job.environment:
         environment = job.environment.replace("${{ matrix.stack }}", "<stack>")
-        # prod's environment has required reviewers; the others only restrict who may enter (main) and give
-        # the job its own OIDC subject (docs/github-setup.md).
-        rules = "required reviewers" if environment == "prod" else "main only, own OIDC subject"
+        # A production-tier stack's environment has required reviewers; the others only restrict who may enter
+        # (main) and give the job its own OIDC subject (docs/github-setup.md).
+        rules = (
+            "required reviewers" if _production_environment(environment) else "main only, own OIDC subject"
+        )
         gates.append(f"GitHub environment `{environment}` ({rules})")
     if job.needs:
         gates.append("after " + ", ".join(f"`{n}`" for n in job.needs))

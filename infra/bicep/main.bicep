@@ -18,12 +18,15 @@ targetScope = 'resourceGroup'
 
 // ---- Parameters: the stack config keys (Pulumi.yaml): descriptions, allowed values, defaults.
 
-@description('Environment this stack deploys: dev or prod.')
-@allowed([
-  'dev'
-  'prod'
-])
+@description('Environment this stack deploys, one of stack/environments.txt (e.g. dev, prod); names and tags carry it. What rules apply is muse:tier, never this name.')
 param environment string
+
+@description('What the stack is: production (uptime SLA, zones, HTTPS, purge protection, protected state, approval before deploy) or development. Every environment-dependent rule reads this.')
+@allowed([
+  'production'
+  'development'
+])
+param tier string
 
 @description('Team accountable for the stack; becomes the `owner` tag.')
 @minLength(2)
@@ -684,8 +687,8 @@ resource clusterNodeOsUpgradeWindow 'Microsoft.ContainerService/managedClusters/
 resource vault 'Microsoft.KeyVault/vaults@2024-11-01' = {
   // checkov:skip=CKV_AZURE_109: public endpoint on purpose (AKS nodes, GitHub runners); every request needs Entra ID + RBAC
   // checkov:skip=CKV_AZURE_189: public endpoint on purpose, see CKV_AZURE_109
-  // checkov:skip=CKV_AZURE_110: purge protection is the keyVaultPurgeProtection parameter: on in prod, off in dev
-  // checkov:skip=CKV_AZURE_42: purge protection is the keyVaultPurgeProtection parameter: on in prod, off in dev
+  // checkov:skip=CKV_AZURE_110: purge protection is the keyVaultPurgeProtection parameter: on in production, off in development
+  // checkov:skip=CKV_AZURE_42: purge protection is the keyVaultPurgeProtection parameter: on in production, off in development
   name: names.keyVault
   location: location
   tags: tags
@@ -916,7 +919,7 @@ resource museErrorsAlert 'Microsoft.Insights/scheduledQueryRules@2025-01-01-prev
     scopes: [
       logAnalytics.id
     ]
-    severity: (environment == 'prod') ? 1 : 3
+    severity: (tier == 'production') ? 1 : 3
     windowSize: 'PT5M'
   }
 }
@@ -958,7 +961,7 @@ resource musePodsNotReadyAlert 'Microsoft.Insights/scheduledQueryRules@2025-01-0
     scopes: [
       logAnalytics.id
     ]
-    severity: (environment == 'prod') ? 1 : 3
+    severity: (tier == 'production') ? 1 : 3
     windowSize: 'PT5M'
   }
 }
@@ -1001,7 +1004,7 @@ resource museRestartsAlert 'Microsoft.Insights/scheduledQueryRules@2025-01-01-pr
     scopes: [
       logAnalytics.id
     ]
-    severity: (environment == 'prod') ? 1 : 3
+    severity: (tier == 'production') ? 1 : 3
     windowSize: 'PT5M'
   }
 }
@@ -1033,7 +1036,7 @@ resource availabilityAlert 'Microsoft.Insights/metricAlerts@2018-03-01' = if (av
       availabilityWebTest.id
       appInsights.id
     ]
-    severity: (environment == 'prod') ? 1 : 3
+    severity: (tier == 'production') ? 1 : 3
     windowSize: 'PT5M'
   }
 }
@@ -1081,7 +1084,7 @@ resource nodeCpuAlert 'Microsoft.Insights/metricAlerts@2018-03-01' = {
     scopes: [
       cluster.id
     ]
-    severity: (environment == 'prod') ? 2 : 3
+    severity: (tier == 'production') ? 2 : 3
     targetResourceType: 'Microsoft.ContainerService/managedClusters'
     windowSize: 'PT5M'
   }
@@ -1130,7 +1133,7 @@ resource nodeMemoryAlert 'Microsoft.Insights/metricAlerts@2018-03-01' = {
     scopes: [
       cluster.id
     ]
-    severity: (environment == 'prod') ? 2 : 3
+    severity: (tier == 'production') ? 2 : 3
     targetResourceType: 'Microsoft.ContainerService/managedClusters'
     windowSize: 'PT5M'
   }
@@ -1194,7 +1197,7 @@ resource kubernetesAlertsRuleGroupRules 'Microsoft.AlertsManagement/prometheusRu
           autoResolved: true
           timeToResolve: 'PT10M'
         }
-        severity: (environment == 'prod') ? 2 : 3
+        severity: (tier == 'production') ? 2 : 3
       }
       {
         actions: [
@@ -1214,7 +1217,7 @@ resource kubernetesAlertsRuleGroupRules 'Microsoft.AlertsManagement/prometheusRu
           autoResolved: true
           timeToResolve: 'PT10M'
         }
-        severity: (environment == 'prod') ? 2 : 3
+        severity: (tier == 'production') ? 2 : 3
       }
       {
         actions: [
@@ -1234,7 +1237,7 @@ resource kubernetesAlertsRuleGroupRules 'Microsoft.AlertsManagement/prometheusRu
           autoResolved: true
           timeToResolve: 'PT10M'
         }
-        severity: (environment == 'prod') ? 2 : 3
+        severity: (tier == 'production') ? 2 : 3
       }
       {
         actions: [
@@ -1254,7 +1257,7 @@ resource kubernetesAlertsRuleGroupRules 'Microsoft.AlertsManagement/prometheusRu
           autoResolved: true
           timeToResolve: 'PT10M'
         }
-        severity: (environment == 'prod') ? 2 : 3
+        severity: (tier == 'production') ? 2 : 3
       }
     ]
     scopes: [
@@ -1502,7 +1505,7 @@ resource museSloAlertsRules 'Microsoft.AlertsManagement/prometheusRuleGroups@202
           autoResolved: true
           timeToResolve: 'PT10M'
         }
-        severity: (environment == 'prod') ? 1 : 3
+        severity: (tier == 'production') ? 1 : 3
       }
       {
         actions: [
@@ -1525,7 +1528,7 @@ resource museSloAlertsRules 'Microsoft.AlertsManagement/prometheusRuleGroups@202
           autoResolved: true
           timeToResolve: 'PT10M'
         }
-        severity: (environment == 'prod') ? 2 : 3
+        severity: (tier == 'production') ? 2 : 3
       }
       {
         actions: [
@@ -1548,7 +1551,7 @@ resource museSloAlertsRules 'Microsoft.AlertsManagement/prometheusRuleGroups@202
           autoResolved: true
           timeToResolve: 'PT10M'
         }
-        severity: (environment == 'prod') ? 1 : 3
+        severity: (tier == 'production') ? 1 : 3
       }
       {
         actions: [
@@ -1571,7 +1574,7 @@ resource museSloAlertsRules 'Microsoft.AlertsManagement/prometheusRuleGroups@202
           autoResolved: true
           timeToResolve: 'PT10M'
         }
-        severity: (environment == 'prod') ? 2 : 3
+        severity: (tier == 'production') ? 2 : 3
       }
     ]
     scopes: [
@@ -1826,7 +1829,7 @@ resource museWorkloadSecretsUser 'Microsoft.Authorization/roleAssignments@2022-0
 
 // ---- Outputs
 
-// The Pulumi stack outputs not here: kubeconfig (a secret; `az aks get-credentials` gives it); museCanary (the release script's canary plan (muse:canarySteps, muse:canaryStepSeconds)); museDeployment (a Kubernetes Deployment); museEvaluateChecks (Kubernetes Jobs the release script runs); museGatewayAddress (the Kubernetes Gateway's address); museImage (the Kubernetes Deployment's image (muse:imageTag, which CI sets to the pushed digest)); museRouteUrn (a Pulumi URN of the Kubernetes HTTPRoute); museUrl (the Kubernetes Gateway's address or ingressHost).
+// The Pulumi stack outputs not here: kubeconfig (a secret; `az aks get-credentials` gives it); museCanary (the release script's canary plan (muse:canarySteps, muse:canaryStepSeconds)); museDeployment (a Kubernetes Deployment); museEvaluateChecks (Kubernetes Jobs the release script runs); museGatewayAddress (the Kubernetes Gateway's address); museImage (the Kubernetes Deployment's image (muse:imageTag, which CI sets to the pushed digest)); museRouteUrn (a Pulumi URN of the Kubernetes HTTPRoute); museUrl (the Kubernetes Gateway's address or ingressHost); userPoolNames (the Pulumi program's user pool generations (stack/deployed.py); `az aks nodepool list` gives them).
 output clusterName string = cluster.name
 output keyVaultName string = vault.name
 output keyVaultUri string = vault.properties.vaultUri

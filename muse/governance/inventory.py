@@ -56,6 +56,9 @@ class Inventory(_Model):
     project: str
     stack: str
     environment: str = Field(min_length=1)
+    # What the stack is (its `muse:tier`): the rules that differ between environments read this, never the
+    # environment's name. An inventory that does not say gets the production rules: never quietly weaker.
+    tier: Literal["production", "development"] = "production"
     resources: list[Resource]
 
 

@@ -257,10 +257,10 @@ def _check_kv_soft_delete(resource: Resource, inventory: Inventory) -> list[str]
 
 
 def _check_kv_purge_protection(resource: Resource, inventory: Inventory) -> list[str]:
-    if inventory.environment != "prod":
+    if inventory.tier != "production":
         return []
     if not _is_true(get_path(resource.properties, "properties.enablePurgeProtection")):
-        return ["properties.enablePurgeProtection is not true in the prod environment"]
+        return ["properties.enablePurgeProtection is not true in the production tier"]
     return []
 
 
@@ -382,9 +382,9 @@ def _check_ingress_class(resource: Resource, inventory: Inventory) -> list[str]:
 
 
 def _check_gateway_https(resource: Resource, inventory: Inventory) -> list[str]:
-    """Prod: at least one HTTPS listener that terminates TLS, and every HTTP listener admits routes of the
-    Gateway's own namespace only (where the HTTP -> HTTPS redirect lives), never the application's."""
-    if inventory.environment != "prod":
+    """Production tier: at least one HTTPS listener that terminates TLS, and every HTTP listener admits routes
+    of the Gateway's own namespace only (where the HTTP -> HTTPS redirect lives), never the application's."""
+    if inventory.tier != "production":
         return []
     listeners = get_path(resource.properties, "spec.listeners")
     listeners = [x for x in listeners if isinstance(x, dict)] if isinstance(listeners, list) else []
@@ -398,8 +398,8 @@ def _check_gateway_https(resource: Resource, inventory: Inventory) -> list[str]:
             and get_path(listener, "allowedRoutes.namespaces.from") != "Same"
         ):
             problems.append(
-                f"HTTP listener {listener.get('name')!r} admits routes from other namespaces; in prod it may "
-                "only carry the redirect to HTTPS (allowedRoutes.namespaces.from: Same)"
+                f"HTTP listener {listener.get('name')!r} admits routes from other namespaces; in production "
+                "it may only carry the redirect to HTTPS (allowedRoutes.namespaces.from: Same)"
             )
     return problems
 
@@ -415,7 +415,7 @@ STATEFUL_TYPES = (
 
 
 def _check_protected(resource: Resource, inventory: Inventory) -> list[str]:
-    if inventory.environment != "prod" or resource.options.protect:
+    if inventory.tier != "production" or resource.options.protect:
         return []
     return ["not protected (Pulumi protect): a destroy, rename or replacement would delete it"]
 
@@ -870,11 +870,12 @@ POLICIES: tuple[Policy, ...] = (
     ),
     Policy(
         id="MUSE-KV-003",
-        title="Key Vault purge protection is enabled in prod",
+        title="Key Vault purge protection is enabled in the production tier",
         severity=Severity.HIGH,
         rationale="Purge protection stops anyone, including a compromised admin, from permanently deleting "
-        "prod secrets during the retention period. It cannot be turned off again, so dev is exempt.",
-        remediation="Set properties.enablePurgeProtection: true for the prod stack.",
+        "production secrets during the retention period. It cannot be turned off again, so the development "
+        "tier is exempt.",
+        remediation="Set properties.enablePurgeProtection: true for every production-tier stack.",
         applies_to=("azure-native:keyvault:Vault",),
         check=_check_kv_purge_protection,
     ),
@@ -961,7 +962,7 @@ POLICIES: tuple[Policy, ...] = (
     ),
     Policy(
         id="MUSE-NET-002",
-        title="Prod Gateways serve HTTPS, and plain HTTP only redirects",
+        title="Production-tier Gateways serve HTTPS, and plain HTTP only redirects",
         severity=Severity.HIGH,
         rationale="The Muse API takes a bearer token: over plain HTTP it crosses the internet in clear text.",
         remediation="Give the Gateway an HTTPS listener with TLS mode Terminate (the Key Vault certificate) "
@@ -971,7 +972,7 @@ POLICIES: tuple[Policy, ...] = (
     ),
     Policy(
         id="MUSE-PROT-001",
-        title="Prod's Key Vault, registry and logs are protected from deletion",
+        title="Production-tier Key Vault, registry and logs are protected from deletion",
         severity=Severity.HIGH,
         rationale="Their content (secrets, every image prod ran, the logs) cannot be recreated; a destroy or "
         "an accidental replacement must stop instead of deleting them.",

@@ -88,6 +88,16 @@ PULUMI_FAILURES = (
     ("failed to fully initialize or become live", "the Deployment did not become ready"),
     ("untargeted create", "the engine refused the --target (untargeted create)"),
 )
+# AKS installs the Gateway API CRDs (ingressProfile.gatewayAPI) and the Secrets Store CRDs (the Key Vault
+# add-on) after the cluster reports Succeeded, so a stack's first deploy can reach its Gateway or
+# SecretProviderClass before the CRD is served. pulumi-kubernetes retries such a create only about a minute
+# (pulumi/pulumi-kubernetes provider/pkg/await/await.go Creation: retry.SleepingRetry from 1 s, backoff 2,
+# WithMaxRetries(5), on meta.IsNoMatchError / IsNotFound; provider/pkg/retry/retry.go), then fails with
+# Kubernetes' NoKindMatchError text. `pulumi up` is then run again after a pause, a bounded number of times:
+# what the failed update created stays in state, so the next one continues from there.
+CRD_NOT_SERVED_YET = re.compile(r'no matches for kind "[A-Za-z]+" in version "[A-Za-z0-9.-]+/[A-Za-z0-9]+"')
+CRD_RETRIES = 3
+CRD_RETRY_SECONDS = int(os.environ.get("MUSE_CRD_RETRY_SECONDS", "120"))
 OUTPUT_TAIL_CHARACTERS = 20_000  # of each failed command, in the summary (its full output is in the log)
 
 NOT_CONVERGED = release_canary.NOT_CONVERGED
@@ -242,7 +252,18 @@ def release(
         up += ["--target", target]
     for pack in policy_packs:
         up += ["--policy-pack", pack]
-    attempt.steps.append(run("pulumi up", pulumi(*up)))
+    for retry in range(CRD_RETRIES + 1):
+        step = run("pulumi up", pulumi(*up))
+        not_served = None if step.ok else CRD_NOT_SERVED_YET.search(step.output)
+        if not_served is None or retry == CRD_RETRIES:
+            break
+        print(
+            f"::notice title=CRD not served yet ({stack})::{not_served.group(0)}: AKS is still installing "
+            f"it; pulumi up again in {CRD_RETRY_SECONDS}s ({retry + 1}/{CRD_RETRIES})",
+            flush=True,
+        )
+        time.sleep(CRD_RETRY_SECONDS)
+    attempt.steps.append(step)
     if not attempt.ok:
         return attempt
     attempt.steps.append(run("rollout check", [str(HERE / "verify-rollout.sh"), stack]))

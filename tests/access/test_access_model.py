@@ -24,6 +24,7 @@ from export.access.operations import arm_type
 from export.access.rbac import Assignment, builtin_role, in_scope
 from export.workflows import Workflow, load_all, parse
 from rbac.roles import DELEGABLE_BY_CI, PrincipalType, Role, only_assigning, only_reading_custom_resources
+from stack.environments import ENVIRONMENTS
 from stack.files import REPO_ROOT
 from stack.providers import RESOURCE_PROVIDERS
 
@@ -359,7 +360,7 @@ def test_no_deployer_may_grant_a_role_to_a_ci_identity(model: Model, result: Res
         for p in model.prohibitions
         if p.action == "Microsoft.Authorization/roleAssignments/write"
     }
-    for stack in ("dev", "prod"):
+    for stack in ENVIRONMENTS:
         for grantee in ("preview-dev", "preview-prod", "deploy-dev", "deploy-prod", "build"):
             assert ((f"deploy-{stack}",), f"grant Key Vault Secrets User in {stack} to {grantee}") in probes
     assert result.violations == []
@@ -369,7 +370,7 @@ def test_no_deployer_may_grant_a_role_to_a_ci_identity(model: Model, result: Res
     assert not result.denied
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", ENVIRONMENTS)
 def test_negative_control_a_delegation_without_the_principal_limit_lets_a_deployer_arm_a_preview(
     model: Model, stack: str
 ) -> None:
@@ -389,7 +390,7 @@ def test_negative_control_a_delegation_without_the_principal_limit_lets_a_deploy
     assert f"grant Key Vault Secrets User in {stack} to deploy-{stack}" in whys
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", ENVIRONMENTS)
 def test_negative_control_a_delete_branch_on_the_role_only_lets_a_deployer_remove_anyones_grant(
     model: Model, result: Result, stack: str
 ) -> None:

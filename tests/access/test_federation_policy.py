@@ -27,6 +27,7 @@ from rbac.policies import (
     federation_policy_rule,
 )
 from stack.config import load_stack_config
+from stack.environments import ENVIRONMENTS
 from stack.files import REPO_ROOT, read_stack
 
 GROUP = "/subscriptions/s/resourceGroups/rg-muse-prod-m7k2"
@@ -116,7 +117,7 @@ def test_the_stacks_federated_credentials_stay_allowed(model: Model, result: Res
 
 def test_no_ci_identity_can_federate_an_identity_to_a_foreign_issuer(model: Model, result: Result) -> None:
     whys = {p.why for p in model.prohibitions if p.action == WRITE}
-    for stack in ("dev", "prod"):
+    for stack in ENVIRONMENTS:
         for target in ("muse-workload", "a new identity"):
             assert f"federate {target} ({stack}) to GitHub's issuer" in whys
             assert f"federate {target} ({stack}) to an issuer it controls" in whys
@@ -128,7 +129,7 @@ def test_negative_control_without_the_policy_a_deployer_federates_the_workload_t
 ) -> None:
     violations = evaluate(model.without_policies()).violations
     found = {(key, p.why) for p, key, _ in violations}
-    for stack in ("dev", "prod"):
+    for stack in ENVIRONMENTS:
         assert (f"deploy-{stack}", f"federate muse-workload ({stack}) to GitHub's issuer") in found
         assert (f"deploy-{stack}", f"federate a new identity ({stack}) to an issuer it controls") in found
     assert {a.role.name for _, _, a in violations} == {"Contributor"}
@@ -151,7 +152,7 @@ def test_negative_control_a_policy_pinned_to_the_wrong_region_refuses_the_stacks
 
 def test_no_ci_identity_can_remove_the_policy(model: Model, result: Result) -> None:
     whys = {p.why for p in model.prohibitions}
-    for stack in ("dev", "prod"):
+    for stack in ENVIRONMENTS:
         assert f"delete a policy assignment on {stack}'s group" in whys
         assert f"exempt {stack}'s group from a policy" in whys
     assert result.violations == []
@@ -168,7 +169,7 @@ def test_negative_control_owner_would_let_a_deployer_lift_the_policy(model: Mode
 
 def test_the_policy_not_the_roles_holds_the_deployers_back(result: Result) -> None:
     held = {(p.why, key) for (p, key) in result.held_by_policy}
-    for stack in ("dev", "prod"):
+    for stack in ENVIRONMENTS:
         assert (f"federate muse-workload ({stack}) to GitHub's issuer", f"deploy-{stack}") in held
     # Read-only identities are refused by RBAC already: the policy is not what holds them.
     assert not {key for _, key in held} & {"preview-dev", "preview-prod"}

@@ -11,13 +11,14 @@ import pytest
 from offline.engine import OfflinePlan, PlannedResource, run_stack
 from offline.mocks import deterministic_uuid
 from rbac.roles import CustomRoles, Role
+from stack.environments import ENVIRONMENTS
 from stack.files import REPO_ROOT
 from stack.naming import ResourceNames, StateBackendNames
 
 ROLE_ASSIGNMENT = "azure-native:authorization:RoleAssignment"
 CREDENTIAL = "azuread:index/applicationFederatedIdentityCredential:ApplicationFederatedIdentityCredential"
-GROUPS = {env: ResourceNames.for_stack(env, "m7k2").resource_group for env in ("dev", "prod")}
-STATE = {env: StateBackendNames.for_environment(env, "m7k2") for env in ("dev", "prod")}
+GROUPS = {env: ResourceNames.for_stack(env, "m7k2").resource_group for env in ENVIRONMENTS}
+STATE = {env: StateBackendNames.for_environment(env, "m7k2") for env in ENVIRONMENTS}
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +169,7 @@ def test_the_delegation_gives_reader_to_prods_deployer_in_dev_only(
         )
 
 
-@pytest.mark.parametrize("environment", ["dev", "prod"])
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
 def test_preview_identities_only_read_their_own_environment(plan: OfflinePlan, environment: str) -> None:
     grants = _grants(plan, f"preview-{environment}")
     assert {role for role, _ in grants} == {
@@ -262,7 +263,7 @@ def test_outputs_feed_the_github_variables_and_stack_config(plan: OfflinePlan) -
 
 def test_environments_that_disagree_are_refused_before_any_resource(tmp_path: Path) -> None:
     shutil.copytree(REPO_ROOT / "bootstrap", tmp_path / "bootstrap")
-    for stack in ("dev", "prod"):
+    for stack in ENVIRONMENTS:
         shutil.copy(REPO_ROOT / f"Pulumi.{stack}.yaml", tmp_path)
     shutil.copy(REPO_ROOT / "Pulumi.yaml", tmp_path)
     prod = tmp_path / "Pulumi.prod.yaml"

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from offline.engine import OfflinePlan, run_stack
+from stack.environments import ENVIRONMENTS
 from stack.files import REPO_ROOT
 from stack.naming import StateBackendNames
 from stack.providers import RESOURCE_PROVIDERS
@@ -30,12 +31,24 @@ SCRIPT = REPO_ROOT / "scripts" / "bootstrap.sh"
 WORKFLOW_MAIN = REPO_ROOT / ".github" / "workflows" / "main.yml"
 ENGINE = Path(__file__).with_name("engine_targeting.py")
 STATE = StateBackendNames.for_bootstrap("m7k2")
-ENV_STATE = {env: StateBackendNames.for_environment(env, "m7k2") for env in ("dev", "prod")}
+ENV_STATE = {env: StateBackendNames.for_environment(env, "m7k2") for env in ENVIRONMENTS}
 
 STUB = """#!/usr/bin/env bash
 echo "$(basename "$0") $*" >> "$CALLS"
 [ "$(basename "$0")" != pulumi ] || echo "$* | ${PULUMI_BACKEND_URL:-no backend}" >> "$CALLS.backend"
 case "$(basename "$0") $*" in
+  "az storage container "*|"az keyvault key "*)
+    # A role the admin just granted itself is not effective at once (Azure RBAC: up to 10 minutes); until
+    # then each data-plane call is refused as Azure refuses it (Storage: 403
+    # AuthorizationPermissionMismatch; Key Vault: 403 ForbiddenByRbac). DENY_FIRST data-plane calls per
+    # service are refused, then it works.
+    denied="$CALLS.denied.$2"
+    n="$(cat "$denied" 2>/dev/null || echo 0)"
+    if [ "$n" -lt "${DENY_FIRST:-0}" ]; then
+      echo $((n + 1)) > "$denied"
+      echo "ERROR: (403) This request is not authorized to perform this operation using this permission." >&2
+      exit 1
+    fi ;;&
   "az account show"*) echo 11111111-2222-3333-4444-555555555555 ;;
   "az ad signed-in-user show"*) echo aaaaaaaa-0000-0000-0000-000000000001 ;;
   "az acr check-name"*|"az storage account check-name"*|"az keyvault check-name"*)
@@ -707,3 +720,64 @@ def test_warns_while_no_checksum_is_committed_for_the_workflows_pulumi(
     result, _ = _run(tmp_path, bootstrap_outputs, plans=plans, script=copy)
     assert result.returncode == 0, result.stderr
     assert "make pulumi-checksums" not in result.stdout
+
+
+# --- self-grants: used only once they work ------------------------------------------------------------------
+
+FAST_POLL = {"MUSE_GRANT_POLL_SECONDS": "0"}
+
+
+def test_each_self_grant_is_probed_until_it_works_then_used(
+    tmp_path: Path, plans: dict[str, OfflinePlan], bootstrap_outputs: dict[str, object]
+) -> None:
+    result, calls = _run(tmp_path, bootstrap_outputs, plans=plans, extra_env={**FAST_POLL, "DENY_FIRST": "3"})
+    assert result.returncode == 0, result.stderr
+    for probe, what in (
+        ("az storage container list", "Storage Blob Data Contributor"),
+        ("az keyvault key list", "Key Vault Crypto Officer"),
+    ):
+        assert sum(c.startswith(probe) for c in calls) == 4  # three refusals, then the grant works
+        assert result.stdout.count(f"{what} on ") == 4  # three retries with progress, one "effective"
+        assert f"{what} on " in result.stdout and "of at most 600s" in result.stdout
+    # The real data-plane calls come after their probe passed.
+    last_storage_probe = max(i for i, c in enumerate(calls) if c.startswith("az storage container list"))
+    assert _index(calls, "az storage container create") > last_storage_probe
+    last_vault_probe = max(i for i, c in enumerate(calls) if c.startswith("az keyvault key list"))
+    assert _index(calls, "az keyvault key show") > last_vault_probe
+
+
+def test_a_grant_that_never_works_stops_within_the_bound_and_says_why(
+    tmp_path: Path, plans: dict[str, OfflinePlan], bootstrap_outputs: dict[str, object]
+) -> None:
+    env = {**FAST_POLL, "DENY_FIRST": "1000", "MUSE_GRANT_WAIT_SECONDS": "0"}
+    result, calls = _run(tmp_path, bootstrap_outputs, plans=plans, extra_env=env)
+    assert result.returncode != 0
+    assert (
+        "Storage Blob Data Contributor on" in result.stderr and "re-run scripts/bootstrap.sh" in result.stderr
+    )
+    assert not any(c.startswith("az storage container create") for c in calls)
+
+
+def test_negative_control_without_the_probe_the_first_data_plane_call_fails(
+    tmp_path: Path, plans: dict[str, OfflinePlan], bootstrap_outputs: dict[str, object]
+) -> None:
+    original = SCRIPT.read_text()
+    lines = original.splitlines(keepends=True)
+    kept, skip = [], False
+    for line in lines:  # drop each `wait_for_grant ...` call (two lines each), keep the function
+        if line.startswith("wait_for_grant "):
+            skip = line.rstrip().endswith("\\")
+            continue
+        if skip:
+            skip = line.rstrip().endswith("\\")
+            continue
+        kept.append(line)
+    copy = tmp_path / "scripts" / "bootstrap.sh"
+    copy.parent.mkdir()
+    copy.write_text("".join(kept).replace('cd "$(dirname "$0")/.."', f'cd "{REPO_ROOT}"'))
+    assert "\nwait_for_grant " not in copy.read_text()
+    result, _ = _run(
+        tmp_path, bootstrap_outputs, plans=plans, script=copy, extra_env={**FAST_POLL, "DENY_FIRST": "1"}
+    )
+    assert result.returncode != 0
+    assert "not authorized" in result.stderr

@@ -23,6 +23,7 @@ from offline.engine import OfflinePlan, PlannedResource, run_offline
 from offline.mocks import SUBSCRIPTION_ID
 from stack.args import alert_severities, cluster_args, observability_args
 from stack.config import StackConfig, load_stack_config
+from stack.environments import ENVIRONMENTS
 from stack.files import read_stack
 from stack.naming import ResourceNames
 from stack.tags import standard_tags
@@ -72,7 +73,7 @@ def _plan(stack: str, emails: tuple[str, ...] | None = None) -> OfflinePlan:
     return run_offline(program, project="muse", stack=stack)
 
 
-@pytest.fixture(scope="module", params=["dev", "prod"])
+@pytest.fixture(scope="module", params=ENVIRONMENTS)
 def stack(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import pytest
 
+from stack.environments import ENVIRONMENTS
+
 pytestmark = pytest.mark.container
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -197,7 +199,7 @@ def test_image_metadata(podman: str, image: str) -> None:
     assert listing[3] == str(committed), listing
 
 
-@pytest.mark.parametrize("env", ["dev", "prod"])
+@pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_governance_report_is_baked_in_from_the_committed_docs(podman: str, image: str, env: str) -> None:
     """What GET /api/v1/governance serves for MUSE_ENV=<env>: the committed report, byte for byte."""
     script = (

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from stack.environments import ENVIRONMENTS
 from tests.container.build_context import (
     ALWAYS_SENT,
     ROOT,
@@ -122,7 +123,7 @@ def test_dockerfile_copies_only_the_service_and_its_reports_into_app() -> None:
     }
     service = {f for f in context if f.startswith("muse/") and f.endswith(".py")}
     reports = {
-        f"docs/governance/{stack}.{kind}" for stack in ("dev", "prod") for kind in ("md", "inventory.json")
+        f"docs/governance/{stack}.{kind}" for stack in ENVIRONMENTS for kind in ("md", "inventory.json")
     }
     assert len(service) >= 10
     assert set(into_app) == service | reports

@@ -29,6 +29,7 @@ from export import deploy_manifests
 from offline.engine import OfflinePlan
 from stack.args import stack_workload_spec
 from stack.config import load_stack_config
+from stack.environments import ENVIRONMENTS
 from stack.files import REPO_ROOT, read_stack
 from tests.deploy import crd_validation, gateway_api
 
@@ -235,7 +236,7 @@ def _write_each(docs: list[dict[str, Any]], directory: Path) -> list[Path]:
 
 
 @pytest.mark.slow  # kubernetes-validate
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", ENVIRONMENTS)
 def test_overlays_pass_kubernetes_validate_strict(
     stack: str, built: dict[str, list[dict[str, Any]]], tmp_path: Path
 ) -> None:
@@ -347,7 +348,7 @@ def test_gateway_api_objects_are_valid_against_the_crds_aks_installs(
 
 def test_each_stack_gets_the_gateway_api_bundle_of_its_kubernetes_version() -> None:
     # prod 1.36 and dev 1.37 both get v1.5.1 ("v1.36.0+" in AKS's table); the schemas say which bundle.
-    for stack in ("dev", "prod"):
+    for stack in ENVIRONMENTS:
         bundle = gateway_api.bundle_for(_kubernetes_version(stack))
         for schema in _stack_schemas(stack).values():
             assert f"bundle {bundle} " in schema["$comment"]
@@ -523,7 +524,7 @@ def _gateway_options(stack: str) -> dict[str, Any]:
     return manifests.manifests(stack_workload_spec(stack))["gatewayoptions"]
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", ENVIRONMENTS)
 def test_the_gateway_points_at_its_options_and_they_spread_its_proxies_over_zones(stack: str) -> None:
     objects = manifests.manifests(stack_workload_spec(stack))
     gateway, options = objects["gateway"], objects["gatewayoptions"]
@@ -609,7 +610,7 @@ def _rendered_proxy_objects(stack: str, spread_override: Any = None) -> list[dic
     return [deployment, hpa]
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", ENVIRONMENTS)
 def test_the_gateway_options_make_valid_proxy_objects(stack: str, tmp_path: Path) -> None:
     # The ConfigMap itself is a string map; what the API server checks is the Deployment and HPA the
     # controller renders with it, so those are validated (kubernetes-validate --strict, the stack's version).

@@ -15,11 +15,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from stack.environments import ENVIRONMENTS
 from stack.files import read_stack
 from tests.deploy import gateway_api
 from tests.deploy.schemas.derive_crd_schema import derive
 
-STACKS = ("dev", "prod")
+STACKS = ENVIRONMENTS
 UPSTREAM = {"Gateway": "gateways", "HTTPRoute": "httproutes"}
 MANAGED_GATEWAY_API_PAGE = "articles/aks/managed-gateway-api.md"
 

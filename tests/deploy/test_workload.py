@@ -17,6 +17,7 @@ from offline.engine import OfflinePlan, RecordingMonitor, run_offline, run_stack
 from offline.mocks import OfflineMocks, deterministic_uuid
 from offline.plan import render_text
 from stack.config import load_stack_config
+from stack.environments import ENVIRONMENTS
 from stack.files import read_stack
 from stack.naming import ResourceNames
 
@@ -220,7 +221,7 @@ def test_deployment_image_comes_from_the_registry_and_image_tag(plan: OfflinePla
 
 
 @pytest.mark.slow  # a program run per stack
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", ENVIRONMENTS)
 def test_a_digest_image_tag_deploys_by_digest(stack: str) -> None:
     plan = run_stack(stack, overrides={"muse:imageTag": DIGEST})
     login_server = plan.outputs["registryLoginServer"].value
@@ -241,7 +242,8 @@ def test_rollout_never_drops_below_the_wanted_replicas(plan: OfflinePlan) -> Non
 def test_pulumi_up_awaits_the_rollout_within_the_configured_timeout(plan: OfflinePlan) -> None:
     deployment = plan.one(DEPLOYMENT)
     minutes = _config(plan.stack).rollout_timeout_minutes
-    assert deployment.custom_timeouts == {"create": f"{minutes}m", "update": f"{minutes}m"}
+    # The create (first deploy) also waits out the new grants' propagation (test_first_deploy_propagation.py).
+    assert deployment.custom_timeouts == {"create": f"{minutes + 15}m", "update": f"{minutes}m"}
     annotations = deployment.get("metadata.annotations") or {}
     assert "pulumi.com/skipAwait" not in annotations
     # The autoscaler owns the live count; config replicas is its floor.
@@ -251,7 +253,7 @@ def test_pulumi_up_awaits_the_rollout_within_the_configured_timeout(plan: Offlin
 @pytest.mark.slow  # a program run
 def test_rollout_timeout_follows_the_config() -> None:
     plan = run_stack("dev", overrides={"muse:rolloutTimeoutMinutes": 7})
-    assert plan.one(DEPLOYMENT).custom_timeouts == {"create": "7m", "update": "7m"}
+    assert plan.one(DEPLOYMENT).custom_timeouts == {"create": "22m", "update": "7m"}
 
 
 def test_the_deployment_waits_for_the_azure_grants_its_pods_need(plan: OfflinePlan) -> None:
@@ -548,7 +550,7 @@ def test_bad_workload_config_fails_before_any_resource(overrides: dict[str, Any]
 
 def test_prod_refuses_a_single_replica() -> None:
     monitor = RecordingMonitor(OfflineMocks("prod"))
-    with pytest.raises(pulumi.RunError, match="muse:replicas: prod runs at least 2"):
+    with pytest.raises(pulumi.RunError, match="muse:replicas: the production tier runs at least 2"):
         run_stack("prod", overrides={"muse:replicas": 1}, monitor=monitor)
     assert monitor.recorded == []
 
@@ -557,7 +559,7 @@ def test_the_offline_plan_shows_what_a_reviewer_checks(plan: OfflinePlan) -> Non
     text = render_text(plan)
     section = text[text.index('muse:kubernetes:MuseWorkload  "muse"') :]
     minutes = _config(plan.stack).rollout_timeout_minutes
-    assert f"awaited, timeout create {minutes}m, update {minutes}m" in section
+    assert f"awaited, timeout create {minutes + 15}m, update {minutes}m" in section
     assert "readiness /readyz every 5s x1" in section
     assert "runAsNonRoot=true runAsUser=10001 readOnlyRootFilesystem=true" in section
     assert "{maxSurge: 1, maxUnavailable: 0}" in section
@@ -702,7 +704,7 @@ def test_in_isolation_every_placeholder_is_filled() -> None:
     for placeholder in vars(PLACEHOLDERS).values():
         assert placeholder not in text
     assert isolated.outputs["image"].value == "acrunit.azurecr.io/muse:v1"
-    assert isolated.one(DEPLOYMENT).custom_timeouts == {"create": "6m", "update": "6m"}
+    assert isolated.one(DEPLOYMENT).custom_timeouts == {"create": "21m", "update": "6m"}
 
 
 def test_the_gateway_is_created_after_its_options(plan: OfflinePlan) -> None:

@@ -16,6 +16,7 @@ from export.plans import StackPlan
 from export.resource_types import MAPPINGS
 from offline.engine import PlannedResource
 from offline.mocks import DEPLOYER_OBJECT_ID, SUBSCRIPTION_ID, TENANT_ID
+from stack.environments import ENVIRONMENTS
 from stack.files import REPO_ROOT
 
 # Slow (the Bicep evaluated against the plan of every stack variant): `make test-fast` leaves the module out.
@@ -318,7 +319,7 @@ def test_outputs_equal_the_stack_outputs(plans: tuple[StackPlan, ...], bicep_ast
         assert {n for n, o in plan.plan.outputs.items() if o.secret} <= set(NOT_OUTPUTS)
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", ENVIRONMENTS)
 def test_each_parameter_file_sets_exactly_what_the_stack_file_sets(
     stack: str, plans: tuple[StackPlan, ...], bicep_ast: dict[str, Any]
 ) -> None:

@@ -22,6 +22,7 @@ def _inventory(registry_props: dict[str, Any]) -> dict[str, Any]:
         "project": "muse",
         "stack": "dev",
         "environment": "dev",
+        "tier": "development",
         "resources": [
             {
                 "urn": "urn:pulumi:dev::muse::azure-native:containerregistry:Registry::muse-registry",

@@ -14,6 +14,7 @@ VALID = {
     "project": "muse",
     "stack": "dev",
     "environment": "dev",
+    "tier": "development",
     "resources": [
         {
             "urn": "urn:pulumi:dev::muse::azure-native:containerregistry:Registry::muse-registry",
@@ -113,3 +114,24 @@ def test_load_inventory_prefixes_path_on_bad_content(tmp_path: Path) -> None:
     with pytest.raises(InventoryError, match=r"inv.json: invalid inventory") as info:
         load_inventory(path)
     assert "schemaVersion: Field required" in str(info.value)
+
+
+def test_an_inventory_that_does_not_say_its_tier_gets_the_production_rules() -> None:
+    # Never quietly weaker: a producer that predates the tier (or forgets it) is held to production's bar.
+    from muse.governance.policies import evaluate
+
+    vault = {
+        "urn": "urn:pulumi:staging::muse::azure-native:keyvault:Vault::vault",
+        "type": "azure-native:keyvault:Vault",
+        "name": "vault",
+        "properties": {"properties": {"enableSoftDelete": True, "enablePurgeProtection": False}},
+    }
+    untiered = {k: v for k, v in VALID.items() if k != "tier"} | {
+        "environment": "staging",
+        "resources": [vault],
+    }
+    assert parse_inventory(untiered).tier == "production"
+    assert "MUSE-KV-003" in {v.policyId for v in evaluate(parse_inventory(untiered)).violations}
+    # Negative control: the development tier, said explicitly, is exempt.
+    development = parse_inventory({**untiered, "tier": "development"})
+    assert "MUSE-KV-003" not in {v.policyId for v in evaluate(development).violations}

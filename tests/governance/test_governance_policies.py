@@ -223,7 +223,7 @@ CASES = [
         "MUSE-KV-003",
         KV,
         changed(changed(GOOD_KV, "properties.enablePurgeProtection", False), "tags.env", "prod"),
-        "enablePurgeProtection is not true in the prod environment",
+        "enablePurgeProtection is not true in the production tier",
         environment="prod",
     ),
     # AKS
@@ -656,7 +656,9 @@ def test_the_pulumi_program_inventories_pass_at_high(plans: dict[str, Any]) -> N
     from muse.governance.inventory import parse_inventory
 
     for stack, plan in plans.items():
-        inventory = parse_inventory(plan.to_inventory(stack))
+        from stack.files import read_stack
+
+        inventory = parse_inventory(plan.to_inventory(stack, read_stack(stack).config["muse:tier"]))
         evaluation = evaluate(inventory, fail_on=Severity.HIGH)
         assert evaluation.failing == [], [(v.policyId, v.urn, v.message) for v in evaluation.failing]
 

@@ -41,5 +41,5 @@ def test_violation_rows_are_escaped_for_tables(make_inventory: Callable[..., Inv
 
 def test_policy_catalogue_markdown() -> None:
     md = render_policies_markdown()
-    assert "## MUSE-KV-003: Key Vault purge protection is enabled in prod" in md
+    assert "## MUSE-KV-003: Key Vault purge protection is enabled in the production tier" in md
     assert "- Rationale: " in md and "- Remediation: " in md

@@ -107,6 +107,7 @@ def _inventory(*resources: dict[str, object]) -> dict[str, object]:
         "project": "muse",
         "stack": "dev",
         "environment": "dev",
+        "tier": "development",
         "resources": list(resources),
     }
 

@@ -207,7 +207,7 @@ def test_no_probe_or_prometheus_without_its_config(stack: str) -> None:
     """The negative control of the plan checks above: without the probe config there is no web test."""
     overrides: dict[str, object] = {"muse:availabilityTest": False}
     if stack == "prod":
-        with pytest.raises(Exception, match="prod is watched from outside"):
+        with pytest.raises(Exception, match="the production tier is watched from outside"):
             run_stack(stack, overrides=overrides)
         return
     assert run_stack(stack, overrides=overrides).of_type(WEB_TEST) == []

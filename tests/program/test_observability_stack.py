@@ -9,6 +9,7 @@ import pytest
 from offline.engine import OfflinePlan, run_stack
 from offline.mocks import SUBSCRIPTION_ID
 from offline.plan import render_text
+from stack.environments import ENVIRONMENTS
 from stack.files import read_stack
 from stack.naming import ResourceNames
 
@@ -93,7 +94,7 @@ def test_prod_alerts_are_more_severe_than_dev(plans: dict[str, OfflinePlan]) -> 
 
 
 @pytest.mark.slow  # a program run per stack
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", ENVIRONMENTS)
 def test_alert_emails_from_config_reach_the_action_group(stack: str) -> None:
     plan = run_stack(stack, overrides={"muse:alertEmails": '["oncall@example.com"]'})
     receivers = plan.one("azure-native:monitor:ActionGroup").get("emailReceivers")

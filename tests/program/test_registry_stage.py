@@ -16,8 +16,9 @@ import pytest
 
 from offline.engine import OfflinePlan, RecordingMonitor, run_stack
 from offline.mocks import OfflineMocks
+from stack.environments import ENVIRONMENTS
 
-STACKS = ("dev", "prod")
+STACKS = ENVIRONMENTS
 DEPLOY_PRINCIPAL = "00000000-0000-0000-0000-0000000000aa"  # what bootstrap.sh step 3 sets
 STAGE_TYPES = {
     "muse:azure:ContainerRegistry",
@@ -146,3 +147,57 @@ def test_vault_stage_registers_the_registry_stage_and_the_vault_as_the_full_plan
     assert "clusterName" not in stage.outputs
     [vault] = stage.of_type("azure-native:keyvault:Vault")
     assert vault.protect is (stack == "prod")  # protected from its first deploy on
+
+
+# --- a stage never runs on a stack that holds more ----------------------------------------------------------
+
+REGISTRY_ONLY = {"resourceGroupName": "rg", "registryName": "acr"}
+WITH_VAULT = {**REGISTRY_ONLY, "keyVaultName": "kv"}
+FULL_STACK = {**WITH_VAULT, "clusterName": "aks"}
+
+
+def _with_stage(stage: str, deployed: dict[str, str]) -> tuple[RecordingMonitor, BaseException | None]:
+    previous = os.environ.get("MUSE_BOOTSTRAP_STAGE")
+    os.environ["MUSE_BOOTSTRAP_STAGE"] = stage
+    monitor = RecordingMonitor(OfflineMocks("prod", deployed_outputs=deployed))
+    try:
+        run_stack("prod", monitor=monitor)
+        return monitor, None
+    except pulumi.RunError as error:
+        return monitor, error
+    finally:
+        if previous is None:
+            del os.environ["MUSE_BOOTSTRAP_STAGE"]
+        else:
+            os.environ["MUSE_BOOTSTRAP_STAGE"] = previous
+
+
+@pytest.mark.slow  # a program run each
+@pytest.mark.parametrize(
+    ("stage", "deployed", "holds"),
+    [("registry", WITH_VAULT, "vault"), ("registry", FULL_STACK, "full"), ("vault", FULL_STACK, "full")],
+)
+def test_a_stage_on_a_stack_that_holds_more_is_refused_before_anything(
+    stage: str, deployed: dict[str, str], holds: str
+) -> None:
+    # Run, the stage would register less than the stack holds and the engine would delete the rest.
+    monitor, error = _with_stage(stage, deployed)
+    assert error is not None
+    assert f"MUSE_BOOTSTRAP_STAGE={stage} on stack prod, which already holds the {holds!r} stage" in str(
+        error
+    )
+    assert "Unset MUSE_BOOTSTRAP_STAGE" in str(error)
+    assert monitor.recorded == []
+
+
+@pytest.mark.slow  # a program run each
+@pytest.mark.parametrize(
+    ("stage", "deployed"),
+    [("registry", {}), ("registry", REGISTRY_ONLY), ("vault", REGISTRY_ONLY), ("vault", WITH_VAULT)],
+)
+def test_negative_control_a_stage_on_a_stack_that_holds_no_more_runs(
+    stage: str, deployed: dict[str, str]
+) -> None:
+    monitor, error = _with_stage(stage, deployed)
+    assert error is None
+    assert any(r.type == "azure-native:containerregistry:Registry" for r in monitor.recorded)

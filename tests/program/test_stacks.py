@@ -12,6 +12,7 @@ from offline.engine import OfflinePlan, run_stack
 from offline.mocks import SUBSCRIPTION_ID
 from rbac.roles import Role
 from stack.config import load_stack_config
+from stack.environments import ENVIRONMENTS
 from stack.files import read_stack
 from stack.naming import ResourceNames
 
@@ -124,6 +125,7 @@ def test_stack_outputs(plan: OfflinePlan) -> None:
         "museImage",
         "museUrl",
         "museGatewayAddress",
+        "userPoolNames",
         "museCanary",
         "museRouteUrn",
         "museEvaluateChecks",
@@ -178,7 +180,7 @@ def test_plans_are_deterministic(plans: dict[str, OfflinePlan]) -> None:
 
 
 @pytest.mark.slow  # a program run per stack
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", ENVIRONMENTS)
 def test_config_change_reaches_the_resource(stack: str) -> None:
     plan = run_stack(
         stack, overrides={"muse:userNodeVmSize": "Standard_E8ds_v5", "muse:location": "swedencentral"}

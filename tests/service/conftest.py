@@ -22,6 +22,7 @@ def _inventory(*, admin_user: bool = False, env_tag: str = "dev") -> dict[str, A
         "project": "muse",
         "stack": "dev",
         "environment": "dev",
+        "tier": "development",
         "resources": [
             {
                 "urn": "urn:pulumi:dev::muse::azure-native:containerregistry:Registry::muse-registry",

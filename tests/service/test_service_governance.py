@@ -11,6 +11,7 @@ from starlette.testclient import TestClient
 from muse.app import create_app
 from muse.config import load_settings
 from muse.governance.policies import POLICIES
+from stack.environments import ENVIRONMENTS
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs" / "governance"
@@ -38,7 +39,7 @@ def test_requires_the_bearer_token(make_client: Client) -> None:
     assert client.get("/api/v1/governance", headers=wrong).status_code == 401
 
 
-@pytest.mark.parametrize("env", ["dev", "prod"])
+@pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_markdown_is_the_committed_report_of_the_running_stack(make_client: Client, env: str) -> None:
     response = make_client(env).get("/api/v1/governance", headers={**AUTH, "Accept": "text/markdown"})
     assert response.status_code == 200
@@ -47,7 +48,7 @@ def test_markdown_is_the_committed_report_of_the_running_stack(make_client: Clie
     assert f"# Governance: muse / {env}" in response.text
 
 
-@pytest.mark.parametrize("env", ["dev", "prod"])
+@pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_json_carries_the_report_and_the_evaluation_of_the_inventory(make_client: Client, env: str) -> None:
     body = make_client(env).get("/api/v1/governance", headers=AUTH).json()
     assert body["environment"] == env and body["source"] == f"docs/governance/{env}.md"

@@ -63,6 +63,7 @@ INVENTORY = json.dumps(
         "project": "muse",
         "stack": "dev",
         "environment": "dev",
+        "tier": "development",
         "resources": [
             {
                 "urn": "urn:pulumi:dev::muse::azure-native:containerregistry:Registry::r",

@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 
 from stack.config import ConfigError, StackConfig, load_stack_config
+from stack.environments import ENVIRONMENTS
 from stack.files import read_stack
 from tests.stack.refusal import assert_refused_before_any_resource
 
-VALID_DEV = {"environment": "dev", "owner": "platform-team", "nameSuffix": "ab12"}
+VALID_DEV = {"environment": "dev", "tier": "development", "owner": "platform-team", "nameSuffix": "ab12"}
 
 
 def _load(**changes: Any) -> StackConfig:
@@ -48,7 +49,7 @@ def test_keys_may_carry_the_project_namespace() -> None:
     assert config.name_suffix == "ab12"
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", ENVIRONMENTS)
 def test_committed_stack_files_are_valid(stack: str) -> None:
     files = read_stack(stack)
     config = load_stack_config(stack, files.config)
@@ -70,7 +71,10 @@ def test_prod_is_sized_up_from_dev() -> None:
 
 # (stack, overrides, key named in the message, words the message must contain)
 BAD_CONFIGS: list[tuple[str, dict[str, Any], str, str]] = [
-    ("dev", {"muse:environment": "staging"}, "environment", "'dev' or 'prod'"),
+    ("dev", {"muse:environment": "staging"}, "environment", "not in stack/environments.txt (dev, prod)"),
+    ("dev", {"muse:environment": "Prod-1"}, "environment", "pattern"),
+    ("dev", {"muse:tier": "prod"}, "tier", "'production' or 'development'"),
+    ("dev", {"muse:tier": None}, "tier", "is required"),
     ("dev", {"muse:owner": None}, "owner", "is required"),
     ("dev", {"muse:owner": "<script>"}, "owner", "pattern"),
     ("dev", {"muse:location": "westeurop"}, "location", "not an Azure region"),
@@ -120,7 +124,7 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str, str]] = [
     ("dev", {"muse:githubRepository": "just-a-name"}, "githubRepository", "pattern"),
     ("dev", {"muse:usernodecount": 2}, "usernodecount", "did you mean userNodeCount"),
     # HTTPS in prod: a host, its Key Vault certificate and how that gets there are required, each named.
-    ("prod", {"muse:ingressHost": None}, "ingressHost", "prod serves HTTPS only"),
+    ("prod", {"muse:ingressHost": None}, "ingressHost", "the production tier serves HTTPS only"),
     ("prod", {"muse:ingressTlsCertificate": None}, "ingressTlsCertificate", "needs its certificate"),
     ("prod", {"muse:ingressTlsCertificateIssuer": None}, "ingressTlsCertificateIssuer", "Unknown"),
     ("prod", {"muse:ingressTlsCertificateIssuer": "Self"}, "ingressTlsCertificateIssuer", "not Self"),
@@ -180,6 +184,7 @@ def test_every_problem_is_listed_in_one_message() -> None:
             "prod",
             {
                 "environment": "prod",
+                "tier": "production",
                 "nameSuffix": "x",  # too short
                 "location": "mars",
                 "replicas": "1",  # prod minimum
@@ -217,6 +222,7 @@ def test_a_broken_key_does_not_hide_rules_on_other_keys() -> None:
     with pytest.raises(ConfigError) as raised:
         _load(
             environment="prod",
+            tier="production",
             replicas="many",
             clusterTier="Free",
             availabilityZones='["1","2","3"]',

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from stack.config import StackConfig, pulumi_schema
+from stack.environments import ENVIRONMENTS
 from stack.files import REPO_ROOT, project_file, read_stack, stack_names
 
 
@@ -21,7 +22,7 @@ def test_schema_declares_every_key_with_a_description_and_marks_required_ones() 
     declared = project_file()["config"]
     assert set(declared) == {field.alias for field in StackConfig.model_fields.values()}
     required = {key for key, entry in declared.items() if "default" not in entry}
-    assert required == {"environment", "owner", "nameSuffix"}
+    assert required == {"environment", "tier", "owner", "nameSuffix"}
     assert all(entry["description"] for entry in declared.values())
 
 
@@ -32,10 +33,11 @@ def test_project_runs_python_in_the_makefile_venv() -> None:
 
 
 def test_there_is_one_stack_per_environment() -> None:
-    assert stack_names() == ["dev", "prod"]
+    # Every environment of the one list has its stack file, and no stack file is outside the list.
+    assert stack_names() == sorted(ENVIRONMENTS)
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", ENVIRONMENTS)
 def test_stack_file_uses_only_declared_keys(stack: str) -> None:
     declared = set(project_file()["config"])
     config = yaml.safe_load((REPO_ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]

@@ -22,11 +22,12 @@ from offline.engine import RecordingMonitor, run_stack
 from offline.mocks import OfflineMocks
 from stack import kubernetes_support
 from stack.config import ConfigError, StackConfig, load_stack_config
+from stack.environments import ENVIRONMENTS
 from stack.files import REPO_ROOT, read_stack
 from stack.kubernetes_support import Support, check, load_calendar, main, minor_of
 
 SHARED = REPO_ROOT.parent / "shared" / "aks" / "kubernetes-versions.json"
-VALID_DEV = {"environment": "dev", "owner": "platform-team", "nameSuffix": "ab12"}
+VALID_DEV = {"environment": "dev", "tier": "development", "owner": "platform-team", "nameSuffix": "ab12"}
 # The day this rule was written: 1.34's standard support ended two days before.
 WRITTEN_ON = date(2026, 12, 2)
 
@@ -172,7 +173,7 @@ def test_the_default_version_is_created_today_and_not_ending() -> None:
     assert _load(WRITTEN_ON).kubernetes_version == default
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", ENVIRONMENTS)
 def test_the_committed_stacks_name_a_minor_aks_creates(stack: str) -> None:
     config = load_stack_config(stack, read_stack(stack).config, today=WRITTEN_ON)
     assert check(config.kubernetes_version, WRITTEN_ON).status is Support.SUPPORTED
@@ -270,3 +271,54 @@ def test_cli_runs_as_the_workflow_runs_it() -> None:
         check=False,
     )
     assert result.returncode == 1 and result.stdout.startswith("::error title=Kubernetes version (prod)::")
+
+
+# --- creation is refused, operation is not ------------------------------------------------------------------
+
+# What an existing prod stack's last update exported (stack/deployed.py reads it before registering anything).
+EXISTING_PROD = {
+    "resourceGroupName": "rg-muse-prod-m7k2",
+    "registryName": "acrmuseprodm7k2",
+    "keyVaultName": "kv-muse-prod-m7k2",
+    "clusterName": "aks-muse-prod-m7k2",
+}
+LIVE_SYSTEM_POOL = {"system": {"vmSize": "Standard_D4ds_v5", "count": 3}}
+
+
+@pytest.mark.slow  # a program run
+def test_an_existing_cluster_past_support_deploys_with_a_loud_warning(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 2027-08-01: 1.36 left standard support on 2027-06-30, so AKS would not create a cluster on it, but
+    # the running one (whose version the channel owns, never the program) still deploys and rolls back.
+    warnings: list[str] = []
+    monkeypatch.setattr(kubernetes_support, "utc_today", lambda: date(2027, 8, 1))
+    monkeypatch.setattr(pulumi.log, "warn", lambda message, *args, **kwargs: warnings.append(message))
+    mocks = OfflineMocks("prod", deployed_outputs=EXISTING_PROD, live_agent_pools=LIVE_SYSTEM_POOL)
+    plan = run_stack("prod", monitor=RecordingMonitor(mocks))
+    assert plan.of_type("azure-native:resources:Resource"), "the deploy goes ahead"
+    [loud] = [w for w in warnings if "UNSUPPORTED KUBERNETES MINOR" in w]
+    assert "standard support ended on 2027-06-30" in loud and kubernetes_support.RUNBOOK in loud
+    # The drift job's check of the same stack on the same day is red.
+    assert main(["--stack", "prod", "--today", "2027-08-01"]) == 1
+
+
+@pytest.mark.slow  # a program run
+def test_negative_control_the_same_day_creating_the_cluster_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(kubernetes_support, "utc_today", lambda: date(2027, 8, 1))
+    # A stack that holds only its registry and vault (bootstrap stages) has no cluster yet: creation.
+    partial = {k: v for k, v in EXISTING_PROD.items() if k != "clusterName"}
+    monitor = RecordingMonitor(OfflineMocks("prod", deployed_outputs=partial))
+    with pytest.raises(pulumi.RunError, match=r"AKS no longer creates clusters on Kubernetes 1\.36"):
+        run_stack("prod", monitor=monitor)
+    assert monitor.recorded == []
+
+
+def test_load_stack_config_refuses_the_minor_only_for_creation() -> None:
+    values = {**read_stack("prod").config, "muse:kubernetesVersion": "1.34"}
+    with pytest.raises(ConfigError, match="kubernetesVersion"):
+        load_stack_config("prod", values, today=date(2027, 1, 5))
+    config = load_stack_config("prod", values, today=date(2027, 1, 5), cluster_exists=True)
+    assert config.kubernetes_version == "1.34"

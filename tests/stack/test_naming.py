@@ -6,10 +6,11 @@ import string
 
 import pytest
 
+from stack.environments import ENVIRONMENTS
 from stack.naming import RULES, ResourceNames
 
 
-@pytest.mark.parametrize("environment", ["dev", "prod"])
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
 @pytest.mark.parametrize("suffix", ["ab", "m7k2", "abcdefgh", "a1b2c3d4e5f"])
 def test_every_name_satisfies_azure_rules(environment: str, suffix: str) -> None:
     names = ResourceNames.for_stack(environment, suffix)

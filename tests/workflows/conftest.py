@@ -9,7 +9,7 @@ from types import ModuleType
 
 import pytest
 
-from export.workflows import WORKFLOWS, Workflow, load, workflow_files
+from export.workflows import WORKFLOWS, Workflow, load_all
 from stack.files import REPO_ROOT
 
 
@@ -32,8 +32,9 @@ def policy() -> ModuleType:
 
 @pytest.fixture(scope="session")
 def workflows() -> dict[str, Workflow]:
-    """Every workflow by file name."""
-    return {path.name: load(path) for path in workflow_files(WORKFLOWS)}
+    """Every workflow by file name, each call of a local reusable workflow read as the jobs it runs
+    (`deploy-prod.deploy`, `deploy-prod.preview`: export.workflows.expand_calls)."""
+    return {workflow.file_name: workflow for workflow in load_all(WORKFLOWS)}
 
 
 @pytest.fixture(scope="session")

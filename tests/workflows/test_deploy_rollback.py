@@ -83,6 +83,7 @@ class Release:
             "RUNNER_TEMP": str(self.dir),
             "SMOKE_RETRIES": "1",
             "SMOKE_RETRY_DELAY": "0",
+            "MUSE_CRD_RETRY_SECONDS": "0",
         }
         env.pop("AZURE_FEDERATED_TOKEN_FILE", None)
         args = [
@@ -450,3 +451,44 @@ def test_the_stand_in_refuses_a_targeted_update_with_a_dependency_not_in_state(r
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"--target {DEPLOYMENT_URN}" in up_calls(release)[-1]
     assert release.world()["serving_image"] == PREVIOUS
+
+
+# --- a first deploy that reaches a CRD before AKS serves it -------------------------------------------------
+
+# Kubernetes' NoKindMatchError (apimachinery meta.NoKindMatchError.Error()), as pulumi-kubernetes reports it
+# once its own create retries (about a minute) ran out.
+NO_GATEWAY_KIND = (
+    "resource muse-gateway was not successfully created by the Kubernetes API server: no matches for kind "
+    '"Gateway" in version "gateway.networking.k8s.io/v1"'
+)
+
+
+def test_a_crd_not_served_yet_is_waited_for_with_bounded_retries(release: Release) -> None:
+    release.update(
+        state_image=None,
+        spec_image=None,
+        serving_image=None,
+        up_failures={"1": {"error": NO_GATEWAY_KIND, "exit": 1}, "2": {"error": NO_GATEWAY_KIND, "exit": 1}},
+    )
+    result = release.run(NEW)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (
+        len(up_calls(release)) == 3
+    )  # two refusals while AKS installs the CRD, then the update goes through
+    assert result.stdout.count("::notice title=CRD not served yet (dev)::") == 2
+    assert "(1/3)" in result.stdout and "(2/3)" in result.stdout
+
+
+def test_the_crd_retries_are_bounded(release: Release) -> None:
+    failures = {str(n): {"error": NO_GATEWAY_KIND, "exit": 1} for n in range(1, 10)}
+    release.update(state_image=None, spec_image=None, serving_image=None, up_failures=failures)
+    result = release.run(NEW)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert len(up_calls(release)) == 4  # the first try and three retries, no more
+
+
+def test_negative_control_other_failures_are_not_retried(release: Release) -> None:
+    release.update(up_failures={"1": {"error": 'Code="InvalidTemplate"', "exit": 1}})
+    result = release.run(NEW)
+    assert result.returncode != 0
+    assert len([c for c in up_calls(release) if "--target" not in c]) == 1
