@@ -49,7 +49,7 @@ READ_ONLY_SCRIPTS = {
 }
 DEPLOY_CALL = (
     'exec scripts/ci/deploy.py --stack "$STACK" --image-tag "$IMAGE_DIGEST" --commit "$RELEASE_COMMIT" '
-    "--policy-pack policy --canary"
+    "--policy-pack policy"
 )
 
 
