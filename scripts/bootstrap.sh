@@ -70,10 +70,21 @@ name_free() { # name_free <what> <show command...> -- <check-name command...>
   local show=() check=()
   while [[ "$1" != -- ]]; do show+=("$1"); shift; done; shift; check=("$@")
   "${show[@]}" --output none 2>/dev/null && return 0
-  [[ "$("${check[@]}" --query nameAvailable --output tsv)" == true ]] || {
-    echo "bootstrap: the $what name is taken elsewhere in Azure: set another muse:nameSuffix in Pulumi.dev.yaml and Pulumi.prod.yaml" >&2
+  local answer verdict
+  # {nameAvailable, reason, message}: reason AlreadyExists, or Invalid / AccountNameInvalid for a name Azure
+  # refuses whoever holds it (storage and Key Vault CheckNameAvailabilityResult; ACR RegistryNameStatus).
+  answer="$("${check[@]}" --output json)" || {
+    echo "bootstrap: could not check the $what name (${check[*]} failed): nothing was created" >&2
     exit 1
   }
+  verdict="$("$python" -c 'import json, sys; a = json.load(sys.stdin) or {}
+print("free" if a.get("nameAvailable") is True else "invalid" if "invalid" in str(a.get("reason") or "").lower() else "taken", a.get("message") or "", sep=": ")' <<<"$answer")"
+  case "$verdict" in
+    free:*) return 0 ;;
+    invalid:*) echo "bootstrap: Azure refuses the $what name (${verdict#invalid: }): fix muse:nameSuffix in Pulumi.dev.yaml and Pulumi.prod.yaml" >&2 ;;
+    *) echo "bootstrap: the $what name is taken elsewhere in Azure: set another muse:nameSuffix in Pulumi.dev.yaml and Pulumi.prod.yaml" >&2 ;;
+  esac
+  exit 1
 }
 name_free "state storage account ${state[storage_account]}" az storage account show --name "${state[storage_account]}" \
   -- az storage account check-name --name "${state[storage_account]}"

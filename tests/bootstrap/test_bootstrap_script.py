@@ -37,7 +37,12 @@ case "$(basename "$0") $*" in
   "az account show"*) echo 11111111-2222-3333-4444-555555555555 ;;
   "az ad signed-in-user show"*) echo aaaaaaaa-0000-0000-0000-000000000001 ;;
   "az acr check-name"*|"az storage account check-name"*|"az keyvault check-name"*)
-    echo "${NAME_AVAILABLE:-true}" ;;
+    case "${NAME_CHECK:-free}" in
+      free) echo '{"message": null, "nameAvailable": true, "reason": null}' ;;
+      taken) echo '{"message": "In use.", "nameAvailable": false, "reason": "AlreadyExists"}' ;;
+      invalid) echo '{"message": "Not valid.", "nameAvailable": false, "reason": "Invalid"}' ;;
+      failed) echo "ERROR: (AuthorizationFailed) no access" >&2; exit 1 ;;
+    esac ;;
   "az vm list-skus"*) cat "$OUTPUTS/skus.json" ;;
   "az vm list-usage"*) cat "$OUTPUTS/usage.json" ;;
   "az "*" show "*|"az group show"*) [ "$EXISTING" = yes ] || exit 3 ;;
@@ -606,10 +611,13 @@ def test_negative_control_without_the_field_an_administrator_skips_the_prod_appr
 @pytest.mark.parametrize(
     ("env", "words"),
     [
-        ({"NAME_AVAILABLE": "false"}, "name is taken elsewhere in Azure"),
+        ({"NAME_CHECK": "taken"}, "name is taken elsewhere in Azure"),
+        # Not "taken": a name Azure refuses for anyone, and a check that could not run, say so.
+        ({"NAME_CHECK": "invalid"}, "Azure refuses the state storage account"),
+        ({"NAME_CHECK": "failed"}, "could not check the state storage account"),
         ({"QUOTA": "10"}, "request a quota increase"),
     ],
-    ids=["taken-name", "short-quota"],
+    ids=["taken-name", "invalid-name", "failed-check", "short-quota"],
 )
 def test_preflight_stops_before_anything_is_created(
     tmp_path: Path, bootstrap_outputs: dict[str, object], env: dict[str, str], words: str
