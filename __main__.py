@@ -161,6 +161,12 @@ def platform_and_workload(vault: SecretVault) -> None:
     pulumi.export("museDeployment", workload.deployment_name)
     pulumi.export("museImage", workload.image)
     pulumi.export("museUrl", workload.url)
+    # The release's canary (scripts/ci/deploy.py): its plan, the route whose weights it moves, the checks.
+    pulumi.export(
+        "museCanary", {"steps": list(config.canary_steps), "stepSeconds": config.canary_step_seconds}
+    )
+    pulumi.export("museRouteUrn", workload.route_urn)
+    pulumi.export("museEvaluateChecks", workload.evaluate_checks)
     # The Gateway's public IP: the address the DNS record of muse:ingressHost points at (docs/runbook.md).
     pulumi.export("museGatewayAddress", workload.gateway_address)
     if gateway_tls_client_id is not None:

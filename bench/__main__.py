@@ -6,10 +6,13 @@
   (b) POST /api/v1/evaluate throughput, 200-resource inventory, and a ~1 MiB inventory (the body limit);
   (c) RSS per replica at rest and under load (from (a) and (b));
   (d) a failed release and its automatic rollback under load behind nginx: new replicas that never become
-      ready, and replicas that become ready but fail the smoke check (bench/rollback.py; processes).
+      ready, and replicas that become ready but fail the smoke check (bench/rollback.py; processes);
+  (e) a canary release behind weighted nginx with the release's own stepper and gate: a candidate whose
+      evaluate fails (with and without the end-to-end check), one that never becomes ready, a good one
+      (bench/canary.py; processes).
 Replicas are ``python -m muse serve`` processes; with podman and ``--containers`` (default when podman is
 installed) (a) and (b) run again with containers of the image (scripts/build-image.sh builds it if needed).
-Takes about 12 minutes; results go to build/bench/*.json. Not part of ``make test``.
+Takes about 16 minutes; results go to build/bench/*.json. Not part of ``make test``.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import shutil
 import subprocess
 import sys
 
-from bench import evaluate, rollback, rollout
+from bench import canary, evaluate, rollback, rollout
 from bench.common import IMAGE, ROOT, machine_facts
 
 OUT = ROOT / "build" / "bench"
@@ -80,6 +83,23 @@ def main(argv: list[str] | None = None) -> int:
         # readiness probe serves until the smoke check and the rollback (docs/benchmarks.md, (d)).
         if scenario == "never-ready":
             ok &= res["failed"] == 0
+    for scenario, end_to_end in (
+        ("evaluate-fails", True),
+        ("evaluate-fails", False),
+        ("never-ready", True),
+        ("good", True),
+    ):
+        res = canary.run(scenario, end_to_end=end_to_end)
+        _save(f"canary-{scenario}{'' if end_to_end else '-metrics-only'}", res)
+        print(canary.summary(res), flush=True)
+        # The goals (docs/benchmarks.md, (e)): at most the first step's share of one step's requests fail, the
+        # abort comes within one step of the first bad check, nothing fails for a never-ready candidate.
+        outcome = res["outcome"]
+        ok &= res["failed"] <= res["goal_failed_at_most"]
+        ok &= scenario != "never-ready" or res["failed"] == 0
+        ok &= scenario != "good" or bool(outcome and outcome["promoted"])
+        abort = res["time_to_abort_after_first_bad_check_s"]
+        ok &= abort is None or abort <= res["config"]["step_seconds"]
     print(f"results: {OUT.relative_to(ROOT)}/*.json")
     return 0 if ok else 1
 

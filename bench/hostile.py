@@ -5,7 +5,10 @@ timeoutSeconds).
 
 Cases (docs/benchmarks.md): 50 KB paths; 20,000 and 30,000 empty containers; 8,000 keys x 8,000 secretPaths;
 the heaviest accepted evaluation (just under the violation cap, markdown); a 1 MiB body of minimal resources
-(the worst input amplification); a lone surrogate; deep nesting; a bad Content-Length; an idle connection.
+(the worst input amplification); a lone surrogate; deep nesting; a bad Content-Length; an idle connection;
+a body declared and never sent after a 401 and after a GET's answer; a bad chunk after the response; 200
+idle connections; the combined worst accepted case; 16 clients that never read its report. A second probe
+runs on one kept-alive connection (a proxy's pooled one), so a server that cuts such sockets shows there.
 Bounded: one request per case (the path case: 200), each with a 120 s timeout; loopback only.
 
     python -m bench.hostile [--source DIR]   # DIR: a checkout whose muse/ to run (default: this one)
@@ -97,20 +100,43 @@ def _summary(response: bytes) -> dict[str, Any]:
 
 
 class Probe:
-    """GET /healthz every 100 ms on a fresh connection while a case runs; the worst latency and failures."""
+    """GET /healthz every 100 ms while a case runs, on a fresh connection each time or (kept_alive) on one
+    kept-alive connection, as a proxy's pooled connection; the worst latency and the failures."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, kept_alive: bool = False) -> None:
         self.port, self.worst, self.failures, self.count = port, 0.0, 0, 0
+        self.kept_alive = kept_alive
+        self._sock: socket.socket | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _kept_alive_exchange(self) -> bytes:
+        if self._sock is None:
+            self._sock = socket.create_connection(("127.0.0.1", self.port), timeout=30)
+        try:
+            self._sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: p\r\n\r\n")
+            data = b""
+            while b"\r\n\r\n" not in data or len(data.partition(b"\r\n\r\n")[2]) < _length(data):
+                chunk = self._sock.recv(65536)
+                if not chunk:
+                    raise ConnectionResetError("closed")
+                data += chunk
+            return data
+        except OSError:
+            self._sock.close()
+            self._sock = None  # reconnect next time, as a proxy's pool would
+            raise
 
     def _run(self) -> None:
         while not self._stop.is_set():
             start = time.monotonic()
             try:
-                answer = _exchange(
-                    self.port, b"GET /healthz HTTP/1.1\r\nHost: p\r\nConnection: close\r\n\r\n", 30
-                )
+                if self.kept_alive:
+                    answer = self._kept_alive_exchange()
+                else:
+                    answer = _exchange(
+                        self.port, b"GET /healthz HTTP/1.1\r\nHost: p\r\nConnection: close\r\n\r\n", 30
+                    )
                 ok = answer.startswith(b"HTTP/1.1 200")
             except OSError:
                 ok = False
@@ -119,6 +145,8 @@ class Probe:
             self.worst = max(self.worst, took)
             self.failures += int(not ok or took > PROBE_TIMEOUT_S)
             self._stop.wait(0.1)
+        if self._sock is not None:
+            self._sock.close()
 
     def __enter__(self) -> Probe:
         self._thread.start()
@@ -127,6 +155,14 @@ class Probe:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(60)
+
+
+def _length(response: bytes) -> int:
+    for line in response.partition(b"\r\n\r\n")[0].split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value)
+    return 0
 
 
 class Server:
@@ -174,7 +210,7 @@ def _case(source: Path, out_dir: Path, name: str, action: Any, repeat: int = 1) 
         before = server.log_bytes()
         rss_before = server.peak_rss_mib()
         start = time.monotonic()
-        with Probe(server.port) as probe:
+        with Probe(server.port) as probe, Probe(server.port, kept_alive=True) as pooled:
             results = [action(server.port) for _ in range(repeat)]
             time.sleep(0.3)
         took = time.monotonic() - start
@@ -189,6 +225,8 @@ def _case(source: Path, out_dir: Path, name: str, action: Any, repeat: int = 1) 
             "probe_worst_s": round(probe.worst, 3),
             "probe_failures": probe.failures,
             "probes": probe.count,
+            "kept_alive_probe_worst_s": round(pooled.worst, 3),
+            "kept_alive_probe_failures": pooled.failures,
             "server_alive": alive,
         }
     finally:
@@ -204,6 +242,95 @@ def _idle(port: int) -> dict[str, Any]:
         while sock.recv(1024):
             pass
     return {"status": 0, "closed_after_s": round(time.monotonic() - start, 2)}
+
+
+def _open_after(port: int, raw: bytes, limit: float = 60) -> dict[str, Any]:
+    """Send ``raw`` then nothing: the first answer's status and how long the server keeps the socket."""
+    start = time.monotonic()
+    data = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=limit) as sock:
+        sock.sendall(raw)
+        with contextlib.suppress(TimeoutError, ConnectionResetError):
+            while chunk := sock.recv(65536):
+                data += chunk
+    return {**_summary(data), "closed_after_s": round(time.monotonic() - start, 2)}
+
+
+def _unsent_body_after_401(port: int) -> dict[str, Any]:
+    head = (
+        b"POST /api/v1/evaluate HTTP/1.1\r\nHost: b\r\nAuthorization: Bearer wrong-0123456789abcdefghijk\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 100000000\r\n\r\n"
+    )
+    return _open_after(port, head + b"x")
+
+
+def _unsent_body_after_get(port: int) -> dict[str, Any]:
+    return _open_after(port, b"GET /healthz HTTP/1.1\r\nHost: b\r\nContent-Length: 100000000\r\n\r\nx")
+
+
+def _bad_chunk_after_response(port: int) -> dict[str, Any]:
+    start = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: b\r\nTransfer-Encoding: chunked\r\n\r\n")
+        first = sock.recv(65536)
+        sock.sendall(b"zz-not-a-chunk-size\r\n\r\n")
+        with contextlib.suppress(TimeoutError, ConnectionResetError):
+            while sock.recv(65536):
+                pass
+    return {**_summary(first), "closed_after_s": round(time.monotonic() - start, 2)}
+
+
+def _idle_connections(count: int) -> Any:
+    def action(port: int) -> dict[str, Any]:
+        with contextlib.ExitStack() as stack:
+            for _ in range(count):
+                stack.enter_context(socket.create_connection(("127.0.0.1", port), timeout=30))
+            time.sleep(1.0)  # the probes run meanwhile
+            answer = _summary(
+                _exchange(port, b"GET /healthz HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n", 30)
+            )
+        return {**answer, "open_connections": count}
+
+    return action
+
+
+def _combined_worst() -> bytes:
+    """Both limits at once (tests/container/test_image.py runs it under 256m): a 1 MiB body of minimal
+    resources plus 107 Deployments of 20 empty containers with 305-character URNs: 10,807 violations, a
+    7.2 MB JSON report."""
+    deployments = [
+        {
+            "urn": f"urn:d{i:05d}" + "x" * 300,
+            "type": "kubernetes:apps/v1:Deployment",
+            "name": "d",
+            "properties": {"spec": {"template": {"spec": {"containers": [{}] * 20}}}},
+        }
+        for i in range(107)
+    ]
+    head = json.dumps(_inventory(deployments), separators=(",", ":"))[:-2]
+    one = json.dumps({"urn": "u", "type": "t", "name": ""}, separators=(",", ":"))
+    count = ((1 << 20) - 64 - len(head) - 2) // (len(one) + 1)
+    return (head + "," + ",".join([one] * count) + "]}").encode()
+
+
+def _stalled_readers(count: int) -> Any:
+    """``count`` clients each ask for the combined worst report (7.2 MB of JSON) and never read it."""
+
+    def action(port: int) -> dict[str, Any]:
+        body = _combined_worst()
+        head = (
+            f"POST /api/v1/evaluate HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {BENCH_TOKEN}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        with contextlib.ExitStack() as stack:
+            for _ in range(count):
+                sock = stack.enter_context(socket.create_connection(("127.0.0.1", port), timeout=60))
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                sock.sendall(head + body)
+            time.sleep(45)  # evaluations, admission timeouts and write deadlines play out
+        return {"status": 0, "clients": count}
+
+    return action
 
 
 SURROGATE = rb'{"schemaVersion":1,"project":"\ud800","stack":"s","environment":"e","resources":[]}'
@@ -229,6 +356,12 @@ CASES: list[tuple[str, Any, int]] = [
     ("deep-nesting", lambda port: _summary(_post(port, b"[" * 100_000)), 1),
     ("bad-content-length", lambda port: _summary(_post(port, b"{}", length="abc")), 1),
     ("idle-connection", _idle, 1),
+    ("unsent-body-after-401", _unsent_body_after_401, 1),
+    ("unsent-body-after-get", _unsent_body_after_get, 1),
+    ("bad-chunk-after-response", _bad_chunk_after_response, 1),
+    ("idle-connections-200", _idle_connections(200), 1),
+    ("combined-worst-1MiB-10807-violations", lambda port: _summary(_post(port, _combined_worst())), 1),
+    ("stalled-readers-16-combined-worst", _stalled_readers(16), 1),
 ]
 
 

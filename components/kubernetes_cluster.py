@@ -226,6 +226,9 @@ class KubernetesClusterArgs:
         (`aksManagedAutoUpgradeSchedule`). Default None = whenever AKS chooses.
     node_os_upgrade_window: when the node OS channel (NodeImage) may roll new node images onto the pools
         (`aksManagedNodeOSUpgradeSchedule`). Default None = whenever AKS chooses.
+    prometheus_metrics: the Azure Monitor metrics add-on (`azureMonitorProfile.metrics`: ama-metrics and
+        kube-state-metrics pods) scrapes the cluster for managed Prometheus; where it sends them is the data
+        collection rule `Observability.watch_cluster` associates. Default False = no managed Prometheus.
     """
 
     resource_group_name: pulumi.Input[str]
@@ -249,6 +252,7 @@ class KubernetesClusterArgs:
     log_analytics_workspace_id: pulumi.Input[str] | None = None
     auto_upgrade_window: MaintenanceWindow | None = None
     node_os_upgrade_window: MaintenanceWindow | None = None
+    prometheus_metrics: bool = False
 
 
 def kubelogin_kubeconfig(user_kubeconfig: str) -> str:
@@ -418,6 +422,9 @@ class KubernetesCluster(pulumi.ComponentResource):
                 "outboundType": "loadBalancer",
             },
             "addonProfiles": addons,
+            # The metrics add-on, as Azure/prometheus-collector AddonBicepTemplate/
+            # nested_azuremonitormetrics_profile_clusterResourceId.bicep sets it (no extra kube-state labels).
+            "azureMonitorProfile": {"metrics": {"enabled": args.prometheus_metrics}},
             "ingressProfile": INGRESS_PROFILE,
             "autoScalerProfile": AUTOSCALER_PROFILE,
             "agentPoolProfiles": [system_pool],
@@ -507,6 +514,8 @@ class KubernetesCluster(pulumi.ComponentResource):
 
         self.id: pulumi.Output[str] = self.cluster.id
         self.name: pulumi.Output[str] = cluster_name
+        # The same name as plain text, for names derived from it (managed Prometheus' `MSProm-...`).
+        self.azure_name: str = args.cluster_name
         self.fqdn: pulumi.Output[str] = self.cluster.properties.apply(lambda p: (p or {}).get("fqdn") or "")
         self.oidc_issuer_url: pulumi.Output[str] = self.cluster.properties.apply(_issuer_url)
         self.kubelet_principal_id: pulumi.Output[str] = self.kubelet_identity.principal_id

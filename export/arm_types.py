@@ -105,18 +105,22 @@ def load(arm_type: str, api_version: str) -> tuple[dict[str, Any], ...]:
     return tuple(json.loads(path.read_text()))
 
 
-def validate(types: Sequence[Mapping[str, Any]], body: Mapping[str, Any]) -> list[str]:
+def validate(
+    types: Sequence[Mapping[str, Any]], body: Mapping[str, Any], *, open_unions: bool = False
+) -> list[str]:
     """Every way `body` (a PUT body: name, location, tags, sku, identity, properties, ...) breaks the type
     data: properties the API version does not define, read-only ones sent, required ones missing, values of
     the wrong type, strings outside a closed set of literals.
 
-    Stricter than Azure in one respect, on purpose: where the API lists values but also accepts any string
-    (a union of literals and `string`, for forward compatibility), only the listed values pass."""
+    Stricter than Azure in one respect, on purpose, unless `open_unions`: where the API lists values but also
+    accepts any string (a union of literals and `string`, for forward compatibility), only the listed values
+    pass. `open_unions` is Azure's own rule, for bodies whose values a typed SDK already took (e.g. the data
+    collection streams `Microsoft-ContainerLogV2`, which the type data does not list)."""
     root = types[0]
     if root.get("$type") != "ResourceType":
         raise ValueError("entry 0 is not a ResourceType")
     problems: list[str] = []
-    _check(types, _index(root["body"]), body, "", problems, top=True)
+    _check(types, _index(root["body"]), body, "", problems, top=True, open_unions=open_unions)
     return problems
 
 
@@ -127,6 +131,7 @@ def _check(
     path: str,
     problems: list[str],
     top: bool = False,
+    open_unions: bool = False,
 ) -> None:
     entry = types[index]
     kind = entry["$type"]
@@ -169,27 +174,30 @@ def _check(
         if "maxLength" in entry and len(value) > entry["maxLength"]:
             problems.append(f"{where}: {len(value)} items, at most {entry['maxLength']}")
         for i, item in enumerate(value):
-            _check(types, _index(entry["itemType"]), item, f"{path}[{i}]", problems)
+            _check(types, _index(entry["itemType"]), item, f"{path}[{i}]", problems, open_unions=open_unions)
         return
     if kind == "UnionType":
         elements = [_index(e) for e in entry["elements"]]
         literals = [types[e]["value"] for e in elements if types[e]["$type"] == "StringLiteralType"]
+        accepts_any = any(types[e]["$type"] == "StringType" for e in elements)
+        if literals and isinstance(value, str) and open_unions and accepts_any:
+            return
         if literals and isinstance(value, str):
             if value not in literals:
                 problems.append(f"{where}: {value!r} is not one of {literals}")
             return
         for element in elements:
             attempt: list[str] = []
-            _check(types, element, value, path, attempt)
+            _check(types, element, value, path, attempt, open_unions=open_unions)
             if not attempt:
                 return
         problems.append(f"{where}: {value!r} matches none of the union's types")
         return
     if kind == "ObjectType":
-        _check_object(types, entry, value, path, problems, top)
+        _check_object(types, entry, value, path, problems, top, open_unions)
         return
     if kind == "DiscriminatedObjectType":
-        _check_discriminated(types, entry, value, path, problems)
+        _check_discriminated(types, entry, value, path, problems, open_unions)
         return
     problems.append(f"{where}: type {kind} is not understood by export/arm_types.py")
 
@@ -201,6 +209,7 @@ def _check_object(
     path: str,
     problems: list[str],
     top: bool,
+    open_unions: bool = False,
 ) -> None:
     where = path or "(body)"
     if not isinstance(value, dict):
@@ -223,16 +232,21 @@ def _check_object(
                 hint = f" (did you mean {close[0]}?)" if close else ""
                 problems.append(f"{child}: not a property of {entry.get('name', 'this object')}{hint}")
             else:
-                _check(types, _index(extra), item, child, problems)
+                _check(types, _index(extra), item, child, problems, open_unions=open_unions)
             continue
         if spec.get("flags", 0) & READ_ONLY:
             problems.append(f"{child}: read-only (Azure sets it), must not be sent")
             continue
-        _check(types, _index(spec["type"]), item, child, problems)
+        _check(types, _index(spec["type"]), item, child, problems, open_unions=open_unions)
 
 
 def _check_discriminated(
-    types: Sequence[Mapping[str, Any]], entry: Mapping[str, Any], value: Any, path: str, problems: list[str]
+    types: Sequence[Mapping[str, Any]],
+    entry: Mapping[str, Any],
+    value: Any,
+    path: str,
+    problems: list[str],
+    open_unions: bool = False,
 ) -> None:
     where = path or "(body)"
     if not isinstance(value, dict):
@@ -251,7 +265,7 @@ def _check_discriminated(
             **(types[_index(variant)].get("properties") or {}),
         },
     }
-    _check_object(types, merged, value, path, problems, top=False)
+    _check_object(types, merged, value, path, problems, top=False, open_unions=open_unions)
 
 
 def _join(path: str, name: str) -> str:

@@ -26,7 +26,7 @@ import annotated_types
 
 from export import arm_types
 from export.api_versions import api_version, resource_api_version
-from export.bicep_syntax import Expr, camel, interpolated, literal_strings, render, string
+from export.bicep_syntax import Expr, For, camel, interpolated, literal_strings, render, string
 from export.mapping import DROP, Param, TypeMapping
 from export.plans import StackPlan
 from offline.engine import PlannedResource
@@ -56,6 +56,10 @@ NOT_PARAMETERS: dict[str, str] = {
     "imageTag": "Kubernetes Deployment only",
     "maxReplicas": "Kubernetes HorizontalPodAutoscaler only",
     "rolloutTimeoutMinutes": "how long `pulumi up` awaits the Kubernetes Deployment",
+    "canarySteps": "the release script's canary through the Kubernetes HTTPRoute",
+    "canaryStepSeconds": "the release script's canary through the Kubernetes HTTPRoute",
+    "canaryImageTag": "Kubernetes Deployment only (the canary's)",
+    "canaryWeight": "Kubernetes HTTPRoute only",
     "ingressTlsCertificateIssuer": (
         "how the certificate gets into the Key Vault and renews: a data-plane operation "
         "(scripts/tls-certificate.sh), not an ARM resource"
@@ -70,6 +74,22 @@ NOT_PARAMETERS: dict[str, str] = {
         "Pulumi `protect` on the stateful resources, an engine option with no ARM counterpart "
         "(components/deletion_protection.py: why no CanNotDelete lock)"
     ),
+    "alertWebhooks": (
+        "webhook URLs carry their integration's token: the Bicep takes them as the @secure() object "
+        "parameter alertWebhookUrls, never from a parameter file"
+    ),
+    **dict.fromkeys(
+        (
+            "sloAvailabilityPercent",
+            "sloLatencyPercent",
+            "sloLatencyThresholdMs",
+            "sloWindowDays",
+            "sloPageBurnRate",
+            "sloTicketBurnRate",
+        ),
+        "written into the Prometheus rule expressions (components/observability/slo.py); the export "
+        "refuses stacks whose rules differ, so a change of it shows up here",
+    ),
 }
 
 # Stack outputs the Bicep has no counterpart for, with the reason (written above the Bicep outputs).
@@ -82,6 +102,9 @@ NOT_OUTPUTS: dict[str, str] = {
         "only with ingressHost; `az identity show -g <group> -n id-muse-<env>-<suffix>-gateway-tls` gives it"
     ),
     "museImage": "the Kubernetes Deployment's image (muse:imageTag, which CI sets to the pushed digest)",
+    "museCanary": "the release script's canary plan (muse:canarySteps, muse:canaryStepSeconds)",
+    "museRouteUrn": "a Pulumi URN of the Kubernetes HTTPRoute",
+    "museEvaluateChecks": "Kubernetes Jobs the release script runs",
 }
 
 # Child resources a role assignment may be scoped to without the program managing them (Azure does): the scope
@@ -133,6 +156,8 @@ def _bicep_type(annotation: Any) -> str:
         return "bool"
     if annotation is int:
         return "int"
+    if annotation is float:
+        return "string"  # Bicep has no fractional number; only NOT_PARAMETERS keys are floats
     if typing.get_origin(annotation) is tuple:
         return "array"
     if annotation is str or typing.get_origin(annotation) is typing.Literal:
@@ -566,12 +591,16 @@ def build_template(
             b = bindings[plan.label]
             version = resource_api_version(resource.type, resource.properties)
             versions.add(version)
-            if mapping.api_version_input:
+            # A generic resource always (nothing else types its body); a typed one whose type data is vendored
+            # too: its ARM body is what the Bicep sends, converted by the mapping, not by the SDK.
+            if mapping.api_version_input or arm_types.vendored_path(mapping.arm_type, version).is_file():
                 _check_arm_body(mapping, resource, version, plan.label)
             explicit = mapping.bindings_for(resource)
             for value in explicit.values():
                 if isinstance(value, Param):
                     extra_params[value.name] = value
+                if isinstance(value, For):
+                    extra_params.update({declared.name: declared for declared in value.declares})
             body = _bind(mapping.to_arm(resource), explicit, b)
             head: dict[str, Any] = {}
             if mapping.parent:
@@ -660,8 +689,12 @@ def build_template(
 def _check_arm_body(mapping: TypeMapping, resource: PlannedResource, version: str, label: str) -> None:
     """A generic resource's body against its API version's ARM type data (export/arm_types.py): what the
     typed SDK would have refused, this refuses."""
-    body = {"name": resource.properties[mapping.name_input or "resourceName"], **mapping.to_arm(resource)}
-    problems = arm_types.validate(arm_types.load(mapping.arm_type, version), body)
+    name = resource.properties.get(mapping.name_input or "resourceName", mapping.fixed_name)
+    body = {**({"name": name} if name is not None else {}), **mapping.to_arm(resource)}
+    # Typed SDK resources pass values the SDK already accepted; a generic resource gets the strict check.
+    problems = arm_types.validate(
+        arm_types.load(mapping.arm_type, version), body, open_unions=not mapping.api_version_input
+    )
     if problems:
         listed = "\n".join(f"  - {p}" for p in problems)
         raise ExportError(

@@ -44,6 +44,8 @@ class For:
     index: str
     source: str
     body: Any
+    # Parameters (export.mapping.Param) the source reads that no other binding declares.
+    declares: tuple[Any, ...] = ()
 
 
 def string(value: str) -> str:

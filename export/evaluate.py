@@ -227,6 +227,13 @@ class Evaluator:
             return len(args[0])
         if kind == "contains":
             return args[1] in args[0]
+        if kind == "take":
+            return args[0][: args[1]]
+        if kind == "union":
+            # Objects: later keys win (ARM's union); the subset export/ writes unions objects only.
+            if not all(isinstance(a, dict) for a in args):
+                raise BicepEvaluationError("union of non-objects is outside the evaluated subset")
+            return {k: v for a in args for k, v in a.items()}
         if kind == "guid":
             return Guid(tuple(args))
         if kind == "subscription_resource_id":

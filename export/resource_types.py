@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from components.kubernetes_cluster import AUTO_UPGRADE_SCHEDULE, NODE_OS_UPGRADE_SCHEDULE
-from components.muse_workload.manifests import GATEWAY_NAMESPACE_SUFFIX
+from components.muse_workload.manifests import GATEWAY_NAMESPACE_SUFFIX, READINESS_PATH
+from components.observability.availability import FAILED_LOCATIONS, FREQUENCY_SECONDS
 from export.bicep_syntax import Cond, Expr, For, camel
 from export.mapping import Param, TypeMapping
 from offline.engine import PlannedResource
@@ -47,6 +48,9 @@ CONDITIONS: Mapping[str, str] = {
     "gateway-tls": "!empty(ingressHost)",
     "gateway-tls-gatewayNamespace-muse-gateway-tls": "!empty(ingressHost)",
     "gateway-tls-certificate-secrets-user": "!empty(ingressHost)",
+    # The external probe, its component and its alert (stack/args.py `availability_test`).
+    "observability-app-insights": "availabilityTest",
+    "observability-availability": "availabilityTest",
 }
 
 
@@ -263,6 +267,22 @@ MAPPINGS: dict[str, TypeMapping] = {
     ),
 }
 
+
+def _is_prometheus(logical_name: str) -> bool:
+    return logical_name.endswith("-prometheus")
+
+
+def _rule_group_bindings(resource: PlannedResource) -> Mapping[str, Any]:
+    """Severities of a Prometheus rule group's alerts per environment: a page is a failure, the rest (ticket,
+    the community alerts) capacity-like (components/observability/__init__.py `urgency`)."""
+    bindings: dict[str, Any] = dict(LOCATION_AND_TAGS)
+    for i, rule in enumerate(resource.properties.get("rules") or []):
+        if "alert" in rule:
+            page = str(rule["alert"]).endswith("Page")
+            bindings[f"properties.rules.{i}.severity"] = FAILURE_SEVERITY if page else CAPACITY_SEVERITY
+    return bindings
+
+
 # Azure Monitor severities per environment (stack/args.py `alert_severities`).
 FAILURE_SEVERITY = Cond("environment == 'prod'", 1, 3)
 CAPACITY_SEVERITY = Cond("environment == 'prod'", 2, 3)
@@ -284,6 +304,30 @@ MAPPINGS.update(
             bindings={
                 "tags": Expr("tags"),
                 "properties.groupShortName": Expr("names.actionGroupShort"),
+                # Webhook URLs are secrets: a @secure() object parameter, {"urls": [...]}, never a file value.
+                "properties.webhookReceivers": For(
+                    "url",
+                    "i",
+                    "contains(alertWebhookUrls, 'urls') ? alertWebhookUrls.urls : []",
+                    {
+                        "name": Expr("'webhook-${i + 1}'"),
+                        "serviceUri": Expr("url"),
+                        "useCommonAlertSchema": True,
+                    },
+                    declares=(
+                        Param(
+                            name="alertWebhookUrls",
+                            type="object",
+                            description=(
+                                'Webhook URLs of the action group as {"urls": ["https://..."]} (the '
+                                "stack key "
+                                "alertWebhooks); pass at deploy time, never in a parameter file."
+                            ),
+                            secure=True,
+                            default={},
+                        ),
+                    ),
+                ),
                 "properties.emailReceivers": For(
                     "address",
                     "i",
@@ -301,15 +345,26 @@ MAPPINGS.update(
             arm_type="Microsoft.Insights/dataCollectionRules",
             name_input="dataCollectionRuleName",
             top_level=MONITOR_TOP_LEVEL,
-            bindings=LOCATION_AND_TAGS,
-            symbol=lambda name: "containerInsightsRule",
+            bindings=lambda resource: (
+                {**_msprom_name(resource), "location": Expr("location")}
+                if _is_prometheus(resource.name)
+                else LOCATION_AND_TAGS
+            ),
+            symbol=lambda name: "prometheusRule" if _is_prometheus(name) else "containerInsightsRule",
         ),
         "azure-native:monitor:DataCollectionRuleAssociation": TypeMapping(
             arm_type="Microsoft.Insights/dataCollectionRuleAssociations",
             name_input="associationName",
             scope_input="resourceUri",
             top_level=(),
-            symbol=lambda name: "containerInsightsAssociation",
+            bindings=lambda resource: (
+                {"name": Expr("take('MSProm-${location}-${names.cluster}', 44)")}
+                if _is_prometheus(resource.name)
+                else {}
+            ),
+            symbol=lambda name: (
+                "prometheusAssociation" if _is_prometheus(name) else "containerInsightsAssociation"
+            ),
         ),
         "azure-native:monitor:ScheduledQueryRule": TypeMapping(
             arm_type="Microsoft.Insights/scheduledQueryRules",
@@ -322,7 +377,13 @@ MAPPINGS.update(
             arm_type="Microsoft.Insights/metricAlerts",
             name_input="ruleName",
             top_level=("location", "tags"),
-            bindings={"tags": Expr("tags"), "properties.severity": CAPACITY_SEVERITY},
+            # The availability alert is a failure (the public URL is down), node pressure a capacity alert.
+            bindings=lambda resource: {
+                "tags": Expr("tags"),
+                "properties.severity": (
+                    FAILURE_SEVERITY if resource.name.endswith("-availability") else CAPACITY_SEVERITY
+                ),
+            },
             symbol=lambda name: camel(name.removeprefix("observability-")) + "Alert",
         ),
         "azure-native:applicationinsights:Workbook": TypeMapping(
@@ -339,6 +400,125 @@ MAPPINGS.update(
                 "Workbook names must be GUIDs: Pulumi uses uuid5(<workspace>/<namespace>), Bicep guid() of "
                 "the same names, so a Bicep deployment creates its own workbook beside Pulumi's."
             ),
+        ),
+    }
+)
+
+
+def _pascal(name: str) -> str:
+    return name[:1].upper() + name[1:]
+
+
+# Web test properties are PascalCase in ARM (Microsoft.Insights/webtests@2022-06-15), camelCase in the
+# SDK; the
+# SDK's `webTestName` is both the resource name and `properties.Name`, `webTestKind` is `properties.Kind`,
+# `locations[].location` is `Locations[].Id`, and the SSL checks are spelled `SSLCheck` /
+# `SSLCertRemainingLifetimeCheck`.
+_WEB_TEST_NAMES = {
+    "webTestKind": "Kind",
+    "sSLCheck": "SSLCheck",
+    "sSLCertRemainingLifetimeCheck": "SSLCertRemainingLifetimeCheck",
+}
+
+
+def _web_test_properties(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {_WEB_TEST_NAMES.get(k, _pascal(k)): _web_test_properties(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_web_test_properties(v) for v in value]
+    return value
+
+
+def _web_test_shape(inputs: dict[str, Any]) -> dict[str, Any]:
+    top: dict[str, Any] = {k: inputs[k] for k in ("location", "tags", "kind") if k in inputs}
+    rest = {k: v for k, v in inputs.items() if k not in top}
+    properties = _web_test_properties(rest)
+    properties["Locations"] = [{"Id": where["Location"]} for where in properties.get("Locations", [])]
+    # `Name` is the SDK's webTestName, consumed as the resource name; the component sets the synthetic
+    # monitor id to the same value (the API's "typically the same value as the Name field").
+    properties["Name"] = properties["SyntheticMonitorId"]
+    return {**top, "properties": properties}
+
+
+# Application Insights component properties as ARM spells them (Microsoft.Insights/components@2020-02-02): the
+# SDK's camelCase inputs, some with an underscore, the two public-access ones unchanged.
+_COMPONENT_NAMES = {
+    "applicationType": "Application_Type",
+    "flowType": "Flow_Type",
+    "requestSource": "Request_Source",
+}
+
+
+def _component_shape(inputs: dict[str, Any]) -> dict[str, Any]:
+    top: dict[str, Any] = {k: inputs[k] for k in MONITOR_TOP_LEVEL if k in inputs}
+    properties = {
+        _COMPONENT_NAMES.get(k, k if k.startswith("publicNetworkAccess") else _pascal(k)): v
+        for k, v in inputs.items()
+        if k not in top
+    }
+    return {**top, "properties": properties}
+
+
+def _msprom_name(resource: PlannedResource) -> Mapping[str, Any]:
+    # MSProm-<region>-<cluster>, at most 44 characters (components/observability/prometheus.py).
+    return {"name": Expr("take('MSProm-${location}-${names.cluster}', 44)"), "tags": Expr("tags")}
+
+
+MAPPINGS.update(
+    {
+        "azure-native:monitor:AzureMonitorWorkspace": TypeMapping(
+            arm_type="Microsoft.Monitor/accounts",
+            name_input="azureMonitorWorkspaceName",
+            top_level=("location", "tags"),
+            bindings=LOCATION_AND_TAGS,
+            symbol=lambda name: "monitorWorkspace",
+        ),
+        "azure-native:monitor:DataCollectionEndpoint": TypeMapping(
+            arm_type="Microsoft.Insights/dataCollectionEndpoints",
+            name_input="dataCollectionEndpointName",
+            top_level=MONITOR_TOP_LEVEL,
+            bindings=lambda resource: {**_msprom_name(resource), "location": Expr("location")},
+            symbol=lambda name: "prometheusEndpoint",
+        ),
+        "azure-native:alertsmanagement:PrometheusRuleGroup": TypeMapping(
+            arm_type="Microsoft.AlertsManagement/prometheusRuleGroups",
+            name_input="ruleGroupName",
+            top_level=("location", "tags"),
+            bindings=lambda resource: _rule_group_bindings(resource),
+            symbol=lambda name: camel(name.removeprefix("observability-")) + "Rules",
+        ),
+        "azure-native:alertsmanagement:AlertProcessingRuleByName": TypeMapping(
+            arm_type="Microsoft.AlertsManagement/actionRules",
+            name_input="alertProcessingRuleName",
+            top_level=("location", "tags"),
+            nested_properties=True,
+            bindings={"tags": Expr("tags"), "properties.enabled": Expr("maintenanceSuppressAlerts")},
+            symbol=lambda name: "maintenanceRule",
+        ),
+        "azure-native:applicationinsights:Component": TypeMapping(
+            arm_type="Microsoft.Insights/components",
+            name_input="resourceName",
+            shape=_component_shape,
+            bindings=LOCATION_AND_TAGS,
+            symbol=lambda name: "appInsights",
+        ),
+        "azure-native:applicationinsights:WebTest": TypeMapping(
+            arm_type="Microsoft.Insights/webtests",
+            name_input="webTestName",
+            shape=_web_test_shape,
+            bindings={
+                "location": Expr("location"),
+                # The hidden-link tag ties the test to its component
+                # (components/observability/availability.py).
+                "tags": Expr("union(tags, {'hidden-link:${appInsights.id}': 'Resource'})"),
+                "properties.Locations": For("where", "i", "availabilityTestLocations", {"Id": Expr("where")}),
+                "properties.Request.RequestUrl": Expr(f"'https://${{ingressHost}}{READINESS_PATH}'"),
+                "properties.Description": Expr(
+                    f"'GET https://${{ingressHost}}{READINESS_PATH} every {FREQUENCY_SECONDS} s; alerts when "
+                    f"{FAILED_LOCATIONS}+ locations fail.'"
+                ),
+            },
+            symbol=lambda name: "availabilityWebTest",
         ),
     }
 )

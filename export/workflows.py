@@ -75,6 +75,8 @@ class Step:
                 words = shlex.split(line, comments=True)
             except ValueError:
                 continue
+            # `exec script ...`: the shell replaces itself, so the runner's signals reach the script.
+            words = words[1:] if words[:1] == ["exec"] else words
             if words and words[0].removeprefix("./") in PULUMI_SCRIPTS:
                 return (words[0].removeprefix("./"), *words[1:])
         return None

@@ -48,7 +48,13 @@ from muse.governance.inventory import InventoryError, decode_inventory
 from muse.governance.policies import POLICIES, EvaluationTooLarge, Severity, evaluate
 from muse.governance.published import GovernanceUnavailable, load_governance_report
 from muse.governance.report import render_markdown
-from muse.limits import Limits, derive_limits
+from muse.limits import (
+    ADMISSION_TIMEOUT_SECONDS,
+    MAX_WAITING_EVALUATIONS,
+    RESPONSE_CHUNK_BYTES,
+    Limits,
+    derive_limits,
+)
 from muse.logs import request_id_var
 
 logger = logging.getLogger("muse.app")
@@ -321,6 +327,66 @@ def negotiate(accept: str | None) -> str | None:
     return best[2] if best else None
 
 
+class Admission:
+    """At most ``slots`` evaluations at once and ``max_waiting`` waiting for one, each for at most
+    ``timeout`` seconds: beyond that, :meth:`enter` returns None and the caller answers 503 (a bounded
+    queue, so a burst costs bounded memory and a client learns when to retry instead of hanging)."""
+
+    def __init__(self, slots: int, max_waiting: int, timeout: float) -> None:
+        self.limiter = anyio.CapacityLimiter(slots)
+        self.max_waiting = max_waiting
+        self.timeout = timeout
+        self.waiting = 0
+
+    async def enter(self) -> object | None:
+        """A token to pass to :meth:`leave`, or None when the queue is full or the wait timed out."""
+        token = object()
+        try:
+            self.limiter.acquire_on_behalf_of_nowait(token)
+            return token
+        except anyio.WouldBlock:
+            pass
+        if self.waiting >= self.max_waiting:
+            return None
+        self.waiting += 1
+        try:
+            with anyio.move_on_after(self.timeout):
+                await self.limiter.acquire_on_behalf_of(token)
+                return token
+        finally:
+            self.waiting -= 1
+        return None
+
+    def leave(self, token: object) -> None:
+        self.limiter.release_on_behalf_of(token)
+
+
+class SlotResponse(Response):
+    """Writes its body in chunks, each after the transport's buffer has drained (uvicorn awaits the drain
+    before a write), then frees the evaluation slot: the report is counted in the slot until it has left.
+    A client that stops reading is cut by the protocol's write deadline (muse/protocol.py), which ends
+    the wait (the connection is gone, further sends return at once) and so frees the slot."""
+
+    def __init__(self, body: bytes, media_type: str, release: Any) -> None:
+        super().__init__(b"", media_type=media_type)
+        self.payload = body
+        self.headers["content-length"] = str(len(body))
+        self.release = release
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            start = {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+            await send(start)
+            view = memoryview(self.payload)
+            for offset in range(0, max(len(view), 1), RESPONSE_CHUNK_BYTES):
+                chunk = bytes(view[offset : offset + RESPONSE_CHUNK_BYTES])
+                more = offset + RESPONSE_CHUNK_BYTES < len(view)
+                await send({"type": "http.response.body", "body": chunk, "more_body": more})
+        finally:
+            self.payload = b""
+            self.release()
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Application
 
@@ -329,7 +395,7 @@ def create_app(settings: Settings, state: ServiceState | None = None) -> Starlet
     state = state or ServiceState()
     metrics = Metrics(settings)
     limits = derive_limits(settings)
-    admission = anyio.CapacityLimiter(limits.evaluation_concurrency)
+    admission = Admission(limits.evaluation_concurrency, MAX_WAITING_EVALUATIONS, ADMISSION_TIMEOUT_SECONDS)
 
     async def root(request: Request) -> Response:
         return JSONResponse(
@@ -370,8 +436,19 @@ def create_app(settings: Settings, state: ServiceState | None = None) -> Starlet
         if content_type != "application/json" and not content_type.endswith("+json"):
             return error_response(415, "unsupported_media_type", "send the inventory as application/json")
         # Admission before the body is read: a waiting request holds at most uvicorn's read buffer of its
-        # body, and at most limits.evaluation_concurrency bodies and evaluations are in memory at once.
-        async with admission:
+        # body, and at most limits.evaluation_concurrency bodies, evaluations and reports are in memory at
+        # once (the slot is freed once the report has been written: SlotResponse).
+        token = await admission.enter()
+        if token is None:
+            return error_response(
+                503,
+                "busy",
+                f"{limits.evaluation_concurrency} evaluations running and {MAX_WAITING_EVALUATIONS} waiting, "
+                f"or no slot within {ADMISSION_TIMEOUT_SECONDS} s; retry later",
+                {"Retry-After": str(ADMISSION_TIMEOUT_SECONDS)},
+            )
+        handed_over = False
+        try:
             try:
                 with anyio.fail_after(settings.body_timeout_seconds):
                     body = await read_limited_body(request, limits.max_body_bytes)
@@ -414,10 +491,14 @@ def create_app(settings: Settings, state: ServiceState | None = None) -> Starlet
                     "evaluation_too_large",
                     f"{exc.detail}, the limit for a {limits.describe()}; evaluate the inventory in parts",
                 )
-        for severity, count in rendered.violations_by_severity.items():
-            if count:
-                metrics.violations.labels(severity).inc(count)
-        return Response(rendered.body, media_type=rendered.media_type)
+            for severity, count in rendered.violations_by_severity.items():
+                if count:
+                    metrics.violations.labels(severity).inc(count)
+            handed_over = True
+            return SlotResponse(rendered.body, rendered.media_type, functools.partial(admission.leave, token))
+        finally:
+            if not handed_over:
+                admission.leave(token)
 
     report = load_governance_report(settings)
 

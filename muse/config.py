@@ -58,11 +58,14 @@ class Settings(BaseSettings):
     shutdown_timeout_seconds: Annotated[
         int, Field(ge=1, le=600, validation_alias=AliasChoices("MUSE_SHUTDOWN_TIMEOUT_SECONDS"))
     ] = 20
-    # Longer than any proxy's upstream keep-alive (nginx 60 s), so the proxy, not Muse, closes idle
-    # connections and never sends a request down a socket Muse is closing.
+    # An idle keep-alive connection is closed within 30 s. The Gateway's proxy is Envoy (approuting-istio),
+    # whose upstream idle timeout defaults to 1 h and cannot be lowered here: the add-on does not support
+    # Istio CRDs such as DestinationRule (MicrosoftDocs/azure-aks-docs, articles/aks/
+    # app-routing-gateway-api.md, "Comparison with Istio service mesh add-on"). Envoy drops a pooled
+    # connection when Muse's FIN arrives; docs/service.md states the remaining race.
     keep_alive_seconds: Annotated[
-        int, Field(ge=1, le=3600, validation_alias=AliasChoices("MUSE_KEEP_ALIVE_SECONDS"))
-    ] = 75
+        int, Field(ge=1, le=30, validation_alias=AliasChoices("MUSE_KEEP_ALIVE_SECONDS"))
+    ] = 30
     # Request-head deadline: a connection must deliver its request line and headers within this many seconds
     # of opening (or of its first byte after a keep-alive pause), else it is closed (muse/protocol.py).
     header_timeout_seconds: Annotated[

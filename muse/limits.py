@@ -5,8 +5,12 @@ bounded before they are allocated: the body by Content-Length and by counting st
 stopping the evaluation at the violation cap. The figures below are measured (bench/hostile.py, tracemalloc
 and peak RSS; docs/benchmarks.md) and rounded up:
 
-- RESERVE_BYTES: the process at rest (RSS ~42 MiB after /readyz) plus allocator slack and the connection
-  buffers uvicorn keeps (limit_concurrency x (16 KiB head + 64 KiB body high-water mark)).
+- RESERVE_BYTES: the process at rest (RSS ~42 MiB after /readyz) plus allocator slack and the buffers of
+  the evaluations waiting for a slot (MAX_WAITING_EVALUATIONS x 64 KiB body high-water mark).
+- Responses in flight: an evaluation keeps its slot until its report has been written to the socket (in
+  RESPONSE_CHUNK_BYTES pieces, each waiting for the transport's buffer to drain, under the protocol's write
+  deadline), so the rendered report is inside the slot's output third and at most one chunk plus the
+  transport's 64 KiB high-water mark is buffered per connection.
 - INPUT_AMPLIFICATION: peak bytes per body byte while decoding and validating; the worst shape measured is
   an inventory of minimal resources (47x; nested empty lists/objects 24x, strings 8x).
 - BYTES_PER_VIOLATION: peak bytes per violation through evaluation, JSON and markdown rendering (2.2-2.7 KiB).
@@ -28,9 +32,14 @@ RESERVE_BYTES = 64 * MIB
 INPUT_AMPLIFICATION = 64
 BYTES_PER_VIOLATION = 3 * 1024
 OUTPUT_COPIES = 4
-# uvicorn's limit_concurrency: connections or requests beyond it get a 503 before the app runs. It bounds the
-# requests waiting for an evaluation slot (each holds at most uvicorn's 64 KiB read buffer of its body).
-MAX_CONNECTIONS = 64
+# Evaluations waiting for a slot: beyond this many, or after waiting ADMISSION_TIMEOUT_SECONDS, the answer is
+# a JSON 503 with Retry-After (muse/app.py). A waiting request holds at most uvicorn's 64 KiB read buffer of
+# its body (h11_impl.HIGH_WATER_LIMIT pauses reading), so the queue costs at most 16 x 64 KiB = 1 MiB.
+# Connections themselves are not capped: uvicorn's limit_concurrency counts connections and answered probes
+# with a plain-text 503 once that many sockets were open, so idle sockets restarted the pod (liveness).
+MAX_WAITING_EVALUATIONS = 16
+ADMISSION_TIMEOUT_SECONDS = 10
+RESPONSE_CHUNK_BYTES = 64 * 1024
 # h11's default; stated so the 400 detail and the docs name it (uvicorn Config h11_max_incomplete_event_size).
 MAX_HEAD_BYTES = 16 * 1024
 

@@ -6,8 +6,22 @@
    nothing, or one header byte now and then, stays open forever (uvicorn/protocols/http/h11_impl.py in
    Kludex/uvicorn 0.54.0). Here the head must be complete within ``header_timeout`` seconds of the
    connection opening, or of its first byte after a keep-alive pause; otherwise the connection is closed,
-   as uvicorn's own keep-alive handler does. The body's deadline is the app's (muse/app.py).
-2. The JSON error shape for requests h11 cannot parse (bad Content-Length, malformed head, head over
+   as uvicorn's own keep-alive handler does.
+2. A request-body deadline for the connection, armed when the head completes and NOT cancelled by data:
+   uvicorn's keep-alive timer, armed once the response is complete, is cancelled by the next byte, so a
+   client that declared a large Content-Length and trickles it (or sends one byte and goes silent) after a
+   401 or a GET's answer kept the socket open forever. The body must be complete within ``body_deadline``
+   seconds of the head (the app's admission wait plus its body deadline, so the app's own 503/408 answer
+   first), and within ``header_timeout`` seconds once our response is complete (nginx's lingering close,
+   bounded likewise); otherwise the connection is closed.
+3. A write deadline: ``transport.write`` buffers whatever it is given, and uvicorn waits for the buffer to
+   drain only before the NEXT write. A client that stops reading leaves a response in the buffer; when
+   the buffer stays above its high-water mark (``pause_writing``) for ``write_timeout`` seconds, the
+   transport is aborted, which frees the buffer (close() would wait to flush it).
+4. A framing error after our response has started (a bad chunk in the body of a request already answered):
+   uvicorn answers it with another 400 response, which h11 refuses (``LocalProtocolError``, logged as an
+   ERROR traceback). There is nothing left to answer: the connection is closed.
+5. The JSON error shape for requests h11 cannot parse (bad Content-Length, malformed head, head over
    ``h11_max_incomplete_event_size``). ``handle_events`` answers every ``h11.RemoteProtocolError`` by calling
    ``send_400_response(msg)``, which writes ``text/plain`` "Invalid HTTP request received."; only that
    method is replaced, writing the same status and ``Connection: close`` with Muse's JSON body.
@@ -33,9 +47,14 @@ INVALID_REQUEST_DETAIL = (
 class MuseH11Protocol(H11Protocol):
     # Set per server by muse/server.py (a subclass per configuration: uvicorn instantiates the class itself).
     header_timeout: float = 10.0
+    body_deadline: float = 45.0
+    write_timeout: float = 20.0
     max_head_bytes: int = 16 * 1024
 
     _head_deadline: asyncio.TimerHandle | None = None
+    _body_timer: asyncio.TimerHandle | None = None
+    _body_timer_due: float = 0.0
+    _write_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -43,15 +62,44 @@ class MuseH11Protocol(H11Protocol):
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
-        # h11's client state stays IDLE until a whole request head has been parsed.
-        if self.conn.their_state is h11.IDLE:
+        self._follow_request_state()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        # Answered, but the client is still sending the body it declared: let it finish (lingering close),
+        # for at most header_timeout more seconds.
+        if self.conn.their_state is h11.SEND_BODY:
+            self._arm_body_timer(self.header_timeout)
+        self._follow_request_state()
+
+    def _follow_request_state(self) -> None:
+        # h11's client state stays IDLE until a whole request head has been parsed, is SEND_BODY while the
+        # body is due, and DONE (or MUST_CLOSE) once it has been received.
+        state = self.conn.their_state
+        if state is h11.IDLE:
+            self._disarm_body_timer()
             self._arm_head_deadline()
+            return
+        self._disarm_head_deadline()
+        if state is h11.SEND_BODY:
+            self._arm_body_timer(self.body_deadline)
         else:
-            self._disarm_head_deadline()
+            self._disarm_body_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_head_deadline()
+        self._disarm_body_timer()
+        self._disarm_write_timer()
         super().connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self._write_timer is None:
+            self._write_timer = self.loop.call_later(self.write_timeout, self._write_timed_out)
+
+    def resume_writing(self) -> None:
+        self._disarm_write_timer()
+        super().resume_writing()
 
     def _arm_head_deadline(self) -> None:
         if self._head_deadline is None and not self.transport.is_closing():
@@ -62,6 +110,26 @@ class MuseH11Protocol(H11Protocol):
             self._head_deadline.cancel()
             self._head_deadline = None
 
+    def _arm_body_timer(self, seconds: float) -> None:
+        """Arm, or bring forward: data never postpones the deadline."""
+        due = self.loop.time() + seconds
+        if self._body_timer is not None and self._body_timer_due <= due:
+            return
+        self._disarm_body_timer()
+        if not self.transport.is_closing():
+            self._body_timer_due = due
+            self._body_timer = self.loop.call_at(due, self._body_timed_out)
+
+    def _disarm_body_timer(self) -> None:
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+
+    def _disarm_write_timer(self) -> None:
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
+
     def _head_timed_out(self) -> None:
         self._head_deadline = None
         if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
@@ -69,7 +137,29 @@ class MuseH11Protocol(H11Protocol):
             self._unset_keepalive_if_required()
             self.transport.close()
 
+    def _body_timed_out(self) -> None:
+        self._body_timer = None
+        if self.conn.their_state is h11.SEND_BODY and not self.transport.is_closing():
+            self.logger.info("request body not received in time: connection closed")
+            self._unset_keepalive_if_required()
+            if self.cycle is not None and not self.cycle.response_complete:
+                self.cycle.keep_alive = False
+            self.transport.close()
+
+    def _write_timed_out(self) -> None:
+        self._write_timer = None
+        if not self.transport.is_closing() or self.transport.get_write_buffer_size():
+            self.logger.info("response not read within %s s: connection aborted", self.write_timeout)
+            self._unset_keepalive_if_required()
+            self.transport.abort()
+
     def send_400_response(self, msg: str) -> None:
+        if self.conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+            # Our response has started or is complete: a second one cannot be sent (point 4 above).
+            self.logger.info("invalid HTTP data after the response: connection closed")
+            self._unset_keepalive_if_required()
+            self.transport.close()
+            return
         body = json.dumps(
             {"error": "bad_request", "detail": INVALID_REQUEST_DETAIL.format(limit=self.max_head_bytes)}
         ).encode()

@@ -31,7 +31,7 @@ from prometheus_client import CollectorRegistry, make_asgi_app
 
 from muse.app import ServiceState, create_app
 from muse.config import ConfigError, Settings, load_settings
-from muse.limits import MAX_CONNECTIONS, MAX_HEAD_BYTES
+from muse.limits import ADMISSION_TIMEOUT_SECONDS, MAX_HEAD_BYTES
 from muse.logs import configure_logging
 from muse.protocol import MuseH11Protocol
 
@@ -94,7 +94,13 @@ class GracefulServer(uvicorn.Server):
 
 def protocol_class(settings: Settings) -> type[MuseH11Protocol]:
     """uvicorn instantiates the protocol class itself, so the configured values travel as class attributes."""
-    attributes = {"header_timeout": float(settings.header_timeout_seconds), "max_head_bytes": MAX_HEAD_BYTES}
+    attributes = {
+        "header_timeout": float(settings.header_timeout_seconds),
+        # The app answers first: its admission wait (503) and body deadline (408) end before this one.
+        "body_deadline": float(ADMISSION_TIMEOUT_SECONDS + settings.body_timeout_seconds + 5),
+        "write_timeout": float(settings.body_timeout_seconds),
+        "max_head_bytes": MAX_HEAD_BYTES,
+    }
     return type("ConfiguredMuseH11Protocol", (MuseH11Protocol,), attributes)
 
 
@@ -108,9 +114,10 @@ def build_server(settings: Settings) -> GracefulServer:
         http=protocol_class(settings),
         # Request line + headers: h11 refuses a longer head (the JSON 400 of muse/protocol.py).
         h11_max_incomplete_event_size=MAX_HEAD_BYTES,
-        # Connections/requests beyond this get uvicorn's 503 before the app runs; it bounds the requests
-        # queued for an evaluation slot and the read buffers they hold (muse/limits.py).
-        limit_concurrency=MAX_CONNECTIONS,
+        # No limit_concurrency: uvicorn counts CONNECTIONS against it and answers everything beyond, the
+        # probes included, with a plain-text 503 (h11_impl.py, uvicorn 0.54), so idle sockets failed
+        # liveness. The app bounds the evaluations waiting instead (muse/limits.py MAX_WAITING_EVALUATIONS),
+        # and the protocol's head, body and write deadlines bound how long any connection holds anything.
         # None: keep the JSON handler configure_logging installed instead of uvicorn's text formatter.
         log_config=None,
         log_level=settings.log_level.lower(),

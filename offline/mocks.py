@@ -43,6 +43,21 @@ ARM_TYPES: dict[str, tuple[str, str]] = {
         "dataCollectionRuleName",
     ),
     "azure-native:applicationinsights:Workbook": ("Microsoft.Insights/workbooks", "resourceName"),
+    "azure-native:monitor:AzureMonitorWorkspace": ("Microsoft.Monitor/accounts", "azureMonitorWorkspaceName"),
+    "azure-native:monitor:DataCollectionEndpoint": (
+        "Microsoft.Insights/dataCollectionEndpoints",
+        "dataCollectionEndpointName",
+    ),
+    "azure-native:alertsmanagement:PrometheusRuleGroup": (
+        "Microsoft.AlertsManagement/prometheusRuleGroups",
+        "ruleGroupName",
+    ),
+    "azure-native:alertsmanagement:AlertProcessingRuleByName": (
+        "Microsoft.AlertsManagement/actionRules",
+        "alertProcessingRuleName",
+    ),
+    "azure-native:applicationinsights:Component": ("Microsoft.Insights/components", "resourceName"),
+    "azure-native:applicationinsights:WebTest": ("Microsoft.Insights/webtests", "webTestName"),
 }
 
 
@@ -337,7 +352,10 @@ class OfflineMocks(pulumi.runtime.Mocks):
             }
         if resource_type == "azure-native:monitor:ActionGroup":
             receivers = [{**r, "status": "Enabled"} for r in inputs.get("emailReceivers") or []]
-            return {"emailReceivers": receivers}
+            return {
+                "emailReceivers": receivers,
+                "webhookReceivers": list(inputs.get("webhookReceivers") or []),
+            }
         if resource_type == "azure-native:monitor:ScheduledQueryRule":
             return {"isWorkspaceAlertsStorageConfigured": False, "isLegacyLogAnalyticsRule": False}
         if resource_type == "azure-native:monitor:MetricAlert":
@@ -350,6 +368,63 @@ class OfflineMocks(pulumi.runtime.Mocks):
         if resource_type == "azure-native:applicationinsights:Workbook":
             revision = deterministic_uuid(self.stack, inputs["resourceName"], "revision")
             return {"revision": revision.replace("-", "")}
+        return self._metrics_and_probe(resource_type, inputs)
+
+    def _metrics_and_probe(self, resource_type: str, inputs: dict[str, Any]) -> dict[str, Any] | None:
+        """Managed Prometheus and the availability test, with the read-only properties of their API versions
+        (Microsoft.Monitor/accounts@2023-04-03, dataCollectionEndpoints@2022-06-01, components@2020-02-02 in
+        export/arm_types/), shaped like Azure's: an Azure Monitor workspace gets a managed resource group
+        `MA_<name>_<region>_managed` holding its default DCE/DCR and a regional query endpoint."""
+        location = inputs.get("location", "westeurope")
+        if resource_type == "azure-native:monitor:AzureMonitorWorkspace":
+            name = inputs["azureMonitorWorkspaceName"]
+            managed = (
+                f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/MA_{name}_{location}_managed/providers/"
+                "Microsoft.Insights"
+            )
+            label = deterministic_uuid(self.stack, name, "query")[:8]
+            return {
+                "accountId": deterministic_uuid(self.stack, name, "account"),
+                "metrics": {
+                    "prometheusQueryEndpoint": f"https://{name}-{label}.{location}.prometheus.monitor.azure.com",
+                    "internalId": f"mac_{deterministic_uuid(self.stack, name, 'internal')}",
+                },
+                "defaultIngestionSettings": {
+                    "dataCollectionEndpointResourceId": f"{managed}/dataCollectionEndpoints/{name}",
+                    "dataCollectionRuleResourceId": f"{managed}/dataCollectionRules/{name}",
+                },
+                "publicNetworkAccess": "Enabled",
+                "provisioningState": "Succeeded",
+            }
+        if resource_type == "azure-native:monitor:DataCollectionEndpoint":
+            name = inputs["dataCollectionEndpointName"]
+            label = deterministic_uuid(self.stack, name, "dce")[:4]
+            host = f"{name.lower()}-{label}.{location}-1"
+            return {
+                "configurationAccess": {"endpoint": f"https://{host}.handler.control.monitor.azure.com"},
+                "logsIngestion": {"endpoint": f"https://{host}.ingest.monitor.azure.com"},
+                "metricsIngestion": {"endpoint": f"https://{host}.metrics.ingest.monitor.azure.com"},
+                "immutableId": "dce-" + deterministic_uuid(self.stack, name).replace("-", ""),
+                "provisioningState": "Succeeded",
+            }
+        if resource_type == "azure-native:applicationinsights:Component":
+            name = inputs["resourceName"]
+            key = deterministic_uuid(self.stack, name, "instrumentation-key")
+            app_id = deterministic_uuid(self.stack, name, "app")
+            return {
+                "appId": app_id,
+                "applicationId": name,
+                "instrumentationKey": key,
+                "connectionString": (
+                    f"InstrumentationKey={key};IngestionEndpoint=https://{location}-5.in.applicationinsights."
+                    f"azure.com/;LiveEndpoint=https://{location}.livediagnostics.monitor.azure.com/;"
+                    f"ApplicationId={app_id}"
+                ),
+                "tenantId": SUBSCRIPTION_ID,
+                "provisioningState": "Succeeded",
+            }
+        if resource_type == "azure-native:applicationinsights:WebTest":
+            return {"provisioningState": "Succeeded"}
         return None
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]

@@ -123,6 +123,29 @@ KEY_PROPERTIES: dict[str, tuple[str, ...]] = {
         "criteria.allOf.0.threshold",
     ),
     "azure-native:applicationinsights:Workbook": ("displayName", "kind", "category", "resourceName"),
+    # Live signals: managed Prometheus, the external probe, planned maintenance.
+    "azure-native:monitor:AzureMonitorWorkspace": ("azureMonitorWorkspaceName", "location"),
+    "azure-native:monitor:DataCollectionEndpoint": ("dataCollectionEndpointName", "kind"),
+    "azure-native:alertsmanagement:PrometheusRuleGroup": (
+        "ruleGroupName",
+        "clusterName",
+        "interval",
+        "enabled",
+    ),
+    "azure-native:alertsmanagement:AlertProcessingRuleByName": (
+        "alertProcessingRuleName",
+        "properties.enabled",
+        "properties.actions.0.actionType",
+    ),
+    "azure-native:applicationinsights:Component": ("resourceName", "ingestionMode", "disableLocalAuth"),
+    "azure-native:applicationinsights:WebTest": (
+        "webTestName",
+        "webTestKind",
+        "request.requestUrl",
+        "frequency",
+        "validationRules.sSLCheck",
+        "validationRules.sSLCertRemainingLifetimeCheck",
+    ),
     "azure-native:authorization:RoleAssignment": ("principalType", "principalId"),
     "pulumi:providers:kubernetes": ("kubeconfig",),
     # The Muse workload (components/muse_workload/); the Deployment also gets a summary, _kubernetes_rows.
@@ -199,6 +222,9 @@ def key_properties(resource: PlannedResource) -> list[tuple[str, str]]:
             rows.insert(2, ("may assign only", delegation_summary(str(condition), ROLE_NAMES)))
     if resource.type == "azure-native:resources:Resource":
         rows.append(("addons", ", ".join(sorted(resource.get("properties.addonProfiles", {}) or {}))))
+        metrics = resource.get("properties.azureMonitorProfile.metrics.enabled")
+        if metrics is not None:
+            rows.append(("managed Prometheus", _render(metrics)))
     rows.extend(_monitoring_rows(resource))
     rows.extend(_kubernetes_rows(resource))
     tags = resource.get("tags")
@@ -218,8 +244,30 @@ def _last_segment(resource_id: Any) -> str:
 def _monitoring_rows(resource: PlannedResource) -> list[tuple[str, str]]:
     """Who an alert notifies, what it watches, and the action group's receivers, by name."""
     if resource.type == "azure-native:monitor:ActionGroup":
-        emails = [r.get("emailAddress", "") for r in resource.get("emailReceivers") or []]
-        return [("receivers", ", ".join(f"email {e}" for e in emails) or "none (muse:alertEmails is empty)")]
+        emails = [f"email {r.get('emailAddress', '')}" for r in resource.get("emailReceivers") or []]
+        # A webhook URL is a secret (the engine masks it): only its receiver name is shown.
+        webhooks = resource.get("webhookReceivers") or []
+        hooks = (
+            [f"webhook {r.get('name', '')}" for r in webhooks]
+            if isinstance(webhooks, list)
+            else ["webhooks (secret)"]
+        )
+        receivers = ", ".join(emails + hooks) or "none (muse:alertEmails and muse:alertWebhooks are empty)"
+        return [("receivers", receivers)]
+    if resource.type == "azure-native:alertsmanagement:PrometheusRuleGroup":
+        rules = resource.get("rules") or []
+        records = sum(1 for r in rules if "record" in r)
+        alerts = [str(r["alert"]) for r in rules if "alert" in r]
+        return [
+            ("scope", ", ".join(_last_segment(s) for s in resource.get("scopes") or [])),
+            (
+                "rules",
+                f"{records} recording, {len(alerts)} alerting" + (f": {', '.join(alerts)}" if alerts else ""),
+            ),
+        ]
+    if resource.type == "azure-native:applicationinsights:WebTest":
+        locations = [str(where.get("location")) for where in resource.get("locations") or []]
+        return [("locations", f"{len(locations)}: {', '.join(locations)}")]
     if resource.type == "azure-native:monitor:ScheduledQueryRule":
         groups = resource.get("actions.actionGroups") or []
         return [
@@ -233,6 +281,11 @@ def _monitoring_rows(resource: PlannedResource) -> list[tuple[str, str]]:
             ("scope", ", ".join(_last_segment(s) for s in resource.get("scopes") or [])),
             ("actionGroups", ", ".join(_last_segment(g) for g in groups)),
         ]
+    if resource.type == "azure-native:monitor:DataCollectionRule" and resource.get(
+        "destinations.monitoringAccounts"
+    ):
+        accounts = resource.get("destinations.monitoringAccounts") or []
+        return [("destination", ", ".join(_last_segment(a.get("accountResourceId")) for a in accounts))]
     if resource.type == "azure-native:monitor:DataCollectionRule":
         settings = resource.get("dataSources.extensions.0.extensionSettings.dataCollectionSettings") or {}
         destinations = resource.get("destinations.logAnalytics") or []

@@ -22,7 +22,8 @@ from components.kubernetes_cluster import (
     NodePoolSize,
 )
 from components.muse_workload import MuseWorkloadArgs, manifests
-from components.observability import AlertSeverities, ObservabilityArgs
+from components.observability import AlertSeverities, AvailabilityTest, ObservabilityArgs
+from components.observability.slo import SloSettings
 from components.resource_group import ResourceGroupArgs
 from components.secret_vault import SecretVaultArgs
 from components.workload_identity import ServiceAccountRef, WorkloadIdentityArgs
@@ -66,6 +67,28 @@ def alert_severities(config: StackConfig) -> AlertSeverities:
     return AlertSeverities(failure=3, capacity=3)
 
 
+def slo_settings(config: StackConfig) -> SloSettings:
+    return SloSettings(
+        availability_percent=config.slo_availability_percent,
+        latency_percent=config.slo_latency_percent,
+        latency_threshold_ms=config.slo_latency_threshold_ms,
+        window_days=config.slo_window_days,
+        page_burn_rate=config.slo_page_burn_rate,
+        ticket_burn_rate=config.slo_ticket_burn_rate,
+    )
+
+
+def availability_test(config: StackConfig) -> AvailabilityTest | None:
+    """The external probe of the stack's public URL (the Gateway's readiness passthrough `/readyz`), or
+    None."""
+    if not (config.availability_test and config.ingress_host):
+        return None
+    return AvailabilityTest(
+        url=f"https://{config.ingress_host}{manifests.READINESS_PATH}",
+        locations=config.availability_test_locations,
+    )
+
+
 def observability_args(
     config: StackConfig, names: ResourceNames, resource_group_name: pulumi.Input[str], tags: Mapping[str, str]
 ) -> ObservabilityArgs:
@@ -80,6 +103,12 @@ def observability_args(
         severities=alert_severities(config),
         retention_in_days=config.log_retention_days,
         alert_emails=config.alert_emails,
+        alert_webhooks=config.alert_webhooks,
+        slo=slo_settings(config),
+        monitor_workspace_name=names.monitor_workspace,
+        app_insights_name=names.app_insights,
+        availability_test=availability_test(config),
+        maintenance_suppression=config.maintenance_suppress_alerts,
         protect=config.protect_stateful_resources,
         tags=tags,
     )
@@ -122,6 +151,7 @@ def cluster_args(
         admin_group_object_ids=config.cluster_admin_group_object_ids,
         tags=tags,
         log_analytics_workspace_id=log_analytics_workspace_id,
+        prometheus_metrics=True,
         auto_upgrade_window=MaintenanceWindow(
             day_of_week=config.auto_upgrade_window_day,
             start_time=config.auto_upgrade_window_start_time,
@@ -193,6 +223,8 @@ def workload_spec(
         # With zones (prod) one Gateway proxy per zone at least, so a zone outage leaves proxies in the
         # others; without (dev) the add-on's class defaults (2-5 proxies) keep it cheap.
         gateway_min_replicas=len(config.availability_zones) if _zone_redundant(config) else None,
+        candidate_image_tag=config.canary_image_tag,
+        candidate_weight=config.canary_weight,
     )
 
 

@@ -211,6 +211,67 @@ def _image_tag(value: str) -> str:
     return value
 
 
+# Standard availability test locations (learn.microsoft.com/azure/azure-monitor/app/availability, "Location
+# population tags": the ids a web test's `locations[].Id` takes).
+TEST_LOCATIONS = {
+    "emea-nl-ams-azr": "West Europe",
+    "emea-gb-db3-azr": "North Europe",
+    "emea-fr-pra-edge": "France Central",
+    "emea-ch-zrh-edge": "France South",
+    "emea-se-sto-edge": "UK West",
+    "emea-ru-msa-edge": "UK South",
+    "emea-au-syd-edge": "Australia East",
+    "us-va-ash-azr": "East US",
+    "us-fl-mia-edge": "Central US",
+    "us-il-ch1-azr": "North Central US",
+    "us-tx-sn1-azr": "South Central US",
+    "us-ca-sjc-azr": "West US",
+    "apac-hk-hkn-azr": "East Asia",
+    "apac-sg-sin-azr": "Southeast Asia",
+    "apac-jp-kaw-edge": "Japan East",
+    "latam-br-gru-edge": "Brazil South",
+}
+DEFAULT_TEST_LOCATIONS = (
+    "emea-nl-ams-azr",
+    "emea-gb-db3-azr",
+    "emea-fr-pra-edge",
+    "emea-se-sto-edge",
+    "us-va-ash-azr",
+)
+MIN_TEST_LOCATIONS = 5  # Azure Monitor recommends at least five locations so one location's blip is noise
+
+
+def _test_location(value: str) -> str:
+    if value not in TEST_LOCATIONS:
+        raise ValueError(f"'{value}' is not an availability test location id (e.g. emea-nl-ams-azr)")
+    return value
+
+
+_URL = re.compile(r"^https://(?P<userinfo>[^@/]+@)?(?P<host>[A-Za-z0-9.-]+)(:[0-9]{1,5})?(?P<rest>/[^\s]*)?$")
+# A path segment this long of token characters is a credential (Teams, Slack and PagerDuty URLs carry one).
+_TOKEN_SEGMENT = re.compile(r"[A-Za-z0-9_-]{20,}")
+
+
+def _https_url(value: str) -> str:
+    if not _URL.match(value):
+        raise ValueError(f"'{value[:40]}...' is not an https:// URL")
+    return value
+
+
+def embeds_token(url: str) -> bool:
+    """Whether a webhook URL carries a credential: user info, a query string, or a long opaque path
+    segment."""
+    match = _URL.match(url)
+    if match is None:
+        return False
+    rest = match.group("rest") or ""
+    return bool(match.group("userinfo")) or "?" in rest or bool(_TOKEN_SEGMENT.search(rest))
+
+
+def _optional_image_tag(value: str) -> str:
+    return _image_tag(value) if value else value
+
+
 Region = Annotated[str, AfterValidator(_region)]
 VmSize = Annotated[str, AfterValidator(_vm_size)]
 ObjectId = Annotated[str, AfterValidator(_guid)]
@@ -429,6 +490,32 @@ class StackConfig(BaseModel):
         alias="maxReplicas",
         description="Upper bound of the Muse HorizontalPodAutoscaler; its lower bound is `replicas`.",
     )
+    canary_steps: tuple[Annotated[int, Field(ge=1, le=100)], ...] = Field(
+        default=(10, 50, 100),
+        alias="canarySteps",
+        description=(
+            "Percent of the Gateway's traffic a release's candidate gets, step by step (strictly increasing, "
+            "ending at 100); scripts/ci/canary.py gates each step on the candidate's live metrics."
+        ),
+    )
+    canary_step_seconds: Annotated[int, Field(ge=60, le=1800)] = Field(
+        default=120,
+        alias="canaryStepSeconds",
+        description="Seconds each canary step lasts before the next (60-1800; the gate checks every 30 s).",
+    )
+    canary_image_tag: Annotated[str, AfterValidator(_optional_image_tag)] = Field(
+        default="",
+        alias="canaryImageTag",
+        description=(
+            "Image tag or digest on trial next to the stable one during a release; set and cleared by "
+            "scripts/ci/deploy.py, empty = no canary."
+        ),
+    )
+    canary_weight: Annotated[int, Field(ge=0, le=100)] = Field(
+        default=0,
+        alias="canaryWeight",
+        description="Percent of the traffic the canary image gets (0-100); set by scripts/ci/deploy.py.",
+    )
     rollout_timeout_minutes: Annotated[int, Field(ge=5, le=60)] = Field(
         default=10,
         alias="rolloutTimeoutMinutes",
@@ -452,6 +539,68 @@ class StackConfig(BaseModel):
             "Key Vault issuer of that certificate: Unknown = a CA's certificate imported (renewed by "
             "importing again), a DigiCert/GlobalSign issuer configured in the vault (Key Vault renews it), "
             "Self = self-signed (not in prod); required with ingressHost."
+        ),
+    )
+    slo_availability_percent: Annotated[float, Field(gt=90, lt=100)] = Field(
+        default=99.9,
+        alias="sloAvailabilityPercent",
+        description=(
+            "Availability SLO: percent of requests answered without a 5xx over sloWindowDays (90-100)."
+        ),
+    )
+    slo_latency_percent: Annotated[float, Field(gt=50, lt=100)] = Field(
+        default=99.0,
+        alias="sloLatencyPercent",
+        description=(
+            "Latency SLO: percent of requests answered within sloLatencyThresholdMs (95 = p95 under it)."
+        ),
+    )
+    slo_latency_threshold_ms: Annotated[int, Field(ge=1, le=10000)] = Field(
+        default=250,
+        alias="sloLatencyThresholdMs",
+        description="Latency SLO threshold in ms; a bucket bound of the service's latency histogram.",
+    )
+    slo_window_days: Annotated[int, Field(ge=7, le=31)] = Field(
+        default=30, alias="sloWindowDays", description="SLO and error-budget window in days (7-31)."
+    )
+    slo_page_burn_rate: Annotated[float, Field(gt=1, le=1000)] = Field(
+        default=14.4,
+        alias="sloPageBurnRate",
+        description=(
+            "Burn rate (x budget) over 1 h and 5 min that pages (14.4 = 2 % of 30 days' budget in 1 h)."
+        ),
+    )
+    slo_ticket_burn_rate: Annotated[float, Field(gt=1, le=1000)] = Field(
+        default=6.0,
+        alias="sloTicketBurnRate",
+        description="Burn rate over 6 h and 30 min that opens a ticket (6 = 5 % of 30 days' budget in 6 h).",
+    )
+    alert_webhooks: tuple[Annotated[str, AfterValidator(_https_url)], ...] = Field(
+        default=(),
+        alias="alertWebhooks",
+        description=(
+            "HTTPS webhook URLs the action group calls (Teams/Slack/PagerDuty-compatible, common alert "
+            "schema); set with --secret when a URL embeds a token."
+        ),
+    )
+    availability_test: bool = Field(
+        default=False,
+        alias="availabilityTest",
+        description=(
+            "External standard availability test of https://<ingressHost>/readyz (prod must set true)."
+        ),
+    )
+    availability_test_locations: tuple[Annotated[str, AfterValidator(_test_location)], ...] = Field(
+        default=DEFAULT_TEST_LOCATIONS,
+        alias="availabilityTestLocations",
+        description="Availability test locations (Azure Monitor location ids, at least 5).",
+    )
+    maintenance_suppress_alerts: bool = Field(
+        default=False,
+        alias="maintenanceSuppressAlerts",
+        description=(
+            "Planned maintenance: an alert processing rule drops notifications while true (alerts still "
+            "fire and are listed). Set for the maintenance, unset after."
         ),
     )
     protect_stateful_resources: bool = Field(
@@ -708,6 +857,23 @@ def _window_needs(window: str) -> frozenset[str]:
     return frozenset({"environment", "maintenance_utc_offset", *(f"{window}_window_{p}" for p in parts)})
 
 
+def _canary(c: Mapping[str, Any]) -> list[Problem]:
+    """The stepper's plan must end with the candidate taking all the traffic, and a weight needs an image."""
+    problems = []
+    steps = list(c["canary_steps"])
+    if not steps or steps != sorted(set(steps)) or steps[-1] != 100:
+        problems.append(
+            Problem("canarySteps", f"{steps} must increase strictly and end at 100, e.g. [10, 50, 100]")
+        )
+    if c["canary_weight"] and not c["canary_image_tag"]:
+        problems.append(
+            Problem(
+                "canaryWeight", f"{c['canary_weight']} without canaryImageTag; set it to 0 or set the image"
+            )
+        )
+    return problems
+
+
 def _distinct_image_identities(c: Mapping[str, Any]) -> list[Problem]:
     """The build pushes, another environment's deployer imports: one principal in both keys is a pasted value,
     and the deployer's delegation refuses Reader to the build (bootstrap delegation_condition), so `pulumi up`
@@ -743,7 +909,7 @@ def alert_receivers(c: Mapping[str, Any]) -> int:
 
 
 # Every config field that lists alert receivers, one per kind (StackConfig field names).
-_RECEIVER_FIELDS = ("alert_emails",)
+_RECEIVER_FIELDS = ("alert_emails", "alert_webhooks")
 
 
 def _prod_alert_receivers(c: Mapping[str, Any]) -> list[Problem]:
@@ -784,6 +950,56 @@ def _system_pool_size(c: Mapping[str, Any]) -> list[Problem]:
     return []
 
 
+def _burn_rates(c: Mapping[str, Any]) -> list[Problem]:
+    """An alert whose threshold (burn rate x error budget) is 100 % errors or more can never fire; a ticket
+    that burns faster than the page is a misconfiguration (the SRE workbook's page is the fast burn)."""
+    problems = []
+    for key, burn in (
+        ("sloPageBurnRate", c["slo_page_burn_rate"]),
+        ("sloTicketBurnRate", c["slo_ticket_burn_rate"]),
+    ):
+        for objective_key, percent in (
+            ("sloAvailabilityPercent", c["slo_availability_percent"]),
+            ("sloLatencyPercent", c["slo_latency_percent"]),
+        ):
+            budget = 1 - percent / 100
+            if burn * budget >= 1:
+                problems.append(
+                    Problem(
+                        key,
+                        f"{burn:g}x the {100 - percent:g} % budget of {objective_key} is "
+                        f"{burn * budget * 100:.0f} % errors: the alert could never fire; lower the "
+                        f"burn rate",
+                    )
+                )
+    if c["slo_ticket_burn_rate"] >= c["slo_page_burn_rate"]:
+        problems.append(
+            Problem("sloTicketBurnRate", "must be below sloPageBurnRate (the page is the fast burn)")
+        )
+    return problems
+
+
+def _availability_test(c: Mapping[str, Any]) -> list[Problem]:
+    problems = []
+    if c["environment"] == "prod" and not c["availability_test"]:
+        problems.append(Problem("availabilityTest", "prod is watched from outside: set true"))
+    # In prod a missing ingressHost is named by the TLS rule already.
+    if c["availability_test"] and not c["ingress_host"] and c["environment"] != "prod":
+        problems.append(
+            Problem("availabilityTest", "the test calls https://<ingressHost>: set ingressHost or set false")
+        )
+    locations = c["availability_test_locations"]
+    if len(set(locations)) < MIN_TEST_LOCATIONS or len(set(locations)) != len(locations):
+        problems.append(
+            Problem(
+                "availabilityTestLocations",
+                f"needs at least {MIN_TEST_LOCATIONS} distinct locations (got {len(locations)}); one "
+                "location's network blip must not look like an outage",
+            )
+        )
+    return problems
+
+
 CROSS_RULES: tuple[tuple[frozenset[str], CrossRule], ...] = (
     (frozenset({"github_repository", "github_subject_prefixes"}), _github_subject_prefixes),
     (
@@ -812,6 +1028,17 @@ CROSS_RULES: tuple[tuple[frozenset[str], CrossRule], ...] = (
     (frozenset({"environment", *_RECEIVER_FIELDS}), _prod_alert_receivers),
     (frozenset({"environment", "operators_group_object_id"}), _prod_operators),
     (frozenset({"system_node_vm_size"}), _system_pool_size),
+    (
+        frozenset(
+            {"slo_page_burn_rate", "slo_ticket_burn_rate", "slo_availability_percent", "slo_latency_percent"}
+        ),
+        _burn_rates,
+    ),
+    (
+        frozenset({"environment", "availability_test", "ingress_host", "availability_test_locations"}),
+        _availability_test,
+    ),
+    (frozenset({"canary_steps", "canary_image_tag", "canary_weight"}), _canary),
 )
 
 
@@ -878,6 +1105,21 @@ def unquoted_numbers(
     return problems
 
 
+def _webhook_secrets(webhooks: tuple[str, ...], secret: bool) -> list[Problem]:
+    """A webhook URL with a token is a credential: it must be `secure:` config, never plain text in the
+    stack file (and so in git)."""
+    leaking = [i for i, url in enumerate(webhooks) if embeds_token(url)]
+    if leaking and not secret:
+        return [
+            Problem(
+                "alertWebhooks",
+                f"URL(s) {leaking} embed a token: set the key with `pulumi config set --secret "
+                f"{PROJECT}:alertWebhooks '[...]'` so it is stored encrypted",
+            )
+        ]
+    return []
+
+
 def load_stack_config(
     stack: str,
     values: Mapping[str, Any],
@@ -885,12 +1127,14 @@ def load_stack_config(
     today: date | None = None,
     stack_file: Mapping[str, Any] | None = None,
     written: Mapping[str, str] | None = None,
+    secret_keys: frozenset[str] = frozenset(),
 ) -> StackConfig:
     """Validate the `muse:*` config of `stack`. `values` maps keys (with or without `muse:`) to raw values.
 
     `today` is the date the Kubernetes version must be supported on (default: today in UTC; tests pin it).
     `stack_file` is the stack file's config as YAML typed it (StackFiles.stack_file_config), for the one
     mistake the engine's strings hide: a number where text was meant (`unquoted_numbers`).
+    `secret_keys`: the keys (with or without `muse:`) the stack stores as `secure:` values.
     Raises ConfigError listing every problem; returns a frozen StackConfig otherwise.
     """
     by_key = {_key_of(name): name for name in StackConfig.model_fields}
@@ -923,6 +1167,9 @@ def load_stack_config(
     for needs, rule in CROSS_RULES:
         if needs <= parsed.keys():
             problems.extend(rule(parsed))
+    if "alert_webhooks" in parsed:
+        secret = {key.removeprefix(f"{PROJECT}:") for key in secret_keys}
+        problems.extend(_webhook_secrets(parsed["alert_webhooks"], "alertWebhooks" in secret))
     if "kubernetes_version" in parsed:
         problems.extend(
             _kubernetes_support(parsed["kubernetes_version"], today or kubernetes_support.utc_today())
@@ -950,9 +1197,15 @@ def pulumi_schema() -> dict[str, dict[str, Any]]:
     for name, field in StackConfig.model_fields.items():
         entry: dict[str, Any] = {"type": _pulumi_type(field.annotation), "description": field.description}
         if entry["type"] == "array":
-            entry["items"] = {"type": "string"}
+            entry["items"] = {"type": _pulumi_type(get_args(field.annotation)[0])}
         if not field.is_required():
-            entry["default"] = list(field.default) if isinstance(field.default, tuple) else field.default
+            default = field.default
+            # Pulumi config has no number type: a float is a string the program parses.
+            entry["default"] = (
+                list(default)
+                if isinstance(default, tuple)
+                else (f"{default:g}" if isinstance(default, float) else default)
+            )
         schema[_key_of(name)] = entry
     return schema
 
@@ -977,7 +1230,15 @@ def from_pulumi() -> StackConfig:
         stack_file, written = files.stack_file_config, files.written
     except FileNotFoundError:  # an Automation API inline program has no stack file
         stack_file, written = {}, {}
-    config = load_stack_config(stack, stack_config(), today=today, stack_file=stack_file, written=written)
+    values = stack_config()
+    config = load_stack_config(
+        stack,
+        values,
+        today=today,
+        stack_file=stack_file,
+        written=written,
+        secret_keys=frozenset(k for k in values if pulumi.runtime.is_config_secret(k)),
+    )
     verdict = kubernetes_support.check(config.kubernetes_version, today)
     if verdict.status is kubernetes_support.Support.ENDING:
         pulumi.log.warn(f"{PROJECT}:kubernetesVersion: {verdict.message}")

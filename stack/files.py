@@ -75,7 +75,11 @@ def read_stack(stack: str, root: Path = REPO_ROOT, overrides: dict[str, Any] | N
             values.pop(key, None)
             continue
         if isinstance(value, dict) and "secure" in value:
-            values[key] = f"offline-placeholder-for-{key.replace(':', '-')}"
+            placeholder = f"offline-placeholder-for-{key.replace(':', '-')}"
+            declared = (project.get("config") or {}).get(key.partition(":")[2]) or {}
+            # An array (e.g. webhook URLs) keeps its shape: one placeholder URL item.
+            is_array = isinstance(declared, dict) and declared.get("type") == "array"
+            values[key] = json.dumps([f"https://{placeholder}.invalid/"]) if is_array else placeholder
             secret_keys.append(key)
         else:
             values[key] = _as_engine_string(value)

@@ -84,6 +84,16 @@ RULES: dict[str, NameRule] = {
     "data_collection_rule": NameRule(
         "data collection rule", 3, 64, re.compile(r"^[a-zA-Z0-9][-_a-zA-Z0-9]*$"), "letters, digits, - _"
     ),
+    "monitor_workspace": NameRule(
+        "Azure Monitor workspace",
+        4,
+        44,
+        re.compile(r"^[a-zA-Z0-9][-a-zA-Z0-9]*[a-zA-Z0-9]$"),
+        "letters, digits, -",
+    ),
+    "app_insights": NameRule(
+        "Application Insights component", 1, 255, re.compile(r"^[-\w._()]+$"), "letters, digits, - _ . ( )"
+    ),
     # Alert rule names are `<alert_prefix>-<what>`; the prefix itself must leave room for `<what>`.
     "alert_prefix": NameRule(
         "alert rule name prefix", 1, 200, re.compile(r"^[a-zA-Z0-9][-_a-zA-Z0-9]*$"), "letters, digits, - _"
@@ -113,6 +123,8 @@ class ResourceNames:
     action_group_short: str
     data_collection_rule: str
     alert_prefix: str
+    monitor_workspace: str
+    app_insights: str
 
     @classmethod
     def for_stack(cls, environment: str, suffix: str) -> ResourceNames:
@@ -136,6 +148,8 @@ class ResourceNames:
             action_group_short=f"{APP}-{environment}",
             data_collection_rule=f"dcr-{stem}-containers",
             alert_prefix=f"alert-{stem}",
+            monitor_workspace=f"amw-{stem}",
+            app_insights=f"appi-{stem}",
         )
 
     def problems(self) -> list[str]:

@@ -19,7 +19,12 @@ RESOURCE_PROVIDERS: dict[str, str] = {
     "Microsoft.ManagedIdentity": "the kubelet, control-plane and workload identities",
     "Microsoft.OperationalInsights": "the Log Analytics workspaces",
     "Microsoft.OperationsManagement": "Container Insights (the monitoring add-on's solution)",
-    "Microsoft.Insights": "alerts, action groups, data collection rules, workbooks",
+    "Microsoft.Insights": (
+        "alerts, action groups, data collection endpoints and rules, workbooks, Application Insights and "
+        "its availability tests"
+    ),
+    "Microsoft.Monitor": "the Azure Monitor workspaces (managed Prometheus)",
+    "Microsoft.AlertsManagement": "Prometheus rule groups and alert processing rules",
     "Microsoft.Storage": "the Pulumi state account",
 }
 

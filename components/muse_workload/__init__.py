@@ -23,7 +23,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.muse_workload import manifests
+from components.muse_workload import evaluate_check, manifests
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,9 +75,13 @@ _TYPED: dict[str, Callable[..., pulumi.CustomResource]] = {
     "gatewayoptions": k8s.core.v1.ConfigMap,
     "deployment": k8s.apps.v1.Deployment,
     "service": k8s.core.v1.Service,
+    "candidatedeployment": k8s.apps.v1.Deployment,
+    "candidateservice": k8s.core.v1.Service,
+    "candidatehorizontalpodautoscaler": k8s.autoscaling.v2.HorizontalPodAutoscaler,
     "poddisruptionbudget": k8s.policy.v1.PodDisruptionBudget,
     "horizontalpodautoscaler": k8s.autoscaling.v2.HorizontalPodAutoscaler,
     "networkpolicy": k8s.networking.v1.NetworkPolicy,
+    "metricssettings": k8s.core.v1.ConfigMap,
 }
 # Top-level manifest fields that are resource arguments (apiVersion and kind come with the typed resource).
 _FIELDS = {"metadata": "metadata", "spec": "spec", "data": "data", "immutable": "immutable"}
@@ -162,6 +166,25 @@ class MuseWorkload(pulumi.ComponentResource):
             ),
         )
         self.service = typed("service", options(ns))
+        # The canary's candidate (spec.candidate_image_tag): the same pod next to the stable one, awaited the
+        # same way, so a candidate that never becomes ready fails `pulumi up` before the route sends it
+        # anything (the route below waits for both Deployments).
+        candidates: list[pulumi.Resource] = []
+        if "candidatedeployment" in bodies:
+            candidate = typed(
+                "candidatedeployment",
+                options(
+                    ns,
+                    self.service_account,
+                    self.secret_provider_class,
+                    self.config_map,
+                    *args.prerequisites,
+                    custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout),
+                    ignore_changes=["spec.replicas"],
+                ),
+            )
+            candidates = [candidate, typed("candidateservice", options(ns))]
+            typed("candidatehorizontalpodautoscaler", options(ns, candidate))
         gateway_ns = typed("gatewaynamespace", options())
         gateway_needs: list[pulumi.Resource] = [gateway_ns, *args.gateway_prerequisites]
         # Before the Gateway: the controller renders the proxies' Deployment/HPA with it from the start.
@@ -169,17 +192,31 @@ class MuseWorkload(pulumi.ComponentResource):
         if "gatewaytlsserviceaccount" in bodies:
             gateway_needs.append(typed("gatewaytlsserviceaccount", options(gateway_ns)))
         self.gateway = custom("gateway", options(*gateway_needs))
-        self.http_route = custom("httproute", options(ns, self.service, self.gateway))
+        # After the stable Deployment (and the candidate's): when a release promotes the candidate's image to
+        # the stable Deployment, the route moves its traffic back only once that rollout is ready; the
+        # candidate's objects, gone from the program, are deleted after every update of the run.
+        self.http_route = custom(
+            "httproute", options(ns, self.service, self.gateway, self.deployment, *candidates)
+        )
         if "httpsredirectroute" in bodies:
             custom("httpsredirectroute", options(gateway_ns, self.gateway))
         self.pod_disruption_budget = typed("poddisruptionbudget", options(ns))
         self.autoscaler = typed("horizontalpodautoscaler", options(ns, self.deployment))
         self.network_policy = typed("networkpolicy", options(ns))
+        # The metrics add-on's settings (kube-system): scrape the annotated pods of this namespace.
+        self.metrics_settings = typed("metricssettings", options())
 
         self.namespace: pulumi.Output[str] = pulumi.Output.from_input(spec.namespace)
         self.deployment_name: pulumi.Output[str] = pulumi.Output.from_input(manifests.DEPLOYMENT)
         self.image: pulumi.Output[str] = pulumi.Output.from_input(args.registry_login_server).apply(
             lambda server: manifests.image_reference(server, spec.image_tag)
+        )
+        # What the release script's canary needs (scripts/ci/deploy.py reads the stack outputs): the route it
+        # moves the weights of, and the end-to-end check Job of each track, with the registry filled in.
+        self.route_urn: pulumi.Output[str] = self.http_route.urn
+        tracks = [manifests.DEPLOYMENT] + ([manifests.CANDIDATE] if spec.candidate_image_tag else [])
+        self.evaluate_checks: pulumi.Output[Any] = pulumi.Output.from_input(
+            {track: _with_outputs(evaluate_check.job(spec, track), azure) for track in tracks}
         )
         # The Gateway is awaited until Programmed, when the controller has published its address.
         self.gateway_address: pulumi.Output[str] = self.gateway.status.apply(_gateway_address)

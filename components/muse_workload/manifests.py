@@ -35,6 +35,17 @@ APP = "muse"
 CONTAINER = "muse"
 DEPLOYMENT = "muse"
 SERVICE = "muse"
+# The canary (scripts/ci/canary.py): while a release is on trial, a second Deployment and Service run the
+# candidate image next to the stable ones, and the HTTPRoute splits the traffic between the two Services by
+# weight. The candidate's pods carry their own `app.kubernetes.io/name`: the stable Deployment's selector
+# (immutable, selector_labels) would otherwise match them, and Kubernetes warns against Deployments with
+# overlapping selectors ("Deployments", Label selector updates / "Do not overlap labels or selectors with
+# other controllers"); the stable autoscaler and disruption budget would count them too. Both tracks share
+# `app.kubernetes.io/part-of: muse`, which the NetworkPolicy selects.
+CANDIDATE = "muse-candidate"
+# The end-to-end check of a candidate (scripts/ci/check_job.py runs it as a Job): a pod with this label
+# may reach the Muse pods, like the Gateway's proxies.
+EVALUATE_CHECK_LABEL = {"muse.check": "evaluate"}
 SECRET_PROVIDER_CLASS = "muse-secrets"  # noqa: S105 - an object name
 # The Kubernetes Secret the CSI driver syncs from Key Vault (exists only while a pod mounts the volume).
 SYNCED_SECRET = "muse-api-token"  # noqa: S105 - the name of a Secret object, not a credential
@@ -42,14 +53,28 @@ SYNCED_SECRET_KEY = "token"  # noqa: S105 - a key name
 KEY_VAULT_SECRET = "muse-api-token"  # noqa: S105 - the Key Vault secret name (__main__.py writes it)
 IMAGE_REPOSITORY = "muse"
 PORT = 8080
-SERVICE_PORT = 80
-# Prometheus metrics, on a port of their own (MUSE_METRICS_PORT): the Service and the Gateway route only PORT,
-# and the NetworkPolicy admits only the metrics agent here. The port's name is what scrape configs select.
+# Prometheus metrics, on a port of their own (MUSE_METRICS_PORT, the service's contract): the Service and the
+# Gateway route only PORT, the NetworkPolicy admits only the metrics agent here, and the Azure Monitor metrics
+# add-on scrapes it through the pod annotations below.
 METRICS_PORT = 9090
 METRICS_PORT_NAME = "metrics"
+METRICS_PATH = "/metrics"
+READINESS_PATH = "/readyz"
+# Azure Monitor managed Prometheus scrapes annotated pods only in the namespaces this ConfigMap's regex names
+# (learn.microsoft.com/azure/azure-monitor/containers/prometheus-metrics-scrape-configuration, "Pod
+# annotation-
+# based scraping"; template: Azure/prometheus-collector otelcollector/configmaps/ama-metrics-settings-
+# configmap.yaml at 02e468d12f7504f054aa30bf11232053185399b6). Sections left out keep the add-on's defaults.
+METRICS_SETTINGS_CONFIGMAP = "ama-metrics-settings-configmap"
+METRICS_SETTINGS_NAMESPACE = "kube-system"
+SERVICE_PORT = 80
 # Azure Monitor managed Prometheus: the replica pods that run custom and pod-annotation scrape jobs carry
 # rsName=ama-metrics in kube-system (Azure/prometheus-collector@75bfeadb otelcollector/deploy/addon-chart/
-# azure-monitor-metrics-addon/templates/ama-metrics-deployment.yaml, spec.template.metadata.labels).
+# azure-monitor-metrics-addon/templates/ama-metrics-deployment.yaml, spec.template.metadata.labels). Only
+# they: the replica runs every job that uses service discovery (PodMonitor, pod annotations), the per-node
+# DaemonSet (dsName=ama-metrics-node) only node-level targets and static configs
+# (learn.microsoft.com/azure/azure-monitor/containers/prometheus-metrics-scrape-scale). tests/deploy/
+# upstream/ama-metrics-collectors.json records both label sets with their source.
 METRICS_AGENT_NAMESPACE = "kube-system"
 METRICS_AGENT_LABELS = {"rsName": "ama-metrics"}
 # Cluster DNS: CoreDNS pods in kube-system keep the k8s-app=kube-dns label on AKS. The only egress Muse needs
@@ -231,6 +256,10 @@ class WorkloadSpec:
     log_level: MUSE_LOG_LEVEL. Default INFO: the service's own default (docs/service.md).
     gateway_min_replicas: the Gateway proxies' HPA minimum (its maximum is twice that), e.g. one per zone;
         at least 2 (the add-on's allow list). Default None: the add-on's class defaults (2-5), cheap for dev.
+    candidate_image_tag: the image on trial during a canary release (scripts/ci/canary.py), run by a second
+        Deployment and Service next to the stable ones. Default "": no canary, one Deployment.
+    candidate_weight: the candidate's percent of the HTTPRoute's traffic (0-100); the stable Service gets the
+        rest. Default 0: a candidate that is up but gets no user traffic yet.
     """
 
     environment: str
@@ -246,6 +275,14 @@ class WorkloadSpec:
     azure: AzureRefs = field(default=PLACEHOLDERS)
     log_level: str = "INFO"
     gateway_min_replicas: int | None = None
+    candidate_image_tag: str = ""
+    candidate_weight: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.candidate_weight <= 100:
+            raise ValueError(f"candidate_weight {self.candidate_weight}: a percentage, 0-100")
+        if self.candidate_weight and not self.candidate_image_tag:
+            raise ValueError(f"candidate_weight {self.candidate_weight} without a candidate_image_tag")
 
 
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
@@ -257,17 +294,23 @@ def image_reference(login_server: str, image_tag: str) -> str:
     return f"{login_server}/{IMAGE_REPOSITORY}{separator}{image_tag}"
 
 
-def selector_labels() -> dict[str, str]:
-    """The Deployment's selector (immutable once created: keep it minimal and stable)."""
-    return {"app.kubernetes.io/name": APP}
+def selector_labels(track: str = DEPLOYMENT) -> dict[str, str]:
+    """A Deployment's selector (immutable once created: keep it minimal and stable); `track` is DEPLOYMENT
+    (the stable one) or CANDIDATE."""
+    return {"app.kubernetes.io/name": track}
 
 
-def labels(spec: WorkloadSpec) -> dict[str, str]:
+def labels(spec: WorkloadSpec, track: str = DEPLOYMENT) -> dict[str, str]:
     return {
-        **selector_labels(),
+        **selector_labels(track),
         "app.kubernetes.io/instance": f"{APP}-{spec.environment}",
         "app.kubernetes.io/part-of": APP,
     }
+
+
+def _part_of() -> dict[str, str]:
+    """Every Muse pod, stable or candidate."""
+    return {"app.kubernetes.io/part-of": APP}
 
 
 def _metadata(spec: WorkloadSpec, name: str, **extra: Any) -> dict[str, Any]:
@@ -420,8 +463,37 @@ def _topology_spread(spec: WorkloadSpec, pod_labels: dict[str, str] | None = Non
     ]
 
 
-def deployment(spec: WorkloadSpec) -> dict[str, Any]:
-    """Zero-downtime rollout: one surge pod at a time, never one fewer ready pod than wanted."""
+def scrape_annotations() -> dict[str, str]:
+    """What the metrics add-on's pod-annotation job reads (the Prometheus convention it implements)."""
+    return {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(METRICS_PORT),
+        "prometheus.io/path": METRICS_PATH,
+    }
+
+
+def metrics_settings(spec: WorkloadSpec) -> dict[str, Any]:
+    """The add-on's settings: scrape annotated pods in Muse's namespace (and only there)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": METRICS_SETTINGS_CONFIGMAP,
+            "namespace": METRICS_SETTINGS_NAMESPACE,
+            "labels": labels(spec),
+        },
+        "data": {
+            "schema-version": "v1",
+            "config-version": "muse-1",
+            "pod-annotation-based-scraping": f'podannotationnamespaceregex = "{spec.namespace}"',
+        },
+    }
+
+
+def deployment(spec: WorkloadSpec, track: str = DEPLOYMENT) -> dict[str, Any]:
+    """Zero-downtime rollout: one surge pod at a time, never one fewer ready pod than wanted. `track`
+    CANDIDATE: the same pod for the candidate image (the canary), under its own name and selector."""
+    image_tag = spec.candidate_image_tag if track == CANDIDATE else spec.image_tag
     restricted = {
         "runAsNonRoot": True,
         "runAsUser": 10001,
@@ -433,7 +505,7 @@ def deployment(spec: WorkloadSpec) -> dict[str, Any]:
     }
     container = {
         "name": CONTAINER,
-        "image": image_reference(spec.azure.registry_login_server, spec.image_tag),
+        "image": image_reference(spec.azure.registry_login_server, image_tag),
         # Always: a manual deploy by tag (e.g. latest) gets the pushed image; with a digest, a cheap check.
         "imagePullPolicy": "Always",
         "ports": [
@@ -447,8 +519,9 @@ def deployment(spec: WorkloadSpec) -> dict[str, Any]:
                 "valueFrom": {"secretKeyRef": {"name": SYNCED_SECRET, "key": SYNCED_SECRET_KEY}},
             },
             # The deployed image's tag or digest: the version label of the request metrics (not in the
-            # ConfigMap, whose hashed name would then change with every image).
-            {"name": "MUSE_VERSION", "value": spec.image_tag},
+            # ConfigMap, whose hashed name would then change with every image); the canary's gate tells the
+            # candidate's series from the stable ones by it (scripts/ci/canary_gate.py).
+            {"name": "MUSE_VERSION", "value": image_tag},
             # The limit below, in bytes, through the Downward API: the service derives its input and output
             # caps from it (docs/service.md, "Limits"), so a new limit here moves them with it.
             {
@@ -466,7 +539,7 @@ def deployment(spec: WorkloadSpec) -> dict[str, Any]:
         # Startup: up to 30 s to come up; liveness only afterwards. Readiness follows /readyz, which turns
         # 503 at SIGTERM so the pod leaves the endpoints while it drains.
         "startupProbe": _probe("/healthz", period=1, failures=30),
-        "readinessProbe": _probe("/readyz", period=5, failures=1),
+        "readinessProbe": _probe(READINESS_PATH, period=5, failures=1),
         "livenessProbe": _probe("/healthz", period=10, failures=3),
         "lifecycle": {"preStop": {"sleep": {"seconds": PRESTOP_SLEEP_SECONDS}}},
         "securityContext": restricted,
@@ -475,20 +548,23 @@ def deployment(spec: WorkloadSpec) -> dict[str, Any]:
             {"name": "secrets-store", "mountPath": SECRETS_MOUNT, "readOnly": True},
         ],
     }
-    pod_labels = {**labels(spec), WORKLOAD_IDENTITY_USE: "true"}
+    pod_labels = {**labels(spec, track), WORKLOAD_IDENTITY_USE: "true"}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": _metadata(spec, DEPLOYMENT, annotations=_skip_annotations("Deployment")),
+        "metadata": {
+            **_metadata(spec, track, annotations=_skip_annotations("Deployment")),
+            "labels": labels(spec, track),
+        },
         "spec": {
             "replicas": spec.replicas,
             "revisionHistoryLimit": REVISION_HISTORY,
             "progressDeadlineSeconds": PROGRESS_DEADLINE_SECONDS,
             "minReadySeconds": 5,
-            "selector": {"matchLabels": selector_labels()},
+            "selector": {"matchLabels": selector_labels(track)},
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
             "template": {
-                "metadata": {"labels": pod_labels},
+                "metadata": {"labels": pod_labels, "annotations": scrape_annotations()},
                 "spec": {
                     "serviceAccountName": spec.service_account,
                     # The workload identity webhook injects its own projected token (audience
@@ -498,7 +574,7 @@ def deployment(spec: WorkloadSpec) -> dict[str, Any]:
                     "enableServiceLinks": False,
                     "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
                     "nodeSelector": USER_POOL_LABEL,
-                    "topologySpreadConstraints": _topology_spread(spec),
+                    "topologySpreadConstraints": _topology_spread(spec, selector_labels(track)),
                     "securityContext": {
                         "runAsNonRoot": True,
                         "runAsUser": 10001,
@@ -526,17 +602,25 @@ def deployment(spec: WorkloadSpec) -> dict[str, Any]:
     }
 
 
-def service(spec: WorkloadSpec) -> dict[str, Any]:
+def service(spec: WorkloadSpec, track: str = SERVICE) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _metadata(spec, SERVICE),
+        "metadata": {**_metadata(spec, track), "labels": labels(spec, track)},
         "spec": {
             "type": "ClusterIP",
-            "selector": selector_labels(),
+            "selector": selector_labels(track),
             "ports": [{"name": "http", "port": SERVICE_PORT, "targetPort": "http", "protocol": "TCP"}],
         },
     }
+
+
+def candidate_deployment(spec: WorkloadSpec) -> dict[str, Any] | None:
+    return deployment(spec, CANDIDATE) if spec.candidate_image_tag else None
+
+
+def candidate_service(spec: WorkloadSpec) -> dict[str, Any] | None:
+    return service(spec, CANDIDATE) if spec.candidate_image_tag else None
 
 
 def tls_certificate_uri(spec: WorkloadSpec) -> str:
@@ -694,16 +778,39 @@ def _parent(spec: WorkloadSpec, listener: str) -> dict[str, Any]:
     }
 
 
+def backend_refs(spec: WorkloadSpec) -> list[dict[str, Any]]:
+    """The stable Service alone, or, during a canary, both Services with weights that add up to 100.
+
+    Gateway API (HTTPBackendRef -> BackendRef.weight, gateway-api apis/v1/shared_types.go and
+    httproute_types.go): a backend gets weight / (sum of the rule's weights) of the rule's requests; weight 0
+    means no traffic to that backend; the default is 1, so the single-backend route needs none."""
+    stable = {"group": "", "kind": "Service", "name": SERVICE, "port": SERVICE_PORT}
+    if not spec.candidate_image_tag:
+        return [stable]
+    candidate = {**stable, "name": CANDIDATE}
+    return [
+        {**stable, "weight": 100 - spec.candidate_weight},
+        {**candidate, "weight": spec.candidate_weight},
+    ]
+
+
+# Without a host (dev) the Gateway has only plain HTTP on its public IP: it routes these GET paths, which
+# carry no credential, and nothing under /api, so the bearer-token API is never served in clear (the Gateway
+# answers 404 for every other request, without reaching Muse). The API of such a stack is reached through
+# `kubectl port-forward` (docs/architecture/workload.md, "Plain HTTP without a host").
+PLAIN_HTTP_PATHS = ("/healthz", "/readyz", "/")
+
+
 def http_route(spec: WorkloadSpec) -> dict[str, Any]:
-    """Every path to the Muse Service: on the HTTPS listener for the host, or the HTTP one without a host."""
+    """With a host: every path to the Muse Service(s) on the HTTPS listener. Without one: only the
+    PLAIN_HTTP_PATHS, by GET and exact path, on the HTTP listener."""
+    if spec.ingress_host:
+        matches: list[dict[str, Any]] = [{"path": {"type": "PathPrefix", "value": "/"}}]
+    else:
+        matches = [{"path": {"type": "Exact", "value": path}, "method": "GET"} for path in PLAIN_HTTP_PATHS]
     route: dict[str, Any] = {
         "parentRefs": [_parent(spec, HTTPS_LISTENER if spec.ingress_host else HTTP_LISTENER)],
-        "rules": [
-            {
-                "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
-                "backendRefs": [{"group": "", "kind": "Service", "name": SERVICE, "port": SERVICE_PORT}],
-            }
-        ],
+        "rules": [{"matches": matches, "backendRefs": backend_refs(spec)}],
     }
     if spec.ingress_host:
         route["hostnames"] = [spec.ingress_host]
@@ -758,13 +865,13 @@ def pod_disruption_budget(spec: WorkloadSpec) -> dict[str, Any]:
     }
 
 
-def horizontal_pod_autoscaler(spec: WorkloadSpec) -> dict[str, Any]:
+def horizontal_pod_autoscaler(spec: WorkloadSpec, track: str = DEPLOYMENT) -> dict[str, Any]:
     return {
         "apiVersion": "autoscaling/v2",
         "kind": "HorizontalPodAutoscaler",
-        "metadata": _metadata(spec, DEPLOYMENT),
+        "metadata": {**_metadata(spec, track), "labels": labels(spec, track)},
         "spec": {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": DEPLOYMENT},
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": track},
             "minReplicas": spec.replicas,
             "maxReplicas": spec.max_replicas,
             "metrics": [
@@ -780,17 +887,23 @@ def horizontal_pod_autoscaler(spec: WorkloadSpec) -> dict[str, Any]:
     }
 
 
+def candidate_horizontal_pod_autoscaler(spec: WorkloadSpec) -> dict[str, Any] | None:
+    """The candidate scales like the stable Deployment: at 100 % it carries all the traffic."""
+    return horizontal_pod_autoscaler(spec, CANDIDATE) if spec.candidate_image_tag else None
+
+
 def network_policy(spec: WorkloadSpec) -> dict[str, Any]:
-    """Who reaches Muse, per port, and what Muse reaches (Cilium enforces it). PORT: only the Gateway's proxy
-    pods (labelled with the Gateway's name in the Gateway's namespace). METRICS_PORT: only the metrics agent.
-    Kubelet probes come from the node and are always allowed. Egress: cluster DNS only, so nothing else,
-    the node's metadata endpoint included, is reachable from the pod."""
+    """Who reaches Muse, per port, and what Muse reaches (Cilium enforces it); it selects every Muse pod,
+    stable and candidate (the canary). PORT: only the Gateway's proxy pods (labelled with the Gateway's name
+    in the Gateway's namespace) and the release's end-to-end check pods in Muse's own namespace.
+    METRICS_PORT: only the metrics agent. Kubelet probes come from the node and are always allowed. Egress:
+    cluster DNS only, so nothing else, the node's metadata endpoint included, is reachable from the pod."""
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
         "metadata": _metadata(spec, f"{APP}-ingress"),
         "spec": {
-            "podSelector": {"matchLabels": selector_labels()},
+            "podSelector": {"matchLabels": _part_of()},
             "policyTypes": ["Ingress", "Egress"],
             "ingress": [
                 {
@@ -800,7 +913,8 @@ def network_policy(spec: WorkloadSpec) -> dict[str, Any]:
                                 "matchLabels": {"kubernetes.io/metadata.name": spec.gateway_namespace}
                             },
                             "podSelector": {"matchLabels": {GATEWAY_NAME_LABEL: GATEWAY}},
-                        }
+                        },
+                        {"podSelector": {"matchLabels": EVALUATE_CHECK_LABEL}},
                     ],
                     "ports": [{"protocol": "TCP", "port": PORT}],
                 },
@@ -843,6 +957,8 @@ BUILDERS: dict[str, Callable[[WorkloadSpec], dict[str, Any] | None]] = {
     "configmap": config_map,
     "deployment": deployment,
     "service": service,
+    "candidatedeployment": candidate_deployment,
+    "candidateservice": candidate_service,
     "gatewaytlsserviceaccount": gateway_tls_service_account,
     "gatewayoptions": gateway_options,
     "gateway": gateway,
@@ -850,7 +966,9 @@ BUILDERS: dict[str, Callable[[WorkloadSpec], dict[str, Any] | None]] = {
     "httpsredirectroute": https_redirect_route,
     "poddisruptionbudget": pod_disruption_budget,
     "horizontalpodautoscaler": horizontal_pod_autoscaler,
+    "candidatehorizontalpodautoscaler": candidate_horizontal_pod_autoscaler,
     "networkpolicy": network_policy,
+    "metricssettings": metrics_settings,
 }
 
 

@@ -38,16 +38,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
-from pulumi_azure_native import applicationinsights, monitor, operationalinsights
+from pulumi_azure_native import alertsmanagement, applicationinsights, monitor, operationalinsights
 
 from components.deletion_protection import protection
 from components.kubernetes_cluster import KubernetesCluster
+from components.observability import slo
+from components.observability.availability import AvailabilityTest, Probe, probe
+from components.observability.prometheus import ManagedPrometheus, managed_prometheus
 from components.observability.queries import (
     ARRIVAL_WINDOW_MINUTES,
     LOOKBACK_MINUTES,
     MUSE_CONTAINER,
     MuseQueries,
 )
+from components.observability.recommended_rules import recommended_groups
 
 # Log search alerts: how often they run and the window they judge (ISO 8601 durations).
 LOG_ALERT_FREQUENCY = f"PT{ARRIVAL_WINDOW_MINUTES}M"
@@ -113,6 +117,17 @@ class ObservabilityArgs:
         without a retention charge; longer is a cost decision.
     alert_emails: addresses the action group emails. Default () = alerts fire and show in Azure Monitor,
         nobody is mailed (the component warns at deploy time).
+    alert_webhooks: https URLs the action group posts the common alert schema to (Teams/Slack/PagerDuty
+        integrations). Always handled as Pulumi secrets: such URLs embed their credential. Default ().
+    slo: the SLO knobs of the Prometheus recording and burn-rate alert rules. Default: SloSettings()
+        (99.9 % available, 99 % within 250 ms, 30 days, 14.4x / 6x).
+    monitor_workspace_name: Azure Monitor workspace (managed Prometheus) name. Default "" = no managed
+        Prometheus (and no SLO rules).
+    app_insights_name: Application Insights component of the availability test. Required with
+        `availability_test`.
+    availability_test: the external probe of the public URL. Default None = no probe.
+    maintenance_suppression: the planned-maintenance alert processing rule is enabled (notifications are
+        dropped; alerts still fire and are listed). Default False.
     protect: Pulumi `protect` on the workspace, whose logs cannot be recreated
         (components/deletion_protection.py: why no CanNotDelete lock). Default False.
     tags: tags for every taggable resource. Default: none.
@@ -128,6 +143,12 @@ class ObservabilityArgs:
     severities: AlertSeverities
     retention_in_days: int = 30
     alert_emails: Sequence[str] = ()
+    alert_webhooks: Sequence[str] = ()
+    slo: slo.SloSettings = field(default_factory=slo.SloSettings)
+    monitor_workspace_name: str = ""
+    app_insights_name: str = ""
+    availability_test: AvailabilityTest | None = None
+    maintenance_suppression: bool = False
     protect: bool = False
     tags: Mapping[str, str] = field(default_factory=dict)
 
@@ -141,11 +162,79 @@ class ClusterWatch:
     log_alerts: Mapping[str, monitor.ScheduledQueryRule]
     metric_alerts: Mapping[str, monitor.MetricAlert]
     workbook: applicationinsights.Workbook
+    prometheus: ManagedPrometheus | None
+    probe: Probe | None
 
 
-def workbook_content(queries: MuseQueries, workspace_id: str, title: str) -> dict[str, Any]:
+# Workbook query types: 0 = Logs (KQL) against a Log Analytics workspace; 16 = Prometheus (PromQL) against an
+# Azure Monitor workspace (the workbook data source "Prometheus").
+_KQL, _PROMQL = 0, 16
+
+
+def slo_tiles(namespace: str, settings: slo.SloSettings, monitor_workspace_id: str) -> list[dict[str, Any]]:
+    """The SLO tiles: error budget left, burn rate of both alert windows, and per-version 5xx ratio and p95,
+    in PromQL on the recording rules (components/observability/slo.py)."""
+    selector = f'{{namespace="{namespace}"}}'
+    availability, latency = slo.objectives(settings, namespace)
+
+    def tile(key: str, title: str, query: str, visualization: str = "timechart") -> dict[str, Any]:
+        return {
+            "type": 3,
+            "name": key,
+            "customWidth": "50",
+            "content": {
+                "version": "KqlItem/1.0",
+                "title": title,
+                "query": query,
+                "size": 0,
+                "queryType": _PROMQL,
+                "resourceType": "microsoft.monitor/accounts",
+                "crossComponentResources": [monitor_workspace_id],
+                "timeContextFromParameter": "TimeRange",
+                "visualization": visualization,
+            },
+        }
+
+    burn = " or ".join(
+        f'label_replace({objective.ratio(window)}{selector} / {objective.budget:g}, "burn", '
+        f'"{objective.slug} {window}", "", "")'
+        for objective in (availability, latency)
+        for window in (*slo.PAGE_WINDOWS, *slo.TICKET_WINDOWS)
+    )
+    return [
+        tile(
+            "error-budget",
+            f"Error budget remaining ({settings.window_days} d; 1 = untouched, < 0 = SLO missed)",
+            f"{availability.budget_remaining}{selector} or {latency.budget_remaining}{selector}",
+        ),
+        tile(
+            "burn-rate",
+            f"Burn rate (x budget; page > {settings.page_burn_rate:g} over 1h and 5m, ticket > "
+            f"{settings.ticket_burn_rate:g} over 6h and 30m)",
+            burn,
+        ),
+        tile("version-p95", "p95 latency (s) per version", f"{slo.VERSION_P95_SECONDS}{selector}"),
+        tile("version-errors", "5xx ratio per version", f"{slo.VERSION_ERROR_RATIO}{selector}"),
+    ]
+
+
+PROBE_RESULTS = """AppAvailabilityResults
+| summarize availability_percent = 100.0 * countif(Success == true) / count() by bin(TimeGenerated, 5m),
+Location
+| order by TimeGenerated asc"""
+
+
+def workbook_content(
+    queries: MuseQueries,
+    workspace_id: str,
+    title: str,
+    *,
+    monitor_workspace_id: str = "",
+    slo_settings: slo.SloSettings | None = None,
+) -> dict[str, Any]:
     """The workbook (Azure Monitor workbook JSON, `Notebook/1.0`): a time-range parameter and one tile per
-    query, all against the workspace. Tiles reuse the alert queries where they overlap."""
+    query, against the workspace; with managed Prometheus the SLO tiles first, with the probe its results.
+    Tiles reuse the alert queries where they overlap."""
 
     def tile(name: str, title: str, query: str, visualization: str, width: int = 50) -> dict[str, Any]:
         return {
@@ -157,7 +246,7 @@ def workbook_content(queries: MuseQueries, workspace_id: str, title: str) -> dic
                 "title": title,
                 "query": query,
                 "size": 0,
-                "queryType": 0,
+                "queryType": _KQL,
                 "resourceType": "microsoft.operationalinsights/workspaces",
                 "crossComponentResources": [workspace_id],
                 "timeContextFromParameter": "TimeRange",
@@ -200,6 +289,20 @@ def workbook_content(queries: MuseQueries, workspace_id: str, title: str) -> dic
                     ],
                 },
             },
+            *(
+                slo_tiles(queries.namespace, slo_settings, monitor_workspace_id)
+                if monitor_workspace_id and slo_settings is not None
+                else []
+            ),
+            # Always there, so every stack's workbook has the same tiles; empty where muse:availabilityTest
+            # is off.
+            tile(
+                "probe",
+                "External probe: availability % per location (muse:availabilityTest)",
+                PROBE_RESULTS,
+                "timechart",
+                100,
+            ),
             tile("request-rate", "Requests per minute by route", queries.request_rate, "timechart"),
             tile("error-rate", "5xx responses (% of requests)", queries.error_rate, "timechart"),
             tile("latency-p95", "p95 latency (ms) by route", queries.latency_p95, "timechart"),
@@ -212,6 +315,11 @@ def workbook_content(queries: MuseQueries, workspace_id: str, title: str) -> dic
         "fallbackResourceIds": [workspace_id],
         "$schema": "https://github.com/Microsoft/Application-Insights-Workbooks/blob/master/schema/workbook.json",
     }
+
+
+def _resource_group_id(resource_id: str) -> str:
+    """`/subscriptions/<s>/resourceGroups/<g>` of a resource id in that group."""
+    return resource_id.split("/providers/", 1)[0]
 
 
 class Observability(pulumi.ComponentResource):
@@ -243,10 +351,12 @@ class Observability(pulumi.ComponentResource):
             tags=dict(args.tags),
             opts=pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=self), protection(args.protect)),
         )
-        if not args.alert_emails:
+        if not args.alert_emails and not args.alert_webhooks:
             pulumi.log.warn(
-                "muse:alertEmails is empty: alerts fire and show in Azure Monitor, but nobody is emailed. "
-                "Set it with `pulumi config set --path 'muse:alertEmails[0]' <team address>`.",
+                "muse:alertEmails and muse:alertWebhooks are empty: alerts fire and show in Azure "
+                "Monitor, but "
+                "nobody is notified. Set `pulumi config set --path 'muse:alertEmails[0]' <team address>` or "
+                "`pulumi config set --secret muse:alertWebhooks '[\"https://...\"]'`.",
                 resource=self,
             )
         self.action_group = monitor.ActionGroup(
@@ -262,6 +372,31 @@ class Observability(pulumi.ComponentResource):
                 )
                 for index, address in enumerate(args.alert_emails, start=1)
             ],
+            # A webhook URL carries its integration's token: a secret in the state and the plan.
+            webhook_receivers=[
+                monitor.WebhookReceiverArgs(
+                    name=f"webhook-{index}",
+                    service_uri=pulumi.Output.secret(url),
+                    use_common_alert_schema=True,
+                )
+                for index, url in enumerate(args.alert_webhooks, start=1)
+            ],
+            tags=dict(args.tags),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        # Planned maintenance: while enabled, notifications of every alert in the group are dropped (alerts
+        # still fire and are listed), so a maintenance does not page. Disabled unless the config says so.
+        self.maintenance_rule = alertsmanagement.AlertProcessingRuleByName(
+            f"{name}-maintenance",
+            alert_processing_rule_name=f"{args.alert_rule_prefix}-maintenance",
+            resource_group_name=args.resource_group_name,
+            location="global",
+            properties=alertsmanagement.AlertProcessingRulePropertiesArgs(
+                scopes=[self.workspace.id.apply(_resource_group_id)],
+                actions=[alertsmanagement.RemoveAllActionGroupsArgs(action_type="RemoveAllActionGroups")],
+                enabled=args.maintenance_suppression,
+                description="Planned maintenance: drops alert notifications of the stack while enabled.",
+            ),
             tags=dict(args.tags),
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -451,7 +586,45 @@ class Observability(pulumi.ComponentResource):
             ),
         }
 
+        prometheus = None
+        if args.monitor_workspace_name:
+            urgency = {"page": args.severities.failure, "ticket": args.severities.capacity}
+            prometheus = managed_prometheus(
+                name,
+                resource_group_name=args.resource_group_name,
+                location=args.location,
+                workspace_name=args.monitor_workspace_name,
+                cluster_id=cluster.id,
+                cluster_name=cluster.azure_name,
+                groups=[
+                    *recommended_groups(),
+                    slo.recording_rules(args.slo, namespace),
+                    slo.alert_rules(args.slo, namespace, RUNBOOK),
+                ],
+                action_group_id=self.action_group.id,
+                severities=urgency,
+                tags=tags,
+                opts=child,
+            )
+        availability = None
+        if args.availability_test is not None:
+            availability = probe(
+                name,
+                args.availability_test,
+                resource_group_name=args.resource_group_name,
+                location=args.location,
+                component_name=args.app_insights_name,
+                workspace_id=self.workspace.id,
+                alert_rule_prefix=args.alert_rule_prefix,
+                action_group_id=self.action_group.id,
+                severity=args.severities.failure,
+                runbook=RUNBOOK,
+                tags=tags,
+                opts=child,
+            )
+
         title = f"Muse ({namespace})"
+        monitor_workspace_id = prometheus.workspace.id if prometheus else pulumi.Output.from_input("")
         workbook = applicationinsights.Workbook(
             f"{name}-workbook",
             # Workbook names must be GUIDs; derived from the workspace and namespace, so stable per stack.
@@ -462,9 +635,16 @@ class Observability(pulumi.ComponentResource):
             category="workbook",
             display_name=title,
             source_id=self.workspace.id,
-            serialized_data=self.workspace.id.apply(
-                lambda workspace_id: json.dumps(
-                    workbook_content(queries, workspace_id, title), sort_keys=True
+            serialized_data=pulumi.Output.all(self.workspace.id, monitor_workspace_id).apply(
+                lambda ids: json.dumps(
+                    workbook_content(
+                        queries,
+                        ids[0],
+                        title,
+                        monitor_workspace_id=ids[1],
+                        slo_settings=args.slo,
+                    ),
+                    sort_keys=True,
                 )
             ),
             tags=tags,
@@ -476,4 +656,6 @@ class Observability(pulumi.ComponentResource):
             log_alerts=log_alerts,
             metric_alerts=metric_alerts,
             workbook=workbook,
+            prometheus=prometheus,
+            probe=availability,
         )

@@ -712,6 +712,12 @@ def command_needs(
             "az aks get-credentials",
             command.detail,
         )
+    elif command.kind == "kubectl-job":
+        # create the Job, read its status, read its pod's log (kubectl logs job/<name> finds the pod)
+        yield ops.kubernetes_need(facts, "batch", "jobs", "write", command.key)
+        yield ops.kubernetes_need(facts, "batch", "jobs", "read", command.key)
+        yield ops.kubernetes_need(facts, "core", "pods", "read", command.key)
+        yield ops.kubernetes_need(facts, "core", "pods/log", "read", command.key)
     elif command.kind == "kubectl-read":
         group = "apps" if command.detail == "deployments" else "core"
         yield ops.kubernetes_need(

@@ -361,7 +361,7 @@ class Command:
     key: str
     pattern: re.Pattern[str]
     kind: str  # "state-read", "pulumi", "acr-login", "docker-push", "acr-show", "acr-import", "aks-creds",
-    # "kubectl-read", "none"
+    # "kubectl-read", "kubectl-job", "none"
     detail: str = ""
 
 
@@ -389,6 +389,9 @@ COMMANDS: tuple[Command, ...] = (
     Command("kubectl rollout status", _words("kubectl", "rollout", "status"), "kubectl-read", "deployments"),
     Command("kubectl get deployment", _words("kubectl", "get", "deployment"), "kubectl-read", "deployments"),
     Command("kubectl get pods", _words("kubectl", "get", "pods"), "kubectl-read", "pods"),
+    # deploy.py's kubectl prefix for the release's end-to-end check (scripts/ci/check_job.py runs
+    # `create -f -` of the Job, `get job/<name>` and `logs job/<name>` with it).
+    Command("kubectl --kubeconfig", _words("kubectl", "--kubeconfig"), "kubectl-job", "jobs"),
     # No Azure authorization: local tools, the sign-in itself, or Bicep compilation.
     Command("az login", _words("az", "login"), "none"),
     Command("az account set", _words("az", "account", "set"), "none"),

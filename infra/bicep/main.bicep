@@ -236,7 +236,26 @@ param alertEmails array = []
 @description('Name of the certificate for ingressHost in the stack\'s Key Vault, which the Gateway serves (scripts/tls-certificate.sh puts it there); required with ingressHost.')
 param ingressTlsCertificate string = ''
 
+@description('External standard availability test of https://<ingressHost>/readyz (prod must set true).')
+param availabilityTest bool = false
+
+@description('Availability test locations (Azure Monitor location ids, at least 5).')
+param availabilityTestLocations array = [
+  'emea-nl-ams-azr'
+  'emea-gb-db3-azr'
+  'emea-fr-pra-edge'
+  'emea-se-sto-edge'
+  'us-va-ash-azr'
+]
+
+@description('Planned maintenance: an alert processing rule drops notifications while true (alerts still fire and are listed). Set for the maintenance, unset after.')
+param maintenanceSuppressAlerts bool = false
+
 // ---- Parameters the stack config does not hold: secrets, ids of objects made outside ARM.
+
+@secure()
+@description('Webhook URLs of the action group as {"urls": ["https://..."]} (the stack key alertWebhooks); pass at deploy time, never in a parameter file.')
+param alertWebhookUrls object = {}
 
 @secure()
 @description('Value of the Key Vault secret \'muse-api-token\'. Pulumi generates it; with Bicep, pass it at deploy time (never in a parameter file), e.g. -p museApiTokenValue=$(openssl rand -hex 24).')
@@ -264,6 +283,8 @@ var names = {
   actionGroupShort: 'muse-${environment}'
   dataCollectionRule: 'dcr-muse-${environment}-${nameSuffix}-containers'
   alertPrefix: 'alert-muse-${environment}-${nameSuffix}'
+  monitorWorkspace: 'amw-muse-${environment}-${nameSuffix}'
+  appInsights: 'appi-muse-${environment}-${nameSuffix}'
 }
 
 // The tags every taggable resource carries (stack/tags.py).
@@ -436,6 +457,11 @@ resource cluster 'Microsoft.ContainerService/managedClusters@2026-05-01' = {
     autoUpgradeProfile: {
       nodeOSUpgradeChannel: 'NodeImage'
       upgradeChannel: upgradeChannel
+    }
+    azureMonitorProfile: {
+      metrics: {
+        enabled: true
+      }
     }
     disableLocalAccounts: true
     dnsPrefix: names.clusterDnsPrefix
@@ -723,6 +749,11 @@ resource actionGroup 'Microsoft.Insights/actionGroups@2024-10-01-preview' = {
     }]
     enabled: true
     groupShortName: names.actionGroupShort
+    webhookReceivers: [for (url, i) in contains(alertWebhookUrls, 'urls') ? alertWebhookUrls.urls : []: {
+      name: 'webhook-${i + 1}'
+      serviceUri: url
+      useCommonAlertSchema: true
+    }]
   }
 }
 
@@ -790,12 +821,60 @@ resource containerInsightsRule 'Microsoft.Insights/dataCollectionRules@2022-06-0
   }
 }
 
+resource prometheusRule 'Microsoft.Insights/dataCollectionRules@2022-06-01' = {
+  name: take('MSProm-${location}-${names.cluster}', 44)
+  location: location
+  kind: 'Linux'
+  tags: tags
+  properties: {
+    dataCollectionEndpointId: prometheusEndpoint.id
+    dataFlows: [
+      {
+        destinations: [
+          'MonitoringAccount1'
+        ]
+        streams: [
+          'Microsoft-PrometheusMetrics'
+        ]
+      }
+    ]
+    dataSources: {
+      prometheusForwarder: [
+        {
+          name: 'PrometheusDataSource'
+          streams: [
+            'Microsoft-PrometheusMetrics'
+          ]
+        }
+      ]
+    }
+    description: 'Managed Prometheus of the Muse cluster: the add-on\'s metrics to the Azure Monitor workspace.'
+    destinations: {
+      monitoringAccounts: [
+        {
+          accountResourceId: monitorWorkspace.id
+          name: 'MonitoringAccount1'
+        }
+      ]
+    }
+  }
+}
+
 resource containerInsightsAssociation 'Microsoft.Insights/dataCollectionRuleAssociations@2022-06-01' = {
   name: 'ContainerInsightsExtension'
   scope: cluster
   properties: {
     dataCollectionRuleId: containerInsightsRule.id
     description: 'Container Insights of the Muse cluster; deleting it stops log collection.'
+  }
+}
+
+resource prometheusAssociation 'Microsoft.Insights/dataCollectionRuleAssociations@2022-06-01' = {
+  name: take('MSProm-${location}-${names.cluster}', 44)
+  scope: cluster
+  properties: {
+    dataCollectionRuleId: prometheusRule.id
+    description: 'Managed Prometheus of the Muse cluster; deleting it stops metrics collection.'
   }
 }
 
@@ -927,6 +1006,38 @@ resource museRestartsAlert 'Microsoft.Insights/scheduledQueryRules@2025-01-01-pr
   }
 }
 
+resource availabilityAlert 'Microsoft.Insights/metricAlerts@2018-03-01' = if (availabilityTest) {
+  name: '${names.alertPrefix}-availability'
+  location: 'global'
+  tags: tags
+  properties: {
+    actions: [
+      {
+        actionGroupId: actionGroup.id
+        webHookProperties: {
+          runbook: 'docs/runbook.md#when-an-alert-fires-availability'
+        }
+      }
+    ]
+    autoMitigate: true
+    criteria: {
+      componentId: appInsights.id
+      failedLocationCount: 2
+      'odata.type': 'Microsoft.Azure.Monitor.WebtestLocationAvailabilityCriteria'
+      webTestId: availabilityWebTest.id
+    }
+    description: 'https://muse.example.com/readyz failed (status, TLS, or certificate valid < 30 days) from 2+ locations.'
+    enabled: true
+    evaluationFrequency: 'PT1M'
+    scopes: [
+      availabilityWebTest.id
+      appInsights.id
+    ]
+    severity: (environment == 'prod') ? 1 : 3
+    windowSize: 'PT5M'
+  }
+}
+
 resource nodeCpuAlert 'Microsoft.Insights/metricAlerts@2018-03-01' = {
   name: '${names.alertPrefix}-node-cpu'
   location: 'global'
@@ -1034,8 +1145,607 @@ resource museWorkbook 'Microsoft.Insights/workbooks@2023-06-01' = {
   properties: {
     category: 'workbook'
     displayName: 'Muse (${names.namespace})'
-    serializedData: '{"$schema": "https://github.com/Microsoft/Application-Insights-Workbooks/blob/master/schema/workbook.json", "fallbackResourceIds": ["${logAnalytics.id}"], "items": [{"content": {"json": "## Muse (${names.namespace})\\nContainer logs and inventory of namespace `${names.namespace}`, container `muse`. What to do when an alert fires: `docs/runbook.md#when-an-alert-fires`."}, "name": "title", "type": 1}, {"content": {"parameters": [{"id": "time-range", "isRequired": true, "label": "Time range", "name": "TimeRange", "type": 4, "typeSettings": {"selectableValues": [{"durationMs": 900000}, {"durationMs": 3600000}, {"durationMs": 14400000}, {"durationMs": 86400000}, {"durationMs": 604800000}]}, "value": {"durationMs": 3600000}, "version": "KqlParameterItem/1.0"}], "version": "KqlParameterItem/1.0"}, "name": "parameters", "type": 9}, {"content": {"crossComponentResources": ["${logAnalytics.id}"], "query": "ContainerLogV2\\n| where PodNamespace == \\"${names.namespace}\\" and ContainerName == \\"muse\\"\\n| where tostring(LogMessage.logger) == \\"muse.access\\"\\n| summarize Requests = count() by bin(TimeGenerated, 1m), Route = tostring(LogMessage.route)", "queryType": 0, "resourceType": "microsoft.operationalinsights/workspaces", "size": 0, "timeContextFromParameter": "TimeRange", "title": "Requests per minute by route", "version": "KqlItem/1.0", "visualization": "timechart"}, "customWidth": "50", "name": "request-rate", "type": 3}, {"content": {"crossComponentResources": ["${logAnalytics.id}"], "query": "ContainerLogV2\\n| where PodNamespace == \\"${names.namespace}\\" and ContainerName == \\"muse\\"\\n| where tostring(LogMessage.logger) == \\"muse.access\\"\\n| summarize Requests = count(), ServerErrors = countif(toint(LogMessage.status) >= 500) by bin(TimeGenerated, 1m)\\n| extend ErrorRatePercent = round(100.0 * ServerErrors / Requests, 2)\\n| project TimeGenerated, ErrorRatePercent, ServerErrors, Requests", "queryType": 0, "resourceType": "microsoft.operationalinsights/workspaces", "size": 0, "timeContextFromParameter": "TimeRange", "title": "5xx responses (% of requests)", "version": "KqlItem/1.0", "visualization": "timechart"}, "customWidth": "50", "name": "error-rate", "type": 3}, {"content": {"crossComponentResources": ["${logAnalytics.id}"], "query": "ContainerLogV2\\n| where PodNamespace == \\"${names.namespace}\\" and ContainerName == \\"muse\\"\\n| where tostring(LogMessage.logger) == \\"muse.access\\"\\n| summarize P95Ms = percentile(toreal(LogMessage.duration_ms), 95) by bin(TimeGenerated, 5m), Route = tostring(LogMessage.route)", "queryType": 0, "resourceType": "microsoft.operationalinsights/workspaces", "size": 0, "timeContextFromParameter": "TimeRange", "title": "p95 latency (ms) by route", "version": "KqlItem/1.0", "visualization": "timechart"}, "customWidth": "50", "name": "latency-p95", "type": 3}, {"content": {"crossComponentResources": ["${logAnalytics.id}"], "query": "KubePodInventory\\n| where Namespace == \\"${names.namespace}\\" and ContainerName endswith \\"/muse\\"\\n| summarize Restarts = max(ContainerRestartCount) - min(ContainerRestartCount), CrashLoopBackOff = countif(ContainerStatusReason == \\"CrashLoopBackOff\\"), LastReason = take_anyif(ContainerStatusReason, isnotempty(ContainerStatusReason)) by PodName = Name\\n| where Restarts > 0 or CrashLoopBackOff > 0", "queryType": 0, "resourceType": "microsoft.operationalinsights/workspaces", "size": 0, "timeContextFromParameter": "TimeRange", "title": "Restarts and CrashLoopBackOff (alerted)", "version": "KqlItem/1.0", "visualization": "table"}, "customWidth": "50", "name": "restarts", "type": 3}, {"content": {"crossComponentResources": ["${logAnalytics.id}"], "query": "KubePodInventory\\n| where Namespace == \\"${names.namespace}\\" and ContainerName endswith \\"/muse\\"\\n| extend NotReady = PodStatus != \\"Running\\" or ContainerStatus != \\"running\\"\\n| summarize Snapshots = count(), NotReadySnapshots = countif(NotReady), Reasons = make_set_if(ContainerStatusReason, isnotempty(ContainerStatusReason), 5) by PodName = Name\\n| where NotReadySnapshots >= 3", "queryType": 0, "resourceType": "microsoft.operationalinsights/workspaces", "size": 0, "timeContextFromParameter": "TimeRange", "title": "Pods not ready (alerted)", "version": "KqlItem/1.0", "visualization": "table"}, "customWidth": "50", "name": "pods-not-ready", "type": 3}, {"content": {"crossComponentResources": ["${logAnalytics.id}"], "query": "let musePods = KubePodInventory\\n| where Namespace == \\"${names.namespace}\\" and ContainerName endswith \\"/muse\\"\\n| project InstanceName = strcat(ClusterId, \\"/\\", ContainerName), PodName = Name\\n| distinct InstanceName, PodName;\\nPerf\\n| where ObjectName == \\"K8SContainer\\" and CounterName == \\"cpuUsageNanoCores\\"\\n| join kind=inner musePods on InstanceName\\n| summarize CpuMillicores = avg(CounterValue) / 1000000.0 by bin(TimeGenerated, 5m), PodName", "queryType": 0, "resourceType": "microsoft.operationalinsights/workspaces", "size": 0, "timeContextFromParameter": "TimeRange", "title": "CPU per pod (millicores)", "version": "KqlItem/1.0", "visualization": "timechart"}, "customWidth": "50", "name": "pod-cpu", "type": 3}, {"content": {"crossComponentResources": ["${logAnalytics.id}"], "query": "let musePods = KubePodInventory\\n| where Namespace == \\"${names.namespace}\\" and ContainerName endswith \\"/muse\\"\\n| project InstanceName = strcat(ClusterId, \\"/\\", ContainerName), PodName = Name\\n| distinct InstanceName, PodName;\\nPerf\\n| where ObjectName == \\"K8SContainer\\" and CounterName == \\"memoryWorkingSetBytes\\"\\n| join kind=inner musePods on InstanceName\\n| summarize MemoryMiB = avg(CounterValue) / 1048576.0 by bin(TimeGenerated, 5m), PodName", "queryType": 0, "resourceType": "microsoft.operationalinsights/workspaces", "size": 0, "timeContextFromParameter": "TimeRange", "title": "Memory per pod (MiB)", "version": "KqlItem/1.0", "visualization": "timechart"}, "customWidth": "50", "name": "pod-memory", "type": 3}, {"content": {"crossComponentResources": ["${logAnalytics.id}"], "query": "ContainerLogV2\\n| where PodNamespace == \\"${names.namespace}\\" and ContainerName == \\"muse\\"\\n| where tostring(LogMessage.level) in (\\"ERROR\\", \\"CRITICAL\\")\\n| project TimeGenerated, PodName, Logger = tostring(LogMessage.logger), Message = tostring(LogMessage.message), ExceptionType = tostring(LogMessage.exception_type), Route = tostring(LogMessage.route), Method = tostring(LogMessage.method), RequestId = tostring(LogMessage.request_id)\\n| order by TimeGenerated desc\\n| take 100", "queryType": 0, "resourceType": "microsoft.operationalinsights/workspaces", "size": 0, "timeContextFromParameter": "TimeRange", "title": "Recent ERROR lines (alerted)", "version": "KqlItem/1.0", "visualization": "table"}, "customWidth": "100", "name": "recent-errors", "type": 3}], "version": "Notebook/1.0"}'
+    serializedData: '{"$schema": "https://github.com/Microsoft/Application-Insights-Workbooks/blob/master/schema/workbook.json", "fallbackResourceIds": ["${logAnalytics.id}"], "items": [{"content": {"json": "## Muse (${names.namespace})\\nContainer logs and inventory of namespace `${names.namespace}`, container `muse`. What to do when an alert fires: `docs/runbook.md#when-an-alert-fires`."}, "name": "title", "type": 1}, {"content": {"parameters": [{"id": "time-range", "isRequired": true, "label": "Time range", "name": "TimeRange", "type": 4, "typeSettings": {"selectableValues": [{"durationMs": 900000}, {"durationMs": 3600000}, {"durationMs": 14400000}, {"durationMs": 86400000}, {"durationMs": 604800000}]}, "value": {"durationMs": 3600000}, "version": "KqlParameterItem/1.0"}], "version": "KqlParameterItem/1.0"}, "name": "parameters", "type": 9}, {"content": {"crossComponentResources": ["${monitorWorkspace.id}"], "query": "muse:slo_availability_error_budget:remaining_ratio{namespace=\\"${names.namespace}\\"} or muse:slo_latency_error_budget:remaining_ratio{namespace=\\"${names.namespace}\\"}", "queryType": 16, "resourceType": "microsoft.monitor/accounts", "size": 0, "timeContextFromParameter": "TimeRange", "title": "Error budget remaining (30 d; 1 = untouched, < 0 = SLO missed)", "version": "KqlItem/1.0", "visualization": "timechart"}, "customWidth": "50", "name": "error-budget", "type": 3}, {"content": {"crossComponentResources": ["${monitorWorkspace.id}"], "query": "label_replace(muse:slo_availability_errors:ratio_rate1h{namespace=\\"${names.namespace}\\"} / 0.001, \\"burn\\", \\"availability 1h\\", \\"\\", \\"\\") or label_replace(muse:slo_availability_errors:ratio_rate5m{namespace=\\"${names.namespace}\\"} / 0.001, \\"burn\\", \\"availability 5m\\", \\"\\", \\"\\") or label_replace(muse:slo_availability_errors:ratio_rate6h{namespace=\\"${names.namespace}\\"} / 0.001, \\"burn\\", \\"availability 6h\\", \\"\\", \\"\\") or label_replace(muse:slo_availability_errors:ratio_rate30m{namespace=\\"${names.namespace}\\"} / 0.001, \\"burn\\", \\"availability 30m\\", \\"\\", \\"\\") or label_replace(muse:slo_latency_errors:ratio_rate1h{namespace=\\"${names.namespace}\\"} / 0.01, \\"burn\\", \\"latency 1h\\", \\"\\", \\"\\") or label_replace(muse:slo_latency_errors:ratio_rate5m{namespace=\\"${names.namespace}\\"} / 0.01, \\"burn\\", \\"latency 5m\\", \\"\\", \\"\\") or label_replace(muse:slo_latency_errors:ratio_rate6h{namespace=\\"${names.namespace}\\"} / 0.01, \\"burn\\", \\"latency 6h\\", \\"\\", \\"\\") or label_replace(muse:slo_latency_errors:ratio_rate30m{namespace=\\"${names.namespace}\\"} / 0.01, \\"burn\\", \\"latency 30m\\", \\"\\", \\"\\")", "queryType": 16, "resourceType": "microsoft.monitor/accounts", "size": 0, "timeContextFromParameter": "TimeRange", "title": "Burn rate (x budget; page > 14.4 over 1h and 5m, ticket > 6 over 6h and 30m)", "version": "KqlItem/1.0", "visualization": "timechart"}, "customWidth": "50", "name": "burn-rate", "type": 3}, {"content": {"crossComponentResources": ["${monitorWorkspace.id}"], "query": "muse_version:http_request_duration_seconds:p95_5m{namespace=\\"${names.namespace}\\"}", "queryType": 16, "resourceType": "microsoft.monitor/accounts", "size": 0, "timeContextFromParameter": "TimeRange", "title": "p95 latency (s) per version", "version": "KqlItem/1.0", "visualization": "timechart"}, "customWidth": "50", "name": "version-p95", "type": 3}, {"content": {"crossComponentResources": ["${monitorWorkspace.id}"], "query": "muse_version:http_requests_5xx:ratio_rate5m{namespace=\\"${names.namespace}\\"}", "queryType": 16, "resourceType": "microsoft.monitor/accounts", "size": 0, "timeContextFromParameter": "TimeRange", "title": "5xx ratio per version", "version": "KqlItem/1.0", "visualization": "timechart"}, "customWidth": "50", "name": "version-errors", "type": 3}, {"content": {"crossComponentResources": ["${logAnalytics.id}"], "query": "AppAvailabilityResults\\n| summarize availability_percent = 100.0 * countif(Success == true) / count() by bin(TimeGenerated, 5m),\\nLocation\\n| order by TimeGenerated asc", "queryType": 0, "resourceType": "microsoft.operationalinsights/workspaces", "size": 0, "timeContextFromParameter": "TimeRange", "title": "External probe: availability % per location (muse:availabilityTest)", "version": "KqlItem/1.0", "visualization": "timechart"}, "customWidth": "100", "name": "probe", "type": 3}, {"content": {"crossComponentResources": ["${logAnalytics.id}"], "query": "ContainerLogV2\\n| where PodNamespace == \\"${names.namespace}\\" and ContainerName == \\"muse\\"\\n| where tostring(LogMessage.logger) == \\"muse.access\\"\\n| summarize Requests = count() by bin(TimeGenerated, 1m), Route = tostring(LogMessage.route)", "queryType": 0, "resourceType": "microsoft.operationalinsights/workspaces", "size": 0, "timeContextFromParameter": "TimeRange", "title": "Requests per minute by route", "version": "KqlItem/1.0", "visualization": "timechart"}, "customWidth": "50", "name": "request-rate", "type": 3}, {"content": {"crossComponentResources": ["${logAnalytics.id}"], "query": "ContainerLogV2\\n| where PodNamespace == \\"${names.namespace}\\" and ContainerName == \\"muse\\"\\n| where tostring(LogMessage.logger) == \\"muse.access\\"\\n| summarize Requests = count(), ServerErrors = countif(toint(LogMessage.status) >= 500) by bin(TimeGenerated, 1m)\\n| extend ErrorRatePercent = round(100.0 * ServerErrors / Requests, 2)\\n| project TimeGenerated, ErrorRatePercent, ServerErrors, Requests", "queryType": 0, "resourceType": "microsoft.operationalinsights/workspaces", "size": 0, "timeContextFromParameter": "TimeRange", "title": "5xx responses (% of requests)", "version": "KqlItem/1.0", "visualization": "timechart"}, "customWidth": "50", "name": "error-rate", "type": 3}, {"content": {"crossComponentResources": ["${logAnalytics.id}"], "query": "ContainerLogV2\\n| where PodNamespace == \\"${names.namespace}\\" and ContainerName == \\"muse\\"\\n| where tostring(LogMessage.logger) == \\"muse.access\\"\\n| summarize P95Ms = percentile(toreal(LogMessage.duration_ms), 95) by bin(TimeGenerated, 5m), Route = tostring(LogMessage.route)", "queryType": 0, "resourceType": "microsoft.operationalinsights/workspaces", "size": 0, "timeContextFromParameter": "TimeRange", "title": "p95 latency (ms) by route", "version": "KqlItem/1.0", "visualization": "timechart"}, "customWidth": "50", "name": "latency-p95", "type": 3}, {"content": {"crossComponentResources": ["${logAnalytics.id}"], "query": "KubePodInventory\\n| where Namespace == \\"${names.namespace}\\" and ContainerName endswith \\"/muse\\"\\n| summarize Restarts = max(ContainerRestartCount) - min(ContainerRestartCount), CrashLoopBackOff = countif(ContainerStatusReason == \\"CrashLoopBackOff\\"), LastReason = take_anyif(ContainerStatusReason, isnotempty(ContainerStatusReason)) by PodName = Name\\n| where Restarts > 0 or CrashLoopBackOff > 0", "queryType": 0, "resourceType": "microsoft.operationalinsights/workspaces", "size": 0, "timeContextFromParameter": "TimeRange", "title": "Restarts and CrashLoopBackOff (alerted)", "version": "KqlItem/1.0", "visualization": "table"}, "customWidth": "50", "name": "restarts", "type": 3}, {"content": {"crossComponentResources": ["${logAnalytics.id}"], "query": "KubePodInventory\\n| where Namespace == \\"${names.namespace}\\" and ContainerName endswith \\"/muse\\"\\n| extend NotReady = PodStatus != \\"Running\\" or ContainerStatus != \\"running\\"\\n| summarize Snapshots = count(), NotReadySnapshots = countif(NotReady), Reasons = make_set_if(ContainerStatusReason, isnotempty(ContainerStatusReason), 5) by PodName = Name\\n| where NotReadySnapshots >= 3", "queryType": 0, "resourceType": "microsoft.operationalinsights/workspaces", "size": 0, "timeContextFromParameter": "TimeRange", "title": "Pods not ready (alerted)", "version": "KqlItem/1.0", "visualization": "table"}, "customWidth": "50", "name": "pods-not-ready", "type": 3}, {"content": {"crossComponentResources": ["${logAnalytics.id}"], "query": "let musePods = KubePodInventory\\n| where Namespace == \\"${names.namespace}\\" and ContainerName endswith \\"/muse\\"\\n| project InstanceName = strcat(ClusterId, \\"/\\", ContainerName), PodName = Name\\n| distinct InstanceName, PodName;\\nPerf\\n| where ObjectName == \\"K8SContainer\\" and CounterName == \\"cpuUsageNanoCores\\"\\n| join kind=inner musePods on InstanceName\\n| summarize CpuMillicores = avg(CounterValue) / 1000000.0 by bin(TimeGenerated, 5m), PodName", "queryType": 0, "resourceType": "microsoft.operationalinsights/workspaces", "size": 0, "timeContextFromParameter": "TimeRange", "title": "CPU per pod (millicores)", "version": "KqlItem/1.0", "visualization": "timechart"}, "customWidth": "50", "name": "pod-cpu", "type": 3}, {"content": {"crossComponentResources": ["${logAnalytics.id}"], "query": "let musePods = KubePodInventory\\n| where Namespace == \\"${names.namespace}\\" and ContainerName endswith \\"/muse\\"\\n| project InstanceName = strcat(ClusterId, \\"/\\", ContainerName), PodName = Name\\n| distinct InstanceName, PodName;\\nPerf\\n| where ObjectName == \\"K8SContainer\\" and CounterName == \\"memoryWorkingSetBytes\\"\\n| join kind=inner musePods on InstanceName\\n| summarize MemoryMiB = avg(CounterValue) / 1048576.0 by bin(TimeGenerated, 5m), PodName", "queryType": 0, "resourceType": "microsoft.operationalinsights/workspaces", "size": 0, "timeContextFromParameter": "TimeRange", "title": "Memory per pod (MiB)", "version": "KqlItem/1.0", "visualization": "timechart"}, "customWidth": "50", "name": "pod-memory", "type": 3}, {"content": {"crossComponentResources": ["${logAnalytics.id}"], "query": "ContainerLogV2\\n| where PodNamespace == \\"${names.namespace}\\" and ContainerName == \\"muse\\"\\n| where tostring(LogMessage.level) in (\\"ERROR\\", \\"CRITICAL\\")\\n| project TimeGenerated, PodName, Logger = tostring(LogMessage.logger), Message = tostring(LogMessage.message), ExceptionType = tostring(LogMessage.exception_type), Route = tostring(LogMessage.route), Method = tostring(LogMessage.method), RequestId = tostring(LogMessage.request_id)\\n| order by TimeGenerated desc\\n| take 100", "queryType": 0, "resourceType": "microsoft.operationalinsights/workspaces", "size": 0, "timeContextFromParameter": "TimeRange", "title": "Recent ERROR lines (alerted)", "version": "KqlItem/1.0", "visualization": "table"}, "customWidth": "100", "name": "recent-errors", "type": 3}], "version": "Notebook/1.0"}'
     sourceId: logAnalytics.id
+  }
+}
+
+resource monitorWorkspace 'Microsoft.Monitor/accounts@2023-04-03' = {
+  name: names.monitorWorkspace
+  location: location
+  tags: tags
+}
+
+resource prometheusEndpoint 'Microsoft.Insights/dataCollectionEndpoints@2022-06-01' = {
+  name: take('MSProm-${location}-${names.cluster}', 44)
+  location: location
+  kind: 'Linux'
+  tags: tags
+  properties: {
+    description: 'Managed Prometheus of the Muse cluster: where the metrics add-on gets its configuration.'
+  }
+}
+
+resource kubernetesAlertsRuleGroupRules 'Microsoft.AlertsManagement/prometheusRuleGroups@2023-03-01' = {
+  name: 'KubernetesAlertsRuleGroup-${names.cluster}'
+  location: location
+  tags: tags
+  properties: {
+    clusterName: names.cluster
+    description: 'Kubernetes community alerts (recommended selection)'
+    enabled: true
+    interval: 'PT1M'
+    rules: [
+      {
+        actions: [
+          {
+            actionGroupId: actionGroup.id
+          }
+        ]
+        alert: 'KubePodCrashLooping'
+        annotations: {
+          runbook: 'https://github.com/prometheus-operator/runbooks/blob/main/content/runbooks/kubernetes/KubePodCrashLooping.md'
+          summary: '{{ $labels.namespace }}/{{ $labels.pod }} ({{ $labels.container }}) is crash looping'
+        }
+        enabled: true
+        expression: 'max_over_time(kube_pod_container_status_waiting_reason{reason="CrashLoopBackOff", job="kube-state-metrics"}[5m]) >= 1'
+        for: 'PT15M'
+        resolveConfiguration: {
+          autoResolved: true
+          timeToResolve: 'PT10M'
+        }
+        severity: (environment == 'prod') ? 2 : 3
+      }
+      {
+        actions: [
+          {
+            actionGroupId: actionGroup.id
+          }
+        ]
+        alert: 'KubeDeploymentReplicasMismatch'
+        annotations: {
+          runbook: 'https://github.com/prometheus-operator/runbooks/blob/main/content/runbooks/kubernetes/KubeDeploymentReplicasMismatch.md'
+          summary: 'Deployment {{ $labels.namespace }}/{{ $labels.deployment }} has fewer available replicas than it wants'
+        }
+        enabled: true
+        expression: '(kube_deployment_spec_replicas{job="kube-state-metrics"} > kube_deployment_status_replicas_available{job="kube-state-metrics"}) and (changes(kube_deployment_status_replicas_updated{job="kube-state-metrics"}[10m]) == 0)'
+        for: 'PT15M'
+        resolveConfiguration: {
+          autoResolved: true
+          timeToResolve: 'PT10M'
+        }
+        severity: (environment == 'prod') ? 2 : 3
+      }
+      {
+        actions: [
+          {
+            actionGroupId: actionGroup.id
+          }
+        ]
+        alert: 'KubeHpaMaxedOut'
+        annotations: {
+          runbook: 'https://github.com/prometheus-operator/runbooks/blob/main/content/runbooks/kubernetes/KubeHpaMaxedOut.md'
+          summary: 'HPA {{ $labels.namespace }}/{{ $labels.horizontalpodautoscaler }} has run at its maximum for 15 minutes'
+        }
+        enabled: true
+        expression: 'kube_horizontalpodautoscaler_status_current_replicas{job="kube-state-metrics"} == kube_horizontalpodautoscaler_spec_max_replicas{job="kube-state-metrics"}'
+        for: 'PT15M'
+        resolveConfiguration: {
+          autoResolved: true
+          timeToResolve: 'PT10M'
+        }
+        severity: (environment == 'prod') ? 2 : 3
+      }
+      {
+        actions: [
+          {
+            actionGroupId: actionGroup.id
+          }
+        ]
+        alert: 'KubeContainerMemoryNearLimit'
+        annotations: {
+          runbook: 'docs/runbook.md#when-an-alert-fires'
+          summary: '{{ $labels.namespace }}/{{ $labels.pod }} ({{ $labels.container }}) uses > 95 % of its memory limit'
+        }
+        enabled: true
+        expression: 'avg by (namespace, pod, container, cluster) (container_memory_working_set_bytes{container!="", image!="", container!="POD"} / on (namespace, cluster, pod, container) group_left kube_pod_container_resource_limits{resource="memory", node!=""}) > 0.95'
+        for: 'PT10M'
+        resolveConfiguration: {
+          autoResolved: true
+          timeToResolve: 'PT10M'
+        }
+        severity: (environment == 'prod') ? 2 : 3
+      }
+    ]
+    scopes: [
+      monitorWorkspace.id
+      cluster.id
+    ]
+  }
+  dependsOn: [
+    prometheusAssociation
+  ]
+}
+
+resource kubernetesRecordingRulesRuleGroupRules 'Microsoft.AlertsManagement/prometheusRuleGroups@2023-03-01' = {
+  name: 'KubernetesRecordingRulesRuleGroup-${names.cluster}'
+  location: location
+  tags: tags
+  properties: {
+    clusterName: names.cluster
+    description: 'Kubernetes Recording Rules RuleGroup'
+    enabled: true
+    interval: 'PT1M'
+    rules: [
+      {
+        enabled: true
+        expression: 'sum by (cluster, namespace, pod, container) (irate(container_cpu_usage_seconds_total{job="cadvisor", image!=""}[5m])) * on (cluster, namespace, pod) group_left(node) topk by (cluster, namespace, pod) (1, max by (cluster, namespace, pod, node) (kube_pod_info{node!=""}))'
+        record: 'node_namespace_pod_container:container_cpu_usage_seconds_total:sum_irate'
+      }
+      {
+        enabled: true
+        expression: 'container_memory_working_set_bytes{job="cadvisor", image!=""} * on (namespace, pod) group_left(node) topk by (namespace, pod) (1, max by (namespace, pod, node) (kube_pod_info{node!=""}))'
+        record: 'node_namespace_pod_container:container_memory_working_set_bytes'
+      }
+      {
+        enabled: true
+        expression: 'container_memory_rss{job="cadvisor", image!=""} * on (namespace, pod) group_left(node) topk by (namespace, pod) (1, max by (namespace, pod, node) (kube_pod_info{node!=""}))'
+        record: 'node_namespace_pod_container:container_memory_rss'
+      }
+      {
+        enabled: true
+        expression: 'container_memory_cache{job="cadvisor", image!=""} * on (namespace, pod) group_left(node) topk by (namespace, pod) (1, max by (namespace, pod, node) (kube_pod_info{node!=""}))'
+        record: 'node_namespace_pod_container:container_memory_cache'
+      }
+      {
+        enabled: true
+        expression: 'container_memory_swap{job="cadvisor", image!=""} * on (namespace, pod) group_left(node) topk by (namespace, pod) (1, max by (namespace, pod, node) (kube_pod_info{node!=""}))'
+        record: 'node_namespace_pod_container:container_memory_swap'
+      }
+      {
+        enabled: true
+        expression: 'kube_pod_container_resource_requests{resource="memory",job="kube-state-metrics"} * on (namespace, pod, cluster) group_left() max by (namespace, pod, cluster) ((kube_pod_status_phase{phase=~"Pending|Running"} == 1))'
+        record: 'cluster:namespace:pod_memory:active:kube_pod_container_resource_requests'
+      }
+      {
+        enabled: true
+        expression: 'sum by (namespace, cluster) (sum by (namespace, pod, cluster) (max by (namespace, pod, container, cluster) (kube_pod_container_resource_requests{resource="memory",job="kube-state-metrics"}) * on (namespace, pod, cluster) group_left() max by (namespace, pod, cluster) (kube_pod_status_phase{phase=~"Pending|Running"} == 1)))'
+        record: 'namespace_memory:kube_pod_container_resource_requests:sum'
+      }
+      {
+        enabled: true
+        expression: 'kube_pod_container_resource_requests{resource="cpu",job="kube-state-metrics"} * on (namespace, pod, cluster) group_left() max by (namespace, pod, cluster) ((kube_pod_status_phase{phase=~"Pending|Running"} == 1))'
+        record: 'cluster:namespace:pod_cpu:active:kube_pod_container_resource_requests'
+      }
+      {
+        enabled: true
+        expression: 'sum by (namespace, cluster) (sum by (namespace, pod, cluster) (max by (namespace, pod, container, cluster) (kube_pod_container_resource_requests{resource="cpu",job="kube-state-metrics"}) * on (namespace, pod, cluster) group_left() max by (namespace, pod, cluster) (kube_pod_status_phase{phase=~"Pending|Running"} == 1)))'
+        record: 'namespace_cpu:kube_pod_container_resource_requests:sum'
+      }
+      {
+        enabled: true
+        expression: 'kube_pod_container_resource_limits{resource="memory",job="kube-state-metrics"} * on (namespace, pod, cluster) group_left() max by (namespace, pod, cluster) ((kube_pod_status_phase{phase=~"Pending|Running"} == 1))'
+        record: 'cluster:namespace:pod_memory:active:kube_pod_container_resource_limits'
+      }
+      {
+        enabled: true
+        expression: 'sum by (namespace, cluster) (sum by (namespace, pod, cluster) (max by (namespace, pod, container, cluster) (kube_pod_container_resource_limits{resource="memory",job="kube-state-metrics"}) * on (namespace, pod, cluster) group_left() max by (namespace, pod, cluster) (kube_pod_status_phase{phase=~"Pending|Running"} == 1)))'
+        record: 'namespace_memory:kube_pod_container_resource_limits:sum'
+      }
+      {
+        enabled: true
+        expression: 'kube_pod_container_resource_limits{resource="cpu",job="kube-state-metrics"} * on (namespace, pod, cluster) group_left() max by (namespace, pod, cluster) ((kube_pod_status_phase{phase=~"Pending|Running"} == 1))'
+        record: 'cluster:namespace:pod_cpu:active:kube_pod_container_resource_limits'
+      }
+      {
+        enabled: true
+        expression: 'sum by (namespace, cluster) (sum by (namespace, pod, cluster) (max by (namespace, pod, container, cluster) (kube_pod_container_resource_limits{resource="cpu",job="kube-state-metrics"}) * on (namespace, pod, cluster) group_left() max by (namespace, pod, cluster) (kube_pod_status_phase{phase=~"Pending|Running"} == 1)))'
+        record: 'namespace_cpu:kube_pod_container_resource_limits:sum'
+      }
+      {
+        enabled: true
+        expression: 'max by (cluster, namespace, workload, pod) (label_replace(label_replace(kube_pod_owner{job="kube-state-metrics", owner_kind="ReplicaSet"}, "replicaset", "$1", "owner_name", "(.*)") * on (replicaset, namespace) group_left(owner_name) topk by (replicaset, namespace) (1, max by (replicaset, namespace, owner_name) (kube_replicaset_owner{job="kube-state-metrics"})), "workload", "$1", "owner_name", "(.*)"))'
+        labels: {
+          workload_type: 'deployment'
+        }
+        record: 'namespace_workload_pod:kube_pod_owner:relabel'
+      }
+      {
+        enabled: true
+        expression: 'max by (cluster, namespace, workload, pod) (label_replace(kube_pod_owner{job="kube-state-metrics", owner_kind="DaemonSet"}, "workload", "$1", "owner_name", "(.*)"))'
+        labels: {
+          workload_type: 'daemonset'
+        }
+        record: 'namespace_workload_pod:kube_pod_owner:relabel'
+      }
+      {
+        enabled: true
+        expression: 'max by (cluster, namespace, workload, pod) (label_replace(kube_pod_owner{job="kube-state-metrics", owner_kind="StatefulSet"}, "workload", "$1", "owner_name", "(.*)"))'
+        labels: {
+          workload_type: 'statefulset'
+        }
+        record: 'namespace_workload_pod:kube_pod_owner:relabel'
+      }
+      {
+        enabled: true
+        expression: 'max by (cluster, namespace, workload, pod) (label_replace(kube_pod_owner{job="kube-state-metrics", owner_kind="Job"}, "workload", "$1", "owner_name", "(.*)"))'
+        labels: {
+          workload_type: 'job'
+        }
+        record: 'namespace_workload_pod:kube_pod_owner:relabel'
+      }
+      {
+        enabled: true
+        expression: 'sum(node_memory_MemAvailable_bytes{job="node"} or (node_memory_Buffers_bytes{job="node"} + node_memory_Cached_bytes{job="node"} + node_memory_MemFree_bytes{job="node"} + node_memory_Slab_bytes{job="node"})) by (cluster)'
+        record: ':node_memory_MemAvailable_bytes:sum'
+      }
+      {
+        enabled: true
+        expression: 'sum(rate(node_cpu_seconds_total{job="node",mode!="idle",mode!="iowait",mode!="steal"}[5m])) by (cluster) / count(sum(node_cpu_seconds_total{job="node"}) by (cluster, instance, cpu)) by (cluster)'
+        record: 'cluster:node_cpu:ratio_rate5m'
+      }
+    ]
+    scopes: [
+      monitorWorkspace.id
+      cluster.id
+    ]
+  }
+  dependsOn: [
+    prometheusAssociation
+  ]
+}
+
+resource nodeRecordingRulesRuleGroupRules 'Microsoft.AlertsManagement/prometheusRuleGroups@2023-03-01' = {
+  name: 'NodeRecordingRulesRuleGroup-${names.cluster}'
+  location: location
+  tags: tags
+  properties: {
+    clusterName: names.cluster
+    description: 'Node Recording Rules RuleGroup'
+    enabled: true
+    interval: 'PT1M'
+    rules: [
+      {
+        enabled: true
+        expression: 'count without (cpu, mode) (node_cpu_seconds_total{job="node",mode="idle"})'
+        record: 'instance:node_num_cpu:sum'
+      }
+      {
+        enabled: true
+        expression: '1 - avg without (cpu) (sum without (mode) (rate(node_cpu_seconds_total{job="node", mode=~"idle|iowait|steal"}[5m])))'
+        record: 'instance:node_cpu_utilisation:rate5m'
+      }
+      {
+        enabled: true
+        expression: '(node_load1{job="node"} / instance:node_num_cpu:sum{job="node"})'
+        record: 'instance:node_load1_per_cpu:ratio'
+      }
+      {
+        enabled: true
+        expression: '1 - ((node_memory_MemAvailable_bytes{job="node"} or (node_memory_Buffers_bytes{job="node"} + node_memory_Cached_bytes{job="node"} + node_memory_MemFree_bytes{job="node"} + node_memory_Slab_bytes{job="node"})) / node_memory_MemTotal_bytes{job="node"})'
+        record: 'instance:node_memory_utilisation:ratio'
+      }
+      {
+        enabled: true
+        expression: 'rate(node_vmstat_pgmajfault{job="node"}[5m])'
+        record: 'instance:node_vmstat_pgmajfault:rate5m'
+      }
+      {
+        enabled: true
+        expression: 'rate(node_disk_io_time_seconds_total{job="node", device!=""}[5m])'
+        record: 'instance_device:node_disk_io_time_seconds:rate5m'
+      }
+      {
+        enabled: true
+        expression: 'rate(node_disk_io_time_weighted_seconds_total{job="node", device!=""}[5m])'
+        record: 'instance_device:node_disk_io_time_weighted_seconds:rate5m'
+      }
+      {
+        enabled: true
+        expression: 'sum without (device) (rate(node_network_receive_bytes_total{job="node", device!="lo"}[5m]))'
+        record: 'instance:node_network_receive_bytes_excluding_lo:rate5m'
+      }
+      {
+        enabled: true
+        expression: 'sum without (device) (rate(node_network_transmit_bytes_total{job="node", device!="lo"}[5m]))'
+        record: 'instance:node_network_transmit_bytes_excluding_lo:rate5m'
+      }
+      {
+        enabled: true
+        expression: 'sum without (device) (rate(node_network_receive_drop_total{job="node", device!="lo"}[5m]))'
+        record: 'instance:node_network_receive_drop_excluding_lo:rate5m'
+      }
+      {
+        enabled: true
+        expression: 'sum without (device) (rate(node_network_transmit_drop_total{job="node", device!="lo"}[5m]))'
+        record: 'instance:node_network_transmit_drop_excluding_lo:rate5m'
+      }
+    ]
+    scopes: [
+      monitorWorkspace.id
+      cluster.id
+    ]
+  }
+  dependsOn: [
+    prometheusAssociation
+  ]
+}
+
+resource museSloAlertsRules 'Microsoft.AlertsManagement/prometheusRuleGroups@2023-03-01' = {
+  name: 'muse-slo-alerts-${names.cluster}'
+  location: location
+  tags: tags
+  properties: {
+    clusterName: names.cluster
+    description: 'Muse SLO burn-rate alerts (${names.namespace}): page 1h&5m, ticket 6h&30m.'
+    enabled: true
+    interval: 'PT1M'
+    rules: [
+      {
+        actions: [
+          {
+            actionGroupId: actionGroup.id
+          }
+        ]
+        alert: 'MuseAvailabilityBurnPage'
+        annotations: {
+          runbook: 'docs/runbook.md#when-an-alert-fires-slo-burn'
+          summary: 'Availability (non-5xx) SLO (99.9 % over 30 d) burning > 14.4x over 1h and 5m in {{ $labels.namespace }}'
+        }
+        enabled: true
+        expression: 'muse:slo_availability_errors:ratio_rate1h > 0.0144 and muse:slo_availability_errors:ratio_rate5m > 0.0144'
+        labels: {
+          slo: 'availability'
+          urgency: 'page'
+        }
+        resolveConfiguration: {
+          autoResolved: true
+          timeToResolve: 'PT10M'
+        }
+        severity: (environment == 'prod') ? 1 : 3
+      }
+      {
+        actions: [
+          {
+            actionGroupId: actionGroup.id
+          }
+        ]
+        alert: 'MuseAvailabilityBurnTicket'
+        annotations: {
+          runbook: 'docs/runbook.md#when-an-alert-fires-slo-burn'
+          summary: 'Availability (non-5xx) SLO (99.9 % over 30 d) burning > 6x over 6h and 30m in {{ $labels.namespace }}'
+        }
+        enabled: true
+        expression: 'muse:slo_availability_errors:ratio_rate6h > 0.006 and muse:slo_availability_errors:ratio_rate30m > 0.006'
+        labels: {
+          slo: 'availability'
+          urgency: 'ticket'
+        }
+        resolveConfiguration: {
+          autoResolved: true
+          timeToResolve: 'PT10M'
+        }
+        severity: (environment == 'prod') ? 2 : 3
+      }
+      {
+        actions: [
+          {
+            actionGroupId: actionGroup.id
+          }
+        ]
+        alert: 'MuseLatencyBurnPage'
+        annotations: {
+          runbook: 'docs/runbook.md#when-an-alert-fires-slo-burn'
+          summary: 'Latency (within 250 ms) SLO (99 % over 30 d) burning > 14.4x over 1h and 5m in {{ $labels.namespace }}'
+        }
+        enabled: true
+        expression: 'muse:slo_latency_errors:ratio_rate1h > 0.144 and muse:slo_latency_errors:ratio_rate5m > 0.144'
+        labels: {
+          slo: 'latency'
+          urgency: 'page'
+        }
+        resolveConfiguration: {
+          autoResolved: true
+          timeToResolve: 'PT10M'
+        }
+        severity: (environment == 'prod') ? 1 : 3
+      }
+      {
+        actions: [
+          {
+            actionGroupId: actionGroup.id
+          }
+        ]
+        alert: 'MuseLatencyBurnTicket'
+        annotations: {
+          runbook: 'docs/runbook.md#when-an-alert-fires-slo-burn'
+          summary: 'Latency (within 250 ms) SLO (99 % over 30 d) burning > 6x over 6h and 30m in {{ $labels.namespace }}'
+        }
+        enabled: true
+        expression: 'muse:slo_latency_errors:ratio_rate6h > 0.06 and muse:slo_latency_errors:ratio_rate30m > 0.06'
+        labels: {
+          slo: 'latency'
+          urgency: 'ticket'
+        }
+        resolveConfiguration: {
+          autoResolved: true
+          timeToResolve: 'PT10M'
+        }
+        severity: (environment == 'prod') ? 2 : 3
+      }
+    ]
+    scopes: [
+      monitorWorkspace.id
+      cluster.id
+    ]
+  }
+  dependsOn: [
+    prometheusAssociation
+  ]
+}
+
+resource museSloRecordsRules 'Microsoft.AlertsManagement/prometheusRuleGroups@2023-03-01' = {
+  name: 'muse-slo-records-${names.cluster}'
+  location: location
+  tags: tags
+  properties: {
+    clusterName: names.cluster
+    description: 'Muse SLIs, per-version signals and error budget (${names.namespace}).'
+    enabled: true
+    interval: 'PT1M'
+    rules: [
+      {
+        enabled: true
+        expression: 'sum by (namespace, version) (rate(muse_http_requests_total{namespace="${names.namespace}"}[5m]))'
+        record: 'muse_version:http_requests:rate5m'
+      }
+      {
+        enabled: true
+        expression: 'sum by (namespace, version) (rate(muse_http_requests_total{namespace="${names.namespace}",status=~"5.."}[5m])) / sum by (namespace, version) (rate(muse_http_requests_total{namespace="${names.namespace}"}[5m]))'
+        record: 'muse_version:http_requests_5xx:ratio_rate5m'
+      }
+      {
+        enabled: true
+        expression: 'histogram_quantile(0.95, sum by (namespace, version, le) (rate(muse_http_request_duration_seconds_bucket{namespace="${names.namespace}"}[5m])))'
+        record: 'muse_version:http_request_duration_seconds:p95_5m'
+      }
+      {
+        enabled: true
+        expression: 'sum by (namespace) (rate(muse_http_requests_total{namespace="${names.namespace}",status=~"5.."}[1h])) / sum by (namespace) (rate(muse_http_requests_total{namespace="${names.namespace}"}[1h]))'
+        record: 'muse:slo_availability_errors:ratio_rate1h'
+      }
+      {
+        enabled: true
+        expression: 'sum by (namespace) (rate(muse_http_requests_total{namespace="${names.namespace}",status=~"5.."}[5m])) / sum by (namespace) (rate(muse_http_requests_total{namespace="${names.namespace}"}[5m]))'
+        record: 'muse:slo_availability_errors:ratio_rate5m'
+      }
+      {
+        enabled: true
+        expression: 'sum by (namespace) (rate(muse_http_requests_total{namespace="${names.namespace}",status=~"5.."}[6h])) / sum by (namespace) (rate(muse_http_requests_total{namespace="${names.namespace}"}[6h]))'
+        record: 'muse:slo_availability_errors:ratio_rate6h'
+      }
+      {
+        enabled: true
+        expression: 'sum by (namespace) (rate(muse_http_requests_total{namespace="${names.namespace}",status=~"5.."}[30m])) / sum by (namespace) (rate(muse_http_requests_total{namespace="${names.namespace}"}[30m]))'
+        record: 'muse:slo_availability_errors:ratio_rate30m'
+      }
+      {
+        enabled: true
+        expression: 'sum by (namespace) (rate(muse_http_requests_total{namespace="${names.namespace}",status=~"5.."}[30d])) / sum by (namespace) (rate(muse_http_requests_total{namespace="${names.namespace}"}[30d]))'
+        record: 'muse:slo_availability_errors:ratio_rate30d'
+      }
+      {
+        enabled: true
+        expression: '1 - muse:slo_availability_errors:ratio_rate30d / 0.001'
+        record: 'muse:slo_availability_error_budget:remaining_ratio'
+      }
+      {
+        enabled: true
+        expression: '(sum by (namespace) (rate(muse_http_request_duration_seconds_bucket{namespace="${names.namespace}",le="+Inf"}[1h])) - sum by (namespace) (rate(muse_http_request_duration_seconds_bucket{namespace="${names.namespace}",le=~"0\\\\.25"}[1h]))) / sum by (namespace) (rate(muse_http_request_duration_seconds_bucket{namespace="${names.namespace}",le="+Inf"}[1h]))'
+        record: 'muse:slo_latency_errors:ratio_rate1h'
+      }
+      {
+        enabled: true
+        expression: '(sum by (namespace) (rate(muse_http_request_duration_seconds_bucket{namespace="${names.namespace}",le="+Inf"}[5m])) - sum by (namespace) (rate(muse_http_request_duration_seconds_bucket{namespace="${names.namespace}",le=~"0\\\\.25"}[5m]))) / sum by (namespace) (rate(muse_http_request_duration_seconds_bucket{namespace="${names.namespace}",le="+Inf"}[5m]))'
+        record: 'muse:slo_latency_errors:ratio_rate5m'
+      }
+      {
+        enabled: true
+        expression: '(sum by (namespace) (rate(muse_http_request_duration_seconds_bucket{namespace="${names.namespace}",le="+Inf"}[6h])) - sum by (namespace) (rate(muse_http_request_duration_seconds_bucket{namespace="${names.namespace}",le=~"0\\\\.25"}[6h]))) / sum by (namespace) (rate(muse_http_request_duration_seconds_bucket{namespace="${names.namespace}",le="+Inf"}[6h]))'
+        record: 'muse:slo_latency_errors:ratio_rate6h'
+      }
+      {
+        enabled: true
+        expression: '(sum by (namespace) (rate(muse_http_request_duration_seconds_bucket{namespace="${names.namespace}",le="+Inf"}[30m])) - sum by (namespace) (rate(muse_http_request_duration_seconds_bucket{namespace="${names.namespace}",le=~"0\\\\.25"}[30m]))) / sum by (namespace) (rate(muse_http_request_duration_seconds_bucket{namespace="${names.namespace}",le="+Inf"}[30m]))'
+        record: 'muse:slo_latency_errors:ratio_rate30m'
+      }
+      {
+        enabled: true
+        expression: '(sum by (namespace) (rate(muse_http_request_duration_seconds_bucket{namespace="${names.namespace}",le="+Inf"}[30d])) - sum by (namespace) (rate(muse_http_request_duration_seconds_bucket{namespace="${names.namespace}",le=~"0\\\\.25"}[30d]))) / sum by (namespace) (rate(muse_http_request_duration_seconds_bucket{namespace="${names.namespace}",le="+Inf"}[30d]))'
+        record: 'muse:slo_latency_errors:ratio_rate30d'
+      }
+      {
+        enabled: true
+        expression: '1 - muse:slo_latency_errors:ratio_rate30d / 0.01'
+        record: 'muse:slo_latency_error_budget:remaining_ratio'
+      }
+    ]
+    scopes: [
+      monitorWorkspace.id
+      cluster.id
+    ]
+  }
+  dependsOn: [
+    prometheusAssociation
+  ]
+}
+
+resource maintenanceRule 'Microsoft.AlertsManagement/actionRules@2021-08-08' = {
+  name: '${names.alertPrefix}-maintenance'
+  location: 'global'
+  tags: tags
+  properties: {
+    actions: [
+      {
+        actionType: 'RemoveAllActionGroups'
+      }
+    ]
+    description: 'Planned maintenance: drops alert notifications of the stack while enabled.'
+    enabled: maintenanceSuppressAlerts
+    scopes: [
+      resourceGroup().id
+    ]
+  }
+  dependsOn: [
+    logAnalytics
+  ]
+}
+
+resource appInsights 'Microsoft.Insights/components@2020-02-02' = if (availabilityTest) {
+  name: names.appInsights
+  location: location
+  kind: 'web'
+  tags: tags
+  properties: {
+    Application_Type: 'web'
+    DisableLocalAuth: true
+    Flow_Type: 'Bluefield'
+    IngestionMode: 'LogAnalytics'
+    Request_Source: 'rest'
+    WorkspaceResourceId: logAnalytics.id
+    publicNetworkAccessForIngestion: 'Enabled'
+    publicNetworkAccessForQuery: 'Enabled'
+  }
+}
+
+resource availabilityWebTest 'Microsoft.Insights/webtests@2022-06-15' = if (availabilityTest) {
+  name: '${names.alertPrefix}-availability'
+  location: location
+  kind: 'standard'
+  tags: union(tags, {'hidden-link:${appInsights.id}': 'Resource'})
+  properties: {
+    Description: 'GET https://${ingressHost}/readyz every 300 s; alerts when 2+ locations fail.'
+    Enabled: true
+    Frequency: 300
+    Kind: 'standard'
+    Locations: [for (where, i) in availabilityTestLocations: {
+      Id: where
+    }]
+    Name: '${names.alertPrefix}-availability'
+    Request: {
+      FollowRedirects: false
+      HttpVerb: 'GET'
+      ParseDependentRequests: false
+      RequestUrl: 'https://${ingressHost}/readyz'
+    }
+    RetryEnabled: true
+    SyntheticMonitorId: '${names.alertPrefix}-availability'
+    Timeout: 30
+    ValidationRules: {
+      ExpectedHttpStatusCode: 200
+      SSLCertRemainingLifetimeCheck: 30
+      SSLCheck: true
+    }
   }
 }
 
@@ -1116,7 +1826,7 @@ resource museWorkloadSecretsUser 'Microsoft.Authorization/roleAssignments@2022-0
 
 // ---- Outputs
 
-// The Pulumi stack outputs not here: kubeconfig (a secret; `az aks get-credentials` gives it); museDeployment (a Kubernetes Deployment); museGatewayAddress (the Kubernetes Gateway's address); museImage (the Kubernetes Deployment's image (muse:imageTag, which CI sets to the pushed digest)); museUrl (the Kubernetes Gateway's address or ingressHost).
+// The Pulumi stack outputs not here: kubeconfig (a secret; `az aks get-credentials` gives it); museCanary (the release script's canary plan (muse:canarySteps, muse:canaryStepSeconds)); museDeployment (a Kubernetes Deployment); museEvaluateChecks (Kubernetes Jobs the release script runs); museGatewayAddress (the Kubernetes Gateway's address); museImage (the Kubernetes Deployment's image (muse:imageTag, which CI sets to the pushed digest)); museRouteUrn (a Pulumi URN of the Kubernetes HTTPRoute); museUrl (the Kubernetes Gateway's address or ingressHost).
 output clusterName string = cluster.name
 output keyVaultName string = vault.name
 output keyVaultUri string = vault.properties.vaultUri

@@ -1,7 +1,15 @@
 #!/usr/bin/env python3
 """Release one image to one stack, and put the previous image back when the release fails.
 
-    scripts/ci/deploy.py --stack dev --image-tag sha256:<64 hex> --commit "$GITHUB_SHA" --policy-pack policy
+    scripts/ci/deploy.py --stack dev --image-tag sha256:<64 hex> --commit "$GITHUB_SHA" --policy-pack policy \
+        [--canary] [--deadline-minutes 35] [--hard-deadline-minutes 55]
+
+With --canary (what main.yml runs) a release of a new image goes through release_canary.py: the candidate
+next to the stable version, the traffic moved in steps gated on live metrics and an end-to-end check, and on
+failure the whole release undone (the previously deployed commit's program and image). Without it, or for a
+stack's first deploy or the image it already runs, the release below. Either way engine.py first recovers
+what an interrupted update left, keeps the deadlines, passes a SIGINT/SIGTERM on to the running pulumi, and
+checks right after a successful release that the stack converged (exit 4 when not).
 
 1. Record the image the stack runs now, before anything changes: `pulumi stack export` ->
    deployed_image_tag.py (the Deployment's image in state, and the Deployment's URN; none on the first
@@ -49,16 +57,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import check_job
+import release_canary
+from canary_gate import PrometheusSource, Sample, az_token, sample_from
 from deployed_image_tag import deployed_image_tag
 from dns_check import report as public_dns_report
-from update_message import deploy_message, rollback_message
+from engine import Cancelled, Supervisor, converged, recover
+from update_message import commit_of, deploy_message, rollback_message
 from workflow_files import append
 
 HERE = Path(__file__).resolve().parent
@@ -75,6 +90,7 @@ PULUMI_FAILURES = (
 )
 OUTPUT_TAIL_CHARACTERS = 20_000  # of each failed command, in the summary (its full output is in the log)
 
+NOT_CONVERGED = release_canary.NOT_CONVERGED
 RELEASED, NOT_REPLACED, ROLLED_BACK, NOTHING_TO_RETURN_TO, ROLLBACK_FAILED = (
     "released",
     "failed-before-the-deployment-changed",
@@ -82,7 +98,30 @@ RELEASED, NOT_REPLACED, ROLLED_BACK, NOTHING_TO_RETURN_TO, ROLLBACK_FAILED = (
     "nothing-to-return-to",
     "rollback-failed",
 )
-EXIT_CODES = {RELEASED: 0, NOT_REPLACED: 1, ROLLED_BACK: 1, NOTHING_TO_RETURN_TO: 2, ROLLBACK_FAILED: 3}
+EXIT_CODES = {
+    RELEASED: 0,
+    NOT_REPLACED: 1,
+    ROLLED_BACK: 1,
+    release_canary.ABORTED: 1,
+    NOTHING_TO_RETURN_TO: 2,
+    ROLLBACK_FAILED: 3,
+    NOT_CONVERGED: 4,
+}
+# The release's own clock (engine.py says why): the release must be decided by the deadline, the abort and
+# rollback by the hard deadline; both inside main.yml's deploy jobs' `timeout-minutes: 60`.
+DEADLINE_MINUTES = 35
+HARD_DEADLINE_MINUTES = 55
+# Set by main(); run() hands each command to it so a signal or the deadline reaches the running command.
+SUPERVISOR: Supervisor | None = None
+HARD_DEADLINE: float = float("inf")
+
+
+def _rollback_time() -> None:
+    """A failed release's rollback runs until the hard deadline - unless the job is being cancelled."""
+    if SUPERVISOR is not None:
+        if SUPERVISOR.signalled:
+            raise Cancelled(f"{SUPERVISOR.signalled} received: the job is being cancelled")
+        SUPERVISOR.deadline = max(SUPERVISOR.deadline, HARD_DEADLINE)
 
 
 @dataclass
@@ -129,11 +168,25 @@ def run(what: str, args: list[str]) -> Step:
     with subprocess.Popen(
         args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
     ) as process:
+        reader = _reader(process, lines)
+        code = SUPERVISOR.wait(process) if SUPERVISOR is not None else process.wait()
+        reader.join(timeout=30)
+    print("::endgroup::", flush=True)
+    return Step(what, code, "".join(lines))
+
+
+def _reader(process: subprocess.Popen[str], lines: list[str]) -> Any:
+    """Stream the command's output to the log on a thread, so the main thread can watch the clock."""
+    import threading
+
+    def read() -> None:
         for line in process.stdout or ():
             print(line, end="", flush=True)
             lines.append(line)
-    print("::endgroup::", flush=True)
-    return Step(what, process.returncode, "".join(lines))
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    return thread
 
 
 def pulumi(*args: str) -> list[str]:
@@ -283,6 +336,7 @@ def deploy(stack: str, image: str, commit: str, policy_packs: list[str]) -> tupl
     new = release(stack, image, deploy_message(commit), policy_packs)
     if new.ok:
         return RELEASED, summary(stack, RELEASED, previous, new, None, "")
+    _rollback_time()
     failed = new.failed or new.steps[-1]
     if failed.what in ("pulumi config set", "pulumi up"):
         try:
@@ -337,12 +391,179 @@ def placeholder_problem(stack: str) -> str | None:
     )
 
 
+class CommandTools:
+    """release_canary.Tools with the real commands: pulumi, the check scripts, kubectl, az, git."""
+
+    def __init__(self, stack: str, policy_packs: list[str], prometheus_output: str) -> None:
+        self.stack, self.policy_packs, self.prometheus_output = stack, policy_packs, prometheus_output
+        self.kubeconfig = Path(os.environ.get("RUNNER_TEMP") or tempfile.gettempdir()) / f"kubeconfig-{stack}"
+        self._token: tuple[float, str] | None = None
+        self._source: PrometheusSource | None = None
+
+    def _cwd(self, cwd: str | None) -> list[str]:
+        return ["--cwd", cwd] if cwd else []
+
+    def config_set(self, values: dict[str, str], cwd: str | None = None) -> Step:
+        step = Step("pulumi config set", 0, "")
+        for key, value in values.items():
+            step = run(
+                "pulumi config set",
+                pulumi("config", "set", "--stack", self.stack, key, value, *self._cwd(cwd)),
+            )
+            if not step.ok:
+                return step
+        return step
+
+    def up(self, message: str, *, target: str | None = None, cwd: str | None = None) -> Step:
+        # A weight move is targeted at the route and needs no refresh; every other up refreshes (release()).
+        args = ["up", "--stack", self.stack, "--yes", "--diff", "--message", message, *self._cwd(cwd)]
+        args += ["--target", target] if target else ["--refresh"]
+        root = Path(cwd) if cwd else HERE.parent.parent
+        for pack in self.policy_packs:
+            args += ["--policy-pack", str(root / pack)]
+        return run("pulumi up" + (" --target (route weights)" if target else ""), pulumi(*args))
+
+    def outputs(self) -> dict[str, Any]:
+        result = subprocess.run(
+            pulumi("stack", "output", "--stack", self.stack, "--json"),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return dict(json.loads(result.stdout or "{}")) if result.returncode == 0 else {}
+
+    def _kubectl(self) -> list[str]:
+        if not self.kubeconfig.exists():  # verify-rollout.sh writes it (kubelogin, the job's identity)
+            run("kubeconfig (rollout check)", [str(HERE / "verify-rollout.sh"), self.stack])
+        return ["kubectl", "--kubeconfig", str(self.kubeconfig)]
+
+    def end_to_end(self, job: dict[str, Any]) -> tuple[bool, str]:
+        return check_job.run(job, kubectl=self._kubectl())
+
+    def verify(self, checks: dict[str, Any], track: str) -> list[Step]:
+        steps = [run("rollout check", [str(HERE / "verify-rollout.sh"), self.stack])]
+        url, address = stack_output(self.stack, "museUrl"), stack_output(self.stack, "museGatewayAddress")
+        steps.append(run("smoke check", [str(HERE / "smoke-check.sh"), url, address]))
+        if track in checks:
+            ok, detail = self.end_to_end(checks[track])
+            steps.append(
+                Step("end-to-end check (POST /api/v1/evaluate in the cluster)", 0 if ok else 1, detail)
+            )
+        return steps
+
+    def token(self) -> str:
+        # The az session of azure/login cannot renew itself after GitHub's ~5-minute assertion expired: sign
+        # in again from the refreshed federated-token file first (verify-rollout.sh does the same).
+        if self._token is None or time.monotonic() - self._token[0] > 20 * 60:
+            if os.environ.get("AZURE_FEDERATED_TOKEN_FILE"):
+                subprocess.run(
+                    [str(HERE / "az-login-federated.sh")], check=True, capture_output=True, timeout=120
+                )
+            self._token = (time.monotonic(), az_token())
+        return self._token[1]
+
+    def sample(self, version: str) -> Sample:
+        if self._source is None:
+            endpoint = stack_output(self.stack, self.prometheus_output)
+            if not endpoint:
+                raise RuntimeError(f"the stack has no output {self.prometheus_output}: no metrics to gate on")
+            self._source = PrometheusSource(endpoint, token=self.token)
+        return sample_from(self._source.query, version)
+
+    def converged(self, cwd: str | None = None) -> Step:
+        return converged(self.stack, pulumi, run, cwd)  # type: ignore[no-any-return]
+
+    def checkout(self, commit: str) -> str:
+        """The deployed commit in its own worktree with its own locked environment (deployed-venv.sh)."""
+        worktree = Path(os.environ.get("RUNNER_TEMP") or tempfile.gettempdir()) / f"previous-{commit[:12]}"
+        if subprocess.run(["git", "cat-file", "-e", f"{commit}^{{commit}}"], check=False).returncode != 0:
+            run(
+                "git fetch (previous commit)", ["git", "fetch", "--no-tags", "--depth", "1", "origin", commit]
+            )
+        if not worktree.exists():
+            added = run("git worktree add", ["git", "worktree", "add", "--detach", str(worktree), commit])
+            if not added.ok:
+                raise RuntimeError(f"cannot check out {commit}: {added.output[-500:]}")
+        venv = run("deployed commit's environment", [str(HERE / "deployed-venv.sh"), str(worktree)])
+        if not venv.ok:
+            raise RuntimeError(f"cannot install {commit}'s environment: {venv.output[-500:]}")
+        return str(worktree)
+
+
+def previous_commit(stack: str) -> str | None:
+    """The commit of the stack's last successful main.yml update (update_message.py), before this release."""
+    result = subprocess.run(
+        pulumi("stack", "history", "--stack", stack, "--json", "--page-size", "100"),
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise RuntimeError(f"pulumi stack history --stack {stack} failed: {result.stderr.strip()[-2000:]}")
+    for update in json.loads(result.stdout or "[]"):
+        if update.get("kind") == "update" and update.get("result") == "succeeded":
+            commit = commit_of(update.get("message", ""))
+            if commit:
+                return commit
+    return None
+
+
+def canary_deploy(
+    stack: str, image: str, commit: str, policy_packs: list[str], prometheus_output: str, hard_deadline: float
+) -> tuple[str, str]:
+    """A release as a canary (release_canary.py), or the plain release when there is nothing to compare
+    with (first deploy, or the same image again: a program-only change)."""
+    _, previous = recorded_deployment(stack)
+    if previous is None or previous == image:
+        return deploy(stack, image, commit, policy_packs)
+    if SUPERVISOR is None:
+        raise RuntimeError("canary_deploy runs under main()'s supervisor")
+    ctx = release_canary.Context(
+        stack=stack, image=image, previous=previous, commit=commit, previous_commit=previous_commit(stack),
+        supervisor=SUPERVISOR, hard_deadline=hard_deadline,
+        clock=time.monotonic, sleep=time.sleep,
+    )  # fmt: skip
+    result, lines = release_canary.release(ctx, CommandTools(stack, policy_packs, prometheus_output))
+    titles = {
+        RELEASED: "released through the canary",
+        NOT_CONVERGED: (
+            "released, but the stack does NOT converge (a perpetual diff): fix it before the next release"
+        ),
+        release_canary.ABORTED: "FAILED, the canary aborted and the previous release was restored",
+        ROLLBACK_FAILED: "FAILED, and the rollback FAILED: act now (docs/runbook.md, Rollback)",
+    }
+    running = image if result in (RELEASED, NOT_CONVERGED) else previous
+    now = running_cell(running) if result != ROLLBACK_FAILED else "unknown: see below"
+    text = "\n".join(
+        [
+            f"### Deploy `{stack}`: {titles[result]}",
+            "",
+            "| | image | program |",
+            "|---|---|---|",
+            f"| before this release | `{previous}` | `{ctx.previous_commit or 'unknown'}` |",
+            f"| this release | `{image}` | `{commit}` |",
+            f"| running now | {now} | |",
+            "",
+            *lines,
+        ]
+    )
+    return result, text + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stack", required=True)
     parser.add_argument("--image-tag", required=True, help="the digest to release (sha256:<64 hex>)")
     parser.add_argument("--commit", required=True, help="the commit being released (recorded in the update)")
     parser.add_argument("--policy-pack", action="append", default=[], help="passed to pulumi up (repeatable)")
+    parser.add_argument(
+        "--canary", action="store_true", help="release through the canary (release_canary.py)"
+    )
+    parser.add_argument(
+        "--prometheus-output",
+        default="prometheusQueryEndpoint",
+        help="the stack output with the Azure Monitor workspace's Prometheus query endpoint",
+    )
+    parser.add_argument("--deadline-minutes", type=float, default=DEADLINE_MINUTES)
+    parser.add_argument("--hard-deadline-minutes", type=float, default=HARD_DEADLINE_MINUTES)
     args = parser.parse_args(argv)
     if not DIGEST.match(args.image_tag):
         print(f"::error title=Digest::'{args.image_tag}' is not sha256:<64 hex>", flush=True)
@@ -353,8 +574,37 @@ def main(argv: list[str] | None = None) -> int:
     if blocked:
         print(f"::error title=Placeholders ({args.stack})::{' '.join(blocked.split())}", flush=True)
         return 64
+    global SUPERVISOR, HARD_DEADLINE
+    start = time.monotonic()
+    SUPERVISOR = Supervisor(start + args.deadline_minutes * 60)
+    HARD_DEADLINE = start + args.hard_deadline_minutes * 60
+    SUPERVISOR.install()
     try:
-        result, text = deploy(args.stack, args.image_tag, args.commit, args.policy_pack)
+        # What a killed update left (pending operations) is cleared before anything else (engine.py).
+        recovered = recover(args.stack, pulumi, run)
+        if recovered:
+            print(f"::warning title=Recovered ({args.stack})::{recovered.splitlines()[0]}", flush=True)
+            append("GITHUB_STEP_SUMMARY", f"#### Recovered an interrupted update\n\n{recovered}\n\n")
+        if args.canary:
+            result, text = canary_deploy(
+                args.stack,
+                args.image_tag,
+                args.commit,
+                args.policy_pack,
+                args.prometheus_output,
+                HARD_DEADLINE,
+            )
+        else:
+            result, text = deploy(args.stack, args.image_tag, args.commit, args.policy_pack)
+            if result == RELEASED:
+                check = converged(args.stack, pulumi, run)
+                text += f"\n- {check.describe()}\n"
+                if not check.ok:
+                    result = NOT_CONVERGED
+    except Cancelled as error:
+        print(f"::error title=Deploy ({args.stack})::{error}", flush=True)
+        append("GITHUB_STEP_SUMMARY", f"### Deploy `{args.stack}`: stopped ({error})\n")
+        return 1
     except (RuntimeError, ValueError) as error:
         print(f"::error title=Deploy ({args.stack})::{error}", flush=True)
         return 64

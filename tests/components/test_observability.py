@@ -35,6 +35,15 @@ DCR = "azure-native:monitor:DataCollectionRule"
 DCRA = "azure-native:monitor:DataCollectionRuleAssociation"
 WORKBOOK = "azure-native:applicationinsights:Workbook"
 CLUSTER = "azure-native:resources:Resource"  # the AKS cluster (components/kubernetes_cluster.py)
+MONITOR_WORKSPACE = "azure-native:monitor:AzureMonitorWorkspace"
+DCE = "azure-native:monitor:DataCollectionEndpoint"
+RULE_GROUP = "azure-native:alertsmanagement:PrometheusRuleGroup"
+PROCESSING_RULE = "azure-native:alertsmanagement:AlertProcessingRuleByName"
+COMPONENT = "azure-native:applicationinsights:Component"
+WEB_TEST = "azure-native:applicationinsights:WebTest"
+CI_RULE = (
+    "obs-container-insights"  # the Container Insights DCR and association (the others: managed Prometheus)
+)
 GROUP = "rg-test"
 EMAILS = ("oncall@example.com", "platform-team@example.org")
 
@@ -92,6 +101,11 @@ def _alerts(plan: OfflinePlan) -> list[PlannedResource]:
     return plan.of_type(LOG_ALERT) + plan.of_type(METRIC_ALERT)
 
 
+def _node_alerts(plan: OfflinePlan) -> list[PlannedResource]:
+    """The cluster's platform-metric alerts (the availability test's alert is a metric alert too)."""
+    return [a for a in plan.of_type(METRIC_ALERT) if a.name.startswith("obs-node-")]
+
+
 @pytest.mark.slow  # a program run per stack
 def test_workspace_retention_follows_the_stack_and_shared_keys_are_off(stack: str, plan: OfflinePlan) -> None:
     workspace = plan.one(WORKSPACE)
@@ -117,7 +131,7 @@ def test_cluster_ships_container_insights_to_this_workspace(stack: str, plan: Of
         "enabled": True,
         "config": {"logAnalyticsWorkspaceResourceID": workspace_id, "useAADAuth": "true"},
     }
-    rule = plan.one(DCR)
+    rule = plan.one(DCR, CI_RULE)
     [destination] = rule.get("destinations.logAnalytics")
     assert destination["workspaceResourceId"] == workspace_id
     assert rule.get("dataFlows") == [
@@ -125,7 +139,7 @@ def test_cluster_ships_container_insights_to_this_workspace(stack: str, plan: Of
     ]
     assert rule.get("dataSources.extensions.0.extensionName") == "ContainerInsights"
     assert rule.get("dataSources.extensions.0.extensionSettings.dataCollectionSettings.enableContainerLogV2")
-    association = plan.one(DCRA)
+    association = plan.one(DCRA, CI_RULE)
     assert (
         association.get("associationName") == CONTAINER_INSIGHTS_ASSOCIATION == "ContainerInsightsExtension"
     )
@@ -136,7 +150,7 @@ def test_cluster_ships_container_insights_to_this_workspace(stack: str, plan: Of
 
 
 def test_the_rule_streams_every_table_the_queries_read(plan: OfflinePlan) -> None:
-    streams = set(plan.one(DCR).get("dataFlows.0.streams"))
+    streams = set(plan.one(DCR, CI_RULE).get("dataFlows.0.streams"))
     tables = set()
     for query in MuseQueries("muse-dev").all().values():
         # A table starts a pipeline: alone on its line, or as the value of a `let`.
@@ -147,7 +161,8 @@ def test_the_rule_streams_every_table_the_queries_read(plan: OfflinePlan) -> Non
 
 def test_every_alert_runs_at_least_every_5_minutes_over_at_most_5(plan: OfflinePlan) -> None:
     alerts = _alerts(plan)
-    assert len(alerts) == 5
+    # Three log alerts, two node alerts, and in prod (availabilityTest) the probe's alert.
+    assert len(alerts) == {"dev": 5, "prod": 6}[plan.stack]
     for alert in alerts:
         assert _minutes(alert.get("evaluationFrequency")) <= 5, alert.name
         assert _minutes(alert.get("windowSize")) <= 5, alert.name
@@ -198,7 +213,7 @@ def test_log_alerts_query_the_workspace_for_this_stacks_namespace_only(stack: st
 def test_metric_alerts_watch_node_cpu_and_memory_on_the_cluster(stack: str, plan: OfflinePlan) -> None:
     cluster_id = _arm_id(f"Microsoft.ContainerService/managedClusters/{_names(stack).cluster}")
     metrics = {}
-    for alert in plan.of_type(METRIC_ALERT):
+    for alert in _node_alerts(plan):
         assert alert.get("scopes") == [cluster_id]
         [criterion] = alert.get("criteria.allOf")
         assert criterion["metricNamespace"] == "Microsoft.ContainerService/managedClusters"
@@ -213,7 +228,11 @@ def test_metric_alerts_watch_node_cpu_and_memory_on_the_cluster(stack: str, plan
 def test_severities_per_environment(stack: str, plan: OfflinePlan) -> None:
     expected = {"dev": (3, 3), "prod": (1, 2)}[stack]
     assert {a.get("severity") for a in plan.of_type(LOG_ALERT)} == {expected[0]}
-    assert {a.get("severity") for a in plan.of_type(METRIC_ALERT)} == {expected[1]}
+    assert {a.get("severity") for a in _node_alerts(plan)} == {expected[1]}
+    # The public URL failing is a failure, not a capacity warning.
+    assert {a.get("severity") for a in plan.of_type(METRIC_ALERT) if a.name == "obs-availability"} <= {
+        expected[0]
+    }
     assert alert_severities(_config(stack)) == AlertSeverities(*expected)
     dev, prod = alert_severities(_config("dev")), alert_severities(_config("prod"))
     assert prod.failure < dev.failure and prod.capacity < dev.capacity  # lower is more severe
@@ -251,6 +270,14 @@ def test_workbook_tiles_use_the_alert_kql(stack: str, plan: OfflinePlan) -> None
     content = json.loads(workbook.get("serializedData"))
     tiles = {item["name"]: item["content"] for item in content["items"] if item["type"] == 3}
     queries = MuseQueries(names.namespace)
+    monitor_workspace_id = _arm_id(f"Microsoft.Monitor/accounts/{names.monitor_workspace}")
+    # The SLO tiles read the Prometheus recording rules from the Azure Monitor workspace.
+    slo_tiles = {"error-budget", "burn-rate", "version-p95", "version-errors"}
+    for name in slo_tiles:
+        tile = tiles.pop(name)
+        assert tile["queryType"] == 16 and tile["crossComponentResources"] == [monitor_workspace_id], name
+        assert f'namespace="{names.namespace}"' in tile["query"], name
+    assert tiles.pop("probe")["query"].startswith("AppAvailabilityResults")
     assert {name: tile["query"] for name, tile in tiles.items()} == {
         "request-rate": queries.request_rate,
         "error-rate": queries.error_rate,
@@ -270,6 +297,7 @@ def test_workbook_tiles_use_the_alert_kql(stack: str, plan: OfflinePlan) -> None
     for tile in tiles.values():
         assert tile["crossComponentResources"] == [workspace_id]
         assert tile["timeContextFromParameter"] == "TimeRange"
+        assert tile["queryType"] == 0
 
 
 @pytest.mark.slow  # two program runs per stack
@@ -292,12 +320,24 @@ def test_every_taggable_resource_is_tagged(stack: str, plan: OfflinePlan) -> Non
         DCR,
         DCRA,
         WORKBOOK,
+        MONITOR_WORKSPACE,
+        DCE,
+        RULE_GROUP,
+        PROCESSING_RULE,
+        *((COMPONENT, WEB_TEST) if stack == "prod" else ()),
     }
     for resource in children:
         _, module, name = resource.type.split(":")
         sdk = importlib.import_module(f"pulumi_azure_native.{module}")
         args_class = getattr(sdk, f"{name}InitArgs", None) or getattr(sdk, f"{name}Args")
-        if "tags" in inspect.signature(args_class.__init__).parameters:
+        if resource.type == WEB_TEST:
+            # Plus the link to its Application Insights component, which Azure requires.
+            component_id = _arm_id(f"Microsoft.Insights/components/{_names(stack).app_insights}")
+            assert resource.get("tags") == {
+                **standard_tags(config),
+                f"hidden-link:{component_id}": "Resource",
+            }
+        elif "tags" in inspect.signature(args_class.__init__).parameters:
             assert resource.get("tags") == dict(standard_tags(config)), resource.urn
         else:
             assert resource.type == DCRA  # an extension resource: ARM gives it no tags
@@ -318,7 +358,14 @@ def test_every_alert_links_a_runbook_section_that_exists(plan: OfflinePlan) -> N
     anchors = {_slug(h) for h in re.findall(r"(?m)^#{2,4} (.+)$", runbook)}
     links = [a.get("actions.customProperties.runbook") for a in plan.of_type(LOG_ALERT)]
     links += [a.get("actions.0.webHookProperties.runbook") for a in plan.of_type(METRIC_ALERT)]
-    assert len(links) == 5
+    links += [
+        rule["annotations"]["runbook"]
+        for group in plan.of_type(RULE_GROUP)
+        for rule in group.get("rules")
+        if "alert" in rule and rule["annotations"]["runbook"].startswith("docs/")
+    ]
+    # + the four SLO burn alerts and the container-memory alert (the other community alerts link upstream).
+    assert len(links) == {"dev": 5, "prod": 6}[plan.stack] + 5
     for link in links:
         path, anchor = link.split("#")
         assert path == "docs/runbook.md"

@@ -416,6 +416,38 @@ def test_the_heaviest_accepted_evaluations_run_under_the_real_memory_limit(podma
     assert sorted(statuses) == [200] * 4
 
 
+def _combined_worst_body() -> bytes:
+    """Both limits at once: a 1 MiB body (padded with minimal resources, the worst input amplification) whose
+    107 Deployments of 20 empty containers make 10,807 violations (cap 10,922), each repeating a 305-character
+    URN, for a 7.2 MB JSON report (cap 8 MiB); a 400-character URN is refused (422)."""
+    deployments = [
+        {
+            "urn": f"urn:d{i:05d}" + "x" * 300,
+            "type": "kubernetes:apps/v1:Deployment",
+            "name": "d",
+            "properties": {"spec": {"template": {"spec": {"containers": [{}] * 20}}}},
+        }
+        for i in range(107)
+    ]
+    doc = {"schemaVersion": 1, "project": "p", "stack": "s", "environment": "dev", "resources": deployments}
+    head = json.dumps(doc, separators=(",", ":"))[:-2]
+    minimal = json.dumps({"urn": "u", "type": "t", "name": ""}, separators=(",", ":"))
+    count = ((1 << 20) - 64 - len(head) - 2) // (len(minimal) + 1)
+    return (head + "," + ",".join([minimal] * count) + "]}").encode()
+
+
+def test_the_worst_combined_case_twice_at_once_runs_under_the_real_memory_limit(
+    podman: str, image: str
+) -> None:
+    # Two at once (_run_under_the_memory_limit sends each body twice): both evaluation slots at their
+    # input AND output limits, the reports held until written.
+    statuses, oom_killed = _run_under_the_memory_limit(
+        podman, image, str(256 * 1024 * 1024), [(_combined_worst_body(), "application/json")]
+    )
+    assert not oom_killed
+    assert statuses == [200, 200]
+
+
 def test_memory_limit_negative_control_limits_derived_from_a_larger_memory(podman: str, image: str) -> None:
     # The caps computed for 4 GiB let 30,000 empty containers through (about 150,000 violations): under the
     # real 256 MiB that is what OOM-killed the former service.

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import copy
 import ipaddress
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,7 +34,14 @@ HTTP_ROUTE = "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute"
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 METADATA_ENDPOINT = ipaddress.ip_address("169.254.169.254")
 
-AMA_METRICS = ({"kubernetes.io/metadata.name": "kube-system"}, {"rsName": "ama-metrics"})
+# The collectors' pod labels as the add-on's chart writes them (file, commit and scrape roles in the JSON):
+# the policy is checked against upstream's labels, not against a copy of the manifest's constant.
+UPSTREAM = json.loads((Path(__file__).parent / "upstream" / "ama-metrics-collectors.json").read_text())
+_AGENT_NAMESPACE = {"kubernetes.io/metadata.name": UPSTREAM["namespace"]}
+# The replica runs every scrape job that uses service discovery (PodMonitor, pod annotations): Muse's path.
+AMA_METRICS = (_AGENT_NAMESPACE, dict(UPSTREAM["collectors"]["replica"]["pod_labels"]))
+# The per-node DaemonSet scrapes node-level targets and static configs only: not admitted (least privilege).
+AMA_METRICS_NODE = (_AGENT_NAMESPACE, dict(UPSTREAM["collectors"]["daemonset"]["pod_labels"]))
 COREDNS = ({"kubernetes.io/metadata.name": "kube-system"}, {"k8s-app": "kube-dns"})
 
 
@@ -77,7 +86,9 @@ def _policy(plan: OfflinePlan) -> dict[str, Any]:
 
 
 def _gateway_proxies(plan: OfflinePlan) -> tuple[dict[str, str], dict[str, str]]:
-    [policy_peer] = _policy(plan)["ingress"][0]["from"]
+    # The rule's peer with a namespace selector: the Gateway's namespace (the other peer is the release's
+    # end-to-end check pods in Muse's own namespace, components/muse_workload/evaluate_check.py).
+    [policy_peer] = [p for p in _policy(plan)["ingress"][0]["from"] if "namespaceSelector" in p]
     namespace = policy_peer["namespaceSelector"]["matchLabels"]
     return namespace, {"gateway.networking.k8s.io/gateway-name": "muse"}
 
@@ -103,10 +114,29 @@ def test_each_port_admits_exactly_who_needs_it(plan: OfflinePlan) -> None:
     assert not admits(ingress, "from", proxies, METRICS_PORT)  # the Gateway never reaches the metrics
     assert not admits(ingress, "from", AMA_METRICS, PORT)
     assert not admits(ingress, "from", other, PORT) and not admits(ingress, "from", other, METRICS_PORT)
+    # the end-to-end check pods reach the API port of the pods in their own namespace, never the metrics
+    check = ({"kubernetes.io/metadata.name": "muse-dev"}, {"muse.check": "evaluate"})
+    assert admits(ingress, "from", check, PORT) and not admits(ingress, "from", check, METRICS_PORT)
     # the ama-metrics label outside kube-system is anybody's pod
     assert not admits(
         ingress, "from", ({"kubernetes.io/metadata.name": "muse"}, AMA_METRICS[1]), METRICS_PORT
     )
+
+
+def test_the_node_collector_which_runs_no_service_discovery_jobs_is_not_admitted(plan: OfflinePlan) -> None:
+    ingress = _policy(plan)["ingress"]
+    assert not admits(ingress, "from", AMA_METRICS_NODE, METRICS_PORT)
+    assert not admits(ingress, "from", AMA_METRICS_NODE, PORT)
+
+
+def test_upstream_labels_negative_control_a_policy_with_renamed_labels_admits_no_collector(
+    plan: OfflinePlan,
+) -> None:
+    # The labels upstream might rename to (the DaemonSet's key on the replica): the check follows upstream's
+    # record, so a manifest constant that drifted from it fails here instead of passing against itself.
+    drifted = copy.deepcopy(_policy(plan))
+    drifted["ingress"][1]["from"][0]["podSelector"]["matchLabels"] = {"dsName": "ama-metrics"}
+    assert not admits(drifted["ingress"], "from", AMA_METRICS, METRICS_PORT)
 
 
 def test_metrics_negative_control_the_former_policy_admits_no_scraper(plan: OfflinePlan) -> None:
@@ -165,3 +195,69 @@ def test_the_memory_limit_gives_the_service_its_documented_caps() -> None:
     settings = load_settings({"MUSE_API_TOKEN": "t" * 32, "MUSE_MEMORY_LIMIT_BYTES": str(limit)})
     limits = derive_limits(settings)
     assert (limits.max_body_bytes, limits.max_violations) == (MIB, 10922)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Plain HTTP carries no bearer token: what a Gateway listener routes, read as Gateway API matches requests
+# (gateway.networking.k8s.io/v1 HTTPRoute: a rule matches when any of its matches does; a match needs its path
+# (Exact: equal; PathPrefix: equal or followed by "/", element-wise) and, when set, its method; a request no
+# route matches gets 404 from the Gateway and never reaches a backend).
+
+API_REQUESTS = [("GET", "/api/v1/policies"), ("POST", "/api/v1/evaluate"), ("GET", "/api/v1/governance")]
+
+
+def _path_matches(match: dict[str, Any], path: str) -> bool:
+    kind, value = match["path"]["type"], match["path"]["value"]
+    if kind == "Exact":
+        return path == value
+    prefix = value.rstrip("/")
+    return path in (value, prefix) or prefix == "" or path.startswith(prefix + "/")
+
+
+def routed(routes: list[dict[str, Any]], listener: str, method: str, path: str) -> bool:
+    """Whether a request on ``listener`` reaches a backend (a redirect route reaches none)."""
+    for route in routes:
+        if not any(p.get("sectionName") == listener for p in route["parentRefs"]):
+            continue
+        for rule in route["rules"]:
+            if not rule.get("backendRefs"):
+                continue
+            for match in rule.get("matches", [{"path": {"type": "PathPrefix", "value": "/"}}]):
+                if _path_matches(match, path) and match.get("method", method) == method:
+                    return True
+    return False
+
+
+def _routes(plan: OfflinePlan) -> list[dict[str, Any]]:
+    return [dict(route.get("spec")) for route in plan.of_type(HTTP_ROUTE)]
+
+
+def test_plain_http_routes_no_api_request_and_still_the_probes(plan: OfflinePlan) -> None:
+    routes = _routes(plan)
+    for method, path in API_REQUESTS:
+        assert not routed(routes, "http", method, path)
+    listeners = {p["sectionName"] for route in routes for p in route["parentRefs"]}
+    if "https" in listeners:  # a host: the API on HTTPS, plain HTTP only redirects
+        assert all(routed(routes, "https", method, path) for method, path in API_REQUESTS)
+        assert not routed(routes, "http", "GET", "/healthz")
+    else:  # no host (dev): the smoke check's /healthz still answers on plain HTTP
+        assert routed(routes, "http", "GET", "/healthz") and routed(routes, "http", "GET", "/readyz")
+        assert not routed(routes, "http", "GET", "/healthz/../api/v1/policies")
+        assert not routed(routes, "http", "POST", "/healthz")
+
+
+def test_plain_http_negative_control_the_former_catch_all_route_serves_the_api(plan: OfflinePlan) -> None:
+    former = [
+        {
+            **route,
+            "rules": [
+                {**rule, "matches": [{"path": {"type": "PathPrefix", "value": "/"}}]}
+                for rule in route["rules"]
+            ],
+        }
+        for route in _routes(plan)
+    ]
+    listeners = {p["sectionName"] for route in former for p in route["parentRefs"]}
+    listener = "https" if "https" in listeners else "http"
+    # Without a host that is the token in clear: dev's former route served the API on plain HTTP.
+    assert all(routed(former, listener, method, path) for method, path in API_REQUESTS)

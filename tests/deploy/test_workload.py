@@ -90,6 +90,8 @@ def test_every_kubernetes_object_goes_through_the_clusters_provider(plan: Offlin
         ("PodDisruptionBudget", app, "muse"),
         ("HorizontalPodAutoscaler", app, "muse"),
         ("NetworkPolicy", app, "muse-ingress"),
+        # The metrics add-on's settings: the one object outside Muse's namespaces (it lives with the add-on).
+        ("ConfigMap", "kube-system", "ama-metrics-settings-configmap"),
     }
     if _config(plan.stack).ingress_host:  # prod: the certificate's reader and the HTTP -> HTTPS redirect
         expected |= {
@@ -115,7 +117,7 @@ def test_namespace_enforces_the_restricted_pod_security_standard(plan: OfflinePl
     for mode in ("enforce", "audit", "warn"):
         assert labels[f"pod-security.kubernetes.io/{mode}"] == "restricted"
     # Only the Gateway and the objects that must sit beside it live in the Gateway's namespace.
-    namespaced = {(kind, ns) for kind, ns, _ in _objects(plan) if kind != "Namespace"}
+    namespaced = {(kind, ns) for kind, ns, _ in _objects(plan) if kind != "Namespace" and ns != "kube-system"}
     beside_the_gateway = {(kind, ns) for kind, ns in namespaced if ns == names.gateway_namespace}
     assert {ns for _, ns in namespaced} == {names.namespace, names.gateway_namespace}
     assert {kind for kind, _ in beside_the_gateway} <= {"Gateway", "ServiceAccount", "HTTPRoute", "ConfigMap"}
@@ -415,8 +417,10 @@ def test_the_gateway_routes_to_the_service_and_only_its_pods_reach_muse(plan: Of
         "matchLabels": {"kubernetes.io/metadata.name": names.namespace}
     }
     # Cilium admits traffic to Muse only from the Gateway's proxy pods: Istio labels them with the Gateway's
-    # name (kube-gateway.yaml), in the Gateway's namespace.
-    [source] = policy.get("spec.ingress.0.from")
+    # name (kube-gateway.yaml), in the Gateway's namespace; and from the release's end-to-end check pods in
+    # Muse's namespace (components/muse_workload/evaluate_check.py).
+    [source, check] = policy.get("spec.ingress.0.from")
+    assert check == {"podSelector": {"matchLabels": {"muse.check": "evaluate"}}}
     assert source == {
         "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": names.gateway_namespace}},
         "podSelector": {

@@ -143,3 +143,41 @@ def test_the_vendored_folder_names_its_source_and_licence() -> None:
     source = (folder / "SOURCE.md").read_text()
     assert "Azure/bicep-types-az" in source and "1f896de2db966ad91e8f7d7d981e11d32e4f5d8d" in source
     assert "MIT License" in (folder / "LICENSE").read_text()
+
+
+def _vendored() -> list[tuple[str, str]]:
+    """(ARM type, API version) of every vendored file (export/arm_types/<namespace>/<version>/<type>.json)."""
+    found = []
+    for path in sorted(arm_types.VENDORED.glob("*/*/*.json")):
+        types = json.loads(path.read_text())
+        arm_type, _, version = str(types[0]["name"]).partition("@")
+        found.append((arm_type, version))
+    return found
+
+
+@pytest.mark.parametrize(("arm_type", "version"), _vendored())
+def test_every_vendored_file_is_what_extract_takes_from_shared(arm_type: str, version: str) -> None:
+    path = (
+        REPO_ROOT.parent / "shared" / "bicep-types" / arm_type.split("/")[0].lower() / version / "types.json"
+    )
+    if not path.is_file():
+        pytest.skip(f"{path} is not here (../shared exists only beside the repository on the workplace)")
+    vendored = arm_types.vendored_path(arm_type, version)
+    assert json.loads(vendored.read_text()) == arm_types.extract(
+        json.loads(path.read_text()), arm_type, version
+    )
+
+
+def test_a_typed_body_outside_its_type_data_stops_the_export(plans: tuple[StackPlan, ...]) -> None:
+    """The web test's body against Microsoft.Insights/webtests@2022-06-15, and a misspelled property refused
+    (the SDK's camelCase where ARM wants PascalCase is exactly the defect this check caught)."""
+    plan = next(p for p in plans if p.stack == "prod")
+    mapping = MAPPINGS["azure-native:applicationinsights:WebTest"]
+    [test] = [r for r in plan.plan.resources if r.type == "azure-native:applicationinsights:WebTest"]
+    body = {"name": test.properties["webTestName"], **mapping.to_arm(test)}
+    types = arm_types.load("Microsoft.Insights/webtests", "2022-06-15")
+    assert arm_types.validate(types, body, open_unions=True) == []
+    broken = copy.deepcopy(body)
+    broken["properties"]["requestUrl"] = broken["properties"]["Request"].pop("RequestUrl")
+    problems = arm_types.validate(types, broken, open_unions=True)
+    assert any("properties.requestUrl: not a property" in p for p in problems), problems

@@ -35,8 +35,13 @@ def deployment_parameters(plan: StackPlan, ast: dict[str, Any]) -> dict[str, Any
         values = parameter_file(plan.stack)
     else:
         values = {k: v for k, v in plan.stack_config.items() if k not in NOT_PARAMETERS}
-    secure = [n for n, p in ast["parameters"].items() if any(d["type"] == "secure" for d in p["decorators"])]
-    return {**values, **dict.fromkeys(secure, SECRET_VALUE)}
+    secure = {
+        n: p["type"]
+        for n, p in ast["parameters"].items()
+        if any(d["type"] == "secure" for d in p["decorators"])
+    }
+    # A secure string gets a value; a secure object (the webhook URLs) none, as neither stack file sets one.
+    return {**values, **{n: {} if kind == "object" else SECRET_VALUE for n, kind in secure.items()}}
 
 
 def _without_nulls(value: Any) -> Any:

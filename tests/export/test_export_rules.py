@@ -74,6 +74,10 @@ def test_a_resource_only_some_plans_have_gets_the_condition_of_its_optional_para
         "gatewayTlsServiceAccountCredential": "!empty(ingressHost)",
         "gatewayTlsCertificateSecretsUser": "!empty(ingressHost)",
         "vaultIngressTlsCertificate": "!empty(ingressHost)",
+        # The external probe, its component and its alert (muse:availabilityTest).
+        "appInsights": "availabilityTest",
+        "availabilityWebTest": "availabilityTest",
+        "availabilityAlert": "availabilityTest",
     }
 
 

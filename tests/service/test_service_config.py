@@ -25,7 +25,7 @@ def test_defaults() -> None:
     assert settings.log_level == "INFO"
     assert settings.max_body_bytes == 1024 * 1024
     assert (settings.drain_seconds, settings.shutdown_timeout_seconds, settings.grace_seconds) == (5, 20, 15)
-    assert settings.keep_alive_seconds == 75
+    assert settings.keep_alive_seconds == 30
     assert settings.git_revision == "unknown"
     assert settings.version == "unknown"
     assert (settings.header_timeout_seconds, settings.body_timeout_seconds) == (10, 20)
@@ -98,6 +98,11 @@ def test_missing_token_is_named() -> None:
         (
             {"MUSE_KEEP_ALIVE_SECONDS": "0"},
             "MUSE_KEEP_ALIVE_SECONDS: Input should be greater than or equal to 1",
+        ),
+        # The former default: an idle connection must be closed within 30 s.
+        (
+            {"MUSE_KEEP_ALIVE_SECONDS": "75"},
+            "MUSE_KEEP_ALIVE_SECONDS: Input should be less than or equal to 30",
         ),
         ({"MUSE_GIT_REVISION": "a b"}, "MUSE_GIT_REVISION: String should match pattern"),
         (

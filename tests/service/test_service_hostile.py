@@ -19,10 +19,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from starlette.responses import JSONResponse
 from starlette.testclient import TestClient
 
 import muse.app
+import muse.governance.inventory
 import muse.governance.policies
 import muse.logs
 import muse.server
@@ -248,13 +248,40 @@ def test_lone_surrogate_and_deep_nesting_are_400_without_internal_names(body: by
     assert "Error" not in response.json()["detail"]  # no RecursionError, UnicodeEncodeError, ...
 
 
-def test_surrogate_negative_control_the_json_module_accepts_what_cannot_be_answered() -> None:
-    # The former decoder (json.loads) accepted a lone surrogate, and the response could not encode it: 500.
-    value = json.loads(rb'"\ud800"')
-    with pytest.raises(UnicodeEncodeError):
-        JSONResponse({"project": value})
-    with pytest.raises(InventoryError):
-        decode_inventory(rb'"\ud800"')
+def _former_decode_inventory(raw: bytes | bytearray | str) -> Any:
+    """The service's decoder before pydantic-core's parser (muse/governance/inventory.py at a82401c):
+    json.loads, which accepts a lone surrogate and raises RecursionError on deep nesting."""
+    try:
+        data = json.loads(raw)
+    except UnicodeDecodeError:
+        raise InventoryError("malformed JSON: body is not valid UTF-8") from None
+    except json.JSONDecodeError as exc:
+        raise InventoryError(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except (ValueError, RecursionError) as exc:
+        raise InventoryError(f"malformed JSON: {type(exc).__name__}: {str(exc)[:200]}") from None
+    return muse.governance.inventory.parse_inventory(data)
+
+
+@pytest.mark.parametrize(
+    ("body", "former_status"),
+    [
+        (
+            rb'{"schemaVersion": 1, "project": "\ud800", "stack": "s", "environment": "e", "resources": []}',
+            500,
+        ),
+        (b"[" * 100_000, 400),  # a 400, but its detail names RecursionError
+    ],
+)
+def test_surrogate_and_nesting_negative_control_the_former_decoder_in_the_service(
+    monkeypatch: pytest.MonkeyPatch, body: bytes, former_status: int
+) -> None:
+    monkeypatch.setattr(muse.app, "decode_inventory", _former_decode_inventory)
+    with TestClient(create_app(_settings()), raise_server_exceptions=False) as client:
+        headers = {**AUTH, "Content-Type": "application/json"}
+        response = client.post("/api/v1/evaluate", content=body, headers=headers)
+    assert response.status_code == former_status
+    if former_status == 400:
+        assert "RecursionError" in response.json()["detail"]
 
 
 @contextlib.contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -139,6 +140,30 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str, str]] = [
     ("dev", {"muse:systemNodeVmSize": "Standard_D1_v2"}, "systemNodeVmSize", "at least 4 vCPUs"),
     # The former 2-vCPU dev default: below use-system-pools.md's 4-vCPU minimum.
     ("dev", {"muse:systemNodeVmSize": "Standard_D2ds_v5"}, "systemNodeVmSize", "at least 4 vCPUs"),
+    # Live signals: prod is probed from outside, from enough places; the probe needs a host.
+    ("prod", {"muse:availabilityTest": False}, "availabilityTest", "watched from outside"),
+    ("dev", {"muse:availabilityTest": True}, "availabilityTest", "set ingressHost"),
+    (
+        "prod",
+        {"muse:availabilityTestLocations": ["emea-nl-ams-azr"] * 5},
+        "availabilityTestLocations",
+        "at least 5 distinct",
+    ),
+    ("dev", {"muse:availabilityTestLocations": ["westeurope"]}, "availabilityTestLocations", "location id"),
+    # SLO: an alert that can never fire, a ticket faster than the page, a number that is none.
+    ("dev", {"muse:sloLatencyPercent": "60"}, "sloPageBurnRate", "could never fire"),
+    ("dev", {"muse:sloTicketBurnRate": "20"}, "sloTicketBurnRate", "below sloPageBurnRate"),
+    ("dev", {"muse:sloAvailabilityPercent": "three nines"}, "sloAvailabilityPercent", "number"),
+    ("dev", {"muse:sloAvailabilityPercent": "100"}, "sloAvailabilityPercent", "less than 100"),
+    # Webhooks: https only; a URL with a token must be a secret (encrypted in the stack file).
+    ("dev", {"muse:alertWebhooks": ["http://hooks.example.com/x"]}, "alertWebhooks", "https://"),
+    (
+        "dev",
+        {"muse:alertWebhooks": ["https://hooks.example.com/services/T0/B0/abcdefghijklmnopqrstuvwx"]},
+        "alertWebhooks",
+        "--secret",
+    ),
+    ("dev", {"muse:alertWebhooks": ["https://hooks.example.com/x?code=abc"]}, "alertWebhooks", "--secret"),
 ]
 
 
@@ -183,6 +208,7 @@ def test_every_problem_is_listed_in_one_message() -> None:
             "protectStatefulResources",
             "alertEmails",
             "operatorsGroupObjectId",
+            "availabilityTest",
         ]
     )
     assert str(raised.value).count("\n  - muse:") == len(keys)
@@ -203,6 +229,7 @@ def test_a_broken_key_does_not_hide_rules_on_other_keys() -> None:
             ingressTlsCertificateIssuer="Unknown",
             operatorsGroupObjectId="3f2b6c1e-9a4d-4e8f-b7c2-1d5e6f7a8b9c",
             alertEmails='["oncall@contoso.com"]',
+            availabilityTest="true",
         )
     assert {p.key for p in raised.value.problems} == {"replicas", "clusterTier"}
 
@@ -304,18 +331,20 @@ def test_negative_control_prod_with_a_group_and_a_receiver_passes_the_people_rul
     assert config.alert_emails == ("oncall@contoso.com",)
 
 
-def test_a_receiver_kind_added_later_counts_for_the_prod_rule() -> None:
-    # alert_receivers counts every listed kind: a second kind with one entry satisfies prod on its own.
+def test_every_receiver_kind_counts_for_the_prod_rule() -> None:
+    # alert_receivers counts every kind: a webhook alone satisfies prod; neither kind fails it.
     from stack import config as config_module
 
-    assert config_module.alert_receivers({"alert_emails": ()}) == 0
-    assert config_module.alert_receivers({"alert_emails": ("a@contoso.com",)}) == 1
-    original = config_module._RECEIVER_FIELDS
-    try:
-        config_module._RECEIVER_FIELDS = (*original, "alert_webhooks")
-        assert config_module.alert_receivers({"alert_emails": (), "alert_webhooks": ("https://x",)}) == 1
-    finally:
-        config_module._RECEIVER_FIELDS = original
+    assert config_module.alert_receivers({"alert_emails": (), "alert_webhooks": ()}) == 0
+    assert config_module.alert_receivers({"alert_emails": ("a@contoso.com",), "alert_webhooks": ()}) == 1
+    assert config_module.alert_receivers({"alert_emails": (), "alert_webhooks": ("https://x",)}) == 1
+    # Every StackConfig field that lists receivers is a kind the rule counts (a new kind cannot be missed).
+    receiver_fields = {
+        name
+        for name in StackConfig.model_fields
+        if name.startswith("alert_") and name.endswith(("_emails", "_webhooks"))
+    }
+    assert receiver_fields == set(config_module._RECEIVER_FIELDS)
 
 
 def test_an_unquoted_version_is_told_to_be_quoted() -> None:
@@ -351,3 +380,20 @@ def test_the_stack_file_reader_keeps_the_number_for_the_check(tmp_path: Any) -> 
     # Negative control: without the source text only the truncated number is left to print.
     [truncated] = unquoted_numbers(files.stack_file_config)
     assert 'quote it: "1.3"' in truncated.message
+
+
+def test_a_webhook_with_a_token_is_accepted_as_a_secret_and_a_plain_one_without() -> None:
+    dev = dict(read_stack("dev").config)
+    slack = "https://hooks.example.com/services/T0/B0/abcdefghijklmnopqrstuvwx"
+    as_secret = load_stack_config(
+        "dev",
+        {**dev, "muse:alertWebhooks": json.dumps([slack])},
+        secret_keys=frozenset({"muse:alertWebhooks"}),
+    )
+    assert as_secret.alert_webhooks == (slack,)
+    # A URL without a credential (e.g. an Entra-ID-secured endpoint) may stay plain text.
+    plain = load_stack_config("dev", {**dev, "muse:alertWebhooks": '["https://oncall.example.com/alerts"]'})
+    assert plain.alert_webhooks == ("https://oncall.example.com/alerts",)
+    # The same token URL as plain text is refused (the negative control of the secret check).
+    with pytest.raises(ConfigError, match="--secret"):
+        load_stack_config("dev", {**dev, "muse:alertWebhooks": json.dumps([slack])})

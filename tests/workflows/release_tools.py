@@ -158,8 +158,56 @@ def history_entry(world: dict[str, Any], message: str, result: str) -> dict[str,
     }
 
 
+def _slow_up(world: dict[str, Any], args: list[str]) -> int | None:
+    """`up_seconds`: the update runs that long, and SIGINT/SIGTERM cancel it the way Pulumi does
+    (pulumi/pulumi pkg/backend/cancellation_scope.go: the first signal cancels - no new resource operation
+    starts, the running one finishes and is checkpointed - a second one terminates). Here the running
+    operation is the Deployment's update: it is left pending (state export's `pending_operations`, type
+    "updating"), as an update killed mid-operation leaves it. None: the update was not slow and goes on."""
+    seconds = float(world.get("up_seconds", 0))
+    if not seconds:
+        return None
+    import signal as signals
+
+    got: list[str] = []
+    signals.signal(signals.SIGINT, lambda n, f: got.append(signals.Signals(n).name))
+    signals.signal(signals.SIGTERM, lambda n, f: got.append(signals.Signals(n).name))
+    world["pending_operations"] = [
+        {"resource": {"urn": urns(world["stack"])["deployment"], "type": "kubernetes:apps/v1:Deployment"},
+         "type": "updating"}
+    ]  # fmt: skip
+    world["up_running"] = True
+    save(world)
+    end = time.monotonic() + seconds
+    while time.monotonic() < end and not got:
+        time.sleep(0.05)
+    fresh = load()
+    fresh["calls"] = world["calls"]
+    world.clear()
+    world.update(fresh)
+    world["up_running"] = False
+    if got:
+        world["up_signals"] = [*world.get("up_signals", []), *got]
+        print(f"{got[0] if got[0] != 'SIGINT' else '^C'} received; cancelling.", flush=True)
+        print("error: update canceled", file=sys.stderr)
+        world["history"].insert(0, history_entry(world, flag(args, "--message", "") or "", "failed"))
+        return 1
+    world["pending_operations"] = []
+    return None
+
+
 def pulumi_up(world: dict[str, Any], args: list[str]) -> int:
+    slow = _slow_up(world, args)
+    if slow is not None:
+        return slow
     world["up_calls"] = world.get("up_calls", 0) + 1
+    if world.get("pending_operations"):
+        # The engine goes on and warns (pkg/engine/lifecycletest TestUpdateShowsWarningWithPendingOperations).
+        world["up_with_pending_operations"] = world.get("up_with_pending_operations", 0) + 1
+        print(
+            f"warning: Attempting to deploy or update resources with {len(world['pending_operations'])} "
+            "pending operations from previous deployment."
+        )
     world["up_args"] = [*world.get("up_args", []), args]
     message = flag(args, "--message", "") or ""
     scripted = world.get("up_failures", {}).get(str(world["up_calls"]))
@@ -236,6 +284,24 @@ def pulumi(world: dict[str, Any], args: list[str]) -> int:
             return int(preview["exit"])
         print(preview["output"])
         return int(preview["exit"])
+    if args[:1] == ["refresh"]:
+        # Reads the live state: clears pending updates and deletes (pulumi/pulumi pkg/engine/lifecycletest/
+        # pulumi_test.go TestRefreshWithPendingOperations) and keeps pending creates unless
+        # --clear-pending-creates drops them (pkg/cmd/pulumi/operations/refresh.go). A stack whose DIY lock
+        # file is left fails first (pkg/backend/diy/lock.go checkForLock).
+        if world.get("locked"):
+            print(
+                "error: the stack is currently locked by 1 lock(s). Either wait for the other process(es) to "
+                "end or delete the lock file with `pulumi cancel`.",
+                file=sys.stderr,
+            )
+            return 255
+        keep = "--clear-pending-creates" not in args
+        world["pending_operations"] = [
+            op for op in world.get("pending_operations", []) if keep and op["type"] == "creating"
+        ]
+        print("Refreshing (dev):\nResources:\n    42 unchanged")
+        return 0
     if command == ["config", "set"]:
         key, value = [a for a in args[2:] if not a.startswith("-") and a != flag(args, "--stack")][:2]
         world["config"][key] = value
@@ -254,6 +320,8 @@ def pulumi(world: dict[str, Any], args: list[str]) -> int:
                 }
             )
         state = {"version": 3, "deployment": {"manifest": {}, "resources": resources}}
+        if world.get("pending_operations"):
+            state["deployment"]["pending_operations"] = world["pending_operations"]
         Path(str(flag(args, "--file"))).write_text(json.dumps(state), encoding="utf-8")
         return 0
     if command[:1] == ["stack"] and "output" in args:

@@ -48,8 +48,8 @@ READ_ONLY_SCRIPTS = {
     "scripts/ci/install_pulumi.py",  # installs the checksum-checked CLI and plugins (test_pulumi_binaries.py)
 }
 DEPLOY_CALL = (
-    'scripts/ci/deploy.py --stack "$STACK" --image-tag "$IMAGE_DIGEST" --commit "$RELEASE_COMMIT" '
-    "--policy-pack policy"
+    'exec scripts/ci/deploy.py --stack "$STACK" --image-tag "$IMAGE_DIGEST" --commit "$RELEASE_COMMIT" '
+    "--policy-pack policy --canary"
 )
 
 
@@ -387,6 +387,9 @@ def test_deploy_releases_the_built_digest(main: Workflow, job_id: str) -> None:
     assert "docker build" not in scripts and "build-image.sh" not in scripts
     (up,) = pulumi_steps(job, "up")
     assert up.run == DEPLOY_CALL
+    # The abort re-applies the previously deployed commit's program: the clone must hold it.
+    checkout = job.steps[index_of(job, "actions/checkout")]
+    assert checkout.inputs["fetch-depth"] == 0
     assert up.stack_name == "$STACK" and job.env["STACK"] == job_id.removeprefix("deploy-")
     assert job.env["PULUMI_BACKEND_URL"] == "${{ vars.PULUMI_BACKEND_URL }}"
 

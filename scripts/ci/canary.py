@@ -1,0 +1,122 @@
+"""The canary stepper: moves the candidate's share of the Gateway's traffic up in steps while the gate holds.
+
+    outcome = run_canary(plan, ops, Gate(), clock=time.monotonic, sleep=time.sleep, deadline=...)
+
+1. Before any traffic: the end-to-end check (`ops.end_to_end`, a real POST /api/v1/evaluate of a canned
+   inventory to the candidate's own Service from inside the cluster, scripts/ci/check_job.py). A
+   candidate that fails its main API path never gets a single user request.
+2. For each weight of the plan (stack config `canarySteps`, e.g. 10 -> 50 -> 100, each held
+   `canaryStepSeconds` >= 60): `ops.set_weight` (the HTTPRoute's backendRefs weights, through Pulumi), the
+   end-to-end check again, then a gate check (canary_gate.py) every `check_seconds` until the step's time is
+   up. Two bad checks in a row abort at once, mid-step; a step that saw no good check aborts at its end.
+3. The deadline (deploy.py's, inside the job's timeout) is checked before each step and each wait: a canary
+   that could not finish its next step in time aborts rather than be killed half-way.
+
+The stepper never moves the weight back itself: the caller does, at once, on any abort (deploy.py), so an
+exception here (a failed weight move, a query error) aborts the same way. Standard library only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from canary_gate import Gate, Sample
+
+
+@dataclass(frozen=True)
+class Plan:
+    steps: tuple[int, ...]  # percent of the traffic on the candidate, increasing, ending at 100
+    step_seconds: int
+    check_seconds: int
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not self.steps or list(self.steps) != sorted(set(self.steps)) or self.steps[-1] != 100:
+            problems.append(f"steps {list(self.steps)} must increase strictly and end at 100")
+        if any(not 0 < s <= 100 for s in self.steps):
+            problems.append(f"steps {list(self.steps)} must each be 1-100")
+        if self.check_seconds <= 0 or self.step_seconds < 2 * self.check_seconds:
+            problems.append(
+                f"a step of {self.step_seconds} s must hold at least two checks of {self.check_seconds} s"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    @classmethod
+    def of(cls, steps: Sequence[int], step_seconds: int, check_seconds: int) -> Plan:
+        return cls(tuple(int(s) for s in steps), int(step_seconds), int(check_seconds))
+
+
+class Ops(Protocol):
+    def set_weight(self, weight: int) -> None: ...
+    def sample(self) -> Sample: ...
+    def end_to_end(self) -> tuple[bool, str]: ...
+
+
+@dataclass
+class Outcome:
+    promoted: bool
+    reason: str
+    weight: int  # the candidate's share when the canary ended
+    events: list[tuple[float, str]] = field(default_factory=list)
+    first_bad_check_at: float | None = None
+    decided_at: float | None = None
+
+
+def run_canary(
+    plan: Plan,
+    ops: Ops,
+    gate: Gate,
+    *,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+    deadline: float,
+    log: Callable[[str], None] = print,
+) -> Outcome:
+    start = clock()
+    outcome = Outcome(False, "", 0)
+
+    def note(text: str) -> None:
+        outcome.events.append((round(clock() - start, 2), text))
+        log(f"canary: {text}")
+
+    def stop(reason: str) -> Outcome:
+        outcome.reason, outcome.decided_at = reason, clock() - start
+        note(f"ABORT: {reason}")
+        return outcome
+
+    try:
+        ok, detail = ops.end_to_end()
+        note(f"end-to-end check before any traffic: {'passed' if ok else 'FAILED'} ({detail})")
+        if not ok:
+            return stop(f"the end-to-end check failed before any traffic: {detail}")
+        for weight in plan.steps:
+            if clock() + plan.step_seconds > deadline:
+                return stop(f"the deadline leaves no time for the {weight} % step")
+            ops.set_weight(weight)
+            outcome.weight = weight
+            step_start = clock()
+            note(f"candidate at {weight} %")
+            ok, detail = ops.end_to_end()
+            if not ok:
+                return stop(f"the end-to-end check failed at {weight} %: {detail}")
+            good_before = gate.good_checks
+            while clock() - step_start < plan.step_seconds:
+                sleep(min(plan.check_seconds, max(0.0, plan.step_seconds - (clock() - step_start))))
+                found = gate.observe(ops.sample())
+                if found and gate.history[-1][0].has_signal and outcome.first_bad_check_at is None:
+                    outcome.first_bad_check_at = clock() - start
+                note(f"check at {weight} %: {'; '.join(found) or 'healthy'}")
+                if gate.abort:
+                    return stop(
+                        f"{gate.thresholds.consecutive} bad checks in a row at {weight} %: {'; '.join(found)}"
+                    )
+            if gate.good_checks == good_before:
+                return stop(f"no good check during the {weight} % step (no signal from the candidate)")
+    except (RuntimeError, OSError, ValueError) as error:
+        return stop(f"the canary itself failed: {error}")
+    outcome.promoted, outcome.reason, outcome.decided_at = True, "every step held", clock() - start
+    note("every step held: promote")
+    return outcome

@@ -1,0 +1,203 @@
+"""The canary's gate: is the candidate's live traffic healthy, read from managed Prometheus.
+
+    from canary_gate import Gate, THRESHOLDS, PrometheusSource
+
+What it reads (the service's request metrics, served on the pods' `metrics` port and scraped into the
+environment's Azure Monitor workspace):
+
+    muse_http_requests_total{route,method,status,version}
+    muse_http_request_duration_seconds_bucket{route,method,version,le}
+
+`version` is the pod's MUSE_VERSION, which the Deployment sets to its image tag or digest
+(components/muse_workload/manifests.py), so the candidate's series are told from the stable ones by the digest
+being released. The probe routes are left out: the kubelet's /healthz and /readyz answer 200 whenever the
+event loop answers, the very signal that cannot see a broken release.
+
+A check is bad when, over the last window, the candidate answered more than 1 % of its requests with a 5xx or
+its p95 latency is above 500 ms; two bad checks in a row abort the release (a single bad scrape or a cold
+pod's first slow requests do not). A window in which the candidate answered nothing has no signal: it never
+counts as good, and a step that ends without one good check aborts too, so a scrape that does not reach the
+candidate, or a `version` label that does not match, fails the release instead of passing it unseen.
+
+The query (Azure Monitor docs, "Query Prometheus metrics using the API and PromQL",
+learn.microsoft.com/azure/azure-monitor/metrics/prometheus-api-promql): `POST <workspace query
+endpoint>/api/v1/query` with `query=<PromQL>`, a Microsoft Entra token for the resource
+`https://prometheus.monitor.azure.com`, and the caller holding Monitoring Data Reader on the workspace. The
+token comes from the job's own OIDC sign-in (`az account get-access-token --resource ...` after
+scripts/ci/az-login-federated.sh): no stored secret. The answer is Prometheus's HTTP API format
+(prometheus.io/docs/prometheus/latest/querying/api/, "Instant queries": `{"status": "success", "data":
+{"resultType": "vector", "result": [{"metric": {...}, "value": [<time>, "<number>"]}]}}`).
+
+Standard library only (the runner's python3).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import subprocess
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+PROMETHEUS_RESOURCE = "https://prometheus.monitor.azure.com"
+REQUESTS = "muse_http_requests_total"
+DURATION_BUCKETS = "muse_http_request_duration_seconds_bucket"
+PROBE_ROUTES = "/healthz|/readyz"
+_VERSION = re.compile(r"^[A-Za-z0-9_.:+-]{1,128}$")
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """When a check is bad, and how many bad checks in a row abort."""
+
+    max_error_ratio: float = 0.01  # 5xx / all requests of the candidate in the window
+    max_p95_seconds: float = 0.5
+    consecutive: int = 2
+    check_seconds: int = 30  # between checks; a step lasts at least `consecutive` checks
+    window_seconds: int = 60  # what each check looks back on (>= 2 scrapes of managed Prometheus' 30 s)
+
+
+THRESHOLDS = Thresholds()
+
+
+@dataclass(frozen=True)
+class Sample:
+    """The candidate's traffic over one window: requests and 5xx answers (counts), p95 (None: unknown)."""
+
+    requests: float
+    errors: float
+    p95_seconds: float | None
+
+    @property
+    def has_signal(self) -> bool:
+        return self.requests >= 1
+
+    @property
+    def error_ratio(self) -> float:
+        return self.errors / self.requests if self.requests else 0.0
+
+
+def problems(sample: Sample, thresholds: Thresholds = THRESHOLDS) -> list[str]:
+    """What is wrong with one check ([] = healthy). No signal is a problem of its own."""
+    if not sample.has_signal:
+        return ["no requests from the candidate in the window (no signal)"]
+    found = []
+    if sample.error_ratio > thresholds.max_error_ratio:
+        found.append(
+            f"5xx {sample.error_ratio:.1%} of {sample.requests:.0f} requests "
+            f"> {thresholds.max_error_ratio:.0%}"
+        )
+    if sample.p95_seconds is not None and sample.p95_seconds > thresholds.max_p95_seconds:
+        found.append(f"p95 {sample.p95_seconds * 1000:.0f} ms > {thresholds.max_p95_seconds * 1000:.0f} ms")
+    return found
+
+
+@dataclass
+class Gate:
+    """Feeds on one check after another; `abort` turns true at the `consecutive`-th bad check in a row.
+
+    A no-signal check neither resets nor advances the count of bad ones: it is not evidence either way."""
+
+    thresholds: Thresholds = THRESHOLDS
+    bad_in_a_row: int = 0
+    good_checks: int = 0
+    history: list[tuple[Sample, list[str]]] = field(default_factory=list)
+
+    def observe(self, sample: Sample) -> list[str]:
+        found = problems(sample, self.thresholds)
+        self.history.append((sample, found))
+        if not sample.has_signal:
+            return found
+        if found:
+            self.bad_in_a_row += 1
+        else:
+            self.bad_in_a_row = 0
+            self.good_checks += 1
+        return found
+
+    @property
+    def abort(self) -> bool:
+        return self.bad_in_a_row >= self.thresholds.consecutive
+
+
+def _label(version: str) -> str:
+    if not _VERSION.match(version):
+        raise ValueError(f"{version!r} is not an image tag or digest")
+    return version
+
+
+def queries(version: str, window_seconds: int) -> dict[str, str]:
+    """The three PromQL instant queries of one check, for the candidate's `version`."""
+    selector = f'version="{_label(version)}",route!~"{PROBE_ROUTES}"'
+    window = f"[{window_seconds}s]"
+    return {
+        "requests": f"sum(increase({REQUESTS}{{{selector}}}{window}))",
+        "errors": f'sum(increase({REQUESTS}{{{selector},status=~"5.."}}{window}))',
+        "p95": f"histogram_quantile(0.95, sum by (le) (rate({DURATION_BUCKETS}{{{selector}}}{window})))",
+    }
+
+
+def scalar(answer: dict[str, object]) -> float | None:
+    """The one number of an instant query's vector answer; None for an empty vector or NaN (no data)."""
+    if answer.get("status") != "success":
+        raise RuntimeError(f"Prometheus query failed: {str(answer.get('error') or answer)[:500]}")
+    data = answer.get("data")
+    result = data.get("result") if isinstance(data, dict) else None
+    if not isinstance(result, list) or not result:
+        return None
+    value = float(result[0]["value"][1])
+    return None if math.isnan(value) or math.isinf(value) else value
+
+
+Query = Callable[[str], dict[str, object]]
+
+
+def sample_from(query: Query, version: str, thresholds: Thresholds = THRESHOLDS) -> Sample:
+    q = queries(version, thresholds.window_seconds)
+    return Sample(
+        requests=scalar(query(q["requests"])) or 0.0,
+        errors=scalar(query(q["errors"])) or 0.0,
+        p95_seconds=scalar(query(q["p95"])),
+    )
+
+
+def az_token(resource: str = PROMETHEUS_RESOURCE) -> str:
+    """An Entra access token for `resource` from the az CLI's session (the job's OIDC sign-in)."""
+    result = subprocess.run(
+        ["az", "account", "get-access-token", "--resource", resource, "--query", "accessToken", "--output",
+         "tsv"],
+        capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    if result.returncode != 0 or not result.stdout.strip():
+        raise RuntimeError(f"no token for {resource}: {result.stderr.strip()[-500:]}")
+    return result.stdout.strip()
+
+
+@dataclass
+class PrometheusSource:
+    """Instant queries against an Azure Monitor workspace's Prometheus query endpoint."""
+
+    endpoint: str  # https://<workspace>.<region>.prometheus.monitor.azure.com
+    token: Callable[[], str] = az_token
+    timeout: float = 30.0
+
+    def __post_init__(self) -> None:
+        if not self.endpoint.startswith("https://"):
+            raise ValueError(f"the Prometheus query endpoint must be https:// (got {self.endpoint!r})")
+
+    def query(self, promql: str) -> dict[str, object]:
+        request = urllib.request.Request(  # noqa: S310 - https only, checked above
+            self.endpoint.rstrip("/") + "/api/v1/query",
+            data=urllib.parse.urlencode({"query": promql}).encode(),
+            headers={
+                "Authorization": f"Bearer {self.token()}",
+                "Content-Type": "application/x-www-form-urlencoded",
+            },
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+            answer: dict[str, object] = json.loads(response.read())
+        return answer

@@ -1,0 +1,53 @@
+"""Run the end-to-end check of one track in the cluster: create its Job (stack output `museEvaluateChecks`,
+built by components/muse_workload/evaluate_check.py), wait for it to succeed or fail, return its log.
+
+    ok, detail = check_job.run(job_manifest, kubectl=["kubectl"], timeout=240)
+
+`kubectl create -f - -o name` creates the Job from its generateName and prints `job.batch/<name>`; the Job's
+status counts `succeeded` / `failed` pods (batch/v1 JobStatus); with `backoffLimit: 0` one failed pod fails
+it. The Job removes itself `ttlSecondsAfterFinished` later, so a failed one stays to be read for an hour.
+The caller's kubeconfig is the one scripts/ci/verify-rollout.sh wrote (kubelogin, the job's OIDC identity).
+Standard library only.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Callable
+from typing import Any
+
+
+def _kubectl(kubectl: list[str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*kubectl, *args], input=stdin, capture_output=True, text=True, check=False, timeout=60
+    )
+
+
+def run(
+    job: dict[str, Any],
+    *,
+    kubectl: list[str],
+    timeout: float = 240.0,
+    poll: float = 2.0,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[bool, str]:
+    namespace = job["metadata"]["namespace"]
+    created = _kubectl(kubectl, "create", "-f", "-", "-o", "name", stdin=json.dumps(job))
+    if created.returncode != 0:
+        return False, f"kubectl create of the check Job failed: {created.stderr.strip()[-500:]}"
+    name = created.stdout.strip()  # job.batch/<name>
+    start = clock()
+    while clock() - start < timeout:
+        status = _kubectl(
+            kubectl, "get", name, "-n", namespace, "-o", "jsonpath={.status.succeeded},{.status.failed}"
+        )
+        succeeded, _, failed = status.stdout.strip().partition(",")
+        if succeeded not in ("", "0") or failed not in ("", "0"):
+            logs = _kubectl(kubectl, "logs", name, "-n", namespace, "--tail", "20")
+            text = (logs.stdout or logs.stderr).strip()[-1000:]
+            return succeeded not in ("", "0"), f"{name}: {text}"
+        sleep(poll)
+    return False, f"{name} did not finish within {timeout:.0f} s"

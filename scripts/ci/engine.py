@@ -1,0 +1,183 @@
+"""The release's own clock and its manners with the Pulumi engine: a deadline inside the job's timeout, a
+clean stop on SIGINT/SIGTERM, recovery of what a killed update left behind, and the convergence check.
+
+Why each:
+
+- Deadline. The job's `timeout-minutes` ends in a kill: on cancel or timeout the runner sends SIGINT to the
+  step's process, waits 7.5 s, sends SIGTERM, waits 2.5 s and kills the process tree (actions/runner
+  src/Runner.Sdk/ProcessInvoker.cs, `_sigintTimeout` / `_sigtermTimeout`, CancelAndKillProcessTree;
+  ../shared/reference/github-behaviour.md row 7). An update killed that way leaves its lock and pending
+  operations. So the release keeps its own deadline, well inside the job's: at the deadline the running
+  command gets SIGINT (Pulumi's graceful cancel: it starts no new resource operation, lets the running ones
+  finish and writes its checkpoint; pulumi/pulumi pkg/backend/cancellation_scope.go: the first SIGINT or
+  SIGTERM cancels, a second one terminates), and after `grace` seconds a second signal; then the release
+  aborts with the time it kept for that.
+- Signals. The runner signals the step's process only (row 7), so the workflow `exec`s deploy.py and this
+  module forwards a SIGINT/SIGTERM it receives to the running command as SIGINT, once, and stops starting new
+  ones. Ten seconds are rarely enough for an update to finish: what it leaves is recovered next time.
+- Recovery. A killed update leaves pending operations in the state (resources the engine had started to
+  create, update or delete). The next release, before anything else, runs `pulumi refresh
+  --clear-pending-creates`: the refresh reads the live state of every resource and clears pending updates and
+  deletes (pulumi/pulumi pkg/engine/lifecycletest/pulumi_test.go TestRefreshWithPendingOperations), and the
+  flag drops pending creates, which a refresh cannot read back without an id (pkg/cmd/pulumi/operations/
+  refresh.go, `--clear-pending-creates`: "Clear all pending creates, dropping them from the state"). A create
+  that did reach Azure or the cluster then fails the next `up` with "already exists": the summary names the
+  dropped URNs and docs/runbook.md says how to import them. The stack's lock (the DIY backend's lock file,
+  pkg/backend/diy/lock.go) is NOT broken automatically: previews take none (diy/backend.go `Preview` calls no
+  `Lock`; `Update`, `Refresh`, `Import` do), and main.yml's deploys of a stack share one concurrency group,
+  but a person's `pulumi up` or `refresh` from the runbook holds it too, and breaking that would let two
+  updates write one state. The release fails and names `pulumi cancel` (which deletes the DIY backend's lock
+  files, diy/backend.go CancelCurrentUpdate) for whoever knows nobody else is working on the stack.
+- Convergence. Right after a successful `up`, `pulumi preview --expect-no-changes --refresh` (the same
+  refresh behaviour as the release's `up --refresh`) must find nothing to do; a perpetual diff fails the job
+  now instead of at the next weekday's drift run.
+
+Checked against pulumi/pulumi at 3.259.0 (the newest source available here); the CI pins 3.272.0, whose
+flags the runbook's commands must match (docs/runbook.md, "Cancelled deploy").
+Standard library only (the runner's python3).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+LOCKED = "the stack is currently locked"
+
+
+class Cancelled(RuntimeError):
+    """The job was cancelled (a signal) or the release ran out of its own time."""
+
+
+@dataclass
+class Supervisor:
+    """Owns the release's deadline and the one command running now."""
+
+    deadline: float  # time.monotonic() value
+    grace: float = 90.0  # after the first SIGINT, before the second signal
+    clock: Callable[[], float] = time.monotonic
+    signalled: str = ""
+    process: subprocess.Popen[str] | None = None
+    interrupted: list[str] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def install(self) -> None:
+        signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGTERM, self._on_signal)
+
+    def _on_signal(self, number: int, _frame: object) -> None:
+        self.signalled = signal.Signals(number).name
+        print(
+            f"::warning title=Deploy::{self.signalled} received: stopping the running command cleanly",
+            flush=True,
+        )
+        self._interrupt(f"{self.signalled} received")
+
+    def _interrupt(self, why: str) -> None:
+        with self._lock:
+            process = self.process
+            if process is not None and process.poll() is None:
+                # SIGINT, once: Pulumi's graceful cancel (a second signal would terminate it at once).
+                if why not in self.interrupted:
+                    process.send_signal(signal.SIGINT)
+                self.interrupted.append(why)
+
+    def remaining(self) -> float:
+        return self.deadline - self.clock()
+
+    def check(self) -> None:
+        """Before starting anything: stop when signalled or out of time."""
+        if self.signalled:
+            raise Cancelled(f"{self.signalled} received: the job is being cancelled")
+        if self.remaining() <= 0:
+            raise Cancelled("the release's deadline has passed")
+
+    def wait(self, process: subprocess.Popen[str]) -> int:
+        """Wait for `process`, interrupting it at the deadline (SIGINT, then SIGTERM after `grace`)."""
+        with self._lock:
+            self.process = process
+        try:
+            while True:
+                try:
+                    return process.wait(timeout=max(0.05, min(1.0, self.remaining())))
+                except subprocess.TimeoutExpired:
+                    if self.remaining() <= 0 and "deadline" not in self.interrupted:
+                        print(
+                            "::warning title=Deploy::deadline reached: interrupting the running command",
+                            flush=True,
+                        )
+                        self._interrupt("deadline")
+                    if self.interrupted and self.remaining() <= -self.grace and process.poll() is None:
+                        process.send_signal(signal.SIGTERM)  # Pulumi: a second signal terminates
+                        return process.wait(timeout=30)
+        finally:
+            with self._lock:
+                self.process = None
+
+
+Run = Callable[[str, list[str]], Any]  # deploy.run: (what, args) -> Step with .ok and .output
+
+
+def pending_operations(state: dict[str, Any]) -> list[dict[str, Any]]:
+    """`pending_operations` of a `pulumi stack export` (apitype.DeploymentV3: resource + type)."""
+    ops = (state.get("deployment") or {}).get("pending_operations") or []
+    return [op for op in ops if isinstance(op, dict)]
+
+
+def export_state(stack: str, pulumi: Callable[..., list[str]], run: Run) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "state.json"
+        step = run("pulumi stack export", pulumi("stack", "export", "--stack", stack, "--file", str(path)))
+        if not step.ok:
+            raise RuntimeError(f"pulumi stack export --stack {stack} failed: {step.output[-2000:]}")
+        state: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return state
+
+
+def recover(stack: str, pulumi: Callable[..., list[str]], run: Run) -> str:
+    """Clear what a killed update left (pending operations); '' when there was nothing. Raises when the
+    refresh fails (the stack is locked, or Azure answers an error): the release must not start on top."""
+    ops = pending_operations(export_state(stack, pulumi, run))
+    if not ops:
+        return ""
+    listed = [f"{op.get('type')} `{(op.get('resource') or {}).get('urn')}`" for op in ops]
+    creates = [line for line, op in zip(listed, ops, strict=True) if op.get("type") == "creating"]
+    step = run(
+        "pulumi refresh (recover pending operations)",
+        pulumi("refresh", "--stack", stack, "--yes", "--clear-pending-creates", "--skip-preview"),
+    )
+    if not step.ok:
+        hint = (
+            f" The stack is locked: if nobody else updates `{stack}` (a deploy, a person's up or refresh), "
+            f"`pulumi cancel --stack {stack} --yes` removes the lock (docs/runbook.md, Cancelled deploy)."
+            if LOCKED in step.output
+            else ""
+        )
+        raise RuntimeError(f"recovering {len(ops)} pending operation(s) failed.{hint}")
+    note = (
+        f"A previous update of `{stack}` was interrupted and left {len(ops)} pending operation(s); "
+        "`pulumi refresh --clear-pending-creates` read the live state back before this release:\n"
+        + "\n".join(f"- {line}" for line in listed)
+    )
+    if creates:
+        note += (
+            "\n\nDropped pending creates: if one of them was created after all, the next `pulumi up` fails "
+            "with 'already exists'; import it (docs/runbook.md, Cancelled deploy)."
+        )
+    return note
+
+
+def converged(stack: str, pulumi: Callable[..., list[str]], run: Run, cwd: str | None = None) -> Any:
+    """`pulumi preview --expect-no-changes` with the release's refresh: fails on a perpetual diff."""
+    args = ["preview", "--stack", stack, "--expect-no-changes", "--refresh", "--diff"]
+    if cwd:
+        args += ["--cwd", cwd]
+    return run("convergence check (preview --expect-no-changes)", pulumi(*args))

@@ -1,0 +1,215 @@
+"""A release as a canary, and its abort: the whole release undone (scripts/ci/deploy.py --canary).
+
+    result, lines = release(ctx, tools)
+
+1. Candidate up: `muse:canaryImageTag=<new>`, `muse:canaryWeight=0`, `muse:imageTag=<the running image>`,
+   `pulumi up --refresh` of this commit's program. The candidate Deployment is awaited like the stable one, so
+   a candidate that never becomes ready fails here, before the route sends it anything. (This up also applies
+   the commit's other changes - config, probes, routes, network policy, Azure resources - to everything; the
+   abort below undoes those too.)
+2. Canary (canary.py): the end-to-end check, then the weights of the plan (stack output `museCanary`: stack
+   config canarySteps, canaryStepSeconds), each moved by `pulumi up --target <the HTTPRoute's URN>` after
+   `pulumi config set muse:canaryWeight`, so Pulumi stays the owner of the route; the gate
+   (canary_gate.py) reads the candidate's metrics from the environment's Azure Monitor workspace.
+3. Promote: `muse:imageTag=<new>`, the canary keys cleared, `pulumi up --refresh`: the stable Deployment rolls
+   to the new image while the candidate serves, the route returns to the stable Service once that rollout is
+   ready (the route depends on it), and the candidate's objects are deleted. Then the rollout check, the
+   smoke check, the end-to-end check of the stable Service and the convergence check.
+4. Abort (any failure after step 1 started): at once `muse:canaryWeight=0` and `pulumi up --target <route>`
+   (all traffic to the stable Service, which still runs the previous image), then the whole release is
+   undone: the previously deployed commit (its last successful main.yml update, update_message.py) is checked
+   out in a worktree with its own locked environment (deployed-venv.sh), its own stack file and program run
+   with `muse:imageTag=<previous image>`, `pulumi up --refresh` (message `main <previous commit> rollback to
+   <image>`). Its program has no candidate, so the candidate's objects go; config, routes, probes, network
+   policy and Azure resources return to what that commit declared. Verified the same way as a release.
+5. Converged: after the promotion (and after a rollback) `pulumi preview --expect-no-changes --refresh`
+   (engine.py). A perpetual diff after a promotion fails the job (`released-not-converged`) without undoing
+   the release, which passed its checks.
+
+Standard library only.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from canary import Plan, run_canary
+from canary_gate import THRESHOLDS, Gate, Sample
+from engine import Cancelled, Supervisor
+
+PROMOTED, ABORTED, ROLLBACK_FAILED = "released", "canary-aborted", "rollback-failed"
+NOT_CONVERGED = "released-not-converged"
+
+
+class Result(Protocol):
+    ok: bool
+    output: str
+
+    def describe(self) -> str: ...
+
+
+class Tools(Protocol):
+    """The commands a canary release runs (deploy.py's real ones; a recording fake in tests)."""
+
+    def config_set(self, values: dict[str, str], cwd: str | None = None) -> Result: ...
+    def up(self, message: str, *, target: str | None = None, cwd: str | None = None) -> Result: ...
+    def outputs(self) -> dict[str, Any]: ...
+    def verify(self, checks: dict[str, Any], track: str) -> list[Result]: ...
+    def end_to_end(self, job: dict[str, Any]) -> tuple[bool, str]: ...
+    def sample(self, version: str) -> Sample: ...
+    def converged(self, cwd: str | None = None) -> Result: ...
+    def checkout(self, commit: str) -> str: ...
+
+
+@dataclass
+class Context:
+    stack: str
+    image: str  # the candidate
+    previous: str  # the image the stack runs now
+    commit: str
+    previous_commit: str | None  # whose program runs now (None: unknown)
+    supervisor: Supervisor  # deploy.py's: its deadline ends the release; the abort gets the hard deadline
+    hard_deadline: float
+    clock: Callable[[], float]
+    sleep: Callable[[float], None]
+    lines: list[str] = field(default_factory=list)
+    checks: dict[str, Any] = field(
+        default_factory=dict
+    )  # stack output museEvaluateChecks of the candidate up
+
+    def say(self, text: str) -> None:
+        print(text, flush=True)
+        self.lines.append(text)
+
+
+def canary_config(image: str, weight: int, stable: str) -> dict[str, str]:
+    return {"muse:imageTag": stable, "muse:canaryImageTag": image, "muse:canaryWeight": str(weight)}
+
+
+def release(ctx: Context, tools: Tools) -> tuple[str, list[str]]:
+    message = f"main {ctx.commit}"
+    route = ""
+    checks: dict[str, Any] = {}
+    try:
+        ctx.supervisor.check()
+        step = tools.config_set(canary_config(ctx.image, 0, ctx.previous))
+        if step.ok:
+            step = tools.up(message)
+        ctx.say(f"- candidate up (`{ctx.image}` next to `{ctx.previous}`, no traffic): {step.describe()}")
+        outputs = tools.outputs()
+        route, checks = str(outputs.get("museRouteUrn") or ""), dict(outputs.get("museEvaluateChecks") or {})
+        ctx.checks = checks
+        if not step.ok:
+            return abort(ctx, tools, route, "the candidate up failed")
+        plan_output = outputs.get("museCanary") or {}
+        plan = Plan.of(plan_output["steps"], plan_output["stepSeconds"], THRESHOLDS.check_seconds)
+        if not route or "muse-candidate" not in checks:
+            return abort(ctx, tools, route, "the stack outputs name no route or no candidate check")
+
+        class Ops:
+            def set_weight(self, weight: int) -> None:
+                ctx.supervisor.check()
+                moved = tools.config_set({"muse:canaryWeight": str(weight)})
+                if moved.ok:
+                    moved = tools.up(message, target=route)
+                if not moved.ok:
+                    raise RuntimeError(f"moving the weight to {weight} %: {moved.describe()}")
+
+            def sample(self) -> Sample:
+                ctx.supervisor.check()
+                return tools.sample(ctx.image)
+
+            def end_to_end(self) -> tuple[bool, str]:
+                return tools.end_to_end(checks["muse-candidate"])
+
+        outcome = run_canary(
+            plan, Ops(), Gate(), clock=ctx.clock, sleep=ctx.sleep,
+            deadline=ctx.clock() + ctx.supervisor.remaining(),
+            log=lambda text: print(f"canary: {text}", flush=True),
+        )  # fmt: skip
+        ctx.lines += [f"  - {at:.0f} s: {text}" for at, text in outcome.events]
+        if not outcome.promoted:
+            return abort(ctx, tools, route, outcome.reason)
+        ctx.supervisor.check()
+        step = tools.config_set(
+            {"muse:imageTag": ctx.image, "muse:canaryImageTag": "", "muse:canaryWeight": "0"}
+        )
+        if step.ok:
+            step = tools.up(message)
+        ctx.say(f"- promote (`{ctx.image}` to the stable Deployment, candidate removed): {step.describe()}")
+        if not step.ok:
+            return abort(ctx, tools, route, "the promotion failed")
+        stable_checks = {**checks, "muse": _with_image(checks.get("muse"), checks["muse-candidate"])}
+        for result in tools.verify(stable_checks, "muse"):
+            ctx.say(f"- {result.describe()}")
+            if not result.ok:
+                return abort(ctx, tools, route, f"after the promotion: {result.describe()}")
+        # A perpetual diff fails the job but undoes nothing: the release serves and passed its checks, and the
+        # previous commit's program may well have the same diff.
+        step = tools.converged()
+        ctx.say(f"- {step.describe()}")
+        return (PROMOTED if step.ok else NOT_CONVERGED), ctx.lines
+    except Cancelled as stopped:
+        if ctx.supervisor.signalled:
+            ctx.say(f"- stopped: {stopped}; nothing more is started (the next run recovers, docs/runbook.md)")
+            return ABORTED, ctx.lines
+        return abort(ctx, tools, route, str(stopped))
+
+
+def _with_image(stable: dict[str, Any] | None, candidate: dict[str, Any]) -> dict[str, Any]:
+    """The stable track's check after the promotion runs the new image (the candidate's)."""
+    job = copy.deepcopy(stable or candidate)
+    image = candidate["spec"]["template"]["spec"]["containers"][0]["image"]
+    job["spec"]["template"]["spec"]["containers"][0]["image"] = image
+    return job
+
+
+def abort(ctx: Context, tools: Tools, route: str, reason: str) -> tuple[str, list[str]]:
+    """Traffic back to the stable Service at once, then the previous commit's program and image."""
+    ctx.say(f"- ABORT: {reason}")
+    if ctx.supervisor.signalled:  # the job is being cancelled: start nothing (engine.py)
+        ctx.say("- the job is being cancelled: no rollback started (the next run recovers, docs/runbook.md)")
+        return ABORTED, ctx.lines
+    ctx.supervisor.deadline = max(ctx.supervisor.deadline, ctx.hard_deadline)
+    if route:
+        moved = tools.config_set({"muse:canaryWeight": "0"})
+        if moved.ok:
+            moved = tools.up(f"main {ctx.commit}", target=route)
+        ctx.say(f"- all traffic back to the stable Service (`{ctx.previous}`): {moved.describe()}")
+    if ctx.previous_commit is None:
+        ctx.say(
+            "- no previously deployed commit is recorded (no successful main.yml update): the stack keeps "
+            "this commit's program with the previous image; docs/runbook.md, Rollback, says what to check"
+        )
+        step = tools.config_set(
+            {"muse:imageTag": ctx.previous, "muse:canaryImageTag": "", "muse:canaryWeight": "0"}
+        )
+        if step.ok:
+            step = tools.up(f"main {ctx.commit} rollback to {ctx.previous}")
+        ctx.say(f"- rollback up: {step.describe()}")
+        return (ABORTED if step.ok else ROLLBACK_FAILED), ctx.lines
+    try:
+        ctx.supervisor.check()
+        worktree = tools.checkout(ctx.previous_commit)
+        step = tools.config_set({"muse:imageTag": ctx.previous}, cwd=worktree)
+        if step.ok:
+            step = tools.up(f"main {ctx.previous_commit} rollback to {ctx.previous}", cwd=worktree)
+        ctx.say(
+            f"- rollback to `{ctx.previous_commit[:12]}`'s program with `{ctx.previous}`: {step.describe()}"
+        )
+        if not step.ok:
+            return ROLLBACK_FAILED, ctx.lines
+        # The stable track's check as the candidate up exported it: it runs the previous image.
+        for result in tools.verify({"muse": ctx.checks["muse"]} if "muse" in ctx.checks else {}, "muse"):
+            ctx.say(f"- rollback {result.describe()}")
+            if not result.ok:
+                return ROLLBACK_FAILED, ctx.lines
+        step = tools.converged(cwd=worktree)
+        ctx.say(f"- rollback {step.describe()}")
+        return ABORTED, ctx.lines
+    except (Cancelled, RuntimeError, OSError) as error:
+        ctx.say(f"- rollback failed: {error}")
+        return ROLLBACK_FAILED, ctx.lines

@@ -1,0 +1,238 @@
+"""The canary's gate and stepper (scripts/ci/canary_gate.py, canary.py) on synthetic metric series: the gate
+fires on a bad candidate and holds on a good one, and each gate has a negative control (the same broken
+candidate is promoted when that gate is left out)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts" / "ci"))
+
+from canary import Outcome, Plan, run_canary
+from canary_gate import THRESHOLDS, Gate, Sample, Thresholds, queries, sample_from, scalar
+
+PLAN = Plan.of([10, 50, 100], step_seconds=60, check_seconds=30)
+VERSION = "sha256:" + "c" * 64
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@dataclass
+class Candidate:
+    """A candidate behind the stepper: per check, the traffic its share of `rps` brings in a 60 s window,
+    the fraction of it that fails (evaluate's share of the traffic when only evaluate fails) and its p95."""
+
+    clock: Clock
+    failing_fraction: Callable[[float], float] = lambda t: 0.0
+    p95: Callable[[float], float] = lambda t: 0.05
+    evaluate_works: bool = True
+    rps: float = 20.0
+    weight: int = 0
+    weights: list[tuple[float, int]] = field(default_factory=list)
+
+    def set_weight(self, weight: int) -> None:
+        self.weight = weight
+        self.weights.append((self.clock(), weight))
+
+    def sample(self) -> Sample:
+        requests = self.rps * 60 * self.weight / 100
+        return Sample(requests, requests * self.failing_fraction(self.clock()), self.p95(self.clock()))
+
+    def end_to_end(self) -> tuple[bool, str]:
+        return (True, "200") if self.evaluate_works else (False, "POST /api/v1/evaluate answered 500")
+
+
+def run(candidate: Candidate, gate: Gate | None = None, deadline: float = 10_000) -> Outcome:
+    return run_canary(
+        PLAN, candidate, gate or Gate(), clock=candidate.clock, sleep=candidate.clock.sleep,
+        deadline=deadline, log=lambda _: None,
+    )  # fmt: skip
+
+
+class NoEndToEnd:
+    """The same candidate with the end-to-end check left out (negative control)."""
+
+    def __init__(self, candidate: Candidate) -> None:
+        self.c = candidate
+
+    def set_weight(self, weight: int) -> None:
+        self.c.set_weight(weight)
+
+    def sample(self) -> Sample:
+        return self.c.sample()
+
+    def end_to_end(self) -> tuple[bool, str]:
+        return True, "not checked"
+
+
+def test_a_good_candidate_is_promoted_through_every_step() -> None:
+    candidate = Candidate(Clock())
+    outcome = run(candidate)
+    assert outcome.promoted, outcome.events
+    assert [w for _, w in candidate.weights] == [10, 50, 100]
+    # each step held for its full time
+    assert [t for t, _ in candidate.weights] == [0, 60, 120]
+
+
+def test_a_candidate_whose_evaluate_fails_gets_no_traffic_at_all() -> None:
+    candidate = Candidate(Clock(), evaluate_works=False, failing_fraction=lambda t: 0.3)
+    outcome = run(candidate)
+    assert not outcome.promoted
+    assert candidate.weights == [], "the weight was moved before the end-to-end check"
+    assert "end-to-end" in outcome.reason
+
+
+def test_negative_control_without_the_end_to_end_check_the_metric_gate_still_aborts_in_the_first_step() -> (
+    None
+):
+    candidate = Candidate(Clock(), evaluate_works=False, failing_fraction=lambda t: 0.3)
+    outcome = run_canary(
+        PLAN, NoEndToEnd(candidate), Gate(), clock=candidate.clock, sleep=candidate.clock.sleep,
+        deadline=10_000, log=lambda _: None,
+    )  # fmt: skip
+    assert not outcome.promoted
+    assert [w for _, w in candidate.weights] == [10]
+    # abort <= one step after the first bad check: here at the second check of the first step
+    assert outcome.first_bad_check_at == 30
+    assert (
+        outcome.decided_at is not None
+        and outcome.decided_at - outcome.first_bad_check_at <= PLAN.step_seconds
+    )
+
+
+def test_negative_control_without_either_gate_the_broken_candidate_reaches_100_percent() -> None:
+    candidate = Candidate(Clock(), evaluate_works=False, failing_fraction=lambda t: 0.3)
+    blind = Gate(Thresholds(max_error_ratio=1.0, max_p95_seconds=float("inf")))
+    outcome = run_canary(
+        PLAN, NoEndToEnd(candidate), blind, clock=candidate.clock, sleep=candidate.clock.sleep,
+        deadline=10_000, log=lambda _: None,
+    )  # fmt: skip
+    assert outcome.promoted
+    assert candidate.weights[-1][1] == 100
+
+
+def test_slow_candidate_aborts_on_p95_and_passes_without_that_threshold() -> None:
+    slow = Candidate(Clock(), p95=lambda t: 0.8)
+    assert not run(slow).promoted
+    assert "p95" in run(Candidate(Clock(), p95=lambda t: 0.8)).reason
+    no_latency_gate = Gate(Thresholds(max_p95_seconds=float("inf")))
+    assert run(Candidate(Clock(), p95=lambda t: 0.8), no_latency_gate).promoted  # negative control
+
+
+def test_one_bad_check_is_not_an_abort_two_in_a_row_are() -> None:
+    # A blip in one window only (30 s < t <= 30 s): one bad check, then healthy again.
+    blip = Candidate(Clock(), failing_fraction=lambda t: 0.5 if t == 30 else 0.0)
+    assert run(blip).promoted
+    # Bad from the 50 % step on: aborts there, at its second check.
+    later = Candidate(Clock(), failing_fraction=lambda t: 0.05 if t > 60 else 0.0)
+    outcome = run(later)
+    assert not outcome.promoted and outcome.weight == 50
+    assert outcome.decided_at == 120
+
+
+def test_errors_at_exactly_the_threshold_hold_and_just_above_fire() -> None:
+    at = Sample(requests=1000, errors=10, p95_seconds=0.5)
+    above = Sample(requests=1000, errors=11, p95_seconds=0.5)
+    gate = Gate()
+    assert gate.observe(at) == []
+    assert gate.observe(above) and gate.observe(above) and gate.abort
+
+
+def test_no_signal_never_passes_a_step() -> None:
+    """A scrape that misses the candidate (or a version label that does not match) gives empty answers: the
+    release must fail, not pass unseen. Negative control: counting no-signal as healthy would promote."""
+    silent = Candidate(Clock(), rps=0.0)
+    outcome = run(silent)
+    assert not outcome.promoted and "no signal" in outcome.reason
+    assert [w for _, w in silent.weights] == [10]
+
+
+def test_a_weight_move_that_fails_aborts() -> None:
+    candidate = Candidate(Clock())
+
+    def broken(weight: int) -> None:
+        raise RuntimeError("pulumi up --target failed")
+
+    candidate.set_weight = broken  # type: ignore[method-assign]
+    outcome = run(candidate)
+    assert not outcome.promoted and "pulumi up --target failed" in outcome.reason
+
+
+def test_the_deadline_stops_before_a_step_that_cannot_finish() -> None:
+    candidate = Candidate(Clock())
+    outcome = run(candidate, deadline=100)  # room for the 10 % step (0-60), not for the 50 % one (60-120)
+    assert not outcome.promoted and "deadline" in outcome.reason
+    assert [w for _, w in candidate.weights] == [10]
+
+
+@pytest.mark.parametrize(
+    ("steps", "step", "check"),
+    [([10, 50], 60, 30), ([50, 10, 100], 60, 30), ([0, 100], 60, 30), ([10, 100], 50, 30)],
+)
+def test_plans_that_cannot_gate_are_refused(steps: list[int], step: int, check: int) -> None:
+    with pytest.raises(ValueError, match=r"steps|two checks"):
+        Plan.of(steps, step, check)
+
+
+# --- the Prometheus side: queries and answers in the Prometheus HTTP API format ---------------------------
+
+
+def vector(value: str | None) -> dict[str, object]:
+    result = [] if value is None else [{"metric": {}, "value": [1765000000.0, value]}]
+    return {"status": "success", "data": {"resultType": "vector", "result": result}}
+
+
+def test_queries_select_the_candidate_version_and_leave_out_the_probes() -> None:
+    q = queries(VERSION, 60)
+    for promql in q.values():
+        assert f'version="{VERSION}"' in promql
+        assert 'route!~"/healthz|/readyz"' in promql
+        assert "[60s]" in promql
+    assert 'status=~"5.."' in q["errors"] and "status" not in q["requests"]
+    assert q["p95"].startswith(
+        "histogram_quantile(0.95, sum by (le) (rate(muse_http_request_duration_seconds_bucket"
+    )
+
+
+def test_a_label_value_that_could_break_out_of_the_selector_is_refused() -> None:
+    with pytest.raises(ValueError):
+        queries('x"} or vector(0) or {a="', 60)
+
+
+def test_answers_become_a_sample_and_empty_or_nan_means_no_data() -> None:
+    answers = {"requests": vector("1200"), "errors": vector("36"), "p95": vector("NaN")}
+    q = queries(VERSION, THRESHOLDS.window_seconds)
+    by_query = {q[k]: v for k, v in answers.items()}
+    sample = sample_from(lambda promql: by_query[promql], VERSION)
+    assert sample == Sample(1200.0, 36.0, None)
+    assert Gate().observe(sample)  # 3 % errors
+    assert scalar(vector(None)) is None
+    with pytest.raises(RuntimeError, match="parse error"):
+        scalar({"status": "error", "errorType": "bad_data", "error": "parse error"})
+
+
+def test_a_rising_error_series_fires_at_its_second_check_above_the_threshold() -> None:
+    """A longer synthetic series: healthy for 4 checks, then 5xx rising past 1 %: the gate fires on the
+    second check above the threshold and not before."""
+    ratios = [0.0, 0.002, 0.005, 0.009, 0.012, 0.02, 0.03]
+    gate = Gate()
+    fired: list[int] = []
+    for index, ratio in enumerate(ratios):
+        gate.observe(Sample(1000, 1000 * ratio, 0.1))
+        if gate.abort:
+            fired.append(index)
+    assert fired[0] == 5

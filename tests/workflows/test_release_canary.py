@@ -1,0 +1,227 @@
+"""scripts/ci/release_canary.py: the canary release and its abort, against a model of the stack and cluster
+(which image each track runs, the route's weights, which commit's program is applied, what the users get).
+
+The model follows the program: the candidate up creates the candidate Deployment (awaited: a candidate that
+never becomes ready fails the up, components/muse_workload/__init__.py) with the route at weight 0; a targeted
+up moves only the route's weights (Pulumi --target: only the targeted resource is updated, pulumi/pulumi
+pkg/resource/deploy/step_generator.go); the promotion puts the new image on the stable Deployment and removes
+the candidate; the previous commit's program has no candidate at all."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts" / "ci"))
+
+import release_canary
+from canary_gate import Sample
+from engine import Supervisor
+
+OLD, NEW = "sha256:" + "a" * 64, "sha256:" + "b" * 64
+OLD_COMMIT, NEW_COMMIT = "1" * 40, "2" * 40
+ROUTE = (
+    "urn:pulumi:prod::muse::muse:kubernetes:MuseWorkload$kubernetes:gateway.networking.k8s.io/v1:HTTPRoute"
+    "::muse-httproute"
+)
+
+
+@dataclass
+class Step:
+    what: str
+    ok: bool = True
+    output: str = ""
+
+    def describe(self) -> str:
+        return f"{self.what}: {'passed' if self.ok else 'failed'}"
+
+
+def job(image: str) -> dict[str, Any]:
+    return {"spec": {"template": {"spec": {"containers": [{"image": image}]}}}}
+
+
+@dataclass
+class World:
+    """The stack and cluster, and what each image does."""
+
+    broken_evaluate: set[str] = field(default_factory=set)  # images whose evaluate answers 500
+    never_ready: set[str] = field(default_factory=set)
+    error_ratio: dict[str, float] = field(default_factory=dict)  # live 5xx ratio per image
+    config: dict[str, str] = field(default_factory=lambda: {"muse:imageTag": OLD})
+    program: str = OLD_COMMIT
+    stable: str = OLD
+    candidate: str | None = None
+    weight: int = 0
+    log: list[str] = field(default_factory=list)
+    exposure: list[tuple[int, str]] = field(default_factory=list)  # (weight, candidate) at each check
+    not_converged: bool = False
+
+    def serving(self) -> dict[str, int]:
+        shares = {self.stable: 100 - self.weight}
+        if self.candidate:
+            shares[self.candidate] = shares.get(self.candidate, 0) + self.weight
+        return {image: share for image, share in shares.items() if share}
+
+
+class Tools:
+    def __init__(self, world: World) -> None:
+        self.w = world
+
+    def config_set(self, values: dict[str, str], cwd: str | None = None) -> Step:
+        self.w.log.append(f"config {values}{' in ' + cwd if cwd else ''}")
+        if cwd is None:
+            self.w.config.update(values)
+        else:
+            self.w.config = {"muse:imageTag": OLD, **values}  # the previous commit's own stack file
+        return Step("pulumi config set")
+
+    def up(self, message: str, *, target: str | None = None, cwd: str | None = None) -> Step:
+        self.w.log.append(f"up {message}{' --target route' if target else ''}{' in ' + cwd if cwd else ''}")
+        c = self.w.config
+        if target == ROUTE:
+            self.w.weight = int(c.get("muse:canaryWeight", "0"))
+            return Step("pulumi up --target")
+        self.w.program = OLD_COMMIT if cwd else NEW_COMMIT
+        candidate = c.get("muse:canaryImageTag") if not cwd else None
+        if candidate and candidate in self.w.never_ready:
+            self.w.candidate = candidate  # created, never ready; the route stays at its weight (0)
+            return Step("pulumi up", ok=False, output="failed to fully initialize or become live")
+        self.w.stable = c["muse:imageTag"]
+        self.w.candidate = candidate or None
+        self.w.weight = int(c.get("muse:canaryWeight", "0")) if candidate else 0
+        return Step("pulumi up")
+
+    def outputs(self) -> dict[str, Any]:
+        checks = {"muse": job(self.w.stable)}
+        if self.w.candidate:
+            checks["muse-candidate"] = job(self.w.candidate)
+        return {
+            "museRouteUrn": ROUTE,
+            "museCanary": {"steps": [10, 50, 100], "stepSeconds": 60},
+            "museEvaluateChecks": checks,
+        }
+
+    def end_to_end(self, check: dict[str, Any]) -> tuple[bool, str]:
+        image = check["spec"]["template"]["spec"]["containers"][0]["image"]
+        self.w.log.append(f"end-to-end {image[:9]}")
+        return (False, "answered 500") if image in self.w.broken_evaluate else (True, "200")
+
+    def verify(self, checks: dict[str, Any], track: str) -> list[Step]:
+        steps = [Step("rollout check"), Step("smoke check")]
+        if track in checks:
+            ok, _ = self.end_to_end(checks[track])
+            steps.append(Step("end-to-end check", ok))
+        return steps
+
+    def sample(self, version: str) -> Sample:
+        assert version == self.w.candidate
+        self.w.exposure.append((self.w.weight, version))
+        requests = 1200 * self.w.weight / 100
+        return Sample(requests, requests * self.w.error_ratio.get(version, 0.0), 0.05)
+
+    def converged(self, cwd: str | None = None) -> Step:
+        return Step("convergence check", ok=not self.w.not_converged)
+
+    def checkout(self, commit: str) -> str:
+        self.w.log.append(f"checkout {commit[:7]}")
+        return f"/tmp/previous-{commit[:12]}"
+
+
+class Clock:
+    now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def run(world: World, previous_commit: str | None = OLD_COMMIT) -> tuple[str, list[str]]:
+    clock = Clock()
+    ctx = release_canary.Context(
+        stack="prod", image=NEW, previous=OLD, commit=NEW_COMMIT, previous_commit=previous_commit,
+        supervisor=Supervisor(deadline=10_000, clock=clock), hard_deadline=20_000,
+        clock=clock, sleep=clock.sleep,
+    )  # fmt: skip
+    return release_canary.release(ctx, Tools(world))
+
+
+def test_a_good_release_is_promoted_and_the_candidate_removed() -> None:
+    world = World()
+    result, lines = run(world)
+    assert result == release_canary.PROMOTED, lines
+    assert (world.stable, world.candidate, world.weight, world.program) == (NEW, None, 0, NEW_COMMIT)
+    weights = [entry for entry in world.log if "--target route" in entry]
+    assert len(weights) == 3  # 10, 50, 100
+    assert world.config["muse:canaryImageTag"] == "" and world.config["muse:imageTag"] == NEW
+    # the stable track was checked end to end with the new image after the promotion
+    assert world.log[-1] == f"end-to-end {NEW[:9]}"
+
+
+def test_a_broken_evaluate_is_aborted_before_any_user_traffic_and_the_previous_program_restored() -> None:
+    world = World(broken_evaluate={NEW}, error_ratio={NEW: 0.4})
+    result, lines = run(world)
+    assert result == release_canary.ABORTED, lines
+    assert world.exposure == []  # never a check with traffic: no weight was ever above 0
+    assert (world.stable, world.candidate, world.weight, world.program) == (OLD, None, 0, OLD_COMMIT)
+    # weight back to stable at once (targeted), then the previous commit's program and image
+    abort = world.log.index(next(e for e in world.log if "--target route" in e))
+    assert world.log[abort + 1] == f"checkout {OLD_COMMIT[:7]}"
+    assert (
+        world.log[abort + 3] == f"up main {OLD_COMMIT} rollback to {OLD} in /tmp/previous-{OLD_COMMIT[:12]}"
+    )
+
+
+def test_a_candidate_failing_under_live_traffic_is_aborted_in_its_first_step() -> None:
+    world = World(error_ratio={NEW: 0.3})  # passes the end-to-end check, fails users
+    result, lines = run(world)
+    assert result == release_canary.ABORTED, lines
+    assert {w for w, _ in world.exposure} == {10}
+    assert (world.stable, world.candidate, world.program) == (OLD, None, OLD_COMMIT)
+
+
+def test_a_never_ready_candidate_gets_no_traffic_and_is_undone() -> None:
+    world = World(never_ready={NEW})
+    result, lines = run(world)
+    assert result == release_canary.ABORTED, lines
+    assert world.exposure == [] and not any(
+        "--target route" in e and "canaryWeight': '1" in e for e in world.log
+    )
+    assert (world.stable, world.candidate, world.program) == (OLD, None, OLD_COMMIT)
+
+
+def test_negative_control_the_previous_image_only_rollback_leaves_the_new_program() -> None:
+    """Without a recorded previous commit the abort can only put the image back (the former rollback): the
+    failed commit's program (config, routes, probes) stays. The summary says so."""
+    world = World(error_ratio={NEW: 0.3})
+    result, lines = run(world, previous_commit=None)
+    assert result == release_canary.ABORTED
+    assert (world.stable, world.program) == (OLD, NEW_COMMIT)
+    assert any("no previously deployed commit" in line for line in lines)
+
+
+def test_a_perpetual_diff_after_the_promotion_fails_without_undoing() -> None:
+    world = World(not_converged=True)
+    result, _ = run(world)
+    assert result == release_canary.NOT_CONVERGED
+    assert world.stable == NEW
+
+
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
+def test_a_cancelled_job_starts_no_rollback(signal_name: str) -> None:
+    world = World(error_ratio={NEW: 0.3})
+    clock = Clock()
+    supervisor = Supervisor(deadline=10_000, clock=clock)
+    supervisor.signalled = signal_name
+    ctx = release_canary.Context(
+        stack="prod", image=NEW, previous=OLD, commit=NEW_COMMIT, previous_commit=OLD_COMMIT,
+        supervisor=supervisor, hard_deadline=20_000, clock=clock, sleep=clock.sleep,
+    )  # fmt: skip
+    result, lines = release_canary.release(ctx, Tools(world))
+    assert result == release_canary.ABORTED and world.log == []
+    assert any("stopped" in line for line in lines)
