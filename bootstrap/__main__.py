@@ -55,6 +55,7 @@ from rbac.policies import (
 from rbac.roles import (
     DELEGABLE_BY_CI,
     OPERATOR_ROLES,
+    OPERATOR_STATE_ROLE,
     CustomRole,
     CustomRoles,
     PrincipalType,
@@ -84,7 +85,9 @@ IMAGE_SOURCE = ENVIRONMENTS[0]
 def environment_config(environment: str) -> StackConfig:
     try:
         files = read_stack(environment, REPO_ROOT)
-        return load_stack_config(environment, files.config, stack_file=files.stack_file_config)
+        return load_stack_config(
+            environment, files.config, stack_file=files.stack_file_config, written=files.written
+        )
     except ValueError as error:
         raise pulumi.RunError(str(error)) from None
 
@@ -277,6 +280,15 @@ for env in environments:
                 principal_type=PrincipalType.GROUP,
                 parent=groups[env.environment],
             )
+        state_container, _ = state_scopes(states[env.environment])
+        assign_role(
+            f"operators-{env.environment}-state",
+            role=OPERATOR_STATE_ROLE,
+            scope=state_container,
+            principal_id=operators,
+            principal_type=PrincipalType.GROUP,
+            parent=groups[env.environment],
+        )
 
 if build is not None:
     # `pulumi stack output` of the source stack (registry name, group): blob reads only; outputs are read

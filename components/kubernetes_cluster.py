@@ -192,6 +192,10 @@ class ContainerLogRotation:
     max_files: int
 
 
+# Extra nodes a pool adds while it upgrades: a percentage of the pool's node count, rounded up (AKS,
+# "Customize node surge upgrade": https://learn.microsoft.com/azure/aks/upgrade-aks-cluster). stack/quota.py
+# counts them in the vCPU quota the bootstrap asks for.
+MAX_SURGE = "33%"
 # Settings of a pool that AKS cannot change on an existing pool, by their ARM names: azure-native marks
 # `vmSize` (with `gpuInstanceProfile` and `nodePublicIPTags`) force-new for AgentPool
 # (pulumi/pulumi-azure-native provider/pkg/gen/replacement.go `forceNewMap`, commit
@@ -466,7 +470,7 @@ class KubernetesCluster(pulumi.ComponentResource):
             "osSKU": OS_SKU,
             "type": "VirtualMachineScaleSets",
             "nodeTaints": [CRITICAL_ADDONS_ONLY],
-            "upgradeSettings": {"maxSurge": "33%"},
+            "upgradeSettings": {"maxSurge": MAX_SURGE},
         }
         if zones:
             system_pool["availabilityZones"] = zones
@@ -594,7 +598,7 @@ class KubernetesCluster(pulumi.ComponentResource):
                     if kubelet
                     else None
                 ),
-                upgrade_settings=containerservice.AgentPoolUpgradeSettingsArgs(max_surge="33%"),
+                upgrade_settings=containerservice.AgentPoolUpgradeSettingsArgs(max_surge=MAX_SURGE),
                 tags=dict(args.tags),
                 # The channel owns the pool's version (no orchestratorVersion is set, so the pool starts at
                 # the control plane's); the autoscaler owns the node count. Without these every `pulumi up`

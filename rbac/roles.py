@@ -76,6 +76,11 @@ DELEGABLE_BY_CI: tuple[Role, ...] = (
 # pods, rollout history/undo). Not RBAC Admin or Cluster Admin: no person edits Kubernetes roles or
 # cluster-scoped objects.
 OPERATOR_ROLES = (Role.AKS_CLUSTER_USER, Role.AKS_RBAC_WRITER)
+# ... and on the environment's state container (state-<env>, not the group): the runbook's
+# `scripts/stack <env> stack output ...` (resource group, cluster, image, URLs) and the wrapper's
+# `pulumi stack ls --json` read blobs only. Outputs are read with a blinding secrets provider (pulumi/pulumi
+# pkg/cmd/pulumi/stack/stack_output.go), so no key; writing the state stays with the deploy identities.
+OPERATOR_STATE_ROLE = Role.STORAGE_BLOB_DATA_READER
 
 _CUSTOM_ROLE_NAMESPACE = uuid.UUID("0b6f3c3e-9d3a-4e55-a3c1-6b2f0f1d5e27")
 

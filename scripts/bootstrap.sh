@@ -125,10 +125,21 @@ name_free() { # name_free <what> <show command...> -- <check-name command...>
   local show=() check=()
   while [[ "$1" != -- ]]; do show+=("$1"); shift; done; shift; check=("$@")
   "${show[@]}" --output none 2>/dev/null && return 0
-  [[ "$("${check[@]}" --query nameAvailable --output tsv)" == true ]] || {
-    echo "bootstrap: the $what name is taken elsewhere in Azure: set another muse:nameSuffix in Pulumi.dev.yaml and Pulumi.prod.yaml" >&2
+  local answer verdict
+  # {nameAvailable, reason, message}: reason AlreadyExists, or Invalid / AccountNameInvalid for a name Azure
+  # refuses whoever holds it (storage and Key Vault CheckNameAvailabilityResult; ACR RegistryNameStatus).
+  answer="$("${check[@]}" --output json)" || {
+    echo "bootstrap: could not check the $what name (${check[*]} failed): nothing was created" >&2
     exit 1
   }
+  verdict="$("$python" -c 'import json, sys; a = json.load(sys.stdin) or {}
+print("free" if a.get("nameAvailable") is True else "invalid" if "invalid" in str(a.get("reason") or "").lower() else "taken", a.get("message") or "", sep=": ")' <<<"$answer")"
+  case "$verdict" in
+    free:*) return 0 ;;
+    invalid:*) echo "bootstrap: Azure refuses the $what name (${verdict#invalid: }): fix muse:nameSuffix in Pulumi.dev.yaml and Pulumi.prod.yaml" >&2 ;;
+    *) echo "bootstrap: the $what name is taken elsewhere in Azure: set another muse:nameSuffix in Pulumi.dev.yaml and Pulumi.prod.yaml" >&2 ;;
+  esac
+  exit 1
 }
 name_free "state storage account ${state[storage_account]}" az storage account show --name "${state[storage_account]}" \
   -- az storage account check-name --name "${state[storage_account]}"
@@ -141,38 +152,22 @@ for env in "${environments[@]}"; do
   name_free "registry $registry" az acr show --name "$registry" -- az acr check-name --name "$registry"
   name_free "Key Vault $vault" az keyvault show --name "$vault" -- az keyvault check-name --name "$vault"
 done
-# vCPU quota per VM family and region (`az vm list-usage`: currentValue and limit per family, e.g.
-# standardDDSv5Family, plus the regional total `cores`) against what the pools need at their maximum, plus one
-# surge node per pool during an upgrade (AKS's default maxSurge). The family of a size is its list-skus
-# `family`; a size the region does not offer this subscription stops here too.
-while IFS=$'\t' read -r size vcpus; do
-  family="$(az vm list-skus --location "$location" --resource-type virtualMachines --size "$size" \
-    --query "[?name=='$size'].family | [0]" --output tsv)"
-  [[ -n "$family" ]] || { echo "bootstrap: $size is not offered in $location to this subscription (az vm list-skus)" >&2; exit 1; }
-  for quota in "$family" cores; do
-    read -r used limit < <(az vm list-usage --location "$location" \
-      --query "[?name.value=='$quota'] | [0].[currentValue, limit]" --output tsv)
-    if (( ${used:-0} + vcpus > ${limit:-0} )); then
-      echo "bootstrap: the pools need $vcpus more vCPUs of $quota in $location ($used of $limit used):" \
-        "request a quota increase (Portal > Quotas > Compute, or az quota update) first" >&2
-      exit 1
-    fi
-  done
-done < <("$python" -c '
-import sys
-from collections import Counter
-from stack.config import load_stack_config, vm_size_parts
-from stack.files import read_stack
-need = Counter()
-for env in sys.argv[1:]:
-    c = load_stack_config(env, read_stack(env).config)
-    pools = max(1, len(c.availability_zones))
-    users = c.user_node_max_count if c.user_node_autoscale else c.user_node_count
-    need[c.system_node_vm_size] += vm_size_parts(c.system_node_vm_size)[1] * (c.system_node_count + 1)
-    need[c.user_node_vm_size] += vm_size_parts(c.user_node_vm_size)[1] * pools * (users + 1)
-for size, vcpus in need.items():
-    print(size, vcpus, sep="\t")
-' "${environments[@]}")
+# vCPU quota per VM family and for the region (`cores`) against the pools at their maximum plus an upgrade's
+# surge (stack/quota.py says how it counts). The JSON is parsed in Python: `--output tsv` prints a flat
+# list one value per line (microsoft/knack knack/output.py _TsvOutput), so `read used limit` of
+# `[currentValue, limit]` read an empty limit. A stack whose cluster exists is already in currentValue.
+quota_dir="$(mktemp -d)"
+trap 'rm -rf "$quota_dir"' EXIT
+new_clusters=()
+for env in "${environments[@]}"; do
+  read -r cluster cluster_group < <("$python" -c 'import sys; from stack.naming import ResourceNames as R; n = R.for_stack(sys.argv[1], sys.argv[2]); print(n.cluster, n.resource_group)' "$env" "$(stack_value "$env" muse:nameSuffix)")
+  az aks show --name "$cluster" --resource-group "$cluster_group" --output none 2>/dev/null || new_clusters+=("$env")
+done
+if ((${#new_clusters[@]})); then
+  az vm list-usage --location "$location" --output json >"$quota_dir/usage.json"
+  az vm list-skus --location "$location" --resource-type virtualMachines --output json >"$quota_dir/skus.json"
+  "$python" -m stack.quota "$quota_dir/usage.json" "$quota_dir/skus.json" "${new_clusters[@]}" || exit 1
+fi
 
 echo "== 1/5 resource providers, state backend in ${state[resource_group]} ($location)"
 # CI's roles are scoped to resource groups: it cannot register a provider (stack/providers.py says why each).

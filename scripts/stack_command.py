@@ -22,7 +22,11 @@ PULUMI_BACKEND_URL for the one command (the Pulumi CLI reads it before the login
   0351806b7a863ba6a4261576fc40aeae2f1d34a7) would do the same for every command, but also for every CI
   preview, whose identities and access model are derived from each command's own flags
   (export/access/operations.py); the flag stays explicit instead.
-- `stack init` and `stack select --create` get the stack's Key Vault secrets provider.
+- `stack init` and `stack select --create` get the stack's Key Vault secrets provider; every other stack
+  command first checks that the stack exists in its backend (`pulumi stack ls --json`) and refuses when it
+  does not. Pulumi would otherwise offer to create it (pkg/cmd/pulumi/config/config.go, RequireStack with
+  OfferNew), and a stack created that way gets the default passphrase secrets manager, not the stack's Key
+  Vault key (pkg/cmd/pulumi/stack/secrets.go).
 - `up` of dev or prod first checks that the stack's registry has the image its config names (`muse:imageTag`,
   `latest` by default, which exists only after CI deployed once), with `az acr repository show`, and refuses
   before anything is registered when it does not, naming the command that puts it there. Not the program: the
@@ -35,11 +39,12 @@ environment come from the stack file, so a fork with its own `muse:nameSuffix` r
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,6 +71,8 @@ class Command:
     refusal: str = ""
     # A check that also fails when it prints nothing (a query whose answer is empty).
     needs_output: bool = False
+    # A check that also fails when this says its stdout is not the answer wanted.
+    accepts: Callable[[str], bool] | None = None
 
     def shell(self) -> str:
         where = "" if self.cwd == REPO_ROOT else f"(cd {self.cwd.relative_to(REPO_ROOT)} && "
@@ -118,10 +125,7 @@ def pulumi_args(where: Target, args: Sequence[str]) -> list[str]:
     verb = head[0] if head else ""
     if verb in REFRESHING and not _has_flag(head, "--refresh", "-r"):
         extra.append("--refresh")
-    creates = head[:2] == ["stack", "init"] or (
-        head[:2] == ["stack", "select"] and _has_flag(head, "--create", "-c")
-    )
-    if creates and not _has_flag(head, "--secrets-provider"):
+    if creates_stack(head) and not _has_flag(head, "--secrets-provider"):
         extra += ["--secrets-provider", where.backend.secrets_provider]
     return [*head, *extra, *tail]
 
@@ -148,9 +152,9 @@ def image_check(where: Target, root: Path = REPO_ROOT) -> Command:
     if where.environment == "dev":
         how = (
             f"build and push it: az acr login --name {registry} && IMAGE={image} scripts/build-image.sh && "
-            f"podman push {image}:$(git rev-parse HEAD), "
+            f"podman push --digestfile muse.digest {image}:$(git rev-parse HEAD), "
             f"then deploy its digest: scripts/stack {where.name} config set muse:imageTag "
-            "sha256:<digest from the push>"
+            '"$(cat muse.digest)"'
         )
     else:
         how = (
@@ -202,6 +206,45 @@ def size_checks(where: Target, root: Path = REPO_ROOT) -> list[Command]:
     return checks
 
 
+# Commands that create the stack, or that need no stack: no existence check before them.
+NO_STACK_NEEDED = frozenset({"login", "logout", "whoami", "version", "about", "plugin", "help", "new"})
+
+
+def creates_stack(args: Sequence[str]) -> bool:
+    head = list(args[: args.index("--")] if "--" in args else args)
+    return head[:2] == ["stack", "init"] or (
+        head[:2] == ["stack", "select"] and _has_flag(head, "--create", "-c")
+    )
+
+
+def listed(stack: str) -> Callable[[str], bool]:
+    """Whether `pulumi stack ls --json` names `stack`: a list of {"name": ...} (pulumi/pulumi
+    pkg/cmd/pulumi/stack/stack_ls.go, stackSummaryJSON). A project-scoped DIY backend may name it
+    `organization/<project>/<stack>` (pkg/backend/diy/backend.go, diyBackendReference.String), so the last
+    part counts."""
+
+    def accepts(stdout: str) -> bool:
+        try:
+            stacks = json.loads(stdout)
+        except json.JSONDecodeError:
+            return False
+        return any(str(s.get("name", "")).rsplit("/", 1)[-1] == stack for s in stacks if isinstance(s, dict))
+
+    return accepts
+
+
+def existence_check(where: Target, env: dict[str, str]) -> Command:
+    refusal = (
+        f"stack {where.stack}: not in its backend {env['PULUMI_BACKEND_URL']}, so pulumi would offer to "
+        "create it with a passphrase secrets manager instead of the stack's Key Vault key; nothing was run. "
+        "Create it with the bootstrap (scripts/bootstrap.sh, step 3) or "
+        f"`scripts/stack {where.name} stack init`, and edit Pulumi.{where.name}.yaml directly before then. "
+        "{stderr}"
+    )
+    argv = ("pulumi", "stack", "ls", "--json")
+    return Command(argv, env, where.cwd, refusal=refusal, accepts=listed(where.stack))
+
+
 def plan(where: Target, args: Sequence[str], root: Path = REPO_ROOT) -> list[Command]:
     """Every command `scripts/stack <stack> <args>` runs, in order: the checks, then pulumi."""
     commands = []
@@ -214,6 +257,8 @@ def plan(where: Target, args: Sequence[str], root: Path = REPO_ROOT) -> list[Com
     if verb in {"up", "update"} and where.environment is not None and not staged:
         commands.append(image_check(where, root))
     env = {"PULUMI_BACKEND_URL": where.backend.backend_url}
+    if verb not in NO_STACK_NEEDED and args[:2] != ["stack", "ls"] and not creates_stack(args):
+        commands.append(existence_check(where, env))
     commands.append(Command(("pulumi", *pulumi_args(where, args)), env, where.cwd))
     return commands
 
@@ -229,7 +274,8 @@ def run(commands: Sequence[Command], dry_run: bool) -> int:
             done = subprocess.run(
                 command.argv, env=environment, cwd=command.cwd, capture_output=True, text=True
             )
-            if done.returncode != 0 or (command.needs_output and not done.stdout.strip()):
+            rejected = command.accepts is not None and not command.accepts(done.stdout)
+            if done.returncode != 0 or (command.needs_output and not done.stdout.strip()) or rejected:
                 why = done.stderr.strip() or (f"exit {done.returncode}" if done.returncode else "")
                 print(command.refusal.format(stderr=why).rstrip(), file=sys.stderr)
                 return 65

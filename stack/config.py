@@ -112,11 +112,12 @@ _VM_SIZE_PARTS = re.compile(
     r"^Standard_(?P<family>[A-Z]{1,4})(?P<vcpus>[0-9]+)(-[0-9]+)?(?P<features>[a-zA-Z]*)"
     r"(_(?P<accelerator>[A-Z][A-Za-z0-9]*))?(_(?P<version>v[0-9]+))?(_Promo)?$"
 )
-# AKS system pools: "System node pools require a VM SKU of at least 2 vCPUs and 4 GB memory. But burstable-VM
-# (B series) isn't recommended" and AKS refuses B-series sizes with fewer (MicrosoftDocs/azure-aks-docs,
-# articles/aks/use-system-pools.md, "System and user node pools"). The name carries the vCPU count; memory
-# and existence only Azure knows: scripts/stack.py and scripts/bootstrap.sh ask `az vm list-skus` for them.
-SYSTEM_POOL_MIN_VCPUS = 2
+# AKS system pools: "System node pools require a VM SKU of at least 4 vCPUs and 4 GB of memory" and "B series
+# VMs aren't supported for system node pools" (MicrosoftDocs/azure-aks-docs articles/aks/use-system-pools.md,
+# "System and user node pools", commit a75aabed22a97f8ef63ae6bb23b4bba92d1d7319). The name carries the vCPU
+# count; memory and existence only Azure knows: scripts/stack_command.py and scripts/bootstrap.sh ask
+# `az vm list-skus` for them.
+SYSTEM_POOL_MIN_VCPUS = 4
 BURSTABLE_FAMILY = "B"
 
 
@@ -376,7 +377,7 @@ class StackConfig(BaseModel):
         description="Hours the node OS upgrade window stays open (4-24).",
     )
     system_node_vm_size: VmSize = Field(
-        default="Standard_D2ds_v5", alias="systemNodeVmSize", description="VM size of the system pool."
+        default="Standard_D4ds_v5", alias="systemNodeVmSize", description="VM size of the system pool."
     )
     system_node_count: Annotated[int, Field(ge=1, le=100)] = Field(
         default=1, alias="systemNodeCount", description="Nodes in the system pool (critical add-ons only)."
@@ -987,7 +988,7 @@ def _system_pool_size(c: Mapping[str, Any]) -> list[Problem]:
                 "systemNodeVmSize",
                 f"{c['system_node_vm_size']} cannot run the AKS system pool: it needs at least "
                 f"{SYSTEM_POOL_MIN_VCPUS} vCPUs and 4 GiB and no B-series (burstable) size "
-                "(learn.microsoft.com/azure/aks/use-system-pools); e.g. Standard_D2ds_v5",
+                "(learn.microsoft.com/azure/aks/use-system-pools); e.g. Standard_D4ds_v5",
             )
         ]
     return []
@@ -1121,11 +1122,14 @@ def _foreign_near_misses(values: Mapping[str, Any], by_key: Mapping[str, str]) -
     return problems
 
 
-def unquoted_numbers(stack_file: Mapping[str, Any]) -> list[Problem]:
+def unquoted_numbers(
+    stack_file: Mapping[str, Any], written: Mapping[str, str] | None = None
+) -> list[Problem]:
     """Keys of text whose stack-file value YAML read as a number. The Pulumi CLI hands the program the number
     re-printed, not the text written: an unquoted `1.30` arrives as "1.3" (pulumi/pulumi
     sdk/go/common/resource/config/object.go at 042b25538a47757434b4518559b5bf2b4c4ce9f8: UnmarshalYAML
-    decodes into `any`, a float64, and MarshalString writes it back as JSON); only the stack file shows it."""
+    decodes into `any`, a float64, and MarshalString writes it back as JSON); only the stack file shows it.
+    `written` (StackFiles.written) is the text as the person typed it, which the message quotes back."""
     problems = []
     by_key = {_key_of(name): name for name in StackConfig.model_fields}
     for key, value in sorted(stack_file.items()):
@@ -1133,11 +1137,12 @@ def unquoted_numbers(stack_file: Mapping[str, Any]) -> list[Problem]:
         if name is None or isinstance(value, bool) or not isinstance(value, int | float):
             continue
         if _pulumi_type(StackConfig.model_fields[name].annotation) == "string":
+            text = (written or {}).get(key, repr(value))
             problems.append(
                 Problem(
                     _key_of(name),
-                    f"is the number {value!r} in the stack file, and YAML drops what a number does not keep "
-                    f'(an unquoted 1.30 is read as 1.3): quote it, e.g. "{value}" written as you mean it',
+                    f"is the number {text} in the stack file, and YAML drops what a number does not keep "
+                    f'(an unquoted 1.30 is read as 1.3): quote it: "{text}"',
                 )
             )
     return problems
@@ -1164,6 +1169,7 @@ def load_stack_config(
     *,
     today: date | None = None,
     stack_file: Mapping[str, Any] | None = None,
+    written: Mapping[str, str] | None = None,
     secret_keys: frozenset[str] = frozenset(),
     cluster_exists: bool = False,
 ) -> StackConfig:
@@ -1181,7 +1187,10 @@ def load_stack_config(
     by_key = {_key_of(name): name for name in StackConfig.model_fields}
     ours = {key: value for key, value in values.items() if ":" not in key or key.startswith(f"{PROJECT}:")}
     raw = {key.removeprefix(f"{PROJECT}:"): value for key, value in ours.items()}
-    problems: list[Problem] = [*_foreign_near_misses(values, by_key), *unquoted_numbers(stack_file or {})]
+    problems: list[Problem] = [
+        *_foreign_near_misses(values, by_key),
+        *unquoted_numbers(stack_file or {}, written),
+    ]
     parsed: dict[str, Any] = {}
 
     for key in sorted(set(raw) - set(by_key)):
@@ -1265,15 +1274,17 @@ def from_pulumi(*, cluster_exists: bool = False) -> StackConfig:
     today = kubernetes_support.utc_today()
     stack = pulumi.get_stack()
     try:  # `pulumi up` runs in the project directory, beside Pulumi.<stack>.yaml
-        stack_file = read_stack(stack).stack_file_config
+        files = read_stack(stack)
+        stack_file, written = files.stack_file_config, files.written
     except FileNotFoundError:  # an Automation API inline program has no stack file
-        stack_file = {}
+        stack_file, written = {}, {}
     values = stack_config()
     config = load_stack_config(
         stack,
         values,
         today=today,
         stack_file=stack_file,
+        written=written,
         secret_keys=frozenset(k for k in values if pulumi.runtime.is_config_secret(k)),
         cluster_exists=cluster_exists,
     )

@@ -7,7 +7,7 @@ environment from the same stack files the environments use.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,9 @@ class StackFiles:
     # secrets as their `secure:` mapping, no Pulumi.yaml defaults. The Bicep parameter files are written
     # from these.
     stack_file_config: dict[str, Any]
+    # "muse:key" -> the text of an unquoted scalar as written in the file ("1.30"), which a YAML number
+    # loses: what a message quotes back to the person.
+    written: dict[str, str] = field(default_factory=dict)
 
 
 def project_file(root: Path = REPO_ROOT) -> dict[str, Any]:
@@ -55,7 +58,8 @@ def read_stack(stack: str, root: Path = REPO_ROOT, overrides: dict[str, Any] | N
     path = root / f"Pulumi.{stack}.yaml"
     if not path.exists():
         raise FileNotFoundError(f"no stack file {path.name}; stacks here: {', '.join(stack_names(root))}")
-    stack_config: dict[str, Any] = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
+    text = path.read_text()
+    stack_config: dict[str, Any] = (yaml.safe_load(text) or {}).get("config") or {}
     if overrides:
         stack_config = {**stack_config, **overrides}
     # An override of None unsets the key, like `pulumi config rm`.
@@ -80,5 +84,24 @@ def read_stack(stack: str, root: Path = REPO_ROOT, overrides: dict[str, Any] | N
         else:
             values[key] = _as_engine_string(value)
     return StackFiles(
-        project=name, stack=stack, config=values, secret_keys=secret_keys, stack_file_config=as_set
+        project=name,
+        stack=stack,
+        config=values,
+        secret_keys=secret_keys,
+        stack_file_config=as_set,
+        written=_plain_scalars(text),
     )
+
+
+def _plain_scalars(text: str) -> dict[str, str]:
+    """`config:` keys whose value is an unquoted scalar -> its source text (yaml.compose keeps it)."""
+    root = yaml.compose(text)
+    found: dict[str, str] = {}
+    if not isinstance(root, yaml.MappingNode):
+        return found
+    for key, value in root.value:
+        if key.value == "config" and isinstance(value, yaml.MappingNode):
+            for name, scalar in value.value:
+                if isinstance(scalar, yaml.ScalarNode) and scalar.style is None:
+                    found[str(name.value)] = str(scalar.value)
+    return found

@@ -1,7 +1,8 @@
-"""Every stack-level pulumi command in the shell blocks of README.md and docs/ names its backend: through
-scripts/stack (or make preview|up|refresh), or with PULUMI_BACKEND_URL set on the line or exported earlier in
-the block. `pulumi login` is per machine, so a bare `pulumi preview --stack prod` reaches whatever container
-the person last logged in to (stack/naming.py StateBackendNames: one container per environment)."""
+"""Every stack-level pulumi command in the shell blocks and inline code of README.md and docs/ names its
+backend: through scripts/stack (or make preview|up|refresh), or with PULUMI_BACKEND_URL set on the line or
+exported earlier in the block, and then the stack's own container (state-<stack>; `state` for the
+bootstrap's `main`). `pulumi login` is per machine, so a bare `pulumi preview --stack prod` reaches whatever
+container the person last logged in to (stack/naming.py StateBackendNames: one container per environment)."""
 
 from __future__ import annotations
 
@@ -23,22 +24,43 @@ STACK_COMMAND = re.compile(
     r"(?:^|[\s;|&(`])pulumi\s+(up|update|preview|refresh|destroy|import|cancel|config|stack|state|watch)\b"
 )
 DOCS = sorted({REPO_ROOT / "README.md", *(REPO_ROOT / "docs").rglob("*.md")})
+ANY_FENCE = re.compile(r"^[ \t]*```.*?^[ \t]*```", re.M | re.S)
+INLINE_CODE = re.compile(r"(?<!`)`([^`\n]+)`(?!`)")
+# Inline code is mostly a command's name in prose (`pulumi up`); it is a command to type when it addresses a
+# stack's data: a stack flag, a config key, state surgery or an import file.
+RUNNABLE_INLINE = re.compile(r"--stack\b|\s-s\s|\bmuse:|\bstate\s+unprotect\b|\bimport\s+--file\b")
+CONTAINER = re.compile(rf"""{BACKEND}=["']?azblob://(?P<container>[^?"'\s/]+)""")
+STACK_FLAG = re.compile(r"(?:--stack|\s-s)[ =](?P<stack>[\w.-]+)")
+
+
+def _expected_container(stack: str) -> str:
+    return "state" if stack == "main" else f"state-{stack}"
 
 
 def unaddressed(markdown: str) -> list[str]:
-    """The shell-block lines of `markdown` that run a stack-level pulumi command naming no backend."""
+    """The lines of `markdown` (its shell blocks, and its inline code that addresses a stack) that run a
+    stack-level pulumi command naming no backend, or the container of another stack."""
     found = []
-    for block in SHELL_BLOCK.finditer(markdown):
-        exported = False
-        for line in block.group("body").splitlines():
+    blocks = [block.group("body") for block in SHELL_BLOCK.finditer(markdown)]
+    prose = ANY_FENCE.sub("", markdown)
+    spans = [span for span in INLINE_CODE.findall(prose) if RUNNABLE_INLINE.search(span)]
+    for body in [*blocks, *spans]:
+        container = ""
+        for line in body.splitlines():
             code = re.split(r"(?:^|\s)#", line, maxsplit=1)[0]  # comments only describe
             if EXPORTED.search(code):
-                exported = True
+                named = CONTAINER.search(code)
+                container = named["container"] if named else "?"
             if UNSET.search(code):
-                exported = False
+                container = ""
             for command in STACK_COMMAND.finditer(code):
-                inline = "PULUMI_BACKEND_URL=" in code[: command.start() + 1]
-                if not (exported or inline):
+                inline = CONTAINER.search(code[: command.start() + 1])
+                given = inline.group("container") if inline else container
+                if "PULUMI_BACKEND_URL=" in code[: command.start() + 1] and not given:
+                    given = "?"  # a variable's value: not checkable here
+                stack = STACK_FLAG.search(code[command.start() :])
+                wrong = given not in ("", "?") and stack and given != _expected_container(stack["stack"])
+                if not given or wrong:
                     found.append(line.strip())
     return found
 
@@ -59,6 +81,29 @@ def test_every_stack_command_in_the_docs_names_its_backend(doc: Path) -> None:
 )
 def test_negative_control_a_bare_stack_command_is_caught(line: str) -> None:
     assert unaddressed(f"```bash\n{line}\n```\n") == [line]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "PULUMI_BACKEND_URL='azblob://state?storage_account=x' pulumi up --stack prod",
+        "PULUMI_BACKEND_URL=azblob://state-dev?storage_account=x pulumi destroy --stack prod",
+        "export PULUMI_BACKEND_URL='azblob://state-prod?storage_account=x'; pulumi preview --stack dev",
+    ],
+)
+def test_negative_control_another_stacks_container_is_caught(line: str) -> None:
+    assert unaddressed(f"```bash\n{line}\n```\n") == [line]
+    # The same command with its own container passes.
+    right = re.sub(r"azblob://state(-\w+)?\?", "azblob://state-" + line.split()[-1] + "?", line)
+    assert unaddressed(f"```bash\n{right}\n```\n") == []
+
+
+def test_negative_control_inline_commands_count_when_they_address_a_stack() -> None:
+    text = (
+        "Then run `pulumi config set muse:imageTag <digest>` and `pulumi up --stack prod`; see `pulumi up`.\n"
+    )
+    assert unaddressed(text) == ["pulumi config set muse:imageTag <digest>", "pulumi up --stack prod"]
+    assert unaddressed("Then run `scripts/stack prod config set muse:imageTag <digest>`.\n") == []
 
 
 @pytest.mark.parametrize(

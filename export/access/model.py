@@ -35,7 +35,7 @@ from export.workflows import PULUMI_ACTION, Job, Workflow, load_all
 from offline.engine import OfflinePlan, RecordingMonitor, run_stack
 from offline.mocks import SUBSCRIPTION_ID
 from rbac.policies import FEDERATED_CREDENTIAL_TYPE, GITHUB_ISSUER, ISSUER_ALIAS
-from rbac.roles import OPERATOR_ROLES, PrincipalType, Role
+from rbac.roles import OPERATOR_ROLES, OPERATOR_STATE_ROLE, PrincipalType, Role
 from stack.config import PLACEHOLDER_OBJECT_ID
 from stack.files import REPO_ROOT, read_stack
 from stack.naming import ResourceNames, StateBackendNames
@@ -362,6 +362,15 @@ def people(
             )
             for role in OPERATOR_ROLES
         ]
+        + [
+            Assignment(
+                name=f"operators-{stack}-state",
+                principal=principal,
+                role=roles[OPERATOR_STATE_ROLE.value.id],
+                scope=facts.state_container,
+                source="bootstrap, once muse:operatorsGroupObjectId is set",
+            )
+        ]
     )
     where = f"docs/runbook.md ({stack})"
     found = [
@@ -377,6 +386,19 @@ def people(
             ),
         )
     ]
+    found.append(
+        Operation(
+            identity.key,
+            f"{where}: scripts/stack {stack} stack output",
+            Need(
+                "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read",
+                True,
+                facts.state_container,
+                "scripts/stack stack output (and its stack ls)",
+                ops.STACK_OUTPUT,
+            ),
+        )
+    )
     found += [
         Operation(identity.key, f"{where}: {what}", ops.kubernetes_need(facts, group, plural, verb, what))
         for what, group, plural, verb in RUNBOOK_KUBECTL

@@ -161,7 +161,7 @@ param nodeOsUpgradeWindowStartTime string = '00:00'
 param nodeOsUpgradeWindowDurationHours int = 4
 
 @description('VM size of the system pool.')
-param systemNodeVmSize string = 'Standard_D2ds_v5'
+param systemNodeVmSize string = 'Standard_D4ds_v5'
 
 @description('Nodes in the system pool (critical add-ons only).')
 @minValue(1)

@@ -10,7 +10,7 @@ import pytest
 import stack.files
 from export.access.model import RUNBOOK_KUBECTL, Model, Result, evaluate, operators
 from offline.engine import run_stack
-from rbac.roles import OPERATOR_ROLES, Role
+from rbac.roles import OPERATOR_ROLES, OPERATOR_STATE_ROLE, Role
 from stack.files import REPO_ROOT
 
 # The whole permission model and bootstrap program runs.
@@ -22,9 +22,22 @@ GROUP = "3f2b6c1e-9a4d-4e8f-b7c2-1d5e6f7a8b9c"
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_a_member_can_do_every_runbook_step(model: Model, result: Result, stack: str) -> None:
     done = [op for op in model.operations if op.identity == operators(stack)]
-    assert len(done) == 1 + len(RUNBOOK_KUBECTL)
+    assert len(done) == 2 + len(RUNBOOK_KUBECTL)
     assert all(result.allowed[op] for op in done), [op.where for op in done if not result.allowed[op]]
-    assert all("az aks get-credentials" in op.where or "kubectl" in op.where for op in done)
+    assert all(
+        "az aks get-credentials" in op.where or "kubectl" in op.where or "stack output" in op.where
+        for op in done
+    )
+
+
+def test_negative_control_without_the_state_read_the_stack_outputs_are_denied(model: Model) -> None:
+    # The runbook's `scripts/stack <env> stack output ...` reads the state-<env> container.
+    [grant] = [a for a in model.assignments_of(operators("prod")) if a.name == "operators-prod-state"]
+    assert grant.scope.endswith("/containers/state-prod")
+    denied = evaluate(model.without(grant)).denied
+    assert [op.where for op in denied if op.identity == operators("prod")] == [
+        "docs/runbook.md (prod): scripts/stack prod stack output"
+    ]
 
 
 @pytest.mark.parametrize("role", OPERATOR_ROLES, ids=[r.name for r in OPERATOR_ROLES])
@@ -77,9 +90,11 @@ def test_the_bootstrap_grants_a_real_group_exactly_the_operator_roles(
     granted = _bootstrap_with(monkeypatch, GROUP)
     assert {str(r.get("principalId")) for r in granted} == {GROUP}
     assert sorted(str(r.get("roleDefinitionId")).rsplit("/", 1)[-1] for r in granted) == sorted(
-        role.value.id for role in OPERATOR_ROLES
+        role.value.id for role in (*OPERATOR_ROLES, OPERATOR_STATE_ROLE)
     )
-    assert all(str(r.get("scope")).endswith("/resourceGroups/rg-muse-prod-m7k2") for r in granted)
+    scopes = {str(r.get("roleDefinitionId")).rsplit("/", 1)[-1]: str(r.get("scope")) for r in granted}
+    assert scopes.pop(OPERATOR_STATE_ROLE.value.id).endswith("/blobServices/default/containers/state-prod")
+    assert all(scope.endswith("/resourceGroups/rg-muse-prod-m7k2") for scope in scopes.values())
 
 
 def test_negative_control_the_placeholder_gets_no_grant(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -52,9 +52,14 @@ case "$(basename "$0") $*" in
   "az account show"*) echo 11111111-2222-3333-4444-555555555555 ;;
   "az ad signed-in-user show"*) echo aaaaaaaa-0000-0000-0000-000000000001 ;;
   "az acr check-name"*|"az storage account check-name"*|"az keyvault check-name"*)
-    echo "${NAME_AVAILABLE:-true}" ;;
-  "az vm list-skus"*) echo standardDDSv5Family ;;
-  "az vm list-usage"*) printf '%s\t%s\n' 0 "${QUOTA:-100}" ;;
+    case "${NAME_CHECK:-free}" in
+      free) echo '{"message": null, "nameAvailable": true, "reason": null}' ;;
+      taken) echo '{"message": "In use.", "nameAvailable": false, "reason": "AlreadyExists"}' ;;
+      invalid) echo '{"message": "Not valid.", "nameAvailable": false, "reason": "Invalid"}' ;;
+      failed) echo "ERROR: (AuthorizationFailed) no access" >&2; exit 1 ;;
+    esac ;;
+  "az vm list-skus"*) cat "$OUTPUTS/skus.json" ;;
+  "az vm list-usage"*) cat "$OUTPUTS/usage.json" ;;
   "az "*" show "*|"az group show"*) [ "$EXISTING" = yes ] || exit 3 ;;
   "pulumi stack output --stack main --json "*) cat "$OUTPUTS/${@: -1}.json" ;;
   "pulumi stack output"*) echo "value-of-${@: -1}" ;;
@@ -77,6 +82,34 @@ case "$(basename "$0") $*" in
 esac
 exit 0
 """
+
+# `az vm list-skus --output json` as Azure answers it (ResourceSku: name, family, capabilities as name/value
+# strings), and `az vm list-usage --output json` (Usage: currentValue, limit, name.value; `limit` of the
+# family from $QUOTA): JSON, which stack/quota.py parses, not the one-value-per-line tsv of a flat list.
+SKUS = [
+    {
+        "name": f"Standard_D{n}ds_v5",
+        "family": "standardDDSv5Family",
+        "resourceType": "virtualMachines",
+        "capabilities": [{"name": "vCPUs", "value": str(n)}, {"name": "MemoryGB", "value": str(4 * n)}],
+    }
+    for n in (2, 4, 8)
+]
+
+
+def _usage(family_limit: int) -> list[dict[str, object]]:
+    def usage(name: str, localized: str, limit: int) -> dict[str, object]:
+        return {
+            "currentValue": 0,
+            "limit": limit,
+            "name": {"localizedValue": localized, "value": name},
+            "unit": "Count",
+        }
+
+    return [
+        usage("standardDDSv5Family", "Standard DDSv5 Family vCPUs", family_limit),
+        usage("cores", "Total Regional vCPUs", 350),
+    ]
 
 
 _REGISTRY_STAGES: dict[str, OfflinePlan] = {}
@@ -156,6 +189,9 @@ def _run(
     answers.mkdir(exist_ok=True)
     for name, value in outputs.items():
         (answers / f"{name}.json").write_text(json.dumps(value))
+    (answers / "skus.json").write_text(json.dumps(SKUS))
+    family_limit = int((extra_env or {}).get("QUOTA", "100"))
+    (answers / "usage.json").write_text(json.dumps(_usage(family_limit)))
     env = {
         "OUTPUTS": str(answers),
         "PATH": f"{bin_dir}:{os.environ['PATH']}",
@@ -650,10 +686,13 @@ def test_negative_control_without_the_field_an_administrator_skips_the_prod_appr
 @pytest.mark.parametrize(
     ("env", "words"),
     [
-        ({"NAME_AVAILABLE": "false"}, "name is taken elsewhere in Azure"),
+        ({"NAME_CHECK": "taken"}, "name is taken elsewhere in Azure"),
+        # Not "taken": a name Azure refuses for anyone, and a check that could not run, say so.
+        ({"NAME_CHECK": "invalid"}, "Azure refuses the state storage account"),
+        ({"NAME_CHECK": "failed"}, "could not check the state storage account"),
         ({"QUOTA": "10"}, "request a quota increase"),
     ],
-    ids=["taken-name", "short-quota"],
+    ids=["taken-name", "invalid-name", "failed-check", "short-quota"],
 )
 def test_preflight_stops_before_anything_is_created(
     tmp_path: Path, bootstrap_outputs: dict[str, object], env: dict[str, str], words: str

@@ -84,6 +84,7 @@ def test_a_stack_without_a_host_has_no_certificate() -> None:
 STUB = """#!/usr/bin/env bash
 echo "$(basename "$0") $*" >> "$CALLS"
 case "$(basename "$0") $*" in
+  "pulumi stack ls --json") echo '[{"name": "prod", "current": false, "updateInProgress": false}]' ;;
   "pulumi stack output"*) echo kv-muse-prod-m7k2 ;;
   "az keyvault certificate issuer show"*) [ "$ISSUER_EXISTS" = yes ] || exit 3 ;;
   "az keyvault certificate import"*|"az keyvault certificate create"*)

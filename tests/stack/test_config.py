@@ -138,10 +138,12 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str, str]] = [
     ("prod", {"muse:alertEmails": []}, "alertEmails", "prod's alerts must reach someone"),
     # Near misses: a dropped letter gets "did you mean"; a foreign namespace that looks like ours too.
     ("dev", {"muse:userNodeCont": 2}, "userNodeCont", "did you mean userNodeCount?"),
-    # VM sizes: the size-name grammar, and AKS's system pool rules (no B-series, at least 2 vCPUs).
+    # VM sizes: the size-name grammar, and AKS's system pool rules (no B-series, at least 4 vCPUs).
     ("dev", {"muse:userNodeVmSize": "Standard_d2ds_v5"}, "userNodeVmSize", "not an Azure VM size name"),
     ("dev", {"muse:systemNodeVmSize": "Standard_B2ms"}, "systemNodeVmSize", "no B-series"),
-    ("dev", {"muse:systemNodeVmSize": "Standard_D1_v2"}, "systemNodeVmSize", "at least 2 vCPUs"),
+    ("dev", {"muse:systemNodeVmSize": "Standard_D1_v2"}, "systemNodeVmSize", "at least 4 vCPUs"),
+    # The former 2-vCPU dev default: below use-system-pools.md's 4-vCPU minimum.
+    ("dev", {"muse:systemNodeVmSize": "Standard_D2ds_v5"}, "systemNodeVmSize", "at least 4 vCPUs"),
     # Live signals: prod is probed from outside, from enough places; the probe needs a host.
     ("prod", {"muse:availabilityTest": False}, "availabilityTest", "watched from outside"),
     ("dev", {"muse:availabilityTest": True}, "availabilityTest", "set ingressHost"),
@@ -305,7 +307,7 @@ def test_near_miss_advice_only_for_near_misses() -> None:
 
 
 @pytest.mark.parametrize(
-    "size", ["Standard_D2ds_v5", "Standard_D4ds_v5", "Standard_E8-4ds_v5", "Standard_F2s_v2"]
+    "size", ["Standard_D4ds_v5", "Standard_D8ds_v5", "Standard_E8-4ds_v5", "Standard_F4s_v2"]
 )
 def test_negative_control_system_pool_sizes_aks_takes(size: str) -> None:
     assert _problems(systemNodeVmSize=size) == {}
@@ -378,6 +380,12 @@ def test_the_stack_file_reader_keeps_the_number_for_the_check(tmp_path: Any) -> 
     files = read_stack("x", tmp_path)
     assert files.config["muse:kubernetesVersion"] == "1.3"  # what the engine would pass too
     assert [p.key for p in unquoted_numbers(files.stack_file_config)] == ["kubernetesVersion"]
+    # The message quotes what the person wrote, not the number YAML kept.
+    [problem] = unquoted_numbers(files.stack_file_config, files.written)
+    assert problem.message.endswith('quote it: "1.30"'), problem.message
+    # Negative control: without the source text only the truncated number is left to print.
+    [truncated] = unquoted_numbers(files.stack_file_config)
+    assert 'quote it: "1.3"' in truncated.message
 
 
 def test_a_webhook_with_a_token_is_accepted_as_a_secret_and_a_plain_one_without() -> None:

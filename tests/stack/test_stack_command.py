@@ -25,11 +25,19 @@ REAL_PROD = {
     "muse:operatorsGroupObjectId": "3f2b6c1e-9a4d-4e8f-b7c2-1d5e6f7a8b9c",
     "muse:alertEmails": ["oncall@contoso.com"],
 }
+# pulumi: `stack ls --json` prints the stacks of $STACKS (default dev, prod and main) as the CLI's
+# stackSummaryJSON list (pulumi/pulumi pkg/cmd/pulumi/stack/stack_ls.go).
 # az: `acr repository show` exits 3 with azure-cli's error line when $MISSING_IMAGE is set (a
 # ResourceNotFoundError, azure/cli/core/azclierror.py); `vm list-skus` prints the size unless it is $NO_SIZE.
 STUB = """#!/usr/bin/env bash
 echo "$(basename "$0") $* | ${PULUMI_BACKEND_URL:-no-backend}" >> "$CALLS"
 case "$(basename "$0") $*" in
+  "pulumi stack ls --json")
+    printf '['; sep=''
+    for name in ${STACKS-dev prod main}; do
+      printf '%s{"name": "%s", "current": false, "updateInProgress": false}' "$sep" "$name"; sep=', '
+    done
+    echo ']' ;;
   "az acr repository show"*)
     [ -z "${MISSING_IMAGE:-}" ] || { echo "ERROR: (ResourceNotFoundError) manifest unknown" >&2; exit 3; } ;;
   "az vm list-skus"*)
@@ -88,7 +96,10 @@ def test_the_dry_run_prints_every_command_with_the_stacks_own_backend(stack: str
     lines = done.stdout.splitlines()
     backend = StateBackendNames.for_environment(stack, "m7k2")
     assert lines[0] == f"# stack {stack}: backend {backend.backend_url}, secrets {backend.secrets_provider}"
-    [pulumi] = [line for line in lines if " pulumi " in f" {line}"]
+    *_, exists, pulumi = lines
+    assert exists == f"PULUMI_BACKEND_URL='azblob://{container}?storage_account=stmusestatem7k2' " + (
+        "pulumi stack ls --json"
+    )
     assert pulumi == f"PULUMI_BACKEND_URL='azblob://{container}?storage_account=stmusestatem7k2' " + (
         f"pulumi up --stack {stack} --refresh"
     )
@@ -126,7 +137,8 @@ def test_up_runs_pulumi_with_the_backend_and_refresh_when_every_check_passes(tmp
     assert calls[-1] == (
         "pulumi up --message manual --stack prod --refresh | azblob://state-prod?storage_account=stmusestatem7k2"
     )
-    assert calls[-2].startswith("az acr repository show --name acrmuseprodm7k2 --image muse:latest")
+    assert calls[-2].startswith("pulumi stack ls --json")  # the stack exists in its backend
+    assert calls[-3].startswith("az acr repository show --name acrmuseprodm7k2 --image muse:latest")
 
 
 def test_up_refuses_an_image_the_registry_lacks_before_pulumi_runs(tmp_path: Path) -> None:
@@ -174,3 +186,33 @@ def test_flags_a_person_gives_are_kept() -> None:
         check=True,
     )
     assert done.stdout.rstrip().endswith("pulumi preview --stack prod --refresh=false")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["config", "set", "muse:replicas", "4"], ["preview"], ["stack", "output", "museUrl"]],
+    ids=["config-set", "preview", "stack-output"],
+)
+def test_a_stack_missing_from_its_backend_is_refused_not_offered(tmp_path: Path, command: list[str]) -> None:
+    # Pulumi would offer to create it with the passphrase secrets manager (pulumi/pulumi
+    # pkg/cmd/pulumi/config/config.go RequireStack with OfferNew; pkg/cmd/pulumi/stack/secrets.go).
+    root = _checkout(tmp_path)
+    code, output, calls = _run(root, tmp_path, "dev", *command, STACKS="main")
+    assert code == 65, output
+    assert "stack dev: not in its backend azblob://state-dev" in output and "Pulumi.dev.yaml" in output
+    assert calls[-1] == "pulumi stack ls --json | azblob://state-dev?storage_account=stmusestatem7k2"
+    # Negative control: the same command once the backend has the stack (also as a qualified DIY name).
+    for stacks in ("dev", "organization/muse/dev"):
+        code, output, calls = _run(root, tmp_path, "dev", *command, STACKS=stacks)
+        assert code == 0, output
+        assert calls[-1].startswith(f"pulumi {' '.join(command)}")
+
+
+def test_creating_the_stack_needs_no_stack(tmp_path: Path) -> None:
+    root = _checkout(tmp_path)
+    code, output, calls = _run(root, tmp_path, "dev", "stack", "init", STACKS="")
+    assert code == 0, output
+    assert [c.split(" |")[0] for c in calls] == [
+        "pulumi stack init --stack dev --secrets-provider "
+        + StateBackendNames.for_environment("dev", "m7k2").secrets_provider
+    ]

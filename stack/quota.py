@@ -1,0 +1,110 @@
+"""The vCPU quota the stacks' node pools need, per VM family and for the region, against what Azure grants.
+
+    python -m stack.quota <list-usage.json> <list-skus.json> <stack>...
+
+reads `az vm list-usage --location <region> --output json` and `az vm list-skus --location <region>
+--resource-type virtualMachines --output json` (files, so the JSON is parsed here rather than split by a
+shell: knack's tsv output prints a flat list one value per line, microsoft/knack knack/output.py
+format_tsv / _TsvOutput.dump, commit 162e5993095f147e434bb09c2de195ad31251d9a), prints what is short and
+exits 1, or prints nothing and exits 0.
+
+What a pool needs at most: its node count (the autoscaler's maximum) plus the nodes an upgrade surges,
+ceil(MAX_SURGE of that count) (components/kubernetes_cluster.py). Each size counts against its list-skus
+`family` quota (e.g. standardDDSv5Family, summed over every size of that family) and once against the
+regional total `cores`. The vCPUs come from the size's list-skus capability `vCPUs`; a size the region does
+not offer this subscription (absent from list-skus without `--all`, Azure/azure-cli
+command_modules/vm/_params.py) is refused by name.
+
+A re-run: `currentValue` already counts the nodes a deployed stack's cluster runs, so asking for its
+maximum again would count it twice. The bootstrap passes only the stacks whose cluster does not exist yet
+(`az aks show` fails; scripts/bootstrap.sh): a deployed stack's pools are already inside `currentValue`.
+(A deployed cluster whose stack file has since raised its pool maximum is not checked here: the autoscaler
+reports the quota error when it scales.)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from components.kubernetes_cluster import MAX_SURGE, user_pool_names
+from stack.config import StackConfig, load_stack_config
+from stack.files import read_stack
+
+REGIONAL_TOTAL = "cores"  # list-usage's name.value of the region's total vCPU quota
+
+
+@dataclass(frozen=True)
+class Pool:
+    vm_size: str
+    nodes: int  # the most nodes it runs: the count, or the autoscaler's maximum
+
+
+def surge_nodes(nodes: int, max_surge: str = MAX_SURGE) -> int:
+    """Nodes an upgrade adds: a percentage of the pool rounded up, or an absolute count."""
+    if max_surge.endswith("%"):
+        return math.ceil(nodes * int(max_surge[:-1]) / 100)
+    return int(max_surge)
+
+
+def pools(config: StackConfig) -> list[Pool]:
+    users = config.user_node_max_count if config.user_node_autoscale else config.user_node_count
+    user_pools = [Pool(config.user_node_vm_size, users) for _ in user_pool_names(config.availability_zones)]
+    return [Pool(config.system_node_vm_size, config.system_node_count), *user_pools]
+
+
+def sku_table(skus: Iterable[Mapping[str, Any]]) -> dict[str, tuple[str, int]]:
+    """size name -> (quota family, vCPUs) from list-skus' `family` and capability `vCPUs`."""
+    table = {}
+    for sku in skus:
+        capabilities = {c.get("name"): c.get("value") for c in sku.get("capabilities") or []}
+        if sku.get("family") and capabilities.get("vCPUs"):
+            table[sku["name"]] = (sku["family"], int(capabilities["vCPUs"]))
+    return table
+
+
+def shortfalls(
+    all_pools: Sequence[Pool], usage: Iterable[Mapping[str, Any]], skus: Iterable[Mapping[str, Any]]
+) -> list[str]:
+    table = sku_table(skus)
+    need: Counter[str] = Counter()
+    problems = []
+    for pool in all_pools:
+        if pool.vm_size not in table:
+            problems.append(
+                f"{pool.vm_size} is not offered in this region to this subscription (az vm list-skus)"
+            )
+            continue
+        family, vcpus = table[pool.vm_size]
+        vcpus_needed = vcpus * (pool.nodes + surge_nodes(pool.nodes))
+        need[family] += vcpus_needed
+        need[REGIONAL_TOTAL] += vcpus_needed
+    quota = {u["name"]["value"]: (int(u["currentValue"]), int(u["limit"])) for u in usage}
+    for name, vcpus in need.items():
+        used, limit = quota.get(name, (0, 0))
+        if used + vcpus > limit:
+            problems.append(
+                f"the pools need {vcpus} vCPUs of {name} ({used} of {limit} used): request "
+                f"{used + vcpus} (Portal > Quotas > Compute, or az quota update)"
+            )
+    return problems
+
+
+def main(argv: Sequence[str]) -> int:
+    usage = json.loads(Path(argv[0]).read_text())
+    skus = json.loads(Path(argv[1]).read_text())
+    stack_pools = [p for name in argv[2:] for p in pools(load_stack_config(name, read_stack(name).config))]
+    problems = shortfalls(stack_pools, usage, skus)
+    for problem in problems:
+        print(f"bootstrap: {problem}: request a quota increase first", file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
