@@ -116,8 +116,8 @@ plan-bootstrap: $(VENV_STAMP) ## print the offline plan of the once-per-subscrip
 	@$(PY) -m offline.plan --project bootstrap --stack main
 
 .PHONY: test
-test: setup ## run every test
-	@$(PY) -m pytest
+test: setup ## run every test, spread over the cores (pytest-xdist)
+	@$(PY) -m pytest -n auto
 
 .PHONY: test-fast
 test-fast: setup ## the inner loop: every test but the @pytest.mark.slow and container ones, on every core
