@@ -15,16 +15,15 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import urllib.parse
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from export.workflows import load
+from tests.workflows.fake_api import JsonHandler, serving
 
 ROOT = Path(__file__).resolve().parents[2]
 DRIFT_ISSUE = ROOT / "scripts" / "ci" / "drift_issue.py"
@@ -53,17 +52,7 @@ def github() -> Iterator[tuple[FakeIssues, str]]:
     fake = FakeIssues()
     base = f"/repos/{REPOSITORY}/issues"
 
-    class Api(BaseHTTPRequestHandler):
-        def _send(self, status: int, payload: Any, link: str = "") -> None:
-            body = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            if link:
-                self.send_header("Link", link)
-            self.end_headers()
-            self.wfile.write(body)
-
+    class Api(JsonHandler):
         def _payload(self) -> dict[str, Any] | None:
             fake.requests.append((self.command, self.path))
             if self.headers.get("Authorization") != f"Bearer {TOKEN}":
@@ -115,14 +104,8 @@ def github() -> Iterator[tuple[FakeIssues, str]]:
             fake.issues[number - 1].update(payload)
             self._send(200, fake.issues[number - 1])
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Api)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield fake, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(Api) as url:
+        yield fake, url
 
 
 def report(api: str, tmp_path: Path, stack: str, text: str | None) -> subprocess.CompletedProcess[str]:

@@ -19,16 +19,15 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import urllib.parse
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.preview_digest_model import Meta, preview_digest, provider_of, replacement
+from tests.workflows.fake_api import JsonHandler, serving
 
 ROOT = Path(__file__).resolve().parents[2]
 PREVIEW = ROOT / "scripts" / "ci" / "preview.py"
@@ -70,17 +69,7 @@ def github() -> Iterator[tuple[FakeGitHub, str]]:
     fake = FakeGitHub()
     prefix = f"/repos/{REPOSITORY}/issues"
 
-    class Api(BaseHTTPRequestHandler):
-        def _send(self, status: int, payload: Any, link: str = "") -> None:
-            body = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            if link:
-                self.send_header("Link", link)
-            self.end_headers()
-            self.wfile.write(body)
-
+    class Api(JsonHandler):
         def _authorised(self) -> bool:
             fake.requests.append((self.command, self.path))
             if fake.fail_with:
@@ -147,15 +136,8 @@ def github() -> Iterator[tuple[FakeGitHub, str]]:
                     return
             self._send(404, {"message": "Not Found"})
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Api)
-    server.timeout = 5
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield fake, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(Api) as url:
+        yield fake, url
 
 
 @pytest.fixture
