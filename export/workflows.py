@@ -285,12 +285,8 @@ def _with_inputs(value: Any, inputs: Mapping[str, Any]) -> Any:
     return value
 
 
-def static_condition(condition: Any) -> bool | None:
-    """The value of an `if:` that needs no run-time context (a boolean, `${{ true }}`, `${{ 'a' != '' }}`),
-    else None."""
-    if isinstance(condition, bool):
-        return condition
-    match = STATIC_CONDITION.match(str(condition).strip()) if condition is not None else None
+def _static_term(term: str) -> bool | None:
+    match = STATIC_CONDITION.match("${{ " + term.strip() + " }}")
     if match is None:
         return None
     if match.group(1):
@@ -299,10 +295,72 @@ def static_condition(condition: Any) -> bool | None:
     return equal if match.group(3) == "==" else not equal
 
 
+def _terms(condition: str) -> list[str] | None:
+    """The terms of an `if:` that is a plain `&&` chain (no parentheses, no `||`), else None."""
+    text = condition.strip()
+    whole = re.fullmatch(r"\$\{\{(.*)\}\}", text, re.DOTALL)
+    inner = whole.group(1) if whole else text
+    if "(" in inner or "||" in inner:
+        return None
+    return [term.strip() for term in inner.split("&&")]
+
+
+def static_condition(condition: Any) -> bool | None:
+    """The value of an `if:` that needs no run-time context (a boolean, `${{ true }}`, `${{ 'a' != '' }}`,
+    or a plain `&&` of terms one of which is statically false), else None."""
+    if isinstance(condition, bool):
+        return condition
+    if condition is None:
+        return None
+    terms = _terms(str(condition))
+    if terms is None:
+        return _static_term(str(condition).strip().removeprefix("${{").removesuffix("}}"))
+    values = [_static_term(term) for term in terms]
+    if False in values:
+        return False
+    return True if all(v is True for v in values) else None
+
+
+def _run_time_part(condition: Any) -> Any:
+    """An `&&` chain without its statically true terms (what is left to decide at run time)."""
+    terms = _terms(str(condition)) if isinstance(condition, str) else None
+    if terms is None or len(terms) < 2:
+        return condition
+    left = [term for term in terms if _static_term(term) is not True]
+    return " && ".join(left) if left and len(left) < len(terms) else condition
+
+
+# GITHUB_TOKEN permission levels, in order (docs.github.com, "Workflow syntax", permissions).
+LEVELS = {"none": 0, "read": 1, "write": 2}
+
+
+def _as_map(permissions: dict[str, Any] | str | None) -> dict[str, str] | None:
+    """A permissions mapping as scope -> level; None for the string forms (`read-all`, `write-all`)."""
+    return {str(k): str(v) for k, v in permissions.items()} if isinstance(permissions, dict) else None
+
+
+def elevations(requested: dict[str, Any] | str | None, allowed: dict[str, Any] | str | None) -> list[str]:
+    """Each scope where `requested` (a called job's or called workflow's permissions) exceeds `allowed` (the
+    calling job's): GitHub refuses to start such a run ("Reusable workflows reference": the GITHUB_TOKEN
+    permissions passed from the caller can only be downgraded, not elevated, by the called workflow; the run
+    fails with "The nested job ... is requesting '<scope>: <level>', but is only allowed '<level>'")."""
+    wanted, ceiling = _as_map(requested), _as_map(allowed)
+    if wanted is None or ceiling is None:
+        return [] if requested is None else ([] if requested == allowed else [f"{requested} > {allowed}"])
+    return [
+        f"{scope}: {level} (allowed: {ceiling.get(scope, 'none')})"
+        for scope, level in wanted.items()
+        if LEVELS.get(level, 2) > LEVELS.get(ceiling.get(scope, "none"), 0)
+    ]
+
+
 def _without_true_condition(raw: Any) -> Any:
-    """A job or step whose `if:` is statically true runs unconditionally: the `if:` goes."""
-    if isinstance(raw, Mapping) and "if" in raw and static_condition(raw["if"]) is True:
-        return {k: v for k, v in raw.items() if k != "if"}
+    """A job or step whose `if:` is statically true runs unconditionally: the `if:` goes; of an `&&` chain,
+    the statically true terms go."""
+    if isinstance(raw, Mapping) and "if" in raw:
+        if static_condition(raw["if"]) is True:
+            return {k: v for k, v in raw.items() if k != "if"}
+        return {**raw, "if": _run_time_part(raw["if"])}
     return raw
 
 
@@ -353,8 +411,20 @@ def expand_calls(workflow: Workflow, directory: Path) -> Workflow:
             raw["needs"] = [*job.needs, *(called_job_id(job, n) for n in own_needs if n not in skipped)]
             if job.condition:
                 raw["if"] = f"({job.condition}) && ({raw['if']})" if raw.get("if") else job.condition
-            if "permissions" not in raw and job.permissions is not None:
-                raw["permissions"] = job.permissions
+            # The token a called job gets: its own `permissions:`, else the called workflow's, else what the
+            # call grants (the calling job's, else the caller workflow's); never more than the call grants.
+            ceiling = job.permissions if job.permissions is not None else workflow.permissions
+            own = raw.get("permissions", called.permissions)
+            too_much = elevations(own, ceiling)
+            if too_much:
+                raise ValueError(
+                    f"{workflow.file_name} job {job.id}: {called.file_name} job {called_id} requests more "
+                    f"than the call grants ({'; '.join(too_much)}); GitHub refuses to start the run"
+                )
+            if own is not None:
+                raw["permissions"] = own
+            elif ceiling is not None:
+                raw["permissions"] = ceiling
             # The called workflow's own `env:` applies to its jobs, not the caller's.
             raw["env"] = {**_with_inputs(called.env, inputs), **_mapping(raw.get("env"))}
             expanded_id = called_job_id(job, called_id)
