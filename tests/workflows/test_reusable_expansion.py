@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from export.workflows import expand_calls, load
+import pytest
+
+from export.workflows import expand_calls, fold_condition, load
 
 CALLER = """\
 name: main
@@ -83,3 +85,84 @@ def test_jobs_and_steps_the_inputs_switch_off_are_left_out(tmp_path: Path) -> No
     # No approval: no preview job, and the deploy needs only the caller's needs.
     assert list(main.jobs) == ["build", "deploy-prod.deploy"]
     assert main.jobs["deploy-prod.deploy"].needs == ("build",)
+
+
+def test_a_called_job_asking_more_than_the_call_grants_is_refused(tmp_path: Path) -> None:
+    """GitHub refuses to start such a run ("Reusable workflows reference": the GITHUB_TOKEN permissions
+    passed from the caller can only be downgraded by the called workflow)."""
+    directory = _workflows(tmp_path)
+    (directory / "deploy.yml").write_text(
+        CALLED.replace(
+            '    runs-on: ubuntu-24.04\n    env: {STACK: "${{ inputs.environment }}", NOTE',
+            (
+                "    runs-on: ubuntu-24.04\n    permissions: {contents: read, actions: read}\n"
+                '    env: {STACK: "${{ inputs.environment }}", NOTE'
+            ),
+            1,
+        )
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"deploy.yml job deploy requests more than the call grants "
+        r"\(actions: read \(allowed: none\)\)",
+    ):
+        expand_calls(load(directory / "main.yml"), directory)
+    # Negative control: narrowing is allowed and is what the job gets.
+    (directory / "deploy.yml").write_text(
+        CALLED.replace(
+            '    runs-on: ubuntu-24.04\n    env: {STACK: "${{ inputs.environment }}", NOTE',
+            (
+                "    runs-on: ubuntu-24.04\n    permissions: {contents: read}\n"
+                '    env: {STACK: "${{ inputs.environment }}", NOTE'
+            ),
+            1,
+        )
+    )
+    main = expand_calls(load(directory / "main.yml"), directory)
+    assert main.jobs["deploy-prod.deploy"].permissions == {"contents": "read"}
+
+
+def test_the_called_workflows_own_permissions_narrow_its_jobs(tmp_path: Path) -> None:
+    """A workflow-level block in the called file applies to its jobs without their own (a called workflow
+    with `permissions: {}` would leave its deploy job without id-token)."""
+    directory = _workflows(tmp_path)
+    (directory / "deploy.yml").write_text(
+        CALLED.replace("env:\n  SHARED", "permissions: {}\nenv:\n  SHARED", 1)
+    )
+    main = expand_calls(load(directory / "main.yml"), directory)
+    assert main.jobs["deploy-prod.deploy"].permissions == {}
+
+
+@pytest.mark.parametrize(
+    ("condition", "known", "folded"),
+    [
+        # deploy.yml's deploy job, for a call without approval (its preview job left out) and with one.
+        (
+            "${{ !cancelled() && (needs.preview.result == 'success' || "
+            "(needs.preview.result == 'skipped' && !false)) }}",
+            {"needs.preview.result": "skipped"},
+            "!cancelled()",
+        ),
+        (
+            "${{ !cancelled() && (needs.preview.result == 'success' || "
+            "(needs.preview.result == 'skipped' && !true)) }}",
+            {},
+            "!cancelled() && needs.preview.result == 'success'",
+        ),
+        ("${{ 'dev' != '' && steps.a.outputs.enabled == 'true' }}", {}, "steps.a.outputs.enabled == 'true'"),
+        ("${{ '' != '' && steps.a.outputs.enabled == 'true' }}", {}, False),
+        ("${{ true }}", {}, True),
+        ("github.ref == 'refs/heads/main'", {}, "github.ref == 'refs/heads/main'"),
+        ("(a || b) && c", {}, "(a || b) && c"),
+        ("!(a == 'b')", {}, "!(a == 'b')"),
+        (
+            "contains(github.event.head_commit.message, 'x')",
+            {},
+            "contains(github.event.head_commit.message, 'x')",
+        ),
+    ],
+)
+def test_conditions_the_inputs_decide_are_folded(
+    condition: str, known: dict[str, str], folded: object
+) -> None:
+    assert fold_condition(condition, known) == folded
