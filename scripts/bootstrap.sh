@@ -155,7 +155,9 @@ done
 # vCPU quota per VM family and for the region (`cores`) against the pools at their maximum plus an upgrade's
 # surge (stack/quota.py says how it counts). The JSON is parsed in Python: `--output tsv` prints a flat
 # list one value per line (microsoft/knack knack/output.py _TsvOutput), so `read used limit` of
-# `[currentValue, limit]` read an empty limit. A stack whose cluster exists is already in currentValue.
+# `[currentValue, limit]` read an empty limit. A stack whose cluster exists is already in currentValue. It
+# also prints what a later shape change of each new stack's user pools needs on top (a second generation of
+# pools, not a surge node each): `python -m stack.quota --shape-change` checks that before such a deploy.
 quota_dir="$(mktemp -d)"
 trap 'rm -rf "$quota_dir"' EXIT
 new_clusters=()

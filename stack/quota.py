@@ -1,6 +1,7 @@
 """The vCPU quota the stacks' node pools need, per VM family and for the region, against what Azure grants.
 
     python -m stack.quota <list-usage.json> <list-skus.json> <stack>...
+    python -m stack.quota --shape-change <list-usage.json> <list-skus.json> <stack>
 
 reads `az vm list-usage --location <region> --output json` and `az vm list-skus --location <region>
 --resource-type virtualMachines --output json` (files, so the JSON is parsed here rather than split by a
@@ -20,6 +21,15 @@ maximum again would count it twice. The bootstrap passes only the stacks whose c
 (`az aks show` fails; scripts/bootstrap.sh): a deployed stack's pools are already inside `currentValue`.
 (A deployed cluster whose stack file has since raised its pool maximum is not checked here: the autoscaler
 reports the quota error when it scales.)
+
+A shape change of the user pools (VM size, zones, OS SKU, max pods, ...: components/kubernetes_cluster.py
+`pool_shape`) is not one surge node per pool: it creates a whole second generation of user pools beside the
+first and deletes the first only at the end of the update (the engine deletes what the program no longer
+registers last). So the bootstrap also prints, for each new cluster, what that second generation needs at
+the stack file's size (`shape_change_note`), and `--shape-change` checks a deployed stack before such a
+deploy: the new generation at its maximum, on top of `currentValue`, which already counts the old pools. A
+new pool surges nothing (AKS adds surge nodes on an upgrade, not on a create); the old pools' autoscaler
+growing during the change is not counted (it is bounded by their maximum, which they usually do not run at).
 """
 
 from __future__ import annotations
@@ -59,6 +69,13 @@ def pools(config: StackConfig) -> list[Pool]:
     return [Pool(config.system_node_vm_size, config.system_node_count), *user_pools]
 
 
+def shape_change_pools(config: StackConfig) -> list[Pool]:
+    """The second generation of user pools a shape change creates beside the first: one per user pool, at its
+    maximum, of the stack file's size (the new one, when run with the edited stack file)."""
+    users = config.user_node_max_count if config.user_node_autoscale else config.user_node_count
+    return [Pool(config.user_node_vm_size, users) for _ in user_pool_names(config.availability_zones)]
+
+
 def sku_table(skus: Iterable[Mapping[str, Any]]) -> dict[str, tuple[str, int]]:
     """size name -> (quota family, vCPUs) from list-skus' `family` and capability `vCPUs`."""
     table = {}
@@ -69,9 +86,11 @@ def sku_table(skus: Iterable[Mapping[str, Any]]) -> dict[str, tuple[str, int]]:
     return table
 
 
-def shortfalls(
-    all_pools: Sequence[Pool], usage: Iterable[Mapping[str, Any]], skus: Iterable[Mapping[str, Any]]
-) -> list[str]:
+def vcpus_needed(
+    all_pools: Sequence[Pool], skus: Iterable[Mapping[str, Any]], *, surge: bool = True
+) -> tuple[Counter[str], list[str]]:
+    """(vCPUs per quota family and for the region, sizes not offered): each pool at its nodes, plus an
+    upgrade's surge when `surge`."""
     table = sku_table(skus)
     need: Counter[str] = Counter()
     problems = []
@@ -82,9 +101,20 @@ def shortfalls(
             )
             continue
         family, vcpus = table[pool.vm_size]
-        vcpus_needed = vcpus * (pool.nodes + surge_nodes(pool.nodes))
-        need[family] += vcpus_needed
-        need[REGIONAL_TOTAL] += vcpus_needed
+        needed = vcpus * (pool.nodes + (surge_nodes(pool.nodes) if surge else 0))
+        need[family] += needed
+        need[REGIONAL_TOTAL] += needed
+    return need, problems
+
+
+def shortfalls(
+    all_pools: Sequence[Pool],
+    usage: Iterable[Mapping[str, Any]],
+    skus: Iterable[Mapping[str, Any]],
+    *,
+    surge: bool = True,
+) -> list[str]:
+    need, problems = vcpus_needed(all_pools, skus, surge=surge)
     quota = {u["name"]["value"]: (int(u["currentValue"]), int(u["limit"])) for u in usage}
     for name, vcpus in need.items():
         used, limit = quota.get(name, (0, 0))
@@ -96,13 +126,40 @@ def shortfalls(
     return problems
 
 
+def shape_change_note(stack: str, config: StackConfig, skus: Iterable[Mapping[str, Any]]) -> str:
+    """What a later shape change of `stack`'s user pools needs beyond what is checked now (today's size)."""
+    generation = shape_change_pools(config)
+    need, _ = vcpus_needed(generation, skus, surge=False)
+    families = ", ".join(f"{vcpus} of {name}" for name, vcpus in need.items() if name != REGIONAL_TOTAL)
+    return (
+        f"{stack}: a later shape change of the user pools (VM size, zones, ...) runs a second generation "
+        f"beside the first until the end of that deploy: {len(generation)} pool(s) x {generation[0].nodes} "
+        f"node(s) of {config.user_node_vm_size}, {need[REGIONAL_TOTAL]} more vCPUs ({families}) than this "
+        "check counts. Check before that deploy: python -m stack.quota --shape-change <usage> <skus> "
+        f"{stack} (docs/runbook.md, 'Changing the user pools')"
+    )
+
+
 def main(argv: Sequence[str]) -> int:
+    shape_change = bool(argv) and argv[0] == "--shape-change"
+    argv = argv[1:] if shape_change else argv
     usage = json.loads(Path(argv[0]).read_text())
     skus = json.loads(Path(argv[1]).read_text())
-    stack_pools = [p for name in argv[2:] for p in pools(load_stack_config(name, read_stack(name).config))]
+    configs = {name: load_stack_config(name, read_stack(name).config) for name in argv[2:]}
+    if shape_change:
+        # A deployed stack: its old pools are in currentValue; the new generation comes on top.
+        new = [p for config in configs.values() for p in shape_change_pools(config)]
+        problems = shortfalls(new, usage, skus, surge=False)
+        for problem in problems:
+            print(f"shape change: {problem.replace('the pools', 'the new user pools')}", file=sys.stderr)
+        return 1 if problems else 0
+    stack_pools = [p for config in configs.values() for p in pools(config)]
     problems = shortfalls(stack_pools, usage, skus)
     for problem in problems:
         print(f"bootstrap: {problem}: request a quota increase first", file=sys.stderr)
+    if not problems:
+        for name, config in configs.items():
+            print(f"bootstrap: note: {shape_change_note(name, config, skus)}")
     return 1 if problems else 0
 
 
