@@ -350,8 +350,10 @@ if ! grep -q "  pulumi-v${pulumi_version}-linux-x64\.tar\.gz$" scripts/ci/pulumi
   echo "  get.pulumi.com and GitHub are reachable, review the diff and commit it (docs/github-setup.md)."
 fi
 
+# The GitHub environments whose deploys wait for a reviewer: those of production-tier stacks (muse:tier).
+approval_environments="$("$python" -c 'from stack.environments import ENVIRONMENTS as E, requires_approval as r; print(" ".join(e for e in E if r(e)))')"
 cat <<EOF
 Done. Commit Pulumi.dev.yaml and Pulumi.prod.yaml (secretsprovider, encryptedkey, muse:imagePushPrincipalId,
-muse:imageImportPrincipalId: none of them is a secret), add required reviewers to the GitHub environment 'prod', protect main,
+muse:imageImportPrincipalId: none of them is a secret), add required reviewers to the GitHub environment(s) ${approval_environments}, protect main,
 then merge to main: main.yml builds, pushes and deploys dev, and waits for approval before prod.
 EOF
