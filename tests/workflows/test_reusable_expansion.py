@@ -5,10 +5,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from export.workflows import expand_calls, fold_condition, load
+from export.workflows import WORKFLOWS, expand_calls, fold_condition, load, parse
 
 CALLER = """\
 name: main
@@ -166,3 +167,35 @@ def test_conditions_the_inputs_decide_are_folded(
     condition: str, known: dict[str, str], folded: object
 ) -> None:
     assert fold_condition(condition, known) == folded
+
+
+def test_the_policy_leaves_a_called_workflows_permissions_to_its_calls(
+    policy: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """deploy.yml states no workflow-level permissions (they would narrow every job of every call) and is
+    checked as the jobs each caller runs; a call GitHub would refuse is reported, not crashed on."""
+    called = parse(CALLED, tmp_path / "deploy.yml")
+    assert policy.check_permissions(called) == []
+    narrowing = parse(CALLED.replace("env:\n  SHARED", "permissions: {}\nenv:\n  SHARED", 1), called.path)
+    assert policy.check_permissions(narrowing) == [
+        "deploy.yml: a called workflow leaves permissions to its callers"
+    ]
+    # The real one, and its callers' expansion (every call grants what its jobs need).
+    real = load(WORKFLOWS / "deploy.yml")
+    assert policy.check_permissions(real) == []
+    assert policy.check(expand_calls(load(WORKFLOWS / "main.yml"), WORKFLOWS)) == []
+    # A call granting less than a called job asks for: GitHub refuses the run, the policy says why.
+    directory = _workflows(tmp_path)
+    (directory / "deploy.yml").write_text(
+        CALLED.replace(
+            "    if: ${{ inputs.approval }}\n",
+            "    if: ${{ inputs.approval }}\n    permissions: {id-token: write}\n",
+        )
+    )
+    (directory / "main.yml").write_text(
+        CALLER.replace("{contents: read, id-token: write}", "{contents: read}")
+    )
+    assert policy.main(["workflow_policy.py", "check", str(directory / "main.yml")]) == 1
+    assert "deploy.yml job preview requests more than the call grants (id-token: write (allowed: none))" in (
+        capsys.readouterr().err
+    )
