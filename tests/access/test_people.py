@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 import stack.files
-from export.access.model import RUNBOOK_KUBECTL, Model, Result, evaluate, operators
 from offline.engine import run_stack
 from rbac.roles import OPERATOR_ROLES, OPERATOR_STATE_ROLE, Role
 from stack.files import REPO_ROOT
+from verify.access.model import RUNBOOK_KUBECTL, Model, Result, evaluate, operators
 
 # The whole permission model and bootstrap program runs.
 pytestmark = pytest.mark.slow
@@ -63,7 +63,7 @@ def test_the_reader_role_would_not_do_for_a_rollback(model: Model) -> None:
 
 
 def _role(model: Model, role: Role) -> Any:
-    from export.access.rbac import builtin_roles
+    from verify.access.rbac import builtin_roles
 
     return dict(builtin_roles())[role.value.id]
 
