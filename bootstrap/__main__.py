@@ -32,7 +32,7 @@ with (../Pulumi.<env>.yaml), and creates:
                             bootstrap output): `az acr import` reads the source registry (ACR import docs).
 
 No identity has a role on the subscription, and none reaches another environment's state or key.
-export/access/ proves, from this plan and the stacks' plans, that each grant is needed by a workflow step
+verify/access/ proves, from this plan and the stacks' plans, that each grant is needed by a workflow step
 and that every step is allowed (docs/access-matrix.md).
 """
 
@@ -319,7 +319,7 @@ if build is not None:
 # AcrPush.
 
 # What scripts/bootstrap.sh writes where (docs/github-setup.md): the GitHub variables per level, and the stack
-# config each environment needs. export/access/ resolves every workflow job's identity through these.
+# config each environment needs. verify/access/ resolves every workflow job's identity through these.
 tenant_id = authorization.get_client_config_output().tenant_id
 repository_variables: dict[str, pulumi.Input[str]] = {
     "AZURE_TENANT_ID": tenant_id,

@@ -75,7 +75,7 @@ DELEGABLE_BY_CI: tuple[Role, ...] = (
 # namespaces through Azure RBAC, what docs/runbook.md's triage and manual rollback run (get/logs/delete
 # pods, rollout history/undo). Not RBAC Admin or Cluster Admin: no person edits Kubernetes roles or role
 # bindings. What Writer lacks and the runbook runs (nodes, namespaces, custom resources) is the custom role
-# CustomRoles.KUBERNETES_OPERATOR, assigned beside these (export/access/runbook.py derives the need).
+# CustomRoles.KUBERNETES_OPERATOR, assigned beside these (verify/access/runbook.py derives the need).
 OPERATOR_ROLES = (Role.AKS_CLUSTER_USER, Role.AKS_RBAC_WRITER)
 # The custom resource verbs its condition opens (for the kinds Muse deploys): read and write, never delete.
 OPERATOR_CUSTOM_RESOURCE_VERBS = ("read", "write")
@@ -134,7 +134,7 @@ class CustomRoles:
     )
 
     # What docs/runbook.md has an operator run that Azure Kubernetes Service RBAC Writer does not allow
-    # (its dataActions in export/access/builtin-roles.json name no nodes, no namespaces write and no custom
+    # (its dataActions in verify/access/builtin-roles.json name no nodes, no namespaces write and no custom
     # resources): `kubectl get|top nodes` and `cordon`/`drain` (nodes read, and write: the cordon is a patch
     # of the Node), `kubectl apply -k deploy/overlays/<env>` (creates the two namespaces on a first
     # bring-up; writes the Gateway, HTTPRoutes and SecretProviderClass), `kubectl get|wait|describe` of the

@@ -247,24 +247,3 @@ class StateBackendNames:
     @property
     def secrets_provider(self) -> str:
         return f"azurekeyvault://{self.key_vault}.vault.azure.net/keys/{self.key}"
-
-
-if __name__ == "__main__":
-    # `python -m stack.naming state <suffix> [environment]`: shell scripts read names from here, never retype
-    # them. Without an environment: the bootstrap stack's backend.
-    import sys
-
-    if len(sys.argv) in (3, 4) and sys.argv[1] == "state":
-        names = (
-            StateBackendNames.for_environment(sys.argv[3], sys.argv[2])
-            if len(sys.argv) == 4
-            else StateBackendNames.for_bootstrap(sys.argv[2])
-        )
-        for field, value in asdict(names).items():
-            print(f"{field}={value}")
-        print(f"backend_url={names.backend_url}")
-        print(f"secrets_provider={names.secrets_provider}")
-    elif len(sys.argv) == 3 and sys.argv[1] == "derive":
-        print(derived_suffix(sys.argv[2]))
-    else:
-        sys.exit("usage: python -m stack.naming state <nameSuffix> [environment] | derive <owner/name>")

@@ -1,5 +1,5 @@
 """People in the permission model: each environment's operators' group can do what docs/runbook.md has a
-member do in the cluster (every kubectl command of the runbook, export/access/runbook.py), with exactly the
+member do in the cluster (every kubectl command of the runbook, verify/access/runbook.py), with exactly the
 roles the bootstrap grants it (rbac/roles.py OPERATOR_ROLES and CustomRoles.KUBERNETES_OPERATOR)."""
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 
 import stack.files
-from export.access import matrix, runbook
-from export.access.model import Model, Result, evaluate, operators
-from export.access.rbac import short_scope
 from offline.engine import run_stack
 from rbac.roles import OPERATOR_ROLES, OPERATOR_STATE_ROLE, CustomRoles, Role
 from stack.files import REPO_ROOT
+from verify.access import matrix, runbook
+from verify.access.model import Model, Result, evaluate, operators
+from verify.access.rbac import short_scope
 
 # The whole permission model and bootstrap program runs.
 pytestmark = pytest.mark.slow
@@ -92,7 +92,7 @@ def test_the_reader_role_would_not_do_for_a_rollback(model: Model) -> None:
 
 
 def _role(model: Model, role: Role) -> Any:
-    from export.access.rbac import builtin_roles
+    from verify.access.rbac import builtin_roles
 
     return dict(builtin_roles())[role.value.id]
 
@@ -174,7 +174,7 @@ def test_negative_control_grants_without_the_condition_are_caught(model: Model, 
 
 def test_a_real_group_is_granted_by_the_bootstrap_plan_not_modelled(monkeypatch: pytest.MonkeyPatch) -> None:
     # Once the key names a group, the grants are the bootstrap plan's own (source "bootstrap"), not pending.
-    from export.access import model as access_model
+    from verify.access import model as access_model
 
     original = access_model.read_stack
 

@@ -1,4 +1,4 @@
-"""The runbook's kubectl commands, read from docs/runbook.md (export/access/runbook.py), and the proof that an
+"""The runbook's kubectl commands, read from docs/runbook.md (verify/access/runbook.py), and the proof that an
 operators' group member may run each one with the grants the bootstrap gives the group, and nothing more.
 
 How kubectl requests map to data actions: kubeguard/guard authz/providers/azure/rbac/checkaccessreqhelper.go
@@ -11,8 +11,9 @@ from dataclasses import replace
 
 import pytest
 
-from export.access import runbook
-from export.access.model import (
+from rbac.roles import CustomRoles
+from verify.access import runbook
+from verify.access.model import (
     Model,
     Operation,
     bootstrap_plan,
@@ -21,9 +22,8 @@ from export.access.model import (
     people,
     role_definitions,
 )
-from export.access.rbac import Permissions, RoleDefinition
-from export.access.runbook import Request, commands
-from rbac.roles import CustomRoles
+from verify.access.rbac import Permissions, RoleDefinition
+from verify.access.runbook import Request, commands
 
 
 def _fenced(*lines: str) -> str:

@@ -148,7 +148,7 @@ def test_delegated_role_assignment_is_constrained(plan: OfflinePlan) -> None:
 def test_the_delegation_gives_reader_to_prods_deployer_in_dev_only(
     plan: OfflinePlan, environment: str, role: Role, grantee: str | None, allowed: bool
 ) -> None:
-    from export.access.conditions import Request, evaluate
+    from verify.access.conditions import Request, evaluate
 
     condition = _grants(plan, f"deploy-{environment}")[
         ("Role Based Access Control Administrator", GROUPS[environment])

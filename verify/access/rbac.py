@@ -16,7 +16,7 @@
 - An assignment applies at its scope and every scope below it (a resource group covers its resources),
   compared segment by segment without letter case (ARM resource ids are case-insensitive).
 - An assignment with a condition (ABAC, version 2.0) allows only requests for which the condition holds
-  (export/access/conditions.py).
+  (verify/access/conditions.py).
 
 The built-in definitions come from builtin-roles.json beside this file (MicrosoftDocs/azure-docs, CC BY 4.0;
 builtin-roles.SOURCE.md); Muse's custom roles from the bootstrap plan's RoleDefinition resources.
@@ -32,7 +32,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from export.access.conditions import Request, evaluate
+from verify.access.conditions import Request, evaluate
 
 BUILTIN_ROLES_FILE = Path(__file__).with_name("builtin-roles.json")
 

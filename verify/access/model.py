@@ -3,14 +3,14 @@
 Built from the same sources as everything else, never from a hand-written list of jobs:
 - identities and their grants: the bootstrap plan (GitHub OIDC identities, custom roles, role assignments) and
   both stacks' plans (run with the stack config the bootstrap outputs, as scripts/bootstrap.sh sets it);
-- who signs in where: each job of `.github/workflows/*.yml` (export/workflows.py), its client id resolved
+- who signs in where: each job of `.github/workflows/*.yml` (verify/workflows.py), its client id resolved
   through the GitHub variables the bootstrap outputs (environment level before repository level, as GitHub
   does) and its OIDC subject (environment, pull_request, or the branch);
 - what each job does: its pulumi/actions commands and every command of its `run:` blocks and of the scripts
-  they call, mapped to Azure actions by export/access/operations.py;
+  they call, mapped to Azure actions by verify/access/operations.py;
 - what runs in Azure itself: the kubelet's image pull, the workload's secret read, the control plane's use of
   the kubelet identity.
-`evaluate()` decides each operation against the identity's assignments (export/access/rbac.py), lists the
+`evaluate()` decides each operation against the identity's assignments (verify/access/rbac.py), lists the
 grants no operation needs, and checks the prohibitions (no one but prod's identities reads prod's secrets or
 state, no one but prod's deployer writes it, previews write nothing).
 """
@@ -30,13 +30,7 @@ from components.muse_workload.manifests import (
     TLS_CERT_KEYVAULT_URI_OPTION,
     TLS_CERT_SERVICE_ACCOUNT_OPTION,
 )
-from export.access import operations as ops
-from export.access import runbook
-from export.access.operations import Need, StackFacts
-from export.access.policy import PolicyAssignment, denying
-from export.access.rbac import Assignment, Permissions, RoleDefinition, builtin_roles, matches
-from export.plans import CapturingMocks, StackPlan, plan_stack
-from export.workflows import PULUMI_ACTION, Job, Workflow, load_all
+from offline.captured import CapturingMocks, StackPlan, plan_stack
 from offline.engine import OfflinePlan, RecordingMonitor, run_stack
 from offline.mocks import SUBSCRIPTION_ID
 from rbac.policies import FEDERATED_CREDENTIAL_TYPE, GITHUB_ISSUER, ISSUER_ALIAS
@@ -52,6 +46,12 @@ from rbac.roles import (
 from stack.config import PLACEHOLDER_OBJECT_ID
 from stack.files import REPO_ROOT, read_stack
 from stack.naming import ResourceNames, StateBackendNames
+from verify.access import operations as ops
+from verify.access import runbook
+from verify.access.operations import Need, StackFacts
+from verify.access.policy import PolicyAssignment, denying
+from verify.access.rbac import Assignment, Permissions, RoleDefinition, builtin_roles, matches
+from verify.workflows import PULUMI_ACTION, Job, Workflow, load_all
 
 BOOTSTRAP = "bootstrap"
 APPLICATION = "azuread:index/application:Application"
@@ -191,7 +191,7 @@ def assignments_of_plan(
         if guid not in roles:
             raise LookupError(
                 f"{source}: role assignment {resource.name} uses role {guid}, which is neither vendored "
-                "(export/access/builtin-roles.json) nor a custom role of the bootstrap"
+                "(verify/access/builtin-roles.json) nor a custom role of the bootstrap"
             )
         found.append(
             Assignment(
@@ -389,7 +389,7 @@ def people(
     """The stack's operators' group: its identity, the grants the bootstrap gives it (from its plan when the
     stack file names a real group; modelled by operator_grants, marked pending, while it is unset or the
     placeholder, as the bootstrap will grant once it is set) and what the runbook has a member do: every
-    kubectl command of docs/runbook.md (`markdown`: another text, for tests), export/access/runbook.py."""
+    kubectl command of docs/runbook.md (`markdown`: another text, for tests), verify/access/runbook.py."""
     group = read_stack(stack).config.get(OPERATORS_KEY, "")
     real = bool(group) and group != PLACEHOLDER_OBJECT_ID
     principal = group if real else f"operators-group-of-{stack}"

@@ -1,7 +1,7 @@
 """What docs/runbook.md has a person run in a cluster: every kubectl command of its shell blocks and of its
 inline code, read from the runbook itself, as the Kubernetes requests each makes (API group, resource, verb).
 
-The permission model (export/access/model.py `people`) turns each request into the Azure data action AKS
+The permission model (verify/access/model.py `people`) turns each request into the Azure data action AKS
 checks for it and proves an operators' group member holds it. A kubectl command this module cannot read (an
 unknown subcommand or resource) is an error, so a new runbook step cannot go unmodelled.
 
@@ -134,7 +134,7 @@ def _resource(name: str) -> tuple[str, str]:
     plural, _, group = lowered.partition(".")  # `secretproviderclasses.secrets-store.csi.x-k8s.io`
     if group and plural in RESOURCE_NAMES and RESOURCE_NAMES[plural][0] == group:
         return RESOURCE_NAMES[plural]
-    raise ValueError(f"unknown Kubernetes resource {name!r}: add it to export/access/runbook.py _RESOURCES")
+    raise ValueError(f"unknown Kubernetes resource {name!r}: add it to verify/access/runbook.py _RESOURCES")
 
 
 def _split(words: list[str]) -> tuple[list[str], dict[str, str]]:
@@ -194,7 +194,7 @@ def _kind(group: str, kind: str) -> tuple[str, str]:
     for (known_group, plural), aliases in _RESOURCES.items():
         if known_group == group and kind.lower() in aliases:
             return known_group, plural
-    raise ValueError(f"unknown kind {group}/{kind}: add it to export/access/runbook.py _RESOURCES")
+    raise ValueError(f"unknown kind {group}/{kind}: add it to verify/access/runbook.py _RESOURCES")
 
 
 def requests_of(words: list[str], overlay: Path) -> tuple[Request, ...]:
@@ -229,7 +229,7 @@ def requests_of(words: list[str], overlay: Path) -> tuple[Request, ...]:
             if sub in ("undo", "restart", "pause", "resume"):
                 found += [Request(g, p, "write") for g, p in target]
             elif sub not in ("history", "status"):
-                raise ValueError(f"kubectl rollout {sub} is not modelled in export/access/runbook.py")
+                raise ValueError(f"kubectl rollout {sub} is not modelled in verify/access/runbook.py")
     elif command == "top":
         if rest and _resource(rest[0]) == ("core", "nodes"):
             found = [Request("metrics.k8s.io", "nodes", "read"), Request("core", "nodes", "read")]
@@ -254,13 +254,13 @@ def requests_of(words: list[str], overlay: Path) -> tuple[Request, ...]:
             kinds = manifest_kinds(path)
             found = [Request(g, p, verb) for g, p in kinds for verb in ("read", "write")]
         elif flags.get("-f") or flags.get("--filename"):
-            raise ValueError("kubectl apply -f is not modelled: name the objects in export/access/runbook.py")
+            raise ValueError("kubectl apply -f is not modelled: name the objects in verify/access/runbook.py")
     elif command in ("kustomize", "version", "config", "api-resources", "explain", "scale"):
         if command == "scale" and rest:
-            raise ValueError("kubectl scale is not modelled in export/access/runbook.py")
+            raise ValueError("kubectl scale is not modelled in verify/access/runbook.py")
         found = []  # local, or a mention in prose
     else:
-        raise ValueError(f"kubectl {command} is not modelled in export/access/runbook.py")
+        raise ValueError(f"kubectl {command} is not modelled in verify/access/runbook.py")
     return tuple(dict.fromkeys(found))
 
 
