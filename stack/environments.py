@@ -1,13 +1,11 @@
 """The environments, in promotion order, from their one home `stack/environments.txt`.
 
-`python -m stack.environments` prints them one a line (for shell scripts), `--json` as a JSON array (for a
+`python -m cli.environments` prints them one a line (for shell scripts), `--json` as a JSON array (for a
 workflow's matrix); `--before <env>` prints the environment an environment imports its image from.
 """
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 
 LIST_PATH = Path(__file__).with_name("environments.txt")
@@ -52,20 +50,3 @@ def requires_approval(
         return False
     config = read_stack(environment, REPO_ROOT if root is None else root).config
     return config.get("muse:tier") == PRODUCTION
-
-
-def main(argv: list[str]) -> int:
-    if argv == ["--json"]:
-        print(json.dumps(list(ENVIRONMENTS)))
-    elif len(argv) == 2 and argv[0] == "--before":
-        print(image_source(argv[1]) or "")
-    elif not argv:
-        print("\n".join(ENVIRONMENTS))
-    else:
-        print("usage: python -m stack.environments [--json | --before <environment>]", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -1,7 +1,7 @@
 """The vCPU quota the stacks' node pools need, per VM family and for the region, against what Azure grants.
 
-    python -m stack.quota <list-usage.json> <list-skus.json> <stack>...
-    python -m stack.quota --shape-change <list-usage.json> <list-skus.json> <stack>
+    python -m cli.quota <list-usage.json> <list-skus.json> <stack>...
+    python -m cli.quota --shape-change <list-usage.json> <list-skus.json> <stack>
 
 reads `az vm list-usage --location <region> --output json` and `az vm list-skus --location <region>
 --resource-type virtualMachines --output json` (files, so the JSON is parsed here rather than split by a
@@ -34,18 +34,14 @@ growing during the change is not counted (it is bounded by their maximum, which 
 
 from __future__ import annotations
 
-import json
 import math
-import sys
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from components.kubernetes_cluster import MAX_SURGE, user_pool_names
-from stack.config import StackConfig, load_stack_config
-from stack.files import read_stack
+from stack.config import StackConfig
 
 REGIONAL_TOTAL = "cores"  # list-usage's name.value of the region's total vCPU quota
 
@@ -135,33 +131,6 @@ def shape_change_note(stack: str, config: StackConfig, skus: Iterable[Mapping[st
         f"{stack}: a later shape change of the user pools (VM size, zones, ...) runs a second generation "
         f"beside the first until the end of that deploy: {len(generation)} pool(s) x {generation[0].nodes} "
         f"node(s) of {config.user_node_vm_size}, {need[REGIONAL_TOTAL]} more vCPUs ({families}) than this "
-        "check counts. Check before that deploy: python -m stack.quota --shape-change <usage> <skus> "
+        "check counts. Check before that deploy: python -m cli.quota --shape-change <usage> <skus> "
         f"{stack} (docs/runbook.md, 'Changing the user pools')"
     )
-
-
-def main(argv: Sequence[str]) -> int:
-    shape_change = bool(argv) and argv[0] == "--shape-change"
-    argv = argv[1:] if shape_change else argv
-    usage = json.loads(Path(argv[0]).read_text())
-    skus = json.loads(Path(argv[1]).read_text())
-    configs = {name: load_stack_config(name, read_stack(name).config) for name in argv[2:]}
-    if shape_change:
-        # A deployed stack: its old pools are in currentValue; the new generation comes on top.
-        new = [p for config in configs.values() for p in shape_change_pools(config)]
-        problems = shortfalls(new, usage, skus, surge=False)
-        for problem in problems:
-            print(f"shape change: {problem.replace('the pools', 'the new user pools')}", file=sys.stderr)
-        return 1 if problems else 0
-    stack_pools = [p for config in configs.values() for p in pools(config)]
-    problems = shortfalls(stack_pools, usage, skus)
-    for problem in problems:
-        print(f"bootstrap: {problem}: request a quota increase first", file=sys.stderr)
-    if not problems:
-        for name, config in configs.items():
-            print(f"bootstrap: note: {shape_change_note(name, config, skus)}")
-    return 1 if problems else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -122,7 +122,7 @@ def test_a_shape_change_needs_the_whole_second_generation_not_a_surge_node() -> 
 def test_the_shape_change_check_and_the_bootstrap_note_run_from_the_stack_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from stack.quota import main
+    from cli.quota import main
 
     skus = tmp_path / "skus.json"
     skus.write_text(json.dumps(SKUS))

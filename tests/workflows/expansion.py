@@ -1,5 +1,5 @@
 """main.yml as GitHub runs it after an edit of its text or of the reusable deploy.yml it calls: both
-written to a scratch folder and read by export.workflows.expand_calls, as the `workflows` fixture reads the
+written to a scratch folder and read by verify.workflows.expand_calls, as the `workflows` fixture reads the
 real ones. For negative controls that break a step that now lives in deploy.yml."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from export.workflows import WORKFLOWS, Workflow, expand_calls, load
+from verify.workflows import WORKFLOWS, Workflow, expand_calls, load
 
 
 def main_text() -> str:

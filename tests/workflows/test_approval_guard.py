@@ -20,11 +20,11 @@ from typing import Any
 import pytest
 import yaml
 
-from export.workflows import RELEASE_CHECKS_PATH
 from tests.github_model import Environment, Run
 from tests.workflows.expansion import deploy_text, expanded_main
+from verify.workflows import RELEASE_CHECKS_PATH
 
-# main.yml's prod jobs, as GitHub runs its call of the reusable deploy.yml (export.workflows.expand_calls).
+# main.yml's prod jobs, as GitHub runs its call of the reusable deploy.yml (verify.workflows.expand_calls).
 PREVIEW_PROD, DEPLOY_PROD = "deploy-prod.preview", "deploy-prod.deploy"
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -176,7 +176,7 @@ def _git(cwd: Path, *args: str) -> str:
 def test_a_dispatch_deploys_only_a_commit_of_main(tmp_path: Path) -> None:
     """The build job's check, run as the runner runs it, in a clone whose origin/main is main (actions/
     checkout with fetch-depth 0 fetches every branch)."""
-    from export.workflows import load
+    from verify.workflows import load
 
     workflow = load(ROOT / ".github" / "workflows" / "main.yml")
     assert workflow.env["RELEASE_COMMIT"] == "${{ inputs.commit || github.sha }}"
@@ -263,7 +263,7 @@ def test_the_prod_checks_run_from_main_s_head_and_the_program_at_the_release_com
 def test_the_run_and_the_diff_to_approve_name_the_commit() -> None:
     """The approver sees which commit a run releases: in the run's title (`run-name`, which may use the
     github and inputs contexts: "Workflow syntax", run-name) and in preview-prod's summary heading."""
-    from export.workflows import load
+    from verify.workflows import load
 
     workflow = load(ROOT / ".github" / "workflows" / "main.yml")
     run_name = yaml.safe_load(workflow.text)["run-name"]

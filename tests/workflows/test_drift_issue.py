@@ -22,9 +22,9 @@ from typing import Any
 
 import pytest
 
-from export.workflows import load
 from tests.workflows.expansion import expanded_main
 from tests.workflows.fake_api import JsonHandler, serving
+from verify.workflows import load
 
 ROOT = Path(__file__).resolve().parents[2]
 DRIFT_ISSUE = ROOT / "scripts" / "ci" / "drift_issue.py"
@@ -237,7 +237,7 @@ def test_the_drift_job_reports_a_failure_with_its_own_issue_permission() -> None
 
 
 def test_negative_control_issues_write_without_a_writer_is_a_policy_problem(policy: Any) -> None:
-    from export.workflows import parse
+    from verify.workflows import parse
 
     drift = load(ROOT / ".github" / "workflows" / "drift.yml")
     text = drift.text.replace('scripts/ci/drift_issue.py --stack "$STACK"', 'echo "$STACK"')
@@ -251,7 +251,7 @@ def test_negative_control_issues_write_without_a_writer_is_a_policy_problem(poli
 
 
 def test_preview_prod_refuses_the_placeholder_host_before_anyone_approves(tmp_path: Path) -> None:
-    # main.yml's call of deploy.yml for prod, as GitHub runs it (export.workflows.expand_calls).
+    # main.yml's call of deploy.yml for prod, as GitHub runs it (verify.workflows.expand_calls).
     job = expanded_main().jobs["deploy-prod.preview"]
     [check] = [s for s in job.steps if "scripts/ci/placeholders.py" in (s.run or "")]
     position = job.steps.index(check)

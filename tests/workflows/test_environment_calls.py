@@ -6,7 +6,7 @@ call asks for approval (preview in `preview-<env>`, the `<env>` GitHub environme
 change set, the approval guard, the change-set check). Adding a production-like `staging` is its stack file,
 its line in the list and one call: the last test here adds exactly that and finds prod's gates on it.
 
-GitHub's rules the model applies (export.workflows.expand_calls): docs.github.com "Reusable workflows
+GitHub's rules the model applies (verify.workflows.expand_calls): docs.github.com "Reusable workflows
 reference" (a called job's token can only be narrowed from the call's; the caller's `env` does not reach
 the called workflow) and "Using OpenID Connect with reusable workflows" (a called job's `sub` is the caller
 repository's, `environment:<name>` when the job names one; the called file is in `job_workflow_ref`)."""
@@ -21,11 +21,11 @@ from typing import Any
 import pytest
 import yaml
 
-from export.access.model import subject_of
-from export.workflows import WORKFLOWS, load
 from stack.environments import ENVIRONMENTS, image_source, requires_approval
 from stack.files import REPO_ROOT
 from tests.workflows.expansion import expanded_main, main_text
+from verify.access.model import subject_of
+from verify.workflows import WORKFLOWS, load
 
 CALLED = "./.github/workflows/deploy.yml"
 RELEASE_COMMIT = "${{ inputs.commit || github.sha }}"

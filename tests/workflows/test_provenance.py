@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from export.workflows import Job, Workflow, parse
 from stack.files import REPO_ROOT
 from tests.workflows.expansion import deploy_text, expanded_main
+from verify.workflows import Job, Workflow, parse
 
 CI = REPO_ROOT / "scripts" / "ci"
 ATTEST = "actions/attest"

@@ -23,9 +23,9 @@ from types import ModuleType
 
 import pytest
 
-from export.workflows import Workflow
 from stack.files import REPO_ROOT
 from tests.workflows.expansion import deploy_text, expanded_main
+from verify.workflows import Workflow
 
 SCRIPT = REPO_ROOT / "scripts" / "ci" / "install_pulumi.py"
 CLI = 'scripts/ci/install_pulumi.py cli --version "$PULUMI_VERSION"'

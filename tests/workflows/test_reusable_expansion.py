@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from export.workflows import WORKFLOWS, expand_calls, fold_condition, load, parse
+from verify.workflows import WORKFLOWS, expand_calls, fold_condition, load, parse
 
 CALLER = """\
 name: main
