@@ -1838,6 +1838,7 @@ output logAnalyticsWorkspaceName string = logAnalytics.name
 output museNamespace string = names.namespace
 output museWorkloadClientId string = museWorkloadIdentity.properties.clientId
 output oidcIssuerUrl string = cluster.properties.oidcIssuerProfile.issuerURL
+output prometheusQueryEndpoint string = monitorWorkspace.properties.metrics.prometheusQueryEndpoint
 output registryId string = registry.id
 output registryLoginServer string = registry.properties.loginServer
 output registryName string = registry.name

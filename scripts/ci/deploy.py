@@ -569,7 +569,7 @@ def canary_deploy(
     return result, text + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stack", required=True)
     parser.add_argument("--image-tag", required=True, help="the digest to release (sha256:<64 hex>)")
@@ -585,6 +585,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--deadline-minutes", type=float, default=DEADLINE_MINUTES)
     parser.add_argument("--hard-deadline-minutes", type=float, default=HARD_DEADLINE_MINUTES)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if not DIGEST.match(args.image_tag):
         print(f"::error title=Digest::'{args.image_tag}' is not sha256:<64 hex>", flush=True)
