@@ -57,7 +57,24 @@ class Thresholds:
     max_p95_seconds: float = 0.5
     consecutive: int = 2
     check_seconds: int = 30  # between checks; a step lasts at least `consecutive` checks
-    window_seconds: int = 60  # what each check looks back on (>= 2 scrapes of managed Prometheus' 30 s)
+    window_seconds: int = 60  # the shortest look-back of a check (>= 2 scrapes: increase() needs two samples)
+    # When a request shows in a query: the add-on scrapes annotated pods every 30 s by default
+    # (Azure/prometheus-collector otelcollector/configmaps/ama-metrics-settings-configmap.yaml,
+    # default-targets-scrape-interval-settings `podannotations = "30s"`; the program's ConfigMap leaves that
+    # section at its default), and the workspace makes a sample queryable up to about a minute after the
+    # scrape (the budget assumed here; only Azure shows the real figure: docs/architecture/ci-cd.md).
+    scrape_seconds: int = 30
+    ingestion_lag_seconds: int = 60
+
+    @property
+    def settle_seconds(self) -> int:
+        """How long after a request its sample may take to show in a query."""
+        return self.scrape_seconds + self.ingestion_lag_seconds
+
+    def window_for(self, step_seconds: int) -> int:
+        """A check's look-back: the whole step plus the settle time, so the last check of a step still sees
+        the step's first requests, which only now became visible."""
+        return max(self.window_seconds, step_seconds + self.settle_seconds)
 
 
 THRESHOLDS = Thresholds()
@@ -155,8 +172,10 @@ def scalar(answer: dict[str, object]) -> float | None:
 Query = Callable[[str], dict[str, object]]
 
 
-def sample_from(query: Query, version: str, thresholds: Thresholds = THRESHOLDS) -> Sample:
-    q = queries(version, thresholds.window_seconds)
+def sample_from(
+    query: Query, version: str, thresholds: Thresholds = THRESHOLDS, window_seconds: int | None = None
+) -> Sample:
+    q = queries(version, window_seconds or thresholds.window_seconds)
     return Sample(
         requests=scalar(query(q["requests"])) or 0.0,
         errors=scalar(query(q["errors"])) or 0.0,

@@ -483,13 +483,13 @@ class CommandTools:
             self._token = (time.monotonic(), az_token())
         return self._token[1]
 
-    def sample(self, version: str) -> Sample:
+    def sample(self, version: str, window_seconds: int) -> Sample:
         if self._source is None:
             endpoint = stack_output(self.stack, self.prometheus_output)
             if not endpoint:
                 raise RuntimeError(f"the stack has no output {self.prometheus_output}: no metrics to gate on")
             self._source = PrometheusSource(endpoint, token=self.token)
-        return sample_from(self._source.query, version)
+        return sample_from(self._source.query, version, window_seconds=window_seconds)
 
     def converged(self, cwd: str | None = None) -> Step:
         return converged(self.stack, pulumi, run, cwd)  # type: ignore[no-any-return]
