@@ -122,7 +122,7 @@ def run_canary(
                 if age >= plan.longest_step_seconds:
                     return stop(
                         f"no signal (no data) from the candidate at {weight} % within "
-                        f"{plan.longest_step_seconds} s (step, scrape and ingestion lag): never promoted blind"
+                        f"{plan.longest_step_seconds} s (step, scrape and ingestion lag): never passed blind"
                     )
                 wait = plan.check_seconds if age >= plan.step_seconds else plan.step_seconds - age
                 sleep(min(plan.check_seconds, max(0.0, wait)))
