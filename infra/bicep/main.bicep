@@ -313,6 +313,7 @@ var roleDefinitionIds = {
   aksRbacWriter: 'a7ffa36f-339b-4b5c-8bdf-e2c188b2c0eb'
   storageBlobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
   storageBlobDataReader: '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1'
+  monitoringDataReader: 'b0d8363b-8ddd-447d-831f-62ca05bff136'
 }
 
 // ---- Resources: one per Azure resource of the Pulumi program.

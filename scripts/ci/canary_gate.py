@@ -37,12 +37,15 @@ import json
 import math
 import re
 import subprocess
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 PROMETHEUS_RESOURCE = "https://prometheus.monitor.azure.com"
+MONITORING_DATA_READER = "Monitoring Data Reader"  # rbac/roles.py Role.MONITORING_DATA_READER
+METRICS_READ = "Microsoft.Monitor/accounts/data/metrics/read"
 REQUESTS = "muse_http_requests_total"
 DURATION_BUCKETS = "muse_http_request_duration_seconds_bucket"
 PROBE_ROUTES = "/healthz|/readyz"
@@ -217,6 +220,26 @@ class PrometheusSource:
             },
             method="POST",
         )
-        with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
-            answer: dict[str, object] = json.loads(response.read())
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+                answer: dict[str, object] = json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            if error.code in (401, 403):
+                raise AccessDenied(error.code, error.read()[:500].decode("utf-8", "replace")) from None
+            raise
         return answer
+
+
+class AccessDenied(RuntimeError):
+    """The workspace refused the query: never "no data", which would hold the step and abort as a silent
+    candidate. The workspace answers 403 naming the data action (MicrosoftDocs/azure-docs
+    articles/azure-monitor/containers/integrate-keda.md@2b6a9fac, "Azure Monitor workspace permissions")."""
+
+    def __init__(self, status: int, body: str) -> None:
+        super().__init__(
+            f"the Azure Monitor workspace refused the canary gate's query (HTTP {status}: {body.strip()}). "
+            f"The deploy identity needs {MONITORING_DATA_READER} ({METRICS_READ}) on the workspace: the "
+            "bootstrap grants it on the environment's resource group (re-run scripts/bootstrap.sh after "
+            "updating it; a new grant takes up to 10 minutes to apply). docs/runbook.md, Canary."
+        )
+        self.status = status

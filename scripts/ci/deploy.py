@@ -69,7 +69,7 @@ from typing import Any
 
 import check_job
 import release_canary
-from canary_gate import PrometheusSource, Sample, az_token, sample_from
+from canary_gate import AccessDenied, PrometheusSource, Sample, az_token, sample_from
 from deployed_image_tag import deployed_image_tag
 from dns_check import report as public_dns_report
 from engine import Cancelled, Supervisor, converged, recover
@@ -483,6 +483,19 @@ class CommandTools:
             self._token = (time.monotonic(), az_token())
         return self._token[1]
 
+    def metrics_access(self) -> None:
+        """One query before anything changes: a deploy identity without Monitoring Data Reader on the
+        workspace fails here with the fix, not mid-canary after the candidate is up (AccessDenied)."""
+        self._prometheus().query("vector(1)")
+
+    def _prometheus(self) -> PrometheusSource:
+        if self._source is None:
+            endpoint = stack_output(self.stack, self.prometheus_output)
+            if not endpoint:
+                raise RuntimeError(f"the stack has no output {self.prometheus_output}: no metrics to gate on")
+            self._source = PrometheusSource(endpoint, token=self.token)
+        return self._source
+
     def sample(self, version: str, window_seconds: int) -> Sample:
         if self._source is None:
             endpoint = stack_output(self.stack, self.prometheus_output)
@@ -542,7 +555,12 @@ def canary_deploy(
         supervisor=SUPERVISOR, hard_deadline=hard_deadline,
         clock=time.monotonic, sleep=time.sleep,
     )  # fmt: skip
-    result, lines = release_canary.release(ctx, CommandTools(stack, policy_packs, prometheus_output))
+    tools = CommandTools(stack, policy_packs, prometheus_output)
+    try:
+        tools.metrics_access()
+    except AccessDenied as denied:  # main(): exit 64, nothing changed, the previous release serves
+        raise RuntimeError(str(denied)) from None
+    result, lines = release_canary.release(ctx, tools)
     titles = {
         RELEASED: "released through the canary",
         NOT_CONVERGED: (
