@@ -137,7 +137,7 @@ print("free" if a.get("nameAvailable") is True else "invalid" if "invalid" in st
   case "$verdict" in
     free:*) return 0 ;;
     invalid:*) echo "bootstrap: Azure refuses the $what name (${verdict#invalid: }): fix muse:nameSuffix in Pulumi.dev.yaml and Pulumi.prod.yaml" >&2 ;;
-    *) echo "bootstrap: the $what name is taken elsewhere in Azure: set another muse:nameSuffix in Pulumi.dev.yaml and Pulumi.prod.yaml" >&2 ;;
+    *) echo "bootstrap: the $what name is taken elsewhere in Azure: set another muse:nameSuffix in Pulumi.dev.yaml and Pulumi.prod.yaml (one of your own: .venv/bin/python -m stack.naming derive <owner/name>)" >&2 ;;
   esac
   exit 1
 }

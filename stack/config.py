@@ -717,6 +717,12 @@ def _names(c: Mapping[str, Any]) -> list[Problem]:
     return [Problem("nameSuffix", problem) for problem in names.problems()]
 
 
+def _claimed_suffix(c: Mapping[str, Any]) -> list[Problem]:
+    """A fork keeps the committed stack files: their suffix names the upstream repository's resources."""
+    problem = naming.suffix_claim_problem(c["name_suffix"], c["github_repository"])
+    return [Problem("nameSuffix", problem)] if problem else []
+
+
 PRODUCTION = "production"
 
 
@@ -1051,6 +1057,7 @@ CROSS_RULES: tuple[tuple[frozenset[str], CrossRule], ...] = (
         _node_counts,
     ),
     (frozenset({"environment", "name_suffix"}), _names),
+    (frozenset({"name_suffix", "github_repository"}), _claimed_suffix),
     (frozenset({"environment"}), _listed_environment),
     (frozenset({"tier", "replicas"}), _prod_replicas),
     (frozenset({"replicas", "max_replicas"}), _autoscaler_bounds),

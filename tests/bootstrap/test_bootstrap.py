@@ -269,10 +269,11 @@ def test_environments_that_disagree_are_refused_before_any_resource(tmp_path: Pa
     shutil.copy(REPO_ROOT / "Pulumi.yaml", tmp_path)
     prod = tmp_path / "Pulumi.prod.yaml"
     original = prod.read_text()
+    # (Another repository needs a suffix of its own: m7k2 is muse-platform/muse's, stack/naming.py.)
     prod.write_text(
-        original.replace(
-            "muse:githubRepository: muse-platform/muse", "muse:githubRepository: someone/else"
-        ).replace("repo:muse-platform@184467302/muse@", "repo:someone@184467302/else@")
+        original.replace("muse:githubRepository: muse-platform/muse", "muse:githubRepository: someone/else")
+        .replace("repo:muse-platform@184467302/muse@", "repo:someone@184467302/else@")
+        .replace("muse:nameSuffix: m7k2", "muse:nameSuffix: zz99")
     )
     with pytest.raises(pulumi.RunError, match=r"same muse:githubRepository.*someone/else"):
         run_stack("main", root=tmp_path / "bootstrap")
