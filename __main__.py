@@ -123,7 +123,7 @@ def platform_and_workload(vault: SecretVault) -> None:
             config, names, group.name, tags, log_analytics_workspace_id=observability.workspace_id
         ),
     )
-    observability.watch_cluster(cluster, namespace=names.namespace)
+    watch = observability.watch_cluster(cluster, namespace=names.namespace)
     kubelet_pull = registry.grant_pull("aks-kubelet", cluster.kubelet_principal_id)
 
     # A secret's name, not its value (the value is generated and never leaves Pulumi state and the vault).
@@ -197,6 +197,10 @@ def platform_and_workload(vault: SecretVault) -> None:
         "museCanary", {"steps": list(config.canary_steps), "stepSeconds": config.canary_step_seconds}
     )
     pulumi.export("museRouteUrn", workload.route_urn)
+    # Where the canary gate reads the candidate's live metrics (scripts/ci/canary_gate.py, deploy.py
+    # --prometheus-output): the Azure Monitor workspace's Prometheus query endpoint.
+    if watch.prometheus is not None:
+        pulumi.export("prometheusQueryEndpoint", watch.prometheus.query_endpoint)
     pulumi.export("museEvaluateChecks", workload.evaluate_checks)
     # The Gateway's public IP: the address the DNS record of muse:ingressHost points at (docs/runbook.md).
     pulumi.export("museGatewayAddress", workload.gateway_address)

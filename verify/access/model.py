@@ -262,6 +262,7 @@ def stack_facts(stack: str, plan: StackPlan) -> StackFacts:
         cluster_id=str(plan.outputs_of(clusters[0]).get("id", "")) if clusters else "",
         vault_id=one("azure-native:keyvault:Vault"),
         extra={"backend_url": state.backend_url},
+        workspace_id=one("azure-native:monitor:AzureMonitorWorkspace"),
     )
 
 
@@ -581,6 +582,15 @@ def script_texts(text: str, seen: set[str] | None = None) -> Iterator[tuple[str,
             for name in re.findall(r"\b([\w-]+\.(?:sh|py))\b", code)
             if (REPO_ROOT / folder / name).is_file()
         }
+        if path.endswith(".py"):
+            # A neighbour module it imports runs in its process: deploy.py's canary asks for the metric
+            # query's token in canary_gate.py (az account get-access-token).
+            neighbours |= {
+                f"{folder.as_posix()}/{name}.py"
+                for name in re.findall(r"^\s*(?:from\s+(\w+)\s+import|import\s+(\w+)\s*$)", body, re.M)
+                for name in name
+                if name and (REPO_ROOT / folder / f"{name}.py").is_file()
+            }
         yield from script_texts(" ".join(sorted(neighbours)), seen)
 
 
@@ -786,6 +796,11 @@ def command_needs(
         yield ops.kubernetes_need(facts, "batch", "jobs", "read", command.key)
         yield ops.kubernetes_need(facts, "core", "pods", "read", command.key)
         yield ops.kubernetes_need(facts, "core", "pods/log", "read", command.key)
+    elif command.kind == "monitor-query":
+        # The token's audience is the workspace's query API; the query itself is the data action.
+        yield Need(
+            ops.MONITOR_QUERY_ACTION, True, facts.workspace_id, "canary gate: PromQL query", command.detail
+        )
     elif command.kind == "kubectl-read":
         group = "apps" if command.detail == "deployments" else "core"
         yield ops.kubernetes_need(
