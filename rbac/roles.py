@@ -52,7 +52,7 @@ class Role(Enum):
     STORAGE_BLOB_DATA_READER = BuiltInRole("Storage Blob Data Reader", "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1")
     # PromQL queries of an Azure Monitor workspace (data action Microsoft.Monitor/accounts/data/metrics/read):
     # the canary gate's (scripts/ci/canary_gate.py). Source of its definition:
-    # export/access/builtin-roles.SOURCE.md.
+    # verify/access/builtin-roles.SOURCE.md.
     MONITORING_DATA_READER = BuiltInRole("Monitoring Data Reader", "b0d8363b-8ddd-447d-831f-62ca05bff136")
 
     @property

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from export.arm_types import load
 from offline.engine import OfflinePlan
 from stack.files import REPO_ROOT, read_stack
 from stack.naming import ResourceNames
+from verify.arm_types import load
 
 sys.path.insert(0, str(REPO_ROOT / "scripts" / "ci"))
 import deploy
