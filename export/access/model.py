@@ -28,9 +28,10 @@ from typing import Any
 from components.muse_workload import manifests
 from components.muse_workload.manifests import TLS_CERT_KEYVAULT_URI_OPTION, TLS_CERT_SERVICE_ACCOUNT_OPTION
 from export.access import operations as ops
+from export.access.conditions import matches
 from export.access.operations import Need, StackFacts
 from export.access.policy import PolicyAssignment, denying
-from export.access.rbac import Assignment, Permissions, RoleDefinition, builtin_roles, matches
+from export.access.rbac import Assignment, Permissions, RoleDefinition, builtin_roles
 from export.plans import CapturingMocks, StackPlan, plan_stack
 from export.workflows import PULUMI_ACTION, Job, Workflow, load_all
 from offline.engine import OfflinePlan, RecordingMonitor, run_stack

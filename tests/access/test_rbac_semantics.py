@@ -10,8 +10,8 @@ import re
 
 import pytest
 
-from export.access.conditions import Request, evaluate, parse_check
-from export.access.rbac import Assignment, builtin_role, in_scope, matches
+from export.access.conditions import Request, evaluate, matches, parse_check
+from export.access.rbac import Assignment, builtin_role, in_scope
 from rbac.roles import DELEGABLE_BY_CI, PrincipalType, Role, only_assigning, only_reading_custom_resources
 
 GROUP = "/subscriptions/s/resourceGroups/rg-muse-dev-m7k2"
