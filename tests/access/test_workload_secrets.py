@@ -11,11 +11,11 @@ import yaml
 
 from components.muse_workload import manifests
 from components.muse_workload.manifests import API_TOKEN, SECRETS, WorkloadSecret
-from export.access.matrix import render as render_matrix
-from export.access.model import Model, Prohibition, evaluate, prohibitions
 from export.governance import sources
-from export.plans import plan_stack
+from offline.captured import plan_stack
 from stack.args import stack_workload_spec
+from verify.access.matrix import render as render_matrix
+from verify.access.model import Model, Prohibition, evaluate, prohibitions
 
 SECOND = WorkloadSecret("muse-signing-key", "MUSE_SIGNING_KEY", "signing key")
 READ_VALUE = "Microsoft.KeyVault/vaults/secrets/getSecret/action"
