@@ -293,7 +293,7 @@ class StackConfig(BaseModel):
     @property
     def production(self) -> bool:
         """The stack's declared tier is production (what every environment-dependent rule reads)."""
-        return self.tier == "production"
+        return self.tier == PRODUCTION
 
     environment: Annotated[str, Field(pattern=r"^[a-z][a-z0-9]{1,9}$")] = Field(
         alias="environment",

@@ -25,6 +25,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from components.muse_workload import manifests
 from components.muse_workload.manifests import (
     CUSTOM_RESOURCES,
     TLS_CERT_KEYVAULT_URI_OPTION,
@@ -48,9 +49,10 @@ from stack.files import REPO_ROOT, read_stack
 from stack.naming import ResourceNames, StateBackendNames
 from verify.access import operations as ops
 from verify.access import runbook
+from verify.access.conditions import matches
 from verify.access.operations import Need, StackFacts
 from verify.access.policy import PolicyAssignment, denying
-from verify.access.rbac import Assignment, Permissions, RoleDefinition, builtin_roles, matches
+from verify.access.rbac import Assignment, Permissions, RoleDefinition, builtin_roles
 from verify.workflows import PULUMI_ACTION, Job, Workflow, load_all
 
 BOOTSTRAP = "bootstrap"
@@ -262,6 +264,7 @@ def stack_facts(stack: str, plan: StackPlan) -> StackFacts:
         cluster_id=str(plan.outputs_of(clusters[0]).get("id", "")) if clusters else "",
         vault_id=one("azure-native:keyvault:Vault"),
         extra={"backend_url": state.backend_url},
+        workspace_id=one("azure-native:monitor:AzureMonitorWorkspace"),
     )
 
 
@@ -308,10 +311,11 @@ def runtime_operations(stack: str, facts: StackFacts) -> Iterator[Operation]:
                 ops.ACR_ROLES,
             ),
         )
+    what = {secret.name: secret.what for secret in manifests.SECRETS}
     for secret in plan.of_type("azure-native:keyvault:Secret"):
         yield Operation(
             f"muse-workload ({stack})",
-            f"Muse pods of {stack}: Secrets Store CSI driver mounts the API token",
+            f"Muse pods of {stack}: Secrets Store CSI driver mounts the {what[secret.get('secretName')]}",
             Need(
                 "Microsoft.KeyVault/vaults/secrets/getSecret/action",
                 True,
@@ -584,6 +588,15 @@ def script_texts(text: str, seen: set[str] | None = None) -> Iterator[tuple[str,
             for name in re.findall(r"\b([\w-]+\.(?:sh|py))\b", code)
             if (REPO_ROOT / folder / name).is_file()
         }
+        if path.endswith(".py"):
+            # A neighbour module it imports runs in its process: deploy.py's canary asks for the metric
+            # query's token in canary_gate.py (az account get-access-token).
+            neighbours |= {
+                f"{folder.as_posix()}/{name}.py"
+                for name in re.findall(r"^\s*(?:from\s+(\w+)\s+import|import\s+(\w+)\s*$)", body, re.M)
+                for name in name
+                if name and (REPO_ROOT / folder / f"{name}.py").is_file()
+            }
         yield from script_texts(" ".join(sorted(neighbours)), seen)
 
 
@@ -798,6 +811,11 @@ def command_needs(
         yield ops.kubernetes_need(facts, "batch", "jobs", "read", command.key)
         yield ops.kubernetes_need(facts, "core", "pods", "read", command.key)
         yield ops.kubernetes_need(facts, "core", "pods/log", "read", command.key)
+    elif command.kind == "monitor-query":
+        # The token's audience is the workspace's query API; the query itself is the data action.
+        yield Need(
+            ops.MONITOR_QUERY_ACTION, True, facts.workspace_id, "canary gate: PromQL query", command.detail
+        )
     elif command.kind == "kubectl-read":
         group = "apps" if command.detail == "deployments" else "core"
         yield ops.kubernetes_need(
@@ -826,9 +844,15 @@ IMPORT_READERS = {"dev": ("deploy-prod",)}
 OTHER_PRINCIPAL = "00000000-0000-4000-8000-0000000000ff"
 
 
-def prohibitions(stacks: Mapping[str, StackFacts], identities: Mapping[str, Identity]) -> list[Prohibition]:
+def prohibitions(
+    stacks: Mapping[str, StackFacts],
+    identities: Mapping[str, Identity],
+    secrets: Iterable[manifests.WorkloadSecret] | None = None,
+) -> list[Prohibition]:
     """What must be impossible: only a stack's deployer and preview decrypt its secrets, only its deployer
-    writes its state, only they (and STATE_READERS) read it, and no CI identity reads a vault's secret."""
+    writes its state, only they (and STATE_READERS) read it, and no CI identity reads a workload secret
+    (each of `secrets`, default manifests.SECRETS) from the vault."""
+    secrets = tuple(manifests.SECRETS if secrets is None else secrets)
     github = sorted(i for i, v in identities.items() if v.kind == "github")
     found = []
     for stack, facts in stacks.items():
@@ -913,19 +937,19 @@ def prohibitions(stacks: Mapping[str, StackFacts], identities: Mapping[str, Iden
         found += removal_prohibitions(stack, facts, identities, github)
         found += federation_prohibitions(stack, facts, tuple(github))
         if facts.vault_id:
-            found.append(
+            found += [
                 Prohibition(
                     tuple(github),
                     "Microsoft.KeyVault/vaults/secrets/getSecret/action",
                     True,
-                    f"{facts.vault_id}/secrets/muse-api-token",
-                    f"read {stack}'s API token from the vault",
+                    f"{facts.vault_id}/secrets/{secret.name}",
+                    f"read {stack}'s {secret.what} from the vault",
                 )
-            )
+                for secret in secrets
+            ]
     return found
 
 
-EXISTING = "@Resource[Microsoft.Authorization/roleAssignments"
 USER_PROBE = "00000000-0000-0000-0000-00000000beef"  # a person holding a delegable role in the group
 
 
