@@ -559,7 +559,10 @@ def _variable(text: str, environment: str | None, variables: Mapping[str, Any]) 
 def subject_of(workflow: Workflow, job: Job, environment: str | None) -> str:
     """The OIDC subject GitHub gives the job (after `repo:<owner/name>:`): environment wins, then
     pull_request, then the branch (every other trigger of these workflows runs on main). GitHub docs, "OpenID
-    Connect reference", Example subject claims."""
+    Connect reference", Example subject claims. The same for a job of a called reusable workflow (main.yml's
+    calls of deploy.yml): its `sub` carries the caller repository's context, `environment:<name>` when the job
+    names one, and the called file only in the extra `job_workflow_ref` claim (GitHub docs, "Using OpenID
+    Connect with reusable workflows", How the token works with reusable workflows)."""
     if environment:
         return f"environment:{environment}"
     if "pull_request" in workflow.triggers:
@@ -607,12 +610,21 @@ def _stack_of(line: str, default: tuple[str, ...], stacks: Iterable[str]) -> tup
 def _upstream_stack(
     job: Job, jobs: Mapping[str, Job], line: str, runs: Mapping[str, tuple[str, ...]]
 ) -> str | None:
-    """For `az acr import --registry "$X"`: the stack of the job whose output the env var X carries."""
-    for name in re.findall(r"\$\{?([A-Z_]+)\}?", line):
+    """For `az acr import --registry "$X"`: the stack of the job whose output the env var X carries. X is
+    the `--registry` argument's variable; the job is a job of this workflow, or a call of a reusable one
+    (`needs.<call>.outputs`: the stacks of the call's jobs, `<call>.<job>` in the expanded workflow)."""
+    registry = re.search(r"--registry[\s=\"']+\$\{?([A-Z_]+)\}?", line)
+    for name in [registry.group(1)] if registry else re.findall(r"\$\{?([A-Z_]+)\}?", line):
         value = str(job.env.get(name, ""))
         found = re.search(r"needs\.([\w-]+)\.outputs", value)
-        if found and runs.get(found.group(1)):
-            return runs[found.group(1)][0]
+        if not found:
+            continue
+        source = found.group(1)
+        stacks = runs.get(source) or tuple(
+            sorted({s for job_id, ran in runs.items() if job_id.startswith(f"{source}.") for s in ran})
+        )
+        if stacks:
+            return stacks[0]
     return None
 
 
