@@ -115,13 +115,19 @@ plan-diff: $(VENV_STAMP) ## markdown diff of the offline inventories of BASE (gi
 plan-bootstrap: $(VENV_STAMP) ## print the offline plan of the once-per-subscription bootstrap project
 	@$(PY) -m offline.plan --project bootstrap --stack main
 
+# The tests keep Python's bytecode caches (__pycache__/, git-ignored) even where the shell sets
+# PYTHONDONTWRITEBYTECODE: without them every xdist worker and every script the tests start recompiles the
+# repository and pytest rewrites each test module's asserts again, ~30% of the CPU of `make test-fast`
+# (docs/benchmarks.md, "Test loop").
+PYTEST := env -u PYTHONDONTWRITEBYTECODE $(PY) -m pytest
+
 .PHONY: test
 test: setup ## run every test, spread over the cores (pytest-xdist)
-	@$(PY) -m pytest -n auto
+	@$(PYTEST) -n auto
 
 .PHONY: test-fast
-test-fast: setup ## the inner loop: every test but the @pytest.mark.slow and container ones, on every core
-	@$(PY) -m pytest -n auto -m "not slow and not container"
+test-fast: setup ## the inner loop (~40 s idle on 2 cores): all but the slow and container tests, every core
+	@$(PYTEST) -n auto -m "not slow and not container"
 
 .PHONY: lint
 lint: setup ## ruff, mypy and the repository's other linters
