@@ -98,7 +98,7 @@ setup: $(VENV_STAMP) $(CHECKOV) $(NODE_STAMP) system-deps ## create .venv and in
 
 .PHONY: plan
 plan: $(VENV_STAMP) ## print the offline plan of STACK (default dev)
-	@$(PY) -m offline.plan --stack $(STACK)
+	@$(PY) -m cli.plan --stack $(STACK)
 
 # The manual path (docs/runbook.md): one pulumi command against STACK's own state container and secrets key,
 # `--refresh` on preview/up, the image checked before up. DRY_RUN=1 prints each command with its backend and
@@ -109,11 +109,11 @@ preview up refresh: $(VENV_STAMP) ## pulumi preview|up|refresh of STACK against 
 
 .PHONY: plan-diff
 plan-diff: $(VENV_STAMP) ## markdown diff of the offline inventories of BASE (git ref, default origin/main) and the working tree
-	@$(PY) -m offline.plan_diff --base "$(BASE)"
+	@$(PY) -m cli.plan_diff --base "$(BASE)"
 
 .PHONY: plan-bootstrap
 plan-bootstrap: $(VENV_STAMP) ## print the offline plan of the once-per-subscription bootstrap project
-	@$(PY) -m offline.plan --project bootstrap --stack main
+	@$(PY) -m cli.plan --project bootstrap --stack main
 
 # The tests keep Python's bytecode caches (__pycache__/, git-ignored) even where the shell sets
 # PYTHONDONTWRITEBYTECODE: without them every xdist worker and every script the tests start recompiles the

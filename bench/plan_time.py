@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # components are added.
 LIST_MODULES = """
 import contextlib, io, sys
-from offline.plan import main
+from cli.plan import main
 with contextlib.redirect_stdout(io.StringIO()):
     main(["--stack", "prod"])
 roots = ("pulumi", "pulumi_azure_native", "pulumi_kubernetes", "pulumi_random", "pulumi_azuread",
@@ -57,7 +57,7 @@ def main() -> int:
     print(f"SDK import only            median {imported:6.2f} s   min {imported_min:6.2f} s")
     worst = 0.0
     for stack in ("dev", "prod"):
-        planned, planned_min = _median_seconds([python, "-m", "offline.plan", "--stack", stack], args.runs)
+        planned, planned_min = _median_seconds([python, "-m", "cli.plan", "--stack", stack], args.runs)
         ratio = planned / imported
         worst = max(worst, ratio)
         print(

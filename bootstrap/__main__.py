@@ -9,7 +9,8 @@ with (../Pulumi.<env>.yaml), and creates:
                    and a deny policy there: federated credentials only from this tenant's AKS issuers in the
                    environment's region (rbac/policies.py), so a deployer's Contributor cannot federate an
                    identity to GitHub's issuer (a pull request) or to an issuer it controls
-  custom roles     Muse Pulumi state decrypter (one key's decrypt), Muse Kubernetes custom resource reader
+  custom roles     Muse Pulumi state decrypter (one key's decrypt), Muse Kubernetes custom resource reader,
+                   Muse Kubernetes operator (what the runbook needs beyond AKS RBAC Writer)
   five GitHub OIDC identities, each trusted by exactly one set of workflow contexts (no subject is shared, so
   a job can only sign in as the identity its context was made for):
 
@@ -31,7 +32,7 @@ with (../Pulumi.<env>.yaml), and creates:
                             bootstrap output): `az acr import` reads the source registry (ACR import docs).
 
 No identity has a role on the subscription, and none reaches another environment's state or key.
-export/access/ proves, from this plan and the stacks' plans, that each grant is needed by a workflow step
+verify/access/ proves, from this plan and the stacks' plans, that each grant is needed by a workflow step
 and that every step is allowed (docs/access-matrix.md).
 """
 
@@ -54,6 +55,7 @@ from rbac.policies import (
 )
 from rbac.roles import (
     DELEGABLE_BY_CI,
+    OPERATOR_CUSTOM_RESOURCE_VERBS,
     OPERATOR_ROLES,
     OPERATOR_STATE_ROLE,
     CustomRole,
@@ -62,6 +64,7 @@ from rbac.roles import (
     Role,
     assign_role,
     only_assigning,
+    only_custom_resources,
     only_reading_custom_resources,
 )
 from stack import args as stack_args
@@ -164,6 +167,10 @@ decrypter = custom_role(CustomRoles.STATE_DECRYPTER, [state_group])
 custom_resource_reader = custom_role(
     CustomRoles.CUSTOM_RESOURCE_READER, [group.id for group in groups.values()]
 )
+# Assignable in the environments' groups only. Assigned at the group, not at the cluster: the cluster is
+# created by the environment's stack after this runs, and its deployer may assign roles to service
+# principals only (DELEGABLE_BY_CI); its data actions reach nothing but the group's one AKS cluster.
+kubernetes_operator = custom_role(CustomRoles.KUBERNETES_OPERATOR, [group.id for group in groups.values()])
 
 
 def identity(name: str, subjects: list[str], description: str) -> GitHubOidcIdentity:
@@ -264,10 +271,11 @@ for environment, group in groups.items():
     deployer.grant(f"{environment}-state", Role.STORAGE_BLOB_DATA_CONTRIBUTOR, container)
     deployer.grant_custom(f"{environment}-state", CustomRoles.STATE_DECRYPTER, decrypter.id, key)
 
-# People: each environment's operators' group (muse:operatorsGroupObjectId) gets OPERATOR_ROLES on the
-# environment's group, so a member can run docs/runbook.md's kubectl steps (local accounts are off: only
-# Azure RBAC reaches the cluster). Unset (dev may leave it) or the committed placeholder: no grant, and every
-# real deploy of prod refuses the placeholder (scripts/ci/placeholders.py).
+# People: each environment's operators' group (muse:operatorsGroupObjectId) gets OPERATOR_ROLES and the
+# Kubernetes operator role (conditioned to Muse's custom resource kinds) on the environment's group, so a
+# member can run docs/runbook.md's kubectl steps (local accounts are off: only Azure RBAC reaches the
+# cluster). Unset (dev may leave it) or the committed placeholder: no grant, and every real deploy of prod
+# refuses the placeholder (scripts/ci/placeholders.py).
 for env in environments:
     operators = env.operators_group_object_id
     if operators and operators != PLACEHOLDER_OBJECT_ID:
@@ -280,6 +288,15 @@ for env in environments:
                 principal_type=PrincipalType.GROUP,
                 parent=groups[env.environment],
             )
+        assign_role(
+            f"operators-{env.environment}-kubernetes",
+            role=(CustomRoles.KUBERNETES_OPERATOR, kubernetes_operator.id),
+            scope=groups[env.environment].id,
+            principal_id=operators,
+            principal_type=PrincipalType.GROUP,
+            parent=groups[env.environment],
+            condition=only_custom_resources(list(CUSTOM_RESOURCES), OPERATOR_CUSTOM_RESOURCE_VERBS),
+        )
         state_container, _ = state_scopes(states[env.environment])
         assign_role(
             f"operators-{env.environment}-state",
@@ -302,7 +319,7 @@ if build is not None:
 # AcrPush.
 
 # What scripts/bootstrap.sh writes where (docs/github-setup.md): the GitHub variables per level, and the stack
-# config each environment needs. export/access/ resolves every workflow job's identity through these.
+# config each environment needs. verify/access/ resolves every workflow job's identity through these.
 tenant_id = authorization.get_client_config_output().tenant_id
 repository_variables: dict[str, pulumi.Input[str]] = {
     "AZURE_TENANT_ID": tenant_id,

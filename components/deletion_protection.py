@@ -7,8 +7,8 @@ purpose").
 
 Why no Azure CanNotDelete management lock from this program: writing or deleting a lock needs
 `Microsoft.Authorization/locks/write` / `delete`, which Contributor excludes
-(`Microsoft.Authorization/*/Write` and `*/Delete` are among its NotActions: export/access/builtin-roles.json),
-so CI's deploy identity could not create one, and the permission model (export/access/) would have to give the
+(`Microsoft.Authorization/*/Write` and `*/Delete` are among its NotActions: verify/access/builtin-roles.json),
+so CI's deploy identity could not create one, and the permission model (verify/access/) would have to give the
 deploy identity a right to write, and so also remove, locks, which defeats them. A first deploy by the
 bootstrap's Owner cannot create them either: the bootstrap deploys only the registry stage
 (scripts/bootstrap.sh, step 4) because a targeted `pulumi up` of resources whose parent component is new is

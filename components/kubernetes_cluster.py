@@ -30,7 +30,7 @@ which has neither `ingressProfile.gatewayAPI` nor `webAppRouting.gatewayAPIImple
 2026-04-01); its SDK reaches other versions only through a locally generated package (`pulumi package add
 azure-native containerservice 2026-05-01`, per ManagedCluster's docstring), which needs the Pulumi CLI
 wherever the program runs or is tested. The generic resource sends the ARM body written here as is, so
-nothing in the SDK checks it; export/arm_types.py validates it against the Bicep type data of that API
+nothing in the SDK checks it; verify/arm_types.py validates it against the Bicep type data of that API
 version in `make export`, `make drift` and the tests instead. Its other cost: `properties` is untyped, so a
 refresh stores the whole live body, and with `properties.agentPoolProfiles` ignored every PUT sends the
 refreshed list of *all* live pools (user pools and read-only fields included), merged by position
@@ -86,7 +86,7 @@ CHANNEL_OWNED_POOL_INPUTS = ("orchestratorVersion",)
 # AKS operation, that update is a PUT AKS refuses while the operation runs (OperationNotAllowed, "another
 # operation is in progress"). Derived from the API's type data, not by hand: the read-only (`flags: 2`)
 # properties of ManagedClusterProperties@CLUSTER_API_VERSION and of the objects the program sends, and the
-# objects it does not send that hold such values (export.arm_types.read_only_paths;
+# objects it does not send that hold such values (verify.arm_types.read_only_paths;
 # tests/program/test_read_only_fields.py keeps this list equal to it).
 READ_ONLY_CLUSTER_PATHS = (
     "properties.addonProfiles[*].identity",
@@ -475,7 +475,7 @@ class KubernetesCluster(pulumi.ComponentResource):
         if zones:
             system_pool["availabilityZones"] = zones
         # The ARM body of Microsoft.ContainerService/managedClusters@CLUSTER_API_VERSION (names and shapes
-        # as in its REST API; export/arm_types.py checks them against that version's type data).
+        # as in its REST API; verify/arm_types.py checks them against that version's type data).
         properties: dict[str, Any] = {
             "dnsPrefix": args.dns_prefix,
             "nodeResourceGroup": args.node_resource_group,

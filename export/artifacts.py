@@ -13,17 +13,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from export import deploy_manifests
-from export.access.matrix import render as render_access_matrix
-from export.access.model import build as access_model
-from export.access.subjects import SECTION as SUBJECTS_SECTION
-from export.access.subjects import render as render_subjects
 from export.bicep import build_template, render_template
 from export.governance.sources import inventory_json, render_stack_doc, stack_inventory
 from export.parameters import render_parameters
-from export.plans import all_plans, stacks
 from export.resource_types import CONDITIONS, MAPPINGS
+from offline.captured import all_plans, stacks
 from stack.config import load_stack_config
 from stack.files import REPO_ROOT, read_stack
+from verify.access.matrix import render as render_access_matrix
+from verify.access.model import build as access_model
+from verify.access.subjects import SECTION as SUBJECTS_SECTION
+from verify.access.subjects import render as render_subjects
 
 COMMAND = "make export"
 
@@ -97,9 +97,9 @@ for _stack in stacks():
     ARTIFACTS[f"docs/governance/{_stack}.inventory.json"] = _governance_inventory(_stack)
     ARTIFACTS[f"docs/governance/{_stack}.md"] = _governance_doc(_stack)
 
-# Who may do what, where: the permission model's matrix (export/access/).
+# Who may do what, where: the permission model's matrix (verify/access/).
 ARTIFACTS["docs/access-matrix.md"] = lambda: render_access_matrix(
-    notice("the bootstrap and stack plans and .github/workflows/ (export/access/)")
+    notice("the bootstrap and stack plans and .github/workflows/ (verify/access/)")
 )
 
 
@@ -125,7 +125,7 @@ def _subjects() -> str:
     return render_subjects(access_model(), prefixes)
 
 
-# The OIDC subject table in the two documents that explain it (export/access/subjects.py). These files are a
+# The OIDC subject table in the two documents that explain it (verify/access/subjects.py). These files are a
 # person's; only the block is generated, and the block's first line says so.
 SECTIONS = dict.fromkeys(("docs/architecture/ci-cd.md", "docs/github-setup.md"), SUBJECTS_SECTION)
 for _doc, _name in SECTIONS.items():

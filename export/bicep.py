@@ -24,17 +24,17 @@ from typing import Any
 
 import annotated_types
 
-from export import arm_types
 from export.api_versions import api_version, resource_api_version
 from export.bicep_syntax import Expr, For, camel, interpolated, literal_strings, render, string
 from export.mapping import DROP, Param, TypeMapping
-from export.plans import StackPlan
+from offline.captured import StackPlan
 from offline.engine import PlannedResource
 from offline.mocks import DEPLOYER_OBJECT_ID, SUBSCRIPTION_ID, TENANT_ID, generic_arm_type
 from rbac.roles import Role
 from stack import naming
 from stack.config import AZURE_REGIONS, StackConfig
 from stack.tags import standard_tags
+from verify import arm_types
 
 # Custom resources that are not in the Bicep, by type-token prefix, with the reason (written into the header).
 NOT_IN_BICEP: dict[str, str] = {
@@ -690,7 +690,7 @@ def build_template(
 
 
 def _check_arm_body(mapping: TypeMapping, resource: PlannedResource, version: str, label: str) -> None:
-    """A generic resource's body against its API version's ARM type data (export/arm_types.py): what the
+    """A generic resource's body against its API version's ARM type data (verify/arm_types.py): what the
     typed SDK would have refused, this refuses."""
     name = resource.properties.get(mapping.name_input or "resourceName", mapping.fixed_name)
     body = {**({"name": name} if name is not None else {}), **mapping.to_arm(resource)}
@@ -702,7 +702,7 @@ def _check_arm_body(mapping: TypeMapping, resource: PlannedResource, version: st
         listed = "\n".join(f"  - {p}" for p in problems)
         raise ExportError(
             f"{resource.urn} in {label}: the body is not a {mapping.arm_type}@{version} "
-            f"(export/arm_types/):\n{listed}"
+            f"(verify/arm_types/):\n{listed}"
         )
 
 

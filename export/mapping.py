@@ -47,7 +47,7 @@ class TypeMapping:
     shape: replaces the default Pulumi-inputs -> ARM-body conversion (after `drop`).
     api_version_input: for a generic `azure-native:resources:Resource`, the input that holds the API version
         (the SDK states none for it); its body is then checked against that version's ARM type data
-        (export/arm_types.py), since nothing in the SDK types it. Default None: the SDK's version.
+        (verify/arm_types.py), since nothing in the SDK types it. Default None: the SDK's version.
     constant_literals: (literal, why) for literals of the body that equal some stack's config value by
         coincidence (e.g. the Gateway API channel `Standard` and the cluster tier `Standard`), so the
         "looks config-derived" check accepts them. Default ().

@@ -15,7 +15,7 @@ import json
 from typing import Any
 
 from export.bicep import NOT_PARAMETERS
-from export.plans import StackPlan
+from offline.captured import StackPlan
 
 SCHEMA = "https://schema.management.azure.com/schemas/2019-04-01/deploymentParameters.json#"
 

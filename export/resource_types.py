@@ -146,7 +146,7 @@ MAPPINGS: dict[str, TypeMapping] = {
         ),
     ),
     # The AKS cluster: a generic resource at the API version in its inputs (components/kubernetes_cluster.py),
-    # whose body the export checks against that version's ARM type data (export/arm_types.py).
+    # whose body the export checks against that version's ARM type data (verify/arm_types.py).
     "azure-native:resources:Resource": TypeMapping(
         arm_type="Microsoft.ContainerService/managedClusters",
         name_input="resourceName",

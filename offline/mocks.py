@@ -67,7 +67,7 @@ ARM_TYPES: dict[str, tuple[str, str]] = {
 GENERIC_RESOURCE = "azure-native:resources:Resource"
 # Read-only properties AKS answers for a managed cluster (Microsoft.ContainerService/managedClusters,
 # REST API 2026-05-01: the `flags: 2` (ReadOnly) properties of ManagedClusterProperties in the Bicep type
-# data, export/arm_types/), with values of the shape AKS returns.
+# data, verify/arm_types/), with values of the shape AKS returns.
 MAX_AGENT_POOLS = 100
 
 
@@ -393,7 +393,7 @@ class OfflineMocks(pulumi.runtime.Mocks):
     def _metrics_and_probe(self, resource_type: str, inputs: dict[str, Any]) -> dict[str, Any] | None:
         """Managed Prometheus and the availability test, with the read-only properties of their API versions
         (Microsoft.Monitor/accounts@2023-04-03, dataCollectionEndpoints@2022-06-01, components@2020-02-02 in
-        export/arm_types/), shaped like Azure's: an Azure Monitor workspace gets a managed resource group
+        verify/arm_types/), shaped like Azure's: an Azure Monitor workspace gets a managed resource group
         `MA_<name>_<region>_managed` holding its default DCE/DCR and a regional query endpoint."""
         location = inputs.get("location", "westeurope")
         if resource_type == "azure-native:monitor:AzureMonitorWorkspace":

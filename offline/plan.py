@@ -1,22 +1,16 @@
-"""`make plan`: print what a stack would deploy, offline.
+"""What `make plan` prints of an offline plan: every component and resource with its key properties.
 
-python -m offline.plan --stack dev [--format text|json]
+The command is cli/plan.py (`python -m cli.plan --stack dev [--format text|json]`).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 from collections.abc import Iterator
 from typing import Any
 
-import pulumi
-
-from offline.engine import OfflinePlan, PlannedResource, run_stack
+from offline.engine import OfflinePlan, PlannedResource
 from rbac.conditions import delegation_summary
 from rbac.roles import Role
-from stack.files import REPO_ROOT, read_stack, stack_names
 
 # The properties a reviewer wants to see per type; other types show their top-level scalar inputs.
 KEY_PROPERTIES: dict[str, tuple[str, ...]] = {
@@ -406,32 +400,3 @@ def render_text(plan: OfflinePlan) -> str:
     for name, output in plan.outputs.items():
         lines.append(f"  {name.ljust(width)}  {'[secret]' if output.secret else _render(output.value)}")
     return "\n".join(lines) + "\n"
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m offline.plan", description=__doc__)
-    parser.add_argument("--stack", default="dev", help="stack name (Pulumi.<stack>.yaml)")
-    parser.add_argument("--project", default=".", help="project directory: . (muse) or bootstrap")
-    parser.add_argument("--format", default="text", choices=["text", "json"])
-    args = parser.parse_args(argv)
-    root = (REPO_ROOT / args.project).resolve()
-    if args.stack not in stack_names(root):
-        parser.error(
-            f"no stack {args.stack!r} in {args.project}; stacks there: {', '.join(stack_names(root))}"
-        )
-    try:
-        plan = run_stack(args.stack, root=root)
-    except pulumi.RunError as error:
-        print(error, file=sys.stderr)
-        return 1
-    if args.format == "json":
-        environment = next((r.get("tags.env") for r in plan.resources if r.get("tags.env")), args.stack)
-        tier = read_stack(args.stack, root).config.get(f"{plan.project}:tier", "production")
-        print(json.dumps(plan.to_inventory(environment, tier), indent=2, sort_keys=True))
-    else:
-        print(render_text(plan), end="")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

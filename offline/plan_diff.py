@@ -1,17 +1,17 @@
 """`make plan-diff BASE=<git ref>`: what a change does to each stack, offline and without credentials.
 
 Each side's inventory comes from that side's own code: BASE (and HEAD when given as a ref) is checked out
-into a temporary `git worktree` and `python -m offline.plan --stack <s> --format json` runs there with this
-virtualenv's Python; without --head, HEAD is the working tree. The worktree is removed afterwards, also on
-failure. The result is markdown: per stack, resources added / removed / changed and, for a changed
-resource, each property that differs. Secrets stay masked: the inventories only ever hold `[secret]`.
+into a temporary `git worktree` and that tree's plan command (`python -m cli.plan --stack <s> --format json`;
+`offline.plan` in a tree from before the commands moved to cli/) runs there with this virtualenv's Python;
+without --head, HEAD is the working tree. The worktree is removed afterwards, also on failure. The result is
+markdown: per stack, resources added / removed / changed and, for a changed resource, each property that
+differs. Secrets stay masked: the inventories only ever hold `[secret]`.
 
-    python -m offline.plan_diff --base origin/main [--head <ref>] [--stack dev ...] [--repo <path>]
+    python -m cli.plan_diff --base origin/main [--head <ref>] [--stack dev ...] [--repo <path>]
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -52,11 +52,17 @@ def stacks_in(root: Path) -> list[str]:
     return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
 
 
+def plan_command(root: Path) -> str:
+    """The module that prints a tree's plan: `cli.plan`, or `offline.plan` in a base older than cli/ (a
+    plan-diff against an earlier release runs that release's own command)."""
+    return "cli.plan" if (root / "cli" / "plan.py").is_file() else "offline.plan"
+
+
 def inventory_at(root: Path, stack: str) -> dict[str, Any]:
     """Run the offline plan of `stack` with the code in `root` (its own __main__.py, components, mocks)."""
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(root)}
     result = subprocess.run(
-        [sys.executable, "-m", "offline.plan", "--stack", stack, "--format", "json"],
+        [sys.executable, "-m", plan_command(root), "--stack", stack, "--format", "json"],
         cwd=root,
         env=env,
         capture_output=True,
@@ -236,22 +242,3 @@ def plan_diff(repo: Path, base: str, head: str | None = None, stacks: list[str] 
     names = sorted(base_inv.keys() | head_inv.keys())
     diffs = [diff_inventories(s, base_inv.get(s), head_inv.get(s)) for s in names]
     return render_markdown(diffs, base, head or "working tree")
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m offline.plan_diff", description=__doc__)
-    parser.add_argument("--base", required=True, help="git ref of the base (e.g. origin/main)")
-    parser.add_argument("--head", default=None, help="git ref of the head (default: the working tree)")
-    parser.add_argument("--stack", action="append", dest="stacks", help="only this stack (repeatable)")
-    parser.add_argument("--repo", type=Path, default=REPO_ROOT, help="repository (default: this one)")
-    args = parser.parse_args(argv)
-    try:
-        print(plan_diff(args.repo.resolve(), args.base, args.head, args.stacks), end="")
-    except PlanDiffError as error:
-        print(f"plan-diff: {error}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -27,7 +27,7 @@ actions_repository_oidc_subject_claim_customization_template docs: false + unset
 if set, otherwise GitHub's default").
 
     gh api repos/OWNER/REPO/actions/oidc/customization/sub |
-      python -m rbac.github_subjects prefix OWNER/REPO ['[configured]'] [--org-template JSON]
+      python -m cli.github_subjects prefix OWNER/REPO ['[configured]'] [--org-template JSON]
 
 prints the prefix (exit 0) or the reason it cannot be used (exit 1). `--org-template` is the organisation's
 answer, or an empty string when GitHub answered 404; without it, a repository that follows the organisation's
@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -190,33 +189,3 @@ def check_configured(current: str, configured: Sequence[str]) -> str | None:
         " (keep the old one only until a run signed in with the new one; docs/github-setup.md, 'Subject "
         "format'), then run the bootstrap again"
     )
-
-
-def main(argv: list[str]) -> int:
-    organisation: Mapping[str, Any] | None = NOT_READ
-    if len(argv) >= 2 and argv[-2] == "--org-template":
-        organisation = json.loads(argv[-1]) if argv[-1].strip() else None
-        argv = argv[:-2]
-    if len(argv) not in (2, 3) or argv[0] != "prefix":
-        print(
-            "usage: python -m rbac.github_subjects prefix OWNER/REPO ['[configured prefixes, JSON]'] "
-            "[--org-template 'JSON, or empty for 404'] < customization.json",
-            file=sys.stderr,
-        )
-        return 2
-    try:
-        current = prefix_from_customization(argv[1], json.loads(sys.stdin.read() or "{}"), organisation)
-    except ValueError as error:
-        print(error, file=sys.stderr)
-        return 1
-    if len(argv) == 3:
-        problem = check_configured(current, json.loads(argv[2]))
-        if problem:
-            print(problem, file=sys.stderr)
-            return 1
-    print(current)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

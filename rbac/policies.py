@@ -24,7 +24,7 @@ credential property (bicep-types microsoft.managedidentity 2023-01-31, 2024-11-3
 
 Written without template functions: `like` with one `*` (Azure Policy definition structure, "Conditions":
 "the value shouldn't have more than one wildcard"), so the pattern pins region and tenant and leaves only the
-cluster's guid open; export/access/policy.py evaluates this subset of the policy language.
+cluster's guid open; verify/access/policy.py evaluates this subset of the policy language.
 """
 
 from __future__ import annotations

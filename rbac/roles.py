@@ -73,9 +73,12 @@ DELEGABLE_BY_CI: tuple[Role, ...] = (
 # resource group, granted by the bootstrap: `az aks get-credentials` (the cluster user credential: local
 # accounts are off, so it holds no secret, only the Entra ID login) and Kubernetes read/write in the
 # namespaces through Azure RBAC, what docs/runbook.md's triage and manual rollback run (get/logs/delete
-# pods, rollout history/undo). Not RBAC Admin or Cluster Admin: no person edits Kubernetes roles or
-# cluster-scoped objects.
+# pods, rollout history/undo). Not RBAC Admin or Cluster Admin: no person edits Kubernetes roles or role
+# bindings. What Writer lacks and the runbook runs (nodes, namespaces, custom resources) is the custom role
+# CustomRoles.KUBERNETES_OPERATOR, assigned beside these (verify/access/runbook.py derives the need).
 OPERATOR_ROLES = (Role.AKS_CLUSTER_USER, Role.AKS_RBAC_WRITER)
+# The custom resource verbs its condition opens (for the kinds Muse deploys): read and write, never delete.
+OPERATOR_CUSTOM_RESOURCE_VERBS = ("read", "write")
 # ... and on the environment's state container (state-<env>, not the group): the runbook's
 # `scripts/stack <env> stack output ...` (resource group, cluster, image, URLs) and the wrapper's
 # `pulumi stack ls --json` read blobs only. Outputs are read with a blinding secrets provider (pulumi/pulumi
@@ -130,7 +133,36 @@ class CustomRoles:
         data_actions=("Microsoft.ContainerService/managedClusters/customresources/read",),
     )
 
-    ALL: tuple[CustomRole, ...] = (STATE_DECRYPTER, CUSTOM_RESOURCE_READER)
+    # What docs/runbook.md has an operator run that Azure Kubernetes Service RBAC Writer does not allow
+    # (its dataActions in verify/access/builtin-roles.json name no nodes, no namespaces write and no custom
+    # resources): `kubectl get|top nodes` and `cordon`/`drain` (nodes read, and write: the cordon is a patch
+    # of the Node), `kubectl apply -k deploy/overlays/<env>` (creates the two namespaces on a first
+    # bring-up; writes the Gateway, HTTPRoutes and SecretProviderClass), `kubectl get|wait|describe` of the
+    # Gateway API kinds and `kubectl patch httproute` (the canary's weight by hand). Data action names:
+    # learn.microsoft.com/azure/role-based-access-control/resource-provider-operations
+    # (Microsoft.ContainerService) and learn.microsoft.com/azure/aks/manage-azure-rbac. Nothing else: no
+    # delete of nodes, namespaces or custom resources, no secrets (Writer's own `secrets/*` aside), nothing
+    # of rbac.authorization.k8s.io (roles, bindings: no escalation). Custom resources are narrowed by the
+    # assignment's ABAC condition to the kinds Muse deploys (only_custom_resources); AKS offers condition
+    # attributes for custom resources only (customResources:group and :kind, entra-id-authorization.md
+    # "Available condition attributes"), so nodes and namespaces cannot carry one.
+    KUBERNETES_OPERATOR = CustomRole(
+        key="kubernetes-operator",
+        display="Muse Kubernetes operator",
+        description=(
+            "What Muse's runbook needs beyond AKS RBAC Writer: nodes (cordon, drain), namespace create, "
+            "custom resources (each assignment's condition names groups and kinds)."
+        ),
+        data_actions=(
+            "Microsoft.ContainerService/managedClusters/nodes/read",
+            "Microsoft.ContainerService/managedClusters/nodes/write",
+            "Microsoft.ContainerService/managedClusters/namespaces/write",
+            "Microsoft.ContainerService/managedClusters/customresources/read",
+            "Microsoft.ContainerService/managedClusters/customresources/write",
+        ),
+    )
+
+    ALL: tuple[CustomRole, ...] = (STATE_DECRYPTER, CUSTOM_RESOURCE_READER, KUBERNETES_OPERATOR)
 
 
 class PrincipalType(StrEnum):
@@ -232,12 +264,21 @@ def only_reading_custom_resources(kinds: list[tuple[str, str]]) -> str:
     """An ABAC condition (version 2.0) for a custom resource reader assignment: reads of custom resources are
     allowed for exactly these (API group, plural kind) pairs; any other action passes through (the role grants
     none). The form AKS documents (articles/aks/entra-id-authorization.md), one clause per kind."""
+    return only_custom_resources(kinds, ("read",))
+
+
+def only_custom_resources(kinds: list[tuple[str, str]], verbs: Sequence[str]) -> str:
+    """The same for each of `verbs` (read, write): the action `customresources/<verb>` is allowed for these
+    (API group, plural kind) pairs only; every other action passes through (the role's own list bounds it)."""
     clauses = " OR ".join(
         f"({_CUSTOM_RESOURCE_GROUP} StringEqualsIgnoreCase '{group}' AND "
         f"{_CUSTOM_RESOURCE_KIND} StringEqualsIgnoreCase '{kind}')"
         for group, kind in sorted(set(kinds))
     )
-    return f"((!(ActionMatches{{'{CUSTOM_RESOURCE_READ}'}})) OR ({clauses}))"
+    action = CUSTOM_RESOURCE_READ.rsplit("/", 1)[0]
+    return " AND ".join(
+        f"((!(ActionMatches{{'{action}/{verb}'}})) OR ({clauses}))" for verb in dict.fromkeys(verbs)
+    )
 
 
 def assign_role(

@@ -32,17 +32,17 @@ stack_value() { # stack_value <stack> <key>: a value from Pulumi.<stack>.yaml (d
   "$python" -c 'import sys; from stack.files import read_stack; print(read_stack(sys.argv[1]).config[sys.argv[2]])' "$1" "$2"
 }
 
-mapfile -t environments < <("$python" -m stack.environments)  # stack/environments.txt, in promotion order
+mapfile -t environments < <("$python" -m cli.environments)  # stack/environments.txt, in promotion order
 first="${environments[0]}"
 suffix="$(stack_value "$first" muse:nameSuffix)"
 location="$(stack_value "$first" muse:location)"
 owner="$(stack_value "$first" muse:owner)"
 declare -A state
-while IFS='=' read -r key value; do state[$key]="$value"; done < <("$python" -m stack.naming state "$suffix")
+while IFS='=' read -r key value; do state[$key]="$value"; done < <("$python" -m cli.naming state "$suffix")
 backend_url="${state[backend_url]}"
 secrets_provider="${state[secrets_provider]}"
 env_state() { # env_state <environment> <field>: e.g. env_state prod backend_url
-  "$python" -m stack.naming state "$suffix" "$1" | sed -n "s/^$2=//p"
+  "$python" -m cli.naming state "$suffix" "$1" | sed -n "s/^$2=//p"
 }
 tags=(app=muse "owner=$owner" env=shared managed-by=bootstrap-script)
 repository="$(stack_value "$first" muse:githubRepository)"
@@ -79,7 +79,7 @@ if [[ $status == 0 ]]; then
     44) org_template=(--org-template "") ;;
     *) org_template=() ;;
   esac
-  prefix="$("$python" -m rbac.github_subjects prefix "$repository" "$configured_prefixes" "${org_template[@]}" \
+  prefix="$("$python" -m cli.github_subjects prefix "$repository" "$configured_prefixes" "${org_template[@]}" \
     <<<"$customization")"
   echo "   GitHub issues $prefix:<context>; configured: $configured_prefixes"
 elif [[ $status == 4 || "${MUSE_GITHUB_OFFLINE:-}" == 1 ]]; then
@@ -137,7 +137,7 @@ print("free" if a.get("nameAvailable") is True else "invalid" if "invalid" in st
   case "$verdict" in
     free:*) return 0 ;;
     invalid:*) echo "bootstrap: Azure refuses the $what name (${verdict#invalid: }): fix muse:nameSuffix in Pulumi.dev.yaml and Pulumi.prod.yaml" >&2 ;;
-    *) echo "bootstrap: the $what name is taken elsewhere in Azure: set another muse:nameSuffix in Pulumi.dev.yaml and Pulumi.prod.yaml" >&2 ;;
+    *) echo "bootstrap: the $what name is taken elsewhere in Azure: set another muse:nameSuffix in Pulumi.dev.yaml and Pulumi.prod.yaml (one of your own: .venv/bin/python -m cli.naming derive <owner/name>)" >&2 ;;
   esac
   exit 1
 }
@@ -166,14 +166,14 @@ done
 if ((${#new_clusters[@]})); then
   az vm list-usage --location "$location" --output json >"$quota_dir/usage.json"
   az vm list-skus --location "$location" --resource-type virtualMachines --output json >"$quota_dir/skus.json"
-  "$python" -m stack.quota "$quota_dir/usage.json" "$quota_dir/skus.json" "${new_clusters[@]}" || exit 1
+  "$python" -m cli.quota "$quota_dir/usage.json" "$quota_dir/skus.json" "${new_clusters[@]}" || exit 1
 fi
 
 echo "== 1/5 resource providers, state backend in ${state[resource_group]} ($location)"
 # CI's roles are scoped to resource groups: it cannot register a provider (stack/providers.py says why each).
 while read -r namespace; do
   az provider register --namespace "$namespace" --wait --output none
-done < <("$python" -m stack.providers)
+done < <("$python" -m cli.providers)
 subscription="$(az account show --query id --output tsv)"
 admin="$(az ad signed-in-user show --query id --output tsv)"
 group_id="/subscriptions/$subscription/resourceGroups/${state[resource_group]}"

@@ -21,7 +21,7 @@ PULUMI_BACKEND_URL for the one command (the Pulumi CLI reads it before the login
   ProjectOptions.Refresh, read by getRefreshOption in pkg/cmd/pulumi/operations; commit
   0351806b7a863ba6a4261576fc40aeae2f1d34a7) would do the same for every command, but also for every CI
   preview, whose identities and access model are derived from each command's own flags
-  (export/access/operations.py); the flag stays explicit instead.
+  (verify/access/operations.py); the flag stays explicit instead.
 - `stack init` and `stack select --create` get the stack's Key Vault secrets provider; every other stack
   command first checks that the stack exists in its backend (`pulumi stack ls --json`) and refuses when it
   does not. Pulumi would otherwise offer to create it (pkg/cmd/pulumi/config/config.go, RequireStack with

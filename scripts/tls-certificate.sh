@@ -29,7 +29,7 @@ python=".venv/bin/python"
 [[ -x "$python" ]] || make venv >/dev/null
 declare -A cert
 # The stack's config, validated (an invalid one stops here with the program's own message).
-shown="$("$python" -m stack.certificate show "$stack")" || exit 2
+shown="$("$python" -m cli.certificate show "$stack")" || exit 2
 while IFS='=' read -r key value; do cert[$key]="$value"; done <<<"$shown"
 # A reserved example name (Pulumi.prod.yaml's placeholder muse.example.com) gets no certificate, and a
 # placeholder contact is reminded of nothing: set the real values first (scripts/ci/placeholders.py, RFC 2606).
@@ -40,7 +40,7 @@ scripts/ci/reserved_host.py --host "${cert[host]}" || {
 "$python" scripts/ci/placeholders.py --stack "$stack" || exit 2
 policy="$(mktemp)"
 trap 'rm -f "$policy"' EXIT
-"$python" -m stack.certificate policy "$stack" > "$policy"
+"$python" -m cli.certificate policy "$stack" > "$policy"
 
 if [[ "${cert[imported]}" == yes ]]; then
   [[ -n "$pfx" ]] || { echo "issuer Unknown: import the CA's certificate for ${cert[host]}: $0 $stack --import <file.pfx>" >&2; exit 2; }

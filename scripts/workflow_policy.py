@@ -21,7 +21,7 @@ What stays here (each check says why no tool covers it):
     one;
   - no `secrets.*` (Azure authenticates with OIDC only).
 
-Workflows are read by export/workflows.py, the project's one workflow parser.
+Workflows are read by verify/workflows.py, the project's one workflow parser.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import re
 import sys
 from pathlib import Path
 
-from export.workflows import EXPRESSION, Job, Workflow, expand_calls, load, workflow_files
+from verify.workflows import EXPRESSION, Job, Workflow, expand_calls, load, workflow_files
 
 USES_LINE = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<ref>\S+)(?P<rest>.*)$")
 SHA_PIN = re.compile(r"^[^@\s]+@[0-9a-f]{40}$")
@@ -222,7 +222,7 @@ def main(argv: list[str]) -> int:
         return 2
     if argv[1] == "check":
         files = [Path(a) for a in argv[2:]] or workflow_files()
-        # A call of a local reusable workflow is checked as the jobs it runs (export.workflows.expand_calls).
+        # A call of a local reusable workflow is checked as the jobs it runs (verify.workflows.expand_calls).
         problems = [p for f in files for p in check(expand_calls(load(f), f.parent))]
         for problem in problems:
             print(f"workflow policy: {problem}", file=sys.stderr)

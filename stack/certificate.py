@@ -16,18 +16,14 @@ URI, so the operator's Secrets Store CSI sync (rotation poll 2 min) picks it up 
 
 Key Vault's certificate policy format: learn.microsoft.com/azure/key-vault/certificates/about-certificates
 (policy, lifetime actions, exportable keys) and `az keyvault certificate get-default-policy`.
-`scripts/tls-certificate.sh` applies the policy (`python -m stack.certificate policy <stack>` prints it).
+`scripts/tls-certificate.sh` applies the policy (`python -m cli.certificate policy <stack>` prints it).
 """
 
 from __future__ import annotations
 
-import json
-import sys
-from pathlib import Path
 from typing import Any
 
-from stack.config import SELF_SIGNED_ISSUER, StackConfig, load_stack_config
-from stack.files import read_stack
+from stack.config import SELF_SIGNED_ISSUER, StackConfig
 
 IMPORTED_ISSUER = "Unknown"  # Key Vault's issuer name for a certificate from a CA outside Key Vault
 RENEW_DAYS_BEFORE_EXPIRY = 30
@@ -99,29 +95,3 @@ def summary(config: StackConfig) -> dict[str, str]:
         "imported": "yes" if config.ingress_tls_certificate_issuer == IMPORTED_ISSUER else "no",
         "contacts": " ".join(config.alert_emails),
     }
-
-
-def _config(stack: str) -> StackConfig:
-    # The stack files of the working directory: scripts/tls-certificate.sh runs from the repository's root.
-    return load_stack_config(stack, read_stack(stack, Path.cwd()).config)
-
-
-def main(argv: list[str]) -> int:
-    if len(argv) != 2 or argv[0] not in ("policy", "show"):
-        print("usage: python -m stack.certificate policy|show <stack>", file=sys.stderr)
-        return 2
-    command, stack = argv
-    try:
-        config = _config(stack)
-        if command == "policy":
-            print(json.dumps(certificate_policy(config), indent=2, sort_keys=True))
-        else:
-            print("\n".join(f"{key}={value}" for key, value in summary(config).items()))
-    except (CertificateError, ValueError) as error:
-        print(error, file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -717,6 +717,12 @@ def _names(c: Mapping[str, Any]) -> list[Problem]:
     return [Problem("nameSuffix", problem) for problem in names.problems()]
 
 
+def _claimed_suffix(c: Mapping[str, Any]) -> list[Problem]:
+    """A fork keeps the committed stack files: their suffix names the upstream repository's resources."""
+    problem = naming.suffix_claim_problem(c["name_suffix"], c["github_repository"])
+    return [Problem("nameSuffix", problem)] if problem else []
+
+
 PRODUCTION = "production"
 
 
@@ -1051,6 +1057,7 @@ CROSS_RULES: tuple[tuple[frozenset[str], CrossRule], ...] = (
         _node_counts,
     ),
     (frozenset({"environment", "name_suffix"}), _names),
+    (frozenset({"name_suffix", "github_repository"}), _claimed_suffix),
     (frozenset({"environment"}), _listed_environment),
     (frozenset({"tier", "replicas"}), _prod_replicas),
     (frozenset({"replicas", "max_replicas"}), _autoscaler_bounds),
@@ -1238,7 +1245,7 @@ def _pulumi_type(annotation: Any) -> str:
 
 
 def pulumi_schema() -> dict[str, dict[str, Any]]:
-    """The `config:` block of Pulumi.yaml, derived from StackConfig (`python -m stack.config schema`
+    """The `config:` block of Pulumi.yaml, derived from StackConfig (`python -m cli.config schema`
     prints it; a test keeps the committed file equal to it)."""
     schema: dict[str, dict[str, Any]] = {}
     for name, field in StackConfig.model_fields.items():
@@ -1295,13 +1302,3 @@ def from_pulumi(*, cluster_exists: bool = False) -> StackConfig:
         # Only reached for an existing cluster (creation was refused above): deploy and roll back, loudly.
         pulumi.log.warn(kubernetes_support.existing_cluster_warning(verdict))
     return config
-
-
-if __name__ == "__main__":
-    import sys
-
-    import yaml
-
-    if sys.argv[1:] != ["schema"]:
-        sys.exit("usage: python -m stack.config schema")
-    print(yaml.safe_dump({"config": pulumi_schema()}, sort_keys=False, width=200), end="")

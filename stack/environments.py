@@ -1,13 +1,11 @@
 """The environments, in promotion order, from their one home `stack/environments.txt`.
 
-`python -m stack.environments` prints them one a line (for shell scripts), `--json` as a JSON array (for a
+`python -m cli.environments` prints them one a line (for shell scripts), `--json` as a JSON array (for a
 workflow's matrix); `--before <env>` prints the environment an environment imports its image from.
 """
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 
 LIST_PATH = Path(__file__).with_name("environments.txt")
@@ -36,20 +34,3 @@ def image_importer(environment: str, environments: tuple[str, ...] = ENVIRONMENT
     """The environment that imports from `environment`'s registry: the one after it (None for the last)."""
     position = environments.index(environment)
     return environments[position + 1] if position + 1 < len(environments) else None
-
-
-def main(argv: list[str]) -> int:
-    if argv == ["--json"]:
-        print(json.dumps(list(ENVIRONMENTS)))
-    elif len(argv) == 2 and argv[0] == "--before":
-        print(image_source(argv[1]) or "")
-    elif not argv:
-        print("\n".join(ENVIRONMENTS))
-    else:
-        print("usage: python -m stack.environments [--json | --before <environment>]", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -19,10 +19,10 @@ The rule, from the page's own sentences (`version_rules` in the data):
 - the "AKS GA" cell gives a month but no day, and a release reaches all regions over "up to 10 business days"
   (`regional_rollout`), so a minor counts as available from the first day of the month after its GA month.
 
-`check(version, today)` takes the date as an input: the program and this module's CLI pass today's UTC date
-(`utc_today`), the tests pin one. The CLI is what the scheduled drift workflow runs:
+`check(version, today)` takes the date as an input: the program and its command (cli/kubernetes_support.py)
+pass today's UTC date (`utc_today`), the tests pin one. The command is what the scheduled drift workflow runs:
 
-    python -m stack.kubernetes_support --stack prod [--today YYYY-MM-DD]
+    python -m cli.kubernetes_support --stack prod [--today YYYY-MM-DD]
 
 It prints a GitHub `::error` annotation and exits 1 when the stack's minor is no longer supported or leaves
 support within WARNING_DAYS, so the scheduled job turns red two months ahead.
@@ -30,10 +30,8 @@ support within WARNING_DAYS, so the scheduled job turns red two months ahead.
 
 from __future__ import annotations
 
-import argparse
 import calendar as month_calendar
 import json
-import sys
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import Enum
@@ -247,36 +245,3 @@ def _annotation(level: str, title: str, message: str) -> str:
     """A GitHub workflow command; `%`, CR and LF escaped as the runner requires."""
     escaped = message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
     return f"::{level} title={title}::{escaped}"
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Check one stack's kubernetesVersion: exit 1 with a GitHub `::error` annotation when AKS no longer
-    supports it, or ends its support within WARNING_DAYS; exit 0 otherwise."""
-    from stack.config import ConfigError, load_stack_config
-    from stack.files import read_stack
-
-    parser = argparse.ArgumentParser(prog="python -m stack.kubernetes_support", description=main.__doc__)
-    parser.add_argument("--stack", required=True, help="the stack whose Pulumi.<stack>.yaml is checked")
-    parser.add_argument(
-        "--today", type=date.fromisoformat, default=None, help="YYYY-MM-DD; default: today in UTC"
-    )
-    args = parser.parse_args(argv)
-    today: date = args.today or utc_today()
-    title = f"Kubernetes version ({args.stack})"
-    try:
-        config = load_stack_config(args.stack, read_stack(args.stack).config, today=today)
-    except ConfigError as error:
-        for problem in error.problems:
-            print(_annotation("error", title, f"{problem.key}: {problem.message}"))
-        print(error, file=sys.stderr)
-        return 1
-    verdict = check(config.kubernetes_version, today)
-    if verdict.status is Support.SUPPORTED:
-        print(f"stack {args.stack}: {verdict.message}")
-        return 0
-    print(_annotation("error", title, f"stack {args.stack}: {verdict.message}"))
-    return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

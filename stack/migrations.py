@@ -11,7 +11,7 @@ id, the typed inputs and outputs moved under `properties`), renames its URN ever
 (the Gateway API ingress and the autoscaler profile).
 
     pulumi stack export --stack <stack> --file state.json          # keep a copy of it
-    .venv/bin/python -m stack.migrations cluster-generic state.json migrated.json
+    .venv/bin/python -m cli.migrations cluster-generic state.json migrated.json
     pulumi stack import --stack <stack> --file migrated.json
     pulumi preview --stack <stack> --diff                          # the cluster: an update, no delete
 
@@ -21,8 +21,6 @@ docs/runbook.md, "Moving an existing stack to the 2026-05-01 cluster", has the w
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 from typing import Any
 
 from components.kubernetes_cluster import (
@@ -107,25 +105,3 @@ def migrate_cluster_to_generic(state: dict[str, Any]) -> dict[str, Any]:
 
 
 MIGRATIONS = {"cluster-generic": migrate_cluster_to_generic}
-
-
-def main(argv: list[str]) -> int:
-    if len(argv) != 3 or argv[0] not in MIGRATIONS:
-        print(
-            f"usage: python -m stack.migrations {{{','.join(MIGRATIONS)}}} <exported.json> <out.json>",
-            file=sys.stderr,
-        )
-        return 2
-    name, source, target = argv
-    try:
-        migrated = MIGRATIONS[name](json.loads(Path(source).read_text()))
-    except MigrationError as error:
-        print(error, file=sys.stderr)
-        return 1
-    Path(target).write_text(json.dumps(migrated, indent=4) + "\n")
-    print(f"wrote {target}: import it with `pulumi stack import --file {target}`")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

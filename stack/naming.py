@@ -8,10 +8,46 @@ renamed by accident. Registry and Key Vault names are global across Azure; `name
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import asdict, dataclass
 
 APP = "muse"
+
+# Suffixes whose names exist in Azure, each with the repository (githubRepository) whose stacks own them.
+# Registry, Key Vault and storage account names are global across Azure, so a fork that keeps the committed
+# stack files would ask for the same names: config validation refuses a claimed suffix in another repository
+# (stack/config.py) and offers derived_suffix instead. Renaming a deployed suffix replaces every resource, so
+# the owner keeps its suffix explicitly; a repository renamed or transferred updates its entry here.
+CLAIMED_SUFFIXES: dict[str, str] = {"m7k2": "muse-platform/muse"}
+_BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def derived_suffix(repository: str, length: int = 6) -> str:
+    """A suffix of its own for `repository` (owner/name), the same on every machine and run, with no Azure
+    call (so `make plan` works offline), like azd's `uniqueString`: a hash of what identifies the
+    installation. A letter, then base-36 digits of SHA-256 of the lower-cased owner/name (GitHub compares
+    owner/name without case). Six characters keep every name within Azure's limits (Key Vault: 24)."""
+    digest = int.from_bytes(hashlib.sha256(repository.strip().lower().encode()).digest(), "big")
+    head, digest = _BASE36[10 + digest % 26], digest // 26
+    tail = ""
+    for _ in range(length - 1):
+        digest, digit = divmod(digest, 36)
+        tail += _BASE36[digit]
+    return head + tail
+
+
+def suffix_claim_problem(suffix: str, repository: str) -> str:
+    """Why `suffix` cannot be this repository's ("" when it can): it names another repository's resources."""
+    owner = CLAIMED_SUFFIXES.get(suffix)
+    if not owner or not repository or owner.lower() == repository.strip().lower():
+        return ""
+    return (
+        f"'{suffix}' names the deployed resources of {owner}; registry, Key Vault and storage names are "
+        f"global across Azure, so {repository} would collide with them. Set muse:nameSuffix to "
+        f"'{derived_suffix(repository)}' (derived from {repository}) or another of your own, the same in "
+        "every Pulumi.<env>.yaml; scripts/bootstrap.sh checks the names are free before creating anything"
+    )
 
 
 @dataclass(frozen=True)
@@ -211,22 +247,3 @@ class StateBackendNames:
     @property
     def secrets_provider(self) -> str:
         return f"azurekeyvault://{self.key_vault}.vault.azure.net/keys/{self.key}"
-
-
-if __name__ == "__main__":
-    # `python -m stack.naming state <suffix> [environment]`: shell scripts read names from here, never retype
-    # them. Without an environment: the bootstrap stack's backend.
-    import sys
-
-    if len(sys.argv) in (3, 4) and sys.argv[1] == "state":
-        names = (
-            StateBackendNames.for_environment(sys.argv[3], sys.argv[2])
-            if len(sys.argv) == 4
-            else StateBackendNames.for_bootstrap(sys.argv[2])
-        )
-        for field, value in asdict(names).items():
-            print(f"{field}={value}")
-        print(f"backend_url={names.backend_url}")
-        print(f"secrets_provider={names.secrets_provider}")
-    else:
-        sys.exit("usage: python -m stack.naming state <nameSuffix> [environment]")

@@ -27,7 +27,3 @@ RESOURCE_PROVIDERS: dict[str, str] = {
     "Microsoft.AlertsManagement": "Prometheus rule groups and alert processing rules",
     "Microsoft.Storage": "the Pulumi state account",
 }
-
-if __name__ == "__main__":
-    # `python -m stack.providers`: one namespace per line, for scripts/bootstrap.sh.
-    print("\n".join(RESOURCE_PROVIDERS))

@@ -1,6 +1,6 @@
 """The vCPU quota the stacks' node pools need, per VM family and for the region, against what Azure grants.
 
-    python -m stack.quota <list-usage.json> <list-skus.json> <stack>...
+    python -m cli.quota <list-usage.json> <list-skus.json> <stack>...
 
 reads `az vm list-usage --location <region> --output json` and `az vm list-skus --location <region>
 --resource-type virtualMachines --output json` (files, so the JSON is parsed here rather than split by a
@@ -24,18 +24,14 @@ reports the quota error when it scales.)
 
 from __future__ import annotations
 
-import json
 import math
-import sys
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from components.kubernetes_cluster import MAX_SURGE, user_pool_names
-from stack.config import StackConfig, load_stack_config
-from stack.files import read_stack
+from stack.config import StackConfig
 
 REGIONAL_TOTAL = "cores"  # list-usage's name.value of the region's total vCPU quota
 
@@ -94,17 +90,3 @@ def shortfalls(
                 f"{used + vcpus} (Portal > Quotas > Compute, or az quota update)"
             )
     return problems
-
-
-def main(argv: Sequence[str]) -> int:
-    usage = json.loads(Path(argv[0]).read_text())
-    skus = json.loads(Path(argv[1]).read_text())
-    stack_pools = [p for name in argv[2:] for p in pools(load_stack_config(name, read_stack(name).config))]
-    problems = shortfalls(stack_pools, usage, skus)
-    for problem in problems:
-        print(f"bootstrap: {problem}: request a quota increase first", file=sys.stderr)
-    return 1 if problems else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -7,7 +7,7 @@ stack/kubernetes_support.py applies to AKS: red from WARNING_DAYS before the end
 release goes through review, dev and prod in time. A base the data does not know (Dependabot moved the tag to
 a new minor or release, or someone edited FROM) is red too: its end of support must be recorded first.
 
-    python -m stack.runtime_support [--today YYYY-MM-DD] [--dockerfile PATH] [--data PATH]
+    python -m cli.runtime_support [--today YYYY-MM-DD] [--dockerfile PATH] [--data PATH]
 
 prints one line per component and, for each that is ending, ended or unknown, a GitHub `::error` annotation;
 exits 1 then. The scheduled drift workflow runs it; the tests pin `--today`.
@@ -15,17 +15,14 @@ exits 1 then. The scheduled drift workflow runs it; the tests pin `--today`.
 
 from __future__ import annotations
 
-import argparse
-import json
 import re
-import sys
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from stack.files import REPO_ROOT
-from stack.kubernetes_support import WARNING_DAYS, Support, _annotation, utc_today
+from stack.kubernetes_support import WARNING_DAYS, Support
 
 DATA_PATH = Path(__file__).with_name("runtime_lifecycle.json")
 DOCKERFILE = REPO_ROOT / "Dockerfile"
@@ -118,35 +115,3 @@ def check(component: Component, today: date, *, warning_days: int = WARNING_DAYS
         Support.SUPPORTED,
         f"{component.name} has security support until {component.last_day.isoformat()} ({left} days).",
     )
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Check the Dockerfile's base: exit 1 with a GitHub `::error` annotation per component that is out of
-    security support, leaves it within WARNING_DAYS, or is not recorded; exit 0 otherwise."""
-    parser = argparse.ArgumentParser(prog="python -m stack.runtime_support", description=main.__doc__)
-    parser.add_argument(
-        "--today", type=date.fromisoformat, default=None, help="YYYY-MM-DD; default: UTC today"
-    )
-    parser.add_argument("--dockerfile", type=Path, default=DOCKERFILE)
-    parser.add_argument("--data", type=Path, default=DATA_PATH)
-    args = parser.parse_args(argv)
-    today: date = args.today or utc_today()
-    title = "Image base support"
-    try:
-        base = read_base(args.dockerfile.read_text())
-    except ValueError as error:
-        print(_annotation("error", title, str(error)))
-        return 1
-    data = json.loads(args.data.read_text())
-    verdicts = [check(component, today) for component in components(base, data)]
-    print(f"base {base.image}")
-    for verdict in verdicts:
-        if verdict.status is Support.SUPPORTED:
-            print(verdict.message)
-        else:
-            print(_annotation("error", title, verdict.message))
-    return 0 if all(v.status is Support.SUPPORTED for v in verdicts) else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -3,7 +3,7 @@
 - the stack inventories: the offline plans (offline/engine.py) as Muse inventories, deterministic JSON;
 - principal names: the mocked identities' ids mapped back to the resources that own them;
 - the CI identities: the bootstrap project's plan (`run_stack("main", root=bootstrap/)`);
-- the workflows: `.github/workflows/*.yml` read by export/workflows.py, summarised as triggers, jobs, deploy
+- the workflows: `.github/workflows/*.yml` read by verify/workflows.py, summarised as triggers, jobs, deploy
   steps and gates.
 """
 
@@ -23,14 +23,14 @@ from export.governance.document import (
     grants_of,
     render_governance_doc,
 )
-from export.plans import CapturingMocks, StackPlan, all_plans
-from export.workflows import Job, Workflow, load_all
 from muse.governance.inventory import parse_inventory
+from offline.captured import CapturingMocks, StackPlan, all_plans
 from offline.engine import OfflinePlan, RecordingMonitor, run_stack
 from offline.plan import key_properties
 from rbac.roles import CustomRoles, Role
 from stack.environments import ENVIRONMENTS
 from stack.files import REPO_ROOT, read_stack
+from verify.workflows import Job, Workflow, load_all
 
 IDENTITY_TYPES = {
     "azure-native:managedidentity:UserAssignedIdentity": "managed identity",
@@ -52,7 +52,7 @@ def inventory_json(inventory: dict[str, Any]) -> str:
 
 
 def environment_of(plan: OfflinePlan, stack: str) -> str:
-    """The stack's environment, as `python -m offline.plan --format json` derives it (the env tag)."""
+    """The stack's environment, as `python -m cli.plan --format json` derives it (the env tag)."""
     return next((r.get("tags.env") for r in plan.resources if r.get("tags.env")), stack)
 
 
@@ -63,7 +63,8 @@ def _production_environment(environment: str) -> bool:
 
 @cache
 def stack_plan(stack: str) -> StackPlan:
-    """The export's cached plan of a stack (export/plans.py: the plan plus each resource's mocked outputs)."""
+    """The export's cached plan of a stack (offline/captured.py: the plan plus each resource's mocked
+    outputs)."""
     return next(p for p in all_plans() if p.label == stack)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from export.access.model import Model, Result, build, evaluate
+from verify.access.model import Model, Result, build, evaluate
 
 
 @pytest.fixture(scope="session")

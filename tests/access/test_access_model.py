@@ -1,6 +1,6 @@
 """The permission model of Muse's identities, with a negative control for every property it proves.
 
-The model (export/access/model.py) reads the bootstrap and stack plans and the workflow files; these tests
+The model (verify/access/model.py) reads the bootstrap and stack plans and the workflow files; these tests
 edit its inputs (a grant removed or added, a workflow changed) and show each check fails, naming what broke.
 """
 
@@ -10,7 +10,11 @@ from dataclasses import replace
 
 import pytest
 
-from export.access.model import (
+from rbac.roles import DELEGABLE_BY_CI, PrincipalType, Role, only_assigning, only_reading_custom_resources
+from stack.environments import ENVIRONMENTS
+from stack.files import REPO_ROOT
+from stack.providers import RESOURCE_PROVIDERS
+from verify.access.model import (
     Model,
     Result,
     assemble,
@@ -20,13 +24,9 @@ from export.access.model import (
     stack_plans,
     writes_allowed,
 )
-from export.access.operations import arm_type
-from export.access.rbac import Assignment, builtin_role, in_scope
-from export.workflows import Workflow, load_all, parse
-from rbac.roles import DELEGABLE_BY_CI, PrincipalType, Role, only_assigning, only_reading_custom_resources
-from stack.environments import ENVIRONMENTS
-from stack.files import REPO_ROOT
-from stack.providers import RESOURCE_PROVIDERS
+from verify.access.operations import arm_type
+from verify.access.rbac import Assignment, builtin_role, in_scope
+from verify.workflows import Workflow, load_all, parse
 
 # Slow (the bootstrap and stack plans again, one evaluation per grant): make test-fast leaves it out.
 pytestmark = pytest.mark.slow

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from export.access.operations import code_lines, python_refreshing_previews, recognise, unrecognised
 from stack.files import REPO_ROOT
+from verify.access.operations import code_lines, python_refreshing_previews, recognise, unrecognised
 
 
 @pytest.mark.parametrize(

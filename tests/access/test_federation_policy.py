@@ -3,7 +3,7 @@
 Contributor (a deployer's role on its group) allows
 `Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials/write`, and no role assignment
 condition can bound it. The bootstrap assigns a deny policy at each environment group (rbac/policies.py); the
-model (export/access/policy.py) applies it to every create/update request. Sources: Azure Policy definition
+model (verify/access/policy.py) applies it to every create/update request. Sources: Azure Policy definition
 structure (learn.microsoft.com/azure/governance/policy/concepts/definition-structure-policy-rule: one `*` per
 `like` value, string conditions case-insensitive except `match`), the deny effect (.../effect-deny), and the
 issuer alias of Azure's built-in definitions (Azure/azure-policy built-in-policies/policyDefinitions/Managed
@@ -14,9 +14,6 @@ from __future__ import annotations
 
 import pytest
 
-from export.access.model import Model, Result, bootstrap_plan, evaluate
-from export.access.policy import PolicyAssignment
-from export.access.rbac import Assignment, builtin_role
 from offline.mocks import TENANT_ID
 from rbac.policies import (
     ALLOWED_ISSUER_PARAMETER,
@@ -29,6 +26,9 @@ from rbac.policies import (
 from stack.config import load_stack_config
 from stack.environments import ENVIRONMENTS
 from stack.files import REPO_ROOT, read_stack
+from verify.access.model import Model, Result, bootstrap_plan, evaluate
+from verify.access.policy import PolicyAssignment
+from verify.access.rbac import Assignment, builtin_role
 
 GROUP = "/subscriptions/s/resourceGroups/rg-muse-prod-m7k2"
 WORKLOAD = f"{GROUP}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-muse-prod-m7k2-workload"

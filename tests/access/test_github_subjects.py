@@ -61,7 +61,7 @@ def test_configured_prefixes_must_include_github_s() -> None:
 
 
 def _cli(answer: dict[str, object], *configured: str) -> subprocess.CompletedProcess[str]:
-    args = [sys.executable, "-m", "rbac.github_subjects", "prefix", "muse-platform/muse"]
+    args = [sys.executable, "-m", "cli.github_subjects", "prefix", "muse-platform/muse"]
     if configured:
         args.append(json.dumps(list(configured)))
     return subprocess.run(
@@ -158,7 +158,7 @@ def test_the_command_takes_the_organisation_s_answer() -> None:
     args = [
         sys.executable,
         "-m",
-        "rbac.github_subjects",
+        "cli.github_subjects",
         "prefix",
         "muse-platform/muse",
         json.dumps([NEW.prefix]),

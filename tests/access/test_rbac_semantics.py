@@ -10,9 +10,9 @@ import re
 
 import pytest
 
-from export.access.conditions import Request, evaluate, parse_check
-from export.access.rbac import Assignment, builtin_role, in_scope, matches
 from rbac.roles import DELEGABLE_BY_CI, PrincipalType, Role, only_assigning, only_reading_custom_resources
+from verify.access.conditions import Request, evaluate, parse_check
+from verify.access.rbac import Assignment, builtin_role, in_scope, matches
 
 GROUP = "/subscriptions/s/resourceGroups/rg-muse-dev-m7k2"
 REGISTRY = f"{GROUP}/providers/Microsoft.ContainerRegistry/registries/acrmusedevm7k2"
@@ -277,12 +277,12 @@ def test_negative_control_for_any_of_any_values_guid_not_equals_excludes_nobody(
 
 
 def test_the_operations_that_rest_on_the_zero_segment_assumption(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Which proofs depend on `/*/` matching no segment (export/access/rbac.py `_pattern`, an assumption
+    """Which proofs depend on `/*/` matching no segment (verify/access/rbac.py `_pattern`, an assumption
     role-definitions.md does not state): with a `*` that needs at least one character there, exactly the
     deployers' assignment of the cluster's user-assigned identities (Managed Identity Operator's
     `userAssignedIdentities/*/assign/action`) is no longer proven, and nothing else."""
-    from export.access import rbac
-    from export.access.model import build, evaluate
+    from verify.access import rbac
+    from verify.access.model import build, evaluate
 
     model = build()
     assert evaluate(model).denied == []

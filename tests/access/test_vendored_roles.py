@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from export.access.rbac import BUILTIN_ROLES_FILE, builtin_roles
 from rbac.roles import Role
 from stack.files import REPO_ROOT
+from verify.access.rbac import BUILTIN_ROLES_FILE, builtin_roles
 
 SHARED = REPO_ROOT.parent / "shared" / "azure-rbac" / "builtin-roles.json"
 

@@ -148,7 +148,7 @@ def test_delegated_role_assignment_is_constrained(plan: OfflinePlan) -> None:
 def test_the_delegation_gives_reader_to_prods_deployer_in_dev_only(
     plan: OfflinePlan, environment: str, role: Role, grantee: str | None, allowed: bool
 ) -> None:
-    from export.access.conditions import Request, evaluate
+    from verify.access.conditions import Request, evaluate
 
     condition = _grants(plan, f"deploy-{environment}")[
         ("Role Based Access Control Administrator", GROUPS[environment])
@@ -268,10 +268,11 @@ def test_environments_that_disagree_are_refused_before_any_resource(tmp_path: Pa
     shutil.copy(REPO_ROOT / "Pulumi.yaml", tmp_path)
     prod = tmp_path / "Pulumi.prod.yaml"
     original = prod.read_text()
+    # (Another repository needs a suffix of its own: m7k2 is muse-platform/muse's, stack/naming.py.)
     prod.write_text(
-        original.replace(
-            "muse:githubRepository: muse-platform/muse", "muse:githubRepository: someone/else"
-        ).replace("repo:muse-platform@184467302/muse@", "repo:someone@184467302/else@")
+        original.replace("muse:githubRepository: muse-platform/muse", "muse:githubRepository: someone/else")
+        .replace("repo:muse-platform@184467302/muse@", "repo:someone@184467302/else@")
+        .replace("muse:nameSuffix: m7k2", "muse:nameSuffix: zz99")
     )
     with pytest.raises(pulumi.RunError, match=r"same muse:githubRepository.*someone/else"):
         run_stack("main", root=tmp_path / "bootstrap")

@@ -34,8 +34,8 @@ import re
 
 import pytest
 
-from export.access.model import stack_plans
 from stack.files import REPO_ROOT
+from verify.access.model import stack_plans
 
 DOC = REPO_ROOT / "docs" / "bootstrap.md"
 IMAGE_PUSH = "muse:azure:ContainerRegistry$azure-native:authorization:RoleAssignment::image-push-acr-push"

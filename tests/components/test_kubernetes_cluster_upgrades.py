@@ -127,7 +127,7 @@ def test_without_windows_there_are_no_maintenance_configurations() -> None:
 
 
 def test_the_mocks_answer_like_aks(plan: OfflinePlan) -> None:
-    from export.plans import CapturingMocks
+    from offline.captured import CapturingMocks
     from offline.engine import RecordingMonitor
 
     mocks = CapturingMocks("unit")

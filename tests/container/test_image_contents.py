@@ -38,9 +38,11 @@ NEVER_IN_THE_SERVICE = {
     "rbac",
     "stack",
     "offline",
+    "verify",
     "export",
     "policy",
     "bench",
+    "cli",
     "bootstrap",
     "scripts",
     "tests",
@@ -238,14 +240,14 @@ def test_foreign_import_scan_catches_tooling_imports(tmp_path: Path) -> None:
     package.mkdir()
     (package / "__init__.py").write_text("import json\nfrom muse import app\n")
     (package / "sources.py").write_text(
-        "def plans():\n    from export.plans import all_plans\n    return all_plans()\n\n"
+        "def plans():\n    from offline.captured import all_plans\n    return all_plans()\n\n"
         "def workflows():\n    import yaml\n    return yaml\n\n"
         "import pulumi\nfrom rbac.roles import Role\nimport starlette\n"
     )
     problems = foreign_imports(package, service_distributions())
     assert problems == [
-        "muse/sources.py: export.plans",
-        "muse/sources.py: export.plans.all_plans",
+        "muse/sources.py: offline.captured",
+        "muse/sources.py: offline.captured.all_plans",
         "muse/sources.py: pulumi",
         "muse/sources.py: rbac.roles",
         "muse/sources.py: rbac.roles.Role",

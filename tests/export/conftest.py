@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from pycep import BicepParser
 
-from export.plans import StackPlan, all_plans
+from offline.captured import StackPlan, all_plans
 from stack.files import REPO_ROOT
 
 BICEP = REPO_ROOT / "infra" / "bicep" / "main.bicep"

@@ -1,4 +1,4 @@
-"""The AKS cluster's ARM body against the type data of its API version (export/arm_types.py): what the typed
+"""The AKS cluster's ARM body against the type data of its API version (verify/arm_types.py): what the typed
 SDK would have checked, checked here; each kind of defect shown refused."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from components.kubernetes_cluster import CLUSTER_API_VERSION
-from export import arm_types
-from export.plans import StackPlan
 from export.resource_types import MAPPINGS
+from offline.captured import StackPlan
 from stack.files import REPO_ROOT
+from verify import arm_types
 
 CLUSTER_TYPE = "Microsoft.ContainerService/managedClusters"
 GENERIC = "azure-native:resources:Resource"
@@ -146,7 +146,7 @@ def test_the_vendored_folder_names_its_source_and_licence() -> None:
 
 
 def _vendored() -> list[tuple[str, str]]:
-    """(ARM type, API version) of every vendored file (export/arm_types/<namespace>/<version>/<type>.json)."""
+    """(ARM type, API version) of every vendored file (verify/arm_types/<namespace>/<version>/<type>.json)."""
     found = []
     for path in sorted(arm_types.VENDORED.glob("*/*/*.json")):
         types = json.loads(path.read_text())

@@ -10,8 +10,8 @@ import pytest
 from components.kubernetes_cluster import CLUSTER_API_VERSION
 from export.api_versions import api_version, resource_api_version
 from export.bicep import NOT_PARAMETERS
-from export.plans import StackPlan
 from export.resource_types import MAPPINGS
+from offline.captured import StackPlan
 from stack.config import StackConfig
 from stack.files import REPO_ROOT
 

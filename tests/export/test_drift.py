@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from export import plans as export_plans
 from export.__main__ import main
 from export.artifacts import ARTIFACTS, SECTIONS, check, render_all, write
+from offline import captured as export_plans
 from stack.files import REPO_ROOT
 
 # Slow (renders every generated artifact, some tests twice): `make test-fast` leaves the module out.

@@ -10,14 +10,14 @@ import pytest
 
 from export.api_versions import resource_api_version
 from export.bicep import NOT_OUTPUTS, NOT_PARAMETERS, ExportError, azure_resources
-from export.evaluate import EvaluatedResource, Evaluator, Guid
 from export.mapping import TypeMapping
-from export.plans import StackPlan
 from export.resource_types import MAPPINGS
+from offline.captured import StackPlan
 from offline.engine import PlannedResource
 from offline.mocks import DEPLOYER_OBJECT_ID, SUBSCRIPTION_ID, TENANT_ID
 from stack.environments import ENVIRONMENTS
 from stack.files import REPO_ROOT
+from verify.evaluate import EvaluatedResource, Evaluator, Guid
 
 # Slow (the Bicep evaluated against the plan of every stack variant): `make test-fast` leaves the module out.
 pytestmark = pytest.mark.slow

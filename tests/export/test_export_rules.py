@@ -9,8 +9,8 @@ import pytest
 
 from export.bicep import ExportError, build_template
 from export.mapping import TypeMapping
-from export.plans import StackPlan
 from export.resource_types import CONDITIONS, MAPPINGS
+from offline.captured import StackPlan
 
 REGISTRY = "azure-native:containerregistry:Registry"
 IDENTITY = "azure-native:managedidentity:UserAssignedIdentity"
@@ -92,7 +92,7 @@ def test_a_generic_resource_whose_body_its_api_version_does_not_define_is_refuse
     plans: tuple[StackPlan, ...],
 ) -> None:
     # Nothing in the SDK types a generic resource's body: the export checks it against the ARM type data
-    # (export/arm_types.py). Negative control: the cluster's body read against 2025-09-01-like data, i.e. with
+    # (verify/arm_types.py). Negative control: the cluster's body read against 2025-09-01-like data, i.e. with
     # the Gateway API settings misspelled, is refused with the path named.
     plan = plans[0]
     [cluster] = [r for r in plan.plan.resources if r.type == CLUSTER]

@@ -1,16 +1,16 @@
-"""The OIDC subject table of docs/architecture/ci-cd.md and docs/github-setup.md is generated (export/access/
+"""The OIDC subject table of docs/architecture/ci-cd.md and docs/github-setup.md is generated (verify/access/
 subjects.py, registered in export/artifacts.py): from the bootstrap's identities and the subject each workflow
-job presents (GitHub's rule, export/access/model.py subject_of), so it cannot state a subject no job uses."""
+job presents (GitHub's rule, verify/access/model.py subject_of), so it cannot state a subject no job uses."""
 
 from __future__ import annotations
 
 import pytest
 
-from export.access.model import assemble, build
-from export.access.subjects import SECTION, render
 from export.artifacts import ARTIFACTS, section
-from export.workflows import load_all, parse
 from stack.files import REPO_ROOT
+from verify.access.model import assemble, build
+from verify.access.subjects import SECTION, render
+from verify.workflows import load_all, parse
 
 DOCS = ("docs/architecture/ci-cd.md", "docs/github-setup.md")
 PREFIX = ("repo:muse-platform@184467302/muse@1021473690",)

@@ -13,7 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from offline.plan_diff import diff_inventories, flatten, main, plan_diff, render_markdown
+from cli.plan_diff import main
+from offline.plan_diff import (
+    PlanDiffError,
+    diff_inventories,
+    flatten,
+    inventory_at,
+    plan_command,
+    plan_diff,
+    render_markdown,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 PROGRAM = (
@@ -25,6 +34,7 @@ PROGRAM = (
     "rbac",
     "stack",
     "offline",
+    "cli",
 )
 DEPLOY_PRINCIPAL = "11111111-2222-4333-8444-555555555555"
 
@@ -146,3 +156,33 @@ def test_flatten_keeps_empty_containers_as_leaves() -> None:
         "d": {},
         "e": [],
     }
+
+
+def _tree(root: Path, module: str, stack: str) -> Path:
+    """A tree whose plan command `module` prints a one-resource inventory naming the module and the stack."""
+    package, name = module.split(".")
+    (root / package).mkdir(parents=True)
+    (root / package / "__init__.py").write_text("")
+    (root / package / f"{name}.py").write_text(
+        "import json, sys\n"
+        f"assert sys.argv[1:] == ['--stack', {stack!r}, '--format', 'json'], sys.argv\n"
+        f"print(json.dumps({{'resources': [{{'name': {module!r}}}]}}))\n"
+    )
+    return root
+
+
+def test_each_side_runs_its_own_plan_command(tmp_path: Path) -> None:
+    """A base from before the commands moved to cli/ has only `offline.plan`; a newer one has `cli.plan`
+    (and an `offline/plan.py` that is no command). Negative control: a tree with a cli/plan.py runs that one,
+    so a failing cli/plan.py fails the diff even beside a working offline/plan.py."""
+    assert plan_command(ROOT) == "cli.plan"
+    old = _tree(tmp_path / "old", "offline.plan", "dev")
+    new = _tree(tmp_path / "new", "cli.plan", "dev")
+    (new / "offline").mkdir()
+    (new / "offline" / "plan.py").write_text("raise SystemExit('offline.plan is a library module now')\n")
+    assert inventory_at(old, "dev") == {"resources": [{"name": "offline.plan"}]}
+    assert inventory_at(new, "dev") == {"resources": [{"name": "cli.plan"}]}
+    (old / "cli").mkdir()
+    (old / "cli" / "plan.py").write_text("raise SystemExit(3)\n")
+    with pytest.raises(PlanDiffError, match="offline plan of dev failed"):
+        inventory_at(old, "dev")

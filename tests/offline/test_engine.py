@@ -12,9 +12,9 @@ import pulumi
 import pytest
 from pulumi_azure_native import keyvault
 
+from cli.plan import main as plan_main
 from offline.engine import SECRET, OfflinePlan, run_offline
 from offline.plan import COMPONENT_ORDER, render_text
-from offline.plan import main as plan_main
 from stack.files import REPO_ROOT, read_stack
 
 
@@ -98,7 +98,7 @@ def test_plan_json_is_a_muse_inventory(capsys: pytest.CaptureFixture[str]) -> No
 @pytest.mark.slow  # make plan in a new interpreter
 def test_make_plan_runs_as_a_fresh_process() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "offline.plan", "--stack", "prod"],
+        [sys.executable, "-m", "cli.plan", "--stack", "prod"],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

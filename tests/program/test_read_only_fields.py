@@ -22,11 +22,11 @@ from components.kubernetes_cluster import (
     CLUSTER_RESOURCE_TYPE,
     READ_ONLY_CLUSTER_PATHS,
 )
-from export.arm_types import load, read_only_paths
-from export.plans import CapturingMocks
+from offline.captured import CapturingMocks
 from offline.engine import OfflinePlan, PlannedResource, RecordingMonitor, run_stack
 from stack.environments import ENVIRONMENTS
 from tests.pulumi_engine_model import changed_paths, ignored_inputs, refreshed_inputs
+from verify.arm_types import load, read_only_paths
 
 CLUSTER = "azure-native:resources:Resource"
 ARM_TYPE = f"{CLUSTER_PROVIDER_NAMESPACE}/{CLUSTER_RESOURCE_TYPE}"

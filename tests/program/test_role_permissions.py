@@ -1,5 +1,5 @@
 """What the built-in roles the program grants (and CI holds) allow, from their definitions
-(export/access/builtin-roles.json, the permission model's vendored copy): the ingress certificate's reader can
+(verify/access/builtin-roles.json, the permission model's vendored copy): the ingress certificate's reader can
 read that certificate's key and chain and nothing more, and CI cannot create or remove a management lock,
 which is why the program protects stateful resources with Pulumi `protect` only
 (components/deletion_protection.py)."""
@@ -13,7 +13,7 @@ from typing import Any
 from rbac.roles import Role
 from stack.files import REPO_ROOT
 
-VENDORED = REPO_ROOT / "export" / "access" / "builtin-roles.json"
+VENDORED = REPO_ROOT / "verify" / "access" / "builtin-roles.json"
 ROLES: dict[str, dict[str, Any]] = json.loads(VENDORED.read_text())["roles"]
 
 

@@ -50,7 +50,7 @@ ALLOWED = [
         "the vendored AKS documentation snapshot's git commit",
     ),
     Allowed(
-        r"export/access/builtin-roles\.json",
+        r"verify/access/builtin-roles\.json",
         r'"commit": "[0-9a-f]{40}"',
         "git commit SHAs of the role definition pages the vendored roles come from",
     ),

@@ -14,7 +14,7 @@ from stack.files import REPO_ROOT, project_file, read_stack, stack_names
 
 
 def test_schema_is_derived_from_the_typed_config() -> None:
-    # Regenerate with: python -m stack.config schema
+    # Regenerate with: python -m cli.config schema
     assert project_file()["config"] == pulumi_schema()
 
 

@@ -18,13 +18,14 @@ from typing import Any
 import pulumi
 import pytest
 
+from cli.kubernetes_support import main
 from offline.engine import RecordingMonitor, run_stack
 from offline.mocks import OfflineMocks
 from stack import kubernetes_support
 from stack.config import ConfigError, StackConfig, load_stack_config
 from stack.environments import ENVIRONMENTS
 from stack.files import REPO_ROOT, read_stack
-from stack.kubernetes_support import Support, check, load_calendar, main, minor_of
+from stack.kubernetes_support import Support, check, load_calendar, minor_of
 
 SHARED = REPO_ROOT.parent / "shared" / "aks" / "kubernetes-versions.json"
 VALID_DEV = {"environment": "dev", "tier": "development", "owner": "platform-team", "nameSuffix": "ab12"}
@@ -264,7 +265,7 @@ def test_annotations_escape_what_would_end_the_workflow_command() -> None:
 
 def test_cli_runs_as_the_workflow_runs_it() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "stack.kubernetes_support", "--stack", "prod", "--today", "2027-05-01"],
+        [sys.executable, "-m", "cli.kubernetes_support", "--stack", "prod", "--today", "2027-05-01"],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
+from cli.migrations import main
 from offline.engine import OfflinePlan
 from stack import migrations
-from stack.migrations import GENERIC, MigrationError, main, migrate_cluster_to_generic
+from stack.migrations import GENERIC, MigrationError, migrate_cluster_to_generic
 
 TYPED = "azure-native:containerservice:ManagedCluster"
 POOL = "azure-native:containerservice:AgentPool"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from cli import runtime_support as runtime_support_cli
 from stack import runtime_support
 from stack.files import REPO_ROOT
 from stack.kubernetes_support import WARNING_DAYS, Support
@@ -49,7 +50,7 @@ def test_the_local_debootstrap_base_follows_the_dockerfile_release() -> None:
 
 
 def test_main_passes_on_the_repository_today(capsys: pytest.CaptureFixture[str]) -> None:
-    assert runtime_support.main(["--today", TODAY.isoformat()]) == 0
+    assert runtime_support_cli.main(["--today", TODAY.isoformat()]) == 0
     out = capsys.readouterr().out
     assert "::error" not in out and "Debian trixie (13) has security support until 2028-08-09" in out
 
@@ -60,7 +61,7 @@ def test_a_past_end_date_turns_it_red(tmp_path: Path, capsys: pytest.CaptureFixt
     codename = runtime_support.read_base(DOCKERFILE_TEXT).codename
     data["debian"][codename]["security_support_ends"] = (TODAY - timedelta(days=1)).isoformat()
     dockerfile, data_path = _write(tmp_path, DOCKERFILE_TEXT, data)
-    code = runtime_support.main(
+    code = runtime_support_cli.main(
         ["--today", TODAY.isoformat(), "--dockerfile", str(dockerfile), "--data", str(data_path)]
     )
     out = capsys.readouterr().out
@@ -91,7 +92,7 @@ def test_a_base_the_data_does_not_know_is_red(tmp_path: Path, capsys: pytest.Cap
     assert moved != DOCKERFILE_TEXT
     dockerfile, data_path = _write(tmp_path, moved, DATA)
     assert (
-        runtime_support.main(
+        runtime_support_cli.main(
             ["--today", TODAY.isoformat(), "--dockerfile", str(dockerfile), "--data", str(data_path)]
         )
         == 1
@@ -115,10 +116,10 @@ def test_a_base_dependabot_cannot_update_is_refused(first_from: str) -> None:
 
 
 def test_the_scheduled_workflow_runs_the_check() -> None:
-    from export.workflows import load
+    from verify.workflows import load
 
     drift = load(REPO_ROOT / ".github" / "workflows" / "drift.yml")
     assert "schedule" in drift.triggers
     job = drift.jobs["image-base-support"]
-    assert any(step.run and step.run.strip() == "python -m stack.runtime_support" for step in job.steps)
+    assert any(step.run and step.run.strip() == "python -m cli.runtime_support" for step in job.steps)
     assert job.condition is None and job.permissions == {"contents": "read"}

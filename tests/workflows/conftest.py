@@ -1,5 +1,5 @@
 """Workflow test fixtures: the repository policy script (scripts/workflow_policy.py) and the workflows, parsed
-by the project's one workflow parser (export/workflows.py)."""
+by the project's one workflow parser (verify/workflows.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from types import ModuleType
 
 import pytest
 
-from export.workflows import WORKFLOWS, Workflow, load_all
 from stack.files import REPO_ROOT
+from verify.workflows import WORKFLOWS, Workflow, load_all
 
 
 def _load_policy() -> ModuleType:
@@ -33,7 +33,7 @@ def policy() -> ModuleType:
 @pytest.fixture(scope="session")
 def workflows() -> dict[str, Workflow]:
     """Every workflow by file name, each call of a local reusable workflow read as the jobs it runs
-    (`deploy-prod.deploy`, `deploy-prod.preview`: export.workflows.expand_calls)."""
+    (`deploy-prod.deploy`, `deploy-prod.preview`: verify.workflows.expand_calls)."""
     return {workflow.file_name: workflow for workflow in load_all(WORKFLOWS)}
 
 

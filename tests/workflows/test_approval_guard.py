@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 import yaml
 
-from export.workflows import RELEASE_CHECKS_PATH
 from tests.github_model import Environment, Run
+from verify.workflows import RELEASE_CHECKS_PATH
 
 ROOT = Path(__file__).resolve().parents[2]
 GUARD = ROOT / "scripts" / "ci" / "approval_guard.py"
@@ -144,7 +144,7 @@ def test_an_unreadable_history_refuses(api: Any, tmp_path: Path) -> None:
 
 def test_the_workflow_runs_the_guard_first_in_deploy_prod() -> None:
     """Before any credential or change: the guard is deploy-prod's first step after the checkout."""
-    from export.workflows import load
+    from verify.workflows import load
 
     job = load(ROOT / ".github" / "workflows" / "main.yml").jobs["deploy-prod"]
     assert [step.action for step in job.steps[:2]] == ["actions/checkout", "actions/checkout"]
@@ -166,7 +166,7 @@ def _git(cwd: Path, *args: str) -> str:
 def test_a_dispatch_deploys_only_a_commit_of_main(tmp_path: Path) -> None:
     """The build job's check, run as the runner runs it, in a clone whose origin/main is main (actions/
     checkout with fetch-depth 0 fetches every branch)."""
-    from export.workflows import load
+    from verify.workflows import load
 
     workflow = load(ROOT / ".github" / "workflows" / "main.yml")
     assert workflow.env["RELEASE_COMMIT"] == "${{ inputs.commit || github.sha }}"
@@ -232,7 +232,7 @@ def release_check_problems(workflow: Any) -> list[str]:
 
 
 def test_the_prod_checks_run_from_main_s_head_and_the_program_at_the_release_commit() -> None:
-    from export.workflows import load, parse
+    from verify.workflows import load, parse
 
     path = ROOT / ".github" / "workflows" / "main.yml"
     workflow = load(path)
@@ -251,7 +251,7 @@ def test_the_prod_checks_run_from_main_s_head_and_the_program_at_the_release_com
 def test_the_run_and_the_diff_to_approve_name_the_commit() -> None:
     """The approver sees which commit a run releases: in the run's title (`run-name`, which may use the
     github and inputs contexts: "Workflow syntax", run-name) and in preview-prod's summary heading."""
-    from export.workflows import load
+    from verify.workflows import load
 
     workflow = load(ROOT / ".github" / "workflows" / "main.yml")
     run_name = yaml.safe_load(workflow.text)["run-name"]

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from export.workflows import Job, Step, Workflow
 from stack.files import REPO_ROOT
+from verify.workflows import Job, Step, Workflow
 
 LOCK = REPO_ROOT / "requirements-ci.txt"
 # What installs Python packages in a run: block. `make ci-venv` is the one hash-locked way.

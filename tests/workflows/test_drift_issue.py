@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from export.workflows import load
 from tests.workflows.fake_api import JsonHandler, serving
+from verify.workflows import load
 
 ROOT = Path(__file__).resolve().parents[2]
 DRIFT_ISSUE = ROOT / "scripts" / "ci" / "drift_issue.py"
@@ -236,7 +236,7 @@ def test_the_drift_job_reports_a_failure_with_its_own_issue_permission() -> None
 
 
 def test_negative_control_issues_write_without_a_writer_is_a_policy_problem(policy: Any) -> None:
-    from export.workflows import parse
+    from verify.workflows import parse
 
     drift = load(ROOT / ".github" / "workflows" / "drift.yml")
     text = drift.text.replace('scripts/ci/drift_issue.py --stack "$STACK"', 'echo "$STACK"')

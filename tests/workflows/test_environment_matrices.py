@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from export.workflows import WORKFLOWS, load
 from stack.environments import ENVIRONMENTS
+from verify.workflows import WORKFLOWS, load
 
 
 @pytest.mark.parametrize("workflow", ["drift.yml", "pull-request.yml"])

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from export.workflows import Job, Workflow, parse
 from stack.files import REPO_ROOT
+from verify.workflows import Job, Workflow, parse
 
 CI = REPO_ROOT / "scripts" / "ci"
 ATTEST = "actions/attest"

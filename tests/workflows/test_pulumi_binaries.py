@@ -23,8 +23,8 @@ from types import ModuleType
 
 import pytest
 
-from export.workflows import Workflow, parse
 from stack.files import REPO_ROOT
+from verify.workflows import Workflow, parse
 
 SCRIPT = REPO_ROOT / "scripts" / "ci" / "install_pulumi.py"
 CLI = 'scripts/ci/install_pulumi.py cli --version "$PULUMI_VERSION"'

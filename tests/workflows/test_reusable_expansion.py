@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from export.workflows import expand_calls, load
+from verify.workflows import expand_calls, load
 
 CALLER = """\
 name: main

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from export.workflows import PULUMI_SCRIPTS, Job, Step, Workflow, parse
 from stack.files import REPO_ROOT
+from verify.workflows import PULUMI_SCRIPTS, Job, Step, Workflow, parse
 
 OIDC_ENV = {
     "ARM_USE_OIDC": "true",
@@ -182,7 +182,7 @@ def test_pr_preview_per_stack_with_comment_and_summary(pr: Workflow) -> None:
     """One comment per stack, edited in place, and the job summary - also when the preview fails (preview.py;
     test_preview_report.py runs it against a fake GitHub API)."""
     job = pr.jobs["preview"]
-    # dev only: a pull request's subject reaches no identity that reads prod (export/access/ proves it).
+    # dev only: a pull request's subject reaches no identity that reads prod (verify/access/ proves it).
     assert job.matrix["stack"] == ["dev"]
     assert job.strategy["fail-fast"] is False
     assert job.env["STACK"] == "${{ matrix.stack }}"
@@ -615,7 +615,7 @@ def test_drift_previews_the_deployed_commit_with_refresh_and_expects_no_changes(
     assert "pulumi refresh" not in "\n".join(s for _, s in job.run_scripts())
 
 
-KUBERNETES_SUPPORT_RUN = '.venv/bin/python -m stack.kubernetes_support --stack "$STACK"'
+KUBERNETES_SUPPORT_RUN = '.venv/bin/python -m cli.kubernetes_support --stack "$STACK"'
 
 
 def kubernetes_support_problems(drift: Workflow) -> list[str]:
@@ -672,7 +672,7 @@ def test_drift_schedule_turns_red_before_a_stacks_kubernetes_minor_leaves_aks_su
 def test_negative_control_the_kubernetes_support_check_sees_a_weakened_job(
     drift: Workflow, edit: tuple[str, str], problem: str
 ) -> None:
-    from export.workflows import parse
+    from verify.workflows import parse
 
     assert drift.text.count(edit[0]) >= 1
     weakened = parse(drift.text.replace(edit[0], edit[1], 1), "drift.yml")

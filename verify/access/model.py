@@ -3,14 +3,14 @@
 Built from the same sources as everything else, never from a hand-written list of jobs:
 - identities and their grants: the bootstrap plan (GitHub OIDC identities, custom roles, role assignments) and
   both stacks' plans (run with the stack config the bootstrap outputs, as scripts/bootstrap.sh sets it);
-- who signs in where: each job of `.github/workflows/*.yml` (export/workflows.py), its client id resolved
+- who signs in where: each job of `.github/workflows/*.yml` (verify/workflows.py), its client id resolved
   through the GitHub variables the bootstrap outputs (environment level before repository level, as GitHub
   does) and its OIDC subject (environment, pull_request, or the branch);
 - what each job does: its pulumi/actions commands and every command of its `run:` blocks and of the scripts
-  they call, mapped to Azure actions by export/access/operations.py;
+  they call, mapped to Azure actions by verify/access/operations.py;
 - what runs in Azure itself: the kubelet's image pull, the workload's secret read, the control plane's use of
   the kubelet identity.
-`evaluate()` decides each operation against the identity's assignments (export/access/rbac.py), lists the
+`evaluate()` decides each operation against the identity's assignments (verify/access/rbac.py), lists the
 grants no operation needs, and checks the prohibitions (no one but prod's identities reads prod's secrets or
 state, no one but prod's deployer writes it, previews write nothing).
 """
@@ -25,20 +25,33 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from components.muse_workload.manifests import TLS_CERT_KEYVAULT_URI_OPTION, TLS_CERT_SERVICE_ACCOUNT_OPTION
-from export.access import operations as ops
-from export.access.operations import Need, StackFacts
-from export.access.policy import PolicyAssignment, denying
-from export.access.rbac import Assignment, Permissions, RoleDefinition, builtin_roles, matches
-from export.plans import CapturingMocks, StackPlan, plan_stack
-from export.workflows import PULUMI_ACTION, Job, Workflow, load_all
+from components.muse_workload.manifests import (
+    CUSTOM_RESOURCES,
+    TLS_CERT_KEYVAULT_URI_OPTION,
+    TLS_CERT_SERVICE_ACCOUNT_OPTION,
+)
+from offline.captured import CapturingMocks, StackPlan, plan_stack
 from offline.engine import OfflinePlan, RecordingMonitor, run_stack
 from offline.mocks import SUBSCRIPTION_ID
 from rbac.policies import FEDERATED_CREDENTIAL_TYPE, GITHUB_ISSUER, ISSUER_ALIAS
-from rbac.roles import OPERATOR_ROLES, OPERATOR_STATE_ROLE, PrincipalType, Role
+from rbac.roles import (
+    OPERATOR_CUSTOM_RESOURCE_VERBS,
+    OPERATOR_ROLES,
+    OPERATOR_STATE_ROLE,
+    CustomRoles,
+    PrincipalType,
+    Role,
+    only_custom_resources,
+)
 from stack.config import PLACEHOLDER_OBJECT_ID
 from stack.files import REPO_ROOT, read_stack
 from stack.naming import ResourceNames, StateBackendNames
+from verify.access import operations as ops
+from verify.access import runbook
+from verify.access.operations import Need, StackFacts
+from verify.access.policy import PolicyAssignment, denying
+from verify.access.rbac import Assignment, Permissions, RoleDefinition, builtin_roles, matches
+from verify.workflows import PULUMI_ACTION, Job, Workflow, load_all
 
 BOOTSTRAP = "bootstrap"
 APPLICATION = "azuread:index/application:Application"
@@ -178,7 +191,7 @@ def assignments_of_plan(
         if guid not in roles:
             raise LookupError(
                 f"{source}: role assignment {resource.name} uses role {guid}, which is neither vendored "
-                "(export/access/builtin-roles.json) nor a custom role of the bootstrap"
+                "(verify/access/builtin-roles.json) nor a custom role of the bootstrap"
             )
         found.append(
             Assignment(
@@ -324,54 +337,70 @@ def runtime_operations(stack: str, facts: StackFacts) -> Iterator[Operation]:
             )
 
 
-# What a person does in a cluster by hand (docs/runbook.md: "The operator's path" step 3, the alerts' first
-# steps, "Manual rollback"): each (what, Kubernetes group, resource, verb).
-RUNBOOK_KUBECTL = (
-    ("kubectl get pods / kubectl logs", "core", "pods", "read"),
-    ("kubectl delete pod (a leaking pod)", "core", "pods", "delete"),
-    ("kubectl rollout history / status", "apps", "deployments", "read"),
-    ("kubectl rollout history (its ReplicaSets)", "apps", "replicasets", "read"),
-    ("kubectl rollout undo", "apps", "deployments", "write"),
-)
-
-
 def operators(stack: str) -> str:
     return f"operators ({stack})"
 
 
-def people(
-    stack: str, facts: StackFacts, roles: Mapping[str, RoleDefinition]
-) -> tuple[Identity, list[Assignment], list[Operation]]:
-    """The stack's operators' group: its identity, the grants the bootstrap gives it (from its plan when the
-    stack file names a real group; modelled from OPERATOR_ROLES while it is unset or the placeholder, as the
-    bootstrap will grant once it is set) and what the runbook has a member do."""
-    group = read_stack(stack).config.get("muse:operatorsGroupObjectId", "")
-    real = bool(group) and group != PLACEHOLDER_OBJECT_ID
-    principal = group if real else f"operators-group-of-{stack}"
-    identity = Identity(operators(stack), principal, "Entra ID group (people)")
-    assignments = (
-        []
-        if real
-        else [
+OPERATORS_KEY = "muse:operatorsGroupObjectId"
+
+
+def operator_grants(
+    stack: str, facts: StackFacts, roles: Mapping[str, RoleDefinition], principal: str, pending: str
+) -> list[Assignment]:
+    """What bootstrap/__main__.py grants the stack's operators' group once OPERATORS_KEY names it: the same
+    roles, scopes and condition. `pending`: why the grant does not exist yet ("" once it does)."""
+    source = "bootstrap, once muse:operatorsGroupObjectId is set" if pending else BOOTSTRAP
+    operator_role = CustomRoles.KUBERNETES_OPERATOR
+    return [
+        *(
             Assignment(
                 name=f"operators-{stack}-{role.name.lower().replace('_', '-')}",
                 principal=principal,
                 role=roles[role.value.id],
                 scope=facts.group_id,
-                source="bootstrap, once muse:operatorsGroupObjectId is set",
+                source=source,
+                pending=pending,
             )
             for role in OPERATOR_ROLES
-        ]
-        + [
-            Assignment(
-                name=f"operators-{stack}-state",
-                principal=principal,
-                role=roles[OPERATOR_STATE_ROLE.value.id],
-                scope=facts.state_container,
-                source="bootstrap, once muse:operatorsGroupObjectId is set",
-            )
-        ]
+        ),
+        Assignment(
+            name=f"operators-{stack}-kubernetes",
+            principal=principal,
+            role=roles[operator_role.definition_id(facts.plan.config.name_suffix)],
+            scope=facts.group_id,
+            condition=only_custom_resources(list(CUSTOM_RESOURCES), OPERATOR_CUSTOM_RESOURCE_VERBS),
+            source=source,
+            pending=pending,
+        ),
+        Assignment(
+            name=f"operators-{stack}-state",
+            principal=principal,
+            role=roles[OPERATOR_STATE_ROLE.value.id],
+            scope=facts.state_container,
+            source=source,
+            pending=pending,
+        ),
+    ]
+
+
+def people(
+    stack: str, facts: StackFacts, roles: Mapping[str, RoleDefinition], markdown: str | None = None
+) -> tuple[Identity, list[Assignment], list[Operation]]:
+    """The stack's operators' group: its identity, the grants the bootstrap gives it (from its plan when the
+    stack file names a real group; modelled by operator_grants, marked pending, while it is unset or the
+    placeholder, as the bootstrap will grant once it is set) and what the runbook has a member do: every
+    kubectl command of docs/runbook.md (`markdown`: another text, for tests), verify/access/runbook.py."""
+    group = read_stack(stack).config.get(OPERATORS_KEY, "")
+    real = bool(group) and group != PLACEHOLDER_OBJECT_ID
+    principal = group if real else f"operators-group-of-{stack}"
+    identity = Identity(operators(stack), principal, "Entra ID group (people)")
+    pending = (
+        ""
+        if real
+        else f"if `{OPERATORS_KEY}` is set: "
+        + (f"a placeholder in Pulumi.{stack}.yaml" if group else f"unset in Pulumi.{stack}.yaml")
     )
+    assignments = [] if real else operator_grants(stack, facts, roles, principal, pending)
     where = f"docs/runbook.md ({stack})"
     found = [
         Operation(
@@ -399,11 +428,50 @@ def people(
             ),
         )
     )
-    found += [
-        Operation(identity.key, f"{where}: {what}", ops.kubernetes_need(facts, group, plural, verb, what))
-        for what, group, plural, verb in RUNBOOK_KUBECTL
-    ]
-    return identity, assignments, found
+    for command in runbook.commands(stack, markdown):
+        for request in command.requests:
+            what = f"{request.verb} {request.resource}"
+            found.append(
+                Operation(
+                    identity.key,
+                    f"docs/runbook.md ({stack}): {command.text}",
+                    ops.kubernetes_need(facts, request.group, request.resource, request.verb, what),
+                )
+            )
+    return identity, assignments, list(dict.fromkeys(found))
+
+
+# What no operator may do in a cluster, whatever the runbook grows into: Kubernetes RBAC (roles, bindings:
+# a person granting themselves more), deleting nodes or namespaces (AKS owns the nodes, Pulumi the
+# namespaces), custom resources outside the kinds Muse deploys, deleting Muse's own custom resources.
+# (Kubernetes Secrets are readable through AKS RBAC Writer's `secrets/*`: kept, not prohibited.)
+OPERATOR_PROHIBITED = (
+    ("rbac.authorization.k8s.io", "rolebindings", "write"),
+    ("rbac.authorization.k8s.io", "clusterrolebindings", "write"),
+    ("rbac.authorization.k8s.io", "roles", "write"),
+    ("rbac.authorization.k8s.io", "clusterroles", "write"),
+    ("core", "nodes", "delete"),
+    ("core", "namespaces", "delete"),
+    ("security.istio.io", "authorizationpolicies", "write"),
+    ("gateway.networking.k8s.io", "httproutes", "delete"),
+)
+
+
+def operator_prohibitions(stack: str, facts: StackFacts) -> list[Prohibition]:
+    found = []
+    for group, plural, verb in OPERATOR_PROHIBITED:
+        need = ops.kubernetes_need(facts, group, plural, verb, "")
+        found.append(
+            Prohibition(
+                (operators(stack),),
+                need.action,
+                True,
+                need.scope,
+                f"{verb} {plural} ({group}) in {stack}'s cluster",
+                need.attributes,
+            )
+        )
+    return found
 
 
 def _gateway_tls_operations(stack: str, facts: StackFacts) -> Iterator[Operation]:
@@ -995,7 +1063,8 @@ def assemble(workflows: tuple[Workflow, ...]) -> Model:
         assignments,
         operations,
         jobs,
-        prohibitions(stacks, identities),
+        prohibitions(stacks, identities)
+        + [p for stack, facts in stacks.items() for p in operator_prohibitions(stack, facts)],
         variables,
         stacks,
         policies,
