@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from export.plans import committed_plan
+from offline.captured import committed_plan
 from offline.engine import OfflinePlan, run_stack
 from stack import kubernetes_support
 from stack.environments import ENVIRONMENTS
