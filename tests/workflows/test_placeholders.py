@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from offline.engine import run_stack
+from offline.engine import OfflinePlan
 from stack.files import REPO_ROOT
 from tests.workflows.expansion import expanded_main
 
@@ -99,6 +99,6 @@ def test_preview_prod_refuses_them_before_the_preview_and_the_approval() -> None
     assert expanded_main().jobs["deploy-prod.deploy"].needs[-1] == "deploy-prod.preview"
 
 
-def test_make_plan_of_prod_still_works_with_the_placeholders() -> None:
-    plan = run_stack("prod")
+def test_make_plan_of_prod_still_works_with_the_placeholders(plans: dict[str, OfflinePlan]) -> None:
+    plan = plans["prod"]
     assert plan.resources
