@@ -14,7 +14,16 @@ from offline.engine import run_stack
 from rbac.roles import OPERATOR_ROLES, OPERATOR_STATE_ROLE, CustomRoles, Role
 from stack.files import REPO_ROOT
 from verify.access import matrix, runbook
-from verify.access.model import Model, Result, evaluate, operators
+from verify.access.model import (
+    Model,
+    Result,
+    bootstrap_plan,
+    evaluate,
+    operators,
+    people,
+    role_definitions,
+    stand_in_group,
+)
 from verify.access.rbac import short_scope
 
 # The whole permission model and bootstrap program runs.
@@ -188,3 +197,32 @@ def test_a_real_group_is_granted_by_the_bootstrap_plan_not_modelled(monkeypatch:
     facts = access_model.build().stacks["dev"]
     identity, modelled, _ = access_model.people("dev", facts, {})
     assert identity.principal == GROUP and modelled == []
+
+
+def test_the_pending_grants_are_the_bootstrap_programs_own(model: Model) -> None:
+    # Modelled from a run of bootstrap/__main__.py with a stand-in group id, not from a copy of its roles.
+    for env in ("dev", "prod"):
+        granted = model.assignments_of(operators(env))
+        assert {a.principal for a in granted} == {stand_in_group(env)}
+        assert all(a.pending and a.name.startswith(f"operators-{env}-") for a in granted)
+
+
+def test_negative_control_a_bootstrap_condition_on_reads_only_opens_every_custom_resource_write(
+    model: Model,
+) -> None:
+    # The mutation a copy of the grants would miss: the bootstrap's condition bounds reads only, so the role's
+    # customresources/write reaches every kind (an Istio AuthorizationPolicy: a prohibition).
+    source = (REPO_ROOT / "bootstrap" / "__main__.py").read_text(encoding="utf-8")
+    weakened = source.replace(
+        "only_custom_resources(list(CUSTOM_RESOURCES), OPERATOR_CUSTOM_RESOURCE_VERBS)",
+        'only_custom_resources(list(CUSTOM_RESOURCES), ("read",))',
+    )
+    assert weakened != source
+    roles = role_definitions(bootstrap_plan()[0])
+    _, granted, _ = people("prod", model.stacks["prod"], roles, bootstrap_source=weakened)
+    kept = [a for a in model.assignments if a.principal != stand_in_group("prod")]
+    assert not [v for v in evaluate(model).violations if v[1] == operators("prod")]
+    violations = evaluate(replace(model, assignments=[*kept, *granted])).violations
+    assert {(p.why, key) for p, key, _ in violations} == {
+        ("write authorizationpolicies (security.istio.io) in prod's cluster", operators("prod"))
+    }
