@@ -203,3 +203,46 @@ def test_negative_control_rbac_admin_would_break_the_operator_prohibitions(model
     }
     assert "write rolebindings (rbac.authorization.k8s.io) in prod's cluster" in broken
     assert evaluate(model).violations == []
+
+
+# --- the operator's path: a member's step uses only stacks whose group the path has set ---------------------
+
+
+def _files_with_a_group() -> set[str]:
+    from verify.access.model import _group_set
+
+    return {stack for stack in ("dev", "prod") if _group_set(stack)}
+
+
+def test_every_member_step_of_the_path_uses_a_stack_whose_group_is_set_before_it() -> None:
+    # Pending grants count as held in the model; the path must make them real first: a member's step on a
+    # stack needs an earlier step that writes the stack's group into its file (the bootstrap reads it).
+    steps = runbook.path_steps()
+    assert {"dev"} <= {s for step in steps for s in step.member_stacks()}
+    assert {"dev", "prod"} <= {s for step in steps for s in step.sets_group_of()}
+    assert runbook.steps_without_grants(_files_with_a_group()) == []
+
+
+# Step 1 of the path as it was: prod's group only.
+OLD_STEP_ONE = """1. **Bootstrap** (an administrator): first write prod's operators' group
+   and on-call address into `Pulumi.prod.yaml` itself (an editor, then commit):
+   ```yaml
+   # Pulumi.prod.yaml, under config: (the id: az ad group show --group <operators> --query id -o tsv)
+   muse:operatorsGroupObjectId: <operators' group object id>
+   muse:alertEmails: ["<on-call address>"]
+   ```
+   ```bash
+   scripts/bootstrap.sh
+   ```
+"""
+
+
+def test_negative_control_the_path_that_set_only_prods_group_is_caught() -> None:
+    text = runbook.RUNBOOK.read_text(encoding="utf-8")
+    head, rest = text.split("1. **Bootstrap**", 1)
+    old = head + OLD_STEP_ONE + "2. **Manual dev deploy**" + rest.split("2. **Manual dev deploy**", 1)[1]
+    assert runbook.steps_without_grants(set(), old) == [
+        "step 3 (Reach the cluster): a member uses dev, whose group nobody set"
+    ]
+    # The same path is fine once dev's stack file itself names a real group.
+    assert runbook.steps_without_grants({"dev"}, old) == []

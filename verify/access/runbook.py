@@ -323,3 +323,57 @@ def commands(stack: str, markdown: str | None = None) -> list[KubectlCommand]:
                 raise ValueError(f"docs/runbook.md:{line}: {shown}: {error}") from None
             found.append(KubectlCommand(shown, line, requests))
     return found
+
+
+# --- the operator's path: whose grants exist when a member runs a step ------------------------------------
+
+PATH_SECTION = "## The operator's path\n"
+PATH_STEP = re.compile(r"^(\d+)\. \*\*(.+?)\*\*", re.M)
+# A step a member of a stack's operators' group runs: its commands address the stack through the wrapper
+# (`scripts/stack <env> stack output`), its namespace (`kubectl -n muse-<env>`) or its cluster.
+MEMBER_STACK = re.compile(r"scripts/stack (\w+) stack output|kubectl -n muse-(\w+)\b")
+# Where a step writes a stack's operators' group into its stack file (a yaml block that names the file).
+SETS_GROUP = re.compile(
+    r"^[ \t]*```yaml\n[ \t]*#\s*Pulumi\.(\w+)\.yaml\b[^\n]*\n"
+    r"(?:(?![ \t]*```)[^\n]*\n)*?[ \t]*muse:operatorsGroupObjectId:[ \t]*\S",
+    re.M,
+)
+
+
+@dataclass(frozen=True)
+class PathStep:
+    number: int
+    title: str
+    text: str
+
+    def member_stacks(self) -> set[str]:
+        """The stacks whose operators' grants the step's member commands need."""
+        if "kubectl" not in self.text and "get-credentials" not in self.text:
+            return set()
+        return {a or b for a, b in MEMBER_STACK.findall(self.text)}
+
+    def sets_group_of(self) -> set[str]:
+        return set(SETS_GROUP.findall(self.text))
+
+
+def path_steps(markdown: str | None = None) -> list[PathStep]:
+    """The numbered steps of the runbook's "The operator's path", each with its text up to the next step."""
+    text = RUNBOOK.read_text(encoding="utf-8") if markdown is None else markdown
+    section = text.split(PATH_SECTION, 1)[1].split("\n## ", 1)[0]
+    starts = list(PATH_STEP.finditer(section))
+    return [
+        PathStep(int(m.group(1)), m.group(2), section[m.start() : ends.start() if ends else len(section)])
+        for m, ends in zip(starts, [*starts[1:], None], strict=True)
+    ]
+
+
+def steps_without_grants(set_in_files: set[str], markdown: str | None = None) -> list[str]:
+    """The path's member steps that use a stack whose operators' group neither its stack file names
+    (`set_in_files`: stacks whose file sets a real group) nor an earlier step of the path sets: the bootstrap
+    grants such a group nothing, so the member's commands are refused."""
+    found, set_by_path = [], set(set_in_files)
+    for step in path_steps(markdown):
+        for stack in sorted(step.member_stacks() - set_by_path):
+            found.append(f"step {step.number} ({step.title}): a member uses {stack}, whose group nobody set")
+        set_by_path |= step.sets_group_of()
+    return found
