@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 import stack.files
+from components.muse_workload.manifests import CUSTOM_RESOURCES
 from offline.engine import run_stack
-from rbac.roles import OPERATOR_ROLES, OPERATOR_STATE_ROLE, CustomRoles, Role
+from rbac.roles import OPERATOR_CUSTOM_RESOURCES, OPERATOR_ROLES, OPERATOR_STATE_ROLE, CustomRoles, Role
 from stack.files import REPO_ROOT
 from verify.access import matrix, runbook
 from verify.access.model import (
@@ -24,6 +25,7 @@ from verify.access.model import (
     role_definitions,
     stand_in_group,
 )
+from verify.access.operations import per_group_need
 from verify.access.rbac import short_scope
 
 # The whole permission model and bootstrap program runs.
@@ -37,12 +39,11 @@ def test_a_member_can_do_every_runbook_step(model: Model, result: Result, stack:
     done = [op for op in model.operations if op.identity == operators(stack)]
     # One operation per distinct command (as written) and request: every one is modelled.
     requests = {(c.text, r) for c in runbook.commands(stack) for r in c.requests}
-    assert len(done) == 2 + len(requests) and len(requests) > 50
+    triage = {(s.text, r) for s in runbook.triage_steps() for r in s.requests}
+    assert len(done) == 2 + len(triage) + len(requests) and len(requests) > 50 and len(triage) > 10
     assert all(result.allowed[op] for op in done), [op.where for op in done if not result.allowed[op]]
-    assert all(
-        "az aks get-credentials" in op.where or "kubectl" in op.where or "stack output" in op.where
-        for op in done
-    )
+    assert any("set it to *Acknowledged*" in op.where for op in done)
+    assert any("az monitor log-analytics query" in op.where for op in done)
 
 
 def test_negative_control_without_the_state_read_the_stack_outputs_are_denied(model: Model) -> None:
@@ -128,8 +129,9 @@ def test_the_bootstrap_grants_a_real_group_exactly_the_operator_roles(
     granted = _bootstrap_with(monkeypatch, GROUP)
     assert {str(r.get("principalId")) for r in granted} == {GROUP}
     operator_role = CustomRoles.KUBERNETES_OPERATOR.definition_id("m7k2")
+    responder = CustomRoles.ALERT_RESPONDER.definition_id("m7k2")
     assert sorted(str(r.get("roleDefinitionId")).rsplit("/", 1)[-1] for r in granted) == sorted(
-        [*(role.value.id for role in (*OPERATOR_ROLES, OPERATOR_STATE_ROLE)), operator_role]
+        [*(role.value.id for role in (*OPERATOR_ROLES, OPERATOR_STATE_ROLE)), operator_role, responder]
     )
     [custom] = [r for r in granted if str(r.get("roleDefinitionId")).endswith(operator_role)]
     assert "customResources:kind] StringEqualsIgnoreCase 'httproutes'" in str(custom.get("condition"))
@@ -225,4 +227,64 @@ def test_negative_control_a_bootstrap_condition_on_reads_only_opens_every_custom
     violations = evaluate(replace(model, assignments=[*kept, *granted])).violations
     assert {(p.why, key) for p, key, _ in violations} == {
         ("write authorizationpolicies (security.istio.io) in prod's cluster", operators("prod"))
+    }
+
+
+def test_negative_control_without_the_alert_responder_the_acknowledge_step_is_denied(model: Model) -> None:
+    # The runbook's first triage step: set the alert to Acknowledged (alerts/changestate/action).
+    [grant] = [a for a in model.assignments_of(operators("prod")) if a.name == "operators-prod-alerts"]
+    denied = [op for op in evaluate(model.without(grant)).denied if op.identity == operators("prod")]
+    assert {(op.need.action, op.where.split(": ", 1)[1]) for op in denied} == {
+        (
+            "Microsoft.AlertsManagement/alerts/changestate/action",
+            "Open the alert in the portal and set it to *Acknowledged*",
+        )
+    }
+
+
+def test_negative_control_without_reader_the_portal_and_log_queries_are_denied(model: Model) -> None:
+    [grant] = [a for a in model.assignments_of(operators("prod")) if a.role.id == Role.READER.value.id]
+    denied = [op for op in evaluate(model.without(grant)).denied if op.identity == operators("prod")]
+    actions = {op.need.action for op in denied}
+    assert "Microsoft.AlertsManagement/alerts/read" in actions
+    assert "Microsoft.OperationalInsights/workspaces/query/ContainerLogV2/read" in actions
+    assert any("az monitor log-analytics query" in op.where for op in denied)
+    assert not any("kubectl" in op.where for op in denied)  # Kubernetes is the AKS roles' alone
+
+
+def test_the_operator_roles_kinds_are_the_ones_muse_deploys() -> None:
+    assert sorted(OPERATOR_CUSTOM_RESOURCES) == sorted(CUSTOM_RESOURCES)
+
+
+def _per_group(model: Model) -> Model:
+    """The model with each custom resource request of prod's operators checked the other way AKS may check
+    it (verify/access/operations.py per_group_need)."""
+    return replace(
+        model,
+        operations=[
+            replace(op, need=per_group_need(op.need)) if op.identity == operators("prod") else op
+            for op in model.operations
+        ],
+    )
+
+
+def test_a_member_can_do_the_custom_resource_steps_when_aks_checks_them_per_group(model: Model) -> None:
+    checked = _per_group(model)
+    assert any("gateway.networking.k8s.io/httproutes/write" in op.need.action for op in checked.operations)
+    assert [op.where for op in evaluate(checked).denied if op.identity == operators("prod")] == []
+
+
+def test_negative_control_without_the_per_group_actions_the_patch_is_denied(model: Model) -> None:
+    [grant] = [a for a in model.assignments_of(operators("prod")) if a.name == "operators-prod-kubernetes"]
+    # Only `managedClusters/<resource>/<verb>` (nodes, namespaces, customresources): no per-group action.
+    kept = tuple(a for a in grant.role.permissions.data_actions if a.count("/") == 3)
+    narrower = replace(
+        grant, role=replace(grant.role, permissions=replace(grant.role.permissions, data_actions=kept))
+    )
+    checked = _per_group(model.without(grant).with_assignment(narrower))
+    denied = [op for op in evaluate(checked).denied if op.identity == operators("prod")]
+    assert any("patch httproute" in op.where for op in denied)
+    assert {op.need.action.split("managedClusters/")[1].split("/")[0] for op in denied} == {
+        "gateway.networking.k8s.io",
+        "secrets-store.csi.x-k8s.io",
     }

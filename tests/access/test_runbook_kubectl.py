@@ -22,6 +22,7 @@ from verify.access.model import (
     people,
     role_definitions,
 )
+from verify.access.operations import per_group_need
 from verify.access.rbac import Permissions, RoleDefinition
 from verify.access.runbook import Request, commands
 
@@ -164,7 +165,13 @@ def test_each_data_action_of_the_operator_role_is_needed(model: Model, action: s
     role = grant.role
     actions = tuple(a for a in role.permissions.data_actions if a != action)
     narrower = replace(grant, role=replace(role, permissions=Permissions(data_actions=actions)))
-    denied = _denied(model.without(grant).with_assignment(narrower))
+    changed = model.without(grant).with_assignment(narrower)
+    if action.count("/") == 4:  # managedClusters/<group>/<plural>/<verb>: AKS's per-group check of a CR
+        changed = replace(
+            changed,
+            operations=[replace(op, need=per_group_need(op.need)) for op in changed.operations],
+        )
+    denied = _denied(changed)
     assert denied and {op.need.action for op in denied} == {action}
 
 
@@ -246,3 +253,28 @@ def test_negative_control_the_path_that_set_only_prods_group_is_caught() -> None
     ]
     # The same path is fine once dev's stack file itself names a real group.
     assert runbook.steps_without_grants({"dev"}, old) == []
+
+
+# --- triage: the portal steps and az commands of "When an alert fires" -------------------------------------
+
+
+def test_the_triage_steps_are_read_from_the_runbook() -> None:
+    steps = {s.text: s for s in runbook.triage_steps()}
+    [acknowledge] = [s for t, s in steps.items() if "Acknowledged" in t]
+    assert ("Microsoft.AlertsManagement/alerts/changestate/action", "alert") in {
+        (r.action, r.target) for r in acknowledge.requests
+    }
+    assert {"az monitor log-analytics query", "az monitor log-analytics workspace show"} <= set(steps)
+    # The tables come from the runbook's KQL: `let x = KubePodInventory` and the statement after it.
+    assert {"ContainerLogV2", "KubePodInventory", "Perf"} <= set(runbook.kusto_tables())
+
+
+def test_negative_control_a_reworded_portal_step_or_an_unknown_az_command_is_an_error() -> None:
+    text = runbook.RUNBOOK.read_text(encoding="utf-8")
+    with pytest.raises(ValueError, match="no longer has the triage step"):
+        runbook.triage_steps(text.replace("set it to *Acknowledged*", "acknowledge it"))
+    extra = text.replace(
+        runbook.TRIAGE_SECTION, runbook.TRIAGE_SECTION + "`az monitor metrics alert delete -n x`\n"
+    )
+    with pytest.raises(ValueError, match="az monitor metrics alert delete is not modelled"):
+        runbook.triage_steps(extra)

@@ -392,6 +392,31 @@ def operator_grants(
     return [replace(a, source=source, pending=pending) for a in planned if a.principal == principal]
 
 
+TRIAGE_SOURCE = (
+    'docs/runbook.md "When an alert fires" (verify/access/runbook.py triage_steps); action names: '
+    "learn.microsoft.com/azure/role-based-access-control/resource-provider-operations"
+)
+
+
+def triage_targets(facts: StackFacts) -> dict[str, str]:
+    """The resource each kind of triage request is checked on (verify/access/runbook.py AzureRequest)."""
+    plan = facts.plan.plan
+
+    def one(type_token: str) -> str:
+        [resource] = plan.of_type(type_token)
+        return facts.resource_id(resource)
+
+    return {
+        "group": facts.group_id,
+        "workspace": one("azure-native:operationalinsights:Workspace"),
+        "workbook": one("azure-native:applicationinsights:Workbook"),
+        "cluster": facts.cluster_id,
+        # A fired alert is authorized on its target resource's scope (the rules query the workspace); the
+        # alert's own id is a subscription-level name, so the probe sits under the environment's group.
+        "alert": f"{facts.group_id}/providers/Microsoft.AlertsManagement/alerts/alert-probe",
+    }
+
+
 def people(
     stack: str,
     facts: StackFacts,
@@ -442,6 +467,16 @@ def people(
             ),
         )
     )
+    targets = triage_targets(facts)
+    for step in runbook.triage_steps(markdown):
+        for request in step.requests:
+            found.append(
+                Operation(
+                    identity.key,
+                    f"{where}: {step.text}",
+                    Need(request.action, False, targets[request.target], step.text, TRIAGE_SOURCE),
+                )
+            )
     for command in runbook.commands(stack, markdown):
         for request in command.requests:
             what = f"{request.verb} {request.resource}"
