@@ -20,6 +20,7 @@ from verify.access.model import (
     Result,
     bootstrap_plan,
     evaluate,
+    operator_reach,
     operators,
     people,
     role_definitions,
@@ -288,3 +289,28 @@ def test_negative_control_without_the_per_group_actions_the_patch_is_denied(mode
         "gateway.networking.k8s.io",
         "secrets-store.csi.x-k8s.io",
     }
+
+
+def test_the_matrix_says_writer_reaches_kube_system(model: Model, result: Result) -> None:
+    # Writer at the resource group covers every namespace: a member can borrow any ServiceAccount there.
+    assert operator_reach(model, "prod") == [
+        "serviceaccounts/write in kube-system",
+        "pods/write in kube-system",
+        "secrets/read in kube-system",
+    ]
+    rendered = matrix.render("notice", model, result)
+    assert "What `operators (prod)` reaches beyond the runbook" in rendered
+    assert "not no\nescalation" in rendered
+
+
+def test_negative_control_writer_scoped_to_muses_namespace_reaches_no_kube_system(
+    model: Model, result: Result
+) -> None:
+    # What a namespace-scope assignment (`<cluster id>/namespaces/muse-prod`) would change: the text goes.
+    [writer] = [
+        a for a in model.assignments_of(operators("prod")) if a.role.id == Role.AKS_RBAC_WRITER.value.id
+    ]
+    scoped = replace(writer, scope=f"{model.stacks['prod'].cluster_id}/namespaces/muse-prod")
+    narrowed = model.without(writer).with_assignment(scoped)
+    assert operator_reach(narrowed, "prod") == []
+    assert "What `operators (prod)` reaches" not in matrix.render("notice", narrowed, result)

@@ -506,6 +506,34 @@ OPERATOR_PROHIBITED = (
 )
 
 
+# What AKS RBAC Writer at the resource group also reaches (it is assigned at the group because the cluster,
+# and so its namespace scopes `<cluster id>/namespaces/<ns>`, does not exist when the bootstrap runs): every
+# namespace, kube-system included. There it may write ServiceAccounts (a token request,
+# `serviceaccounts/token`, is checked as `serviceaccounts/write`: guard checkaccessreqhelper.go) and pods,
+# so a member can act as any ServiceAccount of the cluster, whatever Kubernetes roles that one holds. The
+# role-binding prohibitions bound what a member edits, not what a ServiceAccount they borrow may do.
+OPERATOR_REACH = (
+    ("core", "serviceaccounts", "write", "kube-system"),
+    ("core", "pods", "write", "kube-system"),
+    ("core", "secrets", "read", "kube-system"),
+)
+
+
+def operator_reach(model: Model, stack: str) -> list[str]:
+    """Which of OPERATOR_REACH the stack's operators' grants allow (namespace scope below the cluster)."""
+    facts = model.stacks[stack]
+    found = []
+    for group, plural, verb, namespace in OPERATOR_REACH:
+        need = ops.kubernetes_need(facts, group, plural, verb, "")
+        scope = f"{need.scope}/namespaces/{namespace}"
+        if any(
+            a.allows(need.action, True, scope, need.attribute_map)
+            for a in model.assignments_of(operators(stack))
+        ):
+            found.append(f"{plural}/{verb} in {namespace}")
+    return found
+
+
 def operator_prohibitions(stack: str, facts: StackFacts) -> list[Prohibition]:
     found = []
     for group, plural, verb in OPERATOR_PROHIBITED:
