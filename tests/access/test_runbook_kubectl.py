@@ -278,3 +278,43 @@ def test_negative_control_a_reworded_portal_step_or_an_unknown_az_command_is_an_
     )
     with pytest.raises(ValueError, match="az monitor metrics alert delete is not modelled"):
         runbook.triage_steps(extra)
+
+
+# --- each environment's own names ------------------------------------------------------------------------
+
+
+def test_dev_is_shown_its_own_commands() -> None:
+    line = _fenced("kubectl -n muse-prod rollout history deployment/muse")
+    assert [c.text for c in commands("dev", line)] == ["kubectl -n muse-dev rollout history deployment/muse"]
+    assert [c.text for c in commands("prod", line)] == [
+        "kubectl -n muse-prod rollout history deployment/muse"
+    ]
+    dev = [c.text for c in commands("dev")]
+    assert dev and not [t for t in dev if "muse-prod" in t]
+
+
+def test_negative_control_the_matrix_would_show_prod_commands_under_dev(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(runbook, "for_stack", lambda command, stack: command)
+    assert [c.text for c in commands("dev") if "muse-prod" in c.text]
+
+
+def _suffixes() -> set[str]:
+    from stack.files import read_stack
+
+    return {read_stack(stack).config["muse:nameSuffix"] for stack in ("dev", "prod")}
+
+
+def test_the_runbook_spells_no_installations_suffix() -> None:
+    # Names come from the wrapper (`scripts/stack <env> stack output ...`) or `<suffix>`: a fork or a new
+    # suffix gets working commands.
+    text = runbook.RUNBOOK.read_text(encoding="utf-8")
+    assert _suffixes() and not [s for s in _suffixes() if s in text]
+    assert 'rg="$(scripts/stack prod stack output resourceGroupName)"' in text
+
+
+def test_negative_control_a_hard_coded_name_is_caught() -> None:
+    [suffix] = _suffixes()
+    text = runbook.RUNBOOK.read_text(encoding="utf-8") + f"\n`az aks show -g rg-muse-prod-{suffix}`\n"
+    assert [s for s in _suffixes() if s in text] == [suffix]

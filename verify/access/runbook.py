@@ -296,6 +296,13 @@ def _invocations(code: str) -> Iterator[list[str]]:
             segment.append(word)
 
 
+def for_stack(command: str, stack: str) -> str:
+    """A command as written (in prod's names, the runbook's convention: "for dev replace `prod` with `dev`")
+    as it is run against `stack`."""
+    command = re.sub(r"\bmuse-prod\b", f"muse-{stack}", command)
+    return re.sub(r"\bscripts/stack prod\b", f"scripts/stack {stack}", command)
+
+
 def _line_of(text: str, offset: int) -> int:
     return text.count("\n", 0, offset) + 1
 
@@ -320,7 +327,7 @@ def commands(stack: str, markdown: str | None = None) -> list[KubectlCommand]:
             pieces.append((_line_of(prose, span.start()), code))
     for line, code in sorted(pieces):
         for words in _invocations(code):
-            shown = "kubectl " + " ".join(words)
+            shown = for_stack("kubectl " + " ".join(words), stack)
             try:
                 requests = requests_of(words, overlay)
             except ValueError as error:
