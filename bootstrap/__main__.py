@@ -26,8 +26,9 @@ with (../Pulumi.<env>.yaml), and creates:
                             Control Administrator constrained to AcrPull / AcrPush / Key Vault Secrets
                             User / Managed Identity Operator for service principals that are not CI
                             identities (in dev only: the build AcrPush; Reader to deploy-prod and to no one
-                            else), AKS RBAC Cluster Admin; dev state: Blob Data Contributor on its
-                            container, decrypt on its key.
+                            else), AKS RBAC Cluster Admin, Monitoring Data Reader (the canary gate's
+                            metric query); dev state: Blob Data Contributor on its container, decrypt on
+                            its key.
   muse-github-deploy-prod   environment:prod (required reviewers)   the same on prod (no exceptions). Reader
                             on the dev registry comes from the dev stack (muse:imageImportPrincipalId,
                             bootstrap output): `az acr import` reads the source registry (ACR import docs).
@@ -270,6 +271,13 @@ for environment, group in groups.items():
         environment, Role.RBAC_ADMINISTRATOR, group.id, condition=delegation_condition(environment)
     )
     deployer.grant(environment, Role.AKS_RBAC_CLUSTER_ADMIN, group.id)
+    # The canary gate's PromQL query (scripts/ci/canary_gate.py) reads the environment's Azure Monitor
+    # workspace. Granted here on the group, not by the stack on the workspace: the workspace exists only after
+    # the stack's first up, and the stack could grant it only if the delegation condition let a deployer give
+    # a role to a CI identity - itself - which it never may. The group holds that one workspace, and the
+    # grant is old before the first canary (the second deploy: deploy.py skips it on a first), so no
+    # propagation wait races it. A data read only, where the deployer is already AKS Cluster Admin.
+    deployer.grant(environment, Role.MONITORING_DATA_READER, group.id)
     deployer.grant(f"{environment}-state", Role.STORAGE_BLOB_DATA_CONTRIBUTOR, container)
     deployer.grant_custom(f"{environment}-state", CustomRoles.STATE_DECRYPTER, decrypter.id, key)
 

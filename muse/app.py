@@ -66,6 +66,9 @@ _KNOWN_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 # Probes arrive every few seconds per pod; at INFO they would dominate the log bill.
 _QUIET_ROUTES = {"/healthz", "/readyz"}
 UNMATCHED_ROUTE = "<unmatched>"
+# The API routes whose request series exist from the start (Metrics), with the answers a release is judged on.
+PRECREATED_ROUTES = (("/api/v1/evaluate", "POST"), ("/api/v1/policies", "GET"))
+PRECREATED_STATUSES = ("200", "500")
 # The access log shows at most this much of a matched route's path: the path is the client's, and a 50 KB path
 # logged whole made every request 50 KB of log (43.5 MiB/s from one client). Unmatched paths are not logged.
 LOGGED_PATH_CHARS = 256
@@ -123,6 +126,13 @@ class Metrics:
             registry=self.registry,
         )
         build.labels(settings.version, settings.git_revision, settings.env).set(1)
+        # The series a release's canary gate reads exist at 0 before the first request: Prometheus'
+        # increase() needs two samples, so a counter born at its first request would hide what it counted
+        # until the next scrape - a candidate's first 5xx answers included (scripts/ci/canary_gate.py).
+        for route, method in PRECREATED_ROUTES:
+            for status in PRECREATED_STATUSES:
+                self.requests.labels(route, method, status, settings.version)
+            self.latency.labels(route, method, settings.version)
         # MUSE_VERSION, the deployed image's tag or digest: the live signals compare a release with the last.
         self.version = settings.version
 

@@ -50,6 +50,10 @@ class Role(Enum):
         "Storage Blob Data Contributor", "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
     )
     STORAGE_BLOB_DATA_READER = BuiltInRole("Storage Blob Data Reader", "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1")
+    # PromQL queries of an Azure Monitor workspace (data action Microsoft.Monitor/accounts/data/metrics/read):
+    # the canary gate's (scripts/ci/canary_gate.py). Source of its definition:
+    # verify/access/builtin-roles.SOURCE.md.
+    MONITORING_DATA_READER = BuiltInRole("Monitoring Data Reader", "b0d8363b-8ddd-447d-831f-62ca05bff136")
 
     @property
     def definition_id(self) -> str:

@@ -17,7 +17,8 @@ in. Listing rather than getting the one environment: a missing one is an empty a
 could hide a failed request. A field the environment does not use is left out, not sent as a default: on a
 private repository without GitHub Enterprise the reviewer and timer rules are unavailable and GitHub refuses
 a body that carries them at all (422; alchemy-run/alchemy pull request 1373 describes it;
-docs/github-setup.md). Standard library only.
+docs/github-setup.md). Which environments wait for a reviewer is read from the stacks' tiers
+(stack.environments.requires_approval): run it with the project's .venv, as scripts/bootstrap.sh does.
 """
 
 from __future__ import annotations
@@ -26,21 +27,25 @@ import json
 import sys
 from typing import Any
 
+from stack.environments import requires_approval
+
 # Only main may enter an environment (a pull request's job cannot): a custom policy naming `main`, created by
 # the deployment-branch-policies call after this PUT.
 BRANCH_POLICY = {"protected_branches": False, "custom_branch_policies": True}
-# The environments whose deployments wait for a reviewer. By default repository administrators can bypass an
-# environment's protection rules; `can_admins_bypass: false` in the PUT body turns that off (docs.github.com
-# "Managing environments for deployment", "Allow administrators to bypass configured protection rules"; REST
-# "Create or update an environment", field can_admins_bypass, default true): no unapproved prod deploy.
-APPROVAL_ENVIRONMENTS = frozenset({"prod"})
+# The environments whose deployments wait for a reviewer: those of production-tier stacks, whatever their name
+# (requires_approval; deploy.yml's deploy job runs in the environment named after its stack). By default
+# repository administrators can bypass an environment's protection rules; `can_admins_bypass: false` in the
+# PUT body turns that off (docs.github.com "Managing environments for deployment", "Allow administrators to
+# bypass configured protection rules"; REST "Create or update an environment", field can_admins_bypass,
+# default true): no unapproved production-tier deploy.
 
 
-def put_body(current: dict[str, Any], name: str = "") -> dict[str, Any]:
+def put_body(current: dict[str, Any], name: str = "", *, approval: bool | None = None) -> dict[str, Any]:
     """The PUT body: the branch policy, `current`'s reviewers, self-review rule and timer, and for an
-    environment in APPROVAL_ENVIRONMENTS no administrator bypass."""
+    environment that needs approval (`approval`, by default read from its stack's tier) no administrator
+    bypass."""
     body: dict[str, Any] = {"deployment_branch_policy": BRANCH_POLICY}
-    if name in APPROVAL_ENVIRONMENTS:
+    if requires_approval(name) if approval is None else approval:
         body["can_admins_bypass"] = False
     for rule in current.get("protection_rules") or []:
         if rule.get("type") == "required_reviewers":
@@ -72,8 +77,9 @@ def main() -> int:
         print("usage: github_environment.py <environment> < list-environments.json", file=sys.stderr)
         return 2
     current = environment_named(sys.stdin.read(), sys.argv[1])
-    body = put_body(current, sys.argv[1])
-    if sys.argv[1] in APPROVAL_ENVIRONMENTS and "reviewers" not in body:
+    approval = requires_approval(sys.argv[1])
+    body = put_body(current, sys.argv[1], approval=approval)
+    if approval and "reviewers" not in body:
         print(
             f"::warning::environment {sys.argv[1]} has no required reviewers yet: add them "
             "(docs/github-setup.md)",

@@ -11,7 +11,8 @@ any `${{ }}` expansion inside `run:` (template-injection), a missing or write-al
 (excessive-permissions). tests/workflows/test_workflow_tools.py shows zizmor flagging each of those defects.
 
 What stays here (each check says why no tool covers it):
-  - permissions: the workflow grants none (`permissions: {}`), each job states its own, `id-token: write`
+  - permissions: the workflow grants none (`permissions: {}`), each job states its own (a reusable
+    workflow's jobs are checked as the jobs of each call, with what the call grants), `id-token: write`
     exactly for the jobs that log in to Azure, `pull-requests: write` only to comment, nothing else above
     read;
   - every job has `timeout-minutes`;
@@ -62,6 +63,11 @@ def _writes_issues(job: Job) -> bool:
     return any(writer in (s.run or "") for s in job.steps for writer in ISSUE_WRITERS)
 
 
+def called_only(wf: Workflow) -> bool:
+    """A reusable workflow that nothing but a `workflow_call` starts."""
+    return set(wf.triggers) == {"workflow_call"}
+
+
 def check_permissions(wf: Workflow) -> list[str]:
     """Least privilege per job, tied to what the job does. zizmor's excessive-permissions flags a missing or
     write-all workflow block, but not a workflow-level `contents: read`, a job without its own block, or a job
@@ -70,6 +76,13 @@ def check_permissions(wf: Workflow) -> list[str]:
     `attestations: write`; pulumi/actions' comment-on-pr and scripts/ci/preview.py --comment-on-pr need
     `pull-requests: write`; scripts/ci/drift_issue.py `issues: write`): this repository's knowledge."""
     problems = []
+    if called_only(wf):
+        # A reusable workflow's jobs get what each call grants, narrowed by what they state themselves
+        # ("Reusable workflows reference"): a workflow-level block would narrow every job, and its jobs are
+        # checked here as the jobs each caller runs (expand_calls gives them their effective permissions).
+        if wf.permissions is not None:
+            problems.append(f"{wf.file_name}: a called workflow leaves permissions to its callers")
+        return problems
     if wf.permissions != {}:
         problems.append(f"{wf.file_name}: top-level permissions must be {{}} (each job states its own)")
     for job_id, job in wf.jobs.items():
@@ -223,7 +236,12 @@ def main(argv: list[str]) -> int:
     if argv[1] == "check":
         files = [Path(a) for a in argv[2:]] or workflow_files()
         # A call of a local reusable workflow is checked as the jobs it runs (verify.workflows.expand_calls).
-        problems = [p for f in files for p in check(expand_calls(load(f), f.parent))]
+        problems = []
+        for f in files:
+            try:
+                problems += check(expand_calls(load(f), f.parent))
+            except ValueError as error:  # a call GitHub would refuse to start
+                problems.append(str(error))
         for problem in problems:
             print(f"workflow policy: {problem}", file=sys.stderr)
         if not problems:

@@ -47,6 +47,14 @@ class ManagedPrometheus:
     association: monitor.DataCollectionRuleAssociation
     rule_groups: Mapping[str, alertsmanagement.PrometheusRuleGroup]
 
+    @property
+    def query_endpoint(self) -> pulumi.Output[str]:
+        """The workspace's Prometheus query endpoint, what the release's canary gate queries
+        (`https://<name>-<id>.<region>.prometheus.monitor.azure.com`): the read-only
+        `properties.metrics.prometheusQueryEndpoint` of Microsoft.Monitor/accounts@2023-04-03
+        (export/arm_types/), which azure-native flattens to `metrics`."""
+        return self.workspace.metrics.apply(lambda metrics: metrics.prometheus_query_endpoint)
+
 
 def rule_args(
     group: RuleGroup, action_group_id: pulumi.Input[str], severities: Mapping[str, int]

@@ -313,6 +313,7 @@ var roleDefinitionIds = {
   aksRbacWriter: 'a7ffa36f-339b-4b5c-8bdf-e2c188b2c0eb'
   storageBlobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
   storageBlobDataReader: '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1'
+  monitoringDataReader: 'b0d8363b-8ddd-447d-831f-62ca05bff136'
 }
 
 // ---- Resources: one per Azure resource of the Pulumi program.
@@ -1838,6 +1839,7 @@ output logAnalyticsWorkspaceName string = logAnalytics.name
 output museNamespace string = names.namespace
 output museWorkloadClientId string = museWorkloadIdentity.properties.clientId
 output oidcIssuerUrl string = cluster.properties.oidcIssuerProfile.issuerURL
+output prometheusQueryEndpoint string = monitorWorkspace.properties.metrics.prometheusQueryEndpoint
 output registryId string = registry.id
 output registryLoginServer string = registry.properties.loginServer
 output registryName string = registry.name

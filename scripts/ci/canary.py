@@ -8,7 +8,13 @@
 2. For each weight of the plan (stack config `canarySteps`, e.g. 10 -> 50 -> 100, each held
    `canaryStepSeconds` >= 60): `ops.set_weight` (the HTTPRoute's backendRefs weights, through Pulumi), the
    end-to-end check again, then a gate check (canary_gate.py) every `check_seconds` until the step's time is
-   up. Two bad checks in a row abort at once, mid-step; a step that saw no good check aborts at its end.
+   up. Two bad checks in a row abort at once, mid-step.
+   Evidence, not hope: managed Prometheus shows a sample up to one scrape (30 s) plus its ingestion lag (up
+   to about 60 s) after the request (`settle_seconds`, canary_gate.Thresholds), so a check younger than that
+   into the step cannot yet see the step's traffic. Only a healthy check at least `settle_seconds` into the
+   step is the step's evidence; until one arrives the step HOLDS past its time (no data is not a pass), for
+   at most `settle_seconds` + one check more, then the release aborts ("no data"). A bad check counts at any
+   age: an abort needs no proof that the step's traffic is visible.
 3. The deadline (deploy.py's, inside the job's timeout) is checked before each step and each wait: a canary
    that could not finish its next step in time aborts rather than be killed half-way.
 
@@ -30,6 +36,7 @@ class Plan:
     steps: tuple[int, ...]  # percent of the traffic on the candidate, increasing, ending at 100
     step_seconds: int
     check_seconds: int
+    settle_seconds: int = 0  # scrape interval + ingestion lag: how old a step must be for its data to show
 
     def __post_init__(self) -> None:
         problems = []
@@ -41,12 +48,19 @@ class Plan:
             problems.append(
                 f"a step of {self.step_seconds} s must hold at least two checks of {self.check_seconds} s"
             )
+        if self.settle_seconds < 0:
+            problems.append(f"settle_seconds {self.settle_seconds} must be >= 0")
         if problems:
             raise ValueError("; ".join(problems))
 
     @classmethod
-    def of(cls, steps: Sequence[int], step_seconds: int, check_seconds: int) -> Plan:
-        return cls(tuple(int(s) for s in steps), int(step_seconds), int(check_seconds))
+    def of(cls, steps: Sequence[int], step_seconds: int, check_seconds: int, settle_seconds: int = 0) -> Plan:
+        return cls(tuple(int(s) for s in steps), int(step_seconds), int(check_seconds), int(settle_seconds))
+
+    @property
+    def longest_step_seconds(self) -> int:
+        """A step's time plus the hold for its evidence: what the deadline must leave for each step."""
+        return self.step_seconds + (self.settle_seconds + self.check_seconds if self.settle_seconds else 0)
 
 
 class Ops(Protocol):
@@ -93,7 +107,7 @@ def run_canary(
         if not ok:
             return stop(f"the end-to-end check failed before any traffic: {detail}")
         for weight in plan.steps:
-            if clock() + plan.step_seconds > deadline:
+            if clock() + plan.longest_step_seconds > deadline:
                 return stop(f"the deadline leaves no time for the {weight} % step")
             ops.set_weight(weight)
             outcome.weight = weight
@@ -102,19 +116,28 @@ def run_canary(
             ok, detail = ops.end_to_end()
             if not ok:
                 return stop(f"the end-to-end check failed at {weight} %: {detail}")
-            good_before = gate.good_checks
-            while clock() - step_start < plan.step_seconds:
-                sleep(min(plan.check_seconds, max(0.0, plan.step_seconds - (clock() - step_start))))
+            evidence = False  # a healthy check old enough to see this step's traffic
+            while clock() - step_start < plan.step_seconds or not evidence:
+                age = clock() - step_start
+                if age >= plan.longest_step_seconds:
+                    return stop(
+                        f"no signal (no data) from the candidate at {weight} % within "
+                        f"{plan.longest_step_seconds} s (step, scrape and ingestion lag): never passed blind"
+                    )
+                wait = plan.check_seconds if age >= plan.step_seconds else plan.step_seconds - age
+                sleep(min(plan.check_seconds, max(0.0, wait)))
+                good_before = gate.good_checks
                 found = gate.observe(ops.sample())
                 if found and gate.history[-1][0].has_signal and outcome.first_bad_check_at is None:
                     outcome.first_bad_check_at = clock() - start
-                note(f"check at {weight} %: {'; '.join(found) or 'healthy'}")
+                if gate.good_checks > good_before and clock() - step_start >= plan.settle_seconds:
+                    evidence = True
+                held = " (holding for data)" if clock() - step_start > plan.step_seconds else ""
+                note(f"check at {weight} %{held}: {'; '.join(found) or 'healthy'}")
                 if gate.abort:
                     return stop(
                         f"{gate.thresholds.consecutive} bad checks in a row at {weight} %: {'; '.join(found)}"
                     )
-            if gate.good_checks == good_before:
-                return stop(f"no good check during the {weight} % step (no signal from the candidate)")
     except (RuntimeError, OSError, ValueError) as error:
         return stop(f"the canary itself failed: {error}")
     outcome.promoted, outcome.reason, outcome.decided_at = True, "every step held", clock() - start

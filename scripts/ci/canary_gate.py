@@ -37,12 +37,15 @@ import json
 import math
 import re
 import subprocess
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 PROMETHEUS_RESOURCE = "https://prometheus.monitor.azure.com"
+MONITORING_DATA_READER = "Monitoring Data Reader"  # rbac/roles.py Role.MONITORING_DATA_READER
+METRICS_READ = "Microsoft.Monitor/accounts/data/metrics/read"
 REQUESTS = "muse_http_requests_total"
 DURATION_BUCKETS = "muse_http_request_duration_seconds_bucket"
 PROBE_ROUTES = "/healthz|/readyz"
@@ -57,7 +60,24 @@ class Thresholds:
     max_p95_seconds: float = 0.5
     consecutive: int = 2
     check_seconds: int = 30  # between checks; a step lasts at least `consecutive` checks
-    window_seconds: int = 60  # what each check looks back on (>= 2 scrapes of managed Prometheus' 30 s)
+    window_seconds: int = 60  # the shortest look-back of a check (>= 2 scrapes: increase() needs two samples)
+    # When a request shows in a query: the add-on scrapes annotated pods every 30 s by default
+    # (Azure/prometheus-collector otelcollector/configmaps/ama-metrics-settings-configmap.yaml,
+    # default-targets-scrape-interval-settings `podannotations = "30s"`; the program's ConfigMap leaves that
+    # section at its default), and the workspace makes a sample queryable up to about a minute after the
+    # scrape (the budget assumed here; only Azure shows the real figure: docs/architecture/ci-cd.md).
+    scrape_seconds: int = 30
+    ingestion_lag_seconds: int = 60
+
+    @property
+    def settle_seconds(self) -> int:
+        """How long after a request its sample may take to show in a query."""
+        return self.scrape_seconds + self.ingestion_lag_seconds
+
+    def window_for(self, step_seconds: int) -> int:
+        """A check's look-back: the whole step plus the settle time, so the last check of a step still sees
+        the step's first requests, which only now became visible."""
+        return max(self.window_seconds, step_seconds + self.settle_seconds)
 
 
 THRESHOLDS = Thresholds()
@@ -155,8 +175,10 @@ def scalar(answer: dict[str, object]) -> float | None:
 Query = Callable[[str], dict[str, object]]
 
 
-def sample_from(query: Query, version: str, thresholds: Thresholds = THRESHOLDS) -> Sample:
-    q = queries(version, thresholds.window_seconds)
+def sample_from(
+    query: Query, version: str, thresholds: Thresholds = THRESHOLDS, window_seconds: int | None = None
+) -> Sample:
+    q = queries(version, window_seconds or thresholds.window_seconds)
     return Sample(
         requests=scalar(query(q["requests"])) or 0.0,
         errors=scalar(query(q["errors"])) or 0.0,
@@ -198,6 +220,26 @@ class PrometheusSource:
             },
             method="POST",
         )
-        with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
-            answer: dict[str, object] = json.loads(response.read())
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+                answer: dict[str, object] = json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            if error.code in (401, 403):
+                raise AccessDenied(error.code, error.read()[:500].decode("utf-8", "replace")) from None
+            raise
         return answer
+
+
+class AccessDenied(RuntimeError):
+    """The workspace refused the query: never "no data", which would hold the step and abort as a silent
+    candidate. The workspace answers 403 naming the data action (MicrosoftDocs/azure-docs
+    articles/azure-monitor/containers/integrate-keda.md@2b6a9fac, "Azure Monitor workspace permissions")."""
+
+    def __init__(self, status: int, body: str) -> None:
+        super().__init__(
+            f"the Azure Monitor workspace refused the canary gate's query (HTTP {status}: {body.strip()}). "
+            f"The deploy identity needs {MONITORING_DATA_READER} ({METRICS_READ}) on the workspace: the "
+            "bootstrap grants it on the environment's resource group (re-run scripts/bootstrap.sh after "
+            "updating it; a new grant takes up to 10 minutes to apply). docs/runbook.md, Canary."
+        )
+        self.status = status

@@ -69,7 +69,7 @@ from typing import Any
 
 import check_job
 import release_canary
-from canary_gate import PrometheusSource, Sample, az_token, sample_from
+from canary_gate import AccessDenied, PrometheusSource, Sample, az_token, sample_from
 from deployed_image_tag import deployed_image_tag
 from dns_check import report as public_dns_report
 from engine import Cancelled, Supervisor, converged, recover
@@ -483,13 +483,26 @@ class CommandTools:
             self._token = (time.monotonic(), az_token())
         return self._token[1]
 
-    def sample(self, version: str) -> Sample:
+    def metrics_access(self) -> None:
+        """One query before anything changes: a deploy identity without Monitoring Data Reader on the
+        workspace fails here with the fix, not mid-canary after the candidate is up (AccessDenied)."""
+        self._prometheus().query("vector(1)")
+
+    def _prometheus(self) -> PrometheusSource:
         if self._source is None:
             endpoint = stack_output(self.stack, self.prometheus_output)
             if not endpoint:
                 raise RuntimeError(f"the stack has no output {self.prometheus_output}: no metrics to gate on")
             self._source = PrometheusSource(endpoint, token=self.token)
-        return sample_from(self._source.query, version)
+        return self._source
+
+    def sample(self, version: str, window_seconds: int) -> Sample:
+        if self._source is None:
+            endpoint = stack_output(self.stack, self.prometheus_output)
+            if not endpoint:
+                raise RuntimeError(f"the stack has no output {self.prometheus_output}: no metrics to gate on")
+            self._source = PrometheusSource(endpoint, token=self.token)
+        return sample_from(self._source.query, version, window_seconds=window_seconds)
 
     def converged(self, cwd: str | None = None) -> Step:
         return converged(self.stack, pulumi, run, cwd)  # type: ignore[no-any-return]
@@ -542,7 +555,12 @@ def canary_deploy(
         supervisor=SUPERVISOR, hard_deadline=hard_deadline,
         clock=time.monotonic, sleep=time.sleep,
     )  # fmt: skip
-    result, lines = release_canary.release(ctx, CommandTools(stack, policy_packs, prometheus_output))
+    tools = CommandTools(stack, policy_packs, prometheus_output)
+    try:
+        tools.metrics_access()
+    except AccessDenied as denied:  # main(): exit 64, nothing changed, the previous release serves
+        raise RuntimeError(str(denied)) from None
+    result, lines = release_canary.release(ctx, tools)
     titles = {
         RELEASED: "released through the canary",
         NOT_CONVERGED: (
@@ -569,7 +587,7 @@ def canary_deploy(
     return result, text + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stack", required=True)
     parser.add_argument("--image-tag", required=True, help="the digest to release (sha256:<64 hex>)")
@@ -585,6 +603,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--deadline-minutes", type=float, default=DEADLINE_MINUTES)
     parser.add_argument("--hard-deadline-minutes", type=float, default=HARD_DEADLINE_MINUTES)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if not DIGEST.match(args.image_tag):
         print(f"::error title=Digest::'{args.image_tag}' is not sha256:<64 hex>", flush=True)

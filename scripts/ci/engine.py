@@ -40,6 +40,7 @@ Standard library only (the runner's python3).
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import tempfile
@@ -62,7 +63,11 @@ class Supervisor:
     """Owns the release's deadline and the one command running now."""
 
     deadline: float  # time.monotonic() value
-    grace: float = 90.0  # after the first SIGINT, before the second signal
+    # After the first SIGINT at the release's OWN deadline, before the second signal. Only that path has this
+    # long: on a cancel or the job's timeout the runner itself kills the tree about 10 s after its SIGINT
+    # (7.5 s + 2.5 s, ../shared/reference/github-behaviour.md row 7), whatever this says; the deadlines
+    # (deploy.py) leave the release its 90 s inside the job's timeout-minutes.
+    grace: float = 90.0
     clock: Callable[[], float] = time.monotonic
     signalled: str = ""
     process: subprocess.Popen[str] | None = None
@@ -142,6 +147,13 @@ def export_state(stack: str, pulumi: Callable[..., list[str]], run: Run) -> dict
         return state
 
 
+def backend_of(stack: str) -> str:
+    """The state backend this job's pulumi commands use (PULUMI_BACKEND_URL: each environment's own container,
+    stack/naming.py StateBackendNames), named so a `pulumi cancel` is run against the right stack's state."""
+    url = os.environ.get("PULUMI_BACKEND_URL", "")
+    return f"the backend `{url}`" if url else f"`{stack}`'s own backend (PULUMI_BACKEND_URL is unset here)"
+
+
 def recover(stack: str, pulumi: Callable[..., list[str]], run: Run) -> str:
     """Clear what a killed update left (pending operations); '' when there was nothing. Raises when the
     refresh fails (the stack is locked, or Azure answers an error): the release must not start on top."""
@@ -157,7 +169,9 @@ def recover(stack: str, pulumi: Callable[..., list[str]], run: Run) -> str:
     if not step.ok:
         hint = (
             f" The stack is locked: if nobody else updates `{stack}` (a deploy, a person's up or refresh), "
-            f"`pulumi cancel --stack {stack} --yes` removes the lock (docs/runbook.md, Cancelled deploy)."
+            f"`pulumi cancel --stack {stack} --yes` against {backend_of(stack)} removes the lock (by hand: "
+            f"`scripts/stack {stack} cancel --yes`, which points at that backend; docs/runbook.md, Cancelled "
+            "deploy)."
             if LOCKED in step.output
             else ""
         )

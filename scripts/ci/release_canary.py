@@ -59,7 +59,7 @@ class Tools(Protocol):
     def outputs(self) -> dict[str, Any]: ...
     def verify(self, checks: dict[str, Any], track: str) -> list[Result]: ...
     def end_to_end(self, job: dict[str, Any]) -> tuple[bool, str]: ...
-    def sample(self, version: str) -> Sample: ...
+    def sample(self, version: str, window_seconds: int) -> Sample: ...
     def converged(self, cwd: str | None = None) -> Result: ...
     def checkout(self, commit: str) -> str: ...
 
@@ -105,7 +105,12 @@ def release(ctx: Context, tools: Tools) -> tuple[str, list[str]]:
         if not step.ok:
             return abort(ctx, tools, route, "the candidate up failed")
         plan_output = outputs.get("museCanary") or {}
-        plan = Plan.of(plan_output["steps"], plan_output["stepSeconds"], THRESHOLDS.check_seconds)
+        plan = Plan.of(
+            plan_output["steps"],
+            plan_output["stepSeconds"],
+            THRESHOLDS.check_seconds,
+            THRESHOLDS.settle_seconds,
+        )
         if not route or "muse-candidate" not in checks:
             return abort(ctx, tools, route, "the stack outputs name no route or no candidate check")
 
@@ -120,7 +125,7 @@ def release(ctx: Context, tools: Tools) -> tuple[str, list[str]]:
 
             def sample(self) -> Sample:
                 ctx.supervisor.check()
-                return tools.sample(ctx.image)
+                return tools.sample(ctx.image, THRESHOLDS.window_for(plan.step_seconds))
 
             def end_to_end(self) -> tuple[bool, str]:
                 return tools.end_to_end(checks["muse-candidate"])

@@ -416,3 +416,37 @@ def test_negative_control_a_delete_branch_on_the_role_only_lets_a_deployer_remov
     whys = {p.why for p, _, _ in evaluate(model.without(delegation).with_assignment(loose)).violations}
     assert f"remove AcrPull in {stack} from a user" in whys
     assert f"remove AcrPull in {stack} from preview-dev" in whys
+
+
+def _gate_queries(result: Result) -> dict:
+    return {
+        op: granting for op, granting in result.allowed.items() if op.need.why == "canary gate: PromQL query"
+    }
+
+
+def test_each_deployers_canary_gate_query_is_allowed_on_its_own_workspace_only(
+    model: Model, result: Result
+) -> None:
+    queries = _gate_queries(result)
+    deployers = {op.identity for op in queries}
+    assert deployers == {f"deploy-{env}" for env in model.stacks}
+    for op, granting in queries.items():
+        stack = model.stacks[op.identity.removeprefix("deploy-")]
+        assert arm_type(op.need.scope) == "Microsoft.Monitor/accounts" and op.need.data
+        assert op.need.scope == stack.workspace_id
+        assert "canary_gate.py" in op.where or "get-access-token" in op.where
+        assert [(a.role.name, a.scope) for a in granting] == [("Monitoring Data Reader", stack.group_id)]
+    # no other identity may read any workspace's metrics: previews and the build hold no such grant
+    for identity in model.identities:
+        if identity.startswith(("preview-", "build")):
+            assert not [a for a in model.assignments_of(identity) if a.role.name == "Monitoring Data Reader"]
+
+
+def test_negative_control_without_the_data_reader_grant_the_gate_query_is_denied(model: Model) -> None:
+    [reader] = [a for a in model.assignments_of("deploy-dev") if a.role.name == "Monitoring Data Reader"]
+    denied = evaluate(model.without(reader)).denied
+    assert {(op.identity, op.need.action, op.need.why) for op in denied} == {
+        ("deploy-dev", "Microsoft.Monitor/accounts/data/metrics/read", "canary gate: PromQL query")
+    }
+    # Contributor (actions `*`) on the same group does not reach it: a data action needs dataActions
+    assert [a.role.name for a in model.assignments_of("deploy-dev") if a.role.name == "Contributor"]

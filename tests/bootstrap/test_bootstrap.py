@@ -104,6 +104,7 @@ def test_deployers_act_on_their_own_group_only(plan: OfflinePlan, environment: s
         "Contributor",
         "Role Based Access Control Administrator",
         "Azure Kubernetes Service RBAC Cluster Admin",
+        "Monitoring Data Reader",  # the canary gate's metric query (tests/access: denied without it)
     }
     # Nothing in the other environment's group: prod's Reader on the dev registry (`az acr import`) is the dev
     # stack's grant, on that registry only (tests/access: the import is allowed, and denied without it).

@@ -129,6 +129,7 @@ def test_stack_outputs(plan: OfflinePlan) -> None:
         "museCanary",
         "museRouteUrn",
         "museEvaluateChecks",
+        "prometheusQueryEndpoint",
         *(("gatewayTlsClientId",) if plan.stack == "prod" else ()),
     }
     assert outputs["registryLoginServer"].value == f"{names.registry}.azurecr.io"

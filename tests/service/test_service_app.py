@@ -283,6 +283,20 @@ def test_request_id_is_echoed_or_generated(client: TestClient) -> None:
         assert client.get("/", headers={"X-Request-ID": hostile}).headers["x-request-id"] != hostile
 
 
+def test_the_series_the_canary_gate_reads_exist_at_zero_before_any_request(client: TestClient) -> None:
+    """increase() needs two samples: a series born at its first request hides that request from the gate
+    until the next scrape (scripts/ci/canary_gate.py). Negative control: a route left out has no series."""
+    text = generate_latest(client.app.state.metrics.registry).decode()  # type: ignore[attr-defined]
+    v = 'version="unknown"'
+    for status in ("200", "500"):
+        line = f'muse_http_requests_total{{method="POST",route="/api/v1/evaluate",status="{status}",{v}}} 0.0'
+        assert line in text
+    assert (
+        f'muse_http_request_duration_seconds_count{{method="POST",route="/api/v1/evaluate",{v}}} 0.0' in text
+    )
+    assert 'route="/api/v1/governance"' not in text
+
+
 def test_metrics_count_requests_by_route_template(
     client: TestClient, auth: dict[str, str], inventory: Callable[..., dict[str, Any]]
 ) -> None:

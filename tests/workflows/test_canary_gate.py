@@ -236,3 +236,102 @@ def test_a_rising_error_series_fires_at_its_second_check_above_the_threshold() -
         if gate.abort:
             fired.append(index)
     assert fired[0] == 5
+
+
+# The workspace's answer to a caller without the data action (MicrosoftDocs/azure-docs
+# articles/azure-monitor/containers/integrate-keda.md@2b6a9facd8884692b227d89223de448cc919f7b5).
+FORBIDDEN = (
+    b'{"status":"error","errorType":"Forbidden","error":"User \'abc\' does not have access to perform any of '
+    b"the following actions 'microsoft.monitor/accounts/data/metrics/read' on resource '/subscriptions/x/"
+    b"resourcegroups/rg/providers/microsoft.monitor/accounts/ws'\"}"
+)
+
+
+def _run(ops: NoEndToEnd, clock: Clock) -> Outcome:
+    return run_canary(PLAN, ops, Gate(), clock=clock, sleep=clock.sleep, deadline=10_000, log=lambda _: None)
+
+
+def _refusing(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import urllib.error
+    import urllib.request
+
+    def refuse(request: object, timeout: float = 0) -> object:
+        raise urllib.error.HTTPError("https://ws", 403, "Forbidden", {}, io.BytesIO(FORBIDDEN))  # type: ignore[arg-type]
+
+    monkeypatch.setattr(urllib.request, "urlopen", refuse)
+
+
+def test_a_403_is_access_denied_with_the_fix_not_no_data(monkeypatch: pytest.MonkeyPatch) -> None:
+    from canary_gate import AccessDenied, PrometheusSource
+
+    _refusing(monkeypatch)
+    source = PrometheusSource("https://ws.westeurope.prometheus.monitor.azure.com", token=lambda: "t")
+    with pytest.raises(AccessDenied) as denied:
+        sample_from(source.query, VERSION)
+    text = str(denied.value)
+    assert "Monitoring Data Reader" in text and "scripts/bootstrap.sh" in text and "403" in text
+    assert "microsoft.monitor/accounts/data/metrics/read" in text  # Azure's own words are kept
+
+    clock = Clock()
+    candidate = Candidate(clock)
+
+    class Refused(NoEndToEnd):
+        def sample(self) -> Sample:
+            return sample_from(source.query, VERSION)
+
+    outcome = _run(Refused(candidate), clock)
+    assert not outcome.promoted and "Monitoring Data Reader" in outcome.reason
+    assert "no data" not in outcome.reason and candidate.weight == 10  # stopped at the first check
+
+
+def test_negative_control_a_source_that_reads_403_as_empty_hides_the_cause_as_no_data(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from canary_gate import AccessDenied, PrometheusSource
+
+    _refusing(monkeypatch)
+    source = PrometheusSource("https://ws.westeurope.prometheus.monitor.azure.com", token=lambda: "t")
+
+    def swallowing(promql: str) -> dict[str, object]:
+        try:
+            return source.query(promql)
+        except AccessDenied:
+            return {"status": "success", "data": {"resultType": "vector", "result": []}}
+
+    class Swallowed(NoEndToEnd):
+        def sample(self) -> Sample:
+            return sample_from(swallowing, VERSION)
+
+    clock = Clock()
+    outcome = _run(Swallowed(Candidate(clock)), clock)
+    assert (
+        not outcome.promoted
+        and "no data" in outcome.reason
+        and "Monitoring Data Reader" not in outcome.reason
+    )
+
+
+def test_deploy_checks_metric_access_before_the_candidate_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    import release_canary
+
+    import deploy
+
+    _refusing(monkeypatch)
+    released: list[object] = []
+    monkeypatch.setattr(deploy, "recorded_deployment", lambda stack: ("urn", "sha256:" + "a" * 64))
+    monkeypatch.setattr(deploy, "previous_commit", lambda stack: "b" * 40)
+    monkeypatch.setattr(deploy, "stack_output", lambda stack, name: "https://ws.prometheus.monitor.azure.com")
+    monkeypatch.setattr(deploy.CommandTools, "token", lambda self: "t")
+    monkeypatch.setattr(
+        release_canary, "release", lambda ctx, tools: released.append(ctx) or ("released", [])
+    )
+    monkeypatch.setattr(deploy, "SUPERVISOR", object())
+    with pytest.raises(RuntimeError, match="Monitoring Data Reader"):
+        deploy.canary_deploy("dev", VERSION, "c" * 40, [], "prometheusQueryEndpoint", 0.0)
+    assert released == []  # nothing started: the previous release serves untouched
+
+    # negative control: with access, the same call goes on to the release
+    monkeypatch.setattr(deploy.CommandTools, "metrics_access", lambda self: None)
+    deploy.canary_deploy("dev", VERSION, "c" * 40, [], "prometheusQueryEndpoint", 0.0)
+    assert len(released) == 1

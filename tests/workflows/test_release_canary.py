@@ -117,8 +117,10 @@ class Tools:
             steps.append(Step("end-to-end check", ok))
         return steps
 
-    def sample(self, version: str) -> Sample:
+    def sample(self, version: str, window_seconds: int) -> Sample:
         assert version == self.w.candidate
+        # The look-back covers a 60 s step plus a scrape (30 s) and the ingestion lag (60 s).
+        assert window_seconds == 150
         self.w.exposure.append((self.w.weight, version))
         requests = 1200 * self.w.weight / 100
         return Sample(requests, requests * self.w.error_ratio.get(version, 0.0), 0.05)

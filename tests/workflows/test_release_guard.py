@@ -27,6 +27,9 @@ sys.path.insert(0, str(CI))
 
 import engine  # noqa: E402
 
+# What main.yml's deploy jobs set (the environment's own state container, stack/naming.py).
+BACKEND = "azblob://state-dev?storage_account=stmusestatem7k2"
+
 
 def _env(release: Release) -> dict[str, str]:
     env = {
@@ -38,6 +41,7 @@ def _env(release: Release) -> dict[str, str]:
         "RUNNER_TEMP": str(release.dir),
         "SMOKE_RETRIES": "1",
         "SMOKE_RETRY_DELAY": "0",
+        "PULUMI_BACKEND_URL": BACKEND,
     }
     env.pop("AZURE_FEDERATED_TOKEN_FILE", None)
     return env
@@ -172,7 +176,18 @@ def test_a_locked_stack_stops_the_release_and_names_pulumi_cancel(release: Relea
     release.update(pending_operations=[{"resource": {"urn": "urn:x"}, "type": "updating"}], locked=True)
     code, out = finish(start(release))
     assert code == 64 and "pulumi cancel --stack dev --yes" in out
+    # ... against the stack's own backend: a `pulumi cancel` run against another login finds no such lock.
+    assert f"against the backend `{BACKEND}`" in out and "scripts/stack dev cancel --yes" in out
     assert not release.calls("pulumi up") and not release.calls("pulumi cancel")
+
+
+def test_the_hint_names_the_backend_it_was_given_and_says_when_it_has_none(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PULUMI_BACKEND_URL", BACKEND)
+    assert BACKEND in engine.backend_of("dev")
+    monkeypatch.delenv("PULUMI_BACKEND_URL")
+    assert "PULUMI_BACKEND_URL is unset" in engine.backend_of("dev")
 
 
 PERPETUAL_DIFF = {

@@ -29,6 +29,7 @@ from typing import Any
 
 import yaml
 
+from components.muse_workload import manifests
 from components.muse_workload.manifests import (
     TLS_CERT_KEYVAULT_URI_OPTION,
     TLS_CERT_SERVICE_ACCOUNT_OPTION,
@@ -43,9 +44,10 @@ from stack.files import REPO_ROOT, read_stack, stack_names
 from stack.naming import ResourceNames, StateBackendNames
 from verify.access import operations as ops
 from verify.access import runbook
+from verify.access.conditions import matches
 from verify.access.operations import Need, StackFacts
 from verify.access.policy import PolicyAssignment, denying
-from verify.access.rbac import Assignment, Permissions, RoleDefinition, builtin_roles, matches
+from verify.access.rbac import Assignment, Permissions, RoleDefinition, builtin_roles
 from verify.workflows import PULUMI_ACTION, Job, Workflow, load_all
 
 BOOTSTRAP = "bootstrap"
@@ -257,6 +259,7 @@ def stack_facts(stack: str, plan: StackPlan) -> StackFacts:
         cluster_id=str(plan.outputs_of(clusters[0]).get("id", "")) if clusters else "",
         vault_id=one("azure-native:keyvault:Vault"),
         extra={"backend_url": state.backend_url},
+        workspace_id=one("azure-native:monitor:AzureMonitorWorkspace"),
     )
 
 
@@ -303,10 +306,11 @@ def runtime_operations(stack: str, facts: StackFacts) -> Iterator[Operation]:
                 ops.ACR_ROLES,
             ),
         )
+    what = {secret.name: secret.what for secret in manifests.SECRETS}
     for secret in plan.of_type("azure-native:keyvault:Secret"):
         yield Operation(
             f"muse-workload ({stack})",
-            f"Muse pods of {stack}: Secrets Store CSI driver mounts the API token",
+            f"Muse pods of {stack}: Secrets Store CSI driver mounts the {what[secret.get('secretName')]}",
             Need(
                 "Microsoft.KeyVault/vaults/secrets/getSecret/action",
                 True,
@@ -632,7 +636,10 @@ def _variable(text: str, environment: str | None, variables: Mapping[str, Any]) 
 def subject_of(workflow: Workflow, job: Job, environment: str | None) -> str:
     """The OIDC subject GitHub gives the job (after `repo:<owner/name>:`): environment wins, then
     pull_request, then the branch (every other trigger of these workflows runs on main). GitHub docs, "OpenID
-    Connect reference", Example subject claims."""
+    Connect reference", Example subject claims. The same for a job of a called reusable workflow (main.yml's
+    calls of deploy.yml): its `sub` carries the caller repository's context, `environment:<name>` when the job
+    names one, and the called file only in the extra `job_workflow_ref` claim (GitHub docs, "Using OpenID
+    Connect with reusable workflows", How the token works with reusable workflows)."""
     if environment:
         return f"environment:{environment}"
     if "pull_request" in workflow.triggers:
@@ -658,6 +665,15 @@ def script_texts(text: str, seen: set[str] | None = None) -> Iterator[tuple[str,
             for name in re.findall(r"\b([\w-]+\.(?:sh|py))\b", code)
             if (REPO_ROOT / folder / name).is_file()
         }
+        if path.endswith(".py"):
+            # A neighbour module it imports runs in its process: deploy.py's canary asks for the metric
+            # query's token in canary_gate.py (az account get-access-token).
+            neighbours |= {
+                f"{folder.as_posix()}/{name}.py"
+                for name in re.findall(r"^\s*(?:from\s+(\w+)\s+import|import\s+(\w+)\s*$)", body, re.M)
+                for name in name
+                if name and (REPO_ROOT / folder / f"{name}.py").is_file()
+            }
         yield from script_texts(" ".join(sorted(neighbours)), seen)
 
 
@@ -671,12 +687,21 @@ def _stack_of(line: str, default: tuple[str, ...], stacks: Iterable[str]) -> tup
 def _upstream_stack(
     job: Job, jobs: Mapping[str, Job], line: str, runs: Mapping[str, tuple[str, ...]]
 ) -> str | None:
-    """For `az acr import --registry "$X"`: the stack of the job whose output the env var X carries."""
-    for name in re.findall(r"\$\{?([A-Z_]+)\}?", line):
+    """For `az acr import --registry "$X"`: the stack of the job whose output the env var X carries. X is
+    the `--registry` argument's variable; the job is a job of this workflow, or a call of a reusable one
+    (`needs.<call>.outputs`: the stacks of the call's jobs, `<call>.<job>` in the expanded workflow)."""
+    registry = re.search(r"--registry[\s=\"']+\$\{?([A-Z_]+)\}?", line)
+    for name in [registry.group(1)] if registry else re.findall(r"\$\{?([A-Z_]+)\}?", line):
         value = str(job.env.get(name, ""))
         found = re.search(r"needs\.([\w-]+)\.outputs", value)
-        if found and runs.get(found.group(1)):
-            return runs[found.group(1)][0]
+        if not found:
+            continue
+        source = found.group(1)
+        stacks = runs.get(source) or tuple(
+            sorted({s for job_id, ran in runs.items() if job_id.startswith(f"{source}.") for s in ran})
+        )
+        if stacks:
+            return stacks[0]
     return None
 
 
@@ -863,6 +888,11 @@ def command_needs(
         yield ops.kubernetes_need(facts, "batch", "jobs", "read", command.key)
         yield ops.kubernetes_need(facts, "core", "pods", "read", command.key)
         yield ops.kubernetes_need(facts, "core", "pods/log", "read", command.key)
+    elif command.kind == "monitor-query":
+        # The token's audience is the workspace's query API; the query itself is the data action.
+        yield Need(
+            ops.MONITOR_QUERY_ACTION, True, facts.workspace_id, "canary gate: PromQL query", command.detail
+        )
     elif command.kind == "kubectl-read":
         group = "apps" if command.detail == "deployments" else "core"
         yield ops.kubernetes_need(
@@ -891,9 +921,15 @@ IMPORT_READERS = {"dev": ("deploy-prod",)}
 OTHER_PRINCIPAL = "00000000-0000-4000-8000-0000000000ff"
 
 
-def prohibitions(stacks: Mapping[str, StackFacts], identities: Mapping[str, Identity]) -> list[Prohibition]:
+def prohibitions(
+    stacks: Mapping[str, StackFacts],
+    identities: Mapping[str, Identity],
+    secrets: Iterable[manifests.WorkloadSecret] | None = None,
+) -> list[Prohibition]:
     """What must be impossible: only a stack's deployer and preview decrypt its secrets, only its deployer
-    writes its state, only they (and STATE_READERS) read it, and no CI identity reads a vault's secret."""
+    writes its state, only they (and STATE_READERS) read it, and no CI identity reads a workload secret
+    (each of `secrets`, default manifests.SECRETS) from the vault."""
+    secrets = tuple(manifests.SECRETS if secrets is None else secrets)
     github = sorted(i for i, v in identities.items() if v.kind == "github")
     found = []
     for stack, facts in stacks.items():
@@ -978,19 +1014,19 @@ def prohibitions(stacks: Mapping[str, StackFacts], identities: Mapping[str, Iden
         found += removal_prohibitions(stack, facts, identities, github)
         found += federation_prohibitions(stack, facts, tuple(github))
         if facts.vault_id:
-            found.append(
+            found += [
                 Prohibition(
                     tuple(github),
                     "Microsoft.KeyVault/vaults/secrets/getSecret/action",
                     True,
-                    f"{facts.vault_id}/secrets/muse-api-token",
-                    f"read {stack}'s API token from the vault",
+                    f"{facts.vault_id}/secrets/{secret.name}",
+                    f"read {stack}'s {secret.what} from the vault",
                 )
-            )
+                for secret in secrets
+            ]
     return found
 
 
-EXISTING = "@Resource[Microsoft.Authorization/roleAssignments"
 USER_PROBE = "00000000-0000-0000-0000-00000000beef"  # a person holding a delegable role in the group
 
 

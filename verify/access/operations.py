@@ -62,6 +62,13 @@ AKS_IDENTITIES = (
     "user-assigned identity; the control-plane identity needs Managed Identity Operator on the kubelet "
     "identity"
 )
+MONITOR_QUERY_ACTION = "Microsoft.Monitor/accounts/data/metrics/read"
+MONITOR_QUERY = (
+    "learn.microsoft.com/azure/azure-monitor/metrics/prometheus-api-promql (an Entra token for "
+    "https://prometheus.monitor.azure.com, then POST <query endpoint>/api/v1/query); "
+    "MicrosoftDocs/azure-docs articles/azure-monitor/containers/integrate-keda.md@2b6a9fac: without the "
+    "data action the query API answers 403 naming it"
+)
 KEY_VAULT_CSI = (
     "learn.microsoft.com/azure/aks/csi-secrets-store-identity-access: workload identity, secrets/get"
 )
@@ -150,6 +157,7 @@ class StackFacts:
     cluster_id: str
     vault_id: str
     extra: dict[str, Any] = field(default_factory=dict)
+    workspace_id: str = ""  # the Azure Monitor workspace (managed Prometheus) the canary gate queries
 
     def resource_id(self, resource: PlannedResource) -> str:
         return str(self.plan.outputs_of(resource).get("id", ""))
@@ -376,7 +384,7 @@ class Command:
     key: str
     pattern: re.Pattern[str]
     kind: str  # "state-read", "pulumi", "acr-login", "docker-push", "acr-show", "acr-import", "aks-creds",
-    # "kubectl-read", "kubectl-job", "none"
+    # "kubectl-read", "kubectl-job", "monitor-query", "none"
     detail: str = ""
 
 
@@ -407,6 +415,14 @@ COMMANDS: tuple[Command, ...] = (
     # deploy.py's kubectl prefix for the release's end-to-end check (scripts/ci/check_job.py runs
     # `create -f -` of the Job, `get job/<name>` and `logs job/<name>` with it).
     Command("kubectl --kubeconfig", _words("kubectl", "--kubeconfig"), "kubectl-job", "jobs"),
+    # The canary gate's token (scripts/ci/canary_gate.py az_token): it only asks for a token; what it is for,
+    # the PromQL query of the environment's workspace, is the data action.
+    Command(
+        "az account get-access-token",
+        _words("az", "account", "get-access-token"),
+        "monitor-query",
+        MONITOR_QUERY,
+    ),
     # No Azure authorization: local tools, the sign-in itself, or Bicep compilation.
     Command("az login", _words("az", "login"), "none"),
     Command("az account set", _words("az", "account", "set"), "none"),
