@@ -473,12 +473,12 @@ def people(
     )
     targets = triage_targets(facts)
     for step in runbook.triage_steps(markdown):
-        for request in step.requests:
+        for azure in step.requests:
             found.append(
                 Operation(
                     identity.key,
                     f"{where}: {step.text}",
-                    Need(request.action, False, targets[request.target], step.text, TRIAGE_SOURCE),
+                    Need(azure.action, False, targets[azure.target], step.text, TRIAGE_SOURCE),
                 )
             )
     for command in runbook.commands(stack, markdown):
