@@ -1158,6 +1158,9 @@ def assemble(workflows: tuple[Workflow, ...]) -> Model:
     operations: list[Operation] = []
     jobs: list[JobRun] = []
     for workflow in workflows:
+        if set(workflow.triggers) == {"workflow_call"}:
+            # Only ever run as a caller's jobs: load_all expands it into each call, with its inputs.
+            continue
         upstream: dict[str, tuple[str, ...]] = {}
         for job in workflow.jobs.values():
             for matrix in _matrix_combinations(job):
