@@ -23,7 +23,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.muse_workload import evaluate_check, manifests
+from components.muse_workload import canary_load, evaluate_check, manifests
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -216,11 +216,16 @@ class MuseWorkload(pulumi.ComponentResource):
             lambda server: manifests.image_reference(server, spec.image_tag)
         )
         # What the release script's canary needs (scripts/ci/deploy.py reads the stack outputs): the route it
-        # moves the weights of, and the end-to-end check Job of each track, with the registry filled in.
+        # moves the weights of, the end-to-end check Job of each track and the candidate's load Job, with the
+        # registry filled in.
         self.route_urn: pulumi.Output[str] = self.http_route.urn
         tracks = [manifests.DEPLOYMENT] + ([manifests.CANDIDATE] if spec.candidate_image_tag else [])
         self.evaluate_checks: pulumi.Output[Any] = pulumi.Output.from_input(
             {track: _with_outputs(evaluate_check.job(spec, track), azure) for track in tracks}
+        )
+        # The candidate's load Job, one per canary step (canary_load.py); {} when no candidate is up.
+        self.canary_load: pulumi.Output[Any] = pulumi.Output.from_input(
+            _with_outputs(canary_load.job(spec), azure) if spec.candidate_image_tag else {}
         )
         # The Gateway is awaited until Programmed, when the controller has published its address.
         self.gateway_address: pulumi.Output[str] = self.gateway.status.apply(_gateway_address)

@@ -260,6 +260,9 @@ class WorkloadSpec:
         Deployment and Service next to the stable ones. Default "": no canary, one Deployment.
     candidate_weight: the candidate's percent of the HTTPRoute's traffic (0-100); the stable Service gets the
         rest. Default 0: a candidate that is up but gets no user traffic yet.
+    canary_step_seconds: how long the release holds each canary step (stack config canaryStepSeconds); the
+        canary's load Job (canary_load.py) runs that long plus the gate's hold for data. Default 60: the
+        shortest step the stack config allows.
     """
 
     environment: str
@@ -277,6 +280,7 @@ class WorkloadSpec:
     gateway_min_replicas: int | None = None
     candidate_image_tag: str = ""
     candidate_weight: int = 0
+    canary_step_seconds: int = 60
 
     def __post_init__(self) -> None:
         if not 0 <= self.candidate_weight <= 100:
