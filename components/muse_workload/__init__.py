@@ -81,6 +81,7 @@ _TYPED: dict[str, Callable[..., pulumi.CustomResource]] = {
     "poddisruptionbudget": k8s.policy.v1.PodDisruptionBudget,
     "horizontalpodautoscaler": k8s.autoscaling.v2.HorizontalPodAutoscaler,
     "networkpolicy": k8s.networking.v1.NetworkPolicy,
+    "checknetworkpolicy": k8s.networking.v1.NetworkPolicy,
     "metricssettings": k8s.core.v1.ConfigMap,
 }
 # Top-level manifest fields that are resource arguments (apiVersion and kind come with the typed resource).
@@ -207,6 +208,7 @@ class MuseWorkload(pulumi.ComponentResource):
         self.pod_disruption_budget = typed("poddisruptionbudget", options(ns))
         self.autoscaler = typed("horizontalpodautoscaler", options(ns, self.deployment))
         self.network_policy = typed("networkpolicy", options(ns))
+        typed("checknetworkpolicy", options(ns))  # the release's check and load pods
         # The metrics add-on's settings (kube-system): scrape the annotated pods of this namespace.
         self.metrics_settings = typed("metricssettings", options())
 

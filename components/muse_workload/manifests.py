@@ -951,6 +951,40 @@ def network_policy(spec: WorkloadSpec) -> dict[str, Any]:
     }
 
 
+def check_network_policy(spec: WorkloadSpec) -> dict[str, Any]:
+    """What the release's own pods (the end-to-end check and the canary's load, EVALUATE_CHECK_LABEL) reach:
+    the Muse pods on PORT (the candidate's or the stable Service resolves to them) and cluster DNS, nothing
+    else - not the node's metadata endpoint, not the internet; nothing reaches them. The Key Vault token they
+    read is mounted by the CSI driver on the node, so they need no route to Azure themselves."""
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _metadata(spec, f"{APP}-release-checks"),
+        "spec": {
+            "podSelector": {"matchLabels": dict(EVALUATE_CHECK_LABEL)},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [],
+            "egress": [
+                {
+                    "to": [{"podSelector": {"matchLabels": _part_of()}}],
+                    "ports": [{"protocol": "TCP", "port": PORT}],
+                },
+                {
+                    "to": [
+                        {
+                            "namespaceSelector": {
+                                "matchLabels": {"kubernetes.io/metadata.name": DNS_NAMESPACE}
+                            },
+                            "podSelector": {"matchLabels": dict(DNS_LABELS)},
+                        }
+                    ],
+                    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+                },
+            ],
+        },
+    }
+
+
 # name -> builder, in apply order (the namespaces first, the objects pods need before the Deployment). A
 # builder that returns None has no object for that spec (the TLS objects without an ingress host).
 BUILDERS: dict[str, Callable[[WorkloadSpec], dict[str, Any] | None]] = {
@@ -972,6 +1006,7 @@ BUILDERS: dict[str, Callable[[WorkloadSpec], dict[str, Any] | None]] = {
     "horizontalpodautoscaler": horizontal_pod_autoscaler,
     "candidatehorizontalpodautoscaler": candidate_horizontal_pod_autoscaler,
     "networkpolicy": network_policy,
+    "checknetworkpolicy": check_network_policy,
     "metricssettings": metrics_settings,
 }
 
