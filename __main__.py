@@ -1,11 +1,10 @@
-"""Muse on Azure: stack config -> stack/args.py -> components -> stack outputs.
-
-resource group (made by bootstrap/) holds:
+"""Muse on Azure: stack config -> stack/args.py -> components -> stack outputs. The resource group (made by
+bootstrap/) holds:
   container registry ◄── AcrPull ─── AKS kubelet identity
                      ◄── AcrPush ─── GitHub build identity (bootstrap output, dev only)
                      ◄── Reader ──── prod's GitHub deploy identity: az acr import (bootstrap output, dev only)
   AKS cluster (Entra ID only, workload identity, CNI overlay + Cilium)
-  Key Vault: muse-api-token ◄── Secrets User ─── Muse workload identity ◄── federated: muse service account
+  Key Vault: SECRETS ◄── Secrets User ─── Muse workload identity ◄── federated: muse service account
   Log Analytics ◄── Container Insights (omsagent + ContainerLogV2) ─ AKS; alerts ─► action group; workbook
   Key Vault: ingress certificate ◄── Secrets User ─── gateway TLS identity ◄── federated: its service account
 in the cluster (its Kubernetes provider): namespace muse-<env>, Deployment muse (token via the CSI driver),
@@ -21,7 +20,7 @@ from pulumi_azure_native import authorization, resources
 from components.container_registry import ContainerRegistry
 from components.kubernetes_cluster import KubernetesCluster
 from components.muse_workload import MuseWorkload
-from components.muse_workload.manifests import KEY_VAULT_SECRET
+from components.muse_workload.manifests import SECRETS
 from components.observability import Observability
 from components.secret_vault import SecretVault
 from components.workload_identity import WorkloadIdentity
@@ -126,14 +125,21 @@ def platform_and_workload(vault: SecretVault) -> None:
     watch = observability.watch_cluster(cluster, namespace=names.namespace)
     kubelet_pull = registry.grant_pull("aks-kubelet", cluster.kubelet_principal_id)
 
-    # A secret's name, not its value (the value is generated and never leaves Pulumi state and the vault).
-    api_token = vault.add_generated_secret(KEY_VAULT_SECRET, secret_name=KEY_VAULT_SECRET, length=48)
+    # Secrets by name, not value (each value is generated and never leaves Pulumi state and the vault).
+    secrets = [
+        vault.add_generated_secret(secret.name, secret_name=secret.name, length=secret.length)
+        for secret in SECRETS
+    ]
 
     muse_identity = WorkloadIdentity(
         "muse-workload",
         stack_args.workload_identity_args(config, names, group.name, cluster.oidc_issuer_url, tags),
     )
-    token_read = vault.grant_secret_read("muse-workload", muse_identity.principal_id, secret=api_token)
+    # Each secret alone, to the workload identity alone (least privilege).
+    secret_reads = [
+        vault.grant_secret_read(secret.grant, muse_identity.principal_id, secret=created)
+        for secret, created in zip(SECRETS, secrets, strict=True)
+    ]
 
     # With an ingress host, the Gateway serves the Key Vault certificate `ingressTlsCertificate`: the
     # application routing operator reads it as this identity (federated with its service account in the
@@ -165,8 +171,8 @@ def platform_and_workload(vault: SecretVault) -> None:
             tenant_id=client.tenant_id,
             key_vault_name=vault.name,
             gateway_tls_client_id=gateway_tls_client_id,
-            # Pods can pull, federate and read the token before the first one starts.
-            prerequisites=[kubelet_pull, token_read, *muse_identity.federated_credentials],
+            # Pods can pull, federate and read the secrets before the first one starts.
+            prerequisites=[kubelet_pull, *secret_reads, *muse_identity.federated_credentials],
             gateway_prerequisites=gateway_prerequisites,
         ),
     )

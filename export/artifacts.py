@@ -12,11 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from components.muse_workload.manifests import SECRETS
 from export import deploy_manifests
 from export.bicep import build_template, render_template
 from export.governance.sources import inventory_json, render_stack_doc, stack_inventory
 from export.parameters import render_parameters
-from export.resource_types import CONDITIONS, MAPPINGS
+from export.resource_types import CONDITIONS, MAPPINGS, secret_parameter
 from offline.captured import all_plans, stacks
 from stack.config import load_stack_config
 from stack.files import REPO_ROOT, read_stack
@@ -41,7 +42,8 @@ BICEP_HEADER = (
     "// ARM tooling. Pulumi stays the deployment path; docs/bicep.md says when to use which.",
     "// Deploy into an existing resource group (bootstrap/ creates it, or `az group create`):",
     "//   az deployment group create -g rg-muse-<env>-<suffix> -f infra/bicep/main.bicep \\",
-    "//     -p @infra/bicep/parameters.<env>.json -p museApiTokenValue=<secret>",
+    "//     -p @infra/bicep/parameters.<env>.json "
+    + " ".join(f"-p {secret_parameter(secret.name)}=<secret>" for secret in SECRETS),
     "// Not in this file:",
     "// - Kubernetes objects (namespaces, workload, Gateway, ...): not ARM resources; Pulumi deploys them",
     "//   into the cluster.",

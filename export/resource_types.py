@@ -16,6 +16,8 @@ from components.observability.availability import FAILED_LOCATIONS, FREQUENCY_SE
 from export.bicep_syntax import Cond, Expr, For, camel
 from export.mapping import Param, TypeMapping
 from offline.engine import PlannedResource
+from stack.args import DEVELOPMENT_SEVERITIES, PRODUCTION_SEVERITIES
+from stack.config import PRODUCTION
 
 SERVICE_ACCOUNT = "muse"  # ResourceNames.service_account: the same in every stack
 LOCATION_AND_TAGS: Mapping[str, Any] = {"location": Expr("location"), "tags": Expr("tags")}
@@ -58,16 +60,21 @@ def _symbol(logical_name: str) -> str:
     return SYMBOLS.get(logical_name, camel(logical_name))
 
 
+def secret_parameter(name: str) -> str:
+    """The Bicep parameter that carries the value of the Key Vault secret `name` (Pulumi generates it)."""
+    return camel(name) + "Value"
+
+
 def _secret_bindings(resource: PlannedResource) -> Mapping[str, Any]:
     name = str(resource.properties["secretName"])
     return {
         "tags": Expr("tags"),
         "properties.value": Param(
-            name=camel(name) + "Value",
+            name=secret_parameter(name),
             type="string",
             description=(
                 f"Value of the Key Vault secret '{name}'. Pulumi generates it; with Bicep, pass it at deploy "
-                "time (never in a parameter file), e.g. -p " + camel(name) + "Value=$(openssl rand -hex 24)."
+                f"time (never in a parameter file), e.g. -p {secret_parameter(name)}=$(openssl rand -hex 24)."
             ),
             secure=True,
         ),
@@ -285,9 +292,10 @@ def _rule_group_bindings(resource: PlannedResource) -> Mapping[str, Any]:
     return bindings
 
 
-# Azure Monitor severities per tier (stack/args.py `alert_severities`).
-FAILURE_SEVERITY = Cond("tier == 'production'", 1, 3)
-CAPACITY_SEVERITY = Cond("tier == 'production'", 2, 3)
+# Azure Monitor severities per tier: the program's table (stack/args.py), as a condition on `tier`.
+PRODUCTION_TIER = f"tier == '{PRODUCTION}'"
+FAILURE_SEVERITY = Cond(PRODUCTION_TIER, PRODUCTION_SEVERITIES.failure, DEVELOPMENT_SEVERITIES.failure)
+CAPACITY_SEVERITY = Cond(PRODUCTION_TIER, PRODUCTION_SEVERITIES.capacity, DEVELOPMENT_SEVERITIES.capacity)
 MONITOR_TOP_LEVEL = ("location", "tags", "kind")
 
 MAPPINGS.update(

@@ -58,14 +58,16 @@ def registry_args(
     )
 
 
+# How loud this application's alerts are, by tier: production pages as Sev 1 Error (failures) and Sev 2
+# Warning (capacity); development reports the same conditions as Sev 3 Informational, visible without
+# looking like incidents (Azure Monitor severities: 0 Critical, 1 Error, 2 Warning, 3 Informational,
+# 4 Verbose). The Bicep export writes the same table as conditions on its `tier` parameter.
+PRODUCTION_SEVERITIES = AlertSeverities(failure=1, capacity=2)
+DEVELOPMENT_SEVERITIES = AlertSeverities(failure=3, capacity=3)
+
+
 def alert_severities(config: StackConfig) -> AlertSeverities:
-    """How loud this application's alerts are: the production tier pages as Sev 1 Error (failures) and Sev 2
-    Warning (capacity); development reports the same conditions as Sev 3 Informational, visible without
-    looking like incidents (Azure Monitor severities: 0 Critical, 1 Error, 2 Warning, 3 Informational,
-    4 Verbose)."""
-    if config.production:
-        return AlertSeverities(failure=1, capacity=2)
-    return AlertSeverities(failure=3, capacity=3)
+    return PRODUCTION_SEVERITIES if config.production else DEVELOPMENT_SEVERITIES
 
 
 def slo_settings(config: StackConfig) -> SloSettings:

@@ -111,11 +111,6 @@ def test_a_program_importing_tooling_is_caught() -> None:
 # checked here, module by module, on grimp's graph (the one import-linter builds; it reads every import
 # statement of a module, at any depth).
 
-# The one circle left, and why: verify/access/conditions.py reads RBAC action patterns back through
-# verify/access/rbac.py, which evaluates conditions. It goes when ABAC conditions are built from a typed
-# structure instead of parsed back; then test_the_known_circle_is_gone turns red and this entry is deleted.
-KNOWN_CIRCLES = {frozenset({"verify.access.conditions", "verify.access.rbac"})}
-
 
 def circles(*packages: str) -> set[frozenset[str]]:
     """The import circles among the modules of `packages`: each strongly connected component of the module
@@ -158,12 +153,7 @@ def circles(*packages: str) -> set[frozenset[str]]:
     return found
 
 
-def test_the_import_graph_has_no_circles_but_the_known_one() -> None:
-    assert circles(*CONFIG["root_packages"]) - KNOWN_CIRCLES == set()
-
-
-@pytest.mark.xfail(strict=True, reason="verify.access.conditions <-> verify.access.rbac: see KNOWN_CIRCLES")
-def test_the_known_circle_is_gone() -> None:
+def test_the_import_graph_has_no_circles() -> None:
     assert circles(*CONFIG["root_packages"]) == set()
 
 

@@ -39,7 +39,7 @@ class MuseWorkloadArgs:
     workload_client_id: client id of the Muse workload identity (`WorkloadIdentity.client_id`), federated with
         `system:serviceaccount:<namespace>:<service account>`. Required.
     tenant_id: Entra ID tenant of the identity and the vault. Required.
-    key_vault_name: the vault holding the secret `muse-api-token` and the ingress certificate
+    key_vault_name: the vault holding the workload's secrets (manifests.SECRETS) and the ingress certificate
         (`SecretVault.name`). Required.
     gateway_tls_client_id: client id of the identity the Gateway's certificate sync runs as
         (`WorkloadIdentity.client_id`); required with an ingress host, unused without. Default None.

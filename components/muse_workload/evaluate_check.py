@@ -79,7 +79,7 @@ def job(spec: manifests.WorkloadSpec, track: str) -> dict[str, Any]:
     """The Job for `track` (manifests.DEPLOYMENT or manifests.CANDIDATE), run with that track's image."""
     image_tag = spec.candidate_image_tag if track == manifests.CANDIDATE else spec.image_tag
     pod = manifests.deployment(spec, track)["spec"]["template"]["spec"]
-    token_file = f"{manifests.SECRETS_MOUNT}/{manifests.KEY_VAULT_SECRET}"
+    token_file = f"{manifests.SECRETS_MOUNT}/{manifests.API_TOKEN.name}"
     container = {
         "name": "evaluate-check",
         "image": manifests.image_reference(spec.azure.registry_login_server, image_tag),

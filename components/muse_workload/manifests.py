@@ -47,10 +47,40 @@ CANDIDATE = "muse-candidate"
 # may reach the Muse pods, like the Gateway's proxies.
 EVALUATE_CHECK_LABEL = {"muse.check": "evaluate"}
 SECRET_PROVIDER_CLASS = "muse-secrets"  # noqa: S105 - an object name
-# The Kubernetes Secret the CSI driver syncs from Key Vault (exists only while a pod mounts the volume).
-SYNCED_SECRET = "muse-api-token"  # noqa: S105 - the name of a Secret object, not a credential
 SYNCED_SECRET_KEY = "token"  # noqa: S105 - a key name
-KEY_VAULT_SECRET = "muse-api-token"  # noqa: S105 - the Key Vault secret name (__main__.py writes it)
+
+
+@dataclass(frozen=True)
+class WorkloadSecret:
+    """One secret the workload reads. __main__.py generates it into Key Vault and lets the workload identity
+    (and nobody else) read it; the CSI driver mounts it as the file `<name>` under SECRETS_MOUNT and syncs it
+    to the Kubernetes Secret `<name>` (key SYNCED_SECRET_KEY, which exists only while a pod mounts the
+    volume); the container reads it as `env`. The access model forbids every CI identity to read it, and
+    the generated docs list it: all from SECRETS.
+
+    name: the Key Vault secret, the mounted file and the synced Kubernetes Secret.
+    env: the service's environment variable (muse/config.py).
+    what: how the docs and the access model call it.
+    length: letters and digits Pulumi generates.
+    grant: Pulumi name prefix of its read grant (`<grant>-secrets-user`).
+    """
+
+    name: str
+    env: str
+    what: str
+    length: int = 48
+    grant: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.grant:
+            object.__setattr__(self, "grant", f"muse-workload-{self.name}")
+
+
+# The API token keeps the grant name it had before secrets were a list: a new Pulumi name would replace
+# the role assignment.
+API_TOKEN = WorkloadSecret("muse-api-token", "MUSE_API_TOKEN", "API token", grant="muse-workload")
+# Every secret of the workload: add one here (and to muse/config.py), the rest follows.
+SECRETS: tuple[WorkloadSecret, ...] = (API_TOKEN,)
 IMAGE_REPOSITORY = "muse"
 PORT = 8080
 # Prometheus metrics, on a port of their own (MUSE_METRICS_PORT, the service's contract): the Service and the
@@ -207,7 +237,7 @@ class AzureRefs:
     registry_login_server: `<registry>.azurecr.io` (stack output registryLoginServer).
     workload_client_id: client id of the Muse workload identity (stack output museWorkloadClientId).
     tenant_id: Entra ID tenant of that identity and of the Key Vault (stack output tenantId).
-    key_vault_name: the vault holding `muse-api-token` and the ingress certificate (stack output
+    key_vault_name: the vault holding SECRETS and the ingress certificate (stack output
         keyVaultName).
     gateway_tls_client_id: client id of the identity that reads the ingress certificate for the Gateway
         (stack output gatewayTlsClientId); used only with an ingress host.
@@ -361,10 +391,10 @@ CUSTOM_RESOURCES: tuple[tuple[str, str], ...] = (
 
 
 def secret_provider_class(spec: WorkloadSpec) -> dict[str, Any]:
-    """Key Vault secret `muse-api-token`, read with the workload identity, mounted as a file and synced to the
-    Kubernetes Secret `muse-api-token` (key `token`) that the Deployment maps to MUSE_API_TOKEN."""
+    """Each of SECRETS, read from Key Vault with the workload identity, mounted as a file and synced to the
+    Kubernetes Secret of the same name (key `token`) that the Deployment maps to its environment variable."""
     objects = "array:\n" + "".join(
-        f"  - |\n    objectName: {name}\n    objectType: secret\n" for name in (KEY_VAULT_SECRET,)
+        f"  - |\n    objectName: {secret.name}\n    objectType: secret\n" for secret in SECRETS
     )
     return {
         "apiVersion": f"{SECRET_PROVIDER_CLASS_GROUP}/v1",
@@ -382,11 +412,12 @@ def secret_provider_class(spec: WorkloadSpec) -> dict[str, Any]:
             },
             "secretObjects": [
                 {
-                    "secretName": SYNCED_SECRET,
+                    "secretName": secret.name,
                     "type": "Opaque",
                     "labels": labels(spec),
-                    "data": [{"objectName": KEY_VAULT_SECRET, "key": SYNCED_SECRET_KEY}],
+                    "data": [{"objectName": secret.name, "key": SYNCED_SECRET_KEY}],
                 }
+                for secret in SECRETS
             ],
         },
     }
@@ -518,10 +549,13 @@ def deployment(spec: WorkloadSpec, track: str = DEPLOYMENT) -> dict[str, Any]:
         ],
         "envFrom": [{"configMapRef": {"name": config_map_name(spec)}}],
         "env": [
-            {
-                "name": "MUSE_API_TOKEN",
-                "valueFrom": {"secretKeyRef": {"name": SYNCED_SECRET, "key": SYNCED_SECRET_KEY}},
-            },
+            *(
+                {
+                    "name": secret.env,
+                    "valueFrom": {"secretKeyRef": {"name": secret.name, "key": SYNCED_SECRET_KEY}},
+                }
+                for secret in SECRETS
+            ),
             # The deployed image's tag or digest: the version label of the request metrics (not in the
             # ConfigMap, whose hashed name would then change with every image); the canary's gate tells the
             # candidate's series from the stable ones by it (scripts/ci/canary_gate.py).
@@ -590,8 +624,8 @@ def deployment(spec: WorkloadSpec, track: str = DEPLOYMENT) -> dict[str, Any]:
                     "volumes": [
                         {"name": "tmp", "emptyDir": {"sizeLimit": TMP_SIZE_LIMIT}},
                         {
-                            # Mounting the volume is what makes the driver fetch the secret and sync the
-                            # Kubernetes Secret that MUSE_API_TOKEN reads.
+                            # Mounting the volume is what makes the driver fetch the secrets and sync the
+                            # Kubernetes Secrets the environment variables read.
                             "name": "secrets-store",
                             "csi": {
                                 "driver": "secrets-store.csi.k8s.io",

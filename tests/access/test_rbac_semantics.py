@@ -11,8 +11,8 @@ import re
 import pytest
 
 from rbac.roles import DELEGABLE_BY_CI, PrincipalType, Role, only_assigning, only_reading_custom_resources
-from verify.access.conditions import Request, evaluate, parse_check
-from verify.access.rbac import Assignment, builtin_role, in_scope, matches
+from verify.access.conditions import Request, evaluate, matches, parse_check
+from verify.access.rbac import Assignment, builtin_role, in_scope
 
 GROUP = "/subscriptions/s/resourceGroups/rg-muse-dev-m7k2"
 REGISTRY = f"{GROUP}/providers/Microsoft.ContainerRegistry/registries/acrmusedevm7k2"

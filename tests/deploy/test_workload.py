@@ -12,10 +12,12 @@ from typing import Any
 import pulumi
 import pytest
 
+from components.muse_workload.manifests import SECRETS, SYNCED_SECRET_KEY
 from muse.config import Settings
 from offline.engine import OfflinePlan, RecordingMonitor, run_offline, run_stack
 from offline.mocks import OfflineMocks, deterministic_uuid
 from offline.plan import render_text
+from rbac.roles import Role
 from stack.config import load_stack_config
 from stack.environments import ENVIRONMENTS
 from stack.files import read_stack
@@ -164,25 +166,27 @@ def test_secret_provider_class_reads_the_vault_with_the_workload_identity(plan: 
     assert parameters["keyvaultName"] == plan.outputs["keyVaultName"].value == _names(plan.stack).key_vault
     assert parameters["tenantId"] == plan.outputs["tenantId"].value
     assert parameters["usePodIdentity"] == "false"
-    # The object it mounts is the secret __main__.py writes to the vault, and that the identity may read.
-    [secret] = plan.of_type("azure-native:keyvault:Secret")
-    assert f"objectName: {secret.get('secretName')}" in parameters["objects"]
-    [synced] = spc.get("spec.secretObjects")
-    assert synced["data"] == [{"objectName": secret.get("secretName"), "key": synced["data"][0]["key"]}]
+    # The objects it mounts are the secrets __main__.py writes to the vault, and that the identity may read.
+    written = [s.get("secretName") for s in plan.of_type("azure-native:keyvault:Secret")]
+    assert written == [secret.name for secret in SECRETS]
+    for name in written:
+        assert f"objectName: {name}\n" in parameters["objects"]
+    synced = spc.get("spec.secretObjects")
+    assert [s["data"] for s in synced] == [
+        [{"objectName": name, "key": SYNCED_SECRET_KEY}] for name in written
+    ]
 
 
 def test_the_token_reaches_the_env_through_the_synced_secret_and_the_mounted_volume(
     plan: OfflinePlan,
 ) -> None:
     spc = plan.one(SPC)
-    [synced] = spc.get("spec.secretObjects")
+    synced = {s["secretName"]: s["data"][0]["key"] for s in spc.get("spec.secretObjects")}
     container, pod = _container(plan), _pod(plan)
-    [token] = [e for e in container["env"] if e["name"] == "MUSE_API_TOKEN"]
-    assert "value" not in token
-    assert token["valueFrom"]["secretKeyRef"] == {
-        "name": synced["secretName"],
-        "key": synced["data"][0]["key"],
-    }
+    for secret in SECRETS:
+        [env] = [e for e in container["env"] if e["name"] == secret.env]
+        assert "value" not in env
+        assert env["valueFrom"]["secretKeyRef"] == {"name": secret.name, "key": synced[secret.name]}
     # The CSI driver syncs the Secret only while a pod mounts the volume of this SecretProviderClass.
     [csi] = [v for v in pod["volumes"] if "csi" in v]
     assert csi["csi"]["driver"] == "secrets-store.csi.k8s.io"
@@ -197,7 +201,7 @@ def test_config_map_holds_the_rest_of_the_env_and_matches_the_service(plan: Offl
     assert int(data["PORT"]) == _default("port")
     assert int(data["MUSE_DRAIN_SECONDS"]) == _default("drain_seconds")
     assert int(data["MUSE_SHUTDOWN_TIMEOUT_SECONDS"]) == _default("shutdown_timeout_seconds")
-    assert "MUSE_API_TOKEN" not in data
+    assert not {secret.env for secret in SECRETS} & set(data)
     container = _container(plan)
     assert container["envFrom"] == [{"configMapRef": {"name": config_map.get("metadata.name")}}]
 
@@ -267,11 +271,13 @@ def test_the_deployment_waits_for_the_azure_grants_its_pods_need(plan: OfflinePl
         for urn in depends
         if "RoleAssignment" in urn
     }
-    assert roles == {"7f951dda-4ed3-4680-a7ca-43fe172d538d", "4633458b-17de-408a-b874-0445c86b69e6"}
-    token_reads = [
+    assert roles == {Role.ACR_PULL.definition_id, Role.KEY_VAULT_SECRETS_USER.definition_id}
+    secret_reads = [
         plan.by_urn(urn).get("scope") for urn in depends if "RoleAssignment" in urn and "secrets-user" in urn
     ]
-    assert [scope.rsplit("/", 2)[-2:] for scope in token_reads] == [["secrets", "muse-api-token"]]
+    assert sorted(scope.rsplit("/", 2)[-2:] for scope in secret_reads) == sorted(
+        ["secrets", s.name] for s in SECRETS
+    )
 
 
 def test_probes_use_the_services_endpoints(plan: OfflinePlan) -> None:

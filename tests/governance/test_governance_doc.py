@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from components.muse_workload.manifests import SECRETS
 from export.governance import sources
 from export.governance.document import (
     GovernanceSources,
@@ -104,13 +105,13 @@ def test_rbac_matrix_names_principals_roles_and_scopes(docs: dict[str, str]) -> 
 
 def test_secrets_section_says_where_they_live_and_how_pods_read_them(docs: dict[str, str]) -> None:
     text = docs["dev"]
-    assert (
-        "| `muse-api-token` | `kv-muse-dev-m7k2` | masked (Pulumi secret) | muse-workload (managed identity)"
-        in text
-    )
+    for secret in SECRETS:
+        row = f"| `{secret.name}` | `kv-muse-dev-m7k2` | masked (Pulumi secret) |"
+        assert f"{row} muse-workload (managed identity)" in text
+        assert f"reads `{secret.env}` from Secret `{secret.name}` key `token` (valueFrom.secretKeyRef" in text
     assert "| `cluster-kubernetes` | `pulumi:providers:kubernetes` | `kubeconfig` |" in text
-    assert "reads `MUSE_API_TOKEN` from Secret `muse-api-token` key `token` (valueFrom.secretKeyRef" in text
-    assert "mounts `muse-api-token` from Key Vault `kv-muse-dev-m7k2`" in text
+    mounted = ", ".join(f"`{secret.name}`" for secret in SECRETS)
+    assert f"mounts {mounted} from Key Vault `kv-muse-dev-m7k2`" in text
 
 
 def test_workflows_with_what_they_deploy_and_their_gates(docs: dict[str, str]) -> None:
@@ -125,7 +126,7 @@ def test_workflows_with_what_they_deploy_and_their_gates(docs: dict[str, str]) -
     assert "nothing (read-only)" in rows["drift (<stack>)"]
     # The prod diff before the approval: read-only, with the policy pack, before deploy prod.
     assert "nothing (read-only)" in rows["preview prod (the diff to approve)"]
-    assert "`preview-prod`" in rows["deploy prod"]
+    assert "`deploy-prod.preview`" in rows["deploy prod"]  # its call's preview job (deploy.yml)
     assert "[`main.yml`](../../.github/workflows/main.yml)" in text
     assert "- [`infra/bicep/main.bicep`](../../infra/bicep/main.bicep)" in text
     assert "Jobs that change `prod`: `deploy prod` (main.yml)." in text

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 _TOKEN = re.compile(
@@ -38,6 +39,29 @@ class Request:
 
     action: str
     attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@cache
+def _pattern(wildcard: str) -> re.Pattern[str]:
+    # ASSUMPTION, labelled: a `*` between two slashes may also stand for no segment at all. The wildcard
+    # semantics of role-definitions.md ("Actions": `*` "extends a permission to everything that matches the
+    # action string") do not say whether `/*/` needs a segment. It is inferred from documented effects of
+    # built-in roles: Managed Identity Operator grants only
+    # `Microsoft.ManagedIdentity/userAssignedIdentities/*/assign/action`, and the one assign action the
+    # provider defines is `.../userAssignedIdentities/assign/action` (resource-provider-operations.md), which
+    # learn.microsoft.com/azure/aks/use-managed-identity documents that role as sufficient for (the kubelet
+    # identity's assignment); Key Vault Reader ("Read metadata of key vaults") reads through
+    # `Microsoft.KeyVault/vaults/*/read`, which must then cover `vaults/read`. Only Azure can confirm it
+    # (docs/architecture/azure.md, "what only Azure can verify"); tests/access/test_rbac_semantics.py shows
+    # which operations rest on it.
+    pieces = wildcard.split("/*/")
+    regex = "/(?:.*/)?".join(".*".join(re.escape(part) for part in piece.split("*")) for piece in pieces)
+    return re.compile(regex, re.IGNORECASE)
+
+
+def matches(pattern: str, action: str) -> bool:
+    """Does the action string `pattern` (wildcards allowed) cover `action`? Case-insensitive."""
+    return _pattern(pattern).fullmatch(action) is not None
 
 
 def _tokens(condition: str) -> list[tuple[str, str]]:
@@ -117,8 +141,6 @@ class _Parser:
             self.take("rparen")
             return value
         if kind == "action":
-            from verify.access.rbac import matches
-
             return matches(self.take("action"), self.request.action)
         if kind == "attribute":
             attribute = self.take("attribute")

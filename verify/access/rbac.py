@@ -25,39 +25,16 @@ builtin-roles.SOURCE.md); Muse's custom roles from the bootstrap plan's RoleDefi
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from verify.access.conditions import Request, evaluate
+# `matches` lives with the condition parser (ActionMatches uses it): one direction, no import circle.
+from verify.access.conditions import Request, evaluate, matches
 
 BUILTIN_ROLES_FILE = Path(__file__).with_name("builtin-roles.json")
-
-
-@cache
-def _pattern(wildcard: str) -> re.Pattern[str]:
-    # ASSUMPTION, labelled: a `*` between two slashes may also stand for no segment at all. The wildcard
-    # semantics of role-definitions.md ("Actions": `*` "extends a permission to everything that matches the
-    # action string") do not say whether `/*/` needs a segment. It is inferred from documented effects of
-    # built-in roles: Managed Identity Operator grants only
-    # `Microsoft.ManagedIdentity/userAssignedIdentities/*/assign/action`, and the one assign action the
-    # provider defines is `.../userAssignedIdentities/assign/action` (resource-provider-operations.md), which
-    # learn.microsoft.com/azure/aks/use-managed-identity documents that role as sufficient for (the kubelet
-    # identity's assignment); Key Vault Reader ("Read metadata of key vaults") reads through
-    # `Microsoft.KeyVault/vaults/*/read`, which must then cover `vaults/read`. Only Azure can confirm it
-    # (docs/architecture/azure.md, "what only Azure can verify"); tests/access/test_rbac_semantics.py shows
-    # which operations rest on it.
-    pieces = wildcard.split("/*/")
-    regex = "/(?:.*/)?".join(".*".join(re.escape(part) for part in piece.split("*")) for piece in pieces)
-    return re.compile(regex, re.IGNORECASE)
-
-
-def matches(pattern: str, action: str) -> bool:
-    """Does the action string `pattern` (wildcards allowed) cover `action`? Case-insensitive."""
-    return _pattern(pattern).fullmatch(action) is not None
 
 
 @dataclass(frozen=True)
