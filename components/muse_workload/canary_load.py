@@ -110,7 +110,7 @@ def job(spec: manifests.WorkloadSpec) -> dict[str, Any]:
         "name": "canary-load",
         "command": [
             "python", "-c", script(), evaluate_check.service_url(spec, manifests.CANDIDATE),
-            f"{manifests.SECRETS_MOUNT}/{manifests.KEY_VAULT_SECRET}", str(RATE_PER_SECOND), str(seconds),
+            evaluate_check.TOKEN_FILE, str(RATE_PER_SECOND), str(seconds),
         ],
     }  # fmt: skip
     instance = {"app.kubernetes.io/instance": f"{manifests.APP}-{spec.environment}"}

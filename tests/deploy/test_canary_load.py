@@ -143,7 +143,7 @@ def test_the_load_runs_like_the_check_against_the_candidate_service() -> None:
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert load["resources"]["limits"] and load["resources"]["requests"]
     assert load["command"][3] == evaluate_check.service_url(workload, manifests.CANDIDATE)
-    assert load["command"][4] == f"{manifests.SECRETS_MOUNT}/{manifests.KEY_VAULT_SECRET}"
+    assert load["command"][4] == f"{manifests.SECRETS_MOUNT}/{manifests.API_TOKEN.name}"
 
 
 def test_the_network_policy_admits_the_load_and_its_delete_never_hits_a_check_job() -> None:
