@@ -1,27 +1,13 @@
-"""The canary's load: a Kubernetes Job that sends a paced stream of valid, authenticated requests to the
-CANDIDATE's own Service during one canary step, so the gate (scripts/ci/canary_gate.py) has the candidate's
-requests to judge even when no user reaches it (dev has no users; prod's quiet hours at a 10 % weight may
-have none either). scripts/ci/release_canary.py starts one per step and deletes it when the step ends.
+"""The canary's load: a Job sending ~2 valid, authenticated requests/s (POST /api/v1/evaluate of the
+end-to-end check's canned inventory, GET /api/v1/policies) straight to the CANDIDATE's Service during one
+canary step, so the gate (scripts/ci/canary_gate.py) has the candidate's requests to judge when no user
+reaches it. scripts/ci/release_canary.py starts one per step and deletes it when the step ends.
 
-Why the candidate's Service and not the Gateway: the Gateway would send the load by the route's weights, so
-at 10 % the candidate would see a tenth of it, and the CI runner has no API token to send it with. Like the
-end-to-end check (evaluate_check.py, whose pod settings it shares) it runs in the cluster as Muse's own
-service account with the Key Vault token mounted through the SecretProviderClass, so the token never leaves
-the cluster and the CI identity needs no secret access; its pods carry EVALUATE_CHECK_LABEL, which the
-NetworkPolicy admits to the Muse pods, and it runs the candidate's own image (python is in it, nothing else
-is pulled).
-
-What it sends: the two API routes whose series the service creates up front (muse/app.py PRECREATED_ROUTES,
-the answers a release is judged on), in turn: POST /api/v1/evaluate of the end-to-end check's canned
-inventory and GET /api/v1/policies, both valid, so a healthy candidate answers every one 200 and the load
-adds requests to the gate's ratio, never errors. A 4xx means the load itself is wrong (token, body, rate):
-it stops at once, because such requests would only dilute the 5xx ratio the gate reads. 5xx and timeouts
-are what the gate is for: the load goes on and counts them.
-
-Bounds (asserted on this manifest in tests/deploy/test_canary_load.py): RATE_PER_SECOND, one request at a
-time (no catch-up burst after a slow answer), at most RATE_PER_SECOND x the duration requests, for the step
-plus HOLD_SECONDS; `activeDeadlineSeconds` ends the pod even if nothing deletes the Job (a runner killed
-mid-step), `backoffLimit: 0` never starts a second one, `ttlSecondsAfterFinished` removes it.
+It is the end-to-end check's pod (evaluate_check.py: Muse's service account, the vault token through the
+CSI mount, the candidate's image, EVALUATE_CHECK_LABEL for the NetworkPolicy) with a standard-library
+script: one request at a time, at most RATE_PER_SECOND x its duration (the step + HOLD_SECONDS), stopping
+at its first 4xx (a wrong load only dilutes the 5xx ratio); activeDeadlineSeconds, backoffLimit 0 and
+ttlSecondsAfterFinished bound the Job. Why: docs/architecture/ci-cd.md#the-canarys-load.
 """
 
 from __future__ import annotations
