@@ -886,9 +886,11 @@ def command_needs(
             command.detail,
         )
     elif command.kind == "kubectl-job":
-        # create the Job, read its status, read its pod's log (kubectl logs job/<name> finds the pod)
+        # create the Job, read its status, read its pod's log (kubectl logs job/<name> finds the pod); the
+        # canary's load Jobs are deleted again (`kubectl delete job -l muse.load=canary`, check_job.stop)
         yield ops.kubernetes_need(facts, "batch", "jobs", "write", command.key)
         yield ops.kubernetes_need(facts, "batch", "jobs", "read", command.key)
+        yield ops.kubernetes_need(facts, "batch", "jobs", "delete", command.key)
         yield ops.kubernetes_need(facts, "core", "pods", "read", command.key)
         yield ops.kubernetes_need(facts, "core", "pods/log", "read", command.key)
     elif command.kind == "monitor-query":
