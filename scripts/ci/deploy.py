@@ -417,7 +417,11 @@ class CommandTools:
 
     def __init__(self, stack: str, policy_packs: list[str], prometheus_output: str) -> None:
         self.stack, self.policy_packs, self.prometheus_output = stack, policy_packs, prometheus_output
-        self.kubeconfig = Path(os.environ.get("RUNNER_TEMP") or tempfile.gettempdir()) / f"kubeconfig-{stack}"
+        # The release's own kubeconfig, kept from its first kubectl to its end (close()): verify-rollout.sh
+        # removes the one it writes as soon as its check is done.
+        self.kubeconfig = (
+            Path(os.environ.get("RUNNER_TEMP") or tempfile.gettempdir()) / f"kubeconfig-{stack}-release"
+        )
         self._token: tuple[float, str] | None = None
         self._source: PrometheusSource | None = None
 
@@ -454,12 +458,31 @@ class CommandTools:
         return dict(json.loads(result.stdout or "{}")) if result.returncode == 0 else {}
 
     def _kubectl(self) -> list[str]:
-        if not self.kubeconfig.exists():  # verify-rollout.sh writes it (kubelogin, the job's identity)
-            run("kubeconfig (rollout check)", [str(HERE / "verify-rollout.sh"), self.stack])
+        if not self.kubeconfig.exists():  # write-kubeconfig.sh: kubelogin, the job's identity
+            outputs = self.outputs()
+            written = run(
+                "kubeconfig (canary release)",
+                [
+                    str(HERE / "write-kubeconfig.sh"),
+                    str(outputs.get("resourceGroupName") or ""),
+                    str(outputs.get("clusterName") or ""),
+                    str(self.kubeconfig),
+                ],
+            )
+            if not written.ok:
+                raise RuntimeError(f"cannot write the kubeconfig: {written.output.strip()[-500:]}")
         return ["kubectl", "--kubeconfig", str(self.kubeconfig)]
 
+    def close(self) -> None:
+        """The release's kubeconfig goes when the release ends (canary_deploy's finally)."""
+        self.kubeconfig.unlink(missing_ok=True)
+
     def end_to_end(self, job: dict[str, Any]) -> tuple[bool, str]:
-        return check_job.run(job, kubectl=self._kubectl())
+        try:
+            kubectl = self._kubectl()
+        except RuntimeError as error:  # a failed check, never an exception mid-promotion
+            return False, str(error)
+        return check_job.run(job, kubectl=kubectl)
 
     def start_load(self, job: dict[str, Any], weight: int) -> None:
         name = check_job.start(job, kubectl=self._kubectl())
@@ -470,7 +493,7 @@ class CommandTools:
         # activeDeadlineSeconds.
         try:
             ok, detail = check_job.stop(job["metadata"]["namespace"], kubectl=self._kubectl())
-        except (OSError, subprocess.SubprocessError) as error:
+        except (OSError, RuntimeError, subprocess.SubprocessError) as error:
             ok, detail = False, f"{type(error).__name__}: {error}"
         print(f"canary: load deleted: {detail}" if ok else f"canary: deleting the load failed: {detail}")
 
@@ -573,7 +596,10 @@ def canary_deploy(
         tools.metrics_access()
     except AccessDenied as denied:  # main(): exit 64, nothing changed, the previous release serves
         raise RuntimeError(str(denied)) from None
-    result, lines = release_canary.release(ctx, tools)
+    try:
+        result, lines = release_canary.release(ctx, tools)
+    finally:
+        tools.close()
     titles = {
         RELEASED: "released through the canary",
         NOT_CONVERGED: (

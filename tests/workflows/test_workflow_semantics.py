@@ -1004,7 +1004,9 @@ def test_credential_check_catches_a_job_that_relies_on_the_azure_login_session(m
 def test_verify_rollout_uses_the_refreshed_token_in_ci() -> None:
     from pathlib import Path
 
-    script = (Path(__file__).resolve().parents[2] / "scripts" / "ci" / "verify-rollout.sh").read_text()
+    ci = Path(__file__).resolve().parents[2] / "scripts" / "ci"
+    assert "write-kubeconfig.sh" in (ci / "verify-rollout.sh").read_text()
+    script = (ci / "write-kubeconfig.sh").read_text()
     assert 'if [[ -n "${AZURE_FEDERATED_TOKEN_FILE:-}" ]]' in script
     assert "az-login-federated.sh" in script and "login=workloadidentity" in script
 
