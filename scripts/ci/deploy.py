@@ -576,6 +576,18 @@ def previous_commit(stack: str) -> str | None:
     return None
 
 
+def plain_release(stack: str, image: str, commit: str, policy_packs: list[str]) -> tuple[str, str]:
+    """The release without a canary, then the convergence check: every successful release gets one, also
+    the canary's fallback (first deploy, same image)."""
+    result, text = deploy(stack, image, commit, policy_packs)
+    if result == RELEASED:
+        check = converged(stack, pulumi, run)
+        text += f"\n- {check.describe()}\n"
+        if not check.ok:
+            result = NOT_CONVERGED
+    return result, text
+
+
 def canary_deploy(
     stack: str, image: str, commit: str, policy_packs: list[str], prometheus_output: str, hard_deadline: float
 ) -> tuple[str, str]:
@@ -583,7 +595,7 @@ def canary_deploy(
     with (first deploy, or the same image again: a program-only change)."""
     _, previous = recorded_deployment(stack)
     if previous is None or previous == image:
-        return deploy(stack, image, commit, policy_packs)
+        return plain_release(stack, image, commit, policy_packs)
     if SUPERVISOR is None:
         raise RuntimeError("canary_deploy runs under main()'s supervisor")
     ctx = release_canary.Context(
@@ -678,12 +690,7 @@ def main(argv: list[str] | None = None) -> int:
                 HARD_DEADLINE,
             )
         else:
-            result, text = deploy(args.stack, args.image_tag, args.commit, args.policy_pack)
-            if result == RELEASED:
-                check = converged(args.stack, pulumi, run)
-                text += f"\n- {check.describe()}\n"
-                if not check.ok:
-                    result = NOT_CONVERGED
+            result, text = plain_release(args.stack, args.image_tag, args.commit, args.policy_pack)
     except Cancelled as error:
         print(f"::error title=Deploy ({args.stack})::{error}", flush=True)
         append("GITHUB_STEP_SUMMARY", f"### Deploy `{args.stack}`: stopped ({error})\n")
