@@ -12,9 +12,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts" / "ci"))
 
-import deploy  # noqa: E402
-import release_canary  # noqa: E402
-from engine import Supervisor  # noqa: E402
+import release_canary
+from engine import Supervisor
+
+import deploy
 
 OLD, NEW = "sha256:" + "a" * 64, "sha256:" + "b" * 64
 COMMIT = "c" * 40
