@@ -596,6 +596,17 @@ def canary_deploy(
     _, previous = recorded_deployment(stack)
     if previous is None or previous == image:
         return plain_release(stack, image, commit, policy_packs)
+    if not stack_output(stack, prometheus_output):
+        # A stack last deployed before the program exported the workspace's query endpoint: nothing to gate
+        # on yet. Refusing would refuse every release forever (only a release adds the output); this one goes
+        # out plainly, its `pulumi up` exports the output, and the next release canaries.
+        why = (
+            f"the stack has no output {prometheus_output} yet (deployed before the program exported it): "
+            "released without a canary; this release adds the output, the next one canaries"
+        )
+        print(f"::warning title=No canary ({stack})::{why}", flush=True)
+        result, text = plain_release(stack, image, commit, policy_packs)
+        return result, text + f"\n- no canary: {why}\n"
     if SUPERVISOR is None:
         raise RuntimeError("canary_deploy runs under main()'s supervisor")
     ctx = release_canary.Context(

@@ -63,3 +63,34 @@ def test_negative_control_the_old_fallback_released_without_a_convergence_check(
     monkeypatch.setattr(deploy, "plain_release", deploy.deploy)  # the old `return deploy(...)`
     result, _ = deploy.canary_deploy("dev", NEW, COMMIT, [], "prometheusQueryEndpoint", 0.0)
     assert deploy.EXIT_CODES[result] == 0 and plain["converged"] == []
+
+
+def test_a_stack_without_the_prometheus_output_releases_plainly_and_the_next_release_canaries(
+    plain: dict[str, list[Any]], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    outputs: dict[str, str] = {}  # a stack deployed before the program exported prometheusQueryEndpoint
+    monkeypatch.setattr(deploy, "recorded_deployment", lambda stack: ("urn", OLD))
+    monkeypatch.setattr(deploy, "stack_output", lambda stack, name: outputs.get(name, ""))
+    result, text = deploy.canary_deploy("prod", NEW, COMMIT, [], "prometheusQueryEndpoint", 0.0)
+    warning = capsys.readouterr().out
+    assert "::warning title=No canary (prod)::the stack has no output prometheusQueryEndpoint" in warning
+    assert len(plain["deploy"]) == 1 and plain["canary"] == [] and plain["converged"] == ["prod"]
+    assert deploy.EXIT_CODES[result] != 64 and "no canary" in text
+    # That release's `pulumi up` exported the output: the next one goes through the canary.
+    outputs["prometheusQueryEndpoint"] = "https://ws.prometheus.monitor.azure.com"
+    deploy.canary_deploy("prod", NEW, COMMIT, [], "prometheusQueryEndpoint", 0.0)
+    assert len(plain["canary"]) == 1 and len(plain["deploy"]) == 1
+
+
+def test_negative_control_without_the_fallback_the_missing_output_refuses_the_release(
+    plain: dict[str, list[Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The old order: the canary tools asked for the endpoint first and raised (main(): exit 64)."""
+    monkeypatch.setattr(deploy, "recorded_deployment", lambda stack: ("urn", OLD))
+    monkeypatch.setattr(deploy, "stack_output", lambda stack, name: "")
+    monkeypatch.setattr(
+        deploy.CommandTools, "metrics_access", lambda self: self._prometheus().query("vector(1)")
+    )
+    with pytest.raises(RuntimeError, match="no output prometheusQueryEndpoint"):
+        deploy.CommandTools("prod", [], "prometheusQueryEndpoint").metrics_access()
+    assert plain["deploy"] == []
