@@ -2,7 +2,7 @@
 """Release one image to one stack, and put the previous image back when the release fails.
 
     scripts/ci/deploy.py --stack dev --image-tag sha256:<64 hex> --commit "$GITHUB_SHA" --policy-pack policy \
-        [--canary] [--deadline-minutes 35] [--hard-deadline-minutes 55]
+        [--canary] [--job-timeout-minutes 60] [--deadline-minutes N] [--hard-deadline-minutes N]
 
 With --canary (what main.yml runs) a release of a new image goes through release_canary.py: the candidate
 next to the stable version, the traffic moved in steps gated on live metrics and an end-to-end check, and on
@@ -100,7 +100,7 @@ CRD_RETRIES = 3
 CRD_RETRY_SECONDS = int(os.environ.get("MUSE_CRD_RETRY_SECONDS", "120"))
 OUTPUT_TAIL_CHARACTERS = 20_000  # of each failed command, in the summary (its full output is in the log)
 
-NOT_CONVERGED = release_canary.NOT_CONVERGED
+NOT_CONVERGED, CONVERGENCE_UNKNOWN = release_canary.NOT_CONVERGED, release_canary.CONVERGENCE_UNKNOWN
 RELEASED, NOT_REPLACED, ROLLED_BACK, NOTHING_TO_RETURN_TO, ROLLBACK_FAILED = (
     "released",
     "failed-before-the-deployment-changed",
@@ -116,14 +116,48 @@ EXIT_CODES = {
     NOTHING_TO_RETURN_TO: 2,
     ROLLBACK_FAILED: 3,
     NOT_CONVERGED: 4,
+    CONVERGENCE_UNKNOWN: 4,
 }
-# The release's own clock (engine.py says why): the release must be decided by the deadline, the abort and
-# rollback by the hard deadline; both inside main.yml's deploy jobs' `timeout-minutes: 60`.
-DEADLINE_MINUTES = 35
-HARD_DEADLINE_MINUTES = 55
+# The release's own clock (engine.py says why), counted from the JOB's start (JOB_STARTED_AT, which
+# deploy.yml's deploy job records in its first step: checkout, the venv, Pulumi, prod's provenance check,
+# import and preview all run before deploy.py), not from deploy.py's: the release must be decided by the
+# deadline, the abort and rollback by the hard deadline, and the job's later steps run after that.
+JOB_TIMEOUT_MINUTES = 60  # deploy.yml's deploy job `timeout-minutes` (test_workflow_semantics: they agree)
+AFTER_HARD_DEADLINE_MINUTES = 5  # Supervisor.grace for an interrupted pulumi, then tag-latest and outputs
+ABORT_MINUTES = 20  # weight back, the previous commit's checkout + venv + up, its checks and convergence
 # Set by main(); run() hands each command to it so a signal or the deadline reaches the running command.
 SUPERVISOR: Supervisor | None = None
 HARD_DEADLINE: float = float("inf")
+
+
+def deadlines(
+    job_timeout_minutes: float,
+    job_started_at: float | None,
+    now: float,
+    deadline_minutes: float | None = None,
+    hard_deadline_minutes: float | None = None,
+) -> tuple[float, float]:
+    """(release deadline, hard deadline) in seconds from `now` (epoch seconds, as JOB_STARTED_AT): what is
+    left of the job's timeout, less the time kept after the hard deadline, and before it for an abort. The
+    --deadline-minutes / --hard-deadline-minutes flags can only shorten them."""
+    used = max(0.0, now - job_started_at) if job_started_at is not None else 0.0
+    hard = job_timeout_minutes * 60 - used - AFTER_HARD_DEADLINE_MINUTES * 60
+    release = hard - ABORT_MINUTES * 60
+    if hard_deadline_minutes is not None:
+        hard = min(hard, hard_deadline_minutes * 60)
+    if deadline_minutes is not None:
+        release = min(release, deadline_minutes * 60)
+    return min(release, hard), hard
+
+
+def job_started_at() -> float | None:
+    """JOB_STARTED_AT (epoch seconds, deploy.yml's first step), None when unset (a run by hand)."""
+    value = os.environ.get("JOB_STARTED_AT", "").strip()
+    if not value:
+        return None
+    if not value.isdigit():
+        raise ValueError(f"JOB_STARTED_AT={value!r} is not epoch seconds (deploy.yml: date +%s)")
+    return float(value)
 
 
 def _rollback_time() -> None:
@@ -139,6 +173,7 @@ class Step:
     what: str  # "pulumi up", "rollout check", "smoke check", ...
     returncode: int
     output: str
+    interrupted: str = ""  # why the supervisor stopped it (the deadline, a signal); "" when it ran its course
 
     @property
     def ok(self) -> bool:
@@ -147,6 +182,8 @@ class Step:
     def describe(self) -> str:
         if self.ok:
             return f"{self.what}: passed"
+        if self.interrupted:  # its answer says nothing about what it checks
+            return f"{self.what}: interrupted ({self.interrupted}) before it finished"
         meaning = (
             next((why for found, why in PULUMI_FAILURES if found in self.output), "")
             if self.what.startswith("pulumi")
@@ -179,10 +216,12 @@ def run(what: str, args: list[str]) -> Step:
         args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
     ) as process:
         reader = _reader(process, lines)
+        before = len(SUPERVISOR.interrupted) if SUPERVISOR is not None else 0
         code = SUPERVISOR.wait(process) if SUPERVISOR is not None else process.wait()
         reader.join(timeout=30)
     print("::endgroup::", flush=True)
-    return Step(what, code, "".join(lines))
+    why = SUPERVISOR.interrupted[before:] if SUPERVISOR is not None else []
+    return Step(what, code, "".join(lines), interrupted=", ".join(why) if code != 0 else "")
 
 
 def _reader(process: subprocess.Popen[str], lines: list[str]) -> Any:
@@ -584,7 +623,7 @@ def plain_release(stack: str, image: str, commit: str, policy_packs: list[str]) 
         check = converged(stack, pulumi, run)
         text += f"\n- {check.describe()}\n"
         if not check.ok:
-            result = NOT_CONVERGED
+            result = CONVERGENCE_UNKNOWN if check.interrupted else NOT_CONVERGED
     return result, text
 
 
@@ -628,10 +667,14 @@ def canary_deploy(
         NOT_CONVERGED: (
             "released, but the stack does NOT converge (a perpetual diff): fix it before the next release"
         ),
+        CONVERGENCE_UNKNOWN: (
+            "released, but the convergence check was interrupted (the deadline or a signal): run "
+            "`pulumi preview --expect-no-changes` by hand"
+        ),
         release_canary.ABORTED: "FAILED, the canary aborted and the previous release was restored",
         ROLLBACK_FAILED: "FAILED, and the rollback FAILED: act now (docs/runbook.md, Rollback)",
     }
-    running = image if result in (RELEASED, NOT_CONVERGED) else previous
+    running = image if result in (RELEASED, NOT_CONVERGED, CONVERGENCE_UNKNOWN) else previous
     now = running_cell(running) if result != ROLLBACK_FAILED else "unknown: see below"
     text = "\n".join(
         [
@@ -663,8 +706,14 @@ def build_parser() -> argparse.ArgumentParser:
         default="prometheusQueryEndpoint",
         help="the stack output with the Azure Monitor workspace's Prometheus query endpoint",
     )
-    parser.add_argument("--deadline-minutes", type=float, default=DEADLINE_MINUTES)
-    parser.add_argument("--hard-deadline-minutes", type=float, default=HARD_DEADLINE_MINUTES)
+    parser.add_argument(
+        "--job-timeout-minutes",
+        type=float,
+        default=JOB_TIMEOUT_MINUTES,
+        help="the job's timeout-minutes; the deadlines count from JOB_STARTED_AT within it",
+    )
+    parser.add_argument("--deadline-minutes", type=float, help="shortens the release's deadline (from now)")
+    parser.add_argument("--hard-deadline-minutes", type=float, help="shortens the hard deadline (from now)")
     return parser
 
 
@@ -681,9 +730,30 @@ def main(argv: list[str] | None = None) -> int:
         print(f"::error title=Placeholders ({args.stack})::{' '.join(blocked.split())}", flush=True)
         return 64
     global SUPERVISOR, HARD_DEADLINE
+    try:
+        release_seconds, hard_seconds = deadlines(
+            args.job_timeout_minutes, job_started_at(), time.time(),
+            args.deadline_minutes, args.hard_deadline_minutes,
+        )  # fmt: skip
+    except ValueError as error:
+        print(f"::error title=Deploy ({args.stack})::{error}", flush=True)
+        return 64
+    if release_seconds <= 0:
+        print(
+            f"::error title=Deploy ({args.stack})::the job's earlier steps left no time for a release "
+            f"inside its {args.job_timeout_minutes:.0f} min (the release needs its deadline plus "
+            f"{ABORT_MINUTES + AFTER_HARD_DEADLINE_MINUTES} min for an abort): nothing was started",
+            flush=True,
+        )
+        return 1
+    print(
+        f"deploy: {release_seconds / 60:.1f} min to decide the release, {hard_seconds / 60:.1f} min for an "
+        "abort (from the job's start and its timeout)",
+        flush=True,
+    )
     start = time.monotonic()
-    SUPERVISOR = Supervisor(start + args.deadline_minutes * 60)
-    HARD_DEADLINE = start + args.hard_deadline_minutes * 60
+    SUPERVISOR = Supervisor(start + release_seconds)
+    HARD_DEADLINE = start + hard_seconds
     SUPERVISOR.install()
     try:
         # What a killed update left (pending operations) is cleared before anything else (engine.py).

@@ -47,6 +47,10 @@ from engine import Cancelled, Supervisor
 
 PROMOTED, ABORTED, ROLLBACK_FAILED = "released", "canary-aborted", "rollback-failed"
 NOT_CONVERGED = "released-not-converged"
+CONVERGENCE_UNKNOWN = "released-convergence-interrupted"  # the preview was stopped: no answer either way
+# Kept between the canary's last step and the release's deadline: the promotion's `pulumi up --refresh`
+# (the stable Deployment's rollout), the rollout, smoke and end-to-end checks, the convergence preview.
+PROMOTION_SECONDS = 12 * 60
 
 
 class Result(Protocol):
@@ -175,7 +179,7 @@ def _release(ctx: Context, tools: Tools, load: Load) -> tuple[str, list[str]]:
 
         outcome = run_canary(
             plan, Ops(), Gate(), clock=ctx.clock, sleep=ctx.sleep,
-            deadline=ctx.clock() + ctx.supervisor.remaining(),
+            deadline=ctx.clock() + ctx.supervisor.remaining() - PROMOTION_SECONDS,
             log=lambda text: print(f"canary: {text}", flush=True),
         )  # fmt: skip
         ctx.lines += [f"  - {at:.0f} s: {text}" for at, text in outcome.events]
@@ -200,7 +204,9 @@ def _release(ctx: Context, tools: Tools, load: Load) -> tuple[str, list[str]]:
         # previous commit's program may well have the same diff.
         step = tools.converged()
         ctx.say(f"- {step.describe()}")
-        return (PROMOTED if step.ok else NOT_CONVERGED), ctx.lines
+        if step.ok:
+            return PROMOTED, ctx.lines
+        return (CONVERGENCE_UNKNOWN if getattr(step, "interrupted", "") else NOT_CONVERGED), ctx.lines
     except Cancelled as stopped:
         if ctx.supervisor.signalled:
             ctx.say(f"- stopped: {stopped}; nothing more is started (the next run recovers, docs/runbook.md)")

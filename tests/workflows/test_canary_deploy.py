@@ -94,3 +94,66 @@ def test_negative_control_without_the_fallback_the_missing_output_refuses_the_re
     with pytest.raises(RuntimeError, match="no output prometheusQueryEndpoint"):
         deploy.CommandTools("prod", [], "prometheusQueryEndpoint").metrics_access()
     assert plain["deploy"] == []
+
+
+# --- deadlines from the job's start ------------------------------------------------------------------------
+
+
+def test_deadlines_count_from_the_jobs_start_not_deploy_pys() -> None:
+    now = 1_800_000_000.0
+    fresh = deploy.deadlines(60, None, now)
+    assert fresh == ((60 - 5 - 20) * 60, (60 - 5) * 60)  # a run by hand: the job starts now
+    late = deploy.deadlines(60, now - 20 * 60, now)  # checkout, venv, Pulumi, preview took 20 minutes
+    assert late == (fresh[0] - 20 * 60, fresh[1] - 20 * 60)
+    # The flags only shorten them.
+    assert deploy.deadlines(60, now - 20 * 60, now, deadline_minutes=3, hard_deadline_minutes=99) == (
+        3 * 60,
+        fresh[1] - 20 * 60,
+    )
+    # negative control: counted from deploy.py's own start, the hard deadline lies past the job's timeout
+    assert fresh[1] + 20 * 60 > (60 - 20) * 60
+
+
+def test_a_job_with_no_time_left_starts_nothing(monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+    import time
+
+    started: list[str] = []
+    monkeypatch.setenv("JOB_STARTED_AT", str(int(time.time()) - 40 * 60))
+    monkeypatch.setattr(deploy, "placeholder_problem", lambda stack: None)
+    monkeypatch.setattr(deploy, "recover", lambda *a: started.append("recover") or "")
+    code = deploy.main(["--stack", "dev", "--image-tag", NEW, "--commit", COMMIT])
+    assert code == 1 and started == []
+    assert "left no time for a release" in capsys.readouterr().out
+    monkeypatch.setenv("JOB_STARTED_AT", "yesterday")
+    assert deploy.main(["--stack", "dev", "--image-tag", NEW, "--commit", COMMIT]) == 64
+
+
+def test_an_interrupted_convergence_preview_is_not_a_perpetual_diff(
+    plain: dict[str, list[Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(deploy, "recorded_deployment", lambda stack: ("urn", None))
+    stopped = deploy.Step(
+        "convergence check (preview --expect-no-changes)", 255, "^C", interrupted="deadline"
+    )
+    monkeypatch.setattr(deploy, "converged", lambda *a: stopped)
+    result, text = deploy.canary_deploy("dev", NEW, COMMIT, [], "prometheusQueryEndpoint", 0.0)
+    assert result == deploy.CONVERGENCE_UNKNOWN and "interrupted (deadline)" in text
+    assert "does NOT converge" not in text
+    # negative control: the same exit without the supervisor's record reads as a perpetual diff
+    monkeypatch.setattr(deploy, "converged", lambda *a: deploy.Step(stopped.what, 255, "^C"))
+    assert (
+        deploy.canary_deploy("dev", NEW, COMMIT, [], "prometheusQueryEndpoint", 0.0)[0]
+        == deploy.NOT_CONVERGED
+    )
+
+
+def test_run_records_that_the_supervisor_stopped_the_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    monkeypatch.setattr(deploy, "SUPERVISOR", Supervisor(time.monotonic() + 0.3, grace=5.0))
+    step = deploy.run("convergence check (preview --expect-no-changes)", ["sleep", "10"])
+    assert step.interrupted == "deadline" and "interrupted (deadline)" in step.describe()
+    # negative control: a command that fails on its own is not "interrupted"
+    monkeypatch.setattr(deploy, "SUPERVISOR", Supervisor(time.monotonic() + 60))
+    failed = deploy.run("convergence check (preview --expect-no-changes)", ["false"])
+    assert failed.interrupted == "" and failed.describe().endswith("failed (exit 1)")

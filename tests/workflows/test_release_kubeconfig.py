@@ -45,7 +45,10 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
                 "stack": "dev", "namespace": "muse-dev", "login_server": "acr.azurecr.io",
                 "config": {}, "state_image": "sha256:" + "a" * 64, "spec_image": "sha256:" + "a" * 64,
                 "images": {}, "history": [], "calls": [],
-                "outputs": {"resourceGroupName": "rg-muse-dev", "clusterName": "aks-muse-dev"},
+                "outputs": {
+                    "resourceGroupName": "rg-muse-dev", "clusterName": "aks-muse-dev",
+                    "prometheusQueryEndpoint": "https://ws.westeurope.prometheus.monitor.azure.com",
+                },
             }
         )
     )  # fmt: skip
