@@ -98,6 +98,7 @@ PULUMI_FAILURES = (
 CRD_NOT_SERVED_YET = re.compile(r'no matches for kind "[A-Za-z]+" in version "[A-Za-z0-9.-]+/[A-Za-z0-9]+"')
 CRD_RETRIES = 3
 CRD_RETRY_SECONDS = int(os.environ.get("MUSE_CRD_RETRY_SECONDS", "120"))
+ROUTE_NAME = "muse"  # the HTTPRoute's metadata.name (components/muse_workload/manifests.py HTTP_ROUTE)
 OUTPUT_TAIL_CHARACTERS = 20_000  # of each failed command, in the summary (its full output is in the log)
 
 NOT_CONVERGED, CONVERGENCE_UNKNOWN = release_canary.NOT_CONVERGED, release_canary.CONVERGENCE_UNKNOWN
@@ -463,6 +464,7 @@ class CommandTools:
         )
         self._token: tuple[float, str] | None = None
         self._source: PrometheusSource | None = None
+        self.namespace = f"muse-{stack}"  # stack output museNamespace, read with the kubeconfig (_kubectl)
 
     def _cwd(self, cwd: str | None) -> list[str]:
         return ["--cwd", cwd] if cwd else []
@@ -510,7 +512,23 @@ class CommandTools:
             )
             if not written.ok:
                 raise RuntimeError(f"cannot write the kubeconfig: {written.output.strip()[-500:]}")
+            self.namespace = str(outputs.get("museNamespace") or self.namespace)
         return ["kubectl", "--kubeconfig", str(self.kubeconfig)]
+
+    def route_to_stable(self) -> Step:
+        """The candidate's weight to 0 with one `kubectl patch` (docs/runbook.md, Canary, "In a hurry"): run
+        from the signal handler, so no pulumi, no stack output, a short timeout. backendRefs[1] is the
+        candidate while a canary runs (components/muse_workload/manifests.py backend_refs)."""
+        if not self.kubeconfig.exists():
+            return Step("kubectl patch httproute", 1, "no kubeconfig yet: no weight was ever moved")
+        patch = json.dumps([{"op": "replace", "path": "/spec/rules/0/backendRefs/1/weight", "value": 0}])
+        args = ["kubectl", "--kubeconfig", str(self.kubeconfig), "-n", self.namespace]
+        args += ["patch", "httproute", ROUTE_NAME, "--type=json", "-p", patch, "--request-timeout=5s"]
+        try:
+            done = subprocess.run(args, capture_output=True, text=True, check=False, timeout=8)
+        except (OSError, subprocess.SubprocessError) as error:
+            return Step("kubectl patch httproute", 1, f"{type(error).__name__}: {error}")
+        return Step("kubectl patch httproute", done.returncode, (done.stdout + done.stderr).strip()[-500:])
 
     def close(self) -> None:
         """The release's kubeconfig goes when the release ends (canary_deploy's finally)."""

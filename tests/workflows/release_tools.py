@@ -373,6 +373,20 @@ def kubectl(world: dict[str, Any], args: list[str]) -> int:
     if args[:1] == ["logs"]:
         print('{"status": 200}')
         return 0
+    if "patch" in args and "httproute" in args:
+        # `-n <ns> patch httproute <name> --type=json -p <RFC 6902 patch>`: applied to the live route.
+        patch = json.loads(str(flag(args, "-p")))
+        refs = world["route"]["backendRefs"]
+        for op in patch:
+            assert op["op"] == "replace", op
+            index = int(op["path"].removeprefix("/spec/rules/0/backendRefs/").split("/")[0])
+            refs[index]["weight"] = op["value"]
+        world["route_patches"] = [
+            *world.get("route_patches", []),
+            [flag(args, "-n"), args[args.index("httproute") + 1]],
+        ]
+        print("httproute.gateway.networking.k8s.io/muse patched")
+        return 0
     if args[:2] == ["delete", "job"]:
         selector = str(flag(args, "-l"))
         key, _, value = selector.partition("=")

@@ -141,3 +141,27 @@ def test_canary_deploy_removes_its_kubeconfig_whatever_ends_the_release(
     with pytest.raises(KeyboardInterrupt):
         deploy.canary_deploy("dev", "sha256:" + "c" * 64, "c" * 40, [], "prometheusQueryEndpoint", 0.0)
     assert seen and not seen[0].exists()
+
+
+def test_route_to_stable_patches_the_candidates_weight_to_zero(world: Path) -> None:
+    state = json.loads(world.read_text())
+    state["route"] = {
+        "backendRefs": [{"name": "muse", "weight": 50}, {"name": "muse-candidate", "weight": 50}]
+    }
+    world.write_text(json.dumps(state))
+    tools = deploy.CommandTools("dev", [], "prometheusQueryEndpoint")
+    refused = tools.route_to_stable()  # before the release wrote its kubeconfig: nothing to patch with
+    assert not refused.ok and not any(c.startswith("kubectl") for c in calls(world))
+    assert tools.end_to_end(CHECK)[0]  # the canary's first kubectl writes the kubeconfig
+    moved = tools.route_to_stable()
+    assert moved.ok, moved.output
+    state = json.loads(world.read_text())
+    assert [ref["weight"] for ref in state["route"]["backendRefs"]] == [50, 0]
+    assert state["route_patches"] == [["muse-dev", "muse"]]
+    tools.close()
+
+
+def test_the_route_name_is_the_programs() -> None:
+    from components.muse_workload.manifests import HTTP_ROUTE
+
+    assert deploy.ROUTE_NAME == HTTP_ROUTE
