@@ -20,7 +20,7 @@ def longest_suffix(environment: str) -> int:
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
 def test_every_name_satisfies_azure_rules(environment: str) -> None:
-    # Every listed environment leaves room for a derived suffix (stack/naming.py derived_suffix: 6 characters).
+    # Every listed environment leaves room for a derived suffix (naming.derived_suffix: 6 characters).
     room = longest_suffix(environment)
     assert room >= len(derived_suffix("owner/repo")), (environment, room)
     for suffix in ["ab", "m7k2", "a1b2c3", "a1b2c3d4e5f"[:room]]:

@@ -403,6 +403,16 @@ def test_registry_name_comes_from_the_stack_outputs(main: Workflow) -> None:
     job = main.jobs["build"]
     assert build_registry_problems(main, ENVIRONMENTS) == []
 
+    # The registry's resource id, which the next environment imports from, comes from the model (stack output
+    # registryId, read by each deploy job of its own stack), never assembled from variables.
+    for job_id in DEPLOYS.values():
+        own = step_named(main.jobs[job_id], "This environment's registry")
+        assert 'id="$(pulumi stack output registryId --stack "$STACK")"' in own.run
+        assert 'echo "id=$id"' in own.run and "/subscriptions/$" not in own.run
+    login = step_named(job, "Log in to ACR")
+    assert login.run == 'az acr login --name "$REGISTRY_NAME"'
+    assert "--username" not in main.text and "admin" not in login.run.replace("admin user", "")
+
 
 @pytest.mark.parametrize(
     ("old", "new", "problem"),
@@ -419,16 +429,6 @@ def test_negative_control_a_build_reading_a_named_stack_is_found(old: str, new: 
     edited = parse(text.replace(old, new), REPO_ROOT / ".github/workflows/main.yml")
     problems = build_registry_problems(edited, ENVIRONMENTS)
     assert any(problem in p for p in problems), problems
-
-    # The registry's resource id, which the next environment imports from, comes from the model (stack output
-    # registryId, read by each deploy job of its own stack), never assembled from variables.
-    for job_id in DEPLOYS.values():
-        own = step_named(main.jobs[job_id], "This environment's registry")
-        assert 'id="$(pulumi stack output registryId --stack "$STACK")"' in own.run
-        assert 'echo "id=$id"' in own.run and "/subscriptions/$" not in own.run
-    login = step_named(job, "Log in to ACR")
-    assert login.run == 'az acr login --name "$REGISTRY_NAME"'
-    assert "--username" not in main.text and "admin" not in login.run.replace("admin user", "")
 
 
 def test_build_runs_only_on_main(main: Workflow) -> None:
