@@ -640,9 +640,12 @@ def expand_calls(workflow: Workflow, directory: Path) -> Workflow:
     }
     if expanded:
         jobs = {
-            job_id: Job.parse(
-                job_id,
-                {**job.raw, "needs": [n for need in job.needs for n in expanded.get(need, [need])]},
+            job_id: dataclasses.replace(
+                Job.parse(
+                    job_id,
+                    {**job.raw, "needs": [n for need in job.needs for n in expanded.get(need, [need])]},
+                ),
+                written=job.written,
             )
             for job_id, job in jobs.items()
         }

@@ -156,7 +156,7 @@ def test_pr_runs_lint_test_and_drift(pr: Workflow) -> None:
 def test_pr_offline_plan_runs_for_forks_and_goes_to_the_summary(pr: Workflow) -> None:
     job = pr.jobs["offline-plan"]
     assert job.matrix["stack"] == list(ENVIRONMENTS)
-    assert job.condition is None and not job.needs
+    assert job.condition is None and job.needs == ("environments",)  # the list, for its matrix
     assert job.permissions == {"contents": "read"}
     script = step_named(job, "Offline plan").run
     assert 'make plan STACK="$STACK"' in script
@@ -702,7 +702,8 @@ def kubernetes_support_problems(drift: Workflow) -> list[str]:
     problems = []
     if job.matrix.get("stack") != list(ENVIRONMENTS) or job.strategy.get("fail-fast") is not False:
         problems.append("not every stack is checked on its own")
-    if job.condition is not None or job.needs:
+    # Only on the setup job that lists the environments (test_environment_matrices.py), no condition.
+    if job.condition is not None or job.needs != ("environments",):
         problems.append("the job depends on a condition or another job")
     # No Azure identity: the calendar is in the repository.
     if job.permissions != {"contents": "read"} or job.uses_action("azure/login") or pulumi_steps(job):
@@ -722,7 +723,7 @@ def kubernetes_support_problems(drift: Workflow) -> list[str]:
 def test_drift_schedule_turns_red_before_a_stacks_kubernetes_minor_leaves_aks_support(
     drift: Workflow,
 ) -> None:
-    assert set(drift.jobs) == {"drift", "kubernetes-support", "image-base-support"}
+    assert set(drift.jobs) == {"environments", "drift", "kubernetes-support", "image-base-support"}
     assert set(drift.triggers) == {"schedule", "workflow_dispatch"}
     assert kubernetes_support_problems(drift) == []
 
