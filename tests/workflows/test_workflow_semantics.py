@@ -458,7 +458,7 @@ def test_deploy_releases_the_built_digest(main: Workflow, job_id: str) -> None:
 
 def test_same_digest_flows_from_dev_to_prod(main: Workflow) -> None:
     dev, prod = main.jobs[DEV], main.jobs[PROD]
-    assert dev.env["STACK"] == "dev" and prod.env["STACK"] == "prod"
+    assert dev.env["STACK"] == ENVIRONMENTS[0] and prod.env["STACK"] == ENVIRONMENTS[-1]
     assert dev.env["IMAGE_DIGEST"] == prod.env["IMAGE_DIGEST"] == main.jobs[PREVIEW_PROD].env["IMAGE_DIGEST"]
     assert dev.env["IMAGE_DIGEST"] == DIGEST
     copy = step_named(prod, "Copy the same digest")
@@ -469,9 +469,9 @@ def test_same_digest_flows_from_dev_to_prod(main: Workflow) -> None:
     assert "latest" not in copy.run  # moved after the prod deploy succeeded
     assert '[[ "$imported" != "$IMAGE_DIGEST" ]]' in copy.run
     assert prod.steps.index(copy) < prod.steps.index(pulumi_steps(prod, "up")[0])
-    # From the environment before prod: dev's call's output, which is its deploy job's registry step.
-    assert prod.env["SOURCE_REGISTRY_ID"] == "${{ needs.deploy-dev.outputs.registry-id }}"
-    assert prod.env["SOURCE_ENVIRONMENT"] == "dev" and "SOURCE_REGISTRY_ID" in dev.env
+    # From the environment before prod: that call's output, which is its deploy job's registry step.
+    assert prod.env["SOURCE_REGISTRY_ID"] == f"${{{{ needs.deploy-{BEFORE_PROD}.outputs.registry-id }}}}"
+    assert prod.env["SOURCE_ENVIRONMENT"] == BEFORE_PROD and "SOURCE_REGISTRY_ID" in dev.env
     assert not any(
         "az acr import --name" in (s.run or "") for s in dev.steps
     )  # the first one imports nothing
