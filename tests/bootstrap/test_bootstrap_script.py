@@ -18,10 +18,12 @@ from pathlib import Path
 import pytest
 
 from offline.engine import OfflinePlan, run_stack
+from stack.config import load_stack_config
 from stack.environments import ENVIRONMENTS
-from stack.files import REPO_ROOT
+from stack.files import REPO_ROOT, read_stack
 from stack.naming import StateBackendNames
 from stack.providers import RESOURCE_PROVIDERS
+from stack.quota import REGIONAL_TOTAL, pools, vcpus_needed
 from tests.github_model import Environment, Run
 
 # Slow (the bootstrap script against stub CLIs): `make test-fast` leaves the module out.
@@ -97,6 +99,20 @@ SKUS = [
 ]
 
 
+def _enough() -> dict[str, int]:
+    """A subscription's quota that covers every listed environment's pools with their surge (stack/quota.py),
+    and never less than 100 vCPUs per family and 350 for the region: a new environment adds its need."""
+    configs = [load_stack_config(e, read_stack(e).config) for e in ENVIRONMENTS]
+    need, _ = vcpus_needed([pool for config in configs for pool in pools(config)], SKUS)
+    return {
+        "standardDDSv5Family": max(100, need["standardDDSv5Family"]),
+        REGIONAL_TOTAL: max(350, need[REGIONAL_TOTAL]),
+    }
+
+
+ENOUGH = _enough()
+
+
 def _usage(family_limit: int) -> list[dict[str, object]]:
     def usage(name: str, localized: str, limit: int) -> dict[str, object]:
         return {
@@ -108,7 +124,7 @@ def _usage(family_limit: int) -> list[dict[str, object]]:
 
     return [
         usage("standardDDSv5Family", "Standard DDSv5 Family vCPUs", family_limit),
-        usage("cores", "Total Regional vCPUs", 350),
+        usage(REGIONAL_TOTAL, "Total Regional vCPUs", ENOUGH[REGIONAL_TOTAL]),
     ]
 
 
@@ -190,7 +206,7 @@ def _run(
     for name, value in outputs.items():
         (answers / f"{name}.json").write_text(json.dumps(value))
     (answers / "skus.json").write_text(json.dumps(SKUS))
-    family_limit = int((extra_env or {}).get("QUOTA", "100"))
+    family_limit = int((extra_env or {}).get("QUOTA", ENOUGH["standardDDSv5Family"]))
     (answers / "usage.json").write_text(json.dumps(_usage(family_limit)))
     env = {
         "OUTPUTS": str(answers),
@@ -707,7 +723,7 @@ def test_preflight_stops_before_anything_is_created(
 def test_the_committed_placeholder_group_gets_no_grant(
     tmp_path: Path, plans: dict[str, OfflinePlan], bootstrap_outputs: dict[str, object]
 ) -> None:
-    # Negative control of the preflight (names free, quota 100 vCPUs per family) and of the grant: the
+    # Negative control of the preflight (names free, quota enough for the pools) and of the grant: the
     # committed files name no real operators' group, so the run goes on and grants nobody a Kubernetes role.
     result, calls = _run(tmp_path, bootstrap_outputs, plans=plans)
     assert result.returncode == 0, result.stderr
