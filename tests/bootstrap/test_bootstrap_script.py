@@ -19,7 +19,7 @@ import pytest
 
 from offline.engine import OfflinePlan, run_stack
 from stack.config import load_stack_config
-from stack.environments import ENVIRONMENTS
+from stack.environments import ENVIRONMENTS, image_importer
 from stack.files import REPO_ROOT, read_stack
 from stack.naming import StateBackendNames
 from stack.providers import RESOURCE_PROVIDERS
@@ -76,7 +76,8 @@ case "$(basename "$0") $*" in
   "gh api --method PUT "*) { echo "$*"; cat; } >> "$CALLS.put" ;;
   "gh api repos/"*" --jq .visibility") echo "${VISIBILITY:-private}" ;;
   "gh api orgs/"*) echo "${ORG_PLAN:-}" ;;
-  "pulumi up --stack "[dp]*|"pulumi preview --stack "[dp]*)
+  "pulumi up --stack main "*|"pulumi preview --stack main "*) ;;  # the bootstrap project itself
+  "pulumi up --stack "*|"pulumi preview --stack "*)  # an environment of stack/environments.txt
     stack="$3"
     program="$stack"  # the program registers only its registry stage when bootstrap asks for it
     [ "${MUSE_BOOTSTRAP_STAGE:-}" = registry ] && program="$stack-registry"
@@ -139,10 +140,10 @@ def _registry_stage(stack: str) -> OfflinePlan:
         previous = os.environ.get("MUSE_BOOTSTRAP_STAGE")
         os.environ["MUSE_BOOTSTRAP_STAGE"] = "registry"
         try:
-            # Step 3 of the script has set muse:imagePushPrincipalId (and, on dev, imageImportPrincipalId:
-            # prod's deployer) before step 4 runs.
+            # Step 3 of the script has set muse:imagePushPrincipalId (and, where a next environment imports
+            # from this one, imageImportPrincipalId: that one's deployer) before step 4 runs.
             overrides = {"muse:imagePushPrincipalId": DEPLOY_PRINCIPAL}
-            if stack == "dev":
+            if image_importer(stack) is not None:
                 overrides["muse:imageImportPrincipalId"] = IMPORT_PRINCIPAL
             _REGISTRY_STAGES[stack] = run_stack(stack, overrides=overrides)
         finally:
@@ -385,7 +386,9 @@ def test_registry_stage_without_the_guard_deletes_a_deployed_stack(
     )
     end = original.index('echo "== 5/5')
     unguarded = (
-        'for env in dev prod; do\n  MUSE_BOOTSTRAP_STAGE=registry pulumi up --stack "$env" --yes\ndone\n\n'
+        'for env in "${environments[@]}"; do\n'
+        '  MUSE_BOOTSTRAP_STAGE=registry pulumi up --stack "$env" --yes\n'
+        "done\n\n"
     )
     copy = tmp_path / "scripts" / "bootstrap.sh"
     copy.parent.mkdir()
@@ -412,7 +415,7 @@ def test_targeting_only_the_registry_fails_on_a_fresh_stack_as_the_engine_does(
     end = original.index('echo "== 5/5')
     old_step = (
         'echo "== 4/5 registries only"\n'
-        "for env in dev prod; do\n"
+        'for env in "${environments[@]}"; do\n'
         '  pulumi up --stack "$env" --yes \\\n'
         '    --target "urn:pulumi:$env::muse::muse:azure:ContainerRegistry\\$azure-native:containerregistry:'
         'Registry::registry"\n'
