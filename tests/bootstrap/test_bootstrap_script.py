@@ -285,12 +285,15 @@ def test_fresh_subscription_gets_a_locked_down_state_backend_then_the_stacks(
         assert expected is not None and line.endswith(f"| {expected.backend_url}"), line
     for env, names in ENV_STATE.items():
         assert f"pulumi stack select {env} --create --secrets-provider {names.secrets_provider}" in calls
-    build = bootstrap_outputs["stackConfig"]["dev"]["muse:imagePushPrincipalId"]  # type: ignore[index]
-    importer = bootstrap_outputs["stackConfig"]["dev"]["muse:imageImportPrincipalId"]  # type: ignore[index]
+    # Each environment's stack config from the bootstrap's output, in the list's order: the first one's
+    # pusher, and on each with a next environment that one's importer.
+    config: dict[str, dict[str, str]] = bootstrap_outputs["stackConfig"]  # type: ignore[assignment]
     assert [c for c in calls if c.startswith("pulumi config set")] == [
-        f"pulumi config set --stack dev muse:imagePushPrincipalId {build}",
-        f"pulumi config set --stack dev muse:imageImportPrincipalId {importer}",
+        f"pulumi config set --stack {env} {key} {value}"
+        for env in ENVIRONMENTS
+        for key, value in config[env].items()
     ]
+    assert config[ENVIRONMENTS[0]]["muse:imagePushPrincipalId"]
     # Without --github, gh only reads the subject prefix (no answer here: the configured one is used).
     assert [c for c in calls if c.startswith("gh ")] == [
         "gh api repos/muse-platform/muse/actions/oidc/customization/sub"
@@ -310,7 +313,7 @@ def test_rerun_creates_nothing_that_exists(
     ]
     # Only the idempotent container creates remain (they report created: false when it exists).
     assert creates == [c for c in calls if c.startswith("az storage container create")]
-    assert len(creates) == 3
+    assert len(creates) == 1 + len(ENVIRONMENTS)  # the bootstrap's container and one per environment
 
 
 def test_github_environments_and_variables_are_set_when_asked(
@@ -347,7 +350,8 @@ def test_first_deploy_creates_exactly_the_registry_stage_under_the_engine_rule(
         stage = _registry_stage(stack)
         grants = {r.name: r for r in stage.of_type("azure-native:authorization:RoleAssignment")}
         # dev's registry also lets prod's deployer read it: prod's first import needs no dev deploy first.
-        expected = {"image-push-acr-push"} | ({"image-import-acr-import-source"} if stack == "dev" else set())
+        imported = image_importer(stack) is not None  # a next environment imports from this registry
+        expected = {"image-push-acr-push"} | ({"image-import-acr-import-source"} if imported else set())
         assert set(grants) == expected
         assert f"pulumi up --stack {stack} --yes" in calls
         # What the engine created on the fresh stack: the registry, its component, the build identity's
