@@ -208,6 +208,7 @@ def platform_and_workload(vault: SecretVault) -> None:
     if watch.prometheus is not None:
         pulumi.export("prometheusQueryEndpoint", watch.prometheus.query_endpoint)
     pulumi.export("museEvaluateChecks", workload.evaluate_checks)
+    pulumi.export("museCanaryLoad", workload.canary_load)
     # The Gateway's public IP: the address the DNS record of muse:ingressHost points at (docs/runbook.md).
     pulumi.export("museGatewayAddress", workload.gateway_address)
     if gateway_tls_client_id is not None:

@@ -100,6 +100,7 @@ NOT_OUTPUTS: dict[str, str] = {
     "museCanary": "the release script's canary plan (muse:canarySteps, muse:canaryStepSeconds)",
     "museRouteUrn": "a Pulumi URN of the Kubernetes HTTPRoute",
     "museEvaluateChecks": "Kubernetes Jobs the release script runs",
+    "museCanaryLoad": "the Kubernetes Job that loads the canary's candidate (empty without a candidate)",
 }
 
 # Child resources a role assignment may be scoped to without the program managing them (Azure does): the scope

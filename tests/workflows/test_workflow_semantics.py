@@ -53,7 +53,7 @@ READ_ONLY_SCRIPTS = {
 DEV, PREVIEW_PROD, PROD = "deploy-dev.deploy", "deploy-prod.preview", "deploy-prod.deploy"
 DEPLOY_CALL = (
     'exec scripts/ci/deploy.py --stack "$STACK" --image-tag "$IMAGE_DIGEST" --commit "$RELEASE_COMMIT" '
-    "--policy-pack policy"
+    "--policy-pack policy --canary"
 )
 
 

@@ -34,7 +34,7 @@ from components.muse_workload.manifests import (
     TLS_CERT_KEYVAULT_URI_OPTION,
     TLS_CERT_SERVICE_ACCOUNT_OPTION,
 )
-from offline.captured import CapturingMocks, StackPlan, plan_stack
+from offline.captured import CapturingMocks, StackPlan, committed_plan, plan_stack
 from offline.engine import OfflinePlan, RecordingMonitor, run_stack
 from offline.mocks import SUBSCRIPTION_ID
 from rbac.policies import FEDERATED_CREDENTIAL_TYPE, GITHUB_ISSUER, ISSUER_ALIAS
@@ -165,7 +165,10 @@ def stack_plans() -> dict[str, StackPlan]:
     """Each stack's plan with the config scripts/bootstrap.sh sets from the bootstrap output `stackConfig`."""
     plan, _ = bootstrap_plan()
     config = plan.outputs["stackConfig"].value
-    return {stack: plan_stack(stack, overrides=dict(values) or None) for stack, values in config.items()}
+    return {
+        stack: plan_stack(stack, overrides=dict(values)) if values else committed_plan(stack)
+        for stack, values in config.items()
+    }
 
 
 def role_definitions(plan: OfflinePlan) -> dict[str, RoleDefinition]:
@@ -883,9 +886,11 @@ def command_needs(
             command.detail,
         )
     elif command.kind == "kubectl-job":
-        # create the Job, read its status, read its pod's log (kubectl logs job/<name> finds the pod)
+        # create the Job, read its status, read its pod's log (kubectl logs job/<name> finds the pod); the
+        # canary's load Jobs are deleted again (`kubectl delete job -l muse.load=canary`, check_job.stop)
         yield ops.kubernetes_need(facts, "batch", "jobs", "write", command.key)
         yield ops.kubernetes_need(facts, "batch", "jobs", "read", command.key)
+        yield ops.kubernetes_need(facts, "batch", "jobs", "delete", command.key)
         yield ops.kubernetes_need(facts, "core", "pods", "read", command.key)
         yield ops.kubernetes_need(facts, "core", "pods/log", "read", command.key)
     elif command.kind == "monitor-query":

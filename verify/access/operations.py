@@ -412,8 +412,9 @@ COMMANDS: tuple[Command, ...] = (
     Command("kubectl rollout status", _words("kubectl", "rollout", "status"), "kubectl-read", "deployments"),
     Command("kubectl get deployment", _words("kubectl", "get", "deployment"), "kubectl-read", "deployments"),
     Command("kubectl get pods", _words("kubectl", "get", "pods"), "kubectl-read", "pods"),
-    # deploy.py's kubectl prefix for the release's end-to-end check (scripts/ci/check_job.py runs
-    # `create -f -` of the Job, `get job/<name>` and `logs job/<name>` with it).
+    # deploy.py's kubectl prefix for the release's end-to-end check and the canary's load
+    # (scripts/ci/check_job.py runs `create -f -` of the Job, `get job/<name>`, `logs job/<name>` and
+    # `delete job -l muse.load=canary` with it).
     Command("kubectl --kubeconfig", _words("kubectl", "--kubeconfig"), "kubectl-job", "jobs"),
     # The canary gate's token (scripts/ci/canary_gate.py az_token): it only asks for a token; what it is for,
     # the PromQL query of the environment's workspace, is the data action.
