@@ -1,6 +1,5 @@
-"""Muse on Azure: stack config -> stack/args.py -> components -> stack outputs.
-
-resource group (made by bootstrap/) holds:
+"""Muse on Azure: stack config -> stack/args.py -> components -> stack outputs. The resource group (made by
+bootstrap/) holds:
   container registry ◄── AcrPull ─── AKS kubelet identity
                      ◄── AcrPush ─── GitHub build identity (bootstrap output, dev only)
                      ◄── Reader ──── prod's GitHub deploy identity: az acr import (bootstrap output, dev only)
@@ -209,6 +208,7 @@ def platform_and_workload(vault: SecretVault) -> None:
     if watch.prometheus is not None:
         pulumi.export("prometheusQueryEndpoint", watch.prometheus.query_endpoint)
     pulumi.export("museEvaluateChecks", workload.evaluate_checks)
+    pulumi.export("museCanaryLoad", workload.canary_load)
     # The Gateway's public IP: the address the DNS record of muse:ingressHost points at (docs/runbook.md).
     pulumi.export("museGatewayAddress", workload.gateway_address)
     if gateway_tls_client_id is not None:

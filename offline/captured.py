@@ -56,9 +56,8 @@ class StackPlan:
 
 
 def plan_stack(stack: str, overrides: dict[str, Any] | None = None, label: str = "") -> StackPlan:
-    """`stack`'s plan; without overrides the committed one, computed once per process (committed_plan)."""
-    if not overrides and not label:
-        return committed_plan(stack)
+    """`stack`'s plan, run now: it sees the program as it is at this moment (a test may have patched it).
+    Callers that want the committed stack's plan and may share it take `committed_plan`."""
     return _plan_stack(stack, overrides, label)
 
 
@@ -100,7 +99,7 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
 @cache
 def all_plans() -> tuple[StackPlan, ...]:
     """Every stack's plan, then every variant's (computed once per process)."""
-    plans = [plan_stack(stack) for stack in stacks()]
+    plans = [committed_plan(stack) for stack in stacks()]
     for name, (stack, overrides) in VARIANTS.items():
         plans.append(plan_stack(stack, overrides, label=f"{stack}+{name}"))
     return tuple(plans)

@@ -2,24 +2,11 @@
 """The body of GitHub's "Create or update an environment" (PUT /repos/{owner}/{repo}/environments/{name}) that
 scripts/bootstrap.sh sends: deployments from `main` only, keeping the protection rules a person set in the UI.
 
-    gh api --paginate "repos/$repository/environments" | scripts/github_environment.py "$environment" | \
+    gh api --paginate "repos/$repository/environments" | scripts/github_environment.py "$environment" |
       gh api --method PUT "repos/$repository/environments/$environment" --input -
 
-The PUT body's fields are `wait_timer`, `prevent_self_review`, `reviewers` (`[{"type": "User"|"Team", "id":
-<int>}]`, nullable), `can_admins_bypass` and `deployment_branch_policy` (https://docs.github.com/en/rest/deployments/environments
-#create-or-update-an-environment). The environment ends up with the protection rules the body gives: a PUT
-without `reviewers` leaves it without required reviewers (a script that PUT only its branch policy removed
-reviewers set in the UI: ministryofjustice/modernisation-platform issue 4516). So the current environment
-(from "List environments" on stdin, `{"environments": [...]}` per page, pages back to back as `gh api
---paginate` prints them: its `protection_rules` of type `required_reviewers` with `reviewers[].{type,
-reviewer.id}` and `prevent_self_review`, and of type `wait_timer`; none when it does not exist yet) is merged
-in. Listing rather than getting the one environment: a missing one is an empty answer, not an error that
-could hide a failed request. A field the environment does not use is left out, not sent as a default: on a
-private repository without GitHub Enterprise the reviewer and timer rules are unavailable and GitHub refuses
-a body that carries them at all (422; alchemy-run/alchemy pull request 1373 describes it;
-docs/github-setup.md). Which environments wait for a reviewer is read from the stacks' tiers
-(stack.environments.requires_approval): run it with the project's .venv, as scripts/bootstrap.sh does.
-"""
+A PUT replaces the protection rules, so the current ones are merged in; a field the environment does not use
+is left out. Run it with the project's .venv. Why: docs/bootstrap.md#the-github-environment-body."""
 
 from __future__ import annotations
 

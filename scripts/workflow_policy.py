@@ -3,27 +3,10 @@
     .venv/bin/python scripts/workflow_policy.py check [FILE...]                  # exit 1 on any problem
     .venv/bin/python scripts/workflow_policy.py extract-run-blocks DIR [FILE...]  # for shellcheck
 
-scripts/lint-workflows.sh runs it after actionlint and zizmor. zizmor (`--persona auditor`, every finding
-fails; .github/zizmor.yml) already checks what used to be rules here, so they are gone: dangerous triggers
-(`pull_request_target`, `workflow_run`: dangerous-triggers), hash-pinned `uses:` and digest-pinned `docker://`
-images (unpinned-uses, unpinned-images), `actions/checkout` without `persist-credentials: false` (artipacked),
-any `${{ }}` expansion inside `run:` (template-injection), a missing or write-all workflow `permissions`
-(excessive-permissions). tests/workflows/test_workflow_tools.py shows zizmor flagging each of those defects.
-
-What stays here (each check says why no tool covers it):
-  - permissions: the workflow grants none (`permissions: {}`), each job states its own (a reusable
-    workflow's jobs are checked as the jobs of each call, with what the call grants), `id-token: write`
-    exactly for the jobs that log in to Azure, `pull-requests: write` only to comment, nothing else above
-    read;
-  - every job has `timeout-minutes`;
-  - every hash-pinned `uses:` names its release in a `# vX.Y.Z` comment;
-  - no dependency cache in a workflow that pushes images or deploys;
-  - every job that runs `pulumi up` holds its own job-level concurrency group that never cancels a running
-    one;
-  - no `secrets.*` (Azure authenticates with OIDC only).
-
-Workflows are read by verify/workflows.py, the project's one workflow parser.
-"""
+scripts/lint-workflows.sh runs it after actionlint and zizmor. Checked here: per-job permissions, timeouts,
+release comments on pinned actions, no dependency cache where images are pushed or deployed, a `pulumi up`
+concurrency group per job, no `secrets.*`. Workflows are read by verify/workflows.py. What zizmor covers
+instead, and why each rule stays: docs/architecture/ci-cd.md#workflow-rules-no-linter-has."""
 
 from __future__ import annotations
 

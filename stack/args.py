@@ -228,6 +228,7 @@ def workload_spec(
         gateway_min_replicas=len(config.availability_zones) if _zone_redundant(config) else None,
         candidate_image_tag=config.canary_image_tag,
         candidate_weight=config.canary_weight,
+        canary_step_seconds=config.canary_step_seconds,
     )
 
 

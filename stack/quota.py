@@ -3,34 +3,10 @@
     python -m cli.quota <list-usage.json> <list-skus.json> <stack>...
     python -m cli.quota --shape-change <list-usage.json> <list-skus.json> <stack>
 
-reads `az vm list-usage --location <region> --output json` and `az vm list-skus --location <region>
---resource-type virtualMachines --output json` (files, so the JSON is parsed here rather than split by a
-shell: knack's tsv output prints a flat list one value per line, microsoft/knack knack/output.py
-format_tsv / _TsvOutput.dump, commit 162e5993095f147e434bb09c2de195ad31251d9a), prints what is short and
-exits 1, or prints nothing and exits 0.
-
-What a pool needs at most: its node count (the autoscaler's maximum) plus the nodes an upgrade surges,
-ceil(MAX_SURGE of that count) (components/kubernetes_cluster.py). Each size counts against its list-skus
-`family` quota (e.g. standardDDSv5Family, summed over every size of that family) and once against the
-regional total `cores`. The vCPUs come from the size's list-skus capability `vCPUs`; a size the region does
-not offer this subscription (absent from list-skus without `--all`, Azure/azure-cli
-command_modules/vm/_params.py) is refused by name.
-
-A re-run: `currentValue` already counts the nodes a deployed stack's cluster runs, so asking for its
-maximum again would count it twice. The bootstrap passes only the stacks whose cluster does not exist yet
-(`az aks show` fails; scripts/bootstrap.sh): a deployed stack's pools are already inside `currentValue`.
-(A deployed cluster whose stack file has since raised its pool maximum is not checked here: the autoscaler
-reports the quota error when it scales.)
-
-A shape change of the user pools (VM size, zones, OS SKU, max pods, ...: components/kubernetes_cluster.py
-`pool_shape`) is not one surge node per pool: it creates a whole second generation of user pools beside the
-first and deletes the first only at the end of the update (the engine deletes what the program no longer
-registers last). So the bootstrap also prints, for each new cluster, what that second generation needs at
-the stack file's size (`shape_change_note`), and `--shape-change` checks a deployed stack before such a
-deploy: the new generation at its maximum, on top of `currentValue`, which already counts the old pools. A
-new pool surges nothing (AKS adds surge nodes on an upgrade, not on a create); the old pools' autoscaler
-growing during the change is not counted (it is bounded by their maximum, which they usually do not run at).
-"""
+A pool needs its maximum node count plus its upgrade surge, against its size's family and once against the
+regional `cores`; prints what is short and exits 1. The bootstrap checks only stacks without a cluster (a
+deployed one is already in `currentValue`); `--shape-change` checks a deployed stack before a pool-shape
+change, which creates a second generation of pools. Why: docs/bootstrap.md#vcpu-quota."""
 
 from __future__ import annotations
 

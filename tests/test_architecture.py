@@ -37,7 +37,6 @@ def lint_imports(project: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-# Slow (lint-imports over every package, a process each): `make test-fast` leaves these two out.
 def test_the_contract_covers_every_package_of_ours() -> None:
     """A new top-level package outside root_packages would escape every check of this module; tests/ and the
     Pulumi projects' scripts are not packages the contract governs."""
@@ -45,14 +44,13 @@ def test_the_contract_covers_every_package_of_ours() -> None:
     assert packages == set(CONFIG["root_packages"])
 
 
-@pytest.mark.slow
+# lint-imports runs in a process of its own (about 0.5 s each): cheap enough for the inner loop.
 def test_the_repository_keeps_its_import_contract() -> None:
     result = lint_imports(REPO_ROOT)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert f"Contracts: {len(CONFIG['contracts'])} kept, 0 broken" in result.stdout
 
 
-@pytest.mark.slow
 def test_a_wrong_arrow_breaks_the_contract(tmp_path: Path) -> None:
     """Negative control: the same contract over a skeleton of the packages, with two imports the wrong way."""
     shutil.copy(REPO_ROOT / "pyproject.toml", tmp_path / "pyproject.toml")

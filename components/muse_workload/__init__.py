@@ -23,7 +23,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.muse_workload import evaluate_check, manifests
+from components.muse_workload import canary_load, evaluate_check, manifests
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,6 +81,7 @@ _TYPED: dict[str, Callable[..., pulumi.CustomResource]] = {
     "poddisruptionbudget": k8s.policy.v1.PodDisruptionBudget,
     "horizontalpodautoscaler": k8s.autoscaling.v2.HorizontalPodAutoscaler,
     "networkpolicy": k8s.networking.v1.NetworkPolicy,
+    "checknetworkpolicy": k8s.networking.v1.NetworkPolicy,
     "metricssettings": k8s.core.v1.ConfigMap,
 }
 # Top-level manifest fields that are resource arguments (apiVersion and kind come with the typed resource).
@@ -207,6 +208,7 @@ class MuseWorkload(pulumi.ComponentResource):
         self.pod_disruption_budget = typed("poddisruptionbudget", options(ns))
         self.autoscaler = typed("horizontalpodautoscaler", options(ns, self.deployment))
         self.network_policy = typed("networkpolicy", options(ns))
+        typed("checknetworkpolicy", options(ns))  # the release's check and load pods
         # The metrics add-on's settings (kube-system): scrape the annotated pods of this namespace.
         self.metrics_settings = typed("metricssettings", options())
 
@@ -216,11 +218,16 @@ class MuseWorkload(pulumi.ComponentResource):
             lambda server: manifests.image_reference(server, spec.image_tag)
         )
         # What the release script's canary needs (scripts/ci/deploy.py reads the stack outputs): the route it
-        # moves the weights of, and the end-to-end check Job of each track, with the registry filled in.
+        # moves the weights of, the end-to-end check Job of each track and the candidate's load Job, with the
+        # registry filled in.
         self.route_urn: pulumi.Output[str] = self.http_route.urn
         tracks = [manifests.DEPLOYMENT] + ([manifests.CANDIDATE] if spec.candidate_image_tag else [])
         self.evaluate_checks: pulumi.Output[Any] = pulumi.Output.from_input(
             {track: _with_outputs(evaluate_check.job(spec, track), azure) for track in tracks}
+        )
+        # The candidate's load Job, one per canary step (canary_load.py); {} when no candidate is up.
+        self.canary_load: pulumi.Output[Any] = pulumi.Output.from_input(
+            _with_outputs(canary_load.job(spec), azure) if spec.candidate_image_tag else {}
         )
         # The Gateway is awaited until Programmed, when the controller has published its address.
         self.gateway_address: pulumi.Output[str] = self.gateway.status.apply(_gateway_address)

@@ -21,6 +21,8 @@ from typing import Any
 from components.muse_workload import manifests
 
 EXPECTED_POLICY = "MUSE-TAG-001"
+# The API token as the CSI driver mounts it from Key Vault (the check and the canary's load read it).
+TOKEN_FILE = f"{manifests.SECRETS_MOUNT}/{manifests.API_TOKEN.name}"
 REQUESTS = 20  # also gives the metric gate a signal in a window with no user traffic (dev)
 CANNED_INVENTORY: dict[str, Any] = {
     "schemaVersion": 1,
@@ -79,7 +81,7 @@ def job(spec: manifests.WorkloadSpec, track: str) -> dict[str, Any]:
     """The Job for `track` (manifests.DEPLOYMENT or manifests.CANDIDATE), run with that track's image."""
     image_tag = spec.candidate_image_tag if track == manifests.CANDIDATE else spec.image_tag
     pod = manifests.deployment(spec, track)["spec"]["template"]["spec"]
-    token_file = f"{manifests.SECRETS_MOUNT}/{manifests.API_TOKEN.name}"
+    token_file = TOKEN_FILE
     container = {
         "name": "evaluate-check",
         "image": manifests.image_reference(spec.azure.registry_login_server, image_tag),

@@ -290,6 +290,9 @@ class WorkloadSpec:
         Deployment and Service next to the stable ones. Default "": no canary, one Deployment.
     candidate_weight: the candidate's percent of the HTTPRoute's traffic (0-100); the stable Service gets the
         rest. Default 0: a candidate that is up but gets no user traffic yet.
+    canary_step_seconds: how long the release holds each canary step (stack config canaryStepSeconds); the
+        canary's load Job (canary_load.py) runs that long plus the gate's hold for data. Default 60: the
+        shortest step the stack config allows.
     """
 
     environment: str
@@ -307,6 +310,7 @@ class WorkloadSpec:
     gateway_min_replicas: int | None = None
     candidate_image_tag: str = ""
     candidate_weight: int = 0
+    canary_step_seconds: int = 60
 
     def __post_init__(self) -> None:
         if not 0 <= self.candidate_weight <= 100:
@@ -981,6 +985,40 @@ def network_policy(spec: WorkloadSpec) -> dict[str, Any]:
     }
 
 
+def check_network_policy(spec: WorkloadSpec) -> dict[str, Any]:
+    """What the release's own pods (the end-to-end check and the canary's load, EVALUATE_CHECK_LABEL) reach:
+    the Muse pods on PORT (the candidate's or the stable Service resolves to them) and cluster DNS, nothing
+    else - not the node's metadata endpoint, not the internet; nothing reaches them. The Key Vault token they
+    read is mounted by the CSI driver on the node, so they need no route to Azure themselves."""
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _metadata(spec, f"{APP}-release-checks"),
+        "spec": {
+            "podSelector": {"matchLabels": dict(EVALUATE_CHECK_LABEL)},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [],
+            "egress": [
+                {
+                    "to": [{"podSelector": {"matchLabels": _part_of()}}],
+                    "ports": [{"protocol": "TCP", "port": PORT}],
+                },
+                {
+                    "to": [
+                        {
+                            "namespaceSelector": {
+                                "matchLabels": {"kubernetes.io/metadata.name": DNS_NAMESPACE}
+                            },
+                            "podSelector": {"matchLabels": dict(DNS_LABELS)},
+                        }
+                    ],
+                    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+                },
+            ],
+        },
+    }
+
+
 # name -> builder, in apply order (the namespaces first, the objects pods need before the Deployment). A
 # builder that returns None has no object for that spec (the TLS objects without an ingress host).
 BUILDERS: dict[str, Callable[[WorkloadSpec], dict[str, Any] | None]] = {
@@ -1002,6 +1040,7 @@ BUILDERS: dict[str, Callable[[WorkloadSpec], dict[str, Any] | None]] = {
     "horizontalpodautoscaler": horizontal_pod_autoscaler,
     "candidatehorizontalpodautoscaler": candidate_horizontal_pod_autoscaler,
     "networkpolicy": network_policy,
+    "checknetworkpolicy": check_network_policy,
     "metricssettings": metrics_settings,
 }
 

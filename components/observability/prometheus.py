@@ -52,7 +52,7 @@ class ManagedPrometheus:
         """The workspace's Prometheus query endpoint, what the release's canary gate queries
         (`https://<name>-<id>.<region>.prometheus.monitor.azure.com`): the read-only
         `properties.metrics.prometheusQueryEndpoint` of Microsoft.Monitor/accounts@2023-04-03
-        (export/arm_types/), which azure-native flattens to `metrics`."""
+        (verify/arm_types/), which azure-native flattens to `metrics`."""
         return self.workspace.metrics.apply(lambda metrics: metrics.prometheus_query_endpoint)
 
 

@@ -1830,7 +1830,7 @@ resource museWorkloadSecretsUser 'Microsoft.Authorization/roleAssignments@2022-0
 
 // ---- Outputs
 
-// The Pulumi stack outputs not here: kubeconfig (a secret; `az aks get-credentials` gives it); museCanary (the release script's canary plan (muse:canarySteps, muse:canaryStepSeconds)); museDeployment (a Kubernetes Deployment); museEvaluateChecks (Kubernetes Jobs the release script runs); museGatewayAddress (the Kubernetes Gateway's address); museImage (the Kubernetes Deployment's image (muse:imageTag, which CI sets to the pushed digest)); museRouteUrn (a Pulumi URN of the Kubernetes HTTPRoute); museUrl (the Kubernetes Gateway's address or ingressHost); userPoolNames (the Pulumi program's user pool generations (stack/deployed.py); `az aks nodepool list` gives them).
+// The Pulumi stack outputs not here: kubeconfig (a secret; `az aks get-credentials` gives it); museCanary (the release script's canary plan (muse:canarySteps, muse:canaryStepSeconds)); museCanaryLoad (the Kubernetes Job that loads the canary's candidate (empty without a candidate)); museDeployment (a Kubernetes Deployment); museEvaluateChecks (Kubernetes Jobs the release script runs); museGatewayAddress (the Kubernetes Gateway's address); museImage (the Kubernetes Deployment's image (muse:imageTag, which CI sets to the pushed digest)); museRouteUrn (a Pulumi URN of the Kubernetes HTTPRoute); museUrl (the Kubernetes Gateway's address or ingressHost); userPoolNames (the Pulumi program's user pool generations (stack/deployed.py); `az aks nodepool list` gives them).
 output clusterName string = cluster.name
 output keyVaultName string = vault.name
 output keyVaultUri string = vault.properties.vaultUri

@@ -51,3 +51,31 @@ def run(
             return succeeded not in ("", "0"), f"{name}: {text}"
         sleep(poll)
     return False, f"{name} did not finish within {timeout:.0f} s"
+
+
+# --- the canary's load (components/muse_workload/canary_load.py, stack output `museCanaryLoad`) -------------
+
+LOAD_SELECTOR = "muse.load=canary"  # canary_load.LOAD_LABEL, on the Job itself (never on the check Jobs)
+
+
+def start(job: dict[str, Any], *, kubectl: list[str]) -> str:
+    """Create one step's load Job and return its name (`job.batch/<name>`); it runs on its own."""
+    created = _kubectl(kubectl, "create", "-f", "-", "-o", "name", stdin=json.dumps(job))
+    if created.returncode != 0:
+        raise RuntimeError(f"kubectl create of the load Job failed: {created.stderr.strip()[-500:]}")
+    return created.stdout.strip()
+
+
+def stop(namespace: str, *, kubectl: list[str]) -> tuple[bool, str]:
+    """Delete every load Job of the namespace, this run's and any a killed run left, with their pods.
+
+    By label, not by name, so a Job whose `create` answer was lost, or a killed run's, goes too.
+    `--wait=false` returns once the API server accepted the deletion: it never holds an abort or a
+    cancellation (the runner gives a cancelled job a few seconds). Background cascading deletes the pods
+    after the Job (the kubectl default, written out); a pod that outlives a failed delete still ends at the
+    Job's activeDeadlineSeconds."""
+    deleted = _kubectl(
+        kubectl, "delete", "job", "-n", namespace, "-l", LOAD_SELECTOR, "--cascade=background",
+        "--wait=false", "--ignore-not-found",
+    )  # fmt: skip
+    return deleted.returncode == 0, (deleted.stdout or deleted.stderr).strip()[-500:]

@@ -461,6 +461,19 @@ class CommandTools:
     def end_to_end(self, job: dict[str, Any]) -> tuple[bool, str]:
         return check_job.run(job, kubectl=self._kubectl())
 
+    def start_load(self, job: dict[str, Any], weight: int) -> None:
+        name = check_job.start(job, kubectl=self._kubectl())
+        print(f"canary: load for the {weight} % step: {name}", flush=True)
+
+    def stop_load(self, job: dict[str, Any]) -> None:
+        # Never raises: it runs in the release's finally, also on a signal; a Job it misses ends at its
+        # activeDeadlineSeconds.
+        try:
+            ok, detail = check_job.stop(job["metadata"]["namespace"], kubectl=self._kubectl())
+        except (OSError, subprocess.SubprocessError) as error:
+            ok, detail = False, f"{type(error).__name__}: {error}"
+        print(f"canary: load deleted: {detail}" if ok else f"canary: deleting the load failed: {detail}")
+
     def verify(self, checks: dict[str, Any], track: str) -> list[Step]:
         steps = [run("rollout check", [str(HERE / "verify-rollout.sh"), self.stack])]
         url, address = stack_output(self.stack, "museUrl"), stack_output(self.stack, "museGatewayAddress")

@@ -11,6 +11,11 @@
    config canarySteps, canaryStepSeconds), each moved by `pulumi up --target <the HTTPRoute's URN>` after
    `pulumi config set muse:canaryWeight`, so Pulumi stays the owner of the route; the gate
    (canary_gate.py) reads the candidate's metrics from the environment's Azure Monitor workspace.
+   Each step starts its own load Job (stack output `museCanaryLoad`, components/muse_workload/
+   canary_load.py: ~2 valid requests/s straight to the candidate's Service) right after the weight moved,
+   before the step's checks, and deletes it when the step ends; the load is deleted again whatever ends the
+   canary (promotion, abort, an exception, SIGINT/SIGTERM), so it never outlives the canary by more than its
+   own activeDeadlineSeconds. Without it dev, which has no users, would never show the gate a request.
 3. Promote: `muse:imageTag=<new>`, the canary keys cleared, `pulumi up --refresh`: the stable Deployment rolls
    to the new image while the candidate serves, the route returns to the stable Service once that rollout is
    ready (the route depends on it), and the candidate's objects are deleted. Then the rollout check, the
@@ -59,6 +64,8 @@ class Tools(Protocol):
     def outputs(self) -> dict[str, Any]: ...
     def verify(self, checks: dict[str, Any], track: str) -> list[Result]: ...
     def end_to_end(self, job: dict[str, Any]) -> tuple[bool, str]: ...
+    def start_load(self, job: dict[str, Any], weight: int) -> None: ...
+    def stop_load(self, job: dict[str, Any]) -> None: ...
     def sample(self, version: str, window_seconds: int) -> Sample: ...
     def converged(self, cwd: str | None = None) -> Result: ...
     def checkout(self, commit: str) -> str: ...
@@ -89,7 +96,35 @@ def canary_config(image: str, weight: int, stable: str) -> dict[str, str]:
     return {"muse:imageTag": stable, "muse:canaryImageTag": image, "muse:canaryWeight": str(weight)}
 
 
+@dataclass
+class Load:
+    """One canary step's load Job at a time (stack output museCanaryLoad; {}: none)."""
+
+    tools: Tools
+    job: dict[str, Any] = field(default_factory=dict)
+    running: bool = False
+
+    def start(self, weight: int) -> None:
+        if self.job:
+            self.running = True  # before the create: a create cut short may still have made the Job
+            self.tools.start_load(self.job, weight)
+
+    def stop(self) -> None:
+        if self.running:
+            self.tools.stop_load(self.job)
+            self.running = False
+
+
 def release(ctx: Context, tools: Tools) -> tuple[str, list[str]]:
+    load = Load(tools)
+    try:
+        return _release(ctx, tools, load)
+    finally:
+        # Whatever ended the release - promotion, abort, an exception, a signal - the load goes with it.
+        load.stop()
+
+
+def _release(ctx: Context, tools: Tools, load: Load) -> tuple[str, list[str]]:
     message = f"main {ctx.commit}"
     route = ""
     checks: dict[str, Any] = {}
@@ -100,7 +135,9 @@ def release(ctx: Context, tools: Tools) -> tuple[str, list[str]]:
             step = tools.up(message)
         ctx.say(f"- candidate up (`{ctx.image}` next to `{ctx.previous}`, no traffic): {step.describe()}")
         outputs = tools.outputs()
-        route, checks = str(outputs.get("museRouteUrn") or ""), dict(outputs.get("museEvaluateChecks") or {})
+        route = str(outputs.get("museRouteUrn") or "")
+        checks.update(outputs.get("museEvaluateChecks") or {})
+        load.job = dict(outputs.get("museCanaryLoad") or {})
         ctx.checks = checks
         if not step.ok:
             return abort(ctx, tools, route, "the candidate up failed")
@@ -113,15 +150,21 @@ def release(ctx: Context, tools: Tools) -> tuple[str, list[str]]:
         )
         if not route or "muse-candidate" not in checks:
             return abort(ctx, tools, route, "the stack outputs name no route or no candidate check")
+        if not load.job:
+            ctx.say("- no load Job in the stack outputs (museCanaryLoad): the gate sees user traffic only")
 
         class Ops:
             def set_weight(self, weight: int) -> None:
+                # The previous step's load ends with it; this step's starts once its weight is in place,
+                # before its end-to-end check and its gate checks.
+                load.stop()
                 ctx.supervisor.check()
                 moved = tools.config_set({"muse:canaryWeight": str(weight)})
                 if moved.ok:
                     moved = tools.up(message, target=route)
                 if not moved.ok:
                     raise RuntimeError(f"moving the weight to {weight} %: {moved.describe()}")
+                load.start(weight)
 
             def sample(self) -> Sample:
                 ctx.supervisor.check()
@@ -136,6 +179,7 @@ def release(ctx: Context, tools: Tools) -> tuple[str, list[str]]:
             log=lambda text: print(f"canary: {text}", flush=True),
         )  # fmt: skip
         ctx.lines += [f"  - {at:.0f} s: {text}" for at, text in outcome.events]
+        load.stop()  # the last step's: gone before the promotion or the abort moves anything
         if not outcome.promoted:
             return abort(ctx, tools, route, outcome.reason)
         ctx.supervisor.check()

@@ -41,9 +41,13 @@ def test_the_list_holds_the_api_token_under_its_historic_names() -> None:
     assert SECOND.grant == "muse-workload-muse-signing-key"
 
 
-def test_every_listed_secret_is_forbidden_to_every_ci_identity_and_shown(model: Model) -> None:
+def test_every_listed_secret_is_forbidden_to_every_ci_identity_and_shown(
+    model: Model, monkeypatch: pytest.MonkeyPatch
+) -> None:
     github = {key for key, identity in model.identities.items() if identity.kind == "github"}
-    found = prohibitions(model.stacks, model.identities, (*SECRETS, SECOND))
+    monkeypatch.setattr(manifests, "SECRETS", (*SECRETS, SECOND))
+    # The model's own default (what build() calls), not a list handed in: it must read SECRETS.
+    found = prohibitions(model.stacks, model.identities)
     extended = replace(model, prohibitions=found)
     result = evaluate(extended)
     assert not result.violations

@@ -82,7 +82,7 @@ def admits(rules: list[dict[str, Any]], key: str, peer: Any, port: int, protocol
 
 
 def _policy(plan: OfflinePlan) -> dict[str, Any]:
-    return dict(plan.one(NETWORK_POLICY).get("spec"))
+    return dict(plan.one(NETWORK_POLICY, "muse-networkpolicy").get("spec"))
 
 
 def _gateway_proxies(plan: OfflinePlan) -> tuple[dict[str, str], dict[str, str]]:

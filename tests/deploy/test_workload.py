@@ -93,6 +93,7 @@ def test_every_kubernetes_object_goes_through_the_clusters_provider(plan: Offlin
         ("PodDisruptionBudget", app, "muse"),
         ("HorizontalPodAutoscaler", app, "muse"),
         ("NetworkPolicy", app, "muse-ingress"),
+        ("NetworkPolicy", app, "muse-release-checks"),  # the end-to-end check and canary load pods
         # The metrics add-on's settings: the one object outside Muse's namespaces (it lives with the add-on).
         ("ConfigMap", "kube-system", "ama-metrics-settings-configmap"),
     }
@@ -401,7 +402,7 @@ def test_autoscaler_and_disruption_budget(plan: OfflinePlan) -> None:
 
 def test_the_gateway_routes_to_the_service_and_only_its_pods_reach_muse(plan: OfflinePlan) -> None:
     names = _names(plan.stack)
-    service, policy = plan.one(SERVICE), plan.one(NETWORK_POLICY)
+    service, policy = plan.one(SERVICE), plan.one(NETWORK_POLICY, "muse-networkpolicy")
     gateway, route = plan.one(GATEWAY), _named(plan, HTTP_ROUTE, "muse")
     assert service.get("spec.type") == "ClusterIP"
     assert service.get("spec.selector") == plan.one(DEPLOYMENT).get("spec.selector.matchLabels")
@@ -578,8 +579,10 @@ def test_only_objects_holding_an_azure_value_depend_on_azure_resources(plan: Off
         deps = plan.one(type_token, name).depends_on
         return {plan.by_urn(urn).type for urn in deps if plan.by_urn(urn).type.startswith("azure-native:")}
 
-    for plain in (SERVICE, PDB, HPA, NETWORK_POLICY):
+    for plain in (SERVICE, PDB, HPA):
         assert azure_types(plain) == set(), plain
+    for policy in plan.of_type(NETWORK_POLICY):  # Muse's and the release pods'
+        assert azure_types(NETWORK_POLICY, policy.name) == set(), policy.name
     for config_map in plan.of_type(CONFIG_MAP):  # the service's env and the Gateway's options
         assert azure_types(CONFIG_MAP, config_map.name) == set(), config_map.name
     for resource in plan.of_type(NAMESPACE) + plan.of_type(HTTP_ROUTE):

@@ -2,7 +2,7 @@
 endpoint under the one name scripts/ci/deploy.py --canary reads.
 
 The value is read-only in Azure: `properties.metrics.prometheusQueryEndpoint` of Microsoft.Monitor/accounts
-(export/arm_types/microsoft.monitor/2023-04-03/accounts.json, flags 2 = ReadOnly), which the offline engine
+(verify/arm_types/microsoft.monitor/2023-04-03/accounts.json, flags 2 = ReadOnly), which the offline engine
 answers in the shape Azure returns it (offline/mocks.py `_metrics_and_probe`; the format of the example
 endpoints in MicrosoftDocs/azure-monitor-docs articles/azure-monitor/metrics/prometheus-api-promql.md at
 07fdcc58a1d4d49b5138d8bfbb9dc9999981775e: `https://<workspace>-<id>.<region>.prometheus.monitor.azure.com`).

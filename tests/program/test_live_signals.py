@@ -134,7 +134,7 @@ def test_muse_pods_are_scraped_on_the_metrics_port_and_only_the_scraper_may_reac
         settings.get("data")["pod-annotation-based-scraping"]
         == f'podannotationnamespaceregex = "{names.namespace}"'
     )
-    ingress = plan.one(POLICY).get("spec.ingress")
+    ingress = plan.one(POLICY, "muse-networkpolicy").get("spec.ingress")
     scraper = [rule for rule in ingress if rule["ports"] == [{"protocol": "TCP", "port": 9090}]]
     assert scraper and scraper[0]["from"][0]["podSelector"] == {"matchLabels": {"rsName": "ama-metrics"}}
     # Negative control: the Gateway's rule does not open the metrics port to the internet-facing proxy.

@@ -129,6 +129,7 @@ def test_stack_outputs(plan: OfflinePlan) -> None:
         "museCanary",
         "museRouteUrn",
         "museEvaluateChecks",
+        "museCanaryLoad",
         "prometheusQueryEndpoint",
         *(("gatewayTlsClientId",) if plan.stack == "prod" else ()),
     }
@@ -151,6 +152,7 @@ def test_stack_outputs(plan: OfflinePlan) -> None:
     assert plan.by_urn(outputs["museRouteUrn"].value).type.endswith(":HTTPRoute")
     checks = outputs["museEvaluateChecks"].value
     assert set(checks) == {"muse"}  # no candidate configured: only the stable track's check
+    assert outputs["museCanaryLoad"].value == {}  # no candidate, nothing to load
     image = checks["muse"]["spec"]["template"]["spec"]["containers"][0]["image"]
     assert image == outputs["museImage"].value  # the registry placeholder filled in
 

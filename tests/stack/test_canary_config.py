@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from components.muse_workload import canary_load
 from offline.engine import run_stack
 from tests.stack.refusal import assert_refused_before_any_resource
 
@@ -31,7 +32,14 @@ def test_a_canary_the_stepper_cannot_run_is_refused(overrides: dict[str, Any], k
 
 @pytest.mark.slow  # a program run
 def test_a_candidate_in_the_config_runs_next_to_the_stable_release() -> None:
-    plan = run_stack("prod", overrides={"muse:canaryImageTag": CANDIDATE, "muse:canaryWeight": "10"})
+    plan = run_stack(
+        "prod",
+        overrides={
+            "muse:canaryImageTag": CANDIDATE,
+            "muse:canaryWeight": "10",
+            "muse:canaryStepSeconds": "300",
+        },
+    )
     deployments = {d.name: d for d in plan.of_type("kubernetes:apps/v1:Deployment")}
     assert set(deployments) == {"muse-deployment", "muse-candidatedeployment"}
     image = deployments["muse-candidatedeployment"].get("spec.template.spec.containers.0.image")
@@ -48,3 +56,9 @@ def test_a_candidate_in_the_config_runs_next_to_the_stable_release() -> None:
         route.depends_on
     )
     assert set(plan.outputs["museEvaluateChecks"].value) == {"muse", "muse-candidate"}
+    # The candidate's load Job: its image and Service, the registry filled in, the step from config.
+    load = plan.outputs["museCanaryLoad"].value
+    container = load["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == image
+    assert container["command"][3].startswith("http://muse-candidate.")
+    assert float(container["command"][6]) == 300 + canary_load.HOLD_SECONDS  # the configured step, held

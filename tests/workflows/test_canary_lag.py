@@ -5,10 +5,16 @@ stand-in evaluates those three queries the way Prometheus does over the samples 
 (prometheus.io/docs/prometheus/latest/querying/functions/#increase: the difference between the first and the
 last sample in the range; fewer than two samples give an empty result).
 
+The candidate's traffic is the canary's load Job as the program renders it for dev
+(components/muse_workload/canary_load.py: its rate and duration read from the Job's command, its pod ended at
+activeDeadlineSeconds), started and deleted by scripts/ci/release_canary.py, plus the weight's share of any
+user traffic.
+
 What it shows: a good candidate is promoted, each step's evidence taken from data that can include the step's
 own traffic; a bad one is stopped in its first step; a candidate nobody sends traffic to is never promoted
 ("no data" holds the step, then aborts). Negative controls: without the settle time the lag makes a good
-candidate fail for lack of data; a gate that took no data as healthy would promote the silent one.
+candidate fail for lack of data; a gate that took no data as healthy would promote the silent one; the dev
+release without its load aborts "no data".
 """
 
 from __future__ import annotations
@@ -16,13 +22,19 @@ from __future__ import annotations
 import itertools
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts" / "ci"))
 
+import release_canary
 from canary import Outcome, Plan, run_canary
 from canary_gate import THRESHOLDS, Gate, Sample, queries, sample_from
+from engine import Supervisor
+
+from components.muse_workload import canary_load
+from stack.args import stack_workload_spec
 
 VERSION = "sha256:" + "d" * 64
 SCRAPE, LAG = THRESHOLDS.scrape_seconds, THRESHOLDS.ingestion_lag_seconds
@@ -40,36 +52,53 @@ class Clock:
         self.now += seconds
 
 
+def dev_load_job(step_seconds: int = STEP) -> dict[str, Any]:
+    """The load Job the dev stack renders for a candidate (stack output museCanaryLoad)."""
+    spec = replace(stack_workload_spec("dev"), candidate_image_tag=VERSION, canary_step_seconds=step_seconds)
+    return canary_load.job(spec)
+
+
 @dataclass
 class LaggingWorkspace:
-    """The candidate's pods and the workspace behind them. Traffic per second: `load_rps` of synthetic load
-    sent to the candidate from the first weight move on (what the deploy's load Job does), plus its weight's
-    share of `user_rps`; `failing` of it answers 5xx. Counters exist at 0 from the pod's start (the service
-    creates its series before any request)."""
+    """The candidate's pods and the workspace behind them. Traffic per second: the load Jobs running
+    (`start_load`/`stop_load`: a Job sends its command's rate from its start until its command's duration,
+    its activeDeadlineSeconds or its deletion, whichever comes first), plus the weight's share of
+    `user_rps`; `failing` of it answers 5xx. Counters exist at 0 from the pod's start (the service creates its
+    series before any request)."""
 
     clock: Clock
-    load_rps: float = 2.0
     user_rps: float = 0.0
     failing: float = 0.0
     weight: int = 0
-    started: float | None = None
     totals: list[tuple[float, float, float]] = field(default_factory=lambda: [(0.0, 0.0, 0.0)])
     weights: list[tuple[float, int]] = field(default_factory=list)
+    loads: list[list[float]] = field(default_factory=list)  # [start, end, requests per second]
+
+    def start_load(self, job: dict[str, Any], weight: int = 0) -> None:
+        command = job["spec"]["template"]["spec"]["containers"][0]["command"]
+        rate, seconds = float(command[5]), float(command[6])
+        seconds = min(seconds, float(job["spec"]["activeDeadlineSeconds"]))
+        self.loads.append([self.clock(), self.clock() + seconds, rate])
+
+    def stop_load(self, job: dict[str, Any] | None = None) -> None:
+        self._advance()
+        for load in self.loads:
+            load[1] = min(load[1], self.clock())
+
+    def _load_requests(self, start: float, end: float) -> float:
+        return sum(max(0.0, min(end, e) - max(start, s)) * rps for s, e, rps in self.loads)
 
     def _advance(self) -> None:
         """Scrape every SCRAPE seconds up to now: (scrape time, requests total, 5xx total)."""
         while self.totals[-1][0] + SCRAPE <= self.clock():
             at, requests, errors = self.totals[-1]
-            rps = (self.load_rps if self.started is not None else 0.0) + self.user_rps * self.weight / 100
-            new = rps * SCRAPE
+            new = self._load_requests(at, at + SCRAPE) + self.user_rps * self.weight / 100 * SCRAPE
             self.totals.append((at + SCRAPE, requests + new, errors + new * self.failing))
 
     def set_weight(self, weight: int) -> None:
         self._advance()
         self.weight = weight
         self.weights.append((self.clock(), weight))
-        if self.started is None:
-            self.started = self.clock()
 
     def end_to_end(self) -> tuple[bool, str]:
         return True, "200"
@@ -107,9 +136,31 @@ class BlindGate(Gate):
         return super().observe(sample)
 
 
-def run(workspace: LaggingWorkspace, plan: Plan, gate: Gate | None = None) -> Outcome:
+@dataclass
+class Stepped:
+    """The stepper's operations with each step's load as release_canary runs it (test_release_canary.py):
+    the previous step's load deleted, the weight moved, this step's load started. `job` {}: no load."""
+
+    workspace: LaggingWorkspace
+    job: dict[str, Any]
+
+    def set_weight(self, weight: int) -> None:
+        self.workspace.stop_load()
+        self.workspace.set_weight(weight)
+        if self.job:
+            self.workspace.start_load(self.job)
+
+    def sample(self) -> Sample:
+        return self.workspace.sample()
+
+    def end_to_end(self) -> tuple[bool, str]:
+        return self.workspace.end_to_end()
+
+
+def run(workspace: LaggingWorkspace, plan: Plan, gate: Gate | None = None, *, load: bool = True) -> Outcome:
+    ops = Stepped(workspace, dev_load_job() if load else {})
     return run_canary(
-        plan, workspace, gate or Gate(), clock=workspace.clock, sleep=workspace.clock.sleep,
+        plan, ops, gate or Gate(), clock=workspace.clock, sleep=workspace.clock.sleep,
         deadline=10_000, log=lambda _: None,
     )  # fmt: skip
 
@@ -140,16 +191,16 @@ def test_a_bad_candidate_is_stopped_in_its_first_step() -> None:
 
 
 def test_no_traffic_is_never_promoted_the_step_holds_then_aborts() -> None:
-    silent = LaggingWorkspace(Clock(), load_rps=0.0)
-    outcome = run(silent, LAGGED)
+    silent = LaggingWorkspace(Clock())
+    outcome = run(silent, LAGGED, load=False)
     assert not outcome.promoted and "no data" in outcome.reason
     assert [w for _, w in silent.weights] == [10]
     assert outcome.decided_at == LAGGED.longest_step_seconds  # held for the data, bounded
 
 
 def test_negative_control_a_gate_that_takes_no_data_as_healthy_promotes_the_silent_candidate() -> None:
-    silent = LaggingWorkspace(Clock(), load_rps=0.0)
-    assert run(silent, LAGGED, BlindGate()).promoted
+    silent = LaggingWorkspace(Clock())
+    assert run(silent, LAGGED, BlindGate(), load=False).promoted
 
 
 def test_negative_control_without_the_settle_time_the_lag_fails_a_good_candidate() -> None:
@@ -161,5 +212,110 @@ def test_negative_control_without_the_settle_time_the_lag_fails_a_good_candidate
 def test_negative_control_without_load_dev_has_no_signal_and_with_users_only_it_has() -> None:
     """The load is what gives dev a signal; prod's users alone would do (and the gate does not care whose
     requests they are, only that they are the candidate's)."""
-    assert not run(LaggingWorkspace(Clock(), load_rps=0.0), LAGGED).promoted
-    assert run(LaggingWorkspace(Clock(), load_rps=0.0, user_rps=20.0), LAGGED).promoted
+    assert not run(LaggingWorkspace(Clock()), LAGGED, load=False).promoted
+    assert run(LaggingWorkspace(Clock(), user_rps=20.0), LAGGED, load=False).promoted
+
+
+# --- the whole dev release, through release_canary, with the load Job the dev stack renders -----------------
+
+ROUTE = (
+    "urn:pulumi:dev::muse::muse:kubernetes:MuseWorkload$kubernetes:gateway.networking.k8s.io/v1:HTTPRoute::r"
+)
+
+
+@dataclass
+class Step:
+    what: str
+    ok: bool = True
+    output: str = ""
+
+    def describe(self) -> str:
+        return f"{self.what}: {'passed' if self.ok else 'failed'}"
+
+
+@dataclass
+class DevTools:
+    """release_canary.Tools over the lagging workspace: the candidate up, the targeted weight moves, the
+    load Jobs (`museCanaryLoad`: the dev stack's, or {} for the negative control), the gate's queries."""
+
+    workspace: LaggingWorkspace
+    load_job: dict[str, Any]
+    config: dict[str, str] = field(default_factory=dict)
+    log: list[str] = field(default_factory=list)
+
+    def config_set(self, values: dict[str, str], cwd: str | None = None) -> Step:
+        self.config.update(values)
+        return Step("pulumi config set")
+
+    def up(self, message: str, *, target: str | None = None, cwd: str | None = None) -> Step:
+        if target == ROUTE:
+            self.workspace.set_weight(int(self.config.get("muse:canaryWeight", "0")))
+        self.log.append("up" + (" --target" if target else "") + (" (rollback)" if cwd else ""))
+        return Step("pulumi up")
+
+    def outputs(self) -> dict[str, Any]:
+        check = {"spec": {"template": {"spec": {"containers": [{"image": VERSION}]}}}}
+        return {
+            "museRouteUrn": ROUTE,
+            "museCanary": {"steps": [10, 50, 100], "stepSeconds": STEP},
+            "museEvaluateChecks": {"muse": check, "muse-candidate": check},
+            "museCanaryLoad": self.load_job,
+        }
+
+    def verify(self, checks: dict[str, Any], track: str) -> list[Step]:
+        return [Step("rollout check")]
+
+    def end_to_end(self, job: dict[str, Any]) -> tuple[bool, str]:
+        return self.workspace.end_to_end()
+
+    def start_load(self, job: dict[str, Any], weight: int) -> None:
+        self.log.append(f"load {weight}")
+        self.workspace.start_load(job)
+
+    def stop_load(self, job: dict[str, Any]) -> None:
+        self.workspace.stop_load()
+
+    def sample(self, version: str, window_seconds: int) -> Sample:
+        assert version == VERSION
+        return sample_from(self.workspace.query, VERSION, window_seconds=window_seconds)
+
+    def converged(self, cwd: str | None = None) -> Step:
+        return Step("convergence check")
+
+    def checkout(self, commit: str) -> str:
+        return "/tmp/previous"
+
+
+def release(workspace: LaggingWorkspace, load_job: dict[str, Any]) -> tuple[str, list[str], DevTools]:
+    clock = workspace.clock
+    ctx = release_canary.Context(
+        stack="dev", image=VERSION, previous="sha256:" + "a" * 64, commit="2" * 40, previous_commit="1" * 40,
+        supervisor=Supervisor(deadline=10_000, clock=clock), hard_deadline=20_000, clock=clock,
+        sleep=clock.sleep,
+    )  # fmt: skip
+    tools = DevTools(workspace, load_job)
+    result, lines = release_canary.release(ctx, tools)
+    return result, lines, tools
+
+
+def test_the_dev_release_with_its_load_promotes_a_good_candidate() -> None:
+    workspace = LaggingWorkspace(Clock())  # dev: no users at all
+    result, lines, tools = release(workspace, dev_load_job())
+    assert result == release_canary.PROMOTED, lines
+    assert [e for e in tools.log if e.startswith("load")] == ["load 10", "load 50", "load 100"]
+    # every load was deleted when its step ended, none ran past the canary
+    assert all(end <= workspace.clock() for _, end, _ in workspace.loads)
+    assert any("holding for data" in line for line in lines)  # the evidence still waited for the lag
+
+
+def test_negative_control_the_dev_release_without_its_load_aborts_no_data() -> None:
+    workspace = LaggingWorkspace(Clock())
+    result, lines, tools = release(workspace, {})
+    assert result == release_canary.ABORTED
+    assert any("no data" in line for line in lines) and "up (rollback)" in tools.log
+
+
+def test_the_dev_release_with_its_load_stops_a_candidate_that_fails_its_requests() -> None:
+    workspace = LaggingWorkspace(Clock(), failing=0.05)  # 5 % of every request, the load's too
+    result, lines, _ = release(workspace, dev_load_job())
+    assert result == release_canary.ABORTED and any("bad checks in a row at 10 %" in line for line in lines)

@@ -9,6 +9,7 @@ the candidate; the previous commit's program has no candidate at all."""
 
 from __future__ import annotations
 
+import signal
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,10 @@ def job(image: str) -> dict[str, Any]:
     return {"spec": {"template": {"spec": {"containers": [{"image": image}]}}}}
 
 
+def load_job(image: str) -> dict[str, Any]:
+    return {"metadata": {"namespace": "muse", "labels": {"muse.load": "canary"}}, **job(image)}
+
+
 @dataclass
 class World:
     """The stack and cluster, and what each image does."""
@@ -59,6 +64,11 @@ class World:
     log: list[str] = field(default_factory=list)
     exposure: list[tuple[int, str]] = field(default_factory=list)  # (weight, candidate) at each check
     not_converged: bool = False
+    load_output: bool = True  # the candidate up exports museCanaryLoad
+    load_create_fails: bool = False
+    loads: list[str] = field(default_factory=list)  # load Jobs in the cluster (kubectl create / delete -l)
+    signal_at_check: int = 0  # the job gets SIGINT during this gate check (1-based; 0: never)
+    supervisor: Supervisor | None = None
 
     def serving(self) -> dict[str, int]:
         shares = {self.stable: 100 - self.weight}
@@ -70,6 +80,17 @@ class World:
 class Tools:
     def __init__(self, world: World) -> None:
         self.w = world
+
+    def start_load(self, job: dict[str, Any], weight: int) -> None:
+        assert job == load_job(self.w.candidate or "")
+        self.w.log.append(f"load start {weight}")
+        if self.w.load_create_fails:  # kubectl create refused (e.g. the identity lost its Job rights)
+            raise RuntimeError("kubectl create of the load Job failed: forbidden")
+        self.w.loads.append(f"muse-canary-load-{len(self.w.log)}")
+
+    def stop_load(self, job: dict[str, Any]) -> None:
+        self.w.log.append("load stop")  # delete -l muse.load=canary: every load Job, --ignore-not-found
+        self.w.loads.clear()
 
     def config_set(self, values: dict[str, str], cwd: str | None = None) -> Step:
         self.w.log.append(f"config {values}{' in ' + cwd if cwd else ''}")
@@ -99,10 +120,12 @@ class Tools:
         checks = {"muse": job(self.w.stable)}
         if self.w.candidate:
             checks["muse-candidate"] = job(self.w.candidate)
+        load = load_job(self.w.candidate) if self.w.candidate and self.w.load_output else {}
         return {
             "museRouteUrn": ROUTE,
             "museCanary": {"steps": [10, 50, 100], "stepSeconds": 60},
             "museEvaluateChecks": checks,
+            "museCanaryLoad": load,
         }
 
     def end_to_end(self, check: dict[str, Any]) -> tuple[bool, str]:
@@ -122,6 +145,9 @@ class Tools:
         # The look-back covers a 60 s step plus a scrape (30 s) and the ingestion lag (60 s).
         assert window_seconds == 150
         self.w.exposure.append((self.w.weight, version))
+        self.w.log.append(f"check {self.w.weight}")
+        if len(self.w.exposure) == self.w.signal_at_check and self.w.supervisor is not None:
+            self.w.supervisor._on_signal(signal.SIGINT, None)  # what the runner's cancel delivers
         requests = 1200 * self.w.weight / 100
         return Sample(requests, requests * self.w.error_ratio.get(version, 0.0), 0.05)
 
@@ -145,9 +171,10 @@ class Clock:
 
 def run(world: World, previous_commit: str | None = OLD_COMMIT) -> tuple[str, list[str]]:
     clock = Clock()
+    world.supervisor = Supervisor(deadline=10_000, clock=clock)
     ctx = release_canary.Context(
         stack="prod", image=NEW, previous=OLD, commit=NEW_COMMIT, previous_commit=previous_commit,
-        supervisor=Supervisor(deadline=10_000, clock=clock), hard_deadline=20_000,
+        supervisor=world.supervisor, hard_deadline=20_000,
         clock=clock, sleep=clock.sleep,
     )  # fmt: skip
     return release_canary.release(ctx, Tools(world))
@@ -227,3 +254,93 @@ def test_a_cancelled_job_starts_no_rollback(signal_name: str) -> None:
     result, lines = release_canary.release(ctx, Tools(world))
     assert result == release_canary.ABORTED and world.log == []
     assert any("stopped" in line for line in lines)
+
+
+# --- the canary's load (components/muse_workload/canary_load.py) -------------------------------------------
+
+
+def load_problems(log: list[str]) -> list[str]:
+    """What is wrong with the load in a release's log: a gate check without this step's load running, a
+    weight move or a rollback with the previous step's load still running, a load left at the end."""
+    found, running, weight = [], False, None
+    for index, entry in enumerate(log):
+        if entry.startswith("load start"):
+            running, weight = True, int(entry.split()[-1])
+        elif entry == "load stop":
+            running = False
+        elif entry.startswith("check ") and (not running or int(entry.split()[-1]) != weight):
+            found.append(f"{index}: {entry} without its step's load")
+        elif running and ("--target route" in entry or entry.startswith(("checkout", "up main"))):
+            found.append(f"{index}: {entry} while a step's load still runs")
+    if running:
+        found.append("the load outlived the release")
+    return found
+
+
+def test_each_step_runs_its_own_load_during_its_checks_and_nothing_is_left() -> None:
+    world = World()
+    result, lines = run(world)
+    assert result == release_canary.PROMOTED, lines
+    assert [e for e in world.log if e.startswith("load start")] == [
+        "load start 10", "load start 50", "load start 100",
+    ]  # fmt: skip
+    assert load_problems(world.log) == [] and world.loads == []
+    # started right after its weight moved, before the step's end-to-end check
+    first = world.log.index("load start 10")
+    assert "--target route" in world.log[first - 1] and world.log[first + 1].startswith("end-to-end")
+
+
+@pytest.mark.parametrize(
+    "world",
+    [
+        World(error_ratio={NEW: 0.3}),  # the gate aborts in the first step
+        World(broken_evaluate={NEW}),  # the end-to-end check fails before any load
+        World(load_create_fails=True),  # the load cannot be created: the canary itself failed
+    ],
+    ids=["gate-abort", "end-to-end", "load-create-fails"],
+)
+def test_an_aborted_canary_deletes_its_load_before_the_rollback(world: World) -> None:
+    result, lines = run(world)
+    assert result == release_canary.ABORTED, lines
+    assert load_problems(world.log) == [] and world.loads == []
+    if world.load_create_fails:
+        assert any("load Job failed" in line for line in lines)
+
+
+@pytest.mark.parametrize("check", [1, 4])  # in the first step, in the second
+def test_sigint_mid_step_deletes_the_load_and_starts_nothing_else(check: int) -> None:
+    world = World(signal_at_check=check)
+    result, lines = run(world)
+    assert result == release_canary.ABORTED, lines
+    assert world.log[-1] == "load stop" and world.loads == []
+    assert not any(e.startswith(("checkout", "up main 1")) for e in world.log)  # no rollback started
+    assert any("cancelled" in line for line in lines)
+
+
+def test_without_a_load_output_the_canary_runs_on_user_traffic_and_says_so() -> None:
+    world = World(load_output=False)
+    result, lines = run(world)
+    assert result == release_canary.PROMOTED
+    assert not any(e.startswith("load") for e in world.log)
+    assert any("no load Job" in line for line in lines)
+
+
+def test_negative_control_a_release_that_never_deletes_its_load_is_caught(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With the deletes gone, the load of the aborted step runs on through the rollback and after it."""
+    monkeypatch.setattr(release_canary.Load, "stop", lambda self: None)
+    world = World(error_ratio={NEW: 0.3})
+    run(world)
+    found = load_problems(world.log)
+    assert (
+        any("while a step's load still runs" in f for f in found) and "the load outlived the release" in found
+    )
+    assert world.loads
+
+
+def test_negative_control_a_release_that_starts_no_load_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(release_canary.Load, "start", lambda self, weight: None)
+    world = World()
+    run(world)
+    assert any("without its step's load" in f for f in load_problems(world.log))

@@ -70,7 +70,7 @@ def deploy_grant(environment: str) -> dict[str, str]:
 
 DEPLOY_CALL = (
     'exec scripts/ci/deploy.py --stack "$STACK" --image-tag "$IMAGE_DIGEST" --commit "$RELEASE_COMMIT" '
-    "--policy-pack policy"
+    "--policy-pack policy --canary"
 )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from offline.captured import StackPlan
@@ -211,6 +211,21 @@ def kubernetes_need(
     )
 
 
+def per_group_need(need: Need) -> Need:
+    """A custom resource need as AKS checks it when it does not take the `customresources` path: the group's
+    own data action, `managedClusters/<group>/<plural>/<verb>`, without the customResources attributes. Guard
+    takes the customresources path only when its custom resource check is on and the group is absent from
+    AKS's operations map (kubeguard/guard authz/providers/azure/rbac/checkaccessreqhelper.go getDataActions,
+    commit ccdd833f833b03a0c90f0cb7fc7095f93b0a9b53). Any other need is returned as it is."""
+    if not need.action.startswith(f"{CLUSTER}/customresources/"):
+        return need
+    attributes = dict(need.attributes)
+    group = attributes[f"@Request[{CLUSTER}/customResources:group]"]
+    plural = attributes[f"@Request[{CLUSTER}/customResources:kind]"]
+    verb = need.action.rsplit("/", 1)[1]
+    return replace(need, action=f"{CLUSTER}/{group}/{plural}/{verb}", attributes=())
+
+
 # The kinds each pulumi-kubernetes await watches while it waits for an object (provider/pkg/await).
 AWAIT_READS: dict[str, tuple[tuple[str, str], ...]] = {
     "Deployment": (
@@ -397,8 +412,9 @@ COMMANDS: tuple[Command, ...] = (
     Command("kubectl rollout status", _words("kubectl", "rollout", "status"), "kubectl-read", "deployments"),
     Command("kubectl get deployment", _words("kubectl", "get", "deployment"), "kubectl-read", "deployments"),
     Command("kubectl get pods", _words("kubectl", "get", "pods"), "kubectl-read", "pods"),
-    # deploy.py's kubectl prefix for the release's end-to-end check (scripts/ci/check_job.py runs
-    # `create -f -` of the Job, `get job/<name>` and `logs job/<name>` with it).
+    # deploy.py's kubectl prefix for the release's end-to-end check and the canary's load
+    # (scripts/ci/check_job.py runs `create -f -` of the Job, `get job/<name>`, `logs job/<name>` and
+    # `delete job -l muse.load=canary` with it).
     Command("kubectl --kubeconfig", _words("kubectl", "--kubeconfig"), "kubectl-job", "jobs"),
     # The canary gate's token (scripts/ci/canary_gate.py az_token): it only asks for a token; what it is for,
     # the PromQL query of the environment's workspace, is the data action.
