@@ -33,6 +33,9 @@ stack_value() { # stack_value <stack> <key>: a value from Pulumi.<stack>.yaml (d
 }
 
 mapfile -t environments < <("$python" -m cli.environments)  # stack/environments.txt, in promotion order
+# The stack files, one per environment, for the messages that name them.
+stack_files="$(printf "Pulumi.%s.yaml, " "${environments[@]}")"
+stack_files="${stack_files%, }"
 first="${environments[0]}"
 suffix="$(stack_value "$first" muse:nameSuffix)"
 location="$(stack_value "$first" muse:location)"
@@ -136,8 +139,8 @@ name_free() { # name_free <what> <show command...> -- <check-name command...>
 print("free" if a.get("nameAvailable") is True else "invalid" if "invalid" in str(a.get("reason") or "").lower() else "taken", a.get("message") or "", sep=": ")' <<<"$answer")"
   case "$verdict" in
     free:*) return 0 ;;
-    invalid:*) echo "bootstrap: Azure refuses the $what name (${verdict#invalid: }): fix muse:nameSuffix in Pulumi.dev.yaml and Pulumi.prod.yaml" >&2 ;;
-    *) echo "bootstrap: the $what name is taken elsewhere in Azure: set another muse:nameSuffix in Pulumi.dev.yaml and Pulumi.prod.yaml (one of your own: .venv/bin/python -m cli.naming derive <owner/name>)" >&2 ;;
+    invalid:*) echo "bootstrap: Azure refuses the $what name (${verdict#invalid: }): fix muse:nameSuffix in ${stack_files}" >&2 ;;
+    *) echo "bootstrap: the $what name is taken elsewhere in Azure: set another muse:nameSuffix in ${stack_files} (one of your own: .venv/bin/python -m cli.naming derive <owner/name>)" >&2 ;;
   esac
   exit 1
 }
@@ -353,7 +356,8 @@ fi
 # The GitHub environments whose deploys wait for a reviewer: those of production-tier stacks (muse:tier).
 approval_environments="$("$python" -c 'from stack.environments import ENVIRONMENTS as E, requires_approval as r; print(" ".join(e for e in E if r(e)))')"
 cat <<EOF
-Done. Commit Pulumi.dev.yaml and Pulumi.prod.yaml (secretsprovider, encryptedkey, muse:imagePushPrincipalId,
+Done. Commit ${stack_files} (secretsprovider, encryptedkey, muse:imagePushPrincipalId,
 muse:imageImportPrincipalId: none of them is a secret), add required reviewers to the GitHub environment(s) ${approval_environments}, protect main,
-then merge to main: main.yml builds, pushes and deploys dev, and waits for approval before prod.
+then merge to main: main.yml builds, pushes and deploys ${environments[0]}, then each next environment in
+stack/environments.txt, after an approval where its tier asks for one.
 EOF

@@ -200,7 +200,8 @@ class ResourceNames:
             if not rule.min_len <= len(name) <= rule.max_len:
                 found.append(
                     f"{rule.what} name '{name}' is {len(name)} characters; Azure allows "
-                    f"{rule.min_len}-{rule.max_len} (shorten nameSuffix)"
+                    f"{rule.min_len}-{rule.max_len} (shorten nameSuffix or the environment's name: the name "
+                    "is built from both)"
                 )
             elif not rule.pattern.match(name):
                 found.append(f"{rule.what} name '{name}' breaks Azure's rule: {rule.charset}")

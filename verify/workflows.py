@@ -8,8 +8,15 @@ modelled; `raw` keeps each mapping as written for anything else. Key names follo
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import json
+import os
 import re
 import shlex
+import subprocess
+import sys
+import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,6 +144,9 @@ class Job:
     outputs: dict[str, Any]
     uses: str | None  # a reusable workflow instead of steps
     raw: dict[str, Any] = field(repr=False)
+    # The job as written, before the setup jobs' outputs were put in (`resolve_setup_outputs`); None when
+    # the job reads none of them.
+    written: dict[str, Any] | None = field(default=None, repr=False)
 
     @classmethod
     def parse(cls, job_id: str, raw: Any) -> Job:
@@ -201,6 +211,8 @@ class Workflow:
     concurrency: dict[str, Any] | str | None
     jobs: dict[str, Job]
     raw: dict[str, Any] = field(repr=False)
+    # job id -> its outputs, for the jobs whose outputs the model computes (ENVIRONMENTS_STEP).
+    setup_outputs: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def file_name(self) -> str:
@@ -224,7 +236,14 @@ def parse(text: str, path: Path | str = "workflow.yml") -> Workflow:
         document["on"] = document.pop(True)
     permissions = document.get("permissions")
     concurrency = document.get("concurrency")
-    jobs = _mapping(document.get("jobs"))
+    jobs = {
+        str(job_id): Job.parse(str(job_id), job) for job_id, job in _mapping(document.get("jobs")).items()
+    }
+    outputs = {
+        job_id: found
+        for job_id, job in jobs.items()
+        if (found := setup_outputs(job, repository_root(Path(path))))
+    }
     return Workflow(
         path=Path(path),
         text=text,
@@ -234,9 +253,87 @@ def parse(text: str, path: Path | str = "workflow.yml") -> Workflow:
         env=_mapping(document.get("env")),
         defaults=_mapping(document.get("defaults")),
         concurrency=dict(concurrency) if isinstance(concurrency, Mapping) else _text(concurrency),
-        jobs={str(job_id): Job.parse(str(job_id), job) for job_id, job in jobs.items()},
+        jobs={job_id: resolve_setup_outputs(job, outputs) for job_id, job in jobs.items()},
         raw=document,
+        setup_outputs=outputs,
     )
+
+
+# The setup step of every workflow with per-environment jobs: it appends the environments of
+# stack/environments.txt to $GITHUB_OUTPUT (cli/environments.py --github-output). Its outputs depend on the
+# repository alone, so the model runs it (as the runner does: bash, the repository as working directory, the
+# file GITHUB_OUTPUT names) and puts what it wrote where the jobs that need it read
+# `needs.<job>.outputs.<name>` - a matrix, an env value - as GitHub does before it expands a matrix.
+ENVIRONMENTS_STEP = 'python3 -m cli.environments --github-output >> "$GITHUB_OUTPUT"'
+STEP_OUTPUT = re.compile(r"^\$\{\{\s*steps\.([A-Za-z0-9_-]+)\.outputs\.([A-Za-z0-9_-]+)\s*\}\}$")
+NEEDS_OUTPUT = re.compile(r"\$\{\{\s*needs\.([A-Za-z0-9_-]+)\.outputs\.([A-Za-z0-9_-]+)\s*\}\}")
+FROM_JSON_NEEDS = re.compile(
+    r"^\$\{\{\s*fromJSON\(\s*needs\.([A-Za-z0-9_-]+)\.outputs\.([A-Za-z0-9_-]+)\s*\)\s*\}\}$"
+)
+
+
+def repository_root(path: Path) -> Path:
+    """The repository a workflow file belongs to (`<root>/.github/workflows/<file>`), else this one."""
+    parent = path.resolve().parent
+    return parent.parents[1] if parent.name == "workflows" and parent.parent.name == ".github" else REPO_ROOT
+
+
+@functools.lru_cache(maxsize=32)
+def _step_outputs(script: str, root: Path) -> dict[str, str]:
+    """What `script` appends to $GITHUB_OUTPUT, run in `root` (`name=value` lines; docs.github.com,
+    "Workflow commands for GitHub Actions", setting an output parameter)."""
+    with tempfile.TemporaryDirectory() as directory:
+        output = Path(directory) / "output"
+        output.touch()
+        # python3 of this interpreter's environment (the runner's is on PATH there).
+        path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+        subprocess.run(
+            ["bash", "-eo", "pipefail", "-c", script],
+            cwd=root,
+            env={**os.environ, "PATH": path, "GITHUB_OUTPUT": str(output)},
+            check=True,
+            timeout=60,
+        )
+        lines = output.read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if "=" in line)
+
+
+def setup_outputs(job: Job, root: Path) -> dict[str, str]:
+    """The outputs of `job` that come from an ENVIRONMENTS_STEP step, computed by running it."""
+    steps = {
+        s.id: _step_outputs(s.run, root)
+        for s in job.steps
+        if s.id and (s.run or "").strip() == ENVIRONMENTS_STEP
+    }
+    found = {}
+    for name, value in job.outputs.items():
+        match = STEP_OUTPUT.match(str(value).strip())
+        if match and match.group(2) in steps.get(match.group(1), {}):
+            found[name] = steps[match.group(1)][match.group(2)]
+    return found
+
+
+def _with_needs(value: Any, outputs: Mapping[str, Mapping[str, str]]) -> Any:
+    if isinstance(value, str):
+        whole = FROM_JSON_NEEDS.match(value.strip())
+        if whole and whole.group(2) in outputs.get(whole.group(1), {}):
+            return json.loads(outputs[whole.group(1)][whole.group(2)])
+        return NEEDS_OUTPUT.sub(lambda m: outputs.get(m.group(1), {}).get(m.group(2), m.group(0)), value)
+    if isinstance(value, Mapping):
+        return {k: _with_needs(v, outputs) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_with_needs(v, outputs) for v in value]
+    return value
+
+
+def resolve_setup_outputs(job: Job, outputs: Mapping[str, Mapping[str, str]]) -> Job:
+    """`job` with the computed outputs of the jobs it `needs` in place of `needs.<job>.outputs.<name>` (the
+    needs context holds a job's direct needs only: "Contexts reference", needs). A matrix written
+    `${{ fromJSON(needs.<job>.outputs.<name>) }}` becomes the list ("Using a matrix for your jobs")."""
+    known = {n: outputs[n] for n in job.needs if n in outputs}
+    if not known:
+        return job
+    return dataclasses.replace(Job.parse(job.id, _with_needs(job.raw, known)), written=job.raw)
 
 
 def load(path: Path | str) -> Workflow:
@@ -543,9 +640,12 @@ def expand_calls(workflow: Workflow, directory: Path) -> Workflow:
     }
     if expanded:
         jobs = {
-            job_id: Job.parse(
-                job_id,
-                {**job.raw, "needs": [n for need in job.needs for n in expanded.get(need, [need])]},
+            job_id: dataclasses.replace(
+                Job.parse(
+                    job_id,
+                    {**job.raw, "needs": [n for need in job.needs for n in expanded.get(need, [need])]},
+                ),
+                written=job.written,
             )
             for job_id, job in jobs.items()
         }

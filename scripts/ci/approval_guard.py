@@ -20,23 +20,23 @@ from workflow_files import append
 WORKFLOW = "main.yml"
 
 
-def new_run_hint(repository: str, commit: str) -> str:
+def new_run_hint(repository: str, commit: str, environment: str) -> str:
     """How to deploy the same commit again under a fresh approval (main.yml's workflow_dispatch input)."""
     return (
         f"start a new run instead: `gh workflow run {WORKFLOW} --repo {repository} --ref main "
         f"-f commit={commit}` "
-        "(Actions > main > Run workflow, commit = this SHA); its preview-prod shows the current diff, and "
-        "prod waits for a new approval"
+        f"(Actions > main > Run workflow, commit = this SHA); its preview-{environment} shows the current "
+        f"diff, and {environment} waits for a new approval"
     )
 
 
-def attempt_problem(attempt: str, repository: str, commit: str) -> str | None:
+def attempt_problem(attempt: str, repository: str, commit: str, environment: str) -> str | None:
     if attempt in ("", "1"):
         return None
     return (
-        f"this is attempt {attempt} of the run: GitHub passes the prod approval of an earlier attempt again "
-        "in a re-run, for a change set nobody approved now. Not deploying; "
-        + new_run_hint(repository, commit)
+        f"this is attempt {attempt} of the run: GitHub passes the {environment} approval of an earlier "
+        "attempt again in a re-run, for a change set nobody approved now. Not deploying; "
+        + new_run_hint(repository, commit, environment)
     )
 
 
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     env = os.environ.get
     repository = env("GITHUB_REPOSITORY", "")
-    problem = attempt_problem(env("GITHUB_RUN_ATTEMPT", ""), repository, args.commit)
+    problem = attempt_problem(env("GITHUB_RUN_ATTEMPT", ""), repository, args.commit, args.environment)
     if problem is None:
         github = GitHub(env("GITHUB_API_URL", "https://api.github.com"), env("GITHUB_TOKEN", ""), repository)
         url = f"{github.api_url}/repos/{repository}/actions/runs/{env('GITHUB_RUN_ID', '')}/approvals"

@@ -201,7 +201,8 @@ def change_set_report(args: argparse.Namespace) -> tuple[int, str]:
         append_output(f"change_set={digest}\n")
         return (
             0,
-            f"Change set `{digest}` ({len(lines)} step(s); deploy-prod checks it again before `pulumi up`):"
+            f"Change set `{digest}` ({len(lines)} step(s); deploy-{args.stack} checks it again before "
+            "`pulumi up`):"
             f"\n\n{listing}\n{SECRETS_NOTE}\n",
         )
     if digest == args.expect_change_set:
@@ -209,10 +210,11 @@ def change_set_report(args: argparse.Namespace) -> tuple[int, str]:
     return 1, "\n".join([
         f"### Change set of `{args.stack}`: DIFFERS from the approved preview: not deploying",
         "",
-        f"Approved (preview-prod): `{args.expect_change_set}`; now: `{digest}`. What `pulumi up` would apply "
-        "is not what the approver saw (another release, a manual change, new config or a changed property "
-        "value since the preview). Start a new run of main.yml (Actions > main > Run workflow, or `gh "
-        "workflow run main.yml --ref main -f commit=<this SHA>`; not a re-run, which reuses the approval) to "
+        f"Approved (preview-{args.stack}): `{args.expect_change_set}`; now: `{digest}`. What `pulumi up` "
+        "would apply is not what the approver saw (another release, a manual change, new config or a "
+        "changed property value since the preview). Start a new run of main.yml (Actions > main > Run "
+        "workflow, or `gh workflow run main.yml --ref main -f commit=<this SHA>`; not a re-run, which reuses "
+        "the approval) to "
         "preview and approve the current change set.",
         "",
         "Steps `pulumi up` would run now:",

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Verifies, before prod imports it, that an image digest carries a build-provenance attestation signed by this
+# Verifies, before an environment imports it, that an image digest carries a build-provenance attestation signed by this
 # repository's main.yml running on refs/heads/main on a GitHub-hosted runner (main.yml's build job attests every
 # pushed digest with actions/attest). Fails - and so stops deploy-prod before `az acr import` - when it does not.
 #   scripts/ci/verify-provenance.sh LOGIN_SERVER/REPOSITORY DIGEST
@@ -25,7 +25,7 @@ az acr login --name "${login_server%%.*}"
 signer="$repository/.github/workflows/main.yml"
 if ! gh attestation verify "oci://$image@$digest" --repo "$repository" --signer-workflow "$signer" \
   --source-ref refs/heads/main --deny-self-hosted-runners; then
-  echo "::error title=Provenance::$image@$digest has no valid build-provenance attestation from $signer on refs/heads/main: not importing it into prod"
+  echo "::error title=Provenance::$image@$digest has no valid build-provenance attestation from $signer on refs/heads/main: not importing it into ${STACK:-this environment}"
   echo "- **provenance: verification FAILED** for \`$image@$digest\` (expected: signed by \`$signer\` on \`refs/heads/main\`); the import did not run" >> "$summary"
   exit 1
 fi

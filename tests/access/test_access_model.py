@@ -6,7 +6,9 @@ edit its inputs (a grant removed or added, a workflow changed) and show each che
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -26,7 +28,7 @@ from verify.access.model import (
 )
 from verify.access.operations import arm_type
 from verify.access.rbac import Assignment, builtin_role, in_scope
-from verify.workflows import Workflow, load_all, parse
+from verify.workflows import Workflow, load_all
 
 # Slow (the bootstrap and stack plans again, one evaluation per grant): make test-fast leaves it out.
 pytestmark = pytest.mark.slow
@@ -39,25 +41,44 @@ def _grant(model: Model, identity: str, role: str, scope: str, name: str = "extr
 
 
 def _edited(file: str, old: str, new: str) -> tuple[Workflow, ...]:
-    workflows = []
-    for workflow in load_all(WORKFLOWS):
-        if workflow.file_name == file:
-            assert old in workflow.text, old
-            workflow = parse(workflow.text.replace(old, new), workflow.path)
-        workflows.append(workflow)
-    return tuple(workflows)
+    """Every workflow as GitHub runs it after `old` -> `new` in `file`: all of them copied to a scratch folder
+    and read by load_all there, so an edit of a reusable workflow (deploy.yml) reaches each job that calls it,
+    expanded with that call's inputs, exactly as the `model` fixture reads the real files."""
+    with tempfile.TemporaryDirectory() as scratch:
+        directory = Path(scratch)
+        for path in WORKFLOWS.iterdir():
+            if path.is_file():
+                text = path.read_text(encoding="utf-8")
+                if path.name == file:
+                    assert old in text, old
+                    text = text.replace(old, new)
+                (directory / path.name).write_text(text, encoding="utf-8")
+        workflows = load_all(directory)
+    assert file in {w.file_name for w in workflows}, file
+    return tuple(replace(w, path=WORKFLOWS / w.file_name) for w in workflows)
 
 
 def test_every_identity_and_job_is_derived_from_the_plans_and_workflows(model: Model) -> None:
     github = {k for k, v in model.identities.items() if v.kind == "github"}
     assert github == {"preview-dev", "preview-prod", "build", "deploy-dev", "deploy-prod"}
+    # A reusable workflow (only `workflow_call`) never runs on its own: its jobs run as each caller's
+    # (load_all expands them, `<call>.<job>`), with the token the call grants.
+    workflows = load_all(WORKFLOWS)
+    called_only = [wf for wf in workflows if set(wf.triggers) == {"workflow_call"}]
     credentialed = {
         (wf.file_name, job.id)
-        for wf in load_all(WORKFLOWS)
+        for wf in workflows
+        if wf not in called_only
         for job in wf.jobs.values()
         if isinstance(job.permissions, dict) and job.permissions.get("id-token") == "write"
     }
-    assert {(run.workflow, run.job) for run in model.jobs if run.identity} == credentialed
+    runs = {(run.workflow, run.job) for run in model.jobs if run.identity}
+    assert runs == credentialed
+    # ...and every job of a reusable workflow is modelled through at least one call of it.
+    assert called_only
+    for wf in called_only:
+        for job_id in wf.jobs:
+            assert any(job.endswith(f".{job_id}") for _, job in runs), (wf.file_name, job_id)
     assert len(model.operations) > 300  # every resource of both stacks, per command, plus the CLI steps
 
 
@@ -79,7 +100,7 @@ def test_removing_any_grant_denies_an_operation_and_names_it(model: Model) -> No
 
 PROD_PREVIEWS = (
     "drift.yml drift (prod): pulumi preview (prod)",
-    "main.yml preview-prod: pulumi preview (prod)",
+    "main.yml deploy-prod.preview: pulumi preview (prod)",
 )
 # Every custom resource prod's previews refresh: the SecretProviderClass and the Gateway API objects (CRDs
 # that AKS's managed Gateway API installs, so customresources/read with group and kind, not a built-in group).
@@ -113,12 +134,12 @@ def test_removing_the_custom_resource_reader_breaks_drift_on_every_custom_resour
 IMPORT_SOURCE_NEEDS = sorted(
     [
         (
-            "main.yml deploy-prod: az acr import (prod)",
+            "main.yml deploy-prod.deploy: az acr import (prod)",
             "Microsoft.ContainerRegistry/registries/read",
             "az acr import: source registry (dev)",
         ),
         (
-            "main.yml deploy-prod: az acr import (prod)",
+            "main.yml deploy-prod.deploy: az acr import (prod)",
             "Microsoft.ContainerRegistry/registries/pull/read",
             "az acr import: source image (dev)",
         ),
@@ -213,7 +234,7 @@ def test_prods_import_fails_with_acr_pull_on_the_source_as_before(model: Model) 
     denied = evaluate(before).denied
     assert [(op.where, op.need.action) for op in denied] == [
         (
-            "main.yml deploy-prod: az acr import (prod)",
+            "main.yml deploy-prod.deploy: az acr import (prod)",
             "Microsoft.ContainerRegistry/registries/read",
         )
     ]
@@ -289,11 +310,20 @@ def test_pull_requests_previewing_prod_would_be_denied() -> None:
 
 
 def test_a_job_whose_subject_its_identity_does_not_trust_is_found() -> None:
-    # deploy-dev without its environment: subject ref:refs/heads/main, which only the build identity trusts,
-    # and its client id falls back to the repository level, where AZURE_CLIENT_ID is not set.
-    workflows = _edited("main.yml", "    environment:\n      name: dev\n", "")
+    # The deploy job without its environment: subject ref:refs/heads/main, which only the build identity
+    # trusts, and its client id falls back to the repository level, where AZURE_CLIENT_ID is not set. It is
+    # one job of deploy.yml, so every environment's call of it breaks (and nothing else does).
+    workflows = _edited(
+        "deploy.yml",
+        "    environment:\n"
+        "      name: ${{ inputs.environment }}\n"
+        "      url: ${{ steps.deploy.outputs.museUrl }}\n",
+        "",
+    )
     problems = evaluate(assemble(workflows)).problems
-    assert any(p.startswith("main.yml deploy-dev:") for p in problems), problems
+    assert {p.split(":", 1)[0] for p in problems} == {
+        f"main.yml deploy-{environment}.deploy" for environment in ENVIRONMENTS
+    }, problems
 
 
 def test_a_job_pointed_at_another_stacks_state_is_found() -> None:
@@ -308,12 +338,15 @@ def test_a_job_pointed_at_another_stacks_state_is_found() -> None:
 
 def test_an_unmodelled_command_in_a_credentialed_job_is_found() -> None:
     workflows = _edited(
-        "main.yml",
+        "deploy.yml",
         '        run: scripts/ci/tag-latest.sh "$STACK" "$IMAGE_DIGEST"',
         "        run: az keyvault secret show --vault-name x --name y",
     )
     problems = evaluate(assemble(workflows)).problems
-    assert any("unmodelled command: az keyvault secret show" in p for p in problems), problems
+    # Found in each call of the deploy job, named by the job it runs as.
+    assert {p.split(":", 1)[0] for p in problems if "unmodelled command: az keyvault secret show" in p} == {
+        f"main.yml deploy-{environment}.deploy" for environment in ENVIRONMENTS
+    }, problems
 
 
 def test_every_arm_namespace_is_registered_by_the_bootstrap() -> None:

@@ -11,12 +11,14 @@ import pytest
 from offline.engine import OfflinePlan, PlannedResource, run_stack
 from offline.mocks import deterministic_uuid
 from rbac.roles import CustomRoles, Role
-from stack.environments import ENVIRONMENTS
+from stack.environments import ENVIRONMENTS, image_importer
 from stack.files import REPO_ROOT
 from stack.naming import ResourceNames, StateBackendNames
 
 ROLE_ASSIGNMENT = "azure-native:authorization:RoleAssignment"
 CREDENTIAL = "azuread:index/applicationFederatedIdentityCredential:ApplicationFederatedIdentityCredential"
+# The first environment (the build pushes to it), the one that imports from it, and the last one.
+FIRST, SECOND, LAST = ENVIRONMENTS[0], image_importer(ENVIRONMENTS[0]) or "", ENVIRONMENTS[-1]
 GROUPS = {env: ResourceNames.for_stack(env, "m7k2").resource_group for env in ENVIRONMENTS}
 STATE = {env: StateBackendNames.for_environment(env, "m7k2") for env in ENVIRONMENTS}
 
@@ -73,14 +75,14 @@ def test_federated_subjects_per_identity(plan: OfflinePlan) -> None:
     # The stacks' muse:githubSubjectPrefixes: the immutable format (repositories created after 2026-07-15,
     # docs.github.com/en/actions/reference/security/oidc "Immutable subject claims").
     repo = "repo:muse-platform@184467302/muse@1021473690"
-    assert subjects == {
-        # Pull requests preview dev only; the scheduled drift of dev runs in the preview-dev environment.
-        "preview-dev": {f"{repo}:pull_request", f"{repo}:environment:preview-dev"},
-        "preview-prod": {f"{repo}:environment:preview-prod"},
-        "build": {f"{repo}:ref:refs/heads/main"},
-        "deploy-dev": {f"{repo}:environment:dev"},
-        "deploy-prod": {f"{repo}:environment:prod"},  # only a job that passed the prod approval gets it
-    }
+    expected = {"build": {f"{repo}:ref:refs/heads/main"}}
+    for environment in ENVIRONMENTS:
+        # Only a job that runs in the environment (after its approval, where its tier asks one) gets it.
+        expected[f"deploy-{environment}"] = {f"{repo}:environment:{environment}"}
+        expected[f"preview-{environment}"] = {f"{repo}:environment:preview-{environment}"}
+    # Pull requests preview the first environment only; its scheduled drift runs in preview-<first>.
+    expected[f"preview-{FIRST}"].add(f"{repo}:pull_request")
+    assert subjects == expected
 
 
 def test_no_subject_is_trusted_by_two_identities(plan: OfflinePlan) -> None:
@@ -127,26 +129,27 @@ def test_delegated_role_assignment_is_constrained(plan: OfflinePlan) -> None:
         for forbidden in (Role.CONTRIBUTOR, Role.RBAC_ADMINISTRATOR):
             assert forbidden.definition_id not in condition
         assert "Owner" not in condition and "8e3af657-a8ff-443c-a75c-2fe8c4bcb635" not in condition
-        # Reader: in dev for prod's deployer only (the import source grant); in prod for no one.
-        assert (Role.READER.definition_id in condition) is (environment == "dev")
+        # Reader: for the next environment's deployer only (the import source grant); in the last for no one.
+        assert (Role.READER.definition_id in condition) is (image_importer(environment) is not None)
 
 
 @pytest.mark.parametrize(
     ("environment", "role", "grantee", "allowed"),
     [
-        ("dev", Role.READER, "deploy-prod", True),
-        ("dev", Role.READER, "preview-dev", False),
-        ("dev", Role.READER, "build", False),
-        ("dev", Role.READER, "deploy-dev", False),
-        ("dev", Role.READER, None, False),  # any other service principal
-        ("dev", Role.ACR_PULL, None, True),  # the kubelet's AcrPull, for comparison
-        ("dev", Role.ACR_PULL, "deploy-prod", False),  # prod's deployer gets Reader and nothing else
-        ("dev", Role.ACR_PUSH, "build", True),
-        ("prod", Role.READER, "deploy-prod", False),
-        ("prod", Role.READER, None, False),
+        (FIRST, Role.READER, f"deploy-{SECOND}", True),
+        (FIRST, Role.READER, f"preview-{FIRST}", False),
+        (FIRST, Role.READER, "build", False),
+        (FIRST, Role.READER, f"deploy-{FIRST}", False),
+        (FIRST, Role.READER, f"deploy-{LAST}", SECOND == LAST),  # only the next one imports from it
+        (FIRST, Role.READER, None, False),  # any other service principal
+        (FIRST, Role.ACR_PULL, None, True),  # the kubelet's AcrPull, for comparison
+        (FIRST, Role.ACR_PULL, f"deploy-{SECOND}", False),  # the importer gets Reader and nothing else
+        (FIRST, Role.ACR_PUSH, "build", True),
+        (LAST, Role.READER, f"deploy-{LAST}", False),
+        (LAST, Role.READER, None, False),
     ],
 )
-def test_the_delegation_gives_reader_to_prods_deployer_in_dev_only(
+def test_the_delegation_gives_reader_to_the_next_deployer_only(
     plan: OfflinePlan, environment: str, role: Role, grantee: str | None, allowed: bool
 ) -> None:
     from verify.access.conditions import Request, evaluate
@@ -236,30 +239,28 @@ def test_outputs_feed_the_github_variables_and_stack_config(plan: OfflinePlan) -
     assert outputs["resourceGroups"] == GROUPS
     variables = outputs["githubVariables"]
     environments = variables["environments"]
-    assert set(environments) == {"dev", "prod", "preview-dev", "preview-prod"}
+    assert set(environments) == {*ENVIRONMENTS, *(f"preview-{e}" for e in ENVIRONMENTS)}
     assert environments["prod"]["PULUMI_BACKEND_URL"] == STATE["prod"].backend_url
     assert environments["preview-prod"]["PULUMI_BACKEND_URL"] == STATE["prod"].backend_url
     # Pull requests and the build run in no environment: the repository level points at dev.
-    assert variables["repository"]["PULUMI_BACKEND_URL"] == STATE["dev"].backend_url
+    assert variables["repository"]["PULUMI_BACKEND_URL"] == STATE[FIRST].backend_url
     client_ids = [
         variables["repository"]["AZURE_BUILD_CLIENT_ID"],
-        environments["dev"]["AZURE_CLIENT_ID"],
-        environments["prod"]["AZURE_CLIENT_ID"],
-        environments["preview-dev"]["AZURE_PREVIEW_CLIENT_ID"],
-        environments["preview-prod"]["AZURE_PREVIEW_CLIENT_ID"],
+        *(environments[e]["AZURE_CLIENT_ID"] for e in ENVIRONMENTS),
+        *(environments[f"preview-{e}"]["AZURE_PREVIEW_CLIENT_ID"] for e in ENVIRONMENTS),
     ]
-    assert len(set(client_ids)) == 5
-    preview_dev = environments["preview-dev"]["AZURE_PREVIEW_CLIENT_ID"]
+    assert len(set(client_ids)) == 1 + 2 * len(ENVIRONMENTS)
+    preview_dev = environments[f"preview-{FIRST}"]["AZURE_PREVIEW_CLIENT_ID"]
     assert variables["repository"]["AZURE_PREVIEW_CLIENT_ID"] == preview_dev
     # The dev registry grants AcrPush to the build identity, nobody pushes to prod (it imports).
     # Prod's deployer imports from the dev registry: the dev stack grants it Reader there.
-    assert outputs["stackConfig"] == {
-        "dev": {
-            "muse:imagePushPrincipalId": _principal("build"),
-            "muse:imageImportPrincipalId": _principal("deploy-prod"),
-        },
-        "prod": {},
-    }
+    expected: dict[str, dict[str, str]] = {e: {} for e in ENVIRONMENTS}
+    expected[FIRST]["muse:imagePushPrincipalId"] = _principal("build")
+    for environment in ENVIRONMENTS:
+        importer = image_importer(environment)
+        if importer:  # each registry lets the next environment's deployer read it, and only that one
+            expected[environment]["muse:imageImportPrincipalId"] = _principal(f"deploy-{importer}")
+    assert outputs["stackConfig"] == expected
 
 
 def test_environments_that_disagree_are_refused_before_any_resource(tmp_path: Path) -> None:

@@ -18,10 +18,12 @@ from pathlib import Path
 import pytest
 
 from offline.engine import OfflinePlan, run_stack
-from stack.environments import ENVIRONMENTS
-from stack.files import REPO_ROOT
+from stack.config import load_stack_config
+from stack.environments import ENVIRONMENTS, image_importer
+from stack.files import REPO_ROOT, read_stack
 from stack.naming import StateBackendNames
 from stack.providers import RESOURCE_PROVIDERS
+from stack.quota import REGIONAL_TOTAL, pools, vcpus_needed
 from tests.github_model import Environment, Run
 
 # Slow (the bootstrap script against stub CLIs): `make test-fast` leaves the module out.
@@ -74,7 +76,8 @@ case "$(basename "$0") $*" in
   "gh api --method PUT "*) { echo "$*"; cat; } >> "$CALLS.put" ;;
   "gh api repos/"*" --jq .visibility") echo "${VISIBILITY:-private}" ;;
   "gh api orgs/"*) echo "${ORG_PLAN:-}" ;;
-  "pulumi up --stack "[dp]*|"pulumi preview --stack "[dp]*)
+  "pulumi up --stack main "*|"pulumi preview --stack main "*) ;;  # the bootstrap project itself
+  "pulumi up --stack "*|"pulumi preview --stack "*)  # an environment of stack/environments.txt
     stack="$3"
     program="$stack"  # the program registers only its registry stage when bootstrap asks for it
     [ "${MUSE_BOOTSTRAP_STAGE:-}" = registry ] && program="$stack-registry"
@@ -97,6 +100,20 @@ SKUS = [
 ]
 
 
+def _enough() -> dict[str, int]:
+    """A subscription's quota that covers every listed environment's pools with their surge (stack/quota.py),
+    and never less than 100 vCPUs per family and 350 for the region: a new environment adds its need."""
+    configs = [load_stack_config(e, read_stack(e).config) for e in ENVIRONMENTS]
+    need, _ = vcpus_needed([pool for config in configs for pool in pools(config)], SKUS)
+    return {
+        "standardDDSv5Family": max(100, need["standardDDSv5Family"]),
+        REGIONAL_TOTAL: max(350, need[REGIONAL_TOTAL]),
+    }
+
+
+ENOUGH = _enough()
+
+
 def _usage(family_limit: int) -> list[dict[str, object]]:
     def usage(name: str, localized: str, limit: int) -> dict[str, object]:
         return {
@@ -108,7 +125,7 @@ def _usage(family_limit: int) -> list[dict[str, object]]:
 
     return [
         usage("standardDDSv5Family", "Standard DDSv5 Family vCPUs", family_limit),
-        usage("cores", "Total Regional vCPUs", 350),
+        usage(REGIONAL_TOTAL, "Total Regional vCPUs", ENOUGH[REGIONAL_TOTAL]),
     ]
 
 
@@ -123,10 +140,10 @@ def _registry_stage(stack: str) -> OfflinePlan:
         previous = os.environ.get("MUSE_BOOTSTRAP_STAGE")
         os.environ["MUSE_BOOTSTRAP_STAGE"] = "registry"
         try:
-            # Step 3 of the script has set muse:imagePushPrincipalId (and, on dev, imageImportPrincipalId:
-            # prod's deployer) before step 4 runs.
+            # Step 3 of the script has set muse:imagePushPrincipalId (and, where a next environment imports
+            # from this one, imageImportPrincipalId: that one's deployer) before step 4 runs.
             overrides = {"muse:imagePushPrincipalId": DEPLOY_PRINCIPAL}
-            if stack == "dev":
+            if image_importer(stack) is not None:
                 overrides["muse:imageImportPrincipalId"] = IMPORT_PRINCIPAL
             _REGISTRY_STAGES[stack] = run_stack(stack, overrides=overrides)
         finally:
@@ -190,7 +207,7 @@ def _run(
     for name, value in outputs.items():
         (answers / f"{name}.json").write_text(json.dumps(value))
     (answers / "skus.json").write_text(json.dumps(SKUS))
-    family_limit = int((extra_env or {}).get("QUOTA", "100"))
+    family_limit = int((extra_env or {}).get("QUOTA", ENOUGH["standardDDSv5Family"]))
     (answers / "usage.json").write_text(json.dumps(_usage(family_limit)))
     env = {
         "OUTPUTS": str(answers),
@@ -268,12 +285,15 @@ def test_fresh_subscription_gets_a_locked_down_state_backend_then_the_stacks(
         assert expected is not None and line.endswith(f"| {expected.backend_url}"), line
     for env, names in ENV_STATE.items():
         assert f"pulumi stack select {env} --create --secrets-provider {names.secrets_provider}" in calls
-    build = bootstrap_outputs["stackConfig"]["dev"]["muse:imagePushPrincipalId"]  # type: ignore[index]
-    importer = bootstrap_outputs["stackConfig"]["dev"]["muse:imageImportPrincipalId"]  # type: ignore[index]
+    # Each environment's stack config from the bootstrap's output, in the list's order: the first one's
+    # pusher, and on each with a next environment that one's importer.
+    config: dict[str, dict[str, str]] = bootstrap_outputs["stackConfig"]  # type: ignore[assignment]
     assert [c for c in calls if c.startswith("pulumi config set")] == [
-        f"pulumi config set --stack dev muse:imagePushPrincipalId {build}",
-        f"pulumi config set --stack dev muse:imageImportPrincipalId {importer}",
+        f"pulumi config set --stack {env} {key} {value}"
+        for env in ENVIRONMENTS
+        for key, value in config[env].items()
     ]
+    assert config[ENVIRONMENTS[0]]["muse:imagePushPrincipalId"]
     # Without --github, gh only reads the subject prefix (no answer here: the configured one is used).
     assert [c for c in calls if c.startswith("gh ")] == [
         "gh api repos/muse-platform/muse/actions/oidc/customization/sub"
@@ -293,7 +313,7 @@ def test_rerun_creates_nothing_that_exists(
     ]
     # Only the idempotent container creates remain (they report created: false when it exists).
     assert creates == [c for c in calls if c.startswith("az storage container create")]
-    assert len(creates) == 3
+    assert len(creates) == 1 + len(ENVIRONMENTS)  # the bootstrap's container and one per environment
 
 
 def test_github_environments_and_variables_are_set_when_asked(
@@ -330,7 +350,8 @@ def test_first_deploy_creates_exactly_the_registry_stage_under_the_engine_rule(
         stage = _registry_stage(stack)
         grants = {r.name: r for r in stage.of_type("azure-native:authorization:RoleAssignment")}
         # dev's registry also lets prod's deployer read it: prod's first import needs no dev deploy first.
-        expected = {"image-push-acr-push"} | ({"image-import-acr-import-source"} if stack == "dev" else set())
+        imported = image_importer(stack) is not None  # a next environment imports from this registry
+        expected = {"image-push-acr-push"} | ({"image-import-acr-import-source"} if imported else set())
         assert set(grants) == expected
         assert f"pulumi up --stack {stack} --yes" in calls
         # What the engine created on the fresh stack: the registry, its component, the build identity's
@@ -369,7 +390,9 @@ def test_registry_stage_without_the_guard_deletes_a_deployed_stack(
     )
     end = original.index('echo "== 5/5')
     unguarded = (
-        'for env in dev prod; do\n  MUSE_BOOTSTRAP_STAGE=registry pulumi up --stack "$env" --yes\ndone\n\n'
+        'for env in "${environments[@]}"; do\n'
+        '  MUSE_BOOTSTRAP_STAGE=registry pulumi up --stack "$env" --yes\n'
+        "done\n\n"
     )
     copy = tmp_path / "scripts" / "bootstrap.sh"
     copy.parent.mkdir()
@@ -396,7 +419,7 @@ def test_targeting_only_the_registry_fails_on_a_fresh_stack_as_the_engine_does(
     end = original.index('echo "== 5/5')
     old_step = (
         'echo "== 4/5 registries only"\n'
-        "for env in dev prod; do\n"
+        'for env in "${environments[@]}"; do\n'
         '  pulumi up --stack "$env" --yes \\\n'
         '    --target "urn:pulumi:$env::muse::muse:azure:ContainerRegistry\\$azure-native:containerregistry:'
         'Registry::registry"\n'
@@ -707,7 +730,7 @@ def test_preflight_stops_before_anything_is_created(
 def test_the_committed_placeholder_group_gets_no_grant(
     tmp_path: Path, plans: dict[str, OfflinePlan], bootstrap_outputs: dict[str, object]
 ) -> None:
-    # Negative control of the preflight (names free, quota 100 vCPUs per family) and of the grant: the
+    # Negative control of the preflight (names free, quota enough for the pools) and of the grant: the
     # committed files name no real operators' group, so the run goes on and grants nobody a Kubernetes role.
     result, calls = _run(tmp_path, bootstrap_outputs, plans=plans)
     assert result.returncode == 0, result.stderr

@@ -71,7 +71,12 @@ def test_prod_is_sized_up_from_dev() -> None:
 
 # (stack, overrides, key named in the message, words the message must contain)
 BAD_CONFIGS: list[tuple[str, dict[str, Any], str, str]] = [
-    ("dev", {"muse:environment": "staging"}, "environment", "not in stack/environments.txt (dev, prod)"),
+    (
+        "dev",
+        {"muse:environment": "qa"},
+        "environment",
+        f"not in stack/environments.txt ({', '.join(ENVIRONMENTS)})",
+    ),
     ("dev", {"muse:environment": "Prod-1"}, "environment", "pattern"),
     ("dev", {"muse:tier": "prod"}, "tier", "'production' or 'development'"),
     ("dev", {"muse:tier": None}, "tier", "is required"),

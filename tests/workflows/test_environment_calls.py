@@ -94,17 +94,18 @@ def _main_raw(text: str | None = None) -> dict[str, Any]:
 
 def test_main_calls_the_reusable_deploy_once_per_environment_in_order() -> None:
     assert call_problems(_main_raw()) == []
-    assert [j for j in load(WORKFLOWS / "main.yml").jobs if j != "build"] == [
+    assert [j for j in load(WORKFLOWS / "main.yml").jobs if j not in ("environments", "build")] == [
         f"deploy-{e}" for e in ENVIRONMENTS
     ]
 
 
-def test_negative_control_a_staging_in_the_list_without_its_call_is_found() -> None:
-    tiers = {"dev": False, "staging": True, "prod": True}
-    problems = call_problems(_main_raw(), STAGING, tiers.__getitem__)
-    assert problems[0] == "calls deploy ['dev', 'prod'], the list is ['dev', 'staging', 'prod']"
-    # prod would still import from dev, skipping the environment before it.
-    assert "deploy-prod: import-from is 'dev', not 'staging'" in problems
+def test_negative_control_an_environment_in_the_list_without_its_call_is_found() -> None:
+    # One more environment before the last (whatever the list holds today), production tier.
+    longer = (*ENVIRONMENTS[:-1], "qa", ENVIRONMENTS[-1])
+    problems = call_problems(_main_raw(), longer, lambda e: e == "qa" or requires_approval(e))
+    assert problems[0] == f"calls deploy {list(ENVIRONMENTS)}, the list is {list(longer)}"
+    # The last would still import from the one before it in today's list, skipping the new one.
+    assert f"deploy-{ENVIRONMENTS[-1]}: import-from is '{ENVIRONMENTS[-2]}', not 'qa'" in problems
 
 
 @pytest.mark.parametrize(

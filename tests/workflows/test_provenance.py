@@ -174,6 +174,7 @@ def _run(
         **os.environ,
         "PATH": f"{bin_dir}:{os.environ['PATH']}",
         "GITHUB_REPOSITORY": "contoso/muse",
+        "STACK": "staging",  # the deploy job's environment: the messages name it, whichever it is
         "GITHUB_OUTPUT": str(files["output"]),
         "GITHUB_STEP_SUMMARY": str(files["summary"]),
     }
@@ -199,7 +200,7 @@ def test_verify_provenance_asks_gh_for_main_yml_on_main(tmp_path: Path) -> None:
 def test_negative_control_an_unverified_digest_stops_the_job(tmp_path: Path) -> None:
     proc, out = _run(tmp_path, "verify-provenance.sh", IMAGE, DIGEST, gh_exit=1)
     assert proc.returncode == 1
-    assert "not importing it into prod" in proc.stdout and "verification FAILED" in out["summary"]
+    assert "not importing it into staging" in proc.stdout and "verification FAILED" in out["summary"]
 
 
 @pytest.mark.parametrize(("image", "digest"), [(IMAGE, "latest"), ("evil.example.com/muse", DIGEST)])

@@ -23,6 +23,7 @@ from types import ModuleType
 
 import pytest
 
+from stack.environments import ENVIRONMENTS, requires_approval
 from stack.files import REPO_ROOT
 from tests.workflows.expansion import deploy_text, expanded_main
 from verify.workflows import Workflow
@@ -84,9 +85,8 @@ def test_every_credentialed_job_installs_pulumi_checked(workflows: dict[str, Wor
     assert jobs == {
         ("pull-request.yml", "preview"),
         ("main.yml", "build"),
-        ("main.yml", "deploy-dev.deploy"),
-        ("main.yml", "deploy-prod.preview"),
-        ("main.yml", "deploy-prod.deploy"),
+        *(("main.yml", f"deploy-{e}.deploy") for e in ENVIRONMENTS),
+        *(("main.yml", f"deploy-{e}.preview") for e in ENVIRONMENTS if requires_approval(e)),
         ("drift.yml", "drift"),
         # The reusable deploy.yml on its own (main.yml's calls of it are the three above).
         ("deploy.yml", "preview"),

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from stack.environments import ENVIRONMENTS, image_source, requires_approval
 from stack.files import REPO_ROOT
 from tests.workflows.expansion import deploy_text, expanded_main
 from verify.workflows import PULUMI_SCRIPTS, Job, Step, Workflow, parse
@@ -50,7 +51,23 @@ READ_ONLY_SCRIPTS = {
 }
 # main.yml's jobs as GitHub runs them: each call of the reusable deploy.yml becomes the called jobs,
 # `<call>.<job>` (verify.workflows.expand_calls).
-DEV, PREVIEW_PROD, PROD = "deploy-dev.deploy", "deploy-prod.preview", "deploy-prod.deploy"
+# One call per environment of stack/environments.txt; a production-tier one previews first. DEV is the first
+# environment's deploy, PROD and PREVIEW_PROD the last one's (the list ends with production).
+DEPLOYS = {e: f"deploy-{e}.deploy" for e in ENVIRONMENTS}
+PREVIEWS = {e: f"deploy-{e}.preview" for e in ENVIRONMENTS if requires_approval(e)}
+DEV, PROD, PREVIEW_PROD = DEPLOYS[ENVIRONMENTS[0]], DEPLOYS[ENVIRONMENTS[-1]], PREVIEWS[ENVIRONMENTS[-1]]
+BEFORE_PROD = image_source(ENVIRONMENTS[-1]) or ""
+# What the jobs of the call before prod's are (prod's call needs that call: every job of it).
+BEFORE_PROD_JOBS = {DEPLOYS[BEFORE_PROD], *([PREVIEWS[BEFORE_PROD]] if BEFORE_PROD in PREVIEWS else [])}
+
+
+def deploy_grant(environment: str) -> dict[str, str]:
+    """What a deploy job of `environment` holds (main.yml's call grants it; test_environment_calls.py)."""
+    grant = {"contents": "read", "id-token": "write"}
+    grant |= {"attestations": "read"} if image_source(environment) else {}
+    return grant | ({"actions": "read"} if requires_approval(environment) else {})
+
+
 DEPLOY_CALL = (
     'exec scripts/ci/deploy.py --stack "$STACK" --image-tag "$IMAGE_DIGEST" --commit "$RELEASE_COMMIT" '
     "--policy-pack policy --canary"
@@ -138,8 +155,8 @@ def test_pr_runs_lint_test_and_drift(pr: Workflow) -> None:
 
 def test_pr_offline_plan_runs_for_forks_and_goes_to_the_summary(pr: Workflow) -> None:
     job = pr.jobs["offline-plan"]
-    assert job.matrix["stack"] == ["dev", "prod"]
-    assert job.condition is None and not job.needs
+    assert job.matrix["stack"] == list(ENVIRONMENTS)
+    assert job.condition is None and job.needs == ("environments",)  # the list, for its matrix
     assert job.permissions == {"contents": "read"}
     script = step_named(job, "Offline plan").run
     assert 'make plan STACK="$STACK"' in script
@@ -174,8 +191,8 @@ def test_preview_and_up_enforce_the_muse_policy_pack(pr: Workflow, main: Workflo
 
     preview = _policy_pack_steps(pr.jobs["preview"], "preview")
     assert preview.policy_packs == ("policy",)
-    for job_id in (DEV, PREVIEW_PROD, PROD):
-        command = "preview" if job_id == PREVIEW_PROD else "up"
+    for job_id in (*DEPLOYS.values(), *PREVIEWS.values()):
+        command = "preview" if job_id in PREVIEWS.values() else "up"
         step = _policy_pack_steps(main.jobs[job_id], command)
         assert step.policy_packs == ("policy",), job_id
     pack = yaml.safe_load((REPO_ROOT / "policy" / "PulumiPolicy.yaml").read_text())
@@ -188,7 +205,7 @@ def test_pr_preview_per_stack_with_comment_and_summary(pr: Workflow) -> None:
     test_preview_report.py runs it against a fake GitHub API)."""
     job = pr.jobs["preview"]
     # dev only: a pull request's subject reaches no identity that reads prod (verify/access/ proves it).
-    assert job.matrix["stack"] == ["dev"]
+    assert job.matrix["stack"] == [ENVIRONMENTS[0]]
     assert job.strategy["fail-fast"] is False
     assert job.env["STACK"] == "${{ matrix.stack }}"
     (preview,) = pulumi_steps(job, "preview")
@@ -303,7 +320,7 @@ def latest_problems(main: Workflow) -> list[str]:
         }
         others = [s for s in job.steps if s not in tags and re.search(r"latest|docker tag", commands[id(s)])]
         problems += [f"{job_id}: step {s.name!r} moves or names latest" for s in others]
-        if job_id not in (DEV, PROD):
+        if job_id not in DEPLOYS.values():
             problems += [f"{job_id}: tags latest without deploying" for _ in tags]
             continue
         deploys = pulumi_steps(job, "up")
@@ -363,20 +380,55 @@ def test_build_captures_the_registry_digest(main: Workflow) -> None:
     assert 'echo "digest=$digest" >> "$GITHUB_OUTPUT"' in push.run
 
 
+def build_registry_problems(main: Workflow, environments: tuple[str, ...]) -> list[str]:
+    """The build pushes to the first environment's registry: the stack it reads is the setup job's `first`
+    output (stack/environments.txt's first line, which the model computes), never a name written here."""
+    job = main.jobs["build"]
+    registry = step_named(job, "Read the first environment's registry")
+    problems = []
+    for output in ("registryName", "registryLoginServer"):
+        if f'pulumi stack output {output} --stack "$STACK"' not in registry.run:
+            problems.append(f"the build reads {output} of a stack named in its script")
+    written = (job.written or job.raw).get("env", {}).get("STACK")
+    if written != "${{ needs.environments.outputs.first }}":
+        problems.append(f"the build's STACK is {written!r}, written by hand")
+    if job.env.get("STACK") != environments[0]:
+        problems.append(
+            f"the build reads {job.env.get('STACK')!r}, the first environment is {environments[0]}"
+        )
+    return problems
+
+
 def test_registry_name_comes_from_the_stack_outputs(main: Workflow) -> None:
     job = main.jobs["build"]
-    registry = step_named(job, "Read the dev registry")
-    assert "pulumi stack output registryName --stack dev" in registry.run
-    assert "pulumi stack output registryLoginServer --stack dev" in registry.run
+    assert build_registry_problems(main, ENVIRONMENTS) == []
+
     # The registry's resource id, which the next environment imports from, comes from the model (stack output
     # registryId, read by each deploy job of its own stack), never assembled from variables.
-    for job_id in (DEV, PROD):
+    for job_id in DEPLOYS.values():
         own = step_named(main.jobs[job_id], "This environment's registry")
         assert 'id="$(pulumi stack output registryId --stack "$STACK")"' in own.run
         assert 'echo "id=$id"' in own.run and "/subscriptions/$" not in own.run
     login = step_named(job, "Log in to ACR")
     assert login.run == 'az acr login --name "$REGISTRY_NAME"'
     assert "--username" not in main.text and "admin" not in login.run.replace("admin user", "")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "problem"),
+    [
+        ('--stack "$STACK"', f"--stack {ENVIRONMENTS[0]}", "of a stack named in its script"),
+        ("STACK: ${{ needs.environments.outputs.first }}", f"STACK: {ENVIRONMENTS[0]}", "written by hand"),
+        ("    needs: [environments]\n", "", "the first environment is"),
+    ],
+    ids=["stack-in-script", "stack-by-hand", "setup-not-needed"],
+)
+def test_negative_control_a_build_reading_a_named_stack_is_found(old: str, new: str, problem: str) -> None:
+    text = (REPO_ROOT / ".github/workflows/main.yml").read_text()
+    assert old in text
+    edited = parse(text.replace(old, new), REPO_ROOT / ".github/workflows/main.yml")
+    problems = build_registry_problems(edited, ENVIRONMENTS)
+    assert any(problem in p for p in problems), problems
 
 
 def test_build_runs_only_on_main(main: Workflow) -> None:
@@ -386,7 +438,7 @@ def test_build_runs_only_on_main(main: Workflow) -> None:
 # --- deploys ------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("job_id", [DEV, PROD])
+@pytest.mark.parametrize("job_id", DEPLOYS.values())
 def test_deploy_releases_the_built_digest(main: Workflow, job_id: str) -> None:
     """deploy.py sets muse:imageTag to the digest and runs `pulumi up` (test_deploy_rollback.py runs it)."""
     job = main.jobs[job_id]
@@ -406,7 +458,7 @@ def test_deploy_releases_the_built_digest(main: Workflow, job_id: str) -> None:
 
 def test_same_digest_flows_from_dev_to_prod(main: Workflow) -> None:
     dev, prod = main.jobs[DEV], main.jobs[PROD]
-    assert dev.env["STACK"] == "dev" and prod.env["STACK"] == "prod"
+    assert dev.env["STACK"] == ENVIRONMENTS[0] and prod.env["STACK"] == ENVIRONMENTS[-1]
     assert dev.env["IMAGE_DIGEST"] == prod.env["IMAGE_DIGEST"] == main.jobs[PREVIEW_PROD].env["IMAGE_DIGEST"]
     assert dev.env["IMAGE_DIGEST"] == DIGEST
     copy = step_named(prod, "Copy the same digest")
@@ -417,9 +469,9 @@ def test_same_digest_flows_from_dev_to_prod(main: Workflow) -> None:
     assert "latest" not in copy.run  # moved after the prod deploy succeeded
     assert '[[ "$imported" != "$IMAGE_DIGEST" ]]' in copy.run
     assert prod.steps.index(copy) < prod.steps.index(pulumi_steps(prod, "up")[0])
-    # From the environment before prod: dev's call's output, which is its deploy job's registry step.
-    assert prod.env["SOURCE_REGISTRY_ID"] == "${{ needs.deploy-dev.outputs.registry-id }}"
-    assert prod.env["SOURCE_ENVIRONMENT"] == "dev" and "SOURCE_REGISTRY_ID" in dev.env
+    # From the environment before prod: that call's output, which is its deploy job's registry step.
+    assert prod.env["SOURCE_REGISTRY_ID"] == f"${{{{ needs.deploy-{BEFORE_PROD}.outputs.registry-id }}}}"
+    assert prod.env["SOURCE_ENVIRONMENT"] == BEFORE_PROD and "SOURCE_REGISTRY_ID" in dev.env
     assert not any(
         "az acr import --name" in (s.run or "") for s in dev.steps
     )  # the first one imports nothing
@@ -437,8 +489,8 @@ def prod_gate_problems(main: Workflow) -> list[str]:
     prod, preview = main.jobs[PROD], main.jobs.get(PREVIEW_PROD)
     if prod.environment != "prod":
         problems.append("deploy-prod is not gated by the prod environment")
-    if set(prod.needs) != {"build", DEV, PREVIEW_PROD}:
-        problems.append(f"deploy-prod needs {sorted(prod.needs)}, not build, deploy-dev and preview-prod")
+    if set(prod.needs) != {"build", *BEFORE_PROD_JOBS, PREVIEW_PROD}:
+        problems.append(f"deploy-prod needs {sorted(prod.needs)}, not build, {BEFORE_PROD} and preview-prod")
     if preview is None:
         return [*problems, "no preview-prod job"]
     # Its environment is its OIDC subject (environment:preview-prod, prod's read-only identity); that
@@ -482,7 +534,7 @@ def test_prod_gate_check_catches_an_approval_without_the_diff(main: Workflow) ->
 def test_prod_diff_is_previewed_read_only_before_the_approval(main: Workflow) -> None:
     job = main.jobs[PREVIEW_PROD]
     # A call's `needs` gate every job of the call: prod's preview starts once dev runs the digest.
-    assert job.needs == ("build", DEV)
+    assert set(job.needs) == {"build", *BEFORE_PROD_JOBS}
     assert job.steps[index_of(job, "azure/login")].inputs == PREVIEW_LOGIN_WITH
     (preview,) = pulumi_steps(job, "preview")
     assert " ".join((preview.run or "").split()) == (
@@ -540,16 +592,14 @@ def test_a_deploy_without_the_change_set_check_is_caught(main: Workflow) -> None
     assert change_set_binding_problems(wrong) == ["deploy-prod does not check the change set"]
 
 
-@pytest.mark.parametrize("job_id", ["build", DEV, PROD])
+@pytest.mark.parametrize("job_id", ["build", *DEPLOYS.values()])
 def test_release_jobs_use_oidc(main: Workflow, job_id: str) -> None:
     job = main.jobs[job_id]
     # The build also attests the pushed digest; deploy-prod reads what it verifies (test_provenance.py) and
     # its run's review history (scripts/ci/approval_guard.py).
-    extra = {
-        "build": {"attestations": "write"},
-        PROD: {"attestations": "read", "actions": "read"},
-    }.get(job_id, {})
-    assert job.permissions == {"contents": "read", "id-token": "write", **extra}
+    by_job = {d: deploy_grant(e) for e, d in DEPLOYS.items()}
+    expected = by_job.get(job_id, {"contents": "read", "id-token": "write", "attestations": "write"})
+    assert job.permissions == expected
     login = job.steps[index_of(job, "azure/login")]
     assert login.inputs == (BUILD_LOGIN_WITH if job_id == "build" else AZURE_LOGIN_WITH)
     if job_id != "build":
@@ -559,7 +609,7 @@ def test_release_jobs_use_oidc(main: Workflow, job_id: str) -> None:
         assert index_of(job, "azure/login") < job.steps.index(pulumi_steps(job, "up")[0])
 
 
-@pytest.mark.parametrize("job_id", [DEV, PROD])
+@pytest.mark.parametrize("job_id", DEPLOYS.values())
 def test_deploy_verifies_rollout_and_smoke_checks_healthz_and_rolls_back(main: Workflow, job_id: str) -> None:
     """One step releases, checks and rolls back (a failed check cannot be caught in a later step without
     continue-on-error, which is banned); test_deploy_rollback.py runs it through every outcome."""
@@ -581,11 +631,11 @@ def test_smoke_check_uses_curl_fail_retry_on_healthz() -> None:
 
 def test_deploy_concurrency_per_stack_never_cancels(main: Workflow) -> None:
     groups = {}
-    for job_id in (DEV, PROD):
+    for job_id in DEPLOYS.values():
         concurrency = main.jobs[job_id].concurrency
         assert concurrency["cancel-in-progress"] is False
         groups[job_id] = concurrency["group"]
-    assert groups == {DEV: "pulumi-deploy-dev", PROD: "pulumi-deploy-prod"}
+    assert groups == {d: f"pulumi-deploy-{e}" for e, d in DEPLOYS.items()}
     assert main.jobs[PREVIEW_PROD].concurrency == {
         "group": "pulumi-preview-prod",
         "cancel-in-progress": False,
@@ -608,7 +658,7 @@ def test_no_caches_on_the_release_path(policy: Any, main: Workflow) -> None:
 
 def test_drift_previews_the_deployed_commit_with_refresh_and_expects_no_changes(drift: Workflow) -> None:
     job = drift.jobs["drift"]
-    assert job.matrix["stack"] == ["dev", "prod"]
+    assert job.matrix["stack"] == list(ENVIRONMENTS)
     assert job.strategy["fail-fast"] is False
     assert job.pulumi_commands == ["preview"]  # never up/refresh: drift detection writes no state
     (preview,) = pulumi_steps(job, "preview")
@@ -650,9 +700,10 @@ def kubernetes_support_problems(drift: Workflow) -> list[str]:
     if job is None:
         return ["no kubernetes-support job"]
     problems = []
-    if job.matrix.get("stack") != ["dev", "prod"] or job.strategy.get("fail-fast") is not False:
+    if job.matrix.get("stack") != list(ENVIRONMENTS) or job.strategy.get("fail-fast") is not False:
         problems.append("not every stack is checked on its own")
-    if job.condition is not None or job.needs:
+    # Only on the setup job that lists the environments (test_environment_matrices.py), no condition.
+    if job.condition is not None or job.needs != ("environments",):
         problems.append("the job depends on a condition or another job")
     # No Azure identity: the calendar is in the repository.
     if job.permissions != {"contents": "read"} or job.uses_action("azure/login") or pulumi_steps(job):
@@ -672,7 +723,7 @@ def kubernetes_support_problems(drift: Workflow) -> list[str]:
 def test_drift_schedule_turns_red_before_a_stacks_kubernetes_minor_leaves_aks_support(
     drift: Workflow,
 ) -> None:
-    assert set(drift.jobs) == {"drift", "kubernetes-support", "image-base-support"}
+    assert set(drift.jobs) == {"environments", "drift", "kubernetes-support", "image-base-support"}
     assert set(drift.triggers) == {"schedule", "workflow_dispatch"}
     assert kubernetes_support_problems(drift) == []
 
@@ -715,19 +766,15 @@ def test_every_workflow_passes_the_policy(policy: Any, workflows: dict[str, Work
 def test_permissions_per_job(workflows: dict[str, Workflow]) -> None:
     expected = {
         ("pull-request.yml", "checks"): {"contents": "read"},
+        # The setup job that lists the environments for the matrices (test_environment_matrices.py).
+        **{(w, "environments"): {"contents": "read"} for w in ("pull-request.yml", "main.yml", "drift.yml")},
         ("pull-request.yml", "offline-plan"): {"contents": "read"},
         ("pull-request.yml", "plan-diff"): {"contents": "read"},
         ("pull-request.yml", "preview"): {"contents": "read", "id-token": "write", "pull-requests": "write"},
         ("pull-request.yml", "bicep"): {"contents": "read"},
         ("main.yml", "build"): {"contents": "read", "id-token": "write", "attestations": "write"},
-        ("main.yml", DEV): {"contents": "read", "id-token": "write"},
-        ("main.yml", PREVIEW_PROD): {"contents": "read", "id-token": "write"},
-        ("main.yml", PROD): {
-            "contents": "read",
-            "id-token": "write",
-            "attestations": "read",
-            "actions": "read",
-        },
+        **{("main.yml", d): deploy_grant(e) for e, d in DEPLOYS.items()},
+        **{("main.yml", p): {"contents": "read", "id-token": "write"} for p in PREVIEWS.values()},
         ("drift.yml", "drift"): {"contents": "read", "id-token": "write", "issues": "write"},
         ("drift.yml", "kubernetes-support"): {"contents": "read"},
         ("drift.yml", "image-base-support"): {"contents": "read"},
@@ -967,8 +1014,8 @@ def test_every_job_holding_an_azure_identity_keeps_credentials_for_its_whole_tim
 ) -> None:
     jobs = credentialed_jobs(workflows)
     assert {(name, job_id) for name, job_id, _ in jobs} == {
-        ("main.yml", "build"), ("main.yml", DEV), ("main.yml", PREVIEW_PROD),
-        ("main.yml", PROD), ("pull-request.yml", "preview"), ("drift.yml", "drift"),
+        ("main.yml", "build"), *(("main.yml", j) for j in (*DEPLOYS.values(), *PREVIEWS.values())),
+        ("pull-request.yml", "preview"), ("drift.yml", "drift"),
         ("deploy.yml", "preview"),  # on its own; its deploy job holds what a call grants (main.yml's)
     }  # fmt: skip
     for _, job_id, job in jobs:
