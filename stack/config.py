@@ -517,7 +517,10 @@ class StackConfig(BaseModel):
     canary_step_seconds: Annotated[int, Field(ge=60, le=1800)] = Field(
         default=120,
         alias="canaryStepSeconds",
-        description="Seconds each canary step lasts before the next (60-1800; the gate checks every 30 s).",
+        description=(
+            "Seconds each canary step lasts before the next (60-1800; the gate checks every 30 s); all "
+            "steps, each with up to 120 s hold for its data, must fit the release's deadline."
+        ),
     )
     canary_image_tag: Annotated[str, AfterValidator(_optional_image_tag)] = Field(
         default="",
@@ -907,13 +910,40 @@ def _window_needs(window: str) -> frozenset[str]:
     return frozenset({"tier", "maintenance_utc_offset", *(f"{window}_window_{p}" for p in parts)})
 
 
+# What a release's canary may take (tests/stack/test_canary_config.py checks these against scripts/ci): the
+# release must be decided 35 min after the deploy job's start (deploy.py: JOB_TIMEOUT_MINUTES 60 less
+# AFTER_HARD_DEADLINE_MINUTES 5 and ABORT_MINUTES 20), of which release_canary.PROMOTION_SECONDS (12 min)
+# are kept for the promotion, and CANARY_MARGIN_SECONDS for the job's earlier steps (checkout, venv, Pulumi,
+# prod's provenance check, import and preview) and the candidate up: an estimate, not a measurement. Each
+# step may hold up to CANARY_STEP_HOLD_SECONDS past its time for its data (canary_gate: settle 90 s + one
+# check of 30 s), which the canary's deadline check (canary.py) counts too.
+CANARY_RELEASE_SECONDS = 35 * 60
+CANARY_PROMOTION_SECONDS = 12 * 60
+CANARY_MARGIN_SECONDS = 10 * 60
+CANARY_STEP_HOLD_SECONDS = 120
+
+
 def _canary(c: Mapping[str, Any]) -> list[Problem]:
-    """The stepper's plan must end with the candidate taking all the traffic, and a weight needs an image."""
+    """The stepper's plan must end with the candidate taking all the traffic, fit the release's deadline,
+    and a weight needs an image."""
     problems = []
     steps = list(c["canary_steps"])
     if not steps or steps != sorted(set(steps)) or steps[-1] != 100:
         problems.append(
             Problem("canarySteps", f"{steps} must increase strictly and end at 100, e.g. [10, 50, 100]")
+        )
+    budget = CANARY_RELEASE_SECONDS - CANARY_PROMOTION_SECONDS - CANARY_MARGIN_SECONDS
+    needed = len(steps) * (c["canary_step_seconds"] + CANARY_STEP_HOLD_SECONDS)
+    if needed > budget:
+        longest = budget // max(1, len(steps)) - CANARY_STEP_HOLD_SECONDS
+        problems.append(
+            Problem(
+                "canaryStepSeconds",
+                f"{len(steps)} steps x ({c['canary_step_seconds']} s + {CANARY_STEP_HOLD_SECONDS} s hold) = "
+                f"{needed} s does not fit the {budget} s the deploy job leaves the canary (35 min release "
+                f"deadline less promotion and earlier steps, stack/config.py): use at most {longest} s per "
+                "step, or fewer canarySteps",
+            )
         )
     if c["canary_weight"] and not c["canary_image_tag"]:
         problems.append(
@@ -1088,7 +1118,7 @@ CROSS_RULES: tuple[tuple[frozenset[str], CrossRule], ...] = (
         frozenset({"tier", "availability_test", "ingress_host", "availability_test_locations"}),
         _availability_test,
     ),
-    (frozenset({"canary_steps", "canary_image_tag", "canary_weight"}), _canary),
+    (frozenset({"canary_steps", "canary_step_seconds", "canary_image_tag", "canary_weight"}), _canary),
 )
 
 

@@ -18,6 +18,10 @@ its p95 latency is above 500 ms; two bad checks in a row abort the release (a si
 pod's first slow requests do not). A window in which the candidate answered nothing has no signal: it never
 counts as good, and a step that ends without one good check aborts too, so a scrape that does not reach the
 candidate, or a `version` label that does not match, fails the release instead of passing it unseen.
+A query that fails transiently (HTTP 429/5xx, no answer, no token) is tried again with backoff (3 tries);
+when every try failed the check has no signal too: one bad minute of the workspace does not abort a healthy
+release, and a workspace that stays down holds the step and aborts it "no data", never passes it. A 401/403
+fails the release at once (AccessDenied), with the fix.
 
 The query (Azure Monitor docs, "Query Prometheus metrics using the API and PromQL",
 learn.microsoft.com/azure/azure-monitor/metrics/prometheus-api-promql): `POST <workspace query
@@ -37,6 +41,7 @@ import json
 import math
 import re
 import subprocess
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -90,6 +95,7 @@ class Sample:
     requests: float
     errors: float
     p95_seconds: float | None
+    unavailable: str = ""  # why the check could not be read (no signal either way), "" when it was
 
     @property
     def has_signal(self) -> bool:
@@ -102,6 +108,8 @@ class Sample:
 
 def problems(sample: Sample, thresholds: Thresholds = THRESHOLDS) -> list[str]:
     """What is wrong with one check ([] = healthy). No signal is a problem of its own."""
+    if sample.unavailable:
+        return [f"the metrics could not be read (no signal): {sample.unavailable}"]
     if not sample.has_signal:
         return ["no requests from the candidate in the window (no signal)"]
     found = []
@@ -179,6 +187,13 @@ def sample_from(
     query: Query, version: str, thresholds: Thresholds = THRESHOLDS, window_seconds: int | None = None
 ) -> Sample:
     q = queries(version, window_seconds or thresholds.window_seconds)
+    try:
+        return _sample(query, q)
+    except QueryUnavailable as error:  # not bad, not good: the step holds, and aborts "no data" in the end
+        return Sample(0.0, 0.0, None, unavailable=str(error))
+
+
+def _sample(query: Query, q: dict[str, str]) -> Sample:
     return Sample(
         requests=scalar(query(q["requests"])) or 0.0,
         errors=scalar(query(q["errors"])) or 0.0,
@@ -198,6 +213,16 @@ def az_token(resource: str = PROMETHEUS_RESOURCE) -> str:
     return result.stdout.strip()
 
 
+# Worth another try: throttling (429) and the server's own failures. Prometheus's HTTP API answers 503 when
+# a query timed out or was aborted (prometheus.io/docs/prometheus/latest/querying/api/, "Format overview");
+# 500/502/504 come from the managed endpoint or a proxy in front of it.
+TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+class QueryUnavailable(RuntimeError):
+    """Every try of a query failed transiently: the check has no signal (neither good nor bad)."""
+
+
 @dataclass
 class PrometheusSource:
     """Instant queries against an Azure Monitor workspace's Prometheus query endpoint."""
@@ -205,12 +230,36 @@ class PrometheusSource:
     endpoint: str  # https://<workspace>.<region>.prometheus.monitor.azure.com
     token: Callable[[], str] = az_token
     timeout: float = 30.0
+    tries: int = 3  # of one query, on a transient failure (TRANSIENT_STATUSES, no answer, no token)
+    backoff_seconds: float = 2.0  # before the 2nd try; doubled before each next one
+    sleep: Callable[[float], None] = time.sleep
 
     def __post_init__(self) -> None:
         if not self.endpoint.startswith("https://"):
             raise ValueError(f"the Prometheus query endpoint must be https:// (got {self.endpoint!r})")
 
     def query(self, promql: str) -> dict[str, object]:
+        """One instant query, tried again after a transient failure; QueryUnavailable when every try
+        failed. A 401/403 is AccessDenied at once (never retried, never "no data"); any other 4xx (a
+        malformed query: a bug here) is raised as it is."""
+        failures = []
+        for attempt in range(1, self.tries + 1):
+            try:
+                return self._query(promql)
+            except AccessDenied:
+                raise
+            except urllib.error.HTTPError as error:
+                if error.code not in TRANSIENT_STATUSES:
+                    raise
+                failures.append(f"HTTP {error.code}")
+            except (OSError, RuntimeError, subprocess.SubprocessError) as error:
+                # No answer (URLError, a timeout, a reset) or no token (az_token, az-login-federated.sh).
+                failures.append(f"{type(error).__name__}: {str(error)[:200]}")
+            if attempt < self.tries:
+                self.sleep(self.backoff_seconds * 2 ** (attempt - 1))
+        raise QueryUnavailable(f"{self.tries} tries failed: {'; '.join(failures)}")
+
+    def _query(self, promql: str) -> dict[str, object]:
         request = urllib.request.Request(  # noqa: S310 - https only, checked above
             self.endpoint.rstrip("/") + "/api/v1/query",
             data=urllib.parse.urlencode({"query": promql}).encode(),

@@ -6,7 +6,8 @@ built by components/muse_workload/evaluate_check.py), wait for it to succeed or 
 `kubectl create -f - -o name` creates the Job from its generateName and prints `job.batch/<name>`; the Job's
 status counts `succeeded` / `failed` pods (batch/v1 JobStatus); with `backoffLimit: 0` one failed pod fails
 it. The Job removes itself `ttlSecondsAfterFinished` later, so a failed one stays to be read for an hour.
-The caller's kubeconfig is the one scripts/ci/verify-rollout.sh wrote (kubelogin, the job's OIDC identity).
+The caller's kubeconfig is the release's own (deploy.py CommandTools, write-kubeconfig.sh: kubelogin, the
+job's OIDC identity), kept until the release ends.
 Standard library only.
 """
 

@@ -2,7 +2,7 @@
 """Release one image to one stack, and put the previous image back when the release fails.
 
     scripts/ci/deploy.py --stack dev --image-tag sha256:<64 hex> --commit "$GITHUB_SHA" --policy-pack policy \
-        [--canary] [--deadline-minutes 35] [--hard-deadline-minutes 55]
+        [--canary] [--job-timeout-minutes 60] [--deadline-minutes N] [--hard-deadline-minutes N]
 
 With --canary (what main.yml runs) a release of a new image goes through release_canary.py: the candidate
 next to the stable version, the traffic moved in steps gated on live metrics and an end-to-end check, and on
@@ -98,9 +98,10 @@ PULUMI_FAILURES = (
 CRD_NOT_SERVED_YET = re.compile(r'no matches for kind "[A-Za-z]+" in version "[A-Za-z0-9.-]+/[A-Za-z0-9]+"')
 CRD_RETRIES = 3
 CRD_RETRY_SECONDS = int(os.environ.get("MUSE_CRD_RETRY_SECONDS", "120"))
+ROUTE_NAME = "muse"  # the HTTPRoute's metadata.name (components/muse_workload/manifests.py HTTP_ROUTE)
 OUTPUT_TAIL_CHARACTERS = 20_000  # of each failed command, in the summary (its full output is in the log)
 
-NOT_CONVERGED = release_canary.NOT_CONVERGED
+NOT_CONVERGED, CONVERGENCE_UNKNOWN = release_canary.NOT_CONVERGED, release_canary.CONVERGENCE_UNKNOWN
 RELEASED, NOT_REPLACED, ROLLED_BACK, NOTHING_TO_RETURN_TO, ROLLBACK_FAILED = (
     "released",
     "failed-before-the-deployment-changed",
@@ -116,14 +117,48 @@ EXIT_CODES = {
     NOTHING_TO_RETURN_TO: 2,
     ROLLBACK_FAILED: 3,
     NOT_CONVERGED: 4,
+    CONVERGENCE_UNKNOWN: 4,
 }
-# The release's own clock (engine.py says why): the release must be decided by the deadline, the abort and
-# rollback by the hard deadline; both inside main.yml's deploy jobs' `timeout-minutes: 60`.
-DEADLINE_MINUTES = 35
-HARD_DEADLINE_MINUTES = 55
+# The release's own clock (engine.py says why), counted from the JOB's start (JOB_STARTED_AT, which
+# deploy.yml's deploy job records in its first step: checkout, the venv, Pulumi, prod's provenance check,
+# import and preview all run before deploy.py), not from deploy.py's: the release must be decided by the
+# deadline, the abort and rollback by the hard deadline, and the job's later steps run after that.
+JOB_TIMEOUT_MINUTES = 60  # deploy.yml's deploy job `timeout-minutes` (test_workflow_semantics: they agree)
+AFTER_HARD_DEADLINE_MINUTES = 5  # Supervisor.grace for an interrupted pulumi, then tag-latest and outputs
+ABORT_MINUTES = 20  # weight back, the previous commit's checkout + venv + up, its checks and convergence
 # Set by main(); run() hands each command to it so a signal or the deadline reaches the running command.
 SUPERVISOR: Supervisor | None = None
 HARD_DEADLINE: float = float("inf")
+
+
+def deadlines(
+    job_timeout_minutes: float,
+    job_started_at: float | None,
+    now: float,
+    deadline_minutes: float | None = None,
+    hard_deadline_minutes: float | None = None,
+) -> tuple[float, float]:
+    """(release deadline, hard deadline) in seconds from `now` (epoch seconds, as JOB_STARTED_AT): what is
+    left of the job's timeout, less the time kept after the hard deadline, and before it for an abort. The
+    --deadline-minutes / --hard-deadline-minutes flags can only shorten them."""
+    used = max(0.0, now - job_started_at) if job_started_at is not None else 0.0
+    hard = job_timeout_minutes * 60 - used - AFTER_HARD_DEADLINE_MINUTES * 60
+    release = hard - ABORT_MINUTES * 60
+    if hard_deadline_minutes is not None:
+        hard = min(hard, hard_deadline_minutes * 60)
+    if deadline_minutes is not None:
+        release = min(release, deadline_minutes * 60)
+    return min(release, hard), hard
+
+
+def job_started_at() -> float | None:
+    """JOB_STARTED_AT (epoch seconds, deploy.yml's first step), None when unset (a run by hand)."""
+    value = os.environ.get("JOB_STARTED_AT", "").strip()
+    if not value:
+        return None
+    if not value.isdigit():
+        raise ValueError(f"JOB_STARTED_AT={value!r} is not epoch seconds (deploy.yml: date +%s)")
+    return float(value)
 
 
 def _rollback_time() -> None:
@@ -139,6 +174,7 @@ class Step:
     what: str  # "pulumi up", "rollout check", "smoke check", ...
     returncode: int
     output: str
+    interrupted: str = ""  # why the supervisor stopped it (the deadline, a signal); "" when it ran its course
 
     @property
     def ok(self) -> bool:
@@ -147,6 +183,8 @@ class Step:
     def describe(self) -> str:
         if self.ok:
             return f"{self.what}: passed"
+        if self.interrupted:  # its answer says nothing about what it checks
+            return f"{self.what}: interrupted ({self.interrupted}) before it finished"
         meaning = (
             next((why for found, why in PULUMI_FAILURES if found in self.output), "")
             if self.what.startswith("pulumi")
@@ -179,10 +217,12 @@ def run(what: str, args: list[str]) -> Step:
         args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
     ) as process:
         reader = _reader(process, lines)
+        before = len(SUPERVISOR.interrupted) if SUPERVISOR is not None else 0
         code = SUPERVISOR.wait(process) if SUPERVISOR is not None else process.wait()
         reader.join(timeout=30)
     print("::endgroup::", flush=True)
-    return Step(what, code, "".join(lines))
+    why = SUPERVISOR.interrupted[before:] if SUPERVISOR is not None else []
+    return Step(what, code, "".join(lines), interrupted=", ".join(why) if code != 0 else "")
 
 
 def _reader(process: subprocess.Popen[str], lines: list[str]) -> Any:
@@ -417,9 +457,14 @@ class CommandTools:
 
     def __init__(self, stack: str, policy_packs: list[str], prometheus_output: str) -> None:
         self.stack, self.policy_packs, self.prometheus_output = stack, policy_packs, prometheus_output
-        self.kubeconfig = Path(os.environ.get("RUNNER_TEMP") or tempfile.gettempdir()) / f"kubeconfig-{stack}"
+        # The release's own kubeconfig, kept from its first kubectl to its end (close()): verify-rollout.sh
+        # removes the one it writes as soon as its check is done.
+        self.kubeconfig = (
+            Path(os.environ.get("RUNNER_TEMP") or tempfile.gettempdir()) / f"kubeconfig-{stack}-release"
+        )
         self._token: tuple[float, str] | None = None
         self._source: PrometheusSource | None = None
+        self.namespace = f"muse-{stack}"  # stack output museNamespace, read with the kubeconfig (_kubectl)
 
     def _cwd(self, cwd: str | None) -> list[str]:
         return ["--cwd", cwd] if cwd else []
@@ -454,12 +499,47 @@ class CommandTools:
         return dict(json.loads(result.stdout or "{}")) if result.returncode == 0 else {}
 
     def _kubectl(self) -> list[str]:
-        if not self.kubeconfig.exists():  # verify-rollout.sh writes it (kubelogin, the job's identity)
-            run("kubeconfig (rollout check)", [str(HERE / "verify-rollout.sh"), self.stack])
+        if not self.kubeconfig.exists():  # write-kubeconfig.sh: kubelogin, the job's identity
+            outputs = self.outputs()
+            written = run(
+                "kubeconfig (canary release)",
+                [
+                    str(HERE / "write-kubeconfig.sh"),
+                    str(outputs.get("resourceGroupName") or ""),
+                    str(outputs.get("clusterName") or ""),
+                    str(self.kubeconfig),
+                ],
+            )
+            if not written.ok:
+                raise RuntimeError(f"cannot write the kubeconfig: {written.output.strip()[-500:]}")
+            self.namespace = str(outputs.get("museNamespace") or self.namespace)
         return ["kubectl", "--kubeconfig", str(self.kubeconfig)]
 
+    def route_to_stable(self) -> Step:
+        """The candidate's weight to 0 with one `kubectl patch` (docs/runbook.md, Canary, "In a hurry"): run
+        from the signal handler, so no pulumi, no stack output, a short timeout. backendRefs[1] is the
+        candidate while a canary runs (components/muse_workload/manifests.py backend_refs)."""
+        if not self.kubeconfig.exists():
+            return Step("kubectl patch httproute", 1, "no kubeconfig yet: no weight was ever moved")
+        patch = json.dumps([{"op": "replace", "path": "/spec/rules/0/backendRefs/1/weight", "value": 0}])
+        args = ["kubectl", "--kubeconfig", str(self.kubeconfig), "-n", self.namespace]
+        args += ["patch", "httproute", ROUTE_NAME, "--type=json", "-p", patch, "--request-timeout=5s"]
+        try:
+            done = subprocess.run(args, capture_output=True, text=True, check=False, timeout=8)
+        except (OSError, subprocess.SubprocessError) as error:
+            return Step("kubectl patch httproute", 1, f"{type(error).__name__}: {error}")
+        return Step("kubectl patch httproute", done.returncode, (done.stdout + done.stderr).strip()[-500:])
+
+    def close(self) -> None:
+        """The release's kubeconfig goes when the release ends (canary_deploy's finally)."""
+        self.kubeconfig.unlink(missing_ok=True)
+
     def end_to_end(self, job: dict[str, Any]) -> tuple[bool, str]:
-        return check_job.run(job, kubectl=self._kubectl())
+        try:
+            kubectl = self._kubectl()
+        except RuntimeError as error:  # a failed check, never an exception mid-promotion
+            return False, str(error)
+        return check_job.run(job, kubectl=kubectl)
 
     def start_load(self, job: dict[str, Any], weight: int) -> None:
         name = check_job.start(job, kubectl=self._kubectl())
@@ -470,7 +550,7 @@ class CommandTools:
         # activeDeadlineSeconds.
         try:
             ok, detail = check_job.stop(job["metadata"]["namespace"], kubectl=self._kubectl())
-        except (OSError, subprocess.SubprocessError) as error:
+        except (OSError, RuntimeError, subprocess.SubprocessError) as error:
             ok, detail = False, f"{type(error).__name__}: {error}"
         print(f"canary: load deleted: {detail}" if ok else f"canary: deleting the load failed: {detail}")
 
@@ -553,6 +633,18 @@ def previous_commit(stack: str) -> str | None:
     return None
 
 
+def plain_release(stack: str, image: str, commit: str, policy_packs: list[str]) -> tuple[str, str]:
+    """The release without a canary, then the convergence check: every successful release gets one, also
+    the canary's fallback (first deploy, same image)."""
+    result, text = deploy(stack, image, commit, policy_packs)
+    if result == RELEASED:
+        check = converged(stack, pulumi, run)
+        text += f"\n- {check.describe()}\n"
+        if not check.ok:
+            result = CONVERGENCE_UNKNOWN if check.interrupted else NOT_CONVERGED
+    return result, text
+
+
 def canary_deploy(
     stack: str, image: str, commit: str, policy_packs: list[str], prometheus_output: str, hard_deadline: float
 ) -> tuple[str, str]:
@@ -560,7 +652,18 @@ def canary_deploy(
     with (first deploy, or the same image again: a program-only change)."""
     _, previous = recorded_deployment(stack)
     if previous is None or previous == image:
-        return deploy(stack, image, commit, policy_packs)
+        return plain_release(stack, image, commit, policy_packs)
+    if not stack_output(stack, prometheus_output):
+        # A stack last deployed before the program exported the workspace's query endpoint: nothing to gate
+        # on yet. Refusing would refuse every release forever (only a release adds the output); this one goes
+        # out plainly, its `pulumi up` exports the output, and the next release canaries.
+        why = (
+            f"the stack has no output {prometheus_output} yet (deployed before the program exported it): "
+            "released without a canary; this release adds the output, the next one canaries"
+        )
+        print(f"::warning title=No canary ({stack})::{why}", flush=True)
+        result, text = plain_release(stack, image, commit, policy_packs)
+        return result, text + f"\n- no canary: {why}\n"
     if SUPERVISOR is None:
         raise RuntimeError("canary_deploy runs under main()'s supervisor")
     ctx = release_canary.Context(
@@ -573,16 +676,23 @@ def canary_deploy(
         tools.metrics_access()
     except AccessDenied as denied:  # main(): exit 64, nothing changed, the previous release serves
         raise RuntimeError(str(denied)) from None
-    result, lines = release_canary.release(ctx, tools)
+    try:
+        result, lines = release_canary.release(ctx, tools)
+    finally:
+        tools.close()
     titles = {
         RELEASED: "released through the canary",
         NOT_CONVERGED: (
             "released, but the stack does NOT converge (a perpetual diff): fix it before the next release"
         ),
+        CONVERGENCE_UNKNOWN: (
+            "released, but the convergence check was interrupted (the deadline or a signal): run "
+            "`pulumi preview --expect-no-changes` by hand"
+        ),
         release_canary.ABORTED: "FAILED, the canary aborted and the previous release was restored",
         ROLLBACK_FAILED: "FAILED, and the rollback FAILED: act now (docs/runbook.md, Rollback)",
     }
-    running = image if result in (RELEASED, NOT_CONVERGED) else previous
+    running = image if result in (RELEASED, NOT_CONVERGED, CONVERGENCE_UNKNOWN) else previous
     now = running_cell(running) if result != ROLLBACK_FAILED else "unknown: see below"
     text = "\n".join(
         [
@@ -614,8 +724,14 @@ def build_parser() -> argparse.ArgumentParser:
         default="prometheusQueryEndpoint",
         help="the stack output with the Azure Monitor workspace's Prometheus query endpoint",
     )
-    parser.add_argument("--deadline-minutes", type=float, default=DEADLINE_MINUTES)
-    parser.add_argument("--hard-deadline-minutes", type=float, default=HARD_DEADLINE_MINUTES)
+    parser.add_argument(
+        "--job-timeout-minutes",
+        type=float,
+        default=JOB_TIMEOUT_MINUTES,
+        help="the job's timeout-minutes; the deadlines count from JOB_STARTED_AT within it",
+    )
+    parser.add_argument("--deadline-minutes", type=float, help="shortens the release's deadline (from now)")
+    parser.add_argument("--hard-deadline-minutes", type=float, help="shortens the hard deadline (from now)")
     return parser
 
 
@@ -632,9 +748,30 @@ def main(argv: list[str] | None = None) -> int:
         print(f"::error title=Placeholders ({args.stack})::{' '.join(blocked.split())}", flush=True)
         return 64
     global SUPERVISOR, HARD_DEADLINE
+    try:
+        release_seconds, hard_seconds = deadlines(
+            args.job_timeout_minutes, job_started_at(), time.time(),
+            args.deadline_minutes, args.hard_deadline_minutes,
+        )  # fmt: skip
+    except ValueError as error:
+        print(f"::error title=Deploy ({args.stack})::{error}", flush=True)
+        return 64
+    if release_seconds <= 0:
+        print(
+            f"::error title=Deploy ({args.stack})::the job's earlier steps left no time for a release "
+            f"inside its {args.job_timeout_minutes:.0f} min (the release needs its deadline plus "
+            f"{ABORT_MINUTES + AFTER_HARD_DEADLINE_MINUTES} min for an abort): nothing was started",
+            flush=True,
+        )
+        return 1
+    print(
+        f"deploy: {release_seconds / 60:.1f} min to decide the release, {hard_seconds / 60:.1f} min for an "
+        "abort (from the job's start and its timeout)",
+        flush=True,
+    )
     start = time.monotonic()
-    SUPERVISOR = Supervisor(start + args.deadline_minutes * 60)
-    HARD_DEADLINE = start + args.hard_deadline_minutes * 60
+    SUPERVISOR = Supervisor(start + release_seconds)
+    HARD_DEADLINE = start + hard_seconds
     SUPERVISOR.install()
     try:
         # What a killed update left (pending operations) is cleared before anything else (engine.py).
@@ -652,12 +789,7 @@ def main(argv: list[str] | None = None) -> int:
                 HARD_DEADLINE,
             )
         else:
-            result, text = deploy(args.stack, args.image_tag, args.commit, args.policy_pack)
-            if result == RELEASED:
-                check = converged(args.stack, pulumi, run)
-                text += f"\n- {check.describe()}\n"
-                if not check.ok:
-                    result = NOT_CONVERGED
+            result, text = plain_release(args.stack, args.image_tag, args.commit, args.policy_pack)
     except Cancelled as error:
         print(f"::error title=Deploy ({args.stack})::{error}", flush=True)
         append("GITHUB_STEP_SUMMARY", f"### Deploy `{args.stack}`: stopped ({error})\n")

@@ -72,6 +72,9 @@ class Supervisor:
     signalled: str = ""
     process: subprocess.Popen[str] | None = None
     interrupted: list[str] = field(default_factory=list)
+    # Run once on the first signal, right after the running command got its SIGINT: what must happen within
+    # the runner's ~10 s (release_canary.py: the route's weight back to the stable Service).
+    on_signal: Callable[[], None] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def install(self) -> None:
@@ -85,6 +88,12 @@ class Supervisor:
             flush=True,
         )
         self._interrupt(f"{self.signalled} received")
+        urgent, self.on_signal = self.on_signal, None
+        if urgent is not None:
+            try:
+                urgent()
+            except Exception as error:
+                print(f"::warning title=Deploy::on the signal: {type(error).__name__}: {error}", flush=True)
 
     def _interrupt(self, why: str) -> None:
         with self._lock:

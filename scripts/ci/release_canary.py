@@ -47,6 +47,10 @@ from engine import Cancelled, Supervisor
 
 PROMOTED, ABORTED, ROLLBACK_FAILED = "released", "canary-aborted", "rollback-failed"
 NOT_CONVERGED = "released-not-converged"
+CONVERGENCE_UNKNOWN = "released-convergence-interrupted"  # the preview was stopped: no answer either way
+# Kept between the canary's last step and the release's deadline: the promotion's `pulumi up --refresh`
+# (the stable Deployment's rollout), the rollout, smoke and end-to-end checks, the convergence preview.
+PROMOTION_SECONDS = 12 * 60
 
 
 class Result(Protocol):
@@ -69,6 +73,7 @@ class Tools(Protocol):
     def sample(self, version: str, window_seconds: int) -> Sample: ...
     def converged(self, cwd: str | None = None) -> Result: ...
     def checkout(self, commit: str) -> str: ...
+    def route_to_stable(self) -> Result: ...
 
 
 @dataclass
@@ -120,8 +125,17 @@ def release(ctx: Context, tools: Tools) -> tuple[str, list[str]]:
     try:
         return _release(ctx, tools, load)
     finally:
+        ctx.supervisor.on_signal = None
         # Whatever ended the release - promotion, abort, an exception, a signal - the load goes with it.
         load.stop()
+
+
+def route_back(ctx: Context, tools: Tools, when: str) -> None:
+    """On SIGINT/SIGTERM: all traffic to the stable Service in seconds (`kubectl patch`, not a `pulumi up`:
+    the runner kills the job ~10 s after its signal). Pulumi's state still records the step's weight; the
+    next run's `up --refresh` reads the live route and reconciles it (docs/runbook.md, Canary)."""
+    moved = tools.route_to_stable()
+    ctx.say(f"- {when}: all traffic back to the stable Service (kubectl patch): {moved.describe()}")
 
 
 def _release(ctx: Context, tools: Tools, load: Load) -> tuple[str, list[str]]:
@@ -152,6 +166,8 @@ def _release(ctx: Context, tools: Tools, load: Load) -> tuple[str, list[str]]:
             return abort(ctx, tools, route, "the stack outputs name no route or no candidate check")
         if not load.job:
             ctx.say("- no load Job in the stack outputs (museCanaryLoad): the gate sees user traffic only")
+        # From the first weight move on, a signal sends the traffic back at once, before anything else.
+        ctx.supervisor.on_signal = lambda: route_back(ctx, tools, "signal received")
 
         class Ops:
             def set_weight(self, weight: int) -> None:
@@ -175,7 +191,7 @@ def _release(ctx: Context, tools: Tools, load: Load) -> tuple[str, list[str]]:
 
         outcome = run_canary(
             plan, Ops(), Gate(), clock=ctx.clock, sleep=ctx.sleep,
-            deadline=ctx.clock() + ctx.supervisor.remaining(),
+            deadline=ctx.clock() + ctx.supervisor.remaining() - PROMOTION_SECONDS,
             log=lambda text: print(f"canary: {text}", flush=True),
         )  # fmt: skip
         ctx.lines += [f"  - {at:.0f} s: {text}" for at, text in outcome.events]
@@ -200,9 +216,15 @@ def _release(ctx: Context, tools: Tools, load: Load) -> tuple[str, list[str]]:
         # previous commit's program may well have the same diff.
         step = tools.converged()
         ctx.say(f"- {step.describe()}")
-        return (PROMOTED if step.ok else NOT_CONVERGED), ctx.lines
+        if step.ok:
+            return PROMOTED, ctx.lines
+        return (CONVERGENCE_UNKNOWN if getattr(step, "interrupted", "") else NOT_CONVERGED), ctx.lines
     except Cancelled as stopped:
         if ctx.supervisor.signalled:
+            if route:
+                # Again, now that the interrupted pulumi has ended: an operation it was finishing (a weight
+                # move) may have written the route after the patch in the signal handler.
+                route_back(ctx, tools, "after the interrupted command ended")
             ctx.say(f"- stopped: {stopped}; nothing more is started (the next run recovers, docs/runbook.md)")
             return ABORTED, ctx.lines
         return abort(ctx, tools, route, str(stopped))
@@ -220,6 +242,8 @@ def abort(ctx: Context, tools: Tools, route: str, reason: str) -> tuple[str, lis
     """Traffic back to the stable Service at once, then the previous commit's program and image."""
     ctx.say(f"- ABORT: {reason}")
     if ctx.supervisor.signalled:  # the job is being cancelled: start nothing (engine.py)
+        if route:  # again, now that the interrupted command ended (see _release)
+            route_back(ctx, tools, "after the interrupted command ended")
         ctx.say("- the job is being cancelled: no rollback started (the next run recovers, docs/runbook.md)")
         return ABORTED, ctx.lines
     ctx.supervisor.deadline = max(ctx.supervisor.deadline, ctx.hard_deadline)

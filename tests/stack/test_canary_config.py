@@ -24,6 +24,9 @@ CANDIDATE = "sha256:" + "b" * 64
         ({"muse:canaryStepSeconds": "30"}, "canaryStepSeconds", "greater than or equal to 60"),
         ({"muse:canaryWeight": "10"}, "canaryWeight", "without canaryImageTag"),
         ({"muse:canaryImageTag": "sha256:short"}, "canaryImageTag", "sha256:<64 hex>"),
+        # 3 x (300 s + 120 s hold) = 1260 s > the 780 s the deploy job leaves the canary.
+        ({"muse:canaryStepSeconds": "300"}, "canaryStepSeconds", "use at most 140 s per step"),
+        ({"muse:canarySteps": "[1, 5, 10, 25, 50, 75, 100]"}, "canaryStepSeconds", "or fewer canarySteps"),
     ],
 )
 def test_a_canary_the_stepper_cannot_run_is_refused(overrides: dict[str, Any], key: str, words: str) -> None:
@@ -37,7 +40,7 @@ def test_a_candidate_in_the_config_runs_next_to_the_stable_release() -> None:
         overrides={
             "muse:canaryImageTag": CANDIDATE,
             "muse:canaryWeight": "10",
-            "muse:canaryStepSeconds": "300",
+            "muse:canaryStepSeconds": "140",
         },
     )
     deployments = {d.name: d for d in plan.of_type("kubernetes:apps/v1:Deployment")}
@@ -61,4 +64,39 @@ def test_a_candidate_in_the_config_runs_next_to_the_stable_release() -> None:
     container = load["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == image
     assert container["command"][3].startswith("http://muse-candidate.")
-    assert float(container["command"][6]) == 300 + canary_load.HOLD_SECONDS  # the configured step, held
+    assert float(container["command"][6]) == 140 + canary_load.HOLD_SECONDS  # the configured step, held
+
+
+def test_the_canarys_budget_follows_the_release_tooling() -> None:
+    """stack/config.py's budget is derived from deploy.py's deadlines and release_canary.py's promotion time,
+    and its hold from the gate's (canary.Plan.longest_step_seconds); a change there must change it here."""
+    import sys
+
+    from stack import config
+    from stack.files import REPO_ROOT
+
+    sys.path.insert(0, str(REPO_ROOT / "scripts" / "ci"))
+    import release_canary
+    from canary_gate import THRESHOLDS
+
+    import deploy
+
+    release = (deploy.JOB_TIMEOUT_MINUTES - deploy.AFTER_HARD_DEADLINE_MINUTES - deploy.ABORT_MINUTES) * 60
+    assert release == config.CANARY_RELEASE_SECONDS
+    assert config.CANARY_PROMOTION_SECONDS == release_canary.PROMOTION_SECONDS
+    assert THRESHOLDS.settle_seconds + THRESHOLDS.check_seconds == config.CANARY_STEP_HOLD_SECONDS
+
+
+def test_negative_control_the_default_plan_fits_and_one_second_more_per_step_does_not() -> None:
+    from stack import config
+
+    fits = {
+        "canary_steps": (10, 50, 100),
+        "canary_step_seconds": 140,
+        "canary_image_tag": "",
+        "canary_weight": 0,
+    }
+    assert config._canary(fits) == []
+    assert config._canary({**fits, "canary_step_seconds": 120}) == []  # the default
+    [problem] = config._canary({**fits, "canary_step_seconds": 141})
+    assert problem.key == "canaryStepSeconds"

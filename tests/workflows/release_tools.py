@@ -36,6 +36,9 @@ What each answers, and the documented behaviour it follows:
   `error: timed out waiting for the condition` when they became ready and then fail (kubernetes/kubectl
   pkg/polymorphichelpers/rollout_status.go; Kubernetes docs, Deployments, "Failed Deployment": rollout status
   exits non-zero once the progress deadline is exceeded).
+- `kubectl --kubeconfig <path>`: refused when the file does not exist ("error: stat <path>: no such file or
+  directory", client-go clientcmd loader.go). `create -f - -o name` of a generateName Job prints
+  `job.batch/<name>`; `get job.batch/<name>` answers succeeded; `delete job -l <k=v>` deletes by label.
 - `az acr import --name <target> [--registry <source>] --source <image> --image <repo>:<tag> [--force]`, as
   Azure/azure-cli src/azure-cli/azure/cli/command_modules/acr/import.py resolves the source: `--registry`
   that is a resource id is passed to ARM as is (ImportSource(resource_id=...)); a name or login server in
@@ -326,7 +329,8 @@ def pulumi(world: dict[str, Any], args: list[str]) -> int:
         return 0
     if command[:1] == ["stack"] and "output" in args:
         outputs = world["outputs"]
-        names = [a for a in args[2:] if not a.startswith("-") and a != flag(args, "--stack")]
+        values = {flag(args, "--stack"), flag(args, "--color")}  # flag values, not output names
+        names = [a for a in args[2:] if not a.startswith("-") and a not in values]
         if "--json" in args:
             print(json.dumps(outputs if not names else outputs.get(names[0])))
         elif names:
@@ -345,6 +349,52 @@ def pulumi(world: dict[str, Any], args: list[str]) -> int:
 
 
 def kubectl(world: dict[str, Any], args: list[str]) -> int:
+    if args[:1] == ["--kubeconfig"]:
+        # An explicit kubeconfig that does not exist is an error before anything is asked (kubernetes/
+        # client-go tools/clientcmd/loader.go, ClientConfigLoadingRules.Load: os.Stat of ExplicitPath,
+        # IsNotExist -> the error itself), which kubectl prints as "error: stat <path>: no such file or
+        # directory".
+        if not Path(args[1]).is_file():
+            print(f"error: stat {args[1]}: no such file or directory", file=sys.stderr)
+            return 1
+        world["kubeconfigs"] = [*world.get("kubeconfigs", []), args[1]]
+        args = args[2:]
+    if args[:4] == ["create", "-f", "-", "-o"]:
+        # `create -f - -o name` of a Job with metadata.generateName: the API server appends 5 random
+        # characters (apimachinery names.SimpleNameGenerator) and kubectl prints `job.batch/<name>`.
+        job = json.loads(sys.stdin.read())
+        name = f"{job['metadata']['generateName']}x{len(world.get('jobs', [])):04d}"
+        world["jobs"] = [*world.get("jobs", []), {"name": name, "labels": job["metadata"].get("labels", {})}]
+        print(f"job.batch/{name}")
+        return 0
+    if args[:1] == ["get"] and args[1].startswith("job.batch/"):
+        print("1,")  # .status.succeeded,.status.failed of a Job whose one pod succeeded
+        return 0
+    if args[:1] == ["logs"]:
+        print('{"status": 200}')
+        return 0
+    if "patch" in args and "httproute" in args:
+        # `-n <ns> patch httproute <name> --type=json -p <RFC 6902 patch>`: applied to the live route.
+        patch = json.loads(str(flag(args, "-p")))
+        refs = world["route"]["backendRefs"]
+        for op in patch:
+            assert op["op"] == "replace", op
+            index = int(op["path"].removeprefix("/spec/rules/0/backendRefs/").split("/")[0])
+            refs[index]["weight"] = op["value"]
+        world["route_patches"] = [
+            *world.get("route_patches", []),
+            [flag(args, "-n"), args[args.index("httproute") + 1]],
+        ]
+        print("httproute.gateway.networking.k8s.io/muse patched")
+        return 0
+    if args[:2] == ["delete", "job"]:
+        selector = str(flag(args, "-l"))
+        key, _, value = selector.partition("=")
+        kept = [j for j in world.get("jobs", []) if j["labels"].get(key) != value]
+        for gone in [j for j in world.get("jobs", []) if j not in kept]:
+            print(f'job.batch "{gone["name"]}" deleted')
+        world["jobs"] = kept
+        return 0
     if args[:2] == ["rollout", "status"]:
         spec = behaviour(world, world.get("spec_image"))
         if not spec["ready"]:

@@ -147,13 +147,15 @@ def test_an_unreadable_history_refuses(api: Any, tmp_path: Path) -> None:
 
 
 def test_the_workflow_runs_the_guard_first_in_deploy_prod() -> None:
-    """Before any credential or change: the guard is deploy-prod's first step after the checkout."""
+    """Before any credential or change: the guard is deploy-prod's first step after the checkout (and after
+    the job's clock, which only records the time: deploy.py's deadlines)."""
     job = expanded_main().jobs[DEPLOY_PROD]
-    assert [step.action for step in job.steps[:2]] == ["actions/checkout", "actions/checkout"]
-    assert (job.steps[2].run or "").startswith(
+    assert job.steps[0].action is None and "JOB_STARTED_AT" in (job.steps[0].run or "")
+    assert [step.action for step in job.steps[1:3]] == ["actions/checkout", "actions/checkout"]
+    assert (job.steps[3].run or "").startswith(
         '.ci-tools/scripts/ci/approval_guard.py --environment "$STACK"'
     )
-    assert job.env["STACK"] == "prod" and job.steps[2].condition is None
+    assert job.env["STACK"] == "prod" and job.steps[3].condition is None
     assert isinstance(job.permissions, dict) and job.permissions.get("actions") == "read"
     # The guard belongs to every approval call and to none other: dev's deploy has no guard (it would fail
     # for want of an approval) and no `actions: read`.

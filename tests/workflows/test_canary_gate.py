@@ -335,3 +335,128 @@ def test_deploy_checks_metric_access_before_the_candidate_up(monkeypatch: pytest
     monkeypatch.setattr(deploy.CommandTools, "metrics_access", lambda self: None)
     deploy.canary_deploy("dev", VERSION, "c" * 40, [], "prometheusQueryEndpoint", 0.0)
     assert len(released) == 1
+
+
+# --- transient query failures: retried, then "no signal" ---------------------------------------------------
+
+
+class Workspace:
+    """A stand-in for urllib.request.urlopen at the workspace: `failures` answers 503 first (Prometheus's
+    HTTP API answers 503 for a query that timed out or was aborted, prometheus.io/docs/prometheus/latest/
+    querying/api/ "Format overview"), then healthy candidate numbers in the API's vector format."""
+
+    def __init__(self, failures: float) -> None:
+        self.failures, self.calls = failures, 0
+
+    def __call__(self, request: object, timeout: float = 0) -> object:
+        import io
+        import json
+        import urllib.error
+        import urllib.parse
+
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise urllib.error.HTTPError("https://ws", 503, "Service Unavailable", {}, io.BytesIO(b"busy"))  # type: ignore[arg-type]
+        promql = urllib.parse.parse_qs(request.data.decode())["query"][0]  # type: ignore[attr-defined]
+        value = "0.05" if "histogram_quantile" in promql else "0" if 'status=~"5.."' in promql else "1200"
+        answer = {
+            "status": "success",
+            "data": {"resultType": "vector", "result": [{"metric": {}, "value": [0, value]}]},
+        }
+
+        class Response(io.BytesIO):
+            def __enter__(self) -> Response:
+                return self
+
+        return Response(json.dumps(answer).encode())
+
+
+def _source(monkeypatch: pytest.MonkeyPatch, workspace: Workspace, clock: Clock) -> object:
+    import urllib.request
+
+    from canary_gate import PrometheusSource
+
+    monkeypatch.setattr(urllib.request, "urlopen", workspace)
+    return PrometheusSource(
+        "https://ws.westeurope.prometheus.monitor.azure.com", token=lambda: "t", sleep=clock.sleep
+    )
+
+
+def test_one_503_is_tried_again_and_a_healthy_candidate_is_promoted(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = Clock()
+    workspace = Workspace(failures=1)
+    source = _source(monkeypatch, workspace, clock)
+
+    class Ops(NoEndToEnd):
+        def sample(self) -> Sample:
+            return sample_from(source.query, VERSION)  # type: ignore[attr-defined]
+
+    outcome = _run(Ops(Candidate(clock)), clock)
+    assert outcome.promoted, outcome.events
+    assert workspace.calls > 3 * 6  # every check's three queries, plus the one tried again
+
+
+def test_negative_control_without_the_retry_one_503_aborts_a_healthy_release(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = Clock()
+    source = _source(monkeypatch, Workspace(failures=1), clock)
+
+    class OneShot(NoEndToEnd):
+        def sample(self) -> Sample:
+            return sample_from(source._query, VERSION)  # type: ignore[attr-defined]  # one try, raises
+
+    outcome = _run(OneShot(Candidate(clock)), clock)
+    assert not outcome.promoted and "canary itself failed" in outcome.reason
+
+
+def test_a_workspace_that_always_answers_503_holds_the_step_then_aborts_no_data(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = Clock()
+    workspace = Workspace(failures=float("inf"))
+    source = _source(monkeypatch, workspace, clock)
+    gate = Gate()
+
+    class Ops(NoEndToEnd):
+        def sample(self) -> Sample:
+            return sample_from(source.query, VERSION)  # type: ignore[attr-defined]
+
+    plan = Plan.of([10, 50, 100], step_seconds=60, check_seconds=30, settle_seconds=90)
+    candidate = Candidate(clock)
+    outcome = run_canary(
+        plan, Ops(candidate), gate, clock=clock, sleep=clock.sleep, deadline=10_000, log=lambda _: None
+    )
+    assert not outcome.promoted and "no data" in outcome.reason
+    assert candidate.weight == 10 and gate.good_checks == 0 and gate.bad_in_a_row == 0
+    assert clock() >= plan.step_seconds  # it held past the step's time before giving up
+    assert all("could not be read (no signal): 3 tries failed: HTTP 503" in f[0] for _, f in gate.history)
+    assert workspace.calls == 3 * len(gate.history)  # the first query of each check, tried 3 times
+
+
+def test_401_and_403_are_never_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    from canary_gate import AccessDenied, PrometheusSource
+
+    _refusing(monkeypatch)
+    slept: list[float] = []
+    source = PrometheusSource(
+        "https://ws.westeurope.prometheus.monitor.azure.com", token=lambda: "t", sleep=slept.append
+    )
+    with pytest.raises(AccessDenied):
+        source.query("vector(1)")
+    assert slept == []
+
+
+def test_a_token_failure_is_retried_with_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    from canary_gate import PrometheusSource, QueryUnavailable
+
+    def no_token() -> str:
+        raise RuntimeError("no token for https://prometheus.monitor.azure.com: AADSTS700024")
+
+    slept: list[float] = []
+    source = PrometheusSource(
+        "https://ws.westeurope.prometheus.monitor.azure.com", token=no_token, sleep=slept.append
+    )
+    with pytest.raises(QueryUnavailable, match="AADSTS700024"):
+        source.query("vector(1)")
+    assert slept == [2.0, 4.0]

@@ -154,6 +154,11 @@ class Tools:
     def converged(self, cwd: str | None = None) -> Step:
         return Step("convergence check", ok=not self.w.not_converged)
 
+    def route_to_stable(self) -> Step:
+        self.w.log.append("patch route 0")  # kubectl patch: the candidate's weight to 0, no pulumi
+        self.w.weight = 0
+        return Step("kubectl patch httproute")
+
     def checkout(self, commit: str) -> str:
         self.w.log.append(f"checkout {commit[:7]}")
         return f"/tmp/previous-{commit[:12]}"
@@ -312,7 +317,8 @@ def test_sigint_mid_step_deletes_the_load_and_starts_nothing_else(check: int) ->
     world = World(signal_at_check=check)
     result, lines = run(world)
     assert result == release_canary.ABORTED, lines
-    assert world.log[-1] == "load stop" and world.loads == []
+    # The load goes last, apart from the route's patches (the signal's own test below).
+    assert [e for e in world.log if e != "patch route 0"][-1] == "load stop" and world.loads == []
     assert not any(e.startswith(("checkout", "up main 1")) for e in world.log)  # no rollback started
     assert any("cancelled" in line for line in lines)
 
@@ -344,3 +350,23 @@ def test_negative_control_a_release_that_starts_no_load_is_caught(monkeypatch: p
     world = World()
     run(world)
     assert any("without its step's load" in f for f in load_problems(world.log))
+
+
+@pytest.mark.parametrize("check", [1, 4])  # in the first step, in the second
+def test_a_signal_mid_canary_sends_the_traffic_back_first(check: int) -> None:
+    world = World(signal_at_check=check)
+    run(world)
+    signalled = [i for i, e in enumerate(world.log) if e.startswith("check")][check - 1]
+    # The patch is the very next thing after the signal, before the load is deleted or anything else.
+    assert world.log[signalled + 1] == "patch route 0", world.log
+    assert world.weight == 0 and world.serving() == {OLD: 100}
+    assert not any(e.startswith(("checkout", "up main 1")) for e in world.log)  # still no rollback
+
+
+def test_negative_control_without_the_patch_a_cancelled_canary_leaves_the_candidate_its_share(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(release_canary, "route_back", lambda ctx, tools, when: None)
+    world = World(signal_at_check=4)
+    run(world)
+    assert world.weight == 50 and NEW in world.serving()

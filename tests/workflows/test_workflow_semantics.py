@@ -1051,7 +1051,9 @@ def test_credential_check_catches_a_job_that_relies_on_the_azure_login_session(m
 def test_verify_rollout_uses_the_refreshed_token_in_ci() -> None:
     from pathlib import Path
 
-    script = (Path(__file__).resolve().parents[2] / "scripts" / "ci" / "verify-rollout.sh").read_text()
+    ci = Path(__file__).resolve().parents[2] / "scripts" / "ci"
+    assert "write-kubeconfig.sh" in (ci / "verify-rollout.sh").read_text()
+    script = (ci / "write-kubeconfig.sh").read_text()
     assert 'if [[ -n "${AZURE_FEDERATED_TOKEN_FILE:-}" ]]' in script
     assert "az-login-federated.sh" in script and "login=workloadidentity" in script
 
@@ -1097,3 +1099,30 @@ def test_an_undefined_subscription_id_is_caught(main: Workflow) -> None:
     assert assembled.run != step.run
     steps = [assembled if s is step else s for s in build.steps]
     assert unset_variables(dataclasses.replace(build, steps=steps)) == {"AZURE_SUBSCRIPTION_ID"}
+
+
+def job_clock_problems(job: Job, timeout_minutes: float) -> list[str]:
+    """deploy.py's deadlines count from JOB_STARTED_AT within the job's timeout: the job's first step must
+    record it, and its timeout-minutes must be the one deploy.py assumes."""
+    problems = []
+    first = job.steps[0].run or ""
+    if 'echo "JOB_STARTED_AT=$(date +%s)" >> "$GITHUB_ENV"' not in first:
+        problems.append(f"{job.id}: the first step does not record JOB_STARTED_AT")
+    if job.timeout_minutes != timeout_minutes:
+        problems.append(f"{job.id}: timeout-minutes {job.timeout_minutes} != deploy.py's {timeout_minutes}")
+    return problems
+
+
+@pytest.mark.parametrize("job_id", [DEV, PROD])
+def test_the_deploy_job_records_its_start_for_deploy_pys_deadlines(main: Workflow, job_id: str) -> None:
+    import sys
+
+    sys.path.insert(0, str(REPO_ROOT / "scripts" / "ci"))
+    import deploy
+
+    job = main.jobs[job_id]
+    assert job_clock_problems(job, deploy.JOB_TIMEOUT_MINUTES) == []
+    # negative controls: the record moved after the checkout, or a longer job timeout than deploy.py knows
+    late = replace(job, steps=(*job.steps[1:2], job.steps[0], *job.steps[2:]))
+    assert job_clock_problems(late, deploy.JOB_TIMEOUT_MINUTES) != []
+    assert job_clock_problems(replace(job, timeout_minutes=90), deploy.JOB_TIMEOUT_MINUTES) != []
