@@ -19,8 +19,9 @@ from export.mapping import Param, TypeMapping
 from offline.engine import PlannedResource
 from stack.args import DEVELOPMENT_SEVERITIES, PRODUCTION_SEVERITIES
 from stack.config import PRODUCTION
+from stack.naming import APP
 
-SERVICE_ACCOUNT = "muse"  # ResourceNames.service_account: the same in every stack
+SERVICE_ACCOUNT = APP  # ResourceNames.service_account: the same in every stack
 LOCATION_AND_TAGS: Mapping[str, Any] = {"location": Expr("location"), "tags": Expr("tags")}
 ZONES_OR_NULL = Cond("empty(availabilityZones)", None, Expr("availabilityZones"))
 
