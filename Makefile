@@ -3,6 +3,7 @@
 #   make plan-diff BASE=ref  markdown diff of the offline plans of a git ref and the working tree
 #   make test                every test (what .ci/run and the PR workflow run)
 #   make test-fast           the inner loop: all but the slow and container tests, on every core
+#                            (76 s CPU; ~40 s idle on 2 cores, derived: docs/benchmarks.md "Test loop")
 #   make lock                re-resolve uv.lock and re-export every hash-locked requirements file
 #   make lint | export | drift | image
 #   make preview|up|refresh STACK=prod [DRY_RUN=1]   the manual path: pulumi against the stack's own backend
@@ -115,13 +116,19 @@ plan-diff: $(VENV_STAMP) ## markdown diff of the offline inventories of BASE (gi
 plan-bootstrap: $(VENV_STAMP) ## print the offline plan of the once-per-subscription bootstrap project
 	@$(PY) -m cli.plan --project bootstrap --stack main
 
+# The tests keep Python's bytecode caches (__pycache__/, git-ignored) even where the shell sets
+# PYTHONDONTWRITEBYTECODE: without them every xdist worker and every script the tests start recompiles the
+# repository and pytest rewrites each test module's asserts again, ~30% of the CPU of `make test-fast`
+# (docs/benchmarks.md, "Test loop").
+PYTEST := env -u PYTHONDONTWRITEBYTECODE $(PY) -m pytest
+
 .PHONY: test
 test: setup ## run every test, spread over the cores (pytest-xdist)
-	@$(PY) -m pytest -n auto
+	@$(PYTEST) -n auto
 
 .PHONY: test-fast
-test-fast: setup ## the inner loop: every test but the @pytest.mark.slow and container ones, on every core
-	@$(PY) -m pytest -n auto -m "not slow and not container"
+test-fast: setup ## the inner loop: all but the slow and container tests, every core (~40 s idle, 2 cores)
+	@$(PYTEST) -n auto -m "not slow and not container"
 
 .PHONY: lint
 lint: setup ## ruff, mypy and the repository's other linters

@@ -1,6 +1,5 @@
-"""Muse on Azure: stack config -> stack/args.py -> components -> stack outputs.
-
-resource group (made by bootstrap/) holds:
+"""Muse on Azure: stack config -> stack/args.py -> components -> stack outputs. The resource group (made by
+bootstrap/) holds:
   container registry ◄── AcrPull ─── AKS kubelet identity
                      ◄── AcrPush ─── GitHub build identity (bootstrap output, dev only)
                      ◄── Reader ──── prod's GitHub deploy identity: az acr import (bootstrap output, dev only)

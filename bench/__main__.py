@@ -1,19 +1,10 @@
-"""``make bench`` / ``python -m bench``: every service benchmark, figures printed and saved as JSON.
+"""`make bench` / `python -m bench`: every service benchmark, figures printed and saved as JSON.
 
-  (a) rolling update of 2 replicas behind nginx under wrk load: keep-alive clients, the reload-only
-      control run (same nginx reloads, nothing replaced), Connection: close clients, and a run without
-      any nginx reload (static upstream, SIGTERM only: Muse's drain alone);
-  (b) POST /api/v1/evaluate throughput, 200-resource inventory, and a ~1 MiB inventory (the body limit);
-  (c) RSS per replica at rest and under load (from (a) and (b));
-  (d) a failed release and its automatic rollback under load behind nginx: new replicas that never become
-      ready, and replicas that become ready but fail the smoke check (bench/rollback.py; processes);
-  (e) a canary release behind weighted nginx with the release's own stepper and gate: a candidate whose
-      evaluate fails (with and without the end-to-end check), one that never becomes ready, a good one
-      (bench/canary.py; processes).
-Replicas are ``python -m muse serve`` processes; with podman and ``--containers`` (default when podman is
-installed) (a) and (b) run again with containers of the image (scripts/build-image.sh builds it if needed).
-Takes about 16 minutes; results go to build/bench/*.json. Not part of ``make test``.
-"""
+(a) rolling update behind nginx under wrk load; (b) POST /api/v1/evaluate throughput; (c) RSS per replica;
+(d) a failed release and its rollback (bench/rollback.py); (e) a canary release (bench/canary.py).
+Replicas are `python -m muse serve` processes; with podman and `--containers` (a) and (b) run again with
+containers of the image. About 16 minutes; results in build/bench/*.json. Not part of `make test`.
+The runs of each benchmark: docs/benchmarks.md#the-benchmark-suite."""
 
 from __future__ import annotations
 

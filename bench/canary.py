@@ -1,37 +1,9 @@
-"""Benchmark (e): a canary release under load behind a weighted stand-in for the Gateway, with the release's
-own gate and stepper.
-
-Two replicas of the stable version (real ``python -m muse serve``, MUSE_VERSION=1.0.0) and one candidate
-behind nginx, whose weighted round robin (``server ... weight=``) stands in for the Gateway's HTTPRoute
-backendRef weights. wrk sends ``GET /api/v1/policies`` and, one request in four, ``POST /api/v1/evaluate``
-with a one-resource inventory (at random: a fixed pattern lines up with nginx's round robin). The stepper
-and the gate are the release's own (scripts/ci/canary.py and canary_gate.py, imported, not copied); what
-they act on is replaced:
-
-- a weight move is an nginx reload with the new weights (in Azure: ``pulumi up --target`` of the route, which
-  takes longer: ``--move-seconds`` adds a modelled delay, default 0);
-- the metrics are read from nginx's access log (per request: time, upstream, status, upstream time), the
-  stand-in for ``increase(muse_http_requests_total{version=...}[window])`` and the p95 of the duration
-  histogram in managed Prometheus;
-- the end-to-end check is the real check script of the in-cluster Job
-  (components/muse_workload/evaluate_check.py) run against the candidate's port directly, like the Job
-  against the candidate's Service.
-
-Scenarios:
-  ``evaluate-fails``: the candidate is a real Muse behind a proxy that answers ``POST /api/v1/evaluate`` with
-    500 and passes everything else through (its probes and health checks pass). With the end-to-end check it
-    never gets user traffic; ``--no-end-to-end`` measures the metric gate alone.
-  ``never-ready``: real Muse with a configuration it rejects, restarted with a back-off (bench/rollback.py's
-    CrashLoopingReplica); the candidate up waits up to ``--deadline`` s (scaled down from the progress
-    deadline) and fails; the weights never move.
-  ``good``: a real Muse at MUSE_VERSION 2.0.0; every step holds.
-
-Reported: client requests and failed ones (non-2xx + socket errors), the goal bound (the first step's share
-of one step's requests), the candidate's measured share of the requests in each step, when the first bad
-check came and when the traffic was back on the stable replicas (time to abort).
+"""Benchmark (e): a canary release under load behind a weighted stand-in for the Gateway (nginx), driven by
+the release's own stepper and gate (scripts/ci/canary.py and canary_gate.py, imported, not copied).
 
     python -m bench.canary --scenario evaluate-fails|never-ready|good [--no-end-to-end] [--step 20]
-"""
+
+What stands in for what, the scenarios and the figures reported: docs/benchmarks.md#canary-benchmark-setup."""
 
 from __future__ import annotations
 

@@ -1,18 +1,11 @@
-"""Hostile and heavy input against one ``python -m muse serve`` process on 127.0.0.1: per case, the answer,
-the log bytes it wrote, the peak RSS (VmHWM) of the process, and the worst /healthz latency seen while it
-ran (a probe every 100 ms on its own connection; over 1 s counts as a probe failure, the kubelet's
-timeoutSeconds).
-
-Cases (docs/benchmarks.md): 50 KB paths; 20,000 and 30,000 empty containers; 8,000 keys x 8,000 secretPaths;
-the heaviest accepted evaluation (just under the violation cap, markdown); a 1 MiB body of minimal resources
-(the worst input amplification); a lone surrogate; deep nesting; a bad Content-Length; an idle connection;
-a body declared and never sent after a 401 and after a GET's answer; a bad chunk after the response; 200
-idle connections; the combined worst accepted case; 16 clients that never read its report. A second probe
-runs on one kept-alive connection (a proxy's pooled one), so a server that cuts such sockets shows there.
-Bounded: one request per case (the path case: 200), each with a 120 s timeout; loopback only.
+"""Hostile and heavy input against one `python -m muse serve` process on 127.0.0.1: per case, the answer, the
+log bytes, the peak RSS (VmHWM) and the worst /healthz latency seen while it ran (a probe every 100 ms; over
+1 s counts as a probe failure, the kubelet's timeoutSeconds). Bounded: one request per case (the path case:
+200), each with a 120 s timeout; loopback only.
 
     python -m bench.hostile [--source DIR]   # DIR: a checkout whose muse/ to run (default: this one)
-"""
+
+The cases: docs/benchmarks.md#hostile-input-cases."""
 
 from __future__ import annotations
 

@@ -1,30 +1,11 @@
 """Benchmark (d): a failed release and its automatic rollback, under load behind nginx.
 
-Two replicas of the running version (real ``python -m muse serve`` processes, MUSE_VERSION=1.0.0) behind nginx
-(bench/common.py), wrk load on ``GET /api/v1/policies``, and a sampler that asks ``GET /`` through nginx which
-version answered, every 50 ms. The Deployment's rolling update is replayed the way Kubernetes runs it
-(``maxSurge: 1``, ``maxUnavailable: 0``, components/muse_workload/manifests.py): a new pod starts and joins
-the upstream only once ``/readyz`` answers 200; then one old pod leaves the upstream, waits its preStop and
-gets SIGTERM (Muse drains); a rollout that makes no progress for ``--deadline`` seconds has failed
-(``progressDeadlineSeconds``, 300 in the cluster, scaled down here). scripts/ci/deploy.py's reaction follows:
-
-(a) ``never-ready``: the new version exits 2 at start (real Muse given a configuration it rejects), restarted
-    with a CrashLoopBackOff (scaled down). It never becomes ready, so it never joins the upstream; at the
-    deadline ``pulumi up`` fails and the rollback scales the new ReplicaSet to 0 - the old pods never left.
-(b) ``ready-but-broken``: the new version's ``/readyz`` answers 200 and every other request 500 (a stand-in
-    for a release whose probes pass and whose requests fail). The rollout completes, the real
-    scripts/ci/smoke-check.sh (GET /healthz through nginx) fails, and the rollback rolls the previous version
-    back in, pod by pod, the same way.
-
-Reported: client requests and failed ones (non-2xx + socket errors, goal 0), which versions answered and how
-often, and the time from the failure being detected to the rollback verified (smoke check passing again). The
-Pulumi and Azure part of a real rollback (``pulumi up`` of the previous image, 1-3 minutes) cannot run here
-and is not in that time. Clients send ``Connection: close`` by default: bench/rollout.py showed that
-keep-alive client connections lose a few requests to nginx's own graceful reloads, which AKS's ingress does
-not do on endpoint changes; ``--keepalive`` measures that variant.
+Replays the Deployment's rolling update with real `python -m muse serve` processes, and scripts/ci/deploy.py's
+reaction, for a new version that never gets ready and one that is ready but broken.
 
     python -m bench.rollback --scenario never-ready|ready-but-broken [--deadline 10] [--connections 16]
-"""
+
+The model, the scenarios and what is reported: docs/benchmarks.md#rollback-benchmark-setup."""
 
 from __future__ import annotations
 

@@ -10,7 +10,8 @@ with (../Pulumi.<env>.yaml), and creates:
                    environment's region (rbac/policies.py), so a deployer's Contributor cannot federate an
                    identity to GitHub's issuer (a pull request) or to an issuer it controls
   custom roles     Muse Pulumi state decrypter (one key's decrypt), Muse Kubernetes custom resource reader,
-                   Muse Kubernetes operator (what the runbook needs beyond AKS RBAC Writer)
+                   Muse Kubernetes operator (what the runbook needs beyond AKS RBAC Writer), Muse alert
+                   responder (acknowledge a fired alert)
   five GitHub OIDC identities, each trusted by exactly one set of workflow contexts (no subject is shared, so
   a job can only sign in as the identity its context was made for):
 
@@ -172,6 +173,7 @@ custom_resource_reader = custom_role(
 # created by the environment's stack after this runs, and its deployer may assign roles to service
 # principals only (DELEGABLE_BY_CI); its data actions reach nothing but the group's one AKS cluster.
 kubernetes_operator = custom_role(CustomRoles.KUBERNETES_OPERATOR, [group.id for group in groups.values()])
+alert_responder = custom_role(CustomRoles.ALERT_RESPONDER, [group.id for group in groups.values()])
 
 
 def identity(name: str, subjects: list[str], description: str) -> GitHubOidcIdentity:
@@ -279,11 +281,12 @@ for environment, group in groups.items():
     deployer.grant(f"{environment}-state", Role.STORAGE_BLOB_DATA_CONTRIBUTOR, container)
     deployer.grant_custom(f"{environment}-state", CustomRoles.STATE_DECRYPTER, decrypter.id, key)
 
-# People: each environment's operators' group (muse:operatorsGroupObjectId) gets OPERATOR_ROLES and the
-# Kubernetes operator role (conditioned to Muse's custom resource kinds) on the environment's group, so a
-# member can run docs/runbook.md's kubectl steps (local accounts are off: only Azure RBAC reaches the
-# cluster). Unset (dev may leave it) or the committed placeholder: no grant, and every real deploy of prod
-# refuses the placeholder (scripts/ci/placeholders.py).
+# People: each environment's operators' group (muse:operatorsGroupObjectId) gets OPERATOR_ROLES, the
+# Kubernetes operator role (conditioned to Muse's custom resource kinds) and the alert responder role on the
+# environment's group, so a member can run docs/runbook.md's triage (portal, Log Analytics) and kubectl
+# steps (local accounts are off: only Azure RBAC reaches the cluster). Unset (dev may leave it) or the
+# committed placeholder: no grant, and every real deploy of prod refuses the placeholder
+# (scripts/ci/placeholders.py).
 for env in environments:
     operators = env.operators_group_object_id
     if operators and operators != PLACEHOLDER_OBJECT_ID:
@@ -304,6 +307,14 @@ for env in environments:
             principal_type=PrincipalType.GROUP,
             parent=groups[env.environment],
             condition=only_custom_resources(list(CUSTOM_RESOURCES), OPERATOR_CUSTOM_RESOURCE_VERBS),
+        )
+        assign_role(
+            f"operators-{env.environment}-alerts",
+            role=(CustomRoles.ALERT_RESPONDER, alert_responder.id),
+            scope=groups[env.environment].id,
+            principal_id=operators,
+            principal_type=PrincipalType.GROUP,
+            parent=groups[env.environment],
         )
         state_container, _ = state_scopes(states[env.environment])
         assign_role(

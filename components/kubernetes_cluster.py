@@ -1,43 +1,12 @@
-"""AKS cluster for Muse, following the AKS baseline reference architecture's secure defaults.
+"""AKS cluster for Muse with the AKS baseline's secure defaults: Entra ID only (no local accounts), workload
+identity, CNI overlay + Cilium, a tainted inline system pool and separate user pools (one per zone with
+zones), Gateway API ingress, optional planned-maintenance windows.
 
-- Identities: user-assigned control-plane and kubelet identities (created here, so their principal ids
-  exist before the cluster does and grants such as AcrPull can be made in parallel and survive a cluster
-  rebuild).
-- Access: Entra ID only. Local accounts are disabled and Kubernetes RBAC is Azure RBAC, so there is no static
-  admin credential; `az aks get-credentials` returns a kubeconfig that authenticates through `kubelogin`.
-- Pools: a minimal system pool inline (tainted CriticalAddonsOnly) whose later changes are ignored, because
-  ARM cannot change or remove inline pools (pulumi-azure-native #1686); Muse runs on separate user pools,
-  `AgentPool` resources that can be resized, autoscaled or replaced freely: one regional pool without zones,
-  one pool per zone with zones, because the cluster autoscaler is not zone-aware ("use a single node pool
-  for each zone" with `balance-similar-node-groups`: MicrosoftDocs/azure-aks-docs
-  articles/aks/cluster-autoscaler-overview.md and reliability-zone-resiliency-recommendations.md).
-- Workload identity: OIDC issuer + workload identity on, Key Vault CSI driver add-on with rotation.
-- Network: Azure CNI overlay with the Cilium dataplane and network policy; ingress through the application
-  routing add-on's Gateway API implementation (GatewayClass `approuting-istio`) on AKS's managed Gateway API
-  CRDs, with the add-on's NGINX controller off (its support ends in November 2026: azure-aks-docs
-  articles/aks/includes/ingress-nginx-retirement.md, articles/aks/app-routing-gateway-api.md).
-- Versions: the auto-upgrade channel owns the cluster's Kubernetes version. `kubernetes_version` is the
-  version a cluster is created with; later changes to it (and to the pools' orchestratorVersion, which the
-  channel moves with the control plane) are ignored, so `pulumi up` never asks AKS for the older version it
-  was created with (AKS cannot downgrade) and a refresh after an upgrade shows no drift.
-- Maintenance: optional weekly planned-maintenance windows for the channel's upgrades and for the node OS
-  (node image) upgrades (`maintenanceConfigurations` `aksManagedAutoUpgradeSchedule` and
-  `aksManagedNodeOSUpgradeSchedule`), children of the cluster resource.
-
-The cluster is an `azure-native:resources:Resource` at API version CLUSTER_API_VERSION, not the typed
-`containerservice.ManagedCluster`: the pinned pulumi-azure-native 3.29.0 types the cluster at 2025-09-01,
-which has neither `ingressProfile.gatewayAPI` nor `webAppRouting.gatewayAPIImplementations` (they arrive in
-2026-04-01); its SDK reaches other versions only through a locally generated package (`pulumi package add
-azure-native containerservice 2026-05-01`, per ManagedCluster's docstring), which needs the Pulumi CLI
-wherever the program runs or is tested. The generic resource sends the ARM body written here as is, so
-nothing in the SDK checks it; verify/arm_types.py validates it against the Bicep type data of that API
-version in `make export`, `make drift` and the tests instead. Its other cost: `properties` is untyped, so a
-refresh stores the whole live body, and with `properties.agentPoolProfiles` ignored every PUT sends the
-refreshed list of *all* live pools (user pools and read-only fields included), merged by position
-(azure-native diff.go applyValueDiff); a list older than a pool deletion names a pool AKS no longer has, and
-AKS refuses the PUT, so every `pulumi up` must run with `--refresh` (docs/architecture/azure.md, "The
-cluster's API version": the trade-offs, the pool list, and what an existing stack sees).
-"""
+The cluster is a generic `azure-native:resources:Resource` at CLUSTER_API_VERSION, not the typed
+`ManagedCluster` (the pinned SDK lacks the Gateway API fields), so verify/arm_types.py checks its body and
+every `pulumi up` runs with `--refresh`. Kubernetes versions belong to the auto-upgrade channel (AKS cannot
+downgrade). Why: docs/architecture/azure.md#the-aks-cluster-component; the API version's trade-offs:
+docs/architecture/azure.md#the-clusters-api-version."""
 
 from __future__ import annotations
 

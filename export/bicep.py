@@ -1,17 +1,9 @@
 """`infra/bicep/main.bicep`, generated from the offline plans of every stack.
 
-How a resource gets into the Bicep:
-1. Every custom resource of every stack's plan is either an Azure (azure-native) resource with a mapping in
-   `export/resource_types.py`, or of a type `NOT_IN_BICEP` names with the reason; anything else stops the
-   export, so a new resource type can never silently escape.
-2. Its Pulumi inputs are converted to the ARM body by the mapping, and values are replaced by Bicep:
-   the mapping's explicit `bindings` (parameters, conditions), then automatically: another resource's id or
-   computed value (`registry.id`, `kubeletIdentity.properties.principalId`), the deployment's tenant, role
-   definition ids, names from the `names` variable (the naming rule of stack/naming.py).
-3. The result must be the *same Bicep* for every stack: a value that differs between stacks and is not bound
-   to a parameter stops the export, naming the path; so does a literal that equals a stack's config value
-   (a config-derived value that was pasted instead of bound).
-"""
+Every custom resource is either mapped (`export/resource_types.py`) or named in `NOT_IN_BICEP` with the
+reason; its inputs become the ARM body with values bound to Bicep parameters, references and names; and the
+result must be the same Bicep for every stack. Anything else stops the export, naming the path.
+The steps: docs/bicep.md#how-a-resource-gets-into-the-bicep."""
 
 from __future__ import annotations
 

@@ -2,16 +2,9 @@
 kustomize base and one overlay per stack, rendered by `make export` (registered in export/artifacts.py),
 never edited by hand. It renders files only; deploying them is `kubectl apply -k` (docs/runbook.md).
 
-- `deploy/base/`: every object, built from a neutral spec (namespace `muse`, one replica) with PLACEHOLDERS
-  where Azure values go.
-- `deploy/overlays/<stack>/kustomization.yaml`: JSON 6902 patches that turn the base into exactly what the
-  stack's config gives `MuseWorkload` (computed as the difference of the two, so they cannot disagree), the
-  objects only the stack has as files beside it (`deploy/overlays/<stack>/<object>.yaml`: with an ingress
-  host, the certificate reader's service account and the HTTP -> HTTPS redirect), and
-  `replacements` that fill the placeholders from `params.env`, a file the person deploying writes from
-  `pulumi stack output` (PARAMS; the commands are in the overlay's header and docs/runbook.md). params.env is
-  not committed (.gitignore): without it `kubectl apply -k` stops instead of deploying placeholders.
-"""
+The base holds every object with placeholders where Azure values go; each overlay patches it into exactly
+what the stack's config gives `MuseWorkload`, and fills the placeholders from an uncommitted `params.env`.
+What each part holds: docs/architecture/workload.md#the-kustomize-base-and-overlays."""
 
 from __future__ import annotations
 

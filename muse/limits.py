@@ -1,26 +1,9 @@
 """How much one request may make Muse hold, derived from the container's memory limit.
 
-An evaluation's memory is its parsed input plus its violations (models, then the rendered body). Both are
-bounded before they are allocated: the body by Content-Length and by counting streamed chunks, the output by
-stopping the evaluation at the violation cap. The figures below are measured (bench/hostile.py, tracemalloc
-and peak RSS; docs/benchmarks.md) and rounded up:
-
-- RESERVE_BYTES: the process at rest (RSS ~42 MiB after /readyz) plus allocator slack and the buffers of
-  the evaluations waiting for a slot (MAX_WAITING_EVALUATIONS x 64 KiB body high-water mark).
-- Responses in flight: an evaluation keeps its slot until its report has been written to the socket (in
-  RESPONSE_CHUNK_BYTES pieces, each waiting for the transport's buffer to drain, under the protocol's write
-  deadline), so the rendered report is inside the slot's output third and at most one chunk plus the
-  transport's 64 KiB high-water mark is buffered per connection.
-- INPUT_AMPLIFICATION: peak bytes per body byte while decoding and validating; the worst shape measured is
-  an inventory of minimal resources (47x; nested empty lists/objects 24x, strings 8x).
-- BYTES_PER_VIOLATION: peak bytes per violation through evaluation, JSON and markdown rendering (2.2-2.7 KiB).
-- OUTPUT_COPIES: the rendered report exists as a str and as its UTF-8 bytes; the violations repeat their
-  resource's URN, type and name, so a long URN times many violations is bounded by bytes, not by count.
-
-Each of ``evaluation_concurrency`` evaluations gets an equal slot of what the reserve leaves: two thirds for
-its input, one third for its output. With the defaults (256 MiB, 2 evaluations) that is a 1 MiB body,
-10,922 violations and an 8 MiB report, and two such evaluations at once stay under the limit.
-"""
+Each of `evaluation_concurrency` evaluations gets an equal slot of what RESERVE_BYTES leaves: two thirds for
+its input (INPUT_AMPLIFICATION per body byte), one third for its output (BYTES_PER_VIOLATION, OUTPUT_COPIES).
+With the defaults (256 MiB, 2 evaluations) that is a 1 MiB body, 10,922 violations and an 8 MiB report. The
+figures are measured (bench/hostile.py); what each covers: docs/service.md#memory-limits-per-request."""
 
 from __future__ import annotations
 

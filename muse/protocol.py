@@ -1,34 +1,9 @@
-"""uvicorn's h11 protocol with the two things uvicorn 0.54 cannot be configured to do.
+"""uvicorn's h11 protocol with what uvicorn 0.54 cannot be configured to do: a request-head deadline, a
+request-body deadline that trickled data does not reset, a write deadline for clients that stop reading, a
+closed connection on a framing error after the response started, and Muse's JSON body on h11's 400s.
 
-1. A request-head deadline. uvicorn's only read timeout is ``timeout_keep_alive``, armed after a response
-   (``H11Protocol.on_response_complete``) and cancelled by the next byte (``data_received`` ->
-   ``_unset_keepalive_if_required``); nothing is armed in ``connection_made``. So a connection that sends
-   nothing, or one header byte now and then, stays open forever (uvicorn/protocols/http/h11_impl.py in
-   Kludex/uvicorn 0.54.0). Here the head must be complete within ``header_timeout`` seconds of the
-   connection opening, or of its first byte after a keep-alive pause; otherwise the connection is closed,
-   as uvicorn's own keep-alive handler does.
-2. A request-body deadline for the connection, armed when the head completes and NOT cancelled by data:
-   uvicorn's keep-alive timer, armed once the response is complete, is cancelled by the next byte, so a
-   client that declared a large Content-Length and trickles it (or sends one byte and goes silent) after a
-   401 or a GET's answer kept the socket open forever. The body must be complete within ``body_deadline``
-   seconds of the head (the app's admission wait plus its body deadline, so the app's own 503/408 answer
-   first), and within ``header_timeout`` seconds once our response is complete (nginx's lingering close,
-   bounded likewise); otherwise the connection is closed.
-3. A write deadline: ``transport.write`` buffers whatever it is given, and uvicorn waits for the buffer to
-   drain only before the NEXT write. A client that stops reading leaves a response in the buffer; when
-   the buffer stays above its high-water mark (``pause_writing``) for ``write_timeout`` seconds, the
-   transport is aborted, which frees the buffer (close() would wait to flush it).
-4. A framing error after our response has started (a bad chunk in the body of a request already answered):
-   uvicorn answers it with another 400 response, which h11 refuses (``LocalProtocolError``, logged as an
-   ERROR traceback). There is nothing left to answer: the connection is closed.
-5. The JSON error shape for requests h11 cannot parse (bad Content-Length, malformed head, head over
-   ``h11_max_incomplete_event_size``). ``handle_events`` answers every ``h11.RemoteProtocolError`` by calling
-   ``send_400_response(msg)``, which writes ``text/plain`` "Invalid HTTP request received."; only that
-   method is replaced, writing the same status and ``Connection: close`` with Muse's JSON body.
-
-h11 is the only HTTP implementation in the image (httptools is not installed), and muse/server.py passes
-this class as ``http=`` so ``auto`` can never pick another one.
-"""
+h11 is the only HTTP implementation in the image; muse/server.py passes this class as `http=`. Why, with
+the uvicorn code each point answers: docs/service.md#the-http-protocols-deadlines."""
 
 from __future__ import annotations
 

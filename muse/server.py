@@ -1,20 +1,9 @@
-"""``python -m muse serve``: configuration, logging, uvicorn, and graceful shutdown.
+"""`python -m muse serve`: configuration, logging, uvicorn, and graceful shutdown.
 
-Shutdown timeline after SIGTERM (or SIGINT), with the defaults:
-
-- t=0: ``/readyz`` answers 503 and responses carry ``Connection: close``; requests are still served, so
-  traffic that load balancers route here before they notice the pod is leaving still succeeds.
-- t=MUSE_DRAIN_SECONDS (5): stop accepting connections, close idle keep-alive connections, let in-flight
-  requests finish.
-- t=MUSE_SHUTDOWN_TIMEOUT_SECONDS (20) at the latest: requests still running are cancelled; exit 0.
-
-A second signal skips the rest of the drain period; a third stops without waiting for in-flight requests.
-
-Two listeners: PORT serves the API and the probes (the only port the Service and the Gateway route);
-MUSE_METRICS_PORT serves Prometheus metrics to in-cluster scrapers only (the NetworkPolicy admits just the
-metrics agent), from a second uvicorn server on a daemon thread with its own event loop, so neither a slow
-scrape nor the API's load delays the other's loop.
-"""
+After SIGTERM `/readyz` answers 503 at once, new connections stop after MUSE_DRAIN_SECONDS, and requests
+still running at MUSE_SHUTDOWN_TIMEOUT_SECONDS are cancelled; a second signal skips the drain, a third stops
+at once. PORT serves the API and the probes; MUSE_METRICS_PORT serves Prometheus metrics from a second
+uvicorn server on its own thread and loop. Timeline and why: docs/service.md#shutdown-timeline."""
 
 from __future__ import annotations
 

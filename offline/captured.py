@@ -56,6 +56,20 @@ class StackPlan:
 
 
 def plan_stack(stack: str, overrides: dict[str, Any] | None = None, label: str = "") -> StackPlan:
+    """`stack`'s plan; without overrides the committed one, computed once per process (committed_plan)."""
+    if not overrides and not label:
+        return committed_plan(stack)
+    return _plan_stack(stack, overrides, label)
+
+
+@cache
+def committed_plan(stack: str) -> StackPlan:
+    """`stack`'s plan with its stack file as committed: the export, the access model and the tests' session
+    fixture share it, since each whole-program run costs about a second of CPU."""
+    return _plan_stack(stack, None, "")
+
+
+def _plan_stack(stack: str, overrides: dict[str, Any] | None, label: str) -> StackPlan:
     mocks = CapturingMocks(stack)
     plan = run_stack(stack, overrides=overrides, monitor=RecordingMonitor(mocks))
     files = read_stack(stack, overrides=overrides)
@@ -92,4 +106,4 @@ def all_plans() -> tuple[StackPlan, ...]:
     return tuple(plans)
 
 
-__all__ = ["CapturingMocks", "StackPlan", "all_plans", "plan_stack", "read_stack", "stacks"]
+__all__ = ["CapturingMocks", "StackPlan", "all_plans", "committed_plan", "plan_stack", "read_stack", "stacks"]

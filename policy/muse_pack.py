@@ -1,22 +1,9 @@
 """Muse's policies as pulumi-policy (CrossGuard) policies: one rule set, two engines.
 
-Each policy in ``muse.governance.policies.POLICIES`` becomes one ``ResourceValidationPolicy`` whose validator
-turns the engine's resource into a Muse ``Resource`` and calls the *same* ``Policy.check`` the Muse service
-runs on an inventory. Nothing is re-implemented here, so the two engines cannot disagree on a rule.
-
-- Enforcement: critical and high are ``MANDATORY`` (the preview/update fails), medium and low ``ADVISORY``
-  (a warning). The split is ``muse.governance.policies.enforcement`` and the governance docs show it.
-- Environment and tier: MUSE-TAG-002 needs the stack's environment, the stack name in the URN
-  (``urn:pulumi:<stack>::...``), as in the offline inventories; the production-tier rules (MUSE-KV-003, ...)
-  need its ``muse:tier``, read from the stack file ``Pulumi.<stack>.yaml`` beside this pack (``tier_of``).
-- Secrets: pulumi-policy 1.21 unwraps secret inputs into plain values before a validator sees them, which
-  would make every Pulumi secret look like a plaintext secret to MUSE-SEC-001. policy/secret_masking.py
-  replaces each secret with Muse's ``[secret]`` marker *before* deserialization (the same mask the offline
-  engine uses), so the check sees which inputs are secrets and no secret value reaches policy code.
-- Unknowns (values computed during ``preview``) read as absent; ``pulumi up`` validates again with them known.
-- One ``StackValidationPolicy`` (mandatory) checks that the whole stack is a valid Muse inventory, so the
-  Muse service could evaluate it; a resource the rules cannot read fails closed like in ``evaluate``.
-"""
+Each policy in `muse.governance.policies.POLICIES` becomes one `ResourceValidationPolicy` that calls the same
+`Policy.check` the Muse service runs, so the engines cannot disagree; critical and high are MANDATORY, medium
+and low ADVISORY. Secrets reach it masked (policy/secret_masking.py). Environment, tier, unknowns and the
+stack check: docs/governance.md#the-policy-pack."""
 
 from __future__ import annotations
 

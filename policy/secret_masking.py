@@ -1,20 +1,10 @@
-"""Secrets reach the pack's validators as Muse's ``[secret]`` marker, never as values.
+"""Secrets reach the pack's validators as Muse's `[secret]` marker, never as values.
 
-Why a patch: pulumi-policy unwraps every secret input into its plain value before a validator sees it
-(``_PolicyAnalyzerServicer.Analyze`` and ``AnalyzeStack`` call ``deserialize_properties(...)`` without
-``proxy_secrets``). Then every Pulumi secret would look like a plaintext secret to MUSE-SEC-001, and secret
-values would reach policy code. pulumi-policy has no public API to keep or mask secrets during validation:
-its public names (``pulumi_policy.__all__``) offer ``Secret`` only for remediation output, and
-``ResourceValidationArgs`` carries no secret paths. So this module replaces the module-level name
-``pulumi_policy.policy.deserialize_properties`` (which those methods look up at call time) with one that first
-replaces each value in the engine's secret envelope (``{SPECIAL_SIG_KEY: SPECIAL_SECRET_SIG, "value": ...}``,
-the signature from pulumi's sdk/go/common/resource/properties.go) with ``[secret]``, the marker the offline
-engine writes.
-
-This is the one place that patches pulumi-policy (muse_pack.py also catches its UnknownValueError, see
-there). Checked against pulumi-policy 1.21.0 (the "policy" group of pyproject.toml);
-tests/policy/test_secret_masking.py fails if the internals it relies on change shape.
-"""
+pulumi-policy unwraps secret inputs before a validator sees them and has no public API to mask them, so this
+module replaces `pulumi_policy.policy.deserialize_properties` with one that first masks the engine's secret
+envelope. The one place that patches pulumi-policy (checked against 1.21.0;
+tests/policy/test_secret_masking.py fails if its internals change).
+Why: docs/governance.md#masking-secrets-in-the-policy-pack."""
 
 from __future__ import annotations
 

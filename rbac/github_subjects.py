@@ -1,38 +1,13 @@
 """The OIDC subject GitHub puts in a workflow's token, and the federated-credential subjects built from it.
 
-GitHub writes a job's `sub` claim as `<prefix>:<context>`, where the context is `environment:<name>`,
-`pull_request` or `ref:<ref>`, and the prefix is one of (docs.github.com/en/actions/reference/security/oidc,
-"Immutable subject claims"; changelog 2026-04-23):
-
-    repo:OWNER/REPO                      repositories created before 2026-07-15 that have not opted in
-    repo:OWNER@OWNER_ID/REPO@REPO_ID     repositories created, renamed or transferred after 2026-07-15, and
-                                         those that opted in (the ids cannot be removed again)
-
-Microsoft Entra compares issuer, audience and subject exactly (case-sensitive): a credential in one format
-never matches a token in the other (learn.microsoft.com/entra/workload-id/
-workload-identities-github-immutable-subjects). So the prefix is read, not assembled:
-`GET /repos/{owner}/{repo}/actions/oidc/customization/sub` answers `use_default`, `include_claim_keys`,
-`use_immutable_subject` and `sub_claim_prefix`, and `sub_claim_prefix` is authoritative (Azure/azure-dev
-cli/azd/pkg/tools/github/oidc.go at ae35809f, BuildOIDCSubject: "When GitHub returns SubClaimPrefix, it is the
-authoritative repository prefix"; its test feeds `use_immutable_subject: false` with an immutable prefix).
-
-A subject template customised with other claim keys gives tokens this project has no credentials for:
-refused, with what to do. The template can be the repository's or its organisation's. GitHub REST "OIDC"
-(docs.github.com/rest/actions/oidc): the repository's answer (`use_default`, `include_claim_keys`) with
-`use_default: false` and no keys means the repository follows the organisation's template, "Get the
-customization template for an OIDC subject claim for an organization" (`GET /orgs/{org}/actions/oidc/
-customization/sub`, `include_claim_keys`; needs read:org) answers that template, and an organisation without
-one answers 404, i.e. GitHub's default (the table of pulumi/terraform-provider-github's
-actions_repository_oidc_subject_claim_customization_template docs: false + unset = "Organization's default
-if set, otherwise GitHub's default").
+The subject prefix (`repo:OWNER/REPO`, or the immutable `repo:OWNER@OWNER_ID/REPO@REPO_ID`) is read from
+GitHub's OIDC customization API, never assembled, because Entra ID compares subjects exactly; a template
+customised with other claim keys is refused, with what to do.
 
     gh api repos/OWNER/REPO/actions/oidc/customization/sub |
       python -m cli.github_subjects prefix OWNER/REPO ['[configured]'] [--org-template JSON]
 
-prints the prefix (exit 0) or the reason it cannot be used (exit 1). `--org-template` is the organisation's
-answer, or an empty string when GitHub answered 404; without it, a repository that follows the organisation's
-template is refused (it cannot be checked). scripts/bootstrap.sh runs it.
-"""
+Why, with GitHub's and Entra's rules: docs/architecture/ci-cd.md#oidc-subject-prefixes."""
 
 from __future__ import annotations
 

@@ -82,9 +82,23 @@ DELEGABLE_BY_CI: tuple[Role, ...] = (
 # pods, rollout history/undo). Not RBAC Admin or Cluster Admin: no person edits Kubernetes roles or role
 # bindings. What Writer lacks and the runbook runs (nodes, namespaces, custom resources) is the custom role
 # CustomRoles.KUBERNETES_OPERATOR, assigned beside these (verify/access/runbook.py derives the need).
-OPERATOR_ROLES = (Role.AKS_CLUSTER_USER, Role.AKS_RBAC_WRITER)
+# Reader: the triage of docs/runbook.md ("When an alert fires") before any kubectl: the fired alerts, the
+# workbook, Container Insights and Log Analytics queries (a query is authorized per table,
+# `Microsoft.OperationalInsights/workspaces/query/<table>/read`, learn.microsoft.com/azure/azure-monitor/
+# logs/manage-access). Its `*/read` is exactly that; Monitoring Reader and Log Analytics Reader add
+# `Microsoft.Support/*` (support tickets) and legacy search actions no step uses. Setting an alert to
+# Acknowledged is CustomRoles.ALERT_RESPONDER's, not Monitoring Contributor's (which also edits alert rules,
+# action groups and diagnostic settings: what Pulumi owns).
+OPERATOR_ROLES = (Role.AKS_CLUSTER_USER, Role.AKS_RBAC_WRITER, Role.READER)
 # The custom resource verbs its condition opens (for the kinds Muse deploys): read and write, never delete.
 OPERATOR_CUSTOM_RESOURCE_VERBS = ("read", "write")
+# Those kinds (API group, plural): components/muse_workload/manifests.py CUSTOM_RESOURCES, which this
+# building block cannot import; tests/access/test_people.py checks the two are equal.
+OPERATOR_CUSTOM_RESOURCES = (
+    ("gateway.networking.k8s.io", "gateways"),
+    ("gateway.networking.k8s.io", "httproutes"),
+    ("secrets-store.csi.x-k8s.io", "secretproviderclasses"),
+)
 # ... and on the environment's state container (state-<env>, not the group): the runbook's
 # `scripts/stack <env> stack output ...` (resource group, cluster, image, URLs) and the wrapper's
 # `pulumi stack ls --json` read blobs only. Outputs are read with a blinding secrets provider (pulumi/pulumi
@@ -152,6 +166,15 @@ class CustomRoles:
     # assignment's ABAC condition to the kinds Muse deploys (only_custom_resources); AKS offers condition
     # attributes for custom resources only (customResources:group and :kind, entra-id-authorization.md
     # "Available condition attributes"), so nodes and namespaces cannot carry one.
+    #
+    # Both forms of each custom resource action: AKS checks a request as `customresources/<verb>` (with the
+    # group and kind the condition reads) only when its custom resource check is on and the API group is
+    # absent from its Microsoft.ContainerService operations map; otherwise as
+    # `managedClusters/<group>/<plural>/<verb>` (kubeguard/guard authz/providers/azure/rbac/
+    # checkaccessreqhelper.go getDataActions, commit ccdd833f833b03a0c90f0cb7fc7095f93b0a9b53; the
+    # customresources actions are a preview, learn.microsoft.com/azure/aks/entra-id-authorization). The
+    # per-group actions name exactly Muse's kinds (OPERATOR_CUSTOM_RESOURCES), read and write, no delete:
+    # as narrow as the condition, whichever path AKS takes.
     KUBERNETES_OPERATOR = CustomRole(
         key="kubernetes-operator",
         display="Muse Kubernetes operator",
@@ -165,10 +188,29 @@ class CustomRoles:
             "Microsoft.ContainerService/managedClusters/namespaces/write",
             "Microsoft.ContainerService/managedClusters/customresources/read",
             "Microsoft.ContainerService/managedClusters/customresources/write",
+            *(
+                f"Microsoft.ContainerService/managedClusters/{group}/{plural}/{verb}"
+                for group, plural in OPERATOR_CUSTOM_RESOURCES
+                for verb in OPERATOR_CUSTOM_RESOURCE_VERBS
+            ),
         ),
     )
 
-    ALL: tuple[CustomRole, ...] = (STATE_DECRYPTER, CUSTOM_RESOURCE_READER, KUBERNETES_OPERATOR)
+    # The runbook's first triage step: "set [the alert] to Acknowledged" (POST .../alerts/{id}/changestate,
+    # learn.microsoft.com/rest/api/monitor/alertsmanagement/alerts/change-state). Reading alerts is Reader's.
+    ALERT_RESPONDER = CustomRole(
+        key="alert-responder",
+        display="Muse alert responder",
+        description="Change the state of fired Azure Monitor alerts (acknowledge, close). Nothing else.",
+        actions=("Microsoft.AlertsManagement/alerts/changestate/action",),
+    )
+
+    ALL: tuple[CustomRole, ...] = (
+        STATE_DECRYPTER,
+        CUSTOM_RESOURCE_READER,
+        KUBERNETES_OPERATOR,
+        ALERT_RESPONDER,
+    )
 
 
 class PrincipalType(StrEnum):

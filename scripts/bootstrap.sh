@@ -155,7 +155,9 @@ done
 # vCPU quota per VM family and for the region (`cores`) against the pools at their maximum plus an upgrade's
 # surge (stack/quota.py says how it counts). The JSON is parsed in Python: `--output tsv` prints a flat
 # list one value per line (microsoft/knack knack/output.py _TsvOutput), so `read used limit` of
-# `[currentValue, limit]` read an empty limit. A stack whose cluster exists is already in currentValue.
+# `[currentValue, limit]` read an empty limit. A stack whose cluster exists is already in currentValue. It
+# also prints what a later shape change of each new stack's user pools needs on top (a second generation of
+# pools, not a surge node each): `python -m cli.quota --shape-change` checks that before such a deploy.
 quota_dir="$(mktemp -d)"
 trap 'rm -rf "$quota_dir"' EXIT
 new_clusters=()
@@ -348,8 +350,10 @@ if ! grep -q "  pulumi-v${pulumi_version}-linux-x64\.tar\.gz$" scripts/ci/pulumi
   echo "  get.pulumi.com and GitHub are reachable, review the diff and commit it (docs/github-setup.md)."
 fi
 
+# The GitHub environments whose deploys wait for a reviewer: those of production-tier stacks (muse:tier).
+approval_environments="$("$python" -c 'from stack.environments import ENVIRONMENTS as E, requires_approval as r; print(" ".join(e for e in E if r(e)))')"
 cat <<EOF
 Done. Commit Pulumi.dev.yaml and Pulumi.prod.yaml (secretsprovider, encryptedkey, muse:imagePushPrincipalId,
-muse:imageImportPrincipalId: none of them is a secret), add required reviewers to the GitHub environment 'prod', protect main,
+muse:imageImportPrincipalId: none of them is a secret), add required reviewers to the GitHub environment(s) ${approval_environments}, protect main,
 then merge to main: main.yml builds, pushes and deploys dev, and waits for approval before prod.
 EOF

@@ -2,23 +2,11 @@
 """The body of GitHub's "Create or update an environment" (PUT /repos/{owner}/{repo}/environments/{name}) that
 scripts/bootstrap.sh sends: deployments from `main` only, keeping the protection rules a person set in the UI.
 
-    gh api --paginate "repos/$repository/environments" | scripts/github_environment.py "$environment" | \
+    gh api --paginate "repos/$repository/environments" | scripts/github_environment.py "$environment" |
       gh api --method PUT "repos/$repository/environments/$environment" --input -
 
-The PUT body's fields are `wait_timer`, `prevent_self_review`, `reviewers` (`[{"type": "User"|"Team", "id":
-<int>}]`, nullable), `can_admins_bypass` and `deployment_branch_policy` (https://docs.github.com/en/rest/deployments/environments
-#create-or-update-an-environment). The environment ends up with the protection rules the body gives: a PUT
-without `reviewers` leaves it without required reviewers (a script that PUT only its branch policy removed
-reviewers set in the UI: ministryofjustice/modernisation-platform issue 4516). So the current environment
-(from "List environments" on stdin, `{"environments": [...]}` per page, pages back to back as `gh api
---paginate` prints them: its `protection_rules` of type `required_reviewers` with `reviewers[].{type,
-reviewer.id}` and `prevent_self_review`, and of type `wait_timer`; none when it does not exist yet) is merged
-in. Listing rather than getting the one environment: a missing one is an empty answer, not an error that
-could hide a failed request. A field the environment does not use is left out, not sent as a default: on a
-private repository without GitHub Enterprise the reviewer and timer rules are unavailable and GitHub refuses
-a body that carries them at all (422; alchemy-run/alchemy pull request 1373 describes it;
-docs/github-setup.md). Standard library only.
-"""
+A PUT replaces the protection rules, so the current ones are merged in; a field the environment does not use
+is left out. Run it with the project's .venv. Why: docs/bootstrap.md#the-github-environment-body."""
 
 from __future__ import annotations
 
@@ -26,21 +14,25 @@ import json
 import sys
 from typing import Any
 
+from stack.environments import requires_approval
+
 # Only main may enter an environment (a pull request's job cannot): a custom policy naming `main`, created by
 # the deployment-branch-policies call after this PUT.
 BRANCH_POLICY = {"protected_branches": False, "custom_branch_policies": True}
-# The environments whose deployments wait for a reviewer. By default repository administrators can bypass an
-# environment's protection rules; `can_admins_bypass: false` in the PUT body turns that off (docs.github.com
-# "Managing environments for deployment", "Allow administrators to bypass configured protection rules"; REST
-# "Create or update an environment", field can_admins_bypass, default true): no unapproved prod deploy.
-APPROVAL_ENVIRONMENTS = frozenset({"prod"})
+# The environments whose deployments wait for a reviewer: those of production-tier stacks, whatever their name
+# (requires_approval; deploy.yml's deploy job runs in the environment named after its stack). By default
+# repository administrators can bypass an environment's protection rules; `can_admins_bypass: false` in the
+# PUT body turns that off (docs.github.com "Managing environments for deployment", "Allow administrators to
+# bypass configured protection rules"; REST "Create or update an environment", field can_admins_bypass,
+# default true): no unapproved production-tier deploy.
 
 
-def put_body(current: dict[str, Any], name: str = "") -> dict[str, Any]:
+def put_body(current: dict[str, Any], name: str = "", *, approval: bool | None = None) -> dict[str, Any]:
     """The PUT body: the branch policy, `current`'s reviewers, self-review rule and timer, and for an
-    environment in APPROVAL_ENVIRONMENTS no administrator bypass."""
+    environment that needs approval (`approval`, by default read from its stack's tier) no administrator
+    bypass."""
     body: dict[str, Any] = {"deployment_branch_policy": BRANCH_POLICY}
-    if name in APPROVAL_ENVIRONMENTS:
+    if requires_approval(name) if approval is None else approval:
         body["can_admins_bypass"] = False
     for rule in current.get("protection_rules") or []:
         if rule.get("type") == "required_reviewers":
@@ -72,8 +64,9 @@ def main() -> int:
         print("usage: github_environment.py <environment> < list-environments.json", file=sys.stderr)
         return 2
     current = environment_named(sys.stdin.read(), sys.argv[1])
-    body = put_body(current, sys.argv[1])
-    if sys.argv[1] in APPROVAL_ENVIRONMENTS and "reviewers" not in body:
+    approval = requires_approval(sys.argv[1])
+    body = put_body(current, sys.argv[1], approval=approval)
+    if approval and "reviewers" not in body:
         print(
             f"::warning::environment {sys.argv[1]} has no required reviewers yet: add them "
             "(docs/github-setup.md)",

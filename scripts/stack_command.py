@@ -1,40 +1,13 @@
 """Run a pulumi command against one stack's OWN state backend: the one way to address a stack by hand.
 
     make preview STACK=dev                 # = scripts/stack dev preview (scripts/stack runs this with .venv)
-    make up STACK=prod                     # = scripts/stack prod up (refreshes; checks before pulumi)
-    make refresh STACK=prod
     scripts/stack prod config set muse:replicas 4
-    scripts/stack prod stack output museUrl
     scripts/stack bootstrap preview        # the bootstrap project (bootstrap/, stack main)
     scripts/stack --dry-run prod up        # prints each command with its backend, runs none
 
-Why: each environment keeps its state in its own container (`state-dev`, `state-prod`) and encrypts its
-secrets with its own key; the bootstrap project keeps the container `state` (stack/naming.py,
-StateBackendNames). `pulumi login` is per machine, not per stack, so a person logged in to one container who
-types `pulumi preview --stack prod` finds no stack, or is offered an empty one. This wrapper sets
-PULUMI_BACKEND_URL for the one command (the Pulumi CLI reads it before the login file), adds `--stack`, and:
-
-- `up`, `preview` and `destroy` run with `--refresh`, as CI's deploys do: the AKS auto-upgrade channel moves
-  the cluster and its pools under Pulumi, and an update planned from stale state sends old versions back
-  (docs/runbook.md, "Manual deploy"). Pulumi.yaml's `options: refresh: always` (pulumi/pulumi PR 8071, in
-  every CLI since 2021 and so in the pinned 3.272.0: sdk/go/common/workspace/project.go
-  ProjectOptions.Refresh, read by getRefreshOption in pkg/cmd/pulumi/operations; commit
-  0351806b7a863ba6a4261576fc40aeae2f1d34a7) would do the same for every command, but also for every CI
-  preview, whose identities and access model are derived from each command's own flags
-  (verify/access/operations.py); the flag stays explicit instead.
-- `stack init` and `stack select --create` get the stack's Key Vault secrets provider; every other stack
-  command first checks that the stack exists in its backend (`pulumi stack ls --json`) and refuses when it
-  does not. Pulumi would otherwise offer to create it (pkg/cmd/pulumi/config/config.go, RequireStack with
-  OfferNew), and a stack created that way gets the default passphrase secrets manager, not the stack's Key
-  Vault key (pkg/cmd/pulumi/stack/secrets.go).
-- `up` of dev or prod first checks that the stack's registry has the image its config names (`muse:imageTag`,
-  `latest` by default, which exists only after CI deployed once), with `az acr repository show`, and refuses
-  before anything is registered when it does not, naming the command that puts it there. Not the program: the
-  prod preview before an approval runs before the digest is imported into prod's registry.
-
-`--dry-run` prints every command (the az check too) with its environment and runs none. The suffix and the
-environment come from the stack file, so a fork with its own `muse:nameSuffix` reaches its own state.
-"""
+Sets PULUMI_BACKEND_URL for the one command (each stack has its own state container and secrets key), adds
+`--stack` and `--refresh`, refuses a stack its backend does not have, and checks the registry has the image
+before `up`. Why, with the Pulumi CLI code it relies on: docs/bootstrap.md#addressing-a-stack-by-hand."""
 
 from __future__ import annotations
 

@@ -3,26 +3,10 @@
     .venv/bin/python scripts/workflow_policy.py check [FILE...]                  # exit 1 on any problem
     .venv/bin/python scripts/workflow_policy.py extract-run-blocks DIR [FILE...]  # for shellcheck
 
-scripts/lint-workflows.sh runs it after actionlint and zizmor. zizmor (`--persona auditor`, every finding
-fails; .github/zizmor.yml) already checks what used to be rules here, so they are gone: dangerous triggers
-(`pull_request_target`, `workflow_run`: dangerous-triggers), hash-pinned `uses:` and digest-pinned `docker://`
-images (unpinned-uses, unpinned-images), `actions/checkout` without `persist-credentials: false` (artipacked),
-any `${{ }}` expansion inside `run:` (template-injection), a missing or write-all workflow `permissions`
-(excessive-permissions). tests/workflows/test_workflow_tools.py shows zizmor flagging each of those defects.
-
-What stays here (each check says why no tool covers it):
-  - permissions: the workflow grants none (`permissions: {}`), each job states its own, `id-token: write`
-    exactly for the jobs that log in to Azure, `pull-requests: write` only to comment, nothing else above
-    read;
-  - every job has `timeout-minutes`;
-  - every hash-pinned `uses:` names its release in a `# vX.Y.Z` comment;
-  - no dependency cache in a workflow that pushes images or deploys;
-  - every job that runs `pulumi up` holds its own job-level concurrency group that never cancels a running
-    one;
-  - no `secrets.*` (Azure authenticates with OIDC only).
-
-Workflows are read by verify/workflows.py, the project's one workflow parser.
-"""
+scripts/lint-workflows.sh runs it after actionlint and zizmor. Checked here: per-job permissions, timeouts,
+release comments on pinned actions, no dependency cache where images are pushed or deployed, a `pulumi up`
+concurrency group per job, no `secrets.*`. Workflows are read by verify/workflows.py. What zizmor covers
+instead, and why each rule stays: docs/architecture/ci-cd.md#workflow-rules-no-linter-has."""
 
 from __future__ import annotations
 
@@ -62,6 +46,11 @@ def _writes_issues(job: Job) -> bool:
     return any(writer in (s.run or "") for s in job.steps for writer in ISSUE_WRITERS)
 
 
+def called_only(wf: Workflow) -> bool:
+    """A reusable workflow that nothing but a `workflow_call` starts."""
+    return set(wf.triggers) == {"workflow_call"}
+
+
 def check_permissions(wf: Workflow) -> list[str]:
     """Least privilege per job, tied to what the job does. zizmor's excessive-permissions flags a missing or
     write-all workflow block, but not a workflow-level `contents: read`, a job without its own block, or a job
@@ -70,6 +59,13 @@ def check_permissions(wf: Workflow) -> list[str]:
     `attestations: write`; pulumi/actions' comment-on-pr and scripts/ci/preview.py --comment-on-pr need
     `pull-requests: write`; scripts/ci/drift_issue.py `issues: write`): this repository's knowledge."""
     problems = []
+    if called_only(wf):
+        # A reusable workflow's jobs get what each call grants, narrowed by what they state themselves
+        # ("Reusable workflows reference"): a workflow-level block would narrow every job, and its jobs are
+        # checked here as the jobs each caller runs (expand_calls gives them their effective permissions).
+        if wf.permissions is not None:
+            problems.append(f"{wf.file_name}: a called workflow leaves permissions to its callers")
+        return problems
     if wf.permissions != {}:
         problems.append(f"{wf.file_name}: top-level permissions must be {{}} (each job states its own)")
     for job_id, job in wf.jobs.items():
@@ -223,7 +219,12 @@ def main(argv: list[str]) -> int:
     if argv[1] == "check":
         files = [Path(a) for a in argv[2:]] or workflow_files()
         # A call of a local reusable workflow is checked as the jobs it runs (verify.workflows.expand_calls).
-        problems = [p for f in files for p in check(expand_calls(load(f), f.parent))]
+        problems = []
+        for f in files:
+            try:
+                problems += check(expand_calls(load(f), f.parent))
+            except ValueError as error:  # a call GitHub would refuse to start
+                problems.append(str(error))
         for problem in problems:
             print(f"workflow policy: {problem}", file=sys.stderr)
         if not problems:

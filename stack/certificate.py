@@ -1,23 +1,9 @@
 """The ingress certificate of a stack: the Key Vault certificate policy its config implies.
 
-Where the certificate lives: the stack's Key Vault, under `muse:ingressTlsCertificate`. The Gateway's HTTPS
-listener reads it through the application routing operator, as the gateway TLS identity, which holds Key Vault
-Secrets User on that certificate's secret only (__main__.py, SecretVault.grant_certificate_read).
-
-How it gets there and how it renews follows `muse:ingressTlsCertificateIssuer`, the Key Vault issuer name:
-- `Unknown`: a certificate from a CA outside Key Vault, imported (`az keyvault certificate import`). Key Vault
-  cannot renew it; 30 days before it expires Key Vault emails the vault's certificate contacts (the stack's
-  `muse:alertEmails`), and a person imports the renewed one as a new version.
-- the name of an issuer configured in the vault (DigiCert or GlobalSign, Key Vault's integrated CAs): Key
-  Vault requests the certificate and renews it by itself 30 days before expiry.
-- `Self`: self-signed, renewed by Key Vault; no client trusts it (refused in prod by stack/config.py).
-Either way a renewal is a new version of the same certificate; the Gateway's listener names the unversioned
-URI, so the operator's Secrets Store CSI sync (rotation poll 2 min) picks it up without a deploy.
-
-Key Vault's certificate policy format: learn.microsoft.com/azure/key-vault/certificates/about-certificates
-(policy, lifetime actions, exportable keys) and `az keyvault certificate get-default-policy`.
+The certificate lives in the stack's Key Vault under `muse:ingressTlsCertificate`; how it gets there and
+renews follows `muse:ingressTlsCertificateIssuer` (`Unknown`: imported; an integrated CA; `Self`).
 `scripts/tls-certificate.sh` applies the policy (`python -m cli.certificate policy <stack>` prints it).
-"""
+Why: docs/architecture/azure.md#the-ingress-certificate-policy."""
 
 from __future__ import annotations
 

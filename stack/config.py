@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from rbac import github_subjects
-from stack import kubernetes_support, naming
+from stack import environments, kubernetes_support, naming
 
 PROJECT = "muse"
 
@@ -723,7 +723,7 @@ def _claimed_suffix(c: Mapping[str, Any]) -> list[Problem]:
     return [Problem("nameSuffix", problem)] if problem else []
 
 
-PRODUCTION = "production"
+PRODUCTION = environments.PRODUCTION  # one home: stack/environments.py
 
 
 def is_production(c: Mapping[str, Any]) -> bool:

@@ -1,25 +1,10 @@
 """What this stack already holds: the outputs of its last update, read from the state backend before the
 program registers anything.
 
-The program reads its own stack's outputs with the engine's built-in invoke `pulumi:pulumi:readStackOutputs`,
-the one `StackReference` uses (pulumi/pulumi pkg/resource/deploy/builtins.go `Invoke` ->
-`readStackReference` -> `backendClient.GetStackOutputs(name)`: the outputs saved by the stack's last update,
-whichever stack is named, this one included). `pulumi.runtime.invoke` is synchronous in the Python SDK
-(pulumi/runtime/invoke.py `_sync_await`), so the answer is known before the first resource is registered and
-a refusal leaves nothing behind. A stack never updated answers no outputs. No wrapper script has to pass the
-state in, so `pulumi preview/up` by hand, CI's deploy, its rollback and the drift check all see the same.
-
-What the outputs tell (each an output the program has exported since before this module existed, so stacks
-deployed by older versions of the program are read correctly):
-- `clusterName`: the whole program ran: the cluster exists (stage "full");
-- `keyVaultName` without it: the vault stage ran (stage "vault");
-- `registryName` without either: the registry stage ran (stage "registry");
-- none: nothing was deployed yet.
-For an existing cluster the program also reads the live system pool (`live_system_pool`, the
-`getAgentPool` invoke, synchronous like every `get_*` function of the SDK): the inline pool's later changes
-are ignored (components/kubernetes_cluster.py), so a changed systemNodeVmSize / systemNodeCount would
-otherwise do nothing, silently.
-"""
+Read with the engine's built-in `pulumi:pulumi:readStackOutputs` invoke (synchronous, so a refusal leaves
+nothing behind); `clusterName`, `keyVaultName` and `registryName` tell the stage deployed. For an existing
+cluster it also reads the live system pool. Why, with the engine code it relies on:
+docs/architecture/azure.md#what-a-stack-already-holds."""
 
 from __future__ import annotations
 

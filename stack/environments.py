@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 LIST_PATH = Path(__file__).with_name("environments.txt")
+PRODUCTION = "production"  # the `muse:tier` whose rules are prod's (stack/config.py is_production)
 
 
 def read_environments(path: Path = LIST_PATH) -> tuple[str, ...]:
@@ -34,3 +35,18 @@ def image_importer(environment: str, environments: tuple[str, ...] = ENVIRONMENT
     """The environment that imports from `environment`'s registry: the one after it (None for the last)."""
     position = environments.index(environment)
     return environments[position + 1] if position + 1 < len(environments) else None
+
+
+def requires_approval(
+    environment: str, environments: tuple[str, ...] | None = None, root: Path | None = None
+) -> bool:
+    """Whether deploys to the GitHub environment `environment` wait for a reviewer: it is one of the list
+    whose stack file declares the production tier (`muse:tier`, never the name). A `preview-<name>` twin or a
+    name outside the list does not. Read by the bootstrap's GitHub environment set-up
+    (scripts/github_environment.py), the governance documents and the workflow tests."""
+    from stack.files import REPO_ROOT, read_stack  # the stack files' one reader (PyYAML, not stdlib)
+
+    if environment not in (ENVIRONMENTS if environments is None else environments):
+        return False
+    config = read_stack(environment, REPO_ROOT if root is None else root).config
+    return config.get("muse:tier") == PRODUCTION

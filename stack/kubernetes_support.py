@@ -1,32 +1,13 @@
 """Which Kubernetes minor versions AKS still creates clusters on, on a given date.
 
-The data is `stack/aks_kubernetes_versions.json`: the AKS release calendar, the support rules and the cluster
-auto-upgrade channel definitions of https://learn.microsoft.com/azure/aks/supported-kubernetes-versions and
-https://learn.microsoft.com/azure/aks/auto-upgrade-cluster, as MicrosoftDocs/azure-aks-docs had them at commit
-fb060abe6a8fef960d4c487b543bf7b1e97808fe (content (c) Microsoft Corporation and contributors, CC BY 4.0; its
-`source` block names the files, commits and licence). It is vendored from ../shared/aks/ because the program
-and the scheduled workflow run on GitHub's runners, where ../shared does not exist.
-
-The rule, from the page's own sentences (`version_rules` in the data):
-- a minor is supported from its "AKS GA" until its "End of life"; "Unless an explicit date is provided, the
-  End of Life (EOL) date is the last day of the specified month" (`eol_month_convention`);
-- after that the minor is in platform support (N-3), whose table says "Cluster creation | Supported | Not
-  supported" (`platform_support_table_cluster_creation`), and the FAQ: "No, the creation of new clusters isn't
-  possible during the platform support period" (`faq_create_cluster_in_platform_support`);
-- long-term support extends a minor only when it is enabled (`lts_requires_enable`): the Premium tier with the
-  `AKSLongTermSupport` support plan (https://learn.microsoft.com/azure/aks/long-term-support). This program
-  never sets a support plan, so the standard calendar is the whole rule here;
-- the "AKS GA" cell gives a month but no day, and a release reaches all regions over "up to 10 business days"
-  (`regional_rollout`), so a minor counts as available from the first day of the month after its GA month.
-
-`check(version, today)` takes the date as an input: the program and its command (cli/kubernetes_support.py)
-pass today's UTC date (`utc_today`), the tests pin one. The command is what the scheduled drift workflow runs:
+The data is `stack/aks_kubernetes_versions.json`: AKS's release calendar and support rules as
+MicrosoftDocs/azure-aks-docs had them (its `source` block names the files, commit and licence).
+`check(version, today)` takes the date as an input; the scheduled drift workflow runs
 
     python -m cli.kubernetes_support --stack prod [--today YYYY-MM-DD]
 
-It prints a GitHub `::error` annotation and exits 1 when the stack's minor is no longer supported or leaves
-support within WARNING_DAYS, so the scheduled job turns red two months ahead.
-"""
+which exits 1 from WARNING_DAYS before the stack's minor leaves support. The rules, quoted from the pages:
+docs/architecture/azure.md#kubernetes-support-calendar."""
 
 from __future__ import annotations
 

@@ -1,22 +1,12 @@
 """State migrations of this application's stacks: what a person runs once when the program changes a
 resource's type, so Pulumi updates the resource instead of planning to delete it.
 
-`cluster-generic` moves the AKS cluster from the typed `azure-native:containerservice:ManagedCluster` (API
-2025-09-01, the SDK's) to the generic `azure-native:resources:Resource` at CLUSTER_API_VERSION
-(components/kubernetes_cluster.py; docs/architecture/azure.md, "The cluster's API version"). Without it an un-
-migrated stack plans a create of the generic cluster (refused: it exists) and a delete of the typed one, and
-stops at the refused create. The migration rewrites the cluster's state entry in the generic shape (same ARM
-id, the typed inputs and outputs moved under `properties`), renames its URN everywhere in the state
-(dependencies, parents), and leaves everything else alone. The next preview shows the cluster as an update
-(the Gateway API ingress and the autoscaler profile).
-
-    pulumi stack export --stack <stack> --file state.json          # keep a copy of it
     .venv/bin/python -m cli.migrations cluster-generic state.json migrated.json
-    pulumi stack import --stack <stack> --file migrated.json
-    pulumi preview --stack <stack> --diff                          # the cluster: an update, no delete
 
-docs/runbook.md, "Moving an existing stack to the 2026-05-01 cluster", has the whole procedure.
-"""
+`cluster-generic` moves the AKS cluster's state entry from the typed ManagedCluster to the generic resource
+(same ARM id, its URN renamed everywhere). What it rewrites and why:
+docs/architecture/azure.md#state-migrations;
+the whole procedure: docs/runbook.md, "Moving an existing stack to the 2026-05-01 cluster"."""
 
 from __future__ import annotations
 

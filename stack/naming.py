@@ -18,7 +18,11 @@ APP = "muse"
 # Registry, Key Vault and storage account names are global across Azure, so a fork that keeps the committed
 # stack files would ask for the same names: config validation refuses a claimed suffix in another repository
 # (stack/config.py) and offers derived_suffix instead. Renaming a deployed suffix replaces every resource, so
-# the owner keeps its suffix explicitly; a repository renamed or transferred updates its entry here.
+# the owner keeps its suffix explicitly. A repository renamed or transferred (new owner/name in
+# muse:githubRepository) MUST update its entry here in the same change: otherwise validation refuses the
+# owner's own suffix as another repository's, and the deployed names would be offered to the old name
+# (tests/stack/test_name_suffix.py checks each stack file's suffix is claimed by its githubRepository;
+# docs/github-setup.md "Moving between formats", docs/bootstrap.md).
 CLAIMED_SUFFIXES: dict[str, str] = {"m7k2": "muse-platform/muse"}
 _BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 

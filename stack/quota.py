@@ -1,26 +1,12 @@
 """The vCPU quota the stacks' node pools need, per VM family and for the region, against what Azure grants.
 
     python -m cli.quota <list-usage.json> <list-skus.json> <stack>...
+    python -m cli.quota --shape-change <list-usage.json> <list-skus.json> <stack>
 
-reads `az vm list-usage --location <region> --output json` and `az vm list-skus --location <region>
---resource-type virtualMachines --output json` (files, so the JSON is parsed here rather than split by a
-shell: knack's tsv output prints a flat list one value per line, microsoft/knack knack/output.py
-format_tsv / _TsvOutput.dump, commit 162e5993095f147e434bb09c2de195ad31251d9a), prints what is short and
-exits 1, or prints nothing and exits 0.
-
-What a pool needs at most: its node count (the autoscaler's maximum) plus the nodes an upgrade surges,
-ceil(MAX_SURGE of that count) (components/kubernetes_cluster.py). Each size counts against its list-skus
-`family` quota (e.g. standardDDSv5Family, summed over every size of that family) and once against the
-regional total `cores`. The vCPUs come from the size's list-skus capability `vCPUs`; a size the region does
-not offer this subscription (absent from list-skus without `--all`, Azure/azure-cli
-command_modules/vm/_params.py) is refused by name.
-
-A re-run: `currentValue` already counts the nodes a deployed stack's cluster runs, so asking for its
-maximum again would count it twice. The bootstrap passes only the stacks whose cluster does not exist yet
-(`az aks show` fails; scripts/bootstrap.sh): a deployed stack's pools are already inside `currentValue`.
-(A deployed cluster whose stack file has since raised its pool maximum is not checked here: the autoscaler
-reports the quota error when it scales.)
-"""
+A pool needs its maximum node count plus its upgrade surge, against its size's family and once against the
+regional `cores`; prints what is short and exits 1. The bootstrap checks only stacks without a cluster (a
+deployed one is already in `currentValue`); `--shape-change` checks a deployed stack before a pool-shape
+change, which creates a second generation of pools. Why: docs/bootstrap.md#vcpu-quota."""
 
 from __future__ import annotations
 
@@ -55,6 +41,13 @@ def pools(config: StackConfig) -> list[Pool]:
     return [Pool(config.system_node_vm_size, config.system_node_count), *user_pools]
 
 
+def shape_change_pools(config: StackConfig) -> list[Pool]:
+    """The second generation of user pools a shape change creates beside the first: one per user pool, at its
+    maximum, of the stack file's size (the new one, when run with the edited stack file)."""
+    users = config.user_node_max_count if config.user_node_autoscale else config.user_node_count
+    return [Pool(config.user_node_vm_size, users) for _ in user_pool_names(config.availability_zones)]
+
+
 def sku_table(skus: Iterable[Mapping[str, Any]]) -> dict[str, tuple[str, int]]:
     """size name -> (quota family, vCPUs) from list-skus' `family` and capability `vCPUs`."""
     table = {}
@@ -65,9 +58,11 @@ def sku_table(skus: Iterable[Mapping[str, Any]]) -> dict[str, tuple[str, int]]:
     return table
 
 
-def shortfalls(
-    all_pools: Sequence[Pool], usage: Iterable[Mapping[str, Any]], skus: Iterable[Mapping[str, Any]]
-) -> list[str]:
+def vcpus_needed(
+    all_pools: Sequence[Pool], skus: Iterable[Mapping[str, Any]], *, surge: bool = True
+) -> tuple[Counter[str], list[str]]:
+    """(vCPUs per quota family and for the region, sizes not offered): each pool at its nodes, plus an
+    upgrade's surge when `surge`."""
     table = sku_table(skus)
     need: Counter[str] = Counter()
     problems = []
@@ -78,9 +73,20 @@ def shortfalls(
             )
             continue
         family, vcpus = table[pool.vm_size]
-        vcpus_needed = vcpus * (pool.nodes + surge_nodes(pool.nodes))
-        need[family] += vcpus_needed
-        need[REGIONAL_TOTAL] += vcpus_needed
+        needed = vcpus * (pool.nodes + (surge_nodes(pool.nodes) if surge else 0))
+        need[family] += needed
+        need[REGIONAL_TOTAL] += needed
+    return need, problems
+
+
+def shortfalls(
+    all_pools: Sequence[Pool],
+    usage: Iterable[Mapping[str, Any]],
+    skus: Iterable[Mapping[str, Any]],
+    *,
+    surge: bool = True,
+) -> list[str]:
+    need, problems = vcpus_needed(all_pools, skus, surge=surge)
     quota = {u["name"]["value"]: (int(u["currentValue"]), int(u["limit"])) for u in usage}
     for name, vcpus in need.items():
         used, limit = quota.get(name, (0, 0))
@@ -90,3 +96,17 @@ def shortfalls(
                 f"{used + vcpus} (Portal > Quotas > Compute, or az quota update)"
             )
     return problems
+
+
+def shape_change_note(stack: str, config: StackConfig, skus: Iterable[Mapping[str, Any]]) -> str:
+    """What a later shape change of `stack`'s user pools needs beyond what is checked now (today's size)."""
+    generation = shape_change_pools(config)
+    need, _ = vcpus_needed(generation, skus, surge=False)
+    families = ", ".join(f"{vcpus} of {name}" for name, vcpus in need.items() if name != REGIONAL_TOTAL)
+    return (
+        f"{stack}: a later shape change of the user pools (VM size, zones, ...) runs a second generation "
+        f"beside the first until the end of that deploy: {len(generation)} pool(s) x {generation[0].nodes} "
+        f"node(s) of {config.user_node_vm_size}, {need[REGIONAL_TOTAL]} more vCPUs ({families}) than this "
+        "check counts. Check before that deploy: python -m cli.quota --shape-change <usage> <skus> "
+        f"{stack} (docs/runbook.md, 'Changing the user pools')"
+    )

@@ -7,10 +7,9 @@ stack/kubernetes_support.py applies to AKS: red from WARNING_DAYS before the end
 release goes through review, dev and prod in time. A base the data does not know (Dependabot moved the tag to
 a new minor or release, or someone edited FROM) is red too: its end of support must be recorded first.
 
-    python -m cli.runtime_support [--today YYYY-MM-DD] [--dockerfile PATH] [--data PATH]
+    python -m cli.runtime_support [--today YYYY-MM-DD] [--dockerfile PATH] [--data PATH]   # drift workflow
 
-prints one line per component and, for each that is ending, ended or unknown, a GitHub `::error` annotation;
-exits 1 then. The scheduled drift workflow runs it; the tests pin `--today`.
+prints one line per component and a GitHub `::error` for each that is ending, ended or unknown (exit 1).
 """
 
 from __future__ import annotations

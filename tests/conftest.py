@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from offline.captured import committed_plan
 from offline.engine import OfflinePlan, run_stack
 from stack import kubernetes_support
 from stack.environments import ENVIRONMENTS
@@ -41,7 +42,15 @@ def real_utc_today() -> Any:
 
 @pytest.fixture(scope="session")
 def plans() -> dict[str, OfflinePlan]:
-    return {stack: run_stack(stack) for stack in STACKS}
+    """Each stack's committed plan, shared with the export's (one whole-program run per stack and worker).
+    Tests read it and never change it: a test that needs another config runs `run_stack(..., overrides=)`."""
+    return {stack: committed_plan(stack).plan for stack in STACKS}
+
+
+@pytest.fixture(scope="session")
+def bootstrap_plan() -> OfflinePlan:
+    """The bootstrap project's committed plan (bootstrap/), once per session and worker; read only."""
+    return run_stack("main", root=REPO_ROOT / "bootstrap")
 
 
 @pytest.fixture(params=STACKS)

@@ -1,21 +1,9 @@
 """The ARM type data of a resource type at one API version, and a check of an ARM body against it.
 
-Why: the AKS cluster is a generic `azure-native:resources:Resource` (components/kubernetes_cluster.py), whose
-`properties` the Pulumi SDK does not type, so a misspelled property or a value the API does not define would
-reach Azure unchecked. `make export` (and so `make drift`) and tests/export validate its body here instead,
-against the type data the Bicep compiler itself uses for that API version.
-
-The data: Azure/bicep-types-az `generated/<group>/<namespace>/<api-version>/types.json` (MIT), the copy of
-../shared/bicep-types (its SOURCE.md names the commit). Only the entries a resource type reaches are vendored,
-in `verify/arm_types/<namespace>/<api-version>/<type>.json` (`extract`; SOURCE.md there), and a test checks
-that each vendored file equals what `extract` takes from ../shared when ../shared is present.
-
-The format (bicep-types `types.json`): an array of entries that refer to each other as
-`{"$ref": "#/<index>"}`: ResourceType (name `<type>@<version>`, body), ObjectType (properties,
-additionalProperties), ArrayType, UnionType, StringLiteralType, StringType, IntegerType, BooleanType, AnyType,
-DiscriminatedObjectType. A
-property's `flags` are bits: 1 Required, 2 ReadOnly, 4 WriteOnly, 8 DeployTimeConstant.
-"""
+Why: the AKS cluster is a generic `azure-native:resources:Resource` whose `properties` the SDK does not type,
+so `make export`, `make drift` and the tests validate its body here, against the type data the Bicep compiler
+uses (Azure/bicep-types-az, vendored under `verify/arm_types/`). The data and its format:
+docs/architecture/code.md#arm-type-data."""
 
 from __future__ import annotations
 

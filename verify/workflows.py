@@ -285,25 +285,177 @@ def _with_inputs(value: Any, inputs: Mapping[str, Any]) -> Any:
     return value
 
 
-def static_condition(condition: Any) -> bool | None:
-    """The value of an `if:` that needs no run-time context (a boolean, `${{ true }}`, `${{ 'a' != '' }}`),
-    else None."""
-    if isinstance(condition, bool):
-        return condition
-    match = STATIC_CONDITION.match(str(condition).strip()) if condition is not None else None
-    if match is None:
+# The tokens of a GitHub expression (docs.github.com, "Evaluate expressions in workflows and actions"):
+# string literals, operators, parentheses, and anything else as one opaque word (a context path, a number,
+# a function call, which `_simplify` never evaluates).
+TOKEN = re.compile(r"\s*('(?:[^']|'')*'|&&|\|\||==|!=|!|\(|\)|[^\s()!=&|']+(?:\([^()]*\))?)")
+Node = tuple[Any, ...]
+
+
+def _parse(text: str) -> Node | None:
+    """An `if:` as a tree of ("lit", bool|str), ("word", text), ("not", n), ("cmp", op, a, b),
+    ("and"|"or", [n...]); None when it uses anything else (the condition is then kept as written)."""
+    tokens, position = [], 0
+    text = text.strip()
+    whole = re.fullmatch(r"\$\{\{(.*)\}\}", text, re.DOTALL)
+    text = whole.group(1) if whole else text
+    while position < len(text.rstrip()):
+        match = TOKEN.match(text, position)
+        if match is None:
+            return None
+        tokens.append(match.group(1))
+        position = match.end()
+    index = 0
+
+    def peek() -> str | None:
+        return tokens[index] if index < len(tokens) else None
+
+    def take() -> str:
+        nonlocal index
+        index += 1
+        return tokens[index - 1]
+
+    def chain(kind: str, operator: str, operand: Any) -> Node:
+        items = [operand()]
+        while peek() == operator:
+            take()
+            items.append(operand())
+        return items[0] if len(items) == 1 else (kind, items)
+
+    def primary() -> Node:
+        token = take()
+        if token == "(":  # noqa: S105 (a parenthesis)
+            node = chain("or", "||", lambda: chain("and", "&&", unary))
+            if take() != ")":
+                raise ValueError(text)
+            return node
+        if token.startswith("'"):
+            return ("lit", token[1:-1].replace("''", "'"))
+        if token in ("true", "false"):
+            return ("lit", token == "true")  # noqa: S105 (an expression literal, not a password)
+        if token in ("&&", "||", "==", "!=", ")", "!"):
+            raise ValueError(text)
+        return ("word", token)
+
+    def comparison() -> Node:
+        left = primary()
+        if peek() in ("==", "!="):
+            return ("cmp", take(), left, primary())
+        return left
+
+    def unary() -> Node:
+        if peek() == "!":
+            take()
+            return ("not", unary())
+        return comparison()
+
+    try:
+        node = chain("or", "||", lambda: chain("and", "&&", unary))
+    except (ValueError, IndexError):
         return None
-    if match.group(1):
-        return match.group(1) == "true"
-    equal = match.group(2) == match.group(4)
-    return equal if match.group(3) == "==" else not equal
+    return node if index == len(tokens) else None
 
 
-def _without_true_condition(raw: Any) -> Any:
-    """A job or step whose `if:` is statically true runs unconditionally: the `if:` goes."""
-    if isinstance(raw, Mapping) and "if" in raw and static_condition(raw["if"]) is True:
+def _simplify(node: Node, known: Mapping[str, str]) -> Node:
+    """`node` with literal comparisons, `!` of a literal boolean and `&&`/`||` with a literal operand folded;
+    a word in `known` (e.g. `needs.preview.result` of a called job left out) is that literal."""
+    kind = node[0]
+    if kind == "word":
+        return ("lit", known[node[1]]) if node[1] in known else node
+    if kind == "not":
+        inner = _simplify(node[1], known)
+        return ("lit", not inner[1]) if inner[0] == "lit" and isinstance(inner[1], bool) else ("not", inner)
+    if kind == "cmp":
+        left, right = _simplify(node[2], known), _simplify(node[3], known)
+        if left[0] == "lit" and right[0] == "lit":
+            return ("lit", (left[1] == right[1]) == (node[1] == "=="))
+        return ("cmp", node[1], left, right)
+    if kind in ("and", "or"):
+        absorbing = kind == "or"  # true absorbs an `or`, false an `and`
+        items = []
+        for item in (_simplify(i, known) for i in node[1]):
+            if item[0] == "lit" and isinstance(item[1], bool):
+                if item[1] is absorbing:
+                    return item
+                continue
+            items.append(item)
+        if not items:
+            return ("lit", not absorbing)
+        return items[0] if len(items) == 1 else (kind, items)
+    return node
+
+
+def _render(node: Node, parent: str = "or") -> str:
+    kind = node[0]
+    if kind == "lit":
+        return _literal(node[1])
+    if kind == "word":
+        return str(node[1])
+    if kind == "not":
+        inner = _render(node[1], "not")
+        return f"!{inner}"
+    if kind == "cmp":
+        text = f"{_render(node[2], 'cmp')} {node[1]} {_render(node[3], 'cmp')}"
+        return f"({text})" if parent == "not" else text
+    text = (" && " if kind == "and" else " || ").join(_render(i, kind) for i in node[1])
+    needs_parentheses = parent == "not" or (kind == "or" and parent in ("and", "cmp"))
+    return f"({text})" if needs_parentheses else text
+
+
+def fold_condition(condition: Any, known: Mapping[str, str] | None = None) -> bool | str | None:
+    """An `if:` after what needs no run-time context is evaluated: True or False when nothing is left, else
+    the rest as text (without `${{ }}`, which `if:` does not need); None for no condition. A condition this
+    reader cannot parse is returned as written."""
+    if condition is None or isinstance(condition, bool):
+        return condition
+    tree = _parse(str(condition))
+    if tree is None:
+        return str(condition)
+    folded = _simplify(tree, known or {})
+    if folded[0] == "lit" and isinstance(folded[1], bool):
+        return bool(folded[1])
+    return _render(folded)
+
+
+def static_condition(condition: Any) -> bool | None:
+    """The value of an `if:` that needs no run-time context (a boolean, `${{ true }}`, `${{ 'a' != '' }}`,
+    `${{ !false && 'a' == 'a' }}`), else None."""
+    folded = fold_condition(condition)
+    return folded if isinstance(folded, bool) else None
+
+
+# GITHUB_TOKEN permission levels, in order (docs.github.com, "Workflow syntax", permissions).
+LEVELS = {"none": 0, "read": 1, "write": 2}
+
+
+def _as_map(permissions: dict[str, Any] | str | None) -> dict[str, str] | None:
+    """A permissions mapping as scope -> level; None for the string forms (`read-all`, `write-all`)."""
+    return {str(k): str(v) for k, v in permissions.items()} if isinstance(permissions, dict) else None
+
+
+def elevations(requested: dict[str, Any] | str | None, allowed: dict[str, Any] | str | None) -> list[str]:
+    """Each scope where `requested` (a called job's or called workflow's permissions) exceeds `allowed` (the
+    calling job's): GitHub refuses to start such a run ("Reusable workflows reference": the GITHUB_TOKEN
+    permissions passed from the caller can only be downgraded, not elevated, by the called workflow; the run
+    fails with "The nested job ... is requesting '<scope>: <level>', but is only allowed '<level>'")."""
+    wanted, ceiling = _as_map(requested), _as_map(allowed)
+    if wanted is None or ceiling is None:
+        return [] if requested is None else ([] if requested == allowed else [f"{requested} > {allowed}"])
+    return [
+        f"{scope}: {level} (allowed: {ceiling.get(scope, 'none')})"
+        for scope, level in wanted.items()
+        if LEVELS.get(level, 2) > LEVELS.get(ceiling.get(scope, "none"), 0)
+    ]
+
+
+def _folded(raw: Any, known: Mapping[str, str]) -> Any:
+    """A called job or step with its `if:` folded (`fold_condition`): gone when statically true."""
+    if not isinstance(raw, Mapping) or "if" not in raw:
+        return raw
+    folded = fold_condition(raw["if"], known)
+    if folded is True:
         return {k: v for k, v in raw.items() if k != "if"}
-    return raw
+    return {**raw, "if": folded}
 
 
 def called_job_id(caller: Job, called_id: str) -> str:
@@ -317,7 +469,15 @@ def expand_calls(workflow: Workflow, directory: Path) -> Workflow:
     as GitHub runs them (docs.github.com, "Reusing workflows"): the caller's `with:` values in place of
     `${{ inputs.* }}`, the caller's `needs` and `if` in front of the called jobs', the caller's
     permissions as the ceiling (a called job's own permissions can only narrow them), and the called jobs'
-    ids prefixed with the caller's (`called_job_id`). Other jobs are kept as they are."""
+    ids prefixed with the caller's (`called_job_id`). Other jobs are kept as they are.
+
+    Also as GitHub runs them: the called workflow's `env` applies to its jobs, the caller's does not
+    ("Reusable workflows reference", Limitations); a called job's token is its own `permissions`, else the
+    called workflow's, else what the call grants, and one that asks for more than the call grants makes GitHub
+    refuse the run (ValueError here); `if:` conditions the inputs decide are folded (`fold_condition`), a job
+    left out reporting `skipped` to the jobs that need it. A status function left in a called job's `if:`
+    (e.g. `!cancelled()`) sees the called workflow's jobs only: the call starts only once the caller's
+    `needs` succeeded."""
     jobs: dict[str, Job] = {}
     for job_id, job in workflow.jobs.items():
         match = LOCAL_CALL.match(job.uses or "")
@@ -338,23 +498,38 @@ def expand_calls(workflow: Workflow, directory: Path) -> Workflow:
             for called_id, called_job in called.jobs.items()
             if static_condition(_with_inputs(called_job.raw.get("if"), inputs)) is False
         }
+        # What a left-out job reports to the jobs that need it (GitHub: a job whose `if:` is false is
+        # skipped; `needs.<job>.result` is then 'skipped').
+        known = {f"needs.{s}.result": "skipped" for s in skipped}
         for called_id, called_job in called.jobs.items():
             if called_id in skipped:
                 continue
             raw = _with_inputs(called_job.raw, inputs)
             raw["steps"] = [
-                _without_true_condition(step)
+                _folded(step, known)
                 for step in raw.get("steps") or ()
                 if not isinstance(step, Mapping) or static_condition(step.get("if")) is not False
             ]
-            raw = _without_true_condition(raw)
+            raw = _folded(raw, known)
             own_needs = raw.get("needs") or ()
             own_needs = [own_needs] if isinstance(own_needs, str) else list(own_needs)
             raw["needs"] = [*job.needs, *(called_job_id(job, n) for n in own_needs if n not in skipped)]
             if job.condition:
                 raw["if"] = f"({job.condition}) && ({raw['if']})" if raw.get("if") else job.condition
-            if "permissions" not in raw and job.permissions is not None:
-                raw["permissions"] = job.permissions
+            # The token a called job gets: its own `permissions:`, else the called workflow's, else what the
+            # call grants (the calling job's, else the caller workflow's); never more than the call grants.
+            ceiling = job.permissions if job.permissions is not None else workflow.permissions
+            own = raw.get("permissions", called.permissions)
+            too_much = elevations(own, ceiling)
+            if too_much:
+                raise ValueError(
+                    f"{workflow.file_name} job {job.id}: {called.file_name} job {called_id} requests more "
+                    f"than the call grants ({'; '.join(too_much)}); GitHub refuses to start the run"
+                )
+            if own is not None:
+                raw["permissions"] = own
+            elif ceiling is not None:
+                raw["permissions"] = ceiling
             # The called workflow's own `env:` applies to its jobs, not the caller's.
             raw["env"] = {**_with_inputs(called.env, inputs), **_mapping(raw.get("env"))}
             expanded_id = called_job_id(job, called_id)

@@ -28,8 +28,8 @@ from offline.captured import CapturingMocks, StackPlan, all_plans
 from offline.engine import OfflinePlan, RecordingMonitor, run_stack
 from offline.plan import key_properties
 from rbac.roles import CustomRoles, Role
-from stack.environments import ENVIRONMENTS
-from stack.files import REPO_ROOT, read_stack
+from stack.environments import requires_approval
+from stack.files import REPO_ROOT
 from verify.workflows import Job, Workflow, load_all
 
 IDENTITY_TYPES = {
@@ -58,7 +58,7 @@ def environment_of(plan: OfflinePlan, stack: str) -> str:
 
 def _production_environment(environment: str) -> bool:
     """The GitHub environment of a production-tier stack (its `muse:tier`, never its name)."""
-    return environment in ENVIRONMENTS and read_stack(environment).config.get("muse:tier") == "production"
+    return requires_approval(environment)
 
 
 @cache
@@ -213,6 +213,8 @@ def _job_summary(job: Job, pull_request: bool) -> WorkflowJob:
 def workflow_summaries(root: Path = REPO_ROOT) -> list[WorkflowSummary]:
     summaries = []
     for workflow in load_all(root / ".github" / "workflows"):
+        if set(workflow.triggers) == {"workflow_call"}:
+            continue  # a reusable workflow: its jobs are listed as those of each caller that runs them
         triggers = _trigger_labels(workflow)
         pull_request = any(t.startswith("pull_request") for t in triggers)
         summaries.append(

@@ -3,22 +3,9 @@
 
     scripts/ci/approval_guard.py --environment prod     # first step of deploy-prod, before any credential
 
-GitHub passes an environment protection rule that passed in the previous attempt automatically when failed
-jobs, or one job, are re-run ("Re-running workflows and jobs"), and reuses the outputs of the jobs that
-succeeded. A re-run of deploy-prod would therefore apply whatever prod needs *now* under an approval given for
-an earlier change set, possibly an older commit's. So only attempt 1 may deploy (GITHUB_RUN_ATTEMPT,
-"Variables reference"); a later attempt fails with how to start a new run, whose preview-prod shows the
-current diff to approve.
-
-It also reads the run's review history (REST "Get the review history for a workflow run", GET
-/repos/{owner}/{repo}/actions/runs/{run_id}/approvals: a list of `{state, comment, environments: [{name}],
-user: {login}}`) and requires an `approved` review of the environment by someone other than the run's actor
-and triggering actor: the environment's required reviewers and prevent_self_review should already ensure it
-(docs/github-setup.md), and this holds even when a repository plan or a settings change has dropped them. The
-token needs `actions: read`. Standard library only; the API URL, repository and run come from the runner's
-variables (GITHUB_API_URL, GITHUB_REPOSITORY, GITHUB_RUN_ID, GITHUB_RUN_ATTEMPT, GITHUB_ACTOR,
-GITHUB_TRIGGERING_ACTOR).
-"""
+A re-run passes an earlier attempt's approval automatically, so only attempt 1 may deploy, and the run's
+review history must hold an `approved` review by someone other than the run's actors. Needs `actions: read`.
+Standard library only. Why: docs/architecture/ci-cd.md#the-approval-guard."""
 
 from __future__ import annotations
 

@@ -3,20 +3,9 @@
 
     scripts/ci/deployed_commit.py --stack prod --note "$RUNNER_TEMP/compared.md"
 
-The drift check previews that commit, not `main`: while a prod approval waits, `main` is ahead of prod, and
-comparing prod with it would report the pending release as drift. main.yml's deploys record
-`main <commit>` as the update message (scripts/ci/deploy.py, update_message.py); `pulumi stack history --json`
-lists updates newest first with their `message` and `result` (pulumi/pulumi
-pkg/cmd/pulumi/stack/stack_history.go updateInfoJSON; pkg/backend/diy/state.go getHistory).
-
-Writes `commit=<sha>` and `source=deployed|main|none` to $GITHUB_OUTPUT (or stdout) and a markdown note
-saying which it compared and why, for the drift summary. Falls back to `main` (HEAD of the checkout, which
-must have full history) when the recorded commit is not in main's history. A stack with no successful
-main.yml update in the last --page-size updates (e.g. after bootstrap's registries-only first deploy, before
-main.yml's first release) has no deployed program to compare with: comparing it with `main` would report the
-whole unreleased program as drift every day, so it gets `source=none`, an empty commit, a `::notice` and the
-note in the step summary, and drift.yml skips its preview. Standard library only.
-"""
+The drift check previews that commit, not `main` (which runs ahead of prod while an approval waits). Writes
+`commit=<sha>` and `source=deployed|main|none` to $GITHUB_OUTPUT (or stdout). Standard library only.
+Why, and the fallbacks: docs/architecture/ci-cd.md#the-deployed-commit."""
 
 from __future__ import annotations
 

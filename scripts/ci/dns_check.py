@@ -10,8 +10,7 @@ records include the address, a `::warning` naming the record to set when they do
 of the ingress, or a Gateway whose public IP changed: the add-on's LoadBalancer IP is dynamic, so recreating
 the Gateway or its Service gives it a new one; docs/runbook.md, "DNS for the Gateway").
 
-The runner's resolver is asked (socket.getaddrinfo), i.e. what the public sees from a GitHub-hosted runner,
-modulo the record's TTL in caches. Standard library only (the runner's python3).
+The runner's resolver (socket.getaddrinfo) shows what the public sees, modulo TTLs. Standard library only.
 """
 
 from __future__ import annotations

@@ -4,21 +4,9 @@
     scripts/ci/drift_issue.py --stack prod --report "$RUNNER_TEMP/drift.md"   # drift.yml, failed or cancelled
     scripts/ci/drift_issue.py --stack prod --resolved                        # drift.yml, after a clean check
 
-A failed scheduled run notifies only the person who last edited the cron line ("Notifications for workflow
-runs" in GitHub's docs), so the check writes to an issue instead: one per stack, found again by its marker
-`<!-- muse-drift-check: <stack> -->` among the open issues the job token's bot wrote (REST "List repository
-issues" with `creator` and `state=open`, paged; that list also holds pull requests, which carry
-`pull_request`, and are skipped). A new failure creates the issue (watchers of the repository are notified);
-a repeated one replaces its body with the latest report and adds a comment (so participants are notified
-again). An issue someone else wrote with the same marker is never edited (scripts/ci/pr_comment.py `ours`).
-After a clean check, `--resolved` closes the stack's open issue with a comment linking the run (REST "Update
-an issue": `state` closed, `state_reason` completed), so an open drift issue always means drift now.
-
-The body is preview.py's drift summary (`--report`; it says when the stack's last deploy was a rollback whose
-commit left changes unapplied, scripts/ci/deployed_commit.py), or, when the check failed before the preview
-ran, a pointer to the run; trimmed to GitHub's 65,536 characters. Needs `issues: write`. Standard library
-only.
-"""
+One issue per stack, found by its marker among the issues the job token's bot wrote; `--resolved` closes it,
+so an open drift issue always means drift now. Needs `issues: write`. Standard library only.
+Why: docs/architecture/ci-cd.md#the-drift-issue."""
 
 from __future__ import annotations
 

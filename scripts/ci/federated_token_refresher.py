@@ -1,27 +1,13 @@
 """Keep a federated-token file fresh for the whole GitHub Actions job, from the job's own OIDC endpoint.
 
-Why: GitHub's OIDC token (the assertion Entra ID exchanges for access tokens) is valid for about 5 minutes
-(Azure/login#180 shows "valid from 06:01:13 ... expiry 06:06:13"), and `az login --federated-token` keeps
-no way to get a new one (Azure/azure-cli#28708). A deploy creating AKS needs tokens 5-60 minutes later.
-This script re-requests the token from ACTIONS_ID_TOKEN_REQUEST_URL with the bearer
-ACTIONS_ID_TOKEN_REQUEST_TOKEN and audience api://AzureADTokenExchange (GitHub docs, "About security
-hardening with OpenID Connect" -> "Updating your actions for OIDC": `$ACTIONS_ID_TOKEN_REQUEST_URL&audience=`,
-answer `{"value": "<JWT>"}`), and atomically rewrites AZURE_FEDERATED_TOKEN_FILE well before expiry.
-
-Who reads the file (each re-reads it when it needs a new assertion):
-  - the Pulumi azblob state backend and the azurekeyvault secrets provider (gocloud.dev -> azidentity
-    DefaultAzureCredential -> WorkloadIdentityCredential, which re-reads the file every 10 minutes),
-  - `az login --federated-token "$(cat file)"` in scripts/ci/az-login-federated.sh before late az steps.
-Not kubelogin: in workloadidentity mode with ACTIONS_ID_TOKEN_REQUEST_TOKEN/URL set (every GitHub job with
-`id-token: write`) it asks that endpoint itself for every assertion and ignores AZURE_FEDERATED_TOKEN_FILE
-(Azure/kubelogin v0.2.17 pkg/internal/token/provider.go -> newGithubActionsCredential); the file is only its
-fallback without those variables.
+GitHub's OIDC token lives about 5 minutes and a deploy creating AKS needs Azure tokens up to an hour later, so
+this re-requests it and atomically rewrites AZURE_FEDERATED_TOKEN_FILE before it expires.
 
     python3 federated_token_refresher.py --file PATH --once              # fetch and write one token
     python3 federated_token_refresher.py --file PATH --for-seconds 3600  # keep it fresh until then
 
-Standard library only: it runs on the runner before any virtualenv exists. Never prints the token.
-"""
+Standard library only; never prints the token. Why, and who reads the file:
+docs/architecture/ci-cd.md#federated-token-refresher."""
 
 from __future__ import annotations
 

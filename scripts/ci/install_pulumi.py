@@ -1,23 +1,12 @@
 #!/usr/bin/env python3
 """Installs the Pulumi CLI and the provider plugins in the credentialed jobs, each archive checked against the
-SHA-256 committed in scripts/ci/pulumi-binaries.sha256 (`sha256sum` format). A missing or different checksum
-stops the job: nothing is installed unchecked and nothing is skipped.
+SHA-256 committed in scripts/ci/pulumi-binaries.sha256. A missing or different checksum stops the job.
 
     python3 scripts/ci/install_pulumi.py cli --version 3.272.0
-        downloads https://get.pulumi.com/releases/sdk/pulumi-v<version>-linux-x64.tar.gz, checks it, unpacks
-        it into $RUNNER_TEMP/pulumi-cli and puts its bin directory on $GITHUB_PATH.
     .venv/bin/python scripts/ci/install_pulumi.py plugins [--venv DIR]
-        for every provider package of the virtualenv (its pulumi-plugin.json: name, version - what the program
-        will ask the engine for), `pulumi plugin install resource <name> <version> --checksum <sha256>`; the
-        CLI verifies the archive as it downloads it (pulumi/pulumi pkg/cmd/pulumi/plugin/plugin_install.go,
-        flag `--checksum`, since before v3.259.0; sdk/go/common/workspace/plugins.go "invalid checksum").
-        Then PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true goes to $GITHUB_ENV, so the engine never fetches
-        an unchecked plugin later in the job (pulumi/pulumi CHANGELOG: the engine respects it).
     python3 scripts/ci/install_pulumi.py list [--venv DIR] [--version V]
-        prints the archive names the checksums file must hold (what `make pulumi-checksums` records).
 
-Standard library only: the CLI install runs on the runner's python3 before any virtualenv exists.
-"""
+Standard library only. What each command does: docs/architecture/ci-cd.md#installing-pulumi."""
 
 from __future__ import annotations
 

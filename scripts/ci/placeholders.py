@@ -3,20 +3,9 @@
     .venv/bin/python scripts/ci/placeholders.py --stack prod
 
 Exit 0 when the stack has none; 1 with one message naming every placeholder key and how to set it.
-
-Pulumi.prod.yaml ships three values only the deploying organisation knows, marked so that a fresh clone can
-still `make plan STACK=prod` and run every test, but no real prod deploy starts with them:
-
-- `muse:ingressHost` under a name reserved for examples (reserved_host.py, RFC 2606): no client reaches it.
-- `muse:operatorsGroupObjectId` = the Nil UUID (stack/config.py PLACEHOLDER_OBJECT_ID): no person could
-  reach the cluster (AKS has local accounts off; the bootstrap grants that group its Kubernetes roles).
-- `muse:alertEmails` with an address under a reserved domain: prod's alerts would mail nobody.
-
-Who runs it: main.yml's preview-prod, before the preview the approver approves (so a placeholder stops the
-release before anyone is asked); scripts/ci/deploy.py, before every real deploy; scripts/stack, before a
-manual `up`; scripts/tls-certificate.sh. The config itself is read and validated by the program's own code
-(stack.files, stack.config), so run it with the project's .venv (make venv / make ci-venv).
-"""
+Pulumi.prod.yaml ships `muse:ingressHost`, `muse:operatorsGroupObjectId` and `muse:alertEmails` as
+placeholders. Run it with the project's .venv. Which placeholders, and who runs it:
+docs/architecture/ci-cd.md#placeholder-check."""
 
 from __future__ import annotations
 

@@ -1,32 +1,12 @@
 #!/usr/bin/env python3
 """Create or edit this workflow's one comment per stack on a pull request, through GitHub's REST API.
 
-pulumi/actions (v7.0.0, src/libs/pr.ts) finds its previous comment by the heading
-`#### :tropical_drink: \\`preview\\` on <project>/<stack>` plus `<summary>Pulumi report</summary>`, but reads
-only the first page of comments (`issues.listComments` without pagination: 30 comments), so on a busy pull
-request it posts a new comment every push; and it comments only when the preview succeeded. This keeps the
-same heading and marker (so a comment pulumi/actions made is the one edited) and pages through every comment:
-
-    GET   {api}/repos/{owner}/{repo}/issues/{number}/comments?per_page=100   then each Link rel="next"
-    PATCH {api}/repos/{owner}/{repo}/issues/comments/{comment_id}            {"body": ...}
-    POST  {api}/repos/{owner}/{repo}/issues/{number}/comments                {"body": ...}
-
-(GitHub REST API docs: "Issue comments" and "Using pagination in the REST API": per_page at most 100, the
-`Link` header names the next page.) `{api}` is GITHUB_API_URL, which the runner sets (https://api.github.com
-on github.com); the token is the job's GITHUB_TOKEN (`pull-requests: write`). Only a comment this workflow
-wrote is edited: its author (the comment's `user`) is the job token's bot, `github-actions[bot]` of type
-`Bot` (what GitHub shows for GITHUB_TOKEN writes: docs.github.com "Automatic token authentication"; REST
-"Issue comments": each comment carries `user.login` and `user.type`), and it carries the heading and marker.
-Anyone can post a comment with that heading and marker; editing it would put our report under their name
-and leave theirs looking like ours, so such a comment is ignored and a new one is posted. The first of our
-matching comments is edited. Standard library only: it runs on the runner before any virtualenv exists.
-
-Run as a script, it reports a pull-request preview job that failed before scripts/ci/preview.py ran (make
-ci-venv, azure/login, the token refresher, pin-deployed-image.sh): it edits the same comment and writes the
-job summary, so the comment of an earlier, green push does not stay in place.
+Keeps pulumi/actions' heading and marker but pages through every comment, and edits only a comment the job
+token's bot wrote. Run as a script, it reports a preview job that failed before scripts/ci/preview.py ran:
 
     scripts/ci/pr_comment.py --stack "$STACK" --step "make ci-venv=failure" --step "azure/login=skipped" ...
-"""
+
+Standard library only. Why, with the REST calls: docs/architecture/ci-cd.md#pull-request-comments."""
 
 from __future__ import annotations
 

@@ -3,33 +3,11 @@
 the stack's pull-request comment (one per stack, edited in place) when asked.
 
     scripts/ci/preview.py --stack dev --policy-pack policy --comment-on-pr     # pull request
-    scripts/ci/preview.py --stack prod --policy-pack policy --title "..."      # main.yml, before the approval
     scripts/ci/preview.py --stack prod --drift --cwd DIR --note FILE --report FILE  # drift.yml
-    scripts/ci/preview.py --stack prod --policy-pack policy --change-set ...   # preview-prod: record it
-    scripts/ci/preview.py --stack prod --policy-pack policy --expect-change-set sha256:...  # deploy-prod
 
-The change set binds the prod approval to the prod release: preview-prod writes `change_set=sha256:<hex>` to
-$GITHUB_OUTPUT, the digest of what each step of `pulumi preview --json` would change (change_set_steps below),
-and deploy-prod runs the preview again just before `pulumi up` with `--expect-change-set` and fails, with the
-current steps in the summary, when the digest differs: what the approver saw is no longer what would be
-applied (another release, a manual change, new config, a property value that moved). The readable diff, the
-change set and deploy.py's `pulumi up` all run with `--refresh`, so all three start from the same
-refreshed state.
-
-Why not pulumi/actions' `command: preview`: it writes the step outputs, the PR comment and the summary only
-after the command succeeded (pulumi/actions v7.0.0 src/main.ts: `core.setOutput`, `handlePullRequestMessage`
-and `handleSummaryMessage` follow the awaited command, whose failure jumps to `core.setFailed`), so a failed
-preview - a mandatory policy violation, a program error, drift under `--expect-no-changes` - left the previous
-push's comment in place and no diff in the summary. Here the output is kept either way.
-
-`--drift` is `--refresh --expect-no-changes`: exit 7 means changes were found (pulumi/pulumi
-pkg/cmd/pulumi/cmd/exit_codes.go, ExitCodeFor: NoChangesExpectedError -> ExitNoChanges, returned by
-operations/preview.go), so the summary can tell drift from a preview that could not run. Other failures are
-described from the output, not the number: ExitCodeFor never returns 4 (resource error) or 5 (policy
-violation) - "TODO: Wire policy, timeout, and resource-specific errors" - so a mandatory policy
-violation exits 1 like any failed preview. The exit code is pulumi's; 1 when the comment could not be
-written. Standard library only.
-"""
+`--change-set` / `--expect-change-set` bind the prod approval to what deploy-prod applies; `--drift` tells
+drift (exit 7) from a preview that could not run. Standard library only. The other modes, why not
+pulumi/actions, and pulumi's exit codes: docs/architecture/ci-cd.md#the-preview-script."""
 
 from __future__ import annotations
 

@@ -5,16 +5,8 @@
     scripts/ci/reserved_host.py --host <name>    # a host given directly (scripts/tls-certificate.sh)
 
 Exit 0 when the stack has no host or a host outside the reserved names; 1 with the reason otherwise.
-
-RFC 2606 reserves `example.com`, `example.net`, `example.org` (section 3) and the top-level names `.test`,
-`.example`, `.invalid`, `.localhost` (section 2) for documentation and testing, and RFC 6761 (section 6) keeps
-them so: nobody can own them, so no publicly trusted CA issues a certificate for them and no real client
-resolves them to Muse. Pulumi.prod.yaml ships `muse.example.com` as a placeholder; deploying it would give
-prod a Gateway listener for a name nobody reaches and a smoke check that cannot pass, and a certificate for it
-could only be self-signed. `make plan STACK=prod` and the tests do not run this (the offline plan is fine
-with the placeholder); scripts/ci/deploy.py (every real deploy) and scripts/tls-certificate.sh do.
-Standard library only (the runner's python3), so the stack file is read for the one top-level config key.
-"""
+Standard library only. The reserved names (RFC 2606, RFC 6761) and who runs it:
+docs/architecture/ci-cd.md#reserved-host-names."""
 
 from __future__ import annotations
 

@@ -2,9 +2,8 @@
 
 `pulumi stack history --json` keeps each update's `message` (pulumi/pulumi
 pkg/cmd/pulumi/stack/stack_history.go, updateInfoJSON; the DIY backend stores it with the update,
-pkg/backend/diy/backend.go). scripts/ci/deploy.py
-writes it; scripts/ci/deployed_commit.py reads it to find the commit whose program runs in a stack, so the
-drift check compares a stack with what was deployed to it and not with whatever `main` is now.
+pkg/backend/diy/backend.go). scripts/ci/deploy.py writes it; scripts/ci/deployed_commit.py reads it to find
+the commit whose program runs in a stack, so drift is checked against what was deployed, not today's `main`.
 
     main <40-hex commit>                                a release of that commit
     main <40-hex commit> rollback to <image tag>        that commit's program with the previous image

@@ -22,6 +22,7 @@ from verify.access.model import (
     people,
     role_definitions,
 )
+from verify.access.operations import per_group_need
 from verify.access.rbac import Permissions, RoleDefinition
 from verify.access.runbook import Request, commands
 
@@ -164,7 +165,13 @@ def test_each_data_action_of_the_operator_role_is_needed(model: Model, action: s
     role = grant.role
     actions = tuple(a for a in role.permissions.data_actions if a != action)
     narrower = replace(grant, role=replace(role, permissions=Permissions(data_actions=actions)))
-    denied = _denied(model.without(grant).with_assignment(narrower))
+    changed = model.without(grant).with_assignment(narrower)
+    if action.count("/") == 4:  # managedClusters/<group>/<plural>/<verb>: AKS's per-group check of a CR
+        changed = replace(
+            changed,
+            operations=[replace(op, need=per_group_need(op.need)) for op in changed.operations],
+        )
+    denied = _denied(changed)
     assert denied and {op.need.action for op in denied} == {action}
 
 
@@ -203,3 +210,111 @@ def test_negative_control_rbac_admin_would_break_the_operator_prohibitions(model
     }
     assert "write rolebindings (rbac.authorization.k8s.io) in prod's cluster" in broken
     assert evaluate(model).violations == []
+
+
+# --- the operator's path: a member's step uses only stacks whose group the path has set ---------------------
+
+
+def _files_with_a_group() -> set[str]:
+    from verify.access.model import _group_set
+
+    return {stack for stack in ("dev", "prod") if _group_set(stack)}
+
+
+def test_every_member_step_of_the_path_uses_a_stack_whose_group_is_set_before_it() -> None:
+    # Pending grants count as held in the model; the path must make them real first: a member's step on a
+    # stack needs an earlier step that writes the stack's group into its file (the bootstrap reads it).
+    steps = runbook.path_steps()
+    assert {"dev"} <= {s for step in steps for s in step.member_stacks()}
+    assert {"dev", "prod"} <= {s for step in steps for s in step.sets_group_of()}
+    assert runbook.steps_without_grants(_files_with_a_group()) == []
+
+
+# Step 1 of the path as it was: prod's group only.
+OLD_STEP_ONE = """1. **Bootstrap** (an administrator): first write prod's operators' group
+   and on-call address into `Pulumi.prod.yaml` itself (an editor, then commit):
+   ```yaml
+   # Pulumi.prod.yaml, under config: (the id: az ad group show --group <operators> --query id -o tsv)
+   muse:operatorsGroupObjectId: <operators' group object id>
+   muse:alertEmails: ["<on-call address>"]
+   ```
+   ```bash
+   scripts/bootstrap.sh
+   ```
+"""
+
+
+def test_negative_control_the_path_that_set_only_prods_group_is_caught() -> None:
+    text = runbook.RUNBOOK.read_text(encoding="utf-8")
+    head, rest = text.split("1. **Bootstrap**", 1)
+    old = head + OLD_STEP_ONE + "2. **Manual dev deploy**" + rest.split("2. **Manual dev deploy**", 1)[1]
+    assert runbook.steps_without_grants(set(), old) == [
+        "step 3 (Reach the cluster): a member uses dev, whose group nobody set"
+    ]
+    # The same path is fine once dev's stack file itself names a real group.
+    assert runbook.steps_without_grants({"dev"}, old) == []
+
+
+# --- triage: the portal steps and az commands of "When an alert fires" -------------------------------------
+
+
+def test_the_triage_steps_are_read_from_the_runbook() -> None:
+    steps = {s.text: s for s in runbook.triage_steps()}
+    [acknowledge] = [s for t, s in steps.items() if "Acknowledged" in t]
+    assert ("Microsoft.AlertsManagement/alerts/changestate/action", "alert") in {
+        (r.action, r.target) for r in acknowledge.requests
+    }
+    assert {"az monitor log-analytics query", "az monitor log-analytics workspace show"} <= set(steps)
+    # The tables come from the runbook's KQL: `let x = KubePodInventory` and the statement after it.
+    assert {"ContainerLogV2", "KubePodInventory", "Perf"} <= set(runbook.kusto_tables())
+
+
+def test_negative_control_a_reworded_portal_step_or_an_unknown_az_command_is_an_error() -> None:
+    text = runbook.RUNBOOK.read_text(encoding="utf-8")
+    with pytest.raises(ValueError, match="no longer has the triage step"):
+        runbook.triage_steps(text.replace("set it to *Acknowledged*", "acknowledge it"))
+    extra = text.replace(
+        runbook.TRIAGE_SECTION, runbook.TRIAGE_SECTION + "`az monitor metrics alert delete -n x`\n"
+    )
+    with pytest.raises(ValueError, match="az monitor metrics alert delete is not modelled"):
+        runbook.triage_steps(extra)
+
+
+# --- each environment's own names ------------------------------------------------------------------------
+
+
+def test_dev_is_shown_its_own_commands() -> None:
+    line = _fenced("kubectl -n muse-prod rollout history deployment/muse")
+    assert [c.text for c in commands("dev", line)] == ["kubectl -n muse-dev rollout history deployment/muse"]
+    assert [c.text for c in commands("prod", line)] == [
+        "kubectl -n muse-prod rollout history deployment/muse"
+    ]
+    dev = [c.text for c in commands("dev")]
+    assert dev and not [t for t in dev if "muse-prod" in t]
+
+
+def test_negative_control_the_matrix_would_show_prod_commands_under_dev(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(runbook, "for_stack", lambda command, stack: command)
+    assert [c.text for c in commands("dev") if "muse-prod" in c.text]
+
+
+def _suffixes() -> set[str]:
+    from stack.files import read_stack
+
+    return {read_stack(stack).config["muse:nameSuffix"] for stack in ("dev", "prod")}
+
+
+def test_the_runbook_spells_no_installations_suffix() -> None:
+    # Names come from the wrapper (`scripts/stack <env> stack output ...`) or `<suffix>`: a fork or a new
+    # suffix gets working commands.
+    text = runbook.RUNBOOK.read_text(encoding="utf-8")
+    assert _suffixes() and not [s for s in _suffixes() if s in text]
+    assert 'rg="$(scripts/stack prod stack output resourceGroupName)"' in text
+
+
+def test_negative_control_a_hard_coded_name_is_caught() -> None:
+    [suffix] = _suffixes()
+    text = runbook.RUNBOOK.read_text(encoding="utf-8") + f"\n`az aks show -g rg-muse-prod-{suffix}`\n"
+    assert [s for s in _suffixes() if s in text] == [suffix]

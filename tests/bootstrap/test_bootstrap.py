@@ -22,8 +22,8 @@ STATE = {env: StateBackendNames.for_environment(env, "m7k2") for env in ENVIRONM
 
 
 @pytest.fixture(scope="module")
-def plan() -> OfflinePlan:
-    return run_stack("main", root=REPO_ROOT / "bootstrap")
+def plan(bootstrap_plan: OfflinePlan) -> OfflinePlan:
+    return bootstrap_plan
 
 
 def _principal(identity: str) -> str:

@@ -5,14 +5,16 @@ capability) and `az vm list-usage` (Usage with `currentValue`, `limit`, `name.va
 
 from __future__ import annotations
 
+import json
 import subprocess
+from pathlib import Path
 
 import pytest
 
 from components.kubernetes_cluster import MAX_SURGE
 from stack.config import load_stack_config
 from stack.files import read_stack
-from stack.quota import REGIONAL_TOTAL, Pool, pools, shortfalls, surge_nodes
+from stack.quota import REGIONAL_TOTAL, Pool, pools, shape_change_pools, shortfalls, surge_nodes
 
 
 def _sku(name: str, family: str, vcpus: int) -> dict[str, object]:
@@ -86,3 +88,57 @@ def test_negative_control_a_flat_tsv_list_left_the_shell_read_without_a_limit(sh
         input=printed, capture_output=True, text=True, check=True,
     ).stdout.strip()  # fmt: skip
     assert limit == ("EMPTY" if shape == "flat" else "20")
+
+
+# --- a shape change of the user pools: a whole second generation, not a surge node -----------------------
+
+D8 = _sku("Standard_D8ds_v5", "standardDDSv5Family", 8)
+# Deployed prod (3 system and 3 user nodes of Standard_D4ds_v5 running), with the quota the bootstrap asked
+# for: its pools at their maximum plus one surge node each, (3+1)*4 + 3*(2+1)*4 = 52.
+DEPLOYED_PROD = {"standardDDSv5Family": (24, 52), REGIONAL_TOTAL: (24, 52)}
+
+
+def test_a_shape_change_needs_the_whole_second_generation_not_a_surge_node() -> None:
+    """prod's userNodeVmSize edited to Standard_D8ds_v5: the new pools (3 x 2 nodes x 8 vCPUs) run beside the
+    old ones until the end of the update (components/kubernetes_cluster.py pool_shape), 48 vCPUs on top of
+    what runs, which the bootstrap's quota does not hold."""
+    config = load_stack_config(
+        "prod", read_stack("prod", overrides={"muse:userNodeVmSize": "Standard_D8ds_v5"}).config
+    )
+    generation = shape_change_pools(config)
+    assert generation == [Pool("Standard_D8ds_v5", 2)] * 3
+    found = shortfalls(generation, _usage(**DEPLOYED_PROD), [*SKUS, D8], surge=False)
+    assert found == [
+        f"the pools need 48 vCPUs of {name} (24 of 52 used): request 72 (Portal > Quotas > Compute, or az "
+        "quota update)"
+        for name in ("standardDDSv5Family", REGIONAL_TOTAL)
+    ]
+    # Negative control: counted as one surge node per pool (what the preflight reserves for an upgrade), the
+    # same change looks as if it fitted.
+    one_node_each = [Pool("Standard_D8ds_v5", surge_nodes(p.nodes)) for p in generation]
+    assert shortfalls(one_node_each, _usage(**DEPLOYED_PROD), [*SKUS, D8], surge=False) == []
+
+
+def test_the_shape_change_check_and_the_bootstrap_note_run_from_the_stack_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cli.quota import main
+
+    skus = tmp_path / "skus.json"
+    skus.write_text(json.dumps(SKUS))
+    usage = tmp_path / "usage.json"
+    # prod as committed (Standard_D4ds_v5): the second generation is 3 x 2 x 4 = 24 vCPUs over the 24 running.
+    usage.write_text(json.dumps(_usage(standardDDSv5Family=(24, 48), cores=(24, 48))))
+    assert main(["--shape-change", str(usage), str(skus), "prod"]) == 0
+    usage.write_text(json.dumps(_usage(standardDDSv5Family=(24, 47), cores=(24, 100))))
+    assert main(["--shape-change", str(usage), str(skus), "prod"]) == 1
+    assert (
+        "shape change: the new user pools need 24 vCPUs of standardDDSv5Family (24 of 47 used): request 48"
+        in (capsys.readouterr().err)
+    )
+    # The bootstrap's preflight of a new prod passes with 52 and names the figure of a later shape change.
+    usage.write_text(json.dumps(_usage(standardDDSv5Family=(0, 52), cores=(0, 52))))
+    assert main([str(usage), str(skus), "prod"]) == 0
+    note = capsys.readouterr().out
+    assert "prod: a later shape change of the user pools" in note
+    assert "3 pool(s) x 2 node(s) of Standard_D4ds_v5, 24 more vCPUs (24 of standardDDSv5Family)" in note

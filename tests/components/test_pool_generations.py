@@ -58,8 +58,8 @@ def _pool_urns(plan: OfflinePlan) -> frozenset[str]:
 
 
 @pytest.fixture(scope="module")
-def prod() -> OfflinePlan:
-    return run_stack("prod")
+def prod(plans: dict[str, OfflinePlan]) -> OfflinePlan:
+    return plans["prod"]
 
 
 @pytest.mark.slow  # program runs
@@ -121,10 +121,10 @@ def test_the_upgrade_itself_replaces_none_of_todays_pools(plans: dict[str, Offli
 
 
 @pytest.mark.slow  # program runs
-def test_a_legacy_name_never_gets_another_shape() -> None:
+def test_a_legacy_name_never_gets_another_shape(plans: dict[str, OfflinePlan]) -> None:
     # dev's regional pool at prod's VM size is not dev's legacy shape: a new pool, never `museregional`
     # updated in place (which would be a delete-first replace).
-    dev = run_stack("dev")
+    dev = plans["dev"]
     bigger = run_stack("dev", overrides={"muse:userNodeVmSize": "Standard_D4ds_v5"})
     plan = steps(dev, bigger)
     assert plan.delete_first_replaces == frozenset()

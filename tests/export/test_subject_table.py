@@ -8,9 +8,10 @@ import pytest
 
 from export.artifacts import ARTIFACTS, section
 from stack.files import REPO_ROOT
+from tests.workflows.expansion import deploy_text, expanded_main
 from verify.access.model import assemble, build
 from verify.access.subjects import SECTION, render
-from verify.workflows import load_all, parse
+from verify.workflows import load_all
 
 DOCS = ("docs/architecture/ci-cd.md", "docs/github-setup.md")
 PREFIX = ("repo:muse-platform@184467302/muse@1021473690",)
@@ -29,29 +30,35 @@ def test_the_committed_tables_are_the_generated_ones() -> None:
 
 
 def test_each_job_appears_under_the_subject_it_presents() -> None:
+    # The deploy jobs run in main.yml's calls of the reusable deploy.yml: a job of a called workflow presents
+    # the same `sub` as one written in the caller, `environment:<name>` when it names an environment (the
+    # called file is only in the `job_workflow_ref` claim: docs.github.com, "Using OpenID Connect with
+    # reusable workflows"), so the bootstrap's credentials (environment:dev, environment:prod) still match.
     rows = _rows(render(build(), PREFIX))
-    assert rows[("deploy-dev", "environment:dev")] == "main.yml deploy-dev"
+    assert rows[("deploy-dev", "environment:dev")] == "main.yml deploy-dev.deploy"
     assert (
-        rows[("preview-prod", "environment:preview-prod")] == "drift.yml drift (prod), main.yml preview-prod"
+        rows[("preview-prod", "environment:preview-prod")]
+        == "drift.yml drift (prod), main.yml deploy-prod.preview"
     )
-    assert rows[("deploy-prod", "environment:prod")] == "main.yml deploy-prod"
+    assert rows[("deploy-prod", "environment:prod")] == "main.yml deploy-prod.deploy"
     # What the hand-written page used to say: deploy-dev and preview-prod present the branch subject.
     assert "main.yml deploy-dev" not in rows[("build", "ref:refs/heads/main")]
-    assert "main.yml preview-prod" not in rows[("build", "ref:refs/heads/main")]
+    assert "main.yml deploy-prod" not in rows[("build", "ref:refs/heads/main")]
 
 
 def test_negative_control_a_workflow_change_changes_the_table() -> None:
-    """deploy-dev without its environment presents ref:refs/heads/main: the table says so, and the row of the
-    dev deployer's credential is left without a job."""
-    workflows = []
-    for workflow in load_all(REPO_ROOT / ".github" / "workflows"):
-        if workflow.path.name == "main.yml":
-            workflow = parse(
-                workflow.text.replace("    environment:\n      name: dev\n", "", 1), workflow.path
-            )
-        workflows.append(workflow)
+    """The called deploy job without its environment presents ref:refs/heads/main: the table says so, and the
+    row of each deployer's credential is left without a job."""
+    text = deploy_text()
+    edited = text.replace("    environment:\n      name: ${{ inputs.environment }}\n", "", 1)
+    assert edited != text
+    workflows = [
+        expanded_main(deploy=edited) if workflow.path.name == "main.yml" else workflow
+        for workflow in load_all(REPO_ROOT / ".github" / "workflows")
+    ]
     rows = _rows(render(assemble(tuple(workflows)), PREFIX))
     assert rows[("deploy-dev", "environment:dev")].startswith("- (no job")
+    assert rows[("deploy-prod", "environment:prod")].startswith("- (no job")
     assert rows != _rows(render(build(), PREFIX))
 
 

@@ -126,7 +126,7 @@ def test_workflows_with_what_they_deploy_and_their_gates(docs: dict[str, str]) -
     assert "nothing (read-only)" in rows["drift (<stack>)"]
     # The prod diff before the approval: read-only, with the policy pack, before deploy prod.
     assert "nothing (read-only)" in rows["preview prod (the diff to approve)"]
-    assert "`preview-prod`" in rows["deploy prod"]
+    assert "`deploy-prod.preview`" in rows["deploy prod"]  # its call's preview job (deploy.yml)
     assert "[`main.yml`](../../.github/workflows/main.yml)" in text
     assert "- [`infra/bicep/main.bicep`](../../infra/bicep/main.bicep)" in text
     assert "Jobs that change `prod`: `deploy prod` (main.yml)." in text

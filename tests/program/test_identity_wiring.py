@@ -7,7 +7,7 @@ import pytest
 from offline.engine import OfflinePlan, run_stack
 from offline.mocks import deterministic_uuid
 from rbac.roles import DELEGABLE_BY_CI, Role
-from stack.files import REPO_ROOT, read_stack
+from stack.files import read_stack
 from stack.naming import ResourceNames
 
 
@@ -63,7 +63,9 @@ def test_key_vault_follows_the_stack(plans: dict[str, OfflinePlan]) -> None:
 
 
 @pytest.mark.slow  # two more program runs
-def test_image_push_identity_gets_acr_push_on_its_registry_only_when_configured() -> None:
+def test_image_push_identity_gets_acr_push_on_its_registry_only_when_configured(
+    plans: dict[str, OfflinePlan],
+) -> None:
     principal = "5f1c0e5e-0000-4000-8000-000000000001"
     plan = run_stack("dev", overrides={"muse:imagePushPrincipalId": principal})
     [push] = [
@@ -73,7 +75,7 @@ def test_image_push_identity_gets_acr_push_on_its_registry_only_when_configured(
     ]
     assert _role(push.get("roleDefinitionId")) is Role.ACR_PUSH
     assert push.get("scope").endswith(f"/registries/{_names(plan).registry}")
-    unconfigured = run_stack("dev")
+    unconfigured = plans["dev"]
     assert not [
         r
         for r in unconfigured.of_type("azure-native:authorization:RoleAssignment")
@@ -81,7 +83,9 @@ def test_image_push_identity_gets_acr_push_on_its_registry_only_when_configured(
     ]
 
 
-def test_image_import_identity_gets_reader_on_its_registry_only_when_configured() -> None:
+def test_image_import_identity_gets_reader_on_its_registry_only_when_configured(
+    plans: dict[str, OfflinePlan],
+) -> None:
     principal = "5f1c0e5e-0000-4000-8000-000000000002"
     plan = run_stack("dev", overrides={"muse:imageImportPrincipalId": principal})
     [grant] = [
@@ -94,7 +98,7 @@ def test_image_import_identity_gets_reader_on_its_registry_only_when_configured(
     assert _role(grant.get("roleDefinitionId")) is Role.READER
     assert grant.get("scope").endswith(f"/registries/{_names(plan).registry}")
     assert grant.get("principalType") == "ServicePrincipal"
-    unconfigured = run_stack("dev")
+    unconfigured = plans["dev"]
     assert not [
         r
         for r in unconfigured.of_type("azure-native:authorization:RoleAssignment")
@@ -111,8 +115,8 @@ def test_ci_may_create_every_role_assignment_the_stack_declares(plan: OfflinePla
     assert declared <= set(DELEGABLE_BY_CI), declared - set(DELEGABLE_BY_CI)
 
 
-def test_bootstrap_constrains_deployers_to_exactly_the_delegable_roles() -> None:
-    bootstrap = run_stack("main", root=REPO_ROOT / "bootstrap")
+def test_bootstrap_constrains_deployers_to_exactly_the_delegable_roles(bootstrap_plan: OfflinePlan) -> None:
+    bootstrap = bootstrap_plan
     conditions = [
         r.get("condition")
         for r in bootstrap.of_type("azure-native:authorization:RoleAssignment")
@@ -124,7 +128,9 @@ def test_bootstrap_constrains_deployers_to_exactly_the_delegable_roles() -> None
     assert sorted(delegable, key=len) == [set(DELEGABLE_BY_CI), {*DELEGABLE_BY_CI, Role.READER}]
 
 
-def test_main_stacks_deploy_into_the_groups_bootstrap_creates(plans: dict[str, OfflinePlan]) -> None:
-    bootstrap = run_stack("main", root=REPO_ROOT / "bootstrap")
+def test_main_stacks_deploy_into_the_groups_bootstrap_creates(
+    plans: dict[str, OfflinePlan], bootstrap_plan: OfflinePlan
+) -> None:
+    bootstrap = bootstrap_plan
     created = {r.get("resourceGroupName") for r in bootstrap.of_type("azure-native:resources:ResourceGroup")}
     assert {plan.outputs["resourceGroupName"].value for plan in plans.values()} == created

@@ -176,14 +176,16 @@ def test_dev_may_turn_the_probe_on_with_a_host() -> None:
 
 
 @pytest.mark.slow  # a program run
-def test_webhook_receivers_come_from_config_and_their_urls_stay_secret() -> None:
+def test_webhook_receivers_come_from_config_and_their_urls_stay_secret(
+    plans: dict[str, OfflinePlan],
+) -> None:
     plan = run_stack("prod", overrides={"muse:alertWebhooks": {"secure": "v1:AAAA"}})
     group = plan.one(ACTION_GROUP)
     # The engine masks the whole receiver list: the URL inside is a Pulumi secret, in the plan and the state.
     assert "webhookReceivers" in group.secret_paths
     assert "offline-placeholder" not in json.dumps(group.properties)
     # Negative control: without the key there is no secret and no receiver.
-    plain = run_stack("prod").one(ACTION_GROUP)
+    plain = plans["prod"].one(ACTION_GROUP)
     assert plain.get("webhookReceivers") == [] and "webhookReceivers" not in plain.secret_paths
 
 

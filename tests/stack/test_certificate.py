@@ -147,6 +147,7 @@ def _run(
     return result.returncode, result.stdout + result.stderr, calls.read_text().splitlines()
 
 
+@pytest.mark.slow  # runs the certificate script with az stand-ins
 def test_prod_imports_the_cas_certificate_with_its_policy_and_sets_the_contacts(tmp_path: Path) -> None:
     pfx = tmp_path / "muse.pfx"
     pfx.write_bytes(b"not really a pfx")
@@ -164,6 +165,7 @@ def test_prod_imports_the_cas_certificate_with_its_policy_and_sets_the_contacts(
     assert not [c for c in calls if c.startswith("az keyvault certificate create")]
 
 
+@pytest.mark.slow  # runs the certificate script with az stand-ins
 @pytest.mark.parametrize(
     ("args", "overrides", "message"),
     [
@@ -207,6 +209,7 @@ def test_the_script_refuses_what_cannot_work_before_touching_azure(
     assert not [c for c in calls if c.startswith("az ")]
 
 
+@pytest.mark.slow  # runs the certificate script with az stand-ins
 def test_a_key_vault_issuer_issues_and_renews_it(tmp_path: Path) -> None:
     code, output, calls = _run(tmp_path, "prod", ingressTlsCertificateIssuer="digicert-muse")
     assert code == 0, output

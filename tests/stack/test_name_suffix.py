@@ -71,3 +71,27 @@ def test_a_derived_suffix_is_stable_distinct_and_valid_for_every_name(repository
 def test_derived_suffixes_differ_between_repositories() -> None:
     repositories = [f"owner{i}/muse" for i in range(500)]
     assert len({naming.derived_suffix(r) for r in repositories}) == len(repositories)
+
+
+def test_a_renamed_repository_loads_once_its_claim_moves(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A rename or transfer: the stack files name the new owner/name and keep the deployed suffix; the claim
+    # in stack/naming.py moves with it (docs/github-setup.md).
+    renamed = "muse-platform/muse-service"
+    values = _fork_config("prod") | {
+        "muse:githubRepository": renamed,
+        "muse:githubSubjectPrefixes": [f"repo:{renamed}"],
+    }
+    monkeypatch.setitem(naming.CLAIMED_SUFFIXES, "m7k2", renamed)
+    assert load_stack_config("prod", values).name_suffix == "m7k2"
+
+
+def test_negative_control_a_rename_without_moving_the_claim_is_refused() -> None:
+    renamed = "muse-platform/muse-service"
+    values = _fork_config("prod") | {
+        "muse:githubRepository": renamed,
+        "muse:githubSubjectPrefixes": [f"repo:{renamed}"],
+    }
+    with pytest.raises(
+        ConfigError, match=f"names the deployed resources of {naming.CLAIMED_SUFFIXES['m7k2']}"
+    ):
+        load_stack_config("prod", values)

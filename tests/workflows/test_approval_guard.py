@@ -21,7 +21,11 @@ import pytest
 import yaml
 
 from tests.github_model import Environment, Run
+from tests.workflows.expansion import deploy_text, expanded_main
 from verify.workflows import RELEASE_CHECKS_PATH
+
+# main.yml's prod jobs, as GitHub runs its call of the reusable deploy.yml (verify.workflows.expand_calls).
+PREVIEW_PROD, DEPLOY_PROD = "deploy-prod.preview", "deploy-prod.deploy"
 
 ROOT = Path(__file__).resolve().parents[2]
 GUARD = ROOT / "scripts" / "ci" / "approval_guard.py"
@@ -144,12 +148,18 @@ def test_an_unreadable_history_refuses(api: Any, tmp_path: Path) -> None:
 
 def test_the_workflow_runs_the_guard_first_in_deploy_prod() -> None:
     """Before any credential or change: the guard is deploy-prod's first step after the checkout."""
-    from verify.workflows import load
-
-    job = load(ROOT / ".github" / "workflows" / "main.yml").jobs["deploy-prod"]
+    job = expanded_main().jobs[DEPLOY_PROD]
     assert [step.action for step in job.steps[:2]] == ["actions/checkout", "actions/checkout"]
-    assert (job.steps[2].run or "").startswith(".ci-tools/scripts/ci/approval_guard.py --environment prod")
+    assert (job.steps[2].run or "").startswith(
+        '.ci-tools/scripts/ci/approval_guard.py --environment "$STACK"'
+    )
+    assert job.env["STACK"] == "prod" and job.steps[2].condition is None
     assert isinstance(job.permissions, dict) and job.permissions.get("actions") == "read"
+    # The guard belongs to every approval call and to none other: dev's deploy has no guard (it would fail
+    # for want of an approval) and no `actions: read`.
+    dev = expanded_main().jobs["deploy-dev.deploy"]
+    assert not any("approval_guard.py" in (s.run or "") for s in dev.steps)
+    assert isinstance(dev.permissions, dict) and "actions" not in dev.permissions
 
 
 # --- the new run that replaces a re-run: workflow_dispatch of a commit on main ------------------------------
@@ -198,11 +208,16 @@ def test_a_dispatch_deploys_only_a_commit_of_main(tmp_path: Path) -> None:
     assert verdict(side) == 1
     assert verdict(older[:12]) == 1
     assert verdict("main; echo pwned") == 1
-    # Every job releases the same commit (the program's checkout; the prod jobs' checks are main's head).
-    for job_id in ("build", "deploy-dev", "preview-prod", "deploy-prod"):
-        [checkout] = [s for s in workflow.jobs[job_id].steps_of("actions/checkout") if "path" not in s.inputs]
+    # Every job releases the same commit (the program's checkout; the prod jobs' checks are main's head). A
+    # called workflow does not see the caller's `env` ("Reusable workflows reference", Limitations): each call
+    # passes the same expression as its `commit` input, which deploy.yml makes its RELEASE_COMMIT.
+    expanded = expanded_main()
+    for job_id in ("build", "deploy-dev.deploy", PREVIEW_PROD, DEPLOY_PROD):
+        job = expanded.jobs[job_id]
+        [checkout] = [s for s in job.steps_of("actions/checkout") if "path" not in s.inputs]
         assert checkout.inputs["ref"] == "${{ env.RELEASE_COMMIT }}", job_id
-    assert "$GITHUB_SHA" not in workflow.text
+        assert {**expanded.env, **job.env}["RELEASE_COMMIT"] == workflow.env["RELEASE_COMMIT"], job_id
+    assert "$GITHUB_SHA" not in workflow.text and "$GITHUB_SHA" not in deploy_text()
 
 
 # --- a dispatch of an older commit runs today's checks, and every message names the commit ------------------
@@ -217,7 +232,7 @@ def release_check_problems(workflow: Any) -> list[str]:
     must come from a checkout of github.sha, the head of main when the run was started ("Events that
     trigger workflows", workflow_dispatch: GITHUB_SHA is the last commit on the ref)."""
     problems = []
-    for job_id in ("preview-prod", "deploy-prod"):
+    for job_id in (PREVIEW_PROD, DEPLOY_PROD):
         job = workflow.jobs[job_id]
         tools = [s for s in job.steps_of("actions/checkout") if s.inputs.get("ref") == "${{ github.sha }}"]
         if [s.inputs.get("path") for s in tools] != [RELEASE_CHECKS_PATH]:
@@ -232,20 +247,17 @@ def release_check_problems(workflow: Any) -> list[str]:
 
 
 def test_the_prod_checks_run_from_main_s_head_and_the_program_at_the_release_commit() -> None:
-    from verify.workflows import load, parse
-
-    path = ROOT / ".github" / "workflows" / "main.yml"
-    workflow = load(path)
+    workflow = expanded_main()
     assert release_check_problems(workflow) == []
-    placeholders = next(s for s in workflow.jobs["preview-prod"].steps if "placeholders.py" in (s.run or ""))
+    placeholders = next(s for s in workflow.jobs[PREVIEW_PROD].steps if "placeholders.py" in (s.run or ""))
     assert placeholders.env == {"PYTHONPATH": RELEASE_CHECKS_PATH}  # main's stack.config, not the release's
     # Negative control: the workflow as merged ran every check from the released commit's checkout.
-    text = path.read_text().replace(f"{RELEASE_CHECKS_PATH}/scripts/ci/", "scripts/ci/")
-    former = parse(text.replace("ref: ${{ github.sha }}", "ref: ${{ env.RELEASE_COMMIT }}"), path)
+    text = deploy_text().replace(f"{RELEASE_CHECKS_PATH}/scripts/ci/", "scripts/ci/")
+    former = expanded_main(deploy=text.replace("ref: ${{ github.sha }}", "ref: ${{ env.RELEASE_COMMIT }}"))
     problems = release_check_problems(former)
-    assert "deploy-prod: approval_guard.py runs from the released commit" in problems
-    assert "preview-prod: placeholders.py runs from the released commit" in problems
-    assert "deploy-prod: no checkout of github.sha into .ci-tools" in problems
+    assert f"{DEPLOY_PROD}: approval_guard.py runs from the released commit" in problems
+    assert f"{PREVIEW_PROD}: placeholders.py runs from the released commit" in problems
+    assert f"{DEPLOY_PROD}: no checkout of github.sha into .ci-tools" in problems
 
 
 def test_the_run_and_the_diff_to_approve_name_the_commit() -> None:
@@ -256,5 +268,9 @@ def test_the_run_and_the_diff_to_approve_name_the_commit() -> None:
     workflow = load(ROOT / ".github" / "workflows" / "main.yml")
     run_name = yaml.safe_load(workflow.text)["run-name"]
     assert workflow.env["RELEASE_COMMIT"] in run_name  # the same expression every job releases
-    [preview] = [s for s in workflow.jobs["preview-prod"].steps if "preview.py" in (s.run or "")]
-    assert '--title "Prod diff to approve, commit $RELEASE_COMMIT"' in " ".join((preview.run or "").split())
+    job = expanded_main().jobs[PREVIEW_PROD]
+    [preview] = [s for s in job.steps if "preview.py" in (s.run or "")]
+    assert '--title "Diff of $STACK to approve, commit $RELEASE_COMMIT"' in " ".join(
+        (preview.run or "").split()
+    )
+    assert job.env["STACK"] == "prod"

@@ -71,7 +71,7 @@ def test_negative_control_a_floating_install_in_a_credentialed_job_is_found(
     workflows: dict[str, Workflow],
 ) -> None:
     workflow = workflows["main.yml"]
-    job = workflow.jobs["deploy-dev"]
+    job = workflow.jobs["deploy-dev.deploy"]  # dev's call of deploy.yml, as GitHub runs it
     index = next(i for i, s in enumerate(job.steps) if (s.run or "").strip() == "make ci-venv")
     for bad in (
         "make venv",
@@ -81,8 +81,8 @@ def test_negative_control_a_floating_install_in_a_credentialed_job_is_found(
     ):
         step: Step = replace(job.steps[index], run=bad)
         broken = replace(job, steps=(*job.steps[:index], step, *job.steps[index + 1 :]))
-        found = unlocked_installs(replace(workflow, jobs={**workflow.jobs, "deploy-dev": broken}))
-        assert found == [f"deploy-dev: {bad}"]
+        found = unlocked_installs(replace(workflow, jobs={**workflow.jobs, "deploy-dev.deploy": broken}))
+        assert found == [f"deploy-dev.deploy: {bad}"]
     # The same install in a job without an identity is not this check's business.
     checks = workflows["pull-request.yml"]
     assert not holds_azure_identity(checks.jobs["checks"])

@@ -170,6 +170,7 @@ def test_success_releases_the_new_image_and_records_the_commit(release: Release)
     assert release.served == [NEW]
 
 
+@pytest.mark.slow  # deploy.py and ~20 stand-in processes
 def test_up_that_never_becomes_ready_is_rolled_back_through_pulumi_up(release: Release) -> None:
     release.update(images={NEW: {"ready": False}})
     result = release.run()
@@ -193,6 +194,7 @@ def test_up_that_never_becomes_ready_is_rolled_back_through_pulumi_up(release: R
     assert "::error title=Deploy (dev)::" in result.stdout
 
 
+@pytest.mark.slow  # deploy.py and ~20 stand-in processes
 def test_rollout_check_failure_is_rolled_back(release: Release) -> None:
     release.update(images={NEW: {"fails_after_ready": True}})
     result = release.run()
@@ -219,6 +221,7 @@ def test_smoke_check_failure_is_rolled_back(release: Release) -> None:
     assert "FAILED, rolled back to the previous image" in summary
 
 
+@pytest.mark.slow  # deploy.py and ~20 stand-in processes
 def test_a_failing_rollback_says_so_and_exits_3(release: Release) -> None:
     release.update(
         images={NEW: {"ready": False}},
@@ -235,6 +238,7 @@ def test_a_failing_rollback_says_so_and_exits_3(release: Release) -> None:
     assert "result=rollback-failed" in release.output.read_text()
 
 
+@pytest.mark.slow  # deploy.py and ~20 stand-in processes
 def test_first_deploy_has_nothing_to_return_to(release: Release) -> None:
     release.update(state_image=None, spec_image=None, serving_image=None, images={NEW: {"ready": False}})
     result = release.run()
@@ -246,6 +250,7 @@ def test_first_deploy_has_nothing_to_return_to(release: Release) -> None:
     assert f"| running now | `{NEW}`, not ready (the failed release: nothing to return to) |" in summary
 
 
+@pytest.mark.slow  # deploy.py and ~20 stand-in processes
 def test_first_deploy_failing_the_smoke_check_names_the_new_image_as_running(release: Release) -> None:
     """pulumi up created the Deployment and its pods serve the new image; only the smoke check failed.
     Negative control for the wording: "nothing yet" would be false here."""
@@ -258,6 +263,7 @@ def test_first_deploy_failing_the_smoke_check_names_the_new_image_as_running(rel
     assert "nothing yet" not in summary
 
 
+@pytest.mark.slow  # deploy.py and ~20 stand-in processes
 def test_a_failure_before_the_deployment_changed_rolls_nothing_back(release: Release) -> None:
     """A mandatory policy violation stops `pulumi up` in its preview phase: the stack still runs the previous
     image, so a rollback `pulumi up` would only apply this commit's other changes."""
@@ -273,6 +279,7 @@ def test_a_failure_before_the_deployment_changed_rolls_nothing_back(release: Rel
     assert "nothing to roll back" in summary
 
 
+@pytest.mark.slow  # deploy.py and ~20 stand-in processes
 def test_redeploying_the_running_image_has_nothing_different_to_return_to(release: Release) -> None:
     release.update(images={PREVIOUS: {"healthz": 503}})
     result = release.run(PREVIOUS)
@@ -281,6 +288,7 @@ def test_redeploying_the_running_image_has_nothing_different_to_return_to(releas
     assert "nothing different to return to" in release.summary.read_text()
 
 
+@pytest.mark.slow  # deploy.py and ~20 stand-in processes
 def test_rollback_is_what_restores_service(release: Release) -> None:
     """Negative control for the rollback itself: without the previous image (state lost it), the smoke-failing
     release would stay live and the job would say there is nothing to return to."""
@@ -290,6 +298,7 @@ def test_rollback_is_what_restores_service(release: Release) -> None:
     assert release.world()["serving_image"] == NEW
 
 
+@pytest.mark.slow  # deploy.py and ~20 stand-in processes
 def test_refuses_anything_but_a_digest(release: Release) -> None:
     result = release.run("latest")
     assert result.returncode == 64
@@ -344,6 +353,7 @@ def gateway_release(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
         server.server_close()
 
 
+@pytest.mark.slow  # deploy.py and ~20 stand-in processes
 def test_https_release_is_checked_at_the_gateway_before_dns_points_at_it(gateway_release: Release) -> None:
     result = gateway_release.run()
     assert result.returncode == 0, result.stdout + result.stderr
@@ -358,6 +368,7 @@ def test_https_release_is_checked_at_the_gateway_before_dns_points_at_it(gateway
     assert "museGatewayAddress=127.0.0.1" in gateway_release.output.read_text()
 
 
+@pytest.mark.slow  # deploy.py and ~20 stand-in processes
 def test_https_release_at_a_wrong_gateway_address_fails_the_smoke_check(gateway_release: Release) -> None:
     """Negative control: the stack output names an address where no Gateway listens."""
     world = gateway_release.world()
@@ -380,6 +391,7 @@ NEW_ROLE_ASSIGNMENT = {
 }
 
 
+@pytest.mark.slow  # deploy.py and ~20 stand-in processes
 def test_rollback_targets_the_deployment_and_skips_what_the_failed_update_never_reached(
     release: Release,
 ) -> None:
@@ -399,6 +411,7 @@ def test_rollback_targets_the_deployment_and_skips_what_the_failed_update_never_
     assert f"`pulumi up --target {DEPLOYMENT_URN}`" in summary
 
 
+@pytest.mark.slow  # deploy.py and ~20 stand-in processes
 def test_an_untargeted_rollback_fails_on_what_the_failed_update_never_reached(release: Release) -> None:
     """Negative control: the old rollback, an untargeted `pulumi up` of the same commit with the previous
     image, run by the same stand-in on the same stack, also creates the role assignment and fails on it."""
@@ -419,6 +432,7 @@ def test_an_untargeted_rollback_fails_on_what_the_failed_update_never_reached(re
     assert "AuthorizationFailed" in untargeted.stderr
 
 
+@pytest.mark.slow  # deploy.py and ~20 stand-in processes
 def test_the_stand_in_refuses_a_targeted_update_with_a_dependency_not_in_state(release: Release) -> None:
     """Negative control for the stand-in's targeting rule (step_generator.go validateSteps, replayed by
     tests/bootstrap/engine_targeting.py): `--target <Deployment>` is refused with "untargeted create", exit 1
@@ -463,6 +477,7 @@ NO_GATEWAY_KIND = (
 )
 
 
+@pytest.mark.slow  # deploy.py and ~20 stand-in processes
 def test_a_crd_not_served_yet_is_waited_for_with_bounded_retries(release: Release) -> None:
     release.update(
         state_image=None,
@@ -479,6 +494,7 @@ def test_a_crd_not_served_yet_is_waited_for_with_bounded_retries(release: Releas
     assert "(1/3)" in result.stdout and "(2/3)" in result.stdout
 
 
+@pytest.mark.slow  # deploy.py and ~20 stand-in processes
 def test_the_crd_retries_are_bounded(release: Release) -> None:
     failures = {str(n): {"error": NO_GATEWAY_KIND, "exit": 1} for n in range(1, 10)}
     release.update(state_image=None, spec_image=None, serving_image=None, up_failures=failures)
@@ -487,6 +503,7 @@ def test_the_crd_retries_are_bounded(release: Release) -> None:
     assert len(up_calls(release)) == 4  # the first try and three retries, no more
 
 
+@pytest.mark.slow  # deploy.py and ~20 stand-in processes
 def test_negative_control_other_failures_are_not_retried(release: Release) -> None:
     release.update(up_failures={"1": {"error": 'Code="InvalidTemplate"', "exit": 1}})
     result = release.run(NEW)

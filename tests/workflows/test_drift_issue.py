@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from tests.workflows.expansion import expanded_main
 from tests.workflows.fake_api import JsonHandler, serving
 from verify.workflows import load
 
@@ -250,7 +251,8 @@ def test_negative_control_issues_write_without_a_writer_is_a_policy_problem(poli
 
 
 def test_preview_prod_refuses_the_placeholder_host_before_anyone_approves(tmp_path: Path) -> None:
-    job = load(ROOT / ".github" / "workflows" / "main.yml").jobs["preview-prod"]
+    # main.yml's call of deploy.yml for prod, as GitHub runs it (verify.workflows.expand_calls).
+    job = expanded_main().jobs["deploy-prod.preview"]
     [check] = [s for s in job.steps if "scripts/ci/placeholders.py" in (s.run or "")]
     position = job.steps.index(check)
     login = next(i for i, s in enumerate(job.steps) if s.action == "azure/login")

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from offline.engine import run_stack
+from offline.engine import OfflinePlan
 from stack.files import REPO_ROOT
+from tests.workflows.expansion import expanded_main
 
 CI = REPO_ROOT / "scripts" / "ci"
 sys.path.insert(0, str(CI))
@@ -85,19 +86,19 @@ def test_the_cli_exits_1_with_the_message_and_0_without(tmp_path: Path) -> None:
 
 
 def test_preview_prod_refuses_them_before_the_preview_and_the_approval() -> None:
-    workflow = yaml.safe_load((REPO_ROOT / ".github" / "workflows" / "main.yml").read_text())
-    steps = [
-        step.get("run", "") or step.get("uses", "") for step in workflow["jobs"]["preview-prod"]["steps"]
-    ]
+    # The preview job of each approval call of the reusable deploy.yml (main.yml's prod call).
+    workflow = yaml.safe_load((REPO_ROOT / ".github" / "workflows" / "deploy.yml").read_text())
+    steps = [step.get("run", "") or step.get("uses", "") for step in workflow["jobs"]["preview"]["steps"]]
     check = next(i for i, run in enumerate(steps) if "scripts/ci/placeholders.py --stack" in run)
     venv = next(i for i, run in enumerate(steps) if run.strip() == "make ci-venv")
     preview = next(i for i, run in enumerate(steps) if "scripts/ci/preview.py" in run)
     login = next(i for i, run in enumerate(steps) if run.startswith("azure/login@"))
     assert venv < check < login < preview
-    # The approval is deploy-prod's environment; it waits for preview-prod, so a refusal comes first.
-    assert "preview-prod" in workflow["jobs"]["deploy-prod"]["needs"]
+    # The approval is the deploy job's environment; it waits for the preview, so a refusal comes first.
+    assert "preview" in workflow["jobs"]["deploy"]["needs"]
+    assert expanded_main().jobs["deploy-prod.deploy"].needs[-1] == "deploy-prod.preview"
 
 
-def test_make_plan_of_prod_still_works_with_the_placeholders() -> None:
-    plan = run_stack("prod")
+def test_make_plan_of_prod_still_works_with_the_placeholders(plans: dict[str, OfflinePlan]) -> None:
+    plan = plans["prod"]
     assert plan.resources

@@ -209,6 +209,7 @@ def test_a_failed_preview_creates_the_comment_and_writes_the_summary(
     assert "--diff" in preview_args
 
 
+@pytest.mark.slow  # runs scripts/ci/preview.py
 def test_the_next_push_edits_the_same_comment(project: Path, github: tuple[FakeGitHub, str]) -> None:
     fake, api = github
     fake.add("LGTM")
@@ -230,6 +231,7 @@ def test_the_next_push_edits_the_same_comment(project: Path, github: tuple[FakeG
     assert ("PATCH", f"/repos/{REPOSITORY}/issues/comments/{earlier}") in fake.requests
 
 
+@pytest.mark.slow  # runs scripts/ci/preview.py
 def test_the_comment_is_found_beyond_the_first_page(project: Path, github: tuple[FakeGitHub, str]) -> None:
     fake, api = github
     for index in range(230):
@@ -265,6 +267,7 @@ def test_reading_only_the_first_page_duplicates_the_comment(github: tuple[FakeGi
     assert pr_comment.upsert(client, NUMBER, HEADING["dev"], body)[0] == "edited"
 
 
+@pytest.mark.slow  # runs scripts/ci/preview.py
 def test_a_comment_the_api_refuses_fails_the_step(project: Path, github: tuple[FakeGitHub, str]) -> None:
     _, api = github
     set_preview(project, 0, "Resources:\n    42 unchanged\n")
@@ -284,6 +287,7 @@ def quote_heavy_diff(lines: int) -> str:
     return "Previewing update (dev):\n" + line * lines + "error: preview failed: the end is kept\n"
 
 
+@pytest.mark.slow  # runs scripts/ci/preview.py
 def test_a_large_quote_heavy_preview_fits_in_one_comment(
     project: Path, github: tuple[FakeGitHub, str]
 ) -> None:
@@ -320,6 +324,7 @@ def test_trimming_before_escaping_exceeds_the_limit(github: tuple[FakeGitHub, st
     assert fake.comments == []
 
 
+@pytest.mark.slow  # runs scripts/ci/preview.py
 def test_prod_preview_goes_to_the_summary_only(project: Path, github: tuple[FakeGitHub, str]) -> None:
     fake, api = github
     set_preview(project, 0, "Previewing update (prod):\n    ~ kubernetes:apps/v1:Deployment muse update\n")
@@ -333,6 +338,7 @@ def test_prod_preview_goes_to_the_summary_only(project: Path, github: tuple[Fake
     )
 
 
+@pytest.mark.slow  # runs scripts/ci/preview.py
 @pytest.mark.parametrize(
     ("exit_code", "words", "absent"),
     [
@@ -375,6 +381,7 @@ FORBIDDEN_GATEWAY = (
 )
 
 
+@pytest.mark.slow  # runs scripts/ci/preview.py
 @pytest.mark.parametrize(
     ("output", "heading"),
     [
@@ -411,6 +418,7 @@ def test_a_failure_is_described_from_the_output_not_the_exit_code(
 # --- a failure before the preview (pull-request.yml's reporting step runs pr_comment.py) -------------------
 
 
+@pytest.mark.slow  # runs scripts/ci/preview.py
 def test_a_failure_before_the_preview_edits_the_green_comment_of_an_earlier_push(
     project: Path, github: tuple[FakeGitHub, str]
 ) -> None:
@@ -437,6 +445,7 @@ def test_a_failure_before_the_preview_edits_the_green_comment_of_an_earlier_push
     assert "::error title=pulumi preview (dev)::azure/login failed before the preview ran" in result.stdout
 
 
+@pytest.mark.slow  # runs scripts/ci/preview.py
 def test_without_the_failure_report_the_earlier_green_comment_stays(
     project: Path, github: tuple[FakeGitHub, str]
 ) -> None:
@@ -450,6 +459,7 @@ def test_without_the_failure_report_the_earlier_green_comment_stays(
     assert "Succeeded" in comment["body"] and "FAILED" not in comment["body"]
 
 
+@pytest.mark.slow  # runs scripts/ci/preview.py
 def test_the_failure_report_creates_the_comment_when_none_exists_and_fails_when_the_api_refuses(
     project: Path, github: tuple[FakeGitHub, str]
 ) -> None:
@@ -529,6 +539,7 @@ def test_the_deploy_goes_ahead_when_the_change_set_is_the_approved_one(
     assert not any(a[0] == "up" for a in world["preview_args"])
 
 
+@pytest.mark.slow  # runs scripts/ci/preview.py
 def test_a_change_set_that_differs_from_the_approved_one_fails_the_deploy(
     project: Path, github: tuple[FakeGitHub, str]
 ) -> None:
@@ -549,6 +560,7 @@ def test_a_change_set_that_differs_from_the_approved_one_fails_the_deploy(
     assert "::error title=Change set (prod)::" in result.stdout
 
 
+@pytest.mark.slow  # runs scripts/ci/preview.py
 def test_a_failed_change_set_preview_fails_the_check(project: Path, github: tuple[FakeGitHub, str]) -> None:
     set_preview(project, 1, "error: preview failed: 1 mandatory policy violation")
     result = expect_change_set(project, "sha256:" + "0" * 64)
@@ -622,6 +634,7 @@ def _preview_module() -> Any:
         sys.path.remove(str(ROOT / "scripts" / "ci"))
 
 
+@pytest.mark.slow  # runs scripts/ci/preview.py
 def test_a_property_value_that_moved_after_the_approval_fails_the_check(
     project: Path, github: tuple[FakeGitHub, str]
 ) -> None:
@@ -740,6 +753,7 @@ def test_two_replacements_to_different_skus_are_two_change_sets(show_replacement
         assert _former_change_set_steps(document("Premium")) == _former_change_set_steps(document("Basic"))
 
 
+@pytest.mark.slow  # runs scripts/ci/preview.py
 def test_the_diff_to_approve_the_check_and_the_update_all_refresh(
     project: Path, github: tuple[FakeGitHub, str]
 ) -> None:
@@ -762,6 +776,7 @@ def test_the_diff_to_approve_the_check_and_the_update_all_refresh(
 # --- only our own comments are edited -----------------------------------------------------------------------
 
 
+@pytest.mark.slow  # runs scripts/ci/preview.py
 @pytest.mark.parametrize("author", ["mallory", "dependabot[bot]"])
 def test_a_look_alike_comment_by_anyone_else_is_left_alone(
     project: Path, github: tuple[FakeGitHub, str], author: str

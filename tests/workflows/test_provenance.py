@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from stack.files import REPO_ROOT
+from tests.workflows.expansion import deploy_text, expanded_main
 from verify.workflows import Job, Workflow, parse
 
 CI = REPO_ROOT / "scripts" / "ci"
@@ -34,7 +35,7 @@ def _index(job: Job, predicate: str) -> int:
 
 def verification_problems(workflow: Workflow) -> list[str]:
     """deploy-prod must verify the digest it imports, before the import, and never let a failure through."""
-    job = workflow.jobs["deploy-prod"]
+    job = workflow.jobs["deploy-prod.deploy"]  # prod's call of deploy.yml, as GitHub runs it
     problems = []
     try:
         verify = _index(job, "scripts/ci/verify-provenance.sh")
@@ -64,7 +65,7 @@ def verification_problems(workflow: Workflow) -> list[str]:
 
 def test_deploy_prod_verifies_the_digest_before_az_acr_import(main: Workflow) -> None:
     assert verification_problems(main) == []
-    assert main.jobs["deploy-prod"].permissions == {
+    assert main.jobs["deploy-prod.deploy"].permissions == {
         "contents": "read",
         "id-token": "write",
         "attestations": "read",
@@ -74,10 +75,10 @@ def test_deploy_prod_verifies_the_digest_before_az_acr_import(main: Workflow) ->
 
 def _move_verification_after_import(text: str) -> str:
     start = text.index("      - name: Verify the digest's provenance")
-    end = text.index("      - name: Copy the same digest into the prod registry")
+    end = text.index("      - name: Copy the same digest from the environment before this one")
     block = text[start:end]
     text = text[:start] + text[end:]
-    anchor = "      # The approver approved preview-prod's change set."
+    anchor = "      # The approver approved the preview's change set."
     return text.replace(anchor, block + anchor, 1)
 
 
@@ -86,7 +87,8 @@ def _move_verification_after_import(text: str) -> str:
     [
         _move_verification_after_import,
         lambda t: t.replace(
-            "        if: steps.attestations.outputs.enabled == 'true'\n        env:\n          GH_TOKEN",
+            "        if: ${{ inputs.import-from != '' && steps.attestations.outputs.enabled == 'true' }}\n"
+            "        env:\n          GH_TOKEN",
             "        if: always()\n        continue-on-error: true\n        env:\n          GH_TOKEN",
         ),
         lambda t: t.replace(
@@ -97,9 +99,9 @@ def _move_verification_after_import(text: str) -> str:
     ids=["after-import", "failure-ignored", "another-digest"],
 )
 def test_negative_control_a_weakened_verification_is_caught(main: Workflow, edit: object) -> None:
-    edited = edit(main.text)  # type: ignore[operator]
-    assert edited != main.text
-    assert verification_problems(parse(edited)) != []
+    edited = edit(deploy_text())  # type: ignore[operator]
+    assert edited != deploy_text()
+    assert verification_problems(expanded_main(deploy=edited)) != []
 
 
 def test_the_build_attests_exactly_the_pushed_digest(main: Workflow) -> None:
@@ -148,7 +150,7 @@ def test_only_the_build_job_may_write_attestations(workflows: dict[str, Workflow
 
 
 def test_the_prod_approval_says_what_happens_to_provenance(main: Workflow) -> None:
-    job = main.jobs["preview-prod"]
+    job = main.jobs["deploy-prod.preview"]
     mode = _index(job, "scripts/ci/attestation-mode.sh")
     assert mode < _index(job, "scripts/ci/preview.py")
     assert job.steps[mode].env["MODE"] == "${{ vars.ARTIFACT_ATTESTATIONS }}"

@@ -24,7 +24,8 @@ from types import ModuleType
 import pytest
 
 from stack.files import REPO_ROOT
-from verify.workflows import Workflow, parse
+from tests.workflows.expansion import deploy_text, expanded_main
+from verify.workflows import Workflow
 
 SCRIPT = REPO_ROOT / "scripts" / "ci" / "install_pulumi.py"
 CLI = 'scripts/ci/install_pulumi.py cli --version "$PULUMI_VERSION"'
@@ -83,25 +84,28 @@ def test_every_credentialed_job_installs_pulumi_checked(workflows: dict[str, Wor
     assert jobs == {
         ("pull-request.yml", "preview"),
         ("main.yml", "build"),
-        ("main.yml", "deploy-dev"),
-        ("main.yml", "preview-prod"),
-        ("main.yml", "deploy-prod"),
+        ("main.yml", "deploy-dev.deploy"),
+        ("main.yml", "deploy-prod.preview"),
+        ("main.yml", "deploy-prod.deploy"),
         ("drift.yml", "drift"),
+        # The reusable deploy.yml on its own (main.yml's calls of it are the three above).
+        ("deploy.yml", "preview"),
+        ("deploy.yml", "deploy"),
     }
 
 
 def test_negative_control_an_unchecked_or_missing_install_is_caught(main: Workflow) -> None:
-    unchecked = main.text.replace(
+    unchecked = deploy_text().replace(
         '        run: python3 scripts/ci/install_pulumi.py cli --version "$PULUMI_VERSION"\n',
         "        uses: pulumi/actions@8e5e406f4007fca908480587cb9893c07090f58d # v7.0.0\n"
         "        with:\n          pulumi-version: ${{ env.PULUMI_VERSION }}\n",
         1,
     )
-    assert any("pulumi/actions" in p for p in wiring_problems(parse(unchecked)))
-    no_plugins = main.text.replace(
+    assert any("pulumi/actions" in p for p in wiring_problems(expanded_main(deploy=unchecked)))
+    no_plugins = deploy_text().replace(
         "        run: .venv/bin/python scripts/ci/install_pulumi.py plugins\n", "        run: true\n"
     )
-    assert any("no checked plugin install" in p for p in wiring_problems(parse(no_plugins)))
+    assert any("no checked plugin install" in p for p in wiring_problems(expanded_main(deploy=no_plugins)))
 
 
 # --- the checksums file -------------------------------------------------------------------------------------

@@ -116,6 +116,7 @@ def test_once_writes_a_token_for_the_azure_audience_with_the_runtime_bearer(
     assert token_file.read_text() not in result.stdout + result.stderr  # never printed
 
 
+@pytest.mark.slow  # waits seconds for tokens to expire
 def test_keeps_the_file_valid_longer_than_one_token_lives(oidc: dict[str, object], tmp_path: Path) -> None:
     """Tokens live 3 s here; over 8 s the file must always hold an unexpired token, and be rewritten."""
     oidc["lifetime"] = 3
@@ -140,6 +141,7 @@ def test_keeps_the_file_valid_longer_than_one_token_lives(oidc: dict[str, object
     assert len(seen) >= 4, seen  # refreshed before each 3-second token expired
 
 
+@pytest.mark.slow  # waits seconds for tokens to expire
 def test_retries_a_failing_endpoint_without_losing_the_current_token(
     oidc: dict[str, object], tmp_path: Path
 ) -> None:
@@ -173,6 +175,7 @@ def test_once_fails_loudly_on_a_wrong_audience_or_no_id_token_permission(
     assert result.returncode == 2 and "id-token: write" in result.stderr
 
 
+@pytest.mark.slow  # waits seconds for tokens to expire
 def test_start_script_primes_the_file_exports_it_and_keeps_refreshing(
     oidc: dict[str, object], tmp_path: Path
 ) -> None:
@@ -193,6 +196,7 @@ def test_start_script_primes_the_file_exports_it_and_keeps_refreshing(
         os.kill(pid, 15)
 
 
+@pytest.mark.slow  # waits seconds for tokens to expire
 def test_negative_control_a_token_written_once_expires_within_the_job(
     oidc: dict[str, object], tmp_path: Path
 ) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from stack.files import REPO_ROOT
+from tests.workflows.expansion import deploy_text, expanded_main
 from verify.workflows import PULUMI_SCRIPTS, Job, Step, Workflow, parse
 
 OIDC_ENV = {
@@ -47,6 +48,9 @@ READ_ONLY_SCRIPTS = {
     "scripts/ci/scan-summary.sh",  # writes the job summary only (test_vulnerability_scan.py)
     "scripts/ci/install_pulumi.py",  # installs the checksum-checked CLI and plugins (test_pulumi_binaries.py)
 }
+# main.yml's jobs as GitHub runs them: each call of the reusable deploy.yml becomes the called jobs,
+# `<call>.<job>` (verify.workflows.expand_calls).
+DEV, PREVIEW_PROD, PROD = "deploy-dev.deploy", "deploy-prod.preview", "deploy-prod.deploy"
 DEPLOY_CALL = (
     'exec scripts/ci/deploy.py --stack "$STACK" --image-tag "$IMAGE_DIGEST" --commit "$RELEASE_COMMIT" '
     "--policy-pack policy"
@@ -97,7 +101,8 @@ def test_no_pull_request_target_anywhere(workflows: dict[str, Workflow]) -> None
 
 def test_only_the_known_workflows_exist(workflows: dict[str, Workflow]) -> None:
     # scan.yml: the vulnerability scan of the locks and the image (test_vulnerability_scan.py).
-    assert set(workflows) == {"pull-request.yml", "main.yml", "drift.yml", "scan.yml"}
+    # deploy.yml: the reusable deploy main.yml calls once per environment (test_environment_calls.py).
+    assert set(workflows) == {"pull-request.yml", "main.yml", "drift.yml", "scan.yml", "deploy.yml"}
 
 
 # --- pull requests never deploy -----------------------------------------------------------------------------
@@ -169,8 +174,8 @@ def test_preview_and_up_enforce_the_muse_policy_pack(pr: Workflow, main: Workflo
 
     preview = _policy_pack_steps(pr.jobs["preview"], "preview")
     assert preview.policy_packs == ("policy",)
-    for job_id in ("deploy-dev", "preview-prod", "deploy-prod"):
-        command = "preview" if job_id == "preview-prod" else "up"
+    for job_id in (DEV, PREVIEW_PROD, PROD):
+        command = "preview" if job_id == PREVIEW_PROD else "up"
         step = _policy_pack_steps(main.jobs[job_id], command)
         assert step.policy_packs == ("policy",), job_id
     pack = yaml.safe_load((REPO_ROOT / "policy" / "PulumiPolicy.yaml").read_text())
@@ -252,8 +257,9 @@ def test_pr_preview_authenticates_with_oidc_as_the_read_only_identity(pr: Workfl
 
 def test_only_release_jobs_use_the_deploy_identity(workflows: dict[str, Workflow]) -> None:
     for name, wf in workflows.items():
-        uses_deployer = "vars.AZURE_CLIENT_ID" in wf.text
-        assert uses_deployer == (name == "main.yml"), name
+        # main.yml's through the deploy jobs it calls (expanded), deploy.yml's own.
+        uses_deployer = any("vars.AZURE_CLIENT_ID" in str(job.raw) for job in wf.jobs.values())
+        assert uses_deployer == (name in ("main.yml", "deploy.yml")), name
 
 
 def test_pr_bicep_build_and_lint(pr: Workflow) -> None:
@@ -297,7 +303,7 @@ def latest_problems(main: Workflow) -> list[str]:
         }
         others = [s for s in job.steps if s not in tags and re.search(r"latest|docker tag", commands[id(s)])]
         problems += [f"{job_id}: step {s.name!r} moves or names latest" for s in others]
-        if job_id not in ("deploy-dev", "deploy-prod"):
+        if job_id not in (DEV, PROD):
             problems += [f"{job_id}: tags latest without deploying" for _ in tags]
             continue
         deploys = pulumi_steps(job, "up")
@@ -323,17 +329,18 @@ def test_latest_check_catches_a_latest_that_moves_before_or_without_a_good_deplo
         '          docker image inspect "$image:$RELEASE_COMMIT" > /dev/null\n'
         '          docker tag "$image:$RELEASE_COMMIT" "$image:latest"\n',
     )
-    assert any("build: step" in p for p in latest_problems(parse(old_build, main.path)))
-    always = main.text.replace(
+    assert any("build: step" in p for p in latest_problems(expanded_main(main=old_build)))
+    always = deploy_text().replace(
         f"      - name: Move latest to the deployed digest\n        run: {TAG_LATEST}",
         f"      - name: Move latest to the deployed digest\n        if: always()\n        run: {TAG_LATEST}",
     )
-    assert any("`if: always()`" in p for p in latest_problems(parse(always, main.path)))
-    job = main.jobs["deploy-dev"]
+    assert always != deploy_text()
+    assert any("`if: always()`" in p for p in latest_problems(expanded_main(deploy=always)))
+    job = main.jobs[DEV]
     tag = step_named(job, "Move latest")
     early = replace(job, steps=(tag, *(s for s in job.steps if s is not tag)))
-    reordered = replace(main, jobs={**main.jobs, "deploy-dev": early})
-    assert "deploy-dev: latest is not moved right after the deploy" in latest_problems(reordered)
+    reordered = replace(main, jobs={**main.jobs, DEV: early})
+    assert f"{DEV}: latest is not moved right after the deploy" in latest_problems(reordered)
 
 
 def test_build_script_tags_the_git_revision(main: Workflow) -> None:
@@ -361,9 +368,12 @@ def test_registry_name_comes_from_the_stack_outputs(main: Workflow) -> None:
     registry = step_named(job, "Read the dev registry")
     assert "pulumi stack output registryName --stack dev" in registry.run
     assert "pulumi stack output registryLoginServer --stack dev" in registry.run
-    # The registry's resource id comes from the model (stack output), never assembled from variables.
-    assert 'id="$(pulumi stack output registryId --stack dev)"' in registry.run
-    assert 'echo "id=$id"' in registry.run and "/subscriptions/$" not in registry.run
+    # The registry's resource id, which the next environment imports from, comes from the model (stack output
+    # registryId, read by each deploy job of its own stack), never assembled from variables.
+    for job_id in (DEV, PROD):
+        own = step_named(main.jobs[job_id], "This environment's registry")
+        assert 'id="$(pulumi stack output registryId --stack "$STACK")"' in own.run
+        assert 'echo "id=$id"' in own.run and "/subscriptions/$" not in own.run
     login = step_named(job, "Log in to ACR")
     assert login.run == 'az acr login --name "$REGISTRY_NAME"'
     assert "--username" not in main.text and "admin" not in login.run.replace("admin user", "")
@@ -376,7 +386,7 @@ def test_build_runs_only_on_main(main: Workflow) -> None:
 # --- deploys ------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("job_id", ["deploy-dev", "deploy-prod"])
+@pytest.mark.parametrize("job_id", [DEV, PROD])
 def test_deploy_releases_the_built_digest(main: Workflow, job_id: str) -> None:
     """deploy.py sets muse:imageTag to the digest and runs `pulumi up` (test_deploy_rollback.py runs it)."""
     job = main.jobs[job_id]
@@ -390,16 +400,14 @@ def test_deploy_releases_the_built_digest(main: Workflow, job_id: str) -> None:
     # The abort re-applies the previously deployed commit's program: the clone must hold it.
     checkout = job.steps[index_of(job, "actions/checkout")]
     assert checkout.inputs["fetch-depth"] == 0
-    assert up.stack_name == "$STACK" and job.env["STACK"] == job_id.removeprefix("deploy-")
+    assert up.stack_name == "$STACK" and job.env["STACK"] == job_id.split(".")[0].removeprefix("deploy-")
     assert job.env["PULUMI_BACKEND_URL"] == "${{ vars.PULUMI_BACKEND_URL }}"
 
 
 def test_same_digest_flows_from_dev_to_prod(main: Workflow) -> None:
-    dev, prod = main.jobs["deploy-dev"], main.jobs["deploy-prod"]
+    dev, prod = main.jobs[DEV], main.jobs[PROD]
     assert dev.env["STACK"] == "dev" and prod.env["STACK"] == "prod"
-    assert (
-        dev.env["IMAGE_DIGEST"] == prod.env["IMAGE_DIGEST"] == main.jobs["preview-prod"].env["IMAGE_DIGEST"]
-    )
+    assert dev.env["IMAGE_DIGEST"] == prod.env["IMAGE_DIGEST"] == main.jobs[PREVIEW_PROD].env["IMAGE_DIGEST"]
     assert dev.env["IMAGE_DIGEST"] == DIGEST
     copy = step_named(prod, "Copy the same digest")
     # The source registry by resource id: no registry listing, no anonymous fallback (azure-cli import.py).
@@ -409,18 +417,27 @@ def test_same_digest_flows_from_dev_to_prod(main: Workflow) -> None:
     assert "latest" not in copy.run  # moved after the prod deploy succeeded
     assert '[[ "$imported" != "$IMAGE_DIGEST" ]]' in copy.run
     assert prod.steps.index(copy) < prod.steps.index(pulumi_steps(prod, "up")[0])
-    assert prod.env["SOURCE_REGISTRY_ID"] == "${{ needs.build.outputs.registry_id }}"
-    assert main.jobs["build"].outputs["registry_id"] == "${{ steps.registry.outputs.id }}"
+    # From the environment before prod: dev's call's output, which is its deploy job's registry step.
+    assert prod.env["SOURCE_REGISTRY_ID"] == "${{ needs.deploy-dev.outputs.registry-id }}"
+    assert prod.env["SOURCE_ENVIRONMENT"] == "dev" and "SOURCE_REGISTRY_ID" in dev.env
+    assert not any(
+        "az acr import --name" in (s.run or "") for s in dev.steps
+    )  # the first one imports nothing
+    called = parse(deploy_text())
+    outputs = called.triggers["workflow_call"]["outputs"]
+    assert outputs["registry-id"]["value"] == "${{ jobs.deploy.outputs.registry_id }}"
+    assert dev.outputs["registry_id"] == "${{ steps.registry.outputs.id }}"
+    assert "registry_id" not in main.jobs["build"].outputs
 
 
 def prod_gate_problems(main: Workflow) -> list[str]:
     """Why the prod approver could approve without seeing the prod diff, or the diff could come from
     something that can deploy."""
     problems = []
-    prod, preview = main.jobs["deploy-prod"], main.jobs.get("preview-prod")
+    prod, preview = main.jobs[PROD], main.jobs.get(PREVIEW_PROD)
     if prod.environment != "prod":
         problems.append("deploy-prod is not gated by the prod environment")
-    if set(prod.needs) != {"build", "deploy-dev", "preview-prod"}:
+    if set(prod.needs) != {"build", DEV, PREVIEW_PROD}:
         problems.append(f"deploy-prod needs {sorted(prod.needs)}, not build, deploy-dev and preview-prod")
     if preview is None:
         return [*problems, "no preview-prod job"]
@@ -441,10 +458,10 @@ def prod_gate_problems(main: Workflow) -> list[str]:
 
 def test_prod_is_gated_by_the_prod_environment_after_dev_and_the_prod_diff(main: Workflow) -> None:
     assert prod_gate_problems(main) == []
-    assert main.jobs["deploy-prod"].raw["environment"]["url"] == "${{ steps.deploy.outputs.museUrl }}"
+    assert main.jobs[PROD].raw["environment"]["url"] == "${{ steps.deploy.outputs.museUrl }}"
     # Each job's environment is its OIDC subject: environment:dev reaches the dev deployer only, and the build
     # (ref:refs/heads/main) reaches the build identity only.
-    assert main.jobs["deploy-dev"].environment == "dev"
+    assert main.jobs[DEV].environment == "dev"
     assert main.jobs["build"].environment is None
 
 
@@ -453,23 +470,24 @@ def test_prod_gate_check_catches_an_approval_without_the_diff(main: Workflow) ->
     the deploy identity."""
     old = replace(
         main,
-        jobs={**main.jobs, "deploy-prod": replace(main.jobs["deploy-prod"], needs=("build", "deploy-dev"))},
+        jobs={**main.jobs, PROD: replace(main.jobs[PROD], needs=("build", DEV))},
     )
     assert any("deploy-prod needs" in p for p in prod_gate_problems(old))
-    preview = main.jobs["preview-prod"]
+    preview = main.jobs[PREVIEW_PROD]
     deployer = replace(preview, env={**preview.env, "ARM_CLIENT_ID": "${{ vars.AZURE_CLIENT_ID }}"})
-    wrong = replace(main, jobs={**main.jobs, "preview-prod": deployer})
+    wrong = replace(main, jobs={**main.jobs, PREVIEW_PROD: deployer})
     assert "preview-prod does not sign in as the read-only preview identity" in prod_gate_problems(wrong)
 
 
 def test_prod_diff_is_previewed_read_only_before_the_approval(main: Workflow) -> None:
-    job = main.jobs["preview-prod"]
-    assert job.needs == ("build",)
+    job = main.jobs[PREVIEW_PROD]
+    # A call's `needs` gate every job of the call: prod's preview starts once dev runs the digest.
+    assert job.needs == ("build", DEV)
     assert job.steps[index_of(job, "azure/login")].inputs == PREVIEW_LOGIN_WITH
     (preview,) = pulumi_steps(job, "preview")
     assert " ".join((preview.run or "").split()) == (
         '.ci-tools/scripts/ci/preview.py --stack "$STACK" --policy-pack policy '
-        '--title "Prod diff to approve, commit $RELEASE_COMMIT" --change-set'
+        '--title "Diff of $STACK to approve, commit $RELEASE_COMMIT" --change-set'
     )
     # The diff is of this commit with the digest deploy-prod will release, set in the working copy first.
     config = step_named(job, "Preview with the digest")
@@ -482,7 +500,7 @@ def change_set_binding_problems(main: Workflow) -> list[str]:
     `pulumi up` and compare its change set with preview-prod's (preview.py --expect-change-set,
     test_preview_report.py runs it)."""
     problems = []
-    preview_prod, deploy = main.jobs["preview-prod"], main.jobs["deploy-prod"]
+    preview_prod, deploy = main.jobs[PREVIEW_PROD], main.jobs[PROD]
     (recorded,) = pulumi_steps(preview_prod, "preview")
     if "--change-set" not in (recorded.script_call or ()) or not recorded.id:
         problems.append("preview-prod does not record its change set")
@@ -494,7 +512,10 @@ def change_set_binding_problems(main: Workflow) -> list[str]:
         problems.append("deploy-prod does not check the change set")
         return problems
     check = checks[0]
-    if check.env.get("APPROVED_CHANGE_SET") != "${{ needs.preview-prod.outputs.change_set }}":
+    # `needs.preview` inside deploy.yml: the preview job of the same call (PREVIEW_PROD here).
+    if check.env.get("APPROVED_CHANGE_SET") != "${{ needs.preview.outputs.change_set }}" or (
+        PREVIEW_PROD not in deploy.needs
+    ):
         problems.append("deploy-prod compares with something other than preview-prod's change set")
     if check.script_option("--expect-change-set") != ["$APPROVED_CHANGE_SET"]:
         problems.append("deploy-prod compares with something other than preview-prod's change set")
@@ -513,20 +534,20 @@ def test_deploy_prod_applies_only_the_change_set_that_was_approved(main: Workflo
 
 def test_a_deploy_without_the_change_set_check_is_caught(main: Workflow) -> None:
     """Negative control: deploy-prod without the check (the stale-approval defect) is reported."""
-    deploy = main.jobs["deploy-prod"]
+    deploy = main.jobs[PROD]
     steps = tuple(s for s in deploy.steps if "--expect-change-set" not in (s.run or ""))
-    wrong = replace(main, jobs={**main.jobs, "deploy-prod": replace(deploy, steps=steps)})
+    wrong = replace(main, jobs={**main.jobs, PROD: replace(deploy, steps=steps)})
     assert change_set_binding_problems(wrong) == ["deploy-prod does not check the change set"]
 
 
-@pytest.mark.parametrize("job_id", ["build", "deploy-dev", "deploy-prod"])
+@pytest.mark.parametrize("job_id", ["build", DEV, PROD])
 def test_release_jobs_use_oidc(main: Workflow, job_id: str) -> None:
     job = main.jobs[job_id]
     # The build also attests the pushed digest; deploy-prod reads what it verifies (test_provenance.py) and
     # its run's review history (scripts/ci/approval_guard.py).
     extra = {
         "build": {"attestations": "write"},
-        "deploy-prod": {"attestations": "read", "actions": "read"},
+        PROD: {"attestations": "read", "actions": "read"},
     }.get(job_id, {})
     assert job.permissions == {"contents": "read", "id-token": "write", **extra}
     login = job.steps[index_of(job, "azure/login")]
@@ -538,7 +559,7 @@ def test_release_jobs_use_oidc(main: Workflow, job_id: str) -> None:
         assert index_of(job, "azure/login") < job.steps.index(pulumi_steps(job, "up")[0])
 
 
-@pytest.mark.parametrize("job_id", ["deploy-dev", "deploy-prod"])
+@pytest.mark.parametrize("job_id", [DEV, PROD])
 def test_deploy_verifies_rollout_and_smoke_checks_healthz_and_rolls_back(main: Workflow, job_id: str) -> None:
     """One step releases, checks and rolls back (a failed check cannot be caught in a later step without
     continue-on-error, which is banned); test_deploy_rollback.py runs it through every outcome."""
@@ -560,11 +581,15 @@ def test_smoke_check_uses_curl_fail_retry_on_healthz() -> None:
 
 def test_deploy_concurrency_per_stack_never_cancels(main: Workflow) -> None:
     groups = {}
-    for job_id in ("deploy-dev", "deploy-prod"):
+    for job_id in (DEV, PROD):
         concurrency = main.jobs[job_id].concurrency
         assert concurrency["cancel-in-progress"] is False
         groups[job_id] = concurrency["group"]
-    assert groups == {"deploy-dev": "pulumi-deploy-dev", "deploy-prod": "pulumi-deploy-prod"}
+    assert groups == {DEV: "pulumi-deploy-dev", PROD: "pulumi-deploy-prod"}
+    assert main.jobs[PREVIEW_PROD].concurrency == {
+        "group": "pulumi-preview-prod",
+        "cancel-in-progress": False,
+    }
     assert main.jobs["build"].concurrency["cancel-in-progress"] is False
     assert main.concurrency is None  # a workflow-level group would cancel pending prod approvals
 
@@ -695,9 +720,9 @@ def test_permissions_per_job(workflows: dict[str, Workflow]) -> None:
         ("pull-request.yml", "preview"): {"contents": "read", "id-token": "write", "pull-requests": "write"},
         ("pull-request.yml", "bicep"): {"contents": "read"},
         ("main.yml", "build"): {"contents": "read", "id-token": "write", "attestations": "write"},
-        ("main.yml", "deploy-dev"): {"contents": "read", "id-token": "write"},
-        ("main.yml", "preview-prod"): {"contents": "read", "id-token": "write"},
-        ("main.yml", "deploy-prod"): {
+        ("main.yml", DEV): {"contents": "read", "id-token": "write"},
+        ("main.yml", PREVIEW_PROD): {"contents": "read", "id-token": "write"},
+        ("main.yml", PROD): {
             "contents": "read",
             "id-token": "write",
             "attestations": "read",
@@ -708,13 +733,18 @@ def test_permissions_per_job(workflows: dict[str, Workflow]) -> None:
         ("drift.yml", "image-base-support"): {"contents": "read"},
         ("scan.yml", "locks"): {"contents": "read"},
         ("scan.yml", "image"): {"contents": "read"},
+        # The reusable workflow on its own: the preview narrows what its call grants, the deploy job takes
+        # exactly what its call grants (above: DEV, PROD).
+        ("deploy.yml", "preview"): {"contents": "read", "id-token": "write"},
+        ("deploy.yml", "deploy"): None,
     }
     actual = {
         (name, job_id): job.permissions for name, wf in workflows.items() for job_id, job in wf.jobs.items()
     }
     assert actual == expected
-    for wf in workflows.values():
-        assert wf.permissions == {}
+    for name, wf in workflows.items():
+        # A called workflow's own block would narrow every one of its jobs ("Reusable workflows reference").
+        assert wf.permissions == (None if name == "deploy.yml" else {}), name
 
 
 def test_every_uses_is_pinned_to_a_commit_sha_with_a_version(
@@ -787,7 +817,7 @@ def _pulumi_workflows(workflows: dict[str, Workflow]) -> list[Workflow]:
         for wf in workflows.values()
         if any(s.pulumi_command or _runs_pulumi(s.run or "") for job in wf.jobs.values() for s in job.steps)
     ]
-    assert {wf.file_name for wf in found} == {"pull-request.yml", "main.yml", "drift.yml"}
+    assert {wf.file_name for wf in found} == {"pull-request.yml", "main.yml", "drift.yml", "deploy.yml"}
     return found
 
 
@@ -827,6 +857,7 @@ def test_negative_control_an_sdk_bump_without_the_cli_is_named(workflows: dict[s
     major, minor, patch = locked_pulumi_sdk().split(".")
     bumped = f"{major}.{int(minor) + 1}.{patch}"  # what a Dependabot uv pull request does to uv.lock
     assert sorted(p.split(":")[0] for p in stale_cli_pins(workflows, bumped)) == [
+        "deploy.yml",
         "drift.yml",
         "main.yml",
         "pull-request.yml",
@@ -936,8 +967,9 @@ def test_every_job_holding_an_azure_identity_keeps_credentials_for_its_whole_tim
 ) -> None:
     jobs = credentialed_jobs(workflows)
     assert {(name, job_id) for name, job_id, _ in jobs} == {
-        ("main.yml", "build"), ("main.yml", "deploy-dev"), ("main.yml", "preview-prod"),
-        ("main.yml", "deploy-prod"), ("pull-request.yml", "preview"), ("drift.yml", "drift"),
+        ("main.yml", "build"), ("main.yml", DEV), ("main.yml", PREVIEW_PROD),
+        ("main.yml", PROD), ("pull-request.yml", "preview"), ("drift.yml", "drift"),
+        ("deploy.yml", "preview"),  # on its own; its deploy job holds what a call grants (main.yml's)
     }  # fmt: skip
     for _, job_id, job in jobs:
         assert credential_problems(job_id, job) == []
@@ -948,7 +980,7 @@ def test_every_job_holding_an_azure_identity_keeps_credentials_for_its_whole_tim
 
 def test_credential_check_catches_a_job_that_relies_on_the_azure_login_session(main: Workflow) -> None:
     """Negative control: the deploy job as it was (azure/login only, azurecli kubelogin, KV via az CLI)."""
-    job = main.jobs["deploy-dev"]
+    job = main.jobs[DEV]
     env = {
         k: v
         for k, v in job.env.items()
@@ -959,14 +991,14 @@ def test_credential_check_catches_a_job_that_relies_on_the_azure_login_session(m
         steps=tuple(s for s in job.steps if "start-token-refresher" not in (s.run or "")),
         env={**env, "AZURE_KEYVAULT_AUTH_VIA_CLI": "true"},
     )
-    problems = credential_problems("deploy-dev", old)
+    problems = credential_problems(DEV, old)
     assert any("AAD_LOGIN_METHOD" in p for p in problems)
     assert any("start-token-refresher" in p for p in problems)
     assert any("AZURE_KEYVAULT_AUTH_VIA_CLI" in p for p in problems)
     # A refresher started after the first pulumi command is caught too.
     start = next(s for s in job.steps if "start-token-refresher" in (s.run or ""))
     late = replace(job, steps=(*(s for s in job.steps if s is not start), start))
-    assert any("before the refresher starts" in p for p in credential_problems("deploy-dev", late))
+    assert any("before the refresher starts" in p for p in credential_problems(DEV, late))
 
 
 def test_verify_rollout_uses_the_refreshed_token_in_ci() -> None:
@@ -1001,15 +1033,16 @@ def test_every_azure_variable_a_script_expands_is_defined(workflows: dict[str, W
 
 
 def test_an_undefined_subscription_id_is_caught(main: Workflow) -> None:
-    """Negative control: the registry id assembled from a variable the build job does not define (azure/login
-    exports none) would be `/subscriptions//...`; the job reads the stack output registryId instead."""
-    build = main.jobs["build"]
+    """Negative control: the registry id (which the next environment imports from) assembled from a variable
+    the deploy job does not define (azure/login exports none) would be `/subscriptions//...`; the job reads
+    the stack output registryId instead."""
+    build = main.jobs[DEV]
     assert "AZURE_SUBSCRIPTION_ID" not in build.env
-    step = step_named(build, "Read the dev registry")
+    step = step_named(build, "This environment's registry")
     assembled = dataclasses.replace(
         step,
         run=step.run.replace(
-            'id="$(pulumi stack output registryId --stack dev)"',
+            'id="$(pulumi stack output registryId --stack "$STACK")"',
             'id="/subscriptions/$AZURE_SUBSCRIPTION_ID/resourceGroups/$group/providers/'
             'Microsoft.ContainerRegistry/registries/$name"',
         ),

@@ -10,6 +10,8 @@ from verify.access.model import (
     Result,
     build,
     evaluate,
+    operator_reach,
+    operators,
     read_only_identities,
     writes_allowed,
 )
@@ -53,6 +55,21 @@ def render(notice: str, model: Model | None = None, result: Result | None = None
         "each environment's operators' group (`muse:operatorsGroupObjectId`, granted by the bootstrap)",
         "with what [the runbook](runbook.md) has a member do in the cluster.",
         "",
+    ]
+    for stack in sorted(model.stacks):
+        reach = operator_reach(model, stack)
+        if reach:
+            lines += [
+                f"What `{operators(stack)}` reaches beyond the runbook: AKS RBAC Writer is assigned at the",
+                "resource group (the cluster, and so its namespace scopes, does not exist when the bootstrap",
+                "runs), so it covers every namespace, kube-system included: "
+                + ", ".join(f"`{r}`" for r in reach)
+                + ". A member can therefore run a pod as, or request a token for, any ServiceAccount of the",
+                "cluster and act with its Kubernetes rights: no role binding of their own, but not no",
+                "escalation. [bootstrap.md](bootstrap.md) says why and what would narrow it.",
+                "",
+            ]
+    lines += [
         "## Identities",
         "",
         "| identity | kind | OIDC subjects (after the repository's subject prefix and `:`) "

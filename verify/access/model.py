@@ -19,15 +19,18 @@ from __future__ import annotations
 
 import itertools
 import re
+import tempfile
+import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from components.muse_workload import manifests
 from components.muse_workload.manifests import (
-    CUSTOM_RESOURCES,
     TLS_CERT_KEYVAULT_URI_OPTION,
     TLS_CERT_SERVICE_ACCOUNT_OPTION,
 )
@@ -35,17 +38,9 @@ from offline.captured import CapturingMocks, StackPlan, plan_stack
 from offline.engine import OfflinePlan, RecordingMonitor, run_stack
 from offline.mocks import SUBSCRIPTION_ID
 from rbac.policies import FEDERATED_CREDENTIAL_TYPE, GITHUB_ISSUER, ISSUER_ALIAS
-from rbac.roles import (
-    OPERATOR_CUSTOM_RESOURCE_VERBS,
-    OPERATOR_ROLES,
-    OPERATOR_STATE_ROLE,
-    CustomRoles,
-    PrincipalType,
-    Role,
-    only_custom_resources,
-)
+from rbac.roles import PrincipalType, Role
 from stack.config import PLACEHOLDER_OBJECT_ID
-from stack.files import REPO_ROOT, read_stack
+from stack.files import REPO_ROOT, read_stack, stack_names
 from stack.naming import ResourceNames, StateBackendNames
 from verify.access import operations as ops
 from verify.access import runbook
@@ -348,55 +343,99 @@ def operators(stack: str) -> str:
 OPERATORS_KEY = "muse:operatorsGroupObjectId"
 
 
-def operator_grants(
-    stack: str, facts: StackFacts, roles: Mapping[str, RoleDefinition], principal: str, pending: str
-) -> list[Assignment]:
-    """What bootstrap/__main__.py grants the stack's operators' group once OPERATORS_KEY names it: the same
-    roles, scopes and condition. `pending`: why the grant does not exist yet ("" once it does)."""
-    source = "bootstrap, once muse:operatorsGroupObjectId is set" if pending else BOOTSTRAP
-    operator_role = CustomRoles.KUBERNETES_OPERATOR
-    return [
-        *(
-            Assignment(
-                name=f"operators-{stack}-{role.name.lower().replace('_', '-')}",
-                principal=principal,
-                role=roles[role.value.id],
-                scope=facts.group_id,
-                source=source,
-                pending=pending,
+# A stand-in object id per environment whose stack file leaves OPERATORS_KEY unset or the placeholder: the
+# bootstrap program is run on copies of the stack files that name it (operator_bootstrap_plan), so the grants
+# the model proves are the bootstrap's own, not a copy of them (as for the CI identities, whose ids the mocks
+# give). The real run grants such a group nothing until the key is set: those grants are marked pending.
+STAND_IN_NAMESPACE = uuid.UUID("5d0c8a52-3f5e-4a0b-9a51-0c6f1b7e2d94")
+
+
+def stand_in_group(stack: str) -> str:
+    return str(uuid.uuid5(STAND_IN_NAMESPACE, f"operators/{stack}"))
+
+
+def _group_set(stack: str) -> bool:
+    group = read_stack(stack).config.get(OPERATORS_KEY, "")
+    return bool(group) and group != PLACEHOLDER_OBJECT_ID
+
+
+@cache
+def operator_bootstrap_plan(bootstrap_source: str | None = None) -> OfflinePlan:
+    """The bootstrap program (its text `bootstrap_source`, for tests; else bootstrap/__main__.py) run on
+    copies of the project's stack files in which every environment whose group is unset or the placeholder
+    names its stand_in_group. The copies live in a temporary directory; the program reads
+    ../Pulumi.<env>.yaml next to itself, as it does in the repository."""
+    source = bootstrap_source or (REPO_ROOT / "bootstrap" / "__main__.py").read_text(encoding="utf-8")
+    with tempfile.TemporaryDirectory(prefix="muse-operators-") as tmp:
+        root = Path(tmp)
+        (root / "bootstrap").mkdir()
+        (root / "Pulumi.yaml").write_text((REPO_ROOT / "Pulumi.yaml").read_text(encoding="utf-8"))
+        for stack in stack_names():
+            text = (REPO_ROOT / f"Pulumi.{stack}.yaml").read_text(encoding="utf-8")
+            if not _group_set(stack):
+                data = yaml.safe_load(text)
+                data["config"][OPERATORS_KEY] = stand_in_group(stack)
+                text = yaml.safe_dump(data, sort_keys=False)
+            (root / f"Pulumi.{stack}.yaml").write_text(text, encoding="utf-8")
+        for name in ("Pulumi.yaml", "Pulumi.main.yaml"):
+            (root / "bootstrap" / name).write_text(
+                (REPO_ROOT / "bootstrap" / name).read_text(encoding="utf-8")
             )
-            for role in OPERATOR_ROLES
-        ),
-        Assignment(
-            name=f"operators-{stack}-kubernetes",
-            principal=principal,
-            role=roles[operator_role.definition_id(facts.plan.config.name_suffix)],
-            scope=facts.group_id,
-            condition=only_custom_resources(list(CUSTOM_RESOURCES), OPERATOR_CUSTOM_RESOURCE_VERBS),
-            source=source,
-            pending=pending,
-        ),
-        Assignment(
-            name=f"operators-{stack}-state",
-            principal=principal,
-            role=roles[OPERATOR_STATE_ROLE.value.id],
-            scope=facts.state_container,
-            source=source,
-            pending=pending,
-        ),
-    ]
+        (root / "bootstrap" / "__main__.py").write_text(source, encoding="utf-8")
+        return run_stack("main", root=root / "bootstrap", monitor=RecordingMonitor(CapturingMocks("main")))
+
+
+def operator_grants(
+    stack: str, roles: Mapping[str, RoleDefinition], pending: str, bootstrap_source: str | None = None
+) -> list[Assignment]:
+    """What the bootstrap grants the stack's stand-in operators' group (operator_bootstrap_plan), marked
+    `pending` (why the grant does not exist yet)."""
+    principal = stand_in_group(stack)
+    planned = assignments_of_plan(operator_bootstrap_plan(bootstrap_source), roles, BOOTSTRAP)
+    source = "bootstrap, once muse:operatorsGroupObjectId is set"
+    return [replace(a, source=source, pending=pending) for a in planned if a.principal == principal]
+
+
+TRIAGE_SOURCE = (
+    'docs/runbook.md "When an alert fires" (verify/access/runbook.py triage_steps); action names: '
+    "learn.microsoft.com/azure/role-based-access-control/resource-provider-operations"
+)
+
+
+def triage_targets(facts: StackFacts) -> dict[str, str]:
+    """The resource each kind of triage request is checked on (verify/access/runbook.py AzureRequest)."""
+    plan = facts.plan.plan
+
+    def one(type_token: str) -> str:
+        [resource] = plan.of_type(type_token)
+        return facts.resource_id(resource)
+
+    return {
+        "group": facts.group_id,
+        "workspace": one("azure-native:operationalinsights:Workspace"),
+        "workbook": one("azure-native:applicationinsights:Workbook"),
+        "cluster": facts.cluster_id,
+        # A fired alert is authorized on its target resource's scope (the rules query the workspace); the
+        # alert's own id is a subscription-level name, so the probe sits under the environment's group.
+        "alert": f"{facts.group_id}/providers/Microsoft.AlertsManagement/alerts/alert-probe",
+    }
 
 
 def people(
-    stack: str, facts: StackFacts, roles: Mapping[str, RoleDefinition], markdown: str | None = None
+    stack: str,
+    facts: StackFacts,
+    roles: Mapping[str, RoleDefinition],
+    markdown: str | None = None,
+    bootstrap_source: str | None = None,
 ) -> tuple[Identity, list[Assignment], list[Operation]]:
     """The stack's operators' group: its identity, the grants the bootstrap gives it (from its plan when the
     stack file names a real group; modelled by operator_grants, marked pending, while it is unset or the
     placeholder, as the bootstrap will grant once it is set) and what the runbook has a member do: every
-    kubectl command of docs/runbook.md (`markdown`: another text, for tests), verify/access/runbook.py."""
+    kubectl command of docs/runbook.md (`markdown`: another text, for tests), verify/access/runbook.py.
+    `bootstrap_source`: another text of bootstrap/__main__.py (tests), for the pending grants."""
     group = read_stack(stack).config.get(OPERATORS_KEY, "")
-    real = bool(group) and group != PLACEHOLDER_OBJECT_ID
-    principal = group if real else f"operators-group-of-{stack}"
+    real = _group_set(stack)
+    principal = group if real else stand_in_group(stack)
     identity = Identity(operators(stack), principal, "Entra ID group (people)")
     pending = (
         ""
@@ -404,7 +443,7 @@ def people(
         else f"if `{OPERATORS_KEY}` is set: "
         + (f"a placeholder in Pulumi.{stack}.yaml" if group else f"unset in Pulumi.{stack}.yaml")
     )
-    assignments = [] if real else operator_grants(stack, facts, roles, principal, pending)
+    assignments = [] if real else operator_grants(stack, roles, pending, bootstrap_source)
     where = f"docs/runbook.md ({stack})"
     found = [
         Operation(
@@ -432,6 +471,16 @@ def people(
             ),
         )
     )
+    targets = triage_targets(facts)
+    for step in runbook.triage_steps(markdown):
+        for azure in step.requests:
+            found.append(
+                Operation(
+                    identity.key,
+                    f"{where}: {step.text}",
+                    Need(azure.action, False, targets[azure.target], step.text, TRIAGE_SOURCE),
+                )
+            )
     for command in runbook.commands(stack, markdown):
         for request in command.requests:
             what = f"{request.verb} {request.resource}"
@@ -459,6 +508,34 @@ OPERATOR_PROHIBITED = (
     ("security.istio.io", "authorizationpolicies", "write"),
     ("gateway.networking.k8s.io", "httproutes", "delete"),
 )
+
+
+# What AKS RBAC Writer at the resource group also reaches (it is assigned at the group because the cluster,
+# and so its namespace scopes `<cluster id>/namespaces/<ns>`, does not exist when the bootstrap runs): every
+# namespace, kube-system included. There it may write ServiceAccounts (a token request,
+# `serviceaccounts/token`, is checked as `serviceaccounts/write`: guard checkaccessreqhelper.go) and pods,
+# so a member can act as any ServiceAccount of the cluster, whatever Kubernetes roles that one holds. The
+# role-binding prohibitions bound what a member edits, not what a ServiceAccount they borrow may do.
+OPERATOR_REACH = (
+    ("core", "serviceaccounts", "write", "kube-system"),
+    ("core", "pods", "write", "kube-system"),
+    ("core", "secrets", "read", "kube-system"),
+)
+
+
+def operator_reach(model: Model, stack: str) -> list[str]:
+    """Which of OPERATOR_REACH the stack's operators' grants allow (namespace scope below the cluster)."""
+    facts = model.stacks[stack]
+    found = []
+    for group, plural, verb, namespace in OPERATOR_REACH:
+        need = ops.kubernetes_need(facts, group, plural, verb, "")
+        scope = f"{need.scope}/namespaces/{namespace}"
+        if any(
+            a.allows(need.action, True, scope, need.attribute_map)
+            for a in model.assignments_of(operators(stack))
+        ):
+            found.append(f"{plural}/{verb} in {namespace}")
+    return found
 
 
 def operator_prohibitions(stack: str, facts: StackFacts) -> list[Prohibition]:
@@ -559,7 +636,10 @@ def _variable(text: str, environment: str | None, variables: Mapping[str, Any]) 
 def subject_of(workflow: Workflow, job: Job, environment: str | None) -> str:
     """The OIDC subject GitHub gives the job (after `repo:<owner/name>:`): environment wins, then
     pull_request, then the branch (every other trigger of these workflows runs on main). GitHub docs, "OpenID
-    Connect reference", Example subject claims."""
+    Connect reference", Example subject claims. The same for a job of a called reusable workflow (main.yml's
+    calls of deploy.yml): its `sub` carries the caller repository's context, `environment:<name>` when the job
+    names one, and the called file only in the extra `job_workflow_ref` claim (GitHub docs, "Using OpenID
+    Connect with reusable workflows", How the token works with reusable workflows)."""
     if environment:
         return f"environment:{environment}"
     if "pull_request" in workflow.triggers:
@@ -607,12 +687,21 @@ def _stack_of(line: str, default: tuple[str, ...], stacks: Iterable[str]) -> tup
 def _upstream_stack(
     job: Job, jobs: Mapping[str, Job], line: str, runs: Mapping[str, tuple[str, ...]]
 ) -> str | None:
-    """For `az acr import --registry "$X"`: the stack of the job whose output the env var X carries."""
-    for name in re.findall(r"\$\{?([A-Z_]+)\}?", line):
+    """For `az acr import --registry "$X"`: the stack of the job whose output the env var X carries. X is
+    the `--registry` argument's variable; the job is a job of this workflow, or a call of a reusable one
+    (`needs.<call>.outputs`: the stacks of the call's jobs, `<call>.<job>` in the expanded workflow)."""
+    registry = re.search(r"--registry[\s=\"']+\$\{?([A-Z_]+)\}?", line)
+    for name in [registry.group(1)] if registry else re.findall(r"\$\{?([A-Z_]+)\}?", line):
         value = str(job.env.get(name, ""))
         found = re.search(r"needs\.([\w-]+)\.outputs", value)
-        if found and runs.get(found.group(1)):
-            return runs[found.group(1)][0]
+        if not found:
+            continue
+        source = found.group(1)
+        stacks = runs.get(source) or tuple(
+            sorted({s for job_id, ran in runs.items() if job_id.startswith(f"{source}.") for s in ran})
+        )
+        if stacks:
+            return stacks[0]
     return None
 
 
@@ -1069,6 +1158,9 @@ def assemble(workflows: tuple[Workflow, ...]) -> Model:
     operations: list[Operation] = []
     jobs: list[JobRun] = []
     for workflow in workflows:
+        if set(workflow.triggers) == {"workflow_call"}:
+            # Only ever run as a caller's jobs: load_all expands it into each call, with its inputs.
+            continue
         upstream: dict[str, tuple[str, ...]] = {}
         for job in workflow.jobs.values():
             for matrix in _matrix_combinations(job):

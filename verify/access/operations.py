@@ -10,7 +10,7 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from muse.resource_types import GENERIC_RESOURCE, TYPED_CLUSTER
@@ -208,6 +208,21 @@ def kubernetes_need(
     return Need(
         f"{CLUSTER}/customresources/{verb}", True, facts.cluster_id, why, K8S_AZURE_RBAC, attributes, optional
     )
+
+
+def per_group_need(need: Need) -> Need:
+    """A custom resource need as AKS checks it when it does not take the `customresources` path: the group's
+    own data action, `managedClusters/<group>/<plural>/<verb>`, without the customResources attributes. Guard
+    takes the customresources path only when its custom resource check is on and the group is absent from
+    AKS's operations map (kubeguard/guard authz/providers/azure/rbac/checkaccessreqhelper.go getDataActions,
+    commit ccdd833f833b03a0c90f0cb7fc7095f93b0a9b53). Any other need is returned as it is."""
+    if not need.action.startswith(f"{CLUSTER}/customresources/"):
+        return need
+    attributes = dict(need.attributes)
+    group = attributes[f"@Request[{CLUSTER}/customResources:group]"]
+    plural = attributes[f"@Request[{CLUSTER}/customResources:kind]"]
+    verb = need.action.rsplit("/", 1)[1]
+    return replace(need, action=f"{CLUSTER}/{group}/{plural}/{verb}", attributes=())
 
 
 # The kinds each pulumi-kubernetes await watches while it waits for an object (provider/pkg/await).

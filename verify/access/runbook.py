@@ -255,6 +255,10 @@ def requests_of(words: list[str], overlay: Path) -> tuple[Request, ...]:
             found = [Request(g, p, verb) for g, p in kinds for verb in ("read", "write")]
         elif flags.get("-f") or flags.get("--filename"):
             raise ValueError("kubectl apply -f is not modelled: name the objects in verify/access/runbook.py")
+    elif command == "auth" and rest[:1] == ["can-i"]:
+        # A SelfSubjectAccessReview: Kubernetes RBAC's system:basic-user lets every authenticated user ask
+        # (kubernetes.io/docs/reference/access-authn-authz/rbac, "Default roles and role bindings").
+        found = []
     elif command in ("kustomize", "version", "config", "api-resources", "explain", "scale"):
         if command == "scale" and rest:
             raise ValueError("kubectl scale is not modelled in verify/access/runbook.py")
@@ -292,6 +296,13 @@ def _invocations(code: str) -> Iterator[list[str]]:
             segment.append(word)
 
 
+def for_stack(command: str, stack: str) -> str:
+    """A command as written (in prod's names, the runbook's convention: "for dev replace `prod` with `dev`")
+    as it is run against `stack`."""
+    command = re.sub(r"\bmuse-prod\b", f"muse-{stack}", command)
+    return re.sub(r"\bscripts/stack prod\b", f"scripts/stack {stack}", command)
+
+
 def _line_of(text: str, offset: int) -> int:
     return text.count("\n", 0, offset) + 1
 
@@ -316,10 +327,203 @@ def commands(stack: str, markdown: str | None = None) -> list[KubectlCommand]:
             pieces.append((_line_of(prose, span.start()), code))
     for line, code in sorted(pieces):
         for words in _invocations(code):
-            shown = "kubectl " + " ".join(words)
+            shown = for_stack("kubectl " + " ".join(words), stack)
             try:
                 requests = requests_of(words, overlay)
             except ValueError as error:
                 raise ValueError(f"docs/runbook.md:{line}: {shown}: {error}") from None
             found.append(KubectlCommand(shown, line, requests))
     return found
+
+
+# --- the operator's path: whose grants exist when a member runs a step ------------------------------------
+
+PATH_SECTION = "## The operator's path\n"
+PATH_STEP = re.compile(r"^(\d+)\. \*\*(.+?)\*\*", re.M)
+# A step a member of a stack's operators' group runs: its commands address the stack through the wrapper
+# (`scripts/stack <env> stack output`), its namespace (`kubectl -n muse-<env>`) or its cluster.
+MEMBER_STACK = re.compile(r"scripts/stack (\w+) stack output|kubectl -n muse-(\w+)\b")
+# Where a step writes a stack's operators' group into its stack file (a yaml block that names the file).
+SETS_GROUP = re.compile(
+    r"^[ \t]*```yaml\n[ \t]*#\s*Pulumi\.(\w+)\.yaml\b[^\n]*\n"
+    r"(?:(?![ \t]*```)[^\n]*\n)*?[ \t]*muse:operatorsGroupObjectId:[ \t]*\S",
+    re.M,
+)
+
+
+@dataclass(frozen=True)
+class PathStep:
+    number: int
+    title: str
+    text: str
+
+    def member_stacks(self) -> set[str]:
+        """The stacks whose operators' grants the step's member commands need."""
+        if "kubectl" not in self.text and "get-credentials" not in self.text:
+            return set()
+        return {a or b for a, b in MEMBER_STACK.findall(self.text)}
+
+    def sets_group_of(self) -> set[str]:
+        return set(SETS_GROUP.findall(self.text))
+
+
+def path_steps(markdown: str | None = None) -> list[PathStep]:
+    """The numbered steps of the runbook's "The operator's path", each with its text up to the next step."""
+    text = RUNBOOK.read_text(encoding="utf-8") if markdown is None else markdown
+    section = text.split(PATH_SECTION, 1)[1].split("\n## ", 1)[0]
+    starts = list(PATH_STEP.finditer(section))
+    return [
+        PathStep(int(m.group(1)), m.group(2), section[m.start() : ends.start() if ends else len(section)])
+        for m, ends in zip(starts, [*starts[1:], None], strict=True)
+    ]
+
+
+def steps_without_grants(set_in_files: set[str], markdown: str | None = None) -> list[str]:
+    """The path's member steps that use a stack whose operators' group neither its stack file names
+    (`set_in_files`: stacks whose file sets a real group) nor an earlier step of the path sets: the bootstrap
+    grants such a group nothing, so the member's commands are refused."""
+    found, set_by_path = [], set(set_in_files)
+    for step in path_steps(markdown):
+        for stack in sorted(step.member_stacks() - set_by_path):
+            found.append(f"step {step.number} ({step.title}): a member uses {stack}, whose group nobody set")
+        set_by_path |= step.sets_group_of()
+    return found
+
+
+# --- triage: the portal steps and `az` commands of "When an alert fires" ---------------------------------
+
+TRIAGE_SECTION = "## When an alert fires\n"
+WORKSPACES = "Microsoft.OperationalInsights/workspaces"
+ALERTS = "Microsoft.AlertsManagement/alerts"
+
+
+@dataclass(frozen=True)
+class AzureRequest:
+    """One Azure (control-plane) action a triage step needs, on one of the stack's resources: `target` is
+    "group", "workspace", "workbook", "cluster" or "alert" (an alert on the stack's resources)."""
+
+    action: str
+    target: str
+
+
+def _queries(tables: tuple[str, ...]) -> tuple[AzureRequest, ...]:
+    # A Log Analytics query is authorized per table: workspaces/query/<table>/read
+    # (learn.microsoft.com/azure/azure-monitor/logs/manage-access, "Set table-level read access").
+    return tuple(AzureRequest(f"{WORKSPACES}/query/{table}/read", "workspace") for table in tables)
+
+
+# What Container Insights' views read (learn.microsoft.com/azure/azure-monitor/containers/container-insights-
+# log-query, "Container tables"): inventories, metrics and the container logs, and the cluster resource.
+CONTAINER_INSIGHTS_TABLES = (
+    "ContainerLogV2",
+    "InsightsMetrics",
+    "KubeEvents",
+    "KubeNodeInventory",
+    "KubePodInventory",
+)
+
+
+def kusto_tables(markdown: str | None = None) -> tuple[str, ...]:
+    """The tables the KQL blocks of the triage section read: each statement's first word (`Perf`), or what
+    a `let` binds (`let musePods = KubePodInventory`). Tables are capitalized, KQL's keywords are not."""
+    found = set()
+    for block in re.finditer(r"^```kusto\n(.*?)^```", _triage(markdown), re.M | re.S):
+        for line in block.group(1).splitlines():
+            if match := re.match(r"(?:let\s+\w+\s*=\s*)?([A-Z]\w*)\b", line):
+                found.add(match.group(1))
+    return tuple(sorted(found))
+
+
+# The triage section's steps done in the portal, each keyed by its text in docs/runbook.md (a key the runbook
+# no longer contains is an error: a reworded step must be re-declared). Actions: learn.microsoft.com/azure/
+# role-based-access-control/resource-provider-operations (Microsoft.AlertsManagement, Microsoft.Insights,
+# Microsoft.OperationalInsights); an alert's state is changed with POST .../alerts/{id}/changestate
+# (learn.microsoft.com/rest/api/monitor/alertsmanagement/alerts/change-state), `changestate/action`.
+def portal_steps(tables: tuple[str, ...]) -> dict[str, tuple[AzureRequest, ...]]:
+    return {
+        "Open the alert in the portal and set it to *Acknowledged*": (
+            AzureRequest(f"{ALERTS}/read", "alert"),
+            AzureRequest(f"{ALERTS}/changestate/action", "alert"),
+        ),
+        "**Azure portal → Monitor → Alerts**, filtered on resource group": (
+            AzureRequest("Microsoft.Resources/subscriptions/resourceGroups/read", "group"),
+            AzureRequest(f"{ALERTS}/read", "alert"),
+        ),
+        "*View query results*": _queries(tables),
+        "**Workbook `Muse (": (
+            AzureRequest(f"{WORKSPACES}/read", "workspace"),
+            AzureRequest("Microsoft.Insights/workbooks/read", "workbook"),
+            *_queries(tables),
+        ),
+        "**Container Insights**": (
+            AzureRequest("Microsoft.ContainerService/managedClusters/read", "cluster"),
+            *_queries(CONTAINER_INSIGHTS_TABLES),
+        ),
+        "**Logs**: workspace → Logs, paste the KQL below": (
+            AzureRequest(f"{WORKSPACES}/read", "workspace"),
+            *_queries(tables),
+        ),
+    }
+
+
+# The `az` commands the triage section may use, each as the requests it makes (Azure/azure-cli: `workspace
+# show` GETs the workspace; `log-analytics query` POSTs the query to the workspace's query API, authorized per
+# table; `aks get-credentials` POSTs listClusterUserCredential). Another `az` command there is an error.
+def az_commands(tables: tuple[str, ...]) -> dict[tuple[str, ...], tuple[AzureRequest, ...]]:
+    return {
+        ("monitor", "log-analytics", "workspace", "show"): (AzureRequest(f"{WORKSPACES}/read", "workspace"),),
+        ("monitor", "log-analytics", "query"): _queries(tables),
+        ("aks", "get-credentials"): (
+            AzureRequest(
+                "Microsoft.ContainerService/managedClusters/listClusterUserCredential/action", "cluster"
+            ),
+        ),
+    }
+
+
+@dataclass(frozen=True)
+class TriageStep:
+    text: str  # the portal step's key, or the az command as written
+    line: int
+    requests: tuple[AzureRequest, ...]
+
+
+def _triage(markdown: str | None) -> str:
+    text = RUNBOOK.read_text(encoding="utf-8") if markdown is None else markdown
+    if TRIAGE_SECTION not in text:
+        raise ValueError(f"docs/runbook.md has no section {TRIAGE_SECTION.strip()!r}")
+    return text.split(TRIAGE_SECTION, 1)[1].split("\n## ", 1)[0]
+
+
+def triage_steps(markdown: str | None = None) -> list[TriageStep]:
+    """The portal steps and `az` commands of the runbook's triage section, as the Azure requests of each."""
+    text = RUNBOOK.read_text(encoding="utf-8") if markdown is None else markdown
+    section = _triage(text)
+    offset = text.index(TRIAGE_SECTION) + len(TRIAGE_SECTION)
+    tables = kusto_tables(text)
+    found = []
+    flat = " ".join(section.split())
+    for key, requests in portal_steps(tables).items():
+        if " ".join(key.split()) not in flat:
+            raise ValueError(f"docs/runbook.md no longer has the triage step {key!r}: update runbook.py")
+        found.append(TriageStep(key, _line_of(text, offset + section.find(key.split()[0])), requests))
+    known = az_commands(tables)
+    prose = ANY_FENCE.sub(lambda m: "\n" * m.group(0).count("\n"), section)
+    codes = [(m.start(), " ".join(m.group(1).split())) for m in INLINE_CODE.finditer(prose)]
+    codes += [(b.start("body"), b.group("body")) for b in SHELL_BLOCK.finditer(section)]
+    for start, code in codes:
+        for words in _az_invocations(code):
+            command = next((k for k in known if tuple(words[: len(k)]) == k), None)
+            if command is None:
+                raise ValueError(f"docs/runbook.md: az {' '.join(words[:4])} is not modelled in runbook.py")
+            found.append(
+                TriageStep("az " + " ".join(command), _line_of(text, offset + start), known[command])
+            )
+    return found
+
+
+def _az_invocations(code: str) -> Iterator[list[str]]:
+    for segment in re.split(r"\$\(|\)|\||;|&&", code):
+        words = segment.replace('"', " ").split()
+        if "az" in words:
+            yield words[words.index("az") + 1 :]
