@@ -1,18 +1,12 @@
 """ABAC role assignment conditions (version 2.0) as a small typed structure, rendered to Azure's condition
-language. rbac/roles.py builds its conditions from these; verify/access/conditions.py parses strings that come
-back from plans into the same structure and evaluates them.
+language. rbac/roles.py builds its conditions from these; verify/access/conditions.py parses plan strings
+into the same structure and evaluates them.
 
-Grammar: https://learn.microsoft.com/azure/role-based-access-control/conditions-format
-(MicrosoftDocs/azure-docs articles/role-based-access-control/conditions-format.md): expressions joined by
-`AND` / `OR`, AND binding tighter, `!` negating, parentheses grouping; an expression is
-`ActionMatches{'<action>'}` or `<attribute> <operator> <value>`. `ForAnyOfAnyValues:` operators compare with a
-set `{...}` ("Cross product comparison"), the plain ones with one value; GUIDs are written bare, strings in
-single quotes (the doc's examples, e.g. `... ForAnyOfAnyValues:GuidEquals {ba92f5b4-...}` and `...
-StringEqualsIgnoreCase 'foo'`).
-
-Parentheses, so that the text means the tree whatever the precedence: `!` always wraps its operand as
-`(!(x))`; an `OR` is always wrapped as a whole and wraps each operand that is not already wrapped; an `AND`
-writes its operands bare unless an operand is an `AND` itself (a `Not` and an `Or` come wrapped).
+Grammar: https://learn.microsoft.com/azure/role-based-access-control/conditions-format: `AND` binds tighter
+than `OR`, `!` negates, parentheses group; `ForAnyOfAnyValues:` operators compare with a set `{...}`, plain
+ones with one value; GUIDs are written bare, strings in single quotes. Parentheses make the text mean the tree
+whatever the precedence: `!` wraps as `(!(x))`, an `OR` is wrapped whole and wraps each operand not already
+wrapped, an `AND` writes its operands bare (an `AND` inside one is wrapped).
 """
 
 from __future__ import annotations
