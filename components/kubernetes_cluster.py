@@ -22,6 +22,7 @@ import pulumi_kubernetes as k8s
 import yaml
 from pulumi_azure_native import containerservice, managedidentity, resources
 
+from muse import resource_types
 from rbac.roles import PrincipalType, Role, assign_role
 
 # The Entra ID application that represents every AKS API server (the same in every tenant).
@@ -86,8 +87,9 @@ CLUSTER_API_VERSION = "2026-05-01"
 # (provider.go Diff: `deleteBeforeReplace := len(replaces) > 0`), so it would delete the live cluster. Without
 # the alias an un-migrated stack plans a create, which azure-native refuses for an existing resource
 # (CanCreate), and stops before any delete; stack/migrations.py moves its state (docs/architecture/azure.md,
-# "The cluster's API version").
-TYPED_CLUSTER = "azure-native:containerservice:ManagedCluster"
+# "The cluster's API version"). Both tokens live in the service's leaf module, which its rules also read.
+TYPED_CLUSTER = resource_types.TYPED_CLUSTER
+GENERIC_RESOURCE = resource_types.GENERIC_RESOURCE
 
 # The application routing add-on's Gateway API implementation (an Istio control plane without sidecars that
 # serves GatewayClass `approuting-istio`) on AKS's managed Gateway API CRDs (standard channel), and the

@@ -11,6 +11,8 @@ import inspect
 import re
 from functools import cache
 
+from muse.resource_types import GENERIC_RESOURCE
+
 _VERSION = re.compile(r"Uses Azure REST API version (\d{4}-\d{2}-\d{2}(?:-preview)?)\.")
 
 
@@ -25,9 +27,6 @@ def api_version(type_token: str) -> str:
     if match is None:
         raise LookupError(f"the SDK does not state the REST API version of {type_token}")
     return match.group(1)
-
-
-GENERIC_RESOURCE = "azure-native:resources:Resource"
 
 
 def resource_api_version(type_token: str, properties: dict[str, object]) -> str:

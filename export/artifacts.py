@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from components.muse_workload.manifests import SECRETS
-from export import deploy_manifests
+from export import alerts_doc, deploy_manifests
 from export.bicep import build_template, render_template
 from export.governance.sources import inventory_json, render_stack_doc, stack_inventory
 from export.parameters import render_parameters
@@ -105,10 +105,20 @@ ARTIFACTS["docs/access-matrix.md"] = lambda: render_access_matrix(
 )
 
 
-def section(path: str, name: str, render_block: Callable[[], str]) -> Callable[[], str]:
+# The person's documents with a generated block: path -> the block's name (filled by `section`).
+SECTIONS: dict[str, str] = {}
+
+
+def section(
+    path: str,
+    name: str,
+    render_block: Callable[[], str],
+    source: str = "the bootstrap plan and .github/workflows/",
+) -> Callable[[], str]:
     """A hand-written document whose block between `<!-- BEGIN GENERATED {name} ... -->` and `<!-- END
-    GENERATED {name} -->` is rendered: the rest of the file stays the person's."""
-    begin = f"<!-- BEGIN GENERATED {name}: {notice('the bootstrap plan and .github/workflows/')} -->"
+    GENERATED {name} -->` is rendered from `source`: the rest of the file stays the person's."""
+    SECTIONS[path] = name
+    begin = f"<!-- BEGIN GENERATED {name}: {notice(source)} -->"
     end = f"<!-- END GENERATED {name} -->"
 
     def render() -> str:
@@ -129,9 +139,16 @@ def _subjects() -> str:
 
 # The OIDC subject table in the two documents that explain it (verify/access/subjects.py). These files are a
 # person's; only the block is generated, and the block's first line says so.
-SECTIONS = dict.fromkeys(("docs/architecture/ci-cd.md", "docs/github-setup.md"), SUBJECTS_SECTION)
-for _doc, _name in SECTIONS.items():
-    ARTIFACTS[_doc] = section(_doc, _name, _subjects)
+for _doc in ("docs/architecture/ci-cd.md", "docs/github-setup.md"):
+    ARTIFACTS[_doc] = section(_doc, SUBJECTS_SECTION, _subjects)
+
+# The alert table in the observability document: one row per alert of components/observability/alerts.py.
+ARTIFACTS[alerts_doc.PATH] = section(
+    alerts_doc.PATH,
+    alerts_doc.SECTION,
+    alerts_doc.render,
+    "components/observability/alerts.py and the severities of stack/args.py",
+)
 
 # Directories the registry owns completely: a file in them that no renderer writes is reported as extra.
 # (deploy/overlays/<stack> also holds the person's uncommitted params.env, so only deploy/base is owned.)

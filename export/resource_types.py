@@ -12,14 +12,16 @@ from typing import Any
 
 from components.kubernetes_cluster import AUTO_UPGRADE_SCHEDULE, NODE_OS_UPGRADE_SCHEDULE
 from components.muse_workload.manifests import GATEWAY_NAMESPACE_SUFFIX, READINESS_PATH
+from components.observability.alerts import ALERT_KINDS, AlertKind, alert_kind, prometheus_alert_kinds
 from components.observability.availability import FAILED_LOCATIONS, FREQUENCY_SECONDS
 from export.bicep_syntax import Cond, Expr, For, camel
 from export.mapping import Param, TypeMapping
 from offline.engine import PlannedResource
 from stack.args import DEVELOPMENT_SEVERITIES, PRODUCTION_SEVERITIES
 from stack.config import PRODUCTION
+from stack.naming import APP
 
-SERVICE_ACCOUNT = "muse"  # ResourceNames.service_account: the same in every stack
+SERVICE_ACCOUNT = APP  # ResourceNames.service_account: the same in every stack
 LOCATION_AND_TAGS: Mapping[str, Any] = {"location": Expr("location"), "tags": Expr("tags")}
 ZONES_OR_NULL = Cond("empty(availabilityZones)", None, Expr("availabilityZones"))
 
@@ -282,20 +284,22 @@ def _is_prometheus(logical_name: str) -> bool:
 
 
 def _rule_group_bindings(resource: PlannedResource) -> Mapping[str, Any]:
-    """Severities of a Prometheus rule group's alerts per environment: a page is a failure, the rest (ticket,
-    the community alerts) capacity-like (components/observability/__init__.py `urgency`)."""
+    """Severities of a Prometheus rule group's alerts per environment, by each rule's kind (its urgency in
+    components/observability/alerts.py `prometheus_alert_kinds`)."""
     bindings: dict[str, Any] = dict(LOCATION_AND_TAGS)
+    kinds = prometheus_alert_kinds()
     for i, rule in enumerate(resource.properties.get("rules") or []):
         if "alert" in rule:
-            page = str(rule["alert"]).endswith("Page")
-            bindings[f"properties.rules.{i}.severity"] = FAILURE_SEVERITY if page else CAPACITY_SEVERITY
+            bindings[f"properties.rules.{i}.severity"] = SEVERITY[kinds[str(rule["alert"])]]
     return bindings
 
 
-# Azure Monitor severities per tier: the program's table (stack/args.py), as a condition on `tier`.
+# Azure Monitor severities per tier: the program's table (stack/args.py), as a condition on `tier`, per kind.
 PRODUCTION_TIER = f"tier == '{PRODUCTION}'"
-FAILURE_SEVERITY = Cond(PRODUCTION_TIER, PRODUCTION_SEVERITIES.failure, DEVELOPMENT_SEVERITIES.failure)
-CAPACITY_SEVERITY = Cond(PRODUCTION_TIER, PRODUCTION_SEVERITIES.capacity, DEVELOPMENT_SEVERITIES.capacity)
+SEVERITY: Mapping[AlertKind, Cond] = {
+    kind: Cond(PRODUCTION_TIER, PRODUCTION_SEVERITIES.of(kind), DEVELOPMENT_SEVERITIES.of(kind))
+    for kind in ALERT_KINDS
+}
 MONITOR_TOP_LEVEL = ("location", "tags", "kind")
 
 MAPPINGS.update(
@@ -380,19 +384,19 @@ MAPPINGS.update(
             arm_type="Microsoft.Insights/scheduledQueryRules",
             name_input="ruleName",
             top_level=MONITOR_TOP_LEVEL,
-            bindings={**LOCATION_AND_TAGS, "properties.severity": FAILURE_SEVERITY},
+            bindings=lambda resource: {
+                **LOCATION_AND_TAGS,
+                "properties.severity": SEVERITY[alert_kind(resource.name)],
+            },
             symbol=lambda name: camel(name.removeprefix("observability-")) + "Alert",
         ),
         "azure-native:monitor:MetricAlert": TypeMapping(
             arm_type="Microsoft.Insights/metricAlerts",
             name_input="ruleName",
             top_level=("location", "tags"),
-            # The availability alert is a failure (the public URL is down), node pressure a capacity alert.
             bindings=lambda resource: {
                 "tags": Expr("tags"),
-                "properties.severity": (
-                    FAILURE_SEVERITY if resource.name.endswith("-availability") else CAPACITY_SEVERITY
-                ),
+                "properties.severity": SEVERITY[alert_kind(resource.name)],
             },
             symbol=lambda name: camel(name.removeprefix("observability-")) + "Alert",
         ),

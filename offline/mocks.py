@@ -16,6 +16,7 @@ from typing import Any
 import pulumi
 import yaml
 
+from muse.resource_types import GENERIC_RESOURCE
 from stack.deployed import READ_STACK_OUTPUTS
 
 # Obviously-fake, fixed identities of the offline "subscription".
@@ -63,8 +64,6 @@ ARM_TYPES: dict[str, tuple[str, str]] = {
 }
 
 
-# A generic `azure-native:resources:Resource`: its ARM type comes from its inputs, not from the type token.
-GENERIC_RESOURCE = "azure-native:resources:Resource"
 # Read-only properties AKS answers for a managed cluster (Microsoft.ContainerService/managedClusters,
 # REST API 2026-05-01: the `flags: 2` (ReadOnly) properties of ManagedClusterProperties in the Bicep type
 # data, verify/arm_types/), with values of the shape AKS returns.

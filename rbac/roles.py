@@ -15,6 +15,8 @@ from enum import Enum, StrEnum
 import pulumi
 from pulumi_azure_native import authorization
 
+from rbac.abac import And, Compare, Condition, Not, Or, only_when
+
 
 @dataclass(frozen=True)
 class BuiltInRole:
@@ -234,6 +236,17 @@ def only_assigning(
     only_role_to: Mapping[str, Role] | None = None,
     only_to: Mapping[Role, Sequence[str]] | None = None,
 ) -> str:
+    """`assigning_condition(...)` in Azure's condition language, for a role assignment's `condition`."""
+    return assigning_condition(roles, principal_type, never_to, only_role_to, only_to).render()
+
+
+def assigning_condition(
+    roles: list[Role],
+    principal_type: PrincipalType,
+    never_to: Sequence[str] = (),
+    only_role_to: Mapping[str, Role] | None = None,
+    only_to: Mapping[Role, Sequence[str]] | None = None,
+) -> Condition:
     """An ABAC condition (version 2.0) for a Role Based Access Control Administrator assignment: the holder
     may create and delete assignments of exactly `roles`, of principals of `principal_type` only (a delete
     is checked on the existing assignment's role, principal type and principal, a create on the request's).
@@ -257,48 +270,55 @@ def only_assigning(
     exclusive = {role: sorted(set(principals)) for role, principals in (only_to or {}).items() if principals}
     if overlap := {role.value.name for role in exclusive} & {role.value.name for role in roles}:
         raise ValueError(f"{sorted(overlap)} are delegable to anyone: they cannot also be only_to some")
-    assignable = _guid_set(role.definition_id for role in (*roles, *exclusive))
-    write = "Microsoft.Authorization/roleAssignments/write"
-    delete = "Microsoft.Authorization/roleAssignments/delete"
-    request_role = "@Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId]"
-    request_type = "@Request[Microsoft.Authorization/roleAssignments:PrincipalType]"
-    request_principal = "@Request[Microsoft.Authorization/roleAssignments:PrincipalId]"
-    existing_role = "@Resource[Microsoft.Authorization/roleAssignments:RoleDefinitionId]"
-    existing_type = "@Resource[Microsoft.Authorization/roleAssignments:PrincipalType]"
-    existing_principal = "@Resource[Microsoft.Authorization/roleAssignments:PrincipalId]"
+    assignable = [role.definition_id for role in (*roles, *exclusive)]
 
-    def limits(role: str, kind: str, principal: str) -> list[str]:
-        found = [
-            f"{role} ForAnyOfAnyValues:GuidEquals {assignable}",
-            f"{kind} ForAnyOfAnyValues:StringEqualsIgnoreCase {{'{principal_type.value}'}}",
+    def limits(side: str) -> And:
+        # `side` is "Request" (the assignment being written) or "Resource" (the one being deleted).
+        def attribute(name: str) -> str:
+            return f"@{side}[Microsoft.Authorization/roleAssignments:{name}]"
+
+        def guid_in(name: str, values: Iterable[str]) -> Compare:
+            return Compare(attribute(name), "ForAnyOfAnyValues:GuidEquals", tuple(sorted(set(values))))
+
+        found: list[Condition] = [
+            guid_in("RoleDefinitionId", assignable),
+            Compare(
+                attribute("PrincipalType"),
+                "ForAnyOfAnyValues:StringEqualsIgnoreCase",
+                (principal_type.value,),
+            ),
         ]
         if never_to:
-            found.append(f"(!({principal} ForAnyOfAnyValues:GuidEquals {_guid_set(never_to)}))")
+            found.append(Not(guid_in("PrincipalId", never_to)))
         for grantee, only in sorted((only_role_to or {}).items()):
             found.append(
-                f"((!({principal} ForAnyOfAnyValues:GuidEquals {{{grantee}}})) OR "
-                f"({role} ForAnyOfAnyValues:GuidEquals {{{only.definition_id}}}))"
+                Or(
+                    (
+                        Not(guid_in("PrincipalId", [grantee])),
+                        guid_in("RoleDefinitionId", [only.definition_id]),
+                    )
+                )
             )
         for exclusive_role, principals in sorted(exclusive.items(), key=lambda item: item[0].definition_id):
             found.append(
-                f"((!({role} ForAnyOfAnyValues:GuidEquals {{{exclusive_role.definition_id}}})) OR "
-                f"({principal} ForAnyOfAnyValues:GuidEquals {_guid_set(principals)}))"
+                Or(
+                    (
+                        Not(guid_in("RoleDefinitionId", [exclusive_role.definition_id])),
+                        guid_in("PrincipalId", principals),
+                    )
+                )
             )
-        return found
+        return And(tuple(found))
 
     # The delete branch reads the existing assignment (@Resource) with the same limits as the write branch
     # (@Request): otherwise the holder could remove these roles from anyone in scope, users and CI included
     # (delegate-role-assignments-examples.md, "Constrain roles and principal types" / "... specific groups").
-    granting = " AND ".join(limits(request_role, request_type, request_principal))
-    removing = " AND ".join(limits(existing_role, existing_type, existing_principal))
-    return (
-        f"((!(ActionMatches{{'{write}'}})) OR ({granting})) AND "
-        f"((!(ActionMatches{{'{delete}'}})) OR ({removing}))"
+    return And(
+        (
+            only_when("Microsoft.Authorization/roleAssignments/write", limits("Request")),
+            only_when("Microsoft.Authorization/roleAssignments/delete", limits("Resource")),
+        )
     )
-
-
-def _guid_set(values: Iterable[str]) -> str:
-    return "{" + ", ".join(sorted(set(values))) + "}"
 
 
 CUSTOM_RESOURCE_READ = "Microsoft.ContainerService/managedClusters/customresources/read"
@@ -314,17 +334,26 @@ def only_reading_custom_resources(kinds: list[tuple[str, str]]) -> str:
 
 
 def only_custom_resources(kinds: list[tuple[str, str]], verbs: Sequence[str]) -> str:
+    """`custom_resource_condition(...)` in Azure's condition language."""
+    return custom_resource_condition(kinds, verbs).render()
+
+
+def custom_resource_condition(kinds: list[tuple[str, str]], verbs: Sequence[str]) -> Condition:
     """The same for each of `verbs` (read, write): the action `customresources/<verb>` is allowed for these
     (API group, plural kind) pairs only; every other action passes through (the role's own list bounds it)."""
-    clauses = " OR ".join(
-        f"({_CUSTOM_RESOURCE_GROUP} StringEqualsIgnoreCase '{group}' AND "
-        f"{_CUSTOM_RESOURCE_KIND} StringEqualsIgnoreCase '{kind}')"
-        for group, kind in sorted(set(kinds))
+    clauses = Or(
+        tuple(
+            And(
+                (
+                    Compare(_CUSTOM_RESOURCE_GROUP, "StringEqualsIgnoreCase", (group,)),
+                    Compare(_CUSTOM_RESOURCE_KIND, "StringEqualsIgnoreCase", (kind,)),
+                )
+            )
+            for group, kind in sorted(set(kinds))
+        )
     )
     action = CUSTOM_RESOURCE_READ.rsplit("/", 1)[0]
-    return " AND ".join(
-        f"((!(ActionMatches{{'{action}/{verb}'}})) OR ({clauses}))" for verb in dict.fromkeys(verbs)
-    )
+    return And(tuple(only_when(f"{action}/{verb}", clauses) for verb in dict.fromkeys(verbs)))
 
 
 def assign_role(

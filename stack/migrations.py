@@ -19,8 +19,8 @@ from components.kubernetes_cluster import (
     CLUSTER_RESOURCE_TYPE,
     TYPED_CLUSTER,
 )
+from components.kubernetes_cluster import GENERIC_RESOURCE as GENERIC
 
-GENERIC = "azure-native:resources:Resource"
 # Inputs and outputs that stay beside `properties` in an ARM body (and in the generic resource).
 _TOP_LEVEL = ("location", "tags", "sku", "identity", "extendedLocation", "kind")
 # The typed resource's inputs that are parts of the ARM path, not of the body.

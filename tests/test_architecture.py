@@ -64,8 +64,16 @@ def test_a_wrong_arrow_breaks_the_contract(tmp_path: Path) -> None:
     # The verification models reaching up into the export, the offline engine reaching up into them.
     (tmp_path / "verify" / "__init__.py").write_text("import export\n")
     (tmp_path / "offline" / "__init__.py").write_text("import verify\n")
+    # The allowed edge to the shared leaf, and beside it one into the rest of the service: only the leaf's
+    # edge is excused.
+    (tmp_path / "muse" / "resource_types.py").write_text("")
+    (tmp_path / "muse" / "app.py").write_text("")
+    (tmp_path / "components" / "kubernetes_cluster.py").write_text("import muse.resource_types\n")
+    (tmp_path / "components" / "observability.py").write_text("import muse.app\n")
     result = lint_imports(tmp_path)
     assert result.returncode == 1, result.stdout + result.stderr
+    assert "components.observability -> muse.app" in result.stdout
+    assert "components.kubernetes_cluster -> muse.resource_types" not in result.stdout
     assert "verify is not allowed to import export" in result.stdout
     assert "offline is not allowed to import verify" in result.stdout
     assert "muse is not allowed to import export" in result.stdout
@@ -304,3 +312,41 @@ def test_a_library_module_with_a_main_block_is_caught(tmp_path: Path) -> None:
     (tmp_path / "export" / "__main__.py").write_text('if __name__ == "__main__":\n    pass\n')
     (tmp_path / "rbac" / "roles.py").write_text('NAME = "__main__"\nprint(__name__)\n')
     assert modules_with_main_blocks(tmp_path, LIBRARY_PACKAGES) == ["offline/plan.py", "stack/naming.py"]
+
+
+# The one exception to "the programs do not reach into the service" (pyproject.toml): the leaf module of
+# shared Pulumi type tokens. Importing it runs muse/__init__.py too, so both must import nothing.
+SHARED_LEAF = "muse.resource_types"
+
+
+def imports_of(source: str) -> set[str]:
+    """The modules a module's source imports, anywhere in it (`from __future__` aside)."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module != "__future__":
+            found.add("." * node.level + (node.module or ""))
+    return found
+
+
+def test_the_shared_leaf_imports_nothing() -> None:
+    for path in ("muse/resource_types.py", "muse/__init__.py"):
+        assert imports_of((REPO_ROOT / path).read_text()) == set(), path
+    # Negative control: one import, even inside a function, and the leaf is no leaf.
+    assert imports_of("def f():\n    from muse.governance import policies\n") == {"muse.governance"}
+
+
+def test_the_only_exception_is_an_edge_to_the_shared_leaf() -> None:
+    def exceptions(config: dict[str, object]) -> list[str]:
+        contracts = config["contracts"]
+        assert isinstance(contracts, list)
+        return [edge for contract in contracts for edge in contract.get("ignore_imports", [])]
+
+    def narrow(edges: list[str]) -> bool:
+        return all(edge.split("->")[1].strip() == SHARED_LEAF and "*" not in edge for edge in edges)
+
+    assert exceptions(CONFIG) and narrow(exceptions(CONFIG))
+    # Negative control: a wildcard edge, or one into the rest of the service, is refused.
+    assert not narrow(["components.** -> muse.resource_types"])
+    assert not narrow(["components.kubernetes_cluster -> muse.governance.policies"])

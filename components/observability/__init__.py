@@ -26,7 +26,8 @@ Alerts, all wired to the action group, all tagged:
 - Restarts / CrashLoopBackOff and pods not ready: log search alerts on `KubePodInventory`, every 5 minutes.
 - Node CPU and memory working set: metric alerts on the cluster's platform metrics, every minute over 5.
 
-The KQL lives in `components/observability/queries.py`; the workbook tiles use the same properties.
+The alerts are declared in `components/observability/alerts.py` (key, kind, query or metric), the KQL lives
+in `components/observability/queries.py`; the workbook tiles use the same properties.
 """
 
 from __future__ import annotations
@@ -43,6 +44,16 @@ from pulumi_azure_native import alertsmanagement, applicationinsights, monitor, 
 from components.deletion_protection import protection
 from components.kubernetes_cluster import KubernetesCluster
 from components.observability import slo
+from components.observability.alerts import (
+    LOG_ALERTS,
+    METRIC_ALERTS,
+    PROBE_ALERT,
+    RUNBOOK,
+    URGENCY_KIND,
+    AlertSeverities,
+    LogAlert,
+    MetricAlert,
+)
 from components.observability.availability import AvailabilityTest, Probe, probe
 from components.observability.prometheus import ManagedPrometheus, managed_prometheus
 from components.observability.queries import (
@@ -61,8 +72,6 @@ LOG_ALERT_WINDOW = f"PT{ARRIVAL_WINDOW_MINUTES}M"
 LOG_ALERT_LOOKBACK = f"PT{LOOKBACK_MINUTES}M"
 METRIC_ALERT_FREQUENCY = "PT1M"
 METRIC_ALERT_WINDOW = "PT5M"
-NODE_CPU_PERCENT = 80
-NODE_MEMORY_PERCENT = 80
 CLUSTER_METRIC_NAMESPACE = "Microsoft.ContainerService/managedClusters"
 # The association name the Container Insights agent looks for.
 CONTAINER_INSIGHTS_ASSOCIATION = "ContainerInsightsExtension"
@@ -81,20 +90,6 @@ CONTAINER_INSIGHTS_STREAMS = (
     "Microsoft-InsightsMetrics",
 )
 _WORKBOOK_NAMESPACE = uuid.UUID("0d3c4e57-9f5b-4a55-8e35-1f0f6b8e2c41")
-RUNBOOK = "docs/runbook.md#when-an-alert-fires"
-
-
-@dataclass(frozen=True)
-class AlertSeverities:
-    """
-    Azure Monitor severities (0 Critical, 1 Error, 2 Warning, 3 Informational, 4 Verbose).
-
-    failure: Muse errors, restarts / CrashLoopBackOff, pods not ready.
-    capacity: node CPU and memory.
-    """
-
-    failure: int
-    capacity: int
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -470,27 +465,25 @@ class Observability(pulumi.ComponentResource):
             opts=child,
         )
 
-        def log_alert(
-            key: str, title: str, description: str, query: str, lookback: str | None
-        ) -> monitor.ScheduledQueryRule:
+        def log_alert(alert: LogAlert) -> monitor.ScheduledQueryRule:
             return monitor.ScheduledQueryRule(
-                f"{name}-{key}",
-                rule_name=f"{args.alert_rule_prefix}-{key}",
+                f"{name}-{alert.key}",
+                rule_name=f"{args.alert_rule_prefix}-{alert.key}",
                 resource_group_name=args.resource_group_name,
                 location=args.location,
                 kind="LogAlert",
-                display_name=f"{title} ({namespace})",
-                description=description,
+                display_name=f"{alert.title} ({namespace})",
+                description=alert.description,
                 enabled=True,
-                severity=args.severities.failure,
+                severity=args.severities.of(alert.kind),
                 evaluation_frequency=LOG_ALERT_FREQUENCY,
                 window_size=LOG_ALERT_WINDOW,
-                override_query_time_range=lookback,
+                override_query_time_range=LOG_ALERT_LOOKBACK if alert.looks_back else None,
                 scopes=[self.workspace.id],
                 criteria=monitor.ScheduledQueryRuleCriteriaArgs(
                     all_of=[
                         monitor.ConditionArgs(
-                            query=query,
+                            query=alert.query(queries),
                             time_aggregation="Count",
                             operator="GreaterThan",
                             threshold=0,
@@ -504,45 +497,26 @@ class Observability(pulumi.ComponentResource):
                 auto_mitigate=True,
                 actions=monitor.ActionsArgs(
                     action_groups=[self.action_group.id],
-                    custom_properties={"runbook": f"{RUNBOOK}-{key}", "namespace": namespace},
+                    custom_properties={"runbook": f"{RUNBOOK}-{alert.key}", "namespace": namespace},
                 ),
                 tags=tags,
                 opts=child,
             )
 
-        log_alerts = {
-            "muse-errors": log_alert(
-                "muse-errors",
-                "Muse ERROR log lines",
-                "Muse logged ERROR/CRITICAL lines (e.g. an unhandled exception) in the last 5 minutes.",
-                queries.error_lines_alert,
-                LOG_ALERT_LOOKBACK,
-            ),
-            "muse-restarts": log_alert(
-                "muse-restarts",
-                "Muse container restarts / CrashLoopBackOff",
-                "A Muse container restarted or is in CrashLoopBackOff.",
-                queries.restarts,
-                LOG_ALERT_LOOKBACK,
-            ),
-            "muse-pods-not-ready": log_alert(
-                "muse-pods-not-ready",
-                "Muse pods not ready",
-                "A Muse pod has not been Running (container running) for most of the last 5 minutes.",
-                queries.pods_not_ready,
-                None,
-            ),
-        }
+        log_alerts = {alert.key: log_alert(alert) for alert in LOG_ALERTS}
 
-        def metric_alert(key: str, title: str, metric: str, threshold: int) -> monitor.MetricAlert:
+        def metric_alert(alert: MetricAlert) -> monitor.MetricAlert:
             return monitor.MetricAlert(
-                f"{name}-{key}",
-                rule_name=f"{args.alert_rule_prefix}-{key}",
+                f"{name}-{alert.key}",
+                rule_name=f"{args.alert_rule_prefix}-{alert.key}",
                 resource_group_name=args.resource_group_name,
                 location="global",
-                description=f"{title} above {threshold}% (5-minute average) on a node of the Muse cluster.",
+                description=(
+                    f"{alert.title} above {alert.threshold}% (5-minute average) on a node of the Muse "
+                    "cluster."
+                ),
                 enabled=True,
-                severity=args.severities.capacity,
+                severity=args.severities.of(alert.kind),
                 evaluation_frequency=METRIC_ALERT_FREQUENCY,
                 window_size=METRIC_ALERT_WINDOW,
                 scopes=[cluster.id],
@@ -552,11 +526,11 @@ class Observability(pulumi.ComponentResource):
                     all_of=[
                         monitor.MetricCriteriaArgs(
                             criterion_type="StaticThresholdCriterion",
-                            name=key,
-                            metric_name=metric,
+                            name=alert.key,
+                            metric_name=alert.metric,
                             metric_namespace=CLUSTER_METRIC_NAMESPACE,
                             operator="GreaterThan",
-                            threshold=threshold,
+                            threshold=alert.threshold,
                             time_aggregation="Average",
                             # One time series per node, so the alert names the hot node.
                             dimensions=[
@@ -569,26 +543,18 @@ class Observability(pulumi.ComponentResource):
                 actions=[
                     monitor.MetricAlertActionArgs(
                         action_group_id=self.action_group.id,
-                        web_hook_properties={"runbook": f"{RUNBOOK}-{key}"},
+                        web_hook_properties={"runbook": f"{RUNBOOK}-{alert.key}"},
                     )
                 ],
                 tags=tags,
                 opts=child,
             )
 
-        metric_alerts = {
-            "node-cpu": metric_alert("node-cpu", "Node CPU", "node_cpu_usage_percentage", NODE_CPU_PERCENT),
-            "node-memory": metric_alert(
-                "node-memory",
-                "Node memory working set",
-                "node_memory_working_set_percentage",
-                NODE_MEMORY_PERCENT,
-            ),
-        }
+        metric_alerts = {alert.key: metric_alert(alert) for alert in METRIC_ALERTS}
 
         prometheus = None
         if args.monitor_workspace_name:
-            urgency = {"page": args.severities.failure, "ticket": args.severities.capacity}
+            urgency = {urgency: args.severities.of(kind) for urgency, kind in URGENCY_KIND.items()}
             prometheus = managed_prometheus(
                 name,
                 resource_group_name=args.resource_group_name,
@@ -617,7 +583,7 @@ class Observability(pulumi.ComponentResource):
                 workspace_id=self.workspace.id,
                 alert_rule_prefix=args.alert_rule_prefix,
                 action_group_id=self.action_group.id,
-                severity=args.severities.failure,
+                severity=args.severities.of(PROBE_ALERT.kind),
                 runbook=RUNBOOK,
                 tags=tags,
                 opts=child,

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_azure_native import applicationinsights, monitor
 
+from components.observability.alerts import PROBE_ALERT
+
 FREQUENCY_SECONDS = 300
 TIMEOUT_SECONDS = 30
 # Days of certificate lifetime under which the test fails, so the alert fires this long before expiry.
@@ -98,8 +100,8 @@ def probe(
         opts=opts,
     )
     alert = monitor.MetricAlert(
-        f"{name}-availability",
-        rule_name=f"{alert_rule_prefix}-availability",
+        f"{name}-{PROBE_ALERT.key}",
+        rule_name=f"{alert_rule_prefix}-{PROBE_ALERT.key}",
         resource_group_name=resource_group_name,
         location="global",
         description=(
@@ -120,7 +122,8 @@ def probe(
         auto_mitigate=True,
         actions=[
             monitor.MetricAlertActionArgs(
-                action_group_id=action_group_id, web_hook_properties={"runbook": f"{runbook}-availability"}
+                action_group_id=action_group_id,
+                web_hook_properties={"runbook": f"{runbook}-{PROBE_ALERT.key}"},
             )
         ],
         tags=dict(tags),

@@ -24,6 +24,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from muse.governance.inventory import Inventory, Resource
+from muse.resource_types import GENERIC_RESOURCE, TYPED_CLUSTER
 
 logger = logging.getLogger(__name__)
 
@@ -269,8 +270,6 @@ def _check_kv_purge_protection(resource: Resource, inventory: Inventory) -> list
 
 _MANAGED_IDENTITY_TYPES = {"SystemAssigned", "UserAssigned"}
 _NETWORK_POLICIES = {"azure", "calico", "cilium"}
-TYPED_CLUSTER = "azure-native:containerservice:ManagedCluster"
-GENERIC_RESOURCE = "azure-native:resources:Resource"
 AKS_TYPES = (TYPED_CLUSTER, GENERIC_RESOURCE)
 # The application routing add-on's NGINX: its ingress class; Microsoft supports it until November 2026
 # (MicrosoftDocs/azure-aks-docs articles/aks/includes/ingress-nginx-retirement.md).

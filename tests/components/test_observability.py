@@ -18,6 +18,7 @@ from components.observability import (
     AlertSeverities,
     Observability,
 )
+from components.observability.alerts import LOG_ALERTS, METRIC_ALERTS, PROBE_ALERT, alert_kind
 from components.observability.queries import MuseQueries
 from offline.engine import OfflinePlan, PlannedResource, run_offline
 from offline.mocks import SUBSCRIPTION_ID
@@ -104,7 +105,15 @@ def _alerts(plan: OfflinePlan) -> list[PlannedResource]:
 
 def _node_alerts(plan: OfflinePlan) -> list[PlannedResource]:
     """The cluster's platform-metric alerts (the availability test's alert is a metric alert too)."""
-    return [a for a in plan.of_type(METRIC_ALERT) if a.name.startswith("obs-node-")]
+    keys = {f"obs-{a.key}" for a in METRIC_ALERTS}
+    return [a for a in plan.of_type(METRIC_ALERT) if a.name in keys]
+
+
+def _declared(stack: str) -> set[str]:
+    """Logical names of the alerts components/observability/alerts.py declares for this stack (the probe's
+    only where muse:availabilityTest is on)."""
+    probe = (PROBE_ALERT,) if _config(stack).availability_test else ()
+    return {f"obs-{a.key}" for a in (*LOG_ALERTS, *METRIC_ALERTS, *probe)}
 
 
 @pytest.mark.slow  # a program run per stack
@@ -162,8 +171,9 @@ def test_the_rule_streams_every_table_the_queries_read(plan: OfflinePlan) -> Non
 
 def test_every_alert_runs_at_least_every_5_minutes_over_at_most_5(plan: OfflinePlan) -> None:
     alerts = _alerts(plan)
-    # Three log alerts, two node alerts, and in prod (availabilityTest) the probe's alert.
-    assert len(alerts) == {"dev": 5, "prod": 6}[plan.stack]
+    # The declared log and node alerts, and where availabilityTest is on (prod) the probe's alert.
+    assert {a.name for a in alerts} == _declared(plan.stack)
+    assert bool(_config("prod").availability_test) and not _config("dev").availability_test
     for alert in alerts:
         assert _minutes(alert.get("evaluationFrequency")) <= 5, alert.name
         assert _minutes(alert.get("windowSize")) <= 5, alert.name
@@ -190,11 +200,8 @@ def test_log_alerts_query_the_workspace_for_this_stacks_namespace_only(stack: st
     names = _names(stack)
     other = _names("prod" if stack == "dev" else "dev").namespace
     queries = MuseQueries(names.namespace)
-    expected = {
-        "obs-muse-errors": queries.error_lines_alert,
-        "obs-muse-restarts": queries.restarts,
-        "obs-muse-pods-not-ready": queries.pods_not_ready,
-    }
+    expected = {f"obs-{a.key}": a.query(queries) for a in LOG_ALERTS}
+    assert set(expected.values()) <= set(queries.all().values()) | {queries.error_lines_alert}
     workspace_id = _arm_id(f"Microsoft.OperationalInsights/workspaces/{names.log_analytics}")
     for alert in plan.of_type(LOG_ALERT):
         query = alert.get("criteria.allOf.0.query")
@@ -220,21 +227,16 @@ def test_metric_alerts_watch_node_cpu_and_memory_on_the_cluster(stack: str, plan
         assert criterion["metricNamespace"] == "Microsoft.ContainerService/managedClusters"
         assert criterion["dimensions"] == [{"name": "node", "operator": "Include", "values": ["*"]}]
         metrics[criterion["metricName"]] = (criterion["operator"], criterion["threshold"])
-    assert metrics == {
-        "node_cpu_usage_percentage": ("GreaterThan", 80),
-        "node_memory_working_set_percentage": ("GreaterThan", 80),
-    }
+    assert metrics == {a.metric: ("GreaterThan", a.threshold) for a in METRIC_ALERTS}
 
 
 def test_severities_per_environment(stack: str, plan: OfflinePlan) -> None:
     expected = {"dev": (3, 3), "prod": (1, 2)}[stack]
-    assert {a.get("severity") for a in plan.of_type(LOG_ALERT)} == {expected[0]}
-    assert {a.get("severity") for a in _node_alerts(plan)} == {expected[1]}
-    # The public URL failing is a failure, not a capacity warning.
-    assert {a.get("severity") for a in plan.of_type(METRIC_ALERT) if a.name == "obs-availability"} <= {
-        expected[0]
-    }
-    assert alert_severities(_config(stack)) == AlertSeverities(*expected)
+    severities = AlertSeverities(*expected)
+    # Each alert as loud as its kind in alerts.py says (the public URL failing is a failure, not capacity).
+    for alert in _alerts(plan):
+        assert alert.get("severity") == severities.of(alert_kind(alert.name)), alert.name
+    assert alert_severities(_config(stack)) == severities
     dev, prod = alert_severities(_config("dev")), alert_severities(_config("prod"))
     assert prod.failure < dev.failure and prod.capacity < dev.capacity  # lower is more severe
 
@@ -365,8 +367,9 @@ def test_every_alert_links_a_runbook_section_that_exists(plan: OfflinePlan) -> N
         for rule in group.get("rules")
         if "alert" in rule and rule["annotations"]["runbook"].startswith("docs/")
     ]
-    # + the four SLO burn alerts and the container-memory alert (the other community alerts link upstream).
-    assert len(links) == {"dev": 5, "prod": 6}[plan.stack] + 5
+    # Every declared alert has its section, whichever stack creates it (the probe's only in prod).
+    assert {f"when-an-alert-fires-{a.key}" for a in (*LOG_ALERTS, *METRIC_ALERTS, PROBE_ALERT)} <= anchors
+    assert len(links) >= len(_alerts(plan))
     for link in links:
         path, anchor = link.split("#")
         assert path == "docs/runbook.md"

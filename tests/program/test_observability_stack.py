@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from components.observability.alerts import LOG_ALERTS, METRIC_ALERTS, PROBE_ALERT, alert_kind
 from offline.engine import OfflinePlan, run_stack
 from offline.mocks import SUBSCRIPTION_ID
 from offline.plan import render_text
@@ -72,8 +73,10 @@ def test_every_alert_is_fast_scoped_and_notifies_the_action_group(plan: OfflineP
     group_id = _id(names, f"Microsoft.Insights/actionGroups/{names.action_group}")
     other_namespace = _names("prod" if plan.stack == "dev" else "dev").namespace
     log_alerts, metric_alerts = plan.of_type(LOG_ALERT), plan.of_type(METRIC_ALERT)
-    # Node CPU and memory, and in prod the external probe's alert (muse:availabilityTest).
-    assert len(log_alerts) == 3 and len(metric_alerts) == {"dev": 2, "prod": 3}[plan.stack]
+    # The declared alerts, and in prod the external probe's alert (muse:availabilityTest).
+    probe = [PROBE_ALERT] if plan.stack == "prod" else []
+    assert {a.name for a in log_alerts} == {f"observability-{a.key}" for a in LOG_ALERTS}
+    assert {a.name for a in metric_alerts} == {f"observability-{a.key}" for a in (*METRIC_ALERTS, *probe)}
     for alert in log_alerts + metric_alerts:
         assert _minutes(alert.get("evaluationFrequency")) <= 5 and _minutes(alert.get("windowSize")) <= 5
     for alert in log_alerts:
@@ -85,12 +88,17 @@ def test_every_alert_is_fast_scoped_and_notifies_the_action_group(plan: OfflineP
 
 
 def test_prod_alerts_are_more_severe_than_dev(plans: dict[str, OfflinePlan]) -> None:
-    def severities(stack: str, type_token: str) -> set[int]:
-        return {a.get("severity") for a in plans[stack].of_type(type_token)}
+    def severities(stack: str) -> dict[str, int]:
+        plan = plans[stack]
+        alerts = plan.of_type(LOG_ALERT) + plan.of_type(METRIC_ALERT)
+        return {a.name: a.get("severity") for a in alerts}
 
-    assert severities("prod", LOG_ALERT) == {1} and severities("dev", LOG_ALERT) == {3}
-    # Prod: node pressure 2, the public URL down 1 (the probe).
-    assert severities("prod", METRIC_ALERT) == {1, 2} and severities("dev", METRIC_ALERT) == {3}
+    # Prod: a failure (Muse, or the public URL down: the probe) 1, node pressure 2; dev 3 for both.
+    loudness = {"prod": {"failure": 1, "capacity": 2}, "dev": {"failure": 3, "capacity": 3}}
+    for stack in ("dev", "prod"):
+        for name, severity in severities(stack).items():
+            assert severity == loudness[stack][alert_kind(name)], (stack, name)
+    assert set(severities("prod").values()) == {1, 2}
 
 
 @pytest.mark.slow  # a program run per stack

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+from rbac.abac import ActionMatches, And, Compare, Condition, Not, Or
+
 _TOKEN = re.compile(
     r"\s*(?:(?P<lparen>\()|(?P<rparen>\))|(?P<not>!)|(?P<and>AND\b)|(?P<or>OR\b)"
     r"|ActionMatches\{'(?P<action>[^']*)'\}"
@@ -99,10 +101,11 @@ def _compare(operator: str, values: Sequence[str], wanted: Sequence[str]) -> boo
 
 
 class _Parser:
-    def __init__(self, condition: str, request: Request) -> None:
+    """Recursive descent over the tokens into rbac/abac.py's structure (OR of ANDs of factors)."""
+
+    def __init__(self, condition: str) -> None:
         self.tokens = _tokens(condition)
         self.index = 0
-        self.request = request
 
     def peek(self) -> str:
         return self.tokens[self.index][0] if self.index < len(self.tokens) else ""
@@ -114,55 +117,72 @@ class _Parser:
         self.index += 1
         return value
 
-    def expression(self) -> bool:
-        value = self.term()
+    def expression(self) -> Condition:
+        operands = [self.term()]
         while self.peek() == "or":
             self.take("or")
-            right = self.term()
-            value = value or right
-        return value
+            operands.append(self.term())
+        return operands[0] if len(operands) == 1 else Or(tuple(operands))
 
-    def term(self) -> bool:
-        value = self.factor()
+    def term(self) -> Condition:
+        operands = [self.factor()]
         while self.peek() == "and":
             self.take("and")
-            right = self.factor()
-            value = value and right
-        return value
+            operands.append(self.factor())
+        return operands[0] if len(operands) == 1 else And(tuple(operands))
 
-    def factor(self) -> bool:
+    def factor(self) -> Condition:
         kind = self.peek()
         if kind == "not":
             self.take("not")
-            return not self.factor()
+            return Not(self.factor())
         if kind == "lparen":
             self.take("lparen")
             value = self.expression()
             self.take("rparen")
             return value
         if kind == "action":
-            return matches(self.take("action"), self.request.action)
+            return ActionMatches(self.take("action"))
         if kind == "attribute":
             attribute = self.take("attribute")
             operator = self.take("operator")
             wanted = _set_values(self.take("set")) if self.peek() == "set" else [self.take("string")]
-            present = self.request.attributes.get(attribute)
-            if present is None:
-                return False
-            values = [present] if isinstance(present, str) else [str(v) for v in present]
-            return _compare(operator, values, wanted)
+            return Compare(attribute, operator, tuple(wanted))
         raise ValueError(f"unexpected {kind or 'end'} at token {self.index}")
 
 
-def evaluate(condition: str, request: Request) -> bool:
-    """Does `condition` hold for `request`? Raises ValueError on syntax it does not know."""
-    parser = _Parser(condition, request)
+def parse(condition: str) -> Condition:
+    """The structure of a condition string (from a plan or Azure). Raises ValueError on syntax it does not
+    know, so a new form cannot be silently misread."""
+    parser = _Parser(condition)
     value = parser.expression()
     if parser.index != len(parser.tokens):
         raise ValueError(f"trailing tokens from {parser.index} in condition")
     return value
 
 
+def holds(condition: Condition, request: Request) -> bool:
+    """Does `condition` hold for `request`, as Azure evaluates it (module docstring)."""
+    if isinstance(condition, Not):
+        return not holds(condition.operand, request)
+    if isinstance(condition, And):
+        return all(holds(operand, request) for operand in condition.operands)
+    if isinstance(condition, Or):
+        return any(holds(operand, request) for operand in condition.operands)
+    if isinstance(condition, ActionMatches):
+        return matches(condition.pattern, request.action)
+    present = request.attributes.get(condition.attribute)
+    if present is None:
+        return False
+    values = [present] if isinstance(present, str) else [str(v) for v in present]
+    return _compare(condition.operator, values, condition.values)
+
+
+def evaluate(condition: str, request: Request) -> bool:
+    """Does the condition string hold for `request`? Raises ValueError on syntax it does not know."""
+    return holds(parse(condition), request)
+
+
 def parse_check(condition: str) -> None:
-    """Raise ValueError when `condition` is outside the grammar above (evaluated on an empty request)."""
-    evaluate(condition, Request(action=""))
+    """Raise ValueError when `condition` is outside the grammar above."""
+    parse(condition)

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from muse.resource_types import GENERIC_RESOURCE, TYPED_CLUSTER
 from offline.captured import StackPlan
 from offline.engine import PlannedResource
 from rbac.policies import FEDERATED_CREDENTIAL_TYPE, ISSUER_ALIAS
@@ -95,8 +96,6 @@ BUILTIN_GROUPS = {
     "metrics.k8s.io",
 }
 CLUSTER = "Microsoft.ContainerService/managedClusters"
-TYPED_CLUSTER = "azure-native:containerservice:ManagedCluster"
-GENERIC_RESOURCE = "azure-native:resources:Resource"
 # The application routing operator reads a Gateway listener's Key Vault certificate through a
 # SecretProviderClass with `objectType: secret`, as the listener's `tls-cert-service-account` workload
 # identity.
