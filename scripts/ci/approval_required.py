@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from stack.environments import requires_approval
+from stack.environments import ENVIRONMENTS, requires_approval
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,6 +26,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--environment", required=True)
     parser.add_argument("--approval", required=True, choices=["true", "false"], help="the call's input")
     args = parser.parse_args(argv)
+    if args.environment not in ENVIRONMENTS:
+        # Fail closed: a name main's head does not list (renamed, removed) has no tier to check against.
+        print(
+            f"::error title=Approval::{args.environment} is not in stack/environments.txt on main's head "
+            f"({', '.join(ENVIRONMENTS)}): add it there with its stack file, or call deploy.yml with a "
+            "listed one."
+        )
+        return 1
     needed = requires_approval(args.environment)
     if needed and args.approval != "true":
         print(

@@ -68,3 +68,26 @@ def test_negative_control_a_production_call_without_approval_is_stopped(tmp_path
     result = run_step(expanded_main(main=edited), environment, tmp_path)
     assert result.returncode == 1
     assert f"::error title=Approval::{environment}'s stack file declares the production tier" in result.stdout
+
+
+def test_an_environment_main_does_not_list_is_refused_not_waved_through() -> None:
+    """requires_approval says False for a name outside the list; the deploy step must not read that as
+    "no approval needed" (a re-run for an environment renamed since, a typo in a call)."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "scripts/ci/approval_required.py"),
+            "--environment",
+            "prod-old",
+            "--approval",
+            "false",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "prod-old is not in stack/environments.txt" in result.stdout
+    assert "prod-old" not in ENVIRONMENTS and requires_approval("prod-old") is False  # what it guards

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -108,3 +109,24 @@ def test_the_setup_step_writes_the_list_to_github_output(tmp_path: Path) -> None
     assert json.loads(lines["environments"]) == list(read_environments())
     assert lines == github_outputs()
     assert lines["first"] == ENVIRONMENTS[0]
+
+
+def test_the_setup_step_needs_only_the_standard_library() -> None:
+    """The setup jobs run before any venv (`python3` of the runner image, which need not ship PyYAML):
+    `-S` leaves site-packages out, so an import of anything but the standard library fails here."""
+    run = subprocess.run(
+        [sys.executable, "-S", "-m", "cli.environments", "--github-output"],
+        cwd=REPO_ROOT,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr
+    assert (
+        run.stdout.splitlines()[0] == f"environments={json.dumps(list(ENVIRONMENTS), separators=(',', ':'))}"
+    )
+
+
+def test_negative_control_without_site_packages_a_third_party_import_fails() -> None:
+    run = subprocess.run([sys.executable, "-S", "-c", "import yaml"], capture_output=True, text=True)
+    assert run.returncode != 0 and "yaml" in run.stderr
