@@ -300,8 +300,11 @@ def test_a_preview_refused_a_dry_run_is_still_allowed_to_preview(model: Model, r
 
 
 def test_pull_requests_previewing_prod_would_be_denied() -> None:
+    # The preview matrix is the list's first environment (from the setup job); a PR previewing every stack:
     workflows = _edited(
-        "pull-request.yml", "        stack: [dev]\n    env:", "        stack: [dev, prod]\n    env:"
+        "pull-request.yml",
+        '        stack: ["${{ needs.environments.outputs.first }}"]\n',
+        "        stack: ${{ fromJSON(needs.environments.outputs.environments) }}\n",
     )
     denied = evaluate(assemble(workflows)).denied
     prod = {op.need.action for op in denied if op.where.startswith("pull-request.yml preview (prod)")}
