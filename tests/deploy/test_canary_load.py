@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
-import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -30,6 +27,7 @@ from muse.app import PRECREATED_ROUTES
 from stack.args import stack_workload_spec
 from stack.config import load_stack_config
 from stack.files import REPO_ROOT, read_stack
+from tests.muse_process import free_port, muse_serving
 
 sys.path.insert(0, str(REPO_ROOT / "scripts" / "ci"))
 
@@ -225,40 +223,16 @@ def test_the_load_and_check_jobs_pass_checkov(tmp_path: Path, checkov: Callable[
 # --- the load script, run for real on loopback -----------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def real_muse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     """A real Muse process: (API base URL, metrics URL)."""
-    port, metrics_port = _free_port(), _free_port()
+    metrics_port = free_port()
     env = {
-        "PATH": os.environ["PATH"], "PORT": str(port), "MUSE_METRICS_PORT": str(metrics_port),
-        "MUSE_HOST": "127.0.0.1", "MUSE_API_TOKEN": TOKEN, "MUSE_ENV": "test", "MUSE_LOG_LEVEL": "WARNING",
-        "MUSE_VERSION": CANDIDATE_TAG,
+        "MUSE_METRICS_PORT": str(metrics_port), "MUSE_API_TOKEN": TOKEN, "MUSE_ENV": "test",
+        "MUSE_LOG_LEVEL": "WARNING", "MUSE_VERSION": CANDIDATE_TAG,
     }  # fmt: skip
-    log = tmp_path_factory.mktemp("muse") / "muse.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "muse", "serve"], cwd=REPO_ROOT, env=env, stdout=out, stderr=out
-        )
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            raise TimeoutError(log.read_text())
+    with muse_serving(tmp_path_factory.mktemp("muse"), env) as port:
         yield f"http://127.0.0.1:{port}", f"http://127.0.0.1:{metrics_port}/metrics"
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def _run_load(url: str, token_file: Path, rate: float, seconds: float) -> subprocess.CompletedProcess[str]:

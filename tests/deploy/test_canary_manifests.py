@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -23,8 +22,9 @@ import yaml
 from components.muse_workload import evaluate_check, manifests
 from stack.args import stack_workload_spec
 from stack.config import load_stack_config
-from stack.files import REPO_ROOT, read_stack
+from stack.files import read_stack
 from tests.deploy import crd_validation, gateway_api
+from tests.muse_process import muse_serving
 
 KUBERNETES_VALIDATE = Path(sys.executable).parent / "kubernetes-validate"
 CANDIDATE_TAG = "sha256:" + "b" * 64
@@ -192,35 +192,9 @@ def _run_check(url: str, token_file: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def real_muse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    import socket
-    import time
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {
-        "PATH": os.environ["PATH"], "PORT": str(port), "MUSE_HOST": "127.0.0.1", "MUSE_API_TOKEN": TOKEN,
-        "MUSE_ENV": "test", "MUSE_LOG_LEVEL": "WARNING",
-    }  # fmt: skip
-    log = tmp_path_factory.mktemp("muse") / "muse.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "muse", "serve"], cwd=REPO_ROOT, env=env, stdout=out, stderr=out
-        )
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            raise TimeoutError(log.read_text())
+    env = {"MUSE_API_TOKEN": TOKEN, "MUSE_ENV": "test", "MUSE_LOG_LEVEL": "WARNING"}
+    with muse_serving(tmp_path_factory.mktemp("muse"), env) as port:
         yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 @pytest.fixture
