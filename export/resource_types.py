@@ -348,6 +348,18 @@ SEVERITY: Mapping[AlertKind, Cond] = {
 }
 MONITOR_TOP_LEVEL = ("location", "tags", "kind")
 
+
+def _alert_rule(arm_type: str, top_level: tuple[str, ...], bindings: Mapping[str, Any]) -> TypeMapping:
+    """A log or metric alert rule: its `bindings`, and its severity per tier by the alert's kind."""
+    return TypeMapping(
+        arm_type=arm_type,
+        name_input="ruleName",
+        top_level=top_level,
+        bindings=lambda resource: {**bindings, "properties.severity": SEVERITY[alert_kind(resource.name)]},
+        symbol=lambda name: camel(name.removeprefix("observability-")) + "Alert",
+    )
+
+
 MAPPINGS.update(
     {
         LOG_ANALYTICS_WORKSPACE: TypeMapping(
@@ -426,26 +438,8 @@ MAPPINGS.update(
                 "prometheusAssociation" if _is_prometheus(name) else "containerInsightsAssociation"
             ),
         ),
-        SCHEDULED_QUERY_RULE: TypeMapping(
-            arm_type=SCHEDULED_QUERY_RULES,
-            name_input="ruleName",
-            top_level=MONITOR_TOP_LEVEL,
-            bindings=lambda resource: {
-                **LOCATION_AND_TAGS,
-                "properties.severity": SEVERITY[alert_kind(resource.name)],
-            },
-            symbol=lambda name: camel(name.removeprefix("observability-")) + "Alert",
-        ),
-        METRIC_ALERT: TypeMapping(
-            arm_type=METRIC_ALERT_RULES,
-            name_input="ruleName",
-            top_level=("location", "tags"),
-            bindings=lambda resource: {
-                "tags": Expr("tags"),
-                "properties.severity": SEVERITY[alert_kind(resource.name)],
-            },
-            symbol=lambda name: camel(name.removeprefix("observability-")) + "Alert",
-        ),
+        SCHEDULED_QUERY_RULE: _alert_rule(SCHEDULED_QUERY_RULES, MONITOR_TOP_LEVEL, LOCATION_AND_TAGS),
+        METRIC_ALERT: _alert_rule(METRIC_ALERT_RULES, ("location", "tags"), {"tags": Expr("tags")}),
         WORKBOOK: TypeMapping(
             arm_type=WORKBOOKS,
             name_input="resourceName",
