@@ -123,8 +123,9 @@ plan-bootstrap: $(VENV_STAMP) ## print the offline plan of the once-per-subscrip
 PYTEST := env -u PYTHONDONTWRITEBYTECODE $(PY) -m pytest
 
 .PHONY: test
-test: setup ## run every test, spread over the cores (pytest-xdist)
-	@$(PYTEST) -n auto
+test: setup ## run every test, spread over the cores (pytest-xdist), then the timing tests alone
+	@$(PYTEST) -n auto -m "not timing"
+	@$(PYTEST) -m timing
 
 .PHONY: test-fast
 test-fast: setup ## the inner loop: all but the slow and container tests, every core (91 s idle on 2 cores, measured)
