@@ -56,9 +56,13 @@ ALLOWED: dict[str, tuple[frozenset[str], str]] = {
 
 
 def python_modules(root: Path) -> list[Path]:
-    """The tracked Python modules outside tests/, without generated ones (first line says GENERATED)."""
+    """The Python modules git knows (tracked, or new and not ignored) outside tests/, without generated
+    ones (first line says GENERATED)."""
     listed = subprocess.run(
-        ["git", "-C", str(root), "ls-files", "-z", "*.py"], capture_output=True, text=True, check=True
+        ["git", "-C", str(root), "ls-files", "-z", "--cached", "--others", "--exclude-standard", "*.py"],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split("\0")
     paths = [root / name for name in listed if name and not name.startswith("tests/")]
     return [p for p in paths if p.is_file() and "GENERATED" not in p.read_text().split("\n", 1)[0]]
