@@ -89,8 +89,10 @@ class MuseWorkload(pulumi.ComponentResource):
     record of the host) and `deployment`.
     """
 
+    TYPE = "muse:kubernetes:MuseWorkload"  # the type token of its URN
+
     def __init__(self, name: str, args: MuseWorkloadArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("muse:kubernetes:MuseWorkload", name, None, opts)
+        super().__init__(self.TYPE, name, None, opts)
         spec = args.spec
         # The manifests are built with PLACEHOLDERS; each string holding one becomes an Output of the real
         # value. Everything else (names, namespaces, the whole pod spec but the image) stays known at preview,

@@ -44,6 +44,7 @@ from components.observability.queries import (
     MuseQueries,
 )
 from components.observability.recommended_rules import recommended_groups
+from rbac.arm import MANAGED_CLUSTERS
 
 # Log search alerts: how often they run and the window they judge (ISO 8601 durations).
 LOG_ALERT_FREQUENCY = f"PT{ARRIVAL_WINDOW_MINUTES}M"
@@ -53,7 +54,7 @@ LOG_ALERT_WINDOW = f"PT{ARRIVAL_WINDOW_MINUTES}M"
 LOG_ALERT_LOOKBACK = f"PT{LOOKBACK_MINUTES}M"
 METRIC_ALERT_FREQUENCY = "PT1M"
 METRIC_ALERT_WINDOW = "PT5M"
-CLUSTER_METRIC_NAMESPACE = "Microsoft.ContainerService/managedClusters"
+CLUSTER_METRIC_NAMESPACE = MANAGED_CLUSTERS
 # The association name the Container Insights agent looks for.
 CONTAINER_INSIGHTS_ASSOCIATION = "ContainerInsightsExtension"
 # What the DCR streams to the workspace: the tables the queries read (ContainerLogV2, KubePodInventory, Perf)
@@ -306,10 +307,12 @@ class Observability(pulumi.ComponentResource):
     cluster-level monitoring.
     """
 
+    TYPE = "muse:azure:Observability"  # the type token of its URN
+
     def __init__(
         self, name: str, args: ObservabilityArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("muse:azure:Observability", name, None, opts)
+        super().__init__(self.TYPE, name, None, opts)
         self._name = name
         self._args = args
         self.workspace = operationalinsights.Workspace(

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from rbac.arm import LIST_CLUSTER_USER_CREDENTIAL, LOG_ANALYTICS_WORKSPACES, RESOURCE_GROUPS_READ
 from stack.files import REPO_ROOT
 
 RUNBOOK = REPO_ROOT / "docs" / "runbook.md"
@@ -377,7 +378,7 @@ def steps_without_grants(set_in_files: set[str], markdown: str | None = None) ->
 # --- triage: the portal steps and `az` commands of "When an alert fires" ---------------------------------
 
 TRIAGE_SECTION = "## When an alert fires\n"
-WORKSPACES = "Microsoft.OperationalInsights/workspaces"
+WORKSPACES = LOG_ANALYTICS_WORKSPACES
 ALERTS = "Microsoft.AlertsManagement/alerts"
 
 
@@ -430,7 +431,7 @@ def portal_steps(tables: tuple[str, ...]) -> dict[str, tuple[AzureRequest, ...]]
             AzureRequest(f"{ALERTS}/changestate/action", "alert"),
         ),
         "**Azure portal → Monitor → Alerts**, filtered on resource group": (
-            AzureRequest("Microsoft.Resources/subscriptions/resourceGroups/read", "group"),
+            AzureRequest(RESOURCE_GROUPS_READ, "group"),
             AzureRequest(f"{ALERTS}/read", "alert"),
         ),
         "*View query results*": _queries(tables),
@@ -457,11 +458,7 @@ def az_commands(tables: tuple[str, ...]) -> dict[tuple[str, ...], tuple[AzureReq
     return {
         ("monitor", "log-analytics", "workspace", "show"): (AzureRequest(f"{WORKSPACES}/read", "workspace"),),
         ("monitor", "log-analytics", "query"): _queries(tables),
-        ("aks", "get-credentials"): (
-            AzureRequest(
-                "Microsoft.ContainerService/managedClusters/listClusterUserCredential/action", "cluster"
-            ),
-        ),
+        ("aks", "get-credentials"): (AzureRequest(LIST_CLUSTER_USER_CREDENTIAL, "cluster"),),
     }
 
 
