@@ -252,15 +252,30 @@ def test_negative_control_without_the_convergence_check_no_preview_runs(canary: 
 # --- (b) a candidate that fails the gate ---
 
 
-def assert_rolled_back_after_the_route(canary: Canary) -> None:
+def route_back_and_rollback(canary: Canary) -> tuple[int, int]:
+    """(index of the route's move back to stable after the first step, index of the rollback's up) in
+    `events`; -1 for what never happened."""
     events = canary.world()["events"]
-    back = next(
+    first_step = next(
         i
         for i, e in enumerate(events)
-        if e["what"] == "route" and e["weights"] == {"muse": 100, "muse-candidate": 0} and i > 1
+        if e["what"] == "route" and e["weights"].get("muse-candidate") == STEPS[0]
     )
-    rollback = next(i for i, e in enumerate(events) if e["what"] == "stack" and e["program"] == "v1")
-    assert back < rollback, events  # traffic to stable first, then the previous commit's program
+    back = next(
+        (i for i, e in enumerate(events[first_step:], first_step)
+         if e["what"] == "route" and e["weights"].get("muse-candidate", 0) == 0),
+        -1,
+    )  # fmt: skip
+    rollback = next((i for i, e in enumerate(events) if e["what"] == "stack" and e["program"] == "v1"), -1)
+    return back, rollback
+
+
+def assert_rolled_back_after_the_route(canary: Canary) -> None:
+    events = canary.world()["events"]
+    back, rollback = route_back_and_rollback(canary)
+    assert 0 < back < rollback, events  # traffic to stable first, then the previous commit's program
+    # ...by its own targeted update, the candidate still up: not as a side effect of the rollback's up.
+    assert events[back]["by"] == "pulumi up --target" and events[back]["weights"]["muse-candidate"] == 0
     assert events[back]["by"] == "pulumi up --target"
     assert final_stack(canary) == V1_RESTORED
     # Verified the same way: the rollout and smoke checks, then the previous commit's convergence preview.
@@ -295,7 +310,11 @@ def test_negative_control_an_abort_without_the_route_move_changes_the_stack_firs
     canary.update(images={NEW: {"error_ratio": 0.05}})
     code, out = release(canary, without="route-first")
     assert code == 1, out
-    with pytest.raises((AssertionError, StopIteration)):
+    events = canary.world()["events"]
+    back, rollback = route_back_and_rollback(canary)
+    # The candidate kept its 10 % until the rollback's whole-program up removed it with the route.
+    assert back == rollback - 1 and events[back]["by"] == "pulumi up", events
+    with pytest.raises(AssertionError):
         assert_rolled_back_after_the_route(canary)
 
 
