@@ -2,38 +2,11 @@
 
     from canary_gate import Gate, THRESHOLDS, PrometheusSource
 
-What it reads (the service's request metrics, served on the pods' `metrics` port and scraped into the
-environment's Azure Monitor workspace):
-
-    muse_http_requests_total{route,method,status,version}
-    muse_http_request_duration_seconds_bucket{route,method,version,le}
-
-`version` is the pod's MUSE_VERSION, which the Deployment sets to its image tag or digest
-(components/muse_workload/manifests.py), so the candidate's series are told from the stable ones by the digest
-being released. The probe routes are left out: the kubelet's /healthz and /readyz answer 200 whenever the
-event loop answers, the very signal that cannot see a broken release.
-
-A check is bad when, over the last window, the candidate answered more than 1 % of its requests with a 5xx or
-its p95 latency is above 500 ms; two bad checks in a row abort the release (a single bad scrape or a cold
-pod's first slow requests do not). A window in which the candidate answered nothing has no signal: it never
-counts as good, and a step that ends without one good check aborts too, so a scrape that does not reach the
-candidate, or a `version` label that does not match, fails the release instead of passing it unseen.
-A query that fails transiently (HTTP 429/5xx, no answer, no token) is tried again with backoff (3 tries);
-when every try failed the check has no signal too: one bad minute of the workspace does not abort a healthy
-release, and a workspace that stays down holds the step and aborts it "no data", never passes it. A 401/403
-fails the release at once (AccessDenied), with the fix.
-
-The query (Azure Monitor docs, "Query Prometheus metrics using the API and PromQL",
-learn.microsoft.com/azure/azure-monitor/metrics/prometheus-api-promql): `POST <workspace query
-endpoint>/api/v1/query` with `query=<PromQL>`, a Microsoft Entra token for the resource
-`https://prometheus.monitor.azure.com`, and the caller holding Monitoring Data Reader on the workspace. The
-token comes from the job's own OIDC sign-in (`az account get-access-token --resource ...` after
-scripts/ci/az-login-federated.sh): no stored secret. The answer is Prometheus's HTTP API format
-(prometheus.io/docs/prometheus/latest/querying/api/, "Instant queries": `{"status": "success", "data":
-{"resultType": "vector", "result": [{"metric": {...}, "value": [<time>, "<number>"]}]}}`).
-
-Standard library only (the runner's python3).
-"""
+A check is bad when, over the last window, the candidate (its `version` label) answered more than 1 % of its
+requests with a 5xx or its p95 latency is above 500 ms; two bad checks in a row abort. No traffic, or a query
+that failed every retry, is no signal and never good; a 401/403 fails at once. The query is Azure Monitor's
+PromQL API with the job's own OIDC token. Standard library only (the runner's python3).
+Why: docs/architecture/ci-cd.md#the-canary-gate."""
 
 from __future__ import annotations
 

@@ -1,19 +1,10 @@
 """The permission model: every operation each identity performs, the grant that allows it, and what is left.
 
-Built from the same sources as everything else, never from a hand-written list of jobs:
-- identities and their grants: the bootstrap plan (GitHub OIDC identities, custom roles, role assignments) and
-  both stacks' plans (run with the stack config the bootstrap outputs, as scripts/bootstrap.sh sets it);
-- who signs in where: each job of `.github/workflows/*.yml` (verify/workflows.py), its client id resolved
-  through the GitHub variables the bootstrap outputs (environment level before repository level, as GitHub
-  does) and its OIDC subject (environment, pull_request, or the branch);
-- what each job does: its pulumi/actions commands and every command of its `run:` blocks and of the scripts
-  they call, mapped to Azure actions by verify/access/operations.py;
-- what runs in Azure itself: the kubelet's image pull, the workload's secret read, the control plane's use of
-  the kubelet identity.
-`evaluate()` decides each operation against the identity's assignments (verify/access/rbac.py), lists the
-grants no operation needs, and checks the prohibitions (no one but prod's identities reads prod's secrets or
-state, no one but prod's deployer writes it, previews write nothing).
-"""
+Built from the same sources as everything else (the bootstrap and stack plans, the workflows, their
+commands and scripts, what Azure itself runs), never from a hand-written list of jobs. `evaluate()` decides
+each operation against the identity's assignments (verify/access/rbac.py), lists the grants no operation
+needs, and checks the prohibitions (no one but prod's identities reads prod's secrets or state, no one but
+prod's deployer writes it, previews write nothing). Why: docs/architecture/code.md#the-permission-model."""
 
 from __future__ import annotations
 
