@@ -10,6 +10,8 @@ Why: docs/architecture/ci-cd.md#the-canary-gate."""
 
 from __future__ import annotations
 
+import datetime
+import email.utils
 import json
 import math
 import re
@@ -190,6 +192,28 @@ def az_token(resource: str = PROMETHEUS_RESOURCE) -> str:
 # a query timed out or was aborted (prometheus.io/docs/prometheus/latest/querying/api/, "Format overview");
 # 500/502/504 come from the managed endpoint or a proxy in front of it.
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+# The statuses whose Retry-After says when to ask again: 429 Too Many Requests (RFC 6585 §4) and 503 Service
+# Unavailable (RFC 9110 §15.6.4). Whether the managed endpoint sends one, and how long, only Azure shows.
+RETRY_AFTER_STATUSES = frozenset({429, 503})
+
+
+def retry_after_seconds(value: str | None, now: float) -> float | None:
+    """A Retry-After header as seconds from `now` (epoch seconds); None when absent or malformed (the backoff
+    then applies). RFC 9110 §10.2.3: `Retry-After = HTTP-date / delay-seconds`, delay-seconds a non-negative
+    decimal integer; an HTTP-date (§5.6.7: IMF-fixdate, or the obsolete RFC 850 and asctime forms, which a
+    recipient must accept; always GMT) in the past means now."""
+    if value is None:
+        return None
+    text = value.strip()
+    if text.isdigit() and text.isascii():
+        return float(int(text))
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # asctime carries no zone: HTTP-dates are GMT
+        when = when.replace(tzinfo=datetime.UTC)
+    return max(0.0, when.timestamp() - now)
 
 
 class QueryUnavailable(RuntimeError):
@@ -206,6 +230,10 @@ class PrometheusSource:
     tries: int = 3  # of one query, on a transient failure (TRANSIENT_STATUSES, no answer, no token)
     backoff_seconds: float = 2.0  # before the 2nd try; doubled before each next one
     sleep: Callable[[float], None] = time.sleep
+    # Seconds left before the release's deadline (deploy.py: Supervisor.remaining); a Retry-After that would
+    # wait past it is not waited for. None: no deadline (a run by hand, the tests of the gate alone).
+    remaining: Callable[[], float] | None = None
+    now: Callable[[], float] = time.time  # wall clock, for a Retry-After given as an HTTP-date
 
     def __post_init__(self) -> None:
         if not self.endpoint.startswith("https://"):
@@ -215,8 +243,9 @@ class PrometheusSource:
         """One instant query, tried again after a transient failure; QueryUnavailable when every try
         failed. A 401/403 is AccessDenied at once (never retried, never "no data"); any other 4xx (a
         malformed query: a bug here) is raised as it is."""
-        failures = []
+        failures, stopped = [], ""
         for attempt in range(1, self.tries + 1):
+            asked: float | None = None  # the server's Retry-After, in seconds
             try:
                 return self._query(promql)
             except AccessDenied:
@@ -225,12 +254,26 @@ class PrometheusSource:
                 if error.code not in TRANSIENT_STATUSES:
                     raise
                 failures.append(f"HTTP {error.code}")
+                if error.code in RETRY_AFTER_STATUSES:
+                    header = error.headers.get("Retry-After") if error.headers else None
+                    asked = retry_after_seconds(header, self.now())
             except (OSError, RuntimeError, subprocess.SubprocessError) as error:
                 # No answer (URLError, a timeout, a reset) or no token (az_token, az-login-federated.sh).
                 failures.append(f"{type(error).__name__}: {str(error)[:200]}")
             if attempt < self.tries:
-                self.sleep(self.backoff_seconds * 2 ** (attempt - 1))
-        raise QueryUnavailable(f"{self.tries} tries failed: {'; '.join(failures)}")
+                wait = self.backoff_seconds * 2 ** (attempt - 1) if asked is None else asked
+                left = self.remaining() if self.remaining is not None else float("inf")
+                if wait >= left:
+                    # Waiting would outlast the release's deadline: no signal now, never a retry too early
+                    # (the server said when it will answer) nor a wait the deadline then cuts short.
+                    what = "Retry-After" if asked is not None else "backoff"
+                    stopped = f"; not tried again: {what} {wait:.0f} s >= the {max(0.0, left):.0f} s left"
+                    break
+                self.sleep(wait)
+        tried = len(failures)
+        raise QueryUnavailable(
+            f"{tried} {'try' if tried == 1 else 'tries'} failed: {'; '.join(failures)}{stopped}"
+        )
 
     def _query(self, promql: str) -> dict[str, object]:
         request = urllib.request.Request(  # noqa: S310 - https only, checked above

@@ -119,6 +119,11 @@ def job_started_at() -> float | None:
     return float(value)
 
 
+def _remaining() -> float:
+    """Seconds left before the release's deadline (main()'s supervisor; none when run without it)."""
+    return SUPERVISOR.remaining() if SUPERVISOR is not None else float("inf")
+
+
 def _rollback_time() -> None:
     """A failed release's rollback runs until the hard deadline - unless the job is being cancelled."""
     if SUPERVISOR is not None:
@@ -544,16 +549,13 @@ class CommandTools:
             endpoint = stack_output(self.stack, self.prometheus_output)
             if not endpoint:
                 raise RuntimeError(f"the stack has no output {self.prometheus_output}: no metrics to gate on")
-            self._source = PrometheusSource(endpoint, token=self.token)
+            # A Retry-After is honoured only within the release's deadline (the supervisor's, read at each
+            # wait: an abort runs to the hard deadline).
+            self._source = PrometheusSource(endpoint, token=self.token, remaining=_remaining)
         return self._source
 
     def sample(self, version: str, window_seconds: int) -> Sample:
-        if self._source is None:
-            endpoint = stack_output(self.stack, self.prometheus_output)
-            if not endpoint:
-                raise RuntimeError(f"the stack has no output {self.prometheus_output}: no metrics to gate on")
-            self._source = PrometheusSource(endpoint, token=self.token)
-        return sample_from(self._source.query, version, window_seconds=window_seconds)
+        return sample_from(self._prometheus().query, version, window_seconds=window_seconds)
 
     def converged(self, cwd: str | None = None) -> Step:
         return converged(self.stack, pulumi, run, cwd)  # type: ignore[no-any-return]
