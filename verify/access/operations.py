@@ -8,6 +8,7 @@ tolerated, e.g. the Kubernetes provider's server-side dry run in a preview).
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -453,7 +454,8 @@ def code_lines(text: str) -> Iterator[str]:
         yield line
 
 
-def _python_form(words: list[str]) -> re.Pattern[str]:
+@functools.cache  # built once per command: recognise() runs it for every command on every code line
+def _python_form(words: tuple[str, ...]) -> re.Pattern[str]:
     # In Python a command is an argument list (`["pulumi", "stack", "output", ...]`), a helper called with
     # the rest (`pulumi("config", "set", ...)`), or a string that is exactly the command
     # (`run("pulumi up", ...)`); prose that mentions a command in a string is none of these.
@@ -471,7 +473,7 @@ def recognise(line: str, python: bool = False) -> list[Command]:
         return [command for command in COMMANDS if command.pattern.search(line)]
     found = []
     for command in COMMANDS:
-        words = command.key.split("/")[0].split()
+        words = tuple(command.key.split("/")[0].split())
         if len(words) > 1 and _python_form(words).search(line):
             found.append(command)
     return found
