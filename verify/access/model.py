@@ -34,7 +34,7 @@ from components.muse_workload.manifests import (
     TLS_CERT_KEYVAULT_URI_OPTION,
     TLS_CERT_SERVICE_ACCOUNT_OPTION,
 )
-from offline.captured import CapturingMocks, StackPlan, committed_plan, plan_stack
+from offline.captured import CapturingMocks, StackPlan, bootstrap_plan, committed_plan, plan_stack
 from offline.engine import OfflinePlan, RecordingMonitor, run_stack
 from offline.mocks import SUBSCRIPTION_ID
 from rbac.policies import FEDERATED_CREDENTIAL_TYPE, GITHUB_ISSUER, ISSUER_ALIAS
@@ -151,13 +151,6 @@ class Result:
 
 
 # --- plans -----------------------------------------------------------------------------------------------
-
-
-@cache
-def bootstrap_plan() -> tuple[OfflinePlan, dict[tuple[str, str], dict[str, Any]]]:
-    mocks = CapturingMocks("main")
-    plan = run_stack("main", root=REPO_ROOT / "bootstrap", monitor=RecordingMonitor(mocks))
-    return plan, mocks.outputs
 
 
 @cache

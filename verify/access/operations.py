@@ -491,10 +491,15 @@ def python_refreshing_previews(text: str) -> set[str]:
 
     Parsed with the language's own parser (`ast`), so only the strings of that command's own list and of the
     additions to it count, not a neighbouring string such as another command's flag or a help text."""
+    return set(_refreshing_previews(text))
+
+
+@functools.lru_cache(maxsize=256)  # each script's text is parsed once, however many jobs run it
+def _refreshing_previews(text: str) -> frozenset[str]:
     try:
         tree = ast.parse(text)
     except SyntaxError:
-        return set()
+        return frozenset()
     lines = text.splitlines()
 
     def strings(node: ast.AST | None) -> list[str]:
@@ -550,4 +555,4 @@ def python_refreshing_previews(text: str) -> set[str]:
         for node in body:
             if is_preview(node) and "--refresh" in strings(node):
                 found |= source_lines(node)
-    return found
+    return frozenset(found)
