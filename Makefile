@@ -123,8 +123,9 @@ plan-bootstrap: $(VENV_STAMP) ## print the offline plan of the once-per-subscrip
 PYTEST := env -u PYTHONDONTWRITEBYTECODE $(PY) -m pytest
 
 .PHONY: test
-test: setup ## run every test, spread over the cores (pytest-xdist)
-	@$(PYTEST) -n auto
+test: setup ## run every test, spread over the cores (pytest-xdist), then the timing tests alone
+	@$(PYTEST) -n auto -m "not timing"
+	@$(PYTEST) -m timing
 
 .PHONY: test-fast
 test-fast: setup ## the inner loop: all but the slow and container tests, every core (91 s idle on 2 cores, measured)
@@ -137,6 +138,10 @@ lint: setup ## ruff, mypy and the repository's other linters
 	@$(PY) -m mypy
 	@$(VENV)/bin/hadolint Dockerfile
 	@scripts/lint-workflows.sh
+
+.PHONY: hooks
+hooks: ## this clone's git hooks: commit-msg refuses a subject over 72 characters (scripts/git-hooks/)
+	@git config core.hooksPath scripts/git-hooks
 
 .PHONY: image
 image: system-deps ## build the Muse image with podman (localhost/muse:dev and :<git sha>)

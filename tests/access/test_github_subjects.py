@@ -16,6 +16,7 @@ import pytest
 
 from rbac import github_subjects
 from stack.config import ConfigError, load_stack_config
+from stack.environments import ENVIRONMENTS
 from stack.files import REPO_ROOT, read_stack
 from tests.github_model import Repository
 
@@ -83,7 +84,7 @@ def _config(**overrides: object) -> dict[str, object]:
 
 
 def test_the_stacks_carry_an_immutable_prefix_of_their_repository() -> None:
-    for stack in ("dev", "prod"):
+    for stack in ENVIRONMENTS:
         config = load_stack_config(stack, read_stack(stack).config, today=date(2026, 12, 7))
         [prefix] = config.github_subject_prefixes
         parsed = github_subjects.parse(prefix)

@@ -13,6 +13,7 @@ import stack.files
 from components.muse_workload.manifests import CUSTOM_RESOURCES
 from offline.engine import run_stack
 from rbac.roles import OPERATOR_CUSTOM_RESOURCES, OPERATOR_ROLES, OPERATOR_STATE_ROLE, CustomRoles, Role
+from stack.environments import ENVIRONMENTS
 from stack.files import REPO_ROOT
 from verify.access import matrix, runbook
 from verify.access.model import (
@@ -35,7 +36,7 @@ pytestmark = pytest.mark.slow
 GROUP = "3f2b6c1e-9a4d-4e8f-b7c2-1d5e6f7a8b9c"
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", ENVIRONMENTS)
 def test_a_member_can_do_every_runbook_step(model: Model, result: Result, stack: str) -> None:
     done = [op for op in model.operations if op.identity == operators(stack)]
     # One operation per distinct command (as written) and request: every one is modelled.
@@ -169,7 +170,7 @@ PENDING = "if `muse:operatorsGroupObjectId` is set"
 
 def test_the_matrix_shows_an_unset_groups_grants_as_conditional(model: Model, result: Result) -> None:
     # dev leaves the group unset, prod has the placeholder: neither group holds anything in Azure yet.
-    assert all(a.pending for key in ("dev", "prod") for a in model.assignments_of(operators(key)))
+    assert all(a.pending for key in ENVIRONMENTS for a in model.assignments_of(operators(key)))
     rendered = matrix.render("notice", model, result)
     assert PENDING + ": unset in Pulumi.dev.yaml" in rendered
     assert PENDING + ": a placeholder in Pulumi.prod.yaml" in rendered
@@ -204,7 +205,7 @@ def test_a_real_group_is_granted_by_the_bootstrap_plan_not_modelled(monkeypatch:
 
 def test_the_pending_grants_are_the_bootstrap_programs_own(model: Model) -> None:
     # Modelled from a run of bootstrap/__main__.py with a stand-in group id, not from a copy of its roles.
-    for env in ("dev", "prod"):
+    for env in ENVIRONMENTS:
         granted = model.assignments_of(operators(env))
         assert {a.principal for a in granted} == {stand_in_group(env)}
         assert all(a.pending and a.name.startswith(f"operators-{env}-") for a in granted)

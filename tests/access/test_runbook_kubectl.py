@@ -12,6 +12,7 @@ from dataclasses import replace
 import pytest
 
 from rbac.roles import CustomRoles
+from stack.environments import ENVIRONMENTS
 from verify.access import runbook
 from verify.access.model import (
     Model,
@@ -133,7 +134,7 @@ def _denied(model: Model, stack: str = "prod") -> list[Operation]:
 
 @pytest.mark.slow
 def test_every_runbook_command_is_allowed_for_a_member(model: Model) -> None:
-    for stack in ("dev", "prod"):
+    for stack in ENVIRONMENTS:
         done = [op for op in model.operations if op.identity == operators(stack)]
         assert any("kubectl drain" in op.where for op in done)
         assert _denied(model, stack) == []
@@ -218,7 +219,7 @@ def test_negative_control_rbac_admin_would_break_the_operator_prohibitions(model
 def _files_with_a_group() -> set[str]:
     from verify.access.model import _group_set
 
-    return {stack for stack in ("dev", "prod") if _group_set(stack)}
+    return {stack for stack in ENVIRONMENTS if _group_set(stack)}
 
 
 def test_every_member_step_of_the_path_uses_a_stack_whose_group_is_set_before_it() -> None:
@@ -303,7 +304,7 @@ def test_negative_control_the_matrix_would_show_prod_commands_under_dev(
 def _suffixes() -> set[str]:
     from stack.files import read_stack
 
-    return {read_stack(stack).config["muse:nameSuffix"] for stack in ("dev", "prod")}
+    return {read_stack(stack).config["muse:nameSuffix"] for stack in ENVIRONMENTS}
 
 
 def test_the_runbook_spells_no_installations_suffix() -> None:

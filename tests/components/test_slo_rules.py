@@ -22,6 +22,7 @@ from components.observability import slo
 from components.observability.slo import SloSettings
 from stack.args import slo_settings
 from stack.config import load_stack_config
+from stack.environments import ENVIRONMENTS
 from stack.files import read_stack
 
 NS = "muse-prod"
@@ -327,7 +328,7 @@ def _service_buckets() -> set[float]:
     }
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", ENVIRONMENTS)
 def test_each_stacks_latency_threshold_is_a_bucket_of_the_service(stack: str) -> None:
     config = load_stack_config(stack, read_stack(stack).config)
     threshold = slo_settings(config).latency_threshold_ms / 1000

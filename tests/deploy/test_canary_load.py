@@ -34,6 +34,7 @@ import check_job
 from canary import Plan
 from canary_gate import THRESHOLDS
 
+from stack.environments import ENVIRONMENTS
 from tests import loopback
 
 KUBERNETES_VALIDATE = Path(sys.executable).parent / "kubernetes-validate"
@@ -79,7 +80,7 @@ def bound_problems(job: dict[str, Any], step_seconds: int) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", ENVIRONMENTS)
 @pytest.mark.parametrize("step_seconds", [None, 60, MAX_STEP_SECONDS])
 def test_the_load_is_bounded_in_rate_count_and_time(stack: str, step_seconds: int | None) -> None:
     workload = spec(stack, step_seconds)
@@ -172,7 +173,7 @@ def _named(job: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.mark.slow  # kubernetes-validate
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", ENVIRONMENTS)
 def test_the_load_job_passes_kubernetes_validate_strict(stack: str, tmp_path: Path) -> None:
     good = _named(canary_load.job(spec(stack)))
     broken = copy.deepcopy(good)

@@ -16,6 +16,7 @@ from offline.engine import OfflinePlan, run_stack
 from offline.mocks import SUBSCRIPTION_ID
 from stack.args import slo_settings
 from stack.config import load_stack_config
+from stack.environments import ENVIRONMENTS
 from stack.files import read_stack
 from stack.naming import ResourceNames
 
@@ -204,7 +205,7 @@ def test_the_maintenance_rule_is_off_unless_config_turns_it_on(plans: dict[str, 
 
 
 @pytest.mark.slow  # a program run per stack
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", ENVIRONMENTS)
 def test_no_probe_or_prometheus_without_its_config(stack: str) -> None:
     """The negative control of the plan checks above: without the probe config there is no web test."""
     overrides: dict[str, object] = {"muse:availabilityTest": False}

@@ -95,7 +95,7 @@ def test_prod_alerts_are_more_severe_than_dev(plans: dict[str, OfflinePlan]) -> 
 
     # Prod: a failure (Muse, or the public URL down: the probe) 1, node pressure 2; dev 3 for both.
     loudness = {"prod": {"failure": 1, "capacity": 2}, "dev": {"failure": 3, "capacity": 3}}
-    for stack in ("dev", "prod"):
+    for stack in ENVIRONMENTS:
         for name, severity in severities(stack).items():
             assert severity == loudness[stack][alert_kind(name)], (stack, name)
     assert set(severities("prod").values()) == {1, 2}

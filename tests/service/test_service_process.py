@@ -41,7 +41,9 @@ TOKEN = "process-test-token-0123456789-abcdef"
 # processes keep both cores busy. Measured with two busy loops and other test runs on the 2 cores (load
 # average 4-9): events on the server's own clock came at most 0.2 s late (uvicorn adds a fixed 0.1 s before
 # its grace period), the process was gone, as the test sees it, at most 1.7 s after the service's figure
-# (interpreter teardown); the figures below are several times that.
+# (interpreter teardown); the figures below are several times that. The tests with these upper bounds are
+# marked `timing`: `make test` runs them after the parallel run, alone, because a fresh-clone run once saw a
+# 9 s drain logged 4.1 s late while both xdist workers and the podman builds held the 2 cores.
 SERVER_SLACK_SECONDS = 2.0
 EXIT_SLACK_SECONDS = 10.0
 # How long to wait for a condition that normally holds within milliseconds (the server ready after start, 503
@@ -227,6 +229,7 @@ def read_response(sock: socket.socket) -> tuple[int, bytes]:
     return int(head.split(b" ")[1]), body
 
 
+@pytest.mark.timing
 def test_sigterm_drains_then_completes_in_flight_request_and_exits_0(tmp_path: Path) -> None:
     # The in-flight request gets the same 6 s after the drain as before (MUSE_SHUTDOWN_TIMEOUT_SECONDS minus
     # MUSE_DRAIN_SECONDS, muse/config.py).
@@ -273,6 +276,7 @@ def test_sigterm_drains_then_completes_in_flight_request_and_exits_0(tmp_path: P
         assert all({"time", "level", "logger", "message"} <= set(e) for e in logs)
 
 
+@pytest.mark.timing
 def test_request_outliving_the_shutdown_timeout_is_cut_and_exit_is_still_0(tmp_path: Path) -> None:
     shutdown_timeout = 2
     with running(

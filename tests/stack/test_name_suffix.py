@@ -11,6 +11,7 @@ import pytest
 
 from stack import naming
 from stack.config import ConfigError, load_stack_config
+from stack.environments import ENVIRONMENTS
 from stack.files import read_stack
 
 FORK = "someone-else/muse"
@@ -26,13 +27,13 @@ def _fork_config(stack: str, **overrides: object) -> dict[str, object]:
 
 def test_the_committed_suffix_is_this_repositorys_claim() -> None:
     # The deployed names stay: the committed suffix is claimed by the committed repository, and loads.
-    for stack in ("dev", "prod"):
+    for stack in ENVIRONMENTS:
         config = read_stack(stack).config
         assert naming.CLAIMED_SUFFIXES[config["muse:nameSuffix"]] == config["muse:githubRepository"]
         assert load_stack_config(stack, config).name_suffix == "m7k2"
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", ENVIRONMENTS)
 def test_a_fork_keeping_the_committed_suffix_is_refused_with_its_own(stack: str) -> None:
     with pytest.raises(ConfigError) as refused:
         load_stack_config(stack, _fork_config(stack))
@@ -63,7 +64,7 @@ def test_a_derived_suffix_is_stable_distinct_and_valid_for_every_name(repository
     suffix = naming.derived_suffix(repository)
     assert suffix == naming.derived_suffix(repository.upper())  # deterministic, case-insensitive
     assert re.fullmatch(r"[a-z][a-z0-9]{5}", suffix)  # the config's pattern ^[a-z0-9]{2,16}$ and more
-    for environment in ("dev", "prod"):
+    for environment in ENVIRONMENTS:
         assert naming.ResourceNames.for_stack(environment, suffix).problems() == []
     assert suffix not in naming.CLAIMED_SUFFIXES
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from stack.environments import ENVIRONMENTS
 from tests.preview_digest_model import Meta, preview_digest, provider_of, replacement
 from tests.workflows.fake_api import JsonHandler, serving
 
@@ -36,7 +37,7 @@ TOOLS = Path(__file__).with_name("release_tools.py")
 TOKEN = "ghs_fake-job-token"
 REPOSITORY = "muse-platform/muse"
 NUMBER = 42
-HEADING = {stack: f"#### :tropical_drink: `preview` on muse/{stack}" for stack in ("dev", "prod")}
+HEADING = {stack: f"#### :tropical_drink: `preview` on muse/{stack}" for stack in ENVIRONMENTS}
 MARKER = "<summary>Pulumi report</summary>"
 BOT = "github-actions[bot]"  # the author of what the job's GITHUB_TOKEN writes
 GITHUB_COMMENT_LIMIT = 65_536

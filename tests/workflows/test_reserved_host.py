@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from offline.engine import OfflinePlan
+from stack.environments import ENVIRONMENTS
 from stack.files import REPO_ROOT
 
 CI = REPO_ROOT / "scripts" / "ci"
@@ -44,7 +45,7 @@ def test_real_names_pass(host: str) -> None:
     assert reserved_host.reserved(host) is None
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", ENVIRONMENTS)
 def test_the_line_reader_agrees_with_the_yaml_parser_on_the_stack_files(stack: str) -> None:
     config = yaml.safe_load((REPO_ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
     assert reserved_host.stack_ingress_host(stack, REPO_ROOT) == config.get("muse:ingressHost")
