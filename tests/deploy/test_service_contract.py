@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO_ROOT / "scripts" / "ci"))
 
 import canary_gate
 
-TOKEN = "service-contract-test-token-0123456789abcdef"
+TOKEN = "test-token-service-contract-0123456789abcdef"
 TRACKS = (manifests.DEPLOYMENT, manifests.CANDIDATE)
 CASES = [(stack, track) for stack in ENVIRONMENTS for track in TRACKS]
 
