@@ -99,6 +99,20 @@ CRD_NOT_SERVED_YET = re.compile(r'no matches for kind "[A-Za-z]+" in version "[A
 CRD_RETRIES = 3
 CRD_RETRY_SECONDS = int(os.environ.get("MUSE_CRD_RETRY_SECONDS", "120"))
 ROUTE_NAME = "muse"  # the HTTPRoute's metadata.name (components/muse_workload/manifests.py HTTP_ROUTE)
+# All traffic to the stable Service in one request (route_to_stable, the runbook's "In a hurry"). Both
+# weights: at the 100 % step the stable entry's weight is already 0 (manifests.py backend_refs: 100 - weight),
+# and a weight of 0 sends that entry nothing (gateway-api apis/v1/shared_types.go, BackendRef.Weight), so
+# setting only the candidate's to 0 leaves [0, 0]: no backend at all. The `test` ops make the API server
+# refuse the whole patch unless entry 0 is the stable Service and entry 1 the candidate (RFC 6902 section 4.6,
+# "test"; a failed test fails the patch, section 5): never re-weights a route the program laid out
+# differently.
+STABLE_SERVICE, CANDIDATE_SERVICE = "muse", "muse-candidate"  # manifests.py SERVICE, CANDIDATE
+TO_STABLE_PATCH = [
+    {"op": "test", "path": "/spec/rules/0/backendRefs/0/name", "value": STABLE_SERVICE},
+    {"op": "test", "path": "/spec/rules/0/backendRefs/1/name", "value": CANDIDATE_SERVICE},
+    {"op": "replace", "path": "/spec/rules/0/backendRefs/0/weight", "value": 100},
+    {"op": "replace", "path": "/spec/rules/0/backendRefs/1/weight", "value": 0},
+]
 OUTPUT_TAIL_CHARACTERS = 20_000  # of each failed command, in the summary (its full output is in the log)
 
 NOT_CONVERGED, CONVERGENCE_UNKNOWN = release_canary.NOT_CONVERGED, release_canary.CONVERGENCE_UNKNOWN
@@ -516,12 +530,14 @@ class CommandTools:
         return ["kubectl", "--kubeconfig", str(self.kubeconfig)]
 
     def route_to_stable(self) -> Step:
-        """The candidate's weight to 0 with one `kubectl patch` (docs/runbook.md, Canary, "In a hurry"): run
-        from the signal handler, so no pulumi, no stack output, a short timeout. backendRefs[1] is the
-        candidate while a canary runs (components/muse_workload/manifests.py backend_refs)."""
+        """Stable 100, candidate 0 with one `kubectl patch` (TO_STABLE_PATCH; docs/runbook.md, Canary, "In
+        a hurry"): run from the signal handler, so no pulumi, no stack output, a short timeout. backendRefs[1]
+        is the candidate while a canary runs (components/muse_workload/manifests.py backend_refs); the
+        patch's `test` ops refuse any other layout. The route carries pulumi.com/patchForce (manifests.py
+        PATCH_FORCE), so Pulumi's next apply of the route takes the field back from this patch's manager."""
         if not self.kubeconfig.exists():
             return Step("kubectl patch httproute", 1, "no kubeconfig yet: no weight was ever moved")
-        patch = json.dumps([{"op": "replace", "path": "/spec/rules/0/backendRefs/1/weight", "value": 0}])
+        patch = json.dumps(TO_STABLE_PATCH)
         args = ["kubectl", "--kubeconfig", str(self.kubeconfig), "-n", self.namespace]
         args += ["patch", "httproute", ROUTE_NAME, "--type=json", "-p", patch, "--request-timeout=5s"]
         try:

@@ -132,8 +132,10 @@ def release(ctx: Context, tools: Tools) -> tuple[str, list[str]]:
 
 def route_back(ctx: Context, tools: Tools, when: str) -> None:
     """On SIGINT/SIGTERM: all traffic to the stable Service in seconds (`kubectl patch`, not a `pulumi up`:
-    the runner kills the job ~10 s after its signal). Pulumi's state still records the step's weight; the
-    next run's `up --refresh` reads the live route and reconciles it (docs/runbook.md, Canary)."""
+    the runner kills the job ~10 s after its signal). Pulumi's state still records the step's weight until
+    its next apply of the route (the next release's candidate up, a rollback), which takes the route back
+    from the patch's field manager (pulumi.com/patchForce, manifests.py PATCH_FORCE; docs/runbook.md,
+    Canary)."""
     moved = tools.route_to_stable()
     ctx.say(f"- {when}: all traffic back to the stable Service (kubectl patch): {moved.describe()}")
 

@@ -54,6 +54,7 @@ What each answers, and the documented behaviour it follows:
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import json
 import os
@@ -375,12 +376,21 @@ def kubectl(world: dict[str, Any], args: list[str]) -> int:
         return 0
     if "patch" in args and "httproute" in args:
         # `-n <ns> patch httproute <name> --type=json -p <RFC 6902 patch>`: applied to the live route.
+        # RFC 6902: a failed `test` fails the whole patch and nothing is applied (section 5); the API server
+        # answers an error and kubectl exits 1.
         patch = json.loads(str(flag(args, "-p")))
-        refs = world["route"]["backendRefs"]
+        refs = copy.deepcopy(world["route"]["backendRefs"])
         for op in patch:
-            assert op["op"] == "replace", op
-            index = int(op["path"].removeprefix("/spec/rules/0/backendRefs/").split("/")[0])
+            index_text, _, field = op["path"].removeprefix("/spec/rules/0/backendRefs/").partition("/")
+            index = int(index_text)
+            if op["op"] == "test":
+                if index >= len(refs) or refs[index].get(field) != op["value"]:
+                    print(f"Error from server: test of {op['path']} failed", file=sys.stderr)
+                    return 1
+                continue
+            assert op["op"] == "replace" and field == "weight", op
             refs[index]["weight"] = op["value"]
+        world["route"]["backendRefs"] = refs
         world["route_patches"] = [
             *world.get("route_patches", []),
             [flag(args, "-n"), args[args.index("httproute") + 1]],

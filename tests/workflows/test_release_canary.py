@@ -5,7 +5,18 @@ The model follows the program: the candidate up creates the candidate Deployment
 never becomes ready fails the up, components/muse_workload/__init__.py) with the route at weight 0; a targeted
 up moves only the route's weights (Pulumi --target: only the targeted resource is updated, pulumi/pulumi
 pkg/resource/deploy/step_generator.go); the promotion puts the new image on the stable Deployment and removes
-the candidate; the previous commit's program has no candidate at all."""
+the candidate; the previous commit's program has no candidate at all.
+
+The route holds its backendRefs as the program writes them (components/muse_workload/manifests.py
+backend_refs): `muse` alone without a weight (the Gateway API default 1), or `muse` at 100 - w and
+`muse-candidate` at w; an entry of weight 0 gets no traffic and a rule whose entries all weigh 0 has no
+backend (gateway-api apis/v1/shared_types.go, BackendRef.Weight). Field ownership follows server-side apply:
+the rules and backendRefs lists are atomic (gateway-api apis/v1/httproute_types.go, `+listType=atomic`), so
+the last writer owns `spec.rules` whole; a `kubectl patch` makes its manager the owner, and Pulumi's next
+apply of the route then conflicts unless the route's inputs carry `pulumi.com/patchForce: "true"`
+(pulumi/pulumi-kubernetes provider/pkg/await/await.go ssaUpdate/patchForce; fixCSAFieldManagers takes over
+only `kubectl`, `before-first-apply` and the provider's own former managers, never `kubectl-patch`), read
+here from the program's real route manifest."""
 
 from __future__ import annotations
 
@@ -22,6 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts" / "ci"))
 import release_canary
 from canary_gate import Sample
 from engine import Supervisor
+
+import deploy
+from components.muse_workload import manifests
+from stack.args import stack_workload_spec
 
 OLD, NEW = "sha256:" + "a" * 64, "sha256:" + "b" * 64
 OLD_COMMIT, NEW_COMMIT = "1" * 40, "2" * 40
@@ -60,7 +75,9 @@ class World:
     program: str = OLD_COMMIT
     stable: str = OLD
     candidate: str | None = None
-    weight: int = 0
+    # The live route's backendRefs: (Service, weight); None is no weight (the Gateway API default, 1).
+    route: list[tuple[str, int | None]] = field(default_factory=lambda: [("muse", None)])
+    route_owner: str = "pulumi"  # the field manager that owns spec.rules (an atomic list)
     log: list[str] = field(default_factory=list)
     exposure: list[tuple[int, str]] = field(default_factory=list)  # (weight, candidate) at each check
     not_converged: bool = False
@@ -68,13 +85,47 @@ class World:
     load_create_fails: bool = False
     loads: list[str] = field(default_factory=list)  # load Jobs in the cluster (kubectl create / delete -l)
     signal_at_check: int = 0  # the job gets SIGINT during this gate check (1-based; 0: never)
+    signal_at_weight: int = 0  # ... during the first gate check at this weight (0: never)
+    signal_in_promotion: bool = False  # ... while the promotion's `pulumi up` runs
     supervisor: Supervisor | None = None
 
+    @property
+    def weight(self) -> int:
+        """The candidate's weight on the live route (0 without a candidate entry)."""
+        return next((w or 0 for name, w in self.route if name == "muse-candidate"), 0)
+
     def serving(self) -> dict[str, int]:
-        shares = {self.stable: 100 - self.weight}
-        if self.candidate:
-            shares[self.candidate] = shares.get(self.candidate, 0) + self.weight
-        return {image: share for image, share in shares.items() if share}
+        """Each image's percent of the route's requests; {} when no entry gets any (all weights 0)."""
+        weights = {name: 1 if w is None else w for name, w in self.route}
+        total = sum(weights.values())
+        images = {"muse": self.stable, "muse-candidate": self.candidate}
+        shares: dict[str, int] = {}
+        for name, w in weights.items():
+            image = images[name]
+            if w and total and image:
+                shares[image] = shares.get(image, 0) + round(100 * w / total)
+        return shares
+
+    def apply_route(self, weight: int | None) -> str:
+        """Pulumi's server-side apply of the program's route ('' when applied, else the provider's error).
+        weight None: the route without a candidate."""
+        if self.route_owner != "pulumi" and not _patch_force():
+            return (
+                "Server-Side Apply field conflict detected. The resource managed by field manager "
+                '"pulumi-kubernetes-a1b2c3" had an apply conflict: conflict with "kubectl-patch": .spec.rules'
+            )
+        self.route = (
+            [("muse", None)] if weight is None else [("muse", 100 - weight), ("muse-candidate", weight)]
+        )
+        self.route_owner = "pulumi"
+        return ""
+
+
+def _patch_force() -> bool:
+    """What the provider reads: the annotation on the route's inputs, as the program writes them."""
+    spec = stack_workload_spec("prod")
+    annotations = manifests.http_route(spec)["metadata"].get("annotations") or {}
+    return annotations.get("pulumi.com/patchForce") == "true"
 
 
 class Tools:
@@ -104,16 +155,26 @@ class Tools:
         self.w.log.append(f"up {message}{' --target route' if target else ''}{' in ' + cwd if cwd else ''}")
         c = self.w.config
         if target == ROUTE:
-            self.w.weight = int(c.get("muse:canaryWeight", "0"))
-            return Step("pulumi up --target")
+            failed = self.w.apply_route(int(c.get("muse:canaryWeight", "0")))
+            return Step("pulumi up --target", ok=not failed, output=failed)
         self.w.program = OLD_COMMIT if cwd else NEW_COMMIT
         candidate = c.get("muse:canaryImageTag") if not cwd else None
         if candidate and candidate in self.w.never_ready:
             self.w.candidate = candidate  # created, never ready; the route stays at its weight (0)
             return Step("pulumi up", ok=False, output="failed to fully initialize or become live")
-        self.w.stable = c["muse:imageTag"]
+        promotion = not cwd and not candidate and self.w.candidate is not None
+        self.w.stable = c["muse:imageTag"]  # the Deployments first: the route depends on them
+        if promotion and self.w.signal_in_promotion and self.w.supervisor is not None:
+            # The cancel arrives while the stable Deployment rolls: Pulumi lets that operation finish and
+            # starts no other (the route and the candidate stay as they are).
+            self.w.supervisor._on_signal(signal.SIGINT, None)
+            return Step("pulumi up", ok=False, output="update canceled")
+        failed = self.w.apply_route(int(c.get("muse:canaryWeight", "0")) if candidate else None)
+        if failed:
+            if candidate:
+                self.w.candidate = candidate
+            return Step("pulumi up", ok=False, output=failed)
         self.w.candidate = candidate or None
-        self.w.weight = int(c.get("muse:canaryWeight", "0")) if candidate else 0
         return Step("pulumi up")
 
     def outputs(self) -> dict[str, Any]:
@@ -146,7 +207,10 @@ class Tools:
         assert window_seconds == 150
         self.w.exposure.append((self.w.weight, version))
         self.w.log.append(f"check {self.w.weight}")
-        if len(self.w.exposure) == self.w.signal_at_check and self.w.supervisor is not None:
+        at_weight = self.w.signal_at_weight and self.w.weight == self.w.signal_at_weight
+        if at_weight:
+            self.w.signal_at_weight = 0  # once
+        if (len(self.w.exposure) == self.w.signal_at_check or at_weight) and self.w.supervisor is not None:
             self.w.supervisor._on_signal(signal.SIGINT, None)  # what the runner's cancel delivers
         requests = 1200 * self.w.weight / 100
         return Sample(requests, requests * self.w.error_ratio.get(version, 0.0), 0.05)
@@ -155,8 +219,22 @@ class Tools:
         return Step("convergence check", ok=not self.w.not_converged)
 
     def route_to_stable(self) -> Step:
-        self.w.log.append("patch route 0")  # kubectl patch: the candidate's weight to 0, no pulumi
-        self.w.weight = 0
+        """deploy.py's TO_STABLE_PATCH applied to the live route (RFC 6902: `test` ops first, all or nothing);
+        `kubectl patch` is an Update by the manager `kubectl-patch`, which then owns spec.rules."""
+        self.w.log.append("patch route 0")
+        route = dict(self.w.route)
+        for op in deploy.TO_STABLE_PATCH:
+            index = str(op["path"]).removeprefix("/spec/rules/0/backendRefs/").split("/")[0]
+            entries = list(route.items())
+            if int(index) >= len(entries):
+                return Step("kubectl patch httproute", ok=False, output=f"test of {op['path']} failed")
+            name = entries[int(index)][0]
+            if op["op"] == "test" and name != op["value"]:
+                return Step("kubectl patch httproute", ok=False, output=f"test of {op['path']} failed")
+            if op["op"] == "replace":
+                route[name] = int(op["value"])  # type: ignore[call-overload]
+        self.w.route = list(route.items())
+        self.w.route_owner = "kubectl-patch"
         return Step("kubectl patch httproute")
 
     def checkout(self, commit: str) -> str:
@@ -370,3 +448,69 @@ def test_negative_control_without_the_patch_a_cancelled_canary_leaves_the_candid
     world = World(signal_at_check=4)
     run(world)
     assert world.weight == 50 and NEW in world.serving()
+
+
+# --- a cancel late in the canary, and Pulumi's next apply of the route --------------------------------------
+
+OLD_PATCH = [{"op": "replace", "path": "/spec/rules/0/backendRefs/1/weight", "value": 0}]
+
+
+@pytest.mark.parametrize(
+    "world",
+    [World(signal_at_weight=100), World(signal_in_promotion=True)],
+    ids=["at-the-100-step", "during-the-promotion"],
+)
+def test_a_cancel_late_in_the_canary_leaves_the_stable_service_all_the_traffic(world: World) -> None:
+    result, lines = run(world)
+    assert result == release_canary.ABORTED, lines
+    assert world.route == [("muse", 100), ("muse-candidate", 0)], world.route
+    assert sum(world.serving().values()) == 100 and world.serving() == {world.stable: 100}
+
+
+@pytest.mark.parametrize(
+    "world",
+    [World(signal_at_weight=100), World(signal_in_promotion=True)],
+    ids=["at-the-100-step", "during-the-promotion"],
+)
+def test_negative_control_the_candidate_only_patch_leaves_no_backend(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(deploy, "TO_STABLE_PATCH", OLD_PATCH)
+    run(world)
+    assert world.route == [("muse", 0), ("muse-candidate", 0)] and world.serving() == {}
+
+
+def test_after_a_cancelled_canary_the_next_release_takes_the_route_back_from_kubectl() -> None:
+    world = World(signal_at_weight=50)
+    assert run(world)[0] == release_canary.ABORTED
+    assert world.route_owner == "kubectl-patch"  # the signal's patch owns spec.rules now
+    result, lines = run(world)  # the next release, on the same stack and cluster
+    assert result == release_canary.PROMOTED, lines
+    assert world.route == [("muse", None)] and world.route_owner == "pulumi"
+
+
+def test_negative_control_without_patch_force_the_next_release_and_its_rollback_fail(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The route without pulumi.com/patchForce: Pulumi applies with force=false and `kubectl-patch` owns the
+    atomic spec.rules, so every later apply of the route conflicts - the candidate up and the rollback too."""
+    real = manifests.http_route
+
+    def without_force(spec: manifests.WorkloadSpec) -> dict[str, Any]:
+        route = real(spec)
+        route["metadata"].pop("annotations", None)
+        return route
+
+    monkeypatch.setattr(manifests, "http_route", without_force)
+    world = World(signal_at_weight=50)
+    assert run(world)[0] == release_canary.ABORTED
+    result, lines = run(world)
+    assert result == release_canary.ROLLBACK_FAILED, lines
+    assert any("candidate up" in line and "failed" in line for line in lines)
+    assert world.route_owner == "kubectl-patch"
+
+
+def test_the_programs_route_asks_pulumi_to_force_its_apply() -> None:
+    for stack in ("dev", "prod"):
+        route = manifests.http_route(stack_workload_spec(stack))
+        assert route["metadata"]["annotations"] == {"pulumi.com/patchForce": "true"}
