@@ -138,8 +138,8 @@ def run_canary(
                     return stop(
                         f"{gate.thresholds.consecutive} bad checks in a row at {weight} %: {'; '.join(found)}"
                     )
-    except (RuntimeError, OSError, ValueError) as error:
-        return stop(f"the canary itself failed: {error}")
+    except Exception as error:  # any failure aborts (the caller moves the weight back)
+        return stop(f"the canary itself failed: {type(error).__name__}: {error}")
     outcome.promoted, outcome.reason, outcome.decided_at = True, "every step held", clock() - start
     note("every step held: promote")
     return outcome

@@ -810,9 +810,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"::error title=Deploy ({args.stack})::{error}", flush=True)
         append("GITHUB_STEP_SUMMARY", f"### Deploy `{args.stack}`: stopped ({error})\n")
         return 1
-    except (RuntimeError, ValueError) as error:
+    except (RuntimeError, ValueError) as error:  # refused before anything changed (access, state, config)
         print(f"::error title=Deploy ({args.stack})::{error}", flush=True)
+        append("GITHUB_STEP_SUMMARY", f"### Deploy `{args.stack}`: refused\n\n{error}\n")
         return 64
+    except Exception as error:  # a timeout, an HTTP error, a bug: still a summary, exit 1
+        what = f"{type(error).__name__}: {error}"
+        print(f"::error title=Deploy ({args.stack})::stopped by an unexpected error: {what}", flush=True)
+        append(
+            "GITHUB_STEP_SUMMARY",
+            f"### Deploy `{args.stack}`: FAILED, stopped by an unexpected error\n\n`{what}`\n\nThe log above "
+            "shows the last command; `pulumi stack history` and docs/runbook.md (Canary, Rollback) say what "
+            "the stack runs now.\n",
+        )
+        return 1
     append("GITHUB_STEP_SUMMARY", text)
     url = stack_output(args.stack, "museUrl") if result != ROLLBACK_FAILED else ""
     address = stack_output(args.stack, "museGatewayAddress") if result != ROLLBACK_FAILED else ""

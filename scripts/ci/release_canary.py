@@ -230,6 +230,8 @@ def _release(ctx: Context, tools: Tools, load: Load) -> tuple[str, list[str]]:
             ctx.say(f"- stopped: {stopped}; nothing more is started (the next run recovers, docs/runbook.md)")
             return ABORTED, ctx.lines
         return abort(ctx, tools, route, str(stopped))
+    except Exception as error:  # a kubectl timeout, an HTTP error, a bug: undo the release
+        return abort(ctx, tools, route, f"the release itself failed: {type(error).__name__}: {error}")
 
 
 def _with_image(stable: dict[str, Any] | None, candidate: dict[str, Any]) -> dict[str, Any]:
@@ -249,24 +251,25 @@ def abort(ctx: Context, tools: Tools, route: str, reason: str) -> tuple[str, lis
         ctx.say("- the job is being cancelled: no rollback started (the next run recovers, docs/runbook.md)")
         return ABORTED, ctx.lines
     ctx.supervisor.deadline = max(ctx.supervisor.deadline, ctx.hard_deadline)
-    if route:
-        moved = tools.config_set({"muse:canaryWeight": "0"})
-        if moved.ok:
-            moved = tools.up(f"main {ctx.commit}", target=route)
-        ctx.say(f"- all traffic back to the stable Service (`{ctx.previous}`): {moved.describe()}")
-    if ctx.previous_commit is None:
-        ctx.say(
-            "- no previously deployed commit is recorded (no successful main.yml update): the stack keeps "
-            "this commit's program with the previous image; docs/runbook.md, Rollback, says what to check"
-        )
-        step = tools.config_set(
-            {"muse:imageTag": ctx.previous, "muse:canaryImageTag": "", "muse:canaryWeight": "0"}
-        )
-        if step.ok:
-            step = tools.up(f"main {ctx.commit} rollback to {ctx.previous}")
-        ctx.say(f"- rollback up: {step.describe()}")
-        return (ABORTED if step.ok else ROLLBACK_FAILED), ctx.lines
     try:
+        if route:
+            moved = tools.config_set({"muse:canaryWeight": "0"})
+            if moved.ok:
+                moved = tools.up(f"main {ctx.commit}", target=route)
+            ctx.say(f"- all traffic back to the stable Service (`{ctx.previous}`): {moved.describe()}")
+        if ctx.previous_commit is None:
+            ctx.say(
+                "- no previously deployed commit is recorded (no successful main.yml update): the stack "
+                "keeps this commit's program with the previous image; docs/runbook.md, Rollback, says what "
+                "to check"
+            )
+            step = tools.config_set(
+                {"muse:imageTag": ctx.previous, "muse:canaryImageTag": "", "muse:canaryWeight": "0"}
+            )
+            if step.ok:
+                step = tools.up(f"main {ctx.commit} rollback to {ctx.previous}")
+            ctx.say(f"- rollback up: {step.describe()}")
+            return (ABORTED if step.ok else ROLLBACK_FAILED), ctx.lines
         ctx.supervisor.check()
         worktree = tools.checkout(ctx.previous_commit)
         step = tools.config_set({"muse:imageTag": ctx.previous}, cwd=worktree)
@@ -285,6 +288,6 @@ def abort(ctx: Context, tools: Tools, route: str, reason: str) -> tuple[str, lis
         step = tools.converged(cwd=worktree)
         ctx.say(f"- rollback {step.describe()}")
         return ABORTED, ctx.lines
-    except (Cancelled, RuntimeError, OSError) as error:
-        ctx.say(f"- rollback failed: {error}")
+    except Exception as error:  # whatever stopped the rollback, it did not finish
+        ctx.say(f"- rollback failed: {type(error).__name__}: {error}")
         return ROLLBACK_FAILED, ctx.lines

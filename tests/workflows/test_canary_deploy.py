@@ -4,7 +4,10 @@ plainly with a warning instead of refusing every release."""
 
 from __future__ import annotations
 
+import email.message
+import subprocess
 import sys
+import urllib.error
 from pathlib import Path
 from typing import Any
 
@@ -157,3 +160,40 @@ def test_run_records_that_the_supervisor_stopped_the_command(monkeypatch: pytest
     monkeypatch.setattr(deploy, "SUPERVISOR", Supervisor(time.monotonic() + 60))
     failed = deploy.run("convergence check (preview --expect-no-changes)", ["false"])
     assert failed.interrupted == "" and failed.describe().endswith("failed (exit 1)")
+
+
+# --- whatever escapes the release, main() writes the job summary --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        subprocess.TimeoutExpired(["kubectl"], 60),
+        urllib.error.HTTPError(
+            "https://ws.prometheus.monitor.azure.com/api/v1/query", 400, "Bad Request",
+            email.message.Message(), None,
+        ),  # metrics_access: a 4xx other than 401/403 is raised as it is (canary_gate.PrometheusSource)
+    ],
+    ids=["kubectl-timeout", "http-400"],
+)  # fmt: skip
+def test_main_writes_the_summary_whatever_escapes(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, error: Exception
+) -> None:
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    monkeypatch.delenv("JOB_STARTED_AT", raising=False)
+    monkeypatch.setattr(deploy, "placeholder_problem", lambda stack: None)
+    monkeypatch.setattr(deploy, "recover", lambda *a: "")
+    monkeypatch.setattr(deploy.Supervisor, "install", lambda self: None)  # no handlers in pytest's process
+
+    def raises(*args: Any) -> Any:
+        raise error
+
+    monkeypatch.setattr(deploy, "canary_deploy", raises)
+    code = deploy.main(["--stack", "prod", "--image-tag", NEW, "--commit", COMMIT, "--canary"])
+    assert code == 1
+    text = summary.read_text()
+    assert "### Deploy `prod`: FAILED, stopped by an unexpected error" in text
+    assert type(error).__name__ in text
+    # negative control: before, only RuntimeError/ValueError were caught, and neither is this error
+    assert not isinstance(error, RuntimeError | ValueError)

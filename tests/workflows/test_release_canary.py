@@ -20,8 +20,11 @@ here from the program's real route manifest."""
 
 from __future__ import annotations
 
+import email.message
 import signal
+import subprocess
 import sys
+import urllib.error
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -514,3 +517,72 @@ def test_the_programs_route_asks_pulumi_to_force_its_apply() -> None:
     for stack in ("dev", "prod"):
         route = manifests.http_route(stack_workload_spec(stack))
         assert route["metadata"]["annotations"] == {"pulumi.com/patchForce": "true"}
+
+
+# --- failures that are not RuntimeError: a kubectl timeout, an HTTP error from the workspace ----------------
+
+
+class Failing(Tools):
+    """Tools whose `what` raises `error` the `at`-th time it is called."""
+
+    def __init__(self, world: World, what: str, error: BaseException, at: int = 1) -> None:
+        super().__init__(world)
+        self.what, self.error, self.at, self.calls = what, error, at, 0
+        real = getattr(self, what)
+
+        def failing(*args: Any, **kwargs: Any) -> Any:
+            self.calls += 1
+            if self.calls == self.at:
+                raise self.error
+            return real(*args, **kwargs)
+
+        setattr(self, what, failing)
+
+
+TIMEOUT = subprocess.TimeoutExpired(["kubectl", "create", "-f", "-"], 60)
+HTTP_400 = urllib.error.HTTPError(
+    "https://ws.prometheus.monitor.azure.com/api/v1/query", 400, "Bad Request", email.message.Message(), None
+)
+
+
+def run_with(tools: Tools, world: World) -> tuple[str, list[str]]:
+    clock = Clock()
+    world.supervisor = Supervisor(deadline=10_000, clock=clock)
+    ctx = release_canary.Context(
+        stack="prod", image=NEW, previous=OLD, commit=NEW_COMMIT, previous_commit=OLD_COMMIT,
+        supervisor=world.supervisor, hard_deadline=20_000, clock=clock, sleep=clock.sleep,
+    )  # fmt: skip
+    return release_canary.release(ctx, tools)
+
+
+@pytest.mark.parametrize(
+    ("what", "error", "at"),
+    [
+        ("end_to_end", TIMEOUT, 3),  # the check Job's kubectl hangs at the 50 % step
+        ("start_load", TIMEOUT, 2),  # the load Job's create hangs when the weight moved to 50 %
+        ("sample", HTTP_400, 4),  # the workspace answers 400 to a gate query
+        ("converged", TIMEOUT, 1),  # after the promotion
+    ],
+    ids=["check-timeout", "load-timeout", "query-400", "after-promotion"],
+)
+def test_any_failure_mid_release_routes_back_and_rolls_back(what: str, error: Exception, at: int) -> None:
+    world = World()
+    result, lines = run_with(Failing(world, what, error, at), world)
+    assert result == release_canary.ABORTED, lines
+    assert any(type(error).__name__ in line for line in lines), lines
+    assert world.serving() == {OLD: 100} and (world.stable, world.candidate, world.program) == (
+        OLD, None, OLD_COMMIT,
+    )  # fmt: skip
+
+
+def test_negative_control_these_failures_are_none_of_the_types_caught_before() -> None:
+    """run_canary caught (RuntimeError, OSError, ValueError) and _release only Cancelled: a TimeoutExpired
+    (subprocess.SubprocessError) is none of them, so it escaped the release with the candidate up and its
+    share of the traffic; an HTTPError is an OSError, which only the stepper caught (not the promotion's
+    checks, not deploy.main)."""
+    assert not isinstance(TIMEOUT, RuntimeError | OSError | ValueError)
+    assert isinstance(HTTP_400, OSError) and not isinstance(HTTP_400, RuntimeError | ValueError)
+    world = World()
+    tools = Failing(world, "end_to_end", TIMEOUT, 3)
+    run_with(tools, world)
+    assert tools.calls >= 3  # the failure did reach the release (the positive test is not vacuous)
