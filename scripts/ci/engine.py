@@ -68,6 +68,7 @@ class Supervisor:
     # (7.5 s + 2.5 s, ../shared/reference/github-behaviour.md row 7), whatever this says; the deadlines
     # (deploy.py) leave the release its 90 s inside the job's timeout-minutes.
     grace: float = 90.0
+    term_wait: float = 30.0  # after the SIGTERM, before SIGKILL
     clock: Callable[[], float] = time.monotonic
     signalled: str = ""
     process: subprocess.Popen[str] | None = None
@@ -76,6 +77,11 @@ class Supervisor:
     # the runner's ~10 s (release_canary.py: the route's weight back to the stable Service).
     on_signal: Callable[[], None] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    # The command that already got its SIGINT: each command gets one, whatever asks again. On a cancel the
+    # runner sends SIGINT and 7.5 s later SIGTERM (actions/runner ProcessInvoker.cs); both run _on_signal, and
+    # forwarding the second as another SIGINT would make Pulumi terminate at once instead of finishing its
+    # graceful cancel (pulumi/pulumi pkg/backend/cancellation_scope.go: a second signal terminates).
+    _sigint_sent_to: subprocess.Popen[str] | None = None
 
     def install(self) -> None:
         signal.signal(signal.SIGINT, self._on_signal)
@@ -99,10 +105,12 @@ class Supervisor:
         with self._lock:
             process = self.process
             if process is not None and process.poll() is None:
-                # SIGINT, once: Pulumi's graceful cancel (a second signal would terminate it at once).
-                if why not in self.interrupted:
+                # SIGINT, once per command: Pulumi's graceful cancel (a second signal would terminate it).
+                if self._sigint_sent_to is not process:
                     process.send_signal(signal.SIGINT)
-                self.interrupted.append(why)
+                    self._sigint_sent_to = process
+                if why not in self.interrupted:
+                    self.interrupted.append(why)
 
     def remaining(self) -> float:
         return self.deadline - self.clock()
@@ -115,23 +123,33 @@ class Supervisor:
             raise Cancelled("the release's deadline has passed")
 
     def wait(self, process: subprocess.Popen[str]) -> int:
-        """Wait for `process`, interrupting it at the deadline (SIGINT, then SIGTERM after `grace`)."""
+        """Wait for `process`, interrupting it at the deadline (SIGINT, then SIGTERM after `grace`, then
+        SIGKILL 30 s later). Keyed on the deadline's value, not on an earlier interrupt: an abort's rollback
+        runs to the hard deadline (deploy.py _rollback_time, release_canary.abort) after the release's own
+        deadline interrupted the update before it, and must be interrupted at the hard deadline too."""
         with self._lock:
             self.process = process
+        interrupted_at: float | None = None  # the deadline this command was interrupted at
         try:
             while True:
                 try:
                     return process.wait(timeout=max(0.05, min(1.0, self.remaining())))
                 except subprocess.TimeoutExpired:
-                    if self.remaining() <= 0 and "deadline" not in self.interrupted:
+                    if self.remaining() <= 0 and interrupted_at != self.deadline:
                         print(
                             "::warning title=Deploy::deadline reached: interrupting the running command",
                             flush=True,
                         )
+                        interrupted_at = self.deadline
                         self._interrupt("deadline")
-                    if self.interrupted and self.remaining() <= -self.grace and process.poll() is None:
+                    signalled = self._sigint_sent_to is process
+                    if signalled and self.remaining() <= -self.grace and process.poll() is None:
                         process.send_signal(signal.SIGTERM)  # Pulumi: a second signal terminates
-                        return process.wait(timeout=30)
+                        try:
+                            return process.wait(timeout=self.term_wait)
+                        except subprocess.TimeoutExpired:
+                            process.kill()  # what the runner would do, but with the release still alive
+                            return process.wait()
         finally:
             with self._lock:
                 self.process = None
