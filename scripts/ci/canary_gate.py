@@ -53,6 +53,12 @@ MONITORING_DATA_READER = "Monitoring Data Reader"  # rbac/roles.py Role.MONITORI
 METRICS_READ = "Microsoft.Monitor/accounts/data/metrics/read"
 REQUESTS = "muse_http_requests_total"
 DURATION_BUCKETS = "muse_http_request_duration_seconds_bucket"
+# The access check before anything changes (deploy.py metrics_access). Every query to the workspace must name
+# one metric (a `__name__` matcher: learn.microsoft.com/azure/azure-monitor/metrics/prometheus-api-promql,
+# "API limitations", "Query must be scoped to a metric"), so `vector(1)` would be refused whatever the
+# caller's role; the service's build-info gauge (muse/app.py Metrics) answers whether or not it was scraped.
+BUILD_INFO = "muse_build_info"
+ACCESS_QUERY = f"count({BUILD_INFO})"
 PROBE_ROUTES = "/healthz|/readyz"
 _VERSION = re.compile(r"^[A-Za-z0-9_.:+-]{1,128}$")
 

@@ -69,7 +69,7 @@ from typing import Any
 
 import check_job
 import release_canary
-from canary_gate import AccessDenied, PrometheusSource, Sample, az_token, sample_from
+from canary_gate import ACCESS_QUERY, AccessDenied, PrometheusSource, Sample, az_token, sample_from
 from deployed_image_tag import deployed_image_tag
 from dns_check import report as public_dns_report
 from engine import Cancelled, Supervisor, converged, recover
@@ -595,7 +595,7 @@ class CommandTools:
     def metrics_access(self) -> None:
         """One query before anything changes: a deploy identity without Monitoring Data Reader on the
         workspace fails here with the fix, not mid-canary after the candidate is up (AccessDenied)."""
-        self._prometheus().query("vector(1)")
+        self._prometheus().query(ACCESS_QUERY)
 
     def _prometheus(self) -> PrometheusSource:
         if self._source is None:

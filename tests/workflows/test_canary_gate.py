@@ -4,6 +4,7 @@ candidate is promoted when that gate is left out)."""
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -460,3 +461,38 @@ def test_a_token_failure_is_retried_with_backoff(monkeypatch: pytest.MonkeyPatch
     with pytest.raises(QueryUnavailable, match="AADSTS700024"):
         source.query("vector(1)")
     assert slept == [2.0, 4.0]
+
+
+# --- every query names one metric the service exports (Azure Monitor's query API refuses any other) ---------
+
+METRIC_NAME = re.compile(r"\b(muse_[a-z_]+)\b")
+
+
+def _exported_metric_names() -> set[str]:
+    """The names the service's own registry exposes (muse/app.py Metrics), with the counter and histogram
+    suffixes of the exposition format."""
+    from muse.app import Metrics
+    from muse.config import Settings
+
+    registry = Metrics(Settings.model_construct(version="v", git_revision="r", env="dev")).registry
+    return {sample.name for family in registry.collect() for sample in family.samples}
+
+
+def metric_matchers(promql: str) -> list[str]:
+    """The metric names a PromQL expression selects (`__name__` matchers), PromQL's own words left out."""
+    return METRIC_NAME.findall(promql)
+
+
+def test_the_access_query_and_every_gate_query_name_exactly_one_exported_metric() -> None:
+    """learn.microsoft.com/azure/azure-monitor/metrics/prometheus-api-promql, "API limitations": each query
+    must contain a __name__ label matcher, and only one."""
+    from canary_gate import ACCESS_QUERY
+
+    exported = _exported_metric_names()
+    for promql in [ACCESS_QUERY, *queries("sha256:" + "a" * 64, 120).values()]:
+        names = metric_matchers(promql)
+        assert len(names) == 1 and names[0] in exported, (promql, names)
+
+
+def test_negative_control_the_former_access_query_names_no_metric() -> None:
+    assert metric_matchers("vector(1)") == []
