@@ -279,6 +279,26 @@ def recorded_image(stack: str) -> str | None:
     return recorded_deployment(stack)[1]
 
 
+def stack_outputs(stack: str) -> dict[str, Any]:
+    """Every output of the stack (`pulumi stack output --json`); raises when pulumi fails or answers no JSON
+    object, so that a backend error is never read as "no such output" (a decision must not fail open)."""
+    result = subprocess.run(
+        pulumi("stack", "output", "--stack", stack, "--json"), capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"pulumi stack output --stack {stack} --json failed (exit {result.returncode}): "
+            f"{result.stderr.strip()[-1000:]}"
+        )
+    try:
+        outputs = json.loads(result.stdout)
+    except json.JSONDecodeError as error:
+        raise RuntimeError(f"pulumi stack output --stack {stack} --json is not JSON: {error}") from None
+    if not isinstance(outputs, dict):
+        raise RuntimeError(f"pulumi stack output --stack {stack} --json is not an object")
+    return outputs
+
+
 def stack_output(stack: str, name: str) -> str:
     result = subprocess.run(
         pulumi("stack", "output", name, "--stack", stack), capture_output=True, text=True, check=False
@@ -669,7 +689,9 @@ def canary_deploy(
     _, previous = recorded_deployment(stack)
     if previous is None or previous == image:
         return plain_release(stack, image, commit, policy_packs)
-    if not stack_output(stack, prometheus_output):
+    # Read strictly (stack_outputs raises on any pulumi failure: main() exits 64, nothing changed): only a
+    # stack that answers and has no such output goes out without a canary.
+    if not stack_outputs(stack).get(prometheus_output):
         # A stack last deployed before the program exported the workspace's query endpoint: nothing to gate
         # on yet. Refusing would refuse every release forever (only a release adds the output); this one goes
         # out plainly, its `pulumi up` exports the output, and the next release canaries.

@@ -5,6 +5,7 @@ plainly with a warning instead of refusing every release."""
 from __future__ import annotations
 
 import email.message
+import os
 import subprocess
 import sys
 import urllib.error
@@ -74,6 +75,7 @@ def test_a_stack_without_the_prometheus_output_releases_plainly_and_the_next_rel
     outputs: dict[str, str] = {}  # a stack deployed before the program exported prometheusQueryEndpoint
     monkeypatch.setattr(deploy, "recorded_deployment", lambda stack: ("urn", OLD))
     monkeypatch.setattr(deploy, "stack_output", lambda stack, name: outputs.get(name, ""))
+    monkeypatch.setattr(deploy, "stack_outputs", lambda stack: dict(outputs))
     result, text = deploy.canary_deploy("prod", NEW, COMMIT, [], "prometheusQueryEndpoint", 0.0)
     warning = capsys.readouterr().out
     assert "::warning title=No canary (prod)::the stack has no output prometheusQueryEndpoint" in warning
@@ -197,3 +199,42 @@ def test_main_writes_the_summary_whatever_escapes(
     assert type(error).__name__ in text
     # negative control: before, only RuntimeError/ValueError were caught, and neither is this error
     assert not isinstance(error, RuntimeError | ValueError)
+
+
+# --- the no-canary fallback reads the outputs strictly -----------------------------------------------------
+
+
+def failing_pulumi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stderr: str, code: int = 255) -> None:
+    """A `pulumi` on PATH that fails the way a backend outage does: a message on stderr, a non-zero exit."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "pulumi").write_text(f"#!/bin/sh\necho '{stderr}' >&2\nexit {code}\n")
+    (bin_dir / "pulumi").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+
+
+def test_a_failing_output_read_fails_the_job_instead_of_releasing_without_a_canary(
+    plain: dict[str, list[Any]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    failing_pulumi(
+        tmp_path, monkeypatch, "error: could not read the checkpoint: blob: 503 Service Unavailable"
+    )
+    monkeypatch.setattr(deploy, "recorded_deployment", lambda stack: ("urn", OLD))
+    with pytest.raises(RuntimeError, match="stack output --stack prod --json failed"):
+        deploy.canary_deploy("prod", NEW, COMMIT, [], "prometheusQueryEndpoint", 0.0)
+    assert plain["deploy"] == [] and plain["canary"] == []  # nothing released, gated or not
+    # negative control: the former read turned the same failure into "no such output" (the ungated path)
+    assert deploy.stack_output("prod", "prometheusQueryEndpoint") == ""
+
+
+def test_outputs_without_the_key_take_the_plain_path(
+    plain: dict[str, list[Any]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "pulumi").write_text('#!/bin/sh\necho \'{"museUrl": "https://muse.example"}\'\n')
+    (bin_dir / "pulumi").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setattr(deploy, "recorded_deployment", lambda stack: ("urn", OLD))
+    deploy.canary_deploy("prod", NEW, COMMIT, [], "prometheusQueryEndpoint", 0.0)
+    assert len(plain["deploy"]) == 1 and plain["canary"] == []

@@ -323,6 +323,11 @@ def test_deploy_checks_metric_access_before_the_candidate_up(monkeypatch: pytest
     monkeypatch.setattr(deploy, "recorded_deployment", lambda stack: ("urn", "sha256:" + "a" * 64))
     monkeypatch.setattr(deploy, "previous_commit", lambda stack: "b" * 40)
     monkeypatch.setattr(deploy, "stack_output", lambda stack, name: "https://ws.prometheus.monitor.azure.com")
+    monkeypatch.setattr(
+        deploy,
+        "stack_outputs",
+        lambda stack: {"prometheusQueryEndpoint": "https://ws.prometheus.monitor.azure.com"},
+    )
     monkeypatch.setattr(deploy.CommandTools, "token", lambda self: "t")
     monkeypatch.setattr(
         release_canary, "release", lambda ctx, tools: released.append(ctx) or ("released", [])
