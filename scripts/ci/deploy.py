@@ -661,7 +661,13 @@ def previous_commit(stack: str) -> str | None:
     )  # fmt: skip
     if result.returncode != 0:
         raise RuntimeError(f"pulumi stack history --stack {stack} failed: {result.stderr.strip()[-2000:]}")
-    for update in json.loads(result.stdout or "[]"):
+    return last_commit(json.loads(result.stdout or "[]"))
+
+
+def last_commit(updates: list[dict[str, Any]]) -> str | None:
+    """The commit of the newest successful update whose message commit_of reads (a promotion, a release, a
+    rollback, a person's runbook rollback); a canary's intermediate updates are skipped."""
+    for update in updates:
         if update.get("kind") == "update" and update.get("result") == "succeeded":
             commit = commit_of(update.get("message", ""))
             if commit:

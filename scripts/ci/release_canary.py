@@ -44,6 +44,7 @@ from typing import Any, Protocol
 from canary import Plan, run_canary
 from canary_gate import THRESHOLDS, Gate, Sample
 from engine import Cancelled, Supervisor
+from update_message import canary_message, deploy_message, rollback_message
 
 PROMOTED, ABORTED, ROLLBACK_FAILED = "released", "canary-aborted", "rollback-failed"
 NOT_CONVERGED = "released-not-converged"
@@ -141,14 +142,17 @@ def route_back(ctx: Context, tools: Tools, when: str) -> None:
 
 
 def _release(ctx: Context, tools: Tools, load: Load) -> tuple[str, list[str]]:
-    message = f"main {ctx.commit}"
+    # Only the promotion records `main <commit>` (the commit the stack then runs, update_message.commit_of);
+    # the candidate up and the weight moves are `canary <commit> ...`, which a later abort does not take for
+    # the previously deployed commit.
+    message = deploy_message(ctx.commit)
     route = ""
     checks: dict[str, Any] = {}
     try:
         ctx.supervisor.check()
         step = tools.config_set(canary_config(ctx.image, 0, ctx.previous))
         if step.ok:
-            step = tools.up(message)
+            step = tools.up(canary_message(ctx.commit, "candidate"))
         ctx.say(f"- candidate up (`{ctx.image}` next to `{ctx.previous}`, no traffic): {step.describe()}")
         outputs = tools.outputs()
         route = str(outputs.get("museRouteUrn") or "")
@@ -179,7 +183,7 @@ def _release(ctx: Context, tools: Tools, load: Load) -> tuple[str, list[str]]:
                 ctx.supervisor.check()
                 moved = tools.config_set({"muse:canaryWeight": str(weight)})
                 if moved.ok:
-                    moved = tools.up(message, target=route)
+                    moved = tools.up(canary_message(ctx.commit, f"weight {weight}"), target=route)
                 if not moved.ok:
                     raise RuntimeError(f"moving the weight to {weight} %: {moved.describe()}")
                 load.start(weight)
@@ -255,7 +259,7 @@ def abort(ctx: Context, tools: Tools, route: str, reason: str) -> tuple[str, lis
         if route:
             moved = tools.config_set({"muse:canaryWeight": "0"})
             if moved.ok:
-                moved = tools.up(f"main {ctx.commit}", target=route)
+                moved = tools.up(canary_message(ctx.commit, "weight 0"), target=route)
             ctx.say(f"- all traffic back to the stable Service (`{ctx.previous}`): {moved.describe()}")
         if ctx.previous_commit is None:
             ctx.say(
@@ -267,14 +271,14 @@ def abort(ctx: Context, tools: Tools, route: str, reason: str) -> tuple[str, lis
                 {"muse:imageTag": ctx.previous, "muse:canaryImageTag": "", "muse:canaryWeight": "0"}
             )
             if step.ok:
-                step = tools.up(f"main {ctx.commit} rollback to {ctx.previous}")
+                step = tools.up(rollback_message(ctx.commit, ctx.previous))
             ctx.say(f"- rollback up: {step.describe()}")
             return (ABORTED if step.ok else ROLLBACK_FAILED), ctx.lines
         ctx.supervisor.check()
         worktree = tools.checkout(ctx.previous_commit)
         step = tools.config_set({"muse:imageTag": ctx.previous}, cwd=worktree)
         if step.ok:
-            step = tools.up(f"main {ctx.previous_commit} rollback to {ctx.previous}", cwd=worktree)
+            step = tools.up(rollback_message(ctx.previous_commit, ctx.previous), cwd=worktree)
         ctx.say(
             f"- rollback to `{ctx.previous_commit[:12]}`'s program with `{ctx.previous}`: {step.describe()}"
         )

@@ -21,6 +21,7 @@ here from the program's real route manifest."""
 from __future__ import annotations
 
 import email.message
+import re
 import signal
 import subprocess
 import sys
@@ -91,6 +92,11 @@ class World:
     signal_at_weight: int = 0  # ... during the first gate check at this weight (0: never)
     signal_in_promotion: bool = False  # ... while the promotion's `pulumi up` runs
     supervisor: Supervisor | None = None
+    # `pulumi stack history --json`, newest first: the message of each successful update
+    history: list[dict[str, str]] = field(
+        default_factory=lambda: [{"kind": "update", "result": "succeeded", "message": f"main {OLD_COMMIT}"}]
+    )
+    checked_out: str = OLD_COMMIT  # the commit tools.checkout put in the rollback's worktree
 
     @property
     def weight(self) -> int:
@@ -156,11 +162,17 @@ class Tools:
 
     def up(self, message: str, *, target: str | None = None, cwd: str | None = None) -> Step:
         self.w.log.append(f"up {message}{' --target route' if target else ''}{' in ' + cwd if cwd else ''}")
+        step = self._up(target, cwd)
+        if step.ok:
+            self.w.history.insert(0, {"kind": "update", "result": "succeeded", "message": message})
+        return step
+
+    def _up(self, target: str | None, cwd: str | None) -> Step:
         c = self.w.config
         if target == ROUTE:
             failed = self.w.apply_route(int(c.get("muse:canaryWeight", "0")))
             return Step("pulumi up --target", ok=not failed, output=failed)
-        self.w.program = OLD_COMMIT if cwd else NEW_COMMIT
+        self.w.program = self.w.checked_out if cwd else NEW_COMMIT
         candidate = c.get("muse:canaryImageTag") if not cwd else None
         if candidate and candidate in self.w.never_ready:
             self.w.candidate = candidate  # created, never ready; the route stays at its weight (0)
@@ -242,6 +254,7 @@ class Tools:
 
     def checkout(self, commit: str) -> str:
         self.w.log.append(f"checkout {commit[:7]}")
+        self.w.checked_out = commit
         return f"/tmp/previous-{commit[:12]}"
 
 
@@ -586,3 +599,54 @@ def test_negative_control_these_failures_are_none_of_the_types_caught_before() -
     tools = Failing(world, "end_to_end", TIMEOUT, 3)
     run_with(tools, world)
     assert tools.calls >= 3  # the failure did reach the release (the positive test is not vacuous)
+
+
+# --- which commit an abort returns to: only promotions and rollbacks count ---------------------------------
+
+MANUAL_COMMIT = "3" * 40
+
+
+def manual_rollback_message(commit: str, image: str) -> str:
+    """The runbook's manual rollback message (docs/runbook.md, Manual rollback), with the shell's
+    `$(git rev-parse HEAD)` filled in by the commit the person checked out."""
+    runbook = (Path(__file__).resolve().parents[2] / "docs" / "runbook.md").read_text(encoding="utf-8")
+    template = re.findall(r'--message "(manual [^"]*rollback to [^"]*)"', runbook)
+    assert template and len(set(template)) == 1, template  # one form, wherever the runbook shows it
+    return template[0].replace("$(git rev-parse HEAD)", commit).replace("sha256:<good digest>", image)
+
+
+def test_a_cancelled_canary_then_a_manual_rollback_is_what_the_next_abort_restores() -> None:
+    world = World(signal_at_weight=50)
+    assert run(world, previous_commit=deploy.last_commit(world.history))[0] == release_canary.ABORTED
+    # The cancelled canary's updates do not make its commit the deployed one.
+    assert deploy.last_commit(world.history) == OLD_COMMIT
+    # A person rolls back by hand from another commit, as the runbook says.
+    world.history.insert(
+        0, {"kind": "update", "result": "succeeded", "message": manual_rollback_message(MANUAL_COMMIT, OLD)}
+    )
+    assert deploy.last_commit(world.history) == MANUAL_COMMIT
+    # The next release fails: its abort returns to the manual rollback's commit.
+    world.error_ratio = {NEW: 0.3}
+    result, lines = run(world, previous_commit=deploy.last_commit(world.history))
+    assert result == release_canary.ABORTED, lines
+    assert f"checkout {MANUAL_COMMIT[:7]}" in world.log and world.program == MANUAL_COMMIT
+    # A promotion is what makes a commit the deployed one.
+    world.error_ratio = {}
+    assert run(world, previous_commit=deploy.last_commit(world.history))[0] == release_canary.PROMOTED
+    assert deploy.last_commit(world.history) == NEW_COMMIT
+
+
+def test_negative_control_with_main_messages_on_every_canary_update_the_candidate_counts_as_deployed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(release_canary, "canary_message", lambda commit, step: f"main {commit}")
+    world = World(signal_at_weight=50)
+    run(world, previous_commit=deploy.last_commit(world.history))
+    assert deploy.last_commit(world.history) == NEW_COMMIT  # never promoted, yet the abort would re-apply it
+
+
+def test_negative_control_the_former_manual_message_is_not_read() -> None:
+    from update_message import commit_of
+
+    assert commit_of("manual rollback to sha256:" + "a" * 64) is None
+    assert commit_of(manual_rollback_message(MANUAL_COMMIT, OLD)) == MANUAL_COMMIT
