@@ -52,6 +52,21 @@ CONVERGENCE_UNKNOWN = "released-convergence-interrupted"  # the preview was stop
 # Kept between the canary's last step and the release's deadline: the promotion's `pulumi up --refresh`
 # (the stable Deployment's rollout), the rollout, smoke and end-to-end checks, the convergence preview.
 PROMOTION_SECONDS = 12 * 60
+# Each canary step first moves the weight, then (canary.py) runs an end-to-end check inside the step's own
+# time (the step's clock starts when the weight is in place), and the canary starts with one end-to-end check
+# before any traffic. stack/config.py's budget counts the move per step and the check once; the stepper's
+# deadline check counts the move (Plan.overhead_seconds). Estimates, not measurements (only a real release
+# times them; its log has each command's start):
+# - the weight move: `pulumi config set` and `pulumi up --target <route>`: the CLI and its plugins start,
+#   the whole program runs (2.0 s under the offline engine, docs/benchmarks.md "Offline plan"), the policy
+#   pack, and one targeted update (untargeted resources are `same` without a diff, pulumi/pulumi
+#   pkg/resource/deploy/step_generator.go) - budgeted 90 s;
+# - the end-to-end check (check_job.py): a Job's pod start-up (~10-20 s in the bench, docs/benchmarks.md
+#   "Canary") and 20 requests, polled every 2 s - budgeted 60 s; past its own 240 s timeout it fails the
+#   step anyway.
+WEIGHT_MOVE_SECONDS = 90
+END_TO_END_SECONDS = 60
+STEP_OVERHEAD_SECONDS = WEIGHT_MOVE_SECONDS
 
 
 class Result(Protocol):
@@ -167,6 +182,7 @@ def _release(ctx: Context, tools: Tools, load: Load) -> tuple[str, list[str]]:
             plan_output["stepSeconds"],
             THRESHOLDS.check_seconds,
             THRESHOLDS.settle_seconds,
+            STEP_OVERHEAD_SECONDS,
         )
         if not route or "muse-candidate" not in checks:
             return abort(ctx, tools, route, "the stack outputs name no route or no candidate check")
