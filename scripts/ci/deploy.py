@@ -132,6 +132,7 @@ EXIT_CODES = {
     ROLLBACK_FAILED: 3,
     NOT_CONVERGED: 4,
     CONVERGENCE_UNKNOWN: 4,
+    release_canary.LOCKED: 5,  # nothing started: the stack is locked (`pulumi cancel`, docs/runbook.md)
 }
 # The release's own clock (engine.py says why), counted from the JOB's start (JOB_STARTED_AT, which
 # deploy.yml's deploy job records in its first step: checkout, the venv, Pulumi, prod's provenance check,
@@ -734,6 +735,9 @@ def canary_deploy(
             "`pulumi preview --expect-no-changes` by hand"
         ),
         release_canary.ABORTED: "FAILED, the canary aborted and the previous release was restored",
+        release_canary.LOCKED: (
+            "NOT STARTED, the stack is locked: nothing changed (docs/runbook.md, Cancelled deploy)"
+        ),
         ROLLBACK_FAILED: "FAILED, and the rollback FAILED: act now (docs/runbook.md, Rollback)",
     }
     running = image if result in (RELEASED, NOT_CONVERGED, CONVERGENCE_UNKNOWN) else previous

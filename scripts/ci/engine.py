@@ -181,6 +181,17 @@ def backend_of(stack: str) -> str:
     return f"the backend `{url}`" if url else f"`{stack}`'s own backend (PULUMI_BACKEND_URL is unset here)"
 
 
+def lock_hint(stack: str) -> str:
+    """What to do about a locked stack (the DIY backend's words: pulumi/pulumi pkg/backend/diy/lock.go
+    checkForLock, "the stack is currently locked by N lock(s)"; LOCKED matches them)."""
+    return (
+        f"The stack is locked: if nobody else updates `{stack}` (a deploy, a person's up or refresh), "
+        f"`pulumi cancel --stack {stack} --yes` against {backend_of(stack)} removes the lock (by hand: "
+        f"`scripts/stack {stack} cancel --yes`, which points at that backend; docs/runbook.md, Cancelled "
+        "deploy)."
+    )
+
+
 def recover(stack: str, pulumi: Callable[..., list[str]], run: Run) -> str:
     """Clear what a killed update left (pending operations); '' when there was nothing. Raises when the
     refresh fails (the stack is locked, or Azure answers an error): the release must not start on top."""
@@ -194,14 +205,7 @@ def recover(stack: str, pulumi: Callable[..., list[str]], run: Run) -> str:
         pulumi("refresh", "--stack", stack, "--yes", "--clear-pending-creates", "--skip-preview"),
     )
     if not step.ok:
-        hint = (
-            f" The stack is locked: if nobody else updates `{stack}` (a deploy, a person's up or refresh), "
-            f"`pulumi cancel --stack {stack} --yes` against {backend_of(stack)} removes the lock (by hand: "
-            f"`scripts/stack {stack} cancel --yes`, which points at that backend; docs/runbook.md, Cancelled "
-            "deploy)."
-            if LOCKED in step.output
-            else ""
-        )
+        hint = f" {lock_hint(stack)}" if LOCKED in step.output else ""
         raise RuntimeError(f"recovering {len(ops)} pending operation(s) failed.{hint}")
     note = (
         f"A previous update of `{stack}` was interrupted and left {len(ops)} pending operation(s); "

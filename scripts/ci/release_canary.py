@@ -43,10 +43,16 @@ from typing import Any, Protocol
 
 from canary import Plan, run_canary
 from canary_gate import THRESHOLDS, Gate, Sample
-from engine import Cancelled, Supervisor
+from engine import LOCKED as LOCKED_TEXT
+from engine import Cancelled, Supervisor, lock_hint
 from update_message import canary_message, deploy_message, rollback_message
 
 PROMOTED, ABORTED, ROLLBACK_FAILED = "released", "canary-aborted", "rollback-failed"
+# The candidate up found the stack locked (a stale lock without pending operations, which recover() does not
+# see, or a person's update): the backend takes the lock before the update starts (pulumi/pulumi
+# pkg/backend/diy/backend.go Update -> Lock, lock.go checkForLock), so nothing changed and nothing is undone -
+# an abort's rollback would only fail on the same lock.
+LOCKED = "stack-locked"
 NOT_CONVERGED = "released-not-converged"
 CONVERGENCE_UNKNOWN = "released-convergence-interrupted"  # the preview was stopped: no answer either way
 # Kept between the canary's last step and the release's deadline: the promotion's `pulumi up --refresh`
@@ -174,6 +180,9 @@ def _release(ctx: Context, tools: Tools, load: Load) -> tuple[str, list[str]]:
         checks.update(outputs.get("museEvaluateChecks") or {})
         load.job = dict(outputs.get("museCanaryLoad") or {})
         ctx.checks = checks
+        if not step.ok and LOCKED_TEXT in step.output:
+            ctx.say(f"- nothing changed, nothing to undo: {lock_hint(ctx.stack)}")
+            return LOCKED, ctx.lines
         if not step.ok:
             return abort(ctx, tools, route, "the candidate up failed")
         plan_output = outputs.get("museCanary") or {}

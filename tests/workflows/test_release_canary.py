@@ -650,3 +650,40 @@ def test_negative_control_the_former_manual_message_is_not_read() -> None:
 
     assert commit_of("manual rollback to sha256:" + "a" * 64) is None
     assert commit_of(manual_rollback_message(MANUAL_COMMIT, OLD)) == MANUAL_COMMIT
+
+
+# --- a stale lock (no pending operations): the candidate up is refused before anything changes -------------
+
+# The DIY backend's words (pulumi/pulumi pkg/backend/diy/lock.go checkForLock).
+LOCKED_OUTPUT = (
+    "error: the stack is currently locked by 1 lock(s). Either wait for the other process(es) to end or "
+    "delete the lock file with `pulumi cancel`.\n  azblob://state-prod/.pulumi/locks/organization/muse/prod/"
+    "0f1e.json: created by runner@fv-az123 (pid 4242) at 2026-12-07T05:17:00Z"
+)
+
+
+class Locked(Tools):
+    """A stack whose lock outlived its update: every `pulumi up` is refused before it starts."""
+
+    def up(self, message: str, *, target: str | None = None, cwd: str | None = None) -> Step:
+        self.w.log.append(f"up {message}{' --target route' if target else ''}{' in ' + cwd if cwd else ''}")
+        return Step("pulumi up", ok=False, output=LOCKED_OUTPUT)
+
+
+def test_a_locked_stack_stops_the_release_without_an_abort() -> None:
+    world = World()
+    result, lines = run_with(Locked(world), world)
+    assert result == release_canary.LOCKED and deploy.EXIT_CODES[result] == 5
+    assert [e for e in world.log if e.startswith(("up", "checkout"))] == [f"up canary {NEW_COMMIT} candidate"]
+    assert any("pulumi cancel --stack prod --yes" in line for line in lines)
+    assert (world.stable, world.candidate, world.program) == (OLD, None, OLD_COMMIT)
+
+
+def test_negative_control_without_the_lock_check_the_abort_runs_and_its_rollback_fails(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(release_canary, "LOCKED_TEXT", "text no pulumi prints")
+    world = World()
+    result, _ = run_with(Locked(world), world)
+    assert result == release_canary.ROLLBACK_FAILED and deploy.EXIT_CODES[result] == 3
+    assert any(e.startswith("checkout") for e in world.log)
