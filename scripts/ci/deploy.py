@@ -626,13 +626,13 @@ class CommandTools:
             self._source = PrometheusSource(endpoint, token=self.token)
         return self._source
 
-    def sample(self, version: str, window_seconds: int) -> Sample:
+    def sample(self, version: str) -> Sample:
         if self._source is None:
             endpoint = stack_output(self.stack, self.prometheus_output)
             if not endpoint:
                 raise RuntimeError(f"the stack has no output {self.prometheus_output}: no metrics to gate on")
             self._source = PrometheusSource(endpoint, token=self.token)
-        return sample_from(self._source.query, version, window_seconds=window_seconds)
+        return sample_from(self._source.query, version)
 
     def converged(self, cwd: str | None = None) -> Step:
         return converged(self.stack, pulumi, run, cwd)  # type: ignore[no-any-return]
