@@ -139,6 +139,10 @@ lint: setup ## ruff, mypy and the repository's other linters
 	@$(VENV)/bin/hadolint Dockerfile
 	@scripts/lint-workflows.sh
 
+.PHONY: hooks
+hooks: ## this clone's git hooks: commit-msg refuses a subject over 72 characters (scripts/git-hooks/)
+	@git config core.hooksPath scripts/git-hooks
+
 .PHONY: image
 image: system-deps ## build the Muse image with podman (localhost/muse:dev and :<git sha>)
 	@scripts/build-image.sh

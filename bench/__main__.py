@@ -80,17 +80,11 @@ def main(argv: list[str] | None = None) -> int:
         ("never-ready", True),
         ("good", True),
     ):
-        res = canary.run(scenario, end_to_end=end_to_end)
+        res = canary.run(scenario, canary.Timing.of_stack("prod"), end_to_end=end_to_end)
         _save(f"canary-{scenario}{'' if end_to_end else '-metrics-only'}", res)
         print(canary.summary(res), flush=True)
-        # The goals (docs/benchmarks.md, (e)): at most the first step's share of one step's requests fail, the
-        # abort comes within one step of the first bad check, nothing fails for a never-ready candidate.
-        outcome = res["outcome"]
-        ok &= res["failed"] <= res["goal_failed_at_most"]
-        ok &= scenario != "never-ready" or res["failed"] == 0
-        ok &= scenario != "good" or bool(outcome and outcome["promoted"])
-        abort = res["time_to_abort_after_first_bad_check_s"]
-        ok &= abort is None or abort <= res["config"]["step_seconds"]
+        # The goals (docs/benchmarks.md, (e)), judged by canary.judge on the run's counts.
+        ok &= res["all_met"]
     print(f"results: {OUT.relative_to(ROOT)}/*.json")
     return 0 if ok else 1
 

@@ -1,19 +1,24 @@
 """Benchmark (e): a canary release under load behind a weighted stand-in for the Gateway (nginx), driven by
-the release's own stepper and gate (scripts/ci/canary.py and canary_gate.py, imported, not copied).
+the release's own stepper and gate (scripts/ci/canary.py and canary_gate.py, imported, not copied), on the
+stack's own canary config and the managed Prometheus signal path (scrape interval + ingestion lag), with every
+duration divided by --scale so a run takes about a minute.
 
-    python -m bench.canary --scenario evaluate-fails|never-ready|good [--no-end-to-end] [--step 20]
+    python -m bench.canary --scenario evaluate-fails|never-ready|good [--no-end-to-end] [--stack prod]
+        [--scale 10] [--lag 60] [--scrape-phase 30] [--move-seconds 0] [--signal azure|immediate]
 
-What stands in for what, the scenarios and the figures reported: docs/benchmarks.md#canary-benchmark-setup."""
+The stand-ins, the timing model, the goals and the figures: docs/benchmarks.md#canary-benchmark-setup."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import signal
+import math
+import re
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,21 +27,29 @@ from bench.common import (
     ROOT,
     Nginx,
     free_port,
+    interrupt_wrk,
     machine_facts,
-    parse_wrk,
     run_wrk,
+    start_script,
+    stop_process,
     wait_ready,
     workdir,
+    write_json,
 )
 from bench.rollback import CrashLoopingReplica, VersionedReplica
 from components.muse_workload import evaluate_check
+from components.muse_workload.manifests import PROGRESS_DEADLINE_SECONDS
+from stack.config import load_stack_config
+from stack.files import read_stack
 
 sys.path.insert(0, str(ROOT / "scripts" / "ci"))
 from canary import Plan, run_canary
-from canary_gate import Gate, Sample, Thresholds
+from canary_gate import THRESHOLDS, Gate, Sample, Thresholds, queries, sample_from
 
 SCENARIOS = ("evaluate-fails", "never-ready", "good")
+SIGNALS = ("azure", "immediate")
 PROBES = ("/healthz", "/readyz")
+VERSION = "bench-candidate"  # the candidate's `version` label in the gate's PromQL
 
 # The candidate whose evaluate is broken: a proxy to a real Muse that answers POST /api/v1/evaluate with 500.
 BROKEN_EVALUATE = """
@@ -108,75 +121,272 @@ class BrokenEvaluateCandidate:
 
     def start(self, log_dir: Path) -> BrokenEvaluateCandidate:
         self.upstream = VersionedReplica(f"{self.name}-muse", "process", 5, version="2.0.0").start(log_dir)
-        with (log_dir / f"{self.name}.log").open("wb") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-c", BROKEN_EVALUATE, str(self.port), str(self.upstream.port)],
-                stdout=log, stderr=log,
-            )  # fmt: skip
+        args = [str(self.port), str(self.upstream.port)]
+        self.proc = start_script(BROKEN_EVALUATE, args, log_dir / f"{self.name}.log")
         wait_ready(self.port)
         return self
 
     def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+        stop_process(self.proc)
         if self.upstream is not None:
             self.upstream.kill()
 
 
+# --- the release's timing, from the stack and the gate, scaled down ----------------------------------------
+
+
+@dataclass(frozen=True)
+class Timing:
+    """The release's durations in real seconds and the factor the bench divides them by.
+
+    Steps and step length are the stack's (`canarySteps`, `canaryStepSeconds`: Pulumi.<stack>.yaml over the
+    defaults in Pulumi.yaml, validated by stack/config.py, as the program exports them in `museCanary`); the
+    check interval, the shortest window, the scrape interval and the ingestion lag are the gate's
+    (canary_gate.THRESHOLDS), so an edit to either changes the bench. `lag_seconds` may be overridden to
+    measure a workspace slower than the gate assumes."""
+
+    steps: tuple[int, ...]
+    step_seconds: int
+    check_seconds: int
+    window_seconds: int
+    scrape_seconds: int
+    lag_seconds: int
+    move_seconds: float = 0.0  # a weight move (`pulumi up --target` of the route): not measured here
+    scale: int = 10
+
+    @classmethod
+    def of_stack(
+        cls,
+        stack: str,
+        scale: int = 10,
+        lag_seconds: int | None = None,
+        move_seconds: float = 0.0,
+        overrides: dict[str, Any] | None = None,
+    ) -> Timing:
+        """`overrides`: stack config keys set on top of the stack file (`pulumi config set` offline)."""
+        config = load_stack_config(stack, read_stack(stack, overrides=overrides).config)
+        return cls(
+            steps=tuple(config.canary_steps),
+            step_seconds=config.canary_step_seconds,
+            check_seconds=THRESHOLDS.check_seconds,
+            window_seconds=THRESHOLDS.window_seconds,
+            scrape_seconds=THRESHOLDS.scrape_seconds,
+            lag_seconds=THRESHOLDS.ingestion_lag_seconds if lag_seconds is None else lag_seconds,
+            move_seconds=move_seconds,
+            scale=scale,
+        )
+
+    def scaled(self, seconds: int) -> int:
+        """`seconds` / scale; the gate and the stepper count whole seconds, so the scale must divide it."""
+        if self.scale < 1 or seconds % self.scale:
+            raise ValueError(f"--scale {self.scale} does not divide {seconds} s: use one that does (1, 10)")
+        return seconds // self.scale
+
+    def thresholds(self, signal: str = "azure") -> Thresholds:
+        """The gate's thresholds with scaled durations; `immediate`: a signal without scrape or lag."""
+        azure = signal == "azure"
+        return replace(
+            THRESHOLDS,
+            check_seconds=self.scaled(self.check_seconds),
+            window_seconds=self.scaled(self.window_seconds),
+            scrape_seconds=self.scaled(self.scrape_seconds) if azure else 0,
+            ingestion_lag_seconds=self.scaled(self.lag_seconds) if azure else 0,
+        )
+
+    def plan(self, signal: str = "azure") -> Plan:
+        """What release_canary.py builds from `museCanary` and the gate's settle time, scaled."""
+        settle = self.thresholds(signal).settle_seconds
+        return Plan.of(self.steps, self.scaled(self.step_seconds), self.scaled(self.check_seconds), settle)
+
+
+# --- the metric path: nginx's access log, seen through a scrape grid and an ingestion lag -------------------
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One request as nginx logged it: when it ended (wall clock), which upstream answered, how."""
+
+    at: float
+    port: int
+    status: int
+    seconds: float
+    uri: str
+
+
+def visible_scrapes(anchor: float, scrape: float, lag: float, now: float, window: float) -> list[float]:
+    """The scrape times whose samples a query at `now` over `[window]` reads: scrapes fall on the grid
+    anchor + k * scrape; a range selector takes the samples stamped within [now - window, now], and a sample
+    is queryable only `lag` after its scrape, so those after now - lag are not there yet."""
+    start, end = now - window, now - lag
+    if scrape <= 0 or end < start:
+        return []
+    first = math.ceil((start - anchor) / scrape)
+    last = math.floor((end - anchor) / scrape)
+    return [anchor + k * scrape for k in range(first, last + 1)]
+
+
+def p95(durations: list[float]) -> float | None:
+    ordered = sorted(durations)
+    return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))] if ordered else None
+
+
+def window_counts(
+    entries: list[Entry], port: int, now: float, window: float, scrape: float, lag: float, anchor: float
+) -> tuple[float, float, float | None] | None:
+    """What the gate's three queries answer at `now`: (requests, 5xx, p95) of the candidate, or None when
+    the query has no data. With `scrape` > 0, `increase()` is the difference between the first and the last
+    visible sample (prometheus.io/docs/prometheus/latest/querying/functions/#increase, without its
+    extrapolation to the window's edges), so it counts the requests between those two scrapes; fewer than
+    two visible samples give an empty answer. With `scrape` 0 the window is read as it is (no lag)."""
+    if scrape > 0:
+        seen = visible_scrapes(anchor, scrape, lag, now, window)
+        if len(seen) < 2:
+            return None
+        start, end = seen[0], seen[-1]
+    else:
+        start, end = now - window, now
+    mine = [e for e in entries if start < e.at <= end and e.port == port and e.uri not in PROBES]
+    return float(len(mine)), float(sum(1 for e in mine if e.status >= 500)), p95([e.seconds for e in mine])
+
+
 class AccessLog:
-    """nginx's access log as the metric source: the candidate's requests, 5xx and p95 over a window."""
+    """nginx's access log, read as it grows (log_format in bench/common.py: $msec $upstream_addr $status
+    $upstream_response_time $request_method $uri)."""
 
     def __init__(self, path: Path) -> None:
         self.path, self.offset = path, 0
-        self.entries: list[tuple[float, int, int, float, str]] = []  # (time, port, status, seconds, uri)
+        self.entries: list[Entry] = []
 
-    def _read(self) -> None:
-        if not self.path.exists():
-            return
-        with self.path.open("rb") as handle:
-            handle.seek(self.offset)
-            data = handle.read()
-        complete = data.rfind(b"\n") + 1
-        self.offset += complete
-        for line in data[:complete].decode(errors="replace").splitlines():
-            parts = line.split()
-            if len(parts) < 6 or parts[1] == "-":
-                continue
-            upstream = parts[1].split(",")[-1].strip()
-            seconds = parts[3].split(",")[-1].strip()
-            self.entries.append(
-                (float(parts[0]), int(upstream.rsplit(":", 1)[1]), int(parts[2]),
-                 float(seconds) if seconds != "-" else 0.0, parts[5])
-            )  # fmt: skip
-
-    def sample(self, port: int, window: float) -> Sample:
-        self._read()
-        since = time.time() - window
-        mine = [e for e in self.entries if e[0] >= since and e[1] == port and e[4] not in PROBES]
-        durations = sorted(e[3] for e in mine)
-        p95 = durations[min(len(durations) - 1, int(0.95 * len(durations)))] if durations else None
-        return Sample(len(mine), sum(1 for e in mine if e[2] >= 500), p95)
+    def read(self) -> list[Entry]:
+        if self.path.exists():
+            with self.path.open("rb") as handle:
+                handle.seek(self.offset)
+                data = handle.read()
+            complete = data.rfind(b"\n") + 1
+            self.offset += complete
+            for line in data[:complete].decode(errors="replace").splitlines():
+                entry = parse_log_line(line)
+                if entry is not None:
+                    self.entries.append(entry)
+        return self.entries
 
     def share(self, port: int, start: float, end: float) -> tuple[int, int]:
         """(requests the candidate answered, all requests) between two wall-clock times."""
-        self._read()
-        inside = [e for e in self.entries if start <= e[0] < end and e[4] not in PROBES]
-        return sum(1 for e in inside if e[1] == port), len(inside)
+        inside = [e for e in self.read() if start <= e.at < end and e.uri not in PROBES]
+        return sum(1 for e in inside if e.port == port), len(inside)
+
+
+# After a retry nginx lists every upstream tried and each one's time, ", "-separated: the last one answered.
+LOG_LINE = re.compile(r"^(\S+) (-|\S+(?:, \S+)*) (\d{3}) (-|\S+(?:, \S+)*) (\S+) (\S+)$")
+
+
+def parse_log_line(line: str) -> Entry | None:
+    """One access-log line; None for a request nginx answered itself (no upstream) or a line cut short."""
+    match = LOG_LINE.match(line.strip())
+    if match is None or match.group(2) == "-":
+        return None
+    at, upstream, status, seconds, _, uri = match.groups()
+    last, time_taken = upstream.split(", ")[-1], seconds.split(", ")[-1]
+    return Entry(
+        float(at), int(last.rsplit(":", 1)[1]), int(status),
+        float(time_taken) if time_taken != "-" else 0.0, uri,
+    )  # fmt: skip
+
+
+@dataclass
+class Workspace:
+    """The Azure Monitor workspace as the gate sees it: answers the gate's own PromQL (canary_gate.queries,
+    read through canary_gate.sample_from) from the access log, through the scrape grid and the lag."""
+
+    log: AccessLog
+    port: int
+    thresholds: Thresholds
+    anchor: float = 0.0  # a scrape time (wall clock); the grid runs both ways from it
+    clock: Callable[[], float] = time.time
+
+    def query(self, promql: str) -> dict[str, object]:
+        window = int(re.search(r"\[(\d+)s\]", promql).group(1))  # type: ignore[union-attr]
+        kind = next(k for k, q in queries(VERSION, window).items() if q == promql)
+        t = self.thresholds
+        now = self.clock()
+        counts = window_counts(
+            self.log.read(), self.port, now, window, t.scrape_seconds, t.ingestion_lag_seconds, self.anchor
+        )
+        named = None if counts is None else dict(zip(("requests", "errors", "p95"), counts, strict=True))
+        value = None if named is None else named[kind]
+        # An empty vector is "no data" (canary_gate.scalar); NaN, histogram_quantile of no requests, too.
+        result = [] if value is None else [{"metric": {}, "value": [now, str(value)]}]
+        return {"status": "success", "data": {"resultType": "vector", "result": result}}
+
+    def sample(self, window: int) -> Sample:
+        return sample_from(self.query, VERSION, self.thresholds, window_seconds=window)
+
+
+# --- the goals ------------------------------------------------------------------------------------------
+
+
+def judge(
+    scenario: str,
+    *,
+    first_share: int,
+    step_seconds: float,
+    rps: float,
+    failed: int,
+    first_bad_check_at: float | None,
+    abort_at: float | None,
+    promoted: bool | None,
+) -> dict[str, Any]:
+    """The issue's goals on one run's counts: failed requests <= the first step's share of one step's
+    traffic (first_share % x rps x step); the abort within one step after the first bad check; 0 failed
+    requests for the never-ready candidate. The good candidate is the control: promoted, 0 failed. Times in
+    one clock (seconds); `abort_at` None: the weight never had to move back. Returns the bound and, per goal,
+    True/False (None: does not apply to this run)."""
+    bound = first_share / 100 * rps * step_seconds
+    goals: dict[str, bool | None] = {
+        "failed_within_first_step_share": None,
+        "abort_within_one_step_of_first_bad_check": None,
+        "never_ready_no_failed": None,
+        "good_promoted_no_failed": None,
+    }
+    if scenario == "never-ready":
+        goals["never_ready_no_failed"] = failed == 0
+    elif scenario == "good":
+        goals["good_promoted_no_failed"] = bool(promoted) and failed == 0
+    else:
+        goals["failed_within_first_step_share"] = failed <= bound
+        if promoted:
+            goals["abort_within_one_step_of_first_bad_check"] = False  # a bad candidate promoted
+        elif first_bad_check_at is not None and abort_at is not None:
+            goals["abort_within_one_step_of_first_bad_check"] = abort_at - first_bad_check_at <= step_seconds
+    met = all(v for v in goals.values() if v is not None)
+    return {"failed_bound": round(bound), "goals": goals, "all_met": met}
+
+
+# --- one run ------------------------------------------------------------------------------------------------
 
 
 def run(
     scenario: str,
-    step_seconds: int = 20,
-    check_seconds: int = 5,
-    steps: tuple[int, ...] = (10, 50, 100),
+    timing: Timing,
+    *,
+    signal: str = "azure",
     end_to_end: bool = True,
-    move_seconds: float = 0.0,
-    deadline: int = 10,
+    scrape_phase: float | None = None,
     connections: int = 16,
 ) -> dict[str, Any]:
-    if scenario not in SCENARIOS:
-        raise SystemExit(f"--scenario must be one of {SCENARIOS}")
+    """`scrape_phase`: real seconds from the first weight move to the first scrape after it, in (0, scrape]
+    (default: a whole interval, the candidate's first requests just missed a scrape)."""
+    if scenario not in SCENARIOS or signal not in SIGNALS:
+        raise SystemExit(f"--scenario must be one of {SCENARIOS}, --signal one of {SIGNALS}")
+    thresholds = timing.thresholds(signal)
+    plan = timing.plan(signal)
+    window = thresholds.window_for(plan.step_seconds)
+    phase_real = timing.scrape_seconds if scrape_phase is None else scrape_phase
+    if not 0 < phase_real <= timing.scrape_seconds:
+        raise SystemExit(f"--scrape-phase must be in (0, {timing.scrape_seconds}] s")
+    phase = phase_real / timing.scale
+    move = timing.move_seconds / timing.scale
+    deadline = PROGRESS_DEADLINE_SECONDS / timing.scale
     work = workdir(f"canary-{scenario}")
     facts = machine_facts()
     stable = [VersionedReplica(f"stable{i}", "process", 5).start(work) for i in range(2)]
@@ -186,14 +396,15 @@ def run(
     (work / "inventory.json").write_text(json.dumps(evaluate_check.CANNED_INVENTORY))
     lua = work / "mix.lua"
     lua.write_text(LUA.format(body=work / "inventory.json", token=BENCH_TOKEN))
-    wrk = run_wrk(f"http://127.0.0.1:{nginx.port}/", seconds=600, connections=connections, script=lua)
+    wrk = run_wrk(f"http://127.0.0.1:{nginx.port}/", seconds=900, connections=connections, script=lua)
     candidate: Any = None
+    workspace: Workspace | None = None
     events: dict[str, float] = {}
-    weights: list[tuple[float, int, float]] = []  # (monotonic, weight, wall clock)
-    t0 = time.monotonic()
+    weights: list[tuple[float, int]] = []  # (wall clock, weight)
+    t0 = time.time()
 
     def mark(name: str) -> None:
-        events[name] = round(time.monotonic() - t0, 2)
+        events[name] = round(time.time() - t0, 2)
 
     try:
         time.sleep(3)
@@ -201,7 +412,7 @@ def run(
         outcome = None
         if scenario == "never-ready":
             candidate = CrashLoopingReplica("candidate").start(work)
-            while time.monotonic() - t0 - events["release_started"] < deadline:
+            while time.time() - t0 - events["release_started"] < deadline:
                 if candidate.ready():
                     raise RuntimeError("the never-ready candidate became ready")
                 time.sleep(0.2)
@@ -214,19 +425,23 @@ def run(
             mark("candidate_ready")
             token_file = work / "token"
             token_file.write_text(BENCH_TOKEN)
-            thresholds = Thresholds(check_seconds=check_seconds, window_seconds=2 * check_seconds)
+            workspace = Workspace(log, candidate.port, thresholds)
 
             class Ops:
                 def set_weight(self, weight: int) -> None:
-                    time.sleep(move_seconds)
+                    time.sleep(move)
                     # nginx refuses weight=0 (ngx_http_upstream_module): a 0 % side leaves the upstream.
                     pairs = [(p, 100 - weight) for p in stable_ports] + [(candidate.port, 2 * weight)]
                     kept = [(p, w) for p, w in pairs if w > 0]
                     nginx.set_upstream([p for p, _ in kept], [w for _, w in kept])
-                    weights.append((time.monotonic(), weight, time.time()))
+                    if not weights:
+                        assert workspace is not None
+                        workspace.anchor = time.time() + phase
+                    weights.append((time.time(), weight))
 
                 def sample(self) -> Sample:
-                    return log.sample(candidate.port, thresholds.window_seconds)
+                    assert workspace is not None
+                    return workspace.sample(window)
 
                 def end_to_end(self) -> tuple[bool, str]:
                     if not end_to_end:
@@ -238,54 +453,73 @@ def run(
                     )  # fmt: skip
                     return result.returncode == 0, result.stdout.strip()
 
-            events["canary_started_monotonic"] = time.monotonic()
+            canary_started = time.time()
             outcome = run_canary(
-                Plan.of(steps, step_seconds, check_seconds), Ops(), Gate(thresholds),
-                clock=time.monotonic, sleep=time.sleep, deadline=time.monotonic() + 3600, log=lambda _: None,
+                plan, Ops(), Gate(thresholds), clock=time.time, sleep=time.sleep,
+                deadline=time.time() + 3600, log=lambda _: None,
             )  # fmt: skip
             if not outcome.promoted and weights:
-                # Abort: all traffic back to the stable replicas at once.
-                time.sleep(move_seconds)
+                # Abort: all traffic back to the stable replicas at once (after the modelled move).
+                time.sleep(move)
                 nginx.set_upstream(stable_ports)
-                weights.append((time.monotonic(), 0, time.time()))
+                weights.append((time.time(), 0))
             mark("decided")
         time.sleep(3)
-        wrk.send_signal(signal.SIGINT)
-        out, _ = wrk.communicate(timeout=60)
-        result = parse_wrk(out)
+        result = interrupt_wrk(wrk)
         mark("end")
+        entries = log.read()
         per_step = []
-        for index, (at, weight, wall) in enumerate(weights):
-            until = weights[index + 1][2] if index + 1 < len(weights) else time.time()
-            mine, total = log.share(candidate.port, wall, until)
+        for index, (at, weight) in enumerate(weights):
+            until = weights[index + 1][0] if index + 1 < len(weights) else time.time()
+            mine, total = log.share(candidate.port, at, until)
             per_step.append(
-                {"weight": weight, "from_s": round(at - t0, 2), "seconds": round(until - wall, 2),
+                {"weight": weight, "from_s": round(at - t0, 2), "seconds": round(until - at, 2),
                  "requests": total, "candidate_requests": mine,
                  "candidate_share": round(mine / total, 4) if total else None}
             )  # fmt: skip
-        release_seconds = max(events["end"] - events["release_started"], 1e-9)
         rps = result.requests / max(result.seconds, 1e-9)
-        bound = round(steps[0] / 100 * rps * step_seconds)
-        first_bad = outcome.first_bad_check_at if outcome else None
-        back_at = next((at for at, w, _ in weights[1:] if w == 0), None)
-        started = events.pop("canary_started_monotonic", None)
-        time_to_abort = (
-            round(back_at - (started + first_bad), 2)
-            if started is not None and first_bad is not None and back_at is not None
+        back_at = next((at for at, w in weights[1:] if w == 0), None)
+        first_bad_check = (
+            canary_started + outcome.first_bad_check_at
+            if outcome is not None and outcome.first_bad_check_at is not None
             else None
         )
+        port = candidate.port
+        bad = [e.at for e in entries if e.port == port and e.status >= 500 and e.uri not in PROBES]
+        first_bad_request = min(bad) if bad else None
+        verdict = judge(
+            scenario, first_share=timing.steps[0], step_seconds=plan.step_seconds, rps=rps,
+            failed=result.failed, first_bad_check_at=first_bad_check, abort_at=back_at,
+            promoted=outcome.promoted if outcome is not None else None,
+        )  # fmt: skip
+
+        def span(start: float | None, end: float | None) -> dict[str, float] | None:
+            if start is None or end is None:
+                return None
+            seconds = end - start
+            return {"scaled_s": round(seconds, 2), "real_equivalent_s": round(seconds * timing.scale, 1)}
+
+        candidate_served = sum(s["candidate_requests"] for s in per_step if s["weight"] > 0)
         return {
             "benchmark": "canary",
             "machine": facts,
             "config": {
                 "scenario": scenario,
-                "steps": list(steps),
-                "step_seconds": step_seconds,
-                "check_seconds": check_seconds,
-                "window_seconds": 2 * check_seconds,
+                "signal": signal,
                 "end_to_end": end_to_end,
-                "move_seconds": move_seconds,
-                "deadline_s": deadline,
+                "stack_steps": list(timing.steps),
+                "real_s": {
+                    "step": timing.step_seconds,
+                    "check": timing.check_seconds,
+                    "scrape": timing.scrape_seconds,
+                    "ingestion_lag": timing.lag_seconds,
+                    "window": window * timing.scale,
+                    "settle": plan.settle_seconds * timing.scale,
+                    "move": timing.move_seconds,
+                    "scrape_phase": round(phase * timing.scale, 1),
+                    "progress_deadline": PROGRESS_DEADLINE_SECONDS,
+                },
+                "scale": timing.scale,
                 "connections": connections,
                 "nginx_reloads": nginx.reloads,
             },
@@ -294,26 +528,25 @@ def run(
             "non_2xx_3xx": result.non_2xx_3xx,
             "socket_errors": result.socket_errors,
             "rps": round(rps, 1),
-            "goal_failed_at_most": bound,
-            "release_seconds": round(release_seconds, 2),
+            "candidate_requests_while_weighted": candidate_served,
+            **verdict,
             "outcome": None
             if outcome is None
             else {
                 "promoted": outcome.promoted,
                 "reason": outcome.reason,
-                "first_bad_check_at_s": first_bad,
+                "first_bad_check_at_s": outcome.first_bad_check_at,
                 "decided_at_s": outcome.decided_at,
                 "events": outcome.events,
             },
-            "time_to_abort_after_first_bad_check_s": time_to_abort,
+            "first_bad_check_to_abort": span(first_bad_check, back_at),
+            "first_bad_request_to_abort": span(first_bad_request, back_at),
             "steps_measured": per_step,
             "events_s": events,
             "wrk_output": result.raw,
         }
     finally:
-        if wrk.poll() is None:
-            wrk.kill()
-            wrk.wait(timeout=10)
+        stop_process(wrk)
         nginx.stop()
         for replica in [*stable, candidate]:
             if replica is not None:
@@ -321,20 +554,30 @@ def run(
 
 
 def summary(res: dict[str, Any]) -> str:
-    c, o = res["config"], res["outcome"]
+    c, o, r = res["config"], res["outcome"], res["config"]["real_s"]
+    signal = (
+        f"managed Prometheus model: scrape {r['scrape']} s, lag {r['ingestion_lag']} s, first scrape "
+        f"{r['scrape_phase']} s after the first move"
+        if c["signal"] == "azure"
+        else "immediate signal (no scrape, no lag)"
+    )
     lines = [
-        f"canary ({c['scenario']}{'' if c['end_to_end'] else ', no end-to-end check'}): steps {c['steps']} x "
-        f"{c['step_seconds']} s, checks every {c['check_seconds']} s over {c['window_seconds']} s, weight "
-        f"move +{c['move_seconds']} s; wrk {c['connections']} connections, 1 in 4 requests POST evaluate",
-        f"  requests {res['requests']}  failed {res['failed']} (goal <= {res['goal_failed_at_most']}: first "
-        f"step's share of one step at {res['rps']} rps)",
+        f"canary ({c['scenario']}{'' if c['end_to_end'] else ', no end-to-end check'}), real seconds / "
+        f"{c['scale']}: steps {c['stack_steps']} x {r['step']} s, checks every {r['check']} s over "
+        f"{r['window']} s, "
+        f"evidence after {r['settle']} s, weight move +{r['move']} s; {signal}",
+        f"  requests {res['requests']}  failed {res['failed']} (goal <= {res['failed_bound']}: first step's "
+        f"share of one step at {res['rps']} rps); the candidate answered "
+        f"{res['candidate_requests_while_weighted']}",
     ]
     if o is not None:
-        lines.append(
-            f"  {'promoted' if o['promoted'] else 'ABORTED: ' + o['reason']}; first bad check at "
-            f"{o['first_bad_check_at_s']} s, time to abort after it: "
-            f"{res['time_to_abort_after_first_bad_check_s']} s"
-        )
+        lines.append(f"  {'promoted' if o['promoted'] else 'ABORTED: ' + o['reason']}")
+    for name in ("first_bad_request_to_abort", "first_bad_check_to_abort"):
+        if res[name]:
+            lines.append(
+                f"  {name.replace('_', ' ')}: {res[name]['scaled_s']} s scaled = "
+                f"{res[name]['real_equivalent_s']} s real (one step: {r['step']} s)"
+            )
     for step in res["steps_measured"]:
         lines.append(
             f"  weight {step['weight']:>3} % for {step['seconds']:>6} s: candidate answered "
@@ -343,26 +586,30 @@ def summary(res: dict[str, Any]) -> str:
     if c["scenario"] == "never-ready":
         failed_at = res["events_s"].get("candidate_up_failed")
         lines.append(f"  candidate up failed at {failed_at} s; weights never moved")
+    met = ", ".join(f"{k} {'MET' if v else 'NOT MET'}" for k, v in res["goals"].items() if v is not None)
+    lines.append(f"  goals: {met}")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="a canary release under load behind weighted nginx")
     parser.add_argument("--scenario", choices=SCENARIOS, required=True)
-    parser.add_argument("--step", type=int, default=20, help="seconds per step (scaled down from >= 60)")
-    parser.add_argument("--check", type=int, default=5, help="seconds between checks (30 in the release)")
+    parser.add_argument("--stack", default="prod", help="whose canarySteps/canaryStepSeconds to run")
+    parser.add_argument("--scale", type=int, default=10, help="every duration is divided by this")
+    parser.add_argument("--signal", choices=SIGNALS, default="azure")
+    parser.add_argument("--lag", type=int, help="ingestion lag in real seconds (default: the gate's budget)")
+    parser.add_argument("--scrape-phase", type=float, help="real s from the first move to the next scrape")
+    parser.add_argument("--move-seconds", type=float, default=0.0, help="real s a weight move takes")
     parser.add_argument("--no-end-to-end", action="store_true", help="the metric gate alone")
-    parser.add_argument("--move-seconds", type=float, default=0.0, help="modelled time of a weight move")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
+    timing = Timing.of_stack(args.stack, args.scale, args.lag, args.move_seconds)
     res = run(
-        args.scenario, args.step, args.check, end_to_end=not args.no_end_to_end,
-        move_seconds=args.move_seconds, connections=args.connections,
+        args.scenario, timing, signal=args.signal, end_to_end=not args.no_end_to_end,
+        scrape_phase=args.scrape_phase, connections=args.connections,
     )  # fmt: skip
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(res, indent=2))
+    write_json(args.json, res)
     print(summary(res))
     return 0
 

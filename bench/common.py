@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import json
 import os
 import platform
 import re
@@ -23,6 +24,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 # A throwaway token for the local replicas only (>= 32 characters, what the service requires).
@@ -409,6 +411,34 @@ def finish_wrk(proc: subprocess.Popen[str], seconds: int) -> WrkResult:
     if proc.returncode != 0:
         raise RuntimeError(f"wrk exited {proc.returncode}:\n{out}")
     return parse_wrk(out)
+
+
+def start_script(script: str, args: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+    """A stand-in server: `python -c script args...` with its output in `log_path` (the benches' broken
+    candidates, each a few lines of the standard library)."""
+    with log_path.open("wb") as log:
+        return subprocess.Popen([sys.executable, "-c", script, *args], stdout=log, stderr=log)
+
+
+def stop_process(proc: subprocess.Popen[Any] | None) -> None:
+    """Cleanup only (never part of a measurement): SIGKILL a process still running and reap it."""
+    if proc is not None and proc.poll() is None:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def interrupt_wrk(proc: subprocess.Popen[str]) -> WrkResult:
+    """Ends an open-ended wrk run (run_wrk with a long -d): wrk prints its statistics on SIGINT."""
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    return parse_wrk(out)
+
+
+def write_json(path: Path | None, result: dict[str, Any]) -> None:
+    """The full result of a run, when --json names a file."""
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=2))
 
 
 def cpu_seconds(pid: int) -> float:

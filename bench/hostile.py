@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import BENCH_TOKEN, ROOT, free_port, machine_facts, wait_ready, workdir
+from muse.resource_types import K8S_DEPLOYMENT
 
 PROBE_TIMEOUT_S = 1.0  # the workload's probes' timeoutSeconds (components/muse_workload/manifests.py)
 
@@ -32,7 +33,7 @@ def _inventory(resources: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _containers(n: int) -> bytes:
     spec = {"spec": {"template": {"spec": {"containers": [{}] * n}}}}
-    resource = {"urn": "urn:d", "type": "kubernetes:apps/v1:Deployment", "name": "d", "properties": spec}
+    resource = {"urn": "urn:d", "type": K8S_DEPLOYMENT, "name": "d", "properties": spec}
     return json.dumps(_inventory([resource]), separators=(",", ":")).encode()
 
 
@@ -294,7 +295,7 @@ def _combined_worst() -> bytes:
     deployments = [
         {
             "urn": f"urn:d{i:05d}" + "x" * 300,
-            "type": "kubernetes:apps/v1:Deployment",
+            "type": K8S_DEPLOYMENT,
             "name": "d",
             "properties": {"spec": {"template": {"spec": {"containers": [{}] * 20}}}},
         }

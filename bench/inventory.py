@@ -16,6 +16,23 @@ import random
 import sys
 from typing import Any
 
+from muse.resource_types import (
+    FEDERATED_IDENTITY_CREDENTIAL,
+    K8S_CONFIG_MAP,
+    K8S_DEPLOYMENT,
+    K8S_NAMESPACE,
+    K8S_SERVICE,
+    KEY_VAULT,
+    KEY_VAULT_SECRET,
+    PULUMI_STACK,
+    REGISTRY,
+    RESOURCE_GROUP,
+    ROLE_ASSIGNMENT,
+    SUBNET,
+    TYPED_CLUSTER,
+    USER_ASSIGNED_IDENTITY,
+)
+
 PROJECT = "muse"
 
 
@@ -75,7 +92,7 @@ def generate(resources: int = 200, environment: str = "dev", seed: int = 42) -> 
     rng = random.Random(seed)
     stack = environment
     out: list[dict[str, Any]] = []
-    stack_type = "pulumi:pulumi:Stack"
+    stack_type = PULUMI_STACK
     stack_urn = _urn(stack, stack_type, f"{PROJECT}-{stack}")
     out.append({"urn": stack_urn, "type": stack_type, "name": f"{PROJECT}-{stack}", "custom": False})
 
@@ -107,14 +124,14 @@ def generate(resources: int = 200, environment: str = "dev", seed: int = 42) -> 
         ok = rng.random() > 0.2
         location = "westeurope"
         rg = add(
-            "azure-native:resources:ResourceGroup",
+            RESOURCE_GROUP,
             f"rg-muse-{stack}-{i}",
             {"location": location, "tags": _tags(environment, rng, ok)},
         )
         kind = i % 4
         if kind == 0:
             add(
-                "azure-native:containerregistry:Registry",
+                REGISTRY,
                 f"acrmuse{stack}{i}",
                 {
                     "location": location,
@@ -127,7 +144,7 @@ def generate(resources: int = 200, environment: str = "dev", seed: int = 42) -> 
                 rg,
             )
             add(
-                "azure-native:authorization:RoleAssignment",
+                ROLE_ASSIGNMENT,
                 f"acrpull-{i}",
                 {
                     "principalId": f"{i:08d}-0000-0000-0000-000000000000",
@@ -139,7 +156,7 @@ def generate(resources: int = 200, environment: str = "dev", seed: int = 42) -> 
             )
         elif kind == 1:
             add(
-                "azure-native:keyvault:Vault",
+                KEY_VAULT,
                 f"kv-muse-{stack}-{i}",
                 {
                     "location": location,
@@ -156,7 +173,7 @@ def generate(resources: int = 200, environment: str = "dev", seed: int = 42) -> 
                 rg,
             )
             add(
-                "azure-native:keyvault:Secret",
+                KEY_VAULT_SECRET,
                 f"muse-api-token-{i}",
                 {
                     "properties": {"value": "[secret]" if ok else "plaintext-token-value-123"},
@@ -167,7 +184,7 @@ def generate(resources: int = 200, environment: str = "dev", seed: int = 42) -> 
             )
         elif kind == 2:
             aks = add(
-                "azure-native:containerservice:ManagedCluster",
+                TYPED_CLUSTER,
                 f"aks-muse-{stack}-{i}",
                 {
                     "location": location,
@@ -184,13 +201,13 @@ def generate(resources: int = 200, environment: str = "dev", seed: int = 42) -> 
                 rg,
             )
             uami = add(
-                "azure-native:managedidentity:UserAssignedIdentity",
+                USER_ASSIGNED_IDENTITY,
                 f"id-muse-{i}",
                 {"location": location, "tags": _tags(environment, rng, True)},
                 rg,
             )
             add(
-                "azure-native:managedidentity:FederatedIdentityCredential",
+                FEDERATED_IDENTITY_CREDENTIAL,
                 f"fic-muse-{i}",
                 {
                     "issuer": "https://oidc.example/",
@@ -199,14 +216,12 @@ def generate(resources: int = 200, environment: str = "dev", seed: int = 42) -> 
                 },
                 uami,
             )
-            add(
-                "azure-native:network:Subnet", f"snet-aks-{i}", {"addressPrefix": f"10.{i % 250}.0.0/22"}, aks
-            )
+            add(SUBNET, f"snet-aks-{i}", {"addressPrefix": f"10.{i % 250}.0.0/22"}, aks)
         else:
-            ns = add("kubernetes:core/v1:Namespace", f"muse-{i}", {"metadata": {"name": f"muse-{i}"}})
-            add("kubernetes:apps/v1:Deployment", f"muse-{i}", _deployment(f"muse-{i}", ok), ns)
+            ns = add(K8S_NAMESPACE, f"muse-{i}", {"metadata": {"name": f"muse-{i}"}})
+            add(K8S_DEPLOYMENT, f"muse-{i}", _deployment(f"muse-{i}", ok), ns)
             add(
-                "kubernetes:core/v1:Service",
+                K8S_SERVICE,
                 f"muse-svc-{i}",
                 {
                     "metadata": {"name": f"muse-{i}"},
@@ -215,7 +230,7 @@ def generate(resources: int = 200, environment: str = "dev", seed: int = 42) -> 
                 ns,
             )
             add(
-                "kubernetes:core/v1:ConfigMap",
+                K8S_CONFIG_MAP,
                 f"muse-cm-{i}",
                 {
                     "metadata": {"name": f"muse-{i}"},

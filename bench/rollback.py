@@ -29,11 +29,14 @@ from bench.common import (
     Nginx,
     Replica,
     free_port,
+    interrupt_wrk,
     machine_facts,
-    parse_wrk,
     run_wrk,
+    start_script,
+    stop_process,
     wait_ready,
     workdir,
+    write_json,
 )
 
 GOOD_VERSION = "1.0.0"
@@ -86,10 +89,7 @@ class BrokenReplica:
 
     def start(self, log_dir: Path) -> BrokenReplica:
         started = time.monotonic()
-        with (log_dir / f"{self.name}.log").open("wb") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-c", BROKEN_SERVER, str(self.port), self.version], stdout=log, stderr=log
-            )
+        self.proc = start_script(BROKEN_SERVER, [str(self.port), self.version], log_dir / f"{self.name}.log")
         wait_ready(self.port)
         self.ready_after_s = time.monotonic() - started
         return self
@@ -101,9 +101,7 @@ class BrokenReplica:
         return self.proc.wait(timeout=timeout), time.monotonic() - start
 
     def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+        stop_process(self.proc)
 
 
 @dataclass
@@ -316,9 +314,7 @@ def run(
                 raise RuntimeError("the smoke check failed after the rollback")
             mark("rolled_back_verified")
             time.sleep(5)
-        wrk.send_signal(signal.SIGINT)  # wrk prints its statistics when interrupted
-        out, _ = wrk.communicate(timeout=60)
-        result = parse_wrk(out)
+        result = interrupt_wrk(wrk)
         mark("end")
         errors = [line for line in nginx.error_log_lines() if "[error]" in line or "[crit]" in line]
         refused = [line for line in errors if "(111: Connection refused) while connecting" in line]
@@ -350,9 +346,7 @@ def run(
             "wrk_output": result.raw,
         }
     finally:
-        if wrk.poll() is None:
-            wrk.kill()
-            wrk.wait(timeout=10)
+        stop_process(wrk)
         nginx.stop()
         for pod in [*old, *started]:
             pod.kill()
@@ -396,9 +390,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the full result here")
     args = parser.parse_args(argv)
     res = run(args.scenario, args.deadline, args.prestop, args.drain, args.connections, args.keepalive)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(res, indent=2))
+    write_json(args.json, res)
     print(summary(res))
     return 0
 

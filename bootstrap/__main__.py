@@ -1,42 +1,13 @@
 """Muse's landing zone: what an administrator creates once per subscription so CI needs no standing rights.
 
 Run by a person with Owner on the subscription and Application Administrator in Entra ID, as step 2 of
-scripts/bootstrap.sh, after its step 1 created the state backend and registered the resource providers
-(docs/bootstrap.md). It reads every environment's settings from the same stack files the environment deploys
-with (../Pulumi.<env>.yaml), and creates:
-
-  per environment  the resource group the environment's stack deploys into (tagged like everything else),
-                   and a deny policy there: federated credentials only from this tenant's AKS issuers in the
-                   environment's region (rbac/policies.py), so a deployer's Contributor cannot federate an
-                   identity to GitHub's issuer (a pull request) or to an issuer it controls
-  custom roles     Muse Pulumi state decrypter (one key's decrypt), Muse Kubernetes custom resource reader,
-                   Muse Kubernetes operator (what the runbook needs beyond AKS RBAC Writer), Muse alert
-                   responder (acknowledge a fired alert)
-  five GitHub OIDC identities, each trusted by exactly one set of workflow contexts (no subject is shared, so
-  a job can only sign in as the identity its context was made for):
-
-  muse-github-preview-dev   pull_request, environment:preview-dev  dev group: Reader, AKS Cluster User, AKS
-                            RBAC Reader, custom resource reader (SecretProviderClass only); dev state: Blob
-                            Data Reader on its container, decrypt on its key. Writes nothing.
-  muse-github-preview-prod  environment:preview-prod               the same on prod; no pull request gets it.
-  muse-github-build         ref:refs/heads/main                     Blob Data Reader on dev's state container
-                            (stack outputs; no key: `pulumi stack output` blinds secrets); AcrPush on the dev
-                            registry comes from the dev stack (muse:imagePushPrincipalId, bootstrap output).
-  muse-github-deploy-dev    environment:dev                         dev group: Contributor, Role Based Access
-                            Control Administrator constrained to AcrPull / AcrPush / Key Vault Secrets
-                            User / Managed Identity Operator for service principals that are not CI
-                            identities (in dev only: the build AcrPush; Reader to deploy-prod and to no one
-                            else), AKS RBAC Cluster Admin, Monitoring Data Reader (the canary gate's
-                            metric query); dev state: Blob Data Contributor on its container, decrypt on
-                            its key.
-  muse-github-deploy-prod   environment:prod (required reviewers)   the same on prod (no exceptions). Reader
-                            on the dev registry comes from the dev stack (muse:imageImportPrincipalId,
-                            bootstrap output): `az acr import` reads the source registry (ACR import docs).
-
-No identity has a role on the subscription, and none reaches another environment's state or key.
-verify/access/ proves, from this plan and the stacks' plans, that each grant is needed by a workflow step
-and that every step is allowed (docs/access-matrix.md).
-"""
+scripts/bootstrap.sh (docs/bootstrap.md). From every environment's stack file (../Pulumi.<env>.yaml) it
+creates, per environment, the resource group and a deny policy on federated credentials from any issuer but
+this tenant's AKS clusters there (rbac/policies.py); the custom roles (state decrypter, custom resource
+reader, Kubernetes operator, alert responder); and five GitHub OIDC identities, each trusted by exactly one
+set of workflow contexts and granted only what its jobs need. No identity has a role on the subscription,
+and none reaches another environment's state or key; verify/access/ proves every grant is needed
+(docs/access-matrix.md). Why: docs/bootstrap.md#what-the-bootstrap-program-creates."""
 
 from pathlib import Path
 

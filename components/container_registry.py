@@ -54,10 +54,12 @@ class ContainerRegistry(pulumi.ComponentResource):
     environment's deployer imports from it with `grant_import_source`.
     """
 
+    TYPE = "muse:azure:ContainerRegistry"  # the type token of its URN
+
     def __init__(
         self, name: str, args: ContainerRegistryArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("muse:azure:ContainerRegistry", name, None, opts)
+        super().__init__(self.TYPE, name, None, opts)
         premium = args.sku == "Premium"
         self.registry = containerregistry.Registry(
             name,

@@ -42,10 +42,12 @@ class GitHubOidcIdentity(pulumi.ComponentResource):
     """`muse:azuread:GitHubOidcIdentity`: application + service principal + one federated credential per
     subject. Exposes `client_id` (the repository variable AZURE_CLIENT_ID) and `principal_id` (for grants)."""
 
+    TYPE = "muse:azuread:GitHubOidcIdentity"  # the type token of its URN
+
     def __init__(
         self, name: str, args: GitHubOidcIdentityArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("muse:azuread:GitHubOidcIdentity", name, None, opts)
+        super().__init__(self.TYPE, name, None, opts)
         self.application = azuread.Application(
             name,
             display_name=args.display_name,

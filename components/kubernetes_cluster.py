@@ -379,10 +379,12 @@ class KubernetesCluster(pulumi.ComponentResource):
     later components deploy through) and `user_pools` (AKS pool name -> `AgentPool`).
     """
 
+    TYPE = "muse:azure:KubernetesCluster"  # the type token of its URN
+
     def __init__(
         self, name: str, args: KubernetesClusterArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("muse:azure:KubernetesCluster", name, None, opts)
+        super().__init__(self.TYPE, name, None, opts)
         if args.upgrade_channel not in UPGRADE_CHANNELS:
             raise ValueError(
                 f"upgrade_channel {args.upgrade_channel!r}: one of {', '.join(UPGRADE_CHANNELS)} "

@@ -26,10 +26,12 @@ class ResourceGroupArgs:
 class ResourceGroup(pulumi.ComponentResource):
     """`muse:azure:ResourceGroup`. Exposes `name`, `id` and `location` for the components placed in it."""
 
+    TYPE = "muse:azure:ResourceGroup"  # the type token of its URN
+
     def __init__(
         self, name: str, args: ResourceGroupArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("muse:azure:ResourceGroup", name, None, opts)
+        super().__init__(self.TYPE, name, None, opts)
         self.group = resources.ResourceGroup(
             name,
             resource_group_name=args.name,

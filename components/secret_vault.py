@@ -56,8 +56,10 @@ class SecretVault(pulumi.ComponentResource):
     (docs/architecture/azure.md, "Secrets", says how to move to a private endpoint).
     """
 
+    TYPE = "muse:azure:SecretVault"  # the type token of its URN
+
     def __init__(self, name: str, args: SecretVaultArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("muse:azure:SecretVault", name, None, opts)
+        super().__init__(self.TYPE, name, None, opts)
         self._resource_group_name = args.resource_group_name
         self._tags = dict(args.tags)
         self.vault = keyvault.Vault(

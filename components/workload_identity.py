@@ -49,10 +49,12 @@ class WorkloadIdentity(pulumi.ComponentResource):
     """`muse:azure:WorkloadIdentity`. Exposes `client_id` (for the service account annotation and the
     SecretProviderClass), `principal_id` (for role grants) and `tenant_id`."""
 
+    TYPE = "muse:azure:WorkloadIdentity"  # the type token of its URN
+
     def __init__(
         self, name: str, args: WorkloadIdentityArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("muse:azure:WorkloadIdentity", name, None, opts)
+        super().__init__(self.TYPE, name, None, opts)
         self.identity = managedidentity.UserAssignedIdentity(
             name,
             resource_name_=args.identity_name,

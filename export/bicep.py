@@ -19,9 +19,11 @@ import annotated_types
 from export.api_versions import api_version, resource_api_version
 from export.bicep_syntax import Expr, For, camel, interpolated, literal_strings, render, string
 from export.mapping import DROP, Param, TypeMapping
+from muse.resource_types import KEY_VAULT_SECRET, ROLE_ASSIGNMENT
 from offline.captured import StackPlan
 from offline.engine import PlannedResource
 from offline.mocks import DEPLOYER_OBJECT_ID, SUBSCRIPTION_ID, TENANT_ID, generic_arm_type
+from rbac.arm import KEY_VAULT_SECRETS
 from rbac.roles import Role
 from stack import naming
 from stack.config import AZURE_REGIONS, StackConfig
@@ -107,7 +109,7 @@ NOT_OUTPUTS: dict[str, str] = {
 # `<parent id>/<segment>/<name>` becomes an `existing` resource of this ARM type under the parent's symbol.
 EXISTING_CHILDREN: dict[str, tuple[str, str]] = {
     # A Key Vault certificate's key and chain, read as the secret of the same name (SecretVault).
-    "secrets": ("Microsoft.KeyVault/vaults/secrets", "azure-native:keyvault:Secret"),
+    "secrets": (KEY_VAULT_SECRETS, KEY_VAULT_SECRET),
 }
 
 _PLACEHOLDER = "\x00{}\x00"
@@ -625,7 +627,7 @@ def build_template(
                 name = name if name is not None else b.literal(resource.properties[mapping.name_input])
             else:
                 name = mapping.fixed_name
-            if key[0] == "azure-native:authorization:RoleAssignment":
+            if key[0] == ROLE_ASSIGNMENT:
                 name = _role_assignment_name(head.get("scope"), body)
             body = {"name": name, **head, **body}
             # Pulumi `dependsOn` (or an input that is no reference here) without a symbolic reference that

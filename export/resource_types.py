@@ -16,7 +16,53 @@ from components.observability.alerts import ALERT_KINDS, AlertKind, alert_kind, 
 from components.observability.availability import FAILED_LOCATIONS, FREQUENCY_SECONDS
 from export.bicep_syntax import Cond, Expr, For, camel
 from export.mapping import Param, TypeMapping
+from muse.resource_types import (
+    ACTION_GROUP,
+    AGENT_POOL,
+    ALERT_PROCESSING_RULE,
+    APP_INSIGHTS,
+    DATA_COLLECTION_ENDPOINT,
+    DATA_COLLECTION_RULE,
+    DATA_COLLECTION_RULE_ASSOCIATION,
+    FEDERATED_IDENTITY_CREDENTIAL,
+    GENERIC_RESOURCE,
+    KEY_VAULT,
+    KEY_VAULT_SECRET,
+    LOG_ANALYTICS_WORKSPACE,
+    MAINTENANCE_CONFIGURATION,
+    METRIC_ALERT,
+    MONITOR_WORKSPACE,
+    PROMETHEUS_RULE_GROUP,
+    REGISTRY,
+    ROLE_ASSIGNMENT,
+    SCHEDULED_QUERY_RULE,
+    USER_ASSIGNED_IDENTITY,
+    WEB_TEST,
+    WORKBOOK,
+)
 from offline.engine import PlannedResource
+from rbac.arm import (
+    ACTION_GROUPS,
+    ACTION_RULES,
+    APP_INSIGHTS_COMPONENTS,
+    DATA_COLLECTION_ENDPOINTS,
+    DATA_COLLECTION_RULES,
+    FEDERATED_IDENTITY_CREDENTIALS,
+    KEY_VAULT_SECRETS,
+    KEY_VAULTS,
+    LOG_ANALYTICS_WORKSPACES,
+    MAINTENANCE_CONFIGURATIONS,
+    MANAGED_CLUSTERS,
+    METRIC_ALERT_RULES,
+    MONITOR_ACCOUNTS,
+    PROMETHEUS_RULE_GROUPS,
+    REGISTRIES,
+    ROLE_ASSIGNMENTS,
+    SCHEDULED_QUERY_RULES,
+    USER_ASSIGNED_IDENTITIES,
+    WEB_TESTS,
+    WORKBOOKS,
+)
 from stack.args import DEVELOPMENT_SEVERITIES, PRODUCTION_SEVERITIES
 from stack.config import PRODUCTION
 from stack.naming import APP
@@ -114,21 +160,21 @@ def _credential_bindings(resource: PlannedResource) -> Mapping[str, Any]:
 
 
 MAPPINGS: dict[str, TypeMapping] = {
-    "azure-native:managedidentity:UserAssignedIdentity": TypeMapping(
-        arm_type="Microsoft.ManagedIdentity/userAssignedIdentities",
+    USER_ASSIGNED_IDENTITY: TypeMapping(
+        arm_type=USER_ASSIGNED_IDENTITIES,
         name_input="resourceName",
         bindings=LOCATION_AND_TAGS,
         symbol=_symbol,
     ),
-    "azure-native:managedidentity:FederatedIdentityCredential": TypeMapping(
-        arm_type="Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials",
+    FEDERATED_IDENTITY_CREDENTIAL: TypeMapping(
+        arm_type=FEDERATED_IDENTITY_CREDENTIALS,
         name_input="federatedIdentityCredentialResourceName",
-        parent=("resourceName", "azure-native:managedidentity:UserAssignedIdentity"),
+        parent=("resourceName", USER_ASSIGNED_IDENTITY),
         bindings=lambda resource: _credential_bindings(resource),
         symbol=_symbol,
     ),
-    "azure-native:containerregistry:Registry": TypeMapping(
-        arm_type="Microsoft.ContainerRegistry/registries",
+    REGISTRY: TypeMapping(
+        arm_type=REGISTRIES,
         name_input="registryName",
         bindings={
             **LOCATION_AND_TAGS,
@@ -156,8 +202,8 @@ MAPPINGS: dict[str, TypeMapping] = {
     ),
     # The AKS cluster: a generic resource at the API version in its inputs (components/kubernetes_cluster.py),
     # whose body the export checks against that version's ARM type data (verify/arm_types.py).
-    "azure-native:resources:Resource": TypeMapping(
-        arm_type="Microsoft.ContainerService/managedClusters",
+    GENERIC_RESOURCE: TypeMapping(
+        arm_type=MANAGED_CLUSTERS,
         name_input="resourceName",
         drop=("apiVersion", "resourceProviderNamespace", "resourceType", "parentResourcePath"),
         nested_properties=True,
@@ -197,10 +243,10 @@ MAPPINGS: dict[str, TypeMapping] = {
             ("CKV_AZURE_172", "false positive: enableSecretRotation is the string 'true', as AKS requires"),
         ),
     ),
-    "azure-native:containerservice:AgentPool": TypeMapping(
+    AGENT_POOL: TypeMapping(
         arm_type="Microsoft.ContainerService/managedClusters/agentPools",
         name_input="agentPoolName",
-        parent=("resourceName", "azure-native:resources:Resource"),
+        parent=("resourceName", GENERIC_RESOURCE),
         top_level=(),
         bindings={
             "properties.tags": Expr("tags"),
@@ -217,16 +263,16 @@ MAPPINGS: dict[str, TypeMapping] = {
             ("CKV_AZURE_227", "host encryption must first be enabled on the subscription; not assumed"),
         ),
     ),
-    "azure-native:containerservice:MaintenanceConfiguration": TypeMapping(
-        arm_type="Microsoft.ContainerService/managedClusters/maintenanceConfigurations",
+    MAINTENANCE_CONFIGURATION: TypeMapping(
+        arm_type=MAINTENANCE_CONFIGURATIONS,
         name_input="configName",
-        parent=("resourceName", "azure-native:resources:Resource"),
+        parent=("resourceName", GENERIC_RESOURCE),
         top_level=(),
         bindings=_maintenance_window_bindings,
         symbol=_symbol,
     ),
-    "azure-native:keyvault:Vault": TypeMapping(
-        arm_type="Microsoft.KeyVault/vaults",
+    KEY_VAULT: TypeMapping(
+        arm_type=KEY_VAULTS,
         name_input="vaultName",
         nested_properties=True,
         bindings={
@@ -254,10 +300,10 @@ MAPPINGS: dict[str, TypeMapping] = {
             ),
         ),
     ),
-    "azure-native:keyvault:Secret": TypeMapping(
-        arm_type="Microsoft.KeyVault/vaults/secrets",
+    KEY_VAULT_SECRET: TypeMapping(
+        arm_type=KEY_VAULT_SECRETS,
         name_input="secretName",
-        parent=("vaultName", "azure-native:keyvault:Vault"),
+        parent=("vaultName", KEY_VAULT),
         nested_properties=True,
         bindings=_secret_bindings,
         # The value makes Pulumi mark the whole `properties` secret, so the plan cannot show it; the content
@@ -269,8 +315,8 @@ MAPPINGS: dict[str, TypeMapping] = {
         symbol=_symbol,
         skips=(("CKV_AZURE_41", "a generated API token has no natural expiry; rotated by redeploying it"),),
     ),
-    "azure-native:authorization:RoleAssignment": TypeMapping(
-        arm_type="Microsoft.Authorization/roleAssignments",
+    ROLE_ASSIGNMENT: TypeMapping(
+        arm_type=ROLE_ASSIGNMENTS,
         name_input=None,
         scope_input="scope",
         top_level=(),
@@ -302,17 +348,29 @@ SEVERITY: Mapping[AlertKind, Cond] = {
 }
 MONITOR_TOP_LEVEL = ("location", "tags", "kind")
 
+
+def _alert_rule(arm_type: str, top_level: tuple[str, ...], bindings: Mapping[str, Any]) -> TypeMapping:
+    """A log or metric alert rule: its `bindings`, and its severity per tier by the alert's kind."""
+    return TypeMapping(
+        arm_type=arm_type,
+        name_input="ruleName",
+        top_level=top_level,
+        bindings=lambda resource: {**bindings, "properties.severity": SEVERITY[alert_kind(resource.name)]},
+        symbol=lambda name: camel(name.removeprefix("observability-")) + "Alert",
+    )
+
+
 MAPPINGS.update(
     {
-        "azure-native:operationalinsights:Workspace": TypeMapping(
-            arm_type="Microsoft.OperationalInsights/workspaces",
+        LOG_ANALYTICS_WORKSPACE: TypeMapping(
+            arm_type=LOG_ANALYTICS_WORKSPACES,
             name_input="workspaceName",
             top_level=("location", "tags"),
             bindings={**LOCATION_AND_TAGS, "properties.retentionInDays": Expr("logRetentionDays")},
             symbol=lambda name: "logAnalytics",
         ),
-        "azure-native:monitor:ActionGroup": TypeMapping(
-            arm_type="Microsoft.Insights/actionGroups",
+        ACTION_GROUP: TypeMapping(
+            arm_type=ACTION_GROUPS,
             name_input="actionGroupName",
             top_level=("location", "tags"),
             bindings={
@@ -355,8 +413,8 @@ MAPPINGS.update(
             },
             symbol=lambda name: "actionGroup",
         ),
-        "azure-native:monitor:DataCollectionRule": TypeMapping(
-            arm_type="Microsoft.Insights/dataCollectionRules",
+        DATA_COLLECTION_RULE: TypeMapping(
+            arm_type=DATA_COLLECTION_RULES,
             name_input="dataCollectionRuleName",
             top_level=MONITOR_TOP_LEVEL,
             bindings=lambda resource: (
@@ -366,7 +424,7 @@ MAPPINGS.update(
             ),
             symbol=lambda name: "prometheusRule" if _is_prometheus(name) else "containerInsightsRule",
         ),
-        "azure-native:monitor:DataCollectionRuleAssociation": TypeMapping(
+        DATA_COLLECTION_RULE_ASSOCIATION: TypeMapping(
             arm_type="Microsoft.Insights/dataCollectionRuleAssociations",
             name_input="associationName",
             scope_input="resourceUri",
@@ -380,28 +438,10 @@ MAPPINGS.update(
                 "prometheusAssociation" if _is_prometheus(name) else "containerInsightsAssociation"
             ),
         ),
-        "azure-native:monitor:ScheduledQueryRule": TypeMapping(
-            arm_type="Microsoft.Insights/scheduledQueryRules",
-            name_input="ruleName",
-            top_level=MONITOR_TOP_LEVEL,
-            bindings=lambda resource: {
-                **LOCATION_AND_TAGS,
-                "properties.severity": SEVERITY[alert_kind(resource.name)],
-            },
-            symbol=lambda name: camel(name.removeprefix("observability-")) + "Alert",
-        ),
-        "azure-native:monitor:MetricAlert": TypeMapping(
-            arm_type="Microsoft.Insights/metricAlerts",
-            name_input="ruleName",
-            top_level=("location", "tags"),
-            bindings=lambda resource: {
-                "tags": Expr("tags"),
-                "properties.severity": SEVERITY[alert_kind(resource.name)],
-            },
-            symbol=lambda name: camel(name.removeprefix("observability-")) + "Alert",
-        ),
-        "azure-native:applicationinsights:Workbook": TypeMapping(
-            arm_type="Microsoft.Insights/workbooks",
+        SCHEDULED_QUERY_RULE: _alert_rule(SCHEDULED_QUERY_RULES, MONITOR_TOP_LEVEL, LOCATION_AND_TAGS),
+        METRIC_ALERT: _alert_rule(METRIC_ALERT_RULES, ("location", "tags"), {"tags": Expr("tags")}),
+        WORKBOOK: TypeMapping(
+            arm_type=WORKBOOKS,
             name_input="resourceName",
             top_level=MONITOR_TOP_LEVEL,
             bindings={
@@ -480,44 +520,44 @@ def _msprom_name(resource: PlannedResource) -> Mapping[str, Any]:
 
 MAPPINGS.update(
     {
-        "azure-native:monitor:AzureMonitorWorkspace": TypeMapping(
-            arm_type="Microsoft.Monitor/accounts",
+        MONITOR_WORKSPACE: TypeMapping(
+            arm_type=MONITOR_ACCOUNTS,
             name_input="azureMonitorWorkspaceName",
             top_level=("location", "tags"),
             bindings=LOCATION_AND_TAGS,
             symbol=lambda name: "monitorWorkspace",
         ),
-        "azure-native:monitor:DataCollectionEndpoint": TypeMapping(
-            arm_type="Microsoft.Insights/dataCollectionEndpoints",
+        DATA_COLLECTION_ENDPOINT: TypeMapping(
+            arm_type=DATA_COLLECTION_ENDPOINTS,
             name_input="dataCollectionEndpointName",
             top_level=MONITOR_TOP_LEVEL,
             bindings=lambda resource: {**_msprom_name(resource), "location": Expr("location")},
             symbol=lambda name: "prometheusEndpoint",
         ),
-        "azure-native:alertsmanagement:PrometheusRuleGroup": TypeMapping(
-            arm_type="Microsoft.AlertsManagement/prometheusRuleGroups",
+        PROMETHEUS_RULE_GROUP: TypeMapping(
+            arm_type=PROMETHEUS_RULE_GROUPS,
             name_input="ruleGroupName",
             top_level=("location", "tags"),
             bindings=lambda resource: _rule_group_bindings(resource),
             symbol=lambda name: camel(name.removeprefix("observability-")) + "Rules",
         ),
-        "azure-native:alertsmanagement:AlertProcessingRuleByName": TypeMapping(
-            arm_type="Microsoft.AlertsManagement/actionRules",
+        ALERT_PROCESSING_RULE: TypeMapping(
+            arm_type=ACTION_RULES,
             name_input="alertProcessingRuleName",
             top_level=("location", "tags"),
             nested_properties=True,
             bindings={"tags": Expr("tags"), "properties.enabled": Expr("maintenanceSuppressAlerts")},
             symbol=lambda name: "maintenanceRule",
         ),
-        "azure-native:applicationinsights:Component": TypeMapping(
-            arm_type="Microsoft.Insights/components",
+        APP_INSIGHTS: TypeMapping(
+            arm_type=APP_INSIGHTS_COMPONENTS,
             name_input="resourceName",
             shape=_component_shape,
             bindings=LOCATION_AND_TAGS,
             symbol=lambda name: "appInsights",
         ),
-        "azure-native:applicationinsights:WebTest": TypeMapping(
-            arm_type="Microsoft.Insights/webtests",
+        WEB_TEST: TypeMapping(
+            arm_type=WEB_TESTS,
             name_input="webTestName",
             shape=_web_test_shape,
             bindings={
@@ -538,6 +578,4 @@ MAPPINGS.update(
 )
 
 # Role assignments last: they reference the resources above.
-MAPPINGS["azure-native:authorization:RoleAssignment"] = MAPPINGS.pop(
-    "azure-native:authorization:RoleAssignment"
-)
+MAPPINGS[ROLE_ASSIGNMENT] = MAPPINGS.pop(ROLE_ASSIGNMENT)

@@ -14,6 +14,7 @@ from pulumi.runtime import mocks as runtime_mocks
 from pulumi.runtime import rpc
 
 from muse.governance.policies import SECRET_MARKER, get_path
+from muse.resource_types import PULUMI_STACK
 from offline.mocks import OfflineMocks
 from stack.files import REPO_ROOT, read_stack
 
@@ -116,7 +117,7 @@ def _urn_type(urn: str) -> str:
 
 def _parent_urn(parent: str) -> str | None:
     # Top-level components are parented to the implicit Stack; the plan treats them as roots.
-    return parent if parent and _urn_type(parent) != "pulumi:pulumi:Stack" else None
+    return parent if parent and _urn_type(parent) != PULUMI_STACK else None
 
 
 def _normalize(value: Any, path: str, secret_paths: list[str]) -> Any:
@@ -154,7 +155,7 @@ class RecordingMonitor(runtime_mocks.MockMonitor):
 
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
-        if request.type != "pulumi:pulumi:Stack":
+        if request.type != PULUMI_STACK:
             secret_paths: list[str] = []
             properties = _normalize(rpc.deserialize_properties(request.object), "", secret_paths)
             self.recorded.append(

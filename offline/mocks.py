@@ -16,7 +16,56 @@ from typing import Any
 import pulumi
 import yaml
 
-from muse.resource_types import GENERIC_RESOURCE
+from components.kubernetes_cluster import AKS_AAD_SERVER_APP_ID
+from muse.resource_types import (
+    ACTION_GROUP,
+    AGENT_POOL,
+    ALERT_PROCESSING_RULE,
+    APP_INSIGHTS,
+    DATA_COLLECTION_ENDPOINT,
+    DATA_COLLECTION_RULE,
+    DATA_COLLECTION_RULE_ASSOCIATION,
+    ENTRA_APPLICATION,
+    ENTRA_SERVICE_PRINCIPAL,
+    FEDERATED_IDENTITY_CREDENTIAL,
+    GENERIC_RESOURCE,
+    K8S_GATEWAY,
+    K8S_HTTP_ROUTE,
+    KEY_VAULT,
+    KEY_VAULT_SECRET,
+    LOG_ANALYTICS_WORKSPACE,
+    MAINTENANCE_CONFIGURATION,
+    METRIC_ALERT,
+    MONITOR_WORKSPACE,
+    PROMETHEUS_RULE_GROUP,
+    REGISTRY,
+    RESOURCE_GROUP,
+    ROLE_ASSIGNMENT,
+    ROLE_DEFINITION,
+    SCHEDULED_QUERY_RULE,
+    USER_ASSIGNED_IDENTITY,
+    WEB_TEST,
+    WORKBOOK,
+)
+from rbac.arm import (
+    ACTION_GROUPS,
+    ACTION_RULES,
+    APP_INSIGHTS_COMPONENTS,
+    DATA_COLLECTION_ENDPOINTS,
+    DATA_COLLECTION_RULES,
+    KEY_VAULTS,
+    LOG_ANALYTICS_WORKSPACES,
+    MAINTENANCE_CONFIGURATIONS,
+    MANAGED_CLUSTERS,
+    METRIC_ALERT_RULES,
+    MONITOR_ACCOUNTS,
+    PROMETHEUS_RULE_GROUPS,
+    REGISTRIES,
+    SCHEDULED_QUERY_RULES,
+    USER_ASSIGNED_IDENTITIES,
+    WEB_TESTS,
+    WORKBOOKS,
+)
 from stack.deployed import READ_STACK_OUTPUTS
 
 # Obviously-fake, fixed identities of the offline "subscription".
@@ -27,40 +76,40 @@ _NAMESPACE = uuid.UUID("6f1c1f50-3c1a-4f0e-9a53-6d1d1f3a0b7e")
 
 # type token -> (ARM resource type, input holding the Azure name)
 ARM_TYPES: dict[str, tuple[str, str]] = {
-    "azure-native:resources:ResourceGroup": ("Microsoft.Resources/resourceGroups", "resourceGroupName"),
-    "azure-native:containerregistry:Registry": ("Microsoft.ContainerRegistry/registries", "registryName"),
-    "azure-native:managedidentity:UserAssignedIdentity": (
-        "Microsoft.ManagedIdentity/userAssignedIdentities",
+    RESOURCE_GROUP: ("Microsoft.Resources/resourceGroups", "resourceGroupName"),
+    REGISTRY: (REGISTRIES, "registryName"),
+    USER_ASSIGNED_IDENTITY: (
+        USER_ASSIGNED_IDENTITIES,
         "resourceName",
     ),
-    "azure-native:keyvault:Vault": ("Microsoft.KeyVault/vaults", "vaultName"),
-    "azure-native:operationalinsights:Workspace": (
-        "Microsoft.OperationalInsights/workspaces",
+    KEY_VAULT: (KEY_VAULTS, "vaultName"),
+    LOG_ANALYTICS_WORKSPACE: (
+        LOG_ANALYTICS_WORKSPACES,
         "workspaceName",
     ),
-    "azure-native:monitor:ActionGroup": ("Microsoft.Insights/actionGroups", "actionGroupName"),
-    "azure-native:monitor:ScheduledQueryRule": ("Microsoft.Insights/scheduledQueryRules", "ruleName"),
-    "azure-native:monitor:MetricAlert": ("Microsoft.Insights/metricAlerts", "ruleName"),
-    "azure-native:monitor:DataCollectionRule": (
-        "Microsoft.Insights/dataCollectionRules",
+    ACTION_GROUP: (ACTION_GROUPS, "actionGroupName"),
+    SCHEDULED_QUERY_RULE: (SCHEDULED_QUERY_RULES, "ruleName"),
+    METRIC_ALERT: (METRIC_ALERT_RULES, "ruleName"),
+    DATA_COLLECTION_RULE: (
+        DATA_COLLECTION_RULES,
         "dataCollectionRuleName",
     ),
-    "azure-native:applicationinsights:Workbook": ("Microsoft.Insights/workbooks", "resourceName"),
-    "azure-native:monitor:AzureMonitorWorkspace": ("Microsoft.Monitor/accounts", "azureMonitorWorkspaceName"),
-    "azure-native:monitor:DataCollectionEndpoint": (
-        "Microsoft.Insights/dataCollectionEndpoints",
+    WORKBOOK: (WORKBOOKS, "resourceName"),
+    MONITOR_WORKSPACE: (MONITOR_ACCOUNTS, "azureMonitorWorkspaceName"),
+    DATA_COLLECTION_ENDPOINT: (
+        DATA_COLLECTION_ENDPOINTS,
         "dataCollectionEndpointName",
     ),
-    "azure-native:alertsmanagement:PrometheusRuleGroup": (
-        "Microsoft.AlertsManagement/prometheusRuleGroups",
+    PROMETHEUS_RULE_GROUP: (
+        PROMETHEUS_RULE_GROUPS,
         "ruleGroupName",
     ),
-    "azure-native:alertsmanagement:AlertProcessingRuleByName": (
-        "Microsoft.AlertsManagement/actionRules",
+    ALERT_PROCESSING_RULE: (
+        ACTION_RULES,
         "alertProcessingRuleName",
     ),
-    "azure-native:applicationinsights:Component": ("Microsoft.Insights/components", "resourceName"),
-    "azure-native:applicationinsights:WebTest": ("Microsoft.Insights/webtests", "webTestName"),
+    APP_INSIGHTS: (APP_INSIGHTS_COMPONENTS, "resourceName"),
+    WEB_TEST: (WEB_TESTS, "webTestName"),
 }
 
 
@@ -88,30 +137,30 @@ def _arm_id(resource_type: str, inputs: dict[str, Any], logical_name: str) -> st
         name = inputs.get("resourceName", logical_name)
         providers = f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{group}/providers"
         return f"{providers}/{generic_arm_type(inputs)}/{name}"
-    if resource_type == "azure-native:resources:ResourceGroup":
+    if resource_type == RESOURCE_GROUP:
         return f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{group}"
-    if resource_type == "azure-native:containerservice:AgentPool":
+    if resource_type == AGENT_POOL:
         return (
             f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{group}/providers/"
             f"Microsoft.ContainerService/managedClusters/{inputs['resourceName']}/agentPools/"
             f"{inputs['agentPoolName']}"
         )
-    if resource_type == "azure-native:containerservice:MaintenanceConfiguration":
+    if resource_type == MAINTENANCE_CONFIGURATION:
         return (
             f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{group}/providers/"
             f"Microsoft.ContainerService/managedClusters/{inputs['resourceName']}/maintenanceConfigurations/"
             f"{inputs['configName']}"
         )
-    if resource_type == "azure-native:authorization:RoleAssignment":
+    if resource_type == ROLE_ASSIGNMENT:
         return f"{inputs['scope']}/providers/Microsoft.Authorization/roleAssignments/{inputs['_name']}"
-    if resource_type == "azure-native:authorization:RoleDefinition":
+    if resource_type == ROLE_DEFINITION:
         # A custom role's id hangs off the scope it is defined at (the subscription).
         definitions = f"{inputs['scope']}/providers/Microsoft.Authorization/roleDefinitions"
         return f"{definitions}/{inputs['roleDefinitionId']}"
-    if resource_type == "azure-native:keyvault:Secret":
+    if resource_type == KEY_VAULT_SECRET:
         vault = f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{group}/providers/Microsoft.KeyVault/vaults"
         return f"{vault}/{inputs['vaultName']}/secrets/{inputs['secretName']}"
-    if resource_type == "azure-native:managedidentity:FederatedIdentityCredential":
+    if resource_type == FEDERATED_IDENTITY_CREDENTIAL:
         identities = (
             f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{group}/providers/Microsoft.ManagedIdentity"
         )
@@ -121,7 +170,7 @@ def _arm_id(resource_type: str, inputs: dict[str, Any], logical_name: str) -> st
         )
     if resource_type.startswith("azuread:"):
         return deterministic_uuid("azuread", resource_type, logical_name)
-    if resource_type == "azure-native:monitor:DataCollectionRuleAssociation":
+    if resource_type == DATA_COLLECTION_RULE_ASSOCIATION:
         # An extension resource: its id hangs off the resource it is associated with (here the cluster).
         return (
             f"{inputs['resourceUri']}/providers/Microsoft.Insights/dataCollectionRuleAssociations/"
@@ -165,7 +214,7 @@ def fake_kubeconfig(cluster_name: str, fqdn: str) -> str:
                                 "--login",
                                 "devicecode",
                                 "--server-id",
-                                "6dae42f8-4368-4678-94ff-3960e28e3630",
+                                AKS_AAD_SERVER_APP_ID,
                                 "--client-id",
                                 "80faf920-1908-4b52-b5ef-a8e7bedfc67a",
                                 "--tenant-id",
@@ -216,7 +265,7 @@ class OfflineMocks(pulumi.runtime.Mocks):
         inputs = dict(args.inputs)
         outputs: dict[str, Any] = dict(inputs)
         resource_type = args.typ
-        if resource_type == "azure-native:authorization:RoleAssignment":
+        if resource_type == ROLE_ASSIGNMENT:
             inputs["_name"] = deterministic_uuid(self.stack, args.name)
             outputs["name"] = inputs["_name"]
         resource_id = _arm_id(resource_type, inputs, args.name)
@@ -230,39 +279,39 @@ class OfflineMocks(pulumi.runtime.Mocks):
         return resource_id, outputs
 
     def _computed(self, resource_type: str, logical_name: str, inputs: dict[str, Any]) -> dict[str, Any]:
-        if resource_type == "azure-native:containerregistry:Registry":
+        if resource_type == REGISTRY:
             return {
                 "loginServer": f"{inputs['registryName'].lower()}.azurecr.io",
                 "provisioningState": "Succeeded",
             }
-        if resource_type == "azure-native:keyvault:Vault":
+        if resource_type == KEY_VAULT:
             properties = dict(inputs.get("properties") or {})
             properties["vaultUri"] = f"https://{inputs['vaultName']}.vault.azure.net/"
             return {"properties": properties}
-        if resource_type == "azure-native:keyvault:Secret":
+        if resource_type == KEY_VAULT_SECRET:
             uri = f"https://{inputs['vaultName']}.vault.azure.net/secrets/{inputs['secretName']}"
             return {"properties": {"secretUri": uri, "secretUriWithVersion": f"{uri}/0a1b2c3d"}}
-        if resource_type == "azure-native:containerservice:MaintenanceConfiguration":
+        if resource_type == MAINTENANCE_CONFIGURATION:
             return _maintenance_configuration(inputs)
         if resource_type == "random:index/randomPassword:RandomPassword":
             # Deterministic, and obviously not a real credential.
             digest = hashlib.sha256(f"offline/{self.stack}/{logical_name}".encode()).hexdigest()
             return {"result": ("offline" + digest)[: int(inputs["length"])]}
-        if resource_type == "azuread:index/application:Application":
+        if resource_type == ENTRA_APPLICATION:
             return {
                 "clientId": deterministic_uuid(self.stack, logical_name, "client"),
                 "objectId": deterministic_uuid(self.stack, logical_name, "object"),
             }
-        if resource_type == "azuread:index/servicePrincipal:ServicePrincipal":
+        if resource_type == ENTRA_SERVICE_PRINCIPAL:
             return {"objectId": deterministic_uuid(self.stack, logical_name, "service-principal")}
-        if resource_type == "kubernetes:gateway.networking.k8s.io/v1:Gateway":
+        if resource_type == K8S_GATEWAY:
             return {"status": self._gateway_status(inputs)}
-        if resource_type == "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute":
+        if resource_type == K8S_HTTP_ROUTE:
             return {"status": _route_status(inputs)}
         monitoring = self._monitoring(resource_type, inputs)
         if monitoring is not None:
             return monitoring
-        if resource_type == "azure-native:managedidentity:UserAssignedIdentity":
+        if resource_type == USER_ASSIGNED_IDENTITY:
             return {
                 "principalId": deterministic_uuid(self.stack, logical_name, "principal"),
                 "clientId": deterministic_uuid(self.stack, logical_name, "client"),
@@ -298,7 +347,7 @@ class OfflineMocks(pulumi.runtime.Mocks):
             "type": arm_type,
             "azureApiVersion": inputs["apiVersion"],
         }
-        if arm_type == "Microsoft.ContainerService/managedClusters":
+        if arm_type == MANAGED_CLUSTERS:
             outputs.update(self._managed_cluster(inputs, resource_id))
         return outputs
 
@@ -361,7 +410,7 @@ class OfflineMocks(pulumi.runtime.Mocks):
 
     def _monitoring(self, resource_type: str, inputs: dict[str, Any]) -> dict[str, Any] | None:
         """Log Analytics, Container Insights, alerts and the workbook, as ARM answers them."""
-        if resource_type == "azure-native:operationalinsights:Workspace":
+        if resource_type == LOG_ANALYTICS_WORKSPACE:
             return {
                 "customerId": deterministic_uuid(self.stack, inputs["workspaceName"], "customer"),
                 "retentionInDays": inputs.get("retentionInDays", 30),
@@ -369,22 +418,22 @@ class OfflineMocks(pulumi.runtime.Mocks):
                 "publicNetworkAccessForQuery": inputs.get("publicNetworkAccessForQuery", "Enabled"),
                 "provisioningState": "Succeeded",
             }
-        if resource_type == "azure-native:monitor:ActionGroup":
+        if resource_type == ACTION_GROUP:
             receivers = [{**r, "status": "Enabled"} for r in inputs.get("emailReceivers") or []]
             return {
                 "emailReceivers": receivers,
                 "webhookReceivers": list(inputs.get("webhookReceivers") or []),
             }
-        if resource_type == "azure-native:monitor:ScheduledQueryRule":
+        if resource_type == SCHEDULED_QUERY_RULE:
             return {"isWorkspaceAlertsStorageConfigured": False, "isLegacyLogAnalyticsRule": False}
-        if resource_type == "azure-native:monitor:MetricAlert":
+        if resource_type == METRIC_ALERT:
             return {"isMigrated": False}
-        if resource_type == "azure-native:monitor:DataCollectionRule":
+        if resource_type == DATA_COLLECTION_RULE:
             immutable = deterministic_uuid(self.stack, inputs["dataCollectionRuleName"]).replace("-", "")
             return {"immutableId": f"dcr-{immutable}", "provisioningState": "Succeeded"}
-        if resource_type == "azure-native:monitor:DataCollectionRuleAssociation":
+        if resource_type == DATA_COLLECTION_RULE_ASSOCIATION:
             return {"name": inputs["associationName"], "provisioningState": "Succeeded"}
-        if resource_type == "azure-native:applicationinsights:Workbook":
+        if resource_type == WORKBOOK:
             revision = deterministic_uuid(self.stack, inputs["resourceName"], "revision")
             return {"revision": revision.replace("-", "")}
         return self._metrics_and_probe(resource_type, inputs)
@@ -395,7 +444,7 @@ class OfflineMocks(pulumi.runtime.Mocks):
         verify/arm_types/), shaped like Azure's: an Azure Monitor workspace gets a managed resource group
         `MA_<name>_<region>_managed` holding its default DCE/DCR and a regional query endpoint."""
         location = inputs.get("location", "westeurope")
-        if resource_type == "azure-native:monitor:AzureMonitorWorkspace":
+        if resource_type == MONITOR_WORKSPACE:
             name = inputs["azureMonitorWorkspaceName"]
             managed = (
                 f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/MA_{name}_{location}_managed/providers/"
@@ -415,7 +464,7 @@ class OfflineMocks(pulumi.runtime.Mocks):
                 "publicNetworkAccess": "Enabled",
                 "provisioningState": "Succeeded",
             }
-        if resource_type == "azure-native:monitor:DataCollectionEndpoint":
+        if resource_type == DATA_COLLECTION_ENDPOINT:
             name = inputs["dataCollectionEndpointName"]
             label = deterministic_uuid(self.stack, name, "dce")[:4]
             host = f"{name.lower()}-{label}.{location}-1"
@@ -426,7 +475,7 @@ class OfflineMocks(pulumi.runtime.Mocks):
                 "immutableId": "dce-" + deterministic_uuid(self.stack, name).replace("-", ""),
                 "provisioningState": "Succeeded",
             }
-        if resource_type == "azure-native:applicationinsights:Component":
+        if resource_type == APP_INSIGHTS:
             name = inputs["resourceName"]
             key = deterministic_uuid(self.stack, name, "instrumentation-key")
             app_id = deterministic_uuid(self.stack, name, "app")
@@ -442,7 +491,7 @@ class OfflineMocks(pulumi.runtime.Mocks):
                 "tenantId": SUBSCRIPTION_ID,
                 "provisioningState": "Succeeded",
             }
-        if resource_type == "azure-native:applicationinsights:WebTest":
+        if resource_type == WEB_TEST:
             return {"provisioningState": "Succeeded"}
         return None
 
@@ -497,7 +546,7 @@ def _maintenance_configuration(inputs: dict[str, Any]) -> dict[str, Any]:
     }
     return {
         "name": inputs["configName"],
-        "type": "Microsoft.ContainerService/managedClusters/maintenanceConfigurations",
+        "type": MAINTENANCE_CONFIGURATIONS,
         "maintenanceWindow": window,
         "notAllowedTime": None,
         "timeInWeek": None,

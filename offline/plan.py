@@ -8,14 +8,55 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from components.container_registry import ContainerRegistry
+from components.github_identity import GitHubOidcIdentity
+from components.kubernetes_cluster import KubernetesCluster
+from components.muse_workload import MuseWorkload
+from components.observability import Observability
+from components.resource_group import ResourceGroup
+from components.secret_vault import SecretVault
+from components.workload_identity import WorkloadIdentity
+from muse.resource_types import (
+    ACTION_GROUP,
+    AGENT_POOL,
+    ALERT_PROCESSING_RULE,
+    APP_INSIGHTS,
+    DATA_COLLECTION_ENDPOINT,
+    DATA_COLLECTION_RULE,
+    DATA_COLLECTION_RULE_ASSOCIATION,
+    ENTRA_APPLICATION,
+    ENTRA_APPLICATION_FEDERATED_CREDENTIAL,
+    ENTRA_SERVICE_PRINCIPAL,
+    FEDERATED_IDENTITY_CREDENTIAL,
+    GENERIC_RESOURCE,
+    K8S_CONFIG_MAP,
+    K8S_DEPLOYMENT,
+    K8S_GATEWAY,
+    K8S_HTTP_ROUTE,
+    K8S_NAMESPACE,
+    K8S_SERVICE,
+    KEY_VAULT,
+    KEY_VAULT_SECRET,
+    LOG_ANALYTICS_WORKSPACE,
+    METRIC_ALERT,
+    MONITOR_WORKSPACE,
+    PROMETHEUS_RULE_GROUP,
+    REGISTRY,
+    RESOURCE_GROUP,
+    ROLE_ASSIGNMENT,
+    SCHEDULED_QUERY_RULE,
+    USER_ASSIGNED_IDENTITY,
+    WEB_TEST,
+    WORKBOOK,
+)
 from offline.engine import OfflinePlan, PlannedResource
 from rbac.conditions import delegation_summary
 from rbac.roles import Role
 
 # The properties a reviewer wants to see per type; other types show their top-level scalar inputs.
 KEY_PROPERTIES: dict[str, tuple[str, ...]] = {
-    "azure-native:resources:ResourceGroup": ("resourceGroupName", "location"),
-    "azure-native:containerregistry:Registry": (
+    RESOURCE_GROUP: ("resourceGroupName", "location"),
+    REGISTRY: (
         "registryName",
         "sku.name",
         "adminUserEnabled",
@@ -25,7 +66,7 @@ KEY_PROPERTIES: dict[str, tuple[str, ...]] = {
         "policies.retentionPolicy.days",
     ),
     # The AKS cluster, a generic resource (components/kubernetes_cluster.py): its ARM body's properties.
-    "azure-native:resources:Resource": (
+    GENERIC_RESOURCE: (
         "resourceName",
         "resourceProviderNamespace",
         "resourceType",
@@ -54,7 +95,7 @@ KEY_PROPERTIES: dict[str, tuple[str, ...]] = {
         "properties.agentPoolProfiles.0.availabilityZones",
         "properties.agentPoolProfiles.0.nodeTaints",
     ),
-    "azure-native:containerservice:AgentPool": (
+    AGENT_POOL: (
         "agentPoolName",
         "mode",
         "vmSize",
@@ -65,8 +106,8 @@ KEY_PROPERTIES: dict[str, tuple[str, ...]] = {
         "availabilityZones",
         "kubeletConfig",
     ),
-    "azure-native:managedidentity:UserAssignedIdentity": ("resourceName", "location"),
-    "azure-native:keyvault:Vault": (
+    USER_ASSIGNED_IDENTITY: ("resourceName", "location"),
+    KEY_VAULT: (
         "vaultName",
         "properties.sku.name",
         "properties.enableRbacAuthorization",
@@ -76,30 +117,30 @@ KEY_PROPERTIES: dict[str, tuple[str, ...]] = {
         "properties.publicNetworkAccess",
         "properties.networkAcls.defaultAction",
     ),
-    "azure-native:keyvault:Secret": ("secretName", "vaultName", "properties"),
-    "azure-native:managedidentity:FederatedIdentityCredential": (
+    KEY_VAULT_SECRET: ("secretName", "vaultName", "properties"),
+    FEDERATED_IDENTITY_CREDENTIAL: (
         "resourceName",
         "issuer",
         "subject",
         "audiences",
     ),
-    "azuread:index/application:Application": ("displayName", "signInAudience"),
-    "azuread:index/servicePrincipal:ServicePrincipal": ("clientId",),
-    "azuread:index/applicationFederatedIdentityCredential:ApplicationFederatedIdentityCredential": (
+    ENTRA_APPLICATION: ("displayName", "signInAudience"),
+    ENTRA_SERVICE_PRINCIPAL: ("clientId",),
+    ENTRA_APPLICATION_FEDERATED_CREDENTIAL: (
         "subject",
         "issuer",
         "audiences",
     ),
-    "azure-native:operationalinsights:Workspace": (
+    LOG_ANALYTICS_WORKSPACE: (
         "workspaceName",
         "sku.name",
         "retentionInDays",
         "features.disableLocalAuth",
     ),
-    "azure-native:monitor:ActionGroup": ("actionGroupName", "groupShortName", "location", "enabled"),
-    "azure-native:monitor:DataCollectionRule": ("dataCollectionRuleName", "kind", "dataFlows.0.streams"),
-    "azure-native:monitor:DataCollectionRuleAssociation": ("associationName", "resourceUri"),
-    "azure-native:monitor:ScheduledQueryRule": (
+    ACTION_GROUP: ("actionGroupName", "groupShortName", "location", "enabled"),
+    DATA_COLLECTION_RULE: ("dataCollectionRuleName", "kind", "dataFlows.0.streams"),
+    DATA_COLLECTION_RULE_ASSOCIATION: ("associationName", "resourceUri"),
+    SCHEDULED_QUERY_RULE: (
         "ruleName",
         "severity",
         "evaluationFrequency",
@@ -107,7 +148,7 @@ KEY_PROPERTIES: dict[str, tuple[str, ...]] = {
         "overrideQueryTimeRange",
         "autoMitigate",
     ),
-    "azure-native:monitor:MetricAlert": (
+    METRIC_ALERT: (
         "ruleName",
         "severity",
         "evaluationFrequency",
@@ -116,23 +157,23 @@ KEY_PROPERTIES: dict[str, tuple[str, ...]] = {
         "criteria.allOf.0.operator",
         "criteria.allOf.0.threshold",
     ),
-    "azure-native:applicationinsights:Workbook": ("displayName", "kind", "category", "resourceName"),
+    WORKBOOK: ("displayName", "kind", "category", "resourceName"),
     # Live signals: managed Prometheus, the external probe, planned maintenance.
-    "azure-native:monitor:AzureMonitorWorkspace": ("azureMonitorWorkspaceName", "location"),
-    "azure-native:monitor:DataCollectionEndpoint": ("dataCollectionEndpointName", "kind"),
-    "azure-native:alertsmanagement:PrometheusRuleGroup": (
+    MONITOR_WORKSPACE: ("azureMonitorWorkspaceName", "location"),
+    DATA_COLLECTION_ENDPOINT: ("dataCollectionEndpointName", "kind"),
+    PROMETHEUS_RULE_GROUP: (
         "ruleGroupName",
         "clusterName",
         "interval",
         "enabled",
     ),
-    "azure-native:alertsmanagement:AlertProcessingRuleByName": (
+    ALERT_PROCESSING_RULE: (
         "alertProcessingRuleName",
         "properties.enabled",
         "properties.actions.0.actionType",
     ),
-    "azure-native:applicationinsights:Component": ("resourceName", "ingestionMode", "disableLocalAuth"),
-    "azure-native:applicationinsights:WebTest": (
+    APP_INSIGHTS: ("resourceName", "ingestionMode", "disableLocalAuth"),
+    WEB_TEST: (
         "webTestName",
         "webTestKind",
         "request.requestUrl",
@@ -140,10 +181,10 @@ KEY_PROPERTIES: dict[str, tuple[str, ...]] = {
         "validationRules.sSLCheck",
         "validationRules.sSLCertRemainingLifetimeCheck",
     ),
-    "azure-native:authorization:RoleAssignment": ("principalType", "principalId"),
+    ROLE_ASSIGNMENT: ("principalType", "principalId"),
     "pulumi:providers:kubernetes": ("kubeconfig",),
     # The Muse workload (components/muse_workload/); the Deployment also gets a summary, _kubernetes_rows.
-    "kubernetes:core/v1:Namespace": ("metadata.name",),
+    K8S_NAMESPACE: ("metadata.name",),
     "kubernetes:core/v1:ServiceAccount": (
         "metadata.name",
         "automountServiceAccountToken",
@@ -155,8 +196,8 @@ KEY_PROPERTIES: dict[str, tuple[str, ...]] = {
         "spec.parameters.tenantId",
         "spec.secretObjects.0.secretName",
     ),
-    "kubernetes:core/v1:ConfigMap": ("metadata.name", "data"),
-    "kubernetes:apps/v1:Deployment": (
+    K8S_CONFIG_MAP: ("metadata.name", "data"),
+    K8S_DEPLOYMENT: (
         "metadata.namespace",
         "spec.replicas",
         "spec.template.spec.containers.0.image",
@@ -165,24 +206,27 @@ KEY_PROPERTIES: dict[str, tuple[str, ...]] = {
         "spec.template.spec.containers.0.resources",
         "spec.template.spec.nodeSelector",
     ),
-    "kubernetes:core/v1:Service": ("metadata.name", "spec.type", "spec.ports"),
-    "kubernetes:gateway.networking.k8s.io/v1:Gateway": ("metadata.namespace", "spec.gatewayClassName"),
-    "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute": ("metadata.namespace", "spec.hostnames"),
+    K8S_SERVICE: ("metadata.name", "spec.type", "spec.ports"),
+    K8S_GATEWAY: ("metadata.namespace", "spec.gatewayClassName"),
+    K8S_HTTP_ROUTE: ("metadata.namespace", "spec.hostnames"),
     "kubernetes:policy/v1:PodDisruptionBudget": ("spec.maxUnavailable",),
     "kubernetes:autoscaling/v2:HorizontalPodAutoscaler": ("spec.minReplicas", "spec.maxReplicas"),
     "kubernetes:networking.k8s.io/v1:NetworkPolicy": ("spec.policyTypes", "spec.ingress.0.from"),
 }
 ROLE_NAMES = {role.definition_id: role.value.name for role in Role}
 # Top-level components print in the order of the architecture diagram; unknown ones follow alphabetically.
-COMPONENT_ORDER = (
-    "muse:azure:ResourceGroup",
-    "muse:azure:Observability",
-    "muse:azure:ContainerRegistry",
-    "muse:azure:KubernetesCluster",
-    "muse:azure:SecretVault",
-    "muse:azure:WorkloadIdentity",
-    "muse:azuread:GitHubOidcIdentity",
-    "muse:kubernetes:MuseWorkload",
+COMPONENT_ORDER = tuple(
+    component.TYPE
+    for component in (
+        ResourceGroup,
+        Observability,
+        ContainerRegistry,
+        KubernetesCluster,
+        SecretVault,
+        WorkloadIdentity,
+        GitHubOidcIdentity,
+        MuseWorkload,
+    )
 )
 
 
@@ -207,14 +251,14 @@ def key_properties(resource: PlannedResource) -> list[tuple[str, str]]:
         value = resource.get(path)
         if value is not None:
             rows.append((path, _render(value)))
-    if resource.type == "azure-native:authorization:RoleAssignment":
+    if resource.type == ROLE_ASSIGNMENT:
         role_id = str(resource.get("roleDefinitionId", "")).rsplit("/", 1)[-1]
         rows.insert(0, ("role", ROLE_NAMES.get(role_id, role_id)))
         rows.insert(1, ("scope", str(resource.get("scope", ""))))
         condition = resource.get("condition")
         if condition:
             rows.insert(2, ("may assign only", delegation_summary(str(condition), ROLE_NAMES)))
-    if resource.type == "azure-native:resources:Resource":
+    if resource.type == GENERIC_RESOURCE:
         rows.append(("addons", ", ".join(sorted(resource.get("properties.addonProfiles", {}) or {}))))
         metrics = resource.get("properties.azureMonitorProfile.metrics.enabled")
         if metrics is not None:
@@ -237,7 +281,7 @@ def _last_segment(resource_id: Any) -> str:
 
 def _monitoring_rows(resource: PlannedResource) -> list[tuple[str, str]]:
     """Who an alert notifies, what it watches, and the action group's receivers, by name."""
-    if resource.type == "azure-native:monitor:ActionGroup":
+    if resource.type == ACTION_GROUP:
         emails = [f"email {r.get('emailAddress', '')}" for r in resource.get("emailReceivers") or []]
         # A webhook URL is a secret (the engine masks it): only its receiver name is shown.
         webhooks = resource.get("webhookReceivers") or []
@@ -248,7 +292,7 @@ def _monitoring_rows(resource: PlannedResource) -> list[tuple[str, str]]:
         )
         receivers = ", ".join(emails + hooks) or "none (muse:alertEmails and muse:alertWebhooks are empty)"
         return [("receivers", receivers)]
-    if resource.type == "azure-native:alertsmanagement:PrometheusRuleGroup":
+    if resource.type == PROMETHEUS_RULE_GROUP:
         rules = resource.get("rules") or []
         records = sum(1 for r in rules if "record" in r)
         alerts = [str(r["alert"]) for r in rules if "alert" in r]
@@ -259,35 +303,33 @@ def _monitoring_rows(resource: PlannedResource) -> list[tuple[str, str]]:
                 f"{records} recording, {len(alerts)} alerting" + (f": {', '.join(alerts)}" if alerts else ""),
             ),
         ]
-    if resource.type == "azure-native:applicationinsights:WebTest":
+    if resource.type == WEB_TEST:
         locations = [str(where.get("location")) for where in resource.get("locations") or []]
         return [("locations", f"{len(locations)}: {', '.join(locations)}")]
-    if resource.type == "azure-native:monitor:ScheduledQueryRule":
+    if resource.type == SCHEDULED_QUERY_RULE:
         groups = resource.get("actions.actionGroups") or []
         return [
             ("scope", ", ".join(_last_segment(s) for s in resource.get("scopes") or [])),
             ("namespace", str(resource.get("actions.customProperties.namespace", ""))),
             ("actionGroups", ", ".join(_last_segment(g) for g in groups)),
         ]
-    if resource.type == "azure-native:monitor:MetricAlert":
+    if resource.type == METRIC_ALERT:
         groups = [a.get("actionGroupId") for a in resource.get("actions") or []]
         return [
             ("scope", ", ".join(_last_segment(s) for s in resource.get("scopes") or [])),
             ("actionGroups", ", ".join(_last_segment(g) for g in groups)),
         ]
-    if resource.type == "azure-native:monitor:DataCollectionRule" and resource.get(
-        "destinations.monitoringAccounts"
-    ):
+    if resource.type == DATA_COLLECTION_RULE and resource.get("destinations.monitoringAccounts"):
         accounts = resource.get("destinations.monitoringAccounts") or []
         return [("destination", ", ".join(_last_segment(a.get("accountResourceId")) for a in accounts))]
-    if resource.type == "azure-native:monitor:DataCollectionRule":
+    if resource.type == DATA_COLLECTION_RULE:
         settings = resource.get("dataSources.extensions.0.extensionSettings.dataCollectionSettings") or {}
         destinations = resource.get("destinations.logAnalytics") or []
         return [
             ("containerLogV2", _render(settings.get("enableContainerLogV2", False))),
             ("destination", ", ".join(_last_segment(d.get("workspaceResourceId")) for d in destinations)),
         ]
-    if resource.type == "azure-native:monitor:DataCollectionRuleAssociation":
+    if resource.type == DATA_COLLECTION_RULE_ASSOCIATION:
         return [("dataCollectionRule", _last_segment(resource.get("dataCollectionRuleId")))]
     return []
 
@@ -296,18 +338,18 @@ def _kubernetes_rows(resource: PlannedResource) -> list[tuple[str, str]]:
     """Keys with dots (labels, annotations), and the Deployment's probes, security context and rollout await,
     summarised for a reviewer."""
     metadata = resource.get("metadata") or {}
-    if resource.type == "kubernetes:core/v1:Namespace":
+    if resource.type == K8S_NAMESPACE:
         labels = metadata.get("labels") or {}
         return [(k, v) for k, v in sorted(labels.items()) if k.startswith("pod-security.kubernetes.io/")]
     if resource.type == "kubernetes:core/v1:ServiceAccount":
         client_id = (metadata.get("annotations") or {}).get("azure.workload.identity/client-id")
         return [("workload identity client id", str(client_id))]
-    if resource.type == "kubernetes:gateway.networking.k8s.io/v1:Gateway":
+    if resource.type == K8S_GATEWAY:
         return [
             (f"listener {listener.get('name')}", _listener(listener))
             for listener in resource.get("spec.listeners") or []
         ]
-    if resource.type == "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute":
+    if resource.type == K8S_HTTP_ROUTE:
         parents = ", ".join(
             f"{p.get('namespace', metadata.get('namespace'))}/{p.get('name')}:{p.get('sectionName')}"
             for p in resource.get("spec.parentRefs") or []
@@ -323,7 +365,7 @@ def _kubernetes_rows(resource: PlannedResource) -> list[tuple[str, str]]:
                 if redirect:
                     actions.append(f"redirect to {redirect.get('scheme')} ({redirect.get('statusCode')})")
         return [("parents", parents), ("rules", "; ".join(actions))]
-    if resource.type != "kubernetes:apps/v1:Deployment":
+    if resource.type != K8S_DEPLOYMENT:
         return []
     container = (resource.get("spec.template.spec.containers") or [{}])[0]
     probes = ", ".join(

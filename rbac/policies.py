@@ -11,7 +11,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-FEDERATED_CREDENTIAL_TYPE = "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials"
+from rbac.arm import FEDERATED_IDENTITY_CREDENTIALS
+
+FEDERATED_CREDENTIAL_TYPE = FEDERATED_IDENTITY_CREDENTIALS
 ISSUER_ALIAS = f"{FEDERATED_CREDENTIAL_TYPE}/issuer"
 ALLOWED_ISSUER_PARAMETER = "allowedIssuerPattern"
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"

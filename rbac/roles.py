@@ -16,6 +16,7 @@ import pulumi
 from pulumi_azure_native import authorization
 
 from rbac.abac import And, Compare, Condition, Not, Or, only_when
+from rbac.arm import KEY_DECRYPT, ROLE_ASSIGNMENTS_DELETE, ROLE_ASSIGNMENTS_WRITE
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,7 @@ class CustomRoles:
         key="state-decrypter",
         display="Muse Pulumi state decrypter",
         description="Decrypt the data key of one Muse stack's Pulumi secrets (Key Vault secrets provider).",
-        data_actions=("Microsoft.KeyVault/vaults/keys/decrypt/action",),
+        data_actions=(KEY_DECRYPT,),
     )
     # AKS RBAC Reader reads built-in kinds only; custom resources (the SecretProviderClass) need the
     # customresources data action, narrowed by an ABAC condition on group and kind (AKS docs,
@@ -315,8 +316,8 @@ def assigning_condition(
     # (delegate-role-assignments-examples.md, "Constrain roles and principal types" / "... specific groups").
     return And(
         (
-            only_when("Microsoft.Authorization/roleAssignments/write", limits("Request")),
-            only_when("Microsoft.Authorization/roleAssignments/delete", limits("Resource")),
+            only_when(ROLE_ASSIGNMENTS_WRITE, limits("Request")),
+            only_when(ROLE_ASSIGNMENTS_DELETE, limits("Resource")),
         )
     )
 

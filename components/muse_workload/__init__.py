@@ -1,18 +1,10 @@
 """The Muse workload on AKS: the objects of `manifests.py` (this package), deployed through the cluster's
 Kubernetes provider.
 
-Rollout safety: the Deployment is awaited (no `pulumi.com/skipAwait`): `pulumi up` waits until the new pods
-are ready, within `rolloutTimeoutMinutes` (customTimeouts), and fails otherwise. Because the rollout surges
-one pod at a time with `maxUnavailable: 0`, the previous ReplicaSet keeps serving while the new one never
-becomes ready; `kubectl rollout undo` (docs/runbook.md) or the next good deploy ends the failed rollout.
-
-The provider is `KubernetesCluster.provider`, built from a kubeconfig that does not change when credentials
-rotate, so it is never replaced and never takes these objects with it (pulumi-kubernetes #1148).
-
-Ingress: the Gateway and HTTPRoutes are custom resources (the Gateway API CRDs AKS installs), and the
-Gateway is awaited until it is Programmed (its `pulumi.com/waitFor` annotation), so its address is known
-when `url` is read.
-"""
+The Deployment is awaited, so `pulumi up` fails when the new pods are not ready within
+`rolloutTimeoutMinutes` while the previous ReplicaSet keeps serving; the provider does not change when
+credentials rotate, so it never takes these objects with it; the Gateway is awaited until Programmed, so
+`url` is known when read. Why: docs/architecture/workload.md#the-workload-component."""
 
 from __future__ import annotations
 
@@ -97,8 +89,10 @@ class MuseWorkload(pulumi.ComponentResource):
     record of the host) and `deployment`.
     """
 
+    TYPE = "muse:kubernetes:MuseWorkload"  # the type token of its URN
+
     def __init__(self, name: str, args: MuseWorkloadArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("muse:kubernetes:MuseWorkload", name, None, opts)
+        super().__init__(self.TYPE, name, None, opts)
         spec = args.spec
         # The manifests are built with PLACEHOLDERS; each string holding one becomes an Output of the real
         # value. Everything else (names, namespaces, the whole pod spec but the image) stays known at preview,

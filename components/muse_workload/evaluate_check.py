@@ -1,17 +1,11 @@
 """The end-to-end check of a release: a Kubernetes Job that POSTs a canned inventory to /api/v1/evaluate of
 one track's Service (the candidate's, or the stable one's) from inside the cluster, and checks the answer.
 
-Why a Job: the health checks (/healthz, /readyz) answer 200 whenever the event loop answers, so a release
-whose evaluate fails passes them. The Job runs as Muse's own service account and mounts the same Key Vault
-secret through the SecretProviderClass, so the API token never leaves the cluster and the CI identity needs
-no new secret access: it only creates a Job (it already deploys the Deployment that does the same). It runs
-the image it checks (python is in it; nothing else is pulled) and passes Pod Security `restricted` like the
-Deployment. The NetworkPolicy lets pods with EVALUATE_CHECK_LABEL reach the Muse pods.
-
-The script asserts behaviour, not only a 200: the canned inventory has one untagged Azure resource, so the
-answer must count one resource and report the required-tags policy (muse/governance/policies.py,
-MUSE-TAG-001). scripts/ci/check_job.py creates the Job, waits and reads its log.
-"""
+A Job, because /healthz and /readyz answer 200 whenever the event loop answers. It runs the image it checks
+as Muse's own service account with the same Key Vault secret, so the token never leaves the cluster, and it
+asserts behaviour (one resource, the required-tags finding MUSE-TAG-001), not only a 200.
+scripts/ci/check_job.py creates the Job, waits and reads its log.
+Why: docs/architecture/ci-cd.md#the-end-to-end-check."""
 
 from __future__ import annotations
 

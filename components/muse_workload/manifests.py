@@ -4,21 +4,9 @@
 provider, and `make export` writes the same dicts as `deploy/base` + `deploy/overlays/<env>`
 (export/deploy_manifests.py) for `kubectl apply -k`. Nothing here touches Pulumi: every function takes a
 `WorkloadSpec` of plain values and returns plain dicts, so tests, the exporter and the component all read the
-same numbers.
-
-Where the numbers come from:
-- port, probes, drain and grace period: the service contract (docs/service.md, "Shutdown and the Kubernetes
-  numbers"; muse/config.py defaults).
-- requests and limits: the measured RSS and CPU of one replica (docs/benchmarks.md; bench/), see RESOURCES.
-- the user pool label `workload: muse`: USER_POOL_LABEL below; stack/args.py gives the cluster's user pools
-  the same labels (`KubernetesClusterArgs.user_pool_labels`), and the kubelet's container log rotation the
-  ephemeral-storage limit is sized from (CONTAINER_LOG_MAX_SIZE_MB, CONTAINER_LOG_MAX_FILES).
-- ingress: the application routing add-on's Gateway API implementation (GatewayClass `approuting-istio`,
-  MicrosoftDocs/azure-aks-docs articles/aks/app-routing-gateway-api.md), the objects validated against the
-  Gateway API CRDs of the bundle AKS installs for the stack's Kubernetes version
-  (tests/deploy/gateway_api.py); TLS from Key Vault through the application routing operator's listener TLS
-  options (articles/aks/app-routing-gateway-api-dns-tls.md).
-"""
+same numbers (the service contract, measured resources, the user pools' labels and log rotation, the
+application routing add-on's Gateway API).
+Why: docs/architecture/workload.md#where-the-manifests-numbers-come-from."""
 
 from __future__ import annotations
 

@@ -7,28 +7,9 @@ Two steps, because the cluster needs the workspace and the cluster-level monitor
 2. `watch_cluster(cluster, namespace)` creates everything that needs the cluster: the Container Insights
    data collection rule and its association with the cluster, the alerts, and the workbook.
 
-Container Insights path: **both** the `omsagent` add-on with `useAADAuth` (set on the cluster through
-`KubernetesClusterArgs.log_analytics_workspace_id`) **and** a data collection rule (DCR) with its association.
-They are the two halves of one mechanism, not alternatives: the add-on runs the Azure Monitor agent
-(`ama-logs`) on every node and, with `useAADAuth`, authenticates with the add-on's managed identity instead
-of the workspace's shared key (so the workspace can disable local auth). With managed-identity auth the agent
-takes *what* to collect from the DCR associated with the cluster (the association must be named
-`ContainerInsightsExtension`). The portal and `az aks enable-addons` create that DCR implicitly
-(`MSCI-<region>-<cluster>`); declaring it here makes it reviewable, pins `enableContainerLogV2` (Muse's JSON
-lines become the dynamic column `LogMessage`, which the alerts query) and the streams, and keeps it out of
-drift. The legacy shared-key mode (add-on without a DCR) cannot do either.
-
-Alerts, all wired to the action group, all tagged:
-
-- Muse ERROR lines in the stack's namespace: a log search alert every 5 minutes, counting the lines that
-  *arrived* in the last 5 minutes (`ingestion_time()`), looking back 10 minutes of event time so a late line
-  is still counted once; severity per environment.
-- Restarts / CrashLoopBackOff and pods not ready: log search alerts on `KubePodInventory`, every 5 minutes.
-- Node CPU and memory working set: metric alerts on the cluster's platform metrics, every minute over 5.
-
-The alerts are declared in `components/observability/alerts.py` (key, kind, query or metric), the KQL lives
-in `components/observability/queries.py`; the workbook tiles use the same properties.
-"""
+Container Insights is the add-on with Entra ID auth *and* an explicit data collection rule, two halves of
+one mechanism. Alerts are declared in `alerts.py`, their KQL in `queries.py`.
+Why: docs/architecture/observability.md#the-observability-component."""
 
 from __future__ import annotations
 
@@ -63,6 +44,7 @@ from components.observability.queries import (
     MuseQueries,
 )
 from components.observability.recommended_rules import recommended_groups
+from rbac.arm import MANAGED_CLUSTERS
 
 # Log search alerts: how often they run and the window they judge (ISO 8601 durations).
 LOG_ALERT_FREQUENCY = f"PT{ARRIVAL_WINDOW_MINUTES}M"
@@ -72,7 +54,7 @@ LOG_ALERT_WINDOW = f"PT{ARRIVAL_WINDOW_MINUTES}M"
 LOG_ALERT_LOOKBACK = f"PT{LOOKBACK_MINUTES}M"
 METRIC_ALERT_FREQUENCY = "PT1M"
 METRIC_ALERT_WINDOW = "PT5M"
-CLUSTER_METRIC_NAMESPACE = "Microsoft.ContainerService/managedClusters"
+CLUSTER_METRIC_NAMESPACE = MANAGED_CLUSTERS
 # The association name the Container Insights agent looks for.
 CONTAINER_INSIGHTS_ASSOCIATION = "ContainerInsightsExtension"
 # What the DCR streams to the workspace: the tables the queries read (ContainerLogV2, KubePodInventory, Perf)
@@ -325,10 +307,12 @@ class Observability(pulumi.ComponentResource):
     cluster-level monitoring.
     """
 
+    TYPE = "muse:azure:Observability"  # the type token of its URN
+
     def __init__(
         self, name: str, args: ObservabilityArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("muse:azure:Observability", name, None, opts)
+        super().__init__(self.TYPE, name, None, opts)
         self._name = name
         self._args = args
         self.workspace = operationalinsights.Workspace(

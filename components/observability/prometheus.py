@@ -1,17 +1,10 @@
 """Azure Monitor managed Prometheus for one cluster: the Azure Monitor workspace, the data collection
-endpoint,
-rule and association the metrics add-on sends through, and the Prometheus rule groups (the recommended
-Kubernetes recording rules and alerts, and Muse's SLO rules).
+endpoint, rule and association the metrics add-on sends through, and the Prometheus rule groups (the
+recommended Kubernetes recording rules and alerts, and Muse's SLO rules).
 
-The shape follows the add-on's own template, Azure/prometheus-collector AddonBicepTemplate/
-FullAzureMonitorMetricsProfile.bicep at 4729fae53601079fb0e3da84d3c6fc851c4f4a5e: a `Linux` DCE and DCR named
-`MSProm-<workspace region>-<cluster>`, the DCR forwarding the stream `Microsoft-PrometheusMetrics` from
-the data
-source `prometheusForwarder` to the workspace, the association `MSProm-<cluster region>-<cluster>` on the
-cluster, and rule groups `<group>-<cluster>` scoped to the workspace with `clusterName` set (so the rules only
-see that cluster's series). The cluster side is `azureMonitorProfile.metrics.enabled`
-(components/kubernetes_cluster.py).
-"""
+The shape follows the add-on's own template (Azure/prometheus-collector FullAzureMonitorMetricsProfile.bicep);
+the cluster side is `azureMonitorProfile.metrics.enabled` (components/kubernetes_cluster.py).
+Why: docs/architecture/observability.md#managed-prometheus-resources."""
 
 from __future__ import annotations
 

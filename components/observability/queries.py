@@ -1,19 +1,10 @@
 """The KQL behind Muse's log alerts and its workbook, defined once.
 
-Tables (Container Insights, streamed by the data collection rule in `components/observability/`):
-
-- `ContainerLogV2`: one row per stdout/stderr line. Muse writes one JSON object per line (`muse/logs.py`,
-  `docs/service.md#logs`), so the agent stores the parsed object in the dynamic column `LogMessage`; the
-  queries read Muse's fields as `LogMessage.<field>`, always through a typed conversion (`tostring`, `toint`,
-  `toreal`) so a field with the wrong type reads as empty instead of silently comparing as text.
-- `KubePodInventory`: a snapshot of every container's state per minute (restart count, status, reason).
-- `Perf`: per-container CPU and memory counters (`ObjectName == "K8SContainer"`).
-
-Every query is scoped to one Kubernetes namespace (the workload's, `MuseQueries.namespace`) and the Muse
-container. Alerts and the workbook call the same properties of `MuseQueries`, so a tile always shows what the
-alert counts. `tests/components/test_observability_queries.py` feeds real Muse log lines through these
-queries' field references; renaming a log field (or a query field) fails it.
-"""
+The queries read the Container Insights tables (`ContainerLogV2`, `KubePodInventory`, `Perf`), scoped to one
+namespace (`MuseQueries.namespace`) and the Muse container, and read Muse's JSON log fields through a typed
+conversion, so a field with the wrong type reads as empty. Alerts and the workbook call the same properties,
+so a tile always shows what the alert counts; tests/components/test_observability_queries.py fails on a
+renamed log field. Why: docs/architecture/observability.md#the-kql-queries."""
 
 from __future__ import annotations
 

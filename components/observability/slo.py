@@ -3,25 +3,9 @@ burn-rate alerts.
 
 Pure data (no Pulumi): `components/observability/prometheus.py` turns the rules into Azure Monitor
 `prometheusRuleGroups`; `rule_file` writes the same rules as a Prometheus rule file, which
-tests/components/test_slo_rules.py runs through Prometheus's own `promtool test rules`.
-
-The metrics are the service's contract (docs/service.md, muse/app.py): `muse_http_requests_total{route,method,
-status,version}` and the histogram `muse_http_request_duration_seconds_bucket{route,method,version,le}`,
-scraped
-from every Muse pod, so each series also carries the pod's `namespace` (added by the scrape job).
-
-Two SLOs over `window_days` (config `muse:sloWindowDays`):
-- availability: the share of requests answered without a 5xx is at least `availability_percent`;
-- latency: the share of requests answered within `latency_threshold_ms` is at least `latency_percent` (95 %
-  within the threshold = "p95 under the threshold").
-
-Alerts: multi-window, multi-burn-rate (Google SRE workbook, ch. 5 "Alerting on SLOs", table 5-8
-https://sre.google/workbook/alerting-on-slos/). The burn rate is the error ratio divided by the error budget
-(1 - objective); burning at rate b for a time t spends b * t / window of the budget. The page alert fires
-when both the long window (1 h) and the short window (5 min) burn faster than `page_burn_rate` (14.4: 2 % of
-a 30-day budget in one hour); the ticket alert when 6 h and 30 min burn faster than `ticket_burn_rate` (6: 5 %
-in six hours). The short window makes the alert stop soon after the burn stops.
-"""
+tests/components/test_slo_rules.py runs through Prometheus's own `promtool test rules`. Two SLOs
+(availability, latency) over `window_days` on the service's request metrics, with multi-window,
+multi-burn-rate alerts (Google SRE workbook, ch. 5). Why: docs/architecture/observability.md#the-slo-rules."""
 
 from __future__ import annotations
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from muse.governance.inventory import Inventory, Resource
 from muse.governance.policies import POLICIES, SECRET_MARKER, Evaluation, Severity, enforcement, evaluate
+from muse.resource_types import KEY_VAULT_SECRET, ROLE_ASSIGNMENT
 from rbac.conditions import delegation_summary
 
 
@@ -145,7 +146,7 @@ def grants_of(
     """The role assignments of an inventory as readable grants."""
     grants = []
     for r in inventory.resources:
-        if r.type != "azure-native:authorization:RoleAssignment":
+        if r.type != ROLE_ASSIGNMENT:
             continue
         props = r.properties
         principal_id = str(props.get("principalId", ""))
@@ -351,7 +352,7 @@ def _kubernetes_secret_consumers(inv: Inventory) -> list[str]:
 
 def _secrets(inv: Inventory, sources: GovernanceSources) -> list[str]:
     lines = ["## Secrets and where they live", "", "### Key Vault secrets", ""]
-    vault_secrets = [r for r in inv.resources if r.type == "azure-native:keyvault:Secret"]
+    vault_secrets = [r for r in inv.resources if r.type == KEY_VAULT_SECRET]
     readers = grants_of(inv, sources.principals, sources.role_names)
     if vault_secrets:
         lines += ["| Secret | Vault | Value in Pulumi | Who can read it |", "| --- | --- | --- | --- |"]

@@ -24,6 +24,12 @@ from export.governance.document import (
     render_governance_doc,
 )
 from muse.governance.inventory import parse_inventory
+from muse.resource_types import (
+    ENTRA_APPLICATION,
+    ENTRA_SERVICE_PRINCIPAL,
+    ROLE_DEFINITION,
+    USER_ASSIGNED_IDENTITY,
+)
 from offline.captured import CapturingMocks, StackPlan, all_plans
 from offline.engine import OfflinePlan, RecordingMonitor, run_stack
 from offline.plan import key_properties
@@ -33,8 +39,8 @@ from stack.files import REPO_ROOT
 from verify.workflows import Job, Workflow, load_all
 
 IDENTITY_TYPES = {
-    "azure-native:managedidentity:UserAssignedIdentity": "managed identity",
-    "azuread:index/servicePrincipal:ServicePrincipal": "Entra ID service principal",
+    USER_ASSIGNED_IDENTITY: "managed identity",
+    ENTRA_SERVICE_PRINCIPAL: "Entra ID service principal",
 }
 DEPLOY_PATTERNS = (
     (re.compile(r"\bdocker push\b"), "image push"),
@@ -99,7 +105,7 @@ def role_names() -> dict[str, str]:
     display name, without the installation suffix)."""
     names = {role.definition_id: role.value.name for role in Role}
     plan, _ = bootstrap_plan()
-    for definition in plan.of_type("azure-native:authorization:RoleDefinition"):
+    for definition in plan.of_type(ROLE_DEFINITION):
         custom = next((c for c in CustomRoles.ALL if c.key == definition.name), None)
         if custom is not None:
             names[str(definition.get("roleDefinitionId"))] = custom.display
@@ -114,7 +120,7 @@ def bootstrap_grants() -> list[RoleGrant]:
     app_of_sp = {
         values.get("objectId"): values.get("clientId")
         for (t, _), values in outputs.items()
-        if t == "azuread:index/servicePrincipal:ServicePrincipal"
+        if t == ENTRA_SERVICE_PRINCIPAL
     }
     subjects: dict[str, list[str]] = {}
     for r in plan.resources:
@@ -123,7 +129,7 @@ def bootstrap_grants() -> list[RoleGrant]:
     app_ids = {
         values.get("clientId"): values.get("id")
         for (t, _), values in outputs.items()
-        if t == "azuread:index/application:Application"
+        if t == ENTRA_APPLICATION
     }
     contexts: dict[str, tuple[str, ...]] = {}
     for sp_object_id, client_id in app_of_sp.items():

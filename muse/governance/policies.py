@@ -24,7 +24,22 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from muse.governance.inventory import Inventory, Resource
-from muse.resource_types import GENERIC_RESOURCE, TYPED_CLUSTER
+from muse.resource_types import (
+    DATA_COLLECTION_RULE_ASSOCIATION,
+    FEDERATED_IDENTITY_CREDENTIAL,
+    GENERIC_RESOURCE,
+    K8S_DEPLOYMENT,
+    K8S_GATEWAY,
+    KEY_VAULT,
+    LOG_ANALYTICS_WORKSPACE,
+    MAINTENANCE_CONFIGURATION,
+    POLICY_ASSIGNMENT,
+    REGISTRY,
+    ROLE_ASSIGNMENT,
+    ROLE_DEFINITION,
+    SUBNET,
+    TYPED_CLUSTER,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -173,20 +188,20 @@ REQUIRED_TAGS: dict[str, str | None] = {"env": None, "owner": None, "app": "muse
 # decision, not a silent exemption.
 UNTAGGABLE_AZURE_TYPES: frozenset[str] = frozenset(
     {
-        "azure-native:authorization:RoleAssignment",
-        "azure-native:authorization:RoleDefinition",
-        "azure-native:authorization:PolicyAssignment",
+        ROLE_ASSIGNMENT,
+        ROLE_DEFINITION,
+        POLICY_ASSIGNMENT,
         "azure-native:authorization:ManagementLockAtResourceGroupLevel",
         "azure-native:authorization:ManagementLockByScope",
-        "azure-native:managedidentity:FederatedIdentityCredential",
+        FEDERATED_IDENTITY_CREDENTIAL,
         "azure-native:keyvault:AccessPolicy",
-        "azure-native:containerservice:MaintenanceConfiguration",
+        MAINTENANCE_CONFIGURATION,
         "azure-native:containerregistry:ScopeMap",
         "azure-native:containerregistry:CacheRule",
-        "azure-native:network:Subnet",
+        SUBNET,
         "azure-native:network:SecurityRule",
         "azure-native:monitor:DiagnosticSetting",
-        "azure-native:monitor:DataCollectionRuleAssociation",
+        DATA_COLLECTION_RULE_ASSOCIATION,
         "azure-native:operationalinsights:Table",
     }
 )
@@ -407,9 +422,9 @@ def _check_gateway_https(resource: Resource, inventory: Inventory) -> list[str]:
 # Protection of stateful resources
 
 STATEFUL_TYPES = (
-    "azure-native:keyvault:Vault",
-    "azure-native:containerregistry:Registry",
-    "azure-native:operationalinsights:Workspace",
+    KEY_VAULT,
+    REGISTRY,
+    LOG_ANALYTICS_WORKSPACE,
 )
 
 
@@ -701,7 +716,7 @@ def _check_principal_type(resource: Resource, inventory: Inventory) -> list[str]
 # Kubernetes workloads
 
 WORKLOAD_TYPES = (
-    "kubernetes:apps/v1:Deployment",
+    K8S_DEPLOYMENT,
     "kubernetes:apps/v1:StatefulSet",
     "kubernetes:apps/v1:DaemonSet",
     "kubernetes:batch/v1:Job",
@@ -835,7 +850,7 @@ POLICIES: tuple[Policy, ...] = (
         rationale="The admin user is a shared, long-lived username/password with push rights; pulls and "
         "pushes must use Entra ID identities (AcrPull for the kubelet identity, OIDC for CI).",
         remediation="Set adminUserEnabled: false on the Registry.",
-        applies_to=("azure-native:containerregistry:Registry",),
+        applies_to=(REGISTRY,),
         check=_check_acr_admin,
     ),
     Policy(
@@ -844,7 +859,7 @@ POLICIES: tuple[Policy, ...] = (
         severity=Severity.HIGH,
         rationale="Anonymous pull makes every image, and anything baked into it, public to the internet.",
         remediation="Set anonymousPullEnabled: false (or leave it unset: the ARM default is false).",
-        applies_to=("azure-native:containerregistry:Registry",),
+        applies_to=(REGISTRY,),
         check=_check_acr_anonymous,
     ),
     Policy(
@@ -854,7 +869,7 @@ POLICIES: tuple[Policy, ...] = (
         rationale="Access policies are a second, vault-local permission system that escapes role-assignment "
         "reviews and PIM; RBAC keeps all access in one auditable place.",
         remediation="Set properties.enableRbacAuthorization: true and grant 'Key Vault Secrets User' roles.",
-        applies_to=("azure-native:keyvault:Vault",),
+        applies_to=(KEY_VAULT,),
         check=_check_kv_rbac,
     ),
     Policy(
@@ -864,7 +879,7 @@ POLICIES: tuple[Policy, ...] = (
         rationale="Without soft delete a deleted secret (or vault) is gone at once, including the API token "
         "the service needs to start.",
         remediation="Set properties.enableSoftDelete: true (and softDeleteRetentionInDays as required).",
-        applies_to=("azure-native:keyvault:Vault",),
+        applies_to=(KEY_VAULT,),
         check=_check_kv_soft_delete,
     ),
     Policy(
@@ -875,7 +890,7 @@ POLICIES: tuple[Policy, ...] = (
         "production secrets during the retention period. It cannot be turned off again, so the development "
         "tier is exempt.",
         remediation="Set properties.enablePurgeProtection: true for every production-tier stack.",
-        applies_to=("azure-native:keyvault:Vault",),
+        applies_to=(KEY_VAULT,),
         check=_check_kv_purge_protection,
     ),
     Policy(
@@ -966,7 +981,7 @@ POLICIES: tuple[Policy, ...] = (
         rationale="The Muse API takes a bearer token: over plain HTTP it crosses the internet in clear text.",
         remediation="Give the Gateway an HTTPS listener with TLS mode Terminate (the Key Vault certificate) "
         "and restrict HTTP listeners to routes of the Gateway's namespace (the redirect to HTTPS).",
-        applies_to=("kubernetes:gateway.networking.k8s.io/v1:Gateway",),
+        applies_to=(K8S_GATEWAY,),
         check=_check_gateway_https,
     ),
     Policy(
@@ -997,7 +1012,7 @@ POLICIES: tuple[Policy, ...] = (
         rationale="Without principalType, ARM looks the principal up in Entra ID, which fails with "
         "PrincipalNotFound for identities created seconds earlier (replication delay).",
         remediation="Set principalType (ServicePrincipal for managed identities).",
-        applies_to=("azure-native:authorization:RoleAssignment",),
+        applies_to=(ROLE_ASSIGNMENT,),
         check=_check_principal_type,
     ),
     Policy(
@@ -1007,7 +1022,7 @@ POLICIES: tuple[Policy, ...] = (
         rationale="Without a readiness probe, traffic reaches pods before they can serve and during shutdown;"
         " without a liveness probe a hung process is never restarted.",
         remediation="Add readinessProbe (GET /readyz) and livenessProbe (GET /healthz) to every container.",
-        applies_to=("kubernetes:apps/v1:Deployment",),
+        applies_to=(K8S_DEPLOYMENT,),
         check=_check_probes,
     ),
     Policy(
@@ -1017,7 +1032,7 @@ POLICIES: tuple[Policy, ...] = (
         rationale="Zero-downtime rollouts: a new pod must be ready before an old one is removed.",
         remediation="Set spec.strategy: {type: RollingUpdate, rollingUpdate: {maxUnavailable: 0, "
         "maxSurge: 1}}.",
-        applies_to=("kubernetes:apps/v1:Deployment",),
+        applies_to=(K8S_DEPLOYMENT,),
         check=_check_max_unavailable,
     ),
     Policy(

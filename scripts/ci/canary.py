@@ -2,25 +2,11 @@
 
     outcome = run_canary(plan, ops, Gate(), clock=time.monotonic, sleep=time.sleep, deadline=...)
 
-1. Before any traffic: the end-to-end check (`ops.end_to_end`, a real POST /api/v1/evaluate of a canned
-   inventory to the candidate's own Service from inside the cluster, scripts/ci/check_job.py). A
-   candidate that fails its main API path never gets a single user request.
-2. For each weight of the plan (stack config `canarySteps`, e.g. 10 -> 50 -> 100, each held
-   `canaryStepSeconds` >= 60): `ops.set_weight` (the HTTPRoute's backendRefs weights, through Pulumi), the
-   end-to-end check again, then a gate check (canary_gate.py) every `check_seconds` until the step's time is
-   up. Two bad checks in a row abort at once, mid-step.
-   Evidence, not hope: managed Prometheus shows a sample up to one scrape (30 s) plus its ingestion lag (up
-   to about 60 s) after the request (`settle_seconds`, canary_gate.Thresholds), so a check younger than that
-   into the step cannot yet see the step's traffic. Only a healthy check at least `settle_seconds` into the
-   step is the step's evidence; until one arrives the step HOLDS past its time (no data is not a pass), for
-   at most `settle_seconds` + one check more, then the release aborts ("no data"). A bad check counts at any
-   age: an abort needs no proof that the step's traffic is visible.
-3. The deadline (deploy.py's, inside the job's timeout) is checked before each step and each wait: a canary
-   that could not finish its next step in time aborts rather than be killed half-way.
-
-The stepper never moves the weight back itself: the caller does, at once, on any abort (deploy.py), so an
-exception here (a failed weight move, a query error) aborts the same way. Standard library only.
-"""
+The end-to-end check before any traffic; then, per weight of the plan, the weight move, the end-to-end check
+and gate checks until the step's time is up. Two bad checks in a row abort at once; a step holds (no data is
+not a pass) until a healthy check old enough to see its traffic, then aborts "no data". The deadline is
+checked before each step and wait. The caller moves the weight back on any abort. Standard library only.
+Why: docs/architecture/ci-cd.md#the-canary-stepper."""
 
 from __future__ import annotations
 

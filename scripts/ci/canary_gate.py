@@ -2,41 +2,16 @@
 
     from canary_gate import Gate, THRESHOLDS, PrometheusSource
 
-What it reads (the service's request metrics, served on the pods' `metrics` port and scraped into the
-environment's Azure Monitor workspace):
-
-    muse_http_requests_total{route,method,status,version}
-    muse_http_request_duration_seconds_bucket{route,method,version,le}
-
-`version` is the pod's MUSE_VERSION, which the Deployment sets to its image tag or digest
-(components/muse_workload/manifests.py), so the candidate's series are told from the stable ones by the digest
-being released. The probe routes are left out: the kubelet's /healthz and /readyz answer 200 whenever the
-event loop answers, the very signal that cannot see a broken release.
-
-A check is bad when, over the last window, the candidate answered more than 1 % of its requests with a 5xx or
-its p95 latency is above 500 ms; two bad checks in a row abort the release (a single bad scrape or a cold
-pod's first slow requests do not). A window in which the candidate answered nothing has no signal: it never
-counts as good, and a step that ends without one good check aborts too, so a scrape that does not reach the
-candidate, or a `version` label that does not match, fails the release instead of passing it unseen.
-A query that fails transiently (HTTP 429/5xx, no answer, no token) is tried again with backoff (3 tries);
-when every try failed the check has no signal too: one bad minute of the workspace does not abort a healthy
-release, and a workspace that stays down holds the step and aborts it "no data", never passes it. A 401/403
-fails the release at once (AccessDenied), with the fix.
-
-The query (Azure Monitor docs, "Query Prometheus metrics using the API and PromQL",
-learn.microsoft.com/azure/azure-monitor/metrics/prometheus-api-promql): `POST <workspace query
-endpoint>/api/v1/query` with `query=<PromQL>`, a Microsoft Entra token for the resource
-`https://prometheus.monitor.azure.com`, and the caller holding Monitoring Data Reader on the workspace. The
-token comes from the job's own OIDC sign-in (`az account get-access-token --resource ...` after
-scripts/ci/az-login-federated.sh): no stored secret. The answer is Prometheus's HTTP API format
-(prometheus.io/docs/prometheus/latest/querying/api/, "Instant queries": `{"status": "success", "data":
-{"resultType": "vector", "result": [{"metric": {...}, "value": [<time>, "<number>"]}]}}`).
-
-Standard library only (the runner's python3).
-"""
+A check is bad when, over the last window, the candidate (its `version` label) answered more than 1 % of its
+requests with a 5xx or its p95 latency is above 500 ms; two bad checks in a row abort. No traffic, or a query
+that failed every retry, is no signal and never good; a 401/403 fails at once. The query is Azure Monitor's
+PromQL API with the job's own OIDC token. Standard library only (the runner's python3).
+Why: docs/architecture/ci-cd.md#the-canary-gate."""
 
 from __future__ import annotations
 
+import datetime
+import email.utils
 import json
 import math
 import re
@@ -236,6 +211,28 @@ def az_token(resource: str = PROMETHEUS_RESOURCE) -> str:
 # a query timed out or was aborted (prometheus.io/docs/prometheus/latest/querying/api/, "Format overview");
 # 500/502/504 come from the managed endpoint or a proxy in front of it.
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+# The statuses whose Retry-After says when to ask again: 429 Too Many Requests (RFC 6585 §4) and 503 Service
+# Unavailable (RFC 9110 §15.6.4). Whether the managed endpoint sends one, and how long, only Azure shows.
+RETRY_AFTER_STATUSES = frozenset({429, 503})
+
+
+def retry_after_seconds(value: str | None, now: float) -> float | None:
+    """A Retry-After header as seconds from `now` (epoch seconds); None when absent or malformed (the backoff
+    then applies). RFC 9110 §10.2.3: `Retry-After = HTTP-date / delay-seconds`, delay-seconds a non-negative
+    decimal integer; an HTTP-date (§5.6.7: IMF-fixdate, or the obsolete RFC 850 and asctime forms, which a
+    recipient must accept; always GMT) in the past means now."""
+    if value is None:
+        return None
+    text = value.strip()
+    if text.isdigit() and text.isascii():
+        return float(int(text))
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # asctime carries no zone: HTTP-dates are GMT
+        when = when.replace(tzinfo=datetime.UTC)
+    return max(0.0, when.timestamp() - now)
 
 
 class QueryUnavailable(RuntimeError):
@@ -252,6 +249,10 @@ class PrometheusSource:
     tries: int = 3  # of one query, on a transient failure (TRANSIENT_STATUSES, no answer, no token)
     backoff_seconds: float = 2.0  # before the 2nd try; doubled before each next one
     sleep: Callable[[float], None] = time.sleep
+    # Seconds left before the release's deadline (deploy.py: Supervisor.remaining); a Retry-After that would
+    # wait past it is not waited for. None: no deadline (a run by hand, the tests of the gate alone).
+    remaining: Callable[[], float] | None = None
+    now: Callable[[], float] = time.time  # wall clock, for a Retry-After given as an HTTP-date
 
     def __post_init__(self) -> None:
         if not self.endpoint.startswith("https://"):
@@ -261,8 +262,9 @@ class PrometheusSource:
         """One instant query, tried again after a transient failure; QueryUnavailable when every try
         failed. A 401/403 is AccessDenied at once (never retried, never "no data"); any other 4xx (a
         malformed query: a bug here) is raised as it is."""
-        failures = []
+        failures, stopped = [], ""
         for attempt in range(1, self.tries + 1):
+            asked: float | None = None  # the server's Retry-After, in seconds
             try:
                 return self._query(promql)
             except AccessDenied:
@@ -271,12 +273,26 @@ class PrometheusSource:
                 if error.code not in TRANSIENT_STATUSES:
                     raise
                 failures.append(f"HTTP {error.code}")
+                if error.code in RETRY_AFTER_STATUSES:
+                    header = error.headers.get("Retry-After") if error.headers else None
+                    asked = retry_after_seconds(header, self.now())
             except (OSError, RuntimeError, subprocess.SubprocessError) as error:
                 # No answer (URLError, a timeout, a reset) or no token (az_token, az-login-federated.sh).
                 failures.append(f"{type(error).__name__}: {str(error)[:200]}")
             if attempt < self.tries:
-                self.sleep(self.backoff_seconds * 2 ** (attempt - 1))
-        raise QueryUnavailable(f"{self.tries} tries failed: {'; '.join(failures)}")
+                wait = self.backoff_seconds * 2 ** (attempt - 1) if asked is None else asked
+                left = self.remaining() if self.remaining is not None else float("inf")
+                if wait >= left:
+                    # Waiting would outlast the release's deadline: no signal now, never a retry too early
+                    # (the server said when it will answer) nor a wait the deadline then cuts short.
+                    what = "Retry-After" if asked is not None else "backoff"
+                    stopped = f"; not tried again: {what} {wait:.0f} s >= the {max(0.0, left):.0f} s left"
+                    break
+                self.sleep(wait)
+        tried = len(failures)
+        raise QueryUnavailable(
+            f"{tried} {'try' if tried == 1 else 'tries'} failed: {'; '.join(failures)}{stopped}"
+        )
 
     def _query(self, promql: str) -> dict[str, object]:
         request = urllib.request.Request(  # noqa: S310 - https only, checked above

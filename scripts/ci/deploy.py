@@ -4,54 +4,12 @@
     scripts/ci/deploy.py --stack dev --image-tag sha256:<64 hex> --commit "$GITHUB_SHA" --policy-pack policy \
         [--canary] [--job-timeout-minutes 60] [--deadline-minutes N] [--hard-deadline-minutes N]
 
-With --canary (what main.yml runs) a release of a new image goes through release_canary.py: the candidate
-next to the stable version, the traffic moved in steps gated on live metrics and an end-to-end check, and on
-failure the whole release undone (the previously deployed commit's program and image). Without it, or for a
-stack's first deploy or the image it already runs, the release below. Either way engine.py first recovers
-what an interrupted update left, keeps the deadlines, passes a SIGINT/SIGTERM on to the running pulumi, and
-checks right after a successful release that the stack converged (exit 4 when not).
-
-1. Record the image the stack runs now, before anything changes: `pulumi stack export` ->
-   deployed_image_tag.py (the Deployment's image in state, and the Deployment's URN; none on the first
-   deploy).
-2. `pulumi config set muse:imageTag <new>`, then `pulumi up --yes` with the policy pack and the message
-   `main <commit>` (update_message.py; the drift check reads it back). No `--skip-preview`: the preview phase
-   runs the policy pack first, so a mandatory violation stops the update before anything changes.
-3. scripts/ci/verify-rollout.sh <stack>: `kubectl rollout status` through kubelogin.
-4. scripts/ci/smoke-check.sh <museUrl> <museGatewayAddress>: GET /healthz at the Gateway (an https URL is
-   asked at the Gateway's address with `curl --resolve`, not through public DNS, which can only point at the
-   Gateway after the deploy), and plain http must redirect to https.
-5. Not a gate: scripts/ci/dns_check.py says in a notice or warning whether public DNS already sends the
-   host to that address (the DNS record is set by a person after the first deploy or a move; the Gateway's
-   public IP is dynamic).
-
-When 2, 3 or 4 fails and the stack records the new image (pulumi-kubernetes checkpoints an update whose
-Deployment never became ready: pulumi/pulumi-kubernetes provider/pkg/provider/provider.go, Update ->
-partialError, "Return live version of object so it can be checkpointed"), the previous image is deployed again
-through `pulumi up --target <the Deployment's URN>` (so state and cluster agree; message
-`main <commit> rollback to <image>`), verified with the same two checks, and the job fails. Targeted, because
-an untargeted `pulumi up` of this commit would also apply every infrastructure change the failed update never
-reached, and could fail again on one of them; with `--target` the engine updates the Deployment only (and its
-implicitly targeted provider), leaving every other resource as state records it (pulumi/pulumi
-pkg/resource/deploy/step_generator.go, generateSteps: an untargeted resource in state is a `same`). The engine
-refuses a targeted step whose parent, provider or dependency would be an untargeted *create*
-(validateSteps, "untargeted create"); the Deployment, its parent component and its provider are in state
-whenever there is a previous image, so the rollback is not refused - unless this commit gave the Deployment a
-new parent or a new dependency, when the rollback fails and says so. When `pulumi up` failed before the
-Deployment changed (a policy violation, a program or Azure error earlier in the update), the stack still
-records and runs the previous image and nothing is rolled back. The rollback restores the image only: the
-failed commit's infrastructure changes that `pulumi up` applied stay (docs/runbook.md, "Automatic rollback").
-
-A stack that still carries a committed placeholder (a reserved example `muse:ingressHost`, the Nil UUID as
-`muse:operatorsGroupObjectId`, an example.com `muse:alertEmails` address: placeholders.py) is refused before
-step 1, exit 64, as a malformed digest is. placeholders.py reads the config with the program's own code, so it
-runs with the project's .venv (every deploy job makes it first: `make ci-venv`).
-
-Exit codes: 0 released; 1 release failed, the previous image serves (rolled back, or never replaced);
-2 release failed and there is nothing to return to (first deploy, or the same image); 3 release failed and
-the rollback failed too. The step summary names both images either way; `museUrl` and `result` go to
-$GITHUB_OUTPUT. Standard library only (the runner's python3): it imports its neighbours from scripts/ci.
-"""
+With --canary a new image goes through release_canary.py; otherwise `pulumi up` of the new tag, the rollout
+and smoke checks, and on failure a targeted `pulumi up` of the Deployment back to the previous image.
+engine.py recovers, keeps the deadlines, forwards signals and checks convergence. Exit codes: 0 released;
+1 failed, the previous image serves; 2 failed with nothing to return to; 3 the rollback failed too;
+4 released, convergence not shown; 64 a placeholder or a malformed digest. Standard library only.
+Why: docs/architecture/ci-cd.md#the-deploy-script."""
 
 from __future__ import annotations
 
@@ -174,6 +132,11 @@ def job_started_at() -> float | None:
     if not value.isdigit():
         raise ValueError(f"JOB_STARTED_AT={value!r} is not epoch seconds (deploy.yml: date +%s)")
     return float(value)
+
+
+def _remaining() -> float:
+    """Seconds left before the release's deadline (main()'s supervisor; none when run without it)."""
+    return SUPERVISOR.remaining() if SUPERVISOR is not None else float("inf")
 
 
 def _rollback_time() -> None:
@@ -623,16 +586,13 @@ class CommandTools:
             endpoint = stack_output(self.stack, self.prometheus_output)
             if not endpoint:
                 raise RuntimeError(f"the stack has no output {self.prometheus_output}: no metrics to gate on")
-            self._source = PrometheusSource(endpoint, token=self.token)
+            # A Retry-After is honoured only within the release's deadline (the supervisor's, read at each
+            # wait: an abort runs to the hard deadline).
+            self._source = PrometheusSource(endpoint, token=self.token, remaining=_remaining)
         return self._source
 
     def sample(self, version: str) -> Sample:
-        if self._source is None:
-            endpoint = stack_output(self.stack, self.prometheus_output)
-            if not endpoint:
-                raise RuntimeError(f"the stack has no output {self.prometheus_output}: no metrics to gate on")
-            self._source = PrometheusSource(endpoint, token=self.token)
-        return sample_from(self._source.query, version)
+        return sample_from(self._prometheus().query, version)
 
     def converged(self, cwd: str | None = None) -> Step:
         return converged(self.stack, pulumi, run, cwd)  # type: ignore[no-any-return]

@@ -1,41 +1,11 @@
 """The release's own clock and its manners with the Pulumi engine: a deadline inside the job's timeout, a
 clean stop on SIGINT/SIGTERM, recovery of what a killed update left behind, and the convergence check.
 
-Why each:
-
-- Deadline. The job's `timeout-minutes` ends in a kill: on cancel or timeout the runner sends SIGINT to the
-  step's process, waits 7.5 s, sends SIGTERM, waits 2.5 s and kills the process tree (actions/runner
-  src/Runner.Sdk/ProcessInvoker.cs, `_sigintTimeout` / `_sigtermTimeout`, CancelAndKillProcessTree;
-  ../shared/reference/github-behaviour.md row 7). An update killed that way leaves its lock and pending
-  operations. So the release keeps its own deadline, well inside the job's: at the deadline the running
-  command gets SIGINT (Pulumi's graceful cancel: it starts no new resource operation, lets the running ones
-  finish and writes its checkpoint; pulumi/pulumi pkg/backend/cancellation_scope.go: the first SIGINT or
-  SIGTERM cancels, a second one terminates), and after `grace` seconds a second signal; then the release
-  aborts with the time it kept for that.
-- Signals. The runner signals the step's process only (row 7), so the workflow `exec`s deploy.py and this
-  module forwards a SIGINT/SIGTERM it receives to the running command as SIGINT, once, and stops starting new
-  ones. Ten seconds are rarely enough for an update to finish: what it leaves is recovered next time.
-- Recovery. A killed update leaves pending operations in the state (resources the engine had started to
-  create, update or delete). The next release, before anything else, runs `pulumi refresh
-  --clear-pending-creates`: the refresh reads the live state of every resource and clears pending updates and
-  deletes (pulumi/pulumi pkg/engine/lifecycletest/pulumi_test.go TestRefreshWithPendingOperations), and the
-  flag drops pending creates, which a refresh cannot read back without an id (pkg/cmd/pulumi/operations/
-  refresh.go, `--clear-pending-creates`: "Clear all pending creates, dropping them from the state"). A create
-  that did reach Azure or the cluster then fails the next `up` with "already exists": the summary names the
-  dropped URNs and docs/runbook.md says how to import them. The stack's lock (the DIY backend's lock file,
-  pkg/backend/diy/lock.go) is NOT broken automatically: previews take none (diy/backend.go `Preview` calls no
-  `Lock`; `Update`, `Refresh`, `Import` do), and main.yml's deploys of a stack share one concurrency group,
-  but a person's `pulumi up` or `refresh` from the runbook holds it too, and breaking that would let two
-  updates write one state. The release fails and names `pulumi cancel` (which deletes the DIY backend's lock
-  files, diy/backend.go CancelCurrentUpdate) for whoever knows nobody else is working on the stack.
-- Convergence. Right after a successful `up`, `pulumi preview --expect-no-changes --refresh` (the same
-  refresh behaviour as the release's `up --refresh`) must find nothing to do; a perpetual diff fails the job
-  now instead of at the next weekday's drift run.
-
-Checked against pulumi/pulumi at 3.259.0 (the newest source available here); the CI pins 3.272.0, whose
-flags the runbook's commands must match (docs/runbook.md, "Cancelled deploy").
-Standard library only (the runner's python3).
-"""
+The runner kills a timed-out step within 10 s, leaving pending operations, so the release keeps its own
+deadline and cancels pulumi gracefully (SIGINT), forwards the runner's signal once, clears pending
+operations with `pulumi refresh --clear-pending-creates` before the next release (never breaking the lock:
+`pulumi cancel` is a person's call), and fails a release whose stack has not converged.
+Standard library only. Why: docs/architecture/ci-cd.md#the-release-engine."""
 
 from __future__ import annotations
 

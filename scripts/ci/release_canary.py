@@ -2,37 +2,11 @@
 
     result, lines = release(ctx, tools)
 
-1. Candidate up: `muse:canaryImageTag=<new>`, `muse:canaryWeight=0`, `muse:imageTag=<the running image>`,
-   `pulumi up --refresh` of this commit's program. The candidate Deployment is awaited like the stable one, so
-   a candidate that never becomes ready fails here, before the route sends it anything. (This up also applies
-   the commit's other changes - config, probes, routes, network policy, Azure resources - to everything; the
-   abort below undoes those too.)
-2. Canary (canary.py): the end-to-end check, then the weights of the plan (stack output `museCanary`: stack
-   config canarySteps, canaryStepSeconds), each moved by `pulumi up --target <the HTTPRoute's URN>` after
-   `pulumi config set muse:canaryWeight`, so Pulumi stays the owner of the route; the gate
-   (canary_gate.py) reads the candidate's metrics from the environment's Azure Monitor workspace.
-   Each step starts its own load Job (stack output `museCanaryLoad`, components/muse_workload/
-   canary_load.py: ~2 valid requests/s straight to the candidate's Service) right after the weight moved,
-   before the step's checks, and deletes it when the step ends; the load is deleted again whatever ends the
-   canary (promotion, abort, an exception, SIGINT/SIGTERM), so it never outlives the canary by more than its
-   own activeDeadlineSeconds. Without it dev, which has no users, would never show the gate a request.
-3. Promote: `muse:imageTag=<new>`, the canary keys cleared, `pulumi up --refresh`: the stable Deployment rolls
-   to the new image while the candidate serves, the route returns to the stable Service once that rollout is
-   ready (the route depends on it), and the candidate's objects are deleted. Then the rollout check, the
-   smoke check, the end-to-end check of the stable Service and the convergence check.
-4. Abort (any failure after step 1 started): at once `muse:canaryWeight=0` and `pulumi up --target <route>`
-   (all traffic to the stable Service, which still runs the previous image), then the whole release is
-   undone: the previously deployed commit (its last successful main.yml update, update_message.py) is checked
-   out in a worktree with its own locked environment (deployed-venv.sh), its own stack file and program run
-   with `muse:imageTag=<previous image>`, `pulumi up --refresh` (message `main <previous commit> rollback to
-   <image>`). Its program has no candidate, so the candidate's objects go; config, routes, probes, network
-   policy and Azure resources return to what that commit declared. Verified the same way as a release.
-5. Converged: after the promotion (and after a rollback) `pulumi preview --expect-no-changes --refresh`
-   (engine.py). A perpetual diff after a promotion fails the job (`released-not-converged`) without undoing
-   the release, which passed its checks.
-
-Standard library only.
-"""
+Candidate up next to the stable image at weight 0; canary.py moves the weights, each step with its own load
+Job; promotion rolls the stable Deployment to the new image and the candidate goes. An abort sends all
+traffic back to the stable Service at once, then deploys the previously deployed commit's program and image
+again from a worktree, undoing config, routes and Azure changes too. A convergence check follows either.
+Standard library only. Why: docs/architecture/ci-cd.md#the-canary-release."""
 
 from __future__ import annotations
 

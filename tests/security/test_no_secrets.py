@@ -56,6 +56,12 @@ ALLOWED = [
     ),
     Allowed(r"tests/export/test_arm_types\.py", r'"[0-9a-f]{40}"', "the bicep-types commit the data is from"),
     Allowed(
+        r"muse/resource_types\.py|rbac/arm\.py",
+        r'^KEY_VAULT_SECRETS? = "(azure-native:keyvault:Secret|Microsoft\.KeyVault/vaults/secrets)"',
+        "the Key Vault secret's Pulumi type token and Azure resource type, not values",
+    ),
+    Allowed(r"tests/test_commit_subjects\.py", r'^BASE = "[0-9a-f]{40}"', "the git commit the rule starts at"),
+    Allowed(
         r"tests/deploy/upstream/ama-metrics-collectors\.json",
         r'"commit": "[0-9a-f]{40}"',
         "the Azure/prometheus-collector commits the recorded pod labels come from",

@@ -48,6 +48,11 @@ What each answers, and the documented behaviour it follows:
   which ARM pulls anonymously, refused by a private registry. A tag that exists needs `--force`;
   `az acr repository show --image <repo>:<tag> --query digest` prints the tag's digest; `az aks
   get-credentials --file` writes a kubeconfig; `az login` / `az account set` succeed.
+- Project mode (a `--cwd` or working directory with Pulumi.yaml and program.json, see `project_up`): that
+  commit's program and its stack file, the canary's candidate Deployment and HTTPRoute weights, `--target`,
+  `preview --expect-no-changes` against the program's goal; every route and stack change is recorded in
+  `events`. One tool at a time holds the world (a lock): a signal handler's `kubectl patch` runs while the
+  interrupted `pulumi up` writes its last state. `az account get-access-token` prints a token.
 - `kubelogin convert-kubeconfig`: succeeds; `kubelogin get-token` in workloadidentity mode takes the GitHub
   Actions branch when ACTIONS_ID_TOKEN_REQUEST_* are set (see `kubelogin`).
 """
@@ -117,6 +122,26 @@ def state_urns(world: dict[str, Any]) -> set[str]:
     )
 
 
+_LOCK: Any = None  # the open lock file while this process holds the world (main, _slow_up)
+
+
+def lock() -> None:
+    """One tool at a time reads and writes the world: deploy.py's signal handler runs `kubectl patch`
+    while the interrupted `pulumi up` writes its last state."""
+    import fcntl
+
+    global _LOCK
+    _LOCK = WORLD.with_name(WORLD.name + ".lock").open("w")  # held across calls
+    fcntl.flock(_LOCK, fcntl.LOCK_EX)
+
+
+def unlock() -> None:
+    global _LOCK
+    if _LOCK is not None:
+        _LOCK.close()  # closing the descriptor releases the flock
+        _LOCK = None
+
+
 def load() -> dict[str, Any]:
     return json.loads(WORLD.read_text(encoding="utf-8"))
 
@@ -162,13 +187,16 @@ def history_entry(world: dict[str, Any], message: str, result: str) -> dict[str,
     }
 
 
-def _slow_up(world: dict[str, Any], args: list[str]) -> int | None:
+def _slow_up(world: dict[str, Any], args: list[str], urn: str | None = None, kind: str = "") -> int | None:
     """`up_seconds`: the update runs that long, and SIGINT/SIGTERM cancel it the way Pulumi does
     (pulumi/pulumi pkg/backend/cancellation_scope.go: the first signal cancels - no new resource operation
     starts, the running one finishes and is checkpointed - a second one terminates). Here the running
     operation is the Deployment's update: it is left pending (state export's `pending_operations`, type
     "updating"), as an update killed mid-operation leaves it. None: the update was not slow and goes on."""
     seconds = float(world.get("up_seconds", 0))
+    slow_at = world.get("slow_route_move_at")  # only the weight move to this weight is slow (project mode)
+    if slow_at is not None:
+        seconds = float(world.get("slow_route_move_seconds", 60)) if kind == f"route:{slow_at}" else 0.0
     if not seconds:
         return None
     import signal as signals
@@ -176,15 +204,17 @@ def _slow_up(world: dict[str, Any], args: list[str]) -> int | None:
     got: list[str] = []
     signals.signal(signals.SIGINT, lambda n, f: got.append(signals.Signals(n).name))
     signals.signal(signals.SIGTERM, lambda n, f: got.append(signals.Signals(n).name))
+    running = urn or urns(world["stack"])["deployment"]
     world["pending_operations"] = [
-        {"resource": {"urn": urns(world["stack"])["deployment"], "type": "kubernetes:apps/v1:Deployment"},
-         "type": "updating"}
-    ]  # fmt: skip
+        {"resource": {"urn": running, "type": running.split("::")[-2].split("$")[-1]}, "type": "updating"}
+    ]
     world["up_running"] = True
     save(world)
+    unlock()  # other tools (the signal handler's kubectl patch) may act while this update runs
     end = time.monotonic() + seconds
     while time.monotonic() < end and not got:
         time.sleep(0.05)
+    lock()
     fresh = load()
     fresh["calls"] = world["calls"]
     world.clear()
@@ -268,8 +298,259 @@ def pulumi_up(world: dict[str, Any], args: list[str]) -> int:
     return 0
 
 
+# --- project mode: a commit's program and stack file on disk, and the canary's objects ---------------------
+#
+# When the project directory (`--cwd`, else the working directory: "The program to run is loaded from the
+# project in the current directory by default. Use the -C or --cwd flag to use a different directory",
+# pulumi.com/docs/iac/cli/commands/pulumi_up) holds a Pulumi.yaml, the stand-in reads that commit's model of
+# the program from program.json there (its commit, its canary plan, its probe path) and keeps the stack's
+# config in that directory's stack settings file Pulumi.<stack>.yaml, as `pulumi config set` does
+# (pulumi.com/docs/iac/concepts/projects/stack-settings-file: "Every Pulumi stack has a settings file named
+# Pulumi.<stack-name>.yaml ... in the root of the project directory"; written here as JSON, which is YAML).
+# So the previous commit's worktree (`--cwd`) runs ITS program with ITS committed config, as the real CLI.
+#
+# What the program declares (components/muse_workload: manifests.py backend_refs, __init__.py): the stable
+# Deployment (muse:imageTag); with muse:canaryImageTag a candidate Deployment, awaited like the stable one;
+# the HTTPRoute with the stable Service alone, or both with weights 100 - muse:canaryWeight and
+# muse:canaryWeight. Steps run in dependency order and the first failed one ends the update (no
+# --continue-on-error). `--target <URN>` updates only the targeted resources, every other one stays as
+# state records it ("Restricts the operation to only the resources whose URNs match",
+# pulumi.com/docs/iac/guides/basics/targeted-updates; rule: tests/bootstrap/engine_targeting.py).
+# `pulumi preview --expect-no-changes` fails when the program's goal state differs from the stack's ("Return
+# an error if any changes occur", pulumi_preview docs; the CLI prints "no changes were expected but changes
+# were proposed", pkg/cmd/pulumi/operations/preview.go). The live route and the state's are one copy here
+# (a `kubectl patch` is read back by the next `--refresh`).
+# Everything the route and the stack go through is appended to `events`, in order, for the tests.
+
+
+def project_dir(args: list[str]) -> Path | None:
+    directory = Path(flag(args, "--cwd") or Path.cwd())
+    # program.json: the model of that commit's program (a real checkout of this repository has none).
+    modelled = (directory / "Pulumi.yaml").is_file() and (directory / "program.json").is_file()
+    return directory if modelled else None
+
+
+def project_config(world: dict[str, Any], project: Path) -> dict[str, str]:
+    path = project / f"Pulumi.{world['stack']}.yaml"
+    return dict(json.loads(path.read_text(encoding="utf-8")).get("config") or {}) if path.is_file() else {}
+
+
+def set_project_config(world: dict[str, Any], project: Path, key: str, value: str) -> None:
+    config = project_config(world, project)
+    config[key] = value
+    text = json.dumps({"config": config}, indent=2)
+    (project / f"Pulumi.{world['stack']}.yaml").write_text(text + "\n", encoding="utf-8")
+
+
+def canary_urns(stack: str) -> dict[str, str]:
+    prefix = f"urn:pulumi:{stack}::muse::muse:kubernetes:MuseWorkload$"
+    return {
+        "candidate": f"{prefix}kubernetes:apps/v1:Deployment::muse-candidate",
+        "route": f"{prefix}kubernetes:gateway.networking.k8s.io/v1:HTTPRoute::muse-httproute",
+    }
+
+
+def goal(world: dict[str, Any], project: Path) -> dict[str, Any]:
+    """What this directory's program declares with its stack file's config."""
+    program = json.loads((project / "program.json").read_text(encoding="utf-8"))
+    config = project_config(world, project)
+    candidate = (config.get("muse:canaryImageTag") or None) if program.get("canary") else None
+    weight = int(config.get("muse:canaryWeight") or 0) if candidate else 0
+    return {
+        "program": program["name"],
+        "probe": program.get("probe", "/readyz"),
+        "canary": program.get("canary") or {},
+        "stable": config.get("muse:imageTag"),
+        "candidate": candidate,
+        "route": {"muse": 100 - weight, "muse-candidate": weight} if candidate else {"muse": 100},
+    }
+
+
+def route_weights(world: dict[str, Any]) -> dict[str, int]:
+    """The share of each backend in percent. Gateway API: a backend gets weight / (sum of the rule's weights);
+    weight defaults to 1, so a lone backend without one gets everything (manifests.py backend_refs)."""
+    refs = (world.get("route") or {}).get("backendRefs") or []
+    if len(refs) == 1:
+        return {refs[0]["name"]: 100}
+    return {ref["name"]: int(ref.get("weight", 1)) for ref in refs}
+
+
+def write_route(world: dict[str, Any], weights: dict[str, int], by: str) -> None:
+    refs = [{"name": name, "weight": weight} for name, weight in weights.items()]
+    world["route"] = {"backendRefs": refs if len(refs) > 1 else [{"name": refs[0]["name"]}]}
+    world.setdefault("events", []).append({"what": "route", "weights": route_weights(world), "by": by})
+
+
+def record_stack(world: dict[str, Any], by: str) -> None:
+    world.setdefault("events", []).append(
+        {
+            "what": "stack",
+            "program": world.get("program_commit"),
+            "probe": world.get("probe"),
+            "stable": world.get("state_image"),
+            "candidate": world.get("candidate_image"),
+            "route": route_weights(world),
+            "by": by,
+        }
+    )
+
+
+def check_job(
+    world: dict[str, Any], image: str | None, generate: str, labels: dict[str, str]
+) -> dict[str, Any]:
+    """The shape of components/muse_workload's check and load Jobs, as far as deploy.py reads them."""
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"generateName": generate, "namespace": world["namespace"], "labels": labels},
+        "spec": {
+            "template": {"spec": {"containers": [{"name": "check", "image": image_ref(world, image or "")}]}}
+        },
+    }
+
+
+def project_outputs(world: dict[str, Any], plan: dict[str, Any]) -> None:
+    u = canary_urns(world["stack"])
+    stable, candidate = world.get("state_image"), world.get("candidate_image")
+    checks = {"muse": check_job(world, stable, "muse-check-", {})}
+    if candidate:
+        checks["muse-candidate"] = check_job(world, candidate, "muse-candidate-check-", {})
+    load_job = check_job(world, candidate, "muse-load-", {"muse.load": "canary"}) if candidate else {}
+    world["outputs"].update(
+        {
+            "museRouteUrn": u["route"],
+            "museCanary": plan,
+            "museEvaluateChecks": checks,
+            "museCanaryLoad": load_job,
+        }
+    )
+
+
+def project_resources(world: dict[str, Any], candidate: bool) -> list[dict[str, Any]]:
+    u, c = urns(world["stack"]), canary_urns(world["stack"])
+    resources = program(world)
+    if candidate:
+        resources.append(
+            {"urn": c["candidate"], "parent": u["workload"], "provider": f"{u['provider']}::id-k8s",
+             "depends_on": [u["namespace"]]}
+        )  # fmt: skip
+    resources.append(
+        {"urn": c["route"], "parent": u["workload"], "provider": f"{u['provider']}::id-k8s",
+         "depends_on": [u["deployment"], *([c["candidate"]] if candidate else [])]}
+    )  # fmt: skip
+    return resources
+
+
+def not_ready(world: dict[str, Any], name: str) -> None:
+    print(
+        "error: 1 error occurred:\n"
+        f'  * the Kubernetes API server reported that "{world["namespace"]}/{name}" failed to fully '
+        f'initialize or become live: Resource operation was cancelled for "{name}"\n'
+        "    * Minimum number of live Pods was not attained",
+        file=sys.stderr,
+    )
+
+
+def project_up(world: dict[str, Any], args: list[str], project: Path) -> int:
+    targets = [a for i, a in enumerate(args) if i and args[i - 1] == "--target"]
+    want = goal(world, project)
+    c, u = canary_urns(world["stack"]), urns(world["stack"])
+    targeting = engine()
+    slow = _slow_up(
+        world, args, c["route"] if targets == [c["route"]] else None,
+        f"route:{want['route'].get('muse-candidate', 0)}" if targets == [c["route"]] else "",
+    )  # fmt: skip
+    message = flag(args, "--message", "") or ""
+    if slow is not None:
+        if targets == [c["route"]]:  # the route's PATCH was in flight: it reached the API server
+            write_route(world, want["route"], "pulumi up --target (cancelled)")
+        return slow
+    world["up_calls"] = world.get("up_calls", 0) + 1
+    world["up_args"] = [*world.get("up_args", []), args]
+    if world.get("pending_operations"):
+        world["up_with_pending_operations"] = world.get("up_with_pending_operations", 0) + 1
+    existing = state_urns(world) | ({c["candidate"]} if world.get("candidate_image") else set())
+    existing |= {c["route"]} if world.get("route") else set()
+    _, deleted, errors = targeting.plan_update(
+        project_resources(world, bool(want["candidate"])), existing, targets, False
+    )
+    if errors:
+        print("\n".join(errors), file=sys.stderr)
+        world["history"].insert(0, history_entry(world, message, "failed"))
+        return 1
+    chosen = targeting.Targets(targets)
+
+    def targeted(urn: str) -> bool:
+        return not targets or chosen.contains(urn)
+
+    def fail() -> int:
+        world["state_urns"] = sorted(existing)
+        record_stack(world, f"pulumi up (failed): {message}")
+        world["history"].insert(0, history_entry(world, message, "failed"))
+        return 1
+
+    if targeted(u["deployment"]) and world.get("state_image") != want["stable"]:
+        existing.add(u["deployment"])
+        world["state_image"] = world["spec_image"] = want["stable"]
+        if not behaviour(world, want["stable"])["ready"]:
+            not_ready(world, "muse")
+            return fail()
+        world["serving_image"] = want["stable"]
+    if want["candidate"] and targeted(c["candidate"]) and world.get("candidate_image") != want["candidate"]:
+        existing.add(c["candidate"])
+        world["candidate_image"] = want["candidate"]
+        if not behaviour(world, want["candidate"])["ready"]:
+            not_ready(world, "muse-candidate")
+            return fail()
+    if targeted(c["route"]) and route_weights(world) != want["route"]:
+        write_route(world, want["route"], f"pulumi up{' --target' if targets else ''}")
+    existing.add(c["route"])
+    if c["candidate"] in deleted:
+        world["candidate_image"] = None
+        existing.discard(c["candidate"])
+    if not targets:  # the whole program ran: its settings are what the stack records now
+        world["program_commit"], world["probe"] = want["program"], want["probe"]
+        project_outputs(world, want["canary"])
+    world["state_urns"] = sorted(existing)
+    world["config"]["muse:imageTag"] = want["stable"]  # what history_entry records
+    record_stack(world, f"pulumi up{' --target' if targets else ''}: {message}")
+    world["history"].insert(0, history_entry(world, message, "succeeded"))
+    print(f"Updating ({world['stack']}):\nResources:\n    ~ updated")
+    return 0
+
+
+def project_changes(world: dict[str, Any], project: Path) -> list[str]:
+    """What `pulumi preview` of this directory's program would change on the stack."""
+    want = goal(world, project)
+    have = {
+        "program": world.get("program_commit"), "probe": world.get("probe"),
+        "stable": world.get("state_image"), "candidate": world.get("candidate_image"),
+        "route": route_weights(world),
+    }  # fmt: skip
+    changes = [f"~ {key}: {have[key]!r} => {want[key]!r}" for key in have if have[key] != want[key]]
+    return changes + [f"~ {urn}: perpetual diff" for urn in world.get("perpetual_diff", [])]
+
+
+def project_preview(world: dict[str, Any], args: list[str], project: Path) -> int:
+    world["preview_args"] = [*world.get("preview_args", []), args]
+    changes = project_changes(world, project)
+    world.setdefault("events", []).append(
+        {"what": "preview", "program": goal(world, project)["program"], "changes": len(changes)}
+    )
+    print("Previewing update\n" + "\n".join(changes or ["Resources:\n    42 unchanged"]))
+    if changes and "--expect-no-changes" in args:
+        print("error: no changes were expected but changes were proposed", file=sys.stderr)
+        return 255
+    return 0
+
+
 def pulumi(world: dict[str, Any], args: list[str]) -> int:
     command = [a for a in args if not a.startswith("-")][:2]
+    project = project_dir(args)
+    if project is not None and args[:1] == ["up"]:
+        return project_up(world, args, project)
+    if project is not None and args[:1] == ["preview"]:
+        return project_preview(world, args, project)
     if args[:1] == ["up"]:
         return pulumi_up(world, args)
     if args[:1] == ["preview"]:
@@ -307,8 +588,12 @@ def pulumi(world: dict[str, Any], args: list[str]) -> int:
         print("Refreshing (dev):\nResources:\n    42 unchanged")
         return 0
     if command == ["config", "set"]:
-        key, value = [a for a in args[2:] if not a.startswith("-") and a != flag(args, "--stack")][:2]
-        world["config"][key] = value
+        values = {flag(args, "--stack"), flag(args, "--cwd"), flag(args, "--color")}
+        key, value = [a for a in args[2:] if not a.startswith("-") and a not in values][:2]
+        if project is not None:
+            set_project_config(world, project, key, value)
+        else:
+            world["config"][key] = value
         return 0
     if command == ["stack", "export"]:
         resources = []
@@ -349,6 +634,13 @@ def pulumi(world: dict[str, Any], args: list[str]) -> int:
     return 2
 
 
+def evaluate_status(world: dict[str, Any], name: str) -> int:
+    job = next(j for j in world.get("jobs_created", []) if j["name"] == name.removeprefix("job.batch/"))
+    tag = re.split(r"[@:]", job["image"].rsplit("/", 1)[-1], maxsplit=1)[-1]
+    tag = job["image"].split("@", 1)[1] if "@" in job["image"] else tag
+    return int(behaviour(world, tag).get("evaluate", 200))
+
+
 def kubectl(world: dict[str, Any], args: list[str]) -> int:
     if args[:1] == ["--kubeconfig"]:
         # An explicit kubeconfig that does not exist is an error before anything is asked (kubernetes/
@@ -365,14 +657,19 @@ def kubectl(world: dict[str, Any], args: list[str]) -> int:
         # characters (apimachinery names.SimpleNameGenerator) and kubectl prints `job.batch/<name>`.
         job = json.loads(sys.stdin.read())
         name = f"{job['metadata']['generateName']}x{len(world.get('jobs', [])):04d}"
-        world["jobs"] = [*world.get("jobs", []), {"name": name, "labels": job["metadata"].get("labels", {})}]
+        image = job["spec"]["template"]["spec"]["containers"][0]["image"]
+        labels = job["metadata"].get("labels", {})
+        world["jobs"] = [*world.get("jobs", []), {"name": name, "labels": labels, "image": image}]
+        world["jobs_created"] = [*world.get("jobs_created", []), {"name": name, "image": image}]
         print(f"job.batch/{name}")
         return 0
     if args[:1] == ["get"] and args[1].startswith("job.batch/"):
-        print("1,")  # .status.succeeded,.status.failed of a Job whose one pod succeeded
+        # .status.succeeded,.status.failed: the check's one pod POSTs /api/v1/evaluate to the image it names
+        # (backoffLimit 0: one failed pod fails the Job). `evaluate` per image, 200 unless the world says.
+        print("1," if evaluate_status(world, args[1]) == 200 else ",1")
         return 0
     if args[:1] == ["logs"]:
-        print('{"status": 200}')
+        print(json.dumps({"status": evaluate_status(world, args[1])}))
         return 0
     if "patch" in args and "httproute" in args:
         # `-n <ns> patch httproute <name> --type=json -p <RFC 6902 patch>`: applied to the live route.
@@ -383,14 +680,20 @@ def kubectl(world: dict[str, Any], args: list[str]) -> int:
         for op in patch:
             index_text, _, field = op["path"].removeprefix("/spec/rules/0/backendRefs/").partition("/")
             index = int(index_text)
+            if index >= len(refs):  # RFC 6902 §4.3/4.6: the target location MUST exist
+                print("The request is invalid: the target location does not exist", file=sys.stderr)
+                return 1
             if op["op"] == "test":
-                if index >= len(refs) or refs[index].get(field) != op["value"]:
+                if refs[index].get(field) != op["value"]:
                     print(f"Error from server: test of {op['path']} failed", file=sys.stderr)
                     return 1
                 continue
             assert op["op"] == "replace" and field == "weight", op
             refs[index]["weight"] = op["value"]
         world["route"]["backendRefs"] = refs
+        world.setdefault("events", []).append(
+            {"what": "route", "weights": route_weights(world), "by": "kubectl patch"}
+        )
         world["route_patches"] = [
             *world.get("route_patches", []),
             [flag(args, "-n"), args[args.index("httproute") + 1]],
@@ -438,6 +741,11 @@ def az(world: dict[str, Any], args: list[str]) -> int:
         Path(str(flag(args, "--file"))).write_text("apiVersion: v1\nkind: Config\n", encoding="utf-8")
         return 0
     if args[:1] == ["login"] or args[:2] == ["account", "set"]:
+        return 0
+    if args[:2] == ["account", "get-access-token"]:
+        # `--query accessToken --output tsv` prints the bare token (Azure CLI, az account get-access-token).
+        world["tokens"] = [*world.get("tokens", []), flag(args, "--resource")]
+        print(f"token-for-{flag(args, '--resource')}")
         return 0
     if args[:2] == ["acr", "import"]:
         source = str(flag(args, "--source"))
@@ -539,11 +847,15 @@ def kubelogin(world: dict[str, Any], args: list[str]) -> int:
 
 def main(argv: list[str]) -> int:
     tool, args = argv[1], argv[2:]
-    world = load()
-    world["calls"].append(" ".join([tool, *args]))
-    handler = {"pulumi": pulumi, "kubectl": kubectl, "az": az, "kubelogin": kubelogin}[tool]
-    code = handler(world, args)
-    save(world)
+    lock()
+    try:
+        world = load()
+        world["calls"].append(" ".join([tool, *args]))
+        handler = {"pulumi": pulumi, "kubectl": kubectl, "az": az, "kubelogin": kubelogin}[tool]
+        code = handler(world, args)
+        save(world)
+    finally:
+        unlock()
     return code
 
 

@@ -1,19 +1,10 @@
 """The permission model: every operation each identity performs, the grant that allows it, and what is left.
 
-Built from the same sources as everything else, never from a hand-written list of jobs:
-- identities and their grants: the bootstrap plan (GitHub OIDC identities, custom roles, role assignments) and
-  both stacks' plans (run with the stack config the bootstrap outputs, as scripts/bootstrap.sh sets it);
-- who signs in where: each job of `.github/workflows/*.yml` (verify/workflows.py), its client id resolved
-  through the GitHub variables the bootstrap outputs (environment level before repository level, as GitHub
-  does) and its OIDC subject (environment, pull_request, or the branch);
-- what each job does: its pulumi/actions commands and every command of its `run:` blocks and of the scripts
-  they call, mapped to Azure actions by verify/access/operations.py;
-- what runs in Azure itself: the kubelet's image pull, the workload's secret read, the control plane's use of
-  the kubelet identity.
-`evaluate()` decides each operation against the identity's assignments (verify/access/rbac.py), lists the
-grants no operation needs, and checks the prohibitions (no one but prod's identities reads prod's secrets or
-state, no one but prod's deployer writes it, previews write nothing).
-"""
+Built from the same sources as everything else (the bootstrap and stack plans, the workflows, their
+commands and scripts, what Azure itself runs), never from a hand-written list of jobs. `evaluate()` decides
+each operation against the identity's assignments (verify/access/rbac.py), lists the grants no operation
+needs, and checks the prohibitions (no one but prod's identities reads prod's secrets or state, no one but
+prod's deployer writes it, previews write nothing). Why: docs/architecture/code.md#the-permission-model."""
 
 from __future__ import annotations
 
@@ -34,9 +25,36 @@ from components.muse_workload.manifests import (
     TLS_CERT_KEYVAULT_URI_OPTION,
     TLS_CERT_SERVICE_ACCOUNT_OPTION,
 )
+from muse.resource_types import (
+    ENTRA_APPLICATION,
+    ENTRA_APPLICATION_FEDERATED_CREDENTIAL,
+    ENTRA_SERVICE_PRINCIPAL,
+    FEDERATED_IDENTITY_CREDENTIAL,
+    K8S_GATEWAY,
+    KEY_VAULT,
+    KEY_VAULT_SECRET,
+    LOG_ANALYTICS_WORKSPACE,
+    MONITOR_WORKSPACE,
+    POLICY_ASSIGNMENT,
+    REGISTRY,
+    ROLE_ASSIGNMENT,
+    ROLE_DEFINITION,
+    USER_ASSIGNED_IDENTITY,
+    WORKBOOK,
+)
 from offline.captured import CapturingMocks, StackPlan, committed_plan, plan_stack
 from offline.engine import OfflinePlan, RecordingMonitor, run_stack
 from offline.mocks import SUBSCRIPTION_ID
+from rbac.arm import (
+    ASSIGN_IDENTITY,
+    KEY_DECRYPT,
+    LIST_CLUSTER_USER_CREDENTIAL,
+    REGISTRIES,
+    ROLE_ASSIGNMENTS_DELETE,
+    ROLE_ASSIGNMENTS_WRITE,
+    STORAGE_BLOBS,
+    USER_ASSIGNED_IDENTITIES,
+)
 from rbac.policies import FEDERATED_CREDENTIAL_TYPE, GITHUB_ISSUER, ISSUER_ALIAS
 from rbac.roles import PrincipalType, Role
 from stack.config import PLACEHOLDER_OBJECT_ID
@@ -51,9 +69,9 @@ from verify.access.rbac import Assignment, Permissions, RoleDefinition, builtin_
 from verify.workflows import PULUMI_ACTION, Job, Workflow, load_all
 
 BOOTSTRAP = "bootstrap"
-APPLICATION = "azuread:index/application:Application"
-SERVICE_PRINCIPAL = "azuread:index/servicePrincipal:ServicePrincipal"
-CREDENTIAL = "azuread:index/applicationFederatedIdentityCredential:ApplicationFederatedIdentityCredential"
+APPLICATION = ENTRA_APPLICATION
+SERVICE_PRINCIPAL = ENTRA_SERVICE_PRINCIPAL
+CREDENTIAL = ENTRA_APPLICATION_FEDERATED_CREDENTIAL
 CLIENT_ID_KEYS = ("ARM_CLIENT_ID", "AZURE_CLIENT_ID")
 VARIABLE = re.compile(r"\$\{\{\s*vars\.([A-Z0-9_]+)\s*\}\}")
 MATRIX = re.compile(r"\$\{\{\s*matrix\.([A-Za-z0-9_-]+)\s*\}\}")
@@ -173,7 +191,7 @@ def stack_plans() -> dict[str, StackPlan]:
 
 def role_definitions(plan: OfflinePlan) -> dict[str, RoleDefinition]:
     roles = dict(builtin_roles())
-    for definition in plan.of_type("azure-native:authorization:RoleDefinition"):
+    for definition in plan.of_type(ROLE_DEFINITION):
         [block] = definition.get("permissions")
         guid = str(definition.get("roleDefinitionId"))
         roles[guid] = RoleDefinition(
@@ -186,7 +204,7 @@ def assignments_of_plan(
     plan: OfflinePlan, roles: Mapping[str, RoleDefinition], source: str
 ) -> list[Assignment]:
     found = []
-    for resource in plan.of_type("azure-native:authorization:RoleAssignment"):
+    for resource in plan.of_type(ROLE_ASSIGNMENT):
         guid = str(resource.get("roleDefinitionId")).rsplit("/", 1)[-1]
         if guid not in roles:
             raise LookupError(
@@ -216,7 +234,7 @@ def policies_of_plan(
         for d in plan.of_type(definition_type)
     }
     found = []
-    for resource in plan.of_type("azure-native:authorization:PolicyAssignment"):
+    for resource in plan.of_type(POLICY_ASSIGNMENT):
         definition = str(resource.get("policyDefinitionId"))
         if definition not in rules:
             raise LookupError(
@@ -258,11 +276,11 @@ def stack_facts(stack: str, plan: StackPlan) -> StackFacts:
             f"/blobServices/default/containers/{state.container}"
         ),
         state_key=f"{state_group}/providers/Microsoft.KeyVault/vaults/{state.key_vault}/keys/{state.key}",
-        registry_id=one("azure-native:containerregistry:Registry"),
+        registry_id=one(REGISTRY),
         cluster_id=str(plan.outputs_of(clusters[0]).get("id", "")) if clusters else "",
-        vault_id=one("azure-native:keyvault:Vault"),
+        vault_id=one(KEY_VAULT),
         extra={"backend_url": state.backend_url},
-        workspace_id=one("azure-native:monitor:AzureMonitorWorkspace"),
+        workspace_id=one(MONITOR_WORKSPACE),
     )
 
 
@@ -286,7 +304,7 @@ def github_identities(
 
 def azure_identities(stack: str, plan: StackPlan) -> dict[str, Identity]:
     found = {}
-    for resource in plan.plan.of_type("azure-native:managedidentity:UserAssignedIdentity"):
+    for resource in plan.plan.of_type(USER_ASSIGNED_IDENTITY):
         principal = str(plan.outputs_of(resource).get("principalId"))
         found[f"{resource.name} ({stack})"] = Identity(
             f"{resource.name} ({stack})", principal, "managed identity"
@@ -310,7 +328,7 @@ def runtime_operations(stack: str, facts: StackFacts) -> Iterator[Operation]:
             ),
         )
     what = {secret.name: secret.what for secret in manifests.SECRETS}
-    for secret in plan.of_type("azure-native:keyvault:Secret"):
+    for secret in plan.of_type(KEY_VAULT_SECRET):
         yield Operation(
             f"muse-workload ({stack})",
             f"Muse pods of {stack}: Secrets Store CSI driver mounts the {what[secret.get('secretName')]}",
@@ -330,7 +348,7 @@ def runtime_operations(stack: str, facts: StackFacts) -> Iterator[Operation]:
                 f"cluster-control-plane ({stack})",
                 f"AKS control plane of {stack}: give nodes the kubelet identity",
                 Need(
-                    "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action",
+                    ASSIGN_IDENTITY,
                     False,
                     str(kubelet),
                     "assign the kubelet identity",
@@ -415,8 +433,8 @@ def triage_targets(facts: StackFacts) -> dict[str, str]:
 
     return {
         "group": facts.group_id,
-        "workspace": one("azure-native:operationalinsights:Workspace"),
-        "workbook": one("azure-native:applicationinsights:Workbook"),
+        "workspace": one(LOG_ANALYTICS_WORKSPACE),
+        "workbook": one(WORKBOOK),
         "cluster": facts.cluster_id,
         # A fired alert is authorized on its target resource's scope (the rules query the workspace); the
         # alert's own id is a subscription-level name, so the probe sits under the environment's group.
@@ -562,15 +580,12 @@ def _gateway_tls_operations(stack: str, facts: StackFacts) -> Iterator[Operation
     """A Gateway listener that terminates TLS with a Key Vault certificate: the application routing operator
     reads the certificate's secret as the workload identity federated with the listener's service account."""
     plan = facts.plan.plan
-    identities = {
-        str(r.get("resourceName")): r.name
-        for r in plan.of_type("azure-native:managedidentity:UserAssignedIdentity")
-    }
+    identities = {str(r.get("resourceName")): r.name for r in plan.of_type(USER_ASSIGNED_IDENTITY)}
     credentials = {
         str(c.get("subject")): identities.get(str(c.get("resourceName")), "")
-        for c in plan.of_type("azure-native:managedidentity:FederatedIdentityCredential")
+        for c in plan.of_type(FEDERATED_IDENTITY_CREDENTIAL)
     }
-    for gateway in plan.of_type("kubernetes:gateway.networking.k8s.io/v1:Gateway"):
+    for gateway in plan.of_type(K8S_GATEWAY):
         namespace = gateway.get("metadata.namespace")
         for listener in gateway.get("spec.listeners") or []:
             options = (listener.get("tls") or {}).get("options") or {}
@@ -820,7 +835,7 @@ def command_needs(
     upstream: Mapping[str, tuple[str, ...]],
     stacks: Mapping[str, StackFacts],
 ) -> Iterator[Need]:
-    registry = "Microsoft.ContainerRegistry/registries"
+    registry = REGISTRIES
     if command.kind == "state-read":
         shows = "--show-secrets" in line or "--secret" in line.replace("--secrets-provider", "")
         yield from ops.state_needs(facts, write=False, decrypt=shows, why=command.key)
@@ -940,13 +955,13 @@ def prohibitions(
     for stack, facts in stacks.items():
         deployer, preview = f"deploy-{stack}", f"preview-{stack}"
         outsiders = tuple(i for i in github if i not in (deployer, preview))
-        blobs = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs"
+        blobs = STORAGE_BLOBS
         non_readers = tuple(i for i in outsiders if i not in STATE_READERS.get(stack, ()))
         found += [
             Prohibition(non_readers, f"{blobs}/read", True, facts.state_container, f"read {stack}'s state"),
             Prohibition(
                 outsiders,
-                "Microsoft.KeyVault/vaults/keys/decrypt/action",
+                KEY_DECRYPT,
                 True,
                 facts.state_key,
                 f"decrypt {stack}'s secrets (its state key)",
@@ -969,7 +984,7 @@ def prohibitions(
             found.append(
                 Prohibition(
                     (deployer,),
-                    "Microsoft.Authorization/roleAssignments/write",
+                    ROLE_ASSIGNMENTS_WRITE,
                     False,
                     f"{facts.group_id}/providers/Microsoft.Authorization/roleAssignments/{GRANT_PROBE}",
                     f"grant Key Vault Secrets User in {stack} to {grantee}",
@@ -993,7 +1008,7 @@ def prohibitions(
             found += [
                 Prohibition(
                     (deployer,),
-                    "Microsoft.Authorization/roleAssignments/write",
+                    ROLE_ASSIGNMENTS_WRITE,
                     False,
                     assignment,
                     f"grant Reader in {stack} to {grantee}",
@@ -1005,7 +1020,7 @@ def prohibitions(
                 ),
                 Prohibition(
                     (deployer,),
-                    "Microsoft.Authorization/roleAssignments/delete",
+                    ROLE_ASSIGNMENTS_DELETE,
                     False,
                     assignment,
                     f"delete a Reader assignment of {grantee} in {stack}",
@@ -1048,7 +1063,7 @@ def removal_prohibitions(
     return [
         Prohibition(
             (deployer,),
-            "Microsoft.Authorization/roleAssignments/delete",
+            ROLE_ASSIGNMENTS_DELETE,
             False,
             f"{facts.group_id}/providers/Microsoft.Authorization/roleAssignments/{GRANT_PROBE}",
             f"remove AcrPull in {stack} from {holder}",
@@ -1073,7 +1088,7 @@ FOREIGN_ISSUERS = {
         "22222222-2222-2222-2222-222222222222/"
     ),
 }
-IDENTITIES = "Microsoft.ManagedIdentity/userAssignedIdentities"
+IDENTITIES = USER_ASSIGNED_IDENTITIES
 
 
 def federation_prohibitions(stack: str, facts: StackFacts, github: tuple[str, ...]) -> list[Prohibition]:
@@ -1082,7 +1097,7 @@ def federation_prohibitions(stack: str, facts: StackFacts, github: tuple[str, ..
     Nor may it remove that policy (delete the assignment, write an exemption)."""
     targets = {
         str(facts.plan.outputs_of(r).get("id")): f"{r.name}"
-        for r in facts.plan.plan.of_type("azure-native:managedidentity:UserAssignedIdentity")
+        for r in facts.plan.plan.of_type(USER_ASSIGNED_IDENTITY)
     }
     targets[f"{facts.group_id}/providers/{IDENTITIES}/id-probe"] = "a new identity"
     found = []
@@ -1122,8 +1137,8 @@ def federation_prohibitions(stack: str, facts: StackFacts, github: tuple[str, ..
 # kubeconfig (no credential in it), a user delegation key (a SAS signed with it carries only the caller's
 # read rights), and read-shaped POSTs.
 NON_MUTATING = (
-    "Microsoft.KeyVault/vaults/keys/decrypt/action",
-    "Microsoft.ContainerService/managedClusters/listClusterUserCredential/action",
+    KEY_DECRYPT,
+    LIST_CLUSTER_USER_CREDENTIAL,
     "Microsoft.Storage/storageAccounts/blobServices/generateUserDelegationKey/action",
 )
 

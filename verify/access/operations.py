@@ -16,6 +16,14 @@ from typing import Any
 from muse.resource_types import GENERIC_RESOURCE, TYPED_CLUSTER
 from offline.captured import StackPlan
 from offline.engine import PlannedResource
+from rbac.arm import (
+    ASSIGN_IDENTITY,
+    KEY_DECRYPT,
+    MANAGED_CLUSTERS,
+    RESOURCE_GROUPS_READ,
+    ROLE_ASSIGNMENTS,
+    STORAGE_BLOBS,
+)
 from rbac.policies import FEDERATED_CREDENTIAL_TYPE, ISSUER_ALIAS
 
 # --- sources (cited by the operations below) ------------------------------------------------------------
@@ -95,7 +103,7 @@ BUILTIN_GROUPS = {
     "certificates.k8s.io",
     "metrics.k8s.io",
 }
-CLUSTER = "Microsoft.ContainerService/managedClusters"
+CLUSTER = MANAGED_CLUSTERS
 # The application routing operator reads a Gateway listener's Key Vault certificate through a
 # SecretProviderClass with `objectType: secret`, as the listener's `tls-cert-service-account` workload
 # identity.
@@ -239,7 +247,7 @@ AWAIT_READS: dict[str, tuple[tuple[str, str], ...]] = {
 
 
 def state_needs(facts: StackFacts, *, write: bool, decrypt: bool, why: str) -> Iterator[Need]:
-    blobs = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs"
+    blobs = STORAGE_BLOBS
     yield Need(f"{blobs}/read", True, facts.state_container, f"{why}: read the checkpoint", DIY_BACKEND)
     if write:
         yield Need(
@@ -248,7 +256,7 @@ def state_needs(facts: StackFacts, *, write: bool, decrypt: bool, why: str) -> I
         yield Need(f"{blobs}/delete", True, facts.state_container, f"{why}: release the lock", DIY_BACKEND)
     if decrypt:
         yield Need(
-            "Microsoft.KeyVault/vaults/keys/decrypt/action",
+            KEY_DECRYPT,
             True,
             facts.state_key,
             f"{why}: the data key",
@@ -263,7 +271,7 @@ def pulumi_needs(facts: StackFacts, command: str, refresh: bool = False) -> Iter
     yield from state_needs(facts, write=writes, decrypt=True, why=label)
     # The program's invokes run in every command (__main__.py, components/kubernetes_cluster.py).
     yield Need(
-        "Microsoft.Resources/subscriptions/resourceGroups/read",
+        RESOURCE_GROUPS_READ,
         False,
         facts.group_id,
         f"{label}: get_resource_group",
@@ -312,7 +320,7 @@ def pulumi_needs(facts: StackFacts, command: str, refresh: bool = False) -> Iter
             continue
         attributes: tuple[tuple[str, Any], ...] = ()
         delete_attributes: tuple[tuple[str, Any], ...] = ()
-        if kind == "Microsoft.Authorization/roleAssignments":
+        if kind == ROLE_ASSIGNMENTS:
             definition = str(resource.get("roleDefinitionId")).rsplit("/", 1)[-1]
             attributes = (
                 ("@Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId]", definition),
@@ -350,7 +358,7 @@ def pulumi_needs(facts: StackFacts, command: str, refresh: bool = False) -> Iter
         if kind == CLUSTER:
             for identity in _cluster_identities(resource):
                 yield Need(
-                    "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action",
+                    ASSIGN_IDENTITY,
                     False,
                     identity,
                     f"{what} (uses the identity)",

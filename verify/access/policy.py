@@ -1,17 +1,9 @@
 """Azure Policy deny assignments in the permission model: a request RBAC allows may still be refused.
 
-Semantics, from https://learn.microsoft.com/azure/governance/policy/concepts/definition-structure-policy-rule
-(MicrosoftDocs/azure-docs articles/governance/policy/concepts/definition-structure-policy-rule.md) and
-https://learn.microsoft.com/azure/governance/policy/concepts/effect-deny:
-- a `deny` rule is evaluated on create and update requests (PUT/PATCH: the `.../write` action) of the
-  resources in the assignment's scope, never on reads, deletes or other actions;
-- `if` is a tree of `allOf` / `anyOf` / `not` over conditions `{"field": <type | alias>, <operator>: <v>}`;
-  `[parameters('<name>')]` is replaced by the assignment's parameter value;
-- string comparisons are case-insensitive; `like` / `notLike` take one `*` wildcard ("The value shouldn't have
-  more than one wildcard"); a field the request does not carry compares as an empty value.
-Only the operators Muse's definitions use are known (`equals`, `notEquals`, `like`, `notLike`, `in`, `notIn`);
-anything else, and any other template expression, is refused so a new form cannot be silently misread.
-"""
+A `deny` rule is evaluated on create and update requests (`.../write`) in its scope, as Azure documents it.
+Only the operators Muse's definitions use are known (`equals`, `notEquals`, `like`, `notLike`, `in`,
+`notIn`); anything else, and any other template expression, is refused so a new form cannot be silently
+misread. Why: docs/architecture/code.md#azure-policy-in-the-permission-model."""
 
 from __future__ import annotations
 

@@ -1,26 +1,10 @@
 """Azure RBAC as Azure evaluates it: role definitions, scopes, and which assignment allows an action.
 
-- A role allows a control-plane action when one of its `actions` matches it and none of its `notActions` does
-  ("Actions - NotActions = Effective control plane permissions"); data-plane actions are checked against
-  `dataActions` minus `notDataActions` only, so a wildcard in `actions` never reaches data ("Control and data
-  actions"). NotActions is not a deny: another assignment can still allow the action. Source:
-  https://learn.microsoft.com/azure/role-based-access-control/role-definitions (MicrosoftDocs/azure-docs
-  articles/role-based-access-control/role-definitions.md).
-- `*` matches any run of characters, `/` included (`*/read`, `Microsoft.Authorization/*/Delete`; the page's
-  "Actions" section: "The wildcard (`*`) character extends a permission to everything that matches the action
-  string you provide"), a `/*/` also no segment at all (an ASSUMPTION the page does not state; see `_pattern`
-  for the evidence), and matching ignores letter case: the built-in roles themselves
-  rely on it (Contributor's NotActions `Microsoft.Authorization/*/Write` is what keeps it from
-  `Microsoft.Authorization/roleAssignments/write`, which the same page says it cannot do: "NotActions removes
-  this role's ability to manage access").
-- An assignment applies at its scope and every scope below it (a resource group covers its resources),
-  compared segment by segment without letter case (ARM resource ids are case-insensitive).
-- An assignment with a condition (ABAC, version 2.0) allows only requests for which the condition holds
-  (verify/access/conditions.py).
-
-The built-in definitions come from builtin-roles.json beside this file (MicrosoftDocs/azure-docs, CC BY 4.0;
-builtin-roles.SOURCE.md); Muse's custom roles from the bootstrap plan's RoleDefinition resources.
-"""
+Actions minus NotActions (control plane) and DataActions minus NotDataActions (data) per role; `*` matches
+across `/` and letter case is ignored; an assignment covers its scope and everything below it; a condition
+(ABAC, verify/access/conditions.py) narrows it. Built-in definitions from builtin-roles.json beside this file
+(builtin-roles.SOURCE.md), Muse's custom roles from the bootstrap plan.
+Why: docs/architecture/code.md#azure-rbac-in-the-permission-model."""
 
 from __future__ import annotations
 

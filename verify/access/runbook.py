@@ -3,25 +3,9 @@ inline code, read from the runbook itself, as the Kubernetes requests each makes
 
 The permission model (verify/access/model.py `people`) turns each request into the Azure data action AKS
 checks for it and proves an operators' group member holds it. A kubectl command this module cannot read (an
-unknown subcommand or resource) is an error, so a new runbook step cannot go unmodelled.
-
-How a request becomes a data action (kubeguard/guard authz/providers/azure/rbac/checkaccessreqhelper.go,
-`getActionName` / `getResourceAndAction`, the authorizer AKS runs for Azure RBAC): get, list and watch are
-`read`; create, update and patch `write`; delete `delete`; a subresource is checked as its resource (the log
-of a pod is `pods/read`, an eviction `pods/write`), `pods/exec` excepted. Custom resources (the Gateway API
-kinds, SecretProviderClass) are `customresources/<verb>` with the group and kind as request attributes
-(MicrosoftDocs/azure-aks-docs articles/aks/entra-id-authorization.md).
-
-What each kubectl subcommand asks for is kubectl's own code (kubernetes/kubectl pkg/cmd/<subcommand>/): every
-command that names an object first reads it through the resource builder; `describe` also lists the object's
-core/v1 Events (pkg/describe/describe.go searchEvents); `logs job/<name>` reads the Job and lists its pods
-(pkg/polymorphichelpers/logsforobject.go); `rollout history|undo` list the Deployment's ReplicaSets
-(pkg/polymorphichelpers/history.go, rollback.go); `cordon` patches the Node; `drain` cordons, lists the node's
-pods, reads a DaemonSet-owned pod's DaemonSet (pkg/drain/filters.go daemonSetFilter) and evicts the rest
-(pkg/drain/drain.go EvictPod: a create of `pods/eviction`); `top node` reads metrics.k8s.io and the Nodes
-(their allocatable, pkg/cmd/top/top_node.go); `apply` reads each object and creates or patches it; `kustomize`
-renders locally. Discovery (`/api`, `/apis`) is not modelled: every authenticated user may read it.
-"""
+unknown subcommand or resource) is an error, so a new runbook step cannot go unmodelled. How a request
+becomes a data action, and what each subcommand asks for, from kubeguard's and kubectl's code:
+Why: docs/architecture/code.md#the-runbooks-kubectl-requests."""
 
 from __future__ import annotations
 
@@ -33,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from rbac.arm import LIST_CLUSTER_USER_CREDENTIAL, LOG_ANALYTICS_WORKSPACES, RESOURCE_GROUPS_READ
 from stack.files import REPO_ROOT
 
 RUNBOOK = REPO_ROOT / "docs" / "runbook.md"
@@ -393,7 +378,7 @@ def steps_without_grants(set_in_files: set[str], markdown: str | None = None) ->
 # --- triage: the portal steps and `az` commands of "When an alert fires" ---------------------------------
 
 TRIAGE_SECTION = "## When an alert fires\n"
-WORKSPACES = "Microsoft.OperationalInsights/workspaces"
+WORKSPACES = LOG_ANALYTICS_WORKSPACES
 ALERTS = "Microsoft.AlertsManagement/alerts"
 
 
@@ -446,7 +431,7 @@ def portal_steps(tables: tuple[str, ...]) -> dict[str, tuple[AzureRequest, ...]]
             AzureRequest(f"{ALERTS}/changestate/action", "alert"),
         ),
         "**Azure portal → Monitor → Alerts**, filtered on resource group": (
-            AzureRequest("Microsoft.Resources/subscriptions/resourceGroups/read", "group"),
+            AzureRequest(RESOURCE_GROUPS_READ, "group"),
             AzureRequest(f"{ALERTS}/read", "alert"),
         ),
         "*View query results*": _queries(tables),
@@ -473,11 +458,7 @@ def az_commands(tables: tuple[str, ...]) -> dict[tuple[str, ...], tuple[AzureReq
     return {
         ("monitor", "log-analytics", "workspace", "show"): (AzureRequest(f"{WORKSPACES}/read", "workspace"),),
         ("monitor", "log-analytics", "query"): _queries(tables),
-        ("aks", "get-credentials"): (
-            AzureRequest(
-                "Microsoft.ContainerService/managedClusters/listClusterUserCredential/action", "cluster"
-            ),
-        ),
+        ("aks", "get-credentials"): (AzureRequest(LIST_CLUSTER_USER_CREDENTIAL, "cluster"),),
     }
 
 
