@@ -60,7 +60,9 @@ ALLOWED = [
         r'^KEY_VAULT_SECRETS? = "(azure-native:keyvault:Secret|Microsoft\.KeyVault/vaults/secrets)"',
         "the Key Vault secret's Pulumi type token and Azure resource type, not values",
     ),
-    Allowed(r"tests/test_commit_subjects\.py", r'^BASE = "[0-9a-f]{40}"', "the git commit the rule starts at"),
+    Allowed(
+        r"tests/test_commit_subjects\.py", r'^BASE = "[0-9a-f]{40}"', "the git commit the rule starts at"
+    ),
     Allowed(
         r"tests/deploy/upstream/ama-metrics-collectors\.json",
         r'"commit": "[0-9a-f]{40}"',
