@@ -34,7 +34,7 @@ class Supervisor:
 
     deadline: float  # time.monotonic() value
     # After the first SIGINT at the release's OWN deadline, before the second signal. Only that path has this
-    # long: on a cancel or the job's timeout the runner itself kills the tree about 10 s after its SIGINT
+    # long: on a cancel or the job's timeout the runner itself kills deploy.py about 10 s after its SIGINT
     # (7.5 s + 2.5 s, ../shared/reference/github-behaviour.md row 7), whatever this says; the deadlines
     # (deploy.py) leave the release its 90 s inside the job's timeout-minutes.
     grace: float = 90.0
