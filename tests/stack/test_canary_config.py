@@ -41,7 +41,7 @@ def test_a_candidate_in_the_config_runs_next_to_the_stable_release() -> None:
         overrides={
             "muse:canaryImageTag": CANDIDATE,
             "muse:canaryWeight": "10",
-            "muse:canaryStepSeconds": "140",
+            "muse:canaryStepSeconds": "100",
         },
     )
     deployments = {d.name: d for d in plan.of_type("kubernetes:apps/v1:Deployment")}
@@ -65,7 +65,7 @@ def test_a_candidate_in_the_config_runs_next_to_the_stable_release() -> None:
     container = load["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == image
     assert container["command"][3].startswith("http://muse-candidate.")
-    assert float(container["command"][6]) == 140 + canary_load.HOLD_SECONDS  # the configured step, held
+    assert float(container["command"][6]) == 100 + canary_load.HOLD_SECONDS  # the configured step, held
 
 
 def test_the_canarys_budget_follows_the_release_tooling() -> None:
