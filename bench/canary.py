@@ -231,20 +231,30 @@ def p95(durations: list[float]) -> float | None:
 
 
 def window_counts(
-    entries: list[Entry], port: int, now: float, window: float, scrape: float, lag: float, anchor: float
+    entries: list[Entry],
+    port: int,
+    now: float,
+    window: float,
+    scrape: float,
+    lag: float,
+    anchor: float,
+    offset: float = 0.0,
 ) -> tuple[float, float, float | None] | None:
     """What the gate's three queries answer at `now`: (requests, 5xx, p95) of the candidate, or None when
-    the query has no data. With `scrape` > 0, `increase()` is the difference between the first and the last
-    visible sample (prometheus.io/docs/prometheus/latest/querying/functions/#increase, without its
-    extrapolation to the window's edges), so it counts the requests between those two scrapes; fewer than
-    two visible samples give an empty answer. With `scrape` 0 the window is read as it is (no lag)."""
+    the query has no data. The gate reads `idelta(...[window] offset offset)` (canary_gate.queries): the
+    difference of the last two samples stamped in [now - offset - window, now - offset] that are queryable
+    (prometheus.io/docs/prometheus/latest/querying/functions/#idelta), so it counts the requests of one
+    scrape interval; fewer than two samples give an empty answer. With `scrape` 0 (no scrape grid, no lag)
+    the last half of the window - one check interval, as one scrape interval is with the grid - is read as
+    it is."""
+    at = now - offset
     if scrape > 0:
-        seen = visible_scrapes(anchor, scrape, lag, now, window)
+        seen = [s for s in visible_scrapes(anchor, scrape, lag, now, offset + window) if s <= at][-2:]
         if len(seen) < 2:
             return None
         start, end = seen[0], seen[-1]
     else:
-        start, end = now - window, now
+        start, end = at - window / 2, at
     mine = [e for e in entries if start < e.at <= end and e.port == port and e.uri not in PROBES]
     return float(len(mine)), float(sum(1 for e in mine if e.status >= 500)), p95([e.seconds for e in mine])
 
@@ -305,21 +315,21 @@ class Workspace:
     clock: Callable[[], float] = time.time
 
     def query(self, promql: str) -> dict[str, object]:
-        window = int(re.search(r"\[(\d+)s\]", promql).group(1))  # type: ignore[union-attr]
-        kind = next(k for k, q in queries(VERSION, window).items() if q == promql)
         t = self.thresholds
+        kind = next(k for k, q in queries(VERSION, t).items() if q == promql)
         now = self.clock()
         counts = window_counts(
-            self.log.read(), self.port, now, window, t.scrape_seconds, t.ingestion_lag_seconds, self.anchor
-        )
+            self.log.read(), self.port, now, t.window_seconds, t.scrape_seconds, t.ingestion_lag_seconds,
+            self.anchor, offset=t.offset_seconds,
+        )  # fmt: skip
         named = None if counts is None else dict(zip(("requests", "errors", "p95"), counts, strict=True))
         value = None if named is None else named[kind]
         # An empty vector is "no data" (canary_gate.scalar); NaN, histogram_quantile of no requests, too.
         result = [] if value is None else [{"metric": {}, "value": [now, str(value)]}]
         return {"status": "success", "data": {"resultType": "vector", "result": result}}
 
-    def sample(self, window: int) -> Sample:
-        return sample_from(self.query, VERSION, self.thresholds, window_seconds=window)
+    def sample(self) -> Sample:
+        return sample_from(self.query, VERSION, self.thresholds)
 
 
 # --- the goals ------------------------------------------------------------------------------------------
@@ -380,7 +390,7 @@ def run(
         raise SystemExit(f"--scenario must be one of {SCENARIOS}, --signal one of {SIGNALS}")
     thresholds = timing.thresholds(signal)
     plan = timing.plan(signal)
-    window = thresholds.window_for(plan.step_seconds)
+    window = thresholds.window_seconds
     phase_real = timing.scrape_seconds if scrape_phase is None else scrape_phase
     if not 0 < phase_real <= timing.scrape_seconds:
         raise SystemExit(f"--scrape-phase must be in (0, {timing.scrape_seconds}] s")
@@ -441,7 +451,7 @@ def run(
 
                 def sample(self) -> Sample:
                     assert workspace is not None
-                    return workspace.sample(window)
+                    return workspace.sample()
 
                 def end_to_end(self) -> tuple[bool, str]:
                     if not end_to_end:
@@ -514,6 +524,7 @@ def run(
                     "scrape": timing.scrape_seconds,
                     "ingestion_lag": timing.lag_seconds,
                     "window": window * timing.scale,
+                    "offset": thresholds.offset_seconds * timing.scale,
                     "settle": plan.settle_seconds * timing.scale,
                     "move": timing.move_seconds,
                     "scrape_phase": round(phase * timing.scale, 1),

@@ -844,6 +844,18 @@ def backend_refs(spec: WorkloadSpec) -> list[dict[str, Any]]:
 PLAIN_HTTP_PATHS = (HEALTH_PATH, READINESS_PATH, ROOT_PATH)
 
 
+# The release's emergency move of the traffic (scripts/ci/deploy.py route_to_stable, the runbook's "In a
+# hurry") is a `kubectl patch`, whose field manager then owns the route's `spec.rules`: rules and backendRefs
+# are `+listType=atomic` (gateway-api apis/v1/httproute_types.go), so that manager owns each list whole.
+# Pulumi's provider applies server-side with force=false unless this annotation is set
+# (pulumi/pulumi-kubernetes provider/pkg/await/await.go ssaUpdate -> patchForce), and takes over only
+# `kubectl` and its own former managers (fixCSAFieldManagers), not `kubectl-patch`: without it the next
+# `pulumi up` of the route (a weight move, a rollback, the next release) fails with "Server-Side Apply field
+# conflict detected". Pulumi owns the route, so its apply wins ("Upsert a Resource": `pulumi.com/patchForce`,
+# www.pulumi.com/registry/packages/kubernetes/how-to-guides/managing-resources-with-server-side-apply/).
+PATCH_FORCE = "pulumi.com/patchForce"
+
+
 def http_route(spec: WorkloadSpec) -> dict[str, Any]:
     """With a host: every path to the Muse Service(s) on the HTTPS listener. Without one: only the
     PLAIN_HTTP_PATHS, by GET and exact path, on the HTTP listener."""
@@ -860,7 +872,7 @@ def http_route(spec: WorkloadSpec) -> dict[str, Any]:
     return {
         "apiVersion": GATEWAY_API_VERSION,
         "kind": "HTTPRoute",
-        "metadata": _metadata(spec, HTTP_ROUTE),
+        "metadata": _metadata(spec, HTTP_ROUTE, annotations={PATCH_FORCE: "true"}),
         "spec": dict(sorted(route.items())),
     }
 

@@ -23,6 +23,7 @@ class Plan:
     step_seconds: int
     check_seconds: int
     settle_seconds: int = 0  # scrape interval + ingestion lag: how old a step must be for its data to show
+    overhead_seconds: int = 0  # each step's weight move, before its time starts (release_canary.py figure)
 
     def __post_init__(self) -> None:
         problems = []
@@ -34,19 +35,40 @@ class Plan:
             problems.append(
                 f"a step of {self.step_seconds} s must hold at least two checks of {self.check_seconds} s"
             )
-        if self.settle_seconds < 0:
-            problems.append(f"settle_seconds {self.settle_seconds} must be >= 0")
+        if self.settle_seconds < 0 or self.overhead_seconds < 0:
+            problems.append(
+                f"settle {self.settle_seconds} s and overhead {self.overhead_seconds} s must be >= 0"
+            )
         if problems:
             raise ValueError("; ".join(problems))
 
     @classmethod
-    def of(cls, steps: Sequence[int], step_seconds: int, check_seconds: int, settle_seconds: int = 0) -> Plan:
-        return cls(tuple(int(s) for s in steps), int(step_seconds), int(check_seconds), int(settle_seconds))
+    def of(
+        cls,
+        steps: Sequence[int],
+        step_seconds: int,
+        check_seconds: int,
+        settle_seconds: int = 0,
+        overhead_seconds: int = 0,
+    ) -> Plan:
+        return cls(
+            tuple(int(s) for s in steps),
+            int(step_seconds),
+            int(check_seconds),
+            int(settle_seconds),
+            int(overhead_seconds),
+        )
 
     @property
     def longest_step_seconds(self) -> int:
         """A step's time plus the hold for its evidence: what the deadline must leave for each step."""
         return self.step_seconds + (self.settle_seconds + self.check_seconds if self.settle_seconds else 0)
+
+    @property
+    def step_budget_seconds(self) -> int:
+        """What the deadline must leave before a step starts: its weight move, then its time (its end-to-end
+        check runs within it) and hold; stack/config.py's rule counts the same per step."""
+        return self.overhead_seconds + self.longest_step_seconds
 
 
 class Ops(Protocol):
@@ -93,7 +115,7 @@ def run_canary(
         if not ok:
             return stop(f"the end-to-end check failed before any traffic: {detail}")
         for weight in plan.steps:
-            if clock() + plan.longest_step_seconds > deadline:
+            if clock() + plan.step_budget_seconds > deadline:
                 return stop(f"the deadline leaves no time for the {weight} % step")
             ops.set_weight(weight)
             outcome.weight = weight
@@ -124,8 +146,8 @@ def run_canary(
                     return stop(
                         f"{gate.thresholds.consecutive} bad checks in a row at {weight} %: {'; '.join(found)}"
                     )
-    except (RuntimeError, OSError, ValueError) as error:
-        return stop(f"the canary itself failed: {error}")
+    except Exception as error:  # any failure aborts (the caller moves the weight back)
+        return stop(f"the canary itself failed: {type(error).__name__}: {error}")
     outcome.promoted, outcome.reason, outcome.decided_at = True, "every step held", clock() - start
     note("every step held: promote")
     return outcome

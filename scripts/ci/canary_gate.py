@@ -28,6 +28,12 @@ MONITORING_DATA_READER = "Monitoring Data Reader"  # rbac/roles.py Role.MONITORI
 METRICS_READ = "Microsoft.Monitor/accounts/data/metrics/read"
 REQUESTS = "muse_http_requests_total"
 DURATION_BUCKETS = "muse_http_request_duration_seconds_bucket"
+# The access check before anything changes (deploy.py metrics_access). Every query to the workspace must name
+# one metric (a `__name__` matcher: learn.microsoft.com/azure/azure-monitor/metrics/prometheus-api-promql,
+# "API limitations", "Query must be scoped to a metric"), so `vector(1)` would be refused whatever the
+# caller's role; the service's build-info gauge (muse/app.py Metrics) answers whether or not it was scraped.
+BUILD_INFO = "muse_build_info"
+ACCESS_QUERY = f"count({BUILD_INFO})"
 PROBE_ROUTES = "/healthz|/readyz"
 _VERSION = re.compile(r"^[A-Za-z0-9_.:+-]{1,128}$")
 
@@ -39,8 +45,8 @@ class Thresholds:
     max_error_ratio: float = 0.01  # 5xx / all requests of the candidate in the window
     max_p95_seconds: float = 0.5
     consecutive: int = 2
-    check_seconds: int = 30  # between checks; a step lasts at least `consecutive` checks
-    window_seconds: int = 60  # the shortest look-back of a check (>= 2 scrapes: increase() needs two samples)
+    check_seconds: int = 30  # between checks, as between scrapes; a step lasts at least `consecutive` checks
+    window_seconds: int = 60  # each query's range: two scrapes, so idelta() has the last two samples
     # When a request shows in a query: the add-on scrapes annotated pods every 30 s by default
     # (Azure/prometheus-collector otelcollector/configmaps/ama-metrics-settings-configmap.yaml,
     # default-targets-scrape-interval-settings `podannotations = "30s"`; the program's ConfigMap leaves that
@@ -50,14 +56,17 @@ class Thresholds:
     ingestion_lag_seconds: int = 60
 
     @property
-    def settle_seconds(self) -> int:
-        """How long after a request its sample may take to show in a query."""
+    def offset_seconds(self) -> int:
+        """How far back a check reads (PromQL `offset`): a request's sample is queryable a scrape and the
+        ingestion lag after it, so the scrape interval that ended this long ago is complete in the
+        workspace."""
         return self.scrape_seconds + self.ingestion_lag_seconds
 
-    def window_for(self, step_seconds: int) -> int:
-        """A check's look-back: the whole step plus the settle time, so the last check of a step still sees
-        the step's first requests, which only now became visible."""
-        return max(self.window_seconds, step_seconds + self.settle_seconds)
+    @property
+    def settle_seconds(self) -> int:
+        """How long after a request a check can first count it: its scrape interval must have ended
+        `offset_seconds` before the check, and it ends up to a scrape after the request."""
+        return self.offset_seconds + self.scrape_seconds
 
 
 THRESHOLDS = Thresholds()
@@ -132,14 +141,26 @@ def _label(version: str) -> str:
     return version
 
 
-def queries(version: str, window_seconds: int) -> dict[str, str]:
-    """The three PromQL instant queries of one check, for the candidate's `version`."""
+def queries(version: str, thresholds: Thresholds = THRESHOLDS) -> dict[str, str]:
+    """The three PromQL instant queries of one check, for the candidate's `version`: its requests, 5xx
+    answers and p95 in ONE scrape interval, the last one that ended `offset_seconds` ago. `idelta` is the
+    difference of the last two samples of each series in the range
+    (prometheus.io/docs/prometheus/latest/querying/functions/#idelta), so checks as far apart as the scrapes
+    judge consecutive intervals, and a bad interval counts in one check only: two bad checks in a row are two
+    bad intervals in a row. (A look-back over the whole step, as before, kept one bad 30 s interval in every
+    check for minutes: one blip aborted.) A counter that restarted with its pod gives a negative difference,
+    clamped to 0: that interval then counts fewer requests, never negative ones."""
     selector = f'version="{_label(version)}",route!~"{PROBE_ROUTES}"'
-    window = f"[{window_seconds}s]"
+    window = f"[{thresholds.window_seconds}s] offset {thresholds.offset_seconds}s"
+
+    def interval(metric: str, extra: str = "") -> str:
+        return f"clamp_min(idelta({metric}{{{selector}{extra}}}{window}), 0)"
+
+    server_errors = ',status=~"5.."'
     return {
-        "requests": f"sum(increase({REQUESTS}{{{selector}}}{window}))",
-        "errors": f'sum(increase({REQUESTS}{{{selector},status=~"5.."}}{window}))',
-        "p95": f"histogram_quantile(0.95, sum by (le) (rate({DURATION_BUCKETS}{{{selector}}}{window})))",
+        "requests": f"sum({interval(REQUESTS)})",
+        "errors": f"sum({interval(REQUESTS, server_errors)})",
+        "p95": f"histogram_quantile(0.95, sum by (le) ({interval(DURATION_BUCKETS)}))",
     }
 
 
@@ -158,10 +179,8 @@ def scalar(answer: dict[str, object]) -> float | None:
 Query = Callable[[str], dict[str, object]]
 
 
-def sample_from(
-    query: Query, version: str, thresholds: Thresholds = THRESHOLDS, window_seconds: int | None = None
-) -> Sample:
-    q = queries(version, window_seconds or thresholds.window_seconds)
+def sample_from(query: Query, version: str, thresholds: Thresholds = THRESHOLDS) -> Sample:
+    q = queries(version, thresholds)
     try:
         return _sample(query, q)
     except QueryUnavailable as error:  # not bad, not good: the step holds, and aborts "no data" in the end

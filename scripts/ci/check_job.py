@@ -19,14 +19,27 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+KUBECTL_TIMEOUT_SECONDS = 60.0  # each kubectl call; subprocess.run raises TimeoutExpired past it
+
 
 def _kubectl(kubectl: list[str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*kubectl, *args], input=stdin, capture_output=True, text=True, check=False, timeout=60
-    )
+        [*kubectl, *args], input=stdin, capture_output=True, text=True, check=False,
+        timeout=KUBECTL_TIMEOUT_SECONDS,
+    )  # fmt: skip
 
 
-def run(
+def run(job: dict[str, Any], *, kubectl: list[str], **options: Any) -> tuple[bool, str]:
+    """The check's verdict; a kubectl that hangs past KUBECTL_TIMEOUT_SECONDS (subprocess.TimeoutExpired) or
+    cannot start (OSError) fails the check instead of raising out of the canary (release_canary.py aborts
+    on a failed check)."""
+    try:
+        return _run(job, kubectl=kubectl, **options)
+    except (OSError, subprocess.SubprocessError) as error:
+        return False, f"kubectl failed: {type(error).__name__}: {str(error)[:300]}"
+
+
+def _run(
     job: dict[str, Any],
     *,
     kubectl: list[str],

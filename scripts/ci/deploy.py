@@ -27,7 +27,7 @@ from typing import Any
 
 import check_job
 import release_canary
-from canary_gate import AccessDenied, PrometheusSource, Sample, az_token, sample_from
+from canary_gate import ACCESS_QUERY, AccessDenied, PrometheusSource, Sample, az_token, sample_from
 from deployed_image_tag import deployed_image_tag
 from dns_check import report as public_dns_report
 from engine import Cancelled, Supervisor, converged, recover
@@ -57,6 +57,20 @@ CRD_NOT_SERVED_YET = re.compile(r'no matches for kind "[A-Za-z]+" in version "[A
 CRD_RETRIES = 3
 CRD_RETRY_SECONDS = int(os.environ.get("MUSE_CRD_RETRY_SECONDS", "120"))
 ROUTE_NAME = "muse"  # the HTTPRoute's metadata.name (components/muse_workload/manifests.py HTTP_ROUTE)
+# All traffic to the stable Service in one request (route_to_stable, the runbook's "In a hurry"). Both
+# weights: at the 100 % step the stable entry's weight is already 0 (manifests.py backend_refs: 100 - weight),
+# and a weight of 0 sends that entry nothing (gateway-api apis/v1/shared_types.go, BackendRef.Weight), so
+# setting only the candidate's to 0 leaves [0, 0]: no backend at all. The `test` ops make the API server
+# refuse the whole patch unless entry 0 is the stable Service and entry 1 the candidate (RFC 6902 section 4.6,
+# "test"; a failed test fails the patch, section 5): never re-weights a route the program laid out
+# differently.
+STABLE_SERVICE, CANDIDATE_SERVICE = "muse", "muse-candidate"  # manifests.py SERVICE, CANDIDATE
+TO_STABLE_PATCH = [
+    {"op": "test", "path": "/spec/rules/0/backendRefs/0/name", "value": STABLE_SERVICE},
+    {"op": "test", "path": "/spec/rules/0/backendRefs/1/name", "value": CANDIDATE_SERVICE},
+    {"op": "replace", "path": "/spec/rules/0/backendRefs/0/weight", "value": 100},
+    {"op": "replace", "path": "/spec/rules/0/backendRefs/1/weight", "value": 0},
+]
 OUTPUT_TAIL_CHARACTERS = 20_000  # of each failed command, in the summary (its full output is in the log)
 
 NOT_CONVERGED, CONVERGENCE_UNKNOWN = release_canary.NOT_CONVERGED, release_canary.CONVERGENCE_UNKNOWN
@@ -76,6 +90,7 @@ EXIT_CODES = {
     ROLLBACK_FAILED: 3,
     NOT_CONVERGED: 4,
     CONVERGENCE_UNKNOWN: 4,
+    release_canary.LOCKED: 5,  # nothing started: the stack is locked (`pulumi cancel`, docs/runbook.md)
 }
 # The release's own clock (engine.py says why), counted from the JOB's start (JOB_STARTED_AT, which
 # deploy.yml's deploy job records in its first step: checkout, the venv, Pulumi, prod's provenance check,
@@ -226,6 +241,26 @@ def recorded_deployment(stack: str) -> tuple[str | None, str | None]:
 def recorded_image(stack: str) -> str | None:
     """The image tag or digest the stack's state records for the Muse Deployment (None: no Deployment)."""
     return recorded_deployment(stack)[1]
+
+
+def stack_outputs(stack: str) -> dict[str, Any]:
+    """Every output of the stack (`pulumi stack output --json`); raises when pulumi fails or answers no JSON
+    object, so that a backend error is never read as "no such output" (a decision must not fail open)."""
+    result = subprocess.run(
+        pulumi("stack", "output", "--stack", stack, "--json"), capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"pulumi stack output --stack {stack} --json failed (exit {result.returncode}): "
+            f"{result.stderr.strip()[-1000:]}"
+        )
+    try:
+        outputs = json.loads(result.stdout)
+    except json.JSONDecodeError as error:
+        raise RuntimeError(f"pulumi stack output --stack {stack} --json is not JSON: {error}") from None
+    if not isinstance(outputs, dict):
+        raise RuntimeError(f"pulumi stack output --stack {stack} --json is not an object")
+    return outputs
 
 
 def stack_output(stack: str, name: str) -> str:
@@ -479,12 +514,14 @@ class CommandTools:
         return ["kubectl", "--kubeconfig", str(self.kubeconfig)]
 
     def route_to_stable(self) -> Step:
-        """The candidate's weight to 0 with one `kubectl patch` (docs/runbook.md, Canary, "In a hurry"): run
-        from the signal handler, so no pulumi, no stack output, a short timeout. backendRefs[1] is the
-        candidate while a canary runs (components/muse_workload/manifests.py backend_refs)."""
+        """Stable 100, candidate 0 with one `kubectl patch` (TO_STABLE_PATCH; docs/runbook.md, Canary, "In
+        a hurry"): run from the signal handler, so no pulumi, no stack output, a short timeout. backendRefs[1]
+        is the candidate while a canary runs (components/muse_workload/manifests.py backend_refs); the
+        patch's `test` ops refuse any other layout. The route carries pulumi.com/patchForce (manifests.py
+        PATCH_FORCE), so Pulumi's next apply of the route takes the field back from this patch's manager."""
         if not self.kubeconfig.exists():
             return Step("kubectl patch httproute", 1, "no kubeconfig yet: no weight was ever moved")
-        patch = json.dumps([{"op": "replace", "path": "/spec/rules/0/backendRefs/1/weight", "value": 0}])
+        patch = json.dumps(TO_STABLE_PATCH)
         args = ["kubectl", "--kubeconfig", str(self.kubeconfig), "-n", self.namespace]
         args += ["patch", "httproute", ROUTE_NAME, "--type=json", "-p", patch, "--request-timeout=5s"]
         try:
@@ -542,7 +579,7 @@ class CommandTools:
     def metrics_access(self) -> None:
         """One query before anything changes: a deploy identity without Monitoring Data Reader on the
         workspace fails here with the fix, not mid-canary after the candidate is up (AccessDenied)."""
-        self._prometheus().query("vector(1)")
+        self._prometheus().query(ACCESS_QUERY)
 
     def _prometheus(self) -> PrometheusSource:
         if self._source is None:
@@ -554,8 +591,8 @@ class CommandTools:
             self._source = PrometheusSource(endpoint, token=self.token, remaining=_remaining)
         return self._source
 
-    def sample(self, version: str, window_seconds: int) -> Sample:
-        return sample_from(self._prometheus().query, version, window_seconds=window_seconds)
+    def sample(self, version: str) -> Sample:
+        return sample_from(self._prometheus().query, version)
 
     def converged(self, cwd: str | None = None) -> Step:
         return converged(self.stack, pulumi, run, cwd)  # type: ignore[no-any-return]
@@ -585,7 +622,13 @@ def previous_commit(stack: str) -> str | None:
     )  # fmt: skip
     if result.returncode != 0:
         raise RuntimeError(f"pulumi stack history --stack {stack} failed: {result.stderr.strip()[-2000:]}")
-    for update in json.loads(result.stdout or "[]"):
+    return last_commit(json.loads(result.stdout or "[]"))
+
+
+def last_commit(updates: list[dict[str, Any]]) -> str | None:
+    """The commit of the newest successful update whose message commit_of reads (a promotion, a release, a
+    rollback, a person's runbook rollback); a canary's intermediate updates are skipped."""
+    for update in updates:
         if update.get("kind") == "update" and update.get("result") == "succeeded":
             commit = commit_of(update.get("message", ""))
             if commit:
@@ -613,7 +656,9 @@ def canary_deploy(
     _, previous = recorded_deployment(stack)
     if previous is None or previous == image:
         return plain_release(stack, image, commit, policy_packs)
-    if not stack_output(stack, prometheus_output):
+    # Read strictly (stack_outputs raises on any pulumi failure: main() exits 64, nothing changed): only a
+    # stack that answers and has no such output goes out without a canary.
+    if not stack_outputs(stack).get(prometheus_output):
         # A stack last deployed before the program exported the workspace's query endpoint: nothing to gate
         # on yet. Refusing would refuse every release forever (only a release adds the output); this one goes
         # out plainly, its `pulumi up` exports the output, and the next release canaries.
@@ -650,6 +695,9 @@ def canary_deploy(
             "`pulumi preview --expect-no-changes` by hand"
         ),
         release_canary.ABORTED: "FAILED, the canary aborted and the previous release was restored",
+        release_canary.LOCKED: (
+            "NOT STARTED, the stack is locked: nothing changed (docs/runbook.md, Cancelled deploy)"
+        ),
         ROLLBACK_FAILED: "FAILED, and the rollback FAILED: act now (docs/runbook.md, Rollback)",
     }
     running = image if result in (RELEASED, NOT_CONVERGED, CONVERGENCE_UNKNOWN) else previous
@@ -754,9 +802,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"::error title=Deploy ({args.stack})::{error}", flush=True)
         append("GITHUB_STEP_SUMMARY", f"### Deploy `{args.stack}`: stopped ({error})\n")
         return 1
-    except (RuntimeError, ValueError) as error:
+    except (RuntimeError, ValueError) as error:  # refused before anything changed (access, state, config)
         print(f"::error title=Deploy ({args.stack})::{error}", flush=True)
+        append("GITHUB_STEP_SUMMARY", f"### Deploy `{args.stack}`: refused\n\n{error}\n")
         return 64
+    except Exception as error:  # a timeout, an HTTP error, a bug: still a summary, exit 1
+        what = f"{type(error).__name__}: {error}"
+        print(f"::error title=Deploy ({args.stack})::stopped by an unexpected error: {what}", flush=True)
+        append(
+            "GITHUB_STEP_SUMMARY",
+            f"### Deploy `{args.stack}`: FAILED, stopped by an unexpected error\n\n`{what}`\n\nThe log above "
+            "shows the last command; `pulumi stack history` and docs/runbook.md (Canary, Rollback) say what "
+            "the stack runs now.\n",
+        )
+        return 1
     append("GITHUB_STEP_SUMMARY", text)
     url = stack_output(args.stack, "museUrl") if result != ROLLBACK_FAILED else ""
     address = stack_output(args.stack, "museGatewayAddress") if result != ROLLBACK_FAILED else ""

@@ -34,10 +34,11 @@ class Supervisor:
 
     deadline: float  # time.monotonic() value
     # After the first SIGINT at the release's OWN deadline, before the second signal. Only that path has this
-    # long: on a cancel or the job's timeout the runner itself kills the tree about 10 s after its SIGINT
+    # long: on a cancel or the job's timeout the runner itself kills deploy.py about 10 s after its SIGINT
     # (7.5 s + 2.5 s, ../shared/reference/github-behaviour.md row 7), whatever this says; the deadlines
     # (deploy.py) leave the release its 90 s inside the job's timeout-minutes.
     grace: float = 90.0
+    term_wait: float = 30.0  # after the SIGTERM, before SIGKILL
     clock: Callable[[], float] = time.monotonic
     signalled: str = ""
     process: subprocess.Popen[str] | None = None
@@ -46,6 +47,11 @@ class Supervisor:
     # the runner's ~10 s (release_canary.py: the route's weight back to the stable Service).
     on_signal: Callable[[], None] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    # The command that already got its SIGINT: each command gets one, whatever asks again. On a cancel the
+    # runner sends SIGINT and 7.5 s later SIGTERM (actions/runner ProcessInvoker.cs); both run _on_signal, and
+    # forwarding the second as another SIGINT would make Pulumi terminate at once instead of finishing its
+    # graceful cancel (pulumi/pulumi pkg/backend/cancellation_scope.go: a second signal terminates).
+    _sigint_sent_to: subprocess.Popen[str] | None = None
 
     def install(self) -> None:
         signal.signal(signal.SIGINT, self._on_signal)
@@ -69,10 +75,12 @@ class Supervisor:
         with self._lock:
             process = self.process
             if process is not None and process.poll() is None:
-                # SIGINT, once: Pulumi's graceful cancel (a second signal would terminate it at once).
-                if why not in self.interrupted:
+                # SIGINT, once per command: Pulumi's graceful cancel (a second signal would terminate it).
+                if self._sigint_sent_to is not process:
                     process.send_signal(signal.SIGINT)
-                self.interrupted.append(why)
+                    self._sigint_sent_to = process
+                if why not in self.interrupted:
+                    self.interrupted.append(why)
 
     def remaining(self) -> float:
         return self.deadline - self.clock()
@@ -85,23 +93,33 @@ class Supervisor:
             raise Cancelled("the release's deadline has passed")
 
     def wait(self, process: subprocess.Popen[str]) -> int:
-        """Wait for `process`, interrupting it at the deadline (SIGINT, then SIGTERM after `grace`)."""
+        """Wait for `process`, interrupting it at the deadline (SIGINT, then SIGTERM after `grace`, then
+        SIGKILL 30 s later). Keyed on the deadline's value, not on an earlier interrupt: an abort's rollback
+        runs to the hard deadline (deploy.py _rollback_time, release_canary.abort) after the release's own
+        deadline interrupted the update before it, and must be interrupted at the hard deadline too."""
         with self._lock:
             self.process = process
+        interrupted_at: float | None = None  # the deadline this command was interrupted at
         try:
             while True:
                 try:
                     return process.wait(timeout=max(0.05, min(1.0, self.remaining())))
                 except subprocess.TimeoutExpired:
-                    if self.remaining() <= 0 and "deadline" not in self.interrupted:
+                    if self.remaining() <= 0 and interrupted_at != self.deadline:
                         print(
                             "::warning title=Deploy::deadline reached: interrupting the running command",
                             flush=True,
                         )
+                        interrupted_at = self.deadline
                         self._interrupt("deadline")
-                    if self.interrupted and self.remaining() <= -self.grace and process.poll() is None:
+                    signalled = self._sigint_sent_to is process
+                    if signalled and self.remaining() <= -self.grace and process.poll() is None:
                         process.send_signal(signal.SIGTERM)  # Pulumi: a second signal terminates
-                        return process.wait(timeout=30)
+                        try:
+                            return process.wait(timeout=self.term_wait)
+                        except subprocess.TimeoutExpired:
+                            process.kill()  # what the runner would do, but with the release still alive
+                            return process.wait()
         finally:
             with self._lock:
                 self.process = None
@@ -133,6 +151,17 @@ def backend_of(stack: str) -> str:
     return f"the backend `{url}`" if url else f"`{stack}`'s own backend (PULUMI_BACKEND_URL is unset here)"
 
 
+def lock_hint(stack: str) -> str:
+    """What to do about a locked stack (the DIY backend's words: pulumi/pulumi pkg/backend/diy/lock.go
+    checkForLock, "the stack is currently locked by N lock(s)"; LOCKED matches them)."""
+    return (
+        f"The stack is locked: if nobody else updates `{stack}` (a deploy, a person's up or refresh), "
+        f"`pulumi cancel --stack {stack} --yes` against {backend_of(stack)} removes the lock (by hand: "
+        f"`scripts/stack {stack} cancel --yes`, which points at that backend; docs/runbook.md, Cancelled "
+        "deploy)."
+    )
+
+
 def recover(stack: str, pulumi: Callable[..., list[str]], run: Run) -> str:
     """Clear what a killed update left (pending operations); '' when there was nothing. Raises when the
     refresh fails (the stack is locked, or Azure answers an error): the release must not start on top."""
@@ -146,14 +175,7 @@ def recover(stack: str, pulumi: Callable[..., list[str]], run: Run) -> str:
         pulumi("refresh", "--stack", stack, "--yes", "--clear-pending-creates", "--skip-preview"),
     )
     if not step.ok:
-        hint = (
-            f" The stack is locked: if nobody else updates `{stack}` (a deploy, a person's up or refresh), "
-            f"`pulumi cancel --stack {stack} --yes` against {backend_of(stack)} removes the lock (by hand: "
-            f"`scripts/stack {stack} cancel --yes`, which points at that backend; docs/runbook.md, Cancelled "
-            "deploy)."
-            if LOCKED in step.output
-            else ""
-        )
+        hint = f" {lock_hint(stack)}" if LOCKED in step.output else ""
         raise RuntimeError(f"recovering {len(ops)} pending operation(s) failed.{hint}")
     note = (
         f"A previous update of `{stack}` was interrupted and left {len(ops)} pending operation(s); "

@@ -17,14 +17,36 @@ from typing import Any, Protocol
 
 from canary import Plan, run_canary
 from canary_gate import THRESHOLDS, Gate, Sample
-from engine import Cancelled, Supervisor
+from engine import LOCKED as LOCKED_TEXT
+from engine import Cancelled, Supervisor, lock_hint
+from update_message import canary_message, deploy_message, rollback_message
 
 PROMOTED, ABORTED, ROLLBACK_FAILED = "released", "canary-aborted", "rollback-failed"
+# The candidate up found the stack locked (a stale lock without pending operations, which recover() does not
+# see, or a person's update): the backend takes the lock before the update starts (pulumi/pulumi
+# pkg/backend/diy/backend.go Update -> Lock, lock.go checkForLock), so nothing changed and nothing is undone -
+# an abort's rollback would only fail on the same lock.
+LOCKED = "stack-locked"
 NOT_CONVERGED = "released-not-converged"
 CONVERGENCE_UNKNOWN = "released-convergence-interrupted"  # the preview was stopped: no answer either way
 # Kept between the canary's last step and the release's deadline: the promotion's `pulumi up --refresh`
 # (the stable Deployment's rollout), the rollout, smoke and end-to-end checks, the convergence preview.
 PROMOTION_SECONDS = 12 * 60
+# Each canary step first moves the weight, then (canary.py) runs an end-to-end check inside the step's own
+# time (the step's clock starts when the weight is in place), and the canary starts with one end-to-end check
+# before any traffic. stack/config.py's budget counts the move per step and the check once; the stepper's
+# deadline check counts the move (Plan.overhead_seconds). Estimates, not measurements (only a real release
+# times them; its log has each command's start):
+# - the weight move: `pulumi config set` and `pulumi up --target <route>`: the CLI and its plugins start,
+#   the whole program runs (2.0 s under the offline engine, docs/benchmarks.md "Offline plan"), the policy
+#   pack, and one targeted update (untargeted resources are `same` without a diff, pulumi/pulumi
+#   pkg/resource/deploy/step_generator.go) - budgeted 90 s;
+# - the end-to-end check (check_job.py): a Job's pod start-up (~10-20 s in the bench, docs/benchmarks.md
+#   "Canary") and 20 requests, polled every 2 s - budgeted 60 s; past its own 240 s timeout it fails the
+#   step anyway.
+WEIGHT_MOVE_SECONDS = 90
+END_TO_END_SECONDS = 60
+STEP_OVERHEAD_SECONDS = WEIGHT_MOVE_SECONDS
 
 
 class Result(Protocol):
@@ -44,7 +66,7 @@ class Tools(Protocol):
     def end_to_end(self, job: dict[str, Any]) -> tuple[bool, str]: ...
     def start_load(self, job: dict[str, Any], weight: int) -> None: ...
     def stop_load(self, job: dict[str, Any]) -> None: ...
-    def sample(self, version: str, window_seconds: int) -> Sample: ...
+    def sample(self, version: str) -> Sample: ...
     def converged(self, cwd: str | None = None) -> Result: ...
     def checkout(self, commit: str) -> str: ...
     def route_to_stable(self) -> Result: ...
@@ -106,27 +128,35 @@ def release(ctx: Context, tools: Tools) -> tuple[str, list[str]]:
 
 def route_back(ctx: Context, tools: Tools, when: str) -> None:
     """On SIGINT/SIGTERM: all traffic to the stable Service in seconds (`kubectl patch`, not a `pulumi up`:
-    the runner kills the job ~10 s after its signal). Pulumi's state still records the step's weight; the
-    next run's `up --refresh` reads the live route and reconciles it (docs/runbook.md, Canary)."""
+    the runner kills the job ~10 s after its signal). Pulumi's state still records the step's weight until
+    its next apply of the route (the next release's candidate up, a rollback), which takes the route back
+    from the patch's field manager (pulumi.com/patchForce, manifests.py PATCH_FORCE; docs/runbook.md,
+    Canary)."""
     moved = tools.route_to_stable()
     ctx.say(f"- {when}: all traffic back to the stable Service (kubectl patch): {moved.describe()}")
 
 
 def _release(ctx: Context, tools: Tools, load: Load) -> tuple[str, list[str]]:
-    message = f"main {ctx.commit}"
+    # Only the promotion records `main <commit>` (the commit the stack then runs, update_message.commit_of);
+    # the candidate up and the weight moves are `canary <commit> ...`, which a later abort does not take for
+    # the previously deployed commit.
+    message = deploy_message(ctx.commit)
     route = ""
     checks: dict[str, Any] = {}
     try:
         ctx.supervisor.check()
         step = tools.config_set(canary_config(ctx.image, 0, ctx.previous))
         if step.ok:
-            step = tools.up(message)
+            step = tools.up(canary_message(ctx.commit, "candidate"))
         ctx.say(f"- candidate up (`{ctx.image}` next to `{ctx.previous}`, no traffic): {step.describe()}")
         outputs = tools.outputs()
         route = str(outputs.get("museRouteUrn") or "")
         checks.update(outputs.get("museEvaluateChecks") or {})
         load.job = dict(outputs.get("museCanaryLoad") or {})
         ctx.checks = checks
+        if not step.ok and LOCKED_TEXT in step.output:
+            ctx.say(f"- nothing changed, nothing to undo: {lock_hint(ctx.stack)}")
+            return LOCKED, ctx.lines
         if not step.ok:
             return abort(ctx, tools, route, "the candidate up failed")
         plan_output = outputs.get("museCanary") or {}
@@ -135,6 +165,7 @@ def _release(ctx: Context, tools: Tools, load: Load) -> tuple[str, list[str]]:
             plan_output["stepSeconds"],
             THRESHOLDS.check_seconds,
             THRESHOLDS.settle_seconds,
+            STEP_OVERHEAD_SECONDS,
         )
         if not route or "muse-candidate" not in checks:
             return abort(ctx, tools, route, "the stack outputs name no route or no candidate check")
@@ -151,14 +182,14 @@ def _release(ctx: Context, tools: Tools, load: Load) -> tuple[str, list[str]]:
                 ctx.supervisor.check()
                 moved = tools.config_set({"muse:canaryWeight": str(weight)})
                 if moved.ok:
-                    moved = tools.up(message, target=route)
+                    moved = tools.up(canary_message(ctx.commit, f"weight {weight}"), target=route)
                 if not moved.ok:
                     raise RuntimeError(f"moving the weight to {weight} %: {moved.describe()}")
                 load.start(weight)
 
             def sample(self) -> Sample:
                 ctx.supervisor.check()
-                return tools.sample(ctx.image, THRESHOLDS.window_for(plan.step_seconds))
+                return tools.sample(ctx.image)
 
             def end_to_end(self) -> tuple[bool, str]:
                 return tools.end_to_end(checks["muse-candidate"])
@@ -202,6 +233,8 @@ def _release(ctx: Context, tools: Tools, load: Load) -> tuple[str, list[str]]:
             ctx.say(f"- stopped: {stopped}; nothing more is started (the next run recovers, docs/runbook.md)")
             return ABORTED, ctx.lines
         return abort(ctx, tools, route, str(stopped))
+    except Exception as error:  # a kubectl timeout, an HTTP error, a bug: undo the release
+        return abort(ctx, tools, route, f"the release itself failed: {type(error).__name__}: {error}")
 
 
 def _with_image(stable: dict[str, Any] | None, candidate: dict[str, Any]) -> dict[str, Any]:
@@ -221,29 +254,30 @@ def abort(ctx: Context, tools: Tools, route: str, reason: str) -> tuple[str, lis
         ctx.say("- the job is being cancelled: no rollback started (the next run recovers, docs/runbook.md)")
         return ABORTED, ctx.lines
     ctx.supervisor.deadline = max(ctx.supervisor.deadline, ctx.hard_deadline)
-    if route:
-        moved = tools.config_set({"muse:canaryWeight": "0"})
-        if moved.ok:
-            moved = tools.up(f"main {ctx.commit}", target=route)
-        ctx.say(f"- all traffic back to the stable Service (`{ctx.previous}`): {moved.describe()}")
-    if ctx.previous_commit is None:
-        ctx.say(
-            "- no previously deployed commit is recorded (no successful main.yml update): the stack keeps "
-            "this commit's program with the previous image; docs/runbook.md, Rollback, says what to check"
-        )
-        step = tools.config_set(
-            {"muse:imageTag": ctx.previous, "muse:canaryImageTag": "", "muse:canaryWeight": "0"}
-        )
-        if step.ok:
-            step = tools.up(f"main {ctx.commit} rollback to {ctx.previous}")
-        ctx.say(f"- rollback up: {step.describe()}")
-        return (ABORTED if step.ok else ROLLBACK_FAILED), ctx.lines
     try:
+        if route:
+            moved = tools.config_set({"muse:canaryWeight": "0"})
+            if moved.ok:
+                moved = tools.up(canary_message(ctx.commit, "weight 0"), target=route)
+            ctx.say(f"- all traffic back to the stable Service (`{ctx.previous}`): {moved.describe()}")
+        if ctx.previous_commit is None:
+            ctx.say(
+                "- no previously deployed commit is recorded (no successful main.yml update): the stack "
+                "keeps this commit's program with the previous image; docs/runbook.md, Rollback, says what "
+                "to check"
+            )
+            step = tools.config_set(
+                {"muse:imageTag": ctx.previous, "muse:canaryImageTag": "", "muse:canaryWeight": "0"}
+            )
+            if step.ok:
+                step = tools.up(rollback_message(ctx.commit, ctx.previous))
+            ctx.say(f"- rollback up: {step.describe()}")
+            return (ABORTED if step.ok else ROLLBACK_FAILED), ctx.lines
         ctx.supervisor.check()
         worktree = tools.checkout(ctx.previous_commit)
         step = tools.config_set({"muse:imageTag": ctx.previous}, cwd=worktree)
         if step.ok:
-            step = tools.up(f"main {ctx.previous_commit} rollback to {ctx.previous}", cwd=worktree)
+            step = tools.up(rollback_message(ctx.previous_commit, ctx.previous), cwd=worktree)
         ctx.say(
             f"- rollback to `{ctx.previous_commit[:12]}`'s program with `{ctx.previous}`: {step.describe()}"
         )
@@ -257,6 +291,6 @@ def abort(ctx: Context, tools: Tools, route: str, reason: str) -> tuple[str, lis
         step = tools.converged(cwd=worktree)
         ctx.say(f"- rollback {step.describe()}")
         return ABORTED, ctx.lines
-    except (Cancelled, RuntimeError, OSError) as error:
-        ctx.say(f"- rollback failed: {error}")
+    except Exception as error:  # whatever stopped the rollback, it did not finish
+        ctx.say(f"- rollback failed: {type(error).__name__}: {error}")
         return ROLLBACK_FAILED, ctx.lines

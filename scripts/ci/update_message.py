@@ -17,13 +17,25 @@ from __future__ import annotations
 import re
 
 COMMIT = re.compile(r"^[0-9a-f]{40}$")
-MESSAGE = re.compile(r"^main (?P<commit>[0-9a-f]{40})(?: rollback to (?P<image>\S+))?$")
+# Also read back: a person's rollback from the runbook (docs/runbook.md, Manual rollback), recorded as
+#     manual <40-hex commit> rollback to <image tag>
+# Not read back (commit_of: None): a canary's intermediate updates (release_canary.py), recorded as
+#     canary <40-hex commit> <step>       (the candidate up, each weight move)
+# so the stack's "previously deployed commit" is one that was promoted or rolled back to, never a candidate.
+MESSAGE = re.compile(r"^(?:main|manual) (?P<commit>[0-9a-f]{40})(?: rollback to (?P<image>\S+))?$")
 
 
 def deploy_message(commit: str) -> str:
     if not COMMIT.match(commit):
         raise ValueError(f"{commit!r} is not a full 40-hex commit SHA")
     return f"main {commit}"
+
+
+def canary_message(commit: str, step: str) -> str:
+    """An update of a canary that is not (yet) the release: `canary <commit> <step>`."""
+    if not COMMIT.match(commit):
+        raise ValueError(f"{commit!r} is not a full 40-hex commit SHA")
+    return f"canary {commit} {step}"
 
 
 def rollback_message(commit: str, image: str) -> str:

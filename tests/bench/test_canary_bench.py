@@ -3,10 +3,10 @@ the managed Prometheus timing model it puts between the access log and the relea
 ingestion lag, the gate's PromQL answered through canary_gate.sample_from), and the stack config it runs.
 
 The model follows Prometheus's documented behaviour: a range selector reads the samples stamped inside the
-window and `increase()` of fewer than two samples is empty (prometheus.io/docs/prometheus/latest/querying/
-functions/#increase); a sample is queryable only the ingestion lag after its scrape (canary_gate.Thresholds:
-30 s scrape, 60 s lag budget). Each check has a negative control: the defect it guards against, shown to
-change the answer.
+window (shifted back by the query's `offset`) and `idelta()` of fewer than two samples is empty
+(prometheus.io/docs/prometheus/latest/querying/functions/#idelta); a sample is queryable only the ingestion
+lag after its scrape (canary_gate.Thresholds: 30 s scrape, 60 s lag budget). Each check has a negative
+control: the defect it guards against, shown to change the answer.
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ def test_the_candidates_failures_reach_the_query_a_scrape_and_the_lag_late() -> 
     entries = failing_traffic(0.5, 200)
     # At 89 the newest queryable sample is the scrape at 0: the series exist (at 0) but show no request yet.
     assert window_counts(entries, CANDIDATE, 89, 210, 30, 60, anchor=0) == (0.0, 0.0, None)
-    # A window holding a single sample has no increase() at all: no data.
+    # A window holding a single sample has no idelta() at all: no data.
     assert window_counts(entries, CANDIDATE, 89, 30, 30, 60, anchor=0) is None
     requests, errors, _ = window_counts(entries, CANDIDATE, 90, 210, 30, 60, anchor=0) or (0, 0, None)
     assert requests == 295 and errors == pytest.approx(requests / 4, abs=1)  # (0, 30] only
@@ -175,7 +175,7 @@ def checks_until_abort(timing: Timing, signal: str, entries: list[Entry], anchor
     gate, bad = Gate(thresholds), []
     for check in range(1, 40):
         clock.now = check * plan.check_seconds
-        sample = workspace.sample(thresholds.window_for(plan.step_seconds))
+        sample = workspace.sample()
         if gate.observe(sample) and sample.has_signal:  # "no signal" is not a bad check (canary_gate)
             bad.append(clock.now)
         if gate.abort:
@@ -186,22 +186,23 @@ def checks_until_abort(timing: Timing, signal: str, entries: list[Entry], anchor
 def test_through_the_real_gate_the_lag_delays_the_first_bad_check_by_scrape_and_lag() -> None:
     timing = Timing.of_stack("prod", scale=1)
     entries = failing_traffic(0.5, 400)  # checks at 30, 60, ... from the step's start at 0
-    # A scrape at 0, the next at 30 (queryable at 90): bad at 90 and 120, the abort one step after the move.
-    assert checks_until_abort(timing, "azure", entries) == [90, 120]
-    # The slow alignment: the first bad request just missed a scrape (0.4 < 0.5) and its sample turns
-    # queryable just after a check (90.5): scrape + lag + 2 checks, 150 s, longer than the 120 s step.
-    assert checks_until_abort(timing, "azure", entries, anchor=0.4) == [120, 150]
+    # A scrape at 0, the next at 30: the gate reads the interval that ended 90 s before the check, so (0, 30]
+    # at 120 and (30, 60] at 150, the abort one step after the move.
+    assert checks_until_abort(timing, "azure", entries) == [120, 150]
+    # The slow alignment: the first bad request just missed a scrape (0.4 < 0.5), so its interval
+    # (0.4, 30.4] ends just after the one a check at 120 reads: bad at 150 and 180.
+    assert checks_until_abort(timing, "azure", entries, anchor=0.4) == [150, 180]
     assert checks_until_abort(timing, "immediate", entries) == [30, 60]  # negative control: no lag
 
 
 def test_the_bench_runs_the_stacks_canary_config_and_a_config_edit_changes_it() -> None:
     timing = Timing.of_stack("prod")
-    assert (timing.steps, timing.step_seconds) == ((10, 50, 100), 120)  # Pulumi.yaml defaults, prod sets none
+    assert (timing.steps, timing.step_seconds) == ((10, 100), 120)  # Pulumi.yaml defaults, prod sets none
     assert (timing.scrape_seconds, timing.lag_seconds) == (GATE.scrape_seconds, GATE.ingestion_lag_seconds)
     plan = timing.plan()
-    assert (plan.step_seconds, plan.check_seconds, plan.settle_seconds) == (12, 3, 9)  # / 10
-    edited = Timing.of_stack("prod", overrides={"muse:canarySteps": [5, 100], "muse:canaryStepSeconds": 180})
-    assert edited.plan().steps == (5, 100) and edited.plan().step_seconds == 18
+    assert (plan.step_seconds, plan.check_seconds, plan.settle_seconds) == (12, 3, 12)  # / 10
+    edited = Timing.of_stack("prod", overrides={"muse:canarySteps": [5, 100], "muse:canaryStepSeconds": 100})
+    assert edited.plan().steps == (5, 100) and edited.plan().step_seconds == 10
 
 
 def test_a_scale_that_does_not_divide_the_durations_is_refused() -> None:

@@ -24,9 +24,10 @@ CANDIDATE = "sha256:" + "b" * 64
         ({"muse:canaryStepSeconds": "30"}, "canaryStepSeconds", "greater than or equal to 60"),
         ({"muse:canaryWeight": "10"}, "canaryWeight", "without canaryImageTag"),
         ({"muse:canaryImageTag": "sha256:short"}, "canaryImageTag", "sha256:<64 hex>"),
-        # 3 x (300 s + 120 s hold) = 1260 s > the 780 s the deploy job leaves the canary.
-        ({"muse:canaryStepSeconds": "300"}, "canaryStepSeconds", "use at most 140 s per step"),
-        ({"muse:canarySteps": "[1, 5, 10, 25, 50, 75, 100]"}, "canaryStepSeconds", "or fewer canarySteps"),
+        # 60 s + 2 x (300 s + 150 s hold + 90 s move) = 1140 s > the 780 s the deploy job leaves the canary.
+        ({"muse:canaryStepSeconds": "300"}, "canaryStepSeconds", "use at most 120 s per step"),
+        ({"muse:canarySteps": "[10, 50, 100]"}, "canaryStepSeconds", "use fewer canarySteps"),
+        ({"muse:canarySteps": "[1, 5, 10, 25, 50, 75, 100]"}, "canaryStepSeconds", "fewer canarySteps"),
     ],
 )
 def test_a_canary_the_stepper_cannot_run_is_refused(overrides: dict[str, Any], key: str, words: str) -> None:
@@ -40,7 +41,7 @@ def test_a_candidate_in_the_config_runs_next_to_the_stable_release() -> None:
         overrides={
             "muse:canaryImageTag": CANDIDATE,
             "muse:canaryWeight": "10",
-            "muse:canaryStepSeconds": "140",
+            "muse:canaryStepSeconds": "100",
         },
     )
     deployments = {d.name: d for d in plan.of_type("kubernetes:apps/v1:Deployment")}
@@ -64,7 +65,7 @@ def test_a_candidate_in_the_config_runs_next_to_the_stable_release() -> None:
     container = load["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == image
     assert container["command"][3].startswith("http://muse-candidate.")
-    assert float(container["command"][6]) == 140 + canary_load.HOLD_SECONDS  # the configured step, held
+    assert float(container["command"][6]) == 100 + canary_load.HOLD_SECONDS  # the configured step, held
 
 
 def test_the_canarys_budget_follows_the_release_tooling() -> None:
@@ -85,18 +86,88 @@ def test_the_canarys_budget_follows_the_release_tooling() -> None:
     assert release == config.CANARY_RELEASE_SECONDS
     assert config.CANARY_PROMOTION_SECONDS == release_canary.PROMOTION_SECONDS
     assert THRESHOLDS.settle_seconds + THRESHOLDS.check_seconds == config.CANARY_STEP_HOLD_SECONDS
+    assert config.CANARY_STEP_OVERHEAD_SECONDS == release_canary.STEP_OVERHEAD_SECONDS
+    assert config.CANARY_FIRST_CHECK_SECONDS == release_canary.END_TO_END_SECONDS
 
 
 def test_negative_control_the_default_plan_fits_and_one_second_more_per_step_does_not() -> None:
     from stack import config
 
-    fits = {
-        "canary_steps": (10, 50, 100),
-        "canary_step_seconds": 140,
+    fits = {"canary_steps": (10, 100), "canary_step_seconds": 120, "canary_image_tag": "", "canary_weight": 0}
+    assert config._canary(fits) == []  # the default
+    [problem] = config._canary({**fits, "canary_step_seconds": 121})
+    assert problem.key == "canaryStepSeconds"
+
+
+def _healthy_canary(steps: tuple[int, ...], step_seconds: int) -> tuple[bool, str]:
+    """A healthy candidate through the real stepper (canary.run_canary) with the deadline the deploy job
+    leaves it, every weight move and end-to-end check taking its full budgeted time: promoted or why not."""
+    import sys
+
+    from stack import config
+    from stack.files import REPO_ROOT
+
+    sys.path.insert(0, str(REPO_ROOT / "scripts" / "ci"))
+    import release_canary
+    from canary import Plan, run_canary
+    from canary_gate import THRESHOLDS, Gate, Sample
+
+    now = [0.0]
+
+    class Ops:
+        def set_weight(self, weight: int) -> None:
+            now[0] += release_canary.WEIGHT_MOVE_SECONDS
+
+        def end_to_end(self) -> tuple[bool, str]:
+            now[0] += release_canary.END_TO_END_SECONDS
+            return True, "200"
+
+        def sample(self) -> Sample:
+            return Sample(600, 0, 0.05)
+
+    plan = Plan.of(
+        steps, step_seconds, THRESHOLDS.check_seconds, THRESHOLDS.settle_seconds,
+        release_canary.STEP_OVERHEAD_SECONDS,
+    )  # fmt: skip
+    budget = config.CANARY_RELEASE_SECONDS - config.CANARY_PROMOTION_SECONDS - config.CANARY_MARGIN_SECONDS
+    outcome = run_canary(
+        plan, Ops(), Gate(), clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s),
+        deadline=budget, log=lambda _: None,
+    )  # fmt: skip
+    return outcome.promoted, outcome.reason
+
+
+@pytest.mark.parametrize(("steps", "seconds"), [((10, 100), 120), ((10, 100), 60), ((100,), 480)])
+def test_every_plan_the_config_accepts_lets_a_healthy_canary_finish(
+    steps: tuple[int, ...], seconds: int
+) -> None:
+    from stack import config
+
+    accepted = {
+        "canary_steps": steps,
+        "canary_step_seconds": seconds,
         "canary_image_tag": "",
         "canary_weight": 0,
     }
-    assert config._canary(fits) == []
-    assert config._canary({**fits, "canary_step_seconds": 120}) == []  # the default
-    [problem] = config._canary({**fits, "canary_step_seconds": 141})
-    assert problem.key == "canaryStepSeconds"
+    assert config._canary(accepted) == []
+    assert _healthy_canary(steps, seconds) == (True, "every step held")
+
+
+def test_negative_control_without_the_per_step_overhead_a_healthy_canary_runs_out_of_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The former rule counted each step's time and hold only: it accepts [10, 50, 100] x 110 s (3 x 260 s =
+    780 s), and a healthy release with its weight moves and first check then aborts for lack of time."""
+    from stack import config
+
+    monkeypatch.setattr(config, "CANARY_STEP_OVERHEAD_SECONDS", 0)
+    monkeypatch.setattr(config, "CANARY_FIRST_CHECK_SECONDS", 0)
+    former = {
+        "canary_steps": (10, 50, 100),
+        "canary_step_seconds": 110,
+        "canary_image_tag": "",
+        "canary_weight": 0,
+    }
+    assert config._canary(former) == []
+    promoted, reason = _healthy_canary((10, 50, 100), 110)
+    assert not promoted and "deadline leaves no time" in reason

@@ -35,6 +35,8 @@ def _wrapper_calls() -> list[list[str]]:
     """Every `scripts/stack ...` of the section (also inside $(...)), placeholders filled in."""
     blocks = "\n".join(re.findall(r"```bash\n(.*?)```", SECTION, re.S))
     filled = blocks.replace("<good digest>", "a" * 64)
+    # The manual rollback's message names the checked-out commit (update_message.py reads it back).
+    filled = filled.replace("$(git rev-parse HEAD)", "0" * 40)
     filled = re.sub(r"<[^>]+>", "x", filled)
     calls = []
     for match in re.finditer(r"scripts/stack ([^)\n`]+)", filled):

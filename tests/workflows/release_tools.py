@@ -59,6 +59,7 @@ What each answers, and the documented behaviour it follows:
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import json
 import os
@@ -672,15 +673,24 @@ def kubectl(world: dict[str, Any], args: list[str]) -> int:
         return 0
     if "patch" in args and "httproute" in args:
         # `-n <ns> patch httproute <name> --type=json -p <RFC 6902 patch>`: applied to the live route.
+        # RFC 6902: a failed `test` fails the whole patch and nothing is applied (section 5); the API server
+        # answers an error and kubectl exits 1.
         patch = json.loads(str(flag(args, "-p")))
-        refs = world["route"]["backendRefs"]
+        refs = copy.deepcopy(world["route"]["backendRefs"])
         for op in patch:
-            assert op["op"] == "replace", op
-            index = int(op["path"].removeprefix("/spec/rules/0/backendRefs/").split("/")[0])
-            if index >= len(refs):  # RFC 6902 §4.3: the target location MUST exist for "replace"
+            index_text, _, field = op["path"].removeprefix("/spec/rules/0/backendRefs/").partition("/")
+            index = int(index_text)
+            if index >= len(refs):  # RFC 6902 §4.3/4.6: the target location MUST exist
                 print("The request is invalid: the target location does not exist", file=sys.stderr)
                 return 1
+            if op["op"] == "test":
+                if refs[index].get(field) != op["value"]:
+                    print(f"Error from server: test of {op['path']} failed", file=sys.stderr)
+                    return 1
+                continue
+            assert op["op"] == "replace" and field == "weight", op
             refs[index]["weight"] = op["value"]
+        world["route"]["backendRefs"] = refs
         world.setdefault("events", []).append(
             {"what": "route", "weights": route_weights(world), "by": "kubectl patch"}
         )

@@ -4,7 +4,11 @@ plainly with a warning instead of refusing every release."""
 
 from __future__ import annotations
 
+import email.message
+import os
+import subprocess
 import sys
+import urllib.error
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +75,7 @@ def test_a_stack_without_the_prometheus_output_releases_plainly_and_the_next_rel
     outputs: dict[str, str] = {}  # a stack deployed before the program exported prometheusQueryEndpoint
     monkeypatch.setattr(deploy, "recorded_deployment", lambda stack: ("urn", OLD))
     monkeypatch.setattr(deploy, "stack_output", lambda stack, name: outputs.get(name, ""))
+    monkeypatch.setattr(deploy, "stack_outputs", lambda stack: dict(outputs))
     result, text = deploy.canary_deploy("prod", NEW, COMMIT, [], "prometheusQueryEndpoint", 0.0)
     warning = capsys.readouterr().out
     assert "::warning title=No canary (prod)::the stack has no output prometheusQueryEndpoint" in warning
@@ -157,3 +162,79 @@ def test_run_records_that_the_supervisor_stopped_the_command(monkeypatch: pytest
     monkeypatch.setattr(deploy, "SUPERVISOR", Supervisor(time.monotonic() + 60))
     failed = deploy.run("convergence check (preview --expect-no-changes)", ["false"])
     assert failed.interrupted == "" and failed.describe().endswith("failed (exit 1)")
+
+
+# --- whatever escapes the release, main() writes the job summary --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        subprocess.TimeoutExpired(["kubectl"], 60),
+        urllib.error.HTTPError(
+            "https://ws.prometheus.monitor.azure.com/api/v1/query", 400, "Bad Request",
+            email.message.Message(), None,
+        ),  # metrics_access: a 4xx other than 401/403 is raised as it is (canary_gate.PrometheusSource)
+    ],
+    ids=["kubectl-timeout", "http-400"],
+)  # fmt: skip
+def test_main_writes_the_summary_whatever_escapes(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, error: Exception
+) -> None:
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    monkeypatch.delenv("JOB_STARTED_AT", raising=False)
+    monkeypatch.setattr(deploy, "placeholder_problem", lambda stack: None)
+    monkeypatch.setattr(deploy, "recover", lambda *a: "")
+    monkeypatch.setattr(deploy.Supervisor, "install", lambda self: None)  # no handlers in pytest's process
+
+    def raises(*args: Any) -> Any:
+        raise error
+
+    monkeypatch.setattr(deploy, "canary_deploy", raises)
+    code = deploy.main(["--stack", "prod", "--image-tag", NEW, "--commit", COMMIT, "--canary"])
+    assert code == 1
+    text = summary.read_text()
+    assert "### Deploy `prod`: FAILED, stopped by an unexpected error" in text
+    assert type(error).__name__ in text
+    # negative control: before, only RuntimeError/ValueError were caught, and neither is this error
+    assert not isinstance(error, RuntimeError | ValueError)
+
+
+# --- the no-canary fallback reads the outputs strictly -----------------------------------------------------
+
+
+def failing_pulumi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stderr: str, code: int = 255) -> None:
+    """A `pulumi` on PATH that fails the way a backend outage does: a message on stderr, a non-zero exit."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "pulumi").write_text(f"#!/bin/sh\necho '{stderr}' >&2\nexit {code}\n")
+    (bin_dir / "pulumi").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+
+
+def test_a_failing_output_read_fails_the_job_instead_of_releasing_without_a_canary(
+    plain: dict[str, list[Any]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    failing_pulumi(
+        tmp_path, monkeypatch, "error: could not read the checkpoint: blob: 503 Service Unavailable"
+    )
+    monkeypatch.setattr(deploy, "recorded_deployment", lambda stack: ("urn", OLD))
+    with pytest.raises(RuntimeError, match="stack output --stack prod --json failed"):
+        deploy.canary_deploy("prod", NEW, COMMIT, [], "prometheusQueryEndpoint", 0.0)
+    assert plain["deploy"] == [] and plain["canary"] == []  # nothing released, gated or not
+    # negative control: the former read turned the same failure into "no such output" (the ungated path)
+    assert deploy.stack_output("prod", "prometheusQueryEndpoint") == ""
+
+
+def test_outputs_without_the_key_take_the_plain_path(
+    plain: dict[str, list[Any]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "pulumi").write_text('#!/bin/sh\necho \'{"museUrl": "https://muse.example"}\'\n')
+    (bin_dir / "pulumi").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setattr(deploy, "recorded_deployment", lambda stack: ("urn", OLD))
+    deploy.canary_deploy("prod", NEW, COMMIT, [], "prometheusQueryEndpoint", 0.0)
+    assert len(plain["deploy"]) == 1 and plain["canary"] == []

@@ -4,6 +4,7 @@ candidate is promoted when that gate is left out)."""
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -197,25 +198,26 @@ def vector(value: str | None) -> dict[str, object]:
 
 
 def test_queries_select_the_candidate_version_and_leave_out_the_probes() -> None:
-    q = queries(VERSION, 60)
+    q = queries(VERSION)
     for promql in q.values():
         assert f'version="{VERSION}"' in promql
         assert 'route!~"/healthz|/readyz"' in promql
-        assert "[60s]" in promql
+        # one scrape interval (the last two samples), the one that ended scrape + lag ago
+        assert "clamp_min(idelta(" in promql and "[60s] offset 90s), 0)" in promql
     assert 'status=~"5.."' in q["errors"] and "status" not in q["requests"]
     assert q["p95"].startswith(
-        "histogram_quantile(0.95, sum by (le) (rate(muse_http_request_duration_seconds_bucket"
+        "histogram_quantile(0.95, sum by (le) (clamp_min(idelta(muse_http_request_duration_seconds_bucket"
     )
 
 
 def test_a_label_value_that_could_break_out_of_the_selector_is_refused() -> None:
     with pytest.raises(ValueError):
-        queries('x"} or vector(0) or {a="', 60)
+        queries('x"} or vector(0) or {a="')
 
 
 def test_answers_become_a_sample_and_empty_or_nan_means_no_data() -> None:
     answers = {"requests": vector("1200"), "errors": vector("36"), "p95": vector("NaN")}
-    q = queries(VERSION, THRESHOLDS.window_seconds)
+    q = queries(VERSION)
     by_query = {q[k]: v for k, v in answers.items()}
     sample = sample_from(lambda promql: by_query[promql], VERSION)
     assert sample == Sample(1200.0, 36.0, None)
@@ -322,6 +324,11 @@ def test_deploy_checks_metric_access_before_the_candidate_up(monkeypatch: pytest
     monkeypatch.setattr(deploy, "recorded_deployment", lambda stack: ("urn", "sha256:" + "a" * 64))
     monkeypatch.setattr(deploy, "previous_commit", lambda stack: "b" * 40)
     monkeypatch.setattr(deploy, "stack_output", lambda stack, name: "https://ws.prometheus.monitor.azure.com")
+    monkeypatch.setattr(
+        deploy,
+        "stack_outputs",
+        lambda stack: {"prometheusQueryEndpoint": "https://ws.prometheus.monitor.azure.com"},
+    )
     monkeypatch.setattr(deploy.CommandTools, "token", lambda self: "t")
     monkeypatch.setattr(
         release_canary, "release", lambda ctx, tools: released.append(ctx) or ("released", [])
@@ -422,7 +429,7 @@ def test_a_workspace_that_always_answers_503_holds_the_step_then_aborts_no_data(
         def sample(self) -> Sample:
             return sample_from(source.query, VERSION)  # type: ignore[attr-defined]
 
-    plan = Plan.of([10, 50, 100], step_seconds=60, check_seconds=30, settle_seconds=90)
+    plan = Plan.of([10, 50, 100], step_seconds=60, check_seconds=30, settle_seconds=THRESHOLDS.settle_seconds)
     candidate = Candidate(clock)
     outcome = run_canary(
         plan, Ops(candidate), gate, clock=clock, sleep=clock.sleep, deadline=10_000, log=lambda _: None
@@ -460,3 +467,38 @@ def test_a_token_failure_is_retried_with_backoff(monkeypatch: pytest.MonkeyPatch
     with pytest.raises(QueryUnavailable, match="AADSTS700024"):
         source.query("vector(1)")
     assert slept == [2.0, 4.0]
+
+
+# --- every query names one metric the service exports (Azure Monitor's query API refuses any other) ---------
+
+METRIC_NAME = re.compile(r"\b(muse_[a-z_]+)\b")
+
+
+def _exported_metric_names() -> set[str]:
+    """The names the service's own registry exposes (muse/app.py Metrics), with the counter and histogram
+    suffixes of the exposition format."""
+    from muse.app import Metrics
+    from muse.config import Settings
+
+    registry = Metrics(Settings.model_construct(version="v", git_revision="r", env="dev")).registry
+    return {sample.name for family in registry.collect() for sample in family.samples}
+
+
+def metric_matchers(promql: str) -> list[str]:
+    """The metric names a PromQL expression selects (`__name__` matchers), PromQL's own words left out."""
+    return METRIC_NAME.findall(promql)
+
+
+def test_the_access_query_and_every_gate_query_name_exactly_one_exported_metric() -> None:
+    """learn.microsoft.com/azure/azure-monitor/metrics/prometheus-api-promql, "API limitations": each query
+    must contain a __name__ label matcher, and only one."""
+    from canary_gate import ACCESS_QUERY
+
+    exported = _exported_metric_names()
+    for promql in [ACCESS_QUERY, *queries("sha256:" + "a" * 64).values()]:
+        names = metric_matchers(promql)
+        assert len(names) == 1 and names[0] in exported, (promql, names)
+
+
+def test_negative_control_the_former_access_query_names_no_metric() -> None:
+    assert metric_matchers("vector(1)") == []

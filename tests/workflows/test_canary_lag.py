@@ -1,9 +1,12 @@
 """The canary gate against a workspace that shows data late, as managed Prometheus does: the candidate's
 counters scraped every 30 s, each sample queryable 60 s after its scrape (canary_gate.Thresholds says where
 those figures come from). The gate reads it through its real PromQL (canary_gate.queries / sample_from); the
-stand-in evaluates those three queries the way Prometheus does over the samples visible at the time
-(prometheus.io/docs/prometheus/latest/querying/functions/#increase: the difference between the first and the
-last sample in the range; fewer than two samples give an empty result).
+stand-in evaluates those three queries the way Prometheus does over the samples visible at the time: the
+range `[60s] offset 90s` is the samples in (now - 150 s, now - 90 s], `idelta` the difference of the last two
+of them, fewer than two give an empty result (prometheus.io/docs/prometheus/latest/querying/functions/
+#idelta, querying/basics/ "offset modifier"). The former look-back's `increase` over [now - window, now]
+(the difference between the first and the last sample in the range, #increase) is kept for the negative
+control of one bad interval.
 
 The candidate's traffic is the canary's load Job as the program renders it for dev
 (components/muse_workload/canary_load.py: its rate and duration read from the Job's command, its pod ended at
@@ -30,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts" / "ci"))
 
 import release_canary
 from canary import Outcome, Plan, run_canary
-from canary_gate import THRESHOLDS, Gate, Sample, queries, sample_from
+from canary_gate import THRESHOLDS, Gate, Sample, queries, sample_from, scalar
 from engine import Supervisor
 
 from components.muse_workload import canary_load
@@ -69,6 +72,7 @@ class LaggingWorkspace:
     clock: Clock
     user_rps: float = 0.0
     failing: float = 0.0
+    bad: dict[float, float] = field(default_factory=dict)  # scrape time -> 5xx share of the 30 s before it
     weight: int = 0
     totals: list[tuple[float, float, float]] = field(default_factory=lambda: [(0.0, 0.0, 0.0)])
     weights: list[tuple[float, int]] = field(default_factory=list)
@@ -93,7 +97,8 @@ class LaggingWorkspace:
         while self.totals[-1][0] + SCRAPE <= self.clock():
             at, requests, errors = self.totals[-1]
             new = self._load_requests(at, at + SCRAPE) + self.user_rps * self.weight / 100 * SCRAPE
-            self.totals.append((at + SCRAPE, requests + new, errors + new * self.failing))
+            failing = self.bad.get(at + SCRAPE, self.failing)
+            self.totals.append((at + SCRAPE, requests + new, errors + new * failing))
 
     def set_weight(self, weight: int) -> None:
         self._advance()
@@ -105,15 +110,23 @@ class LaggingWorkspace:
 
     def query(self, promql: str) -> dict[str, object]:
         self._advance()
-        window = int(re.search(r"\[(\d+)s\]", promql).group(1))  # type: ignore[union-attr]
         now = self.clock()
-        # The range is [now - window, now] of *sample* time; a sample scraped at t shows from t + LAG.
-        visible = [t for t in self.totals if now - window <= t[0] <= now and t[0] + LAG <= now]
-        if len(visible) < 2:
+        visible = [t for t in self.totals if t[0] + LAG <= now]  # a sample scraped at t shows from t + LAG
+        ranged = re.search(r"\[(\d+)s\] offset (\d+)s", promql)
+        if ranged:  # the gate's: idelta over (now - offset - window, now - offset]
+            window, offset = int(ranged.group(1)), int(ranged.group(2))
+            at = now - offset
+            samples = [t for t in visible if at - window < t[0] <= at][-2:]
+            kinds = queries(VERSION)
+        else:  # the former look-back: increase over [now - window, now]
+            window = int(re.search(r"\[(\d+)s\]", promql).group(1))  # type: ignore[union-attr]
+            samples = [t for t in visible if now - window <= t[0] <= now]
+            kinds = former_queries(VERSION, window)
+        if len(samples) < 2:
             return {"status": "success", "data": {"resultType": "vector", "result": []}}
-        requests = visible[-1][1] - visible[0][1]
-        errors = visible[-1][2] - visible[0][2]
-        kind = next(k for k, q in queries(VERSION, window).items() if q == promql)
+        requests = max(0.0, samples[-1][1] - samples[0][1])
+        errors = max(0.0, samples[-1][2] - samples[0][2])
+        kind = next(k for k, q in kinds.items() if q == promql)
         value = {"requests": requests, "errors": errors, "p95": 0.05 if requests else float("nan")}[kind]
         return {
             "status": "success",
@@ -121,7 +134,31 @@ class LaggingWorkspace:
         }
 
     def sample(self) -> Sample:
-        return sample_from(self.query, VERSION, window_seconds=THRESHOLDS.window_for(STEP))
+        return sample_from(self.query, VERSION)
+
+
+def former_queries(version: str, window_seconds: int) -> dict[str, str]:
+    """The gate's former PromQL (negative control): a look-back over the whole step plus the settle time."""
+    selector = f'version="{version}",route!~"/healthz|/readyz"'
+    window = f"[{window_seconds}s]"
+    return {
+        "requests": f"sum(increase(muse_http_requests_total{{{selector}}}{window}))",
+        "errors": f'sum(increase(muse_http_requests_total{{{selector},status=~"5.."}}{window}))',
+        "p95": f"histogram_quantile(0.95, sum by (le) (rate(muse_http_request_duration_seconds_bucket"
+        f"{{{selector}}}{window})))",
+    }
+
+
+class FormerLookBack(LaggingWorkspace):
+    """The same workspace read as the gate read it before: each check over the step plus 90 s (150 s)."""
+
+    def sample(self) -> Sample:
+        q = former_queries(VERSION, STEP + SCRAPE + LAG)
+        return Sample(
+            scalar(self.query(q["requests"])) or 0.0,
+            scalar(self.query(q["errors"])) or 0.0,
+            scalar(self.query(q["p95"])),
+        )
 
 
 class BlindGate(Gate):
@@ -169,8 +206,35 @@ LAGGED = Plan.of([10, 50, 100], STEP, THRESHOLDS.check_seconds, THRESHOLDS.settl
 NO_SETTLE = Plan.of([10, 50, 100], STEP, THRESHOLDS.check_seconds)
 
 
-def test_the_query_window_covers_a_step_and_the_lag() -> None:
-    assert THRESHOLDS.window_for(STEP) >= STEP + SCRAPE + LAG
+def test_a_check_reads_one_scrape_interval_already_complete_in_the_workspace() -> None:
+    assert THRESHOLDS.window_seconds == 2 * SCRAPE  # two samples: one interval for idelta
+    assert THRESHOLDS.offset_seconds >= SCRAPE + LAG  # both samples queryable by then
+    assert THRESHOLDS.check_seconds == SCRAPE  # consecutive checks, consecutive intervals
+
+
+# One scrape interval, (30 s, 60 s] of the 10 % step, with a fifth of its requests answered 5xx.
+ONE_BAD_INTERVAL = {60.0: 0.2}
+TWO_BAD_INTERVALS = {60.0: 0.2, 90.0: 0.2}
+
+
+def test_one_bad_interval_is_one_bad_check_and_the_candidate_is_promoted() -> None:
+    """canary_gate's claim: a single bad scrape does not abort; two bad checks in a row do."""
+    gate = Gate()
+    outcome = run(LaggingWorkspace(Clock(), bad=ONE_BAD_INTERVAL), LAGGED, gate)
+    assert outcome.promoted, outcome.events
+    assert sum(1 for _, found in gate.history if any("5xx" in f for f in found)) == 1
+
+
+def test_two_bad_intervals_in_a_row_abort() -> None:
+    outcome = run(LaggingWorkspace(Clock(), bad=TWO_BAD_INTERVALS), LAGGED)
+    assert not outcome.promoted and "2 bad checks in a row" in outcome.reason and "5xx" in outcome.reason
+
+
+def test_negative_control_the_former_look_back_aborts_on_one_bad_interval() -> None:
+    """Over the step plus 90 s, the one bad interval stays in every check for minutes: two bad checks in a row
+    from a single 30 s blip."""
+    outcome = run(FormerLookBack(Clock(), bad=ONE_BAD_INTERVAL), LAGGED)
+    assert not outcome.promoted and "2 bad checks in a row" in outcome.reason
 
 
 def test_a_good_candidate_is_promoted_on_evidence_from_its_own_step() -> None:
@@ -275,9 +339,9 @@ class DevTools:
     def stop_load(self, job: dict[str, Any]) -> None:
         self.workspace.stop_load()
 
-    def sample(self, version: str, window_seconds: int) -> Sample:
+    def sample(self, version: str) -> Sample:
         assert version == VERSION
-        return sample_from(self.workspace.query, VERSION, window_seconds=window_seconds)
+        return sample_from(self.workspace.query, VERSION)
 
     def converged(self, cwd: str | None = None) -> Step:
         return Step("convergence check")

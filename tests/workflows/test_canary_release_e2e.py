@@ -29,6 +29,10 @@ import pytest
 
 from tests import loopback
 from tests.workflows.prometheus_api import PrometheusApi
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts" / "ci"))
+from canary_gate import ACCESS_QUERY, THRESHOLDS
+
 from tests.workflows.test_deploy_rollback import ingress_handler
 
 pytestmark = pytest.mark.slow  # deploy.py and ~60 stand-in processes per release
@@ -111,10 +115,11 @@ class Canary:
         """The workspace's answer from what the cluster does now: the candidate's requests are its share of
         the users' traffic (the route's weight) plus a running load Job's; 5xx and p95 as its image behaves.
         No requests: no series, an empty vector (a counter series appears with its first request)."""
-        if query == "vector(1)":
+        if query == ACCESS_QUERY:  # count(muse_build_info): the access check before anything changes
             return 1.0
-        version, window = re.search(r'version="([^"]+)"', query), re.search(r"\[(\d+)s\]", query)
-        if not version or not window:
+        version = re.search(r'version="([^"]+)"', query)
+        interval = re.search(r"idelta\(.*\[(\d+)s\] offset (\d+)s\)", query)
+        if not version or not interval:
             raise ValueError(f"unexpected query {query!r}")
         world = self.world()
         candidate = world.get("candidate_image")
@@ -131,7 +136,8 @@ class Canary:
         if not world.get("scraped", True) or rate == 0:
             return None
         image = {"error_ratio": 0.0, "p95_seconds": 0.05, **world["images"].get(version.group(1), {})}
-        requests = rate * int(window.group(1))
+        # idelta: the last two samples of the range, one scrape interval apart (canary_gate.queries)
+        requests = rate * THRESHOLDS.scrape_seconds
         return {"requests": requests, "errors": requests * image["error_ratio"], "p95": image["p95_seconds"]}[
             kind
         ]
@@ -371,12 +377,14 @@ def test_sigterm_mid_step_sends_the_traffic_back_stops_pulumi_cleanly_and_the_ne
     assert code == 1, out
     assert "SIGTERM received" in out
     assert world["up_signals"] == ["SIGINT"], out  # Pulumi's graceful cancel, once, never a second signal
-    # The cancelled move's PATCH reached the route (50 %); a `kubectl patch` after it sent the candidate's
-    # share to 0 (the signal handler's, or the one after the interrupted pulumi ended, whichever came last).
+    # The cancelled move's PATCH reached the route (50 %); a `kubectl patch` after it gave the stable Service
+    # all of it, both weights (the signal handler's, or the one after the interrupted pulumi ended, whichever
+    # came last).
     route = canary.events("route")
     cancelled = next(i for i, e in enumerate(route) if e["by"] == "pulumi up --target (cancelled)")
     assert route[cancelled]["weights"]["muse-candidate"] == 50, route
-    assert route[-1] == {"what": "route", "weights": {"muse": 50, "muse-candidate": 0}, "by": "kubectl patch"}
+    moved_back = {"what": "route", "weights": {"muse": 100, "muse-candidate": 0}, "by": "kubectl patch"}
+    assert route[-1] == moved_back
     assert len(route) > cancelled + 1, route
     assert not [e for e in canary.events("stack") if e["program"] == "v1"]  # no rollback started
     assert world["pending_operations"][0]["resource"]["urn"].endswith("HTTPRoute::muse-httproute")

@@ -5,6 +5,7 @@ generateName, `get -o jsonpath` prints the JobStatus counts, empty while unset).
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -73,3 +74,29 @@ def test_a_job_that_never_finishes_fails_at_the_timeout(tmp_path: Path, status: 
         JOB, kubectl=command, timeout=30, clock=lambda: float(next(clock)), sleep=lambda _: None
     )
     assert not ok and "did not finish within 30 s" in detail
+
+
+def hanging_kubectl(tmp_path: Path) -> list[str]:
+    script = tmp_path / "hang.py"
+    script.write_text("import time\ntime.sleep(30)\n")
+    return [sys.executable, str(script)]
+
+
+def test_a_kubectl_that_hangs_fails_the_check_instead_of_raising(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """subprocess.run(timeout=...) kills the child and raises TimeoutExpired (Python docs, subprocess.run);
+    mid-canary that must be a failed check, which aborts the release, not an exception past it."""
+    monkeypatch.setattr(check_job, "KUBECTL_TIMEOUT_SECONDS", 0.3)
+    ok, detail = check_job.run(JOB, kubectl=hanging_kubectl(tmp_path), sleep=lambda _: None)
+    assert not ok and "TimeoutExpired" in detail
+    missing = check_job.run(JOB, kubectl=[str(tmp_path / "no-kubectl")], sleep=lambda _: None)
+    assert not missing[0] and "FileNotFoundError" in missing[1]
+
+
+def test_negative_control_the_bare_wait_raises_the_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(check_job, "KUBECTL_TIMEOUT_SECONDS", 0.3)
+    with pytest.raises(subprocess.TimeoutExpired):
+        check_job._run(JOB, kubectl=hanging_kubectl(tmp_path), sleep=lambda _: None)

@@ -5,12 +5,27 @@ The model follows the program: the candidate up creates the candidate Deployment
 never becomes ready fails the up, components/muse_workload/__init__.py) with the route at weight 0; a targeted
 up moves only the route's weights (Pulumi --target: only the targeted resource is updated, pulumi/pulumi
 pkg/resource/deploy/step_generator.go); the promotion puts the new image on the stable Deployment and removes
-the candidate; the previous commit's program has no candidate at all."""
+the candidate; the previous commit's program has no candidate at all.
+
+The route holds its backendRefs as the program writes them (components/muse_workload/manifests.py
+backend_refs): `muse` alone without a weight (the Gateway API default 1), or `muse` at 100 - w and
+`muse-candidate` at w; an entry of weight 0 gets no traffic and a rule whose entries all weigh 0 has no
+backend (gateway-api apis/v1/shared_types.go, BackendRef.Weight). Field ownership follows server-side apply:
+the rules and backendRefs lists are atomic (gateway-api apis/v1/httproute_types.go, `+listType=atomic`), so
+the last writer owns `spec.rules` whole; a `kubectl patch` makes its manager the owner, and Pulumi's next
+apply of the route then conflicts unless the route's inputs carry `pulumi.com/patchForce: "true"`
+(pulumi/pulumi-kubernetes provider/pkg/await/await.go ssaUpdate/patchForce; fixCSAFieldManagers takes over
+only `kubectl`, `before-first-apply` and the provider's own former managers, never `kubectl-patch`), read
+here from the program's real route manifest."""
 
 from __future__ import annotations
 
+import email.message
+import re
 import signal
+import subprocess
 import sys
+import urllib.error
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +37,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts" / "ci"))
 import release_canary
 from canary_gate import Sample
 from engine import Supervisor
+
+import deploy
+from components.muse_workload import manifests
+from stack.args import stack_workload_spec
 
 OLD, NEW = "sha256:" + "a" * 64, "sha256:" + "b" * 64
 OLD_COMMIT, NEW_COMMIT = "1" * 40, "2" * 40
@@ -60,7 +79,9 @@ class World:
     program: str = OLD_COMMIT
     stable: str = OLD
     candidate: str | None = None
-    weight: int = 0
+    # The live route's backendRefs: (Service, weight); None is no weight (the Gateway API default, 1).
+    route: list[tuple[str, int | None]] = field(default_factory=lambda: [("muse", None)])
+    route_owner: str = "pulumi"  # the field manager that owns spec.rules (an atomic list)
     log: list[str] = field(default_factory=list)
     exposure: list[tuple[int, str]] = field(default_factory=list)  # (weight, candidate) at each check
     not_converged: bool = False
@@ -68,13 +89,52 @@ class World:
     load_create_fails: bool = False
     loads: list[str] = field(default_factory=list)  # load Jobs in the cluster (kubectl create / delete -l)
     signal_at_check: int = 0  # the job gets SIGINT during this gate check (1-based; 0: never)
+    signal_at_weight: int = 0  # ... during the first gate check at this weight (0: never)
+    signal_in_promotion: bool = False  # ... while the promotion's `pulumi up` runs
     supervisor: Supervisor | None = None
+    # `pulumi stack history --json`, newest first: the message of each successful update
+    history: list[dict[str, str]] = field(
+        default_factory=lambda: [{"kind": "update", "result": "succeeded", "message": f"main {OLD_COMMIT}"}]
+    )
+    checked_out: str = OLD_COMMIT  # the commit tools.checkout put in the rollback's worktree
+
+    @property
+    def weight(self) -> int:
+        """The candidate's weight on the live route (0 without a candidate entry)."""
+        return next((w or 0 for name, w in self.route if name == "muse-candidate"), 0)
 
     def serving(self) -> dict[str, int]:
-        shares = {self.stable: 100 - self.weight}
-        if self.candidate:
-            shares[self.candidate] = shares.get(self.candidate, 0) + self.weight
-        return {image: share for image, share in shares.items() if share}
+        """Each image's percent of the route's requests; {} when no entry gets any (all weights 0)."""
+        weights = {name: 1 if w is None else w for name, w in self.route}
+        total = sum(weights.values())
+        images = {"muse": self.stable, "muse-candidate": self.candidate}
+        shares: dict[str, int] = {}
+        for name, w in weights.items():
+            image = images[name]
+            if w and total and image:
+                shares[image] = shares.get(image, 0) + round(100 * w / total)
+        return shares
+
+    def apply_route(self, weight: int | None) -> str:
+        """Pulumi's server-side apply of the program's route ('' when applied, else the provider's error).
+        weight None: the route without a candidate."""
+        if self.route_owner != "pulumi" and not _patch_force():
+            return (
+                "Server-Side Apply field conflict detected. The resource managed by field manager "
+                '"pulumi-kubernetes-a1b2c3" had an apply conflict: conflict with "kubectl-patch": .spec.rules'
+            )
+        self.route = (
+            [("muse", None)] if weight is None else [("muse", 100 - weight), ("muse-candidate", weight)]
+        )
+        self.route_owner = "pulumi"
+        return ""
+
+
+def _patch_force() -> bool:
+    """What the provider reads: the annotation on the route's inputs, as the program writes them."""
+    spec = stack_workload_spec("prod")
+    annotations = manifests.http_route(spec)["metadata"].get("annotations") or {}
+    return annotations.get("pulumi.com/patchForce") == "true"
 
 
 class Tools:
@@ -102,18 +162,34 @@ class Tools:
 
     def up(self, message: str, *, target: str | None = None, cwd: str | None = None) -> Step:
         self.w.log.append(f"up {message}{' --target route' if target else ''}{' in ' + cwd if cwd else ''}")
+        step = self._up(target, cwd)
+        if step.ok:
+            self.w.history.insert(0, {"kind": "update", "result": "succeeded", "message": message})
+        return step
+
+    def _up(self, target: str | None, cwd: str | None) -> Step:
         c = self.w.config
         if target == ROUTE:
-            self.w.weight = int(c.get("muse:canaryWeight", "0"))
-            return Step("pulumi up --target")
-        self.w.program = OLD_COMMIT if cwd else NEW_COMMIT
+            failed = self.w.apply_route(int(c.get("muse:canaryWeight", "0")))
+            return Step("pulumi up --target", ok=not failed, output=failed)
+        self.w.program = self.w.checked_out if cwd else NEW_COMMIT
         candidate = c.get("muse:canaryImageTag") if not cwd else None
         if candidate and candidate in self.w.never_ready:
             self.w.candidate = candidate  # created, never ready; the route stays at its weight (0)
             return Step("pulumi up", ok=False, output="failed to fully initialize or become live")
-        self.w.stable = c["muse:imageTag"]
+        promotion = not cwd and not candidate and self.w.candidate is not None
+        self.w.stable = c["muse:imageTag"]  # the Deployments first: the route depends on them
+        if promotion and self.w.signal_in_promotion and self.w.supervisor is not None:
+            # The cancel arrives while the stable Deployment rolls: Pulumi lets that operation finish and
+            # starts no other (the route and the candidate stay as they are).
+            self.w.supervisor._on_signal(signal.SIGINT, None)
+            return Step("pulumi up", ok=False, output="update canceled")
+        failed = self.w.apply_route(int(c.get("muse:canaryWeight", "0")) if candidate else None)
+        if failed:
+            if candidate:
+                self.w.candidate = candidate
+            return Step("pulumi up", ok=False, output=failed)
         self.w.candidate = candidate or None
-        self.w.weight = int(c.get("muse:canaryWeight", "0")) if candidate else 0
         return Step("pulumi up")
 
     def outputs(self) -> dict[str, Any]:
@@ -140,13 +216,14 @@ class Tools:
             steps.append(Step("end-to-end check", ok))
         return steps
 
-    def sample(self, version: str, window_seconds: int) -> Sample:
+    def sample(self, version: str) -> Sample:
         assert version == self.w.candidate
-        # The look-back covers a 60 s step plus a scrape (30 s) and the ingestion lag (60 s).
-        assert window_seconds == 150
         self.w.exposure.append((self.w.weight, version))
         self.w.log.append(f"check {self.w.weight}")
-        if len(self.w.exposure) == self.w.signal_at_check and self.w.supervisor is not None:
+        at_weight = self.w.signal_at_weight and self.w.weight == self.w.signal_at_weight
+        if at_weight:
+            self.w.signal_at_weight = 0  # once
+        if (len(self.w.exposure) == self.w.signal_at_check or at_weight) and self.w.supervisor is not None:
             self.w.supervisor._on_signal(signal.SIGINT, None)  # what the runner's cancel delivers
         requests = 1200 * self.w.weight / 100
         return Sample(requests, requests * self.w.error_ratio.get(version, 0.0), 0.05)
@@ -155,12 +232,27 @@ class Tools:
         return Step("convergence check", ok=not self.w.not_converged)
 
     def route_to_stable(self) -> Step:
-        self.w.log.append("patch route 0")  # kubectl patch: the candidate's weight to 0, no pulumi
-        self.w.weight = 0
+        """deploy.py's TO_STABLE_PATCH applied to the live route (RFC 6902: `test` ops first, all or nothing);
+        `kubectl patch` is an Update by the manager `kubectl-patch`, which then owns spec.rules."""
+        self.w.log.append("patch route 0")
+        route = dict(self.w.route)
+        for op in deploy.TO_STABLE_PATCH:
+            index = str(op["path"]).removeprefix("/spec/rules/0/backendRefs/").split("/")[0]
+            entries = list(route.items())
+            if int(index) >= len(entries):
+                return Step("kubectl patch httproute", ok=False, output=f"test of {op['path']} failed")
+            name = entries[int(index)][0]
+            if op["op"] == "test" and name != op["value"]:
+                return Step("kubectl patch httproute", ok=False, output=f"test of {op['path']} failed")
+            if op["op"] == "replace":
+                route[name] = int(op["value"])  # type: ignore[call-overload]
+        self.w.route = list(route.items())
+        self.w.route_owner = "kubectl-patch"
         return Step("kubectl patch httproute")
 
     def checkout(self, commit: str) -> str:
         self.w.log.append(f"checkout {commit[:7]}")
+        self.w.checked_out = commit
         return f"/tmp/previous-{commit[:12]}"
 
 
@@ -312,7 +404,7 @@ def test_an_aborted_canary_deletes_its_load_before_the_rollback(world: World) ->
         assert any("load Job failed" in line for line in lines)
 
 
-@pytest.mark.parametrize("check", [1, 4])  # in the first step, in the second
+@pytest.mark.parametrize("check", [1, 5])  # in the first step, in the second
 def test_sigint_mid_step_deletes_the_load_and_starts_nothing_else(check: int) -> None:
     world = World(signal_at_check=check)
     result, lines = run(world)
@@ -352,7 +444,7 @@ def test_negative_control_a_release_that_starts_no_load_is_caught(monkeypatch: p
     assert any("without its step's load" in f for f in load_problems(world.log))
 
 
-@pytest.mark.parametrize("check", [1, 4])  # in the first step, in the second
+@pytest.mark.parametrize("check", [1, 5])  # in the first step, in the second
 def test_a_signal_mid_canary_sends_the_traffic_back_first(check: int) -> None:
     world = World(signal_at_check=check)
     run(world)
@@ -367,6 +459,229 @@ def test_negative_control_without_the_patch_a_cancelled_canary_leaves_the_candid
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(release_canary, "route_back", lambda ctx, tools, when: None)
-    world = World(signal_at_check=4)
+    world = World(signal_at_check=5)
     run(world)
     assert world.weight == 50 and NEW in world.serving()
+
+
+# --- a cancel late in the canary, and Pulumi's next apply of the route --------------------------------------
+
+OLD_PATCH = [{"op": "replace", "path": "/spec/rules/0/backendRefs/1/weight", "value": 0}]
+
+
+@pytest.mark.parametrize(
+    "world",
+    [World(signal_at_weight=100), World(signal_in_promotion=True)],
+    ids=["at-the-100-step", "during-the-promotion"],
+)
+def test_a_cancel_late_in_the_canary_leaves_the_stable_service_all_the_traffic(world: World) -> None:
+    result, lines = run(world)
+    assert result == release_canary.ABORTED, lines
+    assert world.route == [("muse", 100), ("muse-candidate", 0)], world.route
+    assert sum(world.serving().values()) == 100 and world.serving() == {world.stable: 100}
+
+
+@pytest.mark.parametrize(
+    "world",
+    [World(signal_at_weight=100), World(signal_in_promotion=True)],
+    ids=["at-the-100-step", "during-the-promotion"],
+)
+def test_negative_control_the_candidate_only_patch_leaves_no_backend(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(deploy, "TO_STABLE_PATCH", OLD_PATCH)
+    run(world)
+    assert world.route == [("muse", 0), ("muse-candidate", 0)] and world.serving() == {}
+
+
+def test_after_a_cancelled_canary_the_next_release_takes_the_route_back_from_kubectl() -> None:
+    world = World(signal_at_weight=50)
+    assert run(world)[0] == release_canary.ABORTED
+    assert world.route_owner == "kubectl-patch"  # the signal's patch owns spec.rules now
+    result, lines = run(world)  # the next release, on the same stack and cluster
+    assert result == release_canary.PROMOTED, lines
+    assert world.route == [("muse", None)] and world.route_owner == "pulumi"
+
+
+def test_negative_control_without_patch_force_the_next_release_and_its_rollback_fail(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The route without pulumi.com/patchForce: Pulumi applies with force=false and `kubectl-patch` owns the
+    atomic spec.rules, so every later apply of the route conflicts - the candidate up and the rollback too."""
+    real = manifests.http_route
+
+    def without_force(spec: manifests.WorkloadSpec) -> dict[str, Any]:
+        route = real(spec)
+        route["metadata"].pop("annotations", None)
+        return route
+
+    monkeypatch.setattr(manifests, "http_route", without_force)
+    world = World(signal_at_weight=50)
+    assert run(world)[0] == release_canary.ABORTED
+    result, lines = run(world)
+    assert result == release_canary.ROLLBACK_FAILED, lines
+    assert any("candidate up" in line and "failed" in line for line in lines)
+    assert world.route_owner == "kubectl-patch"
+
+
+def test_the_programs_route_asks_pulumi_to_force_its_apply() -> None:
+    for stack in ("dev", "prod"):
+        route = manifests.http_route(stack_workload_spec(stack))
+        assert route["metadata"]["annotations"] == {"pulumi.com/patchForce": "true"}
+
+
+# --- failures that are not RuntimeError: a kubectl timeout, an HTTP error from the workspace ----------------
+
+
+class Failing(Tools):
+    """Tools whose `what` raises `error` the `at`-th time it is called."""
+
+    def __init__(self, world: World, what: str, error: BaseException, at: int = 1) -> None:
+        super().__init__(world)
+        self.what, self.error, self.at, self.calls = what, error, at, 0
+        real = getattr(self, what)
+
+        def failing(*args: Any, **kwargs: Any) -> Any:
+            self.calls += 1
+            if self.calls == self.at:
+                raise self.error
+            return real(*args, **kwargs)
+
+        setattr(self, what, failing)
+
+
+TIMEOUT = subprocess.TimeoutExpired(["kubectl", "create", "-f", "-"], 60)
+HTTP_400 = urllib.error.HTTPError(
+    "https://ws.prometheus.monitor.azure.com/api/v1/query", 400, "Bad Request", email.message.Message(), None
+)
+
+
+def run_with(tools: Tools, world: World) -> tuple[str, list[str]]:
+    clock = Clock()
+    world.supervisor = Supervisor(deadline=10_000, clock=clock)
+    ctx = release_canary.Context(
+        stack="prod", image=NEW, previous=OLD, commit=NEW_COMMIT, previous_commit=OLD_COMMIT,
+        supervisor=world.supervisor, hard_deadline=20_000, clock=clock, sleep=clock.sleep,
+    )  # fmt: skip
+    return release_canary.release(ctx, tools)
+
+
+@pytest.mark.parametrize(
+    ("what", "error", "at"),
+    [
+        ("end_to_end", TIMEOUT, 3),  # the check Job's kubectl hangs at the 50 % step
+        ("start_load", TIMEOUT, 2),  # the load Job's create hangs when the weight moved to 50 %
+        ("sample", HTTP_400, 4),  # the workspace answers 400 to a gate query
+        ("converged", TIMEOUT, 1),  # after the promotion
+    ],
+    ids=["check-timeout", "load-timeout", "query-400", "after-promotion"],
+)
+def test_any_failure_mid_release_routes_back_and_rolls_back(what: str, error: Exception, at: int) -> None:
+    world = World()
+    result, lines = run_with(Failing(world, what, error, at), world)
+    assert result == release_canary.ABORTED, lines
+    assert any(type(error).__name__ in line for line in lines), lines
+    assert world.serving() == {OLD: 100} and (world.stable, world.candidate, world.program) == (
+        OLD, None, OLD_COMMIT,
+    )  # fmt: skip
+
+
+def test_negative_control_these_failures_are_none_of_the_types_caught_before() -> None:
+    """run_canary caught (RuntimeError, OSError, ValueError) and _release only Cancelled: a TimeoutExpired
+    (subprocess.SubprocessError) is none of them, so it escaped the release with the candidate up and its
+    share of the traffic; an HTTPError is an OSError, which only the stepper caught (not the promotion's
+    checks, not deploy.main)."""
+    assert not isinstance(TIMEOUT, RuntimeError | OSError | ValueError)
+    assert isinstance(HTTP_400, OSError) and not isinstance(HTTP_400, RuntimeError | ValueError)
+    world = World()
+    tools = Failing(world, "end_to_end", TIMEOUT, 3)
+    run_with(tools, world)
+    assert tools.calls >= 3  # the failure did reach the release (the positive test is not vacuous)
+
+
+# --- which commit an abort returns to: only promotions and rollbacks count ---------------------------------
+
+MANUAL_COMMIT = "3" * 40
+
+
+def manual_rollback_message(commit: str, image: str) -> str:
+    """The runbook's manual rollback message (docs/runbook.md, Manual rollback), with the shell's
+    `$(git rev-parse HEAD)` filled in by the commit the person checked out."""
+    runbook = (Path(__file__).resolve().parents[2] / "docs" / "runbook.md").read_text(encoding="utf-8")
+    template = re.findall(r'--message "(manual [^"]*rollback to [^"]*)"', runbook)
+    assert template and len(set(template)) == 1, template  # one form, wherever the runbook shows it
+    return template[0].replace("$(git rev-parse HEAD)", commit).replace("sha256:<good digest>", image)
+
+
+def test_a_cancelled_canary_then_a_manual_rollback_is_what_the_next_abort_restores() -> None:
+    world = World(signal_at_weight=50)
+    assert run(world, previous_commit=deploy.last_commit(world.history))[0] == release_canary.ABORTED
+    # The cancelled canary's updates do not make its commit the deployed one.
+    assert deploy.last_commit(world.history) == OLD_COMMIT
+    # A person rolls back by hand from another commit, as the runbook says.
+    world.history.insert(
+        0, {"kind": "update", "result": "succeeded", "message": manual_rollback_message(MANUAL_COMMIT, OLD)}
+    )
+    assert deploy.last_commit(world.history) == MANUAL_COMMIT
+    # The next release fails: its abort returns to the manual rollback's commit.
+    world.error_ratio = {NEW: 0.3}
+    result, lines = run(world, previous_commit=deploy.last_commit(world.history))
+    assert result == release_canary.ABORTED, lines
+    assert f"checkout {MANUAL_COMMIT[:7]}" in world.log and world.program == MANUAL_COMMIT
+    # A promotion is what makes a commit the deployed one.
+    world.error_ratio = {}
+    assert run(world, previous_commit=deploy.last_commit(world.history))[0] == release_canary.PROMOTED
+    assert deploy.last_commit(world.history) == NEW_COMMIT
+
+
+def test_negative_control_with_main_messages_on_every_canary_update_the_candidate_counts_as_deployed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(release_canary, "canary_message", lambda commit, step: f"main {commit}")
+    world = World(signal_at_weight=50)
+    run(world, previous_commit=deploy.last_commit(world.history))
+    assert deploy.last_commit(world.history) == NEW_COMMIT  # never promoted, yet the abort would re-apply it
+
+
+def test_negative_control_the_former_manual_message_is_not_read() -> None:
+    from update_message import commit_of
+
+    assert commit_of("manual rollback to sha256:" + "a" * 64) is None
+    assert commit_of(manual_rollback_message(MANUAL_COMMIT, OLD)) == MANUAL_COMMIT
+
+
+# --- a stale lock (no pending operations): the candidate up is refused before anything changes -------------
+
+# The DIY backend's words (pulumi/pulumi pkg/backend/diy/lock.go checkForLock).
+LOCKED_OUTPUT = (
+    "error: the stack is currently locked by 1 lock(s). Either wait for the other process(es) to end or "
+    "delete the lock file with `pulumi cancel`.\n  azblob://state-prod/.pulumi/locks/organization/muse/prod/"
+    "0f1e.json: created by runner@fv-az123 (pid 4242) at 2026-12-07T05:17:00Z"
+)
+
+
+class Locked(Tools):
+    """A stack whose lock outlived its update: every `pulumi up` is refused before it starts."""
+
+    def up(self, message: str, *, target: str | None = None, cwd: str | None = None) -> Step:
+        self.w.log.append(f"up {message}{' --target route' if target else ''}{' in ' + cwd if cwd else ''}")
+        return Step("pulumi up", ok=False, output=LOCKED_OUTPUT)
+
+
+def test_a_locked_stack_stops_the_release_without_an_abort() -> None:
+    world = World()
+    result, lines = run_with(Locked(world), world)
+    assert result == release_canary.LOCKED and deploy.EXIT_CODES[result] == 5
+    assert [e for e in world.log if e.startswith(("up", "checkout"))] == [f"up canary {NEW_COMMIT} candidate"]
+    assert any("pulumi cancel --stack prod --yes" in line for line in lines)
+    assert (world.stable, world.candidate, world.program) == (OLD, None, OLD_COMMIT)
+
+
+def test_negative_control_without_the_lock_check_the_abort_runs_and_its_rollback_fails(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(release_canary, "LOCKED_TEXT", "text no pulumi prints")
+    world = World()
+    result, _ = run_with(Locked(world), world)
+    assert result == release_canary.ROLLBACK_FAILED and deploy.EXIT_CODES[result] == 3
+    assert any(e.startswith("checkout") for e in world.log)

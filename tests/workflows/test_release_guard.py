@@ -291,3 +291,107 @@ def _restore_signals() -> Iterator[None]:
     yield
     for number, handler in handlers.items():
         signal.signal(number, handler)
+
+
+INT_COUNTER = (
+    "import signal, sys, time\n"
+    "count = []\n"
+    "signal.signal(signal.SIGINT, lambda *a: (count.append(1), print('INT', flush=True)))\n"
+    "signal.signal(signal.SIGTERM, lambda *a: sys.exit(3))\n"
+    "print('ready', flush=True)\n"
+    "end = time.monotonic() + {seconds}\n"
+    "while time.monotonic() < end and not count:\n"
+    "    time.sleep(0.02)\n"
+    "time.sleep({after})\n"
+)
+
+
+def _child(seconds: float = 20, after: float = 0.0) -> subprocess.Popen[str]:
+    process = subprocess.Popen(
+        [sys.executable, "-c", INT_COUNTER.format(seconds=seconds, after=after)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+    return process
+
+
+class OldSupervisor(engine.Supervisor):
+    """The former rule (negative control): once "deadline" was recorded, no later command got a SIGINT."""
+
+    def wait(self, process: subprocess.Popen[str]) -> int:
+        self.process = process
+        while True:
+            try:
+                return process.wait(timeout=max(0.05, min(1.0, self.remaining())))
+            except subprocess.TimeoutExpired:
+                if self.remaining() <= 0 and "deadline" not in self.interrupted:
+                    self.interrupted.append("deadline")
+                    process.send_signal(signal.SIGINT)
+                if self.remaining() <= -self.grace:
+                    process.kill()
+                    return process.wait()
+
+
+@pytest.mark.parametrize("kind", [engine.Supervisor, OldSupervisor], ids=["now", "negative-control"])
+def test_the_abort_rollback_is_interrupted_at_the_hard_deadline_too(kind: type[engine.Supervisor]) -> None:
+    """The release's deadline interrupts the update; the abort moves the deadline to the hard deadline
+    (release_canary.abort) and its rollback must get its SIGINT there as well, not only SIGTERM 90 s on."""
+    supervisor = kind(deadline=time.monotonic() + 0.3, grace=0.5)
+    first = _child()
+    assert supervisor.wait(first) == 0  # SIGINT at the release's deadline: the update stops cleanly
+    supervisor.deadline = time.monotonic() + 0.3  # the hard deadline, for the rollback
+    rollback = _child()
+    supervisor.wait(rollback)
+    got_int = "INT" in (rollback.stdout.read() if rollback.stdout else "")
+    assert got_int is (kind is engine.Supervisor)
+
+
+def test_a_command_that_ignores_sigint_and_sigterm_is_killed_without_raising() -> None:
+    script = (
+        "import signal, time\n"
+        "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+    supervisor = engine.Supervisor(deadline=time.monotonic() + 0.2, grace=0.3, term_wait=0.5)
+    assert supervisor.wait(process) == -signal.SIGKILL  # before: process.wait(timeout=30) raised
+
+
+class OldInterrupt(engine.Supervisor):
+    """The former rule (negative control): one SIGINT per reason, so SIGTERM after SIGINT sent a second."""
+
+    def _interrupt(self, why: str) -> None:
+        if self.process is not None and self.process.poll() is None:
+            if why not in self.interrupted:
+                self.process.send_signal(signal.SIGINT)
+            self.interrupted.append(why)
+
+
+@pytest.mark.parametrize("kind", [engine.Supervisor, OldInterrupt], ids=["now", "negative-control"])
+def test_the_runners_sigint_then_sigterm_reach_the_command_as_one_sigint(
+    kind: type[engine.Supervisor],
+) -> None:
+    """The runner's cancel: SIGINT, then SIGTERM 7.5 s later (actions/runner ProcessInvoker.cs); both run the
+    handler. Pulumi terminates on a second signal (cancellation_scope.go), so only the first is forwarded."""
+    import threading
+
+    supervisor = kind(deadline=time.monotonic() + 60)
+    child = _child(seconds=20, after=1.0)
+    waiter = threading.Thread(target=supervisor.wait, args=(child,))
+    waiter.start()
+    while supervisor.process is None:
+        time.sleep(0.01)
+    assert child.stdout is not None
+    supervisor._on_signal(signal.SIGINT, None)
+    # The runner's SIGTERM comes 7.5 s later, after the child handled the SIGINT (two pending signals of one
+    # kind would merge into one delivery: POSIX does not queue standard signals).
+    assert child.stdout.readline().strip() == "INT"
+    supervisor._on_signal(signal.SIGTERM, None)
+    waiter.join(timeout=10)
+    forwarded = 1 + child.stdout.read().count("INT")
+    assert forwarded == (1 if kind is engine.Supervisor else 2)
+    assert supervisor.interrupted == ["SIGINT received", "SIGTERM received"]

@@ -144,25 +144,79 @@ def test_canary_deploy_removes_its_kubeconfig_whatever_ends_the_release(
     assert seen and not seen[0].exists()
 
 
-def test_route_to_stable_patches_the_candidates_weight_to_zero(world: Path) -> None:
+def set_route(world: Path, refs: list[dict[str, Any]]) -> None:
     state = json.loads(world.read_text())
-    state["route"] = {
-        "backendRefs": [{"name": "muse", "weight": 50}, {"name": "muse-candidate", "weight": 50}]
-    }
+    state["route"] = {"backendRefs": refs}
     world.write_text(json.dumps(state))
+
+
+def weights(world: Path) -> list[int | None]:
+    return [ref.get("weight") for ref in json.loads(world.read_text())["route"]["backendRefs"]]
+
+
+@pytest.mark.parametrize("step", [10, 50, 100])
+def test_route_to_stable_sends_all_traffic_to_the_stable_service_at_each_step(world: Path, step: int) -> None:
+    """At 100 % the stable entry's weight is already 0 (manifests.py backend_refs); a weight of 0 gets no
+    traffic (gateway-api apis/v1/shared_types.go BackendRef.Weight): both weights must be set."""
+    set_route(
+        world,
+        [{"name": "muse", "weight": 100 - step}, {"name": "muse-candidate", "weight": step}],
+    )
     tools = deploy.CommandTools("dev", [], "prometheusQueryEndpoint")
     refused = tools.route_to_stable()  # before the release wrote its kubeconfig: nothing to patch with
     assert not refused.ok and not any(c.startswith("kubectl") for c in calls(world))
     assert tools.end_to_end(CHECK)[0]  # the canary's first kubectl writes the kubeconfig
     moved = tools.route_to_stable()
     assert moved.ok, moved.output
-    state = json.loads(world.read_text())
-    assert [ref["weight"] for ref in state["route"]["backendRefs"]] == [50, 0]
-    assert state["route_patches"] == [["muse-dev", "muse"]]
+    assert weights(world) == [100, 0]
+    assert json.loads(world.read_text())["route_patches"] == [["muse-dev", "muse"]]
     tools.close()
+
+
+def test_negative_control_the_candidate_only_patch_leaves_the_route_no_backend_at_100(
+    world: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    set_route(world, [{"name": "muse", "weight": 0}, {"name": "muse-candidate", "weight": 100}])
+    old = [{"op": "replace", "path": "/spec/rules/0/backendRefs/1/weight", "value": 0}]
+    monkeypatch.setattr(deploy, "TO_STABLE_PATCH", old)
+    tools = deploy.CommandTools("dev", [], "prometheusQueryEndpoint")
+    assert tools.end_to_end(CHECK)[0]
+    assert tools.route_to_stable().ok
+    assert weights(world) == [0, 0]  # every entry at 0: the Gateway has no backend for the route's requests
+
+
+@pytest.mark.parametrize(
+    "refs",
+    [
+        [{"name": "muse"}],  # the promotion already removed the candidate: nothing to move
+        [{"name": "muse-candidate", "weight": 0}, {"name": "muse", "weight": 100}],  # another layout
+    ],
+    ids=["single-backend", "swapped"],
+)
+def test_route_to_stable_refuses_a_route_it_does_not_recognise(
+    world: Path, refs: list[dict[str, Any]]
+) -> None:
+    set_route(world, refs)
+    tools = deploy.CommandTools("dev", [], "prometheusQueryEndpoint")
+    assert tools.end_to_end(CHECK)[0]
+    moved = tools.route_to_stable()
+    assert not moved.ok and ("test of" in moved.output or "does not exist" in moved.output), moved.output
+    assert json.loads(world.read_text())["route"]["backendRefs"] == refs  # nothing applied
+
+
+def test_the_runbooks_hurried_patch_is_the_releases() -> None:
+    """docs/runbook.md, "In a hurry": the same patch a person pastes as the release sends."""
+    runbook = (ROOT / "docs" / "runbook.md").read_text(encoding="utf-8")
+    assert f"-p '{json.dumps(deploy.TO_STABLE_PATCH)}'" in " ".join(runbook.split())
 
 
 def test_the_route_name_is_the_programs() -> None:
     from components.muse_workload.manifests import HTTP_ROUTE
 
     assert deploy.ROUTE_NAME == HTTP_ROUTE
+
+
+def test_the_services_in_the_patch_are_the_programs() -> None:
+    from components.muse_workload.manifests import CANDIDATE, SERVICE
+
+    assert (deploy.STABLE_SERVICE, deploy.CANDIDATE_SERVICE) == (SERVICE, CANDIDATE)
