@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import threading
 import time
 import uuid
@@ -40,8 +41,10 @@ EXPECTED_UID = 10001
 HARDENING = ["--read-only", "--read-only-tmpfs=false", "--cap-drop=ALL", "--security-opt=no-new-privileges"]
 
 
-def _run(args: list[str], timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+def _run(
+    args: list[str], timeout: float = 120, check: bool = True, cwd: Path = ROOT
+) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, cwd=cwd)
     if check and proc.returncode != 0:
         pytest.fail(
             f"{' '.join(args)} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
@@ -376,6 +379,10 @@ def _run_under_the_memory_limit(
     """Statuses of ``bodies`` sent at once, twice each, to the image under the real limit, and whether the
     kernel OOM-killed it."""
     name = f"muse-test-{uuid.uuid4().hex[:12]}"
+    # conmon, which podman starts in the caller's directory, writes an empty file named `oom` into its
+    # working directory when the kernel OOM-kills the container (containers/conmon src/oom.c
+    # write_oom_files @32816bd): start it in a scratch directory, not in the checkout.
+    scratch = Path(tempfile.mkdtemp(prefix="muse-conmon-"))
     token = next(
         line.split("=", 1)[1]
         for line in ENV_FILE.read_text().splitlines()
@@ -392,7 +399,8 @@ def _run_under_the_memory_limit(
                 "127.0.0.1::8080",
                 image,
             ),
-        ]
+        ],
+        cwd=scratch,
     )
     try:
         base = _published(podman, name)
@@ -410,6 +418,7 @@ def _run_under_the_memory_limit(
         return statuses, bool(state.get("OOMKilled")) or state.get("ExitCode") == 137
     finally:
         subprocess.run([podman, "rm", "--force", "--time", "0", name], capture_output=True, timeout=60)
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def test_the_heaviest_accepted_evaluations_run_under_the_real_memory_limit(podman: str, image: str) -> None:
