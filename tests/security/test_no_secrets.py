@@ -62,9 +62,6 @@ ALLOWED = [
         "the Key Vault secret's Pulumi type token, Azure resource type and read operation, not values",
     ),
     Allowed(
-        r"tests/test_commit_subjects\.py", r'^BASE = "[0-9a-f]{40}"', "the git commit the rule starts at"
-    ),
-    Allowed(
         r"tests/deploy/upstream/ama-metrics-collectors\.json",
         r'"commit": "[0-9a-f]{40}"',
         "the Azure/prometheus-collector commits the recorded pod labels come from",
