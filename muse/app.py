@@ -44,6 +44,20 @@ from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from muse.config import Settings
+from muse.contract import (
+    DURATION_METRIC,
+    EVALUATE_PATH,
+    GOVERNANCE_PATH,
+    HEALTH_PATH,
+    METHOD_LABEL,
+    POLICIES_PATH,
+    READINESS_PATH,
+    REQUESTS_METRIC,
+    ROOT_PATH,
+    ROUTE_LABEL,
+    STATUS_LABEL,
+    VERSION_LABEL,
+)
 from muse.governance.inventory import InventoryError, decode_inventory
 from muse.governance.policies import POLICIES, EvaluationTooLarge, Severity, evaluate
 from muse.governance.published import GovernanceUnavailable, load_governance_report
@@ -64,10 +78,10 @@ SERVICE_NAME = "muse"
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _KNOWN_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 # Probes arrive every few seconds per pod; at INFO they would dominate the log bill.
-_QUIET_ROUTES = {"/healthz", "/readyz"}
+_QUIET_ROUTES = {HEALTH_PATH, READINESS_PATH}
 UNMATCHED_ROUTE = "<unmatched>"
 # The API routes whose request series exist from the start (Metrics), with the answers a release is judged on.
-PRECREATED_ROUTES = (("/api/v1/evaluate", "POST"), ("/api/v1/policies", "GET"))
+PRECREATED_ROUTES = ((EVALUATE_PATH, "POST"), (POLICIES_PATH, "GET"))
 PRECREATED_STATUSES = ("200", "500")
 # The access log shows at most this much of a matched route's path: the path is the client's, and a 50 KB path
 # logged whole made every request 50 KB of log (43.5 MiB/s from one client). Unmatched paths are not logged.
@@ -98,15 +112,15 @@ class Metrics:
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         self.requests = Counter(
-            "muse_http_requests",
+            REQUESTS_METRIC,
             "HTTP requests by route template, method and status.",
-            ["route", "method", "status", "version"],
+            [ROUTE_LABEL, METHOD_LABEL, STATUS_LABEL, VERSION_LABEL],
             registry=self.registry,
         )
         self.latency = Histogram(
-            "muse_http_request_duration_seconds",
+            DURATION_METRIC,
             "HTTP request latency by route template and method.",
-            ["route", "method", "version"],
+            [ROUTE_LABEL, METHOD_LABEL, VERSION_LABEL],
             registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
         )
@@ -523,12 +537,12 @@ def create_app(settings: Settings, state: ServiceState | None = None) -> Starlet
         return JSONResponse(report.to_json())
 
     routes = [
-        Route("/", root, methods=["GET"]),
-        Route("/healthz", healthz, methods=["GET"]),
-        Route("/readyz", readyz, methods=["GET"]),
-        Route("/api/v1/policies", list_policies, methods=["GET"]),
-        Route("/api/v1/evaluate", evaluate_endpoint, methods=["POST"]),
-        Route("/api/v1/governance", governance, methods=["GET"]),
+        Route(ROOT_PATH, root, methods=["GET"]),
+        Route(HEALTH_PATH, healthz, methods=["GET"]),
+        Route(READINESS_PATH, readyz, methods=["GET"]),
+        Route(POLICIES_PATH, list_policies, methods=["GET"]),
+        Route(EVALUATE_PATH, evaluate_endpoint, methods=["POST"]),
+        Route(GOVERNANCE_PATH, governance, methods=["GET"]),
     ]
 
     async def http_error(request: Request, exc: Exception) -> Response:

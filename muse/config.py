@@ -12,7 +12,30 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from muse.contract import (
+    DEFAULT_METRICS_PORT,
+    DEFAULT_PORT,
+    ENV_API_TOKEN,
+    ENV_BODY_TIMEOUT_SECONDS,
+    ENV_DRAIN_SECONDS,
+    ENV_ENVIRONMENT,
+    ENV_EVALUATION_CONCURRENCY,
+    ENV_GIT_REVISION,
+    ENV_GOVERNANCE_DIR,
+    ENV_HEADER_TIMEOUT_SECONDS,
+    ENV_HOST,
+    ENV_KEEP_ALIVE_SECONDS,
+    ENV_LOG_LEVEL,
+    ENV_MAX_BODY_BYTES,
+    ENV_MEMORY_LIMIT_BYTES,
+    ENV_METRICS_PORT,
+    ENV_PORT,
+    ENV_SHUTDOWN_TIMEOUT_SECONDS,
+    ENV_VERSION,
+)
 
 MIN_TOKEN_LENGTH = 32
 MIB = 1024 * 1024
@@ -41,22 +64,20 @@ class Settings(BaseSettings):
         populate_by_name=False,
     )
 
-    port: Annotated[int, Field(ge=1, le=65535, validation_alias=AliasChoices("PORT"))] = 8080
+    port: Annotated[int, Field(ge=1, le=65535, validation_alias=AliasChoices(ENV_PORT))] = DEFAULT_PORT
     # 0.0.0.0 because in a container/pod the port is reached through the pod network, never loopback.
-    host: Annotated[str, Field(min_length=1, validation_alias=AliasChoices("MUSE_HOST"))] = "0.0.0.0"  # noqa: S104
+    host: Annotated[str, Field(min_length=1, validation_alias=AliasChoices(ENV_HOST))] = "0.0.0.0"  # noqa: S104
     env: Annotated[
-        str, Field(pattern=r"^[a-z][a-z0-9-]{0,31}$", validation_alias=AliasChoices("MUSE_ENV"))
+        str, Field(pattern=r"^[a-z][a-z0-9-]{0,31}$", validation_alias=AliasChoices(ENV_ENVIRONMENT))
     ] = "local"
-    log_level: Annotated[LogLevel, Field(validation_alias=AliasChoices("MUSE_LOG_LEVEL"))] = "INFO"
-    api_token: Annotated[SecretStr, Field(validation_alias=AliasChoices("MUSE_API_TOKEN"))]
+    log_level: Annotated[LogLevel, Field(validation_alias=AliasChoices(ENV_LOG_LEVEL))] = "INFO"
+    api_token: Annotated[SecretStr, Field(validation_alias=AliasChoices(ENV_API_TOKEN))]
     max_body_bytes: Annotated[
-        int, Field(ge=1024, le=64 * 1024 * 1024, validation_alias=AliasChoices("MUSE_MAX_BODY_BYTES"))
+        int, Field(ge=1024, le=64 * 1024 * 1024, validation_alias=AliasChoices(ENV_MAX_BODY_BYTES))
     ] = 1024 * 1024
-    drain_seconds: Annotated[
-        int, Field(ge=0, le=300, validation_alias=AliasChoices("MUSE_DRAIN_SECONDS"))
-    ] = 5
+    drain_seconds: Annotated[int, Field(ge=0, le=300, validation_alias=AliasChoices(ENV_DRAIN_SECONDS))] = 5
     shutdown_timeout_seconds: Annotated[
-        int, Field(ge=1, le=600, validation_alias=AliasChoices("MUSE_SHUTDOWN_TIMEOUT_SECONDS"))
+        int, Field(ge=1, le=600, validation_alias=AliasChoices(ENV_SHUTDOWN_TIMEOUT_SECONDS))
     ] = 20
     # An idle keep-alive connection is closed within 30 s. The Gateway's proxy is Envoy (approuting-istio),
     # whose upstream idle timeout defaults to 1 h and cannot be lowered here: the add-on does not support
@@ -64,42 +85,42 @@ class Settings(BaseSettings):
     # app-routing-gateway-api.md, "Comparison with Istio service mesh add-on"). Envoy drops a pooled
     # connection when Muse's FIN arrives; docs/service.md states the remaining race.
     keep_alive_seconds: Annotated[
-        int, Field(ge=1, le=30, validation_alias=AliasChoices("MUSE_KEEP_ALIVE_SECONDS"))
+        int, Field(ge=1, le=30, validation_alias=AliasChoices(ENV_KEEP_ALIVE_SECONDS))
     ] = 30
     # Request-head deadline: a connection must deliver its request line and headers within this many seconds
     # of opening (or of its first byte after a keep-alive pause), else it is closed (muse/protocol.py).
     header_timeout_seconds: Annotated[
-        int, Field(ge=1, le=60, validation_alias=AliasChoices("MUSE_HEADER_TIMEOUT_SECONDS"))
+        int, Field(ge=1, le=60, validation_alias=AliasChoices(ENV_HEADER_TIMEOUT_SECONDS))
     ] = 10
     # Whole-body deadline of POST /api/v1/evaluate, counted once the request is admitted (408 after it).
     body_timeout_seconds: Annotated[
-        int, Field(ge=1, le=120, validation_alias=AliasChoices("MUSE_BODY_TIMEOUT_SECONDS"))
+        int, Field(ge=1, le=120, validation_alias=AliasChoices(ENV_BODY_TIMEOUT_SECONDS))
     ] = 20
     # The container's memory limit in bytes: the Downward API's resourceFieldRef limits.memory. Every input
     # and output bound is derived from it (muse/limits.py).
     memory_limit_bytes: Annotated[
-        int, Field(ge=96 * MIB, validation_alias=AliasChoices("MUSE_MEMORY_LIMIT_BYTES"))
+        int, Field(ge=96 * MIB, validation_alias=AliasChoices(ENV_MEMORY_LIMIT_BYTES))
     ] = DEFAULT_MEMORY_LIMIT_BYTES
     # Evaluations running at once (each on a worker thread); more wait before their body is read.
     evaluation_concurrency: Annotated[
-        int, Field(ge=1, le=16, validation_alias=AliasChoices("MUSE_EVALUATION_CONCURRENCY"))
+        int, Field(ge=1, le=16, validation_alias=AliasChoices(ENV_EVALUATION_CONCURRENCY))
     ] = 2
     # Prometheus scrape port, separate from PORT so the Gateway, which routes only PORT, never exposes it.
-    metrics_port: Annotated[
-        int, Field(ge=1, le=65535, validation_alias=AliasChoices("MUSE_METRICS_PORT"))
-    ] = 9090
+    metrics_port: Annotated[int, Field(ge=1, le=65535, validation_alias=AliasChoices(ENV_METRICS_PORT))] = (
+        DEFAULT_METRICS_PORT
+    )
     git_revision: Annotated[
-        str, Field(pattern=r"^[A-Za-z0-9._-]{1,64}$", validation_alias=AliasChoices("MUSE_GIT_REVISION"))
+        str, Field(pattern=r"^[A-Za-z0-9._-]{1,64}$", validation_alias=AliasChoices(ENV_GIT_REVISION))
     ] = "unknown"
     # The deployed image's tag or digest (the workload sets it); a label of every request metric, so a
     # release's error rate can be told from its predecessor's. Digest form: registry/repo@sha256:<64 hex>.
     version: Annotated[
-        str, Field(pattern=r"^[A-Za-z0-9.+_:@/-]{1,200}$", validation_alias=AliasChoices("MUSE_VERSION"))
+        str, Field(pattern=r"^[A-Za-z0-9.+_:@/-]{1,200}$", validation_alias=AliasChoices(ENV_VERSION))
     ] = "unknown"
     # Where the governance reports (<env>.md, <env>.inventory.json) are; default: docs/governance next to the
     # muse package (/app/docs/governance in the image, the repository's docs/governance in a checkout).
     governance_dir: Annotated[
-        str | None, Field(min_length=1, validation_alias=AliasChoices("MUSE_GOVERNANCE_DIR"))
+        str | None, Field(min_length=1, validation_alias=AliasChoices(ENV_GOVERNANCE_DIR))
     ] = None
 
     @classmethod
@@ -133,11 +154,11 @@ class Settings(BaseSettings):
     def _timing(self) -> Settings:
         if self.shutdown_timeout_seconds <= self.drain_seconds:
             raise ValueError(
-                "MUSE_SHUTDOWN_TIMEOUT_SECONDS must be greater than MUSE_DRAIN_SECONDS "
+                f"{ENV_SHUTDOWN_TIMEOUT_SECONDS} must be greater than {ENV_DRAIN_SECONDS} "
                 f"({self.shutdown_timeout_seconds} <= {self.drain_seconds})"
             )
         if self.metrics_port == self.port:
-            raise ValueError(f"MUSE_METRICS_PORT must differ from PORT (both {self.port})")
+            raise ValueError(f"{ENV_METRICS_PORT} must differ from {ENV_PORT} (both {self.port})")
         return self
 
     @property
@@ -161,26 +182,21 @@ class _ExplicitSettings(Settings):
         return (init_settings,)
 
 
-VARIABLES = frozenset(
-    {
-        "PORT",
-        "MUSE_HOST",
-        "MUSE_ENV",
-        "MUSE_LOG_LEVEL",
-        "MUSE_API_TOKEN",
-        "MUSE_MAX_BODY_BYTES",
-        "MUSE_DRAIN_SECONDS",
-        "MUSE_SHUTDOWN_TIMEOUT_SECONDS",
-        "MUSE_KEEP_ALIVE_SECONDS",
-        "MUSE_HEADER_TIMEOUT_SECONDS",
-        "MUSE_BODY_TIMEOUT_SECONDS",
-        "MUSE_MEMORY_LIMIT_BYTES",
-        "MUSE_EVALUATION_CONCURRENCY",
-        "MUSE_METRICS_PORT",
-        "MUSE_GIT_REVISION",
-        "MUSE_VERSION",
-        "MUSE_GOVERNANCE_DIR",
-    }
+def _variable(field: FieldInfo) -> str:
+    """The one environment variable a setting reads: its validation alias."""
+    alias = field.validation_alias
+    name = alias.choices[0] if isinstance(alias, AliasChoices) and len(alias.choices) == 1 else None
+    if not isinstance(name, str):
+        raise TypeError(f"each setting reads exactly one variable, by name: {alias!r}")
+    return name
+
+
+# The variables the service reads, from the fields themselves: the table the workload's manifests are checked
+# against (tests/deploy/test_service_contract.py).
+VARIABLES = frozenset(_variable(field) for field in Settings.model_fields.values())
+# The ones without a default: a pod that does not set them exits 2 at start.
+REQUIRED_VARIABLES = frozenset(
+    _variable(field) for field in Settings.model_fields.values() if field.is_required()
 )
 
 
@@ -201,7 +217,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             if not loc:  # model-level validator: the message already names the variables
                 problems.append(message)
                 continue
-            shown = "" if loc == "MUSE_API_TOKEN" or loc not in values else f" (got {values[loc][:80]!r})"
+            shown = "" if loc == ENV_API_TOKEN or loc not in values else f" (got {values[loc][:80]!r})"
             if err["type"] == "missing":
                 message = "is required but not set"
             problems.append(f"{loc}: {message}{shown}")

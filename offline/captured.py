@@ -16,7 +16,7 @@ import pulumi
 from offline.engine import OfflinePlan, PlannedResource, RecordingMonitor, run_stack
 from offline.mocks import OfflineMocks
 from stack.config import StackConfig, load_stack_config
-from stack.files import read_stack, stack_names
+from stack.files import REPO_ROOT, read_stack, stack_names
 
 
 class CapturingMocks(OfflineMocks):
@@ -105,4 +105,22 @@ def all_plans() -> tuple[StackPlan, ...]:
     return tuple(plans)
 
 
-__all__ = ["CapturingMocks", "StackPlan", "all_plans", "committed_plan", "plan_stack", "read_stack", "stacks"]
+@cache
+def bootstrap_plan() -> tuple[OfflinePlan, dict[tuple[str, str], dict[str, Any]]]:
+    """The bootstrap project's plan (bootstrap/, committed) and what the mocks answered for each resource:
+    the access model, the export's governance sources and the tests share one run per process."""
+    mocks = CapturingMocks("main")
+    plan = run_stack("main", root=REPO_ROOT / "bootstrap", monitor=RecordingMonitor(mocks))
+    return plan, mocks.outputs
+
+
+__all__ = [
+    "CapturingMocks",
+    "StackPlan",
+    "all_plans",
+    "bootstrap_plan",
+    "committed_plan",
+    "plan_stack",
+    "read_stack",
+    "stacks",
+]

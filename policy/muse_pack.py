@@ -7,6 +7,7 @@ stack check: docs/governance.md#the-policy-pack."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -99,9 +100,14 @@ def tier_of(stack: str, root: Path = STACK_FILES) -> str:
     an unknown stack gets the stricter rules, never quietly weaker ones."""
     path = root / f"Pulumi.{stack}.yaml"
     try:
-        config = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
+        return _declared_tier(path.read_text())
     except (OSError, yaml.YAMLError):
         return "production"
+
+
+@functools.lru_cache(maxsize=16)  # asked once per resource and policy: parse each file's text once
+def _declared_tier(text: str) -> str:
+    config = (yaml.safe_load(text) or {}).get("config") or {}
     tier = config.get("muse:tier")
     return tier if tier in ("production", "development") else "production"
 

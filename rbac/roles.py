@@ -34,42 +34,74 @@ from rbac.arm import (
 
 @dataclass(frozen=True)
 class BuiltInRole:
+    """name and id: Azure's. can: what it lets its holder do here, in one line (the governance docs' RBAC
+    matrix)."""
+
     name: str
     id: str
+    can: str
 
 
 class Role(Enum):
-    ACR_PULL = BuiltInRole("AcrPull", "7f951dda-4ed3-4680-a7ca-43fe172d538d")
-    ACR_PUSH = BuiltInRole("AcrPush", "8311e382-0749-4cb8-b61a-304f252e45ec")
-    KEY_VAULT_SECRETS_USER = BuiltInRole("Key Vault Secrets User", "4633458b-17de-408a-b874-0445c86b69e6")
+    ACR_PULL = BuiltInRole("AcrPull", "7f951dda-4ed3-4680-a7ca-43fe172d538d", "pull images")
+    ACR_PUSH = BuiltInRole("AcrPush", "8311e382-0749-4cb8-b61a-304f252e45ec", "push and pull images")
+    KEY_VAULT_SECRETS_USER = BuiltInRole(
+        "Key Vault Secrets User", "4633458b-17de-408a-b874-0445c86b69e6", "read secret values"
+    )
     AKS_CLUSTER_USER = BuiltInRole(
-        "Azure Kubernetes Service Cluster User Role", "4abbcc35-e782-43d8-92c5-2d3f1bd2253f"
+        "Azure Kubernetes Service Cluster User Role",
+        "4abbcc35-e782-43d8-92c5-2d3f1bd2253f",
+        "fetch the (Entra ID) kubeconfig",
     )
     MANAGED_IDENTITY_OPERATOR = BuiltInRole(
-        "Managed Identity Operator", "f1a07417-d97a-45cb-824c-7a7467783830"
+        "Managed Identity Operator",
+        "f1a07417-d97a-45cb-824c-7a7467783830",
+        "assign the identity to resources",
     )
-    READER = BuiltInRole("Reader", "acdd72a7-3385-48ef-bd42-f606fba81ae7")
-    CONTRIBUTOR = BuiltInRole("Contributor", "b24988ac-6180-42a0-ab88-20f7382dd24c")
+    READER = BuiltInRole(
+        "Reader", "acdd72a7-3385-48ef-bd42-f606fba81ae7", "read every resource (no data, no secrets)"
+    )
+    CONTRIBUTOR = BuiltInRole(
+        "Contributor",
+        "b24988ac-6180-42a0-ab88-20f7382dd24c",
+        "create, change and delete resources (no role assignments)",
+    )
     RBAC_ADMINISTRATOR = BuiltInRole(
-        "Role Based Access Control Administrator", "f58310d9-a9f6-439a-9e8d-f62e7b41a168"
+        "Role Based Access Control Administrator",
+        "f58310d9-a9f6-439a-9e8d-f62e7b41a168",
+        "assign roles (constrained by its condition)",
     )
     AKS_RBAC_CLUSTER_ADMIN = BuiltInRole(
-        "Azure Kubernetes Service RBAC Cluster Admin", "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b"
+        "Azure Kubernetes Service RBAC Cluster Admin",
+        "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b",
+        "everything inside the cluster",
     )
     AKS_RBAC_READER = BuiltInRole(
-        "Azure Kubernetes Service RBAC Reader", "7f6c6a51-bcf8-42ba-9220-52d62157d7db"
+        "Azure Kubernetes Service RBAC Reader",
+        "7f6c6a51-bcf8-42ba-9220-52d62157d7db",
+        "read most Kubernetes objects (no Secrets)",
     )
     AKS_RBAC_WRITER = BuiltInRole(
-        "Azure Kubernetes Service RBAC Writer", "a7ffa36f-339b-4b5c-8bdf-e2c188b2c0eb"
+        "Azure Kubernetes Service RBAC Writer",
+        "a7ffa36f-339b-4b5c-8bdf-e2c188b2c0eb",
+        "change most Kubernetes objects",
     )
     STORAGE_BLOB_DATA_CONTRIBUTOR = BuiltInRole(
-        "Storage Blob Data Contributor", "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
+        "Storage Blob Data Contributor",
+        "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
+        "read and write blobs (Pulumi state)",
     )
-    STORAGE_BLOB_DATA_READER = BuiltInRole("Storage Blob Data Reader", "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1")
+    STORAGE_BLOB_DATA_READER = BuiltInRole(
+        "Storage Blob Data Reader", "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1", "read blobs (Pulumi state)"
+    )
     # PromQL queries of an Azure Monitor workspace (data action Microsoft.Monitor/accounts/data/metrics/read):
     # the canary gate's (scripts/ci/canary_gate.py). Source of its definition:
     # verify/access/builtin-roles.SOURCE.md.
-    MONITORING_DATA_READER = BuiltInRole("Monitoring Data Reader", "b0d8363b-8ddd-447d-831f-62ca05bff136")
+    MONITORING_DATA_READER = BuiltInRole(
+        "Monitoring Data Reader",
+        "b0d8363b-8ddd-447d-831f-62ca05bff136",
+        "query a workspace's Prometheus metrics (PromQL)",
+    )
 
     @property
     def definition_id(self) -> str:
@@ -127,6 +159,7 @@ class CustomRole:
     """A role Azure has no built-in for: the smallest set of actions one of Muse's steps needs.
 
     key: stable short name (the id derives from it). display: the role name shown in Azure, without suffix.
+    can: what it lets its holder do, in one line (the governance docs' RBAC matrix).
     data_actions / actions: exactly what the role allows; never a wildcard (ACR does not honour wildcards in
     custom roles, and a wildcard would grow with every action Azure adds).
     """
@@ -134,6 +167,7 @@ class CustomRole:
     key: str
     display: str
     description: str
+    can: str
     actions: tuple[str, ...] = ()
     data_actions: tuple[str, ...] = ()
 
@@ -154,6 +188,7 @@ class CustomRoles:
     STATE_DECRYPTER = CustomRole(
         key="state-decrypter",
         display="Muse Pulumi state decrypter",
+        can="decrypt with one key (the stack's Pulumi secrets)",
         description="Decrypt the data key of one Muse stack's Pulumi secrets (Key Vault secrets provider).",
         data_actions=(KEY_DECRYPT,),
     )
@@ -163,6 +198,7 @@ class CustomRoles:
     CUSTOM_RESOURCE_READER = CustomRole(
         key="custom-resource-reader",
         display="Muse Kubernetes custom resource reader",
+        can="read the custom resource kinds its condition names",
         description="Read Kubernetes custom resources; each assignment's condition names groups and kinds.",
         data_actions=(CUSTOM_RESOURCES_READ,),
     )
@@ -192,6 +228,7 @@ class CustomRoles:
     KUBERNETES_OPERATOR = CustomRole(
         key="kubernetes-operator",
         display="Muse Kubernetes operator",
+        can="cordon and drain nodes, create namespaces, change the custom resource kinds its condition names",
         description=(
             "What Muse's runbook needs beyond AKS RBAC Writer: nodes (cordon, drain), namespace create, "
             "custom resources (each assignment's condition names groups and kinds)."
@@ -215,6 +252,7 @@ class CustomRoles:
     ALERT_RESPONDER = CustomRole(
         key="alert-responder",
         display="Muse alert responder",
+        can="acknowledge and close fired alerts",
         description="Change the state of fired Azure Monitor alerts (acknowledge, close). Nothing else.",
         actions=("Microsoft.AlertsManagement/alerts/changestate/action",),
     )

@@ -6,6 +6,8 @@ environment from the same stack files the environments use.
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,8 +34,20 @@ class StackFiles:
 
 
 def project_file(root: Path = REPO_ROOT) -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load((root / "Pulumi.yaml").read_text())
+    data: dict[str, Any] = _load((root / "Pulumi.yaml").read_text())
     return data
+
+
+# Every offline run, test and policy check reads the stack files again (a few hundred times per test run)
+# and pure-Python PyYAML takes ~10 ms for Pulumi.yaml. The parse is kept per text, so an edited file is
+# parsed afresh; each caller gets its own copy to change (docs/benchmarks.md, "Test loop").
+@functools.lru_cache(maxsize=64)
+def _parse(text: str) -> Any:
+    return yaml.safe_load(text)
+
+
+def _load(text: str) -> Any:
+    return copy.deepcopy(_parse(text))
 
 
 def stack_names(root: Path = REPO_ROOT) -> list[str]:
@@ -59,7 +73,7 @@ def read_stack(stack: str, root: Path = REPO_ROOT, overrides: dict[str, Any] | N
     if not path.exists():
         raise FileNotFoundError(f"no stack file {path.name}; stacks here: {', '.join(stack_names(root))}")
     text = path.read_text()
-    stack_config: dict[str, Any] = (yaml.safe_load(text) or {}).get("config") or {}
+    stack_config: dict[str, Any] = (_load(text) or {}).get("config") or {}
     if overrides:
         stack_config = {**stack_config, **overrides}
     # An override of None unsets the key, like `pulumi config rm`.
@@ -89,10 +103,11 @@ def read_stack(stack: str, root: Path = REPO_ROOT, overrides: dict[str, Any] | N
         config=values,
         secret_keys=secret_keys,
         stack_file_config=as_set,
-        written=_plain_scalars(text),
+        written=dict(_plain_scalars(text)),
     )
 
 
+@functools.lru_cache(maxsize=64)
 def _plain_scalars(text: str) -> dict[str, str]:
     """`config:` keys whose value is an unquoted scalar -> its source text (yaml.compose keeps it)."""
     root = yaml.compose(text)

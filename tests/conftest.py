@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
+from offline.captured import bootstrap_plan as committed_bootstrap_plan
 from offline.captured import committed_plan
-from offline.engine import OfflinePlan, run_stack
+from offline.engine import OfflinePlan
 from stack import kubernetes_support
 from stack.environments import ENVIRONMENTS
 from stack.files import REPO_ROOT
@@ -49,8 +50,9 @@ def plans() -> dict[str, OfflinePlan]:
 
 @pytest.fixture(scope="session")
 def bootstrap_plan() -> OfflinePlan:
-    """The bootstrap project's committed plan (bootstrap/), once per session and worker; read only."""
-    return run_stack("main", root=REPO_ROOT / "bootstrap")
+    """The bootstrap project's committed plan (bootstrap/), shared with the access model and the export (one
+    run per worker); read only."""
+    return committed_bootstrap_plan()[0]
 
 
 @pytest.fixture(params=STACKS)

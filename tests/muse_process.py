@@ -22,10 +22,18 @@ def free_port() -> int:
 
 @contextmanager
 def muse_serving(log_dir: Path, env: Mapping[str, str]) -> Iterator[int]:
-    """Runs Muse with `env` (plus PATH, PORT and MUSE_HOST) until it accepts connections (30 s bound, its log
-    in the error otherwise); yields its port; terminates it on exit."""
+    """Runs Muse with `env` (plus PATH, PORT, MUSE_HOST and no drain) until it accepts connections (30 s
+    bound, its log in the error otherwise); yields its port; terminates it on exit."""
     port = free_port()
-    full = {"PATH": os.environ["PATH"], "PORT": str(port), "MUSE_HOST": "127.0.0.1", **env}
+    # No drain on the way out unless the test asks for one: the default MUSE_DRAIN_SECONDS (5) keeps a
+    # terminated Muse listening for 5 s (muse/server.py), idle time for tests that do not look at shutdown.
+    full = {
+        "PATH": os.environ["PATH"],
+        "PORT": str(port),
+        "MUSE_HOST": "127.0.0.1",
+        "MUSE_DRAIN_SECONDS": "0",
+        **env,
+    }
     log = log_dir / "muse.log"
     with log.open("wb") as out:
         process = subprocess.Popen(

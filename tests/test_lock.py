@@ -190,6 +190,46 @@ def test_negative_control_the_stamp_age_alone_keeps_an_unlocked_package(tmp_path
     assert (tmp_path / "venv" / "EXTRA").exists()
 
 
+# A rule that trusts the check alone, without the lock files' age: a virtualenv that passes the check is
+# never installed into again, so a re-exported lock (`make lock`) would not reach it.
+CHECK_ONLY = """$(VENV_STAMP): requirements-dev.txt pyproject.toml venv-check
+\t@if [ -f $@ ] && $(PY) scripts/venv_lock.py requirements-dev.txt; then exit 0; fi; \\
+\t  rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); \\
+\t  $(PY) $(PIP_LOCKED) -r requirements-dev.txt; \\
+\t  $(PY) $(PIP_EDITABLE); \\
+\t  touch $@
+"""
+
+
+def _age_stamp(tmp_path: Path) -> None:
+    # A lock written after the last install: the stamp is older than requirements-dev.txt and pyproject.toml.
+    os.utime(tmp_path / "venv" / ".installed", (0, 0))
+
+
+def test_make_venv_installs_again_when_a_lock_file_changes_and_only_then(tmp_path: Path) -> None:
+    """`make setup`/`make test-fast` cost one Python start while nothing changed; a newer lock installs the
+    locked set (hash-checked) into the same virtualenv, once."""
+    makefile = REPO_ROOT / "Makefile"
+    _make_venv(tmp_path, makefile)
+    assert not [c for c in _make_venv(tmp_path, makefile) if "pip install" in c]
+    _age_stamp(tmp_path)
+    changed = _make_venv(tmp_path, makefile)
+    assert not _created(changed)
+    assert any("--require-hashes" in c and c.endswith("-r requirements-dev.txt") for c in changed), changed
+    assert not [c for c in _make_venv(tmp_path, makefile) if "pip install" in c]  # and once only
+
+
+def test_negative_control_the_check_alone_misses_a_changed_lock(tmp_path: Path) -> None:
+    text = (REPO_ROOT / "Makefile").read_text()
+    start = text.index("$(VENV_STAMP): requirements-dev.txt")
+    end = text.index("\n\n", start)
+    old = tmp_path / "Makefile"
+    old.write_text(text[:start] + CHECK_ONLY + text[end + 1 :])
+    _make_venv(tmp_path, old)
+    _age_stamp(tmp_path)
+    assert not [c for c in _make_venv(tmp_path, old) if "pip install" in c]
+
+
 def test_the_check_names_a_package_the_lock_does_not_pin(tmp_path: Path) -> None:
     """scripts/venv_lock.py as `make venv` runs it: this virtualenv passes; one more distribution on the path
     (a dist-info folder, what pip leaves) fails it, named."""

@@ -8,6 +8,7 @@ modelled; `raw` keeps each mapping as written for anything else. Key names follo
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import json
@@ -227,9 +228,16 @@ def _triggers(on: Any) -> dict[str, Any]:
     return dict(on or {})
 
 
+# The access model, the workflow tests and the linters parse the same files again; pure-Python PyYAML is the
+# cost, so each text's parse is kept and every caller gets its own copy (docs/benchmarks.md, "Test loop").
+@functools.lru_cache(maxsize=128)
+def _document(text: str) -> Any:
+    return yaml.safe_load(text)
+
+
 def parse(text: str, path: Path | str = "workflow.yml") -> Workflow:
     """Parse a workflow's text. PyYAML reads the key `on` as the boolean True (YAML 1.1); it is put back."""
-    document = yaml.safe_load(text) or {}
+    document = copy.deepcopy(_document(text)) or {}
     if not isinstance(document, dict):
         raise ValueError(f"{path}: a workflow is a mapping, not {type(document).__name__}")
     if True in document:

@@ -16,6 +16,7 @@ import json
 from typing import Any
 
 from components.muse_workload import evaluate_check, manifests
+from muse.contract import EVALUATE_PATH, POLICIES_PATH
 
 # 2 requests/s: a check's look-back is the step plus the settle time (>= 150 s), so it holds >= 300 load
 # requests; the gate's 1 % 5xx threshold then needs 4 failed ones, not a single blip, and the p95 is taken
@@ -32,8 +33,6 @@ HOLD_SECONDS = 120
 # (seconds), the image already on the node (the candidate's pods pulled it). activeDeadlineSeconds allows it.
 START_SECONDS = 60
 LOAD_LABEL = {"muse.load": "canary"}  # what scripts/ci/check_job.py deletes the load Jobs by
-EVALUATE_PATH = "/api/v1/evaluate"
-POLICIES_PATH = "/api/v1/policies"
 
 # Runs in the Muse image: standard library only. argv: base URL, token file, requests per second, seconds.
 SCRIPT = """

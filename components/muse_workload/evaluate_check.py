@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 from components.muse_workload import manifests
+from muse.contract import EVALUATE_PATH
 
 EXPECTED_POLICY = "MUSE-TAG-001"
 # The API token as the CSI driver mounts it from Key Vault (the check and the canary's load read it).
@@ -41,30 +42,30 @@ token = open(token_file, encoding="utf-8").read().strip()
 body = INVENTORY
 for attempt in range(count):
     request = urllib.request.Request(
-        url + "/api/v1/evaluate?failOn=high", data=body, method="POST",
+        url + "EVALUATE?failOn=high", data=body, method="POST",
         headers={"Authorization": "Bearer " + token, "Content-Type": "application/json",
                  "Accept": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             answer = json.loads(response.read())
     except urllib.error.HTTPError as error:
-        print(f"FAIL: POST /api/v1/evaluate answered {error.code} (request {attempt + 1} of {count})")
+        print(f"FAIL: POST EVALUATE answered {error.code} (request {attempt + 1} of {count})")
         sys.exit(1)
     except (OSError, ValueError) as error:
-        print(f"FAIL: POST /api/v1/evaluate: {type(error).__name__}: {error}")
+        print(f"FAIL: POST EVALUATE: {type(error).__name__}: {error}")
         sys.exit(1)
     found = sorted({v.get("policyId") for v in answer.get("violations", [])})
     if answer.get("summary", {}).get("resources") != 1 or expected not in found:
         print(f"FAIL: evaluate answered 200 without {expected} for the canned inventory (found {found})")
         sys.exit(1)
-print(f"OK: {count} POST /api/v1/evaluate answered 200 with {expected}")
+print(f"OK: {count} POST EVALUATE answered 200 with {expected}")
 """
 
 
 def script() -> str:
-    """The check script with the canned inventory in it."""
+    """The check script with the route and the canned inventory in it."""
     inventory = json.dumps(json.dumps(CANNED_INVENTORY, separators=(",", ":")))
-    return SCRIPT.replace("INVENTORY", f"{inventory}.encode()")
+    return SCRIPT.replace("INVENTORY", f"{inventory}.encode()").replace("EVALUATE", EVALUATE_PATH)
 
 
 def service_url(spec: manifests.WorkloadSpec, track: str) -> str:

@@ -19,6 +19,25 @@ from typing import Any
 
 import yaml
 
+from muse.contract import (
+    DEFAULT_METRICS_PORT,
+    DEFAULT_PORT,
+    ENV_API_TOKEN,
+    ENV_DRAIN_SECONDS,
+    ENV_ENVIRONMENT,
+    ENV_HOST,
+    ENV_LOG_LEVEL,
+    ENV_MEMORY_LIMIT_BYTES,
+    ENV_METRICS_PORT,
+    ENV_PORT,
+    ENV_SHUTDOWN_TIMEOUT_SECONDS,
+    ENV_VERSION,
+    HEALTH_PATH,
+    METRICS_PATH,
+    READINESS_PATH,
+    ROOT_PATH,
+)
+
 APP = "muse"
 CONTAINER = "muse"
 DEPLOYMENT = "muse"
@@ -66,18 +85,16 @@ class WorkloadSecret:
 
 # The API token keeps the grant name it had before secrets were a list: a new Pulumi name would replace
 # the role assignment.
-API_TOKEN = WorkloadSecret("muse-api-token", "MUSE_API_TOKEN", "API token", grant="muse-workload")
+API_TOKEN = WorkloadSecret("muse-api-token", ENV_API_TOKEN, "API token", grant="muse-workload")
 # Every secret of the workload: add one here (and to muse/config.py), the rest follows.
 SECRETS: tuple[WorkloadSecret, ...] = (API_TOKEN,)
 IMAGE_REPOSITORY = "muse"
-PORT = 8080
+PORT = DEFAULT_PORT
 # Prometheus metrics, on a port of their own (MUSE_METRICS_PORT, the service's contract): the Service and the
 # Gateway route only PORT, the NetworkPolicy admits only the metrics agent here, and the Azure Monitor metrics
 # add-on scrapes it through the pod annotations below.
-METRICS_PORT = 9090
+METRICS_PORT = DEFAULT_METRICS_PORT
 METRICS_PORT_NAME = "metrics"
-METRICS_PATH = "/metrics"
-READINESS_PATH = "/readyz"
 # Azure Monitor managed Prometheus scrapes annotated pods only in the namespaces this ConfigMap's regex names
 # (learn.microsoft.com/azure/azure-monitor/containers/prometheus-metrics-scrape-configuration, "Pod
 # annotation-
@@ -414,13 +431,13 @@ def secret_provider_class(spec: WorkloadSpec) -> dict[str, Any]:
 def config_data(spec: WorkloadSpec) -> dict[str, str]:
     """The service's non-secret environment (docs/service.md, "Configuration")."""
     return {
-        "PORT": str(PORT),
-        "MUSE_HOST": "0.0.0.0",  # noqa: S104 - a pod is reached through the pod network, never loopback
-        "MUSE_ENV": spec.environment,
-        "MUSE_LOG_LEVEL": spec.log_level,
-        "MUSE_DRAIN_SECONDS": str(DRAIN_SECONDS),
-        "MUSE_SHUTDOWN_TIMEOUT_SECONDS": str(SHUTDOWN_TIMEOUT_SECONDS),
-        "MUSE_METRICS_PORT": str(METRICS_PORT),
+        ENV_PORT: str(PORT),
+        ENV_HOST: "0.0.0.0",  # noqa: S104 - a pod is reached through the pod network, never loopback
+        ENV_ENVIRONMENT: spec.environment,
+        ENV_LOG_LEVEL: spec.log_level,
+        ENV_DRAIN_SECONDS: str(DRAIN_SECONDS),
+        ENV_SHUTDOWN_TIMEOUT_SECONDS: str(SHUTDOWN_TIMEOUT_SECONDS),
+        ENV_METRICS_PORT: str(METRICS_PORT),
     }
 
 
@@ -547,11 +564,11 @@ def deployment(spec: WorkloadSpec, track: str = DEPLOYMENT) -> dict[str, Any]:
             # The deployed image's tag or digest: the version label of the request metrics (not in the
             # ConfigMap, whose hashed name would then change with every image); the canary's gate tells the
             # candidate's series from the stable ones by it (scripts/ci/canary_gate.py).
-            {"name": "MUSE_VERSION", "value": image_tag},
+            {"name": ENV_VERSION, "value": image_tag},
             # The limit below, in bytes, through the Downward API: the service derives its input and output
             # caps from it (docs/service.md, "Limits"), so a new limit here moves them with it.
             {
-                "name": "MUSE_MEMORY_LIMIT_BYTES",
+                "name": ENV_MEMORY_LIMIT_BYTES,
                 "valueFrom": {
                     "resourceFieldRef": {
                         "containerName": CONTAINER,
@@ -564,9 +581,9 @@ def deployment(spec: WorkloadSpec, track: str = DEPLOYMENT) -> dict[str, Any]:
         "resources": RESOURCES,
         # Startup: up to 30 s to come up; liveness only afterwards. Readiness follows /readyz, which turns
         # 503 at SIGTERM so the pod leaves the endpoints while it drains.
-        "startupProbe": _probe("/healthz", period=1, failures=30),
+        "startupProbe": _probe(HEALTH_PATH, period=1, failures=30),
         "readinessProbe": _probe(READINESS_PATH, period=5, failures=1),
-        "livenessProbe": _probe("/healthz", period=10, failures=3),
+        "livenessProbe": _probe(HEALTH_PATH, period=10, failures=3),
         "lifecycle": {"preStop": {"sleep": {"seconds": PRESTOP_SLEEP_SECONDS}}},
         "securityContext": restricted,
         "volumeMounts": [
@@ -824,7 +841,7 @@ def backend_refs(spec: WorkloadSpec) -> list[dict[str, Any]]:
 # carry no credential, and nothing under /api, so the bearer-token API is never served in clear (the Gateway
 # answers 404 for every other request, without reaching Muse). The API of such a stack is reached through
 # `kubectl port-forward` (docs/architecture/workload.md, "Plain HTTP without a host").
-PLAIN_HTTP_PATHS = ("/healthz", "/readyz", "/")
+PLAIN_HTTP_PATHS = (HEALTH_PATH, READINESS_PATH, ROOT_PATH)
 
 
 def http_route(spec: WorkloadSpec) -> dict[str, Any]:

@@ -13,11 +13,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-REQUESTS = "muse_http_requests_total"
-DURATION_BUCKETS = "muse_http_request_duration_seconds_bucket"
-SERVER_ERRORS = 'status=~"5.."'
-# The label the workload's MUSE_VERSION becomes on every request series (the service's metric contract).
-VERSION_LABEL = "version"
+# The service's request metrics and their labels (muse/contract.py); VERSION_LABEL carries MUSE_VERSION.
+from muse.contract import DURATION_BUCKETS, STATUS_LABEL, VERSION_LABEL
+from muse.contract import REQUESTS_TOTAL as REQUESTS
+
+SERVER_ERRORS = f'{STATUS_LABEL}=~"5.."'
 
 # Names a release gate reads (per namespace and version, 5-minute rates).
 VERSION_ERROR_RATIO = "muse_version:http_requests_5xx:ratio_rate5m"

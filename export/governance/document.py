@@ -22,6 +22,7 @@ from muse.governance.inventory import Inventory, Resource
 from muse.governance.policies import POLICIES, SECRET_MARKER, Evaluation, Severity, enforcement, evaluate
 from muse.resource_types import KEY_VAULT_SECRET, ROLE_ASSIGNMENT
 from rbac.conditions import delegation_summary
+from rbac.roles import CustomRoles, Role
 
 
 @dataclass(frozen=True)
@@ -69,27 +70,13 @@ class GovernanceSources:
     link_prefix: str = "../../"  # from docs/governance/<stack>.md to the repository root
 
 
-# What each role lets its holder do, in one line (the RBAC matrix's "can" column); the custom roles are named
-# by their display name without the installation suffix (rbac/roles.py CustomRoles).
-ROLE_CAN = {
-    "AcrPull": "pull images",
-    "AcrPush": "push and pull images",
-    "Key Vault Secrets User": "read secret values",
-    "Key Vault Secrets Officer": "create, change and delete secrets",
-    "Key Vault Crypto User": "encrypt/decrypt with keys (Pulumi state secrets)",
-    "Managed Identity Operator": "assign the identity to resources",
-    "Reader": "read every resource (no data, no secrets)",
-    "Contributor": "create, change and delete resources (no role assignments)",
-    "Role Based Access Control Administrator": "assign roles (constrained by its condition)",
-    "Azure Kubernetes Service RBAC Cluster Admin": "everything inside the cluster",
-    "Azure Kubernetes Service RBAC Reader": "read most Kubernetes objects (no Secrets)",
-    "Azure Kubernetes Service RBAC Writer": "change most Kubernetes objects",
-    "Azure Kubernetes Service Cluster User Role": "fetch the (Entra ID) kubeconfig",
-    "Storage Blob Data Contributor": "read and write blobs (Pulumi state)",
-    "Storage Blob Data Reader": "read blobs (Pulumi state)",
-    "Muse Pulumi state decrypter": "decrypt with one key (the stack's Pulumi secrets)",
-    "Muse Kubernetes custom resource reader": "read the custom resource kinds its condition names",
+# What each role lets its holder do, in one line (the RBAC matrix's "can" column), from the role's own
+# definition; the custom roles are named by their display name without the installation suffix.
+ROLE_CAN = {role.value.name: role.value.can for role in Role} | {
+    role.display: role.can for role in CustomRoles.ALL
 }
+# A role none of them defines (tests/governance/test_governance_doc.py keeps the docs free of it).
+UNDESCRIBED = "see the role definition"
 
 
 def cell(text: Any) -> str:
@@ -280,7 +267,7 @@ def _grant_table(grants: list[RoleGrant], with_contexts: bool) -> list[str]:
         sep = ["| --- | --- | --- | --- | --- | --- |"]
     rows = []
     for g in grants:
-        can = ROLE_CAN.get(g.role, "see the role definition")
+        can = ROLE_CAN.get(g.role, UNDESCRIBED)
         if with_contexts:
             subjects = "<br>".join(f"`{cell(c)}`" for c in g.contexts) or "-"
             rows.append(

@@ -30,8 +30,8 @@ from muse.resource_types import (
     ROLE_DEFINITION,
     USER_ASSIGNED_IDENTITY,
 )
-from offline.captured import CapturingMocks, StackPlan, all_plans
-from offline.engine import OfflinePlan, RecordingMonitor, run_stack
+from offline.captured import StackPlan, all_plans, bootstrap_plan
+from offline.engine import OfflinePlan
 from offline.plan import key_properties
 from rbac.roles import CustomRoles, Role
 from stack.environments import requires_approval
@@ -77,14 +77,6 @@ def stack_plan(stack: str) -> StackPlan:
 def stack_inventory(stack: str) -> dict[str, Any]:
     plan = stack_plan(stack).plan
     return dict(plan.to_inventory(environment_of(plan, stack), stack_plan(stack).config.tier))
-
-
-@cache
-def bootstrap_plan() -> tuple[OfflinePlan, dict[tuple[str, str], dict[str, Any]]]:
-    """The bootstrap project's offline plan and what the mocks answered for each of its resources."""
-    mocks = CapturingMocks("main")
-    plan = run_stack("main", root=REPO_ROOT / "bootstrap", monitor=RecordingMonitor(mocks))
-    return plan, mocks.outputs
 
 
 def principal_labels(outputs: dict[tuple[str, str], dict[str, Any]]) -> dict[str, str]:

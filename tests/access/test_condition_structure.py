@@ -1,12 +1,14 @@
 """The ABAC conditions rbac/roles.py builds are typed trees (rbac/abac.py) rendered to Azure's condition
-language; the parser of verify/access/conditions.py, which reads the strings that come back from plans, must
-read each rendered string as the same tree. A wrong parenthesising would change what Azure evaluates."""
+language; the parser beside the renderer (rbac/abac.py parse), which reads the strings that come back from
+plans, must read each rendered string as the same tree, and the summaries (rbac/conditions.py) what was
+built. A wrong parenthesising would change what Azure evaluates."""
 
 from __future__ import annotations
 
 import pytest
 
-from rbac.abac import ActionMatches, And, Compare, Condition, Not, Or, flatten
+from rbac.abac import ActionMatches, And, Compare, Condition, Not, Or, flatten, parse
+from rbac.conditions import delegation_limits, delegation_summary, exclusive_roles
 from rbac.roles import (
     DELEGABLE_BY_CI,
     OPERATOR_CUSTOM_RESOURCE_VERBS,
@@ -18,7 +20,7 @@ from rbac.roles import (
     only_custom_resources,
     only_reading_custom_resources,
 )
-from verify.access.conditions import Request, holds, parse
+from verify.access.conditions import Request, holds
 
 CI = "11111111-1111-1111-1111-111111111111"
 BUILD = "22222222-2222-2222-2222-222222222222"
@@ -107,3 +109,44 @@ def test_flatten_only_drops_grouping() -> None:
     a, b, c = ActionMatches("a"), ActionMatches("b"), ActionMatches("c")
     assert flatten(Or((And((a,)), Or((b, c))))) == Or((a, b, c))
     assert flatten(And((Or((a, b)), c))) != flatten(Or((a, And((b, c)))))
+
+
+def _ids(*roles: Role) -> list[str]:
+    return sorted({role.definition_id for role in roles})
+
+
+def test_the_summaries_read_what_the_builders_wrote() -> None:
+    """delegation_limits/exclusive_roles read the parsed tree, for each builder's shape."""
+    exceptions = TREES["assigning-exceptions"].render()
+    assert delegation_limits(exceptions) == (_ids(*DELEGABLE_BY_CI, Role.READER), [CI])
+    assert exclusive_roles(exceptions) == [Role.READER.definition_id]
+    assert delegation_limits(TREES["assigning"].render()) == (_ids(*DELEGABLE_BY_CI), [])
+    assert delegation_limits(TREES["assigning-never-to"].render()) == (
+        _ids(*DELEGABLE_BY_CI),
+        sorted([CI, BUILD]),
+    )
+    assert delegation_limits(TREES["custom-resources"].render()) == ([], [])
+    names = {Role.ACR_PULL.definition_id: "AcrPull"}
+    assert delegation_summary(TREES["custom-resources"].render(), names) == ""
+    # A principal that may get one role only is no exclusion of CI identities; negative control: with
+    # never_to beside it, the summary says they are excluded.
+    build_only = assigning_condition(
+        [Role.ACR_PULL], PrincipalType.SERVICE_PRINCIPAL, only_role_to={BUILD: Role.ACR_PUSH}
+    ).render()
+    assert delegation_summary(build_only, names) == "AcrPull"
+    excluded = assigning_condition(
+        [Role.ACR_PULL], PrincipalType.SERVICE_PRINCIPAL, never_to=[CI], only_role_to={BUILD: Role.ACR_PUSH}
+    ).render()
+    assert (
+        delegation_summary(excluded, names) == "AcrPull (CI identities excluded, the build's AcrPush aside)"
+    )
+
+
+def test_a_condition_outside_the_grammar_is_refused_not_summarised_as_nothing() -> None:
+    """Negative control: an operator the grammar does not know fails the summary (a regex would have found
+    no role and said nothing)."""
+    unknown = (
+        TREES["assigning"].render().replace("ForAnyOfAnyValues:GuidEquals", "ForAllOfAnyValues:GuidEquals", 1)
+    )
+    with pytest.raises(ValueError, match="unsupported condition syntax"):
+        delegation_summary(unknown, {})

@@ -11,7 +11,6 @@ import json
 import re
 import subprocess
 import sys
-import threading
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -36,6 +35,7 @@ from canary import Plan
 from canary_gate import THRESHOLDS
 
 from stack.environments import ENVIRONMENTS
+from tests import loopback
 
 KUBERNETES_VALIDATE = Path(sys.executable).parent / "kubernetes-validate"
 CANDIDATE_TAG = "sha256:" + "c" * 64
@@ -323,8 +323,7 @@ class _Failing(BaseHTTPRequestHandler):
 def test_a_failing_candidate_gets_the_whole_bounded_load(token_file: Path) -> None:
     handler = type("Handler", (_Failing,), {"served": []})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    loopback.start(server)
     try:
         result = _run_load(f"http://127.0.0.1:{server.server_address[1]}", token_file, rate=50, seconds=0.4)
     finally:

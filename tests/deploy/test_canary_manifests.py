@@ -9,7 +9,6 @@ import copy
 import json
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,6 +22,7 @@ from components.muse_workload import evaluate_check, manifests
 from stack.args import stack_workload_spec
 from stack.config import load_stack_config
 from stack.files import read_stack
+from tests import loopback
 from tests.deploy import crd_validation, gateway_api
 from tests.muse_process import muse_serving
 
@@ -251,8 +251,7 @@ class _Stand_in(BaseHTTPRequestHandler):
 def test_negative_controls_a_broken_evaluate_fails_the_check(mode: str, says: str, token_file: Path) -> None:
     handler = type("Handler", (_Stand_in,), {"mode": mode})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    loopback.start(server)
     try:
         result = _run_check(f"http://127.0.0.1:{server.server_address[1]}", token_file)
     finally:

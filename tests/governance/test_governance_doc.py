@@ -11,9 +11,12 @@ import pytest
 from components.muse_workload.manifests import SECRETS
 from export.governance import sources
 from export.governance.document import (
+    UNDESCRIBED,
     GovernanceSources,
+    RoleGrant,
     WorkflowJob,
     WorkflowSummary,
+    _grant_table,
     render_governance_doc,
 )
 from muse.governance.inventory import load_inventory
@@ -101,6 +104,16 @@ def test_rbac_matrix_names_principals_roles_and_scopes(docs: dict[str, str]) -> 
         line for line in text.splitlines() if line.startswith("| preview-dev (Entra ID service principal)")
     ]
     assert preview and not any("| Contributor |" in line for line in preview)
+
+
+def test_every_role_in_the_matrix_says_what_it_allows(docs: dict[str, str]) -> None:
+    """The "can" column comes from the role's own definition (rbac/roles.py), for every role granted."""
+    for stack, text in docs.items():
+        assert UNDESCRIBED not in text, stack
+    assert "| Monitoring Data Reader | query a workspace's Prometheus metrics (PromQL) |" in docs["prod"]
+    # Negative control: a role no definition describes falls through to the placeholder.
+    table = "\n".join(_grant_table([RoleGrant("ci", "Some New Role", "rg", "grant")], with_contexts=False))
+    assert f"| Some New Role | {UNDESCRIBED} |" in table
 
 
 def test_secrets_section_says_where_they_live_and_how_pods_read_them(docs: dict[str, str]) -> None:

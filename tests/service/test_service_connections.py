@@ -139,6 +139,7 @@ def test_admission_waits_at_most_its_timeout(monkeypatch: pytest.MonkeyPatch) ->
     assert _status(response) == 503 and time.monotonic() - start < 3
 
 
+@pytest.mark.slow  # listens 3 s for the answer that never comes
 def test_admission_negative_control_an_unbounded_queue(monkeypatch: pytest.MonkeyPatch) -> None:
     # The former admission: a bare CapacityLimiter, no waiting bound, no timeout; the client hears nothing.
     monkeypatch.setattr(muse.app, "MAX_WAITING_EVALUATIONS", 10**9)
@@ -349,6 +350,7 @@ def test_the_server_closes_idle_kept_alive_connections_at_the_configured_timeout
         assert _kept_alive_idle_seconds(port, limit=10) < 3
 
 
+@pytest.mark.slow  # holds the idle connection 3 s
 def test_keep_alive_negative_control_a_longer_timeout_keeps_the_connection() -> None:
     with served(_local(), timeout_keep_alive=75) as port:
         assert _kept_alive_idle_seconds(port, limit=3) >= 3

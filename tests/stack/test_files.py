@@ -72,3 +72,33 @@ def test_read_stack_keeps_the_stack_file_values_as_set_beside_the_engine_strings
         "muse:alertEmails": '["a@example.com"]',
     }
     assert files.secret_keys == ["muse:token"]
+
+
+def test_the_kept_parse_follows_an_edit_and_no_caller_changes_anothers(tmp_path: Path) -> None:
+    """The stack files' parses are kept per text (stack/files.py): an edited file reads as edited, and a
+    caller that changes what it got changes nobody else's."""
+    (tmp_path / "Pulumi.yaml").write_text("name: muse\nconfig:\n  zones:\n    default: [1]\n")
+    (tmp_path / "Pulumi.t.yaml").write_text("config:\n  muse:zones: [1, 2]\n")
+    first = read_stack("t", tmp_path)
+    first.stack_file_config["muse:zones"].append(3)
+    first.written["muse:extra"] = "x"
+    project_file(tmp_path)["config"]["zones"]["default"].append(9)
+    again = read_stack("t", tmp_path)
+    assert again.stack_file_config == {"muse:zones": [1, 2]}
+    assert again.config["muse:zones"] == "[1, 2]"
+    assert "muse:extra" not in again.written
+    assert project_file(tmp_path)["config"]["zones"]["default"] == [1]
+    (tmp_path / "Pulumi.t.yaml").write_text("config:\n  muse:zones: [3]\n")
+    assert read_stack("t", tmp_path).stack_file_config == {"muse:zones": [3]}
+
+
+def test_negative_control_a_shared_parse_leaks_one_callers_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the copy, the kept parse itself is handed out and the next reader sees the change."""
+    import stack.files
+
+    monkeypatch.setattr(stack.files, "_load", stack.files._parse)
+    (tmp_path / "Pulumi.yaml").write_text("name: muse\nconfig:\n  zones:\n    default: [1]\n")
+    project_file(tmp_path)["config"]["zones"]["default"].append(9)
+    assert project_file(tmp_path)["config"]["zones"]["default"] == [1, 9]

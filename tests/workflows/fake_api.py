@@ -4,11 +4,12 @@ server's lifetime, so each test module writes only its routes (a subclass of Jso
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests import loopback
 
 
 class JsonHandler(BaseHTTPRequestHandler):
@@ -31,7 +32,7 @@ def serving(handler: type[JsonHandler]) -> Iterator[str]:
     """The API's base URL while it serves on a free loopback port."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.timeout = 5
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    loopback.start(server)
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:

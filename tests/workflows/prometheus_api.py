@@ -29,7 +29,6 @@ from __future__ import annotations
 import json
 import ssl
 import subprocess
-import threading
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -37,6 +36,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+from tests import loopback
 
 Answer = Callable[[str], float | None]
 
@@ -109,7 +110,7 @@ class PrometheusApi:
         return 200, {}, {"status": "success", "data": {"resultType": "vector", "result": result}}
 
     def __enter__(self) -> PrometheusApi:
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        loopback.start(self.server)
         return self
 
     def __exit__(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests import loopback
 from tests.github_model import Environment, Run
 from tests.workflows.expansion import deploy_text, expanded_main
 from verify.workflows import RELEASE_CHECKS_PATH
@@ -69,7 +69,7 @@ def api() -> Iterator[tuple[list[dict[str, Any]], list[str], str]]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Api)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    loopback.start(server)
     yield reviews, requests, f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()

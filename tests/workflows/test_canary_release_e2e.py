@@ -19,7 +19,6 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from http.server import ThreadingHTTPServer
@@ -28,6 +27,7 @@ from typing import Any
 
 import pytest
 
+from tests import loopback
 from tests.workflows.prometheus_api import PrometheusApi
 from tests.workflows.test_deploy_rollback import ingress_handler
 
@@ -194,7 +194,7 @@ def finish(canary: Canary, process: subprocess.Popen[str], timeout: float = 180)
 def canary(tmp_path: Path) -> Iterator[Canary]:
     holder: dict[str, Any] = {}
     ingress = ThreadingHTTPServer(("127.0.0.1", 0), ingress_handler(holder))
-    threading.Thread(target=ingress.serve_forever, daemon=True).start()
+    loopback.start(ingress)
     made = Canary(tmp_path, f"http://127.0.0.1:{ingress.server_address[1]}")
     holder["release"] = made
     made.served = []  # type: ignore[attr-defined]  # ingress_handler records what served each smoke check

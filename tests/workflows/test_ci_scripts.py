@@ -8,12 +8,13 @@ import json
 import os
 import ssl
 import subprocess
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
+from tests import loopback
 
 # Slow (the CI scripts with curl and stub CLIs, retries included): `make test-fast` leaves the module out.
 pytestmark = pytest.mark.slow
@@ -58,8 +59,7 @@ def https_server(tls: tuple[Path, Path]) -> Iterator[dict[str, object]]:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(str(tls[0]), str(tls[1]))
     server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    loopback.start(server)
     state["url"] = f"https://127.0.0.1:{server.server_address[1]}"
     state["ca"] = str(tls[0])
     yield state
@@ -86,7 +86,7 @@ def http_redirect(https_server: dict[str, object]) -> Iterator[dict[str, object]
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    loopback.start(server)
     state["url"] = f"http://127.0.0.1:{server.server_address[1]}"
     yield state
     server.shutdown()
@@ -147,7 +147,7 @@ def gateway(host_tls: tuple[Path, Path]) -> Iterator[dict[str, object]]:
 
     plain = ThreadingHTTPServer(("127.0.0.1", 0), Http)
     for server in (secure, plain):
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        loopback.start(server)
     state.update(
         url=https_url, http_url=f"http://{SMOKE_HOST}:{plain.server_address[1]}", ca=str(host_tls[0])
     )
@@ -282,7 +282,7 @@ def test_smoke_check_accepts_plain_http_on_a_bare_ip_with_a_warning(tmp_path: Pa
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    loopback.start(server)
     try:
         result = smoke(f"http://127.0.0.1:{server.server_address[1]}", "/dev/null", tmp_path / "s.md")
     finally:

@@ -10,13 +10,14 @@ import os
 import ssl
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests import loopback
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "scripts" / "ci" / "deploy.py"
@@ -132,7 +133,7 @@ def release(tmp_path: Path) -> Iterator[Release]:
     holder: dict[str, Release] = {}
     server = ThreadingHTTPServer(("127.0.0.1", 0), ingress_handler(holder))
     server.timeout = 5
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    loopback.start(server)
     holder["release"] = Release(tmp_path, f"http://127.0.0.1:{server.server_address[1]}")
     yield holder["release"]
     server.shutdown()
@@ -340,7 +341,7 @@ def gateway_release(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
 
     plain = ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
     for server in (secure, plain):
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        loopback.start(server)
     monkeypatch.setenv("CURL_CA_BUNDLE", str(cert))
     monkeypatch.setenv("SMOKE_HTTP_URL", f"http://{GATEWAY_HOST}:{plain.server_address[1]}")
     (tmp_path / "release").mkdir()

@@ -15,7 +15,6 @@ import json
 import os
 import sys
 import tarfile
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -25,6 +24,7 @@ import pytest
 
 from stack.environments import ENVIRONMENTS, requires_approval
 from stack.files import REPO_ROOT
+from tests import loopback
 from tests.workflows.expansion import deploy_text, expanded_main
 from verify.workflows import Workflow
 
@@ -175,8 +175,7 @@ def server() -> Iterator[dict[str, object]]:
             pass
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
+    loopback.start(httpd)
     state["url"] = f"http://127.0.0.1:{httpd.server_port}/releases/sdk/{{archive}}"
     try:
         yield state

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests import loopback
 from tests.workflows.test_deploy_rollback import COMMIT, DEPLOY, NEW, Release, ingress_handler
 
 pytestmark = pytest.mark.slow  # deploy.py and its stand-ins as processes, updates that wait for a signal
@@ -273,12 +274,11 @@ def test_pending_operations_are_read_from_the_export_format() -> None:
 @pytest.fixture
 def release(tmp_path: Path) -> Iterator[Release]:
     """The stand-in world of test_deploy_rollback.py, its ingress on loopback."""
-    import threading
     from http.server import ThreadingHTTPServer
 
     holder: dict[str, Release] = {}
     server = ThreadingHTTPServer(("127.0.0.1", 0), ingress_handler(holder))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    loopback.start(server)
     holder["release"] = Release(tmp_path, f"http://127.0.0.1:{server.server_address[1]}")
     yield holder["release"]
     server.shutdown()

@@ -100,6 +100,7 @@ def test_the_release_keeps_its_kubeconfig_across_rollout_checks(world: Path) -> 
     assert not tools.kubeconfig.exists()
 
 
+@pytest.mark.slow  # the real rollout script and ~30 stand-in processes (~3.5 s CPU)
 def test_negative_control_the_rollout_checks_kubeconfig_is_gone_when_kubectl_needs_it(
     world: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -15,7 +15,6 @@ import os
 import stat
 import subprocess
 import sys
-import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -23,6 +22,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
+from tests import loopback
 
 ROOT = Path(__file__).resolve().parents[2]
 REFRESHER = ROOT / "scripts" / "ci" / "federated_token_refresher.py"
@@ -76,7 +77,7 @@ def oidc() -> Iterator[dict[str, object]]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    loopback.start(server)
     # GitHub's URL already carries a query string (api-version): the audience is appended to it.
     state["url"] = f"http://127.0.0.1:{server.server_address[1]}/_apis/idtoken?api-version=2.0"
     yield state

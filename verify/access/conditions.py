@@ -20,18 +20,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from rbac.abac import ActionMatches, And, Compare, Condition, Not, Or
-
-_TOKEN = re.compile(
-    r"\s*(?:(?P<lparen>\()|(?P<rparen>\))|(?P<not>!)|(?P<and>AND\b)|(?P<or>OR\b)"
-    r"|ActionMatches\{'(?P<action>[^']*)'\}"
-    r"|(?P<attribute>@(?:Request|Resource|Principal|Environment)\[[^\]]+\])"
-    r"|(?P<operator>(?:ForAnyOfAnyValues:)?(?:StringNotEqualsIgnoreCase|StringNotEquals|StringEqualsIgnoreCase"
-    r"|StringEquals|GuidNotEquals|GuidEquals))"
-    r"|'(?P<string>[^']*)'"
-    r"|\{(?P<set>[^}]*)\})",
-    re.IGNORECASE,
-)
+from rbac.abac import ActionMatches, And, Condition, Not, Or, parse
 
 
 @dataclass(frozen=True)
@@ -66,27 +55,6 @@ def matches(pattern: str, action: str) -> bool:
     return _pattern(pattern).fullmatch(action) is not None
 
 
-def _tokens(condition: str) -> list[tuple[str, str]]:
-    tokens, position = [], 0
-    text = condition.strip()
-    while position < len(text):
-        match = _TOKEN.match(text, position)
-        if not match or match.end() == position:
-            raise ValueError(
-                f"unsupported condition syntax at {position}: {text[position : position + 40]!r}"
-            )
-        kind = match.lastgroup or ""
-        tokens.append((kind, match.group(kind) or ""))
-        position = match.end()
-        while position < len(text) and text[position].isspace():
-            position += 1
-    return tokens
-
-
-def _set_values(raw: str) -> list[str]:
-    return [v.strip().strip("'") for v in raw.split(",") if v.strip()]
-
-
 def _compare(operator: str, values: Sequence[str], wanted: Sequence[str]) -> bool:
     base = operator.split(":")[-1].lower()
     fold = base.endswith("ignorecase") or base.startswith("guid")
@@ -98,67 +66,6 @@ def _compare(operator: str, values: Sequence[str], wanted: Sequence[str]) -> boo
         # compares one value with one value, the same rule.
         return any(a != b for a in left for b in right)
     return bool(left & right)
-
-
-class _Parser:
-    """Recursive descent over the tokens into rbac/abac.py's structure (OR of ANDs of factors)."""
-
-    def __init__(self, condition: str) -> None:
-        self.tokens = _tokens(condition)
-        self.index = 0
-
-    def peek(self) -> str:
-        return self.tokens[self.index][0] if self.index < len(self.tokens) else ""
-
-    def take(self, kind: str) -> str:
-        if self.peek() != kind:
-            raise ValueError(f"expected {kind} at token {self.index}, found {self.peek() or 'end'}")
-        value = self.tokens[self.index][1]
-        self.index += 1
-        return value
-
-    def expression(self) -> Condition:
-        operands = [self.term()]
-        while self.peek() == "or":
-            self.take("or")
-            operands.append(self.term())
-        return operands[0] if len(operands) == 1 else Or(tuple(operands))
-
-    def term(self) -> Condition:
-        operands = [self.factor()]
-        while self.peek() == "and":
-            self.take("and")
-            operands.append(self.factor())
-        return operands[0] if len(operands) == 1 else And(tuple(operands))
-
-    def factor(self) -> Condition:
-        kind = self.peek()
-        if kind == "not":
-            self.take("not")
-            return Not(self.factor())
-        if kind == "lparen":
-            self.take("lparen")
-            value = self.expression()
-            self.take("rparen")
-            return value
-        if kind == "action":
-            return ActionMatches(self.take("action"))
-        if kind == "attribute":
-            attribute = self.take("attribute")
-            operator = self.take("operator")
-            wanted = _set_values(self.take("set")) if self.peek() == "set" else [self.take("string")]
-            return Compare(attribute, operator, tuple(wanted))
-        raise ValueError(f"unexpected {kind or 'end'} at token {self.index}")
-
-
-def parse(condition: str) -> Condition:
-    """The structure of a condition string (from a plan or Azure). Raises ValueError on syntax it does not
-    know, so a new form cannot be silently misread."""
-    parser = _Parser(condition)
-    value = parser.expression()
-    if parser.index != len(parser.tokens):
-        raise ValueError(f"trailing tokens from {parser.index} in condition")
-    return value
 
 
 def holds(condition: Condition, request: Request) -> bool:

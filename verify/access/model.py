@@ -42,7 +42,7 @@ from muse.resource_types import (
     USER_ASSIGNED_IDENTITY,
     WORKBOOK,
 )
-from offline.captured import CapturingMocks, StackPlan, committed_plan, plan_stack
+from offline.captured import CapturingMocks, StackPlan, bootstrap_plan, committed_plan, plan_stack
 from offline.engine import OfflinePlan, RecordingMonitor, run_stack
 from offline.mocks import SUBSCRIPTION_ID
 from rbac import abac
@@ -177,13 +177,6 @@ class Result:
 
 
 # --- plans -----------------------------------------------------------------------------------------------
-
-
-@cache
-def bootstrap_plan() -> tuple[OfflinePlan, dict[tuple[str, str], dict[str, Any]]]:
-    mocks = CapturingMocks("main")
-    plan = run_stack("main", root=REPO_ROOT / "bootstrap", monitor=RecordingMonitor(mocks))
-    return plan, mocks.outputs
 
 
 @cache

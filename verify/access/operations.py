@@ -8,6 +8,7 @@ tolerated, e.g. the Kubernetes provider's server-side dry run in a preview).
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -467,7 +468,8 @@ def code_lines(text: str) -> Iterator[str]:
         yield line
 
 
-def _python_form(words: list[str]) -> re.Pattern[str]:
+@functools.cache  # built once per command: recognise() runs it for every command on every code line
+def _python_form(words: tuple[str, ...]) -> re.Pattern[str]:
     # In Python a command is an argument list (`["pulumi", "stack", "output", ...]`), a helper called with
     # the rest (`pulumi("config", "set", ...)`), or a string that is exactly the command
     # (`run("pulumi up", ...)`); prose that mentions a command in a string is none of these.
@@ -485,7 +487,7 @@ def recognise(line: str, python: bool = False) -> list[Command]:
         return [command for command in COMMANDS if command.pattern.search(line)]
     found = []
     for command in COMMANDS:
-        words = command.key.split("/")[0].split()
+        words = tuple(command.key.split("/")[0].split())
         if len(words) > 1 and _python_form(words).search(line):
             found.append(command)
     return found
@@ -503,10 +505,15 @@ def python_refreshing_previews(text: str) -> set[str]:
 
     Parsed with the language's own parser (`ast`), so only the strings of that command's own list and of the
     additions to it count, not a neighbouring string such as another command's flag or a help text."""
+    return set(_refreshing_previews(text))
+
+
+@functools.lru_cache(maxsize=256)  # each script's text is parsed once, however many jobs run it
+def _refreshing_previews(text: str) -> frozenset[str]:
     try:
         tree = ast.parse(text)
     except SyntaxError:
-        return set()
+        return frozenset()
     lines = text.splitlines()
 
     def strings(node: ast.AST | None) -> list[str]:
@@ -562,4 +569,4 @@ def python_refreshing_previews(text: str) -> set[str]:
         for node in body:
             if is_preview(node) and "--refresh" in strings(node):
                 found |= source_lines(node)
-    return found
+    return frozenset(found)
