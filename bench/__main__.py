@@ -1,7 +1,7 @@
 """`make bench` / `python -m bench`: every service benchmark, figures printed and saved as JSON.
 
 (a) rolling update behind nginx under wrk load; (b) POST /api/v1/evaluate throughput; (c) RSS per replica;
-(d) a failed release and its rollback (bench/rollback.py); (e) a canary release (bench/canary.py).
+(d) a failed release and its rollback (bench/rollback/); (e) a canary release (bench/canary.py).
 Replicas are `python -m muse serve` processes; with podman and `--containers` (a) and (b) run again with
 containers of the image. About 16 minutes; results in build/bench/*.json. Not part of `make test`.
 The runs of each benchmark: docs/benchmarks.md#the-benchmark-suite."""

@@ -17,6 +17,7 @@ from pulumi_azure_native import authorization
 from components.github_identity import GitHubOidcIdentity, GitHubOidcIdentityArgs
 from components.muse_workload.manifests import CUSTOM_RESOURCES
 from components.resource_group import ResourceGroup
+from rbac.arm import KEY_VAULTS, STORAGE_ACCOUNTS
 from rbac.policies import (
     ALLOWED_ISSUER_PARAMETER,
     FEDERATION_DESCRIPTION,
@@ -92,11 +93,11 @@ def state_scopes(names: StateBackendNames) -> tuple[pulumi.Output[str], pulumi.O
     group = subscription.apply(lambda sub: f"{sub}/resourceGroups/{names.resource_group}")
     container = group.apply(
         lambda g: (
-            f"{g}/providers/Microsoft.Storage/storageAccounts/{names.storage_account}"
+            f"{g}/providers/{STORAGE_ACCOUNTS}/{names.storage_account}"
             f"/blobServices/default/containers/{names.container}"
         )
     )
-    key = group.apply(lambda g: f"{g}/providers/Microsoft.KeyVault/vaults/{names.key_vault}/keys/{names.key}")
+    key = group.apply(lambda g: f"{g}/providers/{KEY_VAULTS}/{names.key_vault}/keys/{names.key}")
     return container, key
 
 

@@ -79,8 +79,8 @@ AUTO_UPGRADE_SCHEDULE = "aksManagedAutoUpgradeSchedule"
 NODE_OS_UPGRADE_SCHEDULE = "aksManagedNodeOSUpgradeSchedule"
 
 # The managed cluster as a generic ARM resource (module docstring: why not the typed SDK resource).
-CLUSTER_PROVIDER_NAMESPACE = "Microsoft.ContainerService"
-CLUSTER_RESOURCE_TYPE = "managedClusters"
+CLUSTER_PROVIDER_NAMESPACE = resource_types.CLUSTER_PROVIDER_NAMESPACE
+CLUSTER_RESOURCE_TYPE = resource_types.CLUSTER_RESOURCE_TYPE
 CLUSTER_API_VERSION = "2026-05-01"
 # The type the cluster had before. Deliberately no alias to it: an alias makes the type change a replacement
 # (the generic resource's path inputs are new to the old state), and azure-native replaces delete-first

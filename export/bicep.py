@@ -23,7 +23,7 @@ from muse.resource_types import KEY_VAULT_SECRET, ROLE_ASSIGNMENT
 from offline.captured import StackPlan
 from offline.engine import PlannedResource
 from offline.mocks import DEPLOYER_OBJECT_ID, SUBSCRIPTION_ID, TENANT_ID, generic_arm_type
-from rbac.arm import KEY_VAULT_SECRETS
+from rbac.arm import KEY_VAULT_SECRETS, ROLE_DEFINITIONS
 from rbac.roles import Role
 from stack import naming
 from stack.config import AZURE_REGIONS, StackConfig
@@ -323,8 +323,7 @@ class StackBindings:
         role = _ROLE_DEFINITION.match(value)
         if role:
             return Expr(
-                "subscriptionResourceId('Microsoft.Authorization/roleDefinitions', "
-                f"roleDefinitionIds.{_role_key(role.group(1))})"
+                f"subscriptionResourceId('{ROLE_DEFINITIONS}', roleDefinitionIds.{_role_key(role.group(1))})"
             )
         if value in self.names:
             return Expr(self.names[value])

@@ -46,6 +46,7 @@ from rbac.arm import (
     ACTION_RULES,
     APP_INSIGHTS_COMPONENTS,
     DATA_COLLECTION_ENDPOINTS,
+    DATA_COLLECTION_RULE_ASSOCIATIONS,
     DATA_COLLECTION_RULES,
     FEDERATED_IDENTITY_CREDENTIALS,
     KEY_VAULT_SECRETS,
@@ -425,7 +426,7 @@ MAPPINGS.update(
             symbol=lambda name: "prometheusRule" if _is_prometheus(name) else "containerInsightsRule",
         ),
         DATA_COLLECTION_RULE_ASSOCIATION: TypeMapping(
-            arm_type="Microsoft.Insights/dataCollectionRuleAssociations",
+            arm_type=DATA_COLLECTION_RULE_ASSOCIATIONS,
             name_input="associationName",
             scope_input="resourceUri",
             top_level=(),

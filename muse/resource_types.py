@@ -12,6 +12,10 @@ pulumi/pulumi-azuread, pulumi/pulumi-kubernetes).
 TYPED_CLUSTER = "azure-native:containerservice:ManagedCluster"
 # A generic `azure-native:resources:Resource`: its ARM type comes from its inputs, not from the type token.
 GENERIC_RESOURCE = "azure-native:resources:Resource"
+# The ARM namespace and type the cluster is declared with as a generic resource (its inputs
+# `resourceProviderNamespace` and `resourceType`), which the service's rules and the access model recognise.
+CLUSTER_PROVIDER_NAMESPACE = "Microsoft.ContainerService"
+CLUSTER_RESOURCE_TYPE = "managedClusters"
 RESOURCE_GROUP = "azure-native:resources:ResourceGroup"
 AGENT_POOL = "azure-native:containerservice:AgentPool"
 MAINTENANCE_CONFIGURATION = "azure-native:containerservice:MaintenanceConfiguration"
@@ -48,6 +52,7 @@ ENTRA_SERVICE_PRINCIPAL = "azuread:index/servicePrincipal:ServicePrincipal"
 # kubernetes.
 K8S_NAMESPACE = "kubernetes:core/v1:Namespace"
 K8S_CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
+K8S_SERVICE_ACCOUNT = "kubernetes:core/v1:ServiceAccount"
 K8S_SERVICE = "kubernetes:core/v1:Service"
 K8S_DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 K8S_GATEWAY = "kubernetes:gateway.networking.k8s.io/v1:Gateway"

@@ -52,6 +52,7 @@ from rbac.arm import (
     ACTION_RULES,
     APP_INSIGHTS_COMPONENTS,
     DATA_COLLECTION_ENDPOINTS,
+    DATA_COLLECTION_RULE_ASSOCIATIONS,
     DATA_COLLECTION_RULES,
     KEY_VAULTS,
     LOG_ANALYTICS_WORKSPACES,
@@ -61,6 +62,9 @@ from rbac.arm import (
     MONITOR_ACCOUNTS,
     PROMETHEUS_RULE_GROUPS,
     REGISTRIES,
+    RESOURCE_GROUPS,
+    ROLE_ASSIGNMENTS,
+    ROLE_DEFINITIONS,
     SCHEDULED_QUERY_RULES,
     USER_ASSIGNED_IDENTITIES,
     WEB_TESTS,
@@ -76,7 +80,7 @@ _NAMESPACE = uuid.UUID("6f1c1f50-3c1a-4f0e-9a53-6d1d1f3a0b7e")
 
 # type token -> (ARM resource type, input holding the Azure name)
 ARM_TYPES: dict[str, tuple[str, str]] = {
-    RESOURCE_GROUP: ("Microsoft.Resources/resourceGroups", "resourceGroupName"),
+    RESOURCE_GROUP: (RESOURCE_GROUPS, "resourceGroupName"),
     REGISTRY: (REGISTRIES, "registryName"),
     USER_ASSIGNED_IDENTITY: (
         USER_ASSIGNED_IDENTITIES,
@@ -142,30 +146,30 @@ def _arm_id(resource_type: str, inputs: dict[str, Any], logical_name: str) -> st
     if resource_type == AGENT_POOL:
         return (
             f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{group}/providers/"
-            f"Microsoft.ContainerService/managedClusters/{inputs['resourceName']}/agentPools/"
+            f"{MANAGED_CLUSTERS}/{inputs['resourceName']}/agentPools/"
             f"{inputs['agentPoolName']}"
         )
     if resource_type == MAINTENANCE_CONFIGURATION:
         return (
             f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{group}/providers/"
-            f"Microsoft.ContainerService/managedClusters/{inputs['resourceName']}/maintenanceConfigurations/"
+            f"{MANAGED_CLUSTERS}/{inputs['resourceName']}/maintenanceConfigurations/"
             f"{inputs['configName']}"
         )
     if resource_type == ROLE_ASSIGNMENT:
-        return f"{inputs['scope']}/providers/Microsoft.Authorization/roleAssignments/{inputs['_name']}"
+        return f"{inputs['scope']}/providers/{ROLE_ASSIGNMENTS}/{inputs['_name']}"
     if resource_type == ROLE_DEFINITION:
         # A custom role's id hangs off the scope it is defined at (the subscription).
-        definitions = f"{inputs['scope']}/providers/Microsoft.Authorization/roleDefinitions"
+        definitions = f"{inputs['scope']}/providers/{ROLE_DEFINITIONS}"
         return f"{definitions}/{inputs['roleDefinitionId']}"
     if resource_type == KEY_VAULT_SECRET:
-        vault = f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{group}/providers/Microsoft.KeyVault/vaults"
+        vault = f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{group}/providers/{KEY_VAULTS}"
         return f"{vault}/{inputs['vaultName']}/secrets/{inputs['secretName']}"
     if resource_type == FEDERATED_IDENTITY_CREDENTIAL:
         identities = (
-            f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{group}/providers/Microsoft.ManagedIdentity"
+            f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{group}/providers/{USER_ASSIGNED_IDENTITIES}"
         )
         return (
-            f"{identities}/userAssignedIdentities/{inputs['resourceName']}/federatedIdentityCredentials/"
+            f"{identities}/{inputs['resourceName']}/federatedIdentityCredentials/"
             f"{inputs['federatedIdentityCredentialResourceName']}"
         )
     if resource_type.startswith("azuread:"):
@@ -173,7 +177,7 @@ def _arm_id(resource_type: str, inputs: dict[str, Any], logical_name: str) -> st
     if resource_type == DATA_COLLECTION_RULE_ASSOCIATION:
         # An extension resource: its id hangs off the resource it is associated with (here the cluster).
         return (
-            f"{inputs['resourceUri']}/providers/Microsoft.Insights/dataCollectionRuleAssociations/"
+            f"{inputs['resourceUri']}/providers/{DATA_COLLECTION_RULE_ASSOCIATIONS}/"
             f"{inputs['associationName']}"
         )
     if arm_type:
@@ -367,7 +371,7 @@ class OfflineMocks(pulumi.runtime.Mocks):
                 "objectId": deterministic_uuid(self.stack, key, "object"),
                 "resourceId": (
                     f"/subscriptions/{SUBSCRIPTION_ID}/resourcegroups/{properties['nodeResourceGroup']}"
-                    f"/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{key.lower()}-{name}"
+                    f"/providers/{USER_ASSIGNED_IDENTITIES}/{key.lower()}-{name}"
                 ),
             }
 
@@ -447,8 +451,7 @@ class OfflineMocks(pulumi.runtime.Mocks):
         if resource_type == MONITOR_WORKSPACE:
             name = inputs["azureMonitorWorkspaceName"]
             managed = (
-                f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/MA_{name}_{location}_managed/providers/"
-                "Microsoft.Insights"
+                f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/MA_{name}_{location}_managed/providers"
             )
             label = deterministic_uuid(self.stack, name, "query")[:8]
             return {
@@ -458,8 +461,8 @@ class OfflineMocks(pulumi.runtime.Mocks):
                     "internalId": f"mac_{deterministic_uuid(self.stack, name, 'internal')}",
                 },
                 "defaultIngestionSettings": {
-                    "dataCollectionEndpointResourceId": f"{managed}/dataCollectionEndpoints/{name}",
-                    "dataCollectionRuleResourceId": f"{managed}/dataCollectionRules/{name}",
+                    "dataCollectionEndpointResourceId": f"{managed}/{DATA_COLLECTION_ENDPOINTS}/{name}",
+                    "dataCollectionRuleResourceId": f"{managed}/{DATA_COLLECTION_RULES}/{name}",
                 },
                 "publicNetworkAccess": "Enabled",
                 "provisioningState": "Succeeded",
@@ -600,5 +603,5 @@ def _resource_group(args: dict[str, Any]) -> dict[str, Any]:
         "name": name,
         "location": location,
         "properties": {"provisioningState": "Succeeded"},
-        "type": "Microsoft.Resources/resourceGroups",
+        "type": RESOURCE_GROUPS,
     }

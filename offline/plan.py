@@ -35,6 +35,7 @@ from muse.resource_types import (
     K8S_HTTP_ROUTE,
     K8S_NAMESPACE,
     K8S_SERVICE,
+    K8S_SERVICE_ACCOUNT,
     KEY_VAULT,
     KEY_VAULT_SECRET,
     LOG_ANALYTICS_WORKSPACE,
@@ -185,7 +186,7 @@ KEY_PROPERTIES: dict[str, tuple[str, ...]] = {
     "pulumi:providers:kubernetes": ("kubeconfig",),
     # The Muse workload (components/muse_workload/); the Deployment also gets a summary, _kubernetes_rows.
     K8S_NAMESPACE: ("metadata.name",),
-    "kubernetes:core/v1:ServiceAccount": (
+    K8S_SERVICE_ACCOUNT: (
         "metadata.name",
         "automountServiceAccountToken",
     ),
@@ -341,7 +342,7 @@ def _kubernetes_rows(resource: PlannedResource) -> list[tuple[str, str]]:
     if resource.type == K8S_NAMESPACE:
         labels = metadata.get("labels") or {}
         return [(k, v) for k, v in sorted(labels.items()) if k.startswith("pod-security.kubernetes.io/")]
-    if resource.type == "kubernetes:core/v1:ServiceAccount":
+    if resource.type == K8S_SERVICE_ACCOUNT:
         client_id = (metadata.get("annotations") or {}).get("azure.workload.identity/client-id")
         return [("workload identity client id", str(client_id))]
     if resource.type == K8S_GATEWAY:

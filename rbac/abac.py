@@ -77,6 +77,16 @@ class Or:
 Condition = Compare | ActionMatches | Not | And | Or
 
 
+def request(attribute: str) -> str:
+    """`@Request[<attribute>]`: an attribute of the request (the role assignment being written)."""
+    return f"@Request[{attribute}]"
+
+
+def resource(attribute: str) -> str:
+    """`@Resource[<attribute>]`: an attribute of the resource acted on (the assignment being deleted)."""
+    return f"@Resource[{attribute}]"
+
+
 def only_when(action: str, condition: Condition) -> Or:
     """The form Azure documents for an action-scoped condition: other actions pass, `action` needs
     `condition` (`(!(ActionMatches{'<action>'})) OR (<condition>)`)."""

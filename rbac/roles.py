@@ -8,15 +8,28 @@ and the subscription's `nameSuffix`, so it is stable across runs and unique per 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum, StrEnum
 
 import pulumi
 from pulumi_azure_native import authorization
 
+from rbac import abac
 from rbac.abac import And, Compare, Condition, Not, Or, only_when
-from rbac.arm import KEY_DECRYPT, ROLE_ASSIGNMENTS_DELETE, ROLE_ASSIGNMENTS_WRITE
+from rbac.arm import (
+    ASSIGNED_PRINCIPAL,
+    ASSIGNED_PRINCIPAL_TYPE,
+    ASSIGNED_ROLE,
+    CUSTOM_RESOURCE_GROUP,
+    CUSTOM_RESOURCE_KIND,
+    CUSTOM_RESOURCES_READ,
+    KEY_DECRYPT,
+    MANAGED_CLUSTERS,
+    ROLE_ASSIGNMENTS_DELETE,
+    ROLE_ASSIGNMENTS_WRITE,
+    ROLE_DEFINITIONS,
+)
 
 
 @dataclass(frozen=True)
@@ -187,7 +200,7 @@ class CustomRoles:
         display="Muse Kubernetes custom resource reader",
         can="read the custom resource kinds its condition names",
         description="Read Kubernetes custom resources; each assignment's condition names groups and kinds.",
-        data_actions=("Microsoft.ContainerService/managedClusters/customresources/read",),
+        data_actions=(CUSTOM_RESOURCES_READ,),
     )
 
     # What docs/runbook.md has an operator run that Azure Kubernetes Service RBAC Writer does not allow
@@ -224,10 +237,10 @@ class CustomRoles:
             "Microsoft.ContainerService/managedClusters/nodes/read",
             "Microsoft.ContainerService/managedClusters/nodes/write",
             "Microsoft.ContainerService/managedClusters/namespaces/write",
-            "Microsoft.ContainerService/managedClusters/customresources/read",
+            CUSTOM_RESOURCES_READ,
             "Microsoft.ContainerService/managedClusters/customresources/write",
             *(
-                f"Microsoft.ContainerService/managedClusters/{group}/{plural}/{verb}"
+                f"{MANAGED_CLUSTERS}/{group}/{plural}/{verb}"
                 for group, plural in OPERATOR_CUSTOM_RESOURCES
                 for verb in OPERATOR_CUSTOM_RESOURCE_VERBS
             ),
@@ -262,10 +275,7 @@ class PrincipalType(StrEnum):
 
 
 def role_definition_resource_id(subscription_id: str, role: Role) -> str:
-    return (
-        f"/subscriptions/{subscription_id}/providers/Microsoft.Authorization/roleDefinitions/"
-        f"{role.definition_id}"
-    )
+    return f"/subscriptions/{subscription_id}/providers/{ROLE_DEFINITIONS}/{role.definition_id}"
 
 
 def only_assigning(
@@ -311,30 +321,27 @@ def assigning_condition(
         raise ValueError(f"{sorted(overlap)} are delegable to anyone: they cannot also be only_to some")
     assignable = [role.definition_id for role in (*roles, *exclusive)]
 
-    def limits(side: str) -> And:
-        # `side` is "Request" (the assignment being written) or "Resource" (the one being deleted).
-        def attribute(name: str) -> str:
-            return f"@{side}[Microsoft.Authorization/roleAssignments:{name}]"
-
+    def limits(attribute: Callable[[str], str]) -> And:
+        # `attribute` is abac.request (the assignment being written) or abac.resource (the one being deleted).
         def guid_in(name: str, values: Iterable[str]) -> Compare:
             return Compare(attribute(name), "ForAnyOfAnyValues:GuidEquals", tuple(sorted(set(values))))
 
         found: list[Condition] = [
-            guid_in("RoleDefinitionId", assignable),
+            guid_in(ASSIGNED_ROLE, assignable),
             Compare(
-                attribute("PrincipalType"),
+                attribute(ASSIGNED_PRINCIPAL_TYPE),
                 "ForAnyOfAnyValues:StringEqualsIgnoreCase",
                 (principal_type.value,),
             ),
         ]
         if never_to:
-            found.append(Not(guid_in("PrincipalId", never_to)))
+            found.append(Not(guid_in(ASSIGNED_PRINCIPAL, never_to)))
         for grantee, only in sorted((only_role_to or {}).items()):
             found.append(
                 Or(
                     (
-                        Not(guid_in("PrincipalId", [grantee])),
-                        guid_in("RoleDefinitionId", [only.definition_id]),
+                        Not(guid_in(ASSIGNED_PRINCIPAL, [grantee])),
+                        guid_in(ASSIGNED_ROLE, [only.definition_id]),
                     )
                 )
             )
@@ -342,8 +349,8 @@ def assigning_condition(
             found.append(
                 Or(
                     (
-                        Not(guid_in("RoleDefinitionId", [exclusive_role.definition_id])),
-                        guid_in("PrincipalId", principals),
+                        Not(guid_in(ASSIGNED_ROLE, [exclusive_role.definition_id])),
+                        guid_in(ASSIGNED_PRINCIPAL, principals),
                     )
                 )
             )
@@ -354,15 +361,10 @@ def assigning_condition(
     # (delegate-role-assignments-examples.md, "Constrain roles and principal types" / "... specific groups").
     return And(
         (
-            only_when(ROLE_ASSIGNMENTS_WRITE, limits("Request")),
-            only_when(ROLE_ASSIGNMENTS_DELETE, limits("Resource")),
+            only_when(ROLE_ASSIGNMENTS_WRITE, limits(abac.request)),
+            only_when(ROLE_ASSIGNMENTS_DELETE, limits(abac.resource)),
         )
     )
-
-
-CUSTOM_RESOURCE_READ = "Microsoft.ContainerService/managedClusters/customresources/read"
-_CUSTOM_RESOURCE_GROUP = "@Request[Microsoft.ContainerService/managedClusters/customResources:group]"
-_CUSTOM_RESOURCE_KIND = "@Request[Microsoft.ContainerService/managedClusters/customResources:kind]"
 
 
 def only_reading_custom_resources(kinds: list[tuple[str, str]]) -> str:
@@ -384,14 +386,14 @@ def custom_resource_condition(kinds: list[tuple[str, str]], verbs: Sequence[str]
         tuple(
             And(
                 (
-                    Compare(_CUSTOM_RESOURCE_GROUP, "StringEqualsIgnoreCase", (group,)),
-                    Compare(_CUSTOM_RESOURCE_KIND, "StringEqualsIgnoreCase", (kind,)),
+                    Compare(abac.request(CUSTOM_RESOURCE_GROUP), "StringEqualsIgnoreCase", (group,)),
+                    Compare(abac.request(CUSTOM_RESOURCE_KIND), "StringEqualsIgnoreCase", (kind,)),
                 )
             )
             for group, kind in sorted(set(kinds))
         )
     )
-    action = CUSTOM_RESOURCE_READ.rsplit("/", 1)[0]
+    action = CUSTOM_RESOURCES_READ.rsplit("/", 1)[0]
     return And(tuple(only_when(f"{action}/{verb}", clauses) for verb in dict.fromkeys(verbs)))
 
 

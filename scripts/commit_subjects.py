@@ -1,11 +1,12 @@
 """Commit subjects of at most 72 characters, the detail in the body.
 
     python3 scripts/commit_subjects.py --message-file .git/COMMIT_EDITMSG   # the commit-msg hook
-    python3 scripts/commit_subjects.py --range <base>..HEAD                 # every commit of a range
+    python3 scripts/commit_subjects.py --range <base>..<head>               # every commit of a range
 
 The subject is what `git log --format=%s` shows: the message's first paragraph, its lines joined by spaces
 (git pretty.c format_subject), so a title wrapped onto a second line still counts whole. Standard library
-only, so the hook runs without the project's .venv. tests/test_commit_subjects.py runs it on main's history.
+only, so the hook runs without the project's .venv. CI checks a pull request's commits (pull-request.yml, base
+sha..head sha); tests/test_commit_subjects.py the commits this clone has that its upstream does not.
 """
 
 from __future__ import annotations

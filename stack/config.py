@@ -431,7 +431,7 @@ class StackConfig(BaseModel):
         description=(
             "Object id of the Entra ID group of the people who operate this stack by hand (docs/runbook.md); "
             "the bootstrap grants it the cluster's user credential and Kubernetes read/write. Required in "
-            "prod; 00000000-0000-0000-0000-000000000000 marks a placeholder that real deploys refuse."
+            f"prod; {PLACEHOLDER_OBJECT_ID} marks a placeholder that real deploys refuse."
         ),
     )
     replicas: Annotated[int, Field(ge=1, le=50)] = Field(

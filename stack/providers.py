@@ -9,10 +9,12 @@ the stacks and the bootstrap manage belongs to a namespace listed here.
 
 from __future__ import annotations
 
+from components.kubernetes_cluster import CLUSTER_PROVIDER_NAMESPACE
+
 # namespace -> why Muse needs it
 RESOURCE_PROVIDERS: dict[str, str] = {
     "Microsoft.ContainerRegistry": "the registries",
-    "Microsoft.ContainerService": "the AKS clusters and their node pools",
+    CLUSTER_PROVIDER_NAMESPACE: "the AKS clusters and their node pools",
     "Microsoft.Compute": "the node VM scale sets AKS creates in the node resource group",
     "Microsoft.Network": "the load balancer, public IPs and network of the node resource group",
     "Microsoft.KeyVault": "the stacks' vaults and the state key vault",

@@ -197,7 +197,7 @@ def test_a_circle_through_a_function_local_import_is_found(
 # module never runs as a script, so importing it has no second identity as `__main__` and its command's
 # argument parsing and exit codes stay out of the code the programs import.
 
-LIBRARY_PACKAGES = ("components", "rbac", "stack", "offline", "export", "verify", "policy")
+LIBRARY_PACKAGES = ("muse", "components", "rbac", "stack", "offline", "export", "verify", "policy")
 
 
 def main_blocks(source: str) -> int:
@@ -324,6 +324,47 @@ def test_a_library_module_with_a_main_block_is_caught(tmp_path: Path) -> None:
     assert modules_with_main_blocks(tmp_path, LIBRARY_PACKAGES) == ["offline/plan.py", "stack/naming.py"]
 
 
+# bench/ is the one package of commands: each benchmark is `python -m bench.<name>` (a module with a __main__
+# block, or a package with a __main__.py), and `bench/__main__.py` (make bench) runs them in-process. What two
+# benchmarks share lives in a module without one (bench/common.py, bench/rollback/__init__.py, ...): a
+# benchmark module is imported by nothing but `bench/__main__.py`.
+
+
+def imported_commands(package: str, root: Path) -> list[str]:
+    """`module <- importer` for each module of `package` with a __main__ block that another module of the
+    package imports, `<package>.__main__` excepted."""
+    graph = grimp.build_graph(package, cache_dir=None)
+    commands = {
+        path.replace("/", ".").removesuffix(".py").removesuffix(".__init__")
+        for path in modules_with_main_blocks(root, (package,))
+    }
+    return sorted(
+        f"{command} <- {importer}"
+        for command in commands
+        for importer in graph.find_modules_that_directly_import(command)
+        if importer != f"{package}.__main__"
+    )
+
+
+def test_a_benchmark_is_imported_only_by_make_bench() -> None:
+    assert imported_commands("bench", REPO_ROOT) == []
+
+
+def test_a_benchmark_imported_by_another_is_caught(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Negative control: a skeleton where one benchmark imports another's classes (as bench/canary.py did
+    bench/rollback.py's replicas), beside the package's __main__.py doing the same (allowed)."""
+    package = tmp_path / "benchskeleton"
+    package.mkdir()
+    main = 'def main():\n    pass\n\n\nif __name__ == "__main__":\n    main()\n'
+    (package / "__init__.py").write_text("")
+    (package / "common.py").write_text("X = 1\n")
+    (package / "rollback.py").write_text("from benchskeleton.common import X\n" + main)
+    (package / "canary.py").write_text("from benchskeleton.rollback import main as rollback\n" + main)
+    (package / "__main__.py").write_text("from benchskeleton import canary, rollback\n" + main)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert imported_commands("benchskeleton", tmp_path) == ["benchskeleton.rollback <- benchskeleton.canary"]
+
+
 # The exceptions to "the programs do not reach into the service" (pyproject.toml): the leaf modules of shared
 # Pulumi type tokens and of the service's contract. Importing one runs muse/__init__.py too, so all must
 # import nothing.
@@ -362,3 +403,79 @@ def test_the_only_exceptions_are_edges_to_the_shared_leaves() -> None:
     assert not narrow(["components.** -> muse.resource_types"])
     assert not narrow(["components.observability.slo -> muse.app"])
     assert not narrow(["components.kubernetes_cluster -> muse.governance.policies"])
+
+
+# ------------------------------------------------------------------------------------------------------
+# docs/architecture/code.md states which package imports which, in its table ("imports (ours)") and its
+# diagram. Both are compared with the real package-level edges of grimp's graph, so neither can drift: a new
+# import the docs do not show fails, and so does an arrow the code no longer has.
+
+CODE_MD = REPO_ROOT / "docs" / "architecture" / "code.md"
+
+
+def package_edges(*packages: str) -> set[tuple[str, str]]:
+    """(importer, imported) for each pair of our top-level packages with at least one import between them."""
+    graph = grimp.build_graph(*packages, cache_dir=None)
+    return {
+        (module.split(".")[0], target.split(".")[0])
+        for module in graph.modules
+        for target in graph.find_modules_directly_imported_by(module)
+        if target.split(".")[0] in packages and target.split(".")[0] != module.split(".")[0]
+    }
+
+
+def documented_edges(
+    markdown: str, packages: tuple[str, ...]
+) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+    """(the table's edges, the diagram's edges) among `packages`. Table: the row of a package (first cell
+    `pkg/` in backticks), every backticked package name in its last cell (`nothing of ours` names none).
+    Diagram: the mermaid flowchart's `a --> b [--> c ...]` chains, whose node ids are the package names."""
+    table: set[tuple[str, str]] = set()
+    for line in markdown.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")] if line.startswith("|") else []
+        if len(cells) >= 3 and (package := cells[0].strip("`").rstrip("/")) in packages:
+            named = {name for name in re.findall(r"`([\w.]+)`", cells[-1]) if name in packages}
+            table |= {(package, imported) for imported in named}
+    diagram: set[tuple[str, str]] = set()
+    mermaid = markdown.split("```mermaid", 1)[1].split("```", 1)[0] if "```mermaid" in markdown else ""
+    for line in mermaid.splitlines():
+        # `a -->|label| b`: the label is not a node.
+        chain = (
+            [re.sub(r"^\|[^|]*\|", "", node.strip()).strip() for node in line.split("-->")]
+            if "-->" in line
+            else []
+        )
+        diagram |= {(a, b) for a, b in itertools.pairwise(chain) if a in packages and b in packages}
+    return table, diagram
+
+
+def test_the_documented_arrows_are_the_real_imports() -> None:
+    packages = tuple(CONFIG["root_packages"])
+    real = package_edges(*packages)
+    table, diagram = documented_edges(CODE_MD.read_text(), packages)
+    assert {"missing from the table": real - table, "not imported": table - real} == {
+        "missing from the table": set(),
+        "not imported": set(),
+    }
+    assert {"missing from the diagram": real - diagram, "not imported": diagram - real} == {
+        "missing from the diagram": set(),
+        "not imported": set(),
+    }
+
+
+def test_a_table_missing_an_edge_is_caught() -> None:
+    """Negative control: the docs with one arrow gone from the table (offline -> components) and from the
+    diagram, and one arrow added that the code does not have (bench -> offline)."""
+    packages = tuple(CONFIG["root_packages"])
+    text = CODE_MD.read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| `offline/` |"))
+    assert "`components`" in row
+    edited = text.replace(row, row.replace("`components`", "components")).replace(
+        "offline --> components\n", ""
+    )
+    edited = edited.replace("  bench --> stack\n", "  bench --> stack\n  bench --> offline\n")
+    table, diagram = documented_edges(edited, packages)
+    real = package_edges(*packages)
+    assert real - table == {("offline", "components")}
+    assert real - diagram == {("offline", "components")}
+    assert diagram - real == {("bench", "offline")}

@@ -1,20 +1,24 @@
-"""Commit subjects are at most 72 characters (scripts/commit_subjects.py), from the commit where the rule came
-in; the history before it stays as it is. The hook scripts/git-hooks/commit-msg applies the same function
-before a commit exists; these tests run it through real git."""
+"""Commit subjects are at most 72 characters (scripts/commit_subjects.py). Three places check them: the hook
+scripts/git-hooks/commit-msg before a commit exists, CI on a pull request's own commits (pull-request.yml),
+and the test here on the commits this clone has that its upstream does not. History already on main is never
+checked again: a subject GitHub's merge, squash or revert buttons wrote there cannot fail every later clone.
+These tests run it through real git and run the workflow's step as the runner would."""
 
 from __future__ import annotations
 
 import importlib.util
+import os
+import re
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from stack.files import REPO_ROOT
-
-# main when the rule came in: every commit after it is checked, none before.
-BASE = "cae662f540c8a96d1699259e04462fa7f26e3e74"
+from verify import workflows
 
 _spec = importlib.util.spec_from_file_location("commit_subjects", REPO_ROOT / "scripts/commit_subjects.py")
 assert _spec is not None and _spec.loader is not None
@@ -32,15 +36,164 @@ def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["git", *identity, *args], cwd=cwd, capture_output=True, text=True, check=False)
 
 
-def test_commit_subjects_since_the_rule_fit() -> None:
+def unpushed_range(cwd: Path) -> str | None:
+    """`<upstream>..HEAD`: the commits not yet on the upstream (the branch's, else origin/main, else a local
+    main), or None when there is none to compare with (a tarball, a clone without remotes)."""
+    for upstream in ("@{upstream}", "origin/main", "main"):
+        if _git(cwd, "rev-parse", "--verify", "-q", f"{upstream}^{{commit}}").returncode == 0:
+            return f"{upstream}..HEAD"
+    return None
+
+
+def test_commit_subjects_not_yet_upstream_fit() -> None:
     if shutil.which("git") is None:
         pytest.skip("git is not installed: no history to check")
-    if _git(REPO_ROOT, "cat-file", "-e", f"{BASE}^{{commit}}").returncode != 0:
-        pytest.skip(f"commit {BASE[:12]} is not here (a shallow clone or a tarball): no history to check")
-    assert long_subjects(commit_subjects.commits_in(f"{BASE}..HEAD", cwd=REPO_ROOT)) == [], (
-        f"commit subjects over {MAX_SUBJECT} characters: reword them (git rebase -i, 'reword') and put the "
-        "detail in the body"
+    if (revisions := unpushed_range(REPO_ROOT)) is None:
+        pytest.skip("no upstream, origin/main or main here: nothing tells which commits are new")
+    assert long_subjects(commit_subjects.commits_in(revisions, cwd=REPO_ROOT)) == [], (
+        f"commit subjects over {MAX_SUBJECT} characters in {revisions}: reword them (git rebase -i, "
+        "'reword') and put the detail in the body"
     )
+
+
+def test_history_already_upstream_is_not_checked_again(tmp_path: Path) -> None:
+    """Negative control of the range: a long subject landed on main (as GitHub's buttons can write one) is
+    outside a clone's new commits; a long one of the clone's own is inside."""
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    _git(tmp_path, "init", "-q", "-b", "main")
+    _git(tmp_path, "commit", "-q", "--allow-empty", "-m", "Merge pull request #1 from x/" + "y" * 80)
+    clone = tmp_path / "clone"
+    assert _git(tmp_path, "clone", "-q", str(tmp_path), str(clone)).returncode == 0
+    assert unpushed_range(clone) == "@{upstream}..HEAD"
+    assert commit_subjects.commits_in("@{upstream}..HEAD", cwd=clone) == []
+    _git(clone, "commit", "-q", "--allow-empty", "-m", "z" * 73)
+    assert len(long_subjects(commit_subjects.commits_in(unpushed_range(clone) or "", cwd=clone))) == 1
+    bare = tmp_path / "bare"
+    _git(tmp_path, "init", "-q", "-b", "topic", str(bare))
+    assert unpushed_range(bare) is None
+
+
+# ------------------------------------------------------------------------------------------------------
+# On GitHub: pull-request.yml checks the pull request's own commits. For `pull_request`, GITHUB_SHA is "the
+# last merge commit of the pull request merge branch" and `github.event.pull_request.head.sha` the head
+# branch's last commit (docs.github.com/en/actions/reference/workflows-and-actions/events-that-trigger-
+# workflows#pull_request); actions/checkout checks out that merge ref by default (actions/checkout README,
+# "Checkout pull request HEAD commit instead of merge commit"), whose subject is GitHub's "Merge <head> into
+# <base>", 92 characters. So the range is base.sha..head.sha of the payload (docs.github.com/en/webhooks/
+# webhook-events-and-payloads#pull_request), passed through env: (an expression inlined in run: is template
+# injection, zizmor's `template-injection`), in a job whose checkout has the whole history.
+
+PULL_REQUEST = REPO_ROOT / ".github" / "workflows" / "pull-request.yml"
+BASE_SHA = "${{ github.event.pull_request.base.sha }}"
+HEAD_SHA = "${{ github.event.pull_request.head.sha }}"
+
+
+def subject_steps(workflow: workflows.Workflow) -> list[tuple[workflows.Job, workflows.Step]]:
+    return [
+        (job, step)
+        for job in workflow.jobs.values()
+        for step in job.steps
+        if "scripts/commit_subjects.py" in (step.run or "")
+    ]
+
+
+def subject_check_problems(workflow: workflows.Workflow) -> list[str]:
+    """What keeps the workflow from checking exactly the pull request's commits on every pull request."""
+    problems = [] if "pull_request" in workflow.triggers else ["not run on pull_request"]
+    steps = subject_steps(workflow)
+    if len(steps) != 1:
+        return [*problems, f"{len(steps)} steps run scripts/commit_subjects.py, expected one"]
+    job, step = steps[0]
+    checkouts = [s for s in job.steps_of("actions/checkout") if job.steps.index(s) < job.steps.index(step)]
+    if not checkouts or str(checkouts[0].inputs.get("fetch-depth")) != "0":
+        problems.append(f"job {job.id}: no checkout with fetch-depth: 0 before the step")
+    if job.condition or step.condition:
+        problems.append(f"job {job.id}: the check is conditional ({job.condition or step.condition})")
+    if job.permissions != {"contents": "read"}:
+        problems.append(f"job {job.id}: permissions {job.permissions}, expected contents: read only")
+    if "${{" in (step.run or ""):
+        problems.append("an expression is inlined in run: (template injection): pass it through env:")
+    if step.env != {"BASE_SHA": BASE_SHA, "HEAD_SHA": HEAD_SHA}:
+        problems.append(f"env is {step.env}, expected BASE_SHA and HEAD_SHA from the event payload")
+    if shlex.split(step.run or "") != [
+        "python3",
+        "scripts/commit_subjects.py",
+        "--range",
+        "$BASE_SHA..$HEAD_SHA",
+    ]:
+        problems.append(f'runs {step.run!r}, expected --range "$BASE_SHA..$HEAD_SHA"')
+    return problems
+
+
+def test_pull_requests_check_their_own_commit_subjects() -> None:
+    assert subject_check_problems(workflows.load(PULL_REQUEST)) == []
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "problem"),
+    [
+        ('"$BASE_SHA..$HEAD_SHA"', '"$BASE_SHA..HEAD"', "expected --range"),
+        ('"$BASE_SHA..$HEAD_SHA"', '"${{ github.event.pull_request.base.sha }}..$HEAD_SHA"', "inlined"),
+        ("HEAD_SHA: ${{ github.event.pull_request.head.sha }}", "HEAD_SHA: ${{ github.sha }}", "env is"),
+        ("          fetch-depth: 0\n", "", "fetch-depth: 0"),
+    ],
+)
+def test_a_wrong_subject_check_is_caught(old: str, new: str, problem: str) -> None:
+    """Negative controls: HEAD (the test merge commit) in the range, an inlined expression, the merge commit's
+    SHA for the head, a shallow checkout."""
+    text = PULL_REQUEST.read_text()
+    assert old in text
+    problems = subject_check_problems(workflows.parse(text.replace(old, new, 1), PULL_REQUEST))
+    assert any(problem in p for p in problems), problems
+
+
+def run_step(step: workflows.Step, event: dict[str, Any], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The step's run: in bash as the runner runs it, its env: expressions taken from the event payload."""
+
+    def value(expression: str) -> str:
+        found = re.fullmatch(r"\$\{\{\s*github\.event\.([\w.]+)\s*\}\}", expression)
+        assert found, expression
+        node: Any = event
+        for part in found.group(1).split("."):
+            node = node[part]
+        return str(node)
+
+    env = {**os.environ, **{name: value(str(v)) for name, v in step.env.items()}}
+    shutil.copytree(REPO_ROOT / "scripts", cwd / "scripts", dirs_exist_ok=True)
+    return subprocess.run(
+        ["bash", "-e", "-c", step.run or ""], cwd=cwd, env=env, capture_output=True, text=True, check=False
+    )
+
+
+def test_the_step_passes_a_pull_request_on_top_of_a_long_subject_and_github_merge(tmp_path: Path) -> None:
+    """The step itself, run on a checkout shaped as GitHub's: main holds a long subject (landed by a button),
+    the pull request's commits fit, and HEAD is the test merge commit "Merge <head> into <base>". It passes;
+    with one long subject of the pull request's own it fails, naming that commit."""
+    if shutil.which("git") is None or shutil.which("bash") is None:
+        pytest.skip("git and bash are needed")
+    ((_, step),) = subject_steps(workflows.load(PULL_REQUEST))
+    repo = tmp_path / "checkout"
+    _git(tmp_path, "init", "-q", "-b", "main", str(repo))
+    _git(repo, "commit", "-q", "--allow-empty", "-m", "Revert " + '"' + "x" * 80 + '"')
+    base = _git(repo, "rev-parse", "HEAD").stdout.strip()
+    _git(repo, "checkout", "-q", "-b", "topic")
+    _git(repo, "commit", "-q", "--allow-empty", "-m", "A subject that fits\n\nThe detail.")
+
+    def github_merge() -> dict[str, Any]:
+        head = _git(repo, "rev-parse", "topic").stdout.strip()
+        _git(repo, "checkout", "-q", "--detach", base)
+        _git(repo, "merge", "-q", "--no-ff", "-m", f"Merge {head} into {base}", head)
+        assert len(_git(repo, "log", "-1", "--format=%s").stdout.strip()) > MAX_SUBJECT
+        return {"pull_request": {"base": {"sha": base}, "head": {"sha": head}}}
+
+    passed = run_step(step, github_merge(), repo)
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    _git(repo, "checkout", "-q", "topic")
+    _git(repo, "commit", "-q", "--allow-empty", "-m", "w" * 73)
+    failed = run_step(step, github_merge(), repo)
+    assert failed.returncode == 1 and "73 > 72 characters" in failed.stdout
+    assert "x" * 40 not in failed.stdout and "Merge" not in failed.stdout
 
 
 def test_negative_control_a_73_character_subject_fails_and_72_passes() -> None:

@@ -44,7 +44,7 @@ from components.observability.queries import (
     MuseQueries,
 )
 from components.observability.recommended_rules import recommended_groups
-from rbac.arm import MANAGED_CLUSTERS
+from rbac.arm import LOG_ANALYTICS_WORKSPACES, MANAGED_CLUSTERS, MONITOR_ACCOUNTS
 
 # Log search alerts: how often they run and the window they judge (ISO 8601 durations).
 LOG_ALERT_FREQUENCY = f"PT{ARRIVAL_WINDOW_MINUTES}M"
@@ -165,7 +165,7 @@ def slo_tiles(namespace: str, settings: slo.SloSettings, monitor_workspace_id: s
                 "query": query,
                 "size": 0,
                 "queryType": _PROMQL,
-                "resourceType": "microsoft.monitor/accounts",
+                "resourceType": MONITOR_ACCOUNTS.lower(),
                 "crossComponentResources": [monitor_workspace_id],
                 "timeContextFromParameter": "TimeRange",
                 "visualization": visualization,
@@ -224,7 +224,7 @@ def workbook_content(
                 "query": query,
                 "size": 0,
                 "queryType": _KQL,
-                "resourceType": "microsoft.operationalinsights/workspaces",
+                "resourceType": LOG_ANALYTICS_WORKSPACES.lower(),
                 "crossComponentResources": [workspace_id],
                 "timeContextFromParameter": "TimeRange",
                 "visualization": visualization,

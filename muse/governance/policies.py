@@ -25,6 +25,8 @@ from pydantic import BaseModel, ConfigDict
 
 from muse.governance.inventory import Inventory, Resource
 from muse.resource_types import (
+    CLUSTER_PROVIDER_NAMESPACE,
+    CLUSTER_RESOURCE_TYPE,
     DATA_COLLECTION_RULE_ASSOCIATION,
     FEDERATED_IDENTITY_CREDENTIAL,
     GENERIC_RESOURCE,
@@ -300,7 +302,10 @@ def cluster_view(resource: Resource) -> dict[str, Any] | None:
     if resource.type == TYPED_CLUSTER:
         return props
     namespace, kind = props.get("resourceProviderNamespace"), props.get("resourceType")
-    if str(namespace).lower() != "microsoft.containerservice" or str(kind).lower() != "managedclusters":
+    if (str(namespace).lower(), str(kind).lower()) != (
+        CLUSTER_PROVIDER_NAMESPACE.lower(),
+        CLUSTER_RESOURCE_TYPE.lower(),
+    ):
         return None
     inner = props.get("properties")
     return {

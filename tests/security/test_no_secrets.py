@@ -57,11 +57,9 @@ ALLOWED = [
     Allowed(r"tests/export/test_arm_types\.py", r'"[0-9a-f]{40}"', "the bicep-types commit the data is from"),
     Allowed(
         r"muse/resource_types\.py|rbac/arm\.py",
-        r'^KEY_VAULT_SECRETS? = "(azure-native:keyvault:Secret|Microsoft\.KeyVault/vaults/secrets)"',
-        "the Key Vault secret's Pulumi type token and Azure resource type, not values",
-    ),
-    Allowed(
-        r"tests/test_commit_subjects\.py", r'^BASE = "[0-9a-f]{40}"', "the git commit the rule starts at"
+        r"^(KEY_VAULT_SECRETS?|GET_SECRET) = "
+        r'"(azure-native:keyvault:Secret|Microsoft\.KeyVault/vaults/secrets(/getSecret/action)?)"',
+        "the Key Vault secret's Pulumi type token, Azure resource type and read operation, not values",
     ),
     Allowed(
         r"tests/deploy/upstream/ama-metrics-collectors\.json",

@@ -216,3 +216,69 @@ def test_creating_the_stack_needs_no_stack(tmp_path: Path) -> None:
         "pulumi stack init --stack dev --secrets-provider "
         + StateBackendNames.for_environment("dev", "m7k2").secrets_provider
     ]
+
+
+# A missing .venv: `make venv` installs about 1 GB. A person at a terminal is told and it runs; anything else
+# (a test, a script, CI) gets the hint and exit 2, never a silent install.
+FAKE_MAKEFILE = (
+    "venv:\n\tmkdir -p .venv/bin && printf '#!/bin/sh\\necho ran \"$$@\"\\n' > .venv/bin/python"
+    " && chmod +x .venv/bin/python && touch installed\n"
+)
+
+
+def _bare_checkout(tmp_path: Path) -> Path:
+    root = tmp_path / "checkout"
+    (root / "scripts").mkdir(parents=True)
+    shutil.copy(WRAPPER, root / "scripts" / "stack")
+    (root / "Makefile").write_text(FAKE_MAKEFILE)
+    return root
+
+
+def test_without_a_venv_a_script_gets_the_hint_and_nothing_is_installed(tmp_path: Path) -> None:
+    root = _bare_checkout(tmp_path)
+    done = subprocess.run(
+        [str(root / "scripts" / "stack"), "dev", "preview"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "run 'make venv'" in done.stderr
+    assert not (root / "installed").exists() and not (root / ".venv").exists()
+
+
+@pytest.mark.parametrize("opt_out", [False, True])
+def test_without_a_venv_a_person_at_a_terminal_is_told_then_it_is_made(tmp_path: Path, opt_out: bool) -> None:
+    """Interactive (stdin and stdout a terminal, here a pseudo-terminal): the message first, then `make venv`,
+    then the command; MUSE_NO_VENV_SETUP=1 refuses as a script would (negative control of the opt-out)."""
+    root = _bare_checkout(tmp_path)
+    leader, follower = os.openpty()
+    env = {**os.environ, "MUSE_NO_VENV_SETUP": "1" if opt_out else ""}
+    with subprocess.Popen(
+        [str(root / "scripts" / "stack"), "dev", "preview"],
+        stdin=follower,
+        stdout=follower,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+    ) as process:
+        os.close(follower)
+        _, stderr = process.communicate(timeout=60)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(leader)
+    if opt_out:
+        assert process.returncode == 2 and "run 'make venv'" in stderr
+        assert not (root / "installed").exists()
+    else:
+        assert process.returncode == 0, stderr
+        assert "running 'make venv'" in stderr and (root / "installed").exists()
+        assert b"ran " in output and b"stack_command.py dev preview" in output

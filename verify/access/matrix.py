@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from rbac.arm import USER_ASSIGNED_IDENTITIES
 from verify.access.model import (
     Model,
     Operation,
@@ -168,7 +169,7 @@ def render(notice: str, model: Model | None = None, result: Result | None = None
         '  using ABAC conditions (preview)"). The delegation condition bounds role assignments only.',
         "- That ARM rejects a role assignment whose `principalType` does not match the real principal: the",
         "  ServicePrincipal constraint of the delegation relies on it.",
-        "- That `/*/` in `Microsoft.ManagedIdentity/userAssignedIdentities/*/assign/action` (Managed",
+        f"- That `/*/` in `{USER_ASSIGNED_IDENTITIES}/*/assign/action` (Managed",
         "  Identity Operator) matches zero segments, as the model assumes.",
         "- The federated-credential deny policy at run time: that ARM evaluates it on every credential",
         "  PUT (assignments, like roles, take a while to apply after the bootstrap) and that AKS keeps its",

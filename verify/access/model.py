@@ -45,13 +45,21 @@ from muse.resource_types import (
 from offline.captured import CapturingMocks, StackPlan, bootstrap_plan, committed_plan, plan_stack
 from offline.engine import OfflinePlan, RecordingMonitor, run_stack
 from offline.mocks import SUBSCRIPTION_ID
+from rbac import abac
 from rbac.arm import (
     ASSIGN_IDENTITY,
+    ASSIGNED_PRINCIPAL,
+    ASSIGNED_PRINCIPAL_TYPE,
+    ASSIGNED_ROLE,
+    GET_SECRET,
     KEY_DECRYPT,
+    KEY_VAULTS,
     LIST_CLUSTER_USER_CREDENTIAL,
     REGISTRIES,
+    ROLE_ASSIGNMENTS,
     ROLE_ASSIGNMENTS_DELETE,
     ROLE_ASSIGNMENTS_WRITE,
+    STORAGE_ACCOUNTS,
     STORAGE_BLOBS,
     USER_ASSIGNED_IDENTITIES,
 )
@@ -265,10 +273,10 @@ def stack_facts(stack: str, plan: StackPlan) -> StackFacts:
         plan=plan,
         group_id=group,
         state_container=(
-            f"{state_group}/providers/Microsoft.Storage/storageAccounts/{state.storage_account}"
+            f"{state_group}/providers/{STORAGE_ACCOUNTS}/{state.storage_account}"
             f"/blobServices/default/containers/{state.container}"
         ),
-        state_key=f"{state_group}/providers/Microsoft.KeyVault/vaults/{state.key_vault}/keys/{state.key}",
+        state_key=f"{state_group}/providers/{KEY_VAULTS}/{state.key_vault}/keys/{state.key}",
         registry_id=one(REGISTRY),
         cluster_id=str(plan.outputs_of(clusters[0]).get("id", "")) if clusters else "",
         vault_id=one(KEY_VAULT),
@@ -326,7 +334,7 @@ def runtime_operations(stack: str, facts: StackFacts) -> Iterator[Operation]:
             f"muse-workload ({stack})",
             f"Muse pods of {stack}: Secrets Store CSI driver mounts the {what[secret.get('secretName')]}",
             Need(
-                "Microsoft.KeyVault/vaults/secrets/getSecret/action",
+                GET_SECRET,
                 True,
                 facts.resource_id(secret),
                 f"read secret {secret.get('secretName')}",
@@ -596,7 +604,7 @@ def _gateway_tls_operations(stack: str, facts: StackFacts) -> Iterator[Operation
                 f"{identity} ({stack})",
                 f"application routing operator of {stack}: the Gateway's TLS certificate",
                 Need(
-                    "Microsoft.KeyVault/vaults/secrets/getSecret/action",
+                    GET_SECRET,
                     True,
                     f"{facts.vault_id}/secrets/{certificate}",
                     f"read certificate {certificate} (as its secret)",
@@ -920,8 +928,6 @@ def _job_lines(job: Job) -> str:
 # --- the model ---------------------------------------------------------------------------------------------
 
 
-ASSIGNMENT = "@Request[Microsoft.Authorization/roleAssignments"
-EXISTING = "@Resource[Microsoft.Authorization/roleAssignments"
 GRANT_PROBE = "00000000-0000-0000-0000-000000000001"  # any role assignment name in the group
 
 # Who may read a stack's state besides its deployer and its preview: the build reads dev's stack outputs
@@ -979,12 +985,12 @@ def prohibitions(
                     (deployer,),
                     ROLE_ASSIGNMENTS_WRITE,
                     False,
-                    f"{facts.group_id}/providers/Microsoft.Authorization/roleAssignments/{GRANT_PROBE}",
+                    f"{facts.group_id}/providers/{ROLE_ASSIGNMENTS}/{GRANT_PROBE}",
                     f"grant Key Vault Secrets User in {stack} to {grantee}",
                     (
-                        (f"{ASSIGNMENT}:RoleDefinitionId]", Role.KEY_VAULT_SECRETS_USER.definition_id),
-                        (f"{ASSIGNMENT}:PrincipalType]", PrincipalType.SERVICE_PRINCIPAL.value),
-                        (f"{ASSIGNMENT}:PrincipalId]", identities[grantee].principal),
+                        (abac.request(ASSIGNED_ROLE), Role.KEY_VAULT_SECRETS_USER.definition_id),
+                        (abac.request(ASSIGNED_PRINCIPAL_TYPE), PrincipalType.SERVICE_PRINCIPAL.value),
+                        (abac.request(ASSIGNED_PRINCIPAL), identities[grantee].principal),
                     ),
                 )
             )
@@ -997,7 +1003,7 @@ def prohibitions(
             if key not in IMPORT_READERS.get(stack, ())
         } | {"another service principal": OTHER_PRINCIPAL}
         for grantee, principal in sorted(reader_grantees.items()):
-            assignment = f"{facts.group_id}/providers/Microsoft.Authorization/roleAssignments/{GRANT_PROBE}"
+            assignment = f"{facts.group_id}/providers/{ROLE_ASSIGNMENTS}/{GRANT_PROBE}"
             found += [
                 Prohibition(
                     (deployer,),
@@ -1006,9 +1012,9 @@ def prohibitions(
                     assignment,
                     f"grant Reader in {stack} to {grantee}",
                     (
-                        (f"{ASSIGNMENT}:RoleDefinitionId]", Role.READER.definition_id),
-                        (f"{ASSIGNMENT}:PrincipalType]", PrincipalType.SERVICE_PRINCIPAL.value),
-                        (f"{ASSIGNMENT}:PrincipalId]", principal),
+                        (abac.request(ASSIGNED_ROLE), Role.READER.definition_id),
+                        (abac.request(ASSIGNED_PRINCIPAL_TYPE), PrincipalType.SERVICE_PRINCIPAL.value),
+                        (abac.request(ASSIGNED_PRINCIPAL), principal),
                     ),
                 ),
                 Prohibition(
@@ -1018,9 +1024,9 @@ def prohibitions(
                     assignment,
                     f"delete a Reader assignment of {grantee} in {stack}",
                     (
-                        (f"{EXISTING}:RoleDefinitionId]", Role.READER.definition_id),
-                        (f"{EXISTING}:PrincipalType]", PrincipalType.SERVICE_PRINCIPAL.value),
-                        (f"{EXISTING}:PrincipalId]", principal),
+                        (abac.resource(ASSIGNED_ROLE), Role.READER.definition_id),
+                        (abac.resource(ASSIGNED_PRINCIPAL_TYPE), PrincipalType.SERVICE_PRINCIPAL.value),
+                        (abac.resource(ASSIGNED_PRINCIPAL), principal),
                     ),
                 ),
             ]
@@ -1030,7 +1036,7 @@ def prohibitions(
             found += [
                 Prohibition(
                     tuple(github),
-                    "Microsoft.KeyVault/vaults/secrets/getSecret/action",
+                    GET_SECRET,
                     True,
                     f"{facts.vault_id}/secrets/{secret.name}",
                     f"read {stack}'s {secret.what} from the vault",
@@ -1058,12 +1064,12 @@ def removal_prohibitions(
             (deployer,),
             ROLE_ASSIGNMENTS_DELETE,
             False,
-            f"{facts.group_id}/providers/Microsoft.Authorization/roleAssignments/{GRANT_PROBE}",
+            f"{facts.group_id}/providers/{ROLE_ASSIGNMENTS}/{GRANT_PROBE}",
             f"remove AcrPull in {stack} from {holder}",
             (
-                (f"{EXISTING}:RoleDefinitionId]", Role.ACR_PULL.definition_id),
-                (f"{EXISTING}:PrincipalType]", kind),
-                (f"{EXISTING}:PrincipalId]", principal),
+                (abac.resource(ASSIGNED_ROLE), Role.ACR_PULL.definition_id),
+                (abac.resource(ASSIGNED_PRINCIPAL_TYPE), kind),
+                (abac.resource(ASSIGNED_PRINCIPAL), principal),
             ),
         )
         for holder, (principal, kind) in sorted(holders.items())

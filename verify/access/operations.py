@@ -14,13 +14,25 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from muse.resource_types import GENERIC_RESOURCE, TYPED_CLUSTER
+from muse.resource_types import (
+    CLUSTER_PROVIDER_NAMESPACE,
+    CLUSTER_RESOURCE_TYPE,
+    GENERIC_RESOURCE,
+    TYPED_CLUSTER,
+)
 from offline.captured import StackPlan
 from offline.engine import PlannedResource
+from rbac import abac
 from rbac.arm import (
     ASSIGN_IDENTITY,
+    ASSIGNED_PRINCIPAL,
+    ASSIGNED_PRINCIPAL_TYPE,
+    ASSIGNED_ROLE,
+    CUSTOM_RESOURCE_GROUP,
+    CUSTOM_RESOURCE_KIND,
     KEY_DECRYPT,
     MANAGED_CLUSTERS,
+    MONITOR_METRICS_READ,
     RESOURCE_GROUPS_READ,
     ROLE_ASSIGNMENTS,
     STORAGE_BLOBS,
@@ -49,7 +61,7 @@ ARM_OPERATIONS = (
 )
 K8S_AZURE_RBAC = (
     "learn.microsoft.com/azure/aks/manage-azure-rbac (MicrosoftDocs/azure-aks-docs "
-    "articles/aks/entra-id-authorization.md): Microsoft.ContainerService/managedClusters/<group>/<resource>/"
+    f"articles/aks/entra-id-authorization.md): {MANAGED_CLUSTERS}/<group>/<resource>/"
     "<verb>; custom resources: managedClusters/customresources/<verb> with @Request "
     "customResources:group/kind"
 )
@@ -72,7 +84,7 @@ AKS_IDENTITIES = (
     "user-assigned identity; the control-plane identity needs Managed Identity Operator on the kubelet "
     "identity"
 )
-MONITOR_QUERY_ACTION = "Microsoft.Monitor/accounts/data/metrics/read"
+MONITOR_QUERY_ACTION = MONITOR_METRICS_READ
 MONITOR_QUERY = (
     "learn.microsoft.com/azure/azure-monitor/metrics/prometheus-api-promql (an Entra token for "
     "https://prometheus.monitor.azure.com, then POST <query endpoint>/api/v1/query); "
@@ -118,8 +130,8 @@ def is_cluster(resource: PlannedResource) -> bool:
     """The AKS cluster, typed or as the generic resource components/kubernetes_cluster.py declares."""
     return resource.type == TYPED_CLUSTER or (
         resource.type == GENERIC_RESOURCE
-        and resource.get("resourceProviderNamespace") == "Microsoft.ContainerService"
-        and resource.get("resourceType") == "managedClusters"
+        and resource.get("resourceProviderNamespace") == CLUSTER_PROVIDER_NAMESPACE
+        and resource.get("resourceType") == CLUSTER_RESOURCE_TYPE
     )
 
 
@@ -211,8 +223,8 @@ def kubernetes_need(
             f"{CLUSTER}/{path}/{verb}", True, facts.cluster_id, why, K8S_AZURE_RBAC, optional=optional
         )
     attributes = (
-        (f"@Request[{CLUSTER}/customResources:group]", group),
-        (f"@Request[{CLUSTER}/customResources:kind]", plural),
+        (abac.request(CUSTOM_RESOURCE_GROUP), group),
+        (abac.request(CUSTOM_RESOURCE_KIND), plural),
     )
     return Need(
         f"{CLUSTER}/customresources/{verb}", True, facts.cluster_id, why, K8S_AZURE_RBAC, attributes, optional
@@ -228,8 +240,8 @@ def per_group_need(need: Need) -> Need:
     if not need.action.startswith(f"{CLUSTER}/customresources/"):
         return need
     attributes = dict(need.attributes)
-    group = attributes[f"@Request[{CLUSTER}/customResources:group]"]
-    plural = attributes[f"@Request[{CLUSTER}/customResources:kind]"]
+    group = attributes[abac.request(CUSTOM_RESOURCE_GROUP)]
+    plural = attributes[abac.request(CUSTOM_RESOURCE_KIND)]
     verb = need.action.rsplit("/", 1)[1]
     return replace(need, action=f"{CLUSTER}/{group}/{plural}/{verb}", attributes=())
 
@@ -324,15 +336,9 @@ def pulumi_needs(facts: StackFacts, command: str, refresh: bool = False) -> Iter
         if kind == ROLE_ASSIGNMENTS:
             definition = str(resource.get("roleDefinitionId")).rsplit("/", 1)[-1]
             attributes = (
-                ("@Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId]", definition),
-                (
-                    "@Request[Microsoft.Authorization/roleAssignments:PrincipalType]",
-                    str(resource.get("principalType")),
-                ),
-                (
-                    "@Request[Microsoft.Authorization/roleAssignments:PrincipalId]",
-                    str(resource.get("principalId")),
-                ),
+                (abac.request(ASSIGNED_ROLE), definition),
+                (abac.request(ASSIGNED_PRINCIPAL_TYPE), str(resource.get("principalType"))),
+                (abac.request(ASSIGNED_PRINCIPAL), str(resource.get("principalId"))),
             )
             # A delete is judged on the existing assignment: its role, principal and principal type
             # (conditions-authorization-actions-attributes.md, "Delete a role assignment").

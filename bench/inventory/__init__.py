@@ -10,10 +10,7 @@ no probes, plaintext secret, ...) so the policies do real work and the response 
 
 from __future__ import annotations
 
-import argparse
-import json
 import random
-import sys
 from typing import Any
 
 from muse.resource_types import (
@@ -32,6 +29,7 @@ from muse.resource_types import (
     TYPED_CLUSTER,
     USER_ASSIGNED_IDENTITY,
 )
+from rbac.arm import ROLE_DEFINITIONS
 
 PROJECT = "muse"
 
@@ -149,7 +147,7 @@ def generate(resources: int = 200, environment: str = "dev", seed: int = 42) -> 
                 {
                     "principalId": f"{i:08d}-0000-0000-0000-000000000000",
                     "principalType": "ServicePrincipal",
-                    "roleDefinitionId": "/providers/Microsoft.Authorization/roleDefinitions/7f951dda",
+                    "roleDefinitionId": f"/providers/{ROLE_DEFINITIONS}/7f951dda",
                     "scope": f"/subscriptions/x/resourceGroups/rg-muse-{stack}-{i}",
                 },
                 rg,
@@ -255,18 +253,3 @@ def generate(resources: int = 200, environment: str = "dev", seed: int = 42) -> 
         "environment": environment,
         "resources": out[:resources],
     }
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--resources", type=int, default=200)
-    parser.add_argument("--environment", default="dev")
-    parser.add_argument("--seed", type=int, default=42)
-    args = parser.parse_args(argv)
-    json.dump(generate(args.resources, args.environment, args.seed), sys.stdout, indent=1)
-    sys.stdout.write("\n")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
