@@ -45,6 +45,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from muse.config import Settings
 from muse.contract import (
+    BUILD_INFO,
     DURATION_METRIC,
     EVALUATE_PATH,
     GOVERNANCE_PATH,
@@ -134,7 +135,7 @@ class Metrics:
             registry=self.registry,
         )
         build = Gauge(
-            "muse_build_info",
+            BUILD_INFO,
             "Build information; the value is always 1.",
             ["version", "revision", "environment"],
             registry=self.registry,

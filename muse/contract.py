@@ -46,6 +46,8 @@ REQUESTS_METRIC = "muse_http_requests"
 REQUESTS_TOTAL = f"{REQUESTS_METRIC}_total"
 DURATION_METRIC = "muse_http_request_duration_seconds"
 DURATION_BUCKETS = f"{DURATION_METRIC}_bucket"
+# A gauge always 1, labelled with the build; the release's access check counts it before the canary starts.
+BUILD_INFO = "muse_build_info"
 # Labels of both request metrics; VERSION_LABEL carries MUSE_VERSION, so a release is told from the last.
 ROUTE_LABEL = "route"
 METHOD_LABEL = "method"

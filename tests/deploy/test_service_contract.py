@@ -189,7 +189,12 @@ def test_a_probe_on_a_path_the_service_lacks_is_caught(app: Starlette) -> None:
 # Azure/prometheus-collector otelcollector/configmaps/ama-metrics-prometheus-config-configmap.yaml), and
 # the histogram's `le`, which the exposition adds to each bucket.
 TARGET_LABELS = {"namespace", "pod", "job", "instance"}
-PROMQL_WORDS = {"by", "without", "and", "or", "unless", "on", "ignoring", "group_left", "group_right", "bool"}
+# PromQL's keywords, which read like names (prometheus.io/docs/prometheus/latest/querying/basics/,
+# "Offset modifier"; .../operators/, "Vector matching").
+PROMQL_WORDS = {
+    *("by", "without", "and", "or", "unless", "on", "ignoring", "group_left", "group_right", "bool"),
+    "offset",
+}
 
 
 def exported(app: Starlette) -> dict[str, set[str]]:
@@ -247,7 +252,7 @@ def slo_expressions() -> tuple[list[str], set[str]]:
 
 
 def gate_expressions() -> list[str]:
-    return list(canary_gate.queries("sha256:" + "a" * 64, 60).values())
+    return [*canary_gate.queries("sha256:" + "a" * 64).values(), canary_gate.ACCESS_QUERY]
 
 
 def test_the_rules_and_the_gate_query_metrics_the_service_exports(app: Starlette) -> None:
@@ -332,7 +337,11 @@ def smoke_paths(text: str) -> set[str]:
 def test_the_ci_scripts_literals_are_the_services(app: Starlette) -> None:
     names = script_metric_names()
     # The gate's two series are the contract's (the one place the script's copies are tied to it).
-    assert names["canary_gate.py"] == {contract.REQUESTS_TOTAL, contract.DURATION_BUCKETS}
+    assert names["canary_gate.py"] == {
+        contract.REQUESTS_TOTAL,
+        contract.DURATION_BUCKETS,
+        contract.BUILD_INFO,
+    }
     smoke = smoke_paths((SCRIPTS / "smoke-check.sh").read_text())
     assert smoke
     assert ci_problems(app, names, canary_gate.PROBE_ROUTES, smoke) == []
