@@ -3,7 +3,7 @@
 #   make plan-diff BASE=ref  markdown diff of the offline plans of a git ref and the working tree
 #   make test                every test (what .ci/run and the PR workflow run)
 #   make test-fast           the inner loop: all but the slow and container tests, on every core
-#                            (40.5 s wall, 58 s CPU on 2 cores at load 2.2: docs/benchmarks.md "Test loop")
+#                            (39.5 s wall, 60 s CPU, idle 2 cores, measured: docs/benchmarks.md "Test loop")
 #   make lock                re-resolve uv.lock and re-export every hash-locked requirements file
 #   make lint | export | drift | image
 #   make preview|up|refresh STACK=prod [DRY_RUN=1]   the manual path: pulumi against the stack's own backend
@@ -128,7 +128,7 @@ test: setup ## run every test, spread over the cores (pytest-xdist), then the ti
 	@$(PYTEST) -m timing
 
 .PHONY: test-fast
-test-fast: setup ## the inner loop: all but the slow and container tests, every core (40.5 s on 2 cores, load 2.2)
+test-fast: setup ## the inner loop: all but the slow and container tests, every core (39.5 s idle on 2 cores, measured)
 	@$(PYTEST) -n auto -m "not slow and not container"
 
 .PHONY: lint
