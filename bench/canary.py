@@ -318,6 +318,14 @@ class Workspace:
         t = self.thresholds
         kind = next(k for k, q in queries(VERSION, t).items() if q == promql)
         now = self.clock()
+        if kind == "interval_end":  # timestamp(): the newest queryable scrape at now - offset (none: no grid)
+            at = now - t.offset_seconds
+            grid = visible_scrapes(
+                self.anchor, t.scrape_seconds, t.ingestion_lag_seconds, now, 300 + t.offset_seconds
+            )  # the last 5 min: Prometheus's default look-back
+            seen = [s for s in grid if s <= at]
+            result = [{"metric": {}, "value": [now, str(seen[-1])]}] if seen else []
+            return {"status": "success", "data": {"resultType": "vector", "result": result}}
         counts = window_counts(
             self.log.read(), self.port, now, t.window_seconds, t.scrape_seconds, t.ingestion_lag_seconds,
             self.anchor, offset=t.offset_seconds,

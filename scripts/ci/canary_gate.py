@@ -21,7 +21,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 PROMETHEUS_RESOURCE = "https://prometheus.monitor.azure.com"
 MONITORING_DATA_READER = "Monitoring Data Reader"  # rbac/roles.py Role.MONITORING_DATA_READER
@@ -80,10 +80,12 @@ class Sample:
     errors: float
     p95_seconds: float | None
     unavailable: str = ""  # why the check could not be read (no signal either way), "" when it was
+    # When the judged scrape interval ended: its newest sample's timestamp (epoch seconds; None: unknown).
+    interval_end: float | None = None
 
     @property
     def has_signal(self) -> bool:
-        return self.requests >= 1
+        return self.requests >= 1 and not self.unavailable
 
     @property
     def error_ratio(self) -> float:
@@ -111,14 +113,26 @@ def problems(sample: Sample, thresholds: Thresholds = THRESHOLDS) -> list[str]:
 class Gate:
     """Feeds on one check after another; `abort` turns true at the `consecutive`-th bad check in a row.
 
-    A no-signal check neither resets nor advances the count of bad ones: it is not evidence either way."""
+    A no-signal check neither resets nor advances the count of bad ones: it is not evidence either way. A
+    check that reads the same scrape interval as an earlier one (its `interval_end` no newer: a check sooner
+    than a scrape after the previous one, e.g. at a step's end) is no new signal: one bad interval counts
+    once."""
 
     thresholds: Thresholds = THRESHOLDS
     bad_in_a_row: int = 0
     good_checks: int = 0
     history: list[tuple[Sample, list[str]]] = field(default_factory=list)
+    judged_until: float | None = None  # the newest interval_end judged so far
 
     def observe(self, sample: Sample) -> list[str]:
+        end = sample.interval_end
+        if sample.has_signal and end is not None:
+            if self.judged_until is not None and end <= self.judged_until:
+                sample = replace(
+                    sample, unavailable=f"the scrape interval ending at {end:.0f} was judged already"
+                )
+            else:
+                self.judged_until = end
         found = problems(sample, self.thresholds)
         self.history.append((sample, found))
         if not sample.has_signal:
@@ -142,9 +156,9 @@ def _label(version: str) -> str:
 
 
 def queries(version: str, thresholds: Thresholds = THRESHOLDS) -> dict[str, str]:
-    """The three PromQL instant queries of one check, for the candidate's `version`: its requests, 5xx
-    answers and p95 in ONE scrape interval, the last one that ended `offset_seconds` ago. `idelta` is the
-    difference of the last two samples of each series in the range
+    """The PromQL instant queries of one check, for the candidate's `version`: its requests, 5xx answers
+    and p95 in ONE scrape interval, the last one that ended `offset_seconds` ago, and when it ended. `idelta`
+    is the difference of the last two samples of each series in the range
     (prometheus.io/docs/prometheus/latest/querying/functions/#idelta), so checks as far apart as the scrapes
     judge consecutive intervals, and a bad interval counts in one check only: two bad checks in a row are two
     bad intervals in a row. (A look-back over the whole step, as before, kept one bad 30 s interval in every
@@ -158,6 +172,10 @@ def queries(version: str, thresholds: Thresholds = THRESHOLDS) -> dict[str, str]
 
     server_errors = ',status=~"5.."'
     return {
+        # Which interval this check judged, so the Gate counts each once: the newest sample's own timestamp at
+        # the offset (timestamp() of a bare selector is the sample's, not the evaluation time: prometheus/
+        # prometheus promql/engine.go, rangeEvalTimestampFunctionOverVectorSelector).
+        "interval_end": f"max(timestamp({REQUESTS}{{{selector}}} offset {thresholds.offset_seconds}s))",
         "requests": f"sum({interval(REQUESTS)})",
         "errors": f"sum({interval(REQUESTS, server_errors)})",
         "p95": f"histogram_quantile(0.95, sum by (le) ({interval(DURATION_BUCKETS)}))",
@@ -192,6 +210,7 @@ def _sample(query: Query, q: dict[str, str]) -> Sample:
         requests=scalar(query(q["requests"])) or 0.0,
         errors=scalar(query(q["errors"])) or 0.0,
         p95_seconds=scalar(query(q["p95"])),
+        interval_end=scalar(query(q["interval_end"])),
     )
 
 

@@ -112,6 +112,11 @@ class LaggingWorkspace:
         self._advance()
         now = self.clock()
         visible = [t for t in self.totals if t[0] + LAG <= now]  # a sample scraped at t shows from t + LAG
+        if promql == queries(VERSION)["interval_end"]:  # the newest sample at now - offset (5 min look-back)
+            at = now - THRESHOLDS.offset_seconds
+            newest = [t[0] for t in visible if at - 300 < t[0] <= at][-1:]
+            result = [{"metric": {}, "value": [now, str(newest[0])]}] if newest else []
+            return {"status": "success", "data": {"resultType": "vector", "result": result}}
         ranged = re.search(r"\[(\d+)s\] offset (\d+)s", promql)
         if ranged:  # the gate's: idelta over (now - offset - window, now - offset]
             window, offset = int(ranged.group(1)), int(ranged.group(2))
@@ -195,7 +200,7 @@ class Stepped:
 
 
 def run(workspace: LaggingWorkspace, plan: Plan, gate: Gate | None = None, *, load: bool = True) -> Outcome:
-    ops = Stepped(workspace, dev_load_job() if load else {})
+    ops = Stepped(workspace, dev_load_job(plan.step_seconds) if load else {})
     return run_canary(
         plan, ops, gate or Gate(), clock=workspace.clock, sleep=workspace.clock.sleep,
         deadline=10_000, log=lambda _: None,
@@ -228,6 +233,41 @@ def test_one_bad_interval_is_one_bad_check_and_the_candidate_is_promoted() -> No
 def test_two_bad_intervals_in_a_row_abort() -> None:
     outcome = run(LaggingWorkspace(Clock(), bad=TWO_BAD_INTERVALS), LAGGED)
     assert not outcome.promoted and "2 bad checks in a row" in outcome.reason and "5xx" in outcome.reason
+
+
+@dataclass
+class SlowQueries(LaggingWorkspace):
+    """Each query takes 2 s, as a real one may: in a 120 s step the check at the step's end follows the
+    previous one by less than a scrape interval (canary.py sleeps only what is left of the step), so both
+    read the same two samples. `stamped` False: the check does not say which interval it read (the former
+    gate)."""
+
+    stamped: bool = True
+
+    def query(self, promql: str) -> dict[str, object]:
+        self.clock.sleep(2.0)
+        return super().query(promql)
+
+    def sample(self) -> Sample:
+        sample = super().sample()
+        return sample if self.stamped else replace(sample, interval_end=None)
+
+
+LONG_STEPS = Plan.of([10, 50, 100], 120, THRESHOLDS.check_seconds, THRESHOLDS.settle_seconds)
+READ_TWICE = {270.0: 0.2}  # the interval the last check of a step and the one before it both read
+
+
+def test_one_bad_interval_read_twice_at_a_step_end_counts_once() -> None:
+    gate = Gate()
+    outcome = run(SlowQueries(Clock(), bad=READ_TWICE), LONG_STEPS, gate)
+    assert outcome.promoted, outcome.events
+    assert sum(1 for _, found in gate.history if any("5xx" in f for f in found)) == 1
+    assert any("judged already" in f for _, found in gate.history for f in found), "no repeat read: no test"
+
+
+def test_negative_control_without_the_interval_end_the_repeat_read_aborts() -> None:
+    outcome = run(SlowQueries(Clock(), bad=READ_TWICE, stamped=False), LONG_STEPS)
+    assert not outcome.promoted and "2 bad checks in a row" in outcome.reason, outcome.events
 
 
 def test_negative_control_the_former_look_back_aborts_on_one_bad_interval() -> None:

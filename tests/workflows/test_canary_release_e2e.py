@@ -118,6 +118,10 @@ class Canary:
         if query == ACCESS_QUERY:  # count(muse_build_info): the access check before anything changes
             return 1.0
         version = re.search(r'version="([^"]+)"', query)
+        if version and query.startswith("max(timestamp("):
+            return (
+                None  # which interval: this stand-in keeps no scrape times, so the gate cannot de-duplicate
+            )
         interval = re.search(r"idelta\(.*\[(\d+)s\] offset (\d+)s\)", query)
         if not version or not interval:
             raise ValueError(f"unexpected query {query!r}")
