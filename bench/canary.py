@@ -240,13 +240,13 @@ def window_counts(
     anchor: float,
     offset: float = 0.0,
 ) -> tuple[float, float, float | None] | None:
-    """What the gate's three queries answer at `now`: (requests, 5xx, p95) of the candidate, or None when
-    the query has no data. The gate reads `idelta(...[window] offset offset)` (canary_gate.queries): the
-    difference of the last two samples stamped in [now - offset - window, now - offset] that are queryable
-    (prometheus.io/docs/prometheus/latest/querying/functions/#idelta), so it counts the requests of one
-    scrape interval; fewer than two samples give an empty answer. With `scrape` 0 (no scrape grid, no lag)
-    the last half of the window - one check interval, as one scrape interval is with the grid - is read as
-    it is."""
+    """What the gate's three counting queries answer at `now`: (requests, 5xx, p95) of the candidate, or None
+    when the query has no data. The gate reads `irate(...[window] offset offset)` times the scrape interval
+    (canary_gate.queries): the difference of the last two samples stamped in [now - offset - window,
+    now - offset] that are queryable (prometheus.io/docs/prometheus/latest/querying/functions/#irate; no
+    counter resets here), so it counts the requests of one scrape interval; fewer than two samples give an
+    empty answer. With `scrape` 0 (no scrape grid, no lag) the last half of the window - one check interval,
+    as one scrape interval is with the grid - is read as it is."""
     at = now - offset
     if scrape > 0:
         seen = [s for s in visible_scrapes(anchor, scrape, lag, now, offset + window) if s <= at][-2:]

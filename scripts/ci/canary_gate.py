@@ -46,7 +46,7 @@ class Thresholds:
     max_p95_seconds: float = 0.5
     consecutive: int = 2
     check_seconds: int = 30  # between checks, as between scrapes; a step lasts at least `consecutive` checks
-    window_seconds: int = 60  # each query's range: two scrapes, so idelta() has the last two samples
+    window_seconds: int = 60  # each query's range: two scrapes, so irate() has the last two samples
     # When a request shows in a query: the add-on scrapes annotated pods every 30 s by default
     # (Azure/prometheus-collector otelcollector/configmaps/ama-metrics-settings-configmap.yaml,
     # default-targets-scrape-interval-settings `podannotations = "30s"`; the program's ConfigMap leaves that
@@ -157,18 +157,20 @@ def _label(version: str) -> str:
 
 def queries(version: str, thresholds: Thresholds = THRESHOLDS) -> dict[str, str]:
     """The PromQL instant queries of one check, for the candidate's `version`: its requests, 5xx answers
-    and p95 in ONE scrape interval, the last one that ended `offset_seconds` ago, and when it ended. `idelta`
-    is the difference of the last two samples of each series in the range
-    (prometheus.io/docs/prometheus/latest/querying/functions/#idelta), so checks as far apart as the scrapes
+    and p95 in ONE scrape interval, the last one that ended `offset_seconds` ago, and when it ended. `irate`
+    is the per-second rate between the last two samples of each series in the range, times the scrape
+    interval here: that interval's count (prometheus.io/docs/prometheus/latest/querying/functions/#irate), so
+    checks as far apart as the scrapes
     judge consecutive intervals, and a bad interval counts in one check only: two bad checks in a row are two
     bad intervals in a row. (A look-back over the whole step, as before, kept one bad 30 s interval in every
-    check for minutes: one blip aborted.) A counter that restarted with its pod gives a negative difference,
-    clamped to 0: that interval then counts fewer requests, never negative ones."""
+    check for minutes: one blip aborted.) `irate` handles a counter reset (a candidate pod that restarted:
+    its count starts again from 0, and the newest sample is the interval's count); `idelta`, meant for gauges,
+    gave a negative difference there, and clamped to 0 it hid the restarted pod's errors."""
     selector = f'version="{_label(version)}",route!~"{PROBE_ROUTES}"'
     window = f"[{thresholds.window_seconds}s] offset {thresholds.offset_seconds}s"
 
     def interval(metric: str, extra: str = "") -> str:
-        return f"clamp_min(idelta({metric}{{{selector}{extra}}}{window}), 0)"
+        return f"irate({metric}{{{selector}{extra}}}{window}) * {thresholds.scrape_seconds}"
 
     server_errors = ',status=~"5.."'
     return {

@@ -204,13 +204,13 @@ def test_queries_select_the_candidate_version_and_leave_out_the_probes() -> None
         assert 'route!~"/healthz|/readyz"' in promql
     for kind in ("requests", "errors", "p95"):
         # one scrape interval (the last two samples), the one that ended scrape + lag ago
-        assert "clamp_min(idelta(" in q[kind] and "[60s] offset 90s), 0)" in q[kind]
+        assert "irate(" in q[kind] and "[60s] offset 90s) * 30" in q[kind]
     # which interval that is: the newest sample's own timestamp at the same offset
     assert q["interval_end"].startswith("max(timestamp(muse_http_requests_total{")
     assert q["interval_end"].endswith("} offset 90s))")
     assert 'status=~"5.."' in q["errors"] and "status" not in q["requests"]
     assert q["p95"].startswith(
-        "histogram_quantile(0.95, sum by (le) (clamp_min(idelta(muse_http_request_duration_seconds_bucket"
+        "histogram_quantile(0.95, sum by (le) (irate(muse_http_request_duration_seconds_bucket"
     )
 
 

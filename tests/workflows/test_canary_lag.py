@@ -2,11 +2,13 @@
 counters scraped every 30 s, each sample queryable 60 s after its scrape (canary_gate.Thresholds says where
 those figures come from). The gate reads it through its real PromQL (canary_gate.queries / sample_from); the
 stand-in evaluates those three queries the way Prometheus does over the samples visible at the time: the
-range `[60s] offset 90s` is the samples in (now - 150 s, now - 90 s], `idelta` the difference of the last two
-of them, fewer than two give an empty result (prometheus.io/docs/prometheus/latest/querying/functions/
-#idelta, querying/basics/ "offset modifier"). The former look-back's `increase` over [now - window, now]
-(the difference between the first and the last sample in the range, #increase) is kept for the negative
-control of one bad interval.
+range `[60s] offset 90s` is the samples in (now - 150 s, now - 90 s], `irate` the rate between the last two
+of them (the newest alone after a counter reset: prometheus/prometheus promql/functions.go, instantValue),
+fewer than two give an empty result (prometheus.io/docs/prometheus/latest/querying/functions/#irate,
+querying/basics/ "offset modifier"); the former `clamp_min(idelta(...), 0)`, their difference clamped at
+0 (#idelta), is kept for the negative control of a reset. The former look-back's `increase` over
+[now - window, now] (the difference between the first and the last sample in the range, #increase) is
+kept for the negative control of one bad interval.
 
 The candidate's traffic is the canary's load Job as the program renders it for dev
 (components/muse_workload/canary_load.py: its rate and duration read from the Job's command, its pod ended at
@@ -77,6 +79,7 @@ class LaggingWorkspace:
     totals: list[tuple[float, float, float]] = field(default_factory=lambda: [(0.0, 0.0, 0.0)])
     weights: list[tuple[float, int]] = field(default_factory=list)
     loads: list[list[float]] = field(default_factory=list)  # [start, end, requests per second]
+    restart: float | None = None  # the scrape after which the candidate's counters start again from 0
 
     def start_load(self, job: dict[str, Any], weight: int = 0) -> None:
         command = job["spec"]["template"]["spec"]["containers"][0]["command"]
@@ -98,6 +101,8 @@ class LaggingWorkspace:
             at, requests, errors = self.totals[-1]
             new = self._load_requests(at, at + SCRAPE) + self.user_rps * self.weight / 100 * SCRAPE
             failing = self.bad.get(at + SCRAPE, self.failing)
+            if at == self.restart:  # the pod restarted: its counters count this interval only
+                requests, errors = 0.0, 0.0
             self.totals.append((at + SCRAPE, requests + new, errors + new * failing))
 
     def set_weight(self, weight: int) -> None:
@@ -118,19 +123,25 @@ class LaggingWorkspace:
             result = [{"metric": {}, "value": [now, str(newest[0])]}] if newest else []
             return {"status": "success", "data": {"resultType": "vector", "result": result}}
         ranged = re.search(r"\[(\d+)s\] offset (\d+)s", promql)
-        if ranged:  # the gate's: idelta over (now - offset - window, now - offset]
+        if ranged:  # the gate's: irate (or the former idelta) over (now - offset - window, now - offset]
             window, offset = int(ranged.group(1)), int(ranged.group(2))
             at = now - offset
             samples = [t for t in visible if at - window < t[0] <= at][-2:]
-            kinds = queries(VERSION)
+            kinds = queries(VERSION) if "irate(" in promql else idelta_queries(VERSION)
         else:  # the former look-back: increase over [now - window, now]
             window = int(re.search(r"\[(\d+)s\]", promql).group(1))  # type: ignore[union-attr]
             samples = [t for t in visible if now - window <= t[0] <= now]
             kinds = former_queries(VERSION, window)
         if len(samples) < 2:
             return {"status": "success", "data": {"resultType": "vector", "result": []}}
-        requests = max(0.0, samples[-1][1] - samples[0][1])
-        errors = max(0.0, samples[-1][2] - samples[0][2])
+
+        def change(i: int) -> float:
+            before, last = samples[0][i], samples[-1][i]
+            if "irate(" in promql:  # a reset: the newest sample is the change; times SCRAPE / 30 s: a count
+                return last if last < before else last - before
+            return max(0.0, last - before)  # increase (no reset here) or clamp_min(idelta)
+
+        requests, errors = change(1), change(2)
         kind = next(k for k, q in kinds.items() if q == promql)
         value = {"requests": requests, "errors": errors, "p95": 0.05 if requests else float("nan")}[kind]
         return {
@@ -140,6 +151,14 @@ class LaggingWorkspace:
 
     def sample(self) -> Sample:
         return sample_from(self.query, VERSION)
+
+
+def idelta_queries(version: str) -> dict[str, str]:
+    """The gate's queries with the former `clamp_min(idelta(...), 0)` in place of irate (negative control)."""
+    return {
+        kind: re.sub(rf"irate\(([^()]*)\) \* {SCRAPE}", r"clamp_min(idelta(\1), 0)", promql)
+        for kind, promql in queries(version).items()
+    }
 
 
 def former_queries(version: str, window_seconds: int) -> dict[str, str]:
@@ -268,6 +287,38 @@ def test_one_bad_interval_read_twice_at_a_step_end_counts_once() -> None:
 def test_negative_control_without_the_interval_end_the_repeat_read_aborts() -> None:
     outcome = run(SlowQueries(Clock(), bad=READ_TWICE, stamped=False), LONG_STEPS)
     assert not outcome.promoted and "2 bad checks in a row" in outcome.reason, outcome.events
+
+
+@dataclass
+class FormerIdelta(LaggingWorkspace):
+    """Read through the former `clamp_min(idelta(...), 0)` (negative control)."""
+
+    def sample(self) -> Sample:
+        q = idelta_queries(VERSION)
+        assert all("idelta(" in q[k] for k in ("requests", "errors", "p95"))
+        return Sample(
+            scalar(self.query(q["requests"])) or 0.0,
+            scalar(self.query(q["errors"])) or 0.0,
+            scalar(self.query(q["p95"])),
+            interval_end=scalar(self.query(q["interval_end"])),
+        )
+
+
+# A candidate pod that restarts after the scrape at 90 s and answers a third of the interval's requests 5xx.
+RESTARTED = {"restart": 90.0, "bad": {120.0: 0.34}}
+
+
+def test_a_counter_reset_still_shows_the_restarted_pods_errors() -> None:
+    gate = Gate()
+    run(LaggingWorkspace(Clock(), **RESTARTED), LAGGED, gate)  # type: ignore[arg-type]
+    bad = [(sample, found) for sample, found in gate.history if any("5xx" in f for f in found)]
+    assert [sample.interval_end for sample, _ in bad] == [120.0], gate.history
+
+
+def test_negative_control_idelta_clamped_at_zero_hides_the_errors_of_a_reset() -> None:
+    gate = Gate()
+    outcome = run(FormerIdelta(Clock(), **RESTARTED), LAGGED, gate)  # type: ignore[arg-type]
+    assert not any("5xx" in f for _, found in gate.history for f in found), outcome.events
 
 
 def test_negative_control_the_former_look_back_aborts_on_one_bad_interval() -> None:

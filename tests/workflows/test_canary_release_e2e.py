@@ -122,7 +122,7 @@ class Canary:
             return (
                 None  # which interval: this stand-in keeps no scrape times, so the gate cannot de-duplicate
             )
-        interval = re.search(r"idelta\(.*\[(\d+)s\] offset (\d+)s\)", query)
+        interval = re.search(r"irate\(.*\[(\d+)s\] offset (\d+)s\)", query)
         if not version or not interval:
             raise ValueError(f"unexpected query {query!r}")
         world = self.world()
@@ -140,7 +140,7 @@ class Canary:
         if not world.get("scraped", True) or rate == 0:
             return None
         image = {"error_ratio": 0.0, "p95_seconds": 0.05, **world["images"].get(version.group(1), {})}
-        # idelta: the last two samples of the range, one scrape interval apart (canary_gate.queries)
+        # irate times the scrape interval: the last two samples of the range, one interval apart (canary_gate)
         requests = rate * THRESHOLDS.scrape_seconds
         return {"requests": requests, "errors": requests * image["error_ratio"], "p95": image["p95_seconds"]}[
             kind
