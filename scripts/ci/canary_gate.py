@@ -3,9 +3,10 @@
     from canary_gate import Gate, THRESHOLDS, PrometheusSource
 
 A check is bad when, over the last window, the candidate (its `version` label) answered more than 1 % of its
-requests with a 5xx or its p95 latency is above 500 ms; two bad checks in a row abort. No traffic, or a query
-that failed every retry, is no signal and never good; a 401/403 fails at once. The query is Azure Monitor's
-PromQL API with the job's own OIDC token. Standard library only (the runner's python3).
+requests with a 5xx (and at least 3 of them) or its p95 latency is above 500 ms; two bad checks in a row
+abort. No traffic, or a query that failed every retry, is no signal and never good; a 401/403 fails at
+once. The query is Azure Monitor's PromQL API with the job's own OIDC token. Standard library only (the
+runner's python3).
 Why: docs/architecture/ci-cd.md#the-canary-gate."""
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ class Thresholds:
     """When a check is bad, and how many bad checks in a row abort."""
 
     max_error_ratio: float = 0.01  # 5xx / all requests of the candidate in the window
+    # ... and at least this many 5xx: the load sends 2 requests/s, ~60 per 30 s check, so one 5xx alone is
+    # 1.7 % and "> 1 %" would mean "any 5xx"; 3 of 60 (5 %) is a pattern, not one unlucky request.
+    min_errors: int = 3
     max_p95_seconds: float = 0.5
     consecutive: int = 2
     check_seconds: int = 30  # between checks, as between scrapes; a step lasts at least `consecutive` checks
@@ -99,10 +103,10 @@ def problems(sample: Sample, thresholds: Thresholds = THRESHOLDS) -> list[str]:
     if not sample.has_signal:
         return ["no requests from the candidate in the window (no signal)"]
     found = []
-    if sample.error_ratio > thresholds.max_error_ratio:
+    if sample.error_ratio > thresholds.max_error_ratio and sample.errors >= thresholds.min_errors:
         found.append(
             f"5xx {sample.error_ratio:.1%} of {sample.requests:.0f} requests "
-            f"> {thresholds.max_error_ratio:.0%}"
+            f"> {thresholds.max_error_ratio:.0%} ({sample.errors:.0f} >= {thresholds.min_errors})"
         )
     if sample.p95_seconds is not None and sample.p95_seconds > thresholds.max_p95_seconds:
         found.append(f"p95 {sample.p95_seconds * 1000:.0f} ms > {thresholds.max_p95_seconds * 1000:.0f} ms")

@@ -321,6 +321,23 @@ def test_negative_control_idelta_clamped_at_zero_hides_the_errors_of_a_reset() -
     assert not any("5xx" in f for _, found in gate.history for f in found), outcome.events
 
 
+def test_one_5xx_per_check_holds_and_five_percent_fires() -> None:
+    """The dev load: 2 requests/s, 60 per scrape interval. One 5xx in each (1.7 % > 1 %, but one request) is
+    what a candidate with rare errors (0.1 % and less) shows at worst; 5 % is 3 in each."""
+    assert run(LaggingWorkspace(Clock(), failing=0.001), LAGGED).promoted
+    gate = Gate()
+    assert run(LaggingWorkspace(Clock(), failing=1 / 60), LAGGED, gate).promoted, gate.history
+    assert any(sample.errors == 1 and sample.requests == 60 for sample, _ in gate.history), "no 1-of-60 check"
+    outcome = run(LaggingWorkspace(Clock(), failing=0.05), LAGGED)
+    assert not outcome.promoted and "5xx 5.0% of 60 requests" in outcome.reason, outcome.events
+
+
+def test_negative_control_without_a_minimum_count_one_5xx_per_check_aborts() -> None:
+    any_5xx = Gate(replace(THRESHOLDS, min_errors=0))
+    outcome = run(LaggingWorkspace(Clock(), failing=1 / 60), LAGGED, any_5xx)
+    assert not outcome.promoted and "2 bad checks in a row" in outcome.reason
+
+
 def test_negative_control_the_former_look_back_aborts_on_one_bad_interval() -> None:
     """Over the step plus 90 s, the one bad interval stays in every check for minutes: two bad checks in a row
     from a single 30 s blip."""
