@@ -31,6 +31,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts" / "ci"))
 
 import release_canary
@@ -80,6 +82,7 @@ class LaggingWorkspace:
     weights: list[tuple[float, int]] = field(default_factory=list)
     loads: list[list[float]] = field(default_factory=list)  # [start, end, requests per second]
     restart: float | None = None  # the scrape after which the candidate's counters start again from 0
+    lag: float = LAG  # how long after its scrape a sample shows in the workspace
 
     def start_load(self, job: dict[str, Any], weight: int = 0) -> None:
         command = job["spec"]["template"]["spec"]["containers"][0]["command"]
@@ -116,7 +119,9 @@ class LaggingWorkspace:
     def query(self, promql: str) -> dict[str, object]:
         self._advance()
         now = self.clock()
-        visible = [t for t in self.totals if t[0] + LAG <= now]  # a sample scraped at t shows from t + LAG
+        visible = [
+            t for t in self.totals if t[0] + self.lag <= now
+        ]  # a sample scraped at t shows from t + lag
         if promql == queries(VERSION)["interval_end"]:  # the newest sample at now - offset (5 min look-back)
             at = now - THRESHOLDS.offset_seconds
             newest = [t[0] for t in visible if at - 300 < t[0] <= at][-1:]
@@ -336,6 +341,21 @@ def test_negative_control_without_a_minimum_count_one_5xx_per_check_aborts() -> 
     any_5xx = Gate(replace(THRESHOLDS, min_errors=0))
     outcome = run(LaggingWorkspace(Clock(), failing=1 / 60), LAGGED, any_5xx)
     assert not outcome.promoted and "2 bad checks in a row" in outcome.reason
+
+
+@pytest.mark.parametrize("lag", [0, 30, 60, 90])
+def test_the_lag_the_gate_tolerates_a_good_candidate_is_promoted(lag: float) -> None:
+    outcome = run(LaggingWorkspace(Clock(), lag=lag), LAGGED)
+    assert outcome.promoted, outcome.events
+    assert not run(LaggingWorkspace(Clock(), lag=lag, failing=0.3), LAGGED).promoted
+
+
+@pytest.mark.parametrize("lag", [120, 150])
+def test_beyond_the_tolerated_lag_every_candidate_aborts_no_data(lag: float) -> None:
+    """The documented limit (docs/architecture/ci-cd.md, docs/runbook.md): `[60s] offset 90s` needs the
+    newer of its two samples, scraped 90-120 s before the check, already queryable."""
+    outcome = run(LaggingWorkspace(Clock(), lag=lag), LAGGED)
+    assert not outcome.promoted and "no data" in outcome.reason
 
 
 def test_negative_control_the_former_look_back_aborts_on_one_bad_interval() -> None:
