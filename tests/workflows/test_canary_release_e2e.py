@@ -114,6 +114,9 @@ class Canary:
     def answer(self, query: str) -> float | None:
         """The workspace's answer from what the cluster does now: the candidate's requests are its share of
         the users' traffic (the route's weight) plus a running load Job's; 5xx and p95 as its image behaves.
+        It answers from the current weights with no scrape grid, no ingestion lag and no `offset` (the real
+        workspace answers a check with data 90-150 s old: test_canary_lag.py models that), and without the
+        interval's timestamp, so the gate cannot de-duplicate here.
         No requests: no series, an empty vector (a counter series appears with its first request)."""
         if query == ACCESS_QUERY:  # count(muse_build_info): the access check before anything changes
             return 1.0
