@@ -240,13 +240,13 @@ def window_counts(
     anchor: float,
     offset: float = 0.0,
 ) -> tuple[float, float, float | None] | None:
-    """What the gate's three queries answer at `now`: (requests, 5xx, p95) of the candidate, or None when
-    the query has no data. The gate reads `idelta(...[window] offset offset)` (canary_gate.queries): the
-    difference of the last two samples stamped in [now - offset - window, now - offset] that are queryable
-    (prometheus.io/docs/prometheus/latest/querying/functions/#idelta), so it counts the requests of one
-    scrape interval; fewer than two samples give an empty answer. With `scrape` 0 (no scrape grid, no lag)
-    the last half of the window - one check interval, as one scrape interval is with the grid - is read as
-    it is."""
+    """What the gate's three counting queries answer at `now`: (requests, 5xx, p95) of the candidate, or None
+    when the query has no data. The gate reads `irate(...[window] offset offset)` times the scrape interval
+    (canary_gate.queries): the difference of the last two samples stamped in [now - offset - window,
+    now - offset] that are queryable (prometheus.io/docs/prometheus/latest/querying/functions/#irate; no
+    counter resets here), so it counts the requests of one scrape interval; fewer than two samples give an
+    empty answer. With `scrape` 0 (no scrape grid, no lag) the last half of the window - one check interval,
+    as one scrape interval is with the grid - is read as it is."""
     at = now - offset
     if scrape > 0:
         seen = [s for s in visible_scrapes(anchor, scrape, lag, now, offset + window) if s <= at][-2:]
@@ -318,6 +318,14 @@ class Workspace:
         t = self.thresholds
         kind = next(k for k, q in queries(VERSION, t).items() if q == promql)
         now = self.clock()
+        if kind == "interval_end":  # timestamp(): the newest queryable scrape at now - offset (none: no grid)
+            at = now - t.offset_seconds
+            grid = visible_scrapes(
+                self.anchor, t.scrape_seconds, t.ingestion_lag_seconds, now, 300 + t.offset_seconds
+            )  # the last 5 min: Prometheus's default look-back
+            seen = [s for s in grid if s <= at]
+            result = [{"metric": {}, "value": [now, str(seen[-1])]}] if seen else []
+            return {"status": "success", "data": {"resultType": "vector", "result": result}}
         counts = window_counts(
             self.log.read(), self.port, now, t.window_seconds, t.scrape_seconds, t.ingestion_lag_seconds,
             self.anchor, offset=t.offset_seconds,

@@ -3,9 +3,10 @@
     from canary_gate import Gate, THRESHOLDS, PrometheusSource
 
 A check is bad when, over the last window, the candidate (its `version` label) answered more than 1 % of its
-requests with a 5xx or its p95 latency is above 500 ms; two bad checks in a row abort. No traffic, or a query
-that failed every retry, is no signal and never good; a 401/403 fails at once. The query is Azure Monitor's
-PromQL API with the job's own OIDC token. Standard library only (the runner's python3).
+requests with a 5xx (and at least 3 of them) or its p95 latency is above 500 ms; two bad checks in a row
+abort. No traffic, or a query that failed every retry, is no signal and never good; a 401/403 fails at
+once. The query is Azure Monitor's PromQL API with the job's own OIDC token. Standard library only (the
+runner's python3).
 Why: docs/architecture/ci-cd.md#the-canary-gate."""
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 PROMETHEUS_RESOURCE = "https://prometheus.monitor.azure.com"
 MONITORING_DATA_READER = "Monitoring Data Reader"  # rbac/roles.py Role.MONITORING_DATA_READER
@@ -43,10 +44,13 @@ class Thresholds:
     """When a check is bad, and how many bad checks in a row abort."""
 
     max_error_ratio: float = 0.01  # 5xx / all requests of the candidate in the window
+    # ... and at least this many 5xx: the load sends 2 requests/s, ~60 per 30 s check, so one 5xx alone is
+    # 1.7 % and "> 1 %" would mean "any 5xx"; 3 of 60 (5 %) is a pattern, not one unlucky request.
+    min_errors: int = 3
     max_p95_seconds: float = 0.5
     consecutive: int = 2
     check_seconds: int = 30  # between checks, as between scrapes; a step lasts at least `consecutive` checks
-    window_seconds: int = 60  # each query's range: two scrapes, so idelta() has the last two samples
+    window_seconds: int = 60  # each query's range: two scrapes, so irate() has the last two samples
     # When a request shows in a query: the add-on scrapes annotated pods every 30 s by default
     # (Azure/prometheus-collector otelcollector/configmaps/ama-metrics-settings-configmap.yaml,
     # default-targets-scrape-interval-settings `podannotations = "30s"`; the program's ConfigMap leaves that
@@ -80,10 +84,12 @@ class Sample:
     errors: float
     p95_seconds: float | None
     unavailable: str = ""  # why the check could not be read (no signal either way), "" when it was
+    # When the judged scrape interval ended: its newest sample's timestamp (epoch seconds; None: unknown).
+    interval_end: float | None = None
 
     @property
     def has_signal(self) -> bool:
-        return self.requests >= 1
+        return self.requests >= 1 and not self.unavailable
 
     @property
     def error_ratio(self) -> float:
@@ -97,10 +103,10 @@ def problems(sample: Sample, thresholds: Thresholds = THRESHOLDS) -> list[str]:
     if not sample.has_signal:
         return ["no requests from the candidate in the window (no signal)"]
     found = []
-    if sample.error_ratio > thresholds.max_error_ratio:
+    if sample.error_ratio > thresholds.max_error_ratio and sample.errors >= thresholds.min_errors:
         found.append(
             f"5xx {sample.error_ratio:.1%} of {sample.requests:.0f} requests "
-            f"> {thresholds.max_error_ratio:.0%}"
+            f"> {thresholds.max_error_ratio:.0%} ({sample.errors:.0f} >= {thresholds.min_errors})"
         )
     if sample.p95_seconds is not None and sample.p95_seconds > thresholds.max_p95_seconds:
         found.append(f"p95 {sample.p95_seconds * 1000:.0f} ms > {thresholds.max_p95_seconds * 1000:.0f} ms")
@@ -111,14 +117,26 @@ def problems(sample: Sample, thresholds: Thresholds = THRESHOLDS) -> list[str]:
 class Gate:
     """Feeds on one check after another; `abort` turns true at the `consecutive`-th bad check in a row.
 
-    A no-signal check neither resets nor advances the count of bad ones: it is not evidence either way."""
+    A no-signal check neither resets nor advances the count of bad ones: it is not evidence either way. A
+    check that reads the same scrape interval as an earlier one (its `interval_end` no newer: a check sooner
+    than a scrape after the previous one, e.g. at a step's end) is no new signal: one bad interval counts
+    once."""
 
     thresholds: Thresholds = THRESHOLDS
     bad_in_a_row: int = 0
     good_checks: int = 0
     history: list[tuple[Sample, list[str]]] = field(default_factory=list)
+    judged_until: float | None = None  # the newest interval_end judged so far
 
     def observe(self, sample: Sample) -> list[str]:
+        end = sample.interval_end
+        if sample.has_signal and end is not None:
+            if self.judged_until is not None and end <= self.judged_until:
+                sample = replace(
+                    sample, unavailable=f"the scrape interval ending at {end:.0f} was judged already"
+                )
+            else:
+                self.judged_until = end
         found = problems(sample, self.thresholds)
         self.history.append((sample, found))
         if not sample.has_signal:
@@ -142,22 +160,28 @@ def _label(version: str) -> str:
 
 
 def queries(version: str, thresholds: Thresholds = THRESHOLDS) -> dict[str, str]:
-    """The three PromQL instant queries of one check, for the candidate's `version`: its requests, 5xx
-    answers and p95 in ONE scrape interval, the last one that ended `offset_seconds` ago. `idelta` is the
-    difference of the last two samples of each series in the range
-    (prometheus.io/docs/prometheus/latest/querying/functions/#idelta), so checks as far apart as the scrapes
+    """The PromQL instant queries of one check, for the candidate's `version`: its requests, 5xx answers
+    and p95 in ONE scrape interval, the last one that ended `offset_seconds` ago, and when it ended. `irate`
+    is the per-second rate between the last two samples of each series in the range, times the scrape
+    interval here: that interval's count (prometheus.io/docs/prometheus/latest/querying/functions/#irate), so
+    checks as far apart as the scrapes
     judge consecutive intervals, and a bad interval counts in one check only: two bad checks in a row are two
     bad intervals in a row. (A look-back over the whole step, as before, kept one bad 30 s interval in every
-    check for minutes: one blip aborted.) A counter that restarted with its pod gives a negative difference,
-    clamped to 0: that interval then counts fewer requests, never negative ones."""
+    check for minutes: one blip aborted.) `irate` handles a counter reset (a candidate pod that restarted:
+    its count starts again from 0, and the newest sample is the interval's count); `idelta`, meant for gauges,
+    gave a negative difference there, and clamped to 0 it hid the restarted pod's errors."""
     selector = f'version="{_label(version)}",route!~"{PROBE_ROUTES}"'
     window = f"[{thresholds.window_seconds}s] offset {thresholds.offset_seconds}s"
 
     def interval(metric: str, extra: str = "") -> str:
-        return f"clamp_min(idelta({metric}{{{selector}{extra}}}{window}), 0)"
+        return f"irate({metric}{{{selector}{extra}}}{window}) * {thresholds.scrape_seconds}"
 
     server_errors = ',status=~"5.."'
     return {
+        # Which interval this check judged, so the Gate counts each once: the newest sample's own timestamp at
+        # the offset (timestamp() of a bare selector is the sample's, not the evaluation time: prometheus/
+        # prometheus promql/engine.go, rangeEvalTimestampFunctionOverVectorSelector).
+        "interval_end": f"max(timestamp({REQUESTS}{{{selector}}} offset {thresholds.offset_seconds}s))",
         "requests": f"sum({interval(REQUESTS)})",
         "errors": f"sum({interval(REQUESTS, server_errors)})",
         "p95": f"histogram_quantile(0.95, sum by (le) ({interval(DURATION_BUCKETS)}))",
@@ -192,6 +216,7 @@ def _sample(query: Query, q: dict[str, str]) -> Sample:
         requests=scalar(query(q["requests"])) or 0.0,
         errors=scalar(query(q["errors"])) or 0.0,
         p95_seconds=scalar(query(q["p95"])),
+        interval_end=scalar(query(q["interval_end"])),
     )
 
 

@@ -3,8 +3,8 @@ the managed Prometheus timing model it puts between the access log and the relea
 ingestion lag, the gate's PromQL answered through canary_gate.sample_from), and the stack config it runs.
 
 The model follows Prometheus's documented behaviour: a range selector reads the samples stamped inside the
-window (shifted back by the query's `offset`) and `idelta()` of fewer than two samples is empty
-(prometheus.io/docs/prometheus/latest/querying/functions/#idelta); a sample is queryable only the ingestion
+window (shifted back by the query's `offset`) and `irate()` of fewer than two samples is empty
+(prometheus.io/docs/prometheus/latest/querying/functions/#irate); a sample is queryable only the ingestion
 lag after its scrape (canary_gate.Thresholds: 30 s scrape, 60 s lag budget). Each check has a negative
 control: the defect it guards against, shown to change the answer.
 """
@@ -137,7 +137,7 @@ def test_the_candidates_failures_reach_the_query_a_scrape_and_the_lag_late() -> 
     entries = failing_traffic(0.5, 200)
     # At 89 the newest queryable sample is the scrape at 0: the series exist (at 0) but show no request yet.
     assert window_counts(entries, CANDIDATE, 89, 210, 30, 60, anchor=0) == (0.0, 0.0, None)
-    # A window holding a single sample has no idelta() at all: no data.
+    # A window holding a single sample has no irate() at all: no data.
     assert window_counts(entries, CANDIDATE, 89, 30, 30, 60, anchor=0) is None
     requests, errors, _ = window_counts(entries, CANDIDATE, 90, 210, 30, 60, anchor=0) or (0, 0, None)
     assert requests == 295 and errors == pytest.approx(requests / 4, abs=1)  # (0, 30] only

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
@@ -202,11 +202,15 @@ def test_queries_select_the_candidate_version_and_leave_out_the_probes() -> None
     for promql in q.values():
         assert f'version="{VERSION}"' in promql
         assert 'route!~"/healthz|/readyz"' in promql
+    for kind in ("requests", "errors", "p95"):
         # one scrape interval (the last two samples), the one that ended scrape + lag ago
-        assert "clamp_min(idelta(" in promql and "[60s] offset 90s), 0)" in promql
+        assert "irate(" in q[kind] and "[60s] offset 90s) * 30" in q[kind]
+    # which interval that is: the newest sample's own timestamp at the same offset
+    assert q["interval_end"].startswith("max(timestamp(muse_http_requests_total{")
+    assert q["interval_end"].endswith("} offset 90s))")
     assert 'status=~"5.."' in q["errors"] and "status" not in q["requests"]
     assert q["p95"].startswith(
-        "histogram_quantile(0.95, sum by (le) (clamp_min(idelta(muse_http_request_duration_seconds_bucket"
+        "histogram_quantile(0.95, sum by (le) (irate(muse_http_request_duration_seconds_bucket"
     )
 
 
@@ -217,14 +221,33 @@ def test_a_label_value_that_could_break_out_of_the_selector_is_refused() -> None
 
 def test_answers_become_a_sample_and_empty_or_nan_means_no_data() -> None:
     answers = {"requests": vector("1200"), "errors": vector("36"), "p95": vector("NaN")}
+    answers["interval_end"] = vector("1765")
     q = queries(VERSION)
     by_query = {q[k]: v for k, v in answers.items()}
     sample = sample_from(lambda promql: by_query[promql], VERSION)
-    assert sample == Sample(1200.0, 36.0, None)
+    assert sample == Sample(1200.0, 36.0, None, interval_end=1765.0)
     assert Gate().observe(sample)  # 3 % errors
     assert scalar(vector(None)) is None
     with pytest.raises(RuntimeError, match="parse error"):
         scalar({"status": "error", "errorType": "bad_data", "error": "parse error"})
+
+
+def test_a_repeat_reading_of_the_same_interval_is_no_new_signal() -> None:
+    bad = Sample(600, 60, 0.05, interval_end=150.0)
+    gate = Gate()
+    assert gate.observe(bad) and gate.bad_in_a_row == 1
+    assert "judged already" in gate.observe(bad)[0] and gate.bad_in_a_row == 1 and not gate.abort
+    assert gate.observe(replace(bad, interval_end=180.0)) and gate.abort  # the next interval counts
+    good = Sample(600, 0, 0.05, interval_end=150.0)
+    healthy = Gate()
+    healthy.observe(good)
+    healthy.observe(good)
+    assert healthy.good_checks == 1, "a repeat counted as evidence"
+    # Negative control: without the interval's end the repeat is a second bad check, and aborts.
+    blind = Gate()
+    blind.observe(replace(bad, interval_end=None))
+    blind.observe(replace(bad, interval_end=None))
+    assert blind.abort
 
 
 def test_a_rising_error_series_fires_at_its_second_check_above_the_threshold() -> None:
@@ -366,6 +389,8 @@ class Workspace:
             raise urllib.error.HTTPError("https://ws", 503, "Service Unavailable", {}, io.BytesIO(b"busy"))  # type: ignore[arg-type]
         promql = urllib.parse.parse_qs(request.data.decode())["query"][0]  # type: ignore[attr-defined]
         value = "0.05" if "histogram_quantile" in promql else "0" if 'status=~"5.."' in promql else "1200"
+        if "timestamp(" in promql:  # interval_end: a newer sample at each check
+            value = str(self.calls)
         answer = {
             "status": "success",
             "data": {"resultType": "vector", "result": [{"metric": {}, "value": [0, value]}]},

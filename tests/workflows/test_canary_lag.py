@@ -2,11 +2,13 @@
 counters scraped every 30 s, each sample queryable 60 s after its scrape (canary_gate.Thresholds says where
 those figures come from). The gate reads it through its real PromQL (canary_gate.queries / sample_from); the
 stand-in evaluates those three queries the way Prometheus does over the samples visible at the time: the
-range `[60s] offset 90s` is the samples in (now - 150 s, now - 90 s], `idelta` the difference of the last two
-of them, fewer than two give an empty result (prometheus.io/docs/prometheus/latest/querying/functions/
-#idelta, querying/basics/ "offset modifier"). The former look-back's `increase` over [now - window, now]
-(the difference between the first and the last sample in the range, #increase) is kept for the negative
-control of one bad interval.
+range `[60s] offset 90s` is the samples in (now - 150 s, now - 90 s], `irate` the rate between the last two
+of them (the newest alone after a counter reset: prometheus/prometheus promql/functions.go, instantValue),
+fewer than two give an empty result (prometheus.io/docs/prometheus/latest/querying/functions/#irate,
+querying/basics/ "offset modifier"); the former `clamp_min(idelta(...), 0)`, their difference clamped at
+0 (#idelta), is kept for the negative control of a reset. The former look-back's `increase` over
+[now - window, now] (the difference between the first and the last sample in the range, #increase) is
+kept for the negative control of one bad interval.
 
 The candidate's traffic is the canary's load Job as the program renders it for dev
 (components/muse_workload/canary_load.py: its rate and duration read from the Job's command, its pod ended at
@@ -28,6 +30,8 @@ import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts" / "ci"))
 
@@ -77,6 +81,8 @@ class LaggingWorkspace:
     totals: list[tuple[float, float, float]] = field(default_factory=lambda: [(0.0, 0.0, 0.0)])
     weights: list[tuple[float, int]] = field(default_factory=list)
     loads: list[list[float]] = field(default_factory=list)  # [start, end, requests per second]
+    restart: float | None = None  # the scrape after which the candidate's counters start again from 0
+    lag: float = LAG  # how long after its scrape a sample shows in the workspace
 
     def start_load(self, job: dict[str, Any], weight: int = 0) -> None:
         command = job["spec"]["template"]["spec"]["containers"][0]["command"]
@@ -98,6 +104,8 @@ class LaggingWorkspace:
             at, requests, errors = self.totals[-1]
             new = self._load_requests(at, at + SCRAPE) + self.user_rps * self.weight / 100 * SCRAPE
             failing = self.bad.get(at + SCRAPE, self.failing)
+            if at == self.restart:  # the pod restarted: its counters count this interval only
+                requests, errors = 0.0, 0.0
             self.totals.append((at + SCRAPE, requests + new, errors + new * failing))
 
     def set_weight(self, weight: int) -> None:
@@ -111,21 +119,34 @@ class LaggingWorkspace:
     def query(self, promql: str) -> dict[str, object]:
         self._advance()
         now = self.clock()
-        visible = [t for t in self.totals if t[0] + LAG <= now]  # a sample scraped at t shows from t + LAG
+        visible = [
+            t for t in self.totals if t[0] + self.lag <= now
+        ]  # a sample scraped at t shows from t + lag
+        if promql == queries(VERSION)["interval_end"]:  # the newest sample at now - offset (5 min look-back)
+            at = now - THRESHOLDS.offset_seconds
+            newest = [t[0] for t in visible if at - 300 < t[0] <= at][-1:]
+            result = [{"metric": {}, "value": [now, str(newest[0])]}] if newest else []
+            return {"status": "success", "data": {"resultType": "vector", "result": result}}
         ranged = re.search(r"\[(\d+)s\] offset (\d+)s", promql)
-        if ranged:  # the gate's: idelta over (now - offset - window, now - offset]
+        if ranged:  # the gate's: irate (or the former idelta) over (now - offset - window, now - offset]
             window, offset = int(ranged.group(1)), int(ranged.group(2))
             at = now - offset
             samples = [t for t in visible if at - window < t[0] <= at][-2:]
-            kinds = queries(VERSION)
+            kinds = queries(VERSION) if "irate(" in promql else idelta_queries(VERSION)
         else:  # the former look-back: increase over [now - window, now]
             window = int(re.search(r"\[(\d+)s\]", promql).group(1))  # type: ignore[union-attr]
             samples = [t for t in visible if now - window <= t[0] <= now]
             kinds = former_queries(VERSION, window)
         if len(samples) < 2:
             return {"status": "success", "data": {"resultType": "vector", "result": []}}
-        requests = max(0.0, samples[-1][1] - samples[0][1])
-        errors = max(0.0, samples[-1][2] - samples[0][2])
+
+        def change(i: int) -> float:
+            before, last = samples[0][i], samples[-1][i]
+            if "irate(" in promql:  # a reset: the newest sample is the change; times SCRAPE / 30 s: a count
+                return last if last < before else last - before
+            return max(0.0, last - before)  # increase (no reset here) or clamp_min(idelta)
+
+        requests, errors = change(1), change(2)
         kind = next(k for k, q in kinds.items() if q == promql)
         value = {"requests": requests, "errors": errors, "p95": 0.05 if requests else float("nan")}[kind]
         return {
@@ -135,6 +156,14 @@ class LaggingWorkspace:
 
     def sample(self) -> Sample:
         return sample_from(self.query, VERSION)
+
+
+def idelta_queries(version: str) -> dict[str, str]:
+    """The gate's queries with the former `clamp_min(idelta(...), 0)` in place of irate (negative control)."""
+    return {
+        kind: re.sub(rf"irate\(([^()]*)\) \* {SCRAPE}", r"clamp_min(idelta(\1), 0)", promql)
+        for kind, promql in queries(version).items()
+    }
 
 
 def former_queries(version: str, window_seconds: int) -> dict[str, str]:
@@ -195,7 +224,7 @@ class Stepped:
 
 
 def run(workspace: LaggingWorkspace, plan: Plan, gate: Gate | None = None, *, load: bool = True) -> Outcome:
-    ops = Stepped(workspace, dev_load_job() if load else {})
+    ops = Stepped(workspace, dev_load_job(plan.step_seconds) if load else {})
     return run_canary(
         plan, ops, gate or Gate(), clock=workspace.clock, sleep=workspace.clock.sleep,
         deadline=10_000, log=lambda _: None,
@@ -228,6 +257,105 @@ def test_one_bad_interval_is_one_bad_check_and_the_candidate_is_promoted() -> No
 def test_two_bad_intervals_in_a_row_abort() -> None:
     outcome = run(LaggingWorkspace(Clock(), bad=TWO_BAD_INTERVALS), LAGGED)
     assert not outcome.promoted and "2 bad checks in a row" in outcome.reason and "5xx" in outcome.reason
+
+
+@dataclass
+class SlowQueries(LaggingWorkspace):
+    """Each query takes 2 s, as a real one may: in a 120 s step the check at the step's end follows the
+    previous one by less than a scrape interval (canary.py sleeps only what is left of the step), so both
+    read the same two samples. `stamped` False: the check does not say which interval it read (the former
+    gate)."""
+
+    stamped: bool = True
+
+    def query(self, promql: str) -> dict[str, object]:
+        self.clock.sleep(2.0)
+        return super().query(promql)
+
+    def sample(self) -> Sample:
+        sample = super().sample()
+        return sample if self.stamped else replace(sample, interval_end=None)
+
+
+LONG_STEPS = Plan.of([10, 50, 100], 120, THRESHOLDS.check_seconds, THRESHOLDS.settle_seconds)
+READ_TWICE = {270.0: 0.2}  # the interval the last check of a step and the one before it both read
+
+
+def test_one_bad_interval_read_twice_at_a_step_end_counts_once() -> None:
+    gate = Gate()
+    outcome = run(SlowQueries(Clock(), bad=READ_TWICE), LONG_STEPS, gate)
+    assert outcome.promoted, outcome.events
+    assert sum(1 for _, found in gate.history if any("5xx" in f for f in found)) == 1
+    assert any("judged already" in f for _, found in gate.history for f in found), "no repeat read: no test"
+
+
+def test_negative_control_without_the_interval_end_the_repeat_read_aborts() -> None:
+    outcome = run(SlowQueries(Clock(), bad=READ_TWICE, stamped=False), LONG_STEPS)
+    assert not outcome.promoted and "2 bad checks in a row" in outcome.reason, outcome.events
+
+
+@dataclass
+class FormerIdelta(LaggingWorkspace):
+    """Read through the former `clamp_min(idelta(...), 0)` (negative control)."""
+
+    def sample(self) -> Sample:
+        q = idelta_queries(VERSION)
+        assert all("idelta(" in q[k] for k in ("requests", "errors", "p95"))
+        return Sample(
+            scalar(self.query(q["requests"])) or 0.0,
+            scalar(self.query(q["errors"])) or 0.0,
+            scalar(self.query(q["p95"])),
+            interval_end=scalar(self.query(q["interval_end"])),
+        )
+
+
+# A candidate pod that restarts after the scrape at 90 s and answers a third of the interval's requests 5xx.
+RESTARTED = {"restart": 90.0, "bad": {120.0: 0.34}}
+
+
+def test_a_counter_reset_still_shows_the_restarted_pods_errors() -> None:
+    gate = Gate()
+    run(LaggingWorkspace(Clock(), **RESTARTED), LAGGED, gate)  # type: ignore[arg-type]
+    bad = [(sample, found) for sample, found in gate.history if any("5xx" in f for f in found)]
+    assert [sample.interval_end for sample, _ in bad] == [120.0], gate.history
+
+
+def test_negative_control_idelta_clamped_at_zero_hides_the_errors_of_a_reset() -> None:
+    gate = Gate()
+    outcome = run(FormerIdelta(Clock(), **RESTARTED), LAGGED, gate)  # type: ignore[arg-type]
+    assert not any("5xx" in f for _, found in gate.history for f in found), outcome.events
+
+
+def test_one_5xx_per_check_holds_and_five_percent_fires() -> None:
+    """The dev load: 2 requests/s, 60 per scrape interval. One 5xx in each (1.7 % > 1 %, but one request) is
+    what a candidate with rare errors (0.1 % and less) shows at worst; 5 % is 3 in each."""
+    assert run(LaggingWorkspace(Clock(), failing=0.001), LAGGED).promoted
+    gate = Gate()
+    assert run(LaggingWorkspace(Clock(), failing=1 / 60), LAGGED, gate).promoted, gate.history
+    assert any(sample.errors == 1 and sample.requests == 60 for sample, _ in gate.history), "no 1-of-60 check"
+    outcome = run(LaggingWorkspace(Clock(), failing=0.05), LAGGED)
+    assert not outcome.promoted and "5xx 5.0% of 60 requests" in outcome.reason, outcome.events
+
+
+def test_negative_control_without_a_minimum_count_one_5xx_per_check_aborts() -> None:
+    any_5xx = Gate(replace(THRESHOLDS, min_errors=0))
+    outcome = run(LaggingWorkspace(Clock(), failing=1 / 60), LAGGED, any_5xx)
+    assert not outcome.promoted and "2 bad checks in a row" in outcome.reason
+
+
+@pytest.mark.parametrize("lag", [0, 30, 60, 90])
+def test_the_lag_the_gate_tolerates_a_good_candidate_is_promoted(lag: float) -> None:
+    outcome = run(LaggingWorkspace(Clock(), lag=lag), LAGGED)
+    assert outcome.promoted, outcome.events
+    assert not run(LaggingWorkspace(Clock(), lag=lag, failing=0.3), LAGGED).promoted
+
+
+@pytest.mark.parametrize("lag", [120, 150])
+def test_beyond_the_tolerated_lag_every_candidate_aborts_no_data(lag: float) -> None:
+    """The documented limit (docs/architecture/ci-cd.md, docs/runbook.md): `[60s] offset 90s` needs the
+    newer of its two samples, scraped 90-120 s before the check, already queryable."""
+    outcome = run(LaggingWorkspace(Clock(), lag=lag), LAGGED)
+    assert not outcome.promoted and "no data" in outcome.reason
 
 
 def test_negative_control_the_former_look_back_aborts_on_one_bad_interval() -> None:

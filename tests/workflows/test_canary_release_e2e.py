@@ -114,11 +114,18 @@ class Canary:
     def answer(self, query: str) -> float | None:
         """The workspace's answer from what the cluster does now: the candidate's requests are its share of
         the users' traffic (the route's weight) plus a running load Job's; 5xx and p95 as its image behaves.
+        It answers from the current weights with no scrape grid, no ingestion lag and no `offset` (the real
+        workspace answers a check with data 90-150 s old: test_canary_lag.py models that), and without the
+        interval's timestamp, so the gate cannot de-duplicate here.
         No requests: no series, an empty vector (a counter series appears with its first request)."""
         if query == ACCESS_QUERY:  # count(muse_build_info): the access check before anything changes
             return 1.0
         version = re.search(r'version="([^"]+)"', query)
-        interval = re.search(r"idelta\(.*\[(\d+)s\] offset (\d+)s\)", query)
+        if version and query.startswith("max(timestamp("):
+            return (
+                None  # which interval: this stand-in keeps no scrape times, so the gate cannot de-duplicate
+            )
+        interval = re.search(r"irate\(.*\[(\d+)s\] offset (\d+)s\)", query)
         if not version or not interval:
             raise ValueError(f"unexpected query {query!r}")
         world = self.world()
@@ -136,7 +143,7 @@ class Canary:
         if not world.get("scraped", True) or rate == 0:
             return None
         image = {"error_ratio": 0.0, "p95_seconds": 0.05, **world["images"].get(version.group(1), {})}
-        # idelta: the last two samples of the range, one scrape interval apart (canary_gate.queries)
+        # irate times the scrape interval: the last two samples of the range, one interval apart (canary_gate)
         requests = rate * THRESHOLDS.scrape_seconds
         return {"requests": requests, "errors": requests * image["error_ratio"], "p95": image["p95_seconds"]}[
             kind
