@@ -26,6 +26,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from muse.contract import (
+    DEFAULT_PORT,
+    ENV_DRAIN_SECONDS,
+    ENV_ENVIRONMENT,
+    ENV_HOST,
+    ENV_LOG_LEVEL,
+    ENV_METRICS_PORT,
+    ENV_PORT,
+    ENV_SHUTDOWN_TIMEOUT_SECONDS,
+    READINESS_PATH,
+    secret_environment,
+)
+
 ROOT = Path(__file__).resolve().parents[1]
 # A throwaway token for the local replicas only (>= 32 characters, what the service requires).
 BENCH_TOKEN = "bench-" + secrets.token_hex(24)
@@ -54,7 +67,7 @@ def wait_ready(port: int, timeout: float = 30.0) -> float:
     start = time.monotonic()
     while time.monotonic() - start < timeout:
         with contextlib.suppress(OSError, http.client.HTTPException):
-            if http_get(port, "/readyz", timeout=1.0) == 200:
+            if http_get(port, READINESS_PATH, timeout=1.0) == 200:
                 return time.monotonic() - start
         time.sleep(0.05)
     raise TimeoutError(f"replica on port {port} not ready within {timeout} s")
@@ -145,11 +158,11 @@ class Replica:
 
     def env(self) -> dict[str, str]:
         return {
-            "MUSE_API_TOKEN": BENCH_TOKEN,
-            "MUSE_ENV": "bench",
-            "MUSE_LOG_LEVEL": "INFO",  # production level: one JSON access-log line per request
-            "MUSE_DRAIN_SECONDS": str(self.drain_seconds),
-            "MUSE_SHUTDOWN_TIMEOUT_SECONDS": str(self.drain_seconds + 20),
+            **secret_environment(BENCH_TOKEN),
+            ENV_ENVIRONMENT: "bench",
+            ENV_LOG_LEVEL: "INFO",  # production level: one JSON access-log line per request
+            ENV_DRAIN_SECONDS: str(self.drain_seconds),
+            ENV_SHUTDOWN_TIMEOUT_SECONDS: str(self.drain_seconds + 20),
         }
 
     def start(self, log_dir: Path) -> Replica:
@@ -158,10 +171,10 @@ class Replica:
         if self.runtime == "process":
             env = {
                 "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-                "PORT": str(self.port),
+                ENV_PORT: str(self.port),
                 # Replicas share the loopback: each needs its own metrics port too.
-                "MUSE_METRICS_PORT": str(free_port()),
-                "MUSE_HOST": "127.0.0.1",
+                ENV_METRICS_PORT: str(free_port()),
+                ENV_HOST: "127.0.0.1",
                 **self.env(),
             }
             with self.log_path.open("wb") as log:
@@ -182,7 +195,7 @@ class Replica:
                 "--cap-drop=ALL",
                 "--security-opt=no-new-privileges",
                 "--publish",
-                f"127.0.0.1:{self.port}:8080",
+                f"127.0.0.1:{self.port}:{DEFAULT_PORT}",
             ]
             for key, value in self.env().items():
                 args += ["--env", f"{key}={value}"]

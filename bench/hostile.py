@@ -22,6 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import BENCH_TOKEN, ROOT, free_port, machine_facts, wait_ready, workdir
+from muse.contract import (
+    ENV_ENVIRONMENT,
+    ENV_HOST,
+    ENV_LOG_LEVEL,
+    ENV_METRICS_PORT,
+    ENV_PORT,
+    secret_environment,
+)
 from muse.resource_types import K8S_DEPLOYMENT
 
 PROBE_TIMEOUT_S = 1.0  # the workload's probes' timeoutSeconds (components/muse_workload/manifests.py)
@@ -165,12 +173,12 @@ class Server:
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "PYTHONPATH": str(source),
-            "PORT": str(self.port),
-            "MUSE_METRICS_PORT": str(free_port()),
-            "MUSE_HOST": "127.0.0.1",
-            "MUSE_API_TOKEN": BENCH_TOKEN,
-            "MUSE_ENV": "bench",
-            "MUSE_LOG_LEVEL": "INFO",
+            ENV_PORT: str(self.port),
+            ENV_METRICS_PORT: str(free_port()),
+            ENV_HOST: "127.0.0.1",
+            **secret_environment(BENCH_TOKEN),
+            ENV_ENVIRONMENT: "bench",
+            ENV_LOG_LEVEL: "INFO",
         }
         self.log = log
         with log.open("wb") as out:

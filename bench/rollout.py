@@ -31,6 +31,7 @@ from bench.common import (
     run_wrk,
     workdir,
 )
+from muse.contract import POLICIES_PATH
 
 
 def run(
@@ -40,7 +41,7 @@ def run(
     drain: int = 5,
     connections: int = 16,
     runtime: str = "process",
-    path: str = "/api/v1/policies",
+    path: str = POLICIES_PATH,
     client_close: bool = False,
     reload_only: bool = False,
     static_upstream: bool = False,

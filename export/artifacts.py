@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from components.muse_workload.manifests import SECRETS
-from export import alerts_doc, deploy_manifests
+from export import alerts_doc, deploy_manifests, env_example
 from export.bicep import build_template, render_template
 from export.governance.sources import inventory_json, render_stack_doc, stack_inventory
 from export.parameters import render_parameters
@@ -87,7 +87,7 @@ def _governance_inventory(stack: str) -> Callable[[], str]:
 
 def _governance_doc(stack: str) -> Callable[[], str]:
     def render() -> str:
-        iac = [p for p in ARTIFACTS if not p.startswith("docs/")]
+        iac = [p for p in ARTIFACTS if not p.startswith("docs/") and p != env_example.PATH]
         source = f"the offline plans of stack {stack} and of bootstrap/, and .github/workflows/ (Muse)"
         return render_stack_doc(stack, notice(source), iac)
 
@@ -105,8 +105,10 @@ ARTIFACTS["docs/access-matrix.md"] = lambda: render_access_matrix(
 )
 
 
-# The person's documents with a generated block: path -> the block's name (filled by `section`).
+# The person's documents with a generated block: path -> how the block's first line starts (`section`).
 SECTIONS: dict[str, str] = {}
+MARKDOWN_COMMENT = ("<!-- ", " -->")
+SHELL_COMMENT = ("# ", "")
 
 
 def section(
@@ -114,16 +116,19 @@ def section(
     name: str,
     render_block: Callable[[], str],
     source: str = "the bootstrap plan and .github/workflows/",
+    comment: tuple[str, str] = MARKDOWN_COMMENT,
 ) -> Callable[[], str]:
     """A hand-written document whose block between `<!-- BEGIN GENERATED {name} ... -->` and `<!-- END
-    GENERATED {name} -->` is rendered from `source`: the rest of the file stays the person's."""
-    SECTIONS[path] = name
-    begin = f"<!-- BEGIN GENERATED {name}: {notice(source)} -->"
-    end = f"<!-- END GENERATED {name} -->"
+    GENERATED {name} -->` (or the same lines as `#` comments) is rendered from `source`: the rest of the
+    file stays the person's."""
+    opening, closing = comment
+    SECTIONS[path] = f"{opening}BEGIN GENERATED {name}"
+    begin = f"{opening}BEGIN GENERATED {name}: {notice(source)}{closing}"
+    end = f"{opening}END GENERATED {name}{closing}"
 
     def render() -> str:
         text = (REPO_ROOT / path).read_text()
-        start = text.find(f"<!-- BEGIN GENERATED {name}")
+        start = text.find(SECTIONS[path])
         stop = text.find(end)
         if start < 0 or stop < start:
             raise ValueError(f"{path}: no {begin[:30]}... / {end} markers to render {name} between")
@@ -148,6 +153,11 @@ ARTIFACTS[alerts_doc.PATH] = section(
     alerts_doc.SECTION,
     alerts_doc.render,
     "components/observability/alerts.py and the severities of stack/args.py",
+)
+
+# The secrets of .env.example: the file is the person's, the block follows muse/contract.py SECRETS.
+ARTIFACTS[env_example.PATH] = section(
+    env_example.PATH, env_example.SECTION, env_example.render, "muse/contract.py SECRETS", SHELL_COMMENT
 )
 
 # Directories the registry owns completely: a file in them that no renderer writes is reported as extra.

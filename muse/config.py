@@ -9,16 +9,23 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from muse.contract import (
     DEFAULT_METRICS_PORT,
     DEFAULT_PORT,
-    ENV_API_TOKEN,
     ENV_BODY_TIMEOUT_SECONDS,
     ENV_DRAIN_SECONDS,
     ENV_ENVIRONMENT,
@@ -35,6 +42,8 @@ from muse.contract import (
     ENV_PORT,
     ENV_SHUTDOWN_TIMEOUT_SECONDS,
     ENV_VERSION,
+    SECRETS,
+    Secret,
 )
 
 MIN_TOKEN_LENGTH = 32
@@ -53,7 +62,9 @@ class ConfigError(Exception):
         self.problems = problems
 
 
-class Settings(BaseSettings):
+class _Settings(BaseSettings):
+    """Every setting but the secrets, which `Settings` adds from muse/contract.py SECRETS."""
+
     # validation_alias is the environment variable's exact name, so error locations name what operators set.
     model_config = SettingsConfigDict(
         case_sensitive=True,
@@ -71,7 +82,9 @@ class Settings(BaseSettings):
         str, Field(pattern=r"^[a-z][a-z0-9-]{0,31}$", validation_alias=AliasChoices(ENV_ENVIRONMENT))
     ] = "local"
     log_level: Annotated[LogLevel, Field(validation_alias=AliasChoices(ENV_LOG_LEVEL))] = "INFO"
-    api_token: Annotated[SecretStr, Field(validation_alias=AliasChoices(ENV_API_TOKEN))]
+    if TYPE_CHECKING:
+        # A SecretStr per secret of muse/contract.py SECRETS (`Settings` below adds them), typed here.
+        api_token: SecretStr
     max_body_bytes: Annotated[
         int, Field(ge=1024, le=64 * 1024 * 1024, validation_alias=AliasChoices(ENV_MAX_BODY_BYTES))
     ] = 1024 * 1024
@@ -140,18 +153,8 @@ class Settings(BaseSettings):
     def _upper_level(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("api_token")
-    @classmethod
-    def _token_strength(cls, value: SecretStr) -> SecretStr:
-        token = value.get_secret_value()
-        if len(token) < MIN_TOKEN_LENGTH:
-            raise ValueError(f"must be at least {MIN_TOKEN_LENGTH} characters")
-        if token != token.strip() or re.search(r"\s", token):
-            raise ValueError("must not contain whitespace")
-        return value
-
     @model_validator(mode="after")
-    def _timing(self) -> Settings:
+    def _timing(self) -> _Settings:
         if self.shutdown_timeout_seconds <= self.drain_seconds:
             raise ValueError(
                 f"{ENV_SHUTDOWN_TIMEOUT_SECONDS} must be greater than {ENV_DRAIN_SECONDS} "
@@ -165,6 +168,37 @@ class Settings(BaseSettings):
     def grace_seconds(self) -> int:
         """Time in-flight requests get after the drain period, within the overall shutdown timeout."""
         return self.shutdown_timeout_seconds - self.drain_seconds
+
+
+def secret_field(secret: Secret) -> str:
+    """The setting a secret fills: its variable without MUSE_, lower case (MUSE_API_TOKEN -> api_token)."""
+    return secret.env.removeprefix("MUSE_").lower()
+
+
+def _secret_strength(cls: Any, value: SecretStr) -> SecretStr:
+    secret = value.get_secret_value()
+    if len(secret) < MIN_TOKEN_LENGTH:
+        raise ValueError(f"must be at least {MIN_TOKEN_LENGTH} characters")
+    if secret != secret.strip() or re.search(r"\s", secret):
+        raise ValueError("must not contain whitespace")
+    return value
+
+
+# The settings with one required SecretStr per secret of the list: a secret added to muse/contract.py is read,
+# required and checked here with no edit (the program mounts the same list; tests/deploy/
+# test_service_contract.py checks both sides).
+if TYPE_CHECKING:
+    Settings = _Settings
+else:
+    Settings = create_model(
+        "Settings",
+        __base__=_Settings,
+        __module__=__name__,
+        __validators__={
+            "_secret_strength": field_validator(*(secret_field(s) for s in SECRETS))(_secret_strength)
+        },
+        **{secret_field(s): (SecretStr, Field(validation_alias=AliasChoices(s.env))) for s in SECRETS},
+    )
 
 
 class _ExplicitSettings(Settings):
@@ -194,6 +228,8 @@ def _variable(field: FieldInfo) -> str:
 # The variables the service reads, from the fields themselves: the table the workload's manifests are checked
 # against (tests/deploy/test_service_contract.py).
 VARIABLES = frozenset(_variable(field) for field in Settings.model_fields.values())
+# The secrets': a problem with one never echoes its value.
+SECRET_VARIABLES = frozenset(secret.env for secret in SECRETS)
 # The ones without a default: a pod that does not set them exits 2 at start.
 REQUIRED_VARIABLES = frozenset(
     _variable(field) for field in Settings.model_fields.values() if field.is_required()
@@ -217,7 +253,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             if not loc:  # model-level validator: the message already names the variables
                 problems.append(message)
                 continue
-            shown = "" if loc == ENV_API_TOKEN or loc not in values else f" (got {values[loc][:80]!r})"
+            shown = "" if loc in SECRET_VARIABLES or loc not in values else f" (got {values[loc][:80]!r})"
             if err["type"] == "missing":
                 message = "is required but not set"
             problems.append(f"{loc}: {message}{shown}")

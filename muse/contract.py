@@ -27,6 +27,34 @@ ENV_GIT_REVISION = "MUSE_GIT_REVISION"
 ENV_VERSION = "MUSE_VERSION"
 ENV_GOVERNANCE_DIR = "MUSE_GOVERNANCE_DIR"
 
+
+class Secret:
+    """A secret the service reads from its environment. The program generates it into Key Vault, grants the
+    workload alone to read it and mounts it (components/muse_workload/manifests.py); the service requires it
+    (muse/config.py: one setting per secret, named like the variable without MUSE_, lower case); .env.example
+    documents it (a block `make export` writes); the access model forbids it to every CI identity."""
+
+    # A plain class, not a dataclass: this leaf imports nothing (tests/test_architecture.py).
+    __slots__ = ("env", "name", "use", "what")
+
+    def __init__(self, name: str, env: str, what: str, use: str) -> None:
+        self.name = name  # the Key Vault secret, the mounted file and the synced Kubernetes Secret
+        self.env = env  # the environment variable the service reads
+        self.what = what  # how the generated docs and the access model call it
+        self.use = use  # what the service does with it: .env.example's comment
+
+
+API_TOKEN = Secret("muse-api-token", ENV_API_TOKEN, "API token", "Bearer token required on /api/*.")
+# Every secret of the service: add one here; the program, the service, the access model and
+# the generated docs follow (tests/access/test_workload_secrets.py pins the list).
+SECRETS: tuple[Secret, ...] = (API_TOKEN,)
+
+
+def secret_environment(value: str) -> dict[str, str]:
+    """Every secret set to `value`: how tests and benchmarks start the service, whatever the list holds."""
+    return {secret.env: value for secret in SECRETS}
+
+
 # Ports: the API and probes on DEFAULT_PORT, Prometheus metrics on their own (never routed by the Gateway).
 DEFAULT_PORT = 8080
 DEFAULT_METRICS_PORT = 9090

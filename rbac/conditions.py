@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-from rbac.abac import And, Compare, Condition, Not, Or, parse
+from rbac.abac import And, Compare, Condition, Not, Or, parse, request
+from rbac.arm import ASSIGNED_PRINCIPAL, ASSIGNED_ROLE
 
-_ROLE = "@Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId]"
-_PRINCIPAL = "@Request[Microsoft.Authorization/roleAssignments:PrincipalId]"
+_ROLE = request(ASSIGNED_ROLE)
+_PRINCIPAL = request(ASSIGNED_PRINCIPAL)
 _GUID_IN = "ForAnyOfAnyValues:GuidEquals"
 
 

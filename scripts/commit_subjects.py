@@ -5,8 +5,9 @@
 
 The subject is what `git log --format=%s` shows: the message's first paragraph, its lines joined by spaces
 (git pretty.c format_subject), so a title wrapped onto a second line still counts whole. Standard library
-only, so the hook runs without the project's .venv. CI checks a pull request's commits (pull-request.yml, base
-sha..head sha); tests/test_commit_subjects.py the commits this clone has that its upstream does not.
+only, so the hook runs without the project's .venv. CI checks a pull request's commits (pull-request.yml,
+HEAD^1..HEAD^2 of GitHub's test merge); tests/test_commit_subjects.py the commits this clone has that its
+upstream does not. A range skips merge commits: their subjects are git's or GitHub's, not the author's.
 """
 
 from __future__ import annotations
@@ -45,9 +46,9 @@ def long_subjects(commits: Iterable[tuple[str, str]]) -> list[str]:
 
 
 def commits_in(revision_range: str, cwd: Path | None = None) -> list[tuple[str, str]]:
-    """(commit, subject) of every commit in `revision_range`, as git records them."""
+    """(commit, subject) of every commit in `revision_range` but merges, as git records them."""
     out = subprocess.run(
-        ["git", "log", "--format=%H%x00%s", revision_range],
+        ["git", "log", "--no-merges", "--format=%H%x00%s", revision_range],
         cwd=cwd,
         capture_output=True,
         text=True,

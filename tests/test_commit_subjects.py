@@ -76,17 +76,16 @@ def test_history_already_upstream_is_not_checked_again(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------------------------------------------
 # On GitHub: pull-request.yml checks the pull request's own commits. For `pull_request`, GITHUB_SHA is "the
-# last merge commit of the pull request merge branch" and `github.event.pull_request.head.sha` the head
-# branch's last commit (docs.github.com/en/actions/reference/workflows-and-actions/events-that-trigger-
-# workflows#pull_request); actions/checkout checks out that merge ref by default (actions/checkout README,
-# "Checkout pull request HEAD commit instead of merge commit"), whose subject is GitHub's "Merge <head> into
-# <base>", 92 characters. So the range is base.sha..head.sha of the payload (docs.github.com/en/webhooks/
-# webhook-events-and-payloads#pull_request), passed through env: (an expression inlined in run: is template
-# injection, zizmor's `template-injection`), in a job whose checkout has the whole history.
+# last merge commit of the pull request merge branch" (docs.github.com/en/actions/reference/workflows-and-
+# actions/events-that-trigger-workflows#pull_request), and actions/checkout checks out that merge ref by
+# default (actions/checkout README, "Checkout pull request HEAD commit instead of merge commit"): HEAD is
+# GitHub's test merge "Merge <head> into <base>", its first parent the base branch's tip, its second the pull
+# request's head. So the range is HEAD^1..HEAD^2, merges skipped. Not base.sha..head.sha of the payload:
+# base.sha can stay main's tip from when the pull request was opened (github.com/github/docs/issues/431), and
+# once main is merged into the branch, main's newer commits would be in that range.
 
 PULL_REQUEST = REPO_ROOT / ".github" / "workflows" / "pull-request.yml"
-BASE_SHA = "${{ github.event.pull_request.base.sha }}"
-HEAD_SHA = "${{ github.event.pull_request.head.sha }}"
+OWN_COMMITS = ["python3", "scripts/commit_subjects.py", "--range", "HEAD^1..HEAD^2"]
 
 
 def subject_steps(workflow: workflows.Workflow) -> list[tuple[workflows.Job, workflows.Step]]:
@@ -108,21 +107,16 @@ def subject_check_problems(workflow: workflows.Workflow) -> list[str]:
     checkouts = [s for s in job.steps_of("actions/checkout") if job.steps.index(s) < job.steps.index(step)]
     if not checkouts or str(checkouts[0].inputs.get("fetch-depth")) != "0":
         problems.append(f"job {job.id}: no checkout with fetch-depth: 0 before the step")
+    elif "ref" in checkouts[0].inputs:
+        problems.append(f"job {job.id}: the checkout sets ref:, so HEAD is not GitHub's test merge commit")
     if job.condition or step.condition:
         problems.append(f"job {job.id}: the check is conditional ({job.condition or step.condition})")
     if job.permissions != {"contents": "read"}:
         problems.append(f"job {job.id}: permissions {job.permissions}, expected contents: read only")
     if "${{" in (step.run or ""):
         problems.append("an expression is inlined in run: (template injection): pass it through env:")
-    if step.env != {"BASE_SHA": BASE_SHA, "HEAD_SHA": HEAD_SHA}:
-        problems.append(f"env is {step.env}, expected BASE_SHA and HEAD_SHA from the event payload")
-    if shlex.split(step.run or "") != [
-        "python3",
-        "scripts/commit_subjects.py",
-        "--range",
-        "$BASE_SHA..$HEAD_SHA",
-    ]:
-        problems.append(f'runs {step.run!r}, expected --range "$BASE_SHA..$HEAD_SHA"')
+    if shlex.split(step.run or "") != OWN_COMMITS:
+        problems.append(f"runs {step.run!r}, expected {shlex.join(OWN_COMMITS)}")
     return problems
 
 
@@ -133,23 +127,30 @@ def test_pull_requests_check_their_own_commit_subjects() -> None:
 @pytest.mark.parametrize(
     ("old", "new", "problem"),
     [
-        ('"$BASE_SHA..$HEAD_SHA"', '"$BASE_SHA..HEAD"', "expected --range"),
-        ('"$BASE_SHA..$HEAD_SHA"', '"${{ github.event.pull_request.base.sha }}..$HEAD_SHA"', "inlined"),
-        ("HEAD_SHA: ${{ github.event.pull_request.head.sha }}", "HEAD_SHA: ${{ github.sha }}", "env is"),
+        ("--range HEAD^1..HEAD^2", '--range "$BASE_SHA..$HEAD_SHA"', "expected python3"),
+        ("--range HEAD^1..HEAD^2", "--range HEAD^1..HEAD", "expected python3"),
+        ("--range HEAD^1..HEAD^2", "--range ${{ github.event.pull_request.base.sha }}..HEAD^2", "inlined"),
         ("          fetch-depth: 0\n", "", "fetch-depth: 0"),
+        (
+            "          fetch-depth: 0\n",
+            "          fetch-depth: 0\n          ref: ${{ github.event.pull_request.head.sha }}\n",
+            "sets ref:",
+        ),
     ],
 )
 def test_a_wrong_subject_check_is_caught(old: str, new: str, problem: str) -> None:
-    """Negative controls: HEAD (the test merge commit) in the range, an inlined expression, the merge commit's
-    SHA for the head, a shallow checkout."""
+    """Negative controls: the payload's base.sha..head.sha, HEAD (the test merge commit) in the range, an
+    inlined expression, a shallow checkout, a checkout of the head instead of the merge."""
     text = PULL_REQUEST.read_text()
     assert old in text
     problems = subject_check_problems(workflows.parse(text.replace(old, new, 1), PULL_REQUEST))
     assert any(problem in p for p in problems), problems
 
 
-def run_step(step: workflows.Step, event: dict[str, Any], cwd: Path) -> subprocess.CompletedProcess[str]:
-    """The step's run: in bash as the runner runs it, its env: expressions taken from the event payload."""
+def run_step(
+    run: str, event: dict[str, Any], cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """A step's run: in bash as the runner runs it, its env: expressions taken from the event payload."""
 
     def value(expression: str) -> str:
         found = re.fullmatch(r"\$\{\{\s*github\.event\.([\w.]+)\s*\}\}", expression)
@@ -159,41 +160,89 @@ def run_step(step: workflows.Step, event: dict[str, Any], cwd: Path) -> subproce
             node = node[part]
         return str(node)
 
-    env = {**os.environ, **{name: value(str(v)) for name, v in step.env.items()}}
+    environment = {**os.environ, **{name: value(v) for name, v in (env or {}).items()}}
     shutil.copytree(REPO_ROOT / "scripts", cwd / "scripts", dirs_exist_ok=True)
     return subprocess.run(
-        ["bash", "-e", "-c", step.run or ""], cwd=cwd, env=env, capture_output=True, text=True, check=False
+        ["bash", "-e", "-c", run], cwd=cwd, env=environment, capture_output=True, text=True, check=False
     )
+
+
+# The step as it was: the payload's base.sha..head.sha, through env:.
+PAYLOAD_RANGE = 'python3 scripts/commit_subjects.py --range "$BASE_SHA..$HEAD_SHA"'
+PAYLOAD_ENV = {
+    "BASE_SHA": "${{ github.event.pull_request.base.sha }}",
+    "HEAD_SHA": "${{ github.event.pull_request.head.sha }}",
+}
+
+
+class Checkout:
+    """A repository shaped as GitHub's: main, a pull request branch `topic`, and HEAD detached on GitHub's
+    test merge commit of topic into main's tip."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        if shutil.which("git") is None or shutil.which("bash") is None:
+            pytest.skip("git and bash are needed")
+        self.repo = tmp_path / "checkout"
+        _git(tmp_path, "init", "-q", "-b", "main", str(self.repo))
+        self.commit("Revert " + '"' + "x" * 80 + '"')  # a long subject a button landed on main
+        self.opened_on = self.sha("main")
+        _git(self.repo, "checkout", "-q", "-b", "topic")
+        self.commit("A subject that fits\n\nThe detail.")
+
+    def sha(self, revision: str) -> str:
+        return _git(self.repo, "rev-parse", revision).stdout.strip()
+
+    def commit(self, message: str) -> None:
+        _git(self.repo, "commit", "-q", "--allow-empty", "-m", message)
+
+    def github_merge(self) -> dict[str, Any]:
+        """Detach HEAD on "Merge <head> into <base>" (longer than 72 characters); the event payload, whose
+        base.sha stays where main was when the pull request was opened."""
+        head, base = self.sha("topic"), self.sha("main")
+        _git(self.repo, "checkout", "-q", "--detach", base)
+        _git(self.repo, "merge", "-q", "--no-ff", "-m", f"Merge {head} into {base}", head)
+        assert len(_git(self.repo, "log", "-1", "--format=%s").stdout.strip()) > MAX_SUBJECT
+        return {"pull_request": {"base": {"sha": self.opened_on}, "head": {"sha": head}}}
 
 
 def test_the_step_passes_a_pull_request_on_top_of_a_long_subject_and_github_merge(tmp_path: Path) -> None:
     """The step itself, run on a checkout shaped as GitHub's: main holds a long subject (landed by a button),
-    the pull request's commits fit, and HEAD is the test merge commit "Merge <head> into <base>". It passes;
-    with one long subject of the pull request's own it fails, naming that commit."""
-    if shutil.which("git") is None or shutil.which("bash") is None:
-        pytest.skip("git and bash are needed")
+    the pull request's commits fit, and HEAD is the test merge commit. It passes; with one long subject of
+    the pull request's own it fails, naming that commit."""
     ((_, step),) = subject_steps(workflows.load(PULL_REQUEST))
-    repo = tmp_path / "checkout"
-    _git(tmp_path, "init", "-q", "-b", "main", str(repo))
-    _git(repo, "commit", "-q", "--allow-empty", "-m", "Revert " + '"' + "x" * 80 + '"')
-    base = _git(repo, "rev-parse", "HEAD").stdout.strip()
-    _git(repo, "checkout", "-q", "-b", "topic")
-    _git(repo, "commit", "-q", "--allow-empty", "-m", "A subject that fits\n\nThe detail.")
-
-    def github_merge() -> dict[str, Any]:
-        head = _git(repo, "rev-parse", "topic").stdout.strip()
-        _git(repo, "checkout", "-q", "--detach", base)
-        _git(repo, "merge", "-q", "--no-ff", "-m", f"Merge {head} into {base}", head)
-        assert len(_git(repo, "log", "-1", "--format=%s").stdout.strip()) > MAX_SUBJECT
-        return {"pull_request": {"base": {"sha": base}, "head": {"sha": head}}}
-
-    passed = run_step(step, github_merge(), repo)
+    checkout = Checkout(tmp_path)
+    passed = run_step(step.run or "", checkout.github_merge(), checkout.repo)
     assert passed.returncode == 0, passed.stdout + passed.stderr
-    _git(repo, "checkout", "-q", "topic")
-    _git(repo, "commit", "-q", "--allow-empty", "-m", "w" * 73)
-    failed = run_step(step, github_merge(), repo)
+    _git(checkout.repo, "checkout", "-q", "topic")
+    checkout.commit("w" * 73)
+    failed = run_step(step.run or "", checkout.github_merge(), checkout.repo)
     assert failed.returncode == 1 and "73 > 72 characters" in failed.stdout
     assert "x" * 40 not in failed.stdout and "Merge" not in failed.stdout
+
+
+def test_main_merged_into_the_branch_after_a_stale_base_sha(tmp_path: Path) -> None:
+    """Main moves on after the pull request opened (a long "Merge pull request #N from org/..." subject of
+    GitHub's button), the author merges main into the branch, and the payload's base.sha is still main's old
+    tip. The payload's range then holds main's commits and fails the pull request for them; HEAD^1..HEAD^2
+    passes. A long subject of the pull request's own still fails."""
+    ((_, step),) = subject_steps(workflows.load(PULL_REQUEST))
+    checkout = Checkout(tmp_path)
+    _git(checkout.repo, "checkout", "-q", "main")
+    checkout.commit("Merge pull request #7 from example-org/" + "a-long-branch-name-" * 3)
+    _git(checkout.repo, "checkout", "-q", "topic")
+    _git(checkout.repo, "merge", "-q", "--no-ff", "-m", "Merge branch 'main' into " + "topic-" * 12, "main")
+    event = checkout.github_merge()
+
+    old = run_step(PAYLOAD_RANGE, event, checkout.repo, PAYLOAD_ENV)
+    assert old.returncode == 1 and "Merge pull request #7" in old.stdout, old.stdout + old.stderr
+    new = run_step(step.run or "", event, checkout.repo)
+    assert new.returncode == 0, new.stdout + new.stderr
+
+    _git(checkout.repo, "checkout", "-q", "topic")
+    checkout.commit("v" * 73)
+    failed = run_step(step.run or "", checkout.github_merge(), checkout.repo)
+    assert failed.returncode == 1 and "73 > 72 characters" in failed.stdout
+    assert "Merge" not in failed.stdout
 
 
 def test_negative_control_a_73_character_subject_fails_and_72_passes() -> None:

@@ -65,15 +65,6 @@ ALLOWED: dict[str, tuple[frozenset[str], str]] = {
         frozenset({"scripts/ci/deployed_image_tag.py", "muse/resource_types.py"}),
         "scripts/ci/ runs on the runner with the standard library only (it cannot import the project)",
     ),
-    "microsoft.authorization/roleassignments:roledefinitionid": (
-        frozenset({"rbac/arm.py", "rbac/conditions.py"}),
-        "rbac/conditions.py reads delegation conditions back with regular expressions; the entry leaves "
-        "with that parser (the summary can read the typed trees of rbac/abac.py instead)",
-    ),
-    "microsoft.authorization/roleassignments:principalid": (
-        frozenset({"rbac/arm.py", "rbac/conditions.py"}),
-        "as the RoleDefinitionId attribute: rbac/conditions.py's regular expressions",
-    ),
 }
 
 

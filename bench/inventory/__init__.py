@@ -13,6 +13,14 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from muse.contract import (
+    DEFAULT_PORT,
+    ENV_API_TOKEN,
+    ENV_ENVIRONMENT,
+    ENV_LOG_LEVEL,
+    HEALTH_PATH,
+    READINESS_PATH,
+)
 from muse.resource_types import (
     FEDERATED_IDENTITY_CREDENTIAL,
     K8S_CONFIG_MAP,
@@ -50,10 +58,10 @@ def _deployment(name: str, ok: bool) -> dict[str, Any]:
     container: dict[str, Any] = {
         "name": name,
         "image": "acrmuse.azurecr.io/muse@sha256:" + "0" * 64,
-        "ports": [{"containerPort": 8080}],
+        "ports": [{"containerPort": DEFAULT_PORT}],
         "env": [
-            {"name": "MUSE_ENV", "value": "dev"},
-            {"name": "MUSE_API_TOKEN", "valueFrom": {"secretKeyRef": {"name": "muse", "key": "token"}}},
+            {"name": ENV_ENVIRONMENT, "value": "dev"},
+            {"name": ENV_API_TOKEN, "valueFrom": {"secretKeyRef": {"name": "muse", "key": "token"}}},
         ],
         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
         "securityContext": {
@@ -63,8 +71,14 @@ def _deployment(name: str, ok: bool) -> dict[str, Any]:
         },
     }
     if ok:
-        container["readinessProbe"] = {"httpGet": {"path": "/readyz", "port": 8080}, "periodSeconds": 5}
-        container["livenessProbe"] = {"httpGet": {"path": "/healthz", "port": 8080}, "periodSeconds": 10}
+        container["readinessProbe"] = {
+            "httpGet": {"path": READINESS_PATH, "port": DEFAULT_PORT},
+            "periodSeconds": 5,
+        }
+        container["livenessProbe"] = {
+            "httpGet": {"path": HEALTH_PATH, "port": DEFAULT_PORT},
+            "periodSeconds": 10,
+        }
     return {
         "metadata": {"name": name, "labels": {"app": name}},
         "spec": {
@@ -223,7 +237,10 @@ def generate(resources: int = 200, environment: str = "dev", seed: int = 42) -> 
                 f"muse-svc-{i}",
                 {
                     "metadata": {"name": f"muse-{i}"},
-                    "spec": {"selector": {"app": f"muse-{i}"}, "ports": [{"port": 80, "targetPort": 8080}]},
+                    "spec": {
+                        "selector": {"app": f"muse-{i}"},
+                        "ports": [{"port": 80, "targetPort": DEFAULT_PORT}],
+                    },
                 },
                 ns,
             )
@@ -232,7 +249,7 @@ def generate(resources: int = 200, environment: str = "dev", seed: int = 42) -> 
                 f"muse-cm-{i}",
                 {
                     "metadata": {"name": f"muse-{i}"},
-                    "data": {"MUSE_ENV": environment, "MUSE_LOG_LEVEL": "INFO"},
+                    "data": {ENV_ENVIRONMENT: environment, ENV_LOG_LEVEL: "INFO"},
                 },
                 ns,
             )

@@ -36,6 +36,7 @@ from bench.common import (
     wait_ready,
     workdir,
 )
+from muse.contract import ENV_API_TOKEN, ENV_HOST, ENV_PORT, ENV_VERSION, READINESS_PATH
 
 GOOD_VERSION = "1.0.0"
 NEW_VERSION = "2.0.0"
@@ -72,7 +73,7 @@ class VersionedReplica(Replica):
     version: str = GOOD_VERSION
 
     def env(self) -> dict[str, str]:
-        return {**super().env(), "MUSE_VERSION": self.version}
+        return {**super().env(), ENV_VERSION: self.version}
 
 
 @dataclass
@@ -118,10 +119,10 @@ class CrashLoopingReplica:
     def start(self, log_dir: Path) -> CrashLoopingReplica:
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "PORT": str(self.port),
-            "MUSE_HOST": "127.0.0.1",
-            "MUSE_VERSION": NEW_VERSION,
-            "MUSE_API_TOKEN": "too-short",  # the configuration this release cannot accept
+            ENV_PORT: str(self.port),
+            ENV_HOST: "127.0.0.1",
+            ENV_VERSION: NEW_VERSION,
+            ENV_API_TOKEN: "too-short",  # the configuration this release cannot accept
         }
 
         def loop() -> None:
@@ -148,7 +149,7 @@ class CrashLoopingReplica:
         with contextlib.suppress(OSError, http.client.HTTPException):
             connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=0.5)
             try:
-                connection.request("GET", "/readyz")
+                connection.request("GET", READINESS_PATH)
                 return connection.getresponse().status == 200
             finally:
                 connection.close()

@@ -19,10 +19,10 @@ from typing import Any
 
 import yaml
 
+from muse import contract
 from muse.contract import (
     DEFAULT_METRICS_PORT,
     DEFAULT_PORT,
-    ENV_API_TOKEN,
     ENV_DRAIN_SECONDS,
     ENV_ENVIRONMENT,
     ENV_HOST,
@@ -66,7 +66,7 @@ class WorkloadSecret:
     the generated docs list it: all from SECRETS.
 
     name: the Key Vault secret, the mounted file and the synced Kubernetes Secret.
-    env: the service's environment variable (muse/config.py).
+    env: the service's environment variable (muse/contract.py, read by muse/config.py).
     what: how the docs and the access model call it.
     length: letters and digits Pulumi generates.
     grant: Pulumi name prefix of its read grant (`<grant>-secrets-user`).
@@ -85,9 +85,12 @@ class WorkloadSecret:
 
 # The API token keeps the grant name it had before secrets were a list: a new Pulumi name would replace
 # the role assignment.
-API_TOKEN = WorkloadSecret("muse-api-token", ENV_API_TOKEN, "API token", grant="muse-workload")
-# Every secret of the workload: add one here (and to muse/config.py), the rest follows.
-SECRETS: tuple[WorkloadSecret, ...] = (API_TOKEN,)
+_HISTORIC_GRANTS = {contract.API_TOKEN.name: "muse-workload"}
+# Every secret of the workload: the service's list (muse/contract.py SECRETS), add one there.
+SECRETS: tuple[WorkloadSecret, ...] = tuple(
+    WorkloadSecret(s.name, s.env, s.what, grant=_HISTORIC_GRANTS.get(s.name, "")) for s in contract.SECRETS
+)
+API_TOKEN = next(secret for secret in SECRETS if secret.name == contract.API_TOKEN.name)
 IMAGE_REPOSITORY = "muse"
 PORT = DEFAULT_PORT
 # Prometheus metrics, on a port of their own (MUSE_METRICS_PORT, the service's contract): the Service and the

@@ -1,10 +1,15 @@
-"""Secrets are one list (components/muse_workload/manifests.py SECRETS): a second secret added there is
-generated, granted to the workload alone, mounted and read by the pods, forbidden to every CI identity, and
-listed in the generated docs, with no other file touched."""
+"""Secrets are one list (muse/contract.py SECRETS; components/muse_workload/manifests.py follows it): a second
+secret added there is generated, granted to the workload alone, mounted, required and read by the
+service, documented in .env.example, forbidden to every CI identity, and listed in the generated docs, with no
+other file touched but the pin below."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import yaml
@@ -12,6 +17,7 @@ import yaml
 from components.muse_workload import manifests
 from components.muse_workload.manifests import API_TOKEN, SECRETS, WorkloadSecret
 from export.governance import sources
+from muse import contract
 from offline.captured import plan_stack
 from stack.args import stack_workload_spec
 from verify.access.matrix import render as render_matrix
@@ -32,7 +38,9 @@ def test_the_list_holds_the_api_token_under_its_historic_names() -> None:
     # would replace it in Azure.
     assert SECRETS[0] is API_TOKEN
     # The one place the list's content is pinned: every other test derives its expectations from SECRETS.
-    assert [secret.name for secret in SECRETS] == ["muse-api-token"]
+    assert [secret.name for secret in contract.SECRETS] == ["muse-api-token"]
+    # The program's list is the service's, in order.
+    assert [(s.name, s.env, s.what) for s in SECRETS] == [(s.name, s.env, s.what) for s in contract.SECRETS]
     assert (API_TOKEN.name, API_TOKEN.env, API_TOKEN.grant) == (
         "muse-api-token",
         "MUSE_API_TOKEN",
@@ -117,3 +125,52 @@ def test_a_second_secret_reaches_vault_grant_pods_and_governance_doc(monkeypatch
     doc = sources.render_stack_doc("dev", "notice", [])
     assert f"| `{SECOND.name}` | `{created.get('vaultName')}` | masked (Pulumi secret) | muse-workload" in doc
     assert f"reads `{SECOND.env}` from Secret `{SECOND.name}` key `token`" in doc
+
+
+# A secret added to muse/contract.py's list, in a fresh interpreter (the list is read at import): the service
+# requires it, the Deployment mounts it under the variable the service reads, .env.example documents it and
+# is a configuration the service starts on.
+ADDED = """
+    import muse.contract as contract
+    added = contract.Secret("muse-signing-key", "MUSE_SIGNING_KEY", "signing key", "Signs webhooks.")
+    listed = contract.SECRETS
+    contract.SECRETS = (*listed, added)
+    from components.muse_workload import manifests
+    from export import env_example
+    from muse.config import REQUIRED_VARIABLES, SECRET_VARIABLES, load_settings
+    from tests.deploy.test_service_contract import environment, rendered, variable_problems
+    from tests.service.test_service_config import read_env_text
+
+    assert {s.env for s in contract.SECRETS} == REQUIRED_VARIABLES & SECRET_VARIABLES == SECRET_VARIABLES
+    assert [s.name for s in manifests.SECRETS] == [*(s.name for s in listed), "muse-signing-key"]
+    container, config = rendered("dev", manifests.DEPLOYMENT)
+    assert variable_problems(container, config) == [], variable_problems(container, config)
+    settings = load_settings(environment(container, config))
+    assert settings.signing_key.get_secret_value() and settings.api_token.get_secret_value()
+    block = env_example.render()
+    assert "MUSE_SIGNING_KEY=" in block and "muse-signing-key" in block and "Signs webhooks." in block
+    load_settings(read_env_text(block))
+"""
+
+
+def _run_added(prelude: str = "") -> subprocess.CompletedProcess[str]:
+    script = prelude + textwrap.dedent(ADDED)
+    root = Path(__file__).resolve().parents[2]
+    return subprocess.run(
+        [sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.mark.slow  # a fresh interpreter importing the program
+def test_a_secret_added_to_the_list_is_required_mounted_and_documented() -> None:
+    run = _run_added()
+    assert run.returncode == 0, run.stderr[-3000:]
+
+
+@pytest.mark.slow  # fresh interpreters importing the program
+@pytest.mark.parametrize("side", ["muse.config", "components.muse_workload.manifests"])
+def test_negative_control_a_side_that_does_not_follow_the_list_fails(side: str) -> None:
+    """The same script with one side's list taken before the secret joins it: a service that does not read
+    the new secret, or a Deployment that does not mount it, fails the script."""
+    run = _run_added(f"import {side}\n")
+    assert run.returncode == 1 and "AssertionError" in run.stderr, run.stderr[-3000:]

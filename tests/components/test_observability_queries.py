@@ -29,6 +29,7 @@ from components.observability.queries import (
 )
 from muse.app import ServiceState, create_app
 from muse.config import load_settings
+from muse.contract import secret_environment
 from muse.logs import configure_logging
 from stack.files import REPO_ROOT
 
@@ -78,7 +79,7 @@ def stdout_lines() -> Iterator[list[str]]:
     saved = (list(root.handlers), root.level)
     stream = io.StringIO()
     configure_logging("INFO", stream)
-    settings = load_settings({"MUSE_API_TOKEN": TOKEN, "MUSE_ENV": "dev"})
+    settings = load_settings({**secret_environment(TOKEN), "MUSE_ENV": "dev"})
     auth = {"Authorization": f"Bearer {TOKEN}"}
     inventory = {"schemaVersion": 1, "project": "muse", "stack": "dev", "environment": "dev", "resources": []}
     try:

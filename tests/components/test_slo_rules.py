@@ -20,6 +20,7 @@ import yaml
 
 from components.observability import slo
 from components.observability.slo import SloSettings
+from muse.contract import secret_environment
 from stack.args import slo_settings
 from stack.config import load_stack_config
 from stack.environments import ENVIRONMENTS
@@ -316,7 +317,7 @@ def _service_buckets() -> set[float]:
     from muse.config import load_settings
 
     metrics = Metrics(
-        load_settings({"MUSE_API_TOKEN": "offline-test-token-0123456789abcdef", "MUSE_ENV": "dev"})
+        load_settings({**secret_environment("offline-test-token-0123456789abcdef"), "MUSE_ENV": "dev"})
     )
     metrics.latency.labels("/x", "GET", "test").observe(0.01)
     text = generate_latest(metrics.registry).decode()

@@ -34,6 +34,7 @@ import check_job
 from canary import Plan
 from canary_gate import THRESHOLDS
 
+from muse.contract import secret_environment
 from stack.environments import ENVIRONMENTS
 from tests import loopback
 
@@ -230,7 +231,7 @@ def real_muse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, s
     """A real Muse process: (API base URL, metrics URL)."""
     metrics_port = free_port()
     env = {
-        "MUSE_METRICS_PORT": str(metrics_port), "MUSE_API_TOKEN": TOKEN, "MUSE_ENV": "test",
+        "MUSE_METRICS_PORT": str(metrics_port), **secret_environment(TOKEN), "MUSE_ENV": "test",
         "MUSE_LOG_LEVEL": "WARNING", "MUSE_VERSION": CANDIDATE_TAG,
     }  # fmt: skip
     with muse_serving(tmp_path_factory.mktemp("muse"), env) as port:

@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from components.muse_workload import evaluate_check, manifests
+from muse.contract import secret_environment
 from stack.args import stack_workload_spec
 from stack.config import load_stack_config
 from stack.files import read_stack
@@ -192,7 +193,7 @@ def _run_check(url: str, token_file: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def real_muse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    env = {"MUSE_API_TOKEN": TOKEN, "MUSE_ENV": "test", "MUSE_LOG_LEVEL": "WARNING"}
+    env = {**secret_environment(TOKEN), "MUSE_ENV": "test", "MUSE_LOG_LEVEL": "WARNING"}
     with muse_serving(tmp_path_factory.mktemp("muse"), env) as port:
         yield f"http://127.0.0.1:{port}"
 

@@ -25,6 +25,7 @@ from components.muse_workload.manifests import (
     SERVICE_PORT,
 )
 from muse.config import MIB, load_settings
+from muse.contract import secret_environment
 from muse.limits import derive_limits
 from offline.engine import OfflinePlan
 
@@ -192,7 +193,7 @@ def test_the_pod_passes_its_memory_limit_and_image_version_to_the_service(plan: 
 def test_the_memory_limit_gives_the_service_its_documented_caps() -> None:
     # What the Downward API passes for RESOURCES' limit (divisor 1: bytes), through the service's derivation.
     limit = int(RESOURCES["limits"]["memory"].removesuffix("Mi")) * MIB
-    settings = load_settings({"MUSE_API_TOKEN": "t" * 32, "MUSE_MEMORY_LIMIT_BYTES": str(limit)})
+    settings = load_settings({**secret_environment("t" * 32), "MUSE_MEMORY_LIMIT_BYTES": str(limit)})
     limits = derive_limits(settings)
     assert (limits.max_body_bytes, limits.max_violations) == (MIB, 10922)
 

@@ -137,7 +137,7 @@ def test_a_renamed_or_unread_variable_is_caught(monkeypatch: pytest.MonkeyPatch)
 
 @pytest.fixture(scope="module")
 def app() -> Starlette:
-    return create_app(load_settings({contract.ENV_API_TOKEN: TOKEN}))
+    return create_app(load_settings(contract.secret_environment(TOKEN)))
 
 
 def served(app: Starlette, method: str, path: str) -> bool:

@@ -10,6 +10,7 @@ from starlette.testclient import TestClient
 
 from muse.app import ServiceState, create_app
 from muse.config import Settings, load_settings
+from muse.contract import secret_environment
 
 TOKEN = "test-token-0123456789-abcdefghijklmnop"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -38,7 +39,7 @@ def _inventory(*, admin_user: bool = False, env_tag: str = "dev") -> dict[str, A
 def settings() -> Settings:
     return load_settings(
         {
-            "MUSE_API_TOKEN": TOKEN,
+            **secret_environment(TOKEN),
             "MUSE_ENV": "dev",
             "MUSE_GIT_REVISION": "abc1234",
             "MUSE_MAX_BODY_BYTES": "4096",

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from muse.config import MIN_TOKEN_LENGTH, VARIABLES, ConfigError, load_settings
+from muse.contract import SECRETS, secret_environment
 
 TOKEN = "t" * MIN_TOKEN_LENGTH
 
@@ -18,7 +19,7 @@ def problems(env: dict[str, str]) -> list[str]:
 
 
 def test_defaults() -> None:
-    settings = load_settings({"MUSE_API_TOKEN": TOKEN})
+    settings = load_settings(secret_environment(TOKEN))
     assert settings.port == 8080
     assert settings.host == "0.0.0.0"  # noqa: S104 - the container default, asserted not bound
     assert settings.env == "local"
@@ -40,7 +41,7 @@ def test_every_variable_is_read() -> None:
             "MUSE_HOST": "127.0.0.1",
             "MUSE_ENV": "prod",
             "MUSE_LOG_LEVEL": "debug",
-            "MUSE_API_TOKEN": TOKEN,
+            **secret_environment(TOKEN),
             "MUSE_MAX_BODY_BYTES": "2048",
             "MUSE_DRAIN_SECONDS": "3",
             "MUSE_SHUTDOWN_TIMEOUT_SECONDS": "10",
@@ -76,8 +77,8 @@ def test_every_variable_is_read() -> None:
     assert settings.api_token.get_secret_value() == TOKEN
 
 
-def test_missing_token_is_named() -> None:
-    assert problems({}) == ["MUSE_API_TOKEN: is required but not set"]
+def test_missing_secrets_are_named() -> None:
+    assert problems({}) == [f"{secret.env}: is required but not set" for secret in SECRETS]
 
 
 @pytest.mark.parametrize(
@@ -112,13 +113,13 @@ def test_missing_token_is_named() -> None:
     ],
 )
 def test_invalid_values_are_named(env: dict[str, str], expected: str) -> None:
-    found = problems({"MUSE_API_TOKEN": TOKEN, **env})
+    found = problems({**secret_environment(TOKEN), **env})
     assert len(found) == 1 and found[0].startswith(expected), found
 
 
 def test_all_problems_are_reported_at_once() -> None:
     found = problems({"PORT": "x", "MUSE_LOG_LEVEL": "loud"})
-    assert [p.split(":")[0] for p in found] == ["PORT", "MUSE_LOG_LEVEL", "MUSE_API_TOKEN"]
+    assert [p.split(":")[0] for p in found] == ["PORT", "MUSE_LOG_LEVEL", *(s.env for s in SECRETS)]
 
 
 @pytest.mark.parametrize(
@@ -129,7 +130,7 @@ def test_all_problems_are_reported_at_once() -> None:
     ],
 )
 def test_weak_token_is_rejected_without_echoing_it(token: str, expected: str) -> None:
-    found = problems({"MUSE_API_TOKEN": token})
+    found = problems({**secret_environment(TOKEN), "MUSE_API_TOKEN": token})
     assert found == [f"MUSE_API_TOKEN: {expected}"]
     assert token not in found[0]
 
@@ -137,7 +138,8 @@ def test_weak_token_is_rejected_without_echoing_it(token: str, expected: str) ->
 def test_process_environment_path_ignores_unrelated_and_lowercase_variables(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("MUSE_API_TOKEN", TOKEN)
+    for name, value in secret_environment(TOKEN).items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("PORT", "8181")
     monkeypatch.setenv("port", "1")
     monkeypatch.setenv("MUSE_SOMETHING_ELSE", "whatever")
@@ -149,18 +151,19 @@ def test_process_environment_path_ignores_unrelated_and_lowercase_variables(
 
 
 def test_explicit_mapping_does_not_leak_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MUSE_API_TOKEN", TOKEN)
-    assert problems({}) == ["MUSE_API_TOKEN: is required but not set"]
+    for name, value in secret_environment(TOKEN).items():
+        monkeypatch.setenv(name, value)
+    assert problems({}) == [f"{secret.env}: is required but not set" for secret in SECRETS]
 
 
 def test_token_is_not_shown_in_repr() -> None:
-    assert TOKEN not in repr(load_settings({"MUSE_API_TOKEN": TOKEN}))
+    assert TOKEN not in repr(load_settings(secret_environment(TOKEN)))
 
 
-def _read_env_file(path: Path) -> dict[str, str]:
+def read_env_text(text: str) -> dict[str, str]:
     """Parse like ``podman run --env-file``: KEY=VALUE lines, '#' comments, values taken literally."""
     values = {}
-    for line in path.read_text().splitlines():
+    for line in text.splitlines():
         if line.strip() and not line.lstrip().startswith("#"):
             key, sep, value = line.partition("=")
             assert sep, f"not KEY=VALUE: {line!r}"
@@ -170,7 +173,7 @@ def _read_env_file(path: Path) -> dict[str, str]:
 
 def test_env_example_is_a_valid_configuration_documenting_every_variable() -> None:
     path = Path(__file__).resolve().parents[2] / ".env.example"
-    values = _read_env_file(path)
+    values = read_env_text(path.read_text())
     # Build identity stays commented out: an --env-file value would override what the image build set.
     # MUSE_GOVERNANCE_DIR too: its default follows the code (the image's /app/docs/governance).
     commented = ("MUSE_GIT_REVISION", "MUSE_VERSION", "MUSE_GOVERNANCE_DIR")

@@ -10,6 +10,7 @@ from starlette.testclient import TestClient
 
 from muse.app import create_app
 from muse.config import load_settings
+from muse.contract import secret_environment
 from muse.governance.policies import POLICIES
 from stack.environments import ENVIRONMENTS
 
@@ -24,7 +25,7 @@ Client = Callable[..., TestClient]
 @pytest.fixture
 def make_client() -> Client:
     def build(env: str = "dev", directory: Path | None = None) -> TestClient:
-        values = {"MUSE_API_TOKEN": TOKEN, "MUSE_ENV": env}
+        values = {**secret_environment(TOKEN), "MUSE_ENV": env}
         if directory is not None:
             values["MUSE_GOVERNANCE_DIR"] = str(directory)
         return TestClient(create_app(load_settings(values)), raise_server_exceptions=False)

@@ -28,6 +28,7 @@ import muse.logs
 import muse.server
 from muse.app import create_app
 from muse.config import MIB, Settings, load_settings
+from muse.contract import secret_environment
 from muse.governance.inventory import InventoryError, decode_inventory
 from muse.governance.policies import EvaluationTooLarge, evaluate
 from muse.limits import derive_limits
@@ -40,7 +41,7 @@ LOG_BUDGET_PER_REQUEST = 2048
 
 
 def _settings(**env: str) -> Settings:
-    return load_settings({"MUSE_API_TOKEN": TOKEN, "MUSE_ENV": "dev", **env})
+    return load_settings({**secret_environment(TOKEN), "MUSE_ENV": "dev", **env})
 
 
 def _inventory(resources: list[dict[str, Any]]) -> dict[str, Any]:

@@ -31,6 +31,8 @@ from typing import Any, TypeVar
 
 import pytest
 
+from muse.contract import secret_environment
+
 # Slow (python -m muse serve, drains of 1-9 s): `make test-fast` leaves the module out.
 pytestmark = pytest.mark.slow
 
@@ -99,7 +101,7 @@ def base_env(**overrides: str) -> dict[str, str]:
     # Only what Python needs plus our variables, so the developer's environment cannot change the outcome.
     env = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG", "PYTHONPATH", "SYSTEMROOT"}}
     env.update(
-        {"MUSE_HOST": "127.0.0.1", "MUSE_API_TOKEN": TOKEN, "MUSE_ENV": "dev", "MUSE_LOG_LEVEL": "INFO"}
+        {"MUSE_HOST": "127.0.0.1", **secret_environment(TOKEN), "MUSE_ENV": "dev", "MUSE_LOG_LEVEL": "INFO"}
     )
     env.update(overrides)
     return env
