@@ -446,8 +446,9 @@ def test_probe_negative_control_evaluation_on_the_loop(monkeypatch: pytest.Monke
     monkeypatch.setattr(muse.app.anyio.to_thread, "run_sync", on_the_loop)
     # Uncapped, as before: the whole 20,000-container evaluation blocks the loop.
     monkeypatch.setattr(muse.app, "derive_limits", _uncapped)
-    # 20,000 containers: seconds on the loop on any CPU this runs on (8,000 took 0.93 s on an idle one).
-    body = json.dumps(_inventory([_deployment(20000)])).encode()
+    # 60,000 containers, so the stall clears 1 s with room on a fast, idle CPU: 20,000 stalled the probe
+    # 0.82 s on this idle machine (2026-12-08) but over 1 s under load, so the control passed only when slow.
+    body = json.dumps(_inventory([_deployment(60000)])).encode()
     with serving(_settings(MUSE_HOST="127.0.0.1")) as port:
         _, worst = _probe_worst_latency(port, body)
     assert worst >= 1.0
