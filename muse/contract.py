@@ -46,7 +46,8 @@ class Secret:
 
 API_TOKEN = Secret("muse-api-token", ENV_API_TOKEN, "API token", "Bearer token required on /api/*.")
 # Every secret of the service: add one here; the program, the service, the access model and
-# the generated docs follow (tests/access/test_workload_secrets.py pins the list).
+# the generated docs follow (tests/access/test_workload_secrets.py pins the list). Code that reads the new
+# secret also adds its one-line type stub in muse/config.py _Settings (a test keeps the stubs equal to this).
 SECRETS: tuple[Secret, ...] = (API_TOKEN,)
 
 

@@ -23,7 +23,9 @@ from stack.args import stack_workload_spec
 from verify.access.matrix import render as render_matrix
 from verify.access.model import Model, Prohibition, evaluate, prohibitions
 
-SECOND = WorkloadSecret("muse-signing-key", "MUSE_SIGNING_KEY", "signing key")
+SECOND = WorkloadSecret("muse-test-only-key", "MUSE_TEST_ONLY_KEY", "signing key")
+# A name no real secret takes, so adding a real secret (say muse-signing-key) never collides with this test.
+assert SECOND.name not in {s.name for s in contract.SECRETS}, "pick another test-only secret name"
 READ_VALUE = "Microsoft.KeyVault/vaults/secrets/getSecret/action"
 
 
@@ -46,7 +48,7 @@ def test_the_list_holds_the_api_token_under_its_historic_names() -> None:
         "MUSE_API_TOKEN",
         "muse-workload",
     )
-    assert SECOND.grant == "muse-workload-muse-signing-key"
+    assert SECOND.grant == "muse-workload-muse-test-only-key"
 
 
 def test_every_listed_secret_is_forbidden_to_every_ci_identity_and_shown(
@@ -132,7 +134,7 @@ def test_a_second_secret_reaches_vault_grant_pods_and_governance_doc(monkeypatch
 # is a configuration the service starts on.
 ADDED = """
     import muse.contract as contract
-    added = contract.Secret("muse-signing-key", "MUSE_SIGNING_KEY", "signing key", "Signs webhooks.")
+    added = contract.Secret("muse-test-only-key", "MUSE_TEST_ONLY_KEY", "signing key", "Signs webhooks.")
     listed = contract.SECRETS
     contract.SECRETS = (*listed, added)
     from components.muse_workload import manifests
@@ -142,13 +144,13 @@ ADDED = """
     from tests.service.test_service_config import read_env_text
 
     assert {s.env for s in contract.SECRETS} == REQUIRED_VARIABLES & SECRET_VARIABLES == SECRET_VARIABLES
-    assert [s.name for s in manifests.SECRETS] == [*(s.name for s in listed), "muse-signing-key"]
+    assert [s.name for s in manifests.SECRETS] == [*(s.name for s in listed), "muse-test-only-key"]
     container, config = rendered("dev", manifests.DEPLOYMENT)
     assert variable_problems(container, config) == [], variable_problems(container, config)
     settings = load_settings(environment(container, config))
-    assert settings.signing_key.get_secret_value() and settings.api_token.get_secret_value()
+    assert settings.test_only_key.get_secret_value() and settings.api_token.get_secret_value()
     block = env_example.render()
-    assert "MUSE_SIGNING_KEY=" in block and "muse-signing-key" in block and "Signs webhooks." in block
+    assert "MUSE_TEST_ONLY_KEY=" in block and "muse-test-only-key" in block and "Signs webhooks." in block
     load_settings(read_env_text(block))
 """
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import pytest
 
-from muse.config import MIN_TOKEN_LENGTH, VARIABLES, ConfigError, load_settings
+from muse.config import MIN_TOKEN_LENGTH, VARIABLES, ConfigError, load_settings, secret_field
 from muse.contract import SECRETS, secret_environment
+from stack.files import REPO_ROOT
 
 TOKEN = "t" * MIN_TOKEN_LENGTH
 
@@ -185,3 +187,28 @@ def test_env_example_is_a_valid_configuration_documenting_every_variable() -> No
     assert "change-me" in settings.api_token.get_secret_value()  # obviously a placeholder
     for value in values.values():
         assert not value.startswith(('"', "'")) and " #" not in value
+
+
+def _typed_secret_fields(source: str) -> set[str]:
+    """The attributes `_Settings` declares for the type checker only (its `if TYPE_CHECKING:` block)."""
+    tree = ast.parse(source)
+    settings = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "_Settings")
+    blocks = [n for n in settings.body if isinstance(n, ast.If) and ast.unparse(n.test) == "TYPE_CHECKING"]
+    return {
+        stmt.target.id
+        for block in blocks
+        for stmt in block.body
+        if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)
+    }
+
+
+def test_every_secret_is_typed_for_the_type_checker_and_no_stale_one_is() -> None:
+    """Settings adds one SecretStr per secret at run time; mypy sees only the stubs, so they must be the list:
+    a secret the service reads would fail mypy without its stub, a removed one would leave a stale stub."""
+    source = (REPO_ROOT / "muse" / "config.py").read_text()
+    assert _typed_secret_fields(source) == {secret_field(s) for s in SECRETS}
+    # Negative control: a stub for a secret that is not in the list.
+    stale = source.replace(
+        "        api_token: SecretStr\n", "        api_token: SecretStr\n        old_key: SecretStr\n"
+    )
+    assert _typed_secret_fields(stale) == {secret_field(s) for s in SECRETS} | {"old_key"}
