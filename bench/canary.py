@@ -39,6 +39,7 @@ from bench.common import (
 from bench.rollback import CrashLoopingReplica, VersionedReplica
 from components.muse_workload import evaluate_check
 from components.muse_workload.manifests import PROGRESS_DEADLINE_SECONDS
+from muse.contract import HEALTH_PATH, READINESS_PATH
 from stack.config import load_stack_config
 from stack.files import read_stack
 
@@ -48,7 +49,7 @@ from canary_gate import THRESHOLDS, Gate, Sample, Thresholds, queries, sample_fr
 
 SCENARIOS = ("evaluate-fails", "never-ready", "good")
 SIGNALS = ("azure", "immediate")
-PROBES = ("/healthz", "/readyz")
+PROBES = (HEALTH_PATH, READINESS_PATH)
 VERSION = "bench-candidate"  # the candidate's `version` label in the gate's PromQL
 
 # The candidate whose evaluate is broken: a proxy to a real Muse that answers POST /api/v1/evaluate with 500.
