@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -282,15 +283,18 @@ def run(
                 mark("rollback_applied")
             else:
                 # Roll forward pod by pod: surge a new pod, it becomes ready and joins; an old one leaves.
-                for index, pod in enumerate(list(live)):
-                    new = BrokenReplica(f"new{index}").start(work)
-                    started.append(new)
-                    live.append(new)
-                    nginx.set_upstream(_ports(live))
-                    live.remove(pod)
-                    nginx.set_upstream(_ports(live))
-                    time.sleep(prestop)
-                    pod.sigterm_and_wait()
+                def roll(replace: Callable[[int], Any]) -> None:
+                    for index, pod in enumerate(list(live)):
+                        new = replace(index).start(work)
+                        started.append(new)
+                        live.append(new)
+                        nginx.set_upstream(_ports(live))
+                        live.remove(pod)
+                        nginx.set_upstream(_ports(live))
+                        time.sleep(prestop)
+                        pod.sigterm_and_wait()
+
+                roll(lambda index: BrokenReplica(f"new{index}"))
                 mark("release_rolled_out")
                 ok, seconds = smoke_check(nginx.port)
                 if ok:
@@ -298,15 +302,7 @@ def run(
                 mark("failure_detected")
                 notes.append(f"release smoke check failed after {seconds:.1f} s (1 retry)")
                 # Rollback: the previous version rolls back in the same way.
-                for index, pod in enumerate(list(live)):
-                    back = VersionedReplica(f"back{index}", "process", drain).start(work)
-                    started.append(back)
-                    live.append(back)
-                    nginx.set_upstream(_ports(live))
-                    live.remove(pod)
-                    nginx.set_upstream(_ports(live))
-                    time.sleep(prestop)
-                    pod.sigterm_and_wait()
+                roll(lambda index: VersionedReplica(f"back{index}", "process", drain))
                 mark("rollback_applied")
             ok, seconds = smoke_check(nginx.port)
             if not ok:

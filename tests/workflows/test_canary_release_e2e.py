@@ -33,7 +33,7 @@ from tests.workflows.prometheus_api import PrometheusApi
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts" / "ci"))
 from canary_gate import ACCESS_QUERY, THRESHOLDS
 
-from tests.workflows.test_deploy_rollback import ingress_handler
+from tests.workflows.test_deploy_rollback import ReleaseWorkspace, ingress_handler
 
 pytestmark = pytest.mark.slow  # deploy.py and ~60 stand-in processes per release
 
@@ -65,22 +65,14 @@ def commit_program(repo: Path, name: str, probe: str) -> str:
     return git(repo, "rev-parse", "HEAD")
 
 
-class Canary:
+class Canary(ReleaseWorkspace):
     def __init__(self, tmp: Path, ingress_url: str) -> None:
-        self.dir = tmp
+        super().__init__(tmp)
         self.repo = tmp / "repo"
         self.repo.mkdir()
         git(self.repo, "init", "-q")
         self.previous_commit = commit_program(self.repo, "v1", "/readyz")
         self.commit = commit_program(self.repo, "v2", "/readyz?full=1")
-        self.world_file = tmp / "world.json"
-        self.bin = tmp / "bin"
-        self.bin.mkdir()
-        for tool in ("pulumi", "kubectl", "az", "kubelogin"):
-            wrapper = self.bin / tool
-            wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{TOOLS}" {tool} "$@"\n')
-            wrapper.chmod(0o755)
-        self.summary, self.output = tmp / "summary.md", tmp / "output.txt"
         self.checks: list[tuple[str, int]] = []  # (query kind, the candidate's weight) per answered query
         self.api = PrometheusApi(tmp, self.answer)
         route = "urn:pulumi:dev::muse::muse:kubernetes:MuseWorkload$kubernetes:gateway.networking.k8s.io/v1"
@@ -101,15 +93,6 @@ class Canary:
                 },
             }
         )  # fmt: skip
-
-    def world(self) -> dict[str, Any]:
-        return json.loads(self.world_file.read_text())
-
-    def write(self, world: dict[str, Any]) -> None:
-        self.world_file.write_text(json.dumps(world))
-
-    def update(self, **changes: Any) -> None:
-        self.write({**self.world(), **changes})
 
     def answer(self, query: str) -> float | None:
         """The workspace's answer from what the cluster does now: the candidate's requests are its share of
@@ -150,19 +133,9 @@ class Canary:
         ]
 
     def env(self) -> dict[str, str]:
-        env = {
-            **os.environ,
-            "PATH": f"{self.bin}:{os.environ['PATH']}",
-            "RELEASE_WORLD": str(self.world_file),
-            "GITHUB_STEP_SUMMARY": str(self.summary),
-            "GITHUB_OUTPUT": str(self.output),
-            "RUNNER_TEMP": str(self.dir),
-            "SMOKE_RETRIES": "1",
-            "SMOKE_RETRY_DELAY": "0",
-            "SSL_CERT_FILE": str(self.api.ca_file),  # trusts the workspace stand-in's certificate
-        }
-        for name in ("AZURE_FEDERATED_TOKEN_FILE", "JOB_STARTED_AT"):
-            env.pop(name, None)
+        # SSL_CERT_FILE: deploy.py trusts the workspace stand-in's certificate.
+        env = self.deploy_env(SSL_CERT_FILE=str(self.api.ca_file))
+        env.pop("JOB_STARTED_AT", None)
         return env
 
     def start(self, without: str | None = None) -> subprocess.Popen[str]:

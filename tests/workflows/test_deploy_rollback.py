@@ -27,8 +27,11 @@ NEW = "sha256:" + "b" * 64
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
-class Release:
-    def __init__(self, tmp_path: Path, url: str) -> None:
+class ReleaseWorkspace:
+    """A deploy job's runner directory: the stand-in tools on PATH, the world file they share, the job
+    summary and output files, and the environment deploy.py runs with there."""
+
+    def __init__(self, tmp_path: Path) -> None:
         self.dir = tmp_path
         self.world_file = tmp_path / "world.json"
         self.bin = tmp_path / "bin"
@@ -39,6 +42,35 @@ class Release:
             wrapper.chmod(0o755)
         self.summary = tmp_path / "summary.md"
         self.output = tmp_path / "output.txt"
+
+    def world(self) -> dict[str, Any]:
+        return json.loads(self.world_file.read_text())
+
+    def write(self, world: dict[str, Any]) -> None:
+        self.world_file.write_text(json.dumps(world))
+
+    def update(self, **changes: Any) -> None:
+        self.write({**self.world(), **changes})
+
+    def deploy_env(self, **extra: str) -> dict[str, str]:
+        env = {
+            **os.environ,
+            "PATH": f"{self.bin}:{os.environ['PATH']}",
+            "RELEASE_WORLD": str(self.world_file),
+            "GITHUB_STEP_SUMMARY": str(self.summary),
+            "GITHUB_OUTPUT": str(self.output),
+            "RUNNER_TEMP": str(self.dir),
+            "SMOKE_RETRIES": "1",
+            "SMOKE_RETRY_DELAY": "0",
+            **extra,
+        }
+        env.pop("AZURE_FEDERATED_TOKEN_FILE", None)
+        return env
+
+
+class Release(ReleaseWorkspace):
+    def __init__(self, tmp_path: Path, url: str) -> None:
+        super().__init__(tmp_path)
         self.served: list[str | None] = []
         self.write(
             {
@@ -65,28 +97,8 @@ class Release:
             }
         )
 
-    def world(self) -> dict[str, Any]:
-        return json.loads(self.world_file.read_text())
-
-    def write(self, world: dict[str, Any]) -> None:
-        self.world_file.write_text(json.dumps(world))
-
-    def update(self, **changes: Any) -> None:
-        self.write({**self.world(), **changes})
-
     def run(self, image: str = NEW, *extra: str) -> subprocess.CompletedProcess[str]:
-        env = {
-            **os.environ,
-            "PATH": f"{self.bin}:{os.environ['PATH']}",
-            "RELEASE_WORLD": str(self.world_file),
-            "GITHUB_STEP_SUMMARY": str(self.summary),
-            "GITHUB_OUTPUT": str(self.output),
-            "RUNNER_TEMP": str(self.dir),
-            "SMOKE_RETRIES": "1",
-            "SMOKE_RETRY_DELAY": "0",
-            "MUSE_CRD_RETRY_SECONDS": "0",
-        }
-        env.pop("AZURE_FEDERATED_TOKEN_FILE", None)
+        env = self.deploy_env(MUSE_CRD_RETRY_SECONDS="0")
         args = [
             str(DEPLOY),
             "--stack",

@@ -7,7 +7,6 @@ guard taken out lets the defect through."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -33,19 +32,7 @@ BACKEND = "azblob://state-dev?storage_account=stmusestatem7k2"
 
 
 def _env(release: Release) -> dict[str, str]:
-    env = {
-        **os.environ,
-        "PATH": f"{release.bin}:{os.environ['PATH']}",
-        "RELEASE_WORLD": str(release.world_file),
-        "GITHUB_STEP_SUMMARY": str(release.summary),
-        "GITHUB_OUTPUT": str(release.output),
-        "RUNNER_TEMP": str(release.dir),
-        "SMOKE_RETRIES": "1",
-        "SMOKE_RETRY_DELAY": "0",
-        "PULUMI_BACKEND_URL": BACKEND,
-    }
-    env.pop("AZURE_FEDERATED_TOKEN_FILE", None)
-    return env
+    return release.deploy_env(PULUMI_BACKEND_URL=BACKEND)
 
 
 ARGS = ["--stack", "dev", "--image-tag", NEW, "--commit", COMMIT, "--policy-pack", "policy"]
