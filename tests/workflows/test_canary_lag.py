@@ -42,6 +42,7 @@ from engine import Supervisor
 
 from components.muse_workload import canary_load
 from stack.args import stack_workload_spec
+from tests.workflows.test_release_canary import Step  # the stepper ops' step result double
 
 VERSION = "sha256:" + "d" * 64
 SCRAPE, LAG = THRESHOLDS.scrape_seconds, THRESHOLDS.ingestion_lag_seconds
@@ -413,16 +414,6 @@ def test_negative_control_without_load_dev_has_no_signal_and_with_users_only_it_
 ROUTE = (
     "urn:pulumi:dev::muse::muse:kubernetes:MuseWorkload$kubernetes:gateway.networking.k8s.io/v1:HTTPRoute::r"
 )
-
-
-@dataclass
-class Step:
-    what: str
-    ok: bool = True
-    output: str = ""
-
-    def describe(self) -> str:
-        return f"{self.what}: {'passed' if self.ok else 'failed'}"
 
 
 @dataclass
