@@ -382,6 +382,17 @@ class WrkResult:
     def failed(self) -> int:
         return self.non_2xx_3xx + sum(self.socket_errors.values())
 
+    def summary(self) -> dict[str, Any]:
+        """The load figures a benchmark's --json records, rounded as docs/benchmarks.md quotes them."""
+        return {
+            "requests": self.requests,
+            "failed": self.failed,
+            "non_2xx_3xx": self.non_2xx_3xx,
+            "socket_errors": self.socket_errors,
+            "rps": round(self.rps, 1),
+            "latency_ms": {k: round(v, 2) for k, v in self.latency_ms.items()},
+        }
+
 
 def parse_wrk(out: str) -> WrkResult:
     m = re.search(r"(\d+) requests in ([\d.]+\w+),", out)
