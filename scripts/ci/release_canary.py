@@ -129,7 +129,7 @@ def release(ctx: Context, tools: Tools) -> tuple[str, list[str]]:
 
 def route_back(ctx: Context, tools: Tools, when: str) -> bool:
     """All traffic to the stable Service in seconds (`kubectl patch`, not a `pulumi up`): on SIGINT/SIGTERM
-    (the runner kills the job ~10 s after its signal) and as an abort's first move (a targeted up takes up to
+    (the runner kills the job ~10 s after its signal) and as an abort's first move (a targeted up is budgeted
     WEIGHT_MOVE_SECONDS, during which a broken candidate keeps its share). Pulumi's state still records the
     step's weight until its next apply of the route (the abort's targeted up, the next release's candidate
     up, a rollback), which takes the route back from the patch's field manager (pulumi.com/patchForce,
