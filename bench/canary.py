@@ -48,6 +48,9 @@ from canary import Plan, run_canary
 from canary_gate import THRESHOLDS, Gate, Sample, Thresholds, queries, sample_from
 
 SCENARIOS = ("evaluate-fails", "never-ready", "good")
+# The workspace's lag the bench models unless told: "Most data is uploaded in under 1 minute" (the page
+# canary_gate.Thresholds cites); `--lag 120` is that page's upper figure, the longest the gate waits for.
+TYPICAL_LAG_SECONDS = 60
 SIGNALS = ("azure", "immediate")
 PROBES = (HEALTH_PATH, READINESS_PATH)
 VERSION = "bench-candidate"  # the candidate's `version` label in the gate's PromQL
@@ -142,16 +145,16 @@ class Timing:
 
     Steps and step length are the stack's (`canarySteps`, `canaryStepSeconds`: Pulumi.<stack>.yaml over the
     defaults in Pulumi.yaml, validated by stack/config.py, as the program exports them in `museCanary`); the
-    check interval, the shortest window, the scrape interval and the ingestion lag are the gate's
-    (canary_gate.THRESHOLDS), so an edit to either changes the bench. `lag_seconds` may be overridden to
-    measure a workspace slower than the gate assumes."""
+    check interval, the scrape interval and the longest lag the gate waits for are the gate's
+    (canary_gate.THRESHOLDS), so an edit to either changes the bench. `lag_seconds` is the modelled
+    workspace's own lag (TYPICAL_LAG_SECONDS unless overridden)."""
 
     steps: tuple[int, ...]
     step_seconds: int
     check_seconds: int
-    window_seconds: int
     scrape_seconds: int
     lag_seconds: int
+    gate_lag_seconds: int = THRESHOLDS.max_ingestion_lag_seconds
     move_seconds: float = 0.0  # a weight move (`pulumi up --target` of the route): not measured here
     scale: int = 10
 
@@ -170,9 +173,8 @@ class Timing:
             steps=tuple(config.canary_steps),
             step_seconds=config.canary_step_seconds,
             check_seconds=THRESHOLDS.check_seconds,
-            window_seconds=THRESHOLDS.window_seconds,
             scrape_seconds=THRESHOLDS.scrape_seconds,
-            lag_seconds=THRESHOLDS.ingestion_lag_seconds if lag_seconds is None else lag_seconds,
+            lag_seconds=TYPICAL_LAG_SECONDS if lag_seconds is None else lag_seconds,
             move_seconds=move_seconds,
             scale=scale,
         )
@@ -189,10 +191,13 @@ class Timing:
         return replace(
             THRESHOLDS,
             check_seconds=self.scaled(self.check_seconds),
-            window_seconds=self.scaled(self.window_seconds),
             scrape_seconds=self.scaled(self.scrape_seconds) if azure else 0,
-            ingestion_lag_seconds=self.scaled(self.lag_seconds) if azure else 0,
+            max_ingestion_lag_seconds=self.scaled(self.gate_lag_seconds) if azure else 0,
         )
+
+    def workspace_lag(self, signal: str = "azure") -> float:
+        """The modelled workspace's lag, scaled (none for the immediate signal)."""
+        return self.lag_seconds / self.scale if signal == "azure" else 0.0
 
     def plan(self, signal: str = "azure") -> Plan:
         """What release_canary.py builds from `museCanary` and the gate's settle time, scaled."""
@@ -239,23 +244,22 @@ def window_counts(
     scrape: float,
     lag: float,
     anchor: float,
-    offset: float = 0.0,
+    check: float = 0.0,
 ) -> tuple[float, float, float | None] | None:
     """What the gate's three counting queries answer at `now`: (requests, 5xx, p95) of the candidate, or None
-    when the query has no data. The gate reads `irate(...[window] offset offset)` times the scrape interval
-    (canary_gate.queries): the difference of the last two samples stamped in [now - offset - window,
-    now - offset] that are queryable (prometheus.io/docs/prometheus/latest/querying/functions/#irate; no
-    counter resets here), so it counts the requests of one scrape interval; fewer than two samples give an
-    empty answer. With `scrape` 0 (no scrape grid, no lag) the last half of the window - one check interval,
-    as one scrape interval is with the grid - is read as it is."""
-    at = now - offset
+    when the query has no data. The gate reads `irate(...[window])` times the scrape interval
+    (canary_gate.queries): the difference of the last two samples stamped in [now - window, now] that are
+    queryable (prometheus.io/docs/prometheus/latest/querying/functions/#irate; no counter resets here), so it
+    counts the requests of one scrape interval; fewer than two samples give an empty answer. With `scrape` 0
+    (no scrape grid, no lag) the last `check` seconds - one check interval, as one scrape interval is with
+    the grid - are read as they are."""
     if scrape > 0:
-        seen = [s for s in visible_scrapes(anchor, scrape, lag, now, offset + window) if s <= at][-2:]
+        seen = visible_scrapes(anchor, scrape, lag, now, window)[-2:]
         if len(seen) < 2:
             return None
         start, end = seen[0], seen[-1]
     else:
-        start, end = at - window / 2, at
+        start, end = now - check, now
     mine = [e for e in entries if start < e.at <= end and e.port == port and e.uri not in PROBES]
     return float(len(mine)), float(sum(1 for e in mine if e.status >= 500)), p95([e.seconds for e in mine])
 
@@ -312,6 +316,7 @@ class Workspace:
     log: AccessLog
     port: int
     thresholds: Thresholds
+    lag: float = 0.0  # how long after its scrape a sample shows (scaled)
     anchor: float = 0.0  # a scrape time (wall clock); the grid runs both ways from it
     clock: Callable[[], float] = time.time
 
@@ -319,17 +324,15 @@ class Workspace:
         t = self.thresholds
         kind = next(k for k, q in queries(VERSION, t).items() if q == promql)
         now = self.clock()
-        if kind == "interval_end":  # timestamp(): the newest queryable scrape at now - offset (none: no grid)
-            at = now - t.offset_seconds
-            grid = visible_scrapes(
-                self.anchor, t.scrape_seconds, t.ingestion_lag_seconds, now, 300 + t.offset_seconds
-            )  # the last 5 min: Prometheus's default look-back
-            seen = [s for s in grid if s <= at]
+        if kind == "interval_end":  # timestamp(): the newest queryable scrape (none without a grid: now)
+            # the last 5 min: Prometheus's default look-back
+            grid = t.scrape_seconds > 0
+            seen = visible_scrapes(self.anchor, t.scrape_seconds, self.lag, now, 300) if grid else [now]
             result = [{"metric": {}, "value": [now, str(seen[-1])]}] if seen else []
             return {"status": "success", "data": {"resultType": "vector", "result": result}}
         counts = window_counts(
-            self.log.read(), self.port, now, t.window_seconds, t.scrape_seconds, t.ingestion_lag_seconds,
-            self.anchor, offset=t.offset_seconds,
+            self.log.read(), self.port, now, t.window_seconds, t.scrape_seconds, self.lag, self.anchor,
+            check=t.check_seconds,
         )  # fmt: skip
         named = None if counts is None else dict(zip(("requests", "errors", "p95"), counts, strict=True))
         value = None if named is None else named[kind]
@@ -444,7 +447,7 @@ def run(
             mark("candidate_ready")
             token_file = work / "token"
             token_file.write_text(BENCH_TOKEN)
-            workspace = Workspace(log, candidate.port, thresholds)
+            workspace = Workspace(log, candidate.port, thresholds, lag=timing.workspace_lag(signal))
 
             class Ops:
                 def set_weight(self, weight: int) -> None:
@@ -533,7 +536,7 @@ def run(
                     "scrape": timing.scrape_seconds,
                     "ingestion_lag": timing.lag_seconds,
                     "window": window * timing.scale,
-                    "offset": thresholds.offset_seconds * timing.scale,
+                    "gate_lag": timing.gate_lag_seconds,
                     "settle": plan.settle_seconds * timing.scale,
                     "move": timing.move_seconds,
                     "scrape_phase": round(phase * timing.scale, 1),
@@ -617,7 +620,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stack", default="prod", help="whose canarySteps/canaryStepSeconds to run")
     parser.add_argument("--scale", type=int, default=10, help="every duration is divided by this")
     parser.add_argument("--signal", choices=SIGNALS, default="azure")
-    parser.add_argument("--lag", type=int, help="ingestion lag in real seconds (default: the gate's budget)")
+    parser.add_argument(
+        "--lag", type=int, help=f"the workspace's ingestion lag, real s (default {TYPICAL_LAG_SECONDS})"
+    )
     parser.add_argument("--scrape-phase", type=float, help="real s from the first move to the next scrape")
     parser.add_argument("--move-seconds", type=float, default=0.0, help="real s a weight move takes")
     parser.add_argument("--no-end-to-end", action="store_true", help="the metric gate alone")

@@ -507,8 +507,8 @@ class StackConfig(BaseModel):
         description="Upper bound of the Muse HorizontalPodAutoscaler; its lower bound is `replicas`.",
     )
     canary_steps: tuple[Annotated[int, Field(ge=1, le=100)], ...] = Field(
-        # Two steps: each also costs its weight move, end-to-end check and hold (CANARY_STEP_OVERHEAD_SECONDS,
-        # CANARY_STEP_HOLD_SECONDS), and a third does not fit the deploy job's 60 minutes (_canary).
+        # Two steps: each also costs its weight move and last check (canary_step_budget_seconds), and a third
+        # does not fit the deploy job's 60 minutes (_canary).
         default=(10, 100),
         alias="canarySteps",
         description=(
@@ -517,12 +517,12 @@ class StackConfig(BaseModel):
         ),
     )
     canary_step_seconds: Annotated[int, Field(ge=60, le=1800)] = Field(
-        default=120,
+        default=210,
         alias="canaryStepSeconds",
         description=(
-            "Seconds each canary step lasts before the next (60-1800; the gate checks every 30 s); all "
-            "steps, each with up to 150 s hold for its data and 90 s for its weight move, must fit the "
-            "release's deadline."
+            "Seconds each canary step lasts before the next (210-1800: the longest the gate may take to stop "
+            "a failing candidate; it checks every 30 s); all steps, each with 90 s for its weight move and "
+            "30 s for its last check, must fit the release's deadline."
         ),
     )
     canary_image_tag: Annotated[str, AfterValidator(_optional_image_tag)] = Field(
@@ -918,17 +918,28 @@ def _window_needs(window: str) -> frozenset[str]:
 # AFTER_HARD_DEADLINE_MINUTES 5 and ABORT_MINUTES 20), of which release_canary.PROMOTION_SECONDS (12 min)
 # are kept for the promotion, and CANARY_MARGIN_SECONDS for the job's earlier steps (checkout, venv, Pulumi,
 # prod's provenance check, import and preview) and the candidate up: an estimate, not a measurement. Each
-# step may hold up to CANARY_STEP_HOLD_SECONDS past its time for its data (canary_gate: settle 120 s + one
-# check of 30 s) and first moves the weight (a targeted `pulumi up`), CANARY_STEP_OVERHEAD_SECONDS
-# (release_canary.STEP_OVERHEAD_SECONDS, 90 s, an estimate stated there), which the canary's deadline check
-# (canary.py Plan.step_budget_seconds) counts too; a step's end-to-end check runs within its time, and the one
-# before any traffic takes CANARY_FIRST_CHECK_SECONDS (release_canary.END_TO_END_SECONDS, 60 s) once.
+# step first moves the weight (a targeted `pulumi up`, CANARY_STEP_OVERHEAD_SECONDS: release_canary
+# STEP_OVERHEAD_SECONDS, an estimate stated there), then lasts its time, or until a check can see its own
+# traffic at the longest ingestion lag the gate waits for if that is later (CANARY_SETTLE_SECONDS:
+# canary_gate Thresholds.settle_seconds), and one check more (CANARY_CHECK_SECONDS) - canary.py
+# Plan.step_budget_seconds counts the same; the one end-to-end check before any traffic takes
+# CANARY_FIRST_CHECK_SECONDS (release_canary.END_TO_END_SECONDS) once. A step is at least
+# CANARY_DETECTION_SECONDS (Thresholds.detection_seconds: a scrape, that lag, two checks), the longest a
+# candidate failing from its first request serves before the abort: so it fails at most its share of one
+# step's requests, whatever share of them fails.
 CANARY_RELEASE_SECONDS = 35 * 60
 CANARY_PROMOTION_SECONDS = 12 * 60
 CANARY_MARGIN_SECONDS = 10 * 60
-CANARY_STEP_HOLD_SECONDS = 150
+CANARY_SETTLE_SECONDS = 210
+CANARY_CHECK_SECONDS = 30
+CANARY_DETECTION_SECONDS = 210
 CANARY_STEP_OVERHEAD_SECONDS = 90
 CANARY_FIRST_CHECK_SECONDS = 60
+
+
+def canary_step_budget_seconds(step_seconds: int) -> int:
+    """What one canary step takes at most: its weight move, its time or the settle time, one check more."""
+    return CANARY_STEP_OVERHEAD_SECONDS + max(step_seconds, CANARY_SETTLE_SECONDS) + CANARY_CHECK_SECONDS
 
 
 def _canary(c: Mapping[str, Any]) -> list[Problem]:
@@ -941,23 +952,37 @@ def _canary(c: Mapping[str, Any]) -> list[Problem]:
             Problem("canarySteps", f"{steps} must increase strictly and end at 100, e.g. [10, 50, 100]")
         )
     budget = CANARY_RELEASE_SECONDS - CANARY_PROMOTION_SECONDS - CANARY_MARGIN_SECONDS
-    fixed = CANARY_STEP_HOLD_SECONDS + CANARY_STEP_OVERHEAD_SECONDS
-    needed = CANARY_FIRST_CHECK_SECONDS + len(steps) * (c["canary_step_seconds"] + fixed)
+    step = c["canary_step_seconds"]
+    if step < CANARY_DETECTION_SECONDS:
+        problems.append(
+            Problem(
+                "canaryStepSeconds",
+                f"{step} s is shorter than the {CANARY_DETECTION_SECONDS} s the gate may take to stop a "
+                "candidate that fails from its first request (a scrape, up to 120 s of ingestion lag, two "
+                "checks): it would fail more than its share of one step's requests; use at least "
+                f"{CANARY_DETECTION_SECONDS}",
+            )
+        )
+    per_step = canary_step_budget_seconds(step)
+    needed = CANARY_FIRST_CHECK_SECONDS + len(steps) * per_step
     if needed > budget:
-        longest = (budget - CANARY_FIRST_CHECK_SECONDS) // max(1, len(steps)) - fixed
+        longest = (budget - CANARY_FIRST_CHECK_SECONDS) // max(1, len(steps)) - (
+            per_step - max(step, CANARY_SETTLE_SECONDS)
+        )
         fix = (
             f"use at most {longest} s per step, or fewer canarySteps"
-            if longest >= 60
+            if longest >= max(CANARY_DETECTION_SECONDS, CANARY_SETTLE_SECONDS)
             else "use fewer canarySteps"
         )
         problems.append(
             Problem(
                 "canaryStepSeconds",
-                f"{CANARY_FIRST_CHECK_SECONDS} s first check + {len(steps)} steps x "
-                f"({c['canary_step_seconds']} s + {CANARY_STEP_HOLD_SECONDS} s hold + "
-                f"{CANARY_STEP_OVERHEAD_SECONDS} s weight move) = {needed} s does not "
-                f"fit the {budget} s the deploy job leaves the canary (35 min release deadline less "
-                f"promotion and earlier steps, stack/config.py): {fix}",
+                f"{CANARY_FIRST_CHECK_SECONDS} s first check + {len(steps)} steps x {per_step} s "
+                f"({CANARY_STEP_OVERHEAD_SECONDS} s weight move + {max(step, CANARY_SETTLE_SECONDS)} s, the "
+                f"longer of the step and the {CANARY_SETTLE_SECONDS} s its data may take + "
+                f"{CANARY_CHECK_SECONDS} s check) = {needed} s does not fit the {budget} s the deploy job "
+                f"leaves the canary (35 min release deadline less promotion and earlier steps, "
+                f"stack/config.py): {fix}",
             )
         )
     if c["canary_weight"] and not c["canary_image_tag"]:

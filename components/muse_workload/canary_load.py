@@ -5,7 +5,7 @@ reaches it. scripts/ci/release_canary.py starts one per step and deletes it when
 
 It is the end-to-end check's pod (evaluate_check.py: Muse's service account, the vault token through the
 CSI mount, the candidate's image, EVALUATE_CHECK_LABEL for the NetworkPolicy) with a standard-library
-script: one request at a time, at most RATE_PER_SECOND x its duration (the step + HOLD_SECONDS), stopping
+script: one request at a time, at most RATE_PER_SECOND x its duration (as long as the step can last), stopping
 at its first 4xx (a wrong load only dilutes the 5xx ratio); activeDeadlineSeconds, backoffLimit 0 and
 ttlSecondsAfterFinished bound the Job. Why: docs/architecture/ci-cd.md#the-canarys-load.
 """
@@ -24,12 +24,13 @@ from muse.contract import EVALUATE_PATH, POLICIES_PATH
 # ms of CPU of a 200-resource one (docs/benchmarks.md, "Evaluate throughput"), so the load takes < 1 % of a
 # candidate pod's core and never moves its autoscaler.
 RATE_PER_SECOND = 2
-# How long past the step's own time a step can last: the gate holds a step for data up to its settle time
-# (the query's offset, a scrape and the ingestion lag = 90 s, plus the scrape interval it reads = 30 s) and
-# one more check (30 s) (scripts/ci/canary.py Plan.longest_step_seconds, canary_gate.Thresholds); the load
-# covers it so every check of the step, held ones too, sees fresh requests. tests/deploy/test_canary_load.py
-# holds this to the gate's own figures.
-HOLD_SECONDS = 150
+# How long a step can last: its own time, or until a check can judge its own traffic at the longest
+# ingestion lag the gate waits for if that is later (SETTLE_SECONDS: two scrapes, 120 s of lag, a check), and
+# one check more (CHECK_SECONDS) (scripts/ci/canary.py Plan.longest_step_seconds, canary_gate.Thresholds);
+# the load covers it so every check of the step, held ones too, sees fresh requests.
+# tests/deploy/test_canary_load.py holds these to the gate's own figures.
+SETTLE_SECONDS = 210
+CHECK_SECONDS = 30
 # The pod's start before its first request: scheduling, the CSI driver's mount of the token from Key Vault
 # (seconds), the image already on the node (the candidate's pods pulled it). activeDeadlineSeconds allows it.
 START_SECONDS = 60
@@ -81,8 +82,8 @@ def script() -> str:
 
 
 def duration_seconds(spec: manifests.WorkloadSpec) -> int:
-    """How long one step's load sends: the step (stack config canaryStepSeconds) and the gate's hold."""
-    return spec.canary_step_seconds + HOLD_SECONDS
+    """How long one step's load sends: as long as the step (stack config canaryStepSeconds) can last."""
+    return max(spec.canary_step_seconds, SETTLE_SECONDS) + CHECK_SECONDS
 
 
 def job(spec: manifests.WorkloadSpec) -> dict[str, Any]:

@@ -4,9 +4,9 @@
 
 The end-to-end check before any traffic; then, per weight of the plan, the weight move, the end-to-end check
 and gate checks until the step's time is up. Two bad checks in a row abort at once; a step holds (no data is
-not a pass) until a healthy check old enough to see its traffic, then aborts "no data". The deadline is
-checked before each step and wait. The caller moves the weight back on any abort. Standard library only.
-Why: docs/architecture/ci-cd.md#the-canary-stepper."""
+not a pass) until a healthy check of a scrape interval that began after its weight move, or aborts "no
+data". The deadline is checked before each step and wait. The caller moves the weight back on any abort.
+Standard library only. Why: docs/architecture/ci-cd.md#the-canary-stepper."""
 
 from __future__ import annotations
 
@@ -22,7 +22,9 @@ class Plan:
     steps: tuple[int, ...]  # percent of the traffic on the candidate, increasing, ending at 100
     step_seconds: int
     check_seconds: int
-    settle_seconds: int = 0  # scrape interval + ingestion lag: how old a step must be for its data to show
+    # The longest until a check can judge the step's own traffic (canary_gate Thresholds.settle_seconds): the
+    # step holds for its evidence up to this, and one check more. 0: the step's time alone.
+    settle_seconds: int = 0
     overhead_seconds: int = 0  # each step's weight move, before its time starts (release_canary.py figure)
 
     def __post_init__(self) -> None:
@@ -62,7 +64,7 @@ class Plan:
     @property
     def longest_step_seconds(self) -> int:
         """A step's time plus the hold for its evidence: what the deadline must leave for each step."""
-        return self.step_seconds + (self.settle_seconds + self.check_seconds if self.settle_seconds else 0)
+        return max(self.step_seconds, self.settle_seconds) + self.check_seconds
 
     @property
     def step_budget_seconds(self) -> int:
@@ -96,7 +98,11 @@ def run_canary(
     sleep: Callable[[float], None],
     deadline: float,
     log: Callable[[str], None] = print,
+    wall: Callable[[], float] | None = None,
 ) -> Outcome:
+    """`clock` times the steps and the deadline; `wall` is the clock of the samples' timestamps (the
+    release's: time.time, Prometheus's are epoch seconds), default `clock`."""
+    wall = wall or clock
     start = clock()
     outcome = Outcome(False, "", 0)
 
@@ -119,27 +125,26 @@ def run_canary(
                 return stop(f"the deadline leaves no time for the {weight} % step")
             ops.set_weight(weight)
             outcome.weight = weight
-            step_start = clock()
+            step_start, step_started_at = clock(), wall()
             note(f"candidate at {weight} %")
             ok, detail = ops.end_to_end()
             if not ok:
                 return stop(f"the end-to-end check failed at {weight} %: {detail}")
-            evidence = False  # a healthy check old enough to see this step's traffic
+            evidence = False  # a healthy check of an interval that began after this step's weight move
             while clock() - step_start < plan.step_seconds or not evidence:
                 age = clock() - step_start
                 if age >= plan.longest_step_seconds:
                     return stop(
                         f"no signal (no data) from the candidate at {weight} % within "
-                        f"{plan.longest_step_seconds} s (step, scrape and ingestion lag): never passed blind"
+                        f"{plan.longest_step_seconds} s (its time, or the scrape and the longest "
+                        "ingestion lag the gate waits for): never passed blind"
                     )
                 wait = plan.check_seconds if age >= plan.step_seconds else plan.step_seconds - age
                 sleep(min(plan.check_seconds, max(0.0, wait)))
-                good_before = gate.good_checks
                 found = gate.observe(ops.sample())
                 if found and gate.history[-1][0].has_signal and outcome.first_bad_check_at is None:
                     outcome.first_bad_check_at = clock() - start
-                if gate.good_checks > good_before and clock() - step_start >= plan.settle_seconds:
-                    evidence = True
+                evidence = evidence or gate.healthy_since(step_started_at)
                 held = " (holding for data)" if clock() - step_start > plan.step_seconds else ""
                 note(f"check at {weight} %{held}: {'; '.join(found) or 'healthy'}")
                 if gate.abort:

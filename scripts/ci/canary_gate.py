@@ -50,27 +50,36 @@ class Thresholds:
     max_p95_seconds: float = 0.5
     consecutive: int = 2
     check_seconds: int = 30  # between checks, as between scrapes; a step lasts at least `consecutive` checks
-    window_seconds: int = 60  # each query's range: two scrapes, so irate() has the last two samples
     # When a request shows in a query: the add-on scrapes annotated pods every 30 s by default
     # (Azure/prometheus-collector otelcollector/configmaps/ama-metrics-settings-configmap.yaml,
     # default-targets-scrape-interval-settings `podannotations = "30s"`; the program's ConfigMap leaves that
-    # section at its default), and the workspace makes a sample queryable up to about a minute after the
-    # scrape (the budget assumed here; only Azure shows the real figure: docs/architecture/ci-cd.md).
+    # section at its default), and the workspace makes a sample queryable some time after its scrape. No
+    # Microsoft page gives that lag for managed Prometheus; the closest (learn.microsoft.com/azure/
+    # azure-monitor/logs/data-ingestion-time) says the agent uploads "between 30 seconds and 2 minutes". The
+    # gate reads whatever is newest, so a short lag costs nothing; it waits for data up to this long.
     scrape_seconds: int = 30
-    ingestion_lag_seconds: int = 60
+    max_ingestion_lag_seconds: int = 120
 
     @property
-    def offset_seconds(self) -> int:
-        """How far back a check reads (PromQL `offset`): a request's sample is queryable a scrape and the
-        ingestion lag after it, so the scrape interval that ended this long ago is complete in the
-        workspace."""
-        return self.scrape_seconds + self.ingestion_lag_seconds
+    def window_seconds(self) -> int:
+        """Each query's range: the newest two samples of every series are in it while the lag is at most
+        `max_ingestion_lag_seconds` (the newest is under a scrape older than the lag, the one before it a
+        scrape older still)."""
+        return 2 * self.scrape_seconds + self.max_ingestion_lag_seconds
 
     @property
     def settle_seconds(self) -> int:
-        """How long after a request a check can first count it: its scrape interval must have ended
-        `offset_seconds` before the check, and it ends up to a scrape after the request."""
-        return self.offset_seconds + self.scrape_seconds
+        """The longest after a weight move until a check can judge a scrape interval that began after it: the
+        next scrape, the interval itself, the lag, the next check. A step without such a healthy check by then
+        (and one check more) aborts "no data"."""
+        return 2 * self.scrape_seconds + self.max_ingestion_lag_seconds + self.check_seconds
+
+    @property
+    def detection_seconds(self) -> int:
+        """The longest a candidate failing from its first request serves before the gate aborts: its first
+        bad request's scrape, the lag, then `consecutive` checks. A step at least this long keeps the failed
+        requests within its share of one step's traffic, whatever share of requests fails."""
+        return self.scrape_seconds + self.max_ingestion_lag_seconds + self.consecutive * self.check_seconds
 
 
 THRESHOLDS = Thresholds()
@@ -152,6 +161,21 @@ class Gate:
     def abort(self) -> bool:
         return self.bad_in_a_row >= self.thresholds.consecutive
 
+    def healthy_since(self, started: float) -> bool:
+        """Whether the last check was healthy and judged a scrape interval that began at or after `started`
+        (epoch seconds, the clock of the samples' timestamps): evidence of traffic sent after that moment,
+        e.g. at a step's weight. Without the interval's time (no timestamp) it is no evidence."""
+        if not self.history:
+            return False
+        sample, found = self.history[-1]
+        end = sample.interval_end
+        return (
+            sample.has_signal
+            and not found
+            and end is not None
+            and end - self.thresholds.scrape_seconds >= started
+        )
+
 
 def _label(version: str) -> str:
     if not _VERSION.match(version):
@@ -161,27 +185,28 @@ def _label(version: str) -> str:
 
 def queries(version: str, thresholds: Thresholds = THRESHOLDS) -> dict[str, str]:
     """The PromQL instant queries of one check, for the candidate's `version`: its requests, 5xx answers
-    and p95 in ONE scrape interval, the last one that ended `offset_seconds` ago, and when it ended. `irate`
-    is the per-second rate between the last two samples of each series in the range, times the scrape
-    interval here: that interval's count (prometheus.io/docs/prometheus/latest/querying/functions/#irate), so
-    checks as far apart as the scrapes
-    judge consecutive intervals, and a bad interval counts in one check only: two bad checks in a row are two
-    bad intervals in a row. (A look-back over the whole step, as before, kept one bad 30 s interval in every
-    check for minutes: one blip aborted.) `irate` handles a counter reset (a candidate pod that restarted:
-    its count starts again from 0, and the newest sample is the interval's count); `idelta`, meant for gauges,
-    gave a negative difference there, and clamped to 0 it hid the restarted pod's errors."""
+    and p95 in ONE scrape interval, the newest the workspace has, and when it ended. `irate` is the
+    per-second rate between the last two samples of each series in the range, times the scrape interval
+    here: that interval's count (prometheus.io/docs/prometheus/latest/querying/functions/#irate). The range
+    reaches back far enough for those two samples to be there up to the tolerated lag, so a check reads the
+    newest interval whatever the lag (a fixed `offset`, as before, found no data from a lag of 120 s), and
+    checks a scrape apart judge consecutive intervals: two bad checks in a row are two bad intervals in a
+    row, one bad interval counts once (the Gate, by `interval_end`). `irate` handles a counter reset (a
+    restarted candidate pod: the newest sample is the interval's count); `idelta`, meant for gauges, gave a
+    negative difference there, and clamped to 0 it hid the restarted pod's errors."""
     selector = f'version="{_label(version)}",route!~"{PROBE_ROUTES}"'
-    window = f"[{thresholds.window_seconds}s] offset {thresholds.offset_seconds}s"
+    window = f"[{thresholds.window_seconds}s]"
 
     def interval(metric: str, extra: str = "") -> str:
         return f"irate({metric}{{{selector}{extra}}}{window}) * {thresholds.scrape_seconds}"
 
     server_errors = ',status=~"5.."'
     return {
-        # Which interval this check judged, so the Gate counts each once: the newest sample's own timestamp at
-        # the offset (timestamp() of a bare selector is the sample's, not the evaluation time: prometheus/
-        # prometheus promql/engine.go, rangeEvalTimestampFunctionOverVectorSelector).
-        "interval_end": f"max(timestamp({REQUESTS}{{{selector}}} offset {thresholds.offset_seconds}s))",
+        # Which interval this check judged, so the Gate counts each once and the stepper knows whether it
+        # began after the step's weight move: the newest sample's own timestamp (timestamp() of a bare
+        # selector is the sample's, not the evaluation time: prometheus/prometheus promql/engine.go,
+        # rangeEvalTimestampFunctionOverVectorSelector).
+        "interval_end": f"max(timestamp({REQUESTS}{{{selector}}}))",
         "requests": f"sum({interval(REQUESTS)})",
         "errors": f"sum({interval(REQUESTS, server_errors)})",
         "p95": f"histogram_quantile(0.95, sum by (le) ({interval(DURATION_BUCKETS)}))",

@@ -677,7 +677,7 @@ def canary_deploy(
     ctx = release_canary.Context(
         stack=stack, image=image, previous=previous, commit=commit, previous_commit=previous_commit(stack),
         supervisor=SUPERVISOR, hard_deadline=hard_deadline,
-        clock=time.monotonic, sleep=time.sleep,
+        clock=time.monotonic, sleep=time.sleep, wall=time.time,
     )  # fmt: skip
     tools = CommandTools(stack, policy_packs, prometheus_output)
     try:

@@ -84,6 +84,8 @@ class Context:
     hard_deadline: float
     clock: Callable[[], float]
     sleep: Callable[[float], None]
+    # The clock of the metrics' timestamps (Prometheus's are epoch seconds: time.time); None: `clock`.
+    wall: Callable[[], float] | None = None
     lines: list[str] = field(default_factory=list)
     checks: dict[str, Any] = field(
         default_factory=dict
@@ -211,7 +213,7 @@ def _release(ctx: Context, tools: Tools, load: Load) -> tuple[str, list[str]]:
         outcome = run_canary(
             plan, Ops(), Gate(), clock=ctx.clock, sleep=ctx.sleep,
             deadline=ctx.clock() + ctx.supervisor.remaining() - PROMOTION_SECONDS,
-            log=lambda text: print(f"canary: {text}", flush=True),
+            log=lambda text: print(f"canary: {text}", flush=True), wall=ctx.wall,
         )  # fmt: skip
         ctx.lines += [f"  - {at:.0f} s: {text}" for at, text in outcome.events]
         load.stop()  # the last step's: gone before the promotion or the abort moves anything

@@ -3,10 +3,10 @@ the managed Prometheus timing model it puts between the access log and the relea
 ingestion lag, the gate's PromQL answered through canary_gate.sample_from), and the stack config it runs.
 
 The model follows Prometheus's documented behaviour: a range selector reads the samples stamped inside the
-window (shifted back by the query's `offset`) and `irate()` of fewer than two samples is empty
+window and `irate()` of fewer than two samples is empty
 (prometheus.io/docs/prometheus/latest/querying/functions/#irate); a sample is queryable only the ingestion
-lag after its scrape (canary_gate.Thresholds: 30 s scrape, 60 s lag budget). Each check has a negative
-control: the defect it guards against, shown to change the answer.
+lag after its scrape (canary_gate.Thresholds: 30 s scrape, up to 120 s of lag; the bench models 60 s). Each
+check has a negative control: the defect it guards against, shown to change the answer.
 """
 
 from __future__ import annotations
@@ -145,7 +145,7 @@ def test_the_candidates_failures_reach_the_query_a_scrape_and_the_lag_late() -> 
 
 def test_negative_control_without_scrape_and_lag_the_same_failures_show_at_once() -> None:
     entries = failing_traffic(0.5, 200)
-    requests, errors, _ = window_counts(entries, CANDIDATE, 10, 210, 0, 0, anchor=0) or (0, 0, None)
+    requests, errors, _ = window_counts(entries, CANDIDATE, 10, 210, 0, 0, anchor=0, check=30) or (0, 0, None)
     assert requests > 0 and errors > 0
 
 
@@ -155,7 +155,7 @@ def test_other_upstreams_and_probe_routes_are_not_the_candidates_traffic() -> No
         Entry(10, STABLE, 500, 0.01, "/api/v1/evaluate"),
         Entry(11, CANDIDATE, 500, 0.01, "/readyz"),
     ]
-    requests, _, _ = window_counts(entries, CANDIDATE, 100, 210, 0, 0, anchor=0) or (0, 0, None)
+    requests, _, _ = window_counts(entries, CANDIDATE, 100, 210, 0, 0, anchor=0, check=100) or (0, 0, None)
     assert requests == len(failing_traffic(0.5, 60))
 
 
@@ -171,7 +171,8 @@ def checks_until_abort(timing: Timing, signal: str, entries: list[Entry], anchor
     thresholds = timing.thresholds(signal)
     plan = timing.plan(signal)
     clock = Clock()
-    workspace = Workspace(FixedLog(entries), CANDIDATE, thresholds, anchor=anchor, clock=clock)
+    lag = timing.workspace_lag(signal)
+    workspace = Workspace(FixedLog(entries), CANDIDATE, thresholds, lag=lag, anchor=anchor, clock=clock)
     gate, bad = Gate(thresholds), []
     for check in range(1, 40):
         clock.now = check * plan.check_seconds
@@ -184,25 +185,33 @@ def checks_until_abort(timing: Timing, signal: str, entries: list[Entry], anchor
 
 
 def test_through_the_real_gate_the_lag_delays_the_first_bad_check_by_scrape_and_lag() -> None:
-    timing = Timing.of_stack("prod", scale=1)
+    timing = Timing.of_stack("prod", scale=1)  # the workspace's lag 60 s
     entries = failing_traffic(0.5, 400)  # checks at 30, 60, ... from the step's start at 0
-    # A scrape at 0, the next at 30: the gate reads the interval that ended 90 s before the check, so (0, 30]
-    # at 120 and (30, 60] at 150, the abort one step after the move.
-    assert checks_until_abort(timing, "azure", entries) == [120, 150]
+    # A scrape at 0, the next at 30: the gate reads the newest interval there, so (0, 30], queryable from 90,
+    # at 90 and (30, 60] at 120.
+    assert checks_until_abort(timing, "azure", entries) == [90, 120]
     # The slow alignment: the first bad request just missed a scrape (0.4 < 0.5), so its interval
-    # (0.4, 30.4] ends just after the one a check at 120 reads: bad at 150 and 180.
-    assert checks_until_abort(timing, "azure", entries, anchor=0.4) == [150, 180]
+    # (0.4, 30.4] is queryable just after the check at 90: bad at 120 and 150.
+    assert checks_until_abort(timing, "azure", entries, anchor=0.4) == [120, 150]
     assert checks_until_abort(timing, "immediate", entries) == [30, 60]  # negative control: no lag
+    # At the longest lag the gate waits for (120 s), the slow alignment takes the gate's whole detection
+    # time, scrape + lag + 2 checks: the shortest step stack/config.py accepts.
+    slowest = Timing.of_stack("prod", scale=1, lag_seconds=GATE.max_ingestion_lag_seconds)
+    assert checks_until_abort(slowest, "azure", entries) == [150, 180]
+    assert checks_until_abort(slowest, "azure", entries, anchor=0.4)[-1] == GATE.detection_seconds == 210
 
 
 def test_the_bench_runs_the_stacks_canary_config_and_a_config_edit_changes_it() -> None:
     timing = Timing.of_stack("prod")
-    assert (timing.steps, timing.step_seconds) == ((10, 100), 120)  # Pulumi.yaml defaults, prod sets none
-    assert (timing.scrape_seconds, timing.lag_seconds) == (GATE.scrape_seconds, GATE.ingestion_lag_seconds)
+    assert (timing.steps, timing.step_seconds) == ((10, 100), 210)  # Pulumi.yaml defaults, prod sets none
+    assert (timing.scrape_seconds, timing.gate_lag_seconds) == (
+        GATE.scrape_seconds,
+        GATE.max_ingestion_lag_seconds,
+    )
     plan = timing.plan()
-    assert (plan.step_seconds, plan.check_seconds, plan.settle_seconds) == (12, 3, 12)  # / 10
-    edited = Timing.of_stack("prod", overrides={"muse:canarySteps": [5, 100], "muse:canaryStepSeconds": 100})
-    assert edited.plan().steps == (5, 100) and edited.plan().step_seconds == 10
+    assert (plan.step_seconds, plan.check_seconds, plan.settle_seconds) == (21, 3, 21)  # / 10
+    edited = Timing.of_stack("prod", overrides={"muse:canarySteps": [5, 100], "muse:canaryStepSeconds": 240})
+    assert edited.plan().steps == (5, 100) and edited.plan().step_seconds == 24
 
 
 def test_a_scale_that_does_not_divide_the_durations_is_refused() -> None:

@@ -67,8 +67,9 @@ def bound_problems(job: dict[str, Any], step_seconds: int) -> list[str]:
     found = []
     if not 0 < rate <= MAX_RATE:
         found.append(f"rate {rate}/s outside (0, {MAX_RATE}]")
-    if seconds != step_seconds + canary_load.HOLD_SECONDS:
-        found.append(f"duration {seconds} s is not the step {step_seconds} s + the hold")
+    longest = Plan.of([100], step_seconds, THRESHOLDS.check_seconds, THRESHOLDS.settle_seconds)
+    if seconds != longest.longest_step_seconds:  # the gate's own figure for the step, held ones too
+        found.append(f"duration {seconds} s is not the longest a {step_seconds} s step lasts")
     deadline = job["spec"].get("activeDeadlineSeconds")
     if not deadline or deadline > seconds + canary_load.START_SECONDS:
         found.append(f"activeDeadlineSeconds {deadline} does not end the pod soon after its duration")
@@ -88,7 +89,7 @@ def test_the_load_is_bounded_in_rate_count_and_time(stack: str, step_seconds: in
     job = canary_load.job(workload)
     assert bound_problems(job, workload.canary_step_seconds) == []
     requests = float(container(job)["command"][5]) * float(container(job)["command"][6])
-    assert requests <= MAX_RATE * (MAX_STEP_SECONDS + canary_load.HOLD_SECONDS)
+    assert requests <= MAX_RATE * (MAX_STEP_SECONDS + THRESHOLDS.check_seconds)
 
 
 @pytest.mark.parametrize(
@@ -113,9 +114,13 @@ def test_negative_control_an_unbounded_load_is_caught(change: Callable[[Any], An
 
 
 def test_the_load_lasts_as_long_as_the_gate_can_hold_a_step() -> None:
-    plan = Plan.of([10, 100], 60, THRESHOLDS.check_seconds, THRESHOLDS.settle_seconds)
-    assert plan.longest_step_seconds - plan.step_seconds == canary_load.HOLD_SECONDS
-    assert THRESHOLDS.settle_seconds + THRESHOLDS.check_seconds == canary_load.HOLD_SECONDS
+    assert (
+        THRESHOLDS.settle_seconds,
+        THRESHOLDS.check_seconds,
+    ) == (canary_load.SETTLE_SECONDS, canary_load.CHECK_SECONDS)
+    for step in (60, THRESHOLDS.settle_seconds, 600):  # shorter than the settle time, equal, longer
+        plan = Plan.of([10, 100], step, THRESHOLDS.check_seconds, THRESHOLDS.settle_seconds)
+        assert canary_load.duration_seconds(spec(step_seconds=step)) == plan.longest_step_seconds
 
 
 def test_the_load_sends_only_routes_the_service_judges_a_release_on() -> None:

@@ -24,8 +24,10 @@ CANDIDATE = "sha256:" + "b" * 64
         ({"muse:canaryStepSeconds": "30"}, "canaryStepSeconds", "greater than or equal to 60"),
         ({"muse:canaryWeight": "10"}, "canaryWeight", "without canaryImageTag"),
         ({"muse:canaryImageTag": "sha256:short"}, "canaryImageTag", "sha256:<64 hex>"),
-        # 60 s + 2 x (300 s + 150 s hold + 90 s move) = 1140 s > the 780 s the deploy job leaves the canary.
-        ({"muse:canaryStepSeconds": "300"}, "canaryStepSeconds", "use at most 120 s per step"),
+        # 60 s + 2 x (90 s move + 300 s + 30 s check) = 900 s > the 780 s the deploy job leaves the canary.
+        ({"muse:canaryStepSeconds": "300"}, "canaryStepSeconds", "use at most 240 s per step"),
+        # shorter than the gate may take to stop a candidate failing from its first request
+        ({"muse:canaryStepSeconds": "120"}, "canaryStepSeconds", "use at least 210"),
         ({"muse:canarySteps": "[10, 50, 100]"}, "canaryStepSeconds", "use fewer canarySteps"),
         ({"muse:canarySteps": "[1, 5, 10, 25, 50, 75, 100]"}, "canaryStepSeconds", "fewer canarySteps"),
     ],
@@ -41,7 +43,7 @@ def test_a_candidate_in_the_config_runs_next_to_the_stable_release() -> None:
         overrides={
             "muse:canaryImageTag": CANDIDATE,
             "muse:canaryWeight": "10",
-            "muse:canaryStepSeconds": "100",
+            "muse:canaryStepSeconds": "240",
         },
     )
     deployments = {d.name: d for d in plan.of_type("kubernetes:apps/v1:Deployment")}
@@ -65,7 +67,7 @@ def test_a_candidate_in_the_config_runs_next_to_the_stable_release() -> None:
     container = load["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == image
     assert container["command"][3].startswith("http://muse-candidate.")
-    assert float(container["command"][6]) == 100 + canary_load.HOLD_SECONDS  # the configured step, held
+    assert float(container["command"][6]) == 240 + canary_load.CHECK_SECONDS  # the configured step + a check
 
 
 def test_the_canarys_budget_follows_the_release_tooling() -> None:
@@ -85,18 +87,29 @@ def test_the_canarys_budget_follows_the_release_tooling() -> None:
     release = (deploy.JOB_TIMEOUT_MINUTES - deploy.AFTER_HARD_DEADLINE_MINUTES - deploy.ABORT_MINUTES) * 60
     assert release == config.CANARY_RELEASE_SECONDS
     assert config.CANARY_PROMOTION_SECONDS == release_canary.PROMOTION_SECONDS
-    assert THRESHOLDS.settle_seconds + THRESHOLDS.check_seconds == config.CANARY_STEP_HOLD_SECONDS
+    assert THRESHOLDS.settle_seconds == config.CANARY_SETTLE_SECONDS
+    assert THRESHOLDS.check_seconds == config.CANARY_CHECK_SECONDS
+    assert THRESHOLDS.detection_seconds == config.CANARY_DETECTION_SECONDS
     assert config.CANARY_STEP_OVERHEAD_SECONDS == release_canary.STEP_OVERHEAD_SECONDS
     assert config.CANARY_FIRST_CHECK_SECONDS == release_canary.END_TO_END_SECONDS
 
 
-def test_negative_control_the_default_plan_fits_and_one_second_more_per_step_does_not() -> None:
+def test_negative_control_the_longest_step_fits_and_one_second_more_does_not() -> None:
     from stack import config
 
-    fits = {"canary_steps": (10, 100), "canary_step_seconds": 120, "canary_image_tag": "", "canary_weight": 0}
-    assert config._canary(fits) == []  # the default
-    [problem] = config._canary({**fits, "canary_step_seconds": 121})
-    assert problem.key == "canaryStepSeconds"
+    fits = {"canary_steps": (10, 100), "canary_step_seconds": 240, "canary_image_tag": "", "canary_weight": 0}
+    assert config._canary(fits) == []
+    [problem] = config._canary({**fits, "canary_step_seconds": 241})
+    assert problem.key == "canaryStepSeconds" and "does not fit" in problem.message
+
+
+def test_the_shortest_step_is_the_gates_detection_time_and_one_second_less_is_refused() -> None:
+    from stack import config
+
+    default = {"canary_steps": (10, 100), "canary_image_tag": "", "canary_weight": 0}
+    assert config._canary({**default, "canary_step_seconds": config.CANARY_DETECTION_SECONDS}) == []
+    [problem] = config._canary({**default, "canary_step_seconds": config.CANARY_DETECTION_SECONDS - 1})
+    assert problem.key == "canaryStepSeconds" and "fails from its first request" in problem.message
 
 
 def _healthy_canary(steps: tuple[int, ...], step_seconds: int) -> tuple[bool, str]:
@@ -123,7 +136,7 @@ def _healthy_canary(steps: tuple[int, ...], step_seconds: int) -> tuple[bool, st
             return True, "200"
 
         def sample(self) -> Sample:
-            return Sample(600, 0, 0.05)
+            return Sample(600, 0, 0.05, interval_end=now[0])  # the interval that ended now
 
     plan = Plan.of(
         steps, step_seconds, THRESHOLDS.check_seconds, THRESHOLDS.settle_seconds,
@@ -137,7 +150,7 @@ def _healthy_canary(steps: tuple[int, ...], step_seconds: int) -> tuple[bool, st
     return outcome.promoted, outcome.reason
 
 
-@pytest.mark.parametrize(("steps", "seconds"), [((10, 100), 120), ((10, 100), 60), ((100,), 480)])
+@pytest.mark.parametrize(("steps", "seconds"), [((10, 100), 210), ((10, 100), 240), ((100,), 480)])
 def test_every_plan_the_config_accepts_lets_a_healthy_canary_finish(
     steps: tuple[int, ...], seconds: int
 ) -> None:
@@ -156,18 +169,18 @@ def test_every_plan_the_config_accepts_lets_a_healthy_canary_finish(
 def test_negative_control_without_the_per_step_overhead_a_healthy_canary_runs_out_of_time(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The former rule counted each step's time and hold only: it accepts [10, 50, 100] x 110 s (3 x 260 s =
-    780 s), and a healthy release with its weight moves and first check then aborts for lack of time."""
+    """A rule counting each step's time and last check only accepts [10, 50, 100] x 210 s (3 x 240 s = 720 s),
+    and a healthy release with its weight moves and first check then aborts for lack of time."""
     from stack import config
 
     monkeypatch.setattr(config, "CANARY_STEP_OVERHEAD_SECONDS", 0)
     monkeypatch.setattr(config, "CANARY_FIRST_CHECK_SECONDS", 0)
     former = {
         "canary_steps": (10, 50, 100),
-        "canary_step_seconds": 110,
+        "canary_step_seconds": 210,
         "canary_image_tag": "",
         "canary_weight": 0,
     }
     assert config._canary(former) == []
-    promoted, reason = _healthy_canary((10, 50, 100), 110)
+    promoted, reason = _healthy_canary((10, 50, 100), 210)
     assert not promoted and "deadline leaves no time" in reason

@@ -3,12 +3,12 @@
     python canary_driver.py [--without <guard>] <deploy.py arguments...>
 
 The canary waits for real: 30 s between gate checks, steps of a minute or more, Retry-After and backoff
-pauses. Here a sleep of a second or more passes at once and moves `time.monotonic` on by its length, so a
-release of three one-minute steps runs in seconds of real time with the same decisions; the deadlines
-(JOB_STARTED_AT, --deadline-minutes) count the virtual time too. Shorter sleeps really sleep, and the modules
-that poll child processes and sockets (subprocess, threading, socket, ssl) are imported first and keep the
-real clock: a command or a query takes the real time it takes. Everything else is deploy.py as CI runs it:
-its own process, its signal handlers, the commands it starts.
+pauses. Here a sleep of a second or more passes at once and moves `time.monotonic` and `time.time` on by its
+length, so a release of three one-minute steps runs in seconds of real time with the same decisions; the
+deadlines (JOB_STARTED_AT, --deadline-minutes) and the metrics' timestamps count the virtual time too. Shorter
+sleeps really sleep, and the modules that poll child processes and sockets (subprocess, threading, socket,
+ssl) are imported first and keep the real clock: a command or a query takes the real time it takes. Everything
+else is deploy.py as CI runs it: its own process, its signal handlers, the commands it starts.
 
 `--without` names a guard to take out, for the negative controls (each test shows its assertions fail
 without the behaviour they guard).
@@ -17,6 +17,7 @@ without the behaviour they guard).
 from __future__ import annotations
 
 import http.client  # noqa: F401 - imported before the patch: keeps the real clock
+import os
 import socket  # noqa: F401
 import ssl  # noqa: F401
 import subprocess  # noqa: F401
@@ -32,8 +33,19 @@ _monotonic, _sleep = time.monotonic, time.sleep
 _skipped = [0.0]
 
 
+_time = time.time
+# Where the skipped seconds go for the stand-ins in the test's own process (the Prometheus API's timestamps
+# follow this process's virtual wall clock); unset: nowhere.
+_SKIPPED_FILE = os.environ.get("CANARY_DRIVER_SKIPPED", "")
+
+
 def monotonic() -> float:
     return _monotonic() + _skipped[0]
+
+
+def wall() -> float:
+    """time.time on the same virtual clock: the canary compares it with the metrics' timestamps."""
+    return _time() + _skipped[0]
 
 
 def sleep(seconds: float) -> None:
@@ -41,6 +53,14 @@ def sleep(seconds: float) -> None:
         _sleep(seconds)
     else:
         _skipped[0] += seconds
+        _publish()
+
+
+def _publish() -> None:
+    if _SKIPPED_FILE:  # whole or not at all: the stand-in reads it from another thread
+        written = Path(_SKIPPED_FILE + ".tmp")
+        written.write_text(str(_skipped[0]))
+        written.replace(_SKIPPED_FILE)
 
 
 def without(guard: str) -> None:
@@ -74,7 +94,8 @@ def without(guard: str) -> None:
 
 
 def main(argv: list[str]) -> int:
-    time.monotonic, time.sleep = monotonic, sleep  # type: ignore[assignment]
+    time.monotonic, time.sleep, time.time = monotonic, sleep, wall  # type: ignore[assignment]
+    _publish()  # this run's clock, not a previous run's
     sys.path.insert(0, str(CI))
     import deploy
 

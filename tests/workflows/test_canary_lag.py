@@ -1,14 +1,15 @@
 """The canary gate against a workspace that shows data late, as managed Prometheus does: the candidate's
-counters scraped every 30 s, each sample queryable 60 s after its scrape (canary_gate.Thresholds says where
-those figures come from). The gate reads it through its real PromQL (canary_gate.queries / sample_from); the
-stand-in evaluates those three queries the way Prometheus does over the samples visible at the time: the
-range `[60s] offset 90s` is the samples in (now - 150 s, now - 90 s], `irate` the rate between the last two
-of them (the newest alone after a counter reset: prometheus/prometheus promql/functions.go, instantValue),
-fewer than two give an empty result (prometheus.io/docs/prometheus/latest/querying/functions/#irate,
-querying/basics/ "offset modifier"); the former `clamp_min(idelta(...), 0)`, their difference clamped at
-0 (#idelta), is kept for the negative control of a reset. The former look-back's `increase` over
-[now - window, now] (the difference between the first and the last sample in the range, #increase) is
-kept for the negative control of one bad interval.
+counters scraped every 30 s, each sample queryable `lag` s after its scrape (60 s unless a test says; the
+gate waits for up to 120 s: canary_gate.Thresholds says where those figures come from). The gate reads it
+through its real PromQL (canary_gate.queries / sample_from); the stand-in evaluates those queries the way
+Prometheus does over the samples visible at the time: the range `[180s]` is the samples in (now - 180 s,
+now] (`offset o` shifts it back by o), `irate` the rate between the last two of them (the newest alone
+after a counter reset: prometheus/prometheus promql/functions.go, instantValue), fewer than two give an
+empty result, `timestamp()` of a bare selector the newest sample's time within the 5-minute look-back
+(prometheus.io/docs/prometheus/latest/querying/functions/#irate, querying/basics/ "offset modifier"); the
+former `clamp_min(idelta(...), 0)`, their difference clamped at 0 (#idelta), is kept for the negative
+control of a reset. The former look-back's `increase` over [now - window, now] (the difference between the
+first and the last sample in the range, #increase) is kept for the negative control of one bad interval.
 
 The candidate's traffic is the canary's load Job as the program renders it for dev
 (components/muse_workload/canary_load.py: its rate and duration read from the Job's command, its pod ended at
@@ -40,12 +41,14 @@ from canary import Outcome, Plan, run_canary
 from canary_gate import THRESHOLDS, Gate, Sample, queries, sample_from, scalar
 from engine import Supervisor
 
+from bench.canary import TYPICAL_LAG_SECONDS
 from components.muse_workload import canary_load
 from stack.args import stack_workload_spec
 from tests.workflows.test_release_canary import Step  # the stepper ops' step result double
 
 VERSION = "sha256:" + "d" * 64
-SCRAPE, LAG = THRESHOLDS.scrape_seconds, THRESHOLDS.ingestion_lag_seconds
+SCRAPE, MAX_LAG = THRESHOLDS.scrape_seconds, THRESHOLDS.max_ingestion_lag_seconds
+LAG = TYPICAL_LAG_SECONDS  # the usual case here, as in bench/canary.py
 STEP = 60
 
 
@@ -77,6 +80,7 @@ class LaggingWorkspace:
     clock: Clock
     user_rps: float = 0.0
     failing: float = 0.0
+    failing_at: dict[int, float] = field(default_factory=dict)  # weight -> 5xx share while at it
     bad: dict[float, float] = field(default_factory=dict)  # scrape time -> 5xx share of the 30 s before it
     weight: int = 0
     totals: list[tuple[float, float, float]] = field(default_factory=lambda: [(0.0, 0.0, 0.0)])
@@ -104,7 +108,7 @@ class LaggingWorkspace:
         while self.totals[-1][0] + SCRAPE <= self.clock():
             at, requests, errors = self.totals[-1]
             new = self._load_requests(at, at + SCRAPE) + self.user_rps * self.weight / 100 * SCRAPE
-            failing = self.bad.get(at + SCRAPE, self.failing)
+            failing = self.bad.get(at + SCRAPE, self.failing_at.get(self.weight, self.failing))
             if at == self.restart:  # the pod restarted: its counters count this interval only
                 requests, errors = 0.0, 0.0
             self.totals.append((at + SCRAPE, requests + new, errors + new * failing))
@@ -123,19 +127,20 @@ class LaggingWorkspace:
         visible = [
             t for t in self.totals if t[0] + self.lag <= now
         ]  # a sample scraped at t shows from t + lag
-        if promql == queries(VERSION)["interval_end"]:  # the newest sample at now - offset (5 min look-back)
-            at = now - THRESHOLDS.offset_seconds
+        if promql.startswith("max(timestamp("):  # the newest sample (5 min look-back), `offset` shifting it
+            shift = re.search(r"offset (\d+)s", promql)
+            at = now - (int(shift.group(1)) if shift else 0)
             newest = [t[0] for t in visible if at - 300 < t[0] <= at][-1:]
             result = [{"metric": {}, "value": [now, str(newest[0])]}] if newest else []
             return {"status": "success", "data": {"resultType": "vector", "result": result}}
-        ranged = re.search(r"\[(\d+)s\] offset (\d+)s", promql)
-        if ranged:  # the gate's: irate (or the former idelta) over (now - offset - window, now - offset]
-            window, offset = int(ranged.group(1)), int(ranged.group(2))
+        ranged = re.search(r"\[(\d+)s\](?: offset (\d+)s)?", promql)
+        assert ranged, promql
+        window, offset = int(ranged.group(1)), int(ranged.group(2) or 0)
+        if "irate(" in promql or "idelta(" in promql:  # the gate's: (now - offset - window, now - offset]
             at = now - offset
             samples = [t for t in visible if at - window < t[0] <= at][-2:]
             kinds = queries(VERSION) if "irate(" in promql else idelta_queries(VERSION)
         else:  # the former look-back: increase over [now - window, now]
-            window = int(re.search(r"\[(\d+)s\]", promql).group(1))  # type: ignore[union-attr]
             samples = [t for t in visible if now - window <= t[0] <= now]
             kinds = former_queries(VERSION, window)
         if len(samples) < 2:
@@ -192,7 +197,10 @@ class FormerLookBack(LaggingWorkspace):
 
 
 class BlindGate(Gate):
-    """Negative control: a gate that takes a window without data as a healthy check."""
+    """Negative control: a gate that takes a window without data as a healthy check, and as evidence."""
+
+    def healthy_since(self, started: float) -> bool:
+        return bool(self.history) and not self.history[-1][1]
 
     def observe(self, sample: Sample) -> list[str]:
         if not sample.has_signal:
@@ -236,10 +244,17 @@ LAGGED = Plan.of([10, 50, 100], STEP, THRESHOLDS.check_seconds, THRESHOLDS.settl
 NO_SETTLE = Plan.of([10, 50, 100], STEP, THRESHOLDS.check_seconds)
 
 
-def test_a_check_reads_one_scrape_interval_already_complete_in_the_workspace() -> None:
-    assert THRESHOLDS.window_seconds == 2 * SCRAPE  # two samples: one interval for idelta
-    assert THRESHOLDS.offset_seconds >= SCRAPE + LAG  # both samples queryable by then
+def test_a_check_reads_the_newest_scrape_interval_the_workspace_has() -> None:
+    # the newest two samples are in the range up to the tolerated lag (a scrape older, and one more)
+    assert THRESHOLDS.window_seconds == 2 * SCRAPE + MAX_LAG
     assert THRESHOLDS.check_seconds == SCRAPE  # consecutive checks, consecutive intervals
+    for lag in (0, LAG, MAX_LAG):
+        workspace = LaggingWorkspace(Clock(), user_rps=10.0, lag=lag)
+        workspace.set_weight(100)
+        workspace.clock.sleep(400)
+        sample = workspace.sample()
+        newest = max(t for t, _, _ in workspace.totals if t + lag <= 400)
+        assert (sample.interval_end, sample.requests) == (newest, 10.0 * SCRAPE), lag
 
 
 # One scrape interval, (30 s, 60 s] of the 10 % step, with a fifth of its requests answered 5xx.
@@ -264,34 +279,44 @@ def test_two_bad_intervals_in_a_row_abort() -> None:
 class SlowQueries(LaggingWorkspace):
     """Each query takes 2 s, as a real one may: in a 120 s step the check at the step's end follows the
     previous one by less than a scrape interval (canary.py sleeps only what is left of the step), so both
-    read the same two samples. `stamped` False: the check does not say which interval it read (the former
-    gate)."""
-
-    stamped: bool = True
+    read the same two samples."""
 
     def query(self, promql: str) -> dict[str, object]:
         self.clock.sleep(2.0)
         return super().query(promql)
 
-    def sample(self) -> Sample:
-        sample = super().sample()
-        return sample if self.stamped else replace(sample, interval_end=None)
+
+LONG_STEPS = Plan.of([10, 50, 100], 240, THRESHOLDS.check_seconds, THRESHOLDS.settle_seconds)
 
 
-LONG_STEPS = Plan.of([10, 50, 100], 120, THRESHOLDS.check_seconds, THRESHOLDS.settle_seconds)
-READ_TWICE = {270.0: 0.2}  # the interval the last check of a step and the one before it both read
+def read_twice() -> dict[float, float]:
+    """The scrape interval two checks in a row read (a step's last check soon after the one before it), as
+    a bad one: a fifth of its requests 5xx."""
+    gate = Gate()
+    assert run(SlowQueries(Clock()), LONG_STEPS, gate).promoted
+    [first, *_] = [s.interval_end for s, found in gate.history if any("judged already" in f for f in found)]
+    assert first is not None
+    return {first: 0.2}
 
 
 def test_one_bad_interval_read_twice_at_a_step_end_counts_once() -> None:
     gate = Gate()
-    outcome = run(SlowQueries(Clock(), bad=READ_TWICE), LONG_STEPS, gate)
+    outcome = run(SlowQueries(Clock(), bad=read_twice()), LONG_STEPS, gate)
     assert outcome.promoted, outcome.events
     assert sum(1 for _, found in gate.history if any("5xx" in f for f in found)) == 1
     assert any("judged already" in f for _, found in gate.history for f in found), "no repeat read: no test"
 
 
+class ForgetfulGate(Gate):
+    """Negative control: the gate without its record of the intervals judged (each read counts anew)."""
+
+    def observe(self, sample: Sample) -> list[str]:
+        self.judged_until = None
+        return super().observe(sample)
+
+
 def test_negative_control_without_the_interval_end_the_repeat_read_aborts() -> None:
-    outcome = run(SlowQueries(Clock(), bad=READ_TWICE, stamped=False), LONG_STEPS)
+    outcome = run(SlowQueries(Clock(), bad=read_twice()), LONG_STEPS, ForgetfulGate())
     assert not outcome.promoted and "2 bad checks in a row" in outcome.reason, outcome.events
 
 
@@ -344,17 +369,17 @@ def test_negative_control_without_a_minimum_count_one_5xx_per_check_aborts() -> 
     assert not outcome.promoted and "2 bad checks in a row" in outcome.reason
 
 
-@pytest.mark.parametrize("lag", [0, 30, 60, 90])
+@pytest.mark.parametrize("lag", [0, 30, 60, 90, 119, 120])
 def test_the_lag_the_gate_tolerates_a_good_candidate_is_promoted(lag: float) -> None:
     outcome = run(LaggingWorkspace(Clock(), lag=lag), LAGGED)
     assert outcome.promoted, outcome.events
     assert not run(LaggingWorkspace(Clock(), lag=lag, failing=0.3), LAGGED).promoted
 
 
-@pytest.mark.parametrize("lag", [120, 150])
+@pytest.mark.parametrize("lag", [150, 180])
 def test_beyond_the_tolerated_lag_every_candidate_aborts_no_data(lag: float) -> None:
-    """The documented limit (docs/architecture/ci-cd.md, docs/runbook.md): `[60s] offset 90s` needs the
-    newer of its two samples, scraped 90-120 s before the check, already queryable."""
+    """The documented limit (docs/architecture/ci-cd.md, docs/runbook.md): `[180s]` holds two samples only
+    while the newer one is at most 150 s old, a scrape plus the 120 s the gate waits for."""
     outcome = run(LaggingWorkspace(Clock(), lag=lag), LAGGED)
     assert not outcome.promoted and "no data" in outcome.reason
 
@@ -366,14 +391,22 @@ def test_negative_control_the_former_look_back_aborts_on_one_bad_interval() -> N
     assert not outcome.promoted and "2 bad checks in a row" in outcome.reason
 
 
-def test_a_good_candidate_is_promoted_on_evidence_from_its_own_step() -> None:
-    workspace = LaggingWorkspace(Clock())
-    outcome = run(workspace, LAGGED)
+@pytest.mark.parametrize("lag", [0, LAG, MAX_LAG])
+def test_a_good_candidate_is_promoted_on_evidence_from_its_own_step(lag: float) -> None:
+    workspace, gate = LaggingWorkspace(Clock(), lag=lag), Gate()
+    outcome = run(workspace, LAGGED, gate)
     assert outcome.promoted, outcome.events
     starts = [t for t, _ in workspace.weights]
-    # Each step waited until data that can include its own traffic was visible (>= settle time into it).
-    assert all(later - earlier >= THRESHOLDS.settle_seconds for earlier, later in itertools.pairwise(starts))
-    assert any("holding for data" in text for _, text in outcome.events)
+    # Each step waited until a healthy check judged an interval that began after its weight move, which
+    # shows a scrape interval and the lag after it at the earliest ...
+    assert all(later - earlier >= SCRAPE + lag for earlier, later in itertools.pairwise(starts))
+    judged = [s.interval_end for s, found in gate.history if s.has_signal and not found]
+    for start, end in itertools.pairwise([*starts, workspace.clock() + 1]):
+        assert any(e is not None and start <= e - SCRAPE and e <= end for e in judged), (start, judged)
+    # ... and no longer than the gate's settle time (and one check) when its time was shorter
+    longest = LAGGED.longest_step_seconds
+    assert all(later - earlier <= longest for earlier, later in itertools.pairwise(starts))
+    assert any("holding for data" in text for _, text in outcome.events) == (lag >= LAG)
 
 
 def test_a_bad_candidate_is_stopped_in_its_first_step() -> None:
@@ -396,9 +429,9 @@ def test_negative_control_a_gate_that_takes_no_data_as_healthy_promotes_the_sile
     assert run(silent, LAGGED, BlindGate(), load=False).promoted
 
 
-def test_negative_control_without_the_settle_time_the_lag_fails_a_good_candidate() -> None:
-    workspace = LaggingWorkspace(Clock())
-    outcome = run(workspace, NO_SETTLE)
+def test_negative_control_without_the_settle_time_the_longest_lag_fails_a_good_candidate() -> None:
+    assert run(LaggingWorkspace(Clock(), lag=MAX_LAG), LAGGED).promoted
+    outcome = run(LaggingWorkspace(Clock(), lag=MAX_LAG), NO_SETTLE)
     assert not outcome.promoted and "no data" in outcome.reason
 
 
@@ -407,6 +440,69 @@ def test_negative_control_without_load_dev_has_no_signal_and_with_users_only_it_
     requests they are, only that they are the candidate's)."""
     assert not run(LaggingWorkspace(Clock()), LAGGED, load=False).promoted
     assert run(LaggingWorkspace(Clock(), user_rps=20.0), LAGGED, load=False).promoted
+
+
+# --- evidence from the step's own traffic, and how long a failing candidate serves -----------------------
+
+
+class AgeGate(Gate):
+    """Negative control: the former evidence rule, a healthy check at least a fixed settle time (the former
+    120 s: offset 90 s + one interval) into the step, whatever interval it read."""
+
+    def __init__(self, clock: Clock, settle: float = 120.0) -> None:
+        super().__init__()
+        self.clock, self.settle = clock, settle
+
+    def healthy_since(self, started: float) -> bool:
+        sample, found = self.history[-1]
+        return sample.has_signal and not found and self.clock() - started >= self.settle
+
+
+def test_a_step_passes_only_on_its_own_traffic_whatever_the_lag() -> None:
+    """A candidate that fails only under the full traffic, at the longest lag the gate waits for: the last
+    step holds until an interval of its own traffic shows, and that aborts it."""
+    workspace = LaggingWorkspace(Clock(), lag=MAX_LAG, failing_at={100: 0.3})
+    outcome = run(workspace, LAGGED)
+    assert not outcome.promoted and "bad checks in a row at 100 %" in outcome.reason, outcome.events
+
+
+def test_negative_control_an_age_rule_passes_the_last_step_on_the_previous_steps_traffic() -> None:
+    clock = Clock()
+    outcome = run(LaggingWorkspace(clock, lag=MAX_LAG, failing_at={100: 0.3}), LAGGED, AgeGate(clock))
+    assert outcome.promoted, outcome.events
+
+
+DEFAULT_STEP = stack_workload_spec("prod").canary_step_seconds
+
+
+def exposure(step_seconds: int, lag: float, phase: float) -> float:
+    """How long a candidate that fails every request from its first one serves its 10 % before the abort,
+    the step starting `phase` s after a scrape (users' traffic only: its failed requests are 10 % of the
+    users' rate times this)."""
+    clock = Clock()
+    clock.now = phase
+    workspace = LaggingWorkspace(clock, user_rps=20.0, failing=1.0, lag=lag)
+    plan = Plan.of([10, 100], step_seconds, THRESHOLDS.check_seconds, THRESHOLDS.settle_seconds)
+    outcome = run(workspace, plan, load=False)
+    assert not outcome.promoted and "bad checks in a row at 10 %" in outcome.reason, outcome.events
+    assert outcome.decided_at is not None
+    return outcome.decided_at
+
+
+@pytest.mark.parametrize("lag", [0, LAG, MAX_LAG])
+def test_a_candidate_failing_every_request_fails_at_most_its_share_of_one_step(lag: float) -> None:
+    """The issue's goal for any failure ratio: failed requests <= the canary's share of one step's traffic,
+    i.e. the abort within the step's time of its first request. The stack's step (its default) is at least
+    the gate's detection time (stack/config.py), which bounds the exposure at every scrape phase."""
+    worst = max(exposure(DEFAULT_STEP, lag, phase) for phase in range(0, SCRAPE, 3))
+    assert worst <= THRESHOLDS.detection_seconds <= DEFAULT_STEP
+
+
+def test_negative_control_a_step_shorter_than_the_detection_time_lets_it_fail_more() -> None:
+    """The former default step of 120 s (now refused by stack/config.py): at the longest lag the failing
+    candidate serves longer than its step, so it fails more than its share of one step's requests."""
+    worst = max(exposure(120, MAX_LAG, phase) for phase in range(0, SCRAPE, 3))
+    assert worst > 120
 
 
 # --- the whole dev release, through release_canary, with the load Job the dev stack renders -----------------

@@ -74,6 +74,7 @@ class Canary(ReleaseWorkspace):
         self.previous_commit = commit_program(self.repo, "v1", "/readyz")
         self.commit = commit_program(self.repo, "v2", "/readyz?full=1")
         self.checks: list[tuple[str, int]] = []  # (query kind, the candidate's weight) per answered query
+        self.skipped_file = tmp / "driver-skipped-seconds"
         self.api = PrometheusApi(tmp, self.answer)
         route = "urn:pulumi:dev::muse::muse:kubernetes:MuseWorkload$kubernetes:gateway.networking.k8s.io/v1"
         self.write(
@@ -97,18 +98,18 @@ class Canary(ReleaseWorkspace):
     def answer(self, query: str) -> float | None:
         """The workspace's answer from what the cluster does now: the candidate's requests are its share of
         the users' traffic (the route's weight) plus a running load Job's; 5xx and p95 as its image behaves.
-        It answers from the current weights with no scrape grid, no ingestion lag and no `offset` (the real
-        workspace answers a check with data 90-150 s old: test_canary_lag.py models that), and without the
-        interval's timestamp, so the gate cannot de-duplicate here.
+        It answers from the current weights with no ingestion lag (test_canary_lag.py models the lag), the
+        interval being the one that ended at the last scrape on a 30 s grid of deploy.py's virtual wall clock
+        (canary_driver.py writes its skipped seconds to `skipped_file`).
         No requests: no series, an empty vector (a counter series appears with its first request)."""
         if query == ACCESS_QUERY:  # count(muse_build_info): the access check before anything changes
             return 1.0
         version = re.search(r'version="([^"]+)"', query)
-        if version and query.startswith("max(timestamp("):
-            return (
-                None  # which interval: this stand-in keeps no scrape times, so the gate cannot de-duplicate
-            )
-        interval = re.search(r"irate\(.*\[(\d+)s\] offset (\d+)s\)", query)
+        if version and query.startswith("max(timestamp("):  # which interval: the newest scrape's time
+            skipped = float(self.skipped_file.read_text()) if self.skipped_file.exists() else 0.0
+            now = time.time() + skipped
+            return now - now % THRESHOLDS.scrape_seconds
+        interval = re.search(r"irate\(.*\[(\d+)s\]\)", query)
         if not version or not interval:
             raise ValueError(f"unexpected query {query!r}")
         world = self.world()
@@ -136,6 +137,7 @@ class Canary(ReleaseWorkspace):
         # SSL_CERT_FILE: deploy.py trusts the workspace stand-in's certificate.
         env = self.deploy_env(SSL_CERT_FILE=str(self.api.ca_file))
         env.pop("JOB_STARTED_AT", None)
+        env["CANARY_DRIVER_SKIPPED"] = str(self.skipped_file)
         return env
 
     def start(self, without: str | None = None) -> subprocess.Popen[str]:
