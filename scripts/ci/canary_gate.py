@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 PROMETHEUS_RESOURCE = "https://prometheus.monitor.azure.com"
-MONITORING_DATA_READER = "Monitoring Data Reader"  # rbac/roles.py Role.MONITORING_DATA_READER
+MONITORING_DATA_READER = "Monitoring Data Reader"  # rbac/roles.py (test_canary_gate ties them)
 METRICS_READ = "Microsoft.Monitor/accounts/data/metrics/read"
 REQUESTS = "muse_http_requests_total"
 DURATION_BUCKETS = "muse_http_request_duration_seconds_bucket"

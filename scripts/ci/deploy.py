@@ -515,10 +515,13 @@ class CommandTools:
 
     def route_to_stable(self) -> Step:
         """Stable 100, candidate 0 with one `kubectl patch` (TO_STABLE_PATCH; docs/runbook.md, Canary, "In
-        a hurry"): run from the signal handler, so no pulumi, no stack output, a short timeout. backendRefs[1]
-        is the candidate while a canary runs (components/muse_workload/manifests.py backend_refs); the
-        patch's `test` ops refuse any other layout. The route carries pulumi.com/patchForce (manifests.py
-        PATCH_FORCE), so Pulumi's next apply of the route takes the field back from this patch's manager."""
+        a hurry"): run from the signal handler and as an abort's first move (release_canary.route_back), so
+        no pulumi, no stack output, a short timeout. backendRefs[1] is the candidate while a canary runs
+        (components/muse_workload/manifests.py backend_refs); the patch's `test` ops refuse any other layout.
+        The route carries pulumi.com/patchForce (manifests.py PATCH_FORCE), so Pulumi's next apply of the
+        route takes the field back from this patch's manager."""
+        # The kubeconfig is written by the release's first kubectl, the end-to-end check before any traffic
+        # (canary.py): without it no weight was moved, and the caller's targeted up sets weight 0 anyway.
         if not self.kubeconfig.exists():
             return Step("kubectl patch httproute", 1, "no kubeconfig yet: no weight was ever moved")
         patch = json.dumps(TO_STABLE_PATCH)

@@ -3,10 +3,11 @@
     result, lines = release(ctx, tools)
 
 Candidate up next to the stable image at weight 0; canary.py moves the weights, each step with its own load
-Job; promotion rolls the stable Deployment to the new image and the candidate goes. An abort sends all
-traffic back to the stable Service at once, then deploys the previously deployed commit's program and image
-again from a worktree, undoing config, routes and Azure changes too. A convergence check follows either.
-Standard library only. Why: docs/architecture/ci-cd.md#the-canary-release."""
+Job; promotion rolls the stable Deployment to the new image and the candidate goes. An abort first sends all
+traffic to the stable Service with one `kubectl patch` (seconds), then sets weight 0 by a targeted `pulumi
+up` (minutes; the fallback if the patch failed), then deploys the previously deployed commit's program and
+image again from a worktree, undoing config, routes and Azure changes too. A convergence check follows
+either. Standard library only. Why: docs/architecture/ci-cd.md#the-canary-release."""
 
 from __future__ import annotations
 
@@ -128,14 +129,27 @@ def release(ctx: Context, tools: Tools) -> tuple[str, list[str]]:
         load.stop()
 
 
-def route_back(ctx: Context, tools: Tools, when: str) -> None:
-    """On SIGINT/SIGTERM: all traffic to the stable Service in seconds (`kubectl patch`, not a `pulumi up`:
-    the runner kills the job ~10 s after its signal). Pulumi's state still records the step's weight until
-    its next apply of the route (the next release's candidate up, a rollback), which takes the route back
-    from the patch's field manager (pulumi.com/patchForce, manifests.py PATCH_FORCE; docs/runbook.md,
-    Canary)."""
-    moved = tools.route_to_stable()
-    ctx.say(f"- {when}: all traffic back to the stable Service (kubectl patch): {moved.describe()}")
+def route_back(ctx: Context, tools: Tools, when: str) -> bool:
+    """All traffic to the stable Service in seconds (`kubectl patch`, not a `pulumi up`): on SIGINT/SIGTERM
+    (the runner kills the job ~10 s after its signal) and as an abort's first move (a targeted up is budgeted
+    WEIGHT_MOVE_SECONDS, during which a broken candidate keeps its share). Pulumi's state still records the
+    step's weight until its next apply of the route (the abort's targeted up, the next release's candidate
+    up, a rollback), which takes the route back from the patch's field manager (pulumi.com/patchForce,
+    manifests.py PATCH_FORCE; docs/runbook.md, Canary). Never raises: a failed patch stops nothing after it.
+    True when the patch applied."""
+    try:
+        moved = tools.route_to_stable()
+        ok, outcome = moved.ok, moved.describe() + ("" if moved.ok else f" ({_last_line(moved.output)})")
+    except Exception as error:  # whatever failed, the caller's next move (a targeted up, a stop) still runs
+        ok, outcome = False, f"kubectl patch httproute: failed ({type(error).__name__}: {error})"
+    ctx.say(f"- {when}: all traffic back to the stable Service (kubectl patch): {outcome}")
+    return ok
+
+
+def _last_line(output: str) -> str:
+    """A failed patch's reason for the summary: its last line (kubectl's error, or route_to_stable's own)."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    return (lines[-1] if lines else "no output")[:300]
 
 
 def _release(ctx: Context, tools: Tools, load: Load) -> tuple[str, list[str]]:
@@ -248,7 +262,8 @@ def _with_image(stable: dict[str, Any] | None, candidate: dict[str, Any]) -> dic
 
 
 def abort(ctx: Context, tools: Tools, route: str, reason: str) -> tuple[str, list[str]]:
-    """Traffic back to the stable Service at once, then the previous commit's program and image."""
+    """Traffic back to the stable Service at once (the patch, then the targeted up), then the previous
+    commit's program and image."""
     ctx.say(f"- ABORT: {reason}")
     if ctx.supervisor.signalled:  # the job is being cancelled: start nothing (engine.py)
         if route:  # again, now that the interrupted command ended (see _release)
@@ -258,10 +273,15 @@ def abort(ctx: Context, tools: Tools, route: str, reason: str) -> tuple[str, lis
     ctx.supervisor.deadline = max(ctx.supervisor.deadline, ctx.hard_deadline)
     try:
         if route:
+            # First the patch (seconds), then weight 0 through Pulumi (minutes): its config and state agree
+            # with the route again, and it moves the traffic if the patch failed (no kubeconfig before the
+            # first kubectl, a route its `test` ops refuse, an API error). Neither failure stops the rollback.
+            patched = route_back(ctx, tools, "at once")
             moved = tools.config_set({"muse:canaryWeight": "0"})
             if moved.ok:
                 moved = tools.up(canary_message(ctx.commit, "weight 0"), target=route)
-            ctx.say(f"- all traffic back to the stable Service (`{ctx.previous}`): {moved.describe()}")
+            how = "so Pulumi's config and state agree" if patched else "the fallback for the failed patch"
+            ctx.say(f"- route weight 0 by `pulumi up --target` ({how}): {moved.describe()}")
         if ctx.previous_commit is None:
             ctx.say(
                 "- no previously deployed commit is recorded (no successful main.yml update): the stack "

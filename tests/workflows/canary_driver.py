@@ -81,7 +81,7 @@ def without(guard: str) -> None:
         release_canary.abort = lambda ctx, tools, route, reason: abort(ctx, tools, "", reason)
     elif guard == "no-data-hold":  # a check without requests counts as a healthy one
         canary_gate.Sample.has_signal = property(lambda self: True)  # type: ignore[method-assign,assignment]
-    elif guard == "route-back":  # on a signal, nothing moves the traffic back
+    elif guard == "route-back":  # no `kubectl patch`: neither on a signal nor as an abort's first move
         release_canary.route_back = lambda *args: None
     elif guard == "recovery":
         deploy.recover = lambda *args: ""

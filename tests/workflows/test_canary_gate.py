@@ -530,3 +530,16 @@ def test_the_access_query_and_every_gate_query_name_exactly_one_exported_metric(
 
 def test_negative_control_the_former_access_query_names_no_metric() -> None:
     assert metric_matchers("vector(1)") == []
+
+
+def test_the_gates_role_and_data_action_are_the_access_models() -> None:
+    """canary_gate (standard library only, it cannot import rbac/) names the role and the data action in its
+    403 message; they must be the ones the bootstrap grants (rbac/roles.py) and the access model checks
+    (rbac/arm.py): a renamed copy would send the person at 3 a.m. after the wrong role."""
+    import canary_gate
+
+    from rbac.arm import MONITOR_METRICS_READ
+    from rbac.roles import Role
+
+    assert Role.MONITORING_DATA_READER.value.name == canary_gate.MONITORING_DATA_READER
+    assert canary_gate.METRICS_READ == MONITOR_METRICS_READ

@@ -258,13 +258,28 @@ def route_back_and_rollback(canary: Canary) -> tuple[int, int]:
     return back, rollback
 
 
+def abort_weight_up(canary: Canary) -> int:
+    """Index in `events` of the abort's targeted `pulumi up` (weight 0 in Pulumi's config and state); -1."""
+    by = f"pulumi up --target: canary {canary.commit} weight 0"
+    return next((i for i, e in enumerate(canary.world()["events"]) if e.get("by") == by), -1)
+
+
 def assert_rolled_back_after_the_route(canary: Canary) -> None:
     events = canary.world()["events"]
     back, rollback = route_back_and_rollback(canary)
     assert 0 < back < rollback, events  # traffic to stable first, then the previous commit's program
-    # ...by its own targeted update, the candidate still up: not as a side effect of the rollback's up.
-    assert events[back]["by"] == "pulumi up --target" and events[back]["weights"]["muse-candidate"] == 0
-    assert events[back]["by"] == "pulumi up --target"
+    # ...first by the `kubectl patch` (seconds), both weights, the candidate still up: not by the targeted up
+    # (minutes), nor as a side effect of the rollback's up.
+    assert events[back] == {
+        "what": "route", "weights": {"muse": 100, "muse-candidate": 0}, "by": "kubectl patch"
+    }, events  # fmt: skip
+    # Then the targeted up, so that Pulumi's config and state agree with the route, before the rollback.
+    assert back < abort_weight_up(canary) < rollback, events
+    calls = canary.world()["calls"]
+    patch = next(i for i, c in enumerate(calls) if " patch httproute " in c)
+    weight_0 = f"canary {canary.commit} weight 0"
+    targeted = next(i for i, c in enumerate(calls) if c.startswith("pulumi up") and weight_0 in c)
+    assert patch < targeted, calls
     assert final_stack(canary) == V1_RESTORED
     # Verified the same way: the rollout and smoke checks, then the previous commit's convergence preview.
     assert events[-1] == {"what": "preview", "program": "v1", "changes": 0}, events[-3:]
@@ -285,6 +300,20 @@ def test_a_candidate_with_5xx_above_the_threshold_twice_is_aborted_and_the_relea
     assert "::error title=Deploy (dev)::Deploy `dev`: FAILED, the canary aborted" in out
     assert_rolled_back_after_the_route(canary)
     assert "result=canary-aborted" in canary.output.read_text()
+    # The summary tells the moves in the order they happened: the patch, the targeted up, the rollback.
+    summary = canary.summary.read_text()
+    said = [
+        summary.index(text)
+        for text in (
+            "- ABORT: 2 bad checks in a row",
+            "- at once: all traffic back to the stable Service (kubectl patch): kubectl patch httproute: "
+            "passed",
+            "- route weight 0 by `pulumi up --target` (so Pulumi's config and state agree): pulumi up "
+            "--target",
+            f"- rollback to `{canary.previous_commit[:12]}`'s program",
+        )
+    ]
+    assert said == sorted(said), summary
 
 
 def test_negative_control_without_the_gate_the_bad_candidate_reaches_100(canary: Canary) -> None:
@@ -292,6 +321,24 @@ def test_negative_control_without_the_gate_the_bad_candidate_reaches_100(canary:
     code, out = release(canary, without="gate")
     assert code == 0, out
     assert max(canary.candidate_weights()) == 100 and final_stack(canary)["stable"] == NEW
+
+
+def test_negative_control_an_abort_without_the_patch_leaves_the_candidate_its_share_until_the_up(
+    canary: Canary,
+) -> None:
+    """The abort as it was: weight 0 only by the targeted up, the candidate keeping its 10 % meanwhile."""
+    canary.update(images={NEW: {"error_ratio": 0.05}})
+    code, out = release(canary, without="route-back")
+    assert code == 1, out
+    events = canary.world()["events"]
+    back, rollback = route_back_and_rollback(canary)
+    # The first move back is the targeted up's, the candidate at 10 % until it finished; then the rollback.
+    assert back == abort_weight_up(canary) - 1 and back < rollback, events
+    assert events[back]["by"] == "pulumi up --target", events
+    assert not [e for e in canary.world()["calls"] if " patch httproute " in e]
+    assert final_stack(canary) == V1_RESTORED  # the rollback itself still happens
+    with pytest.raises(AssertionError):
+        assert_rolled_back_after_the_route(canary)
 
 
 def test_negative_control_an_abort_without_the_route_move_changes_the_stack_first(canary: Canary) -> None:

@@ -97,6 +97,17 @@ class World:
         default_factory=lambda: [{"kind": "update", "result": "succeeded", "message": f"main {OLD_COMMIT}"}]
     )
     checked_out: str = OLD_COMMIT  # the commit tools.checkout put in the rollback's worktree
+    # deploy.py CommandTools writes the release's kubeconfig at its first kubectl (_kubectl: the end-to-end
+    # check before any traffic, a load Job); until then route_to_stable patches nothing ("no kubeconfig yet").
+    kubeconfig: bool = False
+    evaluate_fails_at_call: int = 0  # this end-to-end check (1-based) of the candidate answers 500 (0: none)
+    end_to_end_calls: int = 0
+    silent_from_weight: int = (
+        0  # from this weight on the workspace has no series for the candidate (0: never)
+    )
+    promotion_fails: bool = False  # the promotion's up fails before it changes anything (e.g. a policy)
+    # What each Service got of the route's requests when each `pulumi up` started: (message, shares)
+    ups: list[tuple[str, dict[str, int]]] = field(default_factory=list)
 
     @property
     def weight(self) -> int:
@@ -114,6 +125,12 @@ class World:
             if w and total and image:
                 shares[image] = shares.get(image, 0) + round(100 * w / total)
         return shares
+
+    def service_shares(self) -> dict[str, int]:
+        """Each Service's percent of the route's requests (the stable Service is `muse`, whatever it runs)."""
+        weights = {name: 1 if w is None else w for name, w in self.route}
+        total = sum(weights.values())
+        return {name: round(100 * w / total) for name, w in weights.items() if w and total}
 
     def apply_route(self, weight: int | None) -> str:
         """Pulumi's server-side apply of the program's route ('' when applied, else the provider's error).
@@ -143,12 +160,14 @@ class Tools:
 
     def start_load(self, job: dict[str, Any], weight: int) -> None:
         assert job == load_job(self.w.candidate or "")
+        self.w.kubeconfig = True
         self.w.log.append(f"load start {weight}")
         if self.w.load_create_fails:  # kubectl create refused (e.g. the identity lost its Job rights)
             raise RuntimeError("kubectl create of the load Job failed: forbidden")
         self.w.loads.append(f"muse-canary-load-{len(self.w.log)}")
 
     def stop_load(self, job: dict[str, Any]) -> None:
+        self.w.kubeconfig = True
         self.w.log.append("load stop")  # delete -l muse.load=canary: every load Job, --ignore-not-found
         self.w.loads.clear()
 
@@ -162,6 +181,7 @@ class Tools:
 
     def up(self, message: str, *, target: str | None = None, cwd: str | None = None) -> Step:
         self.w.log.append(f"up {message}{' --target route' if target else ''}{' in ' + cwd if cwd else ''}")
+        self.w.ups.append((message, self.w.service_shares()))
         step = self._up(target, cwd)
         if step.ok:
             self.w.history.insert(0, {"kind": "update", "result": "succeeded", "message": message})
@@ -178,6 +198,8 @@ class Tools:
             self.w.candidate = candidate  # created, never ready; the route stays at its weight (0)
             return Step("pulumi up", ok=False, output="failed to fully initialize or become live")
         promotion = not cwd and not candidate and self.w.candidate is not None
+        if promotion and self.w.promotion_fails:  # refused before any change (a policy pack, an Azure error)
+            return Step("pulumi up", ok=False, output="error: preview failed")
         self.w.stable = c["muse:imageTag"]  # the Deployments first: the route depends on them
         if promotion and self.w.signal_in_promotion and self.w.supervisor is not None:
             # The cancel arrives while the stable Deployment rolls: Pulumi lets that operation finish and
@@ -207,7 +229,11 @@ class Tools:
     def end_to_end(self, check: dict[str, Any]) -> tuple[bool, str]:
         image = check["spec"]["template"]["spec"]["containers"][0]["image"]
         self.w.log.append(f"end-to-end {image[:9]}")
-        return (False, "answered 500") if image in self.w.broken_evaluate else (True, "200")
+        self.w.kubeconfig = True
+        self.w.end_to_end_calls += 1
+        if image in self.w.broken_evaluate or self.w.end_to_end_calls == self.w.evaluate_fails_at_call:
+            return False, "answered 500"
+        return True, "200"
 
     def verify(self, checks: dict[str, Any], track: str) -> list[Step]:
         steps = [Step("rollout check"), Step("smoke check")]
@@ -225,6 +251,8 @@ class Tools:
             self.w.signal_at_weight = 0  # once
         if (len(self.w.exposure) == self.w.signal_at_check or at_weight) and self.w.supervisor is not None:
             self.w.supervisor._on_signal(signal.SIGINT, None)  # what the runner's cancel delivers
+        if self.w.silent_from_weight and self.w.weight >= self.w.silent_from_weight:
+            return Sample(0, 0, None)  # an empty vector: no series (the scrape does not reach the candidate)
         requests = 1200 * self.w.weight / 100
         # The interval that ended at this check (no ingestion lag here: test_canary_lag.py models it).
         ended = self.w.supervisor.clock() if self.w.supervisor is not None else None
@@ -237,6 +265,10 @@ class Tools:
         """deploy.py's TO_STABLE_PATCH applied to the live route (RFC 6902: `test` ops first, all or nothing);
         `kubectl patch` is an Update by the manager `kubectl-patch`, which then owns spec.rules."""
         self.w.log.append("patch route 0")
+        if not self.w.kubeconfig:  # deploy.py CommandTools.route_to_stable, before any kubectl ran
+            return Step(
+                "kubectl patch httproute", ok=False, output="no kubeconfig yet: no weight was ever moved"
+            )
         route = dict(self.w.route)
         for op in deploy.TO_STABLE_PATCH:
             index = str(op["path"]).removeprefix("/spec/rules/0/backendRefs/").split("/")[0]
@@ -687,3 +719,179 @@ def test_negative_control_without_the_lock_check_the_abort_runs_and_its_rollback
     result, _ = run_with(Locked(world), world)
     assert result == release_canary.ROLLBACK_FAILED and deploy.EXIT_CODES[result] == 3
     assert any(e.startswith("checkout") for e in world.log)
+
+
+# --- the abort's first move: the patch (seconds), then the targeted up (minutes), then the rollback -------
+
+WEIGHT_0 = f"canary {NEW_COMMIT} weight 0"
+ROLLBACK = f"main {OLD_COMMIT} rollback to {OLD}"
+
+
+def deadline_after_one_step() -> float:
+    """A release deadline that leaves the stepper time for its 10 % step only: it aborts before the 50 %."""
+    from canary import Plan
+    from canary_gate import THRESHOLDS
+
+    plan = Plan.of(
+        [10, 50, 100], 60, THRESHOLDS.check_seconds, THRESHOLDS.settle_seconds,
+        release_canary.STEP_OVERHEAD_SECONDS,
+    )  # fmt: skip
+    return release_canary.PROMOTION_SECONDS + plan.step_budget_seconds + 1
+
+
+class PromotionFails(Tools):
+    def __init__(self, world: World) -> None:
+        super().__init__(world)
+        world.promotion_fails = True
+
+
+# Every kind of abort after a weight move, and whether the candidate still had a share when it began (the
+# patch applies) or the promotion's route has `muse` alone (the patch's `test` ops refuse it).
+ABORTS_AFTER_A_MOVE = {
+    "gate-at-10": (lambda w: Tools(w), {"error_ratio": {NEW: 0.3}}, True),
+    "end-to-end-at-50": (lambda w: Tools(w), {"evaluate_fails_at_call": 3}, True),
+    "no-data-at-50": (lambda w: Tools(w), {"silent_from_weight": 50}, True),
+    "load-timeout-at-50": (lambda w: Failing(w, "start_load", TIMEOUT, 2), {}, True),
+    "query-400": (lambda w: Failing(w, "sample", HTTP_400, 4), {}, True),
+    "deadline-before-50": (lambda w: Tools(w), {}, True),
+    "promotion-fails": (lambda w: PromotionFails(w), {}, True),
+    "after-promotion-check": (lambda w: Tools(w), {"evaluate_fails_at_call": 5}, False),
+    "after-promotion-timeout": (lambda w: Failing(w, "converged", TIMEOUT, 1), {}, False),
+}
+
+
+def abort_after_a_move(kind: str) -> tuple[World, str, list[str]]:
+    make, settings, _ = ABORTS_AFTER_A_MOVE[kind]
+    world = World(**settings)
+    clock = Clock()
+    deadline = deadline_after_one_step() if kind == "deadline-before-50" else 10_000
+    world.supervisor = Supervisor(deadline=deadline, clock=clock)
+    ctx = release_canary.Context(
+        stack="prod", image=NEW, previous=OLD, commit=NEW_COMMIT, previous_commit=OLD_COMMIT,
+        supervisor=world.supervisor, hard_deadline=20_000, clock=clock, sleep=clock.sleep,
+    )  # fmt: skip
+    result, lines = release_canary.release(ctx, make(world))
+    return world, result, lines
+
+
+def shares_at(world: World, message: str) -> dict[str, int]:
+    """What each Service got when the abort's `pulumi up` with this message started."""
+    return next(shares for at, shares in world.ups if at == message)
+
+
+def assert_stable_first(world: World) -> None:
+    """The stable Service has all the route's traffic before the abort's targeted up and before the previous
+    commit's program runs, and the patch came first: before both."""
+    log = world.log
+    assert shares_at(world, WEIGHT_0) == {"muse": 100}, world.ups
+    assert shares_at(world, ROLLBACK) == {"muse": 100}, world.ups
+    patches = [i for i, e in enumerate(log) if e == "patch route 0"]
+    targeted = log.index(f"up {WEIGHT_0} --target route")
+    rollback = next(i for i, e in enumerate(log) if e.startswith(f"up {ROLLBACK}"))
+    assert patches and patches[-1] < targeted < rollback, log
+
+
+@pytest.mark.parametrize("kind", ABORTS_AFTER_A_MOVE)
+def test_every_abort_after_a_weight_move_patches_the_route_before_the_targeted_up(kind: str) -> None:
+    world, result, lines = abort_after_a_move(kind)
+    assert result == release_canary.ABORTED, lines
+    assert any("--target route" in e and "weight 10" in e for e in world.log)  # a weight did move
+    assert_stable_first(world)
+    assert world.serving() == {OLD: 100} and (world.stable, world.candidate, world.program) == (
+        OLD, None, OLD_COMMIT,
+    )  # fmt: skip
+    # The summary tells the moves in the order they happened.
+    patched = ABORTS_AFTER_A_MOVE[kind][2]
+    said = [
+        next(i for i, line in enumerate(lines) if line.startswith(start))
+        for start in (
+            "- ABORT: ",
+            "- at once: all traffic back to the stable Service (kubectl patch): kubectl patch httproute: "
+            + ("passed" if patched else "failed (test of /spec/rules/0/backendRefs/1/name failed)"),
+            "- route weight 0 by `pulumi up --target` ("
+            + ("so Pulumi's config and state agree" if patched else "the fallback for the failed patch"),
+            f"- rollback to `{OLD_COMMIT[:12]}`'s program",
+        )
+    ]
+    assert said == sorted(said), lines
+
+
+@pytest.mark.parametrize("kind", [k for k, (_, _, patched) in ABORTS_AFTER_A_MOVE.items() if patched])
+def test_negative_control_without_the_patch_the_candidate_keeps_its_share_during_the_targeted_up(
+    kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The abort as it was (weight 0 by the targeted up alone): the candidate keeps its share for the whole
+    up (WEIGHT_MOVE_SECONDS budgets 90 s)."""
+    monkeypatch.setattr(release_canary, "route_back", lambda ctx, tools, when: False)
+    world, result, _ = abort_after_a_move(kind)
+    assert result == release_canary.ABORTED
+    assert shares_at(world, WEIGHT_0).get("muse-candidate", 0) > 0, world.ups
+    with pytest.raises(AssertionError):
+        assert_stable_first(world)
+
+
+class PatchFails(Tools):
+    """The patch does not apply: kubectl's request times out, or the call itself raises."""
+
+    def __init__(self, world: World, raises: bool = False) -> None:
+        super().__init__(world)
+        self.raises = raises
+
+    def route_to_stable(self) -> Step:
+        self.w.log.append("patch route 0")
+        if self.raises:
+            raise subprocess.TimeoutExpired(["kubectl", "patch", "httproute", "muse"], 8)
+        return Step(
+            "kubectl patch httproute", ok=False, output="Unable to connect to the server: i/o timeout"
+        )
+
+
+@pytest.mark.parametrize("raises", [False, True], ids=["fails", "raises"])
+def test_a_failed_patch_still_leads_to_the_targeted_up_and_the_rollback(raises: bool) -> None:
+    world = World(error_ratio={NEW: 0.3})
+    result, lines = run_with(PatchFails(world, raises), world)
+    assert result == release_canary.ABORTED, lines
+    log = world.log
+    patch, targeted = log.index("patch route 0"), log.index(f"up {WEIGHT_0} --target route")
+    assert patch < targeted < next(i for i, e in enumerate(log) if e.startswith(f"up {ROLLBACK}"))
+    # The targeted up moved the traffic (the fallback), before the previous commit's program ran.
+    assert shares_at(world, WEIGHT_0) == {"muse": 90, "muse-candidate": 10}
+    assert shares_at(world, ROLLBACK) == {"muse": 100}
+    assert (world.serving(), world.program) == ({OLD: 100}, OLD_COMMIT)
+    why = "TimeoutExpired" if raises else "Unable to connect to the server: i/o timeout"
+    assert any(line.startswith("- at once:") and "failed" in line and why in line for line in lines), lines
+    assert any("(the fallback for the failed patch): pulumi up --target: passed" in line for line in lines)
+
+
+@pytest.mark.parametrize("raises", [False, True], ids=["fails", "raises"])
+def test_negative_control_a_failed_patch_that_stops_the_abort_is_caught(
+    raises: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """route_back without its guard: a failed patch raises into the abort, which then ends as a failed
+    rollback with the candidate's share and the new program left in place."""
+
+    def unguarded(ctx: release_canary.Context, tools: Any, when: str) -> bool:
+        if not tools.route_to_stable().ok:
+            raise RuntimeError("kubectl patch httproute failed")
+        return True
+
+    monkeypatch.setattr(release_canary, "route_back", unguarded)
+    world = World(error_ratio={NEW: 0.3})
+    result, _ = run_with(PatchFails(world, raises), world)
+    assert result == release_canary.ROLLBACK_FAILED
+    assert not any("--target route" in e and WEIGHT_0 in e for e in world.log)
+    assert NEW in world.serving() and world.program == NEW_COMMIT
+
+
+def test_an_abort_before_any_kubectl_says_why_the_patch_did_nothing_and_undoes_the_release() -> None:
+    """The candidate never became ready: no kubectl ran, so there is no kubeconfig to patch with (deploy.py
+    route_to_stable); the candidate never had traffic, the targeted up and the rollback follow."""
+    world = World(never_ready={NEW})
+    result, lines = run(world)
+    assert result == release_canary.ABORTED, lines
+    assert world.log.index("patch route 0") < world.log.index(f"up {WEIGHT_0} --target route")
+    assert any(
+        line.startswith("- at once:") and "no kubeconfig yet: no weight was ever moved" in line
+        for line in lines
+    ), lines
+    assert (world.serving(), world.program) == ({OLD: 100}, OLD_COMMIT)
