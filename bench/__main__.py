@@ -77,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     for scenario, end_to_end in (
         ("evaluate-fails", True),
         ("evaluate-fails", False),
+        ("fails-all", False),
         ("never-ready", True),
         ("good", True),
     ):

@@ -3,7 +3,8 @@ the release's own stepper and gate (scripts/ci/canary.py and canary_gate.py, imp
 stack's own canary config and the managed Prometheus signal path (scrape interval + ingestion lag), with every
 duration divided by --scale so a run takes about a minute.
 
-    python -m bench.canary --scenario evaluate-fails|never-ready|good [--no-end-to-end] [--stack prod]
+    python -m bench.canary --scenario evaluate-fails|fails-all|never-ready|good [--no-end-to-end]
+        [--stack prod]
         [--scale 10] [--lag 60] [--scrape-phase 30] [--move-seconds 0] [--signal azure|immediate]
 
 The stand-ins, the timing model, the goals and the figures: docs/benchmarks.md#canary-benchmark-setup."""
@@ -47,7 +48,11 @@ sys.path.insert(0, str(ROOT / "scripts" / "ci"))
 from canary import Plan, run_canary
 from canary_gate import THRESHOLDS, Gate, Sample, Thresholds, queries, sample_from
 
-SCENARIOS = ("evaluate-fails", "never-ready", "good")
+SCENARIOS = ("evaluate-fails", "fails-all", "never-ready", "good")
+# The bad candidates: ready (the probes reach a real Muse, 200) and 500 for every request whose path starts
+# with the prefix. evaluate-fails: one request in four of the LUA mix; fails-all: every API request, the
+# case the detection-time step bounds (a candidate failing from its first request, whatever share fails).
+FAILING_PATHS = {"evaluate-fails": "/api/v1/evaluate", "fails-all": "/api/"}
 # The workspace's lag the bench models unless told: "Most data is uploaded in under 1 minute" (the page
 # canary_gate.Thresholds cites); `--lag 120` is that page's upper figure, the longest the gate waits for.
 TYPICAL_LAG_SECONDS = 60
@@ -55,11 +60,12 @@ SIGNALS = ("azure", "immediate")
 PROBES = (HEALTH_PATH, READINESS_PATH)
 VERSION = "bench-candidate"  # the candidate's `version` label in the gate's PromQL
 
-# The candidate whose evaluate is broken: a proxy to a real Muse that answers POST /api/v1/evaluate with 500.
-BROKEN_EVALUATE = """
+# A broken candidate: a proxy to a real Muse that answers every request whose path starts with argv[3] with
+# 500 (its body read first) and forwards the rest, the probes among them.
+BROKEN_CANDIDATE = """
 import http.client, json, signal, sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-port, upstream = int(sys.argv[1]), int(sys.argv[2])
+port, upstream, failing = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def _forward(self, body):
@@ -76,19 +82,20 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
         connection.close()
-    def do_GET(self):
-        self._forward(None)
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        if self.path.startswith("/api/v1/evaluate"):
-            data = json.dumps({"error": "internal", "detail": "broken release"}).encode()
-            self.send_response(500)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+    def _answer(self, body):
+        if not self.path.startswith(failing):
+            self._forward(body)
             return
-        self._forward(body)
+        data = json.dumps({"error": "internal", "detail": "broken release"}).encode()
+        self.send_response(500)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+    def do_GET(self):
+        self._answer(None)
+    def do_POST(self):
+        self._answer(self.rfile.read(int(self.headers.get("Content-Length", 0))))
     def log_message(self, *args):
         pass
 server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
@@ -115,18 +122,20 @@ end
 
 
 @dataclass
-class BrokenEvaluateCandidate:
-    """A real Muse (the upstream) behind the BROKEN_EVALUATE proxy (the candidate's port)."""
+class BrokenCandidate:
+    """A real Muse (the upstream) behind the BROKEN_CANDIDATE proxy (the candidate's port), failing every
+    request under `failing` (FAILING_PATHS)."""
 
     name: str
+    failing: str
     port: int = field(default_factory=free_port)
     upstream: VersionedReplica | None = None
     proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, log_dir: Path) -> BrokenEvaluateCandidate:
+    def start(self, log_dir: Path) -> BrokenCandidate:
         self.upstream = VersionedReplica(f"{self.name}-muse", "process", 5, version="2.0.0").start(log_dir)
-        args = [str(self.port), str(self.upstream.port)]
-        self.proc = start_script(BROKEN_EVALUATE, args, log_dir / f"{self.name}.log")
+        args = [str(self.port), str(self.upstream.port), self.failing]
+        self.proc = start_script(BROKEN_CANDIDATE, args, log_dir / f"{self.name}.log")
         wait_ready(self.port)
         return self
 
@@ -359,10 +368,10 @@ def judge(
     promoted: bool | None,
 ) -> dict[str, Any]:
     """The issue's goals on one run's counts: failed requests <= the first step's share of one step's
-    traffic (first_share % x rps x step); the abort within one step after the first bad check; 0 failed
-    requests for the never-ready candidate. The good candidate is the control: promoted, 0 failed. Times in
-    one clock (seconds); `abort_at` None: the weight never had to move back. Returns the bound and, per goal,
-    True/False (None: does not apply to this run)."""
+    traffic (first_share % x rps x step, rps the rate during the first step: `first_step_rps`); the abort
+    within one step after the first bad check; 0 failed requests for the never-ready candidate. The good
+    candidate is the control: promoted, 0 failed. Times in one clock (seconds); `abort_at` None: the weight
+    never had to move back. Returns the bound and, per goal, True/False (None: does not apply to this run)."""
     bound = first_share / 100 * rps * step_seconds
     goals: dict[str, bool | None] = {
         "failed_within_first_step_share": None,
@@ -382,6 +391,15 @@ def judge(
             goals["abort_within_one_step_of_first_bad_check"] = abort_at - first_bad_check_at <= step_seconds
     met = all(v for v in goals.values() if v is not None)
     return {"failed_bound": round(bound), "goals": goals, "all_met": met}
+
+
+def first_step_rps(steps: list[dict[str, Any]], run_rps: float) -> float:
+    """The request rate while the first weight held (the requests nginx logged in it / its seconds): one
+    step's traffic is that rate times the step. The run's mean (`run_rps`, which also counts the seconds
+    before the release and after the decision, at another load on a shared machine) only when no weight
+    moved."""
+    first = next((s for s in steps if s["weight"] > 0 and s["seconds"] > 0), None)
+    return first["requests"] / first["seconds"] if first is not None else run_rps
 
 
 # --- one run ------------------------------------------------------------------------------------------------
@@ -443,7 +461,7 @@ def run(
             if scenario == "good":
                 candidate = VersionedReplica("candidate", "process", 5, version="2.0.0").start(work)
             else:
-                candidate = BrokenEvaluateCandidate("candidate").start(work)
+                candidate = BrokenCandidate("candidate", FAILING_PATHS[scenario]).start(work)
             mark("candidate_ready")
             token_file = work / "token"
             token_file.write_text(BENCH_TOKEN)
@@ -500,6 +518,7 @@ def run(
                  "candidate_share": round(mine / total, 4) if total else None}
             )  # fmt: skip
         rps = result.requests / max(result.seconds, 1e-9)
+        step_rps = first_step_rps(per_step, rps)
         back_at = next((at for at, w in weights[1:] if w == 0), None)
         first_bad_check = (
             canary_started + outcome.first_bad_check_at
@@ -510,7 +529,7 @@ def run(
         bad = [e.at for e in entries if e.port == port and e.status >= 500 and e.uri not in PROBES]
         first_bad_request = min(bad) if bad else None
         verdict = judge(
-            scenario, first_share=timing.steps[0], step_seconds=plan.step_seconds, rps=rps,
+            scenario, first_share=timing.steps[0], step_seconds=plan.step_seconds, rps=step_rps,
             failed=result.failed, first_bad_check_at=first_bad_check, abort_at=back_at,
             promoted=outcome.promoted if outcome is not None else None,
         )  # fmt: skip
@@ -551,6 +570,7 @@ def run(
             "non_2xx_3xx": result.non_2xx_3xx,
             "socket_errors": result.socket_errors,
             "rps": round(rps, 1),
+            "first_step_rps": round(step_rps, 1),
             "candidate_requests_while_weighted": candidate_served,
             **verdict,
             "outcome": None
@@ -590,7 +610,7 @@ def summary(res: dict[str, Any]) -> str:
         f"{r['window']} s, "
         f"evidence after {r['settle']} s, weight move +{r['move']} s; {signal}",
         f"  requests {res['requests']}  failed {res['failed']} (goal <= {res['failed_bound']}: first step's "
-        f"share of one step at {res['rps']} rps); the candidate answered "
+        f"share of one step at {res['first_step_rps']} rps); the candidate answered "
         f"{res['candidate_requests_while_weighted']}",
     ]
     if o is not None:

@@ -22,6 +22,7 @@ from bench.canary import (
     Gate,  # the release's gate, as the bench imports it
     Timing,
     Workspace,
+    first_step_rps,
     judge,
     parse_log_line,
     visible_scrapes,
@@ -120,6 +121,33 @@ def test_the_good_candidate_control_is_promoted_without_failures(
         first_bad_check_at=None, abort_at=None, promoted=promoted,
     )  # fmt: skip
     assert verdict["all_met"] is met
+
+
+def test_the_bound_takes_the_rate_of_the_first_step_not_the_runs_mean() -> None:
+    # The candidate failing every request it got while at 10 % for a whole 21 s step, at the step's own 1,900
+    # rps, plus 14 in flight during the reload back: over one step's 10 % share at that rate.
+    steps = [
+        {"weight": 10, "seconds": 21.0, "requests": 39_900, "candidate_requests": 3_990},
+        {"weight": 0, "seconds": 3.0, "requests": 7_200, "candidate_requests": 14},
+    ]
+    rate = first_step_rps(steps, run_rps=2_100.0)
+    assert rate == 1_900.0
+
+    def verdict(rps: float) -> bool:
+        return judge(
+            "fails-all", first_share=10, step_seconds=21, rps=rps, failed=4_004,
+            first_bad_check_at=18.0, abort_at=21.0, promoted=False,
+        )["goals"]["failed_within_first_step_share"]  # fmt: skip
+
+    assert verdict(rate) is False  # 4,004 > 10 % x 1,900 x 21 = 3,990
+    # Negative control: the run's mean rate (higher before the release and after the abort) inflates the
+    # bound (4,410) and lets the same run pass.
+    assert verdict(2_100.0) is True
+
+
+def test_without_a_weight_move_the_runs_mean_rate_is_the_only_rate() -> None:
+    assert first_step_rps([], run_rps=2_100.0) == 2_100.0
+    assert first_step_rps([{"weight": 0, "seconds": 3.0, "requests": 10}], run_rps=5.0) == 5.0
 
 
 # --- the timing model ---------------------------------------------------------------------------------------
