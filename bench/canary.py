@@ -5,7 +5,8 @@ duration divided by --scale so a run takes about a minute.
 
     python -m bench.canary --scenario evaluate-fails|fails-all|never-ready|good [--no-end-to-end]
         [--stack prod]
-        [--scale 10] [--lag 60] [--scrape-phase 30] [--move-seconds 0] [--signal azure|immediate]
+        [--scale 10] [--lag 60] [--scrape-phase 30] [--move-seconds 0] [--abort-seconds 8]
+        [--signal azure|immediate]
 
 The stand-ins, the timing model, the goals and the figures: docs/benchmarks.md#canary-benchmark-setup."""
 
@@ -47,6 +48,8 @@ from stack.files import read_stack
 sys.path.insert(0, str(ROOT / "scripts" / "ci"))
 from canary import Plan, run_canary
 from canary_gate import THRESHOLDS, Gate, Sample, Thresholds, queries, sample_from
+
+from deploy import ROUTE_PATCH_SECONDS
 
 SCENARIOS = ("evaluate-fails", "fails-all", "never-ready", "good")
 # The bad candidates: ready (the probes reach a real Muse, 200) and 500 for every request whose path starts
@@ -164,7 +167,10 @@ class Timing:
     scrape_seconds: int
     lag_seconds: int
     gate_lag_seconds: int = THRESHOLDS.max_ingestion_lag_seconds
-    move_seconds: float = 0.0  # a weight move (`pulumi up --target` of the route): not measured here
+    move_seconds: float = 0.0  # a step's weight move (`pulumi up --target` of the route): not measured here
+    # The abort's move back: one `kubectl patch` of the route, at most ROUTE_PATCH_SECONDS (deploy.py; the
+    # targeted up only when the patch fails). The Gateway's data plane applying it is not modelled.
+    abort_seconds: float = ROUTE_PATCH_SECONDS
     scale: int = 10
 
     @classmethod
@@ -175,6 +181,7 @@ class Timing:
         lag_seconds: int | None = None,
         move_seconds: float = 0.0,
         overrides: dict[str, Any] | None = None,
+        abort_seconds: float = ROUTE_PATCH_SECONDS,
     ) -> Timing:
         """`overrides`: stack config keys set on top of the stack file (`pulumi config set` offline)."""
         config = load_stack_config(stack, read_stack(stack, overrides=overrides).config)
@@ -185,6 +192,7 @@ class Timing:
             scrape_seconds=THRESHOLDS.scrape_seconds,
             lag_seconds=TYPICAL_LAG_SECONDS if lag_seconds is None else lag_seconds,
             move_seconds=move_seconds,
+            abort_seconds=abort_seconds,
             scale=scale,
         )
 
@@ -499,8 +507,8 @@ def run(
                 deadline=time.time() + 3600, log=lambda _: None,
             )  # fmt: skip
             if not outcome.promoted and weights:
-                # Abort: all traffic back to the stable replicas at once (after the modelled move).
-                time.sleep(move)
+                # Abort: all traffic back to the stable replicas at once (after the modelled patch).
+                time.sleep(timing.abort_seconds / timing.scale)
                 nginx.set_upstream(stable_ports)
                 weights.append((time.time(), 0))
             mark("decided")
@@ -558,6 +566,7 @@ def run(
                     "gate_lag": timing.gate_lag_seconds,
                     "settle": plan.settle_seconds * timing.scale,
                     "move": timing.move_seconds,
+                    "abort_move": timing.abort_seconds,
                     "scrape_phase": round(phase * timing.scale, 1),
                     "progress_deadline": PROGRESS_DEADLINE_SECONDS,
                 },
@@ -644,12 +653,18 @@ def main(argv: list[str] | None = None) -> int:
         "--lag", type=int, help=f"the workspace's ingestion lag, real s (default {TYPICAL_LAG_SECONDS})"
     )
     parser.add_argument("--scrape-phase", type=float, help="real s from the first move to the next scrape")
-    parser.add_argument("--move-seconds", type=float, default=0.0, help="real s a weight move takes")
+    parser.add_argument("--move-seconds", type=float, default=0.0, help="real s a step's weight move takes")
+    parser.add_argument(
+        "--abort-seconds", type=float, default=ROUTE_PATCH_SECONDS,
+        help=f"real s the abort's move back takes (default {ROUTE_PATCH_SECONDS}: the route patch's bound)",
+    )  # fmt: skip
     parser.add_argument("--no-end-to-end", action="store_true", help="the metric gate alone")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
-    timing = Timing.of_stack(args.stack, args.scale, args.lag, args.move_seconds)
+    timing = Timing.of_stack(
+        args.stack, args.scale, args.lag, args.move_seconds, abort_seconds=args.abort_seconds
+    )
     res = run(
         args.scenario, timing, signal=args.signal, end_to_end=not args.no_end_to_end,
         scrape_phase=args.scrape_phase, connections=args.connections,

@@ -3,7 +3,7 @@
     outcome = run_canary(plan, ops, Gate(), clock=time.monotonic, sleep=time.sleep, deadline=...)
 
 The end-to-end check before any traffic; then, per weight of the plan, the weight move, the end-to-end check
-and gate checks until the step's time is up. Two bad checks in a row abort at once; a step holds (no data is
+and gate checks until the step's time is up. The gate's abort stops it at once; a step holds (no data is
 not a pass) until a healthy check of a scrape interval that began after its weight move, or aborts "no
 data". The deadline is checked before each step and wait. The caller moves the weight back on any abort.
 Standard library only. Why: docs/architecture/ci-cd.md#the-canary-stepper."""
@@ -148,9 +148,7 @@ def run_canary(
                 held = " (holding for data)" if clock() - step_start > plan.step_seconds else ""
                 note(f"check at {weight} %{held}: {'; '.join(found) or 'healthy'}")
                 if gate.abort:
-                    return stop(
-                        f"{gate.thresholds.consecutive} bad checks in a row at {weight} %: {'; '.join(found)}"
-                    )
+                    return stop(f"{gate.verdict} at {weight} %: {'; '.join(found)}")
     except Exception as error:  # any failure aborts (the caller moves the weight back)
         return stop(f"the canary itself failed: {type(error).__name__}: {error}")
     outcome.promoted, outcome.reason, outcome.decided_at = True, "every step held", clock() - start

@@ -2,11 +2,11 @@
 
     from canary_gate import Gate, THRESHOLDS, PrometheusSource
 
-A check is bad when, over the last window, the candidate (its `version` label) answered more than 1 % of its
-requests with a 5xx (and at least 3 of them) or its p95 latency is above 500 ms; two bad checks in a row
-abort. No traffic, or a query that failed every retry, is no signal and never good; a 401/403 fails at
-once. The query is Azure Monitor's PromQL API with the job's own OIDC token. Standard library only (the
-runner's python3).
+A check is bad when, in its scrape interval, the candidate (its `version` label) answered more than 1 % of
+its requests with a 5xx (and at least 3 of them) or its p95 latency is above 500 ms; two bad checks in a row
+abort, one at once when more than half of its requests failed. No traffic, or a query that failed every
+retry, is no signal and never good; a 401/403 fails at once. The query is Azure Monitor's PromQL API with
+the job's own OIDC token. Standard library only (the runner's python3).
 Why: docs/architecture/ci-cd.md#the-canary-gate."""
 
 from __future__ import annotations
@@ -49,6 +49,11 @@ class Thresholds:
     min_errors: int = 3
     max_p95_seconds: float = 0.5
     consecutive: int = 2
+    # A check where MORE than this share of the requests failed (and at least `severe_min_errors`) aborts at
+    # once: a candidate failing most requests fails them fastest, and waiting a second check would let it
+    # fail more than its share of one step (detection_seconds). Exactly half still needs a second check.
+    severe_error_ratio: float = 0.5
+    severe_min_errors: int = 10
     check_seconds: int = 30  # between checks, as between scrapes; a step lasts at least `consecutive` checks
     # When a request shows in a query: the add-on scrapes annotated pods every 30 s by default
     # (Azure/prometheus-collector otelcollector/configmaps/ama-metrics-settings-configmap.yaml,
@@ -73,6 +78,11 @@ class Thresholds:
         next scrape, the interval itself, the lag, the next check. A step without such a healthy check by then
         (and one check more) aborts "no data"."""
         return 2 * self.scrape_seconds + self.max_ingestion_lag_seconds + self.check_seconds
+
+    @property
+    def severe_detection_seconds(self) -> int:
+        """The same for a candidate failing more than `severe_error_ratio`: one check, not `consecutive`."""
+        return self.scrape_seconds + self.max_ingestion_lag_seconds + self.check_seconds
 
     @property
     def detection_seconds(self) -> int:
@@ -105,6 +115,15 @@ class Sample:
         return self.errors / self.requests if self.requests else 0.0
 
 
+def is_severe(sample: Sample, thresholds: Thresholds = THRESHOLDS) -> bool:
+    """More than `severe_error_ratio` of the requests failed (at least `severe_min_errors`): abort at once."""
+    return (
+        sample.has_signal
+        and sample.error_ratio > thresholds.severe_error_ratio
+        and sample.errors >= thresholds.severe_min_errors
+    )
+
+
 def problems(sample: Sample, thresholds: Thresholds = THRESHOLDS) -> list[str]:
     """What is wrong with one check ([] = healthy). No signal is a problem of its own."""
     if sample.unavailable:
@@ -112,7 +131,12 @@ def problems(sample: Sample, thresholds: Thresholds = THRESHOLDS) -> list[str]:
     if not sample.has_signal:
         return ["no requests from the candidate in the window (no signal)"]
     found = []
-    if sample.error_ratio > thresholds.max_error_ratio and sample.errors >= thresholds.min_errors:
+    if is_severe(sample, thresholds):
+        found.append(
+            f"5xx {sample.error_ratio:.1%} of {sample.requests:.0f} requests "
+            f"> {thresholds.severe_error_ratio:.0%} ({sample.errors:.0f} >= {thresholds.severe_min_errors})"
+        )
+    elif sample.error_ratio > thresholds.max_error_ratio and sample.errors >= thresholds.min_errors:
         found.append(
             f"5xx {sample.error_ratio:.1%} of {sample.requests:.0f} requests "
             f"> {thresholds.max_error_ratio:.0%} ({sample.errors:.0f} >= {thresholds.min_errors})"
@@ -136,6 +160,7 @@ class Gate:
     good_checks: int = 0
     history: list[tuple[Sample, list[str]]] = field(default_factory=list)
     judged_until: float | None = None  # the newest interval_end judged so far
+    severe: bool = False  # a check with more than severe_error_ratio of its requests failed
 
     def observe(self, sample: Sample) -> list[str]:
         end = sample.interval_end
@@ -152,6 +177,7 @@ class Gate:
             return found
         if found:
             self.bad_in_a_row += 1
+            self.severe = self.severe or is_severe(sample, self.thresholds)
         else:
             self.bad_in_a_row = 0
             self.good_checks += 1
@@ -159,7 +185,14 @@ class Gate:
 
     @property
     def abort(self) -> bool:
-        return self.bad_in_a_row >= self.thresholds.consecutive
+        return self.severe or self.bad_in_a_row >= self.thresholds.consecutive
+
+    @property
+    def verdict(self) -> str:
+        """Why the gate aborts, in a few words (the stepper adds the step and the problems)."""
+        if self.severe:
+            return f"a check with more than {self.thresholds.severe_error_ratio:.0%} of its requests failing"
+        return f"{self.thresholds.consecutive} bad checks in a row"
 
     def healthy_since(self, started: float) -> bool:
         """Whether the last check was healthy and judged a scrape interval that began at or after `started`

@@ -65,6 +65,9 @@ ROUTE_NAME = "muse"  # the HTTPRoute's metadata.name (components/muse_workload/m
 # "test"; a failed test fails the patch, section 5): never re-weights a route the program laid out
 # differently.
 STABLE_SERVICE, CANDIDATE_SERVICE = "muse", "muse-candidate"  # manifests.py SERVICE, CANDIDATE
+# The patch's own bound: the API server's answer within 5 s (kubectl --request-timeout), the process within 8:
+# what an abort adds to a failing candidate's exposure before the Gateway's data plane applies it.
+ROUTE_PATCH_REQUEST_SECONDS, ROUTE_PATCH_SECONDS = 5, 8
 TO_STABLE_PATCH = [
     {"op": "test", "path": "/spec/rules/0/backendRefs/0/name", "value": STABLE_SERVICE},
     {"op": "test", "path": "/spec/rules/0/backendRefs/1/name", "value": CANDIDATE_SERVICE},
@@ -526,9 +529,12 @@ class CommandTools:
             return Step("kubectl patch httproute", 1, "no kubeconfig yet: no weight was ever moved")
         patch = json.dumps(TO_STABLE_PATCH)
         args = ["kubectl", "--kubeconfig", str(self.kubeconfig), "-n", self.namespace]
-        args += ["patch", "httproute", ROUTE_NAME, "--type=json", "-p", patch, "--request-timeout=5s"]
+        args += ["patch", "httproute", ROUTE_NAME, "--type=json", "-p", patch]
+        args += [f"--request-timeout={ROUTE_PATCH_REQUEST_SECONDS}s"]
         try:
-            done = subprocess.run(args, capture_output=True, text=True, check=False, timeout=8)
+            done = subprocess.run(
+                args, capture_output=True, text=True, check=False, timeout=ROUTE_PATCH_SECONDS
+            )
         except (OSError, subprocess.SubprocessError) as error:
             return Step("kubectl patch httproute", 1, f"{type(error).__name__}: {error}")
         return Step("kubectl patch httproute", done.returncode, (done.stdout + done.stderr).strip()[-500:])

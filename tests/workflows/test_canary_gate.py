@@ -543,3 +543,22 @@ def test_the_gates_role_and_data_action_are_the_access_models() -> None:
 
     assert Role.MONITORING_DATA_READER.value.name == canary_gate.MONITORING_DATA_READER
     assert canary_gate.METRICS_READ == MONITOR_METRICS_READ
+
+
+def test_a_check_with_most_requests_failing_aborts_at_once_and_half_does_not() -> None:
+    """canary_gate Thresholds.severe_error_ratio: more than half of the requests 5xx (at least 10) is one
+    check's abort; exactly half, or a handful of requests, still needs the second bad check."""
+    most = Gate()
+    most.observe(Sample(60, 31, 0.05, interval_end=30.0))
+    assert most.abort and "more than 50%" in most.verdict
+    for sample in (Sample(60, 30, 0.05, interval_end=30.0), Sample(9, 9, 0.05, interval_end=30.0)):
+        gate = Gate()
+        assert gate.observe(sample) and not gate.abort  # bad, not yet an abort
+        assert gate.observe(replace(sample, interval_end=60.0)) and gate.abort
+        assert gate.verdict == "2 bad checks in a row"
+
+
+def test_negative_control_without_the_one_check_abort_most_requests_failing_wait_a_second_check() -> None:
+    gate = Gate(Thresholds(severe_error_ratio=1.0))
+    gate.observe(Sample(60, 60, 0.05, interval_end=30.0))
+    assert not gate.abort
