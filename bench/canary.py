@@ -262,6 +262,7 @@ def window_counts(
     lag: float,
     anchor: float,
     check: float = 0.0,
+    at: float | None = None,
 ) -> tuple[float, float, float | None] | None:
     """What the gate's three counting queries answer at `now`: (requests, 5xx, p95) of the candidate, or None
     when the query has no data. The gate reads `irate(...[window])` times the scrape interval
@@ -269,14 +270,15 @@ def window_counts(
     queryable (prometheus.io/docs/prometheus/latest/querying/functions/#irate; no counter resets here), so it
     counts the requests of one scrape interval; fewer than two samples give an empty answer. With `scrape` 0
     (no scrape grid, no lag) the last `check` seconds - one check interval, as one scrape interval is with
-    the grid - are read as they are."""
+    the grid - are read as they are. `at`: evaluated then (the API's `time`), over what is queryable now."""
+    at = now if at is None else at
     if scrape > 0:
-        seen = visible_scrapes(anchor, scrape, lag, now, window)[-2:]
+        seen = [s for s in visible_scrapes(anchor, scrape, lag, now, now - at + window) if s <= at][-2:]
         if len(seen) < 2:
             return None
         start, end = seen[0], seen[-1]
     else:
-        start, end = now - check, now
+        start, end = at - check, at
     mine = [e for e in entries if start < e.at <= end and e.port == port and e.uri not in PROBES]
     return float(len(mine)), float(sum(1 for e in mine if e.status >= 500)), p95([e.seconds for e in mine])
 
@@ -337,7 +339,8 @@ class Workspace:
     anchor: float = 0.0  # a scrape time (wall clock); the grid runs both ways from it
     clock: Callable[[], float] = time.time
 
-    def query(self, promql: str) -> dict[str, object]:
+    def query(self, promql: str, at: float | None = None) -> dict[str, object]:
+        """Evaluated at `at` (the API's `time`) or now, over the samples queryable now."""
         t = self.thresholds
         kind = next(k for k, q in queries(VERSION, t).items() if q == promql)
         now = self.clock()
@@ -349,7 +352,7 @@ class Workspace:
             return {"status": "success", "data": {"resultType": "vector", "result": result}}
         counts = window_counts(
             self.log.read(), self.port, now, t.window_seconds, t.scrape_seconds, self.lag, self.anchor,
-            check=t.check_seconds,
+            check=t.check_seconds, at=at,
         )  # fmt: skip
         named = None if counts is None else dict(zip(("requests", "errors", "p95"), counts, strict=True))
         value = None if named is None else named[kind]

@@ -23,6 +23,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 PROMETHEUS_RESOURCE = "https://prometheus.monitor.azure.com"
 MONITORING_DATA_READER = "Monitoring Data Reader"  # rbac/roles.py (test_canary_gate ties them)
@@ -61,16 +62,15 @@ class Thresholds:
     # section at its default), and the workspace makes a sample queryable some time after its scrape. No
     # Microsoft page gives that lag for managed Prometheus; the closest (learn.microsoft.com/azure/
     # azure-monitor/logs/data-ingestion-time) says the agent uploads "between 30 seconds and 2 minutes". The
-    # gate reads whatever is newest, so a short lag costs nothing; it waits for data up to this long.
+    # gate reads whatever is newest, so a short lag costs nothing; a step waits for its data this long.
     scrape_seconds: int = 30
     max_ingestion_lag_seconds: int = 120
 
     @property
     def window_seconds(self) -> int:
-        """Each query's range: the newest two samples of every series are in it while the lag is at most
-        `max_ingestion_lag_seconds` (the newest is under a scrape older than the lag, the one before it a
-        scrape older still)."""
-        return 2 * self.scrape_seconds + self.max_ingestion_lag_seconds
+        """Each count's range, evaluated at the judged interval's end: the last two samples of every series
+        scraped by then (at different phases, up to a scrape apart), one missed scrape allowed."""
+        return 3 * self.scrape_seconds
 
     @property
     def settle_seconds(self) -> int:
@@ -217,11 +217,11 @@ def _label(version: str) -> str:
 
 
 def queries(version: str, thresholds: Thresholds = THRESHOLDS) -> dict[str, str]:
-    """The PromQL instant queries of one check, for the candidate's `version`: its requests, 5xx answers
-    and p95 in ONE scrape interval, the newest the workspace has, and when it ended. `irate` is the
-    per-second rate between the last two samples of each series in the range, times the scrape interval
-    here: that interval's count (prometheus.io/docs/prometheus/latest/querying/functions/#irate). The range
-    reaches back far enough for those two samples to be there up to the tolerated lag, so a check reads the
+    """The PromQL instant queries of one check, for the candidate's `version`: when the newest scrape
+    interval the workspace has ended (`interval_end`, the newest sample in the 5-minute look-back), and its
+    requests, 5xx answers and p95, evaluated AT that end (sample_from). `irate` is the per-second rate
+    between the last two samples of each series in the range, times the scrape interval here: that
+    interval's count (prometheus.io/docs/prometheus/latest/querying/functions/#irate). So a check reads the
     newest interval whatever the lag (a fixed `offset`, as before, found no data from a lag of 120 s), and
     checks a scrape apart judge consecutive intervals: two bad checks in a row are two bad intervals in a
     row, one bad interval counts once (the Gate, by `interval_end`). `irate` handles a counter reset (a
@@ -258,10 +258,16 @@ def scalar(answer: dict[str, object]) -> float | None:
     return None if math.isnan(value) or math.isinf(value) else value
 
 
-Query = Callable[[str], dict[str, object]]
+class Query(Protocol):
+    """An instant query, evaluated now or `at` (epoch seconds): the HTTP API's `time` parameter."""
+
+    def __call__(self, promql: str, at: float | None = None) -> dict[str, object]: ...
 
 
 def sample_from(query: Query, version: str, thresholds: Thresholds = THRESHOLDS) -> Sample:
+    """One check: first which interval is the newest (its end), then its counts evaluated AT that end, so all
+    of them describe the same interval even when a scrape turns queryable between the queries (evaluated
+    now, the counts could read a newer interval than the end names: one judged twice, the next skipped)."""
     q = queries(version, thresholds)
     try:
         return _sample(query, q)
@@ -270,11 +276,14 @@ def sample_from(query: Query, version: str, thresholds: Thresholds = THRESHOLDS)
 
 
 def _sample(query: Query, q: dict[str, str]) -> Sample:
+    end = scalar(query(q["interval_end"]))
+    if end is None:  # no sample of the candidate in the look-back: no series, no requests
+        return Sample(0.0, 0.0, None)
     return Sample(
-        requests=scalar(query(q["requests"])) or 0.0,
-        errors=scalar(query(q["errors"])) or 0.0,
-        p95_seconds=scalar(query(q["p95"])),
-        interval_end=scalar(query(q["interval_end"])),
+        requests=scalar(query(q["requests"], at=end)) or 0.0,
+        errors=scalar(query(q["errors"], at=end)) or 0.0,
+        p95_seconds=scalar(query(q["p95"], at=end)),
+        interval_end=end,
     )
 
 
@@ -341,7 +350,7 @@ class PrometheusSource:
         if not self.endpoint.startswith("https://"):
             raise ValueError(f"the Prometheus query endpoint must be https:// (got {self.endpoint!r})")
 
-    def query(self, promql: str) -> dict[str, object]:
+    def query(self, promql: str, at: float | None = None) -> dict[str, object]:
         """One instant query, tried again after a transient failure; QueryUnavailable when every try
         failed. A 401/403 is AccessDenied at once (never retried, never "no data"); any other 4xx (a
         malformed query: a bug here) is raised as it is."""
@@ -349,7 +358,7 @@ class PrometheusSource:
         for attempt in range(1, self.tries + 1):
             asked: float | None = None  # the server's Retry-After, in seconds
             try:
-                return self._query(promql)
+                return self._query(promql, at)
             except AccessDenied:
                 raise
             except urllib.error.HTTPError as error:
@@ -377,10 +386,13 @@ class PrometheusSource:
             f"{tried} {'try' if tried == 1 else 'tries'} failed: {'; '.join(failures)}{stopped}"
         )
 
-    def _query(self, promql: str) -> dict[str, object]:
+    def _query(self, promql: str, at: float | None = None) -> dict[str, object]:
+        # `time`: the evaluation timestamp, RFC 3339 or Unix seconds; without it, now
+        # (prometheus.io/docs/prometheus/latest/querying/api/, "Instant queries").
+        form = {"query": promql} | ({"time": f"{at:.3f}"} if at is not None else {})
         request = urllib.request.Request(  # noqa: S310 - https only, checked above
             self.endpoint.rstrip("/") + "/api/v1/query",
-            data=urllib.parse.urlencode({"query": promql}).encode(),
+            data=urllib.parse.urlencode(form).encode(),
             headers={
                 "Authorization": f"Bearer {self.token()}",
                 "Content-Type": "application/x-www-form-urlencoded",

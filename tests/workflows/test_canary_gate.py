@@ -204,8 +204,8 @@ def test_queries_select_the_candidate_version_and_leave_out_the_probes() -> None
         assert f'version="{VERSION}"' in promql
         assert 'route!~"/healthz|/readyz"' in promql
     for kind in ("requests", "errors", "p95"):
-        # one scrape interval (the last two samples), the newest there within the tolerated lag
-        assert "irate(" in q[kind] and "[180s]) * 30" in q[kind] and "offset" not in q[kind]
+        # one scrape interval (the last two samples before the time the check evaluates it at)
+        assert "irate(" in q[kind] and "[90s]) * 30" in q[kind] and "offset" not in q[kind]
     # which interval that is: the newest sample's own timestamp
     assert q["interval_end"].startswith("max(timestamp(muse_http_requests_total{")
     assert q["interval_end"].endswith("}))")
@@ -225,8 +225,16 @@ def test_answers_become_a_sample_and_empty_or_nan_means_no_data() -> None:
     answers["interval_end"] = vector("1765")
     q = queries(VERSION)
     by_query = {q[k]: v for k, v in answers.items()}
-    sample = sample_from(lambda promql: by_query[promql], VERSION)
+    asked: list[tuple[str, float | None]] = []
+
+    def query(promql: str, at: float | None = None) -> dict[str, object]:
+        asked.append((promql, at))
+        return by_query[promql]
+
+    sample = sample_from(query, VERSION)
     assert sample == Sample(1200.0, 36.0, None, interval_end=1765.0)
+    # which interval first, then its counts evaluated at its end (the API's `time`): one interval throughout
+    assert asked == [(q["interval_end"], None)] + [(q[k], 1765.0) for k in ("requests", "errors", "p95")]
     assert Gate().observe(sample)  # 3 % errors
     assert scalar(vector(None)) is None
     with pytest.raises(RuntimeError, match="parse error"):
@@ -562,3 +570,25 @@ def test_negative_control_without_the_one_check_abort_most_requests_failing_wait
     gate = Gate(Thresholds(severe_error_ratio=1.0))
     gate.observe(Sample(60, 60, 0.05, interval_end=30.0))
     assert not gate.abort
+
+
+def test_the_workspace_is_asked_for_the_counts_at_the_intervals_end(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The HTTP API's instant query takes the evaluation time as `time` (Unix seconds; prometheus.io/docs/
+    prometheus/latest/querying/api/, "Instant queries"): the counts go out with the interval's end."""
+    import urllib.parse
+    import urllib.request
+
+    clock = Clock()
+    clock.now = 1765000000.0
+    workspace = Workspace(failures=0)
+    forms: list[dict[str, list[str]]] = []
+
+    def recording(request: object, timeout: float = 0) -> object:
+        forms.append(urllib.parse.parse_qs(request.data.decode()))  # type: ignore[attr-defined]
+        return workspace(request, timeout)
+
+    source = _source(monkeypatch, workspace, clock)
+    monkeypatch.setattr(urllib.request, "urlopen", recording)
+    sample = sample_from(source.query, VERSION)  # type: ignore[attr-defined]
+    assert sample.interval_end == 1765000000.0
+    assert [f.get("time") for f in forms] == [None, *[["1765000000.000"]] * 3]
