@@ -16,6 +16,25 @@ from typing import Protocol
 
 from canary_gate import Gate, Sample
 
+# The newest sample a check reads lies within Prometheus's look-back (5 min by default,
+# --query.lookback-delta: prometheus.io/docs/prometheus/latest/querying/basics/, "Staleness") before the
+# workspace's now; this much either side of that is clock skew at most. Beyond it, the sample's clock and
+# the `wall` clock the stepper compares it with are not the same clock (e.g. time.monotonic passed for
+# time.time), and "an interval that began after the weight move" would mean nothing.
+LOOK_BACK_SECONDS = 300
+CLOCK_SKEW_SECONDS = 60
+
+
+def clocks_disagree(sample: Sample, now: float) -> str:
+    """Why the sample's timestamp cannot be on the `now` clock ("" when it can)."""
+    end = sample.interval_end
+    if end is None or now - LOOK_BACK_SECONDS - CLOCK_SKEW_SECONDS <= end <= now + CLOCK_SKEW_SECONDS:
+        return ""
+    return (
+        f"the metrics' newest sample is stamped {end:.0f}, {end - now:+.0f} s from this runner's clock "
+        f"({now:.0f}): they are not the same clock, so no check can show the step's own traffic"
+    )
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -141,7 +160,11 @@ def run_canary(
                     )
                 wait = plan.check_seconds if age >= plan.step_seconds else plan.step_seconds - age
                 sleep(min(plan.check_seconds, max(0.0, wait)))
-                found = gate.observe(ops.sample())
+                sample = ops.sample()
+                disagree = clocks_disagree(sample, wall())
+                if disagree:
+                    return stop(disagree)
+                found = gate.observe(sample)
                 if found and gate.history[-1][0].has_signal and outcome.first_bad_check_at is None:
                     outcome.first_bad_check_at = clock() - start
                 evidence = evidence or gate.healthy_since(step_started_at)

@@ -89,6 +89,7 @@ class LaggingWorkspace:
     loads: list[list[float]] = field(default_factory=list)  # [start, end, requests per second]
     restart: float | None = None  # the scrape after which the candidate's counters start again from 0
     lag: float = LAG  # how long after its scrape a sample shows in the workspace
+    epoch: float = 0.0  # what the workspace's timestamps add to the clock (Prometheus: Unix seconds)
 
     def start_load(self, job: dict[str, Any], weight: int = 0) -> None:
         command = job["spec"]["template"]["spec"]["containers"][0]["command"]
@@ -138,7 +139,7 @@ class LaggingWorkspace:
     def query(self, promql: str, at: float | None = None) -> dict[str, object]:
         """Evaluated at `at` (the API's `time`) or now, over the samples queryable now."""
         self._advance()
-        now = self.clock() if at is None else at
+        now = self.clock() if at is None else at - self.epoch
         visible = [
             t for t in self.totals if t[0] + self.lag <= self.clock()
         ]  # scraped at t, shown from t + lag
@@ -146,8 +147,8 @@ class LaggingWorkspace:
             shift = re.search(r"offset (\d+)s", promql)
             at = now - (int(shift.group(1)) if shift else 0)
             newest = [t[0] for t in visible if at - 300 < t[0] <= at][-1:]
-            result = [{"metric": {}, "value": [now, str(newest[0])]}] if newest else []
-            return {"status": "success", "data": {"resultType": "vector", "result": result}}
+            stamp = [{"metric": {}, "value": [now, str(newest[0] + self.epoch)]}] if newest else []
+            return {"status": "success", "data": {"resultType": "vector", "result": stamp}}
         ranged = re.search(r"\[(\d+)s\](?: offset (\d+)s)?", promql)
         assert ranged, promql
         window, offset = int(ranged.group(1)), int(ranged.group(2) or 0)
@@ -684,3 +685,37 @@ def test_a_checks_counts_are_those_of_the_interval_it_names() -> None:
 
 def test_negative_control_counts_read_now_are_sometimes_another_intervals() -> None:
     assert mislabelled_checks(former_sample_from) > 0
+
+
+# --- the clocks: the samples' timestamps and the stepper's wall clock --------------------------------------
+
+EPOCH = 1_765_000_000.0  # the workspace stamps Unix seconds; the tests' clock starts at 0
+
+
+def test_with_the_right_wall_clock_epoch_stamps_judge_the_step_as_before() -> None:
+    clock = Clock()
+    workspace = LaggingWorkspace(clock, lag=MAX_LAG, failing_at={100: 0.3}, epoch=EPOCH)
+    outcome = run_canary(
+        LAGGED, Stepped(workspace, dev_load_job(LAGGED.step_seconds)), Gate(), clock=clock, sleep=clock.sleep,
+        deadline=10_000, log=lambda _: None, wall=lambda: clock() + EPOCH,
+    )  # fmt: skip
+    assert not outcome.promoted and "at 100 %" in outcome.reason, outcome.events
+
+
+def test_a_wall_clock_that_is_not_the_samples_clock_aborts_and_says_so() -> None:
+    """release_canary passing `clock` (time.monotonic) where `wall` (time.time) belongs: every interval would
+    look as if it began after the move, the age rule again (the candidate failing at 100 % promoted below)."""
+    clock = Clock()
+    workspace = LaggingWorkspace(clock, lag=MAX_LAG, failing_at={100: 0.3}, epoch=EPOCH)
+    outcome = run(workspace, LAGGED)  # wall defaults to the stepper's clock: seconds since 0
+    assert not outcome.promoted and "not the same clock" in outcome.reason, outcome.events
+
+
+def test_negative_control_without_the_clock_check_the_wrong_clock_promotes_a_failing_candidate(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import canary
+
+    monkeypatch.setattr(canary, "clocks_disagree", lambda sample, now: "")
+    workspace = LaggingWorkspace(Clock(), lag=MAX_LAG, failing_at={100: 0.3}, epoch=EPOCH)
+    assert run(workspace, LAGGED).promoted
