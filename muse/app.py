@@ -83,7 +83,8 @@ _QUIET_ROUTES = {HEALTH_PATH, READINESS_PATH}
 UNMATCHED_ROUTE = "<unmatched>"
 # The API routes whose request series exist from the start (Metrics), with the answers a release is judged on.
 PRECREATED_ROUTES = ((EVALUATE_PATH, "POST"), (POLICIES_PATH, "GET"))
-PRECREATED_STATUSES = ("200", "500")
+# 500: an unhandled error; 503: evaluate's admission refused (busy) - the 5xx these routes answer themselves.
+PRECREATED_STATUSES = ("200", "500", "503")
 # The access log shows at most this much of a matched route's path: the path is the client's, and a 50 KB path
 # logged whole made every request 50 KB of log (43.5 MiB/s from one client). Unmatched paths are not logged.
 LOGGED_PATH_CHARS = 256
@@ -142,7 +143,7 @@ class Metrics:
         )
         build.labels(settings.version, settings.git_revision, settings.env).set(1)
         # The series a release's canary gate reads exist at 0 before the first request: Prometheus'
-        # increase() needs two samples, so a counter born at its first request would hide what it counted
+        # irate() needs two samples, so a counter born at its first request would hide what it counted
         # until the next scrape - a candidate's first 5xx answers included (scripts/ci/canary_gate.py).
         for route, method in PRECREATED_ROUTES:
             for status in PRECREATED_STATUSES:

@@ -150,16 +150,26 @@ def run_canary(
             if not ok:
                 return stop(f"the end-to-end check failed at {weight} %: {detail}")
             evidence = False  # a healthy check of an interval that began after this step's weight move
-            while clock() - step_start < plan.step_seconds or not evidence:
+            check_at = step_start + plan.check_seconds
+            # A step ends once its time is up, it has its evidence, and no bad check awaits the next one.
+            while clock() - step_start < plan.step_seconds or not evidence or gate.bad_in_a_row:
                 age = clock() - step_start
                 if age >= plan.longest_step_seconds:
+                    if evidence:  # a bad check, neither confirmed nor cleared by a newer interval
+                        return stop(
+                            f"a bad check at {weight} % was not followed by a newer interval within "
+                            f"{plan.longest_step_seconds} s: not passed on a doubt"
+                        )
                     return stop(
                         f"no signal (no data) from the candidate at {weight} % within "
                         f"{plan.longest_step_seconds} s (its time, or the scrape and the longest "
                         "ingestion lag the gate waits for): never passed blind"
                     )
-                wait = plan.check_seconds if age >= plan.step_seconds else plan.step_seconds - age
-                sleep(min(plan.check_seconds, max(0.0, wait)))
+                # Checks a check interval apart from one START to the next (their queries take time, which
+                # would otherwise add up and skip scrape intervals), the step's end being one of them.
+                due = check_at if age >= plan.step_seconds else min(check_at, step_start + plan.step_seconds)
+                sleep(max(0.0, due - clock()))
+                check_at = clock() + plan.check_seconds
                 sample = ops.sample()
                 disagree = clocks_disagree(sample, wall())
                 if disagree:

@@ -21,13 +21,24 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import check_job
 import release_canary
-from canary_gate import ACCESS_QUERY, AccessDenied, PrometheusSource, Sample, az_token, sample_from
+from canary_gate import (
+    ACCESS_QUERY,
+    AccessDenied,
+    PrometheusSource,
+    QueryUnavailable,
+    Sample,
+    az_token,
+    queries,
+    sample_from,
+    scalar,
+)
 from deployed_image_tag import deployed_image_tag
 from dns_check import report as public_dns_report
 from engine import Cancelled, Supervisor, converged, recover
@@ -585,10 +596,23 @@ class CommandTools:
             self._token = (time.monotonic(), az_token())
         return self._token[1]
 
-    def metrics_access(self) -> None:
-        """One query before anything changes: a deploy identity without Monitoring Data Reader on the
-        workspace fails here with the fix, not mid-canary after the candidate is up (AccessDenied)."""
-        self._prometheus().query(ACCESS_QUERY)
+    def metrics_access(self, version: str = "") -> None:
+        """Queries before anything changes: a deploy identity without Monitoring Data Reader on the
+        workspace fails here with the fix, not mid-canary after the candidate is up (AccessDenied); and the
+        gate's own queries for `version` (the candidate: no data yet), counts at a `time` as a check sends
+        them, so a function or parameter the workspace refuses (an HTTP 400, a query error) fails here."""
+        source = self._prometheus()
+        source.query(ACCESS_QUERY)
+        for kind, promql in queries(version).items() if version else ():
+            try:
+                scalar(source.query(promql, at=None if kind == "interval_end" else time.time()))
+            except (AccessDenied, QueryUnavailable):
+                raise
+            except (RuntimeError, urllib.error.HTTPError) as error:
+                raise RuntimeError(
+                    f"the Azure Monitor workspace refused the canary gate's {kind} query before anything "
+                    f"changed: {error}; the query: {promql}"
+                ) from None
 
     def _prometheus(self) -> PrometheusSource:
         if self._source is None:
@@ -687,7 +711,7 @@ def canary_deploy(
     )  # fmt: skip
     tools = CommandTools(stack, policy_packs, prometheus_output)
     try:
-        tools.metrics_access()
+        tools.metrics_access(image)
     except AccessDenied as denied:  # main(): exit 64, nothing changed, the previous release serves
         raise RuntimeError(str(denied)) from None
     try:

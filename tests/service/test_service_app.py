@@ -284,11 +284,12 @@ def test_request_id_is_echoed_or_generated(client: TestClient) -> None:
 
 
 def test_the_series_the_canary_gate_reads_exist_at_zero_before_any_request(client: TestClient) -> None:
-    """increase() needs two samples: a series born at its first request hides that request from the gate
-    until the next scrape (scripts/ci/canary_gate.py). Negative control: a route left out has no series."""
+    """irate() needs two samples: a series born at its first request hides that request from the gate
+    until the next scrape (scripts/ci/canary_gate.py): the 5xx evaluate answers itself - 500 on an error,
+    503 when busy - exist from the start. Negative control: a route left out has no series."""
     text = generate_latest(client.app.state.metrics.registry).decode()  # type: ignore[attr-defined]
     v = 'version="unknown"'
-    for status in ("200", "500"):
+    for status in ("200", "500", "503"):
         line = f'muse_http_requests_total{{method="POST",route="/api/v1/evaluate",status="{status}",{v}}} 0.0'
         assert line in text
     assert (

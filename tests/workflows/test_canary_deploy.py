@@ -44,7 +44,7 @@ def plain(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[Any]]:
         release_canary, "release", lambda ctx, tools: seen["canary"].append(ctx) or (deploy.RELEASED, [])
     )
     monkeypatch.setattr(deploy, "previous_commit", lambda stack: "1" * 40)
-    monkeypatch.setattr(deploy.CommandTools, "metrics_access", lambda self: None)
+    monkeypatch.setattr(deploy.CommandTools, "metrics_access", lambda self, version="": None)
     monkeypatch.setattr(deploy, "SUPERVISOR", Supervisor(float("inf")))
     return seen
 
@@ -94,7 +94,7 @@ def test_negative_control_without_the_fallback_the_missing_output_refuses_the_re
     monkeypatch.setattr(deploy, "recorded_deployment", lambda stack: ("urn", OLD))
     monkeypatch.setattr(deploy, "stack_output", lambda stack, name: "")
     monkeypatch.setattr(
-        deploy.CommandTools, "metrics_access", lambda self: self._prometheus().query("vector(1)")
+        deploy.CommandTools, "metrics_access", lambda self, version="": self._prometheus().query("vector(1)")
     )
     with pytest.raises(RuntimeError, match="no output prometheusQueryEndpoint"):
         deploy.CommandTools("prod", [], "prometheusQueryEndpoint").metrics_access()

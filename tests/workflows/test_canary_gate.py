@@ -15,7 +15,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts" / "ci"))
 
 from canary import Outcome, Plan, run_canary
-from canary_gate import THRESHOLDS, Gate, Sample, Thresholds, queries, sample_from, scalar
+from canary_gate import ACCESS_QUERY, THRESHOLDS, Gate, Sample, Thresholds, queries, sample_from, scalar
 
 PLAN = Plan.of([10, 50, 100], step_seconds=60, check_seconds=30)
 VERSION = "sha256:" + "c" * 64
@@ -371,7 +371,7 @@ def test_deploy_checks_metric_access_before_the_candidate_up(monkeypatch: pytest
     assert released == []  # nothing started: the previous release serves untouched
 
     # negative control: with access, the same call goes on to the release
-    monkeypatch.setattr(deploy.CommandTools, "metrics_access", lambda self: None)
+    monkeypatch.setattr(deploy.CommandTools, "metrics_access", lambda self, version="": None)
     deploy.canary_deploy("dev", VERSION, "c" * 40, [], "prometheusQueryEndpoint", 0.0)
     assert len(released) == 1
 
@@ -592,3 +592,66 @@ def test_the_workspace_is_asked_for_the_counts_at_the_intervals_end(monkeypatch:
     sample = sample_from(source.query, VERSION)  # type: ignore[attr-defined]
     assert sample.interval_end == 1765000000.0
     assert [f.get("time") for f in forms] == [None, *[["1765000000.000"]] * 3]
+
+
+class HidesPending(Gate):
+    """Negative control: the stepper does not see a bad check that awaits the next one."""
+
+    pending: int = 0
+
+    def observe(self, sample: Sample) -> list[str]:
+        self.bad_in_a_row = self.pending
+        found = super().observe(sample)
+        self.pending = self.bad_in_a_row
+        if not self.abort:
+            self.bad_in_a_row = 0
+        return found
+
+
+def test_a_bad_check_at_a_steps_end_holds_the_step_for_the_next_one() -> None:
+    """The last step's last check is bad (the candidate turns bad at 180 s): the step holds for one more
+    check, which confirms it, rather than promote on a doubt."""
+    turns_bad = Candidate(Clock(), failing_fraction=lambda t: 0.3 if t >= 180 else 0.0)
+    outcome = run(turns_bad)
+    assert not outcome.promoted and "2 bad checks in a row at 100 %" in outcome.reason, outcome.events
+    recovers = Candidate(Clock(), failing_fraction=lambda t: 0.3 if t == 180 else 0.0)
+    assert run(recovers).promoted  # one bad interval, cleared by the next
+
+
+def test_negative_control_a_step_that_ends_with_a_bad_check_pending_promotes() -> None:
+    turns_bad = Candidate(Clock(), failing_fraction=lambda t: 0.3 if t >= 180 else 0.0)
+    assert run(turns_bad, HidesPending()).promoted
+
+
+def test_the_gates_own_queries_are_tried_before_anything_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """deploy.py metrics_access(version) sends the gate's queries (counts at a `time`) before the candidate
+    up: a workspace that refuses one of them (an HTTP 400) fails the job with the query named, nothing
+    changed.
+    Negative control: the access query alone does not notice."""
+    import io
+    import urllib.error
+
+    import deploy
+
+    asked: list[tuple[str, float | None]] = []
+
+    class Refuses:
+        def query(self, promql: str, at: float | None = None) -> dict[str, object]:
+            asked.append((promql, at))
+            if "timestamp(" in promql:
+                body = io.BytesIO(b'{"status":"error","errorType":"bad_data","error":"unknown function"}')
+                raise urllib.error.HTTPError("https://ws", 400, "Bad Request", {}, body)  # type: ignore[arg-type]
+            return vector("1")
+
+    tools = deploy.CommandTools("dev", [], "prometheusQueryEndpoint")
+    monkeypatch.setattr(tools, "_prometheus", Refuses)
+    tools.metrics_access()  # negative control: the access query alone passes
+    with pytest.raises(RuntimeError, match="refused the canary gate's interval_end query"):
+        tools.metrics_access(VERSION)
+    monkeypatch.setattr(
+        Refuses, "query", lambda self, promql, at=None: asked.append((promql, at)) or vector("1")
+    )
+    asked.clear()
+    tools.metrics_access(VERSION)
+    assert {promql for promql, _ in asked} == {ACCESS_QUERY, *queries(VERSION).values()}
+    assert all((at is None) == ("timestamp(" in p or p == ACCESS_QUERY) for p, at in asked)

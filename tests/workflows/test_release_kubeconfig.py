@@ -126,7 +126,7 @@ def test_canary_deploy_removes_its_kubeconfig_whatever_ends_the_release(
 
     monkeypatch.setattr(deploy, "recorded_deployment", lambda stack: ("urn", "sha256:" + "a" * 64))
     monkeypatch.setattr(deploy, "previous_commit", lambda stack: "b" * 40)
-    monkeypatch.setattr(deploy.CommandTools, "metrics_access", lambda self: None)
+    monkeypatch.setattr(deploy.CommandTools, "metrics_access", lambda self, version="": None)
     from engine import Supervisor
 
     monkeypatch.setattr(deploy, "SUPERVISOR", Supervisor(float("inf")))
