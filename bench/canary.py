@@ -53,8 +53,8 @@ from deploy import ROUTE_PATCH_SECONDS
 
 SCENARIOS = ("evaluate-fails", "fails-all", "never-ready", "good")
 # The bad candidates: ready (the probes reach a real Muse, 200) and 500 for every request whose path starts
-# with the prefix. evaluate-fails: one request in four of the LUA mix; fails-all: every API request, the
-# case the detection-time step bounds (a candidate failing from its first request, whatever share fails).
+# with the prefix. evaluate-fails: one request in four of the LUA mix (two bad checks); fails-all: every API
+# request from the first one, stopped on one check by the gate's severe rule (more than half failing).
 FAILING_PATHS = {"evaluate-fails": "/api/v1/evaluate", "fails-all": "/api/"}
 # The workspace's lag the bench models unless told: "Most data is uploaded in under 1 minute" (the page
 # canary_gate.Thresholds cites); `--lag 120` is that page's upper figure, the longest the gate waits for.
@@ -619,8 +619,8 @@ def summary(res: dict[str, Any]) -> str:
     lines = [
         f"canary ({c['scenario']}{'' if c['end_to_end'] else ', no end-to-end check'}), real seconds / "
         f"{c['scale']}: steps {c['stack_steps']} x {r['step']} s, checks every {r['check']} s over "
-        f"{r['window']} s, "
-        f"evidence after {r['settle']} s, weight move +{r['move']} s; {signal}",
+        f"{r['window']} s, evidence after {r['settle']} s, weight move +{r['move']} s, abort's move back "
+        f"+{r['abort_move']} s; {signal}",
         f"  requests {res['requests']}  failed {res['failed']} (goal <= {res['failed_bound']}: first step's "
         f"share of one step at {res['first_step_rps']} rps); the candidate answered "
         f"{res['candidate_requests_while_weighted']}",
