@@ -517,10 +517,10 @@ class StackConfig(BaseModel):
         ),
     )
     canary_step_seconds: Annotated[int, Field(ge=60, le=1800)] = Field(
-        default=210,
+        default=240,
         alias="canaryStepSeconds",
         description=(
-            "Seconds each canary step lasts before the next (210-1800: the longest the gate may take to stop "
+            "Seconds each canary step lasts before the next (240-1800: the longest the gate may take to stop "
             "a failing candidate; it checks every 30 s); all steps, each with 90 s for its weight move and "
             "30 s for its last check, must fit the release's deadline."
         ),
@@ -924,7 +924,7 @@ def _window_needs(window: str) -> frozenset[str]:
 # canary_gate Thresholds.settle_seconds), and one check more (CANARY_CHECK_SECONDS) - canary.py
 # Plan.step_budget_seconds counts the same; the one end-to-end check before any traffic takes
 # CANARY_FIRST_CHECK_SECONDS (release_canary.END_TO_END_SECONDS) once. A step is at least
-# CANARY_DETECTION_SECONDS (Thresholds.detection_seconds: a scrape, that lag, two checks), the longest a
+# CANARY_DETECTION_SECONDS (Thresholds.detection_seconds: two scrapes, that lag, two checks), the longest a
 # candidate failing from its first request serves before the abort: so it fails at most its share of one
 # step's requests, whatever share of them fails.
 CANARY_RELEASE_SECONDS = 35 * 60
@@ -932,7 +932,7 @@ CANARY_PROMOTION_SECONDS = 12 * 60
 CANARY_MARGIN_SECONDS = 10 * 60
 CANARY_SETTLE_SECONDS = 210
 CANARY_CHECK_SECONDS = 30
-CANARY_DETECTION_SECONDS = 210
+CANARY_DETECTION_SECONDS = 240
 CANARY_STEP_OVERHEAD_SECONDS = 90
 CANARY_FIRST_CHECK_SECONDS = 60
 
@@ -958,7 +958,7 @@ def _canary(c: Mapping[str, Any]) -> list[Problem]:
             Problem(
                 "canaryStepSeconds",
                 f"{step} s is shorter than the {CANARY_DETECTION_SECONDS} s the gate may take to stop a "
-                "candidate that fails from its first request (a scrape, up to 120 s of ingestion lag, two "
+                "candidate that fails from its first request (two scrapes, up to 120 s of ingestion lag, two "
                 "checks): it would fail more than its share of one step's requests; use at least "
                 f"{CANARY_DETECTION_SECONDS}",
             )

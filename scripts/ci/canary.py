@@ -32,7 +32,9 @@ def clocks_disagree(sample: Sample, now: float) -> str:
         return ""
     return (
         f"the metrics' newest sample is stamped {end:.0f}, {end - now:+.0f} s from this runner's clock "
-        f"({now:.0f}): they are not the same clock, so no check can show the step's own traffic"
+        f"({now:.0f}): they are not the same clock (or the workspace keeps a sample longer than "
+        f"{LOOK_BACK_SECONDS} s and the candidate is no longer scraped), so no check can show the step's own "
+        "traffic"
     )
 
 

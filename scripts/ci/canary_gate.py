@@ -48,6 +48,10 @@ class Thresholds:
     # ... and at least this many 5xx: the load sends 2 requests/s, ~60 per 30 s check, so one 5xx alone is
     # 1.7 % and "> 1 %" would mean "any 5xx"; 3 of 60 (5 %) is a pattern, not one unlucky request.
     min_errors: int = 3
+    # ... and a check is HEALTHY only with at least this many requests, enough for a candidate failing 10 %
+    # of them to show `min_errors`: 2 requests, both 5xx, are not a pass (the load sends ~60 per interval;
+    # fewer, without it, are no signal, and the step holds for one that has them).
+    min_requests: int = 30
     max_p95_seconds: float = 0.5
     consecutive: int = 2
     # A check where MORE than this share of the requests failed (and at least `severe_min_errors`) aborts at
@@ -82,14 +86,17 @@ class Thresholds:
     @property
     def severe_detection_seconds(self) -> int:
         """The same for a candidate failing more than `severe_error_ratio`: one check, not `consecutive`."""
-        return self.scrape_seconds + self.max_ingestion_lag_seconds + self.check_seconds
+        return 2 * self.scrape_seconds + self.max_ingestion_lag_seconds + self.check_seconds
 
     @property
     def detection_seconds(self) -> int:
-        """The longest a candidate failing from its first request serves before the gate aborts: its first
-        bad request's scrape, the lag, then `consecutive` checks. A step at least this long keeps the failed
-        requests within its share of one step's traffic, whatever share of requests fails."""
-        return self.scrape_seconds + self.max_ingestion_lag_seconds + self.consecutive * self.check_seconds
+        """The longest a candidate failing from its first request serves before the gate aborts, without
+        the checks' own time: the interval of its first request (too few of them to count when the move came
+        late in it), the next interval, the lag, then `consecutive` checks. A step at least this long keeps
+        the failed requests within its share of one step's traffic, whatever share fails: above half, one
+        check (severe_detection_seconds) leaves a check's time for the queries and the abort's patch."""
+        checks = self.consecutive * self.check_seconds
+        return 2 * self.scrape_seconds + self.max_ingestion_lag_seconds + checks
 
 
 THRESHOLDS = Thresholds()
@@ -124,12 +131,12 @@ def is_severe(sample: Sample, thresholds: Thresholds = THRESHOLDS) -> bool:
     )
 
 
-def problems(sample: Sample, thresholds: Thresholds = THRESHOLDS) -> list[str]:
-    """What is wrong with one check ([] = healthy). No signal is a problem of its own."""
+def judge(sample: Sample, thresholds: Thresholds = THRESHOLDS) -> tuple[bool | None, list[str]]:
+    """One check: (True: bad, False: healthy, None: no signal either way; what is wrong, or why no signal)."""
     if sample.unavailable:
-        return [f"the metrics could not be read (no signal): {sample.unavailable}"]
+        return None, [f"the metrics could not be read (no signal): {sample.unavailable}"]
     if not sample.has_signal:
-        return ["no requests from the candidate in the window (no signal)"]
+        return None, ["no requests from the candidate in the window (no signal)"]
     found = []
     if is_severe(sample, thresholds):
         found.append(
@@ -143,7 +150,17 @@ def problems(sample: Sample, thresholds: Thresholds = THRESHOLDS) -> list[str]:
         )
     if sample.p95_seconds is not None and sample.p95_seconds > thresholds.max_p95_seconds:
         found.append(f"p95 {sample.p95_seconds * 1000:.0f} ms > {thresholds.max_p95_seconds * 1000:.0f} ms")
-    return found
+    if found:
+        return True, found
+    if sample.requests < thresholds.min_requests:
+        few = f"{sample.requests:.0f} requests, too few to judge (< {thresholds.min_requests}): no signal"
+        return None, [few]
+    return False, []
+
+
+def problems(sample: Sample, thresholds: Thresholds = THRESHOLDS) -> list[str]:
+    """What is wrong with one check ([] = healthy). No signal is a problem of its own."""
+    return judge(sample, thresholds)[1]
 
 
 @dataclass
@@ -171,11 +188,11 @@ class Gate:
                 )
             else:
                 self.judged_until = end
-        found = problems(sample, self.thresholds)
+        bad, found = judge(sample, self.thresholds)
         self.history.append((sample, found))
-        if not sample.has_signal:
+        if bad is None:
             return found
-        if found:
+        if bad:
             self.bad_in_a_row += 1
             self.severe = self.severe or is_severe(sample, self.thresholds)
         else:

@@ -30,6 +30,7 @@ import check_job
 import release_canary
 from canary_gate import (
     ACCESS_QUERY,
+    BUILD_INFO,
     AccessDenied,
     PrometheusSource,
     QueryUnavailable,
@@ -464,6 +465,25 @@ def placeholder_problem(stack: str) -> str | None:
     )
 
 
+def evaluates_at_time(source: PrometheusSource) -> None:
+    """The gate evaluates a check's counts at its interval's end (the API's `time`). Whether the workspace
+    honours a fractional `time` shows on a series every pod has: its newest sample's timestamp evaluated AT
+    that timestamp is itself, and a millisecond before it is older. A workspace that ignored `time` (or cut it
+    to whole seconds) would make the counts read another interval, silently: that fails here instead. No
+    build-info sample yet (nothing scraped): nothing to compare, the check passes."""
+    newest = f"max(timestamp({BUILD_INFO}))"
+    end = scalar(source.query(newest))
+    if end is None:
+        return
+    at_end, before = scalar(source.query(newest, at=end)), scalar(source.query(newest, at=end - 0.001))
+    if at_end != end or (before is not None and before >= end):
+        raise RuntimeError(
+            f"the Azure Monitor workspace does not evaluate a query at the `time` it is given: "
+            f"{newest} was {end} now, {at_end} at time={end:.3f} and {before} a millisecond before; the "
+            "canary gate reads each interval at its end and cannot run (docs/architecture/ci-cd.md)"
+        )
+
+
 class CommandTools:
     """release_canary.Tools with the real commands: pulumi, the check scripts, kubectl, az, git."""
 
@@ -602,17 +622,25 @@ class CommandTools:
         gate's own queries for `version` (the candidate: no data yet), counts at a `time` as a check sends
         them, so a function or parameter the workspace refuses (an HTTP 400, a query error) fails here."""
         source = self._prometheus()
-        source.query(ACCESS_QUERY)
-        for kind, promql in queries(version).items() if version else ():
-            try:
-                scalar(source.query(promql, at=None if kind == "interval_end" else time.time()))
-            except (AccessDenied, QueryUnavailable):
-                raise
-            except (RuntimeError, urllib.error.HTTPError) as error:
-                raise RuntimeError(
-                    f"the Azure Monitor workspace refused the canary gate's {kind} query before anything "
-                    f"changed: {error}; the query: {promql}"
-                ) from None
+        try:
+            source.query(ACCESS_QUERY)
+            for kind, promql in queries(version).items() if version else ():
+                try:
+                    scalar(source.query(promql, at=None if kind == "interval_end" else time.time()))
+                except (RuntimeError, urllib.error.HTTPError) as error:
+                    if isinstance(error, (AccessDenied, QueryUnavailable)):
+                        raise
+                    raise RuntimeError(
+                        f"the Azure Monitor workspace refused the canary gate's {kind} query before anything "
+                        f"changed: {error}; the query: {promql}"
+                    ) from None
+            if version:
+                evaluates_at_time(source)
+        except QueryUnavailable as error:
+            raise RuntimeError(
+                f"the Azure Monitor workspace did not answer before anything changed ({error}): nothing "
+                "was changed; re-run the job (docs/runbook.md, Canary)"
+            ) from None
 
     def _prometheus(self) -> PrometheusSource:
         if self._source is None:

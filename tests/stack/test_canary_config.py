@@ -27,7 +27,7 @@ CANDIDATE = "sha256:" + "b" * 64
         # 60 s + 2 x (90 s move + 300 s + 30 s check) = 900 s > the 780 s the deploy job leaves the canary.
         ({"muse:canaryStepSeconds": "300"}, "canaryStepSeconds", "use at most 240 s per step"),
         # shorter than the gate may take to stop a candidate failing from its first request
-        ({"muse:canaryStepSeconds": "120"}, "canaryStepSeconds", "use at least 210"),
+        ({"muse:canaryStepSeconds": "120"}, "canaryStepSeconds", "use at least 240"),
         ({"muse:canarySteps": "[10, 50, 100]"}, "canaryStepSeconds", "use fewer canarySteps"),
         ({"muse:canarySteps": "[1, 5, 10, 25, 50, 75, 100]"}, "canaryStepSeconds", "fewer canarySteps"),
     ],
@@ -150,7 +150,7 @@ def _healthy_canary(steps: tuple[int, ...], step_seconds: int) -> tuple[bool, st
     return outcome.promoted, outcome.reason
 
 
-@pytest.mark.parametrize(("steps", "seconds"), [((10, 100), 210), ((10, 100), 240), ((100,), 480)])
+@pytest.mark.parametrize(("steps", "seconds"), [((10, 100), 240), ((100,), 480), ((100,), 600)])
 def test_every_plan_the_config_accepts_lets_a_healthy_canary_finish(
     steps: tuple[int, ...], seconds: int
 ) -> None:
@@ -169,12 +169,14 @@ def test_every_plan_the_config_accepts_lets_a_healthy_canary_finish(
 def test_negative_control_without_the_per_step_overhead_a_healthy_canary_runs_out_of_time(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A rule counting each step's time and last check only accepts [10, 50, 100] x 210 s (3 x 240 s = 720 s),
-    and a healthy release with its weight moves and first check then aborts for lack of time."""
+    """A rule counting each step's time and last check only (and the former 210 s shortest step) accepts
+    [10, 50, 100] x 210 s (3 x 240 s = 720 s), and a healthy release with its weight moves and first check
+    then aborts for lack of time."""
     from stack import config
 
     monkeypatch.setattr(config, "CANARY_STEP_OVERHEAD_SECONDS", 0)
     monkeypatch.setattr(config, "CANARY_FIRST_CHECK_SECONDS", 0)
+    monkeypatch.setattr(config, "CANARY_DETECTION_SECONDS", 210)
     former = {
         "canary_steps": (10, 50, 100),
         "canary_step_seconds": 210,

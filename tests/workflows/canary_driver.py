@@ -69,18 +69,24 @@ def without(guard: str) -> None:
 
     import deploy
 
+    judge = canary_gate.judge
     if guard == "gate":  # every check with traffic is healthy, whatever the candidate does
-        original = canary_gate.problems
 
-        def healthy(sample: Any, thresholds: Any = canary_gate.THRESHOLDS) -> list[str]:
-            return original(sample, thresholds) if not sample.has_signal else []
+        def healthy(sample: Any, thresholds: Any = canary_gate.THRESHOLDS) -> tuple[bool | None, list[str]]:
+            return judge(sample, thresholds) if not sample.has_signal else (False, [])
 
-        canary_gate.problems = healthy
+        canary_gate.judge = healthy
     elif guard == "route-first":  # the abort goes straight to the rollback, the route left where it was
         abort = release_canary.abort
         release_canary.abort = lambda ctx, tools, route, reason: abort(ctx, tools, "", reason)
     elif guard == "no-data-hold":  # a check without requests counts as a healthy one
         canary_gate.Sample.has_signal = property(lambda self: True)  # type: ignore[method-assign,assignment]
+
+        def blind(sample: Any, thresholds: Any = canary_gate.THRESHOLDS) -> tuple[bool | None, list[str]]:
+            bad, found = judge(sample, thresholds)
+            return (False, []) if bad is None else (bad, found)
+
+        canary_gate.judge = blind
     elif guard == "route-back":  # no `kubectl patch`: neither on a signal nor as an abort's first move
         release_canary.route_back = lambda *args: None
     elif guard == "recovery":

@@ -20,8 +20,9 @@ What it follows:
   own certificate for 127.0.0.1; a client trusts it through `SSL_CERT_FILE=ca_file` (OpenSSL's default
   verify paths, which Python's default context loads).
 
-`answer(promql)` is the model: a number, or None for an empty vector (no series matched), or a ValueError
-for a query it cannot parse (400 bad_data). Every request is recorded in `seen` (the query, the status).
+`answer(promql, at)` is the model, `at` the request's evaluation time (`time`, Unix seconds; None: now): a
+number, or None for an empty vector (no series matched), or a ValueError for a query it cannot parse (400
+bad_data). Every request is recorded in `seen` (the query, the status).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from typing import Any
 
 from tests import loopback
 
-Answer = Callable[[str], float | None]
+Answer = Callable[[str, float | None], float | None]
 
 
 def self_signed(directory: Path) -> tuple[Path, Path]:
@@ -71,8 +72,12 @@ class PrometheusApi:
                 self._answer(urllib.parse.urlsplit(self.path).query)
 
             def _answer(self, form: str) -> None:
-                query = (urllib.parse.parse_qs(form).get("query") or [""])[0]
-                status, headers, body = api.respond(self.path, self.headers.get("Authorization", ""), query)
+                fields = urllib.parse.parse_qs(form)
+                query = (fields.get("query") or [""])[0]
+                at = float(fields["time"][0]) if "time" in fields else None
+                status, headers, body = api.respond(
+                    self.path, self.headers.get("Authorization", ""), query, at
+                )
                 api.seen.append((query, status))
                 data = json.dumps(body).encode()
                 self.send_response(status)
@@ -92,7 +97,7 @@ class PrometheusApi:
         self.url = f"https://127.0.0.1:{self.server.server_address[1]}"
 
     def respond(
-        self, path: str, authorization: str, query: str
+        self, path: str, authorization: str, query: str, at: float | None = None
     ) -> tuple[int, dict[str, str], dict[str, Any]]:
         if urllib.parse.urlsplit(path).path != "/api/v1/query":
             return 404, {}, {"status": "error", "errorType": "not_found", "error": "not found"}
@@ -103,7 +108,7 @@ class PrometheusApi:
         if not query:
             return 400, {}, {"status": "error", "errorType": "bad_data", "error": "query must not be empty"}
         try:
-            value = self.answer(query)
+            value = self.answer(query, at)
         except ValueError as error:
             return 400, {}, {"status": "error", "errorType": "bad_data", "error": str(error)}
         result = [] if value is None else [{"metric": {}, "value": [round(time.time(), 3), repr(value)]}]

@@ -651,7 +651,64 @@ def test_the_gates_own_queries_are_tried_before_anything_changes(monkeypatch: py
     monkeypatch.setattr(
         Refuses, "query", lambda self, promql, at=None: asked.append((promql, at)) or vector("1")
     )
+    checked_time: list[object] = []  # then whether `time` is honoured (its own test below)
+    monkeypatch.setattr(deploy, "evaluates_at_time", checked_time.append)
     asked.clear()
     tools.metrics_access(VERSION)
+    assert len(checked_time) == 1
     assert {promql for promql, _ in asked} == {ACCESS_QUERY, *queries(VERSION).values()}
     assert all((at is None) == ("timestamp(" in p or p == ACCESS_QUERY) for p, at in asked)
+
+
+@dataclass
+class DataStops(Candidate):
+    """A candidate whose metrics stop at 180 s (no newer interval after it): every later check reads the
+    interval that ended at 180 s again. `last_good`: that interval was healthy."""
+
+    last_good: bool = False
+
+    def sample(self) -> Sample:
+        ended = min(self.clock(), 180.0)
+        requests = self.rps * 60 * self.weight / 100
+        errors = 0.0 if self.last_good or ended < 180 else requests * 0.3
+        return Sample(requests, errors, 0.05, interval_end=ended)
+
+
+def test_a_bad_check_no_newer_interval_confirms_or_clears_aborts_on_the_doubt() -> None:
+    outcome = run(DataStops(Clock()))
+    assert not outcome.promoted and "not passed on a doubt" in outcome.reason, outcome.events
+
+
+def test_negative_control_the_same_end_of_data_after_a_healthy_check_promotes() -> None:
+    """What the abort above turns on is the pending bad check, not the data stopping: a healthy last interval
+    ends the step as usual."""
+    assert run(DataStops(Clock(), last_good=True)).promoted
+
+
+class BuildInfo:
+    """A workspace's build-info series scraped every 30 s at .250 past the second; `honours`: how it treats
+    the `time` it is given (exactly / ignored, evaluating now / cut to whole seconds)."""
+
+    def __init__(self, honours: str, now: float = 1_765_000_100.0) -> None:
+        self.honours, self.now = honours, now
+
+    def query(self, promql: str, at: float | None = None) -> dict[str, object]:
+        when = self.now if at is None or self.honours == "ignored" else at
+        if at is not None and self.honours == "seconds":
+            when = float(int(at))
+        newest = (when - 0.25) // 30 * 30 + 0.25  # the newest scrape at or before `when`
+        return vector(f"{newest:.3f}")
+
+
+@pytest.mark.parametrize(("honours", "fails"), [("exactly", False), ("ignored", True), ("seconds", True)])
+def test_deploy_checks_the_workspace_evaluates_at_the_time_it_is_given(honours: str, fails: bool) -> None:
+    """deploy.py evaluates_at_time, before anything changes: the gate's counts are read at their interval's
+    end; a workspace that ignored `time`, or cut it to whole seconds, would read another interval silently.
+    The exact workspace is the negative control: the check itself passes there."""
+    import deploy
+
+    if fails:
+        with pytest.raises(RuntimeError, match="does not evaluate a query at the `time`"):
+            deploy.evaluates_at_time(BuildInfo(honours))  # type: ignore[arg-type]
+    else:
+        deploy.evaluates_at_time(BuildInfo(honours))  # type: ignore[arg-type]

@@ -31,7 +31,7 @@ from tests import loopback
 from tests.workflows.prometheus_api import PrometheusApi
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts" / "ci"))
-from canary_gate import ACCESS_QUERY, THRESHOLDS
+from canary_gate import ACCESS_QUERY, BUILD_INFO, THRESHOLDS
 
 from tests.workflows.test_deploy_rollback import ReleaseWorkspace, ingress_handler
 
@@ -95,7 +95,7 @@ class Canary(ReleaseWorkspace):
             }
         )  # fmt: skip
 
-    def answer(self, query: str) -> float | None:
+    def answer(self, query: str, at: float | None = None) -> float | None:
         """The workspace's answer from what the cluster does now: the candidate's requests are its share of
         the users' traffic (the route's weight) plus a running load Job's; 5xx and p95 as its image behaves.
         It answers from the current weights with no ingestion lag (test_canary_lag.py models the lag), the
@@ -104,11 +104,13 @@ class Canary(ReleaseWorkspace):
         No requests: no series, an empty vector (a counter series appears with its first request)."""
         if query == ACCESS_QUERY:  # count(muse_build_info): the access check before anything changes
             return 1.0
+        if (
+            query == f"max(timestamp({BUILD_INFO}))"
+        ):  # the newest scrape at `at` (deploy.py evaluates_at_time)
+            return self.scrape_at(at)
         version = re.search(r'version="([^"]+)"', query)
         if version and query.startswith("max(timestamp("):  # which interval: the newest scrape's time
-            skipped = float(self.skipped_file.read_text()) if self.skipped_file.exists() else 0.0
-            now = time.time() + skipped
-            return now - now % THRESHOLDS.scrape_seconds
+            return self.scrape_at(None)
         interval = re.search(r"irate\(.*\[(\d+)s\]\)", query)
         if not version or not interval:
             raise ValueError(f"unexpected query {query!r}")
@@ -132,6 +134,13 @@ class Canary(ReleaseWorkspace):
         return {"requests": requests, "errors": requests * image["error_ratio"], "p95": image["p95_seconds"]}[
             kind
         ]
+
+    def scrape_at(self, at: float | None) -> float:
+        """The newest scrape at `at` (None: now, on deploy.py's virtual wall clock)."""
+        if at is None:
+            skipped = float(self.skipped_file.read_text()) if self.skipped_file.exists() else 0.0
+            at = time.time() + skipped
+        return at - at % THRESHOLDS.scrape_seconds
 
     def env(self) -> dict[str, str]:
         # SSL_CERT_FILE: deploy.py trusts the workspace stand-in's certificate.
