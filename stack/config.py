@@ -507,8 +507,8 @@ class StackConfig(BaseModel):
         description="Upper bound of the Muse HorizontalPodAutoscaler; its lower bound is `replicas`.",
     )
     canary_steps: tuple[Annotated[int, Field(ge=1, le=100)], ...] = Field(
-        # Two steps: each also costs its weight move and last check (canary_step_budget_seconds), and a third
-        # does not fit the deploy job's 60 minutes (_canary).
+        # Two steps: a first small share, then all; each also costs its weight move and last check
+        # (canary_step_budget_seconds), and the deploy job's deadline must hold them (_canary).
         default=(10, 100),
         alias="canarySteps",
         description=(
@@ -914,26 +914,26 @@ def _window_needs(window: str) -> frozenset[str]:
 
 
 # What a release's canary may take (tests/stack/test_canary_config.py checks these against scripts/ci): the
-# release must be decided 35 min after the deploy job's start (deploy.py: JOB_TIMEOUT_MINUTES 60 less
+# release must be decided 45 min after the deploy job's start (deploy.py: JOB_TIMEOUT_MINUTES 70 less
 # AFTER_HARD_DEADLINE_MINUTES 5 and ABORT_MINUTES 20), of which release_canary.PROMOTION_SECONDS (12 min)
 # are kept for the promotion, and CANARY_MARGIN_SECONDS for the job's earlier steps (checkout, venv, Pulumi,
 # prod's provenance check, import and preview) and the candidate up: an estimate, not a measurement. Each
-# step first moves the weight (a targeted `pulumi up`, CANARY_STEP_OVERHEAD_SECONDS: release_canary
-# STEP_OVERHEAD_SECONDS, an estimate stated there), then lasts its time, or until a check can see its own
-# traffic at the longest ingestion lag the gate waits for if that is later (CANARY_SETTLE_SECONDS:
+# step first moves the weight and may overrun by its last check's queries (CANARY_STEP_OVERHEAD_SECONDS:
+# release_canary STEP_OVERHEAD_SECONDS, estimates stated there), then lasts its time, or until a check can
+# see its own traffic at the longest ingestion lag the gate waits for if that is later (CANARY_SETTLE_SECONDS:
 # canary_gate Thresholds.settle_seconds), and one check more (CANARY_CHECK_SECONDS) - canary.py
 # Plan.step_budget_seconds counts the same; the one end-to-end check before any traffic takes
 # CANARY_FIRST_CHECK_SECONDS (release_canary.END_TO_END_SECONDS) once. A step is at least
 # CANARY_DETECTION_SECONDS (Thresholds.detection_seconds: two scrapes, that lag, two checks), the longest a
 # candidate failing from its first request serves before the abort: so it fails at most its share of one
 # step's requests, whatever share of them fails.
-CANARY_RELEASE_SECONDS = 35 * 60
+CANARY_RELEASE_SECONDS = 45 * 60
 CANARY_PROMOTION_SECONDS = 12 * 60
 CANARY_MARGIN_SECONDS = 10 * 60
 CANARY_SETTLE_SECONDS = 210
 CANARY_CHECK_SECONDS = 30
 CANARY_DETECTION_SECONDS = 240
-CANARY_STEP_OVERHEAD_SECONDS = 90
+CANARY_STEP_OVERHEAD_SECONDS = 120
 CANARY_FIRST_CHECK_SECONDS = 60
 
 
@@ -950,6 +950,14 @@ def _canary(c: Mapping[str, Any]) -> list[Problem]:
     if not steps or steps != sorted(set(steps)) or steps[-1] != 100:
         problems.append(
             Problem("canarySteps", f"{steps} must increase strictly and end at 100, e.g. [10, 50, 100]")
+        )
+    elif len(steps) < 2:
+        problems.append(
+            Problem(
+                "canarySteps",
+                f"{steps} sends all traffic to the candidate at once: a canary starts with a share below "
+                "100, e.g. [10, 100]",
+            )
         )
     budget = CANARY_RELEASE_SECONDS - CANARY_PROMOTION_SECONDS - CANARY_MARGIN_SECONDS
     step = c["canary_step_seconds"]
@@ -970,18 +978,19 @@ def _canary(c: Mapping[str, Any]) -> list[Problem]:
             per_step - max(step, CANARY_SETTLE_SECONDS)
         )
         fix = (
-            f"use at most {longest} s per step, or fewer canarySteps"
+            f"use at most {longest} s per step, or fewer canarySteps (at least two)"
             if longest >= max(CANARY_DETECTION_SECONDS, CANARY_SETTLE_SECONDS)
-            else "use fewer canarySteps"
+            else f"use fewer canarySteps (at least two), each {CANARY_DETECTION_SECONDS} s"
         )
+        longer = max(step, CANARY_SETTLE_SECONDS)
         problems.append(
             Problem(
                 "canaryStepSeconds",
                 f"{CANARY_FIRST_CHECK_SECONDS} s first check + {len(steps)} steps x {per_step} s "
-                f"({CANARY_STEP_OVERHEAD_SECONDS} s weight move + {max(step, CANARY_SETTLE_SECONDS)} s, the "
-                f"longer of the step and the {CANARY_SETTLE_SECONDS} s its data may take + "
-                f"{CANARY_CHECK_SECONDS} s check) = {needed} s does not fit the {budget} s the deploy job "
-                f"leaves the canary (35 min release deadline less promotion and earlier steps, "
+                f"({CANARY_STEP_OVERHEAD_SECONDS} s weight move and queries + {longer} s, the longer of the "
+                f"step and the {CANARY_SETTLE_SECONDS} s its data may take + {CANARY_CHECK_SECONDS} s check) "
+                f"= {needed} s does not fit the {budget} s the deploy job leaves the canary "
+                f"({CANARY_RELEASE_SECONDS // 60} min release deadline less promotion and earlier steps, "
                 f"stack/config.py): {fix}",
             )
         )

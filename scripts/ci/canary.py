@@ -176,8 +176,10 @@ def run_canary(
                 disagree = clocks_disagree(sample, wall())
                 if disagree:
                     return stop(disagree)
+                bad_before = gate.bad_in_a_row
                 found = gate.observe(sample)
-                if found and gate.history[-1][0].has_signal and outcome.first_bad_check_at is None:
+                judged_bad = gate.bad_in_a_row > bad_before or gate.abort  # not "no signal", not "too few"
+                if judged_bad and outcome.first_bad_check_at is None:
                     outcome.first_bad_check_at = clock() - start
                 evidence = evidence or gate.healthy_since(step_started_at)
                 held = " (holding for data)" if clock() - step_start > plan.step_seconds else ""

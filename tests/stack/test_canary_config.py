@@ -24,11 +24,13 @@ CANDIDATE = "sha256:" + "b" * 64
         ({"muse:canaryStepSeconds": "30"}, "canaryStepSeconds", "greater than or equal to 60"),
         ({"muse:canaryWeight": "10"}, "canaryWeight", "without canaryImageTag"),
         ({"muse:canaryImageTag": "sha256:short"}, "canaryImageTag", "sha256:<64 hex>"),
-        # 60 s + 2 x (90 s move + 300 s + 30 s check) = 900 s > the 780 s the deploy job leaves the canary.
-        ({"muse:canaryStepSeconds": "300"}, "canaryStepSeconds", "use at most 240 s per step"),
+        # 60 s + 2 x (120 s move and queries + 600 s + 30 s check) = 1560 s > the 1380 s the deploy job
+        # leaves the canary.
+        ({"muse:canaryStepSeconds": "600"}, "canaryStepSeconds", "use at most 510 s per step"),
+        ({"muse:canarySteps": "[100]"}, "canarySteps", "a canary starts with a share below 100"),
         # shorter than the gate may take to stop a candidate failing from its first request
         ({"muse:canaryStepSeconds": "120"}, "canaryStepSeconds", "use at least 240"),
-        ({"muse:canarySteps": "[10, 50, 100]"}, "canaryStepSeconds", "use fewer canarySteps"),
+        ({"muse:canarySteps": "[10, 25, 50, 100]"}, "canaryStepSeconds", "use fewer canarySteps"),
         ({"muse:canarySteps": "[1, 5, 10, 25, 50, 75, 100]"}, "canaryStepSeconds", "fewer canarySteps"),
     ],
 )
@@ -97,9 +99,9 @@ def test_the_canarys_budget_follows_the_release_tooling() -> None:
 def test_negative_control_the_longest_step_fits_and_one_second_more_does_not() -> None:
     from stack import config
 
-    fits = {"canary_steps": (10, 100), "canary_step_seconds": 240, "canary_image_tag": "", "canary_weight": 0}
+    fits = {"canary_steps": (10, 100), "canary_step_seconds": 510, "canary_image_tag": "", "canary_weight": 0}
     assert config._canary(fits) == []
-    [problem] = config._canary({**fits, "canary_step_seconds": 241})
+    [problem] = config._canary({**fits, "canary_step_seconds": 511})
     assert problem.key == "canaryStepSeconds" and "does not fit" in problem.message
 
 
@@ -150,7 +152,7 @@ def _healthy_canary(steps: tuple[int, ...], step_seconds: int) -> tuple[bool, st
     return outcome.promoted, outcome.reason
 
 
-@pytest.mark.parametrize(("steps", "seconds"), [((10, 100), 240), ((100,), 480), ((100,), 600)])
+@pytest.mark.parametrize(("steps", "seconds"), [((10, 100), 240), ((10, 50, 100), 240), ((10, 100), 510)])
 def test_every_plan_the_config_accepts_lets_a_healthy_canary_finish(
     steps: tuple[int, ...], seconds: int
 ) -> None:
@@ -170,19 +172,19 @@ def test_negative_control_without_the_per_step_overhead_a_healthy_canary_runs_ou
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A rule counting each step's time and last check only (and the former 210 s shortest step) accepts
-    [10, 50, 100] x 210 s (3 x 240 s = 720 s), and a healthy release with its weight moves and first check
-    then aborts for lack of time."""
+    [5, 10, 25, 50, 100] x 210 s (5 x 240 s = 1200 s), and a healthy release with its weight moves and first
+    check then aborts for lack of time."""
     from stack import config
 
     monkeypatch.setattr(config, "CANARY_STEP_OVERHEAD_SECONDS", 0)
     monkeypatch.setattr(config, "CANARY_FIRST_CHECK_SECONDS", 0)
     monkeypatch.setattr(config, "CANARY_DETECTION_SECONDS", 210)
     former = {
-        "canary_steps": (10, 50, 100),
+        "canary_steps": (5, 10, 25, 50, 100),
         "canary_step_seconds": 210,
         "canary_image_tag": "",
         "canary_weight": 0,
     }
     assert config._canary(former) == []
-    promoted, reason = _healthy_canary((10, 50, 100), 210)
+    promoted, reason = _healthy_canary((5, 10, 25, 50, 100), 210)
     assert not promoted and "deadline leaves no time" in reason

@@ -123,7 +123,7 @@ def test_a_job_with_no_time_left_starts_nothing(monkeypatch: pytest.MonkeyPatch,
     import time
 
     started: list[str] = []
-    monkeypatch.setenv("JOB_STARTED_AT", str(int(time.time()) - 40 * 60))
+    monkeypatch.setenv("JOB_STARTED_AT", str(int(time.time()) - (deploy.JOB_TIMEOUT_MINUTES - 20) * 60))
     monkeypatch.setattr(deploy, "placeholder_problem", lambda stack: None)
     monkeypatch.setattr(deploy, "recover", lambda *a: started.append("recover") or "")
     code = deploy.main(["--stack", "dev", "--image-tag", NEW, "--commit", COMMIT])

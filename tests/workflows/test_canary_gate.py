@@ -687,7 +687,8 @@ def test_negative_control_the_same_end_of_data_after_a_healthy_check_promotes() 
 
 class BuildInfo:
     """A workspace's build-info series scraped every 30 s at .250 past the second; `honours`: how it treats
-    the `time` it is given (exactly / ignored, evaluating now / cut to whole seconds)."""
+    the `time` it is given (exactly / ignored, evaluating now / cut to whole seconds / `timestamp()` giving
+    the evaluation time, as some PromQL engines did: thanos-io/promql-engine#204)."""
 
     def __init__(self, honours: str, now: float = 1_765_000_100.0) -> None:
         self.honours, self.now = honours, now
@@ -697,10 +698,15 @@ class BuildInfo:
         if at is not None and self.honours == "seconds":
             when = float(int(at))
         newest = (when - 0.25) // 30 * 30 + 0.25  # the newest scrape at or before `when`
+        if self.honours == "evaluation-time" and at is not None:
+            newest = at
         return vector(f"{newest:.3f}")
 
 
-@pytest.mark.parametrize(("honours", "fails"), [("exactly", False), ("ignored", True), ("seconds", True)])
+@pytest.mark.parametrize(
+    ("honours", "fails"),
+    [("exactly", False), ("ignored", True), ("seconds", True), ("evaluation-time", True)],
+)
 def test_deploy_checks_the_workspace_evaluates_at_the_time_it_is_given(honours: str, fails: bool) -> None:
     """deploy.py evaluates_at_time, before anything changes: the gate's counts are read at their interval's
     end; a workspace that ignored `time`, or cut it to whole seconds, would read another interval silently.

@@ -92,12 +92,14 @@ class LaggingWorkspace:
     epoch: float = 0.0  # what the workspace's timestamps add to the clock (Prometheus: Unix seconds)
     query_seconds: float = 0.0  # how long each query takes
     end_to_end_seconds: float = 0.0  # how long the end-to-end check takes (a Job's pod start and its POSTs)
+    load_start_seconds: float = 0.0  # how long a load Job's pod takes to start sending
 
     def start_load(self, job: dict[str, Any], weight: int = 0) -> None:
         command = job["spec"]["template"]["spec"]["containers"][0]["command"]
         rate, seconds = float(command[5]), float(command[6])
-        seconds = min(seconds, float(job["spec"]["activeDeadlineSeconds"]))
-        self.loads.append([self.clock(), self.clock() + seconds, rate])
+        begins = self.clock() + self.load_start_seconds  # the pod's start: its command runs from then
+        ends = min(begins + seconds, self.clock() + float(job["spec"]["activeDeadlineSeconds"]))
+        self.loads.append([begins, ends, rate])
 
     def stop_load(self, job: dict[str, Any] | None = None) -> None:
         self._advance()
@@ -541,6 +543,8 @@ def test_a_failing_candidate_fails_at_most_its_share_of_one_step(lag: float, fai
     worst = worst_exposure(DEFAULT_STEP, lag, failing)
     assert share_of_one_step(DEFAULT_STEP, worst, failing) <= 1.0
     assert worst <= THRESHOLDS.detection_seconds == DEFAULT_STEP
+    if failing > THRESHOLDS.severe_error_ratio:  # one check: a check sooner
+        assert worst <= THRESHOLDS.severe_detection_seconds
 
 
 class TwoChecksAlways(Gate):
@@ -781,3 +785,27 @@ def test_negative_control_without_a_minimum_count_two_failed_requests_pass_the_s
     workspace = LaggingWorkspace(Clock(), user_rps=0.9, failing=1.0)
     run(workspace, LAGGED, Gate(replace(THRESHOLDS, min_requests=1)), load=False)
     assert 50 in [w for _, w in workspace.weights]
+
+
+@pytest.mark.parametrize("lag", [LAG, MAX_LAG])
+def test_a_load_pod_that_starts_late_still_gives_each_step_its_evidence(lag: float) -> None:
+    """The load Job's pod may take its start-up budget (canary_load.START_SECONDS) before sending: every step
+    still finds a healthy interval of its own traffic in time, at every scrape phase, with 2 s queries and a
+    45 s end-to-end check (dev: no users, the load alone)."""
+    plan = Plan.of([10, 100], DEFAULT_STEP, THRESHOLDS.check_seconds, THRESHOLDS.settle_seconds)
+    for phase in PHASES[::6]:
+        clock = Clock()
+        clock.now = phase
+        workspace = LaggingWorkspace(
+            clock, lag=lag, query_seconds=QUERY_SECONDS, end_to_end_seconds=45.0,
+            load_start_seconds=canary_load.START_SECONDS,
+        )  # fmt: skip
+        assert run(workspace, plan).promoted, (phase, lag)
+
+
+def test_negative_control_a_load_pod_that_never_gets_going_in_time_aborts_no_data() -> None:
+    """Started past what the step can wait for, the load gives no evidence: "no data", never a pass."""
+    plan = Plan.of([10, 100], DEFAULT_STEP, THRESHOLDS.check_seconds, THRESHOLDS.settle_seconds)
+    workspace = LaggingWorkspace(Clock(), lag=MAX_LAG, load_start_seconds=float(plan.longest_step_seconds))
+    outcome = run(workspace, plan)
+    assert not outcome.promoted and "no data" in outcome.reason
