@@ -512,8 +512,9 @@ class StackConfig(BaseModel):
         default=(10, 100),
         alias="canarySteps",
         description=(
-            "Percent of the Gateway's traffic a release's candidate gets, step by step (strictly increasing, "
-            "ending at 100); scripts/ci/canary.py gates each step on the candidate's live metrics."
+            "Percent of the Gateway's traffic a release's candidate gets, step by step (at least two, "
+            "strictly increasing, ending at 100); scripts/ci/canary.py gates each step on the candidate's "
+            "live metrics."
         ),
     )
     canary_step_seconds: Annotated[int, Field(ge=60, le=1800)] = Field(

@@ -468,8 +468,9 @@ def placeholder_problem(stack: str) -> str | None:
 def evaluates_at_time(source: PrometheusSource, tries: int = 2) -> None:
     """The gate evaluates a check's counts at its interval's end (the API's `time`) and takes the interval's
     end from `timestamp()`. Both show on a series every pod has: its newest sample's timestamp evaluated AT
-    that timestamp is itself, half a second later still itself (not the evaluation time: a `timestamp()` that
-    returned it would make every check a new interval), and a millisecond before it older. A workspace that
+    that timestamp is itself, half a second later not the evaluation time (a `timestamp()` that returned it
+    would make every check a new interval; another pod's sample scraped in between may show), and a
+    millisecond before it older. A workspace that
     ignored `time` or cut it to whole seconds would make the counts read another interval, silently: that
     fails here instead, after a second try (a replica behind between the reads). No build-info sample yet
     (nothing scraped): nothing to compare, said, the check passes."""
@@ -483,7 +484,13 @@ def evaluates_at_time(source: PrometheusSource, tries: int = 2) -> None:
             )
             return
         at = {offset: scalar(source.query(newest, at=end + offset)) for offset in (0.0, 0.5, -0.001)}
-        if at[0.0] == end and at[0.5] == end and (at[-0.001] is None or at[-0.001] < end):
+        later = at[0.5]
+        if (
+            at[0.0] == end
+            and later is not None
+            and end <= later < end + 0.4995
+            and (at[-0.001] is None or at[-0.001] < end)
+        ):
             return
     raise RuntimeError(
         f"the Azure Monitor workspace does not evaluate a query at the `time` it is given: {newest} was "

@@ -1,6 +1,6 @@
 """Keep a federated-token file fresh for the whole GitHub Actions job, from the job's own OIDC endpoint.
 
-GitHub's OIDC token lives about 5 minutes and a deploy creating AKS needs Azure tokens up to an hour later, so
+GitHub's OIDC token lives about 5 minutes and a deploy needs Azure tokens up to its 70 minutes later, so
 this re-requests it and atomically rewrites AZURE_FEDERATED_TOKEN_FILE before it expires.
 
     python3 federated_token_refresher.py --file PATH --once              # fetch and write one token

@@ -703,6 +703,28 @@ class BuildInfo:
         return vector(f"{newest:.3f}")
 
 
+class TwoPods(BuildInfo):
+    """Build info from two pods scraped 0.3 s apart, the second pod's newest sample ingested only after the
+    first read: a workspace that honours `time` exactly."""
+
+    def __init__(self) -> None:
+        super().__init__("exactly")
+        self.reads = 0
+
+    def query(self, promql: str, at: float | None = None) -> dict[str, object]:
+        self.reads += 1
+        a = (self.now - 0.25) // 30 * 30 + 0.25  # pod A's newest sample
+        when = self.now if at is None else at
+        samples = [a, a - 30, *([a + 0.3, a - 29.7] if self.reads > 1 else [a - 29.7])]
+        return vector(f"{max(t for t in samples if t <= when):.3f}")
+
+
+def test_a_second_pods_sample_ingested_between_the_reads_is_not_a_wrong_time() -> None:
+    import deploy
+
+    deploy.evaluates_at_time(TwoPods())  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize(
     ("honours", "fails"),
     [("exactly", False), ("ignored", True), ("seconds", True), ("evaluation-time", True)],
