@@ -931,6 +931,9 @@ def _window_needs(window: str) -> frozenset[str]:
 CANARY_RELEASE_SECONDS = 45 * 60
 CANARY_PROMOTION_SECONDS = 12 * 60
 CANARY_MARGIN_SECONDS = 10 * 60
+# What an accepted plan leaves unused: the figures above are estimates, and a plan that fills the budget
+# exactly aborts a healthy release whenever the job's earlier steps run a little over theirs (review).
+CANARY_HEADROOM_SECONDS = 60
 CANARY_SETTLE_SECONDS = 210
 CANARY_CHECK_SECONDS = 30
 CANARY_DETECTION_SECONDS = 240
@@ -974,10 +977,9 @@ def _canary(c: Mapping[str, Any]) -> list[Problem]:
         )
     per_step = canary_step_budget_seconds(step)
     needed = CANARY_FIRST_CHECK_SECONDS + len(steps) * per_step
-    if needed > budget:
-        longest = (budget - CANARY_FIRST_CHECK_SECONDS) // max(1, len(steps)) - (
-            per_step - max(step, CANARY_SETTLE_SECONDS)
-        )
+    if needed + CANARY_HEADROOM_SECONDS > budget:
+        usable = budget - CANARY_HEADROOM_SECONDS - CANARY_FIRST_CHECK_SECONDS
+        longest = usable // max(1, len(steps)) - (per_step - max(step, CANARY_SETTLE_SECONDS))
         fix = (
             f"use at most {longest} s per step, or fewer canarySteps (at least two)"
             if longest >= max(CANARY_DETECTION_SECONDS, CANARY_SETTLE_SECONDS)
@@ -990,9 +992,9 @@ def _canary(c: Mapping[str, Any]) -> list[Problem]:
                 f"{CANARY_FIRST_CHECK_SECONDS} s first check + {len(steps)} steps x {per_step} s "
                 f"({CANARY_STEP_OVERHEAD_SECONDS} s weight move and queries + {longer} s, the longer of the "
                 f"step and the {CANARY_SETTLE_SECONDS} s its data may take + {CANARY_CHECK_SECONDS} s check) "
-                f"= {needed} s does not fit the {budget} s the deploy job leaves the canary "
-                f"({CANARY_RELEASE_SECONDS // 60} min release deadline less promotion and earlier steps, "
-                f"stack/config.py): {fix}",
+                f"= {needed} s does not fit the {budget} s the deploy job leaves the canary with "
+                f"{CANARY_HEADROOM_SECONDS} s to spare ({CANARY_RELEASE_SECONDS // 60} min release deadline "
+                f"less promotion and earlier steps, stack/config.py): {fix}",
             )
         )
     if c["canary_weight"] and not c["canary_image_tag"]:
