@@ -85,18 +85,17 @@ class Thresholds:
 
     @property
     def severe_detection_seconds(self) -> int:
-        """The same for a candidate failing more than `severe_error_ratio`: one check, not `consecutive`."""
-        return 2 * self.scrape_seconds + self.max_ingestion_lag_seconds + self.check_seconds
+        """The longest a candidate failing more than `severe_error_ratio` from its first request serves
+        before the gate aborts, without the checks' own time: its first check, on the same timeline as a
+        step's evidence (the interval of the move, too short to count, the next one, the lag, a check)."""
+        return self.settle_seconds
 
     @property
     def detection_seconds(self) -> int:
-        """The longest a candidate failing from its first request serves before the gate aborts, without
-        the checks' own time: the interval of its first request (too few of them to count when the move came
-        late in it), the next interval, the lag, then `consecutive` checks. A step at least this long keeps
-        the failed requests within its share of one step's traffic, whatever share fails: above half, one
-        check (severe_detection_seconds) leaves a check's time for the queries and the abort's patch."""
-        checks = self.consecutive * self.check_seconds
-        return 2 * self.scrape_seconds + self.max_ingestion_lag_seconds + checks
+        """The same for any failing candidate: `consecutive` checks. A step at least this long keeps the
+        failed requests within its share of one step's traffic, whatever share fails: above half, one check
+        (severe_detection_seconds) leaves a check's time for the queries and the abort's patch."""
+        return self.severe_detection_seconds + (self.consecutive - 1) * self.check_seconds
 
 
 THRESHOLDS = Thresholds()
@@ -158,11 +157,6 @@ def judge(sample: Sample, thresholds: Thresholds = THRESHOLDS) -> tuple[bool | N
     return False, []
 
 
-def problems(sample: Sample, thresholds: Thresholds = THRESHOLDS) -> list[str]:
-    """What is wrong with one check ([] = healthy). No signal is a problem of its own."""
-    return judge(sample, thresholds)[1]
-
-
 @dataclass
 class Gate:
     """Feeds on one check after another; `abort` turns true at the `consecutive`-th bad check in a row.
@@ -174,7 +168,6 @@ class Gate:
 
     thresholds: Thresholds = THRESHOLDS
     bad_in_a_row: int = 0
-    good_checks: int = 0
     history: list[tuple[Sample, list[str]]] = field(default_factory=list)
     judged_until: float | None = None  # the newest interval_end judged so far
     severe: bool = False  # a check with more than severe_error_ratio of its requests failed
@@ -197,8 +190,12 @@ class Gate:
             self.severe = self.severe or is_severe(sample, self.thresholds)
         else:
             self.bad_in_a_row = 0
-            self.good_checks += 1
         return found
+
+    @property
+    def good_checks(self) -> int:
+        """The healthy checks so far (a no-signal check, a repeat included, always says why: never empty)."""
+        return sum(1 for _, found in self.history if not found)
 
     @property
     def abort(self) -> bool:

@@ -228,7 +228,6 @@ class BlindGate(Gate):
         if not sample.has_signal:
             self.history.append((sample, []))
             self.bad_in_a_row = 0
-            self.good_checks += 1
             return []
         return super().observe(sample)
 
