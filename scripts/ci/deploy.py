@@ -470,10 +470,9 @@ def evaluates_at_time(source: PrometheusSource, tries: int = 2) -> None:
     end from `timestamp()`. Both show on a series every pod has: its newest sample's timestamp evaluated AT
     that timestamp is itself, half a second later not the evaluation time (a `timestamp()` that returned it
     would make every check a new interval; another pod's sample scraped in between may show), and a
-    millisecond before it older. A workspace that
-    ignored `time` or cut it to whole seconds would make the counts read another interval, silently: that
-    fails here instead, after a second try (a replica behind between the reads). No build-info sample yet
-    (nothing scraped): nothing to compare, said, the check passes."""
+    millisecond before it older. A workspace that ignored `time` or cut it to whole seconds would make the
+    counts read another interval, silently: that fails here instead, after a second try (a replica behind
+    between the reads). No build-info sample yet (nothing scraped): nothing to compare, said, it passes."""
     newest = f"max(timestamp({BUILD_INFO}))"
     for _ in range(tries):
         end = scalar(source.query(newest))
@@ -643,9 +642,9 @@ class CommandTools:
             for kind, promql in queries(version).items() if version else ():
                 try:
                     scalar(source.query(promql, at=None if kind == "interval_end" else time.time()))
+                except (AccessDenied, QueryUnavailable):
+                    raise
                 except (RuntimeError, urllib.error.HTTPError) as error:
-                    if isinstance(error, (AccessDenied, QueryUnavailable)):
-                        raise
                     raise RuntimeError(
                         f"the Azure Monitor workspace refused the canary gate's {kind} query before anything "
                         f"changed: {error}; the query: {promql}"
