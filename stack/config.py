@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from components.muse_workload import canary_load
 from rbac import github_subjects
 from stack import environments, kubernetes_support, naming
 
@@ -921,9 +922,9 @@ def _window_needs(window: str) -> frozenset[str]:
 # prod's provenance check, import and preview) and the candidate up: an estimate, not a measurement. Each
 # step first moves the weight and may overrun by its last check's queries (CANARY_STEP_OVERHEAD_SECONDS:
 # release_canary STEP_OVERHEAD_SECONDS, estimates stated there), then lasts its time, or until a check can
-# see its own traffic at the longest ingestion lag the gate waits for if that is later (CANARY_SETTLE_SECONDS:
-# canary_gate Thresholds.settle_seconds), and one check more (CANARY_CHECK_SECONDS) - canary.py
-# Plan.step_budget_seconds counts the same; the one end-to-end check before any traffic takes
+# see its own traffic at the longest ingestion lag the gate waits for if that is later, and one check more
+# (canary_load.longest_step_seconds, with the gate's figures) - canary.py Plan.step_budget_seconds counts
+# the same; the one end-to-end check before any traffic takes
 # CANARY_FIRST_CHECK_SECONDS (release_canary.END_TO_END_SECONDS) once. A step is at least
 # CANARY_DETECTION_SECONDS (Thresholds.detection_seconds: two scrapes, that lag, two checks), the longest a
 # candidate failing from its first request serves before the abort: so it fails at most its share of one
@@ -934,16 +935,14 @@ CANARY_MARGIN_SECONDS = 10 * 60
 # What an accepted plan leaves unused: the figures above are estimates, and a plan that fills the budget
 # exactly aborts a healthy release whenever the job's earlier steps run a little over theirs (review).
 CANARY_HEADROOM_SECONDS = 60
-CANARY_SETTLE_SECONDS = 210
-CANARY_CHECK_SECONDS = 30
 CANARY_DETECTION_SECONDS = 240
 CANARY_STEP_OVERHEAD_SECONDS = 120
 CANARY_FIRST_CHECK_SECONDS = 60
 
 
 def canary_step_budget_seconds(step_seconds: int) -> int:
-    """What one canary step takes at most: its weight move, its time or the settle time, one check more."""
-    return CANARY_STEP_OVERHEAD_SECONDS + max(step_seconds, CANARY_SETTLE_SECONDS) + CANARY_CHECK_SECONDS
+    """What one canary step takes at most: its weight move and last queries, then as long as it can last."""
+    return CANARY_STEP_OVERHEAD_SECONDS + canary_load.longest_step_seconds(step_seconds)
 
 
 def _canary(c: Mapping[str, Any]) -> list[Problem]:
@@ -979,19 +978,20 @@ def _canary(c: Mapping[str, Any]) -> list[Problem]:
     needed = CANARY_FIRST_CHECK_SECONDS + len(steps) * per_step
     if needed + CANARY_HEADROOM_SECONDS > budget:
         usable = budget - CANARY_HEADROOM_SECONDS - CANARY_FIRST_CHECK_SECONDS
-        longest = usable // max(1, len(steps)) - (per_step - max(step, CANARY_SETTLE_SECONDS))
+        longest = usable // max(1, len(steps)) - (per_step - max(step, canary_load.SETTLE_SECONDS))
         fix = (
             f"use at most {longest} s per step, or fewer canarySteps (at least two)"
-            if longest >= max(CANARY_DETECTION_SECONDS, CANARY_SETTLE_SECONDS)
+            if longest >= max(CANARY_DETECTION_SECONDS, canary_load.SETTLE_SECONDS)
             else f"use fewer canarySteps (at least two), each {CANARY_DETECTION_SECONDS} s"
         )
-        longer = max(step, CANARY_SETTLE_SECONDS)
+        longer = max(step, canary_load.SETTLE_SECONDS)
         problems.append(
             Problem(
                 "canaryStepSeconds",
                 f"{CANARY_FIRST_CHECK_SECONDS} s first check + {len(steps)} steps x {per_step} s "
                 f"({CANARY_STEP_OVERHEAD_SECONDS} s weight move and queries + {longer} s, the longer of the "
-                f"step and the {CANARY_SETTLE_SECONDS} s its data may take + {CANARY_CHECK_SECONDS} s check) "
+                f"step and the {canary_load.SETTLE_SECONDS} s its data may take + "
+                f"{canary_load.CHECK_SECONDS} s check) "
                 f"= {needed} s does not fit the {budget} s the deploy job leaves the canary with "
                 f"{CANARY_HEADROOM_SECONDS} s to spare ({CANARY_RELEASE_SECONDS // 60} min release deadline "
                 f"less promotion and earlier steps, stack/config.py): {fix}",

@@ -81,9 +81,15 @@ def script() -> str:
     )
 
 
+def longest_step_seconds(step_seconds: int) -> int:
+    """How long a canary step of `step_seconds` (stack config canaryStepSeconds) can last: the stepper's
+    Plan.longest_step_seconds. stack/config.py budgets the release's steps with it."""
+    return max(step_seconds, SETTLE_SECONDS) + CHECK_SECONDS
+
+
 def duration_seconds(spec: manifests.WorkloadSpec) -> int:
-    """How long one step's load sends: as long as the step (stack config canaryStepSeconds) can last."""
-    return max(spec.canary_step_seconds, SETTLE_SECONDS) + CHECK_SECONDS
+    """How long one step's load sends: as long as the step can last."""
+    return longest_step_seconds(spec.canary_step_seconds)
 
 
 def job(spec: manifests.WorkloadSpec) -> dict[str, Any]:

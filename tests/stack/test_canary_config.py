@@ -82,6 +82,7 @@ def test_the_canarys_budget_follows_the_release_tooling() -> None:
 
     sys.path.insert(0, str(REPO_ROOT / "scripts" / "ci"))
     import release_canary
+    from canary import Plan
     from canary_gate import THRESHOLDS
 
     import deploy
@@ -89,8 +90,11 @@ def test_the_canarys_budget_follows_the_release_tooling() -> None:
     release = (deploy.JOB_TIMEOUT_MINUTES - deploy.AFTER_HARD_DEADLINE_MINUTES - deploy.ABORT_MINUTES) * 60
     assert release == config.CANARY_RELEASE_SECONDS
     assert config.CANARY_PROMOTION_SECONDS == release_canary.PROMOTION_SECONDS
-    assert THRESHOLDS.settle_seconds == config.CANARY_SETTLE_SECONDS
-    assert THRESHOLDS.check_seconds == config.CANARY_CHECK_SECONDS
+    for step in (config.CANARY_DETECTION_SECONDS, 600):  # the budget's step length is the stepper's
+        plan = Plan.of([100], step, THRESHOLDS.check_seconds, THRESHOLDS.settle_seconds)
+        assert config.canary_step_budget_seconds(step) == config.CANARY_STEP_OVERHEAD_SECONDS + (
+            plan.longest_step_seconds
+        )
     assert THRESHOLDS.detection_seconds == config.CANARY_DETECTION_SECONDS
     assert config.CANARY_STEP_OVERHEAD_SECONDS == release_canary.STEP_OVERHEAD_SECONDS
     assert config.CANARY_FIRST_CHECK_SECONDS == release_canary.END_TO_END_SECONDS
