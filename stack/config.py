@@ -522,9 +522,10 @@ class StackConfig(BaseModel):
         default=240,
         alias="canaryStepSeconds",
         description=(
-            "Seconds each canary step lasts before the next (240-1800: the longest the gate may take to stop "
-            "a failing candidate; it checks every 30 s); all steps, each with 90 s for its weight move and "
-            "30 s for its last check, must fit the release's deadline."
+            "Seconds each canary step lasts before the next (at least 240: the longest the gate may take to "
+            "stop a failing candidate; it checks every 30 s); all steps, each with 90 s for its weight move, "
+            "30 s for its last check and 30 s for that check's queries, must fit the release's deadline with "
+            "60 s to spare (two steps: at most 480 s)."
         ),
     )
     canary_image_tag: Annotated[str, AfterValidator(_optional_image_tag)] = Field(
